@@ -1,0 +1,123 @@
+"""The typed Python client: every service's stub on one authenticated channel.
+
+    from clients.client import connect
+    with connect() as rb:                      # address + token found like the CLI finds them
+        rb.tenants.ListTenants(tenant_pb2.ListTenantsRequest())
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from billing.v1 import audit_pb2_grpc, subscriber_pb2_grpc, tenant_pb2_grpc, token_pb2_grpc
+from engine.settings import load_settings
+
+
+class _BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                         grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._md = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        return _CallDetails(
+            details.method, details.timeout, [*(details.metadata or ()), self._md], details.credentials,
+            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(details), request_iterator)
+
+    def intercept_stream_stream(self, continuation: Callable[..., Any], details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(details), request_iterator)
+
+
+class _CallDetails(
+    collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+def find_server(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("RULEBILL_SERVER") or load_settings().effective_server_address
+
+
+def find_token(explicit: str | None = None) -> str:
+    """--token, then RULEBILL_TOKEN, then the bootstrap admin credential file that `make run` writes."""
+    if explicit:
+        return explicit
+    if os.environ.get("RULEBILL_TOKEN"):
+        return os.environ["RULEBILL_TOKEN"]
+    path = load_settings().effective_bootstrap_token_file
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        raise SystemExit(f"no credential: pass --token, set RULEBILL_TOKEN, or run `make run` to create {path}") from None
+
+
+class RulebillClient:
+    """Stubs for every service over one channel; use as a context manager."""
+
+    def __init__(self, address: str, token: str, root_certificates: bytes | None = None,
+                 client_cert: tuple[bytes, bytes] | None = None, max_message_bytes: int = 16 * 1024 * 1024) -> None:
+        options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
+        if root_certificates is not None:
+            key, cert = client_cert if client_cert else (None, None)
+            creds = grpc.ssl_channel_credentials(root_certificates, key, cert)
+            base = grpc.secure_channel(address, creds, options=options)
+        else:
+            base = grpc.insecure_channel(address, options=options)
+        self._base = base
+        self.channel = grpc.intercept_channel(base, _BearerInterceptor(token))
+        self.tenants = tenant_pb2_grpc.TenantServiceStub(self.channel)
+        self.subscribers = subscriber_pb2_grpc.SubscriberServiceStub(self.channel)
+        self.tokens = token_pb2_grpc.TokenServiceStub(self.channel)
+        self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)
+
+    def stub(self, stub_class: type) -> Any:
+        """Any other service's stub (vouchers, plans, rating, mediation ...) on the same channel."""
+        return stub_class(self.channel)
+
+    def close(self) -> None:
+        self._base.close()
+
+    def __enter__(self) -> "RulebillClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def connect(server: str | None = None, token: str | None = None) -> RulebillClient:
+    return RulebillClient(find_server(server), find_token(token))
+
+
+def describe_error(err: grpc.RpcError) -> str:
+    """One line: CODE: message (field: problem; ...)."""
+    code = err.code().name if hasattr(err, "code") else "UNKNOWN"
+    message = err.details() if hasattr(err, "details") else str(err)
+    extra: list[str] = []
+    status = rpc_status.from_call(err) if hasattr(err, "trailing_metadata") else None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                br = error_details_pb2.BadRequest()
+                detail.Unpack(br)
+                extra += [f"{v.field}: {v.description}" for v in br.field_violations]
+    line = f"{code}: {message}"
+    if extra and not all(e in (message or "") for e in extra):
+        line += " (" + "; ".join(extra) + ")"
+    return line

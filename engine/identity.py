@@ -1,0 +1,138 @@
+"""Who is calling: principals, roles, privileges and bearer tokens.
+
+Tokens are random secrets of the form ``rbt_<token_id>_<secret>``; only a
+SHA-256 of the secret is stored (the secret has 256 bits of entropy, so a
+fast hash is the right tool, unlike passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from engine.errors import PermissionDenied, Unauthenticated
+
+
+class Role(str, Enum):
+    OPERATOR_ADMIN = "operator_admin"
+    MVNO_ADMIN = "mvno_admin"
+    CSR = "csr"
+    PRODUCT_MANAGER = "product_manager"
+    AUDITOR = "auditor"
+
+
+class Permission(str, Enum):
+    TENANT_READ = "tenant.read"
+    TENANT_WRITE = "tenant.write"
+    TOKEN_ADMIN = "token.admin"
+    SUBSCRIBER_READ = "subscriber.read"
+    SUBSCRIBER_WRITE = "subscriber.write"
+    PLAN_READ = "plan.read"
+    PLAN_WRITE = "plan.write"
+    RATING = "rating.use"
+    VOUCHER_READ = "voucher.read"
+    VOUCHER_WRITE = "voucher.write"
+    VOUCHER_REDEEM = "voucher.redeem"
+    VOUCHER_REVEAL_PIN = "voucher.reveal_pin"
+    VOUCHER_KEYS = "voucher.keys"
+    MEDIATION = "mediation.run"
+    AUDIT_READ = "audit.read"
+
+
+_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # the reveal privilege is never implied by a role: it is granted per token
+    Role.OPERATOR_ADMIN: frozenset(set(Permission) - {Permission.VOUCHER_REVEAL_PIN}),
+    Role.MVNO_ADMIN: frozenset(set(Permission) - {Permission.VOUCHER_REVEAL_PIN, Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
+    Role.CSR: frozenset(
+        {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.SUBSCRIBER_WRITE, Permission.PLAN_READ, Permission.RATING,
+         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE}
+    ),
+    Role.PRODUCT_MANAGER: frozenset(
+        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ}
+    ),
+    Role.AUDITOR: frozenset(_READ),
+}
+
+# privileges that may be granted on top of a role
+GRANTABLE_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value})
+
+TOKEN_PREFIX = "rbt"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    subject: str
+    tenant_id: str
+    role: Role
+    token_id: str = ""
+    # True when the caller's tenant is the MNO (operator): it may act on its MVNOs.
+    is_operator: bool = False
+    privileges: frozenset[str] = field(default_factory=frozenset)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role] or permission.value in self.privileges
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(f"role {self.role.value} lacks permission {permission.value}")
+
+    def can_see_tenant(self, tenant_id: str) -> bool:
+        return self.is_operator or tenant_id == self.tenant_id
+
+    def require_tenant(self, tenant_id: str) -> None:
+        """Refuse any object of another tenant (the MNO sees its MVNOs)."""
+        if not self.can_see_tenant(tenant_id):
+            raise PermissionDenied(f"tenant {self.tenant_id} may not act on tenant {tenant_id}")
+
+
+SYSTEM = Principal(subject="system", tenant_id="", role=Role.OPERATOR_ADMIN, is_operator=True)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    token_id: str
+    subject: str
+    tenant_id: str
+    role: Role
+    secret_hash: str
+    create_time: datetime
+    expire_time: datetime
+    revoke_time: datetime | None = None
+    privileges: frozenset[str] = field(default_factory=frozenset)
+
+    def check(self, now: datetime) -> None:
+        if self.revoke_time is not None:
+            raise Unauthenticated("token has been revoked")
+        if now >= self.expire_time:
+            raise Unauthenticated("token has expired")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_token_secret() -> tuple[str, str, str]:
+    """Returns (token_id, bearer string, secret hash)."""
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", hash_secret(secret)
+
+
+def split_bearer(bearer: str) -> tuple[str, str]:
+    """``rbt_<id>_<secret>`` -> (id, secret); raises Unauthenticated on anything else."""
+    parts = bearer.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        raise Unauthenticated("malformed bearer token")
+    return parts[1], parts[2]
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

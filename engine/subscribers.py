@@ -1,0 +1,216 @@
+"""Subscribers and their life: provisioned -> active <-> suspended -> deactivated."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from enum import Enum
+
+from engine import audit
+from engine.clock import Clock
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
+from engine.identity import Permission, Principal
+from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.paging import Page
+from engine.ports import PlanCatalogue, UnitOfWorkFactory
+from engine.tenancy import require_active_tenant
+
+PLAN_ID = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class PaymentType(str, Enum):
+    POSTPAID = "postpaid"
+    PREPAID = "prepaid"
+
+
+class SubscriberStatus(str, Enum):
+    PROVISIONED = "provisioned"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DEACTIVATED = "deactivated"
+
+
+# event -> (allowed from-states, to-state)
+TRANSITIONS: dict[str, tuple[frozenset[SubscriberStatus], SubscriberStatus]] = {
+    "activate": (frozenset({SubscriberStatus.PROVISIONED}), SubscriberStatus.ACTIVE),
+    "suspend": (frozenset({SubscriberStatus.ACTIVE}), SubscriberStatus.SUSPENDED),
+    "reactivate": (frozenset({SubscriberStatus.SUSPENDED}), SubscriberStatus.ACTIVE),
+    "deactivate": (
+        frozenset({SubscriberStatus.PROVISIONED, SubscriberStatus.ACTIVE, SubscriberStatus.SUSPENDED}),
+        SubscriberStatus.DEACTIVATED,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    subscriber_id: str
+    tenant_id: str
+    msisdn: str
+    imsi: str
+    billing_account: str
+    payment_type: PaymentType
+    status: SubscriberStatus
+    tariff_plan: str
+    create_time: datetime
+    update_time: datetime
+    activate_time: datetime | None = None
+    deactivate_time: datetime | None = None
+
+    def as_audit(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    tenant_ids: set[str] | None = None   # None: every tenant (operator callers only)
+    status: SubscriberStatus | None = None
+    payment_type: PaymentType | None = None
+    tariff_plan: str = ""
+    billing_account: str = ""
+    msisdn_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    tenant_id: str
+    msisdn: str
+    imsi: str
+    billing_account: str
+    payment_type: PaymentType | None
+    tariff_plan: str
+
+
+class SubscriberDesk:
+    """Use cases of SubscriberService."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, plans: PlanCatalogue | None = None) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._plans = plans
+
+    def _check_plan(self, plan: str, tenant_id: str, field: str, errors: ErrorList) -> None:
+        if not PLAN_ID.match(plan or ""):
+            errors.add(field, "must be a tariff plan id such as TP_POSTPAID_SMART (capitals, digits, '_')")
+        elif self._plans is not None and not self._plans.has_tariff_plan(plan, tenant_id):
+            errors.add(field, f"no tariff plan {plan} is available to tenant {tenant_id}")
+
+    def provision(self, principal: Principal, new: NewSubscriber) -> Subscriber:
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        tenant_id = new.tenant_id or principal.tenant_id
+        principal.require_tenant(tenant_id)
+        msisdn = normalise_msisdn(new.msisdn)
+        errors = ErrorList()
+        if problem := msisdn_problem(msisdn):
+            errors.add("msisdn", problem)
+        if problem := imsi_problem(new.imsi):
+            errors.add("imsi", problem)
+        if not ACCOUNT.match(new.billing_account or ""):
+            errors.add("billing_account", "must be 1-64 characters: letters, digits, '.', '_' or '-'")
+        if new.payment_type is None:
+            errors.add("payment_type", "must be POSTPAID or PREPAID")
+        self._check_plan(new.tariff_plan, tenant_id, "tariff_plan", errors)
+        errors.raise_if_any("cannot provision subscriber")
+        assert new.payment_type is not None
+        now = self._clock.now()
+        sub = Subscriber(
+            subscriber_id="sub_" + secrets.token_hex(10),
+            tenant_id=tenant_id,
+            msisdn=msisdn,
+            imsi=new.imsi,
+            billing_account=new.billing_account,
+            payment_type=new.payment_type,
+            status=SubscriberStatus.PROVISIONED,
+            tariff_plan=new.tariff_plan,
+            create_time=now,
+            update_time=now,
+        )
+        with self._uow() as uow:
+            require_active_tenant(uow.tenants.get(tenant_id), tenant_id)
+            # uniqueness is across the whole operator, whichever MVNO holds the number;
+            # the store's partial unique indexes make this race-free
+            if uow.subscribers.get_live_by_msisdn(msisdn) is not None:
+                raise AlreadyExists("subscriber", msisdn, f"MSISDN {msisdn} is already in use")
+            if uow.subscribers.get_live_by_imsi(new.imsi) is not None:
+                raise AlreadyExists("subscriber", new.imsi, f"IMSI {new.imsi} is already in use")
+            uow.subscribers.add(sub)
+            uow.audit.append(audit.entry(principal, now, "subscriber.provision", "subscriber", sub.subscriber_id, {}, sub.as_audit(), tenant_id))
+            uow.commit()
+        return sub
+
+    def _load(self, uow, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:  # type: ignore[no-untyped-def]
+        if subscriber_id:
+            sub = uow.subscribers.get(subscriber_id)
+            name = subscriber_id
+        else:
+            name = normalise_msisdn(msisdn)
+            sub = uow.subscribers.get_live_by_msisdn(name)
+        # another tenant's subscriber is reported exactly like a missing one
+        if sub is None or not principal.can_see_tenant(sub.tenant_id):
+            raise NotFound("subscriber", name)
+        return sub
+
+    def get(self, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:
+        principal.require(Permission.SUBSCRIBER_READ)
+        if not subscriber_id and not msisdn:
+            errors = ErrorList()
+            errors.add("subscriber_id", "give subscriber_id or msisdn")
+            errors.raise_if_any()
+        with self._uow() as uow:
+            return self._load(uow, principal, subscriber_id, msisdn)
+
+    def list(self, principal: Principal, flt: SubscriberFilter, page: Page) -> list[Subscriber]:
+        principal.require(Permission.SUBSCRIBER_READ)
+        if flt.tenant_ids:
+            for tenant_id in flt.tenant_ids:
+                principal.require_tenant(tenant_id)
+        elif not principal.is_operator:
+            flt = replace(flt, tenant_ids={principal.tenant_id})
+        with self._uow() as uow:
+            return uow.subscribers.list(flt, page.after, page.size)
+
+    def transition(self, principal: Principal, subscriber_id: str, event: str, reason: str = "") -> Subscriber:
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        allowed_from, to_state = TRANSITIONS[event]
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = self._load(uow, principal, subscriber_id)
+            if sub.status not in allowed_from:
+                allowed = ", ".join(sorted(s.value for s in allowed_from))
+                raise FailedPrecondition(
+                    "SUBSCRIBER_STATE",
+                    f"cannot {event} subscriber {subscriber_id}: it is {sub.status.value}, {event} needs {allowed}",
+                    subscriber_id,
+                )
+            if event in ("activate", "reactivate"):
+                require_active_tenant(uow.tenants.get(sub.tenant_id), sub.tenant_id)
+            changes: dict[str, object] = {"status": to_state, "update_time": now}
+            if event == "activate":
+                changes["activate_time"] = now
+            if event == "deactivate":
+                changes["deactivate_time"] = now
+            updated = replace(sub, **changes)  # type: ignore[arg-type]
+            uow.subscribers.update(updated)
+            after = updated.as_audit() | ({"reason": reason} if reason else {})
+            uow.audit.append(audit.entry(principal, now, f"subscriber.{event}", "subscriber", subscriber_id, sub.as_audit(), after, sub.tenant_id))
+            uow.commit()
+        return updated
+
+    def change_plan(self, principal: Principal, subscriber_id: str, tariff_plan: str) -> Subscriber:
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = self._load(uow, principal, subscriber_id)
+            errors = ErrorList()
+            self._check_plan(tariff_plan, sub.tenant_id, "tariff_plan", errors)
+            errors.raise_if_any("cannot change plan")
+            if sub.status is SubscriberStatus.DEACTIVATED:
+                raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            updated = replace(sub, tariff_plan=tariff_plan, update_time=now)
+            uow.subscribers.update(updated)
+            uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
+            uow.commit()
+        return updated

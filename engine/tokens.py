@@ -1,0 +1,154 @@
+"""Use cases of TokenService and the authentication check every RPC goes through."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from engine import audit
+from engine.clock import Clock
+from engine.errors import ErrorList, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
+from engine.identity import (
+    GRANTABLE_PRIVILEGES,
+    ApiToken,
+    Permission,
+    Principal,
+    Role,
+    new_token_secret,
+    secret_matches,
+    split_bearer,
+)
+from engine.paging import Page
+from engine.ports import UnitOfWorkFactory
+from engine.tenancy import TenantKind, TenantStatus
+
+MAX_TTL_SECONDS = 366 * 24 * 3600
+MVNO_ROLES = frozenset({Role.MVNO_ADMIN, Role.CSR, Role.PRODUCT_MANAGER, Role.AUDITOR})
+
+
+class TokenDesk:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, default_ttl_seconds: int) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._default_ttl = default_ttl_seconds
+
+    def authenticate(self, bearer: str) -> Principal:
+        """Bearer string -> principal; any failure is Unauthenticated and says nothing about the secret."""
+        token_id, secret = split_bearer(bearer)
+        now = self._clock.now()
+        with self._uow() as uow:
+            token = uow.tokens.get(token_id)
+            if token is None or not secret_matches(secret, token.secret_hash):
+                raise Unauthenticated("unknown bearer token")
+            token.check(now)
+            tenant = uow.tenants.get(token.tenant_id)
+        if tenant is None:
+            raise Unauthenticated("token's tenant no longer exists")
+        if tenant.status is TenantStatus.SUSPENDED:
+            raise PermissionDenied(f"tenant {tenant.tenant_id} is suspended")
+        return Principal(
+            subject=token.subject,
+            tenant_id=token.tenant_id,
+            role=token.role,
+            token_id=token.token_id,
+            is_operator=tenant.kind is TenantKind.MNO,
+            privileges=token.privileges,
+        )
+
+    def issue(
+        self,
+        principal: Principal | None,
+        subject: str,
+        tenant_id: str,
+        role: Role | None,
+        ttl_seconds: int = 0,
+        privileges: frozenset[str] = frozenset(),
+    ) -> tuple[ApiToken, str]:
+        """Returns the stored token and the bearer string (shown once). ``principal`` None = bootstrap."""
+        if principal is not None:
+            principal.require(Permission.TOKEN_ADMIN)
+        errors = ErrorList()
+        if not subject.strip() or len(subject) > 200:
+            errors.add("subject", "must be 1-200 characters naming the person or service")
+        if role is None:
+            errors.add("role", "must be one of OPERATOR_ADMIN, MVNO_ADMIN, CSR, PRODUCT_MANAGER, AUDITOR")
+        if ttl_seconds < 0 or ttl_seconds > MAX_TTL_SECONDS:
+            errors.add("ttl_seconds", f"must be between 0 (default) and {MAX_TTL_SECONDS}")
+        unknown = sorted(set(privileges) - GRANTABLE_PRIVILEGES)
+        if unknown:
+            errors.add("privileges", f"unknown privilege(s): {', '.join(unknown)}")
+        errors.raise_if_any("cannot issue token")
+        assert role is not None
+        tenant_id = tenant_id or (principal.tenant_id if principal else "")
+        if principal is not None:
+            principal.require_tenant(tenant_id)
+            if not principal.is_operator and privileges:
+                raise PermissionDenied("only the operator grants extra privileges")
+        now = self._clock.now()
+        with self._uow() as uow:
+            tenant = uow.tenants.get(tenant_id)
+            if tenant is None:
+                raise NotFound("tenant", tenant_id)
+            if tenant.kind is TenantKind.MVNO and role not in MVNO_ROLES:
+                raise FailedPrecondition("ROLE_NOT_FOR_TENANT", f"role {role.value} is for the operator only", tenant_id)
+            if tenant.kind is TenantKind.MNO and role is Role.MVNO_ADMIN:
+                raise FailedPrecondition("ROLE_NOT_FOR_TENANT", "mvno_admin is for MVNO tenants", tenant_id)
+            token_id, bearer, secret_hash = new_token_secret()
+            token = ApiToken(
+                token_id=token_id,
+                subject=subject.strip(),
+                tenant_id=tenant_id,
+                role=role,
+                secret_hash=secret_hash,
+                create_time=now,
+                expire_time=now + timedelta(seconds=ttl_seconds or self._default_ttl),
+                privileges=frozenset(privileges),
+            )
+            uow.tokens.add(token)
+            actor = principal or Principal(subject="bootstrap", tenant_id=tenant_id, role=Role.OPERATOR_ADMIN, is_operator=True)
+            uow.audit.append(audit.entry(actor, now, "token.issue", "token", token_id, {}, _token_audit(token), tenant_id))
+            uow.commit()
+        return token, bearer
+
+    def revoke(self, principal: Principal, token_id: str) -> ApiToken:
+        principal.require(Permission.TOKEN_ADMIN)
+        now = self._clock.now()
+        with self._uow() as uow:
+            token = uow.tokens.get(token_id)
+            if token is None or not principal.can_see_tenant(token.tenant_id):
+                raise NotFound("token", token_id)
+            if token.revoke_time is not None:
+                raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is already revoked", token_id)
+            revoked = replace(token, revoke_time=now)
+            uow.tokens.update(revoked)
+            uow.audit.append(audit.entry(principal, now, "token.revoke", "token", token_id, _token_audit(token), _token_audit(revoked), token.tenant_id))
+            uow.commit()
+        return revoked
+
+    def list(self, principal: Principal, tenant_id: str, include_revoked: bool, page: Page) -> list[ApiToken]:
+        principal.require(Permission.TOKEN_ADMIN)
+        if tenant_id:
+            principal.require_tenant(tenant_id)
+            tenants: set[str] | None = {tenant_id}
+        else:
+            tenants = None if principal.is_operator else {principal.tenant_id}
+        with self._uow() as uow:
+            return uow.tokens.list(tenants, include_revoked, page.after, page.size)
+
+    def whoami(self, principal: Principal) -> ApiToken:
+        with self._uow() as uow:
+            token = uow.tokens.get(principal.token_id)
+        if token is None:
+            raise NotFound("token", principal.token_id)
+        return token
+
+
+def _token_audit(token: ApiToken) -> dict[str, object]:
+    return {
+        "subject": token.subject,
+        "tenant_id": token.tenant_id,
+        "role": token.role.value,
+        "expire_time": token.expire_time,
+        "revoke_time": token.revoke_time,
+        "privileges": sorted(token.privileges),
+    }

@@ -1,0 +1,81 @@
+"""SubscriberService: proto <-> domain only; the use cases live in engine.subscribers."""
+
+from __future__ import annotations
+
+import grpc
+
+from billing.v1 import subscriber_pb2 as pb
+from billing.v1 import subscriber_pb2_grpc as rpc
+from engine.paging import next_token, page_request
+from engine.subscribers import NewSubscriber, PaymentType, Subscriber, SubscriberDesk, SubscriberFilter, SubscriberStatus
+from servers.context import current_principal
+from servers.convert import EnumMap, ts
+
+PAYMENT = EnumMap(pb.PaymentType, "PAYMENT_TYPE_", PaymentType)
+STATUS = EnumMap(pb.SubscriberStatus, "SUBSCRIBER_STATUS_", SubscriberStatus)
+
+
+def subscriber_pb(s: Subscriber) -> pb.Subscriber:
+    return pb.Subscriber(
+        subscriber_id=s.subscriber_id, tenant_id=s.tenant_id, msisdn=s.msisdn, imsi=s.imsi, billing_account=s.billing_account,
+        payment_type=PAYMENT.proto(s.payment_type), status=STATUS.proto(s.status), tariff_plan=s.tariff_plan,
+        create_time=ts(s.create_time), update_time=ts(s.update_time), activate_time=ts(s.activate_time),
+        deactivate_time=ts(s.deactivate_time),
+    )
+
+
+class SubscriberServicer(rpc.SubscriberServiceServicer):
+    def __init__(self, desk: SubscriberDesk) -> None:
+        self.desk = desk
+
+    def ProvisionSubscriber(self, request: pb.ProvisionSubscriberRequest, context: grpc.ServicerContext) -> pb.ProvisionSubscriberResponse:
+        payment = PAYMENT.domain(request.payment_type, "payment_type", required=False)
+        new = NewSubscriber(
+            tenant_id=request.tenant_id, msisdn=request.msisdn, imsi=request.imsi, billing_account=request.billing_account,
+            payment_type=payment,  # type: ignore[arg-type]
+            tariff_plan=request.tariff_plan,
+        )
+        return pb.ProvisionSubscriberResponse(subscriber=subscriber_pb(self.desk.provision(current_principal(), new)))
+
+    def GetSubscriber(self, request: pb.GetSubscriberRequest, context: grpc.ServicerContext) -> pb.GetSubscriberResponse:
+        sub = self.desk.get(current_principal(), request.subscriber_id, request.msisdn)
+        return pb.GetSubscriberResponse(subscriber=subscriber_pb(sub))
+
+    def ListSubscribers(self, request: pb.ListSubscribersRequest, context: grpc.ServicerContext) -> pb.ListSubscribersResponse:
+        page = page_request(request.page_size, request.page_token)
+        flt = SubscriberFilter(
+            tenant_ids={request.tenant_id} if request.tenant_id else None,
+            status=STATUS.domain(request.status, "status", required=False),  # type: ignore[arg-type]
+            payment_type=PAYMENT.domain(request.payment_type, "payment_type", required=False),  # type: ignore[arg-type]
+            tariff_plan=request.tariff_plan,
+            billing_account=request.billing_account,
+            msisdn_prefix=request.msisdn_prefix.lstrip("+"),
+        )
+        items = self.desk.list(current_principal(), flt, page)
+        return pb.ListSubscribersResponse(
+            subscribers=[subscriber_pb(s) for s in items], next_page_token=next_token(items, page, lambda s: s.subscriber_id)
+        )
+
+    def _move(self, subscriber_id: str, event: str, reason: str = "") -> pb.Subscriber:
+        return subscriber_pb(self.desk.transition(current_principal(), subscriber_id, event, reason))
+
+    def ActivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+        return pb.ActivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "activate"))
+
+    def SuspendSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+        return pb.SuspendSubscriberResponse(subscriber=self._move(request.subscriber_id, "suspend", request.reason))
+
+    def ReactivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+        return pb.ReactivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "reactivate"))
+
+    def DeactivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+        return pb.DeactivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "deactivate", request.reason))
+
+    def ChangeSubscriberPlan(self, request, context):  # type: ignore[no-untyped-def]
+        sub = self.desk.change_plan(current_principal(), request.subscriber_id, request.tariff_plan)
+        return pb.ChangeSubscriberPlanResponse(subscriber=subscriber_pb(sub))
+
+
+def register(server: grpc.Server, root: "object") -> str:
+    rpc.add_SubscriberServiceServicer_to_server(SubscriberServicer(root.subscribers), server)  # type: ignore[attr-defined]
+    return pb.DESCRIPTOR.services_by_name["SubscriberService"].full_name

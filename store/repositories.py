@@ -1,0 +1,243 @@
+"""Repositories implementing the engine's ports over one SQLAlchemy session."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.audit import AuditEntry
+from engine.errors import AlreadyExists
+from engine.identity import ApiToken, Role
+from engine.ports import AuditFilter
+from engine.subscribers import PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
+from engine.tenancy import Tenant, TenantKind, TenantStatus
+from store.tables import ApiTokenRow, AuditRow, SubscriberRow, TenantRow
+
+
+def aware(ts: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; everything we store is UTC."""
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+class TenantRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    @staticmethod
+    def _to_domain(row: TenantRow) -> Tenant:
+        return Tenant(
+            tenant_id=row.tenant_id,
+            display_name=row.display_name,
+            kind=TenantKind(row.kind),
+            status=TenantStatus(row.status),
+            parent_tenant_id=row.parent_tenant_id,
+            currency=row.currency,
+            create_time=aware(row.create_time),  # type: ignore[arg-type]
+            update_time=aware(row.update_time),  # type: ignore[arg-type]
+        )
+
+    @staticmethod
+    def _values(t: Tenant) -> dict[str, Any]:
+        return dict(
+            tenant_id=t.tenant_id, display_name=t.display_name, kind=t.kind.value, status=t.status.value,
+            parent_tenant_id=t.parent_tenant_id, currency=t.currency, create_time=t.create_time, update_time=t.update_time,
+        )
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        row = self.s.get(TenantRow, tenant_id)
+        return self._to_domain(row) if row else None
+
+    def add(self, tenant: Tenant) -> None:
+        self.s.add(TenantRow(**self._values(tenant)))
+        _flush(self.s, "tenant", tenant.tenant_id)
+
+    def update(self, tenant: Tenant) -> None:
+        row = self.s.get(TenantRow, tenant.tenant_id)
+        assert row is not None
+        for k, v in self._values(tenant).items():
+            setattr(row, k, v)
+        self.s.flush()
+
+    def list(self, visible: set[str] | None, status: TenantStatus | None, after: str | None, limit: int) -> list[Tenant]:
+        q = select(TenantRow).order_by(TenantRow.tenant_id).limit(limit)
+        if visible is not None:
+            q = q.where(TenantRow.tenant_id.in_(sorted(visible)))  # type: ignore[attr-defined]
+        if status is not None:
+            q = q.where(TenantRow.status == status.value)
+        if after is not None:
+            q = q.where(TenantRow.tenant_id > after)
+        return [self._to_domain(r) for r in self.s.scalars(q)]
+
+
+class TokenRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    @staticmethod
+    def _to_domain(row: ApiTokenRow) -> ApiToken:
+        return ApiToken(
+            token_id=row.token_id,
+            subject=row.subject,
+            tenant_id=row.tenant_id,
+            role=Role(row.role),
+            secret_hash=row.secret_hash,
+            create_time=aware(row.create_time),  # type: ignore[arg-type]
+            expire_time=aware(row.expire_time),  # type: ignore[arg-type]
+            revoke_time=aware(row.revoke_time),
+            privileges=frozenset(p for p in row.privileges.split(",") if p),
+        )
+
+    def get(self, token_id: str) -> ApiToken | None:
+        row = self.s.get(ApiTokenRow, token_id)
+        return self._to_domain(row) if row else None
+
+    def add(self, token: ApiToken) -> None:
+        self.s.add(
+            ApiTokenRow(
+                token_id=token.token_id, subject=token.subject, tenant_id=token.tenant_id, role=token.role.value,
+                secret_hash=token.secret_hash, privileges=",".join(sorted(token.privileges)), create_time=token.create_time,
+                expire_time=token.expire_time, revoke_time=token.revoke_time,
+            )
+        )
+        _flush(self.s, "token", token.token_id)
+
+    def update(self, token: ApiToken) -> None:
+        row = self.s.get(ApiTokenRow, token.token_id)
+        assert row is not None
+        row.revoke_time = token.revoke_time
+        row.expire_time = token.expire_time
+        self.s.flush()
+
+    def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
+        q = select(ApiTokenRow).order_by(ApiTokenRow.token_id).limit(limit)
+        if tenant_ids is not None:
+            q = q.where(ApiTokenRow.tenant_id.in_(sorted(tenant_ids)))  # type: ignore[attr-defined]
+        if not include_revoked:
+            q = q.where(ApiTokenRow.revoke_time.is_(None))  # type: ignore[union-attr]
+        if after is not None:
+            q = q.where(ApiTokenRow.token_id > after)
+        return [self._to_domain(r) for r in self.s.scalars(q)]
+
+
+class SubscriberRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    @staticmethod
+    def _to_domain(row: SubscriberRow) -> Subscriber:
+        return Subscriber(
+            subscriber_id=row.subscriber_id, tenant_id=row.tenant_id, msisdn=row.msisdn, imsi=row.imsi,
+            billing_account=row.billing_account, payment_type=PaymentType(row.payment_type),
+            status=SubscriberStatus(row.status), tariff_plan=row.tariff_plan,
+            create_time=aware(row.create_time),  # type: ignore[arg-type]
+            update_time=aware(row.update_time),  # type: ignore[arg-type]
+            activate_time=aware(row.activate_time), deactivate_time=aware(row.deactivate_time),
+        )
+
+    @staticmethod
+    def _values(s: Subscriber) -> dict[str, Any]:
+        return dict(
+            subscriber_id=s.subscriber_id, tenant_id=s.tenant_id, msisdn=s.msisdn, imsi=s.imsi,
+            billing_account=s.billing_account, payment_type=s.payment_type.value, status=s.status.value,
+            tariff_plan=s.tariff_plan, create_time=s.create_time, update_time=s.update_time,
+            activate_time=s.activate_time, deactivate_time=s.deactivate_time,
+        )
+
+    def get(self, subscriber_id: str) -> Subscriber | None:
+        row = self.s.get(SubscriberRow, subscriber_id)
+        return self._to_domain(row) if row else None
+
+    def _live_by(self, column: Any, value: str) -> Subscriber | None:
+        q = select(SubscriberRow).where(column == value, SubscriberRow.status != SubscriberStatus.DEACTIVATED.value)
+        row = self.s.scalars(q).first()
+        return self._to_domain(row) if row else None
+
+    def get_live_by_msisdn(self, msisdn: str) -> Subscriber | None:
+        return self._live_by(SubscriberRow.msisdn, msisdn)
+
+    def get_live_by_imsi(self, imsi: str) -> Subscriber | None:
+        return self._live_by(SubscriberRow.imsi, imsi)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.s.add(SubscriberRow(**self._values(subscriber)))
+        _flush(self.s, "subscriber", subscriber.msisdn, "MSISDN or IMSI is already in use")
+
+    def update(self, subscriber: Subscriber) -> None:
+        row = self.s.get(SubscriberRow, subscriber.subscriber_id)
+        assert row is not None
+        for k, v in self._values(subscriber).items():
+            setattr(row, k, v)
+        _flush(self.s, "subscriber", subscriber.msisdn, "MSISDN or IMSI is already in use")
+
+    def list(self, flt: SubscriberFilter, after: str | None, limit: int) -> list[Subscriber]:
+        q = select(SubscriberRow).order_by(SubscriberRow.subscriber_id).limit(limit)
+        if flt.tenant_ids is not None:
+            q = q.where(SubscriberRow.tenant_id.in_(sorted(flt.tenant_ids)))  # type: ignore[attr-defined]
+        if flt.status is not None:
+            q = q.where(SubscriberRow.status == flt.status.value)
+        if flt.payment_type is not None:
+            q = q.where(SubscriberRow.payment_type == flt.payment_type.value)
+        if flt.tariff_plan:
+            q = q.where(SubscriberRow.tariff_plan == flt.tariff_plan)
+        if flt.billing_account:
+            q = q.where(SubscriberRow.billing_account == flt.billing_account)
+        if flt.msisdn_prefix:
+            q = q.where(SubscriberRow.msisdn.startswith(flt.msisdn_prefix, autoescape=True))  # type: ignore[attr-defined]
+        if after is not None:
+            q = q.where(SubscriberRow.subscriber_id > after)
+        return [self._to_domain(r) for r in self.s.scalars(q)]
+
+
+class AuditRepo:
+    """Append-only: there is no update or delete here, and triggers refuse them in the database."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def append(self, entry: AuditEntry) -> None:
+        self.s.add(
+            AuditRow(
+                time=entry.time, subject=entry.subject, tenant_id=entry.tenant_id, role=entry.role, action=entry.action,
+                object_type=entry.object_type, object_id=entry.object_id, object_tenant_id=entry.object_tenant_id,
+                before_json=json.dumps(entry.before, sort_keys=True, default=str),
+                after_json=json.dumps(entry.after, sort_keys=True, default=str), request_id=entry.request_id,
+            )
+        )
+        self.s.flush()
+
+    def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditEntry]:
+        q = select(AuditRow).order_by(AuditRow.sequence).limit(limit)  # type: ignore[arg-type]
+        if flt.tenant_ids is not None:
+            q = q.where(AuditRow.object_tenant_id.in_(sorted(flt.tenant_ids)))  # type: ignore[attr-defined]
+        if flt.object_type:
+            q = q.where(AuditRow.object_type == flt.object_type)
+        if flt.object_id:
+            q = q.where(AuditRow.object_id == flt.object_id)
+        if after is not None:
+            q = q.where(AuditRow.sequence > after)  # type: ignore[operator]
+        return [
+            AuditEntry(
+                time=aware(r.time),  # type: ignore[arg-type]
+                subject=r.subject, tenant_id=r.tenant_id, role=r.role, action=r.action,
+                object_type=r.object_type, object_id=r.object_id, before=json.loads(r.before_json),
+                after=json.loads(r.after_json), request_id=r.request_id, object_tenant_id=r.object_tenant_id,
+                sequence=r.sequence or 0,
+            )
+            for r in self.s.scalars(q)
+        ]
+
+
+def _flush(session: Session, kind: str, name: str, message: str | None = None) -> None:
+    """Flush now so a unique-index violation becomes ALREADY_EXISTS at the right place."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise AlreadyExists(kind, name, message) from None
