@@ -18,6 +18,8 @@ from typing import Any, Callable
 import grpc
 
 from clients.client import RulebillClient, connect, describe_error, find_server
+from clients.commandkit import client_flags as _client_flags
+from clients.commandkit import paging as _paging
 from clients.output import emit, emit_one
 
 AREA_COMMANDS = ("plans", "replay", "mediate", "tap3", "vouchers", "rating")
@@ -188,17 +190,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 # --- parser -----------------------------------------------------------------------------------
-
-def _client_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
-    p.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _paging(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--page-size", type=int, default=50)
-    p.add_argument("--page-token", default="")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rulebill", description="Rulebill billing platform")

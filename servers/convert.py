@@ -55,5 +55,10 @@ class EnumMap:
         except KeyError:
             raise InvalidArgument.field(field, f"unknown value {number}: expected one of {', '.join(self.names)}") from None
 
+    def lenient(self, number: int) -> Enum | None:
+        """None for unspecified or unknown numbers: for fields the use case validates itself,
+        so that the caller gets this field's violation together with all the others."""
+        return self._to_domain.get(number)
+
     def proto(self, member: Enum) -> int:
         return self._to_proto[member]

@@ -29,7 +29,7 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         self.desk = desk
 
     def ProvisionSubscriber(self, request: pb.ProvisionSubscriberRequest, context: grpc.ServicerContext) -> pb.ProvisionSubscriberResponse:
-        payment = PAYMENT.domain(request.payment_type, "payment_type", required=False)
+        payment = PAYMENT.lenient(request.payment_type)
         new = NewSubscriber(
             tenant_id=request.tenant_id, msisdn=request.msisdn, imsi=request.imsi, billing_account=request.billing_account,
             payment_type=payment,  # type: ignore[arg-type]

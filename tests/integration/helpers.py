@@ -1,0 +1,47 @@
+"""Assertions on gRPC errors with their rich details."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+def rpc_error(fn: Callable[[], Any], code: grpc.StatusCode) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as err:
+        fn()
+    assert err.value.code() == code, f"expected {code.name}, got {err.value.code().name}: {err.value.details()}"
+    return err.value
+
+
+def field_violations(err: grpc.RpcError) -> dict[str, str]:
+    status = rpc_status.from_call(err)
+    assert status is not None, "INVALID_ARGUMENT must carry rich details"
+    out: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            detail.Unpack(br)
+            out.update({v.field: v.description for v in br.field_violations})
+    return out
+
+
+def precondition_reason(err: grpc.RpcError) -> str:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    raise AssertionError("FAILED_PRECONDITION without ErrorInfo")
+
+
+def audit_count(stack: Any) -> int:
+    from engine.ports import AuditFilter
+
+    with stack.root.uow() as uow:
+        return len(uow.audit.list(AuditFilter(), None, 100000))
