@@ -59,8 +59,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset(_READ),
 }
 
-# privileges that may be granted on top of a role
-GRANTABLE_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value})
+# privileges that may be granted on top of a role; the lifecycle rules in rules/lifecycle
+# name the last two (`requires_privilege`) for purging batches and recovering stolen vouchers
+GRANTABLE_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value, "voucher.purge", "voucher.recover"})
 
 TOKEN_PREFIX = "rbt"
 

@@ -121,7 +121,7 @@ class _Builder:
             return None
         try:
             return constructor(self._scalar, node)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2026-13-01
             self.problems.append(Problem.at(_mark(self.file, node), "yaml.bad-value", str(exc).splitlines()[0]))
             return None
 

@@ -25,6 +25,9 @@ from engine.subscribers import SubscriberDesk
 from engine.tenancy import TenantAdmin
 from engine.tokens import TokenDesk
 from servers import subscriber_service, tenant_service, token_service
+from servers import voucher_service
+from servers import mediation_service
+from servers import plan_service, rating_service
 from servers.interceptors import AuthAndErrorsInterceptor
 from store.db import make_engine
 from store.uow import SqlUnitOfWorkFactory
@@ -73,6 +76,10 @@ REGISTRARS: list[Callable[[grpc.Server, Root], str]] = [
     subscriber_service.register,
     token_service.register,
     token_service.register_audit,
+    voucher_service.register,
+    mediation_service.register,
+    plan_service.register,
+    rating_service.register,
 ]
 
 
@@ -163,6 +170,12 @@ def bootstrap(settings: Settings, root: Root | None = None) -> dict[str, Any]:
             if not exists:
                 root.tenants.create_mvno(operator, mvno.tenant_id, mvno.display_name, mvno.currency)
                 created.append(mvno.tenant_id)
+        keyring = settings.effective_keyring_file
+        if not keyring.exists():
+            from engine.vouchers.keyring import generate_keyring
+
+            # the installation's voucher master and lookup keys (0600); back them up, never commit them
+            generate_keyring(keyring)
         token_file = settings.effective_bootstrap_token_file
         wrote_token = False
         if not _token_still_valid(root, token_file):
@@ -170,7 +183,8 @@ def bootstrap(settings: Settings, root: Root | None = None) -> dict[str, Any]:
             token_file.parent.mkdir(parents=True, exist_ok=True)
             write_secret_file(token_file, bearer + "\n")
             wrote_token = True
-        return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file), "token_written": wrote_token}
+        return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
+                "token_written": wrote_token, "keyring": str(keyring)}
     finally:
         if own:
             root.close()

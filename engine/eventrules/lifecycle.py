@@ -32,7 +32,7 @@ _PRIVILEGE_RE = re.compile(r"^[a-z][a-z0-9_.:-]*$")
 
 
 def privilege_key(name: str) -> str:
-    """Privilege names may hold dots (vouchers.recover); the fact key may not."""
+    """Privilege names may hold dots (voucher.recover); the fact key may not."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 # TransitionDecision.code values (stable; servicers branch on them)

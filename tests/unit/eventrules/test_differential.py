@@ -89,7 +89,7 @@ lifecycle_facts = st.fixed_dictionaries(
         "expired": st.booleans() | st.just("no"),
         "batch_state": st.sampled_from(["active", "blocked", "generated"]),
         "remaining": st.integers(-1, 3),
-        "privileges": st.lists(st.sampled_from(["vouchers.recover", "vouchers.purge", "other"]), max_size=2),
+        "privileges": st.lists(st.sampled_from(["voucher.recover", "voucher.purge", "other"]), max_size=2),
     },
 )
 

@@ -69,9 +69,9 @@ def test_privilege(book: RuleBook, backend: str) -> None:
     lc = book.lifecycle(backend)
     with pytest.raises(PermissionDenied):
         lc.decide("voucher", "stolen", "recover", {}).raise_if_refused()
-    assert lc.decide("voucher", "stolen", "recover", {}, privileges=["vouchers.recover"]).to_state == "blocked"
-    assert lc.decide("voucher", "stolen", "recover", {"privileges": ["vouchers.recover"]}).to_state == "blocked"
-    assert lc.decide("voucher_batch", "expired", "purge", {}, privileges=["vouchers.purge"]).to_state == "purged"
+    assert lc.decide("voucher", "stolen", "recover", {}, privileges=["voucher.recover"]).to_state == "blocked"
+    assert lc.decide("voucher", "stolen", "recover", {"privileges": ["voucher.recover"]}).to_state == "blocked"
+    assert lc.decide("voucher_batch", "expired", "purge", {}, privileges=["voucher.purge"]).to_state == "purged"
 
 
 def test_batch_moves(book: RuleBook, backend: str) -> None:

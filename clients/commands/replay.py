@@ -1,0 +1,43 @@
+"""``rulebill replay FOLDER... [--junit FILE] [--update]``: QA replay of golden folders (offline).
+
+Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  Exit 0
+when every case matches; 1 when a case differs or cannot run (a per-CDR diff
+says expected vs actual charge and which rate and span); ``--update``
+rewrites ``expected.jsonl`` from the current engine, on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("replay", help="rate golden folders and compare with their expected output")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    p.add_argument("--update", action="store_true", help="rewrite expected.jsonl from the current engine")
+    p.set_defaults(func=run_replay)
+
+
+def run_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.replay import find_cases, junit_xml, replay_folder, update_folder
+
+    out = out or sys.stdout
+    cases = find_cases(args.folders)
+    if not cases:
+        out.write("no golden folders found\n")
+        return 1
+    results = [update_folder(c) if args.update else replay_folder(c) for c in cases]
+    for r in results:
+        if args.update and not r.problems:
+            out.write(f"updated {r.name}: {r.count} CDRs\n")
+        else:
+            out.write(r.render() + "\n")
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(results), encoding="utf-8")
+    failed = sum(1 for r in results if r.problems or (not args.update and r.diffs))
+    out.write(f"{len(results) - failed} of {len(results)} case(s) passed\n")
+    return 0 if failed == 0 else 1

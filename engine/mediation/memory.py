@@ -1,0 +1,65 @@
+"""In-memory store implementing both mediation ports: for unit tests and embedding.
+
+``fail_after_commits`` simulates a crash: the N+1-th commit raises before storing
+anything, like a process killed mid-transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
+from engine.mediation.ports import Checkpoint, MediationChunk
+from engine.mediation.rows import CdrRow
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+class MemoryMediationStore:
+    def __init__(self, fail_after_commits: int | None = None) -> None:
+        self.cdrs: dict[str, CdrRow] = {}
+        self.rejects: list[RejectedRecord] = []
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.summaries: dict[str, ReconciliationSummary] = {}
+        self.commits = 0
+        self.fail_after_commits = fail_after_commits
+        self.files: dict[str, list[str]] = {}   # file id -> ids of the CDRs it stored
+
+    # SeenCdrIds
+    def seen(self, cdr_ids: Sequence[str]) -> set[str]:
+        known = self.cdrs
+        return {i for i in cdr_ids if i in known}
+
+    # MediationSink
+    def checkpoint(self, file_id: str) -> Checkpoint | None:
+        return self.checkpoints.get(file_id)
+
+    def commit(self, chunk: MediationChunk) -> None:
+        if self.fail_after_commits is not None and self.commits >= self.fail_after_commits:
+            raise SimulatedCrash(f"simulated crash at commit {self.commits + 1}")
+        clash = [r[0] for r in chunk.cdrs if r[0] in self.cdrs]
+        if clash:  # the store's unique key: a pipeline bug if it ever fires
+            raise AssertionError(f"cdr ids already stored: {clash[:3]}")
+        for row in chunk.cdrs:
+            self.cdrs[row[0]] = row
+        self.files.setdefault(chunk.file_id, []).extend(row[0] for row in chunk.cdrs)
+        self.rejects.extend(chunk.rejects)
+        self.checkpoints[chunk.file_id] = chunk.checkpoint
+        if chunk.checkpoint.done:
+            self.summaries[chunk.file_id] = chunk.checkpoint.summary.copy()
+        self.commits += 1
+
+    # reads (engine.mediation.desk.MediationStore)
+    def summary(self, file_id: str) -> ReconciliationSummary | None:
+        checkpoint = self.checkpoints.get(file_id)
+        return checkpoint.summary.copy() if checkpoint is not None else None
+
+    def cdrs_of_file(self, file_id: str, page: int = 500) -> Iterator[list[CdrRow]]:
+        ids = sorted(self.files.get(file_id, []))
+        for i in range(0, len(ids), page):
+            yield [self.cdrs[cdr_id] for cdr_id in ids[i : i + page]]
+
+    def rejects_of_file(self, file_id: str) -> list[RejectedRecord]:
+        return sorted((r for r in self.rejects if r.file_id == file_id), key=lambda r: r.record_no)

@@ -1,0 +1,150 @@
+"""Number normalisation to E.164 (digits, no '+'), declared per source in its layout.
+
+A switch writes numbers the way its users dial them: ``+44 7700 900123``,
+``00447700900123``, ``07700900123``, an emergency code ``999`` or a PBX extension
+``2001``.  The layout's ``numbering:`` section says how to read them::
+
+    numbering:
+      country_code: "44"
+      international_prefixes: ["00"]    # '+' is always understood
+      national_prefix: "0"
+      unprefixed: international         # or national: "7700900123" lacks the trunk prefix
+      short_codes: ["999", "112"]       # kept as dialled
+      extension_max_length: 5           # shorter numbers are PBX extensions, kept as dialled
+      non_numeric: keep                 # SIP user names ("alice"): keep or reject
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from engine.mediation.problems import ConversionError
+from engine.yamlio import Fields, Problem
+
+_SEPARATORS = str.maketrans("", "", " -().")
+
+
+@dataclass(frozen=True)
+class NumberingPlan:
+    country_code: str = ""
+    international_prefixes: tuple[str, ...] = ("00",)
+    national_prefix: str = "0"
+    unprefixed: str = "international"
+    short_codes: frozenset[str] = field(default_factory=frozenset)
+    extension_max_length: int = 0
+    non_numeric: str = "reject"
+
+    def compile(self, cache_size: int = 200_000) -> Callable[[str], str]:
+        """A fast ``str -> str`` normaliser; raises :class:`ConversionError` (``value.bad-number``).
+
+        Subscribers call the same numbers again and again, so results are cached; the
+        cache is simply emptied when it reaches ``cache_size`` entries (memory stays bounded).
+        """
+        cc = self.country_code
+        intl = tuple(sorted(self.international_prefixes, key=len, reverse=True))
+        national = self.national_prefix
+        unprefixed_national = self.unprefixed == "national"
+        short = self.short_codes
+        ext_max = self.extension_max_length
+        keep_names = self.non_numeric == "keep"
+        separators = _SEPARATORS
+
+        national_len = len(national)
+
+        def digits_only(text: str) -> str:
+            # the common case, kept flat: a string of digits
+            if len(text) <= ext_max or text in short:
+                return text
+            for prefix in intl:
+                if text.startswith(prefix):
+                    e164 = text[len(prefix):]
+                    break
+            else:
+                if national and text.startswith(national):
+                    e164 = cc + text[national_len:]
+                elif unprefixed_national:
+                    e164 = cc + text
+                else:
+                    e164 = text
+            if 7 <= len(e164) <= 15 and e164[0] != "0":  # E.164: at most 15 digits, no country code starts with 0
+                return e164
+            raise ConversionError("value.bad-number", f"{text[:40]!r} does not normalise to an E.164 number ({e164[:20]!r})")
+
+        def compute(text: str) -> str:
+            if text.isdigit() and text.isascii():   # isdigit alone accepts "²" and other scripts' digits
+                return digits_only(text)
+            if text in short:
+                return text
+            digits = text.translate(separators)
+            if not digits.isascii():
+                digits = ""
+            if digits.startswith("+") and digits[1:].isdigit():
+                return _checked(digits[1:], text)
+            if digits.isdigit():
+                return digits_only(digits)
+            if keep_names:
+                return text
+            raise ConversionError("value.bad-number", f"not a telephone number: {text[:40]!r}")
+
+        cache: dict[str, str] = {"": ""}
+        lookup = cache.get
+
+        def normalise(text: str) -> str:
+            out = lookup(text)
+            if out is None:
+                out = compute(text)
+                if len(cache) >= cache_size:
+                    cache.clear()
+                    cache[""] = ""
+                cache[text] = out
+            return out
+
+        normalise.memo = cache  # type: ignore[attr-defined]
+        return normalise
+
+
+def _checked(e164: str, original: str) -> str:
+    # E.164: at most 15 digits, country codes never start with 0
+    if not 7 <= len(e164) <= 15 or e164[0] == "0":
+        raise ConversionError("value.bad-number", f"{original[:40]!r} does not normalise to an E.164 number ({e164[:20]!r})")
+    return e164
+
+
+def parse_numbering(node: Any, file: str, problems: list[Problem]) -> NumberingPlan:
+    if node is None:
+        return NumberingPlan()
+    f = Fields(node, "numbering", problems)
+    cc = f.optional("country_code", str, "")
+    intl = f.optional("international_prefixes", list, ["00"])
+    national = f.optional("national_prefix", str, "0")
+    unprefixed = f.optional("unprefixed", str, "international")
+    short = f.optional("short_codes", list, [])
+    ext_max = f.optional("extension_max_length", int, 0)
+    non_numeric = f.optional("non_numeric", str, "reject")
+    f.done()
+    if cc and not (cc.isdigit() and 1 <= len(cc) <= 3 and cc[0] != "0"):
+        problems.append(Problem.at(f.node.mark_of("country_code"), "numbering.bad-country-code", "country_code must be 1-3 digits, not starting with 0"))
+    if unprefixed not in ("international", "national"):
+        problems.append(Problem.at(f.node.mark_of("unprefixed"), "numbering.bad-choice", "unprefixed must be international or national"))
+    if non_numeric not in ("keep", "reject"):
+        problems.append(Problem.at(f.node.mark_of("non_numeric"), "numbering.bad-choice", "non_numeric must be keep or reject"))
+    if (national or unprefixed == "national") and not cc:
+        problems.append(Problem.at(f.mark, "numbering.missing-country-code", "a national prefix or national unprefixed numbers need country_code"))
+    for i, p in enumerate(intl):
+        if not (isinstance(p, str) and p.isdigit()):
+            problems.append(Problem.at(intl.mark_of(i), "numbering.bad-prefix", "international prefixes are digit strings such as '00'"))
+    for i, code in enumerate(short):
+        if not (isinstance(code, str) and code):
+            problems.append(Problem.at(short.mark_of(i), "numbering.bad-short-code", "short codes are non-empty text, e.g. '112'"))
+    if ext_max < 0 or ext_max > 6:
+        problems.append(Problem.at(f.node.mark_of("extension_max_length"), "numbering.bad-extension-length", "extension_max_length must be 0-6"))
+    return NumberingPlan(
+        country_code=cc,
+        international_prefixes=tuple(p for p in intl if isinstance(p, str)),
+        national_prefix=national,
+        unprefixed=unprefixed,
+        short_codes=frozenset(c for c in short if isinstance(c, str)),
+        extension_max_length=ext_max,
+        non_numeric=non_numeric,
+    )

@@ -1,0 +1,244 @@
+"""Bytes in, lines out: the streaming front of the CSV pipeline.
+
+:class:`BlockReader` reads a binary stream in blocks (1 MiB by default), cuts each
+block after its last line break, decodes it and hands its lines to ``csv.reader``
+(which then sees one continuous stream of lines, so quoted fields may span lines
+and blocks).  It keeps the last few blocks so that the original bytes, line
+number and byte offset of any recent record can be recovered for a reject
+without keeping the file in memory: blocks leave the window once the pipeline no
+longer needs their lines (``keep_from``), and never more than ``keep_blocks`` stay otherwise.
+
+Lines that need a closer look are flagged in ``alert`` (a one-item list the
+pipeline polls per record): bytes that are not valid in the declared encoding
+(decoded with ``surrogateescape`` so they round-trip exactly), physical lines
+longer than ``max_record_bytes`` (cut, the rest skipped up to the next line
+break) and lines long enough to hold a field over ``max_field_bytes``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator, Protocol
+
+# splitlines() also breaks at these; csv does not, so blocks holding them are split by hand
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass
+class Block:
+    first_line: int              # global 1-based number of lines[0]
+    lines: list[str]
+    offset: int                  # byte offset of lines[0] in the file
+    encoding: str
+    tainted: set[int] = field(default_factory=set)       # line numbers holding undecodable bytes
+    oversize: dict[int, int] = field(default_factory=dict)  # line number -> true byte length (line was cut)
+    _ends: list[int] | None = None
+
+    @property
+    def last_line(self) -> int:
+        return self.first_line + len(self.lines) - 1
+
+    def line_ends(self) -> list[int]:
+        """Byte offset just after each line (computed once, only when needed)."""
+        if self._ends is None:
+            ends, pos = [], self.offset
+            for n, line in enumerate(self.lines, self.first_line):
+                pos += self.oversize.get(n) or len(line.encode(self.encoding, "surrogateescape"))
+                ends.append(pos)
+            self._ends = ends
+        return self._ends
+
+
+class BlockReader:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        encoding: str = "utf-8",
+        *,
+        block_size: int = 1 << 20,
+        max_record_bytes: int = 1 << 20,
+        max_field_bytes: int = 65536,
+        start_offset: int = 0,
+        start_line: int = 0,
+        keep_blocks: int = 4,
+    ) -> None:
+        self.stream: _Readable = stream
+        self.bom = encoding == "utf-8-sig"
+        self.encoding = "utf-8" if self.bom else encoding
+        self.block_size = max(block_size, 1024)
+        self.max_record = max_record_bytes
+        self.max_field = max_field_bytes
+        self.offset = start_offset        # bytes consumed from the stream so far
+        self.next_line = start_line + 1
+        self.window: deque[Block] = deque()
+        self.keep_blocks = keep_blocks
+        # the pipeline may still need lines from here on (a batch being mapped); older blocks may go
+        self.keep_from = 1 << 62
+        self.alert = [0]                  # last line number that needs a closer look, 0 if none pending
+        self.bytes_read = 0
+
+    # -------------------------------------------------------------- feeding csv
+
+    def blocks(self) -> Iterator[list[str]]:
+        """Lists of lines, block after block; use with ``itertools.chain.from_iterable``."""
+        carry = b""
+        first = self.offset == 0
+        while True:
+            data = self.stream.read(self.block_size)
+            self.bytes_read += len(data)
+            if first and data:
+                first = False
+                if self.bom and data.startswith(b"\xef\xbb\xbf"):
+                    data = data[3:]
+                    self.offset += 3
+            if not data:
+                if carry:
+                    yield self._block(carry)
+                return
+            buf = carry + data if carry else data
+            cut = buf.rfind(b"\n") + 1 or buf.rfind(b"\r") + 1
+            if cut == 0:
+                if len(buf) > self.max_record:
+                    yield self._oversize(buf)
+                    carry = b""
+                else:
+                    carry = buf
+                continue
+            carry = buf[cut:]
+            yield self._block(buf[:cut] if carry else buf)
+
+    def _block(self, data: bytes) -> list[str]:
+        tainted = False
+        try:
+            text = data.decode(self.encoding)
+        except UnicodeDecodeError:
+            text = data.decode(self.encoding, "surrogateescape")
+            tainted = True
+        lines = text.splitlines(True)
+        if len(lines) != text.count("\n") + (not text.endswith("\n")) or "\r" in text and len(lines) != len(_LINE.findall(text)):
+            lines = _LINE.findall(text)
+        block = Block(self.next_line, lines, self.offset, self.encoding)
+        if tainted:
+            block.tainted = {n for n, line in enumerate(lines, block.first_line) if _ESCAPED.search(line)}
+        if lines and max(map(len, lines)) > self.max_field:
+            # a field this long can only sit on a long line: rows touching these lines get checked
+            self.alert[0] = max(self.alert[0], block.last_line)
+        elif block.tainted:
+            self.alert[0] = max(self.alert[0], max(block.tainted))
+        self._add(block, len(data))
+        return lines
+
+    def _oversize(self, head: bytes) -> list[str]:
+        """A physical line longer than max_record_bytes: keep its head, skip to the next line break."""
+        total = len(head)
+        while True:
+            data = self.stream.read(self.block_size)
+            self.bytes_read += len(data)
+            if not data:
+                rest = b""
+                break
+            nl = data.find(b"\n")
+            if nl >= 0:
+                total += nl + 1
+                rest = data[nl + 1:]
+                break
+            total += len(data)
+        kept = head[: self.max_record].decode(self.encoding, "surrogateescape") + "\n"
+        block = Block(self.next_line, [kept], self.offset, self.encoding)
+        block.oversize[block.first_line] = total
+        self.alert[0] = max(self.alert[0], block.first_line)
+        self._add(block, total)
+        if rest:
+            # the bytes after the cut line start the next block: hand them back to the stream reader
+            self.stream = _Prefixed(rest, self.stream)
+        return [kept]
+
+    def _add(self, block: Block, nbytes: int) -> None:
+        window = self.window
+        window.append(block)
+        while len(window) > self.keep_blocks and window[0].last_line < self.keep_from:
+            window.popleft()
+        self.offset += nbytes
+        self.next_line += len(block.lines)
+
+    # -------------------------------------------------------------- recovering records
+
+    def _blocks_for(self, first: int, last: int) -> list[Block]:
+        return [b for b in self.window if b.last_line >= first and b.first_line <= last]
+
+    def raw(self, first: int, last: int, limit: int) -> tuple[bytes, int, bool]:
+        """Original bytes of lines ``first..last`` (1-based, inclusive), their offset and whether cut short."""
+        parts: list[bytes] = []
+        offset = -1
+        size = 0
+        truncated = False
+        for block in self._blocks_for(first, last):
+            lo, hi = max(first, block.first_line), min(last, block.last_line)
+            if offset < 0:
+                ends = block.line_ends()
+                offset = ends[lo - block.first_line - 1] if lo > block.first_line else block.offset
+                if lo > first:
+                    truncated = True   # the start of the record left the window
+            for n in range(lo, hi + 1):
+                line = block.lines[n - block.first_line]
+                data = line.encode(self.encoding, "surrogateescape")
+                if n in block.oversize:
+                    truncated = True
+                if size + len(data) > limit:
+                    parts.append(data[: limit - size])
+                    return b"".join(parts), offset, True
+                parts.append(data)
+                size += len(data)
+        return b"".join(parts), max(offset, 0), truncated
+
+    def offset_after(self, line: int) -> int:
+        """Byte offset just after line ``line`` (the resume point after a committed record)."""
+        for block in self.window:
+            if block.first_line <= line <= block.last_line:
+                return block.line_ends()[line - block.first_line]
+        if self.window and line < self.window[0].first_line:
+            if line == self.window[0].first_line - 1:
+                return self.window[0].offset
+            raise ValueError(f"line {line} has left the read window")
+        return self.offset
+
+    def inspect(self, first: int, last: int) -> tuple[str, str, int] | None:
+        """Why lines ``first..last`` cannot be a clean record: (code, message, byte offset) or ``None``."""
+        for block in self._blocks_for(first, last):
+            for n in range(max(first, block.first_line), min(last, block.last_line) + 1):
+                if n in block.oversize:
+                    return ("record.too-large", f"line is {block.oversize[n]} bytes, over the {self.max_record}-byte limit", self._line_start(block, n))
+                if n in block.tainted:
+                    line = block.lines[n - block.first_line]
+                    m = _ESCAPED.search(line)
+                    pos = len(line[: m.start()].encode(self.encoding, "surrogateescape")) if m else 0
+                    at = self._line_start(block, n) + pos
+                    return ("record.encoding", f"byte 0x{ord(m.group()) - 0xDC00 if m else 0:02x} at offset {at} is not valid {self.encoding}", at)
+        if last >= self.alert[0]:
+            self.alert[0] = 0
+        return None
+
+    def _line_start(self, block: Block, n: int) -> int:
+        i = n - block.first_line
+        return block.line_ends()[i - 1] if i else block.offset
+
+
+class _Prefixed:
+    """A stream with some bytes put back in front."""
+
+    def __init__(self, head: bytes, stream: _Readable) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out, self.head = self.head[:n] if n >= 0 else self.head, self.head[n:] if n >= 0 else b""
+            return out
+        return self.stream.read(n)

@@ -1,0 +1,119 @@
+"""Money arithmetic: integer micro-units and exact rationals, never floats.
+
+An amount is held as integer micro-units (1 currency unit = 1_000_000 micros).
+Rating accumulates exact rationals as ``numerator / denominator`` micros (a
+price per 60 s times 70 s is 0.1166... units, not representable in micros) and
+rounds **once**, at the place the plan says, with the plan's mode and decimals.
+
+Amounts in plan files are written as text (``"0.10"``) or integers; a YAML
+float (``0.10`` unquoted) is refused by the loader precisely because it has
+already lost exactness by the time we see it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from enum import Enum
+from fractions import Fraction
+
+MICROS = 1_000_000
+MAX_DECIMALS = 6  # a micro is the smallest amount we keep
+
+_AMOUNT = re.compile(r"^([+-])?(\d+)(?:\.(\d+))?$")
+
+
+class RoundingMode(str, Enum):
+    UP = "up"              # away from zero (ceiling for charges)
+    DOWN = "down"          # towards zero (truncate)
+    HALF_UP = "half_up"    # ties away from zero
+    HALF_EVEN = "half_even"  # ties to the even neighbour (banker's)
+
+
+class AmountError(ValueError):
+    pass
+
+
+def parse_amount(value: object) -> int:
+    """``"0.10"`` / ``"-3"`` / ``7`` -> micros.  More than 6 decimals is an error, floats are refused."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise AmountError("write amounts as quoted text (\"0.10\") or integers, not floating point numbers")
+    if isinstance(value, int):
+        return value * MICROS
+    if isinstance(value, Decimal):
+        value = format(value, "f")
+    if not isinstance(value, str):
+        raise AmountError(f"not an amount: {value!r}")
+    m = _AMOUNT.match(value.strip())
+    if not m:
+        raise AmountError(f"not an amount: {value!r} (expected digits with an optional '.' and up to 6 decimals)")
+    sign, whole, frac = m.groups()
+    frac = frac or ""
+    if len(frac) > MAX_DECIMALS:
+        if frac[MAX_DECIMALS:].strip("0"):
+            raise AmountError(f"{value!r} has more than {MAX_DECIMALS} decimals")
+        frac = frac[:MAX_DECIMALS]
+    micros = int(whole) * MICROS + int((frac + "000000")[:MAX_DECIMALS])
+    return -micros if sign == "-" else micros
+
+
+def parse_percent(value: object) -> Fraction:
+    """``"12.5"`` -> Fraction(1, 8).  Exact; same spelling rules as amounts."""
+    return Fraction(parse_amount(value), 100 * MICROS)
+
+
+def format_micros(micros: int, decimals: int = 6) -> str:
+    """Micros -> fixed-point text with ``decimals`` digits (digits beyond are cut, round first)."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS)
+    if decimals <= 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{f'{frac:06d}'[:min(decimals, 6)]}"
+
+
+def format_amount(micros: int) -> str:
+    """Shortest exact text: 700000 -> ``"0.70"``, 716667 -> ``"0.716667"`` (at least 2 decimals)."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS)
+    text = f"{frac:06d}".rstrip("0")
+    if len(text) < 2:
+        text = (text + "00")[:2]
+    return f"{sign}{whole}.{text}"
+
+
+def divide_rounded(numerator: int, denominator: int, mode: RoundingMode) -> int:
+    """``numerator / denominator`` rounded to an integer with ``mode``; exact integer arithmetic."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    negative = numerator < 0
+    q, r = divmod(abs(numerator), denominator)
+    if r:
+        if mode is RoundingMode.UP:
+            q += 1
+        elif mode is RoundingMode.HALF_UP:
+            if 2 * r >= denominator:
+                q += 1
+        elif mode is RoundingMode.HALF_EVEN:
+            if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
+                q += 1
+        # DOWN: keep q
+    return -q if negative else q
+
+
+def round_micros(numerator: int, denominator: int, mode: RoundingMode, decimals: int) -> int:
+    """Round the exact amount ``numerator/denominator`` micros to ``decimals`` places; result in micros."""
+    quantum = 10 ** (MAX_DECIMALS - decimals)
+    return divide_rounded(numerator, denominator * quantum, mode) * quantum
+
+
+def round_fraction(amount: Fraction, mode: RoundingMode, decimals: int) -> int:
+    """Same as :func:`round_micros` for a Fraction of micros."""
+    return round_micros(amount.numerator, amount.denominator, mode, decimals)
+
+
+def fraction_text(amount: Fraction) -> str:
+    """Exact micros as text for explanations: ``716666.666…`` shown as ``0.71666667`` plus marker when inexact."""
+    if amount.denominator == 1:
+        return format_amount(amount.numerator)
+    whole = round_fraction(amount, RoundingMode.HALF_EVEN, 6)
+    return format_amount(whole) + "…"

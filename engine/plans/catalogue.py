@@ -1,0 +1,273 @@
+"""Plan set versions: upload (validate, compile, store), list, activate at a time, diff, what-if.
+
+The use cases behind PlanService.  Storage is reached through
+:class:`PlanUnitOfWork` (``store/plans.py`` implements it); compiled
+evaluators are cached by IR digest, so rating never recompiles a stored
+version.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import json
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from engine import audit
+from engine.cdr import MediatedCdr
+from engine.clock import Clock
+from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.identity import Permission, Principal
+from engine.paging import Page
+from engine.plans.compiler import build_ir, dump_ir, ir_digest
+from engine.plans.loader import load_plan_set
+from engine.ports import AuditLog
+from engine.yamlio import Problem
+
+ALLOWED_SUFFIXES = (".yaml", ".yml", ".prefixes", ".md", ".txt")
+MAX_FILES = 5000
+MAX_BYTES = 64 * 1024 * 1024
+KINDS = ("destinations", "zones", "time_bands", "rates", "bundles", "discount_plans", "tariff_plans")
+
+
+@dataclass(frozen=True)
+class PlanSetVersion:
+    tenant_id: str
+    version: int
+    digest: str
+    ir_json: str
+    sources: Mapping[str, str]
+    create_time: datetime
+    created_by: str
+    activate_time: datetime | None = None
+
+    @property
+    def ir(self) -> dict[str, Any]:
+        return json.loads(self.ir_json)  # type: ignore[no-any-return]
+
+    def summary(self) -> dict[str, Any]:
+        ir = self.ir
+        return {"tariff_plans": sorted(ir["tariff_plans"]), "counts": {k: len(ir[k]) for k in KINDS}, "files": len(self.sources)}
+
+    def as_audit(self) -> dict[str, Any]:
+        return {"version": self.version, "digest": self.digest, "files": len(self.sources),
+                "activate_time": self.activate_time}
+
+
+class PlanVersionRepository(Protocol):
+    def latest_number(self, tenant_id: str) -> int: ...
+    def add(self, version: PlanSetVersion) -> None: ...
+    def get(self, tenant_id: str, version: int) -> PlanSetVersion | None: ...
+    def list(self, tenant_id: str, after: int | None, limit: int) -> builtins.list[PlanSetVersion]: ...
+    def set_activation(self, tenant_id: str, version: int, activate_time: datetime) -> None: ...
+    def active(self, tenant_id: str, at: datetime) -> PlanSetVersion | None: ...
+
+
+class BundleCounterRepository(Protocol):
+    def get(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, tuple[int, int, str]]: ...   # id -> (allowance, remaining, unit)
+    def ensure(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, allowance: int, unit: str) -> None: ...
+    def consume(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> bool: ...   # False: not enough left
+    def add_usage(self, tenant_id: str, msisdn: str, cycle: str, currency: str, micros: int) -> None: ...
+    def usage(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, int]: ...
+    # the usage ledger: what a CDR consumed and was charged, so re-rating replaces instead of adding
+    def ledger_get(self, tenant_id: str, cdr_id: str) -> "LedgerEntry | None": ...
+    def ledger_put(self, entry: "LedgerEntry") -> None: ...
+    def give_back(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> None: ...
+
+
+class PlanUnitOfWork(Protocol):
+    # read-only members, so implementations may hold concrete repository types
+    @property
+    def plan_versions(self) -> PlanVersionRepository: ...
+    @property
+    def counters(self) -> BundleCounterRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def __enter__(self) -> "PlanUnitOfWork": ...
+    def __exit__(self, *exc: Any) -> None: ...
+    def commit(self) -> None: ...
+
+
+PlanUnitOfWorkFactory = Callable[[], PlanUnitOfWork]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What one rated CDR took from a subscriber's counters and balance (keyed by the CDR's stable id)."""
+
+    tenant_id: str
+    cdr_id: str
+    msisdn: str
+    cycle: str
+    currency: str
+    charge_micros: int
+    bundles: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    kind: str
+    id: str
+    change: str   # added | removed | changed
+
+
+def validate_files(files: Mapping[str, str]) -> tuple[Any, list[Problem]]:
+    """Write the files to a scratch folder and load them; bad paths are problems too."""
+    problems: list[Problem] = []
+    total = 0
+    for path, content in files.items():
+        p = PurePosixPath(path)
+        total += len(content.encode("utf-8"))
+        if p.is_absolute() or ".." in p.parts or not p.parts or p.suffix not in ALLOWED_SUFFIXES:
+            problems.append(Problem(path, 1, 1, "file.path", f"a plan file path is relative, without '..', ending in {', '.join(ALLOWED_SUFFIXES)}"))
+    if len(files) > MAX_FILES or total > MAX_BYTES:
+        problems.append(Problem("", 1, 1, "file.too-large", f"at most {MAX_FILES} files and {MAX_BYTES // 2**20} MiB per plan set"))
+    if not files:
+        problems.append(Problem("", 1, 1, "file.missing", "a plan set needs at least one file"))
+    if problems:
+        return None, problems
+    with tempfile.TemporaryDirectory(prefix="rulebill-plans-") as tmp:
+        root = Path(tmp)
+        for path, content in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        return load_plan_set([root], root=root)
+
+
+def diff_ir(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[PlanChange]:
+    out: list[PlanChange] = []
+    for kind in KINDS:
+        a, b = old.get(kind, {}), new.get(kind, {})
+        for oid in sorted(set(a) | set(b)):
+            if oid not in a:
+                out.append(PlanChange(kind, oid, "added"))
+            elif oid not in b:
+                out.append(PlanChange(kind, oid, "removed"))
+            elif a[oid] != b[oid]:
+                out.append(PlanChange(kind, oid, "changed"))
+    return out
+
+
+class CompiledCache:
+    """Compiled plan sets by IR digest (a few recent ones: compiling is the expensive part)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._size = size
+
+    def get(self, version: PlanSetVersion) -> Any:
+        from engine.rating.compiled import CompiledPlans
+
+        hit = self._items.get(version.digest)
+        if hit is None:
+            hit = CompiledPlans.from_ir(version.ir)
+            self._items[version.digest] = hit
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(version.digest)
+        return hit
+
+
+class PlanDesk:
+    """Use cases of PlanService."""
+
+    def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.cache = CompiledCache()
+
+    def _tenant(self, principal: Principal, tenant_id: str) -> str:
+        tenant = tenant_id or principal.tenant_id
+        principal.require_tenant(tenant)
+        return tenant
+
+    def upload(self, principal: Principal, tenant_id: str, files: Mapping[str, str]) -> PlanSetVersion:
+        principal.require(Permission.PLAN_WRITE)
+        tenant = self._tenant(principal, tenant_id)
+        plan_set, problems = validate_files(files)
+        if plan_set is None:
+            errors = ErrorList()
+            for p in problems:
+                errors.add(f"files[{p.file}]:{p.line}:{p.col}", f"{p.code}: {p.message}")
+            errors.raise_if_any(f"the plan set has {len(problems)} problem(s)")
+        ir = build_ir(plan_set)
+        now = self._clock.now()
+        with self._uow() as uow:
+            number = uow.plan_versions.latest_number(tenant) + 1
+            version = PlanSetVersion(tenant, number, ir_digest(ir), dump_ir(ir), dict(files), now, principal.subject)
+            uow.plan_versions.add(version)
+            uow.audit.append(audit.entry(principal, now, "plan_set.upload", "plan_set_version", f"{tenant}/{number}",
+                                         {}, version.as_audit(), tenant))
+            uow.commit()
+        return version
+
+    def get(self, principal: Principal, tenant_id: str, version: int) -> PlanSetVersion:
+        principal.require(Permission.PLAN_READ)
+        tenant = self._tenant(principal, tenant_id)
+        with self._uow() as uow:
+            found = uow.plan_versions.get(tenant, version) if version else uow.plan_versions.active(tenant, self._clock.now())
+        if found is None:
+            raise NotFound("plan set version", f"{tenant}/{version or 'active'}")
+        return found
+
+    def list_versions(self, principal: Principal, tenant_id: str, page: Page) -> list[PlanSetVersion]:
+        principal.require(Permission.PLAN_READ)
+        tenant = self._tenant(principal, tenant_id)
+        with self._uow() as uow:
+            return uow.plan_versions.list(tenant, page.after, page.size)
+
+    def activate(self, principal: Principal, tenant_id: str, version: int, activate_time: datetime | None) -> PlanSetVersion:
+        principal.require(Permission.PLAN_WRITE)
+        tenant = self._tenant(principal, tenant_id)
+        now = self._clock.now()
+        when = activate_time or now
+        if when < now:
+            raise InvalidArgument.field("activate_time", "must not be in the past (a version applies from its activation on)")
+        with self._uow() as uow:
+            found = uow.plan_versions.get(tenant, version)
+            if found is None:
+                raise NotFound("plan set version", f"{tenant}/{version}")
+            if found.activate_time is not None and found.activate_time <= now:
+                raise FailedPrecondition("PLAN_SET_ALREADY_ACTIVE", f"version {version} has been active since {found.activate_time.isoformat()}",
+                                         f"{tenant}/{version}")
+            uow.plan_versions.set_activation(tenant, version, when)
+            updated = replace(found, activate_time=when)
+            uow.audit.append(audit.entry(principal, now, "plan_set.activate", "plan_set_version", f"{tenant}/{version}",
+                                         found.as_audit(), updated.as_audit(), tenant))
+            uow.commit()
+        return updated
+
+    def diff(self, principal: Principal, tenant_id: str, old: int, new: int) -> list[PlanChange]:
+        a = self.get(principal, tenant_id, old)
+        b = self.get(principal, tenant_id, new)
+        return diff_ir(a.ir, b.ir)
+
+    def compiled_at(self, tenant_id: str, at: datetime) -> tuple[PlanSetVersion | None, Any]:
+        """The plan set version active for ``tenant_id`` at ``at`` and its evaluators (no permission check: internal)."""
+        with self._uow() as uow:
+            version = uow.plan_versions.active(tenant_id, at)
+        return (None, None) if version is None else (version, self.cache.get(version))
+
+    def what_if(self, principal: Principal, tenant_id: str, candidate: int, cdrs: Iterable[MediatedCdr],
+                plan_for: Callable[[MediatedCdr], str]) -> tuple[int, int, Any]:
+        from engine.rating.whatif import what_if
+
+        principal.require(Permission.PLAN_READ)
+        principal.require(Permission.RATING)
+        tenant = self._tenant(principal, tenant_id)
+        cand = self.get(principal, tenant, candidate)
+        active, compiled = self.compiled_at(tenant, self._clock.now())
+        if active is None:
+            raise FailedPrecondition("NO_ACTIVE_PLAN_SET", f"tenant {tenant} has no active plan set version to compare with", tenant)
+        return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for)
+
+
+__all__ = ["PlanChange", "PlanDesk", "PlanSetVersion", "PlanUnitOfWork", "diff_ir", "validate_files"]

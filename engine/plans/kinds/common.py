@@ -1,0 +1,193 @@
+"""Helpers shared by the per-kind parsers: ids, amounts, enums, units, times.
+
+Each helper reports a :class:`Problem` with a stable code and returns a safe
+default, so one bad field never hides the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import Enum
+from typing import Any, TypeVar
+
+from engine.currencies import is_currency
+from engine.money import AmountError, parse_amount
+from engine.yamlio import Fields, Mark, MarkedList, Problem
+
+E = TypeVar("E", bound=Enum)
+
+ID_PREFIXES = {
+    "destination_group": "DST_",
+    "zone": "ZN_",
+    "holiday_calendar": "HOL_",
+    "time_bands": "TB_",
+    "rate": "RT_",
+    "rate_table": "RTT_",
+    "tariff_plan": "TP_",
+    "bundle": "BN_",
+    "discount_plan": "DP_",
+}
+
+_ID_BODY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_LOCAL_ID = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_UNIT_TEXT = re.compile(r"^(\d+)\s*(B|KB|MB|GB|s|min|h)?$")
+_UNIT_FACTORS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "s": 1, "min": 60, "h": 3600}
+
+
+class Ctx:
+    """Parsing context for one file: where problems go."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def problem(self, mark: Mark, code: str, message: str) -> None:
+        self.problems.append(Problem.at(mark, code, message))
+
+    # -- identifiers -------------------------------------------------------------------------
+    def ident(self, f: Fields, kind: str) -> str:
+        prefix = ID_PREFIXES[kind]
+        value = f.required("id", str)
+        if value is None:
+            return ""
+        if not value.startswith(prefix) or not _ID_BODY.match(value[len(prefix):] or "-"):
+            self.problem(
+                f.node.mark_of("id"),
+                "id.format",
+                f"{kind} id {value!r} must look like {prefix}NAME (upper case letters, digits, '_')",
+            )
+        return str(value)
+
+    def local_id(self, f: Fields, key: str, what: str) -> str:
+        value = f.required(key, str)
+        if value is None:
+            return ""
+        if not _LOCAL_ID.match(value):
+            self.problem(f.node.mark_of(key), "id.format", f"{what} {value!r} must be upper case letters, digits and '_'")
+        return str(value)
+
+    # -- values ------------------------------------------------------------------------------
+    def amount(self, f: Fields, key: str, default: int | None = 0, required: bool = False, negative: bool = False) -> int:
+        raw = f.required(key, (str, int, float)) if required else f.optional(key, (str, int, float))
+        if raw is None:
+            return default if default is not None else 0
+        try:
+            micros = parse_amount(raw)
+        except AmountError as exc:
+            self.problem(f.node.mark_of(key), "value.amount", f"{f.what}.{key}: {exc}")
+            return default or 0
+        if micros < 0 and not negative:
+            self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: must not be negative")
+            return default or 0
+        return micros
+
+    def enum(self, f: Fields, key: str, enum: type[E], default: E | None = None, required: bool = False) -> E | None:
+        raw = f.required(key, str) if required else f.optional(key, str)
+        if raw is None:
+            return default
+        try:
+            return enum(raw)
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+            self.problem(f.node.mark_of(key), "value.enum", f"{f.what}.{key}: {raw!r} is not one of: {allowed}")
+            return default
+
+    def choice(self, f: Fields, key: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = f.optional(key, str)
+        if raw is None:
+            return default
+        if raw not in allowed:
+            self.problem(f.node.mark_of(key), "value.enum", f"{f.what}.{key}: {raw!r} is not one of: {', '.join(allowed)}")
+            return default
+        return str(raw)
+
+    def currency(self, f: Fields, key: str = "currency", required: bool = True) -> str:
+        raw = f.required(key, str) if required else f.optional(key, str)
+        if raw is None:
+            return ""
+        if not is_currency(raw):
+            self.problem(f.node.mark_of(key), "value.currency", f"{f.what}.{key}: {raw!r} is not an ISO 4217 currency code")
+        return str(raw)
+
+    def units(self, f: Fields, key: str, default: int | None = None, required: bool = False, minimum: int = 1) -> int:
+        """A positive quantity of units: ``60``, ``"1MB"`` (1024-based), ``"1min"``."""
+        raw = f.required(key, (int, str)) if required else f.optional(key, (int, str))
+        if raw is None:
+            return default if default is not None else 0
+        value = parse_units(raw)
+        if value is None:
+            self.problem(f.node.mark_of(key), "value.units", f"{f.what}.{key}: {raw!r} is not a quantity (e.g. 60, \"1MB\", \"5min\")")
+            return default or minimum
+        if value < minimum:
+            self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: must be at least {minimum}")
+            return default or minimum
+        return value
+
+    def integer(self, f: Fields, key: str, default: int, lo: int | None = None, hi: int | None = None, required: bool = False) -> int:
+        raw = f.required(key, int) if required else f.optional(key, int)
+        if raw is None:
+            return default
+        if (lo is not None and raw < lo) or (hi is not None and raw > hi):
+            self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: {raw} is outside {lo}..{hi}")
+            return default
+        return int(raw)
+
+    def str_list(self, f: Fields, key: str, required: bool = False) -> tuple[list[str], list[Mark]]:
+        raw = f.required(key, list) if required else f.optional(key, list)
+        if raw is None:
+            return [], []
+        out: list[str] = []
+        marks: list[Mark] = []
+        for i, item in enumerate(raw):
+            mark = raw.mark_of(i) if isinstance(raw, MarkedList) else f.node.mark_of(key)
+            if isinstance(item, int) and not isinstance(item, bool):
+                item = str(item)  # prefixes and network codes written without quotes
+            if not isinstance(item, str):
+                self.problem(mark, "schema.type", f"{f.what}.{key}[{i}]: expected text, got {type(item).__name__}")
+                continue
+            out.append(item)
+            marks.append(mark)
+        return out, marks
+
+    def date_value(self, f: Fields, key: str, required: bool = True) -> date | None:
+        raw = f.required(key, (date, str)) if required else f.optional(key, (date, str))
+        if raw is None:
+            return None
+        if isinstance(raw, date):
+            return raw
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.problem(f.node.mark_of(key), "value.date", f"{f.what}.{key}: {raw!r} is not a date (YYYY-MM-DD)")
+            return None
+
+
+def parse_units(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if not isinstance(raw, str):
+        return None
+    m = _UNIT_TEXT.match(raw.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * _UNIT_FACTORS[m.group(2)]
+
+
+def parse_clock(raw: Any) -> int | None:
+    """``"08:30"`` -> 510 minutes.  YAML 1.1 reads unquoted ``18:00`` as the base-60 integer 1080,
+    which is the same number of minutes, so both spellings are accepted."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 <= raw <= 1440 else None
+    if not isinstance(raw, str):
+        return None
+    m = re.match(r"^(\d{1,2}):(\d{2})$", raw.strip())
+    if not m:
+        return None
+    h, mi = int(m.group(1)), int(m.group(2))
+    if mi >= 60 or h > 24 or (h == 24 and mi):
+        return None
+    return h * 60 + mi

@@ -1,0 +1,66 @@
+"""``kind: destination_group`` — a named set of number prefixes (DST_...).
+
+Prefixes are written inline (``prefixes: ["33", "34"]``) or, for the thousands
+an international price list has, in a plain text file next to the YAML
+(``prefix_file: world.prefixes``: one prefix per line, ``#`` comments), which
+loads without building a YAML node per prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine.plans.kinds.common import Ctx
+from engine.plans.model import DestinationGroup
+from engine.yamlio import Fields, Mark, MarkedMap
+
+PREFIX = re.compile(r"^[0-9A-Za-z*#.]{1,32}$")  # digits, short codes, APN names
+
+
+def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
+    f = Fields(node, "destination_group", ctx.problems)
+    f.optional("kind", str)
+    gid = ctx.ident(f, "destination_group")
+    name = f.optional("name", str, default=gid)
+    f.optional("description", str)
+    prefixes, marks = ctx.str_list(f, "prefixes")
+    prefix_file = f.optional("prefix_file", str)
+    f.done()
+    if prefix_file is not None:
+        file_prefixes, file_marks = _read_prefix_file(path.parent / prefix_file, node.mark_of("prefix_file"), ctx)
+        prefixes.extend(file_prefixes)
+        marks.extend(file_marks)
+    if not prefixes:
+        ctx.problem(node.mark, "destinations.empty", f"{gid}: a destination group needs at least one prefix (prefixes or prefix_file)")
+    seen: dict[str, Mark] = {}
+    keep: list[str] = []
+    keep_marks: list[Mark] = []
+    for p, m in zip(prefixes, marks):
+        if not PREFIX.match(p):
+            ctx.problem(m, "value.prefix", f"{gid}: {p!r} is not a number prefix")
+            continue
+        if p in seen:
+            ctx.problem(m, "destinations.duplicate-prefix", f"{gid}: prefix {p!r} listed twice (first at line {seen[p].line})")
+            continue
+        seen[p] = m
+        keep.append(p)
+        keep_marks.append(m)
+    return DestinationGroup(gid, name, tuple(keep), tuple(keep_marks), node.mark)
+
+
+def _read_prefix_file(path: Path, ref: Mark, ctx: Ctx) -> tuple[list[str], list[Mark]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        ctx.problem(ref, "ref.file", f"prefix_file {path.name!r} cannot be read: {exc.strerror or exc}")
+        return [], []
+    name = str(Path(ref.file).parent / path.name)
+    out: list[str] = []
+    marks: list[Mark] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        item = line.split("#", 1)[0].strip()
+        if item:
+            out.append(item)
+            marks.append(Mark(name, n, 1))
+    return out, marks

@@ -1,0 +1,117 @@
+"""``kind: tariff_plan`` — what a subscriber (retail) or an MVNO (wholesale) pays (TP_...).
+
+A plan has versions; each version is complete (time bands, monthly fee,
+included bundles, discounts, rate table) and takes effect at 00:00 of
+``effective_from`` in the time zone of its time band set.  A CDR is rated by
+the version in force at its start time.
+
+A rate table row binds traffic to a rate::
+
+    - {service: voice, destination: DST_NATIONAL, band: PEAK, rate: RT_NATIONAL_PEAK}
+
+``direction`` defaults to ``originating``, ``zone`` to ``home``, ``destination``
+and ``band`` to ``any``.  The most specific row wins (zone, then destination,
+then band, then direction); two rows for exactly the same traffic are
+ambiguous.  A version may name a shared ``rate_table`` (RTT_...); its inline
+``rates`` rows replace the table's rows for the same traffic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.cdr import Direction, Service
+from engine.plans.kinds.common import Ctx
+from engine.plans.model import ANY, PlanVersion, RateBinding, Segment, TariffPlan
+from engine.yamlio import Fields, Mark, MarkedList, MarkedMap
+
+SERVICES = tuple(s.value for s in Service)
+DIRECTIONS = tuple(d.value for d in Direction)
+
+
+def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
+    f = Fields(node, "tariff_plan", ctx.problems)
+    f.optional("kind", str)
+    pid = ctx.ident(f, "tariff_plan")
+    name = f.optional("name", str, default=pid)
+    f.optional("description", str)
+    tenant = f.required("tenant", str) or ""
+    segment = ctx.enum(f, "segment", Segment, required=True) or Segment.RETAIL_POSTPAID
+    customer = f.optional("customer", str, default="")
+    currency = ctx.currency(f)
+    raw_versions = f.required("versions", list) or []
+    f.done()
+    if segment is Segment.WHOLESALE and not customer:
+        ctx.problem(node.mark, "plans.wholesale-customer", f"{pid}: a wholesale plan names the MVNO it bills (customer)")
+    if segment is Segment.RETAIL_POSTPAID and customer:
+        ctx.problem(node.mark_of("customer"), "plans.retail-customer", f"{pid}: customer is only for wholesale plans")
+    versions: list[PlanVersion] = []
+    for i, item in enumerate(raw_versions):
+        v = _version(item, ctx, pid, raw_versions.mark_of(i) if isinstance(raw_versions, MarkedList) else node.mark)
+        if v is None:
+            continue
+        if versions and v.version <= versions[-1].version:
+            ctx.problem(v.mark, "plans.version-order", f"{pid}: version {v.version} must be greater than version {versions[-1].version}")
+            continue
+        if versions and v.effective_from <= versions[-1].effective_from:
+            ctx.problem(v.mark, "plans.version-order",
+                        f"{pid}: version {v.version} takes effect {v.effective_from}, not after version {versions[-1].version} ({versions[-1].effective_from})")
+            continue
+        versions.append(v)
+    if not versions and raw_versions:
+        ctx.problem(node.mark, "plans.no-versions", f"{pid}: no valid version")
+    elif not raw_versions and "versions" in node:
+        ctx.problem(node.mark_of("versions"), "plans.no-versions", f"{pid}: a tariff plan needs at least one version")
+    return TariffPlan(pid, name, tenant, segment, customer or "", currency, tuple(versions), node.mark)
+
+
+def _version(item: object, ctx: Ctx, pid: str, fallback: Mark) -> PlanVersion | None:
+    f = Fields(item, f"{pid}.version", ctx.problems, fallback=fallback)
+    if not f.ok:
+        return None
+    number = ctx.integer(f, "version", 0, lo=1, required=True)
+    effective = ctx.date_value(f, "effective_from")
+    f.optional("notes", str)
+    bands = f.required("time_bands", str) or ""
+    fee = ctx.amount(f, "monthly_fee")
+    bundles, bundle_marks = ctx.str_list(f, "bundles")
+    discounts, discount_marks = ctx.str_list(f, "discounts")
+    rate_table = f.optional("rate_table", str, default="")
+    raw_rates = (f.optional("rates", list) if rate_table else f.required("rates", list)) or []
+    f.done()
+    refs: dict[str, Mark] = {"time_bands": f.node.mark_of("time_bands"), "rate_table": f.node.mark_of("rate_table")}
+    refs.update({f"bundle:{b}": m for b, m in zip(bundles, bundle_marks)})
+    refs.update({f"discount:{d}": m for d, m in zip(discounts, discount_marks)})
+    bindings = parse_rows(raw_rates, ctx, pid, f.mark)
+    if number == 0 or effective is None:
+        return None
+    return PlanVersion(number, effective, bands, fee, tuple(bundles), tuple(discounts), tuple(bindings), f.mark, refs, rate_table)
+
+
+def parse_rows(raw_rates: Any, ctx: Ctx, owner: str, fallback: Mark) -> list[RateBinding]:
+    bindings = []
+    for i, row in enumerate(raw_rates):
+        b = _binding(row, ctx, owner, raw_rates.mark_of(i) if isinstance(raw_rates, MarkedList) else fallback)
+        if b is not None:
+            bindings.append(b)
+    return bindings
+
+
+def _binding(row: object, ctx: Ctx, pid: str, fallback: Mark) -> RateBinding | None:
+    f = Fields(row, f"{pid}.rates[]", ctx.problems, fallback=fallback)
+    if not f.ok:
+        return None
+    service = f.required("service", str)
+    if service is not None and service not in SERVICES:
+        ctx.problem(f.node.mark_of("service"), "value.enum", f"{pid}: service {service!r} is not one of: {', '.join(SERVICES)}")
+        service = None
+    direction = ctx.choice(f, "direction", DIRECTIONS + (ANY,), Direction.ORIGINATING.value)
+    destination = f.optional("destination", str, default=ANY)
+    band = f.optional("band", str, default=ANY)
+    zone = f.optional("zone", str, default="home")
+    rate = f.required("rate", str)
+    f.done()
+    if service is None or rate is None:
+        return None
+    return RateBinding(service, direction, destination, band, zone, rate, f.mark)

@@ -1,0 +1,302 @@
+"""The plan language as Python values: what a loaded, validated plan set holds.
+
+Every object keeps the :class:`~engine.yamlio.Mark` of its definition so the
+validator can point at it.  Amounts are integer micros, never floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+from engine.money import RoundingMode
+from engine.yamlio import Mark
+
+ANY = "any"  # wildcard in rate bindings (destination, band, zone)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Unit(str, Enum):
+    SECOND = "second"   # voice
+    EVENT = "event"     # sms, mms, supplementary
+    BYTE = "byte"       # data
+
+
+# which unit a service is counted in
+SERVICE_UNITS = {"voice": Unit.SECOND, "sms": Unit.EVENT, "mms": Unit.EVENT, "data": Unit.BYTE, "supplementary": Unit.EVENT}
+
+
+class RoundingScope(str, Enum):
+    PER_CALL = "per_call"            # default: sum exact amounts, round once
+    PER_SPAN = "per_span"            # round each band span, then add
+    PER_INCREMENT = "per_increment"  # round each increment's price (what some legacy tariffs publish)
+
+
+class MaxCostStrategy(str, Enum):
+    FREE_BEYOND = "free_beyond"  # the call continues, nothing more is charged
+    CUT = "cut"                  # the call should have been disconnected at the cap
+
+
+class TierMode(str, Enum):
+    GRADUATED = "graduated"  # each tier's units at that tier's price
+    VOLUME = "volume"        # all units at the price of the tier reached
+
+
+@dataclass(frozen=True)
+class DestinationGroup:
+    id: str
+    name: str
+    prefixes: tuple[str, ...]
+    prefix_marks: tuple[Mark, ...]
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str
+    home: bool
+    other_networks: bool        # catch-all for visited networks listed nowhere else
+    visited_networks: tuple[str, ...]
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class HolidayCalendar:
+    id: str
+    name: str
+    dates: tuple[date, ...]
+    recurring: tuple[tuple[int, int], ...]  # (month, day) every year
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Band:
+    id: str
+    windows: tuple[Window, ...]
+    holidays: bool               # this band applies on holidays only
+    weight: int
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Window:
+    days: tuple[int, ...]        # 0 = Monday
+    start_minute: int            # minute of day, inclusive
+    end_minute: int              # minute of day, exclusive; 1440 = midnight
+
+
+@dataclass(frozen=True)
+class TimeBandSet:
+    id: str
+    name: str
+    timezone: str
+    holiday_calendars: tuple[str, ...]
+    bands: tuple[Band, ...]
+    mark: Mark
+    calendar_marks: tuple[Mark, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """From ``from_unit`` on (counted from the start of the event), ``price`` per ``per`` units, billed in ``increment`` blocks."""
+
+    from_unit: int
+    price_micros: int
+    per: int
+    increment: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    up_to: int | None            # units; None = unbounded (last tier)
+    price_micros: int            # per `per` units
+    flat_micros: int = 0         # added once when the tier is reached (volume) / entered (graduated)
+
+
+@dataclass(frozen=True)
+class Rounding:
+    mode: RoundingMode = RoundingMode.HALF_UP
+    decimals: int = 2
+    scope: RoundingScope = RoundingScope.PER_CALL
+
+
+@dataclass(frozen=True)
+class MaxCost:
+    amount_micros: int
+    strategy: MaxCostStrategy
+
+
+@dataclass(frozen=True)
+class Rate:
+    id: str
+    name: str
+    unit: Unit
+    currency: str
+    steps: tuple[Step, ...]          # stepped pricing (empty when tiered)
+    tiers: tuple[Tier, ...]          # tiered pricing (empty when stepped)
+    tier_mode: TierMode | None
+    tier_per: int
+    tier_increment: int
+    connect_fee_micros: int
+    minimum_charge_micros: int
+    maximum_cost: MaxCost | None
+    rounding: Rounding
+    mark: Mark
+
+    @property
+    def model(self) -> str:
+        return "tiered" if self.tiers else "stepped"
+
+
+@dataclass(frozen=True)
+class RateBinding:
+    """One row of a plan version's rate table: which rate prices which traffic."""
+
+    service: str
+    direction: str
+    destination: str   # DST_ id or ANY
+    band: str          # band id of the plan's time band set, or ANY
+    zone: str          # ZN_ id, "home" or ANY
+    rate: str
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    version: int
+    effective_from: date
+    time_bands: str
+    monthly_fee_micros: int
+    bundles: tuple[str, ...]
+    discounts: tuple[str, ...]
+    bindings: tuple[RateBinding, ...]
+    mark: Mark
+    ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
+    rate_table: str = ""
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """Rate rows shared by several plans (RTT_...)."""
+
+    id: str
+    name: str
+    bindings: tuple[RateBinding, ...]
+    mark: Mark
+
+
+class Segment(str, Enum):
+    RETAIL_POSTPAID = "retail_postpaid"
+    WHOLESALE = "wholesale"
+
+
+@dataclass(frozen=True)
+class TariffPlan:
+    id: str
+    name: str
+    tenant: str          # owner: the MNO for retail/wholesale plans it sells, an MVNO for its own retail plans
+    segment: Segment
+    customer: str        # wholesale: the MVNO billed; retail: ""
+    currency: str
+    versions: tuple[PlanVersion, ...]
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """An applicability condition: its source (kept for the IR) and the parsed engine.conditions.Condition."""
+
+    source: Any
+    condition: Any
+
+
+class Recurrence(str, Enum):
+    MONTHLY = "monthly"    # renews every bill cycle
+    ONE_OFF = "one_off"    # bought once, valid for validity_days
+
+
+class Proration(str, Enum):
+    DAILY = "daily"        # fee and allowance scaled by days left in the cycle
+    FULL = "full"          # full fee and allowance whatever the activation day
+    NONE = "none"          # nothing until the next full cycle
+
+
+@dataclass(frozen=True)
+class Bundle:
+    id: str
+    name: str
+    service: str
+    unit: Unit
+    allowance: int                   # in `unit`
+    destinations: tuple[str, ...]    # empty = any destination
+    zones: tuple[str, ...]           # empty = home zone only? no: empty = any zone
+    recurrence: Recurrence
+    validity_days: int               # one-off bundles
+    fee_micros: int
+    currency: str
+    proration: Proration
+    priority: int                    # lower is consumed first
+    condition: Applicability | None
+    mark: Mark
+    ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
+
+
+class DiscountKind(str, Enum):
+    PERCENTAGE = "percentage"
+    FIXED = "fixed"
+    TIERED = "tiered"
+    COMMITMENT = "commitment"
+
+
+class DiscountLevel(str, Enum):
+    CDR = "cdr"          # applied to each rated CDR
+    PERIOD = "period"    # applied to a bill period's charges
+
+
+@dataclass(frozen=True)
+class DiscountTier:
+    up_to_micros: int | None     # spend threshold (basis spend) or units (basis units)
+    percent: Fraction
+
+
+@dataclass(frozen=True)
+class DiscountPlan:
+    id: str
+    name: str
+    kind: DiscountKind
+    level: DiscountLevel
+    currency: str
+    services: tuple[str, ...]
+    destinations: tuple[str, ...]
+    condition: Applicability | None
+    percent: Fraction                    # percentage
+    amount_micros: int                   # fixed: amount off; commitment: minimum spend
+    tier_mode: TierMode | None
+    tiers: tuple[DiscountTier, ...]
+    rounding: Rounding
+    mark: Mark
+    ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class PlanSet:
+    """Everything loaded from one or more plan folders, by id."""
+
+    destinations: dict[str, DestinationGroup] = field(default_factory=dict)
+    zones: dict[str, Zone] = field(default_factory=dict)
+    calendars: dict[str, HolidayCalendar] = field(default_factory=dict)
+    time_bands: dict[str, TimeBandSet] = field(default_factory=dict)
+    rates: dict[str, Rate] = field(default_factory=dict)
+    rate_tables: dict[str, RateTable] = field(default_factory=dict)
+    tariff_plans: dict[str, TariffPlan] = field(default_factory=dict)
+    bundles: dict[str, Bundle] = field(default_factory=dict)
+    discount_plans: dict[str, DiscountPlan] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def table(self, kind: str) -> dict[str, Any]:
+        return getattr(self, kind)  # type: ignore[no-any-return]

@@ -1,0 +1,270 @@
+"""Evaluators built from the plan IR: what the rater reads per CDR.
+
+Everything here is precomputed once per plan set: rate models, band clocks,
+a longest-prefix index per set of destination groups, a flat rate table per
+plan version keyed by ``(service, direction, zone, destination, band)``,
+bundles in consumption order and discount models.
+"""
+
+from __future__ import annotations
+
+import copy
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime, time, timezone
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from engine.money import RoundingMode
+from engine.plans.compiler import IR_FORMAT
+from engine.rating.bandclock import BandClock
+from engine.rating.discounts import DISCOUNTS, DiscountModel
+from engine.rating.models import MODELS, ChargeModel, RoundingRule
+from engine.rating.prefix import PrefixIndex
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+NO_GROUP = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRate:
+    id: str
+    unit: str
+    currency: str
+    model: ChargeModel
+    connect_fee: int
+    minimum_charge: int
+    maximum_cost: int | None
+    beyond: str
+    rounding: RoundingRule
+    quick: Callable[[int], int] | None = None   # whole-call charge for one span without bundles (bulk path)
+    memo: dict[int, int] | None = None           # quick's results by units (the bulk path reads it directly)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledBundle:
+    id: str
+    service: str
+    unit: str
+    allowance: int
+    destinations: frozenset[str]
+    zones: frozenset[str]
+    priority: int
+    recurrence: str
+    validity_days: int
+    fee: int
+    currency: str
+    proration: str
+    predicate: Predicate | None
+
+    def applies(self, service: str, destination: str, zone: str, facts: Mapping[str, Any] | None) -> bool:
+        if service != self.service:
+            return False
+        if self.destinations and destination not in self.destinations:
+            return False
+        if self.zones and zone not in self.zones and "any" not in self.zones:
+            return False
+        return self.predicate is None or bool(self.predicate(facts or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledVersion:
+    plan_id: str
+    version: int
+    effective_from: int            # UTC epoch seconds: 00:00 local time of the effective date
+    currency: str
+    clock: BandClock
+    index: PrefixIndex
+    table: dict[tuple[str, str, str, str, str], CompiledRate]
+    monthly_fee: int
+    bundles: tuple[str, ...]
+    discounts: tuple[DiscountModel, ...]
+    cdr_discounts: bool = False    # any discount applied per CDR (the bulk path then defers to the full rater)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPlan:
+    id: str
+    name: str
+    tenant: str
+    segment: str
+    customer: str
+    currency: str
+    versions: tuple[CompiledVersion, ...]
+    starts: tuple[int, ...]
+
+    def version_at(self, epoch: int) -> CompiledVersion | None:
+        i = bisect_right(self.starts, epoch) - 1
+        return self.versions[i] if i >= 0 else None
+
+
+class CompiledPlans:
+    """A compiled plan set.  Build with :func:`engine.plans.compile_plan_set` or :meth:`from_ir`."""
+
+    def __init__(self, ir: dict[str, Any]) -> None:
+        if ir.get("format") != IR_FORMAT:
+            raise ValueError(f"not a plan IR of format {IR_FORMAT}: {ir.get('format')!r}")
+        self._ir = ir
+        self.rates: dict[str, CompiledRate] = {rid: _rate(rid, r) for rid, r in ir["rates"].items()}
+        self.clocks: dict[str, BandClock] = {tid: BandClock(tid, t) for tid, t in ir["time_bands"].items()}
+        self.zone_of_network: dict[str, str] = {}
+        self.other_zone = ""
+        for zid, z in ir["zones"].items():
+            for net in z["visited_networks"]:
+                self.zone_of_network[net] = zid
+            if z["other_networks"]:
+                self.other_zone = zid
+        self.bundles: dict[str, CompiledBundle] = {bid: _bundle(bid, b) for bid, b in ir["bundles"].items()}
+        self.discounts: dict[str, DiscountModel] = {
+            did: DISCOUNTS[d["type"]](did, d, _predicate(d["condition"], did)) for did, d in ir["discount_plans"].items()
+        }
+        indexes: dict[tuple[str, ...], PrefixIndex] = {}
+        self.plans: dict[str, CompiledPlan] = {}
+        for pid, p in ir["tariff_plans"].items():
+            versions = []
+            for v in p["versions"]:
+                groups = tuple(v["destinations"])
+                if groups not in indexes:
+                    indexes[groups] = PrefixIndex(
+                        (prefix, g) for g in groups for prefix in ir["destinations"][g]["prefixes"])
+                clock = self.clocks[v["time_bands"]]
+                versions.append(CompiledVersion(
+                    plan_id=pid,
+                    version=v["version"],
+                    effective_from=_local_midnight(v["effective_from"], clock.tz),
+                    currency=p["currency"],
+                    clock=clock,
+                    index=indexes[groups],
+                    table=_table(v, self.rates),
+                    monthly_fee=v["monthly_fee"],
+                    bundles=tuple(v["bundles"]),
+                    discounts=tuple(self.discounts[d] for d in v["discounts"]),
+                    cdr_discounts=any(self.discounts[d].level == "cdr" for d in v["discounts"]),
+                ))
+            self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
+                                           tuple(versions), tuple(x.effective_from for x in versions))
+
+    @classmethod
+    def from_ir(cls, ir: dict[str, Any]) -> "CompiledPlans":
+        return cls(ir)
+
+    def to_ir(self) -> dict[str, Any]:
+        return copy.deepcopy(self._ir)
+
+    def zone_for(self, visited_network: str) -> str:
+        """``"home"``, a roaming zone id, or ``""`` when the network is in no zone."""
+        if not visited_network:
+            return "home"
+        return self.zone_of_network.get(visited_network) or self.other_zone
+
+    def plan(self, plan_id: str) -> CompiledPlan | None:
+        return self.plans.get(plan_id)
+
+
+def _rounding(r: dict[str, Any]) -> RoundingRule:
+    return RoundingRule(RoundingMode(r["mode"]), r["decimals"], r["scope"])
+
+
+def _rate(rid: str, r: dict[str, Any]) -> CompiledRate:
+    rounding = _rounding(r["rounding"])
+    mc = r["maximum_cost"]
+    maximum = None if mc is None else mc["amount"]
+    quick, memo = None, None
+    if r["model"] == "stepped" and rounding.scope != "per_increment":
+        quick, memo = quick_stepped(r["steps"], r["connect_fee"], r["minimum_charge"], maximum, rounding)
+    return CompiledRate(rid, r["unit"], r["currency"], MODELS[r["model"]](rid, r, rounding), r["connect_fee"],
+                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding, quick, memo)
+
+
+def quick_stepped(steps: list[list[int]], connect: int, minimum: int, maximum: int | None,
+                  rounding: RoundingRule) -> tuple[Callable[[int], int], dict[int, int]]:
+    """Integer-only pricing of a one-span call: the same arithmetic as SteppedModel + Rater, without objects.
+
+    Every price is scaled to a common denominator (the lcm of the steps' ``per``)
+    so the exact amount is one integer numerator; it is rounded once.
+    """
+    from math import lcm
+
+    den = lcm(*(s[2] for s in steps))
+    starts = [s[0] for s in steps]
+    scaled = [(s[1] * (den // s[2]), s[3]) for s in steps]
+    nxt = starts[1:] + [None]
+    connect_n = connect * den
+    minimum_n = minimum * den
+    maximum_n = None if maximum is None else maximum * den
+    quantum = 10 ** (6 - rounding.decimals)
+    divisor = den * quantum
+    mode = rounding.mode
+    single = len(steps) == 1
+    price0, inc0 = scaled[0]
+    memo: dict[int, int] = {}
+
+    def quick(units: int) -> int:
+        hit = memo.get(units)
+        if hit is not None:
+            return hit
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[units] = charge = _quick(units)
+        return charge
+
+    def _quick(units: int) -> int:
+        if single:
+            num = price0 * (-(-units // inc0) * inc0) if units > 0 else 0
+        else:
+            num, t = 0, 0
+            while t < units:
+                i = bisect_right(starts, t) - 1
+                price, inc = scaled[i]
+                following = nxt[i]
+                limit = units if following is None or following > units else following
+                n = -(-(limit - t) // inc)
+                num += price * n * inc
+                t += n * inc
+        total = num + connect_n
+        if total < minimum_n:
+            total = minimum_n
+        if maximum_n is not None and total > maximum_n:
+            total = maximum_n
+        q, r = divmod(total, divisor)
+        if r:
+            if mode is RoundingMode.UP or (mode is RoundingMode.HALF_UP and 2 * r >= divisor) or (
+                    mode is RoundingMode.HALF_EVEN and (2 * r > divisor or (2 * r == divisor and q % 2))):
+                q += 1
+        return q * quantum
+
+    return quick, memo
+
+
+def _predicate(source: Any, what: str) -> Predicate | None:
+    """Rebuild an applicability condition kept in the IR (canonical plain form) as a Python predicate."""
+    if source is None:
+        return None
+    from engine.conditions import condition_from_plain
+
+    return condition_from_plain(source, what).to_python()
+
+
+def _bundle(bid: str, b: dict[str, Any]) -> CompiledBundle:
+    return CompiledBundle(bid, b["service"], b["unit"], b["allowance"], frozenset(b["destinations"]), frozenset(b["zones"]),
+                          b["priority"], b["recurrence"], b["validity_days"], b["fee"], b["currency"], b["proration"],
+                          _predicate(b["condition"], bid))
+
+
+def _table(v: dict[str, Any], rates: dict[str, CompiledRate]) -> dict[tuple[str, str, str, str, str], CompiledRate]:
+    table: dict[tuple[str, str, str, str, str], CompiledRate] = {}
+    for service, direction, zone, dest, band, rate in v["rate_table"]:
+        table[(service, direction, zone, dest, band)] = rates[rate]
+    # groups the index knows only for bundles/discounts price like "no group"
+    with_rows = {k[3] for k in table}
+    for group in v["destinations"]:
+        if group not in with_rows:
+            for (service, direction, zone, dest, band), rate in list(table.items()):
+                if dest == NO_GROUP:
+                    table[(service, direction, zone, group, band)] = rate
+    return table
+
+
+def _local_midnight(day: str, tz: ZoneInfo) -> int:
+    d = datetime.combine(datetime.fromisoformat(day).date(), time(0), tzinfo=tz)
+    return int(d.astimezone(timezone.utc).timestamp())

@@ -1,0 +1,329 @@
+"""Use cases of VoucherService: generate, look up, change state, amend, rotate keys.
+
+Recharge lives in :mod:`engine.vouchers.recharge`, distribution files in
+:mod:`engine.vouchers.distribution`.  Every use case is one unit of work: the
+change and its audit entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Iterable, Iterator
+
+from engine import audit
+from engine.clock import Clock
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.identity import Permission, Principal
+from engine.tenancy import TENANT_ID
+from engine.vouchers.crypto import KeyProvider, PinSealer, WrappedDataKey, rewrap_data_key, unwrap_data_key
+from engine.vouchers.generation import BatchProducer, BatchRequest, Progress, plan_batch
+from engine.vouchers.lifecycle import (
+    BATCH_EVENTS,
+    VOUCHER_BATCH,
+    BulkOutcome,
+    Lifecycle,
+    RefusedGroup,
+    decide_batch,
+    decide_voucher,
+    transition_refused,
+    voucher_facts,
+)
+from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
+from engine.vouchers.money import MoneyError, parse_face_value
+from engine.vouchers.ports import VoucherSelection, VoucherUnitOfWork, VoucherUnitOfWorkFactory
+from engine.vouchers.profile import ProfileCatalogue
+from engine.vouchers.scope import describe, scoped, visible_batch, visible_voucher
+from engine.vouchers.settings import VoucherSettings
+
+log = logging.getLogger("rulebill.vouchers")
+
+OPERATOR_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge")
+KEY_ROTATION_PAGE = 100
+
+
+@dataclass(frozen=True)
+class VoucherAmendment:
+    """Fields an operator may change on one voucher; None = keep."""
+
+    expires_at: datetime | None = None
+    face_value: str | None = None  # decimal text in the voucher's currency
+    owner: str | None = None
+    dealer: str | None = None
+
+
+@dataclass(frozen=True)
+class RevealedVoucher:
+    voucher: Voucher
+    pin: str | None  # only for callers holding voucher.reveal_pin
+    serial_text: str = ""  # the printed serial (prefix + zero-padded number)
+
+
+class VoucherDesk:
+    def __init__(self, uow: VoucherUnitOfWorkFactory, profiles: ProfileCatalogue, keys: KeyProvider, lifecycle: Lifecycle,
+                 clock: Clock, settings: VoucherSettings | None = None) -> None:
+        self._uow = uow
+        self._profiles = profiles
+        self._keys = keys
+        self._lifecycle = lifecycle
+        self._clock = clock
+        self.settings = settings or VoucherSettings()
+
+    # --- generation -------------------------------------------------------
+    def generate_batch(self, principal: Principal, request: BatchRequest, progress: Progress | None = None) -> VoucherBatch:
+        """Create a whole batch in one transaction: complete or absent."""
+        principal.require(Permission.VOUCHER_WRITE)
+        profile = self._profiles.get(request.profile_id)
+        # another tenant's profile is reported exactly like a missing one
+        if profile is None or not principal.can_see_tenant(profile.owner):
+            raise NotFound("voucher profile", request.profile_id)
+        principal.require_tenant(request.owner or profile.owner)
+        for attempt in range(self.settings.serial_retries):
+            now = self._clock.now()
+            with self._uow() as uow:
+                batch, data_key = plan_batch(
+                    profile, request, first_serial=uow.vouchers.next_serial(), now=now, keys=self._keys,
+                    crypto=self.settings.crypto, max_count=self.settings.max_batch, created_by=principal.subject,
+                )
+                producer = BatchProducer(batch, data_key, self._keys)
+                del data_key
+                try:
+                    uow.vouchers.create_batch_atomically(batch, producer.chunks(self.settings.chunk_size, progress), producer.replace)
+                except AlreadyExists:
+                    uow.rollback()
+                    log.info("voucher batch %s lost its serial range to another batch; planning again", batch.batch_id)
+                    continue
+                uow.audit.append(audit.entry(principal, now, "voucher_batch.generate", VOUCHER_BATCH, batch.batch_id,
+                                             {}, batch.as_audit(), batch.owner))
+                uow.commit()
+            log.info("generated voucher batch %s: %d vouchers, serials %d-%d, profile %s, owner %s", batch.batch_id,
+                     batch.count, batch.first_serial, batch.last_serial, batch.profile_id, batch.owner)
+            return batch
+        raise FailedPrecondition("SERIALS_BUSY", "other batches kept taking the next serial numbers; try again", request.profile_id)
+
+    # --- reading ----------------------------------------------------------
+    def get_batch(self, principal: Principal, batch_id: str) -> VoucherBatch:
+        principal.require(Permission.VOUCHER_READ)
+        with self._uow() as uow:
+            return visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
+
+    def list_batches(self, principal: Principal, after: str | None = None, limit: int = 50) -> list[VoucherBatch]:
+        principal.require(Permission.VOUCHER_READ)
+        owners = None if principal.is_operator else frozenset({principal.tenant_id})
+        with self._uow() as uow:
+            return uow.vouchers.list_batches(owners, after, limit)
+
+    def get_voucher(self, principal: Principal, serial: int) -> Voucher:
+        principal.require(Permission.VOUCHER_READ)
+        with self._uow() as uow:
+            return visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
+
+    def stream_vouchers(self, principal: Principal, selection: VoucherSelection, chunk_size: int = 1000,
+                        reveal: bool = False) -> Iterator[list[RevealedVoucher]]:
+        """Vouchers in chunks; PINs only with ``reveal`` and the reveal privilege (audited)."""
+        principal.require(Permission.VOUCHER_READ)
+        if reveal:
+            principal.require(Permission.VOUCHER_REVEAL_PIN)
+        selection = scoped(principal, selection)
+        with self._uow() as uow:
+            sealers: dict[str, PinSealer] = {}
+            batches: dict[str, VoucherBatch] = {}
+            revealed = 0
+            for chunk in uow.vouchers.stream_vouchers(selection, chunk_size):
+                out = []
+                for v in chunk:
+                    batch = batches.get(v.batch_id)
+                    if batch is None:
+                        batch = batches[v.batch_id] = visible_batch(principal, uow.vouchers.get_batch(v.batch_id), v.batch_id)
+                    pin = None
+                    if reveal:
+                        sealer = sealers.get(v.batch_id) or sealers.setdefault(v.batch_id, self.sealer_for(uow, v.batch_id))
+                        pin = sealer.open(v.serial, v.nonce, v.ciphertext).decode("ascii")
+                    out.append(RevealedVoucher(v, pin, batch.serial.format(v.serial)))
+                revealed += len(out) if reveal else 0
+                yield out
+            if reveal:
+                uow.audit.append(audit.entry(principal, self._clock.now(), "voucher.reveal", "voucher_selection",
+                                             describe(selection), {}, {"revealed": revealed}))
+                uow.commit()
+
+    def sealer_for(self, uow: VoucherUnitOfWork, batch_id: str) -> PinSealer:
+        batch = uow.vouchers.get_batch(batch_id)
+        if batch is None:
+            raise NotFound("voucher batch", batch_id)
+        if batch.wrapped_data_key is None:
+            raise FailedPrecondition("DATA_KEY_DESTROYED", f"the PINs of batch {batch_id} were destroyed and cannot be revealed",
+                                     f"voucher-batch/{batch_id}")
+        wrapped = WrappedDataKey(batch.wrapped_data_key, batch.key_wrap, batch.master_key_version)
+        return PinSealer(batch.pin_cipher, unwrap_data_key(self._keys, wrapped, batch_id), batch_id)
+
+    # --- state changes ----------------------------------------------------
+    def change_vouchers(self, principal: Principal, event: str, selection: VoucherSelection, request_id: str = "",
+                        reason: str = "") -> BulkOutcome:
+        """Apply ``event`` to one voucher, a serial range or a batch, atomically.
+
+        One voucher whose move the rules forbid is an error naming its state;
+        for ranges the refused ones are reported by state and the rest change.
+        """
+        principal.require(Permission.VOUCHER_WRITE)
+        if event not in OPERATOR_EVENTS:
+            raise InvalidArgument.field("event", f"must be one of {', '.join(OPERATOR_EVENTS)}")
+        selection = scoped(principal, selection)
+        single = selection.first_serial is not None and selection.first_serial == selection.last_serial
+        now = self._clock.now()
+        with self._uow() as uow:
+            outcome = self._apply(uow, event, selection, now, principal.privileges)
+            total = outcome.changed_count + outcome.refused_count
+            if total == 0:
+                raise NotFound("voucher", str(selection.first_serial) if single else describe(selection))
+            if single and outcome.refused:
+                group = outcome.refused[0]
+                raise transition_refused("voucher", str(selection.first_serial), group.state.value, event, group.reason)
+            after = {"event": event, "changed": {f"{a.value}->{b.value}": n for (a, b), n in outcome.changed.items()},
+                     "refused": {g.state.value: g.count for g in outcome.refused}}
+            if reason:
+                after["reason"] = reason
+            uow.audit.append(audit.entry(principal, now, f"voucher.{event}", "voucher_selection", describe(selection), {},
+                                         after, request_id=request_id))
+            uow.commit()
+        log.info("voucher %s on %s: %d changed, %d refused", event, describe(selection), outcome.changed_count, outcome.refused_count)
+        return outcome
+
+    def _apply(self, uow: VoucherUnitOfWork, event: str, selection: VoucherSelection, now: datetime,
+               privileges: Iterable[str] = ()) -> BulkOutcome:
+        """Group the selection by batch, expiry and state; one rule decision and one conditional update per group."""
+        changed: dict[tuple[VoucherState, VoucherState], int] = {}
+        refused: dict[tuple[VoucherState, str], int] = {}
+        repo = uow.vouchers
+        for batch_id in repo.batch_ids(selection):
+            batch = repo.get_batch(batch_id)
+            batch_state = batch.state if batch else BatchState.PURGED
+            for expired in (False, True):
+                group = replace(selection, batch_id=batch_id, expired_by=now if expired else selection.expired_by,
+                                valid_at=None if expired else now)
+                facts = {"batch_state": batch_state.value, "expired": expired}
+                for state, count in sorted(repo.count_by_state(group).items(), key=lambda kv: kv[0].value):
+                    to_state, why = decide_voucher(self._lifecycle, state, event, facts, privileges)
+                    if to_state is None:
+                        refused[(state, why)] = refused.get((state, why), 0) + count
+                        continue
+                    moved = repo.transition_vouchers(group, state, to_state, now)
+                    changed[(state, to_state)] = changed.get((state, to_state), 0) + moved
+                    if moved < count:
+                        key = (state, "changed by another request meanwhile")
+                        refused[key] = refused.get(key, 0) + count - moved
+        return BulkOutcome(event, changed, [RefusedGroup(state, n, why) for (state, why), n in sorted(refused.items(),
+                                                                                                      key=lambda kv: kv[0][0].value)])
+
+    def expire_due(self, principal: Principal) -> BulkOutcome:
+        """The scheduled job: every voucher past its expiry moves as the rules allow."""
+        return self.change_vouchers(principal, "expire", VoucherSelection(expired_by=self._clock.now()))
+
+    def change_batch(self, principal: Principal, batch_id: str, event: str, reason: str = "") -> VoucherBatch:
+        """Move a batch; ``activate`` and ``purge`` also move its vouchers, in the same transaction."""
+        principal.require(Permission.VOUCHER_WRITE)
+        if event not in BATCH_EVENTS:
+            raise InvalidArgument.field("event", f"must be one of {', '.join(BATCH_EVENTS)}")
+        now = self._clock.now()
+        with self._uow() as uow:
+            batch = visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
+            to_state, why = decide_batch(self._lifecycle, batch.state, event, {"expired": batch.expires_at <= now},
+                                         principal.privileges)
+            if to_state is None:
+                raise transition_refused(VOUCHER_BATCH, batch_id, batch.state.value, event, why)
+            if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state):
+                raise FailedPrecondition("BATCH_CHANGED", f"batch {batch_id} was changed by another request; try again", batch_id)
+            after = {"state": to_state.value}
+            if event in ("activate", "purge"):
+                outcome = self._apply(uow, event, VoucherSelection(batch_id=batch_id), now, principal.privileges)
+                after["vouchers_changed"] = outcome.changed_count  # type: ignore[assignment]
+            if reason:
+                after["reason"] = reason
+            uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
+                                         {"state": batch.state.value}, after, batch.owner))
+            uow.commit()
+        return replace(batch, state=to_state)
+
+    def amend(self, principal: Principal, serial: int, amendment: VoucherAmendment, request_id: str = "") -> Voucher:
+        """Change expiry, value, owner or dealer of one voucher while its state allows it (rule event ``amend``)."""
+        principal.require(Permission.VOUCHER_WRITE)
+        now = self._clock.now()
+        with self._uow() as uow:
+            voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
+            errors = ErrorList()
+            changes: dict[str, object] = {}
+            if amendment.expires_at is not None:
+                if amendment.expires_at.tzinfo is None or amendment.expires_at <= now:
+                    errors.add("expires_at", "must be a time-zone-aware time in the future")
+                changes["expires_at"] = amendment.expires_at
+            if amendment.face_value is not None:
+                try:
+                    changes["face_value_micros"] = parse_face_value(amendment.face_value, voucher.currency)
+                except MoneyError as exc:
+                    errors.add("face_value", str(exc))
+            if amendment.owner is not None:
+                if not TENANT_ID.match(amendment.owner):
+                    errors.add("owner", f"{amendment.owner!r} is not a tenant id")
+                else:
+                    principal.require_tenant(amendment.owner)
+                changes["owner"] = amendment.owner
+            if amendment.dealer is not None:
+                changes["dealer"] = amendment.dealer
+            if not changes:
+                errors.add("amendment", "nothing to change")
+            errors.raise_if_any("cannot amend voucher")
+            batch = uow.vouchers.get_batch(voucher.batch_id)
+            facts = voucher_facts(batch.state if batch else BatchState.ACTIVE, voucher.expires_at, now)
+            to_state, why = decide_voucher(self._lifecycle, voucher.state, "amend", facts, principal.privileges)
+            if to_state is None:
+                raise transition_refused("voucher", str(serial), voucher.state.value, "amend", why)
+            amended = replace(voucher, updated_at=now, **changes)  # type: ignore[arg-type]
+            if not uow.vouchers.update_voucher(amended, voucher.state):
+                raise FailedPrecondition("VOUCHER_CHANGED", f"voucher {serial} was changed by another request; try again", str(serial))
+            uow.audit.append(audit.entry(principal, now, "voucher.amend", "voucher", str(serial), voucher.as_audit(),
+                                         amended.as_audit(), voucher.owner, request_id))
+            uow.commit()
+        return amended
+
+    # --- keys -------------------------------------------------------------
+    def rotate_keys(self, principal: Principal) -> int:
+        """Re-wrap every batch's data key under the current master key; vouchers are not touched."""
+        principal.require(Permission.VOUCHER_KEYS)
+        current = self._keys.current_master_version()
+        rotated = 0
+        while True:
+            with self._uow() as uow:
+                page = uow.vouchers.batches_with_master_version_below(current, KEY_ROTATION_PAGE)
+                if not page:
+                    break
+                for batch in page:
+                    if batch.wrapped_data_key is None:
+                        continue
+                    old = WrappedDataKey(batch.wrapped_data_key, batch.key_wrap, batch.master_key_version)
+                    uow.vouchers.set_data_key(batch.batch_id, rewrap_data_key(self._keys, old, batch.batch_id))
+                    uow.audit.append(audit.entry(principal, self._clock.now(), "voucher_batch.rewrap_key", VOUCHER_BATCH,
+                                                 batch.batch_id, {"master_version": batch.master_key_version},
+                                                 {"master_version": current}, batch.owner))
+                    rotated += 1
+                uow.commit()
+        log.info("re-wrapped %d voucher batch data keys under master key version %d", rotated, current)
+        return rotated
+
+    def destroy_data_key(self, principal: Principal, batch_id: str, reason: str = "") -> VoucherBatch:
+        """Crypto-shred a batch: its PINs can never be revealed again (redemption still works by lookup hash)."""
+        principal.require(Permission.VOUCHER_KEYS)
+        with self._uow() as uow:
+            batch = visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
+            uow.vouchers.set_data_key(batch_id, None)
+            uow.audit.append(audit.entry(principal, self._clock.now(), "voucher_batch.destroy_data_key", VOUCHER_BATCH, batch_id,
+                                         {"shredded": False}, {"shredded": True, "reason": reason}, batch.owner))
+            uow.commit()
+        return replace(batch, wrapped_data_key=None)
+
+
+def voucher_state(text: str) -> VoucherState:
+    try:
+        return VoucherState(text)
+    except ValueError:
+        raise InvalidArgument.field("state", f"{text!r} is not a voucher state") from None

@@ -1,0 +1,116 @@
+"""MediationService: proto <-> domain only; the use cases live in engine.mediation.desk."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+
+from billing.v1 import common_pb2
+from billing.v1 import mediation_pb2 as pb
+from billing.v1 import mediation_pb2_grpc as rpc
+from engine.cdr import Direction, Service
+from engine.errors import InvalidArgument
+from engine.mediation.desk import MediationDesk
+from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
+from engine.mediation.rows import CdrRow
+from engine.paging import next_token, page_request
+from servers.context import current_principal
+from servers.convert import ts
+from store.mediation import SqlMediationStore
+
+_SERVICE = {Service.VOICE.value: pb.CDR_SERVICE_KIND_VOICE, Service.SMS.value: pb.CDR_SERVICE_KIND_SMS,
+            Service.MMS.value: pb.CDR_SERVICE_KIND_MMS, Service.DATA.value: pb.CDR_SERVICE_KIND_DATA,
+            Service.SUPPLEMENTARY.value: pb.CDR_SERVICE_KIND_SUPPLEMENTARY}
+_DIRECTION = {Direction.ORIGINATING.value: pb.CDR_DIRECTION_ORIGINATING, Direction.TERMINATING.value: pb.CDR_DIRECTION_TERMINATING}
+CDR_CHUNK = 500
+SPOOL_IN_MEMORY = 8 << 20   # uploads larger than this spool to disk
+
+
+def cdr_pb(row: CdrRow) -> pb.NormalisedCdr:
+    (cdr_id, source, origin_id, service, direction, start, a, b, imsi, duration, up, down, events, visited, ss,
+     charge, currency, tenant, attributes) = row
+    msg = pb.NormalisedCdr(
+        cdr_id=cdr_id, source=source, origin_id=origin_id, service=_SERVICE.get(service, 0), direction=_DIRECTION.get(direction, 0),
+        start_time=ts(datetime.fromisoformat(start.replace("Z", "+00:00"))), a_number=a, b_number=b, imsi=imsi,
+        duration_seconds=duration, volume_up_bytes=up, volume_down_bytes=down, event_count=events, visited_network=visited,
+        supplementary_code=ss, tenant_id=tenant,
+        attributes=dict(kv.split("=", 1) for kv in attributes.split(";") if "=" in kv) if attributes else {},
+    )
+    if charge is not None:
+        msg.charge.CopyFrom(common_pb2.Money(amount_micros=charge, currency=currency))
+    return msg
+
+
+def summary_pb(s: ReconciliationSummary, tenant_id: str) -> pb.FileSummary:
+    msg = pb.FileSummary(
+        file_id=s.file_id, file_name=s.file_name, layout=s.layout, tenant_id=tenant_id, records_in=s.records_in,
+        normalised=s.normalised, filtered=s.filtered, rejected=s.rejected, duplicates=s.duplicates, aggregated=s.aggregated,
+        header_rows=s.header_rows, blank_lines=s.blank_lines, bytes_in=s.bytes_in, complete=s.complete,
+        already_ingested=s.already_ingested,
+    )
+    if s.file_error is not None:
+        e = s.file_error
+        msg.file_error.CopyFrom(pb.FileError(code=e.code, message=e.message, line=e.line, byte_offset=e.byte_offset))
+    return msg
+
+
+def reject_pb(r: RejectedRecord) -> pb.RejectedCdrRecord:
+    return pb.RejectedCdrRecord(record_no=r.record_no, line=r.line, byte_offset=r.byte_offset, code=r.code, field=r.field,
+                                reason=r.reason, raw=r.raw, raw_truncated=r.raw_truncated)
+
+
+class MediationServicer(rpc.MediationServiceServicer):
+    def __init__(self, desk: MediationDesk) -> None:
+        self.desk = desk
+
+    def MediateFile(self, request_iterator: Iterator[pb.MediateFileRequest], context: grpc.ServicerContext) -> Iterator[pb.MediateFileResponse]:
+        principal = current_principal()
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument.field("header", "the first message must carry the header (layout, file name)")
+        header = first.header
+        digest = hashlib.sha256()
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            for message in request_iterator:
+                if message.WhichOneof("part") != "data":
+                    raise InvalidArgument.field("header", "only the first message may carry a header")
+                digest.update(message.data)
+                spool.write(message.data)
+            spool.seek(0)
+            summary = self.desk.mediate(principal, header.layout, spool, digest.hexdigest(), header.file_name or "upload")  # type: ignore[arg-type]
+        if header.return_cdrs and summary.file_error is None:
+            for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
+                yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
+        yield pb.MediateFileResponse(summary=summary_pb(summary, principal.tenant_id))
+
+    def GetFileSummary(self, request: pb.GetFileSummaryRequest, context: grpc.ServicerContext) -> pb.GetFileSummaryResponse:
+        principal = current_principal()
+        return pb.GetFileSummaryResponse(summary=summary_pb(self.desk.summary(principal, request.file_id), principal.tenant_id))
+
+    def ListRejects(self, request: pb.ListRejectsRequest, context: grpc.ServicerContext) -> pb.ListRejectsResponse:
+        principal = current_principal()
+        page = page_request(request.page_size, request.page_token)
+        after = page.after if isinstance(page.after, int) else 0
+        items = self.desk.rejects(principal, request.file_id, after, page.size)
+        return pb.ListRejectsResponse(rejects=[reject_pb(r) for r in items], next_page_token=next_token(items, page, lambda r: r.record_no))
+
+    def ListLayouts(self, request: pb.ListLayoutsRequest, context: grpc.ServicerContext) -> pb.ListLayoutsResponse:
+        return pb.ListLayoutsResponse(layouts=[pb.CdrLayout(name=n, description=d) for n, d in self.desk.layouts(current_principal())])
+
+
+def build_desk(root: Any) -> MediationDesk:
+    db = root.db
+    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id))
+
+
+def register(server: grpc.Server, root: Any) -> str:
+    desk = root.extras.get("mediation")
+    if desk is None:
+        desk = root.extras["mediation"] = build_desk(root)
+    rpc.add_MediationServiceServicer_to_server(MediationServicer(desk), server)
+    return pb.DESCRIPTOR.services_by_name["MediationService"].full_name

@@ -1,0 +1,105 @@
+"""PlanService: proto <-> domain only; the use cases live in engine.plans.catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from billing.v1 import plan_pb2 as pb
+from billing.v1 import plan_pb2_grpc as rpc
+from engine.cdr import MediatedCdr
+from engine.errors import ErrorList, InvalidArgument
+from engine.paging import next_token, page_request
+from engine.plans.catalogue import PlanDesk, PlanSetVersion, validate_files
+from engine.rating.whatif import default_plan_for
+from servers.context import current_principal
+from servers.convert import from_ts, ts
+from servers.rating_service import _SERVICE_PB, cdr_from_pb, money
+from store.plans import SqlPlanUnitOfWorkFactory
+
+_CHANGE = {"added": pb.PLAN_CHANGE_KIND_ADDED, "removed": pb.PLAN_CHANGE_KIND_REMOVED, "changed": pb.PLAN_CHANGE_KIND_CHANGED}
+
+
+def version_pb(v: PlanSetVersion) -> pb.PlanSetVersion:
+    summary = v.summary()
+    return pb.PlanSetVersion(
+        tenant_id=v.tenant_id, version=v.version, digest=v.digest, create_time=ts(v.create_time), created_by=v.created_by,
+        activate_time=ts(v.activate_time), tariff_plans=summary["tariff_plans"], file_count=summary["files"],
+        object_counts=summary["counts"],
+    )
+
+
+def _files(files: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, f in enumerate(files):
+        if f.path in out:
+            raise InvalidArgument.field(f"files[{i}].path", f"{f.path!r} is given twice")
+        out[f.path] = f.content
+    return out
+
+
+class PlanServicer(rpc.PlanServiceServicer):
+    def __init__(self, desk: PlanDesk) -> None:
+        self.desk = desk
+
+    def UploadPlanSet(self, request: pb.UploadPlanSetRequest, context: grpc.ServicerContext) -> pb.UploadPlanSetResponse:
+        return pb.UploadPlanSetResponse(version=version_pb(self.desk.upload(current_principal(), request.tenant_id, _files(request.files))))
+
+    def ValidatePlanSet(self, request: pb.ValidatePlanSetRequest, context: grpc.ServicerContext) -> pb.ValidatePlanSetResponse:
+        from engine.identity import Permission
+
+        current_principal().require(Permission.PLAN_READ)
+        plan_set, problems = validate_files(_files(request.files))
+        return pb.ValidatePlanSetResponse(valid=plan_set is not None, problems=[
+            pb.PlanProblem(file=p.file, line=p.line, col=p.col, code=p.code, message=p.message) for p in problems])
+
+    def GetPlanSetVersion(self, request: pb.GetPlanSetVersionRequest, context: grpc.ServicerContext) -> pb.GetPlanSetVersionResponse:
+        v = self.desk.get(current_principal(), request.tenant_id, request.version)
+        return pb.GetPlanSetVersionResponse(version=version_pb(v), ir_json=v.ir_json if request.include_ir else "")
+
+    def ListPlanSetVersions(self, request: pb.ListPlanSetVersionsRequest, context: grpc.ServicerContext) -> pb.ListPlanSetVersionsResponse:
+        page = page_request(request.page_size, request.page_token)
+        items = self.desk.list_versions(current_principal(), request.tenant_id, page)
+        return pb.ListPlanSetVersionsResponse(versions=[version_pb(v) for v in items],
+                                              next_page_token=next_token(items, page, lambda v: v.version))
+
+    def ActivatePlanSetVersion(self, request: pb.ActivatePlanSetVersionRequest, context: grpc.ServicerContext) -> pb.ActivatePlanSetVersionResponse:
+        when = from_ts(request.activate_time) if request.HasField("activate_time") else None
+        return pb.ActivatePlanSetVersionResponse(version=version_pb(
+            self.desk.activate(current_principal(), request.tenant_id, request.version, when)))
+
+    def DiffPlanSetVersions(self, request: pb.DiffPlanSetVersionsRequest, context: grpc.ServicerContext) -> pb.DiffPlanSetVersionsResponse:
+        changes = self.desk.diff(current_principal(), request.tenant_id, request.from_version, request.to_version)
+        return pb.DiffPlanSetVersionsResponse(changes=[pb.PlanChange(kind=c.kind, id=c.id, change=_CHANGE[c.change]) for c in changes])
+
+    def WhatIf(self, request: pb.WhatIfRequest, context: grpc.ServicerContext) -> pb.WhatIfResponse:
+        errors = ErrorList()
+        if not request.candidate_version:
+            errors.add("candidate_version", "must be set")
+        cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors) for i, c in enumerate(request.cdrs)]
+        errors.raise_if_any("invalid what-if request")
+        plan_for = default_plan_for({a.key: a.tariff_plan for a in request.assignments}, request.default_tariff_plan)
+        active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
+                                                      [c for c in cdrs if isinstance(c, MediatedCdr)], plan_for)
+        return pb.WhatIfResponse(active_version=active, candidate_version=candidate, rejected=report.rejected, lines=[
+            pb.WhatIfLine(tariff_plan=x.plan_id, service=_SERVICE_PB.get(x.service, 0), cdrs=x.cdrs,
+                          active=money(x.active_micros, x.currency), candidate=money(x.candidate_micros, x.currency),
+                          difference=money(x.difference_micros, x.currency), active_unrated=x.active_unrated,
+                          candidate_unrated=x.candidate_unrated)
+            for x in report.lines])
+
+
+def build_plans(root: Any) -> tuple[PlanDesk, SqlPlanUnitOfWorkFactory]:
+    """The plan desk of this root, built once (RatingService shares it and its compiled cache)."""
+    found = root.extras.get("plans")
+    if found is None:
+        plan_uow = SqlPlanUnitOfWorkFactory(root.uow)
+        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock), plan_uow)  # type: ignore[arg-type]
+    return found  # type: ignore[no-any-return]
+
+
+def register(server: grpc.Server, root: Any) -> str:
+    desk, _ = build_plans(root)
+    rpc.add_PlanServiceServicer_to_server(PlanServicer(desk), server)
+    return pb.DESCRIPTOR.services_by_name["PlanService"].full_name

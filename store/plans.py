@@ -1,0 +1,212 @@
+"""Plan set versions, bundle counters and usage balances: the SQL side of engine.plans.catalogue's ports.
+
+Everything runs on the session of the platform's unit of work, so a plan
+change and its audit entry commit together.  Bundle counters are consumed
+with one conditional UPDATE (``remaining >= units``): concurrent raters on
+several replicas can never spend the same units twice.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, Text, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from engine.plans.catalogue import LedgerEntry, PlanSetVersion
+from store.repositories import aware
+from store.uow import SqlUnitOfWorkFactory
+
+TS = DateTime(timezone=True)
+meta = SQLModel.metadata
+
+plan_set_versions = Table(
+    "plan_set_versions", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),
+    Column("ir_json", Text, nullable=False),
+    Column("sources_json", Text, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("activate_time", TS, nullable=True),
+    Index("ix_plan_set_versions_activation", "tenant_id", "activate_time"),
+)
+
+bundle_counters = Table(
+    "bundle_counters", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("msisdn", String(32), primary_key=True),
+    Column("cycle", String(7), primary_key=True),
+    Column("bundle_id", String(64), primary_key=True),
+    Column("allowance", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("unit", String(8), nullable=False),
+)
+
+usage_ledger = Table(
+    "usage_ledger", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("cdr_id", String(64), primary_key=True),
+    Column("msisdn", String(32), nullable=False),
+    Column("cycle", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("charge_micros", BigInteger, nullable=False),
+    Column("bundles_json", Text, nullable=False),
+)
+
+usage_balances = Table(
+    "usage_balances", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("msisdn", String(32), primary_key=True),
+    Column("cycle", String(7), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("charged_micros", BigInteger, nullable=False),
+)
+
+
+def _version(row: Any) -> PlanSetVersion:
+    return PlanSetVersion(row.tenant_id, int(row.version), row.digest, row.ir_json, json.loads(row.sources_json),
+                          aware(row.create_time), row.created_by, aware(row.activate_time))  # type: ignore[arg-type]
+
+
+class PlanVersionRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def latest_number(self, tenant_id: str) -> int:
+        rows = self.s.execute(select(plan_set_versions.c.version).where(plan_set_versions.c.tenant_id == tenant_id)
+                              .order_by(plan_set_versions.c.version.desc()).limit(1)).first()
+        return int(rows[0]) if rows else 0
+
+    def add(self, v: PlanSetVersion) -> None:
+        self.s.execute(insert(plan_set_versions).values(
+            tenant_id=v.tenant_id, version=v.version, digest=v.digest, ir_json=v.ir_json,
+            sources_json=json.dumps(dict(v.sources), sort_keys=True), create_time=v.create_time, created_by=v.created_by,
+            activate_time=v.activate_time))
+
+    def get(self, tenant_id: str, version: int) -> PlanSetVersion | None:
+        row = self.s.execute(select(plan_set_versions).where(and_(
+            plan_set_versions.c.tenant_id == tenant_id, plan_set_versions.c.version == version))).first()
+        return _version(row) if row else None
+
+    def list(self, tenant_id: str, after: int | None, limit: int) -> builtins.list[PlanSetVersion]:
+        q = select(plan_set_versions).where(plan_set_versions.c.tenant_id == tenant_id)
+        if after is not None:
+            q = q.where(plan_set_versions.c.version > int(after))
+        return [_version(r) for r in self.s.execute(q.order_by(plan_set_versions.c.version).limit(limit))]
+
+    def set_activation(self, tenant_id: str, version: int, activate_time: datetime) -> None:
+        self.s.execute(update(plan_set_versions).where(and_(
+            plan_set_versions.c.tenant_id == tenant_id, plan_set_versions.c.version == version)).values(activate_time=activate_time))
+
+    def active(self, tenant_id: str, at: datetime) -> PlanSetVersion | None:
+        # the latest activation at or before `at` wins (a later version activated earlier is superseded)
+        row = self.s.execute(select(plan_set_versions).where(and_(
+            plan_set_versions.c.tenant_id == tenant_id, plan_set_versions.c.activate_time.is_not(None),
+            plan_set_versions.c.activate_time <= at)).order_by(plan_set_versions.c.activate_time.desc(),
+                                                               plan_set_versions.c.version.desc()).limit(1)).first()
+        return _version(row) if row else None
+
+
+class BundleCounterRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def _key(self, table: Table, tenant_id: str, msisdn: str, cycle: str) -> Any:
+        return and_(table.c.tenant_id == tenant_id, table.c.msisdn == msisdn, table.c.cycle == cycle)
+
+    def get(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, tuple[int, int, str]]:
+        rows = self.s.execute(select(bundle_counters).where(self._key(bundle_counters, tenant_id, msisdn, cycle)))
+        return {r.bundle_id: (int(r.allowance), int(r.remaining), r.unit) for r in rows}
+
+    def ensure(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, allowance: int, unit: str) -> None:
+        exists = self.s.execute(select(bundle_counters.c.remaining).where(and_(
+            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id))).first()
+        if exists is not None:
+            return
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(bundle_counters).values(tenant_id=tenant_id, msisdn=msisdn, cycle=cycle, bundle_id=bundle_id,
+                                                              allowance=allowance, remaining=allowance, unit=unit))
+        except IntegrityError:
+            pass  # created concurrently: fine, it starts at the same allowance
+
+    def consume(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> bool:
+        result = self.s.execute(update(bundle_counters).where(and_(
+            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id,
+            bundle_counters.c.remaining >= units)).values(remaining=bundle_counters.c.remaining - units))
+        return int(getattr(result, "rowcount", 0)) == 1
+
+    def add_usage(self, tenant_id: str, msisdn: str, cycle: str, currency: str, micros: int) -> None:
+        key = and_(self._key(usage_balances, tenant_id, msisdn, cycle), usage_balances.c.currency == currency)
+        result = self.s.execute(update(usage_balances).where(key).values(charged_micros=usage_balances.c.charged_micros + micros))
+        if int(getattr(result, "rowcount", 0)) == 0:
+            try:
+                with self.s.begin_nested():
+                    self.s.execute(insert(usage_balances).values(tenant_id=tenant_id, msisdn=msisdn, cycle=cycle, currency=currency,
+                                                                 charged_micros=micros))
+            except IntegrityError:
+                self.s.execute(update(usage_balances).where(key).values(charged_micros=usage_balances.c.charged_micros + micros))
+
+    def usage(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, int]:
+        rows = self.s.execute(select(usage_balances).where(self._key(usage_balances, tenant_id, msisdn, cycle)))
+        return {r.currency: int(r.charged_micros) for r in rows}
+
+    def give_back(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> None:
+        self.s.execute(update(bundle_counters).where(and_(
+            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id))
+            .values(remaining=bundle_counters.c.remaining + units))
+
+    def ledger_get(self, tenant_id: str, cdr_id: str) -> LedgerEntry | None:
+        r = self.s.execute(select(usage_ledger).where(and_(usage_ledger.c.tenant_id == tenant_id,
+                                                            usage_ledger.c.cdr_id == cdr_id))).first()
+        if r is None:
+            return None
+        return LedgerEntry(r.tenant_id, r.cdr_id, r.msisdn, r.cycle, r.currency, int(r.charge_micros),
+                           tuple((b, int(u)) for b, u in json.loads(r.bundles_json)))
+
+    def ledger_put(self, e: LedgerEntry) -> None:
+        values = dict(msisdn=e.msisdn, cycle=e.cycle, currency=e.currency, charge_micros=e.charge_micros,
+                      bundles_json=json.dumps([list(b) for b in e.bundles]))
+        key = and_(usage_ledger.c.tenant_id == e.tenant_id, usage_ledger.c.cdr_id == e.cdr_id)
+        if int(getattr(self.s.execute(update(usage_ledger).where(key).values(**values)), "rowcount", 0)) == 0:
+            self.s.execute(insert(usage_ledger).values(tenant_id=e.tenant_id, cdr_id=e.cdr_id, **values))
+
+
+class SqlPlanUnitOfWork:
+    """The platform unit of work plus the plan repositories on the same session."""
+
+    plan_versions: PlanVersionRepo
+    counters: BundleCounterRepo
+    audit: Any
+
+    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
+        self._inner = factory()
+
+    def __enter__(self) -> "SqlPlanUnitOfWork":
+        self._inner.__enter__()
+        self.plan_versions = PlanVersionRepo(self._inner.session)
+        self.counters = BundleCounterRepo(self._inner.session)
+        self.audit = self._inner.audit
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.__exit__(*exc)
+
+    def commit(self) -> None:
+        self._inner.commit()
+
+
+class SqlPlanUnitOfWorkFactory:
+    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
+        self._factory = factory
+
+    def __call__(self) -> SqlPlanUnitOfWork:
+        return SqlPlanUnitOfWork(self._factory)

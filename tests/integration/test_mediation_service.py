@@ -1,0 +1,86 @@
+"""MediationService over a real port, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import pytest
+
+from billing.v1 import mediation_pb2 as pb
+from billing.v1 import mediation_pb2_grpc as rpc
+from tests.integration.helpers import field_violations, rpc_error
+
+pytestmark = pytest.mark.integration
+C = grpc.StatusCode
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "mediation" / "fixtures"
+
+
+def _upload(data: bytes, layout: str, name: str = "Master.csv", return_cdrs: bool = True, chunk: int = 700) -> Iterator[pb.MediateFileRequest]:
+    yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=name, return_cdrs=return_cdrs))
+    for i in range(0, len(data), chunk):
+        yield pb.MediateFileRequest(data=data[i : i + chunk])
+
+
+def _mediate(stub, data: bytes, layout: str = "asterisk", **kw):  # type: ignore[no-untyped-def]
+    replies = list(stub.MediateFile(_upload(data, layout, **kw)))
+    cdrs = [c for r in replies if r.WhichOneof("part") == "cdrs" for c in r.cdrs.cdrs]
+    assert replies[-1].WhichOneof("part") == "summary"
+    return cdrs, replies[-1].summary
+
+
+def test_mediate_file_streams_cdrs_and_a_reconciled_summary(stack) -> None:  # type: ignore[no-untyped-def]
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    data = (FIXTURES / "msc_sample.csv").read_bytes()
+    cdrs, summary = _mediate(stub, data, "msc_generic", name="msc.csv")
+    assert (summary.records_in, summary.normalised, summary.aggregated, summary.tenant_id) == (11, 6, 2, "mno")
+    assert dict(summary.filtered) == {"unsuccessful": 1} and dict(summary.rejected) == {"partial.incomplete": 1, "value.unmapped": 1}
+    assert summary.records_in == summary.normalised + sum(summary.filtered.values()) + sum(summary.rejected.values()) + summary.duplicates + summary.aggregated
+    by_origin = {c.origin_id: c for c in cdrs}
+    assert len(by_origin) == 6
+    assert by_origin["R4"].service == pb.CDR_SERVICE_KIND_DATA and by_origin["R4"].volume_down_bytes == 5242880
+    assert by_origin["R2"].direction == pb.CDR_DIRECTION_TERMINATING and by_origin["R2"].tenant_id == "mvno-beta"
+    assert by_origin["C5"].duration_seconds == 9000 and by_origin["C5"].start_time.ToJsonString() == "2026-11-27T08:04:00Z"
+    assert not by_origin["R1"].HasField("charge")
+    again = stub.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)).summary
+    assert again.normalised == 6 and again.complete
+    page = stub.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, page_size=1))
+    assert [r.code for r in page.rejects] == ["partial.incomplete"] and page.next_page_token
+    rest = stub.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, page_size=1, page_token=page.next_page_token))
+    assert [r.code for r in rest.rejects] == ["value.unmapped"] and rest.rejects[0].raw.startswith(b"R11;")
+    assert rest.rejects[0].byte_offset == data.index(b"R11;")
+
+
+def test_the_same_file_twice_creates_nothing_new(stack) -> None:  # type: ignore[no-untyped-def]
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    data = (FIXTURES / "asterisk_sample.csv").read_bytes()
+    _, first = _mediate(stub, data, return_cdrs=False)
+    cdrs, second = _mediate(stub, data, name="renamed.csv")
+    assert second.already_ingested and second.normalised == first.normalised == 3 and second.file_id == first.file_id
+    assert len(cdrs) == 3    # the file's CDRs, stored once
+
+
+def test_refused_file_and_bad_requests(stack) -> None:  # type: ignore[no-untyped-def]
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    _, summary = _mediate(stub, (FIXTURES / "freeswitch_sample.csv").read_bytes(), "asterisk")
+    assert summary.file_error.code == "read.column-count" and summary.file_error.line == 1 and summary.normalised == 0
+    err = rpc_error(lambda: list(stub.MediateFile(_upload(b"x", "no-such-layout"))), C.INVALID_ARGUMENT)
+    assert "header.layout" in field_violations(err)
+    err = rpc_error(lambda: list(stub.MediateFile(iter([pb.MediateFileRequest(data=b"x")]))), C.INVALID_ARGUMENT)
+    assert "header" in field_violations(err)
+    names = {layout.name for layout in stub.ListLayouts(pb.ListLayoutsRequest()).layouts}
+    assert {"asterisk", "freeswitch", "cisco_cucm", "msc_generic"} <= names
+
+
+def test_tenants_see_only_their_files_and_csr_may_not_mediate(stack) -> None:  # type: ignore[no-untyped-def]
+    alpha = stack.client("mvno-alpha").stub(rpc.MediationServiceStub)
+    beta = stack.client("mvno-beta").stub(rpc.MediationServiceStub)
+    data = (FIXTURES / "cucm_sample.csv").read_bytes()
+    _, summary = _mediate(alpha, data, "cisco_cucm")
+    assert summary.tenant_id == "mvno-alpha" and summary.normalised == 3
+    rpc_error(lambda: beta.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.NOT_FOUND)
+    rpc_error(lambda: beta.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id)), C.NOT_FOUND)
+    csr = stack.client("mvno-alpha", "csr").stub(rpc.MediationServiceStub)
+    rpc_error(lambda: list(csr.MediateFile(_upload(data, "cisco_cucm"))), C.PERMISSION_DENIED)
+    rpc_error(lambda: csr.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.PERMISSION_DENIED)

@@ -1,0 +1,93 @@
+"""The `rulebill vouchers ...` commands against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clients.cli import main
+from tests.unit.vouchers.gpgkeys import GPG, gpg, make_key, stop_agent
+
+pytestmark = pytest.mark.integration
+
+
+def run(stack: Any, capsys: pytest.CaptureFixture[str], *argv: str, token: str | None = None) -> tuple[int, str, str]:
+    code = main(["vouchers", *argv, "--server", stack.address, "--token", token or stack.token("mno")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_list_change_redeem(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(stack, capsys, "generate", "vp-mno-eur-5", "30", "--dealer", "kiosk-1", "--json")
+    assert code == 0
+    batch = json.loads(out)
+    assert (batch["count"], batch["dealer"], batch["state"]) == ("30", "kiosk-1", "BATCH_STATE_GENERATED")
+    code, out, _ = run(stack, capsys, "show", batch["batch_id"])
+    assert code == 0 and batch["batch_id"] in out
+    code, out, _ = run(stack, capsys, "batch", "activate", batch["batch_id"], "--json")
+    assert json.loads(out)["state"] == "BATCH_STATE_ACTIVE"
+    first = int(batch["first_serial"])
+    code, out, _ = run(stack, capsys, "block", "--serials", f"{first}-{first + 4}", "--json")
+    assert code == 0 and json.loads(out)["changed_count"] == "5"
+    code, out, _ = run(stack, capsys, "unblock", "--batch", batch["batch_id"], "--json")
+    assert code == 1 and json.loads(out)["refused_count"] == "25"  # refusals are reported and give exit code 1
+    code, out, _ = run(stack, capsys, "list", "--batch", batch["batch_id"])
+    assert code == 0 and f"MN{first:010d}" in out and "PIN" not in out.splitlines()[0]
+    reveal = stack.token("mno", privileges=("voucher.reveal_pin",))
+    code, out, _ = run(stack, capsys, "list", "--serials", str(first), "--reveal", "--json", token=reveal)
+    [row] = json.loads(out)
+    assert len(row["pin"]) == 16
+    from tests.integration.test_vouchers import subscriber
+
+    msisdn = subscriber(stack)
+    code, out, _ = run(stack, capsys, "redeem", msisdn, row["pin"], "--request-id", f"cli-{msisdn}", "--json",
+                       token=stack.token("mno", "csr"))
+    assert code == 0 and json.loads(out)["credited"]["amount_micros"] == "5000000"
+    code, _, err = run(stack, capsys, "redeem", msisdn, row["pin"], "--request-id", f"cli2-{msisdn}", token=stack.token("mno", "csr"))
+    assert code == 2 and "FAILED_PRECONDITION" in err and row["pin"] not in err
+    code, out, _ = run(stack, capsys, "rotate-keys", "--json")
+    assert code == 0 and "master_key_version" in out
+
+
+def test_bad_profile_is_one_line_error(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(stack, capsys, "generate", "vp-nope", "5")
+    assert code == 2 and err.startswith("error: NOT_FOUND")
+
+
+@pytest.mark.skipif(not os.path.exists(GPG), reason="gpg binary not installed")
+def test_export_through_the_cli_decrypts_with_gpg(stack: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    recipient = make_key(tmp_path / "r", "Printer <p@example.test>")
+    operator = make_key(tmp_path / "o", "Operator <o@example.test>")
+    try:
+        signing = Path(stack.root.extras["vouchers"].signing_key_file)
+        signing.write_bytes(operator.secret_key)
+        os.chmod(signing, 0o600)
+        (tmp_path / "recipient.asc").write_bytes(recipient.public_key)
+        code, out, _ = run(stack, capsys, "generate", "vp-mno-usd-20", "12", "--json")
+        batch = json.loads(out)
+        target = tmp_path / "out.gpg"
+        reveal = stack.token("mno", privileges=("voucher.reveal_pin",))
+        code, out, err = run(stack, capsys, "export", "--batch", batch["batch_id"], "--recipient-key", str(tmp_path / "recipient.asc"),
+                             "-o", str(target), "--json", token=reveal)
+        assert code == 0, err
+        receipt = json.loads(out)
+        assert receipt["count"] == "12" and receipt["recipient_fingerprint"] == recipient.fingerprint
+        assert gpg(recipient.home, "--import", stdin=operator.public_key).returncode == 0
+        result = gpg(recipient.home, "--status-fd", "2", "--decrypt", str(target))
+        assert result.returncode == 0 and b"GOODSIG" in result.stderr
+        text = result.stdout.decode()
+        assert "# count: 12\n# face_value_total: USD 240.00\n" in text
+        bad = tmp_path / "bad.asc"
+        bad.write_text("not a key")
+        code, _, err = run(stack, capsys, "export", "--batch", batch["batch_id"], "--recipient-key", str(bad), "-o",
+                           str(tmp_path / "bad.gpg"), token=reveal)
+        assert code == 2 and "recipient_public_key" in err and not (tmp_path / "bad.gpg").exists()
+    finally:
+        stop_agent(recipient.home)
+        stop_agent(operator.home)
+        shutil.rmtree(tmp_path / "r", ignore_errors=True)
