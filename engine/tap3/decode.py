@@ -16,6 +16,7 @@ to report as fatal, so a defective file can still be displayed.
 from __future__ import annotations
 
 import gc
+from typing import Callable
 
 from . import tags as T
 from .ber import Tap3DecodeError, ascii_text, children, digits, integer, key_number, read_header, top_level
@@ -136,47 +137,87 @@ def _transfer_batch(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> Transfer
     return batch
 
 
-def _batch_control(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> BatchControlInfo:
-    path = "TransferBatch.batchControlInfo"
-    f: dict[str, object] = {}
+# Control blocks are flat lists of simple items: one table per block says, for each tag,
+# which attribute it fills, how its bytes are read and its TD.57 name (for error paths).
+_Reader = Callable[[bytes, int, int, str], object]
+
+
+def _text(buf: bytes, s: int, e: int, _path: str) -> object:
+    return ascii_text(buf, s, e)
+
+
+def _digits(buf: bytes, s: int, e: int, _path: str) -> object:
+    return digits(buf, s, e)
+
+
+def _int(buf: bytes, s: int, e: int, _path: str) -> object:
+    return integer(buf, s, e)
+
+
+def _time(buf: bytes, s: int, e: int, path: str) -> object:
+    return _datetime_long(buf, s, e, path)
+
+
+def _opspec(buf: bytes, s: int, e: int, _path: str) -> object:
+    return _operator_spec(buf, s, e)
+
+
+_TEXT_READERS = (_text, _digits)
+FieldTable = dict[int, tuple[str, _Reader, str]]
+
+
+def _read_block(buf: bytes, vs: int, ve: int, doc: Tap3Document, path: str, table: FieldTable) -> dict[str, object]:
+    """Decode a control block by ``table``; absent text items are "", other absent items None or ()."""
+    values: dict[str, object] = {
+        attr: "" if reader in _TEXT_READERS else () if reader is _opspec else None for attr, reader, _name in table.values()
+    }
     for key, hs, s, e in children(buf, vs, ve):
-        if key == T.SENDER:
-            f["sender"] = ascii_text(buf, s, e)
-        elif key == T.RECIPIENT:
-            f["recipient"] = ascii_text(buf, s, e)
-        elif key == T.FILE_SEQUENCE_NUMBER:
-            f["file_sequence_number"] = digits(buf, s, e)
-        elif key == T.FILE_CREATION_TIME_STAMP:
-            f["file_creation"] = _datetime_long(buf, s, e, path + ".fileCreationTimeStamp")
-        elif key == T.TRANSFER_CUT_OFF_TIME_STAMP:
-            f["transfer_cut_off"] = _datetime_long(buf, s, e, path + ".transferCutOffTimeStamp")
-        elif key == T.FILE_AVAILABLE_TIME_STAMP:
-            f["file_available"] = _datetime_long(buf, s, e, path + ".fileAvailableTimeStamp")
-        elif key == T.SPECIFICATION_VERSION_NUMBER:
-            f["specification_version"] = integer(buf, s, e)
-        elif key == T.RELEASE_VERSION_NUMBER:
-            f["release_version"] = integer(buf, s, e)
-        elif key == T.FILE_TYPE_INDICATOR:
-            f["file_type_indicator"] = ascii_text(buf, s, e)
-        elif key == T.RAP_FILE_SEQUENCE_NUMBER:
-            f["rap_file_sequence_number"] = digits(buf, s, e)
-        elif key == T.OPERATOR_SPEC_INFO_LIST:
-            f["operator_spec_information"] = _operator_spec(buf, s, e)
-        else:
+        spec = table.get(key)
+        if spec is None:
             _skip(doc, path, key, hs)
-    return BatchControlInfo(
-        sender=str(f.get("sender", "")),
-        recipient=str(f.get("recipient", "")),
-        file_sequence_number=str(f.get("file_sequence_number", "")),
-        file_creation=f.get("file_creation"),  # type: ignore[arg-type]
-        transfer_cut_off=f.get("transfer_cut_off"),  # type: ignore[arg-type]
-        file_available=f.get("file_available"),  # type: ignore[arg-type]
-        specification_version=f.get("specification_version"),  # type: ignore[arg-type]
-        release_version=f.get("release_version"),  # type: ignore[arg-type]
-        file_type_indicator=str(f.get("file_type_indicator", "")),
-        rap_file_sequence_number=str(f.get("rap_file_sequence_number", "")),
-        operator_spec_information=f.get("operator_spec_information", ()),  # type: ignore[arg-type]
-    )
+            continue
+        attr, reader, asn_name = spec
+        values[attr] = reader(buf, s, e, f"{path}.{asn_name}")
+    return values
+
+
+_SENDER_RECIPIENT: FieldTable = {
+    T.SENDER: ("sender", _text, "sender"),
+    T.RECIPIENT: ("recipient", _text, "recipient"),
+}
+_TAP_HEADER: FieldTable = {
+    **_SENDER_RECIPIENT,
+    T.FILE_SEQUENCE_NUMBER: ("file_sequence_number", _digits, "fileSequenceNumber"),
+    T.FILE_CREATION_TIME_STAMP: ("file_creation", _time, "fileCreationTimeStamp"),
+    T.TRANSFER_CUT_OFF_TIME_STAMP: ("transfer_cut_off", _time, "transferCutOffTimeStamp"),
+    T.FILE_AVAILABLE_TIME_STAMP: ("file_available", _time, "fileAvailableTimeStamp"),
+    T.SPECIFICATION_VERSION_NUMBER: ("specification_version", _int, "specificationVersionNumber"),
+    T.RELEASE_VERSION_NUMBER: ("release_version", _int, "releaseVersionNumber"),
+    T.FILE_TYPE_INDICATOR: ("file_type_indicator", _text, "fileTypeIndicator"),
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
+}
+_BATCH_CONTROL: FieldTable = {**_TAP_HEADER, T.OPERATOR_SPEC_INFO_LIST: ("operator_spec_information", _opspec, "operatorSpecInformation")}
+_RAP_CONTROL: FieldTable = {
+    **_SENDER_RECIPIENT,
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
+    T.RAP_FILE_CREATION_TIME_STAMP: ("rap_file_creation", _time, "rapFileCreationTimeStamp"),
+    T.RAP_FILE_AVAILABLE_TIME_STAMP: ("rap_file_available", _time, "rapFileAvailableTimeStamp"),
+    T.SPECIFICATION_VERSION_NUMBER: ("tap_specification_version", _int, "specificationVersionNumber"),
+    T.RELEASE_VERSION_NUMBER: ("tap_release_version", _int, "releaseVersionNumber"),
+    T.RAP_SPECIFICATION_VERSION_NUMBER: ("rap_specification_version", _int, "rapSpecificationVersionNumber"),
+    T.RAP_RELEASE_VERSION_NUMBER: ("rap_release_version", _int, "rapReleaseVersionNumber"),
+    T.FILE_TYPE_INDICATOR: ("file_type_indicator", _text, "fileTypeIndicator"),
+}
+_ACKNOWLEDGEMENT: FieldTable = {
+    **_SENDER_RECIPIENT,
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
+    T.ACK_FILE_CREATION_TIME_STAMP: ("ack_file_creation", _time, "ackFileCreationTimeStamp"),
+    T.ACK_FILE_AVAILABLE_TIME_STAMP: ("ack_file_available", _time, "ackFileAvailableTimeStamp"),
+}
+
+
+def _batch_control(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> BatchControlInfo:
+    return BatchControlInfo(**_read_block(buf, vs, ve, doc, "TransferBatch.batchControlInfo", _BATCH_CONTROL))  # type: ignore[arg-type]
 
 
 def _accounting(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> AccountingInfo:
@@ -352,43 +393,8 @@ def _audit(buf: bytes, hs: int, vs: int, ve: int, doc: Tap3Document) -> AuditCon
 
 
 def _notification(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> Notification:
-    path = "Notification"
-    f: dict[str, object] = {}
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.SENDER:
-            f["sender"] = ascii_text(buf, s, e)
-        elif key == T.RECIPIENT:
-            f["recipient"] = ascii_text(buf, s, e)
-        elif key == T.FILE_SEQUENCE_NUMBER:
-            f["file_sequence_number"] = digits(buf, s, e)
-        elif key == T.RAP_FILE_SEQUENCE_NUMBER:
-            f["rap_file_sequence_number"] = digits(buf, s, e)
-        elif key == T.FILE_CREATION_TIME_STAMP:
-            f["file_creation"] = _datetime_long(buf, s, e, path + ".fileCreationTimeStamp")
-        elif key == T.FILE_AVAILABLE_TIME_STAMP:
-            f["file_available"] = _datetime_long(buf, s, e, path + ".fileAvailableTimeStamp")
-        elif key == T.TRANSFER_CUT_OFF_TIME_STAMP:
-            f["transfer_cut_off"] = _datetime_long(buf, s, e, path + ".transferCutOffTimeStamp")
-        elif key == T.SPECIFICATION_VERSION_NUMBER:
-            f["specification_version"] = integer(buf, s, e)
-        elif key == T.RELEASE_VERSION_NUMBER:
-            f["release_version"] = integer(buf, s, e)
-        elif key == T.FILE_TYPE_INDICATOR:
-            f["file_type_indicator"] = ascii_text(buf, s, e)
-        else:
-            _skip(doc, path, key, hs)
-    return Notification(
-        sender=str(f.get("sender", "")),
-        recipient=str(f.get("recipient", "")),
-        file_sequence_number=str(f.get("file_sequence_number", "")),
-        file_creation=f.get("file_creation"),  # type: ignore[arg-type]
-        file_available=f.get("file_available"),  # type: ignore[arg-type]
-        transfer_cut_off=f.get("transfer_cut_off"),  # type: ignore[arg-type]
-        specification_version=f.get("specification_version"),  # type: ignore[arg-type]
-        release_version=f.get("release_version"),  # type: ignore[arg-type]
-        file_type_indicator=str(f.get("file_type_indicator", "")),
-        rap_file_sequence_number=str(f.get("rap_file_sequence_number", "")),
-    )
+    values = _read_block(buf, vs, ve, doc, "Notification", _TAP_HEADER)
+    return Notification(**values)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- RAP (TD.32)
@@ -415,65 +421,8 @@ def _return_batch(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> ReturnBatc
 
 
 def _rap_control(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> RapBatchControlInfo:
-    path = "ReturnBatch.rapBatchControlInfo"
-    f: dict[str, object] = {}
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.SENDER:
-            f["sender"] = ascii_text(buf, s, e)
-        elif key == T.RECIPIENT:
-            f["recipient"] = ascii_text(buf, s, e)
-        elif key == T.RAP_FILE_SEQUENCE_NUMBER:
-            f["rap_file_sequence_number"] = digits(buf, s, e)
-        elif key == T.RAP_FILE_CREATION_TIME_STAMP:
-            f["rap_file_creation"] = _datetime_long(buf, s, e, path + ".rapFileCreationTimeStamp")
-        elif key == T.RAP_FILE_AVAILABLE_TIME_STAMP:
-            f["rap_file_available"] = _datetime_long(buf, s, e, path + ".rapFileAvailableTimeStamp")
-        elif key == T.SPECIFICATION_VERSION_NUMBER:
-            f["tap_specification_version"] = integer(buf, s, e)
-        elif key == T.RELEASE_VERSION_NUMBER:
-            f["tap_release_version"] = integer(buf, s, e)
-        elif key == T.RAP_SPECIFICATION_VERSION_NUMBER:
-            f["rap_specification_version"] = integer(buf, s, e)
-        elif key == T.RAP_RELEASE_VERSION_NUMBER:
-            f["rap_release_version"] = integer(buf, s, e)
-        elif key == T.FILE_TYPE_INDICATOR:
-            f["file_type_indicator"] = ascii_text(buf, s, e)
-        else:
-            _skip(doc, path, key, hs)
-    return RapBatchControlInfo(
-        sender=str(f.get("sender", "")),
-        recipient=str(f.get("recipient", "")),
-        rap_file_sequence_number=str(f.get("rap_file_sequence_number", "")),
-        rap_file_creation=f.get("rap_file_creation"),  # type: ignore[arg-type]
-        rap_file_available=f.get("rap_file_available"),  # type: ignore[arg-type]
-        tap_specification_version=f.get("tap_specification_version"),  # type: ignore[arg-type]
-        tap_release_version=f.get("tap_release_version"),  # type: ignore[arg-type]
-        rap_specification_version=f.get("rap_specification_version"),  # type: ignore[arg-type]
-        rap_release_version=f.get("rap_release_version"),  # type: ignore[arg-type]
-        file_type_indicator=str(f.get("file_type_indicator", "")),
-    )
+    return RapBatchControlInfo(**_read_block(buf, vs, ve, doc, "ReturnBatch.rapBatchControlInfo", _RAP_CONTROL))  # type: ignore[arg-type]
 
 
 def _acknowledgement(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> Acknowledgement:
-    path = "Acknowledgement"
-    f: dict[str, object] = {}
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.SENDER:
-            f["sender"] = ascii_text(buf, s, e)
-        elif key == T.RECIPIENT:
-            f["recipient"] = ascii_text(buf, s, e)
-        elif key == T.RAP_FILE_SEQUENCE_NUMBER:
-            f["rap_file_sequence_number"] = digits(buf, s, e)
-        elif key == T.ACK_FILE_CREATION_TIME_STAMP:
-            f["ack_file_creation"] = _datetime_long(buf, s, e, path + ".ackFileCreationTimeStamp")
-        elif key == T.ACK_FILE_AVAILABLE_TIME_STAMP:
-            f["ack_file_available"] = _datetime_long(buf, s, e, path + ".ackFileAvailableTimeStamp")
-        else:
-            _skip(doc, path, key, hs)
-    return Acknowledgement(
-        sender=str(f.get("sender", "")),
-        recipient=str(f.get("recipient", "")),
-        rap_file_sequence_number=str(f.get("rap_file_sequence_number", "")),
-        ack_file_creation=f.get("ack_file_creation"),  # type: ignore[arg-type]
-        ack_file_available=f.get("ack_file_available"),  # type: ignore[arg-type]
-    )
+    return Acknowledgement(**_read_block(buf, vs, ve, doc, "Acknowledgement", _ACKNOWLEDGEMENT))  # type: ignore[arg-type]
