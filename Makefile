@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 export RULEBILL_HOME ?= $(CURDIR)/var
 
-.PHONY: run test venv stubs bench clean lint
+.PHONY: run test stubs bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,10 +31,10 @@ test: $(STAMP_TEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 stubs: $(STAMP_TEST)
-	$(BIN)/python -m clients.gen_stubs
+	$(BIN)/python protos/generate.py
 
 bench: $(STAMP_TEST)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
