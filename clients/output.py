@@ -17,7 +17,7 @@ def as_dict(message: Message) -> dict[str, Any]:
 def _short_enum(value: Any) -> Any:
     # ROLE_CSR -> CSR, SUBSCRIBER_STATUS_ACTIVE -> ACTIVE: tables show the operator's word only
     if isinstance(value, str) and value.isupper() and "_" in value:
-        for marker in ("_STATUS_", "_KIND_", "_TYPE_", "ROLE_"):
+        for marker in ("_STATUS_", "_STATE_", "_KIND_", "_TYPE_", "ROLE_", "_SERVICE_", "_DIRECTION_", "_ACTION_"):
             if marker in value:
                 return value.split(marker, 1)[1]
     return value
