@@ -59,6 +59,9 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
     result = bootstrap(load_settings())
     print(f"operator {result['operator']} ready; MVNOs created: {', '.join(result['mvnos_created']) or 'none (already there)'}")
+    if "plan_set_version" in result:
+        state = "activated now" if result.get("plan_set_activated") else "already active"
+        print(f"plan set from plans/: version {result['plan_set_version']} ({state})")
     print(f"bootstrap admin credential: {result['token_file']}" + (" (new)" if result["token_written"] else " (kept)"))
     return 0
 
@@ -136,6 +139,20 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
                                                             msisdn=args.who if args.who.isdigit() or args.who.startswith("+") else ""))
         elif args.action == "change-plan":
             reply = s.ChangeSubscriberPlan(pb.ChangeSubscriberPlanRequest(subscriber_id=args.subscriber_id, tariff_plan=args.plan))
+        elif args.action in ("bar", "unbar"):
+            reply = s.SetSubscriberBarring(pb.SetSubscriberBarringRequest(subscriber_id=args.subscriber_id, flag=args.flag,
+                                                                          barred=args.action == "bar", reason=args.reason))
+        elif args.action == "credit-limit":
+            from billing.v1 import common_pb2
+            from engine.money import AmountError, parse_amount
+
+            try:
+                micros = 0 if args.clear else parse_amount(args.amount)
+            except AmountError as exc:
+                raise SystemExit(f"--amount: {exc}") from None
+            limit = None if args.clear else common_pb2.Money(amount_micros=micros, currency=args.currency.upper())
+            reply = s.SetSubscriberCreditLimit(pb.SetSubscriberCreditLimitRequest(subscriber_id=args.subscriber_id, credit_limit=limit,
+                                                                                  clear=args.clear))
         else:
             method = {"activate": "ActivateSubscriber", "suspend": "SuspendSubscriber", "reactivate": "ReactivateSubscriber",
                       "deactivate": "DeactivateSubscriber"}[args.action]
@@ -234,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("activate", "suspend", "reactivate", "deactivate"):
         q = ssub.add_parser(action); q.add_argument("subscriber_id"); q.add_argument("--reason", default=""); _client_flags(q)
     q = ssub.add_parser("change-plan"); q.add_argument("subscriber_id"); q.add_argument("--plan", required=True); _client_flags(q)
+    for action in ("bar", "unbar"):
+        q = ssub.add_parser(action, help=f"{'set' if action == 'bar' else 'clear'} a barring flag (e.g. bar_international)")
+        q.add_argument("subscriber_id"); q.add_argument("--flag", required=True); q.add_argument("--reason", default=""); _client_flags(q)
+    q = ssub.add_parser("credit-limit", help="set (--amount 50.00 --currency EUR) or remove (--clear) the credit limit per cycle")
+    q.add_argument("subscriber_id"); g = q.add_mutually_exclusive_group(required=True)
+    g.add_argument("--amount", help="decimal amount, e.g. 50.00"); g.add_argument("--clear", action="store_true")
+    q.add_argument("--currency", default="EUR"); _client_flags(q)
     p.set_defaults(func=cmd_subscribers)
 
     p = sub.add_parser("tokens", help="API tokens")

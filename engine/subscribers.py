@@ -10,6 +10,7 @@ from enum import Enum
 
 from engine import audit
 from engine.clock import Clock
+from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
 from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
@@ -17,6 +18,7 @@ from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant
 
+FLAG = re.compile(r"^bar_[a-z][a-z0-9_]{0,38}$")
 PLAN_ID = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -59,6 +61,11 @@ class Subscriber:
     update_time: datetime
     activate_time: datetime | None = None
     deactivate_time: datetime | None = None
+    # staff barring flags (sorted, e.g. ("bar_international",)); rules/barring decides what each bars
+    barring_flags: tuple[str, ...] = ()
+    # credit limit per bill cycle in micro-units; None: no limit
+    credit_limit_micros: int | None = None
+    credit_currency: str = ""
 
     def as_audit(self) -> dict[str, object]:
         return asdict(self)
@@ -91,6 +98,8 @@ class SubscriberDesk:
         self._uow = uow
         self._clock = clock
         self._plans = plans
+        # flags the barring rules know (set by the rating area from the rule book); None: any bar_* name
+        self.barring_flags: frozenset[str] | None = None
 
     def _check_plan(self, plan: str, tenant_id: str, field: str, errors: ErrorList) -> None:
         if not PLAN_ID.match(plan or ""):
@@ -212,5 +221,52 @@ class SubscriberDesk:
             updated = replace(sub, tariff_plan=tariff_plan, update_time=now)
             uow.subscribers.update(updated)
             uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
+            uow.commit()
+        return updated
+
+    def set_barring(self, principal: Principal, subscriber_id: str, flag: str, barred: bool, reason: str = "") -> Subscriber:
+        """Set or clear one staff barring flag; setting a flag the rules do not know is refused (it would bar nothing)."""
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = self._load(uow, principal, subscriber_id)
+            errors = ErrorList()
+            if not FLAG.match(flag or ""):
+                errors.add("flag", "must be a barring flag name such as bar_international (bar_ then lower case, digits, '_')")
+            elif barred and self.barring_flags is not None and flag not in self.barring_flags:
+                errors.add("flag", f"unknown barring flag {flag}: the barring rules know {', '.join(sorted(self.barring_flags))}")
+            errors.raise_if_any("cannot change barring")
+            if sub.status is SubscriberStatus.DEACTIVATED:
+                raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            flags = set(sub.barring_flags)
+            flags.add(flag) if barred else flags.discard(flag)
+            updated = replace(sub, barring_flags=tuple(sorted(flags)), update_time=now)
+            uow.subscribers.update(updated)
+            after = updated.as_audit() | ({"reason": reason} if reason else {})
+            action = "subscriber.bar" if barred else "subscriber.unbar"
+            uow.audit.append(audit.entry(principal, now, action, "subscriber", subscriber_id, sub.as_audit(), after, sub.tenant_id))
+            uow.commit()
+        return updated
+
+    def set_credit_limit(self, principal: Principal, subscriber_id: str, amount_micros: int | None, currency: str) -> Subscriber:
+        """Set (``amount_micros`` >= 0 in ``currency``) or clear (``None``) the credit limit per bill cycle."""
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = self._load(uow, principal, subscriber_id)
+            errors = ErrorList()
+            if amount_micros is not None:
+                if amount_micros < 0:
+                    errors.add("credit_limit.amount_micros", "must not be negative")
+                if currency not in MINOR_UNITS:
+                    errors.add("credit_limit.currency", "must be an ISO 4217 currency code such as EUR")
+            errors.raise_if_any("cannot set credit limit")
+            if sub.status is SubscriberStatus.DEACTIVATED:
+                raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            updated = replace(sub, credit_limit_micros=amount_micros, credit_currency=currency if amount_micros is not None else "",
+                              update_time=now)
+            uow.subscribers.update(updated)
+            uow.audit.append(audit.entry(principal, now, "subscriber.credit_limit", "subscriber", subscriber_id, sub.as_audit(),
+                                         updated.as_audit(), sub.tenant_id))
             uow.commit()
         return updated

@@ -149,11 +149,43 @@ def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def bootstrap(settings: Settings, root: Root | None = None) -> dict[str, Any]:
-    """Seed a migrated database with the operator and MVNOs of ``plans/operator.yaml`` and write the
-    bootstrap admin credential (0600) once. Safe to run again: existing objects are kept."""
+def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True) -> dict[str, Any]:
+    """Seed a migrated database with the operator and MVNOs of ``plans/operator.yaml``, upload the plan set
+    of ``plans/`` as the operator's and activate it now when no version is active yet, and write the
+    bootstrap admin credential (0600) once. Safe to run again: existing objects are kept.
+
+    ``load_plans=False`` skips the plan set (test fixtures that upload their own versions)."""
     own = root is None
     root = root or build_root(settings)
+
+    def _bootstrap_plan_set(root: Root, settings: Settings, operator: Any) -> dict[str, Any]:
+        # the operator's plan set from plans/ (the PlanService upload path), active now unless a version already is
+        from engine.plans.catalogue import validate_files
+        from engine.plans.compiler import build_ir, ir_digest
+        from servers.plan_service import build_plans
+
+        desk, plan_uow = build_plans(root)
+        tenant = operator.tenant_id
+        now = root.clock.now()
+        with plan_uow() as uow:
+            active = uow.plan_versions.active(tenant, now)
+            latest = uow.plan_versions.get(tenant, uow.plan_versions.latest_number(tenant))
+        if active is not None:
+            return {"plan_set_version": active.version, "plan_set_activated": False}
+        base = settings.plans_dir
+        files = {p.relative_to(base).as_posix(): p.read_text(encoding="utf-8") for p in sorted(base.rglob("*"))
+                 if p.is_file() and p.suffix in (".yaml", ".yml", ".prefixes") and p.name != "operator.yaml"
+                 and p.relative_to(base).parts[0] != "vouchers"}
+        plan_set, problems = validate_files(files)
+        if plan_set is None:
+            raise SystemExit("plans/ is invalid:\n" + "\n".join(str(p) for p in problems))
+        if latest is not None and latest.activate_time is None and latest.digest == ir_digest(build_ir(plan_set)):
+            version = latest  # uploaded by an earlier, interrupted bootstrap: activate it rather than upload again
+        else:
+            version = desk.upload(operator, tenant, files)
+        desk.activate(operator, tenant, version.version, None)
+        return {"plan_set_version": version.version, "plan_set_activated": True}
+
     try:
         seed, problems = load_operator(settings.plans_dir / "operator.yaml")
         if seed is None:
@@ -170,6 +202,8 @@ def bootstrap(settings: Settings, root: Root | None = None) -> dict[str, Any]:
             if not exists:
                 root.tenants.create_mvno(operator, mvno.tenant_id, mvno.display_name, mvno.currency)
                 created.append(mvno.tenant_id)
+        plan_set = _bootstrap_plan_set(root, settings, replace(SYSTEM, tenant_id=seed.operator.tenant_id, subject="bootstrap")) \
+            if load_plans else {}
         keyring = settings.effective_keyring_file
         if not keyring.exists():
             from engine.vouchers.keyring import generate_keyring
@@ -184,7 +218,7 @@ def bootstrap(settings: Settings, root: Root | None = None) -> dict[str, Any]:
             write_secret_file(token_file, bearer + "\n")
             wrote_token = True
         return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
-                "token_written": wrote_token, "keyring": str(keyring)}
+                "token_written": wrote_token, "keyring": str(keyring), **plan_set}
     finally:
         if own:
             root.close()

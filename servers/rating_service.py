@@ -12,10 +12,14 @@ from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.errors import ErrorList
+from engine.eventrules import RuleBook, load_rule_book
+from engine.paging import next_token, page_request
+from engine.rating.alerts import CreditAlertRecord
+from engine.rating.authorise import CallAuthoriser, CallRequest
 from engine.rating.desk import RatingDesk
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
-from servers.convert import from_ts
+from servers.convert import from_ts, ts
 
 MAX_CHUNK = 1000
 _SERVICE = {mpb.CDR_SERVICE_KIND_VOICE: Service.VOICE, mpb.CDR_SERVICE_KIND_SMS: Service.SMS, mpb.CDR_SERVICE_KIND_MMS: Service.MMS,
@@ -67,9 +71,23 @@ def rated_pb(r: RatedCdr, plan_set_version: int) -> pb.RatedCdr:
     )
 
 
+_ALERT_KIND = {"message": pb.CREDIT_ALERT_KIND_MESSAGE, "bar_service": pb.CREDIT_ALERT_KIND_BAR_SERVICE,
+               "notify_mvno": pb.CREDIT_ALERT_KIND_NOTIFY_MVNO}
+
+
+def alert_pb(a: CreditAlertRecord) -> pb.CreditAlert:
+    return pb.CreditAlert(
+        sequence=a.sequence, tenant_id=a.tenant_id, msisdn=a.msisdn, period=a.period, threshold_id=a.threshold_id, percent=a.percent,
+        kind=_ALERT_KIND.get(a.kind, pb.CREDIT_ALERT_KIND_UNSPECIFIED), channel=a.channel, recipient=a.recipient, text=a.text,
+        service=a.service, barring_flag=a.barring_flag, fire_time=ts(a.fire_time), credit_used=money(a.used_micros, a.currency),
+        credit_limit=money(a.limit_micros, a.currency),
+    )
+
+
 class RatingServicer(rpc.RatingServiceServicer):
-    def __init__(self, desk: RatingDesk) -> None:
+    def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser | None = None) -> None:
         self.desk = desk
+        self.authoriser = authoriser
 
     def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str) -> list[pb.RatedCdr]:
         errors = ErrorList()
@@ -77,12 +95,8 @@ class RatingServicer(rpc.RatingServiceServicer):
             errors.add(field, f"at most {MAX_CHUNK} CDRs per message")
         domain = [cdr_from_pb(c, field if field == "cdr" else f"{field}[{i}]", errors) for i, c in enumerate(cdrs)]
         errors.raise_if_any("invalid CDRs")
-        principal = current_principal()
-        out = []
-        for cdr in domain:
-            outcome = self.desk.rate(principal, cdr, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
-            out.append(rated_pb(outcome.rated, outcome.plan_set_version))
-        return out
+        outcomes = self.desk.rate_many(current_principal(), domain, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
+        return [rated_pb(o.rated, o.plan_set_version) for o in outcomes]
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
         return pb.RateCdrResponse(rated=self._rate_all([request.cdr], request.options, "cdr")[0])
@@ -102,19 +116,66 @@ class RatingServicer(rpc.RatingServiceServicer):
         return out
 
 
+    def AuthorizeCall(self, request: pb.AuthorizeCallRequest, context: grpc.ServicerContext) -> pb.AuthorizeCallResponse:
+        errors = ErrorList()
+        service = _SERVICE.get(request.service) if request.service else Service.VOICE
+        if service is None:
+            errors.add("service", "must be one of VOICE, SMS, MMS, DATA, SUPPLEMENTARY")
+        if not request.msisdn:
+            errors.add("msisdn", "must be set")
+        errors.raise_if_any("invalid call attempt")
+        assert self.authoriser is not None and service is not None
+        got = self.authoriser.authorise(current_principal(), CallRequest(
+            msisdn=request.msisdn, destination=request.destination, service=service.value, roaming=request.roaming,
+            visited_network=request.visited_network, at=from_ts(request.time) if request.HasField("time") else None))
+        d = got.decision
+        out = pb.AuthorizeCallResponse(allowed=d.allowed, action=d.action, rule_id=d.rule_id or "", reason=d.reason,
+                                       tenant_id=got.tenant_id, tariff_plan=got.tariff_plan, destination_group=got.destination_group,
+                                       barring_flags=list(got.barring_flags))
+        if got.credit_limit_micros is not None:
+            out.credit_used.CopyFrom(money(got.credit_used_micros, got.currency))
+            out.credit_limit.CopyFrom(money(got.credit_limit_micros, got.currency))
+        return out
+
+    def ListCreditAlerts(self, request: pb.ListCreditAlertsRequest, context: grpc.ServicerContext) -> pb.ListCreditAlertsResponse:
+        page = page_request(request.page_size, request.page_token)
+        items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
+        return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
+
+
+def rule_book(root: Any) -> RuleBook:
+    """The event rules of settings.rules_dir, loaded (and validated) once per root."""
+    book = root.extras.get("rule_book")
+    if book is None:
+        book = root.extras["rule_book"] = load_rule_book(root.settings.rules_dir)
+    return book  # type: ignore[no-any-return]
+
+
+def barring_flags(book: RuleBook) -> frozenset[str]:
+    """Flags staff may set: those the barring rules test, plus those credit alerts' bar_service actions set."""
+    from engine.rating.alerts import flag_for_service
+
+    tested = {f.split(".", 1)[1] for f in book.barring_table.ruleset().fields() if f.startswith("flags.")}
+    by_alerts = {flag_for_service(a.service) for t in book.alert_table.thresholds for a in t.actions if a.kind == "bar_service"}
+    return frozenset(tested | by_alerts)
+
+
 def build_desk(root: Any) -> RatingDesk:
     from servers.plan_service import build_plans
 
     plans, plan_uow = build_plans(root)
-    return RatingDesk(plans, plan_uow, root.uow, root.clock)
+    return RatingDesk(plans, plan_uow, root.uow, root.clock, rule_book(root).credit_alerts())
 
 
 def register(server: grpc.Server, root: Any) -> str:
     desk = root.extras.get("rating")
     if desk is None:
         desk = root.extras["rating"] = build_desk(root)
-    rpc.add_RatingServiceServicer_to_server(RatingServicer(desk), server)
+    authoriser = root.extras.get("call_authoriser")
+    if authoriser is None:
+        authoriser = root.extras["call_authoriser"] = CallAuthoriser(desk, rule_book(root).barring(), root.uow, root.clock)
+    rpc.add_RatingServiceServicer_to_server(RatingServicer(desk, authoriser), server)
     return pb.DESCRIPTOR.services_by_name["RatingService"].full_name
 
 
-__all__ = ["RatingServicer", "cdr_from_pb", "rated_pb", "register", "_SERVICE_PB"]
+__all__ = ["RatingServicer", "barring_flags", "cdr_from_pb", "rated_pb", "register", "rule_book", "_SERVICE_PB"]

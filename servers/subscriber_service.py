@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from billing.v1 import common_pb2
 from billing.v1 import subscriber_pb2 as pb
 from billing.v1 import subscriber_pb2_grpc as rpc
 from engine.paging import next_token, page_request
@@ -20,7 +21,8 @@ def subscriber_pb(s: Subscriber) -> pb.Subscriber:
         subscriber_id=s.subscriber_id, tenant_id=s.tenant_id, msisdn=s.msisdn, imsi=s.imsi, billing_account=s.billing_account,
         payment_type=PAYMENT.proto(s.payment_type), status=STATUS.proto(s.status), tariff_plan=s.tariff_plan,
         create_time=ts(s.create_time), update_time=ts(s.update_time), activate_time=ts(s.activate_time),
-        deactivate_time=ts(s.deactivate_time),
+        deactivate_time=ts(s.deactivate_time), barring_flags=list(s.barring_flags),
+        credit_limit=None if s.credit_limit_micros is None else common_pb2.Money(amount_micros=s.credit_limit_micros, currency=s.credit_currency),
     )
 
 
@@ -76,6 +78,24 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         return pb.ChangeSubscriberPlanResponse(subscriber=subscriber_pb(sub))
 
 
+    def SetSubscriberBarring(self, request, context):  # type: ignore[no-untyped-def]
+        sub = self.desk.set_barring(current_principal(), request.subscriber_id, request.flag, request.barred, request.reason)
+        return pb.SetSubscriberBarringResponse(subscriber=subscriber_pb(sub))
+
+    def SetSubscriberCreditLimit(self, request, context):  # type: ignore[no-untyped-def]
+        if not request.clear and not request.HasField("credit_limit"):
+            from engine.errors import InvalidArgument
+
+            raise InvalidArgument.field("credit_limit", "must be set (or set clear to remove the limit)")
+        amount = None if request.clear else request.credit_limit.amount_micros
+        sub = self.desk.set_credit_limit(current_principal(), request.subscriber_id, amount, request.credit_limit.currency)
+        return pb.SetSubscriberCreditLimitResponse(subscriber=subscriber_pb(sub))
+
+
 def register(server: grpc.Server, root: "object") -> str:
+    from servers.rating_service import barring_flags, rule_book
+
+    # staff may set only the flags the barring rules (or credit alerts) know
+    root.subscribers.barring_flags = barring_flags(rule_book(root))  # type: ignore[attr-defined]
     rpc.add_SubscriberServiceServicer_to_server(SubscriberServicer(root.subscribers), server)  # type: ignore[attr-defined]
     return pb.DESCRIPTOR.services_by_name["SubscriberService"].full_name

@@ -14,12 +14,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, Text, and_, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from engine.plans.catalogue import LedgerEntry, PlanSetVersion
+from engine.rating.alerts import CreditAlertRecord
 from store.repositories import aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -71,6 +72,31 @@ usage_balances = Table(
 )
 
 
+# migration alerts_0001: one row per action of a fired credit threshold (the outbox)
+credit_alert_log = Table(
+    "credit_alert_log", meta,
+    Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("msisdn", String(32), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("threshold_id", String(64), nullable=False),
+    Column("action_index", Integer, nullable=False),
+    Column("percent", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("service", String(16), nullable=False),
+    Column("barring_flag", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("used_micros", BigInteger, nullable=False),
+    Column("limit_micros", BigInteger, nullable=False),
+    Column("fire_time", TS, nullable=False),
+    Index("uq_credit_alert_once", "tenant_id", "msisdn", "period", "threshold_id", "action_index", unique=True),
+    Index("ix_credit_alert_tenant", "tenant_id", "sequence"),
+)
+
+
 def _version(row: Any) -> PlanSetVersion:
     return PlanSetVersion(row.tenant_id, int(row.version), row.digest, row.ir_json, json.loads(row.sources_json),
                           aware(row.create_time), row.created_by, aware(row.activate_time))  # type: ignore[arg-type]
@@ -105,6 +131,14 @@ class PlanVersionRepo:
     def set_activation(self, tenant_id: str, version: int, activate_time: datetime) -> None:
         self.s.execute(update(plan_set_versions).where(and_(
             plan_set_versions.c.tenant_id == tenant_id, plan_set_versions.c.version == version)).values(activate_time=activate_time))
+
+    def activation_heads(self, tenant_id: str) -> builtins.list[PlanSetVersion]:
+        """Every activated version of a tenant without IR and sources (rating picks the one in force per CDR in memory)."""
+        t = plan_set_versions
+        rows = self.s.execute(select(t.c.tenant_id, t.c.version, t.c.digest, t.c.create_time, t.c.created_by, t.c.activate_time).where(
+            and_(t.c.tenant_id == tenant_id, t.c.activate_time.is_not(None))).order_by(t.c.activate_time, t.c.version))
+        return [PlanSetVersion(r.tenant_id, int(r.version), r.digest, "", {}, aware(r.create_time), r.created_by,  # type: ignore[arg-type]
+                               aware(r.activate_time)) for r in rows]
 
     def active(self, tenant_id: str, at: datetime) -> PlanSetVersion | None:
         # the latest activation at or before `at` wins (a later version activated earlier is superseded)
@@ -180,11 +214,50 @@ class BundleCounterRepo:
             self.s.execute(insert(usage_ledger).values(tenant_id=e.tenant_id, cdr_id=e.cdr_id, **values))
 
 
+class CreditAlertRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def fired(self, tenant_id: str, msisdn: str, period: str) -> set[str]:
+        t = credit_alert_log
+        rows = self.s.execute(select(t.c.threshold_id).where(and_(t.c.tenant_id == tenant_id, t.c.msisdn == msisdn, t.c.period == period)))
+        return {r[0] for r in rows}
+
+    def record(self, e: CreditAlertRecord) -> bool:
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(credit_alert_log).values(
+                    tenant_id=e.tenant_id, msisdn=e.msisdn, period=e.period, threshold_id=e.threshold_id, action_index=e.action_index,
+                    percent=e.percent, kind=e.kind, channel=e.channel, recipient=e.recipient[:200], text=e.text, service=e.service,
+                    barring_flag=e.barring_flag, currency=e.currency, used_micros=e.used_micros, limit_micros=e.limit_micros,
+                    fire_time=e.fire_time))
+        except IntegrityError:
+            return False  # fired concurrently by another rater: once per period
+        return True
+
+    def list(self, tenant_ids: set[str] | None, msisdn: str, period: str, after: int | None, limit: int) -> builtins.list[CreditAlertRecord]:
+        t = credit_alert_log
+        q = select(t).order_by(t.c.sequence).limit(limit)
+        if tenant_ids is not None:
+            q = q.where(t.c.tenant_id.in_(sorted(tenant_ids)))
+        if msisdn:
+            q = q.where(t.c.msisdn == msisdn)
+        if period:
+            q = q.where(t.c.period == period)
+        if after is not None:
+            q = q.where(t.c.sequence > int(after))
+        return [CreditAlertRecord(r.tenant_id, r.msisdn, r.period, r.threshold_id, int(r.action_index), r.percent, r.kind, r.channel,
+                                  r.recipient, r.text, r.service, r.barring_flag, r.currency, int(r.used_micros), int(r.limit_micros),
+                                  aware(r.fire_time), int(r.sequence)) for r in self.s.execute(q)]  # type: ignore[arg-type]
+
+
 class SqlPlanUnitOfWork:
     """The platform unit of work plus the plan repositories on the same session."""
 
     plan_versions: PlanVersionRepo
     counters: BundleCounterRepo
+    alerts: CreditAlertRepo
+    subscribers: Any
     audit: Any
 
     def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
@@ -194,6 +267,8 @@ class SqlPlanUnitOfWork:
         self._inner.__enter__()
         self.plan_versions = PlanVersionRepo(self._inner.session)
         self.counters = BundleCounterRepo(self._inner.session)
+        self.alerts = CreditAlertRepo(self._inner.session)
+        self.subscribers = self._inner.subscribers
         self.audit = self._inner.audit
         return self
 

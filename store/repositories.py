@@ -139,6 +139,9 @@ class SubscriberRepo:
             create_time=aware(row.create_time),  # type: ignore[arg-type]
             update_time=aware(row.update_time),  # type: ignore[arg-type]
             activate_time=aware(row.activate_time), deactivate_time=aware(row.deactivate_time),
+            barring_flags=tuple(f for f in (row.barring_flags or "").split(",") if f),
+            credit_limit_micros=None if row.credit_limit_micros is None else int(row.credit_limit_micros),
+            credit_currency=row.credit_currency or "",
         )
 
     @staticmethod
@@ -148,6 +151,8 @@ class SubscriberRepo:
             billing_account=s.billing_account, payment_type=s.payment_type.value, status=s.status.value,
             tariff_plan=s.tariff_plan, create_time=s.create_time, update_time=s.update_time,
             activate_time=s.activate_time, deactivate_time=s.deactivate_time,
+            barring_flags=",".join(sorted(s.barring_flags)), credit_limit_micros=s.credit_limit_micros,
+            credit_currency=s.credit_currency,
         )
 
     def get(self, subscriber_id: str) -> Subscriber | None:
@@ -164,6 +169,15 @@ class SubscriberRepo:
 
     def get_live_by_imsi(self, imsi: str) -> Subscriber | None:
         return self._live_by(SubscriberRow.imsi, imsi)
+
+    def get_live_by_msisdns(self, msisdns: list[str]) -> dict[str, Subscriber]:
+        """The live subscribers of many MSISDNs at once (rating a chunk of CDRs), by MSISDN."""
+        out: dict[str, Subscriber] = {}
+        for i in range(0, len(msisdns), 500):
+            q = select(SubscriberRow).where(SubscriberRow.msisdn.in_(msisdns[i:i + 500]),  # type: ignore[attr-defined]
+                                            SubscriberRow.status != SubscriberStatus.DEACTIVATED.value)
+            out.update((row.msisdn, self._to_domain(row)) for row in self.s.scalars(q))
+        return out
 
     def add(self, subscriber: Subscriber) -> None:
         self.s.add(SubscriberRow(**self._values(subscriber)))

@@ -65,6 +65,10 @@ class SubscriberRow(SQLModel, table=True):
     update_time: datetime = Field(sa_column=utc_column())
     activate_time: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
     deactivate_time: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    # migration 0002_subscriber_controls: staff barring flags (comma-separated, sorted) and the credit limit
+    barring_flags: str = Field(default="", sa_column=Column(String(400), nullable=False, server_default=""))
+    credit_limit_micros: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    credit_currency: str = Field(default="", sa_column=Column(String(3), nullable=False, server_default=""))
 
 
 class AuditRow(SQLModel, table=True):

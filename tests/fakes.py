@@ -80,6 +80,9 @@ class _Subscribers:
     def get_live_by_imsi(self, imsi: str) -> Subscriber | None:
         return self._live("imsi", imsi)
 
+    def get_live_by_msisdns(self, msisdns: list[str]) -> dict[str, Subscriber]:
+        return {m: s for m in msisdns if (s := self._live("msisdn", m)) is not None}
+
     def add(self, s: Subscriber) -> None:
         self.d.subscribers[s.subscriber_id] = s
 

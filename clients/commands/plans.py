@@ -1,8 +1,11 @@
 """``rulebill plans ...``: offline work on plan files (no server needed).
 
 * ``plans validate PATH... [--format text|json]`` — every problem as
-  ``file:line:col: code: message``; exit 0 only when the plan set is valid,
-  1 when it has problems.
+  ``file:line:col: code: message``; exit 0 only when everything is valid,
+  1 when anything has problems.  PATHs may be plan files/folders, rules/ (or
+  rules/barring, rules/alerts, rules/lifecycle, rules/mediation) and
+  plans/vouchers; given plans and rules together, the rules' references to
+  destination groups, tariff plans and tenants are checked against the plans.
 * ``plans compile PATH... [--out FILE]`` — the intermediate form (JSON) the
   engine evaluates; exit 1 when the plan set is invalid.
 * ``plans what-if --active PATH... --candidate PATH... --cdrs FILE [--subscribers FILE]``
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +31,7 @@ def register(subparsers: Any) -> None:
     plans = subparsers.add_parser("plans", help="validate, compile and compare plan files (offline)")
     commands = plans.add_subparsers(dest="plans_command", required=True)
     v = commands.add_parser("validate", help="check plan files; exit 0 only when everything is valid")
-    v.add_argument("paths", nargs="+", metavar="PATH", help="plan files or folders")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="plan files or folders, rules/ folders or files, plans/vouchers")
     v.add_argument("--format", choices=("text", "json"), default="text")
     v.set_defaults(func=run_validate)
     c = commands.add_parser("compile", help="print the compiled intermediate form (JSON)")
@@ -43,22 +47,122 @@ def register(subparsers: Any) -> None:
     w.set_defaults(func=run_what_if)
 
 
-def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
+RULE_PARTS = ("barring", "alerts", "lifecycle")
+
+
+@dataclass
+class _Targets:
+    """What each PATH of ``plans validate`` is: plan files, event rules, mediation layouts or voucher profiles."""
+
+    plans: list[Path] = field(default_factory=list)
+    rules: list[Path] = field(default_factory=list)
+    mediation: list[Path] = field(default_factory=list)
+    vouchers: list[Path] = field(default_factory=list)
+    operator_files: list[Path] = field(default_factory=list)
+
+
+def _classify(paths: list[str]) -> _Targets:
+    t = _Targets()
+    for raw in paths:
+        p = Path(raw)
+        parts = p.resolve().parts
+        where = max((i for i, x in enumerate(parts) if x == "rules"), default=-1)
+        below = parts[where + 1] if 0 <= where < len(parts) - 1 else ""
+        if p.is_dir() and (where == len(parts) - 1 or any((p / d).is_dir() for d in RULE_PARTS)) and not (p / "tariff_plans").exists():
+            # a rules/ root: its event-rule folders and its mediation layouts
+            t.rules.extend(p / d for d in RULE_PARTS if (p / d).is_dir())
+            if (p / "mediation").is_dir():
+                t.mediation.append(p / "mediation")
+        elif below in RULE_PARTS:
+            t.rules.append(p)
+        elif below == "mediation":
+            t.mediation.append(p if p.is_dir() else p.parent)
+        elif "vouchers" in parts[-2:] and (p.name == "vouchers" or p.parent.name == "vouchers"):
+            t.vouchers.append(p)
+        else:
+            t.plans.append(p)
+            if p.is_dir() and (p / "vouchers").is_dir():
+                t.vouchers.append(p / "vouchers")
+            if p.is_dir() and (p / "operator.yaml").is_file():
+                t.operator_files.append(p / "operator.yaml")
+    t.mediation = list(dict.fromkeys(t.mediation))
+    return t
+
+
+def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
+    """Validate plan files, rule files, mediation layouts and voucher profiles together.
+
+    Returns (valid, problems, summary); cross-references between rules and plans
+    (destination groups, tariff plans, tenants) are checked when both are given.
+    """
+    from engine.eventrules import load_rules
+    from engine.operator import load_operator
     from engine.plans import load_plan_set
 
+    t = _classify(paths)
+    problems: list[Any] = []
+    summary: dict[str, Any] = {}
+    plan_set = None
+    tenants: set[str] | None = None
+    if t.plans:
+        plan_set, plan_problems = load_plan_set([str(p) for p in t.plans])
+        problems.extend(plan_problems)
+        if plan_set is not None:
+            summary["plans"] = {k: len(plan_set.table(k)) for k in
+                                ("destinations", "zones", "time_bands", "rates", "tariff_plans", "bundles", "discount_plans")}
+            summary["plan_files"] = len(plan_set.files)
+            tenants = {x for tp in plan_set.tariff_plans.values() for x in (tp.tenant, tp.customer) if x}
+    for path in t.operator_files:
+        seed, op_problems = load_operator(path)
+        problems.extend(op_problems)
+        if seed is not None:
+            tenants = (tenants or set()) | {seed.operator.tenant_id, *(m.tenant_id for m in seed.mvnos)}
+    if t.rules:
+        rule_problems: list[Any] = []
+        book = load_rules(t.rules, rule_problems)
+        problems.extend(rule_problems)
+        summary["rules"] = {"barring": len(book.barring_table.rules), "credit_alert_thresholds": len(book.alert_table.thresholds),
+                            "lifecycles": len(book.lifecycle_models)}
+        if plan_set is not None:
+            problems.extend(book.dangling_references(plan_set.destinations.keys(), plan_set.tariff_plans.keys(), tenants))
+    for directory in t.mediation:
+        from engine.mediation import validate_directory
+
+        found = validate_directory(directory)
+        problems.extend(found)
+        summary.setdefault("mediation_dirs", []).append(str(directory))
+    if t.vouchers:
+        from engine.vouchers import load_profiles
+
+        catalogue = load_profiles(t.vouchers, tenants)
+        problems.extend(catalogue.problems)
+        summary["voucher_profiles"] = len(catalogue.profiles)
+    valid = not problems and (not t.plans or plan_set is not None)
+    return valid, sorted(problems), summary
+
+
+def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    plan_set, problems = load_plan_set(args.paths)
+    valid, problems, summary = validate_paths(args.paths)
     if args.format == "json":
-        out.write(json.dumps({"valid": plan_set is not None, "problems": [p.as_dict() for p in problems]}, indent=2) + "\n")
+        out.write(json.dumps({"valid": valid, "problems": [p.as_dict() for p in problems]}, indent=2) + "\n")
     elif problems:
         out.write(format_problems(problems, "text") + "\n")
         out.write(f"{len(problems)} problem(s) in {len({p.file for p in problems})} file(s)\n")
     else:
-        assert plan_set is not None
-        counts = ", ".join(f"{len(plan_set.table(k))} {k.replace('_', ' ')}" for k in
-                           ("destinations", "zones", "time_bands", "rates", "tariff_plans", "bundles", "discount_plans"))
-        out.write(f"valid: {len(plan_set.files)} files ({counts})\n")
-    return EXIT_VALID if plan_set is not None else EXIT_INVALID
+        parts = []
+        if "plans" in summary:
+            counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary["plans"].items())
+            parts.append(f"{summary['plan_files']} plan files ({counts})")
+        if "rules" in summary:
+            r = summary["rules"]
+            parts.append(f"{r['barring']} barring rules, {r['credit_alert_thresholds']} credit alert thresholds, {r['lifecycles']} lifecycles")
+        if "mediation_dirs" in summary:
+            parts.append(f"{len(summary['mediation_dirs'])} mediation folder(s)")
+        if "voucher_profiles" in summary:
+            parts.append(f"{summary['voucher_profiles']} voucher profiles")
+        out.write("valid: " + "; ".join(parts) + "\n")
+    return EXIT_VALID if valid else EXIT_INVALID
 
 
 def run_compile(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -99,7 +99,8 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest
     home = tmp_path_factory.mktemp("home")
     settings = Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)
     root = build_root(settings)
-    bootstrap(settings, root)
+    # plan sets are uploaded by the tests that need them (they expect their upload to be version 1)
+    bootstrap(settings, root, load_plans=False)
     server, port = create_server(root, "127.0.0.1:0")
     server.start()
     backend = "sqlite" if db_url.startswith("sqlite") else "postgres"

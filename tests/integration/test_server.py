@@ -54,7 +54,7 @@ def test_graceful_shutdown_drains_in_flight_calls(tmp_path: Path, monkeypatch: p
     upgrade(url)
     settings = Settings(home=tmp_path, database_url=url)
     root = build_root(settings)
-    bootstrap(settings, root)
+    bootstrap(settings, root, load_plans=False)
     started, release = threading.Event(), threading.Event()
     monkeypatch.setattr(app, "REGISTRARS", [*app.REGISTRARS, _slow_registrar(started, release)])
     server, port = create_server(root, "127.0.0.1:0")
@@ -125,7 +125,7 @@ def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, database_url=url, tls_cert_file=str(pki["server.crt"]), tls_key_file=str(pki["server.key"]),
                         tls_client_ca_file=str(pki["ca.crt"]))
     root = build_root(settings)
-    bootstrap(settings, root)
+    bootstrap(settings, root, load_plans=False)
     server, port = create_server(root, "localhost:0")
     server.start()
     token = settings.effective_bootstrap_token_file.read_text().strip()

@@ -1,5 +1,8 @@
+import datetime
+
 from billing.v1 import common_pb2 as _common_pb2
 from billing.v1 import mediation_pb2 as _mediation_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -15,10 +18,21 @@ class RatingStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RATING_STATUS_RATED: _ClassVar[RatingStatus]
     RATING_STATUS_UNRATED: _ClassVar[RatingStatus]
     RATING_STATUS_REJECTED: _ClassVar[RatingStatus]
+
+class CreditAlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDIT_ALERT_KIND_UNSPECIFIED: _ClassVar[CreditAlertKind]
+    CREDIT_ALERT_KIND_MESSAGE: _ClassVar[CreditAlertKind]
+    CREDIT_ALERT_KIND_BAR_SERVICE: _ClassVar[CreditAlertKind]
+    CREDIT_ALERT_KIND_NOTIFY_MVNO: _ClassVar[CreditAlertKind]
 RATING_STATUS_UNSPECIFIED: RatingStatus
 RATING_STATUS_RATED: RatingStatus
 RATING_STATUS_UNRATED: RatingStatus
 RATING_STATUS_REJECTED: RatingStatus
+CREDIT_ALERT_KIND_UNSPECIFIED: CreditAlertKind
+CREDIT_ALERT_KIND_MESSAGE: CreditAlertKind
+CREDIT_ALERT_KIND_BAR_SERVICE: CreditAlertKind
+CREDIT_ALERT_KIND_NOTIFY_MVNO: CreditAlertKind
 
 class RatedSpan(_message.Message):
     __slots__ = ("start", "end", "band", "rate_id", "billed_units", "bundle_units", "charge")
@@ -155,3 +169,99 @@ class GetBundleCountersResponse(_message.Message):
     counters: _containers.RepeatedCompositeFieldContainer[BundleCounter]
     usage_charged: _common_pb2.Money
     def __init__(self, counters: _Optional[_Iterable[_Union[BundleCounter, _Mapping]]] = ..., usage_charged: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class AuthorizeCallRequest(_message.Message):
+    __slots__ = ("msisdn", "destination", "service", "roaming", "visited_network", "time")
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ROAMING_FIELD_NUMBER: _ClassVar[int]
+    VISITED_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    msisdn: str
+    destination: str
+    service: _mediation_pb2.CdrServiceKind
+    roaming: bool
+    visited_network: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, msisdn: _Optional[str] = ..., destination: _Optional[str] = ..., service: _Optional[_Union[_mediation_pb2.CdrServiceKind, str]] = ..., roaming: _Optional[bool] = ..., visited_network: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuthorizeCallResponse(_message.Message):
+    __slots__ = ("allowed", "action", "rule_id", "reason", "tenant_id", "tariff_plan", "destination_group", "credit_used", "credit_limit", "barring_flags")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TARIFF_PLAN_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_USED_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BARRING_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    action: str
+    rule_id: str
+    reason: str
+    tenant_id: str
+    tariff_plan: str
+    destination_group: str
+    credit_used: _common_pb2.Money
+    credit_limit: _common_pb2.Money
+    barring_flags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, allowed: _Optional[bool] = ..., action: _Optional[str] = ..., rule_id: _Optional[str] = ..., reason: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tariff_plan: _Optional[str] = ..., destination_group: _Optional[str] = ..., credit_used: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., barring_flags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreditAlert(_message.Message):
+    __slots__ = ("sequence", "tenant_id", "msisdn", "period", "threshold_id", "percent", "kind", "channel", "recipient", "text", "service", "barring_flag", "fire_time", "credit_used", "credit_limit")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    BARRING_FLAG_FIELD_NUMBER: _ClassVar[int]
+    FIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_USED_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    tenant_id: str
+    msisdn: str
+    period: str
+    threshold_id: str
+    percent: str
+    kind: CreditAlertKind
+    channel: str
+    recipient: str
+    text: str
+    service: str
+    barring_flag: str
+    fire_time: _timestamp_pb2.Timestamp
+    credit_used: _common_pb2.Money
+    credit_limit: _common_pb2.Money
+    def __init__(self, sequence: _Optional[int] = ..., tenant_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., period: _Optional[str] = ..., threshold_id: _Optional[str] = ..., percent: _Optional[str] = ..., kind: _Optional[_Union[CreditAlertKind, str]] = ..., channel: _Optional[str] = ..., recipient: _Optional[str] = ..., text: _Optional[str] = ..., service: _Optional[str] = ..., barring_flag: _Optional[str] = ..., fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credit_used: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ListCreditAlertsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "tenant_id", "msisdn", "period")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    tenant_id: str
+    msisdn: str
+    period: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
+
+class ListCreditAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "next_page_token")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[CreditAlert]
+    next_page_token: str
+    def __init__(self, alerts: _Optional[_Iterable[_Union[CreditAlert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

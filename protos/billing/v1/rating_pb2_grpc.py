@@ -51,6 +51,16 @@ class RatingServiceStub:
                 request_serializer=billing_dot_v1_dot_rating__pb2.GetBundleCountersRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_rating__pb2.GetBundleCountersResponse.FromString,
                 _registered_method=True)
+        self.AuthorizeCall = channel.unary_unary(
+                '/billing.v1.RatingService/AuthorizeCall',
+                request_serializer=billing_dot_v1_dot_rating__pb2.AuthorizeCallRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_rating__pb2.AuthorizeCallResponse.FromString,
+                _registered_method=True)
+        self.ListCreditAlerts = channel.unary_unary(
+                '/billing.v1.RatingService/ListCreditAlerts',
+                request_serializer=billing_dot_v1_dot_rating__pb2.ListCreditAlertsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_rating__pb2.ListCreditAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class RatingServiceServicer:
@@ -79,6 +89,21 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthorizeCall(self, request, context):
+        """May this MSISDN make this call attempt now?  The barring rules (rules/barring) decide, with the
+        subscriber's plan, destination group, roaming, credit used against its limit and staff flags.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCreditAlerts(self, request, context):
+        """The credit alert log (the outbox): thresholds crossed while rating with counters and what was done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +121,16 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.GetBundleCounters,
                     request_deserializer=billing_dot_v1_dot_rating__pb2.GetBundleCountersRequest.FromString,
                     response_serializer=billing_dot_v1_dot_rating__pb2.GetBundleCountersResponse.SerializeToString,
+            ),
+            'AuthorizeCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeCall,
+                    request_deserializer=billing_dot_v1_dot_rating__pb2.AuthorizeCallRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_rating__pb2.AuthorizeCallResponse.SerializeToString,
+            ),
+            'ListCreditAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditAlerts,
+                    request_deserializer=billing_dot_v1_dot_rating__pb2.ListCreditAlertsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_rating__pb2.ListCreditAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +216,60 @@ class RatingService:
             '/billing.v1.RatingService/GetBundleCounters',
             billing_dot_v1_dot_rating__pb2.GetBundleCountersRequest.SerializeToString,
             billing_dot_v1_dot_rating__pb2.GetBundleCountersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.RatingService/AuthorizeCall',
+            billing_dot_v1_dot_rating__pb2.AuthorizeCallRequest.SerializeToString,
+            billing_dot_v1_dot_rating__pb2.AuthorizeCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCreditAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.RatingService/ListCreditAlerts',
+            billing_dot_v1_dot_rating__pb2.ListCreditAlertsRequest.SerializeToString,
+            billing_dot_v1_dot_rating__pb2.ListCreditAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,53 +23,62 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from billing.v1 import common_pb2 as billing_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62illing/v1/subscriber.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x03\n\nSubscriber\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0e\n\x06msisdn\x18\x03 \x01(\t\x12\x0c\n\x04imsi\x18\x04 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x05 \x01(\t\x12-\n\x0cpayment_type\x18\x06 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12,\n\x06status\x18\x07 \x01(\x0e\x32\x1c.billing.v1.SubscriberStatus\x12\x13\n\x0btariff_plan\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\ractivate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x64\x65\x61\x63tivate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x1aProvisionSubscriberRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\x12\x0c\n\x04imsi\x18\x03 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x04 \x01(\t\x12-\n\x0cpayment_type\x18\x05 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\"I\n\x1bProvisionSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"=\n\x14GetSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\"C\n\x15GetSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"\xf4\x01\n\x16ListSubscribersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.billing.v1.SubscriberStatus\x12-\n\x0cpayment_type\x18\x05 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x07 \x01(\t\x12\x15\n\rmsisdn_prefix\x18\x08 \x01(\t\"_\n\x17ListSubscribersResponse\x12+\n\x0bsubscribers\x18\x01 \x03(\x0b\x32\x16.billing.v1.Subscriber\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x19\x41\x63tivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\"H\n\x1a\x41\x63tivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"A\n\x18SuspendSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x19SuspendSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"4\n\x1bReactivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\"J\n\x1cReactivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"D\n\x1b\x44\x65\x61\x63tivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"J\n\x1c\x44\x65\x61\x63tivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"I\n\x1b\x43hangeSubscriberPlanRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x13\n\x0btariff_plan\x18\x02 \x01(\t\"J\n\x1c\x43hangeSubscriberPlanResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber*`\n\x0bPaymentType\x12\x1c\n\x18PAYMENT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PAYMENT_TYPE_POSTPAID\x10\x01\x12\x18\n\x14PAYMENT_TYPE_PREPAID\x10\x02*\xba\x01\n\x10SubscriberStatus\x12!\n\x1dSUBSCRIBER_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dSUBSCRIBER_STATUS_PROVISIONED\x10\x01\x12\x1c\n\x18SUBSCRIBER_STATUS_ACTIVE\x10\x02\x12\x1f\n\x1bSUBSCRIBER_STATUS_SUSPENDED\x10\x03\x12!\n\x1dSUBSCRIBER_STATUS_DEACTIVATED\x10\x04\x32\xb5\x06\n\x11SubscriberService\x12\x66\n\x13ProvisionSubscriber\x12&.billing.v1.ProvisionSubscriberRequest\x1a\'.billing.v1.ProvisionSubscriberResponse\x12T\n\rGetSubscriber\x12 .billing.v1.GetSubscriberRequest\x1a!.billing.v1.GetSubscriberResponse\x12Z\n\x0fListSubscribers\x12\".billing.v1.ListSubscribersRequest\x1a#.billing.v1.ListSubscribersResponse\x12\x63\n\x12\x41\x63tivateSubscriber\x12%.billing.v1.ActivateSubscriberRequest\x1a&.billing.v1.ActivateSubscriberResponse\x12`\n\x11SuspendSubscriber\x12$.billing.v1.SuspendSubscriberRequest\x1a%.billing.v1.SuspendSubscriberResponse\x12i\n\x14ReactivateSubscriber\x12\'.billing.v1.ReactivateSubscriberRequest\x1a(.billing.v1.ReactivateSubscriberResponse\x12i\n\x14\x44\x65\x61\x63tivateSubscriber\x12\'.billing.v1.DeactivateSubscriberRequest\x1a(.billing.v1.DeactivateSubscriberResponse\x12i\n\x14\x43hangeSubscriberPlan\x12\'.billing.v1.ChangeSubscriberPlanRequest\x1a(.billing.v1.ChangeSubscriberPlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62illing/v1/subscriber.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17\x62illing/v1/common.proto\"\xe9\x03\n\nSubscriber\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0e\n\x06msisdn\x18\x03 \x01(\t\x12\x0c\n\x04imsi\x18\x04 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x05 \x01(\t\x12-\n\x0cpayment_type\x18\x06 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12,\n\x06status\x18\x07 \x01(\x0e\x32\x1c.billing.v1.SubscriberStatus\x12\x13\n\x0btariff_plan\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\ractivate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x64\x65\x61\x63tivate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rbarring_flags\x18\r \x03(\t\x12\'\n\x0c\x63redit_limit\x18\x0e \x01(\x0b\x32\x11.billing.v1.Money\"\xaa\x01\n\x1aProvisionSubscriberRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\x12\x0c\n\x04imsi\x18\x03 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x04 \x01(\t\x12-\n\x0cpayment_type\x18\x05 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\"I\n\x1bProvisionSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"=\n\x14GetSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\"C\n\x15GetSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"\xf4\x01\n\x16ListSubscribersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.billing.v1.SubscriberStatus\x12-\n\x0cpayment_type\x18\x05 \x01(\x0e\x32\x17.billing.v1.PaymentType\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x17\n\x0f\x62illing_account\x18\x07 \x01(\t\x12\x15\n\rmsisdn_prefix\x18\x08 \x01(\t\"_\n\x17ListSubscribersResponse\x12+\n\x0bsubscribers\x18\x01 \x03(\x0b\x32\x16.billing.v1.Subscriber\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x19\x41\x63tivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\"H\n\x1a\x41\x63tivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"A\n\x18SuspendSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x19SuspendSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"4\n\x1bReactivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\"J\n\x1cReactivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"D\n\x1b\x44\x65\x61\x63tivateSubscriberRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"J\n\x1c\x44\x65\x61\x63tivateSubscriberResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"I\n\x1b\x43hangeSubscriberPlanRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x13\n\x0btariff_plan\x18\x02 \x01(\t\"J\n\x1c\x43hangeSubscriberPlanResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"b\n\x1bSetSubscriberBarringRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\x0c\n\x04\x66lag\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x61rred\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"J\n\x1cSetSubscriberBarringResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber\"p\n\x1fSetSubscriberCreditLimitRequest\x12\x15\n\rsubscriber_id\x18\x01 \x01(\t\x12\'\n\x0c\x63redit_limit\x18\x02 \x01(\x0b\x32\x11.billing.v1.Money\x12\r\n\x05\x63lear\x18\x03 \x01(\x08\"N\n SetSubscriberCreditLimitResponse\x12*\n\nsubscriber\x18\x01 \x01(\x0b\x32\x16.billing.v1.Subscriber*`\n\x0bPaymentType\x12\x1c\n\x18PAYMENT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PAYMENT_TYPE_POSTPAID\x10\x01\x12\x18\n\x14PAYMENT_TYPE_PREPAID\x10\x02*\xba\x01\n\x10SubscriberStatus\x12!\n\x1dSUBSCRIBER_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dSUBSCRIBER_STATUS_PROVISIONED\x10\x01\x12\x1c\n\x18SUBSCRIBER_STATUS_ACTIVE\x10\x02\x12\x1f\n\x1bSUBSCRIBER_STATUS_SUSPENDED\x10\x03\x12!\n\x1dSUBSCRIBER_STATUS_DEACTIVATED\x10\x04\x32\x97\x08\n\x11SubscriberService\x12\x66\n\x13ProvisionSubscriber\x12&.billing.v1.ProvisionSubscriberRequest\x1a\'.billing.v1.ProvisionSubscriberResponse\x12T\n\rGetSubscriber\x12 .billing.v1.GetSubscriberRequest\x1a!.billing.v1.GetSubscriberResponse\x12Z\n\x0fListSubscribers\x12\".billing.v1.ListSubscribersRequest\x1a#.billing.v1.ListSubscribersResponse\x12\x63\n\x12\x41\x63tivateSubscriber\x12%.billing.v1.ActivateSubscriberRequest\x1a&.billing.v1.ActivateSubscriberResponse\x12`\n\x11SuspendSubscriber\x12$.billing.v1.SuspendSubscriberRequest\x1a%.billing.v1.SuspendSubscriberResponse\x12i\n\x14ReactivateSubscriber\x12\'.billing.v1.ReactivateSubscriberRequest\x1a(.billing.v1.ReactivateSubscriberResponse\x12i\n\x14\x44\x65\x61\x63tivateSubscriber\x12\'.billing.v1.DeactivateSubscriberRequest\x1a(.billing.v1.DeactivateSubscriberResponse\x12i\n\x14\x43hangeSubscriberPlan\x12\'.billing.v1.ChangeSubscriberPlanRequest\x1a(.billing.v1.ChangeSubscriberPlanResponse\x12i\n\x14SetSubscriberBarring\x12\'.billing.v1.SetSubscriberBarringRequest\x1a(.billing.v1.SetSubscriberBarringResponse\x12u\n\x18SetSubscriberCreditLimit\x12+.billing.v1.SetSubscriberCreditLimitRequest\x1a,.billing.v1.SetSubscriberCreditLimitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.v1.subscriber_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYMENTTYPE']._serialized_start=1921
-  _globals['_PAYMENTTYPE']._serialized_end=2017
-  _globals['_SUBSCRIBERSTATUS']._serialized_start=2020
-  _globals['_SUBSCRIBERSTATUS']._serialized_end=2206
-  _globals['_SUBSCRIBER']._serialized_start=77
-  _globals['_SUBSCRIBER']._serialized_end=502
-  _globals['_PROVISIONSUBSCRIBERREQUEST']._serialized_start=505
-  _globals['_PROVISIONSUBSCRIBERREQUEST']._serialized_end=675
-  _globals['_PROVISIONSUBSCRIBERRESPONSE']._serialized_start=677
-  _globals['_PROVISIONSUBSCRIBERRESPONSE']._serialized_end=750
-  _globals['_GETSUBSCRIBERREQUEST']._serialized_start=752
-  _globals['_GETSUBSCRIBERREQUEST']._serialized_end=813
-  _globals['_GETSUBSCRIBERRESPONSE']._serialized_start=815
-  _globals['_GETSUBSCRIBERRESPONSE']._serialized_end=882
-  _globals['_LISTSUBSCRIBERSREQUEST']._serialized_start=885
-  _globals['_LISTSUBSCRIBERSREQUEST']._serialized_end=1129
-  _globals['_LISTSUBSCRIBERSRESPONSE']._serialized_start=1131
-  _globals['_LISTSUBSCRIBERSRESPONSE']._serialized_end=1226
-  _globals['_ACTIVATESUBSCRIBERREQUEST']._serialized_start=1228
-  _globals['_ACTIVATESUBSCRIBERREQUEST']._serialized_end=1278
-  _globals['_ACTIVATESUBSCRIBERRESPONSE']._serialized_start=1280
-  _globals['_ACTIVATESUBSCRIBERRESPONSE']._serialized_end=1352
-  _globals['_SUSPENDSUBSCRIBERREQUEST']._serialized_start=1354
-  _globals['_SUSPENDSUBSCRIBERREQUEST']._serialized_end=1419
-  _globals['_SUSPENDSUBSCRIBERRESPONSE']._serialized_start=1421
-  _globals['_SUSPENDSUBSCRIBERRESPONSE']._serialized_end=1492
-  _globals['_REACTIVATESUBSCRIBERREQUEST']._serialized_start=1494
-  _globals['_REACTIVATESUBSCRIBERREQUEST']._serialized_end=1546
-  _globals['_REACTIVATESUBSCRIBERRESPONSE']._serialized_start=1548
-  _globals['_REACTIVATESUBSCRIBERRESPONSE']._serialized_end=1622
-  _globals['_DEACTIVATESUBSCRIBERREQUEST']._serialized_start=1624
-  _globals['_DEACTIVATESUBSCRIBERREQUEST']._serialized_end=1692
-  _globals['_DEACTIVATESUBSCRIBERRESPONSE']._serialized_start=1694
-  _globals['_DEACTIVATESUBSCRIBERRESPONSE']._serialized_end=1768
-  _globals['_CHANGESUBSCRIBERPLANREQUEST']._serialized_start=1770
-  _globals['_CHANGESUBSCRIBERPLANREQUEST']._serialized_end=1843
-  _globals['_CHANGESUBSCRIBERPLANRESPONSE']._serialized_start=1845
-  _globals['_CHANGESUBSCRIBERPLANRESPONSE']._serialized_end=1919
-  _globals['_SUBSCRIBERSERVICE']._serialized_start=2209
-  _globals['_SUBSCRIBERSERVICE']._serialized_end=3030
+  _globals['_PAYMENTTYPE']._serialized_start=2380
+  _globals['_PAYMENTTYPE']._serialized_end=2476
+  _globals['_SUBSCRIBERSTATUS']._serialized_start=2479
+  _globals['_SUBSCRIBERSTATUS']._serialized_end=2665
+  _globals['_SUBSCRIBER']._serialized_start=102
+  _globals['_SUBSCRIBER']._serialized_end=591
+  _globals['_PROVISIONSUBSCRIBERREQUEST']._serialized_start=594
+  _globals['_PROVISIONSUBSCRIBERREQUEST']._serialized_end=764
+  _globals['_PROVISIONSUBSCRIBERRESPONSE']._serialized_start=766
+  _globals['_PROVISIONSUBSCRIBERRESPONSE']._serialized_end=839
+  _globals['_GETSUBSCRIBERREQUEST']._serialized_start=841
+  _globals['_GETSUBSCRIBERREQUEST']._serialized_end=902
+  _globals['_GETSUBSCRIBERRESPONSE']._serialized_start=904
+  _globals['_GETSUBSCRIBERRESPONSE']._serialized_end=971
+  _globals['_LISTSUBSCRIBERSREQUEST']._serialized_start=974
+  _globals['_LISTSUBSCRIBERSREQUEST']._serialized_end=1218
+  _globals['_LISTSUBSCRIBERSRESPONSE']._serialized_start=1220
+  _globals['_LISTSUBSCRIBERSRESPONSE']._serialized_end=1315
+  _globals['_ACTIVATESUBSCRIBERREQUEST']._serialized_start=1317
+  _globals['_ACTIVATESUBSCRIBERREQUEST']._serialized_end=1367
+  _globals['_ACTIVATESUBSCRIBERRESPONSE']._serialized_start=1369
+  _globals['_ACTIVATESUBSCRIBERRESPONSE']._serialized_end=1441
+  _globals['_SUSPENDSUBSCRIBERREQUEST']._serialized_start=1443
+  _globals['_SUSPENDSUBSCRIBERREQUEST']._serialized_end=1508
+  _globals['_SUSPENDSUBSCRIBERRESPONSE']._serialized_start=1510
+  _globals['_SUSPENDSUBSCRIBERRESPONSE']._serialized_end=1581
+  _globals['_REACTIVATESUBSCRIBERREQUEST']._serialized_start=1583
+  _globals['_REACTIVATESUBSCRIBERREQUEST']._serialized_end=1635
+  _globals['_REACTIVATESUBSCRIBERRESPONSE']._serialized_start=1637
+  _globals['_REACTIVATESUBSCRIBERRESPONSE']._serialized_end=1711
+  _globals['_DEACTIVATESUBSCRIBERREQUEST']._serialized_start=1713
+  _globals['_DEACTIVATESUBSCRIBERREQUEST']._serialized_end=1781
+  _globals['_DEACTIVATESUBSCRIBERRESPONSE']._serialized_start=1783
+  _globals['_DEACTIVATESUBSCRIBERRESPONSE']._serialized_end=1857
+  _globals['_CHANGESUBSCRIBERPLANREQUEST']._serialized_start=1859
+  _globals['_CHANGESUBSCRIBERPLANREQUEST']._serialized_end=1932
+  _globals['_CHANGESUBSCRIBERPLANRESPONSE']._serialized_start=1934
+  _globals['_CHANGESUBSCRIBERPLANRESPONSE']._serialized_end=2008
+  _globals['_SETSUBSCRIBERBARRINGREQUEST']._serialized_start=2010
+  _globals['_SETSUBSCRIBERBARRINGREQUEST']._serialized_end=2108
+  _globals['_SETSUBSCRIBERBARRINGRESPONSE']._serialized_start=2110
+  _globals['_SETSUBSCRIBERBARRINGRESPONSE']._serialized_end=2184
+  _globals['_SETSUBSCRIBERCREDITLIMITREQUEST']._serialized_start=2186
+  _globals['_SETSUBSCRIBERCREDITLIMITREQUEST']._serialized_end=2298
+  _globals['_SETSUBSCRIBERCREDITLIMITRESPONSE']._serialized_start=2300
+  _globals['_SETSUBSCRIBERCREDITLIMITRESPONSE']._serialized_end=2378
+  _globals['_SUBSCRIBERSERVICE']._serialized_start=2668
+  _globals['_SUBSCRIBERSERVICE']._serialized_end=3715
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from billing.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -33,7 +34,7 @@ SUBSCRIBER_STATUS_SUSPENDED: SubscriberStatus
 SUBSCRIBER_STATUS_DEACTIVATED: SubscriberStatus
 
 class Subscriber(_message.Message):
-    __slots__ = ("subscriber_id", "tenant_id", "msisdn", "imsi", "billing_account", "payment_type", "status", "tariff_plan", "create_time", "update_time", "activate_time", "deactivate_time")
+    __slots__ = ("subscriber_id", "tenant_id", "msisdn", "imsi", "billing_account", "payment_type", "status", "tariff_plan", "create_time", "update_time", "activate_time", "deactivate_time", "barring_flags", "credit_limit")
     SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     MSISDN_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +47,8 @@ class Subscriber(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DEACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BARRING_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
     subscriber_id: str
     tenant_id: str
     msisdn: str
@@ -58,7 +61,9 @@ class Subscriber(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     activate_time: _timestamp_pb2.Timestamp
     deactivate_time: _timestamp_pb2.Timestamp
-    def __init__(self, subscriber_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., imsi: _Optional[str] = ..., billing_account: _Optional[str] = ..., payment_type: _Optional[_Union[PaymentType, str]] = ..., status: _Optional[_Union[SubscriberStatus, str]] = ..., tariff_plan: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deactivate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    barring_flags: _containers.RepeatedScalarFieldContainer[str]
+    credit_limit: _common_pb2.Money
+    def __init__(self, subscriber_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., imsi: _Optional[str] = ..., billing_account: _Optional[str] = ..., payment_type: _Optional[_Union[PaymentType, str]] = ..., status: _Optional[_Union[SubscriberStatus, str]] = ..., tariff_plan: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deactivate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., barring_flags: _Optional[_Iterable[str]] = ..., credit_limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ProvisionSubscriberRequest(_message.Message):
     __slots__ = ("tenant_id", "msisdn", "imsi", "billing_account", "payment_type", "tariff_plan")
@@ -185,6 +190,40 @@ class ChangeSubscriberPlanRequest(_message.Message):
     def __init__(self, subscriber_id: _Optional[str] = ..., tariff_plan: _Optional[str] = ...) -> None: ...
 
 class ChangeSubscriberPlanResponse(_message.Message):
+    __slots__ = ("subscriber",)
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    subscriber: Subscriber
+    def __init__(self, subscriber: _Optional[_Union[Subscriber, _Mapping]] = ...) -> None: ...
+
+class SetSubscriberBarringRequest(_message.Message):
+    __slots__ = ("subscriber_id", "flag", "barred", "reason")
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    BARRED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subscriber_id: str
+    flag: str
+    barred: bool
+    reason: str
+    def __init__(self, subscriber_id: _Optional[str] = ..., flag: _Optional[str] = ..., barred: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetSubscriberBarringResponse(_message.Message):
+    __slots__ = ("subscriber",)
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    subscriber: Subscriber
+    def __init__(self, subscriber: _Optional[_Union[Subscriber, _Mapping]] = ...) -> None: ...
+
+class SetSubscriberCreditLimitRequest(_message.Message):
+    __slots__ = ("subscriber_id", "credit_limit", "clear")
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_FIELD_NUMBER: _ClassVar[int]
+    subscriber_id: str
+    credit_limit: _common_pb2.Money
+    clear: bool
+    def __init__(self, subscriber_id: _Optional[str] = ..., credit_limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., clear: _Optional[bool] = ...) -> None: ...
+
+class SetSubscriberCreditLimitResponse(_message.Message):
     __slots__ = ("subscriber",)
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
     subscriber: Subscriber

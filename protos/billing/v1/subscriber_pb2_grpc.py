@@ -75,6 +75,16 @@ class SubscriberServiceStub:
                 request_serializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.FromString,
                 _registered_method=True)
+        self.SetSubscriberBarring = channel.unary_unary(
+                '/billing.v1.SubscriberService/SetSubscriberBarring',
+                request_serializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringResponse.FromString,
+                _registered_method=True)
+        self.SetSubscriberCreditLimit = channel.unary_unary(
+                '/billing.v1.SubscriberService/SetSubscriberCreditLimit',
+                request_serializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitResponse.FromString,
+                _registered_method=True)
 
 
 class SubscriberServiceServicer:
@@ -130,6 +140,21 @@ class SubscriberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetSubscriberBarring(self, request, context):
+        """Set or clear one barring flag customer care puts on a subscriber (e.g. bar_international);
+        the barring rules in rules/barring decide what a flag bars.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSubscriberCreditLimit(self, request, context):
+        """Set or clear the subscriber's credit limit per bill cycle (postpaid credit control, credit alerts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriberServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +197,16 @@ def add_SubscriberServiceServicer_to_server(servicer, server):
                     servicer.ChangeSubscriberPlan,
                     request_deserializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.FromString,
                     response_serializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.SerializeToString,
+            ),
+            'SetSubscriberBarring': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSubscriberBarring,
+                    request_deserializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringResponse.SerializeToString,
+            ),
+            'SetSubscriberCreditLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSubscriberCreditLimit,
+                    request_deserializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -391,6 +426,60 @@ class SubscriberService:
             '/billing.v1.SubscriberService/ChangeSubscriberPlan',
             billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.SerializeToString,
             billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSubscriberBarring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.SubscriberService/SetSubscriberBarring',
+            billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringRequest.SerializeToString,
+            billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSubscriberCreditLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.SubscriberService/SetSubscriberCreditLimit',
+            billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitRequest.SerializeToString,
+            billing_dot_v1_dot_subscriber__pb2.SetSubscriberCreditLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,
