@@ -23,6 +23,7 @@ OUT = HERE / "out"
 # name -> extra arguments for a full run
 BENCHMARKS: dict[str, list[str]] = {
     "bench_rating": [],
+    "bench_rating_grpc": [],
     "bench_mediation": ["--stored"],
     "bench_tap3": [],
     "bench_eventrules": [],

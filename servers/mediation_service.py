@@ -51,7 +51,7 @@ def summary_pb(s: ReconciliationSummary, tenant_id: str) -> pb.FileSummary:
         file_id=s.file_id, file_name=s.file_name, layout=s.layout, tenant_id=tenant_id, records_in=s.records_in,
         normalised=s.normalised, filtered=s.filtered, rejected=s.rejected, duplicates=s.duplicates, aggregated=s.aggregated,
         header_rows=s.header_rows, blank_lines=s.blank_lines, bytes_in=s.bytes_in, complete=s.complete,
-        already_ingested=s.already_ingested,
+        already_ingested=s.already_ingested, rated=s.rated, unrated=s.unrated,
     )
     if s.file_error is not None:
         e = s.file_error
@@ -82,7 +82,8 @@ class MediationServicer(rpc.MediationServiceServicer):
                 digest.update(message.data)
                 spool.write(message.data)
             spool.seek(0)
-            summary = self.desk.mediate(principal, header.layout, spool, digest.hexdigest(), header.file_name or "upload")  # type: ignore[arg-type]
+            summary = self.desk.mediate(principal, header.layout, spool, digest.hexdigest(), header.file_name or "upload",  # type: ignore[arg-type]
+                                        rate=header.rate)
         if header.return_cdrs and summary.file_error is None:
             for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
                 yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
@@ -105,7 +106,17 @@ class MediationServicer(rpc.MediationServiceServicer):
 
 def build_desk(root: Any) -> MediationDesk:
     db = root.db
-    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id))
+
+    def rating() -> Any:
+        # the root's one rating desk (RatingService builds the same one: whoever comes first)
+        from servers import rating_service
+
+        desk = root.extras.get("rating")
+        if desk is None:
+            desk = root.extras["rating"] = rating_service.build_desk(root)
+        return desk
+
+    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id), rating=rating)
 
 
 def register(server: grpc.Server, root: Any) -> str:

@@ -8,6 +8,9 @@ stderr for large files.  An interrupted run resumes from its checkpoint
 
 ``--format tap3`` decodes a TAP 3.12 file with :mod:`engine.tap3` instead.
 
+``--remote`` sends the file to the server's MediationService instead (1 MiB messages,
+progress bar on a terminal; ``--rate`` also rates it there) and prints the stored summary.
+
 Exit codes: 0 mediated (record rejects are listed, not fatal); 1 the file was
 refused (wrong layout, delimiter, header ...); 2 the input or layout cannot be used.
 """
@@ -36,6 +39,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rules", help="folder of layouts (default: rules/mediation of the settings' rules_dir)")
     p.add_argument("--chunk-size", type=int, default=20_000, help="records per commit/checkpoint (default 20000)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--remote", action="store_true", help="send the file to the server's MediationService instead (stored there)")
+    p.add_argument("--rate", action="store_true", help="with --remote: also rate the normalised CDRs on the server")
+    p.add_argument("--server", help="with --remote: host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
+    p.add_argument("--token", help="with --remote: bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
     p.set_defaults(func=run_mediate)
 
 
@@ -56,6 +63,8 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     if not source.is_file():
         print(f"mediate: {source}: no such file", file=err)
         return EXIT_UNUSABLE
+    if getattr(args, "remote", False):
+        return _remote(source, args, out, err)
     target = Path(args.out) if args.out else source.with_name(source.name + ".cdr.csv")
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.name + ".rejects.jsonl")
     if args.format == "tap3":
@@ -140,4 +149,57 @@ def _tap3(source: Path, target: Path, rejects: Path, args: argparse.Namespace, o
         out.write("\n")
     else:
         out.write(f"tap3 {source}: {written} CDRs, {len(record_rejects)} rejects -> {target}, {rejects}\n")
+    return EXIT_OK
+
+
+REMOTE_CHUNK = 1 << 20   # bytes per upload message
+
+
+def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Stream the file to MediationService in chunks (progress bar on a terminal); print the stored summary.
+
+    gRPC errors propagate (the CLI prints one line and exits 2)."""
+    from google.protobuf.json_format import MessageToDict
+
+    from billing.v1 import mediation_pb2 as pb
+    from billing.v1 import mediation_pb2_grpc as rpc
+    from clients.client import connect
+
+    total = source.stat().st_size
+    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+
+    def requests():  # type: ignore[no-untyped-def]
+        yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=args.format, file_name=source.name, rate=args.rate))
+        sent = 0
+        with open(source, "rb") as stream:
+            while chunk := stream.read(REMOTE_CHUNK):
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent)
+                yield pb.MediateFileRequest(data=chunk)
+        if progress is not None:
+            progress.finish()
+
+    client = connect(args.server, args.token)
+    try:
+        replies = list(client.stub(rpc.MediationServiceStub).MediateFile(requests()))
+    finally:
+        client.close()
+    summary = replies[-1].summary
+    if args.json:
+        json.dump({"file": str(source), "summary": MessageToDict(summary, preserving_proto_field_name=True)}, out, indent=2, sort_keys=True)
+        out.write("\n")
+    else:
+        rejected, filtered = sum(summary.rejected.values()), sum(summary.filtered.values())
+        out.write(f"file      {summary.file_name}  (sha256 {summary.file_id[:16]}…, layout {summary.layout}, stored on the server)\n")
+        if summary.already_ingested:
+            out.write("          already ingested: nothing new stored\n")
+        out.write(f"records   {summary.records_in} = normalised {summary.normalised} + filtered {filtered} + rejected {rejected}"
+                  f" + duplicates {summary.duplicates} + aggregated {summary.aggregated}\n")
+        if args.rate:
+            out.write(f"rating    {summary.rated} rated, {summary.unrated} unrated\n")
+    if summary.HasField("file_error"):
+        e = summary.file_error
+        print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
+        return EXIT_REFUSED
     return EXIT_OK

@@ -15,7 +15,7 @@ both paths over random files and requires identical results.
 from __future__ import annotations
 
 from itertools import compress, repeat
-from operator import itemgetter, not_
+from operator import itemgetter
 from typing import Any, Callable, Sequence
 
 from engine.cdr import COLUMNS
@@ -24,6 +24,9 @@ from engine.mediation.filters import Filter
 from engine.mediation.layout import Column, Layout
 from engine.mediation.problems import ConversionError
 
+
+
+_FIRST_32 = itemgetter(slice(32))
 
 
 class BatchMapper:
@@ -66,8 +69,11 @@ class BatchMapper:
         self.prefix = layout.source + "\x1f"
         self.source = layout.source
         self.sha256 = sha256
+        self.hexdigest = type(sha256(b"")).hexdigest
         used = {i for _, i in self.column_filters} | {s[1] for s in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs}
         self.used = sorted(used)
+        # the column filters are done with their columns before mapping starts
+        self.mapped = sorted({s[1] for s in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs})
 
     def __call__(self, rows: Sequence[list[str]]) -> tuple[list[tuple], dict[str, int]] | None:
         try:
@@ -78,13 +84,14 @@ class BatchMapper:
     def _map(self, rows: Sequence[list[str]]) -> tuple[list[tuple], dict[str, int]] | None:
         filtered: dict[str, int] = {}
         for filt, i in self.column_filters:   # on whole rows first: one pass drops them from every column
-            keep = self._keep(filt, filt.drop_mask(list(map(itemgetter(i), rows))), filtered)
-            if keep is not None:
+            keep = filt.keep_mask([r[i] for r in rows])
+            if False in keep:
+                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + len(keep) - keep.count(True)
                 rows = list(compress(rows, keep))
         if not rows:
             return [], filtered
-        # only the columns the layout uses (a comprehension per column measured fastest on 3.11)
-        raw: dict[Any, Sequence[Any]] = {i: [r[i] for r in rows] for i in self.used}
+        # only the columns the mapping still needs (a comprehension per column measured fastest on 3.11)
+        raw: dict[Any, Sequence[Any]] = {i: [r[i] for r in rows] for i in self.mapped}
         values: dict[Any, Sequence[Any]] = {}
         for target, i, mode, convert in self.steps:
             col = raw[i]
@@ -98,8 +105,9 @@ class BatchMapper:
                     return None
                 values[target] = ints
             elif mode == "memo":
-                got = list(map(convert.memo.get, col))  # type: ignore[attr-defined]
-                values[target] = _fill_misses(got, col, convert)
+                whole = getattr(convert, "column", None)
+                got = whole(col) if whole is not None else None
+                values[target] = got if got is not None else _memo_column(convert.memo, col, convert)  # type: ignore[attr-defined]
             else:
                 values[target] = list(map(convert, col))
         for target in self.required:
@@ -121,16 +129,16 @@ class BatchMapper:
                     filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + len(origin)
                     return [], filtered
                 continue
-            keep = self._keep(filt, filt.drop_mask(column), filtered)
-            if keep is not None:
+            keep = filt.keep_mask(column)
+            if False in keep:
+                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + len(keep) - keep.count(True)
                 values, raw = _select(values, keep), _select(raw, keep)
         n = len(values["origin_id"])
         if self.identify is not None:
             values["tenant"] = self._tenants(values, n)
         if self.attribute_pairs:
             values["attributes"] = self._attributes(raw, n)
-        sha, prefix = self.sha256, self.prefix
-        ids = [sha((prefix + o).encode()).hexdigest()[:32] for o in values["origin_id"]]   # = engine.cdr.cdr_identity
+        ids = self._identities(values["origin_id"])
         out_columns: list[Any] = []
         for name in COLUMNS:
             if name == "cdr_id":
@@ -143,17 +151,16 @@ class BatchMapper:
                 out_columns.append(repeat(self._constant(name)))
         return list(zip(*out_columns)), filtered
 
+    def _identities(self, origins: Sequence[str]) -> list[str]:
+        """engine.cdr.cdr_identity of every origin id: one encode of the whole column, then C-level maps."""
+        sha, prefix = self.sha256, self.prefix
+        parts = (prefix + ("\n" + prefix).join(origins)).encode().split(b"\n")
+        if len(parts) != len(origins):   # a line break inside an origin id: one by one
+            return [sha((prefix + o).encode()).hexdigest()[:32] for o in origins]
+        return list(map(_FIRST_32, map(self.hexdigest, map(sha, parts))))
+
     def _constant(self, name: str) -> Any:
         return self.constants[name] if name in self.constants else self.defaults.get(name, "")
-
-    @staticmethod
-    def _keep(filt: Filter, mask: list[bool], filtered: dict[str, int]) -> list[bool] | None:
-        """The selector of the records a filter keeps (None when it drops none); counts the drops."""
-        dropped = mask.count(True)
-        if not dropped:
-            return None
-        filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
-        return list(map(not_, mask))
 
     def _tenants(self, values: dict[Any, Sequence[Any]], n: int) -> list[str]:
         identify = self.identify
@@ -166,8 +173,7 @@ class BatchMapper:
             served = [x if d == "originating" else y for x, y, d in zip(a, b, values["direction"])]
         imsi = values.get("imsi")
         if imsi is None and not self._constant("imsi"):
-            got = list(map(identify.memo.get, served))  # type: ignore[attr-defined]
-            return _fill_misses(got, served, lambda number: identify("", number))
+            return identify.column(served)  # type: ignore[attr-defined]
         return list(map(identify, imsi or [self._constant("imsi")] * n, served))
 
     def _attributes(self, raw: dict[Any, Sequence[Any]], n: int) -> list[str]:
@@ -185,6 +191,26 @@ class BatchMapper:
 
 def _select(columns: dict[Any, Sequence[Any]], keep: list[bool]) -> dict[Any, Sequence[Any]]:
     return {k: list(compress(v, keep)) for k, v in columns.items()}
+
+
+def _memo_column(memo: dict[Any, Any], inputs: Sequence[Any], compute: Callable[[Any], Any]) -> list[Any]:
+    """``compute`` over a column through its memo: all hits is one C-level ``map``; otherwise the
+    misses are computed once per distinct value (``compute`` fills the memo) and the column looked up again."""
+    try:
+        return list(map(memo.__getitem__, inputs))
+    except KeyError:
+        pass
+    misses = set(inputs).difference(memo)
+    fill = getattr(compute, "fill", None)
+    if fill is not None:
+        fill(misses)
+    else:
+        for value in misses:
+            compute(value)
+    got = list(map(memo.get, inputs))
+    if None not in got:
+        return got
+    return _fill_misses(got, inputs, compute)   # the memo reached its bound and was emptied meanwhile
 
 
 def _fill_misses(got: list[Any], inputs: Sequence[Any], compute: Callable[[Any], Any]) -> list[Any]:

@@ -8,16 +8,19 @@ built per submitting tenant by the composition root.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Protocol, Sequence
 
-from engine.errors import InvalidArgument, NotFound
+from engine.cdr import MediatedCdr
+from engine.errors import InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
 from engine.mediation.layout import find_layout, layout_names, load_layout
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.pipeline import Mediator
 from engine.mediation.ports import Checkpoint, MediationChunk
 from engine.mediation.problems import LayoutError
-from engine.mediation.rows import CdrRow
+from engine.mediation.rows import CdrRow, row_to_cdr
+from engine.mediation.tap3 import mediate_tap3
+from engine.rating.result import RatingStatus
 
 
 class MediationStore(Protocol):
@@ -33,12 +36,25 @@ class MediationStore(Protocol):
 
     def rejects_of_file(self, file_id: str) -> list[RejectedRecord]: ...
 
+    def record_rating(self, file_id: str, rated: int, unrated: int) -> None: ...
+
+
+class Rating(Protocol):
+    """What mediation needs of rating: engine.rating.desk.RatingDesk.rate."""
+
+    def rate(self, principal: Principal, cdr: MediatedCdr, tariff_plan: str = "", use_counters: bool = ...) -> Any: ...
+
+
+TAP3 = "tap3"   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
+
 
 class MediationDesk:
-    def __init__(self, rules_dir: Path, store_for: Callable[[str], MediationStore], chunk_size: int = 20_000) -> None:
+    def __init__(self, rules_dir: Path, store_for: Callable[[str], MediationStore], chunk_size: int = 20_000,
+                 rating: Callable[[], Rating] | None = None) -> None:
         self.rules_dir = Path(rules_dir)
         self.store_for = store_for
         self.chunk_size = chunk_size
+        self.rating = rating   # built on first use: the composition root's rating desk
 
     def layouts(self, principal: Principal) -> list[tuple[str, str]]:
         principal.require(Permission.MEDIATION)
@@ -50,17 +66,56 @@ class MediationDesk:
                 continue  # a broken layout is reported by validation, not listed as usable
         return out
 
-    def mediate(self, principal: Principal, layout_name: str, stream: BinaryIO, file_id: str, file_name: str) -> ReconciliationSummary:
-        """Mediate one uploaded file (a seekable stream whose SHA-256 is ``file_id``) for the caller's tenant."""
+    def mediate(self, principal: Principal, layout_name: str, stream: BinaryIO, file_id: str, file_name: str,
+                rate: bool = False) -> ReconciliationSummary:
+        """Mediate one uploaded file (a seekable stream whose SHA-256 is ``file_id``) for the caller's tenant.
+
+        ``layout_name`` "tap3" decodes a TAP 3.12 file instead of a CSV layout.  With ``rate``, the
+        file's normalised CDRs are also rated (see :meth:`_rate_file`).
+        """
         principal.require(Permission.MEDIATION)
+        if rate:
+            principal.require(Permission.RATING)
+            if self.rating is None:
+                raise InvalidArgument.field("header.rate", "this server has no rating")
         if not layout_name:
             raise InvalidArgument.field("header.layout", "name the layout, e.g. asterisk")
-        try:
-            layout = find_layout(self.rules_dir, layout_name)
-        except LayoutError as exc:
-            raise InvalidArgument.field("header.layout", exc.problems[0].message) from None
         store = self.store_for(principal.tenant_id)
-        return Mediator(layout, store, store, chunk_size=self.chunk_size).mediate_stream(stream, file_id, file_name)
+        if layout_name == TAP3:
+            summary = mediate_tap3(store, stream.read(), file_id, file_name)
+        else:
+            try:
+                layout = find_layout(self.rules_dir, layout_name)
+            except LayoutError as exc:
+                raise InvalidArgument.field("header.layout", exc.problems[0].message) from None
+            summary = Mediator(layout, store, store, chunk_size=self.chunk_size).mediate_stream(stream, file_id, file_name)
+        if rate and summary.file_error is None and summary.complete and summary.rated + summary.unrated < summary.normalised:
+            summary.rated, summary.unrated = self._rate_file(principal, store, summary.file_id)
+            store.record_rating(summary.file_id, summary.rated, summary.unrated)
+        return summary
+
+    def _rate_file(self, principal: Principal, store: MediationStore, file_id: str) -> tuple[int, int]:
+        """Rate every stored CDR of a file: (rated, unrated).
+
+        Runs after the file is stored, and again only when an earlier run did not record its
+        counts (a crash in between): the rating ledger is keyed by cdr_id and replaces, so a CDR
+        rated twice is charged once.  CDRs of a tenant the caller may not rate count as unrated.
+        """
+        assert self.rating is not None
+        rating = self.rating()
+        rated = unrated = 0
+        for page in store.cdrs_of_file(file_id):
+            for row in page:
+                try:
+                    outcome = rating.rate(principal, row_to_cdr(row), "", True)
+                except PermissionDenied:
+                    unrated += 1
+                    continue
+                if outcome.rated.status is RatingStatus.RATED:
+                    rated += 1
+                else:
+                    unrated += 1
+        return rated, unrated
 
     def _known(self, principal: Principal, file_id: str) -> tuple[MediationStore, ReconciliationSummary]:
         principal.require(Permission.MEDIATION)

@@ -6,6 +6,7 @@ anything, like a process killed mid-transaction.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
@@ -50,6 +51,13 @@ class MemoryMediationStore:
         if chunk.checkpoint.done:
             self.summaries[chunk.file_id] = chunk.checkpoint.summary.copy()
         self.commits += 1
+
+    def record_rating(self, file_id: str, rated: int, unrated: int) -> None:
+        checkpoint = self.checkpoints[file_id]
+        summary = checkpoint.summary.copy()
+        summary.rated, summary.unrated = rated, unrated
+        self.checkpoints[file_id] = replace(checkpoint, summary=summary)
+        self.summaries[file_id] = summary.copy()
 
     # reads (engine.mediation.desk.MediationStore)
     def summary(self, file_id: str) -> ReconciliationSummary | None:

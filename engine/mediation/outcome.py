@@ -60,6 +60,8 @@ class ReconciliationSummary:
     file_error: FileProblem | None = None
     complete: bool = False
     already_ingested: bool = False
+    rated: int = 0        # normalised CDRs rated when the submitter asked for rating (not part of the reconciliation)
+    unrated: int = 0      # ... and those rating could not price (no plan, unknown destination, another tenant's)
 
     @property
     def filtered_total(self) -> int:
@@ -114,6 +116,8 @@ class ReconciliationSummary:
         out.append(f"  rejected    {self.rejected_total}" + "".join(f"\n    {k:<20} {v}" for k, v in sorted(self.rejected.items())))
         out.append(f"  duplicates  {self.duplicates}")
         out.append(f"  aggregated  {self.aggregated}")
+        if self.rated or self.unrated:
+            out.append(f"rating    {self.rated} rated, {self.unrated} unrated")
         status = "reconciled" if self.records_in == self.accounted else "NOT RECONCILED"
         out.append(f"{status}: {self.records_in} = {self.normalised} + {self.filtered_total} + {self.rejected_total} + {self.duplicates} + {self.aggregated}")
         return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, Protocol
 
@@ -40,6 +41,7 @@ class Block:
     tainted: set[int] = field(default_factory=set)       # line numbers holding undecodable bytes
     oversize: dict[int, int] = field(default_factory=dict)  # line number -> true byte length (line was cut)
     _ends: list[int] | None = None
+    single_byte: bool = False    # every character of the block is one byte (ASCII text)
 
     @property
     def last_line(self) -> int:
@@ -47,6 +49,9 @@ class Block:
 
     def line_ends(self) -> list[int]:
         """Byte offset just after each line (computed once, only when needed)."""
+        if self._ends is None and self.single_byte and not self.oversize:
+            # one byte per character: the ends are running sums of the line lengths (C-level)
+            self._ends = list(accumulate(map(len, self.lines), initial=self.offset))[1:]
         if self._ends is None:
             ends, pos = [], self.offset
             for n, line in enumerate(self.lines, self.first_line):
@@ -125,6 +130,7 @@ class BlockReader:
         if len(lines) != text.count("\n") + (not text.endswith("\n")) or "\r" in text and len(lines) != len(_LINE.findall(text)):
             lines = _LINE.findall(text)
         block = Block(self.next_line, lines, self.offset, self.encoding)
+        block.single_byte = not tainted and data.isascii()
         if tainted:
             block.tainted = {n for n, line in enumerate(lines, block.first_line) if _ESCAPED.search(line)}
         if lines and max(map(len, lines)) > self.max_field:

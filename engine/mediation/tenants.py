@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Sequence
 
 from engine.tenancy import TENANT_ID
 from engine.yamlio import Fields, Mark, Problem, load_file
@@ -87,7 +89,37 @@ class TenantDirectory:
                 return tenant
             return default
 
+        def fill(msisdns: Iterable[str]) -> None:
+            """Memoise the tenants of many MSISDNs (records without IMSI) at once."""
+            msisdns = list(msisdns)
+            if len(memo) + len(msisdns) >= 200_000:
+                memo.clear()
+            for msisdn in msisdns:
+                tenant = default
+                if msisdn:
+                    for n in msisdn_lengths:
+                        found = msisdn_table.get(msisdn[:n])
+                        if found is not None:
+                            tenant = found
+                            break
+                memo[msisdn] = tenant
+
+        slicers = [itemgetter(slice(n)) for n in sorted(msisdn_lengths)]
+        gets = msisdn_table.get
+
+        def column(msisdns: Sequence[str]) -> list[str]:
+            """``identify("", m)`` for a whole column in C-level maps over the (small) prefix table:
+            shortest prefixes first, each longer one that is found replaces it (longest wins, as above)."""
+            if not slicers:
+                return [default] * len(msisdns)
+            found: Iterable[str] = repeat(default)
+            for cut in slicers:
+                found = map(gets, map(cut, msisdns), found)
+            return list(found)
+
         identify.memo = memo  # type: ignore[attr-defined]
+        identify.column = column  # type: ignore[attr-defined]
+        identify.fill = fill  # type: ignore[attr-defined]
         return identify
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import repeat
+from operator import add, eq, itemgetter
+from typing import Any, Sequence
 
 from engine.mediation.conversions.base import MINUTE_SECOND, UTC, CompileContext, Conversion, Convert, check_zone, zone_of
 from engine.mediation.problems import ConversionError
@@ -75,7 +77,26 @@ def _fast_timestamp(zone: Any, separator: str) -> Convert:
         memo[text] = out
         return out
 
+    hour_of, rest_of, colon_at = itemgetter(slice(13)), itemgetter(slice(14, None)), itemgetter(13)
+
+    def column(texts: Sequence[str]) -> list[str] | None:
+        """A whole column from the per-hour prefixes already known, in C-level maps; ``None`` when a
+        value is not of that simple kind (the per-value converter then decides, and learns its hour)."""
+        try:
+            if not all(map(eq, map(colon_at, texts), repeat(":"))):
+                return None
+        except IndexError:   # a value shorter than 14 characters
+            return None
+        rests = list(map(rest_of, texts))
+        if not all(map(valid_ms.__contains__, rests)):   # "MM:SS" valid: the value is exactly 19 characters
+            return None
+        prefixes = list(map(hours.get, map(hour_of, texts)))
+        if None in prefixes:
+            return None
+        return list(map(add, prefixes, map(add, rests, repeat("Z"))))
+
     convert.memo = memo  # type: ignore[attr-defined]
+    convert.column = column  # type: ignore[attr-defined]
     return convert
 
 

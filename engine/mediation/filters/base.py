@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import not_
 from typing import Any, ClassVar, Sequence
 
 from engine.yamlio import Mark
@@ -28,6 +29,11 @@ class Filter:
     def drop_mask(self, values: Sequence[Any]) -> list[bool]:
         """Column-at-a-time form for the batch mapper: True where the record is dropped (C-level loops only)."""
         raise NotImplementedError
+
+    def keep_mask(self, values: Sequence[Any]) -> list[bool]:
+        """The complement of :meth:`drop_mask` (True where the record is kept); kinds override it when
+        they can build it in one pass."""
+        return list(map(not_, self.drop_mask(values)))
 
 
 def scalar(value: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import not_
 from typing import Any, Sequence
 
 from engine.mediation.filters.base import Filter, scalar
@@ -23,3 +24,6 @@ class In(Filter):
 
     def drop_mask(self, values: Sequence[Any]) -> list[bool]:
         return list(map(self._values().__contains__, values))
+
+    def keep_mask(self, values: Sequence[Any]) -> list[bool]:
+        return list(map(not_, map(self._values().__contains__, values)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from operator import methodcaller
 from typing import Any, Sequence
 
 from engine.mediation.filters.base import Filter
@@ -25,4 +26,14 @@ class Matches(Filter):
         return f"{name}({expr}) is not None", {name: re.compile(self.operand).match}
 
     def drop_mask(self, values: Sequence[Any]) -> list[bool]:
+        prefix = _literal_prefix(self.operand)
+        if prefix is not None:   # "^4477009999": a startswith per value is several times cheaper than a match
+            return list(map(methodcaller("startswith", prefix), values))
         return list(map(bool, map(re.compile(self.operand).match, values)))
+
+
+def _literal_prefix(pattern: str) -> str | None:
+    """The text a pattern like ``^4477009999`` (anchored, letters and digits only) matches at the start, else None."""
+    if pattern.startswith("^") and len(pattern) > 1 and pattern[1:].isascii() and pattern[1:].isalnum():
+        return pattern[1:]
+    return None

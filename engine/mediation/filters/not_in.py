@@ -16,3 +16,6 @@ class NotIn(In):
 
     def drop_mask(self, values: Sequence[Any]) -> list[bool]:
         return list(map(not_, map(self._values().__contains__, values)))
+
+    def keep_mask(self, values: Sequence[Any]) -> list[bool]:
+        return list(map(self._values().__contains__, values))

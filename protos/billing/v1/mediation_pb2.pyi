@@ -44,14 +44,16 @@ class MediateFileRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[MediateFileHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class MediateFileHeader(_message.Message):
-    __slots__ = ("layout", "file_name", "return_cdrs")
+    __slots__ = ("layout", "file_name", "return_cdrs", "rate")
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETURN_CDRS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
     layout: str
     file_name: str
     return_cdrs: bool
-    def __init__(self, layout: _Optional[str] = ..., file_name: _Optional[str] = ..., return_cdrs: _Optional[bool] = ...) -> None: ...
+    rate: bool
+    def __init__(self, layout: _Optional[str] = ..., file_name: _Optional[str] = ..., return_cdrs: _Optional[bool] = ..., rate: _Optional[bool] = ...) -> None: ...
 
 class MediateFileResponse(_message.Message):
     __slots__ = ("cdrs", "summary")
@@ -127,7 +129,7 @@ class FileError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., line: _Optional[int] = ..., byte_offset: _Optional[int] = ...) -> None: ...
 
 class FileSummary(_message.Message):
-    __slots__ = ("file_id", "file_name", "layout", "tenant_id", "records_in", "normalised", "filtered", "rejected", "duplicates", "aggregated", "header_rows", "blank_lines", "bytes_in", "complete", "already_ingested", "file_error")
+    __slots__ = ("file_id", "file_name", "layout", "tenant_id", "records_in", "normalised", "filtered", "rejected", "duplicates", "aggregated", "header_rows", "blank_lines", "bytes_in", "complete", "already_ingested", "file_error", "rated", "unrated")
     class FilteredEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +160,8 @@ class FileSummary(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     ALREADY_INGESTED_FIELD_NUMBER: _ClassVar[int]
     FILE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    RATED_FIELD_NUMBER: _ClassVar[int]
+    UNRATED_FIELD_NUMBER: _ClassVar[int]
     file_id: str
     file_name: str
     layout: str
@@ -174,7 +178,9 @@ class FileSummary(_message.Message):
     complete: bool
     already_ingested: bool
     file_error: FileError
-    def __init__(self, file_id: _Optional[str] = ..., file_name: _Optional[str] = ..., layout: _Optional[str] = ..., tenant_id: _Optional[str] = ..., records_in: _Optional[int] = ..., normalised: _Optional[int] = ..., filtered: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., duplicates: _Optional[int] = ..., aggregated: _Optional[int] = ..., header_rows: _Optional[int] = ..., blank_lines: _Optional[int] = ..., bytes_in: _Optional[int] = ..., complete: _Optional[bool] = ..., already_ingested: _Optional[bool] = ..., file_error: _Optional[_Union[FileError, _Mapping]] = ...) -> None: ...
+    rated: int
+    unrated: int
+    def __init__(self, file_id: _Optional[str] = ..., file_name: _Optional[str] = ..., layout: _Optional[str] = ..., tenant_id: _Optional[str] = ..., records_in: _Optional[int] = ..., normalised: _Optional[int] = ..., filtered: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., duplicates: _Optional[int] = ..., aggregated: _Optional[int] = ..., header_rows: _Optional[int] = ..., blank_lines: _Optional[int] = ..., bytes_in: _Optional[int] = ..., complete: _Optional[bool] = ..., already_ingested: _Optional[bool] = ..., file_error: _Optional[_Union[FileError, _Mapping]] = ..., rated: _Optional[int] = ..., unrated: _Optional[int] = ...) -> None: ...
 
 class GetFileSummaryRequest(_message.Message):
     __slots__ = ("file_id",)
