@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Iterator
 
 import grpc
 
@@ -16,6 +17,8 @@ from engine.rating.whatif import default_plan_for
 from servers.context import current_principal
 from servers.convert import from_ts, ts
 from servers.rating_service import _SERVICE_PB, cdr_from_pb, money
+from engine.mediation.rows import row_to_cdr
+from store.mediation import stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory
 
 _CHANGE = {"added": pb.PLAN_CHANGE_KIND_ADDED, "removed": pb.PLAN_CHANGE_KIND_REMOVED, "changed": pb.PLAN_CHANGE_KIND_CHANGED}
@@ -77,11 +80,21 @@ class PlanServicer(rpc.PlanServiceServicer):
         errors = ErrorList()
         if not request.candidate_version:
             errors.add("candidate_version", "must be set")
+        by_period = request.HasField("period_start") or request.HasField("period_end")
+        if by_period and request.cdrs:
+            errors.add("period_start", "give either cdrs or a period of stored CDRs, not both")
+        if by_period and not (request.HasField("period_start") and request.HasField("period_end")):
+            errors.add("period_end" if request.HasField("period_start") else "period_start", "a period needs both ends")
         cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors) for i, c in enumerate(request.cdrs)]
         errors.raise_if_any("invalid what-if request")
         plan_for = default_plan_for({a.key: a.tariff_plan for a in request.assignments}, request.default_tariff_plan)
-        active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
-                                                      [c for c in cdrs if isinstance(c, MediatedCdr)], plan_for)
+        if by_period:
+            active, candidate, report = self.desk.what_if_period(
+                current_principal(), request.tenant_id, request.candidate_version,
+                from_ts(request.period_start), from_ts(request.period_end), plan_for)
+        else:
+            active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
+                                                          [c for c in cdrs if isinstance(c, MediatedCdr)], plan_for)
         return pb.WhatIfResponse(active_version=active, candidate_version=candidate, rejected=report.rejected, lines=[
             pb.WhatIfLine(tariff_plan=x.plan_id, service=_SERVICE_PB.get(x.service, 0), cdrs=x.cdrs,
                           active=money(x.active_micros, x.currency), candidate=money(x.candidate_micros, x.currency),
@@ -95,7 +108,11 @@ def build_plans(root: Any) -> tuple[PlanDesk, SqlPlanUnitOfWorkFactory]:
     found = root.extras.get("plans")
     if found is None:
         plan_uow = SqlPlanUnitOfWorkFactory(root.uow)
-        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock), plan_uow)  # type: ignore[arg-type]
+
+        def stored_cdrs(tenants: set[str] | None, start: datetime, end: datetime) -> Iterator[MediatedCdr]:
+            return (row_to_cdr(row) for row in stored_cdrs_between(root.db, tenants, start, end))
+
+        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock, stored_cdrs), plan_uow)  # type: ignore[arg-type]
     return found  # type: ignore[no-any-return]
 
 

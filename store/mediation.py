@@ -307,3 +307,23 @@ def _reject_row(tenant_id: str, r: RejectedRecord) -> dict[str, Any]:
         "raw": r.raw,
         "raw_truncated": r.raw_truncated,
     }
+
+
+def stored_cdrs_between(db: Engine, tenant_ids: set[str] | None, start: datetime, end: datetime,
+                        page: int = 2000) -> Iterator[CdrRow]:
+    """Stored CDRs of ``tenant_ids`` (None: every tenant) with start_time in [start, end), in pages
+    (keyset on cdr_id, so memory stays bounded whatever the period)."""
+    cols = [mediated_cdrs.c[c] for c in CDR_COLUMNS[: len(COLUMNS)]]
+    after = ""
+    while True:
+        q = select(*cols).where(mediated_cdrs.c.start_time >= start, mediated_cdrs.c.start_time < end,
+                                mediated_cdrs.c.cdr_id > after).order_by(mediated_cdrs.c.cdr_id).limit(page)
+        if tenant_ids is not None:
+            q = q.where(mediated_cdrs.c.tenant_id.in_(sorted(tenant_ids)))
+        with db.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return
+        for r in rows:
+            yield _row_from_db(r)
+        after = rows[-1][0]

@@ -176,12 +176,17 @@ class CompiledCache:
         return hit
 
 
+# Stored CDRs of some tenants (None: all) in [start, end): the mediation store implements it.
+StoredCdrs = Callable[[set[str] | None, datetime, datetime], Iterable[MediatedCdr]]
+
+
 class PlanDesk:
     """Use cases of PlanService."""
 
-    def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock, stored_cdrs: StoredCdrs | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._stored_cdrs = stored_cdrs
         self.cache = CompiledCache()
 
     def _tenant(self, principal: Principal, tenant_id: str) -> str:
@@ -268,6 +273,18 @@ class PlanDesk:
         if active is None:
             raise FailedPrecondition("NO_ACTIVE_PLAN_SET", f"tenant {tenant} has no active plan set version to compare with", tenant)
         return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for)
+
+    def what_if_period(self, principal: Principal, tenant_id: str, candidate: int, start: datetime, end: datetime,
+                       plan_for: Callable[[MediatedCdr], str]) -> tuple[int, int, Any]:
+        """What-if over the stored CDRs of a period: the tenant's own, and for the operator all its MVNOs' too
+        (the operator's plan set prices their wholesale traffic)."""
+        if start >= end:
+            raise InvalidArgument.field("period_end", "must be after period_start")
+        if self._stored_cdrs is None:
+            raise FailedPrecondition("NO_CDR_STORE", "this server keeps no stored CDRs to replay")
+        tenant = self._tenant(principal, tenant_id)
+        scope = None if principal.is_operator and tenant == principal.tenant_id else {tenant}
+        return self.what_if(principal, tenant, candidate, self._stored_cdrs(scope, start, end), plan_for)
 
 
 __all__ = ["PlanChange", "PlanDesk", "PlanSetVersion", "PlanUnitOfWork", "diff_ir", "validate_files"]

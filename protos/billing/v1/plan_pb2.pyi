@@ -189,18 +189,22 @@ class PlanAssignment(_message.Message):
     def __init__(self, key: _Optional[str] = ..., tariff_plan: _Optional[str] = ...) -> None: ...
 
 class WhatIfRequest(_message.Message):
-    __slots__ = ("tenant_id", "candidate_version", "cdrs", "assignments", "default_tariff_plan")
+    __slots__ = ("tenant_id", "candidate_version", "cdrs", "assignments", "default_tariff_plan", "period_start", "period_end")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CDRS_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TARIFF_PLAN_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     candidate_version: int
     cdrs: _containers.RepeatedCompositeFieldContainer[_mediation_pb2.NormalisedCdr]
     assignments: _containers.RepeatedCompositeFieldContainer[PlanAssignment]
     default_tariff_plan: str
-    def __init__(self, tenant_id: _Optional[str] = ..., candidate_version: _Optional[int] = ..., cdrs: _Optional[_Iterable[_Union[_mediation_pb2.NormalisedCdr, _Mapping]]] = ..., assignments: _Optional[_Iterable[_Union[PlanAssignment, _Mapping]]] = ..., default_tariff_plan: _Optional[str] = ...) -> None: ...
+    period_start: _timestamp_pb2.Timestamp
+    period_end: _timestamp_pb2.Timestamp
+    def __init__(self, tenant_id: _Optional[str] = ..., candidate_version: _Optional[int] = ..., cdrs: _Optional[_Iterable[_Union[_mediation_pb2.NormalisedCdr, _Mapping]]] = ..., assignments: _Optional[_Iterable[_Union[PlanAssignment, _Mapping]]] = ..., default_tariff_plan: _Optional[str] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WhatIfLine(_message.Message):
     __slots__ = ("tariff_plan", "service", "cdrs", "active", "candidate", "difference", "active_unrated", "candidate_unrated")
