@@ -1,30 +1,36 @@
-"""Voucher batch generation: Rulebill's producer against a hand-written raw floor, both into SQLite.
+"""Voucher batch generation: Rulebill's GenerateBatch over gRPC against a hand-written raw floor.
 
-    python -m bench.bench_vouchers            # 1,000,000 vouchers, 3 repetitions
+    python -m bench.bench_vouchers            # 100,000 and 1,000,000 vouchers, 3 repetitions
     python -m bench.bench_vouchers --quick    # 20,000 vouchers (CI)
     python -m bench.bench_vouchers --postgres postgresql://...   # also PostgreSQL (default RULEBILL_TEST_POSTGRES_URL)
 
-Part 2 (end to end): a real server on 127.0.0.1 over a fresh database; ``GenerateBatch``
-of 100,000 and 1,000,000 vouchers over gRPC (streamed progress, one transaction,
-SQLite executemany / PostgreSQL COPY) against the raw floor on the same backend;
-then redemption throughput and p50/p99 latency with 32 concurrent clients.
+Per voucher both sides do the same work: draw 15 random digits from ``os.urandom``
+with rejection sampling and append a Luhn digit, HMAC-SHA256 the PIN under a
+lookup key (first 16 bytes kept), AES-256-GCM it under a data key with batch id +
+serial as associated data and a fresh 96-bit nonce, then store the row in the
+same table layout as Rulebill's ``vouchers`` (schema vouchers_0002: primary key on
+serial, ``lookup_hash`` 16 bytes under a unique index, ``sealed`` = nonce + ciphertext,
+the batch-constant columns; the floor has no foreign key -- Rulebill's SQLite table
+keeps one) in ONE transaction.
 
-Per voucher both sides do the same work: draw 15 random digits from
-``os.urandom`` with rejection sampling and append a Luhn digit, HMAC-SHA256 the
-PIN under a lookup key, AES-256-GCM it under a data key with batch id + serial
-as associated data and a fresh 96-bit nonce, then insert
-``(batch_id, serial, lookup_hash, nonce, ciphertext)`` into the same SQLite
-table (primary key on serial, unique index on lookup_hash) with ``executemany``
-in one transaction.
+* **floor** -- no Rulebill code: the whole batch built in memory, then SQLite
+  ``executemany`` of full rows (WAL, 256 MiB cache) or PostgreSQL binary ``COPY``
+  (rows packed with ``struct``), into an empty table.
+* **packed floor** (SQLite) -- the same rows inserted by one ``INSERT ... SELECT``
+  per 25,000 rows that unpacks a single blob (the technique Rulebill's store uses),
+  still sequential, for reference.
+* **rulebill** -- ``GenerateBatch`` over gRPC against a real server on 127.0.0.1
+  over a fresh, migrated database (validation, envelope key wrap, in-batch
+  uniqueness, collision replacement, audit, streamed progress).  Note: Rulebill's
+  later runs insert into a table that already holds the earlier batches (the
+  unique index grows), the floor always into an empty one.
 
-* **floor** -- no Rulebill code: the fastest straightforward Python for those
-  steps, PINs built in bulk, one ``executemany`` for everything.
-* **rulebill** -- ``plan_batch`` + ``BatchProducer.chunks`` (validation,
-  envelope key wrap, in-batch uniqueness, chunked rows, progress callback) with
-  one ``executemany`` per chunk, as the store does (phase 1: no gRPC, no ORM).
-
-Also reported: the generation part alone (rows built, nothing inserted).
-Reported figures are medians of the repetitions; ratio = rulebill time / floor time.
+Reported: medians of the repetitions, wall time and CPU time of this process
+(``time.process_time``: the server runs in-process, so that is client + server
+Python + SQLite; PostgreSQL's own backend is not included), ratio = rulebill /
+floor wall time, load average before each block (the machine is shared).
+Also: the generation part alone (rows built, nothing stored) and redemption
+throughput / p50 / p99 with 32 concurrent clients.
 """
 
 from __future__ import annotations
@@ -34,34 +40,18 @@ import hashlib
 import os
 import sqlite3
 import statistics
+import struct
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from engine.vouchers.crypto import CryptoSettings
-from engine.vouchers.generation import BatchProducer, BatchRequest, plan_batch
-from engine.vouchers.keyring import StaticKeyProvider
-from engine.vouchers.profile import load_profiles
-
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = """
-CREATE TABLE voucher (
-    batch_id TEXT NOT NULL,
-    serial INTEGER PRIMARY KEY,
-    lookup_hash BLOB NOT NULL,
-    nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'generated'
-);
-CREATE UNIQUE INDEX voucher_lookup ON voucher (lookup_hash);
-"""
-INSERT = "INSERT INTO voucher (batch_id, serial, lookup_hash, nonce, ciphertext) VALUES (?, ?, ?, ?, ?)"
-
+Timing = tuple[float, float]  # (wall s, cpu s)
 
 # --- the raw floor: plain Python, no Rulebill imports ------------------------------------------------------------
 _DIGIT = bytes(b % 10 for b in range(256))
@@ -91,14 +81,15 @@ def floor_pins(count: int) -> list[bytes]:
     return [data[i:i + 16] for i in range(0, len(data), 16)]
 
 
-def floor_rows(count: int, batch_id: str) -> list[tuple[str, int, bytes, bytes, bytes]]:
+def floor_rows(count: int, batch_id: str) -> list[tuple[str, int, bytes, bytes]]:
+    """``(batch_id, serial, lookup_hash[:16], nonce + ciphertext)`` for ``count`` fresh PINs."""
     key = os.urandom(32).ljust(64, b"\0")
     inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     aead = AESGCM(os.urandom(32)).encrypt
     nonces = os.urandom(12 * count)
     prefix = batch_id.encode() + b"\0"
-    rows: list[tuple[str, int, bytes, bytes, bytes]] = []
+    rows: list[tuple[str, int, bytes, bytes]] = []
     append = rows.append
     for i, pin in enumerate(floor_pins(count)):
         inner = inner0.copy()
@@ -107,90 +98,147 @@ def floor_rows(count: int, batch_id: str) -> list[tuple[str, int, bytes, bytes, 
         outer.update(inner.digest())
         nonce = nonces[12 * i:12 * i + 12]
         serial = i + 1
-        append((batch_id, serial, outer.digest(), nonce, aead(nonce, pin, prefix + b"%d" % serial)))
+        append((batch_id, serial, outer.digest()[:16], nonce + aead(nonce, pin, prefix + b"%d" % serial)))
     return rows
 
 
-# --- harness -----------------------------------------------------------------------------------------------------
-def _database(folder: Path, name: str) -> sqlite3.Connection:
-    path = folder / f"{name}.db"
+# the vouchers table as of migration vouchers_0002, written out by hand
+FLOOR_COLUMNS = ("batch_id", "serial", "lookup_hash", "sealed", "tenant_id", "dealer", "state", "currency", "face_value_micros",
+                 "expires_at", "updated_at")
+SQLITE_SCHEMA = """
+CREATE TABLE floor_vouchers (
+    serial BIGINT NOT NULL PRIMARY KEY, batch_id VARCHAR(19) NOT NULL, lookup_hash BLOB, tenant_id VARCHAR(40) NOT NULL,
+    dealer VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, currency VARCHAR(3) NOT NULL, face_value_micros BIGINT NOT NULL,
+    expires_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, redeemed_by VARCHAR(15) DEFAULT '' NOT NULL, redeemed_at DATETIME,
+    redemption_request_id VARCHAR(80) DEFAULT '' NOT NULL, sealed BLOB NOT NULL);
+CREATE UNIQUE INDEX floor_vouchers_lookup ON floor_vouchers (lookup_hash);
+"""
+PG_SCHEMA = """
+CREATE TABLE floor_vouchers (
+    serial BIGINT NOT NULL PRIMARY KEY, batch_id VARCHAR(19) NOT NULL, lookup_hash BYTEA, tenant_id VARCHAR(40) NOT NULL,
+    dealer VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, currency VARCHAR(3) NOT NULL, face_value_micros BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL, redeemed_by VARCHAR(15) DEFAULT '' NOT NULL,
+    redeemed_at TIMESTAMPTZ, redemption_request_id VARCHAR(80) DEFAULT '' NOT NULL, sealed BYTEA NOT NULL);
+CREATE UNIQUE INDEX floor_vouchers_lookup ON floor_vouchers (lookup_hash);
+"""
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+CONSTANTS = ("mno", "", "generated", "EUR", 10_000_000, NOW + timedelta(days=365), NOW)
+
+
+def _sqlite_constants() -> tuple[object, ...]:
+    return CONSTANTS[:5] + tuple(d.strftime("%Y-%m-%d %H:%M:%S.%f") for d in CONSTANTS[5:])  # type: ignore[attr-defined]
+
+
+def _sqlite_database(folder: Path) -> sqlite3.Connection:
+    path = folder / "floor.db"
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("PRAGMA cache_size=-262144")  # 256 MiB: the random lookup_hash index is what bulk insert pays for
-    con.executescript(SCHEMA)
+    con.execute("PRAGMA cache_size=-262144")  # 256 MiB, as the store uses during a bulk load
+    con.executescript(SQLITE_SCHEMA)
     return con
 
 
-def run_floor(count: int, folder: Path, insert: bool) -> float:
-    start = time.perf_counter()
-    rows = floor_rows(count, "vb-floor")
-    if insert:
-        con = _database(folder, "floor")
-        con.execute("BEGIN")
-        con.executemany(INSERT, rows)
+def _timed(fn: Callable[[], object]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_generate_only(count: int) -> Timing:
+    return _timed(lambda: floor_rows(count, "vb-floor0000000000"))
+
+
+def run_floor_sqlite(count: int, folder: Path, packed: bool = False) -> Timing:
+    def work() -> None:
+        rows = floor_rows(count, "vb-floor0000000000")
+        con = _sqlite_database(folder)
+        tail = _sqlite_constants()
+        con.execute("BEGIN IMMEDIATE")
+        if packed:
+            sql = (f"INSERT INTO floor_vouchers ({', '.join(FLOOR_COLUMNS)}) "
+                   "WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n + 1 < ?) "
+                   "SELECT ?, ? + n, substr(?4, n * 60 + 1, 16), substr(?4, n * 60 + 17, 44), ?, ?, ?, ?, ?, ?, ? FROM k")
+            for start in range(0, count, 25_000):
+                part = rows[start:start + 25_000]
+                packed_rows = b"".join(r[2] + r[3] for r in part)
+                con.execute(sql, (len(part), part[0][0], part[0][1], packed_rows) + tail)
+        else:
+            con.executemany(f"INSERT INTO floor_vouchers ({', '.join(FLOOR_COLUMNS)}) VALUES ({', '.join('?' * 11)})",
+                            [r + tail for r in rows])
         con.execute("COMMIT")
         con.close()
-    return time.perf_counter() - start
+    return _timed(work)
 
 
-def run_rulebill(count: int, folder: Path, insert: bool) -> float:
+def run_floor_postgres(count: int, url: str) -> Timing:
+    import psycopg
+
+    from store.db import normalise_url  # only to turn the SQLAlchemy URL into a libpq one
+
+    dsn = normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("DROP TABLE IF EXISTS floor_vouchers")
+        con.execute(PG_SCHEMA)
+
+    def field(v: object) -> bytes:
+        if isinstance(v, datetime):
+            d = v - datetime(2000, 1, 1, tzinfo=timezone.utc)
+            return struct.pack(">iq", 8, (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds)
+        if isinstance(v, int):
+            return struct.pack(">iq", 8, v)
+        b = str(v).encode()
+        return struct.pack(">i", len(b)) + b
+
+    def work() -> None:
+        rows = floor_rows(count, "vb-floor0000000000")
+        head = struct.pack(">h", 11) + field(rows[0][0])
+        tail = b"".join(field(v) for v in CONSTANTS)
+        pack = struct.Struct(f">{len(head)}siqi16si44s{len(tail)}s").pack
+        with psycopg.connect(dsn) as con, con.cursor() as cur:
+            with cur.copy(f"COPY floor_vouchers ({', '.join(FLOOR_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
+                for start in range(0, count, 25_000):
+                    copy.write(b"".join([pack(head, 8, s, 16, h, 44, c, tail) for _, s, h, c in rows[start:start + 25_000]]))
+                copy.write(struct.pack(">h", -1))
+            con.commit()
+
+    try:
+        return _timed(work)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute("DROP TABLE IF EXISTS floor_vouchers")
+
+
+def run_rulebill_generate_only(count: int) -> Timing:
+    from engine.vouchers.crypto import CryptoSettings
+    from engine.vouchers.generation import BatchProducer, BatchRequest, plan_batch
+    from engine.vouchers.keyring import StaticKeyProvider
+    from engine.vouchers.profile import load_profiles
+
     profile = load_profiles([REPO / "plans" / "vouchers"]).profiles["vp-mno-eur-10"]
     keys = StaticKeyProvider.random()
-    start = time.perf_counter()
-    batch, data_key = plan_batch(profile, BatchRequest(profile.profile_id, count), first_serial=1,
-                                 now=datetime.now(timezone.utc), keys=keys, crypto=CryptoSettings(), max_count=count)
-    producer = BatchProducer(batch, data_key, keys)
-    chunks: Iterable[Sequence[tuple[str, int, bytes, bytes, bytes]]] = producer.chunks(10_000, lambda done, total: None)
-    if insert:
-        con = _database(folder, "rulebill")
-        con.execute("BEGIN")
-        for chunk in chunks:
-            con.executemany(INSERT, chunk)
-        con.execute("COMMIT")
-        con.close()
-    else:
-        for _ in chunks:
+
+    def work() -> None:
+        batch, data_key = plan_batch(profile, BatchRequest(profile.profile_id, count), first_serial=1, now=datetime.now(timezone.utc),
+                                     keys=keys, crypto=CryptoSettings(), max_count=count)
+        for _ in BatchProducer(batch, data_key, keys).chunks(progress=lambda done, total: None):
             pass
-    return time.perf_counter() - start
+    return _timed(work)
 
 
-def _median(fn: Callable[[], float], runs: int) -> float:
-    return statistics.median(fn() for _ in range(runs))
+def _median(fn: Callable[[], Timing], runs: int) -> Timing:
+    results = [fn() for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="20,000 vouchers (CI)")
-    parser.add_argument("--no-e2e", action="store_true", help="skip the gRPC end-to-end part")
-    parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""),
-                        help="admin URL of a PostgreSQL server (may CREATE DATABASE); default RULEBILL_TEST_POSTGRES_URL")
-    args = parser.parse_args(argv)
-    count = 20_000 if args.quick else args.count
-    runs = max(3, args.runs)
-    print(f"voucher generation, {count:,} vouchers, median of {runs} runs (SQLite WAL, 256 MiB cache, executemany, one transaction)")
-    with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
-        folder = Path(tmp)
-        results = []
-        for label, insert in (("generate only", False), ("generate + insert", True)):
-            floor = _median(lambda: run_floor(count, folder, insert), runs)
-            rulebill = _median(lambda: run_rulebill(count, folder, insert), runs)
-            results.append((label, floor, rulebill))
-    print(f"{'':20} {'floor s':>9} {'floor/s':>11} {'rulebill s':>11} {'rulebill/s':>11} {'ratio':>6}")
-    for label, floor, rulebill in results:
-        print(f"{label:20} {floor:9.3f} {count / floor:11,.0f} {rulebill:11.3f} {count / rulebill:11,.0f} {rulebill / floor:6.2f}")
-    if not args.no_e2e:
-        sizes = [count] if args.quick else sorted({100_000, count})
-        main_e2e(sizes, runs, 2_000 if args.quick else 5_000, args.postgres or None)
-    return 0
+def _load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
-
-# --- end to end over gRPC (phase 2): GenerateBatch and Redeem against a real server -----------------------------
+# --- end to end over gRPC: GenerateBatch and Redeem against a real server ------------------------------------
 def _pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     import uuid
 
@@ -240,38 +288,6 @@ class _Server:
     def close(self) -> None:
         self.server.stop(1).wait()
         self.root.close()
-
-
-def run_grpc_generate(server: _Server, count: int) -> float:
-    from billing.v1 import voucher_pb2 as pb
-
-    stub = server.client()
-    start = time.perf_counter()
-    *_, last = stub.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=count))  # type: ignore[attr-defined]
-    elapsed = time.perf_counter() - start
-    assert last.batch.count == count
-    return elapsed
-
-
-def run_floor_postgres(count: int, url: str) -> float:
-    import psycopg
-
-    from store.db import normalise_url
-
-    dsn = normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
-    start = time.perf_counter()
-    rows = floor_rows(count, "vb-floor")
-    with psycopg.connect(dsn) as con:
-        with con.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS floor_voucher")
-            cur.execute("CREATE TABLE floor_voucher (batch_id TEXT NOT NULL, serial BIGINT PRIMARY KEY, lookup_hash BYTEA NOT NULL,"
-                        " nonce BYTEA NOT NULL, ciphertext BYTEA NOT NULL, state TEXT NOT NULL DEFAULT 'generated')")
-            cur.execute("CREATE UNIQUE INDEX floor_voucher_lookup ON floor_voucher (lookup_hash)")
-            with cur.copy("COPY floor_voucher (batch_id, serial, lookup_hash, nonce, ciphertext) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        con.commit()
-    return time.perf_counter() - start
 
 
 def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> tuple[float, float, float]:
@@ -324,35 +340,72 @@ def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> 
     return len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
 
 
-def main_e2e(sizes: Sequence[int], runs: int, redeem_count: int, postgres_url: str | None) -> None:
+def run_grpc_generate(server: _Server, count: int) -> Timing:
+    from billing.v1 import voucher_pb2 as pb
+
+    stub = server.client()
+    messages = []
+
+    def work() -> None:
+        messages.extend(stub.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=count)))  # type: ignore[attr-defined]
+    timing = _timed(work)
+    assert messages[-1].batch.count == count
+    return timing
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20,000 vouchers (CI)")
+    parser.add_argument("--no-redeem", action="store_true", help="skip the redemption part")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""),
+                        help="admin URL of a PostgreSQL server (may CREATE DATABASE); default RULEBILL_TEST_POSTGRES_URL")
+    args = parser.parse_args(argv)
+    count = 20_000 if args.quick else args.count
+    runs = max(3, args.runs)
+    sizes = [count] if args.quick else sorted({100_000, count})
     logging.getLogger("rulebill").setLevel(logging.WARNING)
-    backends = ["sqlite"] + (["postgres"] if postgres_url else [])
-    print(f"\nGenerateBatch end to end over gRPC (127.0.0.1), median of {runs} runs, fresh database per backend")
-    print(f"{'backend':9} {'vouchers':>10} {'floor s':>9} {'grpc s':>9} {'grpc/s':>11} {'ratio':>6}")
+    print(f"voucher generation, median of {runs} runs, 2-core shared machine; {_load()}")
+    floor, rulebill = _median(lambda: run_generate_only(count), runs), _median(lambda: run_rulebill_generate_only(count), runs)
+    print(f"generate only, {count:,} (no storage): floor {floor[0]:.3f} s (cpu {floor[1]:.3f}), "
+          f"rulebill producer {rulebill[0]:.3f} s (cpu {rulebill[1]:.3f}), ratio {rulebill[0] / floor[0]:.2f}")
+    backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgres" and args.postgres)]
+    print(f"\n{'backend':9} {'vouchers':>10} {'what':22} {'wall s':>8} {'cpu s':>7} {'rows/s':>10} {'ratio':>6}")
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="rb-bench-e2e-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
             drop: Callable[[], None] = lambda: None  # noqa: E731
             if backend == "sqlite":
                 url = f"sqlite:///{Path(tmp) / 'rulebill.db'}"
             else:
-                assert postgres_url
-                url, drop = _pg_database(postgres_url)
+                url, drop = _pg_database(args.postgres)
             server = _Server(url, Path(tmp))
             try:
                 for size in sizes:
+                    print(f"{'':9} {'':>10} ({_load()})")
+                    lines = []
                     if backend == "sqlite":
-                        floor = _median(lambda: run_floor(size, Path(tmp), True), runs)
+                        floor = _median(lambda: run_floor_sqlite(size, Path(tmp)), runs)
+                        lines.append(("floor executemany", floor))
+                        lines.append(("floor packed insert", _median(lambda: run_floor_sqlite(size, Path(tmp), packed=True), runs)))
                     else:
                         floor = _median(lambda: run_floor_postgres(size, url), runs)
-                    grpc_time = _median(lambda: run_grpc_generate(server, size), runs)
-                    print(f"{backend:9} {size:>10,} {floor:9.3f} {grpc_time:9.3f} {size / grpc_time:11,.0f} {grpc_time / floor:6.2f}")
-                rate, p50, p99 = run_redemptions(server, redeem_count)
-                print(f"{backend:9} redeem: {redeem_count:,} vouchers, 32 concurrent clients: {rate:,.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+                        lines.append(("floor binary COPY", floor))
+                    lines.append(("GenerateBatch gRPC", _median(lambda: run_grpc_generate(server, size), runs)))
+                    for what, (wall, cpu) in lines:
+                        print(f"{backend:9} {size:>10,} {what:22} {wall:8.3f} {cpu:7.3f} {size / wall:10,.0f} {wall / floor[0]:6.2f}")
+                if not args.no_redeem:
+                    redeem_count = 2_000 if args.quick else 5_000
+                    rate, p50, p99 = run_redemptions(server, redeem_count)
+                    print(f"{backend:9} redeem: {redeem_count:,} vouchers, 32 concurrent clients: {rate:,.0f}/s, "
+                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({_load()})")
             finally:
                 server.close()
                 drop()
+    return 0
 
 
 if __name__ == "__main__":

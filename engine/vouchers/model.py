@@ -35,9 +35,10 @@ class BatchState(str, Enum):
 
 BATCH_ID = re.compile(r"^vb-[0-9a-f]{16}$")
 
-# Column order of a generated voucher row (a plain tuple: cheap to build, ready for executemany)
-ROW_COLUMNS = ("batch_id", "serial", "lookup_hash", "nonce", "ciphertext")
-VoucherRow = tuple[str, int, bytes, bytes, bytes]
+# Column order of a generated voucher row (a plain tuple: cheap to build, ready for executemany).
+# ``sealed`` is the 12-byte nonce followed by the AEAD ciphertext (crypto.split_sealed): one column, not two.
+ROW_COLUMNS = ("batch_id", "serial", "lookup_hash", "sealed")
+VoucherRow = tuple[str, int, bytes, bytes]
 
 
 @dataclass(frozen=True)

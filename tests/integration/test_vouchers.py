@@ -7,11 +7,12 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from billing.v1 import subscriber_pb2 as spb
 from billing.v1 import voucher_pb2 as pb
 from billing.v1 import voucher_pb2_grpc as rpc
+from engine.vouchers.generation import DEFAULT_CHUNK_SIZE
 from engine.vouchers.pins import luhn_check_digit
 from store.vouchers import prepaid_balances, voucher_batches, vouchers
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
@@ -67,7 +68,10 @@ def test_generate_streams_progress_and_stores_the_whole_batch(stack: Any) -> Non
     op = vs(stack)
     events = list(op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=25_000, dealer="kiosk-7")))
     progress = [e.progress for e in events if e.HasField("progress")]
-    assert [p.done for p in progress] == [10_000, 20_000, 25_000] and {p.total for p in progress} == {25_000}
+    # one progress message per chunk of DEFAULT_CHUNK_SIZE rows, the last one at the total
+    step = DEFAULT_CHUNK_SIZE
+    assert [p.done for p in progress] == [min(n, 25_000) for n in range(step, 25_000 + step, step)]
+    assert {p.total for p in progress} == {25_000}
     batch = events[-1].batch
     assert (batch.count, batch.last_serial - batch.first_serial + 1, batch.face_value.amount_micros, batch.face_value.currency) == (
         25_000, 25_000, 10_000_000, "EUR")
@@ -349,3 +353,23 @@ def test_pin_collision_with_another_batch_is_redrawn_in_the_store(stack: Any, mo
     with stack.root.db.connect() as conn:
         owner = conn.execute(select(vouchers.c.batch_id).where(vouchers.c.lookup_hash == taken)).scalar()
     assert owner == first.batch_id
+
+
+def test_rows_are_stored_narrow_and_batches_found_by_serial_range(stack: Any) -> None:
+    # schema vouchers_0002: 16-byte lookup hash, nonce + ciphertext in one column, no batch index
+    op = vs(stack)
+    *_, a = op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=300))
+    *_, b = op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=200))
+    with stack.root.db.connect() as conn:
+        rows = conn.execute(select(vouchers.c.lookup_hash, vouchers.c.sealed).where(vouchers.c.batch_id == a.batch.batch_id)).all()
+    assert len(rows) == 300
+    assert {len(h) for h, _ in rows} == {16} and {len(s) for _, s in rows} == {12 + 16 + 16}
+    columns = {c["name"] for c in inspect(stack.root.db).get_columns("vouchers")}
+    assert "sealed" in columns and not {"nonce", "ciphertext"} & columns
+    assert [i["name"] for i in inspect(stack.root.db).get_indexes("vouchers")] == ["uq_vouchers_lookup_hash"]
+    # a batch's vouchers come back by its serial range, none of the neighbour batch
+    for batch, n in ((a.batch, 300), (b.batch, 200)):
+        got = [v for m in op.StreamVouchers(pb.StreamVouchersRequest(selection=pb.VoucherSelection(batch_id=batch.batch_id),
+                                                                     chunk_size=1000)) for v in m.vouchers]
+        assert [v.serial for v in got] == list(range(batch.first_serial, batch.first_serial + n))
+        assert {v.batch_id for v in got} == {batch.batch_id}

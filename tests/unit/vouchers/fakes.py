@@ -17,7 +17,7 @@ from engine.audit import AuditEntry
 from engine.errors import AlreadyExists
 from engine.ports import AuditFilter, AuditLog, SubscriberRepository
 from engine.subscribers import PaymentType, Subscriber, SubscriberStatus
-from engine.vouchers.crypto import WrappedDataKey
+from engine.vouchers.crypto import WrappedDataKey, split_sealed
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
 from engine.vouchers.ports import (
     RechargeGuard,
@@ -68,7 +68,8 @@ class FakeVoucherRepository(VoucherRepository):
                 for row in pending:
                     if self.fail_after_rows is not None and inserted >= self.fail_after_rows:
                         raise RuntimeError("simulated crash during bulk insert")
-                    _, serial, lookup_hash, nonce, ciphertext = row
+                    _, serial, lookup_hash, sealed = row
+                    nonce, ciphertext = split_sealed(sealed)
                     if lookup_hash in self.s.by_hash:
                         collided.append(serial)  # ON CONFLICT DO NOTHING, then ask for new PINs
                         continue

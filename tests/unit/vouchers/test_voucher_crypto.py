@@ -14,6 +14,7 @@ import pytest
 from engine.errors import FailedPrecondition
 from engine.vouchers.crypto import (
     KEY_WRAPS,
+    LOOKUP_HASH_BYTES,
     PIN_CIPHERS,
     CryptoSettings,
     KeyUnavailable,
@@ -21,6 +22,7 @@ from engine.vouchers.crypto import (
     PinSealer,
     WrappedDataKey,
     associated_data,
+    split_sealed,
     lookup_hashers,
     new_data_key,
     rewrap_data_key,
@@ -38,12 +40,23 @@ from engine.vouchers.keyring import (
 
 
 @pytest.mark.parametrize("key", [b"k", os.urandom(32), os.urandom(64), os.urandom(100)])
-def test_lookup_hash_is_hmac_sha256(key: bytes) -> None:
+def test_lookup_hash_is_truncated_hmac_sha256(key: bytes) -> None:
     hasher = LookupHasher(key, 1)
     pins = [b"1234567890123452", b"", os.urandom(40)]
+    assert LOOKUP_HASH_BYTES == 16
     for pin in pins:
-        assert hasher.hash(pin) == hmac.digest(key, pin, "sha256")
-    assert hasher.hash_many(pins) == [hmac.digest(key, p, "sha256") for p in pins]
+        assert hasher.hash(pin) == hmac.digest(key, pin, "sha256")[:16]
+    assert hasher.hash_many(pins) == [hmac.digest(key, p, "sha256")[:16] for p in pins]
+
+
+def test_sealed_is_nonce_then_ciphertext() -> None:
+    sealer = PinSealer("aes-256-gcm", os.urandom(32), "vb-0123456789abcdef")
+    nonces = [os.urandom(12), os.urandom(12)]
+    sealed = sealer.seal_many([7, 8], nonces, [b"1234567890123452", b"9999999999999995"])
+    for serial, nonce, box, pin in zip([7, 8], nonces, sealed, [b"1234567890123452", b"9999999999999995"]):
+        assert split_sealed(box)[0] == nonce
+        assert sealer.open(serial, *split_sealed(box)) == pin
+        assert box == nonce + sealer.seal(serial, nonce, pin)
 
 
 def test_lookup_hashers_try_current_version_first() -> None:

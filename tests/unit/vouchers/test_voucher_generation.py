@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.vouchers.crypto import CryptoSettings, PinSealer, WrappedDataKey, unwrap_data_key
+from engine.vouchers.crypto import LOOKUP_HASH_BYTES, NONCE_BYTES, CryptoSettings, PinSealer, WrappedDataKey, split_sealed, unwrap_data_key
 from engine.vouchers.generation import BatchProducer, BatchRequest, plan_batch
 from engine.vouchers.keyring import StaticKeyProvider
 from engine.vouchers.model import BATCH_ID, ROW_COLUMNS, BatchState
@@ -98,16 +98,19 @@ def test_rows_are_complete_unique_and_decrypt_to_valid_pins(profiles: ProfileCat
     assert [len(c) for c in chunks] == [300, 300, 300, 100]
     assert progress == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
     rows = [r for c in chunks for r in c]
-    assert ROW_COLUMNS == ("batch_id", "serial", "lookup_hash", "nonce", "ciphertext")
+    assert ROW_COLUMNS == ("batch_id", "serial", "lookup_hash", "sealed")
     assert [r[1] for r in rows] == list(range(10, 1010))
     assert {r[0] for r in rows} == {batch.batch_id}
     assert len({r[2] for r in rows}) == 1000 and len({r[3] for r in rows}) == 1000
     sealer = PinSealer(cipher, data_key, batch.batch_id)
     lookup_key = keys.lookup_key(1)
-    for _, serial, digest, nonce, ciphertext in rows[:200]:
+    assert {len(r[2]) for r in rows} == {LOOKUP_HASH_BYTES}
+    assert {len(r[3]) for r in rows} == {NONCE_BYTES + 16 + 16}  # nonce + 16-digit PIN + GCM tag: fixed width per batch
+    for _, serial, digest, sealed in rows[:200]:
+        nonce, ciphertext = split_sealed(sealed)
         pin = sealer.open(serial, nonce, ciphertext)
         assert len(pin) == 16 and luhn_valid(pin)
-        assert hmac.digest(lookup_key, pin, "sha256") == digest
+        assert hmac.digest(lookup_key, pin, "sha256")[:LOOKUP_HASH_BYTES] == digest
 
 
 def test_repeated_pins_within_a_batch_are_drawn_again(profiles: ProfileCatalogue, keys: StaticKeyProvider) -> None:
