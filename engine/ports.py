@@ -66,7 +66,9 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    """``read_only=True`` promises the unit will not write (the store may then run it without the write lock)."""
+
+    def __call__(self, read_only: bool = False) -> UnitOfWork: ...
 
 
 class PlanCatalogue(Protocol):

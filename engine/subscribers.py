@@ -168,7 +168,7 @@ class SubscriberDesk:
             errors = ErrorList()
             errors.add("subscriber_id", "give subscriber_id or msisdn")
             errors.raise_if_any()
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return self._load(uow, principal, subscriber_id, msisdn)
 
     def list(self, principal: Principal, flt: SubscriberFilter, page: Page) -> list[Subscriber]:
@@ -178,7 +178,7 @@ class SubscriberDesk:
                 principal.require_tenant(tenant_id)
         elif not principal.is_operator:
             flt = replace(flt, tenant_ids={principal.tenant_id})
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.subscribers.list(flt, page.after, page.size)
 
     def transition(self, principal: Principal, subscriber_id: str, event: str, reason: str = "") -> Subscriber:

@@ -93,7 +93,7 @@ class TenantAdmin:
 
     def get(self, principal: Principal, tenant_id: str) -> Tenant:
         principal.require(Permission.TENANT_READ)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             tenant = uow.tenants.get(tenant_id)
         # another tenant's existence is not disclosed: NOT_FOUND, as for a missing one
         if tenant is None or not principal.can_see_tenant(tenant_id):
@@ -103,7 +103,7 @@ class TenantAdmin:
     def list(self, principal: Principal, page: Page, status: TenantStatus | None = None) -> list[Tenant]:
         principal.require(Permission.TENANT_READ)
         visible = None if principal.is_operator else {principal.tenant_id}
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.tenants.list(visible, status, page.after, page.size)
 
     def set_status(self, principal: Principal, tenant_id: str, status: TenantStatus, reason: str = "") -> Tenant:

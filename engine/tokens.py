@@ -36,7 +36,7 @@ class TokenDesk:
         """Bearer string -> principal; any failure is Unauthenticated and says nothing about the secret."""
         token_id, secret = split_bearer(bearer)
         now = self._clock.now()
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             token = uow.tokens.get(token_id)
             if token is None or not secret_matches(secret, token.secret_hash):
                 raise Unauthenticated("unknown bearer token")

@@ -52,12 +52,15 @@ class Root:
 
     def close(self) -> None:
         self.db.dispose()
+        if self.uow.read_engine is not None:
+            self.uow.read_engine.dispose()
 
 
 def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     clock = clock or SystemClock()
     db = make_engine(settings.effective_database_url)
-    uow = SqlUnitOfWorkFactory(db)
+    read_db = make_engine(settings.effective_database_url, read_only=True) if db.dialect.name == "sqlite" else None
+    uow = SqlUnitOfWorkFactory(db, read_db)
     return Root(
         settings=settings,
         clock=clock,

@@ -22,7 +22,9 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """``read_only`` (SQLite): transactions start with a deferred BEGIN and never take the write lock, so
+    readers (token checks on every call, listings, exports) never queue behind writers in WAL mode."""
     url = normalise_url(url)
     if is_sqlite(url):
         db_path = make_url(url).database
@@ -39,11 +41,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
         @event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn: Any) -> None:
-            # take the write lock at BEGIN so that read-then-write transactions serialise
+        def _sqlite_begin(conn: Any) -> None:
+            # writers take the write lock at BEGIN so that read-then-write transactions serialise
             # instead of failing with "database is locked" on upgrade
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(begin)
 
         # let SQLAlchemy stop emitting its own BEGIN so ours is used
         @event.listens_for(engine, "connect")

@@ -35,9 +35,13 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    """``read_engine``: where read-only units run (on SQLite an engine with deferred BEGIN); default ``engine``."""
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions)
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.read_engine = read_engine
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(bind=read_engine, expire_on_commit=False) if read_engine is not None else self._sessions
+
+    def __call__(self, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._read_sessions if read_only else self._sessions)

@@ -143,5 +143,5 @@ class FakeStore:
         self.data = _Data()
         self.commits = 0
 
-    def __call__(self) -> FakeUnitOfWork:
+    def __call__(self, read_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)
