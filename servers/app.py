@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from engine.clock import Clock, SystemClock
 from engine.identity import Role
 from engine.operator import load_operator
+from engine.plans.offer import OfferedPlans
 from engine.settings import Settings
 from engine.subscribers import SubscriberDesk
 from engine.tenancy import TenantAdmin
@@ -61,7 +62,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     db = make_engine(settings.effective_database_url)
     read_db = make_engine(settings.effective_database_url, read_only=True) if db.dialect.name == "sqlite" else None
     uow = SqlUnitOfWorkFactory(db, read_db)
-    return Root(
+    root = Root(
         settings=settings,
         clock=clock,
         db=db,
@@ -70,6 +71,16 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         subscribers=SubscriberDesk(uow, clock),
         tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds),
     )
+    # subscribers may only be put on tariff plans their tenant offers in the active plan set
+    plan_desk, _ = plan_service.build_plans(root)
+
+    def parent_of(tenant_id: str) -> str:
+        with uow(read_only=True) as unit:
+            tenant = unit.tenants.get(tenant_id)
+        return tenant.parent_tenant_id if tenant is not None else ""
+
+    root.subscribers = SubscriberDesk(uow, clock, OfferedPlans(plan_desk.compiled_at, parent_of, clock))
+    return root
 
 
 # Each registrar adds one service to the server and returns its full name.

@@ -260,8 +260,8 @@ class SqlPlanUnitOfWork:
     subscribers: Any
     audit: Any
 
-    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
-        self._inner = factory()
+    def __init__(self, factory: SqlUnitOfWorkFactory, read_only: bool = False) -> None:
+        self._inner = factory(read_only=read_only)
 
     def __enter__(self) -> "SqlPlanUnitOfWork":
         self._inner.__enter__()
@@ -283,5 +283,5 @@ class SqlPlanUnitOfWorkFactory:
     def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
         self._factory = factory
 
-    def __call__(self) -> SqlPlanUnitOfWork:
-        return SqlPlanUnitOfWork(self._factory)
+    def __call__(self, read_only: bool = False) -> SqlPlanUnitOfWork:
+        return SqlPlanUnitOfWork(self._factory, read_only)

@@ -94,7 +94,10 @@ class PlanUnitOfWork(Protocol):
     def commit(self) -> None: ...
 
 
-PlanUnitOfWorkFactory = Callable[[], PlanUnitOfWork]
+class PlanUnitOfWorkFactory(Protocol):
+    """``read_only=True`` promises no writes (the store may then skip the write lock)."""
+
+    def __call__(self, read_only: bool = False) -> PlanUnitOfWork: ...
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,8 @@ class PlanDesk:
 
     def compiled_at(self, tenant_id: str, at: datetime) -> tuple[PlanSetVersion | None, Any]:
         """The plan set version active for ``tenant_id`` at ``at`` and its evaluators (no permission check: internal)."""
-        with self._uow() as uow:
+        # read-only: it runs inside other use cases' write units (rating, provisioning) on SQLite
+        with self._uow(read_only=True) as uow:
             version = uow.plan_versions.active(tenant_id, at)
         return (None, None) if version is None else (version, self.cache.get(version))
 
