@@ -53,21 +53,20 @@ class NumberingPlan:
 
         national_len = len(national)
 
+        def rewrite(text: str) -> str:
+            """Digits as dialled -> country code + national number (not yet checked)."""
+            for prefix in intl:
+                if text.startswith(prefix):
+                    return text[len(prefix):]
+            if national and text.startswith(national):
+                return cc + text[national_len:]
+            return cc + text if unprefixed_national else text
+
         def digits_only(text: str) -> str:
             # the common case, kept flat: a string of digits
             if len(text) <= ext_max or text in short:
                 return text
-            for prefix in intl:
-                if text.startswith(prefix):
-                    e164 = text[len(prefix):]
-                    break
-            else:
-                if national and text.startswith(national):
-                    e164 = cc + text[national_len:]
-                elif unprefixed_national:
-                    e164 = cc + text
-                else:
-                    e164 = text
+            e164 = rewrite(text)
             if 7 <= len(e164) <= 15 and e164[0] != "0":  # E.164: at most 15 digits, no country code starts with 0
                 return e164
             raise ConversionError("value.bad-number", f"{text[:40]!r} does not normalise to an E.164 number ({e164[:20]!r})")
@@ -103,24 +102,14 @@ class NumberingPlan:
             return out
 
         def fill(texts: Iterable[str]) -> None:
-            """Memoise many numbers at once (the batch mapper's misses): plain digits inline, no calls."""
+            """Memoise many numbers at once (the batch mapper's misses): plain digits without compute()."""
             texts = list(texts)
             if len(cache) + len(texts) >= cache_size:
                 cache.clear()
                 cache[""] = ""
             for text in texts:
                 if text.isdigit() and text.isascii() and len(text) > ext_max and text not in short:
-                    for prefix in intl:
-                        if text.startswith(prefix):
-                            e164 = text[len(prefix):]
-                            break
-                    else:
-                        if national and text.startswith(national):
-                            e164 = cc + text[national_len:]
-                        elif unprefixed_national:
-                            e164 = cc + text
-                        else:
-                            e164 = text
+                    e164 = rewrite(text)
                     if 7 <= len(e164) <= 15 and e164[0] != "0":
                         cache[text] = e164
                         continue
