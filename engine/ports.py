@@ -54,10 +54,15 @@ class AuditLog(Protocol):
 
 
 class UnitOfWork(Protocol):
-    tenants: TenantRepository
-    tokens: TokenRepository
-    subscribers: SubscriberRepository
-    audit: AuditLog
+    # read-only members, so implementations may hold concrete repository types
+    @property
+    def tenants(self) -> TenantRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc: Any) -> None: ...

@@ -183,6 +183,7 @@ class SqlMediationStore:
                 # the file's CDRs are numbered in commit order: this chunk's follow the ones its checkpoint counts before it
                 first_seq = chunk.checkpoint.summary.normalised - len(chunk.cdrs) + 1
                 raw = conn.connection.driver_connection
+                assert raw is not None  # a live connection inside begin()
                 if self.dialect == "postgresql":
                     self._copy(raw, chunk.cdrs, chunk.file_id, file_key, first_seq)
                 else:

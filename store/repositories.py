@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,11 +69,11 @@ class TenantRepo:
     def list(self, visible: set[str] | None, status: TenantStatus | None, after: str | None, limit: int) -> list[Tenant]:
         q = select(TenantRow).order_by(TenantRow.tenant_id).limit(limit)
         if visible is not None:
-            q = q.where(TenantRow.tenant_id.in_(sorted(visible)))  # type: ignore[attr-defined]
+            q = q.where(col(TenantRow.tenant_id).in_(sorted(visible)))
         if status is not None:
-            q = q.where(TenantRow.status == status.value)
+            q = q.where(col(TenantRow.status) == status.value)
         if after is not None:
-            q = q.where(TenantRow.tenant_id > after)
+            q = q.where(col(TenantRow.tenant_id) > after)
         return [self._to_domain(r) for r in self.s.scalars(q)]
 
 
@@ -118,11 +119,11 @@ class TokenRepo:
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
         q = select(ApiTokenRow).order_by(ApiTokenRow.token_id).limit(limit)
         if tenant_ids is not None:
-            q = q.where(ApiTokenRow.tenant_id.in_(sorted(tenant_ids)))  # type: ignore[attr-defined]
+            q = q.where(col(ApiTokenRow.tenant_id).in_(sorted(tenant_ids)))
         if not include_revoked:
-            q = q.where(ApiTokenRow.revoke_time.is_(None))  # type: ignore[union-attr]
+            q = q.where(col(ApiTokenRow.revoke_time).is_(None))
         if after is not None:
-            q = q.where(ApiTokenRow.token_id > after)
+            q = q.where(col(ApiTokenRow.token_id) > after)
         return [self._to_domain(r) for r in self.s.scalars(q)]
 
 
@@ -160,7 +161,7 @@ class SubscriberRepo:
         return self._to_domain(row) if row else None
 
     def _live_by(self, column: Any, value: str) -> Subscriber | None:
-        q = select(SubscriberRow).where(column == value, SubscriberRow.status != SubscriberStatus.DEACTIVATED.value)
+        q = select(SubscriberRow).where(column == value, col(SubscriberRow.status) != SubscriberStatus.DEACTIVATED.value)
         row = self.s.scalars(q).first()
         return self._to_domain(row) if row else None
 
@@ -174,8 +175,8 @@ class SubscriberRepo:
         """The live subscribers of many MSISDNs at once (rating a chunk of CDRs), by MSISDN."""
         out: dict[str, Subscriber] = {}
         for i in range(0, len(msisdns), 500):
-            q = select(SubscriberRow).where(SubscriberRow.msisdn.in_(msisdns[i:i + 500]),  # type: ignore[attr-defined]
-                                            SubscriberRow.status != SubscriberStatus.DEACTIVATED.value)
+            q = select(SubscriberRow).where(col(SubscriberRow.msisdn).in_(msisdns[i:i + 500]),
+                                            col(SubscriberRow.status) != SubscriberStatus.DEACTIVATED.value)
             out.update((row.msisdn, self._to_domain(row)) for row in self.s.scalars(q))
         return out
 
@@ -193,19 +194,19 @@ class SubscriberRepo:
     def list(self, flt: SubscriberFilter, after: str | None, limit: int) -> list[Subscriber]:
         q = select(SubscriberRow).order_by(SubscriberRow.subscriber_id).limit(limit)
         if flt.tenant_ids is not None:
-            q = q.where(SubscriberRow.tenant_id.in_(sorted(flt.tenant_ids)))  # type: ignore[attr-defined]
+            q = q.where(col(SubscriberRow.tenant_id).in_(sorted(flt.tenant_ids)))
         if flt.status is not None:
-            q = q.where(SubscriberRow.status == flt.status.value)
+            q = q.where(col(SubscriberRow.status) == flt.status.value)
         if flt.payment_type is not None:
-            q = q.where(SubscriberRow.payment_type == flt.payment_type.value)
+            q = q.where(col(SubscriberRow.payment_type) == flt.payment_type.value)
         if flt.tariff_plan:
-            q = q.where(SubscriberRow.tariff_plan == flt.tariff_plan)
+            q = q.where(col(SubscriberRow.tariff_plan) == flt.tariff_plan)
         if flt.billing_account:
-            q = q.where(SubscriberRow.billing_account == flt.billing_account)
+            q = q.where(col(SubscriberRow.billing_account) == flt.billing_account)
         if flt.msisdn_prefix:
-            q = q.where(SubscriberRow.msisdn.startswith(flt.msisdn_prefix, autoescape=True))  # type: ignore[attr-defined]
+            q = q.where(col(SubscriberRow.msisdn).startswith(flt.msisdn_prefix, autoescape=True))
         if after is not None:
-            q = q.where(SubscriberRow.subscriber_id > after)
+            q = q.where(col(SubscriberRow.subscriber_id) > after)
         return [self._to_domain(r) for r in self.s.scalars(q)]
 
 
@@ -229,13 +230,13 @@ class AuditRepo:
     def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.sequence).limit(limit)  # type: ignore[arg-type]
         if flt.tenant_ids is not None:
-            q = q.where(AuditRow.object_tenant_id.in_(sorted(flt.tenant_ids)))  # type: ignore[attr-defined]
+            q = q.where(col(AuditRow.object_tenant_id).in_(sorted(flt.tenant_ids)))
         if flt.object_type:
-            q = q.where(AuditRow.object_type == flt.object_type)
+            q = q.where(col(AuditRow.object_type) == flt.object_type)
         if flt.object_id:
-            q = q.where(AuditRow.object_id == flt.object_id)
+            q = q.where(col(AuditRow.object_id) == flt.object_id)
         if after is not None:
-            q = q.where(AuditRow.sequence > after)  # type: ignore[operator]
+            q = q.where(col(AuditRow.sequence) > after)
         return [
             AuditEntry(
                 time=aware(r.time),  # type: ignore[arg-type]

@@ -11,6 +11,12 @@ from store.repositories import AuditRepo, SubscriberRepo, TenantRepo, TokenRepo
 
 
 class SqlUnitOfWork:
+    session: Session
+    tenants: TenantRepo
+    tokens: TokenRepo
+    subscribers: SubscriberRepo
+    audit: AuditRepo
+
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
 
