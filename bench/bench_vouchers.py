@@ -309,7 +309,7 @@ def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> 
         msisdn = f"49170{9_000_000 + i:07d}"
         s = admin.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
             msisdn=msisdn, imsi=f"26201{i:010d}", billing_account="BENCH", payment_type=spb.PAYMENT_TYPE_PREPAID,
-            tariff_plan="TP_PREPAID")).subscriber
+            tariff_plan="TP_SMART_S")).subscriber
         admin.subscribers.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
         numbers.append(msisdn)
     stubs = [server.client("csr") for _ in range(clients)]

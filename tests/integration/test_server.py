@@ -182,7 +182,7 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
         listed = _rulebill(env, "tenants", "list")
         assert listed.returncode == 0 and "mvno-alpha" in listed.stdout and "TENANT_ID" in listed.stdout
         made = _rulebill(env, "subscribers", "provision", "--tenant", "mvno-beta", "--msisdn", "+447700900123",
-                         "--imsi", "234150000000001", "--account", "B-1", "--plan", "TP_POSTPAID_SMART", "--json")
+                         "--imsi", "234150000000001", "--account", "B-1", "--plan", "TP_BETA_DATA", "--json")
         assert made.returncode == 0, made.stderr
         assert '"msisdn": "447700900123"' in made.stdout
         bad = _rulebill(env, "subscribers", "provision", "--msisdn", "12", "--imsi", "1", "--account", "A", "--plan", "TP_X")
