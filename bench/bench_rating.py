@@ -6,11 +6,12 @@
 Both sides read the same generated ``*.cdr.csv`` file from disk in one process.
 The floor is ``csv.reader`` over the file doing nothing with the rows (the
 fastest CSV reading available).  Rating parses the same rows and rates each
-with :class:`engine.rating.bulk.BulkRater` (replay-style: status + exact charge
+with :meth:`engine.rating.bulk.BulkRater.rate_rows` (replay-style: status + exact charge
 per CDR, summed) under a plan of 50,000 prefixes in 100 destination groups,
 five time bands (peak, evening, off-peak, weekend, holiday) in Europe/Paris,
 stepped rates with connect fees, minimums and caps.  Calls that cross a band
-boundary take the full rater (split spans).  Reported: medians of the
+boundary are split into spans on the bulk path too; rows it cannot price take
+the full rater (counted as full-path fallbacks).  Reported: medians of the
 repetitions, CDRs/s, and the ratio of rating time to floor time.
 """
 
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from pathlib import Path
 
 from engine.cdr import COLUMNS, cdr_identity
@@ -33,6 +35,7 @@ from engine.rating.bulk import BulkRater
 GROUPS = 100
 PREFIXES = 50_000
 PLAN = "TP_BENCH"
+CHUNK = 100_000  # rows per BulkRater.rate_rows call
 
 
 def write_plan(folder: Path, rng: random.Random) -> list[list[str]]:
@@ -136,11 +139,13 @@ def rate(path: Path, compiled: object) -> tuple[float, float, int, int, int]:
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         bulk = BulkRater(compiled, next(reader))  # type: ignore[arg-type]
-        rate_row = bulk.row_rater(PLAN)
-        for row in reader:
-            status, charge, _ = rate_row(row)
-            total += charge
-            rated += status == "rated"
+        while True:
+            # the batch API consumes the reader itself (parsing stays in the timed loop), in chunks to bound memory
+            statuses, charges, _ = bulk.rate_rows(islice(reader, CHUNK), PLAN)
+            if not statuses:
+                break
+            total += sum(charges)
+            rated += statuses.count("rated")
     return time.process_time() - cpu, time.perf_counter() - started, rated, total, bulk.fallbacks
 
 
@@ -186,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         fw, rw = statistics.median(floor_walls), statistics.median(rate_walls)
         print(f"floor  (csv.reader only): {f_med:.3f} CPU-s  {count / f_med:>12,.0f} CDRs/s per core  (wall {fw:.3f} s, {count / fw:,.0f}/s)")
         print(f"rating (parse + rate):    {r_med:.3f} CPU-s  {count / r_med:>12,.0f} CDRs/s per core  (wall {rw:.3f} s, {count / rw:,.0f}/s)")
-        print(f"ratio rating/floor CPU time: {r_med / f_med:.2f}x; rated {rated:,}, full-path fallbacks {fallbacks:,} "
-              f"(band-crossing calls), total {total / 1e6:,.2f} EUR")
+        print(f"ratio rating/floor CPU time: {r_med / f_med:.2f}x; rated {rated:,}, full-path fallbacks {fallbacks:,}, "
+              f"total {total / 1e6:,.2f} EUR")
     return 0
 
 

@@ -118,6 +118,9 @@ class CompiledPlans:
         self.discounts: dict[str, DiscountModel] = {
             did: DISCOUNTS[d["type"]](did, d, _predicate(d["condition"], did)) for did, d in ir["discount_plans"].items()
         }
+        # indexes the bulk path derives lazily from this plan set (engine.rating.bulk), built once per plan set
+        # rather than once per BulkRater
+        self.derived: dict[Any, Any] = {}
         indexes: dict[tuple[str, ...], PrefixIndex] = {}
         self.plans: dict[str, CompiledPlan] = {}
         for pid, p in ir["tariff_plans"].items():

@@ -35,17 +35,20 @@ def test_golden_cdrs_rate_identically_on_both_paths() -> None:
     assert compared > 100
 
 
-def test_bulk_takes_the_fast_path_for_simple_calls_and_falls_back_for_splits() -> None:
+def test_bulk_takes_the_fast_path_for_simple_calls_and_splits_and_falls_back_for_bad_rows() -> None:
     compiled = compile_folder(GOLDEN / "band-split" / "plans")
     bulk = BulkRater(compiled)
     rate = bulk.row_rater("TP_BANDS")
     assert rate(to_row(cdr(start="2026-03-02T10:00:00Z", duration_seconds=60, b_number="33612345678")))[:2] == ("rated", 120_000)
     assert bulk.fallbacks == 0
-    assert rate(to_row(cdr(start="2026-03-02T18:58:00Z", duration_seconds=240, b_number="33612345678")))[:2] == ("rated", 360_000)
-    assert bulk.fallbacks == 1
+    # a call crossing a band boundary: two spans, priced on the bulk path (BulkRater._split)
+    split = rate(to_row(cdr(start="2026-03-02T18:58:00Z", duration_seconds=240, b_number="33612345678")))
+    assert split[:2] == ("rated", 360_000) and "+" in split[2]
+    assert bulk.fallbacks == 0
     bad = to_row(cdr(duration_seconds=5))
     bad[COLUMNS.index("duration_seconds")] = "-5"
     assert rate(bad)[0] == "rejected"
+    assert bulk.fallbacks == 1
 
 
 _SAMPLE = compile_folder(REPO / "plans")
