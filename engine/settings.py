@@ -72,7 +72,7 @@ def _coerce(name: str, raw: Any) -> Any:
     if kind in ("int", int):
         return int(raw)
     if kind in ("float", float):
-        return float(raw)  # durations only; never money
+        return float(raw)  # only durations (shutdown grace) are fractional settings
     if kind in ("Path", Path):
         return Path(raw)
     return str(raw)
