@@ -53,7 +53,7 @@ class CompiledLayout:
     check_fields: Callable[[CdrRow], str | None]      # field filters on a finished CDR row (merged partials)
     partial_info: Callable[[list[str]], PartialInfo | None] | None
     identity: Callable[[str], str]
-    map_batch: Callable[[list[list[str]]], Any] | None      # column-at-a-time fast path (None for partial layouts)
+    map_batch: BatchMapper | None                     # column-at-a-time fast path (None for partial layouts)
     source: str                                       # the generated mapper, for people
 
 

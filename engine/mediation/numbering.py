@@ -135,26 +135,29 @@ class NumberingPlan:
         if any(len(code) > self.extension_max_length for code in self.short_codes) or self.unprefixed == "national":
             return _declines
         shortest = self.extension_max_length + 1
-        plain = re.compile(rf"(?:[0-9]{{{shortest},}}\n)*[0-9]{{{shortest},}}")
-        e164 = re.compile(r"(?:[1-9][0-9]{6,14}\n)*[1-9][0-9]{6,14}")
         intl = tuple("\n" + p for p in sorted(self.international_prefixes, key=len, reverse=True) if p)
         national = "\n" + self.national_prefix if self.national_prefix else ""
         to_cc = "\n" + self.country_code
 
         def column(values: Sequence[str]) -> list[str] | None:
+            if not values or min(map(len, values)) < shortest:
+                return None
             joined = "\n".join(values)
-            if plain.fullmatch(joined) is None:
+            digits = joined.replace("\n", "")
+            if not (digits.isdigit() and digits.isascii()):   # ASCII digits only (isdigit alone takes '²')
                 return None
             text = "\n" + joined
             for prefix in intl:
                 text = text.replace(prefix, "\n+")
             if national:
                 text = text.replace(national, to_cc)
-            text = text.replace("\n+", "\n")[1:]
-            if e164.fullmatch(text) is None:
+            text = text.replace("\n+", "\n")
+            if "\n0" in text:   # E.164 never starts with 0
                 return None
-            out = text.split("\n")
-            return out if len(out) == len(values) else None   # a line break inside a value
+            out = text[1:].split("\n")
+            if len(out) != len(values) or min(map(len, out)) < 7 or max(map(len, out)) > 15:
+                return None   # a line break inside a value, or not 7-15 digits
+            return out
 
         return column
 

@@ -307,3 +307,75 @@ def test_memory_stays_bounded_as_the_file_grows() -> None:
         assert summary.normalised == n
         del data
     assert peaks[1] < peaks[0] * 1.3, peaks
+
+
+def test_the_c_splitter_is_built() -> None:
+    """``pip install`` builds it wherever there is a C compiler, as on this project's machines; a
+    silent build failure would only show as slow mediation, so it fails here instead (set
+    RULEBILL_ALLOW_NO_C_EXTENSION=1 on a machine that really has no compiler)."""
+    import os
+
+    from engine.mediation import csvblock
+
+    if os.environ.get("RULEBILL_ALLOW_NO_C_EXTENSION") == "1":
+        pytest.skip("RULEBILL_ALLOW_NO_C_EXTENSION=1")
+    assert csvblock.available(), "engine/mediation/_csvblock.c was not built: run `make test` (pip install -e .)"
+
+
+def _counting_splits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, per block offered to the C splitter, whether it was taken (the real splitter runs)."""
+    from engine.mediation import csvblock
+
+    if not csvblock.available():
+        pytest.skip("the C extension is not built")
+    taken: list[bool] = []
+    real = csvblock.BlockSplitter.split
+
+    def split(self, data):  # type: ignore[no-untyped-def]
+        got = real(self, data)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(csvblock.BlockSplitter, "split", split)
+    return taken
+
+
+def test_plain_blocks_take_the_fast_path_with_the_reference_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = _counting_splits(monkeypatch)
+    text = rows(300) + rows(1, 300).replace('"2026-11-27 10:00:05"', '"2026-11-31 10:00:05"') + rows(300, 301)
+    results = []
+    for batch in (True, False):
+        store = MemoryMediationStore()
+        summary = Mediator(layout("asterisk"), store, store, chunk_size=97, block_size=4096, batch=batch).mediate_bytes(text.encode())
+        results.append((summary.as_dict(), store.cdrs, store.rejects))
+    assert results[0] == results[1]
+    assert results[0][0]["normalised"] == 600 and results[0][0]["rejected"] == {"value.bad-timestamp": 1}
+    assert len(taken) >= 20 and all(taken)   # after the first block (the slow way: first-record checks), every block split
+
+
+def test_a_quoted_field_across_a_block_boundary_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = _counting_splits(monkeypatch)
+    long_field = "\n".join(["a long ""quoted"" line, of lastdata"] * 60)      # ~2.3 kB over 60 lines
+    bad = rows(1, 9).replace('"2026-11-27 10:00:05"', '"2026-11-31 10:00:05"')
+    text = rows(5) + rows(1, 5, data=long_field.replace('"', '""')) + rows(3, 6) + bad + rows(5, 10)
+    data = text.encode()
+    results = []
+    for batch in (True, False):
+        store = MemoryMediationStore()
+        summary = Mediator(layout("asterisk"), store, store, block_size=1024, batch=batch).mediate_bytes(data)
+        results.append((summary.as_dict(), store.cdrs, store.rejects))
+    assert results[0] == results[1]
+    summary, cdrs, rejects = results[0]
+    assert (summary["records_in"], summary["normalised"], summary["rejected"]) == (15, 14, {"value.bad-timestamp": 1})
+    (rej,) = rejects
+    assert rej.line == 5 + 60 + 3 + 1 and data[rej.byte_offset : rej.byte_offset + len(rej.raw)] == rej.raw == bad.encode()
+    assert True in taken
+
+
+def test_header_rows_longer_than_a_block() -> None:
+    lay = load_layout_text_with("encoding: utf-8", "encoding: utf-8\n  header_rows: 2")
+    banner = ("# " + "x" * 800 + "\n") * 2
+    summary, store = mediate(lay, (banner + rows(3)).encode(), block_size=1024)
+    assert (summary.header_rows, summary.records_in, summary.normalised) == (2, 3, 3)
+    summary, _ = mediate(lay, banner.splitlines(True)[0].encode(), block_size=1024)   # one of the two
+    assert summary.file_error is not None and summary.file_error.code == "read.missing-header"
