@@ -69,12 +69,20 @@ class MediatedCdr:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MediatedCdr))
 
 
-def cdr_identity(source: str, origin_id: str) -> str:
+def identity_prefix(source: str, namespace: str = "") -> str:
+    """What :func:`cdr_identity` hashes before the origin id."""
+    return f"{namespace}\x1e{source}\x1f" if namespace else f"{source}\x1f"
+
+
+def cdr_identity(source: str, origin_id: str, namespace: str = "") -> str:
     """Stable identity: the same CDR from the same source always hashes the same.
 
     Rerating and re-ingesting rely on it: a CDR with a known id replaces, never adds.
+    ``namespace`` is the tenant that submitted the CDR to the store: each tenant's
+    CDRs are their own, so one tenant's file can neither reveal nor pre-empt another's.
+    Offline mediation uses none.
     """
-    return hashlib.sha256(f"{source}\x1f{origin_id}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256((identity_prefix(source, namespace) + origin_id).encode("utf-8")).hexdigest()[:32]
 
 
 class CdrValueError(ValueError):

@@ -6,7 +6,8 @@ row.  A process killed at any point leaves either the whole chunk or none of it,
 the next run resumes from the checkpoint: the stored result is one clean run's.
 
 ``mediated_cdrs.cdr_id`` is the primary key, so a CDR can never be stored twice, and
-``SeenCdrIds.seen`` is a lookup on it.  Files are keyed by (submitting tenant,
+``SeenCdrIds.seen`` is a lookup on it.  Identities carry the submitting tenant
+(``engine.cdr.cdr_identity``), so that key and that lookup never meet another tenant's CDRs.  Files are keyed by (submitting tenant,
 SHA-256 of the content); a finished file is not ingested again.  Each file also gets a
 small integer ``file_key`` and each of its CDRs a ``file_seq`` (1, 2, 3 ... in commit
 order, derived from the checkpoint's count, so a resumed run numbers exactly as a clean

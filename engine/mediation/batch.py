@@ -39,6 +39,9 @@ class BatchMapper:
         identify: Callable[[str, str], str] | None,
         attribute_pairs: list[tuple[str, int]],
         sha256: Callable[[bytes], Any],
+        *,
+        prefix: str,
+        only_tenant: str | None = None,
     ) -> None:
         self.column_filters: list[tuple[Filter, int]] = [(f, index[f.target]) for f in layout.filters if f.is_column]
         self.field_filters: list[Filter] = [f for f in layout.filters if not f.is_column]
@@ -66,7 +69,8 @@ class BatchMapper:
         self.direction_fixed = direction is None or direction.column is None
         self.served_is_b = direction is not None and direction.column is None and direction.value == "terminating"
         self.attribute_pairs = attribute_pairs
-        self.prefix = layout.source + "\x1f"
+        self.prefix = prefix            # engine.cdr.identity_prefix of the source (and submitting tenant)
+        self.only_tenant = only_tenant  # another tenant in the batch: the record path rejects those records
         self.source = layout.source
         self.sha256 = sha256
         self.hexdigest = type(sha256(b"")).hexdigest
@@ -148,7 +152,9 @@ class BatchMapper:
             values, raw = _select(values, kept), _select(raw, kept)
         n = len(values["origin_id"])
         if self.identify is not None:
-            values["tenant"] = self._tenants(values, n)
+            tenants = values["tenant"] = self._tenants(values, n)
+            if self.only_tenant is not None and tenants.count(self.only_tenant) != n:
+                return None
         if self.attribute_pairs:
             values["attributes"] = self._attributes(raw, n)
         ids = self._identities(values["origin_id"])

@@ -1,6 +1,8 @@
 """Mediation use cases behind MediationService: who may mediate, which layout, which store.
 
-The caller's tenant owns the files it submits; an MVNO sees only its own files.
+The caller's tenant owns the files it submits; an MVNO sees only its own files.  The
+CDRs are the caller's own too: their identities carry its tenant id, and an MVNO's
+file may only hold its own subscribers (``record.foreign-tenant`` rejects the rest).
 The store is reached through :class:`MediationStore` (both mediation ports plus reads),
 built per submitting tenant by the composition root.
 """
@@ -82,13 +84,16 @@ class MediationDesk:
             raise InvalidArgument.field("header.layout", "name the layout, e.g. asterisk")
         store = self.store_for(principal.tenant_id)
         if layout_name == TAP3:
-            summary = mediate_tap3(store, stream.read(), file_id, file_name)
+            summary = mediate_tap3(store, stream.read(), file_id, file_name, namespace=principal.tenant_id)
         else:
             try:
                 layout = find_layout(self.rules_dir, layout_name)
             except LayoutError as exc:
                 raise InvalidArgument.field("header.layout", exc.problems[0].message) from None
-            summary = Mediator(layout, store, store, chunk_size=self.chunk_size).mediate_stream(stream, file_id, file_name)
+            # the caller's CDRs are its own (identities namespaced by tenant); an MVNO's file holds only its subscribers'
+            mediator = Mediator(layout, store, store, chunk_size=self.chunk_size, namespace=principal.tenant_id,
+                                only_tenant=None if principal.is_operator else principal.tenant_id)
+            summary = mediator.mediate_stream(stream, file_id, file_name)
         if rate and summary.file_error is None and summary.complete and summary.rated + summary.unrated < summary.normalised:
             summary.rated, summary.unrated = self._rate_file(principal, store, summary.file_id)
             store.record_rating(summary.file_id, summary.rated, summary.unrated)

@@ -66,7 +66,13 @@ class Mediator:
         block_size: int = 1 << 17,   # 128 KiB: the columns of a block stay in the CPU caches (measured fastest)
         progress: Progress | None = None,
         batch: bool = True,
+        namespace: str = "",
+        only_tenant: str | None = None,
     ) -> None:
+        """``namespace`` (the submitting tenant) goes into every CDR identity; with ``only_tenant``,
+        records of any other tenant are rejected (see :func:`engine.mediation.mapper.compile_layout`)."""
+        self.namespace = namespace
+        self.only_tenant = only_tenant
         self.layout = layout
         self.sink = sink
         self.seen = seen
@@ -156,7 +162,7 @@ class _Run:
     def _open(self) -> None:
         """The first block: header rows, then the layout compiled against them."""
         header_line = self._read_header()
-        self.compiled = compile_layout(self.layout, self.header, header_line)
+        self.compiled = compile_layout(self.layout, self.header, header_line, namespace=self.m.namespace, only_tenant=self.m.only_tenant)
         if self.layout.partials is not None:
             self.partials = PartialAssembler(self.compiled.identity)
             self._replay_pending()

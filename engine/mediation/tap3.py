@@ -13,7 +13,10 @@ same file or another, counts as a duplicate; a finished file is not ingested aga
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
+
+from engine.cdr import cdr_identity
 
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
 from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, SeenCdrIds
@@ -26,7 +29,8 @@ class _Store(MediationSink, SeenCdrIds, Protocol):
     pass
 
 
-def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str) -> ReconciliationSummary:
+def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str, namespace: str = "") -> ReconciliationSummary:
+    """``namespace``: the submitting tenant, part of every CDR identity (see :func:`engine.cdr.cdr_identity`)."""
     from engine.tap3 import FATAL, Tap3DecodeError, decode_file, to_cdrs, validate
 
     previous = store.checkpoint(file_id)
@@ -45,6 +49,8 @@ def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str) -> Re
         issue = fatal[0]
         return _refuse(store, summary, FileProblem(issue.code, f"{issue.field}: {issue.message}", 0, issue.offset or 0))
     cdrs, rejects = to_cdrs(doc)
+    if namespace:
+        cdrs = [replace(c, cdr_id=cdr_identity(c.source, c.origin_id, namespace)) for c in cdrs]
     rows = [cdr_to_row(cdr) for cdr in cdrs]
     known = store.seen([row[0] for row in rows])
     kept, duplicates, in_file = [], [], set()

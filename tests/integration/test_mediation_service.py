@@ -78,7 +78,10 @@ def test_tenants_see_only_their_files_and_csr_may_not_mediate(stack) -> None:  #
     beta = stack.client("mvno-beta").stub(rpc.MediationServiceStub)
     data = (FIXTURES / "cucm_sample.csv").read_bytes()
     _, summary = _mediate(alpha, data, "cisco_cucm")
-    assert summary.tenant_id == "mvno-alpha" and summary.normalised == 3
+    # the sample's callers are the MNO's own (US) subscribers: an MVNO's file may not carry them
+    assert summary.tenant_id == "mvno-alpha" and summary.normalised == 0 and summary.rejected["record.foreign-tenant"] == 3
+    foreign = alpha.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id)).rejects
+    assert [r.code for r in foreign].count("record.foreign-tenant") == 3 and all(r.raw for r in foreign)
     rpc_error(lambda: beta.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.NOT_FOUND)
     rpc_error(lambda: beta.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id)), C.NOT_FOUND)
     csr = stack.client("mvno-alpha", "csr").stub(rpc.MediationServiceStub)

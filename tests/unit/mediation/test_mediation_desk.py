@@ -28,9 +28,9 @@ def test_mediate_then_read_back_own_file_only() -> None:
     data = (FIXTURES / "asterisk_sample.csv").read_bytes()
     file_id = hashlib.sha256(data).hexdigest()
     summary = desk.mediate(_who("mvno-alpha"), "asterisk", io.BytesIO(data), file_id, "Master.csv")
-    assert summary.normalised == 3 and set(stores) == {"mvno-alpha"}
+    assert summary.normalised == 1 and set(stores) == {"mvno-alpha"}
     assert desk.summary(_who("mvno-alpha"), file_id).records_in == 9
-    assert sum(len(page) for page in desk.cdrs(_who("mvno-alpha"), file_id)) == 3
+    assert [row[17] for page in desk.cdrs(_who("mvno-alpha"), file_id) for row in page] == ["mvno-alpha"]
     assert [r.record_no for r in desk.rejects(_who("mvno-alpha"), file_id, after=8, limit=10)] == [9]
     with pytest.raises(NotFound):
         desk.summary(_who("mvno-beta"), file_id)
@@ -44,3 +44,35 @@ def test_csr_may_not_mediate_and_unknown_layout_is_invalid() -> None:
     with pytest.raises(InvalidArgument) as info:
         desk.mediate(_who("mvno-alpha"), "nope", io.BytesIO(b""), "0" * 64, "x")
     assert info.value.violations[0].field == "header.layout"
+
+
+def test_an_mvno_file_holds_only_its_own_subscribers() -> None:
+    """Records the ranges give to another tenant are rejected with their bytes, not stored under that tenant."""
+    desk, _ = _desk()
+    data = (FIXTURES / "asterisk_sample.csv").read_bytes()
+    file_id = hashlib.sha256(data).hexdigest()
+    summary = desk.mediate(_who("mvno-alpha"), "asterisk", io.BytesIO(data), file_id, "Master.csv")
+    assert summary.rejected["record.foreign-tenant"] == 2 and summary.records_in == summary.accounted
+    foreign = [r for r in desk.rejects(_who("mvno-alpha"), file_id, after=0, limit=20) if r.code == "record.foreign-tenant"]
+    assert [r.record_no for r in foreign] == [3, 7]
+    assert all("'mvno-beta'" in r.reason and r.raw and r.raw in data for r in foreign)
+
+
+def test_tenants_submitting_the_same_cdrs_neither_see_nor_pre_empt_each_other() -> None:
+    """CDR identities carry the submitting tenant: an MVNO that sends copies of the MNO's CDRs first learns
+    nothing (no duplicates) and takes nothing away from the MNO's own ingestion."""
+    desk, stores = _desk()
+    store = MemoryMediationStore()       # one store for both, as the SQL store is one table
+    desk.store_for = lambda tenant: store
+    data = (FIXTURES / "asterisk_sample.csv").read_bytes()
+    file_id = hashlib.sha256(data).hexdigest()
+    alpha = desk.mediate(_who("mvno-alpha"), "asterisk", io.BytesIO(data), file_id, "Master.csv")
+    mno = desk.mediate(_who("mno", Role.OPERATOR_ADMIN), "asterisk", io.BytesIO(data + b"\n"), file_id[:-1] + "0", "Master.csv")
+    assert (alpha.normalised, alpha.duplicates) == (1, 1)     # the one in-file repeat only
+    assert (mno.normalised, mno.duplicates) == (3, 1)
+    assert len(store.cdrs) == 4
+    by_origin: dict[str, set[str]] = {}
+    for row in store.cdrs.values():
+        by_origin.setdefault(row[2], set()).add(row[0])
+    (shared,) = [ids for ids in by_origin.values() if len(ids) == 2]   # alpha's call, stored once for each submitter
+    assert len(shared) == 2

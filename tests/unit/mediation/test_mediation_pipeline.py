@@ -379,3 +379,14 @@ def test_header_rows_longer_than_a_block() -> None:
     assert (summary.header_rows, summary.records_in, summary.normalised) == (2, 3, 3)
     summary, _ = mediate(lay, banner.splitlines(True)[0].encode(), block_size=1024)   # one of the two
     assert summary.file_error is not None and summary.file_error.code == "read.missing-header"
+
+
+def test_identities_carry_the_submitting_tenant_only_when_given() -> None:
+    from engine.cdr import cdr_identity
+
+    data = rows(2).encode()
+    plain, _ = mediate("asterisk", data)
+    store = MemoryMediationStore()
+    Mediator(layout("asterisk"), store, store, namespace="mvno-alpha").mediate_bytes(data)
+    assert sorted(store.cdrs) == sorted(cdr_identity("asterisk", f"u{i}", "mvno-alpha") for i in range(2))
+    assert not set(store.cdrs) & {cdr_identity("asterisk", f"u{i}") for i in range(2)}
