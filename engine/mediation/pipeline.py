@@ -10,10 +10,13 @@ Memory stays bounded whatever the file size: bytes are read block by block,
 duplicates are found per chunk plus through the :class:`SeenCdrIds` port (the
 store), and only open partial calls are held across chunks.
 
-Speed: regular records are mapped in batches, column by column (``batch.py``);
-a batch holding anything unusual is retried in small pieces and, for the pieces
-that still fail, record by record through the generated mapper (``mapper.py``),
-which is also the reference a differential test holds the batch path to.
+Speed: the file is read block by block (each block starts at a record boundary).
+A block of plain lines is split in C straight into the used columns
+(``csvblock.py``) and mapped column by column (``batch.py``).  Any other block is
+read with ``csv.reader``: its records are mapped in batches, a batch holding
+anything unusual is retried in small pieces and, for the pieces that still fail,
+record by record through the generated mapper (``mapper.py``), which is also the
+reference the differential tests hold the other paths to.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import io
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable
 
 from engine.mediation.layout import Layout
 from engine.mediation.mapper import CompiledLayout, PartialInfo, compile_layout
