@@ -13,10 +13,7 @@ same file or another, counts as a duplicate; a finished file is not ingested aga
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
-
-from engine.cdr import cdr_identity
 
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
 from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, SeenCdrIds
@@ -48,9 +45,7 @@ def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str, names
     if fatal:
         issue = fatal[0]
         return _refuse(store, summary, FileProblem(issue.code, f"{issue.field}: {issue.message}", 0, issue.offset or 0))
-    cdrs, rejects = to_cdrs(doc)
-    if namespace:
-        cdrs = [replace(c, cdr_id=cdr_identity(c.source, c.origin_id, namespace)) for c in cdrs]
+    cdrs, rejects = to_cdrs(doc, namespace)
     rows = [cdr_to_row(cdr) for cdr in cdrs]
     known = store.seen([row[0] for row in rows])
     kept, duplicates, in_file = [], [], set()

@@ -66,8 +66,10 @@ def local_micros(event: CallEvent, batch: TransferBatch) -> int | None:
     return total
 
 
-def to_cdrs(doc: Tap3Document) -> tuple[list[MediatedCdr], list[RecordReject]]:
+def to_cdrs(doc: Tap3Document, namespace: str = "") -> tuple[list[MediatedCdr], list[RecordReject]]:
     """Normalised CDRs and record rejects of a TransferBatch (empty for other documents).
+
+    ``namespace``: the submitting tenant, part of every CDR identity (:func:`engine.cdr.cdr_identity`).
 
     File-level (fatal) problems are not checked here: call :func:`validate` first
     and refuse the file when it reports a fatal issue.
@@ -79,13 +81,13 @@ def to_cdrs(doc: Tap3Document) -> tuple[list[MediatedCdr], list[RecordReject]]:
     if paused:
         gc.disable()
     try:
-        return _convert(doc, batch)
+        return _convert(doc, batch, namespace)
     finally:
         if paused:
             gc.enable()
 
 
-def _convert(doc: Tap3Document, batch: TransferBatch) -> tuple[list[MediatedCdr], list[RecordReject]]:
+def _convert(doc: Tap3Document, batch: TransferBatch, namespace: str) -> tuple[list[MediatedCdr], list[RecordReject]]:
     cdrs: list[MediatedCdr] = []
     rejects: list[RecordReject] = []
     for event in batch.events:
@@ -97,7 +99,7 @@ def _convert(doc: Tap3Document, batch: TransferBatch) -> tuple[list[MediatedCdr]
             rejects.append(RecordReject(event.index, event.offset, event.kind.value, first.code, first.field, reason, raw))
             continue
         try:
-            cdr = _cdr(batch, event)
+            cdr = _cdr(batch, event, namespace)
             validate_cdr(cdr)
         except (ValueError, CdrValueError) as exc:
             field = exc.field if isinstance(exc, CdrValueError) else "callEventDetails"
@@ -127,7 +129,7 @@ def _service(event: CallEvent) -> Service:
     return Service.SMS if used.tele_service_code.startswith("2") else Service.VOICE
 
 
-def _cdr(batch: TransferBatch, event: CallEvent) -> MediatedCdr:
+def _cdr(batch: TransferBatch, event: CallEvent, namespace: str = "") -> MediatedCdr:
     bc = batch.batch_control
     acc = batch.accounting
     sender = bc.sender if bc else ""
@@ -175,7 +177,7 @@ def _cdr(batch: TransferBatch, event: CallEvent) -> MediatedCdr:
     source = f"tap3:{sender}"
     origin_id = f"{sequence}:{event.index}"
     return MediatedCdr(
-        cdr_id=cdr_identity(source, origin_id),
+        cdr_id=cdr_identity(source, origin_id, namespace),
         source=source,
         origin_id=origin_id,
         service=_service(event),
