@@ -1,23 +1,32 @@
 # Two commands on a fresh machine: `make run` and `make test`.
+# Both install from the hash-pinned locks in requirements/ (refresh them on purpose with `make lock`).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+LOCK_RUN := requirements/run.lock
+LOCK_TEST := requirements/test.lock
+UV_VERSION := 0.13.8
 export RULEBILL_HOME ?= $(CURDIR)/var
 
-.PHONY: run test stubs bench clean
+.PHONY: run test lock lock-check stubs proto-baseline bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP_RUN): pyproject.toml setup.py engine/mediation/_csvblock.c | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# the locks must have been resolved from today's pyproject.toml (one line and exit 1 otherwise)
+lock-check:
+	@$(PY) requirements/lock.py --check
+
+$(STAMP_RUN): $(LOCK_RUN) pyproject.toml setup.py engine/mediation/_csvblock.c | $(BIN)/python lock-check
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_RUN)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(STAMP_TEST): pyproject.toml setup.py engine/mediation/_csvblock.c | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(STAMP_TEST): $(LOCK_TEST) pyproject.toml setup.py engine/mediation/_csvblock.c | $(BIN)/python lock-check
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_TEST)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(STAMP_RUN)
 
 ## make run: install, migrate the embedded SQLite database, load plans/ and rules/, serve gRPC on 127.0.0.1:50051
@@ -26,12 +35,23 @@ run: $(STAMP_RUN)
 	$(BIN)/rulebill bootstrap
 	exec $(BIN)/rulebill serve
 
-## make test: install with test extras and run the whole suite
+## make test: install the test lock, start a throw-away PostgreSQL (when its binaries are here), run the whole suite
+## on SQLite and PostgreSQL, stop PostgreSQL by its PID
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	tests/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make lock: resolve pyproject.toml's ranges again into requirements/*.lock (commit the result)
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python requirements/lock.py
+
+## make stubs: regenerate the gRPC stubs with the locked grpcio-tools
 stubs: $(STAMP_TEST)
 	$(BIN)/python protos/generate.py
+
+## make proto-baseline REASON="...": accept the current protos/ as the released API that `buf breaking` compares against
+proto-baseline: $(STAMP_TEST)
+	$(BIN)/python protos/buf.py baseline "$(REASON)"
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
