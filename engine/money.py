@@ -17,6 +17,8 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 
+from engine.currencies import MINOR_UNITS
+
 MICROS = 1_000_000
 MAX_DECIMALS = 6  # a micro is the smallest amount we keep
 
@@ -71,14 +73,29 @@ def format_micros(micros: int, decimals: int = 6) -> str:
     return f"{sign}{whole}.{f'{frac:06d}'[:min(decimals, 6)]}"
 
 
-def format_amount(micros: int) -> str:
-    """Shortest exact text: 700000 -> ``"0.70"``, 716667 -> ``"0.716667"`` (at least 2 decimals)."""
+def minor_units(currency: str) -> int:
+    """The currency's ISO 4217 minor-unit digits (JPY 0, EUR 2, KWD 3); 2 for an unknown or empty code."""
+    return MINOR_UNITS.get(currency, 2)
+
+
+def format_amount(micros: int, currency: str = "") -> str:
+    """Shortest exact text with at least the currency's minor-unit digits (2 without a currency).
+
+    EUR 700000 -> ``"0.70"``, 716667 -> ``"0.716667"``; JPY 1200000000 -> ``"1200"``; KWD 125000 -> ``"0.125"``.
+    Nothing is rounded away: an exact amount finer than the minor unit shows all its digits.
+    """
     sign = "-" if micros < 0 else ""
     whole, frac = divmod(abs(micros), MICROS)
     text = f"{frac:06d}".rstrip("0")
-    if len(text) < 2:
-        text = (text + "00")[:2]
-    return f"{sign}{whole}.{text}"
+    digits = minor_units(currency)
+    if len(text) < digits:
+        text = (text + "000000")[:digits]
+    return f"{sign}{whole}.{text}" if text else f"{sign}{whole}"
+
+
+def has_finer_decimals(micros: int, currency: str) -> bool:
+    """True when ``micros`` cannot be written in the currency's minor units (e.g. JPY 0.5, EUR 0.001)."""
+    return micros % 10 ** (MAX_DECIMALS - minor_units(currency)) != 0
 
 
 def divide_rounded(numerator: int, denominator: int, mode: RoundingMode) -> int:
@@ -111,9 +128,8 @@ def round_fraction(amount: Fraction, mode: RoundingMode, decimals: int) -> int:
     return round_micros(amount.numerator, amount.denominator, mode, decimals)
 
 
-def fraction_text(amount: Fraction) -> str:
-    """Exact micros as text for explanations: ``716666.666…`` shown as ``0.71666667`` plus marker when inexact."""
-    if amount.denominator == 1:
-        return format_amount(amount.numerator)
-    whole = round_fraction(amount, RoundingMode.HALF_EVEN, 6)
-    return format_amount(whole) + "…"
+def fraction_text(numerator: int, denominator: int = 1, currency: str = "") -> str:
+    """Exact micros ``numerator/denominator`` as text for explanations, with a marker when not a whole micro."""
+    if numerator % denominator == 0:
+        return format_amount(numerator // denominator, currency)
+    return format_amount(divide_rounded(numerator, denominator, RoundingMode.HALF_EVEN), currency) + "…"

@@ -5,6 +5,7 @@ A golden folder holds::
     plans/             the plan set (any layout the loader accepts)
     cdrs.cdr.csv       input CDRs in the normalised CDR format (engine.cdr)
     subscribers.yaml   optional: which plan and bundle counters each subscriber has
+    rules/             optional: barring rules (``kind: barring``) the case's call attempts go through
     expected.jsonl     one RatedCdr.as_dict() per input CDR, in input order
     README.md          what the case shows
 
@@ -14,27 +15,39 @@ A golden folder holds::
     tenants: {mvno-alpha: TP_WS_ALPHA}   # by the CDR's tenant (wholesale)
     subscribers:                         # by a_number
       "33612000001": {plan: TP_RETAIL_M, bundles: {BN_VOICE_300: 18000}}
+      "33612000002": {plan: TP_RETAIL_M, flags: [bar_international], credit_limit: "5.00", currency: EUR,
+                      status: active, tenant: mno}     # what barring rules see
 
 A CDR attribute ``plan=...`` overrides all of these.  Bundle counters carry
 from one CDR to the next of the same subscriber, in file order, exactly as a
 rating run would.  Rejected input rows (bad values) are rated ``rejected``
-with their line number, so they are part of the comparison too.
+with their line number, so they are part of the comparison too.  With barring
+rules, each CDR of a listed subscriber is an attempt the rules decide first,
+through the same decision as the server's AuthorizeCall (credit used is what
+the case charged the subscriber so far); a barred one is expected as
+``{"cdr_id": ..., "status": "barred", "rule": "BAR_...", "reason": "..."}``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-from engine.cdr import CdrReject, MediatedCdr, read_cdrs
-from engine.money import format_amount
+from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
+from engine.money import AmountError, format_amount, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
-from engine.rating import BundleState, Rater, RatedCdr, RatingStatus
+from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, WalletOf
+from engine.rating.result import RatedCdr
+from engine.rating.whatif import plan_attribute
 from engine.yamlio import Fields, MarkedMap, Problem, format_problems, load_file
 
+BARRED = "barred"
+_A, _TENANT, _ATTRS = COLUMNS.index("a_number"), COLUMNS.index("tenant"), COLUMNS.index("attributes")
 CDR_FILE = "cdrs.cdr.csv"
 EXPECTED_FILE = "expected.jsonl"
 SUBSCRIBERS_FILE = "subscribers.yaml"
@@ -87,8 +100,10 @@ class ReplayResult:
     problems: list[Problem] = field(default_factory=list)
     diffs: list[CdrDiff] = field(default_factory=list)
     actual: list[dict[str, Any]] = field(default_factory=list)
-    rated: list[RatedCdr] = field(default_factory=list)
+    rated: list[RatedCdr | None] = field(default_factory=list)   # per CDR when details were built (None: rejected, barred)
+    rows: list[Row] = field(default_factory=list)                # per CDR: what the evaluator's batch loop answered
     count: int = 0
+    charged_micros: int = 0
 
     @property
     def ok(self) -> bool:
@@ -113,9 +128,18 @@ class Assignments:
     tenants: dict[str, str] = field(default_factory=dict)
     subscribers: dict[str, str] = field(default_factory=dict)
     bundles: dict[str, dict[str, int]] = field(default_factory=dict)
+    # what barring rules see of a subscriber (flags, credit limit, status, tenant), by a_number
+    profiles: dict[str, SimpleNamespace] = field(default_factory=dict)
 
-    def plan_for(self, cdr: MediatedCdr) -> str:
+    def plan_for(self, cdr: MediatedCdr | Sequence[Any]) -> str:
+        """The plan of a CDR or of a row of the normalised layout."""
+        if not isinstance(cdr, MediatedCdr):
+            return self.plan_for_row(cdr)
         return cdr.attributes.get("plan") or self.subscribers.get(cdr.a_number) or self.tenants.get(cdr.tenant) or self.default_plan
+
+    def plan_for_row(self, row: Sequence[Any]) -> str:
+        return (plan_attribute(row[_ATTRS] or "") or self.subscribers.get(row[_A]) or self.tenants.get(row[_TENANT])
+                or self.default_plan)
 
 
 def load_assignments(path: Path, problems: list[Problem]) -> Assignments:
@@ -134,40 +158,141 @@ def load_assignments(path: Path, problems: list[Problem]) -> Assignments:
         sf = Fields(spec, f"subscribers.{number}", problems, fallback=subs.mark_of(number) if isinstance(subs, MarkedMap) else None)
         plan = sf.optional("plan", str)
         bundles = sf.optional("bundles", dict, default={}) or {}
+        flags = sf.optional("flags", list, default=[]) or []
+        limit = sf.optional("credit_limit", str)
+        currency = sf.optional("currency", str, default="")
+        status = sf.optional("status", str, default="active")
+        tenant = sf.optional("tenant", str, default="")
         sf.done()
         if plan:
             out.subscribers[str(number)] = plan
         if bundles:
             out.bundles[str(number)] = {str(k): int(v) for k, v in bundles.items()}
+        try:
+            limit_micros = parse_amount(limit) if limit is not None else None
+        except AmountError as exc:
+            problems.append(Problem.at(sf.node.mark_of("credit_limit"), "value.amount", f"subscribers.{number}.credit_limit: {exc}"))
+            limit_micros = None
+        out.profiles[str(number)] = SimpleNamespace(
+            msisdn=str(number), tenant_id=tenant, tariff_plan=plan or "", barring_flags=tuple(str(x) for x in flags),
+            credit_limit_micros=limit_micros, credit_currency=currency, status=status)
     return out
 
 
-def rate_folder(folder: Path) -> ReplayResult:
+def _read_rows(path: Path, problems: list[Problem]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The CDR file's header and its rows with their line numbers (a row of the wrong width is kept: it is rejected)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, None) or []
+        missing = [c for c in ("cdr_id", "source", "origin_id", "service", "start_time") if c not in header]
+        if missing:
+            problems.append(Problem(str(path), 1, 1, "cdr.header", f"header lacks column(s): {', '.join(missing)}"))
+            return header, []
+        return header, [(reader.line_num, row) for row in reader]
+
+
+def _barring(folder: Path, problems: list[Problem]) -> Any:
+    """The case's barring rules (``rules/`` in the folder), or None when it has none."""
+    rules = folder / "rules"
+    if not rules.is_dir():
+        return None
+    from engine.eventrules import load_rules
+
+    book = load_rules([rules], problems)
+    return book.barring() if book.barring_table.rules else None
+
+
+def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
+    """Rate a case's CDRs in file order, bundle counters carried from CDR to CDR, through the one evaluator.
+
+    With ``details`` every CDR also gets its full form (spans, bundles, discounts) for the comparison.
+    With barring rules in the case, each CDR of a listed subscriber is first authorised, as AuthorizeCall
+    does; a barred one is not rated.
+    """
     folder = Path(folder)
     result = ReplayResult(folder)
     plan_set, problems = load_plan_set([folder / "plans"], root=folder)
     result.problems.extend(problems)
     assignments = load_assignments(folder / SUBSCRIBERS_FILE, result.problems)
+    barring = _barring(folder, result.problems)
     cdr_path = folder / CDR_FILE
     if not cdr_path.exists():
         result.problems.append(Problem(str(cdr_path), 1, 1, "file.missing", "the case has no input CDR file"))
     if result.problems or plan_set is None:
         return result
-    rater = Rater(compile_plan_set(plan_set))
-    states: dict[str, BundleState] = {k: BundleState(v) for k, v in assignments.bundles.items()}
-    with cdr_path.open(encoding="utf-8", newline="") as stream:
-        for item in read_cdrs(stream):
-            if isinstance(item, CdrReject):
-                rated = RatedCdr(f"line-{item.line}", RatingStatus.REJECTED, reason=f"rejected: {item.reason}")
+    header, lines = _read_rows(cdr_path, result.problems)
+    if result.problems:
+        return result
+    evaluator = Evaluator(compile_plan_set(plan_set))
+    states: dict[str, dict[str, int]] = {k: dict(v) for k, v in assignments.bundles.items()}
+    i_a = header.index("a_number") if "a_number" in header else -1
+    rows = [row for _, row in lines]
+    plans = [_plan_of(assignments, header, row) for row in rows]
+
+    def wallet_of(_i: int, row: Sequence[Any]) -> dict[str, int] | None:
+        return states.get(row[i_a]) if i_a >= 0 and len(row) > i_a else None
+
+    barred: dict[int, dict[str, Any]] = {}
+    if barring is None:
+        result.rows = evaluator.rate_rows(rows, plans, wallet_of, header)
+    else:
+        result.rows = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, wallet_of, barred)
+    result.count = len(rows)
+    result.charged_micros = sum(r[1] for r in result.rows if r[0] == RATED)
+    if details:
+        for n, ((line, row), plan, r) in enumerate(zip(lines, plans, result.rows)):
+            if n in barred:
+                result.actual.append(barred[n])
+                result.rated.append(None)
+            elif r[0] == REJECTED:
+                result.actual.append({"cdr_id": f"line-{line}", "status": "rejected", "reason": r[2]})
+                result.rated.append(None)
             else:
-                state = states.get(item.a_number)
-                rated = rater.rate(item, assignments.plan_for(item), state)
-                if rated.bundle_state is not None:
-                    states[item.a_number] = rated.bundle_state
-            result.rated.append(rated)
-            result.actual.append(rated.as_dict())
-    result.count = len(result.actual)
+                rated = evaluator.detail(row, plan, r[3], header)
+                result.actual.append(rated.as_dict())
+                result.rated.append(rated)
     return result
+
+
+def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str:
+    if header == list(COLUMNS) and len(row) == len(COLUMNS):
+        return assignments.plan_for_row(row)
+    cells = dict(zip(header, row))
+    return (plan_attribute(cells.get("attributes", "")) or assignments.subscribers.get(cells.get("a_number", ""))
+            or assignments.tenants.get(cells.get("tenant", "")) or assignments.default_plan)
+
+
+def _at(wallet_of: WalletOf, n: int) -> WalletOf:
+    """``wallet_of`` for a one-row batch: the row's own index in the case."""
+    return lambda _i, row: wallet_of(n, row)
+
+
+def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignments, header: list[str], rows: list[list[str]],
+                       plans: list[str], wallet_of: Any, barred: dict[int, dict[str, Any]]) -> list[Row]:
+    """CDR by CDR: a listed subscriber's attempt is authorised first (credit used = what replay charged it so far)."""
+    col = {name: i for i, name in enumerate(header)}
+    used: dict[str, int] = {}
+    out: list[Row] = []
+    for n, (row, plan) in enumerate(zip(rows, plans)):
+        profile = assignments.profiles.get(row[col["a_number"]]) if len(row) == len(header) else None
+        if profile is not None:
+            try:
+                cdr = from_row(dict(zip(header, row)))
+            except CdrValueError:
+                cdr = None
+            if cdr is not None:
+                sub = SimpleNamespace(**{**vars(profile), "tariff_plan": plan, "tenant_id": profile.tenant_id or cdr.tenant})
+                decision, _group = evaluator.authorise(barring, sub, cdr.b_number, cdr.service.value, False, cdr.visited_network,
+                                                       cdr.start_time, used.get(cdr.a_number, 0))
+                if not decision.allowed:
+                    barred[n] = {"cdr_id": cdr.cdr_id, "status": "barred", "rule": decision.rule_id or "", "reason": decision.reason}
+                    out.append((BARRED, 0, decision.reason, None, None, "", "", 0))
+                    continue
+        [r] = evaluator.rate_rows([row], [plan], _at(wallet_of, n), header)
+        if r[0] == RATED and profile is not None:
+            used[profile.msisdn] = used.get(profile.msisdn, 0) + r[1]
+        out.append(r)
+    return out
 
 
 def replay_folder(folder: Path | str) -> ReplayResult:
@@ -193,8 +318,8 @@ def replay_folder(folder: Path | str) -> ReplayResult:
         e = expected[i] if i < len(expected) else None
         a = result.actual[i] if i < len(result.actual) else None
         if e != a:
-            why = result.rated[i].explanation if i < len(result.rated) else ""
-            result.diffs.append(CdrDiff(i, (a or e or {}).get("cdr_id", "?"), e, a, why))
+            rated = result.rated[i] if i < len(result.rated) else None
+            result.diffs.append(CdrDiff(i, (a or e or {}).get("cdr_id", "?"), e, a, rated.explanation if rated is not None else ""))
     return result
 
 
@@ -236,5 +361,4 @@ def junit_xml(results: list[ReplayResult], suite: str = "rulebill.replay") -> st
 
 
 def totals(result: ReplayResult) -> str:
-    charged = sum(r.charge_micros for r in result.rated if r.rated)
-    return format_amount(charged)
+    return format_amount(result.charged_micros)

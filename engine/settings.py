@@ -45,6 +45,10 @@ class Settings:
     max_workers: int = 16
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000
+    # Bounds of one CDR for rating (engine.rating.limits): longer, larger or more is refused, not priced.
+    cdr_max_call_seconds: int = 48 * 3600
+    cdr_max_volume_bytes: int = 10**12
+    cdr_max_events: int = 100_000
     log_level: str = "INFO"
 
     @property

@@ -28,7 +28,7 @@ from engine.tokens import TokenDesk
 from servers import subscriber_service, tenant_service, token_service
 from servers import voucher_service
 from servers import mediation_service
-from servers import plan_service, rating_service
+from servers import plan_service, rating_service, rerate_service
 from servers.interceptors import AuthAndErrorsInterceptor
 from store.db import make_engine
 from store.uow import SqlUnitOfWorkFactory
@@ -94,6 +94,7 @@ REGISTRARS: list[Callable[[grpc.Server, Root], str]] = [
     mediation_service.register,
     plan_service.register,
     rating_service.register,
+    rerate_service.register,
 ]
 
 

@@ -111,10 +111,7 @@ def build_desk(root: Any) -> MediationDesk:
         # the root's one rating desk (RatingService builds the same one: whoever comes first)
         from servers import rating_service
 
-        desk = root.extras.get("rating")
-        if desk is None:
-            desk = root.extras["rating"] = rating_service.build_desk(root)
-        return desk
+        return rating_service.rating_desk(root)
 
     return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id), rating=rating)
 

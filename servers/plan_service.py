@@ -17,7 +17,8 @@ from engine.rating.whatif import default_plan_for
 from servers.context import current_principal
 from servers.convert import from_ts, ts
 from servers.rating_service import _SERVICE_PB, cdr_from_pb, money
-from engine.mediation.rows import row_to_cdr
+from engine.mediation.rows import CdrRow
+from engine.rating.limits import CdrLimits
 from store.mediation import stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory
 
@@ -85,7 +86,7 @@ class PlanServicer(rpc.PlanServiceServicer):
             errors.add("period_start", "give either cdrs or a period of stored CDRs, not both")
         if by_period and not (request.HasField("period_start") and request.HasField("period_end")):
             errors.add("period_end" if request.HasField("period_start") else "period_start", "a period needs both ends")
-        cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors) for i, c in enumerate(request.cdrs)]
+        cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors, self.desk.limits) for i, c in enumerate(request.cdrs)]
         errors.raise_if_any("invalid what-if request")
         plan_for = default_plan_for({a.key: a.tariff_plan for a in request.assignments}, request.default_tariff_plan)
         if by_period:
@@ -109,10 +110,12 @@ def build_plans(root: Any) -> tuple[PlanDesk, SqlPlanUnitOfWorkFactory]:
     if found is None:
         plan_uow = SqlPlanUnitOfWorkFactory(root.uow)
 
-        def stored_cdrs(tenants: set[str] | None, start: datetime, end: datetime) -> Iterator[MediatedCdr]:
-            return (row_to_cdr(row) for row in stored_cdrs_between(root.db, tenants, start, end))
+        def stored_cdrs(tenants: set[str] | None, start: datetime, end: datetime) -> Iterator[CdrRow]:
+            # rows of the normalised layout, straight into the evaluator's batch loop (no objects per CDR)
+            return stored_cdrs_between(root.db, tenants, start, end)
 
-        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock, stored_cdrs), plan_uow)  # type: ignore[arg-type]
+        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock, stored_cdrs, CdrLimits.from_settings(root.settings)),
+                                        plan_uow)
     return found  # type: ignore[no-any-return]
 
 

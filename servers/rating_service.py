@@ -17,11 +17,13 @@ from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import CallAuthoriser, CallRequest
 from engine.rating.desk import RatingDesk
+from engine.rating.limits import DEFAULT_LIMITS, EARLIEST, EARLIEST_EPOCH, LATEST, LATEST_EPOCH, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
 from servers.convert import from_ts, ts
 
 MAX_CHUNK = 1000
+LIMIT_SECONDS = (EARLIEST_EPOCH, LATEST_EPOCH)
 _SERVICE = {mpb.CDR_SERVICE_KIND_VOICE: Service.VOICE, mpb.CDR_SERVICE_KIND_SMS: Service.SMS, mpb.CDR_SERVICE_KIND_MMS: Service.MMS,
             mpb.CDR_SERVICE_KIND_DATA: Service.DATA, mpb.CDR_SERVICE_KIND_SUPPLEMENTARY: Service.SUPPLEMENTARY}
 _SERVICE_PB = {v.value: k for k, v in _SERVICE.items()}
@@ -31,8 +33,13 @@ _STATUS = {RatingStatus.RATED: pb.RATING_STATUS_RATED, RatingStatus.UNRATED: pb.
            RatingStatus.REJECTED: pb.RATING_STATUS_REJECTED}
 
 
-def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList) -> MediatedCdr | None:
-    """A wire CDR as the engine's MediatedCdr; bad enums and a missing start time are field violations."""
+# engine field name -> the NormalisedCdr field that carries it
+_WIRE_NAME = {"tenant": "tenant_id", "charge_micros": "charge.amount_micros", "charge_currency": "charge.currency"}
+
+
+def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList, limits: CdrLimits = DEFAULT_LIMITS) -> MediatedCdr | None:
+    """A wire CDR as the engine's MediatedCdr; bad enums, a missing start time and every value beyond the declared
+    limits (engine.rating.limits) are field violations: rating never starts on them."""
     service = _SERVICE.get(msg.service)
     if service is None:
         errors.add(f"{field}.service", "must be one of VOICE, SMS, MMS, DATA, SUPPLEMENTARY")
@@ -43,7 +50,11 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList) -> Mediat
         errors.add(f"{field}.start_time", "must be set")
     if service is None or direction is None or not msg.HasField("start_time"):
         return None
-    return MediatedCdr(
+    start = msg.start_time
+    if not LIMIT_SECONDS[0] <= start.seconds < LIMIT_SECONDS[1] or not 0 <= start.nanos < 1_000_000_000:
+        errors.add(f"{field}.start_time", f"must be between {EARLIEST.date()} and {LATEST.date()}")
+        return None
+    cdr = MediatedCdr(
         cdr_id=msg.cdr_id or cdr_identity(msg.source, msg.origin_id), source=msg.source, origin_id=msg.origin_id, service=service,
         direction=direction, start_time=from_ts(msg.start_time), a_number=msg.a_number, b_number=msg.b_number, imsi=msg.imsi,
         duration_seconds=msg.duration_seconds, volume_up_bytes=msg.volume_up_bytes, volume_down_bytes=msg.volume_down_bytes,
@@ -52,13 +63,17 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList) -> Mediat
         charge_micros=msg.charge.amount_micros if msg.HasField("charge") else None,
         charge_currency=msg.charge.currency if msg.HasField("charge") else "", tenant=msg.tenant_id, attributes=dict(msg.attributes),
     )
+    problems = limits.wire_problems(cdr)
+    for name, message in problems:
+        errors.add(f"{field}.{_WIRE_NAME.get(name, name)}", message)
+    return None if problems else cdr
 
 
 def money(micros: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount_micros=micros, currency=currency)
 
 
-def rated_pb(r: RatedCdr, plan_set_version: int) -> pb.RatedCdr:
+def rated_pb(r: RatedCdr, plan_set_version: int, explain: bool = True) -> pb.RatedCdr:
     return pb.RatedCdr(
         cdr_id=r.cdr_id, status=_STATUS[r.status], reason=r.reason, charge=money(r.charge_micros, r.currency),
         gross=money(r.gross_micros, r.currency), tariff_plan=r.plan_id, plan_version=r.plan_version, plan_set_version=plan_set_version,
@@ -67,7 +82,7 @@ def rated_pb(r: RatedCdr, plan_set_version: int) -> pb.RatedCdr:
                             bundle_units=s.bundle_units, charge=money(s.charge_micros, r.currency)) for s in r.spans],
         bundles=[pb.BundleUse(bundle_id=u.bundle_id, units=u.units) for u in r.bundle_usage],
         discounts=[pb.DiscountLine(discount_id=d.discount_id, amount=money(d.amount_micros, r.currency)) for d in r.discounts],
-        explanation=r.explanation,
+        explanation=r.explanation if explain else "",
     )
 
 
@@ -89,21 +104,23 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
 
-    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str) -> list[pb.RatedCdr]:
+    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool) -> list[pb.RatedCdr]:
         errors = ErrorList()
         if len(cdrs) > MAX_CHUNK:
             errors.add(field, f"at most {MAX_CHUNK} CDRs per message")
-        domain = [cdr_from_pb(c, field if field == "cdr" else f"{field}[{i}]", errors) for i, c in enumerate(cdrs)]
+            errors.raise_if_any("invalid CDRs")
+        limits = self.desk.limits
+        domain = [cdr_from_pb(c, field if field == "cdr" else f"{field}[{i}]", errors, limits) for i, c in enumerate(cdrs)]
         errors.raise_if_any("invalid CDRs")
         outcomes = self.desk.rate_many(current_principal(), domain, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
-        return [rated_pb(o.rated, o.plan_set_version) for o in outcomes]
+        return [rated_pb(o.rated, o.plan_set_version, explain) for o in outcomes]
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
-        return pb.RateCdrResponse(rated=self._rate_all([request.cdr], request.options, "cdr")[0])
+        return pb.RateCdrResponse(rated=self._rate_all([request.cdr], request.options, "cdr", True)[0])
 
     def RateCdrs(self, request_iterator: Iterator[pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[pb.RateCdrsResponse]:
         for request in request_iterator:
-            yield pb.RateCdrsResponse(rated=self._rate_all(request.cdrs, request.options, "cdrs"))
+            yield pb.RateCdrsResponse(rated=self._rate_all(request.cdrs, request.options, "cdrs", request.options.explain))
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
@@ -164,13 +181,19 @@ def build_desk(root: Any) -> RatingDesk:
     from servers.plan_service import build_plans
 
     plans, plan_uow = build_plans(root)
-    return RatingDesk(plans, plan_uow, root.uow, root.clock, rule_book(root).credit_alerts())
+    return RatingDesk(plans, plan_uow, root.uow, root.clock, rule_book(root).credit_alerts(), CdrLimits.from_settings(root.settings))
 
 
-def register(server: grpc.Server, root: Any) -> str:
+def rating_desk(root: Any) -> RatingDesk:
+    """The root's one rating desk (RatingService, RerateService, mediation with rating and what-if share it)."""
     desk = root.extras.get("rating")
     if desk is None:
         desk = root.extras["rating"] = build_desk(root)
+    return desk  # type: ignore[no-any-return]
+
+
+def register(server: grpc.Server, root: Any) -> str:
+    desk = rating_desk(root)
     authoriser = root.extras.get("call_authoriser")
     if authoriser is None:
         authoriser = root.extras["call_authoriser"] = CallAuthoriser(desk, rule_book(root).barring(), root.uow, root.clock)
@@ -178,4 +201,4 @@ def register(server: grpc.Server, root: Any) -> str:
     return pb.DESCRIPTOR.services_by_name["RatingService"].full_name
 
 
-__all__ = ["RatingServicer", "barring_flags", "cdr_from_pb", "rated_pb", "register", "rule_book", "_SERVICE_PB"]
+__all__ = ["RatingServicer", "barring_flags", "cdr_from_pb", "rated_pb", "rating_desk", "register", "rule_book", "_SERVICE_PB"]

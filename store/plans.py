@@ -1,9 +1,14 @@
-"""Plan set versions, bundle counters and usage balances: the SQL side of engine.plans.catalogue's ports.
+"""Plan set versions, the usage ledger, bundle counters and usage balances: the SQL side of
+engine.plans.catalogue's and engine.rating.usage's ports.
 
 Everything runs on the session of the platform's unit of work, so a plan
-change and its audit entry commit together.  Bundle counters are consumed
-with one conditional UPDATE (``remaining >= units``): concurrent raters on
-several replicas can never spend the same units twice.
+change and its audit entry commit together, and a rated chunk's ledger rows,
+counters, balances and credit alerts commit together.  The chunk's write is
+bulk: ``COPY`` of the ledger rows on PostgreSQL, packed multi-row ``INSERT``
+on SQLite, and one ``UPDATE ... FROM (VALUES ...)`` per table that sets each
+counter or balance only where it still holds the value read (compare-and-set):
+replicas rating the same subscriber never spend the same units twice, the one
+that loses rolls back and rates again.
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ from __future__ import annotations
 import builtins
 
 import json
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
-from engine.plans.catalogue import LedgerEntry, PlanSetVersion
+from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
+from engine.rating.usage import CounterKey, CounterRow, Held, LedgerEntry
 from store.repositories import aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -51,6 +57,8 @@ bundle_counters = Table(
     Column("unit", String(8), nullable=False),
 )
 
+# the usage ledger: one row per CDR rated with counters (engine.rating.usage); columns after bundles_json
+# came with migration plans_0002
 usage_ledger = Table(
     "usage_ledger", meta,
     Column("tenant_id", String(40), primary_key=True),
@@ -60,6 +68,18 @@ usage_ledger = Table(
     Column("currency", String(3), nullable=False),
     Column("charge_micros", BigInteger, nullable=False),
     Column("bundles_json", Text, nullable=False),
+    Column("start_time", TS, nullable=True),
+    Column("service", String(16), nullable=True),
+    Column("destination", String(64), nullable=True),
+    Column("zone", String(64), nullable=True),
+    Column("units", BigInteger, nullable=True),
+    Column("plan_set_version", BigInteger, nullable=True),
+    Column("tariff_plan", String(64), nullable=True),
+    Column("plan_version", Integer, nullable=True),
+    Column("status", String(10), nullable=True),
+    Column("reason", Text, nullable=True),
+    Index("ix_usage_ledger_tenant_start", "tenant_id", "start_time"),
+    Index("ix_usage_ledger_subscriber_start", "tenant_id", "msisdn", "start_time"),
 )
 
 usage_balances = Table(
@@ -149,69 +169,178 @@ class PlanVersionRepo:
         return _version(row) if row else None
 
 
-class BundleCounterRepo:
+class UsageRepo:
+    """engine.rating.usage.UsageRepository: bulk reads, and one conditional bulk write per chunk."""
+
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def _key(self, table: Table, tenant_id: str, msisdn: str, cycle: str) -> Any:
-        return and_(table.c.tenant_id == tenant_id, table.c.msisdn == msisdn, table.c.cycle == cycle)
+    # -- reads ---------------------------------------------------------------------------------------------
+    def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+        ids = sorted(set(cdr_ids))
+        out: dict[str, LedgerEntry] = {}
+        t = usage_ledger
+        for i in range(0, len(ids), _IN_BATCH):
+            rows = self.s.execute(select(t).where(t.c.tenant_id == tenant_id, t.c.cdr_id.in_(ids[i:i + _IN_BATCH])))
+            out.update((r.cdr_id, _entry(r)) for r in rows)
+        return out
 
-    def get(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, tuple[int, int, str]]:
-        rows = self.s.execute(select(bundle_counters).where(self._key(bundle_counters, tenant_id, msisdn, cycle)))
-        return {r.bundle_id: (int(r.allowance), int(r.remaining), r.unit) for r in rows}
+    def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
+        out: dict[CounterKey, dict[str, CounterRow]] = {}
+        t = bundle_counters
+        for batch in _batches(sorted(set(keys))):
+            rows = self.s.execute(select(t).where(tuple_(t.c.tenant_id, t.c.msisdn, t.c.cycle).in_(batch)))
+            for r in rows:
+                out.setdefault((r.tenant_id, r.msisdn, r.cycle), {})[r.bundle_id] = CounterRow(int(r.allowance), int(r.remaining), r.unit)
+        return out
 
-    def ensure(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, allowance: int, unit: str) -> None:
-        exists = self.s.execute(select(bundle_counters.c.remaining).where(and_(
-            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id))).first()
-        if exists is not None:
-            return
+    def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]:
+        out: dict[CounterKey, dict[str, int]] = {}
+        t = usage_balances
+        for batch in _batches(sorted(set(keys))):
+            rows = self.s.execute(select(t).where(tuple_(t.c.tenant_id, t.c.msisdn, t.c.cycle).in_(batch)))
+            for r in rows:
+                out.setdefault((r.tenant_id, r.msisdn, r.cycle), {})[r.currency] = int(r.charged_micros)
+        return out
+
+    def held_by_stored(self, tenant_ids: set[str], start: datetime, end: datetime) -> Held:
+        """What the ledger rows of the stored CDRs of ``tenant_ids`` in [start, end) hold, per subscriber cycle
+        (the start of a re-rating run, engine.rating.rerate)."""
+        from store.mediation import mediated_cdrs
+
+        t, m = usage_ledger, mediated_cdrs
+        joined = t.join(m, and_(m.c.cdr_id == t.c.cdr_id, m.c.tenant_id == t.c.tenant_id))
+        scope = and_(m.c.tenant_id.in_(sorted(tenant_ids)), m.c.start_time >= start, m.c.start_time < end, t.c.cycle != "")
+        charges: dict[CounterKey, dict[str, int]] = {}
+        total = func.sum(t.c.charge_micros)
+        for c in self.s.execute(select(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.currency, total).select_from(joined).where(scope)
+                                .group_by(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.currency)):
+            if c[4]:
+                charges.setdefault((c[0], c[1], c[2]), {})[c[3]] = int(c[4])
+        bundles: dict[CounterKey, dict[str, int]] = {}
+        for r in self.s.execute(select(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.bundles_json).select_from(joined)
+                                .where(scope, t.c.bundles_json != "[]")):
+            by = bundles.setdefault((r[0], r[1], r[2]), {})
+            for b, u in json.loads(r[3]):
+                by[b] = by.get(b, 0) + int(u)
+        return Held(bundles, charges)
+
+    def rated_usage(self, tenant_id: str, start: datetime, end: datetime, msisdn: str = "") -> builtins.list[LedgerEntry]:
+        """Rated rows of a tenant (and subscriber) with start_time in [start, end), in start order: what a bill run reads."""
+        t = usage_ledger
+        q = select(t).where(t.c.tenant_id == tenant_id, t.c.status == "rated", t.c.start_time >= start, t.c.start_time < end)
+        if msisdn:
+            q = q.where(t.c.msisdn == msisdn)
+        return [_entry(r) for r in self.s.execute(q.order_by(t.c.start_time, t.c.cdr_id))]
+
+    # -- the chunk's write ------------------------------------------------------------------------------------
+    def write_chunk(self, entries: builtins.list[LedgerEntry], replaced: set[tuple[str, str]],
+                    counters: builtins.list[tuple[CounterKey, str, CounterRow, int | None]],
+                    balances: builtins.list[tuple[CounterKey, str, int, int | None]]) -> bool:
+        raw = self.s.connection().connection.dbapi_connection
+        assert raw is not None
+        pg = self.s.get_bind().dialect.name == "postgresql"
+        cur = raw.cursor()
         try:
-            with self.s.begin_nested():
-                self.s.execute(insert(bundle_counters).values(tenant_id=tenant_id, msisdn=msisdn, cycle=cycle, bundle_id=bundle_id,
-                                                              allowance=allowance, remaining=allowance, unit=unit))
-        except IntegrityError:
-            pass  # created concurrently: fine, it starts at the same allowance
+            mark = "%s" if pg else "?"
+            # counters and balances first: a lost race is found before anything else is written
+            changed = [(k[0], k[1], k[2], b, read, row.remaining) for k, b, row, read in counters if read is not None]
+            if changed and _cas(cur, mark, pg, "bundle_counters", "bundle_id", "remaining", changed) != len(changed):
+                return False
+            added = [(k[0], k[1], k[2], b, row.allowance, row.remaining, row.unit) for k, b, row, read in counters if read is None]
+            if added and _insert_new(cur, mark, "bundle_counters", ("tenant_id", "msisdn", "cycle", "bundle_id", "allowance",
+                                                                     "remaining", "unit"), added) != len(added):
+                return False
+            changed = [(k[0], k[1], k[2], c, read, value) for k, c, value, read in balances if read is not None]
+            if changed and _cas(cur, mark, pg, "usage_balances", "currency", "charged_micros", changed) != len(changed):
+                return False
+            new_balances = [(k[0], k[1], k[2], c, value) for k, c, value, read in balances if read is None]
+            if new_balances and _insert_new(cur, mark, "usage_balances", ("tenant_id", "msisdn", "cycle", "currency",
+                                                                           "charged_micros"), new_balances) != len(new_balances):
+                return False
+            by_tenant: dict[str, builtins.list[str]] = {}
+            for tenant, cdr_id in sorted(replaced):
+                by_tenant.setdefault(tenant, []).append(cdr_id)
+            for tenant, ids in by_tenant.items():
+                for i in range(0, len(ids), _IN_BATCH):
+                    part = ids[i:i + _IN_BATCH]
+                    cur.execute(f"DELETE FROM usage_ledger WHERE tenant_id = {mark} AND cdr_id IN ({', '.join([mark] * len(part))})",
+                                [tenant, *part])
+            if entries:
+                if pg:
+                    with cur.copy(f"COPY usage_ledger ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
+                        for e in entries:
+                            cp.write_row(_ledger_values(e, e.start_time))
+                else:
+                    per = 32000 // len(LEDGER_COLUMNS)
+                    one = f"({', '.join('?' * len(LEDGER_COLUMNS))})"
+                    for i in range(0, len(entries), per):
+                        rows = entries[i:i + per]
+                        params = [v for e in rows for v in _ledger_values(e, _sqlite_time(e.start_time))]
+                        cur.execute(f"INSERT INTO usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join([one] * len(rows))}",
+                                    params)
+            return True
+        finally:
+            cur.close()
 
-    def consume(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> bool:
-        result = self.s.execute(update(bundle_counters).where(and_(
-            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id,
-            bundle_counters.c.remaining >= units)).values(remaining=bundle_counters.c.remaining - units))
-        return int(getattr(result, "rowcount", 0)) == 1
 
-    def add_usage(self, tenant_id: str, msisdn: str, cycle: str, currency: str, micros: int) -> None:
-        key = and_(self._key(usage_balances, tenant_id, msisdn, cycle), usage_balances.c.currency == currency)
-        result = self.s.execute(update(usage_balances).where(key).values(charged_micros=usage_balances.c.charged_micros + micros))
-        if int(getattr(result, "rowcount", 0)) == 0:
-            try:
-                with self.s.begin_nested():
-                    self.s.execute(insert(usage_balances).values(tenant_id=tenant_id, msisdn=msisdn, cycle=cycle, currency=currency,
-                                                                 charged_micros=micros))
-            except IntegrityError:
-                self.s.execute(update(usage_balances).where(key).values(charged_micros=usage_balances.c.charged_micros + micros))
+LEDGER_COLUMNS = ("tenant_id", "cdr_id", "msisdn", "cycle", "currency", "charge_micros", "bundles_json", "start_time", "service",
+                  "destination", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")
+_IN_BATCH = 500
 
-    def usage(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, int]:
-        rows = self.s.execute(select(usage_balances).where(self._key(usage_balances, tenant_id, msisdn, cycle)))
-        return {r.currency: int(r.charged_micros) for r in rows}
 
-    def give_back(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> None:
-        self.s.execute(update(bundle_counters).where(and_(
-            self._key(bundle_counters, tenant_id, msisdn, cycle), bundle_counters.c.bundle_id == bundle_id))
-            .values(remaining=bundle_counters.c.remaining + units))
+def _ledger_values(e: LedgerEntry, start: Any) -> tuple[Any, ...]:
+    return (e.tenant_id, e.cdr_id, e.msisdn, e.cycle, e.currency, e.charge_micros, json.dumps([list(b) for b in e.bundles]), start,
+            e.service, e.destination, e.zone, e.units, e.plan_set_version, e.tariff_plan, e.plan_version, e.status, e.reason,
+            )
 
-    def ledger_get(self, tenant_id: str, cdr_id: str) -> LedgerEntry | None:
-        r = self.s.execute(select(usage_ledger).where(and_(usage_ledger.c.tenant_id == tenant_id,
-                                                            usage_ledger.c.cdr_id == cdr_id))).first()
-        if r is None:
-            return None
-        return LedgerEntry(r.tenant_id, r.cdr_id, r.msisdn, r.cycle, r.currency, int(r.charge_micros),
-                           tuple((b, int(u)) for b, u in json.loads(r.bundles_json)))
 
-    def ledger_put(self, e: LedgerEntry) -> None:
-        values = dict(msisdn=e.msisdn, cycle=e.cycle, currency=e.currency, charge_micros=e.charge_micros,
-                      bundles_json=json.dumps([list(b) for b in e.bundles]))
-        key = and_(usage_ledger.c.tenant_id == e.tenant_id, usage_ledger.c.cdr_id == e.cdr_id)
-        if int(getattr(self.s.execute(update(usage_ledger).where(key).values(**values)), "rowcount", 0)) == 0:
-            self.s.execute(insert(usage_ledger).values(tenant_id=e.tenant_id, cdr_id=e.cdr_id, **values))
+def _sqlite_time(at: datetime | None) -> str | None:
+    # SQLAlchemy's SQLite DateTime storage format (naive UTC text), so its reads parse it
+    return None if at is None else at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _entry(r: Any) -> LedgerEntry:
+    return LedgerEntry(r.tenant_id, r.cdr_id, r.msisdn, r.cycle, r.currency, int(r.charge_micros),
+                       tuple((b, int(u)) for b, u in json.loads(r.bundles_json)), aware(r.start_time) if r.start_time else None,
+                       r.service or "", r.destination or "", r.zone or "", int(r.units or 0), int(r.plan_set_version or 0),
+                       r.tariff_plan or "", int(r.plan_version or 0), r.status or "rated", r.reason or "",
+                       counted=bool(r.cycle))
+
+
+def _batches(keys: builtins.list[CounterKey], size: int = 300) -> Iterator[builtins.list[CounterKey]]:
+    for i in range(0, len(keys), size):
+        yield keys[i:i + size]
+
+
+def _cas(cur: Any, mark: str, pg: bool, table: str, item: str, column: str, rows: builtins.list[tuple[Any, ...]]) -> int:
+    """Set ``column`` to the new value where the row still holds the value read; how many rows did."""
+    done = 0
+    num = f"{mark}::bigint" if pg else mark
+    for i in range(0, len(rows), 4000):
+        part = rows[i:i + 4000]
+        values = ", ".join([f"({mark}, {mark}, {mark}, {mark}, {num}, {num})"] * len(part))
+        # SQLite names a VALUES list's columns column1..column6 (and counts rows only for statements that start
+        # with UPDATE, so no WITH here); PostgreSQL takes the names after the alias
+        names = "v(t, m, c, k, old, new)" if pg else "v"
+        t, m, c, k, old, new = ("v.t", "v.m", "v.c", "v.k", "v.old", "v.new") if pg else tuple(f"v.column{i}" for i in range(1, 7))
+        cur.execute(f"UPDATE {table} SET {column} = {new} FROM (VALUES {values}) AS {names} WHERE {table}.tenant_id = {t} "
+                    f"AND {table}.msisdn = {m} AND {table}.cycle = {c} AND {table}.{item} = {k} AND {table}.{column} = {old}",
+                    [x for row in part for x in row])
+        done += cur.rowcount
+    return done
+
+
+def _insert_new(cur: Any, mark: str, table: str, columns: tuple[str, ...], rows: builtins.list[tuple[Any, ...]]) -> int:
+    """Insert rows that must not exist yet; how many were inserted (fewer: another writer created some)."""
+    done = 0
+    one = f"({', '.join([mark] * len(columns))})"
+    for i in range(0, len(rows), 4000):
+        part = rows[i:i + 4000]
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING",
+                    [x for row in part for x in row])
+        done += cur.rowcount
+    return done
 
 
 class CreditAlertRepo:
@@ -255,7 +384,7 @@ class SqlPlanUnitOfWork:
     """The platform unit of work plus the plan repositories on the same session."""
 
     plan_versions: PlanVersionRepo
-    counters: BundleCounterRepo
+    usage: UsageRepo
     alerts: CreditAlertRepo
     subscribers: Any
     audit: Any
@@ -266,7 +395,7 @@ class SqlPlanUnitOfWork:
     def __enter__(self) -> "SqlPlanUnitOfWork":
         self._inner.__enter__()
         self.plan_versions = PlanVersionRepo(self._inner.session)
-        self.counters = BundleCounterRepo(self._inner.session)
+        self.usage = UsageRepo(self._inner.session)
         self.alerts = CreditAlertRepo(self._inner.session)
         self.subscribers = self._inner.subscribers
         self.audit = self._inner.audit
@@ -285,3 +414,64 @@ class SqlPlanUnitOfWorkFactory:
 
     def __call__(self, read_only: bool = False) -> SqlPlanUnitOfWork:
         return SqlPlanUnitOfWork(self._factory, read_only)
+
+
+class StoredCdrReader:
+    """The CDR store (mediation's ``mediated_cdrs``) as re-rating reads it: engine.rating.rerate.StoredCdrRows.
+
+    Rows come in start order (then cdr_id), as typed tuples of the normalised layout with ``start_time`` as
+    ``YYYY-MM-DDTHH:MM:SSZ`` text written by the database itself, through the driver's own cursor (the
+    ORM's row objects would cost more than the rating)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.pg = db.dialect.name == "postgresql"
+
+    def _where(self, tenant_ids: set[str]) -> tuple[str, list[Any]]:
+        mark = "%s" if self.pg else "?"
+        tenants = sorted(tenant_ids)
+        return (f"tenant_id IN ({', '.join([mark] * len(tenants))}) AND start_time >= {mark} AND start_time < {mark}", tenants)
+
+    def _time(self, at: datetime) -> Any:
+        return at if self.pg else _sqlite_time(at)
+
+    def count(self, tenant_ids: set[str], start: datetime, end: datetime) -> int:
+        where, params = self._where(tenant_ids)
+        raw = self.db.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(f"SELECT COUNT(*) FROM mediated_cdrs WHERE {where}", [*params, self._time(start), self._time(end)])
+            return int(cur.fetchone()[0])
+        finally:
+            raw.close()
+
+    def chunks(self, tenant_ids: set[str], start: datetime, end: datetime, size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
+        from engine.cdr import COLUMNS
+
+        mark = "%s" if self.pg else "?"
+        where, params = self._where(tenant_ids)
+        text_time = ("to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" if self.pg
+                     else "substr(start_time, 1, 10) || 'T' || substr(start_time, 12, 8) || 'Z'")
+        cols = ", ".join(text_time if c == "start_time" else ("tenant_id" if c == "tenant" else c) for c in COLUMNS)
+        after: tuple[Any, str] | None = None
+        while True:
+            keyset = f" AND (start_time > {mark} OR (start_time = {mark} AND cdr_id > {mark}))" if after else ""
+            sql = (f"SELECT {cols}, start_time FROM mediated_cdrs WHERE {where}{keyset} ORDER BY start_time, cdr_id "
+                   f"LIMIT {int(size)}")
+            args = [*params, self._time(start), self._time(end)]
+            if after is not None:
+                args += [after[0], after[0], after[1]]
+            raw = self.db.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute(sql, args)
+                rows = cur.fetchall()
+            finally:
+                raw.close()
+            if not rows:
+                return
+            last = rows[-1]
+            after = (last[-1], last[0])
+            yield [r[:-1] for r in rows]
+            if len(rows) < size:
+                return

@@ -12,15 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Protocol, Sequence
 
-from engine.cdr import MediatedCdr
-from engine.errors import InvalidArgument, NotFound, PermissionDenied
+from engine.errors import InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.mediation.layout import find_layout, layout_names, load_layout
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.pipeline import Mediator
 from engine.mediation.ports import Checkpoint, MediationChunk
 from engine.mediation.problems import LayoutError
-from engine.mediation.rows import CdrRow, row_to_cdr
+from engine.mediation.rows import CdrRow
 from engine.mediation.tap3 import mediate_tap3
 from engine.rating.result import RatingStatus
 
@@ -42,12 +41,13 @@ class MediationStore(Protocol):
 
 
 class Rating(Protocol):
-    """What mediation needs of rating: engine.rating.desk.RatingDesk.rate."""
+    """What mediation needs of rating: engine.rating.desk.RatingDesk.rate_stored (with counters, in chunks)."""
 
-    def rate(self, principal: Principal, cdr: MediatedCdr, tariff_plan: str = "", use_counters: bool = ...) -> Any: ...
+    def rate_stored(self, principal: Principal, rows: Sequence[CdrRow]) -> list[tuple[str, int]]: ...
 
 
-TAP3 = "tap3"   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
+TAP3 = "tap3"
+RATING_CHUNK = 2000   # stored CDRs rated per transaction (counters read once and written back once per chunk)   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
 
 
 class MediationDesk:
@@ -109,14 +109,9 @@ class MediationDesk:
         assert self.rating is not None
         rating = self.rating()
         rated = unrated = 0
-        for page in store.cdrs_of_file(file_id):
-            for row in page:
-                try:
-                    outcome = rating.rate(principal, row_to_cdr(row), "", True)
-                except PermissionDenied:
-                    unrated += 1
-                    continue
-                if outcome.rated.status is RatingStatus.RATED:
+        for page in store.cdrs_of_file(file_id, RATING_CHUNK):
+            for status, _charge in rating.rate_stored(principal, page):
+                if status == RatingStatus.RATED.value:
                     rated += 1
                 else:
                     unrated += 1

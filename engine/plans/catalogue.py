@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine import audit
-from engine.cdr import MediatedCdr
 from engine.clock import Clock
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
@@ -68,24 +67,12 @@ class PlanVersionRepository(Protocol):
     def active(self, tenant_id: str, at: datetime) -> PlanSetVersion | None: ...
 
 
-class BundleCounterRepository(Protocol):
-    def get(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, tuple[int, int, str]]: ...   # id -> (allowance, remaining, unit)
-    def ensure(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, allowance: int, unit: str) -> None: ...
-    def consume(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> bool: ...   # False: not enough left
-    def add_usage(self, tenant_id: str, msisdn: str, cycle: str, currency: str, micros: int) -> None: ...
-    def usage(self, tenant_id: str, msisdn: str, cycle: str) -> dict[str, int]: ...
-    # the usage ledger: what a CDR consumed and was charged, so re-rating replaces instead of adding
-    def ledger_get(self, tenant_id: str, cdr_id: str) -> "LedgerEntry | None": ...
-    def ledger_put(self, entry: "LedgerEntry") -> None: ...
-    def give_back(self, tenant_id: str, msisdn: str, cycle: str, bundle_id: str, units: int) -> None: ...
-
-
 class PlanUnitOfWork(Protocol):
     # read-only members, so implementations may hold concrete repository types
     @property
     def plan_versions(self) -> PlanVersionRepository: ...
     @property
-    def counters(self) -> BundleCounterRepository: ...
+    def usage(self) -> Any: ...   # engine.rating.usage.UsageRepository: counters, balances, the usage ledger
     @property
     def audit(self) -> AuditLog: ...
 
@@ -98,19 +85,6 @@ class PlanUnitOfWorkFactory(Protocol):
     """``read_only=True`` promises no writes (the store may then skip the write lock)."""
 
     def __call__(self, read_only: bool = False) -> PlanUnitOfWork: ...
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What one rated CDR took from a subscriber's counters and balance (keyed by the CDR's stable id)."""
-
-    tenant_id: str
-    cdr_id: str
-    msisdn: str
-    cycle: str
-    currency: str
-    charge_micros: int
-    bundles: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -179,18 +153,23 @@ class CompiledCache:
         return hit
 
 
-# Stored CDRs of some tenants (None: all) in [start, end): the mediation store implements it.
-StoredCdrs = Callable[[set[str] | None, datetime, datetime], Iterable[MediatedCdr]]
+# Stored CDRs of some tenants (None: all) in [start, end), as rows of the normalised layout: the mediation store
+# implements it.
+StoredCdrs = Callable[[set[str] | None, datetime, datetime], Iterable[Any]]
 
 
 class PlanDesk:
     """Use cases of PlanService."""
 
-    def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock, stored_cdrs: StoredCdrs | None = None) -> None:
+    def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock, stored_cdrs: StoredCdrs | None = None,
+                 limits: Any = None) -> None:
+        from engine.rating.limits import DEFAULT_LIMITS
+
         self._uow = uow
         self._clock = clock
         self._stored_cdrs = stored_cdrs
         self.cache = CompiledCache()
+        self.limits = limits or DEFAULT_LIMITS   # engine.rating.limits.CdrLimits: what what-if accepts
 
     def _tenant(self, principal: Principal, tenant_id: str) -> str:
         tenant = tenant_id or principal.tenant_id
@@ -265,8 +244,8 @@ class PlanDesk:
             version = uow.plan_versions.active(tenant_id, at)
         return (None, None) if version is None else (version, self.cache.get(version))
 
-    def what_if(self, principal: Principal, tenant_id: str, candidate: int, cdrs: Iterable[MediatedCdr],
-                plan_for: Callable[[MediatedCdr], str]) -> tuple[int, int, Any]:
+    def what_if(self, principal: Principal, tenant_id: str, candidate: int, cdrs: Iterable[Any],
+                plan_for: Callable[[Any], str]) -> tuple[int, int, Any]:
         from engine.rating.whatif import what_if
 
         principal.require(Permission.PLAN_READ)
@@ -276,10 +255,10 @@ class PlanDesk:
         active, compiled = self.compiled_at(tenant, self._clock.now())
         if active is None:
             raise FailedPrecondition("NO_ACTIVE_PLAN_SET", f"tenant {tenant} has no active plan set version to compare with", tenant)
-        return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for)
+        return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for, self.limits)
 
     def what_if_period(self, principal: Principal, tenant_id: str, candidate: int, start: datetime, end: datetime,
-                       plan_for: Callable[[MediatedCdr], str]) -> tuple[int, int, Any]:
+                       plan_for: Callable[[Any], str]) -> tuple[int, int, Any]:
         """What-if over the stored CDRs of a period: the tenant's own, and for the operator all its MVNOs' too
         (the operator's plan set prices their wholesale traffic)."""
         if start >= end:

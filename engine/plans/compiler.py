@@ -19,11 +19,10 @@ from typing import Any
 
 from engine.money import MICROS
 from engine.plans import weekgrid
-from engine.plans.model import WEEKDAYS, Applicability, Bundle, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
+from engine.plans.ir import IR_FORMAT, day_name
+from engine.plans.model import Applicability, Bundle, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
 from engine.plans.resolve import resolve_table, zone_key
 from engine.plans.validate import version_groups
-
-IR_FORMAT = "rulebill.plans.ir/1"
 
 
 def build_ir(ps: PlanSet) -> dict[str, Any]:
@@ -111,7 +110,7 @@ def _time_bands(tb: TimeBandSet, ps: PlanSet) -> dict[str, Any]:
     for day, holiday in weekgrid.DAY_KINDS:
         if holiday and not tb.holiday_calendars:
             continue
-        name = WEEKDAYS[day] + ("_holiday" if holiday else "")
+        name = day_name(day, holiday)
         days[name] = [[s.start, s.end, s.winner or ""] for s in weekgrid.day_segments(tb, day, holiday)]
     return {
         "name": tb.name,

@@ -13,11 +13,10 @@ from fractions import Fraction
 from typing import Any
 
 from engine.money import RoundingMode
+from engine.plans.ir import WEEKDAYS
 from engine.yamlio import Mark
 
 ANY = "any"  # wildcard in rate bindings (destination, band, zone)
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Unit(str, Enum):

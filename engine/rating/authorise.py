@@ -1,16 +1,10 @@
 """Authorise a call attempt: may this MSISDN make this call, SMS or data session now, and why (not)?
 
 The barring rules (rules/barring, one table behind engine.eventrules.Barring)
-decide; this use case only gathers what they test: the subscriber's tenant,
-tariff plan and staff flags, the dialled number's destination group in the
-plan version in force (longest prefix), roaming, the usage charged in the
-cycle against the credit limit, and the local time in the plan's time zone.
-The destination group is the longest prefix over every group of the plan set in
-force (a national-only plan still knows that 1415... is DST_NORTH_AMERICA).
-
-A subscriber that is not active (provisioned or suspended) may only make
-attempts a rule explicitly allows (emergency numbers): the rules know nothing
-of subscriber states, so the refusal carries no rule id.
+decide through :meth:`engine.rating.evaluator.Evaluator.authorise`, the same
+decision QA replay takes; this use case only finds what it needs: the
+subscriber, the plan set in force, and the usage charged in the subscriber's
+bill cycle (in its tariff plan's time zone) against the credit limit.
 """
 
 from __future__ import annotations
@@ -20,14 +14,14 @@ from datetime import datetime
 
 from engine.clock import Clock
 from engine.errors import InvalidArgument, NotFound
-from engine.eventrules import Barring, BarringDecision, CallAttempt
+from engine.eventrules import Barring, BarringDecision
 from engine.identity import Permission, Principal
 from engine.numbering import normalise_msisdn
 from engine.ports import UnitOfWorkFactory
+from engine.plans.ir import IR_FORMAT
 from engine.rating.compiled import CompiledPlans
 from engine.rating.desk import RatingDesk
-from engine.rating.prefix import PrefixIndex
-from engine.subscribers import SubscriberStatus
+from engine.rating.evaluator import Evaluator
 
 SERVICES = ("voice", "sms", "mms", "data", "supplementary")
 
@@ -58,21 +52,8 @@ class CallAuthoriser:
     def __init__(self, desk: RatingDesk, barring: Barring, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._desk = desk
         self._clock = clock
-        self._indexes: dict[str, PrefixIndex] = {}
         self._barring = barring
         self._uow = uow
-
-    def _groups(self, digest: str, compiled: CompiledPlans) -> PrefixIndex:
-        # every destination group of the plan set, not only those the subscriber's plan prices: a barring
-        # rule must see "DST_NORTH_AMERICA" even on a national-only plan
-        index = self._indexes.get(digest)
-        if index is None:
-            destinations = compiled.to_ir()["destinations"]
-            index = PrefixIndex((prefix, gid) for gid, d in destinations.items() for prefix in d["prefixes"])
-            if len(self._indexes) >= 8:
-                self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[digest] = index
-        return index
 
     def authorise(self, principal: Principal, req: CallRequest) -> Authorisation:
         principal.require(Permission.RATING)
@@ -82,36 +63,29 @@ class CallAuthoriser:
             raise InvalidArgument.field("msisdn", "must be set")
         if req.service not in SERVICES:
             raise InvalidArgument.field("service", f"must be one of {', '.join(SERVICES)}")
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             sub = uow.subscribers.get_live_by_msisdn(msisdn)
         # another tenant's subscriber is reported exactly like a missing one
         if sub is None or not principal.can_see_tenant(sub.tenant_id):
             raise NotFound("subscriber", msisdn)
         at = req.at or self._clock.now()
-        group, local = "", None
-        plan_set, compiled = self._desk.plan_set_at(sub.tenant_id, at)
-        if plan_set is not None and compiled is not None:
-            if destination:
-                group, _prefix = self._groups(plan_set.digest, compiled).lookup(destination)
-            plan = compiled.plan(sub.tariff_plan)
-            version = plan.version_at(int(at.timestamp())) if plan is not None else None
-            if version is not None:
-                local = at.astimezone(version.clock.tz)
+        _plan_set, compiled = self._desk.plan_set_at(sub.tenant_id, at)
         used = 0
         if sub.credit_limit_micros is not None:
-            used = self._desk.usage_of(sub.tenant_id, msisdn, at.strftime("%Y-%m")).get(sub.credit_currency, 0)
-        attempt = CallAttempt(
-            msisdn=msisdn, tenant=sub.tenant_id, plan_id=sub.tariff_plan, service=req.service, destination=destination,
-            destination_group=group, roaming=req.roaming or bool(req.visited_network), visited_network=req.visited_network,
-            credit_used_micros=used, credit_limit_micros=sub.credit_limit_micros, flags=frozenset(sub.barring_flags),
-            at=local or at,
-        )
-        decision = self._barring.authorise(attempt)
-        if sub.status is not SubscriberStatus.ACTIVE and not (decision.allowed and decision.rule_id):
-            decision = BarringDecision(False, "bar", None, f"subscriber is {sub.status.value}: only calls a rule always allows "
-                                                           f"(such as emergency numbers) go through")
+            cycle = self._desk.cycle_at(sub, compiled, at)
+            used = self._desk.usage_of(sub.tenant_id, msisdn, cycle).get(sub.credit_currency, 0)
+        evaluator = self._desk.evaluator(compiled) if compiled is not None else Evaluator(_EMPTY)
+        decision, group = evaluator.authorise(self._barring, sub, destination, req.service, req.roaming, req.visited_network,
+                                              at, used)
         return Authorisation(decision, sub.tenant_id, sub.tariff_plan, group, used, sub.credit_limit_micros, sub.credit_currency,
                              tuple(sub.barring_flags))
 
+
+def _empty() -> CompiledPlans:
+    return CompiledPlans({"format": IR_FORMAT, "destinations": {}, "zones": {}, "time_bands": {}, "rates": {}, "bundles": {},
+                          "discount_plans": {}, "tariff_plans": {}})
+
+
+_EMPTY = _empty()
 
 __all__ = ["Authorisation", "CallAuthoriser", "CallRequest"]

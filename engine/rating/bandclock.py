@@ -1,85 +1,197 @@
-"""Which time band is in force at an instant, and for how long.
+"""Which time band is in force at an instant, and where a call changes band: computed, never walked.
 
 Built from the IR's resolved day tables (14 kinds of day: weekday x holiday).
-A lookup converts UTC epoch seconds to local time with an offset cached per
-15 minutes of UTC (every current time-zone transition falls on a quarter
-hour), finds the kind of day (cached per local date) and reads the band from a
-per-minute table.  It also says how many seconds remain until the band may
-change (end of the band's segment or of the local day, or a UTC-offset
-change), which is where a call is split.
+An ordinary week is folded into one sorted list of the instants (seconds
+since Monday 00:00 local) where the band changes, so "when does this band
+end?" is one bisection, whatever the call's length.  Three things interrupt an
+ordinary week and are also found by bisection: holiday dates (explicit ones
+sorted, recurring ones computed for the year), and UTC-offset changes (each
+year's transitions are located once by sampling the zone daily and bisecting
+to the second).  A call is therefore split in as many steps as it has band
+changes, holidays and clock changes: a 48-hour call in one band costs the
+same as a 1-second one (issue: rating cost independent of duration).
 """
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_right
 from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.plans.model import WEEKDAYS
+from engine.plans.ir import day_name, parse_day_name
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_QUARTER = 900
+DAY = 86400
+WEEK = 7 * DAY
+NEVER = 1 << 62   # "no change ahead" (an instant later than any CDR)
 
 
 class BandClock:
-    __slots__ = ("id", "tz", "_offsets", "_day_cache", "_tables", "_holiday_dates", "_recurring")
+    __slots__ = ("id", "tz", "_tables", "_week_starts", "_week_bands", "_holiday_days", "_recurring", "_holiday_cache",
+                 "_years", "_has_holidays")
 
     def __init__(self, band_set_id: str, ir: dict[str, Any]) -> None:
         self.id = band_set_id
         self.tz = ZoneInfo(ir["timezone"])
-        self._offsets: dict[int, int] = {}
-        self._day_cache: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
-        self._holiday_dates = {date.fromisoformat(d).toordinal() - _EPOCH_ORDINAL for d in ir["holidays"]["dates"]}
-        self._recurring = {(int(md[:2]), int(md[3:])) for md in ir["holidays"]["recurring"]}
+        self._holiday_days = sorted(date.fromisoformat(d).toordinal() - _EPOCH_ORDINAL for d in ir["holidays"]["dates"])
+        self._recurring = sorted({(int(md[:2]), int(md[3:])) for md in ir["holidays"]["recurring"]})
+        self._has_holidays = bool(self._holiday_days or self._recurring)
+        self._holiday_cache: dict[int, bool] = {}
+        self._years: dict[int, tuple[list[int], list[int]]] = {}
         # per kind of day: (band per minute, end of that minute's segment in seconds of day)
         self._tables: dict[tuple[int, bool], tuple[tuple[str, ...], tuple[int, ...]]] = {}
         for name, segments in ir["days"].items():
-            day = WEEKDAYS.index(name[:3])
             band = [""] * 1440
-            seg_end = [86400] * 1440
+            seg_end = [DAY] * 1440
             for start, end, winner in segments:
                 for minute in range(start, end):
                     band[minute] = winner
                     seg_end[minute] = end * 60
-            self._tables[(day, name.endswith("_holiday"))] = (tuple(band), tuple(seg_end))
+            self._tables[parse_day_name(name)] = (tuple(band), tuple(seg_end))
+        # the ordinary week as maximal runs of one band: starts (seconds since Monday 00:00) and bands
+        runs: list[tuple[int, str]] = []
+        for weekday in range(7):
+            for start, _end, winner in ir["days"][day_name(weekday, False)]:
+                if not runs or runs[-1][1] != winner:
+                    runs.append((weekday * DAY + start * 60, winner))
+        if len(runs) > 1 and runs[-1][1] == runs[0][1]:
+            runs.pop(0)  # Sunday night runs on into Monday morning: one run across the week's wrap
+        self._week_starts = [s for s, _ in runs]
+        self._week_bands = [b for _, b in runs]
+
+    # -- UTC offsets -----------------------------------------------------------------------------
+    def _year(self, year: int) -> tuple[list[int], list[int]]:
+        """(transition instants, offsets) of a UTC year: offsets[i] holds from transitions[i-1] (or the year's start)."""
+        found = self._years.get(year)
+        if found is None:
+            start = int(datetime(year, 1, 1, tzinfo=timezone.utc).timestamp())
+            end = int(datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp())
+            offsets = [self._probe(start)]
+            transitions: list[int] = []
+            t = start
+            while t < end:
+                nxt = min(t + DAY, end)
+                if self._probe(nxt) != offsets[-1]:
+                    # bisect the day to the second where the offset changes (zones change at most once a day)
+                    lo, hi = t, nxt
+                    while hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        if self._probe(mid) == offsets[-1]:
+                            lo = mid
+                        else:
+                            hi = mid
+                    transitions.append(hi)
+                    offsets.append(self._probe(hi))
+                t = nxt
+            found = self._years[year] = (transitions, offsets)
+        return found
+
+    def _probe(self, epoch: int) -> int:
+        delta = datetime.fromtimestamp(epoch, timezone.utc).astimezone(self.tz).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
 
     def offset(self, epoch: int) -> int:
-        """Seconds to add to UTC for local time (cached per quarter hour)."""
-        q = epoch // _QUARTER
-        off = self._offsets.get(q)
-        if off is None:
-            delta = datetime.fromtimestamp(q * _QUARTER, timezone.utc).astimezone(self.tz).utcoffset()
-            off = int(delta.total_seconds()) if delta is not None else 0
-            self._offsets[q] = off
-        return off
+        """Seconds to add to UTC for local time at ``epoch``."""
+        transitions, offsets = self._year(time.gmtime(epoch).tm_year)
+        return offsets[bisect_right(transitions, epoch)]
 
-    def _day(self, day_number: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
-        table = self._day_cache.get(day_number)
-        if table is None:
-            weekday = (day_number + 3) % 7  # 1970-01-01 was a Thursday
-            holiday = False
-            if self._holiday_dates or self._recurring:
-                d = date.fromordinal(day_number + _EPOCH_ORDINAL)
-                holiday = day_number in self._holiday_dates or (d.month, d.day) in self._recurring
-            table = self._tables.get((weekday, holiday)) or self._tables[(weekday, False)]
-            self._day_cache[day_number] = table
-        return table
+    def _next_offset_change(self, epoch: int) -> int:
+        year = time.gmtime(epoch).tm_year
+        for y in (year, year + 1):
+            transitions, _ = self._year(y)
+            i = bisect_right(transitions, epoch)
+            if i < len(transitions):
+                return transitions[i]
+        return NEVER
 
-    def band_at(self, epoch: int) -> tuple[str, int]:
-        """``(band id, seconds until the band may change)`` at UTC ``epoch`` seconds."""
+    # -- holidays ----------------------------------------------------------------------------------
+    def _is_holiday(self, day_number: int) -> bool:
+        if not self._has_holidays:
+            return False
+        hit = self._holiday_cache.get(day_number)
+        if hit is None:
+            d = date.fromordinal(day_number + _EPOCH_ORDINAL)
+            i = bisect_right(self._holiday_days, day_number)
+            hit = (i > 0 and self._holiday_days[i - 1] == day_number) or (d.month, d.day) in self._recurring
+            if len(self._holiday_cache) > 100_000:
+                self._holiday_cache.clear()
+            self._holiday_cache[day_number] = hit
+        return hit
+
+    def _next_holiday(self, day_number: int) -> int:
+        """The first holiday on or after ``day_number`` (a local day number), or NEVER."""
+        best = NEVER
+        i = bisect_right(self._holiday_days, day_number - 1)
+        if i < len(self._holiday_days):
+            best = self._holiday_days[i]
+        if self._recurring:
+            year = date.fromordinal(day_number + _EPOCH_ORDINAL).year
+            for y in (year, year + 1):
+                for month, day in self._recurring:
+                    try:
+                        n = date(y, month, day).toordinal() - _EPOCH_ORDINAL
+                    except ValueError:  # 29 February of a common year
+                        continue
+                    if day_number <= n < best:
+                        best = n
+        return best
+
+    # -- bands -------------------------------------------------------------------------------------
+    def _piece(self, epoch: int) -> tuple[str, int]:
+        """The band at ``epoch`` and the end (UTC) of the stretch where nothing can change it: a band change
+        of the ordinary week or of a holiday's table, the start or end of a holiday, or a UTC-offset change."""
         off = self.offset(epoch)
         local = epoch + off
-        day_number, sod = divmod(local, 86400)
-        bands, ends = self._day(day_number)
-        minute = sod // 60
-        until = ends[minute] - sod
-        # a UTC-offset change (DST) inside the segment: stop at the quarter where it happens
-        if self.offset(epoch + until - 1) != off:
-            q = epoch // _QUARTER + 1
-            while self.offset(q * _QUARTER) == off:
-                q += 1
-            until = q * _QUARTER - epoch
-        return bands[minute], until
+        day, sod = divmod(local, DAY)
+        if self._is_holiday(day):
+            table = self._tables.get(((day + 3) % 7, True)) or self._tables[((day + 3) % 7, False)]
+            minute = sod // 60
+            band, end_local = table[0][minute], day * DAY + table[1][minute]
+        else:
+            into_week = ((day + 3) % 7) * DAY + sod  # 1970-01-01 was a Thursday
+            starts = self._week_starts
+            i = bisect_right(starts, into_week)
+            band = self._week_bands[i - 1]  # i == 0: before Monday's first start, i.e. the wrapped last run
+            if len(starts) == 1:
+                end_local = NEVER
+            else:
+                nxt = starts[i] if i < len(starts) else starts[0] + WEEK
+                end_local = local + nxt - into_week
+            if self._has_holidays:
+                end_local = min(end_local, self._next_holiday(day + 1) * DAY)
+        end = epoch + (end_local - local) if end_local < NEVER else NEVER
+        return band, min(end, self._next_offset_change(epoch))
+
+    def run(self, epoch: int, limit: int) -> tuple[str, int]:
+        """``(band at epoch, first instant after it where the band differs)``; the search stops at ``limit``
+        (the returned end is then ``>= limit``)."""
+        band, end = self._piece(epoch)
+        while end < limit:
+            nxt, nxt_end = self._piece(end)
+            if nxt != band:
+                break
+            end = nxt_end
+        return band, end
+
+    def band_at(self, epoch: int, horizon: int = 8 * DAY) -> tuple[str, int]:
+        """``(band id, seconds until the band changes)`` at UTC ``epoch``; the seconds are capped at ``horizon``."""
+        band, end = self.run(epoch, epoch + horizon)
+        return band, min(end - epoch, horizon)
+
+    def spans(self, epoch: int, duration: int) -> list[tuple[int, int, str]]:
+        """The call ``[epoch, epoch + duration)`` cut where the band changes: ``(start, end, band)`` offsets in seconds."""
+        out: list[tuple[int, int, str]] = []
+        t, stop = epoch, epoch + duration
+        while t < stop:
+            band, end = self.run(t, stop)
+            out.append((t - epoch, min(end, stop) - epoch, band))
+            t = end
+        return out
+
+    def local_day(self, epoch: int) -> date:
+        return date.fromordinal((epoch + self.offset(epoch)) // DAY + _EPOCH_ORDINAL)
 
     def local_time(self, epoch: int) -> str:
         local = epoch + self.offset(epoch)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.money import RoundingMode
-from engine.plans.compiler import IR_FORMAT
+from engine.plans.ir import check_format
 from engine.rating.bandclock import BandClock
 from engine.rating.discounts import DISCOUNTS, DiscountModel
 from engine.rating.models import MODELS, ChargeModel, RoundingRule
@@ -37,8 +37,14 @@ class CompiledRate:
     maximum_cost: int | None
     beyond: str
     rounding: RoundingRule
-    quick: Callable[[int], int] | None = None   # whole-call charge for one span without bundles (bulk path)
-    memo: dict[int, int] | None = None           # quick's results by units (the bulk path reads it directly)
+    # one-span results (charge micros, billed units) by usage key, filled by the evaluator's pricing code
+    # (engine.rating.evaluator.OneSpanMemo) and read by its batch loop; shared by every evaluator of the plan set
+    memo: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from engine.rating.evaluator import OneSpanMemo
+
+        object.__setattr__(self, "memo", OneSpanMemo(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +85,6 @@ class CompiledVersion:
     monthly_fee: int
     bundles: tuple[str, ...]
     discounts: tuple[DiscountModel, ...]
-    cdr_discounts: bool = False    # any discount applied per CDR (the bulk path then defers to the full rater)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +107,7 @@ class CompiledPlans:
     """A compiled plan set.  Build with :func:`engine.plans.compile_plan_set` or :meth:`from_ir`."""
 
     def __init__(self, ir: dict[str, Any]) -> None:
-        if ir.get("format") != IR_FORMAT:
-            raise ValueError(f"not a plan IR of format {IR_FORMAT}: {ir.get('format')!r}")
+        check_format(ir)
         self._ir = ir
         self.rates: dict[str, CompiledRate] = {rid: _rate(rid, r) for rid, r in ir["rates"].items()}
         self.clocks: dict[str, BandClock] = {tid: BandClock(tid, t) for tid, t in ir["time_bands"].items()}
@@ -118,9 +122,6 @@ class CompiledPlans:
         self.discounts: dict[str, DiscountModel] = {
             did: DISCOUNTS[d["type"]](did, d, _predicate(d["condition"], did)) for did, d in ir["discount_plans"].items()
         }
-        # indexes the bulk path derives lazily from this plan set (engine.rating.bulk), built once per plan set
-        # rather than once per BulkRater
-        self.derived: dict[Any, Any] = {}
         indexes: dict[tuple[str, ...], PrefixIndex] = {}
         self.plans: dict[str, CompiledPlan] = {}
         for pid, p in ir["tariff_plans"].items():
@@ -142,7 +143,6 @@ class CompiledPlans:
                     monthly_fee=v["monthly_fee"],
                     bundles=tuple(v["bundles"]),
                     discounts=tuple(self.discounts[d] for d in v["discounts"]),
-                    cdr_discounts=any(self.discounts[d].level == "cdr" for d in v["discounts"]),
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
                                            tuple(versions), tuple(x.effective_from for x in versions))
@@ -172,71 +172,8 @@ def _rate(rid: str, r: dict[str, Any]) -> CompiledRate:
     rounding = _rounding(r["rounding"])
     mc = r["maximum_cost"]
     maximum = None if mc is None else mc["amount"]
-    quick, memo = None, None
-    if r["model"] == "stepped" and rounding.scope != "per_increment":
-        quick, memo = quick_stepped(r["steps"], r["connect_fee"], r["minimum_charge"], maximum, rounding)
     return CompiledRate(rid, r["unit"], r["currency"], MODELS[r["model"]](rid, r, rounding), r["connect_fee"],
-                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding, quick, memo)
-
-
-def quick_stepped(steps: list[list[int]], connect: int, minimum: int, maximum: int | None,
-                  rounding: RoundingRule) -> tuple[Callable[[int], int], dict[int, int]]:
-    """Integer-only pricing of a one-span call: the same arithmetic as SteppedModel + Rater, without objects.
-
-    Every price is scaled to a common denominator (the lcm of the steps' ``per``)
-    so the exact amount is one integer numerator; it is rounded once.
-    """
-    from math import lcm
-
-    den = lcm(*(s[2] for s in steps))
-    starts = [s[0] for s in steps]
-    scaled = [(s[1] * (den // s[2]), s[3]) for s in steps]
-    nxt = starts[1:] + [None]
-    connect_n = connect * den
-    minimum_n = minimum * den
-    maximum_n = None if maximum is None else maximum * den
-    quantum = 10 ** (6 - rounding.decimals)
-    divisor = den * quantum
-    mode = rounding.mode
-    single = len(steps) == 1
-    price0, inc0 = scaled[0]
-    memo: dict[int, int] = {}
-
-    def quick(units: int) -> int:
-        hit = memo.get(units)
-        if hit is not None:
-            return hit
-        if len(memo) > 100_000:
-            memo.clear()
-        memo[units] = charge = _quick(units)
-        return charge
-
-    def _quick(units: int) -> int:
-        if single:
-            num = price0 * (-(-units // inc0) * inc0) if units > 0 else 0
-        else:
-            num, t = 0, 0
-            while t < units:
-                i = bisect_right(starts, t) - 1
-                price, inc = scaled[i]
-                following = nxt[i]
-                limit = units if following is None or following > units else following
-                n = -(-(limit - t) // inc)
-                num += price * n * inc
-                t += n * inc
-        total = num + connect_n
-        if total < minimum_n:
-            total = minimum_n
-        if maximum_n is not None and total > maximum_n:
-            total = maximum_n
-        q, r = divmod(total, divisor)
-        if r:
-            if mode is RoundingMode.UP or (mode is RoundingMode.HALF_UP and 2 * r >= divisor) or (
-                    mode is RoundingMode.HALF_EVEN and (2 * r > divisor or (2 * r == divisor and q % 2))):
-                q += 1
-        return q * quantum
-
-    return quick, memo
+                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding)
 
 
 def _predicate(source: Any, what: str) -> Predicate | None:

@@ -1,36 +1,45 @@
-"""Rating as a service: pick the plan set version and tariff plan for a CDR, rate it, and
-(optionally) consume the subscriber's bundle counters and add to the usage balance.
+"""Rating as a service: pick the plan set version and tariff plan of each CDR, rate it with the one evaluator,
+and (optionally) consume bundle counters, add to usage balances, fire credit alerts and keep the usage ledger.
 
 The plan set is the CDR tenant's version active at the CDR's start time, or
 its operator's when the tenant has none.  The tariff plan is the one asked
 for, else the subscriber's (by a_number), else the wholesale plan whose
-customer is the CDR's tenant.  Bundle counters live per subscriber and
-calendar-month cycle; they start at the bundle's allowance (proration is the
-bill run's business) and are consumed with conditional updates, so two
-replicas never spend the same units twice.  Every CDR rated with counters is
-written to a usage ledger under its stable ``cdr_id``: rating it again first
-gives back what the previous rating took (bundle units and charge), so a
-re-rate replaces, never adds.
+customer is the CDR's tenant.
+
+With counters a chunk of CDRs is one transaction (engine.rating.usage): the
+ledger rows of its CDRs, the counters and balances of its subscribers' cycles
+and the credit alerts already fired are read once; what the chunk's CDRs took
+before is given back; the CDRs are rated in order against the counters in
+memory; ledger rows, counters and balances are written back in bulk with
+compare-and-set, and a chunk that lost a race to another replica is rated
+again.  Counters follow each subscriber's bill cycle in the time zone of its
+tariff plan (``anchor_of`` gives the cycle's anchor day; 1 by default).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
 
-from engine.cdr import MediatedCdr
+from engine.cdr import COLUMNS, MediatedCdr
 from engine.clock import Clock
+from engine.errors import FailedPrecondition
 from engine.identity import Permission, Principal
 from engine.paging import Page
-from engine.plans.catalogue import LedgerEntry, PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
+from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
-from engine.rating.compiled import CompiledPlans
-from engine.rating.rater import Rater
-from engine.rating.result import BundleState, RatedCdr, RatingStatus, UnratedReason
+from engine.rating.compiled import CompiledPlans, CompiledVersion
+from engine.rating.evaluator import RATED, Evaluator, row_of
+from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
+from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
+from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
 
-MAX_RETRIES = 3
+MAX_RETRIES = 8
+_TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
+_SERVICE = COLUMNS.index("service")
 
 
 @dataclass(frozen=True)
@@ -39,89 +48,256 @@ class RatingOutcome:
     plan_set_version: int
 
 
-def cycle_of(cdr: MediatedCdr) -> str:
-    return cdr.start_time.strftime("%Y-%m")
+@dataclass
+class _Item:
+    """One CDR of a chunk, resolved: who, which plan set and plan, which counters."""
+
+    row: tuple[Any, ...]
+    cdr: MediatedCdr | None
+    tenant: str
+    plan_id: str
+    version: PlanSetVersion | None
+    compiled: CompiledPlans | None
+    subscriber: Any
+    key: CounterKey | None = None       # the subscriber's cycle, when its counters are used
+    tariff: CompiledVersion | None = None
 
 
 class RatingDesk:
-    """Use cases of RatingService."""
+    """Use cases of RatingService (and the rating behind mediation, what-if and re-rating)."""
 
     def __init__(self, plans: PlanDesk, plan_uow: PlanUnitOfWorkFactory, uow: UnitOfWorkFactory, clock: Clock,
-                 credit_alerts: Any = None) -> None:
+                 credit_alerts: Any = None, limits: CdrLimits = DEFAULT_LIMITS,
+                 anchor_of: Callable[[Any], int] | None = None) -> None:
         self._plans = plans
         self._plan_uow = plan_uow
         self._uow = uow
         self._clock = clock
         # engine.eventrules.CreditAlerts: evaluated when rating with counters for subscribers with a credit limit
         self.credit_alerts = credit_alerts
+        self.limits = limits
+        # the day of month a subscriber's bill cycle starts (its billing account's anchor); 1 when unknown
+        self.anchor_of = anchor_of or (lambda _subscriber: 1)
         self._parents: dict[str, str] = {}
         self._compiled: dict[str, CompiledPlans] = {}
+        self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()
+
+    # -- the evaluator ------------------------------------------------------------------------------------
+    def evaluator(self, compiled: CompiledPlans) -> Evaluator:
+        """The one evaluator of a compiled plan set (its caches live as long as the plan set does)."""
+        ev = self._evaluators.get(compiled)
+        if ev is None:
+            ev = self._evaluators[compiled] = Evaluator(compiled, self.limits)
+        return ev
 
     def plan_set_at(self, tenant: str, at: datetime) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
-        """The plan set version in force for ``tenant`` at ``at`` (its operator's when it has none); internal.
-
-        The returned version may be a head without IR and sources (only number, digest and times)."""
+        """The plan set version in force for ``tenant`` at ``at`` (its operator's when it has none); internal."""
         return self._in_force(tenant, at, {})
+
+    def cycle_at(self, subscriber: Any, compiled: CompiledPlans | None, at: datetime) -> str:
+        """The subscriber's bill cycle at ``at``, in its tariff plan's time zone (UTC without a plan in force)."""
+        epoch = int(at.timestamp())
+        plan = compiled.plan(subscriber.tariff_plan) if compiled is not None else None
+        v = plan.version_at(epoch) if plan is not None else None
+        day = v.clock.local_day(epoch) if v is not None else at.astimezone(timezone.utc).date()
+        return cycle_of(day, self.anchor_of(subscriber))
 
     def usage_of(self, tenant: str, msisdn: str, cycle: str) -> dict[str, int]:
         """Charged usage of a subscriber's cycle by currency; internal."""
-        with self._plan_uow() as uow:
-            return uow.counters.usage(tenant, msisdn, cycle)
+        with self._plan_uow(read_only=True) as uow:
+            return uow.usage.balances_of([(tenant, msisdn, cycle)]).get((tenant, msisdn, cycle), {})
 
+    # -- rating ---------------------------------------------------------------------------------------------
     def rate(self, principal: Principal, cdr: MediatedCdr, tariff_plan: str = "", use_counters: bool = False) -> RatingOutcome:
         return self.rate_many(principal, [cdr], tariff_plan, use_counters)[0]
 
     def rate_many(self, principal: Principal, cdrs: list[MediatedCdr], tariff_plan: str = "",
                   use_counters: bool = False) -> list[RatingOutcome]:
-        """Rate a chunk: the store is asked once per chunk for each tenant's plan set timeline and for the
-        subscribers of all a-numbers (not once per CDR); counters are still consumed CDR by CDR."""
+        """Rate a chunk of CDRs (RatingService): plan sets and subscribers are read once per chunk."""
         principal.require(Permission.RATING)
         cdrs = [c if c.tenant else c.with_changes(tenant=principal.tenant_id) for c in cdrs]
         for tenant in sorted({c.tenant for c in cdrs}):
             principal.require_tenant(tenant)
-        subs: dict[str, Any] = {}
-        if not tariff_plan or use_counters:
-            subs = self._subscribers({c.a_number for c in cdrs if c.a_number})
-        timelines: dict[str, Any] = {}
-        raters: dict[int, Rater] = {}
+        rows = [row_of(c) for c in cdrs]
+        items = self._resolve(rows, cdrs, tariff_plan, need_subscribers=not tariff_plan or use_counters)
+        if use_counters:
+            return self._with_counters(items, details=True)
         out = []
-        for cdr in cdrs:
-            tenant = cdr.tenant
-            version, compiled = self._in_force(tenant, cdr.start_time, timelines)
-            if version is None or compiled is None:
-                out.append(RatingOutcome(RatedCdr(cdr.cdr_id, RatingStatus.UNRATED,
-                                                  reason=f"{UnratedReason.NO_PLAN.value}: tenant {tenant} has no active plan set at "
-                                                         f"{cdr.start_time.isoformat()}"), 0))
+        for item in items:
+            if item.compiled is None or item.version is None:
+                out.append(RatingOutcome(_no_plan_set(item), 0))
                 continue
-            sub = subs.get(cdr.a_number) if cdr.a_number else None
-            subscriber_known = sub is not None and sub.tenant_id == tenant
-            plan_id = tariff_plan or (sub.tariff_plan if subscriber_known and sub is not None else "")
-            if not plan_id:
-                plan_id = next((p.id for p in compiled.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-            rater = raters.get(id(compiled))
-            if rater is None:
-                rater = raters[id(compiled)] = Rater(compiled)
-            if use_counters and subscriber_known:
-                out.append(RatingOutcome(self._rate_with_counters(rater, compiled, cdr, tenant, plan_id, sub), version.version))
-            else:
-                out.append(RatingOutcome(rater.rate(cdr, plan_id), version.version))
+            assert item.cdr is not None
+            out.append(RatingOutcome(self.evaluator(item.compiled).rate_cdr(item.cdr, item.plan_id), item.version.version))
         return out
 
+    def rate_stored(self, principal: Principal, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None = None,
+                    compiled: CompiledPlans | None = None) -> list[tuple[str, int]]:
+        """Rate stored CDR rows with counters (mediation with rating, re-rating): ``(status, charge)`` per row.
+
+        ``version``/``compiled``: rate with this plan set version instead of the one in force at each CDR."""
+        principal.require(Permission.RATING)
+        allowed = [row if principal.can_see_tenant(row[_TENANT] or principal.tenant_id) else None for row in rows]
+        mine = [(i, row if row[_TENANT] else _with_tenant(row, principal.tenant_id)) for i, row in enumerate(allowed) if row is not None]
+        items = self._resolve([r for _, r in mine], None, "", True, version, compiled)
+        outcomes = self._with_counters(items, details=False) if items else []
+        out: list[tuple[str, int]] = [(RatingStatus.UNRATED.value, 0)] * len(rows)
+        for (i, _), o in zip(mine, outcomes):
+            out[i] = (o.rated.status.value, o.rated.charge_micros)
+        return out
+
+    def rerate_chunk(self, principal: Principal, rows: Sequence[tuple[Any, ...]], held: Held, version: PlanSetVersion | None,
+                     compiled: CompiledPlans | None) -> list[RatingOutcome]:
+        """One chunk of a re-rating run (engine.rating.rerate): stored rows, in start order, with counters."""
+        principal.require(Permission.RATING)
+        for tenant in sorted({r[_TENANT] for r in rows}):
+            principal.require_tenant(tenant)
+        items = self._resolve(rows, None, "", True, version, compiled)
+        return self._with_counters(items, details=False, held=held) if items else []
+
+    def _resolve(self, rows: Sequence[tuple[Any, ...]], cdrs: Sequence[MediatedCdr] | None, tariff_plan: str,
+                 need_subscribers: bool, version: PlanSetVersion | None = None,
+                 compiled: CompiledPlans | None = None) -> list[_Item]:
+        subs = self._subscribers({r[_A] for r in rows if r[_A]}) if need_subscribers else {}
+        timelines: dict[str, Any] = {}
+        items = []
+        for i, row in enumerate(rows):
+            tenant = row[_TENANT]
+            if version is None:
+                ps, comp = self._in_force(tenant, _when(row[_START]), timelines)
+            else:
+                ps, comp = version, compiled
+            sub = subs.get(row[_A]) if row[_A] else None
+            known = sub if sub is not None and sub.tenant_id == tenant else None
+            plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
+            if not plan_id and comp is not None:
+                plan_id = next((p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
+            items.append(_Item(row, cdrs[i] if cdrs is not None else None, tenant, plan_id, ps, comp, known))
+        return items
+
+    def _with_counters(self, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome]:
+        """Rate a chunk with counters in one transaction, again when another replica won a race.
+
+        ``held``: what the other CDRs of a re-rating run still hold (given back while this chunk rates, so the
+        run's CDRs share the units as if rated from scratch in order; see engine.rating.rerate)."""
+        for item in items:
+            item.key, item.tariff = None, None
+            if item.subscriber is not None and item.compiled is not None:
+                plan = item.compiled.plan(item.plan_id)
+                epoch = _epoch(item.row[_START])
+                v = plan.version_at(epoch) if plan is not None and epoch is not None else None
+                if v is not None and epoch is not None:
+                    item.tariff = v
+                    item.key = (item.tenant, item.row[_A], cycle_of(v.clock.local_day(epoch), self.anchor_of(item.subscriber)))
+        for _attempt in range(MAX_RETRIES):
+            with self._plan_uow() as uow:
+                outcomes = self._chunk(uow, items, details, held)
+                if outcomes is None:
+                    continue  # another writer changed these counters since we read them: read again, rate again
+                uow.commit()
+                return outcomes
+        raise FailedPrecondition("RATING_CONTENTION", f"the counters of this chunk kept changing under {MAX_RETRIES} attempts; "
+                                                      f"send it again", "")
+
+    def _chunk(self, uow: Any, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome] | None:
+        repo = uow.usage
+        previous: dict[tuple[str, str], LedgerEntry] = {}
+        for tenant in sorted({i.tenant for i in items}):
+            for cdr_id, e in repo.ledger_of(tenant, [i.row[_ID] for i in items if i.tenant == tenant]).items():
+                previous[(tenant, cdr_id)] = e
+        keys = {i.key for i in items if i.key is not None}
+        keys |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
+        others = held.besides(previous.values(), keys) if held is not None else {}
+        usage = Usage(repo, keys)  # type: ignore[arg-type]
+        for item in items:
+            if item.key is not None and item.tariff is not None:
+                for bid in item.tariff.bundles:
+                    b = item.compiled.bundles.get(bid) if item.compiled is not None else None
+                    if b is not None and b.recurrence == "monthly":
+                        usage.ensure(item.key, bid, b.allowance, b.unit)
+        # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
+        for e in previous.values():
+            if e.counted:
+                usage.give_back((e.tenant_id, e.msisdn, e.cycle), e.bundles, e.currency, e.charge_micros)
+        for held_key, (bundles, charges) in others.items():
+            usage.give_back(held_key, bundles.items(), "", 0)
+            for currency, micros in charges.items():
+                usage.give_back(held_key, (), currency, micros)
+        results = self._rate_items(items, usage, details)
+        now = self._clock.now()
+        entries: list[LedgerEntry] = []
+        outcomes: list[RatingOutcome] = []
+        for item, (rated, ps_version) in zip(items, results):
+            key = item.key
+            charged = rated.charge_micros if rated.status is RatingStatus.RATED else 0
+            if key is not None and charged:
+                before = usage.charged(key, rated.currency)
+                usage.add_charge(key, rated.currency, charged)
+                sub = item.subscriber
+                if (self.credit_alerts is not None and sub.credit_limit_micros is not None and rated.currency == sub.credit_currency):
+                    fire_credit_alerts(uow, self.credit_alerts, sub, item.plan_id, key[2], rated.currency, before, before + charged, now)
+            entries.append(LedgerEntry(
+                item.tenant, item.row[_ID], item.row[_A], key[2] if key is not None else "", rated.currency, charged,
+                tuple((u.bundle_id, u.units) for u in rated.bundle_usage), _when(item.row[_START]), str(item.row[_SERVICE]),
+                rated.destination, rated.zone, rated.units, ps_version, rated.plan_id or item.plan_id, rated.plan_version,
+                rated.status.value, rated.reason[:500], counted=key is not None))
+            outcomes.append(RatingOutcome(rated, ps_version))
+        for held_key, (bundles, charges) in others.items():  # the run's other CDRs keep what they hold until rated
+            usage.give_back(held_key, ((b, -u) for b, u in bundles.items()), "", 0)
+            for currency, micros in charges.items():
+                usage.give_back(held_key, (), currency, -micros)
+        counters, balances = usage.changes()
+        if not repo.write_chunk(entries, set(previous), counters, balances):
+            return None
+        if held is not None:
+            held.rated(previous.values())
+        return outcomes
+
+    def _rate_items(self, items: list[_Item], usage: Usage, details: bool) -> list[tuple[RatedCdr, int]]:
+        """Each item rated in order against the chunk's counters; the batch loop unless details are wanted."""
+        out: list[tuple[RatedCdr, int]] = []
+        n = 0
+        while n < len(items):
+            item = items[n]
+            if item.compiled is None or item.version is None:
+                out.append((_no_plan_set(item), 0))
+                n += 1
+            elif details:
+                assert item.cdr is not None
+                wallet = usage.wallet(item.key) if item.key is not None else None
+                out.append((self.evaluator(item.compiled).rate_cdr(item.cdr, item.plan_id, wallet), item.version.version))
+                n += 1
+            else:
+                # a run of CDRs under one plan set version goes through the batch loop, in order
+                end = n + 1
+                while end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled:
+                    end += 1
+                run = items[n:end]
+                rows = self.evaluator(item.compiled).rate_rows(
+                    [it.row for it in run], [it.plan_id for it in run],
+                    lambda i, _row, _run=run: usage.wallet(_run[i].key) if _run[i].key is not None else None)  # type: ignore[misc]
+                out.extend((_compact(it, r), item.version.version) for it, r in zip(run, rows))
+                n = end
+        return out
+
+    # -- plan sets in force --------------------------------------------------------------------------------
     def _subscribers(self, msisdns: set[str]) -> dict[str, Any]:
         if not msisdns:
             return {}
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             many = getattr(uow.subscribers, "get_live_by_msisdns", None)
             if many is not None:
                 return many(sorted(msisdns))  # type: ignore[no-any-return]
             found = {m: uow.subscribers.get_live_by_msisdn(m) for m in msisdns}
         return {m: s for m, s in found.items() if s is not None}
 
-    def _in_force(self, tenant: str, at: datetime, timelines: dict[str, Any]) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
+    def _in_force(self, tenant: str, at: datetime | None, timelines: dict[str, Any]) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
         """plan_set_at with the tenant's (and its operator's) activation timeline read once per chunk."""
+        if at is None:
+            return None, None
         heads: Any = timelines.get(tenant)
         if heads is None:
-            with self._plan_uow() as uow:
+            with self._plan_uow(read_only=True) as uow:
                 of = getattr(uow.plan_versions, "activation_heads", None)
                 heads = timelines[tenant] = of(tenant) if of is not None else False
         if heads is False:  # a store without timelines: ask per CDR
@@ -140,7 +316,7 @@ class RatingDesk:
     def _parent(self, tenant: str) -> str:
         parent = self._parents.get(tenant)
         if parent is None:
-            with self._uow() as uow:
+            with self._uow(read_only=True) as uow:
                 t = uow.tenants.get(tenant)
             parent = getattr(t, "parent_tenant_id", "") if t is not None else ""
             if t is not None:
@@ -150,7 +326,7 @@ class RatingDesk:
     def _compiled_for(self, head: PlanSetVersion) -> CompiledPlans | None:
         compiled = self._compiled.get(head.digest)
         if compiled is None:
-            with self._plan_uow() as uow:
+            with self._plan_uow(read_only=True) as uow:
                 full = uow.plan_versions.get(head.tenant_id, head.version)
             if full is None:  # pragma: no cover - deleted meanwhile
                 return None
@@ -160,54 +336,21 @@ class RatingDesk:
             self._compiled[head.digest] = compiled
         return compiled
 
-    def _rate_with_counters(self, rater: Rater, compiled: CompiledPlans, cdr: MediatedCdr, tenant: str, plan_id: str,
-                            sub: Any = None) -> RatedCdr:
-        cycle = cycle_of(cdr)
-        plan = compiled.plan(plan_id)
-        tariff_version = plan.version_at(int(cdr.start_time.timestamp())) if plan is not None else None
-        for _attempt in range(MAX_RETRIES):
-            with self._plan_uow() as uow:
-                previous = uow.counters.ledger_get(tenant, cdr.cdr_id)
-                if previous is not None:
-                    for bid, units in previous.bundles:
-                        uow.counters.give_back(tenant, previous.msisdn, previous.cycle, bid, units)
-                    if previous.charge_micros:
-                        uow.counters.add_usage(tenant, previous.msisdn, previous.cycle, previous.currency, -previous.charge_micros)
-                if tariff_version is not None:
-                    for bid in tariff_version.bundles:
-                        b = compiled.bundles.get(bid)
-                        if b is not None and b.recurrence == "monthly":
-                            uow.counters.ensure(tenant, cdr.a_number, cycle, bid, b.allowance, b.unit)
-                counters = uow.counters.get(tenant, cdr.a_number, cycle)
-                state = BundleState({bid: remaining for bid, (_a, remaining, _u) in counters.items()})
-                rated = rater.rate(cdr, plan_id, state)
-                ok = all(uow.counters.consume(tenant, cdr.a_number, cycle, use.bundle_id, use.units) for use in rated.bundle_usage)
-                if not ok:
-                    continue  # someone spent the same units meanwhile: roll back and rate again
-                charged = rated.charge_micros if rated.status is RatingStatus.RATED else 0
-                watch = (self.credit_alerts is not None and sub is not None and sub.credit_limit_micros is not None
-                         and charged and rated.currency == sub.credit_currency)
-                used_before = uow.counters.usage(tenant, cdr.a_number, cycle).get(rated.currency, 0) if watch else 0
-                if charged:
-                    uow.counters.add_usage(tenant, cdr.a_number, cycle, rated.currency, charged)
-                if watch:
-                    # credit alerts see the usage step this CDR made (after any previous rating of it was given back)
-                    fire_credit_alerts(uow, self.credit_alerts, sub, plan_id, cycle, rated.currency, used_before,
-                                       used_before + charged, self._clock.now())
-                uow.counters.ledger_put(LedgerEntry(tenant, cdr.cdr_id, cdr.a_number, cycle, rated.currency, charged,
-                                                    tuple((u.bundle_id, u.units) for u in rated.bundle_usage)))
-                uow.commit()
-                return rated
-        return rater.rate(cdr, plan_id)  # pragma: no cover - only under heavy contention
-
+    # -- reads ----------------------------------------------------------------------------------------------
     def counters(self, principal: Principal, tenant_id: str, msisdn: str, cycle: str) -> tuple[dict[str, tuple[int, int, str]], dict[str, int]]:
         principal.require(Permission.RATING)
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
-        cycle = cycle or self._clock.now().strftime("%Y-%m")
-        with self._plan_uow() as uow:
-            return uow.counters.get(tenant, msisdn, cycle), uow.counters.usage(tenant, msisdn, cycle)
-
+        if not cycle:
+            now = self._clock.now()
+            sub = self._subscribers({msisdn}).get(msisdn)
+            _, compiled = self.plan_set_at(tenant, now)
+            cycle = self.cycle_at(sub, compiled, now) if sub is not None and sub.tenant_id == tenant else now.strftime("%Y-%m")
+        key = (tenant, msisdn, cycle)
+        with self._plan_uow(read_only=True) as uow:
+            counters = uow.usage.counters_of([key]).get(key, {})
+            balances = uow.usage.balances_of([key]).get(key, {})
+        return {b: (r.allowance, r.remaining, r.unit) for b, r in counters.items()}, balances
 
     def credit_alert_log(self, principal: Principal, tenant_id: str, msisdn: str, period: str, page: Page) -> list[CreditAlertRecord]:
         """The credit alert log, tenant-scoped: a tenant sees its own; the operator sees all (or the tenant asked for)."""
@@ -220,8 +363,42 @@ class RatingDesk:
             tenants = None
         else:
             tenants = {principal.tenant_id}
-        with self._plan_uow() as uow:
+        with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined, no-any-return]
+
+
+def _with_tenant(row: tuple[Any, ...], tenant: str) -> tuple[Any, ...]:
+    return row[:_TENANT] + (tenant,) + row[_TENANT + 1:]
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def _epoch(text: Any) -> int | None:
+    at = _when(text)
+    return int(at.timestamp()) if at is not None else None
+
+
+def _no_plan_set(item: _Item) -> RatedCdr:
+    at = _when(item.row[_START])
+    return RatedCdr(item.row[_ID], RatingStatus.UNRATED, reason=f"{UnratedReason.NO_PLAN.value}: tenant {item.tenant} has no active "
+                                                                f"plan set at {at.isoformat() if at else item.row[_START]}")
+
+
+def _compact(item: _Item, r: tuple[Any, ...]) -> RatedCdr:
+    """A compact row result as a RatedCdr without spans (what the ledger needs)."""
+    status, charge, what, uses, v, group, zone, units = r
+    from engine.rating.result import BundleUse
+
+    if status != RATED:
+        return RatedCdr(item.row[_ID], RatingStatus(status), reason=what, plan_id=item.plan_id)
+    return RatedCdr(item.row[_ID], RatingStatus.RATED, charge_micros=charge, currency=v.currency, plan_id=v.plan_id,
+                    plan_version=v.version, service=str(item.row[_SERVICE]), destination=group, zone=zone, units=units,
+                    gross_micros=charge, bundle_usage=tuple(BundleUse(b, u) for b, u in uses or ()))
 
 
 def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:
@@ -234,4 +411,4 @@ def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:
     return best
 
 
-__all__ = ["RatingDesk", "RatingOutcome", "cycle_of"]
+__all__ = ["RatingDesk", "RatingOutcome"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from engine.money import format_amount
 
@@ -35,10 +35,10 @@ class RatedSpan:
     bundle_units: int     # of which covered by bundles
     charge_micros: int    # this span's money: rounded per span when the rate says so, else the exact amount to the micro (half-even)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, currency: str = "") -> dict[str, Any]:
         return {
             "start": self.start, "end": self.end, "band": self.band, "rate": self.rate_id,
-            "billed_units": self.billed_units, "bundle_units": self.bundle_units, "charge": format_amount(self.charge_micros),
+            "billed_units": self.billed_units, "bundle_units": self.bundle_units, "charge": format_amount(self.charge_micros, currency),
         }
 
 
@@ -58,8 +58,8 @@ class DiscountLine:
     description: str = ""
     service: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"discount": self.discount_id, "amount": format_amount(self.amount_micros)}
+    def as_dict(self, currency: str = "") -> dict[str, Any]:
+        return {"discount": self.discount_id, "amount": format_amount(self.amount_micros, currency)}
 
 
 class BundleState(Mapping[str, int]):
@@ -117,12 +117,18 @@ class RatedCdr:
     spans: tuple[RatedSpan, ...] = ()
     bundle_usage: tuple[BundleUse, ...] = ()
     discounts: tuple[DiscountLine, ...] = ()
-    explanation: str = ""
+    # the explanation, or how to write it: built only when someone reads `explanation`
+    why: str | Callable[[], str] = field(default="", compare=False, repr=False)
     bundle_state: BundleState | None = field(default=None, compare=False)
 
     @property
     def rated(self) -> bool:
         return self.status is RatingStatus.RATED
+
+    @property
+    def explanation(self) -> str:
+        """Why this charge, in words (rate, spans, bundles, fees, rounding); written on first use."""
+        return self.why if isinstance(self.why, str) else self.why()
 
     def as_dict(self) -> dict[str, Any]:
         """The stable form used by golden files and the API (no explanation text: it may be reworded)."""
@@ -133,7 +139,7 @@ class RatedCdr:
                 out["plan"] = self.plan_id
             return out
         out.update({
-            "charge": format_amount(self.charge_micros),
+            "charge": format_amount(self.charge_micros, self.currency),
             "charge_micros": self.charge_micros,
             "currency": self.currency,
             "plan": self.plan_id,
@@ -143,11 +149,11 @@ class RatedCdr:
             "prefix": self.prefix,
             "zone": self.zone,
             "units": self.units,
-            "spans": [s.as_dict() for s in self.spans],
+            "spans": [s.as_dict(self.currency) for s in self.spans],
         })
         if self.bundle_usage:
             out["bundles"] = [b.as_dict() for b in self.bundle_usage]
         if self.discounts:
-            out["gross"] = format_amount(self.gross_micros)
-            out["discounts"] = [d.as_dict() for d in self.discounts]
+            out["gross"] = format_amount(self.gross_micros, self.currency)
+            out["discounts"] = [d.as_dict(self.currency) for d in self.discounts]
         return out

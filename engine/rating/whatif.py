@@ -1,18 +1,27 @@
-"""What-if: the same CDRs rated under a candidate and the active plan set; revenue difference per plan and service."""
+"""What-if: the same CDRs rated under a candidate and the active plan set; revenue difference per plan and service.
+
+Both sides rate through the one evaluator's batch loop (engine.rating.evaluator),
+in chunks, without consuming bundles: a tariff comparison, not a bill.  The
+CDRs may be rows of the normalised layout (a CDR file, the CDR store) or
+MediatedCdr objects (sent over gRPC).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from engine.cdr import MediatedCdr
+from engine.cdr import COLUMNS, MediatedCdr
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
-from engine.rating.rater import Rater
-from engine.rating.result import RatingStatus
+from engine.rating.evaluator import RATED, REJECTED, Evaluator, row_of
+from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.yamlio import Problem
 
-PlanFor = Callable[[MediatedCdr], str]
+PlanFor = Callable[[Sequence[Any]], str]
+CHUNK = 20_000
+_A, _TENANT, _ATTRS, _SERVICE = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service"))
 
 
 @dataclass
@@ -31,10 +40,11 @@ class WhatIfLine:
         return self.candidate_micros - self.active_micros
 
     def as_dict(self) -> dict[str, object]:
+        c = self.currency
         return {
-            "plan": self.plan_id, "service": self.service, "currency": self.currency, "cdrs": self.cdrs,
-            "active": format_amount(self.active_micros), "candidate": format_amount(self.candidate_micros),
-            "difference": format_amount(self.difference_micros),
+            "plan": self.plan_id, "service": self.service, "currency": c, "cdrs": self.cdrs,
+            "active": format_amount(self.active_micros, c), "candidate": format_amount(self.candidate_micros, c),
+            "difference": format_amount(self.difference_micros, c),
             "active_unrated": self.active_unrated, "candidate_unrated": self.candidate_unrated,
         }
 
@@ -54,47 +64,68 @@ class WhatIfReport:
         return sum(line.difference_micros for line in self.lines)
 
 
+def plan_attribute(attributes: str) -> str:
+    """The ``plan`` attribute of a row's attribute text (``k=v;k=v``), or ""."""
+    if "plan=" not in attributes:
+        return ""
+    for kv in attributes.split(";"):
+        if kv.startswith("plan="):
+            return kv[5:]
+    return ""
+
+
 def default_plan_for(assignments: Mapping[str, str] | None = None, default: str = "") -> PlanFor:
-    """Plan by CDR attribute ``plan``, else by a_number, else by tenant, else ``default``."""
+    """Plan of a row by its attribute ``plan``, else by a_number, else by tenant, else ``default``."""
     table = dict(assignments or {})
 
-    def plan_for(cdr: MediatedCdr) -> str:
-        return cdr.attributes.get("plan") or table.get(cdr.a_number) or table.get(cdr.tenant) or default
+    def plan_for(row: Sequence[Any]) -> str:
+        return plan_attribute(row[_ATTRS] or "") or table.get(row[_A]) or table.get(row[_TENANT]) or default
 
     return plan_for
 
 
-def what_if(cdrs: Iterable[MediatedCdr], candidate: CompiledPlans, active: CompiledPlans,
-            plan_for: PlanFor | Mapping[str, str] | None = None) -> WhatIfReport:
-    """Rate every CDR with both plan sets (bundles not consumed: a tariff comparison, not a bill)."""
+def _rows(cdrs: Iterable[Any]) -> Iterator[Sequence[Any]]:
+    for c in cdrs:
+        yield row_of(c) if isinstance(c, MediatedCdr) else c
+
+
+def what_if(cdrs: Iterable[Any], candidate: CompiledPlans, active: CompiledPlans,
+            plan_for: PlanFor | Mapping[str, str] | None = None, limits: CdrLimits = DEFAULT_LIMITS) -> WhatIfReport:
+    """Rate every CDR (row or MediatedCdr) with both plan sets and sum the charges per plan and service."""
     assign = plan_for if callable(plan_for) else default_plan_for(plan_for)
-    a_rater, c_rater = Rater(active), Rater(candidate)
+    a_ev, c_ev = Evaluator(active, limits), Evaluator(candidate, limits)
     lines: dict[tuple[str, str], WhatIfLine] = {}
     report = WhatIfReport()
-    for cdr in cdrs:
-        plan_id = assign(cdr)
-        a = a_rater.rate(cdr, plan_id)
-        c = c_rater.rate(cdr, plan_id)
-        if a.status is RatingStatus.REJECTED:
-            report.rejected += 1
-            continue
-        key = (plan_id, str(getattr(cdr.service, "value", cdr.service)))
-        line = lines.setdefault(key, WhatIfLine(*key))
-        line.cdrs += 1
-        line.currency = line.currency or a.currency or c.currency
-        if a.rated:
-            line.active_micros += a.charge_micros
-        else:
-            line.active_unrated += 1
-        if c.rated:
-            line.candidate_micros += c.charge_micros
-        else:
-            line.candidate_unrated += 1
+    rows = _rows(cdrs)
+    while True:
+        chunk = list(islice(rows, CHUNK))
+        if not chunk:
+            break
+        plans = [assign(r) for r in chunk]
+        for row, plan_id, a, c in zip(chunk, plans, a_ev.rate_rows(chunk, plans), c_ev.rate_rows(chunk, plans)):
+            if a[0] == REJECTED:
+                report.rejected += 1
+                continue
+            key = (plan_id, str(row[_SERVICE]))
+            line = lines.get(key)
+            if line is None:
+                line = lines[key] = WhatIfLine(*key)
+            line.cdrs += 1
+            if not line.currency:
+                line.currency = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
+            if a[0] == RATED:
+                line.active_micros += a[1]
+            else:
+                line.active_unrated += 1
+            if c[0] == RATED:
+                line.candidate_micros += c[1]
+            else:
+                line.candidate_unrated += 1
     report.lines = [lines[k] for k in sorted(lines)]
     return report
 
 
-def what_if_paths(cdrs: Iterable[MediatedCdr], candidate_paths: Iterable[str], active: CompiledPlans,
+def what_if_paths(cdrs: Iterable[Any], candidate_paths: Iterable[str], active: CompiledPlans,
                   plan_for: PlanFor | Mapping[str, str] | None = None) -> WhatIfReport:
     """Like :func:`what_if` from candidate plan files: an invalid candidate returns its validation errors, unrated."""
     from engine.plans import compile_plan_set, load_plan_set

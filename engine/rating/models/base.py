@@ -1,10 +1,14 @@
-"""Shared base of the rate models: how usage becomes billed parts, and parts become money."""
+"""Shared base of the rate models: how usage becomes billed parts, and parts become money.
+
+Money here is exact and integer: a model's amount is a numerator over its fixed
+denominator ``den`` (micro-units), so a price per 60 s times 70 s stays exact
+without fractions; the evaluator rounds once where the plan says.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from engine.money import RoundingMode
@@ -39,6 +43,7 @@ class ChargeModel(ABC):
 
     name: str = ""
     splits_by_band: bool = True
+    den: int = 1         # the amount's denominator (micro-units = amount_num / den)
 
     def __init__(self, rate_id: str, ir: dict[str, Any], rounding: RoundingRule) -> None:
         self.rate_id = rate_id
@@ -49,5 +54,13 @@ class ChargeModel(ABC):
         """Append the parts for increments starting in ``[t, min(span_end, total))``; return the new ``t``."""
 
     @abstractmethod
-    def amount(self, parts: list[Part]) -> Fraction:
-        """Exact money (micros) for the charged units of ``parts`` (one span's parts)."""
+    def amount_num(self, parts: list[Part]) -> int:
+        """Exact money of the charged units of ``parts`` (one span's parts): the numerator over :attr:`den` micros."""
+
+    # the one-span charge depends only on usage rounded up to whole multiples of this (0: on the exact usage)
+    memo_step: int = 0
+
+    def memo_key(self, units: int) -> int:
+        """A key that determines the one-span charge of ``units``."""
+        step = self.memo_step
+        return -(-units // step) * step if step and units > 0 else units

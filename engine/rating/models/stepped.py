@@ -5,13 +5,15 @@ belongs to the step (and to the band span) in which it *starts* and is
 charged in full at that step's price, even when it runs past the step's or
 the span's end; the next increment starts where it ended.  So a 60/60 call
 that enters off-peak 20 s into a minute pays that whole minute at the peak
-price, and the off-peak span starts with the next minute.
+price, and the off-peak span starts with the next minute.  The number of
+increments of a step is computed, not counted: the cost does not grow with
+the usage.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from fractions import Fraction
+from math import lcm
 from typing import Any
 
 from engine.money import round_micros
@@ -24,9 +26,14 @@ class SteppedModel(ChargeModel):
 
     def __init__(self, rate_id: str, ir: dict[str, Any], rounding: RoundingRule) -> None:
         super().__init__(rate_id, ir, rounding)
-        self.steps: tuple[tuple[int, int, int, int], ...] = tuple(tuple(s) for s in ir["steps"])  # type: ignore[misc]
+        self.steps: tuple[tuple[int, int, int, int], ...] = tuple((s[0], s[1], s[2], s[3]) for s in ir["steps"])
         self.starts = [s[0] for s in self.steps]
         self.per_increment = rounding.scope == "per_increment"
+        # legacy tariffs publish a rounded price per increment: each increment of a step costs that
+        self.each = {(p, per, inc): round_micros(p * inc, per, rounding.mode, rounding.decimals) for _f, p, per, inc in self.steps}
+        self.den = 1 if self.per_increment else lcm(*(s[2] for s in self.steps))
+        # one step: the charge depends only on the billed units (whole increments)
+        self.memo_step = self.steps[0][3] if len(self.steps) == 1 else 0
 
     def parts(self, span: int, t: int, span_end: int, total: int, out: list[Part]) -> int:
         limit = min(span_end, total)
@@ -40,17 +47,14 @@ class SteppedModel(ChargeModel):
             t += n * inc
         return t
 
-    def amount(self, parts: list[Part]) -> Fraction:
-        total = Fraction(0)
+    def amount_num(self, parts: list[Part]) -> int:
+        total = 0
+        den = self.den
         for p in parts:
-            charged = p.charged
-            if not charged:
-                continue
-            if self.per_increment:
-                # legacy tariffs publish a rounded price per increment; every increment costs that
-                r = self.rounding
-                each = round_micros(p.price_micros * p.increment, p.per, r.mode, r.decimals)
-                total += each * -(-charged // p.increment)
-            else:
-                total += Fraction(p.price_micros * charged, p.per)
+            charged = p.units - p.covered
+            if charged:
+                if self.per_increment:
+                    total += self.each[(p.price_micros, p.per, p.increment)] * -(-charged // p.increment)
+                else:
+                    total += p.price_micros * charged * (den // p.per)
         return total

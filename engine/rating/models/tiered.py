@@ -8,27 +8,26 @@ the start of the event picks it.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any, Sequence
 
 from engine.rating.models.base import ChargeModel, Part, RoundingRule
 
 
-def tier_amount(units: int, levels: Sequence[Sequence[Any]], mode: str, per: int) -> Fraction:
-    """Exact micros for ``units`` over ``levels`` = [(up_to | None, price_micros per `per`, flat_micros), ...]."""
+def tier_amount_num(units: int, levels: Sequence[Sequence[Any]], mode: str, per: int) -> int:
+    """Exact micros times ``per`` for ``units`` over ``levels`` = [(up_to | None, price_micros per `per`, flat_micros), ...]."""
     if units <= 0:
-        return Fraction(0)
+        return 0
     if mode == "volume":
         for up_to, price, flat in levels:
             if up_to is None or units <= up_to:
-                return Fraction(price * units, per) + flat
+                return int(price * units + flat * per)
         raise AssertionError("the last tier is unbounded")  # the validator guarantees it
-    total = Fraction(0)
+    total = 0
     lower = 0
     for up_to, price, flat in levels:
         upper = units if up_to is None else min(units, up_to)
         if upper > lower:
-            total += Fraction(price * (upper - lower), per) + flat
+            total += price * (upper - lower) + flat * per
         if up_to is None or units <= up_to:
             break
         lower = up_to
@@ -44,7 +43,9 @@ class TieredModel(ChargeModel):
         tiers = ir["tiers"]
         self.mode: str = tiers["mode"]
         self.per: int = tiers["per"]
+        self.den = self.per
         self.increment: int = tiers["increment"]
+        self.memo_step = self.increment
         self.levels = tuple(tuple(level) for level in tiers["levels"])
 
     def parts(self, span: int, t: int, span_end: int, total: int, out: list[Part]) -> int:
@@ -54,5 +55,5 @@ class TieredModel(ChargeModel):
         out.append(Part(span, t, billed, self.increment, 0, self.per))
         return t + billed
 
-    def amount(self, parts: list[Part]) -> Fraction:
-        return tier_amount(sum(p.charged for p in parts), self.levels, self.mode, self.per)
+    def amount_num(self, parts: list[Part]) -> int:
+        return tier_amount_num(sum(p.units - p.covered for p in parts), self.levels, self.mode, self.per)

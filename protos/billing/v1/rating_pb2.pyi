@@ -103,12 +103,14 @@ class RatedCdr(_message.Message):
     def __init__(self, cdr_id: _Optional[str] = ..., status: _Optional[_Union[RatingStatus, str]] = ..., reason: _Optional[str] = ..., charge: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gross: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tariff_plan: _Optional[str] = ..., plan_version: _Optional[int] = ..., plan_set_version: _Optional[int] = ..., destination: _Optional[str] = ..., zone: _Optional[str] = ..., units: _Optional[int] = ..., spans: _Optional[_Iterable[_Union[RatedSpan, _Mapping]]] = ..., bundles: _Optional[_Iterable[_Union[BundleUse, _Mapping]]] = ..., discounts: _Optional[_Iterable[_Union[DiscountLine, _Mapping]]] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class RateOptions(_message.Message):
-    __slots__ = ("tariff_plan", "use_bundle_counters")
+    __slots__ = ("tariff_plan", "use_bundle_counters", "explain")
     TARIFF_PLAN_FIELD_NUMBER: _ClassVar[int]
     USE_BUNDLE_COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     tariff_plan: str
     use_bundle_counters: bool
-    def __init__(self, tariff_plan: _Optional[str] = ..., use_bundle_counters: _Optional[bool] = ...) -> None: ...
+    explain: bool
+    def __init__(self, tariff_plan: _Optional[str] = ..., use_bundle_counters: _Optional[bool] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class RateCdrRequest(_message.Message):
     __slots__ = ("cdr", "options")

@@ -10,7 +10,7 @@ import pytest
 
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.compiler import build_ir, dump_ir, ir_digest
-from engine.rating import CompiledPlans, Rater
+from engine.rating import CompiledPlans, Evaluator
 from engine.replay import rate_folder
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +64,7 @@ def test_evaluator_from_stored_ir_rates_like_a_fresh_compile(tmp_path: Path) -> 
     assignments = load_assignments(case / "subscribers.yaml", [])
     with (case / "cdrs.cdr.csv").open() as stream:
         cdrs = [c for c in read_cdrs(stream) if isinstance(c, MediatedCdr)]
-    a, b = Rater(fresh), Rater(stored)
+    a, b = Evaluator(fresh), Evaluator(stored)
     for cdr in cdrs:
         assert a.rate(cdr, assignments.plan_for(cdr)).as_dict() == b.rate(cdr, assignments.plan_for(cdr)).as_dict()
     assert expected.count == len(cdrs)

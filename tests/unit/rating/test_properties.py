@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.money import RoundingMode, divide_rounded
-from engine.rating import BundleState, CompiledPlans, Rater
-from engine.rating.models.tiered import tier_amount
+from engine.rating import BundleState, CompiledPlans, Evaluator
+from engine.rating.models.tiered import tier_amount_num
 from tests.unit.rating.helpers import cdr, ir_plan, ir_rate
 
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday
@@ -34,8 +34,8 @@ def test_splitting_spans_never_changes_a_flat_rate_total(price: int, per: int, f
                                                           duration: int, offset: int, mode: str) -> None:
     rate = ir_rate([[0, price, per, first], [first, price, per, nxt]] if nxt != first else [[0, price, per, first]],
                    connect=connect, mode=mode)
-    one_band = Rater(CompiledPlans.from_ir(ir_plan({"RT": rate}, [["voice", "originating", "home", "DST_ALL", "ANYTIME", "RT"]])))
-    two_bands = Rater(CompiledPlans.from_ir(ir_plan(
+    one_band = Evaluator(CompiledPlans.from_ir(ir_plan({"RT": rate}, [["voice", "originating", "home", "DST_ALL", "ANYTIME", "RT"]])))
+    two_bands = Evaluator(CompiledPlans.from_ir(ir_plan(
         {"RT": rate}, [["voice", "originating", "home", "DST_ALL", b, "RT"] for b in ("DAY", "NIGHT")], days=SPLIT_WEEK)))
     call = cdr(start=_when(offset), duration_seconds=duration)
     a, b = one_band.rate(call, "TP"), two_bands.rate(call, "TP")
@@ -51,7 +51,7 @@ def test_charge_is_monotone_in_duration(day_price: int, night_price: int, inc: i
                                         d1: int, extra: int, mode: str) -> None:
     rates = {"RT_DAY": ir_rate([[0, day_price, 60, inc]], connect=connect, minimum=minimum, mode=mode),
              "RT_NIGHT": ir_rate([[0, night_price, 60, inc]], connect=connect, minimum=minimum, mode=mode)}
-    rater = Rater(CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", "DAY", "RT_DAY"],
+    rater = Evaluator(CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", "DAY", "RT_DAY"],
                                                          ["voice", "originating", "home", "DST_ALL", "NIGHT", "RT_NIGHT"]],
                                                  days=SPLIT_WEEK)))
     short = rater.rate(cdr(start=_when(offset), duration_seconds=d1), "TP")
@@ -63,7 +63,7 @@ def test_charge_is_monotone_in_duration(day_price: int, night_price: int, inc: i
 @given(price=prices, per=pers, connect=prices, duration=durations, mode=modes, decimals=st.integers(0, 6))
 def test_per_second_rate_matches_an_independent_decimal_computation(price: int, per: int, connect: int, duration: int,
                                                                      mode: str, decimals: int) -> None:
-    rater = Rater(CompiledPlans.from_ir(ir_plan({"RT": ir_rate([[0, price, per, 1]], connect=connect, mode=mode, decimals=decimals)},
+    rater = Evaluator(CompiledPlans.from_ir(ir_plan({"RT": ir_rate([[0, price, per, 1]], connect=connect, mode=mode, decimals=decimals)},
                                                 [["voice", "originating", "home", "DST_ALL", "ANYTIME", "RT"]])))
     got = rater.rate(cdr(duration_seconds=duration), "TP").charge_micros
     exact = (Decimal(price) * duration / per + connect) / Decimal(1_000_000)
@@ -91,14 +91,14 @@ def test_divide_rounded_agrees_with_decimal(n: int, d: int, mode: RoundingMode) 
 def test_graduated_equals_sum_of_slices_and_volume_uses_one_price(units: int, bounds: list[int], tier_prices: list[int]) -> None:
     bounds = sorted(bounds)
     levels = [[b, tier_prices[i], 0] for i, b in enumerate(bounds)] + [[None, tier_prices[len(bounds)], 0]]
-    graduated = tier_amount(units, levels, "graduated", 1)
+    graduated = tier_amount_num(units, levels, "graduated", 1)
     lower, total = 0, 0
     for up_to, price, _ in levels:
         top = units if up_to is None else min(units, up_to)
         total += max(top - lower, 0) * price
         lower = up_to if up_to is not None else lower
     assert graduated == total
-    volume = tier_amount(units, levels, "volume", 1)
+    volume = tier_amount_num(units, levels, "volume", 1)
     reached = next(p for b, p, _ in levels if b is None or units <= b)
     assert volume == units * reached
 
@@ -109,7 +109,7 @@ def test_bundles_cover_billed_units_and_counters_never_go_negative(duration: int
     bundles = {"BN": {"name": "b", "service": "voice", "unit": "second", "allowance": 5000, "destinations": [], "zones": [],
                       "recurrence": "monthly", "validity_days": 0, "fee": 0, "currency": "EUR", "proration": "daily",
                       "priority": 1, "condition": None}}
-    rater = Rater(CompiledPlans.from_ir(ir_plan({"RT": ir_rate([[0, price, 60, inc]])},
+    rater = Evaluator(CompiledPlans.from_ir(ir_plan({"RT": ir_rate([[0, price, 60, inc]])},
                                                 [["voice", "originating", "home", "DST_ALL", "ANYTIME", "RT"]], bundles=bundles)))
     state = BundleState({"BN": remaining})
     rated = rater.rate(cdr(duration_seconds=duration), "TP", state)

@@ -1,0 +1,676 @@
+"""The one pricing implementation: a compiled plan set evaluated against CDRs (pure, no I/O).
+
+Every product path rates here: RatingService, mediation with rating, re-rating,
+``rulebill replay`` and what-if.  Two entry points share one pricing code:
+
+* :meth:`Evaluator.rate` rates one :class:`MediatedCdr` into a :class:`RatedCdr`
+  (spans, bundle use, discounts, and an explanation written only when read);
+* :meth:`Evaluator.rate_rows` rates many rows of the normalised CDR layout (as
+  ``csv.reader``, the mediation store or a gRPC chunk give them) into compact
+  :data:`Row` results, with bundle counters consumed in memory in row order.
+  Per start minute it keeps the plan version, the band and how long the band
+  lasts; per traffic kind the rate, the bundles and discounts that can apply;
+  per rate the one-span charge by usage (filled by the same pricing code).
+  A row that is not the plain case -- a call crossing a band, a bundle covering
+  part of a call, a condition to evaluate, a bad value -- takes the per-CDR way.
+
+Order of work for one CDR:
+
+1. impossible or out-of-bounds values -> ``rejected`` (field and reason);
+2. plan, version in force at the start time, zone, destination group (longest
+   prefix) -> ``unrated`` with a reason code when any is missing;
+3. voice calls are cut where the band changes (midnight, DST and holidays
+   included), found by bisection in the band clock, never by walking time;
+   tiered rates, data, SMS, MMS and supplementary events are priced at the
+   band in force when they start;
+4. increments lie on one grid from the start of the call (an increment that
+   straddles a band change is charged in full at the rate of the span where it
+   starts, see :mod:`engine.rating.models.stepped`);
+5. the subscriber's applicable bundles (by ``priority``) cover billed units
+   before money;
+6. money, exactly, in integers: sum of span amounts + connect fee, then the
+   minimum charge, then the maximum cost, then one rounding with the first
+   span's rate's mode and decimals (``per_span``/``per_increment`` rates round
+   earlier, as they say).  A call wholly covered by bundles costs nothing (no
+   connect fee, no minimum); a call with zero billed units still pays the
+   connect fee and minimum charge, if the rate has them;
+7. CDR-level discounts of the plan version, in plan order, each on what the
+   previous ones left of the rounded charge (never below zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from math import lcm
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, format_time, from_row, validate
+from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
+from engine.rating.compiled import CompiledBundle, CompiledPlans, CompiledRate, CompiledVersion
+from engine.rating.discounts import ChargeLine, DiscountModel
+from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
+from engine.rating.models import Part
+from engine.rating.prefix import PrefixIndex
+from engine.rating.result import BundleState, BundleUse, DiscountLine, RatedCdr, RatedSpan, RatingStatus, UnratedReason
+
+RATED, UNRATED, REJECTED = RatingStatus.RATED.value, RatingStatus.UNRATED.value, RatingStatus.REJECTED.value
+SERVICES = frozenset(s.value for s in Service)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_ZERO = frozenset({"", "0", 0})
+_ONE_EVENT = frozenset({"", "0", "1", 0, 1})
+_MEMO_SIZE = 200_000
+_MISS: Any = object()
+_SECONDS = frozenset(f":{s:02d}Z" for s in range(60))
+_VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVENT)   # a voice row's other usage cells
+
+# A rated row: (status, charge micros, rate id(s) "+"-joined or the reason, bundle uses ((bundle, units), ...) or None,
+#               plan version or None, destination group, zone, units)
+Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int]
+WalletOf = Callable[[int, Sequence[Any]], "dict[str, int] | None"]
+
+
+class _Unrated(Exception):
+    def __init__(self, code: UnratedReason, message: str, plan_id: str = "") -> None:
+        self.code, self.message, self.plan_id = code, message, plan_id
+
+
+class Priced:
+    """What the pricing code found for one CDR (integers; the explanation is written from it on demand)."""
+
+    __slots__ = ("v", "service", "zone", "group", "prefix", "units", "spans", "uses", "lines", "gross", "charge",
+                 "usage_num", "total_num", "total_den", "covered_all", "minimum", "maximum")
+
+    def __init__(self, v: CompiledVersion, service: str, zone: str, group: str, prefix: str, units: int) -> None:
+        self.v, self.service, self.zone, self.group, self.prefix, self.units = v, service, zone, group, prefix, units
+        # (start, end, band, rate, billed units, bundle units, span micros)
+        self.spans: list[tuple[int, int, str, CompiledRate, int, int, int]] = []
+        self.uses: list[tuple[str, int]] = []
+        self.lines: list[DiscountLine] = []
+        self.gross = self.charge = self.usage_num = self.total_num = 0
+        self.total_den = 1
+        self.covered_all = self.minimum = self.maximum = False
+
+    @property
+    def rate_ids(self) -> str:
+        return "+".join(s[3].id for s in self.spans)
+
+
+class Evaluator:
+    """``Evaluator(compiled).rate(cdr, plan_id)`` / ``.rate_rows(rows, plans)``: see the module doc."""
+
+    def __init__(self, compiled: CompiledPlans, limits: CdrLimits = DEFAULT_LIMITS) -> None:
+        self.compiled = compiled
+        self.limits = limits
+        # a band lookup needs to see no further than the longest call
+        self._horizon = limits.max_call_seconds + 60
+        self._minutes: dict[str, dict[str, tuple[Any, ...] | None]] = {}
+        # per (version, band): routes of home originating traffic by service and group, and of other traffic by key
+        self._routes: dict[tuple[int, str], tuple[dict[str, _Routes], _Routes]] = {}
+        self._days: dict[str, int] = {}
+        self._bundle_index: list[tuple[str, CompiledBundle]] = sorted(compiled.bundles.items())
+        self._all_groups: PrefixIndex | None = None
+
+    # == one CDR ================================================================================
+    def rate(self, cdr: MediatedCdr, plan_id: str, bundles: Mapping[str, int] | None = None) -> RatedCdr:
+        """Rate one CDR; ``bundles`` (remaining units per bundle) is not changed, the result's ``bundle_state`` is."""
+        wallet = dict(BundleState(bundles)) if bundles is not None else None
+        rated = self.rate_cdr(cdr, plan_id, wallet)
+        return rated if wallet is None else replace(rated, bundle_state=BundleState(wallet))
+
+    def rate_cdr(self, cdr: MediatedCdr, plan_id: str, wallet: dict[str, int] | None = None) -> RatedCdr:
+        """Rate one CDR, consuming ``wallet`` (remaining units per bundle) in place."""
+        try:
+            validate(cdr)
+            service = Service(cdr.service).value
+            problems = self.limits.problems(cdr)
+            if problems:
+                raise CdrValueError(*problems[0])
+        except (CdrValueError, ValueError) as exc:
+            return RatedCdr(cdr.cdr_id, RatingStatus.REJECTED, reason=f"rejected: {exc}")
+        direction = cdr.direction.value if hasattr(cdr.direction, "value") else str(cdr.direction)
+        epoch = int(cdr.start_time.timestamp())
+        try:
+            priced = self.price(plan_id, service, direction, cdr.visited_network, cdr.b_number, epoch, _units(cdr, service),
+                                wallet, lambda v, zone, group, units: _facts_of_cdr(cdr, v, service, direction, zone, group, units))
+        except _Unrated as u:
+            return _unrated(cdr.cdr_id, u)
+        return self._rated(cdr.cdr_id, cdr.b_number, priced)
+
+    def price(self, plan_id: str, service: str, direction: str, visited: str, b_number: str, epoch: int, units: int,
+              wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
+        """Plan, version, zone and group for a valid CDR, then :meth:`_price`; raises _Unrated."""
+        plan = self.compiled.plan(plan_id)
+        if plan is None:
+            if not plan_id:
+                raise _Unrated(UnratedReason.NO_PLAN, "no tariff plan is assigned to this subscriber or tenant")
+            raise _Unrated(UnratedReason.NO_PLAN, f"tariff plan {plan_id!r} is not in the plan set", plan_id)
+        v = plan.version_at(epoch)
+        if v is None:
+            raise _Unrated(UnratedReason.NO_VERSION, f"{plan_id} has no version in force at {_iso(epoch)}", plan_id)
+        zone = self.compiled.zone_for(visited)
+        if not zone:
+            raise _Unrated(UnratedReason.NO_ZONE, f"visited network {visited!r} is in no zone", plan_id)
+        group, prefix = v.index.lookup(b_number)
+        return self._price(v, service, direction, zone, group, prefix, b_number, epoch, units, wallet, facts)
+
+    def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
+               epoch: int, units: int, wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
+        table = v.table
+        band, until = v.clock.band_at(epoch, self._horizon)
+        first = table.get((service, direction, zone, group, band))
+        if first is None:
+            raise _Unrated(UnratedReason.NO_RATE,
+                           f"{v.plan_id} v{v.version} has no rate for {service} {direction} in zone {zone} to "
+                           f"{group or 'a number in no destination group'} ({b_number or '-'}) in band {band or '?'}",
+                           v.plan_id)
+        spans: list[tuple[int, int, str, CompiledRate]] = [(0, units, band, first)]
+        if service == "voice" and first.model.splits_by_band and until < units:
+            spans = []
+            for start, end, b in v.clock.spans(epoch, units):
+                rate = first if not spans else table.get((service, direction, zone, group, b))
+                if rate is None:
+                    raise _Unrated(UnratedReason.NO_RATE,
+                                   f"{v.plan_id} v{v.version} has no rate for {service} to {group or '-'} in band {b} "
+                                   f"(the call enters it after {start} s)", v.plan_id)
+                spans.append((start, end, b, rate))
+        parts = _parts(spans, units)
+        priced = Priced(v, service, zone, group, prefix, units)
+        if wallet:
+            priced.uses = self._cover(wallet, parts, service, group, zone, lambda: facts(v, zone, group, units))
+        self._settle(priced, spans, parts)
+        if priced.gross:
+            self._discount(priced, v, service, group, zone, units, lambda: facts(v, zone, group, units))
+        return priced
+
+    def _cover(self, wallet: dict[str, int], parts: list[Part], service: str, group: str, zone: str,
+               facts: Callable[[], dict[str, Any]]) -> list[tuple[str, int]]:
+        """Let the wallet's applicable bundles (by priority, then id) pay for billed units; consumes the wallet."""
+        if not parts:
+            return []
+        known = self.compiled.bundles
+        cache: list[dict[str, Any]] = []
+
+        def facts_once() -> dict[str, Any]:
+            if not cache:
+                cache.append(facts())
+            return cache[0]
+
+        usable = sorted((b for bid, left in wallet.items() if left > 0 and (b := known.get(bid)) is not None
+                         and b.applies(service, group, zone, facts_once() if b.predicate is not None else None)),
+                        key=lambda b: (b.priority, b.id))
+        uses: list[tuple[str, int]] = []
+        for b in usable:
+            left = wallet[b.id]
+            took = 0
+            for p in parts:
+                if left == 0:
+                    break
+                take = min(p.units - p.covered, left)
+                p.covered += take
+                left -= take
+                took += take
+            if took:
+                wallet[b.id] = left
+                uses.append((b.id, took))
+        return uses
+
+    @staticmethod
+    def _settle(priced: Priced, spans: list[tuple[int, int, str, CompiledRate]], parts: list[Part]) -> None:
+        """Money of the spans' parts: exact integer sums over one denominator, rounded once where the plan says."""
+        nums: list[int] = []
+        dens: list[int] = []
+        for i, (_s, _e, _b, rate) in enumerate(spans):
+            model = rate.model
+            mine = [p for p in parts if p.span == i] if len(spans) > 1 else parts
+            num, den = model.amount_num(mine), model.den
+            if rate.rounding.scope == "per_span":
+                num, den = round_micros(num, den, rate.rounding.mode, rate.rounding.decimals), 1
+            nums.append(num)
+            dens.append(den)
+            billed = sum(p.units for p in mine)
+            covered = sum(p.covered for p in mine)
+            micros = num // den if num % den == 0 else divide_rounded(num, den, RoundingMode.HALF_EVEN)
+            priced.spans.append((spans[i][0], spans[i][1], spans[i][2], rate, billed, covered, micros))
+        lead = spans[0][3]
+        if all(p.units == p.covered for p in parts) and any(p.units for p in parts):
+            priced.covered_all = True
+            return  # wholly paid by bundles: no connect fee, no minimum charge
+        den = dens[0] if len(dens) == 1 else lcm(*dens)
+        usage = sum(n * (den // d) for n, d in zip(nums, dens)) + lead.connect_fee * den
+        total = usage
+        if total < lead.minimum_charge * den:
+            priced.minimum = True
+            total = lead.minimum_charge * den
+        if lead.maximum_cost is not None and total > lead.maximum_cost * den:
+            priced.maximum = True
+            total = lead.maximum_cost * den
+        priced.usage_num, priced.total_num, priced.total_den = usage, total, den
+        r = lead.rounding
+        priced.gross = priced.charge = round_micros(total, den, r.mode, r.decimals)
+
+    @staticmethod
+    def _discount(priced: Priced, v: CompiledVersion, service: str, group: str, zone: str, units: int,
+                  facts: Callable[[], dict[str, Any]]) -> None:
+        net = priced.gross
+        for d in v.discounts:
+            if d.level != "cdr":
+                continue
+            if d.predicate is None:
+                applies = (not d.services or service in d.services) and (not d.destinations or group in d.destinations)
+            else:
+                applies = d.applies(ChargeLine(priced.gross, service, group, zone, v.plan_id, units, facts()))
+            if applies:
+                off = max(d.on_cdr(net), -net)
+                if off:
+                    priced.lines.append(DiscountLine(d.id, off, d.name, service))
+                    net += off
+        priced.charge = net
+
+    def _rated(self, cdr_id: str, b_number: str, p: Priced) -> RatedCdr:
+        v = p.v
+        spans = tuple(RatedSpan(s, e, b, r.id, billed, covered, micros) for s, e, b, r, billed, covered, micros in p.spans)
+        uses = tuple(BundleUse(b, u) for b, u in p.uses)
+        return RatedCdr(
+            cdr_id, RatingStatus.RATED, charge_micros=p.charge, currency=v.currency, plan_id=v.plan_id, plan_version=v.version,
+            service=p.service, destination=p.group, prefix=p.prefix, zone=p.zone, units=p.units, gross_micros=p.gross,
+            spans=spans, bundle_usage=uses, discounts=tuple(p.lines), why=lambda: explain(p, b_number),
+        )
+
+    # == many rows ==============================================================================
+    def rate_rows(self, rows: Iterable[Sequence[Any]], plans: str | Sequence[str] | Callable[[Sequence[Any]], str],
+                  wallet_of: WalletOf | None = None, header: Sequence[str] = COLUMNS) -> list[Row]:
+        """Rate rows of the normalised layout; one :data:`Row` per input row, in order.
+
+        ``plans``: the tariff plan of every row, one per row, or a function of the row.  ``wallet_of(i, row)``: the
+        remaining units per bundle of the row's subscriber (a dict consumed in place, in row order), or
+        None; it is asked only when a bundle can apply.  Cell values may be text (CSV) or typed (store).
+        """
+        out: list[Row] = []
+        add = out.append
+        if not isinstance(plans, str) and not callable(plans):
+            per_row = plans
+            plans = lambda _row, _next=iter(per_row).__next__: _next()  # noqa: E731 - one plan per row, in order
+        col = {name: i for i, name in enumerate(header)}
+        need = ("service", "direction", "start_time", "b_number", "duration_seconds", "volume_up_bytes", "volume_down_bytes",
+                "event_count", "visited_network")
+        if any(n not in col for n in need):
+            for i, row in enumerate(rows):
+                add(self._row_slow(i, row, plans if isinstance(plans, str) else plans(row), wallet_of, header))
+            return out
+        i_svc, i_dir, i_start, i_b = col["service"], col["direction"], col["start_time"], col["b_number"]
+        i_dur, i_up, i_down, i_ev, i_vis = (col["duration_seconds"], col["volume_up_bytes"], col["volume_down_bytes"],
+                                            col["event_count"], col["visited_network"])
+        one_plan = plans if isinstance(plans, str) else None
+        plan_of = None if isinstance(plans, str) else plans
+        zone_for = self.compiled.zone_for
+        zero, one_event = _ZERO, _ONE_EVENT
+        max_call, max_bytes, max_events = self.limits.max_call_seconds, self.limits.max_volume_bytes, self.limits.max_events
+        minutes_of = self._minutes
+        minutes = minutes_of.get(one_plan) if one_plan is not None else None
+        if one_plan is not None and minutes is None:
+            minutes = minutes_of[one_plan] = {}
+        minutes_get = minutes.get if minutes is not None else None
+        miss = _MISS
+        seconds_ok, voice_ok = _SECONDS, _VOICE_OK
+        for i, row in enumerate(rows):
+            plan_id = one_plan if plan_of is None else plan_of(row)
+            try:
+                text = row[i_start]
+                # "YYYY-MM-DDTHH:MM:SSZ": the minute is checked once per distinct minute, the seconds here
+                if text[16:] not in seconds_ok:
+                    raise LookupError
+                if plan_of is not None:
+                    minutes = minutes_of.get(plan_id)  # type: ignore[arg-type]
+                    if minutes is None:
+                        minutes = minutes_of[plan_id] = {}  # type: ignore[index]
+                    minutes_get = minutes.get
+                key = text[:16]
+                entry = minutes_get(key, miss)  # type: ignore[misc]
+                if entry is miss:
+                    entry = self._minute(minutes, plan_id, key)  # type: ignore[arg-type]
+                # no plan or version (entry None): the unpacking fails and the per-CDR way says why
+                until, home, routes, groups_get, lengths, v = entry
+                service = row[i_svc]
+                if service == "voice":
+                    units = int(row[i_dur])
+                    if (row[i_up], row[i_down], row[i_ev]) not in voice_ok:
+                        raise LookupError
+                    # `until` never exceeds the longest call allowed: a longer one is caught here too
+                    if units > until - 59 and units > until - int(text[17:19]):
+                        raise LookupError  # crosses a band change: spans
+                elif service == "data":
+                    up, down = int(row[i_up]), int(row[i_down])
+                    units = up + down
+                    if row[i_dur] not in zero or row[i_ev] not in one_event or units > max_bytes or up < 0 or down < 0:
+                        raise LookupError
+                elif service in SERVICES:
+                    ev = row[i_ev]
+                    units = int(ev) if ev != "" else 1
+                    if row[i_dur] not in zero or row[i_up] not in zero or row[i_down] not in zero or units > max_events:
+                        raise LookupError
+                else:
+                    raise LookupError
+                if units < 0:
+                    raise LookupError
+                number = row[i_b]
+                # longest prefix first; a length beyond the number probes the whole number, which is then the
+                # longest prefix it can have, so no length check is needed
+                for length in lengths:
+                    group = groups_get(number[:length])
+                    if group is not None:
+                        break
+                else:
+                    group = ""
+                visited = row[i_vis]
+                direction = row[i_dir]
+                if visited or direction != "originating":
+                    if not visited and direction == "":
+                        direction = "originating"
+                    zone = zone_for(visited) if visited else "home"
+                    route = routes[(service, direction, zone, group)]
+                else:
+                    zone = "home"
+                    route = home[service][group]
+                # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
+                rid, memo, plain, conditional, discounts = route
+                charge, billed = memo[units]
+                uses = None
+                if plain is not None and wallet_of is not None and billed:
+                    wallet = wallet_of(i, row)
+                    if wallet:
+                        best = None
+                        for bid, left in wallet.items():
+                            if left > 0:
+                                if bid in plain:
+                                    if best is None or plain[bid] < best[0]:
+                                        best = (plain[bid], bid, left)
+                                elif bid in conditional:
+                                    raise LookupError  # a bundle with a condition: evaluate it the per-CDR way
+                        if best is not None:
+                            if best[2] < billed:
+                                raise LookupError  # the bundle covers part of the call
+                            wallet[best[1]] = best[2] - billed
+                            uses = ((best[1], billed),)
+                            charge = 0
+                if discounts is not None and charge:
+                    net = charge
+                    for d in discounts:
+                        off = d.on_cdr(net)
+                        if off < -net:
+                            off = -net
+                        net += off
+                    charge = net
+                add((RATED, charge, rid, uses, v, group, zone, units))
+            except (LookupError, ValueError, TypeError):
+                add(self._row_slow(i, row, plan_id, wallet_of, header))  # type: ignore[arg-type]
+        return out
+
+    def _minute(self, minutes: dict[str, tuple[Any, ...] | None], plan_id: str, key: str) -> tuple[Any, ...] | None:
+        """Per start minute of a plan: (version, seconds the band lasts from the minute, routes of home originating
+        traffic, routes of other traffic, prefix index, band)."""
+        epoch = self._epoch_of_minute(key)
+        plan = self.compiled.plans.get(plan_id)
+        v = plan.version_at(epoch) if plan is not None and epoch is not None else None
+        entry: tuple[Any, ...] | None = None
+        if v is not None and epoch is not None:
+            # capped at the longest call allowed, so the batch loop's crossing test also catches longer calls
+            band, until = v.clock.band_at(epoch, self.limits.max_call_seconds)
+            shared = self._routes.get((id(v), band))
+            if shared is None:
+                home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
+                shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
+            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v)
+        if len(minutes) > 500_000:
+            minutes.clear()
+        minutes[key] = entry
+        return entry
+
+    def _epoch_of_minute(self, key: str) -> int | None:
+        """``YYYY-MM-DDTHH:MM`` -> UTC epoch seconds; None when not a real minute within the limits."""
+        hh, mm = key[11:13], key[14:16]
+        if not (len(key) == 16 and key[10] == "T" and key[13] == ":" and (hh + mm).isascii() and (hh + mm).isdigit()
+                and hh < "24" and mm < "60"):
+            return None
+        day = self._days.get(key[:10])
+        if day is None:
+            try:
+                day = (date.fromisoformat(key[:10]).toordinal() - _EPOCH_ORDINAL) * 86400
+            except ValueError:
+                return None
+            if len(self._days) > 100_000:
+                self._days.clear()
+            self._days[key[:10]] = day
+        epoch = day + int(hh) * 3600 + int(mm) * 60
+        return epoch if EARLIEST_EPOCH <= epoch < LATEST_EPOCH else None
+
+    def _route(self, v: CompiledVersion, band: str, rkey: tuple[str, str, str, str]) -> tuple[Any, ...] | None:
+        """(rate, its one-span memo's get, the memo's key step, plain bundles {id: (priority, id)} or None, bundles
+        with a condition, CDR discounts or None) for one kind of traffic in one band; None when the per-CDR way
+        must answer."""
+        service, direction, zone, group = rkey
+        rate = v.table.get((service, direction, zone, group, band)) if zone else None
+        route: tuple[Any, ...] | None = None
+        if rate is not None:
+            plain: dict[str, tuple[int, str]] = {}
+            conditional: set[str] = set()
+            for bid, b in self._bundle_index:
+                if b.service == service and (not b.destinations or group in b.destinations) and (
+                        not b.zones or zone in b.zones or "any" in b.zones):
+                    if b.predicate is None:
+                        plain[bid] = (b.priority, bid)
+                    else:
+                        conditional.add(bid)
+            cdr_discounts: list[DiscountModel] = [d for d in v.discounts if d.level == "cdr" and (not d.services or service in d.services)
+                                                  and (not d.destinations or group in d.destinations)]
+            if not any(d.predicate is not None for d in cdr_discounts):
+                route = (rate.id, rate.memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None)
+        return route
+
+    @classmethod
+    def one_span(cls, rate: CompiledRate, units: int) -> tuple[int, int]:
+        """The charge and billed units of one span of ``units`` at ``rate`` without bundles: the pricing code's own
+        answer, which the rate's memo keeps for the batch loop."""
+        spans = [(0, units, "", rate)]
+        parts = _parts(spans, units)
+        priced = Priced(None, "", "", "", "", units)  # type: ignore[arg-type]
+        cls._settle(priced, spans, parts)
+        return priced.gross, sum(p.units for p in parts)
+
+    def _row_slow(self, i: int, row: Sequence[Any], plan_id: str, wallet_of: WalletOf | None, header: Sequence[str]) -> Row:
+        """One row the per-CDR way: full validation, then the same pricing."""
+        if len(row) != len(header):
+            return (REJECTED, 0, f"rejected: expected {len(header)} columns, got {len(row)}", None, None, "", "", 0)
+        try:
+            cdr = from_row(dict(zip(header, ("" if x is None else x if isinstance(x, str) else str(x) for x in row))))
+            service = Service(cdr.service).value
+            problems = self.limits.problems(cdr)
+            if problems:
+                raise CdrValueError(*problems[0])
+        except (CdrValueError, ValueError) as exc:
+            return (REJECTED, 0, f"rejected: {exc}", None, None, "", "", 0)
+        direction = cdr.direction.value
+        epoch = int(cdr.start_time.timestamp())
+        units = _units(cdr, service)
+        wallet: dict[str, int] | None = None
+        plan = self.compiled.plans.get(plan_id)
+        v = plan.version_at(epoch) if plan is not None else None
+        if wallet_of is not None and v is not None:
+            wallet = wallet_of(i, row)
+        try:
+            p = self.price(plan_id, service, direction, cdr.visited_network, cdr.b_number, epoch, units, wallet,
+                           lambda v, zone, group, units: _facts_of_cdr(cdr, v, service, direction, zone, group, units))
+        except _Unrated as u:
+            return (UNRATED, 0, f"{u.code.value}: {u.message}", None, v, "", "", units)
+        return (RATED, p.charge, p.rate_ids, tuple(p.uses) or None, p.v, p.group, p.zone, units)
+
+    # == call attempts ===========================================================================
+    def authorise(self, barring: Any, subscriber: Any, destination: str, service: str, roaming: bool, visited: str,
+                  at: datetime, credit_used: int) -> tuple[Any, str]:
+        """May ``subscriber`` make this attempt at ``at``?  ``(BarringDecision, destination group)``.
+
+        The one decision AuthorizeCall and QA replay share: the barring rules see the subscriber's tenant, plan
+        and flags, the dialled number's group over every destination group of the plan set (a national-only
+        plan still knows that 1415... is DST_NORTH_AMERICA), roaming, credit used against the limit, and the
+        local time in the tariff plan's time zone.  A subscriber that is not active may only make attempts a
+        rule explicitly allows (emergency numbers): that refusal carries no rule id.
+        """
+        from engine.eventrules import BarringDecision, CallAttempt
+
+        group = self.all_groups().lookup(destination)[0] if destination else ""
+        plan = self.compiled.plan(subscriber.tariff_plan)
+        version = plan.version_at(int(at.timestamp())) if plan is not None else None
+        attempt = CallAttempt(
+            msisdn=subscriber.msisdn, tenant=subscriber.tenant_id, plan_id=subscriber.tariff_plan, service=service,
+            destination=destination, destination_group=group, roaming=roaming or bool(visited), visited_network=visited,
+            credit_used_micros=credit_used, credit_limit_micros=subscriber.credit_limit_micros,
+            flags=frozenset(subscriber.barring_flags), at=at.astimezone(version.clock.tz) if version is not None else at,
+        )
+        decision = barring.authorise(attempt)
+        status = getattr(subscriber.status, "value", subscriber.status)
+        if status != "active" and not (decision.allowed and decision.rule_id):
+            decision = BarringDecision(False, "bar", None, f"subscriber is {status}: only calls a rule always allows "
+                                                           f"(such as emergency numbers) go through")
+        return decision, group
+
+    def all_groups(self) -> PrefixIndex:
+        """Longest-prefix index over every destination group of the plan set (for barring, not pricing)."""
+        if self._all_groups is None:
+            ir = self.compiled.to_ir()["destinations"]
+            self._all_groups = PrefixIndex((prefix, gid) for gid, d in ir.items() for prefix in d["prefixes"])
+        return self._all_groups
+
+    # == detail of a rated row ==================================================================
+    def detail(self, row: Sequence[Any], plan_id: str, uses: Sequence[tuple[str, int]] | None,
+               header: Sequence[str] = COLUMNS) -> RatedCdr:
+        """The full RatedCdr of a row :meth:`rate_rows` rated, given the bundle use it reported: the same
+        pricing again, with a wallet holding exactly what the row took (so it covers the same units)."""
+        cdr = from_row(dict(zip(header, ("" if x is None else x if isinstance(x, str) else str(x) for x in row))))
+        return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
+
+
+class _Routes(dict):  # type: ignore[type-arg]
+    """Routes of one version and band, built on first use: by group for home originating traffic of one service,
+    else by (service, direction, zone, group)."""
+
+    def __init__(self, evaluator: "Evaluator", v: CompiledVersion, band: str, service: str) -> None:
+        super().__init__()
+        self.evaluator, self.v, self.band, self.service = evaluator, v, band, service
+
+    def __missing__(self, key: Any) -> tuple[Any, ...] | None:
+        rkey = (self.service, "originating", "home", key) if self.service else key
+        route = self[key] = self.evaluator._route(self.v, self.band, rkey)
+        return route
+
+
+class OneSpanMemo(dict):  # type: ignore[type-arg]
+    """A rate's one-span results by usage key, filled by :meth:`Evaluator.one_span` on first use."""
+
+    def __init__(self, rate: Any) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def __missing__(self, units: int) -> tuple[int, int]:
+        # a model whose charge depends only on usage rounded up to a step (whole increments, tier blocks) keeps
+        # one entry per step: many data volumes share it
+        step = self.rate.model.memo_step
+        key = -(-units // step) * step if step and units > 0 else units
+        hit = self.get(key)
+        if hit is None:
+            if len(self) > _MEMO_SIZE:
+                self.clear()
+            hit = self[key] = Evaluator.one_span(self.rate, key)
+        if key != units and self.rate.unit != "byte":
+            self[units] = hit  # seconds and events: few distinct values, keep them for the next lookup
+        return hit
+
+
+def row_of(cdr: MediatedCdr) -> tuple[Any, ...]:
+    """A CDR as a typed row of the normalised layout (what the CDR store keeps), without text round trips."""
+    return (cdr.cdr_id, cdr.source, cdr.origin_id, cdr.service.value if hasattr(cdr.service, "value") else cdr.service,
+            cdr.direction.value if hasattr(cdr.direction, "value") else cdr.direction, format_time(cdr.start_time),
+            cdr.a_number, cdr.b_number, cdr.imsi, cdr.duration_seconds, cdr.volume_up_bytes, cdr.volume_down_bytes,
+            cdr.event_count, cdr.visited_network, cdr.supplementary_code, cdr.charge_micros, cdr.charge_currency, cdr.tenant,
+            ";".join(f"{k}={v}" for k, v in sorted(cdr.attributes.items())))
+
+
+def _parts(spans: list[tuple[int, int, str, CompiledRate]], units: int) -> list[Part]:
+    parts: list[Part] = []
+    t = 0
+    last = len(spans) - 1
+    for i, (_start, end, _band, rate) in enumerate(spans):
+        t = rate.model.parts(i, t, end if i < last else units, units, parts)
+    return parts
+
+
+def _units(cdr: MediatedCdr, service: str) -> int:
+    if service == "voice":
+        return cdr.duration_seconds
+    if service == "data":
+        return cdr.volume_up_bytes + cdr.volume_down_bytes
+    return cdr.event_count
+
+
+def _facts_of_cdr(cdr: MediatedCdr, v: CompiledVersion, service: str, direction: str, zone: str, group: str,
+                  units: int) -> dict[str, Any]:
+    """What applicability conditions (bundles, discounts) can test."""
+    facts: dict[str, Any] = {
+        "service": service, "direction": direction, "zone": zone, "destination": group, "units": units,
+        "a_number": cdr.a_number, "b_number": cdr.b_number, "imsi": cdr.imsi, "tenant": cdr.tenant,
+        "visited_network": cdr.visited_network, "plan": v.plan_id, "plan_version": v.version,
+        "source": cdr.source, "supplementary_code": cdr.supplementary_code,
+    }
+    for k, val in cdr.attributes.items():
+        facts.setdefault(k, val)
+    return facts
+
+
+def _iso(epoch: int) -> str:
+    from datetime import timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def _unrated(cdr_id: str, u: _Unrated) -> RatedCdr:
+    return RatedCdr(cdr_id, RatingStatus.UNRATED, reason=f"{u.code.value}: {u.message}", plan_id=u.plan_id,
+                    why=f"not rated: {u.message}")
+
+
+_UNIT_NAMES = {"voice": "s", "data": "B"}
+
+
+def explain(p: Priced, b_number: str) -> str:
+    """The explanation of a priced CDR, in words."""
+    v = p.v
+    cur = v.currency
+    unit = _UNIT_NAMES.get(p.service, " events")
+    dest = f"{p.group} (prefix {p.prefix})" if p.group else "no destination group"
+    out = [f"{v.plan_id} v{v.version}: {p.service} {p.units}{unit} to {b_number or '-'} -> {dest}, zone {p.zone}"]
+    for i, (s, e, b, r, billed, covered, micros) in enumerate(p.spans, 1):
+        by_bundles = f", {covered}{unit} from bundles" if covered else ""
+        out.append(f"span {i}: units {s}-{e} in band {b} at {r.id}, billed {billed}{unit}{by_bundles} = {format_amount(micros, cur)}")
+    for bid, units in p.uses:
+        out.append(f"bundle {bid} used {units}{unit}")
+    lead = p.spans[0][3]
+    if p.covered_all:
+        out.append("fully covered by bundles: no connect fee, no minimum charge")
+    else:
+        if lead.connect_fee:
+            out.append(f"connect fee {format_amount(lead.connect_fee, cur)}")
+        usage = fraction_text(p.usage_num, p.total_den, cur)
+        if p.minimum:
+            out.append(f"minimum charge {format_amount(lead.minimum_charge, cur)} applies (usage {usage})")
+        if p.maximum and lead.maximum_cost is not None:
+            what = "free beyond" if lead.beyond == "free_beyond" else "call should have been cut at"
+            out.append(f"maximum cost {format_amount(lead.maximum_cost, cur)} ({what} the cap; uncapped {usage})")
+        rounding = lead.rounding
+        if p.total_num % p.total_den or p.total_num // p.total_den != p.gross:
+            out.append(f"exact {fraction_text(p.total_num, p.total_den, cur)} rounded {rounding.mode.value} to {rounding.decimals} decimals "
+                       f"= {format_amount(p.gross, cur)}")
+    for line in p.lines:
+        out.append(f"discount {line.discount_id} {format_amount(line.amount_micros, cur)}")
+    out.append(f"charge {format_amount(p.charge, cur)} {cur}")
+    return "; ".join(out)
+
+
+__all__ = ["Evaluator", "Priced", "RATED", "REJECTED", "Row", "UNRATED", "WalletOf", "explain", "row_of"]

@@ -1,0 +1,1 @@
+"""Slow reference implementations, kept only as test oracles."""
