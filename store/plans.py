@@ -237,6 +237,16 @@ class UsageRepo:
     def write_chunk(self, entries: builtins.list[LedgerEntry], replaced: set[tuple[str, str]],
                     counters: builtins.list[tuple[CounterKey, str, CounterRow, int | None]],
                     balances: builtins.list[tuple[CounterKey, str, int, int | None]]) -> bool:
+        try:
+            return self._write_chunk(entries, replaced, sorted(counters, key=_by_key), sorted(balances, key=_by_key))
+        except _LOST_RACE:
+            # another writer holds or created the same rows (a deadlock broken by PostgreSQL, a ledger row of the same
+            # CDR inserted meanwhile): the unit of work rolls back and the chunk is rated again
+            return False
+
+    def _write_chunk(self, entries: builtins.list[LedgerEntry], replaced: set[tuple[str, str]],
+                     counters: builtins.list[tuple[CounterKey, str, CounterRow, int | None]],
+                     balances: builtins.list[tuple[CounterKey, str, int, int | None]]) -> bool:
         raw = self.s.connection().connection.dbapi_connection
         assert raw is not None
         pg = self.s.get_bind().dialect.name == "postgresql"
@@ -283,6 +293,25 @@ class UsageRepo:
         finally:
             cur.close()
 
+
+def _by_key(change: tuple[Any, ...]) -> tuple[Any, ...]:
+    return change[0], change[1]   # one order for every writer: rows are locked in the same order
+
+
+def _lost_race_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [sqlite3.IntegrityError]
+    try:
+        from psycopg import errors as pg
+
+        errors += [pg.DeadlockDetected, pg.SerializationFailure, pg.UniqueViolation]
+    except ImportError:  # pragma: no cover - PostgreSQL driver not installed
+        pass
+    return tuple(errors)
+
+
+_LOST_RACE = _lost_race_errors()
 
 LEDGER_COLUMNS = ("tenant_id", "cdr_id", "msisdn", "cycle", "currency", "charge_micros", "bundles_json", "start_time", "service",
                   "destination", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")

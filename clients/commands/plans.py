@@ -183,7 +183,6 @@ def run_compile(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.cdr import MediatedCdr, read_cdrs
     from engine.money import format_amount
     from engine.plans import compile_plan_set, load_plan_set
     from engine.rating.whatif import what_if_paths
@@ -199,9 +198,8 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if assign_problems:
         sys.stderr.write(format_problems(assign_problems) + "\n")
         return EXIT_INVALID
-    with open(args.cdrs, encoding="utf-8", newline="") as stream:
-        cdrs = [c for c in read_cdrs(stream) if isinstance(c, MediatedCdr)]
-    report = what_if_paths(cdrs, args.candidate, compile_plan_set(active_set), assignments.plan_for if assignments else None)
+    report = what_if_paths(_cdr_rows(args.cdrs), args.candidate, compile_plan_set(active_set),
+                           assignments.plan_for_row if assignments else None)
     if not report.ok:
         sys.stderr.write("candidate plan set is invalid:\n" + format_problems(report.problems) + "\n")
         return EXIT_INVALID
@@ -215,3 +213,23 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   f"{format_amount(x.candidate_micros):>14} {format_amount(x.difference_micros):>14}\n")
     out.write(f"total difference {format_amount(report.difference_micros)}\n")
     return EXIT_VALID
+
+
+def _cdr_rows(path: str) -> Any:
+    """The rows of a normalised CDR file in the layout's column order (the evaluator reads them as they are)."""
+    import csv
+
+    from engine.cdr import COLUMNS
+
+    with open(path, encoding="utf-8", newline="") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, None) or []
+        if list(header) == list(COLUMNS):
+            yield from reader
+            return
+        where = [header.index(c) if c in header else -1 for c in COLUMNS]
+        for row in reader:
+            if len(row) != len(header):
+                yield row  # the wrong width: rated "rejected", counted as such
+            else:
+                yield [row[i] if i >= 0 else "" for i in where]

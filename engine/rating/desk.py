@@ -81,6 +81,7 @@ class RatingDesk:
         self._parents: dict[str, str] = {}
         self._compiled: dict[str, CompiledPlans] = {}
         self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()
+        self.races = 0   # chunks rated again because another writer changed their counters first
 
     # -- the evaluator ------------------------------------------------------------------------------------
     def evaluator(self, compiled: CompiledPlans) -> Evaluator:
@@ -193,6 +194,7 @@ class RatingDesk:
             with self._plan_uow() as uow:
                 outcomes = self._chunk(uow, items, details, held)
                 if outcomes is None:
+                    self.races += 1
                     continue  # another writer changed these counters since we read them: read again, rate again
                 uow.commit()
                 return outcomes
