@@ -204,14 +204,17 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
         sys.stderr.write("candidate plan set is invalid:\n" + format_problems(report.problems) + "\n")
         return EXIT_INVALID
     if args.format == "json":
-        out.write(json.dumps({"lines": [x.as_dict() for x in report.lines], "difference": format_amount(report.difference_micros),
+        out.write(json.dumps({"lines": [x.as_dict() for x in report.lines],
+                              "difference": {c: format_amount(m, c) for c, m in sorted(report.differences().items())},
                               "rejected": report.rejected}, indent=2) + "\n")
         return EXIT_VALID
     out.write(f"{'plan':<24} {'service':<14} {'cdrs':>7} {'active':>14} {'candidate':>14} {'difference':>14}\n")
     for x in report.lines:
-        out.write(f"{x.plan_id:<24} {x.service:<14} {x.cdrs:>7} {format_amount(x.active_micros):>14} "
-                  f"{format_amount(x.candidate_micros):>14} {format_amount(x.difference_micros):>14}\n")
-    out.write(f"total difference {format_amount(report.difference_micros)}\n")
+        out.write(f"{x.plan_id:<24} {x.service:<14} {x.cdrs:>7} {format_amount(x.active_micros, x.currency):>14} "
+                  f"{format_amount(x.candidate_micros, x.currency):>14} {format_amount(x.difference_micros, x.currency):>14} "
+                  f"{x.currency}\n")
+    totals = ", ".join(f"{format_amount(m, c)} {c}".rstrip() for c, m in sorted(report.differences().items())) or "0.00"
+    out.write(f"total difference {totals}\n")
     return EXIT_VALID
 
 

@@ -19,6 +19,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from engine.conditions import Comparison, Condition, all_of
+from engine.money import minor_units
 from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, make_backend
 from engine.eventrules.analysis import RuleEntry, check_table
 from engine.eventrules.common import check_unique, rule_id, when
@@ -111,8 +112,13 @@ class Threshold:
 
 
 def _percent(value: Any, mark: Mark, what: str, problems: list[Problem]) -> tuple[str, int] | None:
+    if isinstance(value, float):
+        # 87.5 unquoted is a binary float already; write "87.5" (as amounts are written)
+        problems.append(Problem.at(mark, "alert.bad-percent", f"{what}: write the percent as text (\"87.5\") or a whole number, "
+                                                              f"not a floating point number"))
+        return None
     try:
-        if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise InvalidOperation
         dec = Decimal(str(value))
     except InvalidOperation:
@@ -179,7 +185,7 @@ def parse_alert_file(node: Any, problems: list[Problem]) -> list[Threshold]:
         tf = Fields(item, f"thresholds[{i}]", problems, fallback=mark)
         ident = rule_id(tf, "id", problems, f"thresholds[{i}]")
         what = f"threshold {ident or i}"
-        raw = tf.required("percent", (int, str, float))
+        raw = tf.required("percent", (int, str, float))  # a float is refused with its own message
         pct = _percent(raw, tf.node.mark_of("percent"), what, problems) if raw is not None else None
         tenant = tf.optional("tenant", str, default=default_tenant)
         cond = when(tf, "when", what, problems)
@@ -226,8 +232,9 @@ def build_alert_table(thresholds: list[Threshold], problems: list[Problem]) -> A
     return AlertTable(tuple(sorted(numbered, key=lambda t: (t.basis_points, t.order))))
 
 
-def _money(micros: int) -> str:
-    return str((Decimal(micros) / _MICROS).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+def _money(micros: int, currency: str) -> str:
+    """An amount in an alert text: the currency's minor units (EUR 12.34, JPY 1234, KWD 12.345), truncated."""
+    return str((Decimal(micros) / _MICROS).quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_DOWN))
 
 
 class CreditAlerts:
@@ -253,9 +260,9 @@ class CreditAlerts:
                 "period": fact.period,
                 "percent": t.percent,
                 "threshold_id": t.id,
-                "used": _money(fact.used_after_micros),
-                "limit": _money(fact.credit_limit_micros),
-                "available": _money(fact.credit_limit_micros - fact.used_after_micros),
+                "used": _money(fact.used_after_micros, fact.currency),
+                "limit": _money(fact.credit_limit_micros, fact.currency),
+                "available": _money(fact.credit_limit_micros - fact.used_after_micros, fact.currency),
                 "currency": fact.currency,
             }
             for spec in t.actions:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from engine.money import MICROS
+from engine.money import MICROS, minor_units
 from engine.plans import weekgrid
 from engine.plans.ir import IR_FORMAT, day_name
 from engine.plans.model import Applicability, Bundle, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
@@ -90,8 +90,10 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def _rounding(r: Rounding) -> dict[str, Any]:
-    return {"mode": r.mode.value, "decimals": r.decimals, "scope": r.scope.value}
+def _rounding(r: Rounding, currency: str) -> dict[str, Any]:
+    # a rate or discount without explicit decimals rounds to its currency's minor units (JPY 0, EUR 2, KWD 3)
+    decimals = r.decimals if r.decimals is not None else minor_units(currency)
+    return {"mode": r.mode.value, "decimals": decimals, "scope": r.scope.value}
 
 
 def _applicability(a: Applicability | None) -> Any:
@@ -131,7 +133,7 @@ def _rate(r: Rate) -> dict[str, Any]:
         "minimum_charge": r.minimum_charge_micros,
         "maximum_cost": None if r.maximum_cost is None else {
             "amount": r.maximum_cost.amount_micros, "beyond": r.maximum_cost.strategy.value},
-        "rounding": _rounding(r.rounding),
+        "rounding": _rounding(r.rounding, r.currency),
     }
     if r.tiers:
         out["tiers"] = {
@@ -180,7 +182,7 @@ def _discount(d: DiscountPlan) -> dict[str, Any]:
             "mode": d.tier_mode.value if d.tier_mode else "graduated",
             "levels": [[t.up_to_micros, t.percent.numerator * 100 * MICROS // t.percent.denominator] for t in d.tiers],
         },
-        "rounding": _rounding(d.rounding),
+        "rounding": _rounding(d.rounding, d.currency),
     }
 
 

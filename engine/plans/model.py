@@ -120,7 +120,7 @@ class Tier:
 @dataclass(frozen=True)
 class Rounding:
     mode: RoundingMode = RoundingMode.HALF_UP
-    decimals: int = 2
+    decimals: int | None = None          # None: the currency's ISO 4217 minor units (EUR 2, JPY 0, KWD 3)
     scope: RoundingScope = RoundingScope.PER_CALL
 
 

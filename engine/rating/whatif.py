@@ -61,7 +61,16 @@ class WhatIfReport:
 
     @property
     def difference_micros(self) -> int:
+        """The sum of every line's difference (meaningful when the lines share one currency)."""
         return sum(line.difference_micros for line in self.lines)
+
+    def differences(self) -> dict[str, int]:
+        """Revenue difference per currency (lines that nothing rated have no currency and no difference)."""
+        out: dict[str, int] = {}
+        for line in self.lines:
+            if line.currency:
+                out[line.currency] = out.get(line.currency, 0) + line.difference_micros
+        return out
 
 
 def plan_attribute(attributes: str) -> str:

@@ -47,6 +47,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Bundle:
     validity = ctx.integer(f, "validity_days", 0, lo=1, hi=3660)
     fee = ctx.amount(f, "fee")
     currency = ctx.currency(f)
+    ctx.billed(f, "fee", fee, currency)
     proration = ctx.enum(f, "proration", Proration, default=Proration.DAILY) or Proration.DAILY
     priority = ctx.integer(f, "priority", 100, lo=0, hi=1_000_000)
     condition = parse_condition_field(f, ctx, f"{bid}.condition")

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from engine.currencies import is_currency
-from engine.money import AmountError, parse_amount
+from engine.money import AmountError, format_amount, has_finer_decimals, minor_units, parse_amount
 from engine.yamlio import Fields, Mark, MarkedList, Problem
 
 E = TypeVar("E", bound=Enum)
@@ -80,6 +80,15 @@ class Ctx:
             self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: must not be negative")
             return default or 0
         return micros
+
+    def billed(self, f: Fields, key: str, micros: int, currency: str) -> None:
+        """An amount that goes on a bill as it is (a fee, a fixed discount, a commitment) must be writable in the
+        currency's minor units: JPY 1000.5 or EUR 9.999 cannot be invoiced."""
+        if key in f.node and currency and has_finer_decimals(micros, currency):
+            digits = minor_units(currency)
+            self.problem(f.node.mark_of(key), "value.decimals",
+                         f"{f.what}.{key}: {format_amount(micros)} has more decimals than {currency} bills ({digits}); "
+                         f"write it in whole {'units' if digits == 0 else f'{digits}-decimal amounts'}")
 
     def enum(self, f: Fields, key: str, enum: type[E], default: E | None = None, required: bool = False) -> E | None:
         raw = f.required(key, str) if required else f.optional(key, str)

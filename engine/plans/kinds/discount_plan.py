@@ -45,6 +45,8 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DiscountPlan:
     destinations, dest_marks = ctx.str_list(f, "destinations")
     percent = _percent(f, ctx, "percent", did) if "percent" in node else Fraction(0)
     amount = ctx.amount(f, "amount")
+    if kind in (DiscountKind.FIXED, DiscountKind.COMMITMENT):
+        ctx.billed(f, "amount", amount, currency)
     tier_mode, tiers = _tiers(f, ctx, did)
     rounding = parse_rounding(f, ctx, "rounding")
     condition = parse_condition_field(f, ctx, f"{did}.condition")

@@ -18,7 +18,8 @@ Tiered pricing (units of one event)::
             levels: [{up_to: 10000, price: "1.40"}, {price: "1.32"}]}
 
 Plus ``connect_fee``, ``minimum_charge``, ``maximum_cost: {amount, beyond: free_beyond|cut}``
-and ``rounding: {mode, decimals, scope: per_call|per_span|per_increment}``.
+and ``rounding: {mode, decimals, scope: per_call|per_span|per_increment}``; without ``decimals``
+a charge rounds to the currency's minor units (EUR 2, JPY 0, KWD 3).
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def parse_rounding(f: Fields, ctx: Ctx, key: str) -> Rounding:
         return Rounding()
     rf = Fields(raw, f"{f.what}.{key}", ctx.problems)
     mode = ctx.enum(rf, "mode", RoundingMode, default=RoundingMode.HALF_UP) or RoundingMode.HALF_UP
-    decimals = ctx.integer(rf, "decimals", 2, lo=0, hi=6)
+    # without explicit decimals money rounds to the currency's minor units (resolved by the compiler)
+    decimals = ctx.integer(rf, "decimals", 2, lo=0, hi=6) if "decimals" in rf.node else None
     scope = ctx.enum(rf, "scope", RoundingScope, default=RoundingScope.PER_CALL) or RoundingScope.PER_CALL
     rf.done()
     return Rounding(mode, decimals, scope)

@@ -48,7 +48,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
         ctx.problem(node.mark_of("customer"), "plans.retail-customer", f"{pid}: customer is only for wholesale plans")
     versions: list[PlanVersion] = []
     for i, item in enumerate(raw_versions):
-        v = _version(item, ctx, pid, raw_versions.mark_of(i) if isinstance(raw_versions, MarkedList) else node.mark)
+        v = _version(item, ctx, pid, raw_versions.mark_of(i) if isinstance(raw_versions, MarkedList) else node.mark, currency)
         if v is None:
             continue
         if versions and v.version <= versions[-1].version:
@@ -66,7 +66,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
     return TariffPlan(pid, name, tenant, segment, customer or "", currency, tuple(versions), node.mark)
 
 
-def _version(item: object, ctx: Ctx, pid: str, fallback: Mark) -> PlanVersion | None:
+def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) -> PlanVersion | None:
     f = Fields(item, f"{pid}.version", ctx.problems, fallback=fallback)
     if not f.ok:
         return None
@@ -75,6 +75,7 @@ def _version(item: object, ctx: Ctx, pid: str, fallback: Mark) -> PlanVersion | 
     f.optional("notes", str)
     bands = f.required("time_bands", str) or ""
     fee = ctx.amount(f, "monthly_fee")
+    ctx.billed(f, "monthly_fee", fee, currency)
     bundles, bundle_marks = ctx.str_list(f, "bundles")
     discounts, discount_marks = ctx.str_list(f, "discounts")
     rate_table = f.optional("rate_table", str, default="")

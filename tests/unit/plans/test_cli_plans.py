@@ -70,4 +70,4 @@ def test_what_if_cli(tmp_path: Path) -> None:
                       "--cdrs", str(case / "cdrs.cdr.csv"), "--subscribers", str(case / "subscribers.yaml"), "--format", "json"])
     assert code == 0
     doc = json.loads(text)
-    assert doc["difference"] == "0.00"
+    assert doc["difference"] == {"EUR": "0.00"}

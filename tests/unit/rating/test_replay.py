@@ -97,3 +97,28 @@ def test_rulebill_entry_point_replay_with_junit(tmp_path: Path, capsys: pytest.C
     assert f"{len(CASES)} of {len(CASES)} case(s) passed" in capsys.readouterr().out
     assert ET.parse(junit).getroot().find("testsuite") is not None
     assert main(["plans", "validate", str(REPO / "plans")]) == 0
+
+
+def test_barring_rules_in_a_case_decide_before_rating_and_a_changed_rule_shows_in_the_diff(tmp_path: Path) -> None:
+    result = replay_folder(GOLDEN / "barring")
+    assert result.ok, result.render()
+    barred = [a for a in result.actual if a["status"] == "barred"]
+    assert [(a["rule"], a["reason"][:22]) for a in barred][:3] == [
+        ("BAR_STUDENT_PREMIUM", "The student plan does "), ("BAR_STAFF_INTERNATIONAL", "International calls ba"),
+        ("BAR_NIGHT_PREMIUM", "Premium-rate numbers a")]
+    case = tmp_path / "barring"
+    shutil.copytree(GOLDEN / "barring", case)
+    rules = case / "rules" / "barring" / "barring.yaml"
+    rules.write_text(rules.read_text().replace("when: {plan_id: TP_STUDENT, destination_group: DST_PREMIUM}",
+                                               "when: {plan_id: TP_NOBODY, destination_group: DST_PREMIUM}"))
+    changed = replay_folder(case)
+    assert not changed.ok and [d.index for d in changed.diffs] == [0]
+    assert "status: expected barred, actual rated" in changed.render()
+
+
+def test_a_case_whose_barring_rules_are_invalid_cannot_run(tmp_path: Path) -> None:
+    case = tmp_path / "barring"
+    shutil.copytree(GOLDEN / "barring", case)
+    (case / "rules" / "barring" / "bad.yaml").write_text("kind: barring\nrules: [{id: bad id, action: bar}]\n")
+    result = replay_folder(case)
+    assert not result.ok and [p.code for p in result.problems] == ["rule.bad-id"]
