@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Generic, Iterable, Mapping, Protocol, TypeVar
 
 from engine.eventrules.model import EventRuleSet
 
@@ -35,3 +35,31 @@ def make_backend(ruleset: EventRuleSet, backend: str = DEFAULT_BACKEND) -> RuleB
     except KeyError:
         raise ValueError(f"unknown rule backend {backend!r} (use one of {', '.join(BACKENDS)})") from None
     return factory(ruleset)
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Identified)
+
+
+class RuleEngine(Generic[R]):
+    """A validated rule table behind one backend: its rules by id, and which of them a fact matches.
+
+    The one mechanism barring, credit alerts (and any later table of rules) share; each subclass only says
+    what a match means (the first decides, or every crossed threshold acts).
+    """
+
+    def __init__(self, rules: Iterable[R], ruleset: EventRuleSet, backend: str = DEFAULT_BACKEND) -> None:
+        self._by_id: dict[str, R] = {r.id: r for r in rules}
+        self._backend: RuleBackend = make_backend(ruleset, backend)
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    def matched(self, fact: Mapping[str, Any]) -> list[R]:
+        """The rules the fact satisfies, in the table's order (one at most for a first-match table)."""
+        return [self._by_id[rule_id] for rule_id in self._backend.matches(fact)]

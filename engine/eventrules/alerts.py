@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from engine.conditions import Comparison, Condition, all_of
 from engine.money import minor_units
-from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, make_backend
+from engine.eventrules.adapter import DEFAULT_BACKEND, RuleEngine
 from engine.eventrules.analysis import RuleEntry, check_table
 from engine.eventrules.common import check_unique, rule_id, when
 from engine.eventrules.model import EventRule, EventRuleSet
@@ -237,23 +237,16 @@ def _money(micros: int, currency: str) -> str:
     return str((Decimal(micros) / _MICROS).quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_DOWN))
 
 
-class CreditAlerts:
+class CreditAlerts(RuleEngine[Threshold]):
     def __init__(self, table: AlertTable, backend: str = DEFAULT_BACKEND) -> None:
+        super().__init__(table.thresholds, table.ruleset(), backend)
         self.table = table
-        self._by_id = {t.id: t for t in table.thresholds}
-        self._backend: RuleBackend = make_backend(table.ruleset(), backend)
-
-    @property
-    def backend(self) -> str:
-        return self._backend.name
 
     def evaluate_credit(self, fact: CreditFact) -> list[AlertAction]:
-        fired = self._backend.matches(fact.fact())
         out: list[AlertAction] = []
-        for tid in fired:
-            if tid in fact.already_fired:
+        for t in self.matched(fact.fact()):
+            if t.id in fact.already_fired:
                 continue
-            t = self._by_id[tid]
             values = {
                 "tenant": fact.tenant,
                 "account_id": fact.account_id,

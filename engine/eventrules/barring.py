@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from engine.conditions import Comparison, Condition
-from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, make_backend
+from engine.eventrules.adapter import DEFAULT_BACKEND, RuleEngine
 from engine.eventrules.analysis import RuleEntry, check_table, ordered
 from engine.eventrules.common import check_unique, priority, rule_id, when
 from engine.eventrules.model import EventRule, EventRuleSet
@@ -150,23 +150,18 @@ def build_barring_table(rules: list[BarringRule], problems: list[Problem]) -> Ba
     return BarringTable(tuple(by_id[e.id] for e in ordered(entries)))
 
 
-class Barring:
+class Barring(RuleEngine[BarringRule]):
     """Compiled barring table behind one backend; ``authorise`` is the entry point."""
 
     def __init__(self, table: BarringTable, backend: str = DEFAULT_BACKEND) -> None:
+        super().__init__(table.rules, table.ruleset(), backend)
         self.table = table
-        self._by_id = {r.id: r for r in table.rules}
-        self._backend: RuleBackend = make_backend(table.ruleset(), backend)
-
-    @property
-    def backend(self) -> str:
-        return self._backend.name
 
     def authorise(self, attempt: CallAttempt) -> BarringDecision:
-        hit = self._backend.matches(attempt.fact())
+        hit = self.matched(attempt.fact())
         if not hit:
             return BarringDecision(True, "allow", None, NO_RULE_REASON)
-        rule = self._by_id[hit[0]]
+        rule = hit[0]
         return BarringDecision(rule.action == "allow", rule.action, rule.id, rule.reason)
 
     def dangling_destination_groups(self, known: Iterable[str]) -> list[Problem]:
