@@ -190,6 +190,12 @@ class PlanDesk:
         principal.require_tenant(tenant)
         return tenant
 
+    def validate(self, principal: Principal, files: Mapping[str, str]) -> tuple[bool, list[Problem]]:
+        """What an upload of ``files`` would report, storing nothing."""
+        principal.require(Permission.PLAN_READ)
+        plan_set, problems = validate_files(files)
+        return plan_set is not None, problems
+
     def upload(self, principal: Principal, tenant_id: str, files: Mapping[str, str]) -> PlanSetVersion:
         principal.require(Permission.PLAN_WRITE)
         tenant = self._tenant(principal, tenant_id)
