@@ -14,7 +14,7 @@ from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
 from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
-from engine.ports import PlanCatalogue, UnitOfWorkFactory
+from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant
 
 FLAG = re.compile(r"^bar_[a-z][a-z0-9_]{0,38}$")
@@ -94,7 +94,7 @@ class SubscriberDesk:
             uow.commit()
         return sub
 
-    def _load(self, uow, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:  # type: ignore[no-untyped-def]
+    def _load(self, uow: UnitOfWork, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:
         if subscriber_id:
             sub = uow.subscribers.get(subscriber_id)
             name = subscriber_id

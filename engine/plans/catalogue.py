@@ -47,7 +47,7 @@ class PlanSetVersion:
 
     @property
     def ir(self) -> dict[str, Any]:
-        return json.loads(self.ir_json)  # type: ignore[no-any-return]
+        return json.loads(self.ir_json)
 
     def summary(self) -> dict[str, Any]:
         ir = self.ir

@@ -131,6 +131,13 @@ def test_every_rpc_method_is_a_thin_translation() -> None:
     assert too_long == [], f"an RPC method translates, calls one desk method and translates back (at most {MAX_RPC_LINES} lines)"
 
 
+def test_every_rpc_method_is_typed_against_the_generated_messages() -> None:
+    untyped = [f"{module}:{cls.name}.{fn.name}" for module, cls in _servicer_classes() for fn in cls.body
+               if isinstance(fn, ast.FunctionDef) and fn.name[:1].isupper()
+               and (fn.returns is None or any(a.annotation is None for a in fn.args.args[1:]))]
+    assert untyped == []
+
+
 def _imported_roots(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

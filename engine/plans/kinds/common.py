@@ -95,7 +95,7 @@ class Ctx:
         try:
             return enum(raw)
         except ValueError:
-            allowed = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+            allowed = ", ".join(m.value for m in enum)
             self.problem(f.node.mark_of(key), "value.enum", f"{f.what}.{key}: {raw!r} is not one of: {allowed}")
             return default
 
