@@ -110,6 +110,7 @@ class _Audit:
 
     def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditEntry]:
         return [e for e in self.d.audit if (flt.tenant_ids is None or e.object_tenant_id in flt.tenant_ids)
+                and (not flt.object_type or e.object_type == flt.object_type)
                 and (not flt.object_id or e.object_id == flt.object_id) and (after is None or e.sequence > after)][:limit]
 
 

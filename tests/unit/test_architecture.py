@@ -205,3 +205,20 @@ class _RootStub:
 class _Anything:
     def __getattr__(self, name: str) -> object:
         return _Anything()
+
+
+def _commands(parser: object) -> set[str]:
+    return set(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+
+
+def test_the_rulebill_command_adds_the_admin_commands_to_the_client_ones() -> None:
+    import tomllib
+
+    from clients.cli import build_parser
+    from servers import admin
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["rulebill"] == "servers.admin:main"
+    client_only = _commands(build_parser())
+    assert {"tenants", "subscribers", "tokens", "audit", "vouchers", "rating", "plans", "mediate", "health"} <= client_only
+    assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap"}
