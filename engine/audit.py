@@ -85,10 +85,6 @@ class AuditDesk:
     def list(self, principal: Principal, tenant_id: str, object_type: str, object_id: str, page: Page) -> list[AuditEntry]:
         """Entries after ``page.after`` (oldest first); an MVNO sees its own, the operator all or one tenant's."""
         principal.require(Permission.AUDIT_READ)
-        if tenant_id:
-            principal.require_tenant(tenant_id)
-            tenants: set[str] | None = {tenant_id}
-        else:
-            tenants = None if principal.is_operator else {principal.tenant_id}
+        scope = AuditFilter(principal.tenants_listed(tenant_id), object_type, object_id)
         with self._uow(read_only=True) as uow:
-            return uow.audit.list(AuditFilter(tenants, object_type, object_id), page.after, page.size)
+            return uow.audit.list(scope, page.after, page.size)

@@ -76,7 +76,7 @@ class TenantAdmin:
 
     def list(self, principal: Principal, page: Page, status: TenantStatus | None = None) -> list[Tenant]:
         principal.require(Permission.TENANT_READ)
-        visible = None if principal.is_operator else {principal.tenant_id}
+        visible = principal.tenants_listed()
         with self._uow(read_only=True) as uow:
             return uow.tenants.list(visible, status, page.after, page.size)
 
