@@ -21,6 +21,9 @@ FLAG = re.compile(r"^bar_[a-z][a-z0-9_]{0,38}$")
 PLAN_ID = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
+# the records stay importable from here, where they were defined before engine.model
+__all__ = ["NewSubscriber", "PaymentType", "Subscriber", "SubscriberDesk", "SubscriberFilter", "SubscriberStatus", "TRANSITIONS"]
+
 
 # event -> (allowed from-states, to-state)
 TRANSITIONS: dict[str, tuple[frozenset[SubscriberStatus], SubscriberStatus]] = {

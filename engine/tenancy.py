@@ -16,6 +16,9 @@ from engine.ports import UnitOfWorkFactory
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 
+# the records stay importable from here, where they were defined before engine.model
+__all__ = ["TENANT_ID", "Tenant", "TenantAdmin", "TenantKind", "TenantStatus", "check_tenant_id", "require_active_tenant"]
+
 
 def check_tenant_id(value: str, field: str, errors: ErrorList) -> None:
     if not TENANT_ID.match(value or ""):

@@ -20,7 +20,7 @@ from engine.identity import (
 )
 from engine.paging import Page
 from engine.ports import UnitOfWorkFactory
-from engine.tenancy import TenantKind, TenantStatus
+from engine.model import TenantKind, TenantStatus
 
 MAX_TTL_SECONDS = 366 * 24 * 3600
 MVNO_ROLES = frozenset({Role.MVNO_ADMIN, Role.CSR, Role.PRODUCT_MANAGER, Role.AUDITOR})

@@ -11,12 +11,10 @@ from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.audit import AuditEntry
 from engine.errors import AlreadyExists
 from engine.identity import ApiToken, Role
+from engine.model import AuditEntry, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.ports import AuditFilter
-from engine.subscribers import PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
-from engine.tenancy import Tenant, TenantKind, TenantStatus
 from store.tables import ApiTokenRow, AuditRow, SubscriberRow, TenantRow
 
 

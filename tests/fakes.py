@@ -6,12 +6,10 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from engine.audit import AuditEntry
 from engine.errors import AlreadyExists
 from engine.identity import ApiToken
+from engine.model import AuditEntry, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantStatus
 from engine.ports import AuditFilter
-from engine.subscribers import Subscriber, SubscriberFilter, SubscriberStatus
-from engine.tenancy import Tenant, TenantStatus
 
 
 class _Data:
