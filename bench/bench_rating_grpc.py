@@ -3,7 +3,7 @@
     python -m bench.bench_rating_grpc            # 100,000 CDRs in chunks of 1,000, 3 repetitions
     python -m bench.bench_rating_grpc --quick    # 5,000 CDRs (CI)
 
-A real server (the composition root of ``servers.app``) over a fresh SQLite
+A real server (``servers.root.build_root`` and ``servers.app.create_server``) over a fresh SQLite
 database, bootstrapped with the sample operator's plans (``plans/``).  The
 client streams mvno-alpha voice, SMS and data CDRs (rated with the operator's
 wholesale plan TP_WS_ALPHA, the MVNO's CDR path) in chunks of 1,000 and reads
