@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Iterable
 
 import grpc
 
@@ -29,7 +29,7 @@ def version_pb(v: PlanSetVersion) -> pb.PlanSetVersion:
     )
 
 
-def _files(files: Any) -> dict[str, str]:
+def _files(files: Iterable[pb.PlanFile]) -> dict[str, str]:
     out: dict[str, str] = {}
     for i, f in enumerate(files):
         if f.path in out:
