@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import grpc
 
-from billing.v1 import common_pb2
 from billing.v1 import rerate_pb2 as pb
 from billing.v1 import rerate_pb2_grpc as rpc
 from engine.errors import ErrorList
 from engine.rating.rerate import RerateDesk, RerateSummary
 from servers.context import current_principal
-from servers.convert import from_ts
+from servers.convert import from_ts, money, service_name
+from servers.root import Root
 
 
 def summary_pb(s: RerateSummary) -> pb.RerateSummary:
     return pb.RerateSummary(
         cdrs=s.cdrs, rated=s.rated, unrated=s.unrated, rejected=s.rejected, plan_set_version=s.plan_set_version,
-        charged_before=[common_pb2.Money(amount_micros=m, currency=c) for c, m in sorted(s.charged_before.items())],
-        charged_after=[common_pb2.Money(amount_micros=m, currency=c) for c, m in sorted(s.charged_after.items())],
+        charged_before=[money(m, c) for c, m in sorted(s.charged_before.items())],
+        charged_after=[money(m, c) for c, m in sorted(s.charged_after.items())],
     )
 
 
@@ -46,18 +46,6 @@ class RerateServicer(rpc.RerateServiceServicer):
                 return  # the client went away: the chunks committed so far stay re-rated; a new run finishes the job
 
 
-def build_desk(root: Any) -> RerateDesk:
-    from servers.plan_service import build_plans
-    from servers.rating_service import rating_desk
-    from store.plans import StoredCdrReader
-
-    plans, plan_uow = build_plans(root)
-    return RerateDesk(rating_desk(root), plans, plan_uow, root.uow, StoredCdrReader(root.db))
-
-
-def register(server: grpc.Server, root: Any) -> str:
-    desk = root.extras.get("rerate")
-    if desk is None:
-        desk = root.extras["rerate"] = build_desk(root)
-    rpc.add_RerateServiceServicer_to_server(RerateServicer(desk), server)
-    return pb.DESCRIPTOR.services_by_name["RerateService"].full_name
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_RerateServiceServicer_to_server(RerateServicer(root.rerate), server)
+    return service_name(pb, "RerateService")

@@ -13,10 +13,7 @@ import sys
 from datetime import datetime, time, timezone
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from billing.v1 import rerate_pb2 as pb
-from billing.v1 import rerate_pb2_grpc as rpc
+from billing.v1.rerate_pb2 import RerateSummary
 from clients.commandkit import bar, client_flags, client_from
 from clients.output import emit_one
 
@@ -31,31 +28,25 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run_rerate)
 
 
-def _stamp(text: str, flag: str) -> Timestamp:
+def _when(text: str, flag: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise SystemExit(f"{flag}: {text!r} is not a date (YYYY-MM-DD) or an ISO time") from None
     if len(text) == 10:
         when = datetime.combine(when.date(), time(0))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    out = Timestamp()
-    out.FromDatetime(when.astimezone(timezone.utc))
-    return out
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def run_rerate(args: argparse.Namespace) -> int:
-    request = pb.RerateRequest(tenant_id=args.tenant, period_start=_stamp(args.start, "--from"), period_end=_stamp(args.end, "--to"),
-                               plan_set_version=args.plan_set_version)
+    start, end = _when(args.start, "--from"), _when(args.end, "--to")
     summary = None
     with client_from(args) as rb:
-        for reply in rb.stub(rpc.RerateServiceStub).Rerate(request):
-            if reply.HasField("progress"):
-                if sys.stderr.isatty():
-                    bar(reply.progress.done, reply.progress.total, "rerate")
-            else:
-                summary = reply.summary
+        for step in rb.rerate.steps(start, end, args.plan_set_version, args.tenant):
+            if isinstance(step, RerateSummary):
+                summary = step
+            elif sys.stderr.isatty():
+                bar(step.done, step.total, "rerate")
     if summary is None:  # pragma: no cover - the server always ends with the summary
         raise SystemExit("the server ended the run without a summary")
     emit_one(summary, args.json)
