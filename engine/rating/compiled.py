@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -37,14 +37,6 @@ class CompiledRate:
     maximum_cost: int | None
     beyond: str
     rounding: RoundingRule
-    # one-span results (charge micros, billed units) by usage key, filled by the evaluator's pricing code
-    # (engine.rating.evaluator.OneSpanMemo) and read by its batch loop; shared by every evaluator of the plan set
-    memo: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from engine.rating.evaluator import OneSpanMemo
-
-        object.__setattr__(self, "memo", OneSpanMemo(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +111,8 @@ class CompiledPlans:
             if z["other_networks"]:
                 self.other_zone = zid
         self.bundles: dict[str, CompiledBundle] = {bid: _bundle(bid, b) for bid, b in ir["bundles"].items()}
+        # what evaluators learn of this plan set and share (engine.rating.evaluator: one-span charges per rate)
+        self.memos: dict[str, Any] = {}
         self.discounts: dict[str, DiscountModel] = {
             did: DISCOUNTS[d["type"]](did, d, _predicate(d["condition"], did)) for did, d in ir["discount_plans"].items()
         }

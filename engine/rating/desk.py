@@ -210,7 +210,7 @@ class RatingDesk:
         keys = {i.key for i in items if i.key is not None}
         keys |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
         others = held.besides(previous.values(), keys) if held is not None else {}
-        usage = Usage(repo, keys)  # type: ignore[arg-type]
+        usage = Usage(repo, keys)
         for item in items:
             if item.key is not None and item.tariff is not None:
                 for bid in item.tariff.bundles:

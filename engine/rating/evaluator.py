@@ -464,7 +464,10 @@ class Evaluator:
             cdr_discounts: list[DiscountModel] = [d for d in v.discounts if d.level == "cdr" and (not d.services or service in d.services)
                                                   and (not d.destinations or group in d.destinations)]
             if not any(d.predicate is not None for d in cdr_discounts):
-                route = (rate.id, rate.memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None)
+                memo = self.compiled.memos.get(rate.id)
+                if memo is None:
+                    memo = self.compiled.memos[rate.id] = OneSpanMemo(rate)
+                route = (rate.id, memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None)
         return route
 
     @classmethod
@@ -549,7 +552,7 @@ class Evaluator:
         return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
 
 
-class _Routes(dict):  # type: ignore[type-arg]
+class _Routes(dict[Any, Any]):
     """Routes of one version and band, built on first use: by group for home originating traffic of one service,
     else by (service, direction, zone, group)."""
 
@@ -563,7 +566,7 @@ class _Routes(dict):  # type: ignore[type-arg]
         return route
 
 
-class OneSpanMemo(dict):  # type: ignore[type-arg]
+class OneSpanMemo(dict[int, tuple[int, int]]):
     """A rate's one-span results by usage key, filled by :meth:`Evaluator.one_span` on first use."""
 
     def __init__(self, rate: Any) -> None:

@@ -17,8 +17,8 @@ from engine.identity import SYSTEM
 from engine.rating.usage import cycle_of
 from engine.settings import Settings
 from engine.subscribers import NewSubscriber, PaymentType
-from servers.app import Root, bootstrap, build_root
-from servers.rating_service import rating_desk
+from servers.bootstrap import bootstrap
+from servers.root import Root, build_root
 from store.plans import bundle_counters, credit_alert_log, usage_ledger
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def subscriber(root: Root, msisdn: str, limit: int | None = None) -> None:
 def test_a_call_at_half_past_midnight_local_on_the_first_belongs_to_the_new_cycle(root: Root) -> None:
     msisdn = "33612777001"
     subscriber(root, msisdn, limit=10 * EUR)
-    desk = rating_desk(root)
+    desk = root.rating
     late = datetime(2026, 11, 30, 21, 0, tzinfo=timezone.utc)        # 22:00 in Paris, still November
     first_of_dec = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)   # 00:30 on 1 December in Paris, still November in UTC
     outcomes = desk.rate_many(OPERATOR, [call(1, msisdn, "442071234567", 600, late), call(2, msisdn, "33698765432", 600, late),
@@ -77,7 +77,7 @@ def test_a_call_at_half_past_midnight_local_on_the_first_belongs_to_the_new_cycl
 def test_the_cycle_follows_the_subscribers_anchor_day(root: Root) -> None:
     msisdn = "33612777002"
     subscriber(root, msisdn)
-    desk = rating_desk(root)
+    desk = root.rating
     desk.anchor_of = lambda sub: 15 if sub.msisdn == msisdn else 1
     try:
         outcomes = desk.rate_many(OPERATOR, [call(1, msisdn, "33698765432", 60, datetime(2026, 12, 14, 22, 59, tzinfo=timezone.utc)),

@@ -28,11 +28,11 @@ from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import rerate_pb2 as xpb
 from billing.v1 import rerate_pb2_grpc as xrpc
-from billing.v1 import subscriber_pb2 as spb
 from engine.cdr import COLUMNS, Direction, MediatedCdr, Service, cdr_identity
 from engine.identity import SYSTEM
 from engine.settings import Settings
-from servers.app import Root, bootstrap, build_root
+from servers.bootstrap import bootstrap
+from servers.root import Root, build_root
 from store.mediation import mediated_cdrs
 from store.plans import bundle_counters, credit_alert_log, usage_balances, usage_ledger
 from tests.integration.helpers import field_violations, rpc_error
@@ -113,10 +113,8 @@ def active(stack):  # type: ignore[no-untyped-def]
 
 def provision(stack, plan: str = "TP_SMART_S", tenant: str = "mno", msisdn: str = ""):  # type: ignore[no-untyped-def]
     subs = stack.client(tenant).subscribers
-    sub = subs.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
-        msisdn=msisdn or "336120" + stack.unique_msisdn()[-6:], imsi=stack.unique_imsi(), billing_account="ACC-ST",
-        payment_type=spb.PAYMENT_TYPE_POSTPAID, tariff_plan=plan)).subscriber
-    return subs.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=sub.subscriber_id)).subscriber
+    sub = subs.provision(msisdn or "336120" + stack.unique_msisdn()[-6:], stack.unique_imsi(), "ACC-ST", plan)
+    return subs.transition(sub.subscriber_id, "activate")
 
 
 def rerate(stack, start: datetime, end: datetime, version: int = 0, tenant: str = "mno") -> xpb.RerateSummary:  # type: ignore[no-untyped-def]
@@ -304,7 +302,7 @@ def test_two_replicas_never_spend_one_bundle_twice(roots) -> None:  # type: igno
     errors: list[BaseException] = []
 
     def replica(root: Root, tag: int) -> None:
-        desk = root.extras.get("rating") or __import__("servers.rating_service", fromlist=["x"]).rating_desk(root)
+        desk = root.rating
         try:
             for chunk in range(10):
                 cdrs = [voice(tag * 10_000 + chunk * 100 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=chunk * 60 + i))
@@ -327,7 +325,7 @@ def test_two_replicas_never_spend_one_bundle_twice(roots) -> None:  # type: igno
     consistent(st)
     covered_calls = sum(1 for row in st["ledger"] if row[5] != "[]")
     assert 72 <= covered_calls <= 73
-    races = a.extras["rating"].races + b.extras["rating"].races
+    races = a.rating.races + b.rating.races
     print(f"chunks rated again after losing a race: {races}")
 
 
@@ -338,13 +336,12 @@ from datetime import datetime
 from pathlib import Path
 from engine.identity import SYSTEM
 from engine.settings import Settings
-from servers.app import build_root
-from servers.rating_service import rating_desk
+from servers.root import build_root
 from tests.integration.test_rating_stored import crash_stream
 
 url, home, msisdns, start = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
 root = build_root(Settings(home=Path(home), database_url=url))
-desk = rating_desk(root)
+desk = root.rating
 operator = replace(SYSTEM, tenant_id="mno", subject="it")
 for n, chunk in enumerate(crash_stream(msisdns, start)):
     desk.rate_many(operator, chunk, use_counters=True)
@@ -384,9 +381,8 @@ def test_sigkill_mid_stream_then_the_whole_stream_again_equals_one_clean_run(roo
     msisdns = [s.msisdn for s in subs]
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
     operator = replace(SYSTEM, tenant_id="mno", subject="it")
-    from servers.rating_service import rating_desk
-
-    desk = rating_desk(root)
+    
+    desk = root.rating
     for chunk in crash_stream(msisdns, start):
         desk.rate_many(operator, chunk, use_counters=True)
     clean = state(root, set(msisdns))
