@@ -1,45 +1,54 @@
-"""Rating throughput: normalised CDRs rated with a 50,000-prefix plan, against a parse-only csv.reader floor.
+"""Rating throughput of `rulebill replay` and what-if: 1,000,000 CDRs, 50,000 prefixes, 5 bands, bundles on.
 
     python -m bench.bench_rating            # 1,000,000 CDRs, 3 repetitions
     python -m bench.bench_rating --quick    # 20,000 CDRs (CI)
 
-Both sides read the same generated ``*.cdr.csv`` file from disk in one process.
-The floor is ``csv.reader`` over the file doing nothing with the rows (the
-fastest CSV reading available).  Rating parses the same rows and rates each
-with :meth:`engine.rating.bulk.BulkRater.rate_rows` (replay-style: status + exact charge
-per CDR, summed) under a plan of 50,000 prefixes in 100 destination groups,
-five time bands (peak, evening, off-peak, weekend, holiday) in Europe/Paris,
-stepped rates with connect fees, minimums and caps.  Calls that cross a band
-boundary are split into spans on the bulk path too; rows it cannot price take
-the full rater (counted as full-path fallbacks).  Reported: medians of the
-repetitions, CDRs/s, and the ratio of rating time to floor time.
+A golden-style case folder is generated on disk: ``plans/`` with 50,000 prefixes
+in 100 destination groups, five time bands (peak, evening, off-peak, weekend,
+holiday) in Europe/Paris, stepped rates with connect fees, minimums and caps,
+a voice and a data bundle on the plan; ``subscribers.yaml`` giving 10,000
+subscribers both bundles; ``cdrs.cdr.csv`` with the CDRs (70 % voice, 20 % SMS,
+10 % data) of those subscribers.  Timed, CPU and wall, in one process:
+
+* floor: ``csv.reader`` over the CDR file doing nothing with the rows;
+* replay: :func:`engine.replay.rate_folder` -- what ``rulebill replay`` runs
+  before it compares (loads the plans and subscribers, reads the file, rates
+  every CDR through the evaluator with bundle counters carried in order);
+* what-if: :func:`engine.rating.whatif.what_if_paths` as ``rulebill plans
+  what-if`` calls it: the file rated under a candidate plan set (one price
+  changed) and the active one, both through the evaluator;
+* the comparison ``rulebill replay`` adds (details of every CDR, expected.jsonl
+  read and compared) on the first 100,000 CDRs, reported apart.
+
+Reported: medians of the repetitions, CDRs/s per core (CPU time of this
+single-threaded process) and wall, and the ratio to the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from itertools import islice
 from pathlib import Path
+from typing import Any, Callable
 
 from engine.cdr import COLUMNS, cdr_identity
-from engine.plans import compile_plan_set, load_plan_set
-BulkRater = None  # replaced
 
 GROUPS = 100
 PREFIXES = 50_000
+SUBSCRIBERS = 1_000
 PLAN = "TP_BENCH"
-CHUNK = 100_000  # rows per BulkRater.rate_rows call
 
 
-def write_plan(folder: Path, rng: random.Random) -> list[list[str]]:
-    """A plan set with PREFIXES unique prefixes; returns the prefixes per group (to draw numbers from)."""
+def write_plan(folder: Path, rng: random.Random, price_factor: int = 1) -> list[list[str]]:
+    """A plan set with PREFIXES unique prefixes and two bundles; returns the prefixes per group (to draw numbers from)."""
     seen: set[str] = set()
     groups: list[list[str]] = [[] for _ in range(GROUPS)]
     while len(seen) < PREFIXES:
@@ -56,7 +65,7 @@ def write_plan(folder: Path, rng: random.Random) -> list[list[str]]:
             rows.append(f"      - {{service: voice, destination: DST_G{g:03d}, band: {band}, rate: RT_V{g % 20:02d}_{factor}}}")
     for r in range(20):
         for factor in (1, 2, 3):
-            price = f"0.{(r + 1) * factor:02d}"
+            price = f"0.{(r + 1) * factor * price_factor:02d}"
             extra = 'connect_fee: "0.05"\nminimum_charge: "0.10"\n' if r % 3 == 0 else ""
             extra += 'maximum_cost: {amount: "25.00", beyond: free_beyond}\n' if r % 5 == 0 else ""
             inc = ("60/1", "1/1", "30/6", "60/60")[r % 4]
@@ -64,6 +73,10 @@ def write_plan(folder: Path, rng: random.Random) -> list[list[str]]:
                 f"kind: rate\nid: RT_V{r:02d}_{factor}\ncurrency: EUR\nprice: \"{price}\"\nper: 60\nincrements: {inc}\n{extra}")
     (folder / "RT_SMS.yaml").write_text('kind: rate\nid: RT_SMS\nunit: event\ncurrency: EUR\nprice: "0.09"\nper: 1\n')
     (folder / "RT_DATA.yaml").write_text('kind: rate\nid: RT_DATA\nunit: byte\ncurrency: EUR\nprice: "0.02"\nper: 1MB\nincrements: 10KB/10KB\n')
+    (folder / "BN_VOICE.yaml").write_text("kind: bundle\nid: BN_BENCH_VOICE\nallowance: {service: voice, amount: 1000min}\n"
+                                          "recurrence: monthly\ncurrency: EUR\npriority: 10\n")
+    (folder / "BN_DATA.yaml").write_text('kind: bundle\nid: BN_BENCH_DATA\nallowance: {service: data, amount: "1GB"}\n'
+                                         "recurrence: monthly\ncurrency: EUR\npriority: 10\n")
     (folder / "HOL.yaml").write_text('kind: holiday_calendar\nid: HOL_B\nrecurring: ["01-01", "05-01", "12-25"]\n')
     (folder / "TB.yaml").write_text("""kind: time_bands
 id: TB_BENCH
@@ -85,11 +98,28 @@ versions:
   - version: 1
     effective_from: 2026-01-01
     time_bands: TB_BENCH
+    bundles: [BN_BENCH_VOICE, BN_BENCH_DATA]
     rates:
 {chr(10).join(rows)}
       - {{service: sms, rate: RT_SMS}}
       - {{service: data, direction: any, rate: RT_DATA}}
 """)
+    return groups
+
+
+def subscriber(n: int) -> str:
+    return f"3361{n:07d}"
+
+
+def write_case(folder: Path, count: int, rng: random.Random) -> list[list[str]]:
+    """A replay case: plans/, subscribers.yaml (every subscriber with both bundles), cdrs.cdr.csv."""
+    (folder / "plans").mkdir(parents=True)
+    groups = write_plan(folder / "plans", rng)
+    with (folder / "subscribers.yaml").open("w") as f:
+        f.write(f"default_plan: {PLAN}\nsubscribers:\n")
+        for n in range(SUBSCRIBERS):
+            f.write(f'  "{subscriber(n)}": {{bundles: {{BN_BENCH_VOICE: 60000, BN_BENCH_DATA: 1073741824}}}}\n')
+    write_cdrs(folder / "cdrs.cdr.csv", count, groups, rng)
     return groups
 
 
@@ -111,7 +141,7 @@ def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Rand
             row[index["service"]] = service
             row[index["direction"]] = "originating"
             row[index["start_time"]] = times[n & 4095]
-            row[index["a_number"]] = "33612000001"
+            row[index["a_number"]] = subscriber(rng.randrange(SUBSCRIBERS))
             group = groups[rng.randrange(GROUPS)]
             row[index["b_number"]] = group[rng.randrange(len(group))] + str(rng.randrange(10**6, 10**7))
             row[index["duration_seconds"]] = str(rng.randint(1, 600)) if service == "voice" else "0"
@@ -121,78 +151,100 @@ def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Rand
             w.writerow(row)
 
 
-def floor(path: Path) -> tuple[float, float, int]:
-    """Parse only; returns (CPU seconds, wall seconds, rows)."""
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(CPU seconds, wall seconds, result)."""
     started, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.process_time() - cpu, time.perf_counter() - started, result
+
+
+def floor(path: Path) -> int:
     n = 0
     with path.open(newline="", encoding="utf-8") as f:
         for _row in csv.reader(f):
             n += 1
-    return time.process_time() - cpu, time.perf_counter() - started, n - 1
+    return n - 1
 
 
-def rate(path: Path, compiled: object) -> tuple[float, float, int, int, int]:
-    """Parse and rate; returns (CPU seconds, wall seconds, rated, total micros, full-path fallbacks)."""
-    started, cpu = time.perf_counter(), time.process_time()
-    total = 0
-    rated = 0
+def csv_rows(path: Path) -> Any:
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        bulk = BulkRater(compiled, next(reader))  # type: ignore[arg-type]
-        while True:
-            # the batch API consumes the reader itself (parsing stays in the timed loop), in chunks to bound memory
-            statuses, charges, _ = bulk.rate_rows(islice(reader, CHUNK), PLAN)
-            if not statuses:
-                break
-            total += sum(charges)
-            rated += statuses.count("rated")
-    return time.process_time() - cpu, time.perf_counter() - started, rated, total, bulk.fallbacks
+        next(reader)
+        yield from reader
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from engine.plans import compile_plan_set, load_plan_set
+    from engine.rating.whatif import what_if_paths
+    from engine.replay import load_assignments, rate_folder, replay_folder, update_folder
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20,000 CDRs (CI)")
     ap.add_argument("--count", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-kernel", action="store_true", help="rate with the Python loop only (as a build without a C compiler)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
+    compare_count = min(count, 100_000)
+    if args.no_kernel:
+        from engine.rating import evaluator
+
+        evaluator._kernel = lambda: None  # type: ignore[assignment]
     rng = random.Random(20261127)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-rating-") as tmp:
-        folder = Path(tmp) / "plans"
-        folder.mkdir()
-        groups = write_plan(folder, rng)
-        t0 = time.perf_counter()
-        plan_set, problems = load_plan_set([folder])
-        t1 = time.perf_counter()
-        if plan_set is None:
-            print("\n".join(map(str, problems)), file=sys.stderr)
-            return 1
-        compiled = compile_plan_set(plan_set)
-        t2 = time.perf_counter()
-        cdr_file = Path(tmp) / "bench.cdr.csv"
-        write_cdrs(cdr_file, count, groups, rng)
-        print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands; load+validate {t1 - t0:.2f} s, compile {t2 - t1:.2f} s")
+        case = Path(tmp) / "case"
+        write_case(case, count, rng)
+        candidate = Path(tmp) / "candidate"
+        candidate.mkdir()
+        write_plan(candidate, random.Random(20261127), price_factor=2)   # the same prefixes, voice prices doubled
+        cpu, _wall, plan_set = timed(lambda: load_plan_set([case / "plans"])[0])
+        active = compile_plan_set(plan_set)
+        plan_for = load_assignments(case / "subscribers.yaml", []).plan_for_row
+        cdr_file = case / "cdrs.cdr.csv"
+        print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
+              f"{SUBSCRIBERS:,} subscribers with bundles")
         print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB; {args.repeat} repetitions, medians")
-        floors, rates, floor_walls, rate_walls = [], [], [], []
-        results = set()
+        runs: dict[str, list[tuple[float, float]]] = {"floor": [], "replay": [], "what-if": []}
+        checks = set()
         for _ in range(args.repeat):
-            cpu, wall, n = floor(cdr_file)
-            floors.append(cpu)
-            floor_walls.append(wall)
-            cpu, wall, rated, total, fallbacks = rate(cdr_file, compiled)
-            rates.append(cpu)
-            rate_walls.append(wall)
-            results.add((rated, total, fallbacks))
-        assert len(results) == 1, "rating must be deterministic"
-        rated, total, fallbacks = results.pop()
-        # CPU time of this single-threaded process = throughput per core; wall time is shown beside it
-        # because it depends on what else the shared machine runs
-        f_med, r_med = statistics.median(floors), statistics.median(rates)
-        fw, rw = statistics.median(floor_walls), statistics.median(rate_walls)
-        print(f"floor  (csv.reader only): {f_med:.3f} CPU-s  {count / f_med:>12,.0f} CDRs/s per core  (wall {fw:.3f} s, {count / fw:,.0f}/s)")
-        print(f"rating (parse + rate):    {r_med:.3f} CPU-s  {count / r_med:>12,.0f} CDRs/s per core  (wall {rw:.3f} s, {count / rw:,.0f}/s)")
-        print(f"ratio rating/floor CPU time: {r_med / f_med:.2f}x; rated {rated:,}, full-path fallbacks {fallbacks:,}, "
-              f"total {total / 1e6:,.2f} EUR")
+            cpu, wall, n = timed(lambda: floor(cdr_file))
+            runs["floor"].append((cpu, wall))
+            cpu, wall, result = timed(lambda: rate_folder(case, details=False))
+            runs["replay"].append((cpu, wall))
+            statuses: dict[str, int] = {}
+            for r in result.rows:
+                statuses[r[0]] = statuses.get(r[0], 0) + 1
+            covered = sum(1 for r in result.rows if r[3])
+            cpu, wall, report = timed(lambda: what_if_paths(csv_rows(cdr_file), [str(candidate)], active, plan_for))
+            runs["what-if"].append((cpu, wall))
+            checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered, report.difference_micros))
+        assert len(checks) == 1, f"rating must be deterministic: {checks}"
+        n, rated_count, charged, statuses_t, covered, difference = checks.pop()
+        f_cpu = statistics.median(c for c, _ in runs["floor"])
+        for name, label in (("floor", "floor (csv.reader only)     "), ("replay", "replay (rate_folder)        "),
+                            ("what-if", "what-if (two plan sets)     ")):
+            cpu = statistics.median(c for c, _ in runs[name])
+            wall = statistics.median(w for _, w in runs[name])
+            ratio = "" if name == "floor" else f"  {cpu / f_cpu:.2f}x floor"
+            print(f"{label}: {cpu:7.3f} CPU-s {count / cpu:>12,.0f} CDRs/s per core  (wall {wall:7.3f} s, {count / wall:>10,.0f}/s){ratio}")
+        print(f"replay: {dict(statuses_t)}, {covered:,} CDRs paid (partly) by bundles, charged {charged / 1e6:,.2f} EUR; "
+              f"what-if difference {difference / 1e6:,.2f} EUR")
+        # the comparison `rulebill replay` adds: every CDR's details against expected.jsonl, on the first 100,000
+        small = Path(tmp) / "compare"
+        shutil.copytree(case / "plans", small / "plans")
+        shutil.copy(case / "subscribers.yaml", small / "subscribers.yaml")
+        with cdr_file.open() as src, (small / "cdrs.cdr.csv").open("w") as dst:
+            for i, line in enumerate(src):
+                if i > compare_count:
+                    break
+                dst.write(line)
+        update_folder(small)
+        cpu, wall, compared = timed(lambda: replay_folder(small))
+        assert compared.ok, compared.render()[:2000]
+        print(f"replay with the comparison, {compare_count:,} CDRs: {cpu:.3f} CPU-s {compare_count / cpu:,.0f} CDRs/s per core "
+              f"(wall {wall:.3f} s)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

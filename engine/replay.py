@@ -39,9 +39,10 @@ from typing import Any, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
+from engine.gcpause import collector_paused
 from engine.money import AmountError, format_amount, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
-from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, WalletOf
+from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row
 from engine.rating.result import RatedCdr
 from engine.rating.whatif import plan_attribute
 from engine.yamlio import Fields, MarkedMap, Problem, format_problems, load_file
@@ -220,27 +221,29 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
         result.problems.append(Problem(str(cdr_path), 1, 1, "file.missing", "the case has no input CDR file"))
     if result.problems or plan_set is None:
         return result
+    with collector_paused():   # a large case is many small acyclic rows and results (see engine.gcpause)
+        _rate_case(result, plan_set, assignments, barring, cdr_path, details)
+    return result
+
+
+def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, barring: Any, cdr_path: Path, details: bool) -> None:
     header, lines = _read_rows(cdr_path, result.problems)
     if result.problems:
-        return result
+        return
     evaluator = Evaluator(compile_plan_set(plan_set))
     states: dict[str, dict[str, int]] = {k: dict(v) for k, v in assignments.bundles.items()}
-    i_a = header.index("a_number") if "a_number" in header else -1
     rows = [row for _, row in lines]
-    plans = [_plan_of(assignments, header, row) for row in rows]
-
-    def wallet_of(_i: int, row: Sequence[Any]) -> dict[str, int] | None:
-        return states.get(row[i_a]) if i_a >= 0 and len(row) > i_a else None
+    plans: str | list[str] = _plans(assignments, header, rows)
 
     barred: dict[int, dict[str, Any]] = {}
     if barring is None:
-        result.rows = evaluator.rate_rows(rows, plans, wallet_of, header)
+        result.rows = evaluator.rate_rows(rows, plans, states, header)   # wallets by a_number
     else:
-        result.rows = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, wallet_of, barred)
+        result.rows = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, states, barred)
     result.count = len(rows)
     result.charged_micros = sum(r[1] for r in result.rows if r[0] == RATED)
     if details:
-        for n, ((line, row), plan, r) in enumerate(zip(lines, plans, result.rows)):
+        for n, ((line, row), plan, r) in enumerate(zip(lines, [plans] * len(rows) if isinstance(plans, str) else plans, result.rows)):
             if n in barred:
                 result.actual.append(barred[n])
                 result.rated.append(None)
@@ -251,7 +254,15 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
                 rated = evaluator.detail(row, plan, r[3], header)
                 result.actual.append(rated.as_dict())
                 result.rated.append(rated)
-    return result
+
+
+def _plans(assignments: Assignments, header: list[str], rows: list[list[str]]) -> str | list[str]:
+    """The plan of every row: one for all when nothing assigns plans per subscriber, tenant or CDR."""
+    i_attrs = header.index("attributes") if "attributes" in header else -1
+    if not assignments.subscribers and not assignments.tenants and (
+            i_attrs < 0 or not any("plan=" in row[i_attrs] for row in rows if len(row) > i_attrs)):
+        return assignments.default_plan
+    return [_plan_of(assignments, header, row) for row in rows]
 
 
 def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str:
@@ -262,18 +273,13 @@ def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str
             or assignments.tenants.get(cells.get("tenant", "")) or assignments.default_plan)
 
 
-def _at(wallet_of: WalletOf, n: int) -> WalletOf:
-    """``wallet_of`` for a one-row batch: the row's own index in the case."""
-    return lambda _i, row: wallet_of(n, row)
-
-
 def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignments, header: list[str], rows: list[list[str]],
-                       plans: list[str], wallet_of: Any, barred: dict[int, dict[str, Any]]) -> list[Row]:
+                       plans: str | list[str], states: dict[str, dict[str, int]], barred: dict[int, dict[str, Any]]) -> list[Row]:
     """CDR by CDR: a listed subscriber's attempt is authorised first (credit used = what replay charged it so far)."""
     col = {name: i for i, name in enumerate(header)}
     used: dict[str, int] = {}
     out: list[Row] = []
-    for n, (row, plan) in enumerate(zip(rows, plans)):
+    for n, (row, plan) in enumerate(zip(rows, [plans] * len(rows) if isinstance(plans, str) else plans)):
         profile = assignments.profiles.get(row[col["a_number"]]) if len(row) == len(header) else None
         if profile is not None:
             try:
@@ -288,7 +294,7 @@ def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignme
                     barred[n] = {"cdr_id": cdr.cdr_id, "status": "barred", "rule": decision.rule_id or "", "reason": decision.reason}
                     out.append((BARRED, 0, decision.reason, None, None, "", "", 0))
                     continue
-        [r] = evaluator.rate_rows([row], [plan], _at(wallet_of, n), header)
+        [r] = evaluator.rate_rows([row], [plan], states, header)
         if r[0] == RATED and profile is not None:
             used[profile.msisdn] = used.get(profile.msisdn, 0) + r[1]
         out.append(r)

@@ -277,7 +277,7 @@ class RatingDesk:
                 run = items[n:end]
                 rows = self.evaluator(item.compiled).rate_rows(
                     [it.row for it in run], [it.plan_id for it in run],
-                    lambda i, _row, _run=run: usage.wallet(_run[i].key) if _run[i].key is not None else None)  # type: ignore[misc]
+                    [usage.wallet(it.key) if it.key is not None else None for it in run])
                 out.extend((_compact(it, r), item.version.version) for it, r in zip(run, rows))
                 n = end
         return out

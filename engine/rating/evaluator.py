@@ -46,6 +46,7 @@ from math import lcm
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, format_time, from_row, validate
+from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
 from engine.rating.compiled import CompiledBundle, CompiledPlans, CompiledRate, CompiledVersion
 from engine.rating.discounts import ChargeLine, DiscountModel
@@ -62,12 +63,30 @@ _ONE_EVENT = frozenset({"", "0", "1", 0, 1})
 _MEMO_SIZE = 200_000
 _MISS: Any = object()
 _SECONDS = frozenset(f":{s:02d}Z" for s in range(60))
+# the columns the batch loops read, in this order
+_NEEDED = ("service", "direction", "start_time", "b_number", "duration_seconds", "volume_up_bytes", "volume_down_bytes", "event_count",
+           "visited_network")
 _VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVENT)   # a voice row's other usage cells
 
 # A rated row: (status, charge micros, rate id(s) "+"-joined or the reason, bundle uses ((bundle, units), ...) or None,
 #               plan version or None, destination group, zone, units)
 Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int]
 WalletOf = Callable[[int, Sequence[Any]], "dict[str, int] | None"]
+Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"]
+_BY_CALL, _BY_ROW, _BY_NUMBER = 0, 1, 2
+
+
+def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, int]:
+    """(a function of (i, row) giving the row's wallet, how the C loop reads them: by call, row or a_number)."""
+    if wallets is None:
+        return None, _BY_CALL
+    if isinstance(wallets, Mapping):
+        by_number = wallets
+        return (lambda _i, row: by_number.get(row[i_a]) if i_a >= 0 else None), _BY_NUMBER
+    if callable(wallets):
+        return wallets, _BY_CALL
+    by_row = wallets
+    return (lambda i, _row: by_row[i]), _BY_ROW
 
 
 class _Unrated(Exception):
@@ -110,6 +129,8 @@ class Evaluator:
         self._days: dict[str, int] = {}
         self._bundle_index: list[tuple[str, CompiledBundle]] = sorted(compiled.bundles.items())
         self._all_groups: PrefixIndex | None = None
+        # the C loop (engine.rating._rowkernel) when it was built; the Python loop prices the same (tests hold them equal)
+        self.use_kernel = True
 
     # == one CDR ================================================================================
     def rate(self, cdr: MediatedCdr, plan_id: str, bundles: Mapping[str, int] | None = None) -> RatedCdr:
@@ -279,58 +300,96 @@ class Evaluator:
 
     # == many rows ==============================================================================
     def rate_rows(self, rows: Iterable[Sequence[Any]], plans: str | Sequence[str] | Callable[[Sequence[Any]], str],
-                  wallet_of: WalletOf | None = None, header: Sequence[str] = COLUMNS) -> list[Row]:
+                  wallets: Wallets | None = None, header: Sequence[str] = COLUMNS) -> list[Row]:
         """Rate rows of the normalised layout; one :data:`Row` per input row, in order.
 
-        ``plans``: the tariff plan of every row, one per row, or a function of the row.  ``wallet_of(i, row)``: the
-        remaining units per bundle of the row's subscriber (a dict consumed in place, in row order), or
-        None; it is asked only when a bundle can apply.  Cell values may be text (CSV) or typed (store).
+        ``plans``: the tariff plan of every row, one per row, or a function of the row.  ``wallets``: the remaining
+        units per bundle of each row's subscriber (dicts consumed in place, in row order): a dict of them by
+        a_number, a list of them by row (None: no counters), or a function ``(i, row) -> dict | None`` asked
+        only when a bundle can apply.  Cell values may be text (CSV) or typed (store).
         """
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
         out: list[Row] = []
-        add = out.append
-        if not isinstance(plans, str) and not callable(plans):
-            per_row = plans
-            plans = lambda _row, _next=iter(per_row).__next__: _next()  # noqa: E731 - one plan per row, in order
         col = {name: i for i, name in enumerate(header)}
-        need = ("service", "direction", "start_time", "b_number", "duration_seconds", "volume_up_bytes", "volume_down_bytes",
-                "event_count", "visited_network")
-        if any(n not in col for n in need):
+        wallet_of, wallet_mode = _wallet_access(wallets, col.get("a_number", -1))
+        if isinstance(plans, str):
+            plan_list: Sequence[str] | None = None
+        elif callable(plans):
+            plan_list = [plans(row) for row in rows]
+        else:
+            plan_list = plans if isinstance(plans, (list, tuple)) else list(plans)
+        if any(n not in col for n in _NEEDED):
             for i, row in enumerate(rows):
-                add(self._row_slow(i, row, plans if isinstance(plans, str) else plans(row), wallet_of, header))
+                out.append(self._row_slow(i, row, plans if plan_list is None else plan_list[i], wallet_of, header))  # type: ignore[arg-type]
             return out
-        i_svc, i_dir, i_start, i_b = col["service"], col["direction"], col["start_time"], col["b_number"]
-        i_dur, i_up, i_down, i_ev, i_vis = (col["duration_seconds"], col["volume_up_bytes"], col["volume_down_bytes"],
-                                            col["event_count"], col["visited_network"])
-        one_plan = plans if isinstance(plans, str) else None
-        plan_of = None if isinstance(plans, str) else plans
+        where = tuple(col[n] for n in _NEEDED)
+        single: str | None = plans if isinstance(plans, str) else None
+        if single is not None and single not in self._minutes:
+            self._minutes[single] = {}
+        kernel = _kernel() if self.use_kernel else None
+        context = (*where, len(header), self._minutes, single, plan_list, self._minute,
+                   wallet_of if wallet_mode == _BY_CALL else wallets, self.limits.max_volume_bytes, self.limits.max_events, RATED, "",
+                   wallet_mode, col.get("a_number", 0))
+        n = len(rows)
+        i = 0
+        with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
+            self._rate_all(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
+        return out
+
+    def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
+                  where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
+                  header: Sequence[str]) -> None:
+        n = len(rows)
+        i = 0
+        while i < n:
+            if kernel is not None:
+                # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
+                i = kernel(rows, i, out, context)
+                if i >= n:
+                    break
+                j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
+            else:
+                j = self._rate_block(rows, i, n, out, where, single, plan_list, wallet_of)
+            if j < n and (kernel is None or j == i):
+                # a row neither loop prices: the per-CDR way, with full validation
+                out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
+                j += 1
+            i = j
+
+    def _rate_block(self, rows: Sequence[Sequence[Any]], start: int, stop: int, out: list[Row], where: tuple[int, ...],
+                    single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None) -> int:
+        """Rate rows ``start..stop`` the batch way into ``out``; the index of the first row that needs the per-CDR
+        way (``stop`` when none)."""
+        add = out.append
+        i_svc, i_dir, i_start, i_b, i_dur, i_up, i_down, i_ev, i_vis = where
         zone_for = self.compiled.zone_for
         zero, one_event = _ZERO, _ONE_EVENT
-        max_call, max_bytes, max_events = self.limits.max_call_seconds, self.limits.max_volume_bytes, self.limits.max_events
+        max_bytes, max_events = self.limits.max_volume_bytes, self.limits.max_events
         minutes_of = self._minutes
-        minutes = minutes_of.get(one_plan) if one_plan is not None else None
-        if one_plan is not None and minutes is None:
-            minutes = minutes_of[one_plan] = {}
-        minutes_get = minutes.get if minutes is not None else None
+        minutes = minutes_of[single] if single is not None else {}
+        minutes_get = minutes.get
         miss = _MISS
         seconds_ok, voice_ok = _SECONDS, _VOICE_OK
-        for i, row in enumerate(rows):
-            plan_id = one_plan if plan_of is None else plan_of(row)
+        plan_id = single
+        for i in range(start, stop):
+            row = rows[i]
             try:
                 text = row[i_start]
                 # "YYYY-MM-DDTHH:MM:SSZ": the minute is checked once per distinct minute, the seconds here
                 if text[16:] not in seconds_ok:
                     raise LookupError
-                if plan_of is not None:
-                    minutes = minutes_of.get(plan_id)  # type: ignore[arg-type]
+                if plan_list is not None:
+                    plan_id = plan_list[i]
+                    minutes = minutes_of.get(plan_id)  # type: ignore[assignment]
                     if minutes is None:
-                        minutes = minutes_of[plan_id] = {}  # type: ignore[index]
+                        minutes = minutes_of[plan_id] = {}
                     minutes_get = minutes.get
                 key = text[:16]
-                entry = minutes_get(key, miss)  # type: ignore[misc]
+                entry = minutes_get(key, miss)
                 if entry is miss:
                     entry = self._minute(minutes, plan_id, key)  # type: ignore[arg-type]
                 # no plan or version (entry None): the unpacking fails and the per-CDR way says why
-                until, home, routes, groups_get, lengths, v = entry
+                until, home, routes, groups_get, lengths, v, _groups = entry
                 service = row[i_svc]
                 if service == "voice":
                     units = int(row[i_dur])
@@ -373,8 +432,9 @@ class Evaluator:
                     zone = "home"
                     route = home[service][group]
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
-                rid, memo, plain, conditional, discounts = route
-                charge, billed = memo[units]
+                rid, memo, plain, conditional, discounts, step = route
+                # usage rounded up to whole steps prices alike (one memo entry per step, see OneSpanMemo)
+                charge, billed = memo[-(-units // step) * step if step and units > 0 else units]
                 uses = None
                 if plain is not None and wallet_of is not None and billed:
                     wallet = wallet_of(i, row)
@@ -403,8 +463,8 @@ class Evaluator:
                     charge = net
                 add((RATED, charge, rid, uses, v, group, zone, units))
             except (LookupError, ValueError, TypeError):
-                add(self._row_slow(i, row, plan_id, wallet_of, header))  # type: ignore[arg-type]
-        return out
+                return i
+        return stop
 
     def _minute(self, minutes: dict[str, tuple[Any, ...] | None], plan_id: str, key: str) -> tuple[Any, ...] | None:
         """Per start minute of a plan: (version, seconds the band lasts from the minute, routes of home originating
@@ -420,7 +480,7 @@ class Evaluator:
             if shared is None:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
                 shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
-            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v)
+            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups)
         if len(minutes) > 500_000:
             minutes.clear()
         minutes[key] = entry
@@ -467,7 +527,8 @@ class Evaluator:
                 memo = self.compiled.memos.get(rate.id)
                 if memo is None:
                     memo = self.compiled.memos[rate.id] = OneSpanMemo(rate)
-                route = (rate.id, memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None)
+                route = (rate.id, memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None,
+                         rate.model.memo_step)
         return route
 
     @classmethod
@@ -552,6 +613,14 @@ class Evaluator:
         return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
 
 
+def _kernel() -> Callable[..., int] | None:
+    try:
+        from engine.rating._rowkernel import rate_block
+    except ImportError:  # pragma: no cover - a build without a C compiler: the Python loop alone
+        return None
+    return rate_block
+
+
 class _Routes(dict[Any, Any]):
     """Routes of one version and band, built on first use: by group for home originating traffic of one service,
     else by (service, direction, zone, group)."""
@@ -573,18 +642,12 @@ class OneSpanMemo(dict[int, tuple[int, int]]):
         super().__init__()
         self.rate = rate
 
-    def __missing__(self, units: int) -> tuple[int, int]:
-        # a model whose charge depends only on usage rounded up to a step (whole increments, tier blocks) keeps
-        # one entry per step: many data volumes share it
-        step = self.rate.model.memo_step
-        key = -(-units // step) * step if step and units > 0 else units
-        hit = self.get(key)
-        if hit is None:
-            if len(self) > _MEMO_SIZE:
-                self.clear()
-            hit = self[key] = Evaluator.one_span(self.rate, key)
-        if key != units and self.rate.unit != "byte":
-            self[units] = hit  # seconds and events: few distinct values, keep them for the next lookup
+    def __missing__(self, key: int) -> tuple[int, int]:
+        # the batch loops ask by usage rounded up to the model's memo step (whole increments, tier blocks), which
+        # prices exactly like the usage itself: many data volumes share one entry
+        if len(self) > _MEMO_SIZE:
+            self.clear()
+        hit = self[key] = Evaluator.one_span(self.rate, key)
         return hit
 
 

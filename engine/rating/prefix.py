@@ -12,14 +12,15 @@ from typing import Iterable
 
 
 class PrefixIndex:
-    __slots__ = ("_groups", "_lengths", "groups_get", "lengths")
+    __slots__ = ("_groups", "_lengths", "groups", "groups_get", "lengths")
 
     def __init__(self, entries: Iterable[tuple[str, str]]) -> None:
         self._groups: dict[str, str] = {}
         for prefix, group in entries:
             self._groups[prefix] = group
         self._lengths: tuple[int, ...] = tuple(sorted({len(p) for p in self._groups}, reverse=True))
-        # for callers that inline the lookup in a hot loop (engine.rating.bulk)
+        # for callers that inline the lookup in a hot loop (the evaluator's batch loops)
+        self.groups = self._groups
         self.groups_get = self._groups.get
         self.lengths = self._lengths
 

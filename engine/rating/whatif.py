@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.cdr import COLUMNS, MediatedCdr
+from engine.gcpause import collector_paused
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
 from engine.rating.evaluator import RATED, REJECTED, Evaluator, row_of
@@ -106,6 +107,14 @@ def what_if(cdrs: Iterable[Any], candidate: CompiledPlans, active: CompiledPlans
     lines: dict[tuple[str, str], WhatIfLine] = {}
     report = WhatIfReport()
     rows = _rows(cdrs)
+    with collector_paused():   # reading and rating build many small acyclic objects (see engine.gcpause)
+        _compare(rows, assign, a_ev, c_ev, lines, report)
+    report.lines = [lines[k] for k in sorted(lines)]
+    return report
+
+
+def _compare(rows: Iterator[Sequence[Any]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
+             lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
     while True:
         chunk = list(islice(rows, CHUNK))
         if not chunk:
@@ -130,8 +139,6 @@ def what_if(cdrs: Iterable[Any], candidate: CompiledPlans, active: CompiledPlans
                 line.candidate_micros += c[1]
             else:
                 line.candidate_unrated += 1
-    report.lines = [lines[k] for k in sorted(lines)]
-    return report
 
 
 def what_if_paths(cdrs: Iterable[Any], candidate_paths: Iterable[str], active: CompiledPlans,

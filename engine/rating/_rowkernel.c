@@ -1,0 +1,517 @@
+/*
+ * engine.rating._rowkernel: the rating batch loop's plain rows, in C.
+ *
+ * rate_block(rows, start, out, context) -> index
+ *
+ * Rates rows[start:] into ``out`` (one tuple per row, the shape of
+ * engine.rating.evaluator.Row) as long as each row is the plain case, and
+ * returns the index of the first row that is not (len(rows) when all were).
+ * It prices nothing itself: every answer comes from the evaluator's own tables
+ * and caches, the same Python objects the Python loop (Evaluator._rate_block)
+ * reads -- the per-minute entries (built by calling back ``minute``), the
+ * routes (dicts whose __missing__ builds them), the rates' one-span memos (whose
+ * __missing__ runs the pricing code), the subscriber's wallet (``wallet_of``).
+ *
+ * The plain case is narrower than the Python loop's, never wider:
+ *   - the row is a list or tuple of ``ncols`` cells;
+ *   - start_time is ASCII "YYYY-MM-DDTHH:MM:SSZ" whose minute has an entry;
+ *   - usage cells are ints or ASCII digits (at most 15), the service's unused
+ *     usage cells "" / "0" (event_count also "1"), within the limits;
+ *   - home (no visited network) and direction "originating";
+ *   - a voice call does not cross a band change;
+ *   - the route exists and has no CDR discount;
+ *   - a bundle, if one applies, covers the whole call.
+ * Any other row, and any error raised by a callback (cleared), stops the loop
+ * at that row with nothing consumed; the Python loop then rates it (or hands
+ * it to the per-CDR way).  So this loop changes speed, never results: a build
+ * without it rates the same, and tests hold the two to each other.
+ *
+ * context: (i_service, i_direction, i_start, i_b, i_duration, i_up, i_down,
+ *           i_events, i_visited, ncols, minutes_of, single_plan | None,
+ *           plan_list | None, minute, wallets | None, max_bytes, max_events,
+ *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
+ *           2 a dict by a_number), the a_number column)
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+enum { SVC_VOICE, SVC_DATA, SVC_EVENTS, SVC_OTHER };
+
+static PyObject *HOME;          /* "home" */
+static PyObject *ORIGINATING;   /* "originating" */
+
+/* A count cell: a non-negative int, or 1..15 ASCII digits.  -1: not one (the Python loop decides). */
+static long long
+count_of(PyObject *cell)
+{
+    if (PyLong_CheckExact(cell)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(cell, &overflow);
+        if (overflow || v < 0 || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        return v;
+    }
+    if (!PyUnicode_Check(cell) || PyUnicode_KIND(cell) != PyUnicode_1BYTE_KIND)
+        return -1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(cell);
+    if (n < 1 || n > 15)
+        return -1;
+    const Py_UCS1 *d = PyUnicode_1BYTE_DATA(cell);
+    long long v = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (d[k] < '0' || d[k] > '9')
+            return -1;
+        v = v * 10 + (d[k] - '0');
+    }
+    return v;
+}
+
+/* "" / "0" / 0 (and, with ``one``, "1" / 1): an unused usage cell. */
+static int
+unused_cell(PyObject *cell, int one)
+{
+    if (PyLong_CheckExact(cell)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(cell, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        return v == 0 || (one && v == 1);
+    }
+    if (!PyUnicode_Check(cell) || PyUnicode_KIND(cell) != PyUnicode_1BYTE_KIND)
+        return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(cell);
+    if (n == 0)
+        return 1;
+    if (n != 1)
+        return 0;
+    Py_UCS1 c = PyUnicode_1BYTE_DATA(cell)[0];
+    return c == '0' || (one && c == '1');
+}
+
+static int
+service_kind(PyObject *s)
+{
+    if (!PyUnicode_Check(s))
+        return SVC_OTHER;
+    if (PyUnicode_CompareWithASCIIString(s, "voice") == 0)
+        return SVC_VOICE;
+    if (PyUnicode_CompareWithASCIIString(s, "data") == 0)
+        return SVC_DATA;
+    if (PyUnicode_CompareWithASCIIString(s, "sms") == 0 || PyUnicode_CompareWithASCIIString(s, "mms") == 0
+        || PyUnicode_CompareWithASCIIString(s, "supplementary") == 0)
+        return SVC_EVENTS;
+    return SVC_OTHER;
+}
+
+/* The context, read once per call. */
+enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER };
+
+typedef struct {
+    Py_ssize_t col[9];
+    Py_ssize_t ncols, i_a;
+    int wallet_mode;
+    PyObject *minutes_of, *single, *plan_list, *minute_fn, *wallet_of, *rated, *no_group, *minutes_fixed;
+    long long max_bytes, max_events;
+} Context;
+
+/* Rate one row; 1: appended to out, 0: not the plain case (nothing consumed), -1: a real error (out of memory). */
+static int
+rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
+{
+    const Py_ssize_t *col = c->col;
+    Py_ssize_t ncols = c->ncols;
+    PyObject *minutes_of = c->minutes_of, *plan_list = c->plan_list, *minute_fn = c->minute_fn, *wallet_of = c->wallet_of;
+    long long max_bytes = c->max_bytes, max_events = c->max_events;
+    PyObject *rated = c->rated, *no_group = c->no_group;
+
+    PyObject **cells;
+    if (PyList_Check(row)) {
+        if (PyList_GET_SIZE(row) != ncols)
+            return 0;
+        cells = ((PyListObject *)row)->ob_item;
+    } else if (PyTuple_Check(row)) {
+        if (PyTuple_GET_SIZE(row) != ncols)
+            return 0;
+        cells = ((PyTupleObject *)row)->ob_item;
+    } else {
+        return 0;
+    }
+    enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS };
+
+    /* start time: YYYY-MM-DDTHH:MM:SSZ, the seconds checked here, the minute by its entry */
+    PyObject *text = cells[col[C_START]];
+    if (!PyUnicode_Check(text) || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND || PyUnicode_GET_LENGTH(text) != 20)
+        return 0;
+    const Py_UCS1 *t = PyUnicode_1BYTE_DATA(text);
+    if (t[19] != 'Z' || t[16] != ':' || t[17] < '0' || t[17] > '5' || t[18] < '0' || t[18] > '9')
+        return 0;
+    long long secs = (t[17] - '0') * 10 + (t[18] - '0');
+
+    PyObject *plan = c->single;
+    PyObject *minutes = c->minutes_fixed;
+    if (plan_list != Py_None) {
+        plan = PySequence_Fast_GET_ITEM(plan_list, i);
+        minutes = PyDict_GetItemWithError(minutes_of, plan);
+        if (minutes == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    PyObject *key = PyUnicode_Substring(text, 0, 16);
+    if (key == NULL)
+        return -1;
+    if (!PyDict_Check(minutes)) {
+        Py_DECREF(key);
+        return 0;
+    }
+    PyObject *entry = PyDict_GetItemWithError(minutes, key);
+    if (entry != NULL) {
+        Py_INCREF(entry);
+    } else {
+        if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            PyErr_Clear();
+            return 0;
+        }
+        entry = PyObject_CallFunctionObjArgs(minute_fn, minutes, plan, key, NULL);
+    }
+    Py_DECREF(key);
+    if (entry == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int result = 0;
+    PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 7)
+        goto done;
+    long long until = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
+    PyObject *home = PyTuple_GET_ITEM(entry, 1);
+    PyObject *lengths = PyTuple_GET_ITEM(entry, 4);
+    PyObject *v = PyTuple_GET_ITEM(entry, 5);
+    PyObject *groups = PyTuple_GET_ITEM(entry, 6);
+    if (!PyDict_Check(home) || !PyTuple_Check(lengths) || !PyDict_Check(groups))
+        goto done;
+
+    /* usage */
+    PyObject *service = cells[col[C_SVC]];
+    long long units;
+    switch (service_kind(service)) {
+    case SVC_VOICE:
+        units = count_of(cells[col[C_DUR]]);
+        if (units < 0 || !unused_cell(cells[col[C_UP]], 0) || !unused_cell(cells[col[C_DOWN]], 0) || !unused_cell(cells[col[C_EV]], 1))
+            goto done;
+        if (units > until - 59 && units > until - secs)
+            goto done;   /* crosses a band change (or is longer than the longest call) */
+        break;
+    case SVC_DATA: {
+        long long up = count_of(cells[col[C_UP]]), down = count_of(cells[col[C_DOWN]]);
+        if (up < 0 || down < 0 || !unused_cell(cells[col[C_DUR]], 0) || !unused_cell(cells[col[C_EV]], 1))
+            goto done;
+        units = up + down;
+        if (units > max_bytes)
+            goto done;
+        break;
+    }
+    case SVC_EVENTS: {
+        PyObject *ev = cells[col[C_EV]];
+        if (PyUnicode_Check(ev) && PyUnicode_GET_LENGTH(ev) == 0)
+            units = 1;
+        else
+            units = count_of(ev);
+        if (units < 0 || units > max_events || !unused_cell(cells[col[C_DUR]], 0) || !unused_cell(cells[col[C_UP]], 0)
+            || !unused_cell(cells[col[C_DOWN]], 0))
+            goto done;
+        break;
+    }
+    default:
+        goto done;
+    }
+
+    /* home, originating */
+    PyObject *visited = cells[col[C_VIS]], *direction = cells[col[C_DIR]];
+    if (!PyUnicode_Check(visited) || PyUnicode_GET_LENGTH(visited) != 0 || !PyUnicode_Check(direction)
+        || PyUnicode_Compare(direction, ORIGINATING) != 0)
+        goto done;
+
+    /* destination group: longest prefix first */
+    PyObject *number = cells[col[C_B]];
+    if (!PyUnicode_Check(number))
+        goto done;
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
+    PyObject *group = no_group;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(lengths); k++) {
+        Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, k));
+        PyObject *prefix = PyUnicode_Substring(number, 0, len < nlen ? len : nlen);
+        if (prefix == NULL) {
+            result = -1;
+            goto done;
+        }
+        PyObject *found = PyDict_GetItemWithError(groups, prefix);
+        Py_DECREF(prefix);
+        if (found != NULL) {
+            group = found;
+            break;
+        }
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            goto done;
+        }
+    }
+
+    /* route and price (built and priced by the evaluator on first use) */
+    PyObject *by_group = PyDict_GetItemWithError(home, service);
+    if (by_group == NULL) {
+        PyErr_Clear();
+        goto done;
+    }
+    route = PyObject_GetItem(by_group, group);
+    if (route == NULL) {
+        PyErr_Clear();
+        goto done;
+    }
+    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) < 6 || PyTuple_GET_ITEM(route, 4) != Py_None)
+        goto done;   /* no rate (None), or a CDR discount: the Python loop */
+    PyObject *rid = PyTuple_GET_ITEM(route, 0), *memo = PyTuple_GET_ITEM(route, 1);
+    PyObject *plain = PyTuple_GET_ITEM(route, 2), *conditional = PyTuple_GET_ITEM(route, 3);
+    long long step = PyLong_AsLongLong(PyTuple_GET_ITEM(route, 5));
+    if (step < 0) {
+        PyErr_Clear();
+        goto done;
+    }
+    units_obj = PyLong_FromLongLong(units);
+    /* usage rounded up to whole memo steps prices alike: one memo entry per step */
+    PyObject *memo_key = PyLong_FromLongLong(step > 0 && units > 0 ? (units + step - 1) / step * step : units);
+    if (units_obj == NULL || memo_key == NULL) {
+        Py_XDECREF(memo_key);
+        result = -1;
+        goto done;
+    }
+    hit = PyObject_GetItem(memo, memo_key);
+    Py_DECREF(memo_key);
+    if (hit == NULL) {
+        PyErr_Clear();
+        goto done;
+    }
+    if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2)
+        goto done;
+    charge = PyTuple_GET_ITEM(hit, 0);
+    Py_INCREF(charge);
+    PyObject *billed_obj = PyTuple_GET_ITEM(hit, 1);
+    long long billed = PyLong_AsLongLong(billed_obj);
+    uses = Py_None;
+    Py_INCREF(uses);
+
+    if (plain != Py_None && wallet_of != Py_None && billed > 0) {
+        if (c->wallet_mode == WALLET_BY_NUMBER) {
+            /* the wallets by a_number: a dict */
+            wallet = PyDict_GetItemWithError(wallet_of, cells[c->i_a]);
+            if (wallet == NULL) {
+                if (PyErr_Occurred()) {
+                    PyErr_Clear();
+                    goto done;
+                }
+                wallet = Py_None;
+            }
+            Py_INCREF(wallet);
+        } else if (c->wallet_mode == WALLET_BY_ROW) {
+            wallet = PySequence_GetItem(wallet_of, i);
+        } else {
+            wallet = PyObject_CallFunction(wallet_of, "nO", i, row);
+        }
+        if (wallet == NULL) {
+            PyErr_Clear();
+            goto done;
+        }
+        if (wallet != Py_None) {
+            if (!PyDict_CheckExact(wallet) || !PyDict_Check(plain))
+                goto done;
+            PyObject *bid, *left, *best_bid = NULL, *best_prio = NULL;
+            long long best_left = 0;
+            Py_ssize_t pos = 0;
+            while (PyDict_Next(wallet, &pos, &bid, &left)) {
+                if (!PyLong_CheckExact(left))
+                    goto done;
+                long long l = PyLong_AsLongLong(left);
+                if (l <= 0)
+                    continue;
+                PyObject *prio = PyDict_GetItemWithError(plain, bid);
+                if (prio != NULL) {
+                    int lower = best_prio == NULL ? 1 : PyObject_RichCompareBool(prio, best_prio, Py_LT);
+                    if (lower < 0) {
+                        PyErr_Clear();
+                        goto done;
+                    }
+                    if (lower) {
+                        best_bid = bid;
+                        best_prio = prio;
+                        best_left = l;
+                    }
+                } else {
+                    if (PyErr_Occurred()) {
+                        PyErr_Clear();
+                        goto done;
+                    }
+                    int with_condition = PySequence_Contains(conditional, bid);
+                    if (with_condition != 0) {
+                        PyErr_Clear();
+                        goto done;   /* a bundle with a condition to evaluate (or an error): the Python loop */
+                    }
+                }
+            }
+            if (best_bid != NULL) {
+                if (best_left < billed)
+                    goto done;   /* the bundle covers part of the call: the per-CDR way */
+                PyObject *rest = PyLong_FromLongLong(best_left - billed);
+                if (rest == NULL) {
+                    result = -1;
+                    goto done;
+                }
+                Py_INCREF(best_bid);   /* the wallet may drop its key object when the value is replaced */
+                int bad = PyDict_SetItem(wallet, best_bid, rest);
+                Py_DECREF(rest);
+                if (bad) {
+                    Py_DECREF(best_bid);
+                    result = -1;
+                    goto done;
+                }
+                PyObject *use = PyTuple_Pack(2, best_bid, billed_obj);
+                Py_DECREF(best_bid);
+                if (use == NULL) {
+                    result = -1;
+                    goto done;
+                }
+                Py_DECREF(uses);
+                uses = PyTuple_Pack(1, use);
+                Py_DECREF(use);
+                if (uses == NULL) {
+                    result = -1;
+                    goto done;
+                }
+                Py_DECREF(charge);
+                charge = PyLong_FromLong(0);
+                if (charge == NULL) {
+                    result = -1;
+                    goto done;
+                }
+            }
+        }
+    }
+    tuple = PyTuple_Pack(8, rated, charge, rid, uses, v, group, HOME, units_obj);
+    if (tuple == NULL || PyList_Append(out, tuple) < 0) {
+        result = -1;
+        goto done;
+    }
+    result = 1;
+
+done:
+    Py_XDECREF(tuple);
+    Py_XDECREF(charge);
+    Py_XDECREF(uses);
+    Py_XDECREF(wallet);
+    Py_XDECREF(hit);
+    Py_XDECREF(route);
+    Py_XDECREF(units_obj);
+    Py_DECREF(entry);
+    return result;
+}
+
+static PyObject *
+rate_block(PyObject *self, PyObject *args)
+{
+    PyObject *rows, *out, *ctx;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "OnO!O!", &rows, &start, &PyList_Type, &out, &PyTuple_Type, &ctx))
+        return NULL;
+    if (PyTuple_GET_SIZE(ctx) != 21) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: the context has 21 items");
+        return NULL;
+    }
+    Context c;
+    for (int k = 0; k < 9; k++) {
+        c.col[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, k));
+        if (c.col[k] < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "rate_block: a column index is negative");
+            return NULL;
+        }
+    }
+    c.ncols = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 9));
+    c.minutes_of = PyTuple_GET_ITEM(ctx, 10);
+    c.single = PyTuple_GET_ITEM(ctx, 11);
+    c.plan_list = PyTuple_GET_ITEM(ctx, 12);
+    c.minute_fn = PyTuple_GET_ITEM(ctx, 13);
+    c.wallet_of = PyTuple_GET_ITEM(ctx, 14);
+    c.max_bytes = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 15));
+    c.max_events = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 16));
+    c.rated = PyTuple_GET_ITEM(ctx, 17);
+    c.no_group = PyTuple_GET_ITEM(ctx, 18);
+    c.wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
+    c.i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
+    if (PyErr_Occurred())
+        return NULL;
+    if (c.i_a < 0 || c.i_a >= c.ncols || (c.wallet_of != Py_None && c.wallet_mode == WALLET_BY_NUMBER && !PyDict_Check(c.wallet_of))) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: wallets by number need a dict and the a_number column");
+        return NULL;
+    }
+    for (int k = 0; k < 9; k++) {
+        if (c.col[k] >= c.ncols) {
+            PyErr_SetString(PyExc_ValueError, "rate_block: a column index is beyond the row");
+            return NULL;
+        }
+    }
+    if (!PyDict_Check(c.minutes_of) || (c.plan_list != Py_None && !PyList_Check(c.plan_list) && !PyTuple_Check(c.plan_list))) {
+        PyErr_SetString(PyExc_TypeError, "rate_block: minutes_of must be a dict and plans a list or tuple");
+        return NULL;
+    }
+    c.minutes_fixed = NULL;
+    if (c.single != Py_None) {
+        c.minutes_fixed = PyDict_GetItemWithError(c.minutes_of, c.single);
+        if (c.minutes_fixed == NULL || !PyDict_Check(c.minutes_fixed)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "rate_block: no minute cache for the plan");
+            return NULL;
+        }
+    }
+    PyObject *seq = PySequence_Fast(rows, "rate_block: rows must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (c.plan_list != Py_None && PySequence_Fast_GET_SIZE(c.plan_list) < n) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "rate_block: fewer plans than rows");
+        return NULL;
+    }
+    Py_ssize_t i = start;
+    for (; i < n; i++) {
+        int r = rate_row(PySequence_Fast_GET_ITEM(seq, i), i, out, &c);
+        if (r < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+    }
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(i);
+}
+
+static PyMethodDef methods[] = {
+    {"rate_block", rate_block, METH_VARARGS, "rate_block(rows, start, out, context) -> index of the first row not rated"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rowkernel", NULL, -1, methods};
+
+PyMODINIT_FUNC
+PyInit__rowkernel(void)
+{
+    HOME = PyUnicode_InternFromString("home");
+    ORIGINATING = PyUnicode_InternFromString("originating");
+    if (HOME == NULL || ORIGINATING == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

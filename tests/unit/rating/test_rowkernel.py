@@ -1,0 +1,102 @@
+"""The C loop of the batch rating (engine/rating/_rowkernel.c) changes speed, never results: the same rows, wallets and
+plans rated with and without it give the same rows and leave the same wallets (hypothesis over random and damaged rows)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.cdr import COLUMNS, to_row
+from engine.rating import Evaluator
+from engine.rating import evaluator as evaluator_module
+from tests.unit.rating.helpers import REPO, cdr, compile_folder
+
+pytestmark = pytest.mark.skipif(evaluator_module._kernel() is None, reason="the C extension was not built (no compiler)")
+
+_SAMPLE = compile_folder(REPO / "plans")
+_PLANS = ["TP_SMART_S", "TP_SMART_M", "TP_BUSINESS_PRO", "TP_WS_ALPHA", "TP_ALPHA_SIMPLE", "TP_BETA_DATA"]
+_NUMBERS = ["33612000009", "33698765432", "33123456789", "33891234567", "112", "14155550100", "4930123456", "8816123456",
+            "442071234567", "internet", "999", ""]
+_SUBSCRIBERS = ["33612000001", "33612000002", "33614900001"]
+# what a damaged cell may hold instead
+_ODD = ["", " 5", "+5", "5_0", "٣", "-1", "1e3", "9" * 20, "x", 0, 1, 7, -3, None, True, 2**70]
+
+
+def _rows(rng: random.Random, n: int) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for _ in range(n):
+        service = rng.choice(["voice", "voice", "voice", "sms", "mms", "data", "supplementary"])
+        c = cdr(service, b_number=rng.choice(_NUMBERS),
+                start=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+                      f"{rng.randint(0, 59):02d}Z",
+                duration_seconds=rng.choice([0, 1, 59, 60, 61, 600, 3600, 20000]) if service == "voice" else 0,
+                volume_down_bytes=rng.randint(0, 10**9) if service == "data" else 0, event_count=rng.randint(1, 3),
+                visited_network=rng.choice(["", "", "", "DEUD1", "USACG"]), direction=rng.choice(["originating"] * 4 + ["terminating"]),
+                a_number=rng.choice(_SUBSCRIBERS))
+        row: list[Any] = to_row(c)
+        if rng.random() < 0.3:   # typed cells, as the CDR store gives them
+            for name in ("duration_seconds", "volume_up_bytes", "volume_down_bytes", "event_count"):
+                i = COLUMNS.index(name)
+                row[i] = int(row[i])
+        if rng.random() < 0.15:  # a damaged cell
+            i = rng.choice([COLUMNS.index(n) for n in ("duration_seconds", "volume_up_bytes", "volume_down_bytes", "event_count",
+                                                         "start_time", "service", "direction", "visited_network", "b_number")])
+            row[i] = rng.choice(_ODD + ["2026-13-01T10:00:00Z", "2026-03-02T10:00:60Z", "2026-03-02T10:00:00+01:00", "voice "])
+        if rng.random() < 0.03:
+            row = row[:-1]        # a short row
+        rows.append(tuple(row) if rng.random() < 0.3 else row)
+    return rows
+
+
+def _wallets(rng: random.Random) -> dict[str, dict[str, int]]:
+    return {a: {b: rng.choice([0, 30, 600, 10**6, 10**10]) for b in sorted(_SAMPLE.bundles) if rng.random() < 0.5} for a in _SUBSCRIBERS}
+
+
+def _rate(rows: list[Any], plans: Any, wallets: Any, kernel: bool) -> list[Any]:
+    ev = Evaluator(_SAMPLE)
+    ev.use_kernel = kernel
+    return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:] for r in ev.rate_rows(rows, plans, wallets)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), mode=st.sampled_from(["by_number", "by_row", "by_call", "none"]))
+def test_the_c_loop_and_the_python_loop_rate_the_same(seed: int, mode: str) -> None:
+    rng = random.Random(seed)
+    rows = _rows(rng, 40)
+    plans: Any = rng.choice(_PLANS) if rng.random() < 0.5 else [rng.choice(_PLANS) for _ in rows]
+    base = _wallets(rng)
+    results = []
+    for kernel in (True, False):
+        wallets = {a: dict(w) for a, w in base.items()}
+        if mode == "by_number":
+            given_wallets: Any = wallets
+        elif mode == "by_row":
+            given_wallets = [wallets.get(r[COLUMNS.index("a_number")]) if len(r) > 6 else None for r in rows]
+        elif mode == "by_call":
+            given_wallets = lambda _i, row: wallets.get(row[COLUMNS.index("a_number")])  # noqa: E731
+        else:
+            given_wallets = None
+        results.append((_rate(rows, plans, given_wallets, kernel), wallets))
+    assert results[0] == results[1]
+
+
+def test_the_c_loop_takes_the_plain_rows() -> None:
+    calls = []
+    real = evaluator_module._kernel()
+
+    def counting(*args: Any) -> int:
+        calls.append(args[1])
+        return real(*args)  # type: ignore[misc]
+
+    rows = [to_row(cdr(b_number="33698765432", duration_seconds=d, start="2026-03-02T10:00:00Z")) for d in range(1, 200)]
+    original = evaluator_module._kernel
+    evaluator_module._kernel = lambda: counting  # type: ignore[assignment]
+    try:
+        out = Evaluator(_SAMPLE).rate_rows(rows, "TP_SMART_M")
+    finally:
+        evaluator_module._kernel = original
+    assert calls == [0] and len(out) == 199   # one call rated them all
