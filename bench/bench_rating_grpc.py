@@ -1,148 +1,246 @@
-"""RatingService.RateCdrs stream throughput over gRPC on 127.0.0.1, against two floors in the same run.
+"""RatingService.RateCdrs over gRPC, stored with counters: 1,000,000 CDRs, on SQLite and PostgreSQL.
 
-    python -m bench.bench_rating_grpc            # 100,000 CDRs in chunks of 1,000, 3 repetitions
-    python -m bench.bench_rating_grpc --quick    # 5,000 CDRs (CI)
+    python -m bench.bench_rating_grpc                 # 1,000,000 CDRs, 3 repetitions, SQLite (+ PostgreSQL when
+                                                      # RULEBILL_TEST_POSTGRES_URL names a server where it may create a database)
+    python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition (CI)
 
-A real server (``servers.root.build_root`` and ``servers.app.create_server``) over a fresh SQLite
-database, bootstrapped with the sample operator's plans (``plans/``).  The
-client streams mvno-alpha voice, SMS and data CDRs (rated with the operator's
-wholesale plan TP_WS_ALPHA, the MVNO's CDR path) in chunks of 1,000 and reads
-the rated chunks back.  Floors: (1) the wire only -- encode every request chunk
-and decode it again (protobuf, no network, no rating); (2) in-process rating --
-the same CDRs through ``RatingDesk.rate_many`` (chunks of 1,000) directly (rating plus the store
-look-ups, no gRPC).  Reported: medians of the repetitions, CDRs/s and ratios.
+A real server runs in its own process (the composition root of ``servers.app``)
+over a migrated database bootstrapped with the sample operator's plans
+(``plans/``) and 2,000 subscribers on TP_SMART_M (voice, SMS and data bundles).
+The client streams their CDRs (70 % voice, 20 % SMS, 10 % data, national,
+mobile, on-net and international numbers) in chunks of 1,000 with
+``use_bundle_counters``: the server reads each chunk's counters and balances
+once, rates it in order, and writes ledger rows (COPY / packed INSERT),
+counters and balances back in one transaction.  Each repetition sends new CDRs.
+
+Floor, in the same run: the same CDRs through the in-process evaluator
+(``Evaluator.rate_rows`` with the subscribers' bundle counters in memory, no
+gRPC, no store).  Reported: medians, CDRs/s over the wall time, the client's
+and the server's CPU time, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from billing.v1 import mediation_pb2 as mpb
-from billing.v1 import rating_pb2 as rpb
-from billing.v1 import rating_pb2_grpc as rrpc
-
+REPO = Path(__file__).resolve().parents[1]
 CHUNK = 1000
-NUMBERS = ("33612", "33613", "33614", "331", "339", "4930", "4420", "1415", "3380")
+SUBSCRIBERS = 2000
+NUMBERS = ("33698765", "33612345", "33123456", "33198765", "4420712", "1415555", "33614000")
+
+SERVER = r"""
+import resource, sys
+from pathlib import Path
+from engine.settings import Settings
+from servers.app import create_server, graceful_stop
+from servers.root import build_root
+root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2]))
+server, port = create_server(root, "127.0.0.1:0")
+server.start()
+print(port, flush=True)
+for line in sys.stdin:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    print(u.ru_utime + u.ru_stime, flush=True)
+    if line.strip() == "stop":
+        break
+graceful_stop(server, root, 1.0).wait()
+root.close()
+"""
 
 
-def make_cdrs(count: int, rng: random.Random) -> list[mpb.NormalisedCdr]:
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+def cpu_self() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def msisdn(n: int) -> str:
+    return f"336100{n:05d}"
+
+
+def make_requests(count: int, start: datetime, tag: str, rng: random.Random) -> list[Any]:
+    from billing.v1 import mediation_pb2 as mpb
+    from billing.v1 import rating_pb2 as rpb
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    options = rpb.RateOptions(use_bundle_counters=True)
     kinds = (mpb.CDR_SERVICE_KIND_VOICE,) * 7 + (mpb.CDR_SERVICE_KIND_SMS,) * 2 + (mpb.CDR_SERVICE_KIND_DATA,)
-    out = []
-    for i in range(count):
-        kind = rng.choice(kinds)
+    stamps = []
+    for s in range(0, 6 * 3600, 7):
         t = Timestamp()
-        t.FromDatetime(start + timedelta(seconds=rng.randint(0, 6 * 3600)))
-        b = rng.choice(NUMBERS) + "".join(rng.choice("0123456789") for _ in range(7))
-        out.append(mpb.NormalisedCdr(
-            source="bench", origin_id=str(i), service=kind, direction=mpb.CDR_DIRECTION_ORIGINATING, start_time=t,
-            a_number="33614" + f"{i % 100000:06d}", b_number=b if kind != mpb.CDR_SERVICE_KIND_DATA else "",
-            duration_seconds=rng.randint(1, 900) if kind == mpb.CDR_SERVICE_KIND_VOICE else 0,
-            volume_down_bytes=rng.randint(1, 50_000_000) if kind == mpb.CDR_SERVICE_KIND_DATA else 0,
-            event_count=1 if kind == mpb.CDR_SERVICE_KIND_SMS else 0))
-    return out
+        t.FromDatetime(start + timedelta(seconds=s))
+        stamps.append(t)
+    requests = []
+    for c in range(0, count, CHUNK):
+        cdrs = []
+        for i in range(c, min(c + CHUNK, count)):
+            kind = rng.choice(kinds)
+            b = rng.choice(NUMBERS) + f"{rng.randrange(10**4):04d}" if kind != mpb.CDR_SERVICE_KIND_DATA else "internet"
+            cdrs.append(mpb.NormalisedCdr(
+                source="bench", origin_id=f"{tag}-{i}", service=kind, direction=mpb.CDR_DIRECTION_ORIGINATING,
+                start_time=stamps[i % len(stamps)], a_number=msisdn(rng.randrange(SUBSCRIBERS)), b_number=b, tenant_id="mno",
+                duration_seconds=rng.randint(1, 900) if kind == mpb.CDR_SERVICE_KIND_VOICE else 0,
+                volume_down_bytes=rng.randint(1, 50_000_000) if kind == mpb.CDR_SERVICE_KIND_DATA else 0,
+                event_count=1 if kind == mpb.CDR_SERVICE_KIND_SMS else 0))
+        requests.append(rpb.RateCdrsRequest(cdrs=cdrs, options=options))
+    return requests
 
 
-def chunks(cdrs: list[mpb.NormalisedCdr]) -> list[rpb.RateCdrsRequest]:
-    return [rpb.RateCdrsRequest(cdrs=cdrs[i:i + CHUNK]) for i in range(0, len(cdrs), CHUNK)]
+def database(kind: str, tmp: Path) -> tuple[str, Any]:
+    """(url, drop) of a fresh database of this kind."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from store.db import normalise_url
+
+    admin = normalise_url(os.environ["RULEBILL_TEST_POSTGRES_URL"])
+    name = f"rb_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return make_url(admin).set(database=name).render_as_string(hide_password=False), drop
 
 
-def wire_floor(requests: list[rpb.RateCdrsRequest]) -> float:
-    t0 = time.perf_counter()
-    for r in requests:
-        rpb.RateCdrsRequest.FromString(r.SerializeToString())
-    return time.perf_counter() - t0
-
-
-def in_process(root: object, cdrs: list[mpb.NormalisedCdr]) -> tuple[float, int]:
-    from dataclasses import replace
-
-    from engine.errors import ErrorList
-    from engine.identity import SYSTEM
-    from servers.convert import cdr_from_pb
-
-    desk = root.rating  # type: ignore[attr-defined]
-    principal = replace(SYSTEM, tenant_id="mvno-alpha", is_operator=False, subject="bench")
-    errors = ErrorList()
-    t0 = time.perf_counter()
-    rated = 0
-    for i in range(0, len(cdrs), CHUNK):
-        chunk = [cdr_from_pb(c, "cdr", errors) for c in cdrs[i:i + CHUNK]]
-        rated += sum(1 for o in desk.rate_many(principal, chunk) if o.rated.status.value == "rated")
-    return time.perf_counter() - t0, rated
-
-
-def over_grpc(stub: rrpc.RatingServiceStub, requests: list[rpb.RateCdrsRequest]) -> tuple[float, int]:
-    def feed() -> Iterator[rpb.RateCdrsRequest]:
-        yield from requests
-
-    t0 = time.perf_counter()
-    rated = 0
-    for reply in stub.RateCdrs(feed()):
-        rated += sum(1 for r in reply.rated if r.status == rpb.RATING_STATUS_RATED)
-    return time.perf_counter() - t0, rated
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="5,000 CDRs (CI)")
-    ap.add_argument("--count", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args(argv)
-    count = args.count or (5_000 if args.quick else 100_000)
-
-    from clients.client import RulebillClient
-    from engine.identity import Role
+def prepare(url: str, home: Path) -> str:
+    """Migrate, bootstrap the sample operator and its plans, provision the subscribers; the operator's bearer token."""
+    from engine.identity import SYSTEM, Role
     from engine.settings import Settings
-    from servers.app import create_server, graceful_stop
+    from engine.subscribers import NewSubscriber, PaymentType
     from servers.bootstrap import bootstrap
     from servers.root import build_root
     from store.migrate import upgrade
 
-    with tempfile.TemporaryDirectory(prefix="rulebill-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        upgrade(url)
-        settings = Settings(home=Path(tmp), database_url=url)
-        root = build_root(settings)
+    upgrade(url)
+    settings = Settings(home=home, database_url=url)
+    root = build_root(settings)
+    try:
         bootstrap(settings, root, load_plans=True)
-        server, port = create_server(root, "127.0.0.1:0")
-        server.start()
-        _, bearer = root.tokens.issue(None, "bench", "mvno-alpha", Role.MVNO_ADMIN, 0)
-        client = RulebillClient(f"127.0.0.1:{port}", bearer)
-        stub = client.stub(rrpc.RatingServiceStub)
+        operator = replace(SYSTEM, tenant_id="mno", subject="bench")
+        for n in range(SUBSCRIBERS):
+            sub = root.subscribers.provision(operator, NewSubscriber("mno", msisdn(n), f"208019{n:09d}", "ACC-B", PaymentType.POSTPAID,
+                                                                      "TP_SMART_M"))
+            root.subscribers.transition(operator, sub.subscriber_id, "activate")
+        _, bearer = root.tokens.issue(None, "bench", "mno", Role.OPERATOR_ADMIN, 0)
+        return bearer
+    finally:
+        root.close()
+
+
+def floor(url: str, home: Path, requests: list[Any]) -> float:
+    """The same CDRs through the in-process evaluator: seconds of CPU (rows built outside the timer)."""
+    from engine.errors import ErrorList
+    from engine.rating.evaluator import Evaluator, row_of
+    from engine.settings import Settings
+    from servers.convert import cdr_from_pb
+    from servers.root import build_root
+
+    root = build_root(Settings(home=home, database_url=url))
+    try:
+        _, compiled = root.rating.plan_set_at("mno", datetime.now(timezone.utc))
+        assert compiled is not None
+        errors = ErrorList()
+        rows = [row_of(cdr_from_pb(c, "cdr", errors)) for r in requests for c in r.cdrs]  # type: ignore[arg-type]
+        bundles = {b: compiled.bundles[b].allowance for b in compiled.plan("TP_SMART_M").versions[0].bundles}  # type: ignore[union-attr]
+        wallets = {msisdn(n): dict(bundles) for n in range(SUBSCRIBERS)}
+        ev = Evaluator(compiled)
+        started = cpu_self()
+        for i in range(0, len(rows), CHUNK):
+            ev.rate_rows(rows[i:i + CHUNK], "TP_SMART_M", wallets)
+        return cpu_self() - started
+    finally:
+        root.close()
+
+
+def run(kind: str, count: int, repeat: int) -> None:
+    from clients.client import RulebillClient
+
+    rng = random.Random(11)
+    with tempfile.TemporaryDirectory(prefix="rulebill-bench-grpc-") as tmp_name:
+        tmp = Path(tmp_name)
+        url, drop = database(kind, tmp)
         try:
-            cdrs = make_cdrs(count, random.Random(4))
-            requests = chunks(cdrs)
-            over_grpc(stub, requests[:2])  # warm up: compiled plan cache, channel
-            floors, local, remote = [], [], []
-            rated_local = rated_remote = 0
-            for _ in range(args.repeat):
-                floors.append(wire_floor(requests))
-                t, rated_local = in_process(root, cdrs)
-                local.append(t)
-                t, rated_remote = over_grpc(stub, requests)
-                remote.append(t)
+            bearer = prepare(url, tmp)
+            start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, cwd=REPO, env=env)
+            assert server.stdin is not None and server.stdout is not None
+            port = int(server.stdout.readline())
+
+            def server_cpu() -> float:
+                server.stdin.write("cpu\n")   # type: ignore[union-attr]
+                server.stdin.flush()          # type: ignore[union-attr]
+                return float(server.stdout.readline())   # type: ignore[union-attr]
+
+            client = RulebillClient(f"127.0.0.1:{port}", bearer)
+            walls, client_cpus, server_cpus, floors = [], [], [], []
+            try:
+                warm = make_requests(2 * CHUNK, start, "warm", rng)
+                list(client.rating.rpc.RateCdrs(iter(warm)))
+                for rep in range(repeat):
+                    requests = make_requests(count, start, f"r{rep}", rng)
+                    floors.append(floor(url, tmp, requests))
+                    load = os.getloadavg()[0]
+                    s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
+                    rated = 0
+                    for reply in client.rating.rpc.RateCdrs(iter(requests)):
+                        rated += sum(1 for r in reply.rated if r.status == 1)
+                    wall = time.perf_counter() - w0
+                    walls.append(wall)
+                    client_cpus.append(cpu_self() - c0)
+                    server_cpus.append(server_cpu() - s0)
+                    print(f"  {kind} run {rep + 1}: {count / wall:,.0f} CDRs/s wall ({wall:.2f} s), rated {rated:,}, "
+                          f"load {load:.2f}", flush=True)
+            finally:
+                client.close()
+                server.stdin.write("stop\n")
+                server.stdin.flush()
+                server.wait(timeout=60)
         finally:
-            client.close()
-            graceful_stop(server, root, 1.0).wait()
-            root.close()
-    f, lo, re_ = statistics.median(floors), statistics.median(local), statistics.median(remote)
-    print(f"CDRs: {count:,} in chunks of {CHUNK} (mvno-alpha, wholesale plan TP_WS_ALPHA), medians of {args.repeat}")
-    print(f"floor, protobuf encode+decode of the requests: {f:8.3f} s  {count / f:12,.0f} CDRs/s")
-    print(f"in-process RatingDesk.rate_many (no gRPC):     {lo:8.3f} s  {count / lo:12,.0f} CDRs/s  rated {rated_local:,}")
-    print(f"RateCdrs stream over gRPC on 127.0.0.1:        {re_:8.3f} s  {count / re_:12,.0f} CDRs/s  rated {rated_remote:,}")
-    print(f"ratio gRPC / wire floor: {re_ / f:.1f}x   gRPC / in-process: {re_ / lo:.2f}x")
-    return 0 if rated_remote == rated_local == count else 1
+            drop()
+    wall, f = statistics.median(walls), statistics.median(floors)
+    s_cpu, c_cpu = statistics.median(server_cpus), statistics.median(client_cpus)
+    print(f"{kind}: floor, the in-process evaluator: {f:7.3f} CPU-s {count / f:>10,.0f} CDRs/s per core")
+    print(f"{kind}: RateCdrs stored with counters:     {wall:7.3f} s wall {count / wall:>10,.0f} CDRs/s; server CPU {s_cpu:.2f} s "
+          f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s; {wall / f:.1f}x the floor")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=0)
+    ap.add_argument("--only", choices=("sqlite", "postgres"))
+    args = ap.parse_args(argv)
+    count = args.count or (20_000 if args.quick else 1_000_000)
+    repeat = args.repeat or (1 if args.quick else 3)
+    kinds = [args.only] if args.only else ["sqlite"] + (["postgres"] if os.environ.get("RULEBILL_TEST_POSTGRES_URL") else [])
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
+          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians")
+    for kind in kinds:
+        run(kind, count, repeat)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignme
                                                        cdr.start_time, used.get(cdr.a_number, 0))
                 if not decision.allowed:
                     barred[n] = {"cdr_id": cdr.cdr_id, "status": "barred", "rule": decision.rule_id or "", "reason": decision.reason}
-                    out.append((BARRED, 0, decision.reason, None, None, "", "", 0))
+                    out.append((BARRED, 0, decision.reason, None, None, "", "", 0, "", None))
                     continue
         [r] = evaluator.rate_rows([row], [plan], states, header)
         if r[0] == RATED and profile is not None:

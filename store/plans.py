@@ -19,14 +19,14 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
-from engine.rating.usage import CounterKey, CounterRow, Held, LedgerEntry
+from engine.rating.usage import LEDGER_FIELDS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber
 from store.repositories import aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -179,28 +179,85 @@ class UsageRepo:
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
         ids = sorted(set(cdr_ids))
         out: dict[str, LedgerEntry] = {}
-        t = usage_ledger
-        for i in range(0, len(ids), _IN_BATCH):
-            rows = self.s.execute(select(t).where(t.c.tenant_id == tenant_id, t.c.cdr_id.in_(ids[i:i + _IN_BATCH])))
-            out.update((r.cdr_id, _entry(r)) for r in rows)
+        if not ids:
+            return out
+        pg, cur = self._cursor()
+        mark = "%s" if pg else "?"
+        try:
+            for i in range(0, len(ids), 5000 if pg else _IN_BATCH):
+                where, params = _in(pg, "cdr_id", ids[i:i + (5000 if pg else _IN_BATCH)])
+                cur.execute(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM usage_ledger WHERE tenant_id = {mark} AND {where}",
+                            [tenant_id, *params])
+                for row in cur.fetchall():
+                    out[row[1]] = _entry_of(row, pg)
+        finally:
+            cur.close()
         return out
+
+    def _cursor(self) -> tuple[bool, Any]:
+        """(PostgreSQL?, a driver cursor on the unit of work's connection and transaction)."""
+        raw = self.s.connection().connection.dbapi_connection
+        assert raw is not None
+        return self.s.get_bind().dialect.name == "postgresql", raw.cursor()
 
     def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
         out: dict[CounterKey, dict[str, CounterRow]] = {}
-        t = bundle_counters
-        for batch in _batches(sorted(set(keys))):
-            rows = self.s.execute(select(t).where(tuple_(t.c.tenant_id, t.c.msisdn, t.c.cycle).in_(batch)))
-            for r in rows:
-                out.setdefault((r.tenant_id, r.msisdn, r.cycle), {})[r.bundle_id] = CounterRow(int(r.allowance), int(r.remaining), r.unit)
+        for tenant, msisdn, cycle, bundle, allowance, remaining, unit in self._by_subscriber(
+                "bundle_counters", "bundle_id, allowance, remaining, unit", keys):
+            out.setdefault((tenant, msisdn, cycle), {})[bundle] = CounterRow(int(allowance), int(remaining), unit)
         return out
 
     def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]:
         out: dict[CounterKey, dict[str, int]] = {}
-        t = usage_balances
-        for batch in _batches(sorted(set(keys))):
-            rows = self.s.execute(select(t).where(tuple_(t.c.tenant_id, t.c.msisdn, t.c.cycle).in_(batch)))
-            for r in rows:
-                out.setdefault((r.tenant_id, r.msisdn, r.cycle), {})[r.currency] = int(r.charged_micros)
+        for tenant, msisdn, cycle, currency, charged in self._by_subscriber("usage_balances", "currency, charged_micros", keys):
+            out.setdefault((tenant, msisdn, cycle), {})[currency] = int(charged)
+        return out
+
+    def _by_subscriber(self, table: str, columns: str, keys: Iterable[CounterKey]) -> Iterator[tuple[Any, ...]]:
+        """The rows of these (tenant, msisdn, cycle) keys: one query per tenant and 500 subscribers on the primary
+        key's prefix, through the driver's cursor (a chunk of a rating stream asks for hundreds)."""
+        wanted = set(keys)
+        by_tenant: dict[str, set[str]] = {}
+        for tenant, msisdn, _cycle in wanted:
+            by_tenant.setdefault(tenant, set()).add(msisdn)
+        if not by_tenant:
+            return
+        pg, cur = self._cursor()
+        mark = "%s" if pg else "?"
+        try:
+            if not pg:
+                cur.execute("PRAGMA cache_size = -65536")   # 64 MiB: the chunk's writes touch pages all over the ledger
+            for tenant, msisdns in sorted(by_tenant.items()):
+                ordered = sorted(msisdns)
+                for i in range(0, len(ordered), _IN_BATCH):
+                    where, params = _in(pg, "msisdn", ordered[i:i + _IN_BATCH])
+                    cur.execute(f"SELECT tenant_id, msisdn, cycle, {columns} FROM {table} WHERE tenant_id = {mark} AND {where}",
+                                [tenant, *params])
+                    for row in cur.fetchall():
+                        if (row[0], row[1], row[2]) in wanted:
+                            yield row
+        finally:
+            cur.close()
+
+    def subscribers_of(self, msisdns: Iterable[str]) -> dict[str, RatedSubscriber]:
+        """What rating needs of the live subscribers of these MSISDNs (a chunk of a rating stream asks for hundreds):
+        plain columns through the driver's cursor, not the subscriber store's full records."""
+        out: dict[str, RatedSubscriber] = {}
+        ordered = sorted(set(msisdns))
+        if not ordered:
+            return out
+        pg, cur = self._cursor()
+        mark = "%s" if pg else "?"
+        try:
+            for i in range(0, len(ordered), _IN_BATCH):
+                where, params = _in(pg, "msisdn", ordered[i:i + _IN_BATCH])
+                cur.execute(f"SELECT subscriber_id, tenant_id, msisdn, tariff_plan, billing_account, status, credit_limit_micros, "
+                            f"credit_currency FROM subscribers WHERE {where} AND status <> {mark}", [*params, "deactivated"])
+                for sid, tenant, msisdn, plan, account, status, limit, currency in cur.fetchall():
+                    out[msisdn] = RatedSubscriber(sid, tenant, msisdn, plan, account, status,
+                                                  None if limit is None else int(limit), currency or "")
+        finally:
+            cur.close()
         return out
 
     def held_by_stored(self, tenant_ids: set[str], start: datetime, end: datetime) -> Held:
@@ -234,7 +291,7 @@ class UsageRepo:
         return [_entry(r) for r in self.s.execute(q.order_by(t.c.start_time, t.c.cdr_id))]
 
     # -- the chunk's write ------------------------------------------------------------------------------------
-    def write_chunk(self, entries: builtins.list[LedgerEntry], replaced: set[tuple[str, str]],
+    def write_chunk(self, entries: builtins.list[tuple[Any, ...]], replaced: set[tuple[str, str]],
                     counters: builtins.list[tuple[CounterKey, str, CounterRow, int | None]],
                     balances: builtins.list[tuple[CounterKey, str, int, int | None]]) -> bool:
         try:
@@ -244,7 +301,7 @@ class UsageRepo:
             # CDR inserted meanwhile): the unit of work rolls back and the chunk is rated again
             return False
 
-    def _write_chunk(self, entries: builtins.list[LedgerEntry], replaced: set[tuple[str, str]],
+    def _write_chunk(self, entries: builtins.list[tuple[Any, ...]], replaced: set[tuple[str, str]],
                      counters: builtins.list[tuple[CounterKey, str, CounterRow, int | None]],
                      balances: builtins.list[tuple[CounterKey, str, int, int | None]]) -> bool:
         raw = self.s.connection().connection.dbapi_connection
@@ -259,34 +316,35 @@ class UsageRepo:
                 return False
             added = [(k[0], k[1], k[2], b, row.allowance, row.remaining, row.unit) for k, b, row, read in counters if read is None]
             if added and _insert_new(cur, mark, "bundle_counters", ("tenant_id", "msisdn", "cycle", "bundle_id", "allowance",
-                                                                     "remaining", "unit"), added) != len(added):
+                                                                     "remaining", "unit"), added,
+                                     ("text", "text", "text", "text", "bigint", "bigint", "text")) != len(added):
                 return False
             changed = [(k[0], k[1], k[2], c, read, value) for k, c, value, read in balances if read is not None]
             if changed and _cas(cur, mark, pg, "usage_balances", "currency", "charged_micros", changed) != len(changed):
                 return False
             new_balances = [(k[0], k[1], k[2], c, value) for k, c, value, read in balances if read is None]
             if new_balances and _insert_new(cur, mark, "usage_balances", ("tenant_id", "msisdn", "cycle", "currency",
-                                                                           "charged_micros"), new_balances) != len(new_balances):
+                                                                           "charged_micros"), new_balances,
+                                            ("text", "text", "text", "text", "bigint")) != len(new_balances):
                 return False
             by_tenant: dict[str, builtins.list[str]] = {}
             for tenant, cdr_id in sorted(replaced):
                 by_tenant.setdefault(tenant, []).append(cdr_id)
             for tenant, ids in by_tenant.items():
                 for i in range(0, len(ids), _IN_BATCH):
-                    part = ids[i:i + _IN_BATCH]
-                    cur.execute(f"DELETE FROM usage_ledger WHERE tenant_id = {mark} AND cdr_id IN ({', '.join([mark] * len(part))})",
-                                [tenant, *part])
+                    where, params = _in(pg, "cdr_id", ids[i:i + _IN_BATCH])
+                    cur.execute(f"DELETE FROM usage_ledger WHERE tenant_id = {mark} AND {where}", [tenant, *params])
             if entries:
                 if pg:
                     with cur.copy(f"COPY usage_ledger ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
                         for e in entries:
-                            cp.write_row(_ledger_values(e, e.start_time))
+                            cp.write_row(e)
                 else:
                     per = 32000 // len(LEDGER_COLUMNS)
                     one = f"({', '.join('?' * len(LEDGER_COLUMNS))})"
                     for i in range(0, len(entries), per):
                         rows = entries[i:i + per]
-                        params = [v for e in rows for v in _ledger_values(e, _sqlite_time(e.start_time))]
+                        params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:])]
                         cur.execute(f"INSERT INTO usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
             return True
@@ -313,20 +371,33 @@ def _lost_race_errors() -> tuple[type[BaseException], ...]:
 
 _LOST_RACE = _lost_race_errors()
 
-LEDGER_COLUMNS = ("tenant_id", "cdr_id", "msisdn", "cycle", "currency", "charge_micros", "bundles_json", "start_time", "service",
-                  "destination", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")
+LEDGER_COLUMNS = LEDGER_FIELDS
 _IN_BATCH = 500
 
 
-def _ledger_values(e: LedgerEntry, start: Any) -> tuple[Any, ...]:
-    return (e.tenant_id, e.cdr_id, e.msisdn, e.cycle, e.currency, e.charge_micros, json.dumps([list(b) for b in e.bundles]), start,
-            e.service, e.destination, e.zone, e.units, e.plan_set_version, e.tariff_plan, e.plan_version, e.status, e.reason,
-            )
+def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
+    """``column`` in ``values``: one array parameter on PostgreSQL (psycopg parses each placeholder of a query in
+    Python, so a thousand of them cost more than the query), a list of ``?`` on SQLite."""
+    if pg:
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
 def _sqlite_time(at: datetime | None) -> str | None:
     # SQLAlchemy's SQLite DateTime storage format (naive UTC text), so its reads parse it
     return None if at is None else at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _entry_of(row: tuple[Any, ...], pg: bool) -> LedgerEntry:
+    """A ledger row read through a driver cursor (LEDGER_COLUMNS order) as a LedgerEntry."""
+    start = row[7]
+    if start is not None and not pg:
+        start = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
+    (tenant, cdr_id, msisdn, cycle, currency, charge, bundles, _start, service, destination, zone, units, psv, plan, pv, status,
+     reason) = row
+    return LedgerEntry(tenant, cdr_id, msisdn, cycle, currency, int(charge), tuple((b, int(u)) for b, u in json.loads(bundles)),
+                       aware(start) if start is not None else None, service or "", destination or "", zone or "", int(units or 0),
+                       int(psv or 0), plan or "", int(pv or 0), status or "rated", reason or "", counted=bool(cycle))
 
 
 def _entry(r: Any) -> LedgerEntry:
@@ -337,31 +408,36 @@ def _entry(r: Any) -> LedgerEntry:
                        counted=bool(r.cycle))
 
 
-def _batches(keys: builtins.list[CounterKey], size: int = 300) -> Iterator[builtins.list[CounterKey]]:
-    for i in range(0, len(keys), size):
-        yield keys[i:i + size]
-
-
 def _cas(cur: Any, mark: str, pg: bool, table: str, item: str, column: str, rows: builtins.list[tuple[Any, ...]]) -> int:
     """Set ``column`` to the new value where the row still holds the value read; how many rows did."""
+    if pg:
+        # six array parameters, whatever the number of rows
+        cur.execute(f"UPDATE {table} SET {column} = v.new FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+                    f"%s::bigint[], %s::bigint[]) AS v(t, m, c, k, old, new) WHERE {table}.tenant_id = v.t AND {table}.msisdn = v.m "
+                    f"AND {table}.cycle = v.c AND {table}.{item} = v.k AND {table}.{column} = v.old",
+                    [list(col) for col in zip(*rows)])
+        return int(cur.rowcount)
     done = 0
-    num = f"{mark}::bigint" if pg else mark
     for i in range(0, len(rows), 4000):
         part = rows[i:i + 4000]
-        values = ", ".join([f"({mark}, {mark}, {mark}, {mark}, {num}, {num})"] * len(part))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
         # SQLite names a VALUES list's columns column1..column6 (and counts rows only for statements that start
-        # with UPDATE, so no WITH here); PostgreSQL takes the names after the alias
-        names = "v(t, m, c, k, old, new)" if pg else "v"
-        t, m, c, k, old, new = ("v.t", "v.m", "v.c", "v.k", "v.old", "v.new") if pg else tuple(f"v.column{i}" for i in range(1, 7))
-        cur.execute(f"UPDATE {table} SET {column} = {new} FROM (VALUES {values}) AS {names} WHERE {table}.tenant_id = {t} "
-                    f"AND {table}.msisdn = {m} AND {table}.cycle = {c} AND {table}.{item} = {k} AND {table}.{column} = {old}",
-                    [x for row in part for x in row])
+        # with UPDATE, so no WITH here)
+        cur.execute(f"UPDATE {table} SET {column} = v.column6 FROM (VALUES {values}) AS v WHERE {table}.tenant_id = v.column1 "
+                    f"AND {table}.msisdn = v.column2 AND {table}.cycle = v.column3 AND {table}.{item} = v.column4 "
+                    f"AND {table}.{column} = v.column5", [x for row in part for x in row])
         done += cur.rowcount
     return done
 
 
-def _insert_new(cur: Any, mark: str, table: str, columns: tuple[str, ...], rows: builtins.list[tuple[Any, ...]]) -> int:
+def _insert_new(cur: Any, mark: str, table: str, columns: tuple[str, ...], rows: builtins.list[tuple[Any, ...]],
+                types: tuple[str, ...] = ()) -> int:
     """Insert rows that must not exist yet; how many were inserted (fewer: another writer created some)."""
+    if mark == "%s":
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+                    [list(col) for col in zip(*rows)])
+        return int(cur.rowcount)
     done = 0
     one = f"({', '.join([mark] * len(columns))})"
     for i in range(0, len(rows), 4000):

@@ -186,13 +186,14 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
     }
     int result = 0;
     PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
-    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 7)
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8)
         goto done;
     long long until = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
     PyObject *home = PyTuple_GET_ITEM(entry, 1);
     PyObject *lengths = PyTuple_GET_ITEM(entry, 4);
     PyObject *v = PyTuple_GET_ITEM(entry, 5);
     PyObject *groups = PyTuple_GET_ITEM(entry, 6);
+    PyObject *band = PyTuple_GET_ITEM(entry, 7);
     if (!PyDict_Check(home) || !PyTuple_Check(lengths) || !PyDict_Check(groups))
         goto done;
 
@@ -296,7 +297,7 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         PyErr_Clear();
         goto done;
     }
-    if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2)
+    if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3)
         goto done;
     charge = PyTuple_GET_ITEM(hit, 0);
     Py_INCREF(charge);
@@ -400,7 +401,7 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
             }
         }
     }
-    tuple = PyTuple_Pack(8, rated, charge, rid, uses, v, group, HOME, units_obj);
+    tuple = PyTuple_Pack(10, rated, charge, rid, uses, v, group, HOME, units_obj, band, hit);
     if (tuple == NULL || PyList_Append(out, tuple) < 0) {
         result = -1;
         goto done;

@@ -18,6 +18,7 @@ tariff plan (``anchor_of`` gives the cycle's anchor day; 1 by default).
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,7 +33,8 @@ from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFacto
 from engine.ports import UnitOfWorkFactory
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.compiled import CompiledPlans, CompiledVersion
-from engine.rating.evaluator import RATED, Evaluator, row_of
+from engine.gcpause import collector_paused
+from engine.rating.evaluator import RATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
@@ -48,19 +50,24 @@ class RatingOutcome:
     plan_set_version: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """One CDR of a chunk, resolved: who, which plan set and plan, which counters."""
 
     row: tuple[Any, ...]
     cdr: MediatedCdr | None
     tenant: str
+    at: datetime | None                 # the start time, parsed once
     plan_id: str
     version: PlanSetVersion | None
     compiled: CompiledPlans | None
     subscriber: Any
     key: CounterKey | None = None       # the subscriber's cycle, when its counters are used
     tariff: CompiledVersion | None = None
+
+
+# A compact outcome of rating with counters (mediation, re-rating): (status, charge micros, currency)
+Compact = tuple[str, int, str]
 
 
 class RatingDesk:
@@ -82,6 +89,7 @@ class RatingDesk:
         self._compiled: dict[str, CompiledPlans] = {}
         self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()
         self.races = 0   # chunks rated again because another writer changed their counters first
+        self._cycles: dict[tuple[Any, int], str] = {}   # (local day, anchor day) -> cycle
 
     # -- the evaluator ------------------------------------------------------------------------------------
     def evaluator(self, compiled: CompiledPlans) -> Evaluator:
@@ -119,18 +127,13 @@ class RatingDesk:
         cdrs = [c if c.tenant else c.with_changes(tenant=principal.tenant_id) for c in cdrs]
         for tenant in sorted({c.tenant for c in cdrs}):
             principal.require_tenant(tenant)
-        rows = [row_of(c) for c in cdrs]
-        items = self._resolve(rows, cdrs, tariff_plan, need_subscribers=not tariff_plan or use_counters)
-        if use_counters:
-            return self._with_counters(items, details=True)
-        out = []
-        for item in items:
-            if item.compiled is None or item.version is None:
-                out.append(RatingOutcome(_no_plan_set(item), 0))
-                continue
-            assert item.cdr is not None
-            out.append(RatingOutcome(self.evaluator(item.compiled).rate_cdr(item.cdr, item.plan_id), item.version.version))
-        return out
+        with collector_paused():   # a chunk builds many small acyclic objects (see engine.gcpause)
+            rows = [row_of(c) for c in cdrs]
+            items = self._resolve(rows, cdrs, tariff_plan, need_subscribers=not tariff_plan or use_counters)
+            if use_counters:
+                return self._with_counters(items, details=True)  # type: ignore[return-value]
+            return [RatingOutcome(self._detail(item, r), item.version.version if item.version is not None else 0)
+                    for item, r in zip(items, self._rate_items(items, None))]
 
     def rate_stored(self, principal: Principal, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None = None,
                     compiled: CompiledPlans | None = None) -> list[tuple[str, int]]:
@@ -140,21 +143,24 @@ class RatingDesk:
         principal.require(Permission.RATING)
         allowed = [row if principal.can_see_tenant(row[_TENANT] or principal.tenant_id) else None for row in rows]
         mine = [(i, row if row[_TENANT] else _with_tenant(row, principal.tenant_id)) for i, row in enumerate(allowed) if row is not None]
-        items = self._resolve([r for _, r in mine], None, "", True, version, compiled)
-        outcomes = self._with_counters(items, details=False) if items else []
+        with collector_paused():
+            items = self._resolve([r for _, r in mine], None, "", True, version, compiled)
+            outcomes = self._with_counters(items, details=False) if items else []
         out: list[tuple[str, int]] = [(RatingStatus.UNRATED.value, 0)] * len(rows)
         for (i, _), o in zip(mine, outcomes):
-            out[i] = (o.rated.status.value, o.rated.charge_micros)
+            out[i] = o[:2]  # type: ignore[index]
         return out
 
     def rerate_chunk(self, principal: Principal, rows: Sequence[tuple[Any, ...]], held: Held, version: PlanSetVersion | None,
-                     compiled: CompiledPlans | None) -> list[RatingOutcome]:
-        """One chunk of a re-rating run (engine.rating.rerate): stored rows, in start order, with counters."""
+                     compiled: CompiledPlans | None) -> list[Compact]:
+        """One chunk of a re-rating run (engine.rating.rerate): stored rows, in start order, with counters;
+        ``(status, charge, currency)`` per row."""
         principal.require(Permission.RATING)
         for tenant in sorted({r[_TENANT] for r in rows}):
             principal.require_tenant(tenant)
-        items = self._resolve(rows, None, "", True, version, compiled)
-        return self._with_counters(items, details=False, held=held) if items else []
+        with collector_paused():
+            items = self._resolve(rows, None, "", True, version, compiled)
+            return self._with_counters(items, details=False, held=held) if items else []  # type: ignore[return-value]
 
     def _resolve(self, rows: Sequence[tuple[Any, ...]], cdrs: Sequence[MediatedCdr] | None, tariff_plan: str,
                  need_subscribers: bool, version: PlanSetVersion | None = None,
@@ -164,8 +170,9 @@ class RatingDesk:
         items = []
         for i, row in enumerate(rows):
             tenant = row[_TENANT]
+            at = _when(row[_START])
             if version is None:
-                ps, comp = self._in_force(tenant, _when(row[_START]), timelines)
+                ps, comp = self._in_force(tenant, at, timelines)
             else:
                 ps, comp = version, compiled
             sub = subs.get(row[_A]) if row[_A] else None
@@ -173,23 +180,31 @@ class RatingDesk:
             plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
             if not plan_id and comp is not None:
                 plan_id = next((p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-            items.append(_Item(row, cdrs[i] if cdrs is not None else None, tenant, plan_id, ps, comp, known))
+            items.append(_Item(row, cdrs[i] if cdrs is not None else None, tenant, at, plan_id, ps, comp, known))
         return items
 
-    def _with_counters(self, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome]:
+    def _with_counters(self, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome] | list[Compact]:
         """Rate a chunk with counters in one transaction, again when another replica won a race.
 
         ``held``: what the other CDRs of a re-rating run still hold (given back while this chunk rates, so the
         run's CDRs share the units as if rated from scratch in order; see engine.rating.rerate)."""
+        cycles = self._cycles
+        if len(cycles) > 100_000:
+            cycles.clear()
         for item in items:
             item.key, item.tariff = None, None
-            if item.subscriber is not None and item.compiled is not None:
+            if item.subscriber is not None and item.compiled is not None and item.at is not None:
                 plan = item.compiled.plan(item.plan_id)
-                epoch = _epoch(item.row[_START])
-                v = plan.version_at(epoch) if plan is not None and epoch is not None else None
-                if v is not None and epoch is not None:
+                epoch = int(item.at.timestamp())
+                v = plan.version_at(epoch) if plan is not None else None
+                if v is not None:
                     item.tariff = v
-                    item.key = (item.tenant, item.row[_A], cycle_of(v.clock.local_day(epoch), self.anchor_of(item.subscriber)))
+                    day = v.clock.local_day(epoch)
+                    anchor = self.anchor_of(item.subscriber)
+                    cycle = cycles.get((day, anchor))
+                    if cycle is None:
+                        cycle = cycles[(day, anchor)] = cycle_of(day, anchor)
+                    item.key = (item.tenant, item.row[_A], cycle)
         for _attempt in range(MAX_RETRIES):
             with self._plan_uow() as uow:
                 outcomes = self._chunk(uow, items, details, held)
@@ -201,7 +216,7 @@ class RatingDesk:
         raise FailedPrecondition("RATING_CONTENTION", f"the counters of this chunk kept changing under {MAX_RETRIES} attempts; "
                                                       f"send it again", "")
 
-    def _chunk(self, uow: Any, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome] | None:
+    def _chunk(self, uow: Any, items: list[_Item], details: bool, held: Held | None = None) -> list[Any] | None:
         repo = uow.usage
         previous: dict[tuple[str, str], LedgerEntry] = {}
         for tenant in sorted({i.tenant for i in items}):
@@ -225,25 +240,33 @@ class RatingDesk:
             usage.give_back(held_key, bundles.items(), "", 0)
             for currency, micros in charges.items():
                 usage.give_back(held_key, (), currency, micros)
-        results = self._rate_items(items, usage, details)
+        results = self._rate_items(items, usage)
         now = self._clock.now()
-        entries: list[LedgerEntry] = []
-        outcomes: list[RatingOutcome] = []
-        for item, (rated, ps_version) in zip(items, results):
+        entries: list[tuple[Any, ...]] = []
+        outcomes: list[Any] = []
+        alerts = self.credit_alerts
+        for item, r in zip(items, results):
             key = item.key
-            charged = rated.charge_micros if rated.status is RatingStatus.RATED else 0
-            if key is not None and charged:
-                before = usage.charged(key, rated.currency)
-                usage.add_charge(key, rated.currency, charged)
+            status, charge, what, uses, v = r[0], r[1], r[2], r[3], r[4]
+            rated_ok = status == RATED
+            currency = v.currency if v is not None and rated_ok else ""
+            if key is not None and charge:
+                before = usage.charged(key, currency)
+                usage.add_charge(key, currency, charge)
                 sub = item.subscriber
-                if (self.credit_alerts is not None and sub.credit_limit_micros is not None and rated.currency == sub.credit_currency):
-                    fire_credit_alerts(uow, self.credit_alerts, sub, item.plan_id, key[2], rated.currency, before, before + charged, now)
-            entries.append(LedgerEntry(
-                item.tenant, item.row[_ID], item.row[_A], key[2] if key is not None else "", rated.currency, charged,
-                tuple((u.bundle_id, u.units) for u in rated.bundle_usage), _when(item.row[_START]), str(item.row[_SERVICE]),
-                rated.destination, rated.zone, rated.units, ps_version, rated.plan_id or item.plan_id, rated.plan_version,
-                rated.status.value, rated.reason[:500], counted=key is not None))
-            outcomes.append(RatingOutcome(rated, ps_version))
+                if alerts is not None and sub.credit_limit_micros is not None and currency == sub.credit_currency:
+                    fire_credit_alerts(uow, alerts, sub, item.plan_id, key[2], currency, before, before + charge, now)
+            ps_version = item.version.version if item.version is not None else 0
+            # a ledger row in store column order (engine.rating.usage.LEDGER_FIELDS)
+            entries.append((
+                item.tenant, item.row[_ID], item.row[_A], key[2] if key is not None else "", currency, charge,
+                _bundles_text(uses), item.at, str(item.row[_SERVICE]), r[5], r[6], r[7], ps_version,
+                v.plan_id if v is not None and rated_ok else item.plan_id, v.version if v is not None and rated_ok else 0,
+                status, "" if rated_ok else what[:500]))
+            if details:
+                outcomes.append(RatingOutcome(self._detail(item, r), ps_version))
+            else:
+                outcomes.append((status, charge, currency))
         for held_key, (bundles, charges) in others.items():  # the run's other CDRs keep what they hold until rated
             usage.give_back(held_key, ((b, -u) for b, u in bundles.items()), "", 0)
             for currency, micros in charges.items():
@@ -255,43 +278,41 @@ class RatingDesk:
             held.rated(previous.values())
         return outcomes
 
-    def _rate_items(self, items: list[_Item], usage: Usage, details: bool) -> list[tuple[RatedCdr, int]]:
-        """Each item rated in order against the chunk's counters; the batch loop unless details are wanted."""
-        out: list[tuple[RatedCdr, int]] = []
+    def _rate_items(self, items: list[_Item], usage: Usage | None) -> list[Row]:
+        """Each item rated in order (against the chunk's counters when ``usage``), through the evaluator's batch loop."""
+        out: list[Row] = []
         n = 0
         while n < len(items):
             item = items[n]
             if item.compiled is None or item.version is None:
-                out.append((_no_plan_set(item), 0))
+                out.append(_no_plan_set(item))
                 n += 1
-            elif details:
-                assert item.cdr is not None
-                wallet = usage.wallet(item.key) if item.key is not None else None
-                out.append((self.evaluator(item.compiled).rate_cdr(item.cdr, item.plan_id, wallet), item.version.version))
-                n += 1
-            else:
-                # a run of CDRs under one plan set version goes through the batch loop, in order
-                end = n + 1
-                while end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled:
-                    end += 1
-                run = items[n:end]
-                rows = self.evaluator(item.compiled).rate_rows(
-                    [it.row for it in run], [it.plan_id for it in run],
-                    [usage.wallet(it.key) if it.key is not None else None for it in run])
-                out.extend((_compact(it, r), item.version.version) for it, r in zip(run, rows))
-                n = end
+                continue
+            # a run of CDRs under one plan set version goes through the batch loop, in order
+            end = n + 1
+            while end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled:
+                end += 1
+            run = items[n:end]
+            ev = self.evaluator(item.compiled)
+            wallets = [usage.wallet(it.key) if it.key is not None else None for it in run] if usage is not None else None
+            out.extend(ev.rate_rows([it.row for it in run], [it.plan_id for it in run], wallets))
+            n = end
         return out
+
+    def _detail(self, item: _Item, r: Row) -> RatedCdr:
+        """The full RatedCdr of a rated row (RatingService answers with it)."""
+        assert item.cdr is not None
+        if item.compiled is None:
+            return RatedCdr(item.row[_ID], RatingStatus(r[0]), reason=r[2])
+        return self.evaluator(item.compiled).rated_of(r, item.cdr, item.plan_id)
 
     # -- plan sets in force --------------------------------------------------------------------------------
     def _subscribers(self, msisdns: set[str]) -> dict[str, Any]:
+        """The live subscribers of these MSISDNs, as rating needs them (engine.rating.usage.RatedSubscriber)."""
         if not msisdns:
             return {}
-        with self._uow(read_only=True) as uow:
-            many = getattr(uow.subscribers, "get_live_by_msisdns", None)
-            if many is not None:
-                return many(sorted(msisdns))
-            found = {m: uow.subscribers.get_live_by_msisdn(m) for m in msisdns}
-        return {m: s for m, s in found.items() if s is not None}
+        with self._plan_uow(read_only=True) as uow:
+            return uow.usage.subscribers_of(msisdns)
 
     def _in_force(self, tenant: str, at: datetime | None, timelines: dict[str, Any]) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
         """plan_set_at with the tenant's (and its operator's) activation timeline read once per chunk."""
@@ -380,27 +401,14 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
-def _epoch(text: Any) -> int | None:
-    at = _when(text)
-    return int(at.timestamp()) if at is not None else None
+def _no_plan_set(item: _Item) -> Row:
+    at = item.at
+    reason = f"{UnratedReason.NO_PLAN.value}: tenant {item.tenant} has no active plan set at {at.isoformat() if at else item.row[_START]}"
+    return (RatingStatus.UNRATED.value, 0, reason, None, None, "", "", 0, "", None)
 
 
-def _no_plan_set(item: _Item) -> RatedCdr:
-    at = _when(item.row[_START])
-    return RatedCdr(item.row[_ID], RatingStatus.UNRATED, reason=f"{UnratedReason.NO_PLAN.value}: tenant {item.tenant} has no active "
-                                                                f"plan set at {at.isoformat() if at else item.row[_START]}")
-
-
-def _compact(item: _Item, r: tuple[Any, ...]) -> RatedCdr:
-    """A compact row result as a RatedCdr without spans (what the ledger needs)."""
-    status, charge, what, uses, v, group, zone, units = r
-    from engine.rating.result import BundleUse
-
-    if status != RATED:
-        return RatedCdr(item.row[_ID], RatingStatus(status), reason=what, plan_id=item.plan_id)
-    return RatedCdr(item.row[_ID], RatingStatus.RATED, charge_micros=charge, currency=v.currency, plan_id=v.plan_id,
-                    plan_version=v.version, service=str(item.row[_SERVICE]), destination=group, zone=zone, units=units,
-                    gross_micros=charge, bundle_usage=tuple(BundleUse(b, u) for b, u in uses or ()))
+def _bundles_text(uses: Any) -> str:
+    return "[]" if not uses else json.dumps([list(u) for u in uses])
 
 
 def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:

@@ -69,8 +69,10 @@ _NEEDED = ("service", "direction", "start_time", "b_number", "duration_seconds",
 _VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVENT)   # a voice row's other usage cells
 
 # A rated row: (status, charge micros, rate id(s) "+"-joined or the reason, bundle uses ((bundle, units), ...) or None,
-#               plan version or None, destination group, zone, units)
-Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int]
+#               plan version or None, destination group, zone, units, band, how it was priced): the last two let
+# Evaluator.rated_of write the full RatedCdr without pricing again -- the band and the one-span memo entry (gross,
+# billed units, span micros) of a plain row, the Priced of a row the per-CDR way rated, or None (rate again)
+Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int, str, Any]
 WalletOf = Callable[[int, Sequence[Any]], "dict[str, int] | None"]
 Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"]
 _BY_CALL, _BY_ROW, _BY_NUMBER = 0, 1, 2
@@ -389,7 +391,7 @@ class Evaluator:
                 if entry is miss:
                     entry = self._minute(minutes, plan_id, key)  # type: ignore[arg-type]
                 # no plan or version (entry None): the unpacking fails and the per-CDR way says why
-                until, home, routes, groups_get, lengths, v, _groups = entry
+                until, home, routes, groups_get, lengths, v, _groups, band = entry
                 service = row[i_svc]
                 if service == "voice":
                     units = int(row[i_dur])
@@ -434,7 +436,8 @@ class Evaluator:
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
                 rid, memo, plain, conditional, discounts, step = route
                 # usage rounded up to whole steps prices alike (one memo entry per step, see OneSpanMemo)
-                charge, billed = memo[-(-units // step) * step if step and units > 0 else units]
+                hit = memo[-(-units // step) * step if step and units > 0 else units]
+                charge, billed = hit[0], hit[1]
                 uses = None
                 if plain is not None and wallet_of is not None and billed:
                     wallet = wallet_of(i, row)
@@ -455,13 +458,17 @@ class Evaluator:
                             charge = 0
                 if discounts is not None and charge:
                     net = charge
+                    lines = []
                     for d in discounts:
                         off = d.on_cdr(net)
                         if off < -net:
                             off = -net
-                        net += off
+                        if off:
+                            lines.append(DiscountLine(d.id, off, d.name, service))
+                            net += off
                     charge = net
-                add((RATED, charge, rid, uses, v, group, zone, units))
+                    hit = (*hit, tuple(lines))   # the discount lines, for rated_of
+                add((RATED, charge, rid, uses, v, group, zone, units, band, hit))
             except (LookupError, ValueError, TypeError):
                 return i
         return stop
@@ -480,7 +487,7 @@ class Evaluator:
             if shared is None:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
                 shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
-            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups)
+            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band)
         if len(minutes) > 500_000:
             minutes.clear()
         minutes[key] = entry
@@ -532,19 +539,19 @@ class Evaluator:
         return route
 
     @classmethod
-    def one_span(cls, rate: CompiledRate, units: int) -> tuple[int, int]:
-        """The charge and billed units of one span of ``units`` at ``rate`` without bundles: the pricing code's own
-        answer, which the rate's memo keeps for the batch loop."""
+    def one_span(cls, rate: CompiledRate, units: int) -> tuple[int, int, int]:
+        """The charge, billed units and span micros of one span of ``units`` at ``rate`` without bundles: the pricing
+        code's own answer, which the rate's memo keeps for the batch loops."""
         spans = [(0, units, "", rate)]
         parts = _parts(spans, units)
         priced = Priced(None, "", "", "", "", units)  # type: ignore[arg-type]
         cls._settle(priced, spans, parts)
-        return priced.gross, sum(p.units for p in parts)
+        return priced.gross, sum(p.units for p in parts), priced.spans[0][6]
 
     def _row_slow(self, i: int, row: Sequence[Any], plan_id: str, wallet_of: WalletOf | None, header: Sequence[str]) -> Row:
         """One row the per-CDR way: full validation, then the same pricing."""
         if len(row) != len(header):
-            return (REJECTED, 0, f"rejected: expected {len(header)} columns, got {len(row)}", None, None, "", "", 0)
+            return (REJECTED, 0, f"rejected: expected {len(header)} columns, got {len(row)}", None, None, "", "", 0, "", None)
         try:
             cdr = from_row(dict(zip(header, ("" if x is None else x if isinstance(x, str) else str(x) for x in row))))
             service = Service(cdr.service).value
@@ -552,7 +559,7 @@ class Evaluator:
             if problems:
                 raise CdrValueError(*problems[0])
         except (CdrValueError, ValueError) as exc:
-            return (REJECTED, 0, f"rejected: {exc}", None, None, "", "", 0)
+            return (REJECTED, 0, f"rejected: {exc}", None, None, "", "", 0, "", None)
         direction = cdr.direction.value
         epoch = int(cdr.start_time.timestamp())
         units = _units(cdr, service)
@@ -565,8 +572,8 @@ class Evaluator:
             p = self.price(plan_id, service, direction, cdr.visited_network, cdr.b_number, epoch, units, wallet,
                            lambda v, zone, group, units: _facts_of_cdr(cdr, v, service, direction, zone, group, units))
         except _Unrated as u:
-            return (UNRATED, 0, f"{u.code.value}: {u.message}", None, v, "", "", units)
-        return (RATED, p.charge, p.rate_ids, tuple(p.uses) or None, p.v, p.group, p.zone, units)
+            return (UNRATED, 0, f"{u.code.value}: {u.message}", None, v, "", "", units, "", None)
+        return (RATED, p.charge, p.rate_ids, tuple(p.uses) or None, p.v, p.group, p.zone, units, p.spans[0][2], p)
 
     # == call attempts ===========================================================================
     def authorise(self, barring: Any, subscriber: Any, destination: str, service: str, roaming: bool, visited: str,
@@ -605,6 +612,29 @@ class Evaluator:
         return self._all_groups
 
     # == detail of a rated row ==================================================================
+    def rated_of(self, row: Row, cdr: MediatedCdr, plan_id: str) -> RatedCdr:
+        """The RatedCdr of a row :meth:`rate_rows` rated (for ``cdr``, that row's CDR), written from what the batch
+        loop kept: spans, bundle use and gross without pricing again; the explanation prices again when read."""
+        status, charge, what, uses, v, group, zone, units, band, how = row
+        if status != RATED:
+            return RatedCdr(cdr.cdr_id, RatingStatus(status), reason=what, plan_id=plan_id if status == UNRATED else "",
+                            why=f"not rated: {what.split(': ', 1)[-1]}")
+        if isinstance(how, Priced):
+            return self._rated(cdr.cdr_id, cdr.b_number, how)
+        if how is None:
+            return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
+        gross, billed, span_micros = how[0], how[1], how[2]
+        lines = how[3] if len(how) > 3 else ()   # CDR discounts the batch loop applied
+        covered = billed if uses else 0
+        assert v is not None
+        return RatedCdr(
+            cdr.cdr_id, RatingStatus.RATED, charge_micros=charge, currency=v.currency, plan_id=v.plan_id, plan_version=v.version,
+            service=cdr.service.value, destination=group, prefix=v.index.lookup(cdr.b_number)[1], zone=zone, units=units,
+            gross_micros=0 if covered else gross,
+            spans=(RatedSpan(0, units, band, what, billed, covered, 0 if covered else span_micros),),
+            bundle_usage=tuple(BundleUse(b, u) for b, u in uses or ()), discounts=lines,
+            why=lambda: self.rate_cdr(cdr, plan_id, dict(uses) if uses else None).explanation)
+
     def detail(self, row: Sequence[Any], plan_id: str, uses: Sequence[tuple[str, int]] | None,
                header: Sequence[str] = COLUMNS) -> RatedCdr:
         """The full RatedCdr of a row :meth:`rate_rows` rated, given the bundle use it reported: the same
@@ -635,14 +665,14 @@ class _Routes(dict[Any, Any]):
         return route
 
 
-class OneSpanMemo(dict[int, tuple[int, int]]):
+class OneSpanMemo(dict[int, tuple[int, int, int]]):
     """A rate's one-span results by usage key, filled by :meth:`Evaluator.one_span` on first use."""
 
     def __init__(self, rate: Any) -> None:
         super().__init__()
         self.rate = rate
 
-    def __missing__(self, key: int) -> tuple[int, int]:
+    def __missing__(self, key: int) -> tuple[int, int, int]:
         # the batch loops ask by usage rounded up to the model's memo step (whole increments, tier blocks), which
         # prices exactly like the usage itself: many data volumes share one entry
         if len(self) > _MEMO_SIZE:

@@ -28,7 +28,7 @@ from engine.identity import Permission, Principal
 from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.desk import RatingDesk
-from engine.rating.result import RatingStatus
+from engine.rating.evaluator import RATED, REJECTED
 
 CHUNK = 5000
 
@@ -97,14 +97,12 @@ class RerateDesk:
                 summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
         yield 0, total
         for rows in self._stored.chunks(scope, start, end, self._chunk):
-            outcomes = self._rating.rerate_chunk(principal, rows, held, ps, compiled)
-            for o in outcomes:
-                r = o.rated
+            for status, charge, currency in self._rating.rerate_chunk(principal, rows, held, ps, compiled):
                 summary.cdrs += 1
-                if r.status is RatingStatus.RATED:
+                if status == RATED:
                     summary.rated += 1
-                    summary.charged_after[r.currency] = summary.charged_after.get(r.currency, 0) + r.charge_micros
-                elif r.status is RatingStatus.REJECTED:
+                    summary.charged_after[currency] = summary.charged_after.get(currency, 0) + charge
+                elif status == REJECTED:
                     summary.rejected += 1
                 else:
                     summary.unrated += 1

@@ -31,6 +31,11 @@ from engine.rating.period import cycle_bounds
 
 CounterKey = tuple[str, str, str]            # (tenant, msisdn, cycle)
 
+# a ledger row as rating writes it: a tuple of these, in this order (bundles as JSON text [[bundle, units], ...], start time
+# an aware datetime, reason empty when rated); LedgerEntry is the same row as read back
+LEDGER_FIELDS = ("tenant_id", "cdr_id", "msisdn", "cycle", "currency", "charge_micros", "bundles_json", "start_time", "service",
+                 "destination", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")
+
 
 def cycle_of(local_day: date, anchor_day: int = 1) -> str:
     """The cycle of a day (local to the plan): the month its cycle started in, e.g. ``2026-03`` for
@@ -63,6 +68,20 @@ class LedgerEntry:
     counted: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class RatedSubscriber:
+    """What rating with counters needs of a subscriber (the subscriber store has the whole record)."""
+
+    subscriber_id: str
+    tenant_id: str
+    msisdn: str
+    tariff_plan: str
+    billing_account: str
+    status: str
+    credit_limit_micros: int | None
+    credit_currency: str
+
+
 @dataclass
 class CounterRow:
     allowance: int
@@ -74,13 +93,15 @@ class UsageRepository(Protocol):
     """Bulk reads and the one conditional write per chunk (store/plans.py implements it)."""
 
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]: ...
+    def subscribers_of(self, msisdns: Iterable[str]) -> dict[str, RatedSubscriber]: ...
     def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]: ...
     def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]: ...
-    def write_chunk(self, entries: list[LedgerEntry], replaced: set[tuple[str, str]],
+    def write_chunk(self, entries: list[tuple[Any, ...]], replaced: set[tuple[str, str]],
                     counters: list[tuple[CounterKey, str, CounterRow, int | None]],
                     balances: list[tuple[CounterKey, str, int, int | None]]) -> bool:
-        """Replace the ledger rows, set counters and balances to their new values where they still hold the
-        values read (``None``: a new row); False when another writer got there first (nothing written)."""
+        """Replace the ledger rows (``entries``: tuples of LEDGER_FIELDS; ``replaced``: the (tenant, cdr_id) of rows
+        that exist), set counters and balances to their new values where they still hold the values read (``None``:
+        a new row); False when another writer got there first (nothing written)."""
         ...
     def rated_usage(self, tenant_id: str, start: datetime, end: datetime, msisdn: str = "") -> list[LedgerEntry]: ...
     def held_by_stored(self, tenant_ids: set[str], start: datetime, end: datetime) -> "Held": ...
@@ -194,4 +215,5 @@ class Held:
                 byc[e.currency] = byc.get(e.currency, 0) - e.charge_micros
 
 
-__all__ = ["CounterKey", "CounterRow", "Held", "LedgerEntry", "Usage", "UsageRepository", "cycle_of"]
+__all__ = ["CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Usage", "UsageRepository",
+           "cycle_of"]

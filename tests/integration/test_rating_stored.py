@@ -179,7 +179,7 @@ def test_every_rating_path_goes_through_the_one_evaluator(stack, active, monkeyp
         mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="msc_generic", file_name="same-evaluator.csv", rate=True)),
         mpb.MediateFileRequest(data=data)]))))
     step("replay", lambda: replay_folder(REPO / "tests" / "golden" / "bundles"))
-    expected = {"RateCdr": "rate_cdr", "RateCdrs": "rate_cdr", "AuthorizeCall": "authorise", "WhatIf": "rate_rows",
+    expected = {"RateCdr": "rate_rows", "RateCdrs": "rate_rows", "AuthorizeCall": "authorise", "WhatIf": "rate_rows",
                 "WhatIf period": "rate_rows", "Rerate": "rate_rows", "MediateFile --rate": "rate_rows", "replay": "rate_rows"}
     for label, used in seen:
         assert used.get(expected[label], 0) >= 1, (label, used)

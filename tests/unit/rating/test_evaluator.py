@@ -52,7 +52,8 @@ def test_golden_cdrs_on_the_evaluator_the_batch_loop_and_the_oracle() -> None:
         batch_state = {k: dict(v) for k, v in assignments.bundles.items()}
         rows = [to_row(c) for c in cdrs]
         plans = [assignments.plan_for(c) for c in cdrs]
-        batch = Evaluator(compiled).rate_rows(rows, plans, lambda _i, row: batch_state.get(row[COLUMNS.index("a_number")]))
+        batch_ev = Evaluator(compiled)
+        batch = batch_ev.rate_rows(rows, plans, lambda _i, row: batch_state.get(row[COLUMNS.index("a_number")]))
         for c, plan, b in zip(cdrs, plans, batch):
             rated = ev.rate(c, plan, ours_state.get(c.a_number))
             if rated.bundle_state is not None:
@@ -62,6 +63,8 @@ def test_golden_cdrs_on_the_evaluator_the_batch_loop_and_the_oracle() -> None:
                 oracle_state[c.a_number] = left
             assert _same(rated.as_dict(), want), (case.name, rated.as_dict(), want)
             assert b[:3] == _compact(rated), (case.name, b, rated)
+            # the RatedCdr written from the batch loop's row is the one the per-CDR way writes
+            assert batch_ev.rated_of(b, c, plan).as_dict() == rated.as_dict(), (case.name, b)
             compared += 1
         assert batch_state == ours_state == oracle_state
     assert compared > 100
@@ -95,13 +98,16 @@ def test_random_sample_plan_cdrs_with_bundles_equal_the_oracle_on_both_ways(seed
     wallet = {b: rng.choice([0, 30, 600, 10**6, 10**10]) for b in sorted(_SAMPLE.bundles) if rng.random() < 0.6}
     ev = Evaluator(_SAMPLE)
     ours, theirs, batch_wallet = dict(wallet), dict(wallet), dict(wallet)
-    batch = Evaluator(_SAMPLE).rate_rows(_csv_rows(cdrs), plan, lambda _i, _row: batch_wallet)
+    batch_ev = Evaluator(_SAMPLE)
+    batch = batch_ev.rate_rows(_csv_rows(cdrs), plan, lambda _i, _row: batch_wallet)
     for c, b in zip(cdrs, batch):
         rated = ev.rate(c, plan, ours)
         ours = dict(rated.bundle_state or {})
         want, theirs = _SAMPLE_ORACLE.rate(c, plan, theirs)
         assert _same(rated.as_dict(), want), (c, rated.as_dict(), want)
         assert b[:3] == _compact(rated), (c, b)
+        written = batch_ev.rated_of(b, c, plan)
+        assert written.as_dict() == rated.as_dict() and written.explanation == rated.explanation, (c, b)
     assert batch_wallet == ours == theirs
 
 

@@ -59,7 +59,8 @@ def _wallets(rng: random.Random) -> dict[str, dict[str, int]]:
 def _rate(rows: list[Any], plans: Any, wallets: Any, kernel: bool) -> list[Any]:
     ev = Evaluator(_SAMPLE)
     ev.use_kernel = kernel
-    return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:] for r in ev.rate_rows(rows, plans, wallets)]
+    return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:9] + (r[9] if isinstance(r[9], tuple) else type(r[9]).__name__,)
+            for r in ev.rate_rows(rows, plans, wallets)]
 
 
 @settings(max_examples=60, deadline=None)
