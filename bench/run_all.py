@@ -24,6 +24,7 @@ OUT = HERE / "out"
 BENCHMARKS: dict[str, list[str]] = {
     "bench_rating": [],
     "bench_rating_grpc": [],
+    "bench_rerate": [],
     "bench_mediation": ["--stored"],
     "bench_tap3": [],
     "bench_eventrules": [],

@@ -1,0 +1,129 @@
+"""Re-rating stored CDRs on PostgreSQL: 1,000,000 CDRs of a period rated again under a plan set version.
+
+    RULEBILL_TEST_POSTGRES_URL=postgresql://... python -m bench.bench_rerate           # 1,000,000 CDRs, 3 repetitions
+    RULEBILL_TEST_POSTGRES_URL=postgresql://... python -m bench.bench_rerate --quick   # 20,000 CDRs, 1 repetition
+
+A fresh database with the sample operator's plans (``plans/``) as version 1, a
+version 2 with other international and national prices, 2,000 subscribers on
+TP_SMART_M and the CDRs of a day stored as mediation stores them (COPY into
+``mediated_cdrs``).  A first run rates them all (the ledger then holds every
+CDR); each timed repetition re-rates the period under the other version, so
+every ledger row is replaced and counters and balances move with them:
+:meth:`engine.rating.rerate.RerateDesk.steps`, what RerateService runs.
+
+Floor, in the same run: the stored-CDR read alone (the same chunks of the same
+rows, through the same reader, nothing done with them).  Reported: medians, CDRs/s
+on CPU (this process: reading, rating, writing; PostgreSQL runs beside it) and
+wall, and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def store_cdrs(url: str, count: int, start: datetime, subscribers: int) -> None:
+    """``count`` CDRs of the subscribers in mediated_cdrs, by COPY (as mediation stores them)."""
+    import psycopg
+
+    from engine.cdr import cdr_identity
+    from store.db import normalise_url
+    from store.mediation import CDR_COLUMNS
+
+    rng = random.Random(5)
+    numbers = ("33698765", "33612345", "33123456", "33198765", "4420712", "1415555", "33614000")
+    conninfo = normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY mediated_cdrs ({', '.join(CDR_COLUMNS)}) FROM STDIN") as cp:
+            for i in range(count):
+                kind = rng.random()
+                service = "voice" if kind < 0.7 else ("sms" if kind < 0.9 else "data")
+                origin = f"rr-{i}"
+                cp.write_row((cdr_identity("bench", origin, "mno"), "bench", origin, service, "originating",
+                              start + timedelta(seconds=i * 86400 // count), f"336100{rng.randrange(subscribers):05d}",
+                              rng.choice(numbers) + f"{rng.randrange(10**4):04d}" if service != "data" else "internet", "",
+                              rng.randint(1, 900) if service == "voice" else 0, 0,
+                              rng.randint(1, 50_000_000) if service == "data" else 0, 1, "", "", None, "", "mno", "", "mno",
+                              "bench-file", None, None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not os.environ.get("RULEBILL_TEST_POSTGRES_URL"):
+        print("RULEBILL_TEST_POSTGRES_URL is not set: re-rating is measured on PostgreSQL only (skipped)")
+        return 0
+    count = args.count or (20_000 if args.quick else 1_000_000)
+    repeat = args.repeat or (1 if args.quick else 3)
+
+    from bench.bench_rating_grpc import SUBSCRIBERS, database, prepare
+    from engine.identity import SYSTEM
+    from engine.settings import Settings
+    from servers.root import build_root
+    from tests.integration.test_plans_rating import sample_files
+
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} stored CDRs of one day, "
+          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians")
+    with tempfile.TemporaryDirectory(prefix="rulebill-bench-rerate-") as tmp_name:
+        tmp = Path(tmp_name)
+        url, drop = database("postgres", tmp)
+        try:
+            prepare(url, tmp)
+            root = build_root(Settings(home=tmp, database_url=url))
+            operator = replace(SYSTEM, tenant_id="mno", subject="bench")
+            files = {f.path: f.content for f in sample_files({
+                "rates/retail/RT_VOICE_INTERNATIONAL.yaml": ('price: "1.00"', 'price: "1.25"'),
+                "rates/retail/RT_VOICE_NATIONAL_PEAK.yaml": ('price: "0.12"', 'price: "0.15"')})}
+            v2 = root.plans.upload(operator, "mno", files).version
+            start = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+            end = start + timedelta(days=1)
+            t0 = time.perf_counter()
+            store_cdrs(url, count, start, SUBSCRIBERS)
+            print(f"stored {count:,} CDRs in {time.perf_counter() - t0:.1f} s; first rating ...", flush=True)
+            first = root.rerate.rerate(operator, "mno", start, end, 0)
+            print(f"first rating: {first.rated:,} rated, {first.unrated:,} unrated", flush=True)
+            floors, cpus, walls = [], [], []
+            for rep in range(repeat):
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                n = sum(len(rows) for rows in root.rerate._stored.chunks({"mno"}, start, end, 5000))
+                floors.append((time.process_time() - cpu0, time.perf_counter() - wall0))
+                assert n == count
+                load = os.getloadavg()[0]
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                summary = root.rerate.rerate(operator, "mno", start, end, v2 if rep % 2 == 0 else 1)
+                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                cpus.append(cpu)
+                walls.append(wall)
+                print(f"  run {rep + 1}: version {summary.plan_set_version}: {summary.cdrs:,} CDRs, {count / wall:,.0f}/s wall, "
+                      f"{count / cpu:,.0f}/s per core, charged {sum(summary.charged_before.values()) / 1e6:,.2f} -> "
+                      f"{sum(summary.charged_after.values()) / 1e6:,.2f}, load {load:.2f}", flush=True)
+                assert summary.cdrs == count
+            root.close()
+        finally:
+            drop()
+    f_cpu, f_wall = statistics.median(c for c, _ in floors), statistics.median(w for _, w in floors)
+    cpu, wall = statistics.median(cpus), statistics.median(walls)
+    print(f"floor, the stored-CDR read: {f_cpu:7.3f} CPU-s {count / f_cpu:>10,.0f} CDRs/s per core (wall {f_wall:.3f} s, "
+          f"{count / f_wall:,.0f}/s)")
+    print(f"re-rating:                  {cpu:7.3f} CPU-s {count / cpu:>10,.0f} CDRs/s per core (wall {wall:.3f} s, "
+          f"{count / wall:,.0f}/s); {wall / f_wall:.1f}x the floor's wall time")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
