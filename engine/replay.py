@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import islice
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -180,16 +181,13 @@ def load_assignments(path: Path, problems: list[Problem]) -> Assignments:
     return out
 
 
-def _read_rows(path: Path, problems: list[Problem]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The CDR file's header and its rows with their line numbers (a row of the wrong width is kept: it is rejected)."""
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = next(reader, None) or []
-        missing = [c for c in ("cdr_id", "source", "origin_id", "service", "start_time") if c not in header]
-        if missing:
-            problems.append(Problem(str(path), 1, 1, "cdr.header", f"header lacks column(s): {', '.join(missing)}"))
-            return header, []
-        return header, [(reader.line_num, row) for row in reader]
+def _header(reader: Any, path: Path, problems: list[Problem]) -> list[str]:
+    """The CDR file's header (a problem when it lacks a column every CDR needs)."""
+    header = next(reader, None) or []
+    missing = [c for c in ("cdr_id", "source", "origin_id", "service", "start_time") if c not in header]
+    if missing:
+        problems.append(Problem(str(path), 1, 1, "cdr.header", f"header lacks column(s): {', '.join(missing)}"))
+    return header
 
 
 def _barring(folder: Path, problems: list[Problem]) -> Any:
@@ -226,34 +224,54 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
     return result
 
 
+# rows read and rated at a time: the file is streamed, and a chunk's rows stay in the CPU caches while rated
+CHUNK_ROWS = 50_000
+
+
 def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, barring: Any, cdr_path: Path, details: bool) -> None:
-    header, lines = _read_rows(cdr_path, result.problems)
-    if result.problems:
-        return
     evaluator = Evaluator(compile_plan_set(plan_set))
     states: dict[str, dict[str, int]] = {k: dict(v) for k, v in assignments.bundles.items()}
-    rows = [row for _, row in lines]
-    plans: str | list[str] = _plans(assignments, header, rows)
-
-    barred: dict[int, dict[str, Any]] = {}
-    if barring is None:
-        result.rows = evaluator.rate_rows(rows, plans, states, header)   # wallets by a_number
-    else:
-        result.rows = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, states, barred)
-    result.count = len(rows)
-    result.charged_micros = sum(r[1] for r in result.rows if r[0] == RATED)
-    if details:
-        for n, ((line, row), plan, r) in enumerate(zip(lines, [plans] * len(rows) if isinstance(plans, str) else plans, result.rows)):
-            if n in barred:
-                result.actual.append(barred[n])
-                result.rated.append(None)
-            elif r[0] == REJECTED:
-                result.actual.append({"cdr_id": f"line-{line}", "status": "rejected", "reason": r[2]})
-                result.rated.append(None)
+    used: dict[str, int] = {}   # credit used per subscriber so far, for barring on credit
+    with cdr_path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.reader(stream)
+        header = _header(reader, cdr_path, result.problems)
+        if result.problems:
+            return
+        while True:
+            if details:   # line numbers name a rejected row (a row of the wrong width is kept: it is rejected)
+                lines = [(reader.line_num, row) for row in islice(reader, CHUNK_ROWS)]
+                rows = [row for _, row in lines]
             else:
-                rated = evaluator.detail(row, plan, r[3], header)
-                result.actual.append(rated.as_dict())
-                result.rated.append(rated)
+                rows = list(islice(reader, CHUNK_ROWS))
+            if not rows:
+                break
+            plans: str | list[str] = _plans(assignments, header, rows)
+            barred: dict[int, dict[str, Any]] = {}
+            if barring is None:
+                out = evaluator.rate_rows(rows, plans, states, header)   # wallets by a_number
+            else:
+                out = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, states, barred, used)
+            result.rows.extend(out)
+            result.count += len(rows)
+            result.charged_micros += sum(r[1] for r in out if r[0] == RATED)
+            if details:
+                _details(result, evaluator, header, lines, plans, out, barred)
+
+
+def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], lines: list[tuple[int, list[str]]],
+             plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> None:
+    """Every CDR's full form (spans, bundles, discounts), for the comparison with expected.jsonl."""
+    for n, ((line, row), plan, r) in enumerate(zip(lines, [plans] * len(lines) if isinstance(plans, str) else plans, out)):
+        if n in barred:
+            result.actual.append(barred[n])
+            result.rated.append(None)
+        elif r[0] == REJECTED:
+            result.actual.append({"cdr_id": f"line-{line}", "status": "rejected", "reason": r[2]})
+            result.rated.append(None)
+        else:
+            rated = evaluator.detail(row, plan, r[3], header)
+            result.actual.append(rated.as_dict())
+            result.rated.append(rated)
 
 
 def _plans(assignments: Assignments, header: list[str], rows: list[list[str]]) -> str | list[str]:
@@ -274,10 +292,10 @@ def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str
 
 
 def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignments, header: list[str], rows: list[list[str]],
-                       plans: str | list[str], states: dict[str, dict[str, int]], barred: dict[int, dict[str, Any]]) -> list[Row]:
+                       plans: str | list[str], states: dict[str, dict[str, int]], barred: dict[int, dict[str, Any]],
+                       used: dict[str, int]) -> list[Row]:
     """CDR by CDR: a listed subscriber's attempt is authorised first (credit used = what replay charged it so far)."""
     col = {name: i for i, name in enumerate(header)}
-    used: dict[str, int] = {}
     out: list[Row] = []
     for n, (row, plan) in enumerate(zip(rows, [plans] * len(rows) if isinstance(plans, str) else plans)):
         profile = assignments.profiles.get(row[col["a_number"]]) if len(row) == len(header) else None

@@ -30,7 +30,7 @@ NEVER = 1 << 62   # "no change ahead" (an instant later than any CDR)
 
 class BandClock:
     __slots__ = ("id", "tz", "_tables", "_week_starts", "_week_bands", "_holiday_days", "_recurring", "_holiday_cache",
-                 "_years", "_has_holidays")
+                 "_next_cache", "_years", "_has_holidays")
 
     def __init__(self, band_set_id: str, ir: dict[str, Any]) -> None:
         self.id = band_set_id
@@ -39,6 +39,7 @@ class BandClock:
         self._recurring = sorted({(int(md[:2]), int(md[3:])) for md in ir["holidays"]["recurring"]})
         self._has_holidays = bool(self._holiday_days or self._recurring)
         self._holiday_cache: dict[int, bool] = {}
+        self._next_cache: dict[int, int] = {}
         self._years: dict[int, tuple[list[int], list[int]]] = {}
         # per kind of day: (band per minute, end of that minute's segment in seconds of day)
         self._tables: dict[tuple[int, bool], tuple[tuple[str, ...], tuple[int, ...]]] = {}
@@ -122,6 +123,14 @@ class BandClock:
 
     def _next_holiday(self, day_number: int) -> int:
         """The first holiday on or after ``day_number`` (a local day number), or NEVER."""
+        best = self._next_cache.get(day_number)
+        if best is None:
+            if len(self._next_cache) > 100_000:
+                self._next_cache.clear()
+            best = self._next_cache[day_number] = self._find_next_holiday(day_number)
+        return best
+
+    def _find_next_holiday(self, day_number: int) -> int:
         best = NEVER
         i = bisect_right(self._holiday_days, day_number - 1)
         if i < len(self._holiday_days):
