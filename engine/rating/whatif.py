@@ -1,9 +1,12 @@
 """What-if: the same CDRs rated under a candidate and the active plan set; revenue difference per plan and service.
 
 Both sides rate through the one evaluator's batch loop (engine.rating.evaluator),
-in chunks, without consuming bundles: a tariff comparison, not a bill.  The
-CDRs may be rows of the normalised layout (a CDR file, the CDR store) or
-MediatedCdr objects (sent over gRPC).
+in chunks, with bundles: on each side every subscriber starts each bill cycle
+(in its plan's time zone) with its plan's monthly bundles in full, and spends
+them in CDR order, so a candidate that changes an allowance shows its effect.
+It is a tariff comparison, not a bill: the counters the store keeps are neither
+read nor touched.  The CDRs may be rows of the normalised layout (a CDR file,
+the CDR store) or MediatedCdr objects (sent over gRPC).
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from engine.cdr import COLUMNS, MediatedCdr
+from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
 from engine.gcpause import collector_paused
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
 from engine.rating.evaluator import RATED, REJECTED, Evaluator, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
+from engine.rating.usage import cycle_of
 from engine.yamlio import Problem
 
 PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
-_A, _TENANT, _ATTRS, _SERVICE = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service"))
+_A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
 
 
 @dataclass
@@ -113,14 +117,65 @@ def what_if(cdrs: Iterable[Any], candidate: CompiledPlans, active: CompiledPlans
     return report
 
 
+class Wallets:
+    """One side's bundle counters: each subscriber's plan's monthly bundles in full at the start of each bill cycle
+    (anchored on the 1st, in the plan's time zone, as rating with counters counts them)."""
+
+    def __init__(self, compiled: CompiledPlans) -> None:
+        self.compiled = compiled
+        self._wallets: dict[tuple[str, str, str], dict[str, int]] = {}
+        self._cycles: dict[tuple[str, str], tuple[str, tuple[tuple[str, int], ...]] | None] = {}
+
+    def of_rows(self, chunk: Sequence[Sequence[Any]], plans: Sequence[str]) -> list[dict[str, int] | None]:
+        """The wallet of every row (None: no bundles), consumed in place as the rows are rated in order."""
+        out: list[dict[str, int] | None] = []
+        cycles, wallets = self._cycles, self._wallets
+        for row, plan_id in zip(chunk, plans):
+            start = row[_START]
+            minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
+            found = cycles.get((plan_id, minute), self)
+            if found is self:
+                found = cycles[(plan_id, minute)] = self._cycle(plan_id, minute)
+            if found is None:
+                out.append(None)
+                continue
+            cycle, bundles = found   # type: ignore[misc]
+            key = (str(row[_A]), plan_id, cycle)
+            wallet = wallets.get(key)
+            if wallet is None:
+                wallet = wallets[key] = dict(bundles)
+            out.append(wallet)
+        if len(cycles) > 100_000:
+            cycles.clear()
+        return out
+
+    def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
+        plan = self.compiled.plan(plan_id)
+        if plan is None:
+            return None
+        try:
+            epoch = int(parse_time(minute + ":00Z").timestamp())
+        except ValueError:
+            return None   # the evaluator rejects the row and says why
+        v = plan.version_at(epoch)
+        if v is None:
+            return None
+        bundles = tuple((bid, b.allowance) for bid in v.bundles
+                        if (b := self.compiled.bundles.get(bid)) is not None and b.recurrence == "monthly")
+        return (cycle_of(v.clock.local_day(epoch)), bundles) if bundles else None
+
+
 def _compare(rows: Iterator[Sequence[Any]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
              lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
+    a_wallets, c_wallets = Wallets(a_ev.compiled), Wallets(c_ev.compiled)
     while True:
         chunk = list(islice(rows, CHUNK))
         if not chunk:
             break
         plans = [assign(r) for r in chunk]
-        for row, plan_id, a, c in zip(chunk, plans, a_ev.rate_rows(chunk, plans), c_ev.rate_rows(chunk, plans)):
+        active = a_ev.rate_rows(chunk, plans, a_wallets.of_rows(chunk, plans))
+        candidate = c_ev.rate_rows(chunk, plans, c_wallets.of_rows(chunk, plans))
+        for row, plan_id, a, c in zip(chunk, plans, active, candidate):
             if a[0] == REJECTED:
                 report.rejected += 1
                 continue

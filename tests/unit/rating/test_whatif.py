@@ -43,3 +43,34 @@ def test_invalid_candidate_returns_its_problems(tmp_path: Path) -> None:
     report = what_if_paths(_cdrs(), [str(tmp_path)], compile_folder(CASE / "plans"), {})
     assert not report.ok and report.lines == []
     assert [p.code for p in report.problems] == ["value.amount"]
+
+
+def test_bundles_are_spent_per_subscriber_and_bill_cycle_on_each_side(tmp_path: Path) -> None:
+    """Each side starts every subscriber's bill cycle (Paris time) with its plan's bundles in full: a bigger allowance
+    in the candidate shows as less revenue, and the call at 00:30 on 1 April in Paris opens a new cycle."""
+    from engine.rating.evaluator import Evaluator
+    from tests.unit.rating.helpers import cdr
+
+    shutil.copytree(CASE / "plans", tmp_path / "plans")
+    bundle = tmp_path / "plans" / "bundles" / "BN_S_VOICE_120MIN.yaml"
+    bundle.write_text(bundle.read_text().replace("amount: 120min", "amount: 200min"))
+    active, candidate = compile_folder(CASE / "plans"), compile_folder(tmp_path / "plans")
+    # 100 minutes each, national mobile, one subscriber: March has 300 minutes, the fourth call is April's (22:30 UTC)
+    calls = [cdr(start=start, duration_seconds=6000, a_number="33612000001")
+             for start in ("2026-03-02T10:00:00Z", "2026-03-03T10:00:00Z", "2026-03-04T10:00:00Z", "2026-03-31T22:30:00Z")]
+    another = cdr(start="2026-03-05T10:00:00Z", duration_seconds=6000, a_number="33612000002")
+    cdrs = [*calls, another]
+
+    def expected(compiled: object, allowance: int, local_cycles: bool = True) -> int:
+        ev = Evaluator(compiled)  # type: ignore[arg-type]
+        march, april, other = ({"BN_S_VOICE_120MIN": allowance, "BN_S_DATA_2GB": 2 * 1024**3} for _ in range(3))
+        wallets = [march, march, march, april if local_cycles else march, other]
+        return sum(ev.rate_cdr(c, "TP_SMART_S", w).charge_micros for c, w in zip(cdrs, wallets))
+
+    report = what_if(cdrs, candidate, active, lambda _row: "TP_SMART_S")
+    [line] = report.lines
+    assert (line.plan_id, line.service, line.cdrs) == ("TP_SMART_S", "voice", 5)
+    assert line.active_micros == expected(active, 120 * 60) > 0
+    assert line.candidate_micros == expected(candidate, 200 * 60)
+    assert line.difference_micros < 0
+    assert expected(active, 120 * 60, local_cycles=False) > line.active_micros   # a UTC month would charge the 4th call
