@@ -58,6 +58,16 @@ class Settings:
     max_workers: int = 16
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000
+    # Bounds of one uploaded or validated plan set (UploadPlanSet, ValidatePlanSet, bootstrap): its size, its
+    # files, the keys and values of its YAML together, the problems one reply lists, and the time spent on it.
+    max_plan_set_bytes: int = 8 * 1024 * 1024
+    max_plan_set_files: int = 5000
+    max_plan_set_values: int = 200_000
+    max_problems_per_file: int = 100
+    max_problems: int = 1000
+    max_validation_seconds: float = 30.0
+    # How often the server checks that its database answers (health turns NOT_SERVING when it does not).
+    health_check_seconds: float = 5.0
     log_level: str = "INFO"
 
     @property
@@ -124,7 +134,7 @@ def _coerce(kind: type, raw: Any) -> Any:
         if isinstance(raw, float) or not str(raw).strip().lstrip("-").isdigit():
             raise ValueError(f"expected {_WANT[kind]}, got {raw!r}")
         return int(raw)
-    if kind is float:  # only durations (shutdown grace) are fractional settings
+    if kind is float:  # only durations (shutdown grace, time limits) are fractional settings
         try:
             return float(raw)
         except ValueError:

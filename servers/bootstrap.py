@@ -67,7 +67,7 @@ def _bootstrap_plan_set(root: Root, settings: Settings, operator: Principal) -> 
     if active is not None:
         return {"plan_set_version": active.version, "plan_set_activated": False}
     files = plan_files(settings.plans_dir)
-    plan_set, problems = validate_files(files)
+    plan_set, problems = validate_files(files, root.plans.limits)
     if plan_set is None:
         raise SystemExit("plans/ is invalid:\n" + "\n".join(str(p) for p in problems))
     if latest is not None and latest.activate_time is None and latest.digest == ir_digest(build_ir(plan_set)):

@@ -1,20 +1,32 @@
-"""One interceptor for every RPC: bearer-token authentication, domain-error mapping, access log.
+"""One interceptor for every RPC: bearer-token authentication, the call's scope, error mapping, access log.
 
-Health checking and reflection are the only unauthenticated services.
+Health checking and reflection are the only unauthenticated services.  Every other call:
+
+* runs inside a :class:`~engine.cancellation.CallScope` that ends when the client goes away, when its
+  deadline passes or when a drain cancels it, so long work stops instead of computing for nobody;
+* maps domain errors in one place (``servers/errors.py``); any other exception, including one raised
+  while authenticating (the token lookup is a database query), reaches the caller as ``UNAVAILABLE`` or
+  ``INTERNAL`` with a correlation id, never with its text;
+* writes one access-log line when it ends, streaming calls included: method, tenant and subject of the
+  caller (never the token), status code and duration.  Requests and their fields are never logged, so
+  neither are PINs or other secrets in them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import grpc
 
-from engine.errors import DomainError, Unauthenticated
+from engine.cancellation import CallScope, scope
+from engine.errors import DomainError, Unauthenticated, Unavailable
+from engine.identity import Principal
 from engine.tokens import TokenDesk
 from servers.context import reset_principal, set_principal
-from servers.errors import abort, abort_internal
+from servers.errors import abort, abort_unexpected, database_unreachable, grpc_code
+from servers.health import ServerHealth
 
 log = logging.getLogger("rulebill.access")
 
@@ -31,60 +43,101 @@ def _bearer(context: grpc.ServicerContext) -> str:
     raise Unauthenticated("missing authorization metadata: send 'authorization: Bearer <token>'")
 
 
+class _Call:
+    """One intercepted call: its scope, its caller once known, and how it ended (for the access log)."""
+
+    def __init__(self, method: str, context: grpc.ServicerContext, health: ServerHealth | None) -> None:
+        self.method, self.context, self.health = method, context, health
+        self.started = time.perf_counter()
+        remaining = context.time_remaining()
+        self.scope = CallScope(None if remaining is None else time.monotonic() + remaining)
+        self.principal: Principal | None = None
+        self.code = "OK"
+        context.add_callback(self.scope.cancel)   # the RPC ended: a client gone, a deadline passed, or done
+        if health is not None:
+            health.calls.add(self.scope)
+
+    def enter(self, tokens: TokenDesk) -> Principal:
+        if self.health is not None and self.health.draining:
+            raise Unavailable("the server is shutting down; retry (another replica will answer)")
+        self.principal = tokens.authenticate(_bearer(self.context))
+        return self.principal
+
+    def failed(self, exc: BaseException) -> None:
+        """Map ``exc`` onto the call's status (this raises: the call is aborted)."""
+        if isinstance(exc, DomainError):
+            self.code = grpc_code(exc).name
+            abort(self.context, exc)
+        if self.context.code() is not None or self.scope.cancelled:
+            # aborted already by a servicer, or the RPC is over (the request stream raised because the client left)
+            self.code = _code_of(self.context, "CANCELLED")
+            raise exc
+        if database_unreachable(exc) and self.health is not None:
+            self.health.database_unreachable()
+        try:
+            abort_unexpected(self.context, self.method, exc)
+        finally:
+            self.code = _code_of(self.context, "INTERNAL")
+
+    def done(self) -> None:
+        if self.health is not None:
+            self.health.calls.remove(self.scope)
+        if self.code == "OK":
+            self.code = _code_of(self.context, "CANCELLED" if self.scope.cancelled else "OK")
+        who = f"{self.principal.tenant_id}/{self.principal.subject}" if self.principal is not None else "-"
+        log.info("%s by %s: %s in %.1f ms", self.method, who, self.code, (time.perf_counter() - self.started) * 1e3)
+
+
+def _code_of(context: grpc.ServicerContext, default: str) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else default
+
+
 class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
-    def __init__(self, tokens: TokenDesk) -> None:
+    def __init__(self, tokens: TokenDesk, health: ServerHealth | None = None) -> None:
         self._tokens = tokens
+        self._health = health
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         method = details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
-        return _wrap(handler, method, self._tokens)
+        return _wrap(handler, method, self._tokens, self._health)
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health: ServerHealth | None) -> grpc.RpcMethodHandler:
     def guard(behaviour: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
+            call = _Call(method, context, health)
             try:
-                principal = tokens.authenticate(_bearer(context))
-            except DomainError as exc:
-                log.info("%s denied: %s", method, type(exc).__name__)
-                abort(context, exc)
-            token = set_principal(principal)
-            try:
-                return behaviour(request, context)
-            except DomainError as exc:
-                abort(context, exc)
-            except grpc.RpcError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the last line of defence
-                if context.code() is not None:  # already aborted by the servicer
-                    raise
-                abort_internal(context, method, exc)
+                with scope(call.scope):
+                    token = set_principal(call.enter(tokens))
+                    try:
+                        return behaviour(request, context)
+                    finally:
+                        reset_principal(token)
+            except Exception as exc:  # noqa: BLE001 - mapped in one place; the last line of defence
+                call.failed(exc)
             finally:
-                reset_principal(token)
-                log.info("%s by %s/%s in %.1f ms", method, principal.tenant_id, principal.subject, (time.perf_counter() - started) * 1e3)
+                call.done()
 
-        def streaming(request: Any, context: grpc.ServicerContext) -> Any:
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = _Call(method, context, health)
             try:
-                principal = tokens.authenticate(_bearer(context))
-            except DomainError as exc:
-                abort(context, exc)
-            token = set_principal(principal)
-            try:
-                yield from behaviour(request, context)
-            except DomainError as exc:
-                abort(context, exc)
-            except grpc.RpcError:
+                with scope(call.scope):
+                    token = set_principal(call.enter(tokens))
+                    try:
+                        yield from behaviour(request, context)
+                    finally:
+                        reset_principal(token)
+            except GeneratorExit:   # the client went away between two messages
+                call.code = "CANCELLED"
                 raise
             except Exception as exc:  # noqa: BLE001
-                if context.code() is not None:
-                    raise
-                abort_internal(context, method, exc)
+                call.failed(exc)
             finally:
-                reset_principal(token)
+                call.done()
 
         return streaming if streaming_response else unary
 

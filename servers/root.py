@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from grpc_health.v1 import health
 from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
@@ -24,6 +23,7 @@ from engine.eventrules import RuleBook, load_rule_book
 from engine.mediation.desk import MediationDesk
 from engine.mediation.rows import row_to_cdr
 from engine.plans.catalogue import PlanDesk, StoredCdrs
+from engine.plans.limits import PlanSetLimits
 from engine.plans.offer import OfferedPlans
 from engine.rating.authorise import CallAuthoriser, settable_barring_flags
 from engine.rating.desk import RatingDesk
@@ -39,6 +39,7 @@ from engine.vouchers.recharge import Recharger
 from engine.vouchers.rules import load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
+from servers.health import ServerHealth
 from store.db import make_engine
 from store.mediation import SqlMediationStore, stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory
@@ -79,8 +80,8 @@ class Root:
     calls: CallAuthoriser
     mediation: MediationDesk
     vouchers: VoucherParts
-    # set by servers.app.create_server: graceful shutdown turns it NOT_SERVING first
-    health: health.HealthServicer | None = None
+    # set by servers.app.create_server: the health statuses, the calls in flight, the drain at shutdown
+    health: ServerHealth | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -94,7 +95,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     read_db = make_engine(settings.effective_database_url, read_only=True) if db.dialect.name == "sqlite" else None
     uow = SqlUnitOfWorkFactory(db, read_db)
     plan_uow = SqlPlanUnitOfWorkFactory(uow)
-    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db))
+    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), plan_set_limits(settings))
     rule_book = load_rule_book(settings.rules_dir)
     rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts())
 
@@ -123,6 +124,12 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
                                 rating=lambda: rating),
         vouchers=_vouchers(settings, uow, clock),
     )
+
+
+def plan_set_limits(settings: Settings) -> PlanSetLimits:
+    return PlanSetLimits(max_bytes=settings.max_plan_set_bytes, max_files=settings.max_plan_set_files,
+                         max_values=settings.max_plan_set_values, max_problems_per_file=settings.max_problems_per_file,
+                         max_problems=settings.max_problems, max_seconds=settings.max_validation_seconds)
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

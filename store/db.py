@@ -40,6 +40,8 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """``read_only`` (SQLite): transactions start with a deferred BEGIN and never take the write lock, so
     readers (token checks on every call, listings, exports) never queue behind writers in WAL mode."""
     url = normalise_url(url)
+    # a statement's parameters (MSISDNs, lookup hashes, ciphertexts) never appear in an error's text or a log
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Protocol, Sequence
 
+from engine import cancellation
 from engine.cdr import MediatedCdr
 from engine.errors import InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
@@ -110,6 +111,7 @@ class MediationDesk:
         rating = self.rating()
         rated = unrated = 0
         for page in store.cdrs_of_file(file_id):
+            cancellation.checkpoint()
             for row in page:
                 try:
                     outcome = rating.rate(principal, row_to_cdr(row), "", True)

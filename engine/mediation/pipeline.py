@@ -29,6 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+from engine import cancellation
 from engine.mediation.layout import Layout
 from engine.mediation.mapper import CompiledLayout, PartialInfo, compile_layout
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
@@ -150,6 +151,7 @@ class _Run:
         done_before = self.resumed.byte_offset if self.resumed else 0
         try:
             for block in self.blocks.blocks():
+                cancellation.checkpoint()   # a caller gone away stops the file here; what was committed resumes on the next upload
                 if self.splitter is None or not self._fast_block(block):
                     self._csv_block(block)
                 self.blocks.keep_from = self.last_line + 1   # older blocks may leave the window

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from engine.cancellation import checkpoint
 from engine.cdr import MediatedCdr
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
@@ -72,6 +73,7 @@ def what_if(cdrs: Iterable[MediatedCdr], candidate: CompiledPlans, active: Compi
     lines: dict[tuple[str, str], WhatIfLine] = {}
     report = WhatIfReport()
     for cdr in cdrs:
+        checkpoint()   # the caller may have gone away: a comparison nobody reads is not finished
         plan_id = assign(cdr)
         a = a_rater.rate(cdr, plan_id)
         c = c_rater.rate(cdr, plan_id)

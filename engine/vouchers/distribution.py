@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Protocol
 
 from engine import audit
+from engine.cancellation import checkpoint
 from engine.clock import Clock
 from engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
@@ -318,6 +319,7 @@ class Distributor:
         yield header
         sealers = {batch_id: batch_sealer(self._keys, b) for batch_id, b in batches.items()}
         for chunk in repo.stream_vouchers(selection, self._chunk):
+            checkpoint()   # a caller gone away stops the export (the sealer is killed, the file removed)
             yield "".join(self._row(v, batches[v.batch_id], sealers[v.batch_id]) for v in chunk).encode("utf-8")
 
     @staticmethod
