@@ -19,12 +19,14 @@ import time
 from typing import Any, Callable, Iterator
 
 import grpc
+from google.protobuf.message import Message
 
 from engine.cancellation import CallScope, scope
-from engine.errors import DomainError, Unauthenticated, Unavailable
+from engine.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from engine.identity import Principal
 from engine.tokens import TokenDesk
 from servers.context import reset_principal, set_principal
+from servers.convert import text_violations
 from servers.errors import abort, abort_unexpected, database_unreachable, grpc_code
 from servers.health import ServerHealth
 
@@ -106,15 +108,55 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
         return _wrap(handler, method, self._tokens, self._health)
 
 
+class _Undecodable:
+    """A request whose bytes are not a valid message: refused as INVALID_ARGUMENT by the guard, where grpc would
+    answer INTERNAL ("Exception deserializing request")."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's malformed request
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+def _checked(request: Any) -> Any:
+    """The request, once it is a well-formed message whose text holds no NUL (servers/convert.text_violations)."""
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.field("request", f"not a valid message of this method: {type(request.error).__name__}")
+    if isinstance(request, Message):
+        violations = text_violations(request)
+        if violations:
+            raise InvalidArgument("the request holds text no field may hold", violations)
+    return request
+
+
+def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        yield _checked(request)
+
+
 def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health: ServerHealth | None) -> grpc.RpcMethodHandler:
-    def guard(behaviour: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
+    def guard(behaviour: Callable[..., Any], streaming_response: bool, streaming_request: bool) -> Callable[..., Any]:
+        def checked(request: Any) -> Any:
+            return _checked_stream(request) if streaming_request else _checked(request)
+
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
             call = _Call(method, context, health)
             try:
                 with scope(call.scope):
                     token = set_principal(call.enter(tokens))
                     try:
-                        return behaviour(request, context)
+                        return behaviour(checked(request), context)
                     finally:
                         reset_principal(token)
             except Exception as exc:  # noqa: BLE001 - mapped in one place; the last line of defence
@@ -128,7 +170,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health
                 with scope(call.scope):
                     token = set_principal(call.enter(tokens))
                     try:
-                        yield from behaviour(request, context)
+                        yield from behaviour(checked(request), context)
                     finally:
                         reset_principal(token)
             except GeneratorExit:   # the client went away between two messages
@@ -141,18 +183,15 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health
 
         return streaming if streaming_response else unary
 
+    deserializer = _lenient(handler.request_deserializer)
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            guard(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(guard(handler.unary_unary, False, False), deserializer,
+                                                   handler.response_serializer)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            guard(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_stream_rpc_method_handler(guard(handler.unary_stream, True, False), deserializer,
+                                                    handler.response_serializer)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            guard(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        guard(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
-    )
+        return grpc.stream_unary_rpc_method_handler(guard(handler.stream_unary, False, True), deserializer,
+                                                    handler.response_serializer)
+    return grpc.stream_stream_rpc_method_handler(guard(handler.stream_stream, True, True), deserializer,
+                                                 handler.response_serializer)

@@ -14,7 +14,7 @@ from engine.paging import next_token, page_request
 from engine.plans.catalogue import PlanDesk, PlanSetVersion
 from engine.rating.whatif import WhatIfReport, default_plan_for
 from servers.context import current_principal
-from servers.convert import CDR_SERVICES, cdr_from_pb, from_ts, money, service_name, ts
+from servers.convert import CDR_SERVICES, cdr_from_pb, from_ts, money, optional_ts, service_name, ts
 from servers.root import Root
 
 _CHANGE = {"added": pb.PLAN_CHANGE_KIND_ADDED, "removed": pb.PLAN_CHANGE_KIND_REMOVED, "changed": pb.PLAN_CHANGE_KIND_CHANGED}
@@ -61,7 +61,7 @@ class PlanServicer(rpc.PlanServiceServicer):
                                               next_page_token=next_token(items, page, lambda v: v.version))
 
     def ActivatePlanSetVersion(self, request: pb.ActivatePlanSetVersionRequest, context: grpc.ServicerContext) -> pb.ActivatePlanSetVersionResponse:
-        when = from_ts(request.activate_time) if request.HasField("activate_time") else None
+        when = optional_ts(request, "activate_time")
         return pb.ActivatePlanSetVersionResponse(version=version_pb(
             self.desk.activate(current_principal(), request.tenant_id, request.version, when)))
 
@@ -75,7 +75,7 @@ class PlanServicer(rpc.PlanServiceServicer):
         if cdrs is None:
             active, candidate, report = self.desk.what_if_period(
                 current_principal(), request.tenant_id, request.candidate_version,
-                from_ts(request.period_start), from_ts(request.period_end), plan_for)
+                from_ts(request.period_start, "period_start"), from_ts(request.period_end, "period_end"), plan_for)
         else:
             active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
                                                           cdrs, plan_for)

@@ -22,7 +22,7 @@ from engine.vouchers.lifecycle import BulkOutcome
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
 from engine.vouchers.ports import VoucherSelection
 from servers.context import current_principal
-from servers.convert import EnumMap, from_ts, money, service_name, ts
+from servers.convert import EnumMap, money, optional_ts, service_name, ts
 from servers.progress import progress_stream
 from servers.root import Root, VoucherParts
 
@@ -80,7 +80,7 @@ def selection_from(msg: pb.VoucherSelection, field: str = "selection") -> Vouche
 
 def batch_request_from(request: pb.GenerateBatchRequest) -> BatchRequest:
     return BatchRequest(profile_id=request.profile_id, count=request.count, face_value=request.face_value,
-                        currency=request.currency, expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
+                        currency=request.currency, expires_at=optional_ts(request, "expire_time"),
                         owner=request.tenant_id, dealer=request.dealer)
 
 
@@ -189,7 +189,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
     def AmendVoucher(self, request: pb.AmendVoucherRequest, context: grpc.ServicerContext) -> pb.AmendVoucherResponse:
         principal = current_principal()
         amendment = VoucherAmendment(
-            expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
+            expires_at=optional_ts(request, "expire_time"),
             face_value=request.face_value or None, owner=request.tenant_id or None,
             dealer=request.dealer if request.set_dealer else None,
         )

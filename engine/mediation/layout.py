@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cdr import Direction, Service
+from engine.errors import shown
 from engine.mediation.conversions import CONVERSIONS, Classify, Conversion, ValueMap
 from engine.mediation.filters import FILTERS, Filter
 from engine.mediation.numbering import NumberingPlan, parse_numbering
@@ -132,11 +133,11 @@ def layout_names(directory: Path | str) -> list[str]:
 
 def find_layout(directory: Path | str, name: str) -> Layout:
     """The layout ``name`` from a rules directory (``rules/mediation``)."""
-    path = Path(directory) / f"{name}.yaml"
-    if name == "tenants" or not path.is_file():
-        known = ", ".join(layout_names(directory)) or "none"
-        raise LayoutError([Problem(str(path), 0, 0, "layout.unknown", f"no layout {name!r} (known: {known})")])
-    return load_layout(path)
+    known = layout_names(directory)
+    # only a name the folder lists: a caller's name never becomes a path of its choosing (../, 100 KB names)
+    if name not in known:
+        raise LayoutError([Problem(str(directory), 0, 0, "layout.unknown", f"no layout {shown(name)} (known: {', '.join(known) or 'none'})")])
+    return load_layout(Path(directory) / f"{name}.yaml")
 
 
 def validate_directory(directory: Path | str) -> list[Problem]:

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from engine import audit
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.numbering import msisdn_problem, normalise_msisdn
 from engine.vouchers.crypto import KeyProvider, lookup_hashers
@@ -195,14 +195,21 @@ class Recharger:
         """Customer care lifts a recharge bar and resets the counter."""
         principal.require(Permission.VOUCHER_WRITE)
         number = normalise_msisdn(msisdn)
+        problem = msisdn_problem(number)
+        if problem is not None:
+            raise InvalidArgument.field("msisdn", problem)
         now = self._clock.now()
         with self._uow() as uow:
+            # the subscriber's tenant owns the bar: another tenant's subscriber is reported like a missing one
+            subscriber = uow.subscribers.get_live_by_msisdn(number)
+            if subscriber is None or not principal.can_see_tenant(subscriber.tenant_id):
+                raise NotFound("subscriber", number)
             guard = uow.vouchers.get_recharge_guard(number)
             cleared = replace(guard, failed_attempts=0, barred_until=None)
             uow.vouchers.save_recharge_guard(cleared)
             uow.audit.append(audit.entry(principal, now, "recharge.unbar", "subscriber", number,
                                          {"failed_attempts": guard.failed_attempts, "barred_until": guard.barred_until},
-                                         {"failed_attempts": 0, "barred_until": None, "reason": reason}))
+                                         {"failed_attempts": 0, "barred_until": None, "reason": reason}, subscriber.tenant_id))
             uow.commit()
 
     def bar(self, principal: Principal, msisdn: str, until: datetime, reason: str = "") -> None:
