@@ -99,7 +99,9 @@ def database_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database cannot be reached or used now (down, gone, locked, unreadable),
     as opposed to a defect of ours: the first is worth a retry, the second is not."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+        # a bare DatabaseError is the file itself being unusable (SQLite: "file is not a database", "malformed")
+        return exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) \
+            or type(exc) is sa_exc.DatabaseError
     return isinstance(exc, sa_exc.TimeoutError)   # the connection pool stayed empty
 
 
