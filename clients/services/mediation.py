@@ -42,11 +42,15 @@ class MediationClient:
                 yield pb.MediateFileRequest(data=chunk)
 
         cdrs: list[pb.NormalisedCdr] = []
-        for reply in self.rpc.MediateFile(requests()):
+        summary: pb.FileSummary | None = None
+        for reply in self.rpc.MediateFile(requests()):   # read to the stream's end: leaving early cancels the call
             if reply.HasField("summary"):
-                return MediatedFile(reply.summary, cdrs)
-            cdrs.extend(reply.cdrs.cdrs)
-        raise RuntimeError("the server ended MediateFile without the summary")
+                summary = reply.summary
+            else:
+                cdrs.extend(reply.cdrs.cdrs)
+        if summary is None:
+            raise RuntimeError("the server ended MediateFile without the summary")
+        return MediatedFile(summary, cdrs)
 
     def mediate_path(self, path: Path | str, layout: str, rate: bool = False, return_cdrs: bool = False,
                      progress: Callable[[int], None] | None = None) -> MediatedFile:

@@ -37,14 +37,16 @@ class VoucherClient:
         """One transaction on the server: the batch is complete or absent.  ``progress(done, total)`` follows it."""
         request = pb.GenerateBatchRequest(profile_id=profile_id, count=count, face_value=face_value, currency=currency,
                                           tenant_id=tenant_id, dealer=dealer, expire_time=timestamp(expire_time) if expire_time else None)
-        for event in self.rpc.GenerateBatch(request):
+        batch: pb.VoucherBatch | None = None
+        for event in self.rpc.GenerateBatch(request):   # read to the stream's end: leaving early cancels the call
             if event.HasField("progress"):
                 if progress is not None:
                     progress(event.progress.done, event.progress.total)
             else:
-                batch: pb.VoucherBatch = event.batch
-                return batch
-        raise RuntimeError("the server ended GenerateBatch without the batch")
+                batch = event.batch
+        if batch is None:
+            raise RuntimeError("the server ended GenerateBatch without the batch")
+        return batch
 
     def get_batch(self, batch_id: str) -> pb.VoucherBatch:
         return self.rpc.GetBatch(pb.GetBatchRequest(batch_id=batch_id)).batch
