@@ -71,7 +71,8 @@ def create_server(root: Root, address: str | None = None) -> tuple[grpc.Server, 
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server_health = ServerHealth(lambda: probe_database(root.db), settings.health_check_seconds)
+    # asked through the read-only engine where there is one: a probe must never queue for SQLite's write lock
+    server_health = ServerHealth(lambda: probe_database(root.uow.read_engine or root.db), settings.health_check_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[AuthAndErrorsInterceptor(root.tokens, server_health)],

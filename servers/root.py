@@ -95,7 +95,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     read_db = make_engine(settings.effective_database_url, read_only=True) if db.dialect.name == "sqlite" else None
     uow = SqlUnitOfWorkFactory(db, read_db)
     plan_uow = SqlPlanUnitOfWorkFactory(uow)
-    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), plan_set_limits(settings))
+    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), PlanSetLimits.of(settings))
     rule_book = load_rule_book(settings.rules_dir)
     rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts())
 
@@ -124,12 +124,6 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
                                 rating=lambda: rating),
         vouchers=_vouchers(settings, uow, clock),
     )
-
-
-def plan_set_limits(settings: Settings) -> PlanSetLimits:
-    return PlanSetLimits(max_bytes=settings.max_plan_set_bytes, max_files=settings.max_plan_set_files,
-                         max_values=settings.max_plan_set_values, max_problems_per_file=settings.max_problems_per_file,
-                         max_problems=settings.max_problems, max_seconds=settings.max_validation_seconds)
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

@@ -237,7 +237,9 @@ def test_tenant_isolation(stack: Any) -> None:
     rpc_error(lambda: beta.ChangeBatch(pb.ChangeBatchRequest(batch_id=batch.batch_id, event=pb.BATCH_EVENT_ACTIVATE)), C.NOT_FOUND)
     rpc_error(lambda: beta.ChangeVouchers(pb.ChangeVouchersRequest(selection=sel, event=pb.VOUCHER_EVENT_BLOCK)), C.NOT_FOUND)
     rpc_error(lambda: beta.AmendVoucher(pb.AmendVoucherRequest(serial=batch.first_serial, dealer="x", set_dealer=True)), C.NOT_FOUND)
-    assert [m for m in beta.StreamVouchers(pb.StreamVouchersRequest(selection=sel))] == []
+    rpc_error(lambda: list(beta.StreamVouchers(pb.StreamVouchersRequest(selection=sel))), C.NOT_FOUND)  # like a missing batch
+    range_only = pb.VoucherSelection(first_serial=batch.first_serial, last_serial=batch.last_serial)
+    assert [v for m in beta.StreamVouchers(pb.StreamVouchersRequest(selection=range_only)) for v in m.vouchers] == []
     assert batch.batch_id not in {b.batch_id for b in beta.ListBatches(pb.ListBatchesRequest()).batches}
     rpc_error(lambda: generate(beta, "vp-alpha-eur-10", 1), C.NOT_FOUND)
     rpc_error(lambda: beta.RotateKeys(pb.RotateKeysRequest()), C.PERMISSION_DENIED)
