@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,22 @@ def _writer_gate(path: str) -> threading.Lock:
         return _gates.setdefault(str(Path(path).resolve()) if path != ":memory:" else path, threading.Lock())
 
 
+def private_database_file(path: Path) -> None:
+    """The SQLite file holds subscribers, balances and hashed PINs: create it readable by its owner only (SQLite gives
+    its -wal and -shm files the same mode) and refuse to open one that group or others may read."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = candidate.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SystemExit(f"{candidate}: the database file must be readable by its owner only (chmod 600 {candidate})")
+
+
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """``read_only`` (SQLite): transactions start with a deferred BEGIN and never take the write lock, so
     readers (token checks on every call, listings, exports) never queue behind writers in WAL mode."""
@@ -44,6 +62,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(db_path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
