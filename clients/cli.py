@@ -63,6 +63,30 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         state = "activated now" if result.get("plan_set_activated") else "already active"
         print(f"plan set from plans/: version {result['plan_set_version']} ({state})")
     print(f"bootstrap admin credential: {result['token_file']}" + (" (new)" if result["token_written"] else " (kept)"))
+    if "signing_key" in result:  # the operator's OpenPGP key that signs voucher distribution files
+        print(f"voucher signing key: {result['signing_key']}" + (" (new)" if "signing_key_created" in result else " (kept)"))
+    elif "signing_key_error" in result:
+        print(f"voucher signing key: not created: {result['signing_key_error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_security_officer(args: argparse.Namespace) -> int:
+    """On the server host (the database and settings, not the API): the first security officer's token."""
+    from engine.settings import load_settings
+    from store.db import make_engine
+    from store.uow import SqlUnitOfWorkFactory
+    from engine.clock import SystemClock
+    from engine.tokens import TokenDesk
+
+    settings = load_settings()
+    db = make_engine(settings.effective_database_url)
+    try:
+        token, bearer = TokenDesk(SqlUnitOfWorkFactory(db), SystemClock(), settings.default_token_ttl_seconds) \
+            .issue_security_officer(args.subject, args.ttl)
+    finally:
+        db.dispose()
+    print(f"security officer {token.subject} (token {token.token_id}, tenant {token.tenant_id}, until {token.expire_time:%Y-%m-%d})")
+    print(f"secret (shown once, hand it to the security officer): {bearer}")
     return 0
 
 
@@ -221,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub.add_parser("upgrade", help="apply all migrations").set_defaults(func=cmd_db_upgrade)
 
     sub.add_parser("bootstrap", help="seed the operator and MVNOs from plans/ and write the admin credential").set_defaults(func=cmd_bootstrap)
+    p = sub.add_parser("security-officer", help="on the server host: issue a security officer token (grants voucher.reveal_pin)")
+    p.add_argument("--subject", required=True, help="the person, e.g. carol@operator.example")
+    p.add_argument("--ttl", type=int, default=0, help="seconds (default: the settings' token lifetime)")
+    p.set_defaults(func=cmd_security_officer)
 
     p = sub.add_parser("health", help="ask the server's standard health service")
     p.add_argument("--server")
@@ -263,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tokens", help="API tokens")
     ksub = p.add_subparsers(dest="action", required=True)
     q = ksub.add_parser("issue"); q.add_argument("--subject", required=True); q.add_argument("--tenant", default="")
-    q.add_argument("--role", required=True, choices=("operator_admin", "mvno_admin", "csr", "product_manager", "auditor"))
+    q.add_argument("--role", required=True, choices=("operator_admin", "mvno_admin", "csr", "product_manager", "auditor", "security_officer"))
     q.add_argument("--ttl", type=int, default=0, help="seconds (default 30 days)")
     q.add_argument("--privilege", action="append", help="extra privilege, e.g. voucher.reveal_pin"); _client_flags(q)
     q = ksub.add_parser("revoke"); q.add_argument("token_id"); _client_flags(q)

@@ -218,12 +218,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
                 created.append(mvno.tenant_id)
         plan_set = _bootstrap_plan_set(root, settings, replace(SYSTEM, tenant_id=seed.operator.tenant_id, subject="bootstrap")) \
             if load_plans else {}
-        keyring = settings.effective_keyring_file
-        if not keyring.exists():
-            from engine.vouchers.keyring import generate_keyring
-
-            # the installation's voucher master and lookup keys (0600); back them up, never commit them
-            generate_keyring(keyring)
+        voucher_keys = voucher_service.provision_voucher_keys(settings)  # keyring and signing key, 0600, when missing
         token_file = settings.effective_bootstrap_token_file
         wrote_token = False
         if not _token_still_valid(root, token_file):
@@ -232,7 +227,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
             write_secret_file(token_file, bearer + "\n")
             wrote_token = True
         return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
-                "token_written": wrote_token, "keyring": str(keyring), **plan_set}
+                "token_written": wrote_token, **voucher_keys, **plan_set}
     finally:
         if own:
             root.close()

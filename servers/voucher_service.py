@@ -6,9 +6,11 @@ import logging
 import os
 import queue
 import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,25 +20,30 @@ from billing.v1 import common_pb2
 from billing.v1 import voucher_pb2 as pb
 from billing.v1 import voucher_pb2_grpc as rpc
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument
+from engine.eventrules import RuleFilesInvalid
 from engine.paging import next_token, page_request
 from engine.vouchers.desk import VoucherAmendment, VoucherDesk
-from engine.vouchers.distribution import Distributor, GpgSealer
-from engine.vouchers.rules import load_voucher_rules
+from engine.vouchers.distribution import Distributor
+from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
 from engine.vouchers.generation import BatchRequest
 from engine.vouchers.keyring import (
+    KeyringError,
     ReloadableKeyProvider,
     add_master_key,
     generate_keyring,
     keys_from_environment,
     load_keyring,
 )
-from engine.vouchers.lifecycle import BulkOutcome
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
 from engine.vouchers.ports import VoucherSelection
 from engine.vouchers.profile import ProfileCatalogue, load_profiles
 from engine.vouchers.recharge import Recharger
+from engine.vouchers.redemption import COMMITTED, RELEASED, RESERVED, Redemption, Reservation
+from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
+from engine.vouchers.transitions import BulkOutcome
 from engine.yamlio import format_problems
+from servers.adapters.gpg import GpgSealer, SigningKeyError, create_signing_key
 from servers.context import current_principal
 from servers.convert import EnumMap, from_ts, ts
 from store.vouchers import SqlVoucherUnitOfWorkFactory
@@ -50,9 +57,12 @@ _EVENTS = {pb.VOUCHER_EVENT_ACTIVATE: "activate", pb.VOUCHER_EVENT_BLOCK: "block
            pb.VOUCHER_EVENT_EXPIRE: "expire", pb.VOUCHER_EVENT_PURGE: "purge"}
 _BATCH_EVENTS = {pb.BATCH_EVENT_ACTIVATE: "activate", pb.BATCH_EVENT_BLOCK: "block", pb.BATCH_EVENT_UNBLOCK: "unblock",
                  pb.BATCH_EVENT_EXPIRE: "expire", pb.BATCH_EVENT_PURGE: "purge"}
+_RESERVATION_STATUS = {RESERVED: pb.RESERVATION_STATUS_RESERVED, COMMITTED: pb.RESERVATION_STATUS_COMMITTED,
+                       RELEASED: pb.RESERVATION_STATUS_RELEASED}
 DEFAULT_CHUNK, MAX_CHUNK = 500, 1000
 EXPORT_BLOCK = 256 * 1024
 SIGNING_KEY_ENV = "RULEBILL_VOUCHER_SIGNING_KEY_FILE"
+SIGNING_KEY_NAME = "voucher-signing-key.asc"
 
 
 def money(micros: int, currency: str) -> common_pb2.Money:
@@ -76,6 +86,18 @@ def voucher_pb(v: Voucher, serial_text: str = "", pin: str | None = None) -> pb.
         state=VOUCHER_STATE.proto(v.state), face_value=money(v.face_value_micros, v.currency), expire_time=ts(v.expires_at),
         pin=pin or "", redeemed_by=v.redeemed_by, redeem_time=ts(v.redeemed_at),
     )
+
+
+def redemption_pb(r: Redemption) -> pb.RedeemResponse:
+    return pb.RedeemResponse(serial=r.serial, batch_id=r.batch_id, credited=money(r.credited_micros, r.currency),
+                             balance=money(r.balance_micros, r.currency), valid_until=ts(r.valid_until),
+                             redeem_time=ts(r.redeemed_at), transaction_id=r.transaction_id, request_id=r.request_id)
+
+
+def reservation_pb(r: Reservation) -> pb.Reservation:
+    return pb.Reservation(reservation_id=r.reservation_id, msisdn=r.msisdn, serial=r.serial, batch_id=r.batch_id,
+                          tenant_id=r.tenant_id, face_value=money(r.face_value_micros, r.currency), reserve_time=ts(r.reserved_at),
+                          status=_RESERVATION_STATUS[r.status], settle_time=ts(r.settled_at))
 
 
 def outcome_pb(o: BulkOutcome) -> pb.ChangeVouchersResponse:
@@ -191,18 +213,20 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         try:
             operator_key = signing.read_bytes()
         except OSError:
-            raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is not configured ({SIGNING_KEY_ENV})",
-                                     "voucher-signing-key") from None
+            raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is missing ({signing}); "
+                                     "`rulebill bootstrap` creates it", "voucher-signing-key") from None
         sealer = GpgSealer(request.recipient_public_key, operator_key, armor=request.armor)
         folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
         try:
             target = folder / "vouchers.gpg"
-            receipt = self.parts.distributor.export(principal, selection, sealer, target, request.request_id)
+            with open(target, "wb") as out:  # ciphertext only: the sealer writes what gpg produced
+                receipt = self.parts.distributor.export(principal, selection, sealer, out, request.request_id)
             yield pb.ExportVouchersResponse(receipt=pb.ExportReceipt(
                 sha256=receipt.sha256, size=receipt.size, count=receipt.count,
                 totals=[money(m, c) for c, m in sorted(receipt.totals.items())], batch_ids=list(receipt.batch_ids),
                 create_time=ts(receipt.created_at), recipient_fingerprint=receipt.recipient_fingerprint,
-                signer_fingerprint=receipt.signer_fingerprint))
+                signer_fingerprint=receipt.signer_fingerprint,
+                left_out=[pb.RefusedGroup(state=VOUCHER_STATE.proto(g.state), count=g.count, reason=g.reason) for g in receipt.left_out]))
             with open(target, "rb") as fh:
                 while block := fh.read(EXPORT_BLOCK):
                     yield pb.ExportVouchersResponse(data=block)
@@ -210,10 +234,26 @@ class VoucherServicer(rpc.VoucherServiceServicer):
             shutil.rmtree(folder, ignore_errors=True)
 
     def Redeem(self, request: pb.RedeemRequest, context: grpc.ServicerContext) -> pb.RedeemResponse:
-        r = self.parts.recharger.redeem(current_principal(), request.msisdn, request.pin, request.request_id)
-        return pb.RedeemResponse(serial=r.serial, batch_id=r.batch_id, credited=money(r.credited_micros, r.currency),
-                                 balance=money(r.balance_micros, r.currency), valid_until=ts(r.valid_until),
-                                 redeem_time=ts(r.redeemed_at), transaction_id=r.transaction_id, request_id=r.request_id)
+        return redemption_pb(self.parts.recharger.redeem(current_principal(), request.msisdn, request.pin, request.request_id))
+
+    def ReserveVoucher(self, request: pb.ReserveVoucherRequest, context: grpc.ServicerContext) -> pb.ReserveVoucherResponse:
+        held = self.parts.recharger.reserve(current_principal(), request.msisdn, request.pin, request.request_id)
+        return pb.ReserveVoucherResponse(reservation=reservation_pb(held))
+
+    def CommitReservation(self, request: pb.CommitReservationRequest, context: grpc.ServicerContext) -> pb.CommitReservationResponse:
+        principal = current_principal()
+        done = self.parts.recharger.commit(principal, request.reservation_id)
+        held = self.parts.recharger.get_reservation(principal, request.reservation_id)
+        return pb.CommitReservationResponse(redemption=redemption_pb(done), reservation=reservation_pb(held))
+
+    def ReleaseReservation(self, request: pb.ReleaseReservationRequest, context: grpc.ServicerContext) -> pb.ReleaseReservationResponse:
+        held = self.parts.recharger.release(current_principal(), request.reservation_id, request.reason)
+        return pb.ReleaseReservationResponse(reservation=reservation_pb(held))
+
+    def RecoverReservations(self, request: pb.RecoverReservationsRequest,
+                            context: grpc.ServicerContext) -> pb.RecoverReservationsResponse:
+        older = request.older_than.ToTimedelta() if request.HasField("older_than") else None
+        return pb.RecoverReservationsResponse(result=outcome_pb(self.desk.recover_reservations(current_principal(), older)))
 
     def ChangeVouchers(self, request: pb.ChangeVouchersRequest, context: grpc.ServicerContext) -> pb.ChangeVouchersResponse:
         errors = ErrorList()
@@ -277,14 +317,51 @@ class _Cancelled(Exception):
     """The client went away during GenerateBatch: abandon (and so roll back) the batch."""
 
 
+def signing_key_path(settings: Any) -> Path:
+    return Path(os.environ.get(SIGNING_KEY_ENV) or Path(settings.home) / SIGNING_KEY_NAME)
+
+
+def provision_voucher_keys(settings: Any, signing_key: bool = True) -> dict[str, str]:
+    """Create the installation's voucher key files that are missing, each 0600, and say where they are.
+
+    The one place that makes them (``rulebill bootstrap`` and the server's first start call it):
+    the keyring of master and lookup keys (unless the keys come from the environment) and, with
+    ``signing_key``, the operator's OpenPGP key that signs distribution files.
+    """
+    out: dict[str, str] = {}
+    if not os.environ.get("RULEBILL_VOUCHER_MASTER_KEYS"):
+        path = Path(settings.effective_keyring_file)
+        if not path.exists():
+            generate_keyring(path)
+            log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
+            out["keyring_created"] = "yes"
+        out["keyring"] = str(path)
+    if signing_key:
+        signing = signing_key_path(settings)
+        if not signing.exists():
+            try:
+                fingerprint = create_signing_key(signing, "Rulebill voucher distribution <voms@localhost>")
+            except SigningKeyError as exc:  # no gpg here: everything but exports works; say so once
+                out["signing_key_error"] = str(exc)
+                return out
+            log.warning("created the operator's OpenPGP signing key %s at %s; give distributors its public key", fingerprint, signing)
+            out["signing_key_created"] = fingerprint
+        out["signing_key"] = str(signing)
+    return out
+
+
+def _private_file(path: Path, what: str) -> None:
+    """Refuse to start on a key file that group or others may read."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SystemExit(f"{path}: {what} must be readable by its owner only (chmod 600 {path})")
+
+
 def _keys(settings: Any) -> ReloadableKeyProvider:
     if os.environ.get("RULEBILL_VOUCHER_MASTER_KEYS"):
         return ReloadableKeyProvider(keys_from_environment)
+    provision_voucher_keys(settings, signing_key=False)  # the first start of an installation without bootstrap
     path = Path(settings.effective_keyring_file)
-    if not path.exists():
-        # the first start of an installation: make the operator's keyring (0600), never commit it
-        generate_keyring(path)
-        log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
     return ReloadableKeyProvider(lambda: load_keyring(path), path)
 
 
@@ -298,19 +375,36 @@ def _profiles(settings: Any) -> ProfileCatalogue:
     return catalogue
 
 
+def _voucher_settings(settings: Any) -> VoucherSettings:
+    try:
+        limits = parse_face_value_limits(settings.voucher_csr_face_value_limits)
+    except FaceValueError as exc:
+        raise SystemExit(f"setting voucher_csr_face_value_limits: {exc}") from None
+    return VoucherSettings(max_batch=settings.max_voucher_batch, csr_face_value_limits=limits,
+                           reservation_timeout=timedelta(seconds=settings.voucher_reservation_timeout_seconds))
+
+
 def build_parts(root: Any) -> VoucherParts:
+    """Everything the voucher service needs; a missing or invalid rule or key file stops the start with one message."""
     settings = root.settings
-    keys = _keys(settings)
+    try:
+        rules = load_voucher_rules(Path(settings.rules_dir))
+        keys = _keys(settings)
+    except (VoucherRulesMissing, KeyringError) as exc:
+        raise SystemExit(f"cannot start the voucher service: {exc}") from None
+    except RuleFilesInvalid as exc:
+        raise SystemExit(f"cannot start the voucher service: {exc}") from None
+    signing = signing_key_path(settings)
+    if signing.exists():
+        _private_file(signing, "the voucher signing key")
     profiles = _profiles(settings)
-    rules = load_voucher_rules(Path(settings.rules_dir))
-    lifecycle, lockout = rules.lifecycle, rules.lockout
     uow = SqlVoucherUnitOfWorkFactory(root.uow)
-    voucher_settings = VoucherSettings(max_batch=settings.max_voucher_batch)
-    signing = Path(os.environ.get(SIGNING_KEY_ENV) or Path(settings.home) / "voucher-signing-key.asc")
+    log.info("voucher rules from %s; recharge lockout %d wrong PINs bar for %d s", rules.folder, rules.lockout.max_failures,
+             rules.lockout.bar_seconds)
     return VoucherParts(
-        desk=VoucherDesk(uow, profiles, keys, lifecycle, root.clock, voucher_settings),  # type: ignore[arg-type]
-        recharger=Recharger(uow, keys, lifecycle, root.clock, lockout),  # type: ignore[arg-type]
-        distributor=Distributor(uow, keys, root.clock),  # type: ignore[arg-type]
+        desk=VoucherDesk(uow, profiles, keys, rules.lifecycle, root.clock, _voucher_settings(settings)),  # type: ignore[arg-type]
+        recharger=Recharger(uow, keys, rules.lifecycle, root.clock, rules.lockout),  # type: ignore[arg-type]
+        distributor=Distributor(uow, keys, rules.lifecycle, root.clock),  # type: ignore[arg-type]
         keys=keys, profiles=profiles, signing_key_file=signing,
     )
 
