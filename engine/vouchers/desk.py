@@ -134,6 +134,8 @@ class VoucherDesk:
             principal.require(Permission.VOUCHER_REVEAL_PIN)
         selection = scoped(principal, selection)
         with self._uow() as uow:
+            if selection.batch_id:  # a named batch of another tenant is reported like a missing one
+                visible_batch(principal, uow.vouchers.get_batch(selection.batch_id), selection.batch_id)
             sealers: dict[str, PinSealer] = {}
             batches: dict[str, VoucherBatch] = {}
             revealed = 0

@@ -134,7 +134,6 @@ class Distributor:
         """Write the sealed file into ``out``; the audit entry (with the file's SHA-256) commits when it is complete."""
         principal.require(Permission.VOUCHER_REVEAL_PIN)
         selection = scoped(principal, selection)
-        sealer.check()  # bad keys: a clear error before anything is written
         now = self._clock.now()
         with self._uow() as uow:
             repo = uow.vouchers
@@ -147,6 +146,9 @@ class Distributor:
                 summary = ", ".join(f"{g.count} {g.state.value}" for g in left_out)
                 raise FailedPrecondition("NOTHING_TO_EXPORT", f"none of the selected vouchers may be exported ({summary}); "
                                          "rules/lifecycle/voucher.yaml says which states may (event export)", describe(selection))
+            # bad keys: a clear error before anything is written (after the selection: another tenant's
+            # vouchers are reported missing whatever keys come with the request)
+            sealer.check()
             writer = _HashingWriter(out)
             report = sealer.seal(self._clear_text(repo, selection, plan, now), writer)  # type: ignore[arg-type]
             receipt = ExportReceipt(writer.sha256.hexdigest(), writer.size, plan.count, plan.totals, tuple(sorted(plan.batches)), now,

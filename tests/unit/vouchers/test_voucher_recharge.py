@@ -10,7 +10,7 @@ import pytest
 
 from engine.errors import InvalidArgument, NotFound, PermissionDenied
 from engine.eventrules import LockoutPolicy
-from engine.vouchers.model import Voucher
+from engine.vouchers.model import Voucher, VoucherState
 from engine.vouchers.pins import luhn_check_digit
 from engine.vouchers.ports import RechargeGuard, VoucherSelection
 from engine.vouchers.recharge import Recharger, RechargeRefused
@@ -269,3 +269,94 @@ def test_range_selection_counts(world: World) -> None:
     world.recharger.redeem(CSR, MSISDN, pins[1], "r")
     outcome = world.desk.change_vouchers(ADMIN, "block", VoucherSelection(batch_id=batch.batch_id))
     assert outcome.changed_count == 3 and [g.state.value for g in outcome.refused] == ["used"]
+
+
+def test_same_request_id_with_another_pin_is_refused_and_the_other_voucher_stays_active(world: World) -> None:
+    batch = world.batch(count=2)
+    pins = world.pins(batch)
+    world.recharger.redeem(CSR, MSISDN, pins[1], "req-1")
+    with pytest.raises(RechargeRefused) as err:
+        world.recharger.redeem(CSR, MSISDN, pins[2], "req-1")
+    assert err.value.reason == "REQUEST_ID_REUSED" and "another voucher" in err.value.message
+    assert world.store.state.vouchers[2].state.value == "active"
+    assert world.store.state.balances[(MSISDN, "EUR")] == 10_000_000
+    assert MSISDN not in world.store.state.guards or world.store.state.guards[MSISDN].failed_attempts == 0
+
+
+def test_concurrent_double_submissions_by_the_owner_are_not_guesses(world: World) -> None:
+    batch = world.batch(count=1)
+    pin = world.pins(batch)[1]
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def attempt(i: int) -> None:
+        start.wait()
+        try:
+            results.append(world.recharger.redeem(CSR, MSISDN, pin, f"dup-{i}"))
+        except RechargeRefused as exc:
+            results.append(exc.reason)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("VOUCHER_NOT_ACTIVE") == 7
+    assert world.store.state.guards.get(MSISDN, RechargeGuard(MSISDN)).failed_attempts == 0
+    assert not [e for e in world.store.state.audit if e.action == "voucher.redeem_failed"]
+
+
+def test_concurrent_wrong_guesses_stop_at_five(world: World) -> None:
+    batch = world.batch(count=1)
+    pin = world.pins(batch)[1]
+    results: list[str] = []
+    start = threading.Barrier(20)
+
+    def attempt(i: int) -> None:
+        payload = ("1" if pin[0] != "1" else "2") + pin[1:12] + f"{i:03d}"
+        start.wait()
+        try:
+            world.recharger.redeem(CSR, MSISDN, payload + luhn_check_digit(payload), f"g-{i}")
+        except RechargeRefused as exc:
+            results.append(exc.reason)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (results.count("PIN_UNKNOWN"), results.count("RECHARGE_BARRED")) == (5, 15)
+
+
+def test_two_step_reserve_commit_release(world: World) -> None:
+    batch = world.batch(count=2)
+    pins = world.pins(batch)
+    held = world.recharger.reserve(CSR, MSISDN, pins[1], "res-1")
+    assert (held.serial, held.status, world.store.state.vouchers[1].state.value) == (1, "reserved", "reserved")
+    assert (MSISDN, "EUR") not in world.store.state.balances
+    assert world.recharger.reserve(CSR, MSISDN, pins[1], "res-1") == held
+    done = world.recharger.commit(CSR, "res-1")
+    assert (done.credited_micros, done.balance_micros, done.valid_until) == (10_000_000, 10_000_000, T0 + timedelta(days=30))
+    assert world.recharger.commit(CSR, "res-1") == done and world.store.state.vouchers[1].state.value == "used"
+    world.recharger.reserve(CSR, MSISDN, pins[2], "res-2")
+    released = world.recharger.release(CSR, "res-2", reason="no answer")
+    assert released.status == "released" and world.store.state.vouchers[2].state.value == "active"
+    assert world.store.state.vouchers[2].redeemed_by == ""
+    with pytest.raises(RechargeRefused) as err:
+        world.recharger.commit(CSR, "res-2")
+    assert err.value.reason == "RESERVATION_SETTLED"
+    with pytest.raises(NotFound):
+        world.recharger.commit(ALPHA_CSR, "res-1")  # another tenant's reservation is a missing one
+    actions = [e.action for e in world.store.state.audit if e.object_type == "voucher" and e.action != "voucher.reveal"]
+    assert actions[-4:] == ["voucher.reserve", "voucher.commit", "voucher.reserve", "voucher.release"]
+
+
+def test_a_stale_reservation_is_recovered_and_can_still_be_committed(world: World) -> None:
+    batch = world.batch(count=1)
+    world.recharger.reserve(CSR, MSISDN, world.pins(batch)[1], "res-9")
+    assert world.desk.recover_reservations(CSR).changed_count == 0
+    world.clock.advance(minutes=15)
+    outcome = world.desk.recover_reservations(CSR)
+    assert outcome.changed == {(VoucherState.RESERVED, VoucherState.PENDING): 1}
+    assert world.recharger.commit(CSR, "res-9").credited_micros == 10_000_000
+    assert world.store.state.vouchers[1].state is VoucherState.USED
