@@ -6,6 +6,7 @@ import os
 import sqlite3
 import stat
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,63 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+class FifoGate:
+    """At most ``slots`` holders; waiters are admitted strictly in arrival order.
+
+    ``threading.Lock`` and SQLAlchemy's pool queue let a newcomer overtake threads that have waited for
+    longer; under load that barging, not the work, makes the slowest requests slow.  Here a released slot
+    goes straight to the oldest waiter.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("a gate needs at least one slot")
+        self._guard = threading.Lock()
+        self._free = slots
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._guard:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True  # handed over by release(): the slot is ours
+        with self._guard:
+            try:
+                self._waiters.remove(turn)
+                return False
+            except ValueError:
+                return True  # handed over between the timeout and here
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._free += 1
+
+    def __enter__(self) -> "FifoGate":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 _GATE_HELD = "rulebill_writer_gate"
 _GATE_TIMEOUT_S = 30.0
-_gates: dict[str, threading.Lock] = {}
+_gates: dict[str, FifoGate] = {}
 _gates_guard = threading.Lock()
 
 
-def _writer_gate(path: str) -> threading.Lock:
-    """One writer queue per SQLite file per process, shared by every engine on that file."""
+def _writer_gate(path: str) -> FifoGate:
+    """One writer queue per SQLite file per process, shared by every engine on that file, first come first served."""
     with _gates_guard:
-        return _gates.setdefault(str(Path(path).resolve()) if path != ":memory:" else path, threading.Lock())
+        return _gates.setdefault(str(Path(path).resolve()) if path != ":memory:" else path, FifoGate(1))
 
 
 def private_database_file(path: Path) -> None:

@@ -186,9 +186,15 @@ def prefetched(chunks: Iterable[Sequence[VoucherRow]], prepare: Callable[[Sequen
 
 
 class SqlVoucherRepository(VoucherRepository):
-    def __init__(self, session: Session, hot: PgRecharge | None = None) -> None:
-        self.s = session
+    """``session``: the unit of work's session, or a function that opens it on first use (PostgreSQL recharge needs none)."""
+
+    def __init__(self, session: Session | Callable[[], Session], hot: PgRecharge | None = None) -> None:
+        self._session = session
         self._hot = hot  # PostgreSQL: recharge runs as one statement on its own autocommit connection
+
+    @property
+    def s(self) -> Session:
+        return self._session if isinstance(self._session, Session) else self._session()
 
     @property
     def _dialect(self) -> str:
@@ -373,12 +379,12 @@ class SqlVoucherRepository(VoucherRepository):
     def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:
         if self._hot is not None:
             return self._hot.attempt(attempt)
-        return SqliteRecharge(self.s, AuditRepo(self.s)).attempt(attempt)
+        return SqliteRecharge(self.s).attempt(attempt)
 
     def step_reservation(self, step: ReservationStep) -> AttemptResult:
         if self._hot is not None:
             return self._hot.step(step)
-        return SqliteRecharge(self.s, AuditRepo(self.s)).step(step)
+        return SqliteRecharge(self.s).step(step)
 
     # --- brute-force guard ------------------------------------------------
     def get_recharge_guard(self, msisdn: str) -> RechargeGuard:
@@ -457,30 +463,61 @@ def _voucher(r: Row[Any]) -> Voucher:
 
 
 class SqlVoucherUnitOfWork:
-    """One session and transaction with the voucher repository beside the foundation's."""
+    """One session and transaction with the voucher repository beside the foundation's.
+
+    The session opens on first use: on PostgreSQL a recharge is one statement on its own connection and
+    needs no session, so it pays for none.
+    """
 
     def __init__(self, base: Any, hot: PgRecharge | None) -> None:
         self._base = base  # store.uow.SqlUnitOfWork (not entered yet)
         self._hot = hot
+        self._open = False
 
     def __enter__(self) -> "SqlVoucherUnitOfWork":
-        self._base.__enter__()
-        session = self._base.session
-        self.session = session
-        self.vouchers = SqlVoucherRepository(session, self._hot)
-        self.subscribers: SubscriberRepo = self._base.subscribers
-        self.tenants: TenantRepo = self._base.tenants
-        self.audit: AuditRepo = self._base.audit
+        self.vouchers = SqlVoucherRepository(self._session, self._hot)
         return self
 
+    def _session(self) -> Session:
+        if not self._open:
+            self._base.__enter__()
+            self._open = True
+        session: Session = self._base.session
+        return session
+
+    @property
+    def session(self) -> Session:
+        return self._session()
+
+    @property
+    def subscribers(self) -> SubscriberRepo:
+        self._session()
+        repo: SubscriberRepo = self._base.subscribers
+        return repo
+
+    @property
+    def tenants(self) -> TenantRepo:
+        self._session()
+        repo: TenantRepo = self._base.tenants
+        return repo
+
+    @property
+    def audit(self) -> AuditRepo:
+        self._session()
+        repo: AuditRepo = self._base.audit
+        return repo
+
     def __exit__(self, *exc: Any) -> None:
-        self._base.__exit__(*exc)
+        if self._open:
+            self._base.__exit__(*exc)
 
     def commit(self) -> None:
-        self._base.commit()
+        if self._open:
+            self._base.commit()
 
     def rollback(self) -> None:
-        self._base.rollback()
+        if self._open:
+            self._base.rollback()
 
 
 class SqlVoucherUnitOfWorkFactory:

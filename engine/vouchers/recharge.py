@@ -29,7 +29,7 @@ from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFou
 from engine.eventrules import Lifecycle, LockoutPolicy
 from engine.identity import Permission, Principal
 from engine.numbering import msisdn_problem, normalise_msisdn
-from engine.vouchers.crypto import KeyProvider, lookup_hashers
+from engine.vouchers.crypto import KeyProvider, LookupHasher, lookup_versions
 from engine.vouchers.moves import BATCH_NOT_ACTIVE, VOUCHER_EXPIRED, MoveTable, compile_moves
 from engine.vouchers.pins import MAX_PIN_LENGTH, MIN_PIN_LENGTH, luhn_valid
 from engine.vouchers.ports import VoucherUnitOfWorkFactory
@@ -85,6 +85,7 @@ class Recharger:
         self._clock = clock
         self._lockout = lockout
         self._moves: dict[tuple[str, frozenset[str]], MoveTable] = {}
+        self._hashers: dict[tuple[int, bytes], LookupHasher] = {}  # a hasher precomputes its key pads: keep them
 
     def moves(self, event: str, privileges: frozenset[str] = frozenset()) -> MoveTable:
         """The lifecycle's moves for ``event``, asked once per set of privileges and kept."""
@@ -93,6 +94,13 @@ class Recharger:
         if table is None:
             table = self._moves[key] = compile_moves(self._lifecycle, event, privileges)
         return table
+
+    def _lookup_hashers(self) -> list[LookupHasher]:
+        out = []
+        for version in lookup_versions(self._keys):
+            key = (version, self._keys.lookup_key(version))
+            out.append(self._hashers.get(key) or self._hashers.setdefault(key, LookupHasher(key[1], version)))
+        return out
 
     # --- PIN entries --------------------------------------------------------
     def redeem(self, principal: Principal, msisdn: str, pin: str, request_id: str) -> Redemption:
@@ -117,7 +125,7 @@ class Recharger:
         errors.raise_if_any(f"cannot {event} voucher")
         pin_bytes = digits.encode("ascii")
         # a mistyped PIN is refused before any lookup (it still counts as a wrong PIN)
-        hashes = tuple(h.hash(pin_bytes) for h in lookup_hashers(self._keys)) if luhn_valid(pin_bytes) else ()
+        hashes = tuple(h.hash(pin_bytes) for h in self._lookup_hashers()) if luhn_valid(pin_bytes) else ()
         del pin_bytes, digits
         attempt = PinAttempt(event, request_id, number, hashes, self._clock.now(), self.moves(event, principal.privileges),
                              self._lockout, "rtx_" + secrets.token_hex(10), principal)
