@@ -442,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20,000 vouchers (CI)")
     parser.add_argument("--no-redeem", action="store_true", help="skip the redemption part")
+    parser.add_argument("--no-generate", action="store_true", help="skip the generation part (redemption only)")
+    parser.add_argument("--redeem", type=int, default=0, help="redemptions per run (default 6,400; --quick 2,048)")
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""),
                         help="admin URL of a PostgreSQL server (may CREATE DATABASE); default RULEBILL_TEST_POSTGRES_URL")
@@ -450,10 +452,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = max(3, args.runs)
     sizes = [count] if args.quick else sorted({100_000, count})
     logging.getLogger("rulebill").setLevel(logging.WARNING)
-    print(f"voucher generation, median of {runs} runs, 2-core shared machine; {_load()}")
-    floor, rulebill = _median(lambda: run_generate_only(count), runs), _median(lambda: run_rulebill_generate_only(count), runs)
-    print(f"generate only, {count:,} (no storage): floor {floor[0]:.3f} s (cpu {floor[1]:.3f}), "
-          f"rulebill producer {rulebill[0]:.3f} s (cpu {rulebill[1]:.3f}), ratio {rulebill[0] / floor[0]:.2f}")
+    print(f"vouchers, median of {runs} runs, 2-core shared machine; {_load()}")
+    if args.no_generate:
+        sizes = []
+    else:
+        floor, rulebill = _median(lambda: run_generate_only(count), runs), _median(lambda: run_rulebill_generate_only(count), runs)
+        print(f"generate only, {count:,} (no storage): floor {floor[0]:.3f} s (cpu {floor[1]:.3f}), "
+              f"rulebill producer {rulebill[0]:.3f} s (cpu {rulebill[1]:.3f}), ratio {rulebill[0] / floor[0]:.2f}")
     backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgres" and args.postgres)]
     print(f"\n{'backend':9} {'vouchers':>10} {'what':22} {'wall s':>8} {'cpu s':>7} {'rows/s':>10} {'ratio':>6}")
     for backend in backends:
@@ -479,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for what, (wall, cpu) in lines:
                         print(f"{backend:9} {size:>10,} {what:22} {wall:8.3f} {cpu:7.3f} {size / wall:10,.0f} {wall / floor[0]:6.2f}")
                 if not args.no_redeem:
-                    redeem_count = 2_048 if args.quick else 6_400
+                    redeem_count = args.redeem or (2_048 if args.quick else 6_400)
                     print(f"{backend:9} redemption, 32 concurrent clients, {redeem_count:,} per run, median of {runs} runs "
                           f"({_load()}):")
                     for what, fn in (("floor: 1 trivial unit", run_round_trip_floor),

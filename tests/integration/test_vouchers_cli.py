@@ -94,3 +94,28 @@ def test_export_through_the_cli_decrypts_with_gpg(stack: Any, capsys: pytest.Cap
         stop_agent(recipient.home)
         stop_agent(operator.home)
         shutil.rmtree(tmp_path / "r", ignore_errors=True)
+
+
+def test_the_readme_voucher_commands_match_the_cli() -> None:
+    """Issue #14 item 3: every `rulebill vouchers ...` (and the reveal-privilege steps) in the README's Vouchers
+    section parses with the real command line, flags and positionals as written."""
+    import re
+    import shlex
+
+    from clients.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Vouchers (VoMS)"):readme.index("## Layout")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    commands = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            commands += re.findall(r"rulebill ((?:vouchers|security-officer|tokens issue)[^|>)#]*)", line)
+    assert len(commands) >= 12, commands
+    parser = build_parser()
+    for command in commands:
+        argv = [a.replace("$", "") for a in shlex.split(command)]
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            raise AssertionError(f"README command does not parse: rulebill {command}") from None
