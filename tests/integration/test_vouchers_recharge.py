@@ -26,11 +26,11 @@ from engine.vouchers.pins import luhn_check_digit
 from engine.vouchers.recharge import RechargeRefused
 from engine.ports import AuditFilter
 from engine.settings import Settings
-from servers.app import bootstrap, build_root, create_server, graceful_stop
 from store.vouchers import prepaid_balances, recharge_guards, vouchers
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.integration.test_vouchers import activate, generate, pins_of, vs
+from tests.integration.voucher_stacks import running_stack
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
@@ -48,18 +48,8 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, clock: FixedClo
     home = tmp_path_factory.mktemp("home")
     settings = Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0, max_workers=32,
                         voucher_reservation_timeout_seconds=600)
-    root = build_root(settings, clock)
-    bootstrap(settings, root, load_plans=False)
-    server, port = create_server(root, "127.0.0.1:0")
-    server.start()
-    s = Stack(root=root, server=server, address=f"127.0.0.1:{port}", backend="sqlite" if db_url.startswith("sqlite") else "postgres")
-    try:
+    with running_stack(settings, clock) as s:
         yield s
-    finally:
-        for c in s._clients:
-            c.close()
-        graceful_stop(server, root, 1.0).wait()
-        root.close()
 
 
 def subscribers(stack: Stack, n: int, tenant: str = "mno") -> list[str]:

@@ -20,12 +20,13 @@ from engine.identity import SYSTEM
 from engine.settings import Settings
 from engine.subscribers import NewSubscriber, PaymentType
 from servers import voucher_service
-from servers.app import bootstrap, build_root, create_server, graceful_stop
+from servers.app import bootstrap, build_root
 from store.db import make_engine
 from store.migrate import upgrade
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.integration.test_vouchers import activate, generate, pins_of, vs
+from tests.integration.voucher_stacks import running_stack
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +51,17 @@ def test_no_lifecycle_folder_stops_the_start_with_one_line_naming_it(tmp_path: P
                         "needs its lifecycle rules there (voucher.yaml, voucher_batch.yaml, recharge_lockout.yaml; see rules/README.md)"
 
 
+def _start_refused(tmp_path: Path, rules: Path) -> str:
+    """Why the voucher service would not start with these rules (it must not)."""
+    root = build_root(_home(tmp_path, rules))
+    try:
+        with pytest.raises(SystemExit) as stop:
+            voucher_service.build_parts(root)
+    finally:
+        root.close()
+    return str(stop.value)
+
+
 @pytest.mark.parametrize(("drop", "expected"), [
     ("recharge_lockout.yaml", "no recharge_lockout file"),
     ("voucher_batch.yaml", "no lifecycle for entity voucher_batch"),
@@ -58,13 +70,8 @@ def test_an_incomplete_rule_folder_stops_the_start(tmp_path: Path, drop: str, ex
     rules = tmp_path / "rules"
     shutil.copytree(REPO / "rules" / "lifecycle", rules / "lifecycle")
     (rules / "lifecycle" / drop).unlink()
-    root = build_root(_home(tmp_path, rules))
-    try:
-        with pytest.raises(SystemExit) as stop:
-            voucher_service.build_parts(root)
-    finally:
-        root.close()
-    assert str(rules / "lifecycle") in str(stop.value) and expected in str(stop.value)
+    why = _start_refused(tmp_path, rules)
+    assert str(rules / "lifecycle") in why and expected in why
 
 
 def test_an_invalid_rule_file_stops_the_start_with_file_line_col(tmp_path: Path) -> None:
@@ -72,13 +79,8 @@ def test_an_invalid_rule_file_stops_the_start_with_file_line_col(tmp_path: Path)
     shutil.copytree(REPO / "rules" / "lifecycle", rules / "lifecycle")
     path = rules / "lifecycle" / "voucher.yaml"
     path.write_text(path.read_text().replace("    to: used\n", "    to: spent\n", 1))
-    root = build_root(_home(tmp_path, rules))
-    try:
-        with pytest.raises(SystemExit) as stop:
-            voucher_service.build_parts(root)
-    finally:
-        root.close()
-    assert f"{path}:" in str(stop.value) and "lifecycle.unknown-state" in str(stop.value)
+    why = _start_refused(tmp_path, rules)
+    assert f"{path}:" in why and "lifecycle.unknown-state" in why
 
 
 def test_database_and_key_files_are_private_and_checked_at_start(tmp_path: Path) -> None:
@@ -122,19 +124,8 @@ def relaxed(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     old = "  - event: redeem              # one atomic recharge: active -> used\n    from: [active]\n"
     assert old in text
     path.write_text(text.replace(old, old.replace("from: [active]", "from: [active, blocked]")))
-    settings = Settings(home=home, database_url=db_url, rules_dir=rules)
-    root = build_root(settings)
-    bootstrap(settings, root, load_plans=False)
-    server, port = create_server(root, "127.0.0.1:0")
-    server.start()
-    s = Stack(root=root, server=server, address=f"127.0.0.1:{port}", backend="sqlite" if db_url.startswith("sqlite") else "postgres")
-    try:
+    with running_stack(Settings(home=home, database_url=db_url, rules_dir=rules)) as s:
         yield s
-    finally:
-        for c in s._clients:
-            c.close()
-        graceful_stop(server, root, 1.0).wait()
-        root.close()
 
 
 def test_the_yaml_lifecycle_decides_the_stores_redemption(relaxed: Stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pytest
 
@@ -20,6 +20,26 @@ from .fakes import FakeVoucherRepository
 
 MSISDN = "491701234567"
 ALPHA_MSISDN = "491705555555"
+
+
+def _together(n: int, attempt: Callable[[int], object]) -> list[object]:
+    """``attempt(i)`` in ``n`` threads released at once: each result, or the refusal's reason."""
+    results: list[object] = [None] * n
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = attempt(i)
+        except RechargeRefused as exc:
+            results[i] = exc.reason
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def _wrong_pin(pin: str) -> str:
@@ -243,21 +263,7 @@ def test_a_bar_that_ran_out_starts_a_fresh_count(world: World) -> None:
 def test_concurrent_redemptions_of_one_pin_exactly_one_wins(world: World) -> None:
     batch = world.batch(count=1)
     pin = world.pins(batch)[1]
-    results: list[object] = []
-    start = threading.Barrier(16)
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            results.append(world.recharger.redeem(CSR, f"4917000000{i:02d}", pin, f"c{i}"))
-        except RechargeRefused as exc:
-            results.append(exc.reason)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _together(16, lambda i: world.recharger.redeem(CSR, f"4917000000{i:02d}", pin, f"c{i}"))
     wins = [r for r in results if not isinstance(r, str)]
     assert len(wins) == 1 and results.count("VOUCHER_NOT_ACTIVE") == 15
     assert sum(world.store.state.balances.values()) == 10_000_000
@@ -286,45 +292,20 @@ def test_same_request_id_with_another_pin_is_refused_and_the_other_voucher_stays
 def test_concurrent_double_submissions_by_the_owner_are_not_guesses(world: World) -> None:
     batch = world.batch(count=1)
     pin = world.pins(batch)[1]
-    results: list[object] = []
-    start = threading.Barrier(8)
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            results.append(world.recharger.redeem(CSR, MSISDN, pin, f"dup-{i}"))
-        except RechargeRefused as exc:
-            results.append(exc.reason)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _together(8, lambda i: world.recharger.redeem(CSR, MSISDN, pin, f"dup-{i}"))
     assert results.count("VOUCHER_NOT_ACTIVE") == 7
     assert world.store.state.guards.get(MSISDN, RechargeGuard(MSISDN)).failed_attempts == 0
     assert not [e for e in world.store.state.audit if e.action == "voucher.redeem_failed"]
 
 
 def test_concurrent_wrong_guesses_stop_at_five(world: World) -> None:
-    batch = world.batch(count=1)
-    pin = world.pins(batch)[1]
-    results: list[str] = []
-    start = threading.Barrier(20)
+    pin = world.pins(world.batch(count=1))[1]
 
-    def attempt(i: int) -> None:
+    def guess(i: int) -> object:
         payload = ("1" if pin[0] != "1" else "2") + pin[1:12] + f"{i:03d}"
-        start.wait()
-        try:
-            world.recharger.redeem(CSR, MSISDN, payload + luhn_check_digit(payload), f"g-{i}")
-        except RechargeRefused as exc:
-            results.append(exc.reason)
+        return world.recharger.redeem(CSR, MSISDN, payload + luhn_check_digit(payload), f"g-{i}")
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _together(20, guess)
     assert (results.count("PIN_UNKNOWN"), results.count("RECHARGE_BARRED")) == (5, 15)
 
 
