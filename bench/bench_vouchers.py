@@ -274,7 +274,9 @@ class _Server:
     def __init__(self, url: str, home: Path) -> None:
         from engine.identity import Role
         from engine.settings import Settings
-        from servers.app import bootstrap, build_root, create_server
+        from servers.app import create_server
+        from servers.bootstrap import bootstrap
+        from servers.root import build_root
         from store.migrate import upgrade
 
         upgrade(url)
@@ -350,10 +352,10 @@ class _Redemptions:
         self.numbers = []
         for i in range(clients):
             msisdn = f"49170{len(server.numbers) + 9_000_000:07d}"
-            s = admin.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+            s = admin.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
                 msisdn=msisdn, imsi=f"26201{len(server.numbers):010d}", billing_account="BENCH", payment_type=spb.PAYMENT_TYPE_PREPAID,
                 tariff_plan="TP_SMART_S")).subscriber
-            admin.subscribers.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
+            admin.subscribers.rpc.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
             server.numbers.append(msisdn)
             self.numbers.append(msisdn)
         admin.close()
@@ -369,7 +371,7 @@ def run_redemptions(server: _Server, count: int, clients: int = 32) -> Rates:
     The caller is the CSR principal the server's interceptor builds from a bearer token (checked once here: the
     token check of each RPC is measured by :func:`run_token_checks`)."""
     batch = _Redemptions(server, count, clients)
-    recharger = server.root.extras["vouchers"].recharger
+    recharger = server.root.vouchers.recharger
     principal = server.root.tokens.authenticate(server.token("csr"))
     tag = f"pp{len(server.numbers)}"
 
@@ -396,7 +398,7 @@ def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rate
     """The same-run floor: one trivial unit of database work per item, through the same connections and gate the
     recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: ``BEGIN IMMEDIATE; SELECT 1; COMMIT`` under
     the writer gate)."""
-    uow = server.root.extras["vouchers"].recharger._uow
+    uow = server.root.vouchers.recharger._uow
     hot = uow._hot
     per_client = count // clients
 

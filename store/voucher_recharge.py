@@ -63,8 +63,8 @@ def redemption_from_row(r: Any, prefix: str = "") -> Redemption:
     return Redemption(
         request_id=m[f"{prefix}request_id"], msisdn=m[f"{prefix}msisdn"], serial=int(m[f"{prefix}serial"]),
         batch_id=m[f"{prefix}batch_id"], currency=m[f"{prefix}currency"], credited_micros=int(m[f"{prefix}credited_micros"]),
-        balance_micros=int(m[f"{prefix}balance_micros"]), valid_until=aware(m[f"{prefix}valid_until"]),  # type: ignore[arg-type]
-        redeemed_at=aware(m[f"{prefix}redeemed_at"]), transaction_id=m[f"{prefix}transaction_id"],  # type: ignore[arg-type]
+        balance_micros=int(m[f"{prefix}balance_micros"]), valid_until=aware(m[f"{prefix}valid_until"]),
+        redeemed_at=aware(m[f"{prefix}redeemed_at"]), transaction_id=m[f"{prefix}transaction_id"],
     )
 
 
@@ -74,7 +74,7 @@ def reservation_from_row(r: Any, prefix: str = "") -> Reservation:
         reservation_id=m[f"{prefix}reservation_id"], msisdn=m[f"{prefix}msisdn"], serial=int(m[f"{prefix}serial"]),
         batch_id=m[f"{prefix}batch_id"], tenant_id=m[f"{prefix}tenant_id"], currency=m[f"{prefix}currency"],
         face_value_micros=int(m[f"{prefix}face_value_micros"]), validity_extension_days=int(m[f"{prefix}validity_extension_days"]),
-        reserved_at=aware(m[f"{prefix}reserved_at"]), status=m[f"{prefix}status"],  # type: ignore[arg-type]
+        reserved_at=aware(m[f"{prefix}reserved_at"]), status=m[f"{prefix}status"],
         settled_at=aware(m[f"{prefix}settled_at"]),
     )
 
@@ -161,7 +161,7 @@ def _voucher(m: Any) -> Voucher | None:
     if m["v_serial"] is None:
         return None
     return Voucher(batch_id=m["v_batch_id"], serial=int(m["v_serial"]), state=VoucherState(m["v_state"]), currency=m["v_currency"],
-                   face_value_micros=int(m["v_face_value_micros"]), expires_at=aware(m["v_expires_at"]),  # type: ignore[arg-type]
+                   face_value_micros=int(m["v_face_value_micros"]), expires_at=aware(m["v_expires_at"]),
                    owner=m["v_tenant_id"], dealer=m["v_dealer"], redeemed_by=m["v_redeemed_by"],
                    redeemed_at=aware(m["v_redeemed_at"]), redemption_request_id=m["v_redemption_request_id"],
                    updated_at=aware(m["v_updated_at"]))
@@ -174,7 +174,7 @@ def _prefixed(table: Any, prefix: str) -> list[Any]:
 def _balance(m: Any) -> tuple[int, datetime] | None:
     if m["bal_balance"] is None:
         return None
-    return int(m["bal_balance"]), aware(m["bal_valid_until"])  # type: ignore[return-value]
+    return int(m["bal_balance"]), aware(m["bal_valid_until"])
 
 
 class SqliteRecharge:

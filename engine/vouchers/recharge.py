@@ -38,6 +38,7 @@ from engine.vouchers.redemption import (
     AttemptResult,
     Outcome,
     PinAttempt,
+    RechargeGuard,
     Redemption,
     Reservation,
     ReservationStep,
@@ -226,7 +227,8 @@ class Recharger:
             raise InvalidArgument.field("until", "a bar must end in the future")
         self._staff("recharge.bar", principal, msisdn, reason, lambda guard, now: replace(guard, barred_until=until))
 
-    def _staff(self, action: str, principal: Principal, msisdn: str, reason: str, change: Callable) -> None:  # type: ignore[type-arg]
+    def _staff(self, action: str, principal: Principal, msisdn: str, reason: str,
+               change: Callable[[RechargeGuard, datetime], RechargeGuard]) -> None:
         principal.require(Permission.VOUCHER_WRITE)
         errors = ErrorList()
         number = clean_msisdn(msisdn, errors)

@@ -24,8 +24,8 @@ from engine.vouchers.ports import VoucherSelection
 from engine.vouchers.profile import load_profiles
 from engine.vouchers.rules import load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
-from servers import voucher_service
-from servers.app import bootstrap, build_root
+from servers.bootstrap import bootstrap
+from servers.root import build_root
 from tests.unit.vouchers.factories import REPO, World, build_world
 from tests.unit.vouchers.fakes import FakeVoucherStore, RecordingLifecycle
 
@@ -142,7 +142,7 @@ def test_fake_and_sql_stores_give_the_same_recharges(db_url: str, tmp_path: Path
         for msisdn, tenant in ((A, "mno"), (B, "mno"), (C, "mvno-alpha")):
             root.subscribers.provision(replace(SYSTEM, tenant_id="mno"), NewSubscriber(
                 tenant, msisdn, "26201" + msisdn[-10:], "ACC", PaymentType.PREPAID, "TP_PREPAID_FLEX"))
-        parts = voucher_service.build_parts(root)
+        parts = root.vouchers
         got = scenario(parts.desk, parts.recharger, sql_clock)
         for (name, want), (_, have) in zip(expected, got):
             assert have == want, name

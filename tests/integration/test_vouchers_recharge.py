@@ -340,7 +340,7 @@ def test_one_redemption_is_one_round_trip_on_postgresql_and_three_statements_on_
     servicer calls); the bearer-token check of the RPC around it is not part of this count."""
     batch, pin = one_pin(stack)
     [msisdn] = subscribers(stack, 1)
-    parts = stack.root.extras["vouchers"]
+    parts = stack.root.vouchers
     hot = parts.recharger._uow._hot
     admin = replace(SYSTEM, tenant_id="mno", subject="rt")
     for attempt in range(3):  # psycopg prepares a statement after its 5th use: before and after look the same on the wire

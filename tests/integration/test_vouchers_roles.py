@@ -70,7 +70,7 @@ def test_no_administrator_can_grant_itself_the_reveal_privilege(stack: Any, caps
     for request in (tpb.IssueTokenRequest(subject="me-again", role=tpb.ROLE_OPERATOR_ADMIN, privileges=["voucher.reveal_pin"]),
                     tpb.IssueTokenRequest(subject="me-csr", role=tpb.ROLE_CSR, privileges=["voucher.reveal_pin"]),
                     tpb.IssueTokenRequest(subject="me-officer", role=tpb.ROLE_SECURITY_OFFICER)):
-        err = rpc_error(lambda: admin.tokens.IssueToken(request), C.PERMISSION_DENIED)
+        err = rpc_error(lambda: admin.tokens.rpc.IssueToken(request), C.PERMISSION_DENIED)
         assert "security officer" in err.details()
     # the second, separate step: a security officer, made on the server host
     monkeypatch.setenv("RULEBILL_HOME", str(stack.root.settings.home))
@@ -78,18 +78,18 @@ def test_no_administrator_can_grant_itself_the_reveal_privilege(stack: Any, caps
     assert main(["security-officer", "--subject", "carol@operator.test"]) == 0
     bearer = capsys.readouterr().out.strip().splitlines()[-1].rsplit(" ", 1)[-1]
     officer = stack.client(token=bearer)
-    assert officer.tokens.WhoAmI(tpb.WhoAmIRequest()).token.role == tpb.ROLE_SECURITY_OFFICER
-    rpc_error(lambda: officer.tokens.IssueToken(tpb.IssueTokenRequest(subject="x", role=tpb.ROLE_OPERATOR_ADMIN,
+    assert officer.tokens.rpc.WhoAmI(tpb.WhoAmIRequest()).token.role == tpb.ROLE_SECURITY_OFFICER
+    rpc_error(lambda: officer.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="x", role=tpb.ROLE_OPERATOR_ADMIN,
                                                                       privileges=["voucher.reveal_pin"])), C.PERMISSION_DENIED)
-    rpc_error(lambda: officer.tokens.IssueToken(tpb.IssueTokenRequest(subject="x", role=tpb.ROLE_CSR)), C.PERMISSION_DENIED)
+    rpc_error(lambda: officer.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="x", role=tpb.ROLE_CSR)), C.PERMISSION_DENIED)
     rpc_error(lambda: generate(vs(stack, token=bearer), count=1), C.PERMISSION_DENIED)
-    printer = officer.tokens.IssueToken(tpb.IssueTokenRequest(subject="print-desk", tenant_id="mno", role=tpb.ROLE_CSR,
+    printer = officer.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="print-desk", tenant_id="mno", role=tpb.ROLE_CSR,
                                                               privileges=["voucher.reveal_pin"]))
     batch = generate(vs(stack), count=2)
     pins = [v.pin for m in vs(stack, token=printer.secret).StreamVouchers(pb.StreamVouchersRequest(
         selection=pb.VoucherSelection(batch_id=batch.batch_id), reveal=True)) for v in m.vouchers]
     assert len(pins) == 2 and all(len(p) == 16 for p in pins)
-    grants = admin.audit.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_type="token",
+    grants = admin.audit.rpc.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_type="token",
                                                                            object_id=printer.token.token_id)).entries
     granted = [json.loads(e.after_json) for e in grants if e.action == "privilege.grant"]
     assert granted == [{"privilege": "voucher.reveal_pin", "grantee": "print-desk", "grantee_role": "csr",
@@ -121,13 +121,13 @@ def test_clear_recharge_bar_stays_in_the_subscribers_tenant(stack: Any) -> None:
         err = rpc_error(lambda: beta_csr.ClearRechargeBar(pb.ClearRechargeBarRequest(msisdn=garbage)), C.INVALID_ARGUMENT)
         assert set(field_violations(err)) == {"msisdn"} and len(err.details()) < 300
     beta_csr.ClearRechargeBar(pb.ClearRechargeBarRequest(msisdn=beta_number, reason="verified caller"))
-    seen_by_beta = stack.client("mvno-beta").audit.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries
-    seen_by_alpha = stack.client("mvno-alpha").audit.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries
+    seen_by_beta = stack.client("mvno-beta").audit.rpc.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries
+    seen_by_alpha = stack.client("mvno-alpha").audit.rpc.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries
     assert [e.action for e in seen_by_beta] == ["recharge.unbar"] and seen_by_alpha == []
     # the operator acts for every tenant, and its entry is filed under the subscriber's tenant too
     rpc_error(lambda: vs(stack).ClearRechargeBar(pb.ClearRechargeBarRequest(msisdn="4917999999999")), C.NOT_FOUND)
     vs(stack).ClearRechargeBar(pb.ClearRechargeBarRequest(msisdn=beta_number))
-    assert len(stack.client("mvno-beta").audit.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries) == 2
+    assert len(stack.client("mvno-beta").audit.rpc.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_id=beta_number)).entries) == 2
 
 
 def test_activation_by_an_administrator_still_works(stack: Any) -> None:

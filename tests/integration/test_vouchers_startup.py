@@ -19,8 +19,8 @@ from billing.v1 import voucher_pb2 as pb
 from engine.identity import SYSTEM
 from engine.settings import Settings
 from engine.subscribers import NewSubscriber, PaymentType
-from servers import voucher_service
-from servers.app import bootstrap, build_root
+from servers.bootstrap import bootstrap
+from servers.root import build_root
 from store.db import make_engine
 from store.migrate import upgrade
 from tests.integration.conftest import Stack
@@ -52,13 +52,9 @@ def test_no_lifecycle_folder_stops_the_start_with_one_line_naming_it(tmp_path: P
 
 
 def _start_refused(tmp_path: Path, rules: Path) -> str:
-    """Why the voucher service would not start with these rules (it must not)."""
-    root = build_root(_home(tmp_path, rules))
-    try:
-        with pytest.raises(SystemExit) as stop:
-            voucher_service.build_parts(root)
-    finally:
-        root.close()
+    """Why the server would not start with these rules (it must not)."""
+    with pytest.raises(SystemExit) as stop:
+        build_root(_home(tmp_path, rules)).close()
     return str(stop.value)
 
 
@@ -89,24 +85,19 @@ def test_database_and_key_files_are_private_and_checked_at_start(tmp_path: Path)
     root = build_root(settings)
     try:
         bootstrap(settings, root, load_plans=False)
-        voucher_service.build_parts(root)
     finally:
         root.close()
     for name in ("rulebill.db", "keyring.json", "voucher-signing-key.asc", "bootstrap-admin.token"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     (tmp_path / "voucher-signing-key.asc").chmod(0o644)
-    root = build_root(settings)
-    try:
-        with pytest.raises(SystemExit) as stop:
-            voucher_service.build_parts(root)
-        assert "voucher-signing-key.asc" in str(stop.value) and "chmod 600" in str(stop.value)
-        (tmp_path / "voucher-signing-key.asc").chmod(0o600)
-        (tmp_path / "keyring.json").chmod(0o640)
-        with pytest.raises(SystemExit) as stop:
-            voucher_service.build_parts(root)
-        assert "keyring.json" in str(stop.value) and "chmod 600" in str(stop.value)
-    finally:
-        root.close()
+    with pytest.raises(SystemExit) as stop:
+        build_root(settings).close()
+    assert "voucher-signing-key.asc" in str(stop.value) and "chmod 600" in str(stop.value)
+    (tmp_path / "voucher-signing-key.asc").chmod(0o600)
+    (tmp_path / "keyring.json").chmod(0o640)
+    with pytest.raises(SystemExit) as stop:
+        build_root(settings).close()
+    assert "keyring.json" in str(stop.value) and "chmod 600" in str(stop.value)
     (tmp_path / "rulebill.db").chmod(0o644)
     with pytest.raises(SystemExit) as stop:
         make_engine(settings.effective_database_url)

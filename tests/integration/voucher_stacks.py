@@ -8,7 +8,9 @@ from typing import Iterator
 
 from engine.clock import Clock
 from engine.settings import Settings
-from servers.app import bootstrap, build_root, create_server, graceful_stop
+from servers.app import create_server, graceful_stop
+from servers.bootstrap import bootstrap
+from servers.root import build_root
 from tests.integration.conftest import Stack
 
 
