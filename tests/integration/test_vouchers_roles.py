@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from billing.v1 import audit_pb2
 from billing.v1 import token_pb2 as tpb
 from billing.v1 import voucher_pb2 as pb
-from clients.cli import main
+from servers.admin import main
 from engine.identity import SYSTEM
 from engine.subscribers import NewSubscriber, PaymentType
 from store.vouchers import recharge_guards

@@ -43,8 +43,8 @@ def test_no_lifecycle_folder_stops_the_start_with_one_line_naming_it(tmp_path: P
     (tmp_path / "rules").mkdir()
     env = {**os.environ, "RULEBILL_HOME": str(tmp_path), "RULEBILL_RULES_DIR": str(tmp_path / "rules"),
            "RULEBILL_LISTEN_ADDRESS": "127.0.0.1:0", "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "clients.cli", "db", "upgrade"], cwd=REPO, env=env, capture_output=True, check=True, timeout=120)
-    proc = subprocess.run([sys.executable, "-m", "clients.cli", "serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "servers.admin", "db", "upgrade"], cwd=REPO, env=env, capture_output=True, check=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "servers.admin", "serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[-1] == f"cannot start the voucher service: {tmp_path / 'rules' / 'lifecycle'}: no such folder; the voucher service " \
