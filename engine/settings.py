@@ -68,6 +68,10 @@ class Settings:
     max_validation_seconds: float = 30.0
     # How often the server checks that its database answers (health turns NOT_SERVING when it does not).
     health_check_seconds: float = 5.0
+    # Two-step recharge: a reservation neither committed nor released this long is moved on by RecoverReservations.
+    voucher_reservation_timeout_seconds: int = 900
+    # Highest face value a CSR may give a voucher, per currency ("EUR:20.00,JPY:3000"); empty: CSRs amend expiry only.
+    voucher_csr_face_value_limits: str = ""
     log_level: str = "INFO"
 
     @property

@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from engine.identity import GRANTABLE_PRIVILEGES, ROLE_PERMISSIONS, Permission, Role
+from engine.identity import GRANTABLE_PRIVILEGES, GUARDED_PRIVILEGES, ROLE_PERMISSIONS, Permission, Role
 from engine.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,8 @@ def roles_table() -> str:
              "|---|" + "---|" * len(roles)]
     for permission in Permission:
         marks = ["yes" if permission in ROLE_PERMISSIONS[r] else "" for r in roles]
-        extra = " (granted per token)" if permission.value in GRANTABLE_PRIVILEGES else ""
+        extra = (" (put on a token by a security officer)" if permission.value in GUARDED_PRIVILEGES
+                 else " (granted per token)" if permission.value in GRANTABLE_PRIVILEGES else "")
         lines.append(f"| `{permission.value}`{extra} | " + " | ".join(marks) + " |")
     return "\n".join(lines)
 
