@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import common_pb2
@@ -53,6 +54,20 @@ def from_ts(value: Timestamp, field: str) -> datetime:
 def optional_ts(message: Any, field: str) -> datetime | None:
     """``message.<field>`` as :func:`from_ts` gives it, None when the field is not set."""
     return from_ts(getattr(message, field), field) if message.HasField(field) else None
+
+
+LONGEST = timedelta(days=3650)   # no span a request names (a timeout, an age) is longer
+
+
+def optional_duration(message: Any, field: str) -> timedelta | None:
+    """``message.<field>`` (a ``google.protobuf.Duration``) as a timedelta from 0 to :data:`LONGEST`; None when not set;
+    negative, out of range or malformed is an INVALID_ARGUMENT naming ``field``."""
+    if not message.HasField(field):
+        return None
+    value: Duration = getattr(message, field)
+    if not 0 <= value.nanos <= 999_999_999 or not 0 <= value.seconds <= LONGEST.total_seconds():
+        raise InvalidArgument.field(field, f"must be from 0 to {LONGEST.days} days, with nanos 0..999999999")
+    return value.ToTimedelta()
 
 
 def text_violations(message: Message, prefix: str = "") -> list[FieldViolation]:

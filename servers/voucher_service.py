@@ -24,7 +24,7 @@ from engine.vouchers.redemption import COMMITTED, RELEASED, RESERVED, Redemption
 from engine.vouchers.transitions import BulkOutcome
 from servers.adapters.gpg import GpgSealer
 from servers.context import current_principal
-from servers.convert import EnumMap, money, optional_ts, service_name, ts
+from servers.convert import EnumMap, money, optional_duration, optional_ts, service_name, ts
 from servers.progress import progress_stream
 from servers.root import Root, VoucherParts
 
@@ -198,7 +198,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
 
     def RecoverReservations(self, request: pb.RecoverReservationsRequest,
                             context: grpc.ServicerContext) -> pb.RecoverReservationsResponse:
-        older = request.older_than.ToTimedelta() if request.HasField("older_than") else None
+        older = optional_duration(request, "older_than")
         return pb.RecoverReservationsResponse(result=outcome_pb(self.desk.recover_reservations(current_principal(), older)))
 
     def ChangeVouchers(self, request: pb.ChangeVouchersRequest, context: grpc.ServicerContext) -> pb.ChangeVouchersResponse:

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import mediation_pb2 as mpb
@@ -157,6 +158,9 @@ def test_out_of_range_values_are_invalid_arguments_naming_their_field(stack: Any
     data = mpb.MediateFileRequest(data=b"a,b\n")
     err = rpc_error(lambda: list(mno.mediation.rpc.MediateFile(iter([header, data]))), C.INVALID_ARGUMENT)
     assert "header.layout" in field_violations(err) and len(err.details()) <= MAX_STATUS_TEXT
+    err = rpc_error(lambda: mno.vouchers.rpc.RecoverReservations(vpb.RecoverReservationsRequest(
+        older_than=Duration(seconds=2**62))), C.INVALID_ARGUMENT)
+    assert "older_than" in field_violations(err)
     err = rpc_error(lambda: mno.tenants.rpc.GetTenant(__import__("billing.v1.tenant_pb2", fromlist=["x"]).GetTenantRequest(
         tenant_id="a\x00b")), C.INVALID_ARGUMENT)
     assert field_violations(err) == {"tenant_id": "must not contain NUL characters"}
