@@ -70,8 +70,9 @@ class _Call:
         if isinstance(exc, DomainError):
             self.code = grpc_code(exc).name
             abort(self.context, exc)
-        if self.context.code() is not None or self.scope.cancelled:
-            # aborted already by a servicer, or the RPC is over (the request stream raised because the client left)
+        if isinstance(exc, grpc.RpcError) or self.context.code() is not None or self.scope.cancelled:
+            # the request stream raised (the client left; the scope may learn it a moment later), aborted already by a
+            # servicer, or the RPC is over: nothing to map
             self.code = _code_of(self.context, "CANCELLED")
             raise exc
         if database_unreachable(exc) and self.health is not None:
