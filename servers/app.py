@@ -37,6 +37,7 @@ from servers.interceptors import AuthAndErrorsInterceptor
 from servers.root import Root, build_root
 
 log = logging.getLogger("rulebill.server")
+CANCEL_WAIT_SECONDS = 2.0   # after the grace period: how long cancelled calls get to unwind before the process goes
 
 # Each registrar adds one service (its servicer, given the desks it needs from the root) and returns its full name.
 # A new area adds its module's `register` here.
@@ -114,6 +115,10 @@ def graceful_stop(server: grpc.Server, root: Root, grace: float) -> threading.Ev
                 log.warning("grace period of %gs over: cancelling %d call(s) still running", grace, health_state.calls.cancel_all())
             health_state.stop()
         server.stop(0).wait()
+        # cancelled calls unwind at their next checkpoint (or as their request stream breaks): a moment for them to
+        # roll back and log; one that does not is left behind, as the grace period is over
+        if health_state is not None and not health_state.calls.wait_until_idle(CANCEL_WAIT_SECONDS):
+            log.warning("%d call(s) did not stop after cancellation; stopping without them", len(health_state.calls))
         stopped.set()
 
     threading.Thread(target=drain, name="drain", daemon=True).start()

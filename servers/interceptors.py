@@ -83,12 +83,12 @@ class _Call:
             self.code = _code_of(self.context, "INTERNAL")
 
     def done(self) -> None:
-        if self.health is not None:
-            self.health.calls.remove(self.scope)
         # the status the call ended with here: OK means the work ran to its end, even for a client that left meanwhile
         gone = " (the client had gone)" if self.code == "OK" and self.scope.cancelled else ""
         who = f"{self.principal.tenant_id}/{self.principal.subject}" if self.principal is not None else "-"
         log.info("%s by %s: %s%s in %.1f ms", self.method, who, self.code, gone, (time.perf_counter() - self.started) * 1e3)
+        if self.health is not None:   # last: a drain waiting for this call may end the process right after
+            self.health.calls.remove(self.scope)
 
 
 def _code_of(context: grpc.ServicerContext, default: str) -> str:
