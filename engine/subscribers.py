@@ -13,7 +13,7 @@ from engine.clock import Clock
 from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
-from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant

@@ -13,7 +13,7 @@ import grpc
 from billing.v1 import common_pb2
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
-from engine.cdr import Direction, Service
+from engine.cdr import Direction, Service, decode_attributes
 from engine.errors import InvalidArgument
 from engine.mediation.desk import MediationDesk
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
@@ -21,7 +21,7 @@ from engine.mediation.rows import CdrRow
 from engine.paging import next_token, page_request
 from servers.context import current_principal
 from servers.convert import ts
-from store.mediation import SqlMediationStore
+from store.mediation import SqlMediationStore, SqlSubscriberTenants
 
 _SERVICE = {Service.VOICE.value: pb.CDR_SERVICE_KIND_VOICE, Service.SMS.value: pb.CDR_SERVICE_KIND_SMS,
             Service.MMS.value: pb.CDR_SERVICE_KIND_MMS, Service.DATA.value: pb.CDR_SERVICE_KIND_DATA,
@@ -39,7 +39,7 @@ def cdr_pb(row: CdrRow) -> pb.NormalisedCdr:
         start_time=ts(datetime.fromisoformat(start.replace("Z", "+00:00"))), a_number=a, b_number=b, imsi=imsi,
         duration_seconds=duration, volume_up_bytes=up, volume_down_bytes=down, event_count=events, visited_network=visited,
         supplementary_code=ss, tenant_id=tenant,
-        attributes=dict(kv.split("=", 1) for kv in attributes.split(";") if "=" in kv) if attributes else {},
+        attributes=decode_attributes(attributes),
     )
     if charge is not None:
         msg.charge.CopyFrom(common_pb2.Money(amount_micros=charge, currency=currency))
@@ -51,7 +51,8 @@ def summary_pb(s: ReconciliationSummary, tenant_id: str) -> pb.FileSummary:
         file_id=s.file_id, file_name=s.file_name, layout=s.layout, tenant_id=tenant_id, records_in=s.records_in,
         normalised=s.normalised, filtered=s.filtered, rejected=s.rejected, duplicates=s.duplicates, aggregated=s.aggregated,
         header_rows=s.header_rows, blank_lines=s.blank_lines, bytes_in=s.bytes_in, complete=s.complete,
-        already_ingested=s.already_ingested, rated=s.rated, unrated=s.unrated,
+        already_ingested=s.already_ingested, rated=s.rated, unrated=s.unrated, content_sha256=s.content_sha256,
+        layout_version=s.layout_version, source=s.source, non_billable_legs=s.non_billable_legs,
     )
     if s.file_error is not None:
         e = s.file_error
@@ -83,7 +84,7 @@ class MediationServicer(rpc.MediationServiceServicer):
                 spool.write(message.data)
             spool.seek(0)
             summary = self.desk.mediate(principal, header.layout, spool, digest.hexdigest(), header.file_name or "upload",  # type: ignore[arg-type]
-                                        rate=header.rate)
+                                        rate=header.rate, source=header.source)
         if header.return_cdrs and summary.file_error is None:
             for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
                 yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
@@ -116,7 +117,8 @@ def build_desk(root: Any) -> MediationDesk:
             desk = root.extras["rating"] = rating_service.build_desk(root)
         return desk
 
-    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id), rating=rating)
+    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id), rating=rating,
+                         subscribers=SqlSubscriberTenants(db))
 
 
 def register(server: grpc.Server, root: Any) -> str:

@@ -19,7 +19,7 @@ import gc
 from typing import Callable
 
 from . import tags as T
-from .ber import Tap3DecodeError, ascii_text, children, digits, integer, key_number, read_header, top_level
+from .ber import Tap3DecodeError, ascii_text, children, describe_key, digits, integer, key_number, read_header, top_level
 from .events import EVENT_DECODERS, EventDecoder
 from .model import (
     AccountingInfo,
@@ -64,7 +64,33 @@ def decode_file(data: bytes) -> Tap3Document:
             gc.enable()
 
 
+_DOCUMENTS = (T.TRANSFER_BATCH, T.NOTIFICATION, T.RETURN_BATCH, T.ACKNOWLEDGEMENT)
+
+
+def _check_first_tag(buf: bytes) -> None:
+    """A file that does not even start like a TAP/RAP document (a CSV, a text file) is refused as such,
+    before its framing is judged ("trailing bytes" would be true but beside the point)."""
+    if not buf:
+        return   # top_level says "empty file"
+    try:
+        key = read_header(buf, 0, len(buf))[0]
+    except Tap3DecodeError:
+        key = -1
+    if key in _DOCUMENTS:
+        return
+    first = buf[0]
+    shown = f"{first:#04x}" + (f" {chr(first)!r}" if 0x20 <= first < 0x7F else "")
+    tag = describe_key(key) if key >= 0 else "unreadable"
+    raise Tap3DecodeError(
+        "not-tap", 0,
+        f"not a TAP/RAP/Notification file: first tag {tag} (first byte {shown}); a TAP file starts with "
+        "TransferBatch [APPLICATION 1] or Notification [APPLICATION 2], a RAP file with ReturnBatch [APPLICATION 534] "
+        "or Acknowledgement [APPLICATION 535]",
+    )
+
+
 def _decode(buf: bytes) -> Tap3Document:
+    _check_first_tag(buf)
     key, vs, ve = top_level(buf)
     doc = Tap3Document(kind="", size=len(buf), data=buf)
     if key == T.TRANSFER_BATCH:

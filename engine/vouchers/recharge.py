@@ -26,7 +26,7 @@ from engine import audit
 from engine.clock import Clock
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
-from engine.numbering import msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 from engine.vouchers.crypto import KeyProvider, lookup_hashers
 from engine.vouchers.lifecycle import Lifecycle, decide_voucher, voucher_facts
 from engine.vouchers.lockout import CountingLockout, LockoutPolicy

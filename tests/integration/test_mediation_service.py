@@ -11,14 +11,18 @@ import pytest
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
 from tests.integration.helpers import field_violations, rpc_error
+from tests.unit.mediation.conftest import SOURCE_OF
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "mediation" / "fixtures"
 
 
-def _upload(data: bytes, layout: str, name: str = "Master.csv", return_cdrs: bool = True, chunk: int = 700) -> Iterator[pb.MediateFileRequest]:
-    yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=name, return_cdrs=return_cdrs))
+def _upload(data: bytes, layout: str, name: str = "Master.csv", return_cdrs: bool = True, chunk: int = 700,
+            source: str | None = None) -> Iterator[pb.MediateFileRequest]:
+    """``source``: the file's source; by default the one the unit tests read that layout's files as from."""
+    yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=name, return_cdrs=return_cdrs,
+                                                            source=SOURCE_OF.get(layout, "") if source is None else source))
     for i in range(0, len(data), chunk):
         yield pb.MediateFileRequest(data=data[i : i + chunk])
 
