@@ -181,10 +181,13 @@ def _generate(layout: Layout, index: dict[Column, int], converters: dict[str, Ca
     ns["_failed"] = exact if exact is not None else None
     fail = "return _failed(row)" if exact is not None else "raise _diagnose(row) from None"
 
-    # 0. columns in an encoding of their own are read in it (engine.mediation.layout column_encodings)
+    # 0. columns in an encoding of their own are read in it (engine.mediation.layout column_encodings);
+    #    the exact mapping gets the record as it came, and reads them itself
     if layout.column_encodings:
         ns["_recode"] = recode_function(layout, index)
-        body.append("    row = _recode(row)")
+        body += ["    _as_read = row", "    row = _recode(row)"]
+        if exact is not None:
+            fail = "return _failed(_as_read)"
 
     # 1. filters on raw columns (the leg rule first): cheapest first, before any conversion
     for n, filt in enumerate(_column_filters(layout)):
