@@ -145,10 +145,15 @@ class BatchMapper:
         for target, limit in self.limits:   # what the store's columns hold: the record path rejects the rest
             if values[target] and max(map(len, values[target])) > limit:
                 return None
-        if len(self.identity_columns) == 1:
-            origin: Sequence[str] = raw[self.identity_columns[0]]
-        else:
-            origin = [o.rstrip("|") for o in map("|".join, zip(*(raw[i] for i in self.identity_columns)))]
+        parts = [raw[i] for i in self.identity_columns]
+        while len(parts) > 1 and not any(parts[-1]):   # an optional column the file leaves out: no part of the identity
+            parts.pop()
+        if len(parts) == 1:
+            origin: Sequence[str] = parts[0]
+        elif all(map(all, parts[1:])):
+            origin = list(map("|".join, zip(*parts)))
+        else:   # some records have empty trailing parts: the record mapper's rule, per record
+            origin = [o.rstrip("|") for o in map("|".join, zip(*parts))]
         if not all(origin) or max(map(len, origin)) > TEXT_LIMITS["origin_id"]:
             return None
         values["origin_id"] = origin

@@ -19,7 +19,9 @@ digits are the filter's hash values and bucket numbers.
 from __future__ import annotations
 
 import hashlib
+import os
 from array import array
+from bisect import bisect_left
 from collections import defaultdict, deque
 from itertools import repeat
 from operator import and_, eq, itemgetter, or_, rshift
@@ -57,11 +59,24 @@ class IdIndex:
         self.block_shift = 64 - block_bits
         self.blocks = array("Q", bytes(8 << block_bits))
         self.sizes = [0] * 256              # bytes in each bucket file, as committed
+        self._fds: dict[int, int] = {}      # bucket -> open descriptor (appends and exact checks)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _fd(self, bucket: int) -> int:
+        fd = self._fds.get(bucket)
+        if fd is None:
+            fd = self._fds[bucket] = os.open(self._path(bucket), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        return fd
 
     # ------------------------------------------------------------------ lifecycle
 
     def reset(self) -> None:
         """An empty index (a fresh run): bucket files emptied, filter cleared."""
+        self.close()
         self.directory.mkdir(parents=True, exist_ok=True)
         for path in self.directory.glob("*.ids"):
             path.unlink()
@@ -90,6 +105,7 @@ class IdIndex:
 
     def remove(self) -> None:
         """The run is finished: the index is no longer needed."""
+        self.close()
         if self.directory.is_dir():
             for path in self.directory.glob("*.ids"):
                 path.unlink()
@@ -114,15 +130,18 @@ class IdIndex:
     def add(self, ids: Iterable[str]) -> None:
         """Append committed ids to their buckets.  Not fsynced: the caller's output holds the same ids
         (and is fsynced), so a bucket cut short by a machine crash is rebuilt from it (:meth:`restore`)."""
-        by_bucket: dict[int, list[bytes]] = defaultdict(list)
-        for cdr_id in ids:
-            raw = bytes.fromhex(cdr_id)
-            by_bucket[raw[0]].append(raw)
-        for bucket, raws in by_bucket.items():
-            data = b"".join(raws)
-            with open(self._path(bucket), "ab") as f:
-                f.write(data)
+        ordered = sorted(ids)                     # hex order is byte order: each bucket is one run
+        if not ordered:
+            return
+        raw = bytes.fromhex("".join(ordered))
+        start = 0
+        while start < len(ordered):
+            bucket = int(ordered[start][:2], 16)
+            end = bisect_left(ordered, f"{bucket + 1:02x}", start) if bucket < 255 else len(ordered)
+            data = raw[start * _ID_BYTES:end * _ID_BYTES]
+            os.write(self._fd(bucket), data)
             self.sizes[bucket] += len(data)
+            start = end
 
     # ------------------------------------------------------------------ inside
 
@@ -146,8 +165,7 @@ class IdIndex:
             size = self.sizes[bucket]
             if not size:
                 continue
-            with open(self._path(bucket), "rb") as f:
-                data = f.read(size)
+            data = os.pread(self._fd(bucket), size, 0)
             if len(wanted) > 64:   # many: one set of the bucket beats many searches
                 stored = {data[i:i + _ID_BYTES] for i in range(0, len(data), _ID_BYTES)}
                 found.update(w for w in wanted if bytes.fromhex(w) in stored)

@@ -30,7 +30,6 @@ from typing import IO, Any, Sequence
 from engine.cdr import COLUMNS
 from engine.mediation.idindex import IdIndex
 from engine.mediation.ports import Checkpoint, MediationChunk, checkpoint_from_json, checkpoint_to_json
-from engine.mediation.rows import row_text
 
 
 class OfflineSink:
@@ -102,9 +101,7 @@ class OfflineSink:
     def commit(self, chunk: MediationChunk) -> None:
         self._open(chunk.file_id)
         assert self._out is not None and self._rejects is not None
-        write = self._writer.writerow
-        for row in chunk.cdrs:
-            write(row_text(row))
+        self._writer.writerows(chunk.cdrs)   # csv writes None as empty and numbers as text: the file form of a row
         for rej in chunk.rejects:
             self._rejects.write(json.dumps(rej.as_json(), sort_keys=True) + "\n")
         for problem in chunk.file_problems:
@@ -134,6 +131,7 @@ class OfflineSink:
             if stream is not None:
                 stream.close()
         self._out = self._rejects = None
+        self.index.close()
 
     def _open(self, file_id: str) -> None:
         if self._out is not None:

@@ -350,7 +350,6 @@ class _Run:
         if map_batch is None or not self.m.batch:
             self._row_loop(base)
             return
-        ncols = self.width
         alert = self.blocks.alert
         reader = self.reader
         cdrs = self.cdrs
@@ -373,6 +372,7 @@ class _Run:
             if not batch:
                 return
             result = None
+            ncols = self.width or -1   # no well-shaped record yet: record by record, which settles it
             if not alert[0] and len(batch[0]) == ncols and len(set(map(len, batch))) == 1:
                 result = map_batch(batch)
             if result is None:
@@ -425,7 +425,7 @@ class _Run:
         """The record-at-a-time loop: the reference the batch path is tested against."""
         assert self.compiled is not None
         map_row = self.compiled.map_row
-        ncols = self.width
+        ncols = self.width or -1   # no well-shaped record yet: record by record (_one), which settles it
         alert = self.blocks.alert
         reader = self.reader
         cdrs = self.cdrs
@@ -433,7 +433,7 @@ class _Run:
         filtered = summary.filtered
         chunk = self.m.chunk_size
         record_no = self.record_no
-        pad = [""] * (self.compiled.expected_columns - ncols) if ncols < self.compiled.expected_columns else None
+        pad = [""] * (self.compiled.expected_columns - ncols) if 0 < ncols < self.compiled.expected_columns else None
         next_flush = record_no - record_no % chunk + chunk   # flushes happen at multiples of the chunk size
         last = self.last_line - base   # in reader.line_num terms
         try:
@@ -447,6 +447,9 @@ class _Run:
                         self.last_line = base + reader.line_num
                     record_no, last = self.record_no, self.last_line - base
                     next_flush = record_no - record_no % chunk + chunk
+                    if ncols < 0 and self.width:
+                        ncols = self.width
+                        pad = [""] * (self.compiled.expected_columns - ncols) if ncols < self.compiled.expected_columns else None
                     continue
                 record_no += 1
                 try:
@@ -473,11 +476,10 @@ class _Run:
         assert compiled is not None
         self.record_no += 1
         first = self.last_line + 1
-        if first_record:
-            if not compiled.accepts(len(row)):
-                self._wrong_shape(row, first)
-            if not self.width:
-                self._set_width(len(row))
+        if first_record and not compiled.accepts(len(row)):
+            self._wrong_shape(row, first)
+        if not self.width and compiled.accepts(len(row)):   # the file's first well-shaped record (the first may be broken)
+            self._set_width(len(row))
         if not self._irregular(row, self.record_no, first, line):
             if len(row) < compiled.expected_columns:   # an optional trailing column the file leaves out
                 row = row + [""] * (compiled.expected_columns - len(row))
@@ -517,7 +519,7 @@ class _Run:
 
     def _shapes(self) -> str:
         assert self.compiled is not None
-        return self.layout.shapes() if self.compiled.accepts is self.layout.accepts_width else str(self.compiled.expected_columns)
+        return self.layout.shapes() if self.header is None or not self.layout.read.header_row else str(self.compiled.expected_columns)
 
     def _wrong_shape(self, row: list[str], line: int) -> None:
         """The first record has none of the layout's column counts: most likely the wrong layout or delimiter."""
