@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from engine.mediation.conversions.base import zone_of
 from engine.mediation.numbering_plan import parse_numbering_overrides
-from engine.yamlio import Fields, Problem, load_file, plain
+from engine.yamlio import Fields, MarkedMap, Problem, load_file
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SOURCES_FILE = "sources.yaml"
@@ -57,7 +57,7 @@ def _digest(name: str, zone: str, numbering: dict[str, Any], description: str) -
 
 def parse_sources(node: Any, file: str, problems: list[Problem]) -> dict[str, Source]:
     f = Fields(node, "sources file", problems)
-    entries = f.required("sources", dict) or {}
+    entries: Any = f.required("sources", dict) or MarkedMap()
     f.done()
     out: dict[str, Source] = {}
     for name, spec in entries.items():
@@ -105,10 +105,3 @@ def find_source(directory: Path | str, name: str) -> Source | None:
     if problems:
         raise LayoutError(problems)
     return sources.get(name) or Source.unknown(name)
-
-
-def describe(source: Source) -> dict[str, Any]:
-    """A JSON-able description (for listings)."""
-    return {"name": source.name, "description": source.description, "zone": source.zone,
-            "numbering": plain({k: sorted(v) if isinstance(v, frozenset) else list(v) if isinstance(v, tuple) else v
-                                for k, v in source.numbering.items()})}
