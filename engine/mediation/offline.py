@@ -14,9 +14,9 @@ kept on disk next to the checkpoint (:class:`engine.mediation.idindex.IdIndex`),
 removed when the file is finished.
 
 The checkpoint never outlives its outputs: when a finished run's outputs were deleted
-or changed since, the file is mediated again and the outputs rewritten (a run never
-says it wrote what is not there); when they are intact, the run reports them as
-already mediated.
+since, or are no longer the size it wrote, the file is mediated again and the outputs
+rewritten (a run never says it wrote what is not there); when they are there, the run
+reports them as already mediated.
 """
 
 from __future__ import annotations
