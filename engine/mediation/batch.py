@@ -84,6 +84,8 @@ class BatchMapper:
         self.hexdigest = type(sha256(b"")).hexdigest
         used = {i for _, i in self.column_filters} | {s[1] for s in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs}
         self.used = sorted(used)   # every column a batch needs; identity makes it never empty
+        # the columns still read once the raw-column filters have run
+        self.after_filters = sorted({st[1] for st in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs})
 
     def __call__(self, rows: Sequence[list[str]]) -> tuple[list[tuple], dict[str, int]] | None:
         """Map a batch of parsed records (lists of every column's text)."""
@@ -110,12 +112,22 @@ class BatchMapper:
                 col = raw[i]
                 if not "".join(col).isascii():   # UnicodeError (not valid there either): the record path rejects it
                     raw[i] = [v if v.isascii() else v.encode(self.file_encoding, "surrogateescape").decode(encoding) for v in col]
-        for filt, i in self.column_filters:   # first: one pass drops the records from every column
+        # raw-column filters first, their masks combined (a record counts for the first that drops it);
+        # then one selection of the columns still needed: those only filters read are left behind
+        kept: list[bool] | None = None
+        for filt, i in self.column_filters:
             keep = filt.keep_mask(raw[i])
             if False in keep:
-                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + len(keep) - keep.count(True)
-                raw = _select(raw, keep)
-        if not raw[self.used[0]]:
+                dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
+                if dropped:
+                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
+                kept = keep if kept is None else list(map(and_, kept, keep))
+        raw = {i: raw[i] for i in self.after_filters}
+        if kept is not None:
+            if True not in kept:
+                return [], filtered
+            raw = _select(raw, kept)
+        if not raw[self.after_filters[0]]:
             return [], filtered
         values: dict[Any, Sequence[Any]] = {}
         for target, i, mode, convert in self.steps:
@@ -228,11 +240,12 @@ class BatchMapper:
         """engine.cdr.encode_attributes per record (pairs are sorted by key; empty values are left out)."""
         pairs = [(escape_attribute(k) + "=", raw[i]) for k, i in self.attribute_pairs]
         joined = "".join("".join(col) for _, col in pairs)
-        escape = escape_attribute if ("%" in joined or ";" in joined or "=" in joined) else str
+        if "%" in joined or ";" in joined or "=" in joined:   # some value needs escaping: every value goes through it
+            pairs = [(key_eq, list(map(escape_attribute, col))) for key_eq, col in pairs]
         if len(pairs) == 1:
             key_eq, col = pairs[0]
-            return [key_eq + escape(v) if v else "" for v in col]
-        return [";".join(key_eq + escape(col[r]) for key_eq, col in pairs if col[r]) for r in range(n)]
+            return [key_eq + v if v else "" for v in col]
+        return [";".join(key_eq + col[r] for key_eq, col in pairs if col[r]) for r in range(n)]
 
 
 def _select(columns: Mapping[Any, Sequence[Any]], keep: list[bool]) -> dict[Any, Sequence[Any]]:
