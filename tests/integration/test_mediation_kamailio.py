@@ -23,7 +23,7 @@ import pytest
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
 from billing.v1 import subscriber_pb2 as spb
-from servers.app import bootstrap
+from servers.bootstrap import bootstrap
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +224,7 @@ def _place_calls(tmp_path: Path, proxy: int, callers: list[str]) -> None:
 
 def test_kamailio_acc_cdrs_are_mediated_and_each_call_rated_once(stack, booted, switch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     proxy, log = switch
-    subs = stack.client("mno").subscribers
+    subs = stack.client("mno").subscribers.rpc
     callers = []
     for _ in DURATIONS_MS:
         sub = subs.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
