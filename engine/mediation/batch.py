@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from itertools import compress, repeat
 from operator import and_, itemgetter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.cdr import COLUMNS, MAX_INTEGER, TEXT_LIMITS, escape_attribute
 from engine.mediation.conversions import Text
@@ -114,14 +114,7 @@ class BatchMapper:
                     raw[i] = [v if v.isascii() else v.encode(self.file_encoding, "surrogateescape").decode(encoding) for v in col]
         # raw-column filters first, their masks combined (a record counts for the first that drops it);
         # then one selection of the columns still needed: those only filters read are left behind
-        kept: list[bool] | None = None
-        for filt, i in self.column_filters:
-            keep = filt.keep_mask(raw[i])
-            if False in keep:
-                dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
-                if dropped:
-                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
-                kept = keep if kept is None else list(map(and_, kept, keep))
+        kept = _combined_masks(((filt, raw[i]) for filt, i in self.column_filters), filtered)
         raw = {i: raw[i] for i in self.after_filters}
         if kept is not None:
             if True not in kept:
@@ -170,22 +163,9 @@ class BatchMapper:
             return None
         values["origin_id"] = origin
         raw = {i: raw[i] for _, i in self.attribute_pairs}   # all the raw columns still needed
-        kept: list[bool] | None = None   # the field filters' masks, combined: one selection at the end
-        for filt in self.field_filters:
-            column = values.get(filt.target)
-            if column is None:  # a constant or default: the same answer for every record
-                if filt.drop_mask([self._constant(filt.target)])[0]:
-                    left = len(origin) if kept is None else kept.count(True)
-                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + left
-                    return [], filtered
-                continue
-            keep = filt.keep_mask(column)
-            if False in keep:
-                # a record counts for the first filter that drops it
-                dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
-                if dropped:
-                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
-                kept = keep if kept is None else list(map(and_, kept, keep))
+        # the field filters' masks, combined (a field that is a constant is the same for every record)
+        kept = _combined_masks(((filt, values.get(filt.target) or [self._constant(filt.target)] * len(origin))
+                                for filt in self.field_filters), filtered)
         if kept is not None:
             values, raw = _select(values, kept), _select(raw, kept)
         n = len(values["origin_id"])
@@ -246,6 +226,20 @@ class BatchMapper:
             key_eq, col = pairs[0]
             return [key_eq + v if v else "" for v in col]
         return [";".join(key_eq + col[r] for key_eq, col in pairs if col[r]) for r in range(n)]
+
+
+def _combined_masks(columns: Iterable[tuple[Filter, Sequence[Any]]], filtered: dict[str, int]) -> list[bool] | None:
+    """Each filter's keep mask over its column, combined into one (None: every record kept); a record
+    counts for the first filter that drops it, in ``filtered`` by filter id."""
+    kept: list[bool] | None = None
+    for filt, column in columns:
+        keep = filt.keep_mask(column)
+        if False in keep:
+            dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
+            if dropped:
+                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
+            kept = keep if kept is None else list(map(and_, kept, keep))
+    return kept
 
 
 def _select(columns: Mapping[Any, Sequence[Any]], keep: list[bool]) -> dict[Any, Sequence[Any]]:

@@ -57,3 +57,33 @@ def test_an_unknown_source_name_is_kept_to_be_refused_with_its_name() -> None:
     summary, _ = mediate(find_layout(RULES, "asterisk").bind(source), ROW)
     assert summary.file_error is not None and summary.file_error.code == "source.unknown" and "'atlantis'" in summary.file_error.message
     assert find_source(RULES, "") is None
+
+
+class _Subscribers:
+    """The subscriber store's part in telling a CSV record's tenant: it knows one number outside every range."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def tenants_by_imsi(self, imsis: list[str]) -> dict[str, str]:
+        return {}
+
+    def tenants_by_msisdn(self, msisdns: list[str]) -> dict[str, str]:
+        self.asked += 1
+        return {m: "mvno-beta" for m in msisdns if m == "442079460000"}
+
+
+def test_csv_records_get_their_tenant_from_the_subscriber_store_after_the_ranges() -> None:
+    from engine.mediation import Mediator, MemoryMediationStore
+
+    row = ('"a","{src}","07700900555","ctx","clid","SIP/a","SIP/b","Dial","x",'
+           '"2026-12-01 10:00:00","2026-12-01 10:00:05","2026-12-01 10:01:05",65,60,"ANSWERED","BILLING","{uid}",""\n')
+    data = "".join(row.format(src=src, uid=f"s{i}") for i, src in enumerate(["02079460000", "07700900123", "02079460001"] * 40)).encode()
+    for block_size in (1 << 20, 512):
+        subscribers = _Subscribers()
+        store = MemoryMediationStore()
+        Mediator(find_layout(RULES, "asterisk"), store, store, source=find_source(RULES, "london-pbx"),
+                 subscribers=subscribers, block_size=block_size).mediate_bytes(data)
+        tenants = {row_to_cdr(r).a_number: row_to_cdr(r).tenant for r in store.cdrs.values()}
+        assert tenants == {"442079460000": "mvno-beta", "447700900123": "mvno-alpha", "442079460001": "mno"}
+        assert subscribers.asked <= 2 + len(data) // block_size   # the first record alone, then once per batch: never per record
