@@ -44,7 +44,7 @@ from engine.yamlio import format_problems
 from servers.adapters.gpg import SigningKeyError, create_signing_key
 from servers.health import ServerHealth
 from store.db import make_engine
-from store.mediation import SqlMediationStore, stored_cdrs_between
+from store.mediation import SqlMediationStore, SqlSubscriberTenants, stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
 from store.vouchers import SqlVoucherUnitOfWorkFactory
@@ -127,7 +127,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         rating=rating,
         calls=CallAuthoriser(rating, rule_book.barring(), uow, clock),
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
-                                rating=lambda: rating),
+                                rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
         vouchers=_vouchers(settings, uow, clock),
     )
 

@@ -70,7 +70,7 @@ def test_sigterm_drains_then_cancels_what_still_runs_and_exits(tmp_path: Path) -
 
         def upload() -> Iterator[mpb.MediateFileRequest]:
             # a file upload that never ends: the call stays in flight, its handler waiting for more bytes
-            yield mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="asterisk", file_name="slow.csv"))
+            yield mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="asterisk", file_name="slow.csv", source="london-pbx"))
             upload_open.set()
             threading.Event().wait(120)
 

@@ -89,10 +89,10 @@ def test_mediation_stops_between_blocks_and_keeps_what_it_committed() -> None:
     who = Principal("ops", "mno", Role.OPERATOR_ADMIN, is_operator=True)
     file_id = hashlib.sha256(data).hexdigest()
     with scope(ends_after(2)), pytest.raises(DeadlineExceeded):
-        desk.mediate(who, "asterisk", io.BytesIO(data), file_id, "Master.csv")
+        desk.mediate(who, "asterisk", io.BytesIO(data), file_id, "Master.csv", source="london-pbx")
     checkpointed = stores["mno"].checkpoint(file_id)
     assert checkpointed is None or not checkpointed.done   # stopped part-way: nothing, or a resumable part
-    summary = desk.mediate(who, "asterisk", io.BytesIO(data), file_id, "Master.csv")   # sent again: it resumes and ends
+    summary = desk.mediate(who, "asterisk", io.BytesIO(data), file_id, "Master.csv", source="london-pbx")   # sent again: it resumes
     assert summary.complete and summary.records_in == 30_000
 
 
