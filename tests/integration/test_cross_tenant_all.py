@@ -93,8 +93,8 @@ def alpha_objects(stack: Any, export_keys: dict[str, Any]) -> tuple[dict[str, An
     pins = {v.serial: v.pin for chunk in revealer.vouchers.stream_vouchers(vpb.VoucherSelection(batch_id=batch.batch_id), reveal=True)
             for v in chunk}
     data = (REPO / "tests" / "unit" / "mediation" / "fixtures" / "asterisk_sample.csv").read_bytes()
-    list(alpha.mediation.rpc.MediateFile(iter([mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="asterisk", file_name="alpha.csv", source="london-pbx")),
-                                               mpb.MediateFileRequest(data=data)])))
+    header = mpb.MediateFileHeader(layout="asterisk", file_name="alpha.csv", source="london-pbx")
+    list(alpha.mediation.rpc.MediateFile(iter([mpb.MediateFileRequest(header=header), mpb.MediateFileRequest(data=data)])))
     token = alpha.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="alpha-clerk", tenant_id="mvno-alpha", role=tpb.ROLE_CSR)).token
     # a reservation of alpha's subscriber, held (two-step recharge)
     stack.client("mvno-alpha", "csr").vouchers.rpc.ReserveVoucher(vpb.ReserveVoucherRequest(
