@@ -189,7 +189,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
         base = settings.plans_dir
         files = {p.relative_to(base).as_posix(): p.read_text(encoding="utf-8") for p in sorted(base.rglob("*"))
                  if p.is_file() and p.suffix in (".yaml", ".yml", ".prefixes") and p.name != "operator.yaml"
-                 and p.relative_to(base).parts[0] != "vouchers"}
+                 and p.relative_to(base).parts[0] not in ("vouchers", "billing")}
         plan_set, problems = validate_files(files)
         if plan_set is None:
             raise SystemExit("plans/ is invalid:\n" + "\n".join(str(p) for p in problems))
