@@ -41,9 +41,14 @@ class Permission(str, Enum):
     VOUCHER_KEYS = "voucher.keys"
     MEDIATION = "mediation.run"
     AUDIT_READ = "audit.read"
+    BILLING_READ = "billing.read"          # accounts, invoices, bill runs
+    BILLING_WRITE = "billing.write"        # accounts, one-off charges and credit notes (up to the profile's csr_limit), drafts
+    BILLING_PREVIEW = "billing.preview"    # dry-run bills
+    BILLING_ISSUE = "billing.issue"        # issue invoices (bill runs, drafts, re-bills), credit notes above the limit, write-offs
 
 
-_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ}
+_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ,
+         Permission.BILLING_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # the reveal privilege is never implied by a role: it is granted per token
@@ -51,10 +56,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MVNO_ADMIN: frozenset(set(Permission) - {Permission.VOUCHER_REVEAL_PIN, Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
     Role.CSR: frozenset(
         {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.SUBSCRIBER_WRITE, Permission.PLAN_READ, Permission.RATING,
-         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE}
+         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE,
+         Permission.BILLING_READ, Permission.BILLING_WRITE, Permission.BILLING_PREVIEW}
     ),
     Role.PRODUCT_MANAGER: frozenset(
-        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ}
+        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ,
+         Permission.BILLING_READ, Permission.BILLING_PREVIEW}
     ),
     Role.AUDITOR: frozenset(_READ),
 }

@@ -46,6 +46,8 @@ class Settings:
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000
     log_level: str = "INFO"
+    # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
+    billing_scheduler_seconds: int = 0
 
     @property
     def effective_database_url(self) -> str:

@@ -29,6 +29,7 @@ from servers import subscriber_service, tenant_service, token_service
 from servers import voucher_service
 from servers import mediation_service
 from servers import plan_service, rating_service
+from servers import billing_service
 from servers.interceptors import AuthAndErrorsInterceptor
 from store.db import make_engine
 from store.uow import SqlUnitOfWorkFactory
@@ -94,6 +95,7 @@ REGISTRARS: list[Callable[[grpc.Server, Root], str]] = [
     mediation_service.register,
     plan_service.register,
     rating_service.register,
+    billing_service.register,
 ]
 
 

@@ -7,9 +7,11 @@ there) and its compiled evaluators (the discount models rating uses too).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Callable
 
 from engine.billing.taxes import TaxBook
 from engine.plans.model import Bundle, DiscountPlan, PlanSet, PlanVersion, TariffPlan
@@ -59,3 +61,42 @@ class BillingCatalogue:
     def destination_name(self, group: str) -> str:
         found = self.plan_set.destinations.get(group)
         return found.name if found is not None else group
+
+
+class PlanSetCatalogues:
+    """The billing catalogue of the plan set version in force for a tenant (its operator's when it has none),
+    parsed from the version's stored sources once per version."""
+
+    def __init__(self, version_at: Callable[[str, datetime], Any], parent_of: Callable[[str], str], size: int = 8) -> None:
+        self._version_at = version_at       # (tenant, at) -> (PlanSetVersion | None, compiled | None)
+        self._parent_of = parent_of
+        self._cache: OrderedDict[tuple[str, int], BillingCatalogue] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __call__(self, tenant_id: str, at: datetime) -> BillingCatalogue | None:
+        version, compiled = self._version_at(tenant_id, at)
+        if version is None:
+            parent = self._parent_of(tenant_id)
+            if not parent:
+                return None
+            version, compiled = self._version_at(parent, at)
+            if version is None:
+                return None
+        key = (version.tenant_id, version.version)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        from engine.plans.catalogue import validate_files
+
+        plan_set, problems = validate_files(version.sources)
+        if plan_set is None:  # pragma: no cover - stored versions were validated at upload
+            raise ValueError(f"plan set {key} no longer validates: {problems[:3]}")
+        found = BillingCatalogue.from_plan_set(plan_set, version.version, compiled)
+        with self._lock:
+            self._cache[key] = found
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return found

@@ -219,6 +219,7 @@ class BillLine:
     quantity: int = 1         # CDRs for usage lines, days for fees, 1 otherwise
     exact_micros: Fraction | int = 0  # usage: the unrounded sum of the CDR charges
     advance: bool = False     # a fee for the coming cycle, billed in advance
+    ref_line_id: str = ""     # credit note: the invoice line it credits
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Sequence
 from xml.sax.saxutils import escape
@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape
 from engine.billing.model import Account, Adjustment, BillLine, DocumentKind, RatedUsage, TaxRate, TaxSubtotal, Totals
 from engine.billing.profile import BillingProfile
 from engine.currencies import minor_units
-from engine.money import MAX_DECIMALS, MICROS, RoundingMode, format_amount, format_micros, round_fraction
+from engine.money import MAX_DECIMALS, MICROS, RoundingMode, format_amount, format_micros, parse_amount, round_fraction
 
 CUSTOMIZATION_EN16931 = "urn:cen.eu:en16931:2017"
 CUSTOMIZATION_3_DECIMALS = "urn:rulebill:ubl21:exact-minor-units:1.0"
@@ -87,6 +87,23 @@ def usage_csv(usage: Sequence[RatedUsage], line_ids: Sequence[str]) -> bytes:
         append(f"{line_id},{u.cdr_id},{u.msisdn},{start},{u.service},{u.destination},{u.tariff_plan},{u.units},"
                f"{format_amount(u.charge_micros)},{u.currency}\n")
     return "".join(rows).encode("utf-8")
+
+
+def usage_from_document(xml: bytes) -> tuple[tuple[RatedUsage, ...], tuple[str, ...]]:
+    """The rated CDRs an issued document carries (its usage.csv attachment), with their invoice lines."""
+    start = xml.find(b'filename="usage.csv">')
+    if start < 0:
+        return (), ()
+    start += len(b'filename="usage.csv">')
+    end = xml.index(b"</cbc:EmbeddedDocumentBinaryObject>", start)
+    rows = base64.b64decode(xml[start:end]).decode("utf-8").splitlines()[1:]
+    usage, line_ids = [], []
+    for row in rows:
+        line_id, cdr_id, msisdn, when, service, destination, plan, units, charge, currency = row.split(",")
+        usage.append(RatedUsage(cdr_id, msisdn, datetime.fromisoformat(when.replace("Z", "+00:00")), service, destination,
+                                parse_amount(charge), currency, plan, 0, int(units)))
+        line_ids.append(line_id)
+    return tuple(usage), tuple(line_ids)
 
 
 class _Amounts:
