@@ -29,15 +29,13 @@ class CreditParts:
 
 def credit_parts(invoice: Bill, invoice_number: str, credited_total: int, credited_lines: Mapping[str, int],
                  request: Sequence[tuple[str, int]] | None) -> CreditParts:
-    """What a credit note of ``invoice`` carries: everything (``request`` None) or ``(line_id, amount_micros)`` pairs."""
+    """What a credit note of ``invoice`` carries: everything left (``request`` None) or ``(line_id, amount_micros)`` pairs."""
     t = invoice.totals
     if request is None:
-        if credited_total:
-            raise FailedPrecondition("ALREADY_CREDITED", f"invoice {invoice_number} is already partly credited: credit the remaining lines "
-                                                         "one by one", invoice_number)
-        lines = tuple(replace(ln, line_id=str(i + 1), ref_line_id=ln.line_id) for i, ln in enumerate(invoice.lines))
-        totals = replace(t, prepaid=0, payable=t.tax_inclusive)
-        return CreditParts(lines, invoice.adjustments, invoice.taxes, totals)
+        if not credited_total:
+            lines = tuple(replace(ln, line_id=str(i + 1), ref_line_id=ln.line_id) for i, ln in enumerate(invoice.lines))
+            return CreditParts(lines, invoice.adjustments, invoice.taxes, replace(t, prepaid=0, payable=t.tax_inclusive))
+        return _rest(invoice, invoice_number, credited_total, credited_lines)
     by_id = {ln.line_id: ln for ln in invoice.lines}
     errors = ErrorList()
     out: list[BillLine] = []
@@ -76,3 +74,36 @@ def credit_parts(invoice: Bill, invoice_number: str, credited_total: int, credit
                                  f"the credit note ({format_amount(net + tax)} {invoice.currency} with tax) is above what is left of invoice "
                                  f"{invoice_number} ({format_amount(left_total)})", invoice_number)
     return CreditParts(tuple(out), (), taxes, Totals(net, 0, 0, net, tax, net + tax, 0, net + tax))
+
+
+def _rest(invoice: Bill, invoice_number: str, credited_total: int, credited_lines: Mapping[str, int]) -> CreditParts:
+    """Everything not credited yet: what is left of each line, the allowances and charges, VAT per category on that.
+
+    Earlier partial credit notes had their VAT rounded on their own amounts, so the VAT of the rest may differ by a
+    minor unit per earlier note from what is left of the invoice's VAT; the difference goes to the largest category,
+    so that invoice and credit notes always add up to the invoice's total exactly."""
+    lines: list[BillLine] = []
+    for ln in invoice.lines:
+        left = ln.amount_micros - credited_lines.get(ln.line_id, 0)
+        if left:
+            lines.append(replace(ln, line_id=str(len(lines) + 1), ref_line_id=ln.line_id, amount_micros=left, exact_micros=left))
+    minor = minor_units(invoice.currency)
+    taxes = list(tax_breakdown(lines, invoice.adjustments, minor))
+    net = sum(ln.amount_micros for ln in lines) - sum(a.amount_micros for a in invoice.adjustments if not a.charge) \
+        + sum(a.amount_micros for a in invoice.adjustments if a.charge)
+    left_total = invoice.totals.tax_inclusive - credited_total
+    if left_total <= 0:
+        raise FailedPrecondition("ALREADY_CREDITED", f"invoice {invoice_number} is credited in full already", invoice_number)
+    gap = left_total - net - sum(x.tax_micros for x in taxes)
+    if gap and taxes:
+        if abs(gap) > 10 ** (6 - minor) * max(len(credited_lines), 1):
+            raise FailedPrecondition("CREDIT_ABOVE_INVOICE", f"what is left of invoice {invoice_number} does not add up: credit it line "
+                                                             "by line", invoice_number)
+        k = max(range(len(taxes)), key=lambda i: abs(taxes[i].taxable_micros))
+        taxes[k] = replace(taxes[k], tax_micros=taxes[k].tax_micros + gap)
+    tax = sum(x.tax_micros for x in taxes)
+    allowances = sum(a.amount_micros for a in invoice.adjustments if not a.charge)
+    charges = sum(a.amount_micros for a in invoice.adjustments if a.charge)
+    line_total = sum(ln.amount_micros for ln in lines)
+    return CreditParts(tuple(lines), invoice.adjustments, tuple(taxes),
+                       Totals(line_total, allowances, charges, net, tax, net + tax, 0, net + tax))
