@@ -121,11 +121,12 @@ def percent_text(percent: Fraction) -> str:
     return format_amount(round_fraction(percent * 100 * MICROS, RoundingMode.HALF_EVEN, MAX_DECIMALS))
 
 
-def _tax_category(tag: str, tax: TaxRate) -> str:
+def _tax_category(tag: str, tax: TaxRate, reasons: bool = False) -> str:
+    """``reasons``: the exemption reason goes only into the VAT breakdown (EN 16931 BR-E-10; UBL-CR-480/481 refuse it elsewhere)."""
     out = [f"<cac:{tag}><cbc:ID>{tax.code}</cbc:ID>"]
     if tax.code != "O":  # "not subject to VAT" carries no rate (BR-O-05, BR-O-12)
         out.append(f"<cbc:Percent>{percent_text(tax.percent)}</cbc:Percent>")
-    if tag == "TaxCategory" and (tax.exemption_code or tax.exemption_reason):
+    if reasons and (tax.exemption_code or tax.exemption_reason):
         if tax.exemption_code:
             out.append(f"<cbc:TaxExemptionReasonCode>{e(tax.exemption_code)}</cbc:TaxExemptionReasonCode>")
         if tax.exemption_reason:
@@ -235,7 +236,7 @@ def render_ubl(doc: Document) -> bytes:
     out.append(f"<cac:TaxTotal><cbc:TaxAmount{cur}>{amt(t.tax)}</cbc:TaxAmount>")
     for sub in doc.taxes:
         out.append(f"<cac:TaxSubtotal><cbc:TaxableAmount{cur}>{amt(sub.taxable_micros)}</cbc:TaxableAmount>"
-                   f"<cbc:TaxAmount{cur}>{amt(sub.tax_micros)}</cbc:TaxAmount>{_tax_category('TaxCategory', sub.tax)}</cac:TaxSubtotal>")
+                   f"<cbc:TaxAmount{cur}>{amt(sub.tax_micros)}</cbc:TaxAmount>{_tax_category('TaxCategory', sub.tax, reasons=True)}</cac:TaxSubtotal>")
     out.append("</cac:TaxTotal>")
     out.append(f"<cac:LegalMonetaryTotal><cbc:LineExtensionAmount{cur}>{amt(t.line_extension)}</cbc:LineExtensionAmount>"
                f"<cbc:TaxExclusiveAmount{cur}>{amt(t.tax_exclusive)}</cbc:TaxExclusiveAmount>"
