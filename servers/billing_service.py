@@ -104,7 +104,7 @@ def account_spec(m: pb.Account, fields: set[str] | None = None) -> AccountSpec:
         name=m.name if wanted("name", bool(m.name)) else None,
         address=address,
         currency=m.currency.upper() if wanted("currency", bool(m.currency)) else None,
-        anchor_day=m.anchor_day if wanted("anchor_day", m.anchor_day != 0) else None,
+        anchor_day=m.anchor_day if wanted("anchor_day", m.HasField("anchor_day")) else None,
         time_zone=m.time_zone if wanted("time_zone", bool(m.time_zone)) else None,
         language=m.language if wanted("language", bool(m.language)) else None,
         delivery=delivery if wanted("delivery", delivery is not None) else None,  # type: ignore[arg-type]

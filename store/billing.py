@@ -584,9 +584,13 @@ class SqlBillingUnitOfWork:
 
     def add_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         for e in entries:
-            self.s.execute(insert(billing_ledger).values(tenant_id=e.tenant_id, source=e.source, account_id=e.account_id,
-                                                         amount_micros=e.amount_micros, currency=e.currency, time=e.time,
-                                                         invoice_id=e.invoice_id))
+            try:
+                with self.s.begin_nested():
+                    self.s.execute(insert(billing_ledger).values(tenant_id=e.tenant_id, source=e.source, account_id=e.account_id,
+                                                                 amount_micros=e.amount_micros, currency=e.currency, time=e.time,
+                                                                 invoice_id=e.invoice_id))
+            except IntegrityError:
+                raise AlreadyExists("ledger entry", e.source, f"{e.source} is recorded already") from None
 
     def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]:
         """Allowance and use of each subscriber's bundles in the calendar months of the period (rating's counters)."""
