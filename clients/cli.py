@@ -22,7 +22,7 @@ from clients.commandkit import client_flags as _client_flags
 from clients.commandkit import paging as _paging
 from clients.output import emit, emit_one
 
-AREA_COMMANDS = ("plans", "replay", "mediate", "tap3", "vouchers", "rating")
+AREA_COMMANDS = ("plans", "replay", "mediate", "tap3", "vouchers", "rating", "accounts", "bills", "invoices")
 
 
 def _client(args: argparse.Namespace) -> RulebillClient:
