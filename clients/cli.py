@@ -57,12 +57,16 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     from engine.settings import load_settings
     from servers.app import bootstrap
 
-    result = bootstrap(load_settings())
+    result = bootstrap(load_settings(), samples=not args.no_samples)
     print(f"operator {result['operator']} ready; MVNOs created: {', '.join(result['mvnos_created']) or 'none (already there)'}")
     if "plan_set_version" in result:
         state = "activated now" if result.get("plan_set_activated") else "already active"
         print(f"plan set from plans/: version {result['plan_set_version']} ({state})")
     print(f"bootstrap admin credential: {result['token_file']}" + (" (new)" if result["token_written"] else " (kept)"))
+    if "billing_samples" in result:
+        samples = result["billing_samples"]
+        print("sample billing accounts: " + (", ".join(samples) + " (try: rulebill bills preview ACC-1001)" if isinstance(samples, list)
+                                             else "already there"))
     return 0
 
 
@@ -220,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = p.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply all migrations").set_defaults(func=cmd_db_upgrade)
 
-    sub.add_parser("bootstrap", help="seed the operator and MVNOs from plans/ and write the admin credential").set_defaults(func=cmd_bootstrap)
+    p = sub.add_parser("bootstrap", help="seed the operator and MVNOs from plans/, sample billing accounts, and write the admin credential")
+    p.add_argument("--no-samples", action="store_true", help="skip the sample billing accounts of plans/billing/samples.yaml")
+    p.set_defaults(func=cmd_bootstrap)
 
     p = sub.add_parser("health", help="ask the server's standard health service")
     p.add_argument("--server")

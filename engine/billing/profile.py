@@ -195,6 +195,8 @@ def load_profiles(folder: Path | str, currency_of: dict[str, str] | None = None)
         doc = load_file(path, problems, display=str(path))
         if doc is None:
             continue
+        if isinstance(doc, MarkedMap) and doc.get("kind") == "billing_samples":
+            continue  # the demo accounts `rulebill bootstrap` provisions (servers/billing_samples.py)
         if not isinstance(doc, MarkedMap) or doc.get("kind") != "billing_profile":
             mark = doc.mark if isinstance(doc, (MarkedMap, MarkedList)) else Mark(str(path), 1, 1)
             problems.append(Problem.at(mark, "plan.unknown-kind", "a billing profile file has kind: billing_profile"))
