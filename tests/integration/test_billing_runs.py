@@ -14,6 +14,7 @@ from lxml import etree
 from billing.v1 import billing_pb2 as pb
 from tests.integration.billing_support import START, BillingStack, billing_stack, days  # noqa: F401 - fixture
 from tests.integration.helpers import precondition_reason, rpc_error
+from tests.ubl_conformance import check
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
@@ -96,6 +97,7 @@ def test_a_cdr_of_february_rated_after_the_bill_goes_on_the_next_one(billing_sta
     preview = bc.preview("ACC-FEB")
     assert preview.invoice.number == "PREVIEW" and preview.invoice.period_start == "2026-03-01"
     assert b"<cbc:ID>PREVIEW</cbc:ID>" in preview.ubl_xml and "APERÇU" in preview.html
+    check(preview.ubl_xml)
     list(bc.run("on_demand", account_ids=["ACC-FEB"]))
     invoices = sorted(bc.list_invoices(account_id="ACC-FEB").invoices, key=lambda i: i.number)
     assert [i.number for i in invoices] == ["RT-000001", "RT-000002"]

@@ -12,6 +12,7 @@ from sqlalchemy import insert, update
 from billing.v1 import billing_pb2 as pb
 from tests.integration.billing_support import BillingStack, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, precondition_reason, rpc_error
+from tests.ubl_conformance import check
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
@@ -86,7 +87,9 @@ def test_roles_and_limits(billing_stack: BillingStack, billed: dict) -> None:  #
     pm = s.billing("mno", "product_manager")
     auditor = s.billing("mno", "auditor")
     # a product manager previews but neither issues nor credits
-    assert pm.preview("ACC-A").invoice.number == "PREVIEW"
+    preview = pm.preview("ACC-A")
+    assert preview.invoice.number == "PREVIEW"
+    check(preview.ubl_xml)
     rpc_error(lambda: list(pm.run("manual", cycle_date=date(2026, 3, 1))), C.PERMISSION_DENIED)
     rpc_error(lambda: pm.credit_note(inv.invoice_id, "no"), C.PERMISSION_DENIED)
     # an auditor reads only
