@@ -249,3 +249,19 @@ def test_final_bill_on_deactivation_refunds_days_and_closes_the_account(billing_
     assert bc.get_account("ACC-FINAL").account.status == pb.ACCOUNT_STATUS_CLOSED
     err = rpc_error(lambda: bc.assign("ACC-FINAL", sub), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "ACCOUNT_CLOSED"
+
+
+def test_the_scheduler_bills_what_is_due_and_marks_overdue_invoices(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+    s = billing_stack
+    bc = s.billing("mno")
+    s.at(datetime(2026, 6, 2, 6, 0, tzinfo=UTC))
+    before = {i.invoice_id for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices}
+    runs = s.desk().scheduler_tick()
+    assert {r.tenant_id for r in runs} >= {"mno"} and all(r.state.value == "done" for r in runs)
+    new = [i for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices if i.invoice_id not in before]
+    assert [(i.period_start, i.period_end) for i in new] == [("2026-03-01", "2026-03-31")]   # one cycle per round, in order
+    run = list(bc.run("scheduled"))[-1]                                                       # what the scheduler does, over gRPC
+    assert run.mode == pb.BILL_RUN_MODE_SCHEDULED and run.issued >= 1
+    assert bc.get_run(run.run_id).issued == run.issued
+    overdue = [i for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices if i.state == pb.INVOICE_STATE_OVERDUE]
+    assert overdue and all(i.due_date < "2026-06-02" for i in overdue)
