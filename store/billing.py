@@ -677,8 +677,8 @@ class SqlBillingUnitOfWork:
     def add_invoices(self, bills: Sequence[StoredBill]) -> None:
         if not bills:
             return
-        rows = []
-        lines = []
+        rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
         for b in bills:
             values = _invoice_values(b.invoice)
             values["bill"] = b.bill

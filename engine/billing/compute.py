@@ -44,6 +44,15 @@ from engine.money import RoundingMode, round_fraction
 from engine.plans.model import TaxExemption
 
 
+class _UsageSum:
+    __slots__ = ("msisdn", "micros", "count")
+
+    def __init__(self, msisdn: str) -> None:
+        self.msisdn = msisdn
+        self.micros = 0
+        self.count = 0
+
+
 class BillInputError(FailedPrecondition):
     """An account cannot be billed as it stands: every problem, each naming the account's field."""
 
@@ -118,8 +127,8 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         by_msisdn[svc.msisdn].append(svc)
     last_day = period.end - timedelta(days=1)
 
-    # usage: one line per subscriber, tariff plan, service and destination group
-    groups: dict[tuple[str, str, str, str], list[object]] = {}
+    # usage: one line per subscriber, tariff plan, service and destination group: [msisdn, exact micros, CDRs]
+    groups: dict[tuple[str, str, str, str], _UsageSum] = {}
     frozen: list[tuple[RatedUsage, tuple[str, str, str, str]]] = []
     currencies: set[str] = set()
     for u in inputs.usage:
@@ -127,19 +136,19 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         if not candidates:
             continue
         day = local_day(u.start_time, tz)
-        svc = candidates[0] if len(candidates) == 1 else next((s for s in candidates if s.owns(day)), None)
-        if svc is None or not svc.owns(day) or day >= period.end:
+        found: SubscriberService | None = candidates[0] if len(candidates) == 1 else next((s for s in candidates if s.owns(day)), None)
+        if found is None or not found.owns(day) or day >= period.end:
             continue
         if u.currency != account.currency:
             currencies.add(u.currency)
             continue
-        plan = u.tariff_plan or svc.plan_on(day)
-        key = (svc.subscriber_id, plan, u.service, u.destination)
+        plan = u.tariff_plan or found.plan_on(day)
+        key = (found.subscriber_id, plan, u.service, u.destination)
         g = groups.get(key)
         if g is None:
-            groups[key] = g = [svc.msisdn, 0, 0]
-        g[1] += u.charge_micros  # type: ignore[operator]
-        g[2] += 1  # type: ignore[operator]
+            groups[key] = g = _UsageSum(found.msisdn)
+        g.micros += u.charge_micros
+        g.count += 1
         frozen.append((u, key))
     violations: list[FieldViolation] = []
     if currencies:
@@ -161,7 +170,7 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
     fee_by_sub: dict[str, list[FeeCharge]] = defaultdict(list)
     for fee in fees:
         fee_by_sub[fee.subscriber_id].append(fee)
-    usage_by_sub: dict[str, list[tuple[tuple[str, str, str, str], list[object]]]] = defaultdict(list)
+    usage_by_sub: dict[str, list[tuple[tuple[str, str, str, str], _UsageSum]]] = defaultdict(list)
     for key in sorted(groups):
         usage_by_sub[key[0]].append((key, groups[key]))
     subscribers = sorted({s.subscriber_id: s.msisdn for s in inputs.services}.items(), key=lambda kv: (kv[1], kv[0]))
@@ -172,7 +181,8 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             add_line(charge_type=fee.charge_type, description=f"{label} {fee.name}{suffix}", amount_micros=fee.amount_micros,
                      tax_category=fee.tax_category, subscriber_id=subscriber_id, msisdn=msisdn, item_id=fee.item_id,
                      tariff_plan=fee.tariff_plan, period_start=fee.start, period_end=fee.end, quantity=fee.days, advance=fee.advance)
-        for (sub, plan, service, destination), (_m, exact, count) in usage_by_sub.get(subscriber_id, ()):  # type: ignore[misc]
+        for (sub, plan, service, destination), summed in usage_by_sub.get(subscriber_id, ()):
+            exact, count = summed.micros, summed.count
             version = catalogue.plan_version(plan, last_day) or catalogue.plan_version(plan, period.start)
             category = version.tax_category if version is not None else "standard"
             add_line(charge_type=ChargeType.USAGE, description=_usage_name(catalogue, service, destination, language),

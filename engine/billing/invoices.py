@@ -10,6 +10,7 @@ charges, both numbered in their own series in the same transaction.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -62,7 +63,7 @@ class InvoiceDesk:
             raise NotFound("invoice", invoice_id)
         return found
 
-    def list(self, principal: Principal, flt: InvoiceFilter, page: Page) -> list[Invoice]:
+    def list(self, principal: Principal, flt: InvoiceFilter, page: Page) -> builtins.list[Invoice]:
         principal.require(Permission.BILLING_READ)
         if flt.tenant_ids:
             for t in flt.tenant_ids:
@@ -109,18 +110,18 @@ class InvoiceDesk:
         return inv, self.printer(html), "application/pdf"
 
     # -- drafts -----------------------------------------------------------------------------
-    def issue_drafts(self, principal: Principal, tenant_id: str, invoice_ids: Sequence[str]) -> list[Invoice]:
+    def issue_drafts(self, principal: Principal, tenant_id: str, invoice_ids: Sequence[str]) -> builtins.list[Invoice]:
         """Number, render and issue drafts (a review run's output) in one transaction."""
         principal.require(Permission.BILLING_ISSUE)
         now = self._clock.now()
-        out: list[Invoice] = []
+        out: builtins.list[Invoice] = []
         with self._uow() as uow:
             drafts = [self._load(uow, principal, tenant_id, i) for i in invoice_ids]
             for d in drafts:
                 if d.invoice.state is not InvoiceState.DRAFT:
                     raise FailedPrecondition("INVOICE_STATE", f"invoice {d.invoice.invoice_id} is {d.invoice.state.value}, not a draft",
                                              d.invoice.invoice_id)
-            by_tenant: dict[str, list[StoredBill]] = {}
+            by_tenant: dict[str, builtins.list[StoredBill]] = {}
             for d in drafts:
                 by_tenant.setdefault(d.invoice.tenant_id, []).append(d)
             for tenant, items in by_tenant.items():

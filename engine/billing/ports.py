@@ -118,7 +118,9 @@ class StoredBill:
 
 
 class BillingUnitOfWork(Protocol):
-    audit: AuditLog
+    # read-only, so implementations may hold a concrete audit repository
+    @property
+    def audit(self) -> AuditLog: ...
 
     def __enter__(self) -> "BillingUnitOfWork": ...
     def __exit__(self, *exc: Any) -> None: ...

@@ -428,8 +428,11 @@ def replay_bill_case(folder: Path | str) -> BillReplayResult:
         a = got[i] if i < len(got) else None
         if e == a:
             continue
-        if e is None or a is None:
-            result.diffs.append(f"document #{i + 1}: {'not expected: ' + str(a.get('number')) if e is None else 'missing: ' + str(e.get('number'))}")
+        if e is None:
+            result.diffs.append(f"document #{i + 1}: not expected: {a.get('number') if a else '?'}")
+            continue
+        if a is None:
+            result.diffs.append(f"document #{i + 1}: missing: {e.get('number')}")
             continue
         for key in sorted(set(e) | set(a)):
             if e.get(key) == a.get(key):
