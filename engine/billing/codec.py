@@ -71,14 +71,18 @@ def adjustment_from(d: dict[str, Any]) -> Adjustment:
 
 
 def account_dict(a: Account) -> dict[str, Any]:
-    out = asdict(a)
-    out["delivery"] = a.delivery.value
-    out["status"] = a.status.value
-    for k in ("create_time", "update_time", "close_time"):
-        out[k] = out[k].isoformat() if out[k] else None
-    out["address"] = None if a.address is None else {**asdict(a.address), "lines": list(a.address.lines)}
-    out["discount_plans"] = list(a.discount_plans)
-    return out
+    addr = a.address
+    return {
+        "tenant_id": a.tenant_id, "account_id": a.account_id, "name": a.name,
+        "address": None if addr is None else {"lines": list(addr.lines), "city": addr.city, "postal_code": addr.postal_code,
+                                               "country": addr.country, "region": addr.region},
+        "currency": a.currency, "anchor_day": a.anchor_day, "time_zone": a.time_zone, "language": a.language,
+        "delivery": a.delivery.value, "email": a.email, "vat_id": a.vat_id, "company_id": a.company_id,
+        "payment_terms_days": a.payment_terms_days, "tax_exemption": a.tax_exemption, "discount_plans": list(a.discount_plans),
+        "buyer_reference": a.buyer_reference, "status": a.status.value,
+        **{k: (v.isoformat() if v else None) for k, v in (("create_time", a.create_time), ("update_time", a.update_time),
+                                                          ("close_time", a.close_time))},
+    }
 
 
 def account_from(d: dict[str, Any]) -> Account:
@@ -111,7 +115,9 @@ def bill_dict(b: Bill, with_usage: bool = True) -> dict[str, Any]:
         "currency": b.currency, "issue_date": b.issue_date.isoformat(), "due_date": b.due_date.isoformat(),
         "lines": [line_dict(ln) for ln in b.lines], "adjustments": [adjustment_dict(a) for a in b.adjustments],
         "taxes": [{"tax": tax_dict(t.tax), "taxable": t.taxable_micros, "amount": t.tax_micros} for t in b.taxes],
-        "totals": asdict(b.totals), "one_off_ids": list(b.one_off_ids), "payments": [list(p) for p in b.payments],
+        "totals": {"line_extension": b.totals.line_extension, "allowances": b.totals.allowances, "charges": b.totals.charges,
+                   "tax_exclusive": b.totals.tax_exclusive, "tax": b.totals.tax, "tax_inclusive": b.totals.tax_inclusive,
+                   "prepaid": b.totals.prepaid, "payable": b.totals.payable}, "one_off_ids": list(b.one_off_ids), "payments": [list(p) for p in b.payments],
         "bundles": [asdict(x) for x in b.bundles], "plan_set_version": b.plan_set_version, "notes": list(b.notes),
         "usage": [usage_dict(u) for u in b.usage] if with_usage else None,
         "usage_line_ids": list(b.usage_line_ids) if with_usage else None,

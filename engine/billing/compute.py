@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from engine.billing.catalogue import BillingCatalogue
-from engine.billing.cycles import local_day
+from engine.billing.cycles import local_day, local_midnight
 from engine.billing.discounts import DiscountRun, Scope
 from engine.billing.fees import FeeCharge, recurring_fees
 from engine.billing.labels import word
@@ -122,34 +122,44 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         found = rates[category]
         return found if isinstance(found, TaxRate) else None
 
-    by_msisdn: dict[str, list[SubscriberService]] = defaultdict(list)
+    # which subscriber a CDR belongs to: the one assigned to the account at its start, compared as instants
+    # (the local midnights of the assignment days), so the loop never converts a CDR's time
+    windows: dict[str, list[tuple[datetime, datetime | None, SubscriberService]]] = defaultdict(list)
     for svc in inputs.services:
-        by_msisdn[svc.msisdn].append(svc)
+        windows[svc.msisdn].append((local_midnight(svc.assigned_from, tz),
+                                    local_midnight(svc.assigned_until, tz) if svc.assigned_until else None, svc))
+    end_at = local_midnight(period.end, tz)
     last_day = period.end - timedelta(days=1)
 
-    # usage: one line per subscriber, tariff plan, service and destination group: [msisdn, exact micros, CDRs]
+    # usage: one line per subscriber, tariff plan, service and destination group (the hot loop of a bill run: a few
+    # dict lookups and comparisons per CDR)
     groups: dict[tuple[str, str, str, str], _UsageSum] = {}
     frozen: list[tuple[RatedUsage, tuple[str, str, str, str]]] = []
+    keep = frozen.append
     currencies: set[str] = set()
+    currency = account.currency
     for u in inputs.usage:
-        candidates = by_msisdn.get(u.msisdn)
-        if not candidates:
+        candidates = windows.get(u.msisdn)
+        t = u.start_time
+        if candidates is None or t >= end_at:
             continue
-        day = local_day(u.start_time, tz)
-        found: SubscriberService | None = candidates[0] if len(candidates) == 1 else next((s for s in candidates if s.owns(day)), None)
-        if found is None or not found.owns(day) or day >= period.end:
+        found: SubscriberService | None = None
+        for since, until, svc in candidates:
+            if since <= t and (until is None or t < until):
+                found = svc
+                break
+        if found is None:
             continue
-        if u.currency != account.currency:
+        if u.currency != currency:
             currencies.add(u.currency)
             continue
-        plan = u.tariff_plan or found.plan_on(day)
-        key = (found.subscriber_id, plan, u.service, u.destination)
+        key = (found.subscriber_id, u.tariff_plan or found.plan_on(local_day(t, tz)), u.service, u.destination)
         g = groups.get(key)
         if g is None:
             groups[key] = g = _UsageSum(found.msisdn)
         g.micros += u.charge_micros
         g.count += 1
-        frozen.append((u, key))
+        keep((u, key))
     violations: list[FieldViolation] = []
     if currencies:
         violations.append(FieldViolation("currency", f"rated usage in {', '.join(sorted(currencies))} on an account billed in {account.currency}"))

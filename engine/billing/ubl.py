@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Sequence
@@ -79,13 +80,14 @@ def e(text: object) -> str:
 
 
 def usage_csv(usage: Sequence[RatedUsage], line_ids: Sequence[str]) -> bytes:
-    """One row per rated CDR; ``charge`` is the exact rated amount (micro-units)."""
+    """One row per rated CDR; ``charge`` is the exact rated amount with six decimals (micro-units)."""
     rows = [USAGE_CSV_HEADER]
     append = rows.append
     for u, line_id in zip(usage, line_ids):
-        start = u.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if u.start_time.utcoffset() == timedelta(0) else u.start_time.isoformat()
-        append(f"{line_id},{u.cdr_id},{u.msisdn},{start},{u.service},{u.destination},{u.tariff_plan},{u.units},"
-               f"{format_amount(u.charge_micros)},{u.currency}\n")
+        m = u.charge_micros
+        charge = f"{m // MICROS}.{m % MICROS:06d}" if m >= 0 else f"-{-m // MICROS}.{-m % MICROS:06d}"
+        append(f"{line_id},{u.cdr_id},{u.msisdn},{u.start_time.isoformat()},{u.service},{u.destination},{u.tariff_plan},{u.units},"
+               f"{charge},{u.currency}\n")
     return "".join(rows).encode("utf-8")
 
 
@@ -116,11 +118,13 @@ class _Amounts:
         return format_micros(micros, self.decimals)
 
 
+@lru_cache(maxsize=256)
 def percent_text(percent: Fraction) -> str:
     """A VAT rate as EN 16931 writes it (20 % -> "20.00"); rates are exact to the micro-percent (parse_percent)."""
     return format_amount(round_fraction(percent * 100 * MICROS, RoundingMode.HALF_EVEN, MAX_DECIMALS))
 
 
+@lru_cache(maxsize=512)
 def _tax_category(tag: str, tax: TaxRate, reasons: bool = False) -> str:
     """``reasons``: the exemption reason goes only into the VAT breakdown (EN 16931 BR-E-10; UBL-CR-480/481 refuse it elsewhere)."""
     out = [f"<cac:{tag}><cbc:ID>{tax.code}</cbc:ID>"]

@@ -139,7 +139,6 @@ def upgrade() -> None:
         sa.Column("period_start", sa.Date(), nullable=True),
         sa.Column("amount_micros", sa.BigInteger(), nullable=False),
         sa.Column("ref_line_id", sa.String(16), nullable=False),
-        sa.Column("line_json", sa.Text(), nullable=False),
     )
     op.create_index("ix_billing_lines_advance", "billing_invoice_lines", ["tenant_id", "account_id", "period_start"])
     op.create_table(
