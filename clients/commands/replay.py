@@ -1,8 +1,8 @@
 """``rulebill replay FOLDER... [--junit FILE] [--update]``: QA replay of golden folders (offline).
 
-Each FOLDER is a golden case (has ``plans/``) or a folder of cases; a folder's ``bills/`` subfolder holds bill
-cases (``accounts.yaml``: accounts, CDRs and bill run steps compared with the expected invoices, see
-``engine.billing.replay``).  Exit 0
+Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  A case with ``accounts.yaml`` is a bill case
+(accounts, CDRs and bill run steps compared with the expected invoices, see ``engine.billing.replay``); the shipped
+ones are in ``tests/golden/bills/`` (``rulebill replay tests/golden tests/golden/bills`` runs the rating and the bill cases).  Exit 0
 when every case matches; 1 when a case differs or cannot run (a per-CDR diff
 says expected vs actual charge and which rate and span); ``--update``
 rewrites ``expected.jsonl`` from the current engine, on purpose.
@@ -30,7 +30,6 @@ def run_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout
     cases = find_cases(args.folders)
-    cases += find_cases([Path(f) / "bills" for f in args.folders if (Path(f) / "bills").is_dir()])
     if not cases:
         out.write("no golden folders found\n")
         return 1

@@ -131,5 +131,15 @@ def validate_all_documents(root: Root) -> int:
     return n
 
 
+def account_pb(account_id: str, **kw: object) -> Any:
+    """A BillingService Account message: a French payer anchored on the 1st, fields overridable."""
+    from billing.v1 import billing_pb2 as pb
+
+    fields: dict[str, Any] = dict(account_id=account_id, name="Jeanne Martin", anchor_day=1, time_zone="Europe/Paris",
+                                  address=pb.PostalAddress(lines=["5 rue Victor Hugo"], city="Lyon", postal_code="69001", country="FR"))
+    fields.update(kw)
+    return pb.Account(**fields)
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)

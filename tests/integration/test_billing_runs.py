@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from billing.v1 import billing_pb2 as pb
-from tests.integration.billing_support import START, BillingStack, billing_stack, days  # noqa: F401 - fixture
+from tests.integration.billing_support import account_pb, START, BillingStack, billing_stack, days  # noqa: F401 - fixture
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.ubl_conformance import check
 
@@ -22,11 +22,7 @@ UTC = timezone.utc
 
 
 def account(account_id: str, **kw: object) -> pb.Account:
-    fields: dict = dict(account_id=account_id, name="Jeanne Martin", anchor_day=1, time_zone="Europe/Paris", language="fr",
-                        address=pb.PostalAddress(lines=["5 rue Victor Hugo"], city="Lyon", postal_code="69001", country="FR"),
-                        email="jeanne@example.org")
-    fields.update(kw)
-    return pb.Account(**fields)
+    return account_pb(account_id, **{"language": "fr", "email": "jeanne@example.org", **kw})
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from billing.v1 import billing_pb2 as pb
-from tests.integration.billing_support import BillingStack, billing_stack  # noqa: F401 - fixture
+from tests.integration.billing_support import account_pb, BillingStack, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, precondition_reason, rpc_error
 from tests.ubl_conformance import check
 
@@ -19,25 +19,18 @@ C = grpc.StatusCode
 UTC = timezone.utc
 
 
-def account(account_id: str, **kw: object) -> pb.Account:
-    fields: dict = dict(account_id=account_id, name="Jeanne Martin", anchor_day=1, time_zone="Europe/Paris",
-                        address=pb.PostalAddress(lines=["5 rue Victor Hugo"], city="Lyon", postal_code="69001", country="FR"))
-    fields.update(kw)
-    return pb.Account(**fields)
-
-
 @pytest.fixture(scope="module")
 def billed(billing_stack: BillingStack) -> dict:  # noqa: F811
     """mno: ACC-A (Smart S from 1 February, national calls) billed on 1 March; mvno-alpha: ALPHA-1."""
     s = billing_stack
     bc = s.billing("mno")
-    bc.create_account(account("ACC-A"))
+    bc.create_account(account_pb("ACC-A"))
     sub, msisdn = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
     bc.assign("ACC-A", sub)
     s.rate("mno", msisdn, [(datetime(2026, 2, 3, 9, 0, tzinfo=UTC), 3 * 3600, "33140000000"),    # beyond the 120 minutes
                            (datetime(2026, 2, 4, 9, 0, tzinfo=UTC), 600, "4930123456")])
     alpha = s.billing("mvno-alpha")
-    alpha.create_account(account("ALPHA-1", name="Alpha customer"))
+    alpha.create_account(account_pb("ALPHA-1", name="Alpha customer"))
     asub, _ = s.subscriber("mvno-alpha", "TP_ALPHA_SIMPLE", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
     alpha.assign("ALPHA-1", asub)
     bc.add_charge("ACC-A", "OC_PENALTY", 80_000_000, "EUR", "Contract breach", charge_date=date(2026, 2, 20))  # admins have no limit
@@ -49,7 +42,7 @@ def billed(billing_stack: BillingStack) -> dict:  # noqa: F811
 
 def test_bad_accounts_get_every_bad_field(billing_stack: BillingStack) -> None:  # noqa: F811
     bc = billing_stack.billing("mno")
-    bad = account("ACC BAD", anchor_day=32, time_zone="Mars/Olympus", currency="XXX", vat_id="12345", language="tlh",
+    bad = account_pb("ACC BAD", anchor_day=32, time_zone="Mars/Olympus", currency="XXX", vat_id="12345", language="tlh",
                   address=pb.PostalAddress(lines=[], city="", country="ZZ"), delivery=pb.DELIVERY_EMAIL, discount_plans=["DP_GHOST"])
     err = rpc_error(lambda: bc.create_account(bad), C.INVALID_ARGUMENT)
     fields = field_violations(err)
@@ -57,7 +50,7 @@ def test_bad_accounts_get_every_bad_field(billing_stack: BillingStack) -> None: 
             "email", "discount_plans[0]"} <= set(fields)
     assert "1..31" in fields["anchor_day"]
     for anchor in (0, -1, 32):
-        err = rpc_error(lambda: bc.create_account(account("ACC-ANCHOR", anchor_day=anchor)), C.INVALID_ARGUMENT)
+        err = rpc_error(lambda: bc.create_account(account_pb("ACC-ANCHOR", anchor_day=anchor)), C.INVALID_ARGUMENT)
         assert list(field_violations(err)) == ["anchor_day"]
 
 
@@ -74,7 +67,7 @@ def test_an_account_without_address_cannot_be_billed_and_nothing_is_issued(billi
     err = rpc_error(lambda: bc.preview("ACC-NOADDR"), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "BILL_INPUT" and "address" in err.details()
     # a country without a tax table is named too
-    bc.update_account(pb.Account(account_id="ACC-NOADDR", address=pb.PostalAddress(lines=["1 Main St"], city="Austin", country="US")),
+    bc.update_account_pb(pb.Account(account_id="ACC-NOADDR", address=pb.PostalAddress(lines=["1 Main St"], city="Austin", country="US")),
                       ["address"])
     err = rpc_error(lambda: bc.preview("ACC-NOADDR"), C.FAILED_PRECONDITION)
     assert "no tax table for country US" in err.details()
@@ -114,8 +107,8 @@ def test_tenants_never_see_each_other(billing_stack: BillingStack, billed: dict)
     beta = s.billing("mvno-beta")
     alpha = s.billing("mvno-alpha")
     inv = billed["invoice"]
-    rpc_error(lambda: beta.get_account("ALPHA-1", tenant_id="mvno-alpha"), C.NOT_FOUND)
-    rpc_error(lambda: beta.get_account("ALPHA-1"), C.NOT_FOUND)
+    rpc_error(lambda: beta.get_account_pb("ALPHA-1", tenant_id="mvno-alpha"), C.NOT_FOUND)
+    rpc_error(lambda: beta.get_account_pb("ALPHA-1"), C.NOT_FOUND)
     rpc_error(lambda: alpha.get_invoice(inv.invoice_id), C.NOT_FOUND)
     rpc_error(lambda: alpha.download(inv.invoice_id, "xml"), C.NOT_FOUND)
     rpc_error(lambda: alpha.credit_note(inv.invoice_id, "mine?"), C.NOT_FOUND)
@@ -151,7 +144,7 @@ def test_review_runs_make_drafts_an_admin_issues(billing_stack: BillingStack, bi
     s = billing_stack
     bc = s.billing("mno")
     csr = s.billing("mno", "csr")
-    bc.create_account(account("ACC-DRAFT"))
+    bc.create_account(account_pb("ACC-DRAFT"))
     sub, msisdn = s.subscriber("mno", "TP_SMART_M", datetime(2026, 2, 5, 8, 0, tzinfo=UTC))
     s.at(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     bc.assign("ACC-DRAFT", sub, valid_from=datetime(2026, 2, 5, 8, 0, tzinfo=UTC))
@@ -196,10 +189,10 @@ def test_rebill_after_rerating(billing_stack: BillingStack, billed: dict) -> Non
     assert reply.invoice.totals.prepaid.amount_micros > 0
 
 
-def test_voucher_recharges_are_payments_on_account(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+def test_voucher_recharges_are_payments_on_account_pb(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
-    bc.create_account(account("ACC-VOUCHER"))
+    bc.create_account(account_pb("ACC-VOUCHER"))
     sub, msisdn = s.subscriber("mno", "TP_SMART_S", datetime(2026, 3, 3, 8, 0, tzinfo=UTC))
     bc.assign("ACC-VOUCHER", sub)
     from store.vouchers import voucher_redemptions
@@ -221,10 +214,10 @@ def test_voucher_recharges_are_payments_on_account(billing_stack: BillingStack, 
     assert second.totals.prepaid.amount_micros == 0
 
 
-def test_final_bill_on_deactivation_refunds_days_and_closes_the_account(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+def test_final_bill_on_deactivation_refunds_days_and_closes_the_account_pb(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
-    bc.create_account(account("ACC-FINAL"))
+    bc.create_account(account_pb("ACC-FINAL"))
     sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     bc.assign("ACC-FINAL", sub)
     s.at(datetime(2026, 5, 2, 8, 0, tzinfo=UTC))
@@ -246,7 +239,7 @@ def test_final_bill_on_deactivation_refunds_days_and_closes_the_account(billing_
     fee = [ln for ln in final.lines if ln.charge_type == "fee"]
     # 10 of May's 31 days of 9.99: 3.22; 9.99 was charged in advance: -6.77, no June in advance
     assert [ln.amount.amount_micros for ln in fee] == [-6_770_000]
-    assert bc.get_account("ACC-FINAL").account.status == pb.ACCOUNT_STATUS_CLOSED
+    assert bc.get_account_pb("ACC-FINAL").account.status == pb.ACCOUNT_STATUS_CLOSED
     err = rpc_error(lambda: bc.assign("ACC-FINAL", sub), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "ACCOUNT_CLOSED"
 

@@ -53,7 +53,8 @@ def test_rulebill_replay_runs_bill_cases_and_reports(tmp_path: Path) -> None:
     import io
 
     out = io.StringIO()
-    code = run_replay(argparse.Namespace(folders=[str(CASES.parent)], junit=str(tmp_path / "j.xml"), update=False), out)
+    folders = [str(CASES.parent), str(CASES)]   # `rulebill replay tests/golden tests/golden/bills`
+    code = run_replay(argparse.Namespace(folders=folders, junit=str(tmp_path / "j.xml"), update=False), out)
     assert code == 0, out.getvalue()
     assert "ok   credit-note-and-rebill: 4 documents match" in out.getvalue()
     assert 'name="two-vat-rates"' in (tmp_path / "j.xml").read_text()
