@@ -67,7 +67,7 @@ def test_an_account_without_address_cannot_be_billed_and_nothing_is_issued(billi
     err = rpc_error(lambda: bc.preview("ACC-NOADDR"), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "BILL_INPUT" and "address" in err.details()
     # a country without a tax table is named too
-    bc.update_account_pb(pb.Account(account_id="ACC-NOADDR", address=pb.PostalAddress(lines=["1 Main St"], city="Austin", country="US")),
+    bc.update_account(pb.Account(account_id="ACC-NOADDR", address=pb.PostalAddress(lines=["1 Main St"], city="Austin", country="US")),
                       ["address"])
     err = rpc_error(lambda: bc.preview("ACC-NOADDR"), C.FAILED_PRECONDITION)
     assert "no tax table for country US" in err.details()
@@ -107,8 +107,8 @@ def test_tenants_never_see_each_other(billing_stack: BillingStack, billed: dict)
     beta = s.billing("mvno-beta")
     alpha = s.billing("mvno-alpha")
     inv = billed["invoice"]
-    rpc_error(lambda: beta.get_account_pb("ALPHA-1", tenant_id="mvno-alpha"), C.NOT_FOUND)
-    rpc_error(lambda: beta.get_account_pb("ALPHA-1"), C.NOT_FOUND)
+    rpc_error(lambda: beta.get_account("ALPHA-1", tenant_id="mvno-alpha"), C.NOT_FOUND)
+    rpc_error(lambda: beta.get_account("ALPHA-1"), C.NOT_FOUND)
     rpc_error(lambda: alpha.get_invoice(inv.invoice_id), C.NOT_FOUND)
     rpc_error(lambda: alpha.download(inv.invoice_id, "xml"), C.NOT_FOUND)
     rpc_error(lambda: alpha.credit_note(inv.invoice_id, "mine?"), C.NOT_FOUND)
@@ -214,7 +214,7 @@ def test_voucher_recharges_are_payments_on_account_pb(billing_stack: BillingStac
     assert second.totals.prepaid.amount_micros == 0
 
 
-def test_final_bill_on_deactivation_refunds_days_and_closes_the_account_pb(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+def test_final_bill_on_deactivation_refunds_days_and_closes_the_account(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
     bc.create_account(account_pb("ACC-FINAL"))
@@ -239,7 +239,7 @@ def test_final_bill_on_deactivation_refunds_days_and_closes_the_account_pb(billi
     fee = [ln for ln in final.lines if ln.charge_type == "fee"]
     # 10 of May's 31 days of 9.99: 3.22; 9.99 was charged in advance: -6.77, no June in advance
     assert [ln.amount.amount_micros for ln in fee] == [-6_770_000]
-    assert bc.get_account_pb("ACC-FINAL").account.status == pb.ACCOUNT_STATUS_CLOSED
+    assert bc.get_account("ACC-FINAL").account.status == pb.ACCOUNT_STATUS_CLOSED
     err = rpc_error(lambda: bc.assign("ACC-FINAL", sub), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "ACCOUNT_CLOSED"
 
