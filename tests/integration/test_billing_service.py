@@ -189,7 +189,7 @@ def test_rebill_after_rerating(billing_stack: BillingStack, billed: dict) -> Non
     assert reply.invoice.totals.prepaid.amount_micros > 0
 
 
-def test_voucher_recharges_are_payments_on_account_pb(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+def test_voucher_recharges_are_payments_on_account(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
     bc.create_account(account_pb("ACC-VOUCHER"))
