@@ -132,9 +132,8 @@ def bill_run(root: object, batch: int) -> tuple[float, float, object]:
     from engine.billing.ports import RunMode
     from engine.billing.runs import RunRequest
     from engine.identity import SYSTEM
-    from servers.billing_service import build_billing
-
-    desk = build_billing(root)
+    
+    desk = root.billing
     desk.runs.batch_size = batch
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
@@ -191,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from engine.clock import FixedClock
     from engine.settings import Settings
-    from servers.app import bootstrap, build_root
+    from servers.bootstrap import bootstrap
+from servers.root import build_root
     from store.migrate import upgrade
 
     url, admin = fresh_database(args.postgres)

@@ -3,7 +3,7 @@
     python -m bench.bench_rating_grpc            # 100,000 CDRs in chunks of 1,000, 3 repetitions
     python -m bench.bench_rating_grpc --quick    # 5,000 CDRs (CI)
 
-A real server (the composition root of ``servers.app``) over a fresh SQLite
+A real server (``servers.root.build_root`` and ``servers.app.create_server``) over a fresh SQLite
 database, bootstrapped with the sample operator's plans (``plans/``).  The
 client streams mvno-alpha voice, SMS and data CDRs (rated with the operator's
 wholesale plan TP_WS_ALPHA, the MVNO's CDR path) in chunks of 1,000 and reads
@@ -69,9 +69,9 @@ def in_process(root: object, cdrs: list[mpb.NormalisedCdr]) -> tuple[float, int]
 
     from engine.errors import ErrorList
     from engine.identity import SYSTEM
-    from servers.rating_service import cdr_from_pb
+    from servers.convert import cdr_from_pb
 
-    desk = root.extras["rating"]  # type: ignore[attr-defined]
+    desk = root.rating  # type: ignore[attr-defined]
     principal = replace(SYSTEM, tenant_id="mvno-alpha", is_operator=False, subject="bench")
     errors = ErrorList()
     t0 = time.perf_counter()
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     from clients.client import RulebillClient
     from engine.identity import Role
     from engine.settings import Settings
-    from servers.app import bootstrap, build_root, create_server, graceful_stop
+    from servers.app import create_server, graceful_stop
+    from servers.bootstrap import bootstrap
+    from servers.root import build_root
     from store.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-") as tmp:

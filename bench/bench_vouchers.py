@@ -267,7 +267,9 @@ class _Server:
     def __init__(self, url: str, home: Path) -> None:
         from engine.identity import Role
         from engine.settings import Settings
-        from servers.app import bootstrap, build_root, create_server
+        from servers.app import create_server
+        from servers.bootstrap import bootstrap
+        from servers.root import build_root
         from store.migrate import upgrade
 
         upgrade(url)
@@ -307,10 +309,10 @@ def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> 
     numbers = []
     for i in range(clients):
         msisdn = f"49170{9_000_000 + i:07d}"
-        s = admin.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+        s = admin.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
             msisdn=msisdn, imsi=f"26201{i:010d}", billing_account="BENCH", payment_type=spb.PAYMENT_TYPE_PREPAID,
             tariff_plan="TP_SMART_S")).subscriber
-        admin.subscribers.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
+        admin.subscribers.rpc.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
         numbers.append(msisdn)
     stubs = [server.client("csr") for _ in range(clients)]
     latencies: list[float] = []

@@ -1,8 +1,14 @@
-"""The typed Python client: every service's stub on one authenticated channel.
+"""The typed Python client: one client per service on one authenticated channel, each offering the
+methods of the engine desk behind that service (the same port, over the wire).
 
     from clients.client import connect
     with connect() as rb:                      # address + token found like the CLI finds them
-        rb.tenants.ListTenants(tenant_pb2.ListTenantsRequest())
+        for tenant in rb.tenants.list().items:
+            print(tenant.tenant_id)
+        rb.subscribers.set_barring("sub_...", "bar_international", True, reason="fraud")
+
+Results are domain-shaped (:class:`~clients.services.base.Page`, iterators of chunks) or the typed protobuf
+messages of ``billing.v1``; errors are ``grpc.RpcError`` (:func:`describe_error` makes one line of one).
 """
 
 from __future__ import annotations
@@ -10,14 +16,24 @@ from __future__ import annotations
 import collections
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from billing.v1 import audit_pb2_grpc, subscriber_pb2_grpc, tenant_pb2_grpc, token_pb2_grpc
+from clients.services.audit import AuditClient
+from clients.services.billing import BillingClient
+from clients.services.mediation import MediationClient
+from clients.services.plans import PlanClient
+from clients.services.rating import RatingClient
+from clients.services.subscribers import SubscriberClient
+from clients.services.tenants import TenantClient
+from clients.services.tokens import TokenClient
+from clients.services.vouchers import VoucherClient
 from engine.settings import load_settings
+
+S = TypeVar("S")
 
 
 class _BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
@@ -69,7 +85,7 @@ def find_token(explicit: str | None = None) -> str:
 
 
 class RulebillClient:
-    """Stubs for every service over one channel; use as a context manager."""
+    """Every service's client over one channel; use as a context manager."""
 
     def __init__(self, address: str, token: str, root_certificates: bytes | None = None,
                  client_cert: tuple[bytes, bytes] | None = None, max_message_bytes: int = 16 * 1024 * 1024) -> None:
@@ -82,13 +98,19 @@ class RulebillClient:
             base = grpc.insecure_channel(address, options=options)
         self._base = base
         self.channel = grpc.intercept_channel(base, _BearerInterceptor(token))
-        self.tenants = tenant_pb2_grpc.TenantServiceStub(self.channel)
-        self.subscribers = subscriber_pb2_grpc.SubscriberServiceStub(self.channel)
-        self.tokens = token_pb2_grpc.TokenServiceStub(self.channel)
-        self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)
+        self.tenants = TenantClient(self.channel)
+        self.subscribers = SubscriberClient(self.channel)
+        self.tokens = TokenClient(self.channel)
+        self.audit = AuditClient(self.channel)
+        self.vouchers = VoucherClient(self.channel)
+        self.plans = PlanClient(self.channel)
+        self.rating = RatingClient(self.channel)
+        self.mediation = MediationClient(self.channel)
+        self.billing = BillingClient(self.channel)
 
-    def stub(self, stub_class: type) -> Any:
-        """Any other service's stub (vouchers, plans, rating, mediation ...) on the same channel."""
+    def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
+        """A service's generated stub on this channel, for tests and tools that speak the wire protocol itself
+        (unset enums, odd message sequences).  Everything else, the CLI included, uses the typed clients above."""
         return stub_class(self.channel)
 
     def close(self) -> None:

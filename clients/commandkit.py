@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, TextIO, TypeVar
 
 from clients.client import RulebillClient, connect
 
@@ -26,7 +26,7 @@ def client_from(args: argparse.Namespace) -> RulebillClient:
     return connect(getattr(args, "server", None), getattr(args, "token", None))
 
 
-def progress(items: Iterable[T], total: int, label: str, stream=sys.stderr) -> Iterator[T]:  # type: ignore[no-untyped-def]
+def progress(items: Iterable[T], total: int, label: str, stream: TextIO = sys.stderr) -> Iterator[T]:
     """A plain-text progress bar on stderr (only when stderr is a terminal or total is large)."""
     show = stream.isatty()
     done = 0
@@ -41,7 +41,7 @@ def progress(items: Iterable[T], total: int, label: str, stream=sys.stderr) -> I
         stream.write("\n")
 
 
-def bar(done: int, total: int, label: str, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
+def bar(done: int, total: int, label: str, stream: TextIO = sys.stderr) -> None:
     """Draw one progress update (for streamed progress messages)."""
     if not total:
         return

@@ -1,16 +1,20 @@
 """The append-only audit log: who did what to which object, when, before and after.
 
+Use cases write entries with :func:`entry` inside their own unit of work;
+:class:`AuditDesk` reads them back, each tenant only its own.
 Only changed fields are recorded.  Fields named like secrets never reach the
 log (defence in depth: callers should not pass them in the first place).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from engine.identity import Principal
+from engine.identity import Permission, Principal
+from engine.model import AuditEntry
+from engine.paging import Page
+from engine.ports import AuditFilter, UnitOfWorkFactory
 
 SECRET_FIELD_MARKERS = ("pin", "secret", "password", "key", "token_hash", "secret_hash", "ciphertext")
 
@@ -18,23 +22,6 @@ SECRET_FIELD_MARKERS = ("pin", "secret", "password", "key", "token_hash", "secre
 def _is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(marker in lowered for marker in SECRET_FIELD_MARKERS)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    time: datetime
-    subject: str
-    tenant_id: str
-    role: str
-    action: str
-    object_type: str
-    object_id: str
-    before: Mapping[str, Any] = field(default_factory=dict)
-    after: Mapping[str, Any] = field(default_factory=dict)
-    request_id: str = ""
-    # the tenant that owns the object (for tenant-scoped reading of the log)
-    object_tenant_id: str = ""
-    sequence: int = 0
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,3 +74,17 @@ def entry(
         request_id=request_id,
         object_tenant_id=object_tenant_id or principal.tenant_id,
     )
+
+
+class AuditDesk:
+    """Use cases of AuditService: reading the log, scoped to what the caller may see."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def list(self, principal: Principal, tenant_id: str, object_type: str, object_id: str, page: Page) -> list[AuditEntry]:
+        """Entries after ``page.after`` (oldest first); an MVNO sees its own, the operator all or one tenant's."""
+        principal.require(Permission.AUDIT_READ)
+        scope = AuditFilter(principal.tenants_listed(tenant_id), object_type, object_id)
+        with self._uow(read_only=True) as uow:
+            return uow.audit.list(scope, page.after, page.size)

@@ -100,6 +100,14 @@ class Principal:
         if not self.can_see_tenant(tenant_id):
             raise PermissionDenied(f"tenant {self.tenant_id} may not act on tenant {tenant_id}")
 
+    def tenants_listed(self, tenant_id: str = "") -> set[str] | None:
+        """The tenants a list call covers: ``tenant_id`` when given (the caller must be allowed to see it), else the
+        caller's own, or every tenant (None) for the operator."""
+        if tenant_id:
+            self.require_tenant(tenant_id)
+            return {tenant_id}
+        return None if self.is_operator else {self.tenant_id}
+
 
 SYSTEM = Principal(subject="system", tenant_id="", role=Role.OPERATOR_ADMIN, is_operator=True)
 

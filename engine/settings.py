@@ -1,8 +1,12 @@
 """One settings object for every process: server, CLI, tests.
 
 Sources, later wins: built-in defaults < ``$RULEBILL_HOME/rulebill.yaml`` (or the
-file named by ``RULEBILL_CONFIG``) < environment variables ``RULEBILL_*``.
+file named by ``RULEBILL_CONFIG``) < environment variables ``RULEBILL_<NAME>``.
 Secrets are never defaults: key material is read from files or the environment.
+
+The settings file is read with the line-aware loader of plan files
+(:mod:`engine.yamlio`): duplicate keys, unknown settings and values of the wrong
+type are all reported together, each as ``file:line:col``.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from engine.yamlio import Mark, MarkedMap, Problem, load_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "RULEBILL_"
 
 
 def _default_home() -> Path:
@@ -33,6 +38,14 @@ class Settings:
     rules_dir: Path = REPO_ROOT / "rules"
     # Key material (files are created 0600 by `rulebill bootstrap` when absent).
     keyring_file: str = ""
+    # Voucher keys given directly (e.g. by a secret store through the environment) instead of keyring_file:
+    # "<version>:<base64 key>,..."; *_current 0 means the highest version given.
+    voucher_master_keys: str = field(default="", repr=False)
+    voucher_master_current: int = 0
+    voucher_lookup_keys: str = field(default="", repr=False)
+    voucher_lookup_current: int = 0
+    # The operator's OpenPGP secret key that signs voucher export files.
+    voucher_signing_key_file: str = ""
     # The operator's bootstrap admin credential, written once by `rulebill bootstrap`.
     bootstrap_token_file: str = ""
     # TLS: server cert/key; with client_ca_file set, clients must present a certificate (mTLS).
@@ -65,38 +78,99 @@ class Settings:
     def effective_bootstrap_token_file(self) -> Path:
         return Path(self.bootstrap_token_file) if self.bootstrap_token_file else self.home / "bootstrap-admin.token"
 
+    @property
+    def effective_voucher_signing_key_file(self) -> Path:
+        return Path(self.voucher_signing_key_file) if self.voucher_signing_key_file else self.home / "voucher-signing-key.asc"
+
+    def voucher_key_variables(self) -> dict[str, str] | None:
+        """The voucher keys given as settings, named as the keyring's environment format names them;
+        None when the keys come from ``keyring_file``."""
+        if not self.voucher_master_keys:
+            return None
+        return {
+            "RULEBILL_VOUCHER_MASTER_KEYS": self.voucher_master_keys,
+            "RULEBILL_VOUCHER_MASTER_CURRENT": str(self.voucher_master_current or ""),
+            "RULEBILL_VOUCHER_LOOKUP_KEYS": self.voucher_lookup_keys,
+            "RULEBILL_VOUCHER_LOOKUP_CURRENT": str(self.voucher_lookup_current or ""),
+        }
+
     def with_overrides(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
 
-def _coerce(name: str, raw: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind in ("int", int):
+class SettingsInvalid(ValueError):
+    """The settings file or a ``RULEBILL_*`` variable is unusable; ``problems`` holds every one found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        # a variable has no line: "RULEBILL_X: code: message" rather than "RULEBILL_X:0:0: ..."
+        lines = [str(p) if p.line else f"{p.file}: {p.code}: {p.message}" for p in self.problems]
+        super().__init__("invalid settings:\n" + "\n".join(lines))
+
+
+_TYPES: dict[Any, type] = {"int": int, "float": float, "Path": Path, "str": str}
+_WANT = {int: "a whole number", float: "a number", Path: "a path", str: "text"}
+
+
+def _kinds() -> dict[str, type]:
+    # the dataclass annotations are strings (postponed evaluation): map them back to the types they name
+    # (every field is one of these four)
+    return {f.name: _TYPES[f.type] for f in fields(Settings)}
+
+
+def _coerce(kind: type, raw: Any) -> Any:
+    """``raw`` (a YAML scalar or an environment string) as ``kind``; ValueError says what was expected."""
+    if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
+        raise ValueError(f"expected {_WANT[kind]}, got {type(raw).__name__ if raw is not None else 'nothing'}")
+    if kind is int:
+        if isinstance(raw, float) or not str(raw).strip().lstrip("-").isdigit():
+            raise ValueError(f"expected {_WANT[kind]}, got {raw!r}")
         return int(raw)
-    if kind in ("float", float):
-        return float(raw)  # only durations (shutdown grace) are fractional settings
-    if kind in ("Path", Path):
-        return Path(raw)
-    return str(raw)
+    if kind is float:  # only durations (shutdown grace) are fractional settings
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"expected {_WANT[kind]}, got {raw!r}") from None
+    return Path(str(raw)) if kind is Path else str(raw)
+
+
+def _from_file(path: Path, kinds: Mapping[str, type], problems: list[Problem]) -> dict[str, Any]:
+    doc = load_file(path, problems)
+    if doc is None:
+        return {}
+    if not isinstance(doc, MarkedMap):
+        problems.append(Problem.at(getattr(doc, "mark", Mark(str(path), 1, 1)), "settings.type", "the settings file must be a mapping"))
+        return {}
+    values: dict[str, Any] = {}
+    for name, raw in doc.items():
+        if name not in kinds:
+            problems.append(Problem.at(doc.key_mark(name), "settings.unknown",
+                                      f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}"))
+            continue
+        try:
+            values[name] = _coerce(kinds[name], raw)
+        except ValueError as exc:
+            problems.append(Problem.at(doc.mark_of(name), "settings.type", f"{name}: {exc}"))
+    return values
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process; raises :class:`SettingsInvalid` listing every problem found."""
     env = os.environ if env is None else env
-    names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
+    kinds = _kinds()
     home = Path(env.get("RULEBILL_HOME") or REPO_ROOT / "var")
-    values["home"] = home
+    values: dict[str, Any] = {"home": home}
     config_file = Path(env["RULEBILL_CONFIG"]) if env.get("RULEBILL_CONFIG") else home / "rulebill.yaml"
+    problems: list[Problem] = []
     if config_file.is_file():
-        data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{config_file}: settings file must be a mapping")
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{config_file}: unknown setting(s): {', '.join(unknown)}")
-        values.update({k: _coerce(k, v) for k, v in data.items()})
-    for name in names:
-        key = f"RULEBILL_{name.upper()}"
+        values.update(_from_file(config_file, kinds, problems))
+    for name, kind in kinds.items():
+        key = f"{ENV_PREFIX}{name.upper()}"
         if key in env and name != "home":
-            values[name] = _coerce(name, env[key])
+            try:
+                values[name] = _coerce(kind, env[key])
+            except ValueError as exc:
+                problems.append(Problem(key, 0, 0, "settings.type", str(exc)))
+    if problems:
+        raise SettingsInvalid(problems)
     return Settings(**values)

@@ -1,38 +1,28 @@
-"""Subscribers and their life: provisioned -> active <-> suspended -> deactivated."""
+"""Subscribers and their life: provisioned -> active <-> suspended -> deactivated (the records are in engine.model)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
-from enum import Enum
+from dataclasses import replace
 
 from engine import audit
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
+from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
 from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
-from engine.ports import PlanCatalogue, UnitOfWorkFactory
+from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant
 
 FLAG = re.compile(r"^bar_[a-z][a-z0-9_]{0,38}$")
 PLAN_ID = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-
-class PaymentType(str, Enum):
-    POSTPAID = "postpaid"
-    PREPAID = "prepaid"
-
-
-class SubscriberStatus(str, Enum):
-    PROVISIONED = "provisioned"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    DEACTIVATED = "deactivated"
+# the records stay importable from here, where they were defined before engine.model
+__all__ = ["NewSubscriber", "PaymentType", "Subscriber", "SubscriberDesk", "SubscriberFilter", "SubscriberStatus", "TRANSITIONS"]
 
 
 # event -> (allowed from-states, to-state)
@@ -47,59 +37,16 @@ TRANSITIONS: dict[str, tuple[frozenset[SubscriberStatus], SubscriberStatus]] = {
 }
 
 
-@dataclass(frozen=True)
-class Subscriber:
-    subscriber_id: str
-    tenant_id: str
-    msisdn: str
-    imsi: str
-    billing_account: str
-    payment_type: PaymentType
-    status: SubscriberStatus
-    tariff_plan: str
-    create_time: datetime
-    update_time: datetime
-    activate_time: datetime | None = None
-    deactivate_time: datetime | None = None
-    # staff barring flags (sorted, e.g. ("bar_international",)); rules/barring decides what each bars
-    barring_flags: tuple[str, ...] = ()
-    # credit limit per bill cycle in micro-units; None: no limit
-    credit_limit_micros: int | None = None
-    credit_currency: str = ""
-
-    def as_audit(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SubscriberFilter:
-    tenant_ids: set[str] | None = None   # None: every tenant (operator callers only)
-    status: SubscriberStatus | None = None
-    payment_type: PaymentType | None = None
-    tariff_plan: str = ""
-    billing_account: str = ""
-    msisdn_prefix: str = ""
-
-
-@dataclass(frozen=True)
-class NewSubscriber:
-    tenant_id: str
-    msisdn: str
-    imsi: str
-    billing_account: str
-    payment_type: PaymentType | None
-    tariff_plan: str
-
-
 class SubscriberDesk:
     """Use cases of SubscriberService."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, plans: PlanCatalogue | None = None) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, plans: PlanCatalogue | None = None,
+                 barring_flags: frozenset[str] | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._plans = plans
-        # flags the barring rules know (set by the rating area from the rule book); None: any bar_* name
-        self.barring_flags: frozenset[str] | None = None
+        # the flags the barring rules know (from the rule book); None: any bar_* name
+        self.barring_flags = barring_flags
 
     def _check_plan(self, plan: str, tenant_id: str, field: str, errors: ErrorList) -> None:
         if not PLAN_ID.match(plan or ""):
@@ -150,7 +97,7 @@ class SubscriberDesk:
             uow.commit()
         return sub
 
-    def _load(self, uow, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:  # type: ignore[no-untyped-def]
+    def _load(self, uow: UnitOfWork, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:
         if subscriber_id:
             sub = uow.subscribers.get(subscriber_id)
             name = subscriber_id

@@ -1,46 +1,23 @@
-"""Tenants: one MNO (the operator) owning N MVNOs, and what each may do."""
+"""Tenants: one MNO (the operator) owning N MVNOs, and what each may do (the records are in engine.model)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
-from enum import Enum
+from dataclasses import replace
 
 from engine import audit
 from engine.clock import Clock
 from engine.currencies import is_currency
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
+from engine.model import Tenant, TenantKind, TenantStatus
 from engine.paging import Page
 from engine.ports import UnitOfWorkFactory
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 
-
-class TenantKind(str, Enum):
-    MNO = "mno"
-    MVNO = "mvno"
-
-
-class TenantStatus(str, Enum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-
-
-@dataclass(frozen=True)
-class Tenant:
-    tenant_id: str
-    display_name: str
-    kind: TenantKind
-    status: TenantStatus
-    parent_tenant_id: str
-    currency: str
-    create_time: datetime
-    update_time: datetime
-
-    def as_audit(self) -> dict[str, object]:
-        return asdict(self)
+# the records stay importable from here, where they were defined before engine.model
+__all__ = ["TENANT_ID", "Tenant", "TenantAdmin", "TenantKind", "TenantStatus", "check_tenant_id", "require_active_tenant"]
 
 
 def check_tenant_id(value: str, field: str, errors: ErrorList) -> None:
@@ -102,7 +79,7 @@ class TenantAdmin:
 
     def list(self, principal: Principal, page: Page, status: TenantStatus | None = None) -> list[Tenant]:
         principal.require(Permission.TENANT_READ)
-        visible = None if principal.is_operator else {principal.tenant_id}
+        visible = principal.tenants_listed()
         with self._uow(read_only=True) as uow:
             return uow.tenants.list(visible, status, page.after, page.size)
 

@@ -20,7 +20,7 @@ from engine.identity import (
 )
 from engine.paging import Page
 from engine.ports import UnitOfWorkFactory
-from engine.tenancy import TenantKind, TenantStatus
+from engine.model import TenantKind, TenantStatus
 
 MAX_TTL_SECONDS = 366 * 24 * 3600
 MVNO_ROLES = frozenset({Role.MVNO_ADMIN, Role.CSR, Role.PRODUCT_MANAGER, Role.AUDITOR})
@@ -127,11 +127,7 @@ class TokenDesk:
 
     def list(self, principal: Principal, tenant_id: str, include_revoked: bool, page: Page) -> list[ApiToken]:
         principal.require(Permission.TOKEN_ADMIN)
-        if tenant_id:
-            principal.require_tenant(tenant_id)
-            tenants: set[str] | None = {tenant_id}
-        else:
-            tenants = None if principal.is_operator else {principal.tenant_id}
+        tenants = principal.tenants_listed(tenant_id)
         with self._uow() as uow:
             return uow.tokens.list(tenants, include_revoked, page.after, page.size)
 

@@ -50,7 +50,7 @@ class Problem:
         return {"file": self.file, "line": self.line, "col": self.col, "code": self.code, "message": self.message}
 
 
-class MarkedMap(dict):  # type: ignore[type-arg]
+class MarkedMap(dict):
     """A dict that knows where it, each key and each value start."""
 
     mark: Mark
@@ -64,7 +64,7 @@ class MarkedMap(dict):  # type: ignore[type-arg]
         return self.key_marks.get(key, self.mark)
 
 
-class MarkedList(list):  # type: ignore[type-arg]
+class MarkedList(list):
     mark: Mark
     item_marks: list[Mark]
 

@@ -36,10 +36,6 @@ def _months_back(today: date) -> date:
 
 
 def bootstrap_samples(root: Any, path: Path | None = None) -> dict[str, Any]:
-    from servers.billing_service import build_billing
-    from servers.plan_service import build_plans
-    from servers.rating_service import build_desk
-
     path = path or Path(root.settings.plans_dir) / "billing" / "samples.yaml"
     if not path.is_file():
         return {}
@@ -51,7 +47,7 @@ def bootstrap_samples(root: Any, path: Path | None = None) -> dict[str, Any]:
     f.optional("kind", str)
     accounts = f.required("accounts", list) or MarkedList()
     f.done()
-    desk = build_billing(root)
+    desk = root.billing
     with root.uow(read_only=True) as unit:
         known = {t.tenant_id for t in unit.tenants.list(None, None, None, 1000)}
     with desk.uow(read_only=True) as uow:
@@ -59,9 +55,8 @@ def bootstrap_samples(root: Any, path: Path | None = None) -> dict[str, Any]:
             return {"billing_samples": "kept"}
     now = root.clock.now()
     start = _months_back(now.astimezone(TZ).date())
-    _backdate_plan_set(root, build_plans(root)[1], start, now)
-    rating = root.extras.get("rating") or build_desk(root)
-    root.extras["rating"] = rating
+    _backdate_plan_set(root, root.plan_uow, start, now)
+    rating = root.rating
     created = []
     for i, node in enumerate(accounts):
         af = Fields(node, f"accounts[{i}]", problems, fallback=accounts.mark_of(i))

@@ -1,9 +1,5 @@
-"""BillingService: proto <-> domain only; the use cases live in engine.billing (``BillingDesk``).
-
-``build_billing`` is the one place that constructs the billing desks from a root (so the composition root can
-take it over as is); ``register`` adds the servicer and, when ``billing_scheduler_seconds`` is set, starts the
-scheduler thread.
-"""
+"""BillingService: proto <-> domain only; the use cases live in engine.billing (``BillingDesk``, built in
+``servers/root.py``).  ``start_scheduler`` runs the billing scheduler beside a serving server."""
 
 from __future__ import annotations
 
@@ -16,9 +12,7 @@ import grpc
 
 from billing.v1 import billing_pb2 as pb
 from billing.v1 import billing_pb2_grpc as rpc
-from billing.v1 import common_pb2
 from engine.billing.accounts import AccountSpec
-from engine.billing.catalogue import PlanSetCatalogues
 from engine.billing.desk import BillingDesk
 from engine.billing.html import render_html
 from engine.billing.model import (
@@ -36,14 +30,13 @@ from engine.billing.model import (
     Totals,
 )
 from engine.billing.ports import BillRun, InvoiceFilter, RunMode, RunState
-from engine.billing.profile import load_profiles
 from engine.billing.runs import PREVIEW_NUMBER, RunRequest
 from engine.billing.ubl import percent_text
 from engine.errors import ErrorList, InvalidArgument
 from engine.paging import next_token, page_request
 from servers.context import current_principal
-from servers.convert import EnumMap, from_ts, ts
-from store.billing import SqlBillingUnitOfWorkFactory
+from servers.convert import EnumMap, from_ts, money, service_name, ts
+from servers.root import Root
 
 log = logging.getLogger("rulebill.billing.server")
 
@@ -58,10 +51,6 @@ DEFAULT_CHUNK = 64 * 1024
 MAX_CHUNK = 1024 * 1024
 ACCOUNT_FIELDS = ("name", "address", "currency", "anchor_day", "time_zone", "language", "delivery", "email", "vat_id", "company_id",
                   "payment_terms_days", "tax_exemption", "discount_plans", "buyer_reference")
-
-
-def money(micros: int, currency: str) -> common_pb2.Money:
-    return common_pb2.Money(amount_micros=micros, currency=currency)
 
 
 def day(value: date | None) -> str:
@@ -107,7 +96,7 @@ def account_spec(m: pb.Account, fields: set[str] | None = None) -> AccountSpec:
         anchor_day=m.anchor_day if wanted("anchor_day", m.HasField("anchor_day")) else None,
         time_zone=m.time_zone if wanted("time_zone", bool(m.time_zone)) else None,
         language=m.language if wanted("language", bool(m.language)) else None,
-        delivery=delivery if wanted("delivery", delivery is not None) else None,  # type: ignore[arg-type]
+        delivery=delivery if wanted("delivery", delivery is not None) else None,
         email=m.email if wanted("email", bool(m.email)) else None,
         vat_id=m.vat_id if wanted("vat_id", bool(m.vat_id)) else None,
         company_id=m.company_id if wanted("company_id", bool(m.company_id)) else None,
@@ -217,7 +206,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         cycle = parse_day(request.cycle_date, "cycle_date", errors)
         mode = MODE.domain(request.mode, "mode", required=not request.resume_run_id) or RunMode.MANUAL
         errors.raise_if_any("cannot start bill run")
-        run_request = RunRequest(request.tenant_id, mode, cycle, tuple(request.account_ids), request.dry_run, request.review,  # type: ignore[arg-type]
+        run_request = RunRequest(request.tenant_id, mode, cycle, tuple(request.account_ids), request.dry_run, request.review,
                                  request.resume_run_id)
         for run in self.desk.runs.start(current_principal(), run_request):
             yield pb.StartBillRunResponse(run=run_pb(run))
@@ -236,7 +225,7 @@ class BillingServicer(rpc.BillingServiceServicer):
     def ListInvoices(self, request: pb.ListInvoicesRequest, context: grpc.ServicerContext) -> pb.ListInvoicesResponse:
         page = page_request(request.page_size, request.page_token)
         flt = InvoiceFilter(tenant_ids={request.tenant_id} if request.tenant_id else None, account_id=request.account_id,
-                            state=STATE.domain(request.state, "state", required=False),  # type: ignore[arg-type]
+                            state=STATE.domain(request.state, "state", required=False),
                             kind=(KIND.domain(request.kind, "kind", required=False) or DocumentKind.INVOICE).value if request.kind else "",
                             run_id=request.run_id)
         items = self.desk.invoices.list(current_principal(), flt, page)
@@ -289,33 +278,6 @@ class BillingServicer(rpc.BillingServiceServicer):
         return pb.WriteOffInvoiceResponse(invoice=invoice_pb(inv))
 
 
-def build_billing(root: Any) -> BillingDesk:
-    """The billing desks of a root, built once: billing profiles from plans/billing, plan sets through the plan desk,
-    the SQL store, the PDF printer."""
-    found = root.extras.get("billing")
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    from servers.billing_pdf import printer
-    from servers.plan_service import build_plans
-
-    plan_desk, _ = build_plans(root)
-
-    def parent_of(tenant_id: str) -> str:
-        with root.uow(read_only=True) as unit:
-            tenant = unit.tenants.get(tenant_id)
-        return tenant.parent_tenant_id if tenant is not None else ""
-
-    with root.uow(read_only=True) as unit:
-        currencies = {t.tenant_id: t.currency for t in unit.tenants.list(None, None, None, 1000)}
-    profiles, problems = load_profiles(root.settings.plans_dir / "billing", currencies)
-    for p in problems:
-        log.error("billing profile: %s", p)
-    desk = BillingDesk.build(SqlBillingUnitOfWorkFactory(root.uow), root.clock, profiles,
-                             PlanSetCatalogues(plan_desk.compiled_at, parent_of), printer())  # type: ignore[arg-type]
-    root.extras["billing"] = desk
-    return desk
-
-
 def _scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
     while not stop.wait(every):
         try:
@@ -326,16 +288,20 @@ def _scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
             log.exception("scheduled bill run failed")
 
 
-def register(server: grpc.Server, root: Any) -> str:
-    desk = build_billing(root)
-    every = float(getattr(root.settings, "billing_scheduler_seconds", 0) or 0)
-    if every > 0 and "billing_scheduler" not in root.extras:
-        stop = threading.Event()
-        thread = threading.Thread(target=_scheduler, args=(desk, every, stop), name="billing-scheduler", daemon=True)
-        root.extras["billing_scheduler"] = (thread, stop)
-        thread.start()
-    rpc.add_BillingServiceServicer_to_server(BillingServicer(desk), server)
-    return pb.DESCRIPTOR.services_by_name["BillingService"].full_name
+def start_scheduler(root: Root) -> threading.Event | None:
+    """When ``billing_scheduler_seconds`` is set: a daemon thread running the billing scheduler's rounds until the
+    returned event is set (``serve`` sets it on shutdown)."""
+    every = float(root.settings.billing_scheduler_seconds or 0)
+    if every <= 0:
+        return None
+    stop = threading.Event()
+    threading.Thread(target=_scheduler, args=(root.billing, every, stop), name="billing-scheduler", daemon=True).start()
+    return stop
 
 
-__all__ = ["BillingServicer", "build_billing", "register"]
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_BillingServiceServicer_to_server(BillingServicer(root.billing), server)
+    return service_name(pb, "BillingService")
+
+
+__all__ = ["BillingServicer", "register", "start_scheduler"]

@@ -37,7 +37,7 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
-        method = details.method  # type: ignore[attr-defined]
+        method = details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
         return _wrap(handler, method, self._tokens)

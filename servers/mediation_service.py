@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Iterator
+from typing import BinaryIO, Iterator, cast
 
 import grpc
 
-from billing.v1 import common_pb2
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
-from engine.cdr import Direction, Service
 from engine.errors import InvalidArgument
 from engine.mediation.desk import MediationDesk
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.rows import CdrRow
 from engine.paging import next_token, page_request
 from servers.context import current_principal
-from servers.convert import ts
-from store.mediation import SqlMediationStore
+from servers.convert import CDR_DIRECTIONS, CDR_SERVICES, money, service_name, ts
+from servers.root import Root
 
-_SERVICE = {Service.VOICE.value: pb.CDR_SERVICE_KIND_VOICE, Service.SMS.value: pb.CDR_SERVICE_KIND_SMS,
-            Service.MMS.value: pb.CDR_SERVICE_KIND_MMS, Service.DATA.value: pb.CDR_SERVICE_KIND_DATA,
-            Service.SUPPLEMENTARY.value: pb.CDR_SERVICE_KIND_SUPPLEMENTARY}
-_DIRECTION = {Direction.ORIGINATING.value: pb.CDR_DIRECTION_ORIGINATING, Direction.TERMINATING.value: pb.CDR_DIRECTION_TERMINATING}
 CDR_CHUNK = 500
 SPOOL_IN_MEMORY = 8 << 20   # uploads larger than this spool to disk
 
@@ -35,14 +29,15 @@ def cdr_pb(row: CdrRow) -> pb.NormalisedCdr:
     (cdr_id, source, origin_id, service, direction, start, a, b, imsi, duration, up, down, events, visited, ss,
      charge, currency, tenant, attributes) = row
     msg = pb.NormalisedCdr(
-        cdr_id=cdr_id, source=source, origin_id=origin_id, service=_SERVICE.get(service, 0), direction=_DIRECTION.get(direction, 0),
+        cdr_id=cdr_id, source=source, origin_id=origin_id, service=CDR_SERVICES.proto_or_unspecified(service),
+        direction=CDR_DIRECTIONS.proto_or_unspecified(direction),
         start_time=ts(datetime.fromisoformat(start.replace("Z", "+00:00"))), a_number=a, b_number=b, imsi=imsi,
         duration_seconds=duration, volume_up_bytes=up, volume_down_bytes=down, event_count=events, visited_network=visited,
         supplementary_code=ss, tenant_id=tenant,
         attributes=dict(kv.split("=", 1) for kv in attributes.split(";") if "=" in kv) if attributes else {},
     )
     if charge is not None:
-        msg.charge.CopyFrom(common_pb2.Money(amount_micros=charge, currency=currency))
+        msg.charge.CopyFrom(money(charge, currency))
     return msg
 
 
@@ -70,20 +65,9 @@ class MediationServicer(rpc.MediationServiceServicer):
 
     def MediateFile(self, request_iterator: Iterator[pb.MediateFileRequest], context: grpc.ServicerContext) -> Iterator[pb.MediateFileResponse]:
         principal = current_principal()
-        first = next(request_iterator, None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgument.field("header", "the first message must carry the header (layout, file name)")
-        header = first.header
-        digest = hashlib.sha256()
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            for message in request_iterator:
-                if message.WhichOneof("part") != "data":
-                    raise InvalidArgument.field("header", "only the first message may carry a header")
-                digest.update(message.data)
-                spool.write(message.data)
-            spool.seek(0)
-            summary = self.desk.mediate(principal, header.layout, spool, digest.hexdigest(), header.file_name or "upload",  # type: ignore[arg-type]
-                                        rate=header.rate)
+        header = _header(request_iterator)
+        with _spooled(request_iterator) as (spool, file_id):
+            summary = self.desk.mediate(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate)
         if header.return_cdrs and summary.file_error is None:
             for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
                 yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
@@ -104,24 +88,27 @@ class MediationServicer(rpc.MediationServiceServicer):
         return pb.ListLayoutsResponse(layouts=[pb.CdrLayout(name=n, description=d) for n, d in self.desk.layouts(current_principal())])
 
 
-def build_desk(root: Any) -> MediationDesk:
-    db = root.db
-
-    def rating() -> Any:
-        # the root's one rating desk (RatingService builds the same one: whoever comes first)
-        from servers import rating_service
-
-        desk = root.extras.get("rating")
-        if desk is None:
-            desk = root.extras["rating"] = rating_service.build_desk(root)
-        return desk
-
-    return MediationDesk(Path(root.settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id), rating=rating)
+def _header(request_iterator: Iterator[pb.MediateFileRequest]) -> pb.MediateFileHeader:
+    first = next(request_iterator, None)
+    if first is None or first.WhichOneof("part") != "header":
+        raise InvalidArgument.field("header", "the first message must carry the header (layout, file name)")
+    return first.header
 
 
-def register(server: grpc.Server, root: Any) -> str:
-    desk = root.extras.get("mediation")
-    if desk is None:
-        desk = root.extras["mediation"] = build_desk(root)
-    rpc.add_MediationServiceServicer_to_server(MediationServicer(desk), server)
-    return pb.DESCRIPTOR.services_by_name["MediationService"].full_name
+@contextmanager
+def _spooled(request_iterator: Iterator[pb.MediateFileRequest]) -> Iterator[tuple[BinaryIO, str]]:
+    """The uploaded bytes (the data messages after the header) in a seekable spool, and their SHA-256 (the file id)."""
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        for message in request_iterator:
+            if message.WhichOneof("part") != "data":
+                raise InvalidArgument.field("header", "only the first message may carry a header")
+            digest.update(message.data)
+            spool.write(message.data)
+        spool.seek(0)
+        yield cast(BinaryIO, spool), digest.hexdigest()
+
+
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_MediationServiceServicer_to_server(MediationServicer(root.mediation), server)
+    return service_name(pb, "MediationService")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Iterator
+from typing import Iterable
 
 import grpc
 
@@ -12,14 +11,11 @@ from billing.v1 import plan_pb2_grpc as rpc
 from engine.cdr import MediatedCdr
 from engine.errors import ErrorList, InvalidArgument
 from engine.paging import next_token, page_request
-from engine.plans.catalogue import PlanDesk, PlanSetVersion, validate_files
-from engine.rating.whatif import default_plan_for
+from engine.plans.catalogue import PlanDesk, PlanSetVersion
+from engine.rating.whatif import WhatIfReport, default_plan_for
 from servers.context import current_principal
-from servers.convert import from_ts, ts
-from servers.rating_service import _SERVICE_PB, cdr_from_pb, money
-from engine.mediation.rows import row_to_cdr
-from store.mediation import stored_cdrs_between
-from store.plans import SqlPlanUnitOfWorkFactory
+from servers.convert import CDR_SERVICES, cdr_from_pb, from_ts, money, service_name, ts
+from servers.root import Root
 
 _CHANGE = {"added": pb.PLAN_CHANGE_KIND_ADDED, "removed": pb.PLAN_CHANGE_KIND_REMOVED, "changed": pb.PLAN_CHANGE_KIND_CHANGED}
 
@@ -33,7 +29,7 @@ def version_pb(v: PlanSetVersion) -> pb.PlanSetVersion:
     )
 
 
-def _files(files: Any) -> dict[str, str]:
+def _files(files: Iterable[pb.PlanFile]) -> dict[str, str]:
     out: dict[str, str] = {}
     for i, f in enumerate(files):
         if f.path in out:
@@ -50,11 +46,8 @@ class PlanServicer(rpc.PlanServiceServicer):
         return pb.UploadPlanSetResponse(version=version_pb(self.desk.upload(current_principal(), request.tenant_id, _files(request.files))))
 
     def ValidatePlanSet(self, request: pb.ValidatePlanSetRequest, context: grpc.ServicerContext) -> pb.ValidatePlanSetResponse:
-        from engine.identity import Permission
-
-        current_principal().require(Permission.PLAN_READ)
-        plan_set, problems = validate_files(_files(request.files))
-        return pb.ValidatePlanSetResponse(valid=plan_set is not None, problems=[
+        valid, problems = self.desk.validate(current_principal(), _files(request.files))
+        return pb.ValidatePlanSetResponse(valid=valid, problems=[
             pb.PlanProblem(file=p.file, line=p.line, col=p.col, code=p.code, message=p.message) for p in problems])
 
     def GetPlanSetVersion(self, request: pb.GetPlanSetVersionRequest, context: grpc.ServicerContext) -> pb.GetPlanSetVersionResponse:
@@ -77,46 +70,42 @@ class PlanServicer(rpc.PlanServiceServicer):
         return pb.DiffPlanSetVersionsResponse(changes=[pb.PlanChange(kind=c.kind, id=c.id, change=_CHANGE[c.change]) for c in changes])
 
     def WhatIf(self, request: pb.WhatIfRequest, context: grpc.ServicerContext) -> pb.WhatIfResponse:
-        errors = ErrorList()
-        if not request.candidate_version:
-            errors.add("candidate_version", "must be set")
-        by_period = request.HasField("period_start") or request.HasField("period_end")
-        if by_period and request.cdrs:
-            errors.add("period_start", "give either cdrs or a period of stored CDRs, not both")
-        if by_period and not (request.HasField("period_start") and request.HasField("period_end")):
-            errors.add("period_end" if request.HasField("period_start") else "period_start", "a period needs both ends")
-        cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors) for i, c in enumerate(request.cdrs)]
-        errors.raise_if_any("invalid what-if request")
+        cdrs = _what_if_cdrs(request)
         plan_for = default_plan_for({a.key: a.tariff_plan for a in request.assignments}, request.default_tariff_plan)
-        if by_period:
+        if cdrs is None:
             active, candidate, report = self.desk.what_if_period(
                 current_principal(), request.tenant_id, request.candidate_version,
                 from_ts(request.period_start), from_ts(request.period_end), plan_for)
         else:
             active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
-                                                          [c for c in cdrs if isinstance(c, MediatedCdr)], plan_for)
-        return pb.WhatIfResponse(active_version=active, candidate_version=candidate, rejected=report.rejected, lines=[
-            pb.WhatIfLine(tariff_plan=x.plan_id, service=_SERVICE_PB.get(x.service, 0), cdrs=x.cdrs,
-                          active=money(x.active_micros, x.currency), candidate=money(x.candidate_micros, x.currency),
-                          difference=money(x.difference_micros, x.currency), active_unrated=x.active_unrated,
-                          candidate_unrated=x.candidate_unrated)
-            for x in report.lines])
+                                                          cdrs, plan_for)
+        return what_if_pb(active, candidate, report)
 
 
-def build_plans(root: Any) -> tuple[PlanDesk, SqlPlanUnitOfWorkFactory]:
-    """The plan desk of this root, built once (RatingService shares it and its compiled cache)."""
-    found = root.extras.get("plans")
-    if found is None:
-        plan_uow = SqlPlanUnitOfWorkFactory(root.uow)
+def _what_if_cdrs(request: pb.WhatIfRequest) -> list[MediatedCdr] | None:
+    """The request's CDRs, or None when it asks for the stored CDRs of a period; every bad field at once."""
+    errors = ErrorList()
+    if not request.candidate_version:
+        errors.add("candidate_version", "must be set")
+    by_period = request.HasField("period_start") or request.HasField("period_end")
+    if by_period and request.cdrs:
+        errors.add("period_start", "give either cdrs or a period of stored CDRs, not both")
+    if by_period and not (request.HasField("period_start") and request.HasField("period_end")):
+        errors.add("period_end" if request.HasField("period_start") else "period_start", "a period needs both ends")
+    cdrs = [cdr_from_pb(c, f"cdrs[{i}]", errors) for i, c in enumerate(request.cdrs)]
+    errors.raise_if_any("invalid what-if request")
+    return None if by_period else [c for c in cdrs if isinstance(c, MediatedCdr)]
 
-        def stored_cdrs(tenants: set[str] | None, start: datetime, end: datetime) -> Iterator[MediatedCdr]:
-            return (row_to_cdr(row) for row in stored_cdrs_between(root.db, tenants, start, end))
 
-        found = root.extras["plans"] = (PlanDesk(plan_uow, root.clock, stored_cdrs), plan_uow)  # type: ignore[arg-type]
-    return found  # type: ignore[no-any-return]
+def what_if_pb(active: int, candidate: int, report: WhatIfReport) -> pb.WhatIfResponse:
+    return pb.WhatIfResponse(active_version=active, candidate_version=candidate, rejected=report.rejected, lines=[
+        pb.WhatIfLine(tariff_plan=x.plan_id, service=CDR_SERVICES.proto_or_unspecified(x.service), cdrs=x.cdrs,
+                      active=money(x.active_micros, x.currency), candidate=money(x.candidate_micros, x.currency),
+                      difference=money(x.difference_micros, x.currency), active_unrated=x.active_unrated,
+                      candidate_unrated=x.candidate_unrated)
+        for x in report.lines])
 
 
-def register(server: grpc.Server, root: Any) -> str:
-    desk, _ = build_plans(root)
-    rpc.add_PlanServiceServicer_to_server(PlanServicer(desk), server)
-    return pb.DESCRIPTOR.services_by_name["PlanService"].full_name
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_PlanServiceServicer_to_server(PlanServicer(root.plans), server)
+    return service_name(pb, "PlanService")

@@ -6,56 +6,22 @@ from typing import Any, Iterator
 
 import grpc
 
-from billing.v1 import common_pb2
-from billing.v1 import mediation_pb2 as mpb
 from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
-from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
+from engine.cdr import Service
 from engine.errors import ErrorList
-from engine.eventrules import RuleBook, load_rule_book
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
-from engine.rating.authorise import CallAuthoriser, CallRequest
+from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
 from engine.rating.desk import RatingDesk
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
-from servers.convert import from_ts, ts
+from servers.convert import cdr_from_pb, cdr_service, from_ts, money, service_name, ts
+from servers.root import Root
 
 MAX_CHUNK = 1000
-_SERVICE = {mpb.CDR_SERVICE_KIND_VOICE: Service.VOICE, mpb.CDR_SERVICE_KIND_SMS: Service.SMS, mpb.CDR_SERVICE_KIND_MMS: Service.MMS,
-            mpb.CDR_SERVICE_KIND_DATA: Service.DATA, mpb.CDR_SERVICE_KIND_SUPPLEMENTARY: Service.SUPPLEMENTARY}
-_SERVICE_PB = {v.value: k for k, v in _SERVICE.items()}
-_DIRECTION = {mpb.CDR_DIRECTION_UNSPECIFIED: Direction.ORIGINATING, mpb.CDR_DIRECTION_ORIGINATING: Direction.ORIGINATING,
-              mpb.CDR_DIRECTION_TERMINATING: Direction.TERMINATING}
 _STATUS = {RatingStatus.RATED: pb.RATING_STATUS_RATED, RatingStatus.UNRATED: pb.RATING_STATUS_UNRATED,
            RatingStatus.REJECTED: pb.RATING_STATUS_REJECTED}
-
-
-def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList) -> MediatedCdr | None:
-    """A wire CDR as the engine's MediatedCdr; bad enums and a missing start time are field violations."""
-    service = _SERVICE.get(msg.service)
-    if service is None:
-        errors.add(f"{field}.service", "must be one of VOICE, SMS, MMS, DATA, SUPPLEMENTARY")
-    direction = _DIRECTION.get(msg.direction)
-    if direction is None:
-        errors.add(f"{field}.direction", "must be ORIGINATING or TERMINATING")
-    if not msg.HasField("start_time"):
-        errors.add(f"{field}.start_time", "must be set")
-    if service is None or direction is None or not msg.HasField("start_time"):
-        return None
-    return MediatedCdr(
-        cdr_id=msg.cdr_id or cdr_identity(msg.source, msg.origin_id), source=msg.source, origin_id=msg.origin_id, service=service,
-        direction=direction, start_time=from_ts(msg.start_time), a_number=msg.a_number, b_number=msg.b_number, imsi=msg.imsi,
-        duration_seconds=msg.duration_seconds, volume_up_bytes=msg.volume_up_bytes, volume_down_bytes=msg.volume_down_bytes,
-        event_count=msg.event_count if msg.event_count or service in (Service.VOICE, Service.DATA) else 1,
-        visited_network=msg.visited_network, supplementary_code=msg.supplementary_code,
-        charge_micros=msg.charge.amount_micros if msg.HasField("charge") else None,
-        charge_currency=msg.charge.currency if msg.HasField("charge") else "", tenant=msg.tenant_id, attributes=dict(msg.attributes),
-    )
-
-
-def money(micros: int, currency: str) -> common_pb2.Money:
-    return common_pb2.Money(amount_micros=micros, currency=currency)
 
 
 def rated_pb(r: RatedCdr, plan_set_version: int) -> pb.RatedCdr:
@@ -85,7 +51,7 @@ def alert_pb(a: CreditAlertRecord) -> pb.CreditAlert:
 
 
 class RatingServicer(rpc.RatingServiceServicer):
-    def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser | None = None) -> None:
+    def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser) -> None:
         self.desk = desk
         self.authoriser = authoriser
 
@@ -95,7 +61,8 @@ class RatingServicer(rpc.RatingServiceServicer):
             errors.add(field, f"at most {MAX_CHUNK} CDRs per message")
         domain = [cdr_from_pb(c, field if field == "cdr" else f"{field}[{i}]", errors) for i, c in enumerate(cdrs)]
         errors.raise_if_any("invalid CDRs")
-        outcomes = self.desk.rate_many(current_principal(), domain, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
+        outcomes = self.desk.rate_many(current_principal(), [c for c in domain if c is not None], options.tariff_plan,
+                                       options.use_bundle_counters)
         return [rated_pb(o.rated, o.plan_set_version) for o in outcomes]
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
@@ -117,25 +84,7 @@ class RatingServicer(rpc.RatingServiceServicer):
 
 
     def AuthorizeCall(self, request: pb.AuthorizeCallRequest, context: grpc.ServicerContext) -> pb.AuthorizeCallResponse:
-        errors = ErrorList()
-        service = _SERVICE.get(request.service) if request.service else Service.VOICE
-        if service is None:
-            errors.add("service", "must be one of VOICE, SMS, MMS, DATA, SUPPLEMENTARY")
-        if not request.msisdn:
-            errors.add("msisdn", "must be set")
-        errors.raise_if_any("invalid call attempt")
-        assert self.authoriser is not None and service is not None
-        got = self.authoriser.authorise(current_principal(), CallRequest(
-            msisdn=request.msisdn, destination=request.destination, service=service.value, roaming=request.roaming,
-            visited_network=request.visited_network, at=from_ts(request.time) if request.HasField("time") else None))
-        d = got.decision
-        out = pb.AuthorizeCallResponse(allowed=d.allowed, action=d.action, rule_id=d.rule_id or "", reason=d.reason,
-                                       tenant_id=got.tenant_id, tariff_plan=got.tariff_plan, destination_group=got.destination_group,
-                                       barring_flags=list(got.barring_flags))
-        if got.credit_limit_micros is not None:
-            out.credit_used.CopyFrom(money(got.credit_used_micros, got.currency))
-            out.credit_limit.CopyFrom(money(got.credit_limit_micros, got.currency))
-        return out
+        return authorisation_pb(self.authoriser.authorise(current_principal(), call_request_from(request)))
 
     def ListCreditAlerts(self, request: pb.ListCreditAlertsRequest, context: grpc.ServicerContext) -> pb.ListCreditAlertsResponse:
         page = page_request(request.page_size, request.page_token)
@@ -143,39 +92,28 @@ class RatingServicer(rpc.RatingServiceServicer):
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
 
 
-def rule_book(root: Any) -> RuleBook:
-    """The event rules of settings.rules_dir, loaded (and validated) once per root."""
-    book = root.extras.get("rule_book")
-    if book is None:
-        book = root.extras["rule_book"] = load_rule_book(root.settings.rules_dir)
-    return book  # type: ignore[no-any-return]
+def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:
+    errors = ErrorList()
+    service = cdr_service(request.service, "service", errors) if request.service else Service.VOICE
+    if not request.msisdn:
+        errors.add("msisdn", "must be set")
+    errors.raise_if_any("invalid call attempt")
+    assert service is not None
+    return CallRequest(msisdn=request.msisdn, destination=request.destination, service=service.value, roaming=request.roaming,
+                       visited_network=request.visited_network, at=from_ts(request.time) if request.HasField("time") else None)
 
 
-def barring_flags(book: RuleBook) -> frozenset[str]:
-    """Flags staff may set: those the barring rules test, plus those credit alerts' bar_service actions set."""
-    from engine.rating.alerts import flag_for_service
-
-    tested = {f.split(".", 1)[1] for f in book.barring_table.ruleset().fields() if f.startswith("flags.")}
-    by_alerts = {flag_for_service(a.service) for t in book.alert_table.thresholds for a in t.actions if a.kind == "bar_service"}
-    return frozenset(tested | by_alerts)
-
-
-def build_desk(root: Any) -> RatingDesk:
-    from servers.plan_service import build_plans
-
-    plans, plan_uow = build_plans(root)
-    return RatingDesk(plans, plan_uow, root.uow, root.clock, rule_book(root).credit_alerts())
+def authorisation_pb(got: Authorisation) -> pb.AuthorizeCallResponse:
+    d = got.decision
+    out = pb.AuthorizeCallResponse(allowed=d.allowed, action=d.action, rule_id=d.rule_id or "", reason=d.reason,
+                                   tenant_id=got.tenant_id, tariff_plan=got.tariff_plan, destination_group=got.destination_group,
+                                   barring_flags=list(got.barring_flags))
+    if got.credit_limit_micros is not None:
+        out.credit_used.CopyFrom(money(got.credit_used_micros, got.currency))
+        out.credit_limit.CopyFrom(money(got.credit_limit_micros, got.currency))
+    return out
 
 
-def register(server: grpc.Server, root: Any) -> str:
-    desk = root.extras.get("rating")
-    if desk is None:
-        desk = root.extras["rating"] = build_desk(root)
-    authoriser = root.extras.get("call_authoriser")
-    if authoriser is None:
-        authoriser = root.extras["call_authoriser"] = CallAuthoriser(desk, rule_book(root).barring(), root.uow, root.clock)
-    rpc.add_RatingServiceServicer_to_server(RatingServicer(desk, authoriser), server)
-    return pb.DESCRIPTOR.services_by_name["RatingService"].full_name
-
-
-__all__ = ["RatingServicer", "barring_flags", "cdr_from_pb", "rated_pb", "register", "rule_book", "_SERVICE_PB"]
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_RatingServiceServicer_to_server(RatingServicer(root.rating, root.calls), server)
+    return service_name(pb, "RatingService")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import grpc
 
-from billing.v1 import common_pb2
 from billing.v1 import subscriber_pb2 as pb
 from billing.v1 import subscriber_pb2_grpc as rpc
+from engine.errors import InvalidArgument
+from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
 from engine.paging import next_token, page_request
-from engine.subscribers import NewSubscriber, PaymentType, Subscriber, SubscriberDesk, SubscriberFilter, SubscriberStatus
+from engine.subscribers import SubscriberDesk
 from servers.context import current_principal
-from servers.convert import EnumMap, ts
+from servers.convert import EnumMap, money, service_name, ts
+from servers.root import Root
 
 PAYMENT = EnumMap(pb.PaymentType, "PAYMENT_TYPE_", PaymentType)
 STATUS = EnumMap(pb.SubscriberStatus, "SUBSCRIBER_STATUS_", SubscriberStatus)
@@ -22,7 +24,7 @@ def subscriber_pb(s: Subscriber) -> pb.Subscriber:
         payment_type=PAYMENT.proto(s.payment_type), status=STATUS.proto(s.status), tariff_plan=s.tariff_plan,
         create_time=ts(s.create_time), update_time=ts(s.update_time), activate_time=ts(s.activate_time),
         deactivate_time=ts(s.deactivate_time), barring_flags=list(s.barring_flags),
-        credit_limit=None if s.credit_limit_micros is None else common_pb2.Money(amount_micros=s.credit_limit_micros, currency=s.credit_currency),
+        credit_limit=None if s.credit_limit_micros is None else money(s.credit_limit_micros, s.credit_currency),
     )
 
 
@@ -31,11 +33,9 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         self.desk = desk
 
     def ProvisionSubscriber(self, request: pb.ProvisionSubscriberRequest, context: grpc.ServicerContext) -> pb.ProvisionSubscriberResponse:
-        payment = PAYMENT.lenient(request.payment_type)
         new = NewSubscriber(
             tenant_id=request.tenant_id, msisdn=request.msisdn, imsi=request.imsi, billing_account=request.billing_account,
-            payment_type=payment,  # type: ignore[arg-type]
-            tariff_plan=request.tariff_plan,
+            payment_type=PAYMENT.lenient(request.payment_type), tariff_plan=request.tariff_plan,
         )
         return pb.ProvisionSubscriberResponse(subscriber=subscriber_pb(self.desk.provision(current_principal(), new)))
 
@@ -47,8 +47,8 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         page = page_request(request.page_size, request.page_token)
         flt = SubscriberFilter(
             tenant_ids={request.tenant_id} if request.tenant_id else None,
-            status=STATUS.domain(request.status, "status", required=False),  # type: ignore[arg-type]
-            payment_type=PAYMENT.domain(request.payment_type, "payment_type", required=False),  # type: ignore[arg-type]
+            status=STATUS.domain(request.status, "status", required=False),
+            payment_type=PAYMENT.domain(request.payment_type, "payment_type", required=False),
             tariff_plan=request.tariff_plan,
             billing_account=request.billing_account,
             msisdn_prefix=request.msisdn_prefix.lstrip("+"),
@@ -61,41 +61,39 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
     def _move(self, subscriber_id: str, event: str, reason: str = "") -> pb.Subscriber:
         return subscriber_pb(self.desk.transition(current_principal(), subscriber_id, event, reason))
 
-    def ActivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+    def ActivateSubscriber(self, request: pb.ActivateSubscriberRequest, context: grpc.ServicerContext) -> pb.ActivateSubscriberResponse:
         return pb.ActivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "activate"))
 
-    def SuspendSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+    def SuspendSubscriber(self, request: pb.SuspendSubscriberRequest, context: grpc.ServicerContext) -> pb.SuspendSubscriberResponse:
         return pb.SuspendSubscriberResponse(subscriber=self._move(request.subscriber_id, "suspend", request.reason))
 
-    def ReactivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+    def ReactivateSubscriber(self, request: pb.ReactivateSubscriberRequest,
+                             context: grpc.ServicerContext) -> pb.ReactivateSubscriberResponse:
         return pb.ReactivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "reactivate"))
 
-    def DeactivateSubscriber(self, request, context):  # type: ignore[no-untyped-def]
+    def DeactivateSubscriber(self, request: pb.DeactivateSubscriberRequest,
+                             context: grpc.ServicerContext) -> pb.DeactivateSubscriberResponse:
         return pb.DeactivateSubscriberResponse(subscriber=self._move(request.subscriber_id, "deactivate", request.reason))
 
-    def ChangeSubscriberPlan(self, request, context):  # type: ignore[no-untyped-def]
+    def ChangeSubscriberPlan(self, request: pb.ChangeSubscriberPlanRequest,
+                             context: grpc.ServicerContext) -> pb.ChangeSubscriberPlanResponse:
         sub = self.desk.change_plan(current_principal(), request.subscriber_id, request.tariff_plan)
         return pb.ChangeSubscriberPlanResponse(subscriber=subscriber_pb(sub))
 
-
-    def SetSubscriberBarring(self, request, context):  # type: ignore[no-untyped-def]
+    def SetSubscriberBarring(self, request: pb.SetSubscriberBarringRequest,
+                             context: grpc.ServicerContext) -> pb.SetSubscriberBarringResponse:
         sub = self.desk.set_barring(current_principal(), request.subscriber_id, request.flag, request.barred, request.reason)
         return pb.SetSubscriberBarringResponse(subscriber=subscriber_pb(sub))
 
-    def SetSubscriberCreditLimit(self, request, context):  # type: ignore[no-untyped-def]
+    def SetSubscriberCreditLimit(self, request: pb.SetSubscriberCreditLimitRequest,
+                                 context: grpc.ServicerContext) -> pb.SetSubscriberCreditLimitResponse:
         if not request.clear and not request.HasField("credit_limit"):
-            from engine.errors import InvalidArgument
-
             raise InvalidArgument.field("credit_limit", "must be set (or set clear to remove the limit)")
         amount = None if request.clear else request.credit_limit.amount_micros
         sub = self.desk.set_credit_limit(current_principal(), request.subscriber_id, amount, request.credit_limit.currency)
         return pb.SetSubscriberCreditLimitResponse(subscriber=subscriber_pb(sub))
 
 
-def register(server: grpc.Server, root: "object") -> str:
-    from servers.rating_service import barring_flags, rule_book
-
-    # staff may set only the flags the barring rules (or credit alerts) know
-    root.subscribers.barring_flags = barring_flags(rule_book(root))  # type: ignore[attr-defined]
-    rpc.add_SubscriberServiceServicer_to_server(SubscriberServicer(root.subscribers), server)  # type: ignore[attr-defined]
-    return pb.DESCRIPTOR.services_by_name["SubscriberService"].full_name
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_SubscriberServiceServicer_to_server(SubscriberServicer(root.subscribers), server)
+    return service_name(pb, "SubscriberService")

@@ -6,10 +6,12 @@ import grpc
 
 from billing.v1 import tenant_pb2 as pb
 from billing.v1 import tenant_pb2_grpc as rpc
+from engine.model import Tenant, TenantKind, TenantStatus
 from engine.paging import next_token, page_request
-from engine.tenancy import Tenant, TenantAdmin, TenantKind, TenantStatus
+from engine.tenancy import TenantAdmin
 from servers.context import current_principal
-from servers.convert import EnumMap, ts
+from servers.convert import EnumMap, service_name, ts
+from servers.root import Root
 
 KINDS = EnumMap(pb.TenantKind, "TENANT_KIND_", TenantKind)
 STATUSES = EnumMap(pb.TenantStatus, "TENANT_STATUS_", TenantStatus)
@@ -36,7 +38,7 @@ class TenantServicer(rpc.TenantServiceServicer):
     def ListTenants(self, request: pb.ListTenantsRequest, context: grpc.ServicerContext) -> pb.ListTenantsResponse:
         page = page_request(request.page_size, request.page_token)
         status = STATUSES.domain(request.status, "status", required=False)
-        items = self.admin.list(current_principal(), page, status)  # type: ignore[arg-type]
+        items = self.admin.list(current_principal(), page, status)
         return pb.ListTenantsResponse(
             tenants=[tenant_pb(t) for t in items], next_page_token=next_token(items, page, lambda t: t.tenant_id)
         )
@@ -50,6 +52,6 @@ class TenantServicer(rpc.TenantServiceServicer):
         return pb.ReactivateTenantResponse(tenant=tenant_pb(t))
 
 
-def register(server: grpc.Server, root: "object") -> str:
-    rpc.add_TenantServiceServicer_to_server(TenantServicer(root.tenants), server)  # type: ignore[attr-defined]
-    return pb.DESCRIPTOR.services_by_name["TenantService"].full_name
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_TenantServiceServicer_to_server(TenantServicer(root.tenants), server)
+    return service_name(pb, "TenantService")

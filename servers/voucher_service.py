@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import queue
 import shutil
 import tempfile
-import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import grpc
 
-from billing.v1 import common_pb2
 from billing.v1 import voucher_pb2 as pb
 from billing.v1 import voucher_pb2_grpc as rpc
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument
+from engine.identity import Principal
 from engine.paging import next_token, page_request
-from engine.vouchers.desk import VoucherAmendment, VoucherDesk
-from engine.vouchers.distribution import Distributor, GpgSealer
-from engine.vouchers.rules import load_voucher_rules
+from engine.vouchers.desk import VoucherAmendment
+from engine.vouchers.distribution import ExportReceipt, GpgSealer
 from engine.vouchers.generation import BatchRequest
-from engine.vouchers.keyring import (
-    ReloadableKeyProvider,
-    add_master_key,
-    generate_keyring,
-    keys_from_environment,
-    load_keyring,
-)
 from engine.vouchers.lifecycle import BulkOutcome
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
 from engine.vouchers.ports import VoucherSelection
-from engine.vouchers.profile import ProfileCatalogue, load_profiles
-from engine.vouchers.recharge import Recharger
-from engine.vouchers.settings import VoucherSettings
-from engine.yamlio import format_problems
 from servers.context import current_principal
-from servers.convert import EnumMap, from_ts, ts
-from store.vouchers import SqlVoucherUnitOfWorkFactory
-
-log = logging.getLogger("rulebill.vouchers.server")
+from servers.convert import EnumMap, from_ts, money, service_name, ts
+from servers.progress import progress_stream
+from servers.root import Root, VoucherParts
 
 VOUCHER_STATE = EnumMap(pb.VoucherState, "VOUCHER_STATE_", VoucherState)
 BATCH_STATE = EnumMap(pb.BatchState, "BATCH_STATE_", BatchState)
@@ -52,11 +35,6 @@ _BATCH_EVENTS = {pb.BATCH_EVENT_ACTIVATE: "activate", pb.BATCH_EVENT_BLOCK: "blo
                  pb.BATCH_EVENT_EXPIRE: "expire", pb.BATCH_EVENT_PURGE: "purge"}
 DEFAULT_CHUNK, MAX_CHUNK = 500, 1000
 EXPORT_BLOCK = 256 * 1024
-SIGNING_KEY_ENV = "RULEBILL_VOUCHER_SIGNING_KEY_FILE"
-
-
-def money(micros: int, currency: str) -> common_pb2.Money:
-    return common_pb2.Money(amount_micros=micros, currency=currency)
 
 
 def batch_pb(b: VoucherBatch) -> pb.VoucherBatch:
@@ -100,16 +78,32 @@ def selection_from(msg: pb.VoucherSelection, field: str = "selection") -> Vouche
     return VoucherSelection(batch_id=msg.batch_id, first_serial=msg.first_serial or None, last_serial=last or None)
 
 
-@dataclass
-class VoucherParts:
-    """What the servicer and other parts (CLI bootstrap, tests) share: built once per Root."""
+def batch_request_from(request: pb.GenerateBatchRequest) -> BatchRequest:
+    return BatchRequest(profile_id=request.profile_id, count=request.count, face_value=request.face_value,
+                        currency=request.currency, expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
+                        owner=request.tenant_id, dealer=request.dealer)
 
-    desk: VoucherDesk
-    recharger: Recharger
-    distributor: Distributor
-    keys: ReloadableKeyProvider
-    profiles: ProfileCatalogue
-    signing_key_file: Path
+
+def receipt_pb(receipt: ExportReceipt) -> pb.ExportReceipt:
+    return pb.ExportReceipt(
+        sha256=receipt.sha256, size=receipt.size, count=receipt.count,
+        totals=[money(m, c) for c, m in sorted(receipt.totals.items())], batch_ids=list(receipt.batch_ids),
+        create_time=ts(receipt.created_at), recipient_fingerprint=receipt.recipient_fingerprint,
+        signer_fingerprint=receipt.signer_fingerprint)
+
+
+def _signing_key(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise FailedPrecondition("SIGNING_KEY_MISSING", "the operator's OpenPGP signing key is not configured "
+                                 "(setting voucher_signing_key_file, RULEBILL_VOUCHER_SIGNING_KEY_FILE)", "voucher-signing-key") from None
+
+
+def _file_blocks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(EXPORT_BLOCK):
+            yield block
 
 
 class VoucherServicer(rpc.VoucherServiceServicer):
@@ -118,40 +112,11 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         self.desk = parts.desk
 
     def GenerateBatch(self, request: pb.GenerateBatchRequest, context: grpc.ServicerContext) -> Iterator[pb.GenerateBatchResponse]:
-        principal = current_principal()
-        req = BatchRequest(profile_id=request.profile_id, count=request.count, face_value=request.face_value,
-                           currency=request.currency, expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
-                           owner=request.tenant_id, dealer=request.dealer)
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        cancelled = threading.Event()
-
-        def progress(done: int, total: int) -> None:
-            if cancelled.is_set():
-                raise _Cancelled()  # rolls the whole batch back
-            events.put(("progress", (done, total)))
-
-        def work() -> None:
-            try:
-                events.put(("batch", self.desk.generate_batch(principal, req, progress)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread, which raises it
-                events.put(("error", exc))
-
-        context.add_callback(cancelled.set)  # the RPC ended (client cancelled or deadline): stop generating
-        worker = threading.Thread(target=work, name="voucher-generate", daemon=True)
-        worker.start()
-        try:
-            while True:
-                kind, value = events.get()
-                if kind == "progress":
-                    yield pb.GenerateBatchResponse(progress=pb.Progress(done=value[0], total=value[1]))
-                elif kind == "batch":
-                    yield pb.GenerateBatchResponse(batch=batch_pb(value))
-                    return
-                else:
-                    raise value
-        finally:
-            cancelled.set()
-            worker.join()
+        principal, batch = current_principal(), batch_request_from(request)
+        return progress_stream(
+            context, lambda progress: self.desk.generate_batch(principal, batch, progress),
+            lambda done, total: pb.GenerateBatchResponse(progress=pb.Progress(done=done, total=total)),
+            lambda made: pb.GenerateBatchResponse(batch=batch_pb(made)), "voucher-generate")
 
     def GetBatch(self, request: pb.GetBatchRequest, context: grpc.ServicerContext) -> pb.GetBatchResponse:
         return pb.GetBatchResponse(batch=batch_pb(self.desk.get_batch(current_principal(), request.batch_id)))
@@ -167,15 +132,14 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         v = self.desk.get_voucher(principal, request.serial)
         return pb.GetVoucherResponse(voucher=voucher_pb(v, self._serial_text(principal, v)))
 
-    def _serial_text(self, principal: Any, v: Voucher) -> str:
+    def _serial_text(self, principal: Principal, v: Voucher) -> str:
         return self.desk.get_batch(principal, v.batch_id).serial.format(v.serial)
 
     def StreamVouchers(self, request: pb.StreamVouchersRequest, context: grpc.ServicerContext) -> Iterator[pb.StreamVouchersResponse]:
         principal = current_principal()
         selection = selection_from(request.selection)
         if request.states:
-            states = frozenset(VOUCHER_STATE.domain(s, "states") for s in request.states)  # type: ignore[misc]
-            selection = VoucherSelection(selection.batch_id, selection.first_serial, selection.last_serial, states)  # type: ignore[arg-type]
+            selection = replace(selection, states=frozenset(VOUCHER_STATE.domain(s, "states") for s in request.states))
         if not 0 <= request.chunk_size <= MAX_CHUNK:
             raise InvalidArgument.field("chunk_size", f"must be 1..{MAX_CHUNK} (0 = {DEFAULT_CHUNK})")
         # the desk holds one transaction for the whole stream: everything it needs comes from there
@@ -187,25 +151,13 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         selection = selection_from(request.selection)
         if not request.recipient_public_key:
             raise InvalidArgument.field("recipient_public_key", "required: the recipient's OpenPGP public key")
-        signing = self.parts.signing_key_file
-        try:
-            operator_key = signing.read_bytes()
-        except OSError:
-            raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is not configured ({SIGNING_KEY_ENV})",
-                                     "voucher-signing-key") from None
-        sealer = GpgSealer(request.recipient_public_key, operator_key, armor=request.armor)
+        sealer = GpgSealer(request.recipient_public_key, _signing_key(self.parts.signing_key_file), armor=request.armor)
         folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
         try:
-            target = folder / "vouchers.gpg"
-            receipt = self.parts.distributor.export(principal, selection, sealer, target, request.request_id)
-            yield pb.ExportVouchersResponse(receipt=pb.ExportReceipt(
-                sha256=receipt.sha256, size=receipt.size, count=receipt.count,
-                totals=[money(m, c) for c, m in sorted(receipt.totals.items())], batch_ids=list(receipt.batch_ids),
-                create_time=ts(receipt.created_at), recipient_fingerprint=receipt.recipient_fingerprint,
-                signer_fingerprint=receipt.signer_fingerprint))
-            with open(target, "rb") as fh:
-                while block := fh.read(EXPORT_BLOCK):
-                    yield pb.ExportVouchersResponse(data=block)
+            receipt = self.parts.distributor.export(principal, selection, sealer, folder / "vouchers.gpg", request.request_id)
+            yield pb.ExportVouchersResponse(receipt=receipt_pb(receipt))
+            for block in _file_blocks(folder / "vouchers.gpg"):
+                yield pb.ExportVouchersResponse(data=block)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -248,21 +200,8 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.ExpireDueVouchersResponse(result=outcome_pb(self.desk.expire_due(current_principal())))
 
     def RotateKeys(self, request: pb.RotateKeysRequest, context: grpc.ServicerContext) -> pb.RotateKeysResponse:
-        from engine.identity import Permission
-
-        principal = current_principal()
-        principal.require(Permission.VOUCHER_KEYS)
-        if not principal.is_operator:
-            raise FailedPrecondition("OPERATOR_ONLY", "only the operator rotates the voucher keys", "voucher-keys")
-        keys = self.parts.keys
-        if request.add_master_key:
-            if keys.path is None:
-                raise FailedPrecondition("KEYS_FROM_ENVIRONMENT", "keys come from the environment: set the new master key there and "
-                                         "restart, then rotate without add_master_key", "voucher-keys")
-            add_master_key(keys.path)
-            keys.reload()
-        count = self.desk.rotate_keys(principal)
-        return pb.RotateKeysResponse(batches_rewrapped=count, master_key_version=keys.current_master_version())
+        done = self.desk.rotate_master_key(current_principal(), request.add_master_key)
+        return pb.RotateKeysResponse(batches_rewrapped=done.batches_rewrapped, master_key_version=done.master_key_version)
 
     def ClearRechargeBar(self, request: pb.ClearRechargeBarRequest, context: grpc.ServicerContext) -> pb.ClearRechargeBarResponse:
         self.parts.recharger.clear_bar(current_principal(), request.msisdn, request.reason)
@@ -273,51 +212,6 @@ _EVENTS_NAMES = [pb.VoucherEvent.Name(n)[len("VOUCHER_EVENT_"):] for n in _EVENT
 _BATCH_EVENT_NAMES = [pb.BatchEvent.Name(n)[len("BATCH_EVENT_"):] for n in _BATCH_EVENTS]
 
 
-class _Cancelled(Exception):
-    """The client went away during GenerateBatch: abandon (and so roll back) the batch."""
-
-
-def _keys(settings: Any) -> ReloadableKeyProvider:
-    if os.environ.get("RULEBILL_VOUCHER_MASTER_KEYS"):
-        return ReloadableKeyProvider(keys_from_environment)
-    path = Path(settings.effective_keyring_file)
-    if not path.exists():
-        # the first start of an installation: make the operator's keyring (0600), never commit it
-        generate_keyring(path)
-        log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
-    return ReloadableKeyProvider(lambda: load_keyring(path), path)
-
-
-def _profiles(settings: Any) -> ProfileCatalogue:
-    folder = Path(settings.plans_dir) / "vouchers"
-    if not folder.is_dir():
-        return ProfileCatalogue({}, [])
-    catalogue = load_profiles([folder], root=Path(settings.plans_dir).parent)
-    if catalogue.problems:
-        raise ValueError("invalid voucher profiles:\n" + format_problems(catalogue.problems))
-    return catalogue
-
-
-def build_parts(root: Any) -> VoucherParts:
-    settings = root.settings
-    keys = _keys(settings)
-    profiles = _profiles(settings)
-    rules = load_voucher_rules(Path(settings.rules_dir))
-    lifecycle, lockout = rules.lifecycle, rules.lockout
-    uow = SqlVoucherUnitOfWorkFactory(root.uow)
-    voucher_settings = VoucherSettings(max_batch=settings.max_voucher_batch)
-    signing = Path(os.environ.get(SIGNING_KEY_ENV) or Path(settings.home) / "voucher-signing-key.asc")
-    return VoucherParts(
-        desk=VoucherDesk(uow, profiles, keys, lifecycle, root.clock, voucher_settings),  # type: ignore[arg-type]
-        recharger=Recharger(uow, keys, lifecycle, root.clock, lockout),  # type: ignore[arg-type]
-        distributor=Distributor(uow, keys, root.clock),  # type: ignore[arg-type]
-        keys=keys, profiles=profiles, signing_key_file=signing,
-    )
-
-
-def register(server: grpc.Server, root: Any) -> str:
-    parts = root.extras.get("vouchers")
-    if parts is None:
-        parts = root.extras["vouchers"] = build_parts(root)
-    rpc.add_VoucherServiceServicer_to_server(VoucherServicer(parts), server)
-    return pb.DESCRIPTOR.services_by_name["VoucherService"].full_name
+def register(server: grpc.Server, root: Root) -> str:
+    rpc.add_VoucherServiceServicer_to_server(VoucherServicer(root.vouchers), server)
+    return service_name(pb, "VoucherService")

@@ -370,8 +370,8 @@ def _invoice_values(i: Invoice) -> dict[str, Any]:
 
 def _run(r: Any) -> BillRun:
     return BillRun(r.run_id, r.tenant_id, RunMode(r.mode), r.cycle_date, tuple(json.loads(r.account_ids)), bool(r.dry_run), bool(r.review),
-                   RunState(r.state), r.requested_by, aware(r.start_time), aware(r.end_time), int(r.total), int(r.issued),  # type: ignore[arg-type]
-                   int(r.drafts), int(r.empty), int(r.skipped), int(r.failed), tuple(tuple(x) for x in json.loads(r.failures_json)))  # type: ignore[misc]
+                   RunState(r.state), r.requested_by, aware(r.start_time), aware(r.end_time), int(r.total), int(r.issued),
+                   int(r.drafts), int(r.empty), int(r.skipped), int(r.failed), tuple(tuple(x) for x in json.loads(r.failures_json)))
 
 
 def _run_values(run: BillRun) -> dict[str, Any]:
@@ -446,14 +446,14 @@ class SqlBillingUnitOfWork:
         for i in range(0, len(ids), CHUNK):
             q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(ids[i:i + CHUNK]))).order_by(t.c.valid_from)
             for r in self.s.execute(q):
-                out[r.account_id].append(Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from),  # type: ignore[arg-type]
+                out[r.account_id].append(Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from),
                                                     aware(r.valid_to)))
         return dict(out)
 
     def open_assignment(self, tenant_id: str, subscriber_id: str) -> Assignment | None:
         t = billing_assignments
         r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id, t.c.valid_to.is_(None)))).first()
-        return None if r is None else Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from))  # type: ignore[arg-type]
+        return None if r is None else Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from))
 
     def add_assignment(self, a: Assignment) -> None:
         self.s.execute(insert(billing_assignments).values(tenant_id=a.tenant_id, subscriber_id=a.subscriber_id, valid_from=a.valid_from,
@@ -490,13 +490,13 @@ class SqlBillingUnitOfWork:
             for r in self.s.execute(q):
                 before, after = json.loads(r.before_json), json.loads(r.after_json)
                 if "tariff_plan" in after:
-                    changes[r.object_id].append((aware(r.time), before.get("tariff_plan", ""), after["tariff_plan"]))  # type: ignore[arg-type]
+                    changes[r.object_id].append((aware(r.time), before.get("tariff_plan", ""), after["tariff_plan"]))
             for r in rows:
                 history = changes.get(r.subscriber_id, [])
                 first_plan = history[0][1] if history else r.tariff_plan
                 plans = [(aware(r.create_time), first_plan)] + [(when, new) for when, _old, new in history]
                 out[r.subscriber_id] = SubscriberFacts(r.subscriber_id, r.tenant_id, r.msisdn, aware(r.activate_time),
-                                                       aware(r.deactivate_time), tuple(plans), r.payment_type == "postpaid")  # type: ignore[arg-type]
+                                                       aware(r.deactivate_time), tuple(plans), r.payment_type == "postpaid")
         return out
 
     # -- usage --------------------------------------------------------------------------------

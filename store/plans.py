@@ -107,7 +107,7 @@ credit_alert_log = Table(
 
 def _version(row: Any) -> PlanSetVersion:
     return PlanSetVersion(row.tenant_id, int(row.version), row.digest, row.ir_json, json.loads(row.sources_json),
-                          aware(row.create_time), row.created_by, aware(row.activate_time))  # type: ignore[arg-type]
+                          aware(row.create_time), row.created_by, aware(row.activate_time))
 
 
 class PlanVersionRepo:
@@ -145,7 +145,7 @@ class PlanVersionRepo:
         t = plan_set_versions
         rows = self.s.execute(select(t.c.tenant_id, t.c.version, t.c.digest, t.c.create_time, t.c.created_by, t.c.activate_time).where(
             and_(t.c.tenant_id == tenant_id, t.c.activate_time.is_not(None))).order_by(t.c.activate_time, t.c.version))
-        return [PlanSetVersion(r.tenant_id, int(r.version), r.digest, "", {}, aware(r.create_time), r.created_by,  # type: ignore[arg-type]
+        return [PlanSetVersion(r.tenant_id, int(r.version), r.digest, "", {}, aware(r.create_time), r.created_by,
                                aware(r.activate_time)) for r in rows]
 
     def active(self, tenant_id: str, at: datetime) -> PlanSetVersion | None:
@@ -258,7 +258,7 @@ class CreditAlertRepo:
             q = q.where(t.c.sequence > int(after))
         return [CreditAlertRecord(r.tenant_id, r.msisdn, r.period, r.threshold_id, int(r.action_index), r.percent, r.kind, r.channel,
                                   r.recipient, r.text, r.service, r.barring_flag, r.currency, int(r.used_micros), int(r.limit_micros),
-                                  aware(r.fire_time), int(r.sequence)) for r in self.s.execute(q)]  # type: ignore[arg-type]
+                                  aware(r.fire_time), int(r.sequence)) for r in self.s.execute(q)]
 
 
 class SqlPlanUnitOfWork:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select
 from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.audit import AuditEntry
 from engine.errors import AlreadyExists
 from engine.identity import ApiToken, Role
+from engine.model import AuditEntry, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.ports import AuditFilter
-from engine.subscribers import PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
-from engine.tenancy import Tenant, TenantKind, TenantStatus
 from store.tables import ApiTokenRow, AuditRow, SubscriberRow, TenantRow
+
+
+@overload
+def aware(ts: datetime) -> datetime: ...
+@overload
+def aware(ts: datetime | None) -> datetime | None: ...
 
 
 def aware(ts: datetime | None) -> datetime | None:
@@ -40,8 +44,8 @@ class TenantRepo:
             status=TenantStatus(row.status),
             parent_tenant_id=row.parent_tenant_id,
             currency=row.currency,
-            create_time=aware(row.create_time),  # type: ignore[arg-type]
-            update_time=aware(row.update_time),  # type: ignore[arg-type]
+            create_time=aware(row.create_time),
+            update_time=aware(row.update_time),
         )
 
     @staticmethod
@@ -89,8 +93,8 @@ class TokenRepo:
             tenant_id=row.tenant_id,
             role=Role(row.role),
             secret_hash=row.secret_hash,
-            create_time=aware(row.create_time),  # type: ignore[arg-type]
-            expire_time=aware(row.expire_time),  # type: ignore[arg-type]
+            create_time=aware(row.create_time),
+            expire_time=aware(row.expire_time),
             revoke_time=aware(row.revoke_time),
             privileges=frozenset(p for p in row.privileges.split(",") if p),
         )
@@ -137,8 +141,8 @@ class SubscriberRepo:
             subscriber_id=row.subscriber_id, tenant_id=row.tenant_id, msisdn=row.msisdn, imsi=row.imsi,
             billing_account=row.billing_account, payment_type=PaymentType(row.payment_type),
             status=SubscriberStatus(row.status), tariff_plan=row.tariff_plan,
-            create_time=aware(row.create_time),  # type: ignore[arg-type]
-            update_time=aware(row.update_time),  # type: ignore[arg-type]
+            create_time=aware(row.create_time),
+            update_time=aware(row.update_time),
             activate_time=aware(row.activate_time), deactivate_time=aware(row.deactivate_time),
             barring_flags=tuple(f for f in (row.barring_flags or "").split(",") if f),
             credit_limit_micros=None if row.credit_limit_micros is None else int(row.credit_limit_micros),
@@ -239,7 +243,7 @@ class AuditRepo:
             q = q.where(col(AuditRow.sequence) > after)
         return [
             AuditEntry(
-                time=aware(r.time),  # type: ignore[arg-type]
+                time=aware(r.time),
                 subject=r.subject, tenant_id=r.tenant_id, role=r.role, action=r.action,
                 object_type=r.object_type, object_id=r.object_id, before=json.loads(r.before_json),
                 after=json.loads(r.after_json), request_id=r.request_id, object_tenant_id=r.object_tenant_id,

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Tex
 from sqlmodel import Field, SQLModel
 
 
-def utc_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def utc_column(nullable: bool = False) -> Column:
     return Column(DateTime(timezone=True), nullable=nullable)
 
 

@@ -566,8 +566,8 @@ def _batch(r: Row[Any]) -> VoucherBatch:
         batch_id=r.batch_id, profile_id=r.profile_id, owner=r.tenant_id, dealer=r.dealer, currency=r.currency,
         face_value_micros=int(r.face_value_micros), count=int(r._mapping["count"]), first_serial=int(r.first_serial),
         serial=SerialFormat(r.serial_prefix, int(r.serial_digits)), pin_length=int(r.pin_length),
-        created_at=aware(r.created_at),  # type: ignore[arg-type]
-        expires_at=aware(r.expires_at),  # type: ignore[arg-type]
+        created_at=aware(r.created_at),
+        expires_at=aware(r.expires_at),
         recharge_extension_days=int(r.recharge_extension_days), state=BatchState(r.state), pin_cipher=r.pin_cipher,
         key_wrap=r.key_wrap, wrapped_data_key=bytes(r.wrapped_data_key) if r.wrapped_data_key is not None else None,
         master_key_version=int(r.master_key_version), lookup_key_version=int(r.lookup_key_version), created_by=r.created_by,
@@ -578,7 +578,7 @@ def _voucher(r: Row[Any]) -> Voucher:
     nonce, ciphertext = split_sealed(bytes(r.sealed))
     return Voucher(
         batch_id=r.batch_id, serial=int(r.serial), state=VoucherState(r.state), currency=r.currency,
-        face_value_micros=int(r.face_value_micros), expires_at=aware(r.expires_at),  # type: ignore[arg-type]
+        face_value_micros=int(r.face_value_micros), expires_at=aware(r.expires_at),
         owner=r.tenant_id, dealer=r.dealer, nonce=nonce, ciphertext=ciphertext, redeemed_by=r.redeemed_by,
         redeemed_at=aware(r.redeemed_at), redemption_request_id=r.redemption_request_id, updated_at=aware(r.updated_at),
     )
@@ -588,8 +588,8 @@ def _redemption(r: Row[Any]) -> Redemption:
     return Redemption(
         request_id=r.request_id, msisdn=r.msisdn, serial=int(r.serial), batch_id=r.batch_id, currency=r.currency,
         credited_micros=int(r.credited_micros), balance_micros=int(r.balance_micros),
-        valid_until=aware(r.valid_until),  # type: ignore[arg-type]
-        redeemed_at=aware(r.redeemed_at),  # type: ignore[arg-type]
+        valid_until=aware(r.valid_until),
+        redeemed_at=aware(r.redeemed_at),
         transaction_id=r.transaction_id,
     )
 

@@ -6,12 +6,10 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from engine.audit import AuditEntry
 from engine.errors import AlreadyExists
 from engine.identity import ApiToken
+from engine.model import AuditEntry, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantStatus
 from engine.ports import AuditFilter
-from engine.subscribers import Subscriber, SubscriberFilter, SubscriberStatus
-from engine.tenancy import Tenant, TenantStatus
 
 
 class _Data:
@@ -110,6 +108,7 @@ class _Audit:
 
     def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditEntry]:
         return [e for e in self.d.audit if (flt.tenant_ids is None or e.object_tenant_id in flt.tenant_ids)
+                and (not flt.object_type or e.object_type == flt.object_type)
                 and (not flt.object_id or e.object_id == flt.object_id) and (after is None or e.sequence > after)][:limit]
 
 

@@ -8,7 +8,6 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from billing.v1 import billing_pb2 as pb
-from clients.billing import BillingClient
 from clients.commandkit import client_flags, client_from, paging
 from clients.output import emit, emit_one
 from engine.money import AmountError, parse_amount
@@ -78,7 +77,7 @@ def _account(args: argparse.Namespace) -> tuple[pb.Account, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        bc = BillingClient(rb)
+        bc = rb.billing
         if args.action == "list":
             reply = bc.list_accounts(args.tenant, args.page_size, args.page_token)
             emit(reply.accounts, COLUMNS, args.json)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from billing.v1 import billing_pb2 as pb
-from clients.billing import BillingClient
 from clients.commandkit import bar, client_flags, client_from, paging
 from clients.output import as_dict, emit, emit_one, print_table
 
@@ -40,7 +39,7 @@ def _day(text: str | None) -> date | None:
         raise SystemExit(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def cmd_run(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_run(args: argparse.Namespace, bc: Any) -> int:
     mode = "final" if args.final else ("on_demand" if args.now else ("scheduled" if args.scheduled else "manual"))
     accounts = list(args.account or [])
     if args.now or args.final:
@@ -63,7 +62,7 @@ def cmd_run(args: argparse.Namespace, bc: BillingClient) -> int:
     return 1 if last.failed else 0
 
 
-def cmd_preview(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_preview(args: argparse.Namespace, bc: Any) -> int:
     reply = bc.preview(args.account, _day(args.cycle_date), args.tenant)
     if args.html:
         Path(args.html).write_text(reply.html, encoding="utf-8")
@@ -87,7 +86,7 @@ def cmd_preview(args: argparse.Namespace, bc: BillingClient) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_list(args: argparse.Namespace, bc: Any) -> int:
     kind = {"invoice": pb.INVOICE_KIND_INVOICE, "credit_note": pb.INVOICE_KIND_CREDIT_NOTE}.get(args.kind or "", 0)
     reply = bc.list_invoices(args.account or "", args.run or "", STATES.get(args.state or "", 0), kind, args.tenant, args.page_size,
                              args.page_token)
@@ -100,7 +99,7 @@ def cmd_list(args: argparse.Namespace, bc: BillingClient) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_show(args: argparse.Namespace, bc: Any) -> int:
     inv = bc.get_invoice(args.invoice, args.tenant)
     if args.json:
         emit_one(inv, True)
@@ -115,7 +114,7 @@ def cmd_show(args: argparse.Namespace, bc: BillingClient) -> int:
     return 0
 
 
-def cmd_download(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_download(args: argparse.Namespace, bc: Any) -> int:
     data, content_type, name = bc.download(args.invoice, args.format, tenant_id=args.tenant)
     target = Path(args.output or name)
     target.write_bytes(data)
@@ -123,14 +122,14 @@ def cmd_download(args: argparse.Namespace, bc: BillingClient) -> int:
     return 0
 
 
-def cmd_issue(args: argparse.Namespace, bc: BillingClient) -> int:
+def cmd_issue(args: argparse.Namespace, bc: Any) -> int:
     emit(bc.issue_drafts(args.invoice, args.tenant), INVOICE_COLUMNS, args.json)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        bc = BillingClient(rb)
+        bc = rb.billing
         return {"run": cmd_run, "preview": cmd_preview, "list": cmd_list, "show": cmd_show, "download": cmd_download,
                 "issue": cmd_issue}[args.action](args, bc)
 

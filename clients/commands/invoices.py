@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from clients.billing import BillingClient
 from clients.commandkit import client_flags, client_from
 from clients.commands.accounts import money
 from clients.output import emit_one
@@ -13,7 +12,7 @@ from clients.output import emit_one
 
 def run(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        bc = BillingClient(rb)
+        bc = rb.billing
         if args.action == "credit-note":
             lines = []
             for item in args.line or []:

@@ -152,40 +152,20 @@ def _tap3(source: Path, target: Path, rejects: Path, args: argparse.Namespace, o
     return EXIT_OK
 
 
-REMOTE_CHUNK = 1 << 20   # bytes per upload message
-
-
 def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Stream the file to MediationService in chunks (progress bar on a terminal); print the stored summary.
 
     gRPC errors propagate (the CLI prints one line and exits 2)."""
     from google.protobuf.json_format import MessageToDict
 
-    from billing.v1 import mediation_pb2 as pb
-    from billing.v1 import mediation_pb2_grpc as rpc
     from clients.client import connect
 
     total = source.stat().st_size
     progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
-
-    def requests():  # type: ignore[no-untyped-def]
-        yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=args.format, file_name=source.name, rate=args.rate))
-        sent = 0
-        with open(source, "rb") as stream:
-            while chunk := stream.read(REMOTE_CHUNK):
-                sent += len(chunk)
-                if progress is not None:
-                    progress(sent)
-                yield pb.MediateFileRequest(data=chunk)
-        if progress is not None:
-            progress.finish()
-
-    client = connect(args.server, args.token)
-    try:
-        replies = list(client.stub(rpc.MediationServiceStub).MediateFile(requests()))
-    finally:
-        client.close()
-    summary = replies[-1].summary
+    with connect(args.server, args.token) as rb:
+        summary = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress).summary
+    if progress is not None:
+        progress.finish()
     if args.json:
         json.dump({"file": str(source), "summary": MessageToDict(summary, preserving_proto_field_name=True)}, out, indent=2, sort_keys=True)
         out.write("\n")

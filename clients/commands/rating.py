@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from billing.v1 import mediation_pb2 as mpb
-from billing.v1 import rating_pb2 as pb
-from billing.v1 import rating_pb2_grpc as rpc
 from clients.commandkit import client_flags, client_from, paging
 from clients.output import emit, emit_one
+from clients.services.rating import SERVICES
 
-SERVICES = {"voice": mpb.CDR_SERVICE_KIND_VOICE, "sms": mpb.CDR_SERVICE_KIND_SMS, "mms": mpb.CDR_SERVICE_KIND_MMS,
-            "data": mpb.CDR_SERVICE_KIND_DATA, "supplementary": mpb.CDR_SERVICE_KIND_SUPPLEMENTARY}
 ALERT_COLUMNS = ("sequence", "fire_time", "tenant_id", "msisdn", "period", "threshold_id", "kind", "channel", "barring_flag", "text")
 EXIT_ALLOWED = 0
 EXIT_BARRED = 1
@@ -29,7 +25,7 @@ def register(subparsers: Any) -> None:
     a = commands.add_parser("authorize", help="may this MSISDN make this call now? exit 0 allowed, 1 barred")
     a.add_argument("--msisdn", required=True)
     a.add_argument("--to", default="", help="dialled number")
-    a.add_argument("--service", choices=tuple(SERVICES), default="voice")
+    a.add_argument("--service", choices=SERVICES, default="voice")
     a.add_argument("--visited-network", default="", help="TADIG code when roaming")
     a.add_argument("--roaming", action="store_true")
     client_flags(a)
@@ -42,16 +38,13 @@ def register(subparsers: Any) -> None:
 
 def run_authorize(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        reply = rb.stub(rpc.RatingServiceStub).AuthorizeCall(pb.AuthorizeCallRequest(
-            msisdn=args.msisdn, destination=args.to, service=SERVICES[args.service], roaming=args.roaming,
-            visited_network=args.visited_network))
+        reply = rb.rating.authorise(args.msisdn, args.to, args.service, args.roaming, args.visited_network)
     emit_one(reply, args.json)
     return EXIT_ALLOWED if reply.allowed else EXIT_BARRED
 
 
 def run_alerts(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        reply = rb.stub(rpc.RatingServiceStub).ListCreditAlerts(pb.ListCreditAlertsRequest(
-            tenant_id=args.tenant, msisdn=args.msisdn, period=args.period, page_size=args.page_size, page_token=args.page_token))
-    emit(reply.alerts, ALERT_COLUMNS, args.json)
+        page = rb.rating.credit_alert_log(args.tenant, args.msisdn, args.period, args.page_size, args.page_token)
+    emit(page.items, ALERT_COLUMNS, args.json)
     return 0

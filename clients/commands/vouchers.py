@@ -8,37 +8,26 @@ only into OpenPGP-sealed export files.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from billing.v1 import voucher_pb2 as pb
-from billing.v1 import voucher_pb2_grpc as rpc
 from clients.commandkit import bar, client_flags, client_from
 from clients.output import as_dict, emit, emit_one, print_table
+from clients.services.vouchers import ExportMismatch, selection
 
 BATCH_COLUMNS = ("batch_id", "profile_id", "tenant_id", "count", "first_serial", "last_serial", "state")
 VOUCHER_COLUMNS = ("serial_text", "state", "face_value", "expire_time", "tenant_id", "pin")
-EVENTS = {"activate": pb.VOUCHER_EVENT_ACTIVATE, "block": pb.VOUCHER_EVENT_BLOCK, "unblock": pb.VOUCHER_EVENT_UNBLOCK,
-          "damaged": pb.VOUCHER_EVENT_MARK_DAMAGED, "stolen": pb.VOUCHER_EVENT_MARK_STOLEN, "expire": pb.VOUCHER_EVENT_EXPIRE,
-          "purge": pb.VOUCHER_EVENT_PURGE}
+# the command's words for the voucher events
+EVENTS = {"activate": "activate", "block": "block", "unblock": "unblock", "damaged": "mark_damaged", "stolen": "mark_stolen",
+          "expire": "expire", "purge": "purge"}
 
 
-def _stub(args: argparse.Namespace) -> Any:
-    return client_from(args).stub(rpc.VoucherServiceStub)
-
-
-def _timestamp(text: str) -> Timestamp:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    out = Timestamp()
-    out.FromDatetime(value.astimezone(timezone.utc))
-    return out
+def _when(text: str) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _selection_flags(p: argparse.ArgumentParser) -> None:
@@ -54,7 +43,7 @@ def _selection(args: argparse.Namespace) -> pb.VoucherSelection:
             first, last = int(head), int(tail or head)
         except ValueError:
             raise SystemExit(f"--serials: expected FIRST or FIRST-LAST, got {args.serials!r}") from None
-    return pb.VoucherSelection(batch_id=args.batch, first_serial=first, last_serial=last)
+    return selection(args.batch, first, last)
 
 
 def _money(m: dict[str, Any]) -> str:
@@ -63,45 +52,31 @@ def _money(m: dict[str, Any]) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    req = pb.GenerateBatchRequest(profile_id=args.profile, count=args.count, face_value=args.value, currency=args.currency,
-                                  tenant_id=args.tenant, dealer=args.dealer)
-    if args.expires:
-        req.expire_time.CopyFrom(_timestamp(args.expires))
-    batch = None
-    for event in _stub(args).GenerateBatch(req):
-        if event.HasField("progress"):
-            if not args.json:
-                bar(event.progress.done, event.progress.total, "generating")
-        else:
-            batch = event.batch
-    assert batch is not None
+    progress = None if args.json else (lambda done, total: bar(done, total, "generating"))
+    with client_from(args) as rb:
+        batch = rb.vouchers.generate_batch(args.profile, args.count, args.value, args.currency, _when(args.expires), args.tenant,
+                                           args.dealer, progress)
     emit_one(batch, args.json)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    stub = _stub(args)
-    if args.serial:
-        emit_one(stub.GetVoucher(pb.GetVoucherRequest(serial=args.serial)).voucher, args.json)
-    else:
-        emit_one(stub.GetBatch(pb.GetBatchRequest(batch_id=args.batch_id)).batch, args.json)
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.get_voucher(args.serial) if args.serial else rb.vouchers.get_batch(args.batch_id), args.json)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    stub = _stub(args)
-    if not args.batch and not args.serials:
-        reply = stub.ListBatches(pb.ListBatchesRequest(page_size=args.page_size, page_token=args.page_token))
-        emit(reply.batches, BATCH_COLUMNS, args.json)
-        if reply.next_page_token and not args.json:
-            print(f"next page: --page-token {reply.next_page_token}", file=sys.stderr)
-        return 0
-    rows: list[dict[str, Any]] = []
-    for msg in stub.StreamVouchers(pb.StreamVouchersRequest(selection=_selection(args), reveal=args.reveal, chunk_size=1000)):
-        rows.extend(as_dict(v) for v in msg.vouchers)
+    with client_from(args) as rb:
+        if not args.batch and not args.serials:
+            page = rb.vouchers.list_batches(args.page_size, args.page_token)
+            emit(page.items, BATCH_COLUMNS, args.json)
+            if page.next_page_token and not args.json:
+                print(f"next page: --page-token {page.next_page_token}", file=sys.stderr)
+            return 0
+        rows = [as_dict(v) for chunk in rb.vouchers.stream_vouchers(_selection(args), reveal=args.reveal, chunk_size=1000)
+                for v in chunk]
     if args.json:
-        import json
-
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
@@ -118,51 +93,34 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise SystemExit(f"--recipient-key: cannot read {args.recipient_key}: {exc.strerror}") from None
     if os.path.exists(args.output):
         raise SystemExit(f"{args.output} already exists; choose a new file name")
-    req = pb.ExportVouchersRequest(selection=_selection(args), recipient_public_key=recipient, armor=args.armor,
-                                   request_id=args.request_id)
-    receipt = None
-    digest = hashlib.sha256()
-    tmp = args.output + ".part"
+    progress = None if args.json else (lambda done, total: bar(done, total, "downloading"))
     try:
-        with open(tmp, "wb") as out:
-            for part in _stub(args).ExportVouchers(req):
-                if part.HasField("receipt"):
-                    receipt = part.receipt
-                else:
-                    out.write(part.data)
-                    digest.update(part.data)
-                    if receipt is not None and not args.json:
-                        bar(out.tell(), receipt.size, "downloading")
-        if receipt is None or digest.hexdigest() != receipt.sha256:
-            raise SystemExit("export: the file does not match the server's SHA-256; nothing kept")
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with client_from(args) as rb:
+            receipt = rb.vouchers.export(_selection(args), recipient, args.output, args.armor, args.request_id, progress)
+    except ExportMismatch as exc:
+        raise SystemExit(f"export: {exc}") from None
     emit_one(receipt, args.json)
     return 0
 
 
 def cmd_redeem(args: argparse.Namespace) -> int:
     pin = args.pin if args.pin != "-" else sys.stdin.readline().strip()
-    emit_one(_stub(args).Redeem(pb.RedeemRequest(msisdn=args.msisdn, pin=pin, request_id=args.request_id)), args.json)
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.redeem(args.msisdn, pin, args.request_id), args.json)
     return 0
 
 
 def cmd_change(args: argparse.Namespace) -> int:
-    reply = _stub(args).ChangeVouchers(pb.ChangeVouchersRequest(selection=_selection(args), event=EVENTS[args.event],
-                                                                reason=args.reason, request_id=args.request_id))
+    with client_from(args) as rb:
+        reply = rb.vouchers.change_vouchers(_selection(args), EVENTS[args.event], args.reason, args.request_id)
     emit_one(reply, args.json)
     return 0 if not reply.refused_count else 1
 
 
 def cmd_amend(args: argparse.Namespace) -> int:
-    req = pb.AmendVoucherRequest(serial=args.serial, face_value=args.value, tenant_id=args.tenant, request_id=args.request_id)
-    if args.expires:
-        req.expire_time.CopyFrom(_timestamp(args.expires))
-    if args.dealer is not None:
-        req.dealer, req.set_dealer = args.dealer, True
-    emit_one(_stub(args).AmendVoucher(req).voucher, args.json)
+    with client_from(args) as rb:
+        voucher = rb.vouchers.amend(args.serial, _when(args.expires), args.value, args.tenant, args.dealer, args.request_id)
+    emit_one(voucher, args.json)
     return 0
 
 
@@ -170,24 +128,27 @@ def cmd_expire(args: argparse.Namespace) -> int:
     if args.batch or args.serials:
         args.event, args.reason, args.request_id = "expire", args.reason, ""
         return cmd_change(args)
-    emit_one(_stub(args).ExpireDueVouchers(pb.ExpireDueVouchersRequest()).result, args.json)
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.expire_due(), args.json)
     return 0
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    emit_one(_stub(args).RotateKeys(pb.RotateKeysRequest(add_master_key=args.new_master_key)), args.json)
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.rotate_keys(args.new_master_key), args.json)
     return 0
 
 
 def cmd_unbar(args: argparse.Namespace) -> int:
-    _stub(args).ClearRechargeBar(pb.ClearRechargeBarRequest(msisdn=args.msisdn, reason=args.reason))
+    with client_from(args) as rb:
+        rb.vouchers.clear_recharge_bar(args.msisdn, args.reason)
     print(f"recharge bar lifted for {args.msisdn}")
     return 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    event = getattr(pb, f"BATCH_EVENT_{args.event.upper()}")
-    emit_one(_stub(args).ChangeBatch(pb.ChangeBatchRequest(batch_id=args.batch_id, event=event, reason=args.reason)).batch, args.json)
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.change_batch(args.batch_id, args.event, args.reason), args.json)
     return 0
 
 

@@ -108,12 +108,12 @@ class AccountDesk:
         principal.require_tenant(tenant)
         return tenant
 
-    def _load(self, uow, principal: Principal, tenant_id: str, account_id: str) -> Account:  # type: ignore[no-untyped-def]
+    def _load(self, uow, principal: Principal, tenant_id: str, account_id: str) -> Account:
         tenant = tenant_id or principal.tenant_id
         found = uow.get_account(tenant, account_id) if principal.can_see_tenant(tenant) else None
         if found is None:
             raise NotFound("account", account_id)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def create(self, principal: Principal, spec: AccountSpec) -> Account:
         principal.require(Permission.BILLING_WRITE)

@@ -145,4 +145,4 @@ def pack(data: dict[str, Any]) -> bytes:
 
 
 def unpack(blob: bytes) -> dict[str, Any]:
-    return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
+    return json.loads(zlib.decompress(blob))

@@ -93,7 +93,7 @@ def render_html(bill: Bill, number: str, profile: BillingProfile, kind: Document
 
     # charges by subscriber
     out.append(f"<h2>{escape(word('charges', lang))}</h2>")
-    by_sub: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+    by_sub: dict[str, list] = defaultdict(list)
     for ln in bill.lines:
         by_sub[ln.msisdn].append(ln)
     for msisdn in sorted(by_sub):

@@ -13,6 +13,7 @@ customers)::
       email: billing@rulebill.example
     series: {invoice: "MNO-", credit_note: "MNO-CN-"}   # number prefixes; numbers are gapless per tenant and series
     payment: {terms_days: 14, means: credit_transfer, iban: FR7630006000011234567890189, bic: AGRIFRPP}
+    currency: EUR                             # what its invoices are in (default EUR); accounts bill in it
     csr_limit: "50.00"                        # largest one-off charge or credit note a CSR may raise
     late_usage_days: 62                       # CDRs of earlier periods rated late still go on the next bill within this many days
     one_off_charges:
@@ -98,13 +99,13 @@ def parse_address(node: object, what: str, problems: list[Problem], fallback: Ma
     return Address(tuple(str(x) for x in lines), city, str(postal), country, region)
 
 
-def _parse(node: MarkedMap, problems: list[Problem], currency_of: dict[str, str]) -> BillingProfile | None:
+def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
     f = Fields(node, "billing_profile", problems)
     f.optional("kind", str)
     tenant = f.required("tenant", str) or ""
     if tenant and not TENANT_ID.match(tenant):
         problems.append(Problem.at(node.mark_of("tenant"), "value.tenant", f"billing_profile.tenant: {tenant!r} is not a tenant id"))
-    currency = f.optional("currency", str, default=currency_of.get(tenant, "EUR"))
+    currency = f.optional("currency", str, default="EUR")
     if not is_currency(currency):
         problems.append(Problem.at(node.mark_of("currency"), "value.currency", f"billing_profile.currency: {currency!r} is not ISO 4217"))
     seller_node = f.required("seller", dict)
@@ -182,7 +183,7 @@ def _parse(node: MarkedMap, problems: list[Problem], currency_of: dict[str, str]
     return BillingProfile(tenant, currency, seller, invoice_series, credit_series, terms, means, iban, bic, limit, late, charges, node.mark)
 
 
-def load_profiles(folder: Path | str, currency_of: dict[str, str] | None = None) -> tuple[dict[str, BillingProfile], list[Problem]]:
+def load_profiles(folder: Path | str) -> tuple[dict[str, BillingProfile], list[Problem]]:
     """Every ``*.yaml`` of ``folder`` (README files ignored); one profile per tenant."""
     problems: list[Problem] = []
     out: dict[str, BillingProfile] = {}
@@ -201,7 +202,7 @@ def load_profiles(folder: Path | str, currency_of: dict[str, str] | None = None)
             mark = doc.mark if isinstance(doc, (MarkedMap, MarkedList)) else Mark(str(path), 1, 1)
             problems.append(Problem.at(mark, "plan.unknown-kind", "a billing profile file has kind: billing_profile"))
             continue
-        profile = _parse(doc, problems, currency_of or {})
+        profile = _parse(doc, problems)
         if profile is None:
             continue
         if profile.tenant_id in out:

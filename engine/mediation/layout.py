@@ -397,7 +397,7 @@ def _parse_filters(node: Any, resolve: _ColumnResolver, rules: dict[str, FieldRu
         if filter_id is None:
             continue
         target = target_field if target_field is not None else column
-        out.append(cls(filter_id, target, column is not None, operands[kind], f.mark))  # type: ignore[arg-type]
+        out.append(cls(filter_id, target, column is not None, operands[kind], f.mark))
     return out
 
 

@@ -26,7 +26,7 @@ from engine.mediation.layout import Column, Layout
 from engine.mediation.problems import ConversionError, FieldError, FileLevelError
 
 try:  # CPython's built-in SHA-256 skips OpenSSL's per-call context set-up: ~20% faster on short ids
-    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
+    from _sha256 import sha256 as _sha256
 except ImportError:  # pragma: no cover - other interpreters / versions
     _sha256 = hashlib.sha256
 

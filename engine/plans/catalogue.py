@@ -11,11 +11,10 @@ from __future__ import annotations
 import builtins
 
 import json
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine import audit
@@ -25,7 +24,7 @@ from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFou
 from engine.identity import Permission, Principal
 from engine.paging import Page
 from engine.plans.compiler import build_ir, dump_ir, ir_digest
-from engine.plans.loader import load_plan_set
+from engine.plans.loader import load_plan_texts
 from engine.ports import AuditLog
 from engine.yamlio import Problem
 
@@ -48,7 +47,7 @@ class PlanSetVersion:
 
     @property
     def ir(self) -> dict[str, Any]:
-        return json.loads(self.ir_json)  # type: ignore[no-any-return]
+        return json.loads(self.ir_json)
 
     def summary(self) -> dict[str, Any]:
         ir = self.ir
@@ -128,7 +127,7 @@ class PlanChange:
 
 
 def validate_files(files: Mapping[str, str]) -> tuple[Any, list[Problem]]:
-    """Write the files to a scratch folder and load them; bad paths are problems too."""
+    """Load an uploaded plan set from memory (as its folder would load); bad paths and sizes are problems too."""
     problems: list[Problem] = []
     total = 0
     for path, content in files.items():
@@ -142,13 +141,7 @@ def validate_files(files: Mapping[str, str]) -> tuple[Any, list[Problem]]:
         problems.append(Problem("", 1, 1, "file.missing", "a plan set needs at least one file"))
     if problems:
         return None, problems
-    with tempfile.TemporaryDirectory(prefix="rulebill-plans-") as tmp:
-        root = Path(tmp)
-        for path, content in files.items():
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
-        return load_plan_set([root], root=root)
+    return load_plan_texts(files)
 
 
 def diff_ir(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[PlanChange]:
@@ -203,6 +196,12 @@ class PlanDesk:
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         return tenant
+
+    def validate(self, principal: Principal, files: Mapping[str, str]) -> tuple[bool, list[Problem]]:
+        """What an upload of ``files`` would report, storing nothing."""
+        principal.require(Permission.PLAN_READ)
+        plan_set, problems = validate_files(files)
+        return plan_set is not None, problems
 
     def upload(self, principal: Principal, tenant_id: str, files: Mapping[str, str]) -> PlanSetVersion:
         principal.require(Permission.PLAN_WRITE)

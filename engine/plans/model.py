@@ -384,4 +384,4 @@ class PlanSet:
     files: list[str] = field(default_factory=list)
 
     def table(self, kind: str) -> dict[str, Any]:
-        return getattr(self, kind)  # type: ignore[no-any-return]
+        return getattr(self, kind)

@@ -20,16 +20,25 @@ from datetime import datetime
 
 from engine.clock import Clock
 from engine.errors import InvalidArgument, NotFound
-from engine.eventrules import Barring, BarringDecision, CallAttempt
+from engine.eventrules import Barring, BarringDecision, CallAttempt, RuleBook
 from engine.identity import Permission, Principal
 from engine.numbering import normalise_msisdn
 from engine.ports import UnitOfWorkFactory
+from engine.rating.alerts import flag_for_service
 from engine.rating.compiled import CompiledPlans
 from engine.rating.desk import RatingDesk
 from engine.rating.prefix import PrefixIndex
 from engine.subscribers import SubscriberStatus
 
 SERVICES = ("voice", "sms", "mms", "data", "supplementary")
+
+
+def settable_barring_flags(book: RuleBook) -> frozenset[str]:
+    """The flags staff may set on a subscriber: those the barring rules test, plus those credit alerts'
+    bar_service actions set (a flag no rule knows would bar nothing)."""
+    tested = {f.split(".", 1)[1] for f in book.barring_table.ruleset().fields() if f.startswith("flags.")}
+    by_alerts = {flag_for_service(a.service) for t in book.alert_table.thresholds for a in t.actions if a.kind == "bar_service"}
+    return frozenset(tested | by_alerts)
 
 
 @dataclass(frozen=True)

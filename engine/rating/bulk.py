@@ -48,7 +48,7 @@ def quick_table(compiled: CompiledPlans, v: CompiledVersion, band: str) -> dict[
                 assert rate.memo is not None and rate.quick is not None
                 table.setdefault(service, {})[group] = (rate.id, rate.memo.get, rate.quick)
         cached = compiled.derived[key] = (v, table)
-    return cached[1]  # type: ignore[no-any-return]
+    return cached[1]
 
 
 def _has_quick(rate: CompiledRate) -> bool:

@@ -114,7 +114,7 @@ class RatingDesk:
         with self._uow() as uow:
             many = getattr(uow.subscribers, "get_live_by_msisdns", None)
             if many is not None:
-                return many(sorted(msisdns))  # type: ignore[no-any-return]
+                return many(sorted(msisdns))
             found = {m: uow.subscribers.get_live_by_msisdn(m) for m in msisdns}
         return {m: s for m, s in found.items() if s is not None}
 
@@ -224,7 +224,7 @@ class RatingDesk:
         else:
             tenants = {principal.tenant_id}
         with self._plan_uow() as uow:
-            return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined, no-any-return]
+            return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
 
 
 def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
 from engine import audit
 from engine.clock import Clock
@@ -60,15 +60,28 @@ class RevealedVoucher:
     serial_text: str = ""  # the printed serial (prefix + zero-padded number)
 
 
+class MasterKeyFile(Protocol):
+    """Where a new master key version is added (the key file); keys given as settings have none."""
+
+    def add_master_key(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    batches_rewrapped: int
+    master_key_version: int
+
+
 class VoucherDesk:
     def __init__(self, uow: VoucherUnitOfWorkFactory, profiles: ProfileCatalogue, keys: KeyProvider, lifecycle: Lifecycle,
-                 clock: Clock, settings: VoucherSettings | None = None) -> None:
+                 clock: Clock, settings: VoucherSettings | None = None, key_file: MasterKeyFile | None = None) -> None:
         self._uow = uow
         self._profiles = profiles
         self._keys = keys
         self._lifecycle = lifecycle
         self._clock = clock
         self.settings = settings or VoucherSettings()
+        self._key_file = key_file
 
     # --- generation -------------------------------------------------------
     def generate_batch(self, principal: Principal, request: BatchRequest, progress: Progress | None = None) -> VoucherBatch:
@@ -309,6 +322,20 @@ class VoucherDesk:
                 uow.commit()
         log.info("re-wrapped %d voucher batch data keys under master key version %d", rotated, current)
         return rotated
+
+    def rotate_master_key(self, principal: Principal, add_version: bool = False) -> KeyRotation:
+        """RotateKeys, the operator's alone: optionally add a new master key version to the key file first
+        (it becomes current), then re-wrap every batch's data key under the current version."""
+        principal.require(Permission.VOUCHER_KEYS)
+        if not principal.is_operator:
+            raise FailedPrecondition("OPERATOR_ONLY", "only the operator rotates the voucher keys", "voucher-keys")
+        if add_version:
+            if self._key_file is None:
+                raise FailedPrecondition("KEYS_FROM_ENVIRONMENT", "keys come from the environment: set the new master key there and "
+                                         "restart, then rotate without add_master_key", "voucher-keys")
+            self._key_file.add_master_key()
+        count = self.rotate_keys(principal)
+        return KeyRotation(count, self._keys.current_master_version())
 
     def destroy_data_key(self, principal: Principal, batch_id: str, reason: str = "") -> VoucherBatch:
         """Crypto-shred a batch: its PINs can never be revealed again (redemption still works by lookup hash)."""

@@ -217,6 +217,14 @@ class ReloadableKeyProvider:
     def reload(self) -> None:
         self._current = self._load()
 
+    def add_master_key(self) -> int:
+        """Add a new master key version to the key file and make it current (only when keys come from a file)."""
+        if self.path is None:
+            raise KeyringError("keys do not come from a key file: a new master key cannot be added here")
+        version = add_master_key(self.path)
+        self.reload()
+        return version
+
     def current_master_version(self) -> int:
         return self._current.current_master_version()
 

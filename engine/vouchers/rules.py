@@ -77,4 +77,4 @@ def load_voucher_rules(rules_dir: Path) -> VoucherRules:
     from engine.eventrules import load_rule_book
 
     book = load_rule_book(rules_dir)
-    return VoucherRules(book.lifecycle(), RuleBookLockout(book.lockout_policy), "rules")  # type: ignore[arg-type]
+    return VoucherRules(book.lifecycle(), RuleBookLockout(book.lockout_policy), "rules")

@@ -20,16 +20,16 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from clients.billing import BillingClient
+from clients.services.billing import BillingClient
 from clients.client import RulebillClient
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.clock import FixedClock
 from engine.identity import SYSTEM, Role
 from engine.settings import Settings
 from engine.subscribers import NewSubscriber, PaymentType
-from servers.app import Root, bootstrap, build_root, create_server, graceful_stop
-from servers.billing_service import build_billing
-from servers.rating_service import build_desk
+from servers.app import create_server, graceful_stop
+from servers.bootstrap import bootstrap
+from servers.root import Root, build_root
 from store.billing import billing_invoices
 
 START = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
@@ -56,7 +56,7 @@ class BillingStack:
     def billing(self, tenant: str = "mno", role: str = "") -> BillingClient:
         c = RulebillClient(self.address, self.token(tenant, role))
         self.clients.append(c)
-        return BillingClient(c)
+        return c.billing
 
     def client(self, tenant: str = "mno", role: str = "") -> RulebillClient:
         c = RulebillClient(self.address, self.token(tenant, role))
@@ -78,8 +78,7 @@ class BillingStack:
 
     def rate(self, tenant: str, msisdn: str, calls: list[tuple[datetime, int, str]], service: Service = Service.VOICE) -> list[Any]:
         """Rate voice calls (start, seconds, called number) of ``msisdn`` with bundle counters: the product path."""
-        desk = self.root.extras.get("rating") or build_desk(self.root)
-        self.root.extras["rating"] = desk
+        desk = self.root.rating
         principal = replace(SYSTEM, tenant_id=tenant, subject="test", is_operator=tenant == "mno")
         cdrs = []
         for start, seconds, b in calls:
@@ -90,7 +89,7 @@ class BillingStack:
         return [o.rated for o in desk.rate_many(principal, cdrs, use_counters=True)]
 
     def desk(self) -> Any:
-        return build_billing(self.root)
+        return self.root.billing
 
 
 @pytest.fixture(scope="module")

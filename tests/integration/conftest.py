@@ -22,7 +22,9 @@ from sqlalchemy.engine import make_url
 from clients.client import RulebillClient
 from engine.identity import Role
 from engine.settings import Settings
-from servers.app import Root, bootstrap, build_root, create_server, graceful_stop
+from servers.app import create_server, graceful_stop
+from servers.bootstrap import bootstrap
+from servers.root import Root, build_root
 from store.db import normalise_url
 from store.migrate import upgrade
 

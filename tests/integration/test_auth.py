@@ -71,7 +71,7 @@ def test_a_token_with_the_right_id_but_wrong_secret_is_refused(stack) -> None:  
     from billing.v1 import token_pb2
 
     c = stack.client(token=forged)
-    assert _code(lambda: c.tokens.WhoAmI(token_pb2.WhoAmIRequest())) == grpc.StatusCode.UNAUTHENTICATED
+    assert _code(lambda: c.tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest())) == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_health_and_reflection_need_no_token(stack) -> None:  # type: ignore[no-untyped-def]
@@ -89,5 +89,5 @@ def test_health_and_reflection_need_no_token(stack) -> None:  # type: ignore[no-
 def test_whoami_reports_the_callers_identity(stack) -> None:  # type: ignore[no-untyped-def]
     from billing.v1 import token_pb2
 
-    me = stack.client("mvno-alpha", "csr").tokens.WhoAmI(token_pb2.WhoAmIRequest()).token
+    me = stack.client("mvno-alpha", "csr").tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest()).token
     assert (me.tenant_id, me.role, me.subject) == ("mvno-alpha", token_pb2.ROLE_CSR, "test-mvno-alpha-csr")

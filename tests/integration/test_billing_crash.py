@@ -24,8 +24,8 @@ from engine.billing.runs import RunRequest
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
 from engine.settings import Settings
-from servers.app import Root, bootstrap, build_root
-from servers.billing_service import build_billing
+from servers.bootstrap import bootstrap
+from servers.root import Root, build_root
 from store.billing import billing_accounts, billing_assignments, billing_invoices, billing_usage
 from store.plans import usage_ledger
 from store.tables import SubscriberRow
@@ -48,12 +48,11 @@ from engine.billing.runs import RunRequest
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
 from engine.settings import Settings
-from servers.app import build_root
-from servers.billing_service import build_billing
+from servers.root import build_root
 
 url, home, run_id, when, batch = sys.argv[1:6]
 root = build_root(Settings(home=home, database_url=url), FixedClock(datetime.fromisoformat(when)))
-desk = build_billing(root)
+desk = root.billing
 desk.runs.batch_size = int(batch)
 principal = replace(SYSTEM, tenant_id="mno", subject="worker")
 request = RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1), resume_run_id=run_id)
@@ -123,7 +122,7 @@ def _invariants(root: Root, previews: dict[str, int]) -> None:
 
 def test_a_bill_run_killed_at_random_points_and_resumed_gives_one_clean_run(crash_root: tuple[Root, str, Path]) -> None:
     root, url, home = crash_root
-    desk = build_billing(root)
+    desk = root.billing
     principal = replace(SYSTEM, tenant_id="mno", subject="test")
     previews = {f"ACC-{i:05d}": desk.runs.preview(principal, "mno", f"ACC-{i:05d}", CYCLE)[0].totals.tax_inclusive
                 for i in range(ACCOUNTS)}
@@ -166,7 +165,7 @@ def test_a_bill_run_killed_at_random_points_and_resumed_gives_one_clean_run(cras
 
 def test_concurrent_runs_and_credit_notes_keep_numbers_gapless(crash_root: tuple[Root, str, Path]) -> None:
     root, _url, _home = crash_root
-    desk = build_billing(root)
+    desk = root.billing
     principal = replace(SYSTEM, tenant_id="mno", subject="test")
     # a second run of the same cycle racing a third one: nothing is billed twice, nothing is numbered twice
     errors: list[BaseException] = []

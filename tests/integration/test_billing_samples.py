@@ -11,8 +11,8 @@ import pytest
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
 from engine.settings import Settings
-from servers.app import bootstrap, build_root
-from servers.billing_service import build_billing
+from servers.bootstrap import bootstrap
+from servers.root import build_root
 from tests.ubl_conformance import check
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_bootstrap_samples_make_a_real_bill_at_once(db_url: str, tmp_path: Path)
     try:
         result = bootstrap(settings, root, load_plans=True, samples=True)
         assert result["billing_samples"] == ["ACC-1001", "ACC-1002", "ACC-1003", "ALPHA-2001"]
-        desk = build_billing(root)
+        desk = root.billing
         bill, xml = desk.runs.preview(replace(SYSTEM, tenant_id="mno"), "mno", "ACC-1001")
         assert (bill.period.start.isoformat(), bill.period.end.isoformat()) == ("2026-04-01", "2026-05-01")
         kinds = {ln.charge_type.value for ln in bill.lines}

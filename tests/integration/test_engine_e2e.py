@@ -20,7 +20,7 @@ from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import subscriber_pb2 as spb
 from clients import cli
 from engine.settings import Settings
-from servers.app import bootstrap
+from servers.bootstrap import bootstrap
 from store.migrate import upgrade
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
 
@@ -56,7 +56,7 @@ def booted(stack):  # type: ignore[no-untyped-def]
 
 
 def provision(stack, tenant: str, plan: str, msisdn: str = "") -> spb.Subscriber:  # type: ignore[no-untyped-def]
-    subs = stack.client(tenant).subscribers
+    subs = stack.client(tenant).subscribers.rpc
     sub = subs.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
         msisdn=msisdn or stack.unique_msisdn(), imsi=stack.unique_imsi(), billing_account="ACC-E2E",
         payment_type=spb.PAYMENT_TYPE_POSTPAID, tariff_plan=plan)).subscriber
@@ -101,7 +101,7 @@ def test_bootstrap_of_its_own_root_loads_plans_and_is_idempotent(tmp_path: Path)
 # -- 3. staff barring flags and credit limits ----------------------------------------------------------------
 
 def test_set_and_clear_barring_flags_and_credit_limit(stack, booted) -> None:  # type: ignore[no-untyped-def]
-    subs = stack.client("mvno-alpha").subscribers
+    subs = stack.client("mvno-alpha").subscribers.rpc
     sub = provision(stack, "mvno-alpha", "TP_ALPHA_SIMPLE")
     before = audit_count(stack)
     got = subs.SetSubscriberBarring(spb.SetSubscriberBarringRequest(subscriber_id=sub.subscriber_id, flag="bar_premium",
@@ -161,7 +161,7 @@ def test_authorize_call_applies_plan_emergency_staff_and_roaming_rules(stack, bo
     emergency = authorize(stack, "mno", sub.msisdn, "112")
     assert (emergency.allowed, emergency.rule_id) == (True, "ALLOW_EMERGENCY")
 
-    subs = stack.client("mno").subscribers
+    subs = stack.client("mno").subscribers.rpc
     subs.SetSubscriberBarring(spb.SetSubscriberBarringRequest(subscriber_id=sub.subscriber_id, flag="bar_international", barred=True))
     intl = authorize(stack, "mno", sub.msisdn, "4930123456")
     assert (intl.allowed, intl.rule_id, list(intl.barring_flags)) == (False, "BAR_STAFF_INTERNATIONAL", ["bar_international"])
@@ -198,7 +198,7 @@ def test_authorize_call_for_an_mvno_plan(stack, booted) -> None:  # type: ignore
 def test_credit_alerts_fire_once_each_and_bar_at_100_percent(stack, booted) -> None:  # type: ignore[no-untyped-def]
     alpha = stack.client("mvno-alpha")
     sub = provision(stack, "mvno-alpha", "TP_ALPHA_SIMPLE")
-    alpha.subscribers.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
+    alpha.subscribers.rpc.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
         subscriber_id=sub.subscriber_id, credit_limit=common_pb2.Money(amount_micros=10 * EUR, currency="EUR")))
     svc = alpha.stub(rrpc.RatingServiceStub)
     counters = rpb.RateOptions(use_bundle_counters=True)
@@ -241,18 +241,18 @@ def test_credit_alerts_fire_once_each_and_bar_at_100_percent(stack, booted) -> N
     assert refused.reason == "All outgoing traffic barred by customer care"
     assert (refused.credit_used.amount_micros, refused.credit_limit.amount_micros) == (11 * EUR, 10 * EUR)
     assert authorize(stack, "mvno-alpha", sub.msisdn, "112").allowed   # emergency above every bar
-    shown = alpha.subscribers.GetSubscriber(spb.GetSubscriberRequest(subscriber_id=sub.subscriber_id)).subscriber
+    shown = alpha.subscribers.rpc.GetSubscriber(spb.GetSubscriberRequest(subscriber_id=sub.subscriber_id)).subscriber
     assert list(shown.barring_flags) == ["bar_all_outgoing"]
 
     # customer care lifts the flag: the credit rule still bars (credit exhausted), freephone stays reachable
-    alpha.subscribers.SetSubscriberBarring(spb.SetSubscriberBarringRequest(subscriber_id=sub.subscriber_id, flag="bar_all_outgoing",
+    alpha.subscribers.rpc.SetSubscriberBarring(spb.SetSubscriberBarringRequest(subscriber_id=sub.subscriber_id, flag="bar_all_outgoing",
                                                                            barred=False))
     exhausted = authorize(stack, "mvno-alpha", sub.msisdn, national)
     assert (exhausted.allowed, exhausted.rule_id) == (False, "BAR_CREDIT_EXHAUSTED")
     assert exhausted.reason == "Credit limit reached; pay the open invoice or ask for a higher limit"
     freephone = authorize(stack, "mvno-alpha", sub.msisdn, "33800123456")
     assert (freephone.allowed, freephone.rule_id) == (True, "ALLOW_FREEPHONE_WHEN_EXHAUSTED")
-    alpha.subscribers.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
+    alpha.subscribers.rpc.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
         subscriber_id=sub.subscriber_id, credit_limit=common_pb2.Money(amount_micros=20 * EUR, currency="EUR")))
     assert authorize(stack, "mvno-alpha", sub.msisdn, national).allowed
 
@@ -267,7 +267,7 @@ def test_credit_alerts_fire_once_each_and_bar_at_100_percent(stack, booted) -> N
 
 def test_rate_stream_with_counters_fires_alerts(stack, booted) -> None:  # type: ignore[no-untyped-def]
     sub = provision(stack, "mno", "TP_SMART_S")
-    stack.client("mno").subscribers.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
+    stack.client("mno").subscribers.rpc.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
         subscriber_id=sub.subscriber_id, credit_limit=common_pb2.Money(amount_micros=1 * EUR, currency="EUR")))
     svc = rating(stack)
     intl = [voice(100 + i, sub.msisdn, "4930123456", 600) for i in range(5)]   # calls to Germany (not in the Smart S bundle)
@@ -289,9 +289,9 @@ def test_every_new_rpc_is_tenant_isolated(stack, booted) -> None:  # type: ignor
     beta_csr = stack.client("mvno-beta", "csr")
     before = audit_count(stack)
     for client in (beta, beta_csr):
-        rpc_error(lambda: client.subscribers.SetSubscriberBarring(spb.SetSubscriberBarringRequest(
+        rpc_error(lambda: client.subscribers.rpc.SetSubscriberBarring(spb.SetSubscriberBarringRequest(
             subscriber_id=sub.subscriber_id, flag="bar_all_outgoing", barred=True)), C.NOT_FOUND)
-        rpc_error(lambda: client.subscribers.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
+        rpc_error(lambda: client.subscribers.rpc.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
             subscriber_id=sub.subscriber_id, credit_limit=common_pb2.Money(amount_micros=0, currency="EUR"))), C.NOT_FOUND)
         stub = client.stub(rrpc.RatingServiceStub)
         rpc_error(lambda: stub.AuthorizeCall(rpb.AuthorizeCallRequest(msisdn=sub.msisdn, destination="112")), C.NOT_FOUND)
@@ -299,11 +299,11 @@ def test_every_new_rpc_is_tenant_isolated(stack, booted) -> None:  # type: ignor
         assert all(a.tenant_id == "mvno-beta" for a in stub.ListCreditAlerts(rpb.ListCreditAlertsRequest()).alerts)
         assert list(stub.ListCreditAlerts(rpb.ListCreditAlertsRequest(msisdn=sub.msisdn)).alerts) == []
     assert audit_count(stack) == before
-    shown = stack.client("mvno-alpha").subscribers.GetSubscriber(spb.GetSubscriberRequest(subscriber_id=sub.subscriber_id)).subscriber
+    shown = stack.client("mvno-alpha").subscribers.rpc.GetSubscriber(spb.GetSubscriberRequest(subscriber_id=sub.subscriber_id)).subscriber
     assert list(shown.barring_flags) == [] and not shown.HasField("credit_limit")
     # a product manager may read and rate but not change subscribers
     pm = stack.client("mvno-alpha", "product_manager")
-    rpc_error(lambda: pm.subscribers.SetSubscriberBarring(spb.SetSubscriberBarringRequest(
+    rpc_error(lambda: pm.subscribers.rpc.SetSubscriberBarring(spb.SetSubscriberBarringRequest(
         subscriber_id=sub.subscriber_id, flag="bar_premium", barred=True)), C.PERMISSION_DENIED)
 
 

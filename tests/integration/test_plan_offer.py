@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def _provision(stack, client, plan: str, tenant: str = ""):  # type: ignore[no-untyped-def]
-    return client.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+    return client.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
         tenant_id=tenant, msisdn=stack.unique_msisdn(), imsi=stack.unique_imsi(), billing_account="ACC",
         payment_type=spb.PAYMENT_TYPE_POSTPAID, tariff_plan=plan)).subscriber
 
@@ -31,9 +31,9 @@ def test_plans_are_checked_against_the_active_plan_set(stack) -> None:  # type: 
         err = rpc_error(lambda: _provision(stack, alpha, plan), grpc.StatusCode.INVALID_ARGUMENT)
         assert "tariff_plan" in field_violations(err)
     assert _provision(stack, stack.client("mno"), "TP_SMART_S").tariff_plan == "TP_SMART_S"
-    err = rpc_error(lambda: alpha.subscribers.ChangeSubscriberPlan(
+    err = rpc_error(lambda: alpha.subscribers.rpc.ChangeSubscriberPlan(
         spb.ChangeSubscriberPlanRequest(subscriber_id=early.subscriber_id, tariff_plan="TP_SMART_M")), grpc.StatusCode.INVALID_ARGUMENT)
     assert "tariff_plan" in field_violations(err)
-    moved = alpha.subscribers.ChangeSubscriberPlan(spb.ChangeSubscriberPlanRequest(subscriber_id=early.subscriber_id,
+    moved = alpha.subscribers.rpc.ChangeSubscriberPlan(spb.ChangeSubscriberPlanRequest(subscriber_id=early.subscriber_id,
                                                                                    tariff_plan="TP_ALPHA_SIMPLE")).subscriber
     assert moved.tariff_plan == "TP_ALPHA_SIMPLE"

@@ -140,7 +140,7 @@ def test_rate_an_mvno_cdr_with_the_operators_wholesale_plan(stack, active) -> No
 def test_bundle_counters_are_consumed_and_persisted(stack, active) -> None:  # type: ignore[no-untyped-def]
     op = stack.client("mno")
     msisdn = "336120" + str(stack.unique_msisdn())[-6:]
-    op.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+    op.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
         msisdn=msisdn, imsi=stack.unique_imsi(), billing_account="ACC-R", payment_type=spb.PAYMENT_TYPE_POSTPAID, tariff_plan="TP_SMART_S"))
     svc = rating(stack)
     options = rpb.RateOptions(use_bundle_counters=True)

@@ -19,7 +19,9 @@ from billing.v1 import subscriber_pb2, tenant_pb2
 from clients.client import RulebillClient
 from engine.settings import Settings
 from servers import app
-from servers.app import bootstrap, build_root, create_server, graceful_stop
+from servers.app import create_server, graceful_stop
+from servers.bootstrap import bootstrap
+from servers.root import build_root
 from tests.integration.helpers import rpc_error
 
 pytestmark = pytest.mark.integration
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_oversized_messages_are_refused(stack) -> None:  # type: ignore[no-untyped-def]
     big = "x" * (stack.root.settings.max_message_bytes + 10)
     c = stack.client("mno")
-    err = rpc_error(lambda: c.tenants.GetTenant(tenant_pb2.GetTenantRequest(tenant_id=big)), grpc.StatusCode.RESOURCE_EXHAUSTED)
+    err = rpc_error(lambda: c.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id=big)), grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert err is not None
 
 
@@ -133,21 +135,21 @@ def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
     try:
         with RulebillClient(f"localhost:{port}", token, root_certificates=ca,
                             client_cert=(pki["client.key"].read_bytes(), pki["client.crt"].read_bytes())) as ok:
-            assert ok.tenants.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno")).tenant.tenant_id == "mno"
+            assert ok.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno")).tenant.tenant_id == "mno"
         with RulebillClient(f"localhost:{port}", token, root_certificates=ca) as no_cert:
             with pytest.raises(grpc.RpcError) as err:
-                no_cert.tenants.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno"), timeout=5)
+                no_cert.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno"), timeout=5)
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         with RulebillClient(f"localhost:{port}", token) as plaintext:
             with pytest.raises(grpc.RpcError):
-                plaintext.tenants.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno"), timeout=5)
+                plaintext.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno"), timeout=5)
     finally:
         server.stop(0).wait()
         root.close()
 
 
 def _rulebill(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "clients.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "servers.admin", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _free_port() -> int:
@@ -170,7 +172,7 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
     assert boot.returncode == 0, boot.stderr
     token_file = tmp_path / "bootstrap-admin.token"
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-    proc = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "servers.admin", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(100):

@@ -49,10 +49,10 @@ def pins_of(stack: Any, batch: pb.VoucherBatch, tenant: str = "mno") -> dict[int
 def subscriber(stack: Any, tenant: str = "mno") -> str:
     msisdn = stack.unique_msisdn()
     client = stack.client(tenant)
-    s = client.subscribers.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+    s = client.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
         msisdn=msisdn, imsi=stack.unique_imsi(), billing_account="ACC-PP", payment_type=spb.PAYMENT_TYPE_PREPAID,
         tariff_plan="TP_PREPAID_FLEX")).subscriber
-    client.subscribers.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
+    client.subscribers.rpc.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
     return msisdn
 
 
@@ -331,7 +331,7 @@ def test_pin_collision_with_another_batch_is_redrawn_in_the_store(stack: Any, mo
     from engine.identity import Principal, Role
     from engine.vouchers import generation
 
-    desk = stack.root.extras["vouchers"].desk
+    desk = stack.root.vouchers.desk
     admin = Principal("collider", "mno", Role.OPERATOR_ADMIN, is_operator=True)
     first = desk.generate_batch(admin, generation.BatchRequest("vp-mno-eur-10", 3))
     with stack.root.db.connect() as conn:

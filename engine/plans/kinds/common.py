@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import Enum
-from typing import Any, TypeVar
+from pathlib import Path, PurePath
+from typing import Any, Callable, TypeVar
 
 from engine.currencies import is_currency
 from engine.money import AmountError, parse_amount
@@ -37,11 +38,17 @@ _UNIT_TEXT = re.compile(r"^(\d+)\s*(B|KB|MB|GB|s|min|h)?$")
 _UNIT_FACTORS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "s": 1, "min": 60, "h": 3600}
 
 
+def _read_from_disk(path: PurePath) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
 class Ctx:
     """Parsing context for one file: where problems go."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], read_file: Callable[[PurePath], str] | None = None) -> None:
         self.problems = problems
+        # how a file a plan file names (a prefix_file) is read: from disk, or from an uploaded file set
+        self.read_file = read_file or _read_from_disk
 
     def problem(self, mark: Mark, code: str, message: str) -> None:
         self.problems.append(Problem.at(mark, code, message))
@@ -90,7 +97,7 @@ class Ctx:
         try:
             return enum(raw)
         except ValueError:
-            allowed = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+            allowed = ", ".join(m.value for m in enum)
             self.problem(f.node.mark_of(key), "value.enum", f"{f.what}.{key}: {raw!r} is not one of: {allowed}")
             return default
 

@@ -51,7 +51,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
 
 def _read_prefix_file(path: Path, ref: Mark, ctx: Ctx) -> tuple[list[str], list[Mark]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = ctx.read_file(path)
     except OSError as exc:
         ctx.problem(ref, "ref.file", f"prefix_file {path.name!r} cannot be read: {exc.strerror or exc}")
         return [], []

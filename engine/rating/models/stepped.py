@@ -24,7 +24,7 @@ class SteppedModel(ChargeModel):
 
     def __init__(self, rate_id: str, ir: dict[str, Any], rounding: RoundingRule) -> None:
         super().__init__(rate_id, ir, rounding)
-        self.steps: tuple[tuple[int, int, int, int], ...] = tuple(tuple(s) for s in ir["steps"])  # type: ignore[misc]
+        self.steps: tuple[tuple[int, int, int, int], ...] = tuple(tuple(s) for s in ir["steps"])
         self.starts = [s[0] for s in self.steps]
         self.per_increment = rounding.scope == "per_increment"
 

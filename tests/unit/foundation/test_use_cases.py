@@ -89,3 +89,21 @@ def test_operator_only_roles_are_refused_for_mvnos(world) -> None:  # type: igno
         tokens.issue(None, "x", "mvno-a", Role.OPERATOR_ADMIN)
     with pytest.raises(FailedPrecondition):
         tokens.issue(None, "x", "mno", Role.MVNO_ADMIN)
+
+
+def test_the_audit_log_is_read_within_the_callers_scope(world) -> None:  # type: ignore[no-untyped-def]
+    from engine.audit import AuditDesk
+
+    store, _, _, _, desk, principal = world
+    a, b, op = principal("mvno-a"), principal("mvno-b"), principal("mno", Role.OPERATOR_ADMIN)
+    desk.provision(a, _new())
+    desk.provision(b, _new(msisdn="4917012345679", imsi="262011234567891"))
+    log = AuditDesk(store)
+    page = page_request(0, "")
+    assert {e.object_tenant_id for e in log.list(a, "", "subscriber", "", page)} == {"mvno-a"}
+    assert {e.object_tenant_id for e in log.list(op, "", "subscriber", "", page)} == {"mvno-a", "mvno-b"}
+    assert {e.object_tenant_id for e in log.list(op, "mvno-b", "", "", page)} == {"mvno-b"}
+    with pytest.raises(PermissionDenied, match="may not act on tenant mvno-b"):
+        log.list(a, "mvno-b", "", "", page)
+    with pytest.raises(PermissionDenied, match="audit.read"):
+        log.list(principal("mvno-a", Role.CSR), "", "", "", page)

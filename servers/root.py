@@ -1,0 +1,188 @@
+"""The composition root: every desk of the server, built once from the settings, before the server starts.
+
+The one place that wires settings, store and engine.  Servicers receive the desks
+they need in their constructors (``servers/app.py`` registers them); nothing is
+built lazily or on the side.  A new area adds its desks to :class:`Root` and one
+``_<area>`` builder here (see docs/dev/INTEGRATION.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from grpc_health.v1 import health
+from sqlalchemy.engine import Engine
+
+from engine.audit import AuditDesk
+from engine.billing.catalogue import PlanSetCatalogues
+from engine.billing.desk import BillingDesk
+from engine.billing.profile import load_profiles as load_billing_profiles
+from engine.cdr import MediatedCdr
+from engine.clock import Clock, SystemClock
+from engine.eventrules import RuleBook, load_rule_book
+from engine.mediation.desk import MediationDesk
+from engine.mediation.rows import row_to_cdr
+from engine.plans.catalogue import PlanDesk, StoredCdrs
+from engine.plans.offer import OfferedPlans
+from engine.rating.authorise import CallAuthoriser, settable_barring_flags
+from engine.rating.desk import RatingDesk
+from engine.settings import Settings
+from engine.subscribers import SubscriberDesk
+from engine.tenancy import TenantAdmin
+from engine.tokens import TokenDesk
+from engine.vouchers.desk import VoucherDesk
+from engine.vouchers.distribution import Distributor
+from engine.vouchers.keyring import ReloadableKeyProvider, generate_keyring, keys_from_environment, load_keyring
+from engine.vouchers.profile import ProfileCatalogue, load_profiles
+from engine.vouchers.recharge import Recharger
+from engine.vouchers.rules import load_voucher_rules
+from engine.vouchers.settings import VoucherSettings
+from engine.yamlio import format_problems
+from store.billing import SqlBillingUnitOfWorkFactory
+from store.db import make_engine
+from store.mediation import SqlMediationStore, stored_cdrs_between
+from store.plans import SqlPlanUnitOfWorkFactory
+from store.uow import SqlUnitOfWorkFactory
+from store.vouchers import SqlVoucherUnitOfWorkFactory
+
+log = logging.getLogger("rulebill.server")
+
+
+@dataclass(frozen=True)
+class VoucherParts:
+    """The voucher area's desks (VoMS) and the key material they share."""
+
+    desk: VoucherDesk
+    recharger: Recharger
+    distributor: Distributor
+    keys: ReloadableKeyProvider
+    profiles: ProfileCatalogue
+    signing_key_file: Path
+
+
+@dataclass
+class Root:
+    """Everything a servicer may need, built once per process by :func:`build_root`."""
+
+    settings: Settings
+    clock: Clock
+    db: Engine
+    uow: SqlUnitOfWorkFactory
+    tenants: TenantAdmin
+    subscribers: SubscriberDesk
+    tokens: TokenDesk
+    audit: AuditDesk
+    plans: PlanDesk
+    plan_uow: SqlPlanUnitOfWorkFactory
+    rule_book: RuleBook
+    rating: RatingDesk
+    calls: CallAuthoriser
+    mediation: MediationDesk
+    vouchers: VoucherParts
+    billing: BillingDesk
+    # set by servers.app.create_server: graceful shutdown turns it NOT_SERVING first
+    health: health.HealthServicer | None = None
+
+    def close(self) -> None:
+        self.db.dispose()
+        if self.uow.read_engine is not None:
+            self.uow.read_engine.dispose()
+
+
+def build_root(settings: Settings, clock: Clock | None = None) -> Root:
+    clock = clock or SystemClock()
+    db = make_engine(settings.effective_database_url)
+    read_db = make_engine(settings.effective_database_url, read_only=True) if db.dialect.name == "sqlite" else None
+    uow = SqlUnitOfWorkFactory(db, read_db)
+    plan_uow = SqlPlanUnitOfWorkFactory(uow)
+    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db))
+    rule_book = load_rule_book(settings.rules_dir)
+    rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts())
+
+    def parent_of(tenant_id: str) -> str:
+        with uow(read_only=True) as unit:
+            tenant = unit.tenants.get(tenant_id)
+        return tenant.parent_tenant_id if tenant is not None else ""
+
+    return Root(
+        settings=settings,
+        clock=clock,
+        db=db,
+        uow=uow,
+        tenants=TenantAdmin(uow, clock),
+        # subscribers may only be put on tariff plans their tenant offers in the active plan set, and staff may set
+        # only the barring flags the barring rules (or credit alerts) know
+        subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book)),
+        tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds),
+        audit=AuditDesk(uow),
+        plans=plans,
+        plan_uow=plan_uow,
+        rule_book=rule_book,
+        rating=rating,
+        calls=CallAuthoriser(rating, rule_book.barring(), uow, clock),
+        mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
+                                rating=lambda: rating),
+        vouchers=_vouchers(settings, uow, clock),
+        billing=_billing(settings, uow, clock, plans, parent_of),
+    )
+
+
+def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
+    """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
+    operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
+    from servers.billing_pdf import printer
+
+    profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
+    if problems:
+        raise ValueError("invalid billing profiles:\n" + format_problems(problems))
+    return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
+                             printer())
+
+
+def _stored_cdrs(db: Engine) -> StoredCdrs:
+    def stored_cdrs(tenants: set[str] | None, start: datetime, end: datetime) -> Iterator[MediatedCdr]:
+        return (row_to_cdr(row) for row in stored_cdrs_between(db, tenants, start, end))
+
+    return stored_cdrs
+
+
+def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> VoucherParts:
+    keys = _keys(settings)
+    profiles = _profiles(settings)
+    rules = load_voucher_rules(Path(settings.rules_dir))
+    lifecycle, lockout = rules.lifecycle, rules.lockout
+    voucher_uow = SqlVoucherUnitOfWorkFactory(uow)
+    voucher_settings = VoucherSettings(max_batch=settings.max_voucher_batch)
+    return VoucherParts(
+        desk=VoucherDesk(voucher_uow, profiles, keys, lifecycle, clock, voucher_settings,  # type: ignore[arg-type]
+                         key_file=keys if keys.path is not None else None),
+        recharger=Recharger(voucher_uow, keys, lifecycle, clock, lockout),  # type: ignore[arg-type]
+        distributor=Distributor(voucher_uow, keys, clock),  # type: ignore[arg-type]
+        keys=keys, profiles=profiles, signing_key_file=settings.effective_voucher_signing_key_file,
+    )
+
+
+def _keys(settings: Settings) -> ReloadableKeyProvider:
+    given = settings.voucher_key_variables()
+    if given is not None:
+        return ReloadableKeyProvider(lambda: keys_from_environment(given))
+    path = Path(settings.effective_keyring_file)
+    if not path.exists():
+        # the first start of an installation: make the operator's keyring (0600), never commit it
+        generate_keyring(path)
+        log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
+    return ReloadableKeyProvider(lambda: load_keyring(path), path)
+
+
+def _profiles(settings: Settings) -> ProfileCatalogue:
+    folder = Path(settings.plans_dir) / "vouchers"
+    if not folder.is_dir():
+        return ProfileCatalogue({}, [])
+    catalogue = load_profiles([folder], root=Path(settings.plans_dir).parent)
+    if catalogue.problems:
+        raise ValueError("invalid voucher profiles:\n" + format_problems(catalogue.problems))
+    return catalogue

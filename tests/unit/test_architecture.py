@@ -1,0 +1,224 @@
+"""The shape of the code (STYLE.md points 1-3), checked on the source with ``ast``:
+
+* no import cycle among the modules of ``engine/`` and ``servers/``;
+* every RPC method of a servicer is a thin translation (a line budget);
+* the client package imports neither ``servers`` nor ``store``, and the command line reaches the server only
+  through the typed service clients, which cover every RPC of every service the server registers.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Import cycles still open in other areas' code; each is being broken in its own branch (issue #12) and
+# this list must end up empty.  A cycle not listed here fails the test, and so does a listed one that is gone.
+KNOWN_CYCLES: set[frozenset[str]] = {
+    # the plan compiler and the compiled evaluators share the IR format: a shared IR module ends it (rating)
+    frozenset({"engine.plans.compiler", "engine.rating.compiled"}),
+    # the lifecycle rules load themselves through the rule loader that parses them (vouchers)
+    frozenset({"engine.eventrules.lifecycle", "engine.eventrules.loader"}),
+}
+MAX_RPC_LINES = 20
+
+
+def _modules(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``name`` imports, wherever the import stands (functions and TYPE_CHECKING
+    blocks included: a cycle that only type checking sees is still a cycle of meaning)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(parts + ([base] if base else []))
+            # `from pkg import sub` imports the module pkg.sub; `from mod import name` imports mod
+            out.update(f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names)
+    return (out & known) - {name}
+
+
+def import_cycles(*packages: str, root: Path = REPO) -> set[frozenset[str]]:
+    """The strongly connected groups of modules (Tarjan), each a cycle of imports."""
+    modules = _modules(root, packages)
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: set[frozenset[str]] = set()
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.add(frozenset(group))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycle_in_engine_or_servers() -> None:
+    cycles = import_cycles("engine", "servers")
+    assert sorted(map(sorted, cycles - KNOWN_CYCLES)) == [], "new import cycle(s)"
+    assert sorted(map(sorted, KNOWN_CYCLES - cycles)) == [], "a known cycle is gone: remove it from KNOWN_CYCLES"
+
+
+def test_the_cycle_finder_sees_cycles_through_functions_and_type_checking(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg.a import g\n")   # a package re-exporting is no cycle
+    (tmp_path / "pkg" / "a.py").write_text("from pkg import b\n")
+    (tmp_path / "pkg" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.c import X\n")
+    (tmp_path / "pkg" / "c.py").write_text("def f():\n    from .a import g\n")
+    (tmp_path / "pkg" / "d.py").write_text("import pkg.c\n")
+    assert import_cycles("pkg", root=tmp_path) == {frozenset({"pkg.a", "pkg.b", "pkg.c"})}
+
+
+def _servicer_classes() -> list[tuple[str, ast.ClassDef]]:
+    out = []
+    for path in sorted((REPO / "servers").glob("*_service.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out += [(path.name, node) for node in tree.body
+                if isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("Servicer") for b in node.bases)]
+    return out
+
+
+def _rpc_methods() -> list[tuple[str, int]]:
+    """(``module:Class.Method``, lines) of every RPC method (CamelCase) of every servicer, decorators and
+    signature included."""
+    return [(f"{module}:{cls.name}.{fn.name}", (fn.end_lineno or fn.lineno) - fn.lineno + 1)
+            for module, cls in _servicer_classes() for fn in cls.body
+            if isinstance(fn, ast.FunctionDef) and fn.name[:1].isupper()]
+
+
+def test_every_rpc_method_is_a_thin_translation() -> None:
+    methods = _rpc_methods()
+    assert len(methods) >= 40  # the finder sees the servicers
+    too_long = [f"{name}: {lines} lines" for name, lines in methods if lines > MAX_RPC_LINES]
+    assert too_long == [], f"an RPC method translates, calls one desk method and translates back (at most {MAX_RPC_LINES} lines)"
+
+
+def test_every_rpc_method_is_typed_against_the_generated_messages() -> None:
+    untyped = [f"{module}:{cls.name}.{fn.name}" for module, cls in _servicer_classes() for fn in cls.body
+               if isinstance(fn, ast.FunctionDef) and fn.name[:1].isupper()
+               and (fn.returns is None or any(a.annotation is None for a in fn.args.args[1:]))]
+    assert untyped == []
+
+
+def _imported_roots(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+def test_the_client_package_imports_neither_servers_nor_store() -> None:
+    offenders = [f"{p.relative_to(REPO)}: {sorted(_imported_roots(p) & {'servers', 'store'})}"
+                 for p in sorted((REPO / "clients").rglob("*.py")) if _imported_roots(p) & {"servers", "store"}]
+    assert offenders == []
+
+
+def test_the_command_line_speaks_through_the_typed_clients_only() -> None:
+    """No raw stub, no generated ``*_pb2_grpc`` module, no CamelCase RPC call in the command line."""
+    offenders = []
+    for path in [REPO / "clients" / "cli.py", *sorted((REPO / "clients" / "commands").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("billing") and any(
+                    a.name.endswith("_pb2_grpc") for a in node.names):
+                offenders.append(f"{where}: imports a generated stub module")
+            if isinstance(node, ast.Attribute) and node.attr in ("stub", "rpc"):
+                offenders.append(f"{where}: .{node.attr}")
+    assert offenders == []
+
+
+def _client_classes() -> dict[str, type]:
+    """Service full name -> the class of RulebillClient's typed client for it (found by the stub it holds)."""
+    from clients.client import RulebillClient
+
+    with RulebillClient("127.0.0.1:9", "unused") as rb:   # a channel connects on the first call only
+        services = [value for value in vars(rb).values() if hasattr(value, "rpc")]
+    return {f"billing.v1.{type(s.rpc).__name__.removesuffix('Stub')}": type(s) for s in services}
+
+
+def test_every_registered_service_has_a_typed_client_calling_each_rpc() -> None:
+    """A new RPC needs its client method (and a new service its client class on RulebillClient)."""
+    from google.protobuf import descriptor_pool
+
+    from tests.integration.rpc_catalogue import registered_service_names
+
+    clients = _client_classes()
+    missing = []
+    for full in registered_service_names(_RootStub()):
+        if full not in clients:
+            missing.append(f"{full}: no client class on RulebillClient")
+            continue
+        called = {node.attr for node in ast.walk(ast.parse(inspect.getsource(clients[full])))
+                  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "rpc"}
+        missing += [f"{full}.{m.name}" for m in descriptor_pool.Default().FindServiceByName(full).methods if m.name not in called]
+    assert missing == []
+
+
+class _RootStub:
+    """Registering needs desks only to hand them to servicers, which keep them without calling them."""
+
+    def __getattr__(self, name: str) -> object:
+        return _Anything()
+
+
+class _Anything:
+    def __getattr__(self, name: str) -> object:
+        return _Anything()
+
+
+def _commands(parser: object) -> set[str]:
+    return set(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+
+
+def test_the_rulebill_command_adds_the_admin_commands_to_the_client_ones() -> None:
+    import tomllib
+
+    from clients.cli import build_parser
+    from servers import admin
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["rulebill"] == "servers.admin:main"
+    client_only = _commands(build_parser())
+    assert {"tenants", "subscribers", "tokens", "audit", "vouchers", "rating", "plans", "mediate", "health"} <= client_only
+    assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap"}
