@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.clock import FixedClock
     from engine.settings import Settings
     from servers.bootstrap import bootstrap
-from servers.root import build_root
+    from servers.root import build_root
     from store.migrate import upgrade
 
     url, admin = fresh_database(args.postgres)
