@@ -48,10 +48,11 @@ from engine.billing.runs import RunRequest
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
 from engine.settings import Settings
+from pathlib import Path
 from servers.root import build_root
 
 url, home, run_id, when, batch = sys.argv[1:6]
-root = build_root(Settings(home=home, database_url=url), FixedClock(datetime.fromisoformat(when)))
+root = build_root(Settings(home=Path(home), database_url=url), FixedClock(datetime.fromisoformat(when)))
 desk = root.billing
 desk.runs.batch_size = int(batch)
 principal = replace(SYSTEM, tenant_id="mno", subject="worker")
