@@ -58,6 +58,10 @@ class Settings:
     max_workers: int = 16
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000
+    # Two-step recharge: a reservation neither committed nor released this long is moved on by RecoverReservations.
+    voucher_reservation_timeout_seconds: int = 900
+    # Highest face value a CSR may give a voucher, per currency ("EUR:20.00,JPY:3000"); empty: CSRs amend expiry only.
+    voucher_csr_face_value_limits: str = ""
     log_level: str = "INFO"
     # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
     billing_scheduler_seconds: int = 0

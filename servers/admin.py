@@ -3,6 +3,7 @@
 * ``rulebill serve [--listen ADDRESS]`` — run the gRPC server until SIGTERM/SIGINT.
 * ``rulebill db upgrade`` — apply every migration branch (alembic ``heads``).
 * ``rulebill bootstrap`` — seed the operator, its MVNOs and plan set, and write the admin credential.
+* ``rulebill security-officer --subject NAME`` — the first security officer's token (grants voucher.reveal_pin).
 
 Every other command comes from ``clients/cli.py`` and speaks to a server through the typed client.
 """
@@ -51,6 +52,31 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         samples = result["billing_samples"]
         print("sample billing accounts: " + (", ".join(samples) + " (try: rulebill bills preview ACC-1001)" if isinstance(samples, list)
                                              else "already there"))
+    if "signing_key" in result:  # the operator's OpenPGP key that signs voucher distribution files
+        print(f"voucher signing key: {result['signing_key']}" + (" (new)" if "signing_key_created" in result else " (kept)"))
+    elif "signing_key_error" in result:
+        print(f"voucher signing key: not created: {result['signing_key_error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_security_officer(args: argparse.Namespace) -> int:
+    """On the server host (the database and settings, not the API): a security officer's token.  No API caller can
+    make one without already being a security officer, so this is the second, separate step the reveal privilege
+    needs (the issue is audited like any other)."""
+    from engine.clock import SystemClock
+    from engine.tokens import TokenDesk
+    from store.db import make_engine
+    from store.uow import SqlUnitOfWorkFactory
+
+    settings = load_settings()
+    db = make_engine(settings.effective_database_url)
+    try:
+        token, bearer = TokenDesk(SqlUnitOfWorkFactory(db), SystemClock(), settings.default_token_ttl_seconds) \
+            .issue_security_officer(args.subject, args.ttl)
+    finally:
+        db.dispose()
+    print(f"security officer {token.subject} (token {token.token_id}, tenant {token.tenant_id}, until {token.expire_time:%Y-%m-%d})")
+    print(f"secret (shown once, hand it to the security officer): {bearer}")
     return 0
 
 
@@ -68,6 +94,11 @@ def register(subparsers: Any) -> None:
                                                 "admin credential")
     p.add_argument("--no-samples", action="store_true", help="skip the sample billing accounts of plans/billing/samples.yaml")
     p.set_defaults(func=cmd_bootstrap)
+
+    p = subparsers.add_parser("security-officer", help="on the server host: issue a security officer token (grants voucher.reveal_pin)")
+    p.add_argument("--subject", required=True, help="the person, e.g. carol@operator.example")
+    p.add_argument("--ttl", type=int, default=0, help="seconds (default: the settings' token lifetime)")
+    p.set_defaults(func=cmd_security_officer)
 
 
 def main(argv: list[str] | None = None) -> int:

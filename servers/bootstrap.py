@@ -13,8 +13,7 @@ from engine.plans.catalogue import validate_files
 from engine.plans.compiler import build_ir, ir_digest
 from engine.plans.loader import plan_files
 from engine.settings import Settings
-from engine.vouchers.keyring import generate_keyring
-from servers.root import Root, build_root
+from servers.root import Root, build_root, provision_voucher_keys
 
 
 def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True, samples: bool = False) -> dict[str, Any]:
@@ -40,10 +39,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
                 root.tenants.create_mvno(operator, mvno.tenant_id, mvno.display_name, mvno.currency)
                 created.append(mvno.tenant_id)
         plan_set = _bootstrap_plan_set(root, settings, operator) if load_plans else {}
-        keyring = settings.effective_keyring_file
-        if not keyring.exists():
-            # the installation's voucher master and lookup keys (0600); back them up, never commit them
-            generate_keyring(keyring)
+        voucher_keys = provision_voucher_keys(settings)  # keyring and OpenPGP signing key, 0600, when missing
         token_file = settings.effective_bootstrap_token_file
         wrote_token = False
         if not _token_still_valid(root, token_file):
@@ -57,7 +53,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
 
             extra = bootstrap_samples(root)
         return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
-                "token_written": wrote_token, "keyring": str(keyring), **plan_set, **extra}
+                "token_written": wrote_token, **voucher_keys, **plan_set, **extra}
     finally:
         if own:
             root.close()

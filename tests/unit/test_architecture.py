@@ -19,8 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 KNOWN_CYCLES: set[frozenset[str]] = {
     # the plan compiler and the compiled evaluators share the IR format: a shared IR module ends it (rating)
     frozenset({"engine.plans.compiler", "engine.rating.compiled"}),
-    # the lifecycle rules load themselves through the rule loader that parses them (vouchers)
-    frozenset({"engine.eventrules.lifecycle", "engine.eventrules.loader"}),
 }
 MAX_RPC_LINES = 20
 
@@ -221,4 +219,4 @@ def test_the_rulebill_command_adds_the_admin_commands_to_the_client_ones() -> No
     assert scripts["rulebill"] == "servers.admin:main"
     client_only = _commands(build_parser())
     assert {"tenants", "subscribers", "tokens", "audit", "vouchers", "rating", "plans", "mediate", "health"} <= client_only
-    assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap"}
+    assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap", "security-officer"}

@@ -1,49 +1,32 @@
 """Voucher and batch state changes, decided by the lifecycle rules in ``rules/lifecycle/``.
 
-The engine never hard-codes which move is allowed: it asks a :class:`Lifecycle`
-(the durable_rules-backed ``engine.eventrules.Lifecycle`` in production) and
-applies the answer with conditional updates.  A bulk operation groups the
-selected vouchers by current state, asks once per state, and changes each group
-with one ``UPDATE ... WHERE state = <from>`` -- a million vouchers cost a handful
-of decisions, and the whole request is one transaction.
+The engine never hard-codes which move is allowed: it asks the lifecycle
+(``engine.eventrules.Lifecycle``, loaded from the YAML files) and applies the
+answer with conditional updates.  Two shapes of the same question:
+
+* a bulk operation groups the selected vouchers by batch, expiry and current
+  state, asks once per group, and changes each group with one
+  ``UPDATE ... WHERE state = <from>``: a million vouchers cost a handful of
+  decisions, and the whole request is one transaction;
+* a hot path that must decide inside the database (redemption is one round trip
+  on PostgreSQL) gets the rules as a :class:`engine.vouchers.moves.MoveTable`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping
 
 from engine.errors import FailedPrecondition
+from engine.eventrules import Lifecycle
 from engine.vouchers.model import BatchState, VoucherState
-
-VOUCHER = "voucher"
-VOUCHER_BATCH = "voucher_batch"
+from engine.vouchers.moves import VOUCHER, VOUCHER_BATCH
+from engine.vouchers.ports import VoucherRepository, VoucherSelection
 
 # operator-facing operations and the lifecycle event each one posts
 VOUCHER_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge", "redeem")
 BATCH_EVENTS = ("activate", "block", "unblock", "expire", "purge")
-
-
-class Decision(Protocol):
-    """``engine.eventrules.TransitionDecision`` (read-only attributes)."""
-
-    @property
-    def allowed(self) -> bool: ...
-    @property
-    def to_state(self) -> str | None: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class Lifecycle(Protocol):
-    """``engine.eventrules.Lifecycle`` satisfies this (structural typing, no import needed).
-
-    ``privileges`` are the caller's granted privileges (a rule may require one, e.g. ``voucher.purge``).
-    """
-
-    def decide(self, entity_kind: str, current_state: str, event: str, facts: Mapping[str, Any],
-               privileges: Iterable[str] = ()) -> Decision: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +83,33 @@ def decide_batch(lifecycle: Lifecycle, state: BatchState, event: str, facts: Map
         return None, f"the rules name an unknown batch state {decision.to_state!r}"
 
 
-def voucher_facts(batch_state: BatchState, expires_at: datetime, now: datetime) -> dict[str, Any]:
+def voucher_facts(batch_state: BatchState | str, expires_at: datetime, now: datetime) -> dict[str, Any]:
     """Facts a lifecycle rule may test (kept small and JSON-friendly for durable_rules)."""
-    return {"batch_state": batch_state.value, "expired": expires_at <= now}
+    state = batch_state.value if isinstance(batch_state, BatchState) else batch_state
+    return {"batch_state": state, "expired": expires_at <= now}
+
+
+def apply_in_bulk(repo: VoucherRepository, lifecycle: Lifecycle, event: str, selection: VoucherSelection, now: datetime,
+                  privileges: Iterable[str] = ()) -> BulkOutcome:
+    """Group the selection by batch, expiry and state; one rule decision and one conditional update per group."""
+    changed: dict[tuple[VoucherState, VoucherState], int] = {}
+    refused: dict[tuple[VoucherState, str], int] = {}
+    for batch_id in repo.batch_ids(selection):
+        batch = repo.get_batch(batch_id)
+        batch_state = batch.state if batch else BatchState.PURGED
+        for expired in (False, True):
+            group = replace(selection, batch_id=batch_id, expired_by=now if expired else selection.expired_by,
+                            valid_at=None if expired else now)
+            facts = {"batch_state": batch_state.value, "expired": expired}
+            for state, count in sorted(repo.count_by_state(group).items(), key=lambda kv: kv[0].value):
+                to_state, why = decide_voucher(lifecycle, state, event, facts, privileges)
+                if to_state is None:
+                    refused[(state, why)] = refused.get((state, why), 0) + count
+                    continue
+                moved = repo.transition_vouchers(group, state, to_state, now)
+                changed[(state, to_state)] = changed.get((state, to_state), 0) + moved
+                if moved < count:
+                    key = (state, "changed by another request meanwhile")
+                    refused[key] = refused.get(key, 0) + count - moved
+    return BulkOutcome(event, changed, [RefusedGroup(state, n, why)
+                                        for (state, why), n in sorted(refused.items(), key=lambda kv: kv[0][0].value)])
