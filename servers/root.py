@@ -47,7 +47,7 @@ from engine.yamlio import format_problems
 from store.billing import SqlBillingUnitOfWorkFactory
 from servers.adapters.gpg import SigningKeyError, create_signing_key
 from store.db import make_engine
-from store.mediation import SqlMediationStore, stored_cdrs_between
+from store.mediation import SqlMediationStore, SqlSubscriberTenants, stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
 from store.vouchers import SqlVoucherUnitOfWorkFactory
@@ -131,7 +131,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         rating=rating,
         calls=CallAuthoriser(rating, rule_book.barring(), uow, clock),
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
-                                rating=lambda: rating),
+                                rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
         vouchers=_vouchers(settings, uow, clock),
         billing=_billing(settings, uow, clock, plans, parent_of),
     )

@@ -22,7 +22,7 @@ from engine.clock import Clock
 from engine.errors import InvalidArgument, NotFound
 from engine.eventrules import Barring, BarringDecision, CallAttempt, RuleBook
 from engine.identity import Permission, Principal
-from engine.numbering import normalise_msisdn
+from engine.subscriber_numbers import normalise_msisdn
 from engine.ports import UnitOfWorkFactory
 from engine.rating.alerts import flag_for_service
 from engine.rating.compiled import CompiledPlans

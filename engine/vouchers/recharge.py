@@ -28,7 +28,7 @@ from engine.clock import Clock
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.eventrules import Lifecycle, LockoutPolicy
 from engine.identity import Permission, Principal
-from engine.numbering import msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 from engine.vouchers.crypto import KeyProvider, LookupHasher, lookup_versions
 from engine.vouchers.moves import BATCH_NOT_ACTIVE, VOUCHER_EXPIRED, MoveTable, compile_moves
 from engine.vouchers.pins import MAX_PIN_LENGTH, MIN_PIN_LENGTH, luhn_valid

@@ -1,16 +1,40 @@
-"""Write small TAP 3.12 TransferBatch files (test fixtures, benchmarks, re-submissions).
+"""Write small TAP 3.12 TransferBatch files for tests and benchmarks (not part of the product).
 
-Only what Rulebill produces itself: MO/MT calls, GPRS calls and supplementary
-service events with one charge each.  :func:`transfer_batch` computes the audit
-totals from the events unless told otherwise, so tests can build consistent
-files and then break exactly one thing.
+Only what the tests need: MO/MT calls, GPRS calls and supplementary service events
+with one charge each, plus the BER encoding they are made of.  :func:`transfer_batch`
+computes the audit totals from the events unless told otherwise, so tests can build
+consistent files and then break exactly one thing.  ``bench/bench_tap3.py`` uses it
+too (``from tests.tap3_writer import ...``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ber import encode_integer, tlv
+from engine.tap3.ber import encode_tag
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes((length,))
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def encode_integer(value: int) -> bytes:
+    """Minimal two's complement content octets."""
+    size = max(1, (value + (value < 0)).bit_length() // 8 + 1)
+    return value.to_bytes(size, "big", signed=True)
+
+
+def tlv(number: int, content: bytes, constructed: bool = False, cls: int = 1, indefinite: bool = False) -> bytes:
+    tag = encode_tag(number, constructed, cls)
+    if indefinite:
+        if not constructed:
+            raise ValueError("indefinite length needs a constructed element")
+        return tag + b"\x80" + content + b"\x00\x00"
+    return tag + encode_length(len(content)) + content
+
 
 
 def _p(number: int, content: bytes) -> bytes:

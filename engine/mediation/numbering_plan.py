@@ -1,8 +1,11 @@
-"""Number normalisation to E.164 (digits, no '+'), declared per source in its layout.
+"""Number normalisation to E.164 (digits, no '+'): the numbering plan of where a switch is.
 
 A switch writes numbers the way its users dial them: ``+44 7700 900123``,
 ``00447700900123``, ``07700900123``, an emergency code ``999`` or a PBX extension
-``2001``.  The layout's ``numbering:`` section says how to read them::
+``2001``.  How to read them depends on where the switch is, so the plan is declared
+per *source* (``rules/mediation/sources.yaml``); a layout may give defaults for what
+its switch software does everywhere (``non_numeric``).  Each ``numbering:`` section
+holds any of::
 
     numbering:
       country_code: "44"
@@ -35,6 +38,10 @@ class NumberingPlan:
     short_codes: frozenset[str] = field(default_factory=frozenset)
     extension_max_length: int = 0
     non_numeric: str = "reject"
+
+    def missing_country_code(self) -> bool:
+        """A national prefix, or national numbers written without one, need the country code."""
+        return (bool(self.national_prefix) or self.unprefixed == "national") and not self.country_code
 
     def compile(self, cache_size: int = 1 << 18) -> Callable[[str], str]:
         """A fast ``str -> str`` normaliser; raises :class:`ConversionError` (``value.bad-number``).
@@ -173,40 +180,70 @@ def _checked(e164: str, original: str) -> str:
     return e164
 
 
-def parse_numbering(node: Any, file: str, problems: list[Problem]) -> NumberingPlan:
+def parse_numbering_overrides(node: Any, file: str, problems: list[Problem]) -> dict[str, Any]:
+    """The keys a ``numbering:`` section gives, checked, as :class:`NumberingPlan` arguments.
+
+    A layout's section and a source's section are merged (the source wins) by
+    :func:`merge_numbering`; whether the result has the country code it needs is checked there.
+    """
     if node is None:
-        return NumberingPlan()
+        return {}
     f = Fields(node, "numbering", problems)
-    cc = f.optional("country_code", str, "")
-    intl = f.optional("international_prefixes", list, ["00"])
-    national = f.optional("national_prefix", str, "0")
-    unprefixed = f.optional("unprefixed", str, "international")
-    short = f.optional("short_codes", list, [])
-    ext_max = f.optional("extension_max_length", int, 0)
-    non_numeric = f.optional("non_numeric", str, "reject")
+    cc = f.optional("country_code", str)
+    intl = f.optional("international_prefixes", list)
+    national = f.optional("national_prefix", str)
+    unprefixed = f.optional("unprefixed", str)
+    short = f.optional("short_codes", list)
+    ext_max = f.optional("extension_max_length", int)
+    non_numeric = f.optional("non_numeric", str)
     f.done()
-    if cc and not (cc.isdigit() and 1 <= len(cc) <= 3 and cc[0] != "0"):
-        problems.append(Problem.at(f.node.mark_of("country_code"), "numbering.bad-country-code", "country_code must be 1-3 digits, not starting with 0"))
-    if unprefixed not in ("international", "national"):
-        problems.append(Problem.at(f.node.mark_of("unprefixed"), "numbering.bad-choice", "unprefixed must be international or national"))
-    if non_numeric not in ("keep", "reject"):
-        problems.append(Problem.at(f.node.mark_of("non_numeric"), "numbering.bad-choice", "non_numeric must be keep or reject"))
-    if (national or unprefixed == "national") and not cc:
-        problems.append(Problem.at(f.mark, "numbering.missing-country-code", "a national prefix or national unprefixed numbers need country_code"))
-    for i, p in enumerate(intl):
-        if not (isinstance(p, str) and p.isdigit()):
-            problems.append(Problem.at(intl.mark_of(i), "numbering.bad-prefix", "international prefixes are digit strings such as '00'"))
-    for i, code in enumerate(short):
-        if not (isinstance(code, str) and code):
-            problems.append(Problem.at(short.mark_of(i), "numbering.bad-short-code", "short codes are non-empty text, e.g. '112'"))
-    if ext_max < 0 or ext_max > 6:
-        problems.append(Problem.at(f.node.mark_of("extension_max_length"), "numbering.bad-extension-length", "extension_max_length must be 0-6"))
-    return NumberingPlan(
-        country_code=cc,
-        international_prefixes=tuple(p for p in intl if isinstance(p, str)),
-        national_prefix=national,
-        unprefixed=unprefixed,
-        short_codes=frozenset(c for c in short if isinstance(c, str)),
-        extension_max_length=ext_max,
-        non_numeric=non_numeric,
-    )
+    out: dict[str, Any] = {}
+    if cc is not None:
+        if cc and not (cc.isdigit() and 1 <= len(cc) <= 3 and cc[0] != "0"):
+            problems.append(Problem.at(f.node.mark_of("country_code"), "numbering.bad-country-code", "country_code must be 1-3 digits, not starting with 0"))
+        out["country_code"] = cc
+    if unprefixed is not None:
+        if unprefixed not in ("international", "national"):
+            problems.append(Problem.at(f.node.mark_of("unprefixed"), "numbering.bad-choice", "unprefixed must be international or national"))
+        out["unprefixed"] = unprefixed
+    if non_numeric is not None:
+        if non_numeric not in ("keep", "reject"):
+            problems.append(Problem.at(f.node.mark_of("non_numeric"), "numbering.bad-choice", "non_numeric must be keep or reject"))
+        out["non_numeric"] = non_numeric
+    if national is not None:
+        if national and not national.isdigit():
+            problems.append(Problem.at(f.node.mark_of("national_prefix"), "numbering.bad-prefix", "the national prefix is digits such as '0', or empty"))
+        out["national_prefix"] = national
+    if intl is not None:
+        for i, p in enumerate(intl):
+            if not (isinstance(p, str) and p.isdigit()):
+                problems.append(Problem.at(intl.mark_of(i), "numbering.bad-prefix", "international prefixes are digit strings such as '00'"))
+        out["international_prefixes"] = tuple(p for p in intl if isinstance(p, str))
+    if short is not None:
+        for i, code in enumerate(short):
+            if not (isinstance(code, str) and code):
+                problems.append(Problem.at(short.mark_of(i), "numbering.bad-short-code", "short codes are non-empty text, e.g. '112'"))
+        out["short_codes"] = frozenset(c for c in short if isinstance(c, str))
+    if ext_max is not None:
+        if ext_max < 0 or ext_max > 6:
+            problems.append(Problem.at(f.node.mark_of("extension_max_length"), "numbering.bad-extension-length", "extension_max_length must be 0-6"))
+        out["extension_max_length"] = ext_max
+    return out
+
+
+def merge_numbering(*overrides: dict[str, Any]) -> NumberingPlan:
+    """The plan from the defaults and each set of overrides in turn (later ones win)."""
+    merged: dict[str, Any] = {}
+    for o in overrides:
+        merged.update(o)
+    return NumberingPlan(**merged)
+
+
+def parse_numbering(node: Any, file: str, problems: list[Problem]) -> NumberingPlan:
+    """One complete plan (a section that must stand alone): overrides on the defaults, country code checked."""
+    overrides = parse_numbering_overrides(node, file, problems)
+    plan = merge_numbering(overrides)
+    if node is not None and plan.missing_country_code():
+        problems.append(Problem.at(node.mark_of("national_prefix") if "national_prefix" in node else Fields(node, "numbering", []).mark,
+                                   "numbering.missing-country-code", "a national prefix or national unprefixed numbers need country_code"))
+    return plan
