@@ -258,3 +258,21 @@ def test_the_scheduler_bills_what_is_due_and_marks_overdue_invoices(billing_stac
     assert bc.get_run(run.run_id).issued == run.issued
     overdue = [i for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices if i.state == pb.INVOICE_STATE_OVERDUE]
     assert overdue and all(i.due_date < "2026-06-02" for i in overdue)
+
+
+def test_write_off(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811
+    s = billing_stack
+    bc = s.billing("mno")
+    bc.create_account(account_pb("ACC-WO"))
+    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 3, 8, 0, tzinfo=UTC))
+    s.at(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    bc.assign("ACC-WO", sub, valid_from=datetime(2026, 2, 3, 8, 0, tzinfo=UTC))
+    list(bc.run("on_demand", account_ids=["ACC-WO"]))
+    inv = bc.list_invoices(account_id="ACC-WO").invoices[0]
+    rpc_error(lambda: s.billing("mno", "csr").write_off(inv.invoice_id, "bankrupt"), C.PERMISSION_DENIED)
+    rpc_error(lambda: bc.write_off(inv.invoice_id, ""), C.INVALID_ARGUMENT)
+    done = bc.write_off(inv.invoice_id, "customer insolvent")
+    assert done.state == pb.INVOICE_STATE_WRITTEN_OFF and done.reason == "customer insolvent"
+    err = rpc_error(lambda: bc.credit_note(inv.invoice_id, "too late"), C.FAILED_PRECONDITION)
+    assert precondition_reason(err) == "INVOICE_STATE"
+    rpc_error(lambda: bc.record_payment(inv.invoice_id, 1_000_000, "EUR", "late-pay"), C.FAILED_PRECONDITION)
