@@ -45,9 +45,14 @@ class Permission(str, Enum):
     MEDIATION = "mediation.run"
     AUDIT_READ = "audit.read"
     PRIVILEGE_GRANT = "privilege.grant"  # issue tokens carrying voucher.reveal_pin (security officers only)
+    BILLING_READ = "billing.read"          # accounts, invoices, bill runs
+    BILLING_WRITE = "billing.write"        # accounts, one-off charges and credit notes (up to the profile's csr_limit), drafts
+    BILLING_PREVIEW = "billing.preview"    # dry-run bills
+    BILLING_ISSUE = "billing.issue"        # issue invoices (bill runs, drafts, re-bills), credit notes above the limit, write-offs
 
 
-_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ}
+_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ,
+         Permission.BILLING_READ}
 
 # separation of duties: nobody holds both the administration of tokens and the grant of the reveal
 # privilege, so an administrator cannot issue itself a token that reveals PINs
@@ -59,10 +64,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MVNO_ADMIN: frozenset(set(Permission) - _NOT_FOR_ADMINS - {Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
     Role.CSR: frozenset(
         {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.SUBSCRIBER_WRITE, Permission.PLAN_READ, Permission.RATING,
-         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE}
+         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE,
+         Permission.BILLING_READ, Permission.BILLING_WRITE, Permission.BILLING_PREVIEW}
     ),
     Role.PRODUCT_MANAGER: frozenset(
-        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ}
+        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ,
+         Permission.BILLING_READ, Permission.BILLING_PREVIEW}
     ),
     Role.AUDITOR: frozenset(_READ),
     Role.SECURITY_OFFICER: frozenset({Permission.TENANT_READ, Permission.AUDIT_READ, Permission.TOKEN_ADMIN,

@@ -73,6 +73,8 @@ class Settings:
     # Highest face value a CSR may give a voucher, per currency ("EUR:20.00,JPY:3000"); empty: CSRs amend expiry only.
     voucher_csr_face_value_limits: str = ""
     log_level: str = "INFO"
+    # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
+    billing_scheduler_seconds: int = 0
 
     @property
     def effective_database_url(self) -> str:

@@ -42,12 +42,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from servers.bootstrap import bootstrap
 
-    result = bootstrap(load_settings())
+    result = bootstrap(load_settings(), samples=not args.no_samples)
     print(f"operator {result['operator']} ready; MVNOs created: {', '.join(result['mvnos_created']) or 'none (already there)'}")
     if "plan_set_version" in result:
         state = "activated now" if result.get("plan_set_activated") else "already active"
         print(f"plan set from plans/: version {result['plan_set_version']} ({state})")
     print(f"bootstrap admin credential: {result['token_file']}" + (" (new)" if result["token_written"] else " (kept)"))
+    if "billing_samples" in result:
+        samples = result["billing_samples"]
+        print("sample billing accounts: " + (", ".join(samples) + " (try: rulebill bills preview ACC-1001)" if isinstance(samples, list)
+                                             else "already there"))
     if "signing_key" in result:  # the operator's OpenPGP key that signs voucher distribution files
         print(f"voucher signing key: {result['signing_key']}" + (" (new)" if "signing_key_created" in result else " (kept)"))
     elif "signing_key_error" in result:
@@ -86,8 +90,10 @@ def register(subparsers: Any) -> None:
     dbsub = p.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply all migrations").set_defaults(func=cmd_db_upgrade)
 
-    subparsers.add_parser("bootstrap", help="seed the operator and MVNOs from plans/ and write the admin credential").set_defaults(
-        func=cmd_bootstrap)
+    p = subparsers.add_parser("bootstrap", help="seed the operator and MVNOs from plans/, sample billing accounts, and write the "
+                                                "admin credential")
+    p.add_argument("--no-samples", action="store_true", help="skip the sample billing accounts of plans/billing/samples.yaml")
+    p.set_defaults(func=cmd_bootstrap)
 
     p = subparsers.add_parser("security-officer", help="on the server host: issue a security officer token (grants voucher.reveal_pin)")
     p.add_argument("--subject", required=True, help="the person, e.g. carol@operator.example")

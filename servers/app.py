@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from engine.settings import Settings
 from servers import (
     audit_service,
+    billing_service,
     mediation_service,
     plan_service,
     rating_service,
@@ -50,6 +51,7 @@ REGISTRARS: list[Callable[[grpc.Server, Root], str]] = [
     mediation_service.register,
     plan_service.register,
     rating_service.register,
+    billing_service.register,
 ]
 
 
@@ -129,6 +131,7 @@ def serve(settings: Settings) -> None:
     root = build_root(settings)
     server, port = create_server(root)
     server.start()
+    scheduler = billing_service.start_scheduler(root)
     log.info("Rulebill serving gRPC on %s (port %d)", settings.listen_address, port)
     signalled = threading.Event()
 
@@ -140,6 +143,8 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     while not signalled.wait(0.5):
         pass
+    if scheduler is not None:
+        scheduler.set()   # no new scheduled rounds while draining
     graceful_stop(server, root, settings.shutdown_grace_seconds).wait()
     root.close()
     log.info("stopped")

@@ -16,12 +16,13 @@ from engine.settings import Settings
 from servers.root import Root, build_root, provision_voucher_keys
 
 
-def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True) -> dict[str, Any]:
+def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True, samples: bool = False) -> dict[str, Any]:
     """Seed a migrated database with the operator and MVNOs of ``plans/operator.yaml``, upload the plan set
     of ``plans/`` as the operator's and activate it now when no version is active yet, and write the
     bootstrap admin credential (0600) once. Safe to run again: existing objects are kept.
 
-    ``load_plans=False`` skips the plan set (test fixtures that upload their own versions)."""
+    ``load_plans=False`` skips the plan set (test fixtures that upload their own versions); ``samples=True`` (what
+    `rulebill bootstrap` does) also provisions the sample billing accounts of plans/billing/samples.yaml."""
     own = root is None
     root = root or build_root(settings)
     try:
@@ -46,8 +47,13 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
             token_file.parent.mkdir(parents=True, exist_ok=True)
             write_secret_file(token_file, bearer + "\n")
             wrote_token = True
+        extra: dict[str, Any] = {}
+        if samples and load_plans:
+            from servers.billing_samples import bootstrap_samples
+
+            extra = bootstrap_samples(root)
         return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
-                "token_written": wrote_token, **voucher_keys, **plan_set}
+                "token_written": wrote_token, **voucher_keys, **plan_set, **extra}
     finally:
         if own:
             root.close()

@@ -13,11 +13,14 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
+from engine.billing.catalogue import PlanSetCatalogues
+from engine.billing.desk import BillingDesk
+from engine.billing.profile import load_profiles as load_billing_profiles
 from engine.cdr import MediatedCdr
 from engine.clock import Clock, SystemClock
 from engine.eventrules import RuleBook, RuleFilesInvalid, load_rule_book
@@ -41,6 +44,7 @@ from engine.vouchers.recharge import Recharger
 from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
+from store.billing import SqlBillingUnitOfWorkFactory
 from servers.adapters.gpg import SigningKeyError, create_signing_key
 from servers.health import ServerHealth
 from store.db import make_engine
@@ -83,6 +87,7 @@ class Root:
     calls: CallAuthoriser
     mediation: MediationDesk
     vouchers: VoucherParts
+    billing: BillingDesk
     # set by servers.app.create_server: the health statuses, the calls in flight, the drain at shutdown
     health: ServerHealth | None = None
 
@@ -129,7 +134,20 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
                                 rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
         vouchers=_vouchers(settings, uow, clock),
+        billing=_billing(settings, uow, clock, plans, parent_of),
     )
+
+
+def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
+    """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
+    operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
+    from servers.billing_pdf import printer
+
+    profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
+    if problems:
+        raise ValueError("invalid billing profiles:\n" + format_problems(problems))
+    return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
+                             printer())
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

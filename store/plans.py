@@ -60,6 +60,14 @@ usage_ledger = Table(
     Column("currency", String(3), nullable=False),
     Column("charge_micros", BigInteger, nullable=False),
     Column("bundles_json", Text, nullable=False),
+    # migration plans_0002: what the bill run reads per CDR (store/billing.py, SqlRatedUsage)
+    Column("start_time", TS, nullable=True),
+    Column("service", String(16), nullable=False, server_default=""),
+    Column("destination_group", String(64), nullable=False, server_default=""),
+    Column("tariff_plan", String(64), nullable=False, server_default=""),
+    Column("plan_set_version", BigInteger, nullable=False, server_default="0"),
+    Column("units", BigInteger, nullable=False, server_default="0"),
+    Index("ix_usage_ledger_msisdn_start", "tenant_id", "msisdn", "start_time"),
 )
 
 usage_balances = Table(
@@ -204,11 +212,13 @@ class BundleCounterRepo:
         if r is None:
             return None
         return LedgerEntry(r.tenant_id, r.cdr_id, r.msisdn, r.cycle, r.currency, int(r.charge_micros),
-                           tuple((b, int(u)) for b, u in json.loads(r.bundles_json)))
+                           tuple((b, int(u)) for b, u in json.loads(r.bundles_json)), aware(r.start_time), r.service,
+                           r.destination_group, r.tariff_plan, int(r.plan_set_version), int(r.units))
 
     def ledger_put(self, e: LedgerEntry) -> None:
         values = dict(msisdn=e.msisdn, cycle=e.cycle, currency=e.currency, charge_micros=e.charge_micros,
-                      bundles_json=json.dumps([list(b) for b in e.bundles]))
+                      bundles_json=json.dumps([list(b) for b in e.bundles]), start_time=e.start_time, service=e.service,
+                      destination_group=e.destination, tariff_plan=e.tariff_plan, plan_set_version=e.plan_set_version, units=e.units)
         key = and_(usage_ledger.c.tenant_id == e.tenant_id, usage_ledger.c.cdr_id == e.cdr_id)
         if int(getattr(self.s.execute(update(usage_ledger).where(key).values(**values)), "rowcount", 0)) == 0:
             self.s.execute(insert(usage_ledger).values(tenant_id=e.tenant_id, cdr_id=e.cdr_id, **values))

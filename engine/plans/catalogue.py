@@ -110,6 +110,13 @@ class LedgerEntry:
     currency: str
     charge_micros: int
     bundles: tuple[tuple[str, int], ...]
+    # what the bill run reads per CDR (engine.billing.model.RatedUsage); migration plans_0002
+    start_time: datetime | None = None
+    service: str = ""
+    destination: str = ""
+    tariff_plan: str = ""
+    plan_set_version: int = 0
+    units: int = 0
 
 
 @dataclass(frozen=True)

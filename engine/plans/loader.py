@@ -5,7 +5,7 @@ Files named ``README*`` or starting with ``_`` are ignored; other YAML files
 without a known kind are errors (a typo must not silently drop a tariff).
 
 ``plans/`` also holds documents other loaders read: the operator's tenants
-(``operator.yaml``) and voucher profiles (``vouchers/``).  When walking a
+(``operator.yaml``), voucher profiles (``vouchers/``) and billing profiles (``billing/``).  When walking a
 folder, the plan loader skips those names; naming such a file explicitly still
 reports it.
 """
@@ -24,7 +24,7 @@ from engine.plans.model import PlanSet
 from engine.plans.validate import validate_plan_set
 from engine.yamlio import MarkedMap, NodeBudget, Problem, load_file, load_text, yaml_files
 
-FOREIGN_FOLDERS = frozenset({"vouchers"})
+FOREIGN_FOLDERS = frozenset({"vouchers", "billing"})
 FOREIGN_FILES = frozenset({"operator.yaml"})
 YAML_SUFFIXES = (".yaml", ".yml")
 PREFIX_SUFFIX = ".prefixes"

@@ -102,7 +102,8 @@ class RatingDesk:
             if rater is None:
                 rater = raters[id(compiled)] = Rater(compiled)
             if use_counters and subscriber_known:
-                out.append(RatingOutcome(self._rate_with_counters(rater, compiled, cdr, tenant, plan_id, sub), version.version))
+                out.append(RatingOutcome(self._rate_with_counters(rater, compiled, cdr, tenant, plan_id, sub, version.version),
+                                         version.version))
             else:
                 out.append(RatingOutcome(rater.rate(cdr, plan_id), version.version))
         return out
@@ -161,7 +162,7 @@ class RatingDesk:
         return compiled
 
     def _rate_with_counters(self, rater: Rater, compiled: CompiledPlans, cdr: MediatedCdr, tenant: str, plan_id: str,
-                            sub: Any = None) -> RatedCdr:
+                            sub: Any = None, plan_set_version: int = 0) -> RatedCdr:
         cycle = cycle_of(cdr)
         plan = compiled.plan(plan_id)
         tariff_version = plan.version_at(int(cdr.start_time.timestamp())) if plan is not None else None
@@ -195,7 +196,9 @@ class RatingDesk:
                     fire_credit_alerts(uow, self.credit_alerts, sub, plan_id, cycle, rated.currency, used_before,
                                        used_before + charged, self._clock.now())
                 uow.counters.ledger_put(LedgerEntry(tenant, cdr.cdr_id, cdr.a_number, cycle, rated.currency, charged,
-                                                    tuple((u.bundle_id, u.units) for u in rated.bundle_usage)))
+                                                    tuple((u.bundle_id, u.units) for u in rated.bundle_usage), cdr.start_time,
+                                                    rated.service, rated.destination, rated.plan_id or plan_id, plan_set_version,
+                                                    rated.units))
                 uow.commit()
                 return rated
         return rater.rate(cdr, plan_id)  # pragma: no cover - only under heavy contention
