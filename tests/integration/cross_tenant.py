@@ -35,7 +35,7 @@ OBJECT_ID_FIELDS = frozenset({
     "batch_id", "serial", "first_serial", "last_serial", "msisdn", "subscriber_id", "tenant_id", "reservation_id",
     "profile_id", "token_id", "account_id", "invoice_id", "file_id", "version",
     # plan set versions compared or tried, and the subscriber a CDR is charged to
-    "from_version", "to_version", "candidate_version", "a_number",
+    "from_version", "to_version", "candidate_version", "a_number", "run_id",
 })
 REFUSED = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -66,7 +66,10 @@ def _set(message: Any, path: str, value: Any) -> None:
             message = items[0] if len(items) else items.add()
         else:
             message = getattr(message, name)
-    setattr(message, leaf, value)
+    if message.DESCRIPTOR.fields_by_name[leaf].is_repeated:
+        getattr(message, leaf).extend(value)
+    else:
+        setattr(message, leaf, value)
 
 
 def build_request(rpc: Rpc, owned: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:

@@ -32,7 +32,7 @@ def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
 
 
 _STRINGS = st.one_of(
-    st.sampled_from(["", " ", "\t", "mno", "mvno-alpha", "mvno-beta", "TP_ALPHA_SIMPLE", "TP_SMART_M", "asterisk", "tap3", "london-pbx", "vp-mno-eur-10", "vp-alpha-eur-10", "EUR",
+    st.sampled_from(["", " ", "\t", "mno", "mvno-alpha", "mvno-beta", "TP_ALPHA_SIMPLE", "TP_SMART_M", "asterisk", "tap3", "london-pbx", "vp-mno-eur-10", "vp-alpha-eur-10", "ACC-1", "OC_ACTIVATION", "EUR",
                      "+33612345678", "33612345678", "0", "-1", "1e309", "NaN", "../../etc/passwd", "a/../../b.yaml", "x.yaml",
                      "%s%n", "' OR 1=1 --", "\x00", "é€😀", "\u202e", "2026-13-45", "1" * 64]),
     st.text(max_size=40),

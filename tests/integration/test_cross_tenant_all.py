@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from billing.v1 import billing_pb2 as bpb
 from billing.v1 import mediation_pb2 as mpb
 from billing.v1 import subscriber_pb2 as spb
 from billing.v1 import token_pb2 as tpb
 from billing.v1 import voucher_pb2 as vpb
+from clients.client import RulebillClient
+from engine.identity import Role
 from engine.plans.loader import plan_files
+from tests.integration.billing_support import ONE_YEAR, BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
 from tests.integration.cross_tenant import REFUSED, assert_all_refused, database_rows, probe_rpcs
 from tests.integration.rpc_catalogue import every_registered_rpc
 from tests.unit.vouchers.gpgkeys import GPG, make_key, stop_agent
@@ -54,6 +59,10 @@ EXTRA: Mapping[str, Mapping[str, Any]] = {
     "WhatIf": {"default_tariff_plan": "TP_ALPHA_SIMPLE"},
     "RateCdr": {"options.use_bundle_counters": True}, "RateCdrs": {"options.use_bundle_counters": True},
     "GetBundleCounters": {"cycle": "2026-12"},
+    "StartBillRun": {"mode": bpb.BILL_RUN_MODE_MANUAL},
+    "DownloadInvoice": {"format": bpb.DOCUMENT_FORMAT_UBL_XML},
+    "CreateCreditNote": {"reason": "probe"}, "RebillInvoice": {"reason": "probe"}, "WriteOffInvoice": {"reason": "probe"},
+    "DiscardDraft": {"reason": "probe"},
 }
 # reads the operator cannot make across tenants today: a mediated file belongs to the tenant that uploaded it
 # (MediationDesk looks in the caller's own store), so the operator does not find an MVNO's file by its id
@@ -63,14 +72,14 @@ EVERY_PRIVILEGE = ("voucher.reveal_pin", "voucher.purge", "voucher.recover")
 
 
 @pytest.fixture(scope="module")
-def export_keys(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def export_keys(billing_stack: BillingStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Real OpenPGP keys, so that an export request is refused for its selection, not for its keys."""
     if not os.path.exists(GPG):
         yield {}
         return
     base = tmp_path_factory.mktemp("gpg")
     recipient, operator = make_key(base / "r", "Printer <p@example.test>"), make_key(base / "o", "Operator <o@example.test>")
-    Path(stack.root.vouchers.signing_key_file).write_bytes(operator.secret_key)
+    Path(billing_stack.root.vouchers.signing_key_file).write_bytes(operator.secret_key)
     try:
         yield {"recipient_public_key": recipient.public_key}
     finally:
@@ -78,65 +87,83 @@ def export_keys(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stop_agent(operator.home)
 
 
+def bearer(s: BillingStack, tenant: str, role: Role, privileges: tuple[str, ...] = ()) -> str:
+    """A token of a year (the stack's clock moves by months) with the given privileges."""
+    return s.root.tokens.issue(None, f"xt-{tenant}-{role.value}", tenant, role, ONE_YEAR, frozenset(privileges))[1]
+
+
 @pytest.fixture(scope="module")
-def alpha_objects(stack: Any, export_keys: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """alpha's objects, one of each kind an RPC can name, and per-RPC values only alpha's objects give."""
-    mno = stack.client("mno")
-    mno.plans.activate(mno.plans.upload(plan_files(REPO / "plans")).version)
-    alpha = stack.client("mvno-alpha")
-    msisdn = stack.unique_msisdn()
-    sub = alpha.subscribers.provision(msisdn, stack.unique_imsi(), "ACC-A", "TP_ALPHA_SIMPLE", payment_type="prepaid")
+def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """alpha's objects, one of each kind an RPC can name, and per-RPC values only alpha's objects give.  On the billing
+    stack (the sample plans active from 1 January 2026, a clock the test moves) so that alpha has a bill run and an
+    invoice: a subscriber from 1 February, billed on 2 March for February."""
+    s = billing_stack
+    alpha = s.client("mvno-alpha")
+    sub_id, msisdn = s.subscriber("mvno-alpha", "TP_ALPHA_SIMPLE", datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
+    account = alpha.billing.create_account(account_pb("XT-ALPHA"))
+    alpha.billing.assign(account.account_id, sub_id)
+    prepaid = alpha.subscribers.provision("+33699000111", "208150000000111", "ACC-P", "TP_ALPHA_SIMPLE", payment_type="prepaid")
     plan_version = alpha.plans.upload(plan_files(REPO / "plans"), tenant_id="mvno-alpha")
     batch = alpha.vouchers.generate_batch("vp-alpha-eur-10", 3)
     alpha.vouchers.change_batch(batch.batch_id, "activate")
-    revealer = stack.client(token=stack.token("mvno-alpha", privileges=("voucher.reveal_pin",)))
+    revealer = RulebillClient(s.address, bearer(s, "mvno-alpha", Role.MVNO_ADMIN, ("voucher.reveal_pin",)))
+    s.clients.append(revealer)
     pins = {v.serial: v.pin for chunk in revealer.vouchers.stream_vouchers(vpb.VoucherSelection(batch_id=batch.batch_id), reveal=True)
             for v in chunk}
     data = (REPO / "tests" / "unit" / "mediation" / "fixtures" / "asterisk_sample.csv").read_bytes()
     header = mpb.MediateFileHeader(layout="asterisk", file_name="alpha.csv", source="london-pbx")
     list(alpha.mediation.rpc.MediateFile(iter([mpb.MediateFileRequest(header=header), mpb.MediateFileRequest(data=data)])))
     token = alpha.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="alpha-clerk", tenant_id="mvno-alpha", role=tpb.ROLE_CSR)).token
-    # a reservation of alpha's subscriber, held (two-step recharge)
-    stack.client("mvno-alpha", "csr").vouchers.rpc.ReserveVoucher(vpb.ReserveVoucherRequest(
-        msisdn=sub.msisdn, pin=pins[batch.first_serial + 2], request_id="xt-held"))
+    # a reservation of alpha's prepaid subscriber, held (two-step recharge)
+    s.client("mvno-alpha", "csr").vouchers.rpc.ReserveVoucher(vpb.ReserveVoucherRequest(
+        msisdn=prepaid.msisdn, pin=pins[batch.first_serial + 2], request_id="xt-held"))
+    s.at(datetime(2026, 3, 2, 8, tzinfo=timezone.utc))
+    run = list(alpha.billing.run("manual", cycle_date=date(2026, 3, 1), account_ids=[account.account_id]))[-1]
+    invoice = alpha.billing.list_invoices(account_id=account.account_id).invoices[0]
     owned = {
-        "tenant_id": "mvno-alpha", "subscriber_id": sub.subscriber_id, "msisdn": sub.msisdn, "a_number": sub.msisdn,
+        "tenant_id": "mvno-alpha", "subscriber_id": sub_id, "msisdn": msisdn, "a_number": msisdn,
         "token_id": token.token_id, "batch_id": batch.batch_id, "serial": batch.first_serial, "first_serial": batch.first_serial,
         "last_serial": batch.last_serial, "profile_id": "vp-alpha-eur-10", "file_id": hashlib.sha256(data).hexdigest(),
         "version": plan_version.version, "from_version": plan_version.version, "to_version": plan_version.version,
-        "candidate_version": plan_version.version, "reservation_id": "xt-held",
+        "candidate_version": plan_version.version, "reservation_id": "xt-held", "account_id": account.account_id,
+        "invoice_id": invoice.invoice_id, "run_id": run.run_id,
     }
     start = Timestamp()
-    start.GetCurrentTime()
+    start.FromDatetime(s.clock.now())
     cdr = {"service": mpb.CDR_SERVICE_KIND_VOICE, "b_number": "33612999999", "duration_seconds": 60, "start_time.seconds": start.seconds}
     extra = {name: dict(values) for name, values in EXTRA.items()}
     extra["Redeem"]["pin"] = extra.setdefault("ReserveVoucher", {})["pin"] = pins[batch.first_serial + 1]
     extra["ExportVouchers"] = export_keys
+    extra["IssueDrafts"] = {"invoice_ids": [invoice.invoice_id]}
     extra["RateCdr"].update({f"cdr.{k}": v for k, v in cdr.items()})
     for name in ("RateCdrs", "WhatIf"):
         extra[name].update({f"cdrs[0].{k}": v for k, v in cdr.items()})
     return owned, extra
 
 
-def test_another_tenant_is_refused_on_every_rpc_naming_an_object_and_changes_nothing(stack: Any, alpha_objects: Any) -> None:
+def test_another_tenant_is_refused_on_every_rpc_naming_an_object_and_changes_nothing(billing_stack: BillingStack,
+                                                                                      alpha_objects: Any) -> None:
     owned, extra = alpha_objects
-    attacker = stack.token("mvno-beta", "mvno_admin", privileges=EVERY_PRIVILEGE)
-    before = database_rows(stack.root.db)
-    probes = probe_rpcs(stack.address, every_registered_rpc(), owned, attacker, extra)
+    s = billing_stack
+    attacker = bearer(s, "mvno-beta", Role.MVNO_ADMIN, EVERY_PRIVILEGE)
+    before = database_rows(s.root.db)
+    probes = probe_rpcs(s.address, every_registered_rpc(), owned, attacker, extra)
     # without gpg the export's keys are refused before its selection is looked at: nothing to learn from it then
     assert_all_refused([p for p in probes if extra["ExportVouchers"] or p.rpc != "ExportVouchers"])
-    after = database_rows(stack.root.db)
+    after = database_rows(s.root.db)
     assert [name for name in before if before[name] != after[name]] == [], "a refused call changed the database"
     # the probe reached every kind of object (an RPC naming an object is probed as soon as it is registered)
     assert {"GetSubscriber", "SuspendSubscriber", "GetTenant", "RevokeToken", "ListTokens", "ListAuditEntries", "GetBatch", "Redeem",
             "ClearRechargeBar", "CommitReservation", "GetFileSummary", "ListRejects", "GetPlanSetVersion", "ActivatePlanSetVersion",
             "WhatIf", "RateCdr", "AuthorizeCall", "GetBundleCounters", "ListCreditAlerts", "UploadPlanSet", "ProvisionSubscriber",
-            "IssueToken"} <= {p.rpc for p in probes}
+            "IssueToken", "GetAccount", "AssignSubscriber", "GetInvoice", "DownloadInvoice", "CreateCreditNote", "RecordPayment",
+            "WriteOffInvoice", "GetBillRun", "StartBillRun", "PreviewBill"} <= {p.rpc for p in probes}
 
 
-def test_the_operator_reads_the_same_objects(stack: Any, alpha_objects: Any) -> None:
+def test_the_operator_reads_the_same_objects(billing_stack: BillingStack, alpha_objects: Any) -> None:
     owned, extra = alpha_objects
-    probes = probe_rpcs(stack.address, every_registered_rpc(), owned, stack.token("mno", privileges=EVERY_PRIVILEGE), extra)
+    operator = bearer(billing_stack, "mno", Role.OPERATOR_ADMIN, EVERY_PRIVILEGE)
+    probes = probe_rpcs(billing_stack.address, every_registered_rpc(), owned, operator, extra)
     reads = [p for p in probes if p.rpc.startswith(("Get", "List", "Stream", "Diff")) and p.rpc not in OPERATOR_NOT_ACROSS]
     refused = {p.rpc: p.details for p in reads if p.code in REFUSED}
-    assert len(reads) >= 12 and refused == {}
+    assert len(reads) >= 18 and refused == {}

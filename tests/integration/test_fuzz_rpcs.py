@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from billing.v1 import token_pb2
 from engine.plans.loader import plan_files
+from tests.integration.billing_support import account_pb
 from tests.integration.proto_fuzz import requests
 from tests.integration.rpc_catalogue import Rpc, call, every_registered_rpc
 
@@ -34,12 +35,15 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module", autouse=True)
 def world(stack: Any) -> None:
     """Objects the fuzzed requests can name (the sample strings of proto_fuzz), so calls get past "not found" into
-    the desks: the sample plan set active for the operator, an alpha subscriber, a few alpha vouchers."""
+    the desks: the sample plan set active for the operator, an alpha subscriber, a few alpha vouchers, an alpha
+    billing account holding the subscriber."""
     mno, alpha = stack.client("mno"), stack.client("mvno-alpha")
     version = mno.plans.upload(plan_files(REPO / "plans"))
     mno.plans.activate(version.version)
     alpha.subscribers.provision("+33612345678", "208150000000001", "ACC-1", "TP_ALPHA_SIMPLE")
     alpha.vouchers.generate_batch("vp-alpha-eur-10", 3)
+    account = alpha.billing.create_account(account_pb("ACC-1"))
+    alpha.billing.assign(account.account_id, alpha.subscribers.get(msisdn="+33612345678").subscriber_id)
 
 
 def _call(stack: Any, rpc: Rpc, request: Any, caller: str) -> grpc.StatusCode:
