@@ -10,7 +10,7 @@ LOCK_TEST := requirements/test.lock
 UV_VERSION := 0.13.8
 export RULEBILL_HOME ?= $(CURDIR)/var
 
-.PHONY: run test lock lock-check stubs proto-baseline bench clean
+.PHONY: run test lock lock-check stubs proto-baseline bench clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,8 +29,20 @@ $(STAMP_TEST): $(LOCK_TEST) pyproject.toml setup.py engine/mediation/_csvblock.c
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(STAMP_RUN)
 
-## make run: install, migrate the embedded SQLite database, load plans/ and rules/, serve gRPC on 127.0.0.1:50051
-run: $(STAMP_RUN)
+## make system-deps: the Debian libraries PDF bills need (weasyprint: Pango, HarfBuzz subsetting, a font), installed
+## with apt-get when missing and when run as root; otherwise it says what to install
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	else echo "PDF bills need: $$missing (apt-get install them; without them PDF downloads are refused)"; fi
+
+## make run: install, migrate the embedded SQLite database, load plans/ and rules/ and the sample billing accounts,
+## serve gRPC on 127.0.0.1:50051 with the billing scheduler on (every 10 minutes)
+run: export RULEBILL_BILLING_SCHEDULER_SECONDS ?= 600
+run: $(STAMP_RUN) system-deps
 	$(BIN)/rulebill db upgrade
 	$(BIN)/rulebill bootstrap
 	exec $(BIN)/rulebill serve

@@ -3,26 +3,33 @@
     python -m bench.bench_mediation            # 1,000,000 rows, 3 repetitions
     python -m bench.bench_mediation --quick    # 20,000 rows (CI)
     python -m bench.bench_mediation --stored [--postgres URL]   # also end to end into the store
+    python -m bench.bench_mediation --offline --rss 1000000,10000000   # `rulebill mediate` to files: time and peak RSS
 
 
 Both sides read the same generated Master.csv from disk.  Two floors, parse only,
 doing nothing with the rows: ``csv.reader`` over the file opened as text (the
 standard library's reader), and Rulebill's own C block splitter over the file's
 128 KiB blocks, splitting all 18 columns into str (the fastest CSV reading here).  Rulebill mediation runs the shipped
-``rules/mediation/asterisk.yaml`` layout end to end (bytes -> normalised CDR rows,
-filters, E.164 numbers, tenant lookup, identities, duplicate check, chunk commits)
-into a sink that drops the rows.  Reported: the median of the repetitions for
+``rules/mediation/asterisk.yaml`` layout (source ``london-pbx``) end to end (bytes ->
+normalised CDR rows, leg rule, filters, E.164 numbers, tenant lookup, identities,
+duplicate check, chunk commits) into a sink that drops the rows.  Reported: the median of the repetitions for
 each (CPU time of this process, wall clock beside it), rows/s, and mediation time / floor time.  ``--stored`` adds stored ingestion end to
 end (CDRs, rejects and checkpoints committed per chunk) into a fresh migrated SQLite file and,
 with ``--postgres URL`` (or RULEBILL_TEST_POSTGRES_URL), a fresh PostgreSQL database.
+``--offline`` adds the `rulebill mediate` path itself (``clients.commands.mediate.run_mediate``:
+the normalised CDR file, the rejects file, checkpoints, the exact on-disk duplicate index).
+``--rss N,M`` runs that path in a fresh process per size and reports its peak resident memory
+(``ru_maxrss`` of the child), which must not grow with the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +39,14 @@ from typing import Callable, Sequence
 
 from engine.mediation import Mediator, find_layout
 from engine.mediation.ports import Checkpoint, MediationChunk
+from engine.mediation.sources import find_source
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "mediation"
+SOURCE = "london-pbx"
+
+
+def _asterisk():  # type: ignore[no-untyped-def]
+    return find_layout(RULES, "asterisk").bind(find_source(RULES, SOURCE))
 
 
 class _CountingSink:
@@ -109,9 +122,42 @@ def floor_splitter(path: Path) -> int:
 
 def mediate(path: Path) -> int:
     sink = _CountingSink()
-    summary = Mediator(find_layout(RULES, "asterisk"), sink, sink).mediate_path(path)
-    assert summary.records_in == summary.accounted
+    summary = Mediator(_asterisk(), sink, sink).mediate_path(path)
+    assert summary.records_in == summary.accounted and summary.file_error is None
     return summary.records_in
+
+
+def offline(path: Path) -> int:
+    """`rulebill mediate FILE --format asterisk --source london-pbx --json`, fresh outputs each run."""
+    from clients.commands.mediate import run_mediate
+
+    out_dir = Path(tempfile.mkdtemp(dir=path.parent))
+    args = argparse.Namespace(file=str(path), format="asterisk", source=SOURCE, out=str(out_dir / "o.cdr.csv"),
+                              rejects=str(out_dir / "o.rejects.jsonl"), rules=str(RULES), chunk_size=20_000, json=True, remote=False)
+    out = io.StringIO()
+    assert run_mediate(args, out, io.StringIO()) == 0
+    import json
+    import shutil
+
+    summary = json.loads(out.getvalue())["summary"]
+    shutil.rmtree(out_dir)
+    assert summary["records_in"] == summary["normalised"] + summary["filtered_total"] + summary["rejected_total"] + summary["duplicates"] \
+        + summary["aggregated"] + summary["non_billable_legs"]
+    return int(summary["records_in"])
+
+
+def peak_rss(path: Path) -> tuple[int, float, float, int]:
+    """The offline path in a fresh process: (peak RSS in bytes, its CPU seconds, wall seconds, rows)."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "bench.bench_mediation", "--offline-child", str(path)],
+                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t0
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, output
+    return usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, wall, int(output.split()[-1])
 
 
 def stored(url: str) -> Callable[[Path], int]:
@@ -125,7 +171,7 @@ def stored(url: str) -> Callable[[Path], int]:
             for table in (mediated_cdrs, mediation_rejects, mediation_files):
                 conn.execute(table.delete())
         store = SqlMediationStore(engine, "mno")
-        summary = Mediator(find_layout(RULES, "asterisk"), store, store).mediate_path(path)
+        summary = Mediator(_asterisk(), store, store).mediate_path(path)
         engine.dispose()
         return summary.records_in
 
@@ -178,7 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 rows (for CI)")
     parser.add_argument("--stored", action="store_true", help="also measure ingestion into the SQL store (SQLite, PostgreSQL)")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""), help="admin URL of a PostgreSQL server")
+    parser.add_argument("--offline", action="store_true", help="also measure `rulebill mediate` to files (the CLI's path)")
+    parser.add_argument("--rss", default="", help="comma-separated row counts: peak RSS of the offline path, one fresh process each")
+    parser.add_argument("--offline-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.offline_child:
+        print(offline(Path(args.offline_child)))
+        return 0
     rows = 20_000 if args.quick else args.rows
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "Master.csv"
@@ -193,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  floor  C splitter, 18 columns  {split_s:7.3f} s  {rows / split_s:12,.0f} rows/s  ({rows / split_wall:,.0f} rows/s wall)")
         print(f"  rulebill mediation (asterisk)  {med_s:7.3f} s  {rows / med_s:12,.0f} rows/s  ({rows / med_wall:,.0f} rows/s wall)")
         print(f"  ratio mediation/floor          {med_s / floor_s:7.2f}x csv.reader, {med_s / split_s:.2f}x C splitter")
+        if args.offline:
+            off_s, off_wall, n4 = timed(offline, path, args.runs)
+            assert n4 == rows
+            print(f"  rulebill mediate to files      {off_s:7.3f} s  {rows / off_s:12,.0f} rows/s  ({rows / off_wall:,.0f} rows/s wall;"
+                  f" {off_s / floor_s:.2f}x csv.reader)")
         if args.stored:
             from store.migrate import upgrade
 
@@ -211,6 +268,15 @@ def main(argv: list[str] | None = None) -> int:
                 assert n3 == rows
                 print(f"  stored end to end ({label:10s}) {store_s:7.3f} s  {rows / store_s:12,.0f} rows/s  "
                       f"({store_s / floor_s:.2f}x floor; wall {store_wall:.3f} s = {rows / store_wall:,.0f} rows/s)")
+    for count in (int(n) for n in args.rss.split(",") if n):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "Master.csv"
+            write_asterisk_file(path, count)
+            size = path.stat().st_size
+            rss, cpu, wall, n = peak_rss(path)
+            assert n == count
+            print(f"  peak RSS, rulebill mediate, {count:>11,} rows ({size / 1e9:.2f} GB): {rss / 2**20:7.1f} MiB"
+                  f"  ({count / cpu:,.0f} rows/s CPU, {count / wall:,.0f} rows/s wall)")
     return 0
 
 

@@ -3,7 +3,7 @@
     python -m bench.bench_tap3            # 100,000 events, 5 interleaved repetitions
     python -m bench.bench_tap3 --quick    # 5,000 events, 3 repetitions (CI)
 
-The file is a synthetic TransferBatch written by engine.tap3.writer (MO/MT/GPRS
+The file is a synthetic TransferBatch written by tests.tap3_writer (MO/MT/GPRS
 calls and supplementary service events in rotation, varying values).  asn1tools
 decodes it with bench/tap3_td57.asn (a TD.57 subset written for this purpose)
 using ``decode_with_length`` so that, like Rulebill, it must account for every
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from engine.tap3 import decode_file, to_cdrs, validate
-from engine.tap3 import writer as W
 from engine.tap3.ber import children, top_level
+from tests import tap3_writer as W
 
 SPEC = Path(__file__).with_name("tap3_td57.asn")
 

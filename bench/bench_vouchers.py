@@ -29,8 +29,15 @@ Reported: medians of the repetitions, wall time and CPU time of this process
 (``time.process_time``: the server runs in-process, so that is client + server
 Python + SQLite; PostgreSQL's own backend is not included), ratio = rulebill /
 floor wall time, load average before each block (the machine is shared).
-Also: the generation part alone (rows built, nothing stored) and redemption
-throughput / p50 / p99 with 32 concurrent clients.
+Also: the generation part alone (rows built, nothing stored), and redemption with
+32 concurrent clients -- rate, p50, p99 and CPU per redemption, medians of the runs:
+
+* **floor** -- one trivial unit of database work per item through the same connections
+  (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: an empty write transaction);
+* **Recharger.redeem** -- the product path: the function ``VoucherService.Redeem`` calls
+  (one round trip on PostgreSQL, three statements under the writer lock on SQLite);
+* **token check** -- what each RPC adds first (``TokenDesk.authenticate``);
+* **Redeem over gRPC** -- end to end, clients in this process (they share its CPU and GIL).
 """
 
 from __future__ import annotations
@@ -280,6 +287,7 @@ class _Server:
         self.address = f"127.0.0.1:{port}"
         self.token = lambda role="operator_admin", privileges=(): self.root.tokens.issue(  # noqa: E731
             None, "bench", "mno", Role(role), 0, frozenset(privileges))[1]
+        self.numbers: list[str] = []  # subscribers provisioned so far (each run takes new ones)
 
     def client(self, role: str = "operator_admin", privileges: Sequence[str] = ()) -> object:
         from billing.v1 import voucher_pb2_grpc
@@ -292,40 +300,23 @@ class _Server:
         self.root.close()
 
 
-def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> tuple[float, float, float]:
-    """Throughput (redemptions/s), median and p99 latency (ms) with ``clients`` concurrent callers."""
+Rates = tuple[float, float, float, float]  # per second, p50 ms, p99 ms, CPU µs per item (this process, all threads)
+
+
+def _concurrently(work: Callable[[int, int], None], per_client: int, clients: int) -> Rates:
+    """``work(client, n)`` for n in range(per_client) in each of ``clients`` threads released together."""
     import threading
 
-    from billing.v1 import subscriber_pb2 as spb
-    from billing.v1 import voucher_pb2 as pb
-    from clients.client import RulebillClient
-
-    op = server.client()
-    *_, last = op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-5", count=vouchers_count))  # type: ignore[attr-defined]
-    batch = op.ChangeBatch(pb.ChangeBatchRequest(batch_id=last.batch.batch_id, event=pb.BATCH_EVENT_ACTIVATE)).batch  # type: ignore[attr-defined]
-    pins = [v.pin for msg in server.client(privileges=("voucher.reveal_pin",)).StreamVouchers(  # type: ignore[attr-defined]
-        pb.StreamVouchersRequest(selection=pb.VoucherSelection(batch_id=batch.batch_id), reveal=True, chunk_size=1000)) for v in msg.vouchers]
-    admin = RulebillClient(server.address, server.token())
-    numbers = []
-    for i in range(clients):
-        msisdn = f"49170{9_000_000 + i:07d}"
-        s = admin.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
-            msisdn=msisdn, imsi=f"26201{i:010d}", billing_account="BENCH", payment_type=spb.PAYMENT_TYPE_PREPAID,
-            tariff_plan="TP_SMART_S")).subscriber
-        admin.subscribers.rpc.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
-        numbers.append(msisdn)
-    stubs = [server.client("csr") for _ in range(clients)]
     latencies: list[float] = []
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
 
     def worker(i: int) -> None:
-        mine = pins[i::clients]
         local = []
         barrier.wait()
-        for n, pin in enumerate(mine):
+        for n in range(per_client):
             t = time.perf_counter()
-            stubs[i].Redeem(pb.RedeemRequest(msisdn=numbers[i], pin=pin, request_id=f"bench-{i}-{n}"))  # type: ignore[attr-defined]
+            work(i, n)
             local.append(time.perf_counter() - t)
         with lock:
             latencies.extend(local)
@@ -334,12 +325,102 @@ def run_redemptions(server: _Server, vouchers_count: int, clients: int = 32) -> 
     for t in threads:
         t.start()
     barrier.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies.sort()
-    return len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+    n = len(latencies)
+    return n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.99)] * 1000, cpu / n * 1e6
+
+
+class _Redemptions:
+    """Activated vouchers with their PINs and ``clients`` live prepaid subscribers, on a running server."""
+
+    def __init__(self, server: _Server, count: int, clients: int) -> None:
+        from billing.v1 import subscriber_pb2 as spb
+        from billing.v1 import voucher_pb2 as pb
+        from clients.client import RulebillClient
+
+        op = server.client()
+        *_, last = op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-5", count=count))  # type: ignore[attr-defined]
+        batch = op.ChangeBatch(pb.ChangeBatchRequest(batch_id=last.batch.batch_id, event=pb.BATCH_EVENT_ACTIVATE)).batch  # type: ignore[attr-defined]
+        self.pins = [v.pin for msg in server.client(privileges=("voucher.reveal_pin",)).StreamVouchers(  # type: ignore[attr-defined]
+            pb.StreamVouchersRequest(selection=pb.VoucherSelection(batch_id=batch.batch_id), reveal=True, chunk_size=1000))
+            for v in msg.vouchers]
+        admin = RulebillClient(server.address, server.token())
+        self.numbers = []
+        for i in range(clients):
+            msisdn = f"49170{len(server.numbers) + 9_000_000:07d}"
+            s = admin.subscribers.rpc.ProvisionSubscriber(spb.ProvisionSubscriberRequest(
+                msisdn=msisdn, imsi=f"26201{len(server.numbers):010d}", billing_account="BENCH", payment_type=spb.PAYMENT_TYPE_PREPAID,
+                tariff_plan="TP_SMART_S")).subscriber
+            admin.subscribers.rpc.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=s.subscriber_id))
+            server.numbers.append(msisdn)
+            self.numbers.append(msisdn)
+        admin.close()
+        self.clients = clients
+        self.per_client = len(self.pins) // clients
+
+    def pin(self, client: int, n: int) -> str:
+        return self.pins[n * self.clients + client]
+
+
+def run_redemptions(server: _Server, count: int, clients: int = 32) -> Rates:
+    """The product path: ``Recharger.redeem``, the function VoucherService.Redeem calls, from ``clients`` threads.
+    The caller is the CSR principal the server's interceptor builds from a bearer token (checked once here: the
+    token check of each RPC is measured by :func:`run_token_checks`)."""
+    batch = _Redemptions(server, count, clients)
+    recharger = server.root.vouchers.recharger
+    principal = server.root.tokens.authenticate(server.token("csr"))
+    tag = f"pp{len(server.numbers)}"
+
+    def redeem(i: int, n: int) -> None:
+        recharger.redeem(principal, batch.numbers[i], batch.pin(i, n), f"{tag}-{i}-{n}")
+    return _concurrently(redeem, batch.per_client, clients)
+
+
+def run_redemptions_grpc(server: _Server, count: int, clients: int = 32) -> Rates:
+    """End to end: ``Redeem`` over gRPC from ``clients`` in-process client threads (they share this process's CPU
+    and GIL with the server), each call with its bearer-token check."""
+    from billing.v1 import voucher_pb2 as pb
+
+    batch = _Redemptions(server, count, clients)
+    stubs = [server.client("csr") for _ in range(clients)]
+    tag = f"rpc{len(server.numbers)}"
+
+    def redeem(i: int, n: int) -> None:
+        stubs[i].Redeem(pb.RedeemRequest(msisdn=batch.numbers[i], pin=batch.pin(i, n), request_id=f"{tag}-{i}-{n}"))  # type: ignore[attr-defined]
+    return _concurrently(redeem, batch.per_client, clients)
+
+
+def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rates:
+    """The same-run floor: one trivial unit of database work per item, through the same connections and gate the
+    recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: ``BEGIN IMMEDIATE; SELECT 1; COMMIT`` under
+    the writer gate)."""
+    uow = server.root.vouchers.recharger._uow
+    hot = uow._hot
+    per_client = count // clients
+
+    def one(i: int, n: int) -> None:
+        if hot is not None:
+            with hot._turns:
+                raw = hot.engine.raw_connection()
+                try:
+                    raw.cursor().execute("SELECT 1")
+                finally:
+                    raw.close()
+        else:
+            with uow() as unit:
+                unit.session.connection().exec_driver_sql("SELECT 1")
+                unit.commit()
+    return _concurrently(one, per_client, clients)
+
+
+def run_token_checks(server: _Server, count: int, clients: int = 32) -> Rates:
+    """What every RPC adds before the servicer runs: ``TokenDesk.authenticate`` (the interceptor's call)."""
+    bearer = server.token("csr")
+    return _concurrently(lambda i, n: server.root.tokens.authenticate(bearer), count // clients, clients)
 
 
 def run_grpc_generate(server: _Server, count: int) -> Timing:
@@ -363,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20,000 vouchers (CI)")
     parser.add_argument("--no-redeem", action="store_true", help="skip the redemption part")
+    parser.add_argument("--no-generate", action="store_true", help="skip the generation part (redemption only)")
+    parser.add_argument("--redeem", type=int, default=0, help="redemptions per run (default 6,400; --quick 2,048)")
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""),
                         help="admin URL of a PostgreSQL server (may CREATE DATABASE); default RULEBILL_TEST_POSTGRES_URL")
@@ -371,10 +454,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = max(3, args.runs)
     sizes = [count] if args.quick else sorted({100_000, count})
     logging.getLogger("rulebill").setLevel(logging.WARNING)
-    print(f"voucher generation, median of {runs} runs, 2-core shared machine; {_load()}")
-    floor, rulebill = _median(lambda: run_generate_only(count), runs), _median(lambda: run_rulebill_generate_only(count), runs)
-    print(f"generate only, {count:,} (no storage): floor {floor[0]:.3f} s (cpu {floor[1]:.3f}), "
-          f"rulebill producer {rulebill[0]:.3f} s (cpu {rulebill[1]:.3f}), ratio {rulebill[0] / floor[0]:.2f}")
+    print(f"vouchers, median of {runs} runs, 2-core shared machine; {_load()}")
+    if args.no_generate:
+        sizes = []
+    else:
+        floor, rulebill = _median(lambda: run_generate_only(count), runs), _median(lambda: run_rulebill_generate_only(count), runs)
+        print(f"generate only, {count:,} (no storage): floor {floor[0]:.3f} s (cpu {floor[1]:.3f}), "
+              f"rulebill producer {rulebill[0]:.3f} s (cpu {rulebill[1]:.3f}), ratio {rulebill[0] / floor[0]:.2f}")
     backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgres" and args.postgres)]
     print(f"\n{'backend':9} {'vouchers':>10} {'what':22} {'wall s':>8} {'cpu s':>7} {'rows/s':>10} {'ratio':>6}")
     for backend in backends:
@@ -400,10 +486,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for what, (wall, cpu) in lines:
                         print(f"{backend:9} {size:>10,} {what:22} {wall:8.3f} {cpu:7.3f} {size / wall:10,.0f} {wall / floor[0]:6.2f}")
                 if not args.no_redeem:
-                    redeem_count = 2_000 if args.quick else 5_000
-                    rate, p50, p99 = run_redemptions(server, redeem_count)
-                    print(f"{backend:9} redeem: {redeem_count:,} vouchers, 32 concurrent clients: {rate:,.0f}/s, "
-                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({_load()})")
+                    redeem_count = args.redeem or (2_048 if args.quick else 6_400)
+                    print(f"{backend:9} redemption, 32 concurrent clients, {redeem_count:,} per run, median of {runs} runs "
+                          f"({_load()}):")
+                    for what, fn in (("floor: 1 trivial unit", run_round_trip_floor),
+                                     ("Recharger.redeem (product path)", run_redemptions),
+                                     ("token check per RPC", run_token_checks),
+                                     ("Redeem over gRPC", run_redemptions_grpc)):
+                        results = [fn(server, redeem_count) for _ in range(runs)]
+                        rate, p50, p99, cpu = (statistics.median(r[k] for r in results) for k in range(4))
+                        print(f"{backend:9}   {what:33} {rate:8,.0f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+                              f"cpu {cpu:6.0f} µs/item  ({_load()})")
             finally:
                 server.close()
                 drop()

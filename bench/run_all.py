@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_tap3": [],
     "bench_eventrules": [],
     "bench_vouchers": [],
+    "bench_billing": [],
 }
 
 

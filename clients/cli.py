@@ -22,7 +22,7 @@ import grpc
 from clients.client import describe_error, find_server
 
 # each module has register(subparsers); a new area adds its module name here
-AREA_COMMANDS = ("tenants", "subscribers", "tokens", "plans", "replay", "mediate", "tap3", "vouchers", "rating", "rerate")
+AREA_COMMANDS = ("tenants", "subscribers", "tokens", "plans", "replay", "mediate", "tap3", "vouchers", "rating", "rerate", "accounts", "bills", "invoices")
 
 Registrar = Callable[[Any], None]
 

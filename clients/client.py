@@ -23,6 +23,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from clients.services.audit import AuditClient
+from clients.services.billing import BillingClient
 from clients.services.mediation import MediationClient
 from clients.services.plans import PlanClient
 from clients.services.rating import RatingClient
@@ -107,6 +108,7 @@ class RulebillClient:
         self.rating = RatingClient(self.channel)
         self.mediation = MediationClient(self.channel)
         self.rerate = RerateClient(self.channel)
+        self.billing = BillingClient(self.channel)
 
     def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
         """A service's generated stub on this channel, for tests and tools that speak the wire protocol itself

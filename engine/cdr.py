@@ -3,7 +3,11 @@
 One record per chargeable event, whatever switch or TAP file it came from.
 Its file form ("Rulebill normalised CDR", ``*.cdr.csv``) is UTF-8 CSV with the
 header line :data:`COLUMNS`, timestamps in ISO 8601 UTC (``...Z``), volumes in
-bytes, durations in whole seconds and charges in integer micro-units.
+bytes, durations in whole seconds, charges in integer micro-units and the
+attributes in the one text form of :func:`encode_attributes`.
+
+Every path that turns attributes into text or back (CDR files, mediation, TAP3,
+the store, gRPC) goes through :func:`encode_attributes` / :func:`decode_attributes`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterable, Iterator, Mapping
 
 
 class Service(str, Enum):
@@ -67,6 +72,56 @@ class MediatedCdr:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MediatedCdr))
+
+# What a CDR can hold at all, whatever path it came by: the store keeps integers in BIGINT
+# columns and these text fields in columns of these sizes.  A value beyond them is a
+# record-level problem of that CDR (CdrValueError naming the field), never a failed batch.
+MAX_INTEGER = 2**63 - 1
+INTEGER_FIELDS = ("duration_seconds", "volume_up_bytes", "volume_down_bytes", "event_count", "charge_micros")
+TEXT_LIMITS: dict[str, int] = {
+    "cdr_id": 32, "source": 64, "origin_id": 255, "a_number": 64, "b_number": 255, "imsi": 15,
+    "visited_network": 16, "supplementary_code": 16, "charge_currency": 3, "tenant": 40,
+}
+
+
+# ---------------------------------------------------------------- attributes
+#
+# The text form is "k=v;k=v", sorted by key.  '%', ';' and '=' inside a key or a value are
+# written %25, %3B and %3D, so a value such as "a;b=c" stays one attribute and can never
+# forge another.  Only those three escapes are read back; any other text is literal.
+
+_ESCAPES = {"%": "%25", ";": "%3B", "=": "%3D"}
+_UNESCAPE = re.compile("%(25|3B|3D)")
+_UNESCAPED = {"25": "%", "3B": ";", "3D": "="}
+
+
+def escape_attribute(text: str) -> str:
+    """One key or value in the attributes text form."""
+    if "%" in text or ";" in text or "=" in text:
+        return text.replace("%", "%25").replace(";", "%3B").replace("=", "%3D")
+    return text
+
+
+def unescape_attribute(text: str) -> str:
+    return _UNESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], text) if "%" in text else text
+
+
+def encode_attributes(attributes: Mapping[str, str]) -> str:
+    """The attributes text form (empty values are kept: ``k=``)."""
+    return ";".join(f"{escape_attribute(k)}={escape_attribute(v)}" for k, v in sorted(attributes.items()))
+
+
+def decode_attributes(text: str) -> dict[str, str]:
+    """Read the attributes text form back; raises :class:`CdrValueError` on a part without '='."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise CdrValueError("attributes", f"attribute {part[:40]!r} has no '='")
+        out[unescape_attribute(key)] = unescape_attribute(value)
+    return out
 
 
 def identity_prefix(source: str, namespace: str = "") -> str:
@@ -126,6 +181,13 @@ def validate(cdr: MediatedCdr) -> None:
         raise CdrValueError("event_count", "negative event count")
     if cdr.start_time.tzinfo is None:
         raise CdrValueError("start_time", "start time has no time zone")
+    for name in INTEGER_FIELDS:
+        value = getattr(cdr, name)
+        if value is not None and not -MAX_INTEGER <= value <= MAX_INTEGER:
+            raise CdrValueError(name, f"{str(value)[:24]}... is out of range (at most {MAX_INTEGER})")
+    for name, limit in TEXT_LIMITS.items():
+        if len(getattr(cdr, name)) > limit:
+            raise CdrValueError(name, f"{len(getattr(cdr, name))} characters, at most {limit}")
 
 
 def from_row(row: dict[str, str]) -> MediatedCdr:
@@ -147,8 +209,7 @@ def from_row(row: dict[str, str]) -> MediatedCdr:
     source = row.get("source", "")
     origin = row.get("origin_id", "")
     charge = row.get("charge_micros", "")
-    attrs_text = row.get("attributes", "")
-    attributes = dict(kv.split("=", 1) for kv in attrs_text.split(";") if "=" in kv) if attrs_text else {}
+    attributes = decode_attributes(row.get("attributes", ""))
     cdr = MediatedCdr(
         cdr_id=row.get("cdr_id") or cdr_identity(source, origin),
         source=source,
@@ -165,7 +226,7 @@ def from_row(row: dict[str, str]) -> MediatedCdr:
         event_count=_int(row, "event_count", 1),
         visited_network=row.get("visited_network", ""),
         supplementary_code=row.get("supplementary_code", ""),
-        charge_micros=int(charge) if charge not in ("", None) else None,
+        charge_micros=_int(row, "charge_micros") if charge not in ("", None) else None,
         charge_currency=row.get("charge_currency", ""),
         tenant=row.get("tenant", ""),
         attributes=attributes,
@@ -181,7 +242,7 @@ def to_row(cdr: MediatedCdr) -> list[str]:
         if name == "start_time":
             out.append(format_time(value))
         elif name == "attributes":
-            out.append(";".join(f"{k}={v}" for k, v in sorted(value.items())))
+            out.append(encode_attributes(value))
         elif isinstance(value, Enum):
             out.append(value.value)
         elif value is None:

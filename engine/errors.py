@@ -9,19 +9,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# An error echoes what the caller sent (an id, a path, a value) so that the caller sees what was wrong, but
+# never all of it: a 16 KB id must give NOT_FOUND, not a reply too large for the transport.
+MAX_ECHO = 120          # characters of one echoed value
+MAX_MESSAGE = 1000      # characters of one message or field description
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def shown(value: object, limit: int = MAX_ECHO) -> str:
+    """A caller's value as an error message echoes it: its repr for text (quotes make blanks visible), cut short."""
+    text = repr(value) if isinstance(value, (str, bytes)) else str(value)
+    return clip(text, limit)
+
 
 @dataclass(frozen=True)
 class FieldViolation:
-    """One bad field of a request: ``field`` is a dotted path (``subscriber.msisdn``)."""
+    """One bad field of a request: ``field`` is a dotted path (``subscriber.msisdn``); both are kept short."""
 
     field: str
     description: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", clip(self.field, MAX_ECHO * 2))
+        object.__setattr__(self, "description", clip(self.description))
+
 
 class DomainError(Exception):
-    """Base of every error the engine reports to a caller."""
+    """Base of every error the engine reports to a caller; the message is kept short (:func:`clip`)."""
 
     def __init__(self, message: str) -> None:
+        message = clip(message)
         super().__init__(message)
         self.message = message
 
@@ -40,14 +63,16 @@ class InvalidArgument(DomainError):
 
 class NotFound(DomainError):
     def __init__(self, resource_type: str, name: str) -> None:
-        super().__init__(f"{resource_type} {name!s} not found")
+        name = clip(str(name), MAX_ECHO)
+        super().__init__(f"{resource_type} {name} not found")
         self.resource_type = resource_type
         self.name = name
 
 
 class AlreadyExists(DomainError):
     def __init__(self, resource_type: str, name: str, message: str | None = None) -> None:
-        super().__init__(message or f"{resource_type} {name!s} already exists")
+        name = clip(str(name), MAX_ECHO)
+        super().__init__(message or f"{resource_type} {name} already exists")
         self.resource_type = resource_type
         self.name = name
 
@@ -62,7 +87,7 @@ class FailedPrecondition(DomainError):
     def __init__(self, reason: str, message: str, subject: str = "") -> None:
         super().__init__(message)
         self.reason = reason
-        self.subject = subject
+        self.subject = clip(subject, MAX_ECHO)
 
 
 class PermissionDenied(DomainError):
@@ -74,7 +99,19 @@ class Unauthenticated(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    pass
+    """A limit of ours (a size, a count, a time budget) ran out; the message names the setting."""
+
+
+class Cancelled(DomainError):
+    """The caller went away (or the server is shutting down): the work stopped and changed nothing."""
+
+
+class DeadlineExceeded(DomainError):
+    """The caller's deadline passed before the work was done: it stopped and changed nothing."""
+
+
+class Unavailable(DomainError):
+    """Something the call needs (the database) cannot be reached now; the caller may retry later."""
 
 
 @dataclass

@@ -23,6 +23,8 @@ class Role(str, Enum):
     CSR = "csr"
     PRODUCT_MANAGER = "product_manager"
     AUDITOR = "auditor"
+    # grants the privileges no administrator may give itself (voucher.reveal_pin); operator tenant only
+    SECURITY_OFFICER = "security_officer"
 
 
 class Permission(str, Enum):
@@ -35,33 +37,52 @@ class Permission(str, Enum):
     PLAN_WRITE = "plan.write"
     RATING = "rating.use"
     VOUCHER_READ = "voucher.read"
-    VOUCHER_WRITE = "voucher.write"
+    VOUCHER_WRITE = "voucher.write"  # block, mark damaged / stolen, expire, amend expiry, lift recharge bars
+    VOUCHER_ADMIN = "voucher.admin"  # what creates or moves value: generate, activate, unblock, purge, amend value / owner
     VOUCHER_REDEEM = "voucher.redeem"
     VOUCHER_REVEAL_PIN = "voucher.reveal_pin"
     VOUCHER_KEYS = "voucher.keys"
     MEDIATION = "mediation.run"
     AUDIT_READ = "audit.read"
+    PRIVILEGE_GRANT = "privilege.grant"  # issue tokens carrying voucher.reveal_pin (security officers only)
+    BILLING_READ = "billing.read"          # accounts, invoices, bill runs
+    BILLING_WRITE = "billing.write"        # accounts, one-off charges and credit notes (up to the profile's csr_limit), drafts
+    BILLING_PREVIEW = "billing.preview"    # dry-run bills
+    BILLING_ISSUE = "billing.issue"        # issue invoices (bill runs, drafts, re-bills), credit notes above the limit, write-offs
 
 
-_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ}
+_READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ,
+         Permission.BILLING_READ}
+
+# separation of duties: nobody holds both the administration of tokens and the grant of the reveal
+# privilege, so an administrator cannot issue itself a token that reveals PINs
+_NOT_FOR_ADMINS = {Permission.VOUCHER_REVEAL_PIN, Permission.PRIVILEGE_GRANT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    # the reveal privilege is never implied by a role: it is granted per token
-    Role.OPERATOR_ADMIN: frozenset(set(Permission) - {Permission.VOUCHER_REVEAL_PIN}),
-    Role.MVNO_ADMIN: frozenset(set(Permission) - {Permission.VOUCHER_REVEAL_PIN, Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
+    # the reveal privilege is never implied by a role: it is granted per token, by a security officer
+    Role.OPERATOR_ADMIN: frozenset(set(Permission) - _NOT_FOR_ADMINS),
+    Role.MVNO_ADMIN: frozenset(set(Permission) - _NOT_FOR_ADMINS - {Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
     Role.CSR: frozenset(
         {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.SUBSCRIBER_WRITE, Permission.PLAN_READ, Permission.RATING,
-         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE}
+         Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE,
+         Permission.BILLING_READ, Permission.BILLING_WRITE, Permission.BILLING_PREVIEW}
     ),
     Role.PRODUCT_MANAGER: frozenset(
-        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ}
+        {Permission.TENANT_READ, Permission.PLAN_READ, Permission.PLAN_WRITE, Permission.RATING, Permission.SUBSCRIBER_READ,
+         Permission.BILLING_READ, Permission.BILLING_PREVIEW}
     ),
     Role.AUDITOR: frozenset(_READ),
+    Role.SECURITY_OFFICER: frozenset({Permission.TENANT_READ, Permission.AUDIT_READ, Permission.TOKEN_ADMIN,
+                                      Permission.PRIVILEGE_GRANT}),
 }
 
 # privileges that may be granted on top of a role; the lifecycle rules in rules/lifecycle
 # name the last two (`requires_privilege`) for purging batches and recovering stolen vouchers
 GRANTABLE_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value, "voucher.purge", "voucher.recover"})
+# ... and the ones only a holder of privilege.grant (a security officer) may put on a token
+GUARDED_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value})
+# roles a security officer may issue: its own, and the non-administrative roles of the staff who reveal PINs
+SECURITY_OFFICER_ISSUES = frozenset({Role.SECURITY_OFFICER, Role.CSR, Role.AUDITOR})
 
 TOKEN_PREFIX = "rbt"
 

@@ -18,9 +18,11 @@ from enum import Enum
 from fractions import Fraction
 
 from engine.currencies import MINOR_UNITS
+from engine.errors import shown
 
 MICROS = 1_000_000
 MAX_DECIMALS = 6  # a micro is the smallest amount we keep
+MAX_WHOLE_DIGITS = 18  # far beyond any amount (int64 micros end at 13 digits); a longer number is a mistake or a probe
 
 _AMOUNT = re.compile(r"^([+-])?(\d+)(?:\.(\d+))?$")
 
@@ -50,6 +52,8 @@ def parse_amount(value: object) -> int:
     if not m:
         raise AmountError(f"not an amount: {value!r} (expected digits with an optional '.' and up to 6 decimals)")
     sign, whole, frac = m.groups()
+    if len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
+        raise AmountError(f"{shown(value)} has more than {MAX_WHOLE_DIGITS} digits before the decimal point")
     frac = frac or ""
     if len(frac) > MAX_DECIMALS:
         if frac[MAX_DECIMALS:].strip("0"):

@@ -62,7 +62,23 @@ class Settings:
     cdr_max_call_seconds: int = 48 * 3600
     cdr_max_volume_bytes: int = 10**12
     cdr_max_events: int = 100_000
+    # Bounds of one uploaded or validated plan set (UploadPlanSet, ValidatePlanSet, bootstrap): its size, its
+    # files, the keys and values of its YAML together, the problems one reply lists, and the time spent on it.
+    max_plan_set_bytes: int = 8 * 1024 * 1024
+    max_plan_set_files: int = 5000
+    max_plan_set_values: int = 200_000
+    max_problems_per_file: int = 100
+    max_problems: int = 1000
+    max_validation_seconds: float = 30.0
+    # How often the server checks that its database answers (health turns NOT_SERVING when it does not).
+    health_check_seconds: float = 5.0
+    # Two-step recharge: a reservation neither committed nor released this long is moved on by RecoverReservations.
+    voucher_reservation_timeout_seconds: int = 900
+    # Highest face value a CSR may give a voucher, per currency ("EUR:20.00,JPY:3000"); empty: CSRs amend expiry only.
+    voucher_csr_face_value_limits: str = ""
     log_level: str = "INFO"
+    # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
+    billing_scheduler_seconds: int = 0
 
     @property
     def effective_database_url(self) -> str:
@@ -128,7 +144,7 @@ def _coerce(kind: type, raw: Any) -> Any:
         if isinstance(raw, float) or not str(raw).strip().lstrip("-").isdigit():
             raise ValueError(f"expected {_WANT[kind]}, got {raw!r}")
         return int(raw)
-    if kind is float:  # only durations (shutdown grace) are fractional settings
+    if kind is float:  # only durations (shutdown grace, time limits) are fractional settings
         try:
             return float(raw)
         except ValueError:

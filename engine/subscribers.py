@@ -12,7 +12,7 @@ from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
-from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant

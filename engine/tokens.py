@@ -10,6 +10,8 @@ from engine.clock import Clock
 from engine.errors import ErrorList, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from engine.identity import (
     GRANTABLE_PRIVILEGES,
+    GUARDED_PRIVILEGES,
+    SECURITY_OFFICER_ISSUES,
     ApiToken,
     Permission,
     Principal,
@@ -71,7 +73,7 @@ class TokenDesk:
         if not subject.strip() or len(subject) > 200:
             errors.add("subject", "must be 1-200 characters naming the person or service")
         if role is None:
-            errors.add("role", "must be one of OPERATOR_ADMIN, MVNO_ADMIN, CSR, PRODUCT_MANAGER, AUDITOR")
+            errors.add("role", "must be one of OPERATOR_ADMIN, MVNO_ADMIN, CSR, PRODUCT_MANAGER, AUDITOR, SECURITY_OFFICER")
         if ttl_seconds < 0 or ttl_seconds > MAX_TTL_SECONDS:
             errors.add("ttl_seconds", f"must be between 0 (default) and {MAX_TTL_SECONDS}")
         unknown = sorted(set(privileges) - GRANTABLE_PRIVILEGES)
@@ -80,10 +82,12 @@ class TokenDesk:
         errors.raise_if_any("cannot issue token")
         assert role is not None
         tenant_id = tenant_id or (principal.tenant_id if principal else "")
+        guarded = sorted(set(privileges) & GUARDED_PRIVILEGES)
         if principal is not None:
             principal.require_tenant(tenant_id)
             if not principal.is_operator and privileges:
                 raise PermissionDenied("only the operator grants extra privileges")
+            _check_separation(principal, role, guarded)
         now = self._clock.now()
         with self._uow() as uow:
             tenant = uow.tenants.get(tenant_id)
@@ -93,6 +97,8 @@ class TokenDesk:
                 raise FailedPrecondition("ROLE_NOT_FOR_TENANT", f"role {role.value} is for the operator only", tenant_id)
             if tenant.kind is TenantKind.MNO and role is Role.MVNO_ADMIN:
                 raise FailedPrecondition("ROLE_NOT_FOR_TENANT", "mvno_admin is for MVNO tenants", tenant_id)
+            if tenant.kind is TenantKind.MVNO and role is Role.SECURITY_OFFICER:
+                raise FailedPrecondition("ROLE_NOT_FOR_TENANT", "security_officer is for the operator only", tenant_id)
             token_id, bearer, secret_hash = new_token_secret()
             token = ApiToken(
                 token_id=token_id,
@@ -107,8 +113,22 @@ class TokenDesk:
             uow.tokens.add(token)
             actor = principal or Principal(subject="bootstrap", tenant_id=tenant_id, role=Role.OPERATOR_ADMIN, is_operator=True)
             uow.audit.append(audit.entry(actor, now, "token.issue", "token", token_id, {}, _token_audit(token), tenant_id))
+            for privilege in guarded:
+                # the second, separately audited step: who granted which guarded privilege to whom
+                uow.audit.append(audit.entry(actor, now, "privilege.grant", "token", token_id, {},
+                                             {"privilege": privilege, "grantee": token.subject, "grantee_role": role.value,
+                                              "granted_by_role": actor.role.value}, tenant_id))
             uow.commit()
         return token, bearer
+
+    def issue_security_officer(self, subject: str, ttl_seconds: int = 0) -> tuple[ApiToken, str]:
+        """The first security officer of an installation, issued on the server host (``rulebill security-officer``):
+        no API caller can create one without already being a security officer."""
+        with self._uow(read_only=True) as uow:
+            operators = [t for t in uow.tenants.list(None, None, None, 1000) if t.kind is TenantKind.MNO]
+        if not operators:
+            raise FailedPrecondition("NO_OPERATOR", "there is no operator tenant yet: run `rulebill bootstrap` first", "tenants")
+        return self.issue(None, subject, operators[0].tenant_id, Role.SECURITY_OFFICER, ttl_seconds)
 
     def revoke(self, principal: Principal, token_id: str) -> ApiToken:
         principal.require(Permission.TOKEN_ADMIN)
@@ -137,6 +157,18 @@ class TokenDesk:
         if token is None:
             raise NotFound("token", principal.token_id)
         return token
+
+
+def _check_separation(principal: Principal, role: Role, guarded: list[str]) -> None:
+    """Administrators cannot grant themselves (or anyone) the guarded privileges or the role that grants them;
+    a security officer issues nothing else."""
+    grants = bool(guarded) or role is Role.SECURITY_OFFICER
+    if grants and not principal.can(Permission.PRIVILEGE_GRANT):
+        what = f"privilege {', '.join(guarded)}" if guarded else "the security_officer role"
+        raise PermissionDenied(f"only a security officer grants {what}; an administrator cannot issue it (see README: Roles)")
+    if principal.role is Role.SECURITY_OFFICER and (role not in SECURITY_OFFICER_ISSUES or not grants):
+        raise PermissionDenied("a security officer issues only security_officer tokens and CSR or auditor tokens "
+                               "carrying voucher.reveal_pin")
 
 
 def _token_audit(token: ApiToken) -> dict[str, object]:

@@ -7,6 +7,12 @@ the first problem a validator can report: callers collect :class:`Problem`
 objects and print them all.
 
 Line and column numbers are 1-based, as editors show them.
+
+Bounds (every file this loader reads: plans, rules, layouts, voucher profiles,
+settings): nesting deeper than :data:`MAX_DEPTH` levels and aliases (``*name``)
+are refused with a problem; a :class:`NodeBudget` caps the values a set of
+files may hold (an uploaded plan set); the current call's deadline and
+cancellation are checked while parsing (:mod:`engine.cancellation`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from engine.cancellation import checkpoint
+from engine.errors import MAX_ECHO, clip, shown
+
+MAX_PROBLEM_MESSAGE = 400
 
 
 @dataclass(frozen=True, order=True)
@@ -38,6 +49,11 @@ class Problem:
     col: int
     code: str
     message: str
+
+    def __post_init__(self) -> None:
+        # a problem may echo what a file holds (a key, a value, a path): never unboundedly
+        object.__setattr__(self, "file", clip(self.file, MAX_ECHO * 2))
+        object.__setattr__(self, "message", clip(self.message, MAX_PROBLEM_MESSAGE))
 
     @classmethod
     def at(cls, mark: Mark, code: str, message: str) -> "Problem":
@@ -72,78 +88,198 @@ class MarkedList(list):
         return self.item_marks[index] if 0 <= index < len(self.item_marks) else self.mark
 
 
-def _mark(file: str, node: yaml.Node) -> Mark:
-    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+# Fixed bounds of one document.  Deeper nesting than any plan, rule or settings file needs is refused (a
+# deep document is a way to exhaust a parser's stack); aliases are refused altogether: the plan and rule
+# languages share values by id (a rate table, a destination group), and an alias that names an alias that
+# names an alias ("billion laughs") multiplies a few hundred bytes into billions of values.
+MAX_DEPTH = 64
+CHECK_EVERY = 1024   # events between two checkpoints of the current call (its deadline, its cancellation)
+# libyaml's parser when PyYAML has it (4x faster, the same events and marks), else PyYAML's own
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class NodeBudget:
+    """How many values (keys, scalars, lists, mappings) the documents loaded with this budget may hold
+    together; ``used`` counts them (a work counter: loading does work in proportion to it).
+    ``what`` names the limit in the problem (for example the setting that sets it)."""
+
+    def __init__(self, limit: int | None = None, what: str = "") -> None:
+        self.limit = limit
+        self.what = what
+        self.used = 0
+
+
+def _at(file: str, mark: Any) -> Mark:
+    return Mark(file, mark.line + 1, mark.column + 1)
+
+
+class _Refused(Exception):
+    """The document cannot be loaded within our bounds; the problem has been recorded."""
+
+
+class _Open:
+    """A mapping or list being filled, with the key waiting for its value."""
+
+    __slots__ = ("value", "key", "key_mark", "has_key", "skip")
+
+    def __init__(self, value: MarkedMap | MarkedList) -> None:
+        self.value = value
+        self.key: Any = None
+        self.key_mark = Mark("", 0, 0)
+        self.has_key = False
+        self.skip = False
 
 
 class _Builder:
-    def __init__(self, file: str, problems: list[Problem]) -> None:
+    """Builds MarkedMap/MarkedList/scalars from the parser's events, without recursion.
+
+    Built from events rather than from ``yaml.compose``'s node graph so that every bound is checked before
+    the work it bounds is done: nesting depth, aliases, the number of values, the call's deadline."""
+
+    def __init__(self, loader: Any, file: str, problems: list[Problem], budget: NodeBudget) -> None:
+        self.loader = loader
         self.file = file
         self.problems = problems
-        self._scalar = yaml.SafeLoader.__new__(yaml.SafeLoader)  # only for construct_scalar/resolvers
-        yaml.SafeLoader.__init__(self._scalar, "")
+        self.budget = budget
+        self.stack: list[_Open] = []
+        self.root: Any = None
+        self.refused = False
 
-    def build(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
+    def run(self) -> Any:
+        loader, events = self.loader, 0
+        document_seen = False
+        while loader.check_event():
+            event = loader.get_event()
+            events += 1
+            if events % CHECK_EVERY == 0:
+                checkpoint()
+            if isinstance(event, yaml.DocumentStartEvent):
+                if document_seen:
+                    self._refuse(event.start_mark, "yaml.syntax", "expected a single document in the file, but found another document")
+                document_seen = True
+            elif isinstance(event, yaml.ScalarEvent):
+                self._count(event.start_mark)
+                self._add(self._scalar(event), _at(self.file, event.start_mark))
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self._start(event)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                self.stack.pop()  # the finished collection was put in place when it opened
+            elif isinstance(event, yaml.AliasEvent):
+                # every alias is reported (not only the first), then the document is refused
+                self.problems.append(Problem.at(_at(self.file, event.start_mark), "yaml.alias",
+                                                f"aliases (*{event.anchor}) are not allowed: write the value out, or share it by "
+                                                "id (a rate table, a destination group)"))
+                self.refused = True
+                self._add(None, _at(self.file, event.start_mark))
+        return None if self.refused else self.root
+
+    def _refuse(self, mark: Any, code: str, message: str) -> None:
+        self.problems.append(Problem.at(_at(self.file, mark), code, message))
+        raise _Refused()
+
+    def _count(self, mark: Any) -> None:
+        budget = self.budget
+        budget.used += 1
+        if budget.limit is not None and budget.used > budget.limit:
+            self._refuse(mark, "limit.values", f"more than {budget.limit} keys and values{budget.what}")
+
+    def _start(self, event: Any) -> None:
+        if len(self.stack) >= MAX_DEPTH:
+            self._refuse(event.start_mark, "yaml.too-deep", f"nested more than {MAX_DEPTH} levels deep")
+        self._count(event.start_mark)
+        is_map = isinstance(event, yaml.MappingStartEvent)
+        tag = event.tag
+        if tag is not None and tag != "!" and tag != ("tag:yaml.org,2002:map" if is_map else "tag:yaml.org,2002:seq"):
+            # a mapping or list is always plain data here: a tag asking for anything else is refused
+            self.problems.append(Problem.at(_at(self.file, event.start_mark), "yaml.bad-tag", f"unsupported tag {tag}"))
+        out: MarkedMap | MarkedList
+        if is_map:
             out = MarkedMap()
-            out.mark = _mark(self.file, node)
-            out.key_marks = {}
-            out.value_marks = {}
-            # merge keys (<<) are not part of our language: keep files explicit
-            for key_node, value_node in node.value:
-                key = self.build(key_node)
-                if isinstance(key, (dict, list)):
-                    self.problems.append(Problem.at(_mark(self.file, key_node), "yaml.bad-key", "a key must be a plain value"))
-                    continue
-                if key in out:
-                    first = out.key_marks[key]
-                    self.problems.append(
-                        Problem.at(
-                            _mark(self.file, key_node),
-                            "yaml.duplicate-key",
-                            f"duplicate key {key!r} (first defined at line {first.line})",
-                        )
-                    )
-                    continue
-                out[key] = self.build(value_node)
-                out.key_marks[key] = _mark(self.file, key_node)
-                out.value_marks[key] = _mark(self.file, value_node)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            seq = MarkedList(self.build(child) for child in node.value)
-            seq.mark = _mark(self.file, node)
-            seq.item_marks = [_mark(self.file, child) for child in node.value]
-            return seq
-        # scalars: resolve with the safe loader's constructors (ints, bools, dates, null)
-        constructor = self._scalar.yaml_constructors.get(node.tag)
+            out.key_marks, out.value_marks = {}, {}
+        else:
+            out = MarkedList()
+            out.item_marks = []
+        out.mark = _at(self.file, event.start_mark)
+        # a collection's place in its parent is decided now (its key, its index); it is filled afterwards
+        self._add(out, out.mark)
+        self.stack.append(_Open(out))
+
+    def _add(self, value: Any, where: Mark) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        top = self.stack[-1]
+        parent = top.value
+        if isinstance(parent, MarkedList):
+            parent.append(value)
+            parent.item_marks.append(where)
+            return
+        if not top.has_key:
+            top.has_key, top.key, top.key_mark, top.skip = True, value, where, False
+            if isinstance(value, (dict, list)):
+                self.problems.append(Problem.at(where, "yaml.bad-key", "a key must be a plain value"))
+                top.skip = True
+            elif value in parent:
+                first = parent.key_marks[value]
+                self.problems.append(Problem.at(where, "yaml.duplicate-key",
+                                                f"duplicate key {shown(value)} (first defined at line {first.line})"))
+                top.skip = True
+            return
+        top.has_key = False
+        if not top.skip:
+            parent[top.key] = value
+            parent.key_marks[top.key] = top.key_mark
+            parent.value_marks[top.key] = where
+
+    def _scalar(self, event: Any) -> Any:
+        loader = self.loader
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        # scalars: resolved with the safe loader's constructors (ints, bools, dates, null)
+        constructor = loader.yaml_constructors.get(tag)
+        mark = _at(self.file, event.start_mark)
         if constructor is None:
-            self.problems.append(Problem.at(_mark(self.file, node), "yaml.bad-tag", f"unsupported tag {node.tag}"))
+            self.problems.append(Problem.at(mark, "yaml.bad-tag", f"unsupported tag {tag}"))
             return None
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            return constructor(self._scalar, node)
-        except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2026-13-01
-            self.problems.append(Problem.at(_mark(self.file, node), "yaml.bad-value", str(exc).splitlines()[0]))
+            return constructor(loader, node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. an impossible date such as 2026-13-01
+            self.problems.append(Problem.at(mark, "yaml.bad-value", clip(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
             return None
 
 
-def load_text(text: str, file: str, problems: list[Problem]) -> Any:
-    """Parse one YAML document; syntax errors and duplicate keys go to ``problems``.
+def load_text(text: str, file: str, problems: list[Problem], budget: NodeBudget | None = None) -> Any:
+    """Parse one YAML document; syntax errors, duplicate keys, aliases and limits go to ``problems``.
 
-    Returns ``None`` when the text cannot be parsed at all.
+    Returns ``None`` when the text cannot be parsed at all, or breaks a bound (nesting deeper than
+    :data:`MAX_DEPTH`, an alias, more values than ``budget`` allows).  Raises the current call's
+    :class:`~engine.errors.Cancelled` / :class:`~engine.errors.DeadlineExceeded` when it ends meanwhile.
     """
+    budget = budget or NodeBudget()
+    if budget.limit is not None and budget.used > budget.limit:
+        return None  # an earlier file of the set used the budget up (and said so)
+    found: list[Problem] = []
+    loader = _LOADER(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        value = _Builder(loader, file, found, budget).run()
     except yaml.MarkedYAMLError as exc:
+        # the parser stops at the first syntax error: only that one is reported (what was built is partial)
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(Problem(file, line, col, "yaml.syntax", exc.problem or str(exc)))
+        problems.append(Problem(file, line, col, "yaml.syntax", clip(exc.problem or str(exc))))
         return None
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
-        problems.append(Problem(file, 1, 1, "yaml.syntax", str(exc)))
+        problems.append(Problem(file, 1, 1, "yaml.syntax", clip(str(exc))))
         return None
-    if node is None:
+    except _Refused:
+        problems.extend(found)
         return None
-    return _Builder(file, problems).build(node)
+    finally:
+        loader.dispose()
+    problems.extend(found)
+    return value
 
 
 def load_file(path: Path | str, problems: list[Problem], display: str | None = None) -> Any:
@@ -178,6 +314,33 @@ def yaml_files(paths: Iterable[Path | str]) -> list[Path]:
         else:
             found.append(p)
     return found
+
+
+def cap_problems(problems: Iterable[Problem], per_file: int, total: int) -> list[Problem]:
+    """The first ``per_file`` problems of each file and the first ``total`` overall (in order), each cut
+    counted by one ``limit.problems`` problem placed where the cut begins, so a reply stays small however
+    broken its input is, and still says how much was left out."""
+    by_file: dict[str, list[Problem]] = {}
+    count = 0
+    for p in sorted(problems):
+        by_file.setdefault(p.file, []).append(p)
+        count += 1
+    kept: list[Problem] = []
+    for file, found in by_file.items():
+        kept.extend(found[:per_file])
+        if len(found) > per_file:
+            first = found[per_file]
+            kept.append(Problem(file, first.line, first.col, "limit.problems",
+                                f"{len(found) - per_file} more problem(s) in this file from here on (at most {per_file} "
+                                "are listed per file)"))
+    if len(kept) <= total:
+        return kept
+    shown_count = sum(1 for p in kept[:total] if p.code != "limit.problems")
+    first = kept[total]
+    files = {p.file for p in kept[total:]}
+    return kept[:total] + [Problem(first.file, first.line, first.col, "limit.problems",
+                                   f"{count - shown_count} more problem(s) in {len(files)} file(s) from here on (at most "
+                                   f"{total} are listed)")]
 
 
 def format_problems(problems: Iterable[Problem], fmt: str = "text") -> str:

@@ -1,25 +1,30 @@
 """The server: every service of the composition root on one gRPC server, and how it starts and stops.
 
 ``create_server`` is the server factory (returns ``(server, port)``); ``serve``
-runs it until SIGTERM/SIGINT and shuts down gracefully.  What the servicers are
+runs it until SIGTERM/SIGINT, then drains (``graceful_stop``: health NOT_SERVING, the
+grace period, then whatever still runs is cancelled) and exits.  What the servicers are
 given is built in ``servers/root.py``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
 from typing import Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from engine.settings import Settings
 from servers import (
     audit_service,
+    billing_service,
     mediation_service,
     plan_service,
     rating_service,
@@ -29,10 +34,12 @@ from servers import (
     token_service,
     voucher_service,
 )
+from servers.health import ServerHealth
 from servers.interceptors import AuthAndErrorsInterceptor
 from servers.root import Root, build_root
 
 log = logging.getLogger("rulebill.server")
+CANCEL_WAIT_SECONDS = 2.0   # after the grace period: how long cancelled calls get to unwind before the process goes
 
 # Each registrar adds one service (its servicer, given the desks it needs from the root) and returns its full name.
 # A new area adds its module's `register` here.
@@ -46,6 +53,7 @@ REGISTRARS: list[Callable[[grpc.Server, Root], str]] = [
     plan_service.register,
     rating_service.register,
     rerate_service.register,
+    billing_service.register,
 ]
 
 
@@ -68,48 +76,81 @@ def create_server(root: Root, address: str | None = None) -> tuple[grpc.Server, 
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    # asked through the read-only engine where there is one: a probe must never queue for SQLite's write lock
+    server_health = ServerHealth(lambda: probe_database(root.uow.read_engine or root.db), settings.health_check_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        interceptors=[AuthAndErrorsInterceptor(root.tokens)],
+        interceptors=[AuthAndErrorsInterceptor(root.tokens, server_health)],
         options=options,
     )
     names = [register(server, root) for register in REGISTRARS]
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    root.health = health_servicer
+    server_health.add_services(names)
+    health_pb2_grpc.add_HealthServicer_to_server(server_health.servicer, server)
+    root.health = server_health
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     creds = _credentials(settings)
     target = address or settings.listen_address
     port = server.add_secure_port(target, creds) if creds else server.add_insecure_port(target)
     if port == 0:
         raise OSError(f"cannot listen on {target}")
+    server_health.start_monitor()
     return server, port
 
 
+def probe_database(db: Engine) -> None:
+    """Raise unless the database answers a query that reads it (``SELECT 1`` alone would not read an SQLite file)."""
+    with db.connect() as conn:
+        conn.execute(text("SELECT count(*) FROM alembic_version"))
+
+
 def graceful_stop(server: grpc.Server, root: Root, grace: float) -> threading.Event:
-    """Health goes NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
-    if root.health is not None:
-        root.health.enter_graceful_shutdown()
-    return server.stop(grace)
+    """Drain, then stop; returns an event set once the server has stopped.
+
+    Health turns NOT_SERVING and new calls get UNAVAILABLE at once; the calls in flight get ``grace``
+    seconds to finish; whatever still runs then is cancelled (its next checkpoint raises, its unit of
+    work rolls back) and the server stops, grace being a hard limit."""
+    stopped = threading.Event()
+
+    def drain() -> None:
+        health_state = root.health
+        if health_state is not None:
+            health_state.drain()
+            if not health_state.calls.wait_until_idle(grace):
+                log.warning("grace period of %gs over: cancelling %d call(s) still running", grace, health_state.calls.cancel_all())
+            health_state.stop()
+        server.stop(0).wait()
+        # cancelled calls unwind at their next checkpoint (or as their request stream breaks): a moment for them to
+        # roll back and log; one that does not is left behind, as the grace period is over
+        if health_state is not None and not health_state.calls.wait_until_idle(CANCEL_WAIT_SECONDS):
+            log.warning("%d call(s) did not stop after cancellation; stopping without them", len(health_state.calls))
+        stopped.set()
+
+    threading.Thread(target=drain, name="drain", daemon=True).start()
+    return stopped
 
 
 def serve(settings: Settings) -> None:
     root = build_root(settings)
     server, port = create_server(root)
     server.start()
+    scheduler = billing_service.start_scheduler(root)
     log.info("Rulebill serving gRPC on %s (port %d)", settings.listen_address, port)
-    done = threading.Event()
+    signalled = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: shutting down (grace %.0fs)", signum, settings.shutdown_grace_seconds)
-        graceful_stop(server, root, settings.shutdown_grace_seconds).wait()
-        done.set()
+        log.info("signal %d: shutting down: draining, then stopping (grace %gs)", signum, settings.shutdown_grace_seconds)
+        signalled.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    while not done.wait(0.5):
+    while not signalled.wait(0.5):
         pass
+    if scheduler is not None:
+        scheduler.set()   # no new scheduled rounds while draining
+    graceful_stop(server, root, settings.shutdown_grace_seconds).wait()
     root.close()
     log.info("stopped")
+    # the grace period is a hard limit: a handler that has not noticed its cancellation (blocked in a driver
+    # or a subprocess) must not keep the process alive, as the RPC worker threads would at interpreter exit
+    logging.shutdown()
+    os._exit(0)

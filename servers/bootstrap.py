@@ -13,16 +13,16 @@ from engine.plans.catalogue import validate_files
 from engine.plans.compiler import build_ir, ir_digest
 from engine.plans.loader import plan_files
 from engine.settings import Settings
-from engine.vouchers.keyring import generate_keyring
-from servers.root import Root, build_root
+from servers.root import Root, build_root, provision_voucher_keys
 
 
-def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True) -> dict[str, Any]:
+def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = True, samples: bool = False) -> dict[str, Any]:
     """Seed a migrated database with the operator and MVNOs of ``plans/operator.yaml``, upload the plan set
     of ``plans/`` as the operator's and activate it now when no version is active yet, and write the
     bootstrap admin credential (0600) once. Safe to run again: existing objects are kept.
 
-    ``load_plans=False`` skips the plan set (test fixtures that upload their own versions)."""
+    ``load_plans=False`` skips the plan set (test fixtures that upload their own versions); ``samples=True`` (what
+    `rulebill bootstrap` does) also provisions the sample billing accounts of plans/billing/samples.yaml."""
     own = root is None
     root = root or build_root(settings)
     try:
@@ -39,10 +39,7 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
                 root.tenants.create_mvno(operator, mvno.tenant_id, mvno.display_name, mvno.currency)
                 created.append(mvno.tenant_id)
         plan_set = _bootstrap_plan_set(root, settings, operator) if load_plans else {}
-        keyring = settings.effective_keyring_file
-        if not keyring.exists():
-            # the installation's voucher master and lookup keys (0600); back them up, never commit them
-            generate_keyring(keyring)
+        voucher_keys = provision_voucher_keys(settings)  # keyring and OpenPGP signing key, 0600, when missing
         token_file = settings.effective_bootstrap_token_file
         wrote_token = False
         if not _token_still_valid(root, token_file):
@@ -50,8 +47,13 @@ def bootstrap(settings: Settings, root: Root | None = None, load_plans: bool = T
             token_file.parent.mkdir(parents=True, exist_ok=True)
             write_secret_file(token_file, bearer + "\n")
             wrote_token = True
+        extra: dict[str, Any] = {}
+        if samples and load_plans:
+            from servers.billing_samples import bootstrap_samples
+
+            extra = bootstrap_samples(root)
         return {"operator": seed.operator.tenant_id, "mvnos_created": created, "token_file": str(token_file),
-                "token_written": wrote_token, "keyring": str(keyring), **plan_set}
+                "token_written": wrote_token, **voucher_keys, **plan_set, **extra}
     finally:
         if own:
             root.close()
@@ -67,7 +69,7 @@ def _bootstrap_plan_set(root: Root, settings: Settings, operator: Principal) -> 
     if active is not None:
         return {"plan_set_version": active.version, "plan_set_activated": False}
     files = plan_files(settings.plans_dir)
-    plan_set, problems = validate_files(files)
+    plan_set, problems = validate_files(files, root.plans.limits)
     if plan_set is None:
         raise SystemExit("plans/ is invalid:\n" + "\n".join(str(p) for p in problems))
     if latest is not None and latest.activate_time is None and latest.digest == ir_digest(build_ir(plan_set)):

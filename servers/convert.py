@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar, overload
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import common_pb2
 from billing.v1 import mediation_pb2 as mpb
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
-from engine.errors import ErrorList, InvalidArgument
+from engine.errors import ErrorList, FieldViolation, InvalidArgument
 from engine.rating.limits import DEFAULT_LIMITS, EARLIEST, EARLIEST_EPOCH, LATEST, LATEST_EPOCH, CdrLimits
 
 E = TypeVar("E", bound=Enum)
@@ -25,8 +28,70 @@ def ts(value: datetime | None) -> Timestamp | None:
     return out
 
 
-def from_ts(value: Timestamp) -> datetime:
+# the times a request may name: a CDR, an expiry, an activation, a period.  Outside them a timestamp is a
+# mistake (or a probe): year 1 or 9999 would overflow the date arithmetic that follows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_EARLIEST_S, _LATEST_S = int(EARLIEST.timestamp()), int(LATEST.timestamp())
+
+
+def ts_problem(value: Timestamp) -> str | None:
+    """What is wrong with a timestamp a request carries, or None."""
+    if not 0 <= value.nanos <= 999_999_999:
+        return f"nanos must be 0..999999999, not {value.nanos}"
+    if not _EARLIEST_S <= value.seconds < _LATEST_S:
+        return f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)"
+    return None
+
+
+def from_ts(value: Timestamp, field: str) -> datetime:
+    """A request's timestamp as an aware UTC datetime; out of range is an INVALID_ARGUMENT naming ``field``."""
+    problem = ts_problem(value)
+    if problem is not None:
+        raise InvalidArgument.field(field, problem)
     return value.ToDatetime(tzinfo=timezone.utc)
+
+
+def optional_ts(message: Any, field: str) -> datetime | None:
+    """``message.<field>`` as :func:`from_ts` gives it, None when the field is not set."""
+    return from_ts(getattr(message, field), field) if message.HasField(field) else None
+
+
+LONGEST = timedelta(days=3650)   # no span a request names (a timeout, an age) is longer
+
+
+def optional_duration(message: Any, field: str) -> timedelta | None:
+    """``message.<field>`` (a ``google.protobuf.Duration``) as a timedelta from 0 to :data:`LONGEST`; None when not set;
+    negative, out of range or malformed is an INVALID_ARGUMENT naming ``field``."""
+    if not message.HasField(field):
+        return None
+    value: Duration = getattr(message, field)
+    if not 0 <= value.nanos <= 999_999_999 or not 0 <= value.seconds <= LONGEST.total_seconds():
+        raise InvalidArgument.field(field, f"must be from 0 to {LONGEST.days} days, with nanos 0..999999999")
+    return value.ToTimedelta()
+
+
+def text_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
+    """The string fields of a request (nested messages included) that hold a NUL character: no text of ours
+    may (PostgreSQL cannot store it; on SQLite it would cut C strings), so a request carrying one is refused
+    whole, before any use case sees it."""
+    out: list[FieldViolation] = []
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else [value]
+            if any("\x00" in v for v in values):
+                out.append(FieldViolation(path, "must not contain NUL characters"))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                if any("\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in value.items()):
+                    out.append(FieldViolation(path, "must not contain NUL characters"))
+            elif field.is_repeated:
+                for i, item in enumerate(value):
+                    out.extend(text_violations(item, f"{path}[{i}]."))
+            else:
+                out.extend(text_violations(value, f"{path}."))
+    return out
 
 
 def money(micros: int, currency: str) -> common_pb2.Money:
@@ -112,9 +177,10 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList, limits: C
     direction = CDR_DIRECTIONS.lenient(msg.direction) if msg.direction else Direction.ORIGINATING
     if direction is None:
         errors.add(f"{field}.direction", "must be ORIGINATING or TERMINATING")
-    if not msg.HasField("start_time"):
-        errors.add(f"{field}.start_time", "must be set")
-    if service is None or direction is None or not msg.HasField("start_time"):
+    start_problem = ts_problem(msg.start_time) if msg.HasField("start_time") else "must be set"
+    if start_problem is not None:
+        errors.add(f"{field}.start_time", start_problem)
+    if service is None or direction is None or start_problem is not None:
         return None
     start = msg.start_time
     if not EARLIEST_EPOCH <= start.seconds < LATEST_EPOCH or not 0 <= start.nanos < 1_000_000_000:
@@ -122,7 +188,7 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList, limits: C
         return None
     cdr = MediatedCdr(
         cdr_id=msg.cdr_id or cdr_identity(msg.source, msg.origin_id), source=msg.source, origin_id=msg.origin_id, service=service,
-        direction=direction, start_time=from_ts(msg.start_time), a_number=msg.a_number, b_number=msg.b_number, imsi=msg.imsi,
+        direction=direction, start_time=from_ts(msg.start_time, f"{field}.start_time"), a_number=msg.a_number, b_number=msg.b_number, imsi=msg.imsi,
         duration_seconds=msg.duration_seconds, volume_up_bytes=msg.volume_up_bytes, volume_down_bytes=msg.volume_down_bytes,
         event_count=msg.event_count if msg.event_count or service in (Service.VOICE, Service.DATA) else 1,
         visited_network=msg.visited_network, supplementary_code=msg.supplementary_code,

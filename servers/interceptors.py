@@ -1,20 +1,34 @@
-"""One interceptor for every RPC: bearer-token authentication, domain-error mapping, access log.
+"""One interceptor for every RPC: bearer-token authentication, the call's scope, error mapping, access log.
 
-Health checking and reflection are the only unauthenticated services.
+Health checking and reflection are the only unauthenticated services.  Every other call:
+
+* runs inside a :class:`~engine.cancellation.CallScope` that ends when the client goes away, when its
+  deadline passes or when a drain cancels it, so long work stops instead of computing for nobody;
+* maps domain errors in one place (``servers/errors.py``); any other exception, including one raised
+  while authenticating (the token lookup is a database query), reaches the caller as ``UNAVAILABLE`` or
+  ``INTERNAL`` with a correlation id, never with its text;
+* writes one access-log line when it ends, streaming calls included: method, tenant and subject of the
+  caller (never the token), status code and duration.  Requests and their fields are never logged, so
+  neither are PINs or other secrets in them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import grpc
+from google.protobuf.message import Message
 
-from engine.errors import DomainError, Unauthenticated
+from engine.cancellation import CallScope, scope
+from engine.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
+from engine.identity import Principal
 from engine.tokens import TokenDesk
 from servers.context import reset_principal, set_principal
-from servers.errors import abort, abort_internal
+from servers.convert import text_violations
+from servers.errors import abort, abort_unexpected, database_unreachable, grpc_code
+from servers.health import ServerHealth
 
 log = logging.getLogger("rulebill.access")
 
@@ -31,75 +45,155 @@ def _bearer(context: grpc.ServicerContext) -> str:
     raise Unauthenticated("missing authorization metadata: send 'authorization: Bearer <token>'")
 
 
+class _Call:
+    """One intercepted call: its scope, its caller once known, and how it ended (for the access log)."""
+
+    def __init__(self, method: str, context: grpc.ServicerContext, health: ServerHealth | None) -> None:
+        self.method, self.context, self.health = method, context, health
+        self.started = time.perf_counter()
+        remaining = context.time_remaining()
+        self.scope = CallScope(None if remaining is None else time.monotonic() + remaining)
+        self.principal: Principal | None = None
+        self.code = "OK"
+        context.add_callback(self.scope.cancel)   # the RPC ended: a client gone, a deadline passed, or done
+        if health is not None:
+            health.calls.add(self.scope)
+
+    def enter(self, tokens: TokenDesk) -> Principal:
+        if self.health is not None and self.health.draining:
+            raise Unavailable("the server is shutting down; retry (another replica will answer)")
+        self.principal = tokens.authenticate(_bearer(self.context))
+        return self.principal
+
+    def failed(self, exc: BaseException) -> None:
+        """Map ``exc`` onto the call's status (this raises: the call is aborted)."""
+        if isinstance(exc, DomainError):
+            self.code = grpc_code(exc).name
+            abort(self.context, exc)
+        if isinstance(exc, grpc.RpcError) or self.context.code() is not None or self.scope.cancelled:
+            # the request stream raised (the client left; the scope may learn it a moment later), aborted already by a
+            # servicer, or the RPC is over: nothing to map
+            self.code = _code_of(self.context, "CANCELLED")
+            raise exc
+        if database_unreachable(exc) and self.health is not None:
+            self.health.database_unreachable()
+        try:
+            abort_unexpected(self.context, self.method, exc)
+        finally:
+            self.code = _code_of(self.context, "INTERNAL")
+
+    def done(self) -> None:
+        # the status the call ended with here: OK means the work ran to its end, even for a client that left meanwhile
+        gone = " (the client had gone)" if self.code == "OK" and self.scope.cancelled else ""
+        who = f"{self.principal.tenant_id}/{self.principal.subject}" if self.principal is not None else "-"
+        log.info("%s by %s: %s%s in %.1f ms", self.method, who, self.code, gone, (time.perf_counter() - self.started) * 1e3)
+        if self.health is not None:   # last: a drain waiting for this call may end the process right after
+            self.health.calls.remove(self.scope)
+
+
+def _code_of(context: grpc.ServicerContext, default: str) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else default
+
+
 class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
-    def __init__(self, tokens: TokenDesk) -> None:
+    def __init__(self, tokens: TokenDesk, health: ServerHealth | None = None) -> None:
         self._tokens = tokens
+        self._health = health
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         method = details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
-        return _wrap(handler, method, self._tokens)
+        return _wrap(handler, method, self._tokens, self._health)
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk) -> grpc.RpcMethodHandler:
-    def guard(behaviour: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
+class _Undecodable:
+    """A request whose bytes are not a valid message: refused as INVALID_ARGUMENT by the guard, where grpc would
+    answer INTERNAL ("Exception deserializing request")."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's malformed request
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+def _checked(request: Any) -> Any:
+    """The request, once it is a well-formed message whose text holds no NUL (servers/convert.text_violations)."""
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.field("request", f"not a valid message of this method: {type(request.error).__name__}")
+    # the walk over every field only for a request whose bytes hold a zero byte at all (most hold none)
+    if isinstance(request, Message) and b"\x00" in request.SerializeToString():
+        violations = text_violations(request)
+        if violations:
+            raise InvalidArgument("the request holds text no field may hold", violations)
+    return request
+
+
+def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        yield _checked(request)
+
+
+def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health: ServerHealth | None) -> grpc.RpcMethodHandler:
+    def guard(behaviour: Callable[..., Any], streaming_response: bool, streaming_request: bool) -> Callable[..., Any]:
+        def checked(request: Any) -> Any:
+            return _checked_stream(request) if streaming_request else _checked(request)
+
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
+            call = _Call(method, context, health)
             try:
-                principal = tokens.authenticate(_bearer(context))
-            except DomainError as exc:
-                log.info("%s denied: %s", method, type(exc).__name__)
-                abort(context, exc)
-            token = set_principal(principal)
-            try:
-                return behaviour(request, context)
-            except DomainError as exc:
-                abort(context, exc)
-            except grpc.RpcError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the last line of defence
-                if context.code() is not None:  # already aborted by the servicer
-                    raise
-                abort_internal(context, method, exc)
+                with scope(call.scope):
+                    token = set_principal(call.enter(tokens))
+                    try:
+                        return behaviour(checked(request), context)
+                    finally:
+                        reset_principal(token)
+            except Exception as exc:  # noqa: BLE001 - mapped in one place; the last line of defence
+                call.failed(exc)
             finally:
-                reset_principal(token)
-                log.info("%s by %s/%s in %.1f ms", method, principal.tenant_id, principal.subject, (time.perf_counter() - started) * 1e3)
+                call.done()
 
-        def streaming(request: Any, context: grpc.ServicerContext) -> Any:
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = _Call(method, context, health)
             try:
-                principal = tokens.authenticate(_bearer(context))
-            except DomainError as exc:
-                abort(context, exc)
-            token = set_principal(principal)
-            try:
-                yield from behaviour(request, context)
-            except DomainError as exc:
-                abort(context, exc)
-            except grpc.RpcError:
+                with scope(call.scope):
+                    token = set_principal(call.enter(tokens))
+                    try:
+                        yield from behaviour(checked(request), context)
+                    finally:
+                        reset_principal(token)
+            except GeneratorExit:   # the client went away between two messages
+                call.code = "CANCELLED"
                 raise
             except Exception as exc:  # noqa: BLE001
-                if context.code() is not None:
-                    raise
-                abort_internal(context, method, exc)
+                call.failed(exc)
             finally:
-                reset_principal(token)
+                call.done()
 
         return streaming if streaming_response else unary
 
+    deserializer = _lenient(handler.request_deserializer)
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            guard(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(guard(handler.unary_unary, False, False), deserializer,
+                                                   handler.response_serializer)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            guard(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_stream_rpc_method_handler(guard(handler.unary_stream, True, False), deserializer,
+                                                    handler.response_serializer)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            guard(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        guard(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
-    )
+        return grpc.stream_unary_rpc_method_handler(guard(handler.stream_unary, False, True), deserializer,
+                                                    handler.response_serializer)
+    return grpc.stream_stream_rpc_method_handler(guard(handler.stream_stream, True, True), deserializer,
+                                                 handler.response_serializer)

@@ -12,6 +12,7 @@ import grpc
 
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
+from engine.cdr import decode_attributes
 from engine.errors import InvalidArgument
 from engine.mediation.desk import MediationDesk
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
@@ -34,7 +35,7 @@ def cdr_pb(row: CdrRow) -> pb.NormalisedCdr:
         start_time=ts(datetime.fromisoformat(start.replace("Z", "+00:00"))), a_number=a, b_number=b, imsi=imsi,
         duration_seconds=duration, volume_up_bytes=up, volume_down_bytes=down, event_count=events, visited_network=visited,
         supplementary_code=ss, tenant_id=tenant,
-        attributes=dict(kv.split("=", 1) for kv in attributes.split(";") if "=" in kv) if attributes else {},
+        attributes=decode_attributes(attributes),
     )
     if charge is not None:
         msg.charge.CopyFrom(money(charge, currency))
@@ -46,7 +47,8 @@ def summary_pb(s: ReconciliationSummary, tenant_id: str) -> pb.FileSummary:
         file_id=s.file_id, file_name=s.file_name, layout=s.layout, tenant_id=tenant_id, records_in=s.records_in,
         normalised=s.normalised, filtered=s.filtered, rejected=s.rejected, duplicates=s.duplicates, aggregated=s.aggregated,
         header_rows=s.header_rows, blank_lines=s.blank_lines, bytes_in=s.bytes_in, complete=s.complete,
-        already_ingested=s.already_ingested, rated=s.rated, unrated=s.unrated,
+        already_ingested=s.already_ingested, rated=s.rated, unrated=s.unrated, content_sha256=s.content_sha256,
+        layout_version=s.layout_version, source=s.source, non_billable_legs=s.non_billable_legs,
     )
     if s.file_error is not None:
         e = s.file_error
@@ -67,7 +69,8 @@ class MediationServicer(rpc.MediationServiceServicer):
         principal = current_principal()
         header = _header(request_iterator)
         with _spooled(request_iterator) as (spool, file_id):
-            summary = self.desk.mediate(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate)
+            summary = self.desk.mediate(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate,
+                                        source=header.source)
         if header.return_cdrs and summary.file_error is None:
             for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
                 yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
@@ -97,7 +100,8 @@ def _header(request_iterator: Iterator[pb.MediateFileRequest]) -> pb.MediateFile
 
 @contextmanager
 def _spooled(request_iterator: Iterator[pb.MediateFileRequest]) -> Iterator[tuple[BinaryIO, str]]:
-    """The uploaded bytes (the data messages after the header) in a seekable spool, and their SHA-256 (the file id)."""
+    """The uploaded bytes (the data messages after the header) in a seekable spool, and their SHA-256 (with the
+    layout and the source, the file's identity)."""
     digest = hashlib.sha256()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         for message in request_iterator:

@@ -15,7 +15,7 @@ from engine.plans.catalogue import PlanDesk, PlanSetVersion
 from engine.rating.limits import CdrLimits
 from engine.rating.whatif import WhatIfReport, default_plan_for
 from servers.context import current_principal
-from servers.convert import CDR_SERVICES, cdr_from_pb, from_ts, money, service_name, ts
+from servers.convert import CDR_SERVICES, cdr_from_pb, from_ts, money, optional_ts, service_name, ts
 from servers.root import Root
 
 _CHANGE = {"added": pb.PLAN_CHANGE_KIND_ADDED, "removed": pb.PLAN_CHANGE_KIND_REMOVED, "changed": pb.PLAN_CHANGE_KIND_CHANGED}
@@ -62,7 +62,7 @@ class PlanServicer(rpc.PlanServiceServicer):
                                               next_page_token=next_token(items, page, lambda v: v.version))
 
     def ActivatePlanSetVersion(self, request: pb.ActivatePlanSetVersionRequest, context: grpc.ServicerContext) -> pb.ActivatePlanSetVersionResponse:
-        when = from_ts(request.activate_time) if request.HasField("activate_time") else None
+        when = optional_ts(request, "activate_time")
         return pb.ActivatePlanSetVersionResponse(version=version_pb(
             self.desk.activate(current_principal(), request.tenant_id, request.version, when)))
 
@@ -71,12 +71,12 @@ class PlanServicer(rpc.PlanServiceServicer):
         return pb.DiffPlanSetVersionsResponse(changes=[pb.PlanChange(kind=c.kind, id=c.id, change=_CHANGE[c.change]) for c in changes])
 
     def WhatIf(self, request: pb.WhatIfRequest, context: grpc.ServicerContext) -> pb.WhatIfResponse:
-        cdrs = _what_if_cdrs(request, self.desk.limits)
+        cdrs = _what_if_cdrs(request, self.desk.cdr_limits)
         plan_for = default_plan_for({a.key: a.tariff_plan for a in request.assignments}, request.default_tariff_plan)
         if cdrs is None:
             active, candidate, report = self.desk.what_if_period(
                 current_principal(), request.tenant_id, request.candidate_version,
-                from_ts(request.period_start), from_ts(request.period_end), plan_for)
+                from_ts(request.period_start, "period_start"), from_ts(request.period_end, "period_end"), plan_for)
         else:
             active, candidate, report = self.desk.what_if(current_principal(), request.tenant_id, request.candidate_version,
                                                           cdrs, plan_for)

@@ -9,6 +9,7 @@ transaction back: nothing half-done stays behind.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from typing import Any, Callable, Iterator, TypeVar
@@ -43,7 +44,8 @@ def progress_stream(context: grpc.ServicerContext, work: Callable[[Progress], T]
             events.put(("error", exc))
 
     context.add_callback(cancelled.set)  # the RPC ended (client cancelled or deadline): stop working
-    worker = threading.Thread(target=run, name=name, daemon=True)
+    # the worker carries the call's context: its scope (checkpoints stop with the call) and its caller
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
     worker.start()
     try:
         while True:

@@ -16,7 +16,7 @@ from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
 from engine.rating.desk import RatingDesk
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
-from servers.convert import cdr_from_pb, cdr_service, from_ts, money, service_name, ts
+from servers.convert import cdr_from_pb, cdr_service, money, optional_ts, service_name, ts
 from servers.root import Root
 
 MAX_CHUNK = 1000
@@ -101,7 +101,7 @@ def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:
     errors.raise_if_any("invalid call attempt")
     assert service is not None
     return CallRequest(msisdn=request.msisdn, destination=request.destination, service=service.value, roaming=request.roaming,
-                       visited_network=request.visited_network, at=from_ts(request.time) if request.HasField("time") else None)
+                       visited_network=request.visited_network, at=optional_ts(request, "time"))
 
 
 def authorisation_pb(got: Authorisation) -> pb.AuthorizeCallResponse:

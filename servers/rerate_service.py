@@ -35,7 +35,8 @@ class RerateServicer(rpc.RerateServiceServicer):
         if request.plan_set_version < 0:
             errors.add("plan_set_version", "must be 0 (the version in force at each CDR) or a stored version")
         errors.raise_if_any("invalid re-rating request")
-        steps = self.desk.steps(current_principal(), request.tenant_id, from_ts(request.period_start), from_ts(request.period_end),
+        steps = self.desk.steps(current_principal(), request.tenant_id, from_ts(request.period_start, "period_start"),
+                                from_ts(request.period_end, "period_end"),
                                 request.plan_set_version)
         for step in steps:
             if isinstance(step, RerateSummary):

@@ -9,20 +9,24 @@ built lazily or on the side.  A new area adds its desks to :class:`Root` and one
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from grpc_health.v1 import health
 from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
+from engine.billing.catalogue import PlanSetCatalogues
+from engine.billing.desk import BillingDesk
+from engine.billing.profile import load_profiles as load_billing_profiles
 from engine.clock import Clock, SystemClock
-from engine.eventrules import RuleBook, load_rule_book
+from engine.eventrules import RuleBook, RuleFilesInvalid, load_rule_book
 from engine.mediation.desk import MediationDesk
 from engine.mediation.rows import CdrRow
 from engine.plans.catalogue import PlanDesk, StoredCdrs
+from engine.plans.limits import PlanSetLimits
 from engine.plans.offer import OfferedPlans
 from engine.rating.authorise import CallAuthoriser, settable_barring_flags
 from engine.rating.desk import RatingDesk
@@ -34,14 +38,18 @@ from engine.tenancy import TenantAdmin
 from engine.tokens import TokenDesk
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
-from engine.vouchers.keyring import ReloadableKeyProvider, generate_keyring, keys_from_environment, load_keyring
+from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
+from engine.vouchers.keyring import KeyringError, ReloadableKeyProvider, generate_keyring, keys_from_environment, load_keyring
 from engine.vouchers.profile import ProfileCatalogue, load_profiles
 from engine.vouchers.recharge import Recharger
-from engine.vouchers.rules import load_voucher_rules
+from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
+from store.billing import SqlBillingUnitOfWorkFactory
+from servers.adapters.gpg import SigningKeyError, create_signing_key
+from servers.health import ServerHealth
 from store.db import make_engine
-from store.mediation import SqlMediationStore, stored_cdrs_between
+from store.mediation import SqlMediationStore, SqlSubscriberTenants, stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory, StoredCdrReader
 from store.uow import SqlUnitOfWorkFactory
 from store.vouchers import SqlVoucherUnitOfWorkFactory
@@ -81,8 +89,9 @@ class Root:
     rerate: RerateDesk
     mediation: MediationDesk
     vouchers: VoucherParts
-    # set by servers.app.create_server: graceful shutdown turns it NOT_SERVING first
-    health: health.HealthServicer | None = None
+    billing: BillingDesk
+    # set by servers.app.create_server: the health statuses, the calls in flight, the drain at shutdown
+    health: ServerHealth | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -97,8 +106,11 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     uow = SqlUnitOfWorkFactory(db, read_db)
     plan_uow = SqlPlanUnitOfWorkFactory(uow)
     limits = CdrLimits.from_settings(settings)
-    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), limits)
-    rule_book = load_rule_book(settings.rules_dir)
+    plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), PlanSetLimits.of(settings), cdr_limits=limits)
+    try:
+        rule_book = load_rule_book(settings.rules_dir)
+    except RuleFilesInvalid as exc:  # every problem, each as file:line:col, and no half-built server
+        raise SystemExit(f"cannot start: {exc}") from None
     rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts(), limits)
 
     def parent_of(tenant_id: str) -> str:
@@ -124,9 +136,22 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         calls=CallAuthoriser(rating, rule_book.barring(), uow, clock),
         rerate=RerateDesk(rating, plans, plan_uow, uow, StoredCdrReader(db)),
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
-                                rating=lambda: rating),
+                                rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
         vouchers=_vouchers(settings, uow, clock),
+        billing=_billing(settings, uow, clock, plans, parent_of),
     )
+
+
+def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
+    """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
+    operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
+    from servers.billing_pdf import printer
+
+    profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
+    if problems:
+        raise ValueError("invalid billing profiles:\n" + format_problems(problems))
+    return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
+                             printer())
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:
@@ -138,30 +163,78 @@ def _stored_cdrs(db: Engine) -> StoredCdrs:
 
 
 def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> VoucherParts:
-    keys = _keys(settings)
+    """The voucher desks; missing or invalid rule files, and key files others may read, stop the start with one message."""
+    try:
+        rules = load_voucher_rules(Path(settings.rules_dir))
+        keys = _keys(settings)
+    except (VoucherRulesMissing, KeyringError, RuleFilesInvalid) as exc:
+        raise SystemExit(f"cannot start the voucher service: {exc}") from None
+    signing = settings.effective_voucher_signing_key_file
+    if signing.exists():
+        _private_file(signing, "the voucher signing key")
     profiles = _profiles(settings)
-    rules = load_voucher_rules(Path(settings.rules_dir))
-    lifecycle, lockout = rules.lifecycle, rules.lockout
     voucher_uow = SqlVoucherUnitOfWorkFactory(uow)
-    voucher_settings = VoucherSettings(max_batch=settings.max_voucher_batch)
+    log.info("voucher rules from %s; recharge lockout: %d wrong PINs bar for %d s", rules.folder, rules.lockout.max_failures,
+             rules.lockout.bar_seconds)
     return VoucherParts(
-        desk=VoucherDesk(voucher_uow, profiles, keys, lifecycle, clock, voucher_settings,  # type: ignore[arg-type]
+        desk=VoucherDesk(voucher_uow, profiles, keys, rules.lifecycle, clock, _voucher_settings(settings),  # type: ignore[arg-type]
                          key_file=keys if keys.path is not None else None),
-        recharger=Recharger(voucher_uow, keys, lifecycle, clock, lockout),  # type: ignore[arg-type]
-        distributor=Distributor(voucher_uow, keys, clock),  # type: ignore[arg-type]
-        keys=keys, profiles=profiles, signing_key_file=settings.effective_voucher_signing_key_file,
+        recharger=Recharger(voucher_uow, keys, rules.lifecycle, clock, rules.lockout),  # type: ignore[arg-type]
+        distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock),  # type: ignore[arg-type]
+        keys=keys, profiles=profiles, signing_key_file=signing,
     )
+
+
+def _voucher_settings(settings: Settings) -> VoucherSettings:
+    try:
+        limits = parse_face_value_limits(settings.voucher_csr_face_value_limits)
+    except FaceValueError as exc:
+        raise SystemExit(f"setting voucher_csr_face_value_limits: {exc}") from None
+    return VoucherSettings(max_batch=settings.max_voucher_batch, csr_face_value_limits=limits,
+                           reservation_timeout=timedelta(seconds=settings.voucher_reservation_timeout_seconds))
+
+
+def provision_voucher_keys(settings: Settings, signing_key: bool = True) -> dict[str, str]:
+    """Create the installation's voucher key files that are missing, each 0600, and say where they are.
+
+    The one place that makes them (``rulebill bootstrap`` and the server's first start call it): the keyring
+    of master and lookup keys (unless the keys are given as settings) and, with ``signing_key``, the operator's
+    OpenPGP key that signs distribution files (it needs the gpg binary; without it everything but exports works).
+    """
+    out: dict[str, str] = {}
+    if settings.voucher_key_variables() is None:
+        path = Path(settings.effective_keyring_file)
+        if not path.exists():
+            generate_keyring(path)
+            log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
+            out["keyring_created"] = "yes"
+        out["keyring"] = str(path)
+    if signing_key:
+        signing = settings.effective_voucher_signing_key_file
+        if not signing.exists():
+            try:
+                fingerprint = create_signing_key(signing, "Rulebill voucher distribution <voms@localhost>")
+            except SigningKeyError as exc:
+                out["signing_key_error"] = str(exc)
+                return out
+            log.warning("created the operator's OpenPGP signing key %s at %s; give distributors its public key", fingerprint, signing)
+            out["signing_key_created"] = fingerprint
+        out["signing_key"] = str(signing)
+    return out
+
+
+def _private_file(path: Path, what: str) -> None:
+    """Refuse to start on a key file that group or others may read."""
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SystemExit(f"{path}: {what} must be readable by its owner only (chmod 600 {path})")
 
 
 def _keys(settings: Settings) -> ReloadableKeyProvider:
     given = settings.voucher_key_variables()
     if given is not None:
         return ReloadableKeyProvider(lambda: keys_from_environment(given))
+    provision_voucher_keys(settings, signing_key=False)  # the first start of an installation without bootstrap
     path = Path(settings.effective_keyring_file)
-    if not path.exists():
-        # the first start of an installation: make the operator's keyring (0600), never commit it
-        generate_keyring(path)
-        log.warning("created a new voucher keyring at %s; back it up: losing it makes exported PINs unrecoverable", path)
     return ReloadableKeyProvider(lambda: load_keyring(path), path)
 
 

@@ -16,13 +16,15 @@ from engine.errors import ErrorList, FailedPrecondition, InvalidArgument
 from engine.identity import Principal
 from engine.paging import next_token, page_request
 from engine.vouchers.desk import VoucherAmendment
-from engine.vouchers.distribution import ExportReceipt, GpgSealer
+from engine.vouchers.distribution import ExportReceipt
 from engine.vouchers.generation import BatchRequest
-from engine.vouchers.lifecycle import BulkOutcome
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
 from engine.vouchers.ports import VoucherSelection
+from engine.vouchers.redemption import COMMITTED, RELEASED, RESERVED, Redemption, Reservation
+from engine.vouchers.transitions import BulkOutcome
+from servers.adapters.gpg import GpgSealer
 from servers.context import current_principal
-from servers.convert import EnumMap, from_ts, money, service_name, ts
+from servers.convert import EnumMap, money, optional_duration, optional_ts, service_name, ts
 from servers.progress import progress_stream
 from servers.root import Root, VoucherParts
 
@@ -33,6 +35,8 @@ _EVENTS = {pb.VOUCHER_EVENT_ACTIVATE: "activate", pb.VOUCHER_EVENT_BLOCK: "block
            pb.VOUCHER_EVENT_EXPIRE: "expire", pb.VOUCHER_EVENT_PURGE: "purge"}
 _BATCH_EVENTS = {pb.BATCH_EVENT_ACTIVATE: "activate", pb.BATCH_EVENT_BLOCK: "block", pb.BATCH_EVENT_UNBLOCK: "unblock",
                  pb.BATCH_EVENT_EXPIRE: "expire", pb.BATCH_EVENT_PURGE: "purge"}
+_RESERVATION_STATUS = {RESERVED: pb.RESERVATION_STATUS_RESERVED, COMMITTED: pb.RESERVATION_STATUS_COMMITTED,
+                       RELEASED: pb.RESERVATION_STATUS_RELEASED}
 DEFAULT_CHUNK, MAX_CHUNK = 500, 1000
 EXPORT_BLOCK = 256 * 1024
 
@@ -54,6 +58,18 @@ def voucher_pb(v: Voucher, serial_text: str = "", pin: str | None = None) -> pb.
         state=VOUCHER_STATE.proto(v.state), face_value=money(v.face_value_micros, v.currency), expire_time=ts(v.expires_at),
         pin=pin or "", redeemed_by=v.redeemed_by, redeem_time=ts(v.redeemed_at),
     )
+
+
+def redemption_pb(r: Redemption) -> pb.RedeemResponse:
+    return pb.RedeemResponse(serial=r.serial, batch_id=r.batch_id, credited=money(r.credited_micros, r.currency),
+                             balance=money(r.balance_micros, r.currency), valid_until=ts(r.valid_until),
+                             redeem_time=ts(r.redeemed_at), transaction_id=r.transaction_id, request_id=r.request_id)
+
+
+def reservation_pb(r: Reservation) -> pb.Reservation:
+    return pb.Reservation(reservation_id=r.reservation_id, msisdn=r.msisdn, serial=r.serial, batch_id=r.batch_id,
+                          tenant_id=r.tenant_id, face_value=money(r.face_value_micros, r.currency), reserve_time=ts(r.reserved_at),
+                          status=_RESERVATION_STATUS[r.status], settle_time=ts(r.settled_at))
 
 
 def outcome_pb(o: BulkOutcome) -> pb.ChangeVouchersResponse:
@@ -80,7 +96,7 @@ def selection_from(msg: pb.VoucherSelection, field: str = "selection") -> Vouche
 
 def batch_request_from(request: pb.GenerateBatchRequest) -> BatchRequest:
     return BatchRequest(profile_id=request.profile_id, count=request.count, face_value=request.face_value,
-                        currency=request.currency, expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
+                        currency=request.currency, expires_at=optional_ts(request, "expire_time"),
                         owner=request.tenant_id, dealer=request.dealer)
 
 
@@ -89,15 +105,16 @@ def receipt_pb(receipt: ExportReceipt) -> pb.ExportReceipt:
         sha256=receipt.sha256, size=receipt.size, count=receipt.count,
         totals=[money(m, c) for c, m in sorted(receipt.totals.items())], batch_ids=list(receipt.batch_ids),
         create_time=ts(receipt.created_at), recipient_fingerprint=receipt.recipient_fingerprint,
-        signer_fingerprint=receipt.signer_fingerprint)
+        signer_fingerprint=receipt.signer_fingerprint,
+        left_out=[pb.RefusedGroup(state=VOUCHER_STATE.proto(g.state), count=g.count, reason=g.reason) for g in receipt.left_out])
 
 
 def _signing_key(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError:
-        raise FailedPrecondition("SIGNING_KEY_MISSING", "the operator's OpenPGP signing key is not configured "
-                                 "(setting voucher_signing_key_file, RULEBILL_VOUCHER_SIGNING_KEY_FILE)", "voucher-signing-key") from None
+        raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is missing ({path}); `rulebill bootstrap` "
+                                 "creates it, or set voucher_signing_key_file", "voucher-signing-key") from None
 
 
 def _file_blocks(path: Path) -> Iterator[bytes]:
@@ -154,7 +171,8 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         sealer = GpgSealer(request.recipient_public_key, _signing_key(self.parts.signing_key_file), armor=request.armor)
         folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
         try:
-            receipt = self.parts.distributor.export(principal, selection, sealer, folder / "vouchers.gpg", request.request_id)
+            with open(folder / "vouchers.gpg", "wb") as out:  # ciphertext only: what gpg wrote
+                receipt = self.parts.distributor.export(principal, selection, sealer, out, request.request_id)
             yield pb.ExportVouchersResponse(receipt=receipt_pb(receipt))
             for block in _file_blocks(folder / "vouchers.gpg"):
                 yield pb.ExportVouchersResponse(data=block)
@@ -162,10 +180,26 @@ class VoucherServicer(rpc.VoucherServiceServicer):
             shutil.rmtree(folder, ignore_errors=True)
 
     def Redeem(self, request: pb.RedeemRequest, context: grpc.ServicerContext) -> pb.RedeemResponse:
-        r = self.parts.recharger.redeem(current_principal(), request.msisdn, request.pin, request.request_id)
-        return pb.RedeemResponse(serial=r.serial, batch_id=r.batch_id, credited=money(r.credited_micros, r.currency),
-                                 balance=money(r.balance_micros, r.currency), valid_until=ts(r.valid_until),
-                                 redeem_time=ts(r.redeemed_at), transaction_id=r.transaction_id, request_id=r.request_id)
+        return redemption_pb(self.parts.recharger.redeem(current_principal(), request.msisdn, request.pin, request.request_id))
+
+    def ReserveVoucher(self, request: pb.ReserveVoucherRequest, context: grpc.ServicerContext) -> pb.ReserveVoucherResponse:
+        held = self.parts.recharger.reserve(current_principal(), request.msisdn, request.pin, request.request_id)
+        return pb.ReserveVoucherResponse(reservation=reservation_pb(held))
+
+    def CommitReservation(self, request: pb.CommitReservationRequest, context: grpc.ServicerContext) -> pb.CommitReservationResponse:
+        principal = current_principal()
+        done = self.parts.recharger.commit(principal, request.reservation_id)
+        held = self.parts.recharger.get_reservation(principal, request.reservation_id)
+        return pb.CommitReservationResponse(redemption=redemption_pb(done), reservation=reservation_pb(held))
+
+    def ReleaseReservation(self, request: pb.ReleaseReservationRequest, context: grpc.ServicerContext) -> pb.ReleaseReservationResponse:
+        held = self.parts.recharger.release(current_principal(), request.reservation_id, request.reason)
+        return pb.ReleaseReservationResponse(reservation=reservation_pb(held))
+
+    def RecoverReservations(self, request: pb.RecoverReservationsRequest,
+                            context: grpc.ServicerContext) -> pb.RecoverReservationsResponse:
+        older = optional_duration(request, "older_than")
+        return pb.RecoverReservationsResponse(result=outcome_pb(self.desk.recover_reservations(current_principal(), older)))
 
     def ChangeVouchers(self, request: pb.ChangeVouchersRequest, context: grpc.ServicerContext) -> pb.ChangeVouchersResponse:
         errors = ErrorList()
@@ -189,7 +223,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
     def AmendVoucher(self, request: pb.AmendVoucherRequest, context: grpc.ServicerContext) -> pb.AmendVoucherResponse:
         principal = current_principal()
         amendment = VoucherAmendment(
-            expires_at=from_ts(request.expire_time) if request.HasField("expire_time") else None,
+            expires_at=optional_ts(request, "expire_time"),
             face_value=request.face_value or None, owner=request.tenant_id or None,
             dealer=request.dealer if request.set_dealer else None,
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +27,92 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+class FifoGate:
+    """At most ``slots`` holders; waiters are admitted strictly in arrival order.
+
+    ``threading.Lock`` and SQLAlchemy's pool queue let a newcomer overtake threads that have waited for
+    longer; under load that barging, not the work, makes the slowest requests slow.  Here a released slot
+    goes straight to the oldest waiter.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("a gate needs at least one slot")
+        self._guard = threading.Lock()
+        self._free = slots
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._guard:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True  # handed over by release(): the slot is ours
+        with self._guard:
+            try:
+                self._waiters.remove(turn)
+                return False
+            except ValueError:
+                return True  # handed over between the timeout and here
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._free += 1
+
+    def __enter__(self) -> "FifoGate":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 _GATE_HELD = "rulebill_writer_gate"
 _GATE_TIMEOUT_S = 30.0
-_gates: dict[str, threading.Lock] = {}
+_gates: dict[str, FifoGate] = {}
 _gates_guard = threading.Lock()
 
 
-def _writer_gate(path: str) -> threading.Lock:
-    """One writer queue per SQLite file per process, shared by every engine on that file."""
+def _writer_gate(path: str) -> FifoGate:
+    """One writer queue per SQLite file per process, shared by every engine on that file, first come first served."""
     with _gates_guard:
-        return _gates.setdefault(str(Path(path).resolve()) if path != ":memory:" else path, threading.Lock())
+        return _gates.setdefault(str(Path(path).resolve()) if path != ":memory:" else path, FifoGate(1))
+
+
+def private_database_file(path: Path) -> None:
+    """The SQLite file holds subscribers, balances and hashed PINs: create it readable by its owner only (SQLite gives
+    its -wal and -shm files the same mode) and refuse to open one that group or others may read."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = candidate.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SystemExit(f"{candidate}: the database file must be readable by its owner only (chmod 600 {candidate})")
 
 
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """``read_only`` (SQLite): transactions start with a deferred BEGIN and never take the write lock, so
     readers (token checks on every call, listings, exports) never queue behind writers in WAL mode."""
     url = normalise_url(url)
+    # a statement's parameters (MSISDNs, lookup hashes, ciphertexts) never appear in an error's text or a log
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(db_path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

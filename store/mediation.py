@@ -311,6 +311,33 @@ def _reject_row(tenant_id: str, r: RejectedRecord) -> dict[str, Any]:
     }
 
 
+class SqlSubscriberTenants:
+    """engine.mediation.tenants.SubscriberTenants on the subscribers table: the tenant of each live
+    subscriber with one of these IMSIs / MSISDNs (one query per 500, for a whole batch)."""
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+
+    def tenants_by_imsi(self, imsis: Sequence[str]) -> dict[str, str]:
+        return self._by("imsi", imsis)
+
+    def tenants_by_msisdn(self, msisdns: Sequence[str]) -> dict[str, str]:
+        return self._by("msisdn", msisdns)
+
+    def _by(self, column: str, values: Sequence[str]) -> dict[str, str]:
+        from store.tables import SubscriberRow
+
+        table = SubscriberRow.__table__  # type: ignore[attr-defined]
+        key = table.c[column]
+        out: dict[str, str] = {}
+        wanted = [v for v in values if v and len(v) <= 15]
+        with self.db.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(key, table.c.tenant_id).where(key.in_(wanted[i:i + 500]), table.c.status != "deactivated"))
+                out.update((r[0], r[1]) for r in rows)
+        return out
+
+
 def stored_cdrs_between(db: Engine, tenant_ids: set[str] | None, start: datetime, end: datetime,
                         page: int = 2000) -> Iterator[CdrRow]:
     """Stored CDRs of ``tenant_ids`` (None: every tenant) with start_time in [start, end), in pages

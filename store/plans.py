@@ -19,7 +19,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, or_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -68,18 +68,20 @@ usage_ledger = Table(
     Column("currency", String(3), nullable=False),
     Column("charge_micros", BigInteger, nullable=False),
     Column("bundles_json", Text, nullable=False),
+    # migration plans_0002: what the bill run reads per CDR (store/billing.py, SqlRatedUsage)
     Column("start_time", TS, nullable=True),
-    Column("service", String(16), nullable=True),
-    Column("destination", String(64), nullable=True),
+    Column("service", String(16), nullable=False, server_default=""),
+    Column("destination_group", String(64), nullable=False, server_default=""),
+    Column("tariff_plan", String(64), nullable=False, server_default=""),
+    Column("plan_set_version", BigInteger, nullable=False, server_default="0"),
+    Column("units", BigInteger, nullable=False, server_default="0"),
+    # migration plans_0003: the ledger as the rated-CDR store (re-rating, replay of stored usage)
     Column("zone", String(64), nullable=True),
-    Column("units", BigInteger, nullable=True),
-    Column("plan_set_version", BigInteger, nullable=True),
-    Column("tariff_plan", String(64), nullable=True),
     Column("plan_version", Integer, nullable=True),
     Column("status", String(10), nullable=True),
     Column("reason", Text, nullable=True),
+    Index("ix_usage_ledger_msisdn_start", "tenant_id", "msisdn", "start_time"),
     Index("ix_usage_ledger_tenant_start", "tenant_id", "start_time"),
-    Index("ix_usage_ledger_subscriber_start", "tenant_id", "msisdn", "start_time"),
 )
 
 usage_balances = Table(
@@ -285,7 +287,7 @@ class UsageRepo:
     def rated_usage(self, tenant_id: str, start: datetime, end: datetime, msisdn: str = "") -> builtins.list[LedgerEntry]:
         """Rated rows of a tenant (and subscriber) with start_time in [start, end), in start order: what a bill run reads."""
         t = usage_ledger
-        q = select(t).where(t.c.tenant_id == tenant_id, t.c.status == "rated", t.c.start_time >= start, t.c.start_time < end)
+        q = select(t).where(t.c.tenant_id == tenant_id, or_(t.c.status == "rated", t.c.status.is_(None)), t.c.start_time >= start, t.c.start_time < end)
         if msisdn:
             q = q.where(t.c.msisdn == msisdn)
         return [_entry(r) for r in self.s.execute(q.order_by(t.c.start_time, t.c.cdr_id))]
@@ -403,7 +405,7 @@ def _entry_of(row: tuple[Any, ...], pg: bool) -> LedgerEntry:
 def _entry(r: Any) -> LedgerEntry:
     return LedgerEntry(r.tenant_id, r.cdr_id, r.msisdn, r.cycle, r.currency, int(r.charge_micros),
                        tuple((b, int(u)) for b, u in json.loads(r.bundles_json)), aware(r.start_time) if r.start_time else None,
-                       r.service or "", r.destination or "", r.zone or "", int(r.units or 0), int(r.plan_set_version or 0),
+                       r.service or "", r.destination_group or "", r.zone or "", int(r.units or 0), int(r.plan_set_version or 0),
                        r.tariff_plan or "", int(r.plan_version or 0), r.status or "rated", r.reason or "",
                        counted=bool(r.cycle))
 

@@ -1,148 +1,42 @@
-"""Voucher tables and the SQL implementation of ``engine.vouchers.ports.VoucherRepository``.
+"""The SQL implementation of ``engine.vouchers.ports.VoucherRepository`` (tables: ``store/voucher_tables.py``).
 
-Bulk generation bypasses the ORM: SQLite gets ``executemany`` and PostgreSQL
-``COPY``, both on the unit of work's own connection, so a batch commits with
-its audit entry or not at all (also when the process is killed).  Redemption
-is one conditional ``UPDATE ... WHERE state = 'active'`` plus the balance and
-the redemption record in the same transaction: replicas never double-spend.
+Bulk generation bypasses the ORM: SQLite gets a packed ``INSERT ... SELECT`` and
+PostgreSQL binary ``COPY``, both on the unit of work's own connection, so a
+batch commits with its audit entry or not at all (also when the process is
+killed).  Recharge (redemption, reservations) is ``store/voucher_recharge.py``:
+one round trip on PostgreSQL, one write lock and three statements on SQLite.
 """
 
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    and_,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 
 from engine.errors import AlreadyExists
 from engine.vouchers.crypto import WrappedDataKey, split_sealed
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
-from engine.vouchers.ports import (
-    RechargeGuard,
-    Redemption,
-    RedemptionCommand,
-    RowReplacer,
-    VoucherRepository,
-    VoucherSelection,
-)
+from engine.vouchers.ports import RechargeGuard, Redemption, RowReplacer, VoucherRepository, VoucherSelection
 from engine.vouchers.profile import SerialFormat
-from store.repositories import AuditRepo, SubscriberRepo, aware
-
-TS = DateTime(timezone=True)
-meta = SQLModel.metadata
-
-voucher_batches = Table(
-    "voucher_batches", meta,
-    Column("batch_id", String(19), primary_key=True),
-    Column("tenant_id", String(40), ForeignKey("tenants.tenant_id"), nullable=False),
-    Column("profile_id", String(64), nullable=False),
-    Column("dealer", String(64), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("face_value_micros", BigInteger, nullable=False),
-    Column("count", BigInteger, nullable=False),
-    Column("first_serial", BigInteger, nullable=False),
-    Column("serial_prefix", String(8), nullable=False),
-    Column("serial_digits", Integer, nullable=False),
-    Column("pin_length", Integer, nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("expires_at", TS, nullable=False),
-    Column("recharge_extension_days", Integer, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("pin_cipher", String(32), nullable=False),
-    Column("key_wrap", String(32), nullable=False),
-    Column("wrapped_data_key", LargeBinary, nullable=True),
-    Column("master_key_version", Integer, nullable=False),
-    Column("lookup_key_version", Integer, nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Index("ix_voucher_batches_tenant", "tenant_id", "batch_id"),
-    Index("ix_voucher_batches_master_version", "master_key_version"),
-)
-
-vouchers = Table(
-    "vouchers", meta,
-    Column("serial", BigInteger, primary_key=True, autoincrement=False),
-    # no foreign key on PostgreSQL since vouchers_0002 (a per-row trigger that doubled bulk COPY time): only
-    # create_batch_atomically writes vouchers, right after their batch row; batches are never deleted
-    Column("batch_id", String(19), nullable=False),
-    # first 16 bytes of the HMAC (engine.vouchers.crypto.LOOKUP_HASH_BYTES); NULL once purged: a purged
-    # voucher's PIN may be drawn again
-    Column("lookup_hash", LargeBinary, nullable=True),
-    # nonce + AEAD ciphertext of the PIN (engine.vouchers.crypto.split_sealed); empty once purged
-    Column("sealed", LargeBinary, nullable=False),
-    Column("tenant_id", String(40), nullable=False),
-    Column("dealer", String(64), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("face_value_micros", BigInteger, nullable=False),
-    Column("expires_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-    Column("redeemed_by", String(15), nullable=False, server_default=""),
-    Column("redeemed_at", TS, nullable=True),
-    Column("redemption_request_id", String(80), nullable=False, server_default=""),
-    # deliberately ONE secondary index: each one costs bulk generation dearly (measured: a tenant and an
-    # expiry index together doubled SQLite insert time; the (batch_id, serial) index dropped in
-    # vouchers_0002 took a million-row PostgreSQL COPY from 4.3 s to 7.7 s without the lookup index).
-    # A batch is a contiguous serial range, so batch filters ride on the primary key (see _where);
-    # tenant and expiry filters ride on the serial / batch ranges, and the nightly expiry job may scan
-    Index("uq_vouchers_lookup_hash", "lookup_hash", unique=True),
-)
-
-voucher_redemptions = Table(
-    "voucher_redemptions", meta,
-    Column("request_id", String(80), primary_key=True),
-    Column("msisdn", String(15), nullable=False),
-    Column("serial", BigInteger, nullable=False),
-    Column("batch_id", String(19), nullable=False),
-    Column("tenant_id", String(40), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("credited_micros", BigInteger, nullable=False),
-    Column("balance_micros", BigInteger, nullable=False),
-    Column("valid_until", TS, nullable=False),
-    Column("redeemed_at", TS, nullable=False),
-    Column("transaction_id", String(40), nullable=False),
-    Index("ix_voucher_redemptions_msisdn", "msisdn", "redeemed_at"),
-)
-
-prepaid_balances = Table(
-    "prepaid_balances", meta,
-    Column("msisdn", String(15), primary_key=True),
-    Column("currency", String(3), primary_key=True),
-    Column("tenant_id", String(40), nullable=False),
-    Column("balance_micros", BigInteger, nullable=False),
-    Column("valid_until", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-)
-
-recharge_guards = Table(
-    "recharge_guards", meta,
-    Column("msisdn", String(15), primary_key=True),
-    Column("failed_attempts", Integer, nullable=False),
-    Column("barred_until", TS, nullable=True),
-    Column("last_failure_at", TS, nullable=True),
+from engine.vouchers.redemption import AttemptResult, PinAttempt, Reservation, ReservationStep
+from store.repositories import AuditRepo, SubscriberRepo, TenantRepo, aware
+from store.voucher_recharge import PgRecharge, SqliteRecharge, redemption_from_row, reservation_from_row
+from store.voucher_tables import (  # noqa: F401 - the tables are part of this module's interface
+    prepaid_balances,
+    recharge_guards,
+    voucher_batches,
+    voucher_redemptions,
+    voucher_reservations,
+    vouchers,
 )
 
 BULK_COLUMNS = ("batch_id", "serial", "lookup_hash", "sealed",
@@ -292,8 +186,15 @@ def prefetched(chunks: Iterable[Sequence[VoucherRow]], prepare: Callable[[Sequen
 
 
 class SqlVoucherRepository(VoucherRepository):
-    def __init__(self, session: Session) -> None:
-        self.s = session
+    """``session``: the unit of work's session, or a function that opens it on first use (PostgreSQL recharge needs none)."""
+
+    def __init__(self, session: Session | Callable[[], Session], hot: PgRecharge | None = None) -> None:
+        self._session = session
+        self._hot = hot  # PostgreSQL: recharge runs as one statement on its own autocommit connection
+
+    @property
+    def s(self) -> Session:
+        return self._session if isinstance(self._session, Session) else self._session()
 
     @property
     def _dialect(self) -> str:
@@ -469,46 +370,21 @@ class SqlVoucherRepository(VoucherRepository):
     # --- redemption ------------------------------------------------------
     def get_redemption(self, request_id: str) -> Redemption | None:
         row = self.s.execute(select(voucher_redemptions).where(voucher_redemptions.c.request_id == request_id)).first()
-        return _redemption(row) if row else None
+        return redemption_from_row(row) if row else None
 
-    def redeem_atomically(self, cmd: RedemptionCommand) -> Redemption | None:
-        active_batch = select(voucher_batches.c.batch_id).where(voucher_batches.c.batch_id == cmd.batch_id,
-                                                                 voucher_batches.c.state == BatchState.ACTIVE.value)
-        moved = self.s.execute(
-            update(vouchers)
-            .where(vouchers.c.serial == cmd.serial, vouchers.c.batch_id.in_(active_batch),
-                   vouchers.c.state == VoucherState.ACTIVE.value, vouchers.c.expires_at > cmd.at)
-            .values(state=VoucherState.USED.value, redeemed_by=cmd.msisdn, redeemed_at=cmd.at,
-                    redemption_request_id=cmd.request_id, updated_at=cmd.at)
-            .returning(vouchers.c.tenant_id)
-        ).first()
-        if moved is None:
-            return None
-        tenant_id = moved[0]
-        # one upsert adds the credit and hands back the balance and the validity before the extension
-        dialect_insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        new_row = dialect_insert(prepaid_balances).values(
-            msisdn=cmd.msisdn, currency=cmd.currency, tenant_id=tenant_id, balance_micros=cmd.credit_micros, valid_until=cmd.at,
-            updated_at=cmd.at)
-        upsert = new_row.on_conflict_do_update(
-            index_elements=["msisdn", "currency"],
-            set_={"balance_micros": prepaid_balances.c.balance_micros + cmd.credit_micros, "updated_at": cmd.at},
-        ).returning(prepaid_balances.c.balance_micros, prepaid_balances.c.valid_until)
-        balance, valid_until = self.s.execute(upsert).one()
-        new_valid = max(aware(valid_until) or cmd.at, cmd.at) + timedelta(days=cmd.validity_extension_days)
-        key = and_(prepaid_balances.c.msisdn == cmd.msisdn, prepaid_balances.c.currency == cmd.currency)
-        self.s.execute(update(prepaid_balances).where(key).values(valid_until=new_valid))
-        result = Redemption(cmd.request_id, cmd.msisdn, cmd.serial, cmd.batch_id, cmd.currency, cmd.credit_micros, int(balance),
-                            new_valid, cmd.at, cmd.transaction_id)
-        try:
-            # no savepoint: a duplicate request id aborts the whole transaction, and the caller replays the winner
-            self.s.execute(insert(voucher_redemptions).values(
-                request_id=cmd.request_id, msisdn=cmd.msisdn, serial=cmd.serial, batch_id=cmd.batch_id, tenant_id=tenant_id,
-                currency=cmd.currency, credited_micros=cmd.credit_micros, balance_micros=result.balance_micros,
-                valid_until=new_valid, redeemed_at=cmd.at, transaction_id=cmd.transaction_id))
-        except IntegrityError:
-            raise AlreadyExists("redemption", cmd.request_id) from None
-        return result
+    def get_reservation(self, reservation_id: str) -> Reservation | None:
+        row = self.s.execute(select(voucher_reservations).where(voucher_reservations.c.reservation_id == reservation_id)).first()
+        return reservation_from_row(row) if row else None
+
+    def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:
+        if self._hot is not None:
+            return self._hot.attempt(attempt)
+        return SqliteRecharge(self.s).attempt(attempt)
+
+    def step_reservation(self, step: ReservationStep) -> AttemptResult:
+        if self._hot is not None:
+            return self._hot.step(step)
+        return SqliteRecharge(self.s).step(step)
 
     # --- brute-force guard ------------------------------------------------
     def get_recharge_guard(self, msisdn: str) -> RechargeGuard:
@@ -547,6 +423,8 @@ def _where(selection: VoucherSelection) -> Any:
         conditions.append(c.expires_at > selection.valid_at)
     if selection.owners is not None:
         conditions.append(c.tenant_id.in_(sorted(selection.owners)))
+    if selection.changed_by is not None:
+        conditions.append(c.updated_at <= selection.changed_by)
     return and_(True, *conditions)
 
 
@@ -584,44 +462,72 @@ def _voucher(r: Row[Any]) -> Voucher:
     )
 
 
-def _redemption(r: Row[Any]) -> Redemption:
-    return Redemption(
-        request_id=r.request_id, msisdn=r.msisdn, serial=int(r.serial), batch_id=r.batch_id, currency=r.currency,
-        credited_micros=int(r.credited_micros), balance_micros=int(r.balance_micros),
-        valid_until=aware(r.valid_until),
-        redeemed_at=aware(r.redeemed_at),
-        transaction_id=r.transaction_id,
-    )
-
-
 class SqlVoucherUnitOfWork:
-    """One session and transaction with the voucher repository beside the foundation's."""
+    """One session and transaction with the voucher repository beside the foundation's.
 
-    def __init__(self, base: Any) -> None:
+    The session opens on first use: on PostgreSQL a recharge is one statement on its own connection and
+    needs no session, so it pays for none.
+    """
+
+    def __init__(self, base: Any, hot: PgRecharge | None) -> None:
         self._base = base  # store.uow.SqlUnitOfWork (not entered yet)
+        self._hot = hot
+        self._open = False
 
     def __enter__(self) -> "SqlVoucherUnitOfWork":
-        self._base.__enter__()
-        session = self._base.session
-        self.session = session
-        self.vouchers = SqlVoucherRepository(session)
-        self.subscribers: SubscriberRepo = self._base.subscribers
-        self.audit: AuditRepo = self._base.audit
+        self.vouchers = SqlVoucherRepository(self._session, self._hot)
         return self
 
+    def _session(self) -> Session:
+        if not self._open:
+            self._base.__enter__()
+            self._open = True
+        session: Session = self._base.session
+        return session
+
+    @property
+    def session(self) -> Session:
+        return self._session()
+
+    @property
+    def subscribers(self) -> SubscriberRepo:
+        self._session()
+        repo: SubscriberRepo = self._base.subscribers
+        return repo
+
+    @property
+    def tenants(self) -> TenantRepo:
+        self._session()
+        repo: TenantRepo = self._base.tenants
+        return repo
+
+    @property
+    def audit(self) -> AuditRepo:
+        self._session()
+        repo: AuditRepo = self._base.audit
+        return repo
+
     def __exit__(self, *exc: Any) -> None:
-        self._base.__exit__(*exc)
+        if self._open:
+            self._base.__exit__(*exc)
 
     def commit(self) -> None:
-        self._base.commit()
+        if self._open:
+            self._base.commit()
 
     def rollback(self) -> None:
-        self._base.rollback()
+        if self._open:
+            self._base.rollback()
 
 
 class SqlVoucherUnitOfWorkFactory:
+    """``base_factory``: store.uow.SqlUnitOfWorkFactory.  On PostgreSQL recharge gets its own pool of autocommit
+    connections (see :func:`store.voucher_recharge.recharge_engine`), closed with the main engine."""
+
     def __init__(self, base_factory: Any) -> None:
-        self._base = base_factory  # store.uow.SqlUnitOfWorkFactory
+        self._base = base_factory
+        engine: Engine = base_factory.engine
+        self._hot = PgRecharge.for_engine(engine) if engine.dialect.name == "postgresql" else None
 
     def __call__(self) -> SqlVoucherUnitOfWork:
-        return SqlVoucherUnitOfWork(self._base())
+        return SqlVoucherUnitOfWork(self._base(), self._hot)

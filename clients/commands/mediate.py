@@ -2,11 +2,16 @@
 
 Writes ``--out`` (the normalised ``*.cdr.csv`` format of :mod:`engine.cdr`) and
 ``--rejects`` (JSON lines: record number, line, byte offset, code, field, reason and
-the original bytes), prints the reconciliation summary and shows a progress bar on
-stderr for large files.  An interrupted run resumes from its checkpoint
-(``OUT.checkpoint.json``) when started again; a finished file is not mediated twice.
+the original bytes; for a refused file, one ``"level": "file"`` line per reason),
+prints the reconciliation summary and shows a progress bar on stderr for large files.
+An interrupted run resumes from its checkpoint (``OUT.checkpoint.json``) when started
+again.  A finished file is not mediated twice while its outputs are there ("already
+mediated, outputs at ..."); if they were deleted or changed, it is mediated again.
 
-``--format tap3`` decodes a TAP 3.12 file with :mod:`engine.tap3` instead.
+``--source NAME`` says where the file comes from (``rules/mediation/sources.yaml``: its
+time zone and numbering plan); a layout that needs one refuses files without it.
+``--format tap3`` decodes a TAP 3.12 file with :mod:`engine.tap3` instead, through the
+same store guarantees and with the same summary.
 
 ``--remote`` sends the file to the server's MediationService instead (1 MiB messages,
 progress bar on a terminal; ``--rate`` also rates it there) and prints the stored summary.
@@ -34,6 +39,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("mediate", help="mediate a raw CDR file into normalised CDRs (offline)")
     p.add_argument("file", help="the CDR file (Asterisk Master.csv, FreeSWITCH cdr-csv, CUCM flat file, MSC CSV ...)")
     p.add_argument("--format", required=True, help="layout name: a rules/mediation/<name>.yaml file, or tap3")
+    p.add_argument("--source", default="", help="where the file comes from: a source of rules/mediation/sources.yaml")
     p.add_argument("--out", help="normalised CDR file to write (default: FILE.cdr.csv)")
     p.add_argument("--rejects", help="rejects file to write, JSON lines (default: FILE.rejects.jsonl)")
     p.add_argument("--rules", help="folder of layouts (default: rules/mediation of the settings' rules_dir)")
@@ -56,6 +62,7 @@ def _rules_dir(args: argparse.Namespace) -> Path:
 
 def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from engine.mediation import LayoutError, Mediator, OfflineSink, find_layout
+    from engine.mediation.sources import find_source
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -67,19 +74,22 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         return _remote(source, args, out, err)
     target = Path(args.out) if args.out else source.with_name(source.name + ".cdr.csv")
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.name + ".rejects.jsonl")
-    if args.format == "tap3":
-        return _tap3(source, target, rejects, args, out, err)
+    rules = _rules_dir(args)
+    sink = OfflineSink(target, rejects)
+    progress = None
     try:
-        layout = find_layout(_rules_dir(args), args.format)
+        if args.format == "tap3":
+            summary = _tap3(source, sink, rules)
+        else:
+            layout = find_layout(rules, args.format)
+            origin = find_source(rules, getattr(args, "source", ""))
+            total = source.stat().st_size
+            progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+            summary = Mediator(layout, sink, sink, chunk_size=args.chunk_size, progress=progress, source=origin).mediate_path(source)
     except LayoutError as exc:
         for problem in exc.problems:
             print(f"mediate: {problem}", file=err)
         return EXIT_UNUSABLE
-    total = source.stat().st_size
-    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
-    sink = OfflineSink(target, rejects)
-    try:
-        summary = Mediator(layout, sink, sink, chunk_size=args.chunk_size, progress=progress).mediate_path(source)
     except OSError as exc:
         print(f"mediate: {exc}", file=err)
         return EXIT_UNUSABLE
@@ -88,12 +98,19 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         if progress is not None:
             progress.finish()
     if args.json:
-        json.dump({"file": str(source), "out": str(target), "rejects": str(rejects), "summary": summary.as_dict()}, out, indent=2, sort_keys=True)
+        json.dump({"file": str(source), "out": str(target), "rejects": str(rejects), "summary": summary.as_dict(),
+                   "already_mediated": summary.already_ingested, "rewritten": sink.rewritten}, out, indent=2, sort_keys=True)
         out.write("\n")
     else:
         out.write("\n".join(summary.lines()) + "\n")
-        if summary.file_error is None:
+        if sink.rewritten:
+            out.write("the outputs of an earlier run of this file were missing or changed: mediated again\n")
+        if summary.already_ingested:
+            out.write(f"already mediated, outputs at {target} ({summary.normalised} CDRs) and {rejects} ({summary.rejected_total} rejects)\n")
+        elif summary.file_error is None:
             out.write(f"wrote {target} ({summary.normalised} CDRs) and {rejects} ({summary.rejected_total} rejects)\n")
+        else:
+            out.write(f"wrote {rejects} (why the file was refused)\n")
     if summary.file_error is not None:
         e = summary.file_error
         print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
@@ -118,38 +135,21 @@ class _Bar:
         self.stream.flush()
 
 
-def _tap3(source: Path, target: Path, rejects: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """TAP 3.12 through engine.tap3: the whole batch is accepted or refused (roaming clearing rules)."""
-    try:
-        from engine.cdr import write_cdrs
-        from engine.tap3 import FATAL, Tap3DecodeError, decode_file, to_cdrs, validate
-    except ImportError as exc:  # pragma: no cover - the TAP3 package ships with Rulebill
-        print(f"mediate: TAP3 support unavailable: {exc}", file=err)
-        return EXIT_UNUSABLE
-    try:
-        doc = decode_file(source.read_bytes())
-    except Tap3DecodeError as exc:
-        print(f"mediate: {source}: refused: {exc}", file=err)
-        return EXIT_REFUSED
-    fatal = [i for i in validate(doc) if i.severity == FATAL]
-    if fatal:
-        for issue in fatal:
-            print(f"mediate: {source}: refused: {issue.code}: {issue.field}: {issue.message}", file=err)
-        return EXIT_REFUSED
-    cdrs, record_rejects = to_cdrs(doc)
-    with open(target, "w", encoding="utf-8", newline="") as stream:
-        written = write_cdrs(cdrs, stream)
-    with open(rejects, "w", encoding="utf-8") as stream:
-        for r in record_rejects:
-            record = {"index": r.index, "offset": r.offset, "kind": r.kind, "code": r.code, "field": r.field, "reason": r.reason, "raw_hex": r.raw.hex()}
-            stream.write(json.dumps(record, sort_keys=True) + "\n")
-    summary = {"file": str(source), "records_in": written + len(record_rejects), "normalised": written, "rejected": len(record_rejects)}
-    if args.json:
-        json.dump(summary, out, indent=2, sort_keys=True)
-        out.write("\n")
-    else:
-        out.write(f"tap3 {source}: {written} CDRs, {len(record_rejects)} rejects -> {target}, {rejects}\n")
-    return EXIT_OK
+def _tap3(source: Path, sink: Any, rules: Path) -> Any:
+    """TAP 3.12 through engine.mediation.tap3: the whole batch is accepted or refused (roaming clearing
+    rules), its CDRs attributed to tenants as CSV files' are; the same summary as a CSV layout."""
+    from engine.mediation import file_id_of
+    from engine.mediation.tap3 import mediate_tap3
+    from engine.mediation.tenants import DEFAULT_DIRECTORY, load_tenants
+    from engine.mediation.problems import LayoutError
+
+    tenants = DEFAULT_DIRECTORY
+    if (rules / "tenants.yaml").is_file():
+        problems: list[Any] = []
+        tenants = load_tenants(rules / "tenants.yaml", problems)
+        if problems:
+            raise LayoutError(problems)
+    return mediate_tap3(sink, source.read_bytes(), file_id_of(source), source.name, tenants=tenants)
 
 
 def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -163,7 +163,8 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     total = source.stat().st_size
     progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
     with connect(args.server, args.token) as rb:
-        summary = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress).summary
+        summary = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress,
+                                            source=getattr(args, "source", "")).summary
     if progress is not None:
         progress.finish()
     if args.json:
@@ -175,7 +176,7 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
         if summary.already_ingested:
             out.write("          already ingested: nothing new stored\n")
         out.write(f"records   {summary.records_in} = normalised {summary.normalised} + filtered {filtered} + rejected {rejected}"
-                  f" + duplicates {summary.duplicates} + aggregated {summary.aggregated}\n")
+                  f" + duplicates {summary.duplicates} + aggregated {summary.aggregated} + non-billable legs {summary.non_billable_legs}\n")
         if args.rate:
             out.write(f"rating    {summary.rated} rated, {summary.unrated} unrated\n")
     if summary.HasField("file_error"):

@@ -77,7 +77,7 @@ def _classify(paths: list[str]) -> _Targets:
             t.rules.append(p)
         elif below == "mediation":
             t.mediation.append(p if p.is_dir() else p.parent)
-        elif "vouchers" in parts[-2:] and (p.name == "vouchers" or p.parent.name == "vouchers"):
+        elif p.name == "vouchers" or (not p.is_dir() and p.parent.name == "vouchers"):  # not a checkout named "vouchers"
             t.vouchers.append(p)
         else:
             t.plans.append(p)

@@ -1,6 +1,8 @@
 """``rulebill replay FOLDER... [--junit FILE] [--update]``: QA replay of golden folders (offline).
 
-Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  Exit 0
+Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  A case with ``accounts.yaml`` is a bill case
+(accounts, CDRs and bill run steps compared with the expected invoices, see ``engine.billing.replay``); the shipped
+ones are in ``tests/golden/bills/`` (``rulebill replay tests/golden tests/golden/bills`` runs the rating and the bill cases).  Exit 0
 when every case matches; 1 when a case differs or cannot run (a per-CDR diff
 says expected vs actual charge and which rate and span); ``--update``
 rewrites ``expected.jsonl`` from the current engine, on purpose.
@@ -23,6 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.billing.replay import is_bill_case, replay_bill_case, update_bill_case
     from engine.replay import find_cases, junit_xml, replay_folder, update_folder
 
     out = out or sys.stdout
@@ -30,10 +33,15 @@ def run_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not cases:
         out.write("no golden folders found\n")
         return 1
-    results = [update_folder(c) if args.update else replay_folder(c) for c in cases]
+    results: list[Any] = []
+    for c in cases:
+        if is_bill_case(c):
+            results.append(update_bill_case(c) if args.update else replay_bill_case(c))
+        else:
+            results.append(update_folder(c) if args.update else replay_folder(c))
     for r in results:
         if args.update and not r.problems:
-            out.write(f"updated {r.name}: {r.count} CDRs\n")
+            out.write(f"updated {r.name}: {r.count} {'documents' if is_bill_case(r.folder) else 'CDRs'}\n")
         else:
             out.write(r.render() + "\n")
     if args.junit:

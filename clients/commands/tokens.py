@@ -10,7 +10,7 @@ from clients.output import emit, emit_one
 
 TOKEN_COLUMNS = ("token_id", "subject", "tenant_id", "role", "expire_time", "revoke_time")
 AUDIT_COLUMNS = ("sequence", "time", "subject", "tenant_id", "action", "object_type", "object_id", "after_json")
-ROLES = ("operator_admin", "mvno_admin", "csr", "product_manager", "auditor")
+ROLES = ("operator_admin", "mvno_admin", "csr", "product_manager", "auditor", "security_officer")
 
 
 def register(subparsers: Any) -> None:

@@ -1,4 +1,5 @@
-"""``rulebill vouchers generate|show|list|export|redeem|block|unblock|activate|amend|expire|rotate-keys|unbar``.
+"""``rulebill vouchers generate|show|list|export|redeem|reserve|commit|release|recover-reservations|block|unblock|activate|
+amend|expire|rotate-keys|unbar``.
 
 Selections: ``--batch vb-...`` and/or ``--serials FIRST[-LAST]``.  PINs are shown
 only by ``list --reveal`` (needs the voucher.reveal_pin privilege) and written
@@ -103,10 +104,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pin(args: argparse.Namespace) -> str:
+    return args.pin if args.pin != "-" else sys.stdin.readline().strip()
+
+
 def cmd_redeem(args: argparse.Namespace) -> int:
-    pin = args.pin if args.pin != "-" else sys.stdin.readline().strip()
     with client_from(args) as rb:
-        emit_one(rb.vouchers.redeem(args.msisdn, pin, args.request_id), args.json)
+        emit_one(rb.vouchers.redeem(args.msisdn, _pin(args), args.request_id), args.json)
+    return 0
+
+
+def cmd_reserve(args: argparse.Namespace) -> int:
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.reserve(args.msisdn, _pin(args), args.request_id), args.json)
+    return 0
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.commit(args.reservation_id), args.json)
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.release(args.reservation_id, args.reason), args.json)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    if args.older_than is not None and args.older_than < 0:
+        raise SystemExit("--older-than: seconds, 0 or more")
+    with client_from(args) as rb:
+        emit_one(rb.vouchers.recover_reservations(args.older_than), args.json)
     return 0
 
 
@@ -196,6 +226,30 @@ def register(subparsers: Any) -> None:
     p.add_argument("--request-id", required=True, help="idempotency key: a retry with the same id never credits twice")
     client_flags(p)
     p.set_defaults(func=cmd_redeem)
+
+    p = sub.add_parser("reserve", help="two-step recharge, step 1: hold a voucher for a subscriber (PIN '-' reads stdin)")
+    p.add_argument("msisdn")
+    p.add_argument("pin")
+    p.add_argument("--request-id", required=True, help="idempotency key; also the reservation id for commit / release")
+    client_flags(p)
+    p.set_defaults(func=cmd_reserve)
+
+    p = sub.add_parser("commit", help="two-step recharge, step 2: credit the subscriber with a reserved voucher")
+    p.add_argument("reservation_id", help="the --request-id given to reserve")
+    client_flags(p)
+    p.set_defaults(func=cmd_commit)
+
+    p = sub.add_parser("release", help="two-step recharge: give a reserved voucher back (no credit)")
+    p.add_argument("reservation_id", help="the --request-id given to reserve")
+    p.add_argument("--reason", default="")
+    client_flags(p)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("recover-reservations",
+                       help="the scheduled job: reservations nobody committed or released in time become pending")
+    p.add_argument("--older-than", type=int, default=None, help="seconds (default: the server's reservation timeout)")
+    client_flags(p)
+    p.set_defaults(func=cmd_recover)
 
     for name, event in (("activate", "activate"), ("block", "block"), ("unblock", "unblock"), ("mark-damaged", "damaged"),
                         ("mark-stolen", "stolen"), ("purge", "purge")):

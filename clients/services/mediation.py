@@ -28,12 +28,13 @@ class MediationClient:
         self.rpc = rpc.MediationServiceStub(channel)
 
     def mediate(self, stream: BinaryIO, layout: str, file_name: str, rate: bool = False, return_cdrs: bool = False,
-                progress: Callable[[int], None] | None = None) -> MediatedFile:
+                progress: Callable[[int], None] | None = None, source: str = "") -> MediatedFile:
         """Upload ``stream`` for the server to mediate with ``layout`` ("tap3" for a TAP 3.12 file) and store;
-        ``rate`` also rates it there.  ``progress(bytes sent)`` follows the upload."""
+        ``rate`` also rates it there.  ``source`` names where the file comes from (rules/mediation/sources.yaml).
+        ``progress(bytes sent)`` follows the upload."""
         def requests() -> Iterator[pb.MediateFileRequest]:
             yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=file_name, rate=rate,
-                                                                    return_cdrs=return_cdrs))
+                                                                    return_cdrs=return_cdrs, source=source))
             sent = 0
             while chunk := stream.read(UPLOAD_CHUNK):
                 sent += len(chunk)
@@ -42,16 +43,20 @@ class MediationClient:
                 yield pb.MediateFileRequest(data=chunk)
 
         cdrs: list[pb.NormalisedCdr] = []
-        for reply in self.rpc.MediateFile(requests()):
+        summary: pb.FileSummary | None = None
+        for reply in self.rpc.MediateFile(requests()):   # read to the stream's end: leaving early cancels the call
             if reply.HasField("summary"):
-                return MediatedFile(reply.summary, cdrs)
-            cdrs.extend(reply.cdrs.cdrs)
-        raise RuntimeError("the server ended MediateFile without the summary")
+                summary = reply.summary
+            else:
+                cdrs.extend(reply.cdrs.cdrs)
+        if summary is None:
+            raise RuntimeError("the server ended MediateFile without the summary")
+        return MediatedFile(summary, cdrs)
 
     def mediate_path(self, path: Path | str, layout: str, rate: bool = False, return_cdrs: bool = False,
-                     progress: Callable[[int], None] | None = None) -> MediatedFile:
+                     progress: Callable[[int], None] | None = None, source: str = "") -> MediatedFile:
         with open(path, "rb") as stream:
-            return self.mediate(stream, layout, Path(path).name, rate, return_cdrs, progress)
+            return self.mediate(stream, layout, Path(path).name, rate, return_cdrs, progress, source)
 
     def summary(self, file_id: str) -> pb.FileSummary:
         return self.rpc.GetFileSummary(pb.GetFileSummaryRequest(file_id=file_id)).summary

@@ -37,14 +37,16 @@ class VoucherClient:
         """One transaction on the server: the batch is complete or absent.  ``progress(done, total)`` follows it."""
         request = pb.GenerateBatchRequest(profile_id=profile_id, count=count, face_value=face_value, currency=currency,
                                           tenant_id=tenant_id, dealer=dealer, expire_time=timestamp(expire_time) if expire_time else None)
-        for event in self.rpc.GenerateBatch(request):
+        batch: pb.VoucherBatch | None = None
+        for event in self.rpc.GenerateBatch(request):   # read to the stream's end: leaving early cancels the call
             if event.HasField("progress"):
                 if progress is not None:
                     progress(event.progress.done, event.progress.total)
             else:
-                batch: pb.VoucherBatch = event.batch
-                return batch
-        raise RuntimeError("the server ended GenerateBatch without the batch")
+                batch = event.batch
+        if batch is None:
+            raise RuntimeError("the server ended GenerateBatch without the batch")
+        return batch
 
     def get_batch(self, batch_id: str) -> pb.VoucherBatch:
         return self.rpc.GetBatch(pb.GetBatchRequest(batch_id=batch_id)).batch
@@ -94,6 +96,25 @@ class VoucherClient:
     def redeem(self, msisdn: str, pin: str, request_id: str) -> pb.RedeemResponse:
         """Recharge ``msisdn`` with a voucher; a retry with the same ``request_id`` never credits twice."""
         return self.rpc.Redeem(pb.RedeemRequest(msisdn=msisdn, pin=pin, request_id=request_id))
+
+    def reserve(self, msisdn: str, pin: str, request_id: str) -> pb.Reservation:
+        """Two-step recharge, first step: hold a voucher for ``msisdn``; ``request_id`` becomes the reservation id."""
+        return self.rpc.ReserveVoucher(pb.ReserveVoucherRequest(msisdn=msisdn, pin=pin, request_id=request_id)).reservation
+
+    def commit(self, reservation_id: str) -> pb.CommitReservationResponse:
+        """Book the credit of a reservation (idempotent)."""
+        return self.rpc.CommitReservation(pb.CommitReservationRequest(reservation_id=reservation_id))
+
+    def release(self, reservation_id: str, reason: str = "") -> pb.Reservation:
+        """Give a reserved voucher back (idempotent)."""
+        return self.rpc.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason)).reservation
+
+    def recover_reservations(self, older_than_seconds: int | None = None) -> pb.ChangeVouchersResponse:
+        """The scheduled job: reservations older than the server's timeout (or ``older_than_seconds``) become pending."""
+        request = pb.RecoverReservationsRequest()
+        if older_than_seconds is not None:
+            request.older_than.FromSeconds(older_than_seconds)
+        return self.rpc.RecoverReservations(request).result
 
     def change_vouchers(self, which: pb.VoucherSelection, event: str, reason: str = "", request_id: str = "") -> pb.ChangeVouchersResponse:
         """``event``: one of :data:`VOUCHER_EVENTS`."""

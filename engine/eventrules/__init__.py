@@ -10,7 +10,15 @@ from engine.eventrules.adapter import BACKENDS, DEFAULT_BACKEND, make_backend
 from engine.eventrules.alerts import AlertAction, CreditAlerts, CreditFact
 from engine.eventrules.barring import Barring, BarringDecision, CallAttempt
 from engine.eventrules.lifecycle import Lifecycle, TransitionDecision
-from engine.eventrules.loader import EVENT_RULE_DIRS, RULE_KINDS, RuleBook, RuleFilesInvalid, load_rule_book, load_rules
+from engine.eventrules.loader import (
+    EVENT_RULE_DIRS,
+    RULE_KINDS,
+    RuleBook,
+    RuleFilesInvalid,
+    load_lifecycle,
+    load_rule_book,
+    load_rules,
+)
 from engine.eventrules.lockout import DEFAULT_LOCKOUT, LockoutDecision, LockoutPolicy, decide_recharge_lockout
 from engine.eventrules.model import EventRule, EventRuleSet
 
@@ -35,6 +43,7 @@ __all__ = [
     "RuleFilesInvalid",
     "TransitionDecision",
     "decide_recharge_lockout",
+    "load_lifecycle",
     "load_rule_book",
     "load_rules",
     "make_backend",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from engine.conditions import ALWAYS, Comparison, Condition, all_of, one_of, parse_condition
+from engine.errors import FailedPrecondition, PermissionDenied
 from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, make_backend
 from engine.eventrules.analysis import RuleEntry, check_table, ordered
 from engine.eventrules.common import NAME_RE
@@ -54,8 +55,6 @@ class TransitionDecision:
 
     def raise_if_refused(self, subject: str = "") -> "TransitionDecision":
         """FailedPrecondition (PermissionDenied for a missing privilege) when refused; self otherwise."""
-        from engine.errors import FailedPrecondition, PermissionDenied
-
         if self.allowed:
             return self
         if self.code == PRIVILEGE_REQUIRED:
@@ -194,17 +193,6 @@ class Lifecycle:
         self.models = {m.entity: m for m in models}
         self._backends: dict[str, RuleBackend] = {e: make_backend(m.ruleset(), backend) for e, m in self.models.items()}
         self._by_id = {(e, t.id): t for e, m in self.models.items() for t in m.transitions}
-
-    @classmethod
-    def load(cls, paths: Iterable[Any], backend: str = DEFAULT_BACKEND) -> "Lifecycle":
-        """From lifecycle files or folders (e.g. ``rules/lifecycle``); raises RuleFilesInvalid on problems."""
-        from engine.eventrules.loader import RuleFilesInvalid, load_rules
-
-        problems: list[Problem] = []
-        book = load_rules(paths, problems)
-        if problems:
-            raise RuleFilesInvalid(problems)
-        return book.lifecycle(backend)
 
     def decide(
         self,

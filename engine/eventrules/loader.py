@@ -74,6 +74,9 @@ class RuleBook:
     alert_table: AlertTable
     lifecycle_models: tuple[LifecycleModel, ...]
     lockout_policy: LockoutPolicy
+    # False when no recharge_lockout file was loaded (lockout_policy is then the built-in default): a
+    # service that needs the operator's own policy refuses to start rather than run on the default
+    lockout_declared: bool = False
 
     def barring(self, backend: str = DEFAULT_BACKEND) -> Barring:
         return Barring(self.barring_table, backend)
@@ -142,7 +145,17 @@ def load_rules(paths: Iterable[Path | str], problems: list[Problem]) -> RuleBook
         alert_table=build_alert_table(parsed.thresholds, problems),
         lifecycle_models=tuple(seen_entities.values()),
         lockout_policy=parsed.lockouts[0][0] if parsed.lockouts else DEFAULT_LOCKOUT,
+        lockout_declared=bool(parsed.lockouts),
     )
+
+
+def load_lifecycle(paths: Iterable[Path | str], backend: str = DEFAULT_BACKEND) -> Lifecycle:
+    """The lifecycles of lifecycle files or folders (e.g. ``rules/lifecycle``); raises RuleFilesInvalid on problems."""
+    problems: list[Problem] = []
+    book = load_rules(paths, problems)
+    if problems:
+        raise RuleFilesInvalid(problems)
+    return book.lifecycle(backend)
 
 
 def load_rule_book(rules_root: Path | str) -> RuleBook:

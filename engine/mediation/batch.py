@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from itertools import compress, repeat
 from operator import and_, itemgetter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from engine.cdr import COLUMNS
+from engine.cdr import COLUMNS, MAX_INTEGER, TEXT_LIMITS, escape_attribute
 from engine.mediation.conversions import Text
 from engine.mediation.filters import Filter
-from engine.mediation.layout import Column, Layout
+from engine.mediation.layout import FIELD_TYPES, Column, Layout
 from engine.mediation.problems import ConversionError
 
 
@@ -42,8 +42,11 @@ class BatchMapper:
         *,
         prefix: str,
         only_tenant: str | None = None,
+        column_filters: Sequence[Filter] = (),
+        recode: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
-        self.column_filters: list[tuple[Filter, int]] = [(f, index[f.target]) for f in layout.filters if f.is_column]
+        """``column_filters``: the raw-column filters in order (the leg rule first), as the record mapper runs them."""
+        self.column_filters: list[tuple[Filter, int]] = [(f, index[f.target]) for f in column_filters]
         self.field_filters: list[Filter] = [f for f in layout.filters if not f.is_column]
         self.steps: list[tuple[str, int, str, Callable[[str], Any]]] = []   # (field, column, mode, converter)
         self.constants: dict[str, Any] = {}
@@ -62,6 +65,8 @@ class BatchMapper:
                 mode = "call"
             self.steps.append((target, index[rule.column], mode, convert))
         self.required = [t for t, r in layout.fields.items() if r.required]
+        self.limits = [(t, TEXT_LIMITS[t]) for t, r in layout.fields.items()
+                       if r.column is not None and FIELD_TYPES[t] == "text" and t in TEXT_LIMITS]
         self.identity_columns = [index[c] for c in layout.identity]
         self.defaults = defaults
         self.identify = identify
@@ -72,35 +77,50 @@ class BatchMapper:
         self.prefix = prefix            # engine.cdr.identity_prefix of the source (and submitting tenant)
         self.only_tenant = only_tenant  # another tenant in the batch: the record path rejects those records
         self.source = layout.source
+        # columns in their own encoding (mapper.recode_function does it per record: here per column)
+        self.encoded = [(index[ref], enc) for ref, enc in layout.column_encodings.items() if ref in index]
+        self.file_encoding = "utf-8" if layout.read.encoding == "utf-8-sig" else layout.read.encoding
         self.sha256 = sha256
         self.hexdigest = type(sha256(b"")).hexdigest
         used = {i for _, i in self.column_filters} | {s[1] for s in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs}
         self.used = sorted(used)   # every column a batch needs; identity makes it never empty
+        # the columns still read once the raw-column filters have run
+        self.after_filters = sorted({st[1] for st in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs})
 
     def __call__(self, rows: Sequence[list[str]]) -> tuple[list[tuple], dict[str, int]] | None:
         """Map a batch of parsed records (lists of every column's text)."""
         if not rows:
             return [], {}
+        width, n = len(rows[0]), len(rows)   # every row has this width (the caller checks)
         try:
-            return self._map({i: [r[i] for r in rows] for i in self.used})
-        except (ConversionError, ValueError, TypeError):
+            return self._map({i: [r[i] for r in rows] if i < width else [""] * n for i in self.used})
+        except (ConversionError, ValueError, TypeError, UnicodeError):
             return None
 
     def map_columns(self, columns: Mapping[int, Sequence[Any]]) -> tuple[list[tuple], dict[str, int]] | None:
         """Map a batch given as its columns (index -> values; every index of ``used``)."""
         try:
             return self._map(columns)
-        except (ConversionError, ValueError, TypeError):
+        except (ConversionError, ValueError, TypeError, UnicodeError):
             return None
 
     def _map(self, raw: Mapping[Any, Sequence[Any]]) -> tuple[list[tuple], dict[str, int]] | None:
         filtered: dict[str, int] = {}
-        for filt, i in self.column_filters:   # first: one pass drops the records from every column
-            keep = filt.keep_mask(raw[i])
-            if False in keep:
-                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + len(keep) - keep.count(True)
-                raw = _select(raw, keep)
-        if not raw[self.used[0]]:
+        if self.encoded:
+            raw = dict(raw)
+            for i, encoding in self.encoded:
+                col = raw[i]
+                if not "".join(col).isascii():   # UnicodeError (not valid there either): the record path rejects it
+                    raw[i] = [v if v.isascii() else v.encode(self.file_encoding, "surrogateescape").decode(encoding) for v in col]
+        # raw-column filters first, their masks combined (a record counts for the first that drops it);
+        # then one selection of the columns still needed: those only filters read are left behind
+        kept = _combined_masks(((filt, raw[i]) for filt, i in self.column_filters), filtered)
+        raw = {i: raw[i] for i in self.after_filters}
+        if kept is not None:
+            if True not in kept:
+                return [], filtered
+            raw = _select(raw, kept)
+        if not raw[self.after_filters[0]]:
             return [], filtered
         values: dict[Any, Sequence[Any]] = {}
         for target, i, mode, convert in self.steps:
@@ -110,8 +130,11 @@ class BatchMapper:
             elif mode == "int":
                 if "" in col:
                     return None
-                ints = list(map(int, col))
-                if ints and min(ints) < 0:
+                try:
+                    ints = list(map(int, col))
+                except ValueError:   # "2.008": the converter reads what int() does not, or the record path names it
+                    ints = list(map(convert, col))
+                if ints and (min(ints) < 0 or max(ints) > MAX_INTEGER):
                     return None
                 values[target] = ints
             elif mode == "memo":
@@ -124,30 +147,25 @@ class BatchMapper:
             column = values.get(target)
             if column is None or not all(column):
                 return None
-        if len(self.identity_columns) == 1:
-            origin: Sequence[str] = raw[self.identity_columns[0]]
-        else:
-            origin = list(map("|".join, zip(*(raw[i] for i in self.identity_columns))))
-        if not all(origin):
+        for target, limit in self.limits:   # what the store's columns hold: the record path rejects the rest
+            if values[target] and max(map(len, values[target])) > limit:
+                return None
+        parts = [raw[i] for i in self.identity_columns]
+        while len(parts) > 1 and not any(parts[-1]):   # an optional column the file leaves out: no part of the identity
+            parts.pop()
+        if len(parts) == 1:
+            origin: Sequence[str] = parts[0]
+        elif all(map(all, parts[1:])):
+            origin = list(map("|".join, zip(*parts)))
+        else:   # some records have empty trailing parts: the record mapper's rule, per record
+            origin = [o.rstrip("|") for o in map("|".join, zip(*parts))]
+        if not all(origin) or max(map(len, origin)) > TEXT_LIMITS["origin_id"]:
             return None
         values["origin_id"] = origin
         raw = {i: raw[i] for _, i in self.attribute_pairs}   # all the raw columns still needed
-        kept: list[bool] | None = None   # the field filters' masks, combined: one selection at the end
-        for filt in self.field_filters:
-            column = values.get(filt.target)
-            if column is None:  # a constant or default: the same answer for every record
-                if filt.drop_mask([self._constant(filt.target)])[0]:
-                    left = len(origin) if kept is None else kept.count(True)
-                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + left
-                    return [], filtered
-                continue
-            keep = filt.keep_mask(column)
-            if False in keep:
-                # a record counts for the first filter that drops it
-                dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
-                if dropped:
-                    filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
-                kept = keep if kept is None else list(map(and_, kept, keep))
+        # the field filters' masks, combined (a field that is a constant is the same for every record)
+        kept = _combined_masks(((filt, values.get(filt.target) or [self._constant(filt.target)] * len(origin))
+                                for filt in self.field_filters), filtered)
         if kept is not None:
             values, raw = _select(values, kept), _select(raw, kept)
         n = len(values["origin_id"])
@@ -192,20 +210,36 @@ class BatchMapper:
             served = [x if d == "originating" else y for x, y, d in zip(a, b, values["direction"])]
         imsi = values.get("imsi")
         if imsi is None and not self._constant("imsi"):
-            return identify.column(served)  # type: ignore[attr-defined]
-        return list(map(identify, imsi or [self._constant("imsi")] * n, served))
+            got = identify.column(served)  # type: ignore[attr-defined]
+            return got if got is not None else list(map(identify, repeat("", n), served))
+        imsis = imsi or [self._constant("imsi")] * n
+        identify.prefetch(imsis, served)  # type: ignore[attr-defined]
+        return list(map(identify, imsis, served))
 
     def _attributes(self, raw: dict[Any, Sequence[Any]], n: int) -> list[str]:
-        if len(self.attribute_pairs) == 1:
-            key, i = self.attribute_pairs[0]
-            col = raw[i]
-            key_eq = key + "="
-            texts = [key_eq + v if v else "" for v in col]
-            if ";" in "".join(col):  # the k=v;k=v file form: a ';' in a value becomes ','
-                texts = [t.replace(";", ",") for t in texts]
-            return texts
-        pairs = self.attribute_pairs
-        return [";".join(f"{k}={raw[i][r].replace(';', ',')}" for k, i in pairs if raw[i][r]) for r in range(n)]
+        """engine.cdr.encode_attributes per record (pairs are sorted by key; empty values are left out)."""
+        pairs = [(escape_attribute(k) + "=", raw[i]) for k, i in self.attribute_pairs]
+        joined = "".join("".join(col) for _, col in pairs)
+        if "%" in joined or ";" in joined or "=" in joined:   # some value needs escaping: every value goes through it
+            pairs = [(key_eq, list(map(escape_attribute, col))) for key_eq, col in pairs]
+        if len(pairs) == 1:
+            key_eq, col = pairs[0]
+            return [key_eq + v if v else "" for v in col]
+        return [";".join(key_eq + col[r] for key_eq, col in pairs if col[r]) for r in range(n)]
+
+
+def _combined_masks(columns: Iterable[tuple[Filter, Sequence[Any]]], filtered: dict[str, int]) -> list[bool] | None:
+    """Each filter's keep mask over its column, combined into one (None: every record kept); a record
+    counts for the first filter that drops it, in ``filtered`` by filter id."""
+    kept: list[bool] | None = None
+    for filt, column in columns:
+        keep = filt.keep_mask(column)
+        if False in keep:
+            dropped = keep.count(False) if kept is None else list(compress(keep, kept)).count(False)
+            if dropped:
+                filtered[filt.filter_id] = filtered.get(filt.filter_id, 0) + dropped
+            kept = keep if kept is None else list(map(and_, kept, keep))
+    return kept
 
 
 def _select(columns: Mapping[Any, Sequence[Any]], keep: list[bool]) -> dict[Any, Sequence[Any]]:

@@ -2,8 +2,9 @@
 
 ``_csvblock`` is a small C extension (``_csvblock.c``, built by ``pip install``).
 It accepts a block only where its answer is the one ``csv.reader`` would give
-(one record per line, quotes closed on their line, the layout's column count,
-valid text) and returns ``None`` otherwise; the pipeline then reads that block
+(one record per line, quotes closed on their line, the file's column count,
+the used columns valid text: bytes that are not, in a column nobody reads, do not
+matter) and returns ``None`` otherwise; the pipeline then reads that block
 with ``csv.reader``, which finds and reports the problem record by record.  So
 the splitter changes speed, never results: a build without it (no compiler)
 mediates the same, only slower, and the differential tests hold the two to each
@@ -51,12 +52,16 @@ class BlockSplitter:
     max_line: int
     utf8: bool
     encoding: str = "utf-8"
+    absent: tuple[int, ...] = ()     # used columns past the file's width (optional ones it leaves out): empty
+    ascii_only: bool = False         # some used column has its own encoding: the mapper re-reads it, so only ASCII blocks
 
     @classmethod
     def for_layout(cls, layout: Layout, columns: int, used: Sequence[int]) -> BlockSplitter | None:
-        """A splitter for this layout's dialect, or None when only csv.reader can read it."""
+        """A splitter for this layout's dialect and a file of ``columns`` columns, or None when only
+        csv.reader can read it."""
         read = layout.read
-        if _split is None or read.skip_initial_space or not used:
+        present = tuple(sorted(i for i in set(used) if i < columns))
+        if _split is None or read.skip_initial_space or not present or read.format != "csv":
             return None
         if len(read.delimiter) != 1 or len(read.quotechar) != 1 or read.delimiter == read.quotechar:
             return None
@@ -69,21 +74,24 @@ class BlockSplitter:
         if encoding not in _ASCII_COMPATIBLE:
             return None
         utf8 = encoding in _UTF8
-        return cls(ord(read.delimiter), ord(read.quotechar), columns, tuple(sorted(set(used))), read.max_field_bytes, utf8,
-                   "utf-8" if utf8 else encoding)
+        return cls(ord(read.delimiter), ord(read.quotechar), columns, present, read.max_field_bytes, utf8,
+                   "utf-8" if utf8 else encoding, tuple(sorted(i for i in set(used) if i >= columns)), bool(layout.column_encodings))
 
     def split(self, data: bytes) -> dict[int, list[str]] | None:
-        """Column index -> values, one per line of ``data``; None when the block needs csv.reader."""
+        """Column index -> values, one per line of ``data``; None when the block needs csv.reader.
+
+        The used columns are decoded strictly (a bad byte in one of them sends the block to
+        csv.reader, which rejects that record); the other columns are never decoded."""
         assert _split is not None
         ascii = data.isascii()
-        if not ascii:
-            try:   # a bad byte in any column, used or not, makes the record a reject: csv.reader's way finds it
-                data.decode(self.encoding)
-            except UnicodeDecodeError:
-                return None
+        if not ascii and self.ascii_only:
+            return None
         # no line (so no field) over csv's field size limit: csv.reader refuses such fields
         max_line = min(self.max_line, csv.field_size_limit())
         got = _split(data, self.delimiter, self.quotechar, self.columns, self.used, max_line, self.utf8, ascii)
         if got is None:
             return None
-        return dict(zip(self.used, got[1]))
+        out = dict(zip(self.used, got[1]))
+        for i in self.absent:
+            out[i] = [""] * got[0]
+        return out

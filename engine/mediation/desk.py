@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Protocol, Sequence
 
+from engine import cancellation
 from engine.errors import InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.mediation.layout import find_layout, layout_names, load_layout
@@ -20,7 +21,10 @@ from engine.mediation.pipeline import Mediator
 from engine.mediation.ports import Checkpoint, MediationChunk
 from engine.mediation.problems import LayoutError
 from engine.mediation.rows import CdrRow
+from engine.mediation.sources import find_source
 from engine.mediation.tap3 import mediate_tap3
+from engine.mediation.tenants import DEFAULT_DIRECTORY, SubscriberTenants, TenantDirectory, load_tenants
+from engine.yamlio import Problem
 from engine.rating.result import RatingStatus
 
 
@@ -46,17 +50,18 @@ class Rating(Protocol):
     def rate_stored(self, principal: Principal, rows: Sequence[CdrRow]) -> list[tuple[str, int]]: ...
 
 
-TAP3 = "tap3"
-RATING_CHUNK = 2000   # stored CDRs rated per transaction (counters read once and written back once per chunk)   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
+TAP3 = "tap3"   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
+RATING_CHUNK = 2000   # stored CDRs rated per transaction (counters read once and written back once per chunk)
 
 
 class MediationDesk:
     def __init__(self, rules_dir: Path, store_for: Callable[[str], MediationStore], chunk_size: int = 20_000,
-                 rating: Callable[[], Rating] | None = None) -> None:
+                 rating: Callable[[], Rating] | None = None, subscribers: SubscriberTenants | None = None) -> None:
         self.rules_dir = Path(rules_dir)
         self.store_for = store_for
         self.chunk_size = chunk_size
         self.rating = rating   # built on first use: the composition root's rating desk
+        self.subscribers = subscribers   # the subscriber store's part in telling a CDR's tenant
 
     def layouts(self, principal: Principal) -> list[tuple[str, str]]:
         principal.require(Permission.MEDIATION)
@@ -68,12 +73,14 @@ class MediationDesk:
                 continue  # a broken layout is reported by validation, not listed as usable
         return out
 
-    def mediate(self, principal: Principal, layout_name: str, stream: BinaryIO, file_id: str, file_name: str,
-                rate: bool = False) -> ReconciliationSummary:
-        """Mediate one uploaded file (a seekable stream whose SHA-256 is ``file_id``) for the caller's tenant.
+    def mediate(self, principal: Principal, layout_name: str, stream: BinaryIO, content_sha256: str, file_name: str,
+                rate: bool = False, source: str = "") -> ReconciliationSummary:
+        """Mediate one uploaded file (a seekable stream whose content has that SHA-256) for the caller's tenant.
 
-        ``layout_name`` "tap3" decodes a TAP 3.12 file instead of a CSV layout.  With ``rate``, the
-        file's normalised CDRs are also rated (see :meth:`_rate_file`).
+        ``layout_name`` "tap3" decodes a TAP 3.12 file instead of a CSV layout.  ``source`` names
+        where the file comes from (rules/mediation/sources.yaml): a layout that needs one refuses
+        files without it, and an unknown name refuses the file (both with the reason in the summary).
+        With ``rate``, the file's normalised CDRs are also rated (see :meth:`_rate_file`).
         """
         principal.require(Permission.MEDIATION)
         if rate:
@@ -83,21 +90,36 @@ class MediationDesk:
         if not layout_name:
             raise InvalidArgument.field("header.layout", "name the layout, e.g. asterisk")
         store = self.store_for(principal.tenant_id)
+        only_tenant = None if principal.is_operator else principal.tenant_id
         if layout_name == TAP3:
-            summary = mediate_tap3(store, stream.read(), file_id, file_name, namespace=principal.tenant_id)
+            summary = mediate_tap3(store, stream.read(), content_sha256, file_name, namespace=principal.tenant_id,
+                                   tenants=self._tenants(), only_tenant=only_tenant, subscribers=self.subscribers)
         else:
             try:
                 layout = find_layout(self.rules_dir, layout_name)
+                origin = find_source(self.rules_dir, source)
             except LayoutError as exc:
-                raise InvalidArgument.field("header.layout", exc.problems[0].message) from None
+                field = "header.source" if exc.problems[0].file.endswith("sources.yaml") else "header.layout"
+                raise InvalidArgument.field(field, exc.problems[0].message) from None
             # the caller's CDRs are its own (identities namespaced by tenant); an MVNO's file holds only its subscribers'
             mediator = Mediator(layout, store, store, chunk_size=self.chunk_size, namespace=principal.tenant_id,
-                                only_tenant=None if principal.is_operator else principal.tenant_id)
-            summary = mediator.mediate_stream(stream, file_id, file_name)
+                                only_tenant=only_tenant, source=origin, subscribers=self.subscribers)
+            summary = mediator.mediate_stream(stream, content_sha256, file_name)
         if rate and summary.file_error is None and summary.complete and summary.rated + summary.unrated < summary.normalised:
             summary.rated, summary.unrated = self._rate_file(principal, store, summary.file_id)
             store.record_rating(summary.file_id, summary.rated, summary.unrated)
         return summary
+
+    def _tenants(self) -> TenantDirectory:
+        """The tenants file of the rules (IMSI and MSISDN ranges), as CSV layouts use it."""
+        path = self.rules_dir / "tenants.yaml"
+        if not path.is_file():
+            return DEFAULT_DIRECTORY
+        problems: list[Problem] = []
+        tenants = load_tenants(path, problems)
+        if problems:
+            raise LayoutError(problems)
+        return tenants
 
     def _rate_file(self, principal: Principal, store: MediationStore, file_id: str) -> tuple[int, int]:
         """Rate every stored CDR of a file: (rated, unrated).
@@ -110,6 +132,7 @@ class MediationDesk:
         rating = self.rating()
         rated = unrated = 0
         for page in store.cdrs_of_file(file_id, RATING_CHUNK):
+            cancellation.checkpoint()
             for status, _charge in rating.rate_stored(principal, page):
                 if status == RatingStatus.RATED.value:
                     rated += 1

@@ -10,15 +10,20 @@ turns it into the hot-path record mapper.
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.cdr import Direction, Service
-from engine.mediation.conversions import CONVERSIONS, Classify, Conversion, ValueMap
+from engine.errors import shown
+from engine.mediation.conversions import CONVERSIONS, Classify, Conversion, Number, Timestamp, ValueMap
+from engine.mediation.conversions.base import SOURCE_ZONE
 from engine.mediation.filters import FILTERS, Filter
-from engine.mediation.numbering import NumberingPlan, parse_numbering
+from engine.mediation.legs import NON_BILLABLE_LEG, LegRules, parse_legs
+from engine.mediation.numbering_plan import NumberingPlan, merge_numbering, parse_numbering_overrides
 from engine.mediation.problems import LayoutError
+from engine.mediation.sources import SOURCES_FILE, Source, load_sources
 from engine.mediation.tenants import DEFAULT_DIRECTORY, TenantDirectory, load_tenants
 from engine.yamlio import Fields, Mark, MarkedMap, Problem, load_file, load_text
 
@@ -46,8 +51,12 @@ CSV_FIELD_LIMIT = 131072  # the csv module's own (process-wide) limit; we never 
 Column = str | int  # a header name, or a 1-based position
 
 
+NOT_LAYOUTS = ("tenants", "sources")   # the other files of rules/mediation
+
+
 @dataclass(frozen=True)
 class ReadSpec:
+    format: str = "csv"           # csv, or key_value (engine.mediation.keyvalue)
     delimiter: str = ","
     quotechar: str = '"'
     encoding: str = "utf-8"
@@ -57,6 +66,9 @@ class ReadSpec:
     skip_initial_space: bool = False
     max_field_bytes: int = 65536
     max_record_bytes: int = 1 << 20
+    pair_separator: str = ";"     # key_value: between pairs
+    key_separator: str = "="      # key_value: between a key and its value
+    record_marker: str = ""       # key_value: the pairs start after this text on the line
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,53 @@ class Layout:
     numbering: NumberingPlan
     tenants: TenantDirectory = field(default=DEFAULT_DIRECTORY)
     identify_tenant: bool = True
+    optional_columns: tuple[str, ...] = ()     # trailing columns a switch may leave out
+    more_columns: bool = False                 # columns after the declared ones are ignored
+    column_encodings: dict[Column, str] = field(default_factory=dict)
+    legs: LegRules | None = None
+    version: str = ""                          # digest of the layout text: part of a file's mediation identity
+    numbering_overrides: dict[str, Any] = field(default_factory=dict)
+    needs_source: bool = False                 # local times in the source's zone, or numbers without a country code
+    zone: str = "UTC"                          # the bound source's zone (zone: source)
+    bound_source: Source | None = None
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.columns + self.optional_columns
+
+    def accepts_width(self, width: int) -> bool:
+        """Whether a record of ``width`` columns is one of the layout's shapes (no header row): the
+        columns, or the columns and all the optional ones (a switch setting adds them together), or
+        with ``more_columns`` any more."""
+        base, full = len(self.columns), len(self.all_columns)
+        return width == base or width == full or (self.more_columns and width >= base)
+
+    def shapes(self) -> str:
+        """The column counts a record may have, for people."""
+        base, full = len(self.columns), len(self.all_columns)
+        if self.more_columns:
+            return f"{base} or more"
+        return str(base) if base == full else f"{base} or {full}"
+
+    def bind(self, source: Source | None) -> "Layout":
+        """The layout as it applies to files of ``source``: its zone, its numbering, its name as the CDR source."""
+        if source is None:
+            return self
+        numbering = merge_numbering(self.numbering_overrides, source.numbering)
+        return replace(self, numbering=numbering, zone=source.zone, source=source.name, bound_source=source)
+
+    def source_problem(self) -> tuple[str, str] | None:
+        """Why files of this layout (as bound) cannot be mediated: (code, message), or None."""
+        bound = self.bound_source
+        if bound is not None and not bound.known:
+            return ("source.unknown", f"no source {bound.name!r} in rules/mediation/{SOURCES_FILE}")
+        if self.needs_source and bound is None:
+            return ("source.required", f"layout {self.name!r} needs the file's source (its time zone and numbering plan): "
+                                       f"name one declared in rules/mediation/{SOURCES_FILE} (--source NAME)")
+        if any(isinstance(r.conversion, Number) for r in self.fields.values()) and self.numbering.missing_country_code():
+            return ("source.incomplete", f"source {bound.name if bound else '-'!r} gives no country_code, which "
+                                         f"layout {self.name!r} needs to read national numbers")
+        return None
 
 
 def load_layout(path: Path | str, tenants: TenantDirectory | None = None) -> Layout:
@@ -112,7 +171,7 @@ def load_layout(path: Path | str, tenants: TenantDirectory | None = None) -> Lay
         if not problems:
             problems.append(Problem(str(path), 1, 1, "layout.empty", "the layout file is empty"))
         raise LayoutError(problems)
-    return layout
+    return replace(layout, version=_version(path.read_bytes()))
 
 
 def load_layout_text(text: str, name: str, file: str = "<layout>", tenants: TenantDirectory = DEFAULT_DIRECTORY) -> Layout:
@@ -123,27 +182,32 @@ def load_layout_text(text: str, name: str, file: str = "<layout>", tenants: Tena
         if not problems:
             problems.append(Problem(file, 1, 1, "layout.empty", "the layout text is empty"))
         raise LayoutError(problems)
-    return layout
+    return replace(layout, version=_version(text.encode("utf-8")))
+
+
+def _version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def layout_names(directory: Path | str) -> list[str]:
-    return sorted(p.stem for p in Path(directory).glob("*.yaml") if p.stem != "tenants")
+    return sorted(p.stem for p in Path(directory).glob("*.yaml") if p.stem not in NOT_LAYOUTS)
 
 
 def find_layout(directory: Path | str, name: str) -> Layout:
     """The layout ``name`` from a rules directory (``rules/mediation``)."""
-    path = Path(directory) / f"{name}.yaml"
-    if name == "tenants" or not path.is_file():
-        known = ", ".join(layout_names(directory)) or "none"
-        raise LayoutError([Problem(str(path), 0, 0, "layout.unknown", f"no layout {name!r} (known: {known})")])
-    return load_layout(path)
+    known = layout_names(directory)
+    # only a name the folder lists: a caller's name never becomes a path of its choosing (../, 100 KB names)
+    if name not in known:
+        raise LayoutError([Problem(str(directory), 0, 0, "layout.unknown", f"no layout {shown(name)} (known: {', '.join(known) or 'none'})")])
+    return load_layout(Path(directory) / f"{name}.yaml")
 
 
 def validate_directory(directory: Path | str) -> list[Problem]:
-    """Every problem in every layout of a directory, plus its tenants file."""
+    """Every problem in every layout of a directory, plus its tenants and sources files."""
     directory = Path(directory)
     problems: list[Problem] = []
     tenants = _sibling_tenants(directory / "x.yaml", problems)
+    load_sources(directory, problems)
     for name in layout_names(directory):
         path = directory / f"{name}.yaml"
         node = load_file(path, problems)
@@ -167,7 +231,11 @@ def parse_layout(node: Any, name: str, file: str, tenants: TenantDirectory, prob
     source = f.optional("source", str, name)
     read = _parse_read(f.optional("read", dict), f.node.mark_of("read") if "read" in f.node else f.mark, problems)
     columns_node = f.optional("columns", list, [])
-    numbering = parse_numbering(f.optional("numbering", dict), file, problems)
+    optional_node = f.optional("optional_columns", list, [])
+    more_columns = f.optional("more_columns", str, "reject")
+    encodings_node = f.optional("column_encodings", dict, {})
+    legs_node = f.optional("legs", dict)
+    numbering_overrides = parse_numbering_overrides(f.optional("numbering", dict), file, problems)
     fields_node = f.required("fields", dict)
     identity_node = f.optional("identity", list)
     attributes_node = f.optional("attributes", dict, {})
@@ -176,8 +244,16 @@ def parse_layout(node: Any, name: str, file: str, tenants: TenantDirectory, prob
     tenant_mode = f.optional("tenant", str, "identify")
     f.done()
 
-    columns = _parse_columns(columns_node, read, f.node.key_mark("columns") if "columns" in f.node else f.mark, problems)
-    resolve = _ColumnResolver(columns, read, problems)
+    columns = _parse_columns(list(columns_node or []) + list(optional_node or []), read,
+                             f.node.key_mark("columns") if "columns" in f.node else f.mark, problems, marks=(columns_node, optional_node))
+    optional = columns[len(columns_node or []):]
+    columns = columns[: len(columns_node or [])]
+    if more_columns not in ("reject", "ignore"):
+        problems.append(Problem.at(f.node.mark_of("more_columns"), "layout.bad-choice", "more_columns must be reject or ignore"))
+    if (optional or more_columns == "ignore") and (read.header_row or read.format != "csv"):
+        problems.append(Problem.at(f.node.key_mark("optional_columns" if optional else "more_columns"), "layout.bad-shape",
+                                   "optional_columns and more_columns are for CSV files without a header row (a header names its columns)"))
+    resolve = _ColumnResolver(columns + optional, read, problems)
     rules = _parse_fields(fields_node, resolve, problems) if fields_node is not None else {}
     identity: tuple[Column, ...] = ()
     if identity_node is not None:
@@ -201,10 +277,17 @@ def parse_layout(node: Any, name: str, file: str, tenants: TenantDirectory, prob
             attributes[key] = col
     filters = _parse_filters(filters_node, resolve, rules, problems)
     partials = _parse_partials(partials_node, f.node.mark_of("partials") if partials_node is not None else f.mark, resolve, problems)
+    legs = parse_legs(legs_node, f.node.mark_of("legs") if legs_node is not None else f.mark, resolve, problems)
+    if legs is not None and legs.pairs is not None and partials is not None:
+        problems.append(Problem.at(f.node.key_mark("legs"), "layout.legs-and-partials", "a layout holds back either partial records or leg pairs, not both"))
+    encodings = _parse_encodings(encodings_node, read, resolve, problems)
     if tenant_mode not in ("identify", "none"):
         problems.append(Problem.at(f.node.mark_of("tenant"), "layout.bad-choice", "tenant must be identify or none"))
     if len(problems) > start:
         return None
+    numbering = merge_numbering(numbering_overrides)
+    needs_source = any(isinstance(r.conversion, Timestamp) and r.conversion.zone == SOURCE_ZONE for r in rules.values()) or (
+        any(isinstance(r.conversion, Number) for r in rules.values()) and numbering.missing_country_code())
     return Layout(
         name=name,
         file=file,
@@ -220,13 +303,42 @@ def parse_layout(node: Any, name: str, file: str, tenants: TenantDirectory, prob
         numbering=numbering,
         tenants=tenants,
         identify_tenant=tenant_mode == "identify",
+        optional_columns=optional,
+        more_columns=more_columns == "ignore",
+        column_encodings=encodings,
+        legs=legs,
+        numbering_overrides=numbering_overrides,
+        needs_source=needs_source,
     )
+
+
+def _parse_encodings(node: Any, read: ReadSpec, resolve: "_ColumnResolver", problems: list[Problem]) -> dict[Column, str]:
+    out: dict[Column, str] = {}
+    for col, encoding in (node or {}).items():
+        where = f"column_encodings.{col}"
+        if resolve(col, node.key_mark(col), where) is None:
+            continue
+        try:
+            canonical = codecs.lookup(encoding).name if isinstance(encoding, str) else ""
+        except LookupError:
+            canonical = ""
+        if canonical not in _ASCII_COMPATIBLE:
+            problems.append(Problem.at(node.mark_of(col), "read.bad-encoding",
+                                       f"{where}: {encoding!r} is not supported (use one of {', '.join(sorted(_ASCII_COMPATIBLE))})"))
+            continue
+        if canonical != read.encoding:
+            out[col] = canonical
+    return out
 
 
 def _parse_read(node: Any, mark: Mark, problems: list[Problem]) -> ReadSpec:
     if node is None:
         return ReadSpec()
     f = Fields(node, "read", problems)
+    fmt = f.optional("format", str, "csv")
+    pair_separator = f.optional("pair_separator", str, ";")
+    key_separator = f.optional("key_separator", str, "=")
+    record_marker = f.optional("record_marker", str, "")
     delimiter = f.optional("delimiter", str, ",")
     quotechar = f.optional("quotechar", str, '"')
     encoding = f.optional("encoding", str, "utf-8")
@@ -237,6 +349,13 @@ def _parse_read(node: Any, mark: Mark, problems: list[Problem]) -> ReadSpec:
     max_field = f.optional("max_field_bytes", int, 65536)
     max_record = f.optional("max_record_bytes", int, 1 << 20)
     f.done()
+    if fmt not in ("csv", "key_value"):
+        problems.append(Problem.at(f.node.mark_of("format"), "read.bad-choice", "read.format must be csv or key_value"))
+    for key, value in (("pair_separator", pair_separator), ("key_separator", key_separator)):
+        if not value or "\n" in value or "\r" in value or pair_separator == key_separator:
+            problems.append(Problem.at(f.node.mark_of(key), "read.bad-char", f"read.{key} must be non-empty, differ from the other separator and hold no line break"))
+    if fmt == "key_value" and header_rows:
+        problems.append(Problem.at(f.node.mark_of("header_rows"), "read.bad-header", "key_value records carry their keys: no header rows"))
     for key, value in (("delimiter", delimiter), ("quotechar", quotechar)):
         if len(value) != 1 or value in "\r\n":
             problems.append(Problem.at(f.node.mark_of(key), "read.bad-char", f"read.{key} must be one character, not a line break"))
@@ -258,18 +377,22 @@ def _parse_read(node: Any, mark: Mark, problems: list[Problem]) -> ReadSpec:
         problems.append(Problem.at(f.node.mark_of("max_field_bytes"), "read.bad-limit", f"read.max_field_bytes must be 1..{CSV_FIELD_LIMIT}"))
     if not 1024 <= max_record <= 64 << 20:
         problems.append(Problem.at(f.node.mark_of("max_record_bytes"), "read.bad-limit", "read.max_record_bytes must be 1 KiB..64 MiB"))
-    return ReadSpec(delimiter, quotechar, canonical or "utf-8", header_rows, header_row, header_match, skip_space, max_field, max_record)
+    return ReadSpec(fmt, delimiter, quotechar, canonical or "utf-8", header_rows, header_row, header_match, skip_space, max_field, max_record,
+                    pair_separator, key_separator, record_marker)
 
 
-def _parse_columns(node: Any, read: ReadSpec, mark: Mark, problems: list[Problem]) -> tuple[str, ...]:
+def _parse_columns(node: list[Any], read: ReadSpec, mark: Mark, problems: list[Problem], marks: tuple[Any, Any]) -> tuple[str, ...]:
+    """``columns`` then ``optional_columns`` (``marks`` are the two YAML lists, for locations)."""
     names: list[str] = []
     seen: dict[str, int] = {}
-    for i, name in enumerate(node or []):
+    first = len(marks[0] or [])
+    for i, name in enumerate(node):
+        where, at = (marks[0], i) if i < first else (marks[1], i - first)
         if not isinstance(name, str) or not name:
-            problems.append(Problem.at(node.mark_of(i), "layout.bad-column", f"columns[{i}] must be a name"))
+            problems.append(Problem.at(where.mark_of(at), "layout.bad-column", f"columns[{i}] must be a name"))
             continue
         if name in seen:
-            problems.append(Problem.at(node.mark_of(i), "layout.duplicate-column", f"column {name!r} is listed twice (first at position {seen[name]})"))
+            problems.append(Problem.at(where.mark_of(at), "layout.duplicate-column", f"column {name!r} is listed twice (first at position {seen[name]})"))
         seen.setdefault(name, i + 1)
         names.append(name)
     if not names and read.header_row == 0:
@@ -363,6 +486,8 @@ def _parse_filters(node: Any, resolve: _ColumnResolver, rules: dict[str, FieldRu
         target_field = f.optional("field", str)
         operands = {k: f.optional(k, (str, int, list)) for k in FILTERS}
         f.done()
+        if filter_id == NON_BILLABLE_LEG:
+            problems.append(Problem.at(f.node.mark_of("id"), "layout.reserved-id", f"{where}: {NON_BILLABLE_LEG!r} is the id of the leg rule"))
         if filter_id is not None:
             if filter_id in ids:
                 problems.append(Problem.at(f.node.mark_of("id"), "layout.duplicate-filter", f"{where}: filter id {filter_id!r} used twice (line {ids[filter_id]})"))
@@ -389,7 +514,7 @@ def _parse_filters(node: Any, resolve: _ColumnResolver, rules: dict[str, FieldRu
             values = operands[kind] if isinstance(operands[kind], list) else [operands[kind]]
             if any(isinstance(v, int) != numeric for v in values):
                 message = f"{target_field} holds {'integers' if numeric else 'text'}: compare it with {'integers' if numeric else 'text'}"
-        if message is None and kind == "matches" and numeric:
+        if message is None and kind in ("matches", "not_matches") and numeric:
             message = "matches applies to text, not to an integer field"
         if message is not None:
             problems.append(Problem.at(f.node.mark_of(kind), "layout.bad-filter", f"{where}: {message}"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterator, Sequence
 
-from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
+from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
 from engine.mediation.ports import Checkpoint, MediationChunk
 from engine.mediation.rows import CdrRow
 
@@ -27,6 +27,7 @@ class MemoryMediationStore:
         self.commits = 0
         self.fail_after_commits = fail_after_commits
         self.files: dict[str, list[str]] = {}   # file id -> ids of the CDRs it stored
+        self.file_problems: dict[str, list[FileProblem]] = {}   # file id -> why it was refused
 
     # SeenCdrIds
     def seen(self, cdr_ids: Sequence[str]) -> set[str]:
@@ -47,6 +48,8 @@ class MemoryMediationStore:
             self.cdrs[row[0]] = row
         self.files.setdefault(chunk.file_id, []).extend(row[0] for row in chunk.cdrs)
         self.rejects.extend(chunk.rejects)
+        if chunk.file_problems:
+            self.file_problems[chunk.file_id] = list(chunk.file_problems)
         self.checkpoints[chunk.file_id] = chunk.checkpoint
         if chunk.checkpoint.done:
             self.summaries[chunk.file_id] = chunk.checkpoint.summary.copy()

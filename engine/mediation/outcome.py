@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
 
 from engine.mediation.problems import ReconciliationError
+
+NON_BILLABLE_LEG = "(non-billable leg)"   # the id a layout's leg rule drops records under (engine.mediation.legs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +27,14 @@ class RejectedRecord:
     raw_truncated: bool = False
 
     def as_json(self) -> dict[str, Any]:
+        """A JSON-able form: ``raw`` as text for people, plus ``raw_base64`` (the exact bytes) when
+        they are not UTF-8 (a Latin-1 byte, a BER record)."""
         data = asdict(self)
-        data["raw"] = self.raw.decode("utf-8", "backslashreplace")
+        try:
+            data["raw"] = self.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            data["raw"] = self.raw.decode("utf-8", "backslashreplace")
+            data["raw_base64"] = base64.b64encode(self.raw).decode("ascii")
         return data
 
 
@@ -36,24 +45,39 @@ class FileProblem:
     line: int
     byte_offset: int
 
+    def as_json(self, file_id: str) -> dict[str, Any]:
+        """A line of the rejects output for a refused file: the whole file, with why."""
+        return {"file_id": file_id, "level": "file", "code": self.code, "reason": self.message, "line": self.line,
+                "byte_offset": self.byte_offset}
+
 
 @dataclass
 class ReconciliationSummary:
     """Counts for one file.  ``records_in`` always equals the sum of the outcomes (see :meth:`check`).
 
     ``aggregated`` counts partial records merged into another record's CDR (a call
-    split into 3 partials gives 1 normalised + 2 aggregated).
+    split into 3 partials gives 1 normalised + 2 aggregated); ``non_billable_legs`` the
+    records a layout's leg rule recognised as another leg of a call billed once.
+
+    ``file_id`` is the identity of this mediation of the file: its content
+    (``content_sha256``), the layout and its version, the source, and (in the store)
+    the submitting tenant.  The same bytes sent with another layout or source are
+    another mediation, so a file refused for a wrong layout can be sent again.
     """
 
     file_id: str
     file_name: str = ""
     layout: str = ""
+    layout_version: str = ""
+    source: str = ""
+    content_sha256: str = ""
     records_in: int = 0
     normalised: int = 0
     filtered: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     aggregated: int = 0
+    non_billable_legs: int = 0
     header_rows: int = 0
     blank_lines: int = 0
     bytes_in: int = 0
@@ -73,7 +97,16 @@ class ReconciliationSummary:
 
     @property
     def accounted(self) -> int:
-        return self.normalised + self.filtered_total + self.rejected_total + self.duplicates + self.aggregated
+        return self.normalised + self.filtered_total + self.rejected_total + self.duplicates + self.aggregated + self.non_billable_legs
+
+    def add_dropped(self, dropped: Mapping[str, int]) -> None:
+        """Records a mapper dropped, by filter id; the leg rule's go under their own heading."""
+        filtered = self.filtered
+        for key, count in dropped.items():
+            if key == NON_BILLABLE_LEG:
+                self.non_billable_legs += count
+            else:
+                filtered[key] = filtered.get(key, 0) + count
 
     def check(self) -> None:
         """Raise :class:`ReconciliationError` unless every record is accounted for exactly once."""
@@ -81,7 +114,7 @@ class ReconciliationSummary:
             raise ReconciliationError(
                 f"{self.file_name or self.file_id}: {self.records_in} records in, {self.accounted} accounted for "
                 f"(normalised {self.normalised}, filtered {self.filtered_total}, rejected {self.rejected_total}, "
-                f"duplicates {self.duplicates}, aggregated {self.aggregated})"
+                f"duplicates {self.duplicates}, aggregated {self.aggregated}, non-billable legs {self.non_billable_legs})"
             )
 
     def as_dict(self) -> dict[str, Any]:
@@ -95,7 +128,8 @@ class ReconciliationSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReconciliationSummary":
-        data = {k: v for k, v in data.items() if k not in ("rejected_total", "filtered_total")}
+        known = {f.name for f in fields(cls)}   # summaries stored by older versions lack the newer counts
+        data = {k: v for k, v in data.items() if k in known}
         problem = data.pop("file_error", None)
         return cls(**data, file_error=FileProblem(**problem) if problem else None)
 
@@ -104,7 +138,9 @@ class ReconciliationSummary:
 
     def lines(self) -> list[str]:
         """A short human report (the CLI prints it)."""
-        out = [f"file      {self.file_name}  (sha256 {self.file_id[:16]}…, layout {self.layout})"]
+        layout = f"{self.layout}@{self.layout_version}" if self.layout_version else self.layout
+        origin = f", source {self.source}" if self.source else ""
+        out = [f"file      {self.file_name}  (sha256 {(self.content_sha256 or self.file_id)[:16]}…, layout {layout}{origin})"]
         if self.already_ingested:
             out.append("          already ingested: nothing new stored")
         if self.file_error is not None:
@@ -116,8 +152,10 @@ class ReconciliationSummary:
         out.append(f"  rejected    {self.rejected_total}" + "".join(f"\n    {k:<20} {v}" for k, v in sorted(self.rejected.items())))
         out.append(f"  duplicates  {self.duplicates}")
         out.append(f"  aggregated  {self.aggregated}")
+        out.append(f"  non-billable legs  {self.non_billable_legs}")
         if self.rated or self.unrated:
             out.append(f"rating    {self.rated} rated, {self.unrated} unrated")
         status = "reconciled" if self.records_in == self.accounted else "NOT RECONCILED"
-        out.append(f"{status}: {self.records_in} = {self.normalised} + {self.filtered_total} + {self.rejected_total} + {self.duplicates} + {self.aggregated}")
+        out.append(f"{status}: {self.records_in} = {self.normalised} + {self.filtered_total} + {self.rejected_total} + {self.duplicates}"
+                   f" + {self.aggregated} + {self.non_billable_legs}")
         return out

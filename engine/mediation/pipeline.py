@@ -29,15 +29,20 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from engine.mediation.layout import Layout
-from engine.mediation.mapper import CompiledLayout, PartialInfo, compile_layout
-from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
-from engine.mediation.partials import PartialAssembler
-from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, PendingRecord, SeenCdrIds
-from engine.mediation.problems import FieldError, FileLevelError
+from engine import cancellation
 from engine.mediation.csvblock import BlockSplitter
-from engine.mediation.reader import Block, BlockReader
+from engine.mediation.keyvalue import KeyValueReader
+from engine.mediation.layout import Layout
+from engine.mediation.legs import NO_BILLABLE_LEG, LegOutcome, LegPairer
+from engine.mediation.mapper import CompiledLayout, PartialInfo, compile_layout
+from engine.mediation.outcome import NON_BILLABLE_LEG, FileProblem, ReconciliationSummary, RejectedRecord
+from engine.mediation.partials import PartialAssembler
+from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, PendingRecord, SeenCdrIds, mediation_id
+from engine.mediation.problems import FieldError, FileLevelError
+from engine.mediation.reader import ESCAPED, Block, BlockReader
 from engine.mediation.rows import CdrRow
+from engine.mediation.sources import Source
+from engine.mediation.tenants import SubscriberTenants
 
 Progress = Callable[[int], None]  # bytes read so far
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
@@ -47,7 +52,7 @@ _PIECE = 64     # a batch with an unusual record is retried in pieces this big
 
 
 def file_id_of(path: Path | str) -> str:
-    """SHA-256 of the content: the file's identity for checkpoints and duplicate files."""
+    """SHA-256 of the content (with the layout and source, the identity of a mediation: :func:`mediation_id`)."""
     with open(path, "rb") as stream:   # file_digest reads into one reused buffer (mmap measured slower)
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
@@ -71,12 +76,19 @@ class Mediator:
         batch: bool = True,
         namespace: str = "",
         only_tenant: str | None = None,
+        source: Source | None = None,
+        subscribers: SubscriberTenants | None = None,
     ) -> None:
         """``namespace`` (the submitting tenant) goes into every CDR identity; with ``only_tenant``,
-        records of any other tenant are rejected (see :func:`engine.mediation.mapper.compile_layout`)."""
+        records of any other tenant are rejected (see :func:`engine.mediation.mapper.compile_layout`).
+        ``source``: where the files come from (their zone and numbering, see engine.mediation.sources);
+        a layout that needs one refuses files without it.  ``subscribers``: the subscriber store's part in
+        telling each CDR's tenant (engine.mediation.tenants)."""
+        self.subscribers = subscribers
         self.namespace = namespace
         self.only_tenant = only_tenant
-        self.layout = layout
+        self.source = source
+        self.layout = layout.bind(source)
         self.sink = sink
         self.seen = seen
         self.chunk_size = max(1, chunk_size)
@@ -86,15 +98,22 @@ class Mediator:
 
     def mediate_path(self, path: Path | str, file_name: str | None = None) -> ReconciliationSummary:
         path = Path(path)
-        file_id = file_id_of(path)
+        content = file_id_of(path)
         with open(path, "rb") as stream:
-            return self.mediate_stream(stream, file_id, file_name or path.name)
+            return self.mediate_stream(stream, content, file_name or path.name)
 
     def mediate_bytes(self, data: bytes, file_name: str = "<bytes>") -> ReconciliationSummary:
         return self.mediate_stream(io.BytesIO(data), hashlib.sha256(data).hexdigest(), file_name)
 
-    def mediate_stream(self, stream: BinaryIO, file_id: str, file_name: str) -> ReconciliationSummary:
-        """Mediate (or resume) one file; ``stream`` must be seekable to resume after a crash."""
+    def file_id(self, content_sha256: str) -> str:
+        """The identity of this mediation of a file with that content (layout and version, source)."""
+        source = self.layout.bound_source
+        return mediation_id(content_sha256, self.layout.name, self.layout.version,
+                            source.name if source else "", source.version if source else "")
+
+    def mediate_stream(self, stream: BinaryIO, content_sha256: str, file_name: str) -> ReconciliationSummary:
+        """Mediate (or resume) one file whose content has that SHA-256; ``stream`` must be seekable to resume."""
+        file_id = self.file_id(content_sha256)
         checkpoint = self.sink.checkpoint(file_id)
         if checkpoint is not None and checkpoint.done:
             summary = checkpoint.summary.copy()
@@ -102,7 +121,7 @@ class Mediator:
             return summary
         if checkpoint is not None and checkpoint.byte_offset:
             stream.seek(checkpoint.byte_offset)
-        run = _Run(self, stream, file_id, file_name, checkpoint)
+        run = _Run(self, stream, file_id, file_name, checkpoint, content_sha256)
         return run.execute()
 
 
@@ -114,13 +133,14 @@ def _lines_of(row: list[str]) -> int:
 class _Run:
     """One pass over one file (fresh or resumed)."""
 
-    def __init__(self, mediator: Mediator, stream: BinaryIO, file_id: str, file_name: str, checkpoint: Checkpoint | None) -> None:
+    def __init__(self, mediator: Mediator, stream: BinaryIO, file_id: str, file_name: str, checkpoint: Checkpoint | None,
+                 content_sha256: str = "") -> None:
         layout = mediator.layout
         self.m = mediator
         self.layout = layout
         self.file_id = file_id
         self.resumed = checkpoint
-        self.summary = checkpoint.summary.copy() if checkpoint else ReconciliationSummary(file_id, file_name, layout.name)
+        self.summary = checkpoint.summary.copy() if checkpoint else self._fresh_summary(file_name, content_sha256)
         self.record_no = checkpoint.record_no if checkpoint else 0
         self.header: tuple[str, ...] | None = checkpoint.header if checkpoint else None
         read = layout.read
@@ -136,20 +156,31 @@ class _Run:
         self.reader: Any = None            # csv.reader over the lines of the block being read the slow way
         self.base = 0                      # line number before that block's first line
         self.first_pending = checkpoint is None   # the file's first record gets the layout checks
-        self.splitter: BlockSplitter | None = None
+        self.splitter: BlockSplitter | None = None   # for the file's width (that of its first record)
+        self.width = 0
         self.last_line = self.blocks.next_line - 1
         self.cdrs: list[CdrRow] = []
         self.rejects: list[RejectedRecord] = []
         self.compiled: CompiledLayout | None = None
         self.partials: PartialAssembler | None = None
+        self.pairer: LegPairer | None = None
+
+    def _fresh_summary(self, file_name: str, content_sha256: str) -> ReconciliationSummary:
+        layout = self.layout
+        source = layout.bound_source
+        return ReconciliationSummary(self.file_id, file_name, layout.name, layout.version, source.name if source else "", content_sha256)
 
     # ------------------------------------------------------------------ top level
 
     def execute(self) -> ReconciliationSummary:
         progress = self.m.progress
         done_before = self.resumed.byte_offset if self.resumed else 0
+        problem = self.layout.source_problem()
+        if problem is not None:   # before reading a byte: the file is refused, nothing else stored
+            return self._refuse(FileLevelError(problem[0], problem[1]))
         try:
             for block in self.blocks.blocks():
+                cancellation.checkpoint()   # a caller gone away stops the file here; what was committed resumes on the next upload
                 if self.splitter is None or not self._fast_block(block):
                     self._csv_block(block)
                 self.blocks.keep_from = self.last_line + 1   # older blocks may leave the window
@@ -165,21 +196,29 @@ class _Run:
     def _open(self) -> None:
         """The first block: header rows, then the layout compiled against them."""
         header_line = self._read_header()
-        self.compiled = compile_layout(self.layout, self.header, header_line, namespace=self.m.namespace, only_tenant=self.m.only_tenant)
+        self.compiled = compile_layout(self.layout, self.header, header_line, namespace=self.m.namespace, only_tenant=self.m.only_tenant,
+                                       subscribers=self.m.subscribers)
         if self.layout.partials is not None:
             self.partials = PartialAssembler(self.compiled.identity)
-            self._replay_pending()
-        if self.compiled.map_batch is not None and self.m.batch:
-            self.splitter = BlockSplitter.for_layout(self.layout, self.compiled.expected_columns, self.compiled.map_batch.used)
+        legs = self.layout.legs
+        if legs is not None and legs.pairs is not None:
+            self.pairer = LegPairer(legs.pairs.within)
+        self._replay_pending()
+        if self.resumed is not None:   # the file's shape was settled by its first record
+            self._set_width(self.resumed.width or self.compiled.expected_columns)
+
+    def _set_width(self, width: int) -> None:
+        """The file's width (its first record's): the fast paths take records of exactly this width."""
+        assert self.compiled is not None
+        self.width = width
+        map_batch = self.compiled.map_batch
+        if map_batch is not None and self.m.batch and self.layout.read.format == "csv":
+            self.splitter = BlockSplitter.for_layout(self.layout, width, map_batch.used)
 
     def _csv_block(self, block: Block | None) -> None:
         """A block the slow way: csv.reader over its lines, every record checked."""
         lines = self.blocks.text_lines(block) if block is not None else []
-        read = self.layout.read
-        self.reader = csv.reader(
-            iter(lines), delimiter=read.delimiter, quotechar=read.quotechar,
-            doublequote=True, skipinitialspace=read.skip_initial_space, strict=True,
-        )
+        self.reader = self._reader(lines)
         self.base = block.first_line - 1 if block is not None else self.blocks.next_line - 1
         if self.compiled is None:
             try:
@@ -191,6 +230,14 @@ class _Run:
                 self.blocks.give_back(block.first_line)   # the header runs on into the next block
                 return
         self._records(block)
+
+    def _reader(self, lines: Any) -> Any:
+        """csv.reader over text lines, or the key=value reader (the same interface)."""
+        read = self.layout.read
+        if read.format == "key_value":
+            return KeyValueReader(lines, self.layout.all_columns, read.pair_separator, read.key_separator, read.record_marker)
+        return csv.reader(iter(lines), delimiter=read.delimiter, quotechar=read.quotechar,
+                          doublequote=True, skipinitialspace=read.skip_initial_space, strict=True)
 
     def _fast_block(self, block: Block) -> bool:
         """A block of plain lines: split in C, mapped column by column; False leaves it to the slow way."""
@@ -205,9 +252,7 @@ class _Run:
             return False
         out, dropped = result
         self.cdrs.extend(out)
-        filtered = self.summary.filtered
-        for key, count in dropped.items():
-            filtered[key] = filtered.get(key, 0) + count
+        self.summary.add_dropped(dropped)
         before = self.record_no
         self.record_no += block.count
         self.last_line = block.last_line
@@ -238,13 +283,13 @@ class _Run:
     def _refuse(self, exc: FileLevelError) -> ReconciliationSummary:
         """A file-level error: nothing of the file is stored, only its summary saying why."""
         offset = exc.byte_offset or (self._offset_of_line(exc.line) if exc.line else 0)
-        fresh = ReconciliationSummary(self.file_id, self.summary.file_name, self.layout.name)
+        fresh = self._fresh_summary(self.summary.file_name, self.summary.content_sha256)
         fresh.file_error = FileProblem(exc.code, exc.message, exc.line, offset)
         fresh.bytes_in = self.blocks.offset
         fresh.complete = True
         self.summary = fresh
         checkpoint = Checkpoint(self.file_id, 0, 0, 0, fresh.copy(), None, (), True)
-        self.m.sink.commit(MediationChunk(self.file_id, [], [], checkpoint))
+        self.m.sink.commit(MediationChunk(self.file_id, [], [], checkpoint, file_problems=[fresh.file_error]))
         return fresh
 
     def _offset_of_line(self, line: int) -> int:
@@ -274,7 +319,7 @@ class _Run:
                         self.last_line = base + reader.line_num
                 if self.first_pending:
                     break
-                if self.compiled is not None and self.compiled.partial_info is not None:
+                if self.compiled is not None and (self.partials is not None or self.pairer is not None):
                     for row in reader:
                         if row:
                             self._one(row, base + reader.line_num)
@@ -289,7 +334,7 @@ class _Run:
                 if block is not None and not self.blocks.eof and line == block.last_line and str(exc) == "unexpected end of data":
                     self.blocks.give_back(self.last_line + 1)   # the record goes on in the next block
                     break
-                if self.first_pending:  # quoted values in another delimiter trip the CSV syntax first
+                if self.first_pending and self.layout.read.format == "csv":  # quoted values in another delimiter trip the CSV syntax first
                     raw, _, _ = self.blocks.raw(self.last_line + 1, line, self.layout.read.max_record_bytes)
                     self._check_delimiter(raw.decode(self.layout.read.encoding, "replace"), self.last_line + 1)
                 self.first_pending = False  # otherwise a broken first record is a record problem, not proof of a wrong layout
@@ -307,11 +352,10 @@ class _Run:
         if map_batch is None or not self.m.batch:
             self._row_loop(base)
             return
-        ncols = self.compiled.expected_columns
         alert = self.blocks.alert
         reader = self.reader
         cdrs = self.cdrs
-        filtered = self.summary.filtered
+        summary = self.summary
         chunk = self.m.chunk_size
         next_flush = self.record_no - self.record_no % chunk + chunk
         batch: list[list[str]] = []
@@ -330,6 +374,7 @@ class _Run:
             if not batch:
                 return
             result = None
+            ncols = self.width or -1   # no well-shaped record yet: record by record, which settles it
             if not alert[0] and len(batch[0]) == ncols and len(set(map(len, batch))) == 1:
                 result = map_batch(batch)
             if result is None:
@@ -340,8 +385,8 @@ class _Run:
                 continue
             out, dropped = result
             cdrs.extend(out)
-            for key, count in dropped.items():
-                filtered[key] = filtered.get(key, 0) + count
+            if dropped:
+                summary.add_dropped(dropped)
             self.record_no += len(batch)
             self.last_line = base + reader.line_num
             if self.record_no >= next_flush:
@@ -359,8 +404,7 @@ class _Run:
             return
         out, dropped = result
         self.cdrs.extend(out)
-        for key, count in dropped.items():
-            self.summary.filtered[key] = self.summary.filtered.get(key, 0) + count
+        self.summary.add_dropped(dropped)
         before = self.record_no
         self.record_no += len(piece)
         self.last_line += sum(_lines_of(row) for row in piece)
@@ -383,13 +427,15 @@ class _Run:
         """The record-at-a-time loop: the reference the batch path is tested against."""
         assert self.compiled is not None
         map_row = self.compiled.map_row
-        ncols = self.compiled.expected_columns
+        ncols = self.width or -1   # no well-shaped record yet: record by record (_one), which settles it
         alert = self.blocks.alert
         reader = self.reader
         cdrs = self.cdrs
-        filtered = self.summary.filtered
+        summary = self.summary
+        filtered = summary.filtered
         chunk = self.m.chunk_size
         record_no = self.record_no
+        pad = [""] * (self.compiled.expected_columns - ncols) if 0 < ncols < self.compiled.expected_columns else None
         next_flush = record_no - record_no % chunk + chunk   # flushes happen at multiples of the chunk size
         last = self.last_line - base   # in reader.line_num terms
         try:
@@ -403,15 +449,20 @@ class _Run:
                         self.last_line = base + reader.line_num
                     record_no, last = self.record_no, self.last_line - base
                     next_flush = record_no - record_no % chunk + chunk
+                    if ncols < 0 and self.width:
+                        ncols = self.width
+                        pad = [""] * (self.compiled.expected_columns - ncols) if ncols < self.compiled.expected_columns else None
                     continue
                 record_no += 1
                 try:
-                    result = map_row(row)
+                    result = map_row(row + pad if pad else row)
                 except FieldError as exc:
                     self._reject(record_no, base + last + 1, base + reader.line_num, exc.code, exc.field, exc.message)
                 else:
                     if type(result) is tuple:
                         cdrs.append(result)
+                    elif result == NON_BILLABLE_LEG:
+                        summary.non_billable_legs += 1
                     else:
                         filtered[result] = filtered.get(result, 0) + 1
                 last = reader.line_num
@@ -423,23 +474,30 @@ class _Run:
 
     def _one(self, row: list[str], line: int, first_record: bool = False) -> None:
         """One non-blank record, every check spelled out (first record, flagged lines, partial layouts)."""
-        assert self.compiled is not None
+        compiled = self.compiled
+        assert compiled is not None
         self.record_no += 1
-        first, ncols = self.last_line + 1, self.compiled.expected_columns
-        if first_record and len(row) != ncols:
+        first = self.last_line + 1
+        if first_record and not compiled.accepts(len(row)):
             self._wrong_shape(row, first)
-        if not self._irregular(row, self.record_no, first, line, ncols):
+        if not self.width and compiled.accepts(len(row)):   # the file's first well-shaped record (the first may be broken)
+            self._set_width(len(row))
+        if not self._irregular(row, self.record_no, first, line):
+            if len(row) < compiled.expected_columns:   # an optional trailing column the file leaves out
+                row = row + [""] * (compiled.expected_columns - len(row))
             try:
-                result = self.compiled.map_row(row)
+                result = compiled.map_row(row)
             except FieldError as exc:
                 self._reject(self.record_no, first, line, exc.code, exc.field, exc.message)
             else:
                 if type(result) is not tuple:
-                    self.summary.filtered[result] = self.summary.filtered.get(result, 0) + 1
-                elif self.compiled.partial_info is None:
-                    self.cdrs.append(result)
-                else:
+                    self.summary.add_dropped({result: 1})
+                elif self.partials is not None:
                     self._partial(row, result, self.record_no, first, line)
+                elif self.pairer is not None:
+                    self._leg(row, result, self.record_no, first, line)
+                else:
+                    self.cdrs.append(result)
         self.last_line = line
         self._maybe_flush(line)
 
@@ -451,7 +509,7 @@ class _Run:
 
     def _check_delimiter(self, text: str, line: int) -> None:
         """Raise ``read.wrong-delimiter`` when the first record splits better on another delimiter."""
-        ncols = self.compiled.expected_columns if self.compiled else 0
+        ncols = len(self.layout.columns) if self.compiled else 0
         own = self.layout.read.delimiter
         for other in _OTHER_DELIMITERS:
             if other != own and text.count(other) >= max(1, ncols // 2) > text.count(own):
@@ -461,32 +519,62 @@ class _Run:
                     line,
                 )
 
+    def _shapes(self) -> str:
+        assert self.compiled is not None
+        return self.layout.shapes() if self.header is None or not self.layout.read.header_row else str(self.compiled.expected_columns)
+
     def _wrong_shape(self, row: list[str], line: int) -> None:
-        """The first record does not have the layout's column count: most likely the wrong layout or delimiter."""
-        ncols = self.compiled.expected_columns if self.compiled else 0
-        if len(row) == 1:
+        """The first record has none of the layout's column counts: most likely the wrong layout or delimiter."""
+        if len(row) == 1 and self.layout.read.format == "csv":
             self._check_delimiter(row[0], line)
         raise FileLevelError(
             "read.column-count",
-            f"the first record has {len(row)} columns, layout {self.layout.name!r} expects {ncols}: is this the right --format?",
+            f"the first record has {len(row)} columns, layout {self.layout.name!r} expects {self._shapes()}: is this the right --format?",
             line,
         )
 
-    def _irregular(self, row: list[str], record_no: int, first: int, last: int, ncols: int) -> bool:
+    def _irregular(self, row: list[str], record_no: int, first: int, last: int) -> bool:
         """Checks for flagged lines and column counts; True when the record was rejected here."""
+        assert self.compiled is not None
         problem = self.blocks.inspect(first, last)
         if problem is not None:
             code, message, _ = problem
             self._reject(record_no, first, last, code, "record", message)
             return True
-        if len(row) != ncols:
-            self._reject(record_no, first, last, "record.column-count", "record", f"{len(row)} columns, the layout expects {ncols}")
+        if not self.compiled.accepts(len(row)):
+            self._reject(record_no, first, last, "record.column-count", "record", f"{len(row)} columns, the layout expects {self._shapes()}")
+            return True
+        if self.blocks.tainted(first, last) and self._undecodable(row, record_no, first, last):
             return True
         limit = self.layout.read.max_field_bytes
         for i, value in enumerate(row):
             if len(value) > limit:
                 self._reject(record_no, first, last, "record.field-too-large", f"column {i + 1}", f"column {i + 1} holds {len(value)} characters, over the {limit} limit")
                 return True
+        return False
+
+    def _undecodable(self, row: list[str], record_no: int, first: int, last: int) -> bool:
+        """Bytes not valid in the file's encoding reject the record only in a column the layout reads
+        (a Latin-1 caller name in a column nobody maps is left alone); a column with its own declared
+        encoding is read in that one by the mapper.  True when the record was rejected here."""
+        assert self.compiled is not None and self.compiled.index is not None
+        encodings = self.layout.column_encodings
+        for ref, i in self.compiled.index.items():
+            if i >= len(row) or ref in encodings:
+                continue
+            m = ESCAPED.search(row[i])
+            if m is None:
+                continue
+            bad = ord(m.group()) - 0xDC00
+            raw, offset, _ = self.blocks.raw(first, last, self.layout.read.max_record_bytes)
+            read = self.layout.read
+            head = row[i][: m.start()].encode(read.encoding, "surrogateescape")
+            at = raw.find(row[i].encode(read.encoding, "surrogateescape"))
+            where = offset + (at if at >= 0 else 0) + (len(head) if at >= 0 else 0)
+            name = ref if isinstance(ref, str) else f"column {ref}"
+            self._reject(record_no, first, last, "record.encoding", name,
+                         f"column {name}: byte 0x{bad:02x} at offset {where} is not valid {read.encoding}")
+            return True
         return False
 
     def _reject(self, record_no: int, first: int, last: int, code: str, field: str, message: str) -> None:
@@ -517,28 +605,55 @@ class _Run:
             self.summary.aggregated += parts - 1
             self._finished_cdr(merged)
 
+    def _leg(self, row: list[str], result: CdrRow, record_no: int, first: int, last: int) -> None:
+        assert self.compiled is not None and self.compiled.leg_info is not None and self.pairer is not None
+        leg, other = self.compiled.leg_info(row)
+        raw, offset, _ = self.blocks.raw(first, last, self.layout.read.max_record_bytes)
+        self._leg_outcomes(self.pairer.add(leg, other, result, PendingRecord(record_no, first, last, offset, raw)))
+
+    def _leg_outcomes(self, outcomes: list[LegOutcome]) -> None:
+        for o in outcomes:
+            if o.kind == "cdr":
+                self._finished_cdr(o.row)
+            elif o.kind == "leg":
+                self.summary.non_billable_legs += 1
+            else:
+                self._reject_pending(o.record, NO_BILLABLE_LEG, o.reason)
+
+    def _reject_pending(self, rec: PendingRecord, code: str, reason: str) -> None:
+        self.rejects.append(RejectedRecord(self.file_id, rec.record_no, rec.line, rec.byte_offset, code, "record", reason, rec.raw))
+        self.summary.rejected[code] = self.summary.rejected.get(code, 0) + 1
+
     def _finished_cdr(self, row: CdrRow) -> None:
         assert self.compiled is not None
         dropped = self.compiled.check_fields(row)
         if dropped is None:
             self.cdrs.append(row)
         else:
-            self.summary.filtered[dropped] = self.summary.filtered.get(dropped, 0) + 1
+            self.summary.add_dropped({dropped: 1})
 
     def _replay_pending(self) -> None:
-        """After a resume: the open partials of the checkpoint go through the mapper again."""
+        """After a resume: the records the checkpoint holds back (open partials, legs waiting for
+        their other leg) go through the mapper again."""
         assert self.compiled is not None
         if self.resumed is None:
             return
         read = self.layout.read
         for rec in self.resumed.pending:
             text = rec.raw.decode(read.encoding if read.encoding != "utf-8-sig" else "utf-8", "surrogateescape")
-            row = next(csv.reader(io.StringIO(text, newline=""), delimiter=read.delimiter, quotechar=read.quotechar,
-                                  skipinitialspace=read.skip_initial_space, strict=True))
+            row = next(self._reader(io.StringIO(text, newline="")))
+            if len(row) < self.compiled.expected_columns:
+                row = row + [""] * (self.compiled.expected_columns - len(row))
             result = self.compiled.map_row(row)
-            info = self.compiled.partial_info(row) if self.compiled.partial_info else None
-            if type(result) is tuple and info is not None:
-                self._add_partial(info, result, rec)
+            if type(result) is not tuple:
+                continue
+            if self.partials is not None and self.compiled.partial_info is not None:
+                info = self.compiled.partial_info(row)
+                if info is not None:
+                    self._add_partial(info, result, rec)
+            elif self.pairer is not None and self.compiled.leg_info is not None:
+                leg, other = self.compiled.leg_info(row)
+                self._leg_outcomes(self.pairer.add(leg, other, result, rec))
 
     # ------------------------------------------------------------------ commits
 
@@ -567,15 +682,17 @@ class _Run:
         summary.records_in = record_no
         summary.bytes_in = self.blocks.offset_after(line) if line else self.blocks.offset
         summary.complete = done
-        pending = self.partials.pending() if self.partials is not None else ()
+        pending = self.partials.pending() if self.partials is not None else self.pairer.pending() if self.pairer is not None else ()
         summary_copy = summary.copy()
-        checkpoint = Checkpoint(self.file_id, summary.bytes_in, line, record_no, summary_copy, self.header, pending, done)
+        checkpoint = Checkpoint(self.file_id, summary.bytes_in, line, record_no, summary_copy, self.header, pending, done, self.width)
         self.m.sink.commit(MediationChunk(self.file_id, kept, self.rejects, checkpoint, duplicates))
         self.cdrs.clear()
         self.rejects = []
         return record_no + self.m.chunk_size
 
     def _finish(self) -> None:
+        if self.pairer is not None:
+            self._leg_outcomes(self.pairer.drain())
         if self.partials is not None:
             for rec in self.partials.drain():
                 reason = "the call's other partial records never arrived in this file"

@@ -6,18 +6,28 @@ in ONE transaction.  After a crash the pipeline asks for the checkpoint, seeks t
 its byte offset and goes on; what was committed is never written twice and what
 was not is redone.  So kill -9 and a rerun give exactly one clean run's result.
 
-The file id is the SHA-256 of the file's content, so the same file under another
-name is recognised, and a finished file (``checkpoint.done``) is not ingested again.
+A file id (:func:`mediation_id`) names one mediation of a file: the SHA-256 of its
+content, the layout and its version, and the source.  The same file under another
+name is recognised and a finished one (``checkpoint.done``) is not ingested again;
+the same bytes with another layout or source (after a refusal for the wrong one) are
+mediated afresh.  Stores keep files per submitting tenant, the fourth part.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
+from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
 from engine.mediation.rows import CdrRow
+
+
+def mediation_id(content_sha256: str, layout: str, layout_version: str, source: str = "", source_version: str = "") -> str:
+    """The identity of one mediation of a file (see the module doc)."""
+    key = "\x1f".join((content_sha256, f"{layout}@{layout_version}", f"{source}@{source_version}"))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,9 @@ class Checkpoint:
     record_no: int                           # records consumed so far
     summary: ReconciliationSummary           # counts up to this point (final when done)
     header: tuple[str, ...] | None = None    # column names read from the file's header
-    pending: tuple[PendingRecord, ...] = ()  # open partial records, replayed on resume
+    pending: tuple[PendingRecord, ...] = ()  # records held back (open partials, legs), replayed on resume
     done: bool = False
+    width: int = 0                           # the column count of the file's first record
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class MediationChunk:
     rejects: list[RejectedRecord]
     checkpoint: Checkpoint
     duplicates: list[str] = field(default_factory=list)   # cdr ids recognised as duplicates in this chunk
+    file_problems: list[FileProblem] = field(default_factory=list)   # why the whole file was refused (all the reasons)
 
 
 class SeenCdrIds(Protocol):
@@ -85,6 +97,7 @@ def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
             for p in cp.pending
         ],
         "done": cp.done,
+        "width": cp.width,
     }
 
 
@@ -100,4 +113,5 @@ def checkpoint_from_json(data: dict[str, Any]) -> Checkpoint:
             PendingRecord(p["record_no"], p["line"], p["last_line"], p["byte_offset"], base64.b64decode(p["raw"])) for p in data["pending"]
         ),
         done=data["done"],
+        width=data.get("width", 0),
     )

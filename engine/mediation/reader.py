@@ -13,7 +13,8 @@ without keeping the file in memory.
 Lines that need a closer look are flagged in ``alert`` (a one-item list the
 pipeline polls per record) when a block's text is made: bytes that are not valid
 in the declared encoding (decoded with ``surrogateescape`` so they round-trip
-exactly), physical lines longer than ``max_record_bytes`` (cut, the rest skipped
+exactly; the pipeline rejects a record for them only in a column it reads),
+physical lines longer than ``max_record_bytes`` (cut, the rest skipped
 up to the next line break) and lines long enough to hold a field over
 ``max_field_bytes``.
 """
@@ -30,7 +31,7 @@ from engine.mediation.csvblock import count_newlines
 
 # splitlines() also breaks at these; csv does not, so blocks holding them are split by hand
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_ESCAPED = re.compile("[\udc80-\udcff]")
+ESCAPED = re.compile("[\udc80-\udcff]")   # bytes not valid in the encoding, kept by surrogateescape
 
 
 class _Readable(Protocol):
@@ -183,7 +184,7 @@ class BlockReader:
             lines = _LINE.findall(text)
         block.lines = lines
         if tainted:
-            block.tainted = {n for n, line in enumerate(lines, block.first_line) if _ESCAPED.search(line)}
+            block.tainted = {n for n, line in enumerate(lines, block.first_line) if ESCAPED.search(line)}
         if block.oversize:
             self.alert[0] = max(self.alert[0], block.first_line)
         elif lines and max(map(len, lines)) > self.max_field:
@@ -266,20 +267,21 @@ class BlockReader:
         return self.offset
 
     def inspect(self, first: int, last: int) -> tuple[str, str, int] | None:
-        """Why lines ``first..last`` cannot be a clean record: (code, message, byte offset) or ``None``."""
+        """Why lines ``first..last`` cannot be a record at all (a line cut for its size): (code, message,
+        byte offset) or ``None``.  Bytes invalid in the encoding are the pipeline's to judge, column by
+        column (:meth:`tainted`)."""
         for block in self._blocks_for(first, last):
             for n in range(max(first, block.first_line), min(last, block.last_line) + 1):
                 if n in block.oversize:
                     return ("record.too-large", f"line is {block.oversize[n]} bytes, over the {self.max_record}-byte limit", self._line_start(block, n))
-                if n in block.tainted:
-                    line = self.text_lines(block)[n - block.first_line]
-                    m = _ESCAPED.search(line)
-                    pos = len(line[: m.start()].encode(self.encoding, "surrogateescape")) if m else 0
-                    at = self._line_start(block, n) + pos
-                    return ("record.encoding", f"byte 0x{ord(m.group()) - 0xDC00 if m else 0:02x} at offset {at} is not valid {self.encoding}", at)
         if last >= self.alert[0]:
             self.alert[0] = 0
         return None
+
+    def tainted(self, first: int, last: int) -> bool:
+        """Whether lines ``first..last`` hold bytes that are not valid in the encoding."""
+        return any(n in block.tainted for block in self._blocks_for(first, last)
+                   for n in range(max(first, block.first_line), min(last, block.last_line) + 1))
 
     def _line_start(self, block: Block, n: int) -> int:
         i = n - block.first_line

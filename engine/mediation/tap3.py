@@ -3,50 +3,71 @@
 Roaming clearing accepts or refuses a TAP file as a whole: a file that does not
 decode, or whose clearing validation has a fatal issue (audit totals, trailing
 bytes ...), is refused with a summary whose ``file_error`` names the code and the
-field, and nothing else is stored.  An accepted file stores, in ONE commit (so a
-crash leaves all or nothing), its call events as normalised CDRs, the events that
-failed record validation as rejects with their original BER bytes and byte
-offset, and its reconciliation summary.  CDR identities come from
-:mod:`engine.tap3` (sender + record), so the same event arriving again, in the
-same file or another, counts as a duplicate; a finished file is not ingested again.
+field (every fatal reason goes with the refusal, for a rejects file), and nothing
+else is stored.  An accepted file stores, in ONE commit (so a crash leaves all or
+nothing), its call events as normalised CDRs, the events that failed record
+validation as rejects with their original BER bytes and byte offset, and its
+reconciliation summary.
+
+Each CDR gets its tenant by the same subscriber identification as a CSV file
+(:mod:`engine.mediation.tenants`: IMSI ranges, the subscriber store, MSISDN ranges);
+an event whose IMSI is nobody's here, or (for an MVNO's file) another tenant's
+subscriber, is rejected with its bytes.  CDR identities come from :mod:`engine.tap3`
+(sender + record), so the same event arriving again, in the same file or another,
+counts as a duplicate; a finished file is not ingested again.  A RAP file or a
+Notification has no call events: it is accounted for with no records.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
+from engine.cdr import Direction, MediatedCdr
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
-from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, SeenCdrIds
+from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, SeenCdrIds, mediation_id
+from engine.mediation.problems import FieldError
 from engine.mediation.rows import cdr_to_row
+from engine.mediation.tenants import DEFAULT_DIRECTORY, SubscriberTenants, TenantDirectory
 
 LAYOUT = "tap3"
+VERSION = "3.12"   # the "layout version" of TAP files: the TD.57 release the decoder reads
 
 
 class _Store(MediationSink, SeenCdrIds, Protocol):
     pass
 
 
-def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str, namespace: str = "") -> ReconciliationSummary:
-    """``namespace``: the submitting tenant, part of every CDR identity (see :func:`engine.cdr.cdr_identity`)."""
+def tap3_file_id(content_sha256: str) -> str:
+    return mediation_id(content_sha256, LAYOUT, VERSION)
+
+
+def mediate_tap3(store: _Store, data: bytes, content_sha256: str, file_name: str, namespace: str = "", *,
+                 tenants: TenantDirectory = DEFAULT_DIRECTORY, only_tenant: str | None = None,
+                 subscribers: SubscriberTenants | None = None) -> ReconciliationSummary:
+    """``namespace``: the submitting tenant, part of every CDR identity (see :func:`engine.cdr.cdr_identity`);
+    ``only_tenant``: every event must be that tenant's subscriber's (an MVNO's file)."""
     from engine.tap3 import FATAL, Tap3DecodeError, decode_file, to_cdrs, validate
 
+    file_id = tap3_file_id(content_sha256)
     previous = store.checkpoint(file_id)
     if previous is not None and previous.done:
         summary = previous.summary.copy()
         summary.already_ingested = True
         return summary
-    summary = ReconciliationSummary(file_id, file_name, LAYOUT, bytes_in=len(data))
+    summary = ReconciliationSummary(file_id, file_name, LAYOUT, VERSION, "", content_sha256, bytes_in=len(data))
     try:
         doc = decode_file(data)
     except Tap3DecodeError as exc:
         where = f" in {exc.path}" if exc.path else ""
-        return _refuse(store, summary, FileProblem(exc.code, f"{exc.message}{where}", 0, exc.offset))
+        return _refuse(store, summary, [FileProblem(exc.code, f"{exc.message}{where}", 0, exc.offset)])
     fatal = [issue for issue in validate(doc) if issue.severity == FATAL]
     if fatal:
-        issue = fatal[0]
-        return _refuse(store, summary, FileProblem(issue.code, f"{issue.field}: {issue.message}", 0, issue.offset or 0))
+        return _refuse(store, summary, [FileProblem(i.code, f"{i.field}: {i.message}", 0, i.offset or 0) for i in fatal])
     cdrs, rejects = to_cdrs(doc, namespace)
-    rows = [cdr_to_row(cdr) for cdr in cdrs]
+    records = [RejectedRecord(file_id, r.index + 1, 0, r.offset, r.code, r.field, r.reason, r.raw) for r in rejects]
+    attributed = _attribute(cdrs, doc, tenants, subscribers, only_tenant, file_id, records)
+    rows = [cdr_to_row(cdr) for cdr in attributed]
     known = store.seen([row[0] for row in rows])
     kept, duplicates, in_file = [], [], set()
     for row in rows:
@@ -55,9 +76,7 @@ def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str, names
         else:
             in_file.add(row[0])
             kept.append(row)
-    records = [
-        RejectedRecord(file_id, r.index + 1, 0, r.offset, r.code, r.field, r.reason, r.raw) for r in rejects
-    ]
+    records.sort(key=lambda r: r.record_no)
     for r in records:
         summary.rejected[r.code] = summary.rejected.get(r.code, 0) + 1
     summary.records_in = len(rows) + len(records)
@@ -70,9 +89,39 @@ def mediate_tap3(store: _Store, data: bytes, file_id: str, file_name: str, names
     return summary
 
 
-def _refuse(store: _Store, summary: ReconciliationSummary, problem: FileProblem) -> ReconciliationSummary:
-    """The whole file refused: only its summary, saying why, is stored."""
-    summary.file_error = problem
+def _attribute(cdrs: list[MediatedCdr], doc: object, tenants: TenantDirectory, subscribers: SubscriberTenants | None,
+               only_tenant: str | None, file_id: str, rejects: list[RejectedRecord]) -> list[MediatedCdr]:
+    """Each CDR with its tenant; the events that cannot have one (or have another tenant than the
+    submitter) go to ``rejects`` with their BER bytes."""
+    if not tenants.default_tenant:
+        return cdrs
+    identify = tenants.compile(subscribers)
+    served = [c.b_number if c.direction is Direction.TERMINATING else c.a_number for c in cdrs]
+    identify.prefetch([c.imsi for c in cdrs], served)  # type: ignore[attr-defined]
+    batch = getattr(doc, "transfer_batch", None)
+    events = {e.index: e for e in batch.events} if batch is not None else {}
+    out = []
+    for cdr, number in zip(cdrs, served):
+        event = events.get(int(cdr.origin_id.rpartition(":")[2]))   # engine.tap3.convert: "<file sequence>:<index>"
+        try:
+            tenant = identify(cdr.imsi, number)
+            if only_tenant is not None and tenant != only_tenant:
+                raise FieldError("tenant", "record.foreign-tenant",
+                                 f"the subscriber belongs to tenant {tenant!r}, not to {only_tenant!r}, which submitted the file")
+        except FieldError as exc:
+            if event is None:
+                raise
+            raw = doc.data[event.offset:event.end]  # type: ignore[attr-defined]
+            rejects.append(RejectedRecord(file_id, event.index + 1, 0, event.offset, exc.code, exc.field, exc.message, raw))
+            continue
+        out.append(replace(cdr, tenant=tenant))
+    return out
+
+
+def _refuse(store: _Store, summary: ReconciliationSummary, problems: list[FileProblem]) -> ReconciliationSummary:
+    """The whole file refused: only its summary, saying why, is stored (with every reason for a rejects file)."""
+    summary.file_error = problems[0]
     summary.complete = True
-    store.commit(MediationChunk(summary.file_id, [], [], Checkpoint(summary.file_id, 0, 0, 0, summary.copy(), None, (), True)))
+    checkpoint = Checkpoint(summary.file_id, 0, 0, 0, summary.copy(), None, (), True)
+    store.commit(MediationChunk(summary.file_id, [], [], checkpoint, file_problems=problems))
     return summary

@@ -1,30 +1,52 @@
-"""Which tenant (the MNO or one of its MVNOs) a CDR belongs to, by IMSI or MSISDN range.
+"""Which tenant (the MNO or one of its MVNOs) a CDR belongs to: its subscriber's identification.
 
 Declared in ``rules/mediation/tenants.yaml``::
 
     default_tenant: mno
+    home_imsi_prefixes: ["23499"]          # optional: the operator's own SIMs (MCC + MNC)
     ranges:
       - {tenant: mvno-alpha, msisdn_range: ["447700900000", "447700900499"]}
       - {tenant: mvno-beta,  msisdn_prefix: "4477009005"}
       - {tenant: mvno-alpha, imsi_prefix: "23491"}
 
+The same identification serves CSV layouts and TAP/RAP files, in this order:
+
+1. the IMSI ranges (the IMSI identifies the SIM, which is what an MVNO buys from the MNO);
+2. the subscriber store, when the server gives one (:class:`SubscriberTenants`): the live
+   subscriber with that IMSI, then with that MSISDN;
+3. the MSISDN ranges;
+4. an IMSI outside ``home_imsi_prefixes`` (when declared) is nobody's subscriber here:
+   the record is rejected (``record.unknown-imsi``), never billed to the default tenant;
+5. the default tenant.
+
 Ranges are turned into the smallest set of digit prefixes that covers them, so a
 lookup is a handful of dict probes however many ranges there are.  Ranges of
 different tenants must not overlap (that would make the owner ambiguous);
-overlaps are reported with both locations.  The IMSI wins over the MSISDN
-because it identifies the SIM, which is what an MVNO buys from the MNO.
+overlaps are reported with both locations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from engine.mediation.problems import FieldError
 from engine.tenancy import TENANT_ID
 from engine.yamlio import Fields, Mark, Problem, load_file
+
+
+class SubscriberTenants(Protocol):
+    """The subscriber store's answer: the tenant of the live subscriber with an IMSI or MSISDN."""
+
+    def tenants_by_imsi(self, imsis: Sequence[str]) -> dict[str, str]: ...
+
+    def tenants_by_msisdn(self, msisdns: Sequence[str]) -> dict[str, str]: ...
+
+
+_MEMO_LIMIT = 200_000
 
 KINDS = ("msisdn_prefix", "msisdn_range", "imsi_prefix", "imsi_range")
 
@@ -56,16 +78,20 @@ class TenantDirectory:
     default_tenant: str
     by_imsi: dict[str, str]
     by_msisdn: dict[str, str]
+    home_imsi_prefixes: tuple[str, ...] = ()
 
     def tenants(self) -> set[str]:
         return {self.default_tenant, *self.by_imsi.values(), *self.by_msisdn.values()}
 
-    def compile(self) -> Callable[[str, str], str]:
-        """A fast ``(imsi, msisdn) -> tenant`` function."""
+    def compile(self, store: SubscriberTenants | None = None) -> Callable[[str, str], str]:
+        """A fast ``(imsi, msisdn) -> tenant`` function (see the module doc for the order); it raises
+        :class:`FieldError` (``record.unknown-imsi``) for an IMSI that is nobody's here."""
         default = self.default_tenant
         imsi_table, msisdn_table = self.by_imsi, self.by_msisdn
         imsi_lengths = sorted({len(p) for p in imsi_table}, reverse=True)
         msisdn_lengths = sorted({len(p) for p in msisdn_table}, reverse=True)
+        home = self.home_imsi_prefixes
+        stored = _StoredTenants(store) if store is not None else None
 
         memo: dict[str, str] = {}   # MSISDN -> tenant for records without IMSI (bounded)
 
@@ -75,15 +101,23 @@ class TenantDirectory:
                     tenant = imsi_table.get(imsi[:n])
                     if tenant is not None:
                         return tenant
+                if stored is not None and (tenant := stored.of_imsi(imsi)) is not None:
+                    return tenant
+                if home and not imsi.startswith(home):
+                    raise FieldError("imsi", "record.unknown-imsi",
+                                     f"IMSI {imsi[:15]} is in no range of rules/mediation/tenants.yaml, under none of the home "
+                                     f"IMSI prefixes ({', '.join(home)}), and no subscriber has it")
             if msisdn:
-                for n in msisdn_lengths:
-                    tenant = msisdn_table.get(msisdn[:n])
-                    if tenant is not None:
-                        break
-                else:
-                    tenant = default
+                tenant = stored.of_msisdn(msisdn) if stored is not None else None
+                if tenant is None:
+                    for n in msisdn_lengths:
+                        tenant = msisdn_table.get(msisdn[:n])
+                        if tenant is not None:
+                            break
+                    else:
+                        tenant = default
                 if not imsi:
-                    if len(memo) >= 200_000:
+                    if len(memo) >= _MEMO_LIMIT:
                         memo.clear()
                     memo[msisdn] = tenant
                 return tenant
@@ -92,7 +126,12 @@ class TenantDirectory:
         def fill(msisdns: Iterable[str]) -> None:
             """Memoise the tenants of many MSISDNs (records without IMSI) at once."""
             msisdns = list(msisdns)
-            if len(memo) + len(msisdns) >= 200_000:
+            if stored is not None:
+                stored.prefetch((), msisdns)
+                for msisdn in msisdns:
+                    identify("", msisdn)
+                return
+            if len(memo) + len(msisdns) >= _MEMO_LIMIT:
                 memo.clear()
             for msisdn in msisdns:
                 tenant = default
@@ -107,9 +146,13 @@ class TenantDirectory:
         slicers = [itemgetter(slice(n)) for n in sorted(msisdn_lengths)]
         gets = msisdn_table.get
 
-        def column(msisdns: Sequence[str]) -> list[str]:
+        def column(msisdns: Sequence[str]) -> list[str] | None:
             """``identify("", m)`` for a whole column in C-level maps over the (small) prefix table:
-            shortest prefixes first, each longer one that is found replaces it (longest wins, as above)."""
+            shortest prefixes first, each longer one that is found replaces it (longest wins, as above).
+            None when a subscriber store takes part (then per value, after one prefetch)."""
+            if stored is not None:
+                stored.prefetch((), msisdns)
+                return None
             if not slicers:
                 return [default] * len(msisdns)
             found: Iterable[str] = repeat(default)
@@ -117,10 +160,45 @@ class TenantDirectory:
                 found = map(gets, map(cut, msisdns), found)
             return list(found)
 
+        def prefetch(imsis: Sequence[str], msisdns: Sequence[str]) -> None:
+            """Ask the subscriber store about many identities at once (one query per kind, not per record)."""
+            if stored is not None:
+                stored.prefetch(imsis, msisdns)
+
         identify.memo = memo  # type: ignore[attr-defined]
         identify.column = column  # type: ignore[attr-defined]
         identify.fill = fill  # type: ignore[attr-defined]
+        identify.prefetch = prefetch  # type: ignore[attr-defined]
         return identify
+
+
+class _StoredTenants:
+    """The subscriber store behind a bounded memo: each identity asked once (and in bulk when prefetched)."""
+
+    def __init__(self, store: SubscriberTenants) -> None:
+        self.store = store
+        self.imsi: dict[str, str | None] = {}
+        self.msisdn: dict[str, str | None] = {}
+
+    def prefetch(self, imsis: Iterable[str], msisdns: Iterable[str]) -> None:
+        for memo, values, ask in ((self.imsi, imsis, self.store.tenants_by_imsi), (self.msisdn, msisdns, self.store.tenants_by_msisdn)):
+            new = sorted({v for v in values if v and v not in memo})
+            if not new:
+                continue
+            if len(memo) + len(new) > _MEMO_LIMIT:
+                memo.clear()
+            found = ask(new)
+            memo.update((v, found.get(v)) for v in new)
+
+    def of_imsi(self, imsi: str) -> str | None:
+        if imsi not in self.imsi:
+            self.prefetch((imsi,), ())
+        return self.imsi.get(imsi)
+
+    def of_msisdn(self, msisdn: str) -> str | None:
+        if msisdn not in self.msisdn:
+            self.prefetch((), (msisdn,))
+        return self.msisdn.get(msisdn)
 
 
 DEFAULT_DIRECTORY = TenantDirectory("", {}, {})
@@ -129,8 +207,15 @@ DEFAULT_DIRECTORY = TenantDirectory("", {}, {})
 def parse_tenants(node: Any, file: str, problems: list[Problem]) -> TenantDirectory:
     f = Fields(node, "tenants file", problems)
     default = f.required("default_tenant", str) or ""
+    home_node = f.optional("home_imsi_prefixes", list, [])
     ranges = f.optional("ranges", list, [])
     f.done()
+    home: list[str] = []
+    for i, prefix in enumerate(home_node or []):
+        if not (isinstance(prefix, str) and prefix.isdigit() and 3 <= len(prefix) <= 15):
+            problems.append(Problem.at(home_node.mark_of(i), "tenants.bad-range", f"home_imsi_prefixes[{i}]: an IMSI prefix is 3-15 digits (MCC + MNC ...)"))
+            continue
+        home.append(prefix)
     if default and not TENANT_ID.match(default):
         problems.append(Problem.at(f.node.mark_of("default_tenant"), "tenants.bad-id", f"tenant id {default!r} is not valid"))
     tables: dict[str, dict[str, tuple[str, Mark]]] = {"imsi": {}, "msisdn": {}}
@@ -171,6 +256,7 @@ def parse_tenants(node: Any, file: str, problems: list[Problem]) -> TenantDirect
         default,
         {p: t for p, (t, _) in tables["imsi"].items()},
         {p: t for p, (t, _) in tables["msisdn"].items()},
+        tuple(home),
     )
 
 

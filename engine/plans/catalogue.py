@@ -23,13 +23,13 @@ from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFou
 from engine.identity import Permission, Principal
 from engine.paging import Page
 from engine.plans.compiler import build_ir, dump_ir, ir_digest
+from engine.cancellation import time_limit
+from engine.plans.limits import PlanSetLimits
 from engine.plans.loader import load_plan_texts
 from engine.ports import AuditLog
-from engine.yamlio import Problem
+from engine.yamlio import Problem, cap_problems
 
 ALLOWED_SUFFIXES = (".yaml", ".yml", ".prefixes", ".md", ".txt")
-MAX_FILES = 5000
-MAX_BYTES = 64 * 1024 * 1024
 KINDS = ("destinations", "zones", "time_bands", "rates", "bundles", "discount_plans", "tariff_plans")
 
 
@@ -93,22 +93,36 @@ class PlanChange:
     change: str   # added | removed | changed
 
 
-def validate_files(files: Mapping[str, str]) -> tuple[Any, list[Problem]]:
-    """Load an uploaded plan set from memory (as its folder would load); bad paths and sizes are problems too."""
+def validate_files(files: Mapping[str, str], limits: PlanSetLimits = PlanSetLimits()) -> tuple[Any, list[Problem]]:
+    """Load an uploaded plan set from memory (as its folder would load); bad paths and sizes are problems too.
+
+    Every bound of ``limits`` holds: a set too large is refused before it is parsed, parsing stops at the
+    set's value budget, at most so many problems are listed, and the work stops when the current call ends
+    or after ``limits.max_seconds`` (:class:`~engine.errors.ResourceExhausted`)."""
+    with time_limit(limits.max_seconds, limits.too_slow):
+        plan_set, problems = _validate_files(files, limits)
+    return plan_set, cap_problems(problems, limits.max_problems_per_file, limits.max_problems)
+
+
+def _validate_files(files: Mapping[str, str], limits: PlanSetLimits) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     total = 0
     for path, content in files.items():
         p = PurePosixPath(path)
-        total += len(content.encode("utf-8"))
-        if p.is_absolute() or ".." in p.parts or not p.parts or p.suffix not in ALLOWED_SUFFIXES:
-            problems.append(Problem(path, 1, 1, "file.path", f"a plan file path is relative, without '..', ending in {', '.join(ALLOWED_SUFFIXES)}"))
-    if len(files) > MAX_FILES or total > MAX_BYTES:
-        problems.append(Problem("", 1, 1, "file.too-large", f"at most {MAX_FILES} files and {MAX_BYTES // 2**20} MiB per plan set"))
+        total += len(content)   # characters first: cheap, and never fewer than the bytes / 4
+        if len(path) > limits.max_path or p.is_absolute() or ".." in p.parts or not p.parts or p.suffix not in ALLOWED_SUFFIXES:
+            problems.append(Problem(path, 1, 1, "file.path", f"a plan file path is relative, without '..', at most "
+                                    f"{limits.max_path} characters, ending in {', '.join(ALLOWED_SUFFIXES)}"))
+    if total <= limits.max_bytes:
+        total = sum(len(content.encode("utf-8")) for content in files.values())
+    if len(files) > limits.max_files or total > limits.max_bytes:
+        problems.append(Problem("", 1, 1, "limit.size", f"{len(files)} files of {total} bytes: at most {limits.max_files} files "
+                                f"(setting max_plan_set_files) of {limits.max_bytes} bytes (setting max_plan_set_bytes) per plan set"))
     if not files:
         problems.append(Problem("", 1, 1, "file.missing", "a plan set needs at least one file"))
     if problems:
         return None, problems
-    return load_plan_texts(files)
+    return load_plan_texts(files, limits.budget())
 
 
 def diff_ir(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[PlanChange]:
@@ -155,14 +169,15 @@ class PlanDesk:
     """Use cases of PlanService."""
 
     def __init__(self, uow: PlanUnitOfWorkFactory, clock: Clock, stored_cdrs: StoredCdrs | None = None,
-                 limits: Any = None) -> None:
+                 limits: PlanSetLimits = PlanSetLimits(), cdr_limits: Any = None) -> None:
         from engine.rating.limits import DEFAULT_LIMITS
 
         self._uow = uow
         self._clock = clock
         self._stored_cdrs = stored_cdrs
+        self.limits = limits
         self.cache = CompiledCache()
-        self.limits = limits or DEFAULT_LIMITS   # engine.rating.limits.CdrLimits: what what-if accepts
+        self.cdr_limits = cdr_limits or DEFAULT_LIMITS   # engine.rating.limits.CdrLimits: what what-if accepts
 
     def _tenant(self, principal: Principal, tenant_id: str) -> str:
         tenant = tenant_id or principal.tenant_id
@@ -172,13 +187,13 @@ class PlanDesk:
     def validate(self, principal: Principal, files: Mapping[str, str]) -> tuple[bool, list[Problem]]:
         """What an upload of ``files`` would report, storing nothing."""
         principal.require(Permission.PLAN_READ)
-        plan_set, problems = validate_files(files)
+        plan_set, problems = validate_files(files, self.limits)
         return plan_set is not None, problems
 
     def upload(self, principal: Principal, tenant_id: str, files: Mapping[str, str]) -> PlanSetVersion:
         principal.require(Permission.PLAN_WRITE)
         tenant = self._tenant(principal, tenant_id)
-        plan_set, problems = validate_files(files)
+        plan_set, problems = validate_files(files, self.limits)
         if plan_set is None:
             errors = ErrorList()
             for p in problems:
@@ -254,7 +269,7 @@ class PlanDesk:
         active, compiled = self.compiled_at(tenant, self._clock.now())
         if active is None:
             raise FailedPrecondition("NO_ACTIVE_PLAN_SET", f"tenant {tenant} has no active plan set version to compare with", tenant)
-        return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for, self.limits)
+        return active.version, cand.version, what_if(cdrs, self.cache.get(cand), compiled, plan_for, self.cdr_limits)
 
     def what_if_period(self, principal: Principal, tenant_id: str, candidate: int, start: datetime, end: datetime,
                        plan_for: Callable[[Any], str]) -> tuple[int, int, Any]:

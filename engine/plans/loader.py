@@ -5,7 +5,7 @@ Files named ``README*`` or starting with ``_`` are ignored; other YAML files
 without a known kind are errors (a typo must not silently drop a tariff).
 
 ``plans/`` also holds documents other loaders read: the operator's tenants
-(``operator.yaml``) and voucher profiles (``vouchers/``).  When walking a
+(``operator.yaml``), voucher profiles (``vouchers/``) and billing profiles (``billing/``).  When walking a
 folder, the plan loader skips those names; naming such a file explicitly still
 reports it.
 """
@@ -22,9 +22,9 @@ from engine.plans.kinds import PARSERS
 from engine.plans.kinds.common import Ctx
 from engine.plans.model import PlanSet
 from engine.plans.validate import validate_plan_set
-from engine.yamlio import MarkedMap, Problem, load_file, load_text, yaml_files
+from engine.yamlio import MarkedMap, NodeBudget, Problem, load_file, load_text, yaml_files
 
-FOREIGN_FOLDERS = frozenset({"vouchers"})
+FOREIGN_FOLDERS = frozenset({"vouchers", "billing"})
 FOREIGN_FILES = frozenset({"operator.yaml"})
 YAML_SUFFIXES = (".yaml", ".yml")
 PREFIX_SUFFIX = ".prefixes"
@@ -70,9 +70,10 @@ def parse_plan_files(paths: Iterable[Path | str], root: Path | str | None = None
     return plan_set, problems
 
 
-def parse_plan_texts(files: Mapping[str, str]) -> tuple[PlanSet, list[Problem]]:
+def parse_plan_texts(files: Mapping[str, str], budget: NodeBudget | None = None) -> tuple[PlanSet, list[Problem]]:
     """Parse a plan set given as ``{relative path: text}`` (an upload), as :func:`parse_plan_files` parses
-    the same files in a folder, without touching the disk: ``prefix_file`` references are looked up in ``files``."""
+    the same files in a folder, without touching the disk: ``prefix_file`` references are looked up in ``files``.
+    ``budget`` caps the keys and values of all the files together."""
     problems: list[Problem] = []
     plan_set = PlanSet()
     texts = {_normal(name): text for name, text in files.items()}
@@ -88,13 +89,13 @@ def parse_plan_texts(files: Mapping[str, str]) -> tuple[PlanSet, list[Problem]]:
         if rel.suffix not in YAML_SUFFIXES or _ignored(rel.name) or _foreign_part(rel):
             continue
         plan_set.files.append(name)
-        _add_document(plan_set, load_text(texts[name], name, problems), name, Path(name), Ctx(problems, read), problems)
+        _add_document(plan_set, load_text(texts[name], name, problems, budget), name, Path(name), Ctx(problems, read), problems)
     return plan_set, problems
 
 
-def load_plan_texts(files: Mapping[str, str]) -> tuple[PlanSet | None, list[Problem]]:
+def load_plan_texts(files: Mapping[str, str], budget: NodeBudget | None = None) -> tuple[PlanSet | None, list[Problem]]:
     """:func:`load_plan_set` for a plan set given as ``{relative path: text}``."""
-    plan_set, problems = parse_plan_texts(files)
+    plan_set, problems = parse_plan_texts(files, budget)
     problems.extend(validate_plan_set(plan_set))
     problems = dedupe(problems)
     return (None if problems else plan_set), problems

@@ -165,6 +165,16 @@ class RateBinding:
     mark: Mark
 
 
+class FeeTiming(str, Enum):
+    """When the bill run charges a recurring fee (read by engine.billing only; rating ignores it)."""
+
+    ADVANCE = "advance"    # the coming cycle's fee on this cycle's bill (the closed cycle is then trued up by days)
+    ARREARS = "arrears"    # the closed cycle's fee, prorated by the days of service in it
+
+
+DEFAULT_TAX_CATEGORY = "standard"
+
+
 @dataclass(frozen=True)
 class PlanVersion:
     version: int
@@ -177,6 +187,9 @@ class PlanVersion:
     mark: Mark
     ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
     rate_table: str = ""
+    # billing: when the monthly fee is charged, and the tax category of the plan's fee and usage (plans/taxes/)
+    fee_timing: FeeTiming = FeeTiming.ADVANCE
+    tax_category: str = DEFAULT_TAX_CATEGORY
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,9 @@ class Bundle:
     condition: Applicability | None
     mark: Mark
     ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
+    # billing: when the bundle's fee is charged and its tax category
+    fee_timing: FeeTiming = FeeTiming.ADVANCE
+    tax_category: str = DEFAULT_TAX_CATEGORY
 
 
 class DiscountKind(str, Enum):
@@ -255,6 +271,28 @@ class DiscountKind(str, Enum):
 class DiscountLevel(str, Enum):
     CDR = "cdr"          # applied to each rated CDR
     PERIOD = "period"    # applied to a bill period's charges
+
+
+class Compounding(str, Enum):
+    """What a period discount is computed on (read by engine.billing)."""
+
+    GROSS = "gross"      # default: the applicable charges before any other discount (discounts do not compound)
+    NET = "net"          # what the discounts applied before it (in the plan's order) left of the applicable charges
+
+
+class CommitmentBasis(str, Enum):
+    """Whether a commitment (minimum spend) is measured before or after the other period discounts of its scope."""
+
+    BEFORE_DISCOUNTS = "before_discounts"   # default: gross applicable spend
+    AFTER_DISCOUNTS = "after_discounts"     # spend net of the money-off discounts of the same plan (or account)
+
+
+class ChargeKind(str, Enum):
+    """Which charges of a bill a period discount looks at."""
+
+    USAGE = "usage"      # rated CDRs (the default: the sample plans' discounts are on usage)
+    FEES = "fees"        # recurring fees of tariff plans and bundles
+    ONE_OFF = "one_off"  # one-off charges (activation, SIM, penalty)
 
 
 @dataclass(frozen=True)
@@ -280,6 +318,52 @@ class DiscountPlan:
     rounding: Rounding
     mark: Mark
     ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
+    # billing: how it compounds, how a commitment is measured, which charges it sees, which tariff plans' charges
+    compounding: Compounding = Compounding.GROSS
+    commitment_basis: CommitmentBasis = CommitmentBasis.BEFORE_DISCOUNTS
+    charges: tuple[ChargeKind, ...] = (ChargeKind.USAGE,)
+    plans: tuple[str, ...] = ()          # TP_ ids; empty = the charges of any plan
+
+
+# UNCL 5305 duty/tax category codes EN 16931 knows
+TAX_CODES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
+EXEMPT_CODES = ("E", "AE", "K", "G", "O")   # need an exemption reason (EN 16931 BR-E-10, BR-AE-10, BR-IC-10, BR-G-10, BR-O-10)
+
+
+@dataclass(frozen=True)
+class TaxCategory:
+    """One rate of a country's VAT: what plans name (``standard``) -> category code and percent."""
+
+    name: str
+    code: str                    # UNCL 5305: S standard, Z zero rated, E exempt ...
+    percent: Fraction            # 0.2 for 20 %
+    exemption_code: str          # VATEX-... for exempt codes
+    exemption_reason: str
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class TaxExemption:
+    """An account-level exemption (reverse charge, export, diplomatic ...): every line of the bill goes to ``code``."""
+
+    name: str
+    code: str
+    exemption_code: str
+    exemption_reason: str
+    needs_buyer_vat_id: bool     # reverse charge and intra-community supplies name the buyer's VAT id
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class TaxTable:
+    """``kind: tax_table`` (TAX_...): the VAT of one country, by category."""
+
+    id: str
+    name: str
+    country: str                 # ISO 3166-1 alpha-2 of the buyer (the place of supply of telecom services)
+    categories: dict[str, TaxCategory]
+    exemptions: dict[str, TaxExemption]
+    mark: Mark
 
 
 @dataclass
@@ -295,6 +379,7 @@ class PlanSet:
     tariff_plans: dict[str, TariffPlan] = field(default_factory=dict)
     bundles: dict[str, Bundle] = field(default_factory=dict)
     discount_plans: dict[str, DiscountPlan] = field(default_factory=dict)
+    tax_tables: dict[str, TaxTable] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def table(self, kind: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ def validate_plan_set(ps: PlanSet) -> list[Problem]:
     _rate_tables(ps, out)
     _bundles(ps, out)
     _discounts(ps, out)
+    _taxes(ps, out)
     return out
 
 
@@ -191,3 +192,28 @@ def _discounts(ps: PlanSet, out: list[Problem]) -> None:
     for dp in ps.discount_plans.values():
         for d in dp.destinations:
             _dangling(out, dp.ref_marks.get(f"destination:{d}", dp.mark), "destination group", d, ps.destinations)  # type: ignore[arg-type]
+        for p in dp.plans:
+            _dangling(out, dp.ref_marks.get(f"plan:{p}", dp.mark), "tariff plan", p, ps.tariff_plans)  # type: ignore[arg-type]
+
+
+def _taxes(ps: PlanSet, out: list[Problem]) -> None:
+    """One tax table per country; a tax category named by a plan or bundle is defined by some tax table.
+
+    Plan sets without tax tables (rating-only sets) are not checked: the bill run reports a missing table
+    per account when it needs one."""
+    by_country: dict[str, str] = {}
+    for table in ps.tax_tables.values():
+        if table.country in by_country:
+            out.append(Problem.at(table.mark, "taxes.duplicate-country",
+                                  f"{table.id}: country {table.country} already has tax table {by_country[table.country]}"))
+        by_country.setdefault(table.country, table.id)
+    if not ps.tax_tables:
+        return
+    known = {c for t in ps.tax_tables.values() for c in t.categories}
+    users: list[tuple[str, Mark]] = [(v.tax_category, v.ref_marks.get("tax_category", v.mark))
+                                     for p in ps.tariff_plans.values() for v in p.versions]
+    users += [(b.tax_category, b.ref_marks.get("tax_category", b.mark)) for b in ps.bundles.values()]
+    for category, mark in users:
+        if category not in known:
+            out.append(Problem.at(mark, "ref.dangling", f"tax category {category!r} is defined by no tax table "
+                                                        f"(known: {', '.join(sorted(known))})"))

@@ -16,7 +16,7 @@ from engine.clock import Clock
 from engine.errors import InvalidArgument, NotFound
 from engine.eventrules import Barring, BarringDecision, RuleBook
 from engine.identity import Permission, Principal
-from engine.numbering import normalise_msisdn
+from engine.subscriber_numbers import normalise_msisdn
 from engine.ports import UnitOfWorkFactory
 from engine.plans.ir import IR_FORMAT
 from engine.rating.alerts import flag_for_service

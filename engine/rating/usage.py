@@ -34,7 +34,7 @@ CounterKey = tuple[str, str, str]            # (tenant, msisdn, cycle)
 # a ledger row as rating writes it: a tuple of these, in this order (bundles as JSON text [[bundle, units], ...], start time
 # an aware datetime, reason empty when rated); LedgerEntry is the same row as read back
 LEDGER_FIELDS = ("tenant_id", "cdr_id", "msisdn", "cycle", "currency", "charge_micros", "bundles_json", "start_time", "service",
-                 "destination", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")
+                 "destination_group", "zone", "units", "plan_set_version", "tariff_plan", "plan_version", "status", "reason")
 
 
 def cycle_of(local_day: date, anchor_day: int = 1) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from engine.cancellation import checkpoint
 from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
 from engine.gcpause import collector_paused
 from engine.money import format_amount
@@ -172,6 +173,7 @@ def _compare(rows: Iterator[Sequence[Any]], assign: PlanFor, a_ev: Evaluator, c_
         chunk = list(islice(rows, CHUNK))
         if not chunk:
             break
+        checkpoint()   # the caller may have gone away: a comparison nobody reads is not finished
         plans = [assign(r) for r in chunk]
         active = a_ev.rate_rows(chunk, plans, a_wallets.of_rows(chunk, plans))
         candidate = c_ev.rate_rows(chunk, plans, c_wallets.of_rows(chunk, plans))

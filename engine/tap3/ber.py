@@ -1,4 +1,4 @@
-"""A small, fast BER (X.690) reader and writer for TAP/RAP files.
+"""A small, fast BER (X.690) reader for TAP/RAP files.
 
 The reader never builds a generic tree: :func:`children` splits the value of a
 constructed element into ``(key, header_offset, value_start, value_end)``
@@ -285,7 +285,7 @@ def bcd(buf: bytes, vs: int, ve: int) -> str:
     return text
 
 
-# ---------------------------------------------------------------- writer
+# ---------------------------------------------------------------- identifier octets
 
 
 def encode_tag(number: int, constructed: bool, cls: int = 1) -> bytes:
@@ -299,25 +299,3 @@ def encode_tag(number: int, constructed: bool, cls: int = 1) -> bytes:
         parts.append(0x80 | (number & 0x7F))
         number >>= 7
     return bytes((first | 0x1F, *reversed(parts)))
-
-
-def encode_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes((length,))
-    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
-def encode_integer(value: int) -> bytes:
-    """Minimal two's complement content octets."""
-    size = max(1, (value + (value < 0)).bit_length() // 8 + 1)
-    return value.to_bytes(size, "big", signed=True)
-
-
-def tlv(number: int, content: bytes, constructed: bool = False, cls: int = 1, indefinite: bool = False) -> bytes:
-    tag = encode_tag(number, constructed, cls)
-    if indefinite:
-        if not constructed:
-            raise ValueError("indefinite length needs a constructed element")
-        return tag + b"\x80" + content + b"\x00\x00"
-    return tag + encode_length(len(content)) + content

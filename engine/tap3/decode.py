@@ -18,9 +18,11 @@ from __future__ import annotations
 import gc
 from typing import Callable
 
+from . import fields as F
 from . import tags as T
-from .ber import Tap3DecodeError, ascii_text, children, digits, integer, key_number, read_header, top_level
+from .ber import Tap3DecodeError, children, describe_key, key_number, read_header, top_level
 from .events import EVENT_DECODERS, EventDecoder
+from .fields import FieldTable
 from .model import (
     AccountingInfo,
     Acknowledgement,
@@ -64,7 +66,33 @@ def decode_file(data: bytes) -> Tap3Document:
             gc.enable()
 
 
+_DOCUMENTS = (T.TRANSFER_BATCH, T.NOTIFICATION, T.RETURN_BATCH, T.ACKNOWLEDGEMENT)
+
+
+def _check_first_tag(buf: bytes) -> None:
+    """A file that does not even start like a TAP/RAP document (a CSV, a text file) is refused as such,
+    before its framing is judged ("trailing bytes" would be true but beside the point)."""
+    if not buf:
+        return   # top_level says "empty file"
+    try:
+        key = read_header(buf, 0, len(buf))[0]
+    except Tap3DecodeError:
+        key = -1
+    if key in _DOCUMENTS:
+        return
+    first = buf[0]
+    shown = f"{first:#04x}" + (f" {chr(first)!r}" if 0x20 <= first < 0x7F else "")
+    tag = describe_key(key) if key >= 0 else "unreadable"
+    raise Tap3DecodeError(
+        "not-tap", 0,
+        f"not a TAP/RAP/Notification file: first tag {tag} (first byte {shown}); a TAP file starts with "
+        "TransferBatch [APPLICATION 1] or Notification [APPLICATION 2], a RAP file with ReturnBatch [APPLICATION 534] "
+        "or Acknowledgement [APPLICATION 535]",
+    )
+
+
 def _decode(buf: bytes) -> Tap3Document:
+    _check_first_tag(buf)
     key, vs, ve = top_level(buf)
     doc = Tap3Document(kind="", size=len(buf), data=buf)
     if key == T.TRANSFER_BATCH:
@@ -90,22 +118,6 @@ def _decode(buf: bytes) -> Tap3Document:
 
 def _skip(doc: Tap3Document, path: str, key: int, offset: int) -> None:
     doc.skipped.append((path, key_number(key), offset))
-
-
-def _datetime_long(buf: bytes, vs: int, ve: int, path: str) -> DateTimeLong:
-    local = offset = ""
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.LOCAL_TIME_STAMP:
-            local = digits(buf, s, e)
-        elif key == T.UTC_TIME_OFFSET:
-            offset = ascii_text(buf, s, e)
-    if not local or not offset:
-        raise Tap3DecodeError("missing-field", vs, "time stamp lacks localTimeStamp or utcTimeOffset", path)
-    return DateTimeLong(local, offset)
-
-
-def _operator_spec(buf: bytes, vs: int, ve: int) -> tuple[str, ...]:
-    return tuple(ascii_text(buf, s, e) for key, _h, s, e in children(buf, vs, ve) if key == T.OPERATOR_SPEC_INFORMATION)
 
 
 # ---------------------------------------------------------------- TransferBatch
@@ -137,82 +149,90 @@ def _transfer_batch(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> Transfer
     return batch
 
 
-# Control blocks are flat lists of simple items: one table per block says, for each tag,
-# which attribute it fills, how its bytes are read and its TD.57 name (for error paths).
-_Reader = Callable[[bytes, int, int, str], object]
-
-
-def _text(buf: bytes, s: int, e: int, _path: str) -> object:
-    return ascii_text(buf, s, e)
-
-
-def _digits(buf: bytes, s: int, e: int, _path: str) -> object:
-    return digits(buf, s, e)
-
-
-def _int(buf: bytes, s: int, e: int, _path: str) -> object:
-    return integer(buf, s, e)
-
-
-def _time(buf: bytes, s: int, e: int, path: str) -> object:
-    return _datetime_long(buf, s, e, path)
-
-
-def _opspec(buf: bytes, s: int, e: int, _path: str) -> object:
-    return _operator_spec(buf, s, e)
-
-
-_TEXT_READERS = (_text, _digits)
-FieldTable = dict[int, tuple[str, _Reader, str]]
-
-
+# Control, accounting, network and audit blocks are groups of simple items: one table each (engine.tap3.fields).
 def _read_block(buf: bytes, vs: int, ve: int, doc: Tap3Document, path: str, table: FieldTable) -> dict[str, object]:
-    """Decode a control block by ``table``; absent text items are "", other absent items None or ()."""
-    values: dict[str, object] = {
-        attr: "" if reader in _TEXT_READERS else () if reader is _opspec else None for attr, reader, _name in table.values()
-    }
-    for key, hs, s, e in children(buf, vs, ve):
-        spec = table.get(key)
-        if spec is None:
-            _skip(doc, path, key, hs)
-            continue
-        attr, reader, asn_name = spec
-        values[attr] = reader(buf, s, e, f"{path}.{asn_name}")
-    return values
+    return F.read_group(buf, vs, ve, table, path, lambda where, key, hs: _skip(doc, where, key, hs))
 
 
 _SENDER_RECIPIENT: FieldTable = {
-    T.SENDER: ("sender", _text, "sender"),
-    T.RECIPIENT: ("recipient", _text, "recipient"),
+    T.SENDER: ("sender", F.text, "sender"),
+    T.RECIPIENT: ("recipient", F.text, "recipient"),
 }
 _TAP_HEADER: FieldTable = {
     **_SENDER_RECIPIENT,
-    T.FILE_SEQUENCE_NUMBER: ("file_sequence_number", _digits, "fileSequenceNumber"),
-    T.FILE_CREATION_TIME_STAMP: ("file_creation", _time, "fileCreationTimeStamp"),
-    T.TRANSFER_CUT_OFF_TIME_STAMP: ("transfer_cut_off", _time, "transferCutOffTimeStamp"),
-    T.FILE_AVAILABLE_TIME_STAMP: ("file_available", _time, "fileAvailableTimeStamp"),
-    T.SPECIFICATION_VERSION_NUMBER: ("specification_version", _int, "specificationVersionNumber"),
-    T.RELEASE_VERSION_NUMBER: ("release_version", _int, "releaseVersionNumber"),
-    T.FILE_TYPE_INDICATOR: ("file_type_indicator", _text, "fileTypeIndicator"),
-    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
+    T.FILE_SEQUENCE_NUMBER: ("file_sequence_number", F.number_text, "fileSequenceNumber"),
+    T.FILE_CREATION_TIME_STAMP: ("file_creation", F.date_time_long, "fileCreationTimeStamp"),
+    T.TRANSFER_CUT_OFF_TIME_STAMP: ("transfer_cut_off", F.date_time_long, "transferCutOffTimeStamp"),
+    T.FILE_AVAILABLE_TIME_STAMP: ("file_available", F.date_time_long, "fileAvailableTimeStamp"),
+    T.SPECIFICATION_VERSION_NUMBER: ("specification_version", F.number, "specificationVersionNumber"),
+    T.RELEASE_VERSION_NUMBER: ("release_version", F.number, "releaseVersionNumber"),
+    T.FILE_TYPE_INDICATOR: ("file_type_indicator", F.text, "fileTypeIndicator"),
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", F.number_text, "rapFileSequenceNumber"),
 }
-_BATCH_CONTROL: FieldTable = {**_TAP_HEADER, T.OPERATOR_SPEC_INFO_LIST: ("operator_spec_information", _opspec, "operatorSpecInformation")}
+_BATCH_CONTROL: FieldTable = {**_TAP_HEADER, T.OPERATOR_SPEC_INFO_LIST: ("operator_spec_information", F.operator_spec, "operatorSpecInformation")}
 _RAP_CONTROL: FieldTable = {
     **_SENDER_RECIPIENT,
-    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
-    T.RAP_FILE_CREATION_TIME_STAMP: ("rap_file_creation", _time, "rapFileCreationTimeStamp"),
-    T.RAP_FILE_AVAILABLE_TIME_STAMP: ("rap_file_available", _time, "rapFileAvailableTimeStamp"),
-    T.SPECIFICATION_VERSION_NUMBER: ("tap_specification_version", _int, "specificationVersionNumber"),
-    T.RELEASE_VERSION_NUMBER: ("tap_release_version", _int, "releaseVersionNumber"),
-    T.RAP_SPECIFICATION_VERSION_NUMBER: ("rap_specification_version", _int, "rapSpecificationVersionNumber"),
-    T.RAP_RELEASE_VERSION_NUMBER: ("rap_release_version", _int, "rapReleaseVersionNumber"),
-    T.FILE_TYPE_INDICATOR: ("file_type_indicator", _text, "fileTypeIndicator"),
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", F.number_text, "rapFileSequenceNumber"),
+    T.RAP_FILE_CREATION_TIME_STAMP: ("rap_file_creation", F.date_time_long, "rapFileCreationTimeStamp"),
+    T.RAP_FILE_AVAILABLE_TIME_STAMP: ("rap_file_available", F.date_time_long, "rapFileAvailableTimeStamp"),
+    T.SPECIFICATION_VERSION_NUMBER: ("tap_specification_version", F.number, "specificationVersionNumber"),
+    T.RELEASE_VERSION_NUMBER: ("tap_release_version", F.number, "releaseVersionNumber"),
+    T.RAP_SPECIFICATION_VERSION_NUMBER: ("rap_specification_version", F.number, "rapSpecificationVersionNumber"),
+    T.RAP_RELEASE_VERSION_NUMBER: ("rap_release_version", F.number, "rapReleaseVersionNumber"),
+    T.FILE_TYPE_INDICATOR: ("file_type_indicator", F.text, "fileTypeIndicator"),
 }
 _ACKNOWLEDGEMENT: FieldTable = {
     **_SENDER_RECIPIENT,
-    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", _digits, "rapFileSequenceNumber"),
-    T.ACK_FILE_CREATION_TIME_STAMP: ("ack_file_creation", _time, "ackFileCreationTimeStamp"),
-    T.ACK_FILE_AVAILABLE_TIME_STAMP: ("ack_file_available", _time, "ackFileAvailableTimeStamp"),
+    T.RAP_FILE_SEQUENCE_NUMBER: ("rap_file_sequence_number", F.number_text, "rapFileSequenceNumber"),
+    T.ACK_FILE_CREATION_TIME_STAMP: ("ack_file_creation", F.date_time_long, "ackFileCreationTimeStamp"),
+    T.ACK_FILE_AVAILABLE_TIME_STAMP: ("ack_file_available", F.date_time_long, "ackFileAvailableTimeStamp"),
+}
+_CURRENCY_CONVERSION: FieldTable = {
+    T.EXCHANGE_RATE_CODE: ("code", F.number, "exchangeRateCode"),
+    T.NUMBER_OF_DECIMAL_PLACES: ("places", F.number, "numberOfDecimalPlaces"),
+    T.EXCHANGE_RATE: ("rate", F.number, "exchangeRate"),
+}
+_TAXATION: FieldTable = {
+    T.TAX_CODE: ("code", F.number, "taxCode"),
+    T.TAX_TYPE: ("type", F.text, "taxType"),
+    T.TAX_RATE: ("rate", F.text, "taxRate"),
+}
+_DISCOUNT_APPLIED: FieldTable = {
+    T.FIXED_DISCOUNT_VALUE: ("fixed", F.number, "fixedDiscountValue"),
+    T.DISCOUNT_RATE: ("rate", F.number, "discountRate"),
+}
+_DISCOUNTING: FieldTable = {
+    T.DISCOUNT_CODE: ("code", F.number, "discountCode"),
+    T.DISCOUNT_APPLIED: ("applied", F.group(_DISCOUNT_APPLIED), "discountApplied"),
+}
+_ACCOUNTING: FieldTable = {
+    T.CURRENCY_CONVERSION_LIST: ("conversions", F.span, "currencyConversionInfo"),
+    T.LOCAL_CURRENCY: ("local", F.text, "localCurrency"),
+    T.TAP_CURRENCY: ("tap", F.text, "tapCurrency"),
+    T.TAP_DECIMAL_PLACES: ("places", F.number, "tapDecimalPlaces"),
+    T.TAXATION_LIST: ("taxation", F.groups(T.TAXATION, _TAXATION, "taxation"), "taxation"),
+    T.DISCOUNTING_LIST: ("discounting", F.groups(T.DISCOUNTING, _DISCOUNTING, "discounting"), "discounting"),
+}
+_UTC_TIME_OFFSET_INFO: FieldTable = {
+    T.UTC_TIME_OFFSET_CODE: ("code", F.number, "utcTimeOffsetCode"),
+    T.UTC_TIME_OFFSET: ("offset", F.text, "utcTimeOffset"),
+}
+_REC_ENTITY_INFORMATION: FieldTable = {
+    T.REC_ENTITY_CODE: ("code", F.number, "recEntityCode"),
+    T.REC_ENTITY_TYPE: ("type", F.number, "recEntityType"),
+    T.REC_ENTITY_ID: ("id", F.text, "recEntityId"),
+}
+_AUDIT: FieldTable = {
+    T.EARLIEST_CALL_TIME_STAMP: ("earliest_call", F.date_time_long, "earliestCallTimeStamp"),
+    T.LATEST_CALL_TIME_STAMP: ("latest_call", F.date_time_long, "latestCallTimeStamp"),
+    T.TOTAL_CHARGE: ("total_charge", F.number, "totalCharge"),
+    T.TOTAL_TAX_VALUE: ("total_tax_value", F.number, "totalTaxValue"),
+    T.TOTAL_DISCOUNT_VALUE: ("total_discount_value", F.number, "totalDiscountValue"),
+    T.CALL_EVENT_DETAILS_COUNT: ("call_event_details_count", F.number, "callEventDetailsCount"),
+    T.TOTAL_CHARGE_REFUND: ("total_charge_refund", F.number, "totalChargeRefund"),
+    T.TOTAL_TAX_REFUND: ("total_tax_refund", F.number, "totalTaxRefund"),
+    T.TOTAL_DISCOUNT_REFUND: ("total_discount_refund", F.number, "totalDiscountRefund"),
+    T.OPERATOR_SPEC_INFO_LIST: ("operator_spec_information", F.operator_spec, "operatorSpecInformation"),
 }
 
 
@@ -222,97 +242,53 @@ def _batch_control(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> BatchCont
 
 def _accounting(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> AccountingInfo:
     path = "TransferBatch.accountingInfo"
-    local = tap = ""
-    places: int | None = None
-    conversions: list[CurrencyConversion] = []
-    taxation: list[tuple[int, str, str]] = []
-    discounting: list[tuple[int, str]] = []
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.LOCAL_CURRENCY:
-            local = ascii_text(buf, s, e)
-        elif key == T.TAP_CURRENCY:
-            tap = ascii_text(buf, s, e)
-        elif key == T.TAP_DECIMAL_PLACES:
-            places = integer(buf, s, e)
-        elif key == T.CURRENCY_CONVERSION_LIST:
-            for k2, h2, s2, e2 in children(buf, s, e):
-                if k2 != T.CURRENCY_CONVERSION:
-                    _skip(doc, path + ".currencyConversionInfo", k2, h2)
-                    continue
-                code = dp = rate = None
-                for k3, _h3, s3, e3 in children(buf, s2, e2):
-                    if k3 == T.EXCHANGE_RATE_CODE:
-                        code = integer(buf, s3, e3)
-                    elif k3 == T.NUMBER_OF_DECIMAL_PLACES:
-                        dp = integer(buf, s3, e3)
-                    elif k3 == T.EXCHANGE_RATE:
-                        rate = integer(buf, s3, e3)
-                if code is None or dp is None or rate is None:
-                    raise Tap3DecodeError("missing-field", h2, "CurrencyConversion lacks a mandatory item",
-                                          path + ".currencyConversionInfo")
-                conversions.append(CurrencyConversion(code, dp, rate))
-        elif key == T.TAXATION_LIST:
-            for k2, h2, s2, e2 in children(buf, s, e):
-                tcode, ttype, trate = -1, "", ""
-                for k3, _h3, s3, e3 in children(buf, s2, e2):
-                    if k3 == T.TAX_CODE:
-                        tcode = integer(buf, s3, e3)
-                    elif k3 == T.TAX_TYPE:
-                        ttype = ascii_text(buf, s3, e3)
-                    elif k3 == T.TAX_RATE:
-                        trate = ascii_text(buf, s3, e3)
-                taxation.append((tcode, ttype, trate))
-        elif key == T.DISCOUNTING_LIST:
-            for k2, h2, s2, e2 in children(buf, s, e):
-                dcode, applied = -1, ""
-                for k3, _h3, s3, e3 in children(buf, s2, e2):
-                    if k3 == T.DISCOUNT_CODE:
-                        dcode = integer(buf, s3, e3)
-                    elif k3 == T.DISCOUNT_APPLIED:
-                        for k4, _h4, s4, e4 in children(buf, s3, e3):
-                            if k4 == T.FIXED_DISCOUNT_VALUE:
-                                applied = f"fixed {integer(buf, s4, e4)}"
-                            elif k4 == T.DISCOUNT_RATE:
-                                applied = f"rate {integer(buf, s4, e4)}/100 %"
-                discounting.append((dcode, applied))
-        else:
-            _skip(doc, path, key, hs)
-    return AccountingInfo(local, tap, places, tuple(conversions), tuple(taxation), tuple(discounting))
+    v = _read_block(buf, vs, ve, doc, path, _ACCOUNTING)
+    conversions = _conversions(buf, v["conversions"], doc, path + ".currencyConversionInfo")  # type: ignore[arg-type]
+    discounting = tuple((d["code"] if d["code"] is not None else -1, _applied(d["applied"])) for d in v["discounting"])  # type: ignore[attr-defined]
+    taxation = tuple((t["code"] if t["code"] is not None else -1, t["type"], t["rate"]) for t in v["taxation"])  # type: ignore[attr-defined]
+    return AccountingInfo(v["local"], v["tap"], v["places"], conversions, taxation, discounting)  # type: ignore[arg-type]
+
+
+def _conversions(buf: bytes, where: tuple[int, int] | None, doc: Tap3Document, path: str) -> tuple[CurrencyConversion, ...]:
+    """CurrencyConversion items: every one must be complete (the charges depend on it), or the file is refused."""
+    if where is None:
+        return ()
+    out = []
+    for c in F.read_groups(buf, where[0], where[1], T.CURRENCY_CONVERSION, _CURRENCY_CONVERSION, path,
+                           lambda at, key, hs: _skip(doc, at, key, hs)):
+        if c["code"] is None or c["places"] is None or c["rate"] is None:
+            raise Tap3DecodeError("missing-field", c["_at"], "CurrencyConversion lacks a mandatory item", path)  # type: ignore[arg-type]
+        out.append(CurrencyConversion(c["code"], c["places"], c["rate"]))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _applied(applied: object) -> str:
+    if not isinstance(applied, dict):
+        return ""
+    if applied["rate"] is not None:
+        return f"rate {applied['rate']}/100 %"
+    return f"fixed {applied['fixed']}" if applied["fixed"] is not None else ""
+
+
+_NETWORK: FieldTable = {
+    T.UTC_TIME_OFFSET_INFO_LIST: ("offsets", F.groups(T.UTC_TIME_OFFSET_INFO, _UTC_TIME_OFFSET_INFO, "utcTimeOffsetInfo"), "utcTimeOffsetInfo"),
+    T.REC_ENTITY_INFO_LIST: ("entities", F.groups(T.REC_ENTITY_INFORMATION, _REC_ENTITY_INFORMATION, "recEntityInfo"), "recEntityInfo"),
+}
 
 
 def _network(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> NetworkInfo:
     path = "TransferBatch.networkInfo"
+    v = _read_block(buf, vs, ve, doc, path, _NETWORK)
     offsets: dict[int, str] = {}
-    entities: list[RecEntityInformation] = []
-    for key, hs, s, e in children(buf, vs, ve):
-        if key == T.UTC_TIME_OFFSET_INFO_LIST:
-            for k2, h2, s2, e2 in children(buf, s, e):
-                code, text = None, ""
-                for k3, _h3, s3, e3 in children(buf, s2, e2):
-                    if k3 == T.UTC_TIME_OFFSET_CODE:
-                        code = integer(buf, s3, e3)
-                    elif k3 == T.UTC_TIME_OFFSET:
-                        text = ascii_text(buf, s3, e3)
-                if code is None or not text:
-                    raise Tap3DecodeError("missing-field", h2, "UtcTimeOffsetInfo lacks its code or offset",
-                                          path + ".utcTimeOffsetInfo")
-                offsets[code] = text
-        elif key == T.REC_ENTITY_INFO_LIST:
-            for k2, h2, s2, e2 in children(buf, s, e):
-                rcode, rtype, rid = None, None, ""
-                for k3, _h3, s3, e3 in children(buf, s2, e2):
-                    if k3 == T.REC_ENTITY_CODE:
-                        rcode = integer(buf, s3, e3)
-                    elif k3 == T.REC_ENTITY_TYPE:
-                        rtype = integer(buf, s3, e3)
-                    elif k3 == T.REC_ENTITY_ID:
-                        rid = ascii_text(buf, s3, e3)
-                if rcode is None:
-                    raise Tap3DecodeError("missing-field", h2, "RecEntityInformation lacks recEntityCode",
-                                          path + ".recEntityInfo")
-                entities.append(RecEntityInformation(rcode, rtype, rid))
-        else:
-            _skip(doc, path, key, hs)
+    for o in v["offsets"]:  # type: ignore[attr-defined]
+        if o["code"] is None or not o["offset"]:
+            raise Tap3DecodeError("missing-field", o["_at"], "UtcTimeOffsetInfo lacks its code or offset", path + ".utcTimeOffsetInfo")
+        offsets[o["code"]] = o["offset"]
+    entities = []
+    for r in v["entities"]:  # type: ignore[attr-defined]
+        if r["code"] is None:
+            raise Tap3DecodeError("missing-field", r["_at"], "RecEntityInformation lacks recEntityCode", path + ".recEntityInfo")
+        entities.append(RecEntityInformation(r["code"], r["type"], r["id"]))
     return NetworkInfo(offsets, tuple(entities))
 
 
@@ -349,44 +325,8 @@ def _record_end(buf: bytes, hs: int, ve: int) -> int:
 
 
 def _audit(buf: bytes, hs: int, vs: int, ve: int, doc: Tap3Document) -> AuditControlInfo:
-    path = "TransferBatch.auditControlInfo"
-    f: dict[str, object] = {}
-    for key, h2, s, e in children(buf, vs, ve):
-        if key == T.EARLIEST_CALL_TIME_STAMP:
-            f["earliest_call"] = _datetime_long(buf, s, e, path + ".earliestCallTimeStamp")
-        elif key == T.LATEST_CALL_TIME_STAMP:
-            f["latest_call"] = _datetime_long(buf, s, e, path + ".latestCallTimeStamp")
-        elif key == T.TOTAL_CHARGE:
-            f["total_charge"] = integer(buf, s, e)
-        elif key == T.TOTAL_TAX_VALUE:
-            f["total_tax_value"] = integer(buf, s, e)
-        elif key == T.TOTAL_DISCOUNT_VALUE:
-            f["total_discount_value"] = integer(buf, s, e)
-        elif key == T.CALL_EVENT_DETAILS_COUNT:
-            f["call_event_details_count"] = integer(buf, s, e)
-        elif key == T.TOTAL_CHARGE_REFUND:
-            f["total_charge_refund"] = integer(buf, s, e)
-        elif key == T.TOTAL_TAX_REFUND:
-            f["total_tax_refund"] = integer(buf, s, e)
-        elif key == T.TOTAL_DISCOUNT_REFUND:
-            f["total_discount_refund"] = integer(buf, s, e)
-        elif key == T.OPERATOR_SPEC_INFO_LIST:
-            f["operator_spec_information"] = _operator_spec(buf, s, e)
-        else:
-            _skip(doc, path, key, h2)
-    return AuditControlInfo(
-        earliest_call=f.get("earliest_call"),  # type: ignore[arg-type]
-        latest_call=f.get("latest_call"),  # type: ignore[arg-type]
-        total_charge=f.get("total_charge"),  # type: ignore[arg-type]
-        total_tax_value=f.get("total_tax_value"),  # type: ignore[arg-type]
-        total_discount_value=f.get("total_discount_value"),  # type: ignore[arg-type]
-        call_event_details_count=f.get("call_event_details_count"),  # type: ignore[arg-type]
-        total_charge_refund=f.get("total_charge_refund"),  # type: ignore[arg-type]
-        total_tax_refund=f.get("total_tax_refund"),  # type: ignore[arg-type]
-        total_discount_refund=f.get("total_discount_refund"),  # type: ignore[arg-type]
-        operator_spec_information=f.get("operator_spec_information", ()),  # type: ignore[arg-type]
-        offset=hs,
-    )
+    values = _read_block(buf, vs, ve, doc, "TransferBatch.auditControlInfo", _AUDIT)
+    return AuditControlInfo(**values, offset=hs)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- Notification

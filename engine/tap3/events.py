@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import fields as F
 from . import tags as T
-from .ber import MAX_INTEGER_OCTETS, ascii_text, bcd, children, digits, encode_tag, integer, sole
+from .ber import MAX_INTEGER_OCTETS, ascii_text, bcd, children, encode_tag, integer, sole
+from .fields import FieldTable
 from .model import (
     CallEvent,
     ChargeDetail,
@@ -34,6 +36,43 @@ _CHARGEABLE_SUBSCRIBER = encode_tag(427, True)
 _GPRS_NETWORK_LOCATION = encode_tag(118, True)
 _CHARGE_DETAIL = encode_tag(63, True)
 _BASIC_SERVICE_USED = encode_tag(39, True)
+
+
+# the groups made of simple items, one table each (engine.tap3.fields); the fast paths above them
+# take the canonical layouts without building a dict
+_IMSI_MSISDN_ITEMS: FieldTable = {T.IMSI: ("imsi", F.bcd_digits, "imsi"), T.MSISDN: ("msisdn", F.bcd_digits, "msisdn")}
+_MIN_MDN_ITEMS: FieldTable = {T.MIN: ("imsi", F.number_text, "min"), T.MDN: ("msisdn", F.number_text, "mdn")}
+_TAX_INFORMATION_ITEMS: FieldTable = {
+    T.TAX_CODE: ("code", F.number, "taxCode"),
+    T.TAX_VALUE: ("value", F.number, "taxValue"),
+    T.TAXABLE_AMOUNT: ("amount", F.number, "taxableAmount"),
+}
+_DISCOUNT_INFORMATION_ITEMS: FieldTable = {T.DISCOUNT_CODE: ("code", F.number, "discountCode"), T.DISCOUNT: ("value", F.number, "discount")}
+_CHARGE_DETAIL_ITEMS: FieldTable = {
+    T.CHARGE_TYPE: ("type", F.number_text, "chargeType"),
+    T.CHARGE: ("charge", F.number, "charge"),
+    T.CHARGEABLE_UNITS: ("units", F.number, "chargeableUnits"),
+    T.CHARGED_UNITS: ("charged", F.number, "chargedUnits"),
+}
+_CAMEL_ITEMS: FieldTable = {
+    T.CAMEL_INVOCATION_FEE: ("fee", F.number, "camelInvocationFee"),
+    T.TAX_INFORMATION_LIST: ("taxes", F.groups(T.TAX_INFORMATION, _TAX_INFORMATION_ITEMS, "taxInformation"), "taxInformation"),
+    T.DISCOUNT_INFORMATION: ("discount", F.group(_DISCOUNT_INFORMATION_ITEMS), "discountInformation"),
+}
+_NETWORK_LOCATION_ITEMS: FieldTable = {T.REC_ENTITY_CODE: ("code", F.number, "recEntityCode")}
+_DESTINATION_ITEMS: FieldTable = {
+    T.CALLED_NUMBER: ("called", F.bcd_digits, "calledNumber"),
+    T.DIALLED_DIGITS: ("dialled", F.text, "dialledDigits"),
+    T.SMS_DESTINATION_NUMBER: ("sms", F.text, "smsDestinationNumber"),
+}
+_CALL_ORIGINATOR_ITEMS: FieldTable = {
+    T.CALLING_NUMBER: ("calling", F.bcd_digits, "callingNumber"),
+    T.SMS_ORIGINATOR: ("sms", F.text, "smsOriginator"),
+}
+
+
+def _taxes(items: object) -> tuple[TaxInformation, ...]:
+    return tuple(TaxInformation(t["code"], t["value"], t["amount"]) for t in items)  # type: ignore[attr-defined]
 
 
 def _missing(event: CallEvent, field: str, offset: int) -> None:
@@ -59,14 +98,7 @@ class EventDecoder:
             local = buf[vs + 2:vs + 16].decode("latin-1")
             if local.isascii() and local.isdigit():
                 return DateTime(local, int.from_bytes(buf[vs + 20:ve], "big", signed=True))
-        local = ""
-        code = None
-        for key, _h, s, e in children(buf, vs, ve):
-            if key == T.LOCAL_TIME_STAMP:
-                local = digits(buf, s, e)
-            elif key == T.UTC_TIME_OFFSET_CODE:
-                code = integer(buf, s, e)
-        return DateTime(local, code)
+        return F.date_time(buf, vs, ve, "dateTime")
 
     def subscriber(self, vs: int, ve: int, event: CallEvent) -> None:
         """ChargeableSubscriber / ScuChargeableSubscriber CHOICE: SIM (IMSI, MSISDN) or MIN (MIN, MDN)."""
@@ -79,11 +111,7 @@ class EventDecoder:
             if key == T.SIM_CHARGEABLE_SUBSCRIBER or key == T.GSM_CHARGEABLE_SUBSCRIBER:
                 self.imsi_msisdn(s, e, event)
             elif key == T.MIN_CHARGEABLE_SUBSCRIBER:
-                for k2, _h2, s2, e2 in children(buf, s, e):
-                    if k2 == T.MIN:
-                        event.imsi = digits(buf, s2, e2)
-                    elif k2 == T.MDN:
-                        event.msisdn = digits(buf, s2, e2)
+                self._identities(F.read_group(buf, s, e, _MIN_MDN_ITEMS, "minChargeableSubscriber"), event)
 
     def imsi_msisdn(self, vs: int, ve: int, event: CallEvent) -> None:
         buf = self.buf
@@ -98,38 +126,21 @@ class EventDecoder:
                 event.imsi = bcd(buf, vs + 4, mid)
                 event.msisdn = bcd(buf, mid + 4, ve)
                 return
-        for key, _h, s, e in children(buf, vs, ve):
-            if key == T.IMSI:
-                event.imsi = bcd(buf, s, e)
-            elif key == T.MSISDN:
-                event.msisdn = bcd(buf, s, e)
+        self._identities(F.read_group(buf, vs, ve, _IMSI_MSISDN_ITEMS, "simChargeableSubscriber"), event)
+
+    @staticmethod
+    def _identities(values: dict[str, object], event: CallEvent) -> None:
+        if values["imsi"]:
+            event.imsi = values["imsi"]  # type: ignore[assignment]
+        if values["msisdn"]:
+            event.msisdn = values["msisdn"]  # type: ignore[assignment]
 
     def taxes(self, vs: int, ve: int) -> tuple[TaxInformation, ...]:
-        buf = self.buf
-        out = []
-        for key, _h, s, e in children(buf, vs, ve):
-            if key != T.TAX_INFORMATION:
-                continue
-            code = value = amount = None
-            for k2, _h2, s2, e2 in children(buf, s, e):
-                if k2 == T.TAX_CODE:
-                    code = integer(buf, s2, e2)
-                elif k2 == T.TAX_VALUE:
-                    value = integer(buf, s2, e2)
-                elif k2 == T.TAXABLE_AMOUNT:
-                    amount = integer(buf, s2, e2)
-            out.append(TaxInformation(code, value, amount))
-        return tuple(out)
+        return _taxes(F.read_groups(self.buf, vs, ve, T.TAX_INFORMATION, _TAX_INFORMATION_ITEMS, "taxInformation"))
 
     def discount(self, vs: int, ve: int) -> tuple[int | None, int | None]:
-        buf = self.buf
-        code = value = None
-        for key, _h, s, e in children(buf, vs, ve):
-            if key == T.DISCOUNT_CODE:
-                code = integer(buf, s, e)
-            elif key == T.DISCOUNT:
-                value = integer(buf, s, e)
-        return code, value
+        v = F.read_group(self.buf, vs, ve, _DISCOUNT_INFORMATION_ITEMS, "discountInformation")
+        return v["code"], v["value"]  # type: ignore[return-value]
 
     def charge_details(self, vs: int, ve: int, event: CallEvent, path: str) -> tuple[ChargeDetail, ...]:
         buf = self.buf
@@ -146,22 +157,12 @@ class EventDecoder:
                 if ctype.isascii() and ctype.isdigit():
                     out.append(ChargeDetail(ctype, int.from_bytes(buf[s + 8:e], "big", signed=True)))
                     continue
-            ctype = ""
-            charge = units = charged = None
-            for k2, _h2, s2, e2 in children(buf, s, e):
-                if k2 == T.CHARGE_TYPE:
-                    ctype = digits(buf, s2, e2)
-                elif k2 == T.CHARGE:
-                    charge = integer(buf, s2, e2)
-                elif k2 == T.CHARGEABLE_UNITS:
-                    units = integer(buf, s2, e2)
-                elif k2 == T.CHARGED_UNITS:
-                    charged = integer(buf, s2, e2)
-            if not ctype:
+            v = F.read_group(buf, s, e, _CHARGE_DETAIL_ITEMS, path)
+            if not v["type"]:
                 _missing(event, path + ".chargeType", hs)
-            if charge is None:
+            if v["charge"] is None:
                 _missing(event, path + ".charge", hs)
-            out.append(ChargeDetail(ctype, charge, units, charged))
+            out.append(ChargeDetail(v["type"], v["charge"], v["units"], v["charged"]))  # type: ignore[arg-type]
         return tuple(out)
 
     def charge_information(self, vs: int, ve: int, event: CallEvent, hs: int, refund: bool = False) -> ChargeInformation:
@@ -199,14 +200,11 @@ class EventDecoder:
         )
 
     def camel(self, vs: int, ve: int, event: CallEvent) -> None:
-        buf = self.buf
-        for key, _h, s, e in children(buf, vs, ve):
-            if key == T.CAMEL_INVOCATION_FEE:
-                event.camel_invocation_fee = integer(buf, s, e)
-            elif key == T.TAX_INFORMATION_LIST:
-                event.camel_taxes = self.taxes(s, e)
-            elif key == T.DISCOUNT_INFORMATION:
-                event.camel_discount = self.discount(s, e)[1]
+        v = F.read_group(self.buf, vs, ve, _CAMEL_ITEMS, "camelServiceUsed")
+        event.camel_invocation_fee = v["fee"]  # type: ignore[assignment]
+        event.camel_taxes = _taxes(v["taxes"])
+        if v["discount"] is not None:
+            event.camel_discount = v["discount"]["value"]  # type: ignore[index]
 
     def location(self, vs: int, ve: int, event: CallEvent) -> None:
         buf = self.buf
@@ -219,10 +217,9 @@ class EventDecoder:
                 self.network_location(s, e, event)
 
     def network_location(self, vs: int, ve: int, event: CallEvent) -> None:
-        buf = self.buf
-        for key, _h, s, e in children(buf, vs, ve):
-            if key == T.REC_ENTITY_CODE:
-                event.rec_entity_codes = (integer(buf, s, e),)
+        code = F.read_group(self.buf, vs, ve, _NETWORK_LOCATION_ITEMS, "networkLocation")["code"]
+        if code is not None:
+            event.rec_entity_codes = (code,)  # type: ignore[assignment]
 
     def rec_entity_list(self, vs: int, ve: int) -> tuple[int, ...]:
         buf = self.buf
@@ -280,21 +277,14 @@ class EventDecoder:
             elif key == T.TOTAL_CALL_EVENT_DURATION:
                 event.duration = integer(buf, s, e)
             elif key == T.DESTINATION:
-                for k2, _h2, s2, e2 in children(buf, s, e):
-                    if k2 == T.CALLED_NUMBER:
-                        event.called_number = bcd(buf, s2, e2)
-                    elif k2 == T.DIALLED_DIGITS:
-                        event.dialled_digits = ascii_text(buf, s2, e2)
-                    elif k2 == T.SMS_DESTINATION_NUMBER and not event.called_number:
-                        event.dialled_digits = ascii_text(buf, s2, e2)
+                d = F.read_group(buf, s, e, _DESTINATION_ITEMS, "destination")
+                event.called_number = d["called"]  # type: ignore[assignment]
+                event.dialled_digits = d["dialled"] or (d["sms"] if not d["called"] else "")  # type: ignore[assignment]
             elif key == T.DESTINATION_NETWORK:
                 event.destination_network = ascii_text(buf, s, e)
             elif key == T.CALL_ORIGINATOR:
-                for k2, _h2, s2, e2 in children(buf, s, e):
-                    if k2 == T.CALLING_NUMBER:
-                        event.calling_number = bcd(buf, s2, e2)
-                    elif k2 == T.SMS_ORIGINATOR and not event.calling_number:
-                        event.calling_number = ascii_text(buf, s2, e2)
+                o = F.read_group(buf, s, e, _CALL_ORIGINATOR_ITEMS, "callOriginator")
+                event.calling_number = o["calling"] or o["sms"]  # type: ignore[assignment]
             elif key == T.ORIGINATING_NETWORK:
                 event.originating_network = ascii_text(buf, s, e)
         if not has_subscriber:

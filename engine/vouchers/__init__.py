@@ -5,7 +5,7 @@ The curated public API; everything else in the package is an implementation deta
 
 from engine.vouchers.crypto import PIN_CIPHERS, KEY_WRAPS, CryptoSettings, KeyProvider, LookupHasher, PinSealer
 from engine.vouchers.desk import RevealedVoucher, VoucherAmendment, VoucherDesk
-from engine.vouchers.distribution import DistributionSealer, Distributor, ExportReceipt, GpgSealer, SealReport
+from engine.vouchers.distribution import DistributionSealer, Distributor, ExportReceipt, SealReport
 from engine.vouchers.generation import BatchProducer, BatchRequest, plan_batch
 from engine.vouchers.keyring import (
     KeyringError,
@@ -15,32 +15,25 @@ from engine.vouchers.keyring import (
     keys_from_environment,
     load_keyring,
 )
-from engine.vouchers.lifecycle import BulkOutcome, Lifecycle, RefusedGroup
-from engine.vouchers.lockout import CountingLockout, LockoutPolicy, RuleBookLockout
 from engine.vouchers.model import ROW_COLUMNS, BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
+from engine.vouchers.moves import Move, MoveTable, compile_moves
 from engine.vouchers.pins import generate_pins, luhn_check_digit, luhn_valid
-from engine.vouchers.ports import (
-    RechargeGuard,
-    Redemption,
-    RedemptionCommand,
-    VoucherRepository,
-    VoucherSelection,
-    VoucherUnitOfWork,
-    VoucherUnitOfWorkFactory,
-)
+from engine.vouchers.ports import VoucherRepository, VoucherSelection, VoucherUnitOfWork, VoucherUnitOfWorkFactory
 from engine.vouchers.profile import ProfileCatalogue, SerialFormat, VoucherProfile, load_profiles
 from engine.vouchers.recharge import Recharger, RechargeRefused
-from engine.vouchers.rules import TableLifecycle, VoucherRules, load_voucher_rules
+from engine.vouchers.redemption import RechargeGuard, Redemption, Reservation
+from engine.vouchers.rules import VoucherRules, VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
+from engine.vouchers.transitions import BulkOutcome, RefusedGroup
 
 __all__ = [
     "KEY_WRAPS", "PIN_CIPHERS", "ROW_COLUMNS",
-    "BatchProducer", "BatchRequest", "BatchState", "BulkOutcome", "CountingLockout", "CryptoSettings", "DistributionSealer",
-    "Distributor", "ExportReceipt", "GpgSealer", "KeyProvider", "KeyringError", "Lifecycle", "LockoutPolicy", "LookupHasher",
-    "PinSealer", "ProfileCatalogue", "RechargeGuard", "RechargeRefused", "Recharger", "Redemption", "RedemptionCommand",
-    "RefusedGroup", "RevealedVoucher", "RuleBookLockout", "SealReport", "SerialFormat", "StaticKeyProvider", "TableLifecycle",
+    "BatchProducer", "BatchRequest", "BatchState", "BulkOutcome", "CryptoSettings", "DistributionSealer",
+    "Distributor", "ExportReceipt", "KeyProvider", "KeyringError", "LookupHasher", "Move", "MoveTable",
+    "PinSealer", "ProfileCatalogue", "RechargeGuard", "RechargeRefused", "Recharger", "Redemption",
+    "RefusedGroup", "Reservation", "RevealedVoucher", "SealReport", "SerialFormat", "StaticKeyProvider",
     "Voucher", "VoucherAmendment", "VoucherBatch", "VoucherDesk", "VoucherProfile", "VoucherRepository", "VoucherRow", "VoucherRules",
-    "VoucherSelection", "VoucherSettings", "VoucherState", "VoucherUnitOfWork", "VoucherUnitOfWorkFactory",
+    "VoucherRulesMissing", "VoucherSelection", "VoucherSettings", "VoucherState", "VoucherUnitOfWork", "VoucherUnitOfWorkFactory",
     "add_master_key", "generate_keyring", "generate_pins", "keys_from_environment", "load_keyring", "load_profiles",
-    "load_voucher_rules", "luhn_check_digit", "luhn_valid", "plan_batch",
+    "load_voucher_rules", "luhn_check_digit", "luhn_valid", "plan_batch", "compile_moves",
 ]

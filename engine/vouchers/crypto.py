@@ -144,11 +144,15 @@ class LookupHasher:
         return out
 
 
-def lookup_hashers(keys: KeyProvider) -> list[LookupHasher]:
-    """One hasher per lookup key version, the current one first (redemption tries them all)."""
+def lookup_versions(keys: KeyProvider) -> list[int]:
+    """Every live lookup key version, the current one first (redemption tries them all)."""
     current = keys.current_lookup_version()
-    versions = [current] + sorted((v for v in keys.lookup_versions() if v != current), reverse=True)
-    return [LookupHasher(keys.lookup_key(v), v) for v in versions]
+    return [current] + sorted((v for v in keys.lookup_versions() if v != current), reverse=True)
+
+
+def lookup_hashers(keys: KeyProvider) -> list[LookupHasher]:
+    """One hasher per lookup key version, the current one first."""
+    return [LookupHasher(keys.lookup_key(v), v) for v in lookup_versions(keys)]
 
 
 def associated_data(batch_id: str, serial: int) -> bytes:

@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Iterable, Iterator, Protocol
+from datetime import datetime, timedelta
+from typing import Iterator, Protocol
 
 from engine import audit
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from engine.eventrules import Lifecycle
 from engine.identity import Permission, Principal
 from engine.tenancy import TENANT_ID
 from engine.vouchers.crypto import KeyProvider, PinSealer, WrappedDataKey, rewrap_data_key, unwrap_data_key
 from engine.vouchers.generation import BatchProducer, BatchRequest, Progress, plan_batch
-from engine.vouchers.lifecycle import (
+from engine.vouchers.transitions import (
     BATCH_EVENTS,
     VOUCHER_BATCH,
     BulkOutcome,
-    Lifecycle,
-    RefusedGroup,
+    apply_in_bulk,
     decide_batch,
     decide_voucher,
     transition_refused,
     voucher_facts,
 )
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherState
-from engine.vouchers.money import MoneyError, parse_face_value
+from engine.vouchers.face_value import FaceValueError, format_face_value, parse_face_value
 from engine.vouchers.ports import VoucherSelection, VoucherUnitOfWork, VoucherUnitOfWorkFactory
 from engine.vouchers.profile import ProfileCatalogue
 from engine.vouchers.scope import describe, scoped, visible_batch, visible_voucher
@@ -40,6 +40,8 @@ from engine.vouchers.settings import VoucherSettings
 log = logging.getLogger("rulebill.vouchers")
 
 OPERATOR_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge")
+# events that put vouchers on sale (or take them off the books) move value: an administrator's
+VALUE_EVENTS = frozenset({"activate", "unblock", "purge"})
 KEY_ROTATION_PAGE = 100
 
 
@@ -86,12 +88,17 @@ class VoucherDesk:
     # --- generation -------------------------------------------------------
     def generate_batch(self, principal: Principal, request: BatchRequest, progress: Progress | None = None) -> VoucherBatch:
         """Create a whole batch in one transaction: complete or absent."""
-        principal.require(Permission.VOUCHER_WRITE)
+        principal.require(Permission.VOUCHER_ADMIN)
         profile = self._profiles.get(request.profile_id)
         # another tenant's profile is reported exactly like a missing one
         if profile is None or not principal.can_see_tenant(profile.owner):
             raise NotFound("voucher profile", request.profile_id)
-        principal.require_tenant(request.owner or profile.owner)
+        owner = request.owner or profile.owner
+        principal.require_tenant(owner)
+        if TENANT_ID.match(owner):  # a malformed id is reported with the request's other problems by plan_batch
+            with self._uow() as uow:
+                if uow.tenants.get(owner) is None:
+                    raise InvalidArgument.field("owner", f"there is no tenant {owner}")
         for attempt in range(self.settings.serial_retries):
             now = self._clock.now()
             with self._uow() as uow:
@@ -140,6 +147,8 @@ class VoucherDesk:
             principal.require(Permission.VOUCHER_REVEAL_PIN)
         selection = scoped(principal, selection)
         with self._uow() as uow:
+            if selection.batch_id:  # a named batch of another tenant is reported like a missing one
+                visible_batch(principal, uow.vouchers.get_batch(selection.batch_id), selection.batch_id)
             sealers: dict[str, PinSealer] = {}
             batches: dict[str, VoucherBatch] = {}
             revealed = 0
@@ -173,22 +182,24 @@ class VoucherDesk:
 
     # --- state changes ----------------------------------------------------
     def change_vouchers(self, principal: Principal, event: str, selection: VoucherSelection, request_id: str = "",
-                        reason: str = "") -> BulkOutcome:
+                        reason: str = "", must_exist: bool = True) -> BulkOutcome:
         """Apply ``event`` to one voucher, a serial range or a batch, atomically.
 
         One voucher whose move the rules forbid is an error naming its state;
         for ranges the refused ones are reported by state and the rest change.
         """
-        principal.require(Permission.VOUCHER_WRITE)
         if event not in OPERATOR_EVENTS:
             raise InvalidArgument.field("event", f"must be one of {', '.join(OPERATOR_EVENTS)}")
+        principal.require(Permission.VOUCHER_ADMIN if event in VALUE_EVENTS else Permission.VOUCHER_WRITE)
         selection = scoped(principal, selection)
         single = selection.first_serial is not None and selection.first_serial == selection.last_serial
         now = self._clock.now()
         with self._uow() as uow:
-            outcome = self._apply(uow, event, selection, now, principal.privileges)
+            outcome = apply_in_bulk(uow.vouchers, self._lifecycle, event, selection, now, principal.privileges)
             total = outcome.changed_count + outcome.refused_count
             if total == 0:
+                if not must_exist:
+                    return outcome  # a scheduled job with nothing due: success, nothing changed, nothing audited
                 raise NotFound("voucher", str(selection.first_serial) if single else describe(selection))
             if single and outcome.refused:
                 group = outcome.refused[0]
@@ -203,41 +214,33 @@ class VoucherDesk:
         log.info("voucher %s on %s: %d changed, %d refused", event, describe(selection), outcome.changed_count, outcome.refused_count)
         return outcome
 
-    def _apply(self, uow: VoucherUnitOfWork, event: str, selection: VoucherSelection, now: datetime,
-               privileges: Iterable[str] = ()) -> BulkOutcome:
-        """Group the selection by batch, expiry and state; one rule decision and one conditional update per group."""
-        changed: dict[tuple[VoucherState, VoucherState], int] = {}
-        refused: dict[tuple[VoucherState, str], int] = {}
-        repo = uow.vouchers
-        for batch_id in repo.batch_ids(selection):
-            batch = repo.get_batch(batch_id)
-            batch_state = batch.state if batch else BatchState.PURGED
-            for expired in (False, True):
-                group = replace(selection, batch_id=batch_id, expired_by=now if expired else selection.expired_by,
-                                valid_at=None if expired else now)
-                facts = {"batch_state": batch_state.value, "expired": expired}
-                for state, count in sorted(repo.count_by_state(group).items(), key=lambda kv: kv[0].value):
-                    to_state, why = decide_voucher(self._lifecycle, state, event, facts, privileges)
-                    if to_state is None:
-                        refused[(state, why)] = refused.get((state, why), 0) + count
-                        continue
-                    moved = repo.transition_vouchers(group, state, to_state, now)
-                    changed[(state, to_state)] = changed.get((state, to_state), 0) + moved
-                    if moved < count:
-                        key = (state, "changed by another request meanwhile")
-                        refused[key] = refused.get(key, 0) + count - moved
-        return BulkOutcome(event, changed, [RefusedGroup(state, n, why) for (state, why), n in sorted(refused.items(),
-                                                                                                      key=lambda kv: kv[0][0].value)])
-
     def expire_due(self, principal: Principal) -> BulkOutcome:
-        """The scheduled job: every voucher past its expiry moves as the rules allow."""
-        return self.change_vouchers(principal, "expire", VoucherSelection(expired_by=self._clock.now()))
+        """The scheduled job: every voucher past its expiry moves as the rules allow (nothing due: a count of 0)."""
+        return self.change_vouchers(principal, "expire", VoucherSelection(expired_by=self._clock.now()), must_exist=False)
+
+    def recover_reservations(self, principal: Principal, older_than: timedelta | None = None) -> BulkOutcome:
+        """The scheduled job of two-step recharge: reservations nobody committed or released within the timeout
+        move on with the lifecycle's ``reservation_timeout`` (reserved -> pending in the shipped rules), where
+        customer care commits or releases them."""
+        principal.require(Permission.VOUCHER_WRITE)
+        age = self.settings.reservation_timeout if older_than is None else older_than
+        if age < timedelta(0):
+            raise InvalidArgument.field("older_than", "must not be negative")
+        now = self._clock.now()
+        selection = scoped(principal, VoucherSelection(states=frozenset({VoucherState.RESERVED}), changed_by=now - age))
+        with self._uow() as uow:
+            outcome = apply_in_bulk(uow.vouchers, self._lifecycle, "reservation_timeout", selection, now, principal.privileges)
+            if outcome.changed_count or outcome.refused_count:
+                uow.audit.append(audit.entry(principal, now, "voucher.reservation_timeout", "voucher_selection", describe(selection),
+                                             {}, {"changed": outcome.changed_count, "refused": outcome.refused_count}))
+                uow.commit()
+        return outcome
 
     def change_batch(self, principal: Principal, batch_id: str, event: str, reason: str = "") -> VoucherBatch:
         """Move a batch; ``activate`` and ``purge`` also move its vouchers, in the same transaction."""
-        principal.require(Permission.VOUCHER_WRITE)
         if event not in BATCH_EVENTS:
             raise InvalidArgument.field("event", f"must be one of {', '.join(BATCH_EVENTS)}")
+        principal.require(Permission.VOUCHER_ADMIN if event in VALUE_EVENTS else Permission.VOUCHER_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
             batch = visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
@@ -249,7 +252,8 @@ class VoucherDesk:
                 raise FailedPrecondition("BATCH_CHANGED", f"batch {batch_id} was changed by another request; try again", batch_id)
             after = {"state": to_state.value}
             if event in ("activate", "purge"):
-                outcome = self._apply(uow, event, VoucherSelection(batch_id=batch_id), now, principal.privileges)
+                outcome = apply_in_bulk(uow.vouchers, self._lifecycle, event, VoucherSelection(batch_id=batch_id), now,
+                                        principal.privileges)
                 after["vouchers_changed"] = outcome.changed_count  # type: ignore[assignment]
             if reason:
                 after["reason"] = reason
@@ -259,8 +263,16 @@ class VoucherDesk:
         return replace(batch, state=to_state)
 
     def amend(self, principal: Principal, serial: int, amendment: VoucherAmendment, request_id: str = "") -> Voucher:
-        """Change expiry, value, owner or dealer of one voucher while its state allows it (rule event ``amend``)."""
+        """Change expiry, value, owner or dealer of one voucher while its state allows it (rule event ``amend``).
+
+        A CSR (``voucher.write``) changes expiry dates, and face values only up to the configured
+        limit of the voucher's currency; the rest moves value and needs ``voucher.admin``.
+        """
         principal.require(Permission.VOUCHER_WRITE)
+        admin = principal.can(Permission.VOUCHER_ADMIN)
+        if not admin and (amendment.owner is not None or amendment.dealer is not None):
+            raise PermissionDenied(f"role {principal.role.value} may change a voucher's expiry (and value up to a limit), "
+                                   f"not its owner or dealer: that needs {Permission.VOUCHER_ADMIN.value}")
         now = self._clock.now()
         with self._uow() as uow:
             voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
@@ -272,14 +284,18 @@ class VoucherDesk:
                 changes["expires_at"] = amendment.expires_at
             if amendment.face_value is not None:
                 try:
-                    changes["face_value_micros"] = parse_face_value(amendment.face_value, voucher.currency)
-                except MoneyError as exc:
+                    changes["face_value_micros"] = value = parse_face_value(amendment.face_value, voucher.currency)
+                    if not admin:
+                        self._check_csr_value(principal, voucher.currency, value)
+                except FaceValueError as exc:
                     errors.add("face_value", str(exc))
             if amendment.owner is not None:
                 if not TENANT_ID.match(amendment.owner):
                     errors.add("owner", f"{amendment.owner!r} is not a tenant id")
                 else:
                     principal.require_tenant(amendment.owner)
+                    if uow.tenants.get(amendment.owner) is None:
+                        errors.add("owner", f"there is no tenant {amendment.owner}")
                 changes["owner"] = amendment.owner
             if amendment.dealer is not None:
                 changes["dealer"] = amendment.dealer
@@ -298,6 +314,15 @@ class VoucherDesk:
                                          amended.as_audit(), voucher.owner, request_id))
             uow.commit()
         return amended
+
+    def _check_csr_value(self, principal: Principal, currency: str, micros: int) -> None:
+        limit = self.settings.csr_face_value_limits.get(currency)
+        if limit is None:
+            raise PermissionDenied(f"role {principal.role.value} may not change face values in {currency}: that needs "
+                                   f"{Permission.VOUCHER_ADMIN.value} (no CSR limit is configured for {currency})")
+        if micros > limit:
+            raise PermissionDenied(f"role {principal.role.value} may set face values up to {format_face_value(limit, currency)} "
+                                   f"{currency}; more needs {Permission.VOUCHER_ADMIN.value}")
 
     # --- keys -------------------------------------------------------------
     def rotate_keys(self, principal: Principal) -> int:

@@ -1,10 +1,16 @@
-"""Distribution files for printers and distributors, OpenPGP-encrypted and signed.
+"""Distribution files for printers and distributors, encrypted to the recipient and signed by the operator.
 
-The clear text (header + one row per voucher with its PIN) is produced chunk by
-chunk and written straight into ``gpg``'s stdin; a reader thread takes the
-ciphertext from gpg's stdout into a temporary file beside the destination while
-hashing it.  Clear text never touches disk.  The file appears under its final
-name only when gpg succeeded (rename), so a failed export leaves nothing behind.
+The engine owns the file's content and the port that seals it
+(:class:`DistributionSealer`); the OpenPGP adapter (``servers/adapters/gpg.py``)
+runs ``gpg``.  The clear text (header + one row per voucher with its PIN) is
+produced chunk by chunk and handed to the sealer, which writes only ciphertext
+to the caller's sink; the sink is hashed on the way (the SHA-256 goes into the
+receipt and the audit log).  Clear text never touches disk.
+
+Which vouchers may go into a file is a lifecycle rule: the ``export`` event of
+``rules/lifecycle/voucher.yaml`` (shipped: generated or active, unexpired).  The
+others of the selection are left out, counted by state with the rule's reason,
+and reported in the receipt -- never silently, never in the face-value total.
 
 File format (UTF-8 CSV after ``#`` header lines)::
 
@@ -21,31 +27,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import subprocess
-import tempfile
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Protocol
 
 from engine import audit
+from engine.cancellation import checkpoint
 from engine.clock import Clock
-from engine.errors import FailedPrecondition, InvalidArgument, NotFound
+from engine.errors import FailedPrecondition, NotFound
+from engine.eventrules import Lifecycle
 from engine.identity import Permission, Principal
 from engine.vouchers.crypto import KeyProvider, PinSealer, WrappedDataKey, unwrap_data_key
-from engine.vouchers.model import Voucher, VoucherBatch
-from engine.vouchers.money import format_face_value
+from engine.vouchers.face_value import format_face_value
+from engine.vouchers.model import Voucher, VoucherBatch, VoucherState
 from engine.vouchers.ports import VoucherRepository, VoucherSelection, VoucherUnitOfWorkFactory
 from engine.vouchers.scope import describe, scoped
+from engine.vouchers.transitions import RefusedGroup, decide_voucher
 
 log = logging.getLogger("rulebill.vouchers.distribution")
 
 FORMAT_LINE = b"# rulebill voucher distribution file v1\n"
 COLUMNS_LINE = b"serial,pin,denomination,currency,expiry\n"
-GPG_BINARY = "/usr/bin/gpg"
-READ_BLOCK = 64 * 1024
+EXPORT_EVENT = "export"
 
 
 class ExportError(FailedPrecondition):
@@ -60,153 +63,16 @@ class SealReport:
 
 
 class DistributionSealer(Protocol):
-    """Encrypts (and signs) a stream of clear-text blocks into ``out``."""
+    """The encryption port: encrypts to the recipient and signs a stream of clear-text blocks into ``out``.
 
-    def check(self) -> SealReport:
-        """Validate the keys before anything is written; raise InvalidArgument when unusable."""
-
-    def seal(self, clear: Iterable[bytes], out: BinaryIO) -> SealReport: ...
-
-
-class GpgSealer:
-    """The real ``gpg`` binary in a throw-away GNUPGHOME holding only the two keys.
-
-    ``recipient_public_key`` is the recipient's exported public key (armoured or
-    binary); ``operator_secret_key`` the operator's signing key, exported
-    without passphrase or opened with ``passphrase``.
+    Errors: ``InvalidArgument`` for unusable keys (from :meth:`check`, before anything is
+    written), :class:`ExportError` when sealing fails.
     """
 
-    def __init__(self, recipient_public_key: bytes, operator_secret_key: bytes, passphrase: str = "",
-                 gpg: str = GPG_BINARY, armor: bool = False) -> None:
-        self._recipient = recipient_public_key
-        self._operator = operator_secret_key
-        self._passphrase = passphrase
-        self._gpg = gpg
-        self._armor = armor
-
-    def _run(self, home: str, args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([self._gpg, "--homedir", home, "--batch", "--no-tty", "--quiet", *args], input=stdin,
-                              capture_output=True, timeout=60, check=False)
-
-    def _passphrase_fd(self) -> int:
-        """A pipe carrying the passphrase: never on gpg's command line, where ``ps`` would show it."""
-        read, write = os.pipe()
-        os.write(write, self._passphrase.encode("utf-8") + b"\n")
-        os.close(write)
-        return read
-
-    def _with_passphrase(self, home: str, args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        fd = self._passphrase_fd()
-        try:
-            return subprocess.run([self._gpg, "--homedir", home, "--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback",
-                                   "--passphrase-fd", str(fd), *args], input=stdin, capture_output=True, timeout=60,
-                                  check=False, pass_fds=(fd,))
-        finally:
-            os.close(fd)
-
-    def _prepare(self, home: str) -> SealReport:
-        self._run(home, ["--import"], self._recipient)
-        listing = self._run(home, ["--with-colons", "--fingerprint", "--list-keys"]).stdout.decode("utf-8", "replace")
-        recipient = None
-        records = listing.splitlines()
-        for i, line in enumerate(records):
-            fields = line.split(":")
-            # pub:<validity>:...:<capabilities at index 11>; the primary's fpr follows on the next line
-            if fields[0] == "pub" and len(fields) > 11 and "E" in fields[11] and fields[1] not in ("r", "e", "d", "i"):
-                fpr = next((r.split(":")[9] for r in records[i + 1:] if r.startswith("fpr:")), "")
-                if fpr:
-                    recipient = fpr
-                    break
-        if recipient is None:
-            raise InvalidArgument.field("recipient_public_key", "not a usable OpenPGP public key (valid, with an encryption subkey)")
-        imported = self._with_passphrase(home, ["--import"], self._operator)
-        secrets_listing = self._run(home, ["--with-colons", "--fingerprint", "--list-secret-keys"]).stdout.decode("utf-8", "replace")
-        signer = ""
-        lines = secrets_listing.splitlines()
-        for i, line in enumerate(lines):
-            fields = line.split(":")
-            if fields[0] == "sec" and len(fields) > 11 and "S" in fields[11].upper():
-                signer = next((r.split(":")[9] for r in lines[i + 1:] if r.startswith("fpr:")), "")
-                break
-        if imported.returncode not in (0, 2) or not signer:
-            raise InvalidArgument.field("operator_secret_key", "not a usable OpenPGP secret signing key")
-        return SealReport(recipient, signer)
-
     def check(self) -> SealReport:
-        with tempfile.TemporaryDirectory(prefix="rbgpg-") as home:
-            try:
-                return self._prepare(home)
-            finally:
-                self._stop_agent(home)
+        """Validate the keys before anything is written."""
 
-    def _stop_agent(self, home: str) -> None:
-        gpgconf = os.path.join(os.path.dirname(self._gpg), "gpgconf")
-        if os.path.exists(gpgconf):
-            subprocess.run([gpgconf, "--homedir", home, "--kill", "gpg-agent"], capture_output=True, timeout=30, check=False)
-
-    def seal(self, clear: Iterable[bytes], out: BinaryIO) -> SealReport:
-        with tempfile.TemporaryDirectory(prefix="rbgpg-") as home:
-            try:
-                report = self._prepare(home)
-                self._encrypt(home, report, clear, out)
-                return report
-            finally:
-                self._stop_agent(home)
-
-    def _encrypt(self, home: str, report: SealReport, clear: Iterable[bytes], out: BinaryIO) -> None:
-        fd = self._passphrase_fd()
-        args = [self._gpg, "--homedir", home, "--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always",
-                "--pinentry-mode", "loopback", "--passphrase-fd", str(fd),
-                "--local-user", report.signer_fingerprint, "--recipient", report.recipient_fingerprint,
-                "--sign", "--encrypt", "--output", "-"]
-        if self._armor:
-            args.insert(-4, "--armor")
-        try:
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,))
-        finally:
-            os.close(fd)
-        assert proc.stdin and proc.stdout and proc.stderr
-        errors: list[bytes] = []
-        failures: list[BaseException] = []
-
-        def pump_out() -> None:  # gpg's stdout -> file; a thread so gpg never blocks on a full pipe
-            try:
-                while block := proc.stdout.read(READ_BLOCK):  # type: ignore[union-attr]
-                    out.write(block)
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                failures.append(exc)
-
-        def pump_err() -> None:
-            errors.append(proc.stderr.read())  # type: ignore[union-attr]
-
-        threads = [threading.Thread(target=pump_out, daemon=True), threading.Thread(target=pump_err, daemon=True)]
-        for t in threads:
-            t.start()
-        try:
-            for block in clear:
-                proc.stdin.write(block)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # gpg died; its exit status and stderr say why
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            if not proc.stdin.closed:
-                try:
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            code = proc.wait(timeout=600)
-            for t in threads:
-                t.join(timeout=60)
-            proc.stdout.close()
-            proc.stderr.close()
-        if failures:
-            raise ExportError(f"writing the distribution file failed: {failures[0]}")
-        if code != 0:
-            detail = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
-            raise ExportError(f"gpg failed (exit {code}): {detail[-1] if detail else 'no message'}")
+    def seal(self, clear: Iterable[bytes], out: BinaryIO) -> SealReport: ...
 
 
 class _HashingWriter:
@@ -223,15 +89,15 @@ class _HashingWriter:
 
 @dataclass(frozen=True)
 class ExportReceipt:
-    path: Path
     sha256: str
     size: int
     count: int
-    totals: dict[str, int]  # currency -> face value micros
+    totals: dict[str, int]  # currency -> face value micros of the exported vouchers
     batch_ids: tuple[str, ...]
     created_at: datetime
     recipient_fingerprint: str
     signer_fingerprint: str
+    left_out: tuple[RefusedGroup, ...] = ()  # selected, but the lifecycle does not allow them in a file
 
 
 def batch_sealer(keys: KeyProvider, batch: VoucherBatch) -> PinSealer:
@@ -242,69 +108,87 @@ def batch_sealer(keys: KeyProvider, batch: VoucherBatch) -> PinSealer:
     return PinSealer(batch.pin_cipher, unwrap_data_key(keys, wrapped, batch.batch_id), batch.batch_id)
 
 
+@dataclass
+class _Plan:
+    """What goes into the file: the allowed (batch, expired, state) groups, their batches, count and totals."""
+
+    allowed: set[tuple[str, bool, VoucherState]] = field(default_factory=set)
+    batches: dict[str, VoucherBatch] = field(default_factory=dict)
+    count: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+    left_out: dict[tuple[VoucherState, str], int] = field(default_factory=dict)
+
+
 class Distributor:
     """Use case: export a batch or serial range as a sealed distribution file."""
 
-    def __init__(self, uow: VoucherUnitOfWorkFactory, keys: KeyProvider, clock: Clock, chunk_size: int = 5000) -> None:
+    def __init__(self, uow: VoucherUnitOfWorkFactory, keys: KeyProvider, lifecycle: Lifecycle, clock: Clock,
+                 chunk_size: int = 5000) -> None:
         self._uow = uow
         self._keys = keys
+        self._lifecycle = lifecycle
         self._clock = clock
         self._chunk = chunk_size
 
-    def export(self, principal: Principal, selection: VoucherSelection, sealer: DistributionSealer, destination: Path | str,
-               request_id: str = "") -> ExportReceipt:
+    def export(self, principal: Principal, selection: VoucherSelection, sealer: DistributionSealer, out: BinaryIO,
+               request_id: str = "", file_name: str = "") -> ExportReceipt:
+        """Write the sealed file into ``out``; the audit entry (with the file's SHA-256) commits when it is complete."""
         principal.require(Permission.VOUCHER_REVEAL_PIN)
-        destination = Path(destination)
-        if destination.exists():
-            raise InvalidArgument.field("destination", f"{destination} already exists; choose a new file name")
-        if not destination.parent.is_dir():
-            raise InvalidArgument.field("destination", f"folder {destination.parent} does not exist")
         selection = scoped(principal, selection)
-        sealer.check()  # bad keys: a clear error before anything is written
         now = self._clock.now()
         with self._uow() as uow:
             repo = uow.vouchers
-            batches, count, totals = self._summarise(repo, selection)
-            if count == 0:
-                raise NotFound("voucher", describe(selection))
-            header = self._header(batches, now, count, totals)
-            fd, tmp_name = tempfile.mkstemp(prefix=".export-", dir=destination.parent)
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    writer = _HashingWriter(fh)
-                    report = sealer.seal(self._clear_text(repo, selection, batches, header), writer)  # type: ignore[arg-type]
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.link(tmp, destination)  # fails rather than overwrite a file created meanwhile
-            finally:
-                tmp.unlink(missing_ok=True)
-            receipt = ExportReceipt(destination, writer.sha256.hexdigest(), writer.size, count, totals,
-                                    tuple(sorted(batches)), now, report.recipient_fingerprint, report.signer_fingerprint)
+            plan = self._plan(repo, selection, now, principal.privileges)
+            left_out = tuple(RefusedGroup(state, n, why) for (state, why), n in sorted(plan.left_out.items(),
+                                                                                       key=lambda kv: kv[0][0].value))
+            if plan.count == 0:
+                if not left_out:
+                    raise NotFound("voucher", describe(selection))
+                summary = ", ".join(f"{g.count} {g.state.value}" for g in left_out)
+                raise FailedPrecondition("NOTHING_TO_EXPORT", f"none of the selected vouchers may be exported ({summary}); "
+                                         "rules/lifecycle/voucher.yaml says which states may (event export)", describe(selection))
+            # bad keys: a clear error before anything is written (after the selection: another tenant's
+            # vouchers are reported missing whatever keys come with the request)
+            sealer.check()
+            writer = _HashingWriter(out)
+            report = sealer.seal(self._clear_text(repo, selection, plan, now), writer)  # type: ignore[arg-type]
+            receipt = ExportReceipt(writer.sha256.hexdigest(), writer.size, plan.count, plan.totals, tuple(sorted(plan.batches)), now,
+                                    report.recipient_fingerprint, report.signer_fingerprint, left_out)
             uow.audit.append(audit.entry(principal, now, "voucher.export", "voucher_selection", describe(selection), {}, {
-                "file": destination.name, "sha256": receipt.sha256, "size": receipt.size, "count": count,
+                "file": file_name, "sha256": receipt.sha256, "size": receipt.size, "count": plan.count,
                 "recipient_fingerprint": receipt.recipient_fingerprint, "signer_fingerprint": receipt.signer_fingerprint,
-                "batches": list(receipt.batch_ids)}, request_id=request_id))
+                "batches": list(receipt.batch_ids), "left_out": {g.state.value: g.count for g in left_out}}, request_id=request_id))
             uow.commit()
-        log.info("exported %d vouchers (%s) to %s, sha256 %s, recipient %s", count, describe(selection), destination.name,
-                 receipt.sha256, receipt.recipient_fingerprint)
+        log.info("exported %d vouchers (%s), %d left out, sha256 %s, recipient %s", plan.count, describe(selection),
+                 sum(g.count for g in left_out), receipt.sha256, receipt.recipient_fingerprint)
         return receipt
 
-    def _summarise(self, repo: VoucherRepository, selection: VoucherSelection) -> tuple[dict[str, VoucherBatch], int, dict[str, int]]:
-        batches: dict[str, VoucherBatch] = {}
-        totals: dict[str, int] = {}
-        count = 0
+    def _plan(self, repo: VoucherRepository, selection: VoucherSelection, now: datetime, privileges: Iterable[str]) -> _Plan:
+        plan = _Plan()
+        decided: dict[tuple[str, bool, VoucherState], str] = {}  # group -> "" (allowed) or the rule's reason
         for chunk in repo.stream_vouchers(selection, self._chunk):
             for v in chunk:
-                if v.batch_id not in batches:
+                batch = plan.batches.get(v.batch_id)
+                if batch is None:
                     batch = repo.get_batch(v.batch_id)
                     if batch is None:
                         raise NotFound("voucher batch", v.batch_id)
+                group = (v.batch_id, v.expires_at <= now, v.state)
+                why = decided.get(group)
+                if why is None:
+                    facts = {"batch_state": batch.state.value, "expired": group[1]}
+                    to_state, refusal = decide_voucher(self._lifecycle, v.state, EXPORT_EVENT, facts, privileges)
+                    why = decided[group] = "" if to_state is not None else refusal
+                if why:
+                    plan.left_out[(v.state, why)] = plan.left_out.get((v.state, why), 0) + 1
+                    continue
+                if v.batch_id not in plan.batches:
                     batch_sealer(self._keys, batch)  # destroyed keys fail here, before the file exists
-                    batches[v.batch_id] = batch
-                totals[v.currency] = totals.get(v.currency, 0) + v.face_value_micros
-                count += 1
-        return batches, count, totals
+                    plan.batches[v.batch_id] = batch
+                plan.allowed.add(group)
+                plan.totals[v.currency] = plan.totals.get(v.currency, 0) + v.face_value_micros
+                plan.count += 1
+        return plan
 
     @staticmethod
     def _header(batches: dict[str, VoucherBatch], now: datetime, count: int, totals: dict[str, int]) -> bytes:
@@ -313,14 +197,17 @@ class Distributor:
         lines += [f"# face_value_total: {cur} {format_face_value(micros, cur)}\n" for cur, micros in sorted(totals.items())]
         return "".join(lines).encode("utf-8") + COLUMNS_LINE
 
-    def _clear_text(self, repo: VoucherRepository, selection: VoucherSelection, batches: dict[str, VoucherBatch],
-                    header: bytes) -> Iterator[bytes]:
-        yield header
-        sealers = {batch_id: batch_sealer(self._keys, b) for batch_id, b in batches.items()}
+    def _clear_text(self, repo: VoucherRepository, selection: VoucherSelection, plan: _Plan, now: datetime) -> Iterator[bytes]:
+        yield self._header(plan.batches, now, plan.count, plan.totals)
+        sealers = {batch_id: batch_sealer(self._keys, b) for batch_id, b in plan.batches.items()}
         for chunk in repo.stream_vouchers(selection, self._chunk):
-            yield "".join(self._row(v, batches[v.batch_id], sealers[v.batch_id]) for v in chunk).encode("utf-8")
+            checkpoint()   # a caller gone away stops the export (the sealer is killed, the file removed)
+            # the same transaction as the plan: the vouchers are the ones counted in the header
+            yield "".join(self._row(v, plan.batches[v.batch_id], sealers[v.batch_id]) for v in chunk
+                          if (v.batch_id, v.expires_at <= now, v.state) in plan.allowed).encode("utf-8")
 
     @staticmethod
     def _row(v: Voucher, batch: VoucherBatch, sealer: PinSealer) -> str:
         pin = sealer.open(v.serial, v.nonce, v.ciphertext).decode("ascii")
         return f"{batch.serial.format(v.serial)},{pin},{format_face_value(v.face_value_micros, v.currency)},{v.currency},{v.expires_at.isoformat()}\n"
+

@@ -22,7 +22,7 @@ from engine.errors import ErrorList
 from engine.tenancy import TENANT_ID
 from engine.vouchers.crypto import NONCE_BYTES, CryptoSettings, KeyProvider, LookupHasher, PinSealer, new_data_key, wrap_data_key
 from engine.vouchers.model import BatchState, VoucherBatch, VoucherRow
-from engine.vouchers.money import MoneyError, check_currency, parse_face_value
+from engine.vouchers.face_value import FaceValueError, check_currency, parse_face_value
 from engine.vouchers.pins import RandomBytes, generate_pins
 from engine.vouchers.profile import VoucherProfile
 
@@ -81,7 +81,7 @@ def plan_batch(
         elif currency != profile.currency:
             # the profile's amount may not fit the other currency's decimals
             micros = parse_face_value(_plain(profile.face_value_micros), currency)
-    except MoneyError as exc:
+    except FaceValueError as exc:
         errors.add("currency" if exc.code == "currency.unknown" else "face_value", str(exc))
     expires_at = request.expires_at or now + timedelta(days=profile.validity_days)
     if expires_at.tzinfo is None:

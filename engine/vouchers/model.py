@@ -26,9 +26,12 @@ class VoucherState(str, Enum):
 
 
 class BatchState(str, Enum):
+    """Names of ``rules/lifecycle/voucher_batch.yaml``; the rules decide the moves."""
+
     GENERATED = "generated"
     ACTIVE = "active"
     BLOCKED = "blocked"
+    EXHAUSTED = "exhausted"  # every voucher used, expired or purged
     EXPIRED = "expired"
     PURGED = "purged"
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-from engine.ports import AuditLog, SubscriberRepository
+from engine.ports import AuditLog, SubscriberRepository, TenantRepository
 from engine.vouchers.crypto import WrappedDataKey
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
+from engine.vouchers.redemption import AttemptResult, PinAttempt, RechargeGuard, Redemption, Reservation, ReservationStep
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class VoucherSelection:
     expired_by: datetime | None = None  # only vouchers whose expiry is at or before this time (expired then)
     valid_at: datetime | None = None  # only vouchers whose expiry is after this time (still valid then)
     owners: frozenset[str] | None = None  # tenant scope; None = every tenant (operator)
+    changed_by: datetime | None = None  # only vouchers last changed at or before this time (stale reservations)
 
     def matches(self, v: Voucher) -> bool:
         """Reference semantics (the in-memory fake uses it; SQL stores mirror it)."""
@@ -41,48 +43,8 @@ class VoucherSelection:
             and (self.expired_by is None or v.expires_at <= self.expired_by)
             and (self.valid_at is None or v.expires_at > self.valid_at)
             and (self.owners is None or v.owner in self.owners)
+            and (self.changed_by is None or (v.updated_at is not None and v.updated_at <= self.changed_by))
         )
-
-
-@dataclass(frozen=True)
-class RedemptionCommand:
-    """One recharge, applied by :meth:`VoucherRepository.redeem_atomically` all-or-nothing."""
-
-    request_id: str
-    msisdn: str
-    serial: int
-    batch_id: str
-    currency: str
-    credit_micros: int
-    validity_extension_days: int
-    at: datetime
-    transaction_id: str
-
-
-@dataclass(frozen=True)
-class Redemption:
-    """The stored result of a recharge; the same ``request_id`` always returns it again."""
-
-    request_id: str
-    msisdn: str
-    serial: int
-    batch_id: str
-    currency: str
-    credited_micros: int
-    balance_micros: int  # the subscriber's balance in that currency after the credit
-    valid_until: datetime  # the subscriber's validity after the extension
-    redeemed_at: datetime
-    transaction_id: str
-
-
-@dataclass(frozen=True)
-class RechargeGuard:
-    """Per-subscriber brute-force state: consecutive failed PINs and a bar."""
-
-    msisdn: str
-    failed_attempts: int = 0
-    barred_until: datetime | None = None
-    last_failure_at: datetime | None = None
 
 
 RowReplacer = Callable[[Sequence[int]], list[VoucherRow]]
@@ -155,12 +117,22 @@ class VoucherRepository(ABC):
     def get_redemption(self, request_id: str) -> Redemption | None: ...
 
     @abstractmethod
-    def redeem_atomically(self, cmd: RedemptionCommand) -> Redemption | None:
-        """In the current transaction: move the voucher ``active -> used`` if (and only if) it is
-        still active in an active batch and unexpired at ``cmd.at``, credit the subscriber's balance
-        in ``cmd.currency``, extend the validity, record the redemption under ``request_id``.
-        Returns None (changing nothing) when the conditional update matches no row.
-        A concurrent duplicate ``request_id`` raises ``AlreadyExists``."""
+    def get_reservation(self, reservation_id: str) -> Reservation | None: ...
+
+    @abstractmethod
+    def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:
+        """One PIN entry (``redeem`` or ``reserve``) as :func:`engine.vouchers.redemption.settle_attempt`
+        decides it: idempotency, subscriber, bar, counting, lookup, the lifecycle's move, credit,
+        ledger row and audit entry, all in one transaction -- exactly one of N concurrent attempts on one
+        voucher wins, and the failure counter never lets more than ``max_failures`` guesses through.
+
+        Call it in a unit of work that does nothing else and commit right after: a store may run it
+        as one statement that commits by itself (PostgreSQL: one round trip)."""
+
+    @abstractmethod
+    def step_reservation(self, step: ReservationStep) -> AttemptResult:
+        """Commit or release one reservation as :func:`engine.vouchers.redemption.settle_step` decides
+        (same transaction rules as :meth:`attempt_pin`)."""
 
     # --- brute-force guard ------------------------------------------------
     @abstractmethod
@@ -173,6 +145,7 @@ class VoucherRepository(ABC):
 class VoucherUnitOfWork(Protocol):
     vouchers: VoucherRepository
     subscribers: SubscriberRepository  # recharge credits a live subscriber of the voucher's tenant
+    tenants: TenantRepository  # a voucher's new owner must exist
     audit: AuditLog
 
     def __enter__(self) -> "VoucherUnitOfWork": ...

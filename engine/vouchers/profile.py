@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.tenancy import TENANT_ID
-from engine.vouchers.money import MoneyError, parse_face_value
+from engine.vouchers.face_value import FaceValueError, parse_face_value
 from engine.vouchers.pins import DEFAULT_PIN_LENGTH, MAX_PIN_LENGTH, MIN_PIN_LENGTH
 from engine.yamlio import Fields, MarkedList, MarkedMap, Mark, Problem, load_file, load_text, yaml_files
 
@@ -116,7 +116,7 @@ def _parse_profile(node: Any, problems: list[Problem], fallback: Mark) -> Vouche
         elif face_value is not None:
             try:
                 micros = parse_face_value(face_value, currency)
-            except MoneyError as exc:
+            except FaceValueError as exc:
                 key = "currency" if exc.code == "currency.unknown" else "face_value"
                 problems.append(Problem.at(f.node.mark_of(key), exc.code, str(exc)))
     if pin_length is not None and not MIN_PIN_LENGTH <= pin_length <= MAX_PIN_LENGTH:

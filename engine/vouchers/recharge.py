@@ -1,17 +1,17 @@
-"""Redemption (recharge): a subscriber turns a PIN into balance and validity.
+"""Recharge: a subscriber turns a PIN into balance and validity, in one step or two.
 
-Order of checks, each for a reason:
+* one step: ``redeem`` -- the voucher moves as ``rules/lifecycle/voucher.yaml`` says
+  for ``redeem`` and the credit is booked;
+* two steps, as the same file declares: ``reserve`` holds the voucher for the
+  subscriber, ``commit`` books the credit, ``release`` gives the voucher back; a
+  reservation nobody settles is moved on by ``reservation_timeout``
+  (:meth:`engine.vouchers.desk.VoucherDesk.recover_reservations`) and can still be
+  committed or released from there.
 
-1. the PIN's shape and Luhn digit -- before anything is looked up, so typos and
-   random guesses never reach the database index;
-2. the request id -- a retry returns the stored result, never a second credit;
-3. a live subscriber with this MSISDN, then its recharge bar (brute-force defence);
-4. the keyed lookup hash, one per live lookup key version;
-5. voucher of the subscriber's tenant, active, batch active, not expired, and the lifecycle rule for ``redeem``;
-6. one atomic conditional update in the store (exactly one concurrent winner).
-
-A failure after step 1 counts against the subscriber and is audited by MSISDN
-and reason -- never with the PIN, which appears in no log, message or entry.
+This module checks the request, hashes the PIN (the only place it exists in
+clear, never logged or echoed) and turns the store's answer into a result or an
+error; what happens in which order is :mod:`engine.vouchers.redemption`, carried
+out by the store in one unit (one round trip on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,22 +21,33 @@ import re
 import secrets
 from dataclasses import replace
 from datetime import datetime
+from typing import Callable
 
 from engine import audit
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
+from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.eventrules import Lifecycle, LockoutPolicy
 from engine.identity import Permission, Principal
-from engine.numbering import msisdn_problem, normalise_msisdn
-from engine.vouchers.crypto import KeyProvider, lookup_hashers
-from engine.vouchers.lifecycle import Lifecycle, decide_voucher, voucher_facts
-from engine.vouchers.lockout import CountingLockout, LockoutPolicy
-from engine.vouchers.model import BatchState, VoucherState
+from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
+from engine.vouchers.crypto import KeyProvider, LookupHasher, lookup_versions
+from engine.vouchers.moves import BATCH_NOT_ACTIVE, VOUCHER_EXPIRED, MoveTable, compile_moves
 from engine.vouchers.pins import MAX_PIN_LENGTH, MIN_PIN_LENGTH, luhn_valid
-from engine.vouchers.ports import Redemption, RedemptionCommand, VoucherUnitOfWorkFactory
+from engine.vouchers.ports import VoucherUnitOfWorkFactory
+from engine.vouchers.redemption import (
+    PIN_CHECK_DIGIT,
+    AttemptResult,
+    Outcome,
+    PinAttempt,
+    RechargeGuard,
+    Redemption,
+    Reservation,
+    ReservationStep,
+)
 
 log = logging.getLogger("rulebill.vouchers.recharge")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+REASON_MAX = 200
 _PIN_SEPARATORS = str.maketrans("", "", " -")
 
 
@@ -50,171 +61,201 @@ class RechargeRefused(FailedPrecondition):
     VOUCHER_EXPIRED = "VOUCHER_EXPIRED"
     RECHARGE_BARRED = "RECHARGE_BARRED"
     REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    RESERVATION_SETTLED = "RESERVATION_SETTLED"
 
 
-class _Failure(Exception):
-    """Internal: a counted failure on its way to :meth:`Recharger._record_failure`."""
+def clean_msisdn(msisdn: str, errors: ErrorList, field: str = "msisdn") -> str:
+    """E.164 digits, or a violation naming the field (the value is echoed only when it is short)."""
+    number = normalise_msisdn(msisdn)
+    if problem := msisdn_problem(number):
+        errors.add(field, problem)
+    return number
 
-    def __init__(self, reason: str, message: str, subject: str) -> None:
-        super().__init__(reason)
-        self.reason, self.message, self.subject = reason, message, subject
+
+def _check_request_id(value: str, errors: ErrorList, field: str = "request_id") -> None:
+    if not REQUEST_ID.match(value or ""):
+        errors.add(field, "must be 1-80 characters: letters, digits, '.', '_', ':' or '-'")
 
 
 class Recharger:
     def __init__(self, uow: VoucherUnitOfWorkFactory, keys: KeyProvider, lifecycle: Lifecycle, clock: Clock,
-                 lockout: LockoutPolicy | None = None) -> None:
+                 lockout: LockoutPolicy) -> None:
         self._uow = uow
         self._keys = keys
         self._lifecycle = lifecycle
         self._clock = clock
-        self._lockout = lockout or CountingLockout()
+        self._lockout = lockout
+        self._moves: dict[tuple[str, frozenset[str]], MoveTable] = {}
+        self._hashers: dict[tuple[int, bytes], LookupHasher] = {}  # a hasher precomputes its key pads: keep them
 
-    @staticmethod
-    def _clean(msisdn: str, pin: str, request_id: str) -> tuple[str, bytes]:
+    def moves(self, event: str, privileges: frozenset[str] = frozenset()) -> MoveTable:
+        """The lifecycle's moves for ``event``, asked once per set of privileges and kept."""
+        key = (event, privileges)
+        table = self._moves.get(key)
+        if table is None:
+            table = self._moves[key] = compile_moves(self._lifecycle, event, privileges)
+        return table
+
+    def _lookup_hashers(self) -> list[LookupHasher]:
+        out = []
+        for version in lookup_versions(self._keys):
+            key = (version, self._keys.lookup_key(version))
+            out.append(self._hashers.get(key) or self._hashers.setdefault(key, LookupHasher(key[1], version)))
+        return out
+
+    # --- PIN entries --------------------------------------------------------
+    def redeem(self, principal: Principal, msisdn: str, pin: str, request_id: str) -> Redemption:
+        result = self._attempt("redeem", principal, msisdn, pin, request_id)
+        assert result.redemption is not None
+        return result.redemption
+
+    def reserve(self, principal: Principal, msisdn: str, pin: str, request_id: str) -> Reservation:
+        """Hold a voucher for the subscriber; ``request_id`` becomes the reservation id."""
+        result = self._attempt("reserve", principal, msisdn, pin, request_id)
+        assert result.reservation is not None
+        return result.reservation
+
+    def _attempt(self, event: str, principal: Principal, msisdn: str, pin: str, request_id: str) -> AttemptResult:
+        principal.require(Permission.VOUCHER_REDEEM)
         errors = ErrorList()
-        number = normalise_msisdn(msisdn)
-        if problem := msisdn_problem(number):
-            errors.add("msisdn", problem)
+        number = clean_msisdn(msisdn, errors)
         digits = pin.translate(_PIN_SEPARATORS)
         if not (digits.isascii() and digits.isdigit()) or not MIN_PIN_LENGTH <= len(digits) <= MAX_PIN_LENGTH:
-            # describe the rule, never echo the value
-            errors.add("pin", f"must be {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} digits")
-        if not REQUEST_ID.match(request_id or ""):
-            errors.add("request_id", "must be 1-80 characters: letters, digits, '.', '_', ':' or '-'")
-        errors.raise_if_any("cannot redeem voucher")
-        return number, digits.encode("ascii")
+            errors.add("pin", f"must be {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} digits")  # the rule, never the value
+        _check_request_id(request_id, errors)
+        errors.raise_if_any(f"cannot {event} voucher")
+        pin_bytes = digits.encode("ascii")
+        # a mistyped PIN is refused before any lookup (it still counts as a wrong PIN)
+        hashes = tuple(h.hash(pin_bytes) for h in self._lookup_hashers()) if luhn_valid(pin_bytes) else ()
+        del pin_bytes, digits
+        attempt = PinAttempt(event, request_id, number, hashes, self._clock.now(), self.moves(event, principal.privileges),
+                             self._lockout, "rtx_" + secrets.token_hex(10), principal)
+        with self._uow() as uow:
+            result = uow.vouchers.attempt_pin(attempt)
+            uow.commit()
+        return self._answer(event, result, number, request_id)
 
-    def redeem(self, principal: Principal, msisdn: str, pin: str, request_id: str) -> Redemption:
+    def _answer(self, event: str, r: AttemptResult, msisdn: str, request_id: str) -> AttemptResult:
+        o = r.outcome
+        if o is Outcome.DONE:
+            if r.redemption is not None:
+                log.info("voucher %s redeemed by %s: %d micros %s, transaction %s", r.redemption.serial, msisdn,
+                         r.redemption.credited_micros, r.redemption.currency, r.redemption.transaction_id)
+            elif r.reservation is not None:
+                log.info("voucher %s reserved for %s as %s", r.reservation.serial, msisdn, request_id)
+            return r
+        if o is Outcome.REPLAYED:
+            return r
+        if o is Outcome.NO_SUBSCRIBER:
+            raise NotFound("subscriber", msisdn)
+        if o is Outcome.REQUEST_ID_REUSED:
+            what = {"subscriber": "another subscriber", "voucher": "another voucher (PIN)"}.get(r.reason, "another kind of request")
+            raise RechargeRefused(RechargeRefused.REQUEST_ID_REUSED, f"request id {request_id} was already used for {what}; "
+                                  "send a new request id", request_id)
+        if o is Outcome.BARRED:
+            until = r.barred_until.isoformat() if r.barred_until else ""
+            raise RechargeRefused(RechargeRefused.RECHARGE_BARRED, f"recharge is barred for {msisdn} until {until} after "
+                                  "repeated wrong PINs; customer care can lift the bar", msisdn)
+        if o is Outcome.WRONG_PIN:
+            log.info("recharge refused for %s: %s (%d consecutive failures)", msisdn, r.reason, r.failed_attempts)
+            if r.barred_until is not None:
+                log.warning("recharge barred for %s until %s after repeated wrong PINs", msisdn, r.barred_until.isoformat())
+            message = "the PIN's check digit is wrong: it was mistyped" if r.reason == PIN_CHECK_DIGIT else "no voucher has this PIN"
+            raise RechargeRefused(r.reason, message, msisdn)
+        assert r.voucher is not None, r
+        facts = r.voucher
+        serial = str(facts.serial)
+        if o is Outcome.ALREADY_YOURS:
+            raise RechargeRefused(RechargeRefused.VOUCHER_NOT_ACTIVE, f"voucher {serial} is {facts.state}: this subscriber "
+                                  "already redeemed or holds it", serial)
+        log.info("recharge refused for %s: %s (%d consecutive failures)", msisdn, r.reason, r.failed_attempts)
+        raise RechargeRefused(r.reason, _refusal_message(event, r.reason, facts.serial, facts.state, facts.batch_state), serial)
+
+    # --- reservation steps --------------------------------------------------
+    def commit(self, principal: Principal, reservation_id: str) -> Redemption:
+        """Book the credit of a reservation (reserved or pending -> used, as the rules say)."""
+        result = self._step("commit", principal, reservation_id, "")
+        assert result.redemption is not None
+        return result.redemption
+
+    def release(self, principal: Principal, reservation_id: str, reason: str = "") -> Reservation:
+        """Give the voucher back (reserved or pending -> active, as the rules say)."""
+        result = self._step("release", principal, reservation_id, reason)
+        assert result.reservation is not None
+        return result.reservation
+
+    def get_reservation(self, principal: Principal, reservation_id: str) -> Reservation:
+        principal.require(Permission.VOUCHER_READ)
+        with self._uow() as uow:
+            held = uow.vouchers.get_reservation(reservation_id)
+        if held is None or not principal.can_see_tenant(held.tenant_id):
+            raise NotFound("reservation", reservation_id)
+        return held
+
+    def _step(self, event: str, principal: Principal, reservation_id: str, reason: str) -> AttemptResult:
         principal.require(Permission.VOUCHER_REDEEM)
-        number, pin_bytes = self._clean(msisdn, pin, request_id)
-        try:
-            if not luhn_valid(pin_bytes):
-                raise _Failure(RechargeRefused.PIN_CHECK_DIGIT, "the PIN's check digit is wrong: it was mistyped", number)
-            return self._redeem(principal, number, pin_bytes, request_id)
-        except _Failure as failure:
-            # a retry of a request that a concurrent twin just completed is not a failure: answer its result
-            with self._uow() as uow:
-                twin = uow.vouchers.get_redemption(request_id)
-            if twin is not None:
-                return self._replay(twin, number, request_id)
-            self._record_failure(principal, number, request_id, failure)
-            raise RechargeRefused(failure.reason, failure.message, failure.subject) from None
-
-    def _redeem(self, principal: Principal, msisdn: str, pin: bytes, request_id: str) -> Redemption:
-        now = self._clock.now()
+        errors = ErrorList()
+        _check_request_id(reservation_id, errors, "reservation_id")
+        if len(reason) > REASON_MAX:
+            errors.add("reason", f"at most {REASON_MAX} characters")
+        errors.raise_if_any(f"cannot {event} reservation")
+        step = ReservationStep(event, reservation_id, self._clock.now(), self.moves(event, principal.privileges),
+                               "rtx_" + secrets.token_hex(10), principal, reason)
         with self._uow() as uow:
-            repo = uow.vouchers
-            earlier = repo.get_redemption(request_id)
-            if earlier is not None:
-                return self._replay(earlier, msisdn, request_id)
-            subscriber = uow.subscribers.get_live_by_msisdn(msisdn)
-            if subscriber is None or not principal.can_see_tenant(subscriber.tenant_id):
-                raise NotFound("subscriber", msisdn)  # not the subscriber's fault: not counted as a wrong PIN
-            guard = repo.get_recharge_guard(msisdn)
-            if self._lockout.is_barred(guard, now):
-                # not counted again: a barred subscriber's attempts never reach the vouchers
-                raise RechargeRefused(RechargeRefused.RECHARGE_BARRED,
-                                      f"recharge is barred for {msisdn} until {guard.barred_until.isoformat() if guard.barred_until else ''} "
-                                      "after repeated wrong PINs; customer care can lift the bar", msisdn)
-            voucher = repo.find_by_lookup_hash([h.hash(pin) for h in lookup_hashers(self._keys)])
-            # another tenant's voucher looks exactly like an unknown PIN
-            if voucher is None or voucher.owner != subscriber.tenant_id or not principal.can_see_tenant(voucher.owner):
-                raise _Failure(RechargeRefused.PIN_UNKNOWN, "no voucher has this PIN", msisdn)
-            serial = str(voucher.serial)
-            batch = repo.get_batch(voucher.batch_id)
-            if voucher.state is not VoucherState.ACTIVE:
-                raise _Failure(RechargeRefused.VOUCHER_NOT_ACTIVE, f"voucher {serial} is {voucher.state.value}, not active", serial)
-            if batch is None or batch.state is not BatchState.ACTIVE:
-                state = batch.state.value if batch else "missing"
-                raise _Failure(RechargeRefused.BATCH_NOT_ACTIVE, f"the batch of voucher {serial} is {state}, not active", serial)
-            if voucher.expires_at <= now:
-                raise _Failure(RechargeRefused.VOUCHER_EXPIRED, f"voucher {serial} expired at {voucher.expires_at.isoformat()}", serial)
-            to_state, why = decide_voucher(self._lifecycle, voucher.state, "redeem", voucher_facts(batch.state, voucher.expires_at, now),
-                                           principal.privileges)
-            if to_state is not VoucherState.USED:
-                raise _Failure(RechargeRefused.VOUCHER_NOT_ACTIVE, f"voucher {serial} cannot be redeemed ({why or 'rules'})", serial)
-            cmd = RedemptionCommand(
-                request_id=request_id, msisdn=msisdn, serial=voucher.serial, batch_id=voucher.batch_id,
-                currency=voucher.currency, credit_micros=voucher.face_value_micros,
-                validity_extension_days=batch.recharge_extension_days, at=now, transaction_id="rtx_" + secrets.token_hex(10),
-            )
-            try:
-                result = repo.redeem_atomically(cmd)
-            except AlreadyExists:
-                # the same request id won a race with us: answer what it did
-                uow.rollback()
-                with self._uow() as again:
-                    stored = again.vouchers.get_redemption(request_id)
-                if stored is None:
-                    raise
-                return self._replay(stored, msisdn, request_id)
-            if result is None:
-                # lost a race; when the winner was this same request (a client retry), answer what it did
-                winner = repo.get_redemption(request_id)
-                uow.rollback()
-                if winner is not None:
-                    return self._replay(winner, msisdn, request_id)
-                raise _Failure(RechargeRefused.VOUCHER_NOT_ACTIVE, f"voucher {serial} was redeemed by another request", serial)
-            if guard.failed_attempts or guard.barred_until:
-                repo.save_recharge_guard(self._lockout.after_success(guard, now))
-            uow.audit.append(audit.entry(
-                principal, now, "voucher.redeem", "voucher", serial, {"state": VoucherState.ACTIVE.value},
-                {"state": VoucherState.USED.value, "msisdn": msisdn, "credited_micros": result.credited_micros,
-                 "currency": result.currency, "transaction_id": result.transaction_id}, voucher.owner, request_id))
+            r = uow.vouchers.step_reservation(step)
             uow.commit()
-        log.info("voucher %s redeemed by %s: %d micros %s, transaction %s", serial, msisdn, result.credited_micros,
-                 result.currency, result.transaction_id)
-        return result
-
-    @staticmethod
-    def _replay(earlier: Redemption, msisdn: str, request_id: str) -> Redemption:
-        if earlier.msisdn != msisdn:
-            raise RechargeRefused(RechargeRefused.REQUEST_ID_REUSED,
-                                  f"request id {request_id} was already used for another subscriber", request_id)
-        return earlier
-
-    def _record_failure(self, principal: Principal, msisdn: str, request_id: str, failure: _Failure) -> None:
-        now = self._clock.now()
-        with self._uow() as uow:
-            guard = uow.vouchers.get_recharge_guard(msisdn)
-            updated = self._lockout.after_failure(guard, now)
-            uow.vouchers.save_recharge_guard(updated)
-            after: dict[str, object] = {"reason": failure.reason, "failed_attempts": updated.failed_attempts}
-            if updated.barred_until is not None:
-                after["barred_until"] = updated.barred_until
-            uow.audit.append(audit.entry(principal, now, "voucher.redeem_failed", "subscriber", msisdn, {}, after,
-                                         request_id=request_id))
-            uow.commit()
-        log.info("recharge refused for %s: %s (%d consecutive failures)", msisdn, failure.reason, updated.failed_attempts)
-        if updated.barred_until is not None and guard.barred_until != updated.barred_until:
-            log.warning("recharge barred for %s until %s after %d wrong PINs", msisdn, updated.barred_until.isoformat(),
-                        updated.failed_attempts)
+        if r.outcome in (Outcome.DONE, Outcome.REPLAYED):
+            if r.outcome is Outcome.DONE:
+                log.info("reservation %s: %s", reservation_id, event)
+            return r
+        if r.outcome is Outcome.NOT_FOUND:
+            raise NotFound("reservation", reservation_id)
+        if r.voucher is None:
+            raise RechargeRefused(RechargeRefused.RESERVATION_SETTLED, f"cannot {event} reservation {reservation_id}: it is "
+                                  f"{r.reservation.status if r.reservation else 'settled'}", reservation_id)
+        f = r.voucher
+        raise RechargeRefused(r.reason, _refusal_message(event, r.reason, f.serial, f.state, f.batch_state), str(f.serial))
 
     # --- staff ------------------------------------------------------------
     def clear_bar(self, principal: Principal, msisdn: str, reason: str = "") -> None:
         """Customer care lifts a recharge bar and resets the counter."""
-        principal.require(Permission.VOUCHER_WRITE)
-        number = normalise_msisdn(msisdn)
-        now = self._clock.now()
-        with self._uow() as uow:
-            guard = uow.vouchers.get_recharge_guard(number)
-            cleared = replace(guard, failed_attempts=0, barred_until=None)
-            uow.vouchers.save_recharge_guard(cleared)
-            uow.audit.append(audit.entry(principal, now, "recharge.unbar", "subscriber", number,
-                                         {"failed_attempts": guard.failed_attempts, "barred_until": guard.barred_until},
-                                         {"failed_attempts": 0, "barred_until": None, "reason": reason}))
-            uow.commit()
+        self._staff("recharge.unbar", principal, msisdn, reason, lambda guard, now: replace(guard, failed_attempts=0, barred_until=None))
 
     def bar(self, principal: Principal, msisdn: str, until: datetime, reason: str = "") -> None:
         """Customer care bars recharge by hand (suspected fraud)."""
+        if until <= self._clock.now():
+            raise InvalidArgument.field("until", "a bar must end in the future")
+        self._staff("recharge.bar", principal, msisdn, reason, lambda guard, now: replace(guard, barred_until=until))
+
+    def _staff(self, action: str, principal: Principal, msisdn: str, reason: str,
+               change: Callable[[RechargeGuard, datetime], RechargeGuard]) -> None:
         principal.require(Permission.VOUCHER_WRITE)
-        number = normalise_msisdn(msisdn)
+        errors = ErrorList()
+        number = clean_msisdn(msisdn, errors)
+        if len(reason) > REASON_MAX:
+            errors.add("reason", f"at most {REASON_MAX} characters")
+        errors.raise_if_any("cannot change the recharge bar")
         now = self._clock.now()
-        if until <= now:
-            raise FailedPrecondition("BAR_IN_PAST", "a bar must end in the future", number)
         with self._uow() as uow:
+            # the subscriber's tenant owns the bar: another tenant's subscriber is reported like a missing one
+            subscriber = uow.subscribers.get_live_by_msisdn(number)
+            if subscriber is None or not principal.can_see_tenant(subscriber.tenant_id):
+                raise NotFound("subscriber", number)
             guard = uow.vouchers.get_recharge_guard(number)
-            uow.vouchers.save_recharge_guard(replace(guard, barred_until=until))
-            uow.audit.append(audit.entry(principal, now, "recharge.bar", "subscriber", number,
-                                         {"barred_until": guard.barred_until}, {"barred_until": until, "reason": reason}))
+            changed = change(guard, now)
+            uow.vouchers.save_recharge_guard(changed)
+            after: dict[str, object] = {"failed_attempts": changed.failed_attempts, "barred_until": changed.barred_until}
+            if reason:
+                after["reason"] = reason
+            uow.audit.append(audit.entry(principal, now, action, "subscriber", number,
+                                         {"failed_attempts": guard.failed_attempts, "barred_until": guard.barred_until},
+                                         after, subscriber.tenant_id))
             uow.commit()
+
+
+def _refusal_message(event: str, code: str, serial: int, state: str, batch_state: str) -> str:
+    if code == BATCH_NOT_ACTIVE:
+        return f"cannot {event} voucher {serial}: its batch is {batch_state}"
+    if code == VOUCHER_EXPIRED:
+        return f"cannot {event} voucher {serial}: it has expired"
+    return f"cannot {event} voucher {serial}: it is {state}"

@@ -1,80 +1,61 @@
-"""Where the voucher domain gets its rules: ``rules/lifecycle/`` via ``engine.eventrules``.
+"""The voucher domain's rules: the lifecycles and the recharge lockout of ``rules/lifecycle/``.
 
-:func:`load_voucher_rules` is what the composition root calls.  The built-in
-table below mirrors ``rules/lifecycle/voucher*.yaml`` and stands in only for an
-installation that has no ``rules/lifecycle`` folder.
+There is no built-in copy: a server without its rule files refuses to start,
+naming the folder, rather than run on rules nobody wrote down.  The files are
+checked for what the voucher code relies on -- a lifecycle for ``voucher`` and
+for ``voucher_batch`` whose states the store and the API can represent, and a
+``recharge_lockout`` file.  Every problem is reported at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
 
-from engine.vouchers.lifecycle import Lifecycle
-from engine.vouchers.lockout import CountingLockout, LockoutPolicy, RuleBookLockout
+from engine.eventrules import DEFAULT_BACKEND, Lifecycle, LockoutPolicy, load_rule_book
+from engine.vouchers.model import BatchState, VoucherState
+from engine.vouchers.moves import VOUCHER, VOUCHER_BATCH
 
-# (entity kind, event) -> {from state: to state}
-DEFAULT_TRANSITIONS: dict[tuple[str, str], dict[str, str]] = {
-    ("voucher", "activate"): {"generated": "active"},
-    ("voucher", "block"): {"generated": "blocked", "active": "blocked"},
-    ("voucher", "unblock"): {"blocked": "active"},
-    ("voucher", "mark_damaged"): {"generated": "damaged", "active": "damaged", "blocked": "damaged"},
-    ("voucher", "mark_stolen"): {"generated": "stolen", "active": "stolen", "blocked": "stolen"},
-    ("voucher", "expire"): {"generated": "expired", "active": "expired", "blocked": "expired"},
-    ("voucher", "purge"): {"used": "purged", "expired": "purged", "damaged": "purged", "stolen": "purged"},
-    ("voucher", "redeem"): {"active": "used"},
-    ("voucher", "amend"): {"generated": "generated", "active": "active", "blocked": "blocked"},
-    ("voucher_batch", "activate"): {"generated": "active"},
-    ("voucher_batch", "block"): {"generated": "blocked", "active": "blocked"},
-    ("voucher_batch", "unblock"): {"blocked": "active"},
-    ("voucher_batch", "expire"): {"generated": "expired", "active": "expired", "blocked": "expired"},
-    ("voucher_batch", "purge"): {"expired": "purged", "blocked": "purged"},
-}
+LIFECYCLE_FOLDER = "lifecycle"
+REQUIRED: dict[str, frozenset[str]] = {VOUCHER: frozenset(s.value for s in VoucherState),
+                                       VOUCHER_BATCH: frozenset(s.value for s in BatchState)}
 
 
-@dataclass(frozen=True)
-class TableDecision:
-    allowed: bool
-    to_state: str | None
-    reason: str = ""
-
-
-class TableLifecycle:
-    def __init__(self, transitions: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> None:
-        self.transitions = transitions or DEFAULT_TRANSITIONS
-
-    def decide(self, entity_kind: str, current_state: str, event: str, facts: Mapping[str, Any],
-               privileges: Iterable[str] = ()) -> TableDecision:
-        if event == "redeem" and (facts.get("batch_state") != "active" or facts.get("expired")):
-            return TableDecision(False, None, "the batch must be active and the voucher unexpired")
-        if event == "expire" and not facts.get("expired"):
-            return TableDecision(False, None, "the expiry date has not passed yet")
-        if event in ("activate", "unblock") and facts.get("expired"):
-            return TableDecision(False, None, "the expiry date has passed")
-        to_state = self.transitions.get((entity_kind, event), {}).get(current_state)
-        if to_state is None:
-            return TableDecision(False, None, f"{event} is not allowed from {current_state}")
-        return TableDecision(True, to_state)
+class VoucherRulesMissing(ValueError):
+    """The voucher rules are absent or incomplete; the message names the folder and what is missing."""
 
 
 @dataclass(frozen=True)
 class VoucherRules:
     lifecycle: Lifecycle
     lockout: LockoutPolicy
-    source: str  # "rules" or "built-in table"
+    folder: Path  # where they were read from (logged at start)
 
 
-def load_voucher_rules(rules_dir: Path) -> VoucherRules:
-    """The lifecycles and the lockout rule from ``rules/`` through ``engine.eventrules``.
+def load_voucher_rules(rules_dir: Path | str, backend: str = DEFAULT_BACKEND) -> VoucherRules:
+    """The lifecycles and the lockout rule under ``rules_dir/lifecycle``.
 
-    Only when ``rules/lifecycle`` does not exist (an installation without rule
-    files) the built-in table stands in.  Invalid rule files are an error,
-    never silently replaced.
+    Raises :class:`VoucherRulesMissing` when the folder or a required rule is missing, and
+    ``engine.eventrules.RuleFilesInvalid`` (every problem as ``file:line:col``) when a file is invalid.
     """
-    if not (Path(rules_dir) / "lifecycle").is_dir():
-        return VoucherRules(TableLifecycle(), CountingLockout(), "built-in table")
-    from engine.eventrules import load_rule_book
-
+    folder = Path(rules_dir) / LIFECYCLE_FOLDER
+    if not folder.is_dir():
+        raise VoucherRulesMissing(f"{folder}: no such folder; the voucher service needs its lifecycle rules there "
+                                  "(voucher.yaml, voucher_batch.yaml, recharge_lockout.yaml; see rules/README.md)")
     book = load_rule_book(rules_dir)
-    return VoucherRules(book.lifecycle(), RuleBookLockout(book.lockout_policy), "rules")
+    lifecycle = book.lifecycle(backend)
+    missing = []
+    for entity, known in REQUIRED.items():
+        model = lifecycle.models.get(entity)
+        if model is None:
+            missing.append(f"no lifecycle for entity {entity} (kind: lifecycle, entity: {entity})")
+            continue
+        unknown = [s for s in model.states if s not in known]
+        if unknown:
+            missing.append(f"{model.file}: {entity} state(s) {', '.join(unknown)} are not known to the voucher store "
+                           f"(known: {', '.join(sorted(known))})")
+    if not book.lockout_declared:
+        missing.append("no recharge_lockout file (kind: recharge_lockout)")
+    if missing:
+        raise VoucherRulesMissing(f"{folder}: " + "; ".join(missing))
+    return VoucherRules(lifecycle, book.lockout_policy, folder)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Mapping
 
 from engine.vouchers.crypto import CryptoSettings
 from engine.vouchers.generation import DEFAULT_CHUNK_SIZE
-from engine.vouchers.lockout import DEFAULT_BAR, DEFAULT_MAX_FAILURES
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,9 @@ class VoucherSettings:
     max_batch: int = 1_000_000  # largest batch one request may create
     chunk_size: int = DEFAULT_CHUNK_SIZE  # rows per insert chunk / progress step
     crypto: CryptoSettings = field(default_factory=CryptoSettings)
-    lockout_failures: int = DEFAULT_MAX_FAILURES
-    lockout_period: timedelta = DEFAULT_BAR
     serial_retries: int = 3  # another batch took our serial range meanwhile: plan again
+    # a reservation not committed or released within this time is moved on by the recovery job
+    reservation_timeout: timedelta = timedelta(minutes=15)
+    # currency -> the highest face value (micros) a CSR may give a voucher; a currency not listed: CSRs
+    # change expiry dates only (value changes are an administrator's)
+    csr_face_value_limits: Mapping[str, int] = field(default_factory=dict)

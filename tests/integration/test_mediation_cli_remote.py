@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def _args(stack, path: Path, fmt: str, **kw) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     return argparse.Namespace(file=str(path), format=fmt, out=None, rejects=None, rules=None, chunk_size=20_000,
                               json=kw.get("json", False), remote=True, rate=kw.get("rate", False),
-                              server=stack.address, token=stack.token("mno"))
+                              server=stack.address, token=stack.token("mno"), source=kw.get("source", "london-pbx"))
 
 
 def test_remote_mediation_stores_on_the_server_and_prints_the_summary(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

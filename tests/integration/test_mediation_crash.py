@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.mediation import Mediator, MemoryMediationStore, find_layout
+from engine.mediation.sources import find_source
 from store.db import make_engine
 from store.mediation import SqlMediationStore, mediated_cdrs, mediation_files, mediation_rejects
 
@@ -26,6 +27,7 @@ RULES = REPO / "rules" / "mediation"
 CHILD = r"""
 import sys
 from engine.mediation import Mediator, find_layout
+from engine.mediation.sources import find_source
 from store.db import make_engine
 from store.mediation import SqlMediationStore
 
@@ -38,9 +40,14 @@ def announced(chunk):
     print("commit", chunk.checkpoint.record_no, flush=True)
 
 store.commit = announced
-summary = Mediator(find_layout(rules, "asterisk"), store, store, chunk_size=250, block_size=8192).mediate_path(path)
+summary = Mediator(find_layout(rules, "asterisk"), store, store, chunk_size=250, block_size=8192,
+                   source=find_source(rules, "london-pbx")).mediate_path(path)
 print("done", summary.records_in, flush=True)
 """
+
+
+def _asterisk():  # type: ignore[no-untyped-def]
+    return find_layout(RULES, "asterisk").bind(find_source(RULES, "london-pbx"))
 
 
 def _asterisk_file(path: Path, rows: int) -> None:
@@ -60,7 +67,7 @@ def _asterisk_file(path: Path, rows: int) -> None:
 
 def _clean_run(path: Path) -> tuple[MemoryMediationStore, dict]:
     store = MemoryMediationStore()
-    summary = Mediator(find_layout(RULES, "asterisk"), store, store, chunk_size=250).mediate_path(path)
+    summary = Mediator(_asterisk(), store, store, chunk_size=250).mediate_path(path)
     return store, summary.as_dict()
 
 
@@ -111,7 +118,7 @@ def test_kill_minus_nine_at_random_points_then_rerun_equals_one_clean_run(db_url
         child.stdout.close()
     assert kills >= 1
     resumed = SqlMediationStore(make_engine(db_url), "mno")
-    summary = Mediator(find_layout(RULES, "asterisk"), resumed, resumed, chunk_size=250).mediate_path(path)
+    summary = Mediator(_asterisk(), resumed, resumed, chunk_size=250).mediate_path(path)
     resumed.db.dispose()
     cdrs, rejects, stored_summary = _stored(db_url, summary.file_id)
     assert cdrs == clean.cdrs
@@ -128,17 +135,17 @@ def test_same_file_twice_stores_nothing_new_and_other_files_see_duplicates(db_ur
     _asterisk_file(path, 800)
     engine = make_engine(db_url)
     store = SqlMediationStore(engine, "mno")
-    first = Mediator(find_layout(RULES, "asterisk"), store, store, chunk_size=100).mediate_path(path)
+    first = Mediator(_asterisk(), store, store, chunk_size=100).mediate_path(path)
     first.check()
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(mediated_cdrs)).scalar()
         rejects = conn.execute(select(func.count()).select_from(mediation_rejects)).scalar()
     assert count == first.normalised and rejects == first.rejected_total
-    again = Mediator(find_layout(RULES, "asterisk"), store, store, chunk_size=100).mediate_path(path)
+    again = Mediator(_asterisk(), store, store, chunk_size=100).mediate_path(path)
     assert again.already_ingested and again.normalised == first.normalised
     renamed = tmp_path / "b.csv"
     renamed.write_bytes(path.read_bytes() + b"\n")      # same records, different content hash
-    other = Mediator(find_layout(RULES, "asterisk"), store, store, chunk_size=100).mediate_path(renamed)
+    other = Mediator(_asterisk(), store, store, chunk_size=100).mediate_path(renamed)
     assert other.normalised == 0 and other.duplicates == first.normalised + first.duplicates
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(mediated_cdrs)).scalar() == count
@@ -165,7 +172,7 @@ def test_a_racing_commit_of_the_same_cdrs_is_a_clean_conflict(db_url: str, tmp_p
             super().commit(chunk)
 
     loser = Recording(engine, "mno")
-    Mediator(find_layout(RULES, "asterisk"), loser, loser, chunk_size=1000).mediate_path(path)
+    Mediator(_asterisk(), loser, loser, chunk_size=1000).mediate_path(path)
     with engine.begin() as conn:       # forget the file, keep its CDRs: a second run now collides with them
         conn.execute(mediation_files.delete())
         conn.execute(mediation_rejects.delete())

@@ -10,7 +10,7 @@ import pytest
 
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
-from engine.tap3 import writer
+from tests import tap3_writer as writer
 from tests.integration.test_mediation_service import FIXTURES, _mediate
 
 pytestmark = pytest.mark.integration
@@ -18,8 +18,8 @@ C = grpc.StatusCode
 CONFORMANCE = Path(os.environ.get("RULEBILL_CONFORMANCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "conformance"))
 
 
-def _rate(stub, data: bytes, layout: str = "asterisk", name: str = "Master.csv"):  # type: ignore[no-untyped-def]
-    header = pb.MediateFileHeader(layout=layout, file_name=name, rate=True)
+def _rate(stub, data: bytes, layout: str = "asterisk", name: str = "Master.csv", source: str = "london-pbx"):  # type: ignore[no-untyped-def]
+    header = pb.MediateFileHeader(layout=layout, file_name=name, rate=True, source=source)
     requests = [pb.MediateFileRequest(header=header), pb.MediateFileRequest(data=data)]
     return list(stub.MediateFile(iter(requests)))[-1].summary
 

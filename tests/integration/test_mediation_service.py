@@ -11,14 +11,18 @@ import pytest
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
 from tests.integration.helpers import field_violations, rpc_error
+from tests.unit.mediation.conftest import SOURCE_OF
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "mediation" / "fixtures"
 
 
-def _upload(data: bytes, layout: str, name: str = "Master.csv", return_cdrs: bool = True, chunk: int = 700) -> Iterator[pb.MediateFileRequest]:
-    yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=name, return_cdrs=return_cdrs))
+def _upload(data: bytes, layout: str, name: str = "Master.csv", return_cdrs: bool = True, chunk: int = 700,
+            source: str | None = None) -> Iterator[pb.MediateFileRequest]:
+    """``source``: the file's source; by default the one the unit tests read that layout's files as from."""
+    yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=name, return_cdrs=return_cdrs,
+                                                            source=SOURCE_OF.get(layout, "") if source is None else source))
     for i in range(0, len(data), chunk):
         yield pb.MediateFileRequest(data=data[i : i + chunk])
 
@@ -87,3 +91,49 @@ def test_tenants_see_only_their_files_and_csr_may_not_mediate(stack) -> None:  #
     csr = stack.client("mvno-alpha", "csr").stub(rpc.MediationServiceStub)
     rpc_error(lambda: list(csr.MediateFile(_upload(data, "cisco_cucm"))), C.PERMISSION_DENIED)
     rpc_error(lambda: csr.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.PERMISSION_DENIED)
+
+
+ROW = ('"{acct}","07700900123","07700900555","ctx","clid","SIP/a","SIP/b","Dial","x",'
+       '"2026-11-27 10:00:00","2026-11-27 10:00:05","2026-11-27 10:01:05",65,{billsec},"ANSWERED","BILLING","{uid}",""\n')
+
+
+def test_an_out_of_range_field_rejects_its_record_not_the_file(stack) -> None:  # type: ignore[no-untyped-def]
+    """Regression (issue 13, item 16): a billsec of 10^30 was INTERNAL for the whole file on SQLite, forever."""
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    data = "".join(ROW.format(acct="oor", billsec=b, uid=f"oor-{i}") for i, b in enumerate([60, 10**30, 2**63, 61])).encode()
+    cdrs, summary = _mediate(stub, data, name="huge.csv")
+    assert summary.file_error.code == "" and summary.complete
+    assert (summary.records_in, summary.normalised, dict(summary.rejected)) == (4, 2, {"value.out-of-range": 2})
+    assert sorted(c.duration_seconds for c in cdrs) == [60, 61]
+    rejects = stub.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, page_size=10)).rejects
+    assert [(r.record_no, r.field) for r in rejects] == [(2, "duration_seconds"), (3, "duration_seconds")]
+    assert b"1" + b"0" * 30 in rejects[0].raw
+
+
+def test_attribute_values_keep_their_separators_over_the_wire(stack) -> None:  # type: ignore[no-untyped-def]
+    """Regression (issue 9, item 1): a value 'a;b=c' came back as two attributes."""
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    cdrs, _ = _mediate(stub, ROW.format(acct="a;b=c%", billsec=60, uid="attr-1").encode(), name="attrs.csv")
+    assert [dict(c.attributes) for c in cdrs] == [{"accountcode": "a;b=c%"}]
+
+
+def test_an_unknown_source_refuses_the_file_with_the_reason(stack) -> None:  # type: ignore[no-untyped-def]
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    data = ROW.format(acct="src", billsec=60, uid="src-1").encode()
+    _, summary = _mediate(stub, data, name="src.csv", source="atlantis")
+    assert summary.file_error.code == "source.unknown" and summary.normalised == 0
+    _, summary = _mediate(stub, data, name="src.csv", source="")
+    assert summary.file_error.code == "source.required"
+    _, summary = _mediate(stub, data, name="src.csv")      # sent again with its source: mediated, not "already ingested"
+    assert summary.file_error.code == "" and summary.normalised == 1 and not summary.already_ingested
+
+
+def test_a_file_refused_for_the_wrong_layout_can_be_sent_again_with_the_right_one(stack) -> None:  # type: ignore[no-untyped-def]
+    """Regression (issue 13, item 15): the file's identity is its content, the layout and its version, the source."""
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    data = ROW.format(acct="lay", billsec=60, uid="lay-1").encode()
+    _, refused = _mediate(stub, data, "freeswitch", name="x.csv")
+    assert refused.file_error.code == "read.column-count"
+    _, summary = _mediate(stub, data, "asterisk", name="x.csv")
+    assert summary.file_error.code == "" and summary.normalised == 1 and summary.file_id != refused.file_id
+    assert summary.content_sha256 == refused.content_sha256 and summary.layout_version

@@ -173,7 +173,7 @@ def test_every_rating_path_goes_through_the_one_evaluator(stack, active, monkeyp
     when = (start + timedelta(minutes=2)).strftime("%Y%m%d%H%M%S")
     data = ("record_id;record_type;served_imsi;served_msisdn;other_party;start_time;duration_ms;volume_up;volume_down;visited_plmn;"
             "call_reference;partial_seq;partial_last;termination;ss_code\n"
-            f"S1;MOC;208010000000001;{sub.msisdn};00442071234567;{when};61500;0;0;;C1;;;normalRelease;\n").encode()
+            f"S1;MOC;{sub.imsi};{sub.msisdn};00442071234567;{when};61500;0;0;;C1;;;normalRelease;\n").encode()
     mediation = stack.client("mno").stub(mrpc.MediationServiceStub)
     step("MediateFile --rate", lambda: list(mediation.MediateFile(iter([
         mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="msc_generic", file_name="same-evaluator.csv", rate=True)),

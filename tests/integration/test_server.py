@@ -72,7 +72,7 @@ def test_graceful_shutdown_drains_in_flight_calls(tmp_path: Path, monkeypatch: p
     health = health_pb2_grpc.HealthStub(channel)
     # health says NOT_SERVING while the in-flight call is still running
     assert root.health is not None
-    reply = root.health.Check(health_pb2.HealthCheckRequest(service=""), None)
+    reply = root.health.servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
     assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
     release.set()
     caller.join(10)

@@ -51,8 +51,11 @@ def test_token_rules_and_isolation(stack) -> None:  # type: ignore[no-untyped-de
     csr = stack.client("mvno-alpha", "csr")
     rpc_error(lambda: csr.tokens.rpc.IssueToken(pb.IssueTokenRequest(subject="y", role=pb.ROLE_CSR)), C.PERMISSION_DENIED)
     rpc_error(lambda: csr.tokens.rpc.ListTokens(pb.ListTokensRequest()), C.PERMISSION_DENIED)
-    # the operator may grant the PIN reveal privilege
-    r = stack.client("mno").tokens.rpc.IssueToken(pb.IssueTokenRequest(subject="printer-ops", role=pb.ROLE_OPERATOR_ADMIN, privileges=["voucher.reveal_pin"]))
+    # the PIN reveal privilege is granted by a security officer, never by an administrator (see test_vouchers_roles.py)
+    rpc_error(lambda: stack.client("mno").tokens.rpc.IssueToken(pb.IssueTokenRequest(
+        subject="printer-ops", role=pb.ROLE_OPERATOR_ADMIN, privileges=["voucher.reveal_pin"])), C.PERMISSION_DENIED)
+    officer = stack.client(token=stack.root.tokens.issue_security_officer("sec-officer")[1])
+    r = officer.tokens.rpc.IssueToken(pb.IssueTokenRequest(subject="printer-ops", role=pb.ROLE_CSR, privileges=["voucher.reveal_pin"]))
     assert list(r.token.privileges) == ["voucher.reveal_pin"]
     rpc_error(lambda: stack.client("mno").tokens.rpc.IssueToken(pb.IssueTokenRequest(subject="z", role=pb.ROLE_CSR, privileges=["root"])), C.INVALID_ARGUMENT)
 

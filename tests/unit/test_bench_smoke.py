@@ -12,3 +12,19 @@ def test_mediation_bench_runs_and_every_side_counts_every_row(capsys: pytest.Cap
     out = capsys.readouterr().out
     for label in ("csv.reader parse only", "C splitter, 18 columns", "rulebill mediation (asterisk)", "ratio mediation/floor"):
         assert label in out
+
+
+def test_voucher_bench_redemption_part_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The redemption figures in docs/BENCHMARKS.md: every line of the product path, its floor and the RPC path."""
+    import logging
+
+    from bench import bench_vouchers
+
+    level = logging.getLogger("rulebill").level
+    try:  # the benchmark quiets the server's loggers; the tests after this one read them
+        assert bench_vouchers.main(["--quick", "--no-generate", "--redeem", "64", "--backends", "sqlite", "--postgres", ""]) == 0
+    finally:
+        logging.getLogger("rulebill").setLevel(level)
+    out = capsys.readouterr().out
+    for label in ("floor: 1 trivial unit", "Recharger.redeem (product path)", "token check per RPC", "Redeem over gRPC"):
+        assert label in out

@@ -1,8 +1,8 @@
-"""Durations in whole seconds from s, ds, cs, ms or minutes."""
+"""Durations in whole seconds from s, ds, cs, ms or minutes, whole or with a decimal fraction."""
 
 from __future__ import annotations
 
-from engine.mediation.conversions.base import CompileContext, Conversion, Convert, to_int
+from engine.mediation.conversions.base import CompileContext, Conversion, Convert, in_range, to_fraction, to_int
 from engine.mediation.problems import ConversionError
 from engine.yamlio import Fields, Problem
 
@@ -11,7 +11,10 @@ DURATION_UNITS = {"s": 1, "ds": 10, "cs": 100, "ms": 1000}
 
 
 class Duration(Conversion):
-    """Whole seconds from s/ds/cs/ms or minutes; partial seconds round per ``rounding`` (default up: bill what was used)."""
+    """Whole seconds from s/ds/cs/ms or minutes; partial seconds round per ``rounding`` (default up: bill what was used).
+
+    A value may carry a decimal fraction (``2.008`` seconds, as Kamailio's acc writes it); it is read
+    exactly and rounded the same way."""
 
     kind = "duration"
     produces = "int"
@@ -21,7 +24,8 @@ class Duration(Conversion):
         self.rounding = rounding
 
     def inline(self) -> tuple[str, str] | None:
-        return ("int({v} or 0)", "{t} < 0") if self.unit == "s" else None
+        # whole seconds in the common case; a fraction or a value out of range takes the converter
+        return ("int({v} or 0)", "{t} < 0 or {t} > 9223372036854775807") if self.unit == "s" else None
 
     @classmethod
     def parse(cls, spec: Fields, where: str, problems: list[Problem]) -> Conversion:
@@ -34,32 +38,26 @@ class Duration(Conversion):
         return cls(unit, rounding)
 
     def compile(self, ctx: CompileContext) -> Convert:
-        if self.unit == "min":
-            def minutes(text: str) -> int:
-                value = to_int(text) if text else 0
-                if value < 0:
-                    raise ConversionError("value.negative", f"negative duration {value}")
-                return value * 60
-            return minutes
-        per_second = DURATION_UNITS[self.unit]
-        if per_second == 1:
-            def seconds(text: str) -> int:
-                value = to_int(text) if text else 0
-                if value < 0:
-                    raise ConversionError("value.negative", f"negative duration {value}")
-                return value
-            return seconds
-        half = per_second // 2
+        # seconds = value x per_unit_num / per_unit_den, exactly, then rounded
+        num, den = (60, 1) if self.unit == "min" else (1, DURATION_UNITS[self.unit])
         rounding = self.rounding
+        whole_seconds = num == 1 and den == 1
 
-        def fractions(text: str) -> int:
-            value = to_int(text) if text else 0
-            if value < 0:
-                raise ConversionError("value.negative", f"negative duration {value}")
+        def convert(text: str) -> int:
+            if not text:
+                return 0
+            if text[0] == "-":
+                raise ConversionError("value.negative", f"negative duration {text[:24]}")
+            if whole_seconds and "." not in text:
+                return to_int(text)
+            value, scale = to_fraction(text) if "." in text else (to_int(text), 1)
+            top, bottom = value * num, scale * den
             if rounding == "up":
-                return -(-value // per_second)
-            if rounding == "down":
-                return value // per_second
-            return (value + half) // per_second
+                out = -(-top // bottom)
+            elif rounding == "down":
+                out = top // bottom
+            else:
+                out = (2 * top + bottom) // (2 * bottom)
+            return in_range(out, text)
 
-        return fractions
+        return convert

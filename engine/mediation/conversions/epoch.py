@@ -1,16 +1,19 @@
-"""Seconds or milliseconds since 1970 (UTC), to ISO 8601 UTC."""
+"""Seconds or milliseconds since 1970 (UTC), to ISO 8601 UTC; a decimal fraction (``1796533796.571``) is cut."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from engine.mediation.conversions.base import MS_TEXT, UTC, CompileContext, Conversion, Convert, to_int
+from engine.mediation.conversions.base import MS_TEXT, UTC, CompileContext, Conversion, Convert, to_fraction
 from engine.mediation.problems import ConversionError
 from engine.yamlio import Fields, Problem
 
 
 class Epoch(Conversion):
-    """Seconds (or milliseconds) since 1970-01-01 UTC; ``0`` or empty means "never" and is rejected."""
+    """Seconds (or milliseconds) since 1970-01-01 UTC; ``0`` or empty means "never" and is rejected.
+
+    Switches that log milliseconds as a fraction (Kamailio's acc: ``1796533796.571``) are read
+    exactly and cut to the second, as the normalised CDR keeps whole seconds."""
 
     kind = "epoch"
     produces = "time"
@@ -31,7 +34,11 @@ class Epoch(Conversion):
         ms_text = MS_TEXT
 
         def convert(text: str) -> str:
-            seconds = to_int(text) // divisor if text else 0
+            if text:
+                numerator, denominator = to_fraction(text)
+                seconds = numerator // (denominator * divisor)
+            else:
+                seconds = 0
             if seconds <= 0 or seconds >= 253402300800:  # year 10000
                 raise ConversionError("value.bad-timestamp", f"epoch {text[:40]!r} is out of range")
             hour, rest = divmod(seconds, 3600)

@@ -11,7 +11,7 @@ class Integer(Conversion):
     produces = "int"
 
     def inline(self) -> tuple[str, str] | None:
-        return ("int({v} or 0)", "{t} < 0")
+        return ("int({v} or 0)", "{t} < 0 or {t} > 9223372036854775807")
 
     def compile(self, ctx: CompileContext) -> Convert:
         def convert(text: str) -> int:

@@ -7,7 +7,7 @@ from itertools import repeat
 from operator import add, eq, itemgetter
 from typing import Any, Sequence
 
-from engine.mediation.conversions.base import MINUTE_SECOND, UTC, CompileContext, Conversion, Convert, check_zone, zone_of
+from engine.mediation.conversions.base import MINUTE_SECOND, SOURCE_ZONE, UTC, CompileContext, Conversion, Convert, check_zone, zone_of
 from engine.mediation.problems import ConversionError
 from engine.yamlio import Fields, Problem
 
@@ -19,6 +19,7 @@ class Timestamp(Conversion):
     caches the UTC offset per local hour (a switch writes many CDRs per hour); any other
     format goes through ``strptime``.  In the repeated hour when clocks fall back, the
     first occurrence is taken (``fold=0``): a CSV row does not say which one it was.
+    ``zone: source`` reads the times in the zone of the file's source.
     """
 
     kind = "timestamp"
@@ -37,7 +38,7 @@ class Timestamp(Conversion):
         return cls(fmt, check_zone(spec, where, problems))
 
     def compile(self, ctx: CompileContext) -> Convert:
-        zone = zone_of(self.zone)
+        zone = zone_of(ctx.zone if self.zone == SOURCE_ZONE else self.zone)
         if self.format in self._FAST:
             return _fast_timestamp(zone, self.format[8])
         fmt = self.format

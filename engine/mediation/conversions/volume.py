@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.mediation.conversions.base import CompileContext, Conversion, Convert, to_int
+from engine.mediation.conversions.base import CompileContext, Conversion, Convert, in_range, to_int
 from engine.mediation.problems import ConversionError
 from engine.yamlio import Fields, Problem
 
@@ -33,6 +33,6 @@ class Volume(Conversion):
             value = to_int(text) if text else 0
             if value < 0:
                 raise ConversionError("value.negative", f"negative volume {value}")
-            return value * factor
+            return in_range(value * factor, text)
 
         return convert

@@ -28,12 +28,19 @@ class Matches(Filter):
     def drop_mask(self, values: Sequence[Any]) -> list[bool]:
         prefix = _literal_prefix(self.operand)
         if prefix is not None:   # "^4477009999": a startswith per value is several times cheaper than a match
+            if "\n" + prefix not in "\n" + "\n".join(values):   # usually no value starts so: one search of them all
+                return [False] * len(values)
             return list(map(methodcaller("startswith", prefix), values))
         return list(map(bool, map(re.compile(self.operand).match, values)))
 
 
+_METACHARACTERS = frozenset(".^$*+?{}[]\\|()")
+
+
 def _literal_prefix(pattern: str) -> str | None:
-    """The text a pattern like ``^4477009999`` (anchored, letters and digits only) matches at the start, else None."""
-    if pattern.startswith("^") and len(pattern) > 1 and pattern[1:].isascii() and pattern[1:].isalnum():
-        return pattern[1:]
+    """The text a pattern like ``^4477009999`` or ``^Local/`` (anchored, no metacharacter) matches at
+    the start, else None."""
+    body = pattern[1:]
+    if pattern.startswith("^") and body and body.isascii() and body.isprintable() and not _METACHARACTERS.intersection(body):
+        return body
     return None

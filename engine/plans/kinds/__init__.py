@@ -13,6 +13,7 @@ from engine.plans.kinds import (
     rate,
     rate_table,
     tariff_plan,
+    tax_table,
     time_bands,
     zone,
 )
@@ -32,4 +33,5 @@ PARSERS: dict[str, tuple[Parser, str]] = {
     "tariff_plan": (tariff_plan.parse, "tariff_plans"),
     "bundle": (bundle.parse, "bundles"),
     "discount_plan": (discount_plan.parse, "discount_plans"),
+    "tax_table": (tax_table.parse, "tax_tables"),
 }

@@ -10,6 +10,8 @@
     proration: daily             # daily | full | none, on mid-cycle activation
     priority: 10                 # lower is consumed first when several apply
     condition: {...}             # optional, the shared condition language
+    fee_timing: advance          # billing: advance (default) | arrears
+    tax_category: standard       # billing: VAT category in plans/taxes/ (default standard)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from engine.cdr import Service
 from engine.plans.kinds.common import Ctx
-from engine.plans.model import SERVICE_UNITS, Applicability, Bundle, Proration, Recurrence, Unit
+from engine.plans.model import SERVICE_UNITS, Applicability, Bundle, FeeTiming, Proration, Recurrence, Unit
 from engine.yamlio import Fields, Mark, MarkedMap
 
 SERVICES = tuple(s.value for s in Service)
@@ -51,6 +53,8 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Bundle:
     proration = ctx.enum(f, "proration", Proration, default=Proration.DAILY) or Proration.DAILY
     priority = ctx.integer(f, "priority", 100, lo=0, hi=1_000_000)
     condition = parse_condition_field(f, ctx, f"{bid}.condition")
+    fee_timing = ctx.enum(f, "fee_timing", FeeTiming, default=FeeTiming.ADVANCE) or FeeTiming.ADVANCE
+    tax_category = ctx.tax_category(f)
     f.done()
     if recurrence is Recurrence.ONE_OFF and not validity:
         ctx.problem(node.mark, "bundles.validity", f"{bid}: a one_off bundle needs validity_days")
@@ -58,8 +62,9 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Bundle:
         ctx.problem(node.mark_of("validity_days"), "bundles.validity", f"{bid}: validity_days is for one_off bundles; monthly ones follow the bill cycle")
     refs: dict[str, Mark] = {f"destination:{d}": m for d, m in zip(destinations, dest_marks)}
     refs.update({f"zone:{z}": m for z, m in zip(zones, zone_marks)})
+    refs["tax_category"] = node.mark_of("tax_category")
     return Bundle(bid, name, service, unit, amount, tuple(destinations), tuple(zones), recurrence, validity,
-                  fee, currency, proration, priority, condition, node.mark, refs)
+                  fee, currency, proration, priority, condition, node.mark, refs, fee_timing, tax_category)
 
 
 def parse_condition_field(f: Fields, ctx: Ctx, what: str) -> Any:

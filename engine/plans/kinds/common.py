@@ -28,10 +28,12 @@ ID_PREFIXES = {
     "tariff_plan": "TP_",
     "bundle": "BN_",
     "discount_plan": "DP_",
+    "tax_table": "TAX_",
 }
 
 _ID_BODY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _LOCAL_ID = re.compile(r"^[A-Z][A-Z0-9_]*$")
+TAX_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _UNIT_TEXT = re.compile(r"^(\d+)\s*(B|KB|MB|GB|s|min|h)?$")
 _UNIT_FACTORS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "s": 1, "min": 60, "h": 3600}
 
@@ -164,6 +166,16 @@ class Ctx:
             out.append(item)
             marks.append(mark)
         return out, marks
+
+    def tax_category(self, f: Fields, key: str = "tax_category") -> str:
+        """A VAT category name of plans/taxes/ (``standard`` when absent)."""
+        raw = f.optional(key, str)
+        if raw is None:
+            return "standard"
+        if not TAX_CATEGORY.match(raw):
+            self.problem(f.node.mark_of(key), "id.format", f"{f.what}.{key}: {raw!r} must be lower case letters, digits and '_'")
+            return "standard"
+        return str(raw)
 
     def date_value(self, f: Fields, key: str, required: bool = True) -> date | None:
         raw = f.required(key, (date, str)) if required else f.optional(key, (date, str))

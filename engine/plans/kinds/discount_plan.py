@@ -11,6 +11,14 @@
     destinations: [DST_INTERNATIONAL]
     condition: {...}        # shared condition language, over the charge line
     rounding: {mode: half_up, decimals: 2}
+
+Billing fields (period discounts; the bill run reads them, rating ignores them)::
+
+    charges: [usage]        # which charges it sees: usage (default), fees, one_off
+    plans: [TP_SMART_M]     # only the charges of these tariff plans (for discounts given to an account)
+    compounding: gross      # gross (default): on the applicable charges before other discounts;
+                            # net: on what the discounts before it (in the plan's order) left
+    commitment_basis: before_discounts   # commitment only: before_discounts (default) | after_discounts
 """
 
 from __future__ import annotations
@@ -23,7 +31,16 @@ from engine.money import AmountError, parse_amount, parse_percent
 from engine.plans.kinds.bundle import parse_condition_field
 from engine.plans.kinds.common import Ctx
 from engine.plans.kinds.rate import parse_rounding
-from engine.plans.model import DiscountKind, DiscountLevel, DiscountPlan, DiscountTier, TierMode
+from engine.plans.model import (
+    ChargeKind,
+    CommitmentBasis,
+    Compounding,
+    DiscountKind,
+    DiscountLevel,
+    DiscountPlan,
+    DiscountTier,
+    TierMode,
+)
 from engine.yamlio import Fields, Mark, MarkedList, MarkedMap
 
 SERVICES = tuple(s.value for s in Service)
@@ -50,6 +67,16 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DiscountPlan:
     tier_mode, tiers = _tiers(f, ctx, did)
     rounding = parse_rounding(f, ctx, "rounding")
     condition = parse_condition_field(f, ctx, f"{did}.condition")
+    compounding = ctx.enum(f, "compounding", Compounding, default=Compounding.GROSS) or Compounding.GROSS
+    basis = ctx.enum(f, "commitment_basis", CommitmentBasis, default=CommitmentBasis.BEFORE_DISCOUNTS) or CommitmentBasis.BEFORE_DISCOUNTS
+    charge_names, charge_marks = ctx.str_list(f, "charges")
+    charges: list[ChargeKind] = []
+    for c, m in zip(charge_names, charge_marks):
+        try:
+            charges.append(ChargeKind(c))
+        except ValueError:
+            ctx.problem(m, "value.enum", f"{did}.charges: {c!r} is not one of: {', '.join(k.value for k in ChargeKind)}")
+    plans, plan_marks = ctx.str_list(f, "plans")
     f.done()
     needs = {
         DiscountKind.PERCENTAGE: ("percent",),
@@ -64,9 +91,20 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DiscountPlan:
             ctx.problem(node.key_mark(key), "discounts.unused-field", f"{did}: '{key}' has no meaning for a {kind.value} discount")
     if kind in (DiscountKind.TIERED, DiscountKind.COMMITMENT) and level is DiscountLevel.CDR:
         ctx.problem(node.mark_of("level"), "discounts.level", f"{did}: {kind.value} discounts work on a bill period (level: period)")
+    if "commitment_basis" in node and kind is not DiscountKind.COMMITMENT:
+        ctx.problem(node.key_mark("commitment_basis"), "discounts.unused-field", f"{did}: 'commitment_basis' is for commitment discounts")
+    if "compounding" in node and kind is DiscountKind.COMMITMENT:
+        ctx.problem(node.key_mark("compounding"), "discounts.unused-field",
+                    f"{did}: a commitment charges a shortfall; say how spend is measured with 'commitment_basis'")
+    if level is DiscountLevel.CDR:
+        for key in ("charges", "plans", "compounding"):
+            if key in node:
+                ctx.problem(node.key_mark(key), "discounts.unused-field", f"{did}: '{key}' is for period discounts (level: period)")
     refs = {f"destination:{d}": m for d, m in zip(destinations, dest_marks)}
+    refs.update({f"plan:{p}": m for p, m in zip(plans, plan_marks)})
     return DiscountPlan(did, name, kind, level, currency, tuple(services), tuple(destinations), condition, percent,
-                        amount, tier_mode, tuple(tiers), rounding, node.mark, refs)
+                        amount, tier_mode, tuple(tiers), rounding, node.mark, refs, compounding, basis,
+                        tuple(dict.fromkeys(charges)) or (ChargeKind.USAGE,), tuple(plans))
 
 
 def _percent(f: Fields, ctx: Ctx, key: str, did: str) -> Fraction:

@@ -9,6 +9,11 @@ A rate table row binds traffic to a rate::
 
     - {service: voice, destination: DST_NATIONAL, band: PEAK, rate: RT_NATIONAL_PEAK}
 
+Billing fields of a version: ``fee_timing`` (``advance``, the default, or
+``arrears``) says when the bill run charges ``monthly_fee``; ``tax_category``
+(default ``standard``) names the VAT category of ``plans/taxes/`` that the
+plan's fee and usage are taxed at.
+
 ``direction`` defaults to ``originating``, ``zone`` to ``home``, ``destination``
 and ``band`` to ``any``.  The most specific row wins (zone, then destination,
 then band, then direction); two rows for exactly the same traffic are
@@ -23,7 +28,7 @@ from typing import Any
 
 from engine.cdr import Direction, Service
 from engine.plans.kinds.common import Ctx
-from engine.plans.model import ANY, PlanVersion, RateBinding, Segment, TariffPlan
+from engine.plans.model import ANY, FeeTiming, PlanVersion, RateBinding, Segment, TariffPlan
 from engine.yamlio import Fields, Mark, MarkedList, MarkedMap
 
 SERVICES = tuple(s.value for s in Service)
@@ -80,14 +85,18 @@ def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) ->
     discounts, discount_marks = ctx.str_list(f, "discounts")
     rate_table = f.optional("rate_table", str, default="")
     raw_rates = (f.optional("rates", list) if rate_table else f.required("rates", list)) or []
+    fee_timing = ctx.enum(f, "fee_timing", FeeTiming, default=FeeTiming.ADVANCE) or FeeTiming.ADVANCE
+    tax_category = ctx.tax_category(f)
     f.done()
     refs: dict[str, Mark] = {"time_bands": f.node.mark_of("time_bands"), "rate_table": f.node.mark_of("rate_table")}
     refs.update({f"bundle:{b}": m for b, m in zip(bundles, bundle_marks)})
     refs.update({f"discount:{d}": m for d, m in zip(discounts, discount_marks)})
+    refs["tax_category"] = f.node.mark_of("tax_category")
     bindings = parse_rows(raw_rates, ctx, pid, f.mark)
     if number == 0 or effective is None:
         return None
-    return PlanVersion(number, effective, bands, fee, tuple(bundles), tuple(discounts), tuple(bindings), f.mark, refs, rate_table)
+    return PlanVersion(number, effective, bands, fee, tuple(bundles), tuple(discounts), tuple(bindings), f.mark, refs, rate_table,
+                       fee_timing, tax_category)
 
 
 def parse_rows(raw_rates: Any, ctx: Ctx, owner: str, fallback: Mark) -> list[RateBinding]:

@@ -44,16 +44,18 @@ class MediateFileRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[MediateFileHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class MediateFileHeader(_message.Message):
-    __slots__ = ("layout", "file_name", "return_cdrs", "rate")
+    __slots__ = ("layout", "file_name", "return_cdrs", "rate", "source")
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETURN_CDRS_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     layout: str
     file_name: str
     return_cdrs: bool
     rate: bool
-    def __init__(self, layout: _Optional[str] = ..., file_name: _Optional[str] = ..., return_cdrs: _Optional[bool] = ..., rate: _Optional[bool] = ...) -> None: ...
+    source: str
+    def __init__(self, layout: _Optional[str] = ..., file_name: _Optional[str] = ..., return_cdrs: _Optional[bool] = ..., rate: _Optional[bool] = ..., source: _Optional[str] = ...) -> None: ...
 
 class MediateFileResponse(_message.Message):
     __slots__ = ("cdrs", "summary")
@@ -129,7 +131,7 @@ class FileError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., line: _Optional[int] = ..., byte_offset: _Optional[int] = ...) -> None: ...
 
 class FileSummary(_message.Message):
-    __slots__ = ("file_id", "file_name", "layout", "tenant_id", "records_in", "normalised", "filtered", "rejected", "duplicates", "aggregated", "header_rows", "blank_lines", "bytes_in", "complete", "already_ingested", "file_error", "rated", "unrated")
+    __slots__ = ("file_id", "file_name", "layout", "tenant_id", "records_in", "normalised", "filtered", "rejected", "duplicates", "aggregated", "header_rows", "blank_lines", "bytes_in", "complete", "already_ingested", "file_error", "rated", "unrated", "content_sha256", "layout_version", "source", "non_billable_legs")
     class FilteredEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +164,10 @@ class FileSummary(_message.Message):
     FILE_ERROR_FIELD_NUMBER: _ClassVar[int]
     RATED_FIELD_NUMBER: _ClassVar[int]
     UNRATED_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NON_BILLABLE_LEGS_FIELD_NUMBER: _ClassVar[int]
     file_id: str
     file_name: str
     layout: str
@@ -180,7 +186,11 @@ class FileSummary(_message.Message):
     file_error: FileError
     rated: int
     unrated: int
-    def __init__(self, file_id: _Optional[str] = ..., file_name: _Optional[str] = ..., layout: _Optional[str] = ..., tenant_id: _Optional[str] = ..., records_in: _Optional[int] = ..., normalised: _Optional[int] = ..., filtered: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., duplicates: _Optional[int] = ..., aggregated: _Optional[int] = ..., header_rows: _Optional[int] = ..., blank_lines: _Optional[int] = ..., bytes_in: _Optional[int] = ..., complete: _Optional[bool] = ..., already_ingested: _Optional[bool] = ..., file_error: _Optional[_Union[FileError, _Mapping]] = ..., rated: _Optional[int] = ..., unrated: _Optional[int] = ...) -> None: ...
+    content_sha256: str
+    layout_version: str
+    source: str
+    non_billable_legs: int
+    def __init__(self, file_id: _Optional[str] = ..., file_name: _Optional[str] = ..., layout: _Optional[str] = ..., tenant_id: _Optional[str] = ..., records_in: _Optional[int] = ..., normalised: _Optional[int] = ..., filtered: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., duplicates: _Optional[int] = ..., aggregated: _Optional[int] = ..., header_rows: _Optional[int] = ..., blank_lines: _Optional[int] = ..., bytes_in: _Optional[int] = ..., complete: _Optional[bool] = ..., already_ingested: _Optional[bool] = ..., file_error: _Optional[_Union[FileError, _Mapping]] = ..., rated: _Optional[int] = ..., unrated: _Optional[int] = ..., content_sha256: _Optional[str] = ..., layout_version: _Optional[str] = ..., source: _Optional[str] = ..., non_billable_legs: _Optional[int] = ...) -> None: ...
 
 class GetFileSummaryRequest(_message.Message):
     __slots__ = ("file_id",)

@@ -18,12 +18,14 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_CSR: _ClassVar[Role]
     ROLE_PRODUCT_MANAGER: _ClassVar[Role]
     ROLE_AUDITOR: _ClassVar[Role]
+    ROLE_SECURITY_OFFICER: _ClassVar[Role]
 ROLE_UNSPECIFIED: Role
 ROLE_OPERATOR_ADMIN: Role
 ROLE_MVNO_ADMIN: Role
 ROLE_CSR: Role
 ROLE_PRODUCT_MANAGER: Role
 ROLE_AUDITOR: Role
+ROLE_SECURITY_OFFICER: Role
 
 class TokenInfo(_message.Message):
     __slots__ = ("token_id", "subject", "tenant_id", "role", "create_time", "expire_time", "revoke_time", "privileges")

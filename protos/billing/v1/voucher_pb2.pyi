@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from billing.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -33,6 +34,7 @@ class BatchState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BATCH_STATE_BLOCKED: _ClassVar[BatchState]
     BATCH_STATE_EXPIRED: _ClassVar[BatchState]
     BATCH_STATE_PURGED: _ClassVar[BatchState]
+    BATCH_STATE_EXHAUSTED: _ClassVar[BatchState]
 
 class VoucherEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -53,6 +55,13 @@ class BatchEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BATCH_EVENT_UNBLOCK: _ClassVar[BatchEvent]
     BATCH_EVENT_EXPIRE: _ClassVar[BatchEvent]
     BATCH_EVENT_PURGE: _ClassVar[BatchEvent]
+
+class ReservationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESERVATION_STATUS_UNSPECIFIED: _ClassVar[ReservationStatus]
+    RESERVATION_STATUS_RESERVED: _ClassVar[ReservationStatus]
+    RESERVATION_STATUS_COMMITTED: _ClassVar[ReservationStatus]
+    RESERVATION_STATUS_RELEASED: _ClassVar[ReservationStatus]
 VOUCHER_STATE_UNSPECIFIED: VoucherState
 VOUCHER_STATE_GENERATED: VoucherState
 VOUCHER_STATE_ACTIVE: VoucherState
@@ -70,6 +79,7 @@ BATCH_STATE_ACTIVE: BatchState
 BATCH_STATE_BLOCKED: BatchState
 BATCH_STATE_EXPIRED: BatchState
 BATCH_STATE_PURGED: BatchState
+BATCH_STATE_EXHAUSTED: BatchState
 VOUCHER_EVENT_UNSPECIFIED: VoucherEvent
 VOUCHER_EVENT_ACTIVATE: VoucherEvent
 VOUCHER_EVENT_BLOCK: VoucherEvent
@@ -84,6 +94,10 @@ BATCH_EVENT_BLOCK: BatchEvent
 BATCH_EVENT_UNBLOCK: BatchEvent
 BATCH_EVENT_EXPIRE: BatchEvent
 BATCH_EVENT_PURGE: BatchEvent
+RESERVATION_STATUS_UNSPECIFIED: ReservationStatus
+RESERVATION_STATUS_RESERVED: ReservationStatus
+RESERVATION_STATUS_COMMITTED: ReservationStatus
+RESERVATION_STATUS_RELEASED: ReservationStatus
 
 class VoucherBatch(_message.Message):
     __slots__ = ("batch_id", "profile_id", "tenant_id", "dealer", "face_value", "count", "first_serial", "last_serial", "serial_prefix", "serial_digits", "pin_length", "create_time", "expire_time", "recharge_extension_days", "state", "pin_cipher", "key_wrap", "master_key_version", "lookup_key_version", "pins_shredded")
@@ -278,7 +292,7 @@ class ExportVouchersResponse(_message.Message):
     def __init__(self, receipt: _Optional[_Union[ExportReceipt, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ExportReceipt(_message.Message):
-    __slots__ = ("sha256", "size", "count", "totals", "batch_ids", "create_time", "recipient_fingerprint", "signer_fingerprint")
+    __slots__ = ("sha256", "size", "count", "totals", "batch_ids", "create_time", "recipient_fingerprint", "signer_fingerprint", "left_out")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +301,7 @@ class ExportReceipt(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     SIGNER_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
     sha256: str
     size: int
     count: int
@@ -295,7 +310,8 @@ class ExportReceipt(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     recipient_fingerprint: str
     signer_fingerprint: str
-    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., count: _Optional[int] = ..., totals: _Optional[_Iterable[_Union[_common_pb2.Money, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipient_fingerprint: _Optional[str] = ..., signer_fingerprint: _Optional[str] = ...) -> None: ...
+    left_out: _containers.RepeatedCompositeFieldContainer[RefusedGroup]
+    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., count: _Optional[int] = ..., totals: _Optional[_Iterable[_Union[_common_pb2.Money, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipient_fingerprint: _Optional[str] = ..., signer_fingerprint: _Optional[str] = ..., left_out: _Optional[_Iterable[_Union[RefusedGroup, _Mapping]]] = ...) -> None: ...
 
 class RedeemRequest(_message.Message):
     __slots__ = ("msisdn", "pin", "request_id")
@@ -446,3 +462,81 @@ class ClearRechargeBarRequest(_message.Message):
 class ClearRechargeBarResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class Reservation(_message.Message):
+    __slots__ = ("reservation_id", "msisdn", "serial", "batch_id", "tenant_id", "face_value", "reserve_time", "status", "settle_time")
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    msisdn: str
+    serial: int
+    batch_id: str
+    tenant_id: str
+    face_value: _common_pb2.Money
+    reserve_time: _timestamp_pb2.Timestamp
+    status: ReservationStatus
+    settle_time: _timestamp_pb2.Timestamp
+    def __init__(self, reservation_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., serial: _Optional[int] = ..., batch_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., face_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reserve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ReservationStatus, str]] = ..., settle_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReserveVoucherRequest(_message.Message):
+    __slots__ = ("msisdn", "pin", "request_id")
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    msisdn: str
+    pin: str
+    request_id: str
+    def __init__(self, msisdn: _Optional[str] = ..., pin: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ReserveVoucherResponse(_message.Message):
+    __slots__ = ("reservation",)
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    reservation: Reservation
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
+
+class CommitReservationRequest(_message.Message):
+    __slots__ = ("reservation_id",)
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+
+class CommitReservationResponse(_message.Message):
+    __slots__ = ("redemption", "reservation")
+    REDEMPTION_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    redemption: RedeemResponse
+    reservation: Reservation
+    def __init__(self, redemption: _Optional[_Union[RedeemResponse, _Mapping]] = ..., reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
+
+class ReleaseReservationRequest(_message.Message):
+    __slots__ = ("reservation_id", "reason")
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    reason: str
+    def __init__(self, reservation_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReleaseReservationResponse(_message.Message):
+    __slots__ = ("reservation",)
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    reservation: Reservation
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
+
+class RecoverReservationsRequest(_message.Message):
+    __slots__ = ("older_than",)
+    OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    older_than: _duration_pb2.Duration
+    def __init__(self, older_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RecoverReservationsResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: ChangeVouchersResponse
+    def __init__(self, result: _Optional[_Union[ChangeVouchersResponse, _Mapping]] = ...) -> None: ...

@@ -102,6 +102,26 @@ class VoucherServiceStub:
                 request_serializer=billing_dot_v1_dot_voucher__pb2.ClearRechargeBarRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_voucher__pb2.ClearRechargeBarResponse.FromString,
                 _registered_method=True)
+        self.ReserveVoucher = channel.unary_unary(
+                '/billing.v1.VoucherService/ReserveVoucher',
+                request_serializer=billing_dot_v1_dot_voucher__pb2.ReserveVoucherRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_voucher__pb2.ReserveVoucherResponse.FromString,
+                _registered_method=True)
+        self.CommitReservation = channel.unary_unary(
+                '/billing.v1.VoucherService/CommitReservation',
+                request_serializer=billing_dot_v1_dot_voucher__pb2.CommitReservationRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_voucher__pb2.CommitReservationResponse.FromString,
+                _registered_method=True)
+        self.ReleaseReservation = channel.unary_unary(
+                '/billing.v1.VoucherService/ReleaseReservation',
+                request_serializer=billing_dot_v1_dot_voucher__pb2.ReleaseReservationRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_voucher__pb2.ReleaseReservationResponse.FromString,
+                _registered_method=True)
+        self.RecoverReservations = channel.unary_unary(
+                '/billing.v1.VoucherService/RecoverReservations',
+                request_serializer=billing_dot_v1_dot_voucher__pb2.RecoverReservationsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_voucher__pb2.RecoverReservationsResponse.FromString,
+                _registered_method=True)
 
 
 class VoucherServiceServicer:
@@ -197,6 +217,37 @@ class VoucherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveVoucher(self, request, context):
+        """Two-step recharge, first step: hold a voucher for a subscriber (active -> reserved in the shipped
+        rules/lifecycle/voucher.yaml). Counts against the recharge lockout like Redeem. Idempotent per request_id,
+        which becomes the reservation id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitReservation(self, request, context):
+        """Second step: book the credit of a reservation (reserved or pending -> used). Idempotent per reservation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseReservation(self, request, context):
+        """Give a reserved voucher back (reserved or pending -> active). Idempotent per reservation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecoverReservations(self, request, context):
+        """The scheduled job: reservations neither committed nor released within the timeout move on
+        (reservation_timeout: reserved -> pending), where they can still be committed or released.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VoucherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +315,26 @@ def add_VoucherServiceServicer_to_server(servicer, server):
                     servicer.ClearRechargeBar,
                     request_deserializer=billing_dot_v1_dot_voucher__pb2.ClearRechargeBarRequest.FromString,
                     response_serializer=billing_dot_v1_dot_voucher__pb2.ClearRechargeBarResponse.SerializeToString,
+            ),
+            'ReserveVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveVoucher,
+                    request_deserializer=billing_dot_v1_dot_voucher__pb2.ReserveVoucherRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_voucher__pb2.ReserveVoucherResponse.SerializeToString,
+            ),
+            'CommitReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitReservation,
+                    request_deserializer=billing_dot_v1_dot_voucher__pb2.CommitReservationRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_voucher__pb2.CommitReservationResponse.SerializeToString,
+            ),
+            'ReleaseReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReservation,
+                    request_deserializer=billing_dot_v1_dot_voucher__pb2.ReleaseReservationRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_voucher__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'RecoverReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecoverReservations,
+                    request_deserializer=billing_dot_v1_dot_voucher__pb2.RecoverReservationsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_voucher__pb2.RecoverReservationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -620,6 +691,114 @@ class VoucherService:
             '/billing.v1.VoucherService/ClearRechargeBar',
             billing_dot_v1_dot_voucher__pb2.ClearRechargeBarRequest.SerializeToString,
             billing_dot_v1_dot_voucher__pb2.ClearRechargeBarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.VoucherService/ReserveVoucher',
+            billing_dot_v1_dot_voucher__pb2.ReserveVoucherRequest.SerializeToString,
+            billing_dot_v1_dot_voucher__pb2.ReserveVoucherResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.VoucherService/CommitReservation',
+            billing_dot_v1_dot_voucher__pb2.CommitReservationRequest.SerializeToString,
+            billing_dot_v1_dot_voucher__pb2.CommitReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.VoucherService/ReleaseReservation',
+            billing_dot_v1_dot_voucher__pb2.ReleaseReservationRequest.SerializeToString,
+            billing_dot_v1_dot_voucher__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecoverReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.VoucherService/RecoverReservations',
+            billing_dot_v1_dot_voucher__pb2.RecoverReservationsRequest.SerializeToString,
+            billing_dot_v1_dot_voucher__pb2.RecoverReservationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

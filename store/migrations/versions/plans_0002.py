@@ -1,13 +1,12 @@
-"""Rating: the usage ledger becomes the store of rated CDRs (start time, service, destination, plan, status).
+"""Usage ledger: per-CDR detail the bill run reads (start time, service, destination group, tariff plan,
+plan set version, units) and an index by subscriber and time.
 
 Revision ID: plans_0002
 Revises: plans_0001
-Create Date: 2026-11-28
+Create Date: 2026-12-06
 
-The ledger keeps one row per CDR rated with counters; bill runs read the rated
-rows of a period from it, so it gains what a bill line needs and two indexes
-(per tenant and start time, per subscriber and start time).  Rows written
-before this revision keep NULL in the new columns.
+Rows rated before this revision keep empty detail (start_time NULL): the bill run cannot place them in a
+period and does not bill them.
 """
 
 import sqlalchemy as sa
@@ -18,31 +17,20 @@ down_revision = "plans_0001"
 branch_labels = None
 depends_on = None
 
-TS = sa.DateTime(timezone=True)
-COLUMNS = (
-    ("start_time", TS),
-    ("service", sa.String(16)),
-    ("destination", sa.String(64)),
-    ("zone", sa.String(64)),
-    ("units", sa.BigInteger()),
-    ("plan_set_version", sa.BigInteger()),
-    ("tariff_plan", sa.String(64)),
-    ("plan_version", sa.Integer()),
-    ("status", sa.String(10)),
-    ("reason", sa.Text()),
-)
-
 
 def upgrade() -> None:
-    for name, kind in COLUMNS:
-        op.add_column("usage_ledger", sa.Column(name, kind, nullable=True))
-    op.create_index("ix_usage_ledger_tenant_start", "usage_ledger", ["tenant_id", "start_time"])
-    op.create_index("ix_usage_ledger_subscriber_start", "usage_ledger", ["tenant_id", "msisdn", "start_time"])
+    with op.batch_alter_table("usage_ledger") as batch:
+        batch.add_column(sa.Column("start_time", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("service", sa.String(16), nullable=False, server_default=""))
+        batch.add_column(sa.Column("destination_group", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(sa.Column("tariff_plan", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(sa.Column("plan_set_version", sa.BigInteger(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("units", sa.BigInteger(), nullable=False, server_default="0"))
+    op.create_index("ix_usage_ledger_msisdn_start", "usage_ledger", ["tenant_id", "msisdn", "start_time"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_usage_ledger_subscriber_start", "usage_ledger")
-    op.drop_index("ix_usage_ledger_tenant_start", "usage_ledger")
+    op.drop_index("ix_usage_ledger_msisdn_start", table_name="usage_ledger")
     with op.batch_alter_table("usage_ledger") as batch:
-        for name, _kind in reversed(COLUMNS):
+        for name in ("units", "plan_set_version", "tariff_plan", "destination_group", "service", "start_time"):
             batch.drop_column(name)

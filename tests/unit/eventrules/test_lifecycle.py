@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import FailedPrecondition, PermissionDenied
-from engine.eventrules import Lifecycle, RuleBook
+from engine.eventrules import RuleBook, load_lifecycle
 from engine.eventrules.lifecycle import CONDITION_NOT_MET, INVALID_TRANSITION, PRIVILEGE_REQUIRED, UNKNOWN_ENTITY, UNKNOWN_STATE
 
 from .conftest import RULES, load_text_rules
@@ -86,13 +86,13 @@ def test_batch_moves(book: RuleBook, backend: str) -> None:
 
 def test_changing_the_yaml_changes_the_rules(tmp_path: Path, backend: str) -> None:
     original = (RULES / "lifecycle" / "voucher.yaml").read_text(encoding="utf-8")
-    before = Lifecycle.load([RULES / "lifecycle" / "voucher.yaml"], backend)
+    before = load_lifecycle([RULES / "lifecycle" / "voucher.yaml"], backend)
     assert before.decide("voucher", "damaged", "unblock", {"expired": False}).allowed is False
     # product decides damaged vouchers may be unblocked: a data change only
     changed = original.replace("  - event: unblock\n    from: [blocked]", "  - event: unblock\n    from: [blocked, damaged]")
     assert changed != original
     (tmp_path / "voucher.yaml").write_text(changed, encoding="utf-8")
-    after = Lifecycle.load([tmp_path / "voucher.yaml"], backend)
+    after = load_lifecycle([tmp_path / "voucher.yaml"], backend)
     assert after.decide("voucher", "damaged", "unblock", {"expired": False}).to_state == "active"
     assert after.decide("voucher", "damaged", "unblock", {"expired": True}).code == CONDITION_NOT_MET
 

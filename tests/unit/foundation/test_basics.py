@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.audit import changed_fields
 from engine.errors import InvalidArgument
 from engine.identity import Permission, Principal, Role, secret_matches, split_bearer, new_token_secret
-from engine.numbering import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.operator import load_operator
 from engine.paging import MAX_PAGE_SIZE, next_token, page_request
 from engine.settings import load_settings

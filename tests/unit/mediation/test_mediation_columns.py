@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.mediation.conversions import CompileContext, Timestamp
-from engine.mediation.numbering import NumberingPlan
+from engine.mediation.numbering_plan import NumberingPlan
 from engine.mediation.problems import ConversionError
 from engine.mediation.tenants import DEFAULT_DIRECTORY, TenantDirectory, range_prefixes
 

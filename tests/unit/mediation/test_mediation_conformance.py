@@ -8,7 +8,8 @@
   its original bytes, never silently truncated into a "valid" 18-column row.
 - CEL files are channel events, not CDRs: Rulebill ships no CEL layout (a CEL event is
   not a billable record; a call is assembled from several).  Mediating them with the
-  Asterisk CDR layout is refused at file level with read.column-count on line 1.
+  Asterisk CDR layout is refused at file level with read.column-count on line 1 (20 columns:
+  neither the 18 of cdr_csv nor the 21 of newcdrcolumns=yes).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def asterisk_dir(conformance: Path) -> Path:
 
 
 def _mediate(path: Path, store: MemoryMediationStore | None = None):  # type: ignore[no-untyped-def]
-    store = store or MemoryMediationStore()
-    return Mediator(layout("asterisk"), store, store).mediate_path(path), store
+    store = store or MemoryMediationStore()   # the testsuite's machines wrote their times in UTC
+    return Mediator(layout("asterisk", zone="UTC"), store, store).mediate_path(path), store
 
 
 def test_master_files_mediate_and_repeat_is_a_duplicate(asterisk_dir: Path) -> None:

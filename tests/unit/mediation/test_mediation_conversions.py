@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.mediation.conversions import CompileContext, Duration, Epoch, Imsi, Integer, Timestamp, Volume
-from engine.mediation.numbering import NumberingPlan
+from engine.mediation.numbering_plan import NumberingPlan
 from engine.mediation.problems import ConversionError
 
 CTX = CompileContext(NumberingPlan())

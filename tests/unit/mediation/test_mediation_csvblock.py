@@ -59,10 +59,18 @@ def test_anything_but_the_plain_case_is_left_to_csv_reader(data: bytes) -> None:
     assert _split(data, 3, (0, 1, 2)) is None
 
 
-def test_invalid_utf8_in_an_unused_column_is_still_refused_by_the_wrapper() -> None:
+def test_invalid_utf8_only_matters_in_a_used_column() -> None:
     splitter = csvblock.BlockSplitter(ord(","), ord('"'), 3, (0,), 1 << 20, True)
-    assert splitter.split(b"a,\xff,c\n") is None
+    assert splitter.split(b"a,\xff,c\n") == {0: ["a"]}        # a Latin-1 byte nobody reads
     assert splitter.split("a,é,c\n".encode()) == {0: ["a"]}
+    assert splitter.split(b"\xff,b,c\n") is None               # in a used column: csv.reader's way rejects it
+    with_own_encoding = csvblock.BlockSplitter(ord(","), ord('"'), 3, (0,), 1 << 20, True, ascii_only=True)
+    assert with_own_encoding.split("a,é,c\n".encode()) is None    # the mapper re-reads such columns: only ASCII here
+
+
+def test_optional_columns_a_file_leaves_out_come_back_empty() -> None:
+    splitter = csvblock.BlockSplitter(ord(","), ord('"'), 2, (0,), 1 << 20, True, absent=(2,))
+    assert splitter.split(b"a,b\nc,d\n") == {0: ["a", "c"], 2: ["", ""]}
 
 
 def test_long_lines_are_left_to_csv_reader() -> None:
@@ -118,7 +126,8 @@ def test_random_blocks_agree_with_csv_reader(case: tuple[bytes, int], delimiter:
     got = splitter.split(block)
     if got is None:
         return
-    block.decode("utf-8")   # the pipeline's slow path would flag undecodable bytes: never taken here
+    # the used columns are valid text (invalid bytes elsewhere are nobody's concern); the rest as csv.reader reads it
+    assert not any("\udc80" <= ch <= "\udcff" for col in got.values() for v in col for ch in v)
     rows = _reference(block, delimiter)
     assert rows is not None, "split a block csv.reader refuses"
     assert all(len(r) == ncols for r in rows)
@@ -157,9 +166,10 @@ def test_fields_over_csvs_field_size_limit_are_left_to_csv_reader() -> None:
 
 
 @pytest.mark.parametrize("encoding, bad", [("ascii", b"\xe9"), ("cp1252", b"\x81")])
-def test_bytes_the_encoding_refuses_in_unused_columns_are_left_to_csv_reader(encoding: str, bad: bytes) -> None:
+def test_bytes_the_encoding_refuses_matter_only_in_used_columns(encoding: str, bad: bytes) -> None:
     splitter = csvblock.BlockSplitter(ord(","), ord('"'), 3, (0,), 1 << 20, False, encoding)
-    assert splitter.split(b"a," + bad + b",c\n") is None
+    assert splitter.split(b"a," + bad + b",c\n") == {0: ["a"]}
+    assert splitter.split(bad + b",b,c\n") is None
     assert splitter.split(b"a,b,c\n") == {0: ["a"]}
     if encoding == "cp1252":
         assert splitter.split(b"a,\xe9,c\n") == {0: ["a"]}      # valid in cp1252, in a column not used

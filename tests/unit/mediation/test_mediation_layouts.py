@@ -29,8 +29,8 @@ def test_asterisk_sample() -> None:
     assert summary.rejected == {"value.bad-timestamp": 1, "record.column-count": 1}
     first = cdrs["1764237600.1"]
     assert first == MediatedCdr(
-        cdr_id=cdr_identity("asterisk", "1764237600.1"),
-        source="asterisk",
+        cdr_id=cdr_identity("london-pbx", "1764237600.1"),    # the file's source names the CDRs
+        source="london-pbx",
         origin_id="1764237600.1",
         service=Service.VOICE,
         direction=first.direction,

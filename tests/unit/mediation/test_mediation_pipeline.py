@@ -20,7 +20,7 @@ from engine.mediation import (
 )
 from engine.mediation.memory import SimulatedCrash
 
-from .conftest import FIXTURES, layout, mediate
+from .conftest import FIXTURES, layout, mediate, source
 
 ROW = (
     '"acct1","07700900123","07700900555","ctx","clid","SIP/a","SIP/b","Dial","{data}",'
@@ -45,17 +45,24 @@ def test_check_refuses_a_summary_that_does_not_add_up() -> None:
         ReconciliationSummary("f", records_in=3, normalised=1).check()
 
 
-def test_non_utf8_bytes_reject_the_record_with_the_byte_offset() -> None:
+def test_non_utf8_bytes_in_a_mapped_column_reject_the_record_with_the_byte_offset() -> None:
     good = rows(1).encode()
-    bad = rows(1, 1, data="caf\xe9").encode().replace(b"caf\xc3\xa9", b"caf\xe9")
+    bad = rows(1, 1).encode().replace(b'"07700900123"', b'"0770090012\xe9"')
     data = good + bad + rows(1, 2).encode()
     summary, store = mediate("asterisk", data)
     assert (summary.normalised, summary.rejected) == (2, {"record.encoding": 1})
     rej = store.rejects[0]
-    assert (rej.record_no, rej.line, rej.byte_offset) == (2, 2, len(good))
+    assert (rej.record_no, rej.line, rej.byte_offset, rej.field) == (2, 2, len(good), "src")
     assert rej.raw == bad
     bad_at = len(good) + bad.index(b"\xe9")
     assert f"offset {bad_at}" in rej.reason
+
+
+def test_non_utf8_bytes_in_a_column_nobody_maps_do_not_reject_a_billable_call() -> None:
+    latin1 = rows(1, 1).encode().replace(b'"clid"', b'"Jos\xe9 P\xe9rez <07700900123>"')
+    data = rows(1).encode() + latin1 + rows(1, 2).encode()
+    summary, store = mediate("asterisk", data)
+    assert (summary.records_in, summary.normalised, summary.rejected) == (3, 3, {})
 
 
 def test_quoted_newlines_and_quotes_across_small_blocks() -> None:
@@ -85,7 +92,7 @@ def test_huge_field_and_huge_line_are_bounded_rejects() -> None:
     too_large = next(r for r in store.rejects if r.code == "record.too-large")
     assert too_large.raw_truncated and len(too_large.raw) <= 16384 and too_large.line == 3
     assert too_large.byte_offset == len((rows(1) + big_field).encode())
-    assert store.rejects[0].field == "column 9"
+    assert store.rejects[0].field == "column 9"   # lastdata, a column nobody maps: still bounded
 
 
 def load_layout_text_for_limits():  # type: ignore[no-untyped-def]
@@ -96,7 +103,7 @@ def load_layout_text_for_limits():  # type: ignore[no-untyped-def]
     text = (RULES / "asterisk.yaml").read_text(encoding="utf-8").replace(
         'encoding: utf-8', "encoding: utf-8\n  max_field_bytes: 4096\n  max_record_bytes: 16384"
     )
-    return load_layout_text(text, "asterisk")
+    return load_layout_text(text, "asterisk").bind(source("asterisk"))
 
 
 def test_wrong_delimiter_is_a_file_level_error_and_nothing_is_stored() -> None:
@@ -150,7 +157,7 @@ def load_layout_text_with(old: str, new: str):  # type: ignore[no-untyped-def]
 
     from .conftest import RULES
 
-    return load_layout_text((RULES / "asterisk.yaml").read_text(encoding="utf-8").replace(old, new), "asterisk")
+    return load_layout_text((RULES / "asterisk.yaml").read_text(encoding="utf-8").replace(old, new), "asterisk").bind(source("asterisk"))
 
 
 def test_duplicates_within_and_across_files_and_the_same_file_twice() -> None:
@@ -388,5 +395,5 @@ def test_identities_carry_the_submitting_tenant_only_when_given() -> None:
     plain, _ = mediate("asterisk", data)
     store = MemoryMediationStore()
     Mediator(layout("asterisk"), store, store, namespace="mvno-alpha").mediate_bytes(data)
-    assert sorted(store.cdrs) == sorted(cdr_identity("asterisk", f"u{i}", "mvno-alpha") for i in range(2))
-    assert not set(store.cdrs) & {cdr_identity("asterisk", f"u{i}") for i in range(2)}
+    assert sorted(store.cdrs) == sorted(cdr_identity("london-pbx", f"u{i}", "mvno-alpha") for i in range(2))
+    assert not set(store.cdrs) & {cdr_identity("london-pbx", f"u{i}") for i in range(2)}

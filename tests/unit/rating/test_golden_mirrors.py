@@ -9,8 +9,8 @@ import pytest
 from tests.unit.rating.helpers import REPO
 
 GOLDEN = REPO / "tests" / "golden"
-# parts of plans/ that are not the plan set a case rates: the operator seed, voucher profiles, the top README
-NOT_PLANS = ("operator.yaml", "vouchers/", "README.md")
+# parts of plans/ that are not the plan set a case rates: the operator seed, voucher and billing profiles, the top README
+NOT_PLANS = ("operator.yaml", "vouchers/", "billing/", "README.md")
 MIRRORS = sorted(GOLDEN.glob("*/MIRRORS"))
 
 

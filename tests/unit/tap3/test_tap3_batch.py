@@ -1,4 +1,4 @@
-"""TransferBatch decoding, clearing validation and CDR conversion on files built by engine.tap3.writer.
+"""TransferBatch decoding, clearing validation and CDR conversion on files built by tests.tap3_writer.
 
 Each test starts from a consistent batch and breaks one thing, so the expected
 issue list is exact.
@@ -23,8 +23,8 @@ from engine.tap3 import (
     to_micros,
     validate,
 )
-from engine.tap3 import writer as W
-from engine.tap3.ber import tlv
+from tests import tap3_writer as W
+from tests.tap3_writer import tlv
 
 IMSI = "262011234567890"
 MSISDN = "491701234567"
@@ -112,12 +112,23 @@ def test_decimal_places_out_of_range_is_fatal() -> None:
 
 
 def test_large_charges_stay_exact() -> None:
-    amount = 10**20 + 7
+    amount = 9 * 10**15 + 7   # 9e18 micro-units: still inside the store's 64-bit column
     data = W.transfer_batch([W.mo_call(IMSI, MSISDN, "4930", "20240105101500", 1, amount)], decimal_places=3)
     doc = decode_file(data)
     assert validate(doc) == []
     (cdr,), _ = to_cdrs(doc)
     assert cdr.charge_micros == amount * 1000
+
+
+def test_a_charge_no_store_can_hold_rejects_the_record_not_the_file() -> None:
+    amount = 10**20 + 7
+    data = W.transfer_batch([W.mo_call(IMSI, MSISDN, "4930", "20240105101500", 1, amount),
+                             W.mo_call(IMSI, MSISDN, "4930", "20240105101600", 1, 5)], decimal_places=3)
+    doc = decode_file(data)
+    assert validate(doc) == []
+    cdrs, rejects = to_cdrs(doc)
+    assert [c.charge_micros for c in cdrs] == [5000]
+    assert [(r.index, r.code, r.field) for r in rejects] == [(0, "not-convertible", "callEventDetails[0].charge_micros")]
 
 
 def test_audit_count_mismatch_is_fatal() -> None:

@@ -10,14 +10,12 @@ from engine.tap3.ber import (
     bcd,
     children,
     cons,
-    encode_integer,
-    encode_length,
     encode_tag,
     integer,
     prim,
-    tlv,
     top_level,
 )
+from tests.tap3_writer import encode_integer, encode_length, tlv
 
 
 def error_of(data: bytes) -> Tap3DecodeError:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clients.commands import tap3 as command
-from engine.tap3 import writer as W
+from tests import tap3_writer as W
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

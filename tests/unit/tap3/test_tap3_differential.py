@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.tap3 import decode_file
-from engine.tap3 import writer as W
+from tests import tap3_writer as W
 
 asn1tools = pytest.importorskip("asn1tools")
 

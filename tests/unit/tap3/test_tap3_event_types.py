@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from engine.cdr import Service
 from engine.tap3 import EventKind, decode_file, to_cdrs, validate
-from engine.tap3 import writer as W
-from engine.tap3.ber import encode_integer, tlv
+from tests import tap3_writer as W
+from tests.tap3_writer import encode_integer, tlv
 
 
 def c(number: int, *parts: bytes) -> bytes:

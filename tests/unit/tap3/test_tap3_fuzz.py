@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.tap3 import Tap3DecodeError, decode_file, to_cdrs, to_json, validate
-from engine.tap3 import writer as W
+from tests import tap3_writer as W
 
 REGRESSIONS = Path(__file__).resolve().parents[2] / "fuzz_regressions" / "tap3"
 _DEFAULT = Path(__file__).resolve().parents[3] / ".." / "shared" / "conformance"

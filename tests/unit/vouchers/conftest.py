@@ -7,8 +7,7 @@ import pytest
 from engine.clock import FixedClock
 from engine.vouchers.keyring import StaticKeyProvider
 from engine.vouchers.profile import ProfileCatalogue, load_profiles
-from engine.vouchers.lifecycle import Lifecycle
-from engine.vouchers.rules import TableLifecycle, load_voucher_rules
+from engine.vouchers.rules import VoucherRules, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 
 from .factories import REPO, T0, World, build_world  # noqa: F401 (T0 re-exported for tests)
@@ -37,15 +36,15 @@ def store() -> FakeVoucherStore:
     return FakeVoucherStore()
 
 
-@pytest.fixture(scope="session")
-def rule_book_lifecycle() -> Lifecycle:
-    return load_voucher_rules(REPO / "rules").lifecycle
+@pytest.fixture(scope="session", params=["python", "durable"])
+def rules(request: pytest.FixtureRequest) -> VoucherRules:
+    """Every use-case test runs on the shipped rules/lifecycle files, through both rule backends."""
+    return load_voucher_rules(REPO / "rules", backend=request.param)
 
 
-@pytest.fixture(params=["rules", "table"])
-def lifecycle(request: pytest.FixtureRequest, rule_book_lifecycle: Lifecycle) -> RecordingLifecycle:
-    """Every use-case test runs against the real rules/lifecycle files and against the built-in table."""
-    return RecordingLifecycle(rule_book_lifecycle if request.param == "rules" else TableLifecycle())
+@pytest.fixture
+def lifecycle(rules: VoucherRules) -> RecordingLifecycle:
+    return RecordingLifecycle(rules.lifecycle)
 
 
 @pytest.fixture
@@ -55,8 +54,8 @@ def settings() -> VoucherSettings:
 
 @pytest.fixture
 def world(store: FakeVoucherStore, profiles: ProfileCatalogue, keys: StaticKeyProvider, clock: FixedClock,
-          lifecycle: RecordingLifecycle, settings: VoucherSettings) -> World:
+          lifecycle: RecordingLifecycle, settings: VoucherSettings, rules: VoucherRules) -> World:
     for msisdn in ["491701234567", "491709999999", *(f"4917000000{i:02d}" for i in range(16))]:
         store.add_subscriber(msisdn, "mno")
     store.add_subscriber("491705555555", "mvno-alpha")
-    return build_world(store, profiles, keys, clock, lifecycle, settings)
+    return build_world(store, profiles, keys, clock, lifecycle, settings, rules.lockout)

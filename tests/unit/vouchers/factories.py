@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.clock import FixedClock
+from engine.eventrules import LockoutPolicy
 from engine.identity import Principal, Role
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
@@ -58,12 +59,12 @@ class World:
 
 
 def build_world(store: FakeVoucherStore, profiles: ProfileCatalogue, keys: StaticKeyProvider, clock: FixedClock,
-                lifecycle: RecordingLifecycle, settings: VoucherSettings) -> World:
+                lifecycle: RecordingLifecycle, settings: VoucherSettings, lockout: LockoutPolicy) -> World:
     return World(
         store=store,
-        desk=VoucherDesk(store, profiles, keys, lifecycle, clock, settings),
-        recharger=Recharger(store, keys, lifecycle, clock),
-        distributor=Distributor(store, keys, clock),
+        desk=VoucherDesk(store, profiles, keys, lifecycle, clock, settings),  # type: ignore[arg-type]
+        recharger=Recharger(store, keys, lifecycle, clock, lockout),  # type: ignore[arg-type]
+        distributor=Distributor(store, keys, lifecycle, clock),  # type: ignore[arg-type]
         keys=keys,
         clock=clock,
         lifecycle=lifecycle,

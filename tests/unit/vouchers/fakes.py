@@ -19,14 +19,20 @@ from engine.ports import AuditFilter, AuditLog, SubscriberRepository
 from engine.subscribers import PaymentType, Subscriber, SubscriberStatus
 from engine.vouchers.crypto import WrappedDataKey, split_sealed
 from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
-from engine.vouchers.ports import (
+from engine.tenancy import Tenant, TenantKind, TenantStatus
+from engine.vouchers.ports import RowReplacer, VoucherRepository, VoucherSelection, VoucherUnitOfWork
+from engine.vouchers.redemption import (
+    AttemptResult,
+    AttemptSnapshot,
+    PinAttempt,
     RechargeGuard,
     Redemption,
-    RedemptionCommand,
-    RowReplacer,
-    VoucherRepository,
-    VoucherSelection,
-    VoucherUnitOfWork,
+    Reservation,
+    ReservationStep,
+    Settlement,
+    StepSnapshot,
+    settle_attempt,
+    settle_step,
 )
 
 
@@ -36,11 +42,13 @@ class StoreState:
     vouchers: dict[int, Voucher] = field(default_factory=dict)
     by_hash: dict[bytes, int] = field(default_factory=dict)
     redemptions: dict[str, Redemption] = field(default_factory=dict)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
     guards: dict[str, RechargeGuard] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)  # (msisdn, currency) -> micros
-    valid_until: dict[str, datetime] = field(default_factory=dict)
+    valid_until: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (msisdn, currency), as the SQL store
     audit: list[AuditEntry] = field(default_factory=list)
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)
 
     def clone(self) -> "StoreState":
         return StoreState(*(copy(getattr(self, f)) for f in self.__dataclass_fields__))
@@ -153,23 +161,55 @@ class FakeVoucherRepository(VoucherRepository):
     def get_redemption(self, request_id: str) -> Redemption | None:
         return self.s.redemptions.get(request_id)
 
-    def redeem_atomically(self, cmd: RedemptionCommand) -> Redemption | None:
-        if cmd.request_id in self.s.redemptions:
-            raise AlreadyExists("redemption", cmd.request_id)
-        v = self.s.vouchers.get(cmd.serial)
-        batch = self.s.batches.get(cmd.batch_id)
-        if v is None or v.state is not VoucherState.ACTIVE or batch is None or batch.state is not BatchState.ACTIVE or v.expires_at <= cmd.at:
-            return None
-        self.s.vouchers[cmd.serial] = replace(v, state=VoucherState.USED, redeemed_by=cmd.msisdn, redeemed_at=cmd.at,
-                                              redemption_request_id=cmd.request_id, updated_at=cmd.at)
-        key = (cmd.msisdn, cmd.currency)
-        self.s.balances[key] = self.s.balances.get(key, 0) + cmd.credit_micros
-        valid = max(self.s.valid_until.get(cmd.msisdn, cmd.at), cmd.at) + timedelta(days=cmd.validity_extension_days)
-        self.s.valid_until[cmd.msisdn] = valid
-        result = Redemption(cmd.request_id, cmd.msisdn, cmd.serial, cmd.batch_id, cmd.currency, cmd.credit_micros,
-                            self.s.balances[key], valid, cmd.at, cmd.transaction_id)
-        self.s.redemptions[cmd.request_id] = result
-        return result
+    def get_reservation(self, reservation_id: str) -> Reservation | None:
+        return self.s.reservations.get(reservation_id)
+
+    def _balance(self, msisdn: str, currency: str) -> tuple[int, datetime] | None:
+        key = (msisdn, currency)
+        return (self.s.balances[key], self.s.valid_until[key]) if key in self.s.balances else None
+
+    def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:
+        # the whole unit of work holds the store's lock: read, decide, write, like SQLite's single writer
+        voucher = self.find_by_lookup_hash(attempt.lookup_hashes) if attempt.lookup_hashes else None
+        batch = self.s.batches.get(voucher.batch_id) if voucher else None
+        subscriber = self.s.subscribers.get(attempt.msisdn)
+        snap = AttemptSnapshot(self.s.redemptions.get(attempt.request_id), self.s.reservations.get(attempt.request_id),
+                               subscriber.tenant_id if subscriber else None, self.get_recharge_guard(attempt.msisdn), voucher,
+                               batch.state.value if batch else "", batch.recharge_extension_days if batch else 0,
+                               self._balance(attempt.msisdn, voucher.currency) if voucher else None)
+        plan = settle_attempt(attempt, snap)
+        self._write(plan)
+        return plan.result
+
+    def step_reservation(self, step: ReservationStep) -> AttemptResult:
+        held = self.s.reservations.get(step.reservation_id)
+        voucher = self.s.vouchers.get(held.serial) if held else None
+        batch = self.s.batches.get(voucher.batch_id) if voucher else None
+        snap = StepSnapshot(held, self.s.redemptions.get(step.reservation_id), voucher, batch.state.value if batch else "",
+                            self._balance(held.msisdn, held.currency) if held else None)
+        plan = settle_step(step, snap)
+        self._write(plan)
+        return plan.result
+
+    def _write(self, plan: Settlement) -> None:
+        if plan.guard is not None:
+            self.s.guards[plan.guard.msisdn] = plan.guard
+        for move in (plan.move, plan.ledger_move):
+            if move is not None:
+                v = self.s.vouchers[move.serial]
+                assert v.state.value == move.from_state
+                self.s.vouchers[move.serial] = replace(v, state=VoucherState(move.to_state), redeemed_by=move.holder,
+                                                       redemption_request_id=move.holder_request,
+                                                       redeemed_at=move.at if move.holder else None, updated_at=move.at)
+        if plan.ledger is not None:
+            led = plan.ledger
+            self.s.redemptions[led.request_id] = led
+            self.s.balances[(led.msisdn, led.currency)] = led.balance_micros
+            self.s.valid_until[(led.msisdn, led.currency)] = led.valid_until
+        if plan.reservation is not None:
+            self.s.reservations[plan.reservation.reservation_id] = plan.reservation
+        if plan.audit is not None:
+            FakeAuditLog(self.s).append(plan.audit)
 
     def get_recharge_guard(self, msisdn: str) -> RechargeGuard:
         return self.s.guards.get(msisdn) or RechargeGuard(msisdn)
@@ -191,6 +231,17 @@ class FakeSubscribers:
         raise NotImplementedError(f"FakeSubscribers.{name} is not needed by the voucher domain")
 
 
+class FakeTenants:
+    def __init__(self, state: StoreState) -> None:
+        self.s = state
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self.s.tenants.get(tenant_id)
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"FakeTenants.{name} is not needed by the voucher domain")
+
+
 class FakeAuditLog:
     def __init__(self, state: StoreState) -> None:
         self.s = state
@@ -209,6 +260,10 @@ class FakeVoucherStore:
         self.state = StoreState()
         self.lock = threading.RLock()
         self.fail_after_rows: int | None = None
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.state.tenants["mno"] = Tenant("mno", "Operator", TenantKind.MNO, TenantStatus.ACTIVE, "", "EUR", at, at)
+        for mvno in ("mvno-alpha", "mvno-beta"):
+            self.state.tenants[mvno] = Tenant(mvno, mvno, TenantKind.MVNO, TenantStatus.ACTIVE, "mno", "EUR", at, at)
 
     def __call__(self) -> VoucherUnitOfWork:
         return FakeUnitOfWork(self)
@@ -240,6 +295,7 @@ class FakeUnitOfWork:
         repo.fail_after_rows = self._store.fail_after_rows
         self.vouchers = repo
         self.subscribers = FakeSubscribers(work)  # type: ignore[assignment]
+        self.tenants = FakeTenants(work)
         self.audit = FakeAuditLog(work)
 
     def __exit__(self, *exc: Any) -> None:
@@ -254,13 +310,46 @@ class FakeUnitOfWork:
 
 
 class RecordingLifecycle:
-    """Wraps a lifecycle (the real rules or the built-in table) and records every decision asked for."""
+    """Wraps the lifecycle of rules/lifecycle and records every decision asked for."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.models = inner.models
         self.calls: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = []
 
     def decide(self, entity_kind: str, current_state: str, event: str, facts: Mapping[str, Any],
                privileges: Iterable[str] = ()) -> Any:
         self.calls.append((entity_kind, current_state, event, dict(facts), tuple(privileges)))
         return self.inner.decide(entity_kind, current_state, event, facts, privileges)
+
+
+class PlainSealer:
+    """Stands in for the OpenPGP adapter in engine tests: writes the clear text it is given after a marker line,
+    so a test reads back exactly what the recipient would decrypt.  ``refuse`` names a key field to reject."""
+
+    MARKER = b"-- sealed for tests --\n"
+
+    def __init__(self, refuse: str = "") -> None:
+        self.refuse = refuse
+        self.sealed = 0
+
+    def check(self) -> Any:
+        from engine.errors import InvalidArgument
+        from engine.vouchers.distribution import SealReport
+
+        if self.refuse:
+            raise InvalidArgument.field(self.refuse, "not a usable OpenPGP key")
+        return SealReport("RECIPIENT-FPR", "SIGNER-FPR")
+
+    def seal(self, clear: Iterable[bytes], out: Any) -> Any:
+        report = self.check()
+        out.write(self.MARKER)
+        for block in clear:
+            out.write(block)
+        self.sealed += 1
+        return report
+
+    @classmethod
+    def opened(cls, data: bytes) -> str:
+        assert data.startswith(cls.MARKER)
+        return data[len(cls.MARKER):].decode("utf-8")

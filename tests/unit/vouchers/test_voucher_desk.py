@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from engine.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.vouchers.desk import VoucherAmendment
+from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
 from engine.vouchers.generation import BatchRequest
 from engine.vouchers.keyring import StaticKeyProvider
 from engine.vouchers.model import BatchState, VoucherState
@@ -242,3 +244,62 @@ def test_mvno_sees_only_its_own_vouchers(world: World) -> None:
     assert outcome.changed_count == 2
     assert world.store.state.vouchers[1].state is VoucherState.ACTIVE
     assert world.store.state.vouchers[3].state is VoucherState.BLOCKED
+
+
+def test_a_csr_amends_expiry_and_value_only_up_to_the_configured_limit(world: World) -> None:
+    """Issue #13 item 8: value changes are an administrator's; a CSR stays within the configured limit."""
+    world.batch("vp-mno-eur-10", count=1)
+    world.batch("vp-mno-usd-20", count=1)
+    later = T0 + timedelta(days=800)
+    assert world.desk.amend(CSR, 1, VoucherAmendment(expires_at=later)).expires_at == later
+    with pytest.raises(PermissionDenied) as err:  # no limit configured: expiry only
+        world.desk.amend(CSR, 1, VoucherAmendment(face_value="5.00"))
+    assert "voucher.admin" in err.value.message
+    world.desk.settings = replace(world.desk.settings, csr_face_value_limits=parse_face_value_limits("EUR:20.00"))
+    assert world.desk.amend(CSR, 1, VoucherAmendment(face_value="20.00")).face_value_micros == 20_000_000
+    with pytest.raises(PermissionDenied) as err:
+        world.desk.amend(CSR, 1, VoucherAmendment(face_value="20.01"))
+    assert "up to 20.00 EUR" in err.value.message
+    with pytest.raises(PermissionDenied):  # another currency has no limit
+        world.desk.amend(CSR, 2, VoucherAmendment(face_value="1.00"))
+    for owner_or_dealer in (VoucherAmendment(owner="mvno-alpha"), VoucherAmendment(dealer="d")):
+        with pytest.raises(PermissionDenied):
+            world.desk.amend(CSR, 1, owner_or_dealer)
+    assert world.store.state.vouchers[1].face_value_micros == 20_000_000
+    assert world.desk.amend(ADMIN, 1, VoucherAmendment(face_value="500.00")).face_value_micros == 500_000_000
+
+
+def test_csr_limits_setting_is_parsed_strictly() -> None:
+    assert parse_face_value_limits("EUR:20.00, JPY:3000") == {"EUR": 20_000_000, "JPY": 3_000_000_000}
+    assert parse_face_value_limits("") == {}
+    for bad, code in (("EUR 20", "limit.syntax"), ("EUR:1,EUR:2", "limit.duplicate"), ("JPY:1.5", "money.precision"),
+                      ("XXX:1", "currency.unknown")):
+        with pytest.raises(FaceValueError) as err:
+            parse_face_value_limits(bad)
+        assert err.value.code == code
+
+
+def test_generation_and_activation_need_the_admin_permission(world: World) -> None:
+    with pytest.raises(PermissionDenied):
+        world.desk.generate_batch(CSR, BatchRequest("vp-mno-eur-10", 1))
+    batch = world.batch(count=2, activate=False)
+    with pytest.raises(PermissionDenied):
+        world.desk.change_batch(CSR, batch.batch_id, "activate")
+    with pytest.raises(PermissionDenied):
+        world.desk.change_vouchers(CSR, "unblock", VoucherSelection(batch_id=batch.batch_id))
+    assert world.desk.change_batch(CSR, batch.batch_id, "block").state is BatchState.BLOCKED
+
+
+def test_amend_refuses_an_owner_that_does_not_exist(world: World) -> None:
+    world.batch(count=1)
+    with pytest.raises(InvalidArgument) as err:
+        world.desk.amend(ADMIN, 1, VoucherAmendment(owner="mvno-gamma"))
+    assert [(v.field, v.description) for v in err.value.violations] == [("owner", "there is no tenant mvno-gamma")]
+    assert world.store.state.vouchers[1].owner == "mno"
+
+
+def test_expire_with_nothing_due_is_an_empty_success(world: World) -> None:
+    world.batch(count=2)
+    before = len(world.store.state.audit)
+    outcome = world.desk.expire_due(ADMIN)
+    assert (outcome.changed_count, outcome.refused_count) == (0, 0) and len(world.store.state.audit) == before

@@ -89,14 +89,12 @@ def test_generation_uses_the_given_random_source() -> None:
     assert calls and sum(calls) >= 100 * 15
 
 
-def test_a_million_pins_is_fast() -> None:
-    import time
-
-    start = time.perf_counter()
-    pins = generate_pins(1_000_000)
-    elapsed = time.perf_counter() - start
-    assert len(pins) == 1_000_000
-    assert elapsed < 2.0, f"{elapsed:.2f}s"
+def test_a_large_draw_is_all_valid_and_all_digits() -> None:
+    # how fast a million are drawn is measured by bench/bench_vouchers.py (generate only), not asserted here
+    pins = generate_pins(200_000)
+    assert len(pins) == 200_000 and {len(p) for p in pins} == {16}
+    assert all(p.isdigit() and luhn_valid(p) for p in pins)
+    assert len(set(pins)) > 199_990  # 15 random digits: a repeat among 200k is a ~2e-5 event
 
 
 @given(st.text(alphabet="0123456789", min_size=1, max_size=30))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.vouchers.money import MoneyError, format_face_value, parse_face_value
+from engine.vouchers.face_value import FaceValueError, format_face_value, parse_face_value
 from engine.vouchers.profile import ProfileCatalogue, SerialFormat, load_profiles, load_profiles_text
 from engine.yamlio import format_problems
 
@@ -88,7 +88,7 @@ def test_face_values(text: object, currency: str, micros: int) -> None:
      ("2000000000", "EUR", "money.range")],
 )
 def test_bad_face_values(text: object, currency: str, code: str) -> None:
-    with pytest.raises(MoneyError) as err:
+    with pytest.raises(FaceValueError) as err:
         parse_face_value(text, currency)
     assert err.value.code == code
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pytest
 
 from engine.errors import InvalidArgument, NotFound, PermissionDenied
-from engine.vouchers.lockout import CountingLockout, RuleBookLockout
-from engine.vouchers.model import Voucher
+from engine.eventrules import LockoutPolicy
+from engine.vouchers.model import Voucher, VoucherState
 from engine.vouchers.pins import luhn_check_digit
 from engine.vouchers.ports import RechargeGuard, VoucherSelection
 from engine.vouchers.recharge import Recharger, RechargeRefused
@@ -20,6 +20,26 @@ from .fakes import FakeVoucherRepository
 
 MSISDN = "491701234567"
 ALPHA_MSISDN = "491705555555"
+
+
+def _together(n: int, attempt: Callable[[int], object]) -> list[object]:
+    """``attempt(i)`` in ``n`` threads released at once: each result, or the refusal's reason."""
+    results: list[object] = [None] * n
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = attempt(i)
+        except RechargeRefused as exc:
+            results[i] = exc.reason
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def _wrong_pin(pin: str) -> str:
@@ -172,7 +192,8 @@ def test_five_wrong_pins_bar_for_a_day_and_success_resets(world: World) -> None:
             world.recharger.redeem(CSR, MSISDN, wrong, f"x{i}")
         assert err.value.reason == "PIN_UNKNOWN"
     guard = world.store.state.guards[MSISDN]
-    assert guard.failed_attempts == 5 and guard.barred_until == T0 + timedelta(hours=24)
+    # the rule (rules/lifecycle/recharge_lockout.yaml via engine.eventrules): the fifth failure bars, the count starts again
+    assert guard.failed_attempts == 0 and guard.barred_until == T0 + timedelta(hours=24)
     with pytest.raises(RechargeRefused) as barred:
         world.recharger.redeem(CSR, MSISDN, pins[2], "ok-2")  # even the right PIN
     assert barred.value.reason == "RECHARGE_BARRED"
@@ -200,9 +221,7 @@ def test_staff_can_lift_and_set_a_bar(world: World) -> None:
 
 
 def test_rule_book_lockout_follows_the_rule_file(world: World) -> None:
-    from engine.eventrules import LockoutPolicy as RulePolicy
-
-    recharger = Recharger(world.store, world.keys, world.lifecycle, world.clock, RuleBookLockout(RulePolicy(3, 3600)))
+    recharger = Recharger(world.store, world.keys, world.lifecycle, world.clock, LockoutPolicy(3, 3600))  # type: ignore[arg-type]
     batch = world.batch(count=1)
     pin = world.pins(batch)[1]
     wrong = _wrong_pin(pin)
@@ -223,41 +242,28 @@ def test_shipped_lockout_rule_is_five_failures_for_a_day() -> None:
 
     from .factories import REPO
 
-    rules = load_voucher_rules(REPO / "rules")
-    assert isinstance(rules.lockout, RuleBookLockout)
-    guard = RechargeGuard(MSISDN)
-    for _ in range(5):
-        guard = rules.lockout.after_failure(guard, T0)
-    assert rules.lockout.is_barred(guard, T0) and guard.barred_until == T0 + timedelta(hours=24)
-    assert not rules.lockout.is_barred(guard, T0 + timedelta(hours=24))
+    assert load_voucher_rules(REPO / "rules").lockout == LockoutPolicy(5, 86_400)
 
 
-def test_counting_lockout_restarts_after_a_bar_ran_out() -> None:
-    policy = CountingLockout(max_failures=2, bar_for=timedelta(minutes=5))
-    guard = policy.after_failure(policy.after_failure(RechargeGuard("1"), T0), T0)
-    assert policy.is_barred(guard, T0) and not policy.is_barred(guard, T0 + timedelta(minutes=5))
-    later = policy.after_failure(guard, T0 + timedelta(minutes=6))
-    assert later.failed_attempts == 1 and later.barred_until is None
+def test_a_bar_that_ran_out_starts_a_fresh_count(world: World) -> None:
+    recharger = Recharger(world.store, world.keys, world.lifecycle, world.clock, LockoutPolicy(2, 300))  # type: ignore[arg-type]
+    wrong = _wrong_pin(world.pins(world.batch(count=1))[1])
+    for i in range(2):
+        with pytest.raises(RechargeRefused):
+            recharger.redeem(CSR, MSISDN, wrong, f"w{i}")
+    assert world.store.state.guards[MSISDN].barred_until == T0 + timedelta(minutes=5)
+    world.clock.advance(minutes=6)
+    with pytest.raises(RechargeRefused) as err:
+        recharger.redeem(CSR, MSISDN, wrong, "w-later")
+    assert err.value.reason == "PIN_UNKNOWN"
+    guard = world.store.state.guards[MSISDN]
+    assert (guard.failed_attempts, guard.barred_until) == (1, None)
 
 
 def test_concurrent_redemptions_of_one_pin_exactly_one_wins(world: World) -> None:
     batch = world.batch(count=1)
     pin = world.pins(batch)[1]
-    results: list[object] = []
-    start = threading.Barrier(16)
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            results.append(world.recharger.redeem(CSR, f"4917000000{i:02d}", pin, f"c{i}"))
-        except RechargeRefused as exc:
-            results.append(exc.reason)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _together(16, lambda i: world.recharger.redeem(CSR, f"4917000000{i:02d}", pin, f"c{i}"))
     wins = [r for r in results if not isinstance(r, str)]
     assert len(wins) == 1 and results.count("VOUCHER_NOT_ACTIVE") == 15
     assert sum(world.store.state.balances.values()) == 10_000_000
@@ -269,3 +275,69 @@ def test_range_selection_counts(world: World) -> None:
     world.recharger.redeem(CSR, MSISDN, pins[1], "r")
     outcome = world.desk.change_vouchers(ADMIN, "block", VoucherSelection(batch_id=batch.batch_id))
     assert outcome.changed_count == 3 and [g.state.value for g in outcome.refused] == ["used"]
+
+
+def test_same_request_id_with_another_pin_is_refused_and_the_other_voucher_stays_active(world: World) -> None:
+    batch = world.batch(count=2)
+    pins = world.pins(batch)
+    world.recharger.redeem(CSR, MSISDN, pins[1], "req-1")
+    with pytest.raises(RechargeRefused) as err:
+        world.recharger.redeem(CSR, MSISDN, pins[2], "req-1")
+    assert err.value.reason == "REQUEST_ID_REUSED" and "another voucher" in err.value.message
+    assert world.store.state.vouchers[2].state.value == "active"
+    assert world.store.state.balances[(MSISDN, "EUR")] == 10_000_000
+    assert MSISDN not in world.store.state.guards or world.store.state.guards[MSISDN].failed_attempts == 0
+
+
+def test_concurrent_double_submissions_by_the_owner_are_not_guesses(world: World) -> None:
+    batch = world.batch(count=1)
+    pin = world.pins(batch)[1]
+    results = _together(8, lambda i: world.recharger.redeem(CSR, MSISDN, pin, f"dup-{i}"))
+    assert results.count("VOUCHER_NOT_ACTIVE") == 7
+    assert world.store.state.guards.get(MSISDN, RechargeGuard(MSISDN)).failed_attempts == 0
+    assert not [e for e in world.store.state.audit if e.action == "voucher.redeem_failed"]
+
+
+def test_concurrent_wrong_guesses_stop_at_five(world: World) -> None:
+    pin = world.pins(world.batch(count=1))[1]
+
+    def guess(i: int) -> object:
+        payload = ("1" if pin[0] != "1" else "2") + pin[1:12] + f"{i:03d}"
+        return world.recharger.redeem(CSR, MSISDN, payload + luhn_check_digit(payload), f"g-{i}")
+
+    results = _together(20, guess)
+    assert (results.count("PIN_UNKNOWN"), results.count("RECHARGE_BARRED")) == (5, 15)
+
+
+def test_two_step_reserve_commit_release(world: World) -> None:
+    batch = world.batch(count=2)
+    pins = world.pins(batch)
+    held = world.recharger.reserve(CSR, MSISDN, pins[1], "res-1")
+    assert (held.serial, held.status, world.store.state.vouchers[1].state.value) == (1, "reserved", "reserved")
+    assert (MSISDN, "EUR") not in world.store.state.balances
+    assert world.recharger.reserve(CSR, MSISDN, pins[1], "res-1") == held
+    done = world.recharger.commit(CSR, "res-1")
+    assert (done.credited_micros, done.balance_micros, done.valid_until) == (10_000_000, 10_000_000, T0 + timedelta(days=30))
+    assert world.recharger.commit(CSR, "res-1") == done and world.store.state.vouchers[1].state.value == "used"
+    world.recharger.reserve(CSR, MSISDN, pins[2], "res-2")
+    released = world.recharger.release(CSR, "res-2", reason="no answer")
+    assert released.status == "released" and world.store.state.vouchers[2].state.value == "active"
+    assert world.store.state.vouchers[2].redeemed_by == ""
+    with pytest.raises(RechargeRefused) as err:
+        world.recharger.commit(CSR, "res-2")
+    assert err.value.reason == "RESERVATION_SETTLED"
+    with pytest.raises(NotFound):
+        world.recharger.commit(ALPHA_CSR, "res-1")  # another tenant's reservation is a missing one
+    actions = [e.action for e in world.store.state.audit if e.object_type == "voucher" and e.action != "voucher.reveal"]
+    assert actions[-4:] == ["voucher.reserve", "voucher.commit", "voucher.reserve", "voucher.release"]
+
+
+def test_a_stale_reservation_is_recovered_and_can_still_be_committed(world: World) -> None:
+    batch = world.batch(count=1)
+    world.recharger.reserve(CSR, MSISDN, world.pins(batch)[1], "res-9")
+    assert world.desk.recover_reservations(CSR).changed_count == 0
+    world.clock.advance(minutes=15)
+    outcome = world.desk.recover_reservations(CSR)
+    assert outcome.changed == {(VoucherState.RESERVED, VoucherState.PENDING): 1}
+    assert world.recharger.commit(CSR, "res-9").credited_micros == 10_000_000
+    assert world.store.state.vouchers[1].state is VoucherState.USED

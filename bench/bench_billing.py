@@ -1,0 +1,245 @@
+"""Bill run on PostgreSQL: N accounts x M rated CDRs each, end to end including the UBL XML, against the floor of
+reading the period's rated CDRs.
+
+    python -m bench.bench_billing                          # 100,000 accounts x 200 CDRs (RULEBILL_TEST_POSTGRES_URL)
+    python -m bench.bench_billing --accounts 10000         # scaled down
+    python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
+
+Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
+(FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
+ledger (what RatingService stores with counters), written with COPY.
+
+* **floor** -- the period's rated CDRs read with the same per-batch SQL the bill run's usage adapter runs
+  (``SqlRatedUsage.for_period``: the account batch's numbers, the period, minus what is billed), into tuples;
+  and, for reference, one ``COPY ... TO STDOUT`` of the same rows.
+* **rulebill** -- ``BillRunner.start`` (what ``StartBillRun`` and ``rulebill bills run`` call) for the cycle of
+  1 March 2026: plan, per batch read accounts / assignments / subscribers / usage / charges / advance fees / credits,
+  compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods, take the
+  invoice numbers, store invoices + lines + documents, freeze every CDR, in one transaction per batch.
+* **validation** (reported apart) -- per invoice, of a sample of the issued documents: lxml against the OASIS
+  UBL 2.1 XSD, and saxonche running the EN 16931 validation XSLT (needs ../shared/conformance).
+
+Reported: wall time, CPU time of this process (client + Python; PostgreSQL's own backends not included) and
+invoices/s, CDRs/s; load average before each part.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import os
+
+import sys
+import time
+import uuid
+import zlib
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+UTC = timezone.utc
+FEB = datetime(2026, 1, 31, 23, 0, tzinfo=UTC)   # 1 February 00:00 in Paris
+
+
+def load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def fresh_database(admin_url: str) -> tuple[str, object]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from store.db import normalise_url
+
+    name = f"rb_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False), admin
+
+
+def seed(root: object, accounts: int, cdrs: int) -> None:
+    """Accounts, subscribers, assignments and ledger rows, by COPY."""
+    db = root.db  # type: ignore[attr-defined]
+    raw = db.raw_connection()
+    now = datetime(2026, 1, 15, tzinfo=UTC)
+    try:
+        cur = raw.cursor()
+        with cur.copy("COPY billing_accounts (tenant_id, account_id, name, address_json, currency, anchor_day, time_zone, language, "
+                      "delivery, email, vat_id, company_id, payment_terms_days, tax_exemption, discount_plans, buyer_reference, status, "
+                      "create_time, update_time) FROM STDIN") as cp:
+            for i in range(accounts):
+                cp.write_row(("mno", f"B{i:07d}", f"Customer {i}", '{"lines": ["1 rue A"], "city": "Lyon", "postal_code": "69001", '
+                              '"country": "FR", "region": ""}', "EUR", 1, "Europe/Paris", "fr", "download", "", "", "", 14, "", "", "",
+                              "active", now, now))
+        with cur.copy("COPY subscribers (subscriber_id, tenant_id, msisdn, imsi, billing_account, payment_type, status, tariff_plan, "
+                      "create_time, update_time, activate_time, barring_flags, credit_currency) FROM STDIN") as cp:
+            for i in range(accounts):
+                cp.write_row((f"sub_b{i:08d}", "mno", f"3369{i:07d}", f"20801{i:010d}", f"B{i:07d}", "postpaid", "active", "TP_SMART_S",
+                              now, now, FEB, "", ""))
+        with cur.copy("COPY billing_assignments (tenant_id, subscriber_id, valid_from, account_id, msisdn) FROM STDIN") as cp:
+            for i in range(accounts):
+                cp.write_row(("mno", f"sub_b{i:08d}", FEB, f"B{i:07d}", f"3369{i:07d}"))
+        raw.commit()
+        step = 27 * 86400 // max(cdrs, 1)
+        groups = ("DST_NATIONAL_MOBILE", "DST_NATIONAL_FIXED", "DST_EU", "DST_ONNET")
+        for first in range(0, accounts, 5000):
+            with cur.copy("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, "
+                          "service, destination_group, tariff_plan, plan_set_version, units) FROM STDIN") as cp:
+                for i in range(first, min(first + 5000, accounts)):
+                    msisdn = f"3369{i:07d}"
+                    for k in range(cdrs):
+                        cp.write_row(("mno", f"{i:09d}{k:05d}", msisdn, "2026-02", "EUR", 20_000 + (i * 7 + k * 13) % 900_000, "[]",
+                                      FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms", groups[k % 4], "TP_SMART_S", 1,
+                                      60 + k % 300))
+            raw.commit()
+        cur.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def floor(root: object, accounts: int, batch: int) -> tuple[float, float, int, float]:
+    """The period's rated CDRs read batch by batch with the bill run's own usage SQL; then one COPY TO STDOUT."""
+    from store.billing import SqlRatedUsage
+
+    db = root.db  # type: ignore[attr-defined]
+    since = FEB - timedelta(days=62)
+    until = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
+    w0, c0 = time.perf_counter(), time.process_time()
+    rows = 0
+    with db.connect() as conn:
+        usage = SqlRatedUsage(conn)
+        for first in range(0, accounts, batch):
+            rows += len(usage.for_period("mno", [f"3369{i:07d}" for i in range(first, min(first + batch, accounts))], since, until))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    raw = db.raw_connection()
+    w1 = time.perf_counter()
+    try:
+        cur = raw.cursor()
+        sink = 0
+        with cur.copy("COPY (SELECT cdr_id, msisdn, start_time, service, destination_group, charge_micros, currency, tariff_plan, "
+                      "plan_set_version, units FROM usage_ledger WHERE tenant_id = 'mno') TO STDOUT") as cp:
+            for block in cp:
+                sink += len(block)
+    finally:
+        raw.close()
+    return wall, cpu, rows, time.perf_counter() - w1
+
+
+def bill_run(root: object, batch: int) -> tuple[float, float, object]:
+    from engine.billing.ports import RunMode
+    from engine.billing.runs import RunRequest
+    from engine.identity import SYSTEM
+    
+    desk = root.billing
+    desk.runs.batch_size = batch
+    principal = replace(SYSTEM, tenant_id="mno", subject="bench")
+    # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
+    desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
+    w0, c0 = time.perf_counter(), time.process_time()
+    last = None
+    for last in desk.runs.start(principal, RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1))):
+        pass
+    return time.perf_counter() - w0, time.process_time() - c0, last
+
+
+def validation_cost(root: object, sample: int) -> tuple[float, float, int, list[str]] | None:
+    sys.path.insert(0, str(REPO))
+    try:
+        from tests.ubl_conformance import schematron_failures, xsd_errors
+        from tests.conftest import conformance_dir
+    except ImportError:
+        return None
+    if not (conformance_dir() / "invoice" / "en16931").is_dir():
+        return None
+    from sqlalchemy import select
+
+    from store.billing import billing_invoices
+
+    with root.db.connect() as conn:  # type: ignore[attr-defined]
+        docs = [zlib.decompress(d) for (d,) in conn.execute(select(billing_invoices.c.document).limit(sample))]
+    xsd_errors(docs[0]), schematron_failures(docs[0])  # load the schema and compile the XSLT first (once per process)
+    t0 = time.perf_counter()
+    bad: list[str] = []
+    for d in docs:
+        bad += xsd_errors(d)
+    xsd = (time.perf_counter() - t0) / len(docs)
+    t1 = time.perf_counter()
+    for d in docs:
+        bad += [r for r, flag in schematron_failures(d)]
+    sch = (time.perf_counter() - t1) / len(docs)
+    return xsd, sch, len(docs), bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--cdrs", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--sample", type=int, default=200, help="documents whose validation is timed")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.accounts, args.cdrs, args.sample = 300, 50, 20
+    if not args.postgres:
+        print("needs PostgreSQL: --postgres URL or RULEBILL_TEST_POSTGRES_URL (tests/with-postgres.sh starts one)")
+        return 2
+    sys.path.insert(0, str(REPO))
+    from engine.clock import FixedClock
+    from engine.settings import Settings
+    from servers.bootstrap import bootstrap
+    from servers.root import build_root
+    from store.migrate import upgrade
+
+    url, admin = fresh_database(args.postgres)
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="rb-bench-billing-"))
+    try:
+        upgrade(url)
+        settings = Settings(home=home, database_url=url)
+        root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
+        bootstrap(settings, root, load_plans=True)
+        print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
+              f"batch {args.batch}, PostgreSQL; {os.cpu_count()} cores; {load()}")
+        t0 = time.perf_counter()
+        seed(root, args.accounts, args.cdrs)
+        print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
+        root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
+        print(f"  [{load()}]")
+        fw, fc, rows, copy_wall = floor(root, args.accounts, args.batch)
+        assert rows == args.accounts * args.cdrs, rows
+        print(f"  floor: read the period's rated CDRs (bill run's usage SQL, {args.batch} accounts a query): {fw:.2f} s wall, "
+              f"{fc:.2f} s CPU, {rows / fw:,.0f} CDRs/s = {args.accounts / fw:,.0f} accounts/s")
+        print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
+        print(f"  [{load()}]")
+        wall, cpu, run = bill_run(root, args.batch)
+        assert run is not None and run.issued == args.accounts and run.failed == 0, run  # type: ignore[attr-defined]
+        print(f"  rulebill bill run (StartBillRun's BillRunner.start, UBL XML included): {wall:.2f} s wall, {cpu:.2f} s CPU "
+              f"({cpu / wall:.2f} cores of this process), {args.accounts / wall:,.0f} invoices/s, {rows / wall:,.0f} CDRs/s; "
+              f"ratio run/floor {wall / fw:.1f}x")
+        print(f"  [{load()}]")
+        cost = validation_cost(root, args.sample)
+        if cost is None:
+            print("  validation: ../shared/conformance absent, not measured")
+        else:
+            xsd, sch, n, bad = cost
+            print(f"  validation of {n} issued documents, per invoice: OASIS UBL 2.1 XSD (lxml) {xsd * 1000:.2f} ms, "
+                  f"EN 16931 Schematron (saxonche XSLT) {sch * 1000:.2f} ms; problems found: {len(bad)}")
+        root.close()  # type: ignore[attr-defined]
+    finally:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        with admin.connect() as conn:  # type: ignore[attr-defined]
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()  # type: ignore[attr-defined]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

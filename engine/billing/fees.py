@@ -1,0 +1,187 @@
+"""Recurring fees of tariff plans and bundles, in advance or in arrears, prorated by the day.
+
+For each subscriber, every local day of the closed period on which it is in
+service is charged to the plan (and the plan's bundles) of that day: the
+activation and deactivation days are both charged, a plan change day goes
+to the new plan.  A fee for ``n`` of the cycle's ``N`` days is
+``fee * n / N`` rounded half-up to the currency's minor units, once per
+plan (or bundle) and period.
+
+- ``arrears``: the closed period's days are charged on this bill.
+- ``advance``: this bill charges the coming cycle in full, and trues up the
+  closed period: what its days should have cost minus what the previous bill
+  charged in advance for it.  A mid-cycle activation therefore pays its
+  first days here, a plan change gets the old plan's unused days back and
+  pays the new plan's, and a final bill refunds the days after deactivation.
+
+Bundles follow their ``proration``: ``daily`` as above, ``full`` charges the
+whole fee for any part of a cycle, ``none`` charges nothing for a partial
+cycle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Iterable, Mapping
+
+from engine.billing.catalogue import BillingCatalogue
+from engine.billing.model import BillPeriod, ChargeType, SubscriberService
+from engine.money import RoundingMode, round_micros
+from engine.plans.model import FeeTiming, Proration
+
+
+@dataclass(frozen=True)
+class FeeCharge:
+    """One fee amount before taxes: the caller turns it into a bill line."""
+
+    subscriber_id: str
+    msisdn: str
+    charge_type: ChargeType
+    item_id: str               # tariff plan or bundle
+    name: str
+    tariff_plan: str
+    tax_category: str
+    amount_micros: int
+    start: date
+    end: date                  # exclusive
+    days: int
+    advance: bool              # a coming-cycle fee
+    true_up: bool = False      # the closed period's correction of an advance charge
+
+
+@dataclass
+class _Use:
+    name: str
+    fee: int
+    timing: FeeTiming
+    tax_category: str
+    proration: Proration
+    tariff_plan: str
+    days: int = 0
+    first: date | None = None
+    last: date | None = None
+
+
+def _items(catalogue: BillingCatalogue, plan_id: str, day: date) -> list[tuple[ChargeType, str, str, int, FeeTiming, str, Proration]]:
+    version = catalogue.plan_version(plan_id, day)
+    if version is None:
+        return []
+    plan = catalogue.tariff_plan(plan_id)
+    out = [(ChargeType.FEE, plan_id, plan.name if plan else plan_id, version.monthly_fee_micros, version.fee_timing, version.tax_category,
+            Proration.DAILY)]
+    for bid in version.bundles:
+        b = catalogue.bundle(bid)
+        if b is not None and b.fee_micros and b.recurrence.value == "monthly":
+            out.append((ChargeType.BUNDLE_FEE, bid, b.name, b.fee_micros, b.fee_timing, b.tax_category, b.proration))
+    return out
+
+
+def _prorated(use: _Use, cycle_days: int, decimals: int) -> int:
+    if use.days <= 0:
+        return 0
+    if use.days >= cycle_days or use.proration is Proration.FULL:
+        return use.fee
+    if use.proration is Proration.NONE:
+        return 0
+    return round_micros(use.fee * use.days, cycle_days, RoundingMode.HALF_UP, decimals)
+
+
+def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, catalogue: BillingCatalogue, decimals: int,
+                   advance_billed: Mapping[tuple[str, str, str], int]) -> list[FeeCharge]:
+    """Every fee charge of the period for these subscribers (see the module doc)."""
+    out: list[FeeCharge] = []
+    cycle_days = (period.cycle_end - period.cycle_start).days
+    for svc in services:
+        uses: dict[tuple[ChargeType, str], _Use] = {}
+        for a, b in _segments(svc, period, catalogue):
+            if not svc.serves(a):
+                continue
+            plan_id = svc.plan_on(a)
+            for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, a):
+                use = uses.get((kind, item))
+                if use is None:
+                    use = uses[(kind, item)] = _Use(name, fee, timing, category, proration, plan_id)
+                use.days += (b - a).days
+                use.first = use.first or a
+                use.last = b - timedelta(days=1)
+        billed_keys = {(k, i) for (s, k, i) in advance_billed if s == svc.subscriber_id}
+        for (kind, item), use in uses.items():
+            actual = _prorated(use, cycle_days, decimals)
+            assert use.first is not None and use.last is not None
+            end = use.last + timedelta(days=1)
+            if use.timing is FeeTiming.ARREARS:
+                if actual:
+                    out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
+                                         actual, use.first, end, use.days, False))
+                continue
+            billed = advance_billed.get((svc.subscriber_id, kind.value, item), 0)
+            if actual != billed:
+                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
+                                     actual - billed, use.first, end, use.days, False, true_up=bool(billed)))
+            billed_keys.discard((kind.value, item))
+        # charged in advance for this period but not in service under it at all (plan changed on day one, or deactivated)
+        for kind_value, item in sorted(billed_keys):
+            billed = advance_billed[(svc.subscriber_id, kind_value, item)]
+            if billed:
+                kind = ChargeType(kind_value)
+                name = _name(catalogue, kind, item)
+                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, item if kind is ChargeType.FEE else "",
+                                     _category(catalogue, kind, item, period.start), -billed, period.start, period.end, 0, False,
+                                     true_up=True))
+        if period.final or not svc.serves(period.end):
+            continue
+        plan_id = svc.plan_on(period.end)
+        for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, period.end):
+            if timing is FeeTiming.ADVANCE and fee:
+                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, plan_id, category, fee, period.end,
+                                     period.next_end, (period.next_end - period.end).days, True))
+    return out
+
+
+def _segments(svc: SubscriberService, period: BillPeriod, catalogue: BillingCatalogue) -> list[tuple[date, date]]:
+    """The period cut where anything a fee depends on may change: service start/end, assignment, plan, plan version."""
+    cuts = {period.start, period.end}
+    for day in (svc.activated, svc.assigned_from):
+        if day is not None:
+            cuts.add(day)
+    for day in (svc.deactivated,):
+        if day is not None:
+            cuts.add(day + timedelta(days=1))
+    if svc.assigned_until is not None:
+        cuts.add(svc.assigned_until)
+    for start, plan_id in svc.plans:
+        cuts.add(start)
+        plan = catalogue.tariff_plan(plan_id)
+        if plan is not None:
+            cuts.update(v.effective_from for v in plan.versions)
+    ordered = sorted(d for d in cuts if period.start <= d <= period.end)
+    return list(zip(ordered, ordered[1:]))
+
+
+def _name(catalogue: BillingCatalogue, kind: ChargeType, item: str) -> str:
+    if kind is ChargeType.FEE:
+        plan = catalogue.tariff_plan(item)
+        return plan.name if plan else item
+    bundle = catalogue.bundle(item)
+    return bundle.name if bundle else item
+
+
+def _category(catalogue: BillingCatalogue, kind: ChargeType, item: str, day: date) -> str:
+    if kind is ChargeType.FEE:
+        version = catalogue.plan_version(item, day)
+        return version.tax_category if version else "standard"
+    bundle = catalogue.bundle(item)
+    return bundle.tax_category if bundle else "standard"
+
+
+def advance_key(subscriber_id: str, charge_type: ChargeType, item_id: str) -> tuple[str, str, str]:
+    return (subscriber_id, charge_type.value, item_id)
+
+
+def sum_advance(lines: Iterable[tuple[str, str, str, int]]) -> dict[tuple[str, str, str], int]:
+    out: dict[tuple[str, str, str], int] = defaultdict(int)
+    for subscriber, kind, item, micros in lines:
+        out[(subscriber, kind, item)] += micros
+    return dict(out)

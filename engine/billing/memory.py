@@ -1,0 +1,287 @@
+"""An in-memory billing store: the same port as store/billing.py, for QA replay of bills and for unit tests.
+
+It keeps the invariants the SQL schema keeps (one claim per account and period, gapless series, each CDR
+frozen once, one ledger entry per source) so that a golden folder runs through the product's own bill runs,
+credit notes and re-bills.  A unit of work works on a copy and publishes it on commit.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from engine.audit import AuditEntry
+from engine.billing.model import (
+    Account,
+    AccountStatus,
+    Assignment,
+    BundleUse,
+    DocumentKind,
+    Invoice,
+    InvoiceState,
+    OneOffCharge,
+    RatedUsage,
+)
+from engine.billing.ports import BillRun, InvoiceFilter, LedgerEntry, PeriodClaim, PeriodStatus, StoredBill, SubscriberFacts
+from engine.errors import AlreadyExists
+
+
+@dataclass
+class BillingData:
+    accounts: dict[tuple[str, str], Account] = field(default_factory=dict)
+    assignments: list[Assignment] = field(default_factory=list)
+    subscribers: dict[str, SubscriberFacts] = field(default_factory=dict)
+    ledger_usage: dict[tuple[str, str], RatedUsage] = field(default_factory=dict)   # the rating ledger: (tenant, cdr id)
+    frozen: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)   # (tenant, cdr id) -> (invoice, charge)
+    charges: dict[str, OneOffCharge] = field(default_factory=dict)
+    claims: dict[tuple[str, str, date], PeriodClaim] = field(default_factory=dict)
+    series: dict[tuple[str, str], int] = field(default_factory=dict)
+    invoices: dict[str, StoredBill] = field(default_factory=dict)
+    ledger: dict[tuple[str, str], LedgerEntry] = field(default_factory=dict)
+    runs: dict[str, BillRun] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+    bundles: list[BundleUse] = field(default_factory=list)
+
+
+class _Audit:
+    def __init__(self, entries: list[AuditEntry]) -> None:
+        self.entries = entries
+
+    def append(self, entry: AuditEntry) -> None:
+        self.entries.append(replace(entry, sequence=len(self.entries) + 1))
+
+    def list(self, flt: Any, after: int | None, limit: int) -> list[AuditEntry]:
+        return self.entries[:limit]
+
+
+class MemoryBillingUnitOfWork:
+    def __init__(self, store: "MemoryBillingStore") -> None:
+        self._store = store
+
+    def __enter__(self) -> "MemoryBillingUnitOfWork":
+        self.d: BillingData = copy.deepcopy(self._store.data)
+        self.audit = _Audit(self.d.audit)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def commit(self) -> None:
+        self._store.data = self.d
+
+    # accounts and subscribers
+    def get_account(self, tenant_id: str, account_id: str) -> Account | None:
+        return self.d.accounts.get((tenant_id, account_id))
+
+    def add_account(self, account: Account) -> None:
+        self.d.accounts[(account.tenant_id, account.account_id)] = account
+
+    update_account = add_account
+
+    def list_accounts(self, tenant_ids: set[str] | None, after: Any, limit: int) -> list[Account]:
+        items = sorted(self.d.accounts.values(), key=lambda a: (a.tenant_id, a.account_id))
+        items = [a for a in items if (tenant_ids is None or a.tenant_id in tenant_ids)
+                 and (after is None or [a.tenant_id, a.account_id] > list(after))]
+        return items[:limit]
+
+    def active_accounts(self, tenant_id: str, account_ids: Sequence[str] | None) -> list[Account]:
+        return sorted((a for (t, i), a in self.d.accounts.items() if t == tenant_id and a.status is AccountStatus.ACTIVE
+                       and (account_ids is None or i in account_ids)), key=lambda a: a.account_id)
+
+    def assignments(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, list[Assignment]]:
+        out: dict[str, list[Assignment]] = defaultdict(list)
+        for a in sorted(self.d.assignments, key=lambda a: a.valid_from):
+            if a.tenant_id == tenant_id and a.account_id in account_ids:
+                out[a.account_id].append(a)
+        return dict(out)
+
+    def open_assignment(self, tenant_id: str, subscriber_id: str) -> Assignment | None:
+        return next((a for a in self.d.assignments if a.tenant_id == tenant_id and a.subscriber_id == subscriber_id and a.valid_to is None),
+                    None)
+
+    def add_assignment(self, assignment: Assignment) -> None:
+        self.d.assignments.append(assignment)
+
+    def end_assignment(self, assignment: Assignment, valid_to: datetime) -> None:
+        self.d.assignments = [replace(a, valid_to=valid_to) if a == assignment else a for a in self.d.assignments]
+
+    def subscriber_facts(self, tenant_id: str, subscriber_ids: Sequence[str]) -> dict[str, SubscriberFacts]:
+        return {s: f for s, f in self.d.subscribers.items() if s in subscriber_ids and f.tenant_id == tenant_id}
+
+    def subscriber(self, subscriber_id: str) -> SubscriberFacts | None:
+        return self.d.subscribers.get(subscriber_id)
+
+    # usage
+    def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]:
+        wanted = set(msisdns)
+        return [u for (t, c), u in self.d.ledger_usage.items() if t == tenant_id and u.msisdn in wanted and since <= u.start_time < until
+                and (t, c) not in self.d.frozen]
+
+    def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
+        return [self.d.ledger_usage[(tenant_id, c)] for c in cdr_ids if (tenant_id, c) in self.d.ledger_usage]
+
+    def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]:
+        return [(c, m) for (_t, c), (i, m) in self.d.frozen.items() if i == invoice_id]
+
+    def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
+        for cdr_id, invoice_id, charge in rows:
+            if (tenant_id, cdr_id) in self.d.frozen:
+                raise AlreadyExists("billed CDR", cdr_id)
+            self.d.frozen[(tenant_id, cdr_id)] = (invoice_id, charge)
+
+    def move_frozen_usage(self, from_invoice: str, to_invoice: str, rows: Sequence[tuple[str, int]]) -> None:
+        charges = dict(rows)
+        for key, (invoice, _m) in list(self.d.frozen.items()):
+            if invoice == from_invoice and key[1] in charges:
+                self.d.frozen[key] = (to_invoice, charges[key[1]])
+
+    # charges, advance fees, credits
+    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date) -> list[OneOffCharge]:
+        return [c for c in self.d.charges.values() if c.tenant_id == tenant_id and c.account_id in account_ids and not c.invoice_id
+                and c.charge_date < before]
+
+    def charges_of(self, invoice_id: str) -> list[OneOffCharge]:
+        return [c for c in self.d.charges.values() if c.invoice_id == invoice_id]
+
+    def add_charge(self, charge: OneOffCharge) -> None:
+        self.d.charges[charge.charge_id] = charge
+
+    def mark_charges(self, tenant_id: str, charge_ids: Sequence[str], invoice_id: str) -> None:
+        for cid in charge_ids:
+            self.d.charges[cid] = replace(self.d.charges[cid], invoice_id=invoice_id)
+
+    def advance_fees(self, tenant_id: str, account_ids: Sequence[str], period_start: date,
+                     exclude_invoice: str = "") -> list[tuple[str, str, str, str, int]]:
+        out = []
+        for stored in self.d.invoices.values():
+            inv = stored.invoice
+            if (inv.tenant_id != tenant_id or inv.account_id not in account_ids or inv.kind is not DocumentKind.INVOICE
+                    or inv.state is InvoiceState.CREDITED or inv.invoice_id == exclude_invoice):
+                continue
+            for ln in inv.lines:
+                if ln.advance and ln.period_start == period_start:
+                    out.append((inv.account_id, ln.subscriber_id, ln.charge_type.value, ln.item_id, ln.amount_micros))
+        return out
+
+    def credits(self, tenant_id: str, account_ids: Sequence[str], currency: str) -> dict[str, list[tuple[str, int]]]:
+        totals: dict[str, int] = defaultdict(int)
+        for e in self.d.ledger.values():
+            if e.tenant_id == tenant_id and e.account_id in account_ids and e.currency == currency:
+                totals[e.account_id] += e.amount_micros
+        return {a: [("balance", m)] for a, m in totals.items() if m > 0}
+
+    def add_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        for e in entries:
+            key = (e.tenant_id, e.source)
+            if key in self.d.ledger:
+                raise AlreadyExists("ledger entry", e.source)
+            self.d.ledger[key] = e
+
+    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]:
+        return [b for b in self.d.bundles if b.msisdn in msisdns]
+
+    # claims, numbers, invoices
+    def claims(self, tenant_id: str, account_ids: Sequence[str], period_starts: Sequence[date]) -> dict[tuple[str, date], PeriodClaim]:
+        return {(a, s): c for (t, a, s), c in self.d.claims.items() if t == tenant_id and a in account_ids and s in period_starts}
+
+    def last_claims(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, PeriodClaim]:
+        out: dict[str, PeriodClaim] = {}
+        for (t, a, s), c in sorted(self.d.claims.items(), key=lambda kv: kv[0][2]):
+            if t == tenant_id and a in account_ids:
+                out[a] = c
+        return out
+
+    def claim(self, claims: Sequence[PeriodClaim]) -> None:
+        for c in claims:
+            key = (c.tenant_id, c.account_id, c.period_start)
+            if key in self.d.claims:
+                raise AlreadyExists("billing period", "claimed by another run")
+            self.d.claims[key] = c
+
+    def update_claim_status(self, tenant_id: str, account_id: str, period_start: date, status: PeriodStatus) -> None:
+        key = (tenant_id, account_id, period_start)
+        self.d.claims[key] = replace(self.d.claims[key], status=status)
+
+    def repoint_claim(self, tenant_id: str, account_id: str, period_start: date, invoice_id: str) -> None:
+        key = (tenant_id, account_id, period_start)
+        self.d.claims[key] = replace(self.d.claims[key], invoice_id=invoice_id)
+
+    def take_numbers(self, tenant_id: str, series: str, count: int) -> int:
+        first = self.d.series.get((tenant_id, series), 1)
+        self.d.series[(tenant_id, series)] = first + count
+        return first
+
+    def add_invoices(self, bills: Sequence[StoredBill]) -> None:
+        for b in bills:
+            self.d.invoices[b.invoice.invoice_id] = b
+
+    def get_invoice(self, tenant_id: str, invoice_id: str) -> StoredBill | None:
+        found = self.d.invoices.get(invoice_id)
+        if found is None:
+            found = next((b for b in self.d.invoices.values() if b.invoice.number == invoice_id and invoice_id), None)
+        return found if found is not None and found.invoice.tenant_id == tenant_id else None
+
+    def find_invoice(self, invoice_id: str) -> StoredBill | None:
+        return self.d.invoices.get(invoice_id)
+
+    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None) -> None:
+        old = self.d.invoices[invoice.invoice_id]
+        self.d.invoices[invoice.invoice_id] = StoredBill(replace(invoice, lines=invoice.lines or old.invoice.lines), bill or old.bill,
+                                                         document if document is not None else old.document)
+
+    def delete_draft(self, invoice: Invoice) -> None:
+        i = invoice.invoice_id
+        self.d.claims.pop((invoice.tenant_id, invoice.account_id, invoice.period_start), None)
+        self.d.frozen = {k: v for k, v in self.d.frozen.items() if v[0] != i}
+        for c in self.charges_of(i):
+            self.d.charges[c.charge_id] = replace(c, invoice_id="")
+        self.d.ledger = {k: e for k, e in self.d.ledger.items() if e.invoice_id != i}
+        self.d.invoices.pop(i, None)
+
+    def mark_overdue(self, today: date) -> int:
+        n = 0
+        for key, b in list(self.d.invoices.items()):
+            inv = b.invoice
+            if inv.kind is DocumentKind.INVOICE and inv.due_date and inv.due_date < today and inv.state in (InvoiceState.ISSUED,
+                                                                                                             InvoiceState.PARTIALLY_PAID):
+                self.d.invoices[key] = StoredBill(replace(inv, state=InvoiceState.OVERDUE), b.bill, b.document)
+                n += 1
+        return n
+
+    def list_invoices(self, flt: InvoiceFilter, after: Any, limit: int) -> list[Invoice]:
+        items = sorted((b.invoice for b in self.d.invoices.values()), key=lambda i: (i.tenant_id, i.invoice_id))
+        items = [i for i in items if (flt.tenant_ids is None or i.tenant_id in flt.tenant_ids)
+                 and (not flt.account_id or i.account_id == flt.account_id) and (flt.state is None or i.state is flt.state)
+                 and (not flt.kind or i.kind.value == flt.kind) and (not flt.run_id or i.run_id == flt.run_id)
+                 and (after is None or [i.tenant_id, i.invoice_id] > list(after))]
+        return items[:limit]
+
+    def credited_lines(self, invoice_id: str) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for b in self.d.invoices.values():
+            if b.invoice.kind is DocumentKind.CREDIT_NOTE and b.invoice.reference_id == invoice_id:
+                for ln in b.invoice.lines:
+                    out[ln.ref_line_id] += ln.amount_micros
+        return dict(out)
+
+    # runs
+    def add_run(self, run: BillRun) -> None:
+        self.d.runs[run.run_id] = run
+
+    update_run = add_run
+
+    def get_run(self, run_id: str) -> BillRun | None:
+        return self.d.runs.get(run_id)
+
+
+class MemoryBillingStore:
+    """The unit-of-work factory over one :class:`BillingData`."""
+
+    def __init__(self, data: BillingData | None = None) -> None:
+        self.data = data or BillingData()
+
+    def __call__(self, read_only: bool = False) -> MemoryBillingUnitOfWork:
+        return MemoryBillingUnitOfWork(self)

@@ -1,0 +1,181 @@
+"""What the billing desk needs from storage; ``store/billing.py`` implements it on SQLite and PostgreSQL.
+
+One unit of work is one transaction.  The bill run reads a batch of accounts
+in a read-only unit, computes their bills without I/O, and writes them in
+one unit that also claims the accounts' periods and takes the invoice
+numbers: a crash leaves all of the batch or none of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Protocol, Sequence
+
+from engine.billing.model import Account, Assignment, BundleUse, Invoice, InvoiceState, OneOffCharge, RatedUsage
+from engine.ports import AuditLog
+
+
+@dataclass(frozen=True)
+class SubscriberFacts:
+    """What billing needs of a subscriber: identity, activation, deactivation and the plan history."""
+
+    subscriber_id: str
+    tenant_id: str
+    msisdn: str
+    activate_time: datetime | None
+    deactivate_time: datetime | None
+    plans: tuple[tuple[datetime, str], ...]   # (from, tariff plan), oldest first; the first entry is the provisioned plan
+    postpaid: bool = True
+
+
+class PeriodStatus(str, Enum):
+    INVOICED = "invoiced"     # an invoice was issued for the period
+    DRAFT = "draft"           # a draft waits for review
+    EMPTY = "empty"           # nothing to bill: no invoice, and none will be made for it
+
+
+@dataclass(frozen=True)
+class PeriodClaim:
+    """"Account X's period starting on D is billed": the key that makes bill runs idempotent."""
+
+    tenant_id: str
+    account_id: str
+    period_start: date
+    period_end: date
+    status: PeriodStatus
+    invoice_id: str
+    run_id: str
+
+
+class RunMode(str, Enum):
+    SCHEDULED = "scheduled"   # the server's scheduler: every account whose cycle date has come
+    MANUAL = "manual"         # a tenant's accounts due on a cycle date, or a list of accounts
+    ON_DEMAND = "on_demand"   # one account now ("bill now")
+    FINAL = "final"           # one account's final bill (closes the account)
+
+
+class RunState(str, Enum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BillRun:
+    run_id: str
+    tenant_id: str
+    mode: RunMode
+    cycle_date: date | None
+    account_ids: tuple[str, ...]
+    dry_run: bool
+    review: bool
+    state: RunState
+    requested_by: str
+    start_time: datetime
+    end_time: datetime | None = None
+    total: int = 0
+    issued: int = 0
+    drafts: int = 0
+    empty: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: tuple[tuple[str, str], ...] = ()   # (account id, reason)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A movement of an account's balance: > 0 credits the customer (payments on account, credit notes beyond what
+    was owed, voucher recharges), < 0 uses credit (applied to an invoice as a prepaid amount)."""
+
+    tenant_id: str
+    account_id: str
+    source: str            # unique: payment:<ref>, voucher:<request id>, credit:<credit note id>, applied:<invoice id>:<source>
+    amount_micros: int
+    currency: str
+    time: datetime
+    invoice_id: str = ""
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    tenant_ids: set[str] | None = None
+    account_id: str = ""
+    state: InvoiceState | None = None
+    kind: str = ""
+    run_id: str = ""
+
+
+@dataclass
+class StoredBill:
+    """An invoice row with what is kept beside it."""
+
+    invoice: Invoice
+    bill: bytes                # engine.billing.codec.pack(bill_dict(...))
+    document: bytes | None     # the UBL XML (issued documents)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BillingUnitOfWork(Protocol):
+    # read-only, so implementations may hold a concrete audit repository
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def __enter__(self) -> "BillingUnitOfWork": ...
+    def __exit__(self, *exc: Any) -> None: ...
+    def commit(self) -> None: ...
+
+    # accounts and subscribers
+    def get_account(self, tenant_id: str, account_id: str) -> Account | None: ...
+    def add_account(self, account: Account) -> None: ...
+    def update_account(self, account: Account) -> None: ...
+    def list_accounts(self, tenant_ids: set[str] | None, after: str | None, limit: int) -> list[Account]: ...
+    def active_accounts(self, tenant_id: str, account_ids: Sequence[str] | None) -> list[Account]: ...
+    def assignments(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, list[Assignment]]: ...
+    def open_assignment(self, tenant_id: str, subscriber_id: str) -> Assignment | None: ...
+    def add_assignment(self, assignment: Assignment) -> None: ...
+    def end_assignment(self, assignment: Assignment, valid_to: datetime) -> None: ...
+    def subscriber_facts(self, tenant_id: str, subscriber_ids: Sequence[str]) -> dict[str, SubscriberFacts]: ...
+    def subscriber(self, subscriber_id: str) -> SubscriberFacts | None: ...
+
+    # what goes on a bill
+    def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]: ...
+    def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]: ...
+    def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]: ...
+    def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None: ...   # (cdr id, invoice id, charge)
+    def move_frozen_usage(self, from_invoice: str, to_invoice: str, rows: Sequence[tuple[str, int]]) -> None: ...  # re-bill: new charges
+    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date) -> list[OneOffCharge]: ...
+    def charges_of(self, invoice_id: str) -> list[OneOffCharge]: ...
+    def add_charge(self, charge: OneOffCharge) -> None: ...
+    def mark_charges(self, tenant_id: str, charge_ids: Sequence[str], invoice_id: str) -> None: ...
+    def advance_fees(self, tenant_id: str, account_ids: Sequence[str], period_start: date,
+                     exclude_invoice: str = "") -> list[tuple[str, str, str, str, int]]: ...
+    def credits(self, tenant_id: str, account_ids: Sequence[str], currency: str) -> dict[str, list[tuple[str, int]]]: ...
+    def add_ledger(self, entries: Sequence[LedgerEntry]) -> None: ...
+    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]: ...
+
+    # periods, numbers, invoices
+    def claims(self, tenant_id: str, account_ids: Sequence[str], period_starts: Sequence[date]) -> dict[tuple[str, date], PeriodClaim]: ...
+    def last_claims(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, PeriodClaim]: ...   # the latest claim of each account
+    def claim(self, claims: Sequence[PeriodClaim]) -> None: ...       # raises engine.errors.AlreadyExists when one exists
+    def update_claim_status(self, tenant_id: str, account_id: str, period_start: date, status: PeriodStatus) -> None: ...
+    def repoint_claim(self, tenant_id: str, account_id: str, period_start: date, invoice_id: str) -> None: ...
+    def take_numbers(self, tenant_id: str, series: str, count: int) -> int: ...   # first of ``count`` gapless numbers; locks the series
+    def add_invoices(self, bills: Sequence[StoredBill]) -> None: ...
+    def get_invoice(self, tenant_id: str, invoice_id: str) -> StoredBill | None: ...
+    def find_invoice(self, invoice_id: str) -> StoredBill | None: ...
+    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None) -> None: ...
+    def delete_draft(self, invoice: Invoice) -> None: ...   # with its claim, frozen CDRs and one-off marks
+    def mark_overdue(self, today: date) -> int: ...
+    def list_invoices(self, flt: InvoiceFilter, after: str | None, limit: int) -> list[Invoice]: ...
+    def credited_lines(self, invoice_id: str) -> dict[str, int]: ...
+
+    # runs
+    def add_run(self, run: BillRun) -> None: ...
+    def get_run(self, run_id: str) -> BillRun | None: ...
+    def update_run(self, run: BillRun) -> None: ...
+
+
+class BillingUnitOfWorkFactory(Protocol):
+    def __call__(self, read_only: bool = False) -> BillingUnitOfWork: ...

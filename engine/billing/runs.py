@@ -1,0 +1,506 @@
+"""Bill runs: pick the accounts due, freeze their usage, compute, number and issue; dry runs and previews.
+
+A run works through its accounts in batches.  Each batch is read in one
+read-only unit, computed without I/O (``compute_bill``), rendered to UBL with
+a placeholder number, and written in one transaction that
+
+1. claims each account's period (unique per tenant, account and period start:
+   a second claim fails, so no account is ever invoiced twice for a period,
+   whichever run, replica or retry gets there first);
+2. takes a block of invoice numbers from the tenant's series (a row lock:
+   numbers are gapless because they are taken and used in the same
+   transaction, and a crash takes back both);
+3. stores the invoices, their documents, the frozen CDRs (later CDRs of the
+   period go to the next bill), the one-off charges billed and the payments
+   on account used.
+
+A run killed at any point and started again (``resume`` its run id, or run the
+same request) finds the claimed periods and goes on with the rest: the result
+is that of one clean run.  A batch that loses a claim to a concurrent run is
+read again and redone without the accounts already billed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Callable, Iterator, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from engine import audit
+from engine.billing.catalogue import BillingCatalogue
+from engine.billing.codec import bill_dict, pack
+from engine.billing.compute import BillInputError, BillInputs, compute_bill
+from engine.billing.cycles import local_day, local_midnight
+from engine.billing.fees import sum_advance
+from engine.billing.model import (
+    Account,
+    AccountStatus,
+    Assignment,
+    Bill,
+    BillPeriod,
+    DocumentKind,
+    Invoice,
+    InvoiceState,
+    RatedUsage,
+)
+from engine.billing.ports import (
+    BillingUnitOfWork,
+    BillingUnitOfWorkFactory,
+    BillRun,
+    LedgerEntry,
+    PeriodClaim,
+    PeriodStatus,
+    RunMode,
+    RunState,
+    StoredBill,
+)
+from engine.billing.profile import BillingProfile
+from engine.billing.timeline import final_bill_period, next_due_period, period_for_cycle_date, service_of
+from engine.billing.ubl import Document, render_ubl
+from engine.clock import Clock
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.identity import SYSTEM, Permission, Principal
+
+log = logging.getLogger("rulebill.billing")
+
+NUMBER_PLACEHOLDER = "@@INVOICE-NUMBER@@"
+PREVIEW_NUMBER = "PREVIEW"
+MAX_ACCOUNTS_PER_REQUEST = 10_000
+DEFAULT_BATCH = 200
+MAX_BATCH_RETRIES = 3
+
+CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    tenant_id: str
+    mode: RunMode
+    cycle_date: date | None = None
+    account_ids: tuple[str, ...] = ()
+    dry_run: bool = False
+    review: bool = False          # stop at drafts: an admin issues them later
+    resume_run_id: str = ""
+
+
+@dataclass
+class _Job:
+    account: Account
+    assignments: list[Assignment]
+    period: BillPeriod
+    bill: Bill | None = None
+    error: str = ""
+    xml: bytes = b""
+    close: bool = False
+    credits: tuple[tuple[str, int], ...] = ()
+
+
+def invoice_number(series: str, number: int) -> str:
+    return f"{series}{number:06d}"
+
+
+def document_for(bill: Bill, number: str, profile: BillingProfile) -> Document:
+    return Document(DocumentKind.INVOICE, number, bill.issue_date, bill.due_date, bill.currency, bill.period.start, bill.period.end,
+                    bill.account, profile, bill.lines, bill.adjustments, bill.taxes, bill.totals, bill.usage, bill.usage_line_ids)
+
+
+class BillRunner:
+    """Bill runs in every mode, dry runs and single-account previews."""
+
+    def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile],
+                 catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.profiles = profiles
+        self._catalogues = catalogues
+        self.batch_size = batch_size
+
+    # -- requests ----------------------------------------------------------------------------
+    def _check(self, principal: Principal, request: RunRequest) -> str:
+        if request.dry_run:
+            principal.require(Permission.BILLING_PREVIEW)
+        elif request.review:
+            principal.require(Permission.BILLING_WRITE)
+        else:
+            principal.require(Permission.BILLING_ISSUE)
+        tenant = request.tenant_id or principal.tenant_id
+        principal.require_tenant(tenant)
+        errors = ErrorList()
+        if tenant not in self.profiles:
+            errors.add("tenant_id", f"tenant {tenant} has no billing profile (plans/billing/{tenant}.yaml)")
+        if len(request.account_ids) > MAX_ACCOUNTS_PER_REQUEST:
+            errors.add("account_ids", f"at most {MAX_ACCOUNTS_PER_REQUEST} accounts per request; run by cycle date for more")
+        if request.mode in (RunMode.ON_DEMAND, RunMode.FINAL) and len(request.account_ids) != 1:
+            errors.add("account_ids", f"a {request.mode.value} bill is for exactly one account")
+        if request.mode is RunMode.MANUAL and request.cycle_date is None and not request.account_ids:
+            errors.add("cycle_date", "a manual run needs a cycle date or a list of accounts")
+        if request.mode is RunMode.SCHEDULED and (request.cycle_date or request.account_ids):
+            errors.add("mode", "a scheduled run picks its accounts itself (no cycle date or accounts)")
+        if request.dry_run and request.review:
+            errors.add("review", "a dry run issues nothing, drafts included")
+        errors.raise_if_any("cannot start bill run")
+        return tenant
+
+    def start(self, principal: Principal, request: RunRequest) -> Iterator[BillRun]:
+        """Run (or resume) a bill run; yields its progress after each batch, then its final state."""
+        tenant = self._check(principal, request)
+        now = self._clock.now()
+        run = self._open_run(principal, tenant, request, now)
+        jobs, skipped, failures = self._plan(tenant, request, run.run_id)
+        run = replace(run, total=len(jobs) + skipped + len(failures), skipped=skipped,
+                      failed=run.failed if request.resume_run_id else 0, failures=tuple(failures))
+        if not request.dry_run:
+            with self._uow() as uow:
+                uow.update_run(run)
+                uow.commit()
+        yield run
+        for i in range(0, len(jobs), self.batch_size):
+            run = self._batch(run, jobs[i:i + self.batch_size], request)
+            yield run
+        run = replace(run, state=RunState.DONE, end_time=self._clock.now())
+        if not request.dry_run:
+            with self._uow() as uow:
+                uow.update_run(run)
+                uow.audit.append(audit.entry(principal, self._clock.now(), "bill_run.finish", "bill_run", run.run_id, {},
+                                             {"issued": run.issued, "drafts": run.drafts, "empty": run.empty, "failed": run.failed,
+                                              "skipped": run.skipped}, tenant))
+                uow.commit()
+        yield run
+
+    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime) -> BillRun:
+        if request.resume_run_id:
+            with self._uow() as uow:
+                found = uow.get_run(request.resume_run_id)
+                if found is None or found.tenant_id != tenant:
+                    raise NotFound("bill run", request.resume_run_id)
+                if found.dry_run:
+                    raise FailedPrecondition("RUN_IS_DRY", f"bill run {found.run_id} was a dry run: nothing to resume", found.run_id)
+                run = replace(found, state=RunState.RUNNING, end_time=None)
+                uow.update_run(run)
+                uow.commit()
+            return run
+        run = BillRun("run_" + secrets.token_hex(8), tenant, request.mode, request.cycle_date, request.account_ids, request.dry_run,
+                      request.review, RunState.RUNNING, principal.subject, now)
+        if not request.dry_run:
+            with self._uow() as uow:
+                uow.add_run(run)
+                uow.audit.append(audit.entry(principal, now, "bill_run.start", "bill_run", run.run_id, {},
+                                             {"mode": request.mode.value, "cycle_date": request.cycle_date,
+                                              "accounts": len(request.account_ids), "review": request.review}, tenant))
+                uow.commit()
+        return run
+
+    def _plan(self, tenant: str, request: RunRequest, run_id: str) -> tuple[list[_Job], int, list[tuple[str, str]]]:
+        """The accounts and periods this run bills; periods already claimed are skipped (or refused when asked for by name)."""
+        jobs: list[_Job] = []
+        failures: list[tuple[str, str]] = []
+        skipped = 0
+        named = bool(request.account_ids) and not request.resume_run_id
+        if request.resume_run_id:
+            with self._uow(read_only=True) as uow:
+                run = uow.get_run(request.resume_run_id)
+            assert run is not None
+            request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review)
+        with self._uow(read_only=True) as uow:
+            accounts = uow.active_accounts(tenant, list(request.account_ids) or None)
+            found = {a.account_id for a in accounts}
+            for missing in [a for a in request.account_ids if a not in found]:
+                if named:
+                    raise NotFound("account", missing)
+                failures.append((missing, "not found or closed"))
+            ids = sorted(found)
+            assigned = uow.assignments(tenant, ids)
+            lasts = uow.last_claims(tenant, ids)
+            wanted_of = {a.account_id: period_for_cycle_date(a, request.cycle_date) for a in accounts} if request.cycle_date else {}
+            claimed = uow.claims(tenant, ids, sorted({w.start for w in wanted_of.values() if w is not None})) if wanted_of else {}
+            for account in accounts:
+                tz = ZoneInfo(account.time_zone)
+                today = local_day(self._clock.now(), tz)
+                mine = assigned.get(account.account_id, [])
+                last = lasts.get(account.account_id)
+                due = next_due_period(account, last, mine, today)
+                if request.mode is RunMode.FINAL:
+                    jobs.extend(self._final_jobs(uow, account, mine, last, today, named))
+                    continue
+                if request.cycle_date is not None:
+                    wanted = wanted_of[account.account_id]
+                    if wanted is None:
+                        if named:
+                            raise InvalidArgument.field("cycle_date", f"{request.cycle_date} is not a cycle date of account "
+                                                                      f"{account.account_id} (anchored on day {account.anchor_day})")
+                        continue
+                    if wanted.end > today:
+                        raise InvalidArgument.field("cycle_date", f"the period closing on {request.cycle_date} has not ended yet for "
+                                                                  f"account {account.account_id} (its day is {today})")
+                    if (account.account_id, wanted.start) in claimed:
+                        if named:
+                            raise _already_billed(account.account_id, wanted.start, wanted.end)
+                        skipped += 1
+                        continue
+                    if due is None or due.start != wanted.start:
+                        failures.append((account.account_id, f"the period from {(due.start if due else last.period_end if last else '?')} "
+                                                             f"is not billed yet: bill cycles in order"))
+                        continue
+                    jobs.append(_Job(account, mine, wanted))
+                    continue
+                if due is None:
+                    if named:
+                        end = last.period_end if last else today
+                        raise FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account.account_id} is billed until {end}: no "
+                                                                          f"period has ended since", account.account_id)
+                    skipped += 1
+                    continue
+                jobs.append(_Job(account, mine, due))
+        if named and not jobs and failures:
+            raise FailedPrecondition("NOTHING_TO_BILL", "; ".join(f"{a}: {why}" for a, why in failures), failures[0][0])
+        return jobs, skipped, failures
+
+    def _final_jobs(self, uow: BillingUnitOfWork, account: Account, mine: list[Assignment], last: PeriodClaim | None, today: date,
+                    named: bool) -> list[_Job]:
+        tz = ZoneInfo(account.time_zone)
+        facts = uow.subscriber_facts(account.tenant_id, [a.subscriber_id for a in mine])
+        live = [a.subscriber_id for a in mine if a.valid_to is None and (f := facts.get(a.subscriber_id)) is not None
+                and f.deactivate_time is None]
+        if live:
+            raise FailedPrecondition("ACCOUNT_HAS_ACTIVE_SUBSCRIBERS", f"account {account.account_id} still has active subscribers "
+                                                                       f"({', '.join(sorted(live))}): deactivate or move them first",
+                                     account.account_id)
+        ends = [local_day(f.deactivate_time, tz) for f in facts.values() if f.deactivate_time is not None]
+        ends += [local_day(a.valid_to, tz) - timedelta(days=1) for a in mine if a.valid_to is not None]
+        last_day = min(max(ends), today) if ends else today
+        jobs: list[_Job] = []
+        cursor = last
+        # regular periods that ended on or before the last day first, in order; then the final, short one
+        while True:
+            due = next_due_period(account, cursor, mine, min(today, last_day + timedelta(days=1)))
+            if due is None:
+                break
+            jobs.append(_Job(account, mine, due))
+            cursor = PeriodClaim(account.tenant_id, account.account_id, due.start, due.end, PeriodStatus.INVOICED, "", "")
+        period = final_bill_period(account, cursor, mine, last_day)
+        jobs.append(_Job(account, mine, period, close=True))
+        return jobs
+
+    # -- one batch -------------------------------------------------------------------------
+    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> BillRun:
+        for attempt in range(MAX_BATCH_RETRIES):
+            self._compute(run.tenant_id, jobs, request)
+            if request.dry_run:
+                break
+            try:
+                return self._write(run, jobs, request)
+            except AlreadyExists:
+                # a concurrent run claimed some of these periods first: read again, the claimed ones drop out
+                log.info("bill run %s: batch lost a claim, retrying (%d)", run.run_id, attempt + 1)
+                with self._uow(read_only=True) as uow:
+                    taken = uow.claims(run.tenant_id, [j.account.account_id for j in jobs], sorted({j.period.start for j in jobs}))
+                before = len(jobs)
+                jobs = [j for j in jobs if (j.account.account_id, j.period.start) not in taken]
+                run = replace(run, skipped=run.skipped + before - len(jobs))
+        else:
+            raise FailedPrecondition("BILL_RUN_CONTENDED", f"bill run {run.run_id}: a batch kept losing its claims to another run",
+                                     run.run_id)
+        issued = sum(1 for j in jobs if j.bill is not None and not j.bill.empty)
+        return replace(run, issued=run.issued + (0 if request.review else issued), drafts=run.drafts + (issued if request.review else 0),
+                       empty=run.empty + sum(1 for j in jobs if j.bill is not None and j.bill.empty),
+                       failed=run.failed + sum(1 for j in jobs if j.error),
+                       failures=run.failures + tuple((j.account.account_id, j.error) for j in jobs if j.error))
+
+    def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest) -> None:
+        inputs = self.load_inputs(tenant, jobs)
+        profile = self.profiles[tenant]
+        for job in jobs:
+            job.bill, job.error, job.xml = None, "", b""
+            got = inputs.get(id(job))
+            if isinstance(got, str):
+                job.error = got
+                continue
+            assert got is not None
+            catalogue, bill_inputs = got
+            job.credits = bill_inputs.credits
+            issue_date = max(local_day(self._clock.now(), ZoneInfo(job.account.time_zone)), bill_inputs.period.end)
+            try:
+                job.bill = compute_bill(bill_inputs, catalogue, profile, issue_date)
+            except BillInputError as exc:
+                job.error = exc.message
+                continue
+            if not job.bill.empty and not request.review:
+                number = PREVIEW_NUMBER if request.dry_run else NUMBER_PLACEHOLDER
+                job.xml = render_ubl(document_for(job.bill, number, profile))
+
+    def load_inputs(self, tenant: str, jobs: Sequence[_Job]) -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
+        """Everything the batch's bills depend on, in one read-only unit (a few queries for the whole batch)."""
+        out: dict[int, tuple[BillingCatalogue, BillInputs] | str] = {}
+        profile = self.profiles[tenant]
+        with self._uow(read_only=True) as uow:
+            subscriber_ids = sorted({a.subscriber_id for j in jobs for a in j.assignments})
+            facts = uow.subscriber_facts(tenant, subscriber_ids)
+            msisdns = sorted({a.msisdn for j in jobs for a in j.assignments})
+            starts, ends = [], []
+            for j in jobs:
+                tz = ZoneInfo(j.account.time_zone)
+                starts.append(local_midnight(j.period.start, tz))
+                ends.append(local_midnight(j.period.end, tz))
+            usage: dict[str, list[RatedUsage]] = {}
+            if msisdns and jobs:
+                since = min(starts) - timedelta(days=profile.late_usage_days)
+                for u in uow.unbilled_usage(tenant, msisdns, since, max(ends)):
+                    usage.setdefault(u.msisdn, []).append(u)
+            ids = [j.account.account_id for j in jobs]
+            pending = uow.pending_charges(tenant, ids, max((j.period.end for j in jobs), default=date.min))
+            advance: dict[tuple[str, date], list[tuple[str, str, str, int]]] = {}
+            for start in sorted({j.period.start for j in jobs}):
+                for account_id, sub, kind, item, micros in uow.advance_fees(tenant, ids, start):
+                    advance.setdefault((account_id, start), []).append((sub, kind, item, micros))
+            credits = uow.credits(tenant, ids, profile.currency)
+            months = sorted({d.strftime("%Y-%m") for j in jobs for d in (j.period.start, j.period.end - timedelta(days=1))})
+            bundles = uow.bundle_use(tenant, msisdns, months) if msisdns else []
+        catalogues: dict[date, BillingCatalogue | None] = {}
+        for j, end in zip(jobs, ends):
+            tz = ZoneInfo(j.account.time_zone)
+            catalogue = catalogues.get(end) if end in catalogues else catalogues.setdefault(end, self._catalogues(tenant, end - timedelta(microseconds=1)))
+            if catalogue is None:
+                out[id(j)] = f"tenant {tenant} has no plan set in force on {j.period.end}"
+                continue
+            services = []
+            for a in j.assignments:
+                f = facts.get(a.subscriber_id)
+                if f is not None:
+                    services.append(service_of(a, f, tz))
+            mine = [u for s in services for u in usage.get(s.msisdn, ())]
+            subs = {s.msisdn for s in services}
+            out[id(j)] = (catalogue, BillInputs(
+                j.account, j.period, tuple(services), mine,
+                tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
+                sum_advance(advance.get((j.account.account_id, j.period.start), ())),
+                tuple(credits.get(j.account.account_id, ())),
+                tuple(b for b in bundles if b.msisdn in subs)))
+        return out
+
+    def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> BillRun:
+        tenant = run.tenant_id
+        profile = self.profiles[tenant]
+        now = self._clock.now()
+        with self._uow() as uow:
+            claims: list[PeriodClaim] = []
+            stored: list[StoredBill] = []
+            billable = [j for j in jobs if j.bill is not None and not j.bill.empty]
+            first = uow.take_numbers(tenant, profile.invoice_series, len(billable)) if billable and not request.review else 0
+            frozen: list[tuple[str, str, int]] = []
+            ledger: list[LedgerEntry] = []
+            n = 0
+            for job in jobs:
+                if job.bill is None:
+                    continue
+                p = job.bill.period
+                if job.bill.empty:
+                    claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end, PeriodStatus.EMPTY, "", run.run_id))
+                    continue
+                invoice_id = "inv_" + secrets.token_hex(8)
+                bill = job.bill
+                number = "" if request.review else invoice_number(profile.invoice_series, first + n)
+                n += 0 if request.review else 1
+                document = None if request.review else job.xml.replace(NUMBER_PLACEHOLDER.encode(), number.encode())
+                invoice = Invoice(invoice_id, tenant, job.account.account_id, DocumentKind.INVOICE,
+                                  InvoiceState.DRAFT if request.review else InvoiceState.ISSUED, number, profile.invoice_series,
+                                  p.start, p.end, bill.currency, bill.issue_date, bill.due_date, bill.totals, run_id=run.run_id,
+                                  create_time=now, issue_time=None if request.review else now, lines=bill.lines)
+                stored.append(StoredBill(invoice, pack(bill_dict(bill, with_usage=request.review)), document))
+                claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end,
+                                          PeriodStatus.DRAFT if request.review else PeriodStatus.INVOICED, invoice_id, run.run_id))
+                frozen.extend((u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage)
+                if bill.one_off_ids:
+                    uow.mark_charges(tenant, bill.one_off_ids, invoice_id)
+                available = dict(job.credits)
+                for source, used in bill.payments:
+                    if source.startswith("voucher:"):  # a recharge enters the account's ledger when it is first used
+                        ledger.append(LedgerEntry(tenant, job.account.account_id, source, available[source], bill.currency, now, invoice_id))
+                    ledger.append(LedgerEntry(tenant, job.account.account_id, f"applied:{invoice_id}:{source}", -used, bill.currency, now,
+                                              invoice_id))
+            uow.claim(claims)
+            uow.add_invoices(stored)
+            if frozen:
+                uow.freeze_usage(tenant, frozen)
+            if ledger:
+                uow.add_ledger(ledger)
+            for job in jobs:
+                if job.close and job.bill is not None:
+                    uow.update_account(replace(job.account, status=AccountStatus.CLOSED, close_time=now, update_time=now))
+            issued = len(stored)
+            done = replace(run, issued=run.issued + (0 if request.review else issued), drafts=run.drafts + (issued if request.review else 0),
+                           empty=run.empty + sum(1 for c in claims if c.status is PeriodStatus.EMPTY),
+                           failed=run.failed + sum(1 for j in jobs if j.error),
+                           failures=run.failures + tuple((j.account.account_id, j.error) for j in jobs if j.error))
+            uow.update_run(done)
+            uow.commit()
+        return done
+
+    # -- previews ---------------------------------------------------------------------------
+    def preview(self, principal: Principal, tenant_id: str, account_id: str, cycle_date: date | None = None) -> tuple[Bill, bytes]:
+        """The next bill of an account as it would be issued now (or for ``cycle_date``), rendered, nothing stored.
+
+        Before a period has ended, the preview shows the period in progress up to today (an estimate)."""
+        principal.require(Permission.BILLING_PREVIEW)
+        tenant = tenant_id or principal.tenant_id
+        if not principal.can_see_tenant(tenant):
+            raise NotFound("account", account_id)
+        if tenant not in self.profiles:
+            raise FailedPrecondition("NO_BILLING_PROFILE", f"tenant {tenant} has no billing profile (plans/billing/{tenant}.yaml)", tenant)
+        with self._uow(read_only=True) as uow:
+            account = uow.get_account(tenant, account_id)
+            if account is None:
+                raise NotFound("account", account_id)
+            mine = uow.assignments(tenant, [account_id]).get(account_id, [])
+            last = uow.last_claims(tenant, [account_id]).get(account_id)
+        tz = ZoneInfo(account.time_zone)
+        today = local_day(self._clock.now(), tz)
+        if cycle_date is not None:
+            period = period_for_cycle_date(account, cycle_date)
+            if period is None:
+                raise InvalidArgument.field("cycle_date", f"{cycle_date} is not a cycle date of account {account_id} "
+                                                          f"(anchored on day {account.anchor_day})")
+        else:
+            period = next_due_period(account, last, mine, today)
+            if period is None:
+                # the period in progress: from the last bill's end to its cycle date
+                far = next_due_period(account, last, mine, date.max - timedelta(days=40))
+                assert far is not None
+                period = far
+        job = _Job(account, mine, period)
+        got = self.load_inputs(tenant, [job])[id(job)]
+        if isinstance(got, str):
+            raise FailedPrecondition("NO_PLAN_SET", got, tenant)
+        catalogue, inputs = got
+        bill = compute_bill(inputs, catalogue, self.profiles[tenant], max(today, period.end))
+        xml = render_ubl(document_for(bill, PREVIEW_NUMBER, self.profiles[tenant])) if not bill.empty else b""
+        return bill, xml
+
+    # -- the scheduler ----------------------------------------------------------------------
+    def scheduled_tick(self) -> list[BillRun]:
+        """What the server's scheduler does every few minutes: a scheduled run for each tenant with a billing profile."""
+        out = []
+        for tenant in sorted(self.profiles):
+            principal = replace(SYSTEM, tenant_id=tenant, subject="scheduler")
+            with self._uow(read_only=True) as uow:
+                accounts = uow.active_accounts(tenant, None)
+                ids = [a.account_id for a in accounts]
+                assigned = uow.assignments(tenant, ids)
+                lasts = uow.last_claims(tenant, ids)
+            due = any(next_due_period(a, lasts.get(a.account_id), assigned.get(a.account_id, []),
+                                      local_day(self._clock.now(), ZoneInfo(a.time_zone))) is not None for a in accounts)
+            if not due:
+                continue
+            last = None
+            for last in self.start(principal, RunRequest(tenant, RunMode.SCHEDULED)):
+                pass
+            if last is not None:
+                out.append(last)
+        return out
+
+
+def _already_billed(account_id: str, start: date, end: date) -> FailedPrecondition:
+    return FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account_id}: the period {start} to {end - timedelta(days=1)} is "
+                                                       f"already billed (credit and re-bill it to change it)", account_id)

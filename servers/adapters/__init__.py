@@ -1,0 +1,1 @@
+"""Adapters for ports the engine defines that need processes, files or the network (e.g. ``gpg``)."""

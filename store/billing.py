@@ -1,0 +1,830 @@
+"""Billing tables and the SQL unit of work implementing ``engine.billing.ports`` (SQLite and PostgreSQL).
+
+Invariants the schema holds by itself:
+
+- ``billing_periods`` has one row per (tenant, account, period start): the claim a bill run inserts in the
+  transaction that stores the invoice.  A second run (or a resumed one, or another replica) cannot bill the
+  same period again: its insert fails and its whole batch rolls back.
+- ``billing_series.next_number`` is read with a row lock (``FOR UPDATE`` on PostgreSQL; SQLite transactions
+  here are ``BEGIN IMMEDIATE``) and moved in the transaction that uses the numbers: a crash gives them back, so
+  numbers stay gapless, and ``uq_billing_invoices_number`` makes a duplicate number impossible.
+- ``billing_usage`` holds each billed CDR once (primary key tenant + CDR id): frozen usage.
+
+Rated usage is read from the rating area's ``usage_ledger`` through :class:`SqlRatedUsage`, the one place that
+knows its columns.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from typing import Any, Sequence
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from engine.billing.model import (
+    Account,
+    AccountStatus,
+    Address,
+    Assignment,
+    BillLine,
+    BundleUse,
+    Delivery,
+    DocumentKind,
+    Invoice,
+    InvoiceState,
+    OneOffCharge,
+    RatedUsage,
+    Totals,
+)
+from engine.billing.ports import (
+    BillRun,
+    InvoiceFilter,
+    LedgerEntry,
+    PeriodClaim,
+    PeriodStatus,
+    RunMode,
+    RunState,
+    StoredBill,
+    SubscriberFacts,
+)
+from engine.errors import AlreadyExists
+from store.repositories import AuditRepo, aware
+from store.uow import SqlUnitOfWorkFactory
+
+TS = DateTime(timezone=True)
+meta = SQLModel.metadata
+CHUNK = 500
+
+billing_accounts = Table(
+    "billing_accounts", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("account_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("address_json", Text, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("anchor_day", Integer, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("delivery", String(16), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("vat_id", String(32), nullable=False),
+    Column("company_id", String(200), nullable=False),
+    Column("payment_terms_days", Integer, nullable=False),
+    Column("tax_exemption", String(200), nullable=False),
+    Column("discount_plans", Text, nullable=False),
+    Column("buyer_reference", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("update_time", TS, nullable=False),
+    Column("close_time", TS, nullable=True),
+)
+
+billing_assignments = Table(
+    "billing_assignments", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("subscriber_id", String(40), primary_key=True),
+    Column("valid_from", TS, primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("msisdn", String(32), nullable=False),
+    Column("valid_to", TS, nullable=True),
+    Index("ix_billing_assignments_account", "tenant_id", "account_id"),
+)
+
+billing_charges = Table(
+    "billing_charges", meta,
+    Column("charge_id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("subscriber_id", String(40), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("tax_category", String(40), nullable=False),
+    Column("charge_date", Date, nullable=False),
+    Column("raised_by", String(200), nullable=False),
+    Column("invoice_id", String(40), nullable=False, server_default=""),
+    Index("ix_billing_charges_account", "tenant_id", "account_id", "invoice_id"),
+)
+
+billing_periods = Table(
+    "billing_periods", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("account_id", String(64), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("period_end", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("invoice_id", String(40), nullable=False),
+    Column("run_id", String(40), nullable=False),
+)
+
+billing_series = Table(
+    "billing_series", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("series", String(16), primary_key=True),
+    Column("next_number", BigInteger, nullable=False),
+)
+
+HAS_NUMBER = text("number <> ''")
+
+billing_invoices = Table(
+    "billing_invoices", meta,
+    Column("invoice_id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("number", String(40), nullable=False),
+    Column("series", String(16), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issue_date", Date, nullable=True),
+    Column("due_date", Date, nullable=True),
+    Column("line_extension", BigInteger, nullable=False),
+    Column("allowances", BigInteger, nullable=False),
+    Column("charges", BigInteger, nullable=False),
+    Column("tax_exclusive", BigInteger, nullable=False),
+    Column("tax", BigInteger, nullable=False),
+    Column("tax_inclusive", BigInteger, nullable=False),
+    Column("prepaid", BigInteger, nullable=False),
+    Column("payable", BigInteger, nullable=False),
+    Column("paid_micros", BigInteger, nullable=False),
+    Column("credited_micros", BigInteger, nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("reference_id", String(40), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("issue_time", TS, nullable=True),
+    Column("bill", LargeBinary, nullable=False),          # engine.billing.codec.pack(bill_dict(...))
+    Column("document", LargeBinary, nullable=True),       # zlib of the UBL XML
+    Index("uq_billing_invoices_number", "tenant_id", "number", unique=True, sqlite_where=HAS_NUMBER, postgresql_where=HAS_NUMBER),
+    Index("ix_billing_invoices_tenant", "tenant_id", "invoice_id"),
+    Index("ix_billing_invoices_account", "tenant_id", "account_id", "period_start"),
+    Index("ix_billing_invoices_run", "run_id"),
+)
+
+billing_invoice_lines = Table(
+    "billing_invoice_lines", meta,
+    Column("invoice_id", String(40), primary_key=True),
+    Column("line_id", String(16), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("subscriber_id", String(40), nullable=False),
+    Column("charge_type", String(16), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("advance", Boolean, nullable=False),
+    Column("period_start", Date, nullable=True),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("ref_line_id", String(16), nullable=False),
+    Index("ix_billing_lines_advance", "tenant_id", "account_id", "period_start"),
+)
+
+billing_usage = Table(
+    "billing_usage", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("cdr_id", String(64), primary_key=True),
+    Column("invoice_id", String(40), nullable=False),
+    Column("charge_micros", BigInteger, nullable=False),
+    Index("ix_billing_usage_invoice", "invoice_id"),
+)
+
+billing_ledger = Table(
+    "billing_ledger", meta,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("source", String(120), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("time", TS, nullable=False),
+    Column("invoice_id", String(40), nullable=False),
+    Index("ix_billing_ledger_account", "tenant_id", "account_id"),
+)
+
+billing_runs = Table(
+    "billing_runs", meta,
+    Column("run_id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("cycle_date", Date, nullable=True),
+    Column("account_ids", Text, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("review", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("start_time", TS, nullable=False),
+    Column("end_time", TS, nullable=True),
+    Column("total", BigInteger, nullable=False),
+    Column("issued", BigInteger, nullable=False),
+    Column("drafts", BigInteger, nullable=False),
+    Column("empty", BigInteger, nullable=False),
+    Column("skipped", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("failures_json", Text, nullable=False),
+    Index("ix_billing_runs_tenant", "tenant_id", "start_time"),
+)
+
+
+class SqlRatedUsage:
+    """The rated usage port: per-CDR rows of the rating area's usage ledger, minus what billing froze already.
+
+    The only code that knows the ledger's column names: when the rating side changes its storage, this class
+    changes and nothing else in billing does."""
+
+    LEDGER = "usage_ledger"
+    COLUMNS = {"cdr_id": "cdr_id", "msisdn": "msisdn", "start_time": "start_time", "service": "service",
+               "destination": "destination_group", "charge_micros": "charge_micros", "currency": "currency",
+               "tariff_plan": "tariff_plan", "plan_set_version": "plan_set_version", "units": "units"}
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        c = self.COLUMNS
+        self._select = (f"SELECT l.{c['cdr_id']}, l.{c['msisdn']}, l.{c['start_time']}, l.{c['service']}, l.{c['destination']}, "
+                        f"l.{c['charge_micros']}, l.{c['currency']}, l.{c['tariff_plan']}, l.{c['plan_set_version']}, l.{c['units']} "
+                        f"FROM {self.LEDGER} l")
+
+    @staticmethod
+    def _rows(rows: Any) -> list[RatedUsage]:
+        out = []
+        for r in rows:
+            start = r[2]
+            if isinstance(start, str):  # SQLite
+                start = datetime.fromisoformat(start)
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=timezone.utc)
+            out.append(RatedUsage(r[0], r[1], start, r[3], r[4], int(r[5]), r[6], r[7], int(r[8]), int(r[9])))
+        return out
+
+    def for_period(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]:
+        """Rated CDRs of these numbers that started in ``[since, until)`` and are not on any bill yet (an unrated
+        ledger row, status ``unrated``, is not usage to bill).
+
+        Plain driver SQL: a bill run reads a few hundred thousand rows a batch, and SQLAlchemy's row objects cost
+        more than the database does."""
+        c = self.COLUMNS
+        where = (f"l.tenant_id = {{p}} AND l.{c['start_time']} >= {{p}} AND l.{c['start_time']} < {{p}} AND (l.status IS NULL OR l.status = 'rated') AND NOT EXISTS (SELECT 1 FROM "
+                 f"billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']})")
+        raw = self.conn.connection.dbapi_connection
+        out: list[RatedUsage] = []
+        cur = raw.cursor()  # type: ignore[union-attr]
+        try:
+            if self.conn.dialect.name == "postgresql":
+                sql = f"{self._select} WHERE {where.format(p='%s')} AND l.{c['msisdn']} = ANY(%s)"
+                for i in range(0, len(msisdns), 5 * CHUNK):
+                    cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
+                    # psycopg returns the columns as RatedUsage wants them: aware datetimes (UTC sessions), ints, text
+                    out.extend([RatedUsage(*r) for r in cur.fetchall()])
+            else:
+                for i in range(0, len(msisdns), CHUNK):
+                    part = list(msisdns[i:i + CHUNK])
+                    sql = f"{self._select} WHERE {where.format(p='?')} AND l.{c['msisdn']} IN ({', '.join('?' * len(part))})"
+                    cur.execute(sql, (tenant_id, _sqlite_time(since), _sqlite_time(until), *part))
+                    out.extend(self._rows(cur.fetchall()))
+        finally:
+            cur.close()
+        return out
+
+    def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
+        c = self.COLUMNS
+        sql = text(f"{self._select} WHERE l.tenant_id = :tenant AND l.{c['cdr_id']} IN :ids").bindparams(_expanding("ids"))
+        out: list[RatedUsage] = []
+        for i in range(0, len(cdr_ids), CHUNK):
+            out.extend(self._rows(self.conn.execute(sql, {"tenant": tenant_id, "ids": list(cdr_ids[i:i + CHUNK])})))
+        return out
+
+
+def _sqlite_time(value: datetime) -> str:
+    """How SQLAlchemy stores an aware datetime in SQLite (UTC, naive text), for comparisons in plain SQL."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _expanding(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
+
+
+def _account(r: Any) -> Account:
+    addr = json.loads(r.address_json)
+    return Account(
+        r.tenant_id, r.account_id, r.name,
+        None if addr is None else Address(tuple(addr["lines"]), addr["city"], addr["postal_code"], addr["country"], addr.get("region", "")),
+        r.currency, int(r.anchor_day), r.time_zone, r.language, Delivery(r.delivery), r.email, r.vat_id, r.company_id,
+        int(r.payment_terms_days), r.tax_exemption, tuple(d for d in r.discount_plans.split(",") if d), r.buyer_reference,
+        AccountStatus(r.status), aware(r.create_time), aware(r.update_time), aware(r.close_time))
+
+
+def _account_values(a: Account) -> dict[str, Any]:
+    addr = None if a.address is None else {"lines": list(a.address.lines), "city": a.address.city, "postal_code": a.address.postal_code,
+                                            "country": a.address.country, "region": a.address.region}
+    return dict(tenant_id=a.tenant_id, account_id=a.account_id, name=a.name, address_json=json.dumps(addr), currency=a.currency,
+                anchor_day=a.anchor_day, time_zone=a.time_zone, language=a.language, delivery=a.delivery.value, email=a.email,
+                vat_id=a.vat_id, company_id=a.company_id, payment_terms_days=a.payment_terms_days, tax_exemption=a.tax_exemption,
+                discount_plans=",".join(a.discount_plans), buyer_reference=a.buyer_reference, status=a.status.value,
+                create_time=a.create_time, update_time=a.update_time, close_time=a.close_time)
+
+
+def _invoice(r: Any) -> Invoice:
+    return Invoice(
+        r.invoice_id, r.tenant_id, r.account_id, DocumentKind(r.kind), InvoiceState(r.state), r.number, r.series, r.period_start,
+        r.period_end, r.currency, r.issue_date, r.due_date,
+        Totals(int(r.line_extension), int(r.allowances), int(r.charges), int(r.tax_exclusive), int(r.tax), int(r.tax_inclusive),
+               int(r.prepaid), int(r.payable)),
+        int(r.paid_micros), int(r.credited_micros), r.run_id, r.reference_id, r.reason, aware(r.create_time), aware(r.issue_time))
+
+
+def _invoice_values(i: Invoice) -> dict[str, Any]:
+    t = i.totals
+    return dict(invoice_id=i.invoice_id, tenant_id=i.tenant_id, account_id=i.account_id, kind=i.kind.value, state=i.state.value,
+                number=i.number, series=i.series, period_start=i.period_start, period_end=i.period_end, currency=i.currency,
+                issue_date=i.issue_date, due_date=i.due_date, line_extension=t.line_extension, allowances=t.allowances, charges=t.charges,
+                tax_exclusive=t.tax_exclusive, tax=t.tax, tax_inclusive=t.tax_inclusive, prepaid=t.prepaid, payable=t.payable,
+                paid_micros=i.paid_micros, credited_micros=i.credited_micros, run_id=i.run_id, reference_id=i.reference_id,
+                reason=i.reason, create_time=i.create_time, issue_time=i.issue_time)
+
+
+def _run(r: Any) -> BillRun:
+    return BillRun(r.run_id, r.tenant_id, RunMode(r.mode), r.cycle_date, tuple(json.loads(r.account_ids)), bool(r.dry_run), bool(r.review),
+                   RunState(r.state), r.requested_by, aware(r.start_time), aware(r.end_time), int(r.total), int(r.issued),
+                   int(r.drafts), int(r.empty), int(r.skipped), int(r.failed), tuple(tuple(x) for x in json.loads(r.failures_json)))
+
+
+def _run_values(run: BillRun) -> dict[str, Any]:
+    return dict(run_id=run.run_id, tenant_id=run.tenant_id, mode=run.mode.value, cycle_date=run.cycle_date,
+                account_ids=json.dumps(list(run.account_ids)), dry_run=run.dry_run, review=run.review, state=run.state.value,
+                requested_by=run.requested_by, start_time=run.start_time, end_time=run.end_time, total=run.total, issued=run.issued,
+                drafts=run.drafts, empty=run.empty, skipped=run.skipped, failed=run.failed,
+                failures_json=json.dumps([list(f) for f in run.failures[-1000:]]))
+
+
+class SqlBillingUnitOfWork:
+    """One transaction over the billing tables (and read-only views of subscribers, audit, ledger, vouchers)."""
+
+    def __init__(self, factory: SqlUnitOfWorkFactory, read_only: bool) -> None:
+        self._inner = factory(read_only=read_only)
+
+    def __enter__(self) -> "SqlBillingUnitOfWork":
+        self._inner.__enter__()
+        self.s = self._inner.session
+        self.audit: AuditRepo = self._inner.audit
+        self.dialect = self.s.get_bind().dialect.name
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.__exit__(*exc)
+
+    def commit(self) -> None:
+        self._inner.commit()
+
+    def _conn(self) -> Connection:
+        return self.s.connection()
+
+    # -- accounts ---------------------------------------------------------------------------
+    def get_account(self, tenant_id: str, account_id: str) -> Account | None:
+        r = self.s.execute(select(billing_accounts).where(and_(billing_accounts.c.tenant_id == tenant_id,
+                                                               billing_accounts.c.account_id == account_id))).first()
+        return _account(r) if r else None
+
+    def add_account(self, account: Account) -> None:
+        self.s.execute(insert(billing_accounts).values(**_account_values(account)))
+
+    def update_account(self, account: Account) -> None:
+        self.s.execute(update(billing_accounts).where(and_(billing_accounts.c.tenant_id == account.tenant_id,
+                                                           billing_accounts.c.account_id == account.account_id))
+                       .values(**_account_values(account)))
+
+    def list_accounts(self, tenant_ids: set[str] | None, after: Any, limit: int) -> list[Account]:
+        t = billing_accounts
+        q = select(t).order_by(t.c.tenant_id, t.c.account_id).limit(limit)
+        if tenant_ids is not None:
+            q = q.where(t.c.tenant_id.in_(sorted(tenant_ids)))
+        if after is not None:
+            tenant, account = after
+            q = q.where(or_(t.c.tenant_id > tenant, and_(t.c.tenant_id == tenant, t.c.account_id > account)))
+        return [_account(r) for r in self.s.execute(q)]
+
+    def active_accounts(self, tenant_id: str, account_ids: Sequence[str] | None) -> list[Account]:
+        t = billing_accounts
+        base = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.status == AccountStatus.ACTIVE.value)).order_by(t.c.account_id)
+        if account_ids is None:
+            return [_account(r) for r in self.s.execute(base)]
+        out: list[Account] = []
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            out.extend(_account(r) for r in self.s.execute(base.where(t.c.account_id.in_(ids[i:i + CHUNK]))))
+        return out
+
+    def assignments(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, list[Assignment]]:
+        t = billing_assignments
+        out: dict[str, list[Assignment]] = defaultdict(list)
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(ids[i:i + CHUNK]))).order_by(t.c.valid_from)
+            for r in self.s.execute(q):
+                out[r.account_id].append(Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from),
+                                                    aware(r.valid_to)))
+        return dict(out)
+
+    def open_assignment(self, tenant_id: str, subscriber_id: str) -> Assignment | None:
+        t = billing_assignments
+        r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id, t.c.valid_to.is_(None)))).first()
+        return None if r is None else Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from))
+
+    def add_assignment(self, a: Assignment) -> None:
+        self.s.execute(insert(billing_assignments).values(tenant_id=a.tenant_id, subscriber_id=a.subscriber_id, valid_from=a.valid_from,
+                                                          account_id=a.account_id, msisdn=a.msisdn, valid_to=a.valid_to))
+
+    def end_assignment(self, a: Assignment, valid_to: datetime) -> None:
+        t = billing_assignments
+        self.s.execute(update(t).where(and_(t.c.tenant_id == a.tenant_id, t.c.subscriber_id == a.subscriber_id,
+                                            t.c.valid_from == a.valid_from)).values(valid_to=valid_to))
+
+    def subscriber(self, subscriber_id: str) -> SubscriberFacts | None:
+        from store.tables import SubscriberRow
+
+        row = self.s.get(SubscriberRow, subscriber_id)
+        if row is None:
+            return None
+        return self.subscriber_facts(row.tenant_id, [subscriber_id]).get(subscriber_id)
+
+    def subscriber_facts(self, tenant_id: str, subscriber_ids: Sequence[str]) -> dict[str, SubscriberFacts]:
+        """Subscribers as billing sees them; plan history from the audit log (each ``subscriber.change_plan`` entry is
+        written in the transaction that changed the plan, with the plan before and after)."""
+        from store.tables import AuditRow, SubscriberRow
+
+        out: dict[str, SubscriberFacts] = {}
+        ids = list(subscriber_ids)
+        sub = SubscriberRow.__table__  # type: ignore[attr-defined]
+        aud = AuditRow.__table__  # type: ignore[attr-defined]
+        for i in range(0, len(ids), CHUNK):
+            part = ids[i:i + CHUNK]
+            rows = list(self.s.execute(select(sub).where(and_(sub.c.tenant_id == tenant_id, sub.c.subscriber_id.in_(part)))))
+            changes: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+            q = select(aud.c.object_id, aud.c.time, aud.c.before_json, aud.c.after_json).where(and_(
+                aud.c.object_type == "subscriber", aud.c.object_id.in_(part), aud.c.action == "subscriber.change_plan")).order_by(aud.c.sequence)
+            for r in self.s.execute(q):
+                before, after = json.loads(r.before_json), json.loads(r.after_json)
+                if "tariff_plan" in after:
+                    changes[r.object_id].append((aware(r.time), before.get("tariff_plan", ""), after["tariff_plan"]))
+            for r in rows:
+                history = changes.get(r.subscriber_id, [])
+                first_plan = history[0][1] if history else r.tariff_plan
+                plans = [(aware(r.create_time), first_plan)] + [(when, new) for when, _old, new in history]
+                out[r.subscriber_id] = SubscriberFacts(r.subscriber_id, r.tenant_id, r.msisdn, aware(r.activate_time),
+                                                       aware(r.deactivate_time), tuple(plans), r.payment_type == "postpaid")
+        return out
+
+    # -- usage --------------------------------------------------------------------------------
+    def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]:
+        return SqlRatedUsage(self._conn()).for_period(tenant_id, msisdns, since, until)
+
+    def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
+        return SqlRatedUsage(self._conn()).by_ids(tenant_id, cdr_ids)
+
+    def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]:
+        t = billing_usage
+        return [(r.cdr_id, int(r.charge_micros)) for r in self.s.execute(select(t.c.cdr_id, t.c.charge_micros).where(t.c.invoice_id == invoice_id))]
+
+    def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            # ids are hex / [A-Za-z0-9_-] (no tab, newline or backslash): the COPY text is built in one go
+            payload = "".join([f"{tenant_id}\t{cdr_id}\t{invoice_id}\t{charge}\n" for cdr_id, invoice_id, charge in rows])
+            raw = self._conn().connection.dbapi_connection
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
+                    cp.write(payload.encode("utf-8"))
+            return
+        self._conn().exec_driver_sql("INSERT INTO billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) VALUES (?, ?, ?, ?)",
+                                     [(tenant_id, c, i, m) for c, i, m in rows])
+
+    def move_frozen_usage(self, from_invoice: str, to_invoice: str, rows: Sequence[tuple[str, int]]) -> None:
+        t = billing_usage
+        for cdr_id, charge in rows:
+            self.s.execute(update(t).where(and_(t.c.invoice_id == from_invoice, t.c.cdr_id == cdr_id))
+                           .values(invoice_id=to_invoice, charge_micros=charge))
+
+    # -- one-off charges ------------------------------------------------------------------------
+    @staticmethod
+    def _charge(r: Any) -> OneOffCharge:
+        return OneOffCharge(r.charge_id, r.tenant_id, r.account_id, r.code, r.description, int(r.amount_micros), r.currency, r.tax_category,
+                            r.charge_date, r.subscriber_id, r.raised_by, r.invoice_id)
+
+    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date) -> list[OneOffCharge]:
+        t = billing_charges
+        out: list[OneOffCharge] = []
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(ids[i:i + CHUNK]), t.c.invoice_id == "",
+                                     t.c.charge_date < before))
+            out.extend(self._charge(r) for r in self.s.execute(q))
+        return out
+
+    def charges_of(self, invoice_id: str) -> list[OneOffCharge]:
+        return [self._charge(r) for r in self.s.execute(select(billing_charges).where(billing_charges.c.invoice_id == invoice_id))]
+
+    def add_charge(self, c: OneOffCharge) -> None:
+        self.s.execute(insert(billing_charges).values(
+            charge_id=c.charge_id, tenant_id=c.tenant_id, account_id=c.account_id, subscriber_id=c.subscriber_id, code=c.code,
+            description=c.description, amount_micros=c.amount_micros, currency=c.currency, tax_category=c.tax_category,
+            charge_date=c.charge_date, raised_by=c.raised_by, invoice_id=c.invoice_id))
+
+    def mark_charges(self, tenant_id: str, charge_ids: Sequence[str], invoice_id: str) -> None:
+        t = billing_charges
+        self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.charge_id.in_(list(charge_ids)))).values(invoice_id=invoice_id))
+
+    # -- what the previous bill charged in advance ----------------------------------------------------
+    def advance_fees(self, tenant_id: str, account_ids: Sequence[str], period_start: date,
+                     exclude_invoice: str = "") -> list[tuple[str, str, str, str, int]]:
+        ln, inv = billing_invoice_lines, billing_invoices
+        out: list[tuple[str, str, str, str, int]] = []
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            q = (select(ln.c.account_id, ln.c.subscriber_id, ln.c.charge_type, ln.c.item_id, ln.c.amount_micros)
+                 .select_from(ln.join(inv, inv.c.invoice_id == ln.c.invoice_id))
+                 .where(and_(ln.c.tenant_id == tenant_id, ln.c.account_id.in_(ids[i:i + CHUNK]), ln.c.period_start == period_start,
+                             ln.c.advance.is_(True), inv.c.kind == DocumentKind.INVOICE.value,
+                             inv.c.state != InvoiceState.CREDITED.value, inv.c.invoice_id != exclude_invoice)))
+            out.extend((r[0], r[1], r[2], r[3], int(r[4])) for r in self.s.execute(q))
+        return out
+
+    # -- payments on account ------------------------------------------------------------------------
+    def credits(self, tenant_id: str, account_ids: Sequence[str], currency: str) -> dict[str, list[tuple[str, int]]]:
+        """Per account: its positive balance (``balance``), then each voucher recharge of its subscribers not used yet."""
+        t = billing_ledger
+        out: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            part = ids[i:i + CHUNK]
+            q = (select(t.c.account_id, func.sum(t.c.amount_micros)).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(part),
+                                                                               t.c.currency == currency)).group_by(t.c.account_id))
+            for account_id, total in self.s.execute(q):
+                if total and int(total) > 0:
+                    out[account_id].append(("balance", int(total)))
+            if self._has_table("voucher_redemptions"):
+                sql = text("SELECT a.account_id, r.request_id, r.credited_micros FROM billing_assignments a JOIN voucher_redemptions r "
+                           "ON r.msisdn = a.msisdn AND r.tenant_id = a.tenant_id AND r.redeemed_at >= a.valid_from "
+                           "AND (a.valid_to IS NULL OR r.redeemed_at < a.valid_to) "
+                           "WHERE a.tenant_id = :tenant AND a.account_id IN :ids AND r.currency = :currency "
+                           "AND NOT EXISTS (SELECT 1 FROM billing_ledger g WHERE g.tenant_id = a.tenant_id "
+                           "AND g.source = 'voucher:' || r.request_id) ORDER BY r.redeemed_at").bindparams(_expanding("ids"))
+                for account_id, request_id, micros in self.s.execute(sql, {"tenant": tenant_id, "ids": part, "currency": currency}):
+                    out[account_id].append((f"voucher:{request_id}", int(micros)))
+        return dict(out)
+
+    def _has_table(self, name: str) -> bool:
+        from sqlalchemy import inspect
+
+        return name in inspect(self._conn()).get_table_names()
+
+    def add_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        for e in entries:
+            try:
+                with self.s.begin_nested():
+                    self.s.execute(insert(billing_ledger).values(tenant_id=e.tenant_id, source=e.source, account_id=e.account_id,
+                                                                 amount_micros=e.amount_micros, currency=e.currency, time=e.time,
+                                                                 invoice_id=e.invoice_id))
+            except IntegrityError:
+                raise AlreadyExists("ledger entry", e.source, f"{e.source} is recorded already") from None
+
+    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]:
+        """Allowance and use of each subscriber's bundles in the calendar months of the period (rating's counters)."""
+        if not self._has_table("bundle_counters"):
+            return []
+        sql = text("SELECT msisdn, cycle, bundle_id, allowance, remaining, unit FROM bundle_counters WHERE tenant_id = :tenant "
+                   "AND msisdn IN :msisdns AND cycle IN :months ORDER BY msisdn, cycle, bundle_id").bindparams(
+            _expanding("msisdns"), _expanding("months"))
+        out: list[BundleUse] = []
+        ids = list(msisdns)
+        for i in range(0, len(ids), CHUNK):
+            for r in self.s.execute(sql, {"tenant": tenant_id, "msisdns": ids[i:i + CHUNK], "months": list(months)}):
+                out.append(BundleUse("", r.msisdn, r.bundle_id, f"{r.bundle_id} ({r.cycle})", "", int(r.allowance),
+                                     int(r.allowance) - int(r.remaining), r.unit))
+        return out
+
+    # -- periods, numbers, invoices ----------------------------------------------------------------
+    @staticmethod
+    def _claim(r: Any) -> PeriodClaim:
+        return PeriodClaim(r.tenant_id, r.account_id, r.period_start, r.period_end, PeriodStatus(r.status), r.invoice_id, r.run_id)
+
+    def claims(self, tenant_id: str, account_ids: Sequence[str], period_starts: Sequence[date]) -> dict[tuple[str, date], PeriodClaim]:
+        t = billing_periods
+        out: dict[tuple[str, date], PeriodClaim] = {}
+        ids = list(account_ids)
+        if not period_starts:
+            return out
+        for i in range(0, len(ids), CHUNK):
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(ids[i:i + CHUNK]), t.c.period_start.in_(list(period_starts))))
+            for r in self.s.execute(q):
+                out[(r.account_id, r.period_start)] = self._claim(r)
+        return out
+
+    def last_claims(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, PeriodClaim]:
+        t = billing_periods
+        out: dict[str, PeriodClaim] = {}
+        ids = list(account_ids)
+        for i in range(0, len(ids), CHUNK):
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id.in_(ids[i:i + CHUNK]))).order_by(t.c.period_start)
+            for r in self.s.execute(q):
+                out[r.account_id] = self._claim(r)  # the latest start wins
+        return out
+
+    def claim(self, claims: Sequence[PeriodClaim]) -> None:
+        if not claims:
+            return
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(billing_periods), [dict(tenant_id=c.tenant_id, account_id=c.account_id, period_start=c.period_start,
+                                                              period_end=c.period_end, status=c.status.value, invoice_id=c.invoice_id,
+                                                              run_id=c.run_id) for c in claims])
+        except IntegrityError:
+            raise AlreadyExists("billing period", "claimed by another run") from None
+
+    def update_claim_status(self, tenant_id: str, account_id: str, period_start: date, status: PeriodStatus) -> None:
+        t = billing_periods
+        self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id == account_id, t.c.period_start == period_start))
+                       .values(status=status.value))
+
+    def repoint_claim(self, tenant_id: str, account_id: str, period_start: date, invoice_id: str) -> None:
+        t = billing_periods
+        self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id == account_id, t.c.period_start == period_start))
+                       .values(invoice_id=invoice_id))
+
+    def take_numbers(self, tenant_id: str, series: str, count: int) -> int:
+        t = billing_series
+        key = and_(t.c.tenant_id == tenant_id, t.c.series == series)
+        q = select(t.c.next_number).where(key)
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        row = self.s.execute(q).first()
+        if row is None:
+            try:
+                with self.s.begin_nested():
+                    self.s.execute(insert(t).values(tenant_id=tenant_id, series=series, next_number=1))
+            except IntegrityError:
+                pass  # created by a concurrent transaction: read it (and lock it) below
+            row = self.s.execute(q).first()
+        assert row is not None
+        first = int(row[0])
+        self.s.execute(update(t).where(key).values(next_number=first + count))
+        return first
+
+    def add_invoices(self, bills: Sequence[StoredBill]) -> None:
+        if not bills:
+            return
+        rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        for b in bills:
+            values = _invoice_values(b.invoice)
+            values["bill"] = b.bill
+            values["document"] = zlib.compress(b.document, 1) if b.document is not None else None
+            rows.append(values)
+            i = b.invoice
+            lines.extend(_line_row(i, ln) for ln in i.lines)
+        if self.dialect == "postgresql":
+            self._copy(billing_invoices, rows)
+            self._copy(billing_invoice_lines, lines)
+            return
+        self.s.execute(insert(billing_invoices), rows)
+        if lines:
+            self.s.execute(insert(billing_invoice_lines), lines)
+
+    def _copy(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """PostgreSQL COPY of dict rows (a bill run batch's invoices and lines: one round trip, no per-row statement)."""
+        if not rows:
+            return
+        names = [c.name for c in table.columns]
+        raw = self._conn().connection.dbapi_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row([row.get(n) for n in names])
+
+    def _stored(self, r: Any) -> StoredBill:
+        from dataclasses import replace
+
+        from engine.billing.codec import line_from, unpack
+
+        bill = bytes(r.bill)
+        lines = tuple(line_from(x) for x in unpack(bill)["lines"])
+        return StoredBill(replace(_invoice(r), lines=lines), bill, zlib.decompress(r.document) if r.document is not None else None)
+
+    def get_invoice(self, tenant_id: str, invoice_id: str) -> StoredBill | None:
+        t = billing_invoices
+        r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.invoice_id == invoice_id))).first()
+        if r is None:
+            r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.number == invoice_id, t.c.number != ""))).first()
+        return self._stored(r) if r else None
+
+    def find_invoice(self, invoice_id: str) -> StoredBill | None:
+        r = self.s.execute(select(billing_invoices).where(billing_invoices.c.invoice_id == invoice_id)).first()
+        return self._stored(r) if r else None
+
+    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None) -> None:
+        values = _invoice_values(invoice)
+        if document is not None:
+            values["document"] = zlib.compress(document, 1)
+        if bill is not None:
+            values["bill"] = bill
+        self.s.execute(update(billing_invoices).where(billing_invoices.c.invoice_id == invoice.invoice_id).values(**values))
+
+    def delete_draft(self, invoice: Invoice) -> None:
+        i = invoice.invoice_id
+        self.s.execute(delete(billing_periods).where(and_(billing_periods.c.tenant_id == invoice.tenant_id,
+                                                          billing_periods.c.account_id == invoice.account_id,
+                                                          billing_periods.c.period_start == invoice.period_start)))
+        self.s.execute(delete(billing_usage).where(billing_usage.c.invoice_id == i))
+        self.s.execute(update(billing_charges).where(billing_charges.c.invoice_id == i).values(invoice_id=""))
+        self.s.execute(delete(billing_ledger).where(billing_ledger.c.invoice_id == i))
+        self.s.execute(delete(billing_invoice_lines).where(billing_invoice_lines.c.invoice_id == i))
+        self.s.execute(delete(billing_invoices).where(and_(billing_invoices.c.invoice_id == i, billing_invoices.c.state == InvoiceState.DRAFT.value)))
+
+    def mark_overdue(self, today: date) -> int:
+        t = billing_invoices
+        result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+                                                     t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
+                                .values(state=InvoiceState.OVERDUE.value))
+        return int(getattr(result, "rowcount", 0))
+
+    def list_invoices(self, flt: InvoiceFilter, after: Any, limit: int) -> list[Invoice]:
+        t = billing_invoices
+        cols = [c for c in t.c if c.name not in ("bill", "document")]
+        q = select(*cols).order_by(t.c.tenant_id, t.c.invoice_id).limit(limit)
+        if flt.tenant_ids is not None:
+            q = q.where(t.c.tenant_id.in_(sorted(flt.tenant_ids)))
+        if flt.account_id:
+            q = q.where(t.c.account_id == flt.account_id)
+        if flt.state is not None:
+            q = q.where(t.c.state == flt.state.value)
+        if flt.kind:
+            q = q.where(t.c.kind == flt.kind)
+        if flt.run_id:
+            q = q.where(t.c.run_id == flt.run_id)
+        if after is not None:
+            tenant, invoice = after
+            q = q.where(or_(t.c.tenant_id > tenant, and_(t.c.tenant_id == tenant, t.c.invoice_id > invoice)))
+        return [_invoice(r) for r in self.s.execute(q)]
+
+    def credited_lines(self, invoice_id: str) -> dict[str, int]:
+        ln, inv = billing_invoice_lines, billing_invoices
+        q = (select(ln.c.ref_line_id, func.sum(ln.c.amount_micros)).select_from(ln.join(inv, inv.c.invoice_id == ln.c.invoice_id))
+             .where(and_(inv.c.reference_id == invoice_id, inv.c.kind == DocumentKind.CREDIT_NOTE.value)).group_by(ln.c.ref_line_id))
+        return {r[0]: int(r[1]) for r in self.s.execute(q)}
+
+    # -- runs -----------------------------------------------------------------------------------
+    def add_run(self, run: BillRun) -> None:
+        self.s.execute(insert(billing_runs).values(**_run_values(run)))
+
+    def get_run(self, run_id: str) -> BillRun | None:
+        r = self.s.execute(select(billing_runs).where(billing_runs.c.run_id == run_id)).first()
+        return _run(r) if r else None
+
+    def update_run(self, run: BillRun) -> None:
+        self.s.execute(update(billing_runs).where(billing_runs.c.run_id == run.run_id).values(**_run_values(run)))
+
+    def list_runs(self, tenant_ids: set[str] | None, limit: int) -> list[BillRun]:
+        q = select(billing_runs).order_by(billing_runs.c.start_time.desc()).limit(limit)
+        if tenant_ids is not None:
+            q = q.where(billing_runs.c.tenant_id.in_(sorted(tenant_ids)))
+        return [_run(r) for r in self.s.execute(q)]
+
+
+def _line_row(i: Invoice, ln: BillLine) -> dict[str, Any]:
+    return dict(invoice_id=i.invoice_id, line_id=ln.line_id, tenant_id=i.tenant_id, account_id=i.account_id, subscriber_id=ln.subscriber_id,
+                charge_type=ln.charge_type.value, item_id=ln.item_id, advance=ln.advance, period_start=ln.period_start,
+                amount_micros=ln.amount_micros, ref_line_id=ln.ref_line_id)
+
+
+class SqlBillingUnitOfWorkFactory:
+    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
+        self._factory = factory
+
+    def __call__(self, read_only: bool = False) -> SqlBillingUnitOfWork:
+        return SqlBillingUnitOfWork(self._factory, read_only)

@@ -1,0 +1,132 @@
+"""Descriptor-driven cross-tenant probes, reusable by every service.
+
+An RPC "takes an object id" when its request message (or a message inside it; a repeated one through its first
+entry, such as the CDRs of a rating request) has a field named in :data:`OBJECT_ID_FIELDS`.  For each such RPC of a service the probe builds a request that names the *owner's*
+objects -- every id field filled from ``owned`` by field name -- calls it with *another* tenant's token, and
+records the status.  The test then requires a refusal (``NOT_FOUND`` or ``PERMISSION_DENIED``) for every one,
+and that the owner's objects and the audit log did not change.  An RPC added later is probed automatically;
+if its request names an id this module has no value for, :func:`probe_service` fails and says which.
+
+Using it for another service::
+
+    owned = {"subscriber_id": ..., "msisdn": ...}           # the owner's objects, by id field name
+    extra = {"ChangeSubscriberPlan": {"tariff_plan": "TP_X"}}  # what a request needs besides ids to pass validation
+    probes = probe_service(stack.address, "billing.v1.SubscriberService", owned, attacker_bearer, extra)
+    assert_all_refused(probes)
+
+Give the attacker every permission and privilege its tenant may hold, so that only tenancy can refuse.
+:func:`probe_services` probes several services (every registered one: ``every_registered_rpc``), and
+:func:`database_rows` snapshots the whole database for the "changes nothing" half of the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import grpc
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from sqlalchemy import MetaData, select
+
+from tests.integration.rpc_catalogue import Rpc, all_rpcs, call
+
+# request fields that name an object some tenant owns (not idempotency keys, not filters like page tokens)
+OBJECT_ID_FIELDS = frozenset({
+    "batch_id", "serial", "first_serial", "last_serial", "msisdn", "subscriber_id", "tenant_id", "reservation_id",
+    "profile_id", "token_id", "account_id", "invoice_id", "file_id", "version",
+    # plan set versions compared or tried, and the subscriber a CDR is charged to
+    "from_version", "to_version", "candidate_version", "a_number", "run_id",
+})
+REFUSED = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def id_paths(message: Descriptor, prefix: str = "", depth: int = 0) -> list[str]:
+    """Dotted paths of the object id fields of a request, a few levels into its messages (``cdrs[0].a_number``:
+    a repeated message through its first entry)."""
+    out: list[str] = []
+    for f in message.fields:
+        path = f"{prefix}{f.name}"
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            if depth < 3 and not f.message_type.full_name.startswith("google.protobuf.") and not f.message_type.GetOptions().map_entry:
+                out += id_paths(f.message_type, f"{path}{'[0]' if _repeated(f) else ''}.", depth + 1)
+        elif f.name in OBJECT_ID_FIELDS and not _repeated(f):
+            out.append(path)
+    return out
+
+
+def _repeated(f: FieldDescriptor) -> bool:
+    return bool(f.is_repeated)
+
+
+def _set(message: Any, path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        if name.endswith("[0]"):
+            items = getattr(message, name[:-3])
+            message = items[0] if len(items) else items.add()
+        else:
+            message = getattr(message, name)
+    if message.DESCRIPTOR.fields_by_name[leaf].is_repeated:
+        getattr(message, leaf).extend(value)
+    else:
+        setattr(message, leaf, value)
+
+
+def build_request(rpc: Rpc, owned: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    """The request of ``rpc`` naming the owner's objects; ``extra`` (field path -> value) fills the rest."""
+    request = rpc.request_class()
+    for path in id_paths(rpc.request_class.DESCRIPTOR):
+        leaf = path.rsplit(".", 1)[-1]
+        value = owned.get(path, owned.get(leaf))
+        if value is None:
+            raise KeyError(f"{rpc.service}.{rpc.name}: no owned object for id field {path!r}; add it to `owned`")
+        _set(request, path, value)
+    for path, value in extra.items():
+        _set(request, path, value)
+    return request
+
+
+@dataclass
+class Probe:
+    rpc: str
+    ids: list[str]
+    code: grpc.StatusCode | None  # None: the call succeeded
+    details: str = ""
+    request: Any = field(default=None, repr=False)
+
+
+def probe_service(address: str, service: str, owned: Mapping[str, Any], bearer: str,
+                  extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[Probe]:
+    """Call every RPC of ``service`` that takes an object id, as ``bearer``, on the owner's objects."""
+    return probe_rpcs(address, all_rpcs([service]), owned, bearer, extra)
+
+
+def probe_rpcs(address: str, rpcs: list[Rpc], owned: Mapping[str, Any], bearer: str,
+               extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[Probe]:
+    """Call each of ``rpcs`` that takes an object id, as ``bearer``, on the owner's objects."""
+    probes = []
+    with grpc.insecure_channel(address) as channel:
+        for rpc in rpcs:
+            ids = id_paths(rpc.request_class.DESCRIPTOR)
+            if not ids:
+                continue
+            request = build_request(rpc, owned, (extra or {}).get(rpc.name, {}))
+            try:
+                call(channel, rpc, request, metadata=[("authorization", f"Bearer {bearer}")])
+                probes.append(Probe(rpc.name, ids, None, request=request))
+            except grpc.RpcError as err:
+                probes.append(Probe(rpc.name, ids, err.code(), err.details() or "", request))
+    return probes
+
+
+def database_rows(engine: Any) -> dict[str, list[str]]:
+    """Every row of every table (the audit log included), to compare before and after refused calls."""
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        return {name: sorted(repr(tuple(row)) for row in conn.execute(select(table))) for name, table in sorted(meta.tables.items())}
+
+
+def assert_all_refused(probes: list[Probe]) -> None:
+    wrong = [f"{p.rpc} {p.ids}: {p.code.name if p.code else 'OK'} {p.details}" for p in probes if p.code not in REFUSED]
+    assert not wrong, "calls on another tenant's objects were not refused:\n" + "\n".join(wrong)

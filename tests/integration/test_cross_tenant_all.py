@@ -1,0 +1,170 @@
+"""No tenant acts on another tenant's objects, for EVERY RPC that names an object (issue #13 item 6).
+
+The RPCs are found from the registered services' descriptors by tests/integration/cross_tenant.py: an RPC takes an
+object id when its request (or a message inside it) has a field named in its ``OBJECT_ID_FIELDS``.  Each one is
+called with an
+``mvno-beta`` administrator's token holding every privilege an MVNO may hold, on ``mvno-alpha``'s objects
+(every id field filled from alpha's objects; ``EXTRA`` fills what a request needs besides ids to pass its
+own validation, so that only tenancy can refuse it).  Each call must be refused with NOT_FOUND or
+PERMISSION_DENIED, and the whole database must be unchanged afterwards, the audit log included.  The same
+requests from the operator get through for every read.  A service added later is probed without editing this
+file; a request naming an id this file has no value for fails the test and says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from billing.v1 import billing_pb2 as bpb
+from billing.v1 import mediation_pb2 as mpb
+from billing.v1 import subscriber_pb2 as spb
+from billing.v1 import token_pb2 as tpb
+from billing.v1 import voucher_pb2 as vpb
+from clients.client import RulebillClient
+from engine.identity import Role
+from engine.plans.loader import plan_files
+from tests.integration.billing_support import ONE_YEAR, BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
+from tests.integration.cross_tenant import REFUSED, assert_all_refused, database_rows, probe_rpcs
+from tests.integration.rpc_catalogue import every_registered_rpc
+from tests.unit.vouchers.gpgkeys import GPG, make_key, stop_agent
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+# what a request needs besides ids to pass its own validation, so that only tenancy can refuse it (by RPC, then field path)
+EXTRA: Mapping[str, Mapping[str, Any]] = {
+    "ProvisionSubscriber": {"imsi": "208150000000999", "billing_account": "ACC-X", "tariff_plan": "TP_ALPHA_SIMPLE",
+                            "payment_type": spb.PAYMENT_TYPE_POSTPAID},
+    "ChangeSubscriberPlan": {"tariff_plan": "TP_ALPHA_SIMPLE"},
+    "SetSubscriberBarring": {"flag": "bar_premium", "barred": True},
+    "SetSubscriberCreditLimit": {"credit_limit.amount_micros": 5_000_000, "credit_limit.currency": "EUR"},
+    "SuspendSubscriber": {"reason": "probe"}, "DeactivateSubscriber": {"reason": "probe"}, "SuspendTenant": {"reason": "probe"},
+    "IssueToken": {"subject": "intruder", "role": tpb.ROLE_CSR},
+    "GenerateBatch": {"count": 1},
+    "StreamVouchers": {"reveal": True},
+    "Redeem": {"request_id": "xt-redeem"},
+    "ReserveVoucher": {"request_id": "xt-reserve"},
+    "ChangeVouchers": {"event": vpb.VOUCHER_EVENT_BLOCK},
+    "ChangeBatch": {"event": vpb.BATCH_EVENT_BLOCK},
+    "AmendVoucher": {"dealer": "moved", "set_dealer": True},
+    "ReleaseReservation": {"reason": "not yours"},
+    "AuthorizeCall": {"destination": "33612999999"},
+    "WhatIf": {"default_tariff_plan": "TP_ALPHA_SIMPLE"},
+    "RateCdr": {"options.use_bundle_counters": True}, "RateCdrs": {"options.use_bundle_counters": True},
+    "GetBundleCounters": {"cycle": "2026-12"},
+    "Rerate": {"period_start.seconds": 1_798_761_600, "period_end.seconds": 1_801_440_000},
+    "StartBillRun": {"mode": bpb.BILL_RUN_MODE_MANUAL},
+    "DownloadInvoice": {"format": bpb.DOCUMENT_FORMAT_UBL_XML},
+    "CreateCreditNote": {"reason": "probe"}, "RebillInvoice": {"reason": "probe"}, "WriteOffInvoice": {"reason": "probe"},
+    "DiscardDraft": {"reason": "probe"},
+}
+# reads the operator cannot make across tenants today: a mediated file belongs to the tenant that uploaded it
+# (MediationDesk looks in the caller's own store), so the operator does not find an MVNO's file by its id
+OPERATOR_NOT_ACROSS = frozenset({"GetFileSummary", "ListRejects"})
+# every privilege a token may carry on top of its role
+EVERY_PRIVILEGE = ("voucher.reveal_pin", "voucher.purge", "voucher.recover")
+
+
+@pytest.fixture(scope="module")
+def export_keys(billing_stack: BillingStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Real OpenPGP keys, so that an export request is refused for its selection, not for its keys."""
+    if not os.path.exists(GPG):
+        yield {}
+        return
+    base = tmp_path_factory.mktemp("gpg")
+    recipient, operator = make_key(base / "r", "Printer <p@example.test>"), make_key(base / "o", "Operator <o@example.test>")
+    Path(billing_stack.root.vouchers.signing_key_file).write_bytes(operator.secret_key)
+    try:
+        yield {"recipient_public_key": recipient.public_key}
+    finally:
+        stop_agent(recipient.home)
+        stop_agent(operator.home)
+
+
+def bearer(s: BillingStack, tenant: str, role: Role, privileges: tuple[str, ...] = ()) -> str:
+    """A token of a year (the stack's clock moves by months) with the given privileges."""
+    return s.root.tokens.issue(None, f"xt-{tenant}-{role.value}", tenant, role, ONE_YEAR, frozenset(privileges))[1]
+
+
+@pytest.fixture(scope="module")
+def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """alpha's objects, one of each kind an RPC can name, and per-RPC values only alpha's objects give.  On the billing
+    stack (the sample plans active from 1 January 2026, a clock the test moves) so that alpha has a bill run and an
+    invoice: a subscriber from 1 February, billed on 2 March for February."""
+    s = billing_stack
+    alpha = s.client("mvno-alpha")
+    sub_id, msisdn = s.subscriber("mvno-alpha", "TP_ALPHA_SIMPLE", datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
+    account = alpha.billing.create_account(account_pb("XT-ALPHA"))
+    alpha.billing.assign(account.account_id, sub_id)
+    prepaid = alpha.subscribers.provision("+33699000111", "208150000000111", "ACC-P", "TP_ALPHA_SIMPLE", payment_type="prepaid")
+    plan_version = alpha.plans.upload(plan_files(REPO / "plans"), tenant_id="mvno-alpha")
+    batch = alpha.vouchers.generate_batch("vp-alpha-eur-10", 3)
+    alpha.vouchers.change_batch(batch.batch_id, "activate")
+    revealer = RulebillClient(s.address, bearer(s, "mvno-alpha", Role.MVNO_ADMIN, ("voucher.reveal_pin",)))
+    s.clients.append(revealer)
+    pins = {v.serial: v.pin for chunk in revealer.vouchers.stream_vouchers(vpb.VoucherSelection(batch_id=batch.batch_id), reveal=True)
+            for v in chunk}
+    data = (REPO / "tests" / "unit" / "mediation" / "fixtures" / "asterisk_sample.csv").read_bytes()
+    header = mpb.MediateFileHeader(layout="asterisk", file_name="alpha.csv", source="london-pbx")
+    list(alpha.mediation.rpc.MediateFile(iter([mpb.MediateFileRequest(header=header), mpb.MediateFileRequest(data=data)])))
+    token = alpha.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="alpha-clerk", tenant_id="mvno-alpha", role=tpb.ROLE_CSR)).token
+    # a reservation of alpha's prepaid subscriber, held (two-step recharge)
+    s.client("mvno-alpha", "csr").vouchers.rpc.ReserveVoucher(vpb.ReserveVoucherRequest(
+        msisdn=prepaid.msisdn, pin=pins[batch.first_serial + 2], request_id="xt-held"))
+    s.at(datetime(2026, 3, 2, 8, tzinfo=timezone.utc))
+    run = list(alpha.billing.run("manual", cycle_date=date(2026, 3, 1), account_ids=[account.account_id]))[-1]
+    invoice = alpha.billing.list_invoices(account_id=account.account_id).invoices[0]
+    owned = {
+        "tenant_id": "mvno-alpha", "subscriber_id": sub_id, "msisdn": msisdn, "a_number": msisdn,
+        "token_id": token.token_id, "batch_id": batch.batch_id, "serial": batch.first_serial, "first_serial": batch.first_serial,
+        "last_serial": batch.last_serial, "profile_id": "vp-alpha-eur-10", "file_id": hashlib.sha256(data).hexdigest(),
+        "version": plan_version.version, "from_version": plan_version.version, "to_version": plan_version.version,
+        "candidate_version": plan_version.version, "reservation_id": "xt-held", "account_id": account.account_id,
+        "invoice_id": invoice.invoice_id, "run_id": run.run_id,
+    }
+    start = Timestamp()
+    start.FromDatetime(s.clock.now())
+    cdr = {"service": mpb.CDR_SERVICE_KIND_VOICE, "b_number": "33612999999", "duration_seconds": 60, "start_time.seconds": start.seconds}
+    extra = {name: dict(values) for name, values in EXTRA.items()}
+    extra["Redeem"]["pin"] = extra.setdefault("ReserveVoucher", {})["pin"] = pins[batch.first_serial + 1]
+    extra["ExportVouchers"] = export_keys
+    extra["IssueDrafts"] = {"invoice_ids": [invoice.invoice_id]}
+    extra["RateCdr"].update({f"cdr.{k}": v for k, v in cdr.items()})
+    for name in ("RateCdrs", "WhatIf"):
+        extra[name].update({f"cdrs[0].{k}": v for k, v in cdr.items()})
+    return owned, extra
+
+
+def test_another_tenant_is_refused_on_every_rpc_naming_an_object_and_changes_nothing(billing_stack: BillingStack,
+                                                                                      alpha_objects: Any) -> None:
+    owned, extra = alpha_objects
+    s = billing_stack
+    attacker = bearer(s, "mvno-beta", Role.MVNO_ADMIN, EVERY_PRIVILEGE)
+    before = database_rows(s.root.db)
+    probes = probe_rpcs(s.address, every_registered_rpc(), owned, attacker, extra)
+    # without gpg the export's keys are refused before its selection is looked at: nothing to learn from it then
+    assert_all_refused([p for p in probes if extra["ExportVouchers"] or p.rpc != "ExportVouchers"])
+    after = database_rows(s.root.db)
+    assert [name for name in before if before[name] != after[name]] == [], "a refused call changed the database"
+    # the probe reached every kind of object (an RPC naming an object is probed as soon as it is registered)
+    assert {"GetSubscriber", "SuspendSubscriber", "GetTenant", "RevokeToken", "ListTokens", "ListAuditEntries", "GetBatch", "Redeem",
+            "ClearRechargeBar", "CommitReservation", "GetFileSummary", "ListRejects", "GetPlanSetVersion", "ActivatePlanSetVersion",
+            "WhatIf", "RateCdr", "AuthorizeCall", "GetBundleCounters", "ListCreditAlerts", "UploadPlanSet", "ProvisionSubscriber",
+            "IssueToken", "GetAccount", "AssignSubscriber", "GetInvoice", "DownloadInvoice", "CreateCreditNote", "RecordPayment",
+            "WriteOffInvoice", "GetBillRun", "StartBillRun", "PreviewBill", "Rerate"} <= {p.rpc for p in probes}
+
+
+def test_the_operator_reads_the_same_objects(billing_stack: BillingStack, alpha_objects: Any) -> None:
+    owned, extra = alpha_objects
+    operator = bearer(billing_stack, "mno", Role.OPERATOR_ADMIN, EVERY_PRIVILEGE)
+    probes = probe_rpcs(billing_stack.address, every_registered_rpc(), owned, operator, extra)
+    reads = [p for p in probes if p.rpc.startswith(("Get", "List", "Stream", "Diff")) and p.rpc not in OPERATOR_NOT_ACROSS]
+    refused = {p.rpc: p.details for p in reads if p.code in REFUSED}
+    assert len(reads) >= 18 and refused == {}

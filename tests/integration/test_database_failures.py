@@ -1,0 +1,143 @@
+"""A database that goes away under a running server (issue #13 item 14): the auth interceptor's token lookup
+fails, and the caller gets UNAVAILABLE (or INTERNAL) with a correlation id that the server log carries too,
+never the SQL text or its parameters; health turns NOT_SERVING.  Broken for real: a throw-away PostgreSQL
+stopped by its PID, an SQLite file (and its WAL) overwritten."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from billing.v1 import token_pb2
+from clients.client import RulebillClient
+from engine.settings import Settings
+from servers.app import create_server, graceful_stop
+from servers.bootstrap import bootstrap
+from servers.root import build_root
+from store.migrate import upgrade
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+CORRELATION = re.compile(r"correlation id ([0-9a-f]{16})")
+
+
+def _throwaway_postgres(tmp_path: Path) -> dict[str, str]:
+    """A PostgreSQL of this test's own (tests/postgres.sh), so that stopping it harms no other test."""
+    out = tmp_path / "pg.env"
+    # the answer goes through a file: the server started in the background keeps the shell's pipes open
+    script = f"source {REPO / 'tests' / 'postgres.sh'}; pg_find_bin || exit 3; pg_start >/dev/null || {{ echo \"$PG_ERROR\" >&2; exit 4; }}; " \
+             f"echo \"$PG_PID $PG_DIR $RULEBILL_TEST_POSTGRES_URL\" > {out}"
+    with open(tmp_path / "pg.err", "w") as err:
+        done = subprocess.run(["bash", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+    if done.returncode == 3:
+        pytest.skip("no PostgreSQL server binaries here")
+    assert done.returncode == 0, (tmp_path / "pg.err").read_text()
+    pid, folder, url = out.read_text().split()
+    return {"pid": pid, "dir": folder, "url": url}
+
+
+def _stop(pid: int) -> None:
+    os.kill(pid, signal.SIGQUIT)   # immediate shutdown, as a crash or an operator's kill would
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        __import__("time").sleep(0.05)
+    raise AssertionError(f"PostgreSQL {pid} did not stop")
+
+
+def _serve(url: str, home: Path) -> Any:
+    upgrade(url)
+    settings = Settings(home=home, database_url=url, health_check_seconds=0)   # the test asks health itself
+    root = build_root(settings)
+    bootstrap(settings, root, load_plans=False)
+    server, port = create_server(root, "127.0.0.1:0")
+    server.start()
+    return root, server, f"127.0.0.1:{port}", settings.effective_bootstrap_token_file.read_text().strip()
+
+
+def _health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status)
+
+
+def _who_am_i(address: str, bearer: str) -> token_pb2.WhoAmIResponse:
+    with RulebillClient(address, bearer) as rb:
+        return rb.tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest(), timeout=20)
+
+
+@pytest.fixture
+def errors_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    caplog.set_level(logging.INFO)
+    yield caplog
+
+
+def _assert_refused_without_detail(address: str, bearer: str, log: pytest.LogCaptureFixture) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as err:
+        _who_am_i(address, bearer)
+    code, details = err.value.code(), err.value.details() or ""
+    assert code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL), (code, details)
+    for leak in ("SELECT", "FROM", "api_token", "token_id", "[SQL", "parameters", "psycopg", "sqlite3"):
+        assert leak not in details, details
+    found = CORRELATION.search(details)
+    assert found, details
+    logged = [r for r in log.records if r.name == "rulebill.errors" and found.group(1) in r.getMessage()]
+    assert logged, "the correlation id must be in the server log"
+    assert bearer not in log.text
+    return code
+
+
+def test_postgres_stopped_under_a_running_server(tmp_path: Path, errors_log: pytest.LogCaptureFixture) -> None:
+    pg = _throwaway_postgres(tmp_path)
+    root = server = None
+    try:
+        root, server, address, bearer = _serve(pg["url"], tmp_path)
+        assert _who_am_i(address, bearer).token.tenant_id == "mno"
+        assert root.health is not None and root.health.check_database() and _health(address) == health_pb2.HealthCheckResponse.SERVING
+        _stop(int(pg["pid"]))
+        assert _assert_refused_without_detail(address, bearer, errors_log) == grpc.StatusCode.UNAVAILABLE
+        assert _health(address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert root.health.check_database() is False
+    finally:
+        if server is not None and root is not None:
+            graceful_stop(server, root, 0).wait(30)
+            root.close()
+        try:
+            os.kill(int(pg["pid"]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(pg["dir"], ignore_errors=True)
+
+
+def test_an_sqlite_file_made_unreadable_under_a_running_server(tmp_path: Path, errors_log: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "rulebill.db"
+    root, server, address, bearer = _serve(f"sqlite:///{db}", tmp_path)
+    try:
+        assert _who_am_i(address, bearer).token.tenant_id == "mno"
+        # the file, its write-ahead log and its index overwritten: what a disk fault or a careless copy leaves
+        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            if path.exists():
+                with open(path, "r+b") as fh:
+                    fh.write(b"\xde\xad" * (path.stat().st_size // 2))
+        _assert_refused_without_detail(address, bearer, errors_log)
+        assert _health(address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert root.health is not None and root.health.check_database() is False
+        assert _health(address) == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        graceful_stop(server, root, 0).wait(30)
+        root.close()
