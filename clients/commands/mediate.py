@@ -3,7 +3,8 @@
 Writes ``--out`` (the normalised ``*.cdr.csv`` format of :mod:`engine.cdr`) and
 ``--rejects`` (JSON lines: record number, line, byte offset, code, field, reason and
 the original bytes; for a refused file, one ``"level": "file"`` line per reason),
-prints the reconciliation summary and shows a progress bar on stderr for large files.
+prints the reconciliation summary and shows progress on stderr for files of 8 MiB and more (a bar on a
+terminal, a line per tenth elsewhere).
 An interrupted run resumes from its checkpoint (``OUT.checkpoint.json``) when started
 again.  A finished file is not mediated twice while its outputs are there ("already
 mediated, outputs at ..."); if they were deleted or changed, it is mediated again.
@@ -84,7 +85,7 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
             layout = find_layout(rules, args.format)
             origin = find_source(rules, getattr(args, "source", ""))
             total = source.stat().st_size
-            progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+            progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES else None
             summary = Mediator(layout, sink, sink, chunk_size=args.chunk_size, progress=progress, source=origin).mediate_path(source)
     except LayoutError as exc:
         for problem in exc.problems:
@@ -119,20 +120,18 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 
 
 class _Bar:
+    """Bytes read of a file of ``total`` bytes, as :class:`clients.commandkit.Progress` shows progress."""
+
     def __init__(self, total: int, label: str, stream: TextIO) -> None:
-        self.total, self.label, self.stream, self.shown = total, label, stream, -1
+        from clients.commandkit import Progress
+
+        self.total, self.shown = total, Progress(label, stream, unit="bytes")
 
     def __call__(self, done: int) -> None:
-        percent = min(100, done * 100 // max(1, self.total))
-        if percent != self.shown:
-            self.shown = percent
-            filled = percent * 30 // 100
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%  {done >> 20} MiB")
-            self.stream.flush()
+        self.shown(done, self.total)
 
     def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        self.shown.finish()
 
 
 def _tap3(source: Path, sink: Any, rules: Path) -> Any:
@@ -161,7 +160,7 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     from clients.client import connect
 
     total = source.stat().st_size
-    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES else None
     with connect(args.server, args.token) as rb:
         summary = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress,
                                             source=getattr(args, "source", "")).summary

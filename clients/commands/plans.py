@@ -111,6 +111,7 @@ def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
             summary["plans"] = {k: len(plan_set.table(k)) for k in
                                 ("destinations", "zones", "time_bands", "rates", "tariff_plans", "bundles", "discount_plans")}
             summary["plan_files"] = len(plan_set.files)
+            summary["files"] = plan_set_file_count(t.plans)
             tenants = {x for tp in plan_set.tariff_plans.values() for x in (tp.tenant, tp.customer) if x}
     for path in t.operator_files:
         seed, op_problems = load_operator(path)
@@ -141,6 +142,14 @@ def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
     return valid, sorted(problems), summary
 
 
+def plan_set_file_count(paths: list[Path]) -> int:
+    """How many files the plan set of ``paths`` has, counted as an upload carries them (``plan_files``: the plan files
+    and the prefix files), so that `plans validate`, `bootstrap` and the upload's audit entry say the same number."""
+    from engine.plans.loader import plan_files
+
+    return sum(len(plan_files(p)) if p.is_dir() else 1 for p in paths)
+
+
 def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     valid, problems, summary = validate_paths(args.paths)
@@ -153,7 +162,8 @@ def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
         parts = []
         if "plans" in summary:
             counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary["plans"].items())
-            parts.append(f"{summary['plan_files']} plan files ({counts})")
+            extra = summary["files"] - summary["plan_files"]  # the prefix files plan files name
+            parts.append(f"{summary['files']} plan set files ({summary['plan_files']} plan files, {extra} prefix files: {counts})")
         if "rules" in summary:
             r = summary["rules"]
             parts.append(f"{r['barring']} barring rules, {r['credit_alert_thresholds']} credit alert thresholds, {r['lifecycles']} lifecycles")
