@@ -87,7 +87,7 @@ def build_parser(extra_commands: Iterable[Registrar] = ()) -> argparse.ArgumentP
 
 def subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str | None, argparse.ArgumentParser]]:
     """The direct subcommands of a parser: (name, one-line help, parser)."""
-    out = []
+    out: list[tuple[str, str | None, argparse.ArgumentParser]] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help for choice in action._choices_actions}
@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None, extra_commands: Iterable[Registrar] = ()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
+    except SystemExit as stop:
+        if isinstance(stop.code, str):  # a command's own one-line refusal: `raise SystemExit("--amount: ...")`
+            print(stop.code, file=sys.stderr)
+            return EXIT_ERROR
+        raise
     except OSError as err:  # a file the command reads or writes, or a port it listens on
         print(f"error: {err.strerror or err}" + (f": {err.filename}" if getattr(err, "filename", None) else ""), file=sys.stderr)
         return EXIT_ERROR
