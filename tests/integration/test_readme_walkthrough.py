@@ -184,4 +184,8 @@ def test_readme_walkthrough_runs_verbatim(walkthrough_env: dict[str, str]) -> No
     assert "already mediated, outputs at var/asterisk.cdr.csv" in done.stdout
     assert "audit-mismatch" in done.stderr                             # the refused TAP file, with its reason
     assert "replay: skipping tests/golden/README.md" in done.stderr
+    assert re.search(r"rating    3 rated, 0 unrated\nunrated   none\n", done.stdout)  # --remote --rate --details
+    assert re.search(r"active version 1, candidate version \d+\n", done.stdout)     # what-if against the server
+    assert re.search(r"^TP_SMART_M +voice +1 ", done.stdout, re.M)                   # priced with the subscriber's plan
+    assert "subscriber is provisioned" not in done.stdout                              # activated before it calls
     assert not list((REPO / "samples").rglob("*.cdr.csv")) and not list(REPO.glob("*.ir.json"))  # outputs went to var/
