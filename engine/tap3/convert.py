@@ -9,10 +9,10 @@ micro-units without floats; the batch currency is the TAP currency, or SDR
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, replace
 
 from engine.cdr import CdrValueError, Direction, MediatedCdr, Service, cdr_identity, validate as validate_cdr
+from engine.gcpause import collector_paused
 
 from .model import (
     AccountingInfo,
@@ -92,14 +92,8 @@ def to_cdrs(doc: Tap3Document, namespace: str = "") -> tuple[list[MediatedCdr], 
         records = [(batch, event, returned) for batch, event, returned in returned_events(doc.return_batch)]
     else:
         return [], []
-    paused = gc.isenabled()   # many acyclic objects: see decode_file
-    if paused:
-        gc.disable()
-    try:
+    with collector_paused():   # many acyclic objects: see decode_file
         return _convert(doc, records, namespace)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def record_spans(doc: Tap3Document) -> dict[int, tuple[int, int]]:

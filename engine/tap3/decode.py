@@ -15,8 +15,9 @@ to report as fatal, so a defective file can still be displayed.
 
 from __future__ import annotations
 
-import gc
 from typing import Callable
+
+from engine.gcpause import collector_paused
 
 from . import fields as F
 from . import tags as T
@@ -56,14 +57,8 @@ def decode_file(data: bytes) -> Tap3Document:
     # Decoding builds many small acyclic objects; the cyclic collector would walk
     # the growing heap again and again for nothing (about 30 % of the time on a
     # 100k-event batch).  Pause it for the duration, restore it whatever happens.
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with collector_paused():
         return _decode(buf)
-    finally:
-        if paused:
-            gc.enable()
 
 
 _DOCUMENTS = (T.TRANSFER_BATCH, T.NOTIFICATION, T.RETURN_BATCH, T.ACKNOWLEDGEMENT)
