@@ -168,12 +168,13 @@ class BatchMapper:
             return None
         values["origin_id"] = origin
         raw = {i: raw[i] for _, i in self.attribute_pairs}   # all the raw columns still needed
-        # the field filters' masks, combined (a field that is a constant is the same for every record)
+        # the field filters' masks, combined (a field that is a constant is the same for every record); the records
+        # they drop are left out of the finished rows, once, rather than out of every column (they are few)
         kept = _combined_masks(((filt, values.get(filt.target) or [self._constant(filt.target)] * len(origin))
                                 for filt in self.field_filters), filtered)
-        if kept is not None:
-            values, raw = _select(values, kept), _select(raw, kept)
-        n = len(values["origin_id"])
+        if kept is not None and True not in kept:
+            return [], filtered
+        n = len(origin)
         if self.identify is not None:
             tenants = values["tenant"] = self._tenants(values, n)
             if self.only_tenant is not None and tenants.count(self.only_tenant) != n:
@@ -191,7 +192,8 @@ class BatchMapper:
                 out_columns.append(values[name])
             else:
                 out_columns.append(repeat(self._constant(name)))
-        return list(zip(*out_columns)), filtered
+        rows = zip(*out_columns)
+        return (list(compress(rows, kept)) if kept is not None else list(rows)), filtered
 
     def _identities(self, origins: Sequence[str]) -> list[str]:
         """engine.cdr.cdr_identity of every origin id: in one C call (``_cdrid.c``) when it is built, else one
