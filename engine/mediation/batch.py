@@ -200,7 +200,7 @@ class BatchMapper:
         encode of the whole column, then C-level maps over hashlib."""
         sha, prefix = self.sha256, self.prefix
         if self.cdr_ids is not None:
-            return self.cdr_ids(prefix, origins)  # type: ignore[no-any-return]
+            return self.cdr_ids(prefix, origins)
         parts = (prefix + ("\n" + prefix).join(origins)).encode().split(b"\n")
         if len(parts) != len(origins):   # a line break inside an origin id: one by one
             return [sha((prefix + o).encode()).hexdigest()[:32] for o in origins]

@@ -85,11 +85,12 @@ def to_cdrs(doc: Tap3Document, namespace: str = "") -> tuple[list[MediatedCdr], 
     File-level (fatal) problems are not checked here: call :func:`validate` first
     and refuse the file when it reports a fatal issue.
     """
+    records: list[tuple[TransferBatch, CallEvent, ReturnDetail | None]]
     if doc.transfer_batch is not None:
         batch = doc.transfer_batch
         records = [(batch, event, None) for event in batch.events]
     elif doc.return_batch is not None:
-        records = [(batch, event, returned) for batch, event, returned in returned_events(doc.return_batch)]
+        records = list(returned_events(doc.return_batch))
     else:
         return [], []
     with collector_paused():   # many acyclic objects: see decode_file
