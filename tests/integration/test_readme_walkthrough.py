@@ -184,7 +184,9 @@ def test_readme_walkthrough_runs_verbatim(walkthrough_env: dict[str, str]) -> No
     assert "already mediated, outputs at var/asterisk.cdr.csv" in done.stdout
     assert "audit-mismatch" in done.stderr                             # the refused TAP file, with its reason
     assert "replay: skipping tests/golden/README.md" in done.stderr
-    assert re.search(r"rating    3 rated, 0 unrated\nunrated   none\n", done.stdout)  # --remote --rate --details
+    # --remote --rate --details (the samples are dated November 2026: whether a fresh server's plan set was in force
+    # then depends on today's date, so the counts are not pinned here; tests/integration/test_mediation_details.py)
+    assert re.search(r"rating    \d+ rated, \d+ unrated\nunrated   \S", done.stdout)
     assert re.search(r"active version 1, candidate version \d+\n", done.stdout)     # what-if against the server
     assert re.search(r"^TP_SMART_M +voice +1 ", done.stdout, re.M)                   # priced with the subscriber's plan
     assert "subscriber is provisioned" not in done.stdout                              # activated before it calls
