@@ -4,9 +4,14 @@ Client commands reach the server found by --server / RULEBILL_SERVER / settings
 (default 127.0.0.1:50051) with the token from --token / RULEBILL_TOKEN / the
 bootstrap credential file, through the typed client (``clients/client.py``).
 Each area's commands live in clients/commands/<area>.py.  The server-side
-commands (serve, db upgrade, bootstrap) are added by ``servers/admin.py``, which
+commands (serve, db upgrade, bootstrap, security-officer) are added by ``servers/admin.py``, which
 is what the installed `rulebill` command runs; this package imports neither
 ``servers`` nor ``store``.
+
+Every command's ``--help`` starts with its one-line description and ends with examples
+(``clients/examples.py``).  Every error is one line on stderr and a non-zero exit: a gRPC error or
+an unusable input exits 2; a closed output pipe (``rulebill ... | head``) ends the command quietly
+with 141, as a Unix tool killed by SIGPIPE does.
 """
 
 from __future__ import annotations
@@ -14,17 +19,37 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any, Callable, Iterable
 
 import grpc
 
 from clients.client import describe_error, find_server
+from clients.examples import EXAMPLES
+from engine.settings import SettingsInvalid
 
 # each module has register(subparsers); a new area adds its module name here
 AREA_COMMANDS = ("tenants", "subscribers", "tokens", "plans", "replay", "mediate", "tap3", "vouchers", "rating", "rerate", "accounts", "bills", "invoices")
 
 Registrar = Callable[[Any], None]
+EXIT_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+
+
+def version() -> str:
+    import importlib.metadata  # only for --version: looking the distribution up costs every other command time
+
+    try:
+        return importlib.metadata.version("rulebill")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"rulebill {version()}")
+        parser.exit()
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -40,7 +65,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def build_parser(extra_commands: Iterable[Registrar] = ()) -> argparse.ArgumentParser:
     """The parser of every client command; ``extra_commands`` add more (the admin commands)."""
-    parser = argparse.ArgumentParser(prog="rulebill", description="Rulebill billing platform")
+    parser = argparse.ArgumentParser(prog="rulebill", description="Rulebill billing platform: vouchers, postpaid and "
+                                     "wholesale billing. `rulebill COMMAND --help` describes a command, with examples.")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in extra_commands:
         register(sub)
@@ -54,7 +81,32 @@ def build_parser(extra_commands: Iterable[Registrar] = ()) -> argparse.ArgumentP
 
     for name in AREA_COMMANDS:
         importlib.import_module(f"clients.commands.{name}").register(sub)
+    describe(parser)
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str | None, argparse.ArgumentParser]]:
+    """The direct subcommands of a parser: (name, one-line help, parser)."""
+    out: list[tuple[str, str | None, argparse.ArgumentParser]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            out.extend((name, helps.get(name), child) for name, child in action.choices.items())
+    return out
+
+
+def describe(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Give every (sub)command's --help its one-line help as description and its examples as epilog."""
+    for name, help_text, child in subcommands(parser):
+        here = (*path, name)
+        child.formatter_class = argparse.RawDescriptionHelpFormatter
+        if help_text and not child.description:
+            child.description = help_text[0].upper() + help_text[1:] + ("" if help_text.endswith(".") else ".")
+        examples = EXAMPLES.get(" ".join(here)) or tuple(
+            line for key, lines in EXAMPLES.items() if key.startswith(" ".join(here) + " ") for line in lines[:1])
+        if examples:
+            child.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+        describe(child, here)
 
 
 def main(argv: list[str] | None = None, extra_commands: Iterable[Registrar] = ()) -> int:
@@ -62,12 +114,29 @@ def main(argv: list[str] | None = None, extra_commands: Iterable[Registrar] = ()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
+        return code
     except grpc.RpcError as err:
         print(f"error: {describe_error(err)}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except SettingsInvalid as err:
+        print(f"error: {err}", file=sys.stderr)  # one line per problem: file:line:col: code: message
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader (`| head`) has what it wanted; nothing more can be written to it, not even at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
+    except SystemExit as stop:
+        if isinstance(stop.code, str):  # a command's own one-line refusal: `raise SystemExit("--amount: ...")`
+            print(stop.code, file=sys.stderr)
+            return EXIT_ERROR
+        raise
+    except OSError as err:  # a file the command reads or writes, or a port it listens on
+        print(f"error: {err.strerror or err}" + (f": {err.filename}" if getattr(err, "filename", None) else ""), file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Iterable, Iterator, TextIO, TypeVar
+from typing import TextIO
 
 from clients.client import RulebillClient, connect
-
-T = TypeVar("T")
 
 
 def client_flags(p: argparse.ArgumentParser) -> None:
@@ -26,26 +24,41 @@ def client_from(args: argparse.Namespace) -> RulebillClient:
     return connect(getattr(args, "server", None), getattr(args, "token", None))
 
 
-def progress(items: Iterable[T], total: int, label: str, stream: TextIO = sys.stderr) -> Iterator[T]:
-    """A plain-text progress bar on stderr (only when stderr is a terminal or total is large)."""
-    show = stream.isatty()
-    done = 0
-    for item in items:
-        yield item
-        done += 1
-        if show and total and (done % max(1, total // 100) == 0 or done == total):
-            filled = int(30 * done / total)
-            stream.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-            stream.flush()
-    if show:
-        stream.write("\n")
+class Progress:
+    """Progress of long work on stderr: on a terminal a bar redrawn in place; anywhere else (a log file, a pipe) a
+    plain line at 0 % and at each further tenth, so logs get a few readable lines and no carriage returns."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, unit: str = "") -> None:
+        self.label, self.stream, self.unit = label, stream or sys.stderr, unit
+        self.tty = self.stream.isatty()
+        self.shown = -1
+        self.ended = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not total or self.ended:
+            return
+        percent = min(100, max(0, done) * 100 // total)
+        step = percent if self.tty else percent // 10 * 10
+        if step == self.shown:
+            return
+        self.shown = step
+        amount = f"{_scaled(done, self.unit)}/{_scaled(total, self.unit)}"
+        if self.tty:
+            filled = percent * 30 // 100
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {amount} {percent:3d}%")
+        else:
+            self.stream.write(f"{self.label}: {amount} ({percent}%)\n")
+        if done >= total:
+            self.finish()
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the bar's line on a terminal (after the work, or when it stopped early)."""
+        if self.tty and self.shown >= 0 and not self.ended:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.ended = True
 
 
-def bar(done: int, total: int, label: str, stream: TextIO = sys.stderr) -> None:
-    """Draw one progress update (for streamed progress messages)."""
-    if not total:
-        return
-    filled = int(30 * min(done, total) / total)
-    end = "\n" if done >= total else ""
-    stream.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}{end}")
-    stream.flush()
+def _scaled(n: int, unit: str) -> str:
+    return f"{n >> 20} MiB" if unit == "bytes" and n >= 1 << 20 else (f"{n} B" if unit == "bytes" else str(n))

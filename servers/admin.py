@@ -1,6 +1,7 @@
 """The `rulebill` command: the client commands plus the server-side ones, which may use servers and store.
 
-* ``rulebill serve [--listen ADDRESS]`` — run the gRPC server until SIGTERM/SIGINT.
+* ``rulebill serve [--listen ADDRESS] [--migrate]`` — run the gRPC server until SIGTERM/SIGINT; a database that
+  lacks migrations is refused (one line: run `rulebill db upgrade`) unless ``--migrate`` applies them first.
 * ``rulebill db upgrade`` — apply every migration branch (alembic ``heads``).
 * ``rulebill bootstrap`` — seed the operator, its MVNOs and plan set, and write the admin credential.
 * ``rulebill security-officer --subject NAME`` — the first security officer's token (grants voucher.reveal_pin).
@@ -21,13 +22,54 @@ from engine.settings import load_settings
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from servers.app import serve
+    from store.migrate import missing_migrations, upgrade
 
     settings = load_settings()
     if args.listen:
         settings = settings.with_overrides(listen_address=args.listen)
+    url = settings.effective_database_url
+    missing = missing_migrations(url)
+    if missing and args.migrate:
+        upgrade(url)
+    elif missing:
+        print(f"serve: the database is not migrated ({len(missing)} migration head(s) missing, e.g. {sorted(missing)[0]}): "
+              "run `rulebill db upgrade` first, or `rulebill serve --migrate`", file=sys.stderr)
+        return 2
+    busy = f"serve: cannot listen on {settings.listen_address} ({{}}): stop the other server or choose another address " \
+           "with --listen or RULEBILL_LISTEN_ADDRESS"
+    problem = _cannot_bind(settings.listen_address)  # before the server is built: one line, not grpc's own log
+    if problem:
+        print(busy.format(problem), file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(settings)
+    try:
+        serve(settings)
+    except OSError as exc:  # taken between the check and the start
+        print(busy.format(exc), file=sys.stderr)
+        return 2
     return 0
+
+
+def _cannot_bind(address: str) -> str:
+    """Why ``address`` (host:port, [v6]:port) cannot be listened on now, or "" when it can (or cannot be checked)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port.isdigit() or port == "0":
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"unknown host: {exc.strerror}"
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket: TIME_WAIT is no obstacle
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -46,7 +88,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     print(f"operator {result['operator']} ready; MVNOs created: {', '.join(result['mvnos_created']) or 'none (already there)'}")
     if "plan_set_version" in result:
         state = "activated now" if result.get("plan_set_activated") else "already active"
-        print(f"plan set from plans/: version {result['plan_set_version']} ({state})")
+        files = f", {result['plan_set_files']} files" if "plan_set_files" in result else ""  # counted as `plans validate` counts
+        print(f"plan set from {load_settings().plans_dir}: version {result['plan_set_version']}{files} ({state})")
     print(f"bootstrap admin credential: {result['token_file']}" + (" (new)" if result["token_written"] else " (kept)"))
     if "billing_samples" in result:
         samples = result["billing_samples"]
@@ -82,13 +125,15 @@ def cmd_security_officer(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add serve, db upgrade and bootstrap to the `rulebill` parser."""
-    p = subparsers.add_parser("serve", help="run the gRPC server")
+    p = subparsers.add_parser("serve", help="run the gRPC server until SIGTERM/SIGINT")
     p.add_argument("--listen", help="address to listen on (default from settings: 127.0.0.1:50051)")
+    p.add_argument("--migrate", action="store_true", help="apply missing database migrations first (default: refuse to start)")
     p.set_defaults(func=cmd_serve)
 
     p = subparsers.add_parser("db", help="database schema")
     dbsub = p.add_subparsers(dest="db_command", required=True)
-    dbsub.add_parser("upgrade", help="apply all migrations").set_defaults(func=cmd_db_upgrade)
+    dbsub.add_parser("upgrade", help="apply every migration branch (alembic heads) to the settings' database") \
+        .set_defaults(func=cmd_db_upgrade)
 
     p = subparsers.add_parser("bootstrap", help="seed the operator and MVNOs from plans/, sample billing accounts, and write the "
                                                 "admin credential")

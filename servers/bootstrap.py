@@ -77,7 +77,7 @@ def _bootstrap_plan_set(root: Root, settings: Settings, operator: Principal) -> 
     else:
         version = root.plans.upload(operator, tenant, files)
     root.plans.activate(operator, tenant, version.version, None)
-    return {"plan_set_version": version.version, "plan_set_activated": True}
+    return {"plan_set_version": version.version, "plan_set_activated": True, "plan_set_files": len(files)}
 
 
 def _token_still_valid(root: Root, token_file: Path) -> bool:

@@ -35,3 +35,11 @@ def current_heads(url: str) -> set[str]:
         heads = set(MigrationContext.configure(conn).get_current_heads())
     engine.dispose()
     return heads
+
+
+def missing_migrations(url: str) -> set[str]:
+    """The migration heads the database has not reached (empty when it is up to date)."""
+    from alembic.script import ScriptDirectory
+
+    wanted = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    return wanted - current_heads(url)

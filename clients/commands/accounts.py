@@ -110,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("accounts", help="billing accounts: payer, cycle, subscribers, one-off charges")
     s = p.add_subparsers(dest="action", required=True)
-    q = s.add_parser("list"); q.add_argument("--tenant", default=""); client_flags(q); paging(q)
+    q = s.add_parser("list", help="billing accounts"); q.add_argument("--tenant", default=""); client_flags(q); paging(q)
     _account_flags(s.add_parser("create", help="a billing account"), create=True)
     _account_flags(s.add_parser("update", help="change the given fields"), create=False)
-    q = s.add_parser("show"); q.add_argument("account_id"); q.add_argument("--tenant", default=""); client_flags(q)
+    q = s.add_parser("show", help="one billing account"); q.add_argument("account_id"); q.add_argument("--tenant", default=""); client_flags(q)
     q = s.add_parser("assign", help="bill a subscriber to the account (it leaves its previous account)")
     q.add_argument("account_id"); q.add_argument("subscriber_id"); q.add_argument("--since", help="UTC time, default now")
     q.add_argument("--tenant", default=""); client_flags(q)

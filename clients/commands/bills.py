@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.v1 import billing_pb2 as pb
-from clients.commandkit import bar, client_flags, client_from, paging
+from clients.commandkit import Progress, client_flags, client_from, paging
 from clients.output import as_dict, emit, emit_one, print_table
 
 INVOICE_COLUMNS = ("number", "kind", "state", "account_id", "period_start", "period_end", "payable", "invoice_id")
@@ -46,10 +46,11 @@ def cmd_run(args: argparse.Namespace, bc: Any) -> int:
         if len(accounts) != 1:
             raise SystemExit("--now and --final bill exactly one --account")
     last = None
+    progress = None if args.json else Progress("bill run")
     for last in bc.run(mode, _day(args.cycle_date), accounts, args.dry_run, args.review, args.resume or "", args.tenant):
         done = last.issued + last.drafts + last.empty + last.skipped + last.failed
-        if sys.stderr.isatty() and last.total:
-            bar(done, last.total, f"bill run {last.run_id}")
+        if progress is not None:
+            progress(done, last.total)
     assert last is not None
     if args.json:
         emit_one(last, True)

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     q = s.add_parser("pay", help="record a payment (once per reference)")
     q.add_argument("invoice"); q.add_argument("--amount", required=True); q.add_argument("--currency", default="EUR")
     q.add_argument("--reference", required=True); q.add_argument("--tenant", default=""); client_flags(q)
-    q = s.add_parser("write-off"); q.add_argument("invoice"); q.add_argument("--reason", required=True)
+    q = s.add_parser("write-off", help="write off an unpaid invoice (admins only, with a reason)"); q.add_argument("invoice"); q.add_argument("--reason", required=True)
     q.add_argument("--tenant", default=""); client_flags(q)
     q = s.add_parser("discard", help="drop a draft"); q.add_argument("invoice"); q.add_argument("--reason", required=True)
     q.add_argument("--tenant", default=""); client_flags(q)

@@ -3,7 +3,8 @@
 Writes ``--out`` (the normalised ``*.cdr.csv`` format of :mod:`engine.cdr`) and
 ``--rejects`` (JSON lines: record number, line, byte offset, code, field, reason and
 the original bytes; for a refused file, one ``"level": "file"`` line per reason),
-prints the reconciliation summary and shows a progress bar on stderr for large files.
+prints the reconciliation summary and shows progress on stderr for files of 8 MiB and more (a bar on a
+terminal, a line per tenth elsewhere).
 An interrupted run resumes from its checkpoint (``OUT.checkpoint.json``) when started
 again.  A finished file is not mediated twice while its outputs are there ("already
 mediated, outputs at ..."); if they were deleted or changed, it is mediated again.
@@ -13,8 +14,11 @@ time zone and numbering plan); a layout that needs one refuses files without it.
 ``--format tap3`` decodes a TAP 3.12 file with :mod:`engine.tap3` instead, through the
 same store guarantees and with the same summary.
 
-``--remote`` sends the file to the server's MediationService instead (1 MiB messages,
-progress bar on a terminal; ``--rate`` also rates it there) and prints the stored summary.
+``--remote`` sends the file to the server's MediationService instead (1 MiB messages, progress of
+the upload on stderr; ``--rate`` also rates it there) and prints the stored summary.  ``--details``
+says why CDRs were left unrated: the file's stored CDRs come back and are priced again through
+RatingService without touching any counter or ledger (nothing is stored), and the unrated ones are
+counted by reason and listed.
 
 Exit codes: 0 mediated (record rejects are listed, not fatal); 1 the file was
 refused (wrong layout, delimiter, header ...); 2 the input or layout cannot be used.
@@ -47,6 +51,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--remote", action="store_true", help="send the file to the server's MediationService instead (stored there)")
     p.add_argument("--rate", action="store_true", help="with --remote: also rate the normalised CDRs on the server")
+    p.add_argument("--details", action="store_true", help="with --remote --rate: why CDRs are unrated (counts by reason, "
+                                                          "and each unrated CDR); prices the CDRs again, stores nothing")
     p.add_argument("--server", help="with --remote: host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
     p.add_argument("--token", help="with --remote: bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
     p.set_defaults(func=run_mediate)
@@ -84,7 +90,7 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
             layout = find_layout(rules, args.format)
             origin = find_source(rules, getattr(args, "source", ""))
             total = source.stat().st_size
-            progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+            progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES else None
             summary = Mediator(layout, sink, sink, chunk_size=args.chunk_size, progress=progress, source=origin).mediate_path(source)
     except LayoutError as exc:
         for problem in exc.problems:
@@ -119,20 +125,18 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 
 
 class _Bar:
+    """Bytes read of a file of ``total`` bytes, as :class:`clients.commandkit.Progress` shows progress."""
+
     def __init__(self, total: int, label: str, stream: TextIO) -> None:
-        self.total, self.label, self.stream, self.shown = total, label, stream, -1
+        from clients.commandkit import Progress
+
+        self.total, self.shown = total, Progress(label, stream, unit="bytes")
 
     def __call__(self, done: int) -> None:
-        percent = min(100, done * 100 // max(1, self.total))
-        if percent != self.shown:
-            self.shown = percent
-            filled = percent * 30 // 100
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%  {done >> 20} MiB")
-            self.stream.flush()
+        self.shown(done, self.total)
 
     def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        self.shown.finish()
 
 
 def _tap3(source: Path, sink: Any, rules: Path) -> Any:
@@ -161,14 +165,23 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     from clients.client import connect
 
     total = source.stat().st_size
-    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES and err.isatty() else None
+    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES else None
+    details = bool(getattr(args, "details", False))
+    if details and not args.rate:
+        raise SystemExit("mediate: --details needs --rate (it says why rated CDRs were left unrated)")
     with connect(args.server, args.token) as rb:
-        summary = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress,
-                                            source=getattr(args, "source", "")).summary
-    if progress is not None:
-        progress.finish()
+        mediated = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress, return_cdrs=details,
+                                             source=getattr(args, "source", ""))
+        summary = mediated.summary
+        if progress is not None:
+            progress.finish()
+        unrated = _unrated(rb, mediated.cdrs) if details else []
     if args.json:
-        json.dump({"file": str(source), "summary": MessageToDict(summary, preserving_proto_field_name=True)}, out, indent=2, sort_keys=True)
+        payload: dict[str, Any] = {"file": str(source), "summary": MessageToDict(summary, preserving_proto_field_name=True)}
+        if details:
+            payload["unrated"] = [{"cdr_id": c.cdr_id, "a_number": c.a_number, "b_number": c.b_number, "reason": reason}
+                                  for c, reason in unrated]
+        json.dump(payload, out, indent=2, sort_keys=True)
         out.write("\n")
     else:
         rejected, filtered = sum(summary.rejected.values()), sum(summary.filtered.values())
@@ -178,9 +191,30 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
         out.write(f"records   {summary.records_in} = normalised {summary.normalised} + filtered {filtered} + rejected {rejected}"
                   f" + duplicates {summary.duplicates} + aggregated {summary.aggregated} + non-billable legs {summary.non_billable_legs}\n")
         if args.rate:
-            out.write(f"rating    {summary.rated} rated, {summary.unrated} unrated\n")
+            hint = " (--details says why)" if summary.unrated and not details else ""
+            out.write(f"rating    {summary.rated} rated, {summary.unrated} unrated{hint}\n")
+        if details:
+            _print_unrated(unrated, out)
     if summary.HasField("file_error"):
         e = summary.file_error
         print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _unrated(rb: Any, cdrs: list[Any]) -> list[tuple[Any, str]]:
+    """The CDRs that price as unrated now, with the reason (RatingService without counters: nothing is stored)."""
+    from billing.v1 import rating_pb2
+
+    rated = rb.rating.rate_many(cdrs, use_bundle_counters=False)
+    return [(cdr, r.reason or rating_pb2.RatingStatus.Name(r.status)) for cdr, r in zip(cdrs, rated)
+            if r.status != rating_pb2.RATING_STATUS_RATED]
+
+
+def _print_unrated(unrated: list[tuple[Any, str]], out: TextIO) -> None:
+    from collections import Counter
+
+    by_reason = Counter(reason.split(":", 1)[0] for _, reason in unrated)
+    out.write("unrated   " + (", ".join(f"{code} {n}" for code, n in by_reason.most_common()) or "none") + "\n")
+    for cdr, reason in unrated:
+        out.write(f"  {cdr.cdr_id[:12]}  {cdr.a_number or '-'} -> {cdr.b_number or '-'}  {reason}\n")

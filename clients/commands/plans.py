@@ -8,8 +8,11 @@
   destination groups, tariff plans and tenants are checked against the plans.
 * ``plans compile PATH... [--out FILE]`` — the intermediate form (JSON) the
   engine evaluates; exit 1 when the plan set is invalid.
-* ``plans what-if --active PATH... --candidate PATH... --cdrs FILE [--subscribers FILE]``
-  — revenue per plan and service under both plan sets.
+* ``plans what-if --candidate FOLDER --cdrs FILE`` — against a running server: the candidate folder is uploaded
+  as a new version (not activated) and compared with the version active there (``WhatIf``), on the CDRs of FILE,
+  each priced with its calling subscriber's tariff plan (looked up once per number).
+* ``plans what-if --active PATH... --candidate PATH... --cdrs FILE [--subscribers FILE]`` — offline, no server:
+  revenue per plan and service under both plan sets.
 """
 
 from __future__ import annotations
@@ -39,11 +42,15 @@ def register(subparsers: Any) -> None:
     c.add_argument("--out", help="write to this file instead of standard output")
     c.set_defaults(func=run_compile)
     w = commands.add_parser("what-if", help="rate CDRs with a candidate and the active plan set; show the difference")
-    w.add_argument("--active", nargs="+", required=True, metavar="PATH")
-    w.add_argument("--candidate", nargs="+", required=True, metavar="PATH")
+    w.add_argument("--active", nargs="+", metavar="PATH",
+                   help="offline: the active plan set's files (default: the version active on the server)")
+    w.add_argument("--candidate", nargs="+", required=True, metavar="PATH",
+                   help="the candidate plan set (against a server: one plan folder, uploaded as a new version, not activated)")
     w.add_argument("--cdrs", required=True, help="normalised CDR file (*.cdr.csv)")
-    w.add_argument("--subscribers", help="plan assignments (the replay subscribers.yaml format)")
+    w.add_argument("--subscribers", help="offline: plan assignments (the replay subscribers.yaml format)")
     w.add_argument("--format", choices=("text", "json"), default="text")
+    w.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
+    w.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
     w.set_defaults(func=run_what_if)
 
 
@@ -111,6 +118,7 @@ def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
             summary["plans"] = {k: len(plan_set.table(k)) for k in
                                 ("destinations", "zones", "time_bands", "rates", "tariff_plans", "bundles", "discount_plans")}
             summary["plan_files"] = len(plan_set.files)
+            summary["files"] = plan_set_file_count(t.plans)
             tenants = {x for tp in plan_set.tariff_plans.values() for x in (tp.tenant, tp.customer) if x}
     for path in t.operator_files:
         seed, op_problems = load_operator(path)
@@ -141,6 +149,14 @@ def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
     return valid, sorted(problems), summary
 
 
+def plan_set_file_count(paths: list[Path]) -> int:
+    """How many files the plan set of ``paths`` has, counted as an upload carries them (``plan_files``: the plan files
+    and the prefix files), so that `plans validate`, `bootstrap` and the upload's audit entry say the same number."""
+    from engine.plans.loader import plan_files
+
+    return sum(len(plan_files(p)) if p.is_dir() else 1 for p in paths)
+
+
 def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     valid, problems, summary = validate_paths(args.paths)
@@ -153,7 +169,8 @@ def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
         parts = []
         if "plans" in summary:
             counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary["plans"].items())
-            parts.append(f"{summary['plan_files']} plan files ({counts})")
+            extra = summary["files"] - summary["plan_files"]  # the prefix files plan files name
+            parts.append(f"{summary['files']} plan set files ({summary['plan_files']} plan files, {extra} prefix files: {counts})")
         if "rules" in summary:
             r = summary["rules"]
             parts.append(f"{r['barring']} barring rules, {r['credit_alert_thresholds']} credit alert thresholds, {r['lifecycles']} lifecycles")
@@ -189,6 +206,8 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine.replay import load_assignments
 
     out = out or sys.stdout
+    if not args.active:
+        return _what_if_on_server(args, out)
     active_set, problems = load_plan_set(args.active)
     if active_set is None:
         sys.stderr.write("active plan set is invalid:\n" + format_problems(problems) + "\n")
@@ -216,6 +235,68 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
     totals = ", ".join(f"{format_amount(m, c)} {c}".rstrip() for c, m in sorted(report.differences().items())) or "0.00"
     out.write(f"total difference {totals}\n")
     return EXIT_VALID
+
+
+def _what_if_on_server(args: argparse.Namespace, out: TextIO) -> int:
+    """The candidate folder uploaded as a new version and compared with the server's active one on the file's CDRs."""
+    from clients.commandkit import client_from
+    from clients.services.mediation import cdr_message
+    from engine.cdr import CdrReject, read_cdrs
+    from engine.money import format_amount
+    from engine.plans.loader import plan_files
+
+    folder = Path(args.candidate[0])
+    if len(args.candidate) != 1 or not folder.is_dir():
+        raise SystemExit("--candidate: one plan folder against a server (it is uploaded); give --active PATH to compare offline")
+    if args.subscribers:
+        raise SystemExit("--subscribers: offline only (the server prices each CDR with its subscriber's plan); add --active PATH")
+    with open(args.cdrs, encoding="utf-8", newline="") as stream:
+        rows = list(read_cdrs(stream))
+    cdrs = [cdr_message(r) for r in rows if not isinstance(r, CdrReject)]
+    with client_from(args) as rb:
+        plans = _subscriber_plans(rb, {c.a_number for c in cdrs if c.a_number})
+        version = rb.plans.upload(plan_files(folder))
+        print(f"candidate {folder} uploaded as version {version.version} (not activated)", file=sys.stderr)
+        reply = rb.plans.what_if(version.version, cdrs, assignments=plans)
+    lines = [{"plan": x.tariff_plan, "service": mpb_service(x.service), "cdrs": x.cdrs, "currency": x.active.currency or x.candidate.currency,
+              "active": x.active.amount_micros, "candidate": x.candidate.amount_micros, "difference": x.difference.amount_micros,
+              "active_unrated": x.active_unrated, "candidate_unrated": x.candidate_unrated} for x in reply.lines]
+    rejected = reply.rejected + sum(1 for r in rows if isinstance(r, CdrReject))
+    if args.format == "json":
+        out.write(json.dumps({"active_version": reply.active_version, "candidate_version": reply.candidate_version,
+                              "lines": lines, "rejected": rejected}, indent=2) + "\n")
+        return EXIT_VALID
+    out.write(f"active version {reply.active_version}, candidate version {reply.candidate_version}\n")
+    out.write(f"{'plan':<24} {'service':<14} {'cdrs':>7} {'active':>14} {'candidate':>14} {'difference':>14}\n")
+    for x in lines:
+        c = x["currency"]
+        out.write(f"{x['plan']:<24} {x['service']:<14} {x['cdrs']:>7} {format_amount(x['active'], c):>14} "
+                  f"{format_amount(x['candidate'], c):>14} {format_amount(x['difference'], c):>14} {c}"
+                  + (f"  (unrated: {x['active_unrated']} active, {x['candidate_unrated']} candidate)"
+                     if x["active_unrated"] or x["candidate_unrated"] else "") + "\n")
+    if rejected:
+        out.write(f"{rejected} CDR(s) rejected (not rated by either)\n")
+    return EXIT_VALID
+
+
+def _subscriber_plans(rb: Any, numbers: set[str]) -> dict[str, str]:
+    """Each calling number's tariff plan, from the subscriber store (WhatIf prices a CDR by the plan it is given)."""
+    import grpc
+
+    plans: dict[str, str] = {}
+    for number in sorted(numbers):
+        try:
+            plans[number] = rb.subscribers.get(msisdn=number).tariff_plan
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise  # a number nobody has stays unassigned: unrated on both sides, and counted so
+    return plans
+
+
+def mpb_service(number: int) -> str:
+    from billing.v1 import mediation_pb2
+
+    return mediation_pb2.CdrServiceKind.Name(number).removeprefix("CDR_SERVICE_KIND_").lower()
 
 
 def _cdr_rows(path: str) -> Any:

@@ -1,6 +1,8 @@
 """``rulebill replay FOLDER... [--junit FILE] [--update]``: QA replay of golden folders (offline).
 
-Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  A case with ``accounts.yaml`` is a bill case
+Each FOLDER is a golden case (has ``plans/``) or a folder of cases.  A file among them (the ``README.md`` a
+shell glob such as ``tests/golden/*`` picks up) is skipped with a note on stderr; a path that does not exist is a
+failing case.  A case with ``accounts.yaml`` is a bill case
 (accounts, CDRs and bill run steps compared with the expected invoices, see ``engine.billing.replay``); the shipped
 ones are in ``tests/golden/bills/`` (``rulebill replay tests/golden tests/golden/bills`` runs the rating and the bill cases).  Exit 0
 when every case matches; 1 when a case differs or cannot run (a per-CDR diff
@@ -18,18 +20,22 @@ from typing import Any, TextIO
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("replay", help="rate golden folders and compare with their expected output")
-    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="a case folder or a folder of cases (files are skipped)")
     p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
     p.add_argument("--update", action="store_true", help="rewrite expected.jsonl from the current engine")
     p.set_defaults(func=run_replay)
 
 
-def run_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from engine.billing.replay import is_bill_case, replay_bill_case, update_bill_case
     from engine.replay import find_cases, junit_xml, replay_folder, update_folder
 
     out = out or sys.stdout
-    cases = find_cases(args.folders)
+    err = err or sys.stderr
+    files = [f for f in args.folders if Path(f).is_file()]
+    for name in files:
+        err.write(f"replay: skipping {name}: a file, not a case folder\n")
+    cases = find_cases([f for f in args.folders if f not in files])
     if not cases:
         out.write("no golden folders found\n")
         return 1

@@ -9,12 +9,11 @@ result of one clean run.  Progress shows on a terminal; the summary is printed a
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, time, timezone
 from typing import Any
 
 from billing.v1.rerate_pb2 import RerateSummary
-from clients.commandkit import bar, client_flags, client_from
+from clients.commandkit import Progress, client_flags, client_from
 from clients.output import emit_one
 
 
@@ -41,12 +40,13 @@ def _when(text: str, flag: str) -> datetime:
 def run_rerate(args: argparse.Namespace) -> int:
     start, end = _when(args.start, "--from"), _when(args.end, "--to")
     summary = None
+    progress = Progress("rerate")
     with client_from(args) as rb:
         for step in rb.rerate.steps(start, end, args.plan_set_version, args.tenant):
             if isinstance(step, RerateSummary):
                 summary = step
-            elif sys.stderr.isatty():
-                bar(step.done, step.total, "rerate")
+            else:
+                progress(step.done, step.total)
     if summary is None:  # pragma: no cover - the server always ends with the summary
         raise SystemExit("the server ended the run without a summary")
     emit_one(summary, args.json)

@@ -17,16 +17,16 @@ SUB_COLUMNS = ("subscriber_id", "tenant_id", "msisdn", "imsi", "status", "paymen
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("subscribers", help="provision and manage subscribers")
     ssub = p.add_subparsers(dest="action", required=True)
-    q = ssub.add_parser("provision")
+    q = ssub.add_parser("provision", help="a new subscriber (status provisioned: activate it before it may call)")
     q.add_argument("--msisdn", required=True); q.add_argument("--imsi", required=True); q.add_argument("--account", required=True)
     q.add_argument("--plan", required=True); q.add_argument("--payment", choices=("postpaid", "prepaid"), default="postpaid")
     q.add_argument("--tenant", default="", help="default: your own tenant"); client_flags(q)
     q = ssub.add_parser("show", help="by subscriber id or MSISDN"); q.add_argument("who"); client_flags(q)
-    q = ssub.add_parser("list"); q.add_argument("--tenant", default=""); q.add_argument("--status"); q.add_argument("--plan")
+    q = ssub.add_parser("list", help="subscribers, filtered by tenant, status, plan or MSISDN prefix"); q.add_argument("--tenant", default=""); q.add_argument("--status"); q.add_argument("--plan")
     q.add_argument("--msisdn-prefix"); client_flags(q); paging(q)
     for action in TRANSITIONS:
-        q = ssub.add_parser(action); q.add_argument("subscriber_id"); q.add_argument("--reason", default=""); client_flags(q)
-    q = ssub.add_parser("change-plan"); q.add_argument("subscriber_id"); q.add_argument("--plan", required=True); client_flags(q)
+        q = ssub.add_parser(action, help=f"{action} a subscriber (its lifecycle move)"); q.add_argument("subscriber_id"); q.add_argument("--reason", default=""); client_flags(q)
+    q = ssub.add_parser("change-plan", help="move a subscriber to another tariff plan"); q.add_argument("subscriber_id"); q.add_argument("--plan", required=True); client_flags(q)
     for action in ("bar", "unbar"):
         q = ssub.add_parser(action, help=f"{'set' if action == 'bar' else 'clear'} a barring flag (e.g. bar_international)")
         q.add_argument("subscriber_id"); q.add_argument("--flag", required=True); q.add_argument("--reason", default=""); client_flags(q)

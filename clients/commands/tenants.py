@@ -15,12 +15,12 @@ TENANT_COLUMNS = ("tenant_id", "display_name", "kind", "status", "parent_tenant_
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("tenants", help="the MNO and its MVNOs")
     tsub = p.add_subparsers(dest="action", required=True)
-    q = tsub.add_parser("list"); client_flags(q); paging(q)
-    q = tsub.add_parser("show"); q.add_argument("tenant_id"); client_flags(q)
+    q = tsub.add_parser("list", help="the tenants you may see"); client_flags(q); paging(q)
+    q = tsub.add_parser("show", help="one tenant"); q.add_argument("tenant_id"); client_flags(q)
     q = tsub.add_parser("create", help="create an MVNO")
     q.add_argument("tenant_id"); q.add_argument("--name", required=True); q.add_argument("--currency", default="EUR"); client_flags(q)
-    q = tsub.add_parser("suspend"); q.add_argument("tenant_id"); q.add_argument("--reason", default=""); client_flags(q)
-    q = tsub.add_parser("reactivate"); q.add_argument("tenant_id"); client_flags(q)
+    q = tsub.add_parser("suspend", help="suspend an MVNO (its calls are barred)"); q.add_argument("tenant_id"); q.add_argument("--reason", default=""); client_flags(q)
+    q = tsub.add_parser("reactivate", help="reactivate a suspended MVNO"); q.add_argument("tenant_id"); client_flags(q)
     p.set_defaults(func=run_tenants)
 
 

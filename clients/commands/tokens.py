@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from clients.commandkit import client_flags, client_from, paging
-from clients.output import emit, emit_one
+from clients.output import as_dict, emit, emit_one, print_table
 
 TOKEN_COLUMNS = ("token_id", "subject", "tenant_id", "role", "expire_time", "revoke_time")
-AUDIT_COLUMNS = ("sequence", "time", "subject", "tenant_id", "action", "object_type", "object_id", "after_json")
+AUDIT_COLUMNS = ("sequence", "time", "subject", "tenant_id", "action", "object_id", "summary")
+SUMMARY_WIDTH = 60
 ROLES = ("operator_admin", "mvno_admin", "csr", "product_manager", "auditor", "security_officer")
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("tokens", help="API tokens")
     ksub = p.add_subparsers(dest="action", required=True)
-    q = ksub.add_parser("issue"); q.add_argument("--subject", required=True); q.add_argument("--tenant", default="")
+    q = ksub.add_parser("issue", help="a new API token (the secret is printed once)"); q.add_argument("--subject", required=True); q.add_argument("--tenant", default="")
     q.add_argument("--role", required=True, choices=ROLES)
     q.add_argument("--ttl", type=int, default=0, help="seconds (default 30 days)")
     q.add_argument("--privilege", action="append", help="extra privilege, e.g. voucher.reveal_pin"); client_flags(q)
-    q = ksub.add_parser("revoke"); q.add_argument("token_id"); client_flags(q)
-    q = ksub.add_parser("list"); q.add_argument("--tenant", default=""); q.add_argument("--all", action="store_true"); client_flags(q)
+    q = ksub.add_parser("revoke", help="revoke a token at once"); q.add_argument("token_id"); client_flags(q)
+    q = ksub.add_parser("list", help="tokens (without secrets); --all includes revoked and expired"); q.add_argument("--tenant", default=""); q.add_argument("--all", action="store_true"); client_flags(q)
     q.add_argument("--page-size", type=int, default=50)
-    q = ksub.add_parser("whoami"); client_flags(q)
+    q = ksub.add_parser("whoami", help="the token you are using: subject, tenant, role"); client_flags(q)
     p.set_defaults(func=run_tokens)
 
-    p = subparsers.add_parser("audit", help="read the audit log")
+    p = subparsers.add_parser("audit", help="read the audit log (a summary of each entry; --json for whole entries)")
     p.add_argument("--object-type", default=""); p.add_argument("--object-id", default=""); p.add_argument("--tenant", default="")
     client_flags(p); paging(p)
     p.set_defaults(func=run_audit)
@@ -53,5 +56,27 @@ def run_tokens(args: argparse.Namespace) -> int:
 def run_audit(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
         page = rb.audit.list(args.tenant, args.object_type, args.object_id, page_size=args.page_size, page_token=args.page_token)
-        emit(page.items, AUDIT_COLUMNS, args.json)
+    if args.json:
+        emit(page.items, AUDIT_COLUMNS, True)
+        return 0
+    rows = [as_dict(entry) for entry in page.items]
+    for row in rows:
+        row["summary"] = audit_summary(row.get("after_json", ""))
+    print_table(rows, AUDIT_COLUMNS)
+    if page.next_page_token:
+        print(f"next page: --page-token {page.next_page_token}", file=sys.stderr)
     return 0
+
+
+def audit_summary(after_json: str, width: int = SUMMARY_WIDTH) -> str:
+    """The first scalar fields of an entry's document as ``key=value``, cut to ``width`` (the table stays readable)."""
+    try:
+        doc = json.loads(after_json) if after_json else {}
+    except ValueError:
+        doc = after_json
+    if not isinstance(doc, dict):
+        text = str(doc)
+    else:
+        text = ", ".join(f"{k}={v}" for k, v in doc.items()
+                         if not isinstance(v, (dict, list)) and v not in ("", None) and not k.endswith("_time"))
+    return text if len(text) <= width else text[:width - 1] + "…"

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.v1 import voucher_pb2 as pb
-from clients.commandkit import bar, client_flags, client_from
+from clients.commandkit import Progress, client_flags, client_from
 from clients.output import as_dict, emit, emit_one, print_table
 from clients.services.vouchers import ExportMismatch, selection
 
@@ -53,7 +53,7 @@ def _money(m: dict[str, Any]) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    progress = None if args.json else (lambda done, total: bar(done, total, "generating"))
+    progress = None if args.json else Progress("generating")
     with client_from(args) as rb:
         batch = rb.vouchers.generate_batch(args.profile, args.count, args.value, args.currency, _when(args.expires), args.tenant,
                                            args.dealer, progress)
@@ -94,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise SystemExit(f"--recipient-key: cannot read {args.recipient_key}: {exc.strerror}") from None
     if os.path.exists(args.output):
         raise SystemExit(f"{args.output} already exists; choose a new file name")
-    progress = None if args.json else (lambda done, total: bar(done, total, "downloading"))
+    progress = None if args.json else Progress("downloading", unit="bytes")
     try:
         with client_from(args) as rb:
             receipt = rb.vouchers.export(_selection(args), recipient, args.output, args.armor, args.request_id, progress)

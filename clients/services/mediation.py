@@ -8,11 +8,28 @@ from typing import BinaryIO, Callable, Iterator
 
 import grpc
 
+from billing.v1 import common_pb2
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
-from clients.services.base import Page
+from clients.services.base import Page, enum_number, timestamp
+from engine.cdr import MediatedCdr
 
 UPLOAD_CHUNK = 1 << 20   # bytes per upload message
+
+
+def cdr_message(cdr: MediatedCdr) -> pb.NormalisedCdr:
+    """A normalised CDR (a row of a ``*.cdr.csv`` file, engine.cdr) as the wire carries it."""
+    msg = pb.NormalisedCdr(
+        cdr_id=cdr.cdr_id, source=cdr.source, origin_id=cdr.origin_id,
+        service=enum_number(pb.CdrServiceKind, "CDR_SERVICE_KIND_", cdr.service.value),
+        direction=enum_number(pb.CdrDirection, "CDR_DIRECTION_", cdr.direction.value), start_time=timestamp(cdr.start_time),
+        a_number=cdr.a_number, b_number=cdr.b_number, imsi=cdr.imsi, duration_seconds=cdr.duration_seconds,
+        volume_up_bytes=cdr.volume_up_bytes, volume_down_bytes=cdr.volume_down_bytes, event_count=cdr.event_count,
+        visited_network=cdr.visited_network, supplementary_code=cdr.supplementary_code, tenant_id=cdr.tenant,
+        attributes=cdr.attributes)
+    if cdr.charge_micros is not None:
+        msg.charge.CopyFrom(common_pb2.Money(amount_micros=cdr.charge_micros, currency=cdr.charge_currency))
+    return msg
 
 
 @dataclass(frozen=True)

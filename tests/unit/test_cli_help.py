@@ -1,0 +1,111 @@
+"""Every `rulebill` command says what it does and how to use it; errors are one line (issue 14, item 8)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from clients import cli
+from clients.commandkit import Progress
+from clients.commands.tokens import audit_summary
+from clients.examples import EXAMPLES
+from servers.admin import register as admin_commands
+
+
+def _tree(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str | None, argparse.ArgumentParser]]:
+    out = []
+    for name, help_text, child in cli.subcommands(parser):
+        here = (*path, name)
+        out.append((here, help_text, child))
+        out.extend(_tree(child, here))
+    return out
+
+
+def test_every_command_and_subcommand_has_a_one_line_help() -> None:
+    tree = _tree(cli.build_parser([admin_commands]))
+    assert len(tree) > 60
+    missing = [" ".join(path) for path, help_text, _ in tree if not help_text]
+    assert not missing, f"commands without help: {missing}"
+    multiline = [" ".join(path) for path, help_text, _ in tree if help_text and "\n" in help_text]
+    assert not multiline
+
+
+def test_every_leaf_command_has_examples_that_name_it() -> None:
+    tree = _tree(cli.build_parser([admin_commands]))
+    leaves = {" ".join(path): child for path, _, child in tree if not cli.subcommands(child)}
+    assert not sorted(set(leaves) - set(EXAMPLES)), "leaf commands without examples in clients/examples.py"
+    assert not sorted(set(EXAMPLES) - set(leaves)), "examples of commands that do not exist"
+    for name, child in leaves.items():
+        help_text = child.format_help()
+        assert "examples:" in help_text and child.description, name
+        for example in EXAMPLES[name]:
+            assert f"rulebill {name}" in example, (name, example)
+
+
+def test_help_shows_description_and_examples() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit) as exit_:
+        cli.main(["subscribers", "provision", "--help"], extra_commands=[admin_commands])
+    assert exit_.value.code == 0
+    text = out.getvalue()
+    assert "A new subscriber (status provisioned" in text
+    assert "examples:\n  rulebill subscribers provision --tenant mvno-alpha" in text
+
+
+def test_version() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert out.getvalue().startswith("rulebill ") and len(out.getvalue().split()) == 2
+
+
+def test_an_unreadable_settings_file_is_one_line_per_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rulebill.yaml").write_text("max_workers: many\n")
+    monkeypatch.setenv("RULEBILL_HOME", str(tmp_path))
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main(["health"]) == cli.EXIT_ERROR
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "error: invalid settings:" and "rulebill.yaml:1:" in lines[1] and len(lines) == 2
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_off_a_terminal_is_a_few_plain_lines() -> None:
+    stream = _Stream(tty=False)
+    progress = Progress("generating", stream)
+    for done in range(0, 1001):
+        progress(done, 1000)
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert lines[0] == "generating: 0/1000 (0%)" and lines[-1] == "generating: 1000/1000 (100%)" and len(lines) == 11
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn() -> None:
+    stream = _Stream(tty=True)
+    progress = Progress("downloading", stream, unit="bytes")
+    for done in (0, 512, 1024):
+        progress(done, 1024)
+    text = stream.getvalue()
+    assert text.count("\r") == 3 and text.endswith("100%\n") and text.count("\n") == 1
+
+
+def test_audit_summary_is_short_and_json_keeps_everything() -> None:
+    doc = '{"account_id": "ACC-1001", "address": {"city": "Lyon"}, "create_time": "2026-12-06T09:07:08", "name": "' + "x" * 200 + '"}'
+    summary = audit_summary(doc)
+    assert summary.startswith("account_id=ACC-1001, name=xxx") and len(summary) == 60 and summary.endswith("…")
+    assert "address" not in summary and "create_time" not in summary
+    assert audit_summary("") == "" and audit_summary('{"status": "active"}') == "status=active"
