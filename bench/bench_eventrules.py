@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs = max(3, args.runs)
 
     book = load_rule_book(RULES)
-    py, dr = book.barring("python"), book.barring("durable")
+    py, dr = book.barring("compiled"), book.barring("durable_rules")
     events = attempts(n)
     messages = []
     raw_name = dr._backend.ruleset_name  # type: ignore[attr-defined]
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  durable backend / raw durable {results['durable backend authorise'] / results['raw durable post+delete']:11.2f}")
 
     facts = credit_facts(n)
-    pa, da = book.credit_alerts("python"), book.credit_alerts("durable")
+    pa, da = book.credit_alerts("compiled"), book.credit_alerts("durable_rules")
 
     def alerts_python() -> None:
         for f in facts:
@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for f in facts:
             da.evaluate_credit(f)
 
-    alert_rates = rates({"python": alerts_python, "durable": alerts_durable}, n, runs)
-    fa, fd = alert_rates["python"], alert_rates["durable"]
+    alert_rates = rates({"compiled": alerts_python, "durable_rules": alerts_durable}, n, runs)
+    fa, fd = alert_rates["compiled"], alert_rates["durable_rules"]
     print(f"credit alerts ({len(book.alert_table.thresholds)} thresholds, fire-all): python {fa:,.0f}/s, durable {fd:,.0f}/s")
 
     print(f"memory, durable backend, {subs:,} distinct subscribers:")

@@ -191,6 +191,7 @@ class Lifecycle:
 
     def __init__(self, models: Iterable[LifecycleModel], backend: str = DEFAULT_BACKEND) -> None:
         self.models = {m.entity: m for m in models}
+        self.backend = make_backend(EventRuleSet("none", "first", ()), backend).name  # an unknown name fails here too
         self._backends: dict[str, RuleBackend] = {e: make_backend(m.ruleset(), backend) for e, m in self.models.items()}
         self._by_id = {(e, t.id): t for e, m in self.models.items() for t in m.transitions}
 
