@@ -24,6 +24,28 @@ class Steps:
         return value
 
 
+class Units:
+    """Steps as units of work of one store: ``write(fn)`` runs ``fn(unit)`` and commits, ``read(fn)`` runs it in a
+    read-only unit; both return the step for :class:`Steps`."""
+
+    def __init__(self, uow: Callable[..., Any]) -> None:
+        self.uow = uow
+
+    def write(self, fn: Callable[[Any], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self.uow() as unit:
+                value = fn(unit)
+                unit.commit()
+            return value
+        return run
+
+    def read(self, fn: Callable[[Any], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self.uow(read_only=True) as unit:
+                return fn(unit)
+        return run
+
+
 def assert_same(expected: list[tuple[str, Any]], got: list[tuple[str, Any]], store: str) -> None:
     """Step by step: a failure names every step where ``store`` answers otherwise than the fake, with both answers."""
     assert [name for name, _ in got] == [name for name, _ in expected]

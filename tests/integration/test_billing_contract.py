@@ -23,7 +23,7 @@ from store.billing import SqlBillingUnitOfWorkFactory
 from store.db import make_engine
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
-from tests.integration.contract import Steps, assert_same
+from tests.integration.contract import Steps, Units, assert_same
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -51,20 +51,8 @@ def invoice(iid: str, state: InvoiceState, due: date | None, **kw: Any) -> Store
 
 def scenario(uow: Callable[..., Any]) -> list[tuple[str, Any]]:
     step = Steps()
-
-    def write(fn: Callable[[Any], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            with uow() as unit:
-                value = fn(unit)
-                unit.commit()
-            return value
-        return run
-
-    def read(fn: Callable[[Any], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            with uow(read_only=True) as unit:
-                return fn(unit)
-        return run
+    units = Units(uow)
+    write, read = units.write, units.read
 
     # accounts
     step("add ACC-1", write(lambda u: u.add_account(account("ACC-1"))))

@@ -16,7 +16,7 @@ from engine.ports import AuditFilter, UnitOfWorkFactory
 from store.db import make_engine
 from store.uow import SqlUnitOfWorkFactory
 from tests.fakes import FakeStore
-from tests.integration.contract import Steps, assert_same
+from tests.integration.contract import Steps, Units, assert_same
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -40,20 +40,8 @@ def token(tok: str, tid: str, **kw: Any) -> ApiToken:
 
 def scenario(uow: UnitOfWorkFactory) -> list[tuple[str, Any]]:
     step = Steps()
-
-    def write(fn: Any) -> Any:
-        def run() -> Any:
-            with uow() as unit:
-                value = fn(unit)
-                unit.commit()
-            return value
-        return run
-
-    def read(fn: Any) -> Any:
-        def run() -> Any:
-            with uow(read_only=True) as unit:
-                return fn(unit)
-        return run
+    units = Units(uow)
+    write, read = units.write, units.read
 
     # tenants
     step("add mno", write(lambda u: u.tenants.add(tenant("mno"))))

@@ -22,7 +22,7 @@ from engine.rating.usage import LEDGER_FIELDS, CounterRow, LedgerEntry, RatedSub
 from store.db import make_engine
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
-from tests.integration.contract import Steps, assert_same, reference_sqlite
+from tests.integration.contract import Steps, Units, assert_same, reference_sqlite
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -54,20 +54,8 @@ def scenario(db_url: str) -> list[tuple[str, Any]]:
     base = SqlUnitOfWorkFactory(engine)
     uow = SqlPlanUnitOfWorkFactory(base)
     step = Steps()
-
-    def write(fn: Callable[[Any], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            with uow() as unit:
-                value = fn(unit)
-                unit.commit()
-            return value
-        return run
-
-    def read(fn: Callable[[Any], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            with uow(read_only=True) as unit:
-                return fn(unit)
-        return run
+    units = Units(uow)
+    write, read = units.write, units.read
 
     try:
         with base() as unit:   # the tenants and subscribers the rows belong to
