@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +25,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from engine.clock import Clock
 from engine.eventrules import BACKENDS as EVENT_RULE_BACKENDS, DEFAULT_BACKEND
 from engine.identity import Role
 from engine.settings import Settings
@@ -147,16 +149,15 @@ class Stack:
         return "26201" + "".join(secrets.choice("0123456789") for _ in range(10))
 
 
-@pytest.fixture(scope="module")
-def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)
-    root = build_root(settings)
+@contextmanager
+def running_stack(settings: Settings, clock: Clock | None = None) -> Iterator[Stack]:
+    """A bootstrapped server (no plan set) on 127.0.0.1:0 over ``settings.database_url``, stopped afterwards."""
+    root = build_root(settings, clock)
     # plan sets are uploaded by the tests that need them (they expect their upload to be version 1)
     bootstrap(settings, root, load_plans=False)
     server, port = create_server(root, "127.0.0.1:0")
     server.start()
-    backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    backend = "postgres" if settings.effective_database_url.startswith("postgresql") else "sqlite"
     s = Stack(root=root, server=server, address=f"127.0.0.1:{port}", backend=backend)
     try:
         yield s
@@ -165,3 +166,10 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest
             c.close()
         graceful_stop(server, root, 1.0).wait()
         root.close()
+
+
+@pytest.fixture(scope="module")
+def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("home")
+    with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)) as s:
+        yield s

@@ -30,7 +30,7 @@ from store.vouchers import prepaid_balances, recharge_guards, vouchers
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.integration.test_vouchers import activate, generate, pins_of, vs
-from tests.integration.voucher_stacks import running_stack
+from tests.integration.conftest import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
