@@ -182,9 +182,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.ReserveVoucherResponse(reservation=reservation_pb(held))
 
     def CommitReservation(self, request: pb.CommitReservationRequest, context: grpc.ServicerContext) -> pb.CommitReservationResponse:
-        principal = current_principal()
-        done = self.parts.recharger.commit(principal, request.reservation_id)
-        held = self.parts.recharger.get_reservation(principal, request.reservation_id)
+        done, held = self.parts.recharger.commit_reservation(current_principal(), request.reservation_id)
         return pb.CommitReservationResponse(redemption=redemption_pb(done), reservation=reservation_pb(held))
 
     def ReleaseReservation(self, request: pb.ReleaseReservationRequest, context: grpc.ServicerContext) -> pb.ReleaseReservationResponse:

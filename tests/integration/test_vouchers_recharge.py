@@ -230,7 +230,7 @@ def test_two_step_reserve_then_commit(stack: Stack) -> None:
     assert (done.redemption.credited.amount_micros, done.redemption.balance.amount_micros) == (25_000_000, 25_000_000)
     assert done.reservation.status == pb.RESERVATION_STATUS_COMMITTED
     again = ivr.CommitReservation(pb.CommitReservationRequest(reservation_id=held.reservation_id))
-    assert again.redemption == done.redemption  # idempotent: no second credit
+    assert (again.redemption, again.reservation) == (done.redemption, done.reservation)  # idempotent: no second credit
     assert op.GetVoucher(pb.GetVoucherRequest(serial=batch.first_serial)).voucher.state == pb.VOUCHER_STATE_USED
     err = rpc_error(lambda: ivr.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=held.reservation_id)), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "RESERVATION_SETTLED"
