@@ -32,12 +32,15 @@ BACKENDS: dict[str, Callable[[EventRuleSet], RuleBackend]] = {"compiled": _compi
 DEFAULT_BACKEND = "compiled"
 
 
+def backend_name(backend: str) -> str:
+    """``backend`` when it names a backend; ValueError naming the choices otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rule backend {backend!r} (use one of {', '.join(BACKENDS)})")
+    return backend
+
+
 def make_backend(ruleset: EventRuleSet, backend: str = DEFAULT_BACKEND) -> RuleBackend:
-    try:
-        factory = BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown rule backend {backend!r} (use one of {', '.join(BACKENDS)})") from None
-    return factory(ruleset)
+    return BACKENDS[backend_name(backend)](ruleset)
 
 
 class Identified(Protocol):
