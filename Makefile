@@ -48,7 +48,8 @@ run: $(STAMP_RUN) system-deps
 	exec $(BIN)/rulebill serve
 
 ## make test: install the test lock, start a throw-away PostgreSQL (when its binaries are here), run the whole suite
-## on SQLite and PostgreSQL, stop PostgreSQL by its PID
+## on SQLite and PostgreSQL and the integration tests on both event-rule backends (tests/integration/conftest.py),
+## stop PostgreSQL by its PID
 test: $(STAMP_TEST)
 	tests/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 

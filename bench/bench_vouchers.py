@@ -290,10 +290,9 @@ class _Server:
         self.numbers: list[str] = []  # subscribers provisioned so far (each run takes new ones)
 
     def client(self, role: str = "operator_admin", privileges: Sequence[str] = ()) -> object:
-        from billing.v1 import voucher_pb2_grpc
         from clients.client import RulebillClient
 
-        return RulebillClient(self.address, self.token(role, privileges)).stub(voucher_pb2_grpc.VoucherServiceStub)
+        return RulebillClient(self.address, self.token(role, privileges)).vouchers.rpc
 
     def close(self) -> None:
         self.server.stop(1).wait()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import os
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 import grpc
 from google.rpc import error_details_pb2
@@ -33,9 +33,6 @@ from clients.services.tenants import TenantClient
 from clients.services.tokens import TokenClient
 from clients.services.vouchers import VoucherClient
 from engine.settings import load_settings
-
-S = TypeVar("S")
-
 
 class _BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
                          grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
@@ -109,11 +106,6 @@ class RulebillClient:
         self.mediation = MediationClient(self.channel)
         self.rerate = RerateClient(self.channel)
         self.billing = BillingClient(self.channel)
-
-    def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
-        """A service's generated stub on this channel, for tests and tools that speak the wire protocol itself
-        (unset enums, odd message sequences).  Everything else, the CLI included, uses the typed clients above."""
-        return stub_class(self.channel)
 
     def close(self) -> None:
         self._base.close()

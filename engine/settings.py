@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from engine.eventrules.adapter import BACKENDS as EVENT_RULE_BACKENDS
 from engine.yamlio import Mark, MarkedMap, Problem, load_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,11 @@ ENV_PREFIX = "RULEBILL_"
 
 def _default_home() -> Path:
     return Path(os.environ.get("RULEBILL_HOME") or REPO_ROOT / "var")
+
+
+def _default_event_rules_backend() -> str:
+    # like home: a Settings built in code (the tests' servers) honours the variable that load_settings reads
+    return os.environ.get("RULEBILL_EVENT_RULES_BACKEND") or "compiled"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ class Settings:
     # Highest face value a CSR may give a voucher, per currency ("EUR:20.00,JPY:3000"); empty: CSRs amend expiry only.
     voucher_csr_face_value_limits: str = ""
     log_level: str = "INFO"
+    # The rule engine behind barring, credit alerts and the voucher lifecycles: "compiled" (the conditions as Python
+    # closures, the default: far faster, engine.eventrules.adapter) or "durable_rules"; both give the same decisions.
+    event_rules_backend: str = field(default_factory=_default_event_rules_backend)
     # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
     billing_scheduler_seconds: int = 0
 
@@ -155,6 +164,17 @@ def _coerce(kind: type, raw: Any) -> Any:
     return Path(str(raw)) if kind is Path else str(raw)
 
 
+# settings that take one of a few words
+_CHOICES: dict[str, tuple[str, ...]] = {"event_rules_backend": tuple(EVENT_RULE_BACKENDS)}
+
+
+def _value(name: str, kind: type, raw: Any) -> Any:
+    value = _coerce(kind, raw)
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ValueError(f"expected one of {', '.join(_CHOICES[name])}, got {value!r}")
+    return value
+
+
 def _from_file(path: Path, kinds: Mapping[str, type], problems: list[Problem]) -> dict[str, Any]:
     doc = load_file(path, problems)
     if doc is None:
@@ -169,7 +189,7 @@ def _from_file(path: Path, kinds: Mapping[str, type], problems: list[Problem]) -
                                       f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}"))
             continue
         try:
-            values[name] = _coerce(kinds[name], raw)
+            values[name] = _value(name, kinds[name], raw)
         except ValueError as exc:
             problems.append(Problem.at(doc.mark_of(name), "settings.type", f"{name}: {exc}"))
     return values
@@ -189,7 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         key = f"{ENV_PREFIX}{name.upper()}"
         if key in env and name != "home":
             try:
-                values[name] = _coerce(kind, env[key])
+                values[name] = _value(name, kind, env[key])
             except ValueError as exc:
                 problems.append(Problem(key, 0, 0, "settings.type", str(exc)))
     if problems:

@@ -69,12 +69,11 @@ class MediationServicer(rpc.MediationServiceServicer):
         principal = current_principal()
         header = _header(request_iterator)
         with _spooled(request_iterator) as (spool, file_id):
-            summary = self.desk.mediate(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate,
-                                        source=header.source)
-        if header.return_cdrs and summary.file_error is None:
-            for page in self.desk.cdrs(principal, summary.file_id, CDR_CHUNK):
-                yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
-        yield pb.MediateFileResponse(summary=summary_pb(summary, principal.tenant_id))
+            done = self.desk.mediate_file(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate,
+                                          source=header.source, cdr_page=CDR_CHUNK if header.return_cdrs else 0)
+        for page in done.cdrs:
+            yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
+        yield pb.MediateFileResponse(summary=summary_pb(done.summary, principal.tenant_id))
 
     def GetFileSummary(self, request: pb.GetFileSummaryRequest, context: grpc.ServicerContext) -> pb.GetFileSummaryResponse:
         principal = current_principal()

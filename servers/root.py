@@ -22,7 +22,7 @@ from engine.billing.catalogue import PlanSetCatalogues
 from engine.billing.desk import BillingDesk
 from engine.billing.profile import load_profiles as load_billing_profiles
 from engine.clock import Clock, SystemClock
-from engine.eventrules import RuleBook, RuleFilesInvalid, load_rule_book
+from engine.eventrules import BACKENDS as EVENT_RULE_BACKENDS, RuleBook, RuleFilesInvalid, load_rule_book
 from engine.mediation.desk import MediationDesk
 from engine.mediation.rows import CdrRow
 from engine.plans.catalogue import PlanDesk, StoredCdrs
@@ -112,7 +112,11 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         rule_book = load_rule_book(settings.rules_dir)
     except RuleFilesInvalid as exc:  # every problem, each as file:line:col, and no half-built server
         raise SystemExit(f"cannot start: {exc}") from None
-    rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts(), limits)
+    backend = settings.event_rules_backend  # barring, credit alerts and the voucher lifecycles all run on it
+    if backend not in EVENT_RULE_BACKENDS:
+        raise SystemExit(f"cannot start: setting event_rules_backend: {backend!r} is not one of {', '.join(EVENT_RULE_BACKENDS)}")
+    log.info("event rules (barring, credit alerts, lifecycles) on the %s backend", backend)
+    rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts(backend), limits)
 
     def parent_of(tenant_id: str) -> str:
         with uow(read_only=True) as unit:
@@ -134,7 +138,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         plan_uow=plan_uow,
         rule_book=rule_book,
         rating=rating,
-        calls=CallAuthoriser(rating, rule_book.barring(), uow, clock),
+        calls=CallAuthoriser(rating, rule_book.barring(backend), uow, clock),
         rerate=RerateDesk(rating, plans, plan_uow, uow, StoredCdrReader(db)),
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
                                 rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
@@ -166,7 +170,7 @@ def _stored_cdrs(db: Engine) -> StoredCdrs:
 def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> VoucherParts:
     """The voucher desks; missing or invalid rule files, and key files others may read, stop the start with one message."""
     try:
-        rules = load_voucher_rules(Path(settings.rules_dir))
+        rules = load_voucher_rules(Path(settings.rules_dir), settings.event_rules_backend)
         keys = _keys(settings)
     except (VoucherRulesMissing, KeyringError, RuleFilesInvalid) as exc:
         raise SystemExit(f"cannot start the voucher service: {exc}") from None

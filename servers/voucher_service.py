@@ -13,7 +13,6 @@ import grpc
 from billing.v1 import voucher_pb2 as pb
 from billing.v1 import voucher_pb2_grpc as rpc
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument
-from engine.identity import Principal
 from engine.paging import next_token, page_request
 from engine.vouchers.desk import VoucherAmendment
 from engine.vouchers.distribution import ExportReceipt
@@ -145,12 +144,8 @@ class VoucherServicer(rpc.VoucherServiceServicer):
                                       next_page_token=next_token(items, page, lambda b: b.batch_id))
 
     def GetVoucher(self, request: pb.GetVoucherRequest, context: grpc.ServicerContext) -> pb.GetVoucherResponse:
-        principal = current_principal()
-        v = self.desk.get_voucher(principal, request.serial)
-        return pb.GetVoucherResponse(voucher=voucher_pb(v, self._serial_text(principal, v)))
-
-    def _serial_text(self, principal: Principal, v: Voucher) -> str:
-        return self.desk.get_batch(principal, v.batch_id).serial.format(v.serial)
+        shown = self.desk.get_voucher(current_principal(), request.serial)
+        return pb.GetVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text))
 
     def StreamVouchers(self, request: pb.StreamVouchersRequest, context: grpc.ServicerContext) -> Iterator[pb.StreamVouchersResponse]:
         principal = current_principal()
@@ -187,9 +182,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.ReserveVoucherResponse(reservation=reservation_pb(held))
 
     def CommitReservation(self, request: pb.CommitReservationRequest, context: grpc.ServicerContext) -> pb.CommitReservationResponse:
-        principal = current_principal()
-        done = self.parts.recharger.commit(principal, request.reservation_id)
-        held = self.parts.recharger.get_reservation(principal, request.reservation_id)
+        done, held = self.parts.recharger.commit_reservation(current_principal(), request.reservation_id)
         return pb.CommitReservationResponse(redemption=redemption_pb(done), reservation=reservation_pb(held))
 
     def ReleaseReservation(self, request: pb.ReleaseReservationRequest, context: grpc.ServicerContext) -> pb.ReleaseReservationResponse:
@@ -221,14 +214,13 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.ChangeBatchResponse(batch=batch_pb(self.desk.change_batch(current_principal(), request.batch_id, event, request.reason)))
 
     def AmendVoucher(self, request: pb.AmendVoucherRequest, context: grpc.ServicerContext) -> pb.AmendVoucherResponse:
-        principal = current_principal()
         amendment = VoucherAmendment(
             expires_at=optional_ts(request, "expire_time"),
             face_value=request.face_value or None, owner=request.tenant_id or None,
             dealer=request.dealer if request.set_dealer else None,
         )
-        v = self.desk.amend(principal, request.serial, amendment, request.request_id)
-        return pb.AmendVoucherResponse(voucher=voucher_pb(v, self._serial_text(principal, v)))
+        shown = self.desk.amend(current_principal(), request.serial, amendment, request.request_id)
+        return pb.AmendVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text))
 
     def ExpireDueVouchers(self, request: pb.ExpireDueVouchersRequest, context: grpc.ServicerContext) -> pb.ExpireDueVouchersResponse:
         return pb.ExpireDueVouchersResponse(result=outcome_pb(self.desk.expire_due(current_principal())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -49,9 +50,14 @@ class _Tokens:
         return self.d.tokens.get(token_id)
 
     def add(self, t: ApiToken) -> None:
+        if t.token_id in self.d.tokens:
+            raise AlreadyExists("token", t.token_id)
         self.d.tokens[t.token_id] = t
 
-    update = add
+    def update(self, t: ApiToken) -> None:
+        # like store.repositories.TokenRepo: only the expiry and the revocation of a token ever change
+        old = self.d.tokens[t.token_id]
+        self.d.tokens[t.token_id] = replace(old, expire_time=t.expire_time, revoke_time=t.revoke_time)
 
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
         items = sorted(self.d.tokens.values(), key=lambda t: t.token_id)
@@ -82,9 +88,20 @@ class _Subscribers:
         return {m: s for m in msisdns if (s := self._live("msisdn", m)) is not None}
 
     def add(self, s: Subscriber) -> None:
-        self.d.subscribers[s.subscriber_id] = s
+        self._put(s)
 
-    update = add
+    def update(self, s: Subscriber) -> None:
+        assert s.subscriber_id in self.d.subscribers
+        self._put(s)
+
+    def _put(self, s: Subscriber) -> None:
+        # the store's unique indexes: one live subscriber per MSISDN and per IMSI; flags are kept sorted
+        if s.status is not SubscriberStatus.DEACTIVATED:
+            for other in self.d.subscribers.values():
+                if other.subscriber_id != s.subscriber_id and other.status is not SubscriberStatus.DEACTIVATED \
+                        and (other.msisdn == s.msisdn or other.imsi == s.imsi):
+                    raise AlreadyExists("subscriber", s.msisdn, "MSISDN or IMSI is already in use")
+        self.d.subscribers[s.subscriber_id] = replace(s, barring_flags=tuple(sorted(s.barring_flags)))
 
     def list(self, flt: SubscriberFilter, after: str | None, limit: int) -> list[Subscriber]:
         items = sorted(self.d.subscribers.values(), key=lambda s: s.subscriber_id)
@@ -92,6 +109,8 @@ class _Subscribers:
             s for s in items
             if (flt.tenant_ids is None or s.tenant_id in flt.tenant_ids)
             and (flt.status is None or s.status is flt.status)
+            and (flt.payment_type is None or s.payment_type is flt.payment_type)
+            and (not flt.billing_account or s.billing_account == flt.billing_account)
             and (not flt.tariff_plan or s.tariff_plan == flt.tariff_plan)
             and (not flt.msisdn_prefix or s.msisdn.startswith(flt.msisdn_prefix))
             and (after is None or s.subscriber_id > after)
@@ -104,7 +123,9 @@ class _Audit:
         self.d = d
 
     def append(self, e: AuditEntry) -> None:
-        self.d.audit.append(replace(e, sequence=len(self.d.audit) + 1))
+        # stored as the audit_log stores it: before and after as JSON (times and other values as text)
+        before, after = (json.loads(json.dumps(dict(v), sort_keys=True, default=str)) for v in (e.before, e.after))
+        self.d.audit.append(replace(e, before=before, after=after, sequence=len(self.d.audit) + 1))
 
     def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditEntry]:
         return [e for e in self.d.audit if (flt.tenant_ids is None or e.object_tenant_id in flt.tenant_ids)

@@ -1,8 +1,10 @@
 """Stateful event rules: barring, credit alerts, lifecycles and the recharge lockout.
 
 One rule language (engine.conditions), two backends behind one adapter:
-``python`` (compiled closures, the default) and ``durable`` (durable_rules
-rulesets, the database as the truth).  Inputs and outputs are plain frozen
+``compiled`` (conditions compiled to Python closures, the default) and
+``durable_rules`` (durable_rules rulesets; no state is kept between events, the
+database stays the truth).  The ``event_rules_backend`` setting picks one for the
+server (servers/root.py).  Inputs and outputs are plain frozen
 dataclasses so gRPC servicers translate them field by field.
 """
 

@@ -13,7 +13,7 @@ class RuleBackend(Protocol):
     def matches(self, fact: Mapping[str, Any]) -> tuple[str, ...]: ...
 
 
-def _python(ruleset: EventRuleSet) -> RuleBackend:
+def _compiled(ruleset: EventRuleSet) -> RuleBackend:
     from engine.eventrules.python_backend import PythonBackend
 
     return PythonBackend(ruleset)
@@ -25,16 +25,22 @@ def _durable(ruleset: EventRuleSet) -> RuleBackend:
     return DurableBackend(ruleset)
 
 
-BACKENDS: dict[str, Callable[[EventRuleSet], RuleBackend]] = {"python": _python, "durable": _durable}
-DEFAULT_BACKEND = "python"
+# the names are the values of the ``event_rules_backend`` setting (engine.settings)
+BACKENDS: dict[str, Callable[[EventRuleSet], RuleBackend]] = {"compiled": _compiled, "durable_rules": _durable}
+# compiled is the default: the same decisions (tests/unit/eventrules/test_differential.py) at a far higher
+# throughput (docs/BENCHMARKS.md, bench/bench_eventrules.py) and no native library in the call path
+DEFAULT_BACKEND = "compiled"
+
+
+def backend_name(backend: str) -> str:
+    """``backend`` when it names a backend; ValueError naming the choices otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rule backend {backend!r} (use one of {', '.join(BACKENDS)})")
+    return backend
 
 
 def make_backend(ruleset: EventRuleSet, backend: str = DEFAULT_BACKEND) -> RuleBackend:
-    try:
-        factory = BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown rule backend {backend!r} (use one of {', '.join(BACKENDS)})") from None
-    return factory(ruleset)
+    return BACKENDS[backend_name(backend)](ruleset)
 
 
 class Identified(Protocol):

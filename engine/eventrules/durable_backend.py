@@ -139,7 +139,7 @@ def _delete_session(host: _Host, ruleset_name: str, sid: str) -> None:
 
 
 class DurableBackend:
-    name = "durable"
+    name = "durable_rules"
 
     def __init__(self, ruleset: EventRuleSet) -> None:
         self.ruleset = ruleset

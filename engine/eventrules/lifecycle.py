@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from engine.conditions import ALWAYS, Comparison, Condition, all_of, one_of, parse_condition
 from engine.errors import FailedPrecondition, PermissionDenied
-from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, make_backend
+from engine.eventrules.adapter import DEFAULT_BACKEND, RuleBackend, backend_name, make_backend
 from engine.eventrules.analysis import RuleEntry, check_table, ordered
 from engine.eventrules.common import NAME_RE
 from engine.eventrules.model import EventRule, EventRuleSet
@@ -191,6 +191,7 @@ class Lifecycle:
 
     def __init__(self, models: Iterable[LifecycleModel], backend: str = DEFAULT_BACKEND) -> None:
         self.models = {m.entity: m for m in models}
+        self.backend = backend_name(backend)
         self._backends: dict[str, RuleBackend] = {e: make_backend(m.ruleset(), backend) for e, m in self.models.items()}
         self._by_id = {(e, t.id): t for e, m in self.models.items() for t in m.transitions}
 

@@ -1,4 +1,4 @@
-"""Fast backend: the conditions compiled to Python closures, tried in order."""
+"""The ``compiled`` backend: the conditions compiled to Python closures, tried in order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from engine.eventrules.model import EventRuleSet
 
 
 class PythonBackend:
-    name = "python"
+    name = "compiled"
 
     def __init__(self, ruleset: EventRuleSet) -> None:
         self.ruleset = ruleset

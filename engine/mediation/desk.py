@@ -10,6 +10,7 @@ built per submitting tenant by the composition root.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Protocol, Sequence
 
@@ -53,6 +54,14 @@ class Rating(Protocol):
 
 TAP3 = "tap3"   # the format name of TAP 3.12 files (decoded by engine.tap3, not a CSV layout)
 RATING_CHUNK = 2000   # stored CDRs rated per transaction (counters read once and written back once per chunk)
+
+
+@dataclass(frozen=True)
+class MediatedFile:
+    """What one upload gives back: its summary and, when asked for, its normalised CDRs in pages."""
+
+    summary: ReconciliationSummary
+    cdrs: Iterator[list[CdrRow]]
 
 
 class MediationDesk:
@@ -140,6 +149,14 @@ class MediationDesk:
                 else:
                     unrated += 1
         return rated, unrated
+
+    def mediate_file(self, principal: Principal, layout_name: str, stream: BinaryIO, content_sha256: str, file_name: str,
+                     rate: bool = False, source: str = "", cdr_page: int = 0) -> MediatedFile:
+        """:meth:`mediate`, and with ``cdr_page`` the file's normalised CDRs in pages of that size (none when the
+        file as a whole was refused): what MediateFile streams back, in one call."""
+        summary = self.mediate(principal, layout_name, stream, content_sha256, file_name, rate=rate, source=source)
+        pages = self.cdrs(principal, summary.file_id, cdr_page) if cdr_page and summary.file_error is None else iter(())
+        return MediatedFile(summary, pages)
 
     def _known(self, principal: Principal, file_id: str, tenant_id: str = "") -> tuple[MediationStore, ReconciliationSummary]:
         """A stored file of ``tenant_id`` (empty: the caller's own tenant); only the operator may name another tenant."""

@@ -134,10 +134,13 @@ class VoucherDesk:
         with self._uow() as uow:
             return uow.vouchers.list_batches(owners, after, limit)
 
-    def get_voucher(self, principal: Principal, serial: int) -> Voucher:
+    def get_voucher(self, principal: Principal, serial: int) -> RevealedVoucher:
+        """One voucher with its printed serial (never its PIN)."""
         principal.require(Permission.VOUCHER_READ)
         with self._uow() as uow:
-            return visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
+            voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
+            batch = visible_batch(principal, uow.vouchers.get_batch(voucher.batch_id), voucher.batch_id)
+        return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial))
 
     def stream_vouchers(self, principal: Principal, selection: VoucherSelection, chunk_size: int = 1000,
                         reveal: bool = False) -> Iterator[list[RevealedVoucher]]:
@@ -262,7 +265,7 @@ class VoucherDesk:
             uow.commit()
         return replace(batch, state=to_state)
 
-    def amend(self, principal: Principal, serial: int, amendment: VoucherAmendment, request_id: str = "") -> Voucher:
+    def amend(self, principal: Principal, serial: int, amendment: VoucherAmendment, request_id: str = "") -> RevealedVoucher:
         """Change expiry, value, owner or dealer of one voucher while its state allows it (rule event ``amend``).
 
         A CSR (``voucher.write``) changes expiry dates, and face values only up to the configured
@@ -313,7 +316,7 @@ class VoucherDesk:
             uow.audit.append(audit.entry(principal, now, "voucher.amend", "voucher", str(serial), voucher.as_audit(),
                                          amended.as_audit(), voucher.owner, request_id))
             uow.commit()
-        return amended
+        return RevealedVoucher(amended, None, batch.serial.format(serial) if batch else str(serial))
 
     def _check_csr_value(self, principal: Principal, currency: str, micros: int) -> None:
         limit = self.settings.csr_face_value_limits.get(currency)

@@ -174,9 +174,14 @@ class Recharger:
     # --- reservation steps --------------------------------------------------
     def commit(self, principal: Principal, reservation_id: str) -> Redemption:
         """Book the credit of a reservation (reserved or pending -> used, as the rules say)."""
+        return self.commit_reservation(principal, reservation_id)[0]
+
+    def commit_reservation(self, principal: Principal, reservation_id: str) -> tuple[Redemption, Reservation]:
+        """:meth:`commit`, with the reservation as it stands afterwards (what CommitReservation answers)."""
         result = self._step("commit", principal, reservation_id, "")
         assert result.redemption is not None
-        return result.redemption
+        held = result.reservation or self.get_reservation(principal, reservation_id)
+        return result.redemption, held
 
     def release(self, principal: Principal, reservation_id: str, reason: str = "") -> Reservation:
         """Give the voucher back (reserved or pending -> active, as the rules say)."""

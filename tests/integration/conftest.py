@@ -3,6 +3,11 @@ and a real gRPC server on a free 127.0.0.1 port.
 
 PostgreSQL runs when RULEBILL_TEST_POSTGRES_URL points at a server where the user may
 CREATE DATABASE (``.ci/run`` starts one); each test module gets a fresh database.
+
+Both event-rule backends (the ``event_rules_backend`` setting): every module that takes ``db_url`` runs on SQLite
+with ``compiled`` and with ``durable_rules``; over PostgreSQL, ``durable_rules`` runs only the modules marked
+``event_rules`` (their outcome goes through barring, credit alerts or the voucher lifecycles), which keeps
+``make test`` within its time budget.  ``RULEBILL_TEST_EVENT_RULES_BACKENDS=compiled`` runs one backend only.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +25,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from clients.client import RulebillClient
+from engine.clock import Clock
+from engine.eventrules import BACKENDS as EVENT_RULE_BACKENDS, DEFAULT_BACKEND
 from engine.identity import Role
 from engine.settings import Settings
 from servers.app import create_server, graceful_stop
@@ -27,19 +34,65 @@ from servers.bootstrap import bootstrap
 from servers.root import Root, build_root
 from store.db import normalise_url
 from store.migrate import upgrade
+from tests.integration.helpers import WireClient
 
 PG_ENV = "RULEBILL_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgres"]
+RULE_BACKENDS_ENV = "RULEBILL_TEST_EVENT_RULES_BACKENDS"
+# the variable engine.settings reads: a Settings built while a module runs takes the module's rule backend
+SETTING_ENV = "RULEBILL_EVENT_RULES_BACKEND"
+
+
+def _rule_backends() -> list[str]:
+    wanted = [b.strip() for b in os.environ.get(RULE_BACKENDS_ENV, ",".join(EVENT_RULE_BACKENDS)).split(",") if b.strip()]
+    unknown = [b for b in wanted if b not in EVENT_RULE_BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"{RULE_BACKENDS_ENV}: unknown backend(s) {', '.join(unknown)} (use {', '.join(EVENT_RULE_BACKENDS)})")
+    return wanted
+
+
+def _db_params() -> list[Any]:
+    """(database, rule backend); the default backend keeps the plain ids ``sqlite`` and ``postgres``."""
+    return [pytest.param((db, rb), id=db if rb == DEFAULT_BACKEND else f"{db}-{rb}")
+            for rb in _rule_backends() for db in BACKENDS]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL on a second rule backend only for the modules whose outcome depends on it (marked event_rules)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        db, rb = params.params.get("db_url", ("", DEFAULT_BACKEND)) if params is not None else ("", DEFAULT_BACKEND)
+        if db == "postgres" and rb != DEFAULT_BACKEND and item.get_closest_marker("event_rules") is None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _pg_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=_db_params())
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, migrated database for one test module, on each backend."""
-    if request.param == "sqlite":
+    """A fresh, migrated database for one test module, on each database and event-rule backend."""
+    database, rule_backend = request.param
+    before = os.environ.get(SETTING_ENV)
+    os.environ[SETTING_ENV] = rule_backend
+    try:
+        yield from _database(database, tmp_path_factory)
+    finally:
+        if before is None:
+            os.environ.pop(SETTING_ENV, None)
+        else:
+            os.environ[SETTING_ENV] = before
+
+
+def _database(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if database == "sqlite":
         path = tmp_path_factory.mktemp("db") / "rulebill.db"
         url = f"sqlite:///{path}"
         upgrade(url)
@@ -71,7 +124,7 @@ class Stack:
     address: str
     backend: str
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
-    _clients: list[RulebillClient] = field(default_factory=list)
+    _clients: list[WireClient] = field(default_factory=list)
 
     def token(self, tenant: str, role: str = "", **kw: Any) -> str:
         role = role or ("operator_admin" if tenant == "mno" else "mvno_admin")
@@ -84,8 +137,8 @@ class Stack:
             self.tokens[key] = bearer
         return self.tokens[key]
 
-    def client(self, tenant: str = "mno", role: str = "", token: str | None = None) -> RulebillClient:
-        c = RulebillClient(self.address, token if token is not None else self.token(tenant, role))
+    def client(self, tenant: str = "mno", role: str = "", token: str | None = None) -> WireClient:
+        c = WireClient(self.address, token if token is not None else self.token(tenant, role))
         self._clients.append(c)
         return c
 
@@ -96,16 +149,15 @@ class Stack:
         return "26201" + "".join(secrets.choice("0123456789") for _ in range(10))
 
 
-@pytest.fixture(scope="module")
-def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)
-    root = build_root(settings)
+@contextmanager
+def running_stack(settings: Settings, clock: Clock | None = None) -> Iterator[Stack]:
+    """A bootstrapped server (no plan set) on 127.0.0.1:0 over ``settings.database_url``, stopped afterwards."""
+    root = build_root(settings, clock)
     # plan sets are uploaded by the tests that need them (they expect their upload to be version 1)
     bootstrap(settings, root, load_plans=False)
     server, port = create_server(root, "127.0.0.1:0")
     server.start()
-    backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    backend = "postgres" if settings.effective_database_url.startswith("postgresql") else "sqlite"
     s = Stack(root=root, server=server, address=f"127.0.0.1:{port}", backend=backend)
     try:
         yield s
@@ -114,3 +166,10 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest
             c.close()
         graceful_stop(server, root, 1.0).wait()
         root.close()
+
+
+@pytest.fixture(scope="module")
+def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("home")
+    with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)) as s:
+        yield s

@@ -1,13 +1,25 @@
-"""Assertions on gRPC errors with their rich details."""
+"""Assertions on gRPC errors with their rich details; a client that also hands out raw stubs (tests only)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from clients.client import RulebillClient
+
+S = TypeVar("S")
+
+
+class WireClient(RulebillClient):
+    """The typed client plus raw generated stubs on its channel, for tests that speak the wire protocol
+    themselves (unset enums, odd message sequences).  Product code (the CLI included) has the typed clients only."""
+
+    def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
+        return stub_class(self.channel)
 
 
 def rpc_error(fn: Callable[[], Any], code: grpc.StatusCode) -> grpc.RpcError:

@@ -19,7 +19,7 @@ from clients.services.vouchers import selection
 from engine.plans.loader import plan_files
 from tests.integration.helpers import field_violations, rpc_error
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "unit" / "mediation" / "fixtures"
 EUR = 1_000_000

@@ -24,7 +24,7 @@ from servers.bootstrap import bootstrap
 from store.migrate import upgrade
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
 EUR = 1_000_000
 

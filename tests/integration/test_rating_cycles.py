@@ -21,7 +21,7 @@ from servers.bootstrap import bootstrap
 from servers.root import Root, build_root
 from store.plans import bundle_counters, credit_alert_log, usage_ledger
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 OPERATOR = replace(SYSTEM, tenant_id="mno", subject="it")
 EUR = 1_000_000
 

@@ -38,7 +38,7 @@ from store.plans import bundle_counters, credit_alert_log, usage_balances, usage
 from tests.integration.helpers import field_violations, rpc_error
 from tests.integration.test_plans_rating import sample_files
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
 REPO = Path(__file__).resolve().parents[2]
 EUR = 1_000_000

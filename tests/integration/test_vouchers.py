@@ -17,7 +17,7 @@ from engine.vouchers.pins import luhn_check_digit
 from store.vouchers import prepaid_balances, voucher_batches, vouchers
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
 
 

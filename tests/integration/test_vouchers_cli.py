@@ -13,7 +13,7 @@ import pytest
 from clients.cli import main
 from tests.unit.vouchers.gpgkeys import GPG, gpg, make_key, stop_agent
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 
 
 def run(stack: Any, capsys: pytest.CaptureFixture[str], *argv: str, token: str | None = None) -> tuple[int, str, str]:

@@ -29,7 +29,7 @@ from servers.root import build_root
 from tests.unit.vouchers.factories import REPO, World, build_world
 from tests.unit.vouchers.fakes import FakeVoucherStore, RecordingLifecycle
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 ADMIN = Principal("contract-admin", "mno", Role.OPERATOR_ADMIN, is_operator=True)
 REVEAL = Principal("contract-print", "mno", Role.OPERATOR_ADMIN, is_operator=True, privileges=frozenset({"voucher.reveal_pin"}))

@@ -30,9 +30,9 @@ from store.vouchers import prepaid_balances, recharge_guards, vouchers
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.integration.test_vouchers import activate, generate, pins_of, vs
-from tests.integration.voucher_stacks import running_stack
+from tests.integration.conftest import running_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -230,7 +230,7 @@ def test_two_step_reserve_then_commit(stack: Stack) -> None:
     assert (done.redemption.credited.amount_micros, done.redemption.balance.amount_micros) == (25_000_000, 25_000_000)
     assert done.reservation.status == pb.RESERVATION_STATUS_COMMITTED
     again = ivr.CommitReservation(pb.CommitReservationRequest(reservation_id=held.reservation_id))
-    assert again.redemption == done.redemption  # idempotent: no second credit
+    assert (again.redemption, again.reservation) == (done.redemption, done.reservation)  # idempotent: no second credit
     assert op.GetVoucher(pb.GetVoucherRequest(serial=batch.first_serial)).voucher.state == pb.VOUCHER_STATE_USED
     err = rpc_error(lambda: ivr.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=held.reservation_id)), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "RESERVATION_SETTLED"

@@ -26,9 +26,9 @@ from store.migrate import upgrade
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
 from tests.integration.test_vouchers import activate, generate, pins_of, vs
-from tests.integration.voucher_stacks import running_stack
+from tests.integration.conftest import running_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 REPO = Path(__file__).resolve().parents[2]
 
 

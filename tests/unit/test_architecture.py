@@ -126,6 +126,31 @@ def test_every_rpc_method_is_a_thin_translation() -> None:
     assert too_long == [], f"an RPC method translates, calls one desk method and translates back (at most {MAX_RPC_LINES} lines)"
 
 
+def _desk_calls(fn: ast.FunctionDef) -> list[str]:
+    """The calls of a method on what the servicer holds (``self.desk.get(...)``, ``self.parts.recharger.redeem(...)``):
+    a call whose callee is an attribute chain that starts at ``self`` and passes through a held object."""
+    out = []
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            chain, value = [node.func.attr], node.func.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id == "self" and len(chain) >= 2:
+                out.append(".".join(reversed(chain)))
+    return out
+
+
+def test_every_rpc_method_calls_one_desk_method() -> None:
+    """A reply that needs more than one thing gets it from one desk method (GetVoucher, AmendVoucher and MediateFile
+    used to ask twice)."""
+    calls = {f"{module}:{cls.name}.{fn.name}": _desk_calls(fn) for module, cls in _servicer_classes() for fn in cls.body
+             if isinstance(fn, ast.FunctionDef) and fn.name[:1].isupper()}
+    assert sum(1 for found in calls.values() if len(found) == 1) >= 40   # the finder sees the desk calls
+    one_per_branch = {"plan_service.py:PlanServicer.WhatIf"}   # the stored CDRs of a period, or the CDRs sent
+    assert {name: found for name, found in calls.items() if len(found) > 1 and name not in one_per_branch} == {}
+
+
 def test_every_rpc_method_is_typed_against_the_generated_messages() -> None:
     untyped = [f"{module}:{cls.name}.{fn.name}" for module, cls in _servicer_classes() for fn in cls.body
                if isinstance(fn, ast.FunctionDef) and fn.name[:1].isupper()

@@ -23,7 +23,7 @@ def book() -> RuleBook:
     return load_sample()
 
 
-@pytest.fixture(params=["python", "durable"])
+@pytest.fixture(params=["compiled", "durable_rules"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -16,9 +16,9 @@ from engine.eventrules.model import EventRule, EventRuleSet
 from .conftest import load_sample
 
 BOOK: RuleBook = load_sample()
-BARRING = {b: BOOK.barring(b) for b in ("python", "durable")}
-ALERTS = {b: BOOK.credit_alerts(b) for b in ("python", "durable")}
-LIFECYCLE = {b: BOOK.lifecycle(b) for b in ("python", "durable")}
+BARRING = {b: BOOK.barring(b) for b in ("compiled", "durable_rules")}
+ALERTS = {b: BOOK.credit_alerts(b) for b in ("compiled", "durable_rules")}
+LIFECYCLE = {b: BOOK.lifecycle(b) for b in ("compiled", "durable_rules")}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 GROUPS = ["DST_INTERNATIONAL", "DST_PREMIUM", "DST_EU", "DST_EMERGENCY", "DST_FREEPHONE", "DST_ONNET", "DST_NATIONAL_FIXED", "DST_SATELLITE", ""]
@@ -56,7 +56,7 @@ HAND_MADE_ATTEMPTS = [
 @given(st.lists(attempts, min_size=1, max_size=5))
 def test_barring_backends_agree(batch: list[CallAttempt]) -> None:
     for attempt in batch + HAND_MADE_ATTEMPTS:
-        assert BARRING["python"].authorise(attempt) == BARRING["durable"].authorise(attempt), attempt
+        assert BARRING["compiled"].authorise(attempt) == BARRING["durable_rules"].authorise(attempt), attempt
 
 
 credit_facts = st.builds(
@@ -77,7 +77,7 @@ credit_facts = st.builds(
 @given(st.lists(credit_facts, min_size=1, max_size=5))
 def test_alert_backends_agree(batch: list[CreditFact]) -> None:
     for fact in batch:
-        assert ALERTS["python"].evaluate_credit(fact) == ALERTS["durable"].evaluate_credit(fact), fact
+        assert ALERTS["compiled"].evaluate_credit(fact) == ALERTS["durable_rules"].evaluate_credit(fact), fact
 
 
 VOUCHER_STATES = ["generated", "active", "reserved", "used", "pending", "blocked", "expired", "damaged", "stolen", "purged", "bogus"]
@@ -98,7 +98,7 @@ lifecycle_facts = st.fixed_dictionaries(
 @given(st.lists(st.tuples(st.sampled_from(["voucher", "voucher_batch"]), st.sampled_from(VOUCHER_STATES), st.sampled_from(EVENTS), lifecycle_facts), min_size=1, max_size=8))
 def test_lifecycle_backends_agree(moves: list[tuple[str, str, str, dict[str, Any]]]) -> None:
     for entity, state, event, facts in moves:
-        assert LIFECYCLE["python"].decide(entity, state, event, facts) == LIFECYCLE["durable"].decide(entity, state, event, facts)
+        assert LIFECYCLE["compiled"].decide(entity, state, event, facts) == LIFECYCLE["durable_rules"].decide(entity, state, event, facts)
 
 
 @SETTINGS
@@ -109,8 +109,8 @@ def test_lifecycle_backends_agree(moves: list[tuple[str, str, str, dict[str, Any
 )
 def test_lockout_backends_agree(count: int, until: datetime | None, outcome: str) -> None:
     now = datetime(2026, 1, 1)
-    assert decide_recharge_lockout(count, until, now, outcome, backend="python") == decide_recharge_lockout(
-        count, until, now, outcome, backend="durable"
+    assert decide_recharge_lockout(count, until, now, outcome, backend="compiled") == decide_recharge_lockout(
+        count, until, now, outcome, backend="durable_rules"
     )
 
 
@@ -139,6 +139,6 @@ facts = st.dictionaries(st.sampled_from(FIELDS), st.integers(-3, 3) | st.sampled
 @given(st.lists(conds, min_size=1, max_size=5), st.sampled_from(["first", "all"]), st.lists(facts, min_size=1, max_size=6))
 def test_random_rule_tables_agree(conditions: list[Condition], mode: str, fact_list: list[dict[str, Any]]) -> None:
     ruleset = EventRuleSet("random", mode, tuple(EventRule(f"R{i}", c) for i, c in enumerate(conditions)))  # type: ignore[arg-type]
-    py, dr = make_backend(ruleset, "python"), make_backend(ruleset, "durable")
+    py, dr = make_backend(ruleset, "compiled"), make_backend(ruleset, "durable_rules")
     for fact in fact_list:
         assert py.matches(fact) == dr.matches(fact), (ruleset.to_plain(), fact)

@@ -56,7 +56,7 @@ def test_lockout_never_allows_more_than_max_consecutive_failures(steps: list[tup
 
 
 def test_durable_backend_is_safe_from_several_threads() -> None:
-    python, durable = BOOK.barring("python"), BOOK.barring("durable")
+    python, durable = BOOK.barring("compiled"), BOOK.barring("durable_rules")
     calls = [
         CallAttempt(f"3361{i:07d}", tenant="mno", plan_id=("TP_SMART_S" if i % 2 else "TP_SMART_M"),
                     destination_group=["DST_PREMIUM", "DST_EU", "DST_EMERGENCY"][i % 3], flags=frozenset({"bar_international"}) if i % 5 == 0 else frozenset())

@@ -71,3 +71,15 @@ def test_every_setting_is_in_the_readme_table() -> None:
 
     missing = [f.name for f in fields(Settings) if f"`{f.name}`" not in readme]
     assert missing == []
+
+
+def test_the_event_rules_backend_is_one_of_two_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RULEBILL_EVENT_RULES_BACKEND", raising=False)
+    assert Settings(home=tmp_path).event_rules_backend == "compiled"   # the default
+    assert load_settings({"RULEBILL_HOME": str(tmp_path), "RULEBILL_EVENT_RULES_BACKEND": "durable_rules"}).event_rules_backend == "durable_rules"
+    assert _problems(tmp_path, "event_rules_backend: drools\n") == [("rulebill.yaml", 1, 22, "settings.type")]
+    with pytest.raises(SettingsInvalid, match="expected one of compiled, durable_rules, got 'python'"):
+        load_settings({"RULEBILL_HOME": str(tmp_path), "RULEBILL_EVENT_RULES_BACKEND": "python"})
+    # a Settings built in code (the tests' servers) takes the variable too, as load_settings does
+    monkeypatch.setenv("RULEBILL_EVENT_RULES_BACKEND", "durable_rules")
+    assert Settings(home=tmp_path).event_rules_backend == "durable_rules"

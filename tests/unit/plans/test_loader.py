@@ -86,18 +86,15 @@ def test_unquoted_clock_times_are_read_as_minutes(tmp_path: Path) -> None:
     assert (window.start_minute, window.end_minute) == (480, 1080)
 
 
-def test_thousands_of_prefixes_load_fast(tmp_path: Path) -> None:
-    import time
-
-    prefixes = "\n".join(str(4_400_000 + i) for i in range(50_000))
-    (tmp_path / "big.prefixes").write_text(prefixes + "\n")
+def test_a_prefix_file_of_fifty_thousand_lines_loads_whole(tmp_path: Path) -> None:
+    """Every line of a large prefix file becomes a prefix of its group, none lost or added.  How fast such a plan
+    set loads is measured by bench/bench_rating.py (50,000 prefixes, "load+validate" CPU seconds), not here."""
+    prefixes = [str(4_400_000 + i) for i in range(50_000)]
+    (tmp_path / "big.prefixes").write_text("\n".join(prefixes) + "\n")
     write(tmp_path, {"d.yaml": "kind: destination_group\nid: DST_BIG\nprefix_file: big.prefixes\n"})
-    started = time.perf_counter()
     plan_set, problems = load_plan_set([tmp_path])
-    elapsed = time.perf_counter() - started
     assert problems == []
-    assert plan_set is not None and len(plan_set.destinations["DST_BIG"].prefixes) == 50_000
-    assert elapsed < 2.0
+    assert plan_set is not None and sorted(plan_set.destinations["DST_BIG"].prefixes) == prefixes
 
 
 def test_problems_from_shared_rate_table_rows_are_reported_once(tmp_path: Path) -> None:

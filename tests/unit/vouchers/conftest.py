@@ -36,7 +36,7 @@ def store() -> FakeVoucherStore:
     return FakeVoucherStore()
 
 
-@pytest.fixture(scope="session", params=["python", "durable"])
+@pytest.fixture(scope="session", params=["compiled", "durable_rules"])
 def rules(request: pytest.FixtureRequest) -> VoucherRules:
     """Every use-case test runs on the shipped rules/lifecycle files, through both rule backends."""
     return load_voucher_rules(REPO / "rules", backend=request.param)

@@ -174,7 +174,7 @@ def test_purge_after_retention(world: World) -> None:
 def test_amend_records_before_and_after(world: World) -> None:
     world.batch(count=2)
     new_expiry = T0 + timedelta(days=900)
-    amended = world.desk.amend(ADMIN, 1, VoucherAmendment(expires_at=new_expiry, face_value="12.00", owner="mvno-alpha", dealer="d-9"))
+    amended = world.desk.amend(ADMIN, 1, VoucherAmendment(expires_at=new_expiry, face_value="12.00", owner="mvno-alpha", dealer="d-9")).voucher
     assert (amended.expires_at, amended.face_value_micros, amended.owner, amended.dealer) == (new_expiry, 12_000_000, "mvno-alpha", "d-9")
     assert world.store.state.vouchers[1] .face_value_micros == 12_000_000
     entry = world.store.state.audit[-1]
@@ -251,12 +251,12 @@ def test_a_csr_amends_expiry_and_value_only_up_to_the_configured_limit(world: Wo
     world.batch("vp-mno-eur-10", count=1)
     world.batch("vp-mno-usd-20", count=1)
     later = T0 + timedelta(days=800)
-    assert world.desk.amend(CSR, 1, VoucherAmendment(expires_at=later)).expires_at == later
+    assert world.desk.amend(CSR, 1, VoucherAmendment(expires_at=later)).voucher.expires_at == later
     with pytest.raises(PermissionDenied) as err:  # no limit configured: expiry only
         world.desk.amend(CSR, 1, VoucherAmendment(face_value="5.00"))
     assert "voucher.admin" in err.value.message
     world.desk.settings = replace(world.desk.settings, csr_face_value_limits=parse_face_value_limits("EUR:20.00"))
-    assert world.desk.amend(CSR, 1, VoucherAmendment(face_value="20.00")).face_value_micros == 20_000_000
+    assert world.desk.amend(CSR, 1, VoucherAmendment(face_value="20.00")).voucher.face_value_micros == 20_000_000
     with pytest.raises(PermissionDenied) as err:
         world.desk.amend(CSR, 1, VoucherAmendment(face_value="20.01"))
     assert "up to 20.00 EUR" in err.value.message
@@ -266,7 +266,7 @@ def test_a_csr_amends_expiry_and_value_only_up_to_the_configured_limit(world: Wo
         with pytest.raises(PermissionDenied):
             world.desk.amend(CSR, 1, owner_or_dealer)
     assert world.store.state.vouchers[1].face_value_micros == 20_000_000
-    assert world.desk.amend(ADMIN, 1, VoucherAmendment(face_value="500.00")).face_value_micros == 500_000_000
+    assert world.desk.amend(ADMIN, 1, VoucherAmendment(face_value="500.00")).voucher.face_value_micros == 500_000_000
 
 
 def test_csr_limits_setting_is_parsed_strictly() -> None:

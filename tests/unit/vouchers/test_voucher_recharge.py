@@ -319,6 +319,8 @@ def test_two_step_reserve_commit_release(world: World) -> None:
     done = world.recharger.commit(CSR, "res-1")
     assert (done.credited_micros, done.balance_micros, done.valid_until) == (10_000_000, 10_000_000, T0 + timedelta(days=30))
     assert world.recharger.commit(CSR, "res-1") == done and world.store.state.vouchers[1].state.value == "used"
+    # what CommitReservation answers in one desk call: the credit and the reservation as it now stands
+    assert world.recharger.commit_reservation(CSR, "res-1") == (done, world.recharger.get_reservation(CSR, "res-1"))
     world.recharger.reserve(CSR, MSISDN, pins[2], "res-2")
     released = world.recharger.release(CSR, "res-2", reason="no answer")
     assert released.status == "released" and world.store.state.vouchers[2].state.value == "active"
