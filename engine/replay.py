@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 from itertools import islice
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,6 +51,7 @@ from engine.yamlio import Fields, MarkedMap, Problem, format_problems, load_file
 
 BARRED = "barred"
 _A, _TENANT, _ATTRS = COLUMNS.index("a_number"), COLUMNS.index("tenant"), COLUMNS.index("attributes")
+_CHARGE = itemgetter(1)   # of an evaluator Row
 CDR_FILE = "cdrs.cdr.csv"
 EXPECTED_FILE = "expected.jsonl"
 SUBSCRIBERS_FILE = "subscribers.yaml"
@@ -253,7 +255,7 @@ def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, ba
                 out = _rate_with_barring(evaluator, barring, assignments, header, rows, plans, states, barred, used)
             result.rows.extend(out)
             result.count += len(rows)
-            result.charged_micros += sum(r[1] for r in out if r[0] == RATED)
+            result.charged_micros += sum(map(_CHARGE, out))   # a row not rated carries a charge of 0
             if details:
                 _details(result, evaluator, header, lines, plans, out, barred)
 
@@ -277,10 +279,18 @@ def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], line
 def _plans(assignments: Assignments, header: list[str], rows: list[list[str]]) -> str | list[str]:
     """The plan of every row: one for all when nothing assigns plans per subscriber, tenant or CDR."""
     i_attrs = header.index("attributes") if "attributes" in header else -1
-    if not assignments.subscribers and not assignments.tenants and (
-            i_attrs < 0 or not any("plan=" in row[i_attrs] for row in rows if len(row) > i_attrs)):
+    if not assignments.subscribers and not assignments.tenants and (i_attrs < 0 or not _any_plan_attribute(rows, i_attrs)):
         return assignments.default_plan
     return [_plan_of(assignments, header, row) for row in rows]
+
+
+def _any_plan_attribute(rows: list[list[str]], i_attrs: int) -> bool:
+    """Does any row's attributes cell name a plan?  The cells joined by a character "plan=" does not hold, searched
+    once (a row too short to have the cell: cell by cell)."""
+    try:
+        return "plan=" in "\n".join(map(itemgetter(i_attrs), rows))
+    except IndexError:
+        return any("plan=" in row[i_attrs] for row in rows if len(row) > i_attrs)
 
 
 def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str:

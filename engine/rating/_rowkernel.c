@@ -107,6 +107,167 @@ service_kind(PyObject *s)
     return SVC_OTHER;
 }
 
+/* A dict subclass with __missing__ (the routes, the one-span memos): the plain dict probe first, the
+ * subclass's own subscript (which fills a missing key) only on a miss.  Same answer, without the method call
+ * that subscripting a Python-defined dict subclass costs on every hit.  New reference, NULL on error. */
+static PyObject *
+filled_get(PyObject *d, PyObject *key)
+{
+    if (PyDict_Check(d)) {
+        PyObject *hit = PyDict_GetItemWithError(d, key);
+        if (hit != NULL) {
+            Py_INCREF(hit);
+            return hit;
+        }
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_GetItem(d, key);
+}
+
+/*
+ * The destination groups of a prefix index, probed without building a string per prefix length.
+ *
+ * A prefix index's dict (engine.rating.prefix.PrefixIndex.groups, built once and never changed) is copied into
+ * an open-addressing table keyed by (length, value of the digits): a probe of the number's first L characters
+ * is then arithmetic on the digits already read.  A key that is not 1..17 ASCII digits cannot be held, and the
+ * table is then marked unusable: the loop probes the dict as before.  A number's prefix with a character that
+ * is not a digit can equal no key of a usable table.  The few tables are kept with a strong reference to their
+ * dict (so its address cannot be reused by another dict) and checked against its size.
+ */
+#define PREFIX_TABLES 4
+#define PREFIX_MAX 17
+
+typedef struct {
+    unsigned long long key;   /* value * 20 + length (0: empty) */
+    PyObject *group;          /* borrowed from the dict */
+} PrefixSlot;
+
+typedef struct {
+    PyObject *dict;           /* strong reference; NULL: unused cache entry */
+    Py_ssize_t size;
+    int usable;
+    size_t mask;
+    PrefixSlot *slots;
+} PrefixTable;
+
+static PrefixTable prefix_tables[PREFIX_TABLES];
+static int prefix_next;
+
+static inline size_t
+prefix_hash(unsigned long long key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (size_t)key;
+}
+
+static void
+prefix_put(PrefixTable *t, unsigned long long key, PyObject *group)
+{
+    size_t i = prefix_hash(key) & t->mask;
+    while (t->slots[i].key != 0 && t->slots[i].key != key)
+        i = (i + 1) & t->mask;
+    t->slots[i].key = key;
+    t->slots[i].group = group;
+}
+
+/* The table of ``groups``, built on first use; NULL with an exception only when out of memory. */
+static PrefixTable *
+prefix_table(PyObject *groups)
+{
+    for (int k = 0; k < PREFIX_TABLES; k++) {
+        PrefixTable *t = &prefix_tables[k];
+        if (t->dict == groups && t->size == PyDict_GET_SIZE(groups))
+            return t;
+    }
+    PrefixTable *t = &prefix_tables[prefix_next];
+    prefix_next = (prefix_next + 1) % PREFIX_TABLES;
+    Py_CLEAR(t->dict);
+    PyMem_Free(t->slots);
+    t->slots = NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(groups);
+    size_t cap = 16;
+    while (cap < (size_t)n * 2 + 1)
+        cap <<= 1;
+    t->slots = PyMem_Calloc(cap, sizeof(PrefixSlot));
+    if (t->slots == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    t->mask = cap - 1;
+    t->usable = 1;
+    PyObject *k, *val;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(groups, &pos, &k, &val)) {
+        if (!PyUnicode_Check(k) || PyUnicode_KIND(k) != PyUnicode_1BYTE_KIND || PyUnicode_GET_LENGTH(k) < 1
+            || PyUnicode_GET_LENGTH(k) > PREFIX_MAX) {
+            t->usable = 0;
+            break;
+        }
+        const Py_UCS1 *d = PyUnicode_1BYTE_DATA(k);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(k);
+        unsigned long long value = 0;
+        for (Py_ssize_t j = 0; j < len; j++) {
+            if (d[j] < '0' || d[j] > '9') {
+                t->usable = 0;
+                break;
+            }
+            value = value * 10 + (d[j] - '0');
+        }
+        if (!t->usable)
+            break;
+        prefix_put(t, value * 20 + (unsigned long long)len, val);
+    }
+    Py_INCREF(groups);
+    t->dict = groups;
+    t->size = n;
+    return t;
+}
+
+/* The group of the longest prefix of ``number`` (lengths longest first; a length beyond the number probes the whole
+ * number), or ``none``; borrowed.  NULL: the table cannot answer (the caller probes the dict). */
+static PyObject *
+prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject *none)
+{
+    if (!t->usable || PyUnicode_KIND(number) != PyUnicode_1BYTE_KIND)
+        return NULL;
+    const Py_UCS1 *d = PyUnicode_1BYTE_DATA(number);
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
+    /* value of the first j digits, for j up to the first character that is not a digit */
+    unsigned long long values[PREFIX_MAX + 1];
+    Py_ssize_t digits = 0;
+    values[0] = 0;
+    while (digits < nlen && digits < PREFIX_MAX && d[digits] >= '0' && d[digits] <= '9') {
+        values[digits + 1] = values[digits] * 10 + (d[digits] - '0');
+        digits++;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(lengths); k++) {
+        Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, k));
+        if (len < 0) {
+            PyErr_Clear();
+            return NULL;
+        }
+        Py_ssize_t m = len < nlen ? len : nlen;
+        if (m > digits) {
+            if (m > PREFIX_MAX && digits == PREFIX_MAX)
+                return NULL;   /* a longer all-digit probe: no key is that long, but let the dict say so */
+            continue;          /* a character that is not a digit: no key */
+        }
+        if (m == 0)
+            continue;
+        unsigned long long key = values[m] * 20 + (unsigned long long)m;
+        size_t i = prefix_hash(key) & t->mask;
+        while (t->slots[i].key != 0) {
+            if (t->slots[i].key == key)
+                return t->slots[i].group;
+            i = (i + 1) & t->mask;
+        }
+    }
+    return none;
+}
+
 /* The context, read once per call. */
 enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER };
 
@@ -243,8 +404,13 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
     if (!PyUnicode_Check(number))
         goto done;
     Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
-    PyObject *group = no_group;
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(lengths); k++) {
+    PrefixTable *table = prefix_table(groups);
+    if (table == NULL) {
+        result = -1;
+        goto done;
+    }
+    PyObject *group = prefix_group(table, number, lengths, no_group);
+    for (Py_ssize_t k = 0; group == NULL && k < PyTuple_GET_SIZE(lengths); k++) {
         Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, k));
         PyObject *prefix = PyUnicode_Substring(number, 0, len < nlen ? len : nlen);
         if (prefix == NULL) {
@@ -262,6 +428,8 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
             goto done;
         }
     }
+    if (group == NULL)
+        group = no_group;
 
     /* route and price (built and priced by the evaluator on first use) */
     PyObject *by_group = PyDict_GetItemWithError(home, service);
@@ -269,7 +437,7 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         PyErr_Clear();
         goto done;
     }
-    route = PyObject_GetItem(by_group, group);
+    route = filled_get(by_group, group);
     if (route == NULL) {
         PyErr_Clear();
         goto done;
@@ -291,7 +459,7 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         result = -1;
         goto done;
     }
-    hit = PyObject_GetItem(memo, memo_key);
+    hit = filled_get(memo, memo_key);
     Py_DECREF(memo_key);
     if (hit == NULL) {
         PyErr_Clear();

@@ -11,8 +11,9 @@ Every product path rates here: RatingService, mediation with rating, re-rating,
   Per start minute it keeps the plan version, the band and how long the band
   lasts; per traffic kind the rate, the bundles and discounts that can apply;
   per rate the one-span charge by usage (filled by the same pricing code).
-  A row that is not the plain case -- a call crossing a band, a bundle covering
-  part of a call, a condition to evaluate, a bad value -- takes the per-CDR way.
+  A call crossing a band or a bundle covering part of a call is priced in the
+  loop by the per-CDR pricing on the values read; a row with a condition to
+  evaluate or a bad value takes the per-CDR way (parsed and validated again).
 
 Order of work for one CDR:
 
@@ -180,7 +181,8 @@ class Evaluator:
     def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
                epoch: int, units: int, wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
         table = v.table
-        band, until = v.clock.band_at(epoch, self._horizon)
+        # `until` only decides whether a call outlasts its band: the search need not look past its end
+        band, until = v.clock.band_at(epoch, min(units, self._horizon) if service == "voice" else 0)
         first = table.get((service, direction, zone, group, band))
         if first is None:
             raise _Unrated(UnratedReason.NO_RATE,
@@ -366,7 +368,7 @@ class Evaluator:
         i_svc, i_dir, i_start, i_b, i_dur, i_up, i_down, i_ev, i_vis = where
         zone_for = self.compiled.zone_for
         zero, one_event = _ZERO, _ONE_EVENT
-        max_bytes, max_events = self.limits.max_volume_bytes, self.limits.max_events
+        max_bytes, max_events, max_seconds = self.limits.max_volume_bytes, self.limits.max_events, self.limits.max_call_seconds
         minutes_of = self._minutes
         minutes = minutes_of[single] if single is not None else {}
         minutes_get = minutes.get
@@ -393,13 +395,16 @@ class Evaluator:
                 # no plan or version (entry None): the unpacking fails and the per-CDR way says why
                 until, home, routes, groups_get, lengths, v, _groups, band = entry
                 service = row[i_svc]
+                spans = False
                 if service == "voice":
                     units = int(row[i_dur])
                     if (row[i_up], row[i_down], row[i_ev]) not in voice_ok:
                         raise LookupError
                     # `until` never exceeds the longest call allowed: a longer one is caught here too
                     if units > until - 59 and units > until - int(text[17:19]):
-                        raise LookupError  # crosses a band change: spans
+                        if units > max_seconds:
+                            raise LookupError   # the per-CDR way rejects it
+                        spans = True   # crosses a band change: priced by spans below
                 elif service == "data":
                     up, down = int(row[i_up]), int(row[i_down])
                     units = up + down
@@ -435,6 +440,9 @@ class Evaluator:
                     route = home[service][group]
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
                 rid, memo, plain, conditional, discounts, step = route
+                if spans:
+                    add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number, units, wallet_of))
+                    continue
                 # usage rounded up to whole steps prices alike (one memo entry per step, see OneSpanMemo)
                 hit = memo[-(-units // step) * step if step and units > 0 else units]
                 charge, billed = hit[0], hit[1]
@@ -451,8 +459,10 @@ class Evaluator:
                                 elif bid in conditional:
                                     raise LookupError  # a bundle with a condition: evaluate it the per-CDR way
                         if best is not None:
-                            if best[2] < billed:
-                                raise LookupError  # the bundle covers part of the call
+                            if best[2] < billed:   # the bundle covers part of the call: priced by parts
+                                add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number,
+                                                     units, wallet_of))
+                                continue
                             wallet[best[1]] = best[2] - billed
                             uses = ((best[1], billed),)
                             charge = 0
@@ -472,6 +482,30 @@ class Evaluator:
             except (LookupError, ValueError, TypeError):
                 return i
         return stop
+
+    def _priced_row(self, i: int, row: Sequence[Any], v: CompiledVersion, plan_id: str | None, text: str, service: str, direction: str,
+                    zone: str, group: str, number: str, units: int, wallet_of: WalletOf | None) -> Row:
+        """A row the batch loop has read and checked but whose price is not one memoised span (a call crossing a
+        band change, a bundle covering part of it): the per-CDR pricing on the values read, as the per-CDR way
+        would do after parsing the row again.  LookupError sends the row to the per-CDR way (a condition to
+        evaluate, a later band without a rate, a version changing within the start minute)."""
+        epoch = self._epoch_of_minute(text[:16])
+        if epoch is None:
+            raise LookupError
+        epoch += int(text[17:19])
+        plan = self.compiled.plans.get(plan_id) if plan_id is not None else None
+        if plan is None or plan.version_at(epoch) is not v or any(d.predicate is not None for d in v.discounts if d.level == "cdr"):
+            raise LookupError   # (a discount's condition is read after the bundles are spent: never start that here)
+        wallet = wallet_of(i, row) if wallet_of is not None else None
+
+        def facts(*_args: Any) -> dict[str, Any]:
+            raise LookupError   # a condition needs the whole CDR: the per-CDR way (nothing is consumed before this)
+
+        try:
+            p = self._price(v, service, direction, zone, group, v.index.lookup(number)[1], number, epoch, units, wallet, facts)
+        except _Unrated:
+            raise LookupError from None
+        return (RATED, p.charge, p.rate_ids, tuple(p.uses) or None, p.v, p.group, p.zone, units, p.spans[0][2], p)
 
     def _minute(self, minutes: dict[str, tuple[Any, ...] | None], plan_id: str, key: str) -> tuple[Any, ...] | None:
         """Per start minute of a plan: (version, seconds the band lasts from the minute, routes of home originating

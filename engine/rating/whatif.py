@@ -11,8 +11,10 @@ the CDR store) or MediatedCdr objects (sent over gRPC).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, islice
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.cancellation import checkpoint
@@ -20,7 +22,7 @@ from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
 from engine.gcpause import collector_paused
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
-from engine.rating.evaluator import RATED, REJECTED, Evaluator, row_of
+from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.usage import cycle_of
 from engine.yamlio import Problem
@@ -28,6 +30,8 @@ from engine.yamlio import Problem
 PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
 _A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
+_SERVICE_OF = itemgetter(_SERVICE)
+_STATUS_OF, _CHARGE_OF = itemgetter(0), itemgetter(1)   # of an evaluator Row
 
 
 @dataclass
@@ -174,28 +178,57 @@ def _compare(rows: Iterator[Sequence[Any]], assign: PlanFor, a_ev: Evaluator, c_
         if not chunk:
             break
         checkpoint()   # the caller may have gone away: a comparison nobody reads is not finished
-        plans = [assign(r) for r in chunk]
-        active = a_ev.rate_rows(chunk, plans, a_wallets.of_rows(chunk, plans))
-        candidate = c_ev.rate_rows(chunk, plans, c_wallets.of_rows(chunk, plans))
-        for row, plan_id, a, c in zip(chunk, plans, active, candidate):
-            if a[0] == REJECTED:
-                report.rejected += 1
-                continue
-            key = (plan_id, str(row[_SERVICE]))
-            line = lines.get(key)
-            if line is None:
-                line = lines[key] = WhatIfLine(*key)
-            line.cdrs += 1
-            if not line.currency:
-                line.currency = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
-            if a[0] == RATED:
-                line.active_micros += a[1]
-            else:
-                line.active_unrated += 1
-            if c[0] == RATED:
-                line.candidate_micros += c[1]
-            else:
-                line.candidate_unrated += 1
+        plans = list(map(assign, chunk))
+        # one plan for the whole chunk (the common case): the batch loop then looks the plan up once
+        plan_arg: str | list[str] = plans[0] if plans.count(plans[0]) == len(plans) else plans
+        active = a_ev.rate_rows(chunk, plan_arg, a_wallets.of_rows(chunk, plans))
+        candidate = c_ev.rate_rows(chunk, plan_arg, c_wallets.of_rows(chunk, plans))
+        _add_up(chunk, plan_arg, active, candidate, lines, report)
+
+
+def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list[Row], candidate: list[Row],
+            lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
+    """Add a chunk's results to the lines by (plan, service): counts by status over the whole chunk at once, charges
+    summed per line (a row not rated carries a charge of 0, so it adds nothing); a rejected CDR is in no line.
+    ``plans``: the one plan of every row, or each row's."""
+    services = list(map(str, map(_SERVICE_OF, chunk)))
+    # by service alone when the chunk has one plan (cheaper to hash and compare), else by (plan, service)
+    keys: list[Any] = services if isinstance(plans, str) else list(zip(plans, services))
+    line_key: Callable[[Any], tuple[str, str]] = (lambda k: (plans, k)) if isinstance(plans, str) else (lambda k: k)
+    a_status, c_status = list(map(_STATUS_OF, active)), list(map(_STATUS_OF, candidate))
+    for (k, a, c), n in Counter(zip(keys, a_status, c_status)).items():
+        key = line_key(k)
+        if a == REJECTED:
+            report.rejected += n
+            continue
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = WhatIfLine(*key)
+        line.cdrs += n
+        if a != RATED:
+            line.active_unrated += n
+        if c != RATED:
+            line.candidate_unrated += n
+    a_charges, c_charges = list(map(_CHARGE_OF, active)), list(map(_CHARGE_OF, candidate))
+    distinct = set(keys)
+    for k in distinct:
+        line = lines.get(line_key(k))
+        if line is None:
+            continue   # only rejected CDRs
+        mine = None if len(distinct) == 1 else list(map(k.__eq__, keys))
+        line.active_micros += sum(a_charges if mine is None else compress(a_charges, mine))
+        line.candidate_micros += sum(c_charges if mine is None else compress(c_charges, mine))
+    # a line's currency: that of the first CDR of it either side priced in a plan version
+    lacking = {k for k in distinct if line_key(k) in lines and not lines[line_key(k)].currency}
+    if lacking:
+        for k, a, c in zip(keys, active, candidate):
+            if k in lacking and a[0] != REJECTED:
+                currency = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
+                if currency:
+                    lines[line_key(k)].currency = currency
+                    lacking.discard(k)
+                    if not lacking:
+                        break
 
 
 def what_if_paths(cdrs: Iterable[Any], candidate_paths: Iterable[str], active: CompiledPlans,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from engine.cdr import MediatedCdr, read_cdrs
 from engine.rating.whatif import what_if, what_if_paths
@@ -74,3 +75,46 @@ def test_bundles_are_spent_per_subscriber_and_bill_cycle_on_each_side(tmp_path: 
     assert line.candidate_micros == expected(candidate, 200 * 60)
     assert line.difference_micros < 0
     assert expected(active, 120 * 60, local_cycles=False) > line.active_micros   # a UTC month would charge the 4th call
+
+
+def test_lines_add_up_to_what_each_row_was_rated(tmp_path: Path) -> None:
+    """The report's lines (counted and summed a chunk at a time) are the per-row sums of the rows' ratings on both sides:
+    several plans and services in one chunk, rejected rows (in no line), unrated rows (counted apart), and a chunk of
+    one plan (added up by service alone)."""
+    from engine.cdr import COLUMNS, to_row
+    from engine.rating import whatif
+    from engine.rating.evaluator import Evaluator
+
+    shutil.copytree(CASE / "plans", tmp_path / "plans")
+    rate = tmp_path / "plans" / "rates" / "retail" / "RT_MMS.yaml"
+    rate.write_text(rate.read_text().replace('price: "0.40"', 'price: "0.55"'))
+    active, candidate = compile_folder(CASE / "plans"), compile_folder(tmp_path / "plans")
+    rows = [to_row(c) for c in _cdrs()]
+    bad = list(rows[0])
+    bad[COLUMNS.index("duration_seconds")] = "-5"            # rejected
+    unknown = list(rows[1])
+    unknown[COLUMNS.index("b_number")] = "999999"           # in no destination group: unrated on both sides
+    rows = [*rows, bad, unknown, *rows[:5]]
+    plan_for = load_assignments(CASE / "subscribers.yaml", []).plan_for_row
+    for assign in (plan_for, lambda _row: "TP_SMART_M"):
+        report = what_if(rows, candidate, active, assign)
+        # the same rows rated side by side, added up one row at a time
+        want: dict[tuple[str, str], list[Any]] = {}
+        rejected = 0
+        plans = [assign(r) for r in rows]
+        sides = [Evaluator(c).rate_rows(rows, plans, whatif.Wallets(c).of_rows(rows, plans)) for c in (active, candidate)]
+        for row, plan, a, c in zip(rows, plans, *sides):
+            if a[0] == "rejected":
+                rejected += 1
+                continue
+            line = want.setdefault((plan, row[COLUMNS.index("service")]), [0, 0, 0, 0, 0])
+            line[0] += 1
+            line[1] += a[1] if a[0] == "rated" else 0
+            line[2] += c[1] if c[0] == "rated" else 0
+            line[3] += a[0] != "rated"
+            line[4] += c[0] != "rated"
+        got = {(x.plan_id, x.service): [x.cdrs, x.active_micros, x.candidate_micros, x.active_unrated, x.candidate_unrated]
+               for x in report.lines}
+        assert got == want and report.rejected == rejected == 1
+        assert sum(x[3] for x in got.values()) >= 1   # the call to no destination group
+        assert all(x.currency == "EUR" for x in report.lines if x.active_unrated < x.cdrs)
