@@ -14,11 +14,12 @@ from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
 from engine.cdr import decode_attributes
 from engine.errors import InvalidArgument
-from engine.mediation.desk import MediationDesk
+from engine.mediation.desk import MediatedFile, MediationDesk
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.rows import CdrRow
 from engine.paging import next_token, page_request
 from servers.context import current_principal
+from servers.progress import progress_stream
 from servers.convert import CDR_DIRECTIONS, CDR_SERVICES, money, service_name, ts
 from servers.root import Root
 
@@ -69,11 +70,11 @@ class MediationServicer(rpc.MediationServiceServicer):
         principal = current_principal()
         header = _header(request_iterator)
         with _spooled(request_iterator) as (spool, file_id):
-            done = self.desk.mediate_file(principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate,
-                                          source=header.source, cdr_page=CDR_CHUNK if header.return_cdrs else 0)
-        for page in done.cdrs:
-            yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
-        yield pb.MediateFileResponse(summary=summary_pb(done.summary, principal.tenant_id))
+            # the file is mediated on a worker thread; each committed block becomes a progress message meanwhile
+            for reply in progress_stream(context, lambda progress: self.desk.mediate_file(
+                    principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate, source=header.source,
+                    cdr_page=CDR_CHUNK if header.return_cdrs else 0, progress=progress), _progress_pb, lambda done: done, "mediate"):
+                yield from [reply] if isinstance(reply, pb.MediateFileResponse) else _mediated_pb(reply, principal.tenant_id)
 
     def GetFileSummary(self, request: pb.GetFileSummaryRequest, context: grpc.ServicerContext) -> pb.GetFileSummaryResponse:
         principal = current_principal()
@@ -89,6 +90,17 @@ class MediationServicer(rpc.MediationServiceServicer):
 
     def ListLayouts(self, request: pb.ListLayoutsRequest, context: grpc.ServicerContext) -> pb.ListLayoutsResponse:
         return pb.ListLayoutsResponse(layouts=[pb.CdrLayout(name=n, description=d) for n, d in self.desk.layouts(current_principal())])
+
+
+def _mediated_pb(done: MediatedFile, tenant_id: str) -> Iterator[pb.MediateFileResponse]:
+    """The end of a MediateFile stream: the normalised CDRs when asked for, then the summary."""
+    for page in done.cdrs:
+        yield pb.MediateFileResponse(cdrs=pb.NormalisedCdrChunk(cdrs=[cdr_pb(r) for r in page]))
+    yield pb.MediateFileResponse(summary=summary_pb(done.summary, tenant_id))
+
+
+def _progress_pb(done: int, total: int) -> pb.MediateFileResponse:
+    return pb.MediateFileResponse(progress=pb.MediateFileProgress(bytes_done=done, bytes_total=total))
 
 
 def _header(request_iterator: Iterator[pb.MediateFileRequest]) -> pb.MediateFileHeader:

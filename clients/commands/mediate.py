@@ -15,7 +15,7 @@ time zone and numbering plan); a layout that needs one refuses files without it.
 same store guarantees and with the same summary.
 
 ``--remote`` sends the file to the server's MediationService instead (1 MiB messages, progress of
-the upload on stderr; ``--rate`` also rates it there) and prints the stored summary.  ``--details``
+the upload and then of the server's mediation on stderr; ``--rate`` also rates it there) and prints the stored summary.  ``--details``
 says why CDRs were left unrated: the file's stored CDRs come back and are priced again through
 RatingService without touching any counter or ledger (nothing is stored), and the unrated ones are
 counted by reason and listed.
@@ -132,8 +132,8 @@ class _Bar:
 
         self.total, self.shown = total, Progress(label, stream, unit="bytes")
 
-    def __call__(self, done: int) -> None:
-        self.shown(done, self.total)
+    def __call__(self, done: int, total: int | None = None) -> None:
+        self.shown(done, self.total if total is None else total)
 
     def finish(self) -> None:
         self.shown.finish()
@@ -165,16 +165,19 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     from clients.client import connect
 
     total = source.stat().st_size
-    progress = _Bar(total, source.name, err) if total >= _PROGRESS_MIN_BYTES else None
+    big = total >= _PROGRESS_MIN_BYTES
+    progress = _Bar(total, f"{source.name} sent", err) if big else None
+    on_server = _Bar(total, f"{source.name} mediated", err) if big else None   # the server's progress messages
     details = bool(getattr(args, "details", False))
     if details and not args.rate:
         raise SystemExit("mediate: --details needs --rate (it says why rated CDRs were left unrated)")
     with connect(args.server, args.token) as rb:
         mediated = rb.mediation.mediate_path(source, args.format, rate=args.rate, progress=progress, return_cdrs=details,
-                                             source=getattr(args, "source", ""))
+                                             source=getattr(args, "source", ""), mediated=on_server)
         summary = mediated.summary
-        if progress is not None:
-            progress.finish()
+        for bar in (progress, on_server):
+            if bar is not None:
+                bar.finish()
         unrated = _unrated(rb, mediated.cdrs) if details else []
     if args.json:
         payload: dict[str, Any] = {"file": str(source), "summary": MessageToDict(summary, preserving_proto_field_name=True)}

@@ -45,10 +45,11 @@ class MediationClient:
         self.rpc = rpc.MediationServiceStub(channel)
 
     def mediate(self, stream: BinaryIO, layout: str, file_name: str, rate: bool = False, return_cdrs: bool = False,
-                progress: Callable[[int], None] | None = None, source: str = "") -> MediatedFile:
+                progress: Callable[[int], None] | None = None, source: str = "",
+                mediated: Callable[[int, int], None] | None = None) -> MediatedFile:
         """Upload ``stream`` for the server to mediate with ``layout`` ("tap3" for a TAP 3.12 file) and store;
         ``rate`` also rates it there.  ``source`` names where the file comes from (rules/mediation/sources.yaml).
-        ``progress(bytes sent)`` follows the upload."""
+        ``progress(bytes sent)`` follows the upload, ``mediated(bytes done, bytes in all)`` the server's work."""
         def requests() -> Iterator[pb.MediateFileRequest]:
             yield pb.MediateFileRequest(header=pb.MediateFileHeader(layout=layout, file_name=file_name, rate=rate,
                                                                     return_cdrs=return_cdrs, source=source))
@@ -64,6 +65,9 @@ class MediationClient:
         for reply in self.rpc.MediateFile(requests()):   # read to the stream's end: leaving early cancels the call
             if reply.HasField("summary"):
                 summary = reply.summary
+            elif reply.HasField("progress"):
+                if mediated is not None:
+                    mediated(reply.progress.bytes_done, reply.progress.bytes_total)
             else:
                 cdrs.extend(reply.cdrs.cdrs)
         if summary is None:
@@ -71,9 +75,10 @@ class MediationClient:
         return MediatedFile(summary, cdrs)
 
     def mediate_path(self, path: Path | str, layout: str, rate: bool = False, return_cdrs: bool = False,
-                     progress: Callable[[int], None] | None = None, source: str = "") -> MediatedFile:
+                     progress: Callable[[int], None] | None = None, source: str = "",
+                     mediated: Callable[[int, int], None] | None = None) -> MediatedFile:
         with open(path, "rb") as stream:
-            return self.mediate(stream, layout, Path(path).name, rate, return_cdrs, progress, source)
+            return self.mediate(stream, layout, Path(path).name, rate, return_cdrs, progress, source, mediated)
 
     def summary(self, file_id: str, tenant_id: str = "") -> pb.FileSummary:
         """``tenant_id``: whose file (the operator may name any tenant); empty: the caller's own."""

@@ -84,13 +84,14 @@ class MediationDesk:
         return out
 
     def mediate(self, principal: Principal, layout_name: str, stream: BinaryIO, content_sha256: str, file_name: str,
-                rate: bool = False, source: str = "") -> ReconciliationSummary:
+                rate: bool = False, source: str = "", progress: Callable[[int, int], None] | None = None) -> ReconciliationSummary:
         """Mediate one uploaded file (a seekable stream whose content has that SHA-256) for the caller's tenant.
 
         ``layout_name`` "tap3" decodes a TAP 3.12 file instead of a CSV layout.  ``source`` names
         where the file comes from (rules/mediation/sources.yaml): a layout that needs one refuses
         files without it, and an unknown name refuses the file (both with the reason in the summary).
         With ``rate``, the file's normalised CDRs are also rated (see :meth:`_rate_file`).
+        ``progress(bytes done, bytes in all)`` follows the file after each committed block (a TAP file is one).
         """
         principal.require(Permission.MEDIATION)
         if rate:
@@ -101,9 +102,13 @@ class MediationDesk:
             raise InvalidArgument.field("header.layout", "name the layout, e.g. asterisk")
         store = self.store_for(principal.tenant_id)
         only_tenant = None if principal.is_operator else principal.tenant_id
+        total = stream.seek(0, 2)
+        stream.seek(0)
         if layout_name == TAP3:
             summary = mediate_tap3(store, stream.read(), content_sha256, file_name, namespace=principal.tenant_id,
                                    tenants=self._tenants(), only_tenant=only_tenant, subscribers=self.subscribers)
+            if progress is not None:
+                progress(total, total)
         else:
             try:
                 layout = find_layout(self.rules_dir, layout_name)
@@ -113,7 +118,8 @@ class MediationDesk:
                 raise InvalidArgument.field(field, exc.problems[0].message) from None
             # the caller's CDRs are its own (identities namespaced by tenant); an MVNO's file holds only its subscribers'
             mediator = Mediator(layout, store, store, chunk_size=self.chunk_size, namespace=principal.tenant_id,
-                                only_tenant=only_tenant, source=origin, subscribers=self.subscribers)
+                                only_tenant=only_tenant, source=origin, subscribers=self.subscribers,
+                                progress=None if progress is None else lambda done: progress(done, total))
             summary = mediator.mediate_stream(stream, content_sha256, file_name)
         if rate and summary.file_error is None and summary.complete and summary.rated + summary.unrated < summary.normalised:
             summary.rated, summary.unrated = self._rate_file(principal, store, summary.file_id)
@@ -151,10 +157,12 @@ class MediationDesk:
         return rated, unrated
 
     def mediate_file(self, principal: Principal, layout_name: str, stream: BinaryIO, content_sha256: str, file_name: str,
-                     rate: bool = False, source: str = "", cdr_page: int = 0) -> MediatedFile:
+                     rate: bool = False, source: str = "", cdr_page: int = 0,
+                     progress: Callable[[int, int], None] | None = None) -> MediatedFile:
         """:meth:`mediate`, and with ``cdr_page`` the file's normalised CDRs in pages of that size (none when the
         file as a whole was refused): what MediateFile streams back, in one call."""
-        summary = self.mediate(principal, layout_name, stream, content_sha256, file_name, rate=rate, source=source)
+        summary = self.mediate(principal, layout_name, stream, content_sha256, file_name, rate=rate, source=source,
+                               progress=progress)
         pages = self.cdrs(principal, summary.file_id, cdr_page) if cdr_page and summary.file_error is None else iter(())
         return MediatedFile(summary, pages)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Iterator
 
@@ -147,3 +148,23 @@ def test_a_file_refused_for_the_wrong_layout_can_be_sent_again_with_the_right_on
     _, summary = _mediate(stub, data, "asterisk", name="x.csv")
     assert summary.file_error.code == "" and summary.normalised == 1 and summary.file_id != refused.file_id
     assert summary.content_sha256 == refused.content_sha256 and summary.layout_version
+
+
+def test_mediate_file_reports_the_servers_progress_before_the_summary(stack) -> None:  # type: ignore[no-untyped-def]
+    """A file of several blocks (128 KiB each): a progress message after each committed block, in order, ending at
+    the file's size, then the summary; the client's `mediated` callback sees the same."""
+    rows = "".join(f'"a","0770091{i:04d}","07700900555","ctx","c","SIP/a","SIP/b","Dial","x","2026-11-27 10:00:00",'
+                   f'"2026-11-27 10:00:05","2026-11-27 10:01:05",65,60,"ANSWERED","BILLING","p{i}.1",""\n' for i in range(6000))
+    data = rows.encode()
+    stub = stack.client("mno").stub(rpc.MediationServiceStub)
+    replies = list(stub.MediateFile(_upload(data, "asterisk", name="progress.csv", return_cdrs=False, chunk=64 * 1024)))
+    parts = [r.WhichOneof("part") for r in replies]
+    assert parts[-1] == "summary" and set(parts[:-1]) == {"progress"}
+    done = [r.progress.bytes_done for r in replies[:-1]]
+    assert len(done) >= len(data) // (1 << 17) and done == sorted(done) and done[-1] == len(data)
+    assert {r.progress.bytes_total for r in replies[:-1]} == {len(data)}
+    assert replies[-1].summary.records_in == 6000
+    seen: list[tuple[int, int]] = []
+    again = stack.client("mno").mediation.mediate(io.BytesIO(data.replace(b'"p', b'"q')), "asterisk", "progress2.csv",
+                                                   source="london-pbx", mediated=lambda d, t: seen.append((d, t)))
+    assert again.summary.records_in == 6000 and seen and seen[-1] == (len(data), len(data))

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from billing.v1 import common_pb2 as billing_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62illing/v1/mediation.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17\x62illing/v1/common.proto\"]\n\x12MediateFileRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.billing.v1.MediateFileHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"i\n\x11MediateFileHeader\x12\x0e\n\x06layout\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x13\n\x0breturn_cdrs\x18\x03 \x01(\x08\x12\x0c\n\x04rate\x18\x04 \x01(\x08\x12\x0e\n\x06source\x18\x05 \x01(\t\"y\n\x13MediateFileResponse\x12.\n\x04\x63\x64rs\x18\x01 \x01(\x0b\x32\x1e.billing.v1.NormalisedCdrChunkH\x00\x12*\n\x07summary\x18\x02 \x01(\x0b\x32\x17.billing.v1.FileSummaryH\x00\x42\x06\n\x04part\"=\n\x12NormalisedCdrChunk\x12\'\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x19.billing.v1.NormalisedCdr\"\xbe\x04\n\rNormalisedCdr\x12\x0e\n\x06\x63\x64r_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12+\n\x07service\x18\x04 \x01(\x0e\x32\x1a.billing.v1.CdrServiceKind\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.billing.v1.CdrDirection\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61_number\x18\x07 \x01(\t\x12\x10\n\x08\x62_number\x18\x08 \x01(\t\x12\x0c\n\x04imsi\x18\t \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\n \x01(\x03\x12\x17\n\x0fvolume_up_bytes\x18\x0b \x01(\x03\x12\x19\n\x11volume_down_bytes\x18\x0c \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\r \x01(\x03\x12\x17\n\x0fvisited_network\x18\x0e \x01(\t\x12\x1a\n\x12supplementary_code\x18\x0f \x01(\t\x12!\n\x06\x63harge\x18\x10 \x01(\x0b\x32\x11.billing.v1.Money\x12\x11\n\ttenant_id\x18\x11 \x01(\t\x12=\n\nattributes\x18\x12 \x03(\x0b\x32).billing.v1.NormalisedCdr.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\tFileError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x03\x12\x13\n\x0b\x62yte_offset\x18\x04 \x01(\x03\"\x86\x05\n\x0b\x46ileSummary\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x0e\n\x06layout\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x12\n\nrecords_in\x18\x05 \x01(\x03\x12\x12\n\nnormalised\x18\x06 \x01(\x03\x12\x37\n\x08\x66iltered\x18\x07 \x03(\x0b\x32%.billing.v1.FileSummary.FilteredEntry\x12\x37\n\x08rejected\x18\x08 \x03(\x0b\x32%.billing.v1.FileSummary.RejectedEntry\x12\x12\n\nduplicates\x18\t \x01(\x03\x12\x12\n\naggregated\x18\n \x01(\x03\x12\x13\n\x0bheader_rows\x18\x0b \x01(\x03\x12\x13\n\x0b\x62lank_lines\x18\x0c \x01(\x03\x12\x10\n\x08\x62ytes_in\x18\r \x01(\x03\x12\x10\n\x08\x63omplete\x18\x0e \x01(\x08\x12\x18\n\x10\x61lready_ingested\x18\x0f \x01(\x08\x12)\n\nfile_error\x18\x10 \x01(\x0b\x32\x15.billing.v1.FileError\x12\r\n\x05rated\x18\x11 \x01(\x03\x12\x0f\n\x07unrated\x18\x12 \x01(\x03\x12\x16\n\x0e\x63ontent_sha256\x18\x13 \x01(\t\x12\x16\n\x0elayout_version\x18\x14 \x01(\t\x12\x0e\n\x06source\x18\x15 \x01(\t\x12\x19\n\x11non_billable_legs\x18\x16 \x01(\x03\x1a/\n\rFilteredEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\";\n\x15GetFileSummaryRequest\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\"B\n\x16GetFileSummaryResponse\x12(\n\x07summary\x18\x01 \x01(\x0b\x32\x17.billing.v1.FileSummary\"_\n\x12ListRejectsRequest\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\"\x9a\x01\n\x11RejectedCdrRecord\x12\x11\n\trecord_no\x18\x01 \x01(\x03\x12\x0c\n\x04line\x18\x02 \x01(\x03\x12\x13\n\x0b\x62yte_offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0b\n\x03raw\x18\x07 \x01(\x0c\x12\x15\n\rraw_truncated\x18\x08 \x01(\x08\"^\n\x13ListRejectsResponse\x12.\n\x07rejects\x18\x01 \x03(\x0b\x32\x1d.billing.v1.RejectedCdrRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x14\n\x12ListLayoutsRequest\".\n\tCdrLayout\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"=\n\x13ListLayoutsResponse\x12&\n\x07layouts\x18\x01 \x03(\x0b\x32\x15.billing.v1.CdrLayout*\xc1\x01\n\x0e\x43\x64rServiceKind\x12 \n\x1c\x43\x44R_SERVICE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x44R_SERVICE_KIND_VOICE\x10\x01\x12\x18\n\x14\x43\x44R_SERVICE_KIND_SMS\x10\x02\x12\x18\n\x14\x43\x44R_SERVICE_KIND_MMS\x10\x03\x12\x19\n\x15\x43\x44R_SERVICE_KIND_DATA\x10\x04\x12\"\n\x1e\x43\x44R_SERVICE_KIND_SUPPLEMENTARY\x10\x05*k\n\x0c\x43\x64rDirection\x12\x1d\n\x19\x43\x44R_DIRECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43\x44R_DIRECTION_ORIGINATING\x10\x01\x12\x1d\n\x19\x43\x44R_DIRECTION_TERMINATING\x10\x02\x32\xdf\x02\n\x10MediationService\x12R\n\x0bMediateFile\x12\x1e.billing.v1.MediateFileRequest\x1a\x1f.billing.v1.MediateFileResponse(\x01\x30\x01\x12W\n\x0eGetFileSummary\x12!.billing.v1.GetFileSummaryRequest\x1a\".billing.v1.GetFileSummaryResponse\x12N\n\x0bListRejects\x12\x1e.billing.v1.ListRejectsRequest\x1a\x1f.billing.v1.ListRejectsResponse\x12N\n\x0bListLayouts\x12\x1e.billing.v1.ListLayoutsRequest\x1a\x1f.billing.v1.ListLayoutsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62illing/v1/mediation.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17\x62illing/v1/common.proto\"]\n\x12MediateFileRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.billing.v1.MediateFileHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"i\n\x11MediateFileHeader\x12\x0e\n\x06layout\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x13\n\x0breturn_cdrs\x18\x03 \x01(\x08\x12\x0c\n\x04rate\x18\x04 \x01(\x08\x12\x0e\n\x06source\x18\x05 \x01(\t\"\xae\x01\n\x13MediateFileResponse\x12.\n\x04\x63\x64rs\x18\x01 \x01(\x0b\x32\x1e.billing.v1.NormalisedCdrChunkH\x00\x12*\n\x07summary\x18\x02 \x01(\x0b\x32\x17.billing.v1.FileSummaryH\x00\x12\x33\n\x08progress\x18\x03 \x01(\x0b\x32\x1f.billing.v1.MediateFileProgressH\x00\x42\x06\n\x04part\">\n\x13MediateFileProgress\x12\x12\n\nbytes_done\x18\x01 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x02 \x01(\x03\"=\n\x12NormalisedCdrChunk\x12\'\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x19.billing.v1.NormalisedCdr\"\xbe\x04\n\rNormalisedCdr\x12\x0e\n\x06\x63\x64r_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12+\n\x07service\x18\x04 \x01(\x0e\x32\x1a.billing.v1.CdrServiceKind\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.billing.v1.CdrDirection\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61_number\x18\x07 \x01(\t\x12\x10\n\x08\x62_number\x18\x08 \x01(\t\x12\x0c\n\x04imsi\x18\t \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\n \x01(\x03\x12\x17\n\x0fvolume_up_bytes\x18\x0b \x01(\x03\x12\x19\n\x11volume_down_bytes\x18\x0c \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\r \x01(\x03\x12\x17\n\x0fvisited_network\x18\x0e \x01(\t\x12\x1a\n\x12supplementary_code\x18\x0f \x01(\t\x12!\n\x06\x63harge\x18\x10 \x01(\x0b\x32\x11.billing.v1.Money\x12\x11\n\ttenant_id\x18\x11 \x01(\t\x12=\n\nattributes\x18\x12 \x03(\x0b\x32).billing.v1.NormalisedCdr.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\tFileError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x03\x12\x13\n\x0b\x62yte_offset\x18\x04 \x01(\x03\"\x86\x05\n\x0b\x46ileSummary\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x0e\n\x06layout\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x12\n\nrecords_in\x18\x05 \x01(\x03\x12\x12\n\nnormalised\x18\x06 \x01(\x03\x12\x37\n\x08\x66iltered\x18\x07 \x03(\x0b\x32%.billing.v1.FileSummary.FilteredEntry\x12\x37\n\x08rejected\x18\x08 \x03(\x0b\x32%.billing.v1.FileSummary.RejectedEntry\x12\x12\n\nduplicates\x18\t \x01(\x03\x12\x12\n\naggregated\x18\n \x01(\x03\x12\x13\n\x0bheader_rows\x18\x0b \x01(\x03\x12\x13\n\x0b\x62lank_lines\x18\x0c \x01(\x03\x12\x10\n\x08\x62ytes_in\x18\r \x01(\x03\x12\x10\n\x08\x63omplete\x18\x0e \x01(\x08\x12\x18\n\x10\x61lready_ingested\x18\x0f \x01(\x08\x12)\n\nfile_error\x18\x10 \x01(\x0b\x32\x15.billing.v1.FileError\x12\r\n\x05rated\x18\x11 \x01(\x03\x12\x0f\n\x07unrated\x18\x12 \x01(\x03\x12\x16\n\x0e\x63ontent_sha256\x18\x13 \x01(\t\x12\x16\n\x0elayout_version\x18\x14 \x01(\t\x12\x0e\n\x06source\x18\x15 \x01(\t\x12\x19\n\x11non_billable_legs\x18\x16 \x01(\x03\x1a/\n\rFilteredEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\";\n\x15GetFileSummaryRequest\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\"B\n\x16GetFileSummaryResponse\x12(\n\x07summary\x18\x01 \x01(\x0b\x32\x17.billing.v1.FileSummary\"_\n\x12ListRejectsRequest\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\"\x9a\x01\n\x11RejectedCdrRecord\x12\x11\n\trecord_no\x18\x01 \x01(\x03\x12\x0c\n\x04line\x18\x02 \x01(\x03\x12\x13\n\x0b\x62yte_offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0b\n\x03raw\x18\x07 \x01(\x0c\x12\x15\n\rraw_truncated\x18\x08 \x01(\x08\"^\n\x13ListRejectsResponse\x12.\n\x07rejects\x18\x01 \x03(\x0b\x32\x1d.billing.v1.RejectedCdrRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x14\n\x12ListLayoutsRequest\".\n\tCdrLayout\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"=\n\x13ListLayoutsResponse\x12&\n\x07layouts\x18\x01 \x03(\x0b\x32\x15.billing.v1.CdrLayout*\xc1\x01\n\x0e\x43\x64rServiceKind\x12 \n\x1c\x43\x44R_SERVICE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x44R_SERVICE_KIND_VOICE\x10\x01\x12\x18\n\x14\x43\x44R_SERVICE_KIND_SMS\x10\x02\x12\x18\n\x14\x43\x44R_SERVICE_KIND_MMS\x10\x03\x12\x19\n\x15\x43\x44R_SERVICE_KIND_DATA\x10\x04\x12\"\n\x1e\x43\x44R_SERVICE_KIND_SUPPLEMENTARY\x10\x05*k\n\x0c\x43\x64rDirection\x12\x1d\n\x19\x43\x44R_DIRECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43\x44R_DIRECTION_ORIGINATING\x10\x01\x12\x1d\n\x19\x43\x44R_DIRECTION_TERMINATING\x10\x02\x32\xdf\x02\n\x10MediationService\x12R\n\x0bMediateFile\x12\x1e.billing.v1.MediateFileRequest\x1a\x1f.billing.v1.MediateFileResponse(\x01\x30\x01\x12W\n\x0eGetFileSummary\x12!.billing.v1.GetFileSummaryRequest\x1a\".billing.v1.GetFileSummaryResponse\x12N\n\x0bListRejects\x12\x1e.billing.v1.ListRejectsRequest\x1a\x1f.billing.v1.ListRejectsResponse\x12N\n\x0bListLayouts\x12\x1e.billing.v1.ListLayoutsRequest\x1a\x1f.billing.v1.ListLayoutsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,46 +39,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FILESUMMARY_FILTEREDENTRY']._serialized_options = b'8\001'
   _globals['_FILESUMMARY_REJECTEDENTRY']._loaded_options = None
   _globals['_FILESUMMARY_REJECTEDENTRY']._serialized_options = b'8\001'
-  _globals['_CDRSERVICEKIND']._serialized_start=2406
-  _globals['_CDRSERVICEKIND']._serialized_end=2599
-  _globals['_CDRDIRECTION']._serialized_start=2601
-  _globals['_CDRDIRECTION']._serialized_end=2708
+  _globals['_CDRSERVICEKIND']._serialized_start=2524
+  _globals['_CDRSERVICEKIND']._serialized_end=2717
+  _globals['_CDRDIRECTION']._serialized_start=2719
+  _globals['_CDRDIRECTION']._serialized_end=2826
   _globals['_MEDIATEFILEREQUEST']._serialized_start=100
   _globals['_MEDIATEFILEREQUEST']._serialized_end=193
   _globals['_MEDIATEFILEHEADER']._serialized_start=195
   _globals['_MEDIATEFILEHEADER']._serialized_end=300
-  _globals['_MEDIATEFILERESPONSE']._serialized_start=302
-  _globals['_MEDIATEFILERESPONSE']._serialized_end=423
-  _globals['_NORMALISEDCDRCHUNK']._serialized_start=425
-  _globals['_NORMALISEDCDRCHUNK']._serialized_end=486
-  _globals['_NORMALISEDCDR']._serialized_start=489
-  _globals['_NORMALISEDCDR']._serialized_end=1063
-  _globals['_NORMALISEDCDR_ATTRIBUTESENTRY']._serialized_start=1014
-  _globals['_NORMALISEDCDR_ATTRIBUTESENTRY']._serialized_end=1063
-  _globals['_FILEERROR']._serialized_start=1065
-  _globals['_FILEERROR']._serialized_end=1142
-  _globals['_FILESUMMARY']._serialized_start=1145
-  _globals['_FILESUMMARY']._serialized_end=1791
-  _globals['_FILESUMMARY_FILTEREDENTRY']._serialized_start=1695
-  _globals['_FILESUMMARY_FILTEREDENTRY']._serialized_end=1742
-  _globals['_FILESUMMARY_REJECTEDENTRY']._serialized_start=1744
-  _globals['_FILESUMMARY_REJECTEDENTRY']._serialized_end=1791
-  _globals['_GETFILESUMMARYREQUEST']._serialized_start=1793
-  _globals['_GETFILESUMMARYREQUEST']._serialized_end=1852
-  _globals['_GETFILESUMMARYRESPONSE']._serialized_start=1854
-  _globals['_GETFILESUMMARYRESPONSE']._serialized_end=1920
-  _globals['_LISTREJECTSREQUEST']._serialized_start=1922
-  _globals['_LISTREJECTSREQUEST']._serialized_end=2017
-  _globals['_REJECTEDCDRRECORD']._serialized_start=2020
-  _globals['_REJECTEDCDRRECORD']._serialized_end=2174
-  _globals['_LISTREJECTSRESPONSE']._serialized_start=2176
-  _globals['_LISTREJECTSRESPONSE']._serialized_end=2270
-  _globals['_LISTLAYOUTSREQUEST']._serialized_start=2272
-  _globals['_LISTLAYOUTSREQUEST']._serialized_end=2292
-  _globals['_CDRLAYOUT']._serialized_start=2294
-  _globals['_CDRLAYOUT']._serialized_end=2340
-  _globals['_LISTLAYOUTSRESPONSE']._serialized_start=2342
-  _globals['_LISTLAYOUTSRESPONSE']._serialized_end=2403
-  _globals['_MEDIATIONSERVICE']._serialized_start=2711
-  _globals['_MEDIATIONSERVICE']._serialized_end=3062
+  _globals['_MEDIATEFILERESPONSE']._serialized_start=303
+  _globals['_MEDIATEFILERESPONSE']._serialized_end=477
+  _globals['_MEDIATEFILEPROGRESS']._serialized_start=479
+  _globals['_MEDIATEFILEPROGRESS']._serialized_end=541
+  _globals['_NORMALISEDCDRCHUNK']._serialized_start=543
+  _globals['_NORMALISEDCDRCHUNK']._serialized_end=604
+  _globals['_NORMALISEDCDR']._serialized_start=607
+  _globals['_NORMALISEDCDR']._serialized_end=1181
+  _globals['_NORMALISEDCDR_ATTRIBUTESENTRY']._serialized_start=1132
+  _globals['_NORMALISEDCDR_ATTRIBUTESENTRY']._serialized_end=1181
+  _globals['_FILEERROR']._serialized_start=1183
+  _globals['_FILEERROR']._serialized_end=1260
+  _globals['_FILESUMMARY']._serialized_start=1263
+  _globals['_FILESUMMARY']._serialized_end=1909
+  _globals['_FILESUMMARY_FILTEREDENTRY']._serialized_start=1813
+  _globals['_FILESUMMARY_FILTEREDENTRY']._serialized_end=1860
+  _globals['_FILESUMMARY_REJECTEDENTRY']._serialized_start=1862
+  _globals['_FILESUMMARY_REJECTEDENTRY']._serialized_end=1909
+  _globals['_GETFILESUMMARYREQUEST']._serialized_start=1911
+  _globals['_GETFILESUMMARYREQUEST']._serialized_end=1970
+  _globals['_GETFILESUMMARYRESPONSE']._serialized_start=1972
+  _globals['_GETFILESUMMARYRESPONSE']._serialized_end=2038
+  _globals['_LISTREJECTSREQUEST']._serialized_start=2040
+  _globals['_LISTREJECTSREQUEST']._serialized_end=2135
+  _globals['_REJECTEDCDRRECORD']._serialized_start=2138
+  _globals['_REJECTEDCDRRECORD']._serialized_end=2292
+  _globals['_LISTREJECTSRESPONSE']._serialized_start=2294
+  _globals['_LISTREJECTSRESPONSE']._serialized_end=2388
+  _globals['_LISTLAYOUTSREQUEST']._serialized_start=2390
+  _globals['_LISTLAYOUTSREQUEST']._serialized_end=2410
+  _globals['_CDRLAYOUT']._serialized_start=2412
+  _globals['_CDRLAYOUT']._serialized_end=2458
+  _globals['_LISTLAYOUTSRESPONSE']._serialized_start=2460
+  _globals['_LISTLAYOUTSRESPONSE']._serialized_end=2521
+  _globals['_MEDIATIONSERVICE']._serialized_start=2829
+  _globals['_MEDIATIONSERVICE']._serialized_end=3180
 # @@protoc_insertion_point(module_scope)

@@ -58,12 +58,22 @@ class MediateFileHeader(_message.Message):
     def __init__(self, layout: _Optional[str] = ..., file_name: _Optional[str] = ..., return_cdrs: _Optional[bool] = ..., rate: _Optional[bool] = ..., source: _Optional[str] = ...) -> None: ...
 
 class MediateFileResponse(_message.Message):
-    __slots__ = ("cdrs", "summary")
+    __slots__ = ("cdrs", "summary", "progress")
     CDRS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     cdrs: NormalisedCdrChunk
     summary: FileSummary
-    def __init__(self, cdrs: _Optional[_Union[NormalisedCdrChunk, _Mapping]] = ..., summary: _Optional[_Union[FileSummary, _Mapping]] = ...) -> None: ...
+    progress: MediateFileProgress
+    def __init__(self, cdrs: _Optional[_Union[NormalisedCdrChunk, _Mapping]] = ..., summary: _Optional[_Union[FileSummary, _Mapping]] = ..., progress: _Optional[_Union[MediateFileProgress, _Mapping]] = ...) -> None: ...
+
+class MediateFileProgress(_message.Message):
+    __slots__ = ("bytes_done", "bytes_total")
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    bytes_done: int
+    bytes_total: int
+    def __init__(self, bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ...) -> None: ...
 
 class NormalisedCdrChunk(_message.Message):
     __slots__ = ("cdrs",)
