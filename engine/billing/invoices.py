@@ -23,6 +23,7 @@ from engine.billing.codec import bill_dict, bill_from, pack, unpack
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
 from engine.billing.cycles import local_day
+from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.html import render_html
 from engine.billing.model import Bill, DocumentKind, Invoice, InvoiceState
@@ -42,6 +43,15 @@ FORMATS = ("xml", "html", "pdf")
 MAX_REASON = 500
 Printer = Callable[[str], bytes]   # HTML -> PDF (servers/billing_pdf.py: weasyprint)
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
+
+
+def bill_of(stored: StoredBill) -> Bill:
+    """The bill a stored invoice was made from (an issued one keeps its CDRs only in its document's usage.csv)."""
+    data = unpack(stored.bill)
+    if stored.document is not None and data.get("usage") is None:
+        usage, line_ids = usage_from_document(stored.document)
+        return bill_from(data, usage, line_ids)
+    return bill_from(data)
 
 
 class InvoiceDesk:
@@ -79,11 +89,7 @@ class InvoiceDesk:
             return self._load(uow, principal, tenant_id, invoice_id).invoice
 
     def bill_of(self, stored: StoredBill) -> Bill:
-        data = unpack(stored.bill)
-        if stored.document is not None and data.get("usage") is None:
-            usage, line_ids = usage_from_document(stored.document)
-            return bill_from(data, usage, line_ids)
-        return bill_from(data)
+        return bill_of(stored)
 
     def download(self, principal: Principal, tenant_id: str, invoice_id: str, fmt: str) -> tuple[Invoice, bytes, str]:
         """The document as UBL XML (the legal e-invoice), HTML or PDF (the human-readable bill)."""
@@ -134,6 +140,9 @@ class InvoiceDesk:
                     issued = replace(d.invoice, state=InvoiceState.ISSUED, number=number, issue_time=now)
                     uow.update_invoice(issued, xml, pack(bill_dict(bill, with_usage=False)))
                     uow.update_claim_status(tenant, issued.account_id, issued.period_start, PeriodStatus.INVOICED)
+                    account = uow.get_account(tenant, issued.account_id)
+                    if account is not None:
+                        uow.queue_mail(outbox_entries(account, [issued], now))
                     uow.audit.append(audit.entry(principal, now, "invoice.issue", "invoice", issued.invoice_id, {"state": "draft"},
                                                  {"state": "issued", "number": number}, tenant))
                     out.append(issued)
