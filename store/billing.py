@@ -785,6 +785,13 @@ class SqlBillingUnitOfWork:
         self.s.execute(delete(billing_invoice_lines).where(billing_invoice_lines.c.invoice_id == i))
         self.s.execute(delete(billing_invoices).where(and_(billing_invoices.c.invoice_id == i, billing_invoices.c.state == InvoiceState.DRAFT.value)))
 
+    def due_unpaid(self, today: date) -> list[Invoice]:
+        t = billing_invoices
+        cols = [c for c in t.c if c.name not in ("bill", "document")]
+        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+                                     t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
+        return [_invoice(r) for r in self.s.execute(q)]
+
     def mark_overdue(self, today: date) -> int:
         t = billing_invoices
         result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from engine import audit
 from engine.billing.catalogue import BillingCatalogue
+from engine.billing.chargerules import rule_charge
 from engine.billing.codec import bill_dict, bill_from, pack, unpack
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
@@ -313,8 +314,14 @@ class InvoiceDesk:
         return updated
 
     def mark_overdue(self, today: date) -> int:
-        """Issued or partially paid invoices past their due date become overdue (the scheduler calls this)."""
+        """Issued or partially paid invoices past their due date become overdue (the scheduler calls this); the
+        profile's ``invoice_overdue`` charge rules raise their charges (a late payment penalty) in the same transaction."""
         with self._uow() as uow:
+            for inv in uow.due_unpaid(today):
+                profile = self.profiles.get(inv.tenant_id)
+                for kind in profile.rules_for("invoice_overdue") if profile else ():
+                    uow.add_charge(rule_charge("invoice_overdue", kind, inv.tenant_id, inv.account_id, inv.currency, today, inv.invoice_id,
+                                               description=f"{kind.name} ({inv.number})"))
             n = uow.mark_overdue(today)
             uow.commit()
         return n

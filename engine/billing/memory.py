@@ -249,6 +249,10 @@ class MemoryBillingUnitOfWork:
         self.d.ledger = {k: e for k, e in self.d.ledger.items() if e.invoice_id != i}
         self.d.invoices.pop(i, None)
 
+    def due_unpaid(self, today: date) -> list[Invoice]:
+        return [b.invoice for b in self.d.invoices.values() if b.invoice.kind is DocumentKind.INVOICE and b.invoice.due_date
+                and b.invoice.due_date < today and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
+
     def mark_overdue(self, today: date) -> int:
         n = 0
         for key, b in list(self.d.invoices.items()):
