@@ -4,6 +4,7 @@ reading the period's rated CDRs.
     python -m bench.bench_billing                          # 100,000 accounts x 200 CDRs (RULEBILL_TEST_POSTGRES_URL)
     python -m bench.bench_billing --accounts 10000         # scaled down
     python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
+    python -m bench.bench_billing --workers 1              # batches one after the other (default 2, the billing_workers setting)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
