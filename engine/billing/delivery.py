@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, Sequence
 
+from engine.billing.codec import bill_of
 from engine.billing.html import render_html
 from engine.billing.labels import word
 from engine.billing.model import Account, Delivery, DocumentKind, Invoice
@@ -101,8 +102,6 @@ class BillMailer:
         self.printer = printer
 
     def deliver(self, mailer: Mailer, limit: int = MAX_PER_ROUND) -> DeliveryRound:
-        from engine.billing.invoices import bill_of   # the invoice desk imports the bill run, which queues mail
-
         with self._uow(read_only=True) as uow:
             waiting = uow.pending_mail(min(limit, MAX_PER_ROUND), MAX_ATTEMPTS)
         sent = failed = given_up = 0

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from engine import audit
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.chargerules import rule_charge
-from engine.billing.codec import bill_dict, bill_from, pack, unpack
+from engine.billing.codec import bill_dict, bill_of, pack
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
 from engine.billing.cycles import local_day
@@ -32,7 +32,7 @@ from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory, In
 from engine.billing.profile import BillingProfile
 from engine.billing.runs import document_for, invoice_number
 from engine.billing.timeline import service_of
-from engine.billing.ubl import Document, render_ubl, usage_from_document
+from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
 from engine.currencies import minor_units
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -44,15 +44,6 @@ FORMATS = ("xml", "html", "pdf")
 MAX_REASON = 500
 Printer = Callable[[str], bytes]   # HTML -> PDF (servers/billing_pdf.py: weasyprint)
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
-
-
-def bill_of(stored: StoredBill) -> Bill:
-    """The bill a stored invoice was made from (an issued one keeps its CDRs only in its document's usage.csv)."""
-    data = unpack(stored.bill)
-    if stored.document is not None and data.get("usage") is None:
-        usage, line_ids = usage_from_document(stored.document)
-        return bill_from(data, usage, line_ids)
-    return bill_from(data)
 
 
 class InvoiceDesk:
