@@ -4,6 +4,7 @@ reading the period's rated CDRs.
     python -m bench.bench_billing                          # 100,000 accounts x 200 CDRs (RULEBILL_TEST_POSTGRES_URL)
     python -m bench.bench_billing --accounts 10000         # scaled down
     python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
+    python -m bench.bench_billing --workers 1              # batches one after the other (default 2, the billing_workers setting)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
@@ -128,13 +129,14 @@ def floor(root: object, accounts: int, batch: int) -> tuple[float, float, int, f
     return wall, cpu, rows, time.perf_counter() - w1
 
 
-def bill_run(root: object, batch: int) -> tuple[float, float, object]:
+def bill_run(root: object, batch: int, workers: int) -> tuple[float, float, object]:
     from engine.billing.ports import RunMode
     from engine.billing.runs import RunRequest
     from engine.identity import SYSTEM
     
     desk = root.billing
     desk.runs.batch_size = batch
+    desk.runs.workers = workers
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--cdrs", type=int, default=200)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2, help="batches in parallel (the billing_workers setting)")
     parser.add_argument("--sample", type=int, default=200, help="documents whose validation is timed")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
@@ -204,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, PostgreSQL; {os.cpu_count()} cores; {load()}")
+              f"batch {args.batch}, {args.workers} workers, PostgreSQL; {os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
         seed(root, args.accounts, args.cdrs)
         print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{fc:.2f} s CPU, {rows / fw:,.0f} CDRs/s = {args.accounts / fw:,.0f} accounts/s")
         print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
-        wall, cpu, run = bill_run(root, args.batch)
+        wall, cpu, run = bill_run(root, args.batch, args.workers)
         assert run is not None and run.issued == args.accounts and run.failed == 0, run  # type: ignore[attr-defined]
         print(f"  rulebill bill run (StartBillRun's BillRunner.start, UBL XML included): {wall:.2f} s wall, {cpu:.2f} s CPU "
               f"({cpu / wall:.2f} cores of this process), {args.accounts / wall:,.0f} invoices/s, {rows / wall:,.0f} CDRs/s; "

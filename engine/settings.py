@@ -91,6 +91,11 @@ class Settings:
     event_rules_backend: str = field(default_factory=_default_event_rules_backend)
     # Seconds between rounds of the billing scheduler (scheduled bill runs, overdue invoices); 0 turns it off.
     billing_scheduler_seconds: int = 0
+    # Batches of one bill run worked on in parallel, each on its own database connection (1: one after the other).
+    billing_workers: int = 2
+    # Where bill e-mails go (servers/billing_mail.py): smtp://[user:password@]host[:port], smtp+starttls://,
+    # smtps://, or file:///folder; empty: issued bills of e-mail accounts wait in the outbox.
+    billing_mail_url: str = ""
 
     @property
     def effective_database_url(self) -> str:

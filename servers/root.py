@@ -150,13 +150,14 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
 def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
     """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
     operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
+    from servers.billing_mail import mailer_from
     from servers.billing_pdf import printer
 
     profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
     if problems:
         raise ValueError("invalid billing profiles:\n" + format_problems(problems))
     return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
-                             printer())
+                             printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url))
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

@@ -66,6 +66,7 @@ from engine.billing.ports import (
     BillRun,
     InvoiceFilter,
     LedgerEntry,
+    OutboxEntry,
     PeriodClaim,
     PeriodStatus,
     RunMode,
@@ -227,6 +228,19 @@ billing_ledger = Table(
     Index("ix_billing_ledger_account", "tenant_id", "account_id"),
 )
 
+billing_outbox = Table(
+    "billing_outbox", meta,                                # issued invoices to e-mail (engine.billing.delivery)
+    Column("tenant_id", String(40), primary_key=True),
+    Column("invoice_id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("address", String(254), nullable=False),
+    Column("queue_time", TS, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(500), nullable=False),
+    Column("sent_time", TS, nullable=True),
+    Index("ix_billing_outbox_waiting", "sent_time", "queue_time"),
+)
+
 billing_runs = Table(
     "billing_runs", meta,
     Column("run_id", String(40), primary_key=True),
@@ -261,6 +275,9 @@ class SqlRatedUsage:
     COLUMNS = {"cdr_id": "cdr_id", "msisdn": "msisdn", "start_time": "start_time", "service": "service",
                "destination": "destination_group", "charge_micros": "charge_micros", "currency": "currency",
                "tariff_plan": "tariff_plan", "plan_set_version": "plan_set_version", "units": "units"}
+    # rated rows only: the one rating evaluator also keeps rows it could not rate (status 'unrated'); rows stored
+    # before the status column have none
+    RATED = "(l.status IS NULL OR l.status = 'rated')"
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -288,8 +305,8 @@ class SqlRatedUsage:
         Plain driver SQL: a bill run reads a few hundred thousand rows a batch, and SQLAlchemy's row objects cost
         more than the database does."""
         c = self.COLUMNS
-        where = (f"l.tenant_id = {{p}} AND l.{c['start_time']} >= {{p}} AND l.{c['start_time']} < {{p}} AND (l.status IS NULL OR l.status = 'rated') AND NOT EXISTS (SELECT 1 FROM "
-                 f"billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']})")
+        where = (f"l.tenant_id = {{p}} AND l.{c['start_time']} >= {{p}} AND l.{c['start_time']} < {{p}} AND {self.RATED} AND NOT EXISTS "
+                 f"(SELECT 1 FROM billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']})")
         raw = self.conn.connection.dbapi_connection
         out: list[RatedUsage] = []
         cur = raw.cursor()  # type: ignore[union-attr]
@@ -299,7 +316,7 @@ class SqlRatedUsage:
                 for i in range(0, len(msisdns), 5 * CHUNK):
                     cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
                     # psycopg returns the columns as RatedUsage wants them: aware datetimes (UTC sessions), ints, text
-                    out.extend([RatedUsage(*r) for r in cur.fetchall()])
+                    out.extend(map(RatedUsage._make, cur.fetchall()))
             else:
                 for i in range(0, len(msisdns), CHUNK):
                     part = list(msisdns[i:i + CHUNK])
@@ -311,8 +328,9 @@ class SqlRatedUsage:
         return out
 
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
+        """The current rated rows of these CDRs (a re-bill's charges); a row re-rated to ``unrated`` is left out."""
         c = self.COLUMNS
-        sql = text(f"{self._select} WHERE l.tenant_id = :tenant AND l.{c['cdr_id']} IN :ids").bindparams(_expanding("ids"))
+        sql = text(f"{self._select} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids").bindparams(_expanding("ids"))
         out: list[RatedUsage] = []
         for i in range(0, len(cdr_ids), CHUNK):
             out.extend(self._rows(self.conn.execute(sql, {"tenant": tenant_id, "ids": list(cdr_ids[i:i + CHUNK])})))
@@ -624,19 +642,20 @@ class SqlBillingUnitOfWork:
             except IntegrityError:
                 raise AlreadyExists("ledger entry", e.source, f"{e.source} is recorded already") from None
 
-    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]:
-        """Allowance and use of each subscriber's bundles in the calendar months of the period (rating's counters)."""
+    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], cycles: Sequence[str]) -> list[BundleUse]:
+        """Allowance and use of each subscriber's bundles in these bill cycles (rating's counters, keyed by the month
+        the cycle started in)."""
         if not self._has_table("bundle_counters"):
             return []
         sql = text("SELECT msisdn, cycle, bundle_id, allowance, remaining, unit FROM bundle_counters WHERE tenant_id = :tenant "
-                   "AND msisdn IN :msisdns AND cycle IN :months ORDER BY msisdn, cycle, bundle_id").bindparams(
-            _expanding("msisdns"), _expanding("months"))
+                   "AND msisdn IN :msisdns AND cycle IN :cycles ORDER BY msisdn, cycle, bundle_id").bindparams(
+            _expanding("msisdns"), _expanding("cycles"))
         out: list[BundleUse] = []
         ids = list(msisdns)
         for i in range(0, len(ids), CHUNK):
-            for r in self.s.execute(sql, {"tenant": tenant_id, "msisdns": ids[i:i + CHUNK], "months": list(months)}):
+            for r in self.s.execute(sql, {"tenant": tenant_id, "msisdns": ids[i:i + CHUNK], "cycles": list(cycles)}):
                 out.append(BundleUse("", r.msisdn, r.bundle_id, f"{r.bundle_id} ({r.cycle})", "", int(r.allowance),
-                                     int(r.allowance) - int(r.remaining), r.unit))
+                                     int(r.allowance) - int(r.remaining), r.unit, r.cycle))
         return out
 
     # -- periods, numbers, invoices ----------------------------------------------------------------
@@ -776,6 +795,13 @@ class SqlBillingUnitOfWork:
         self.s.execute(delete(billing_invoice_lines).where(billing_invoice_lines.c.invoice_id == i))
         self.s.execute(delete(billing_invoices).where(and_(billing_invoices.c.invoice_id == i, billing_invoices.c.state == InvoiceState.DRAFT.value)))
 
+    def due_unpaid(self, today: date) -> list[Invoice]:
+        t = billing_invoices
+        cols = [c for c in t.c if c.name not in ("bill", "document")]
+        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+                                     t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
+        return [_invoice(r) for r in self.s.execute(q)]
+
     def mark_overdue(self, today: date) -> int:
         t = billing_invoices
         result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
@@ -818,6 +844,35 @@ class SqlBillingUnitOfWork:
 
     def update_run(self, run: BillRun) -> None:
         self.s.execute(update(billing_runs).where(billing_runs.c.run_id == run.run_id).values(**_run_values(run)))
+
+    # -- the e-mail outbox ------------------------------------------------------------------------
+    def queue_mail(self, entries: Sequence[OutboxEntry]) -> None:
+        if entries:
+            self.s.execute(insert(billing_outbox), [dict(tenant_id=e.tenant_id, invoice_id=e.invoice_id, account_id=e.account_id,
+                                                         address=e.address, queue_time=e.queue_time, attempts=0, last_error="",
+                                                         sent_time=None) for e in entries])
+
+    def pending_mail(self, limit: int, max_attempts: int) -> list[OutboxEntry]:
+        t = billing_outbox
+        q = (select(t).where(and_(t.c.sent_time.is_(None), t.c.attempts < max_attempts)).order_by(t.c.queue_time, t.c.invoice_id)
+             .limit(limit))
+        return [OutboxEntry(r.tenant_id, r.invoice_id, r.account_id, r.address, aware(r.queue_time), int(r.attempts), r.last_error)
+                for r in self.s.execute(q)]
+
+    def mail_sent(self, tenant_id: str, invoice_id: str, when: datetime) -> None:
+        t = billing_outbox
+        self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.invoice_id == invoice_id)).values(sent_time=when))
+
+    def mail_failed(self, tenant_id: str, invoice_id: str, error: str) -> None:
+        t = billing_outbox
+        self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.invoice_id == invoice_id))
+                       .values(attempts=t.c.attempts + 1, last_error=error[:500]))
+
+    def count_run(self, run_id: str, issued: int, drafts: int, empty: int, skipped: int, failed: int) -> None:
+        t = billing_runs
+        self.s.execute(update(t).where(t.c.run_id == run_id).values(issued=t.c.issued + issued, drafts=t.c.drafts + drafts,
+                                                                     empty=t.c.empty + empty, skipped=t.c.skipped + skipped,
+                                                                     failed=t.c.failed + failed))
 
     def list_runs(self, tenant_ids: set[str] | None, limit: int) -> list[BillRun]:
         q = select(billing_runs).order_by(billing_runs.c.start_time.desc()).limit(limit)

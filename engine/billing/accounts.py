@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from engine import audit
+from engine.billing.chargerules import rule_charge
 from engine.billing.countries import is_country
 from engine.billing.cycles import local_day, valid_anchor, valid_time_zone
 from engine.billing.model import LANGUAGES, Account, AccountStatus, Address, Assignment, Delivery, OneOffCharge
@@ -215,6 +216,12 @@ class AccountDesk:
                 uow.end_assignment(current, when)
             new = Assignment(account.tenant_id, account.account_id, subscriber_id, sub.msisdn, when)
             uow.add_assignment(new)
+            profile = self.profiles.get(account.tenant_id)
+            if current is None and profile is not None:
+                day = local_day(when, ZoneInfo(account.time_zone))
+                for kind in profile.rules_for("subscriber_joined"):
+                    uow.add_charge(rule_charge("subscriber_joined", kind, account.tenant_id, account.account_id, account.currency, day,
+                                               f"{subscriber_id}@{when.isoformat()}", subscriber_id))
             uow.audit.append(audit.entry(principal, now, "account.assign", "account", f"{account.tenant_id}/{account.account_id}", {},
                                          {"subscriber_id": subscriber_id, "msisdn": sub.msisdn, "valid_from": when}, account.tenant_id))
             uow.commit()

@@ -25,6 +25,8 @@ from engine.billing.model import (
     TaxSubtotal,
     Totals,
 )
+from engine.billing.ports import StoredBill
+from engine.billing.ubl import usage_from_document
 
 
 def _d(text: str | None) -> date | None:
@@ -146,3 +148,12 @@ def pack(data: dict[str, Any]) -> bytes:
 
 def unpack(blob: bytes) -> dict[str, Any]:
     return json.loads(zlib.decompress(blob))
+
+
+def bill_of(stored: StoredBill) -> Bill:
+    """The bill a stored invoice was made from (an issued one keeps its CDRs only in its document's usage.csv)."""
+    data = unpack(stored.bill)
+    if stored.document is not None and data.get("usage") is None:
+        usage, line_ids = usage_from_document(stored.document)
+        return bill_from(data, usage, line_ids)
+    return bill_from(data)

@@ -134,7 +134,8 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
     # usage: one line per subscriber, tariff plan, service and destination group (the hot loop of a bill run: a few
     # dict lookups and comparisons per CDR)
     groups: dict[tuple[str, str, str, str], _UsageSum] = {}
-    frozen: list[tuple[RatedUsage, tuple[str, str, str, str]]] = []
+    # (start, CDR id, CDR, line key): sorted as plain tuples (start time, then the unique id), no key function
+    frozen: list[tuple[datetime, str, RatedUsage, tuple[str, str, str, str]]] = []
     keep = frozen.append
     currencies: set[str] = set()
     currency = account.currency
@@ -159,7 +160,7 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             groups[key] = g = _UsageSum(found.msisdn)
         g.micros += u.charge_micros
         g.count += 1
-        keep((u, key))
+        keep((t, u.cdr_id, u, key))
     violations: list[FieldViolation] = []
     if currencies:
         violations.append(FieldViolation("currency", f"rated usage in {', '.join(sorted(currencies))} on an account billed in {account.currency}"))
@@ -263,14 +264,14 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             room -= used
     prepaid = sum(p for _, p in payments)
     totals = Totals(line_total, allowances, charges, tax_exclusive, tax, tax_inclusive, prepaid, tax_inclusive - prepaid)
-    frozen.sort(key=lambda uk: (uk[0].start_time, uk[0].cdr_id))
+    frozen.sort()
     line_of = {(ln.subscriber_id, ln.tariff_plan, ln.service, ln.destination): ln.line_id
                for ln in lines if ln.charge_type is ChargeType.USAGE}
     return Bill(
         tenant_id=account.tenant_id, account=account, period=period, currency=account.currency, issue_date=issue_date,
         due_date=issue_date + timedelta(days=account.payment_terms_days), lines=tuple(lines), adjustments=tuple(adjustments),
-        taxes=taxes, totals=totals, usage=tuple(u for u, _ in frozen), one_off_ids=tuple(billed_one_offs), payments=tuple(payments),
-        bundles=inputs.bundles, plan_set_version=catalogue.version, usage_line_ids=tuple(line_of[k] for _, k in frozen),
+        taxes=taxes, totals=totals, usage=tuple([f[2] for f in frozen]), one_off_ids=tuple(billed_one_offs), payments=tuple(payments),
+        bundles=inputs.bundles, plan_set_version=catalogue.version, usage_line_ids=tuple([line_of[f[3]] for f in frozen]),
     )
 
 

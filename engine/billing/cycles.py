@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.billing.model import BillPeriod
+from engine.billing.model import Account, BillPeriod
 from engine.rating.period import add_months, cycle_bounds, days_in_month
+from engine.rating.usage import cycle_of
 
 
 def valid_anchor(anchor_day: int) -> bool:
@@ -69,3 +70,11 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 def days(start: date, end: date) -> int:
     return max((end - start).days, 0)
+
+
+def counter_cycles(account: Account, period: BillPeriod) -> set[str]:
+    """The keys of rating's bundle counters a bill shows: the bill cycles (under the account's anchor) its period's
+    days fall in, each named by the month it started in (``engine.rating.usage.cycle_of``).  A regular period is
+    one cycle; a period after a missed one or a final bill may touch two."""
+    last = max(period.end - timedelta(days=1), period.start)
+    return {cycle_of(period.start, account.anchor_day), cycle_of(last, account.anchor_day)}

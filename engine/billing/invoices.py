@@ -19,10 +19,12 @@ from zoneinfo import ZoneInfo
 
 from engine import audit
 from engine.billing.catalogue import BillingCatalogue
-from engine.billing.codec import bill_dict, bill_from, pack, unpack
+from engine.billing.chargerules import rule_charge
+from engine.billing.codec import bill_dict, bill_of, pack
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
 from engine.billing.cycles import local_day
+from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.html import render_html
 from engine.billing.model import Bill, DocumentKind, Invoice, InvoiceState
@@ -30,7 +32,7 @@ from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory, In
 from engine.billing.profile import BillingProfile
 from engine.billing.runs import document_for, invoice_number
 from engine.billing.timeline import service_of
-from engine.billing.ubl import Document, render_ubl, usage_from_document
+from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
 from engine.currencies import minor_units
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -79,11 +81,7 @@ class InvoiceDesk:
             return self._load(uow, principal, tenant_id, invoice_id).invoice
 
     def bill_of(self, stored: StoredBill) -> Bill:
-        data = unpack(stored.bill)
-        if stored.document is not None and data.get("usage") is None:
-            usage, line_ids = usage_from_document(stored.document)
-            return bill_from(data, usage, line_ids)
-        return bill_from(data)
+        return bill_of(stored)
 
     def download(self, principal: Principal, tenant_id: str, invoice_id: str, fmt: str) -> tuple[Invoice, bytes, str]:
         """The document as UBL XML (the legal e-invoice), HTML or PDF (the human-readable bill)."""
@@ -134,6 +132,9 @@ class InvoiceDesk:
                     issued = replace(d.invoice, state=InvoiceState.ISSUED, number=number, issue_time=now)
                     uow.update_invoice(issued, xml, pack(bill_dict(bill, with_usage=False)))
                     uow.update_claim_status(tenant, issued.account_id, issued.period_start, PeriodStatus.INVOICED)
+                    account = uow.get_account(tenant, issued.account_id)
+                    if account is not None:
+                        uow.queue_mail(outbox_entries(account, [issued], now))
                     uow.audit.append(audit.entry(principal, now, "invoice.issue", "invoice", issued.invoice_id, {"state": "draft"},
                                                  {"state": "issued", "number": number}, tenant))
                     out.append(issued)
@@ -304,8 +305,14 @@ class InvoiceDesk:
         return updated
 
     def mark_overdue(self, today: date) -> int:
-        """Issued or partially paid invoices past their due date become overdue (the scheduler calls this)."""
+        """Issued or partially paid invoices past their due date become overdue (the scheduler calls this); the
+        profile's ``invoice_overdue`` charge rules raise their charges (a late payment penalty) in the same transaction."""
         with self._uow() as uow:
+            for inv in uow.due_unpaid(today):
+                profile = self.profiles.get(inv.tenant_id)
+                for kind in profile.rules_for("invoice_overdue") if profile else ():
+                    uow.add_charge(rule_charge("invoice_overdue", kind, inv.tenant_id, inv.account_id, inv.currency, today, inv.invoice_id,
+                                               description=f"{kind.name} ({inv.number})"))
             n = uow.mark_overdue(today)
             uow.commit()
         return n

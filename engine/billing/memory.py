@@ -2,12 +2,14 @@
 
 It keeps the invariants the SQL schema keeps (one claim per account and period, gapless series, each CDR
 frozen once, one ledger entry per source) so that a golden folder runs through the product's own bill runs,
-credit notes and re-bills.  A unit of work works on a copy and publishes it on commit.
+credit notes and re-bills.  A unit of work works on a copy and publishes it on commit; units of work that
+write hold the store's lock from start to end, so parallel batches of a bill run take turns as SQLite's writers do.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -25,7 +27,7 @@ from engine.billing.model import (
     OneOffCharge,
     RatedUsage,
 )
-from engine.billing.ports import BillRun, InvoiceFilter, LedgerEntry, PeriodClaim, PeriodStatus, StoredBill, SubscriberFacts
+from engine.billing.ports import BillRun, InvoiceFilter, LedgerEntry, OutboxEntry, PeriodClaim, PeriodStatus, StoredBill, SubscriberFacts
 from engine.errors import AlreadyExists
 
 
@@ -44,6 +46,8 @@ class BillingData:
     runs: dict[str, BillRun] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     bundles: list[BundleUse] = field(default_factory=list)
+    outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)     # (tenant, invoice id), unsent
+    mailed: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 class _Audit:
@@ -58,16 +62,20 @@ class _Audit:
 
 
 class MemoryBillingUnitOfWork:
-    def __init__(self, store: "MemoryBillingStore") -> None:
+    def __init__(self, store: "MemoryBillingStore", read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
 
     def __enter__(self) -> "MemoryBillingUnitOfWork":
+        if not self._read_only:
+            self._store.writer.acquire()
         self.d: BillingData = copy.deepcopy(self._store.data)
         self.audit = _Audit(self.d.audit)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        pass
+        if not self._read_only:
+            self._store.writer.release()
 
     def commit(self) -> None:
         self._store.data = self.d
@@ -180,8 +188,8 @@ class MemoryBillingUnitOfWork:
                 raise AlreadyExists("ledger entry", e.source)
             self.d.ledger[key] = e
 
-    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], months: Sequence[str]) -> list[BundleUse]:
-        return [b for b in self.d.bundles if b.msisdn in msisdns]
+    def bundle_use(self, tenant_id: str, msisdns: Sequence[str], cycles: Sequence[str]) -> list[BundleUse]:
+        return [b for b in self.d.bundles if b.msisdn in msisdns and (not b.cycle or b.cycle in cycles)]
 
     # claims, numbers, invoices
     def claims(self, tenant_id: str, account_ids: Sequence[str], period_starts: Sequence[date]) -> dict[tuple[str, date], PeriodClaim]:
@@ -241,6 +249,10 @@ class MemoryBillingUnitOfWork:
         self.d.ledger = {k: e for k, e in self.d.ledger.items() if e.invoice_id != i}
         self.d.invoices.pop(i, None)
 
+    def due_unpaid(self, today: date) -> list[Invoice]:
+        return [b.invoice for b in self.d.invoices.values() if b.invoice.kind is DocumentKind.INVOICE and b.invoice.due_date
+                and b.invoice.due_date < today and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
+
     def mark_overdue(self, today: date) -> int:
         n = 0
         for key, b in list(self.d.invoices.items()):
@@ -273,6 +285,27 @@ class MemoryBillingUnitOfWork:
 
     update_run = add_run
 
+    def queue_mail(self, entries: Sequence[OutboxEntry]) -> None:
+        for e in entries:
+            self.d.outbox[(e.tenant_id, e.invoice_id)] = e
+
+    def pending_mail(self, limit: int, max_attempts: int) -> list[OutboxEntry]:
+        waiting = sorted((e for e in self.d.outbox.values() if e.attempts < max_attempts), key=lambda e: (e.queue_time, e.invoice_id))
+        return waiting[:limit]
+
+    def mail_sent(self, tenant_id: str, invoice_id: str, when: datetime) -> None:
+        self.d.outbox.pop((tenant_id, invoice_id), None)
+        self.d.mailed[(tenant_id, invoice_id)] = when
+
+    def mail_failed(self, tenant_id: str, invoice_id: str, error: str) -> None:
+        e = self.d.outbox[(tenant_id, invoice_id)]
+        self.d.outbox[(tenant_id, invoice_id)] = replace(e, attempts=e.attempts + 1, last_error=error)
+
+    def count_run(self, run_id: str, issued: int, drafts: int, empty: int, skipped: int, failed: int) -> None:
+        r = self.d.runs[run_id]
+        self.d.runs[run_id] = replace(r, issued=r.issued + issued, drafts=r.drafts + drafts, empty=r.empty + empty,
+                                      skipped=r.skipped + skipped, failed=r.failed + failed)
+
     def get_run(self, run_id: str) -> BillRun | None:
         return self.d.runs.get(run_id)
 
@@ -282,6 +315,7 @@ class MemoryBillingStore:
 
     def __init__(self, data: BillingData | None = None) -> None:
         self.data = data or BillingData()
+        self.writer = threading.RLock()
 
     def __call__(self, read_only: bool = False) -> MemoryBillingUnitOfWork:
-        return MemoryBillingUnitOfWork(self)
+        return MemoryBillingUnitOfWork(self, read_only)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Delivery(str, Enum):
@@ -137,9 +137,11 @@ class BillPeriod:
         return self.start.isoformat()
 
 
-@dataclass(frozen=True, slots=True)
-class RatedUsage:
-    """One rated CDR as the bill reads it (from the usage ledger)."""
+class RatedUsage(NamedTuple):
+    """One rated CDR as the bill reads it (from the usage ledger).
+
+    A named tuple, not a dataclass: a bill run builds one per CDR (200 per invoice), and a tuple is built from a
+    database row in a third of the time a frozen dataclass takes."""
 
     cdr_id: str
     msisdn: str
@@ -265,6 +267,7 @@ class BundleUse:
     allowance: int
     used: int
     unit: str
+    cycle: str = ""           # the bill cycle of rating's counter: the month it started in ("2026-02")
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,21 @@ class ChargeType:
     tax_category: str
 
 
+# the events a charge rule may name (engine.billing.chargerules): what happened -> which charge it raises
+CHARGE_EVENTS = {
+    "invoice_overdue": "an issued invoice passes its due date unpaid (the scheduler's round): one charge per invoice",
+    "subscriber_joined": "a subscriber is billed to an account of the tenant for the first time (not a move between accounts)",
+}
+
+
+@dataclass(frozen=True)
+class ChargeRule:
+    """``when`` an event happens, raise the one-off charge ``charge`` (a code of the profile's catalogue)."""
+
+    when: str
+    charge: str
+
+
 @dataclass(frozen=True)
 class BillingProfile:
     tenant_id: str
@@ -75,6 +90,10 @@ class BillingProfile:
     late_usage_days: int = 62
     charges: dict[str, ChargeType] = field(default_factory=dict)
     mark: Mark = Mark("?", 1, 1)
+    charge_rules: tuple[ChargeRule, ...] = ()
+
+    def rules_for(self, event: str) -> list[ChargeType]:
+        return [self.charges[r.charge] for r in self.charge_rules if r.when == event and r.charge in self.charges]
 
     @property
     def payment_means_code(self) -> str:
@@ -114,6 +133,7 @@ def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
     csr_limit = f.optional("csr_limit", (str, int), default="0")
     late = f.optional("late_usage_days", int, default=62)
     charges_node = f.optional("one_off_charges", dict, default=MarkedMap()) or MarkedMap()
+    rules_node = f.optional("charge_rules", list, default=MarkedList()) or MarkedList()
     f.done()
     seller = None
     if seller_node is not None:
@@ -178,9 +198,31 @@ def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
             problems.append(Problem.at(cf.node.mark_of("amount"), "value.amount", f"{code}.amount: {exc}"))
             continue
         charges[str(code)] = ChargeType(str(code), cname, amount, category)
+    rules: list[ChargeRule] = []
+    for i, rnode in enumerate(rules_node):
+        rf = Fields(rnode, f"charge_rules[{i}]", problems, fallback=rules_node.mark_of(i))
+        if not rf.ok:
+            continue
+        when = rf.required("when", str) or ""
+        code = rf.required("charge", str) or ""
+        rf.done()
+        if when and when not in CHARGE_EVENTS:
+            problems.append(Problem.at(rf.node.mark_of("when"), "value.enum", f"charge_rules[{i}].when: {when!r} is not one of: "
+                                                                               f"{', '.join(sorted(CHARGE_EVENTS))}"))
+            continue
+        if code and code not in charges_node:
+            problems.append(Problem.at(rf.node.mark_of("charge"), "ref.dangling", f"charge_rules[{i}].charge: {code!r} is not in "
+                                                                                  f"one_off_charges"))
+            continue
+        if when and code:
+            if ChargeRule(when, code) in rules:
+                problems.append(Problem.at(rf.node.mark, "id.duplicate", f"charge_rules[{i}]: {when} -> {code} is declared twice"))
+                continue
+            rules.append(ChargeRule(when, code))
     if seller is None or not invoice_series or not credit_series:
         return None
-    return BillingProfile(tenant, currency, seller, invoice_series, credit_series, terms, means, iban, bic, limit, late, charges, node.mark)
+    return BillingProfile(tenant, currency, seller, invoice_series, credit_series, terms, means, iban, bic, limit, late, charges, node.mark,
+                          tuple(rules))
 
 
 def load_profiles(folder: Path | str) -> tuple[dict[str, BillingProfile], list[Problem]]:

@@ -43,7 +43,7 @@ from engine.billing.catalogue import BillingCatalogue
 from engine.billing.cycles import local_midnight
 from engine.billing.desk import BillingDesk
 from engine.billing.memory import BillingData, MemoryBillingStore
-from engine.billing.model import Account, AccountStatus, Assignment, DocumentKind, Invoice, RatedUsage
+from engine.billing.model import Account, AccountStatus, Assignment, BundleUse, DocumentKind, Invoice, RatedUsage
 from engine.billing.ports import RunMode, SubscriberFacts
 from engine.billing.profile import BillingProfile, load_profiles, parse_address
 from engine.billing.runs import RunRequest
@@ -57,6 +57,7 @@ from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
 from engine.rating import BundleState, Evaluator
+from engine.rating.usage import cycle_of
 from engine.yamlio import Fields, MarkedList, MarkedMap, Problem, format_problems, load_file
 
 ACCOUNTS_FILE = "accounts.yaml"
@@ -188,13 +189,15 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
     compiled = compile_plan_set(plan_set)
     catalogue = BillingCatalogue.from_plan_set(plan_set, 1, compiled)
     catalogues: dict[str, BillingCatalogue] = {"": catalogue}
-    desk = BillingDesk.build(store, clock, {tenant: profile}, lambda t, at: catalogues[""])
+    # one worker: batches in order, so a case's invoice numbers follow its accounts' order on every replay
+    desk = BillingDesk.build(store, clock, {tenant: profile}, lambda t, at: catalogues[""], workers=1)
     principal = replace(SYSTEM, tenant_id=tenant, subject="replay")
     f = Fields(doc, "accounts file", problems)
     raw_accounts = f.required("accounts", list) or MarkedList()
     raw_steps = f.optional("steps", list, default=MarkedList()) or MarkedList()
     f.done()
     msisdn_tz: dict[str, ZoneInfo] = {}
+    msisdn_anchor: dict[str, int] = {}   # the bill cycle's anchor day of each number's account (rating's counter cycles)
     plans_of: dict[str, list[tuple[date, str]]] = {}
     first_day = date.max
     for i, node in enumerate(raw_accounts):
@@ -246,11 +249,12 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
                                                     tuple((_at(d, tz, 9), p) for d, p in sorted(plans)))
             data.assignments.append(Assignment(tenant, account_id, sid, msisdn, _at(assigned, tz), _at(left, tz) if left else None))
             msisdn_tz[msisdn] = tz
+            msisdn_anchor[msisdn] = account.anchor_day
             plans_of[msisdn] = sorted(plans)
             first_day = min(first_day, assigned)
     if problems:
         return result
-    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, data, result)
+    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, data, result)
     if problems:
         return result
     default_tz = ZoneInfo("Europe/Paris")
@@ -259,7 +263,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
         if not sf.ok:
             continue
         try:
-            _step(sf, desk, principal, tenant, clock, default_tz, catalogues, folder, plans_of, msisdn_tz, result)
+            _step(sf, desk, principal, tenant, clock, default_tz, catalogues, folder, plans_of, msisdn_tz, msisdn_anchor, result)
         except DomainError as exc:
             problems.append(Problem.at(sf.mark, "replay.step-failed", f"steps[{i}]: {exc.message}"))
         sf.done()
@@ -277,7 +281,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
 
 
 def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: FixedClock, tz: ZoneInfo, catalogues: dict[str, BillingCatalogue],
-          folder: Path, plans_of: dict[str, list[tuple[date, str]]], msisdn_tz: dict[str, ZoneInfo],
+          folder: Path, plans_of: dict[str, list[tuple[date, str]]], msisdn_tz: dict[str, ZoneInfo], msisdn_anchor: dict[str, int],
           result: BillReplayResult) -> None:
     problems = result.problems
     on = _date(sf, "day", problems)
@@ -348,7 +352,7 @@ def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: Fix
         if plan_set is None:
             return
         compiled = compile_plan_set(plan_set)
-        _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, store.data, result)
+        _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, store.data, result)
         catalogues[""] = BillingCatalogue.from_plan_set(plan_set, 2, compiled)
     elif "rebill" in node:
         number = sf.optional("rebill", str) or ""
@@ -369,13 +373,16 @@ class _ReplayError(DomainError):
 
 
 def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: dict[str, list[tuple[date, str]]],
-          msisdn_tz: dict[str, ZoneInfo], target: BillingData, result: BillReplayResult) -> None:
+          msisdn_tz: dict[str, ZoneInfo], msisdn_anchor: dict[str, int], target: BillingData, result: BillReplayResult) -> None:
     """Rate the case's CDRs into the (store's) usage ledger: the subscriber's plan of the CDR's local day, bundle
-    counters per subscriber and calendar month starting at the plan's monthly allowances, as rating does."""
+    counters per subscriber and bill cycle (the account's anchor day, the day in the plan's time zone, as
+    ``RatingDesk.cycle_at`` keys them) starting at the plan's monthly allowances, as rating does; the counters
+    become the bills' bundle use."""
     if not path.is_file():
         return
     rater = Evaluator(compiled)   # the one evaluator of every rating path
     states: dict[tuple[str, str], BundleState] = {}
+    allowances_of: dict[tuple[str, str], dict[str, int]] = {}
     with path.open(encoding="utf-8", newline="") as stream:
         for item in read_cdrs(stream):
             if isinstance(item, CdrReject):
@@ -392,13 +399,15 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
                 if start <= day:
                     plan = p
             plan = plan or plans_of[cdr.a_number][0][1]
-            month = cdr.start_time.strftime("%Y-%m")
-            key = (cdr.a_number, month)
+            epoch = int(cdr.start_time.timestamp())
+            version = compiled.plan(plan).version_at(epoch) if compiled.plan(plan) else None
+            plan_day = version.clock.local_day(epoch) if version is not None else cdr.start_time.astimezone(timezone.utc).date()
+            key = (cdr.a_number, cycle_of(plan_day, msisdn_anchor[cdr.a_number]))
             if key not in states:
-                version = compiled.plan(plan).version_at(int(cdr.start_time.timestamp())) if compiled.plan(plan) else None
                 allowances = {b: compiled.bundles[b].allowance for b in (version.bundles if version else ())
                               if b in compiled.bundles and compiled.bundles[b].recurrence == "monthly"}
                 states[key] = BundleState(allowances)
+                allowances_of[key] = allowances
             rated = rater.rate(cdr, plan, states[key])
             if rated.bundle_state is not None:
                 states[key] = rated.bundle_state
@@ -407,6 +416,9 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
                 continue
             target.ledger_usage[(tenant, cdr.cdr_id)] = RatedUsage(cdr.cdr_id, cdr.a_number, cdr.start_time, rated.service, rated.destination,
                                                                    rated.charge_micros, rated.currency, rated.plan_id, 1, rated.units)
+    target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance, allowance - states[(msisdn, cycle)][bundle],
+                                compiled.bundles[bundle].unit, cycle)
+                      for (msisdn, cycle), allowances in sorted(allowances_of.items()) for bundle, allowance in sorted(allowances.items())]
 
 
 def replay_bill_case(folder: Path | str) -> BillReplayResult:

@@ -18,12 +18,21 @@ A run killed at any point and started again (``resume`` its run id, or run the
 same request) finds the claimed periods and goes on with the rest: the result
 is that of one clean run.  A batch that loses a claim to a concurrent run is
 read again and redone without the accounts already billed.
+
+Batches of one run go in parallel (``workers``, each on its own database
+connection): a batch waits on the database for most of its time (reading the
+period's CDRs, writing the frozen ones), so while one waits another computes.
+Nothing else changes: each batch claims its own periods, and the invoice
+numbers are taken last in its transaction, under the series' row lock, so
+batches that commit in any order still leave the numbers gapless.  The run's
+counters move by increments in each batch's transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterator, Mapping, Sequence
@@ -33,7 +42,8 @@ from engine import audit
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.codec import bill_dict, pack
 from engine.billing.compute import BillInputError, BillInputs, compute_bill
-from engine.billing.cycles import local_day, local_midnight
+from engine.billing.cycles import counter_cycles, local_day, local_midnight
+from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.model import (
     Account,
@@ -70,6 +80,7 @@ NUMBER_PLACEHOLDER = "@@INVOICE-NUMBER@@"
 PREVIEW_NUMBER = "PREVIEW"
 MAX_ACCOUNTS_PER_REQUEST = 10_000
 DEFAULT_BATCH = 200
+DEFAULT_WORKERS = 2
 MAX_BATCH_RETRIES = 3
 
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
@@ -98,6 +109,22 @@ class _Job:
     credits: tuple[tuple[str, int], ...] = ()
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """What one batch did: added to its run's counters (in the batch's transaction, and to the progress shown)."""
+
+    issued: int = 0
+    drafts: int = 0
+    empty: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: tuple[tuple[str, str], ...] = ()
+
+    def onto(self, run: BillRun) -> BillRun:
+        return replace(run, issued=run.issued + self.issued, drafts=run.drafts + self.drafts, empty=run.empty + self.empty,
+                       skipped=run.skipped + self.skipped, failed=run.failed + self.failed, failures=run.failures + self.failures)
+
+
 def invoice_number(series: str, number: int) -> str:
     return f"{series}{number:06d}"
 
@@ -111,12 +138,13 @@ class BillRunner:
     """Bill runs in every mode, dry runs and single-account previews."""
 
     def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile],
-                 catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH) -> None:
+                 catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS) -> None:
         self._uow = uow
         self._clock = clock
         self.profiles = profiles
         self._catalogues = catalogues
         self.batch_size = batch_size
+        self.workers = max(1, workers)   # batches of one run in parallel, each on its own connection
 
     # -- requests ----------------------------------------------------------------------------
     def _check(self, principal: Principal, request: RunRequest) -> str:
@@ -157,8 +185,9 @@ class BillRunner:
                 uow.update_run(run)
                 uow.commit()
         yield run
-        for i in range(0, len(jobs), self.batch_size):
-            run = self._batch(run, jobs[i:i + self.batch_size], request)
+        batches = [jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)]
+        for tally in self._batches(run, batches, request):
+            run = tally.onto(run)
             yield run
         run = replace(run, state=RunState.DONE, end_time=self._clock.now())
         if not request.dry_run:
@@ -284,14 +313,38 @@ class BillRunner:
         jobs.append(_Job(account, mine, period, close=True))
         return jobs
 
-    # -- one batch -------------------------------------------------------------------------
-    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> BillRun:
+    # -- batches ---------------------------------------------------------------------------
+    def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
+        """Each batch's tally as it finishes: in order with one worker, as they complete with several (at most
+        ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
+        if self.workers == 1 or len(batches) < 2:
+            for batch in batches:
+                yield self._batch(run, batch, request)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:
+            todo = iter(batches)
+            running: set[Future[_Tally]] = set()
+            try:
+                while True:
+                    while len(running) < self.workers and (batch := next(todo, [])):
+                        running.add(pool.submit(self._batch, run, batch, request))
+                    if not running:
+                        return
+                    done, running = wait(running, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        yield future.result()
+            finally:
+                for future in running:
+                    future.cancel()
+
+    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> _Tally:
+        skipped = 0
         for attempt in range(MAX_BATCH_RETRIES):
             self._compute(run.tenant_id, jobs, request)
             if request.dry_run:
                 break
             try:
-                return self._write(run, jobs, request)
+                return self._write(run, jobs, request, skipped)
             except AlreadyExists:
                 # a concurrent run claimed some of these periods first: read again, the claimed ones drop out
                 log.info("bill run %s: batch lost a claim, retrying (%d)", run.run_id, attempt + 1)
@@ -299,15 +352,11 @@ class BillRunner:
                     taken = uow.claims(run.tenant_id, [j.account.account_id for j in jobs], sorted({j.period.start for j in jobs}))
                 before = len(jobs)
                 jobs = [j for j in jobs if (j.account.account_id, j.period.start) not in taken]
-                run = replace(run, skipped=run.skipped + before - len(jobs))
+                skipped += before - len(jobs)
         else:
             raise FailedPrecondition("BILL_RUN_CONTENDED", f"bill run {run.run_id}: a batch kept losing its claims to another run",
                                      run.run_id)
-        issued = sum(1 for j in jobs if j.bill is not None and not j.bill.empty)
-        return replace(run, issued=run.issued + (0 if request.review else issued), drafts=run.drafts + (issued if request.review else 0),
-                       empty=run.empty + sum(1 for j in jobs if j.bill is not None and j.bill.empty),
-                       failed=run.failed + sum(1 for j in jobs if j.error),
-                       failures=run.failures + tuple((j.account.account_id, j.error) for j in jobs if j.error))
+        return _tally(jobs, request, skipped)
 
     def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest) -> None:
         inputs = self.load_inputs(tenant, jobs)
@@ -356,8 +405,8 @@ class BillRunner:
                 for account_id, sub, kind, item, micros in uow.advance_fees(tenant, ids, start):
                     advance.setdefault((account_id, start), []).append((sub, kind, item, micros))
             credits = uow.credits(tenant, ids, profile.currency)
-            months = sorted({d.strftime("%Y-%m") for j in jobs for d in (j.period.start, j.period.end - timedelta(days=1))})
-            bundles = uow.bundle_use(tenant, msisdns, months) if msisdns else []
+            cycles_of = {id(j): counter_cycles(j.account, j.period) for j in jobs}
+            bundles = uow.bundle_use(tenant, msisdns, sorted(set().union(*cycles_of.values()))) if msisdns else []
         catalogues: dict[date, BillingCatalogue | None] = {}
         for j, end in zip(jobs, ends):
             tz = ZoneInfo(j.account.time_zone)
@@ -377,21 +426,18 @@ class BillRunner:
                 tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs)))
+                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)]))))
         return out
 
-    def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> BillRun:
+    def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest, skipped: int) -> _Tally:
         tenant = run.tenant_id
         profile = self.profiles[tenant]
         now = self._clock.now()
         with self._uow() as uow:
             claims: list[PeriodClaim] = []
-            stored: list[StoredBill] = []
-            billable = [j for j in jobs if j.bill is not None and not j.bill.empty]
-            first = uow.take_numbers(tenant, profile.invoice_series, len(billable)) if billable and not request.review else 0
+            billed: list[tuple[_Job, str, bytes]] = []
             frozen: list[tuple[str, str, int]] = []
             ledger: list[LedgerEntry] = []
-            n = 0
             for job in jobs:
                 if job.bill is None:
                     continue
@@ -401,17 +447,10 @@ class BillRunner:
                     continue
                 invoice_id = "inv_" + secrets.token_hex(8)
                 bill = job.bill
-                number = "" if request.review else invoice_number(profile.invoice_series, first + n)
-                n += 0 if request.review else 1
-                document = None if request.review else job.xml.replace(NUMBER_PLACEHOLDER.encode(), number.encode())
-                invoice = Invoice(invoice_id, tenant, job.account.account_id, DocumentKind.INVOICE,
-                                  InvoiceState.DRAFT if request.review else InvoiceState.ISSUED, number, profile.invoice_series,
-                                  p.start, p.end, bill.currency, bill.issue_date, bill.due_date, bill.totals, run_id=run.run_id,
-                                  create_time=now, issue_time=None if request.review else now, lines=bill.lines)
-                stored.append(StoredBill(invoice, pack(bill_dict(bill, with_usage=request.review)), document))
+                billed.append((job, invoice_id, pack(bill_dict(bill, with_usage=request.review))))
                 claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end,
                                           PeriodStatus.DRAFT if request.review else PeriodStatus.INVOICED, invoice_id, run.run_id))
-                frozen.extend((u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage)
+                frozen.extend([(u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage])
                 if bill.one_off_ids:
                     uow.mark_charges(tenant, bill.one_off_ids, invoice_id)
                 available = dict(job.credits)
@@ -421,7 +460,6 @@ class BillRunner:
                     ledger.append(LedgerEntry(tenant, job.account.account_id, f"applied:{invoice_id}:{source}", -used, bill.currency, now,
                                               invoice_id))
             uow.claim(claims)
-            uow.add_invoices(stored)
             if frozen:
                 uow.freeze_usage(tenant, frozen)
             if ledger:
@@ -429,14 +467,27 @@ class BillRunner:
             for job in jobs:
                 if job.close and job.bill is not None:
                     uow.update_account(replace(job.account, status=AccountStatus.CLOSED, close_time=now, update_time=now))
-            issued = len(stored)
-            done = replace(run, issued=run.issued + (0 if request.review else issued), drafts=run.drafts + (issued if request.review else 0),
-                           empty=run.empty + sum(1 for c in claims if c.status is PeriodStatus.EMPTY),
-                           failed=run.failed + sum(1 for j in jobs if j.error),
-                           failures=run.failures + tuple((j.account.account_id, j.error) for j in jobs if j.error))
-            uow.update_run(done)
+            # numbers last: the series' row lock is held from here to the commit, so parallel batches queue only for
+            # the invoices' insert, and numbers taken are used in the same transaction (a crash gives them back)
+            first = uow.take_numbers(tenant, profile.invoice_series, len(billed)) if billed and not request.review else 0
+            stored: list[StoredBill] = []
+            for n, (job, invoice_id, packed) in enumerate(billed):
+                assert job.bill is not None
+                bill = job.bill
+                number = "" if request.review else invoice_number(profile.invoice_series, first + n)
+                document = None if request.review else job.xml.replace(NUMBER_PLACEHOLDER.encode(), number.encode())
+                invoice = Invoice(invoice_id, tenant, job.account.account_id, DocumentKind.INVOICE,
+                                  InvoiceState.DRAFT if request.review else InvoiceState.ISSUED, number, profile.invoice_series,
+                                  bill.period.start, bill.period.end, bill.currency, bill.issue_date, bill.due_date, bill.totals,
+                                  run_id=run.run_id, create_time=now, issue_time=None if request.review else now, lines=bill.lines)
+                stored.append(StoredBill(invoice, packed, document))
+            uow.add_invoices(stored)
+            if not request.review:
+                uow.queue_mail([e for (job, _i, _p), s in zip(billed, stored) for e in outbox_entries(job.account, [s.invoice], now)])
+            tally = _tally(jobs, request, skipped)
+            uow.count_run(run.run_id, tally.issued, tally.drafts, tally.empty, tally.skipped, tally.failed)
             uow.commit()
-        return done
+        return tally
 
     # -- previews ---------------------------------------------------------------------------
     def preview(self, principal: Principal, tenant_id: str, account_id: str, cycle_date: date | None = None) -> tuple[Bill, bytes]:
@@ -499,6 +550,13 @@ class BillRunner:
             if last is not None:
                 out.append(last)
         return out
+
+
+def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:
+    billed = sum(1 for j in jobs if j.bill is not None and not j.bill.empty)
+    return _Tally(issued=0 if request.review else billed, drafts=billed if request.review else 0,
+                  empty=sum(1 for j in jobs if j.bill is not None and j.bill.empty), skipped=skipped,
+                  failed=sum(1 for j in jobs if j.error), failures=tuple((j.account.account_id, j.error) for j in jobs if j.error))
 
 
 def _already_billed(account_id: str, start: date, end: date) -> FailedPrecondition:

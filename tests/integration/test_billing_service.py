@@ -7,11 +7,12 @@ from datetime import date, datetime, timezone
 
 import grpc
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from billing.v1 import billing_pb2 as pb
 from tests.integration.billing_support import account_pb, BillingStack, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, precondition_reason, rpc_error
+from store.billing import billing_charges
 from tests.ubl_conformance import check
 
 pytestmark = pytest.mark.integration
@@ -258,6 +259,12 @@ def test_the_scheduler_bills_what_is_due_and_marks_overdue_invoices(billing_stac
     assert bc.get_run(run.run_id).issued == run.issued
     overdue = [i for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices if i.state == pb.INVOICE_STATE_OVERDUE]
     assert overdue and all(i.due_date < "2026-06-02" for i in overdue)
+    # the sample profile's charge rule: each invoice turning overdue raised one late payment penalty, once
+    s.desk().scheduler_tick()
+    with s.root.db.connect() as conn:
+        penalties = conn.execute(select(billing_charges.c.description, billing_charges.c.amount_micros)
+                                 .where(billing_charges.c.account_id == "ACC-A", billing_charges.c.raised_by == "rule:invoice_overdue")).all()
+    assert sorted(penalties) == sorted((f"Late payment penalty ({i.number})", 7_500_000) for i in overdue)
 
 
 def test_write_off(billing_stack: BillingStack, billed: dict) -> None:  # noqa: F811

@@ -163,8 +163,8 @@ def test_late_and_foreign_cdrs(tmp_path: Path) -> None:
     early = usage(1, day=5)
     from datetime import datetime, timezone
 
-    after_period = replace(usage(1)[0], cdr_id="next", start_time=datetime(2026, 3, 31, 22, 30, tzinfo=timezone.utc))  # 1 April in Paris
-    stranger = replace(usage(1)[0], cdr_id="other", msisdn="33699999999")
+    after_period = usage(1)[0]._replace(cdr_id="next", start_time=datetime(2026, 3, 31, 22, 30, tzinfo=timezone.utc))  # 1 April in Paris
+    stranger = usage(1)[0]._replace(cdr_id="other", msisdn="33699999999")
     b = bill(tmp_path, usage=early + [after_period, stranger])
     assert [u.cdr_id for u in b.usage] == [early[0].cdr_id]
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.billing.cycles import is_cycle_date, local_day, local_midnight, period_closing_on, valid_anchor, valid_time_zone
+from engine.billing.cycles import counter_cycles, final_period, is_cycle_date, local_day, local_midnight, period_closing_on, valid_anchor, valid_time_zone
 from engine.billing.ports import PeriodClaim, PeriodStatus
 from engine.billing.timeline import next_due_period
 from tests.unit.billing.factories import account
@@ -64,3 +64,22 @@ def test_the_next_due_period_follows_the_last_claim_and_the_local_day() -> None:
     claim = PeriodClaim("mno", acc.account_id, p.start, p.end, PeriodStatus.INVOICED, "inv", "run")
     assert next_due_period(acc, claim, [], date(2026, 3, 14)) is None
     assert next_due_period(acc, claim, [], date(2026, 3, 15)).start == date(2026, 2, 15)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("anchor, cycle_date, cycles", [
+    (1, date(2026, 3, 1), {"2026-02"}),      # February, calendar month
+    (15, date(2026, 3, 15), {"2026-02"}),    # 15 February to 14 March: the cycle that started in February
+    (31, date(2026, 3, 31), {"2026-02"}),    # 28 February to 30 March
+    (31, date(2026, 2, 28), {"2026-01"}),    # 31 January to 27 February
+])
+def test_a_bill_shows_the_bundle_counters_of_its_own_bill_cycle(anchor: int, cycle_date: date, cycles: set[str]) -> None:
+    assert counter_cycles(account(anchor_day=anchor), period_closing_on(anchor, cycle_date)) == cycles
+
+
+def test_a_final_bill_across_a_missed_cycle_shows_both_cycles() -> None:
+    period = final_period(15, date(2026, 3, 10), date(2026, 3, 20))
+    assert counter_cycles(account(anchor_day=15), period) == {"2026-02"}   # 10-14 March: the short final period
+    from engine.billing.model import BillPeriod
+
+    two = BillPeriod(date(2026, 3, 10), date(2026, 3, 20), date(2026, 2, 15), date(2026, 3, 15), date(2026, 3, 20), final=True)
+    assert counter_cycles(account(anchor_day=15), two) == {"2026-02", "2026-03"}

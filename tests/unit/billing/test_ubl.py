@@ -167,6 +167,6 @@ def test_random_bills_are_valid_e_invoices(charges: list[int], activated: int, e
     corpus()
     cat = base_catalogue()
     acc = account(tax_exemption=exemption, vat_id="DE123456789" if exemption else "")
-    us = [replace(u, charge_micros=c) for u, c in zip(usage(len(charges)), charges)]
+    us = [u._replace(charge_micros=c) for u, c in zip(usage(len(charges)), charges)]
     bill, prof = make(cat, account=acc, services=(service(activated=date(2026, 3, activated)),), usage=us)
     assert_valid(render_ubl(document_for(bill, "RT-000099", prof)))

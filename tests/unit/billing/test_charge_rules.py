@@ -1,0 +1,94 @@
+"""Charge rules of the billing profile: one-off charges raised by events (a subscriber joining an account, an invoice
+turning overdue), declared in YAML, checked with file:line:col, raised once per event."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from engine.billing.accounts import AccountDesk
+from engine.billing.invoices import InvoiceDesk
+from engine.billing.memory import MemoryBillingStore
+from engine.billing.model import DocumentKind, Invoice, InvoiceState, Totals
+from engine.billing.ports import StoredBill, SubscriberFacts
+from engine.billing.profile import ChargeRule, load_profiles
+from engine.clock import FixedClock
+from engine.identity import SYSTEM
+from tests.unit.billing.factories import account
+
+UTC = timezone.utc
+PROFILE = """kind: billing_profile
+tenant: mno
+seller:
+  name: Rulebill Telecom SA
+  address: {lines: ["12 rue des Ondes"], city: Paris, postal_code: "75002", country: FR}
+  vat_id: FR40123456789
+series: {invoice: "RT-", credit_note: "RT-CN-"}
+payment: {terms_days: 14, means: credit_transfer, iban: FR7630006000011234567890189}
+one_off_charges:
+  OC_ACTIVATION: {name: Activation fee, amount: "10.00"}
+  OC_PENALTY: {name: Late payment penalty, amount: "7.50"}
+charge_rules:
+  - {when: subscriber_joined, charge: OC_ACTIVATION}
+  - {when: invoice_overdue, charge: OC_PENALTY}
+"""
+
+
+def _profiles(tmp_path: Path, text: str = PROFILE) -> tuple[dict, list]:
+    (tmp_path / "mno.yaml").write_text(text, encoding="utf-8")
+    return load_profiles(tmp_path)
+
+
+def test_rules_are_read_from_the_profile(tmp_path: Path) -> None:
+    profiles, problems = _profiles(tmp_path)
+    assert not problems
+    assert profiles["mno"].charge_rules == (ChargeRule("subscriber_joined", "OC_ACTIVATION"), ChargeRule("invoice_overdue", "OC_PENALTY"))
+
+
+def test_a_bad_rule_is_reported_where_it_is(tmp_path: Path) -> None:
+    bad = PROFILE.replace("  - {when: invoice_overdue, charge: OC_PENALTY}\n",
+                          "  - {when: invoice_paid, charge: OC_PENALTY}\n  - {when: invoice_overdue, charge: OC_GHOST}\n"
+                          "  - {when: subscriber_joined, charge: OC_ACTIVATION}\n")
+    _profiles_, problems = _profiles(tmp_path, bad)
+    assert [(p.line, p.code) for p in problems] == [(14, "value.enum"), (15, "ref.dangling"), (16, "id.duplicate")]
+    assert all(p.file.endswith("mno.yaml") and p.col > 1 for p in problems)
+
+
+def _world(tmp_path: Path) -> tuple[MemoryBillingStore, FixedClock, dict]:
+    profiles, _ = _profiles(tmp_path)
+    store = MemoryBillingStore()
+    acc = account("ACC-1")
+    store.data.accounts[("mno", "ACC-1")] = acc
+    store.data.accounts[("mno", "ACC-2")] = account("ACC-2")
+    store.data.subscribers["sub-1"] = SubscriberFacts("sub-1", "mno", "33612000001", datetime(2026, 3, 1, tzinfo=UTC), None,
+                                                      ((datetime(2026, 3, 1, tzinfo=UTC), "TP_COMMIT"),))
+    return store, FixedClock(datetime(2026, 3, 10, 9, 0, tzinfo=UTC)), profiles
+
+
+def test_a_subscriber_joining_an_account_raises_the_activation_fee_once(tmp_path: Path) -> None:
+    store, clock, profiles = _world(tmp_path)
+    desk = AccountDesk(store, clock, profiles)
+    admin = replace(SYSTEM, tenant_id="mno")
+    desk.assign(admin, "mno", "ACC-1", "sub-1", None)
+    charges = list(store.data.charges.values())
+    assert [(c.code, c.account_id, c.subscriber_id, c.amount_micros, c.charge_date, c.raised_by) for c in charges] == [
+        ("OC_ACTIVATION", "ACC-1", "sub-1", 10_000_000, date(2026, 3, 10), "rule:subscriber_joined")]
+    clock._at = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)  # noqa: SLF001
+    desk.assign(admin, "mno", "ACC-2", "sub-1", None)    # a move between accounts is no new activation
+    assert len(store.data.charges) == 1
+
+
+def test_an_invoice_turning_overdue_raises_one_penalty(tmp_path: Path) -> None:
+    store, clock, profiles = _world(tmp_path)
+    totals = Totals(100_000_000, 0, 0, 100_000_000, 20_000_000, 120_000_000, 0, 120_000_000)
+    inv = Invoice("inv_1", "mno", "ACC-1", DocumentKind.INVOICE, InvoiceState.ISSUED, "RT-000001", "RT-", date(2026, 2, 1),
+                  date(2026, 3, 1), "EUR", date(2026, 3, 1), date(2026, 3, 15), totals)
+    store.data.invoices["inv_1"] = StoredBill(inv, b"", b"")
+    desk = InvoiceDesk(store, clock, profiles, lambda t, at: None)
+    assert desk.mark_overdue(date(2026, 3, 15)) == 0 and not store.data.charges     # due that day: not late yet
+    assert desk.mark_overdue(date(2026, 3, 16)) == 1
+    assert desk.mark_overdue(date(2026, 3, 17)) == 0                                # overdue already: no second penalty
+    [penalty] = store.data.charges.values()
+    assert (penalty.code, penalty.account_id, penalty.amount_micros, penalty.description, penalty.raised_by) == (
+        "OC_PENALTY", "ACC-1", 7_500_000, "Late payment penalty (RT-000001)", "rule:invoice_overdue")
