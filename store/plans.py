@@ -254,10 +254,11 @@ class UsageRepo:
             for i in range(0, len(ordered), _IN_BATCH):
                 where, params = _in(pg, "msisdn", ordered[i:i + _IN_BATCH])
                 cur.execute(f"SELECT subscriber_id, tenant_id, msisdn, tariff_plan, billing_account, status, credit_limit_micros, "
-                            f"credit_currency FROM subscribers WHERE {where} AND status <> {mark}", [*params, "deactivated"])
-                for sid, tenant, msisdn, plan, account, status, limit, currency in cur.fetchall():
+                            f"credit_currency, ({_ANCHOR_DAY}) FROM subscribers WHERE {where} AND status <> {mark}",
+                            [*params, "deactivated"])
+                for sid, tenant, msisdn, plan, account, status, limit, currency, anchor in cur.fetchall():
                     out[msisdn] = RatedSubscriber(sid, tenant, msisdn, plan, account, status,
-                                                  None if limit is None else int(limit), currency or "")
+                                                  None if limit is None else int(limit), currency or "", int(anchor or 1))
         finally:
             cur.close()
         return out
@@ -375,6 +376,11 @@ _LOST_RACE = _lost_race_errors()
 
 LEDGER_COLUMNS = LEDGER_FIELDS
 _IN_BATCH = 500
+# the anchor day of the billing account a subscriber is assigned to now (the bill run's billing_assignments and
+# billing_accounts, migration billing_0001): its bundle counters and credit alerts run per that bill cycle
+_ANCHOR_DAY = ("SELECT b.anchor_day FROM billing_assignments a JOIN billing_accounts b ON b.tenant_id = a.tenant_id "
+               "AND b.account_id = a.account_id WHERE a.tenant_id = subscribers.tenant_id AND a.subscriber_id = "
+               "subscribers.subscriber_id AND a.valid_to IS NULL ORDER BY a.valid_from DESC LIMIT 1")
 
 
 def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:

@@ -13,7 +13,8 @@ before is given back; the CDRs are rated in order against the counters in
 memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
 again.  Counters follow each subscriber's bill cycle in the time zone of its
-tariff plan (``anchor_of`` gives the cycle's anchor day; 1 by default).
+tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
+subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class RatingDesk:
         self.credit_alerts = credit_alerts
         self.limits = limits
         # the day of month a subscriber's bill cycle starts (its billing account's anchor); 1 when unknown
-        self.anchor_of = anchor_of or (lambda _subscriber: 1)
+        self.anchor_of = anchor_of or (lambda subscriber: getattr(subscriber, "anchor_day", 1))
         self._parents: dict[str, str] = {}
         self._compiled: dict[str, CompiledPlans] = {}
         self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()

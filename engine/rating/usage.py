@@ -80,6 +80,7 @@ class RatedSubscriber:
     status: str
     credit_limit_micros: int | None
     credit_currency: str
+    anchor_day: int = 1   # the day its billing account's cycle starts (1 when it is on no account)
 
 
 @dataclass

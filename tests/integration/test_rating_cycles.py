@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.clock import FixedClock
@@ -74,21 +74,27 @@ def test_a_call_at_half_past_midnight_local_on_the_first_belongs_to_the_new_cycl
     assert alerts == [("2026-11", "RETAIL_80"), ("2026-12", "RETAIL_80")]
 
 
-def test_the_cycle_follows_the_subscribers_anchor_day(root: Root) -> None:
+def test_the_cycle_follows_the_anchor_day_of_the_subscribers_billing_account(root: Root) -> None:
+    from engine.billing.accounts import AccountSpec
+    from engine.billing.model import Address
+
     msisdn = "33612777002"
     subscriber(root, msisdn)
-    desk = root.rating
-    desk.anchor_of = lambda sub: 15 if sub.msisdn == msisdn else 1
-    try:
-        outcomes = desk.rate_many(OPERATOR, [call(1, msisdn, "33698765432", 60, datetime(2026, 12, 14, 22, 59, tzinfo=timezone.utc)),
-                                             call(2, msisdn, "33698765432", 60, datetime(2026, 12, 14, 23, 1, tzinfo=timezone.utc))],
-                                  use_counters=True)
-    finally:
-        desk.anchor_of = lambda _sub: 1
+    root.billing.accounts.create(OPERATOR, AccountSpec(account_id="ACC-ANCHOR-15", tenant_id="mno", name="Anchored on the 15th",
+                                                       address=Address(("1 rue de la Paix",), "Paris", "75002", "FR"),
+                                                       currency="EUR", anchor_day=15))
+    with root.db.connect() as conn:
+        sid = conn.execute(text("SELECT subscriber_id FROM subscribers WHERE msisdn = :m"), {"m": msisdn}).scalar_one()
+    root.billing.accounts.assign(OPERATOR, "mno", "ACC-ANCHOR-15", sid, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    outcomes = root.rating.rate_many(OPERATOR, [
+        call(1, msisdn, "33698765432", 60, datetime(2026, 12, 14, 22, 59, tzinfo=timezone.utc)),
+        call(2, msisdn, "33698765432", 60, datetime(2026, 12, 14, 23, 1, tzinfo=timezone.utc))], use_counters=True)
     with root.db.connect() as conn:
         ledger = {r.cdr_id: r.cycle for r in conn.execute(select(usage_ledger).where(usage_ledger.c.msisdn == msisdn))}
-    # 23:59 on the 14th and 00:01 on the 15th in Paris: the cycle anchored on the 15th starts between them
+    # 23:59 on the 14th and 00:01 on the 15th in Paris: the account's cycle, anchored on the 15th, starts between them
     assert [ledger[o.rated.cdr_id] for o in outcomes] == ["2026-11", "2026-12"]
+    # a subscriber on no billing account keeps cycles anchored on the 1st
+    assert cycle_of(date(2026, 12, 14)) == cycle_of(date(2026, 12, 15)) == "2026-12"
 
 
 def test_cycle_names() -> None:
