@@ -20,7 +20,7 @@ from typing import Any
 from engine.money import MICROS, minor_units
 from engine.plans import weekgrid
 from engine.plans.ir import IR_FORMAT, day_name
-from engine.plans.model import Applicability, Bundle, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
+from engine.plans.model import Applicability, Bundle, DestinationGroup, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
 from engine.plans.resolve import resolve_table, zone_key
 from engine.plans.validate import version_groups
 
@@ -28,7 +28,7 @@ from engine.plans.validate import version_groups
 def build_ir(ps: PlanSet) -> dict[str, Any]:
     ir: dict[str, Any] = {
         "format": IR_FORMAT,
-        "destinations": {g.id: {"name": g.name, "prefixes": sorted(g.prefixes)} for g in ps.destinations.values()},
+        "destinations": {g.id: _destination(g) for g in ps.destinations.values()},
         "zones": {
             z.id: {"name": z.name, "home": z.home, "other_networks": z.other_networks, "visited_networks": sorted(z.visited_networks)}
             for z in ps.zones.values()
@@ -90,6 +90,13 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+def _destination(g: DestinationGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": g.name, "prefixes": sorted(g.prefixes)}
+    if g.priority:
+        out["priority"] = g.priority   # only when set: plan sets without it keep their IR (and digest)
+    return out
+
+
 def _rounding(r: Rounding, currency: str) -> dict[str, Any]:
     # a rate or discount without explicit decimals rounds to its currency's minor units (JPY 0, EUR 2, KWD 3)
     decimals = r.decimals if r.decimals is not None else minor_units(currency)
@@ -108,13 +115,17 @@ def _time_bands(tb: TimeBandSet, ps: PlanSet) -> dict[str, Any]:
         if cal is not None:
             dates.update(d.isoformat() for d in cal.dates)
             recurring.update(f"{m:02d}-{d:02d}" for m, d in cal.recurring)
-    days: dict[str, list[list[Any]]] = {}
+    segments: dict[str, list[weekgrid.Segment]] = {}
     for day, holiday in weekgrid.DAY_KINDS:
         if holiday and not tb.holiday_calendars:
             continue
-        name = day_name(day, holiday)
-        days[name] = [[s.start, s.end, s.winner or ""] for s in weekgrid.day_segments(tb, day, holiday)]
+        segments[day_name(day, holiday)] = weekgrid.day_segments(tb, day, holiday)
+    # minutes of day, as ever, unless a band changes on a second that is not a whole minute (then seconds, said)
+    unit = 60 if all(s.start % 60 == 0 and s.end % 60 == 0 for segs in segments.values() for s in segs) else 1
+    days = {name: [[s.start // unit, s.end // unit, s.winner or ""] for s in segs] for name, segs in segments.items()}
+    extra: dict[str, Any] = {} if unit == 60 else {"resolution": "second"}
     return {
+        **extra,
         "name": tb.name,
         "timezone": tb.timezone,
         "holidays": {"dates": sorted(dates), "recurring": sorted(recurring)},

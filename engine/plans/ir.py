@@ -24,12 +24,21 @@ class RoundingIR(TypedDict):
     scope: str           # per_call | per_span | per_increment
 
 
-class TimeBandsIR(TypedDict):
+class TimeBandsIR(TypedDict, total=False):
     name: str
     timezone: str
     holidays: dict[str, list[str]]         # {"dates": ["2026-12-25", ...], "recurring": ["01-01", ...]}
     bands: list[str]
     days: dict[str, list[list[Any]]]       # day name -> [[start minute, end minute, band], ...] covering 0..1440
+    # only when a band changes on a second that is not a whole minute: "second", and the day tables are in seconds
+    # of day (0..86400); absent, they are in minutes (so plan sets without such times keep their IR and digest)
+    resolution: str
+
+
+class DestinationIR(TypedDict, total=False):
+    name: str
+    prefixes: list[str]                    # sorted, without a leading "+"
+    priority: int                          # only when not 0: a prefix in several groups goes to the highest priority
 
 
 class RateIR(TypedDict, total=False):
@@ -69,5 +78,5 @@ def check_format(ir: dict[str, Any]) -> None:
         raise ValueError(f"not a plan IR of format {IR_FORMAT}: {ir.get('format')!r}")
 
 
-__all__ = ["HOLIDAY_SUFFIX", "IR_FORMAT", "RateIR", "RoundingIR", "TimeBandsIR", "VersionIR", "WEEKDAYS", "check_format",
+__all__ = ["DestinationIR", "HOLIDAY_SUFFIX", "IR_FORMAT", "RateIR", "RoundingIR", "TimeBandsIR", "VersionIR", "WEEKDAYS", "check_format",
            "day_name", "parse_day_name"]

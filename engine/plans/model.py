@@ -52,6 +52,7 @@ class DestinationGroup:
     prefixes: tuple[str, ...]
     prefix_marks: tuple[Mark, ...]
     mark: Mark
+    priority: int = 0            # a prefix in several groups of one plan version: the highest priority wins
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ class Band:
 @dataclass(frozen=True)
 class Window:
     days: tuple[int, ...]        # 0 = Monday
-    start_minute: int            # minute of day, inclusive
-    end_minute: int              # minute of day, exclusive; 1440 = midnight
+    start_second: int            # second of day, inclusive (band times may carry seconds: "08:00:30")
+    end_second: int              # second of day, exclusive; 86400 = midnight
 
 
 @dataclass(frozen=True)

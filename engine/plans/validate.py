@@ -166,17 +166,18 @@ def version_groups(ps: PlanSet, v: PlanVersion) -> list[str]:
 
 
 def _prefix_conflicts(ps: PlanSet, v: PlanVersion, where: str, out: list[Problem]) -> None:
-    owner: dict[str, str] = {}
+    """A prefix in two groups of one version is fine when their priorities say which wins, ambiguous otherwise."""
+    owners: dict[str, list[str]] = {}
     for gid in version_groups(ps, v):
         group = ps.destinations[gid]
         for prefix, mark in zip(group.prefixes, group.prefix_marks):
-            other = owner.get(prefix)
-            if other is not None:
+            others = owners.setdefault(prefix, [])
+            tie = next((o for o in others if ps.destinations[o].priority == group.priority), None)
+            if tie is not None:
                 out.append(Problem.at(mark, "destinations.ambiguous-prefix",
-                                      f"prefix {prefix} is in both {other} and {gid}, which one plan version uses together; "
-                                      f"a number must resolve to one group"))
-            else:
-                owner[prefix] = gid
+                                      f"prefix {prefix} is in both {tie} and {gid} with the same priority ({group.priority}), "
+                                      f"which one plan version uses together; give one group a higher priority"))
+            others.append(gid)
 
 
 def _bundles(ps: PlanSet, out: list[Problem]) -> None:

@@ -77,6 +77,9 @@ class CompiledVersion:
     monthly_fee: int
     bundles: tuple[str, ...]
     discounts: tuple[DiscountModel, ...]
+    # (service, direction, zone, group) the table prices in some band: where a longer prefix's group is not priced
+    # for the traffic, the evaluator falls back to a shorter one that is
+    priced: frozenset[tuple[str, str, str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +126,9 @@ class CompiledPlans:
             for v in p["versions"]:
                 groups = tuple(v["destinations"])
                 if groups not in indexes:
-                    indexes[groups] = PrefixIndex(
-                        (prefix, g) for g in groups for prefix in ir["destinations"][g]["prefixes"])
+                    indexes[groups] = prefix_index(ir["destinations"], groups)
                 clock = self.clocks[v["time_bands"]]
+                table = _table(v, self.rates)
                 versions.append(CompiledVersion(
                     plan_id=pid,
                     version=v["version"],
@@ -133,10 +136,11 @@ class CompiledPlans:
                     currency=p["currency"],
                     clock=clock,
                     index=indexes[groups],
-                    table=_table(v, self.rates),
+                    table=table,
                     monthly_fee=v["monthly_fee"],
                     bundles=tuple(v["bundles"]),
                     discounts=tuple(self.discounts[d] for d in v["discounts"]),
+                    priced=frozenset(k[:4] for k in table),
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
                                            tuple(versions), tuple(x.effective_from for x in versions))
@@ -156,6 +160,12 @@ class CompiledPlans:
 
     def plan(self, plan_id: str) -> CompiledPlan | None:
         return self.plans.get(plan_id)
+
+
+def prefix_index(destinations: dict[str, Any], groups: Any) -> PrefixIndex:
+    """The longest-prefix index of some destination groups of the IR (a prefix in several groups: priority decides)."""
+    return PrefixIndex(((prefix, g) for g in groups for prefix in destinations[g]["prefixes"]),
+                       {g: destinations[g].get("priority", 0) for g in groups})
 
 
 def _rounding(r: dict[str, Any]) -> RoundingRule:

@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, format_time, from_row, validate
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
-from engine.rating.compiled import CompiledBundle, CompiledPlans, CompiledRate, CompiledVersion
+from engine.rating.compiled import CompiledBundle, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
 from engine.rating.models import Part
@@ -100,7 +100,7 @@ class Priced:
     """What the pricing code found for one CDR (integers; the explanation is written from it on demand)."""
 
     __slots__ = ("v", "service", "zone", "group", "prefix", "units", "spans", "uses", "lines", "gross", "charge",
-                 "usage_num", "total_num", "total_den", "covered_all", "minimum", "maximum")
+                 "usage_num", "total_num", "total_den", "covered_all", "minimum", "maximum", "passed")
 
     def __init__(self, v: CompiledVersion, service: str, zone: str, group: str, prefix: str, units: int) -> None:
         self.v, self.service, self.zone, self.group, self.prefix, self.units = v, service, zone, group, prefix, units
@@ -111,6 +111,8 @@ class Priced:
         self.gross = self.charge = self.usage_num = self.total_num = 0
         self.total_den = 1
         self.covered_all = self.minimum = self.maximum = False
+        # longer-prefix groups passed over because the plan does not price this traffic there: ((group, prefix), ...)
+        self.passed: tuple[tuple[str, str], ...] = ()
 
     @property
     def rate_ids(self) -> str:
@@ -174,8 +176,10 @@ class Evaluator:
         zone = self.compiled.zone_for(visited)
         if not zone:
             raise _Unrated(UnratedReason.NO_ZONE, f"visited network {visited!r} is in no zone", plan_id)
-        group, prefix = v.index.lookup(b_number)
-        return self._price(v, service, direction, zone, group, prefix, b_number, epoch, units, wallet, facts)
+        group, prefix, passed = destination_of(v, service, direction, zone, b_number)
+        priced = self._price(v, service, direction, zone, group, prefix, b_number, epoch, units, wallet, facts)
+        priced.passed = passed
+        return priced
 
     def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
                epoch: int, units: int, wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
@@ -608,7 +612,7 @@ class Evaluator:
         """Longest-prefix index over every destination group of the plan set (for barring, not pricing)."""
         if self._all_groups is None:
             ir = self.compiled.to_ir()["destinations"]
-            self._all_groups = PrefixIndex((prefix, gid) for gid, d in ir.items() for prefix in d["prefixes"])
+            self._all_groups = prefix_index(ir, sorted(ir))
         return self._all_groups
 
     # == detail of a rated row ==================================================================
@@ -699,6 +703,23 @@ def _parts(spans: list[tuple[int, int, str, CompiledRate]], units: int) -> list[
     return parts
 
 
+def destination_of(v: CompiledVersion, service: str, direction: str, zone: str,
+                   b_number: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """``(group, prefix, passed over)``: the longest prefix whose group the version prices for this service, direction
+    and zone (in some band), by priority among groups sharing a prefix.  When none is, the longest prefix's group
+    (which then says why nothing prices the CDR): a destination-wide row would have priced every group alike."""
+    group, prefix = v.index.lookup(b_number)
+    priced = v.priced
+    if not group or (service, direction, zone, group) in priced:
+        return group, prefix, ()
+    passed: list[tuple[str, str]] = []
+    for candidate, at in v.index.candidates(b_number):
+        if (service, direction, zone, candidate) in priced:
+            return candidate, at, tuple(passed)
+        passed.append((candidate, at))
+    return group, prefix, ()
+
+
 def _units(cdr: MediatedCdr, service: str) -> int:
     if service == "voice":
         return cdr.duration_seconds
@@ -742,6 +763,9 @@ def explain(p: Priced, b_number: str) -> str:
     unit = _UNIT_NAMES.get(p.service, " events")
     dest = f"{p.group} (prefix {p.prefix})" if p.group else "no destination group"
     out = [f"{v.plan_id} v{v.version}: {p.service} {p.units}{unit} to {b_number or '-'} -> {dest}, zone {p.zone}"]
+    for group, prefix in p.passed:
+        out.append(f"passed over {group} (prefix {prefix}): {v.plan_id} v{v.version} has no rate for this {p.service} "
+                   f"traffic (direction, zone {p.zone}) to it")
     for i, (s, e, b, r, billed, covered, micros) in enumerate(p.spans, 1):
         by_bundles = f", {covered}{unit} from bundles" if covered else ""
         out.append(f"span {i}: units {s}-{e} in band {b} at {r.id}, billed {billed}{unit}{by_bundles} = {format_amount(micros, cur)}")

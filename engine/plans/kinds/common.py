@@ -204,18 +204,18 @@ def parse_units(raw: Any) -> int | None:
 
 
 def parse_clock(raw: Any) -> int | None:
-    """``"08:30"`` -> 510 minutes.  YAML 1.1 reads unquoted ``18:00`` as the base-60 integer 1080,
-    which is the same number of minutes, so both spellings are accepted."""
+    """``"08:30"`` -> 30600 seconds of day, ``"08:30:15"`` -> 30615.  YAML 1.1 reads unquoted ``18:00`` as the
+    base-60 integer 1080, the number of minutes, so that spelling is accepted too (as minutes)."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw if 0 <= raw <= 1440 else None
+        return raw * 60 if 0 <= raw <= 1440 else None
     if not isinstance(raw, str):
         return None
-    m = re.match(r"^(\d{1,2}):(\d{2})$", raw.strip())
+    m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", raw.strip())
     if not m:
         return None
-    h, mi = int(m.group(1)), int(m.group(2))
-    if mi >= 60 or h > 24 or (h == 24 and mi):
+    h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if mi >= 60 or sec >= 60 or h > 24 or (h == 24 and (mi or sec)):
         return None
-    return h * 60 + mi
+    return h * 3600 + mi * 60 + sec
