@@ -38,6 +38,12 @@ _UNIT_TEXT = re.compile(r"^(\d+)\s*(B|KB|MB|GB|s|min|h)?$")
 _UNIT_FACTORS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "s": 1, "min": 60, "h": 3600}
 
 
+# why a plan amount has at most 6 decimals (and a rounding at most 6 decimals)
+MICROS_REASON = ("money is kept exactly as integer micro-units (1/1,000,000 of the currency unit), so an amount or a "
+                 "rounding has at most 6 decimals; price a larger quantity instead (per 60 s rather than per second, "
+                 "per 1,000 events rather than per event)")
+
+
 def _read_from_disk(path: PurePath) -> str:
     return Path(path).read_text(encoding="utf-8")
 
@@ -83,7 +89,8 @@ class Ctx:
         try:
             micros = parse_amount(raw)
         except AmountError as exc:
-            self.problem(f.node.mark_of(key), "value.amount", f"{f.what}.{key}: {exc}")
+            why = f" ({MICROS_REASON})" if "decimals" in str(exc) else ""
+            self.problem(f.node.mark_of(key), "value.amount", f"{f.what}.{key}: {exc}{why}")
             return default or 0
         if micros < 0 and not negative:
             self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: must not be negative")

@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.money import RoundingMode
-from engine.plans.kinds.common import Ctx, parse_units
+from engine.money import MAX_DECIMALS, RoundingMode
+from engine.plans.kinds.common import MICROS_REASON, Ctx, parse_units
 from engine.plans.model import MaxCost, MaxCostStrategy, Rate, Rounding, RoundingScope, Step, Tier, TierMode, Unit
 from engine.yamlio import Fields, MarkedList, MarkedMap
 
@@ -171,6 +171,17 @@ def _max_cost(f: Fields, ctx: Ctx, rid: str) -> MaxCost | None:
     return MaxCost(amount, strategy)
 
 
+def _decimals(rf: Fields, ctx: Ctx) -> int:
+    raw = rf.optional("decimals", int)
+    if raw is None:
+        return 2
+    if raw > MAX_DECIMALS or raw < 0:
+        ctx.problem(rf.node.mark_of("decimals"), "value.range",
+                    f"{rf.what}.decimals: {raw} is outside 0..{MAX_DECIMALS}" + (f" ({MICROS_REASON})" if raw > MAX_DECIMALS else ""))
+        return 2
+    return int(raw)
+
+
 def parse_rounding(f: Fields, ctx: Ctx, key: str) -> Rounding:
     raw = f.optional(key, dict)
     if raw is None:
@@ -178,7 +189,7 @@ def parse_rounding(f: Fields, ctx: Ctx, key: str) -> Rounding:
     rf = Fields(raw, f"{f.what}.{key}", ctx.problems)
     mode = ctx.enum(rf, "mode", RoundingMode, default=RoundingMode.HALF_UP) or RoundingMode.HALF_UP
     # without explicit decimals money rounds to the currency's minor units (resolved by the compiler)
-    decimals = ctx.integer(rf, "decimals", 2, lo=0, hi=6) if "decimals" in rf.node else None
+    decimals = _decimals(rf, ctx) if "decimals" in rf.node else None
     scope = ctx.enum(rf, "scope", RoundingScope, default=RoundingScope.PER_CALL) or RoundingScope.PER_CALL
     rf.done()
     return Rounding(mode, decimals, scope)
