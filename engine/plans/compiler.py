@@ -20,7 +20,7 @@ from typing import Any
 from engine.money import MICROS, minor_units
 from engine.plans import weekgrid
 from engine.plans.ir import IR_FORMAT, day_name
-from engine.plans.model import Applicability, Bundle, DestinationGroup, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
+from engine.plans.model import Applicability, Bundle, DestinationGroup, DiscountPlan, MaxCostCharge, Unanswered, VersionChange, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
 from engine.plans.resolve import resolve_table, zone_key
 from engine.plans.validate import version_groups
 
@@ -45,6 +45,8 @@ def build_ir(ps: PlanSet) -> dict[str, Any]:
                 "customer": p.customer,
                 "currency": p.currency,
                 "versions": [_version(v, ps) for v in p.versions],
+                **({"version_change": p.version_change.value} if p.version_change is not VersionChange.START else {}),
+                **({"extends": p.extends} if p.extends else {}),
             }
             for p in ps.tariff_plans.values()
         },
@@ -143,9 +145,13 @@ def _rate(r: Rate) -> dict[str, Any]:
         "connect_fee": r.connect_fee_micros,
         "minimum_charge": r.minimum_charge_micros,
         "maximum_cost": None if r.maximum_cost is None else {
-            "amount": r.maximum_cost.amount_micros, "beyond": r.maximum_cost.strategy.value},
+            "amount": r.maximum_cost.amount_micros, "beyond": r.maximum_cost.strategy.value,
+            **({"charge": r.maximum_cost.charge.value} if r.maximum_cost.charge is not MaxCostCharge.CAPPED else {})},
         "rounding": _rounding(r.rounding, r.currency),
     }
+    # declared policies appear only when not the default, so plan sets without them keep their IR (and digest)
+    if r.connect_fee_unanswered is not Unanswered.CHARGE:
+        out["connect_fee_unanswered"] = r.connect_fee_unanswered.value
     if r.tiers:
         out["tiers"] = {
             "mode": r.tier_mode.value if r.tier_mode else "graduated",

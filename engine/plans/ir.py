@@ -48,7 +48,9 @@ class RateIR(TypedDict, total=False):
     model: str                             # stepped | tiered
     connect_fee: int
     minimum_charge: int
-    maximum_cost: dict[str, Any] | None    # {"amount": micros, "beyond": free_beyond | cut}
+    maximum_cost: dict[str, Any] | None    # {"amount": micros, "beyond": free_beyond | cap | disconnect | cut,
+                                           #  "charge": "full" (only when not the default, capped)}
+    connect_fee_unanswered: str            # only when not the default (charge): "waive"
     rounding: RoundingIR
     steps: list[list[int]]                 # stepped: [[from unit, price micros, per, increment], ...]
     tiers: dict[str, Any]                  # tiered: {"mode", "per", "increment", "levels": [[up_to|None, price, flat], ...]}
@@ -65,6 +67,17 @@ class VersionIR(TypedDict):
     rate_table: list[list[str]]            # resolved rows: [service, direction, zone, destination, band, rate]
 
 
+class TariffPlanIR(TypedDict, total=False):
+    name: str
+    tenant: str
+    segment: str
+    customer: str
+    currency: str
+    versions: list[VersionIR]
+    version_change: str                    # only when not the default (start): "split"
+    extends: str                           # only when set: the parent plan's id
+
+
 def day_name(weekday: int, holiday: bool) -> str:
     return WEEKDAYS[weekday] + (HOLIDAY_SUFFIX if holiday else "")
 
@@ -78,5 +91,5 @@ def check_format(ir: dict[str, Any]) -> None:
         raise ValueError(f"not a plan IR of format {IR_FORMAT}: {ir.get('format')!r}")
 
 
-__all__ = ["DestinationIR", "HOLIDAY_SUFFIX", "IR_FORMAT", "RateIR", "RoundingIR", "TimeBandsIR", "VersionIR", "WEEKDAYS", "check_format",
+__all__ = ["DestinationIR", "HOLIDAY_SUFFIX", "IR_FORMAT", "RateIR", "RoundingIR", "TariffPlanIR", "TimeBandsIR", "VersionIR", "WEEKDAYS", "check_format",
            "day_name", "parse_day_name"]

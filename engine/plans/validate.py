@@ -19,11 +19,34 @@ def validate_plan_set(ps: PlanSet) -> list[Problem]:
     for plan in ps.tariff_plans.values():
         for version in plan.versions:
             _version(ps, plan, version, out)
+    _parents(ps, out)
     _rate_tables(ps, out)
     _bundles(ps, out)
     _discounts(ps, out)
     _taxes(ps, out)
     return out
+
+
+def _parents(ps: PlanSet, out: list[Problem]) -> None:
+    """``extends``: the parent exists, prices in the same currency, and no chain of parents comes back to a plan."""
+    reported: set[str] = set()
+    for plan in ps.tariff_plans.values():
+        if not plan.extends:
+            continue
+        mark = plan.ref_marks.get("extends", plan.mark)
+        if _dangling(out, mark, "tariff plan", plan.extends, ps.tariff_plans):  # type: ignore[arg-type]
+            continue
+        parent = ps.tariff_plans[plan.extends]
+        if parent.currency != plan.currency:
+            out.append(Problem.at(mark, "plans.currency-mismatch", f"{plan.id} is in {plan.currency}, its parent {parent.id} in {parent.currency}"))
+        chain = [plan.id]
+        at = plan.extends
+        while at and at in ps.tariff_plans and at not in chain:
+            chain.append(at)
+            at = ps.tariff_plans[at].extends
+        if at == plan.id and plan.id not in reported:
+            reported.update(chain)
+            out.append(Problem.at(mark, "plans.extends-cycle", f"{plan.id} extends itself through {' -> '.join(chain + [plan.id])}"))
 
 
 def _rate_tables(ps: PlanSet, out: list[Problem]) -> None:

@@ -37,6 +37,13 @@ class CompiledRate:
     maximum_cost: int | None
     beyond: str
     rounding: RoundingRule
+    max_charge_full: bool = False        # disconnect, charge: full
+    waive_unanswered: bool = False       # connect_fee_unanswered: waive
+
+    @property
+    def flags_calls(self) -> bool:
+        """Whether a call reaching the maximum is flagged (it should have been disconnected)."""
+        return self.maximum_cost is not None and self.beyond == "disconnect"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +99,17 @@ class CompiledPlan:
     currency: str
     versions: tuple[CompiledVersion, ...]
     starts: tuple[int, ...]
+    split: bool = False     # version_change: split (a call is cut where the next version starts)
+    parent: str = ""        # extends: the plan that prices what this one has no rate for
 
     def version_at(self, epoch: int) -> CompiledVersion | None:
         i = bisect_right(self.starts, epoch) - 1
         return self.versions[i] if i >= 0 else None
+
+    def next_start(self, epoch: int) -> int | None:
+        """When the version after the one in force at ``epoch`` starts (None: no later version)."""
+        i = bisect_right(self.starts, epoch)
+        return self.starts[i] if i < len(self.starts) else None
 
 
 class CompiledPlans:
@@ -143,7 +157,8 @@ class CompiledPlans:
                     priced=frozenset(k[:4] for k in table),
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
-                                           tuple(versions), tuple(x.effective_from for x in versions))
+                                           tuple(versions), tuple(x.effective_from for x in versions),
+                                           p.get("version_change") == "split", p.get("extends", ""))
 
     @classmethod
     def from_ir(cls, ir: dict[str, Any]) -> "CompiledPlans":
@@ -177,7 +192,8 @@ def _rate(rid: str, r: dict[str, Any]) -> CompiledRate:
     mc = r["maximum_cost"]
     maximum = None if mc is None else mc["amount"]
     return CompiledRate(rid, r["unit"], r["currency"], MODELS[r["model"]](rid, r, rounding), r["connect_fee"],
-                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding)
+                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding,
+                        mc is not None and mc.get("charge") == "full", r.get("connect_fee_unanswered") == "waive")
 
 
 def _predicate(source: Any, what: str) -> Predicate | None:
