@@ -43,10 +43,10 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
     seen: dict[str, Mark] = {}
     keep: list[str] = []
     keep_marks: list[Mark] = []
-    for p, m in zip(prefixes, marks):
-        p = p[1:] if p.startswith("+") else p   # international format: "+33" is 33
+    for written, m in zip(prefixes, marks):
+        p = written[1:] if written.startswith("+") else written   # international format: "+33" is 33
         if not PREFIX.match(p):
-            ctx.problem(m, "value.prefix", f"{gid}: {p!r} is not a number prefix")
+            ctx.problem(m, "value.prefix", f"{gid}: {written!r} is not a number prefix")
             continue
         if p in seen:
             ctx.problem(m, "destinations.duplicate-prefix", f"{gid}: prefix {p!r} listed twice (first at line {seen[p].line})")
