@@ -241,18 +241,18 @@ def import_cgrates(folder: Path, tenant: str = "mno", currency: str = "EUR",
     timings: dict[str, _Timing] = {ANY: _Timing(tuple(range(7)), 0)}
     for row in reader.rows("Timings.csv", required=False):
         tag, years, months, month_days, week_days, time_text = row.cells
-        for name, value in (("Years", years), ("Months", months), ("MonthDays", month_days)):
-            if value not in (ANY, ""):
-                reader.unmapped(row, f"timing {tag}: {name} {value!r} not mapped (time bands repeat weekly): applies every "
-                                     f"{name[:-1].lower() if name != 'MonthDays' else 'day of the month'}")
+        for name, cell in (("Years", years), ("Months", months), ("MonthDays", month_days)):
+            if cell not in (ANY, ""):
+                reader.unmapped(row, f"timing {tag}: {name} {cell!r} not mapped (time bands repeat weekly): imported as "
+                                     f"if {name} were *any")
         days = _week_days(reader, row, week_days)
-        start = _clock(time_text)
-        if days is None or start is None:
-            if start is None:
+        begins = _clock(time_text)
+        if days is None or begins is None:
+            if begins is None:
                 reader.error(row, "cgrates.time", f"Time {time_text!r} is not HH:MM:SS (or *asap)")
             broken.add(tag)
             continue
-        timings[tag] = _Timing(days, start)
+        timings[tag] = _Timing(days, begins)
 
     # -- rating plans ----------------------------------------------------------------------------
     plans: dict[str, list[_Binding]] = {}

@@ -21,7 +21,7 @@ from engine.money import MICROS, minor_units
 from engine.plans import weekgrid
 from engine.plans.ir import IR_FORMAT, day_name
 from engine.plans.model import Applicability, Bundle, DestinationGroup, DiscountPlan, MaxCostCharge, Unanswered, VersionChange, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
-from engine.plans.resolve import resolve_table, zone_key
+from engine.plans.resolve import own_band_sets, resolve_table, zone_key
 from engine.plans.validate import version_groups
 
 
@@ -205,7 +205,10 @@ def _discount(d: DiscountPlan) -> dict[str, Any]:
 
 def _version(v: PlanVersion, ps: PlanSet) -> dict[str, Any]:
     table = resolve_table(v, ps)
+    # rows with a band set of their own: resolved per set, by its bands; only when present (the IR is otherwise unchanged)
+    own = {tb: sorted([*key, b.rate] for key, b in resolve_table(v, ps, tb).items()) for tb in own_band_sets(v, ps)}
     return {
+        **({"own_band_sets": own} if own else {}),
         "version": v.version,
         "effective_from": v.effective_from.isoformat(),
         "time_bands": v.time_bands,

@@ -56,7 +56,7 @@ class RateIR(TypedDict, total=False):
     tiers: dict[str, Any]                  # tiered: {"mode", "per", "increment", "levels": [[up_to|None, price, flat], ...]}
 
 
-class VersionIR(TypedDict):
+class VersionIR(TypedDict, total=False):
     version: int
     effective_from: str                    # ISO date, 00:00 local time of the version's time band set
     time_bands: str
@@ -65,6 +65,9 @@ class VersionIR(TypedDict):
     discounts: list[str]
     destinations: list[str]
     rate_table: list[list[str]]            # resolved rows: [service, direction, zone, destination, band, rate]
+    # only when rows name a band set of their own: set id -> its resolved rows (band of that set); such a row prices its
+    # traffic ahead of rate_table while its band is in force
+    own_band_sets: dict[str, list[list[str]]]
 
 
 class TariffPlanIR(TypedDict, total=False):

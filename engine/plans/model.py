@@ -191,6 +191,7 @@ class RateBinding:
     zone: str          # ZN_ id, "home" or ANY
     rate: str
     mark: Mark
+    time_bands: str = ""   # the row's own band set (TB_...): its band is of that set, and it wins when that band is in force
 
 
 class FeeTiming(str, Enum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.plans import weekgrid
 from engine.plans.model import ANY, SERVICE_UNITS, PlanSet, PlanVersion, TariffPlan
-from engine.plans.resolve import HOME, binding_key, effective_bindings, resolve_table
+from engine.plans.resolve import HOME, binding_key, effective_bindings, own_band_sets, resolve_table
 from engine.yamlio import Mark, Problem
 
 
@@ -141,8 +141,11 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
             bad |= _dangling(out, row.mark, "destination group", row.destination, ps.destinations)  # type: ignore[arg-type]
         if row.zone not in (ANY, HOME):
             bad |= _dangling(out, row.mark, "zone", row.zone, ps.zones)  # type: ignore[arg-type]
-        if row.band != ANY and band_set is not None and row.band not in {b.id for b in band_set.bands}:
-            out.append(Problem.at(row.mark, "ref.dangling", f"band {row.band!r} is not in time band set {band_set.id}"))
+        row_set = ps.time_bands.get(row.time_bands) if row.time_bands else band_set
+        if row.time_bands and row_set is None:
+            bad |= _dangling(out, row.mark, "time band set", row.time_bands, ps.time_bands)  # type: ignore[arg-type]
+        elif row.band != ANY and row_set is not None and row.band not in {b.id for b in row_set.bands}:
+            out.append(Problem.at(row.mark, "ref.dangling", f"band {row.band!r} is not in time band set {row_set.id}"))
             bad = True
         rate = ps.rates.get(row.rate)
         if rate is not None:
@@ -158,7 +161,7 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
     seen: dict[tuple[str, ...], Mark] = {}
     duplicates: set[int] = set()
     for row in ok_rows:
-        key = binding_key(row, ps)
+        key = (*binding_key(row, ps), *((row.time_bands,) if row.time_bands else ()))
         if key in seen:
             duplicates.add(id(row))
             out.append(Problem.at(row.mark, "rates.ambiguous",
@@ -169,7 +172,7 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
     _prefix_conflicts(ps, v, where, out)
     if band_set is None:
         return
-    winners = {id(b) for b in resolve_table(v, ps).values()}
+    winners = {id(b) for own in ["", *own_band_sets(v, ps)] for b in resolve_table(v, ps, own).values()}
     for row in ok_rows:
         if id(row) not in winners and id(row) not in duplicates:
             out.append(Problem.at(row.mark, "rates.unreachable",

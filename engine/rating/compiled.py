@@ -87,6 +87,9 @@ class CompiledVersion:
     # (service, direction, zone, group) the table prices in some band: where a longer prefix's group is not priced
     # for the traffic, the evaluator falls back to a shorter one that is
     priced: frozenset[tuple[str, str, str, str]] = frozenset()
+    # rows with a band set of their own: (its clock, its resolved rows) per set, and the traffic they price
+    own_bands: tuple[tuple[BandClock, dict[tuple[str, str, str, str, str], CompiledRate]], ...] = ()
+    own_keys: frozenset[tuple[str, str, str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,9 @@ class CompiledPlans:
                     indexes[groups] = prefix_index(ir["destinations"], groups)
                 clock = self.clocks[v["time_bands"]]
                 table = _table(v, self.rates)
+                own = tuple((self.clocks[tb], {tuple(r[:5]): self.rates[r[5]] for r in rows})
+                            for tb, rows in sorted(v.get("own_band_sets", {}).items()))
+                own_keys = frozenset(k[:4] for _c, t in own for k in t)
                 versions.append(CompiledVersion(
                     plan_id=pid,
                     version=v["version"],
@@ -154,7 +160,9 @@ class CompiledPlans:
                     monthly_fee=v["monthly_fee"],
                     bundles=tuple(v["bundles"]),
                     discounts=tuple(self.discounts[d] for d in v["discounts"]),
-                    priced=frozenset(k[:4] for k in table),
+                    priced=frozenset(k[:4] for k in table) | own_keys,
+                    own_bands=own,  # type: ignore[arg-type]
+                    own_keys=own_keys,
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
                                            tuple(versions), tuple(x.effective_from for x in versions),

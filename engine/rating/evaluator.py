@@ -222,6 +222,8 @@ class Evaluator:
     def _spans(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, b_number: str, epoch: int,
                start: int, stop: int) -> list[tuple[int, int, str, CompiledRate]]:
         """Units ``start..stop`` of a call that started at ``epoch``, priced by version ``v``, cut where the band changes."""
+        if v.own_keys and (service, direction, zone, group) in v.own_keys:
+            return self._own_spans(v, service, direction, zone, group, b_number, epoch, start, stop)
         table = v.table
         band, until = v.clock.band_at(epoch + start, self._horizon)
         first = table.get((service, direction, zone, group, band))
@@ -241,6 +243,40 @@ class Evaluator:
                                f"{v.plan_id} v{v.version} has no rate for {service} to {group or '-'} in band {b} "
                                f"(the call enters it after {start + s} s)", v.plan_id)
             spans.append((start + s, start + e, b, rate))
+        return spans
+
+    def _own_spans(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, b_number: str, epoch: int,
+                   start: int, stop: int) -> list[tuple[int, int, str, CompiledRate]]:
+        """As :meth:`_spans` for traffic rows with a band set of their own price: at each instant the first such set whose
+        band there has a row prices it, else the version's rows; cut wherever any of those bands changes."""
+        key = (service, direction, zone, group)
+        splits = service == "voice"
+        spans: list[tuple[int, int, str, CompiledRate]] = []
+        t, end = epoch + start, epoch + stop
+        while True:
+            band, until = v.clock.run(t, end) if splits else (v.clock.band_at(t, self._horizon)[0], end)
+            rate = v.table.get((*key, band))
+            label, owned = band, False
+            for clock, rows in v.own_bands:
+                own, own_until = clock.run(t, end) if splits else (clock.band_at(t, self._horizon)[0], end)
+                until = min(until, own_until)
+                hit = rows.get((*key, own))
+                if hit is not None and not owned:
+                    rate, label, owned = hit, own, True
+            if rate is None:
+                raise _Unrated(UnratedReason.NO_RATE,
+                               f"{v.plan_id} v{v.version} has no rate for {service} {direction} in zone {zone} to "
+                               f"{group or 'a number in no destination group'} ({b_number or '-'}) in band {band or '?'}"
+                               + (f" (the call enters it after {t - epoch} s)" if t > epoch else ""), v.plan_id)
+            if spans and spans[-1][3] is rate and spans[-1][2] == label:
+                spans[-1] = (spans[-1][0], min(until, end) - epoch, label, rate)
+            else:
+                spans.append((t - epoch, min(until, end) - epoch, label, rate))
+            if not splits or not rate.model.splits_by_band or until >= end:
+                break
+            t = until
+        if spans[-1][1] != stop:
+            spans[-1] = (spans[-1][0], stop, spans[-1][2], spans[-1][3])
         return spans
 
     def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
@@ -582,8 +618,8 @@ class Evaluator:
         service, direction, zone, group = rkey
         rate = v.table.get((service, direction, zone, group, band)) if zone else None
         route: tuple[Any, ...] | None = None
-        # a rate that flags calls reaching its maximum: the per-CDR way, whose result carries the flag
-        if rate is not None and not rate.flags_calls:
+        # a rate that flags calls reaching its maximum, or traffic rows with their own band set price: the per-CDR way
+        if rate is not None and not rate.flags_calls and (service, direction, zone, group) not in v.own_keys:
             plain: dict[str, tuple[int, str]] = {}
             conditional: set[str] = set()
             for bid, b in self._bundle_index:

@@ -21,7 +21,7 @@ from tests.integration.test_plans_rating import plans, rating, stamp
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-CASES = ("prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance")
+CASES = ("prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance", "row-time-bands")
 _SERVICE = {"voice": mpb.CDR_SERVICE_KIND_VOICE, "sms": mpb.CDR_SERVICE_KIND_SMS, "mms": mpb.CDR_SERVICE_KIND_MMS,
             "data": mpb.CDR_SERVICE_KIND_DATA}
 _DIRECTION = {"originating": mpb.CDR_DIRECTION_ORIGINATING, "terminating": mpb.CDR_DIRECTION_TERMINATING}
@@ -66,6 +66,7 @@ _CHANGES = {
     "plan-syntax": ("rt_peak.yaml", 'price: "1.20"', 'price: "2.40"'),
     "declared-policies": ("rt_disconnect.yaml", 'price: "0.60"', 'price: "1.20"'),
     "plan-inheritance": ("rt_default_world.yaml", 'price: "1.00"', 'price: "2.00"'),
+    "row-time-bands": ("rt_uk_holiday.yaml", 'price: "0.06"', 'price: "0.12"'),
 }
 
 

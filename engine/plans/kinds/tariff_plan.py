@@ -21,6 +21,11 @@ as a call is cut at a band change).  ``extends: TP_PARENT`` names a parent
 (fallback) plan: a CDR this plan has no rate for is priced by the parent, to
 any depth; a cycle is refused (``plans.extends-cycle``).
 
+A row may name its own band set (``time_bands: TB_...``, its ``band`` then one
+of that set's bands): while that band is in force the row prices its traffic
+ahead of the version's rows (a holiday band for one destination only); at
+other times the version's rows do.
+
 ``direction`` defaults to ``originating``, ``zone`` to ``home``, ``destination``
 and ``band`` to ``any``.  The most specific row wins (zone, then destination,
 then band, then direction); two rows for exactly the same traffic are
@@ -131,7 +136,8 @@ def _binding(row: object, ctx: Ctx, pid: str, fallback: Mark) -> RateBinding | N
     band = f.optional("band", str, default=ANY)
     zone = f.optional("zone", str, default="home")
     rate = f.required("rate", str)
+    own_bands = f.optional("time_bands", str, default="") or ""
     f.done()
     if service is None or rate is None:
         return None
-    return RateBinding(service, direction, destination, band, zone, rate, f.mark)
+    return RateBinding(service, direction, destination, band, zone, rate, f.mark, own_bands)

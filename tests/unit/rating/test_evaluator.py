@@ -41,7 +41,7 @@ def _compact(rated: Any) -> tuple[str, int, str]:
 
 # golden cases of constructs the old rater (the oracle) cannot express (issue #16): their README arithmetic and the
 # unit tests of tests/unit/rating/test_plan_language.py hold them; the batch loop is still held to the per-CDR way
-BEYOND_ORACLE = {"prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance"}
+BEYOND_ORACLE = {"prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance", "row-time-bands"}
 
 
 def test_golden_cdrs_on_the_evaluator_the_batch_loop_and_the_oracle() -> None:

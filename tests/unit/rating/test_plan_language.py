@@ -26,7 +26,7 @@ from engine.replay import load_assignments
 from tests.unit.rating.helpers import REPO, cdr, compile_folder
 
 GOLDEN = REPO / "tests" / "golden"
-NEW_CASES = ("prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance")
+NEW_CASES = ("prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance", "row-time-bands")
 
 
 def test_a_prefix_in_several_groups_goes_to_the_highest_priority_and_candidates_list_them_all() -> None:
@@ -95,6 +95,16 @@ def test_a_split_plan_cuts_the_call_where_the_next_version_starts() -> None:
     assert [s.rate_id for s in whole.spans] == ["RT_WAIVE"] and whole.charge_micros == 850_000
 
 
+def test_a_row_with_its_own_band_set_prices_its_traffic_while_its_band_is_in_force() -> None:
+    ev = Evaluator(compile_folder(GOLDEN / "row-time-bands" / "plans"))
+    holiday = ev.rate(cdr(b_number="442071234567", duration_seconds=120, start="2026-05-04T22:59:00Z"), "TP_ROWBANDS")
+    assert [(s.start, s.end, s.band, s.rate_id) for s in holiday.spans] == [
+        (0, 60, "BANK_HOLIDAY", "RT_UK_HOLIDAY"), (60, 120, "OFFPEAK", "RT_OFFPEAK")]
+    assert holiday.charge_micros == 180_000
+    other = ev.rate(cdr(b_number="33123456789", duration_seconds=120, start="2026-05-04T09:00:00Z"), "TP_ROWBANDS")
+    assert [s.rate_id for s in other.spans] == ["RT_PEAK"]
+
+
 def test_a_plan_without_a_rate_is_priced_by_its_parent_and_the_explanation_says_which() -> None:
     ev = Evaluator(compile_folder(GOLDEN / "plan-inheritance" / "plans"))
     world = ev.rate(cdr(b_number="442071234567", duration_seconds=90), "TP_PROMO")
@@ -110,7 +120,7 @@ def test_a_plan_without_a_rate_is_priced_by_its_parent_and_the_explanation_says_
 # -- the C loop and the Python loop on the new constructs ---------------------------------------------------
 _COMPILED = {name: compile_folder(GOLDEN / name / "plans") for name in NEW_CASES}
 _PLANS = {name: sorted(c.plans) for name, c in _COMPILED.items()}
-_NUMBERS = ["33612345678", "33712345678", "33123456789", "442071234567", "35312345678", "14155550100", "33891234567",
+_NUMBERS = ["4420712345", "33612345678", "33712345678", "33123456789", "442071234567", "35312345678", "14155550100", "33891234567",
             "881612345678", "8821234", "internet", "999", ""]
 
 
@@ -118,7 +128,8 @@ def _rows(rng: random.Random, n: int) -> list[list[Any]]:
     rows = []
     for _ in range(n):
         service = rng.choice(["voice", "voice", "voice", "sms", "mms", "data"])
-        start = rng.choice(["2026-03-02T08:00:", "2026-03-02T19:59:", "2026-03-31T23:58:", "2026-03-31T23:59:",
+        start = rng.choice(["2026-03-02T08:00:", "2026-03-02T19:59:", "2026-03-31T23:58:", "2026-03-31T23:59:", "2026-05-04T22:59:",
+                            "2026-05-03T22:58:",
                             f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"])
         c = cdr(service, b_number=rng.choice(_NUMBERS), start=f"{start}{rng.randint(0, 59):02d}Z",
                 duration_seconds=rng.choice([0, 1, 29, 30, 31, 60, 150, 600, 3600]) if service == "voice" else 0,
