@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Container, Iterable
 
 from engine.money import MAX_DECIMALS
 from engine.yamlio import Problem
@@ -75,6 +75,8 @@ class _Row:
 class _Reader:
     def __init__(self, folder: Path, out: Imported, read: Callable[[Path], str]) -> None:
         self.folder, self.out, self.read = folder, out, read
+        # ids whose rows had errors (already reported): a reference to one is not reported again as dangling
+        self.broken: set[str] = set()
 
     def rows(self, name: str, required: bool = True) -> list[_Row]:
         path = self.folder / name
@@ -102,6 +104,14 @@ class _Reader:
                 continue
             out.append(_Row(str(path), line, tuple(c.strip() for c in cells)))
         return out
+
+    def known(self, row: _Row, ref: str, table: Container[str], what: str, where: str) -> bool:
+        """Whether ``ref`` is defined in ``table``; a dangling one is reported unless its own rows had errors."""
+        if ref in table:
+            return True
+        if ref not in self.broken:
+            self.error(row, "cgrates.ref", f"{what} {ref!r} {'are' if what.endswith('s') else 'is'} not in {where}")
+        return False
 
     def error(self, row: _Row, code: str, message: str) -> None:
         self.out.problems.append(Problem(row.file, row.line, 0, code, message))
@@ -185,8 +195,7 @@ def import_cgrates(folder: Path, tenant: str = "mno", currency: str = "EUR",
         else:
             known.append(prefix)
 
-    # ids whose rows had errors (already reported): a reference to one is not reported again as dangling
-    broken: set[str] = set()
+    broken = reader.broken
 
     # -- rates: slots by id --------------------------------------------------------------------
     slots: dict[str, list[tuple[int, str, int, int, str, _Row]]] = {}   # id -> [(start, rate, unit, increment, connect)]
@@ -209,14 +218,8 @@ def import_cgrates(folder: Path, tenant: str = "mno", currency: str = "EUR",
     dest_rates: dict[str, list[tuple[str, tuple[str, str, int, str, str], _Row]]] = {}
     for row in reader.rows("DestinationRates.csv"):
         tag, dest, rates_tag, method, decimals_text, max_cost, strategy = row.cells
-        ok = True
-        if dest != ANY and dest not in destinations:
-            reader.error(row, "cgrates.ref", f"destination {dest!r} is not in Destinations.csv")
-            ok = False
-        if rates_tag not in slots:
-            if rates_tag not in broken:
-                reader.error(row, "cgrates.ref", f"rates {rates_tag!r} are not in Rates.csv")
-            ok = False
+        ok = dest == ANY or reader.known(row, dest, destinations, "destination", "Destinations.csv")
+        ok = reader.known(row, rates_tag, slots, "rates", "Rates.csv") and ok
         if method not in ROUNDING:
             reader.error(row, "cgrates.rounding-method", f"RoundingMethod {method!r} is not one of: {', '.join(ROUNDING)}")
             ok = False
@@ -258,15 +261,8 @@ def import_cgrates(folder: Path, tenant: str = "mno", currency: str = "EUR",
     plans: dict[str, list[_Binding]] = {}
     for row in reader.rows("RatingPlans.csv"):
         tag, rates_id, timing, weight_text = row.cells
-        ok = True
-        if rates_id not in dest_rates:
-            if rates_id not in broken:
-                reader.error(row, "cgrates.ref", f"destination rates {rates_id!r} are not in DestinationRates.csv")
-            ok = False
-        if timing not in timings:
-            if timing not in broken:
-                reader.error(row, "cgrates.ref", f"timing {timing!r} is not in Timings.csv")
-            ok = False
+        ok = reader.known(row, rates_id, dest_rates, "destination rates", "DestinationRates.csv")
+        ok = reader.known(row, timing, timings, "timing", "Timings.csv") and ok
         try:
             weight = Decimal(weight_text or "0")
         except InvalidOperation:
@@ -287,9 +283,7 @@ def import_cgrates(folder: Path, tenant: str = "mno", currency: str = "EUR",
             reader.unmapped(row, f"category {category!r} has no Rulebill service: imported as voice")
             service = "voice"
         when = _activation(reader, row, activation)
-        if plan_tag not in plans or plan_tag in broken:
-            if plan_tag not in broken:
-                reader.error(row, "cgrates.ref", f"rating plan {plan_tag!r} is not in RatingPlans.csv")
+        if plan_tag in broken or not reader.known(row, plan_tag, plans, "rating plan", "RatingPlans.csv"):
             continue
         if when is None:
             continue
