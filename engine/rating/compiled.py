@@ -161,7 +161,7 @@ class CompiledPlans:
                     bundles=tuple(v["bundles"]),
                     discounts=tuple(self.discounts[d] for d in v["discounts"]),
                     priced=frozenset(k[:4] for k in table) | own_keys,
-                    own_bands=own,  # type: ignore[arg-type]
+                    own_bands=own,
                     own_keys=own_keys,
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
