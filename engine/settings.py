@@ -55,6 +55,9 @@ class Settings:
     max_message_bytes: int = 16 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     default_token_ttl_seconds: int = 30 * 24 * 3600
+    # How long a checked token's principal is reused without reading the store again (0: every call reads it).  A
+    # revocation or tenant suspension through this server applies at once; through another replica, within this.
+    auth_cache_seconds: float = 5.0
     max_workers: int = 16
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Callable
 
 from engine import audit
 from engine.clock import Clock
@@ -28,9 +29,11 @@ def check_tenant_id(value: str, field: str, errors: ErrorList) -> None:
 class TenantAdmin:
     """Use cases of TenantService."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, on_status_change: Callable[[str], None] | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        # told the tenant id after a suspension or reactivation commits (the root forgets its cached principals)
+        self._on_status_change = on_status_change
 
     def create_mno(self, tenant_id: str, display_name: str, currency: str) -> Tenant:
         """The operator itself; created once by bootstrap (no caller: there is no one yet)."""
@@ -102,6 +105,8 @@ class TenantAdmin:
             after = updated.as_audit() | ({"reason": reason} if reason else {})
             uow.audit.append(audit.entry(principal, now, action, "tenant", tenant_id, tenant.as_audit(), after, tenant_id))
             uow.commit()
+        if self._on_status_change is not None:
+            self._on_status_change(tenant_id)
         return updated
 
 

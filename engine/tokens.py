@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from engine import audit
 from engine.clock import Clock
@@ -28,16 +28,67 @@ MAX_TTL_SECONDS = 366 * 24 * 3600
 MVNO_ROLES = frozenset({Role.MVNO_ADMIN, Role.CSR, Role.PRODUCT_MANAGER, Role.AUDITOR})
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    secret_hash: str
+    principal: Principal
+    expire_time: datetime      # the token's own expiry
+    fresh_until: datetime      # when the entry must be read from the store again
+
+
+class AuthCache:
+    """Principals of recently checked tokens, so a busy client's every call does not read the token and its tenant.
+
+    An entry is used for ``ttl`` at most, and only with the right secret and before the token expires.  A token
+    revoked or a tenant suspended through this process is forgotten at once (:meth:`forget_token`,
+    :meth:`forget_tenant`); through another replica sharing the database, it is refused here within ``ttl``.
+    ``ttl`` zero turns the cache off."""
+
+    def __init__(self, ttl: timedelta, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._known: dict[str, _Known] = {}
+
+    def get(self, token_id: str, secret: str, now: datetime) -> Principal | None:
+        known = self._known.get(token_id)
+        if known is None or now >= known.fresh_until or now >= known.expire_time:
+            return None
+        if not secret_matches(secret, known.secret_hash):
+            return None   # a wrong secret goes the long way and is refused there
+        return known.principal
+
+    def put(self, token_id: str, secret_hash: str, principal: Principal, expire_time: datetime, now: datetime) -> None:
+        if self.ttl <= timedelta(0):
+            return
+        if len(self._known) >= self.max_entries:
+            self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
+        self._known[token_id] = _Known(secret_hash, principal, expire_time, now + self.ttl)
+
+    def forget_token(self, token_id: str) -> None:
+        self._known.pop(token_id, None)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        for token_id in [k for k, v in list(self._known.items()) if v.principal.tenant_id == tenant_id]:
+            self._known.pop(token_id, None)
+
+
+NO_AUTH_CACHE = AuthCache(timedelta(0))
+
+
 class TokenDesk:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, default_ttl_seconds: int) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, default_ttl_seconds: int, cache: AuthCache = NO_AUTH_CACHE) -> None:
         self._uow = uow
         self._clock = clock
         self._default_ttl = default_ttl_seconds
+        self.cache = cache
 
     def authenticate(self, bearer: str) -> Principal:
         """Bearer string -> principal; any failure is Unauthenticated and says nothing about the secret."""
         token_id, secret = split_bearer(bearer)
         now = self._clock.now()
+        cached = self.cache.get(token_id, secret, now)
+        if cached is not None:
+            return cached
         with self._uow(read_only=True) as uow:
             token = uow.tokens.get(token_id)
             if token is None or not secret_matches(secret, token.secret_hash):
@@ -48,7 +99,7 @@ class TokenDesk:
             raise Unauthenticated("token's tenant no longer exists")
         if tenant.status is TenantStatus.SUSPENDED:
             raise PermissionDenied(f"tenant {tenant.tenant_id} is suspended")
-        return Principal(
+        principal = Principal(
             subject=token.subject,
             tenant_id=token.tenant_id,
             role=token.role,
@@ -56,6 +107,8 @@ class TokenDesk:
             is_operator=tenant.kind is TenantKind.MNO,
             privileges=token.privileges,
         )
+        self.cache.put(token_id, token.secret_hash, principal, token.expire_time, now)
+        return principal
 
     def issue(
         self,
@@ -143,6 +196,7 @@ class TokenDesk:
             uow.tokens.update(revoked)
             uow.audit.append(audit.entry(principal, now, "token.revoke", "token", token_id, _token_audit(token), _token_audit(revoked), token.tenant_id))
             uow.commit()
+        self.cache.forget_token(token_id)
         return revoked
 
     def list(self, principal: Principal, tenant_id: str, include_revoked: bool, page: Page) -> list[ApiToken]:

@@ -35,7 +35,7 @@ from engine.rating.rerate import RerateDesk
 from engine.settings import Settings
 from engine.subscribers import SubscriberDesk
 from engine.tenancy import TenantAdmin
-from engine.tokens import TokenDesk
+from engine.tokens import AuthCache, TokenDesk
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
 from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
@@ -106,6 +106,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     uow = SqlUnitOfWorkFactory(db, read_db)
     plan_uow = SqlPlanUnitOfWorkFactory(uow)
     limits = CdrLimits.from_settings(settings)
+    auth_cache = AuthCache(timedelta(seconds=settings.auth_cache_seconds))
     plans = PlanDesk(plan_uow, clock, _stored_cdrs(db), PlanSetLimits.of(settings), cdr_limits=limits)
     try:
         rule_book = load_rule_book(settings.rules_dir)
@@ -123,11 +124,11 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         clock=clock,
         db=db,
         uow=uow,
-        tenants=TenantAdmin(uow, clock),
+        tenants=TenantAdmin(uow, clock, on_status_change=auth_cache.forget_tenant),
         # subscribers may only be put on tariff plans their tenant offers in the active plan set, and staff may set
         # only the barring flags the barring rules (or credit alerts) know
         subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book)),
-        tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds),
+        tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache),
         audit=AuditDesk(uow),
         plans=plans,
         plan_uow=plan_uow,
