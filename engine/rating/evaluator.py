@@ -189,9 +189,9 @@ class Evaluator:
             except _Unrated as u:
                 parent = self.compiled.plan(plan.parent) if plan.parent else None
                 if u.code is not UnratedReason.NO_RATE or parent is None or len(via) >= len(self.compiled.plans):
-                    if via:   # say what each plan of the chain lacked, the subscriber's plan first
+                    if via:   # the subscriber's plan had no rate: say what each plan of the chain lacked, it first
                         u.message = "; then its parent: ".join([m for _p, m in via] + [u.message])
-                        u.plan_id = plan_id
+                        u.code, u.plan_id = UnratedReason.NO_RATE, plan_id
                     raise
                 via.append((plan.id, u.message))
                 plan = parent
