@@ -1,13 +1,15 @@
-"""The C extensions (everything else is in pyproject.toml): the mediation fast path's CSV block splitter and the
-rating batch loop's plain rows.
+"""The C extensions (everything else is in pyproject.toml): the mediation fast path's CSV block splitter and CDR
+identities, and the rating batch loop's plain rows.
 
-engine/mediation/csvblock.py falls back to csv.reader and engine/rating/evaluator.py to its Python loop when the
-extension is missing, so a machine without a C compiler still installs (``optional``) and works the same, only slower.
+engine/mediation/csvblock.py falls back to csv.reader, engine/mediation/batch.py to hashlib and engine/rating/evaluator.py
+to its Python loop when the extension is missing, so a machine without a C compiler still installs (``optional``) and
+works the same, only slower.
 """
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("engine.mediation._csvblock", ["engine/mediation/_csvblock.c"], optional=True),
+    Extension("engine.mediation._cdrid", ["engine/mediation/_cdrid.c"], optional=True),
     Extension("engine.rating._rowkernel", ["engine/rating/_rowkernel.c"], optional=True),
 ])

@@ -78,13 +78,14 @@ class MediationServicer(rpc.MediationServiceServicer):
 
     def GetFileSummary(self, request: pb.GetFileSummaryRequest, context: grpc.ServicerContext) -> pb.GetFileSummaryResponse:
         principal = current_principal()
-        return pb.GetFileSummaryResponse(summary=summary_pb(self.desk.summary(principal, request.file_id), principal.tenant_id))
+        tenant = request.tenant_id or principal.tenant_id
+        return pb.GetFileSummaryResponse(summary=summary_pb(self.desk.summary(principal, request.file_id, tenant), tenant))
 
     def ListRejects(self, request: pb.ListRejectsRequest, context: grpc.ServicerContext) -> pb.ListRejectsResponse:
         principal = current_principal()
         page = page_request(request.page_size, request.page_token)
         after = page.after if isinstance(page.after, int) else 0
-        items = self.desk.rejects(principal, request.file_id, after, page.size)
+        items = self.desk.rejects(principal, request.file_id, after, page.size, request.tenant_id)
         return pb.ListRejectsResponse(rejects=[reject_pb(r) for r in items], next_page_token=next_token(items, page, lambda r: r.record_no))
 
     def ListLayouts(self, request: pb.ListLayoutsRequest, context: grpc.ServicerContext) -> pb.ListLayoutsResponse:

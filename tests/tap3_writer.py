@@ -1,7 +1,7 @@
-"""Write small TAP 3.12 TransferBatch files for tests and benchmarks (not part of the product).
+"""Write small TAP 3.12 TransferBatch and RAP ReturnBatch files for tests and benchmarks (not part of the product).
 
 Only what the tests need: MO/MT calls, GPRS calls and supplementary service events
-with one charge each, plus the BER encoding they are made of.  :func:`transfer_batch`
+with one charge each, severe returns of such events, plus the BER encoding they are made of.  :func:`transfer_batch`
 computes the audit totals from the events unless told otherwise, so tests can build
 consistent files and then break exactly one thing.  ``bench/bench_tap3.py`` uses it
 too (``from tests.tap3_writer import ...``).
@@ -152,3 +152,27 @@ def transfer_batch(events: list[Event], *, sender: str = "DEUXX", recipient: str
     ]
     body = [control, accounting, network, _c(3, *(e.ber for e in events), indefinite=indefinite), _c(15, *audit_parts)]
     return _c(1, *body, indefinite=indefinite)
+
+
+def severe_return(event: Event, *, file_sequence: str = "00001", utc_offset: str | None = "+0100",
+                  extra: bytes = b"") -> bytes:
+    """A RAP SevereReturn [APPLICATION 524] returning ``event`` of TAP file ``file_sequence``, with the UTC offset
+    its code 1 means (None: none carried).  ``extra``: other items (an error detail, as the reader skips it)."""
+    parts = [_text(109, file_sequence), event.ber]
+    if utc_offset is not None:
+        parts.append(_c(234, _c(233, _int(232, 1), _text(231, utc_offset))))
+    return _c(524, *parts, extra)
+
+
+def return_batch(returns: list[bytes], *, sender: str = "GBRYY", recipient: str = "DEUXX", sequence: str = "00007",
+                 tap_currency: str = "", decimal_places: int | None = 3) -> bytes:
+    """A RAP ReturnBatch: the home network ``sender`` returns to the visited network ``recipient`` the records of
+    its TAP files; ``returns`` are ReturnDetails (e.g. :func:`severe_return`)."""
+    stamp = "20240110030405"
+    control = [_text(196, sender), _text(182, recipient), _text(181, sequence), date_time_long(526, stamp, "+0000"),
+               date_time_long(525, stamp, "+0000"), _int(201, 3), _int(189, 12), _int(544, 1), _int(543, 5)]
+    if tap_currency:
+        control.append(_text(210, tap_currency))
+    if decimal_places is not None:
+        control.append(_int(244, decimal_places))
+    return _c(534, _c(537, *control), _c(536, *returns), _c(541))

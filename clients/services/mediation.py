@@ -58,11 +58,13 @@ class MediationClient:
         with open(path, "rb") as stream:
             return self.mediate(stream, layout, Path(path).name, rate, return_cdrs, progress, source)
 
-    def summary(self, file_id: str) -> pb.FileSummary:
-        return self.rpc.GetFileSummary(pb.GetFileSummaryRequest(file_id=file_id)).summary
+    def summary(self, file_id: str, tenant_id: str = "") -> pb.FileSummary:
+        """``tenant_id``: whose file (the operator may name any tenant); empty: the caller's own."""
+        return self.rpc.GetFileSummary(pb.GetFileSummaryRequest(file_id=file_id, tenant_id=tenant_id)).summary
 
-    def rejects(self, file_id: str, page_size: int = 0, page_token: str = "") -> Page[pb.RejectedCdrRecord]:
-        reply = self.rpc.ListRejects(pb.ListRejectsRequest(file_id=file_id, page_size=page_size, page_token=page_token))
+    def rejects(self, file_id: str, page_size: int = 0, page_token: str = "", tenant_id: str = "") -> Page[pb.RejectedCdrRecord]:
+        reply = self.rpc.ListRejects(pb.ListRejectsRequest(file_id=file_id, page_size=page_size, page_token=page_token,
+                                                           tenant_id=tenant_id))
         return Page(list(reply.rejects), reply.next_page_token)
 
     def layouts(self) -> list[pb.CdrLayout]:

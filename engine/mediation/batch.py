@@ -14,6 +14,7 @@ both paths over random files and requires identical results.
 
 from __future__ import annotations
 
+import hashlib
 from itertools import compress, repeat
 from operator import and_, itemgetter
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -24,9 +25,12 @@ from engine.mediation.filters import Filter
 from engine.mediation.layout import FIELD_TYPES, Column, Layout
 from engine.mediation.problems import ConversionError
 
-
-
 _FIRST_32 = itemgetter(slice(32))
+
+try:
+    from engine.mediation._cdrid import cdr_ids as _cdr_ids
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _cdr_ids = None
 
 
 class BatchMapper:
@@ -82,6 +86,7 @@ class BatchMapper:
         self.file_encoding = "utf-8" if layout.read.encoding == "utf-8-sig" else layout.read.encoding
         self.sha256 = sha256
         self.hexdigest = type(sha256(b"")).hexdigest
+        self.cdr_ids = _cdr_ids if sha256 is hashlib.sha256 else None   # the same hash, in one C call per batch
         used = {i for _, i in self.column_filters} | {s[1] for s in self.steps} | set(self.identity_columns) | {i for _, i in attribute_pairs}
         self.used = sorted(used)   # every column a batch needs; identity makes it never empty
         # the columns still read once the raw-column filters have run
@@ -163,12 +168,13 @@ class BatchMapper:
             return None
         values["origin_id"] = origin
         raw = {i: raw[i] for _, i in self.attribute_pairs}   # all the raw columns still needed
-        # the field filters' masks, combined (a field that is a constant is the same for every record)
+        # the field filters' masks, combined (a field that is a constant is the same for every record); the records
+        # they drop are left out of the finished rows, once, rather than out of every column (they are few)
         kept = _combined_masks(((filt, values.get(filt.target) or [self._constant(filt.target)] * len(origin))
                                 for filt in self.field_filters), filtered)
-        if kept is not None:
-            values, raw = _select(values, kept), _select(raw, kept)
-        n = len(values["origin_id"])
+        if kept is not None and True not in kept:
+            return [], filtered
+        n = len(origin)
         if self.identify is not None:
             tenants = values["tenant"] = self._tenants(values, n)
             if self.only_tenant is not None and tenants.count(self.only_tenant) != n:
@@ -186,11 +192,15 @@ class BatchMapper:
                 out_columns.append(values[name])
             else:
                 out_columns.append(repeat(self._constant(name)))
-        return list(zip(*out_columns)), filtered
+        rows = zip(*out_columns)
+        return (list(compress(rows, kept)) if kept is not None else list(rows)), filtered
 
     def _identities(self, origins: Sequence[str]) -> list[str]:
-        """engine.cdr.cdr_identity of every origin id: one encode of the whole column, then C-level maps."""
+        """engine.cdr.cdr_identity of every origin id: in one C call (``_cdrid.c``) when it is built, else one
+        encode of the whole column, then C-level maps over hashlib."""
         sha, prefix = self.sha256, self.prefix
+        if self.cdr_ids is not None:
+            return self.cdr_ids(prefix, origins)
         parts = (prefix + ("\n" + prefix).join(origins)).encode().split(b"\n")
         if len(parts) != len(origins):   # a line break inside an origin id: one by one
             return [sha((prefix + o).encode()).hexdigest()[:32] for o in origins]

@@ -1,6 +1,7 @@
 """Mediation use cases behind MediationService: who may mediate, which layout, which store.
 
-The caller's tenant owns the files it submits; an MVNO sees only its own files.  The
+The caller's tenant owns the files it submits; an MVNO sees only its own files, the operator (MNO)
+reads any tenant's by naming it.  The
 CDRs are the caller's own too: their identities carry its tenant id, and an MVNO's
 file may only hold its own subscribers (``record.foreign-tenant`` rejects the rest).
 The store is reached through :class:`MediationStore` (both mediation ports plus reads),
@@ -140,21 +141,24 @@ class MediationDesk:
                     unrated += 1
         return rated, unrated
 
-    def _known(self, principal: Principal, file_id: str) -> tuple[MediationStore, ReconciliationSummary]:
+    def _known(self, principal: Principal, file_id: str, tenant_id: str = "") -> tuple[MediationStore, ReconciliationSummary]:
+        """A stored file of ``tenant_id`` (empty: the caller's own tenant); only the operator may name another tenant."""
         principal.require(Permission.MEDIATION)
-        store = self.store_for(principal.tenant_id)
+        tenant = tenant_id or principal.tenant_id
+        principal.require_tenant(tenant)
+        store = self.store_for(tenant)
         summary = store.summary(file_id) if file_id else None
         if summary is None:  # also for another tenant's file: its existence is not disclosed
             raise NotFound("mediation file", file_id)
         return store, summary
 
-    def summary(self, principal: Principal, file_id: str) -> ReconciliationSummary:
-        return self._known(principal, file_id)[1]
+    def summary(self, principal: Principal, file_id: str, tenant_id: str = "") -> ReconciliationSummary:
+        return self._known(principal, file_id, tenant_id)[1]
 
     def cdrs(self, principal: Principal, file_id: str, page: int = 500) -> Iterator[list[CdrRow]]:
         store, _ = self._known(principal, file_id)
         return store.cdrs_of_file(file_id, page)
 
-    def rejects(self, principal: Principal, file_id: str, after: int, limit: int) -> list[RejectedRecord]:
-        store, _ = self._known(principal, file_id)
+    def rejects(self, principal: Principal, file_id: str, after: int, limit: int, tenant_id: str = "") -> list[RejectedRecord]:
+        store, _ = self._known(principal, file_id, tenant_id)
         return [r for r in store.rejects_of_file(file_id) if r.record_no > after][:limit]

@@ -14,14 +14,19 @@ Each CDR gets its tenant by the same subscriber identification as a CSV file
 an event whose IMSI is nobody's here, or (for an MVNO's file) another tenant's
 subscriber, is rejected with its bytes.  CDR identities come from :mod:`engine.tap3`
 (sender + record), so the same event arriving again, in the same file or another,
-counts as a duplicate; a finished file is not ingested again.  A RAP file or a
-Notification has no call events: it is accounted for with no records.
+counts as a duplicate; a finished file is not ingested again.
+
+A RAP ReturnBatch goes the same way: each call event it returns (a SevereReturn) is one record,
+converted and given its tenant by the same code as a TAP event (an MVNO's RAP file may only hold
+its own subscribers), stored as a CDR marked ``rap_return`` with an identity of its own (see
+:func:`engine.tap3.convert.returned_events`).  The other returns (fatal, missing, stop) name no
+call event, and a Notification or an Acknowledgement has none: they are accounted for with no records.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.cdr import Direction, MediatedCdr
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
@@ -29,6 +34,9 @@ from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, Se
 from engine.mediation.problems import FieldError
 from engine.mediation.rows import cdr_to_row
 from engine.mediation.tenants import DEFAULT_DIRECTORY, SubscriberTenants, TenantDirectory
+
+if TYPE_CHECKING:
+    from engine.tap3.model import Tap3Document
 
 LAYOUT = "tap3"
 VERSION = "3.12"   # the "layout version" of TAP files: the TD.57 release the decoder reads
@@ -89,7 +97,7 @@ def mediate_tap3(store: _Store, data: bytes, content_sha256: str, file_name: str
     return summary
 
 
-def _attribute(cdrs: list[MediatedCdr], doc: object, tenants: TenantDirectory, subscribers: SubscriberTenants | None,
+def _attribute(cdrs: list[MediatedCdr], doc: Tap3Document, tenants: TenantDirectory, subscribers: SubscriberTenants | None,
                only_tenant: str | None, file_id: str, rejects: list[RejectedRecord]) -> list[MediatedCdr]:
     """Each CDR with its tenant; the events that cannot have one (or have another tenant than the
     submitter) go to ``rejects`` with their BER bytes."""
@@ -98,21 +106,22 @@ def _attribute(cdrs: list[MediatedCdr], doc: object, tenants: TenantDirectory, s
     identify = tenants.compile(subscribers)
     served = [c.b_number if c.direction is Direction.TERMINATING else c.a_number for c in cdrs]
     identify.prefetch([c.imsi for c in cdrs], served)  # type: ignore[attr-defined]
-    batch = getattr(doc, "transfer_batch", None)
-    events = {e.index: e for e in batch.events} if batch is not None else {}
+    from engine.tap3.convert import record_spans
+
+    spans = record_spans(doc)
     out = []
     for cdr, number in zip(cdrs, served):
-        event = events.get(int(cdr.origin_id.rpartition(":")[2]))   # engine.tap3.convert: "<file sequence>:<index>"
+        index = int(cdr.origin_id.rpartition(":")[2])   # engine.tap3.convert: "<file sequence>:<index>", TAP or RAP
         try:
             tenant = identify(cdr.imsi, number)
             if only_tenant is not None and tenant != only_tenant:
                 raise FieldError("tenant", "record.foreign-tenant",
                                  f"the subscriber belongs to tenant {tenant!r}, not to {only_tenant!r}, which submitted the file")
         except FieldError as exc:
-            if event is None:
+            if index not in spans:
                 raise
-            raw = doc.data[event.offset:event.end]  # type: ignore[attr-defined]
-            rejects.append(RejectedRecord(file_id, event.index + 1, 0, event.offset, exc.code, exc.field, exc.message, raw))
+            offset, end = spans[index]
+            rejects.append(RejectedRecord(file_id, index + 1, 0, offset, exc.code, exc.field, exc.message, doc.data[offset:end]))
             continue
         out.append(replace(cdr, tenant=tenant))
     return out

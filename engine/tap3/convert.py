@@ -9,12 +9,22 @@ micro-units without floats; the batch currency is the TAP currency, or SDR
 
 from __future__ import annotations
 
-import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.cdr import CdrValueError, Direction, MediatedCdr, Service, cdr_identity, validate as validate_cdr
+from engine.gcpause import collector_paused
 
-from .model import CallEvent, EventKind, ServiceUsed, Tap3Document, TransferBatch
+from .model import (
+    AccountingInfo,
+    BatchControlInfo,
+    CallEvent,
+    EventKind,
+    ReturnBatch,
+    ReturnDetail,
+    ServiceUsed,
+    Tap3Document,
+    TransferBatch,
+)
 from .validate import MAX_TAP_DECIMAL_PLACES, RECORD, check_event, event_to_utc, event_totals
 
 MICROS_DIGITS = 6
@@ -67,39 +77,67 @@ def local_micros(event: CallEvent, batch: TransferBatch) -> int | None:
 
 
 def to_cdrs(doc: Tap3Document, namespace: str = "") -> tuple[list[MediatedCdr], list[RecordReject]]:
-    """Normalised CDRs and record rejects of a TransferBatch (empty for other documents).
+    """Normalised CDRs and record rejects of a TransferBatch's call events, or of the call events a RAP
+    ReturnBatch returns (:func:`returned_events`); empty for other documents.
 
     ``namespace``: the submitting tenant, part of every CDR identity (:func:`engine.cdr.cdr_identity`).
 
     File-level (fatal) problems are not checked here: call :func:`validate` first
     and refuse the file when it reports a fatal issue.
     """
-    batch = doc.transfer_batch
-    if batch is None:
+    records: list[tuple[TransferBatch, CallEvent, ReturnDetail | None]]
+    if doc.transfer_batch is not None:
+        batch = doc.transfer_batch
+        records = [(batch, event, None) for event in batch.events]
+    elif doc.return_batch is not None:
+        records = list(returned_events(doc.return_batch))
+    else:
         return [], []
-    paused = gc.isenabled()   # many acyclic objects: see decode_file
-    if paused:
-        gc.disable()
-    try:
-        return _convert(doc, batch, namespace)
-    finally:
-        if paused:
-            gc.enable()
+    with collector_paused():   # many acyclic objects: see decode_file
+        return _convert(doc, records, namespace)
 
 
-def _convert(doc: Tap3Document, batch: TransferBatch, namespace: str) -> tuple[list[MediatedCdr], list[RecordReject]]:
+def record_spans(doc: Tap3Document) -> dict[int, tuple[int, int]]:
+    """Where each call event record of :func:`to_cdrs` is in the file, by its index: (offset, end)."""
+    if doc.transfer_batch is not None:
+        return {e.index: (e.offset, e.end) for e in doc.transfer_batch.events}
+    if doc.return_batch is not None:
+        return {e.index: (e.offset, e.end) for _b, e, _r in returned_events(doc.return_batch)}
+    return {}
+
+
+def returned_events(rb: ReturnBatch) -> list[tuple[TransferBatch, CallEvent, ReturnDetail]]:
+    """The call events a ReturnBatch returns (its severe returns), each with the batch context that a TransferBatch
+    would give it: the TAP file's sender (the RAP's recipient) and sequence number, the RAP's TAP currency and
+    decimal places, and the UTC offsets the return carries.  No currency conversion table comes with a return."""
+    c = rb.control
+    out = []
+    for detail in rb.return_details or ():
+        if detail.event is None:
+            continue
+        control = BatchControlInfo(c.recipient if c else "", c.sender if c else "", detail.file_sequence_number,
+                                   None, None, None, None, None)
+        accounting = AccountingInfo("", c.tap_currency if c else "", c.tap_decimal_places if c else None)
+        out.append((TransferBatch(control, accounting, detail.network, [detail.event], None), detail.event, detail))
+    return out
+
+
+def _convert(doc: Tap3Document, records: list[tuple[TransferBatch, CallEvent, ReturnDetail | None]],
+             namespace: str) -> tuple[list[MediatedCdr], list[RecordReject]]:
     cdrs: list[MediatedCdr] = []
     rejects: list[RecordReject] = []
-    for event in batch.events:
+    for batch, event, returned in records:
         raw = doc.data[event.offset:event.end]
-        problems = [i for i in check_event(event, batch.network, batch.accounting) if i.severity == RECORD]
+        # a returned event's exchange rate code refers to the TAP file's table, which a return does not carry
+        problems = [i for i in check_event(event, batch.network, batch.accounting, rates_known=returned is None)
+                    if i.severity == RECORD]
         if problems:
             first = problems[0]
             reason = "; ".join(f"{p.field}: {p.message}" for p in problems)
             rejects.append(RecordReject(event.index, event.offset, event.kind.value, first.code, first.field, reason, raw))
             continue
         try:
-            cdr = _cdr(batch, event, namespace)
+            cdr = _cdr(batch, event, namespace) if returned is None else _returned_cdr(doc, batch, event, namespace)
             validate_cdr(cdr)
         except (ValueError, CdrValueError) as exc:
             field = exc.field if isinstance(exc, CdrValueError) else "callEventDetails"
@@ -108,6 +146,21 @@ def _convert(doc: Tap3Document, batch: TransferBatch, namespace: str) -> tuple[l
             continue
         cdrs.append(cdr)
     return cdrs, rejects
+
+
+def _returned_cdr(doc: Tap3Document, batch: TransferBatch, event: CallEvent, namespace: str) -> MediatedCdr:
+    """A returned event's CDR: the event as its TAP file gave it, marked as returned, with an identity of its own
+    (the RAP sender, the RAP file's sequence number and the return's position), so it is never taken for the
+    TAP file's CDR of the same event."""
+    rb = doc.return_batch
+    control = rb.control if rb is not None else None
+    cdr = _cdr(batch, event, namespace)
+    rap_sender = control.sender if control else ""
+    rap_sequence = control.rap_file_sequence_number if control else ""
+    source, origin_id = f"rap:{rap_sender}", f"{rap_sequence}:{event.index}"
+    attributes = {**cdr.attributes, "rap_return": "severeReturn", "rap_file_sequence_number": rap_sequence}
+    return replace(cdr, cdr_id=cdr_identity(source, origin_id, namespace), source=source, origin_id=origin_id,
+                   attributes=attributes)
 
 
 def _service(event: CallEvent) -> Service:

@@ -15,8 +15,9 @@ to report as fatal, so a defective file can still be displayed.
 
 from __future__ import annotations
 
-import gc
 from typing import Callable
+
+from engine.gcpause import collector_paused
 
 from . import fields as F
 from . import tags as T
@@ -56,14 +57,8 @@ def decode_file(data: bytes) -> Tap3Document:
     # Decoding builds many small acyclic objects; the cyclic collector would walk
     # the growing heap again and again for nothing (about 30 % of the time on a
     # 100k-event batch).  Pause it for the duration, restore it whatever happens.
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with collector_paused():
         return _decode(buf)
-    finally:
-        if paused:
-            gc.enable()
 
 
 _DOCUMENTS = (T.TRANSFER_BATCH, T.NOTIFICATION, T.RETURN_BATCH, T.ACKNOWLEDGEMENT)
@@ -180,6 +175,8 @@ _RAP_CONTROL: FieldTable = {
     T.RAP_SPECIFICATION_VERSION_NUMBER: ("rap_specification_version", F.number, "rapSpecificationVersionNumber"),
     T.RAP_RELEASE_VERSION_NUMBER: ("rap_release_version", F.number, "rapReleaseVersionNumber"),
     T.FILE_TYPE_INDICATOR: ("file_type_indicator", F.text, "fileTypeIndicator"),
+    T.TAP_CURRENCY: ("tap_currency", F.text, "tapCurrency"),
+    T.TAP_DECIMAL_PLACES: ("tap_decimal_places", F.number, "tapDecimalPlaces"),
 }
 _ACKNOWLEDGEMENT: FieldTable = {
     **_SENDER_RECIPIENT,
@@ -276,9 +273,11 @@ _NETWORK: FieldTable = {
 }
 
 
-def _network(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> NetworkInfo:
-    path = "TransferBatch.networkInfo"
-    v = _read_block(buf, vs, ve, doc, path, _NETWORK)
+def _network(buf: bytes, vs: int, ve: int, doc: Tap3Document, path: str = "TransferBatch.networkInfo") -> NetworkInfo:
+    return _network_values(_read_block(buf, vs, ve, doc, path, _NETWORK), path)
+
+
+def _network_values(v: dict[str, object], path: str) -> NetworkInfo:
     offsets: dict[int, str] = {}
     for o in v["offsets"]:  # type: ignore[attr-defined]
         if o["code"] is None or not o["offset"]:
@@ -294,29 +293,33 @@ def _network(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> NetworkInfo:
 
 def _events(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> list[CallEvent]:
     decoder = EventDecoder(buf)
-    out: list[CallEvent] = []
     items = children(buf, vs, ve)
     last = len(items) - 1
-    for index, (key, hs, s, e) in enumerate(items):
-        entry = EVENT_DECODERS.get(key)
-        # a record runs to the next one (an indefinite form also owns its end-of-contents)
-        record_end = items[index + 1][1] if index < last else _record_end(buf, hs, e)
-        if entry is None:
-            event = CallEvent(EventKind.UNKNOWN, index, hs, record_end)
-            event.problems.append(("unknown-event-type", "callEventDetails",
-                                   f"unknown call event type [APPLICATION {key_number(key)}]", hs))
-            out.append(event)
-            continue
-        kind, method = entry
-        event = CallEvent(kind, index, hs, record_end)
-        try:
-            method(decoder, s, e, event)
-        except Tap3DecodeError as exc:
-            if exc.code != "bad-value":
-                raise
-            event.problems.append((exc.code, kind.value, exc.message, exc.offset))
-        out.append(event)
-    return out
+    # a record runs to the next one (an indefinite form also owns its end-of-contents)
+    return [_event(decoder, key, index, hs, s, e, items[index + 1][1] if index < last else _record_end(buf, hs, e))
+            for index, (key, hs, s, e) in enumerate(items)]
+
+
+def _event(decoder: EventDecoder, key: int, index: int, hs: int, s: int, e: int, record_end: int,
+           record_start: int | None = None) -> CallEvent:
+    """One CallEventDetail (of a TransferBatch, or returned in a RAP SevereReturn); ``record_start``..``record_end``
+    are the bytes a reject keeps (the event itself, or the whole ReturnDetail that carries it)."""
+    start = hs if record_start is None else record_start
+    entry = EVENT_DECODERS.get(key)
+    if entry is None:
+        event = CallEvent(EventKind.UNKNOWN, index, start, record_end)
+        event.problems.append(("unknown-event-type", "callEventDetails",
+                               f"unknown call event type [APPLICATION {key_number(key)}]", hs))
+        return event
+    kind, method = entry
+    event = CallEvent(kind, index, start, record_end)
+    try:
+        method(decoder, s, e, event)
+    except Tap3DecodeError as exc:
+        if exc.code != "bad-value":
+            raise
+        event.problems.append((exc.code, kind.value, exc.message, exc.offset))
+    return event
 
 
 def _record_end(buf: bytes, hs: int, ve: int) -> int:
@@ -349,15 +352,38 @@ def _return_batch(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> ReturnBatc
         if key == T.RAP_BATCH_CONTROL_INFO:
             control = _rap_control(buf, s, e, doc)
         elif key == T.RETURN_DETAIL_LIST:
-            details = tuple(
-                ReturnDetail(_RETURN_DETAIL_NAMES.get(key_number(k2), f"APPLICATION {key_number(k2)}"), h2, e2 - h2)
-                for k2, h2, _s2, e2 in children(buf, s, e)
-            )
+            details = _return_details(buf, s, e, doc)
         elif key == T.RAP_AUDIT_CONTROL_INFO:
             audit_present, audit_offset = True, hs
         else:
             _skip(doc, "ReturnBatch", key, hs)
     return ReturnBatch(control, details, audit_present, audit_offset)
+
+
+_SEVERE_RETURN: FieldTable = {**_NETWORK, T.FILE_SEQUENCE_NUMBER: ("sequence", F.number_text, "fileSequenceNumber")}
+
+
+def _return_details(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> tuple[ReturnDetail, ...]:
+    """Each ReturnDetail; a SevereReturn's call event is decoded as a TransferBatch's is (its index is the
+    ReturnDetail's position, its bytes the whole ReturnDetail), placed in time by the UTC offsets the
+    SevereReturn carries for it, if any."""
+    decoder = EventDecoder(buf)
+    out = []
+    for index, (key, hs, s, e) in enumerate(children(buf, vs, ve)):
+        name = _RETURN_DETAIL_NAMES.get(key_number(key), f"APPLICATION {key_number(key)}")
+        end = _record_end(buf, hs, e)
+        if key != T.SEVERE_RETURN:
+            out.append(ReturnDetail(name, hs, end - hs))
+            continue
+        path = f"ReturnBatch.returnDetails[{index}].severeReturn"
+        events = [(k2, h2, s2, e2) for k2, h2, s2, e2 in children(buf, s, e) if k2 in EVENT_DECODERS]
+        # errorDetail, operatorSpecList ... are not needed to place the event: kept as skipped items for display
+        v = F.read_group(buf, s, e, _SEVERE_RETURN, path,
+                         lambda where, k2, h2: None if k2 in EVENT_DECODERS else _skip(doc, where, k2, h2))
+        event = _event(decoder, events[0][0], index, events[0][1], events[0][2], events[0][3], end, hs) if events else None
+        network = _network_values(v, path) if v["offsets"] or v["entities"] else None
+        out.append(ReturnDetail(name, hs, end - hs, v["sequence"], event, network))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 def _rap_control(buf: bytes, vs: int, ve: int, doc: Tap3Document) -> RapBatchControlInfo:

@@ -234,15 +234,24 @@ class RapBatchControlInfo:
     rap_specification_version: int | None
     rap_release_version: int | None
     file_type_indicator: str = ""
+    tap_currency: str = ""              # of the returned charges; empty: SDR, as in TAP
+    tap_decimal_places: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ReturnDetail:
-    """One returned item of a RAP ReturnBatch (fatal/severe/missing/stop return)."""
+    """One returned item of a RAP ReturnBatch (fatal/severe/missing/stop return).
+
+    A severe return carries the returned call event (``event``, decoded as in a TransferBatch), the
+    sequence number of the TAP file it came in, and the UTC offsets / recording entities that event's
+    codes refer to, when the return carries them (``network``)."""
 
     kind: str
     offset: int
     size: int
+    file_sequence_number: str = ""
+    event: CallEvent | None = None
+    network: NetworkInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

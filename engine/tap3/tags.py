@@ -222,6 +222,7 @@ ACK_FILE_AVAILABLE_TIME_STAMP = cons(515)
 ACK_FILE_CREATION_TIME_STAMP = cons(516)
 # Not in the corpus; numbers from TD.32 as recalled, unverified against a second source.
 RETURN_DETAIL_LIST = cons(536)
+SEVERE_RETURN = cons(524)   # carries the returned CallEventDetail with its TAP tags (TD.32)
 RAP_AUDIT_CONTROL_INFO = cons(541)
 
 # --- NRTRDE (TD.35) shares APPLICATION 1 with TransferBatch; its first item differs

@@ -276,8 +276,11 @@ def _accounting(acc: AccountingInfo) -> list[Tap3Issue]:
     return out
 
 
-def check_event(event: CallEvent, network: NetworkInfo | None, acc: AccountingInfo | None) -> list[Tap3Issue]:
-    """Record-level issues of one call event (decoding problems and impossible values)."""
+def check_event(event: CallEvent, network: NetworkInfo | None, acc: AccountingInfo | None,
+                rates_known: bool = True) -> list[Tap3Issue]:
+    """Record-level issues of one call event (decoding problems and impossible values).
+
+    ``rates_known``: the exchange rate codes can be checked against ``acc`` (not for an event a RAP file returns)."""
     out = [Tap3Issue(RECORD, code, f"callEventDetails[{event.index}].{field}", message, offset, event.index)
            for code, field, message, offset in event.problems]
     where = f"callEventDetails[{event.index}]"
@@ -307,7 +310,7 @@ def check_event(event: CallEvent, network: NetworkInfo | None, acc: AccountingIn
                 add("negative-amount", "taxValue", f"negative tax value {tax.tax_value}")
         if info.discount is not None and info.discount < 0:
             add("negative-amount", "discount", f"negative discount {info.discount}")
-        if info.exchange_rate_code is not None and info.exchange_rate_code not in rate_codes:
+        if rates_known and info.exchange_rate_code is not None and info.exchange_rate_code not in rate_codes:
             add("unknown-exchange-rate-code", "exchangeRateCode",
                 f"exchangeRateCode {info.exchange_rate_code} is not in accountingInfo.currencyConversionInfo")
     if event.camel_invocation_fee is not None and event.camel_invocation_fee < 0:

@@ -88,6 +88,16 @@ def test_tenants_see_only_their_files_and_csr_may_not_mediate(stack) -> None:  #
     assert [r.code for r in foreign].count("record.foreign-tenant") == 3 and all(r.raw for r in foreign)
     rpc_error(lambda: beta.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.NOT_FOUND)
     rpc_error(lambda: beta.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id)), C.NOT_FOUND)
+    # naming the owner does not help another MVNO; the operator reads the file by naming its tenant
+    rpc_error(lambda: beta.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id, tenant_id="mvno-alpha")), C.PERMISSION_DENIED)
+    rpc_error(lambda: beta.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, tenant_id="mvno-alpha")), C.PERMISSION_DENIED)
+    operator = stack.client("mno").stub(rpc.MediationServiceStub)
+    rpc_error(lambda: operator.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.NOT_FOUND)   # not the MNO's own
+    seen = operator.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id, tenant_id="mvno-alpha")).summary
+    assert (seen.tenant_id, seen.file_id, seen.rejected["record.foreign-tenant"]) == ("mvno-alpha", summary.file_id, 3)
+    first = operator.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, tenant_id="mvno-alpha", page_size=2))
+    rest = operator.ListRejects(pb.ListRejectsRequest(file_id=summary.file_id, tenant_id="mvno-alpha", page_token=first.next_page_token))
+    assert [r.record_no for r in list(first.rejects) + list(rest.rejects)] == [r.record_no for r in foreign]
     csr = stack.client("mvno-alpha", "csr").stub(rpc.MediationServiceStub)
     rpc_error(lambda: list(csr.MediateFile(_upload(data, "cisco_cucm"))), C.PERMISSION_DENIED)
     rpc_error(lambda: csr.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)), C.PERMISSION_DENIED)

@@ -193,10 +193,12 @@ class FileSummary(_message.Message):
     def __init__(self, file_id: _Optional[str] = ..., file_name: _Optional[str] = ..., layout: _Optional[str] = ..., tenant_id: _Optional[str] = ..., records_in: _Optional[int] = ..., normalised: _Optional[int] = ..., filtered: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., duplicates: _Optional[int] = ..., aggregated: _Optional[int] = ..., header_rows: _Optional[int] = ..., blank_lines: _Optional[int] = ..., bytes_in: _Optional[int] = ..., complete: _Optional[bool] = ..., already_ingested: _Optional[bool] = ..., file_error: _Optional[_Union[FileError, _Mapping]] = ..., rated: _Optional[int] = ..., unrated: _Optional[int] = ..., content_sha256: _Optional[str] = ..., layout_version: _Optional[str] = ..., source: _Optional[str] = ..., non_billable_legs: _Optional[int] = ...) -> None: ...
 
 class GetFileSummaryRequest(_message.Message):
-    __slots__ = ("file_id",)
+    __slots__ = ("file_id", "tenant_id")
     FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     file_id: str
-    def __init__(self, file_id: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, file_id: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class GetFileSummaryResponse(_message.Message):
     __slots__ = ("summary",)
@@ -205,14 +207,16 @@ class GetFileSummaryResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[FileSummary, _Mapping]] = ...) -> None: ...
 
 class ListRejectsRequest(_message.Message):
-    __slots__ = ("file_id", "page_size", "page_token")
+    __slots__ = ("file_id", "page_size", "page_token", "tenant_id")
     FILE_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     file_id: str
     page_size: int
     page_token: str
-    def __init__(self, file_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, file_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class RejectedCdrRecord(_message.Message):
     __slots__ = ("record_no", "line", "byte_offset", "code", "field", "reason", "raw", "raw_truncated")

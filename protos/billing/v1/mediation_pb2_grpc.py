@@ -74,14 +74,14 @@ class MediationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetFileSummary(self, request, context):
-        """The stored reconciliation summary of one of the caller's files.
+        """The stored reconciliation summary of one of the caller's files (the operator's: of any tenant's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRejects(self, request, context):
-        """The rejected records of one of the caller's files, by record number.
+        """The rejected records of one of the caller's files (the operator's: of any tenant's), by record number.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
