@@ -111,6 +111,17 @@ def encode_attributes(attributes: Mapping[str, str]) -> str:
     return ";".join(f"{escape_attribute(k)}={escape_attribute(v)}" for k, v in sorted(attributes.items()))
 
 
+# the attribute that marks a call event a roaming partner returned in a RAP file (engine.tap3.convert writes it)
+RAP_RETURN_ATTRIBUTE = "rap_return"
+
+
+def returned_by_rap(attributes_text: str) -> bool:
+    """Whether a stored CDR (its attributes text) is a RAP return: kept on record, never charged or compared, since
+    the TAP event it disputes is the one rated."""
+    return bool(attributes_text) and RAP_RETURN_ATTRIBUTE in attributes_text and \
+        RAP_RETURN_ATTRIBUTE in decode_attributes(attributes_text)
+
+
 def decode_attributes(text: str) -> dict[str, str]:
     """Read the attributes text form back; raises :class:`CdrValueError` on a part without '='."""
     out: dict[str, str] = {}

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine import audit
 from engine.clock import Clock
+from engine.cdr import COLUMNS, returned_by_rap
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.paging import Page
@@ -29,6 +30,7 @@ from engine.plans.loader import load_plan_texts
 from engine.ports import AuditLog
 from engine.yamlio import Problem, cap_problems
 
+_ATTRS = COLUMNS.index("attributes")
 ALLOWED_SUFFIXES = (".yaml", ".yml", ".prefixes", ".md", ".txt")
 KINDS = ("destinations", "zones", "time_bands", "rates", "bundles", "discount_plans", "tariff_plans")
 
@@ -281,7 +283,9 @@ class PlanDesk:
             raise FailedPrecondition("NO_CDR_STORE", "this server keeps no stored CDRs to replay")
         tenant = self._tenant(principal, tenant_id)
         scope = None if principal.is_operator and tenant == principal.tenant_id else {tenant}
-        return self.what_if(principal, tenant, candidate, self._stored_cdrs(scope, start, end), plan_for)
+        # a RAP return is on record, not charged: it is no part of what a tariff would earn
+        stored = (row for row in self._stored_cdrs(scope, start, end) if not returned_by_rap(row[_ATTRS]))
+        return self.what_if(principal, tenant, candidate, stored, plan_for)
 
 
 __all__ = ["PlanChange", "PlanDesk", "PlanSetVersion", "PlanUnitOfWork", "diff_ir", "validate_files"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from engine.cdr import COLUMNS, MediatedCdr
+from engine.cdr import COLUMNS, MediatedCdr, returned_by_rap
 from engine.clock import Clock
 from engine.errors import FailedPrecondition
 from engine.identity import Permission, Principal
@@ -41,6 +41,7 @@ from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
+_ATTRS = COLUMNS.index("attributes")
 _SERVICE = COLUMNS.index("service")
 
 
@@ -288,9 +289,14 @@ class RatingDesk:
                 out.append(_no_plan_set(item))
                 n += 1
                 continue
+            if _is_rap_return(item.row):
+                out.append(_rap_return(item))
+                n += 1
+                continue
             # a run of CDRs under one plan set version goes through the batch loop, in order
             end = n + 1
-            while end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled:
+            while (end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled
+                   and not _is_rap_return(items[end].row)):
                 end += 1
             run = items[n:end]
             ev = self.evaluator(item.compiled)
@@ -404,6 +410,15 @@ def _when(text: Any) -> datetime | None:
 def _no_plan_set(item: _Item) -> Row:
     at = item.at
     reason = f"{UnratedReason.NO_PLAN.value}: tenant {item.tenant} has no active plan set at {at.isoformat() if at else item.row[_START]}"
+    return (RatingStatus.UNRATED.value, 0, reason, None, None, "", "", 0, "", None)
+
+
+def _is_rap_return(row: tuple[Any, ...]) -> bool:
+    return returned_by_rap(row[_ATTRS])   # kept on record by mediation, never charged (engine.cdr)
+
+
+def _rap_return(item: _Item) -> Row:
+    reason = f"{UnratedReason.RAP_RETURN.value}: a call event returned by a RAP file is on record, not charged"
     return (RatingStatus.UNRATED.value, 0, reason, None, None, "", "", 0, "", None)
 
 

@@ -45,7 +45,7 @@ from datetime import date, datetime
 from math import lcm
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, format_time, from_row, validate
+from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attributes, format_time, from_row, validate
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
@@ -788,7 +788,7 @@ def row_of(cdr: MediatedCdr) -> tuple[Any, ...]:
             cdr.direction.value if hasattr(cdr.direction, "value") else cdr.direction, format_time(cdr.start_time),
             cdr.a_number, cdr.b_number, cdr.imsi, cdr.duration_seconds, cdr.volume_up_bytes, cdr.volume_down_bytes,
             cdr.event_count, cdr.visited_network, cdr.supplementary_code, cdr.charge_micros, cdr.charge_currency, cdr.tenant,
-            ";".join(f"{k}={v}" for k, v in sorted(cdr.attributes.items())))
+            encode_attributes(cdr.attributes) if cdr.attributes else "")
 
 
 def _parts(spans: list[tuple[int, int, str, CompiledRate]], units: int) -> list[Part]:

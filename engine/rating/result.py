@@ -21,6 +21,7 @@ class UnratedReason(str, Enum):
     NO_ZONE = "no-zone"
     NO_RATE = "no-rate"
     NO_BAND = "no-band"
+    RAP_RETURN = "rap-return"   # a returned call event (RAP): kept on record, never charged
 
 
 @dataclass(frozen=True, slots=True)

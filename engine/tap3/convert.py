@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from engine.cdr import CdrValueError, Direction, MediatedCdr, Service, cdr_identity, validate as validate_cdr
+from engine.cdr import RAP_RETURN_ATTRIBUTE, CdrValueError, Direction, MediatedCdr, Service, cdr_identity, validate as validate_cdr
 from engine.gcpause import collector_paused
 
 from .model import (
@@ -158,7 +158,7 @@ def _returned_cdr(doc: Tap3Document, batch: TransferBatch, event: CallEvent, nam
     rap_sender = control.sender if control else ""
     rap_sequence = control.rap_file_sequence_number if control else ""
     source, origin_id = f"rap:{rap_sender}", f"{rap_sequence}:{event.index}"
-    attributes = {**cdr.attributes, "rap_return": "severeReturn", "rap_file_sequence_number": rap_sequence}
+    attributes = {**cdr.attributes, RAP_RETURN_ATTRIBUTE: "severeReturn", "rap_file_sequence_number": rap_sequence}
     return replace(cdr, cdr_id=cdr_identity(source, origin_id, namespace), source=source, origin_id=origin_id,
                    attributes=attributes)
 

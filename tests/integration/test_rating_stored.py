@@ -28,7 +28,7 @@ from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import rerate_pb2 as xpb
 from billing.v1 import rerate_pb2_grpc as xrpc
-from engine.cdr import COLUMNS, Direction, MediatedCdr, Service, cdr_identity
+from engine.cdr import COLUMNS, Direction, MediatedCdr, Service, cdr_identity, encode_attributes
 from engine.identity import SYSTEM
 from engine.settings import Settings
 from servers.bootstrap import bootstrap
@@ -67,7 +67,7 @@ def store_cdrs(root: Root, cdrs: list[MediatedCdr]) -> None:
     rows = []
     for c in cdrs:
         row = {name: getattr(c, name) for name in COLUMNS if name not in ("tenant", "attributes", "service", "direction")}
-        row.update(service=c.service.value, direction=c.direction.value, tenant_id=c.tenant, attributes="",
+        row.update(service=c.service.value, direction=c.direction.value, tenant_id=c.tenant, attributes=encode_attributes(c.attributes),
                    file_tenant_id=c.tenant, file_id="it-stored")
         rows.append(row)
     with root.db.begin() as conn:
@@ -219,6 +219,28 @@ def test_rerate_replaces_never_adds_and_a_second_run_changes_nothing(stack, acti
     # and back: exactly the first state, as if the second version had never been applied
     rerate(stack, start, end, active.version)
     assert state(stack.root, {sub.msisdn}) == one
+
+
+def test_a_rap_return_is_kept_on_record_and_never_charged(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """A call event returned in a RAP file is stored by mediation (with its tenant) but disputes the TAP event
+    that was rated: re-rating and what-if over the period leave it uncharged, with the reason."""
+    sub = provision(stack)
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=5)   # a period no other test stores CDRs in
+    charged = voice(1, sub.msisdn, "442071234567", 120, start)
+    returned = replace(voice(2, sub.msisdn, "442071234567", 120, start + timedelta(seconds=30), source="rap:GBRXX"),
+                       attributes={"rap_return": "severeReturn", "rap_file_sequence_number": "00007"})
+    store_cdrs(stack.root, [charged, returned])
+    summary = rerate(stack, start, start + timedelta(minutes=5))
+    assert (summary.cdrs, summary.rated, summary.unrated) == (2, 1, 1)
+    with stack.root.db.connect() as conn:
+        rows = {r.cdr_id: r for r in conn.execute(select(usage_ledger).where(usage_ledger.c.msisdn == sub.msisdn))}
+    assert rows[charged.cdr_id].status == "rated" and rows[charged.cdr_id].charge_micros > 0
+    assert rows[returned.cdr_id].status == "unrated" and rows[returned.cdr_id].charge_micros == 0
+    assert rows[returned.cdr_id].reason.startswith("rap-return:")
+    plans = stack.client("mno").stub(prpc.PlanServiceStub)
+    report = plans.WhatIf(ppb.WhatIfRequest(candidate_version=active.version, period_start=stamp(start),
+                                            period_end=stamp(start + timedelta(minutes=5))))
+    assert sum(line.cdrs for line in report.lines) + report.rejected == 1   # the return is not compared
 
 
 def test_rerate_is_tenant_scoped_and_checks_its_arguments(stack, active) -> None:  # type: ignore[no-untyped-def]
