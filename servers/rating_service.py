@@ -34,6 +34,7 @@ def rated_pb(r: RatedCdr, plan_set_version: int, explain: bool = True) -> pb.Rat
         bundles=[pb.BundleUse(bundle_id=u.bundle_id, units=u.units) for u in r.bundle_usage],
         discounts=[pb.DiscountLine(discount_id=d.discount_id, amount=money(d.amount_micros, r.currency)) for d in r.discounts],
         explanation=r.explanation if explain else "",   # written only when asked for (RateCdr, RateOptions.explain)
+        flags=list(r.flags),
     )
 
 

@@ -13,6 +13,9 @@
   each priced with its calling subscriber's tariff plan (looked up once per number).
 * ``plans what-if --active PATH... --candidate PATH... --cdrs FILE [--subscribers FILE]`` — offline, no server:
   revenue per plan and service under both plan sets.
+* ``plans import-cgrates DIR --out DIR [--tenant ID] [--currency CODE]`` — a CGRateS tariff-plan folder
+  (its rating CSVs) as plan files, validated with the normal loader; prints what it could not carry over
+  exactly (``file:line``); exit 1, writing nothing, when a CSV has errors (all listed).
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ def register(subparsers: Any) -> None:
     w.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
     w.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
     w.set_defaults(func=run_what_if)
+    i = commands.add_parser("import-cgrates", help="import a CGRateS tariff-plan folder (CSV) as plan files")
+    i.add_argument("folder", metavar="DIR", help="a CGRateS tariff-plan folder (Destinations.csv, Rates.csv, ...)")
+    i.add_argument("--out", required=True, metavar="DIR", help="where to write the plan files (e.g. plans/imported/)")
+    i.add_argument("--tenant", default="mno", help="the tenant that owns the imported tariff plans (default mno)")
+    i.add_argument("--currency", default="EUR", help="ISO 4217 currency of the prices (CGRateS CSVs do not say; default EUR)")
+    i.set_defaults(func=run_import_cgrates)
 
 
 RULE_PARTS = ("barring", "alerts", "lifecycle")
@@ -297,6 +306,37 @@ def mpb_service(number: int) -> str:
     from billing.v1 import mediation_pb2
 
     return mediation_pb2.CdrServiceKind.Name(number).removeprefix("CDR_SERVICE_KIND_").lower()
+
+
+def run_import_cgrates(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.currencies import is_currency
+    from engine.plans import load_plan_set
+    from engine.plans.cgrates import csv_problem, import_cgrates
+
+    out = out or sys.stdout
+    if not is_currency(args.currency):
+        sys.stderr.write(f"--currency {args.currency!r} is not an ISO 4217 currency code\n")
+        return EXIT_INVALID
+    imported = import_cgrates(Path(args.folder), args.tenant, args.currency)
+    if imported.problems:
+        sys.stderr.write("\n".join(csv_problem(p) for p in imported.problems) + "\n")
+        sys.stderr.write(f"not imported: {len(imported.problems)} problem(s); nothing written\n")
+        return EXIT_INVALID
+    target = Path(args.out)
+    for rel, text in sorted(imported.files.items()):
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    plan_set, problems = load_plan_set([target])
+    for p in imported.unmapped:
+        out.write(f"not mapped: {csv_problem(p)}\n")
+    if plan_set is None:
+        sys.stderr.write("the imported plan files do not validate:\n" + format_problems(problems) + "\n")
+        return EXIT_INVALID
+    out.write(f"imported {len(imported.files)} plan files into {target} ({len(plan_set.tariff_plans)} tariff plans, "
+              f"{len(plan_set.rates)} rates, {len(plan_set.destinations)} destination groups); "
+              f"{len(imported.unmapped)} item(s) not mapped exactly\n")
+    return EXIT_VALID
 
 
 def _cdr_rows(path: str) -> Any:

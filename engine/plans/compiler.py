@@ -20,15 +20,15 @@ from typing import Any
 from engine.money import MICROS, minor_units
 from engine.plans import weekgrid
 from engine.plans.ir import IR_FORMAT, day_name
-from engine.plans.model import Applicability, Bundle, DiscountPlan, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
-from engine.plans.resolve import resolve_table, zone_key
+from engine.plans.model import Applicability, Bundle, DestinationGroup, DiscountPlan, MaxCostCharge, Unanswered, VersionChange, PlanSet, PlanVersion, Rate, Rounding, TimeBandSet
+from engine.plans.resolve import own_band_sets, resolve_table, zone_key
 from engine.plans.validate import version_groups
 
 
 def build_ir(ps: PlanSet) -> dict[str, Any]:
     ir: dict[str, Any] = {
         "format": IR_FORMAT,
-        "destinations": {g.id: {"name": g.name, "prefixes": sorted(g.prefixes)} for g in ps.destinations.values()},
+        "destinations": {g.id: _destination(g) for g in ps.destinations.values()},
         "zones": {
             z.id: {"name": z.name, "home": z.home, "other_networks": z.other_networks, "visited_networks": sorted(z.visited_networks)}
             for z in ps.zones.values()
@@ -45,6 +45,8 @@ def build_ir(ps: PlanSet) -> dict[str, Any]:
                 "customer": p.customer,
                 "currency": p.currency,
                 "versions": [_version(v, ps) for v in p.versions],
+                **({"version_change": p.version_change.value} if p.version_change is not VersionChange.START else {}),
+                **({"extends": p.extends} if p.extends else {}),
             }
             for p in ps.tariff_plans.values()
         },
@@ -90,6 +92,13 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+def _destination(g: DestinationGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": g.name, "prefixes": sorted(g.prefixes)}
+    if g.priority:
+        out["priority"] = g.priority   # only when set: plan sets without it keep their IR (and digest)
+    return out
+
+
 def _rounding(r: Rounding, currency: str) -> dict[str, Any]:
     # a rate or discount without explicit decimals rounds to its currency's minor units (JPY 0, EUR 2, KWD 3)
     decimals = r.decimals if r.decimals is not None else minor_units(currency)
@@ -108,13 +117,17 @@ def _time_bands(tb: TimeBandSet, ps: PlanSet) -> dict[str, Any]:
         if cal is not None:
             dates.update(d.isoformat() for d in cal.dates)
             recurring.update(f"{m:02d}-{d:02d}" for m, d in cal.recurring)
-    days: dict[str, list[list[Any]]] = {}
+    segments: dict[str, list[weekgrid.Segment]] = {}
     for day, holiday in weekgrid.DAY_KINDS:
         if holiday and not tb.holiday_calendars:
             continue
-        name = day_name(day, holiday)
-        days[name] = [[s.start, s.end, s.winner or ""] for s in weekgrid.day_segments(tb, day, holiday)]
+        segments[day_name(day, holiday)] = weekgrid.day_segments(tb, day, holiday)
+    # minutes of day, as ever, unless a band changes on a second that is not a whole minute (then seconds, said)
+    unit = 60 if all(s.start % 60 == 0 and s.end % 60 == 0 for segs in segments.values() for s in segs) else 1
+    days = {name: [[s.start // unit, s.end // unit, s.winner or ""] for s in segs] for name, segs in segments.items()}
+    extra: dict[str, Any] = {} if unit == 60 else {"resolution": "second"}
     return {
+        **extra,
         "name": tb.name,
         "timezone": tb.timezone,
         "holidays": {"dates": sorted(dates), "recurring": sorted(recurring)},
@@ -132,9 +145,13 @@ def _rate(r: Rate) -> dict[str, Any]:
         "connect_fee": r.connect_fee_micros,
         "minimum_charge": r.minimum_charge_micros,
         "maximum_cost": None if r.maximum_cost is None else {
-            "amount": r.maximum_cost.amount_micros, "beyond": r.maximum_cost.strategy.value},
+            "amount": r.maximum_cost.amount_micros, "beyond": r.maximum_cost.strategy.value,
+            **({"charge": r.maximum_cost.charge.value} if r.maximum_cost.charge is not MaxCostCharge.CAPPED else {})},
         "rounding": _rounding(r.rounding, r.currency),
     }
+    # declared policies appear only when not the default, so plan sets without them keep their IR (and digest)
+    if r.connect_fee_unanswered is not Unanswered.CHARGE:
+        out["connect_fee_unanswered"] = r.connect_fee_unanswered.value
     if r.tiers:
         out["tiers"] = {
             "mode": r.tier_mode.value if r.tier_mode else "graduated",
@@ -188,7 +205,10 @@ def _discount(d: DiscountPlan) -> dict[str, Any]:
 
 def _version(v: PlanVersion, ps: PlanSet) -> dict[str, Any]:
     table = resolve_table(v, ps)
+    # rows with a band set of their own: resolved per set, by its bands; only when present (the IR is otherwise unchanged)
+    own = {tb: sorted([*key, b.rate] for key, b in resolve_table(v, ps, tb).items()) for tb in own_band_sets(v, ps)}
     return {
+        **({"own_band_sets": own} if own else {}),
         "version": v.version,
         "effective_from": v.effective_from.isoformat(),
         "time_bands": v.time_bands,

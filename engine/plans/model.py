@@ -36,8 +36,33 @@ class RoundingScope(str, Enum):
 
 
 class MaxCostStrategy(str, Enum):
-    FREE_BEYOND = "free_beyond"  # the call continues, nothing more is charged
-    CUT = "cut"                  # the call should have been disconnected at the cap
+    """What the maximum cost of a call means (each charges at most the maximum unless ``charge: full``)."""
+
+    FREE_BEYOND = "free_beyond"  # default: the call continues, what it uses beyond the maximum is free
+    CAP = "cap"                  # the charge is capped at the maximum (a price ceiling)
+    DISCONNECT = "disconnect"    # the call should have been cut at the maximum: the CDR is flagged
+    CUT = "cut"                  # earlier: explained as "should have been cut", charged capped, not flagged
+
+
+class MaxCostCharge(str, Enum):
+    """What a call that should have been disconnected is charged."""
+
+    CAPPED = "capped"            # default: the maximum
+    FULL = "full"                # everything it used
+
+
+class Unanswered(str, Enum):
+    """The connect fee of a call of zero units (unanswered, or answered and hung up at once)."""
+
+    CHARGE = "charge"            # default
+    WAIVE = "waive"
+
+
+class VersionChange(str, Enum):
+    """A call that runs past the start of the plan's next version."""
+
+    START = "start"              # default: the whole call at the version in force when it started
+    SPLIT = "split"              # cut at the change, each part at its version (as calls are cut at band changes)
 
 
 class TierMode(str, Enum):
@@ -52,6 +77,7 @@ class DestinationGroup:
     prefixes: tuple[str, ...]
     prefix_marks: tuple[Mark, ...]
     mark: Mark
+    priority: int = 0            # a prefix in several groups of one plan version: the highest priority wins
 
 
 @dataclass(frozen=True)
@@ -85,8 +111,8 @@ class Band:
 @dataclass(frozen=True)
 class Window:
     days: tuple[int, ...]        # 0 = Monday
-    start_minute: int            # minute of day, inclusive
-    end_minute: int              # minute of day, exclusive; 1440 = midnight
+    start_second: int            # second of day, inclusive (band times may carry seconds: "08:00:30")
+    end_second: int              # second of day, exclusive; 86400 = midnight
 
 
 @dataclass(frozen=True)
@@ -128,6 +154,7 @@ class Rounding:
 class MaxCost:
     amount_micros: int
     strategy: MaxCostStrategy
+    charge: MaxCostCharge = MaxCostCharge.CAPPED
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,7 @@ class Rate:
     maximum_cost: MaxCost | None
     rounding: Rounding
     mark: Mark
+    connect_fee_unanswered: Unanswered = Unanswered.CHARGE
 
     @property
     def model(self) -> str:
@@ -163,6 +191,7 @@ class RateBinding:
     zone: str          # ZN_ id, "home" or ANY
     rate: str
     mark: Mark
+    time_bands: str = ""   # the row's own band set (TB_...): its band is of that set, and it wins when that band is in force
 
 
 class FeeTiming(str, Enum):
@@ -217,6 +246,9 @@ class TariffPlan:
     currency: str
     versions: tuple[PlanVersion, ...]
     mark: Mark
+    version_change: VersionChange = VersionChange.START
+    extends: str = ""    # TP_ id of the parent plan that prices what this plan has no rate for ("" = none)
+    ref_marks: dict[str, Mark] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

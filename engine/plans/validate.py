@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.plans import weekgrid
 from engine.plans.model import ANY, SERVICE_UNITS, PlanSet, PlanVersion, TariffPlan
-from engine.plans.resolve import HOME, binding_key, effective_bindings, resolve_table
+from engine.plans.resolve import HOME, binding_key, effective_bindings, own_band_sets, resolve_table
 from engine.yamlio import Mark, Problem
 
 
@@ -19,11 +19,34 @@ def validate_plan_set(ps: PlanSet) -> list[Problem]:
     for plan in ps.tariff_plans.values():
         for version in plan.versions:
             _version(ps, plan, version, out)
+    _parents(ps, out)
     _rate_tables(ps, out)
     _bundles(ps, out)
     _discounts(ps, out)
     _taxes(ps, out)
     return out
+
+
+def _parents(ps: PlanSet, out: list[Problem]) -> None:
+    """``extends``: the parent exists, prices in the same currency, and no chain of parents comes back to a plan."""
+    reported: set[str] = set()
+    for plan in ps.tariff_plans.values():
+        if not plan.extends:
+            continue
+        mark = plan.ref_marks.get("extends", plan.mark)
+        if _dangling(out, mark, "tariff plan", plan.extends, ps.tariff_plans):  # type: ignore[arg-type]
+            continue
+        parent = ps.tariff_plans[plan.extends]
+        if parent.currency != plan.currency:
+            out.append(Problem.at(mark, "plans.currency-mismatch", f"{plan.id} is in {plan.currency}, its parent {parent.id} in {parent.currency}"))
+        chain = [plan.id]
+        at = plan.extends
+        while at and at in ps.tariff_plans and at not in chain:
+            chain.append(at)
+            at = ps.tariff_plans[at].extends
+        if at == plan.id and plan.id not in reported:
+            reported.update(chain)
+            out.append(Problem.at(mark, "plans.extends-cycle", f"{plan.id} extends itself through {' -> '.join(chain + [plan.id])}"))
 
 
 def _rate_tables(ps: PlanSet, out: list[Problem]) -> None:
@@ -118,8 +141,11 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
             bad |= _dangling(out, row.mark, "destination group", row.destination, ps.destinations)  # type: ignore[arg-type]
         if row.zone not in (ANY, HOME):
             bad |= _dangling(out, row.mark, "zone", row.zone, ps.zones)  # type: ignore[arg-type]
-        if row.band != ANY and band_set is not None and row.band not in {b.id for b in band_set.bands}:
-            out.append(Problem.at(row.mark, "ref.dangling", f"band {row.band!r} is not in time band set {band_set.id}"))
+        row_set = ps.time_bands.get(row.time_bands) if row.time_bands else band_set
+        if row.time_bands and row_set is None:
+            bad |= _dangling(out, row.mark, "time band set", row.time_bands, ps.time_bands)  # type: ignore[arg-type]
+        elif row.band != ANY and row_set is not None and row.band not in {b.id for b in row_set.bands}:
+            out.append(Problem.at(row.mark, "ref.dangling", f"band {row.band!r} is not in time band set {row_set.id}"))
             bad = True
         rate = ps.rates.get(row.rate)
         if rate is not None:
@@ -135,7 +161,7 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
     seen: dict[tuple[str, ...], Mark] = {}
     duplicates: set[int] = set()
     for row in ok_rows:
-        key = binding_key(row, ps)
+        key = (*binding_key(row, ps), *((row.time_bands,) if row.time_bands else ()))
         if key in seen:
             duplicates.add(id(row))
             out.append(Problem.at(row.mark, "rates.ambiguous",
@@ -146,7 +172,7 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
     _prefix_conflicts(ps, v, where, out)
     if band_set is None:
         return
-    winners = {id(b) for b in resolve_table(v, ps).values()}
+    winners = {id(b) for own in ["", *own_band_sets(v, ps)] for b in resolve_table(v, ps, own).values()}
     for row in ok_rows:
         if id(row) not in winners and id(row) not in duplicates:
             out.append(Problem.at(row.mark, "rates.unreachable",
@@ -166,17 +192,18 @@ def version_groups(ps: PlanSet, v: PlanVersion) -> list[str]:
 
 
 def _prefix_conflicts(ps: PlanSet, v: PlanVersion, where: str, out: list[Problem]) -> None:
-    owner: dict[str, str] = {}
+    """A prefix in two groups of one version is fine when their priorities say which wins, ambiguous otherwise."""
+    owners: dict[str, list[str]] = {}
     for gid in version_groups(ps, v):
         group = ps.destinations[gid]
         for prefix, mark in zip(group.prefixes, group.prefix_marks):
-            other = owner.get(prefix)
-            if other is not None:
+            others = owners.setdefault(prefix, [])
+            tie = next((o for o in others if ps.destinations[o].priority == group.priority), None)
+            if tie is not None:
                 out.append(Problem.at(mark, "destinations.ambiguous-prefix",
-                                      f"prefix {prefix} is in both {other} and {gid}, which one plan version uses together; "
-                                      f"a number must resolve to one group"))
-            else:
-                owner[prefix] = gid
+                                      f"prefix {prefix} is in both {tie} and {gid} with the same priority ({group.priority}), "
+                                      f"which one plan version uses together; give one group a higher priority"))
+            others.append(gid)
 
 
 def _bundles(ps: PlanSet, out: list[Problem]) -> None:

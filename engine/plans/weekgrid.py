@@ -1,4 +1,4 @@
-"""Resolve a time band set into who wins each minute of each kind of day.
+"""Resolve a time band set into who wins each second of each kind of day (as runs, not per second).
 
 There are 14 kinds of day: Monday..Sunday, each either an ordinary day or a
 holiday.  On a holiday, holiday bands compete with the ordinary bands by
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from engine.plans.model import WEEKDAYS, Band, TimeBandSet
 
+DAY = 86400
 DAY_KINDS: tuple[tuple[int, bool], ...] = tuple((d, h) for h in (False, True) for d in range(7))
 
 
 @dataclass(frozen=True)
 class Segment:
-    start: int                  # minute of day, inclusive
-    end: int                    # minute of day, exclusive
+    start: int                  # second of day, inclusive
+    end: int                    # second of day, exclusive
     winner: str | None          # band id, None for a gap
     tied: tuple[str, ...] = ()  # bands sharing the top weight (ambiguous) — winner is the first
 
@@ -31,8 +32,8 @@ def day_segments(band_set: TimeBandSet, day: int, holiday: bool) -> list[Segment
             continue
         for w in band.windows:
             if day in w.days:
-                windows.append((w.start_minute, w.end_minute, band))
-    cuts = sorted({0, 1440, *(s for s, _, _ in windows), *(e for _, e, _ in windows)})
+                windows.append((w.start_second, w.end_second, band))
+    cuts = sorted({0, DAY, *(s for s, _, _ in windows), *(e for _, e, _ in windows)})
     out: list[Segment] = []
     for start, end in zip(cuts, cuts[1:]):
         covering = [b for s, e, b in windows if s <= start and end <= e]
@@ -49,8 +50,9 @@ def day_segments(band_set: TimeBandSet, day: int, holiday: bool) -> list[Segment
     return out
 
 
-def clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+def clock(second: int) -> str:
+    text = f"{second // 3600:02d}:{second // 60 % 60:02d}"
+    return text + f":{second % 60:02d}" if second % 60 else text
 
 
 def describe(day: int, holiday: bool, seg: Segment) -> str:

@@ -41,22 +41,19 @@ class BandClock:
         self._holiday_cache: dict[int, bool] = {}
         self._next_cache: dict[int, int] = {}
         self._years: dict[int, tuple[list[int], list[int]]] = {}
-        # per kind of day: (band per minute, end of that minute's segment in seconds of day)
-        self._tables: dict[tuple[int, bool], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        # per kind of day: (segment starts, bands, segment ends) in seconds of day; the IR's tables are in minutes
+        # unless the band set changes band on a second that is not a whole minute
+        unit = 1 if ir.get("resolution") == "second" else 60
+        self._tables: dict[tuple[int, bool], tuple[list[int], list[str], list[int]]] = {}
         for name, segments in ir["days"].items():
-            band = [""] * 1440
-            seg_end = [DAY] * 1440
-            for start, end, winner in segments:
-                for minute in range(start, end):
-                    band[minute] = winner
-                    seg_end[minute] = end * 60
-            self._tables[parse_day_name(name)] = (tuple(band), tuple(seg_end))
+            self._tables[parse_day_name(name)] = ([s * unit for s, _e, _w in segments], [w for _s, _e, w in segments],
+                                                  [e * unit for _s, e, _w in segments])
         # the ordinary week as maximal runs of one band: starts (seconds since Monday 00:00) and bands
         runs: list[tuple[int, str]] = []
         for weekday in range(7):
             for start, _end, winner in ir["days"][day_name(weekday, False)]:
                 if not runs or runs[-1][1] != winner:
-                    runs.append((weekday * DAY + start * 60, winner))
+                    runs.append((weekday * DAY + start * unit, winner))
         if len(runs) > 1 and runs[-1][1] == runs[0][1]:
             runs.pop(0)  # Sunday night runs on into Monday morning: one run across the week's wrap
         self._week_starts = [s for s, _ in runs]
@@ -155,9 +152,9 @@ class BandClock:
         local = epoch + off
         day, sod = divmod(local, DAY)
         if self._is_holiday(day):
-            table = self._tables.get(((day + 3) % 7, True)) or self._tables[((day + 3) % 7, False)]
-            minute = sod // 60
-            band, end_local = table[0][minute], day * DAY + table[1][minute]
+            starts, bands, ends = self._tables.get(((day + 3) % 7, True)) or self._tables[((day + 3) % 7, False)]
+            k = bisect_right(starts, sod) - 1
+            band, end_local = bands[k], day * DAY + ends[k]
         else:
             into_week = ((day + 3) % 7) * DAY + sod  # 1970-01-01 was a Thursday
             starts = self._week_starts

@@ -37,6 +37,13 @@ class CompiledRate:
     maximum_cost: int | None
     beyond: str
     rounding: RoundingRule
+    max_charge_full: bool = False        # disconnect, charge: full
+    waive_unanswered: bool = False       # connect_fee_unanswered: waive
+
+    @property
+    def flags_calls(self) -> bool:
+        """Whether a call reaching the maximum is flagged (it should have been disconnected)."""
+        return self.maximum_cost is not None and self.beyond == "disconnect"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,12 @@ class CompiledVersion:
     monthly_fee: int
     bundles: tuple[str, ...]
     discounts: tuple[DiscountModel, ...]
+    # (service, direction, zone, group) the table prices in some band: where a longer prefix's group is not priced
+    # for the traffic, the evaluator falls back to a shorter one that is
+    priced: frozenset[tuple[str, str, str, str]] = frozenset()
+    # rows with a band set of their own: (its clock, its resolved rows) per set, and the traffic they price
+    own_bands: tuple[tuple[BandClock, dict[tuple[str, str, str, str, str], CompiledRate]], ...] = ()
+    own_keys: frozenset[tuple[str, str, str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +102,17 @@ class CompiledPlan:
     currency: str
     versions: tuple[CompiledVersion, ...]
     starts: tuple[int, ...]
+    split: bool = False     # version_change: split (a call is cut where the next version starts)
+    parent: str = ""        # extends: the plan that prices what this one has no rate for
 
     def version_at(self, epoch: int) -> CompiledVersion | None:
         i = bisect_right(self.starts, epoch) - 1
         return self.versions[i] if i >= 0 else None
+
+    def next_start(self, epoch: int) -> int | None:
+        """When the version after the one in force at ``epoch`` starts (None: no later version)."""
+        i = bisect_right(self.starts, epoch)
+        return self.starts[i] if i < len(self.starts) else None
 
 
 class CompiledPlans:
@@ -123,9 +143,12 @@ class CompiledPlans:
             for v in p["versions"]:
                 groups = tuple(v["destinations"])
                 if groups not in indexes:
-                    indexes[groups] = PrefixIndex(
-                        (prefix, g) for g in groups for prefix in ir["destinations"][g]["prefixes"])
+                    indexes[groups] = prefix_index(ir["destinations"], groups)
                 clock = self.clocks[v["time_bands"]]
+                table = _table(v, self.rates)
+                own = tuple((self.clocks[tb], {tuple(r[:5]): self.rates[r[5]] for r in rows})
+                            for tb, rows in sorted(v.get("own_band_sets", {}).items()))
+                own_keys = frozenset(k[:4] for _c, t in own for k in t)
                 versions.append(CompiledVersion(
                     plan_id=pid,
                     version=v["version"],
@@ -133,13 +156,17 @@ class CompiledPlans:
                     currency=p["currency"],
                     clock=clock,
                     index=indexes[groups],
-                    table=_table(v, self.rates),
+                    table=table,
                     monthly_fee=v["monthly_fee"],
                     bundles=tuple(v["bundles"]),
                     discounts=tuple(self.discounts[d] for d in v["discounts"]),
+                    priced=frozenset(k[:4] for k in table) | own_keys,
+                    own_bands=own,
+                    own_keys=own_keys,
                 ))
             self.plans[pid] = CompiledPlan(pid, p["name"], p["tenant"], p["segment"], p["customer"], p["currency"],
-                                           tuple(versions), tuple(x.effective_from for x in versions))
+                                           tuple(versions), tuple(x.effective_from for x in versions),
+                                           p.get("version_change") == "split", p.get("extends", ""))
 
     @classmethod
     def from_ir(cls, ir: dict[str, Any]) -> "CompiledPlans":
@@ -158,6 +185,12 @@ class CompiledPlans:
         return self.plans.get(plan_id)
 
 
+def prefix_index(destinations: dict[str, Any], groups: Any) -> PrefixIndex:
+    """The longest-prefix index of some destination groups of the IR (a prefix in several groups: priority decides)."""
+    return PrefixIndex(((prefix, g) for g in groups for prefix in destinations[g]["prefixes"]),
+                       {g: destinations[g].get("priority", 0) for g in groups})
+
+
 def _rounding(r: dict[str, Any]) -> RoundingRule:
     return RoundingRule(RoundingMode(r["mode"]), r["decimals"], r["scope"])
 
@@ -167,7 +200,8 @@ def _rate(rid: str, r: dict[str, Any]) -> CompiledRate:
     mc = r["maximum_cost"]
     maximum = None if mc is None else mc["amount"]
     return CompiledRate(rid, r["unit"], r["currency"], MODELS[r["model"]](rid, r, rounding), r["connect_fee"],
-                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding)
+                        r["minimum_charge"], maximum, "" if mc is None else mc["beyond"], rounding,
+                        mc is not None and mc.get("charge") == "full", r.get("connect_fee_unanswered") == "waive")
 
 
 def _predicate(source: Any, what: str) -> Predicate | None:

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attributes, format_time, from_row, validate
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
-from engine.rating.compiled import CompiledBundle, CompiledPlans, CompiledRate, CompiledVersion
+from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
 from engine.rating.models import Part
@@ -101,7 +101,7 @@ class Priced:
     """What the pricing code found for one CDR (integers; the explanation is written from it on demand)."""
 
     __slots__ = ("v", "service", "zone", "group", "prefix", "units", "spans", "uses", "lines", "gross", "charge",
-                 "usage_num", "total_num", "total_den", "covered_all", "minimum", "maximum")
+                 "usage_num", "total_num", "total_den", "covered_all", "minimum", "maximum", "passed", "via", "cuts", "waived")
 
     def __init__(self, v: CompiledVersion, service: str, zone: str, group: str, prefix: str, units: int) -> None:
         self.v, self.service, self.zone, self.group, self.prefix, self.units = v, service, zone, group, prefix, units
@@ -112,6 +112,19 @@ class Priced:
         self.gross = self.charge = self.usage_num = self.total_num = 0
         self.total_den = 1
         self.covered_all = self.minimum = self.maximum = False
+        # longer-prefix groups passed over because the plan does not price this traffic there: ((group, prefix), ...)
+        self.passed: tuple[tuple[str, str], ...] = ()
+        # plans passed through to their parent because they had no rate: ((plan id, why), ...)
+        self.via: tuple[tuple[str, str], ...] = ()
+        # version_change: split -- (unit offset, version) where a later version prices the rest of the call
+        self.cuts: tuple[tuple[int, int], ...] = ()
+        self.waived = False   # the connect fee of a zero-unit call, waived
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Marks on the rated CDR: ``max-cost-disconnect`` when the call should have been cut at its maximum cost."""
+        lead = self.spans[0][3] if self.spans else None
+        return ("max-cost-disconnect",) if self.maximum and lead is not None and lead.flags_calls else ()
 
     @property
     def rate_ids(self) -> str:
@@ -163,44 +176,125 @@ class Evaluator:
 
     def price(self, plan_id: str, service: str, direction: str, visited: str, b_number: str, epoch: int, units: int,
               wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
-        """Plan, version, zone and group for a valid CDR, then :meth:`_price`; raises _Unrated."""
+        """Plan, version, zone and group for a valid CDR, then :meth:`_price`; raises _Unrated.  What a plan has no
+        rate for, its parent plan (``extends``) prices, to any depth (the validator refuses cycles)."""
         plan = self.compiled.plan(plan_id)
         if plan is None:
             if not plan_id:
                 raise _Unrated(UnratedReason.NO_PLAN, "no tariff plan is assigned to this subscriber or tenant")
             raise _Unrated(UnratedReason.NO_PLAN, f"tariff plan {plan_id!r} is not in the plan set", plan_id)
+        via: list[tuple[str, str]] = []
+        while True:
+            try:
+                priced = self._price_in(plan, service, direction, visited, b_number, epoch, units, wallet, facts)
+            except _Unrated as u:
+                parent = self.compiled.plan(plan.parent) if plan.parent else None
+                if u.code is not UnratedReason.NO_RATE or parent is None or len(via) >= len(self.compiled.plans):
+                    if via:   # the subscriber's plan had no rate: say what each plan of the chain lacked, it first
+                        u.message = "; then its parent: ".join([m for _p, m in via] + [u.message])
+                        u.code, u.plan_id = UnratedReason.NO_RATE, plan_id
+                    raise
+                via.append((plan.id, u.message))
+                plan = parent
+                continue
+            priced.via = tuple(via)
+            return priced
+
+    def _price_in(self, plan: CompiledPlan, service: str, direction: str, visited: str, b_number: str, epoch: int, units: int,
+                  wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
         v = plan.version_at(epoch)
         if v is None:
-            raise _Unrated(UnratedReason.NO_VERSION, f"{plan_id} has no version in force at {_iso(epoch)}", plan_id)
+            raise _Unrated(UnratedReason.NO_VERSION, f"{plan.id} has no version in force at {_iso(epoch)}", plan.id)
         zone = self.compiled.zone_for(visited)
         if not zone:
-            raise _Unrated(UnratedReason.NO_ZONE, f"visited network {visited!r} is in no zone", plan_id)
-        group, prefix = v.index.lookup(b_number)
-        return self._price(v, service, direction, zone, group, prefix, b_number, epoch, units, wallet, facts)
+            raise _Unrated(UnratedReason.NO_ZONE, f"visited network {visited!r} is in no zone", plan.id)
+        group, prefix, passed = destination_of(v, service, direction, zone, b_number)
+        # version_change: split -- the later versions a call runs into, from where they start
+        cuts: list[tuple[int, CompiledVersion]] = []
+        if plan.split and service == "voice":
+            at = plan.next_start(epoch)
+            while at is not None and at < epoch + units:
+                cuts.append((at - epoch, plan.versions[plan.starts.index(at)]))
+                at = plan.next_start(at)
+        priced = self._price(v, service, direction, zone, group, prefix, b_number, epoch, units, wallet, facts, cuts)
+        priced.passed = passed
+        return priced
 
-    def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
-               epoch: int, units: int, wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]]) -> Priced:
+    def _spans(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, b_number: str, epoch: int,
+               start: int, stop: int) -> list[tuple[int, int, str, CompiledRate]]:
+        """Units ``start..stop`` of a call that started at ``epoch``, priced by version ``v``, cut where the band changes."""
+        if v.own_keys and (service, direction, zone, group) in v.own_keys:
+            return self._own_spans(v, service, direction, zone, group, b_number, epoch, start, stop)
         table = v.table
-        # `until` only decides whether a call outlasts its band: the search need not look past its end
-        band, until = v.clock.band_at(epoch, min(units, self._horizon) if service == "voice" else 0)
+        # `until` only decides whether the call outlasts its band: the search need not look past its end
+        band, until = v.clock.band_at(epoch + start, min(stop - start, self._horizon) if service == "voice" else 0)
         first = table.get((service, direction, zone, group, band))
         if first is None:
+            enters = f" (the call enters version {v.version} after {start} s)" if start else ""
             raise _Unrated(UnratedReason.NO_RATE,
                            f"{v.plan_id} v{v.version} has no rate for {service} {direction} in zone {zone} to "
-                           f"{group or 'a number in no destination group'} ({b_number or '-'}) in band {band or '?'}",
+                           f"{group or 'a number in no destination group'} ({b_number or '-'}) in band {band or '?'}{enters}",
                            v.plan_id)
-        spans: list[tuple[int, int, str, CompiledRate]] = [(0, units, band, first)]
-        if service == "voice" and first.model.splits_by_band and until < units:
-            spans = []
-            for start, end, b in v.clock.spans(epoch, units):
-                rate = first if not spans else table.get((service, direction, zone, group, b))
-                if rate is None:
-                    raise _Unrated(UnratedReason.NO_RATE,
-                                   f"{v.plan_id} v{v.version} has no rate for {service} to {group or '-'} in band {b} "
-                                   f"(the call enters it after {start} s)", v.plan_id)
-                spans.append((start, end, b, rate))
+        if not (service == "voice" and first.model.splits_by_band and until < stop - start):
+            return [(start, stop, band, first)]
+        spans: list[tuple[int, int, str, CompiledRate]] = []
+        for s, e, b in v.clock.spans(epoch + start, stop - start):
+            rate = first if not spans else table.get((service, direction, zone, group, b))
+            if rate is None:
+                raise _Unrated(UnratedReason.NO_RATE,
+                               f"{v.plan_id} v{v.version} has no rate for {service} to {group or '-'} in band {b} "
+                               f"(the call enters it after {start + s} s)", v.plan_id)
+            spans.append((start + s, start + e, b, rate))
+        return spans
+
+    def _own_spans(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, b_number: str, epoch: int,
+                   start: int, stop: int) -> list[tuple[int, int, str, CompiledRate]]:
+        """As :meth:`_spans` for traffic rows with a band set of their own price: at each instant the first such set whose
+        band there has a row prices it, else the version's rows; cut wherever any of those bands changes."""
+        key = (service, direction, zone, group)
+        splits = service == "voice"
+        spans: list[tuple[int, int, str, CompiledRate]] = []
+        t, end = epoch + start, epoch + stop
+        while True:
+            band, until = v.clock.run(t, end) if splits else (v.clock.band_at(t, self._horizon)[0], end)
+            rate = v.table.get((*key, band))
+            label, owned = band, False
+            for clock, rows in v.own_bands:
+                own, own_until = clock.run(t, end) if splits else (clock.band_at(t, self._horizon)[0], end)
+                until = min(until, own_until)
+                hit = rows.get((*key, own))
+                if hit is not None and not owned:
+                    rate, label, owned = hit, own, True
+            if rate is None:
+                raise _Unrated(UnratedReason.NO_RATE,
+                               f"{v.plan_id} v{v.version} has no rate for {service} {direction} in zone {zone} to "
+                               f"{group or 'a number in no destination group'} ({b_number or '-'}) in band {band or '?'}"
+                               + (f" (the call enters it after {t - epoch} s)" if t > epoch else ""), v.plan_id)
+            if spans and spans[-1][3] is rate and spans[-1][2] == label:
+                spans[-1] = (spans[-1][0], min(until, end) - epoch, label, rate)
+            else:
+                spans.append((t - epoch, min(until, end) - epoch, label, rate))
+            if not splits or not rate.model.splits_by_band or until >= end:
+                break
+            t = until
+        if spans[-1][1] != stop:
+            spans[-1] = (spans[-1][0], stop, spans[-1][2], spans[-1][3])
+        return spans
+
+    def _price(self, v: CompiledVersion, service: str, direction: str, zone: str, group: str, prefix: str, b_number: str,
+               epoch: int, units: int, wallet: dict[str, int] | None, facts: Callable[..., dict[str, Any]],
+               cuts: Sequence[tuple[int, CompiledVersion]] = ()) -> Priced:
+        spans = self._spans(v, service, direction, zone, group, b_number, epoch, 0, cuts[0][0] if cuts else units)
+        if cuts and not spans[0][3].model.splits_by_band:
+            cuts, spans = (), self._spans(v, service, direction, zone, group, b_number, epoch, 0, units)
+        for k, (at, later) in enumerate(cuts):
+            # a later version has its own groups and bands: the number is looked up again in it
+            later_group = destination_of(later, service, direction, zone, b_number)[0]
+            spans += self._spans(later, service, direction, zone, later_group, b_number, epoch, at,
+                                 cuts[k + 1][0] if k + 1 < len(cuts) else units)
         parts = _parts(spans, units)
         priced = Priced(v, service, zone, group, prefix, units)
+        priced.cuts = tuple((at, later.version) for at, later in cuts)
         if wallet:
             priced.uses = self._cover(wallet, parts, service, group, zone, lambda: facts(v, zone, group, units))
         self._settle(priced, spans, parts)
@@ -262,14 +356,16 @@ class Evaluator:
             priced.covered_all = True
             return  # wholly paid by bundles: no connect fee, no minimum charge
         den = dens[0] if len(dens) == 1 else lcm(*dens)
-        usage = sum(n * (den // d) for n, d in zip(nums, dens)) + lead.connect_fee * den
+        priced.waived = lead.waive_unanswered and priced.units == 0 and lead.connect_fee > 0
+        usage = sum(n * (den // d) for n, d in zip(nums, dens)) + (0 if priced.waived else lead.connect_fee) * den
         total = usage
         if total < lead.minimum_charge * den:
             priced.minimum = True
             total = lead.minimum_charge * den
         if lead.maximum_cost is not None and total > lead.maximum_cost * den:
             priced.maximum = True
-            total = lead.maximum_cost * den
+            if not lead.max_charge_full:
+                total = lead.maximum_cost * den
         priced.usage_num, priced.total_num, priced.total_den = usage, total, den
         r = lead.rounding
         priced.gross = priced.charge = round_micros(total, den, r.mode, r.decimals)
@@ -299,7 +395,7 @@ class Evaluator:
         return RatedCdr(
             cdr_id, RatingStatus.RATED, charge_micros=p.charge, currency=v.currency, plan_id=v.plan_id, plan_version=v.version,
             service=p.service, destination=p.group, prefix=p.prefix, zone=p.zone, units=p.units, gross_micros=p.gross,
-            spans=spans, bundle_usage=uses, discounts=tuple(p.lines), why=lambda: explain(p, b_number),
+            spans=spans, bundle_usage=uses, discounts=tuple(p.lines), why=lambda: explain(p, b_number), flags=p.flags,
         )
 
     # == many rows ==============================================================================
@@ -517,6 +613,10 @@ class Evaluator:
         if v is not None and epoch is not None:
             # capped at the longest call allowed, so the batch loop's crossing test also catches longer calls
             band, until = v.clock.band_at(epoch, self.limits.max_call_seconds)
+            if plan is not None and plan.split:   # version_change: split -- a call running into the next version takes the per-CDR way
+                nxt = plan.next_start(epoch)
+                if nxt is not None:
+                    until = min(until, nxt - epoch)
             shared = self._routes.get((id(v), band))
             if shared is None:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
@@ -552,7 +652,8 @@ class Evaluator:
         service, direction, zone, group = rkey
         rate = v.table.get((service, direction, zone, group, band)) if zone else None
         route: tuple[Any, ...] | None = None
-        if rate is not None:
+        # a rate that flags calls reaching its maximum, or traffic rows with their own band set price: the per-CDR way
+        if rate is not None and not rate.flags_calls and (service, direction, zone, group) not in v.own_keys:
             plain: dict[str, tuple[int, str]] = {}
             conditional: set[str] = set()
             for bid, b in self._bundle_index:
@@ -642,7 +743,7 @@ class Evaluator:
         """Longest-prefix index over every destination group of the plan set (for barring, not pricing)."""
         if self._all_groups is None:
             ir = self.compiled.to_ir()["destinations"]
-            self._all_groups = PrefixIndex((prefix, gid) for gid, d in ir.items() for prefix in d["prefixes"])
+            self._all_groups = prefix_index(ir, sorted(ir))
         return self._all_groups
 
     # == detail of a rated row ==================================================================
@@ -733,6 +834,23 @@ def _parts(spans: list[tuple[int, int, str, CompiledRate]], units: int) -> list[
     return parts
 
 
+def destination_of(v: CompiledVersion, service: str, direction: str, zone: str,
+                   b_number: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """``(group, prefix, passed over)``: the longest prefix whose group the version prices for this service, direction
+    and zone (in some band), by priority among groups sharing a prefix.  When none is, the longest prefix's group
+    (which then says why nothing prices the CDR): a destination-wide row would have priced every group alike."""
+    group, prefix = v.index.lookup(b_number)
+    priced = v.priced
+    if not group or (service, direction, zone, group) in priced:
+        return group, prefix, ()
+    passed: list[tuple[str, str]] = []
+    for candidate, at in v.index.candidates(b_number):
+        if (service, direction, zone, candidate) in priced:
+            return candidate, at, tuple(passed)
+        passed.append((candidate, at))
+    return group, prefix, ()
+
+
 def _units(cdr: MediatedCdr, service: str) -> int:
     if service == "voice":
         return cdr.duration_seconds
@@ -775,24 +893,34 @@ def explain(p: Priced, b_number: str) -> str:
     cur = v.currency
     unit = _UNIT_NAMES.get(p.service, " events")
     dest = f"{p.group} (prefix {p.prefix})" if p.group else "no destination group"
-    out = [f"{v.plan_id} v{v.version}: {p.service} {p.units}{unit} to {b_number or '-'} -> {dest}, zone {p.zone}"]
+    out = [f"{plan_id} has no rate ({why}): priced by its parent" for plan_id, why in p.via]
+    out.append(f"{v.plan_id} v{v.version}: {p.service} {p.units}{unit} to {b_number or '-'} -> {dest}, zone {p.zone}")
+    for group, prefix in p.passed:
+        out.append(f"passed over {group} (prefix {prefix}): {v.plan_id} v{v.version} has no rate for this {p.service} "
+                   f"traffic (direction, zone {p.zone}) to it")
     for i, (s, e, b, r, billed, covered, micros) in enumerate(p.spans, 1):
         by_bundles = f", {covered}{unit} from bundles" if covered else ""
         out.append(f"span {i}: units {s}-{e} in band {b} at {r.id}, billed {billed}{unit}{by_bundles} = {format_amount(micros, cur)}")
+    for at, version in p.cuts:
+        out.append(f"from {at}{unit} the call is in version {version} (version_change: split): its rates price the rest")
     for bid, units in p.uses:
         out.append(f"bundle {bid} used {units}{unit}")
     lead = p.spans[0][3]
     if p.covered_all:
         out.append("fully covered by bundles: no connect fee, no minimum charge")
     else:
-        if lead.connect_fee:
+        if p.waived:
+            out.append(f"connect fee {format_amount(lead.connect_fee, cur)} waived (a zero-unit call: connect_fee_unanswered: waive)")
+        elif lead.connect_fee:
             out.append(f"connect fee {format_amount(lead.connect_fee, cur)}")
         usage = fraction_text(p.usage_num, p.total_den, cur)
         if p.minimum:
             out.append(f"minimum charge {format_amount(lead.minimum_charge, cur)} applies (usage {usage})")
         if p.maximum and lead.maximum_cost is not None:
-            what = "free beyond" if lead.beyond == "free_beyond" else "call should have been cut at"
-            out.append(f"maximum cost {format_amount(lead.maximum_cost, cur)} ({what} the cap; uncapped {usage})")
+            what = {"free_beyond": "free beyond it", "cap": "charge capped at it", "cut": "call should have been cut at it"}.get(
+                lead.beyond, "the call should have been disconnected when it cost that much: flagged max-cost-disconnect, "
+                             + ("charged in full" if lead.max_charge_full else "charged the maximum"))
+            out.append(f"maximum cost {format_amount(lead.maximum_cost, cur)} ({what}; uncapped {usage})")
         rounding = lead.rounding
         if p.total_num % p.total_den or p.total_num // p.total_den != p.gross:
             out.append(f"exact {fraction_text(p.total_num, p.total_den, cur)} rounded {rounding.mode.value} to {rounding.decimals} decimals "

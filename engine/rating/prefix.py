@@ -4,26 +4,42 @@ A dict per plan version from prefix to group plus the distinct prefix lengths,
 longest first: a lookup costs one slice and one dict probe per distinct
 length (typically 1-8), whatever the number of prefixes.  Building it from
 50,000 prefixes takes a few milliseconds.
+
+A prefix may belong to several groups (a country group and a "world" group):
+the group with the highest ``priority`` wins the plain lookup (the batch loops
+read :attr:`groups`), and :meth:`candidates` lists every group of every
+matching prefix, longest prefix first and by priority within a prefix, for
+the evaluator's fall back to a group the plan prices.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 class PrefixIndex:
-    __slots__ = ("_groups", "_lengths", "groups", "groups_get", "lengths")
+    __slots__ = ("_groups", "_lengths", "_shared", "groups", "groups_get", "lengths")
 
-    def __init__(self, entries: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, entries: Iterable[tuple[str, str]], priority: Mapping[str, int] | None = None) -> None:
+        rank = priority or {}
         self._groups: dict[str, str] = {}
+        # prefixes in more than one group: every group, highest priority first (ties keep the entries' order)
+        self._shared: dict[str, tuple[str, ...]] = {}
         for prefix, group in entries:
-            self._groups[prefix] = group
+            held = self._groups.get(prefix)
+            if held is None:
+                self._groups[prefix] = group
+                continue
+            both = self._shared.get(prefix, (held,))
+            if group in both:
+                continue
+            self._shared[prefix] = tuple(sorted((*both, group), key=lambda g: -rank.get(g, 0)))
+            self._groups[prefix] = self._shared[prefix][0]
         self._lengths: tuple[int, ...] = tuple(sorted({len(p) for p in self._groups}, reverse=True))
         # for callers that inline the lookup in a hot loop (the evaluator's batch loops)
         self.groups = self._groups
         self.groups_get = self._groups.get
         self.lengths = self._lengths
-
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -38,3 +54,15 @@ class PrefixIndex:
                 if group is not None:
                     return group, number[:length]
         return "", ""
+
+    def candidates(self, number: str) -> list[tuple[str, str]]:
+        """Every ``(group, prefix)`` matching ``number``: longest prefix first, by priority within a prefix."""
+        out: list[tuple[str, str]] = []
+        n = len(number)
+        for length in self._lengths:
+            if length <= n:
+                prefix = number[:length]
+                group = self._groups.get(prefix)
+                if group is not None:
+                    out.extend((g, prefix) for g in self._shared.get(prefix, (group,)))
+        return out

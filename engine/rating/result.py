@@ -121,6 +121,8 @@ class RatedCdr:
     # the explanation, or how to write it: built only when someone reads `explanation`
     why: str | Callable[[], str] = field(default="", compare=False, repr=False)
     bundle_state: BundleState | None = field(default=None, compare=False)
+    # marks a rated CDR carries: "max-cost-disconnect" (the call should have been cut at its rate's maximum cost)
+    flags: tuple[str, ...] = ()
 
     @property
     def rated(self) -> bool:
@@ -152,6 +154,8 @@ class RatedCdr:
             "units": self.units,
             "spans": [s.as_dict(self.currency) for s in self.spans],
         })
+        if self.flags:
+            out["flags"] = list(self.flags)
         if self.bundle_usage:
             out["bundles"] = [b.as_dict() for b in self.bundle_usage]
         if self.discounts:

@@ -38,6 +38,12 @@ _UNIT_TEXT = re.compile(r"^(\d+)\s*(B|KB|MB|GB|s|min|h)?$")
 _UNIT_FACTORS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "s": 1, "min": 60, "h": 3600}
 
 
+# why a plan amount has at most 6 decimals (and a rounding at most 6 decimals)
+MICROS_REASON = ("money is kept exactly as integer micro-units (1/1,000,000 of the currency unit), so an amount or a "
+                 "rounding has at most 6 decimals; price a larger quantity instead (per 60 s rather than per second, "
+                 "per 1,000 events rather than per event)")
+
+
 def _read_from_disk(path: PurePath) -> str:
     return Path(path).read_text(encoding="utf-8")
 
@@ -83,7 +89,8 @@ class Ctx:
         try:
             micros = parse_amount(raw)
         except AmountError as exc:
-            self.problem(f.node.mark_of(key), "value.amount", f"{f.what}.{key}: {exc}")
+            why = f" ({MICROS_REASON})" if "decimals" in str(exc) else ""
+            self.problem(f.node.mark_of(key), "value.amount", f"{f.what}.{key}: {exc}{why}")
             return default or 0
         if micros < 0 and not negative:
             self.problem(f.node.mark_of(key), "value.range", f"{f.what}.{key}: must not be negative")
@@ -204,18 +211,18 @@ def parse_units(raw: Any) -> int | None:
 
 
 def parse_clock(raw: Any) -> int | None:
-    """``"08:30"`` -> 510 minutes.  YAML 1.1 reads unquoted ``18:00`` as the base-60 integer 1080,
-    which is the same number of minutes, so both spellings are accepted."""
+    """``"08:30"`` -> 30600 seconds of day, ``"08:30:15"`` -> 30615.  YAML 1.1 reads unquoted ``18:00`` as the
+    base-60 integer 1080, the number of minutes, so that spelling is accepted too (as minutes)."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw if 0 <= raw <= 1440 else None
+        return raw * 60 if 0 <= raw <= 1440 else None
     if not isinstance(raw, str):
         return None
-    m = re.match(r"^(\d{1,2}):(\d{2})$", raw.strip())
+    m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", raw.strip())
     if not m:
         return None
-    h, mi = int(m.group(1)), int(m.group(2))
-    if mi >= 60 or h > 24 or (h == 24 and mi):
+    h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if mi >= 60 or sec >= 60 or h > 24 or (h == 24 and (mi or sec)):
         return None
-    return h * 60 + mi
+    return h * 3600 + mi * 60 + sec

@@ -3,7 +3,13 @@
 Prefixes are written inline (``prefixes: ["33", "34"]``) or, for the thousands
 an international price list has, in a plain text file next to the YAML
 (``prefix_file: world.prefixes``: one prefix per line, ``#`` comments), which
-loads without building a YAML node per prefix.
+loads without building a YAML node per prefix.  A prefix may be written in
+international format with a leading ``+`` (``"+33"`` is ``33``: CDR numbers
+are compared without it).
+
+A prefix may be in several groups (a country group and a "world" group): the
+group with the higher ``priority`` (default 0) wins; two groups a plan version
+uses together that share a prefix with the same priority are ambiguous.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
     f.optional("description", str)
     prefixes, marks = ctx.str_list(f, "prefixes")
     prefix_file = f.optional("prefix_file", str)
+    priority = ctx.integer(f, "priority", 0, lo=-1_000_000, hi=1_000_000)
     f.done()
     if prefix_file is not None:
         file_prefixes, file_marks = _read_prefix_file(path.parent / prefix_file, node.mark_of("prefix_file"), ctx)
@@ -36,9 +43,10 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
     seen: dict[str, Mark] = {}
     keep: list[str] = []
     keep_marks: list[Mark] = []
-    for p, m in zip(prefixes, marks):
+    for written, m in zip(prefixes, marks):
+        p = written[1:] if written.startswith("+") else written   # international format: "+33" is 33
         if not PREFIX.match(p):
-            ctx.problem(m, "value.prefix", f"{gid}: {p!r} is not a number prefix")
+            ctx.problem(m, "value.prefix", f"{gid}: {written!r} is not a number prefix")
             continue
         if p in seen:
             ctx.problem(m, "destinations.duplicate-prefix", f"{gid}: prefix {p!r} listed twice (first at line {seen[p].line})")
@@ -46,7 +54,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> DestinationGroup:
         seen[p] = m
         keep.append(p)
         keep_marks.append(m)
-    return DestinationGroup(gid, name, tuple(keep), tuple(keep_marks), node.mark)
+    return DestinationGroup(gid, name, tuple(keep), tuple(keep_marks), node.mark, priority)
 
 
 def _read_prefix_file(path: Path, ref: Mark, ctx: Ctx) -> tuple[list[str], list[Mark]]:

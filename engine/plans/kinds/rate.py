@@ -17,7 +17,9 @@ Tiered pricing (units of one event)::
     tiers: {mode: graduated, per: 1, increment: 1,
             levels: [{up_to: 10000, price: "1.40"}, {price: "1.32"}]}
 
-Plus ``connect_fee``, ``minimum_charge``, ``maximum_cost: {amount, beyond: free_beyond|cut}``
+Plus ``connect_fee`` (``connect_fee_unanswered: charge|waive`` for zero-unit calls, default charge),
+``minimum_charge``, ``maximum_cost: {amount, beyond: free_beyond|cap|disconnect|cut, charge: capped|full}``
+(default free_beyond; ``charge: full`` only with disconnect, which flags the CDR)
 and ``rounding: {mode, decimals, scope: per_call|per_span|per_increment}``; without ``decimals``
 a charge rounds to the currency's minor units (EUR 2, JPY 0, KWD 3).
 """
@@ -27,9 +29,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.money import RoundingMode
-from engine.plans.kinds.common import Ctx, parse_units
-from engine.plans.model import MaxCost, MaxCostStrategy, Rate, Rounding, RoundingScope, Step, Tier, TierMode, Unit
+from engine.money import MAX_DECIMALS, RoundingMode
+from engine.plans.kinds.common import MICROS_REASON, Ctx, parse_units
+from engine.plans.model import (MaxCost, MaxCostCharge, MaxCostStrategy, Rate, Rounding, RoundingScope, Step, Tier, TierMode, Unanswered,
+                                Unit)
 from engine.yamlio import Fields, MarkedList, MarkedMap
 
 _INCREMENTS = re.compile(r"^\s*(\w+)\s*/\s*(\w+)\s*$")
@@ -71,12 +74,13 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Rate:
     connect = ctx.amount(f, "connect_fee")
     minimum = ctx.amount(f, "minimum_charge")
     max_cost = _max_cost(f, ctx, rid)
+    unanswered = ctx.enum(f, "connect_fee_unanswered", Unanswered, default=Unanswered.CHARGE) or Unanswered.CHARGE
     rounding = parse_rounding(f, ctx, "rounding")
     f.done()
     if max_cost and minimum and max_cost.amount_micros < minimum:
         ctx.problem(node.mark_of("maximum_cost"), "rates.max-below-min", f"{rid}: maximum_cost is below minimum_charge")
     return Rate(rid, name, unit, currency, tuple(steps), tuple(tiers), tier_mode, tier_per, tier_inc,
-                connect, minimum, max_cost, rounding, node.mark)
+                connect, minimum, max_cost, rounding, node.mark, unanswered)
 
 
 def _increments(f: Fields, ctx: Ctx, rid: str) -> tuple[int, int]:
@@ -167,8 +171,24 @@ def _max_cost(f: Fields, ctx: Ctx, rid: str) -> MaxCost | None:
     mf = Fields(raw, f"{rid}.maximum_cost", ctx.problems)
     amount = ctx.amount(mf, "amount", required=True)
     strategy = ctx.enum(mf, "beyond", MaxCostStrategy, default=MaxCostStrategy.FREE_BEYOND) or MaxCostStrategy.FREE_BEYOND
+    charge = ctx.enum(mf, "charge", MaxCostCharge, default=MaxCostCharge.CAPPED) or MaxCostCharge.CAPPED
     mf.done()
-    return MaxCost(amount, strategy)
+    if charge is MaxCostCharge.FULL and strategy is not MaxCostStrategy.DISCONNECT:
+        ctx.problem(mf.node.mark_of("charge"), "rates.max-cost-charge",
+                    f"{rid}: charge: full goes with beyond: disconnect (the other strategies charge at most the maximum)")
+        charge = MaxCostCharge.CAPPED
+    return MaxCost(amount, strategy, charge)
+
+
+def _decimals(rf: Fields, ctx: Ctx) -> int:
+    raw = rf.optional("decimals", int)
+    if raw is None:
+        return 2
+    if raw > MAX_DECIMALS or raw < 0:
+        ctx.problem(rf.node.mark_of("decimals"), "value.range",
+                    f"{rf.what}.decimals: {raw} is outside 0..{MAX_DECIMALS}" + (f" ({MICROS_REASON})" if raw > MAX_DECIMALS else ""))
+        return 2
+    return int(raw)
 
 
 def parse_rounding(f: Fields, ctx: Ctx, key: str) -> Rounding:
@@ -178,7 +198,7 @@ def parse_rounding(f: Fields, ctx: Ctx, key: str) -> Rounding:
     rf = Fields(raw, f"{f.what}.{key}", ctx.problems)
     mode = ctx.enum(rf, "mode", RoundingMode, default=RoundingMode.HALF_UP) or RoundingMode.HALF_UP
     # without explicit decimals money rounds to the currency's minor units (resolved by the compiler)
-    decimals = ctx.integer(rf, "decimals", 2, lo=0, hi=6) if "decimals" in rf.node else None
+    decimals = _decimals(rf, ctx) if "decimals" in rf.node else None
     scope = ctx.enum(rf, "scope", RoundingScope, default=RoundingScope.PER_CALL) or RoundingScope.PER_CALL
     rf.done()
     return Rounding(mode, decimals, scope)

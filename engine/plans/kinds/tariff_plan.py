@@ -14,6 +14,18 @@ Billing fields of a version: ``fee_timing`` (``advance``, the default, or
 (default ``standard``) names the VAT category of ``plans/taxes/`` that the
 plan's fee and usage are taxed at.
 
+A plan's ``version_change`` says how a call that runs past the start of the
+next version is priced: ``start`` (the default: wholly at the version in force
+when it started) or ``split`` (cut at the change, each part at its version,
+as a call is cut at a band change).  ``extends: TP_PARENT`` names a parent
+(fallback) plan: a CDR this plan has no rate for is priced by the parent, to
+any depth; a cycle is refused (``plans.extends-cycle``).
+
+A row may name its own band set (``time_bands: TB_...``, its ``band`` then one
+of that set's bands): while that band is in force the row prices its traffic
+ahead of the version's rows (a holiday band for one destination only); at
+other times the version's rows do.
+
 ``direction`` defaults to ``originating``, ``zone`` to ``home``, ``destination``
 and ``band`` to ``any``.  The most specific row wins (zone, then destination,
 then band, then direction); two rows for exactly the same traffic are
@@ -28,7 +40,7 @@ from typing import Any
 
 from engine.cdr import Direction, Service
 from engine.plans.kinds.common import Ctx
-from engine.plans.model import ANY, FeeTiming, PlanVersion, RateBinding, Segment, TariffPlan
+from engine.plans.model import ANY, FeeTiming, PlanVersion, RateBinding, Segment, TariffPlan, VersionChange
 from engine.yamlio import Fields, Mark, MarkedList, MarkedMap
 
 SERVICES = tuple(s.value for s in Service)
@@ -46,6 +58,8 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
     customer = f.optional("customer", str, default="")
     currency = ctx.currency(f)
     raw_versions = f.required("versions", list) or []
+    version_change = ctx.enum(f, "version_change", VersionChange, default=VersionChange.START) or VersionChange.START
+    extends = f.optional("extends", str, default="") or ""
     f.done()
     if segment is Segment.WHOLESALE and not customer:
         ctx.problem(node.mark, "plans.wholesale-customer", f"{pid}: a wholesale plan names the MVNO it bills (customer)")
@@ -68,7 +82,8 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
         ctx.problem(node.mark, "plans.no-versions", f"{pid}: no valid version")
     elif not raw_versions and "versions" in node:
         ctx.problem(node.mark_of("versions"), "plans.no-versions", f"{pid}: a tariff plan needs at least one version")
-    return TariffPlan(pid, name, tenant, segment, customer or "", currency, tuple(versions), node.mark)
+    return TariffPlan(pid, name, tenant, segment, customer or "", currency, tuple(versions), node.mark, version_change, extends,
+                      {"extends": node.mark_of("extends")})
 
 
 def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) -> PlanVersion | None:
@@ -121,7 +136,8 @@ def _binding(row: object, ctx: Ctx, pid: str, fallback: Mark) -> RateBinding | N
     band = f.optional("band", str, default=ANY)
     zone = f.optional("zone", str, default="home")
     rate = f.required("rate", str)
+    own_bands = f.optional("time_bands", str, default="") or ""
     f.done()
     if service is None or rate is None:
         return None
-    return RateBinding(service, direction, destination, band, zone, rate, f.mark)
+    return RateBinding(service, direction, destination, band, zone, rate, f.mark, own_bands)

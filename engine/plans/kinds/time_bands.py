@@ -1,7 +1,7 @@
 """``kind: time_bands`` — a set of named bands covering the whole week (TB_...).
 
-A band is one or more windows (days + ``from``/``to`` clock times, ``to`` may
-be ``"24:00"``); a window never wraps past midnight, write two windows.  A
+A band is one or more windows (days + ``from``/``to`` clock times ``HH:MM`` or
+``HH:MM:SS``, ``to`` may be ``"24:00"``); a window never wraps past midnight, write two windows.  A
 band with ``holidays: true`` applies on the dates of the set's holiday
 calendars.  When bands overlap, the higher ``weight`` wins; equal weights on
 the same minute are ambiguous and rejected.  Times are local to ``timezone``.
@@ -99,7 +99,7 @@ def _window(f: Fields, ctx: Ctx, sid: str, bid: str, holidays: bool) -> Window |
     ok = True
     for key, value, raw in (("from", start, start_raw), ("to", end, end_raw)):
         if value is None:
-            ctx.problem(f.node.mark_of(key), "value.time", f"{sid}.{bid}: {key} {raw!r} is not a clock time HH:MM (quote it)")
+            ctx.problem(f.node.mark_of(key), "value.time", f"{sid}.{bid}: {key} {raw!r} is not a clock time HH:MM or HH:MM:SS (quote it)")
             ok = False
     if not ok or start is None or end is None:
         return None

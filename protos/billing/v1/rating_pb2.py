@@ -27,17 +27,17 @@ from billing.v1 import mediation_pb2 as billing_dot_v1_dot_mediation__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62illing/v1/rating.proto\x12\nbilling.v1\x1a\x17\x62illing/v1/common.proto\x1a\x1a\x62illing/v1/mediation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n\tRatedSpan\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x03\x12\x0c\n\x04\x62\x61nd\x18\x03 \x01(\t\x12\x0f\n\x07rate_id\x18\x04 \x01(\t\x12\x14\n\x0c\x62illed_units\x18\x05 \x01(\x03\x12\x14\n\x0c\x62undle_units\x18\x06 \x01(\x03\x12!\n\x06\x63harge\x18\x07 \x01(\x0b\x32\x11.billing.v1.Money\"-\n\tBundleUse\x12\x11\n\tbundle_id\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\"F\n\x0c\x44iscountLine\x12\x13\n\x0b\x64iscount_id\x18\x01 \x01(\t\x12!\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x11.billing.v1.Money\"\xa0\x03\n\x08RatedCdr\x12\x0e\n\x06\x63\x64r_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.billing.v1.RatingStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x06\x63harge\x18\x04 \x01(\x0b\x32\x11.billing.v1.Money\x12 \n\x05gross\x18\x05 \x01(\x0b\x32\x11.billing.v1.Money\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x14\n\x0cplan_version\x18\x07 \x01(\x03\x12\x18\n\x10plan_set_version\x18\x08 \x01(\x03\x12\x13\n\x0b\x64\x65stination\x18\t \x01(\t\x12\x0c\n\x04zone\x18\n \x01(\t\x12\r\n\x05units\x18\x0b \x01(\x03\x12$\n\x05spans\x18\x0c \x03(\x0b\x32\x15.billing.v1.RatedSpan\x12&\n\x07\x62undles\x18\r \x03(\x0b\x32\x15.billing.v1.BundleUse\x12+\n\tdiscounts\x18\x0e \x03(\x0b\x32\x18.billing.v1.DiscountLine\x12\x13\n\x0b\x65xplanation\x18\x0f \x01(\t\"P\n\x0bRateOptions\x12\x13\n\x0btariff_plan\x18\x01 \x01(\t\x12\x1b\n\x13use_bundle_counters\x18\x02 \x01(\x08\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\"b\n\x0eRateCdrRequest\x12&\n\x03\x63\x64r\x18\x01 \x01(\x0b\x32\x19.billing.v1.NormalisedCdr\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.billing.v1.RateOptions\"6\n\x0fRateCdrResponse\x12#\n\x05rated\x18\x01 \x01(\x0b\x32\x14.billing.v1.RatedCdr\"d\n\x0fRateCdrsRequest\x12\'\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x19.billing.v1.NormalisedCdr\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.billing.v1.RateOptions\"7\n\x10RateCdrsResponse\x12#\n\x05rated\x18\x01 \x03(\x0b\x32\x14.billing.v1.RatedCdr\"e\n\rBundleCounter\x12\x11\n\tbundle_id\x18\x01 \x01(\t\x12\r\n\x05\x63ycle\x18\x02 \x01(\t\x12\x11\n\tallowance\x18\x03 \x01(\x03\x12\x11\n\tremaining\x18\x04 \x01(\x03\x12\x0c\n\x04unit\x18\x05 \x01(\t\"L\n\x18GetBundleCountersRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\x12\r\n\x05\x63ycle\x18\x03 \x01(\t\"r\n\x19GetBundleCountersResponse\x12+\n\x08\x63ounters\x18\x01 \x03(\x0b\x32\x19.billing.v1.BundleCounter\x12(\n\rusage_charged\x18\x02 \x01(\x0b\x32\x11.billing.v1.Money\"\xbc\x01\n\x14\x41uthorizeCallRequest\x12\x0e\n\x06msisdn\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12+\n\x07service\x18\x03 \x01(\x0e\x32\x1a.billing.v1.CdrServiceKind\x12\x0f\n\x07roaming\x18\x04 \x01(\x08\x12\x17\n\x0fvisited_network\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x02\n\x15\x41uthorizeCallResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0f\n\x07rule_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x19\n\x11\x64\x65stination_group\x18\x07 \x01(\t\x12&\n\x0b\x63redit_used\x18\x08 \x01(\x0b\x32\x11.billing.v1.Money\x12\'\n\x0c\x63redit_limit\x18\t \x01(\x0b\x32\x11.billing.v1.Money\x12\x15\n\rbarring_flags\x18\n \x03(\t\"\xfd\x02\n\x0b\x43reditAlert\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0e\n\x06msisdn\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x14\n\x0cthreshold_id\x18\x05 \x01(\t\x12\x0f\n\x07percent\x18\x06 \x01(\t\x12)\n\x04kind\x18\x07 \x01(\x0e\x32\x1b.billing.v1.CreditAlertKind\x12\x0f\n\x07\x63hannel\x18\x08 \x01(\t\x12\x11\n\trecipient\x18\t \x01(\t\x12\x0c\n\x04text\x18\n \x01(\t\x12\x0f\n\x07service\x18\x0b \x01(\t\x12\x14\n\x0c\x62\x61rring_flag\x18\x0c \x01(\t\x12-\n\tfire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x0b\x63redit_used\x18\x0e \x01(\x0b\x32\x11.billing.v1.Money\x12\'\n\x0c\x63redit_limit\x18\x0f \x01(\x0b\x32\x11.billing.v1.Money\"s\n\x17ListCreditAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x0e\n\x06msisdn\x18\x04 \x01(\t\x12\x0e\n\x06period\x18\x05 \x01(\t\"\\\n\x18ListCreditAlertsResponse\x12\'\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x17.billing.v1.CreditAlert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*}\n\x0cRatingStatus\x12\x1d\n\x19RATING_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13RATING_STATUS_RATED\x10\x01\x12\x19\n\x15RATING_STATUS_UNRATED\x10\x02\x12\x1a\n\x16RATING_STATUS_REJECTED\x10\x03*\x99\x01\n\x0f\x43reditAlertKind\x12!\n\x1d\x43REDIT_ALERT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43REDIT_ALERT_KIND_MESSAGE\x10\x01\x12!\n\x1d\x43REDIT_ALERT_KIND_BAR_SERVICE\x10\x02\x12!\n\x1d\x43REDIT_ALERT_KIND_NOTIFY_MVNO\x10\x03\x32\xb5\x03\n\rRatingService\x12\x42\n\x07RateCdr\x12\x1a.billing.v1.RateCdrRequest\x1a\x1b.billing.v1.RateCdrResponse\x12I\n\x08RateCdrs\x12\x1b.billing.v1.RateCdrsRequest\x1a\x1c.billing.v1.RateCdrsResponse(\x01\x30\x01\x12`\n\x11GetBundleCounters\x12$.billing.v1.GetBundleCountersRequest\x1a%.billing.v1.GetBundleCountersResponse\x12T\n\rAuthorizeCall\x12 .billing.v1.AuthorizeCallRequest\x1a!.billing.v1.AuthorizeCallResponse\x12]\n\x10ListCreditAlerts\x12#.billing.v1.ListCreditAlertsRequest\x1a$.billing.v1.ListCreditAlertsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62illing/v1/rating.proto\x12\nbilling.v1\x1a\x17\x62illing/v1/common.proto\x1a\x1a\x62illing/v1/mediation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n\tRatedSpan\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x03\x12\x0c\n\x04\x62\x61nd\x18\x03 \x01(\t\x12\x0f\n\x07rate_id\x18\x04 \x01(\t\x12\x14\n\x0c\x62illed_units\x18\x05 \x01(\x03\x12\x14\n\x0c\x62undle_units\x18\x06 \x01(\x03\x12!\n\x06\x63harge\x18\x07 \x01(\x0b\x32\x11.billing.v1.Money\"-\n\tBundleUse\x12\x11\n\tbundle_id\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\"F\n\x0c\x44iscountLine\x12\x13\n\x0b\x64iscount_id\x18\x01 \x01(\t\x12!\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x11.billing.v1.Money\"\xaf\x03\n\x08RatedCdr\x12\x0e\n\x06\x63\x64r_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.billing.v1.RatingStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x06\x63harge\x18\x04 \x01(\x0b\x32\x11.billing.v1.Money\x12 \n\x05gross\x18\x05 \x01(\x0b\x32\x11.billing.v1.Money\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x14\n\x0cplan_version\x18\x07 \x01(\x03\x12\x18\n\x10plan_set_version\x18\x08 \x01(\x03\x12\x13\n\x0b\x64\x65stination\x18\t \x01(\t\x12\x0c\n\x04zone\x18\n \x01(\t\x12\r\n\x05units\x18\x0b \x01(\x03\x12$\n\x05spans\x18\x0c \x03(\x0b\x32\x15.billing.v1.RatedSpan\x12&\n\x07\x62undles\x18\r \x03(\x0b\x32\x15.billing.v1.BundleUse\x12+\n\tdiscounts\x18\x0e \x03(\x0b\x32\x18.billing.v1.DiscountLine\x12\x13\n\x0b\x65xplanation\x18\x0f \x01(\t\x12\r\n\x05\x66lags\x18\x10 \x03(\t\"P\n\x0bRateOptions\x12\x13\n\x0btariff_plan\x18\x01 \x01(\t\x12\x1b\n\x13use_bundle_counters\x18\x02 \x01(\x08\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\"b\n\x0eRateCdrRequest\x12&\n\x03\x63\x64r\x18\x01 \x01(\x0b\x32\x19.billing.v1.NormalisedCdr\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.billing.v1.RateOptions\"6\n\x0fRateCdrResponse\x12#\n\x05rated\x18\x01 \x01(\x0b\x32\x14.billing.v1.RatedCdr\"d\n\x0fRateCdrsRequest\x12\'\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x19.billing.v1.NormalisedCdr\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.billing.v1.RateOptions\"7\n\x10RateCdrsResponse\x12#\n\x05rated\x18\x01 \x03(\x0b\x32\x14.billing.v1.RatedCdr\"e\n\rBundleCounter\x12\x11\n\tbundle_id\x18\x01 \x01(\t\x12\r\n\x05\x63ycle\x18\x02 \x01(\t\x12\x11\n\tallowance\x18\x03 \x01(\x03\x12\x11\n\tremaining\x18\x04 \x01(\x03\x12\x0c\n\x04unit\x18\x05 \x01(\t\"L\n\x18GetBundleCountersRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06msisdn\x18\x02 \x01(\t\x12\r\n\x05\x63ycle\x18\x03 \x01(\t\"r\n\x19GetBundleCountersResponse\x12+\n\x08\x63ounters\x18\x01 \x03(\x0b\x32\x19.billing.v1.BundleCounter\x12(\n\rusage_charged\x18\x02 \x01(\x0b\x32\x11.billing.v1.Money\"\xbc\x01\n\x14\x41uthorizeCallRequest\x12\x0e\n\x06msisdn\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12+\n\x07service\x18\x03 \x01(\x0e\x32\x1a.billing.v1.CdrServiceKind\x12\x0f\n\x07roaming\x18\x04 \x01(\x08\x12\x17\n\x0fvisited_network\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x02\n\x15\x41uthorizeCallResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0f\n\x07rule_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0btariff_plan\x18\x06 \x01(\t\x12\x19\n\x11\x64\x65stination_group\x18\x07 \x01(\t\x12&\n\x0b\x63redit_used\x18\x08 \x01(\x0b\x32\x11.billing.v1.Money\x12\'\n\x0c\x63redit_limit\x18\t \x01(\x0b\x32\x11.billing.v1.Money\x12\x15\n\rbarring_flags\x18\n \x03(\t\"\xfd\x02\n\x0b\x43reditAlert\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0e\n\x06msisdn\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x14\n\x0cthreshold_id\x18\x05 \x01(\t\x12\x0f\n\x07percent\x18\x06 \x01(\t\x12)\n\x04kind\x18\x07 \x01(\x0e\x32\x1b.billing.v1.CreditAlertKind\x12\x0f\n\x07\x63hannel\x18\x08 \x01(\t\x12\x11\n\trecipient\x18\t \x01(\t\x12\x0c\n\x04text\x18\n \x01(\t\x12\x0f\n\x07service\x18\x0b \x01(\t\x12\x14\n\x0c\x62\x61rring_flag\x18\x0c \x01(\t\x12-\n\tfire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x0b\x63redit_used\x18\x0e \x01(\x0b\x32\x11.billing.v1.Money\x12\'\n\x0c\x63redit_limit\x18\x0f \x01(\x0b\x32\x11.billing.v1.Money\"s\n\x17ListCreditAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x0e\n\x06msisdn\x18\x04 \x01(\t\x12\x0e\n\x06period\x18\x05 \x01(\t\"\\\n\x18ListCreditAlertsResponse\x12\'\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x17.billing.v1.CreditAlert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*}\n\x0cRatingStatus\x12\x1d\n\x19RATING_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13RATING_STATUS_RATED\x10\x01\x12\x19\n\x15RATING_STATUS_UNRATED\x10\x02\x12\x1a\n\x16RATING_STATUS_REJECTED\x10\x03*\x99\x01\n\x0f\x43reditAlertKind\x12!\n\x1d\x43REDIT_ALERT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43REDIT_ALERT_KIND_MESSAGE\x10\x01\x12!\n\x1d\x43REDIT_ALERT_KIND_BAR_SERVICE\x10\x02\x12!\n\x1d\x43REDIT_ALERT_KIND_NOTIFY_MVNO\x10\x03\x32\xb5\x03\n\rRatingService\x12\x42\n\x07RateCdr\x12\x1a.billing.v1.RateCdrRequest\x1a\x1b.billing.v1.RateCdrResponse\x12I\n\x08RateCdrs\x12\x1b.billing.v1.RateCdrsRequest\x1a\x1c.billing.v1.RateCdrsResponse(\x01\x30\x01\x12`\n\x11GetBundleCounters\x12$.billing.v1.GetBundleCountersRequest\x1a%.billing.v1.GetBundleCountersResponse\x12T\n\rAuthorizeCall\x12 .billing.v1.AuthorizeCallRequest\x1a!.billing.v1.AuthorizeCallResponse\x12]\n\x10ListCreditAlerts\x12#.billing.v1.ListCreditAlertsRequest\x1a$.billing.v1.ListCreditAlertsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.v1.rating_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RATINGSTATUS']._serialized_start=2558
-  _globals['_RATINGSTATUS']._serialized_end=2683
-  _globals['_CREDITALERTKIND']._serialized_start=2686
-  _globals['_CREDITALERTKIND']._serialized_end=2839
+  _globals['_RATINGSTATUS']._serialized_start=2573
+  _globals['_RATINGSTATUS']._serialized_end=2698
+  _globals['_CREDITALERTKIND']._serialized_start=2701
+  _globals['_CREDITALERTKIND']._serialized_end=2854
   _globals['_RATEDSPAN']._serialized_start=126
   _globals['_RATEDSPAN']._serialized_end=275
   _globals['_BUNDLEUSE']._serialized_start=277
@@ -45,33 +45,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISCOUNTLINE']._serialized_start=324
   _globals['_DISCOUNTLINE']._serialized_end=394
   _globals['_RATEDCDR']._serialized_start=397
-  _globals['_RATEDCDR']._serialized_end=813
-  _globals['_RATEOPTIONS']._serialized_start=815
-  _globals['_RATEOPTIONS']._serialized_end=895
-  _globals['_RATECDRREQUEST']._serialized_start=897
-  _globals['_RATECDRREQUEST']._serialized_end=995
-  _globals['_RATECDRRESPONSE']._serialized_start=997
-  _globals['_RATECDRRESPONSE']._serialized_end=1051
-  _globals['_RATECDRSREQUEST']._serialized_start=1053
-  _globals['_RATECDRSREQUEST']._serialized_end=1153
-  _globals['_RATECDRSRESPONSE']._serialized_start=1155
-  _globals['_RATECDRSRESPONSE']._serialized_end=1210
-  _globals['_BUNDLECOUNTER']._serialized_start=1212
-  _globals['_BUNDLECOUNTER']._serialized_end=1313
-  _globals['_GETBUNDLECOUNTERSREQUEST']._serialized_start=1315
-  _globals['_GETBUNDLECOUNTERSREQUEST']._serialized_end=1391
-  _globals['_GETBUNDLECOUNTERSRESPONSE']._serialized_start=1393
-  _globals['_GETBUNDLECOUNTERSRESPONSE']._serialized_end=1507
-  _globals['_AUTHORIZECALLREQUEST']._serialized_start=1510
-  _globals['_AUTHORIZECALLREQUEST']._serialized_end=1698
-  _globals['_AUTHORIZECALLRESPONSE']._serialized_start=1701
-  _globals['_AUTHORIZECALLRESPONSE']._serialized_end=1961
-  _globals['_CREDITALERT']._serialized_start=1964
-  _globals['_CREDITALERT']._serialized_end=2345
-  _globals['_LISTCREDITALERTSREQUEST']._serialized_start=2347
-  _globals['_LISTCREDITALERTSREQUEST']._serialized_end=2462
-  _globals['_LISTCREDITALERTSRESPONSE']._serialized_start=2464
-  _globals['_LISTCREDITALERTSRESPONSE']._serialized_end=2556
-  _globals['_RATINGSERVICE']._serialized_start=2842
-  _globals['_RATINGSERVICE']._serialized_end=3279
+  _globals['_RATEDCDR']._serialized_end=828
+  _globals['_RATEOPTIONS']._serialized_start=830
+  _globals['_RATEOPTIONS']._serialized_end=910
+  _globals['_RATECDRREQUEST']._serialized_start=912
+  _globals['_RATECDRREQUEST']._serialized_end=1010
+  _globals['_RATECDRRESPONSE']._serialized_start=1012
+  _globals['_RATECDRRESPONSE']._serialized_end=1066
+  _globals['_RATECDRSREQUEST']._serialized_start=1068
+  _globals['_RATECDRSREQUEST']._serialized_end=1168
+  _globals['_RATECDRSRESPONSE']._serialized_start=1170
+  _globals['_RATECDRSRESPONSE']._serialized_end=1225
+  _globals['_BUNDLECOUNTER']._serialized_start=1227
+  _globals['_BUNDLECOUNTER']._serialized_end=1328
+  _globals['_GETBUNDLECOUNTERSREQUEST']._serialized_start=1330
+  _globals['_GETBUNDLECOUNTERSREQUEST']._serialized_end=1406
+  _globals['_GETBUNDLECOUNTERSRESPONSE']._serialized_start=1408
+  _globals['_GETBUNDLECOUNTERSRESPONSE']._serialized_end=1522
+  _globals['_AUTHORIZECALLREQUEST']._serialized_start=1525
+  _globals['_AUTHORIZECALLREQUEST']._serialized_end=1713
+  _globals['_AUTHORIZECALLRESPONSE']._serialized_start=1716
+  _globals['_AUTHORIZECALLRESPONSE']._serialized_end=1976
+  _globals['_CREDITALERT']._serialized_start=1979
+  _globals['_CREDITALERT']._serialized_end=2360
+  _globals['_LISTCREDITALERTSREQUEST']._serialized_start=2362
+  _globals['_LISTCREDITALERTSREQUEST']._serialized_end=2477
+  _globals['_LISTCREDITALERTSRESPONSE']._serialized_start=2479
+  _globals['_LISTCREDITALERTSRESPONSE']._serialized_end=2571
+  _globals['_RATINGSERVICE']._serialized_start=2857
+  _globals['_RATINGSERVICE']._serialized_end=3294
 # @@protoc_insertion_point(module_scope)

@@ -69,7 +69,7 @@ class DiscountLine(_message.Message):
     def __init__(self, discount_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class RatedCdr(_message.Message):
-    __slots__ = ("cdr_id", "status", "reason", "charge", "gross", "tariff_plan", "plan_version", "plan_set_version", "destination", "zone", "units", "spans", "bundles", "discounts", "explanation")
+    __slots__ = ("cdr_id", "status", "reason", "charge", "gross", "tariff_plan", "plan_version", "plan_set_version", "destination", "zone", "units", "spans", "bundles", "discounts", "explanation", "flags")
     CDR_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class RatedCdr(_message.Message):
     BUNDLES_FIELD_NUMBER: _ClassVar[int]
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
     cdr_id: str
     status: RatingStatus
     reason: str
@@ -100,7 +101,8 @@ class RatedCdr(_message.Message):
     bundles: _containers.RepeatedCompositeFieldContainer[BundleUse]
     discounts: _containers.RepeatedCompositeFieldContainer[DiscountLine]
     explanation: str
-    def __init__(self, cdr_id: _Optional[str] = ..., status: _Optional[_Union[RatingStatus, str]] = ..., reason: _Optional[str] = ..., charge: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gross: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tariff_plan: _Optional[str] = ..., plan_version: _Optional[int] = ..., plan_set_version: _Optional[int] = ..., destination: _Optional[str] = ..., zone: _Optional[str] = ..., units: _Optional[int] = ..., spans: _Optional[_Iterable[_Union[RatedSpan, _Mapping]]] = ..., bundles: _Optional[_Iterable[_Union[BundleUse, _Mapping]]] = ..., discounts: _Optional[_Iterable[_Union[DiscountLine, _Mapping]]] = ..., explanation: _Optional[str] = ...) -> None: ...
+    flags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cdr_id: _Optional[str] = ..., status: _Optional[_Union[RatingStatus, str]] = ..., reason: _Optional[str] = ..., charge: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gross: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tariff_plan: _Optional[str] = ..., plan_version: _Optional[int] = ..., plan_set_version: _Optional[int] = ..., destination: _Optional[str] = ..., zone: _Optional[str] = ..., units: _Optional[int] = ..., spans: _Optional[_Iterable[_Union[RatedSpan, _Mapping]]] = ..., bundles: _Optional[_Iterable[_Union[BundleUse, _Mapping]]] = ..., discounts: _Optional[_Iterable[_Union[DiscountLine, _Mapping]]] = ..., explanation: _Optional[str] = ..., flags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RateOptions(_message.Message):
     __slots__ = ("tariff_plan", "use_bundle_counters", "explain")

@@ -83,7 +83,7 @@ def test_unquoted_clock_times_are_read_as_minutes(tmp_path: Path) -> None:
     assert problems == []
     assert plan_set is not None
     window = plan_set.time_bands["TB_X"].bands[0].windows[0]
-    assert (window.start_minute, window.end_minute) == (480, 1080)
+    assert (window.start_second, window.end_second) == (480 * 60, 1080 * 60)
 
 
 def test_a_prefix_file_of_fifty_thousand_lines_loads_whole(tmp_path: Path) -> None:

@@ -39,6 +39,11 @@ def _compact(rated: Any) -> tuple[str, int, str]:
     return rated.status.value, rated.charge_micros, "+".join(s.rate_id for s in rated.spans)
 
 
+# golden cases of constructs the old rater (the oracle) cannot express (issue #16): their README arithmetic and the
+# unit tests of tests/unit/rating/test_plan_language.py hold them; the batch loop is still held to the per-CDR way
+BEYOND_ORACLE = {"prefix-priority", "prefix-fallback", "plan-syntax", "declared-policies", "plan-inheritance", "row-time-bands"}
+
+
 def test_golden_cdrs_on_the_evaluator_the_batch_loop_and_the_oracle() -> None:
     compared = 0
     for case in find_cases([GOLDEN]):
@@ -61,12 +66,14 @@ def test_golden_cdrs_on_the_evaluator_the_batch_loop_and_the_oracle() -> None:
             want, left = oracle.rate(c, plan, oracle_state.get(c.a_number))
             if c.a_number in oracle_state:
                 oracle_state[c.a_number] = left
-            assert _same(rated.as_dict(), want), (case.name, rated.as_dict(), want)
+            if case.name not in BEYOND_ORACLE:
+                assert _same(rated.as_dict(), want), (case.name, rated.as_dict(), want)
             assert b[:3] == _compact(rated), (case.name, b, rated)
             # the RatedCdr written from the batch loop's row is the one the per-CDR way writes
             assert batch_ev.rated_of(b, c, plan).as_dict() == rated.as_dict(), (case.name, b)
             compared += 1
-        assert batch_state == ours_state == oracle_state
+        assert batch_state == ours_state
+        assert case.name in BEYOND_ORACLE or ours_state == oracle_state
     assert compared > 100
 
 
