@@ -46,7 +46,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "plans what-if": ("rulebill plans what-if --candidate plans/ --cdrs var/asterisk.cdr.csv   # against the server's active version",
                       "rulebill plans what-if --active plans/ --candidate my-plans/ --cdrs var/asterisk.cdr.csv   # offline"),
     "plans import-cgrates": ("rulebill plans import-cgrates tariffplans/tutorial --out var/imported-plans/ --currency EUR",
-                             "rulebill plans validate var/imported-plans/   # the imported files are plain plan files"),
+                             "rulebill plans import-cgrates tariffplans/tutorial --out var/imported-plans/ --tenant mvno-alpha"),
     "replay": ("rulebill replay tests/golden tests/golden/bills", "rulebill replay tests/golden --junit var/replay.xml"),
     "rating authorize": ("rulebill rating authorize --msisdn 33612345678 --to 33899123456",
                          "rulebill rating authorize --msisdn 33699100001 --to 447700900123 --roaming --visited-network DEUD2"),
