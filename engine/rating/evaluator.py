@@ -592,6 +592,10 @@ class Evaluator:
         plan = self.compiled.plans.get(plan_id) if plan_id is not None else None
         if plan is None or plan.version_at(epoch) is not v or any(d.predicate is not None for d in v.discounts if d.level == "cdr"):
             raise LookupError   # (a discount's condition is read after the bundles are spent: never start that here)
+        if plan.split and service == "voice":
+            later = plan.next_start(epoch)
+            if later is not None and later < epoch + units:
+                raise LookupError   # version_change: split -- the call runs into the next version: the per-CDR way cuts it
         wallet = wallet_of(i, row) if wallet_of is not None else None
 
         def facts(*_args: Any) -> dict[str, Any]:
