@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from clients.services.billing import BillingClient
 from clients.client import RulebillClient
+from tests.integration.helpers import WireClient
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.clock import FixedClock
 from engine.identity import SYSTEM, Role
@@ -58,8 +59,8 @@ class BillingStack:
         self.clients.append(c)
         return c.billing
 
-    def client(self, tenant: str = "mno", role: str = "") -> RulebillClient:
-        c = RulebillClient(self.address, self.token(tenant, role))
+    def client(self, tenant: str = "mno", role: str = "") -> WireClient:
+        c = WireClient(self.address, self.token(tenant, role))
         self.clients.append(c)
         return c
 

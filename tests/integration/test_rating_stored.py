@@ -3,6 +3,7 @@ limits refused over gRPC, two replicas spending one bundle, and SIGKILL mid-stre
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -303,11 +304,14 @@ def roots(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     second.close()
 
 
+_NUMBERS = itertools.count(random.randrange(10**5))
+
+
 def _subscriber(root: Root, plan: str = "TP_SMART_S", limit: int | None = None) -> Any:
     from engine.subscribers import NewSubscriber, PaymentType
 
     operator = replace(SYSTEM, tenant_id="mno", subject="it")
-    msisdn = "336129" + f"{random.randrange(10**5):05d}"
+    msisdn = "336129" + f"{next(_NUMBERS) % 10**5:05d}"   # distinct within a run (random ones collided now and then)
     sub = root.subscribers.provision(operator, NewSubscriber("mno", msisdn, "20801" + f"{random.randrange(10**10):010d}",
                                                              "ACC-R", PaymentType.POSTPAID, plan))
     sub = root.subscribers.transition(operator, sub.subscriber_id, "activate")
