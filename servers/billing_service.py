@@ -268,6 +268,23 @@ class BillingServicer(rpc.BillingServiceServicer):
         note, new = self.desk.invoices.rebill(current_principal(), request.tenant_id, request.invoice_id, request.reason)
         return pb.RebillInvoiceResponse(credit_note=invoice_pb(note), invoice=invoice_pb(new))
 
+    def RebillRerated(self, request: pb.RebillReratedRequest, context: grpc.ServicerContext) -> pb.RebillReratedResponse:
+        errors = ErrorList()
+        start = parse_day(request.period_start, "period_start", errors)
+        end = parse_day(request.period_end, "period_end", errors)
+        for name, text in (("period_start", request.period_start), ("period_end", request.period_end)):
+            if not text:
+                errors.add(name, "the re-rated days, as YYYY-MM-DD")
+        errors.raise_if_any("cannot re-bill re-rated invoices")
+        assert start is not None and end is not None
+        done = self.desk.invoices.rebill_rerated(current_principal(), request.tenant_id, start, end, request.reason, request.dry_run)
+        return pb.RebillReratedResponse(rebills=[
+            pb.RebilledInvoice(replaced=invoice_pb(r.replaced), usage_before=money(r.usage_before, r.replaced.currency),
+                               usage_after=money(r.usage_after, r.replaced.currency),
+                               credit_note=invoice_pb(r.credit_note) if r.credit_note else None,
+                               invoice=invoice_pb(r.invoice) if r.invoice else None, note=r.note)
+            for r in done])
+
     def RecordPayment(self, request: pb.RecordPaymentRequest, context: grpc.ServicerContext) -> pb.RecordPaymentResponse:
         inv = self.desk.invoices.record_payment(current_principal(), request.tenant_id, request.invoice_id, request.amount.amount_micros,
                                                 request.reference)

@@ -19,18 +19,18 @@ STATES = {s.lower(): getattr(pb, f"INVOICE_STATE_{s}") for s in ("DRAFT", "ISSUE
 
 def _row(i: pb.Invoice) -> dict[str, Any]:
     row = as_dict(i)
-    row["payable"] = _money(i.totals.payable)
+    row["payable"] = money_text(i.totals.payable)
     return row
 
 
-def _money(m: Any) -> str:
+def money_text(m: Any) -> str:
     from engine.currencies import minor_units
     from engine.money import format_micros
 
     return f"{format_micros(m.amount_micros, minor_units(m.currency) if m.currency else 2)} {m.currency}"
 
 
-def _day(text: str | None) -> date | None:
+def day_text(text: str | None) -> date | None:
     if not text:
         return None
     try:
@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace, bc: Any) -> int:
             raise SystemExit("--now and --final bill exactly one --account")
     last = None
     progress = None if args.json else Progress("bill run")
-    for last in bc.run(mode, _day(args.cycle_date), accounts, args.dry_run, args.review, args.resume or "", args.tenant):
+    for last in bc.run(mode, day_text(args.cycle_date), accounts, args.dry_run, args.review, args.resume or "", args.tenant):
         done = last.issued + last.drafts + last.empty + last.skipped + last.failed
         if progress is not None:
             progress(done, last.total)
@@ -64,7 +64,7 @@ def cmd_run(args: argparse.Namespace, bc: Any) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, bc: Any) -> int:
-    reply = bc.preview(args.account, _day(args.cycle_date), args.tenant)
+    reply = bc.preview(args.account, day_text(args.cycle_date), args.tenant)
     if args.html:
         Path(args.html).write_text(reply.html, encoding="utf-8")
     if args.xml:
@@ -78,12 +78,12 @@ def cmd_preview(args: argparse.Namespace, bc: Any) -> int:
         print("nothing to bill")
         return 0
     print_table([{"line": ln.line_id, "description": ln.description, "msisdn": ln.msisdn, "from": ln.period_start, "to": ln.period_end,
-                  "qty": ln.quantity, "amount": _money(ln.amount), "vat": f"{ln.tax_code} {ln.tax_percent}"} for ln in inv.lines],
+                  "qty": ln.quantity, "amount": money_text(ln.amount), "vat": f"{ln.tax_code} {ln.tax_percent}"} for ln in inv.lines],
                 ("line", "description", "msisdn", "from", "to", "qty", "amount", "vat"))
     t = inv.totals
     for label, m in (("net", t.tax_exclusive), ("discounts", t.allowances), ("tax", t.tax), ("total", t.tax_inclusive),
                      ("paid on account", t.prepaid), ("amount due", t.payable)):
-        print(f"{label:>16}: {_money(m)}")
+        print(f"{label:>16}: {money_text(m)}")
     return 0
 
 
@@ -108,10 +108,10 @@ def cmd_show(args: argparse.Namespace, bc: Any) -> int:
     print(f"{'credit note' if inv.kind == pb.INVOICE_KIND_CREDIT_NOTE else 'invoice'} {inv.number or '(draft)'} "
           f"[{pb.InvoiceState.Name(inv.state).removeprefix('INVOICE_STATE_').lower()}] account {inv.account_id}, "
           f"period {inv.period_start} to {inv.period_end}, issued {inv.issue_date or '-'}, due {inv.due_date or '-'}")
-    print_table([{"line": ln.line_id, "description": ln.description, "msisdn": ln.msisdn, "qty": ln.quantity, "amount": _money(ln.amount),
+    print_table([{"line": ln.line_id, "description": ln.description, "msisdn": ln.msisdn, "qty": ln.quantity, "amount": money_text(ln.amount),
                   "vat": f"{ln.tax_code} {ln.tax_percent}"} for ln in inv.lines], ("line", "description", "msisdn", "qty", "amount", "vat"))
-    print(f"total {_money(inv.totals.tax_inclusive)}, due {_money(inv.totals.payable)}, paid {_money(inv.paid)}, "
-          f"credited {_money(inv.credited)}")
+    print(f"total {money_text(inv.totals.tax_inclusive)}, due {money_text(inv.totals.payable)}, paid {money_text(inv.paid)}, "
+          f"credited {money_text(inv.credited)}")
     return 0
 
 

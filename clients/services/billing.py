@@ -95,6 +95,11 @@ class BillingClient:
     def rebill(self, invoice_id: str, reason: str, tenant_id: str = "") -> pb.RebillInvoiceResponse:
         return self.rpc.RebillInvoice(pb.RebillInvoiceRequest(tenant_id=tenant_id, invoice_id=invoice_id, reason=reason))
 
+    def rebill_rerated(self, start: date, end: date, reason: str, dry_run: bool = False, tenant_id: str = "") -> list[pb.RebilledInvoice]:
+        """Re-bill every issued invoice touching the re-rated days ``[start, end)`` whose CDRs' charges changed."""
+        return list(self.rpc.RebillRerated(pb.RebillReratedRequest(tenant_id=tenant_id, period_start=_day(start), period_end=_day(end),
+                                                                    reason=reason, dry_run=dry_run)).rebills)
+
     def issue_drafts(self, invoice_ids: Sequence[str], tenant_id: str = "") -> list[pb.Invoice]:
         return list(self.rpc.IssueDrafts(pb.IssueDraftsRequest(tenant_id=tenant_id, invoice_ids=list(invoice_ids))).invoices)
 

@@ -1,7 +1,7 @@
 """Bills by e-mail: an outbox filled in the transaction that issues an invoice, emptied by a sender.
 
-An account with ``delivery: email`` gets each invoice it is issued (by a bill run, or when an admin issues a
-draft) as an e-mail with the UBL e-invoice and the human-readable bill (PDF when the server has a printer, HTML
+An account with ``delivery: email`` gets each invoice it is issued (by a bill run, when an admin issues a draft,
+or by a re-bill) and each credit note as an e-mail with the UBL e-invoice and the human-readable bill (PDF when the server has a printer, HTML
 otherwise) attached.  The invoice and its outbox entry are committed together, so an issued invoice is never
 forgotten and an invoice that was rolled back is never sent.  ``BillMailer.deliver`` sends what is waiting
 through a :class:`Mailer` (the SMTP and file adapters are in ``servers/billing_mail.py``) and marks each entry
@@ -109,12 +109,16 @@ class BillMailer:
             with self._uow(read_only=True) as uow:
                 stored = uow.get_invoice(entry.tenant_id, entry.invoice_id)
                 account = uow.get_account(entry.tenant_id, entry.account_id)
+                # a credit note names the invoice it credits (on its bill as in its e-invoice)
+                ref = uow.get_invoice(entry.tenant_id, stored.invoice.reference_id) \
+                    if stored is not None and stored.invoice.kind is DocumentKind.CREDIT_NOTE and stored.invoice.reference_id else None
             profile = self.profiles.get(entry.tenant_id)
             error = ""
             if stored is None or stored.document is None or account is None or profile is None:
                 error = "invoice, document, account or billing profile missing"
             else:
-                html = render_html(bill_of(stored), stored.invoice.number, profile, stored.invoice.kind)
+                html = render_html(bill_of(stored), stored.invoice.number, profile, stored.invoice.kind,
+                                   ref.invoice.number if ref is not None else "", stored.invoice.reason)
                 pdf = self.printer(html) if self.printer is not None else None
                 try:
                     mailer.send(compose(stored.invoice, stored.document, html, pdf, account, profile, entry.address))

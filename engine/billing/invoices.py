@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from engine import audit
@@ -42,6 +42,8 @@ from engine.paging import Page
 
 FORMATS = ("xml", "html", "pdf")
 MAX_REASON = 500
+MAX_REBILL_DAYS = 186        # one re-bill request covers at most about six months of periods
+MAX_REBILLS = 1000           # and re-bills at most this many invoices (bounded work per request)
 Printer = Callable[[str], bytes]   # HTML -> PDF (servers/billing_pdf.py: weasyprint)
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 
@@ -205,6 +207,8 @@ class InvoiceDesk:
         if to_account:
             uow.add_ledger([LedgerEntry(inv.tenant_id, inv.account_id, f"credit:{note.invoice_id}", to_account, inv.currency, now,
                                         note.invoice_id)])
+        # delivered like an invoice: the e-mail outbox, in the transaction that issues it
+        uow.queue_mail(outbox_entries(uow.get_account(inv.tenant_id, inv.account_id) or bill.account, [note], now))
         uow.audit.append(audit.entry(principal, now, "invoice.credit_note", "invoice", inv.invoice_id, {"state": inv.state.value},
                                      {"state": state.value, "credit_note": number, "amount_micros": amount, "reason": reason}, inv.tenant_id))
         return note
@@ -253,10 +257,71 @@ class InvoiceDesk:
             uow.add_ledger([LedgerEntry(inv.tenant_id, inv.account_id, f"applied:{new.invoice_id}:{source}", -used, inv.currency, now,
                                         new.invoice_id) for source, used in bill.payments])
             uow.repoint_claim(inv.tenant_id, inv.account_id, inv.period_start, new.invoice_id)
+            uow.queue_mail(outbox_entries(account, [new], now))
             uow.audit.append(audit.entry(principal, now, "invoice.rebill", "invoice", inv.invoice_id, {"number": inv.number},
                                          {"credit_note": note.number, "new_invoice": number, "reason": reason}, inv.tenant_id))
             uow.commit()
         return note, new
+
+    def rebill_rerated(self, principal: Principal, tenant_id: str, start: date, end: date, reason: str,
+                       dry_run: bool = False) -> builtins.list[Rebilled]:
+        """After re-rating ``[start, end)``: every issued invoice of the tenant whose period touches those days and whose
+        CDRs now carry other charges in the usage ledger than the ones it froze is re-billed (credit note and new invoice,
+        each in its own transaction, queued for e-mail like any invoice).  Running it again finds nothing left to do: a
+        re-billed invoice is credited, and its replacement froze the current charges.  ``dry_run`` only lists them."""
+        principal.require(Permission.BILLING_PREVIEW if dry_run else Permission.BILLING_ISSUE)
+        tenant = tenant_id or principal.tenant_id
+        principal.require_tenant(tenant)
+        errors = ErrorList()
+        if end <= start:
+            errors.add("period_end", "must be after period_start")
+        elif (end - start).days > MAX_REBILL_DAYS:
+            errors.add("period_end", f"re-bill at most {MAX_REBILL_DAYS} days at a time")
+        if not dry_run and (not reason.strip() or len(reason) > MAX_REASON):
+            errors.add("reason", f"say why (1-{MAX_REASON} characters): it is printed on the credit notes and new invoices")
+        errors.raise_if_any("cannot re-bill re-rated invoices")
+        found = self._changed(tenant, start, end)
+        out: builtins.list[Rebilled] = []
+        for inv, before, after in found:
+            if dry_run:
+                out.append(Rebilled(inv, before, after))
+                continue
+            try:
+                note, new = self.rebill(principal, tenant, inv.invoice_id, reason)
+            except FailedPrecondition as exc:
+                if exc.reason != "NOTHING_TO_REBILL":
+                    raise
+                out.append(Rebilled(inv, before, after, note="the new charges round to the same bill"))
+                continue
+            out.append(Rebilled(inv, before, after, note, new))
+        return out
+
+    def _changed(self, tenant: str, start: date, end: date) -> builtins.list[tuple[Invoice, int, int]]:
+        """Issued invoices touching ``[start, end)`` (a day of margin either side: periods are local days) whose frozen
+        CDR charges differ from the ledger's: (invoice, frozen total, current total)."""
+        live = (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID, InvoiceState.PAID, InvoiceState.OVERDUE)
+        flt = InvoiceFilter(tenant_ids={tenant}, kind=DocumentKind.INVOICE.value)
+        out: builtins.list[tuple[Invoice, int, int]] = []
+        after: Any = None   # the store's keyset: (tenant, invoice id) of the last row read
+        with self._uow(read_only=True) as uow:
+            while True:
+                page = uow.list_invoices(flt, after, 500)
+                for inv in page:
+                    if inv.state not in live or inv.period_end < start - timedelta(days=1) or inv.period_start > end + timedelta(days=1):
+                        continue
+                    frozen = dict(uow.frozen_usage(inv.invoice_id))
+                    if not frozen:
+                        continue
+                    current = {u.cdr_id: u.charge_micros for u in uow.usage_by_ids(inv.tenant_id, builtins.list(frozen))}
+                    if current != frozen:
+                        out.append((inv, sum(frozen.values()), sum(current.values())))
+                        if len(out) > MAX_REBILLS:
+                            raise FailedPrecondition("TOO_MANY_REBILLS", f"more than {MAX_REBILLS} invoices of tenant {tenant} changed "
+                                                                         f"from {start} to {end}: re-bill a shorter period", tenant)
+                if len(page) < 500:
+                    break
+                after = [page[-1].tenant_id, page[-1].invoice_id]
+        return out
 
     # -- payments and write-offs -----------------------------------------------------------
     def record_payment(self, principal: Principal, tenant_id: str, invoice_id: str, amount_micros: int, reference: str) -> Invoice:
@@ -316,6 +381,19 @@ class InvoiceDesk:
             n = uow.mark_overdue(today)
             uow.commit()
         return n
+
+
+@dataclass(frozen=True)
+class Rebilled:
+    """An issued invoice whose CDRs were re-rated: what it froze, what the ledger says now, and (unless a dry run) its
+    credit note and the new invoice."""
+
+    replaced: Invoice
+    usage_before: int                 # the frozen charges of its CDRs (micros)
+    usage_after: int                  # their charges in the usage ledger now
+    credit_note: Invoice | None = None
+    invoice: Invoice | None = None
+    note: str = ""                    # why it was not re-billed
 
 
 def _reason(reason: str) -> None:

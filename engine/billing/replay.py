@@ -28,6 +28,7 @@ A bill case is a folder with ``accounts.yaml``::
       - {credit_note: RT-000001, reason: "...", lines: [{line: "3", amount: "2.00"}]}   # no lines: all of it
       - {rerate: plans_v2}                                   # rate the CDRs again with another plan folder
       - {rebill: RT-000001, reason: "..."}
+      - {rebill_rerated: 2026-03-01, to: 2026-04-01, reason: "..."}   # every issued invoice whose CDRs' charges changed
 """
 
 from __future__ import annotations
@@ -359,12 +360,18 @@ def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: Fix
         reason = sf.required("reason", str) or ""
         at(on, 12)
         desk.invoices.rebill(principal, tenant, invoice_id(number), reason)
+    elif "rebill_rerated" in node:
+        start, end = _date(sf, "rebill_rerated", problems), _date(sf, "to", problems, required=True)
+        reason = sf.required("reason", str) or ""
+        at(on, 12)
+        if start is not None and end is not None:
+            desk.invoices.rebill_rerated(principal, tenant, start, end, reason)
     else:
         problems.append(Problem.at(sf.mark, "replay.step", f"{sf.what}: a step is one of run, final, on_demand, charge, credit_note, "
-                                                          "rerate, rebill"))
+                                                          "rerate, rebill, rebill_rerated"))
         return
-    for key in ("run", "final", "on_demand", "charge", "credit_note", "rerate", "rebill", "accounts", "reason", "lines", "account",
-                "amount", "msisdn", "description"):
+    for key in ("run", "final", "on_demand", "charge", "credit_note", "rerate", "rebill", "rebill_rerated", "to", "accounts", "reason",
+                "lines", "account", "amount", "msisdn", "description"):
         sf.seen.add(key)
 
 

@@ -63,6 +63,7 @@ EXTRA: Mapping[str, Mapping[str, Any]] = {
     "DownloadInvoice": {"format": bpb.DOCUMENT_FORMAT_UBL_XML},
     "CreateCreditNote": {"reason": "probe"}, "RebillInvoice": {"reason": "probe"}, "WriteOffInvoice": {"reason": "probe"},
     "DiscardDraft": {"reason": "probe"},
+    "RebillRerated": {"reason": "probe", "period_start": "2026-02-01", "period_end": "2026-03-01"},
 }
 # every privilege a token may carry on top of its role
 EVERY_PRIVILEGE = ("voucher.reveal_pin", "voucher.purge", "voucher.recover")

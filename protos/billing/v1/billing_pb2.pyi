@@ -631,6 +631,42 @@ class RebillInvoiceResponse(_message.Message):
     invoice: Invoice
     def __init__(self, credit_note: _Optional[_Union[Invoice, _Mapping]] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ...) -> None: ...
 
+class RebillReratedRequest(_message.Message):
+    __slots__ = ("tenant_id", "period_start", "period_end", "reason", "dry_run")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    period_start: str
+    period_end: str
+    reason: str
+    dry_run: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class RebilledInvoice(_message.Message):
+    __slots__ = ("replaced", "usage_before", "usage_after", "credit_note", "invoice", "note")
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    replaced: Invoice
+    usage_before: _common_pb2.Money
+    usage_after: _common_pb2.Money
+    credit_note: Invoice
+    invoice: Invoice
+    note: str
+    def __init__(self, replaced: _Optional[_Union[Invoice, _Mapping]] = ..., usage_before: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., usage_after: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_note: _Optional[_Union[Invoice, _Mapping]] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class RebillReratedResponse(_message.Message):
+    __slots__ = ("rebills",)
+    REBILLS_FIELD_NUMBER: _ClassVar[int]
+    rebills: _containers.RepeatedCompositeFieldContainer[RebilledInvoice]
+    def __init__(self, rebills: _Optional[_Iterable[_Union[RebilledInvoice, _Mapping]]] = ...) -> None: ...
+
 class RecordPaymentRequest(_message.Message):
     __slots__ = ("tenant_id", "invoice_id", "amount", "reference")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]

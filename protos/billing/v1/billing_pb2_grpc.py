@@ -121,6 +121,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__pb2.RebillInvoiceRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_billing__pb2.RebillInvoiceResponse.FromString,
                 _registered_method=True)
+        self.RebillRerated = channel.unary_unary(
+                '/billing.v1.BillingService/RebillRerated',
+                request_serializer=billing_dot_v1_dot_billing__pb2.RebillReratedRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.RebillReratedResponse.FromString,
+                _registered_method=True)
         self.RecordPayment = channel.unary_unary(
                 '/billing.v1.BillingService/RecordPayment',
                 request_serializer=billing_dot_v1_dot_billing__pb2.RecordPaymentRequest.SerializeToString,
@@ -246,6 +251,15 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RebillRerated(self, request, context):
+        """After re-rating a period (RerateService): re-bill every issued invoice of the tenant whose period touches it and
+        whose CDRs now carry other charges than the ones it froze (each a credit note and a new invoice, e-mailed like
+        any invoice). Running it again re-bills nothing more. dry_run lists them (billing.preview).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordPayment(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -340,6 +354,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.RebillInvoice,
                     request_deserializer=billing_dot_v1_dot_billing__pb2.RebillInvoiceRequest.FromString,
                     response_serializer=billing_dot_v1_dot_billing__pb2.RebillInvoiceResponse.SerializeToString,
+            ),
+            'RebillRerated': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebillRerated,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.RebillReratedRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.RebillReratedResponse.SerializeToString,
             ),
             'RecordPayment': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordPayment,
@@ -791,6 +810,33 @@ class BillingService:
             '/billing.v1.BillingService/RebillInvoice',
             billing_dot_v1_dot_billing__pb2.RebillInvoiceRequest.SerializeToString,
             billing_dot_v1_dot_billing__pb2.RebillInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebillRerated(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/RebillRerated',
+            billing_dot_v1_dot_billing__pb2.RebillReratedRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.RebillReratedResponse.FromString,
             options,
             channel_credentials,
             insecure,
