@@ -51,7 +51,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "rating authorize": ("rulebill rating authorize --msisdn 33612345678 --to 33899123456",
                          "rulebill rating authorize --msisdn 33699100001 --to 447700900123 --roaming --visited-network DEUD2"),
     "rating alerts": ("rulebill rating alerts", "rulebill rating alerts --msisdn 33699100001 --period 2026-11"),
-    "rerate": ("rulebill rerate --from 2026-11-01 --to 2026-12-01", "rulebill rerate --from 2026-11-01 --to 2026-12-01 --plan-set-version 2"),
+    "rerate": ("rulebill rerate --from 2026-11-01 --to 2026-12-01", "rulebill rerate --from 2026-11-01 --to 2026-12-01 --plan-set-version 2",
+               "rulebill rerate --from 2026-11-01 --to 2026-12-01 --plan-set-version 2 --rebill 'national rate corrected'"),
     # mediation
     "mediate": ("rulebill mediate samples/asterisk/Master.csv --format asterisk --source london-pbx --out var/asterisk.cdr.csv "
                 "--rejects var/asterisk.rejects.jsonl",
@@ -89,7 +90,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "accounts show": ("rulebill accounts show ACC-1001",),
     "accounts assign": ("rulebill accounts assign ACC-7 SUB_ID",),
     "accounts charge": ("rulebill accounts charge ACC-7 OC_ACTIVATION",),
-    "bills run": ("rulebill bills run --cycle-date 2026-12-15", "rulebill bills run --now --account ACC-7 --dry-run"),
+    "bills run": ("rulebill bills run --cycle-date 2026-12-15", "rulebill bills run --now --account ACC-7 --dry-run",
+                  "rulebill bills run --interim --account ACC-7"),
     "bills preview": ("rulebill bills preview ACC-1001", "rulebill bills preview ACC-1001 --html var/preview.html"),
     "bills list": ("rulebill bills list --account ACC-1001",),
     "bills show": ("rulebill bills show RT-000001",),
@@ -97,6 +99,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bills issue": ("rulebill bills issue RT-000001 RT-000002",),
     "invoices credit-note": ("rulebill invoices credit-note RT-000001 --reason goodwill --line 3=2.50",),
     "invoices rebill": ("rulebill invoices rebill RT-000001 --reason re-rated",),
+    "invoices rebill-rerated": ("rulebill invoices rebill-rerated --from 2026-11-01 --to 2026-12-01 --reason 're-rated' --dry-run",),
     "invoices pay": ("rulebill invoices pay RT-000001 --amount 42.00 --reference bank-2026-12-01",),
     "invoices write-off": ("rulebill invoices write-off RT-000001 --reason 'customer insolvent'",),
     "invoices discard": ("rulebill invoices discard RT-000003 --reason 'wrong period'",),

@@ -207,7 +207,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         mode = MODE.domain(request.mode, "mode", required=not request.resume_run_id) or RunMode.MANUAL
         errors.raise_if_any("cannot start bill run")
         run_request = RunRequest(request.tenant_id, mode, cycle, tuple(request.account_ids), request.dry_run, request.review,
-                                 request.resume_run_id)
+                                 request.resume_run_id, request.interim)
         for run in self.desk.runs.start(current_principal(), run_request):
             yield pb.StartBillRunResponse(run=run_pb(run))
 

@@ -40,14 +40,15 @@ def day_text(text: str | None) -> date | None:
 
 
 def cmd_run(args: argparse.Namespace, bc: Any) -> int:
-    mode = "final" if args.final else ("on_demand" if args.now else ("scheduled" if args.scheduled else "manual"))
+    mode = "final" if args.final else ("on_demand" if args.now or args.interim else ("scheduled" if args.scheduled else "manual"))
     accounts = list(args.account or [])
-    if args.now or args.final:
+    if args.now or args.final or args.interim:
         if len(accounts) != 1:
-            raise SystemExit("--now and --final bill exactly one --account")
+            raise SystemExit("--now, --interim and --final bill exactly one --account")
     last = None
     progress = None if args.json else Progress("bill run")
-    for last in bc.run(mode, day_text(args.cycle_date), accounts, args.dry_run, args.review, args.resume or "", args.tenant):
+    for last in bc.run(mode, day_text(args.cycle_date), accounts, args.dry_run, args.review, args.resume or "", args.tenant,
+                       interim=args.interim):
         done = last.issued + last.drafts + last.empty + last.skipped + last.failed
         if progress is not None:
             progress(done, last.total)
@@ -143,6 +144,9 @@ def register(sub: Any) -> None:
     q.add_argument("--account", action="append", help="bill these accounts (their next due period), repeatable")
     g = q.add_mutually_exclusive_group()
     g.add_argument("--now", action="store_true", help="bill one account now (its next due period)")
+    g.add_argument("--interim", action="store_true",
+                   help="bill one account up to yesterday: its due periods, then an interim bill of the days since (the next "
+                        "regular bill covers the rest of the cycle)")
     g.add_argument("--final", action="store_true", help="one account's final bill (subscribers deactivated); closes it")
     g.add_argument("--scheduled", action="store_true", help="what the scheduler does: every account due today")
     q.add_argument("--dry-run", action="store_true", help="compute and count, store nothing")

@@ -54,9 +54,10 @@ class BillingClient:
 
     # bill runs
     def run(self, mode: str = "manual", cycle_date: date | None = None, account_ids: Sequence[str] = (), dry_run: bool = False,
-            review: bool = False, resume_run_id: str = "", tenant_id: str = "") -> Iterator[pb.BillRun]:
+            review: bool = False, resume_run_id: str = "", tenant_id: str = "", interim: bool = False) -> Iterator[pb.BillRun]:
         request = pb.StartBillRunRequest(tenant_id=tenant_id, mode=MODES[mode] if not resume_run_id else 0, cycle_date=_day(cycle_date),
-                                         account_ids=list(account_ids), dry_run=dry_run, review=review, resume_run_id=resume_run_id)
+                                         account_ids=list(account_ids), dry_run=dry_run, review=review, resume_run_id=resume_run_id,
+                                         interim=interim)
         for reply in self.rpc.StartBillRun(request):
             yield reply.run
 

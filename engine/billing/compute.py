@@ -230,7 +230,10 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             idx = [i for i, ln in enumerate(lines) if ln.subscriber_id == subscriber_id and ln.tariff_plan == plan]
             run.run(Scope(version.discounts, idx, Fraction(min(days, cycle_days), cycle_days), subscriber_id, plan, version.tax_category))
     if account.discount_plans:
-        run.run(Scope(account.discount_plans, list(range(len(lines))), Fraction(1)))
+        # a cycle closed by more than one bill (interim, final) shares the account's fixed amounts and minimums by its days
+        whole = period.start == period.cycle_start and period.end == period.cycle_end
+        run.run(Scope(account.discount_plans, list(range(len(lines))),
+                      Fraction(1) if whole else Fraction(min((period.end - period.start).days, cycle_days), cycle_days)))
     for problem in run.problems:
         violations.append(FieldViolation("discount_plans", problem))
     adjustments: list[Adjustment] = []

@@ -19,7 +19,10 @@ order they are listed, then the commitments.  Each discount plan declares:
 
 Money off never exceeds what is left of the applicable charges.  A fixed
 amount and a commitment's minimum are prorated by the days the subscriber had
-the plan in the cycle (account scope: not prorated).  Each discount is an
+the plan in the cycle (account scope: by the bill's days of the cycle when the
+cycle is closed by more than one bill, an interim or a final one; a whole cycle
+gets the whole amount).  Spend tiers are measured on each bill's own charges.
+Each discount is an
 EN 16931 document-level allowance (a commitment shortfall a charge), split
 over the VAT categories of the charges it reduces in proportion to them,
 rounded so the parts add up to the discount exactly.

@@ -17,6 +17,12 @@ plan (or bundle) and period.
 Bundles follow their ``proration``: ``daily`` as above, ``full`` charges the
 whole fee for any part of a cycle, ``none`` charges nothing for a partial
 cycle.
+
+A cycle may be closed by more than one bill: an interim bill ("bill now") closes
+the days up to yesterday and the regular bill the rest.  The later bill charges
+what the cycle's days so far cost less what the earlier bills of the cycle
+charged (so the parts add up to the fee exactly), ``full`` is charged by the
+first bill of the cycle only, and ``none`` counts the whole cycle's service.
 """
 
 from __future__ import annotations
@@ -78,14 +84,34 @@ def _items(catalogue: BillingCatalogue, plan_id: str, day: date) -> list[tuple[C
     return out
 
 
-def _prorated(use: _Use, cycle_days: int, decimals: int) -> int:
+def _prorated(use: _Use, cycle_days: int, decimals: int, before: int = 0, whole: bool = False) -> int:
+    """What this bill's days of the item cost.  ``before``: the days of the same cycle an earlier bill (an interim
+    one) already closed for it; ``whole``: served every day of the cycle (``none`` charges only then)."""
     if use.days <= 0:
         return 0
-    if use.days >= cycle_days or use.proration is Proration.FULL:
-        return use.fee
-    if use.proration is Proration.NONE:
+    if use.proration is Proration.FULL:
+        return use.fee if not before else 0        # once per cycle: on the first bill of the cycle that serves it
+    if use.proration is Proration.NONE and not (whole or use.days >= cycle_days):
         return 0
-    return round_micros(use.fee * use.days, cycle_days, RoundingMode.HALF_UP, decimals)
+    if not before and use.days >= cycle_days:
+        return use.fee
+    # the days so far in the cycle less what the earlier bills of the cycle charged: the parts add up to the fee exactly
+    upto = min(before + use.days, cycle_days)
+    return (round_micros(use.fee * upto, cycle_days, RoundingMode.HALF_UP, decimals)
+            - round_micros(use.fee * before, cycle_days, RoundingMode.HALF_UP, decimals))
+
+
+def _served_days(svc: SubscriberService, catalogue: BillingCatalogue, start: date, end: date) -> dict[tuple[ChargeType, str], int]:
+    """Days of ``[start, end)`` the subscriber was in service under each plan and bundle (split cycles only: an interim
+    bill, or a final one after it)."""
+    out: dict[tuple[ChargeType, str], int] = defaultdict(int)
+    day = start
+    while day < end:
+        if svc.serves(day):
+            for kind, item, *_rest in _items(catalogue, svc.plan_on(day), day):
+                out[(kind, item)] += 1
+        day += timedelta(days=1)
+    return out
 
 
 def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, catalogue: BillingCatalogue, decimals: int,
@@ -107,8 +133,14 @@ def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, ca
                 use.first = use.first or a
                 use.last = b - timedelta(days=1)
         billed_keys = {(k, i) for (s, k, i) in advance_billed if s == svc.subscriber_id}
+        split = period.start != period.cycle_start or period.end != period.cycle_end
+        before = _served_days(svc, catalogue, period.cycle_start, period.start) if period.start > period.cycle_start else {}
+        whole: dict[tuple[ChargeType, str], int] | None = None
         for (kind, item), use in uses.items():
-            actual = _prorated(use, cycle_days, decimals)
+            if split and use.proration is Proration.NONE and whole is None:
+                whole = _served_days(svc, catalogue, period.cycle_start, period.cycle_end)
+            actual = _prorated(use, cycle_days, decimals, before.get((kind, item), 0),
+                               whole is not None and whole.get((kind, item), 0) >= cycle_days)
             assert use.first is not None and use.last is not None
             end = use.last + timedelta(days=1)
             if use.timing is FeeTiming.ARREARS:

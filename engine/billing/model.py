@@ -122,8 +122,8 @@ class SubscriberService:
 @dataclass(frozen=True)
 class BillPeriod:
     """The service period a bill closes: ``[start, end)`` in local days, inside the regular cycle
-    ``[cycle_start, cycle_end)`` (the proration base).  A final bill ends early; the next cycle is
-    ``[end, next_end)`` for fees charged in advance."""
+    ``[cycle_start, cycle_end)`` (the proration base).  A final or interim bill ends early and charges nothing in
+    advance (``final``); otherwise the next cycle is ``[end, next_end)`` for fees charged in advance."""
 
     start: date
     end: date

@@ -25,6 +25,7 @@ A bill case is a folder with ``accounts.yaml``::
       - {run: 2026-04-01}                                   # the cycle date's bill run (all accounts due)
       - {charge: OC_ACTIVATION, account: ACC-1, day: 2026-03-10}
       - {final: ACC-1, day: 2026-04-21}
+      - {on_demand: ACC-1, interim: true, day: 2026-04-11}   # "bill now": an interim bill up to the day before
       - {credit_note: RT-000001, reason: "...", lines: [{line: "3", amount: "2.00"}]}   # no lines: all of it
       - {rerate: plans_v2}                                   # rate the CDRs again with another plan folder
       - {rebill: RT-000001, reason: "..."}
@@ -317,7 +318,8 @@ def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: Fix
         run(RunRequest(tenant, RunMode.FINAL, None, (sf.optional("final", str) or "",)))
     elif "on_demand" in node:
         at(on)
-        run(RunRequest(tenant, RunMode.ON_DEMAND, None, (sf.optional("on_demand", str) or "",)))
+        run(RunRequest(tenant, RunMode.ON_DEMAND, None, (sf.optional("on_demand", str) or "",),
+                       interim=bool(sf.optional("interim", bool, default=False))))
     elif "charge" in node:
         code = sf.optional("charge", str) or ""
         account = sf.required("account", str) or ""
@@ -370,7 +372,7 @@ def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: Fix
         problems.append(Problem.at(sf.mark, "replay.step", f"{sf.what}: a step is one of run, final, on_demand, charge, credit_note, "
                                                           "rerate, rebill, rebill_rerated"))
         return
-    for key in ("run", "final", "on_demand", "charge", "credit_note", "rerate", "rebill", "rebill_rerated", "to", "accounts", "reason",
+    for key in ("run", "final", "on_demand", "interim", "charge", "credit_note", "rerate", "rebill", "rebill_rerated", "to", "accounts", "reason",
                 "lines", "account", "amount", "msisdn", "description"):
         sf.seen.add(key)
 

@@ -68,7 +68,7 @@ from engine.billing.ports import (
     StoredBill,
 )
 from engine.billing.profile import BillingProfile
-from engine.billing.timeline import final_bill_period, next_due_period, period_for_cycle_date, service_of
+from engine.billing.timeline import final_bill_period, interim_period, next_due_period, period_for_cycle_date, service_of
 from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
@@ -95,6 +95,7 @@ class RunRequest:
     dry_run: bool = False
     review: bool = False          # stop at drafts: an admin issues them later
     resume_run_id: str = ""
+    interim: bool = False         # on demand: also bill the days since the last bill up to yesterday (engine.billing.timeline)
 
 
 @dataclass
@@ -163,6 +164,8 @@ class BillRunner:
             errors.add("account_ids", f"at most {MAX_ACCOUNTS_PER_REQUEST} accounts per request; run by cycle date for more")
         if request.mode in (RunMode.ON_DEMAND, RunMode.FINAL) and len(request.account_ids) != 1:
             errors.add("account_ids", f"a {request.mode.value} bill is for exactly one account")
+        if request.interim and request.mode is not RunMode.ON_DEMAND:
+            errors.add("interim", "an interim bill is an on-demand bill of one account")
         if request.mode is RunMode.MANUAL and request.cycle_date is None and not request.account_ids:
             errors.add("cycle_date", "a manual run needs a cycle date or a list of accounts")
         if request.mode is RunMode.SCHEDULED and (request.cycle_date or request.account_ids):
@@ -254,6 +257,9 @@ class BillRunner:
                 if request.mode is RunMode.FINAL:
                     jobs.extend(self._final_jobs(uow, account, mine, last, today, named))
                     continue
+                if request.interim:
+                    jobs.extend(_interim_jobs(account, mine, last, today))
+                    continue
                 if request.cycle_date is not None:
                     wanted = wanted_of[account.account_id]
                     if wanted is None:
@@ -264,6 +270,9 @@ class BillRunner:
                     if wanted.end > today:
                         raise InvalidArgument.field("cycle_date", f"the period closing on {request.cycle_date} has not ended yet for "
                                                                   f"account {account.account_id} (its day is {today})")
+                    if due is not None and wanted.start < due.start and due.end == wanted.end:
+                        jobs.append(_Job(account, mine, due))   # the rest of a cycle an interim bill began
+                        continue
                     if (account.account_id, wanted.start) in claimed:
                         if named:
                             raise _already_billed(account.account_id, wanted.start, wanted.end)
@@ -550,6 +559,24 @@ class BillRunner:
             if last is not None:
                 out.append(last)
         return out
+
+
+def _interim_jobs(account: Account, mine: list[Assignment], last: PeriodClaim | None, today: date) -> list[_Job]:
+    """A CSR's "bill now": the regular periods that have ended, then the days since up to yesterday (today is not
+    over).  The next regular bill starts where this one ends (engine.billing.timeline.interim_period)."""
+    jobs: list[_Job] = []
+    cursor = last
+    while (due := next_due_period(account, cursor, mine, today)) is not None:
+        jobs.append(_Job(account, mine, due))
+        cursor = PeriodClaim(account.tenant_id, account.account_id, due.start, due.end, PeriodStatus.INVOICED, "", "")
+    period = interim_period(account, cursor, mine, today)
+    if period is not None:
+        jobs.append(_Job(account, mine, period))
+    if not jobs:
+        end = cursor.period_end if cursor is not None else today
+        raise FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account.account_id} is billed until {end}: nothing to bill "
+                                                          f"before today", account.account_id)
+    return jobs
 
 
 def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:

@@ -8,7 +8,7 @@ several changes on one day the last counts).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.billing.cycles import final_period, is_cycle_date, local_day, period_closing_on
@@ -64,3 +64,11 @@ def period_for_cycle_date(account: Account, cycle_date: date) -> BillPeriod | No
 def final_bill_period(account: Account, last: PeriodClaim | None, assignments: list[Assignment], last_day: date) -> BillPeriod:
     start = last.period_end if last is not None else first_period_start(account, assignments)
     return final_period(account.anchor_day, start, last_day)
+
+
+def interim_period(account: Account, last: PeriodClaim | None, assignments: list[Assignment], today: date) -> BillPeriod | None:
+    """An interim bill ("bill now"): from the first unbilled day up to yesterday, inside its regular cycle, or None when
+    that is no day at all.  Like a final bill it charges nothing in advance; the next regular bill then runs from its
+    end to the cycle date, prorated on the same cycle (``next_due_period``), so no day is billed twice."""
+    period = final_bill_period(account, last, assignments, today - timedelta(days=1))
+    return period if period.end > period.start else None

@@ -338,7 +338,7 @@ class BillRun(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., mode: _Optional[_Union[BillRunMode, str]] = ..., cycle_date: _Optional[str] = ..., account_ids: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., review: _Optional[bool] = ..., state: _Optional[_Union[BillRunState, str]] = ..., total: _Optional[int] = ..., issued: _Optional[int] = ..., drafts: _Optional[int] = ..., empty: _Optional[int] = ..., skipped: _Optional[int] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[BillRunFailure, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class StartBillRunRequest(_message.Message):
-    __slots__ = ("tenant_id", "mode", "cycle_date", "account_ids", "dry_run", "review", "resume_run_id")
+    __slots__ = ("tenant_id", "mode", "cycle_date", "account_ids", "dry_run", "review", "resume_run_id", "interim")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     CYCLE_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +346,7 @@ class StartBillRunRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REVIEW_FIELD_NUMBER: _ClassVar[int]
     RESUME_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERIM_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     mode: BillRunMode
     cycle_date: str
@@ -353,7 +354,8 @@ class StartBillRunRequest(_message.Message):
     dry_run: bool
     review: bool
     resume_run_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., mode: _Optional[_Union[BillRunMode, str]] = ..., cycle_date: _Optional[str] = ..., account_ids: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., review: _Optional[bool] = ..., resume_run_id: _Optional[str] = ...) -> None: ...
+    interim: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., mode: _Optional[_Union[BillRunMode, str]] = ..., cycle_date: _Optional[str] = ..., account_ids: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., review: _Optional[bool] = ..., resume_run_id: _Optional[str] = ..., interim: _Optional[bool] = ...) -> None: ...
 
 class StartBillRunResponse(_message.Message):
     __slots__ = ("run",)
