@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
 from engine.billing.catalogue import PlanSetCatalogues
+from engine.billing.chargerules import load_charge_rules
 from engine.billing.desk import BillingDesk
 from engine.billing.profile import load_profiles as load_billing_profiles
 from engine.clock import Clock, SystemClock
@@ -156,6 +157,9 @@ def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans:
     profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
     if problems:
         raise ValueError("invalid billing profiles:\n" + format_problems(problems))
+    profiles, problems = load_charge_rules(Path(settings.rules_dir) / "billing", profiles)   # one-off charges raised by events
+    if problems:
+        raise ValueError("invalid charge rules:\n" + format_problems(problems))
     return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
                              printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url))
 

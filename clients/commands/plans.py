@@ -3,9 +3,10 @@
 * ``plans validate PATH... [--format text|json]`` — every problem as
   ``file:line:col: code: message``; exit 0 only when everything is valid,
   1 when anything has problems.  PATHs may be plan files/folders, rules/ (or
-  rules/barring, rules/alerts, rules/lifecycle, rules/mediation) and
+  rules/barring, rules/alerts, rules/lifecycle, rules/mediation, rules/billing) and
   plans/vouchers; given plans and rules together, the rules' references to
-  destination groups, tariff plans and tenants are checked against the plans.
+  destination groups, tariff plans and tenants are checked against the plans (and
+  the charge rules' tenants and charges against plans/billing).
 * ``plans compile PATH... [--out FILE]`` — the intermediate form (JSON) the
   engine evaluates; exit 1 when the plan set is invalid.
 * ``plans what-if --candidate FOLDER --cdrs FILE`` — against a running server: the candidate folder is uploaded
@@ -73,6 +74,7 @@ class _Targets:
     plans: list[Path] = field(default_factory=list)
     rules: list[Path] = field(default_factory=list)
     mediation: list[Path] = field(default_factory=list)
+    charge_rules: list[Path] = field(default_factory=list)   # rules/billing
     vouchers: list[Path] = field(default_factory=list)
     operator_files: list[Path] = field(default_factory=list)
 
@@ -89,6 +91,10 @@ def _classify(paths: list[str]) -> _Targets:
             t.rules.extend(p / d for d in RULE_PARTS if (p / d).is_dir())
             if (p / "mediation").is_dir():
                 t.mediation.append(p / "mediation")
+            if (p / "billing").is_dir():
+                t.charge_rules.append(p / "billing")
+        elif below == "billing":
+            t.charge_rules.append(p if p.is_dir() else p.parent)
         elif below in RULE_PARTS:
             t.rules.append(p)
         elif below == "mediation":
@@ -142,6 +148,19 @@ def validate_paths(paths: list[str]) -> tuple[bool, list[Any], dict[str, Any]]:
                             "lifecycles": len(book.lifecycle_models)}
         if plan_set is not None:
             problems.extend(book.dangling_references(plan_set.destinations.keys(), plan_set.tariff_plans.keys(), tenants))
+    if t.charge_rules:
+        from engine.billing.chargerules import load_charge_rules
+        from engine.billing.profile import load_profiles as load_billing_profiles
+
+        # tenants and charge codes are checked against plans/billing when the plans are validated with the rules
+        billing = next((p / "billing" for p in t.plans if p.is_dir() and (p / "billing").is_dir()), None)
+        profiles = None
+        if billing is not None:
+            profiles, profile_problems = load_billing_profiles(billing)
+            problems.extend(profile_problems)
+        for directory in dict.fromkeys(t.charge_rules):
+            problems.extend(load_charge_rules(directory, profiles)[1])
+            summary.setdefault("charge_rule_dirs", []).append(str(directory))
     for directory in t.mediation:
         from engine.mediation import validate_directory
 
@@ -185,6 +204,8 @@ def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
             parts.append(f"{r['barring']} barring rules, {r['credit_alert_thresholds']} credit alert thresholds, {r['lifecycles']} lifecycles")
         if "mediation_dirs" in summary:
             parts.append(f"{len(summary['mediation_dirs'])} mediation folder(s)")
+        if "charge_rule_dirs" in summary:
+            parts.append(f"{len(summary['charge_rule_dirs'])} charge rule folder(s)")
         if "voucher_profiles" in summary:
             parts.append(f"{summary['voucher_profiles']} voucher profiles")
         out.write("valid: " + "; ".join(parts) + "\n")

@@ -69,10 +69,12 @@ CHARGE_EVENTS = {
 
 @dataclass(frozen=True)
 class ChargeRule:
-    """``when`` an event happens, raise the one-off charge ``charge`` (a code of the profile's catalogue)."""
+    """``when`` an event happens, raise the one-off charge ``charge`` (a code of the profile's catalogue); declared in
+    rules/billing/ (engine.billing.chargerules)."""
 
     when: str
     charge: str
+    rule_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,10 @@ def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
     csr_limit = f.optional("csr_limit", (str, int), default="0")
     late = f.optional("late_usage_days", int, default=62)
     charges_node = f.optional("one_off_charges", dict, default=MarkedMap()) or MarkedMap()
-    rules_node = f.optional("charge_rules", list, default=MarkedList()) or MarkedList()
+    if "charge_rules" in node:
+        f.optional("charge_rules", list)
+        problems.append(Problem.at(node.mark_of("charge_rules"), "profile.moved", "charge rules are declared in rules/billing/ "
+                                                                                  "(kind: charge_rules, engine/billing/chargerules.py)"))
     f.done()
     seller = None
     if seller_node is not None:
@@ -198,31 +203,9 @@ def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
             problems.append(Problem.at(cf.node.mark_of("amount"), "value.amount", f"{code}.amount: {exc}"))
             continue
         charges[str(code)] = ChargeType(str(code), cname, amount, category)
-    rules: list[ChargeRule] = []
-    for i, rnode in enumerate(rules_node):
-        rf = Fields(rnode, f"charge_rules[{i}]", problems, fallback=rules_node.mark_of(i))
-        if not rf.ok:
-            continue
-        when = rf.required("when", str) or ""
-        code = rf.required("charge", str) or ""
-        rf.done()
-        if when and when not in CHARGE_EVENTS:
-            problems.append(Problem.at(rf.node.mark_of("when"), "value.enum", f"charge_rules[{i}].when: {when!r} is not one of: "
-                                                                               f"{', '.join(sorted(CHARGE_EVENTS))}"))
-            continue
-        if code and code not in charges_node:
-            problems.append(Problem.at(rf.node.mark_of("charge"), "ref.dangling", f"charge_rules[{i}].charge: {code!r} is not in "
-                                                                                  f"one_off_charges"))
-            continue
-        if when and code:
-            if ChargeRule(when, code) in rules:
-                problems.append(Problem.at(rf.node.mark, "id.duplicate", f"charge_rules[{i}]: {when} -> {code} is declared twice"))
-                continue
-            rules.append(ChargeRule(when, code))
     if seller is None or not invoice_series or not credit_series:
         return None
-    return BillingProfile(tenant, currency, seller, invoice_series, credit_series, terms, means, iban, bic, limit, late, charges, node.mark,
-                          tuple(rules))
+    return BillingProfile(tenant, currency, seller, invoice_series, credit_series, terms, means, iban, bic, limit, late, charges, node.mark)
 
 
 def load_profiles(folder: Path | str) -> tuple[dict[str, BillingProfile], list[Problem]]:

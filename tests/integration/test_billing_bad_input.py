@@ -9,7 +9,9 @@ references an unknown tariff plan, and all of them again in one place with the p
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import grpc
 import pytest
@@ -19,7 +21,9 @@ from billing.v1 import plan_pb2 as ppb
 from billing.v1 import plan_pb2_grpc as prpc
 from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, precondition_reason, rpc_error
-from tests.integration.test_plans_rating import sample_files
+from engine.settings import Settings
+from servers.root import build_root
+from tests.integration.test_plans_rating import REPO, sample_files
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -83,3 +87,18 @@ def test_each_bad_input_is_named_and_issues_nothing(billing_stack: BillingStack)
     # and an account naming a discount plan the plan set does not have
     err = rpc_error(lambda: bc.create_account(account_pb("ACC-DP", discount_plans=["DP_GHOST"])), C.INVALID_ARGUMENT)
     assert "DP_GHOST" in field_violations(err)["discount_plans[0]"]
+
+
+def test_the_server_does_not_start_with_a_bad_charge_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    (rules / "billing" / "more.yaml").write_text("kind: charge_rules\nrules:\n"
+                                                 "  - {id: CR_SIM, tenant: mno, when: subscriber_joined, charge: OC_SIM_CARD}\n"
+                                                 "  - {id: CR_ALPHA, tenant: mvno-alpha, when: invoice_paid, charge: OC_PENALTY}\n",
+                                                 encoding="utf-8")
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'rb.db'}", rules_dir=rules)
+    with pytest.raises(ValueError) as err:
+        build_root(settings)
+    text = str(err.value)
+    assert "more.yaml:3:64: ref.dangling" in text and "OC_SIM_CARD" in text          # every problem, each where it is
+    assert "more.yaml:4:46: value.enum" in text and "invoice_paid" in text and "more.yaml:4:68: ref.dangling" in text

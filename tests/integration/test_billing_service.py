@@ -259,7 +259,7 @@ def test_the_scheduler_bills_what_is_due_and_marks_overdue_invoices(billing_stac
     assert bc.get_run(run.run_id).issued == run.issued
     overdue = [i for i in bc.list_invoices(account_id="ACC-A", page_size=1000).invoices if i.state == pb.INVOICE_STATE_OVERDUE]
     assert overdue and all(i.due_date < "2026-06-02" for i in overdue)
-    # the sample profile's charge rule: each invoice turning overdue raised one late payment penalty, once
+    # the sample charge rule (rules/billing/charges.yaml): each invoice turning overdue raised one late payment penalty, once
     s.desk().scheduler_tick()
     with s.root.db.connect() as conn:
         penalties = conn.execute(select(billing_charges.c.description, billing_charges.c.amount_micros)

@@ -1,5 +1,5 @@
-"""Charge rules of the billing profile: one-off charges raised by events (a subscriber joining an account, an invoice
-turning overdue), declared in YAML, checked with file:line:col, raised once per event."""
+"""Charge rules (rules/billing/): one-off charges raised by events (a subscriber joining an account, an invoice turning
+overdue), declared in YAML, checked with file:line:col against the tenants' billing profiles, raised once per event."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from engine.billing.invoices import InvoiceDesk
 from engine.billing.memory import MemoryBillingStore
 from engine.billing.model import DocumentKind, Invoice, InvoiceState, Totals
 from engine.billing.ports import StoredBill, SubscriberFacts
+from engine.billing.chargerules import load_charge_rules
 from engine.billing.profile import ChargeRule, load_profiles
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
@@ -29,30 +30,52 @@ payment: {terms_days: 14, means: credit_transfer, iban: FR7630006000011234567890
 one_off_charges:
   OC_ACTIVATION: {name: Activation fee, amount: "10.00"}
   OC_PENALTY: {name: Late payment penalty, amount: "7.50"}
-charge_rules:
-  - {when: subscriber_joined, charge: OC_ACTIVATION}
-  - {when: invoice_overdue, charge: OC_PENALTY}
+"""
+RULES = """kind: charge_rules
+rules:
+  - {id: CR_JOIN, tenant: mno, when: subscriber_joined, charge: OC_ACTIVATION}
+  - {id: CR_LATE, tenant: mno, when: invoice_overdue, charge: OC_PENALTY}
 """
 
 
-def _profiles(tmp_path: Path, text: str = PROFILE) -> tuple[dict, list]:
-    (tmp_path / "mno.yaml").write_text(text, encoding="utf-8")
-    return load_profiles(tmp_path)
+def _profiles(tmp_path: Path, rules: str = RULES) -> tuple[dict, list]:
+    (tmp_path / "billing").mkdir(exist_ok=True)
+    (tmp_path / "billing" / "mno.yaml").write_text(PROFILE, encoding="utf-8")
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "charges.yaml").write_text(rules, encoding="utf-8")
+    profiles, problems = load_profiles(tmp_path / "billing")
+    assert not problems
+    return load_charge_rules(tmp_path / "rules", profiles)
 
 
-def test_rules_are_read_from_the_profile(tmp_path: Path) -> None:
+def test_rules_are_read_from_rules_billing_onto_the_tenants_profiles(tmp_path: Path) -> None:
     profiles, problems = _profiles(tmp_path)
     assert not problems
-    assert profiles["mno"].charge_rules == (ChargeRule("subscriber_joined", "OC_ACTIVATION"), ChargeRule("invoice_overdue", "OC_PENALTY"))
+    assert profiles["mno"].charge_rules == (ChargeRule("subscriber_joined", "OC_ACTIVATION", "CR_JOIN"),
+                                            ChargeRule("invoice_overdue", "OC_PENALTY", "CR_LATE"))
+    assert [c.code for c in profiles["mno"].rules_for("invoice_overdue")] == ["OC_PENALTY"]
 
 
-def test_a_bad_rule_is_reported_where_it_is(tmp_path: Path) -> None:
-    bad = PROFILE.replace("  - {when: invoice_overdue, charge: OC_PENALTY}\n",
-                          "  - {when: invoice_paid, charge: OC_PENALTY}\n  - {when: invoice_overdue, charge: OC_GHOST}\n"
-                          "  - {when: subscriber_joined, charge: OC_ACTIVATION}\n")
-    _profiles_, problems = _profiles(tmp_path, bad)
-    assert [(p.line, p.code) for p in problems] == [(14, "value.enum"), (15, "ref.dangling"), (16, "id.duplicate")]
-    assert all(p.file.endswith("mno.yaml") and p.col > 1 for p in problems)
+def test_every_bad_rule_is_reported_where_it_is(tmp_path: Path) -> None:
+    bad = RULES + """  - {id: CR_PAID, tenant: mno, when: invoice_paid, charge: OC_PENALTY}
+  - {id: CR_GHOST, tenant: mno, when: invoice_overdue, charge: OC_GHOST}
+  - {id: CR_JOIN2, tenant: mno, when: subscriber_joined, charge: OC_ACTIVATION}
+  - {id: CR_LATE, tenant: mno, when: subscriber_joined, charge: OC_PENALTY}
+  - {id: CR_ZETA, tenant: mvno-zeta, when: invoice_overdue, charge: OC_PENALTY}
+  - {id: late, tenant: mno, when: invoice_overdue, charge: OC_PENALTY}
+"""
+    profiles, problems = _profiles(tmp_path, bad)
+    assert [(p.line, p.code) for p in problems] == [(5, "value.enum"), (6, "ref.dangling"), (7, "id.duplicate"), (8, "id.duplicate"),
+                                                    (9, "rule.unknown-tenant"), (10, "value.id")]
+    assert all(p.file.endswith("charges.yaml") and p.col > 1 for p in problems)
+    # the good rules still load: the server refuses to start on any problem, but nothing is half-parsed
+    assert len(profiles["mno"].charge_rules) == 2
+
+
+def test_a_profile_that_still_declares_charge_rules_is_told_where_they_went(tmp_path: Path) -> None:
+    (tmp_path / "mno.yaml").write_text(PROFILE + "charge_rules:\n  - {when: invoice_overdue, charge: OC_PENALTY}\n", encoding="utf-8")
+    _profiles_, problems = load_profiles(tmp_path)
+    assert [(p.line, p.code) for p in problems] == [(13, "profile.moved")] and "rules/billing/" in problems[0].message
 
 
 def _world(tmp_path: Path) -> tuple[MemoryBillingStore, FixedClock, dict]:
