@@ -95,9 +95,15 @@ class BillingStack:
 
 @pytest.fixture(scope="module")
 def billing_stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingStack]:
-    home = tmp_path_factory.mktemp("home")
+    yield from serve_billing_stack(db_url, tmp_path_factory.mktemp("home"))
+
+
+def serve_billing_stack(db_url: str, home: Path, rules_dir: Path | None = None) -> Iterator[BillingStack]:
+    """The stack of ``billing_stack`` (``rules_dir``: another rules/ folder than the checkout's)."""
     clock = FixedClock(START)
     settings = Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)
+    if rules_dir is not None:
+        settings = replace(settings, rules_dir=rules_dir)
     root = build_root(settings, clock)
     bootstrap(settings, root, load_plans=True)  # the sample plans/, active from 1 January 2026
     server, port = create_server(root, "127.0.0.1:0")
