@@ -44,8 +44,11 @@ def rule_charge(event: str, kind: ChargeType, tenant_id: str, account_id: str, c
 
 
 def load_charge_rules(folder: Path | str, profiles: Mapping[str, BillingProfile] | None) -> tuple[dict[str, BillingProfile], list[Problem]]:
-    """The rules of ``folder``'s files checked against the tenants' billing profiles (``None``: their shape only, as
-    ``rulebill plans validate rules/`` does without plans/billing); the profiles come back with their rules."""
+    """The rules of ``folder``'s files checked against the tenants' billing profiles; the profiles come back with their
+    rules.  ``None`` (``rulebill plans validate rules/`` without plans/billing) or no profile at all (no tenant bills:
+    the billing area is not set up, a plans folder without billing/) checks the rules' shape only."""
+    if not profiles:
+        profiles = None
     problems: list[Problem] = []
     rules: dict[str, list[ChargeRule]] = {}
     ids: dict[str, Mark] = {}
