@@ -166,14 +166,8 @@ def floor(path: Path) -> int:
     return n - 1
 
 
-def csv_rows(path: Path) -> Any:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        next(reader)
-        yield from reader
-
-
 def main(argv: list[str] | None = None) -> int:
+    from engine.csvrows import CdrFile
     from engine.plans import compile_plan_set, load_plan_set
     from engine.rating.whatif import what_if_paths
     from engine.replay import load_assignments, rate_folder, replay_folder, update_folder
@@ -200,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         write_plan(candidate, random.Random(20261127), price_factor=2)   # the same prefixes, voice prices doubled
         cpu, _wall, plan_set = timed(lambda: load_plan_set([case / "plans"])[0])
         active = compile_plan_set(plan_set)
-        plan_for = load_assignments(case / "subscribers.yaml", []).plan_for_row
+        assignments = load_assignments(case / "subscribers.yaml", [])   # as `rulebill plans what-if --subscribers` loads them
         cdr_file = case / "cdrs.cdr.csv"
         print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
               f"{SUBSCRIBERS:,} subscribers with bundles")
@@ -216,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in result.rows:
                 statuses[r[0]] = statuses.get(r[0], 0) + 1
             covered = sum(1 for r in result.rows if r[3])
-            cpu, wall, report = timed(lambda: what_if_paths(csv_rows(cdr_file), [str(candidate)], active, plan_for))
+            cpu, wall, report = timed(lambda: what_if_paths(CdrFile(cdr_file), [str(candidate)], active, assignments))
             runs["what-if"].append((cpu, wall))
             checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered, report.difference_micros))
         assert len(checks) == 1, f"rating must be deterministic: {checks}"

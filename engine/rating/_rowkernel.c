@@ -555,11 +555,13 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
                 }
                 Py_DECREF(uses);
                 uses = PyTuple_Pack(1, use);
+                PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
                 Py_DECREF(use);
                 if (uses == NULL) {
                     result = -1;
                     goto done;
                 }
+                PyObject_GC_UnTrack(uses);
                 Py_DECREF(charge);
                 charge = PyLong_FromLong(0);
                 if (charge == NULL) {
@@ -574,6 +576,10 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         result = -1;
         goto done;
     }
+    /* Kept away from the cyclic collector: a result refers to strings, ints, tuples of them and the plan version,
+     * none of which can refer back to it, so it can never be part of a cycle.  A million tracked results made
+     * the first collection after rating walk them all (a large share of a replay's time). */
+    PyObject_GC_UnTrack(tuple);
     result = 1;
 
 done:
