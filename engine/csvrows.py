@@ -46,15 +46,16 @@ class CsvRows:
         first = stream.readline()
         header = _plain_record(first) if _split is not None else None
         if header is None:
-            self._switch(0)
-            self.header: list[str] = next(self._reader, None) or []
+            record: Any = next(self._switch(0), None)
+            self.header: list[str] = record or []
         else:
             self.header, self._lines = header, 1
 
-    def _switch(self, offset: int) -> None:
+    def _switch(self, offset: int) -> Any:
         """Read on with csv.reader from ``offset`` (the start of a line; the lines before it were read here)."""
         self._stream.seek(offset)
         self._reader = csv.reader(io.TextIOWrapper(self._stream, encoding="utf-8", newline=""))
+        return self._reader
 
     def _pieces(self, size: int) -> Iterator[tuple[int | list[int], list[Sequence[str]]]]:
         """(line of the first record, records) per block; (line of every record, records) from csv.reader."""
@@ -84,7 +85,7 @@ class CsvRows:
             yield self._lines + 1, list(zip(*columns))
             self._lines += count
             offset += len(block)
-        reader = self._reader
+        reader: Any = self._reader
         before = self._lines
         while True:
             rows: list[Sequence[str]] = []

@@ -30,7 +30,7 @@ NEVER = 1 << 62   # "no change ahead" (an instant later than any CDR)
 
 class BandClock:
     __slots__ = ("id", "tz", "_tables", "_week_starts", "_week_bands", "_holiday_days", "_recurring", "_holiday_cache",
-                 "_next_cache", "_years", "_has_holidays")
+                 "_next_cache", "_years", "_has_holidays", "_pieces")
 
     def __init__(self, band_set_id: str, ir: dict[str, Any]) -> None:
         self.id = band_set_id
@@ -40,6 +40,8 @@ class BandClock:
         self._has_holidays = bool(self._holiday_days or self._recurring)
         self._holiday_cache: dict[int, bool] = {}
         self._next_cache: dict[int, int] = {}
+        # pieces by instant: calls crossing a band change ask again and again for the piece after each change
+        self._pieces: dict[int, tuple[str, int]] = {}
         self._years: dict[int, tuple[list[int], list[int]]] = {}
         # per kind of day: (segment starts, bands, segment ends) in seconds of day; the IR's tables are in minutes
         # unless the band set changes band on a second that is not a whole minute
@@ -148,6 +150,14 @@ class BandClock:
     def _piece(self, epoch: int) -> tuple[str, int]:
         """The band at ``epoch`` and the end (UTC) of the stretch where nothing can change it: a band change
         of the ordinary week or of a holiday's table, the start or end of a holiday, or a UTC-offset change."""
+        hit = self._pieces.get(epoch)
+        if hit is None:
+            if len(self._pieces) > 100_000:
+                self._pieces.clear()
+            hit = self._pieces[epoch] = self._find_piece(epoch)
+        return hit
+
+    def _find_piece(self, epoch: int) -> tuple[str, int]:
         off = self.offset(epoch)
         local = epoch + off
         day, sod = divmod(local, DAY)
