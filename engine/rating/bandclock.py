@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from engine.plans.ir import day_name, parse_day_name
@@ -26,6 +26,19 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 DAY = 86400
 WEEK = 7 * DAY
 NEVER = 1 << 62   # "no change ahead" (an instant later than any CDR)
+
+
+_T = TypeVar("_T")
+
+
+def _cached(cache: dict[int, _T], key: int, find: Callable[[int], _T]) -> _T:
+    """``cache[key]``, found on first use (a pure function of the key); emptied when it holds 100,000."""
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 100_000:
+            cache.clear()
+        hit = cache[key] = find(key)
+    return hit
 
 
 class BandClock:
@@ -122,12 +135,7 @@ class BandClock:
 
     def _next_holiday(self, day_number: int) -> int:
         """The first holiday on or after ``day_number`` (a local day number), or NEVER."""
-        best = self._next_cache.get(day_number)
-        if best is None:
-            if len(self._next_cache) > 100_000:
-                self._next_cache.clear()
-            best = self._next_cache[day_number] = self._find_next_holiday(day_number)
-        return best
+        return _cached(self._next_cache, day_number, self._find_next_holiday)
 
     def _find_next_holiday(self, day_number: int) -> int:
         best = NEVER
@@ -150,12 +158,7 @@ class BandClock:
     def _piece(self, epoch: int) -> tuple[str, int]:
         """The band at ``epoch`` and the end (UTC) of the stretch where nothing can change it: a band change
         of the ordinary week or of a holiday's table, the start or end of a holiday, or a UTC-offset change."""
-        hit = self._pieces.get(epoch)
-        if hit is None:
-            if len(self._pieces) > 100_000:
-                self._pieces.clear()
-            hit = self._pieces[epoch] = self._find_piece(epoch)
-        return hit
+        return _cached(self._pieces, epoch, self._find_piece)
 
     def _find_piece(self, epoch: int) -> tuple[str, int]:
         off = self.offset(epoch)
