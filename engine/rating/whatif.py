@@ -142,6 +142,18 @@ def what_if(cdrs: Iterable[Any] | RowChunks, candidate: CompiledPlans, active: C
     return report
 
 
+class _GroupOf(dict[Any, int]):
+    """One plan's start_time cells -> wallet group, found on first use (looked up for every row at C speed)."""
+
+    def __init__(self, wallets: "Wallets", plan_id: str) -> None:
+        super().__init__()
+        self.wallets, self.plan_id = wallets, plan_id
+
+    def __missing__(self, start: Any) -> int:
+        g = self[start] = self.wallets.group_of(self.plan_id, start)
+        return g
+
+
 class Wallets:
     """One side's bundle counters: each subscriber's plan's monthly bundles in full at the start of each bill cycle
     (anchored on the 1st, in the plan's time zone, as rating with counters counts them).
@@ -153,24 +165,24 @@ class Wallets:
 
     def __init__(self, compiled: CompiledPlans) -> None:
         self.compiled = compiled
-        # (plan, cycle) -> wallets by a_number; per plan: start minute -> group (index in _groups; -1: no bundles)
+        # (plan, cycle) -> wallets by a_number; per plan: start_time cell -> group (index in _groups; -1: no bundles)
         self._groups: list[tuple[str, str, dict[Any, dict[str, int]]]] = []
         self._group_ids: dict[tuple[str, str], int] = {}
-        self._bundles: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {}   # (plan, minute) -> bundles then
+        self._bundles: dict[tuple[str, Any], tuple[tuple[str, int], ...]] = {}   # (plan, start) -> bundles then
         self._first: dict[int, tuple[tuple[str, int], ...]] = {}   # a group's bundles at its first minute seen
         self._mixed: set[int] = set()   # groups whose cycle holds versions with different bundles
-        self._minutes: dict[str, dict[str, int]] = {}
+        self._starts: dict[str, _GroupOf] = {}
 
-    def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], minutes: Sequence[str]) -> list[Row]:
-        """Rate the chunk through ``ev`` with every row's wallet, consumed in row order."""
+    def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any]) -> list[Row]:
+        """Rate the chunk through ``ev`` with every row's wallet, consumed in row order (``starts``: the rows'
+        start_time cells)."""
         if len(self._bundles) > 200_000:   # bounded memory over a long file (found again on demand)
-            self._minutes.clear()
+            self._starts.clear()
             self._bundles.clear()
         if isinstance(plans, str):
-            of = self._minutes_of(plans)
-            gids = [of[m] if m in of else self._group_of(plans, m) for m in minutes]
+            gids = list(map(self._groups_of(plans).__getitem__, starts))
         else:
-            gids = [self._group_of(p, m) for p, m in zip(plans, minutes)]
+            gids = [self._groups_of(p)[s] for p, s in zip(plans, starts)]
         distinct = set(gids)
         if len(distinct) == 1 and gids[0] not in self._mixed:
             g = gids[0]
@@ -180,48 +192,45 @@ class Wallets:
             for a in set(map(_A_OF, chunk)) - wallets.keys():
                 wallets[a] = dict(self._first[g])
             return ev.rate_rows(chunk, plans, wallets)
-        return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, minutes, gids))
+        return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, starts, gids))
 
-    def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], minutes: Sequence[str],
+    def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any],
                 gids: list[int]) -> list[dict[str, int] | None]:
         """Every row's wallet (None: no bundles), each made at its first row with the bundles in force then."""
         out: list[dict[str, int] | None] = []
         groups, bundles = self._groups, self._bundles
-        for g, row, minute in zip(gids, chunk, minutes):
+        for g, row, start in zip(gids, chunk, starts):
             if g < 0:
                 out.append(None)
                 continue
             plan_id, _cycle, wallets = groups[g]
             wallet = wallets.get(row[_A])
             if wallet is None:
-                wallet = wallets[row[_A]] = dict(bundles[(plan_id, minute)])
+                wallet = wallets[row[_A]] = dict(bundles[(plan_id, start)])
             out.append(wallet)
         return out
 
-    def _minutes_of(self, plan_id: str) -> dict[str, int]:
-        of = self._minutes.get(plan_id)
+    def _groups_of(self, plan_id: str) -> _GroupOf:
+        of = self._starts.get(plan_id)
         if of is None:
-            of = self._minutes[plan_id] = {}
+            of = self._starts[plan_id] = _GroupOf(self, plan_id)
         return of
 
-    def _group_of(self, plan_id: str, minute: str) -> int:
-        """The group (plan, cycle) of a row of this plan starting in this minute; -1: no wallet."""
-        of = self._minutes_of(plan_id)
-        g = of.get(minute)
-        if g is None:
-            found = self._cycle(plan_id, minute)
-            if found is None:
-                g = -1
-            else:
-                cycle, bundles = found
-                g = self._group_ids.get((plan_id, cycle), -1)
-                if g < 0:
-                    g = self._group_ids[(plan_id, cycle)] = len(self._groups)
-                    self._groups.append((plan_id, cycle, {}))
-                self._bundles[(plan_id, minute)] = bundles
-                if self._first.setdefault(g, bundles) != bundles:
-                    self._mixed.add(g)   # a new version within the cycle: wallets made row by row, as each first comes
-            of[minute] = g
+    def group_of(self, plan_id: str, start: Any) -> int:
+        """The group (plan, cycle) of a row of this plan with this start_time cell; -1: no wallet.  The cycle is that
+        of the start minute (the cell's first 16 characters) in the plan's zone."""
+        minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
+        found = self._cycle(plan_id, minute)
+        if found is None:
+            return -1
+        cycle, bundles = found
+        g = self._group_ids.get((plan_id, cycle), -1)
+        if g < 0:
+            g = self._group_ids[(plan_id, cycle)] = len(self._groups)
+            self._groups.append((plan_id, cycle, {}))
+        self._bundles[(plan_id, start)] = bundles
+        if self._first.setdefault(g, bundles) != bundles:
+            self._mixed.add(g)   # a new version within the cycle: wallets made row by row, as each first comes
         return g
 
     def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
@@ -251,9 +260,9 @@ def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: E
         # one plan for the whole chunk (the common case): the batch loop then looks the plan up once
         plan_arg: str | list[str] = plans if isinstance(plans, str) else (
             plans[0] if plans.count(plans[0]) == len(plans) else plans)
-        minutes = [s[:16] if s.__class__ is str else (format_time(s) if s is not None else "")[:16] for s in map(_START_OF, chunk)]
-        active = a_wallets.rate(a_ev, chunk, plan_arg, minutes)
-        candidate = c_wallets.rate(c_ev, chunk, plan_arg, minutes)
+        starts = list(map(_START_OF, chunk))
+        active = a_wallets.rate(a_ev, chunk, plan_arg, starts)
+        candidate = c_wallets.rate(c_ev, chunk, plan_arg, starts)
         _add_up(chunk, plan_arg, active, candidate, lines, report)
 
 

@@ -180,8 +180,8 @@ def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> 
     got: list[Any] = []
     for k in range(0, len(rows), chunk):
         part = rows[k:k + chunk]
-        minutes = [r[COLUMNS.index("start_time")][:16] for r in part]
-        got += wallets.rate(ev, part, plans if isinstance(plans, str) else plans[k:k + chunk], minutes)
+        starts = [r[COLUMNS.index("start_time")] for r in part]
+        got += wallets.rate(ev, part, plans if isinstance(plans, str) else plans[k:k + chunk], starts)
     assert [r[:4] for r in got] == [r[:4] for r in want]
 
 
@@ -218,5 +218,5 @@ def test_a_version_with_other_bundles_within_a_cycle_keeps_each_wallet_as_its_fi
         got: list[Any] = []
         for k in range(0, len(rows), chunk):
             part = rows[k:k + chunk]
-            got += wallets.rate(ev, part, "TP_SMART_S", [r[COLUMNS.index("start_time")][:16] for r in part])
+            got += wallets.rate(ev, part, "TP_SMART_S", [r[COLUMNS.index("start_time")] for r in part])
         assert [r[:4] for r in got] == [r[:4] for r in want]
