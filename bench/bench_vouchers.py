@@ -394,15 +394,17 @@ def run_redemptions_grpc(server: _Server, count: int, clients: int = 32) -> Rate
 
 
 def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rates:
-    """The same-run floor: one trivial unit of database work per item, through the same connections and gate the
-    recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: ``BEGIN IMMEDIATE; SELECT 1; COMMIT`` under
-    the writer gate)."""
-    uow = server.root.vouchers.recharger._uow
-    hot = uow._hot
+    """The same-run floor: one trivial unit of database work per item, through the same connections and queue the
+    recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool behind its admission gate; SQLite: ``SELECT 1`` as a
+    request to the group-commit writer, which batches it like a redemption: its queue, its transaction, its
+    durable commit)."""
+    from store.voucher_recharge import PgRecharge
+
+    hot = server.root.vouchers.recharger._uow._hot
     per_client = count // clients
 
     def one(i: int, n: int) -> None:
-        if hot is not None:
+        if isinstance(hot, PgRecharge):
             with hot._turns:
                 raw = hot.engine.raw_connection()
                 try:
@@ -410,9 +412,7 @@ def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rate
                 finally:
                     raw.close()
         else:
-            with uow() as unit:
-                unit.session.connection().exec_driver_sql("SELECT 1")
-                unit.commit()
+            hot.run(lambda session: session.connection().exec_driver_sql("SELECT 1"))
     return _concurrently(one, per_client, clients)
 
 
