@@ -129,7 +129,8 @@ def _ts(text: Any) -> datetime | None:
 
 
 def _sqlite_ts(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The same text SQLAlchemy stores ("2026-11-27 12:00:00.000000"); isoformat is several times cheaper than strftime."""
+    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_snapshot(row: Sequence[Any], a: PinAttempt) -> AttemptSnapshot:
