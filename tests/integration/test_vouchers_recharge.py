@@ -382,17 +382,20 @@ def test_one_redemption_is_one_round_trip_on_postgresql_and_three_statements_on_
     assert actions == ["voucher.redeem_failed"] * 2
 
 
+def _vouchers_for(stack: Stack, n: int) -> tuple[pb.VoucherBatch, list[str], list[str]]:
+    """``n`` active vouchers (the batch and their PINs in serial order) and ``n`` live subscribers."""
+    op = vs(stack)
+    batch = activate(op, generate(op, count=n).batch_id)
+    return batch, list(pins_of(stack, batch).values()), subscribers(stack, n)
+
+
 def test_concurrent_redemptions_cost_three_statements_each_on_sqlite(stack: Stack) -> None:
     """Issue #10: 32 redemptions at once through the group-commit writer; whatever the batches were, each redemption
     is its snapshot read, its ledger row and its audit entry, and a batch is one BEGIN ... COMMIT."""
     if stack.backend != "sqlite":
         pytest.skip("the SQLite writer; PostgreSQL's one round trip is counted above")
-    op = vs(stack)
-    batch = activate(op, generate(op, count=32).batch_id)
-    pins = list(pins_of(stack, batch).values())
-    numbers = subscribers(stack, 32)
-    admin = replace(SYSTEM, tenant_id="mno", subject="rt")
-    recharger = stack.root.vouchers.recharger
+    _, pins, numbers = _vouchers_for(stack, 32)
+    admin, recharger = replace(SYSTEM, tenant_id="mno", subject="rt"), stack.root.vouchers.recharger
     with _Statements(stack.root.db, _recharge_pool(stack), postgres=False) as seen:
         results = together(32, lambda i: recharger.redeem(admin, numbers[i], pins[i], f"c32-{numbers[i]}"))
     assert all(r.credited_micros == 10_000_000 for r in results), results
@@ -414,12 +417,8 @@ def test_a_failing_request_never_fails_the_others_of_its_batch(stack: Stack) -> 
     from store.voucher_recharge import SqliteRecharge
     from store.voucher_writer import WriterRequest
 
-    op = vs(stack)
-    batch = activate(op, generate(op, count=3).batch_id)
-    pins = list(pins_of(stack, batch).values())
-    numbers = subscribers(stack, 3)
-    admin = replace(SYSTEM, tenant_id="mno", subject="rt")
-    recharger = stack.root.vouchers.recharger
+    batch, pins, numbers = _vouchers_for(stack, 3)
+    admin, recharger = replace(SYSTEM, tenant_id="mno", subject="rt"), stack.root.vouchers.recharger
     attempts = [recharger.pin_attempt("redeem", admin, numbers[i], pins[i], f"batch-{numbers[i]}") for i in range(3)]
     again = recharger.pin_attempt("redeem", admin, numbers[0], pins[0], f"batch-{numbers[0]}")  # the same request twice
     requests = [WriterRequest(lambda s, a=a: SqliteRecharge(s).attempt(a)) for a in (*attempts, again)]
