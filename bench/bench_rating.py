@@ -11,6 +11,8 @@ subscribers both bundles; ``cdrs.cdr.csv`` with the CDRs (70 % voice, 20 % SMS,
 10 % data) of those subscribers.  Timed, CPU and wall, in one process:
 
 * floor: ``csv.reader`` over the CDR file doing nothing with the rows;
+* read only: the reading replay and what-if do (:mod:`engine.csvrows`), doing
+  nothing with the rows, as a second reference;
 * replay: :func:`engine.replay.rate_folder` -- what ``rulebill replay`` runs
   before it compares (loads the plans and subscribers, reads the file, rates
   every CDR through the evaluator with bundle counters carried in order);
@@ -166,14 +168,20 @@ def floor(path: Path) -> int:
     return n - 1
 
 
-def csv_rows(path: Path) -> Any:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        next(reader)
-        yield from reader
+def read_floor(path: Path) -> int:
+    """The reading replay and what-if do (engine.csvrows: plain blocks split in C), doing nothing with the rows."""
+    from engine.csvrows import CsvRows
+    from engine.gcpause import collector_paused
+
+    n = 0
+    with path.open("rb") as f, collector_paused():   # as replay reads (chunks of rows held)
+        for _lines, rows in CsvRows(f).chunks(50_000):
+            n += len(rows)
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.csvrows import CdrFile
     from engine.plans import compile_plan_set, load_plan_set
     from engine.rating.whatif import what_if_paths
     from engine.replay import load_assignments, rate_folder, replay_folder, update_folder
@@ -200,29 +208,32 @@ def main(argv: list[str] | None = None) -> int:
         write_plan(candidate, random.Random(20261127), price_factor=2)   # the same prefixes, voice prices doubled
         cpu, _wall, plan_set = timed(lambda: load_plan_set([case / "plans"])[0])
         active = compile_plan_set(plan_set)
-        plan_for = load_assignments(case / "subscribers.yaml", []).plan_for_row
+        assignments = load_assignments(case / "subscribers.yaml", [])   # as `rulebill plans what-if --subscribers` loads them
         cdr_file = case / "cdrs.cdr.csv"
         print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
               f"{SUBSCRIBERS:,} subscribers with bundles")
         print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB; {args.repeat} repetitions, medians")
-        runs: dict[str, list[tuple[float, float]]] = {"floor": [], "replay": [], "what-if": []}
+        runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "what-if": []}
         checks = set()
         for _ in range(args.repeat):
             cpu, wall, n = timed(lambda: floor(cdr_file))
             runs["floor"].append((cpu, wall))
+            cpu, wall, _n = timed(lambda: read_floor(cdr_file))
+            runs["read"].append((cpu, wall))
             cpu, wall, result = timed(lambda: rate_folder(case, details=False))
             runs["replay"].append((cpu, wall))
             statuses: dict[str, int] = {}
             for r in result.rows:
                 statuses[r[0]] = statuses.get(r[0], 0) + 1
             covered = sum(1 for r in result.rows if r[3])
-            cpu, wall, report = timed(lambda: what_if_paths(csv_rows(cdr_file), [str(candidate)], active, plan_for))
+            cpu, wall, report = timed(lambda: what_if_paths(CdrFile(cdr_file), [str(candidate)], active, assignments))
             runs["what-if"].append((cpu, wall))
             checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered, report.difference_micros))
         assert len(checks) == 1, f"rating must be deterministic: {checks}"
         n, rated_count, charged, statuses_t, covered, difference = checks.pop()
         f_cpu = statistics.median(c for c, _ in runs["floor"])
-        for name, label in (("floor", "floor (csv.reader only)     "), ("replay", "replay (rate_folder)        "),
+        for name, label in (("floor", "floor (csv.reader only)     "), ("read", "read only (engine.csvrows)  "),
+                            ("replay", "replay (rate_folder)        "),
                             ("what-if", "what-if (two plan sets)     ")):
             cpu = statistics.median(c for c, _ in runs[name])
             wall = statistics.median(w for _, w in runs[name])

@@ -30,9 +30,7 @@ the case charged the subscriber so far); a barred one is expected as
 
 from __future__ import annotations
 
-import csv
 import json
-from itertools import islice
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
+from engine.csvrows import CsvRows
 from engine.gcpause import collector_paused
 from engine.money import AmountError, format_amount, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
@@ -145,6 +144,19 @@ class Assignments:
         return (plan_attribute(row[_ATTRS] or "") or self.subscribers.get(row[_A]) or self.tenants.get(row[_TENANT])
                 or self.default_plan)
 
+    __call__ = plan_for_row   # a plan assignment of rows (engine.rating.whatif.PlanFor)
+
+    def plans_of_rows(self, rows: Sequence[Sequence[Any]], header: Sequence[str] = COLUMNS) -> str | list[str]:
+        """The plan of every row: one for all when nothing assigns plans per subscriber, tenant or CDR (then
+        nothing per row is looked at), else each row's."""
+        i_attrs = header.index("attributes") if "attributes" in header else -1
+        if not self.subscribers and not self.tenants and (i_attrs < 0 or not _any_plan_attribute(rows, i_attrs)):
+            return self.default_plan
+        if tuple(header) == COLUMNS:
+            width = len(COLUMNS)
+            return [self.plan_for_row(row) if len(row) == width else _plan_of(self, header, row) for row in rows]
+        return [_plan_of(self, header, row) for row in rows]
+
 
 def load_assignments(path: Path, problems: list[Problem]) -> Assignments:
     out = Assignments()
@@ -183,9 +195,8 @@ def load_assignments(path: Path, problems: list[Problem]) -> Assignments:
     return out
 
 
-def _header(reader: Any, path: Path, problems: list[Problem]) -> list[str]:
+def _header(header: list[str], path: Path, problems: list[Problem]) -> list[str]:
     """The CDR file's header (a problem when it lacks a column every CDR needs)."""
-    header = next(reader, None) or []
     missing = [c for c in ("cdr_id", "source", "origin_id", "service", "start_time") if c not in header]
     if missing:
         problems.append(Problem(str(path), 1, 1, "cdr.header", f"header lacks column(s): {', '.join(missing)}"))
@@ -234,20 +245,14 @@ def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, ba
     evaluator = Evaluator(compile_plan_set(plan_set))
     states: dict[str, dict[str, int]] = {k: dict(v) for k, v in assignments.bundles.items()}
     used: dict[str, int] = {}   # credit used per subscriber so far, for barring on credit
-    with cdr_path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = _header(reader, cdr_path, result.problems)
+    with cdr_path.open("rb") as stream:
+        records = CsvRows(stream)   # csv.reader's records, plain blocks split in C (see engine.csvrows)
+        header = _header(records.header, cdr_path, result.problems)
         if result.problems:
             return
-        while True:
-            if details:   # line numbers name a rejected row (a row of the wrong width is kept: it is rejected)
-                lines = [(reader.line_num, row) for row in islice(reader, CHUNK_ROWS)]
-                rows = [row for _, row in lines]
-            else:
-                rows = list(islice(reader, CHUNK_ROWS))
-            if not rows:
-                break
-            plans: str | list[str] = _plans(assignments, header, rows)
+        # line numbers name a rejected row (a row of the wrong width is kept: it is rejected)
+        for lines, rows in records.chunks(CHUNK_ROWS):
+            plans: str | list[str] = assignments.plans_of_rows(rows, header)
             barred: dict[int, dict[str, Any]] = {}
             if barring is None:
                 out = evaluator.rate_rows(rows, plans, states, header)   # wallets by a_number
@@ -257,10 +262,10 @@ def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, ba
             result.count += len(rows)
             result.charged_micros += sum(map(_CHARGE, out))   # a row not rated carries a charge of 0
             if details:
-                _details(result, evaluator, header, lines, plans, out, barred)
+                _details(result, evaluator, header, list(zip(lines, rows)), plans, out, barred)
 
 
-def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], lines: list[tuple[int, list[str]]],
+def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], lines: list[tuple[int, Sequence[str]]],
              plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> None:
     """Every CDR's full form (spans, bundles, discounts), for the comparison with expected.jsonl."""
     for n, ((line, row), plan, r) in enumerate(zip(lines, [plans] * len(lines) if isinstance(plans, str) else plans, out)):
@@ -276,32 +281,22 @@ def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], line
             result.rated.append(rated)
 
 
-def _plans(assignments: Assignments, header: list[str], rows: list[list[str]]) -> str | list[str]:
-    """The plan of every row: one for all when nothing assigns plans per subscriber, tenant or CDR."""
-    i_attrs = header.index("attributes") if "attributes" in header else -1
-    if not assignments.subscribers and not assignments.tenants and (i_attrs < 0 or not _any_plan_attribute(rows, i_attrs)):
-        return assignments.default_plan
-    return [_plan_of(assignments, header, row) for row in rows]
-
-
-def _any_plan_attribute(rows: list[list[str]], i_attrs: int) -> bool:
+def _any_plan_attribute(rows: Sequence[Sequence[str]], i_attrs: int) -> bool:
     """Does any row's attributes cell name a plan?  The cells joined by a character "plan=" does not hold, searched
     once (a row too short to have the cell: cell by cell)."""
     try:
         return "plan=" in "\n".join(map(itemgetter(i_attrs), rows))
-    except IndexError:
-        return any("plan=" in row[i_attrs] for row in rows if len(row) > i_attrs)
+    except (IndexError, TypeError):   # a short row, or a typed cell (None)
+        return any("plan=" in (row[i_attrs] or "") for row in rows if len(row) > i_attrs)
 
 
-def _plan_of(assignments: Assignments, header: list[str], row: list[str]) -> str:
-    if header == list(COLUMNS) and len(row) == len(COLUMNS):
-        return assignments.plan_for_row(row)
+def _plan_of(assignments: Assignments, header: Sequence[str], row: Sequence[str]) -> str:
     cells = dict(zip(header, row))
     return (plan_attribute(cells.get("attributes", "")) or assignments.subscribers.get(cells.get("a_number", ""))
             or assignments.tenants.get(cells.get("tenant", "")) or assignments.default_plan)
 
 
-def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignments, header: list[str], rows: list[list[str]],
+def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignments, header: list[str], rows: Sequence[Sequence[str]],
                        plans: str | list[str], states: dict[str, dict[str, int]], barred: dict[int, dict[str, Any]],
                        used: dict[str, int]) -> list[Row]:
     """CDR by CDR: a listed subscriber's attempt is authorised first (credit used = what replay charged it so far)."""

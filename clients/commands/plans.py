@@ -247,8 +247,8 @@ def run_what_if(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if assign_problems:
         sys.stderr.write(format_problems(assign_problems) + "\n")
         return EXIT_INVALID
-    report = what_if_paths(_cdr_rows(args.cdrs), args.candidate, compile_plan_set(active_set),
-                           assignments.plan_for_row if assignments else None)
+    # the assignments answer for a whole chunk at once (Assignments.plans_of_rows)
+    report = what_if_paths(_cdr_rows(args.cdrs), args.candidate, compile_plan_set(active_set), assignments)
     if not report.ok:
         sys.stderr.write("candidate plan set is invalid:\n" + format_problems(report.problems) + "\n")
         return EXIT_INVALID
@@ -361,20 +361,7 @@ def run_import_cgrates(args: argparse.Namespace, out: TextIO | None = None) -> i
 
 
 def _cdr_rows(path: str) -> Any:
-    """The rows of a normalised CDR file in the layout's column order (the evaluator reads them as they are)."""
-    import csv
+    """The rows of a normalised CDR file in the layout's column order (the evaluator reads them as they are), in chunks."""
+    from engine.csvrows import CdrFile
 
-    from engine.cdr import COLUMNS
-
-    with open(path, encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = next(reader, None) or []
-        if list(header) == list(COLUMNS):
-            yield from reader
-            return
-        where = [header.index(c) if c in header else -1 for c in COLUMNS]
-        for row in reader:
-            if len(row) != len(header):
-                yield row  # the wrong width: rated "rejected", counted as such
-            else:
-                yield [row[i] if i >= 0 else "" for i in where]
+    return CdrFile(path)

@@ -149,6 +149,11 @@ typedef struct {
     int usable;
     size_t mask;
     PrefixSlot *slots;
+    /* One bit per hash of every key, 16 bits per key: most probes of a length the number has no prefix of stop
+     * here.  With 50,000 prefixes the slots take 2 MB, beyond the core's cache, and a probe that missed cost a
+     * memory read (most of the loop's own time); the filter (128 KB) stays in the cache. */
+    unsigned long long *filter;
+    size_t filter_mask;       /* in bits */
 } PrefixTable;
 
 static PrefixTable prefix_tables[PREFIX_TABLES];
@@ -163,10 +168,18 @@ prefix_hash(unsigned long long key)
     return (size_t)key;
 }
 
+static inline size_t
+filter_bit(const PrefixTable *t, size_t hash)
+{
+    return (hash >> 32) & t->filter_mask;   /* other bits of the hash than the slot's */
+}
+
 static void
 prefix_put(PrefixTable *t, unsigned long long key, PyObject *group)
 {
-    size_t i = prefix_hash(key) & t->mask;
+    size_t h = prefix_hash(key), bit = filter_bit(t, h);
+    t->filter[bit >> 6] |= 1ULL << (bit & 63);
+    size_t i = h & t->mask;
     while (t->slots[i].key != 0 && t->slots[i].key != key)
         i = (i + 1) & t->mask;
     t->slots[i].key = key;
@@ -186,17 +199,27 @@ prefix_table(PyObject *groups)
     prefix_next = (prefix_next + 1) % PREFIX_TABLES;
     Py_CLEAR(t->dict);
     PyMem_Free(t->slots);
+    PyMem_Free(t->filter);
     t->slots = NULL;
+    t->filter = NULL;
     Py_ssize_t n = PyDict_GET_SIZE(groups);
-    size_t cap = 16;
+    size_t cap = 16, bits = 64;
     while (cap < (size_t)n * 2 + 1)
         cap <<= 1;
+    while (bits < (size_t)n * 16)
+        bits <<= 1;
     t->slots = PyMem_Calloc(cap, sizeof(PrefixSlot));
-    if (t->slots == NULL) {
+    t->filter = PyMem_Calloc(bits / 64, sizeof(unsigned long long));
+    if (t->slots == NULL || t->filter == NULL) {
+        PyMem_Free(t->slots);
+        PyMem_Free(t->filter);
+        t->slots = NULL;
+        t->filter = NULL;
         PyErr_NoMemory();
         return NULL;
     }
     t->mask = cap - 1;
+    t->filter_mask = bits - 1;
     t->usable = 1;
     PyObject *k, *val;
     Py_ssize_t pos = 0;
@@ -258,7 +281,10 @@ prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject
         if (m == 0)
             continue;
         unsigned long long key = values[m] * 20 + (unsigned long long)m;
-        size_t i = prefix_hash(key) & t->mask;
+        size_t h = prefix_hash(key), bit = filter_bit(t, h);
+        if (!(t->filter[bit >> 6] & (1ULL << (bit & 63))))
+            continue;   /* no key of that hash: not a prefix */
+        size_t i = h & t->mask;
         while (t->slots[i].key != 0) {
             if (t->slots[i].key == key)
                 return t->slots[i].group;
@@ -555,11 +581,13 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
                 }
                 Py_DECREF(uses);
                 uses = PyTuple_Pack(1, use);
+                PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
                 Py_DECREF(use);
                 if (uses == NULL) {
                     result = -1;
                     goto done;
                 }
+                PyObject_GC_UnTrack(uses);
                 Py_DECREF(charge);
                 charge = PyLong_FromLong(0);
                 if (charge == NULL) {
@@ -574,6 +602,10 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         result = -1;
         goto done;
     }
+    /* Kept away from the cyclic collector: a result refers to strings, ints, tuples of them and the plan version,
+     * none of which can refer back to it, so it can never be part of a cycle.  A million tracked results made
+     * the first collection after rating walk them all (a large share of a replay's time). */
+    PyObject_GC_UnTrack(tuple);
     result = 1;
 
 done:

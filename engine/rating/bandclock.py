@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from engine.plans.ir import day_name, parse_day_name
@@ -28,9 +28,22 @@ WEEK = 7 * DAY
 NEVER = 1 << 62   # "no change ahead" (an instant later than any CDR)
 
 
+_T = TypeVar("_T")
+
+
+def _cached(cache: dict[int, _T], key: int, find: Callable[[int], _T]) -> _T:
+    """``cache[key]``, found on first use (a pure function of the key); emptied when it holds 100,000."""
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 100_000:
+            cache.clear()
+        hit = cache[key] = find(key)
+    return hit
+
+
 class BandClock:
     __slots__ = ("id", "tz", "_tables", "_week_starts", "_week_bands", "_holiday_days", "_recurring", "_holiday_cache",
-                 "_next_cache", "_years", "_has_holidays")
+                 "_next_cache", "_years", "_has_holidays", "_pieces")
 
     def __init__(self, band_set_id: str, ir: dict[str, Any]) -> None:
         self.id = band_set_id
@@ -40,6 +53,8 @@ class BandClock:
         self._has_holidays = bool(self._holiday_days or self._recurring)
         self._holiday_cache: dict[int, bool] = {}
         self._next_cache: dict[int, int] = {}
+        # pieces by instant: calls crossing a band change ask again and again for the piece after each change
+        self._pieces: dict[int, tuple[str, int]] = {}
         self._years: dict[int, tuple[list[int], list[int]]] = {}
         # per kind of day: (segment starts, bands, segment ends) in seconds of day; the IR's tables are in minutes
         # unless the band set changes band on a second that is not a whole minute
@@ -120,12 +135,7 @@ class BandClock:
 
     def _next_holiday(self, day_number: int) -> int:
         """The first holiday on or after ``day_number`` (a local day number), or NEVER."""
-        best = self._next_cache.get(day_number)
-        if best is None:
-            if len(self._next_cache) > 100_000:
-                self._next_cache.clear()
-            best = self._next_cache[day_number] = self._find_next_holiday(day_number)
-        return best
+        return _cached(self._next_cache, day_number, self._find_next_holiday)
 
     def _find_next_holiday(self, day_number: int) -> int:
         best = NEVER
@@ -148,6 +158,9 @@ class BandClock:
     def _piece(self, epoch: int) -> tuple[str, int]:
         """The band at ``epoch`` and the end (UTC) of the stretch where nothing can change it: a band change
         of the ordinary week or of a holiday's table, the start or end of a holiday, or a UTC-offset change."""
+        return _cached(self._pieces, epoch, self._find_piece)
+
+    def _find_piece(self, epoch: int) -> tuple[str, int]:
         off = self.offset(epoch)
         local = epoch + off
         day, sod = divmod(local, DAY)

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress, islice
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from engine.cancellation import checkpoint
 from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
@@ -30,7 +30,7 @@ from engine.yamlio import Problem
 PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
 _A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
-_SERVICE_OF = itemgetter(_SERVICE)
+_SERVICE_OF, _START_OF, _A_OF = itemgetter(_SERVICE), itemgetter(_START), itemgetter(_A)
 _STATUS_OF, _CHARGE_OF = itemgetter(0), itemgetter(1)   # of an evaluator Row
 
 
@@ -103,56 +103,135 @@ def default_plan_for(assignments: Mapping[str, str] | None = None, default: str 
     return plan_for
 
 
-def _rows(cdrs: Iterable[Any]) -> Iterator[Sequence[Any]]:
-    for c in cdrs:
-        yield row_of(c) if isinstance(c, MediatedCdr) else c
+class RowChunks(Protocol):
+    """CDR rows that come in chunks already (a CDR file read by :class:`engine.csvrows.CdrFile`)."""
+
+    def chunks(self, size: int) -> Iterator[Sequence[Sequence[Any]]]: ...
 
 
-def what_if(cdrs: Iterable[Any], candidate: CompiledPlans, active: CompiledPlans,
+class ChunkPlans(Protocol):
+    """A plan assignment that answers for a whole chunk at once (one plan for all, or one per row)."""
+
+    def plans_of_rows(self, rows: Sequence[Sequence[Any]]) -> str | list[str]: ...
+
+
+def _chunks(cdrs: Iterable[Any] | RowChunks) -> Iterator[Sequence[Sequence[Any]]]:
+    if hasattr(cdrs, "chunks"):
+        yield from cdrs.chunks(CHUNK)
+        return
+    rows = iter(cdrs)
+    while True:
+        chunk = list(islice(rows, CHUNK))
+        if not chunk:
+            return
+        if MediatedCdr in set(map(type, chunk)):
+            chunk = [row_of(c) if isinstance(c, MediatedCdr) else c for c in chunk]
+        yield chunk
+
+
+def what_if(cdrs: Iterable[Any] | RowChunks, candidate: CompiledPlans, active: CompiledPlans,
             plan_for: PlanFor | Mapping[str, str] | None = None, limits: CdrLimits = DEFAULT_LIMITS) -> WhatIfReport:
     """Rate every CDR (row or MediatedCdr) with both plan sets and sum the charges per plan and service."""
     assign = plan_for if callable(plan_for) else default_plan_for(plan_for)
     a_ev, c_ev = Evaluator(active, limits), Evaluator(candidate, limits)
     lines: dict[tuple[str, str], WhatIfLine] = {}
     report = WhatIfReport()
-    rows = _rows(cdrs)
     with collector_paused():   # reading and rating build many small acyclic objects (see engine.gcpause)
-        _compare(rows, assign, a_ev, c_ev, lines, report)
+        _compare(_chunks(cdrs), assign, a_ev, c_ev, lines, report)
     report.lines = [lines[k] for k in sorted(lines)]
     return report
 
 
+class _GroupOf(dict[Any, int]):
+    """One plan's start_time cells -> wallet group, found on first use (looked up for every row at C speed)."""
+
+    def __init__(self, wallets: "Wallets", plan_id: str) -> None:
+        super().__init__()
+        self.wallets, self.plan_id = wallets, plan_id
+
+    def __missing__(self, start: Any) -> int:
+        g = self[start] = self.wallets.group_of(self.plan_id, start)
+        return g
+
+
 class Wallets:
     """One side's bundle counters: each subscriber's plan's monthly bundles in full at the start of each bill cycle
-    (anchored on the 1st, in the plan's time zone, as rating with counters counts them)."""
+    (anchored on the 1st, in the plan's time zone, as rating with counters counts them).
+
+    A row's wallet is that of (a_number, plan, cycle), made at the first row of it with the bundles of the plan
+    version in force then.  Rows of different cycles or plans never share a wallet, so a chunk is rated per
+    (plan, cycle) with the wallets by a_number (which the evaluator's C loop reads itself), results put back in
+    row order."""
 
     def __init__(self, compiled: CompiledPlans) -> None:
         self.compiled = compiled
-        self._wallets: dict[tuple[str, str, str], dict[str, int]] = {}
-        self._cycles: dict[tuple[str, str], tuple[str, tuple[tuple[str, int], ...]] | None] = {}
+        # (plan, cycle) -> wallets by a_number; per plan: start_time cell -> group (index in _groups; -1: no bundles)
+        self._groups: list[tuple[str, str, dict[Any, dict[str, int]]]] = []
+        self._group_ids: dict[tuple[str, str], int] = {}
+        self._bundles: dict[tuple[str, Any], tuple[tuple[str, int], ...]] = {}   # (plan, start) -> bundles then
+        self._first: dict[int, tuple[tuple[str, int], ...]] = {}   # a group's bundles at its first minute seen
+        self._mixed: set[int] = set()   # groups whose cycle holds versions with different bundles
+        self._starts: dict[str, _GroupOf] = {}
 
-    def of_rows(self, chunk: Sequence[Sequence[Any]], plans: Sequence[str]) -> list[dict[str, int] | None]:
-        """The wallet of every row (None: no bundles), consumed in place as the rows are rated in order."""
+    def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any]) -> list[Row]:
+        """Rate the chunk through ``ev`` with every row's wallet, consumed in row order (``starts``: the rows'
+        start_time cells)."""
+        if len(self._bundles) > 200_000:   # bounded memory over a long file (found again on demand)
+            self._starts.clear()
+            self._bundles.clear()
+        if isinstance(plans, str):
+            gids = list(map(self._groups_of(plans).__getitem__, starts))
+        else:
+            gids = [self._groups_of(p)[s] for p, s in zip(plans, starts)]
+        distinct = set(gids)
+        if len(distinct) == 1 and gids[0] not in self._mixed:
+            g = gids[0]
+            if g < 0:
+                return ev.rate_rows(chunk, plans, None)
+            wallets = self._groups[g][2]   # by a_number: the evaluator's C loop looks them up itself
+            for a in set(map(_A_OF, chunk)) - wallets.keys():
+                wallets[a] = dict(self._first[g])
+            return ev.rate_rows(chunk, plans, wallets)
+        return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, starts, gids))
+
+    def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any],
+                gids: list[int]) -> list[dict[str, int] | None]:
+        """Every row's wallet (None: no bundles), each made at its first row with the bundles in force then."""
         out: list[dict[str, int] | None] = []
-        cycles, wallets = self._cycles, self._wallets
-        for row, plan_id in zip(chunk, plans):
-            start = row[_START]
-            minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
-            found = cycles.get((plan_id, minute), self)
-            if found is self:
-                found = cycles[(plan_id, minute)] = self._cycle(plan_id, minute)
-            if found is None:
+        groups, bundles = self._groups, self._bundles
+        for g, row, start in zip(gids, chunk, starts):
+            if g < 0:
                 out.append(None)
                 continue
-            cycle, bundles = found   # type: ignore[misc]
-            key = (str(row[_A]), plan_id, cycle)
-            wallet = wallets.get(key)
+            plan_id, _cycle, wallets = groups[g]
+            wallet = wallets.get(row[_A])
             if wallet is None:
-                wallet = wallets[key] = dict(bundles)
+                wallet = wallets[row[_A]] = dict(bundles[(plan_id, start)])
             out.append(wallet)
-        if len(cycles) > 100_000:
-            cycles.clear()
         return out
+
+    def _groups_of(self, plan_id: str) -> _GroupOf:
+        of = self._starts.get(plan_id)
+        if of is None:
+            of = self._starts[plan_id] = _GroupOf(self, plan_id)
+        return of
+
+    def group_of(self, plan_id: str, start: Any) -> int:
+        """The group (plan, cycle) of a row of this plan with this start_time cell; -1: no wallet.  The cycle is that
+        of the start minute (the cell's first 16 characters) in the plan's zone."""
+        minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
+        found = self._cycle(plan_id, minute)
+        if found is None:
+            return -1
+        cycle, bundles = found
+        g = self._group_ids.get((plan_id, cycle), -1)
+        if g < 0:
+            g = self._group_ids[(plan_id, cycle)] = len(self._groups)
+            self._groups.append((plan_id, cycle, {}))
+        self._bundles[(plan_id, start)] = bundles
+        if self._first.setdefault(g, bundles) != bundles:
+            self._mixed.add(g)   # a new version within the cycle: wallets made row by row, as each first comes
+        return g
 
     def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
         plan = self.compiled.plan(plan_id)
@@ -170,19 +249,20 @@ class Wallets:
         return (cycle_of(v.clock.local_day(epoch)), bundles) if bundles else None
 
 
-def _compare(rows: Iterator[Sequence[Any]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
+def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
              lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
     a_wallets, c_wallets = Wallets(a_ev.compiled), Wallets(c_ev.compiled)
-    while True:
-        chunk = list(islice(rows, CHUNK))
-        if not chunk:
-            break
+    plans_of: Callable[[Sequence[Sequence[Any]]], str | list[str]] = getattr(assign, "plans_of_rows", None) or (
+        lambda chunk: list(map(assign, chunk)))
+    for chunk in chunks:
         checkpoint()   # the caller may have gone away: a comparison nobody reads is not finished
-        plans = list(map(assign, chunk))
+        plans = plans_of(chunk)
         # one plan for the whole chunk (the common case): the batch loop then looks the plan up once
-        plan_arg: str | list[str] = plans[0] if plans.count(plans[0]) == len(plans) else plans
-        active = a_ev.rate_rows(chunk, plan_arg, a_wallets.of_rows(chunk, plans))
-        candidate = c_ev.rate_rows(chunk, plan_arg, c_wallets.of_rows(chunk, plans))
+        plan_arg: str | list[str] = plans if isinstance(plans, str) else (
+            plans[0] if plans.count(plans[0]) == len(plans) else plans)
+        starts = list(map(_START_OF, chunk))
+        active = a_wallets.rate(a_ev, chunk, plan_arg, starts)
+        candidate = c_wallets.rate(c_ev, chunk, plan_arg, starts)
         _add_up(chunk, plan_arg, active, candidate, lines, report)
 
 
@@ -231,7 +311,7 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
                         break
 
 
-def what_if_paths(cdrs: Iterable[Any], candidate_paths: Iterable[str], active: CompiledPlans,
+def what_if_paths(cdrs: Iterable[Any] | RowChunks, candidate_paths: Iterable[str], active: CompiledPlans,
                   plan_for: PlanFor | Mapping[str, str] | None = None) -> WhatIfReport:
     """Like :func:`what_if` from candidate plan files: an invalid candidate returns its validation errors, unrated."""
     from engine.plans import compile_plan_set, load_plan_set

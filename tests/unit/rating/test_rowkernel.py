@@ -101,3 +101,35 @@ def test_the_c_loop_takes_the_plain_rows() -> None:
     finally:
         evaluator_module._kernel = original
     assert calls == [0] and len(out) == 199   # one call rated them all
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32), count=st.sampled_from([3, 300, 5_000]))
+def test_the_c_prefix_table_finds_the_longest_prefix_of_many(seed: int, count: int) -> None:
+    """The C loop's prefix table (with its filter of the lengths a number has no prefix of) gives each number the group
+    of its longest prefix, as the prefix index does, over thousands of nested prefixes of 1-9 digits."""
+    from engine.rating.compiled import CompiledPlans
+    from tests.unit.rating.helpers import cdr, ir_plan, ir_rate
+
+    rng = random.Random(seed)
+    groups: dict[str, list[str]] = {f"DST_{g}": [] for g in range(7)}
+    seen: set[str] = set()
+    while len(seen) < count:
+        p = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 9)))
+        if p not in seen:
+            seen.add(p)
+            groups[f"DST_{rng.randrange(7)}"].append(p)
+    groups = {g: p for g, p in groups.items() if p}
+    rates = {f"RT_{g}": ir_rate([[0, 10_000 * (k + 1), 60, 1]]) for k, g in enumerate(groups)}
+    compiled = CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", g, "ANYTIME", f"RT_{g}"] for g in groups],
+                                             prefixes=groups))
+    prefixes = sorted(seen)
+    numbers = [rng.choice(prefixes) + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 6))) for _ in range(300)]
+    numbers += ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12))) for _ in range(100)]
+    rows = [to_row(cdr(b_number=n, duration_seconds=61)) for n in numbers]
+    c_loop, py_loop = Evaluator(compiled), Evaluator(compiled)
+    py_loop.use_kernel = False
+    got, want = c_loop.rate_rows(rows, "TP"), py_loop.rate_rows(rows, "TP")
+    index = compiled.plans["TP"].versions[0].index
+    assert [r[5] for r in got] == [r[5] for r in want] == [index.lookup(n)[0] for n in numbers]
+    assert [r[:3] for r in got] == [r[:3] for r in want]

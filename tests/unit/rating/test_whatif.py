@@ -6,7 +6,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.cdr import MediatedCdr, read_cdrs
+import random
+from typing import Sequence
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.cdr import COLUMNS, MediatedCdr, parse_time, read_cdrs, to_row
+from engine.rating import whatif
+from engine.rating.evaluator import Evaluator
+from engine.rating.usage import cycle_of
 from engine.rating.whatif import what_if, what_if_paths
 from engine.replay import load_assignments
 from tests.unit.rating.helpers import REPO, compile_folder
@@ -17,6 +26,29 @@ CASE = REPO / "tests" / "golden" / "sample-operator"
 def _cdrs() -> list[MediatedCdr]:
     with (CASE / "cdrs.cdr.csv").open() as stream:
         return [c for c in read_cdrs(stream) if isinstance(c, MediatedCdr)]
+
+
+def _wallets_by_row(compiled: Any, rows: Sequence[Sequence[Any]], plans: Sequence[str]) -> list[dict[str, int] | None]:
+    """The oracle of what-if's counters, row by row: the wallet of (a_number, plan, bill cycle in the plan's zone), made
+    at its first row with the monthly bundles of the version in force then; None where no bundle or version is."""
+    wallets: dict[tuple[str, str, str], dict[str, int]] = {}
+    out: list[dict[str, int] | None] = []
+    for row, plan_id in zip(rows, plans):
+        plan = compiled.plan(plan_id)
+        minute = str(row[COLUMNS.index("start_time")])[:16]
+        try:
+            epoch = int(parse_time(minute + ":00Z").timestamp())
+        except ValueError:
+            epoch = None
+        v = plan.version_at(epoch) if plan is not None and epoch is not None else None
+        bundles = tuple((bid, b.allowance) for bid in v.bundles if (b := compiled.bundles.get(bid)) is not None
+                        and b.recurrence == "monthly") if v is not None else ()
+        if not bundles:
+            out.append(None)
+            continue
+        key = (str(row[COLUMNS.index("a_number")]), plan_id, cycle_of(v.clock.local_day(epoch)))
+        out.append(wallets.setdefault(key, dict(bundles)))
+    return out
 
 
 def test_same_plans_make_no_difference() -> None:
@@ -82,7 +114,6 @@ def test_lines_add_up_to_what_each_row_was_rated(tmp_path: Path) -> None:
     several plans and services in one chunk, rejected rows (in no line), unrated rows (counted apart), and a chunk of
     one plan (added up by service alone)."""
     from engine.cdr import COLUMNS, to_row
-    from engine.rating import whatif
     from engine.rating.evaluator import Evaluator
 
     shutil.copytree(CASE / "plans", tmp_path / "plans")
@@ -102,7 +133,7 @@ def test_lines_add_up_to_what_each_row_was_rated(tmp_path: Path) -> None:
         want: dict[tuple[str, str], list[Any]] = {}
         rejected = 0
         plans = [assign(r) for r in rows]
-        sides = [Evaluator(c).rate_rows(rows, plans, whatif.Wallets(c).of_rows(rows, plans)) for c in (active, candidate)]
+        sides = [Evaluator(c).rate_rows(rows, plans, _wallets_by_row(c, rows, plans)) for c in (active, candidate)]
         for row, plan, a, c in zip(rows, plans, *sides):
             if a[0] == "rejected":
                 rejected += 1
@@ -118,3 +149,74 @@ def test_lines_add_up_to_what_each_row_was_rated(tmp_path: Path) -> None:
         assert got == want and report.rejected == rejected == 1
         assert sum(x[3] for x in got.values()) >= 1   # the call to no destination group
         assert all(x.currency == "EUR" for x in report.lines if x.active_unrated < x.cdrs)
+
+
+_SAMPLE = compile_folder(REPO / "plans")
+_SUBS = ["33612000001", "33612000002", "33612000003"]
+# around the end of March in Paris (22:00 UTC on the 31st), and a time that is no minute at all
+_TIMES = ["2026-03-02T10:00:00Z", "2026-03-31T21:59:30Z", "2026-03-31T22:00:00Z", "2026-04-01T09:00:00Z",
+          "2026-02-28T23:30:00Z", "2026-03-15T10:61:00Z"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32), chunk=st.sampled_from([1, 3, 7, 20_000]))
+def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> None:
+    """What-if rates a chunk per (plan, bill cycle) with the wallets by a_number, or with every row's wallet when a chunk
+    spans cycles: the same ratings, row for row, as wallets made one row at a time (the oracle), whatever the chunking,
+    the plans (one for all or per row) and the cycles in a chunk."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(rng.randint(1, 40)):
+        service = rng.choice(["voice", "voice", "sms", "data"])
+        start = rng.choice(_TIMES)
+        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
+        row[COLUMNS.index("start_time")] = start   # (a time that is no minute: rejected either way, whatever the wallet)
+        rows.append(row)
+    plans: Any = rng.choice(["TP_SMART_S", "TP_SMART_M"]) if rng.random() < 0.5 else [
+        rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_NOPE"]) for _ in rows]
+    plan_list = [plans] * len(rows) if isinstance(plans, str) else plans
+    want = Evaluator(_SAMPLE).rate_rows(rows, plan_list, _wallets_by_row(_SAMPLE, rows, plan_list))
+    wallets, ev = whatif.Wallets(_SAMPLE), Evaluator(_SAMPLE)
+    got: list[Any] = []
+    for k in range(0, len(rows), chunk):
+        part = rows[k:k + chunk]
+        starts = [r[COLUMNS.index("start_time")] for r in part]
+        got += wallets.rate(ev, part, plans if isinstance(plans, str) else plans[k:k + chunk], starts)
+    assert [r[:4] for r in got] == [r[:4] for r in want]
+
+
+def _cdr(service: str, rng: random.Random, start: str) -> MediatedCdr:
+    from tests.unit.rating.helpers import cdr
+
+    return cdr(service, b_number=rng.choice(["33698765432", "33612000009", "4930123456"]), start=start,
+               duration_seconds=rng.choice([60, 3000, 7200]) if service == "voice" else 0,
+               volume_down_bytes=rng.choice([10**6, 3 * 10**9]) if service == "data" else 0, a_number=rng.choice(_SUBS))
+
+
+def test_a_version_with_other_bundles_within_a_cycle_keeps_each_wallet_as_its_first_row_made_it(tmp_path: Path) -> None:
+    """TP_SMART_S v2 from 15 March without the data bundle: a subscriber whose first CDR of March came before keeps
+    the data bundle all month, one whose first came after has none (as the row-by-row oracle makes them)."""
+    shutil.copytree(REPO / "plans", tmp_path / "plans")
+    plan = tmp_path / "plans" / "tariff_plans" / "retail" / "TP_SMART_S.yaml"
+    text = plan.read_text().replace("effective_from: 2026-07-01", "effective_from: 2026-03-15")
+    head, v2 = text.split("  - version: 2", 1)
+    plan.write_text(head + "  - version: 2" + v2.replace("bundles: [BN_S_VOICE_120MIN, BN_S_DATA_2GB]", "bundles: [BN_S_VOICE_120MIN]"))
+    compiled = compile_folder(tmp_path / "plans")
+    from tests.unit.rating.helpers import cdr
+
+    calls = [("33612000001", "voice", "2026-03-10T10:00:00Z"), ("33612000002", "data", "2026-03-20T10:00:00Z"),
+             ("33612000001", "data", "2026-03-20T10:00:00Z"), ("33612000002", "data", "2026-03-21T10:00:00Z"),
+             ("33612000001", "data", "2026-04-02T10:00:00Z")]
+    rows = [to_row(cdr(s, b_number="33698765432" if s == "voice" else "internet", start=t, a_number=a, duration_seconds=60 if s == "voice" else 0,
+                       volume_down_bytes=10**6 if s == "data" else 0)) for a, s, t in calls]
+    plans = ["TP_SMART_S"] * len(rows)
+    want = Evaluator(compiled).rate_rows(rows, plans, _wallets_by_row(compiled, rows, plans))
+    # bundles as the first row of the cycle made them (April: v2, no data bundle)
+    assert [r[3] is not None for r in want] == [True, False, True, False, False]
+    for chunk in (1, 2, len(rows)):
+        wallets, ev = whatif.Wallets(compiled), Evaluator(compiled)
+        got: list[Any] = []
+        for k in range(0, len(rows), chunk):
+            part = rows[k:k + chunk]
+            got += wallets.rate(ev, part, "TP_SMART_S", [r[COLUMNS.index("start_time")] for r in part])
+        assert [r[:4] for r in got] == [r[:4] for r in want]
