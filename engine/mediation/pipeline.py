@@ -278,6 +278,10 @@ class _Run:
             except StopIteration:
                 raise FileLevelError("read.missing-header", f"the file ends before its {read.header_rows} header row(s)", start + 1) from None
             except Exception as exc:  # csv.Error
+                if str(exc) == "unexpected end of data" and not self.blocks.eof:
+                    # a quoted header field running on past this block: read again from a longer block, as a
+                    # header that has not ended yet (a file that really ends there gets the error below then)
+                    raise FileLevelError("read.missing-header", f"header row {i} runs on past the block", start + 1) from None
                 raise FileLevelError("read.bad-header", f"header row {i} cannot be read: {exc}", start + 1) from None
             if i == read.header_row:
                 self.header = tuple(row)

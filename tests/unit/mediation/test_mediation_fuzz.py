@@ -172,3 +172,19 @@ def test_the_result_does_not_depend_on_the_block_size(case: tuple[str, bytes], c
         if summary["file_error"] is not None:
             summary.pop("bytes_in")   # of a refused file: how far the reader had got, a block or more
     assert results[0] == results[1]
+
+
+def test_a_quoted_header_field_running_past_a_block_is_read_from_a_longer_block() -> None:
+    """A header whose quoted field runs past the first block is not 'unexpected end of data': the block is given
+    back and read longer, so the file gets the error the whole file gives (found by the test above)."""
+    body = b"".join(b"R%d;MOC;234990100000001;447700900001;447700900777;20261127080000;1000;0;0;;C%d;;;normalRelease;\n" % (i, i)
+                    for i in range(30))
+    data = b'"record_id;record_type\n' + body + b'"R99;MOC\n'
+    errors = []
+    for size in (1024, 1 << 30):
+        store = MemoryMediationStore()
+        summary = Mediator(LAYOUTS["msc_generic"], store, store, chunk_size=1, block_size=size).mediate_bytes(data)
+        assert summary.file_error is not None and store.cdrs == {}
+        errors.append((summary.file_error.code, summary.file_error.message))
+    assert errors[0] == errors[1]
+    assert errors[0][0] == "read.bad-header" and "end of data" not in errors[0][1]
