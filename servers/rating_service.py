@@ -52,7 +52,7 @@ def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, expl
             out = add(cdr_id=row[0], status=statuses[status], reason=what, tariff_plan=rated.plan_shown(i), plan_set_version=version)
             out.charge.SetInParent()
             out.gross.SetInParent()
-        elif not explain and type(how) is tuple:
+        elif not explain and type(how) is tuple and v is not None:
             covered = how[1] if uses else 0
             currency = v.currency
             out = add(cdr_id=row[0], status=pb.RATING_STATUS_RATED, tariff_plan=v.plan_id, plan_version=v.version,
