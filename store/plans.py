@@ -409,7 +409,8 @@ def _entry_of(row: tuple[Any, ...], pg: bool) -> LedgerEntry:
         start = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
     (tenant, cdr_id, msisdn, cycle, currency, charge, bundles, _start, service, destination, zone, units, psv, plan, pv, status,
      reason) = row
-    return LedgerEntry(tenant, cdr_id, msisdn, cycle, currency, int(charge), tuple((b, int(u)) for b, u in json.loads(bundles)),
+    taken = () if bundles == "[]" else tuple((b, int(u)) for b, u in json.loads(bundles))   # no JSON to read for a CDR charged in money only
+    return LedgerEntry(tenant, cdr_id, msisdn, cycle, currency, int(charge), taken,
                        aware(start) if start is not None else None, service or "", destination or "", zone or "", int(units or 0),
                        int(psv or 0), plan or "", int(pv or 0), status or "rated", reason or "", counted=bool(cycle))
 
