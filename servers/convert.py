@@ -13,8 +13,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import common_pb2
 from billing.v1 import mediation_pb2 as mpb
-from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
+from engine.cdr import Direction, MediatedCdr, Service, cdr_identity, identity_prefix
 from engine.errors import ErrorList, FieldViolation, InvalidArgument
+from engine.rating.evaluator import row_of
 from engine.rating.limits import DEFAULT_LIMITS, EARLIEST, EARLIEST_EPOCH, LATEST, LATEST_EPOCH, CdrLimits
 
 E = TypeVar("E", bound=Enum)
@@ -199,3 +200,57 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList, limits: C
     for name, message in problems:
         errors.add(f"{field}.{_WIRE_NAME.get(name, name)}", message)
     return None if problems else cdr
+
+
+try:   # the CDR identities of a chunk in one C call (engine/mediation/_cdrid.c), when it is built
+    from engine.mediation._cdrid import cdr_ids as _cdr_ids
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _cdr_ids = None
+_SERVICE_VALUES = {number: CDR_SERVICES.lenient(number).value for number in CDR_SERVICES._to_domain}  # type: ignore[union-attr]
+_DIRECTION_VALUES = {0: Direction.ORIGINATING.value, **{n: CDR_DIRECTIONS.lenient(n).value  # type: ignore[union-attr]
+                                                        for n in CDR_DIRECTIONS._to_domain}}
+_PER_EVENT = frozenset(n for n, s in _SERVICE_VALUES.items() if s not in (Service.VOICE.value, Service.DATA.value))
+_DAYS: dict[int, str] = {}   # days since 1970 -> "YYYY-MM-DD"
+
+
+def cdr_rows_from_pb(msgs: Any, field: str, errors: ErrorList, limits: CdrLimits = DEFAULT_LIMITS,
+                     indexed: bool = True) -> list[tuple[Any, ...] | None]:
+    """The wire CDRs of a chunk as rows of the normalised layout (engine.cdr.COLUMNS, what ``row_of(cdr_from_pb(...))``
+    gives), without a MediatedCdr each: a CDR well inside every bound is read straight into its row; any other goes
+    through :func:`cdr_from_pb`, which names its problems in ``errors`` (its entry is then None).  ``field[i]`` names
+    the i-th CDR (``field`` alone when not ``indexed``: a request's one CDR)."""
+    out: list[tuple[Any, ...] | None] = []
+    add = out.append
+    services, directions, per_event, days = _SERVICE_VALUES, _DIRECTION_VALUES, _PER_EVENT, _DAYS
+    max_seconds, max_bytes, max_events = limits.max_call_seconds, limits.max_volume_bytes, limits.max_events
+    unnamed: dict[str, list[tuple[int, str]]] = {}   # source -> (index, origin id) of CDRs without a cdr_id
+    for i, msg in enumerate(msgs):
+        service = services.get(msg.service)
+        direction = directions.get(msg.direction)
+        start = msg.start_time
+        seconds, duration, up, down = start.seconds, msg.duration_seconds, msg.volume_up_bytes, msg.volume_down_bytes
+        events = msg.event_count or (1 if msg.service in per_event else 0)
+        source, origin, cdr_id, a, b, imsi = msg.source, msg.origin_id, msg.cdr_id, msg.a_number, msg.b_number, msg.imsi
+        visited, code, tenant = msg.visited_network, msg.supplementary_code, msg.tenant_id
+        if (service is None or direction is None or not EARLIEST_EPOCH <= seconds < LATEST_EPOCH or not 0 <= start.nanos < 1_000_000_000
+                or not 0 <= duration <= max_seconds or not 0 <= up <= max_bytes or not 0 <= down <= max_bytes or up + down > max_bytes
+                or not 0 <= events <= max_events or len(cdr_id) > 64 or len(source) > 64 or len(origin) > 255 or len(a) > 64
+                or len(b) > 255 or len(imsi) > 15 or len(visited) > 16 or len(code) > 16 or len(tenant) > 40
+                or msg.HasField("charge") or len(msg.attributes) or not msg.HasField("start_time")):
+            cdr = cdr_from_pb(msg, f"{field}[{i}]" if indexed else field, errors, limits)
+            add(row_of(cdr) if cdr is not None else None)
+            continue
+        day = days.get(seconds // 86400)
+        if day is None:
+            day = days[seconds // 86400] = datetime.fromtimestamp(seconds - seconds % 86400, timezone.utc).strftime("%Y-%m-%d")
+        clock = seconds % 86400
+        if not cdr_id:
+            unnamed.setdefault(source, []).append((i, origin))
+        add((cdr_id, source, origin, service, direction, f"{day}T{clock // 3600:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}Z", a, b,
+             imsi, duration, up, down, events, visited, code, None, "", tenant, ""))
+    for source, named in unnamed.items():
+        origins = [o for _, o in named]
+        ids = _cdr_ids(identity_prefix(source), origins) if _cdr_ids is not None else [cdr_identity(source, o) for o in origins]
+        for (i, _), cdr_id in zip(named, ids):
+            out[i] = (cdr_id, *out[i][1:])   # type: ignore[index]
+    return out

@@ -13,10 +13,12 @@ from engine.errors import ErrorList
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
-from engine.rating.desk import RatingDesk
+from engine.rating.desk import RatedRows, RatingDesk
+from engine.rating.evaluator import RATED
+from engine.rating.limits import CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
-from servers.convert import cdr_from_pb, cdr_service, money, optional_ts, service_name, ts
+from servers.convert import cdr_from_pb, cdr_rows_from_pb, cdr_service, money, optional_ts, service_name, ts
 from servers.root import Root
 
 MAX_CHUNK = 1000
@@ -38,6 +40,47 @@ def rated_pb(r: RatedCdr, plan_set_version: int, explain: bool = True) -> pb.Rat
     )
 
 
+def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, explain: bool, limits: CdrLimits, into: Any) -> None:
+    """Add the reply of a rated chunk to ``into`` (a repeated RatedCdr field): what ``rated_pb`` writes of each CDR's
+    RatedCdr, read straight from the evaluator's rows where the batch loop priced the CDR in one span or did not
+    rate it; through the full RatedCdr otherwise (several spans, an explanation asked for)."""
+    add = into.add
+    statuses = _STATUS_OF
+    for i, (r, row, version) in enumerate(zip(rated.results, rows, rated.versions)):
+        status, charge, what, uses, v, group, zone, units, band, how = r
+        if not explain and status != RATED:
+            out = add(cdr_id=row[0], status=statuses[status], reason=what, tariff_plan=rated.plan_shown(i), plan_set_version=version)
+            out.charge.SetInParent()
+            out.gross.SetInParent()
+        elif not explain and type(how) is tuple and v is not None:
+            covered = how[1] if uses else 0
+            currency = v.currency
+            out = add(cdr_id=row[0], status=pb.RATING_STATUS_RATED, tariff_plan=v.plan_id, plan_version=v.version,
+                      plan_set_version=version, destination=group, zone=zone, units=units)
+            money = out.charge
+            money.amount_micros, money.currency = charge, currency
+            money = out.gross
+            money.amount_micros, money.currency = 0 if covered else how[0], currency
+            money = out.spans.add(start=0, end=units, band=band, rate_id=what, billed_units=how[1], bundle_units=covered).charge
+            money.amount_micros, money.currency = 0 if covered else how[2], currency
+            if uses:
+                more = out.bundles.add
+                for bundle, used in uses:
+                    more(bundle_id=bundle, units=used)
+            if len(how) > 3 and how[3]:
+                line = out.discounts.add
+                for d in how[3]:
+                    money = line(discount_id=d.discount_id).amount
+                    money.amount_micros, money.currency = d.amount_micros, currency
+        else:
+            cdr = cdr_from_pb(msgs[i], "cdr", ErrorList(), limits)
+            assert cdr is not None   # its row was read from it
+            into.append(rated_pb(rated.detail(i, cdr), version, explain))
+
+
+_STATUS_OF = {status.value: number for status, number in _STATUS.items()}
+
+
 _ALERT_KIND = {"message": pb.CREDIT_ALERT_KIND_MESSAGE, "bar_service": pb.CREDIT_ALERT_KIND_BAR_SERVICE,
                "notify_mvno": pb.CREDIT_ALERT_KIND_NOTIFY_MVNO}
 
@@ -56,23 +99,26 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
 
-    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool) -> list[pb.RatedCdr]:
+    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool, into: Any) -> None:
         errors = ErrorList()
         if len(cdrs) > MAX_CHUNK:
             errors.add(field, f"at most {MAX_CHUNK} CDRs per message")
             errors.raise_if_any("invalid CDRs")
-        domain = [cdr_from_pb(c, field if field == "cdr" else f"{field}[{i}]", errors, self.desk.limits) for i, c in enumerate(cdrs)]
+        rows = cdr_rows_from_pb(cdrs, field, errors, self.desk.limits, indexed=field != "cdr")
         errors.raise_if_any("invalid CDRs")
-        outcomes = self.desk.rate_many(current_principal(), [c for c in domain if c is not None], options.tariff_plan,
-                                       options.use_bundle_counters)
-        return [rated_pb(o.rated, o.plan_set_version, explain) for o in outcomes]
+        rated = self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
+        rated_rows_pb(rated, rows, cdrs, explain, self.desk.limits, into)  # type: ignore[arg-type]
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
-        return pb.RateCdrResponse(rated=self._rate_all([request.cdr], request.options, "cdr", True)[0])
+        one = pb.RateCdrsResponse()
+        self._rate_all([request.cdr], request.options, "cdr", True, one.rated)
+        return pb.RateCdrResponse(rated=one.rated[0])
 
     def RateCdrs(self, request_iterator: Iterator[pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[pb.RateCdrsResponse]:
         for request in request_iterator:
-            yield pb.RateCdrsResponse(rated=self._rate_all(request.cdrs, request.options, "cdrs", request.options.explain))
+            reply = pb.RateCdrsResponse()
+            self._rate_all(request.cdrs, request.options, "cdrs", request.options.explain, reply.rated)
+            yield reply
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)

@@ -204,40 +204,46 @@ class UsageRepo:
 
     def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
         out: dict[CounterKey, dict[str, CounterRow]] = {}
-        for tenant, msisdn, cycle, bundle, allowance, remaining, unit in self._by_subscriber(
-                "bundle_counters", "bundle_id, allowance, remaining, unit", keys):
-            out.setdefault((tenant, msisdn, cycle), {})[bundle] = CounterRow(int(allowance), int(remaining), unit)
+        for rows in self._by_subscriber("bundle_counters", "bundle_id, allowance, remaining, unit", keys):
+            for tenant, msisdn, cycle, bundle, allowance, remaining, unit in rows:
+                key = (tenant, msisdn, cycle)
+                by = out.get(key)
+                if by is None:
+                    by = out[key] = {}
+                by[bundle] = CounterRow(int(allowance), int(remaining), unit)
         return out
 
     def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]:
         out: dict[CounterKey, dict[str, int]] = {}
-        for tenant, msisdn, cycle, currency, charged in self._by_subscriber("usage_balances", "currency, charged_micros", keys):
-            out.setdefault((tenant, msisdn, cycle), {})[currency] = int(charged)
+        for rows in self._by_subscriber("usage_balances", "currency, charged_micros", keys):
+            for tenant, msisdn, cycle, currency, charged in rows:
+                key = (tenant, msisdn, cycle)
+                by = out.get(key)
+                if by is None:
+                    by = out[key] = {}
+                by[currency] = int(charged)
         return out
 
-    def _by_subscriber(self, table: str, columns: str, keys: Iterable[CounterKey]) -> Iterator[tuple[Any, ...]]:
-        """The rows of these (tenant, msisdn, cycle) keys: one query per tenant and 500 subscribers on the primary
-        key's prefix, through the driver's cursor (a chunk of a rating stream asks for hundreds)."""
-        wanted = set(keys)
-        by_tenant: dict[str, set[str]] = {}
-        for tenant, msisdn, _cycle in wanted:
-            by_tenant.setdefault(tenant, set()).add(msisdn)
-        if not by_tenant:
+    def _by_subscriber(self, table: str, columns: str, keys: Iterable[CounterKey]) -> Iterator[builtins.list[tuple[Any, ...]]]:
+        """The rows of these (tenant, msisdn, cycle) keys, a batch at a time: one query per tenant, cycle and 500
+        subscribers on the primary key, through the driver's cursor (a chunk of a rating stream asks for hundreds)."""
+        by_group: dict[tuple[str, str], set[str]] = {}
+        for tenant, msisdn, cycle in keys:
+            by_group.setdefault((tenant, cycle), set()).add(msisdn)
+        if not by_group:
             return
         pg, cur = self._cursor()
         mark = "%s" if pg else "?"
         try:
             if not pg:
                 cur.execute("PRAGMA cache_size = -65536")   # 64 MiB: the chunk's writes touch pages all over the ledger
-            for tenant, msisdns in sorted(by_tenant.items()):
+            for (tenant, cycle), msisdns in sorted(by_group.items()):
                 ordered = sorted(msisdns)
                 for i in range(0, len(ordered), _IN_BATCH):
                     where, params = _in(pg, "msisdn", ordered[i:i + _IN_BATCH])
-                    cur.execute(f"SELECT tenant_id, msisdn, cycle, {columns} FROM {table} WHERE tenant_id = {mark} AND {where}",
-                                [tenant, *params])
-                    for row in cur.fetchall():
-                        if (row[0], row[1], row[2]) in wanted:
-                            yield row
+                    cur.execute(f"SELECT tenant_id, msisdn, cycle, {columns} FROM {table} WHERE tenant_id = {mark} AND {where} "
+                                f"AND cycle = {mark}", [tenant, *params, cycle])
+                    yield cur.fetchall()
         finally:
             cur.close()
 
@@ -403,7 +409,8 @@ def _entry_of(row: tuple[Any, ...], pg: bool) -> LedgerEntry:
         start = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
     (tenant, cdr_id, msisdn, cycle, currency, charge, bundles, _start, service, destination, zone, units, psv, plan, pv, status,
      reason) = row
-    return LedgerEntry(tenant, cdr_id, msisdn, cycle, currency, int(charge), tuple((b, int(u)) for b, u in json.loads(bundles)),
+    taken = () if bundles == "[]" else tuple((b, int(u)) for b, u in json.loads(bundles))   # no JSON to read for a CDR charged in money only
+    return LedgerEntry(tenant, cdr_id, msisdn, cycle, currency, int(charge), taken,
                        aware(start) if start is not None else None, service or "", destination or "", zone or "", int(units or 0),
                        int(psv or 0), plan or "", int(pv or 0), status or "rated", reason or "", counted=bool(cycle))
 

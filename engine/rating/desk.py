@@ -35,7 +35,7 @@ from engine.ports import UnitOfWorkFactory
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
-from engine.rating.evaluator import RATED, Evaluator, Row, row_of
+from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
@@ -52,20 +52,45 @@ class RatingOutcome:
     plan_set_version: int
 
 
-@dataclass(slots=True)
-class _Item:
-    """One CDR of a chunk, resolved: who, which plan set and plan, which counters."""
+class _Chunk:
+    """The rows of a chunk and what rating them needs, one list per fact (index i is row i)."""
 
-    row: tuple[Any, ...]
-    cdr: MediatedCdr | None
-    tenant: str
-    at: datetime | None                 # the start time, parsed once
-    plan_id: str
-    version: PlanSetVersion | None
-    compiled: CompiledPlans | None
-    subscriber: Any
-    key: CounterKey | None = None       # the subscriber's cycle, when its counters are used
-    tariff: CompiledVersion | None = None
+    __slots__ = ("rows", "ats", "versions", "compileds", "plan_ids", "subscribers", "keys", "tariffs")
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self.ats: list[datetime | None] = []               # the start time, parsed once
+        self.versions: list[PlanSetVersion | None] = []
+        self.compileds: list[CompiledPlans | None] = []
+        self.plan_ids: list[str] = []
+        self.subscribers: list[Any] = []
+        self.keys: list[CounterKey | None] = []             # the subscriber's cycle, when its counters are used
+        self.tariffs: list[CompiledVersion | None] = []
+
+
+class RatedRows:
+    """What :meth:`RatingDesk.rate_rows` gives: the evaluator's row of each CDR (engine.rating.evaluator.Row), the
+    plan set version and the tariff plan that rated it; the full RatedCdr of one only when asked for."""
+
+    __slots__ = ("results", "versions", "plan_ids", "_desk", "_compileds")
+
+    def __init__(self, desk: "RatingDesk", chunk: _Chunk, results: list[Row]) -> None:
+        self.results = results
+        self.versions = [ps.version if ps is not None else 0 for ps in chunk.versions]
+        self.plan_ids = chunk.plan_ids
+        self._desk = desk
+        self._compileds = chunk.compileds
+
+    def plan_shown(self, i: int) -> str:
+        """The tariff plan an unrated or rejected row names (as its RatedCdr does): the one tried when it was unrated."""
+        return self.plan_ids[i] if self.results[i][0] == UNRATED and self._compileds[i] is not None else ""
+
+    def detail(self, i: int, cdr: MediatedCdr) -> RatedCdr:
+        """The full RatedCdr of row ``i`` (``cdr``: that row's CDR); the explanation is written when read."""
+        r, compiled = self.results[i], self._compileds[i]
+        if compiled is None:
+            return RatedCdr(cdr.cdr_id, RatingStatus(r[0]), reason=r[2])
+        return self._desk.evaluator(compiled).rated_of(r, cdr, self.plan_ids[i])
 
 
 # A compact outcome of rating with counters (mediation, re-rating): (status, charge micros, currency)
@@ -124,18 +149,25 @@ class RatingDesk:
 
     def rate_many(self, principal: Principal, cdrs: list[MediatedCdr], tariff_plan: str = "",
                   use_counters: bool = False) -> list[RatingOutcome]:
-        """Rate a chunk of CDRs (RatingService): plan sets and subscribers are read once per chunk."""
-        principal.require(Permission.RATING)
+        """Rate a chunk of CDRs, each with its full RatedCdr (what rate_rows gives, written out per CDR)."""
         cdrs = [c if c.tenant else c.with_changes(tenant=principal.tenant_id) for c in cdrs]
-        for tenant in sorted({c.tenant for c in cdrs}):
+        rated = self.rate_rows(principal, [row_of(c) for c in cdrs], tariff_plan, use_counters)
+        return [RatingOutcome(rated.detail(i, cdr), rated.versions[i]) for i, cdr in enumerate(cdrs)]
+
+    def rate_rows(self, principal: Principal, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "",
+                  use_counters: bool = False) -> "RatedRows":
+        """Rate a chunk of CDR rows of the normalised layout (RatingService): plan sets, subscribers and counters
+        are read once per chunk; one evaluator row per CDR, the full RatedCdr only when asked for (RatedRows.detail).
+        A row without a tenant is the caller's."""
+        principal.require(Permission.RATING)
+        own = principal.tenant_id
+        rows = [row if row[_TENANT] else _with_tenant(row, own) for row in rows]
+        for tenant in sorted({row[_TENANT] for row in rows}):
             principal.require_tenant(tenant)
         with collector_paused():   # a chunk builds many small acyclic objects (see engine.gcpause)
-            rows = [row_of(c) for c in cdrs]
-            items = self._resolve(rows, cdrs, tariff_plan, need_subscribers=not tariff_plan or use_counters)
-            if use_counters:
-                return self._with_counters(items, details=True)  # type: ignore[return-value]
-            return [RatingOutcome(self._detail(item, r), item.version.version if item.version is not None else 0)
-                    for item, r in zip(items, self._rate_items(items, None))]
+            chunk = self._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
+            results = self._with_counters(chunk) if use_counters else self._rate_items(chunk, None)
+        return RatedRows(self, chunk, results)
 
     def rate_stored(self, principal: Principal, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None = None,
                     compiled: CompiledPlans | None = None) -> list[tuple[str, int]]:
@@ -145,12 +177,14 @@ class RatingDesk:
         principal.require(Permission.RATING)
         allowed = [row if principal.can_see_tenant(row[_TENANT] or principal.tenant_id) else None for row in rows]
         mine = [(i, row if row[_TENANT] else _with_tenant(row, principal.tenant_id)) for i, row in enumerate(allowed) if row is not None]
-        with collector_paused():
-            items = self._resolve([r for _, r in mine], None, "", True, version, compiled)
-            outcomes = self._with_counters(items, details=False) if items else []
         out: list[tuple[str, int]] = [(RatingStatus.UNRATED.value, 0)] * len(rows)
-        for (i, _), o in zip(mine, outcomes):
-            out[i] = o[:2]  # type: ignore[index]
+        if not mine:
+            return out
+        with collector_paused():
+            chunk = self._resolve([r for _, r in mine], "", True, version, compiled)
+            results = self._with_counters(chunk)
+        for (i, _), r in zip(mine, results):
+            out[i] = (r[0], r[1])
         return out
 
     def rerate_chunk(self, principal: Principal, rows: Sequence[tuple[Any, ...]], held: Held, version: PlanSetVersion | None,
@@ -160,17 +194,22 @@ class RatingDesk:
         principal.require(Permission.RATING)
         for tenant in sorted({r[_TENANT] for r in rows}):
             principal.require_tenant(tenant)
+        if not rows:
+            return []
         with collector_paused():
-            items = self._resolve(rows, None, "", True, version, compiled)
-            return self._with_counters(items, details=False, held=held) if items else []  # type: ignore[return-value]
+            chunk = self._resolve(rows, "", True, version, compiled)
+            results = self._with_counters(chunk, held)
+        return [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
 
-    def _resolve(self, rows: Sequence[tuple[Any, ...]], cdrs: Sequence[MediatedCdr] | None, tariff_plan: str,
-                 need_subscribers: bool, version: PlanSetVersion | None = None,
-                 compiled: CompiledPlans | None = None) -> list[_Item]:
+    def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
+                 version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None) -> "_Chunk":
+        """Who, which plan set and which tariff plan, for each row of a chunk (in columns, one list per fact)."""
         subs = self._subscribers({r[_A] for r in rows if r[_A]}) if need_subscribers else {}
-        timelines: dict[str, Any] = {}
-        items = []
-        for i, row in enumerate(rows):
+        timelines: dict[Any, Any] = {}
+        chunk = _Chunk(rows)
+        ats, versions, compileds, plan_ids, subscribers = chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers
+        wholesale: dict[tuple[int, str], str] = {}
+        for row in rows:
             tenant = row[_TENANT]
             at = _when(row[_START])
             if version is None:
@@ -181,59 +220,84 @@ class RatingDesk:
             known = sub if sub is not None and sub.tenant_id == tenant else None
             plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
             if not plan_id and comp is not None:
-                plan_id = next((p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-            items.append(_Item(row, cdrs[i] if cdrs is not None else None, tenant, at, plan_id, ps, comp, known))
-        return items
+                found = wholesale.get((id(comp), tenant))
+                if found is None:
+                    found = wholesale[(id(comp), tenant)] = next(
+                        (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
+                plan_id = found
+            ats.append(at)
+            versions.append(ps)
+            compileds.append(comp)
+            plan_ids.append(plan_id)
+            subscribers.append(known)
+        return chunk
 
-    def _with_counters(self, items: list[_Item], details: bool, held: Held | None = None) -> list[RatingOutcome] | list[Compact]:
+    def _keys(self, chunk: "_Chunk") -> None:
+        """The counter key (tenant, msisdn, cycle) and tariff plan version of each row whose subscriber is known."""
+        cycles = self._cycles
+        if len(cycles) > 100_000:
+            cycles.clear()
+        keys, tariffs = chunk.keys, chunk.tariffs
+        keys.clear()
+        tariffs.clear()
+        anchor_of = self.anchor_of
+        for row, at, comp, plan_id, sub in zip(chunk.rows, chunk.ats, chunk.compileds, chunk.plan_ids, chunk.subscribers):
+            key = tariff = None
+            if sub is not None and comp is not None and at is not None:
+                plan = comp.plan(plan_id)
+                epoch = int(at.timestamp())
+                tariff = plan.version_at(epoch) if plan is not None else None
+                if tariff is not None:
+                    day = tariff.clock.local_day(epoch)
+                    anchor = anchor_of(sub)
+                    cycle = cycles.get((day, anchor))
+                    if cycle is None:
+                        cycle = cycles[(day, anchor)] = cycle_of(day, anchor)
+                    key = (row[_TENANT], row[_A], cycle)
+            keys.append(key)
+            tariffs.append(tariff)
+
+    def _with_counters(self, chunk: "_Chunk", held: Held | None = None) -> list[Row]:
         """Rate a chunk with counters in one transaction, again when another replica won a race.
 
         ``held``: what the other CDRs of a re-rating run still hold (given back while this chunk rates, so the
         run's CDRs share the units as if rated from scratch in order; see engine.rating.rerate)."""
-        cycles = self._cycles
-        if len(cycles) > 100_000:
-            cycles.clear()
-        for item in items:
-            item.key, item.tariff = None, None
-            if item.subscriber is not None and item.compiled is not None and item.at is not None:
-                plan = item.compiled.plan(item.plan_id)
-                epoch = int(item.at.timestamp())
-                v = plan.version_at(epoch) if plan is not None else None
-                if v is not None:
-                    item.tariff = v
-                    day = v.clock.local_day(epoch)
-                    anchor = self.anchor_of(item.subscriber)
-                    cycle = cycles.get((day, anchor))
-                    if cycle is None:
-                        cycle = cycles[(day, anchor)] = cycle_of(day, anchor)
-                    item.key = (item.tenant, item.row[_A], cycle)
+        self._keys(chunk)
         for _attempt in range(MAX_RETRIES):
             with self._plan_uow() as uow:
-                outcomes = self._chunk(uow, items, details, held)
-                if outcomes is None:
+                results = self._chunk(uow, chunk, held)
+                if results is None:
                     self.races += 1
                     continue  # another writer changed these counters since we read them: read again, rate again
                 uow.commit()
-                return outcomes
+                return results
         raise FailedPrecondition("RATING_CONTENTION", f"the counters of this chunk kept changing under {MAX_RETRIES} attempts; "
                                                       f"send it again", "")
 
-    def _chunk(self, uow: Any, items: list[_Item], details: bool, held: Held | None = None) -> list[Any] | None:
+    def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None) -> list[Row] | None:
         repo = uow.usage
+        rows, keys = chunk.rows, chunk.keys
         previous: dict[tuple[str, str], LedgerEntry] = {}
-        for tenant in sorted({i.tenant for i in items}):
-            for cdr_id, e in repo.ledger_of(tenant, [i.row[_ID] for i in items if i.tenant == tenant]).items():
+        by_tenant: dict[str, list[str]] = {}
+        for row in rows:
+            by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
+        for tenant in sorted(by_tenant):
+            for cdr_id, e in repo.ledger_of(tenant, by_tenant[tenant]).items():
                 previous[(tenant, cdr_id)] = e
-        keys = {i.key for i in items if i.key is not None}
-        keys |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
-        others = held.besides(previous.values(), keys) if held is not None else {}
-        usage = Usage(repo, keys)
-        for item in items:
-            if item.key is not None and item.tariff is not None:
-                for bid in item.tariff.bundles:
-                    b = item.compiled.bundles.get(bid) if item.compiled is not None else None
-                    if b is not None and b.recurrence == "monthly":
-                        usage.ensure(item.key, bid, b.allowance, b.unit)
+        wanted = {k for k in keys if k is not None}
+        wanted |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
+        others = held.besides(previous.values(), wanted) if held is not None else {}
+        usage = Usage(repo, wanted)
+        monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
+        for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
+            if key is not None and tariff is not None and comp is not None:
+                cached = monthly.get((id(tariff), id(comp)))
+                if cached is None:
+                    cached = monthly[(id(tariff), id(comp))] = [
+                        (bid, b.allowance, b.unit) for bid in tariff.bundles
+                        if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
+                for bid, allowance, unit in cached:
+                    usage.ensure(key, bid, allowance, unit)
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
         for e in previous.values():
             if e.counted:
@@ -242,33 +306,29 @@ class RatingDesk:
             usage.give_back(held_key, bundles.items(), "", 0)
             for currency, micros in charges.items():
                 usage.give_back(held_key, (), currency, micros)
-        results = self._rate_items(items, usage)
+        results = self._rate_items(chunk, usage)
         now = self._clock.now()
         entries: list[tuple[Any, ...]] = []
-        outcomes: list[Any] = []
+        add = entries.append
         alerts = self.credit_alerts
-        for item, r in zip(items, results):
-            key = item.key
-            status, charge, what, uses, v = r[0], r[1], r[2], r[3], r[4]
-            rated_ok = status == RATED
-            currency = v.currency if v is not None and rated_ok else ""
+        charged, add_charge = usage.charged, usage.add_charge
+        for row, r, key, at, ps, plan_id, sub in zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
+                                                     chunk.subscribers):
+            status, charge, v = r[0], r[1], r[4]
+            rated_ok = status == RATED and v is not None
+            currency = v.currency if rated_ok else ""
             if key is not None and charge:
-                before = usage.charged(key, currency)
-                usage.add_charge(key, currency, charge)
-                sub = item.subscriber
                 if alerts is not None and sub.credit_limit_micros is not None and currency == sub.credit_currency:
-                    fire_credit_alerts(uow, alerts, sub, item.plan_id, key[2], currency, before, before + charge, now)
-            ps_version = item.version.version if item.version is not None else 0
+                    before = charged(key, currency)
+                    add_charge(key, currency, charge)
+                    fire_credit_alerts(uow, alerts, sub, plan_id, key[2], currency, before, before + charge, now)
+                else:
+                    add_charge(key, currency, charge)
             # a ledger row in store column order (engine.rating.usage.LEDGER_FIELDS)
-            entries.append((
-                item.tenant, item.row[_ID], item.row[_A], key[2] if key is not None else "", currency, charge,
-                _bundles_text(uses), item.at, str(item.row[_SERVICE]), r[5], r[6], r[7], ps_version,
-                v.plan_id if v is not None and rated_ok else item.plan_id, v.version if v is not None and rated_ok else 0,
-                status, "" if rated_ok else what[:500]))
-            if details:
-                outcomes.append(RatingOutcome(self._detail(item, r), ps_version))
-            else:
-                outcomes.append((status, charge, currency))
+            add((row[_TENANT], row[_ID], row[_A], key[2] if key is not None else "", currency, charge, _bundles_text(r[3]), at,
+                 str(row[_SERVICE]), r[5], r[6], r[7], ps.version if ps is not None else 0,
+                 v.plan_id if rated_ok else plan_id, v.version if rated_ok else 0,
+                 status, "" if rated_ok else r[2][:500]))
         for held_key, (bundles, charges) in others.items():  # the run's other CDRs keep what they hold until rated
             usage.give_back(held_key, ((b, -u) for b, u in bundles.items()), "", 0)
             for currency, micros in charges.items():
@@ -278,40 +338,36 @@ class RatingDesk:
             return None
         if held is not None:
             held.rated(previous.values())
-        return outcomes
+        return results
 
-    def _rate_items(self, items: list[_Item], usage: Usage | None) -> list[Row]:
-        """Each item rated in order (against the chunk's counters when ``usage``), through the evaluator's batch loop."""
+    def _rate_items(self, chunk: "_Chunk", usage: Usage | None) -> list[Row]:
+        """Each row rated in order (against the chunk's counters when ``usage``), through the evaluator's batch loop."""
+        rows, versions, compileds, plan_ids = chunk.rows, chunk.versions, chunk.compileds, chunk.plan_ids
+        keys = chunk.keys
         out: list[Row] = []
-        n = 0
-        while n < len(items):
-            item = items[n]
-            if item.compiled is None or item.version is None:
-                out.append(_no_plan_set(item))
+        n, count = 0, len(rows)
+        while n < count:
+            ps, comp = versions[n], compileds[n]
+            if comp is None or ps is None:
+                out.append(_no_plan_set(rows[n], chunk.ats[n]))
                 n += 1
                 continue
-            if _is_rap_return(item.row):
-                out.append(_rap_return(item))
+            if _is_rap_return(rows[n]):
+                out.append(_RAP_RETURN)
                 n += 1
                 continue
-            # a run of CDRs under one plan set version goes through the batch loop, in order
+            # a run of rows under one plan set version goes through the batch loop, in order
             end = n + 1
-            while (end < len(items) and items[end].version is item.version and items[end].compiled is item.compiled
-                   and not _is_rap_return(items[end].row)):
+            while end < count and versions[end] is ps and compileds[end] is comp and not _is_rap_return(rows[end]):
                 end += 1
-            run = items[n:end]
-            ev = self.evaluator(item.compiled)
-            wallets = [usage.wallet(it.key) if it.key is not None else None for it in run] if usage is not None else None
-            out.extend(ev.rate_rows([it.row for it in run], [it.plan_id for it in run], wallets))
+            ev = self.evaluator(comp)
+            wallets = None
+            if usage is not None:
+                wallet = usage.wallet
+                wallets = [wallet(k) if k is not None else None for k in keys[n:end]]
+            out.extend(ev.rate_rows(rows[n:end], plan_ids[n:end], wallets))
             n = end
         return out
-
-    def _detail(self, item: _Item, r: Row) -> RatedCdr:
-        """The full RatedCdr of a rated row (RatingService answers with it)."""
-        assert item.cdr is not None
-        if item.compiled is None:
-            return RatedCdr(item.row[_ID], RatingStatus(r[0]), reason=r[2])
-        return self.evaluator(item.compiled).rated_of(r, item.cdr, item.plan_id)
 
     # -- plan sets in force --------------------------------------------------------------------------------
     def _subscribers(self, msisdns: set[str]) -> dict[str, Any]:
@@ -321,7 +377,7 @@ class RatingDesk:
         with self._plan_uow(read_only=True) as uow:
             return uow.usage.subscribers_of(msisdns)
 
-    def _in_force(self, tenant: str, at: datetime | None, timelines: dict[str, Any]) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
+    def _in_force(self, tenant: str, at: datetime | None, timelines: dict[Any, Any]) -> tuple[PlanSetVersion | None, CompiledPlans | None]:
         """plan_set_at with the tenant's (and its operator's) activation timeline read once per chunk."""
         if at is None:
             return None, None
@@ -335,7 +391,10 @@ class RatingDesk:
             if version is None and self._parent(tenant):
                 version, compiled = self._plans.compiled_at(self._parent(tenant), at)
             return version, compiled
-        head = _pick(heads, at)
+        latest = timelines.get((tenant, "latest"))
+        if latest is None:   # the head activated last: what almost every CDR of a chunk is rated by
+            latest = timelines[(tenant, "latest")] = _latest(heads)
+        head = latest[1] if latest[0] is not None and at >= latest[0] else _pick(heads, at)
         if head is None:
             parent = self._parent(tenant)
             if parent:
@@ -403,14 +462,14 @@ def _with_tenant(row: tuple[Any, ...], tenant: str) -> tuple[Any, ...]:
 
 def _when(text: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
+        at = datetime.fromisoformat(text if type(text) is str else str(text))   # "...Z" reads as UTC
     except ValueError:
         return None
+    return at if at.tzinfo is timezone.utc else at.astimezone(timezone.utc)
 
 
-def _no_plan_set(item: _Item) -> Row:
-    at = item.at
-    reason = f"{UnratedReason.NO_PLAN.value}: tenant {item.tenant} has no active plan set at {at.isoformat() if at else item.row[_START]}"
+def _no_plan_set(row: tuple[Any, ...], at: datetime | None) -> Row:
+    reason = f"{UnratedReason.NO_PLAN.value}: tenant {row[_TENANT]} has no active plan set at {at.isoformat() if at else row[_START]}"
     return (RatingStatus.UNRATED.value, 0, reason, None, None, "", "", 0, "", None)
 
 
@@ -418,13 +477,26 @@ def _is_rap_return(row: tuple[Any, ...]) -> bool:
     return returned_by_rap(row[_ATTRS])   # kept on record by mediation, never charged (engine.cdr)
 
 
-def _rap_return(item: _Item) -> Row:
-    reason = f"{UnratedReason.RAP_RETURN.value}: a call event returned by a RAP file is on record, not charged"
-    return (RatingStatus.UNRATED.value, 0, reason, None, None, "", "", 0, "", None)
+_RAP_RETURN: Row = (RatingStatus.UNRATED.value, 0,
+                    f"{UnratedReason.RAP_RETURN.value}: a call event returned by a RAP file is on record, not charged",
+                    None, None, "", "", 0, "", None)
 
 
 def _bundles_text(uses: Any) -> str:
-    return "[]" if not uses else json.dumps([list(u) for u in uses])
+    """The bundle units a CDR took as the ledger keeps them: JSON ``[["bundle", units], ...]``."""
+    if not uses:
+        return "[]"
+    names = _JSON_NAMES
+    parts = []
+    for bid, units in uses:
+        name = names.get(bid)
+        if name is None:
+            name = names[bid] = json.dumps(bid)
+        parts.append(f"[{name}, {units}]")
+    return "[" + ", ".join(parts) + "]"
+
+
+_JSON_NAMES: dict[str, str] = {}   # bundle id -> its JSON string (few ids, many CDRs)
 
 
 def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:
@@ -437,4 +509,13 @@ def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:
     return best
 
 
-__all__ = ["RatingDesk", "RatingOutcome"]
+def _latest(heads: list[PlanSetVersion]) -> tuple[datetime | None, PlanSetVersion | None]:
+    """(the last activation time, the version _pick gives at or after it); (None, None) without activations."""
+    times = [h.activate_time for h in heads if h.activate_time is not None]
+    if not times:
+        return None, None
+    last = max(times)
+    return last, _pick(heads, last)
+
+
+__all__ = ["RatedRows", "RatingDesk", "RatingOutcome"]

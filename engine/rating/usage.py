@@ -83,7 +83,7 @@ class RatedSubscriber:
     anchor_day: int = 1   # the day its billing account's cycle starts (1 when it is on no account)
 
 
-@dataclass
+@dataclass(slots=True)
 class CounterRow:
     allowance: int
     remaining: int

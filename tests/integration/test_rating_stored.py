@@ -259,6 +259,47 @@ def test_rerate_is_tenant_scoped_and_checks_its_arguments(stack, active) -> None
     assert "period_end" in field_violations(err)
 
 
+# -- the chunk's reply ---------------------------------------------------------------------------------------------
+
+def test_a_chunk_reply_is_the_full_rated_cdr_of_each_of_its_cdrs(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """RateCdrs writes its reply straight from the evaluator's rows; RateCdr writes each CDR's full RatedCdr: the same
+    messages (explanation aside, which RateCdr always writes and RateCdrs only when asked), CDR by CDR."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    sub = provision(stack, "TP_SMART_M")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=3)
+    data = mpb.NormalisedCdr(source="it-reply", origin_id="d1", service=mpb.CDR_SERVICE_KIND_DATA, start_time=stamp(start),
+                             a_number=sub.msisdn, b_number="internet", volume_down_bytes=7_340_033)
+    sms = mpb.NormalisedCdr(source="it-reply", origin_id="s1", service=mpb.CDR_SERVICE_KIND_SMS, start_time=stamp(start),
+                            a_number=sub.msisdn, b_number="33698765432")
+    chunk = [voice_pb(1, sub.msisdn, "33698765432", 95, start), voice_pb(2, sub.msisdn, "442071234567", 61, start), data, sms,
+             voice_pb(3, sub.msisdn, "999", 60, start),                                    # no destination: unrated
+             voice_pb(4, sub.msisdn, "33698765432", -5, start),                            # impossible: rejected
+             voice_pb(5, sub.msisdn, "33698765432", 7200, _before_peak(start)),            # off-peak then peak: two spans
+             voice_pb(6, "33699999999", "33698765432", 60, start, tenant="mvno-beta")]      # an MVNO without plans: unrated
+    for options in (rpb.RateOptions(), rpb.RateOptions(tariff_plan="TP_SMART_S")):
+        fast = list(svc.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=chunk, options=options)])))[0].rated
+        explained = list(svc.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=chunk, options=rpb.RateOptions(
+            tariff_plan=options.tariff_plan, explain=True))])))[0].rated
+        for got, with_why, cdr in zip(fast, explained, chunk, strict=True):
+            full = svc.RateCdr(rpb.RateCdrRequest(cdr=cdr, options=options)).rated
+            assert with_why == full
+            full.explanation = ""
+            assert got == full
+        assert {r.status for r in fast} == {rpb.RATING_STATUS_RATED, rpb.RATING_STATUS_UNRATED, rpb.RATING_STATUS_REJECTED}
+        assert any(len(r.spans) > 1 for r in fast) and any(len(r.spans) == 1 for r in fast)
+
+
+def _before_peak(after: datetime) -> datetime:
+    """07:59 in Paris (TB_RETAIL's peak starts at 08:00) on a working day after ``after`` that is no French holiday."""
+    from zoneinfo import ZoneInfo
+
+    day = after.date() + timedelta(days=1)
+    while day.weekday() not in (1, 2, 3) or day.month == 5 or (day.month, day.day) in {(1, 1), (7, 14), (8, 15), (11, 1), (11, 11),
+                                                                                      (12, 25)}:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 7, 59, tzinfo=ZoneInfo("Europe/Paris")).astimezone(timezone.utc)
+
+
 # -- limits ----------------------------------------------------------------------------------------------------------
 
 def test_cdrs_beyond_the_limits_are_invalid_arguments_naming_the_field(stack, active) -> None:  # type: ignore[no-untyped-def]
