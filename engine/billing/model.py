@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from engine.billing.usage_blocks import UsageDetail
 
 
 class Delivery(str, Enum):
@@ -291,6 +294,7 @@ class Bill:
     plan_set_version: int = 0
     notes: tuple[str, ...] = ()
     usage_line_ids: tuple[str, ...] = ()   # the invoice line each frozen CDR adds up into (same order as usage)
+    usage_detail: "UsageDetail | None" = None   # instead of usage: the CDRs as summed by the store (a bill run's fast path)
 
     @property
     def empty(self) -> bool:
