@@ -20,12 +20,14 @@ is that of one clean run.  A batch that loses a claim to a concurrent run is
 read again and redone without the accounts already billed.
 
 Batches of one run go in parallel (``workers``, each on its own database
-connection): a batch waits on the database for most of its time (reading the
-period's CDRs, writing the frozen ones), so while one waits another computes.
-Nothing else changes: each batch claims its own periods, and the invoice
-numbers are taken last in its transaction, under the series' row lock, so
-batches that commit in any order still leave the numbers gapless.  The run's
-counters move by increments in each batch's transaction.
+connection): in worker processes for large runs when the composition root
+gives a ``worker`` factory (PostgreSQL), else in threads.  A batch reads each
+number's CDRs as one usage block (``engine.billing.usage_blocks``) where that
+gives the same bill, so nothing in Python runs once per CDR.  Each batch
+claims its own periods, and the invoice numbers are taken last in its
+transaction, under the series' row lock, so batches that commit in any order
+still leave the numbers gapless.  The run's counters move by increments in
+each batch's transaction.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ MAX_BATCH_RETRIES = 3
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 # builds a worker process's own runner (its own database engine); picklable: sent to each worker process
 WorkerFactory = Callable[[], "BillRunner"]
-PROCESS_MIN_ACCOUNTS = 2_000   # smaller runs stay in this process: starting the workers costs more than they save
+PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: starting a worker (imports, plan set) costs seconds
 
 
 @dataclass(frozen=True)
