@@ -259,10 +259,168 @@ count_lines(PyObject *self, PyObject *arg)
     return PyLong_FromSsize_t(n);
 }
 
+/*
+ * timestamp_column(texts, hours) -> list | None
+ *
+ * The fast timestamp conversion over a whole column (conversions/timestamp.py,
+ * ``column``): every value "YYYY-MM-DD?HH:MM:SS" whose local hour "YYYY-MM-DD?HH"
+ * is a key of ``hours`` becomes hours[that hour] + "MM:SS" + "Z".  None as soon as
+ * a value is anything else (not ASCII, another length, minutes or seconds out of
+ * 00..59, an hour not yet known): the Python column function then decides, so
+ * this function changes speed, never results.  Consecutive values mostly share
+ * their hour: the last hour's key and prefix are kept, one dict lookup per change.
+ */
+static PyObject *
+timestamp_column(PyObject *self, PyObject *args)
+{
+    PyObject *texts, *hours;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &texts, &PyDict_Type, &hours))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    char last[13];
+    int have_last = 0;
+    PyObject *prefix = NULL;   /* borrowed from hours, kept alive by it during this call (no Python code runs) */
+    const char *pdata = NULL;
+    Py_ssize_t plen = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(texts, i);
+        if (!PyUnicode_CheckExact(t) || !PyUnicode_IS_COMPACT_ASCII(t) || PyUnicode_GET_LENGTH(t) != 19)
+            goto decline;
+        const char *c = (const char *)PyUnicode_DATA(t);
+        if (c[13] != ':' || c[16] != ':' || c[14] < '0' || c[14] > '5' || c[15] < '0' || c[15] > '9'
+            || c[17] < '0' || c[17] > '5' || c[18] < '0' || c[18] > '9')
+            goto decline;
+        if (!have_last || memcmp(last, c, 13) != 0) {
+            PyObject *key = PyUnicode_FromStringAndSize(c, 13);
+            if (key == NULL)
+                goto error;
+            prefix = PyDict_GetItemWithError(hours, key);
+            Py_DECREF(key);
+            if (prefix == NULL) {
+                if (PyErr_Occurred())
+                    goto error;
+                goto decline;
+            }
+            if (!PyUnicode_CheckExact(prefix) || !PyUnicode_IS_COMPACT_ASCII(prefix))
+                goto decline;
+            pdata = (const char *)PyUnicode_DATA(prefix);
+            plen = PyUnicode_GET_LENGTH(prefix);
+            memcpy(last, c, 13);
+            have_last = 1;
+        }
+        PyObject *v = PyUnicode_New(plen + 6, 127);
+        if (v == NULL)
+            goto error;
+        char *d = (char *)PyUnicode_DATA(v);
+        memcpy(d, pdata, (size_t)plen);
+        memcpy(d + plen, c + 14, 5);
+        d[plen + 5] = 'Z';
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+decline:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/*
+ * number_column(values, shortest, international, national, country_code) -> list | None
+ *
+ * The numbering plan's whole-column rewrite (numbering_plan.py, ``_column_function``)
+ * for values that are all ASCII digits of at least ``shortest`` characters: the first
+ * international prefix (``international`` is longest first) that starts a value is cut
+ * off; otherwise a national prefix is replaced by the country code; otherwise the
+ * value stays.  Every result must be 7..15 digits not starting with 0.  None as soon
+ * as one value is anything else: the Python function then decides.
+ */
+static PyObject *
+number_column(PyObject *self, PyObject *args)
+{
+    PyObject *values, *intl;
+    Py_ssize_t shortest;
+    const char *national, *cc;
+    Py_ssize_t national_len, cc_len;
+    if (!PyArg_ParseTuple(args, "O!nO!s#s#", &PyList_Type, &values, &shortest, &PyTuple_Type, &intl,
+                          &national, &national_len, &cc, &cc_len))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values), nintl = PyTuple_GET_SIZE(intl);
+    if (n == 0 || nintl > 16)
+        Py_RETURN_NONE;
+    const char *ip[16];
+    Py_ssize_t il[16];
+    for (Py_ssize_t k = 0; k < nintl; k++) {
+        PyObject *p = PyTuple_GET_ITEM(intl, k);
+        if (!PyUnicode_CheckExact(p) || !PyUnicode_IS_COMPACT_ASCII(p) || PyUnicode_GET_LENGTH(p) == 0)
+            Py_RETURN_NONE;
+        ip[k] = (const char *)PyUnicode_DATA(p);
+        il[k] = PyUnicode_GET_LENGTH(p);
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    char buf[64];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_CheckExact(t) || !PyUnicode_IS_COMPACT_ASCII(t))
+            goto decline;
+        Py_ssize_t len = PyUnicode_GET_LENGTH(t);
+        const char *c = (const char *)PyUnicode_DATA(t);
+        if (len < shortest || len > 40)
+            goto decline;
+        for (Py_ssize_t j = 0; j < len; j++)
+            if (c[j] < '0' || c[j] > '9')
+                goto decline;
+        Py_ssize_t olen = -1;
+        for (Py_ssize_t k = 0; k < nintl; k++) {
+            if (il[k] <= len && memcmp(c, ip[k], (size_t)il[k]) == 0) {
+                olen = len - il[k];
+                memcpy(buf, c + il[k], (size_t)olen);
+                break;
+            }
+        }
+        if (olen < 0) {
+            if (national_len > 0 && national_len <= len && memcmp(c, national, (size_t)national_len) == 0) {
+                if (cc_len > 20)
+                    goto decline;
+                memcpy(buf, cc, (size_t)cc_len);
+                memcpy(buf + cc_len, c + national_len, (size_t)(len - national_len));
+                olen = cc_len + len - national_len;
+            } else {
+                memcpy(buf, c, (size_t)len);
+                olen = len;
+            }
+        }
+        if (olen < 7 || olen > 15 || buf[0] == '0')
+            goto decline;
+        for (Py_ssize_t j = 0; j < olen; j++)   /* a country code of digits only, as the values */
+            if (buf[j] < '0' || buf[j] > '9')
+                goto decline;
+        PyObject *v = PyUnicode_FromStringAndSize(buf, olen);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+decline:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_O, "count_lines(data) -> number of b'\\n' in data"},
     {"split_block", split_block, METH_VARARGS,
      "split_block(data, delimiter, quotechar, ncols, used, max_line, utf8, ascii) -> (rows, columns) | None"},
+    {"timestamp_column", timestamp_column, METH_VARARGS, "timestamp_column(texts, hours) -> list | None"},
+    {"number_column", number_column, METH_VARARGS,
+     "number_column(values, shortest, international, national, country_code) -> list | None"},
     {NULL, NULL, 0, NULL},
 };
 

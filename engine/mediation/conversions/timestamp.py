@@ -11,6 +11,11 @@ from engine.mediation.conversions.base import MINUTE_SECOND, SOURCE_ZONE, UTC, C
 from engine.mediation.problems import ConversionError
 from engine.yamlio import Fields, Problem
 
+try:
+    from engine.mediation._csvblock import timestamp_column as _c_column
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _c_column = None
+
 
 class Timestamp(Conversion):
     """Local wall-clock text in a declared format and zone, to UTC.
@@ -82,7 +87,12 @@ def _fast_timestamp(zone: Any, separator: str) -> Convert:
 
     def column(texts: Sequence[str]) -> list[str] | None:
         """A whole column from the per-hour prefixes already known, in C-level maps; ``None`` when a
-        value is not of that simple kind (the per-value converter then decides, and learns its hour)."""
+        value is not of that simple kind (the per-value converter then decides, and learns its hour).
+        The C function (``_csvblock.timestamp_column``) answers the plain columns in one pass, or declines."""
+        if _c_column is not None and type(texts) is list:
+            got = _c_column(texts, hours)
+            if got is not None:
+                return got
         try:
             if not all(map(eq, map(colon_at, texts), repeat(":"))):
                 return None
