@@ -96,14 +96,20 @@ def _seed(root: Root) -> None:
         conn.execute(insert(usage_ledger), ledger)
 
 
-@pytest.fixture(scope="module")
-def crash_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Root, str, Path]]:
-    home = tmp_path_factory.mktemp("crash")
+def seeded_root(db_url: str, home: Path) -> Root:
+    """A stack on 2 March 2026 with the sample plan set and ACCOUNTS accounts to bill for February."""
     settings = Settings(home=home, database_url=db_url)
     root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
     bootstrap(settings, root, load_plans=True)
     _seed(root)
     root.clock._at = WHEN  # type: ignore[attr-defined]  # noqa: SLF001
+    return root
+
+
+@pytest.fixture(scope="module")
+def crash_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Root, str, Path]]:
+    home = tmp_path_factory.mktemp("crash")
+    root = seeded_root(db_url, home)
     try:
         yield root, db_url, home
         validate_all_documents(root)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -17,29 +16,20 @@ from sqlalchemy import func, select
 
 from engine.billing.ports import RunMode
 from engine.billing.runs import RunRequest
-from engine.clock import FixedClock
 from engine.identity import SYSTEM
-from engine.settings import Settings
-from servers.bootstrap import bootstrap
-from servers.root import Root, build_root
+from servers.root import Root
 from store.billing import billing_invoices, billing_usage
 from tests.integration.billing_support import validate_all_documents
-from tests.integration.test_billing_crash import ACCOUNTS, CDRS_PER_ACCOUNT, CYCLE, WHEN, _seed
+from tests.integration.test_billing_crash import ACCOUNTS, CDRS_PER_ACCOUNT, CYCLE, seeded_root
 
 pytestmark = pytest.mark.integration
-UTC = timezone.utc
 
 
 @pytest.fixture(scope="module")
 def worker_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
     if not db_url.startswith("postgresql"):
         pytest.skip("bill runs use worker processes on PostgreSQL only (SQLite has one writer at a time)")
-    home = tmp_path_factory.mktemp("workers")
-    settings = Settings(home=home, database_url=db_url)
-    root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
-    bootstrap(settings, root, load_plans=True)
-    _seed(root)
-    root.clock._at = WHEN  # type: ignore[attr-defined]  # noqa: SLF001
+    root = seeded_root(db_url, tmp_path_factory.mktemp("workers"))
     try:
         yield root
         assert validate_all_documents(root) == ACCOUNTS
