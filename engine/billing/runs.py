@@ -675,8 +675,28 @@ def _worker_batch(run: BillRun, jobs: list[_Job], request: RunRequest, now: date
     try:
         return _worker_runner._batch(run, jobs, request, now)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
     except Exception as exc:
+        crossing = _Crossing(exc)
         try:
-            pickle.loads(pickle.dumps(exc))
-        except Exception:  # noqa: BLE001 - an error that cannot cross to the parent goes as its text
+            pickle.loads(pickle.dumps(crossing))
+        except Exception:  # noqa: BLE001 - an error whose state cannot cross to the parent goes as its text
             raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
-        raise
+        raise crossing from None
+
+
+class _Crossing(Exception):
+    """A worker's error on its way to the bill run's process, arriving there as itself (the engine's errors take
+    keyword-like arguments that plain exception pickling does not give back)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_arrive, (type(self.error), self.error.args, self.error.__dict__))
+
+
+def _arrive(cls: type[Exception], args: tuple[object, ...], state: dict[str, object]) -> Exception:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
