@@ -35,10 +35,11 @@ from engine.billing.model import (
     SubscriberService,
     TaxRate,
     Totals,
+    UsageDetail,
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.taxes import TaxProblem, tax_breakdown
-from engine.billing.usage_blocks import UsageBlock, UsageDetail, block_fit, fill_line_ids
+from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
 from engine.money import RoundingMode, round_fraction

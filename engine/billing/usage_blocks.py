@@ -137,15 +137,6 @@ def block_fit(blocks: Sequence[UsageBlock], services: Sequence[SubscriberService
     return Fit(owner is not None, owner)
 
 
-@dataclass(frozen=True)
-class UsageDetail:
-    """A bill's per-CDR detail when it was computed from a block: its usage.csv rows with their line ids."""
-
-    rows: str
-    cdrs: int                # how many CDRs
-    frozen: object           # UsageBlock.frozen
-
-
 def fill_line_ids(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:
     """The block's rows with each line tag replaced by its invoice line's id."""
     for (plan, service, destination), line_id in line_ids.items():
