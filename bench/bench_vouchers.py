@@ -30,12 +30,13 @@ Reported: medians of the repetitions, wall time and CPU time of this process
 Python + SQLite; PostgreSQL's own backend is not included), ratio = rulebill /
 floor wall time, load average before each block (the machine is shared).
 Also: the generation part alone (rows built, nothing stored), and redemption with
-32 concurrent clients -- rate, p50, p99 and CPU per redemption, medians of the runs:
+32 concurrent clients -- rate, p50, p95, p99, CPU per redemption and CPU seconds per wall second of this process,
+medians of the runs (each run's rate and p99 printed too):
 
 * **floor** -- one trivial unit of database work per item through the same connections
-  (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: an empty write transaction);
+  (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: ``SELECT 1`` as a request to the group-commit writer);
 * **Recharger.redeem** -- the product path: the function ``VoucherService.Redeem`` calls
-  (one round trip on PostgreSQL, three statements under the writer lock on SQLite);
+  (one round trip on PostgreSQL; on SQLite three statements in the writer thread's batch transaction);
 * **token check** -- what each RPC adds first (``TokenDesk.authenticate``);
 * **Redeem over gRPC** -- end to end, clients in this process (they share its CPU and GIL).
 """
@@ -299,7 +300,8 @@ class _Server:
         self.root.close()
 
 
-Rates = tuple[float, float, float, float]  # per second, p50 ms, p99 ms, CPU µs per item (this process, all threads)
+Rates = tuple[float, float, float, float, float, float]  # per second, p50, p95, p99 ms, CPU µs per item (this process, all
+# threads), CPU seconds per wall second
 
 
 def _concurrently(work: Callable[[int, int], None], per_client: int, clients: int) -> Rates:
@@ -330,7 +332,8 @@ def _concurrently(work: Callable[[int, int], None], per_client: int, clients: in
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies.sort()
     n = len(latencies)
-    return n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.99)] * 1000, cpu / n * 1e6
+    return (n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.95)] * 1000, latencies[int(n * 0.99)] * 1000,
+            cpu / n * 1e6, cpu / elapsed)
 
 
 class _Redemptions:
@@ -394,15 +397,17 @@ def run_redemptions_grpc(server: _Server, count: int, clients: int = 32) -> Rate
 
 
 def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rates:
-    """The same-run floor: one trivial unit of database work per item, through the same connections and gate the
-    recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool; SQLite: ``BEGIN IMMEDIATE; SELECT 1; COMMIT`` under
-    the writer gate)."""
-    uow = server.root.vouchers.recharger._uow
-    hot = uow._hot
+    """The same-run floor: one trivial unit of database work per item, through the same connections and queue the
+    recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool behind its admission gate; SQLite: ``SELECT 1`` as a
+    request to the group-commit writer, which batches it like a redemption: its queue, its transaction, its
+    durable commit)."""
+    from store.voucher_recharge import PgRecharge
+
+    hot = server.root.vouchers.recharger._uow._hot
     per_client = count // clients
 
     def one(i: int, n: int) -> None:
-        if hot is not None:
+        if isinstance(hot, PgRecharge):
             with hot._turns:
                 raw = hot.engine.raw_connection()
                 try:
@@ -410,9 +415,7 @@ def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rate
                 finally:
                     raw.close()
         else:
-            with uow() as unit:
-                unit.session.connection().exec_driver_sql("SELECT 1")
-                unit.commit()
+            hot.run(lambda session: session.connection().exec_driver_sql("SELECT 1"))
     return _concurrently(one, per_client, clients)
 
 
@@ -493,9 +496,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      ("token check per RPC", run_token_checks),
                                      ("Redeem over gRPC", run_redemptions_grpc)):
                         results = [fn(server, redeem_count) for _ in range(runs)]
-                        rate, p50, p99, cpu = (statistics.median(r[k] for r in results) for k in range(4))
-                        print(f"{backend:9}   {what:33} {rate:8,.0f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-                              f"cpu {cpu:6.0f} µs/item  ({_load()})")
+                        rate, p50, p95, p99, cpu, busy = (statistics.median(r[k] for r in results) for k in range(6))
+                        print(f"{backend:9}   {what:33} {rate:8,.0f}/s  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms  "
+                              f"cpu {cpu:6.0f} µs/item, {busy:4.2f} cpu-s/wall-s  ({_load()})")
+                        print(f"{'':9}   {'':33} runs: " + "; ".join(f"{r[0]:,.0f}/s p99 {r[3]:.1f} ms" for r in results))
             finally:
                 server.close()
                 drop()

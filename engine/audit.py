@@ -9,6 +9,7 @@ log (defence in depth: callers should not pass them in the first place).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Mapping
 
 from engine.identity import Permission, Principal
@@ -19,6 +20,7 @@ from engine.ports import AuditFilter, UnitOfWorkFactory
 SECRET_FIELD_MARKERS = ("pin", "secret", "password", "key", "token_hash", "secret_hash", "ciphertext")
 
 
+@lru_cache(maxsize=4096)  # field names are few and fixed in code; entries are written on hot paths
 def _is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(marker in lowered for marker in SECRET_FIELD_MARKERS)

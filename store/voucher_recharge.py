@@ -8,12 +8,14 @@
   not ping before use (a ping is a round trip); a connection the server dropped
   fails one call, which the pool then replaces, and the client's retry with the
   same request id is answered from the ledger.
-* SQLite (one writer at a time, ``BEGIN IMMEDIATE``): one ``SELECT`` reads an
+* SQLite (one writer at a time): one ``SELECT`` reads an
   :class:`~engine.vouchers.redemption.AttemptSnapshot`, the engine's
   :func:`~engine.vouchers.redemption.settle_attempt` decides, and at most two
   statements write it -- a ledger row (the trigger ``voucher_redemption_books_credit``
   moves the voucher, stores the balance and resets the counter) or the counter,
-  then the audit entry.  Three statements in all.
+  then the audit entry.  Three statements in all, inside the transaction of the
+  group-commit writer's batch (:mod:`store.voucher_writer`), or of the caller's unit
+  of work on an in-memory database.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def _ts(text: Any) -> datetime | None:
 
 
 def _sqlite_ts(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The same text SQLAlchemy stores ("2026-11-27 12:00:00.000000"); isoformat is several times cheaper than strftime."""
+    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_snapshot(row: Sequence[Any], a: PinAttempt) -> AttemptSnapshot:

@@ -15,7 +15,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, Row
@@ -30,6 +30,7 @@ from engine.vouchers.profile import SerialFormat
 from engine.vouchers.redemption import AttemptResult, PinAttempt, Reservation, ReservationStep
 from store.repositories import AuditRepo, SubscriberRepo, TenantRepo, aware
 from store.voucher_recharge import PgRecharge, SqliteRecharge, redemption_from_row, reservation_from_row
+from store.voucher_writer import RechargeWriter
 from store.voucher_tables import (  # noqa: F401 - the tables are part of this module's interface
     prepaid_balances,
     recharge_guards,
@@ -188,9 +189,11 @@ def prefetched(chunks: Iterable[Sequence[VoucherRow]], prepare: Callable[[Sequen
 class SqlVoucherRepository(VoucherRepository):
     """``session``: the unit of work's session, or a function that opens it on first use (PostgreSQL recharge needs none)."""
 
-    def __init__(self, session: Session | Callable[[], Session], hot: PgRecharge | None = None) -> None:
+    def __init__(self, session: Session | Callable[[], Session], hot: PgRecharge | RechargeWriter | None = None) -> None:
         self._session = session
-        self._hot = hot  # PostgreSQL: recharge runs as one statement on its own autocommit connection
+        # recharge: on PostgreSQL one statement on its own autocommit connection; on a SQLite file the group-commit
+        # writer; without either (an in-memory SQLite database) in this unit of work
+        self._hot = hot
 
     @property
     def s(self) -> Session:
@@ -465,11 +468,11 @@ def _voucher(r: Row[Any]) -> Voucher:
 class SqlVoucherUnitOfWork:
     """One session and transaction with the voucher repository beside the foundation's.
 
-    The session opens on first use: on PostgreSQL a recharge is one statement on its own connection and
-    needs no session, so it pays for none.
+    The session opens on first use: a recharge (one statement on PostgreSQL's own connection, or a request to the
+    SQLite writer thread) needs no session, so it pays for none.
     """
 
-    def __init__(self, base: Any, hot: PgRecharge | None) -> None:
+    def __init__(self, base: Any, hot: PgRecharge | RechargeWriter | None) -> None:
         self._base = base  # store.uow.SqlUnitOfWork (not entered yet)
         self._hot = hot
         self._open = False
@@ -521,13 +524,22 @@ class SqlVoucherUnitOfWork:
 
 
 class SqlVoucherUnitOfWorkFactory:
-    """``base_factory``: store.uow.SqlUnitOfWorkFactory.  On PostgreSQL recharge gets its own pool of autocommit
-    connections (see :func:`store.voucher_recharge.recharge_engine`), closed with the main engine."""
+    """``base_factory``: store.uow.SqlUnitOfWorkFactory.  Recharge gets its own connections, closed with the main
+    engine: on PostgreSQL a pool of autocommit connections (:func:`store.voucher_recharge.recharge_engine`), on a
+    SQLite file the group-commit writer (:mod:`store.voucher_writer`)."""
 
     def __init__(self, base_factory: Any) -> None:
         self._base = base_factory
         engine: Engine = base_factory.engine
-        self._hot = PgRecharge.for_engine(engine) if engine.dialect.name == "postgresql" else None
+        self._hot: PgRecharge | RechargeWriter | None = None
+        if engine.dialect.name == "postgresql":
+            self._hot = PgRecharge.for_engine(engine)
+        elif engine.url.database not in (None, "", ":memory:"):  # an in-memory database is private to its connection
+            writer = self._hot = RechargeWriter(engine.url.render_as_string(hide_password=False))
+
+            @event.listens_for(engine, "engine_disposed")
+            def _close_with_main(_engine: Any) -> None:
+                writer.close()
 
     def __call__(self) -> SqlVoucherUnitOfWork:
         return SqlVoucherUnitOfWork(self._base(), self._hot)

@@ -79,6 +79,15 @@ def _backend(policy: LockoutPolicy, backend: str) -> RuleBackend:
     return make_backend(policy.ruleset(), backend)
 
 
+@lru_cache(maxsize=1024)
+def _rule(policy: LockoutPolicy, backend: str, outcome: str, barred: bool, failures_after: int) -> str:
+    """The rule the fact hits; the table is a pure function of these few values, and every PIN entry asks it twice
+    (kept: the redemption writer of a SQLite store asks it for every request while it holds the write lock)."""
+    fact: dict[str, Any] = {"outcome": outcome, "barred": barred, "failures_after": failures_after}
+    hit = _backend(policy, backend).matches(fact)
+    return hit[0] if hit else "NONE"
+
+
 def decide_recharge_lockout(
     failed_count: int,
     barred_until: datetime | None,
@@ -96,9 +105,7 @@ def decide_recharge_lockout(
     if barred_until is not None and not barred:
         # the bar ran out: forget it and start counting again
         barred_until, failed_count = None, 0
-    fact: dict[str, Any] = {"outcome": outcome, "barred": barred, "failures_after": failed_count + 1}
-    hit = _backend(policy, backend).matches(fact)
-    rule = hit[0] if hit else "NONE"
+    rule = _rule(policy, backend, outcome, barred, failed_count + 1)
     until = now + timedelta(seconds=policy.bar_seconds)
     if rule == "STAFF_CLEAR":
         return LockoutDecision(0, None, False, True, rule, "recharge bar cleared by staff")

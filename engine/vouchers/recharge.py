@@ -116,6 +116,15 @@ class Recharger:
         return result.reservation
 
     def _attempt(self, event: str, principal: Principal, msisdn: str, pin: str, request_id: str) -> AttemptResult:
+        attempt = self.pin_attempt(event, principal, msisdn, pin, request_id)
+        with self._uow() as uow:
+            result = uow.vouchers.attempt_pin(attempt)
+            uow.commit()
+        return self._answer(event, result, attempt.msisdn, request_id)
+
+    def pin_attempt(self, event: str, principal: Principal, msisdn: str, pin: str, request_id: str) -> PinAttempt:
+        """The checked request the store settles: the PIN only as its lookup hashes (what ``redeem`` and ``reserve``
+        hand to the store)."""
         principal.require(Permission.VOUCHER_REDEEM)
         errors = ErrorList()
         number = clean_msisdn(msisdn, errors)
@@ -128,12 +137,8 @@ class Recharger:
         # a mistyped PIN is refused before any lookup (it still counts as a wrong PIN)
         hashes = tuple(h.hash(pin_bytes) for h in self._lookup_hashers()) if luhn_valid(pin_bytes) else ()
         del pin_bytes, digits
-        attempt = PinAttempt(event, request_id, number, hashes, self._clock.now(), self.moves(event, principal.privileges),
-                             self._lockout, "rtx_" + secrets.token_hex(10), principal)
-        with self._uow() as uow:
-            result = uow.vouchers.attempt_pin(attempt)
-            uow.commit()
-        return self._answer(event, result, number, request_id)
+        return PinAttempt(event, request_id, number, hashes, self._clock.now(), self.moves(event, principal.privileges),
+                          self._lockout, "rtx_" + secrets.token_hex(10), principal)
 
     def _answer(self, event: str, r: AttemptResult, msisdn: str, request_id: str) -> AttemptResult:
         o = r.outcome

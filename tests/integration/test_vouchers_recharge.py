@@ -283,22 +283,22 @@ def test_two_step_over_the_cli(stack: Stack, capsys: pytest.CaptureFixture[str])
 
 
 class _Statements:
-    """What reaches the database.  SQLite: every statement the library executes, from its own trace hook (a trigger's
-    sub-programs repeat the statement that fired them and are folded into it).  PostgreSQL: the wire itself, traced by
-    libpq on the recharge pool's one connection -- a round trip is one ReadyForQuery from the server, so a BEGIN, a
-    COMMIT or a pool ping before use would each count -- and the main pool must not be used at all."""
+    """What reaches the database, counted at the driver through SQLAlchemy's pool events.  SQLite: every statement the
+    library executes on the recharge writer's connection, from SQLite's own trace hook (a trigger's sub-programs repeat
+    the statement that fired them and are folded into it).  PostgreSQL: the wire itself, traced by libpq on the
+    recharge pool's one connection -- a round trip is one ReadyForQuery from the server, so a BEGIN, a COMMIT or a
+    pool ping before use would each count.  On both, the main pool must not be used at all."""
 
-    def __init__(self, main: Any, hot: Any) -> None:
+    def __init__(self, main: Any, hot: Any, postgres: bool) -> None:
         self.sql: list[str] = []
         self.round_trips = 0
         self.main_checkouts = 0
-        self._main, self._hot = main, hot
+        self._main, self._hot, self._postgres = main, hot, postgres
         self._trace = tempfile.TemporaryFile()
 
     def __enter__(self) -> "_Statements":
-        event.listen(self._main.pool, "checkout", self._checkout)
-        event.listen(self._main.pool, "checkin", self._checkin)
-        if self._hot is not None:
+        event.listen(self._main.pool, "checkout", self._main_checkout)
+        if self._postgres:
             from psycopg import pq
 
             self._hot.dispose()  # one connection from here on: the one traced
@@ -307,17 +307,22 @@ class _Statements:
             self._traced.pgconn.trace(self._trace.fileno())
             self._traced.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
             raw.close()
+        else:
+            event.listen(self._hot.pool, "checkout", self._checkout)
+            event.listen(self._hot.pool, "checkin", self._checkin)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        event.remove(self._main.pool, "checkout", self._checkout)
-        event.remove(self._main.pool, "checkin", self._checkin)
-        if self._hot is not None:
+        event.remove(self._main.pool, "checkout", self._main_checkout)
+        if self._postgres:
             assert self._hot.pool.checkedin() == 1  # the traced connection served the call
             self._traced.pgconn.untrace()  # flushes libpq's trace stream
             self._trace.seek(0)
             self.round_trips = sum(1 for line in self._trace.read().decode().splitlines() if "ReadyForQuery" in line)
             self._hot.dispose()
+        else:
+            event.remove(self._hot.pool, "checkout", self._checkout)
+            event.remove(self._hot.pool, "checkin", self._checkin)
         self._trace.close()
 
     def _statement(self, statement: str) -> None:
@@ -325,14 +330,29 @@ class _Statements:
         if not self.sql or self.sql[-1] != text:
             self.sql.append(text)
 
-    def _checkout(self, dbapi_conn: Any, *args: Any) -> None:
+    def _main_checkout(self, *args: Any) -> None:
         self.main_checkouts += 1
-        if hasattr(dbapi_conn, "set_trace_callback"):
-            dbapi_conn.set_trace_callback(self._statement)
+
+    def _checkout(self, dbapi_conn: Any, *args: Any) -> None:
+        dbapi_conn.set_trace_callback(self._statement)
 
     def _checkin(self, dbapi_conn: Any, *args: Any) -> None:
-        if hasattr(dbapi_conn, "set_trace_callback"):
-            dbapi_conn.set_trace_callback(None)
+        dbapi_conn.set_trace_callback(None)
+
+    def transactions(self) -> list[list[str]]:
+        """The traced SQLite statements cut into transactions, without their BEGIN and COMMIT / ROLLBACK."""
+        out: list[list[str]] = []
+        for text in self.sql:
+            if text == "BEGIN IMMEDIATE":
+                out.append([])
+            elif text not in ("COMMIT", "ROLLBACK"):
+                out[-1].append(text)
+        return out
+
+
+def _recharge_pool(stack: Stack) -> Any:
+    """The recharge's own connections: PostgreSQL's autocommit pool, or the SQLite writer thread's connection."""
+    return stack.root.vouchers.recharger._uow._hot.engine
 
 
 def test_one_redemption_is_one_round_trip_on_postgresql_and_three_statements_on_sqlite(stack: Stack) -> None:
@@ -341,10 +361,9 @@ def test_one_redemption_is_one_round_trip_on_postgresql_and_three_statements_on_
     batch, pin = one_pin(stack)
     [msisdn] = subscribers(stack, 1)
     parts = stack.root.vouchers
-    hot = parts.recharger._uow._hot
     admin = replace(SYSTEM, tenant_id="mno", subject="rt")
     for attempt in range(3):  # psycopg prepares a statement after its 5th use: before and after look the same on the wire
-        with _Statements(stack.root.db, hot.engine if hot is not None else None) as seen:
+        with _Statements(stack.root.db, _recharge_pool(stack), stack.backend == "postgres") as seen:
             if attempt == 0:
                 parts.recharger.redeem(admin, msisdn, pin, f"rt-{msisdn}")
             else:
@@ -355,7 +374,75 @@ def test_one_redemption_is_one_round_trip_on_postgresql_and_three_statements_on_
             # main pool is not even checked out
             assert (seen.round_trips, seen.main_checkouts, seen.sql) == (1, 0, []), (seen.round_trips, seen.main_checkouts)
         else:
-            assert seen.sql[0] == "BEGIN IMMEDIATE" and seen.sql[-1] == "COMMIT" and len(seen.sql) == 5, seen.sql  # 3 + BEGIN, COMMIT
+            # alone in its batch: BEGIN IMMEDIATE, the three statements, COMMIT, on the writer's connection only
+            assert seen.sql[0] == "BEGIN IMMEDIATE" and seen.sql[-1] == "COMMIT" and len(seen.sql) == 5, seen.sql
+            assert seen.main_checkouts == 0
     with stack.root.uow() as uow:
         actions = [e.action for e in uow.audit.list(AuditFilter(object_type="subscriber", object_id=msisdn), None, 10)]
     assert actions == ["voucher.redeem_failed"] * 2
+
+
+def _vouchers_for(stack: Stack, n: int) -> tuple[pb.VoucherBatch, list[str], list[str]]:
+    """``n`` active vouchers (the batch and their PINs in serial order) and ``n`` live subscribers."""
+    op = vs(stack)
+    batch = activate(op, generate(op, count=n).batch_id)
+    return batch, list(pins_of(stack, batch).values()), subscribers(stack, n)
+
+
+def test_concurrent_redemptions_cost_three_statements_each_on_sqlite(stack: Stack) -> None:
+    """Issue #10: 32 redemptions at once through the group-commit writer; whatever the batches were, each redemption
+    is its snapshot read, its ledger row and its audit entry, and a batch is one BEGIN ... COMMIT."""
+    if stack.backend != "sqlite":
+        pytest.skip("the SQLite writer; PostgreSQL's one round trip is counted above")
+    _, pins, numbers = _vouchers_for(stack, 32)
+    admin, recharger = replace(SYSTEM, tenant_id="mno", subject="rt"), stack.root.vouchers.recharger
+    with _Statements(stack.root.db, _recharge_pool(stack), postgres=False) as seen:
+        results = together(32, lambda i: recharger.redeem(admin, numbers[i], pins[i], f"c32-{numbers[i]}"))
+    assert all(r.credited_micros == 10_000_000 for r in results), results
+    transactions = seen.transactions()
+    assert 1 <= len(transactions) <= 32 and seen.sql.count("COMMIT") == len(transactions), seen.sql
+    statements = [text for t in transactions for text in t]
+    assert len(statements) == 3 * 32 and seen.main_checkouts == 0, statements
+    kinds = {tuple(text.split(" (")[0] if text.startswith("INSERT") else "SELECT" for text in statements[k:k + 3])
+             for k in range(0, len(statements), 3)}
+    assert kinds == {("SELECT", "INSERT INTO voucher_redemptions", "INSERT INTO audit_log")}, statements
+
+
+def test_a_failing_request_never_fails_the_others_of_its_batch(stack: Stack) -> None:
+    """The writer applies a batch in one transaction; a request that raises midway (here the database refuses its
+    audit entry, after its ledger row was written) is answered with that error, and the others of the batch are
+    stored as if it had never been there: credited, audited once, replayed by their request id."""
+    if stack.backend != "sqlite":
+        pytest.skip("the SQLite group-commit writer")
+    from store.voucher_recharge import SqliteRecharge
+    from store.voucher_writer import WriterRequest
+
+    batch, pins, numbers = _vouchers_for(stack, 3)
+    admin, recharger = replace(SYSTEM, tenant_id="mno", subject="rt"), stack.root.vouchers.recharger
+    attempts = [recharger.pin_attempt("redeem", admin, numbers[i], pins[i], f"batch-{numbers[i]}") for i in range(3)]
+    again = recharger.pin_attempt("redeem", admin, numbers[0], pins[0], f"batch-{numbers[0]}")  # the same request twice
+    requests = [WriterRequest(lambda s, a=a: SqliteRecharge(s).attempt(a)) for a in (*attempts, again)]
+    with stack.root.db.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log WHEN NEW.request_id = "
+                             f"'batch-{numbers[1]}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    try:
+        with _Statements(stack.root.db, _recharge_pool(stack), postgres=False) as seen:
+            stack.root.vouchers.recharger._uow._hot.apply(requests)
+    finally:
+        with stack.root.db.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER test_refuse_audit")
+    assert all(r.done for r in requests)
+    assert "refused by the test" in str(requests[1].error)
+    first, third, replayed = requests[0].result, requests[2].result, requests[3].result
+    assert (first.outcome.value, third.outcome.value, replayed.outcome.value) == ("done", "done", "replayed")
+    assert replayed.redemption == first.redemption
+    # one rolled back transaction (the first two requests), then one with the three others
+    assert seen.sql.count("ROLLBACK") == 1 and seen.sql.count("COMMIT") == 1 and len(seen.transactions()[1]) == 3 + 3 + 1
+    with stack.root.db.connect() as conn:
+        balances = dict(conn.execute(select(prepaid_balances.c.msisdn, prepaid_balances.c.balance_micros)
+                                     .where(prepaid_balances.c.msisdn.in_(numbers))).all())
+        states = [conn.execute(select(vouchers.c.state).where(vouchers.c.serial == batch.first_serial + i)).scalar() for i in range(3)]
+    assert balances == {numbers[0]: 10_000_000, numbers[2]: 10_000_000} and states == ["used", "active", "used"]
+    with stack.root.uow() as uow:
+        audited = [e.request_id for e in uow.audit.list(AuditFilter(), None, 100_000) if e.request_id.startswith("batch-")]
+    assert sorted(audited) == sorted([f"batch-{numbers[0]}", f"batch-{numbers[2]}"])
