@@ -5,23 +5,28 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --accounts 10000         # scaled down
     python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
     python -m bench.bench_billing --workers 1              # batches one after the other (default 2, the billing_workers setting)
+    python -m bench.bench_billing --in-process             # several batches in threads of this process, not worker processes
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
 ledger (what RatingService stores with counters), written with COPY.
 
 * **floor** -- the period's rated CDRs read with the same per-batch SQL the bill run's usage adapter runs
-  (``SqlRatedUsage.for_period``: the account batch's numbers, the period, minus what is billed), into tuples;
-  and, for reference, one ``COPY ... TO STDOUT`` of the same rows.
+  (``SqlRatedUsage.blocks``: the account batch's numbers, the period, minus what is billed; summed per invoice
+  line and the usage.csv rows written by PostgreSQL), one batch after the other in this process; for reference
+  the same rows read one by one into ``RatedUsage`` values (``SqlRatedUsage.for_period``, what the bill run did
+  before blocks and still does for accounts a block does not fit) and one ``COPY ... TO STDOUT`` of the rows.
 * **rulebill** -- ``BillRunner.start`` (what ``StartBillRun`` and ``rulebill bills run`` call) for the cycle of
-  1 March 2026: plan, per batch read accounts / assignments / subscribers / usage / charges / advance fees / credits,
-  compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods, take the
-  invoice numbers, store invoices + lines + documents, freeze every CDR, in one transaction per batch.
+  1 March 2026: plan, per batch read accounts / assignments / subscribers / usage blocks / charges / advance fees /
+  credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
+  take the invoice numbers, store invoices + lines + documents, freeze every CDR, in one transaction per batch; the
+  batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL).
 * **validation** (reported apart) -- per invoice, of a sample of the issued documents: lxml against the OASIS
   UBL 2.1 XSD, and saxonche running the EN 16931 validation XSLT (needs ../shared/conformance).
 
-Reported: wall time, CPU time of this process (client + Python; PostgreSQL's own backends not included) and
-invoices/s, CDRs/s; load average before each part.
+Reported: wall time; CPU time of this process, of its worker processes, and of the PostgreSQL server (its
+postmaster and backends, read from /proc when the data directory's postmaster.pid is readable); invoices/s,
+CDRs/s; load average before each part.
 """
 
 from __future__ import annotations
@@ -95,26 +100,40 @@ def seed(root: object, accounts: int, cdrs: int) -> None:
                                       FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms", groups[k % 4], "TP_SMART_S", 1,
                                       60 + k % 300))
             raw.commit()
-        cur.execute("ANALYZE")
         raw.commit()
+        # the state of a ledger written long before its bill run: vacuumed and analysed (not autovacuum's work
+        # landing in the middle of the measured run)
+        driver = raw.dbapi_connection
+        driver.autocommit = True  # type: ignore[union-attr]
+        try:
+            driver.execute("VACUUM ANALYZE")  # type: ignore[union-attr]
+        finally:
+            driver.autocommit = False  # type: ignore[union-attr]
     finally:
         raw.close()
 
 
-def floor(root: object, accounts: int, batch: int) -> tuple[float, float, int, float]:
-    """The period's rated CDRs read batch by batch with the bill run's own usage SQL; then one COPY TO STDOUT."""
+def floor(root: object, accounts: int, batch: int) -> tuple[tuple[float, float, float, int], tuple[float, float, float, int], float]:
+    """The period's rated CDRs read batch by batch with the bill run's own usage SQL (blocks), then one by one as
+    values; then one COPY TO STDOUT.  Each: (wall, client CPU, PostgreSQL CPU, CDRs)."""
     from store.billing import SqlRatedUsage
 
     db = root.db  # type: ignore[attr-defined]
     since = FEB - timedelta(days=62)
     until = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
-    w0, c0 = time.perf_counter(), time.process_time()
-    rows = 0
-    with db.connect() as conn:
-        usage = SqlRatedUsage(conn)
-        for first in range(0, accounts, batch):
-            rows += len(usage.for_period("mno", [f"3369{i:07d}" for i in range(first, min(first + batch, accounts))], since, until))
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    out = []
+    for how in ("blocks", "for_period"):
+        w0, c0, p0 = time.perf_counter(), time.process_time(), pg_cpu(root)
+        rows = 0
+        with db.connect() as conn:
+            usage = SqlRatedUsage(conn)
+            for first in range(0, accounts, batch):
+                numbers = [f"3369{i:07d}" for i in range(first, min(first + batch, accounts))]
+                if how == "blocks":
+                    rows += sum(g.cdrs for b in usage.blocks("mno", numbers, since, until) for g in b.groups)
+                else:
+                    rows += len(usage.for_period("mno", numbers, since, until))
+        out.append((time.perf_counter() - w0, time.process_time() - c0, pg_cpu(root) - p0, rows))
     raw = db.raw_connection()
     w1 = time.perf_counter()
     try:
@@ -126,10 +145,56 @@ def floor(root: object, accounts: int, batch: int) -> tuple[float, float, int, f
                 sink += len(block)
     finally:
         raw.close()
-    return wall, cpu, rows, time.perf_counter() - w1
+    return out[0], out[1], time.perf_counter() - w1
 
 
-def bill_run(root: object, batch: int, workers: int) -> tuple[float, float, object]:
+def pg_cpu(root: object) -> float:
+    """CPU seconds the PostgreSQL server has used (postmaster, its exited children and its live backends); nan when
+    its data directory cannot be read (another machine, another user)."""
+    from sqlalchemy import text
+
+    try:
+        with root.db.connect() as conn:  # type: ignore[attr-defined]
+            data = conn.execute(text("SHOW data_directory")).scalar_one()
+        postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(f) for f in fields[11:15])       # utime, stime, cutime, cstime
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's exited children (the bill run's worker processes, once the pool has ended)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_workers(timeout: float = 30.0) -> None:
+    """Until the run's worker processes have exited and been waited for (their CPU time is then counted)."""
+    import multiprocessing
+
+    deadline = time.monotonic() + timeout
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def bill_run(root: object, batch: int, workers: int, in_process: bool) -> tuple[float, float, object]:
     from engine.billing.ports import RunMode
     from engine.billing.runs import RunRequest
     from engine.identity import SYSTEM
@@ -137,6 +202,9 @@ def bill_run(root: object, batch: int, workers: int) -> tuple[float, float, obje
     desk = root.billing
     desk.runs.batch_size = batch
     desk.runs.workers = workers
+    if in_process:
+        desk.runs.worker = None
+    desk.runs.process_min_accounts = 0   # worker processes whatever the size (the server starts them from PROCESS_MIN_ACCOUNTS)
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -181,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdrs", type=int, default=200)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2, help="batches in parallel (the billing_workers setting)")
+    parser.add_argument("--in-process", action="store_true", help="parallel batches in threads of this process (no worker processes)")
     parser.add_argument("--sample", type=int, default=200, help="documents whose validation is timed")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
@@ -213,17 +282,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")
-        fw, fc, rows, copy_wall = floor(root, args.accounts, args.batch)
-        assert rows == args.accounts * args.cdrs, rows
-        print(f"  floor: read the period's rated CDRs (bill run's usage SQL, {args.batch} accounts a query): {fw:.2f} s wall, "
-              f"{fc:.2f} s CPU, {rows / fw:,.0f} CDRs/s = {args.accounts / fw:,.0f} accounts/s")
+        (fw, fc, fp, rows), (vw, vc, vp, vrows), copy_wall = floor(root, args.accounts, args.batch)
+        assert rows == vrows == args.accounts * args.cdrs, (rows, vrows)
+        n = args.accounts
+        print(f"  floor: read the period's rated CDRs with the bill run's usage SQL (SqlRatedUsage.blocks, {args.batch} accounts a "
+              f"query, one after the other): {fw:.2f} s wall = {n / fw:,.0f} accounts/s; CPU {fc:.2f} s here + {fp:.2f} s PostgreSQL "
+              f"= {(fc + fp) / n * 1000:.2f} ms per account")
+        print(f"  reference: the same CDRs one by one into RatedUsage (SqlRatedUsage.for_period): {vw:.2f} s wall = {n / vw:,.0f} "
+              f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
         print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
-        wall, cpu, run = bill_run(root, args.batch, args.workers)
+        k0, p0 = children_cpu(), pg_cpu(root)
+        wall, cpu, run = bill_run(root, args.batch, args.workers, args.in_process)
+        p1 = pg_cpu(root)
+        wait_for_workers()
+        kids = children_cpu() - k0
         assert run is not None and run.issued == args.accounts and run.failed == 0, run  # type: ignore[attr-defined]
-        print(f"  rulebill bill run (StartBillRun's BillRunner.start, UBL XML included): {wall:.2f} s wall, {cpu:.2f} s CPU "
-              f"({cpu / wall:.2f} cores of this process), {args.accounts / wall:,.0f} invoices/s, {rows / wall:,.0f} CDRs/s; "
-              f"ratio run/floor {wall / fw:.1f}x")
+        total = cpu + kids + (p1 - p0)
+        print(f"  rulebill bill run (StartBillRun's BillRunner.start, UBL XML included): {wall:.2f} s wall, {n / wall:,.0f} invoices/s, "
+              f"{rows / wall:,.0f} CDRs/s; ratio run/floor {wall / fw:.1f}x")
+        print(f"    CPU: {cpu:.2f} s this process + {kids:.2f} s worker processes + {p1 - p0:.2f} s PostgreSQL = {total:.2f} s "
+              f"({total / wall:.2f} of {os.cpu_count()} cores over the run's wall time); per invoice {(cpu + kids) / n * 1000:.2f} ms "
+              f"Python + {(p1 - p0) / n * 1000:.2f} ms PostgreSQL")
         print(f"  [{load()}]")
         cost = validation_cost(root, args.sample)
         if cost is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import stat
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,6 +22,8 @@ from engine.audit import AuditDesk
 from engine.billing.catalogue import PlanSetCatalogues
 from engine.billing.chargerules import load_charge_rules
 from engine.billing.desk import BillingDesk
+from engine.billing.runs import BillRunner
+from engine.billing.profile import BillingProfile
 from engine.billing.profile import load_profiles as load_billing_profiles
 from engine.clock import Clock, SystemClock
 from engine.eventrules import BACKENDS as EVENT_RULE_BACKENDS, RuleBook, RuleFilesInvalid, load_rule_book
@@ -119,11 +122,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     log.info("event rules (barring, credit alerts, lifecycles) on the %s backend", backend)
     rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts(backend), limits)
 
-    def parent_of(tenant_id: str) -> str:
-        with uow(read_only=True) as unit:
-            tenant = unit.tenants.get(tenant_id)
-        return tenant.parent_tenant_id if tenant is not None else ""
-
+    parent_of = _parent_of(uow)
     return Root(
         settings=settings,
         clock=clock,
@@ -148,20 +147,49 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     )
 
 
+def _parent_of(uow: SqlUnitOfWorkFactory) -> Callable[[str], str]:
+    def parent_of(tenant_id: str) -> str:
+        with uow(read_only=True) as unit:
+            tenant = unit.tenants.get(tenant_id)
+        return tenant.parent_tenant_id if tenant is not None else ""
+
+    return parent_of
+
+
+def bill_run_worker(settings: Settings) -> BillRunner:
+    """What a bill run's worker process runs batches with (``BillRunner.worker``): a runner on its own database
+    engine, plan sets and billing profiles read as the server reads them; the time of each batch comes with it."""
+    db = make_engine(settings.effective_database_url)
+    uow = SqlUnitOfWorkFactory(db, None)
+    plans = PlanDesk(SqlPlanUnitOfWorkFactory(uow), SystemClock(), _stored_cdrs(db), PlanSetLimits.of(settings),
+                     cdr_limits=CdrLimits.from_settings(settings))
+    return BillRunner(SqlBillingUnitOfWorkFactory(uow), SystemClock(), _billing_profiles(settings), PlanSetCatalogues(plans.compiled_at, _parent_of(uow)))
+
+
+def _billing_profiles(settings: Settings) -> dict[str, BillingProfile]:
+    """The billing profiles of plans/billing with the charge rules of rules/billing (one-off charges raised by
+    events): the server and each bill-run worker process read them the same way."""
+    profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
+    if problems:
+        raise ValueError("invalid billing profiles:\n" + format_problems(problems))
+    profiles, problems = load_charge_rules(Path(settings.rules_dir) / "billing", profiles)
+    if problems:
+        raise ValueError("invalid charge rules:\n" + format_problems(problems))
+    return profiles
+
+
 def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
     """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
     operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
     from servers.billing_mail import mailer_from
     from servers.billing_pdf import printer
 
-    profiles, problems = load_billing_profiles(Path(settings.plans_dir) / "billing")
-    if problems:
-        raise ValueError("invalid billing profiles:\n" + format_problems(problems))
-    profiles, problems = load_charge_rules(Path(settings.rules_dir) / "billing", profiles)   # one-off charges raised by events
-    if problems:
-        raise ValueError("invalid charge rules:\n" + format_problems(problems))
-    return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
+    desk = BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, _billing_profiles(settings), PlanSetCatalogues(plans.compiled_at, parent_of),
                              printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url))
+    if uow.engine.dialect.name == "postgresql":
+        # large runs' batches in worker processes, each on its own connection (SQLite has one writer at a time)
+        desk.runs.worker = partial(bill_run_worker, settings)
+    return desk
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

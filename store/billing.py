@@ -74,6 +74,7 @@ from engine.billing.ports import (
     StoredBill,
     SubscriberFacts,
 )
+from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
 from engine.errors import AlreadyExists
 from store.repositories import AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
@@ -327,6 +328,46 @@ class SqlRatedUsage:
             cur.close()
         return out
 
+    # one CDR's usage.csv row as engine.billing.usage_blocks.csv_row writes it, with the line tag where the line id goes,
+    # and its frozen row in billing_usage's COPY text with "#" where the invoice id goes
+    _CSV_ROW = ("chr(2) || {plan} || chr(31) || {service} || chr(31) || {dest} || chr(3) || ',' || {cdr} || ',' || {msisdn} || ',' || "
+                "to_char({start} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {start})::bigint "
+                "%% 1000000 <> 0 THEN to_char({start} AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00,' || {service} || ',' || {dest} "
+                "|| ',' || {plan} || ',' || {units} || ',' || CASE WHEN {charge} >= 0 THEN ({charge} / 1000000) || '.' || "
+                "lpad(({charge} %% 1000000)::text, 6, '0') ELSE '-' || ((-{charge}) / 1000000) || '.' || lpad(((-{charge}) %% 1000000)::text, "
+                "6, '0') END || ',' || {currency} || chr(10)")
+
+    def blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
+        """``for_period``'s CDRs as one block per number (engine.billing.usage_blocks): on PostgreSQL summed and written
+        out by the database in the same query, elsewhere built from the rows."""
+        if self.conn.dialect.name != "postgresql":
+            return blocks_from_usage(self.for_period(tenant_id, msisdns, since, until))
+        c = self.COLUMNS
+        row = self._CSV_ROW.format(plan="u.plan", service="u.service", dest="u.dest", cdr="u.cdr", msisdn="u.msisdn", start="u.start",
+                                   units="u.units", charge="u.charge", currency="u.currency")
+        sql = (f"WITH u AS MATERIALIZED (SELECT l.tenant_id AS tenant, l.{c['cdr_id']} AS cdr, l.{c['msisdn']} AS msisdn, "
+               f"l.{c['start_time']} AS start, l.{c['service']} AS service, l.{c['destination']} AS dest, l.{c['charge_micros']} AS charge, "
+               f"l.{c['currency']} AS currency, l.{c['tariff_plan']} AS plan, l.{c['units']} AS units FROM {self.LEDGER} l "
+               f"WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {self.RATED} AND NOT EXISTS "
+               f"(SELECT 1 FROM billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']}) "
+               f"AND l.{c['msisdn']} = ANY(%s)) "
+               f"SELECT msisdn, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, string_agg({row}, '' ORDER BY start, cdr COLLATE \"C\"), "
+               "string_agg(tenant || chr(9) || cdr || chr(9) || '#' || chr(9) || charge || chr(10), '') FROM u GROUP BY msisdn "
+               "UNION ALL SELECT msisdn, plan, service, dest, currency, sum(charge), count(*), min(start), max(start), NULL, NULL FROM u "
+               "GROUP BY msisdn, plan, service, dest, currency")
+        rows: dict[str, tuple[str, str]] = {}
+        groups: dict[str, list[UsageGroup]] = defaultdict(list)
+        raw = self.conn.connection.dbapi_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            for i in range(0, len(msisdns), 5 * CHUNK):
+                cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
+                for r in cur.fetchall():
+                    if r[1] is None:
+                        rows[r[0]] = (r[9], r[10])
+                    else:
+                        groups[r[0]].append(UsageGroup(r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7], r[8]))
+        return [UsageBlock(m, tuple(sorted(groups[m])), text_, frozen) for m, (text_, frozen) in sorted(rows.items())]
+
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         """The current rated rows of these CDRs (a re-bill's charges); a row re-rated to ``unrated`` is left out."""
         c = self.COLUMNS
@@ -521,6 +562,27 @@ class SqlBillingUnitOfWork:
     # -- usage --------------------------------------------------------------------------------
     def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]:
         return SqlRatedUsage(self._conn()).for_period(tenant_id, msisdns, since, until)
+
+    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
+        return SqlRatedUsage(self._conn()).blocks(tenant_id, msisdns, since, until)
+
+    def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
+        """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen)."""
+        if self.dialect == "postgresql" and all(isinstance(f, str) for _i, f in blocks):
+            # the COPY text PostgreSQL wrote in the read query, with "#" where the invoice id goes
+            payload = "".join([f.replace("\t#\t", f"\t{invoice_id}\t") for invoice_id, f in blocks])  # type: ignore[attr-defined]
+            try:
+                raw = self._conn().connection.dbapi_connection
+                with raw.cursor() as cur:  # type: ignore[union-attr]
+                    with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
+                        cp.write(payload.encode("utf-8"))
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolation":
+                    raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
+                raise
+            return
+        self.freeze_usage(tenant_id, [(cdr_id, invoice_id, charge) for invoice_id, f in blocks
+                                      for cdr_id, charge in f])  # type: ignore[attr-defined]
 
     def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         return SqlRatedUsage(self._conn()).by_ids(tenant_id, cdr_ids)

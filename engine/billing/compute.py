@@ -35,9 +35,11 @@ from engine.billing.model import (
     SubscriberService,
     TaxRate,
     Totals,
+    UsageDetail,
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.taxes import TaxProblem, tax_breakdown
+from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
 from engine.money import RoundingMode, round_fraction
@@ -75,6 +77,8 @@ class BillInputs:
     advance_billed: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     credits: tuple[tuple[str, int], ...] = ()                            # payments on account available: (source, micros)
     bundles: tuple[BundleUse, ...] = ()
+    # the usage as summed blocks instead of CDRs (a bill run, when block_fit says the bill comes out the same)
+    usage_blocks: tuple[UsageBlock, ...] | None = None
 
 
 def account_problems(account: Account, profile: BillingProfile, catalogue: BillingCatalogue) -> tuple[list[FieldViolation], TaxExemption | None]:
@@ -139,7 +143,9 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
     keep = frozen.append
     currencies: set[str] = set()
     currency = account.currency
-    for u in inputs.usage:
+    if inputs.usage_blocks is not None:
+        _sum_blocks(inputs, tz, end_at, groups)
+    for u in inputs.usage if inputs.usage_blocks is None else ():
         candidates = windows.get(u.msisdn)
         t = u.start_time
         if candidates is None or t >= end_at:
@@ -275,7 +281,27 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         due_date=issue_date + timedelta(days=account.payment_terms_days), lines=tuple(lines), adjustments=tuple(adjustments),
         taxes=taxes, totals=totals, usage=tuple([f[2] for f in frozen]), one_off_ids=tuple(billed_one_offs), payments=tuple(payments),
         bundles=inputs.bundles, plan_set_version=catalogue.version, usage_line_ids=tuple([line_of[f[3]] for f in frozen]),
+        usage_detail=_usage_detail(inputs.usage_blocks, line_of) if inputs.usage_blocks else None,
     )
+
+
+def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime, groups: dict[tuple[str, str, str, str], _UsageSum]) -> None:
+    """The usage lines' sums from the account's block: the same keys and sums as the loop over its CDRs."""
+    assert inputs.usage_blocks is not None
+    fit = block_fit(inputs.usage_blocks, inputs.services, tz, inputs.account.currency, end_at)
+    if not fit.fits:
+        raise ValueError(f"account {inputs.account.account_id}: its usage blocks do not fit the bill (compute it CDR by CDR)")
+    for block in inputs.usage_blocks:
+        assert fit.owner is not None
+        for g in block.groups:
+            summed = groups[(fit.owner.subscriber_id, g.tariff_plan, g.service, g.destination)] = _UsageSum(fit.owner.msisdn)
+            summed.micros, summed.count = g.micros, g.cdrs
+
+
+def _usage_detail(blocks: Sequence[UsageBlock], line_of: Mapping[tuple[str, str, str, str], str]) -> UsageDetail:
+    block = blocks[0]   # block_fit: one block
+    ids = {key[1:]: line_id for key, line_id in line_of.items()}
+    return UsageDetail(fill_line_ids(block.rows, ids), sum(g.cdrs for g in block.groups), block.frozen)
 
 
 def _plan_days(services: Sequence[SubscriberService], subscriber_id: str, period: BillPeriod) -> dict[str, int]:

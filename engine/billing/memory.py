@@ -28,6 +28,7 @@ from engine.billing.model import (
     RatedUsage,
 )
 from engine.billing.ports import BillRun, InvoiceFilter, LedgerEntry, OutboxEntry, PeriodClaim, PeriodStatus, StoredBill, SubscriberFacts
+from engine.billing.usage_blocks import UsageBlock, blocks_from_usage
 from engine.errors import AlreadyExists
 
 
@@ -127,6 +128,13 @@ class MemoryBillingUnitOfWork:
         wanted = set(msisdns)
         return [u for (t, c), u in self.d.ledger_usage.items() if t == tenant_id and u.msisdn in wanted and since <= u.start_time < until
                 and (t, c) not in self.d.frozen]
+
+    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
+        return blocks_from_usage(self.unbilled_usage(tenant_id, msisdns, since, until))
+
+    def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
+        self.freeze_usage(tenant_id, [(cdr_id, invoice_id, charge) for invoice_id, frozen in blocks
+                                      for cdr_id, charge in frozen])  # type: ignore[attr-defined]
 
     def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         return [self.d.ledger_usage[(tenant_id, c)] for c in cdr_ids if (tenant_id, c) in self.d.ledger_usage]

@@ -271,6 +271,16 @@ class BundleUse:
 
 
 @dataclass(frozen=True)
+class UsageDetail:
+    """A bill's per-CDR detail when it was computed from a usage block (engine.billing.usage_blocks): its usage.csv
+    rows with their line ids, and the CDRs to freeze in the store's own form."""
+
+    rows: str
+    cdrs: int                # how many CDRs
+    frozen: object           # UsageBlock.frozen
+
+
+@dataclass(frozen=True)
 class Bill:
     """A computed bill: what an invoice says, before it has a number."""
 
@@ -291,6 +301,7 @@ class Bill:
     plan_set_version: int = 0
     notes: tuple[str, ...] = ()
     usage_line_ids: tuple[str, ...] = ()   # the invoice line each frozen CDR adds up into (same order as usage)
+    usage_detail: UsageDetail | None = None   # instead of usage: the CDRs as summed by the store (a bill run's fast path)
 
     @property
     def empty(self) -> bool:

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Protocol, Sequence
 
 from engine.billing.model import Account, Assignment, BundleUse, Invoice, InvoiceState, OneOffCharge, RatedUsage
+from engine.billing.usage_blocks import UsageBlock
 from engine.ports import AuditLog
 
 
@@ -142,6 +143,9 @@ class BillingUnitOfWork(Protocol):
     # what goes on a bill
     def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]: ...
     def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]: ...
+    # unbilled_usage as one block per number (engine.billing.usage_blocks), and freezing such blocks' CDRs for invoices
+    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]: ...
+    def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None: ...   # (invoice id, UsageBlock.frozen)
     def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]: ...
     def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None: ...   # (cdr id, invoice id, charge)
     def move_frozen_usage(self, from_invoice: str, to_invoice: str, rows: Sequence[tuple[str, int]]) -> None: ...  # re-bill: new charges

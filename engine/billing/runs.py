@@ -20,19 +20,27 @@ is that of one clean run.  A batch that loses a claim to a concurrent run is
 read again and redone without the accounts already billed.
 
 Batches of one run go in parallel (``workers``, each on its own database
-connection): a batch waits on the database for most of its time (reading the
-period's CDRs, writing the frozen ones), so while one waits another computes.
-Nothing else changes: each batch claims its own periods, and the invoice
-numbers are taken last in its transaction, under the series' row lock, so
-batches that commit in any order still leave the numbers gapless.  The run's
-counters move by increments in each batch's transaction.
+connection): in worker processes for large runs when the composition root
+gives a ``worker`` factory (PostgreSQL), else in threads.  A batch reads each
+number's CDRs as one usage block (``engine.billing.usage_blocks``) where that
+gives the same bill, so nothing in Python runs once per CDR.  Each batch
+claims its own periods, and the invoice numbers are taken last in its
+transaction, under the series' row lock, so batches that commit in any order
+still leave the numbers gapless.  The run's counters move by increments in
+each batch's transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterator, Mapping, Sequence
@@ -55,6 +63,7 @@ from engine.billing.model import (
     Invoice,
     InvoiceState,
     RatedUsage,
+    SubscriberService,
 )
 from engine.billing.ports import (
     BillingUnitOfWork,
@@ -66,10 +75,12 @@ from engine.billing.ports import (
     RunMode,
     RunState,
     StoredBill,
+    SubscriberFacts,
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.timeline import final_bill_period, interim_period, next_due_period, period_for_cycle_date, service_of
 from engine.billing.ubl import Document, render_ubl
+from engine.billing.usage_blocks import UsageBlock, block_fit
 from engine.clock import Clock
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import SYSTEM, Permission, Principal
@@ -84,6 +95,9 @@ DEFAULT_WORKERS = 2
 MAX_BATCH_RETRIES = 3
 
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
+# builds a worker process's own runner (its own database engine); picklable: sent to each worker process
+WorkerFactory = Callable[[], "BillRunner"]
+PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: starting a worker (imports, plan set) costs seconds
 
 
 @dataclass(frozen=True)
@@ -132,20 +146,24 @@ def invoice_number(series: str, number: int) -> str:
 
 def document_for(bill: Bill, number: str, profile: BillingProfile) -> Document:
     return Document(DocumentKind.INVOICE, number, bill.issue_date, bill.due_date, bill.currency, bill.period.start, bill.period.end,
-                    bill.account, profile, bill.lines, bill.adjustments, bill.taxes, bill.totals, bill.usage, bill.usage_line_ids)
+                    bill.account, profile, bill.lines, bill.adjustments, bill.taxes, bill.totals, bill.usage, bill.usage_line_ids,
+                    usage_rows=bill.usage_detail.rows if bill.usage_detail is not None else "")
 
 
 class BillRunner:
     """Bill runs in every mode, dry runs and single-account previews."""
 
     def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile],
-                 catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS) -> None:
+                 catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS,
+                 worker: WorkerFactory | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self.profiles = profiles
         self._catalogues = catalogues
         self.batch_size = batch_size
         self.workers = max(1, workers)   # batches of one run in parallel, each on its own connection
+        self.worker = worker             # set: the batches of large runs go to worker processes
+        self.process_min_accounts = PROCESS_MIN_ACCOUNTS
 
     # -- requests ----------------------------------------------------------------------------
     def _check(self, principal: Principal, request: RunRequest) -> str:
@@ -195,6 +213,12 @@ class BillRunner:
         run = replace(run, state=RunState.DONE, end_time=self._clock.now())
         if not request.dry_run:
             with self._uow() as uow:
+                counted = uow.get_run(run.run_id)
+                if counted is not None:
+                    # each batch added its counts in its own transaction: exact even when a worker died after its
+                    # commit, before its tally reached this process
+                    run = replace(run, issued=counted.issued, drafts=counted.drafts, empty=counted.empty, skipped=counted.skipped,
+                                  failed=counted.failed)
                 uow.update_run(run)
                 uow.audit.append(audit.entry(principal, self._clock.now(), "bill_run.finish", "bill_run", run.run_id, {},
                                              {"issued": run.issued, "drafts": run.drafts, "empty": run.empty, "failed": run.failed,
@@ -324,11 +348,15 @@ class BillRunner:
 
     # -- batches ---------------------------------------------------------------------------
     def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
-        """Each batch's tally as it finishes: in order with one worker, as they complete with several (at most
-        ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
+        """Each batch's tally as it finishes: in order in this process with one worker; with several, in worker
+        processes (``worker`` set and the run large enough) or else threads, as they complete (at most ``workers``
+        batches in flight; the first failure stops the run, the batches committed stay)."""
         if self.workers == 1 or len(batches) < 2:
             for batch in batches:
-                yield self._batch(run, batch, request)
+                yield self._batch(run, batch, request, self._clock.now())
+            return
+        if self.worker is not None and sum(map(len, batches)) >= self.process_min_accounts:
+            yield from self._in_processes(run, batches, request, self.worker)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:
             todo = iter(batches)
@@ -336,7 +364,7 @@ class BillRunner:
             try:
                 while True:
                     while len(running) < self.workers and (batch := next(todo, [])):
-                        running.add(pool.submit(self._batch, run, batch, request))
+                        running.add(pool.submit(self._batch, run, batch, request, self._clock.now()))
                     if not running:
                         return
                     done, running = wait(running, return_when=FIRST_EXCEPTION)
@@ -346,29 +374,64 @@ class BillRunner:
                 for future in running:
                     future.cancel()
 
-    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest) -> _Tally:
+    def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest, worker: WorkerFactory) -> Iterator[_Tally]:
+        """Batches in ``workers`` processes, each with its own runner and database connection (``worker`` builds them).
+
+        A worker that dies (killed, out of memory) takes down the pool: a new one is started and every batch not
+        reported done is sent again.  A batch whose transaction died with its worker redoes its accounts; one that
+        had committed finds its periods claimed by this run and does nothing: one invoice per account and period
+        either way, and the run's counters, added in each batch's transaction, stay exact."""
+        todo = list(range(len(batches)))
+        for attempt in range(MAX_BATCH_RETRIES + 1):
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                       initargs=(worker, os.getpid()))
+            running: dict[Future[_Tally], int] = {}
+            try:
+                pending = iter(list(todo))
+                while True:
+                    # two batches queued per worker: the next one starts while this process takes the last one's tally
+                    while len(running) < 2 * self.workers and (i := next(pending, -1)) >= 0:
+                        running[pool.submit(_worker_batch, run, batches[i], request, self._clock.now())] = i
+                    if not running:
+                        return
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = running.pop(future)
+                        tally = future.result()
+                        todo.remove(i)
+                        yield tally
+            except BrokenProcessPool:
+                if attempt == MAX_BATCH_RETRIES:
+                    raise FailedPrecondition("BILL_RUN_WORKERS_DIED", f"bill run {run.run_id}: its worker processes died "
+                                                                      f"{attempt + 1} times; resume it", run.run_id) from None
+                log.warning("bill run %s: a worker process died; %d batches sent again", run.run_id, len(todo))
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
         skipped = 0
         for attempt in range(MAX_BATCH_RETRIES):
-            self._compute(run.tenant_id, jobs, request)
+            self._compute(run.tenant_id, jobs, request, now)
             if request.dry_run:
                 break
             try:
-                return self._write(run, jobs, request, skipped)
+                return self._write(run, jobs, request, skipped, now)
             except AlreadyExists:
-                # a concurrent run claimed some of these periods first: read again, the claimed ones drop out
+                # a concurrent run claimed some of these periods first: read again, the claimed ones drop out (those
+                # this run claimed itself, in a batch whose worker died after its commit, were counted by that commit)
                 log.info("bill run %s: batch lost a claim, retrying (%d)", run.run_id, attempt + 1)
                 with self._uow(read_only=True) as uow:
                     taken = uow.claims(run.tenant_id, [j.account.account_id for j in jobs], sorted({j.period.start for j in jobs}))
-                before = len(jobs)
+                skipped += sum(1 for j in jobs if (c := taken.get((j.account.account_id, j.period.start))) and c.run_id != run.run_id)
                 jobs = [j for j in jobs if (j.account.account_id, j.period.start) not in taken]
-                skipped += before - len(jobs)
         else:
             raise FailedPrecondition("BILL_RUN_CONTENDED", f"bill run {run.run_id}: a batch kept losing its claims to another run",
                                      run.run_id)
         return _tally(jobs, request, skipped)
 
-    def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest) -> None:
-        inputs = self.load_inputs(tenant, jobs)
+    def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest, now: datetime) -> None:
+        # review drafts keep their CDRs in the stored bill (bill_dict with usage): those read CDR by CDR
+        inputs = self.load_inputs(tenant, jobs, blocks=not request.review)
         profile = self.profiles[tenant]
         for job in jobs:
             job.bill, job.error, job.xml = None, "", b""
@@ -379,7 +442,7 @@ class BillRunner:
             assert got is not None
             catalogue, bill_inputs = got
             job.credits = bill_inputs.credits
-            issue_date = max(local_day(self._clock.now(), ZoneInfo(job.account.time_zone)), bill_inputs.period.end)
+            issue_date = max(local_day(now, ZoneInfo(job.account.time_zone)), bill_inputs.period.end)
             try:
                 job.bill = compute_bill(bill_inputs, catalogue, profile, issue_date)
             except BillInputError as exc:
@@ -389,10 +452,14 @@ class BillRunner:
                 number = PREVIEW_NUMBER if request.dry_run else NUMBER_PLACEHOLDER
                 job.xml = render_ubl(document_for(job.bill, number, profile))
 
-    def load_inputs(self, tenant: str, jobs: Sequence[_Job]) -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
-        """Everything the batch's bills depend on, in one read-only unit (a few queries for the whole batch)."""
+    def load_inputs(self, tenant: str, jobs: Sequence[_Job], blocks: bool = False) -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
+        """Everything the batch's bills depend on, in one read-only unit (a few queries for the whole batch).
+
+        ``blocks``: the usage as one summed block per number (``engine.billing.usage_blocks``), read CDR by CDR
+        only for the accounts whose bill a block would change."""
         out: dict[int, tuple[BillingCatalogue, BillInputs] | str] = {}
         profile = self.profiles[tenant]
+        block_of: dict[str, UsageBlock] = {}
         with self._uow(read_only=True) as uow:
             subscriber_ids = sorted({a.subscriber_id for j in jobs for a in j.assignments})
             facts = uow.subscriber_facts(tenant, subscriber_ids)
@@ -403,9 +470,17 @@ class BillRunner:
                 starts.append(local_midnight(j.period.start, tz))
                 ends.append(local_midnight(j.period.end, tz))
             usage: dict[str, list[RatedUsage]] = {}
-            if msisdns and jobs:
-                since = min(starts) - timedelta(days=profile.late_usage_days)
-                for u in uow.unbilled_usage(tenant, msisdns, since, max(ends)):
+            since = min(starts) - timedelta(days=profile.late_usage_days) if starts else datetime.min
+            fits: set[int] = set()
+            one_by_one = msisdns
+            if msisdns and blocks:
+                block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends))}
+                for j, end in zip(jobs, ends):
+                    if self._fits(j, self._services(j, facts), block_of, end):
+                        fits.add(id(j))
+                one_by_one = sorted({a.msisdn for j in jobs if id(j) not in fits for a in j.assignments})
+            if one_by_one:
+                for u in uow.unbilled_usage(tenant, one_by_one, since, max(ends)):
                     usage.setdefault(u.msisdn, []).append(u)
             ids = [j.account.account_id for j in jobs]
             pending = uow.pending_charges(tenant, ids, max((j.period.end for j in jobs), default=date.min))
@@ -423,29 +498,37 @@ class BillRunner:
             if catalogue is None:
                 out[id(j)] = f"tenant {tenant} has no plan set in force on {j.period.end}"
                 continue
-            services = []
-            for a in j.assignments:
-                f = facts.get(a.subscriber_id)
-                if f is not None:
-                    services.append(service_of(a, f, tz))
-            mine = [u for s in services for u in usage.get(s.msisdn, ())]
-            subs = {s.msisdn for s in services}
+            services = self._services(j, facts)
+            numbers = dict.fromkeys(s.msisdn for s in services)
+            mine = [u for n in numbers for u in usage.get(n, ())]
+            subs = set(numbers)
+            mine_blocks = tuple(block_of[n] for n in numbers if n in block_of) if id(j) in fits and not mine else None
             out[id(j)] = (catalogue, BillInputs(
                 j.account, j.period, tuple(services), mine,
                 tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)]))))
+                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks))
         return out
 
-    def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest, skipped: int) -> _Tally:
+    @staticmethod
+    def _services(job: _Job, facts: Mapping[str, SubscriberFacts]) -> list[SubscriberService]:
+        tz = ZoneInfo(job.account.time_zone)
+        return [service_of(a, f, tz) for a in job.assignments if (f := facts.get(a.subscriber_id)) is not None]
+
+    @staticmethod
+    def _fits(job: _Job, services: Sequence[SubscriberService], block_of: Mapping[str, UsageBlock], end_at: datetime) -> bool:
+        mine = tuple(block_of[n] for n in dict.fromkeys(s.msisdn for s in services) if n in block_of)
+        return block_fit(mine, services, ZoneInfo(job.account.time_zone), job.account.currency, end_at).fits
+
+    def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest, skipped: int, now: datetime) -> _Tally:
         tenant = run.tenant_id
         profile = self.profiles[tenant]
-        now = self._clock.now()
         with self._uow() as uow:
             claims: list[PeriodClaim] = []
             billed: list[tuple[_Job, str, bytes]] = []
             frozen: list[tuple[str, str, int]] = []
+            frozen_blocks: list[tuple[str, object]] = []
             ledger: list[LedgerEntry] = []
             for job in jobs:
                 if job.bill is None:
@@ -459,7 +542,10 @@ class BillRunner:
                 billed.append((job, invoice_id, pack(bill_dict(bill, with_usage=request.review))))
                 claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end,
                                           PeriodStatus.DRAFT if request.review else PeriodStatus.INVOICED, invoice_id, run.run_id))
-                frozen.extend([(u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage])
+                if bill.usage_detail is not None:
+                    frozen_blocks.append((invoice_id, bill.usage_detail.frozen))
+                else:
+                    frozen.extend([(u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage])
                 if bill.one_off_ids:
                     uow.mark_charges(tenant, bill.one_off_ids, invoice_id)
                 available = dict(job.credits)
@@ -471,6 +557,8 @@ class BillRunner:
             uow.claim(claims)
             if frozen:
                 uow.freeze_usage(tenant, frozen)
+            if frozen_blocks:
+                uow.freeze_blocks(tenant, frozen_blocks)
             if ledger:
                 uow.add_ledger(ledger)
             for job in jobs:
@@ -589,3 +677,53 @@ def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:
 def _already_billed(account_id: str, start: date, end: date) -> FailedPrecondition:
     return FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account_id}: the period {start} to {end - timedelta(days=1)} is "
                                                        f"already billed (credit and re-bill it to change it)", account_id)
+
+
+# -- worker processes -------------------------------------------------------------------------
+_worker_runner: BillRunner | None = None
+
+
+def _start_worker(factory: WorkerFactory, parent_pid: int) -> None:
+    global _worker_runner
+    _worker_runner = factory()
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="bill-run-orphan-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # a worker whose bill run process was killed has nobody to report to: it stops (its open transaction, if
+    # any, rolls back with its connection; the resumed run redoes that batch)
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _worker_batch(run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
+    assert _worker_runner is not None
+    try:
+        return _worker_runner._batch(run, jobs, request, now)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
+    except Exception as exc:
+        crossing = _Crossing(exc)
+        try:
+            pickle.loads(pickle.dumps(crossing))
+        except Exception:  # noqa: BLE001 - an error whose state cannot cross to the parent goes as its text
+            raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+        raise crossing from None
+
+
+class _Crossing(Exception):
+    """A worker's error on its way to the bill run's process, arriving there as itself (the engine's errors take
+    keyword-like arguments that plain exception pickling does not give back)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_arrive, (type(self.error), self.error.args, self.error.__dict__))
+
+
+def _arrive(cls: type[Exception], args: tuple[object, ...], state: dict[str, object]) -> Exception:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error

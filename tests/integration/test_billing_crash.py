@@ -56,6 +56,7 @@ root = build_root(Settings(home=Path(home), database_url=url), FixedClock(dateti
 desk = root.billing
 desk.runs.batch_size = int(batch)
 desk.runs.workers = 3   # batches in parallel, each on its own connection: killed mid-batch in any of them
+desk.runs.process_min_accounts = 0   # on PostgreSQL in worker processes (they stop when this process is killed)
 principal = replace(SYSTEM, tenant_id="mno", subject="worker")
 request = RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1), resume_run_id=run_id)
 for run in desk.runs.start(principal, request):
@@ -95,14 +96,20 @@ def _seed(root: Root) -> None:
         conn.execute(insert(usage_ledger), ledger)
 
 
-@pytest.fixture(scope="module")
-def crash_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Root, str, Path]]:
-    home = tmp_path_factory.mktemp("crash")
+def seeded_root(db_url: str, home: Path) -> Root:
+    """A stack on 2 March 2026 with the sample plan set and ACCOUNTS accounts to bill for February."""
     settings = Settings(home=home, database_url=db_url)
     root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
     bootstrap(settings, root, load_plans=True)
     _seed(root)
     root.clock._at = WHEN  # type: ignore[attr-defined]  # noqa: SLF001
+    return root
+
+
+@pytest.fixture(scope="module")
+def crash_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Root, str, Path]]:
+    home = tmp_path_factory.mktemp("crash")
+    root = seeded_root(db_url, home)
     try:
         yield root, db_url, home
         validate_all_documents(root)
