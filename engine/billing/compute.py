@@ -39,7 +39,7 @@ from engine.billing.model import (
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.taxes import TaxProblem, tax_breakdown
-from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids
+from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids, merge_rows
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
 from engine.money import RoundingMode, round_fraction
@@ -281,7 +281,8 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         due_date=issue_date + timedelta(days=account.payment_terms_days), lines=tuple(lines), adjustments=tuple(adjustments),
         taxes=taxes, totals=totals, usage=tuple([f[2] for f in frozen]), one_off_ids=tuple(billed_one_offs), payments=tuple(payments),
         bundles=inputs.bundles, plan_set_version=catalogue.version, usage_line_ids=tuple([line_of[f[3]] for f in frozen]),
-        usage_detail=_usage_detail(inputs.usage_blocks, line_of) if inputs.usage_blocks else None,
+        usage_detail=(_usage_detail(inputs.usage_blocks, inputs.services, tz, currency, end_at, line_of)
+                      if inputs.usage_blocks else None),
     )
 
 
@@ -292,16 +293,21 @@ def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime, groups: dict
     if not fit.fits:
         raise ValueError(f"account {inputs.account.account_id}: its usage blocks do not fit the bill (compute it CDR by CDR)")
     for block in inputs.usage_blocks:
-        assert fit.owner is not None
+        owner = fit.owners[block.msisdn]
         for g in block.groups:
-            summed = groups[(fit.owner.subscriber_id, g.tariff_plan, g.service, g.destination)] = _UsageSum(fit.owner.msisdn)
+            summed = groups[(owner.subscriber_id, g.tariff_plan, g.service, g.destination)] = _UsageSum(owner.msisdn)
             summed.micros, summed.count = g.micros, g.cdrs
 
 
-def _usage_detail(blocks: Sequence[UsageBlock], line_of: Mapping[tuple[str, str, str, str], str]) -> UsageDetail:
-    block = blocks[0]   # block_fit: one block
-    ids = {key[1:]: line_id for key, line_id in line_of.items()}
-    return UsageDetail(fill_line_ids(block.rows, ids), sum(g.cdrs for g in block.groups), block.frozen)
+def _usage_detail(blocks: Sequence[UsageBlock], services: Sequence[SubscriberService], tz: ZoneInfo, currency: str,
+                  end_at: datetime, line_of: Mapping[tuple[str, str, str, str], str]) -> UsageDetail:
+    """The blocks' rows with their owners' line ids, merged across numbers in the document's order."""
+    owners = block_fit(blocks, services, tz, currency, end_at).owners
+    parts = []
+    for block in blocks:
+        sub = owners[block.msisdn].subscriber_id
+        parts.append(fill_line_ids(block.rows, {key[1:]: line_id for key, line_id in line_of.items() if key[0] == sub}))
+    return UsageDetail(merge_rows(parts), sum(g.cdrs for b in blocks for g in b.groups), tuple(b.frozen for b in blocks))
 
 
 def _plan_days(services: Sequence[SubscriberService], subscriber_id: str, period: BillPeriod) -> dict[str, int]:

@@ -277,7 +277,7 @@ class UsageDetail:
 
     rows: str
     cdrs: int                # how many CDRs
-    frozen: object           # UsageBlock.frozen
+    frozen: tuple[object, ...]   # UsageBlock.frozen of each block (one per number)
 
 
 @dataclass(frozen=True)

@@ -543,7 +543,7 @@ class BillRunner:
                 claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end,
                                           PeriodStatus.DRAFT if request.review else PeriodStatus.INVOICED, invoice_id, run.run_id))
                 if bill.usage_detail is not None:
-                    frozen_blocks.append((invoice_id, bill.usage_detail.frozen))
+                    frozen_blocks.extend([(invoice_id, f) for f in bill.usage_detail.frozen])
                 else:
                     frozen.extend([(u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage])
                 if bill.one_off_ids:

@@ -14,16 +14,18 @@ builds the same blocks from per-CDR values (SQLite, the memory store, and the
 reference the tests compare the SQL with).
 
 A block fits a bill only when it cannot change the result: one subscriber of
-the account owns every CDR of the block (:func:`block_owner`), every CDR names
-its tariff plan, and none is after the period or in another currency.  When a
-block does not fit, the bill run reads that account's CDRs one by one.
+the account owns every CDR of the block (:func:`block_fit`), every CDR names
+its tariff plan, and none is after the period or in another currency.  An
+account with several numbers with usage has one block per number, each with
+its own owner, their rows merged in the document's order.  When a block does
+not fit, the bill run reads that account's CDRs one by one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 from engine.billing.cycles import local_midnight
@@ -104,37 +106,63 @@ def blocks_from_usage(usage: Iterable[RatedUsage]) -> list[UsageBlock]:
 
 class Fit(NamedTuple):
     fits: bool
-    owner: SubscriberService | None = None    # who owns the block's CDRs (None: no usage)
+    owners: Mapping[str, SubscriberService] = {}    # who owns each block's CDRs, by number (empty: no usage)
 
 
 def block_fit(blocks: Sequence[UsageBlock], services: Sequence[SubscriberService], tz: ZoneInfo, currency: str,
               end_at: datetime) -> Fit:
-    """Whether an account's blocks give its bill unchanged, and the subscriber owning their CDRs.
+    """Whether an account's blocks give its bill unchanged, and the subscriber owning each block's CDRs.
 
-    One block at most: the document lists an account's CDRs in start time order across all its numbers."""
-    if not blocks:
-        return Fit(True)
-    if len(blocks) > 1:
-        return Fit(False)
-    block = blocks[0]
+    Each block (one number) must be owned by one subscriber of the account for all its CDRs, and no two blocks by the
+    same subscriber (one who changed number): the bill's usage lines are per subscriber, and the document's rows are
+    merged across the numbers in start time order (:func:`merge_rows`)."""
+    owners: dict[str, SubscriberService] = {}
+    for block in blocks:
+        owner = _owner(block, services, tz, currency, end_at)
+        if owner is None or any(o.subscriber_id == owner.subscriber_id for o in owners.values()):
+            return Fit(False)
+        owners[block.msisdn] = owner
+    return Fit(True, owners)
+
+
+def _owner(block: UsageBlock, services: Sequence[SubscriberService], tz: ZoneInfo, currency: str,
+           end_at: datetime) -> SubscriberService | None:
     if not block.groups or block.last >= end_at:
-        return Fit(False)
+        return None
     for g in block.groups:
         if not g.tariff_plan or g.currency != currency:
-            return Fit(False)
+            return None
     first, last = block.first, block.last
     owner = None
     for svc in services:
         if svc.msisdn != block.msisdn:
             continue
         if owner is not None:
-            return Fit(False)                 # two subscribers had the number in turn: CDR by CDR
+            return None                       # two subscribers had the number in turn: CDR by CDR
         if local_midnight(svc.assigned_from, tz) > first:
-            return Fit(False)
+            return None
         if svc.assigned_until is not None and last >= local_midnight(svc.assigned_until, tz):
-            return Fit(False)
+            return None
         owner = svc
-    return Fit(owner is not None, owner)
+    return owner
+
+
+def merge_rows(parts: Sequence[str]) -> str:
+    """Several numbers' filled-in usage.csv rows as one, in the document's order: start time, then CDR id.
+
+    Each part is in that order already; a row is ``line id,CDR id,number,start,...`` with the start in UTC in one
+    ISO 8601 layout (a whole second's ``+`` sorts before a fraction's ``.``), so comparing the texts compares the
+    instants, and CDR ids compare as the per-CDR sort compares them."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def key(row: str) -> tuple[str, str]:
+        cells = row.split(",", 4)
+        return cells[3], cells[1]
+
+    rows = [row for part in parts for row in part.splitlines(keepends=True)]
+    rows.sort(key=key)
+    return "".join(rows)
 
 
 def fill_line_ids(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:

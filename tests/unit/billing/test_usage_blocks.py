@@ -32,7 +32,7 @@ def cat(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
 
 
 cdrs = st.lists(st.tuples(
-    st.sampled_from(["33612000001", "33612000002"]),
+    st.sampled_from(["33612000001", "33612000002", "33612000003"]),
     st.integers(-3 * 86400, 34 * 86400),                     # seconds from 1 March (local), some outside the period
     st.sampled_from([0, 0, 0, 1, 999_999]),                  # microseconds
     st.sampled_from(["voice", "sms", "data"]),
@@ -44,17 +44,22 @@ cdrs = st.lists(st.tuples(
 
 
 def _usage(rows: list[tuple[str, int, int, str, str, int, str, str]], clean: bool = False) -> list[RatedUsage]:
-    if clean:   # half the examples: CDRs a block fits (one number, inside the period, priced in EUR on a named plan)
-        rows = [("33612000001", s % (30 * 86400), us, svc, dest, charge, "EUR", "TP_COMMIT") for _m, s, us, svc, dest, charge, _c, _p in rows]
+    if clean:   # half the examples: CDRs blocks fit (inside the period, priced in EUR on a named plan), on one to three numbers
+        rows = [(m, s % (30 * 86400), us, svc, dest, charge, "EUR", "TP_COMMIT") for m, s, us, svc, dest, charge, _c, _p in rows]
     return [RatedUsage(f"{'aB_-'[i % 4]}c{i:04d}", m, START + timedelta(seconds=s, microseconds=us), svc, dest, charge, cur, plan, 1, i)
             for i, (m, s, us, svc, dest, charge, cur, plan) in enumerate(rows)]
 
 
-def _services(mid_period: bool, two: bool) -> tuple[SubscriberService, ...]:
+def _services(mid_period: bool, two: bool, three: bool = False, renumbered: bool = False) -> tuple[SubscriberService, ...]:
     first = service("33612000001")
     if mid_period:
         first = replace(first, assigned_from=date(2026, 3, 10))
-    return (first, service("33612000002")) if two else (first,)
+    out = (first, service("33612000002")) if two else (first,)
+    if three:
+        # the third number: its own subscriber, or the first subscriber's new number (one who changed numbers)
+        third = service("33612000003", sid="sub-33612000001" if renumbered else "")
+        out += (third,)
+    return out
 
 
 def _slow_and_fast(cat, services, used):  # type: ignore[no-untyped-def]
@@ -84,9 +89,10 @@ def acc_tz(acc):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=cdrs, mid_period=st.booleans(), two=st.booleans(), clean=st.booleans())
-def test_a_bill_from_blocks_is_the_bill_from_cdrs_byte_for_byte(cat, rows, mid_period, two, clean) -> None:  # type: ignore[no-untyped-def]
-    services = _services(mid_period and not clean, two)
+@given(rows=cdrs, mid_period=st.booleans(), two=st.booleans(), three=st.booleans(), renumbered=st.booleans(), clean=st.booleans())
+def test_a_bill_from_blocks_is_the_bill_from_cdrs_byte_for_byte(cat, rows, mid_period, two, three, renumbered,  # type: ignore[no-untyped-def]
+                                                                 clean) -> None:
+    services = _services(mid_period and not clean, two, three, renumbered)
     used = _usage(rows, clean)
     slow, fast, prof = _slow_and_fast(cat, services, used)
     if fast is None:
@@ -103,14 +109,15 @@ def test_a_bill_from_blocks_is_the_bill_from_cdrs_byte_for_byte(cat, rows, mid_p
         assert fast.usage_detail is None
         return
     assert fast.usage_detail is not None and fast.usage_detail.cdrs == len(slow.usage)
-    assert list(fast.usage_detail.frozen) == [(u.cdr_id, u.charge_micros) for u in slow.usage]  # type: ignore[call-overload]
+    frozen = [row for f in fast.usage_detail.frozen for row in f]  # type: ignore[attr-defined]
+    assert sorted(frozen) == sorted((u.cdr_id, u.charge_micros) for u in slow.usage)
 
 
 def test_blocks_fit_only_when_they_cannot_change_the_bill(cat) -> None:  # type: ignore[no-untyped-def]
     tz = acc_tz(account())
     one = (service("33612000001"),)
     inside = usage(5)
-    assert block_fit(tuple(blocks_from_usage(inside)), one, tz, "EUR", END).owner == one[0]
+    assert block_fit(tuple(blocks_from_usage(inside)), one, tz, "EUR", END).owners == {"33612000001": one[0]}
     assert block_fit((), one, tz, "EUR", END).fits
     late = inside + [inside[0]._replace(cdr_id="late", start_time=END)]
     assert not block_fit(tuple(blocks_from_usage(late)), one, tz, "EUR", END).fits
@@ -121,7 +128,12 @@ def test_blocks_fit_only_when_they_cannot_change_the_bill(cat) -> None:  # type:
     later = (replace(one[0], assigned_from=date(2026, 3, 6)),)
     assert not block_fit(tuple(blocks_from_usage(inside)), later, tz, "EUR", END).fits
     two_numbers = inside + usage(3, msisdn="33612000002")
-    assert not block_fit(tuple(blocks_from_usage(two_numbers)), one + (service("33612000002"),), tz, "EUR", END).fits
+    fit = block_fit(tuple(blocks_from_usage(two_numbers)), one + (service("33612000002"),), tz, "EUR", END)
+    assert fit.fits and fit.owners["33612000002"].subscriber_id == "sub-33612000002"
+    renumbered = one + (service("33612000002", sid="sub-33612000001"),)     # one subscriber, two numbers: CDR by CDR
+    assert not block_fit(tuple(blocks_from_usage(two_numbers)), renumbered, tz, "EUR", END).fits
+    handed_on = one + (replace(service("33612000001", sid="sub-new"), assigned_from=date(2026, 3, 20)),)
+    assert not block_fit(tuple(blocks_from_usage(inside)), handed_on, tz, "EUR", END).fits
 
 
 def test_a_document_from_a_block_is_valid_and_gives_back_its_cdrs(cat) -> None:  # type: ignore[no-untyped-def]
