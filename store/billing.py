@@ -8,7 +8,8 @@ Invariants the schema holds by itself:
 - ``billing_series.next_number`` is read with a row lock (``FOR UPDATE`` on PostgreSQL; SQLite transactions
   here are ``BEGIN IMMEDIATE``) and moved in the transaction that uses the numbers: a crash gives them back, so
   numbers stay gapless, and ``uq_billing_invoices_number`` makes a duplicate number impossible.
-- ``billing_usage`` holds each billed CDR once (primary key tenant + CDR id): frozen usage.
+- ``billing_usage`` holds each billed CDR once (primary key tenant + CDR id): frozen usage; ``billing_usage_lists``
+  names an invoice's frozen CDRs (one row per freeze).
 
 Rated usage is read from the rating area's ``usage_ledger`` through :class:`SqlRatedUsage`, the one place that
 knows its columns.
@@ -20,7 +21,7 @@ import json
 import zlib
 from collections import defaultdict
 from datetime import date, datetime, timezone
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -214,7 +215,18 @@ billing_usage = Table(
     Column("cdr_id", String(64), primary_key=True),
     Column("invoice_id", String(40), nullable=False),
     Column("charge_micros", BigInteger, nullable=False),
-    Index("ix_billing_usage_invoice", "invoice_id"),
+)
+
+# how an invoice's frozen CDRs are found: one row per freeze (a bill run's batch, a re-bill's move) naming the CDR ids
+# it froze for the invoice, one a line, instead of an index entry per CDR on billing_usage.invoice_id (a random
+# b-tree insert per CDR: ~40 % of a bill run's freeze).  A list may name a CDR moved to another invoice since:
+# readers keep only the billing_usage rows still pointing at the invoice.
+billing_usage_lists = Table(
+    "billing_usage_lists", meta,
+    Column("tenant_id", String(40), nullable=False),
+    Column("invoice_id", String(40), nullable=False),
+    Column("cdr_ids", Text, nullable=False),
+    Index("ix_billing_usage_lists_invoice", "invoice_id"),
 )
 
 billing_ledger = Table(
@@ -264,6 +276,13 @@ billing_runs = Table(
     Column("failures_json", Text, nullable=False),
     Index("ix_billing_runs_tenant", "tenant_id", "start_time"),
 )
+
+
+class _PgFrozen(NamedTuple):
+    """A block's CDRs to freeze as PostgreSQL wrote them in the read query (``UsageBlock.frozen`` on PostgreSQL)."""
+
+    copy: str     # billing_usage's COPY text, "#" where the invoice id goes
+    ids: str      # the CDR ids, one a line (billing_usage_lists)
 
 
 class SqlRatedUsage:
@@ -352,10 +371,11 @@ class SqlRatedUsage:
                f"(SELECT 1 FROM billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']}) "
                f"AND l.{c['msisdn']} = ANY(%s)) "
                f"SELECT msisdn, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, string_agg({row}, '' ORDER BY start, cdr COLLATE \"C\"), "
-               "string_agg(tenant || chr(9) || cdr || chr(9) || '#' || chr(9) || charge || chr(10), '') FROM u GROUP BY msisdn "
-               "UNION ALL SELECT msisdn, plan, service, dest, currency, sum(charge), count(*), min(start), max(start), NULL, NULL FROM u "
+               "string_agg(tenant || chr(9) || cdr || chr(9) || '#' || chr(9) || charge || chr(10), ''), string_agg(cdr, chr(10)) "
+               "FROM u GROUP BY msisdn "
+               "UNION ALL SELECT msisdn, plan, service, dest, currency, sum(charge), count(*), min(start), max(start), NULL, NULL, NULL FROM u "
                "GROUP BY msisdn, plan, service, dest, currency")
-        rows: dict[str, tuple[str, str]] = {}
+        rows: dict[str, tuple[str, _PgFrozen]] = {}
         groups: dict[str, list[UsageGroup]] = defaultdict(list)
         raw = self.conn.connection.dbapi_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -363,7 +383,7 @@ class SqlRatedUsage:
                 cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
                 for r in cur.fetchall():
                     if r[1] is None:
-                        rows[r[0]] = (r[9], r[10])
+                        rows[r[0]] = (r[9], _PgFrozen(r[10], r[11]))
                     else:
                         groups[r[0]].append(UsageGroup(r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7], r[8]))
         return [UsageBlock(m, tuple(sorted(groups[m])), text_, frozen) for m, (text_, frozen) in sorted(rows.items())]
@@ -567,10 +587,14 @@ class SqlBillingUnitOfWork:
         return SqlRatedUsage(self._conn()).blocks(tenant_id, msisdns, since, until)
 
     def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
-        """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen)."""
-        if self.dialect == "postgresql" and all(isinstance(f, str) for _i, f in blocks):
+        """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen); an invoice may have
+        several blocks (one per number)."""
+        if self.dialect == "postgresql" and all(isinstance(f, _PgFrozen) for _i, f in blocks):
             # the COPY text PostgreSQL wrote in the read query, with "#" where the invoice id goes
-            payload = "".join([f.replace("\t#\t", f"\t{invoice_id}\t") for invoice_id, f in blocks])  # type: ignore[attr-defined]
+            payload = "".join([f.copy.replace("\t#\t", f"\t{invoice_id}\t") for invoice_id, f in blocks])  # type: ignore[attr-defined]
+            ids: dict[str, list[str]] = defaultdict(list)
+            for invoice_id, f in blocks:
+                ids[invoice_id].append(f.ids)  # type: ignore[attr-defined]
             try:
                 raw = self._conn().connection.dbapi_connection
                 with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -580,16 +604,46 @@ class SqlBillingUnitOfWork:
                 if type(exc).__name__ == "UniqueViolation":
                     raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
                 raise
+            self._add_lists(tenant_id, {i: "\n".join(parts) for i, parts in ids.items()})
             return
         self.freeze_usage(tenant_id, [(cdr_id, invoice_id, charge) for invoice_id, f in blocks
                                       for cdr_id, charge in f])  # type: ignore[attr-defined]
+
+    def _add_lists(self, tenant_id: str, lists: dict[str, str]) -> None:
+        """One billing_usage_lists row per invoice: the CDR ids (joined by newlines) just frozen for it."""
+        if not lists:
+            return
+        if self.dialect == "postgresql":
+            raw = self._conn().connection.dbapi_connection
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                with cur.copy("COPY billing_usage_lists (tenant_id, invoice_id, cdr_ids) FROM STDIN") as cp:
+                    for invoice_id, ids in lists.items():
+                        cp.write_row((tenant_id, invoice_id, ids))
+            return
+        self._conn().exec_driver_sql("INSERT INTO billing_usage_lists (tenant_id, invoice_id, cdr_ids) VALUES (?, ?, ?)",
+                                     [(tenant_id, i, ids) for i, ids in lists.items()])
+
+    def _listed(self, invoice_id: str) -> tuple[str, list[str]]:
+        """The tenant and the CDR ids the lists name for an invoice (some may have moved to another invoice since)."""
+        t = billing_usage_lists
+        tenant, ids = "", []
+        for r in self.s.execute(select(t.c.tenant_id, t.c.cdr_ids).where(t.c.invoice_id == invoice_id)):
+            tenant = r.tenant_id
+            ids.extend(r.cdr_ids.split("\n"))
+        return tenant, list(dict.fromkeys(ids))
 
     def usage_by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         return SqlRatedUsage(self._conn()).by_ids(tenant_id, cdr_ids)
 
     def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]:
+        tenant, ids = self._listed(invoice_id)
         t = billing_usage
-        return [(r.cdr_id, int(r.charge_micros)) for r in self.s.execute(select(t.c.cdr_id, t.c.charge_micros).where(t.c.invoice_id == invoice_id))]
+        found: dict[str, int] = {}
+        for i in range(0, len(ids), CHUNK):
+            found.update((r.cdr_id, int(r.charge_micros)) for r in self.s.execute(
+                select(t.c.cdr_id, t.c.charge_micros).where(and_(t.c.tenant_id == tenant, t.c.cdr_id.in_(ids[i:i + CHUNK]),
+                                                                 t.c.invoice_id == invoice_id))))
+        return [(c, found[c]) for c in ids if c in found]
 
     def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
         try:
@@ -611,15 +665,22 @@ class SqlBillingUnitOfWork:
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
                     cp.write(payload.encode("utf-8"))
-            return
-        self._conn().exec_driver_sql("INSERT INTO billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) VALUES (?, ?, ?, ?)",
-                                     [(tenant_id, c, i, m) for c, i, m in rows])
+        else:
+            self._conn().exec_driver_sql("INSERT INTO billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) VALUES (?, ?, ?, ?)",
+                                         [(tenant_id, c, i, m) for c, i, m in rows])
+        lists: dict[str, list[str]] = defaultdict(list)
+        for cdr_id, invoice_id, _charge in rows:
+            lists[invoice_id].append(cdr_id)
+        self._add_lists(tenant_id, {i: "\n".join(ids) for i, ids in lists.items()})
 
     def move_frozen_usage(self, from_invoice: str, to_invoice: str, rows: Sequence[tuple[str, int]]) -> None:
         t = billing_usage
+        tenant, _ids = self._listed(from_invoice)
         for cdr_id, charge in rows:
-            self.s.execute(update(t).where(and_(t.c.invoice_id == from_invoice, t.c.cdr_id == cdr_id))
+            self.s.execute(update(t).where(and_(t.c.tenant_id == tenant, t.c.cdr_id == cdr_id, t.c.invoice_id == from_invoice))
                            .values(invoice_id=to_invoice, charge_micros=charge))
+        if rows:
+            self._add_lists(tenant, {to_invoice: "\n".join(c for c, _m in rows)})
 
     # -- one-off charges ------------------------------------------------------------------------
     @staticmethod
@@ -851,7 +912,11 @@ class SqlBillingUnitOfWork:
         self.s.execute(delete(billing_periods).where(and_(billing_periods.c.tenant_id == invoice.tenant_id,
                                                           billing_periods.c.account_id == invoice.account_id,
                                                           billing_periods.c.period_start == invoice.period_start)))
-        self.s.execute(delete(billing_usage).where(billing_usage.c.invoice_id == i))
+        _tenant, ids = self._listed(i)
+        for k in range(0, len(ids), CHUNK):
+            self.s.execute(delete(billing_usage).where(and_(billing_usage.c.tenant_id == invoice.tenant_id,
+                                                            billing_usage.c.cdr_id.in_(ids[k:k + CHUNK]), billing_usage.c.invoice_id == i)))
+        self.s.execute(delete(billing_usage_lists).where(billing_usage_lists.c.invoice_id == i))
         self.s.execute(update(billing_charges).where(billing_charges.c.invoice_id == i).values(invoice_id=""))
         self.s.execute(delete(billing_ledger).where(billing_ledger.c.invoice_id == i))
         self.s.execute(delete(billing_invoice_lines).where(billing_invoice_lines.c.invoice_id == i))
