@@ -23,7 +23,8 @@ Batches of one run go in parallel (``workers``, each on its own database
 connection): in worker processes for large runs when the composition root
 gives a ``worker`` factory (PostgreSQL), else in threads.  A batch reads each
 number's CDRs as one usage block (``engine.billing.usage_blocks``) where that
-gives the same bill, so nothing in Python runs once per CDR.  Each batch
+gives the same bill, so nothing in Python runs once per CDR (but merging the
+rows of an account with several numbers).  Each batch
 claims its own periods, and the invoice numbers are taken last in its
 transaction, under the series' row lock, so batches that commit in any order
 still leave the numbers gapless.  The run's counters move by increments in

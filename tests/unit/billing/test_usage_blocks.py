@@ -16,7 +16,7 @@ from engine.billing.cycles import period_closing_on
 from engine.billing.model import RatedUsage, SubscriberService
 from engine.billing.runs import document_for
 from engine.billing.ubl import render_ubl, usage_from_document
-from engine.billing.usage_blocks import UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids, line_tag
+from engine.billing.usage_blocks import UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids, line_tag, merge_rows
 from tests.ubl_conformance import assert_valid, corpus
 from tests.unit.billing.factories import UTC, account, catalogue, profile, service, usage
 
@@ -169,3 +169,15 @@ def test_a_start_time_in_another_zone_is_written_in_utc() -> None:
     paris = u._replace(start_time=u.start_time.astimezone(ZoneInfo("Europe/Paris")))
     assert csv_row(paris, "1") == csv_row(u, "1")
     assert "+00:00" in csv_row(u, "1")
+
+
+def test_several_numbers_rows_merge_by_start_instant_then_cdr_id() -> None:
+    one, two = usage(2), usage(2, msisdn="33612000002")
+    whole = one[0]._replace(cdr_id="z1")                                       # 10:00:00 sharp
+    fraction = two[0]._replace(cdr_id="a2", start_time=whole.start_time + timedelta(microseconds=1))
+    same = two[1]._replace(cdr_id="b2", start_time=whole.start_time)           # same instant: "b2" < "z1"
+    blocks = blocks_from_usage([whole, one[1], fraction, same])
+    ids = {("TP_COMMIT", "voice", "DST_INTL"): "1"}
+    merged = merge_rows([fill_line_ids(b.rows, ids) for b in blocks])
+    assert [row.split(",")[1] for row in merged.splitlines()] == ["b2", "z1", "a2", one[1].cdr_id]
+    assert merge_rows([blocks[0].rows]) == blocks[0].rows
