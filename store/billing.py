@@ -589,25 +589,28 @@ class SqlBillingUnitOfWork:
     def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
         """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen); an invoice may have
         several blocks (one per number)."""
-        if self.dialect == "postgresql" and all(isinstance(f, _PgFrozen) for _i, f in blocks):
-            # the COPY text PostgreSQL wrote in the read query, with "#" where the invoice id goes
-            payload = "".join([f.copy.replace("\t#\t", f"\t{invoice_id}\t") for invoice_id, f in blocks])  # type: ignore[attr-defined]
-            ids: dict[str, list[str]] = defaultdict(list)
-            for invoice_id, f in blocks:
-                ids[invoice_id].append(f.ids)  # type: ignore[attr-defined]
-            try:
-                raw = self._conn().connection.dbapi_connection
-                with raw.cursor() as cur:  # type: ignore[union-attr]
-                    with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
-                        cp.write(payload.encode("utf-8"))
-            except Exception as exc:
-                if type(exc).__name__ == "UniqueViolation":
-                    raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
-                raise
-            self._add_lists(tenant_id, {i: "\n".join(parts) for i, parts in ids.items()})
+        written = [(invoice_id, f) for invoice_id, f in blocks if isinstance(f, _PgFrozen)]
+        rows = [(cdr_id, invoice_id, charge) for invoice_id, f in blocks if not isinstance(f, _PgFrozen)
+                for cdr_id, charge in f]  # type: ignore[attr-defined]
+        if rows:
+            self.freeze_usage(tenant_id, rows)
+        if not written:
             return
-        self.freeze_usage(tenant_id, [(cdr_id, invoice_id, charge) for invoice_id, f in blocks
-                                      for cdr_id, charge in f])  # type: ignore[attr-defined]
+        # the COPY text PostgreSQL wrote in the read query, with "#" where the invoice id goes
+        payload = "".join([f.copy.replace("\t#\t", f"\t{invoice_id}\t") for invoice_id, f in written])
+        ids: dict[str, list[str]] = defaultdict(list)
+        for invoice_id, f in written:
+            ids[invoice_id].append(f.ids)
+        try:
+            raw = self._conn().connection.dbapi_connection
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
+                    cp.write(payload.encode("utf-8"))
+        except Exception as exc:
+            if type(exc).__name__ == "UniqueViolation":
+                raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
+            raise
+        self._add_lists(tenant_id, {i: "\n".join(parts) for i, parts in ids.items()})
 
     def _add_lists(self, tenant_id: str, lists: dict[str, str]) -> None:
         """One billing_usage_lists row per invoice: the CDR ids (joined by newlines) just frozen for it."""
