@@ -76,6 +76,7 @@ from engine.billing.ports import (
 )
 from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
 from engine.errors import AlreadyExists
+from engine.billing.addons import add_on_use_name
 from store.addons import SqlAddOns
 from store.repositories import AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
@@ -732,8 +733,7 @@ class SqlBillingUnitOfWork:
                                      int(r.allowance) - int(r.remaining), r.unit, r.cycle))
         # add-ons bought in these cycles (engine.billing.addons): on the bill of the cycle they were bought in
         for msisdn, cycle, bundle, until, allowance, remaining, unit in self.add_ons.bundle_use(tenant_id, ids, list(cycles)):
-            out.append(BundleUse("", msisdn, bundle, f"{bundle} (add-on, until {until.strftime('%Y-%m-%d %H:%M')} UTC)", "", allowance,
-                                 allowance - remaining, unit, cycle))
+            out.append(BundleUse("", msisdn, bundle, add_on_use_name(bundle, until), "", allowance, allowance - remaining, unit, cycle))
         return out
 
     # -- periods, numbers, invoices ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,11 @@ class AddOnStore(Protocol):
     def add(self, purchase: AddOnPurchase) -> None: ...   # raises AlreadyExists when its id or counter cycle is taken
 
 
+def add_on_use_name(bundle_id: str, valid_until: datetime) -> str:
+    """How a bill names an add-on's use (its counter is on the bill of the cycle it was bought in)."""
+    return f"{bundle_id} (add-on, until {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
+
+
 def purchase_id_of(tenant_id: str, subscriber_id: str, request_id: str) -> str:
     return "ao_" + hashlib.sha256(f"{tenant_id}\x00{subscriber_id}\x00{request_id}".encode()).hexdigest()[:32]
 
@@ -111,8 +116,8 @@ class AddOnDesk:
                 return done, False
             assignment = uow.open_assignment(sub.tenant_id, subscriber_id)
             account = uow.get_account(sub.tenant_id, assignment.account_id) if assignment is not None else None
-            plan = sub.plans[-1][1] if sub.plans else ""
-            if sub.deactivate_time is not None:
+            plan = next((p for since, p in reversed(sub.plans) if since <= now), sub.plans[0][1] if sub.plans else "")   # the plan now
+            if sub.deactivate_time is not None and sub.deactivate_time <= now:
                 errors.add("subscriber_id", f"subscriber {subscriber_id} is deactivated")
             catalogue = self._catalogues(sub.tenant_id, now)
             tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo("UTC")
@@ -170,4 +175,4 @@ class AddOnDesk:
         return purchase, True
 
 
-__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "purchase_id_of"]
+__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "add_on_use_name", "purchase_id_of"]

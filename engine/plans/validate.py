@@ -200,7 +200,7 @@ def _add_ons(ps: PlanSet, plan: TariffPlan, v: PlanVersion, where: str, out: lis
         if bundle.currency and bundle.currency != plan.currency:
             out.append(Problem.at(mark, "plans.currency-mismatch", f"{where}: add-on {b} is priced in {bundle.currency}, the plan in {plan.currency}"))
         for own in v.bundles:
-            mine = ps.bundles.get(own)
+            mine = ps.bundles.get(own) if own != b else None
             if mine is not None and _overlap(mine, bundle) and mine.priority >= bundle.priority:
                 out.append(Problem.at(mark, "plans.add-on-priority",
                                       f"{where}: add-on {b} (priority {bundle.priority}) would be consumed before the plan's bundle "
