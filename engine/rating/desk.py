@@ -14,7 +14,9 @@ memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
 again.  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
-subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).
+subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
+bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
+holds those valid at its start time.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ together in one transaction.  The writes are conditional on the values read
 that loses the race rolls back and rates its chunk again.
 
 A bill cycle is named by the month its first day falls in (``YYYY-MM``), in
-the time zone of the tariff plan that rated the CDR: see :func:`cycle_of`.
+the time zone of the tariff plan that rated the CDR: see :func:`cycle_of`.  An add-on purchase's counter has the
+cycle ``+NNNNNN`` instead (engine.rating.addons), and a ledger row names the units it took of one as
+``BN_...+NNNNNN``.
 """
 
 from __future__ import annotations
