@@ -224,3 +224,22 @@ def test_two_replicas_rating_one_add_on_never_spend_its_units_twice(stack: Billi
         assert _counter(s, msisdn, "+000001", "BN_ADDON_DATA_5GB") == (addon, 0)
     finally:
         other.close()
+
+
+def test_an_add_on_is_bought_from_the_command_line_once_per_request_id(stack: BillingStack, capsys: pytest.CaptureFixture[str]) -> None:
+    from clients.cli import main
+
+    s = stack
+    s.billing("mno").create_account(account_pb("MNO-CLI"))
+    sub, _ = s.subscriber("mno", "TP_SMART_M", datetime(2026, 9, 1, 8, 0, tzinfo=UTC))
+    s.billing("mno").assign("MNO-CLI", sub)
+    args = ["accounts", "buy-add-on", sub, "BN_ADDON_WORLD_DATA_1GB", "--request-id", "shop-9", "--server", s.address,
+            "--token", s.token("mno", "csr")]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "BN_ADDON_WORLD_DATA_1GB" in first.out and "+000001" in first.out and not first.err
+    assert main(args) == 0
+    again = capsys.readouterr()
+    assert "had bought it already" in again.err
+    assert main(["accounts", "buy-add-on", sub, "BN_M_DATA_10GB", "--server", s.address, "--token", s.token("mno")]) == 2
+    assert "bundle_id" in capsys.readouterr().err
