@@ -1,4 +1,4 @@
-"""billing_0003: frozen CDRs stored before it get their per-invoice lists (the invoice index they were found by goes),
+"""billing_0004: frozen CDRs stored before it get their per-invoice lists (the invoice index they were found by goes),
 and are found, moved and deleted through the lists afterwards, on each database."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_frozen_cdrs_of_earlier_runs_are_listed_per_invoice_by_the_migration(db_url: str) -> None:
-    command.downgrade(alembic_config(db_url), "billing_0002")
+    command.downgrade(alembic_config(db_url), "billing_0003")
     engine = make_engine(db_url)
     try:
         assert "billing_usage_lists" not in inspect(engine).get_table_names()

@@ -1,11 +1,4 @@
-"""Billing: the frozen CDRs of an invoice found through one list row per freeze (``billing_usage_lists``) instead of
-an index entry per CDR (``ix_billing_usage_invoice``).
-
-A bill run freezes 200 CDRs per invoice into ``billing_usage``; the index on their invoice id took a random
-b-tree insert per CDR (invoice ids are random), about 40 % of the freeze's database time, for lookups only a
-re-bill, the re-rated check and a draft's deletion make.  Each freeze now also writes the ids it froze per invoice as
-one text row; ``billing_usage`` keeps its primary key (tenant, CDR id: each CDR billed once).  Existing frozen rows
-get their lists here, then the index goes.
+"""Billing: add-on purchases (one-off bundles bought for a subscriber; engine.billing.addons).
 
 Revision ID: billing_0003
 Revises: billing_0002
@@ -20,23 +13,38 @@ down_revision = "billing_0002"
 branch_labels = None
 depends_on = None
 
+TS = sa.DateTime(timezone=True)
+
 
 def upgrade() -> None:
     op.create_table(
-        "billing_usage_lists",
+        "billing_addon_purchases",
+        sa.Column("purchase_id", sa.String(40), primary_key=True),
         sa.Column("tenant_id", sa.String(40), nullable=False),
-        sa.Column("invoice_id", sa.String(40), nullable=False),
-        sa.Column("cdr_ids", sa.Text(), nullable=False),          # the CDR ids frozen for the invoice, one a line
+        sa.Column("subscriber_id", sa.String(40), nullable=False),
+        sa.Column("msisdn", sa.String(32), nullable=False),
+        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("bundle_id", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.String(128), nullable=False),
+        sa.Column("cycle", sa.String(7), nullable=False),
+        sa.Column("bill_cycle", sa.String(7), nullable=False),
+        sa.Column("tariff_plan", sa.String(64), nullable=False),
+        sa.Column("purchase_time", TS, nullable=False),
+        sa.Column("valid_from", TS, nullable=False),
+        sa.Column("valid_until", TS, nullable=False),
+        sa.Column("allowance", sa.BigInteger(), nullable=False),
+        sa.Column("unit", sa.String(8), nullable=False),
+        sa.Column("fee_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("tax_category", sa.String(40), nullable=False),
+        sa.Column("charge_id", sa.String(40), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
     )
-    op.create_index("ix_billing_usage_lists_invoice", "billing_usage_lists", ["invoice_id"])
-    bind = op.get_bind()
-    joined = "string_agg(cdr_id, chr(10))" if bind.dialect.name == "postgresql" else "group_concat(cdr_id, char(10))"
-    op.execute(f"INSERT INTO billing_usage_lists (tenant_id, invoice_id, cdr_ids) SELECT tenant_id, invoice_id, {joined} "
-               "FROM billing_usage GROUP BY tenant_id, invoice_id")
-    op.drop_index("ix_billing_usage_invoice", table_name="billing_usage")
+    op.create_index("ux_billing_addon_counter", "billing_addon_purchases", ["tenant_id", "msisdn", "cycle"], unique=True)
+    op.create_index("ix_billing_addon_valid", "billing_addon_purchases", ["tenant_id", "msisdn", "valid_until"])
 
 
 def downgrade() -> None:
-    op.create_index("ix_billing_usage_invoice", "billing_usage", ["invoice_id"])
-    op.drop_index("ix_billing_usage_lists_invoice", table_name="billing_usage_lists")
-    op.drop_table("billing_usage_lists")
+    op.drop_index("ix_billing_addon_valid", table_name="billing_addon_purchases")
+    op.drop_index("ux_billing_addon_counter", table_name="billing_addon_purchases")
+    op.drop_table("billing_addon_purchases")
