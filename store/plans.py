@@ -196,6 +196,26 @@ class UsageRepo:
             cur.close()
         return out
 
+    def holdings_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> builtins.list[tuple[str, str, str, str, int, str]]:
+        """The six columns of these CDRs' ledger rows that say what they took (no LedgerEntry per row: a re-rating
+        chunk replaces thousands of rows and needs no more of them)."""
+        ids = sorted(set(cdr_ids))
+        out: builtins.list[tuple[str, str, str, str, int, str]] = []
+        if not ids:
+            return out
+        pg, cur = self._cursor()
+        mark = "%s" if pg else "?"
+        step = 5000 if pg else _IN_BATCH
+        try:
+            for i in range(0, len(ids), step):
+                where, params = _in(pg, "cdr_id", ids[i:i + step])
+                cur.execute(f"SELECT cdr_id, msisdn, cycle, currency, charge_micros, bundles_json FROM usage_ledger "
+                            f"WHERE tenant_id = {mark} AND {where}", [tenant_id, *params])
+                out.extend(cur.fetchall())
+        finally:
+            cur.close()
+        return out
+
     def _cursor(self) -> tuple[bool, Any]:
         """(PostgreSQL?, a driver cursor on the unit of work's connection and transaction)."""
         raw = self.s.connection().connection.dbapi_connection
@@ -339,9 +359,10 @@ class UsageRepo:
             by_tenant: dict[str, builtins.list[str]] = {}
             for tenant, cdr_id in sorted(replaced):
                 by_tenant.setdefault(tenant, []).append(cdr_id)
+            step = 5000 if pg else _IN_BATCH   # one array parameter on PostgreSQL, whatever its length
             for tenant, ids in by_tenant.items():
-                for i in range(0, len(ids), _IN_BATCH):
-                    where, params = _in(pg, "cdr_id", ids[i:i + _IN_BATCH])
+                for i in range(0, len(ids), step):
+                    where, params = _in(pg, "cdr_id", ids[i:i + step])
                     cur.execute(f"DELETE FROM usage_ledger WHERE tenant_id = {mark} AND {where}", [tenant, *params])
             if entries:
                 if pg:

@@ -38,7 +38,7 @@ from engine.gcpause import collector_paused
 from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
-from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
+from engine.rating.usage import CounterKey, Held, Taken, Usage, cycle_of
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -277,16 +277,16 @@ class RatingDesk:
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None) -> list[Row] | None:
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
-        previous: dict[tuple[str, str], LedgerEntry] = {}
+        # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle
+        previous = Taken()
         by_tenant: dict[str, list[str]] = {}
         for row in rows:
             by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
         for tenant in sorted(by_tenant):
-            for cdr_id, e in repo.ledger_of(tenant, by_tenant[tenant]).items():
-                previous[(tenant, cdr_id)] = e
+            previous.add(tenant, repo.holdings_of(tenant, by_tenant[tenant]))
         wanted = {k for k in keys if k is not None}
-        wanted |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
-        others = held.besides(previous.values(), wanted) if held is not None else {}
+        wanted |= previous.keys
+        others = held.besides(previous, wanted) if held is not None else {}
         usage = Usage(repo, wanted)
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
@@ -299,9 +299,11 @@ class RatingDesk:
                 for bid, allowance, unit in cached:
                     usage.ensure(key, bid, allowance, unit)
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
-        for e in previous.values():
-            if e.counted:
-                usage.give_back((e.tenant_id, e.msisdn, e.cycle), e.bundles, e.currency, e.charge_micros)
+        for prev_key, units in previous.units.items():
+            usage.give_back(prev_key, units.items(), "", 0)
+        for prev_key, charges in previous.charges.items():
+            for currency, micros in charges.items():
+                usage.give_back(prev_key, (), currency, micros)
         for held_key, (bundles, charges) in others.items():
             usage.give_back(held_key, bundles.items(), "", 0)
             for currency, micros in charges.items():
@@ -334,10 +336,10 @@ class RatingDesk:
             for currency, micros in charges.items():
                 usage.give_back(held_key, (), currency, -micros)
         counters, balances = usage.changes()
-        if not repo.write_chunk(entries, set(previous), counters, balances):
+        if not repo.write_chunk(entries, previous.replaced, counters, balances):
             return None
         if held is not None:
-            held.rated(previous.values())
+            held.rated(previous)
         return results
 
     def _rate_items(self, chunk: "_Chunk", usage: Usage | None) -> list[Row]:
