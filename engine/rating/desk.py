@@ -41,7 +41,7 @@ from engine.gcpause import collector_paused
 from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
-from engine.rating.usage import CounterKey, Held, LedgerEntry, Usage, cycle_of
+from engine.rating.usage import CounterKey, Held, Taken, Usage, cycle_of
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -280,21 +280,20 @@ class RatingDesk:
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None) -> list[Row] | None:
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
-        previous: dict[tuple[str, str], LedgerEntry] = {}
+        # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle
+        previous = Taken()
         by_tenant: dict[str, list[str]] = {}
         for row in rows:
             by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
         for tenant in sorted(by_tenant):
-            for cdr_id, e in repo.ledger_of(tenant, by_tenant[tenant]).items():
-                previous[(tenant, cdr_id)] = e
+            previous.add(tenant, repo.holdings_of(tenant, by_tenant[tenant]))
         wanted = {k for k in keys if k is not None}
-        wanted |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
-        others = held.besides(previous.values(), wanted) if held is not None else {}
+        wanted |= previous.keys
+        others = held.besides(previous, wanted) if held is not None else {}
         add_ons = _add_ons_of(uow, chunk)
         wanted |= {a.key for a in add_ons}
-        for e in previous.values():   # units a CDR took of an add-on go back to that purchase's counter
-            if e.counted and e.bundles:
-                wanted |= keys_in_uses((e.tenant_id, e.msisdn, e.cycle), (b for b, _ in e.bundles))
+        for prev_key, units in previous.units.items():   # units a CDR took of an add-on go back to that purchase's counter
+            wanted |= keys_in_uses(prev_key, units)
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo, wanted)
@@ -310,9 +309,11 @@ class RatingDesk:
                     usage.ensure(key, bid, allowance, unit)
         addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
-        for e in previous.values():
-            if e.counted:
-                usage.give_back((e.tenant_id, e.msisdn, e.cycle), e.bundles, e.currency, e.charge_micros)
+        for prev_key, units in previous.units.items():
+            usage.give_back(prev_key, units.items(), "", 0)
+        for prev_key, charges in previous.charges.items():
+            for currency, micros in charges.items():
+                usage.give_back(prev_key, (), currency, micros)
         for held_key, (bundles, charges) in others.items():
             usage.give_back(held_key, bundles.items(), "", 0)
             for currency, micros in charges.items():
@@ -350,10 +351,10 @@ class RatingDesk:
             for currency, micros in charges.items():
                 usage.give_back(held_key, (), currency, -micros)
         counters, balances = usage.changes()
-        if not repo.write_chunk(entries, set(previous), counters, balances):
+        if not repo.write_chunk(entries, previous.replaced, counters, balances):
             return None
         if held is not None:
-            held.rated(previous.values())
+            held.rated(previous)
         return results
 
     def _rate_items(self, chunk: "_Chunk", usage: Usage | None, addons: AddOnWallets | None = None) -> list[Row]:

@@ -25,6 +25,7 @@ cycle ``+NNNNNN`` instead (engine.rating.addons), and a ledger row names the uni
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable, Protocol
@@ -97,6 +98,10 @@ class UsageRepository(Protocol):
     """Bulk reads and the one conditional write per chunk (store/plans.py implements it)."""
 
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]: ...
+    def holdings_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> list[tuple[str, str, str, str, int, str]]:
+        """What the ledger rows of these CDRs took, as plain columns: ``(cdr_id, msisdn, cycle, currency,
+        charge_micros, bundles_json)`` per stored row (rating a chunk needs only this of the rows it replaces)."""
+        ...
     def subscribers_of(self, msisdns: Iterable[str]) -> dict[str, RatedSubscriber]: ...
     def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]: ...
     def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]: ...
@@ -177,6 +182,41 @@ class Usage:
         return counters, balances
 
 
+class Taken:
+    """What the ledger rows a chunk replaces took, added up per subscriber cycle (given back in one step per key,
+    not per row): bundle units and charges; ``keys`` holds every cycle a counted row names, ``replaced`` the
+    (tenant, cdr_id) of every stored row."""
+
+    __slots__ = ("replaced", "keys", "units", "charges")
+
+    def __init__(self) -> None:
+        self.replaced: set[tuple[str, str]] = set()
+        self.keys: set[CounterKey] = set()
+        self.units: dict[CounterKey, dict[str, int]] = {}
+        self.charges: dict[CounterKey, dict[str, int]] = {}
+
+    def add(self, tenant: str, rows: Iterable[tuple[str, str, str, str, int, str]]) -> None:
+        """The rows UsageRepository.holdings_of gave for ``tenant``; a row without a cycle counts in no balance."""
+        replaced, keys, units, charges = self.replaced, self.keys, self.units, self.charges
+        for cdr_id, msisdn, cycle, currency, charge, bundles in rows:
+            replaced.add((tenant, cdr_id))
+            if not cycle:
+                continue
+            key = (tenant, msisdn, cycle)
+            keys.add(key)
+            if bundles and bundles != "[]":
+                by = units.get(key)
+                if by is None:
+                    by = units[key] = {}
+                for b, u in json.loads(bundles):
+                    by[b] = by.get(b, 0) + int(u)
+            if charge:
+                byc = charges.get(key)
+                if byc is None:
+                    byc = charges[key] = {}
+                byc[currency] = byc.get(currency, 0) + int(charge)
+
+
 class Held:
     """What the CDRs of a re-rating run still hold in the ledger, per subscriber cycle: bundle units and charges.
 
@@ -190,17 +230,9 @@ class Held:
         self.bundles = bundles
         self.charges = charges
 
-    def besides(self, entries: Iterable[LedgerEntry], keys: Iterable[CounterKey]) -> dict[CounterKey, tuple[dict[str, int], dict[str, int]]]:
-        """Per key: what the run's CDRs other than ``entries`` hold (those are given back by the chunk itself)."""
-        mine_units: dict[CounterKey, dict[str, int]] = {}
-        mine_charges: dict[CounterKey, dict[str, int]] = {}
-        for e in entries:
-            if e.counted:
-                k = (e.tenant_id, e.msisdn, e.cycle)
-                for b, u in e.bundles:
-                    mine_units.setdefault(k, {})[b] = mine_units.get(k, {}).get(b, 0) + u
-                if e.charge_micros:
-                    mine_charges.setdefault(k, {})[e.currency] = mine_charges.get(k, {}).get(e.currency, 0) + e.charge_micros
+    def besides(self, taken: Taken, keys: Iterable[CounterKey]) -> dict[CounterKey, tuple[dict[str, int], dict[str, int]]]:
+        """Per key: what the run's CDRs other than the chunk's (``taken``: given back by the chunk itself) hold."""
+        mine_units, mine_charges = taken.units, taken.charges
         out: dict[CounterKey, tuple[dict[str, int], dict[str, int]]] = {}
         for k in set(keys) | set(mine_units) | set(mine_charges):
             units = {b: u - mine_units.get(k, {}).get(b, 0) for b, u in self.bundles.get(k, {}).items()}
@@ -211,19 +243,17 @@ class Held:
                 out[k] = (units, charges)
         return out
 
-    def rated(self, entries: Iterable[LedgerEntry]) -> None:
-        """These CDRs' old rows were replaced: they hold nothing of the old rating any more."""
-        for e in entries:
-            if not e.counted:
-                continue
-            k = (e.tenant_id, e.msisdn, e.cycle)
-            for b, u in e.bundles:
-                by = self.bundles.setdefault(k, {})
+    def rated(self, taken: Taken) -> None:
+        """The chunk's old rows were replaced: its CDRs hold nothing of the old rating any more."""
+        for k, units in taken.units.items():
+            by = self.bundles.setdefault(k, {})
+            for b, u in units.items():
                 by[b] = by.get(b, 0) - u
-            if e.charge_micros:
-                byc = self.charges.setdefault(k, {})
-                byc[e.currency] = byc.get(e.currency, 0) - e.charge_micros
+        for k, charges in taken.charges.items():
+            byc = self.charges.setdefault(k, {})
+            for c, m in charges.items():
+                byc[c] = byc.get(c, 0) - m
 
 
-__all__ = ["CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Usage", "UsageRepository",
+__all__ = ["CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Taken", "Usage", "UsageRepository",
            "cycle_of"]

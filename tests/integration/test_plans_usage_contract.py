@@ -103,6 +103,8 @@ def scenario(db_url: str) -> list[tuple[str, Any]]:
                                                       u.usage.balances_of([KA, KB]))))
         step("ledger of", read(lambda u: u.usage.ledger_of("mno", ["c1", "c2", "c5", "c9"])))
         step("ledger of another tenant", read(lambda u: u.usage.ledger_of("mvno-alpha", ["c1"])))
+        step("holdings of", read(lambda u: sorted(tuple(r) for r in u.usage.holdings_of("mno", ["c9", "c5", "c1", "c2", "c4"]))))
+        step("holdings of another tenant", read(lambda u: u.usage.holdings_of("mvno-alpha", ["c1"])))
         step("re-rate c2", write(lambda u: u.usage.write_chunk(
             [ledger_row("c2", charge=900, bundles=[["B_MIN", 30]])], {("mno", "c2")},
             [(KA, "B_MIN", CounterRow(600, 510, "seconds"), 540)], [(KA, "EUR", 900, 1_500)])))
@@ -155,6 +157,10 @@ def test_plan_and_usage_stores_agree(db_url: str, tmp_path: Path) -> None:
     assert sorted(ledger) == ["c1", "c2", "c5"] and ledger["c1"].bundles == (("B_MIN", 60),) and ledger["c5"].counted is False
     assert ledger["c2"] == LedgerEntry("mno", "c2", A, "2026-11", "EUR", 1_500, (), T0, "voice", "DST_EU", "Z1", 60, 1, "TP_A", 2)
     assert answers["ledger of another tenant"] == {}
+    # what the rows took, as the chunk that replaces them reads it: c5 names no cycle (counted nowhere)
+    assert answers["holdings of"] == [("c1", A, "2026-11", "EUR", 0, '[["B_MIN", 60]]'), ("c2", A, "2026-11", "EUR", 1_500, "[]"),
+                                      ("c4", A, "2026-11", "EUR", 0, "[]"), ("c5", A, "", "EUR", 700, "[]")]
+    assert answers["holdings of another tenant"] == []
     assert answers["after the re-rate"][0]["c2"].charge_micros == 900
     assert answers["after the re-rate"][1:] == ({KA: {"B_MIN": CounterRow(600, 510, "seconds")}}, {KA: {"EUR": 900}})
     assert [answers[f"lost race on {k}"] for k in ("a counter", "a new balance", "a ledger row")] == [False, False, False]
