@@ -1,4 +1,6 @@
-"""The dependency locks: ``run.lock`` (what ``make run`` installs) and ``test.lock`` (what ``make test`` installs).
+"""The dependency locks: ``run.lock`` (what ``make run`` installs) and ``test.lock`` (what ``make test`` installs),
+and ``pylock.toml`` at the repository root: the test lock again in the standard lock format (PEP 751) for tools that
+read it (``uv pip install -r pylock.toml``), resolved under ``test.lock`` so it pins the same versions and hashes.
 
     python requirements/lock.py            refresh both locks from pyproject.toml (``make lock``; needs uv)
     python requirements/lock.py --check    exit 1 with one line when a lock does not match pyproject.toml
@@ -25,6 +27,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 BUILD_IN = HERE / "build.in"
 TEST_LOCK = HERE / "test.lock"
 RUN_LOCK = HERE / "run.lock"
+PYLOCK = ROOT / "pylock.toml"
 PYTHON_VERSION = "3.11"  # the oldest Python the project supports (requires-python); wheels of newer ones are hashed too
 DIGEST_PREFIX = "# inputs-sha256: "
 
@@ -56,7 +59,7 @@ def check() -> list[str]:
     """One line per lock that is missing or was resolved from other inputs than today's pyproject.toml."""
     want = inputs_digest()
     problems = []
-    for lock in (RUN_LOCK, TEST_LOCK):
+    for lock in (RUN_LOCK, TEST_LOCK, PYLOCK):
         got = recorded_digest(lock)
         if got is None:
             problems.append(f"{lock.relative_to(ROOT)}: missing or without an inputs digest; run `make lock`")
@@ -79,6 +82,7 @@ def _compile(out: Path, *extra: str) -> None:
 def refresh() -> None:
     _compile(TEST_LOCK, "--extra", "test")
     _compile(RUN_LOCK, "-c", "requirements/test.lock")
+    _compile(PYLOCK, "--extra", "test", "-c", "requirements/test.lock", "--format", "pylock.toml")
 
 
 def main(argv: list[str]) -> int:
@@ -91,7 +95,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     refresh()
-    print(f"wrote {RUN_LOCK.relative_to(ROOT)} and {TEST_LOCK.relative_to(ROOT)}")
+    print(f"wrote {RUN_LOCK.relative_to(ROOT)}, {TEST_LOCK.relative_to(ROOT)} and {PYLOCK.relative_to(ROOT)}")
     return 0
 
 

@@ -105,13 +105,18 @@ def database_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, sa_exc.TimeoutError)   # the connection pool stayed empty
 
 
+def driver_cause(exc: BaseException) -> str:
+    """The driver's own first line of a database error: what failed, not what ran (the wrapper's text names the
+    statement and its parameters, which a log must not get)."""
+    cause = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines() or [""]
+    return clip(cause[0], 300)
+
+
 def unexpected(method: str, exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status for an exception that is not a domain error, logged once with a fresh correlation id."""
     correlation = secrets.token_hex(8)
     if database_unreachable(exc):
-        # the wrapper's text names the statement: the log gets the driver's own first line (what failed, not what ran)
-        cause = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines() or [""]
-        log.error("database unavailable in %s [correlation %s]: %s: %s", method, correlation, type(exc).__name__, clip(cause[0], 300))
+        log.error("database unavailable in %s [correlation %s]: %s: %s", method, correlation, type(exc).__name__, driver_cause(exc))
         return grpc.StatusCode.UNAVAILABLE, f"the database cannot be reached now; retry later (correlation id {correlation})"
     log.error("internal error in %s [correlation %s]: %s", method, correlation, type(exc).__name__, exc_info=exc)
     return grpc.StatusCode.INTERNAL, f"internal error (correlation id {correlation}; the server log has the details)"

@@ -16,6 +16,7 @@ from typing import Callable
 from grpc_health.v1 import health, health_pb2
 
 from engine.cancellation import CallScope
+from servers.errors import driver_cause
 
 log = logging.getLogger("rulebill.health")
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -94,7 +95,7 @@ class ServerHealth:
             self._probe()
             ok = True
         except Exception as exc:  # noqa: BLE001 - any failure of the probe means the database is not usable
-            log.warning("database check failed: %s", type(exc).__name__)
+            log.warning("database check failed: %s: %s", type(exc).__name__, driver_cause(exc))
             ok = False
         self._database(ok)
         return ok

@@ -1,16 +1,14 @@
-"""Bill runs that are killed (SIGKILL, at random points) and resumed, and bill runs racing each other, on SQLite and
+"""Bill runs that are killed (SIGKILL, at chosen SQL statements of their batches) and resumed, and bill runs racing each other, on SQLite and
 PostgreSQL: the result is always that of one clean run -- one invoice per account and period, gapless numbers, each
 CDR billed once -- and every document is valid."""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -63,6 +61,42 @@ for run in desk.runs.start(principal, request):
     print("run", run.run_id, run.issued, flush=True)
 print("done", flush=True)
 """
+
+# Loaded by every Python process of the killed run (the run and its spawned worker processes, through PYTHONPATH):
+# counts the SQL statements the run's batches execute on the billing tables (statements of a worker process, or of a
+# thread other than the run's main thread) and, just before the statement number KILL_AT, SIGKILLs the run's main
+# process and itself -- a crash at a chosen point inside a batch (reading, computing, inside its transaction), not at
+# a moment chosen by a timer.  Each process counts its own statements.
+KILLER = r"""
+import os, signal, threading
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+os.environ.setdefault("RULEBILL_TEST_RUN_PID", str(os.getpid()))
+_main = int(os.environ["RULEBILL_TEST_RUN_PID"])
+_at = int(os.environ["RULEBILL_TEST_KILL_AT"])
+_count = [0]
+_lock = threading.Lock()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _kill_at(conn, cursor, statement, parameters, context, executemany):
+    if "billing_" not in statement or (os.getpid() == _main and threading.current_thread() is threading.main_thread()):
+        return
+    with _lock:
+        _count[0] += 1
+        hit = _count[0] == _at
+    if hit:
+        if os.getpid() != _main:
+            os.kill(_main, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+# the statement each killed attempt dies at: on SQLite the batches are threads of one process sharing one count (about
+# 12 statements a batch, three batches at once), on PostgreSQL worker processes counting each their own (about 9 a
+# batch).  The first kill lands before any batch committed, the second and third after some did (the runs go on from
+# there), the last one early in a batch of the resumed run.
+KILL_AT = {"sqlite": (3, 40, 50, 10), "postgresql": (3, 14, 20, 6)}
 
 
 def _seed(root: Root) -> None:
@@ -129,44 +163,40 @@ def _invariants(root: Root, previews: dict[str, int]) -> None:
     assert frozen == ACCOUNTS * CDRS_PER_ACCOUNT, "each CDR billed once"
 
 
-def test_a_bill_run_killed_at_random_points_and_resumed_gives_one_clean_run(crash_root: tuple[Root, str, Path]) -> None:
+def test_a_bill_run_killed_inside_its_batches_and_resumed_gives_one_clean_run(crash_root: tuple[Root, str, Path]) -> None:
     root, url, home = crash_root
     desk = root.billing
     principal = replace(SYSTEM, tenant_id="mno", subject="test")
     previews = {f"ACC-{i:05d}": desk.runs.preview(principal, "mno", f"ACC-{i:05d}", CYCLE)[0].totals.tax_inclusive
                 for i in range(ACCOUNTS)}
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    rng = random.Random(11)
+    killer = home / "killer"
+    killer.mkdir(exist_ok=True)
+    (killer / "sitecustomize.py").write_text(KILLER)
+    plain = dict(os.environ, PYTHONPATH=str(REPO))
+    plain.pop("RULEBILL_TEST_RUN_PID", None)
     run_id = ""
     kills = 0
     seen: list[int] = []
-    for attempt in range(8):
+    points = KILL_AT["sqlite" if url.startswith("sqlite") else "postgresql"]
+    for attempt in range(len(points) + 1):
+        env = plain if attempt == len(points) else dict(plain, PYTHONPATH=f"{killer}{os.pathsep}{REPO}", RULEBILL_TEST_KILL_AT=str(points[attempt]))
         with subprocess.Popen([sys.executable, "-c", WORKER, url, str(home), run_id, WHEN.isoformat(), "7"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
-            assert child.stdout is not None and child.stderr is not None
-            first = child.stdout.readline().split()
-            if not first or first[0] != "run":
-                child.kill()
-                raise AssertionError(child.stderr.read())
+            out, err = child.communicate(timeout=300)
+            first = out.split()
+            assert first[:1] == ["run"], err
             run_id = first[1]
-            if attempt < 4:
-                # somewhere in the run: after a random number of batches, a few milliseconds into the next one (reading,
-                # computing, inside its transaction or its commit)
-                for _ in range(rng.randint(0, 4)):
-                    child.stdout.readline()
-                time.sleep(rng.uniform(0.0, 0.08))
-                child.send_signal(signal.SIGKILL)
-                child.wait(30)
+            if attempt < len(points):
+                assert child.returncode == -signal.SIGKILL, f"attempt {attempt}: the run ended before statement {points[attempt]}: {out}{err}"
                 kills += 1
                 with root.db.connect() as conn:
                     seen.append(conn.execute(select(func.count()).select_from(billing_invoices)).scalar_one())
                 continue
-            out, err = child.communicate(timeout=300)
             assert child.returncode == 0, err
             assert out.strip().endswith("done")
-            break
     assert kills == 4
-    assert any(0 < n < ACCOUNTS for n in seen), f"no kill landed in the middle of the run: {seen}"
+    assert seen == sorted(seen), f"a killed run lost invoices it had issued: {seen}"
+    assert sum(0 < n < ACCOUNTS for n in seen) >= 2, f"the kills did not land in the middle of the run: {seen}"
     _invariants(root, previews)
     run = desk.get_run(principal, run_id)
     assert run.state.value == "done"

@@ -41,7 +41,7 @@ def test_the_check_fails_when_pyproject_dependencies_change(tmp_path: Path, monk
     changed.write_text((REPO / "pyproject.toml").read_text().replace('"lxml>=5.0"', '"lxml>=5.1"'))
     monkeypatch.setattr(lock, "PYPROJECT", changed)
     problems = lock.check()
-    assert len(problems) == 2 and all("does not match pyproject.toml" in p for p in problems)
+    assert len(problems) == 3 and all("does not match pyproject.toml" in p for p in problems)
 
 
 def test_every_dependency_is_pinned_within_its_range_and_hashed() -> None:
@@ -69,3 +69,27 @@ def test_stub_generator_is_the_locked_one() -> None:
 
     test = pins(REPO / "requirements" / "test.lock")
     assert version("grpcio-tools") == test["grpcio-tools"], "install from requirements/test.lock (make test)"
+
+
+def _hashes(lock: Path) -> dict[str, set[str]]:
+    """Each package's hashes in a requirements-style lock."""
+    found: dict[str, set[str]] = {}
+    name = ""
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if m := PIN.match(line):
+            name = canonicalize_name(m.group(1))
+        found.setdefault(name, set()).update(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+    return found
+
+
+def test_pylock_toml_is_the_test_lock_in_the_standard_format() -> None:
+    standard = tomllib.loads((REPO / "pylock.toml").read_text(encoding="utf-8"))
+    assert standard["lock-version"] == "1.0"
+    versions = {canonicalize_name(p["name"]): p["version"] for p in standard["packages"]}
+    assert versions == pins(REPO / "requirements" / "test.lock")
+    files: dict[str, set[str]] = {}
+    for p in standard["packages"]:
+        artefacts = p.get("wheels", []) + ([p["sdist"]] if "sdist" in p else [])
+        files[canonicalize_name(p["name"])] = {a["hashes"]["sha256"] for a in artefacts}
+    test_hashes = _hashes(REPO / "requirements" / "test.lock")
+    assert all(files[name] and files[name] <= test_hashes[name] for name in files), "pylock.toml names a file test.lock does not"
