@@ -98,7 +98,8 @@ def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, 
         groups, books = wallets
 
         def by_group(i: int, row: Sequence[Any]) -> dict[str, int] | None:
-            book = books[groups[i]] if groups[i] >= 0 and i_a >= 0 else None
+            g = groups[i]
+            book = books[g] if 0 <= g < len(books) and i_a >= 0 else None   # as the C loop: no such group, no wallet
             return book.get(row[i_a]) if book is not None else None
 
         return by_group, _BY_GROUP
