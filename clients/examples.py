@@ -90,6 +90,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "accounts show": ("rulebill accounts show ACC-1001",),
     "accounts assign": ("rulebill accounts assign ACC-7 SUB_ID",),
     "accounts charge": ("rulebill accounts charge ACC-7 OC_ACTIVATION",),
+    "accounts buy-add-on": ("rulebill accounts buy-add-on SUB_ID BN_ADDON_DATA_5GB --request-id shop-4711",),
     "bills run": ("rulebill bills run --cycle-date 2026-12-15", "rulebill bills run --now --account ACC-7 --dry-run",
                   "rulebill bills run --interim --account ACC-7"),
     "bills preview": ("rulebill bills preview ACC-1001", "rulebill bills preview ACC-1001 --html var/preview.html"),

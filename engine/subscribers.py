@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import replace
+from datetime import datetime
+from typing import Any, Callable
 
 from engine import audit
 from engine.clock import Clock
@@ -41,10 +43,13 @@ class SubscriberDesk:
     """Use cases of SubscriberService."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, plans: PlanCatalogue | None = None,
-                 barring_flags: frozenset[str] | None = None) -> None:
+                 barring_flags: frozenset[str] | None = None, on_event: Callable[[Any, str, Subscriber, Subscriber, datetime], None] | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._plans = plans
+        # called in the transaction of a plan change ("plan_changed") or deactivation ("subscriber_deactivated"), before
+        # it commits: billing's charge rules raise their charges there (engine.billing.chargerules.SubscriberEventCharges)
+        self.on_event = on_event
         # the flags the barring rules know (from the rule book); None: any bar_* name
         self.barring_flags = barring_flags
 
@@ -152,6 +157,8 @@ class SubscriberDesk:
             uow.subscribers.update(updated)
             after = updated.as_audit() | ({"reason": reason} if reason else {})
             uow.audit.append(audit.entry(principal, now, f"subscriber.{event}", "subscriber", subscriber_id, sub.as_audit(), after, sub.tenant_id))
+            if event == "deactivate" and self.on_event is not None:
+                self.on_event(uow, "subscriber_deactivated", sub, updated, now)
             uow.commit()
         return updated
 
@@ -168,6 +175,8 @@ class SubscriberDesk:
             updated = replace(sub, tariff_plan=tariff_plan, update_time=now)
             uow.subscribers.update(updated)
             uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
+            if self.on_event is not None and updated.tariff_plan != sub.tariff_plan:
+                self.on_event(uow, "plan_changed", sub, updated, now)
             uow.commit()
         return updated
 

@@ -12,6 +12,7 @@ import grpc
 
 from billing.v1 import billing_pb2 as pb
 from billing.v1 import billing_pb2_grpc as rpc
+from engine.billing.addons import AddOnPurchase
 from engine.billing.accounts import AccountSpec
 from engine.billing.desk import BillingDesk
 from engine.billing.html import render_html
@@ -118,6 +119,13 @@ def charge_pb(c: OneOffCharge) -> pb.OneOffCharge:
                            subscriber_id=c.subscriber_id, invoice_id=c.invoice_id)
 
 
+def add_on_pb(p: AddOnPurchase) -> pb.AddOnPurchase:
+    return pb.AddOnPurchase(purchase_id=p.purchase_id, subscriber_id=p.subscriber_id, msisdn=p.msisdn, account_id=p.account_id,
+                            bundle_id=p.bundle_id, request_id=p.request_id, counter_cycle=p.cycle, valid_from=ts(p.valid_from),
+                            valid_until=ts(p.valid_until), allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
+                            tax_category=p.tax_category, charge_id=p.charge_id)
+
+
 def run_pb(r: BillRun) -> pb.BillRun:
     return pb.BillRun(run_id=r.run_id, tenant_id=r.tenant_id, mode=MODE.proto(r.mode), cycle_date=day(r.cycle_date),
                       account_ids=list(r.account_ids), dry_run=r.dry_run, review=r.review, state=RUN_STATE.proto(r.state), total=r.total,
@@ -200,6 +208,10 @@ class BillingServicer(rpc.BillingServiceServicer):
         charge = self.desk.accounts.add_charge(current_principal(), request.tenant_id, request.account_id, request.code, amount,
                                                request.description, request.subscriber_id, when)
         return pb.AddOneOffChargeResponse(charge=charge_pb(charge))
+
+    def BuyAddOn(self, request: pb.BuyAddOnRequest, context: grpc.ServicerContext) -> pb.BuyAddOnResponse:
+        purchase, bought = self.desk.add_ons.buy(current_principal(), request.subscriber_id, request.bundle_id, request.request_id)
+        return pb.BuyAddOnResponse(purchase=add_on_pb(purchase), bought=bought)
 
     def StartBillRun(self, request: pb.StartBillRunRequest, context: grpc.ServicerContext) -> Iterator[pb.StartBillRunResponse]:
         errors = ErrorList()

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
 from engine.billing.catalogue import PlanSetCatalogues
-from engine.billing.chargerules import load_charge_rules
+from engine.billing.chargerules import SubscriberEventCharges, load_charge_rules
 from engine.billing.desk import BillingDesk
 from engine.billing.runs import BillRunner
 from engine.billing.profile import BillingProfile
@@ -49,7 +49,7 @@ from engine.vouchers.recharge import Recharger
 from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
-from store.billing import SqlBillingUnitOfWorkFactory
+from store.billing import SqlBillingUnitOfWork, SqlBillingUnitOfWorkFactory
 from servers.adapters.gpg import SigningKeyError, create_signing_key
 from servers.health import ServerHealth
 from store.db import make_engine
@@ -123,6 +123,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     rating = RatingDesk(plans, plan_uow, uow, clock, rule_book.credit_alerts(backend), limits)
 
     parent_of = _parent_of(uow)
+    profiles = _billing_profiles(settings)
     return Root(
         settings=settings,
         clock=clock,
@@ -131,7 +132,8 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         tenants=TenantAdmin(uow, clock, on_status_change=auth_cache.forget_tenant),
         # subscribers may only be put on tariff plans their tenant offers in the active plan set, and staff may set
         # only the barring flags the barring rules (or credit alerts) know
-        subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book)),
+        subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book),
+                                   on_event=SubscriberEventCharges(profiles, SqlBillingUnitOfWork.joined)),
         tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache),
         audit=AuditDesk(uow),
         plans=plans,
@@ -143,7 +145,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
                                 rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
         vouchers=_vouchers(settings, uow, clock),
-        billing=_billing(settings, uow, clock, plans, parent_of),
+        billing=_billing(settings, uow, clock, plans, parent_of, profiles),
     )
 
 
@@ -178,13 +180,14 @@ def _billing_profiles(settings: Settings) -> dict[str, BillingProfile]:
     return profiles
 
 
-def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str]) -> BillingDesk:
+def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans: PlanDesk, parent_of: Callable[[str], str],
+             profiles: dict[str, BillingProfile]) -> BillingDesk:
     """Billing profiles from plans/billing, plan sets through the plan desk (a tenant without one bills with its
     operator's), the SQL store, and the PDF printer when weasyprint and Pango load."""
     from servers.billing_mail import mailer_from
     from servers.billing_pdf import printer
 
-    desk = BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, _billing_profiles(settings), PlanSetCatalogues(plans.compiled_at, parent_of),
+    desk = BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
                              printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url))
     if uow.engine.dialect.name == "postgresql":
         # large runs' batches in worker processes, each on its own connection (SQLite has one writer at a time)

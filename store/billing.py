@@ -76,6 +76,8 @@ from engine.billing.ports import (
 )
 from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
 from engine.errors import AlreadyExists
+from engine.billing.addons import add_on_use_name
+from store.addons import SqlAddOns
 from store.repositories import AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -450,10 +452,21 @@ class SqlBillingUnitOfWork:
 
     def __enter__(self) -> "SqlBillingUnitOfWork":
         self._inner.__enter__()
+        return self._on_session()
+
+    def _on_session(self) -> "SqlBillingUnitOfWork":
         self.s = self._inner.session
         self.audit: AuditRepo = self._inner.audit
         self.dialect = self.s.get_bind().dialect.name
+        self.add_ons = SqlAddOns(self.s)
         return self
+
+    @classmethod
+    def joined(cls, inner: Any) -> "SqlBillingUnitOfWork":
+        """The billing tables on a platform unit of work already open (the subscriber desk's): its transaction, its commit."""
+        unit = cls.__new__(cls)
+        unit._inner = inner
+        return unit._on_session()
 
     def __exit__(self, *exc: Any) -> None:
         self._inner.__exit__(*exc)
@@ -718,6 +731,9 @@ class SqlBillingUnitOfWork:
             for r in self.s.execute(sql, {"tenant": tenant_id, "msisdns": ids[i:i + CHUNK], "cycles": list(cycles)}):
                 out.append(BundleUse("", r.msisdn, r.bundle_id, f"{r.bundle_id} ({r.cycle})", "", int(r.allowance),
                                      int(r.allowance) - int(r.remaining), r.unit, r.cycle))
+        # add-ons bought in these cycles (engine.billing.addons): on the bill of the cycle they were bought in
+        for msisdn, cycle, bundle, until, allowance, remaining, unit in self.add_ons.bundle_use(tenant_id, ids, list(cycles)):
+            out.append(BundleUse("", msisdn, bundle, add_on_use_name(bundle, until), "", allowance, allowance - remaining, unit, cycle))
         return out
 
     # -- periods, numbers, invoices ----------------------------------------------------------------

@@ -27,6 +27,7 @@ from sqlmodel import SQLModel
 from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.usage import LEDGER_FIELDS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber
+from store.addons import SqlAddOnReader
 from store.repositories import aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -517,6 +518,7 @@ class SqlPlanUnitOfWork:
         self.plan_versions = PlanVersionRepo(self._inner.session)
         self.usage = UsageRepo(self._inner.session)
         self.alerts = CreditAlertRepo(self._inner.session)
+        self.add_ons = SqlAddOnReader(self._inner.session)   # add-on purchases valid in a chunk (engine.rating.addons)
         self.subscribers = self._inner.subscribers
         self.audit = self._inner.audit
         return self

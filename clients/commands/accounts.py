@@ -1,9 +1,11 @@
-"""``rulebill accounts create|update|show|list|assign|charge``: billing accounts, their subscribers, one-off charges."""
+"""``rulebill accounts create|update|show|list|assign|charge|buy-add-on``: billing accounts, their subscribers, one-off
+charges, add-on bundles."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -104,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
             amount = money(args.amount) if args.amount else None
             emit_one(bc.add_charge(args.account_id, args.code, amount, args.currency, args.description, args.subscriber,
                                    date.fromisoformat(args.date) if args.date else None, args.tenant), args.json)
+        elif args.action == "buy-add-on":
+            reply = bc.buy_add_on(args.subscriber_id, args.bundle_id, args.request_id or f"cli-{uuid.uuid4().hex}")
+            emit_one(reply.purchase, args.json)
+            if not reply.bought and not args.json:
+                print(f"request {reply.purchase.request_id} had bought it already: nothing bought again", file=sys.stderr)
     return 0
 
 
@@ -121,5 +128,9 @@ def register(sub: Any) -> None:
     q.add_argument("account_id"); q.add_argument("code"); q.add_argument("--amount", help="default: the catalogue's amount")
     q.add_argument("--currency", default="EUR"); q.add_argument("--description", default=""); q.add_argument("--subscriber", default="")
     q.add_argument("--date", help="YYYY-MM-DD, default today in the account's time zone"); q.add_argument("--tenant", default="")
+    client_flags(q)
+    q = s.add_parser("buy-add-on", help="buy a one-off bundle the subscriber's plan offers (add_ons): units now, fee on the next bill")
+    q.add_argument("subscriber_id"); q.add_argument("bundle_id")
+    q.add_argument("--request-id", default="", help="the purchase's id: the same id again buys nothing more (default: a new one)")
     client_flags(q)
     p.set_defaults(func=run)

@@ -52,6 +52,10 @@ class BillingClient:
                                                                    description=description, subscriber_id=subscriber_id,
                                                                    charge_date=_day(charge_date))).charge
 
+    def buy_add_on(self, subscriber_id: str, bundle_id: str, request_id: str) -> pb.BuyAddOnResponse:
+        """Buy an add-on bundle for a subscriber (its plan's ``add_ons``); a retry with the same request id buys nothing more."""
+        return self.rpc.BuyAddOn(pb.BuyAddOnRequest(subscriber_id=subscriber_id, bundle_id=bundle_id, request_id=request_id))
+
     # bill runs
     def run(self, mode: str = "manual", cycle_date: date | None = None, account_ids: Sequence[str] = (), dry_run: bool = False,
             review: bool = False, resume_run_id: str = "", tenant_id: str = "", interim: bool = False) -> Iterator[pb.BillRun]:

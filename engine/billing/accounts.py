@@ -219,7 +219,8 @@ class AccountDesk:
             profile = self.profiles.get(account.tenant_id)
             if current is None and profile is not None:
                 day = local_day(when, ZoneInfo(account.time_zone))
-                for kind in profile.rules_for("subscriber_joined"):
+                plan = sub.plans[-1][1] if sub.plans else ""
+                for kind in profile.rules_for("subscriber_joined", plan=plan):
                     uow.add_charge(rule_charge("subscriber_joined", kind, account.tenant_id, account.account_id, account.currency, day,
                                                f"{subscriber_id}@{when.isoformat()}", subscriber_id))
             uow.audit.append(audit.entry(principal, now, "account.assign", "account", f"{account.tenant_id}/{account.account_id}", {},

@@ -9,6 +9,16 @@ catalogue (``one_off_charges`` of ``plans/billing/<tenant>.yaml``)::
         tenant: mno
         when: invoice_overdue
         charge: OC_PENALTY
+        min_due: "5.00"              # optional: only when at least this much is left to pay on the invoice
+      - id: CR_MNO_PLAN_CHANGE
+        tenant: mno
+        when: plan_changed
+        charge: OC_PLAN_CHANGE
+        plans: [TP_SMART_S]          # optional: only when the subscriber's plan (after the change) is one of these
+
+Conditions (all must hold; a rule without any raises on every such event of its tenant): ``plans`` (the
+subscriber's tariff plan; on events about a subscriber), ``bundles`` (the bundle bought; ``bundle_bought`` only),
+``min_due`` (the amount still owed on the invoice, in the profile's currency; ``invoice_overdue`` only).
 
 Every problem of every file is collected, each at its file:line:col (an unknown event, a charge the tenant's
 catalogue lacks, a tenant without a billing profile, an id or a rule declared twice); the server does not start
@@ -27,12 +37,20 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
-from engine.billing.model import OneOffCharge
-from engine.billing.profile import CHARGE_EVENTS, BillingProfile, ChargeRule, ChargeType
+from datetime import datetime
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from engine.billing.model import AccountStatus, OneOffCharge
+from engine.billing.profile import CHARGE_EVENTS, SUBSCRIBER_EVENTS, BillingProfile, ChargeRule, ChargeType
+from engine.money import AmountError, parse_amount
 from engine.yamlio import Fields, MarkedList, MarkedMap, Mark, Problem, load_file, yaml_files
 
 KIND = "charge_rules"
 RULE_ID = re.compile(r"^CR_[A-Z0-9_]{1,60}$")
+PLAN_ID = re.compile(r"^TP_[A-Z0-9_]{1,60}$")
+BUNDLE_ID = re.compile(r"^BN_[A-Z0-9_]{1,60}$")
+MAX_LISTED = 100
 
 
 def rule_charge(event: str, kind: ChargeType, tenant_id: str, account_id: str, currency: str, day: date, occurrence: str,
@@ -92,8 +110,18 @@ def _rule(node: object, what: str, fallback: Mark, profiles: Mapping[str, Billin
     when = rf.required("when", str) or ""
     code = rf.required("charge", str) or ""
     rf.optional("description", str)
+    plans = _ids(rf, "plans", PLAN_ID, "tariff plan ids (TP_...)", what, problems)
+    bundles = _ids(rf, "bundles", BUNDLE_ID, "bundle ids (BN_...)", what, problems)
+    min_due = _amount(rf, "min_due", what, problems)
     rf.done()
-    ok = bool(rule_id and tenant and when and code)
+    ok = bool(rule_id and tenant and when and code) and None not in (plans, bundles, min_due)
+    if when in CHARGE_EVENTS:
+        for name, value, fits in (("plans", plans, when in SUBSCRIBER_EVENTS), ("bundles", bundles, when == "bundle_bought"),
+                                  ("min_due", min_due, when == "invoice_overdue")):
+            if value and not fits:
+                problems.append(Problem.at(rf.node.mark_of(name), "rule.condition", f"{what}.{name}: a {when} rule cannot have this "
+                                                                                    f"condition (see rules/billing/README.md)"))
+                ok = False
     if rule_id and not RULE_ID.match(rule_id):
         problems.append(Problem.at(rf.node.mark_of("id"), "value.id", f"{what}.id: {rule_id!r} is not CR_ followed by A-Z, 0-9, _"))
         ok = False
@@ -118,4 +146,65 @@ def _rule(node: object, what: str, fallback: Mark, profiles: Mapping[str, Billin
             problems.append(Problem.at(rf.node.mark_of("charge"), "ref.dangling", f"{what}.charge: {code!r} is not in the "
                                                                                   f"one_off_charges of {tenant}'s billing profile"))
             ok = False
-    return (tenant, ChargeRule(when, code, rule_id)) if ok else None
+    return (tenant, ChargeRule(when, code, rule_id, plans or (), bundles or (), min_due or 0)) if ok else None
+
+
+def _ids(rf: Fields, name: str, pattern: re.Pattern[str], what_ids: str, what: str, problems: list[Problem]) -> tuple[str, ...] | None:
+    """An optional list condition; None when it is bad (reported)."""
+    raw = rf.optional(name, list)
+    if raw is None:
+        return ()
+    mark = rf.node.mark_of(name)
+    bad = [x for x in raw if not isinstance(x, str) or not pattern.match(x)]
+    if bad or not raw or len(raw) > MAX_LISTED:
+        problems.append(Problem.at(mark, "rule.condition", f"{what}.{name}: 1 to {MAX_LISTED} {what_ids}"
+                                                           + (f"; not {bad[0]!r}" if bad else "")))
+        return None
+    if len(set(raw)) != len(raw):
+        problems.append(Problem.at(mark, "rule.condition", f"{what}.{name}: an id is listed twice"))
+        return None
+    return tuple(raw)
+
+
+def _amount(rf: Fields, name: str, what: str, problems: list[Problem]) -> int | None:
+    raw = rf.optional(name, str)
+    if raw is None:
+        return 0
+    try:
+        micros = parse_amount(raw)
+    except AmountError as exc:
+        problems.append(Problem.at(rf.node.mark_of(name), "value.amount", f"{what}.{name}: {exc}"))
+        return None
+    if micros <= 0:
+        problems.append(Problem.at(rf.node.mark_of(name), "value.amount", f"{what}.{name}: a positive amount such as \"5.00\""))
+        return None
+    return micros
+
+
+class SubscriberEventCharges:
+    """The charges of ``plan_changed`` and ``subscriber_deactivated`` rules, raised by the subscriber desk in the
+    transaction that changes the subscriber (``billing_of`` gives the billing store on that transaction).  Raised on
+    the account the subscriber is billed to then (none: nothing), dated that day in the account's time zone; the id
+    is derived from the subscriber and the instant of the change."""
+
+    def __init__(self, profiles: Mapping[str, BillingProfile], billing_of: Callable[[Any], Any]) -> None:
+        self.profiles = profiles
+        self.billing_of = billing_of
+
+    def __call__(self, uow: Any, event: str, before: Any, after: Any, now: datetime) -> None:
+        profile = self.profiles.get(after.tenant_id)
+        if profile is None or not any(r.when == event for r in profile.charge_rules):
+            return
+        kinds = profile.rules_for(event, plan=after.tariff_plan)
+        if not kinds:
+            return
+        billing = self.billing_of(uow)
+        assignment = billing.open_assignment(after.tenant_id, after.subscriber_id)
+        account = billing.get_account(after.tenant_id, assignment.account_id) if assignment is not None else None
+        if account is None or account.status is AccountStatus.CLOSED:
+            return
+        day = now.astimezone(ZoneInfo(account.time_zone)).date()
+        what = f" ({before.tariff_plan} -> {after.tariff_plan})" if event == "plan_changed" else ""
+        for kind in kinds:
+            billing.add_charge(rule_charge(event, kind, account.tenant_id, account.account_id, account.currency, day,
+                                           f"{after.subscriber_id}@{now.isoformat()}", after.subscriber_id, f"{kind.name}{what}"[:200]))

@@ -7,6 +7,7 @@ from datetime import timezone
 from typing import Mapping
 
 from engine.billing.accounts import AccountDesk
+from engine.billing.addons import AddOnDesk
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.delivery import BillMailer, Mailer
 from engine.billing.invoices import InvoiceDesk, Printer
@@ -26,6 +27,7 @@ class BillingDesk:
     uow: BillingUnitOfWorkFactory
     clock: Clock
     mail: BillMailer
+    add_ons: AddOnDesk
     mailer: Mailer | None = None      # where bill e-mails go (servers/billing_mail.py); None: they wait in the outbox
 
     @classmethod
@@ -37,7 +39,8 @@ class BillingDesk:
             return catalogue is not None and catalogue.discount(discount_id) is not None
 
         return cls(AccountDesk(uow, clock, profiles, discount_known), BillRunner(uow, clock, profiles, catalogues, batch_size, workers),
-                   InvoiceDesk(uow, clock, profiles, catalogues, printer), uow, clock, BillMailer(uow, clock, profiles, printer), mailer)
+                   InvoiceDesk(uow, clock, profiles, catalogues, printer), uow, clock, BillMailer(uow, clock, profiles, printer),
+                   AddOnDesk(uow, clock, profiles, catalogues), mailer)
 
     def get_run(self, principal: Principal, run_id: str) -> BillRun:
         principal.require(Permission.BILLING_READ)

@@ -375,7 +375,7 @@ class InvoiceDesk:
         with self._uow() as uow:
             for inv in uow.due_unpaid(today):
                 profile = self.profiles.get(inv.tenant_id)
-                for kind in profile.rules_for("invoice_overdue") if profile else ():
+                for kind in profile.rules_for("invoice_overdue", due_micros=inv.open_micros) if profile else ():
                     uow.add_charge(rule_charge("invoice_overdue", kind, inv.tenant_id, inv.account_id, inv.currency, today, inv.invoice_id,
                                                description=f"{kind.name} ({inv.number})"))
             n = uow.mark_overdue(today)

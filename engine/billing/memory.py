@@ -49,6 +49,7 @@ class BillingData:
     bundles: list[BundleUse] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)     # (tenant, invoice id), unsent
     mailed: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    add_ons: dict[str, Any] = field(default_factory=dict)   # purchase id -> engine.billing.addons.AddOnPurchase
 
 
 class _Audit:
@@ -62,6 +63,26 @@ class _Audit:
         return self.entries[:limit]
 
 
+class _AddOns:
+    """engine.billing.addons.AddOnStore in memory."""
+
+    def __init__(self, purchases: dict[str, Any]) -> None:
+        self.purchases = purchases
+
+    def get(self, purchase_id: str) -> Any:
+        return self.purchases.get(purchase_id)
+
+    def count_for(self, tenant_id: str, msisdn: str) -> int:
+        return sum(1 for p in self.purchases.values() if (p.tenant_id, p.msisdn) == (tenant_id, msisdn))
+
+    def add(self, purchase: Any) -> None:
+        if purchase.purchase_id in self.purchases or any((p.tenant_id, p.msisdn, p.cycle) == (purchase.tenant_id, purchase.msisdn, purchase.cycle)
+                                                         for p in self.purchases.values()):
+            raise AlreadyExists("add-on purchase", purchase.request_id, f"a purchase for {purchase.msisdn} was made at the same time: "
+                                                                        f"send the request again")
+        self.purchases[purchase.purchase_id] = purchase
+
+
 class MemoryBillingUnitOfWork:
     def __init__(self, store: "MemoryBillingStore", read_only: bool = False) -> None:
         self._store = store
@@ -72,6 +93,7 @@ class MemoryBillingUnitOfWork:
             self._store.writer.acquire()
         self.d: BillingData = copy.deepcopy(self._store.data)
         self.audit = _Audit(self.d.audit)
+        self.add_ons = _AddOns(self.d.add_ons)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -64,7 +64,12 @@ class ChargeType:
 CHARGE_EVENTS = {
     "invoice_overdue": "an issued invoice passes its due date unpaid (the scheduler's round): one charge per invoice",
     "subscriber_joined": "a subscriber is billed to an account of the tenant for the first time (not a move between accounts)",
+    "bundle_bought": "an add-on bundle is bought for a subscriber (BuyAddOn): one charge per purchase",
+    "plan_changed": "a subscriber billed to an account changes tariff plan (ChangeSubscriberPlan): one charge per change",
+    "subscriber_deactivated": "a subscriber billed to an account is deactivated (DeactivateSubscriber)",
 }
+# the events whose charge is about one subscriber (a rule's ``plans`` condition reads its tariff plan)
+SUBSCRIBER_EVENTS = frozenset({"subscriber_joined", "bundle_bought", "plan_changed", "subscriber_deactivated"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,15 @@ class ChargeRule:
     when: str
     charge: str
     rule_id: str = ""
+    # conditions (all must hold; empty: any): the subscriber's tariff plan (after a plan change, the new one), the
+    # bundle bought (bundle_bought), the least amount left to pay on the invoice (invoice_overdue)
+    plans: tuple[str, ...] = ()
+    bundles: tuple[str, ...] = ()
+    min_due_micros: int = 0
+
+    def holds(self, plan: str = "", bundle: str = "", due_micros: int | None = None) -> bool:
+        return ((not self.plans or plan in self.plans) and (not self.bundles or bundle in self.bundles)
+                and (due_micros is None or due_micros >= self.min_due_micros))
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,10 @@ class BillingProfile:
     mark: Mark = Mark("?", 1, 1)
     charge_rules: tuple[ChargeRule, ...] = ()
 
-    def rules_for(self, event: str) -> list[ChargeType]:
-        return [self.charges[r.charge] for r in self.charge_rules if r.when == event and r.charge in self.charges]
+    def rules_for(self, event: str, plan: str = "", bundle: str = "", due_micros: int | None = None) -> list[ChargeType]:
+        """The charges ``event`` raises, of the rules whose conditions hold for it."""
+        return [self.charges[r.charge] for r in self.charge_rules
+                if r.when == event and r.charge in self.charges and r.holds(plan, bundle, due_micros)]
 
     @property
     def payment_means_code(self) -> str:

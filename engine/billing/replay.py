@@ -21,6 +21,7 @@ A bill case is a folder with ``accounts.yaml``::
           - msisdn: "33612000001"
             activated: 2026-03-10      # deactivated: 2026-04-20
             plans: [{from: 2026-03-10, plan: TP_SMART_M}, {from: 2026-03-20, plan: TP_SMART_S}]
+            add_ons: [{bundle: BN_ADDON_DATA_5GB, at: "2026-03-15T14:00:00Z"}]   # bought then (BuyAddOn's path)
     steps:
       - {run: 2026-04-01}                                   # the cycle date's bill run (all accounts due)
       - {charge: OC_ACTIVATION, account: ACC-1, day: 2026-03-10}
@@ -58,8 +59,10 @@ from engine.identity import SYSTEM
 from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
-from engine.rating import BundleState, Evaluator
-from engine.rating.usage import cycle_of
+from engine.billing.addons import add_on_use_name
+from engine.rating import Evaluator
+from engine.rating.addons import ActiveAddOn, AddOnWallets
+from engine.rating.usage import Usage, cycle_of
 from engine.yamlio import Fields, MarkedList, MarkedMap, Problem, format_problems, load_file
 
 ACCOUNTS_FILE = "accounts.yaml"
@@ -201,6 +204,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
     msisdn_tz: dict[str, ZoneInfo] = {}
     msisdn_anchor: dict[str, int] = {}   # the bill cycle's anchor day of each number's account (rating's counter cycles)
     plans_of: dict[str, list[tuple[date, str]]] = {}
+    purchases: list[tuple[str, str, datetime, Any]] = []   # (subscriber, bundle, when, where declared)
     first_day = date.max
     for i, node in enumerate(raw_accounts):
         af = Fields(node, f"accounts[{i}]", problems, fallback=raw_accounts.mark_of(i))
@@ -232,6 +236,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
             assigned = _date(sf, "assigned", problems) or activated
             left = _date(sf, "left", problems)
             raw_plans = sf.required("plans", list) or MarkedList()
+            raw_add_ons = sf.optional("add_ons", list, default=MarkedList()) or MarkedList()
             sf.done()
             plans: list[tuple[date, str]] = []
             for n, pnode in enumerate(raw_plans):
@@ -254,9 +259,18 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
             msisdn_anchor[msisdn] = account.anchor_day
             plans_of[msisdn] = sorted(plans)
             first_day = min(first_day, assigned)
+            purchases.extend(_purchases(raw_add_ons, sf.what, sid, problems))
     if problems:
         return result
-    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, data, result)
+    for n, (sid, bundle, when, mark) in enumerate(sorted(purchases, key=lambda x: x[2])):   # bought as BuyAddOn buys, before rating
+        clock._at = when  # noqa: SLF001 - the replay's own clock
+        try:
+            desk.add_ons.buy(principal, sid, bundle, f"replay-{n + 1}")
+        except DomainError as exc:
+            problems.append(Problem.at(mark, "replay.add-on", f"{bundle}: {exc.message}"))
+    if problems:
+        return result
+    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, store.data, result)
     if problems:
         return result
     default_tz = ZoneInfo("Europe/Paris")
@@ -381,6 +395,26 @@ class _ReplayError(DomainError):
     pass
 
 
+def _purchases(raw: Any, what: str, sid: str, problems: list[Problem]) -> list[tuple[str, str, datetime, Any]]:
+    out = []
+    for n, node in enumerate(raw):
+        af = Fields(node, f"{what}.add_ons[{n}]", problems, fallback=raw.mark_of(n))
+        bundle = af.required("bundle", str) or ""
+        when = af.required("at", (str, datetime))
+        af.done()
+        if isinstance(when, str):
+            try:
+                when = datetime.fromisoformat(when)
+            except ValueError:
+                when = None
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            problems.append(Problem.at(af.mark, "value.time", f"{af.what}.at: a time with its offset, e.g. \"2026-03-15T14:00:00Z\""))
+            continue
+        if bundle:
+            out.append((sid, bundle, when.astimezone(timezone.utc), af.mark))
+    return out
+
+
 def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: dict[str, list[tuple[date, str]]],
           msisdn_tz: dict[str, ZoneInfo], msisdn_anchor: dict[str, int], target: BillingData, result: BillReplayResult) -> None:
     """Rate the case's CDRs into the (store's) usage ledger: the subscriber's plan of the CDR's local day, bundle
@@ -390,7 +424,13 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
     if not path.is_file():
         return
     rater = Evaluator(compiled)   # the one evaluator of every rating path
-    states: dict[tuple[str, str], BundleState] = {}
+    usage = Usage(_NoCounters(), ())   # counters start at the plan's allowances, as rating's do
+    bought = [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from, p.valid_until)
+              for p in target.add_ons.values()]
+    keys: list[Any] = []
+    ats: list[datetime | None] = []
+    add_ons = AddOnWallets(usage, bought, keys, ats)   # the add-ons valid at each CDR's start, as RatingDesk gives them
+    wallet_of = add_ons.rows_from(0)
     allowances_of: dict[tuple[str, str], dict[str, int]] = {}
     with path.open(encoding="utf-8", newline="") as stream:
         for item in read_cdrs(stream):
@@ -412,22 +452,38 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
             version = compiled.plan(plan).version_at(epoch) if compiled.plan(plan) else None
             plan_day = version.clock.local_day(epoch) if version is not None else cdr.start_time.astimezone(timezone.utc).date()
             key = (cdr.a_number, cycle_of(plan_day, msisdn_anchor[cdr.a_number]))
-            if key not in states:
+            if key not in allowances_of:
                 allowances = {b: compiled.bundles[b].allowance for b in (version.bundles if version else ())
                               if b in compiled.bundles and compiled.bundles[b].recurrence == "monthly"}
-                states[key] = BundleState(allowances)
+                for b, allowance in allowances.items():
+                    usage.ensure((tenant, *key), b, allowance, compiled.bundles[b].unit)
                 allowances_of[key] = allowances
-            rated = rater.rate(cdr, plan, states[key])
-            if rated.bundle_state is not None:
-                states[key] = rated.bundle_state
+            keys.append((tenant, *key))
+            ats.append(cdr.start_time)
+            rated = rater.rate_cdr(cdr, plan, wallet_of(len(keys) - 1, None))
             if not rated.rated:
                 result.notes.append(f"CDR {cdr.cdr_id[:12]} {rated.status.value}: {rated.reason}")
                 continue
             target.ledger_usage[(tenant, cdr.cdr_id)] = RatedUsage(cdr.cdr_id, cdr.a_number, cdr.start_time, rated.service, rated.destination,
                                                                    rated.charge_micros, rated.currency, rated.plan_id, 1, rated.units)
-    target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance, allowance - states[(msisdn, cycle)][bundle],
-                                compiled.bundles[bundle].unit, cycle)
+    add_ons.finish()
+    target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance,
+                                allowance - usage.wallet((tenant, msisdn, cycle))[bundle], compiled.bundles[bundle].unit, cycle)
                       for (msisdn, cycle), allowances in sorted(allowances_of.items()) for bundle, allowance in sorted(allowances.items())]
+    target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.valid_until), "", p.allowance,
+                                 p.allowance - usage.wallet((p.tenant_id, p.msisdn, p.cycle)).get(p.bundle_id, p.allowance), p.unit,
+                                 p.bill_cycle)
+                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle))]
+
+
+class _NoCounters:
+    """A usage repository with nothing stored yet: the replay's counters all start at their allowances."""
+
+    def counters_of(self, keys: Any) -> dict[Any, Any]:
+        return {}
+
+    def balances_of(self, keys: Any) -> dict[Any, Any]:
+        return {}
 
 
 def replay_bill_case(folder: Path | str) -> BillReplayResult:

@@ -209,6 +209,7 @@ def _version(v: PlanVersion, ps: PlanSet) -> dict[str, Any]:
     own = {tb: sorted([*key, b.rate] for key, b in resolve_table(v, ps, tb).items()) for tb in own_band_sets(v, ps)}
     return {
         **({"own_band_sets": own} if own else {}),
+        **({"add_ons": list(v.add_ons)} if v.add_ons else {}),   # only when listed: other versions' IR is unchanged
         "version": v.version,
         "effective_from": v.effective_from.isoformat(),
         "time_bands": v.time_bands,

@@ -219,6 +219,9 @@ class PlanVersion:
     # billing: when the monthly fee is charged, and the tax category of the plan's fee and usage (plans/taxes/)
     fee_timing: FeeTiming = FeeTiming.ADVANCE
     tax_category: str = DEFAULT_TAX_CATEGORY
+    # one_off bundles a subscriber on this version may buy (engine.billing.addons); their units cover traffic after
+    # the version's own bundles (a higher priority number, checked by the validator)
+    add_ons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

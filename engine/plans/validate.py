@@ -7,7 +7,7 @@ this module sees the whole catalogue.  Every problem is collected.
 from __future__ import annotations
 
 from engine.plans import weekgrid
-from engine.plans.model import ANY, SERVICE_UNITS, PlanSet, PlanVersion, TariffPlan
+from engine.plans.model import ANY, SERVICE_UNITS, Bundle, PlanSet, PlanVersion, Recurrence, TariffPlan
 from engine.plans.resolve import HOME, binding_key, effective_bindings, own_band_sets, resolve_table
 from engine.yamlio import Mark, Problem
 
@@ -129,6 +129,7 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
         if not _dangling(out, mark, "bundle", b, ps.bundles):  # type: ignore[arg-type]
             if ps.bundles[b].currency and ps.bundles[b].currency != plan.currency:
                 out.append(Problem.at(mark, "plans.currency-mismatch", f"{where}: bundle {b} is priced in {ps.bundles[b].currency}, the plan in {plan.currency}"))
+    _add_ons(ps, plan, v, where, out)
     for d in v.discounts:
         mark = v.ref_marks.get(f"discount:{d}", v.mark)
         if not _dangling(out, mark, "discount plan", d, ps.discount_plans):  # type: ignore[arg-type]
@@ -179,10 +180,45 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
                                   f"more specific rows price all the traffic this row matches (time bands {band_set.id}); remove it or narrow the others"))
 
 
+def _add_ons(ps: PlanSet, plan: TariffPlan, v: PlanVersion, where: str, out: list[Problem]) -> None:
+    """An add-on is a one_off bundle in the plan's currency, not one of the version's bundles, consumed after them."""
+    seen: set[str] = set()
+    for b in v.add_ons:
+        mark = v.ref_marks.get(f"add_on:{b}", v.mark)
+        if b in seen:
+            out.append(Problem.at(mark, "id.duplicate", f"{where}: add-on {b} is listed twice"))
+            continue
+        seen.add(b)
+        if _dangling(out, mark, "bundle", b, ps.bundles):  # type: ignore[arg-type]
+            continue
+        bundle = ps.bundles[b]
+        if bundle.recurrence is not Recurrence.ONE_OFF:
+            out.append(Problem.at(mark, "plans.add-on-recurring", f"{where}: add-on {b} is a {bundle.recurrence.value} bundle; "
+                                                                  f"add-ons are one_off bundles (recurrence: one_off, validity_days)"))
+        if b in v.bundles:
+            out.append(Problem.at(mark, "plans.add-on-included", f"{where}: {b} is one of the version's bundles already"))
+        if bundle.currency and bundle.currency != plan.currency:
+            out.append(Problem.at(mark, "plans.currency-mismatch", f"{where}: add-on {b} is priced in {bundle.currency}, the plan in {plan.currency}"))
+        for own in v.bundles:
+            mine = ps.bundles.get(own) if own != b else None
+            if mine is not None and _overlap(mine, bundle) and mine.priority >= bundle.priority:
+                out.append(Problem.at(mark, "plans.add-on-priority",
+                                      f"{where}: add-on {b} (priority {bundle.priority}) would be consumed before the plan's bundle "
+                                      f"{own} (priority {mine.priority}); give the add-on a higher priority number"))
+
+
+def _overlap(a: Bundle, b: Bundle) -> bool:
+    """Whether some traffic could be covered by both bundles (an empty list is any; conditions are not compared)."""
+    def meet(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+        return not x or not y or ANY in x or ANY in y or bool(set(x) & set(y))
+
+    return a.service == b.service and meet(a.destinations, b.destinations) and meet(a.zones, b.zones)
+
+
 def version_groups(ps: PlanSet, v: PlanVersion) -> list[str]:
-    """Destination groups a plan version needs in its prefix index (rate rows, bundles, discounts)."""
+    """Destination groups a plan version needs in its prefix index (rate rows, bundles, add-ons, discounts)."""
     groups = {b.destination for b in effective_bindings(v, ps) if b.destination != ANY}
-    for b in v.bundles:
+    for b in (*v.bundles, *v.add_ons):
         if b in ps.bundles:
             groups.update(ps.bundles[b].destinations)
     for d in v.discounts:

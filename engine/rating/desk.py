@@ -14,7 +14,9 @@ memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
 again.  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
-subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).
+subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
+bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
+holds those valid at its start time.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from engine.identity import Permission, Principal
 from engine.paging import Page
 from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
+from engine.rating.addons import ActiveAddOn, AddOnWallets, keys_in_uses
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
@@ -287,6 +290,13 @@ class RatingDesk:
         wanted = {k for k in keys if k is not None}
         wanted |= {(e.tenant_id, e.msisdn, e.cycle) for e in previous.values() if e.counted}
         others = held.besides(previous.values(), wanted) if held is not None else {}
+        add_ons = _add_ons_of(uow, chunk)
+        wanted |= {a.key for a in add_ons}
+        for e in previous.values():   # units a CDR took of an add-on go back to that purchase's counter
+            if e.counted and e.bundles:
+                wanted |= keys_in_uses((e.tenant_id, e.msisdn, e.cycle), (b for b, _ in e.bundles))
+        for held_key, (bundles, _) in others.items():
+            wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo, wanted)
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
@@ -298,6 +308,7 @@ class RatingDesk:
                         if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
                 for bid, allowance, unit in cached:
                     usage.ensure(key, bid, allowance, unit)
+        addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
         for e in previous.values():
             if e.counted:
@@ -306,14 +317,18 @@ class RatingDesk:
             usage.give_back(held_key, bundles.items(), "", 0)
             for currency, micros in charges.items():
                 usage.give_back(held_key, (), currency, micros)
-        results = self._rate_items(chunk, usage)
+        results = self._rate_items(chunk, usage, addons)
+        taken: dict[int, Any] = {}
+        if addons is not None:
+            addons.finish()
+            taken = addons.taken
         now = self._clock.now()
         entries: list[tuple[Any, ...]] = []
         add = entries.append
         alerts = self.credit_alerts
         charged, add_charge = usage.charged, usage.add_charge
-        for row, r, key, at, ps, plan_id, sub in zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
-                                                     chunk.subscribers):
+        for j, (row, r, key, at, ps, plan_id, sub) in enumerate(zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
+                                                                    chunk.subscribers)):
             status, charge, v = r[0], r[1], r[4]
             rated_ok = status == RATED and v is not None
             currency = v.currency if rated_ok else ""
@@ -325,7 +340,8 @@ class RatingDesk:
                 else:
                     add_charge(key, currency, charge)
             # a ledger row in store column order (engine.rating.usage.LEDGER_FIELDS)
-            add((row[_TENANT], row[_ID], row[_A], key[2] if key is not None else "", currency, charge, _bundles_text(r[3]), at,
+            uses = r[3] if j not in taken else addons.uses_of(j, r[3])   # type: ignore[union-attr]
+            add((row[_TENANT], row[_ID], row[_A], key[2] if key is not None else "", currency, charge, _bundles_text(uses), at,
                  str(row[_SERVICE]), r[5], r[6], r[7], ps.version if ps is not None else 0,
                  v.plan_id if rated_ok else plan_id, v.version if rated_ok else 0,
                  status, "" if rated_ok else r[2][:500]))
@@ -340,8 +356,9 @@ class RatingDesk:
             held.rated(previous.values())
         return results
 
-    def _rate_items(self, chunk: "_Chunk", usage: Usage | None) -> list[Row]:
-        """Each row rated in order (against the chunk's counters when ``usage``), through the evaluator's batch loop."""
+    def _rate_items(self, chunk: "_Chunk", usage: Usage | None, addons: AddOnWallets | None = None) -> list[Row]:
+        """Each row rated in order (against the chunk's counters when ``usage``, with the add-ons valid at each row
+        when ``addons``), through the evaluator's batch loop."""
         rows, versions, compileds, plan_ids = chunk.rows, chunk.versions, chunk.compileds, chunk.plan_ids
         keys = chunk.keys
         out: list[Row] = []
@@ -361,8 +378,10 @@ class RatingDesk:
             while end < count and versions[end] is ps and compileds[end] is comp and not _is_rap_return(rows[end]):
                 end += 1
             ev = self.evaluator(comp)
-            wallets = None
-            if usage is not None:
+            wallets: Any = None
+            if addons is not None:
+                wallets = addons.rows_from(n)
+            elif usage is not None:
                 wallet = usage.wallet
                 wallets = [wallet(k) if k is not None else None for k in keys[n:end]]
             out.extend(ev.rate_rows(rows[n:end], plan_ids[n:end], wallets))
@@ -454,6 +473,16 @@ class RatingDesk:
             tenants = {principal.tenant_id}
         with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
+
+
+def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:
+    """The add-on purchases of the chunk's subscribers valid at some time of its CDRs (none without a reader)."""
+    reader = getattr(uow, "add_ons", None)
+    numbers = {(k[0], k[1]) for k in chunk.keys if k is not None}
+    if reader is None or not numbers:
+        return []
+    times = [at for k, at in zip(chunk.keys, chunk.ats) if k is not None and at is not None]
+    return reader.active_add_ons(numbers, min(times), max(times)) if times else []
 
 
 def _with_tenant(row: tuple[Any, ...], tenant: str) -> tuple[Any, ...]:

@@ -18,7 +18,9 @@ together in one transaction.  The writes are conditional on the values read
 that loses the race rolls back and rates its chunk again.
 
 A bill cycle is named by the month its first day falls in (``YYYY-MM``), in
-the time zone of the tariff plan that rated the CDR: see :func:`cycle_of`.
+the time zone of the tariff plan that rated the CDR: see :func:`cycle_of`.  An add-on purchase's counter has the
+cycle ``+NNNNNN`` instead (engine.rating.addons), and a ledger row names the units it took of one as
+``BN_...+NNNNNN``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Iterable, Protocol
 from engine.rating.period import cycle_bounds
 
 CounterKey = tuple[str, str, str]            # (tenant, msisdn, cycle)
+ADD_ON_MARK = "+"   # the counter cycle of an add-on purchase is "+NNNNNN" (engine.rating.addons)
 
 # a ledger row as rating writes it: a tuple of these, in this order (bundles as JSON text [[bundle, units], ...], start time
 # an aware datetime, reason empty when rated); LedgerEntry is the same row as read back
@@ -133,11 +136,17 @@ class Usage:
         return w
 
     def give_back(self, key: CounterKey, bundles: Iterable[tuple[str, int]], currency: str, charge: int) -> None:
-        """What a rating took goes back (negative amounts take it again)."""
+        """What a rating took goes back (negative amounts take it again); an add-on's units (``BN_...+NNNNNN``,
+        engine.rating.addons) go back to that purchase's counter."""
         w = self.wallet(key)
         for bid, units in bundles:
             if bid in w:
                 w[bid] += units
+            elif ADD_ON_MARK in bid:
+                cut = bid.index(ADD_ON_MARK)
+                bought = self.wallet((key[0], key[1], bid[cut:]))
+                if bid[:cut] in bought:
+                    bought[bid[:cut]] += units
         if charge:
             by = self.balances.setdefault(key, {})
             by[currency] = by.get(currency, 0) - charge

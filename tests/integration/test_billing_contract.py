@@ -6,11 +6,13 @@ seeded the way that store holds them); the same steps must then give the same an
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
 
+from engine.billing.addons import AddOnPurchase
 from engine.billing.codec import pack
 from engine.billing.memory import BillingData, MemoryBillingStore
 from engine.billing.model import (Account, AccountStatus, Address, Assignment, DocumentKind, Invoice, InvoiceState, OneOffCharge,
@@ -35,6 +37,10 @@ USAGE = [RatedUsage("c1", A, T0 + timedelta(days=1), "voice", "DST_EU", 1_200, "
 SUBS = [SubscriberFacts("sub_a", "mno", A, T0 - timedelta(days=30), None, ((T0 - timedelta(days=60), "TP_A"),)),
         SubscriberFacts("sub_b", "mno", B, T0 - timedelta(days=10), T0 + timedelta(days=20), ((T0 - timedelta(days=20), "TP_B"),)),
         SubscriberFacts("sub_c", "mvno-alpha", C, None, None, ((T0 - timedelta(days=5), "TP_C"),), postpaid=False)]
+
+
+PURCHASE = AddOnPurchase("ao_1", "mno", "sub_a", A, "ACC-1", "BN_EXTRA", "r-1", "+000001", "2026-10", "TP_A", T0, T0, T0 + timedelta(days=7),
+                         3_600, "second", 3_000_000, "EUR", "standard", "oc_1", "alice")
 
 
 def account(aid: str, tenant: str = "mno", **kw: Any) -> Account:
@@ -136,6 +142,14 @@ def scenario(uow: Callable[..., Any]) -> list[tuple[str, Any]]:
                                                             RunState.DONE, "alice", T0, T0 + timedelta(minutes=1), 1, 0, 1, 0, 0, 1,
                                                             (("ACC-3", "no address"),)))))
     step("get run", read(lambda u: (u.get_run("run_1"), u.get_run("run_9"))))
+
+    # add-on purchases (engine.billing.addons.AddOnStore): a counter cycle is taken once per number
+    step("buy an add-on", write(lambda u: u.add_ons.add(PURCHASE)))
+    step("the same id again", write(lambda u: u.add_ons.add(PURCHASE)))
+    step("another id on the same counter", write(lambda u: u.add_ons.add(replace(PURCHASE, purchase_id="ao_2", request_id="r-2"))))
+    step("the next counter", write(lambda u: u.add_ons.add(replace(PURCHASE, purchase_id="ao_3", request_id="r-3", cycle="+000002"))))
+    step("purchases", read(lambda u: (u.add_ons.get("ao_1"), u.add_ons.get("ao_9"), u.add_ons.count_for("mno", A),
+                                      u.add_ons.count_for("mno", B))))
     return step.out
 
 

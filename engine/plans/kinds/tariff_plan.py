@@ -9,6 +9,10 @@ A rate table row binds traffic to a rate::
 
     - {service: voice, destination: DST_NATIONAL, band: PEAK, rate: RT_NATIONAL_PEAK}
 
+``add_ons`` lists the ``one_off`` bundles a subscriber on the version may buy (BillingService ``BuyAddOn``): each
+must be a one_off bundle in the plan's currency whose ``priority`` is above (consumed after) every bundle of the
+version for the same service, and not one of the version's own bundles.
+
 Billing fields of a version: ``fee_timing`` (``advance``, the default, or
 ``arrears``) says when the bill run charges ``monthly_fee``; ``tax_category``
 (default ``standard``) names the VAT category of ``plans/taxes/`` that the
@@ -98,6 +102,7 @@ def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) ->
     ctx.billed(f, "monthly_fee", fee, currency)
     bundles, bundle_marks = ctx.str_list(f, "bundles")
     discounts, discount_marks = ctx.str_list(f, "discounts")
+    add_ons, add_on_marks = ctx.str_list(f, "add_ons")
     rate_table = f.optional("rate_table", str, default="")
     raw_rates = (f.optional("rates", list) if rate_table else f.required("rates", list)) or []
     fee_timing = ctx.enum(f, "fee_timing", FeeTiming, default=FeeTiming.ADVANCE) or FeeTiming.ADVANCE
@@ -106,12 +111,13 @@ def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) ->
     refs: dict[str, Mark] = {"time_bands": f.node.mark_of("time_bands"), "rate_table": f.node.mark_of("rate_table")}
     refs.update({f"bundle:{b}": m for b, m in zip(bundles, bundle_marks)})
     refs.update({f"discount:{d}": m for d, m in zip(discounts, discount_marks)})
+    refs.update({f"add_on:{b}": m for b, m in zip(add_ons, add_on_marks)})
     refs["tax_category"] = f.node.mark_of("tax_category")
     bindings = parse_rows(raw_rates, ctx, pid, f.mark)
     if number == 0 or effective is None:
         return None
     return PlanVersion(number, effective, bands, fee, tuple(bundles), tuple(discounts), tuple(bindings), f.mark, refs, rate_table,
-                       fee_timing, tax_category)
+                       fee_timing, tax_category, tuple(add_ons))
 
 
 def parse_rows(raw_rates: Any, ctx: Ctx, owner: str, fallback: Mark) -> list[RateBinding]:

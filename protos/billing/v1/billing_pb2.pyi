@@ -289,6 +289,56 @@ class AddOneOffChargeResponse(_message.Message):
     charge: OneOffCharge
     def __init__(self, charge: _Optional[_Union[OneOffCharge, _Mapping]] = ...) -> None: ...
 
+class BuyAddOnRequest(_message.Message):
+    __slots__ = ("subscriber_id", "bundle_id", "request_id")
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subscriber_id: str
+    bundle_id: str
+    request_id: str
+    def __init__(self, subscriber_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddOnPurchase(_message.Message):
+    __slots__ = ("purchase_id", "subscriber_id", "msisdn", "account_id", "bundle_id", "request_id", "counter_cycle", "valid_from", "valid_until", "allowance", "unit", "fee", "tax_category", "charge_id")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    MSISDN_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    ALLOWANCE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    TAX_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    subscriber_id: str
+    msisdn: str
+    account_id: str
+    bundle_id: str
+    request_id: str
+    counter_cycle: str
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    allowance: int
+    unit: str
+    fee: _common_pb2.Money
+    tax_category: str
+    charge_id: str
+    def __init__(self, purchase_id: _Optional[str] = ..., subscriber_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., account_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ..., counter_cycle: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowance: _Optional[int] = ..., unit: _Optional[str] = ..., fee: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_category: _Optional[str] = ..., charge_id: _Optional[str] = ...) -> None: ...
+
+class BuyAddOnResponse(_message.Message):
+    __slots__ = ("purchase", "bought")
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    BOUGHT_FIELD_NUMBER: _ClassVar[int]
+    purchase: AddOnPurchase
+    bought: bool
+    def __init__(self, purchase: _Optional[_Union[AddOnPurchase, _Mapping]] = ..., bought: _Optional[bool] = ...) -> None: ...
+
 class BillRunFailure(_message.Message):
     __slots__ = ("account_id", "reason")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]

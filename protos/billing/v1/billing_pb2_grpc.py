@@ -71,6 +71,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__pb2.AddOneOffChargeRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_billing__pb2.AddOneOffChargeResponse.FromString,
                 _registered_method=True)
+        self.BuyAddOn = channel.unary_unary(
+                '/billing.v1.BillingService/BuyAddOn',
+                request_serializer=billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.FromString,
+                _registered_method=True)
         self.StartBillRun = channel.unary_stream(
                 '/billing.v1.BillingService/StartBillRun',
                 request_serializer=billing_dot_v1_dot_billing__pb2.StartBillRunRequest.SerializeToString,
@@ -182,6 +187,14 @@ class BillingServiceServicer:
 
     def AddOneOffCharge(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BuyAddOn(self, request, context):
+        """Buy a one-off (add-on) bundle that the subscriber's tariff plan lists in add_ons: its allowance from now to the end
+        of its validity_days-th day, its fee on the account's next bill. Idempotent per request_id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -304,6 +317,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.AddOneOffCharge,
                     request_deserializer=billing_dot_v1_dot_billing__pb2.AddOneOffChargeRequest.FromString,
                     response_serializer=billing_dot_v1_dot_billing__pb2.AddOneOffChargeResponse.SerializeToString,
+            ),
+            'BuyAddOn': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuyAddOn,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.SerializeToString,
             ),
             'StartBillRun': grpc.unary_stream_rpc_method_handler(
                     servicer.StartBillRun,
@@ -540,6 +558,33 @@ class BillingService:
             '/billing.v1.BillingService/AddOneOffCharge',
             billing_dot_v1_dot_billing__pb2.AddOneOffChargeRequest.SerializeToString,
             billing_dot_v1_dot_billing__pb2.AddOneOffChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuyAddOn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/BuyAddOn',
+            billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.FromString,
             options,
             channel_credentials,
             insecure,

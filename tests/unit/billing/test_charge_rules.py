@@ -115,3 +115,43 @@ def test_an_invoice_turning_overdue_raises_one_penalty(tmp_path: Path) -> None:
     [penalty] = store.data.charges.values()
     assert (penalty.code, penalty.account_id, penalty.amount_micros, penalty.description, penalty.raised_by) == (
         "OC_PENALTY", "ACC-1", 7_500_000, "Late payment penalty (RT-000001)", "rule:invoice_overdue")
+
+
+CONDITIONS = """kind: charge_rules
+rules:
+  - {id: CR_LATE_BIG, tenant: mno, when: invoice_overdue, charge: OC_PENALTY, min_due: "50.00"}
+  - {id: CR_ADDON, tenant: mno, when: bundle_bought, charge: OC_ACTIVATION, bundles: [BN_ADDON_DATA_5GB], plans: [TP_SMART_S]}
+  - {id: CR_DOWN, tenant: mno, when: plan_changed, charge: OC_ACTIVATION, plans: [TP_SMART_S]}
+"""
+
+
+def test_conditions_choose_the_events_a_rule_raises_on(tmp_path: Path) -> None:
+    profiles, problems = _profiles(tmp_path, CONDITIONS)
+    assert not problems
+    p = profiles["mno"]
+    assert p.charge_rules[0] == ChargeRule("invoice_overdue", "OC_PENALTY", "CR_LATE_BIG", min_due_micros=50_000_000)
+    assert [c.code for c in p.rules_for("invoice_overdue", due_micros=49_990_000)] == []
+    assert [c.code for c in p.rules_for("invoice_overdue", due_micros=50_000_000)] == ["OC_PENALTY"]
+    assert [c.code for c in p.rules_for("bundle_bought", plan="TP_SMART_S", bundle="BN_ADDON_DATA_5GB")] == ["OC_ACTIVATION"]
+    assert p.rules_for("bundle_bought", plan="TP_SMART_M", bundle="BN_ADDON_DATA_5GB") == []
+    assert p.rules_for("bundle_bought", plan="TP_SMART_S", bundle="BN_ADDON_WORLD_DATA_1GB") == []
+    assert p.rules_for("plan_changed", plan="TP_SMART_M") == [] and len(p.rules_for("plan_changed", plan="TP_SMART_S")) == 1
+
+
+def test_every_bad_condition_is_reported_where_it_is(tmp_path: Path) -> None:
+    bad = """kind: charge_rules
+rules:
+  - {id: CR_A, tenant: mno, when: invoice_overdue, charge: OC_PENALTY, plans: [TP_SMART_S]}
+  - {id: CR_B, tenant: mno, when: plan_changed, charge: OC_PENALTY, min_due: "5.00"}
+  - {id: CR_C, tenant: mno, when: subscriber_joined, charge: OC_PENALTY, bundles: [BN_ADDON_DATA_5GB]}
+  - {id: CR_D, tenant: mno, when: bundle_bought, charge: OC_PENALTY, bundles: [addon]}
+  - {id: CR_E, tenant: mno, when: bundle_bought, charge: OC_ACTIVATION, plans: []}
+  - {id: CR_F, tenant: mno, when: invoice_overdue, charge: OC_ACTIVATION, min_due: "-1.00"}
+  - {id: CR_G, tenant: mno, when: subscriber_deactivated, charge: OC_ACTIVATION, plans: [TP_A, TP_A]}
+  - {id: CR_H, tenant: mno, when: subscriber_deactivated, charge: OC_PENALTY, min_due: lots}
+"""
+    profiles, problems = _profiles(tmp_path, bad)
+    assert [(p.line, p.code) for p in problems] == [(3, "rule.condition"), (4, "rule.condition"), (5, "rule.condition"),
+                                                    (6, "rule.condition"), (7, "rule.condition"), (8, "value.amount"),
+                                                    (9, "rule.condition"), (10, "value.amount")]
+    assert all(p.col > 1 for p in problems) and profiles["mno"].charge_rules == ()

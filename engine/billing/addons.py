@@ -1,0 +1,178 @@
+"""Add-on bundles bought for a subscriber mid-cycle (BillingService ``BuyAddOn``, ``rulebill accounts buy-add-on``).
+
+An add-on is a ``recurrence: one_off`` bundle that the subscriber's tariff plan version lists in ``add_ons``.  A
+purchase, in one transaction:
+
+- records the purchase (``billing_addon_purchases``) with the subscriber's next add-on **counter cycle**
+  ``+NNNNNN``: rating grants the bundle's allowance from the purchase instant to the end of its ``validity_days``-th
+  day in the tariff plan's time zone (engine.rating.addons), after the plan's own bundles;
+- raises the bundle's fee, never prorated, as a one-off charge of the subscriber's account with the bundle's tax
+  category (code: the bundle id), so it goes on the account's next bill like a CSR's charge;
+- raises the charges of the ``bundle_bought`` charge rules (engine.billing.chargerules) and writes the audit entry.
+
+It is idempotent: the purchase id is derived from the tenant, the subscriber and the caller's ``request_id``, so a
+retried request returns the first purchase and never buys twice (the same request id with another bundle is refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping, Protocol
+from zoneinfo import ZoneInfo
+
+from engine import audit
+from engine.billing.chargerules import rule_charge
+from engine.billing.cycles import local_day, local_midnight
+from engine.billing.model import AccountStatus, OneOffCharge
+from engine.billing.ports import BillingUnitOfWorkFactory
+from engine.billing.profile import BillingProfile
+from engine.clock import Clock
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound, PermissionDenied
+from engine.identity import Permission, Principal
+from engine.money import format_amount
+from engine.rating.addons import counter_cycle
+from engine.rating.usage import cycle_of
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+MAX_PURCHASES = 999_999   # per subscriber: the counter cycle's six digits
+
+
+@dataclass(frozen=True)
+class AddOnPurchase:
+    purchase_id: str
+    tenant_id: str
+    subscriber_id: str
+    msisdn: str
+    account_id: str
+    bundle_id: str
+    request_id: str
+    cycle: str                # rating's counter cycle of this purchase, "+000001"
+    bill_cycle: str           # the account's bill cycle it was bought in (where the bill shows its use), "2026-03"
+    tariff_plan: str
+    purchase_time: datetime
+    valid_from: datetime
+    valid_until: datetime     # exclusive
+    allowance: int
+    unit: str
+    fee_micros: int
+    currency: str
+    tax_category: str
+    charge_id: str            # the one-off charge of its fee ("" for a free add-on)
+    created_by: str
+
+
+class AddOnStore(Protocol):
+    """The purchases, on the billing unit of work (``uow.add_ons``)."""
+
+    def get(self, purchase_id: str) -> AddOnPurchase | None: ...
+    def count_for(self, tenant_id: str, msisdn: str) -> int: ...
+    def add(self, purchase: AddOnPurchase) -> None: ...   # raises AlreadyExists when its id or counter cycle is taken
+
+
+def add_on_use_name(bundle_id: str, valid_until: datetime) -> str:
+    """How a bill names an add-on's use (its counter is on the bill of the cycle it was bought in)."""
+    return f"{bundle_id} (add-on, until {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
+
+
+def purchase_id_of(tenant_id: str, subscriber_id: str, request_id: str) -> str:
+    return "ao_" + hashlib.sha256(f"{tenant_id}\x00{subscriber_id}\x00{request_id}".encode()).hexdigest()[:32]
+
+
+class AddOnDesk:
+    """Buying add-ons: the catalogue (plan set in force) says what a subscriber's plan may buy."""
+
+    def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile],
+                 catalogues: Callable[[str, datetime], Any]) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.profiles = profiles
+        self._catalogues = catalogues
+
+    def buy(self, principal: Principal, subscriber_id: str, bundle_id: str, request_id: str) -> tuple[AddOnPurchase, bool]:
+        """Buy ``bundle_id`` for the subscriber; (the purchase, whether this call bought it: False for a retry)."""
+        principal.require(Permission.BILLING_WRITE)
+        errors = ErrorList()
+        if not subscriber_id:
+            errors.add("subscriber_id", "required")
+        if not bundle_id:
+            errors.add("bundle_id", "required: a one_off bundle id such as BN_ADDON_DATA_5GB")
+        if not REQUEST_ID.match(request_id):
+            errors.add("request_id", "required: 1-128 letters, digits, '.', '_', ':' or '-', the same for a retried purchase")
+        errors.raise_if_any("cannot buy add-on")
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = uow.subscriber(subscriber_id)
+            if sub is None or not principal.can_see_tenant(sub.tenant_id):
+                raise NotFound("subscriber", subscriber_id)
+            store: AddOnStore = uow.add_ons  # type: ignore[attr-defined]
+            pid = purchase_id_of(sub.tenant_id, subscriber_id, request_id)
+            done = store.get(pid)
+            if done is not None:
+                if done.bundle_id != bundle_id:
+                    raise AlreadyExists("add-on purchase", request_id, f"request {request_id} bought {done.bundle_id} already")
+                return done, False
+            assignment = uow.open_assignment(sub.tenant_id, subscriber_id)
+            account = uow.get_account(sub.tenant_id, assignment.account_id) if assignment is not None else None
+            plan = next((p for since, p in reversed(sub.plans) if since <= now), sub.plans[0][1] if sub.plans else "")   # the plan now
+            if sub.deactivate_time is not None and sub.deactivate_time <= now:
+                errors.add("subscriber_id", f"subscriber {subscriber_id} is deactivated")
+            catalogue = self._catalogues(sub.tenant_id, now)
+            tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo("UTC")
+            version = catalogue.plan_version(plan, local_day(now, tz)) if catalogue is not None and plan else None
+            bundle = catalogue.bundle(bundle_id) if catalogue is not None else None
+            if bundle is None:
+                errors.add("bundle_id", f"unknown bundle {bundle_id!r} in the plan set of tenant {sub.tenant_id}")
+            elif bundle.recurrence.value != "one_off":
+                errors.add("bundle_id", f"{bundle_id} is a {bundle.recurrence.value} bundle: only one_off bundles are bought as add-ons")
+            elif version is None or bundle_id not in version.add_ons:
+                offered = ", ".join(version.add_ons) if version is not None and version.add_ons else "none"
+                errors.add("bundle_id", f"{bundle_id} is not an add-on of tariff plan {plan or '(none)'} (its add-ons: {offered})")
+            elif account is not None and bundle.fee_micros and bundle.currency != account.currency:
+                errors.add("bundle_id", f"{bundle_id} is priced in {bundle.currency}, account {account.account_id} bills in {account.currency}")
+            errors.raise_if_any("cannot buy add-on")
+            assert bundle is not None and catalogue is not None and version is not None
+            if account is None:
+                raise FailedPrecondition("SUBSCRIBER_NOT_BILLED", f"subscriber {subscriber_id} is on no billing account: assign it to "
+                                                                  f"one before buying add-ons", subscriber_id)
+            if account.status is AccountStatus.CLOSED:
+                raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
+            profile = self.profiles.get(sub.tenant_id)
+            limit = profile.csr_limit_micros if profile is not None else 0
+            if bundle.fee_micros > limit and not principal.can(Permission.BILLING_ISSUE):
+                raise PermissionDenied(f"an add-on above {format_amount(limit)} {account.currency} needs an operator or MVNO admin "
+                                       f"(this one: {format_amount(bundle.fee_micros)})")
+            count = store.count_for(sub.tenant_id, sub.msisdn)
+            if count >= MAX_PURCHASES:
+                raise FailedPrecondition("ADD_ON_LIMIT", f"subscriber {subscriber_id} has bought {count} add-ons, the most one number "
+                                                         f"may", subscriber_id)
+            band_set = catalogue.plan_set.time_bands.get(version.time_bands)
+            plan_tz = ZoneInfo(band_set.timezone) if band_set is not None else tz
+            first_day = local_day(now, plan_tz)
+            until = local_midnight(first_day + timedelta(days=bundle.validity_days), plan_tz)
+            day = local_day(now, tz)
+            charge_id = "oc_" + pid[3:] if bundle.fee_micros else ""
+            purchase = AddOnPurchase(pid, sub.tenant_id, subscriber_id, sub.msisdn, account.account_id, bundle_id, request_id,
+                                     counter_cycle(count + 1), cycle_of(day, account.anchor_day), plan, now, now, until,
+                                     bundle.allowance, bundle.unit.value, bundle.fee_micros, bundle.currency or account.currency,
+                                     bundle.tax_category, charge_id, principal.subject)
+            store.add(purchase)
+            if charge_id:
+                last = local_day(until - timedelta(microseconds=1), plan_tz)
+                uow.add_charge(OneOffCharge(charge_id, sub.tenant_id, account.account_id, bundle_id,
+                                            f"{bundle.name} ({first_day.isoformat()} - {last.isoformat()})"[:200], bundle.fee_micros,
+                                            account.currency, bundle.tax_category, day, subscriber_id, f"add_on:{principal.subject}"[:200]))
+            if profile is not None:
+                for kind in profile.rules_for("bundle_bought", plan=plan, bundle=bundle_id):
+                    uow.add_charge(rule_charge("bundle_bought", kind, sub.tenant_id, account.account_id, account.currency, day, pid,
+                                               subscriber_id))
+            uow.audit.append(audit.entry(principal, now, "subscriber.buy_add_on", "subscriber", subscriber_id, {},
+                                         {"purchase_id": pid, "bundle_id": bundle_id, "request_id": request_id, "cycle": purchase.cycle,
+                                          "valid_until": until, "fee_micros": bundle.fee_micros}, sub.tenant_id))
+            uow.commit()
+        return purchase, True
+
+
+__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "add_on_use_name", "purchase_id_of"]

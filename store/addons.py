@@ -1,0 +1,167 @@
+"""Add-on purchases (engine.billing.addons): the billing area's table, read by rating for the units it grants.
+
+``billing_addon_purchases`` is written by BuyAddOn in the billing unit of work; rating reads the purchases valid in a
+chunk's time span on its own unit of work (:class:`SqlAddOnReader`).  A purchase's units live in rating's
+``bundle_counters`` under its counter cycle ``+NNNNNN``; the (tenant, msisdn, cycle) unique index makes two purchases
+of one number never share a counter.
+"""
+
+from __future__ import annotations
+
+import weakref
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, and_, func, insert, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from engine.billing.addons import AddOnPurchase
+from engine.errors import AlreadyExists
+from engine.rating.addons import ActiveAddOn
+from store.repositories import aware
+
+TS = DateTime(timezone=True)
+CHUNK = 500
+
+billing_addon_purchases = Table(
+    "billing_addon_purchases", SQLModel.metadata,
+    Column("purchase_id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("subscriber_id", String(40), nullable=False),
+    Column("msisdn", String(32), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("bundle_id", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("cycle", String(7), nullable=False),
+    Column("bill_cycle", String(7), nullable=False),
+    Column("tariff_plan", String(64), nullable=False),
+    Column("purchase_time", TS, nullable=False),
+    Column("valid_from", TS, nullable=False),
+    Column("valid_until", TS, nullable=False),
+    Column("allowance", BigInteger, nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("fee_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("tax_category", String(40), nullable=False),
+    Column("charge_id", String(40), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ux_billing_addon_counter", "tenant_id", "msisdn", "cycle", unique=True),
+    Index("ix_billing_addon_valid", "tenant_id", "msisdn", "valid_until"),
+)
+
+
+def _purchase(r: Any) -> AddOnPurchase:
+    return AddOnPurchase(r.purchase_id, r.tenant_id, r.subscriber_id, r.msisdn, r.account_id, r.bundle_id, r.request_id, r.cycle,
+                         r.bill_cycle, r.tariff_plan, aware(r.purchase_time), aware(r.valid_from), aware(r.valid_until),
+                         int(r.allowance), r.unit, int(r.fee_micros), r.currency, r.tax_category, r.charge_id, r.created_by)
+
+
+class SqlAddOns:
+    """engine.billing.addons.AddOnStore on the billing unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get(self, purchase_id: str) -> AddOnPurchase | None:
+        r = self.s.execute(select(billing_addon_purchases).where(billing_addon_purchases.c.purchase_id == purchase_id)).first()
+        return _purchase(r) if r is not None else None
+
+    def count_for(self, tenant_id: str, msisdn: str) -> int:
+        t = billing_addon_purchases
+        return int(self.s.execute(select(func.count()).where(and_(t.c.tenant_id == tenant_id, t.c.msisdn == msisdn))).scalar_one())
+
+    def add(self, p: AddOnPurchase) -> None:
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(billing_addon_purchases).values(
+                    purchase_id=p.purchase_id, tenant_id=p.tenant_id, subscriber_id=p.subscriber_id, msisdn=p.msisdn,
+                    account_id=p.account_id, bundle_id=p.bundle_id, request_id=p.request_id, cycle=p.cycle, bill_cycle=p.bill_cycle,
+                    tariff_plan=p.tariff_plan, purchase_time=p.purchase_time, valid_from=p.valid_from, valid_until=p.valid_until,
+                    allowance=p.allowance, unit=p.unit, fee_micros=p.fee_micros, currency=p.currency, tax_category=p.tax_category,
+                    charge_id=p.charge_id, created_by=p.created_by))
+        except IntegrityError:
+            raise AlreadyExists("add-on purchase", p.request_id, f"a purchase for {p.msisdn} was made at the same time: send the "
+                                                                 f"request again") from None
+
+    def bundle_use(self, tenant_id: str, msisdns: list[str], bill_cycles: list[str]) -> list[tuple[Any, ...]]:
+        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons bought in these bill cycles:
+        rating's counter when it has used some, the whole allowance before."""
+        if not self._has_counters():
+            return []
+        p = billing_addon_purchases
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(msisdns), CHUNK):
+            q = (select(p.c.msisdn, p.c.bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle)
+                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle.in_(bill_cycles)))
+                 .order_by(p.c.msisdn, p.c.cycle))
+            rows = list(self.s.execute(q))
+            remaining = self._remaining(tenant_id, [(r.msisdn, r.cycle, r.bundle_id) for r in rows])
+            out.extend((r.msisdn, r.bill_cycle, r.bundle_id, aware(r.valid_until), int(r.allowance),
+                        remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance)), r.unit) for r in rows)
+        return out
+
+    def _has_counters(self) -> bool:
+        from sqlalchemy import inspect
+
+        return bool(inspect(self.s.connection()).has_table("bundle_counters"))
+
+    def _remaining(self, tenant_id: str, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        if not keys:
+            return {}
+        from sqlalchemy import text
+
+        found: dict[tuple[str, str, str], int] = {}
+        msisdns = sorted({k[0] for k in keys})
+        sql = text("SELECT msisdn, cycle, bundle_id, remaining FROM bundle_counters WHERE tenant_id = :tenant AND msisdn IN :m "
+                   "AND cycle LIKE '+%'").bindparams(_expanding("m"))
+        for r in self.s.execute(sql, {"tenant": tenant_id, "m": msisdns}):
+            found[(r.msisdn, r.cycle, r.bundle_id)] = int(r.remaining)
+        return found
+
+
+def _expanding(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
+
+
+class SqlAddOnReader:
+    """engine.rating.addons.AddOnReader on rating's unit of work (one query per chunk, by the numbers' index)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def active_add_ons(self, numbers: Iterable[tuple[str, str]], start: datetime, end: datetime) -> list[ActiveAddOn]:
+        wanted = sorted(set(numbers))
+        if not wanted or not self._table():
+            return []
+        p = billing_addon_purchases
+        out: list[ActiveAddOn] = []
+        for i in range(0, len(wanted), CHUNK):
+            part = wanted[i:i + CHUNK]
+            tenants = {t for t, _ in part}
+            who = (tuple_(p.c.tenant_id, p.c.msisdn).in_(part) if len(tenants) > 1
+                   else and_(p.c.tenant_id == part[0][0], p.c.msisdn.in_([m for _, m in part])))
+            q = select(p.c.tenant_id, p.c.msisdn, p.c.cycle, p.c.bundle_id, p.c.allowance, p.c.unit, p.c.valid_from, p.c.valid_until).where(
+                and_(who, p.c.valid_until > start, p.c.valid_from <= end))
+            out.extend(ActiveAddOn(r.tenant_id, r.msisdn, r.cycle, r.bundle_id, int(r.allowance), r.unit, aware(r.valid_from),
+                                   aware(r.valid_until)) for r in self.s.execute(q))
+        return out
+
+    def _table(self) -> bool:
+        """Whether the billing area's table is there (a rating-only database has none); asked once per database."""
+        bind = self.s.get_bind()
+        present = _PRESENT.get(bind)
+        if present is None:
+            from sqlalchemy import inspect
+
+            present = _PRESENT[bind] = bool(inspect(self.s.connection()).has_table("billing_addon_purchases"))
+        return present
+
+
+_PRESENT: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+__all__ = ["SqlAddOnReader", "SqlAddOns", "billing_addon_purchases"]
