@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_kernel:
         from engine.rating import evaluator
 
-        evaluator._kernel = lambda: None  # type: ignore[assignment]
+        evaluator._kernel = lambda *_rows: None  # type: ignore[assignment]
     rng = random.Random(20261127)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-rating-") as tmp:

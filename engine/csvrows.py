@@ -10,6 +10,10 @@ the end of the file, ``csv.reader`` reads on (it finds and reports what is
 unusual: a record of another width, a field over its size limit, a bad byte),
 so the records are always those ``csv.reader`` reads, only faster.  A build
 without the C extension reads with ``csv.reader`` throughout.
+
+The records of a plain block are given as they were split, one list per column
+(:class:`engine.columns.ColumnRows`): rating reads the cells it needs from the
+columns, and a row tuple is built only for a row something asks for.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
 from engine.cdr import COLUMNS
+from engine.columns import ColumnRows
 
 try:
     from engine.mediation._csvblock import split_block as _split_block
@@ -57,8 +62,9 @@ class CsvRows:
         self._reader = csv.reader(io.TextIOWrapper(self._stream, encoding="utf-8", newline=""))
         return self._reader
 
-    def _pieces(self, size: int) -> Iterator[tuple[int | list[int], list[Sequence[str]]]]:
-        """(line of the first record, records) per block; (line of every record, records) from csv.reader."""
+    def _pieces(self, size: int) -> Iterator[tuple[int | list[int], Sequence[Sequence[str]]]]:
+        """(line of the first record, its records as :class:`ColumnRows`) per block; (line of every record, records)
+        from csv.reader."""
         width = len(self.header)
         used = tuple(range(width))
         limit = csv.field_size_limit()   # no line longer than a field may be: csv.reader refuses such fields
@@ -82,7 +88,7 @@ class CsvRows:
                 self._switch(offset)
                 break
             count, columns = got
-            yield self._lines + 1, list(zip(*columns))
+            yield self._lines + 1, ColumnRows(columns, count)
             self._lines += count
             offset += len(block)
         reader: Any = self._reader
@@ -97,12 +103,21 @@ class CsvRows:
                 return
             yield lines, rows
 
-    def chunks(self, size: int) -> Iterator[tuple[list[int], list[Sequence[str]]]]:
-        """The records after the header, ``size`` at a time (the last chunk may be smaller), each with its line."""
+    def chunks(self, size: int) -> Iterator[tuple[list[int], Sequence[Sequence[str]]]]:
+        """The records after the header, at most ``size`` at a time, each with its line.  The records of a plain
+        block come as :class:`ColumnRows` (never built as row tuples unless asked for), a block at a time (a chunk
+        of a block is never merged with the next: copying the columns would touch every cell again); those
+        csv.reader reads come as lists of ``size``."""
         rows: list[Sequence[str]] = []
         lines: list[int] = []
         for where, got in self._pieces(size):
-            lines.extend(range(where, where + len(got)) if isinstance(where, int) else where)
+            if isinstance(got, ColumnRows) and isinstance(where, int):
+                first = where
+                for at in range(0, len(got), size):
+                    part = got if len(got) <= size else got[at:at + size]
+                    yield list(range(first + at, first + at + len(part))), part
+                continue
+            lines.extend([where] if isinstance(where, int) else where)
             rows.extend(got)
             while len(rows) >= size:
                 yield lines[:size], rows[:size]
@@ -119,7 +134,7 @@ class CdrFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def chunks(self, size: int) -> Iterator[list[Sequence[str]]]:
+    def chunks(self, size: int) -> Iterator[Sequence[Sequence[str]]]:
         with self.path.open("rb") as stream:
             records = CsvRows(stream)
             header = records.header
@@ -127,6 +142,9 @@ class CdrFile:
             for _lines, rows in records.chunks(size):
                 if where is None:
                     yield rows
+                elif isinstance(rows, ColumnRows):   # every row of the header's width: the columns reordered
+                    n = len(rows)
+                    yield ColumnRows([rows.columns[i] if i >= 0 else [""] * n for i in where], n)
                 else:
                     yield [row if len(row) != len(header) else [row[i] if i >= 0 else "" for i in where] for row in rows]
 

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
+from engine.columns import column_of
 from engine.csvrows import CsvRows
 from engine.gcpause import collector_paused
 from engine.money import AmountError, format_amount, parse_amount
@@ -237,7 +238,8 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
     return result
 
 
-# rows read and rated at a time: the file is streamed, and a chunk's rows stay in the CPU caches while rated
+# at most this many rows read and rated at a time: the file is streamed (a plain block of the file, about 1 MiB,
+# comes as one chunk of columns, see engine.csvrows), and a chunk's rows stay in the CPU caches while rated
 CHUNK_ROWS = 50_000
 
 
@@ -285,7 +287,7 @@ def _any_plan_attribute(rows: Sequence[Sequence[str]], i_attrs: int) -> bool:
     """Does any row's attributes cell name a plan?  The cells joined by a character "plan=" does not hold, searched
     once (a row too short to have the cell: cell by cell)."""
     try:
-        return "plan=" in "\n".join(map(itemgetter(i_attrs), rows))
+        return "plan=" in "\n".join(column_of(rows, i_attrs))
     except (IndexError, TypeError):   # a short row, or a typed cell (None)
         return any("plan=" in (row[i_attrs] or "") for row in rows if len(row) > i_attrs)
 

@@ -2,6 +2,7 @@
  * engine.rating._rowkernel: the rating batch loop's plain rows, in C.
  *
  * rate_block(rows, start, out, context) -> index
+ * rate_columns(columns, count, start, out, context) -> index   (rows held as columns)
  *
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
  * engine.rating.evaluator.Row) as long as each row is the plain case, and
@@ -30,7 +31,8 @@
  *           i_events, i_visited, ncols, minutes_of, single_plan | None,
  *           plan_list | None, minute, wallets | None, max_bytes, max_events,
  *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
- *           2 a dict by a_number), the a_number column)
+ *           2 a dict by a_number, 3 (each row's group, each group's dict by a_number
+ *           or None)), the a_number column)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -295,7 +297,7 @@ prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject
 }
 
 /* The context, read once per call. */
-enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER };
+enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP };
 
 typedef struct {
     Py_ssize_t col[9];
@@ -305,32 +307,20 @@ typedef struct {
     long long max_bytes, max_events;
 } Context;
 
-/* Rate one row; 1: appended to out, 0: not the plain case (nothing consumed), -1: a real error (out of memory). */
+enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS, C_A, C_READ };
+
+/* Rate one row, given the cells the loop reads (``cells``, in the order above; ``row``: the row itself, NULL when
+ * the rows are held as columns); 1: appended to out, 0: not the plain case (nothing consumed), -1: a real error
+ * (out of memory). */
 static int
-rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
+rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
 {
-    const Py_ssize_t *col = c->col;
-    Py_ssize_t ncols = c->ncols;
     PyObject *minutes_of = c->minutes_of, *plan_list = c->plan_list, *minute_fn = c->minute_fn, *wallet_of = c->wallet_of;
     long long max_bytes = c->max_bytes, max_events = c->max_events;
     PyObject *rated = c->rated, *no_group = c->no_group;
 
-    PyObject **cells;
-    if (PyList_Check(row)) {
-        if (PyList_GET_SIZE(row) != ncols)
-            return 0;
-        cells = ((PyListObject *)row)->ob_item;
-    } else if (PyTuple_Check(row)) {
-        if (PyTuple_GET_SIZE(row) != ncols)
-            return 0;
-        cells = ((PyTupleObject *)row)->ob_item;
-    } else {
-        return 0;
-    }
-    enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS };
-
     /* start time: YYYY-MM-DDTHH:MM:SSZ, the seconds checked here, the minute by its entry */
-    PyObject *text = cells[col[C_START]];
+    PyObject *text = cells[C_START];
     if (!PyUnicode_Check(text) || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND || PyUnicode_GET_LENGTH(text) != 20)
         return 0;
     const Py_UCS1 *t = PyUnicode_1BYTE_DATA(text);
@@ -385,19 +375,19 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         goto done;
 
     /* usage */
-    PyObject *service = cells[col[C_SVC]];
+    PyObject *service = cells[C_SVC];
     long long units;
     switch (service_kind(service)) {
     case SVC_VOICE:
-        units = count_of(cells[col[C_DUR]]);
-        if (units < 0 || !unused_cell(cells[col[C_UP]], 0) || !unused_cell(cells[col[C_DOWN]], 0) || !unused_cell(cells[col[C_EV]], 1))
+        units = count_of(cells[C_DUR]);
+        if (units < 0 || !unused_cell(cells[C_UP], 0) || !unused_cell(cells[C_DOWN], 0) || !unused_cell(cells[C_EV], 1))
             goto done;
         if (units > until - 59 && units > until - secs)
             goto done;   /* crosses a band change (or is longer than the longest call) */
         break;
     case SVC_DATA: {
-        long long up = count_of(cells[col[C_UP]]), down = count_of(cells[col[C_DOWN]]);
-        if (up < 0 || down < 0 || !unused_cell(cells[col[C_DUR]], 0) || !unused_cell(cells[col[C_EV]], 1))
+        long long up = count_of(cells[C_UP]), down = count_of(cells[C_DOWN]);
+        if (up < 0 || down < 0 || !unused_cell(cells[C_DUR], 0) || !unused_cell(cells[C_EV], 1))
             goto done;
         units = up + down;
         if (units > max_bytes)
@@ -405,13 +395,13 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
         break;
     }
     case SVC_EVENTS: {
-        PyObject *ev = cells[col[C_EV]];
+        PyObject *ev = cells[C_EV];
         if (PyUnicode_Check(ev) && PyUnicode_GET_LENGTH(ev) == 0)
             units = 1;
         else
             units = count_of(ev);
-        if (units < 0 || units > max_events || !unused_cell(cells[col[C_DUR]], 0) || !unused_cell(cells[col[C_UP]], 0)
-            || !unused_cell(cells[col[C_DOWN]], 0))
+        if (units < 0 || units > max_events || !unused_cell(cells[C_DUR], 0) || !unused_cell(cells[C_UP], 0)
+            || !unused_cell(cells[C_DOWN], 0))
             goto done;
         break;
     }
@@ -420,13 +410,13 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
     }
 
     /* home, originating */
-    PyObject *visited = cells[col[C_VIS]], *direction = cells[col[C_DIR]];
+    PyObject *visited = cells[C_VIS], *direction = cells[C_DIR];
     if (!PyUnicode_Check(visited) || PyUnicode_GET_LENGTH(visited) != 0 || !PyUnicode_Check(direction)
         || PyUnicode_Compare(direction, ORIGINATING) != 0)
         goto done;
 
     /* destination group: longest prefix first */
-    PyObject *number = cells[col[C_B]];
+    PyObject *number = cells[C_B];
     if (!PyUnicode_Check(number))
         goto done;
     Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
@@ -501,9 +491,27 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
     Py_INCREF(uses);
 
     if (plain != Py_None && wallet_of != Py_None && billed > 0) {
-        if (c->wallet_mode == WALLET_BY_NUMBER) {
+        PyObject *by_number = wallet_of;
+        if (c->wallet_mode == WALLET_BY_GROUP) {
+            /* (each row's group, each group's wallets by a_number): a group below 0 has none */
+            PyObject *groups = PyTuple_GET_ITEM(wallet_of, 0), *books = PyTuple_GET_ITEM(wallet_of, 1);
+            if (i >= PyList_GET_SIZE(groups))
+                goto done;
+            Py_ssize_t g = PyLong_AsSsize_t(PyList_GET_ITEM(groups, i));
+            if (g == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                goto done;
+            }
+            by_number = g >= 0 && g < PyList_GET_SIZE(books) ? PyList_GET_ITEM(books, g) : Py_None;
+            if (by_number != Py_None && !PyDict_Check(by_number))
+                goto done;
+        }
+        if (by_number == Py_None) {
+            wallet = Py_None;
+            Py_INCREF(wallet);
+        } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP) {
             /* the wallets by a_number: a dict */
-            wallet = PyDict_GetItemWithError(wallet_of, cells[c->i_a]);
+            wallet = PyDict_GetItemWithError(by_number, cells[C_A]);
             if (wallet == NULL) {
                 if (PyErr_Occurred()) {
                     PyErr_Clear();
@@ -514,8 +522,10 @@ rate_row(PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
             Py_INCREF(wallet);
         } else if (c->wallet_mode == WALLET_BY_ROW) {
             wallet = PySequence_GetItem(wallet_of, i);
-        } else {
+        } else if (row != NULL) {
             wallet = PyObject_CallFunction(wallet_of, "nO", i, row);
+        } else {
+            goto done;   /* a wallet function needs the row: the Python loop builds it */
         }
         if (wallet == NULL) {
             PyErr_Clear();
@@ -620,63 +630,76 @@ done:
     return result;
 }
 
+/* The context tuple, read into ``c``; -1 with an exception when it is not one. */
+static int
+read_context(PyObject *ctx, Context *c)
+{
+    if (PyTuple_GET_SIZE(ctx) != 21) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: the context has 21 items");
+        return -1;
+    }
+    for (int k = 0; k < 9; k++) {
+        c->col[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, k));
+        if (c->col[k] < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "rate_block: a column index is negative");
+            return -1;
+        }
+    }
+    c->ncols = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 9));
+    c->minutes_of = PyTuple_GET_ITEM(ctx, 10);
+    c->single = PyTuple_GET_ITEM(ctx, 11);
+    c->plan_list = PyTuple_GET_ITEM(ctx, 12);
+    c->minute_fn = PyTuple_GET_ITEM(ctx, 13);
+    c->wallet_of = PyTuple_GET_ITEM(ctx, 14);
+    c->max_bytes = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 15));
+    c->max_events = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 16));
+    c->rated = PyTuple_GET_ITEM(ctx, 17);
+    c->no_group = PyTuple_GET_ITEM(ctx, 18);
+    c->wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
+    c->i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
+    if (PyErr_Occurred())
+        return -1;
+    if (c->i_a < 0 || c->i_a >= c->ncols || (c->wallet_of != Py_None && c->wallet_mode == WALLET_BY_NUMBER && !PyDict_Check(c->wallet_of))) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: wallets by number need a dict and the a_number column");
+        return -1;
+    }
+    if (c->wallet_of != Py_None && c->wallet_mode == WALLET_BY_GROUP
+        && !(PyTuple_Check(c->wallet_of) && PyTuple_GET_SIZE(c->wallet_of) == 2 && PyList_Check(PyTuple_GET_ITEM(c->wallet_of, 0))
+             && PyList_Check(PyTuple_GET_ITEM(c->wallet_of, 1)))) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: wallets by group need (a list of groups, a list of wallets by number)");
+        return -1;
+    }
+    for (int k = 0; k < 9; k++) {
+        if (c->col[k] >= c->ncols) {
+            PyErr_SetString(PyExc_ValueError, "rate_block: a column index is beyond the row");
+            return -1;
+        }
+    }
+    if (!PyDict_Check(c->minutes_of) || (c->plan_list != Py_None && !PyList_Check(c->plan_list) && !PyTuple_Check(c->plan_list))) {
+        PyErr_SetString(PyExc_TypeError, "rate_block: minutes_of must be a dict and plans a list or tuple");
+        return -1;
+    }
+    c->minutes_fixed = NULL;
+    if (c->single != Py_None) {
+        c->minutes_fixed = PyDict_GetItemWithError(c->minutes_of, c->single);
+        if (c->minutes_fixed == NULL || !PyDict_Check(c->minutes_fixed)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "rate_block: no minute cache for the plan");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 rate_block(PyObject *self, PyObject *args)
 {
     PyObject *rows, *out, *ctx;
     Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "OnO!O!", &rows, &start, &PyList_Type, &out, &PyTuple_Type, &ctx))
-        return NULL;
-    if (PyTuple_GET_SIZE(ctx) != 21) {
-        PyErr_SetString(PyExc_ValueError, "rate_block: the context has 21 items");
-        return NULL;
-    }
     Context c;
-    for (int k = 0; k < 9; k++) {
-        c.col[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, k));
-        if (c.col[k] < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "rate_block: a column index is negative");
-            return NULL;
-        }
-    }
-    c.ncols = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 9));
-    c.minutes_of = PyTuple_GET_ITEM(ctx, 10);
-    c.single = PyTuple_GET_ITEM(ctx, 11);
-    c.plan_list = PyTuple_GET_ITEM(ctx, 12);
-    c.minute_fn = PyTuple_GET_ITEM(ctx, 13);
-    c.wallet_of = PyTuple_GET_ITEM(ctx, 14);
-    c.max_bytes = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 15));
-    c.max_events = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 16));
-    c.rated = PyTuple_GET_ITEM(ctx, 17);
-    c.no_group = PyTuple_GET_ITEM(ctx, 18);
-    c.wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
-    c.i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
-    if (PyErr_Occurred())
+    if (!PyArg_ParseTuple(args, "OnO!O!", &rows, &start, &PyList_Type, &out, &PyTuple_Type, &ctx) || read_context(ctx, &c) < 0)
         return NULL;
-    if (c.i_a < 0 || c.i_a >= c.ncols || (c.wallet_of != Py_None && c.wallet_mode == WALLET_BY_NUMBER && !PyDict_Check(c.wallet_of))) {
-        PyErr_SetString(PyExc_ValueError, "rate_block: wallets by number need a dict and the a_number column");
-        return NULL;
-    }
-    for (int k = 0; k < 9; k++) {
-        if (c.col[k] >= c.ncols) {
-            PyErr_SetString(PyExc_ValueError, "rate_block: a column index is beyond the row");
-            return NULL;
-        }
-    }
-    if (!PyDict_Check(c.minutes_of) || (c.plan_list != Py_None && !PyList_Check(c.plan_list) && !PyTuple_Check(c.plan_list))) {
-        PyErr_SetString(PyExc_TypeError, "rate_block: minutes_of must be a dict and plans a list or tuple");
-        return NULL;
-    }
-    c.minutes_fixed = NULL;
-    if (c.single != Py_None) {
-        c.minutes_fixed = PyDict_GetItemWithError(c.minutes_of, c.single);
-        if (c.minutes_fixed == NULL || !PyDict_Check(c.minutes_fixed)) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_KeyError, "rate_block: no minute cache for the plan");
-            return NULL;
-        }
-    }
     PyObject *seq = PySequence_Fast(rows, "rate_block: rows must be a sequence");
     if (seq == NULL)
         return NULL;
@@ -688,7 +711,18 @@ rate_block(PyObject *self, PyObject *args)
     }
     Py_ssize_t i = start;
     for (; i < n; i++) {
-        int r = rate_row(PySequence_Fast_GET_ITEM(seq, i), i, out, &c);
+        PyObject *row = PySequence_Fast_GET_ITEM(seq, i), **all;
+        if (PyList_Check(row) && PyList_GET_SIZE(row) == c.ncols)
+            all = ((PyListObject *)row)->ob_item;
+        else if (PyTuple_Check(row) && PyTuple_GET_SIZE(row) == c.ncols)
+            all = ((PyTupleObject *)row)->ob_item;
+        else
+            break;   /* not a row of the header's width: the Python loop */
+        PyObject *cells[C_READ];
+        for (int k = 0; k < 9; k++)
+            cells[k] = all[c.col[k]];
+        cells[C_A] = all[c.i_a];
+        int r = rate_row(cells, row, i, out, &c);
         if (r < 0) {
             Py_DECREF(seq);
             return NULL;
@@ -700,8 +734,53 @@ rate_block(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
+/* rate_columns(columns, count, start, out, context): as rate_block, for rows held as columns (a list of ``ncols``
+ * lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so no row
+ * is built.  A wallet function (which takes the row) is not called here: such a row stops the loop. */
+static PyObject *
+rate_columns(PyObject *self, PyObject *args)
+{
+    PyObject *columns, *out, *ctx;
+    Py_ssize_t count, start;
+    Context c;
+    if (!PyArg_ParseTuple(args, "O!nnO!O!", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx)
+        || read_context(ctx, &c) < 0)
+        return NULL;
+    if (PyList_GET_SIZE(columns) != c.ncols) {
+        PyErr_SetString(PyExc_ValueError, "rate_columns: not one column per header column");
+        return NULL;
+    }
+    PyObject **read[C_READ];
+    for (int k = 0; k < C_READ; k++) {
+        PyObject *column = PyList_GET_ITEM(columns, k < 9 ? c.col[k] : c.i_a);
+        if (!PyList_Check(column) || PyList_GET_SIZE(column) < count) {
+            PyErr_SetString(PyExc_ValueError, "rate_columns: a column is not a list of every row's cell");
+            return NULL;
+        }
+        read[k] = ((PyListObject *)column)->ob_item;
+    }
+    if (c.plan_list != Py_None && PySequence_Fast_GET_SIZE(c.plan_list) < count) {
+        PyErr_SetString(PyExc_ValueError, "rate_columns: fewer plans than rows");
+        return NULL;
+    }
+    Py_ssize_t i = start;
+    for (; i < count; i++) {
+        PyObject *cells[C_READ];
+        for (int k = 0; k < C_READ; k++)
+            cells[k] = read[k][i];
+        int r = rate_row(cells, NULL, i, out, &c);
+        if (r < 0)
+            return NULL;
+        if (r == 0)
+            break;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef methods[] = {
     {"rate_block", rate_block, METH_VARARGS, "rate_block(rows, start, out, context) -> index of the first row not rated"},
+    {"rate_columns", rate_columns, METH_VARARGS,
+     "rate_columns(columns, count, start, out, context) -> index of the first row not rated"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -44,9 +44,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime
 from math import lcm
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attributes, format_time, from_row, validate
+from engine.columns import ColumnRows
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
@@ -75,14 +76,33 @@ _VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVEN
 # billed units, span micros) of a plain row, the Priced of a row the per-CDR way rated, or None (rate again)
 Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int, str, Any]
 WalletOf = Callable[[int, Sequence[Any]], "dict[str, int] | None"]
-Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"]
-_BY_CALL, _BY_ROW, _BY_NUMBER = 0, 1, 2
+
+
+class WalletsByGroup(NamedTuple):
+    """Wallets of rows that fall in different groups (what-if: (plan, bill cycle)): each row's group (below 0:
+    no wallet) and each group's wallets by a_number (None: none)."""
+
+    groups: list[int]
+    books: list["dict[str, dict[str, int]] | None"]
+
+
+Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"] | WalletsByGroup
+_BY_CALL, _BY_ROW, _BY_NUMBER, _BY_GROUP = 0, 1, 2, 3
 
 
 def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, int]:
-    """(a function of (i, row) giving the row's wallet, how the C loop reads them: by call, row or a_number)."""
+    """(a function of (i, row) giving the row's wallet, how the C loop reads them: by call, row, a_number or group)."""
     if wallets is None:
         return None, _BY_CALL
+    if isinstance(wallets, WalletsByGroup):
+        groups, books = wallets
+
+        def by_group(i: int, row: Sequence[Any]) -> dict[str, int] | None:
+            g = groups[i]
+            book = books[g] if 0 <= g < len(books) and i_a >= 0 else None   # as the C loop: no such group, no wallet
+            return book.get(row[i_a]) if book is not None else None
+
+        return by_group, _BY_GROUP
     if isinstance(wallets, Mapping):
         by_number = wallets
         return (lambda _i, row: by_number.get(row[i_a]) if i_a >= 0 else None), _BY_NUMBER
@@ -403,12 +423,14 @@ class Evaluator:
                   wallets: Wallets | None = None, header: Sequence[str] = COLUMNS) -> list[Row]:
         """Rate rows of the normalised layout; one :data:`Row` per input row, in order.
 
-        ``plans``: the tariff plan of every row, one per row, or a function of the row.  ``wallets``: the remaining
-        units per bundle of each row's subscriber (dicts consumed in place, in row order): a dict of them by
-        a_number, a list of them by row (None: no counters), or a function ``(i, row) -> dict | None`` asked
-        only when a bundle can apply.  Cell values may be text (CSV) or typed (store).
+        ``rows``: a sequence of rows, or :class:`ColumnRows` (a CDR file's rows as columns, which the C loop reads
+        where they are, building no row).  ``plans``: the tariff plan of every row, one per row, or a function of
+        the row.  ``wallets``: the remaining units per bundle of each row's subscriber (dicts consumed in place, in
+        row order): a dict of them by a_number, a list of them by row (None: no counters), :class:`WalletsByGroup`
+        (each row's group, each group's dict by a_number), or a function ``(i, row) -> dict | None`` asked only
+        when a bundle can apply.  Cell values may be text (CSV) or typed (store).
         """
-        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+        rows = rows if isinstance(rows, (list, tuple, ColumnRows)) else list(rows)
         out: list[Row] = []
         col = {name: i for i, name in enumerate(header)}
         wallet_of, wallet_mode = _wallet_access(wallets, col.get("a_number", -1))
@@ -426,7 +448,7 @@ class Evaluator:
         single: str | None = plans if isinstance(plans, str) else None
         if single is not None and single not in self._minutes:
             self._minutes[single] = {}
-        kernel = _kernel() if self.use_kernel else None
+        kernel = _kernel(rows) if self.use_kernel else None
         context = (*where, len(header), self._minutes, single, plan_list, self._minute,
                    wallet_of if wallet_mode == _BY_CALL else wallets, self.limits.max_volume_bytes, self.limits.max_events, RATED, "",
                    wallet_mode, col.get("a_number", 0))
@@ -782,11 +804,15 @@ class Evaluator:
         return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
 
 
-def _kernel() -> Callable[..., int] | None:
+def _kernel(rows: Sequence[Sequence[Any]] = ()) -> Callable[..., int] | None:
+    """The C loop for these rows, called as ``kernel(rows, start, out, context)``: rows held as columns
+    (:class:`ColumnRows`) are read column by column where they are."""
     try:
-        from engine.rating._rowkernel import rate_block
+        from engine.rating._rowkernel import rate_block, rate_columns
     except ImportError:  # pragma: no cover - a build without a C compiler: the Python loop alone
         return None
+    if isinstance(rows, ColumnRows):
+        return lambda held, start, out, context: rate_columns(held.columns, len(held), start, out, context)
     return rate_block
 
 
@@ -935,4 +961,4 @@ def explain(p: Priced, b_number: str) -> str:
     return "; ".join(out)
 
 
-__all__ = ["Evaluator", "Priced", "RATED", "REJECTED", "Row", "UNRATED", "WalletOf", "explain", "row_of"]
+__all__ = ["Evaluator", "Priced", "RATED", "REJECTED", "Row", "UNRATED", "WalletOf", "WalletsByGroup", "explain", "row_of"]

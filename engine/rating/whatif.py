@@ -19,10 +19,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 
 from engine.cancellation import checkpoint
 from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
+from engine.columns import column_of
 from engine.gcpause import collector_paused
 from engine.money import format_amount
 from engine.rating.compiled import CompiledPlans
-from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, row_of
+from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, WalletsByGroup, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.usage import cycle_of
 from engine.yamlio import Problem
@@ -30,7 +31,6 @@ from engine.yamlio import Problem
 PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
 _A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
-_SERVICE_OF, _START_OF, _A_OF = itemgetter(_SERVICE), itemgetter(_START), itemgetter(_A)
 _STATUS_OF, _CHARGE_OF = itemgetter(0), itemgetter(1)   # of an evaluator Row
 
 
@@ -159,9 +159,9 @@ class Wallets:
     (anchored on the 1st, in the plan's time zone, as rating with counters counts them).
 
     A row's wallet is that of (a_number, plan, cycle), made at the first row of it with the bundles of the plan
-    version in force then.  Rows of different cycles or plans never share a wallet, so a chunk is rated per
-    (plan, cycle) with the wallets by a_number (which the evaluator's C loop reads itself), results put back in
-    row order."""
+    version in force then.  Rows of different cycles or plans never share a wallet, so the wallets are kept per
+    (plan, cycle) group by a_number, and the evaluator's C loop finds a row's wallet itself from its group and
+    a_number (a group whose cycle holds plan versions with different bundles: a wallet per row, made here)."""
 
     def __init__(self, compiled: CompiledPlans) -> None:
         self.compiled = compiled
@@ -184,15 +184,34 @@ class Wallets:
         else:
             gids = [self._groups_of(p)[s] for p, s in zip(plans, starts)]
         distinct = set(gids)
-        if len(distinct) == 1 and gids[0] not in self._mixed:
-            g = gids[0]
-            if g < 0:
-                return ev.rate_rows(chunk, plans, None)
-            wallets = self._groups[g][2]   # by a_number: the evaluator's C loop looks them up itself
-            for a in set(map(_A_OF, chunk)) - wallets.keys():
-                wallets[a] = dict(self._first[g])
-            return ev.rate_rows(chunk, plans, wallets)
-        return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, starts, gids))
+        if distinct & self._mixed:
+            return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, starts, gids))
+        if len(distinct) == 1:
+            return self._rate_group(ev, chunk, plans, gids[0])
+        # Rows of different groups never share a wallet: every row's wallet is found by its group and a_number
+        # (in the C loop), so a chunk that straddles a bill cycle (the last hours of a month in the plan's zone)
+        # is rated as one
+        a_numbers = column_of(chunk, _A)
+        for g in distinct:
+            if g >= 0:
+                self._open(g, compress(a_numbers, map(g.__eq__, gids)))
+        books: list[dict[str, dict[str, int]] | None] = [wallets for _plan, _cycle, wallets in self._groups]
+        return ev.rate_rows(chunk, plans, WalletsByGroup(gids, books))
+
+    def _rate_group(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], g: int) -> list[Row]:
+        """Rate rows of one group (no wallet: -1) through ``ev`` with the group's wallets by a_number."""
+        if g < 0:
+            return ev.rate_rows(chunk, plans, None)
+        # by a_number: the evaluator's C loop looks them up itself
+        return ev.rate_rows(chunk, plans, self._open(g, column_of(chunk, _A)))
+
+    def _open(self, g: int, a_numbers: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Group ``g``'s wallets by a_number, with one (the group's first bundles in full) for each of ``a_numbers``
+        that has none yet."""
+        wallets = self._groups[g][2]
+        for a in set(a_numbers) - wallets.keys():
+            wallets[a] = dict(self._first[g])
+        return wallets
 
     def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any],
                 gids: list[int]) -> list[dict[str, int] | None]:
@@ -260,7 +279,7 @@ def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: E
         # one plan for the whole chunk (the common case): the batch loop then looks the plan up once
         plan_arg: str | list[str] = plans if isinstance(plans, str) else (
             plans[0] if plans.count(plans[0]) == len(plans) else plans)
-        starts = list(map(_START_OF, chunk))
+        starts = column_of(chunk, _START)
         active = a_wallets.rate(a_ev, chunk, plan_arg, starts)
         candidate = c_wallets.rate(c_ev, chunk, plan_arg, starts)
         _add_up(chunk, plan_arg, active, candidate, lines, report)
@@ -271,23 +290,28 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
     """Add a chunk's results to the lines by (plan, service): counts by status over the whole chunk at once, charges
     summed per line (a row not rated carries a charge of 0, so it adds nothing); a rejected CDR is in no line.
     ``plans``: the one plan of every row, or each row's."""
-    services = list(map(str, map(_SERVICE_OF, chunk)))
+    services = list(map(str, column_of(chunk, _SERVICE)))
     # by service alone when the chunk has one plan (cheaper to hash and compare), else by (plan, service)
     keys: list[Any] = services if isinstance(plans, str) else list(zip(plans, services))
     line_key: Callable[[Any], tuple[str, str]] = (lambda k: (plans, k)) if isinstance(plans, str) else (lambda k: k)
     a_status, c_status = list(map(_STATUS_OF, active)), list(map(_STATUS_OF, candidate))
-    for (k, a, c), n in Counter(zip(keys, a_status, c_status)).items():
+    counts: Mapping[tuple[Any, str, str], int]
+    if a_status.count(RATED) == len(a_status) and c_status.count(RATED) == len(c_status):
+        counts = {(k, RATED, RATED): n for k, n in Counter(keys).items()}   # the common chunk: every row rated both sides
+    else:
+        counts = Counter(zip(keys, a_status, c_status))
+    for (k, a_is, c_is), n in counts.items():
         key = line_key(k)
-        if a == REJECTED:
+        if a_is == REJECTED:
             report.rejected += n
             continue
         line = lines.get(key)
         if line is None:
             line = lines[key] = WhatIfLine(*key)
         line.cdrs += n
-        if a != RATED:
+        if a_is != RATED:
             line.active_unrated += n
-        if c != RATED:
+        if c_is != RATED:
             line.candidate_unrated += n
     a_charges, c_charges = list(map(_CHARGE_OF, active)), list(map(_CHARGE_OF, candidate))
     distinct = set(keys)

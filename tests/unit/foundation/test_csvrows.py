@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine import csvrows
 from engine.cdr import COLUMNS
+from engine.columns import ColumnRows, column_of, take_rows
 from engine.csvrows import CdrFile, CsvRows
 
 _FIELD = st.one_of(st.sampled_from(["", "0", "1", "voice", "33612000001", "2026-03-02T10:00:00Z", "é", "a b"]),
@@ -99,3 +100,47 @@ def test_a_cdr_file_in_another_column_order_is_mapped(tmp_path: Path) -> None:
     first = [""] * len(COLUMNS)
     first[COLUMNS.index("service")], first[COLUMNS.index("cdr_id")], first[COLUMNS.index("b_number")] = "voice", "x1", "336"
     assert rows == [first, ["sms", "x2"]]   # a row of another width is given as it is (the evaluator rejects it)
+
+
+def test_plain_blocks_come_as_columns_and_a_cdr_file_maps_them(tmp_path: Path) -> None:
+    if csvrows._split is None:
+        pytest.skip("the C extension was not built")
+    path = tmp_path / "cdrs.cdr.csv"
+    path.write_text("service,cdr_id,b_number\n" + "".join(f"voice,x{n},336{n}\n" for n in range(50)))
+    with path.open("rb") as f:
+        chunks = list(CsvRows(f, 64).chunks(7))
+    assert all(isinstance(rows, ColumnRows) and len(rows) <= 7 for _lines, rows in chunks)
+    assert [line for lines, _rows in chunks for line in lines] == list(range(2, 52))
+    got = [rows for rows in CdrFile(path).chunks(20)]
+    assert all(isinstance(rows, ColumnRows) for rows in got)
+    at = {name: COLUMNS.index(name) for name in ("service", "cdr_id", "b_number")}
+    flat = [row for rows in got for row in rows]
+    assert len(flat) == 50 and all(len(row) == len(COLUMNS) for row in flat)
+    assert [(r[at["service"]], r[at["cdr_id"]], r[at["b_number"]]) for r in flat] == [("voice", f"x{n}", f"336{n}") for n in range(50)]
+    assert all(r[COLUMNS.index("a_number")] == "" for r in flat)   # a column the file lacks is empty
+
+
+def test_rows_held_as_columns_behave_as_a_sequence_of_rows() -> None:
+    rows = [("a", "1"), ("b", "2"), ("c", "3")]
+    held = ColumnRows([["a", "b", "c"], ["1", "2", "3"]], 3)
+    assert len(held) == 3 and list(held) == rows and held[1] == rows[1] and held[-1] == rows[-1]
+    assert list(held[1:]) == rows[1:] and len(held[1:]) == 2
+    with pytest.raises(IndexError):
+        held[3]
+    assert column_of(held, 1) == ["1", "2", "3"] and column_of(rows, 0) == ["a", "b", "c"]
+    assert list(take_rows(held, [True, False, True])) == [rows[0], rows[2]] == take_rows(rows, [1, 0, 1])
+
+
+def test_the_block_splitter_is_found_whatever_is_imported_first() -> None:
+    """engine.csvrows falls back to csv.reader when the C splitter cannot be imported; an import cycle (the evaluator
+    importing the CSV reading, which imports the mediation package, which imports the evaluator) once made that
+    happen silently.  In a fresh interpreter, whichever module comes first, the splitter must be there."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("engine.mediation._csvblock") is None:
+        pytest.skip("the C extension was not built")
+    for first in ("engine.csvrows", "engine.rating.evaluator", "engine.replay", "engine.rating.whatif"):
+        code = f"import {first}, engine.csvrows as c; assert c._split is not None"
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])

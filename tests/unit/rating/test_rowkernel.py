@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.cdr import COLUMNS, to_row
+from engine.columns import ColumnRows
 from engine.rating import Evaluator
 from engine.rating import evaluator as evaluator_module
+from engine.rating.evaluator import WalletsByGroup
 from tests.unit.rating.helpers import REPO, cdr, compile_folder
 
 pytestmark = pytest.mark.skipif(evaluator_module._kernel() is None, reason="the C extension was not built (no compiler)")
@@ -85,22 +87,56 @@ def test_the_c_loop_and_the_python_loop_rate_the_same(seed: int, mode: str) -> N
     assert results[0] == results[1]
 
 
-def test_the_c_loop_takes_the_plain_rows() -> None:
+def _held(rows: list[Any]) -> ColumnRows:
+    return ColumnRows([list(c) for c in zip(*rows)] if rows else [[] for _ in COLUMNS], len(rows))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), mode=st.sampled_from(["by_number", "by_group", "by_call", "none"]))
+def test_rows_held_as_columns_rate_as_the_python_loop_rates_rows(seed: int, mode: str) -> None:
+    """The C loop reading the cells from columns (engine.columns.ColumnRows, as a CDR file is read) equals the
+    Python loop over the same rows; also for wallets found by each row's group and a_number (what-if)."""
+    rng = random.Random(seed)
+    rows = [list(r) for r in _rows(rng, 40) if len(r) == len(COLUMNS)]
+    plans: Any = rng.choice(_PLANS) if rng.random() < 0.5 else [rng.choice(_PLANS) for _ in rows]
+    base = _wallets(rng)
+    groups = [rng.choice([-1, 0, 1]) for _ in rows]
+    second = {a for a in base if rng.random() < 0.7}   # the second group's subscribers (the others: no wallet there)
+    results = []
+    for held, kernel in ((_held(rows), True), (rows, False)):
+        books: list[Any] = [{a: dict(w) for a, w in base.items()}, {a: dict(w) for a, w in base.items() if a in second}]
+        if mode == "by_number":
+            given_wallets: Any = books[0]
+        elif mode == "by_group":
+            given_wallets = WalletsByGroup(groups, books)
+        elif mode == "by_call":
+            given_wallets = lambda _i, row: books[0].get(row[COLUMNS.index("a_number")])  # noqa: E731
+        else:
+            given_wallets = None
+        results.append((_rate(held, plans, given_wallets, kernel), books))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_the_c_loop_takes_the_plain_rows(held: bool) -> None:
+    """One call of the C loop rates them all; rows held as columns are read where they are (no row built)."""
+    plain = [to_row(cdr(b_number="33698765432", duration_seconds=d, start="2026-03-02T10:00:00Z")) for d in range(1, 200)]
+    rows: Any = _held(plain) if held else plain
     calls = []
-    real = evaluator_module._kernel()
+    real = evaluator_module._kernel(rows)
 
     def counting(*args: Any) -> int:
-        calls.append(args[1])
+        calls.append((type(args[0]).__name__, args[1]))
         return real(*args)  # type: ignore[misc]
 
-    rows = [to_row(cdr(b_number="33698765432", duration_seconds=d, start="2026-03-02T10:00:00Z")) for d in range(1, 200)]
     original = evaluator_module._kernel
-    evaluator_module._kernel = lambda: counting  # type: ignore[assignment]
+    evaluator_module._kernel = lambda *_rows: counting  # type: ignore[assignment]
     try:
         out = Evaluator(_SAMPLE).rate_rows(rows, "TP_SMART_M")
     finally:
         evaluator_module._kernel = original
-    assert calls == [0] and len(out) == 199   # one call rated them all
+    assert calls == [(type(rows).__name__, 0)] and len(out) == 199
+    assert out == Evaluator(_SAMPLE).rate_rows(list(plain), "TP_SMART_M")
 
 
 @settings(max_examples=15, deadline=None)
