@@ -35,6 +35,7 @@ import argparse
 
 import os
 
+import shutil
 import sys
 import time
 import uuid
@@ -320,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         with admin.connect() as conn:  # type: ignore[attr-defined]
             conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
         admin.dispose()  # type: ignore[attr-defined]
+        shutil.rmtree(home, ignore_errors=True)   # the run's keyring and signing key: nothing to keep
     return 0
 
 
