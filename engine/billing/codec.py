@@ -9,6 +9,8 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
+from isal import isal_zlib
+
 from engine.billing.model import (
     Account,
     AccountStatus,
@@ -142,8 +144,17 @@ def bill_from(d: dict[str, Any], usage: tuple[RatedUsage, ...] | None = None, us
     )
 
 
+def compress(data: bytes) -> bytes:
+    """A stored bill or document, zlib-compressed (any zlib reads it back).
+
+    ISA-L's deflate at its level 1: a bill run compresses every issued document (~40 kB of UBL, most of it the base64
+    usage attachment); the standard library's level 1 took ~0.5 ms a document, a quarter of the run's Python time per
+    invoice, ISA-L ~0.1 ms for a slightly smaller result."""
+    return isal_zlib.compress(data, 1)
+
+
 def pack(data: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8"), 1)
+    return compress(json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8"))
 
 
 def unpack(blob: bytes) -> dict[str, Any]:

@@ -170,3 +170,16 @@ def test_random_bills_are_valid_e_invoices(charges: list[int], activated: int, e
     us = [u._replace(charge_micros=c) for u, c in zip(usage(len(charges)), charges)]
     bill, prof = make(cat, account=acc, services=(service(activated=date(2026, 3, activated)),), usage=us)
     assert_valid(render_ubl(document_for(bill, "RT-000099", prof)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=70_000) | st.text(max_size=20_000).map(str.encode))
+def test_stored_documents_and_bills_are_plain_zlib(data: bytes) -> None:
+    """What the store compresses (ISA-L, for speed) is read back with the standard library's zlib, as every reader does."""
+    import zlib
+
+    from engine.billing.codec import compress, pack, unpack
+
+    assert zlib.decompress(compress(data)) == data
+    bill = {"lines": [{"id": "L1", "amount": 123}], "text": data.decode("latin-1")}
+    assert unpack(pack(bill)) == bill
