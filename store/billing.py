@@ -341,6 +341,7 @@ class SqlRatedUsage:
                     cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
                     # psycopg returns the columns as RatedUsage wants them: aware datetimes (UTC sessions), ints, text
                     out.extend(map(RatedUsage._make, cur.fetchall()))
+                cur.execute(self._PG_READ_DEFAULTS)
             else:
                 for i in range(0, len(msisdns), CHUNK):
                     part = list(msisdns[i:i + CHUNK])
@@ -351,15 +352,19 @@ class SqlRatedUsage:
             cur.close()
         return out
 
-    # for the rest of the read's transaction:
+    # for the read (SET LOCAL in its transaction):
     # - the anti-join against billed CDRs as a probe of billing_usage's primary key per CDR read (a nested loop): its
     #   cost follows the batch, not everything the tenant ever billed; the planner otherwise may hash all of the
     #   tenant's billing_usage rows for every batch (it did with 400k billed rows: a run then costs O(billed x batches))
     # - no parallel workers and no JIT compilation for a plan run once (a batch of 500 accounts crossed jit_above_cost:
     #   ~100 ms of compiling, 6 % of the query); a bill run's parallelism is its batches
     # - the batch's rows sorted in memory (500 x 200 CDRs spilled ~10 MB to temporary files under the default 4 MB)
-    _PG_READ_SETTINGS = ("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-                         "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+    # Set back once the read is done: the rest of the caller's transaction (the batch's other reads, a re-bill) plans
+    # as usual.  A read that fails aborts the transaction, which drops SET LOCAL anyway.
+    _PG_READ = {"enable_hashjoin": "off", "enable_mergejoin": "off", "max_parallel_workers_per_gather": "0", "jit": "off",
+                "work_mem": "64MB"}
+    _PG_READ_SETTINGS = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in _PG_READ.items())
+    _PG_READ_DEFAULTS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _PG_READ)
 
     # one CDR's usage.csv row as engine.billing.usage_blocks.csv_row writes it, with the line tag where the line id goes,
     # and its frozen row in billing_usage's COPY text with "#" where the invoice id goes
@@ -401,6 +406,7 @@ class SqlRatedUsage:
                         rows[r[0]] = (r[9], _PgFrozen(r[10], r[11]))
                     else:
                         groups[r[0]].append(UsageGroup(r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7], r[8]))
+            cur.execute(self._PG_READ_DEFAULTS)
         return [UsageBlock(m, tuple(sorted(groups[m])), text_, frozen) for m, (text_, frozen) in sorted(rows.items())]
 
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:

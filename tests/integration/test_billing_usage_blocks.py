@@ -79,3 +79,17 @@ def test_a_blocks_cdrs_freeze_once_and_leave_the_next_read(store: SqlBillingUnit
     with store(read_only=True) as uow:
         assert uow.frozen_usage("inv_test2") == []
     assert count > 0
+
+
+def test_the_reads_planner_settings_end_with_the_read(store: SqlBillingUnitOfWorkFactory) -> None:
+    """On PostgreSQL the usage read plans with settings of its own (SET LOCAL); the rest of the caller's transaction plans
+    as before it."""
+    since, until = T0 - timedelta(hours=5), T0 + timedelta(days=30)
+    with store(read_only=True) as uow:
+        conn = uow._conn()  # noqa: SLF001
+        if conn.dialect.name != "postgresql":
+            pytest.skip("planner settings are PostgreSQL's")
+        before = {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one() for name in ("enable_hashjoin", "jit", "work_mem")}
+        assert uow.usage_blocks("mno", NUMBERS, since, until) and uow.unbilled_usage("mno", NUMBERS, since, until)
+        after = {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one() for name in ("enable_hashjoin", "jit", "work_mem")}
+    assert after == before and before["enable_hashjoin"] == "on"
