@@ -216,6 +216,8 @@ class RatingDesk:
         # per tenant: (since, plan set version, compiled) of the head activated last, which rates every CDR from then on
         # (what almost every CDR of a chunk is rated by): asked of _in_force once per tenant, not per row
         latest: dict[str, Any] = {}
+        ps: PlanSetVersion | None
+        comp: CompiledPlans | None
         for row in rows:
             tenant = row[_TENANT]
             at = _when(row[_START])

@@ -176,7 +176,7 @@ class Usage:
 
     def changes(self) -> tuple[list[tuple[CounterKey, str, CounterRow, int | None]], list[tuple[CounterKey, str, int, int | None]]]:
         """What to write: (key, bundle, new row, remaining read or None) and (key, currency, new charged, read or None)."""
-        counters = []
+        counters: list[tuple[CounterKey, str, CounterRow, int | None]] = []
         new = self._new
         for key, w in self._wallets.items():
             if not w:
@@ -188,7 +188,7 @@ class Usage:
                     counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
                 elif row.remaining != remaining:
                     counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), row.remaining))
-        balances = []
+        balances: list[tuple[CounterKey, str, int, int | None]] = []
         read_balances = self._read_balances
         for key, by in self.balances.items():
             read_by = read_balances.get(key)
