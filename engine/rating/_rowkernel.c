@@ -682,7 +682,9 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                         PyErr_Clear();
                         goto done;
                     }
-                    int with_condition = PySequence_Contains(conditional, bid);
+                    /* (most routes have no bundle with a condition: an empty set answers without a probe) */
+                    int with_condition = PyAnySet_Check(conditional) && PySet_GET_SIZE(conditional) == 0
+                                             ? 0 : PySequence_Contains(conditional, bid);
                     if (with_condition != 0) {
                         PyErr_Clear();
                         goto done;   /* a bundle with a condition to evaluate (or an error): the Python loop */
