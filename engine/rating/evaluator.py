@@ -10,7 +10,8 @@ Every product path rates here: RatingService, mediation with rating, re-rating,
   :data:`Row` results, with bundle counters consumed in memory in row order.
   Per start minute it keeps the plan version, the band and how long the band
   lasts; per traffic kind the rate, the bundles and discounts that can apply;
-  per rate the one-span charge by usage (filled by the same pricing code).
+  per rate the one-span charge by usage rounded up to the end of its increment
+  (filled by the same pricing code).
   A call crossing a band or a bundle covering part of a call is priced in the
   loop by the per-CDR pricing on the values read; a row with a condition to
   evaluate or a bad value takes the per-CDR way (parsed and validated again).
