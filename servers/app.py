@@ -110,11 +110,13 @@ def graceful_stop(server: grpc.Server, root: Root, grace: float) -> threading.Ev
     seconds to finish; whatever still runs then is cancelled (its next checkpoint raises, its unit of
     work rolls back) and the server stops, grace being a hard limit."""
     stopped = threading.Event()
+    health_state = root.health
+    if health_state is not None:
+        # before returning, not in the thread: a probe right after the signal must already see NOT_SERVING
+        health_state.drain()
 
     def drain() -> None:
-        health_state = root.health
         if health_state is not None:
-            health_state.drain()
             if not health_state.calls.wait_until_idle(grace):
                 log.warning("grace period of %gs over: cancelling %d call(s) still running", grace, health_state.calls.cancel_all())
             health_state.stop()
