@@ -5,10 +5,11 @@ Everything runs on the session of the platform's unit of work, so a plan
 change and its audit entry commit together, and a rated chunk's ledger rows,
 counters, balances and credit alerts commit together.  The chunk's write is
 bulk: ``COPY`` of the ledger rows on PostgreSQL, packed multi-row ``INSERT``
-on SQLite, and one ``UPDATE ... FROM (VALUES ...)`` per table that sets each
-counter or balance only where it still holds the value read (compare-and-set):
-replicas rating the same subscriber never spend the same units twice, the one
-that loses rolls back and rates again.
+on SQLite, and an ``UPDATE ... FROM`` per table that sets each counter or
+balance only where it still holds the value read (compare-and-set; on
+PostgreSQL these, the new counters and balances and the delete of replaced
+ledger rows are one statement): replicas rating the same subscriber never
+spend the same units twice, the one that loses rolls back and rates again.
 """
 
 from __future__ import annotations
