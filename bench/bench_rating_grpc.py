@@ -17,9 +17,13 @@ order and writes ledger rows (COPY / packed INSERT), counters and balances back
 in one transaction, and writes the reply from the evaluator's rows
 (``rated_rows_pb``).  Each repetition sends new CDRs.
 
-Floor, in the same run: the same CDRs through the in-process evaluator
+Floors, in the same run: the same CDRs through the in-process evaluator
 (``Evaluator.rate_rows`` with the subscribers' bundle counters in memory, no
-gRPC, no store).  Reported: medians, CDRs/s over the wall time, the client's
+gRPC, no store), and the ledger's insert-only floor: as many ledger rows of the
+same shape written into a fresh database of the same kind through the same
+``UsageRepo.write_chunk``, a transaction per chunk of 1,000, with no counters,
+balances or reads (what the database costs for storing the rated CDRs alone).
+Reported: medians, CDRs/s over the wall time, the client's
 and the server's CPU time, and the load average.
 """
 
@@ -175,6 +179,38 @@ def floor(url: str, home: Path, requests: list[Any]) -> float:
         root.close()
 
 
+def ledger_floor(kind: str, tmp: Path, count: int) -> float:
+    """Seconds of wall time to write ``count`` ledger rows like the run's (a subscriber of 2,000, start times in
+    order, 32-hex CDR ids) into a fresh database through UsageRepo.write_chunk, one transaction per chunk."""
+    import hashlib
+
+    from sqlalchemy.orm import Session
+
+    from store.db import make_engine
+    from store.migrate import upgrade
+    from store.plans import UsageRepo
+
+    (tmp / "floor").mkdir(exist_ok=True)
+    url, drop = database(kind, tmp / "floor")
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        rng = random.Random(5)
+        at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        chunks = [[("mno", hashlib.sha256(f"floor-{i}".encode()).hexdigest()[:32], msisdn(rng.randrange(SUBSCRIBERS)), "2026-12",
+                    "EUR", 12_000, '[["BN_VOICE", 60]]', at + timedelta(seconds=7 * (i % 3086)), "voice", "DG_NATIONAL", "", 60, 1,
+                    "TP_SMART_M", 1, "rated", "") for i in range(c, min(c + CHUNK, count))] for c in range(0, count, CHUNK)]
+        started = time.perf_counter()
+        for entries in chunks:
+            with Session(engine) as s, s.begin():
+                assert UsageRepo(s).write_chunk(entries, set(), [], [])
+        wall = time.perf_counter() - started
+        engine.dispose()
+        return wall
+    finally:
+        drop()
+
+
 def run(kind: str, count: int, repeat: int) -> None:
     from clients.client import RulebillClient
 
@@ -197,13 +233,14 @@ def run(kind: str, count: int, repeat: int) -> None:
                 return float(server.stdout.readline())   # type: ignore[union-attr]
 
             client = RulebillClient(f"127.0.0.1:{port}", bearer)
-            walls, client_cpus, server_cpus, floors = [], [], [], []
+            walls, client_cpus, server_cpus, floors, inserts = [], [], [], [], []
             try:
                 warm = make_requests(2 * CHUNK, start, "warm", rng)
                 list(client.rating.rpc.RateCdrs(iter(warm)))
                 for rep in range(repeat):
                     requests = make_requests(count, start, f"r{rep}", rng)
                     floors.append(floor(url, tmp, requests))
+                    inserts.append(ledger_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
                     s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
                     rated = 0
@@ -224,9 +261,12 @@ def run(kind: str, count: int, repeat: int) -> None:
             drop()
     wall, f = statistics.median(walls), statistics.median(floors)
     s_cpu, c_cpu = statistics.median(server_cpus), statistics.median(client_cpus)
+    ins = statistics.median(inserts)
     print(f"{kind}: floor, the in-process evaluator: {f:7.3f} CPU-s {count / f:>10,.0f} CDRs/s per core")
+    print(f"{kind}: floor, ledger rows insert-only:  {ins:7.3f} s wall {count / ins:>10,.0f} rows/s")
     print(f"{kind}: RateCdrs stored with counters:     {wall:7.3f} s wall {count / wall:>10,.0f} CDRs/s; server CPU {s_cpu:.2f} s "
-          f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s; {wall / f:.1f}x the floor")
+          f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s; {wall / f:.1f}x the evaluator floor, "
+          f"{wall / ins:.1f}x the insert-only floor")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,10 +5,11 @@ Everything runs on the session of the platform's unit of work, so a plan
 change and its audit entry commit together, and a rated chunk's ledger rows,
 counters, balances and credit alerts commit together.  The chunk's write is
 bulk: ``COPY`` of the ledger rows on PostgreSQL, packed multi-row ``INSERT``
-on SQLite, and one ``UPDATE ... FROM (VALUES ...)`` per table that sets each
-counter or balance only where it still holds the value read (compare-and-set):
-replicas rating the same subscriber never spend the same units twice, the one
-that loses rolls back and rates again.
+on SQLite, and an ``UPDATE ... FROM`` per table that sets each counter or
+balance only where it still holds the value read (compare-and-set; on
+PostgreSQL these, the new counters and balances and the delete of replaced
+ledger rows are one statement): replicas rating the same subscriber never
+spend the same units twice, the one that loses rolls back and rates again.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ usage_ledger = Table(
     Column("plan_version", Integer, nullable=True),
     Column("status", String(10), nullable=True),
     Column("reason", Text, nullable=True),
+    # the bill run's read (store/billing.py); lookups by CDR go through the primary key (no index by tenant and start
+    # time since plans_0004: nothing read by it, and each index is one more B-tree write per rated CDR)
     Index("ix_usage_ledger_msisdn_start", "tenant_id", "msisdn", "start_time"),
-    Index("ix_usage_ledger_tenant_start", "tenant_id", "start_time"),
 )
 
 usage_balances = Table(
@@ -185,13 +187,11 @@ class UsageRepo:
         if not ids:
             return out
         pg, cur = self._cursor()
-        mark = "%s" if pg else "?"
         try:
             step = _batch(pg)
             for i in range(0, len(ids), step):
-                where, params = _in(pg, "cdr_id", ids[i:i + step])
-                cur.execute(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM usage_ledger WHERE tenant_id = {mark} AND {where}",
-                            [tenant_id, *params])
+                cur.execute(*_lookup(pg, ", ".join(LEDGER_COLUMNS), "usage_ledger", "tenant_id = {}", [tenant_id], "cdr_id",
+                                     ids[i:i + step]))
                 for row in cur.fetchall():
                     out[row[1]] = _entry_of(row, pg)
         finally:
@@ -206,13 +206,11 @@ class UsageRepo:
         if not ids:
             return out
         pg, cur = self._cursor()
-        mark = "%s" if pg else "?"
         step = _batch(pg)
         try:
             for i in range(0, len(ids), step):
-                where, params = _in(pg, "cdr_id", ids[i:i + step])
-                cur.execute(f"SELECT cdr_id, msisdn, cycle, currency, charge_micros, bundles_json FROM usage_ledger "
-                            f"WHERE tenant_id = {mark} AND {where}", [tenant_id, *params])
+                cur.execute(*_lookup(pg, "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json", "usage_ledger",
+                                     "tenant_id = {}", [tenant_id], "cdr_id", ids[i:i + step]))
                 out.extend(cur.fetchall())
         finally:
             cur.close()
@@ -258,8 +256,6 @@ class UsageRepo:
         mark = "%s" if pg else "?"
         step = _batch(pg)
         try:
-            if not pg:
-                cur.execute("PRAGMA cache_size = -65536")   # 64 MiB: the chunk's writes touch pages all over the ledger
             for (tenant, cycle), msisdns in sorted(by_group.items()):
                 ordered = sorted(msisdns)
                 for i in range(0, len(ordered), step):
@@ -342,32 +338,33 @@ class UsageRepo:
         pg = self.s.get_bind().dialect.name == "postgresql"
         cur = raw.cursor()
         try:
-            mark = "%s" if pg else "?"
-            # counters and balances first: a lost race is found before anything else is written
+            # counters and balances first: a lost race is found before anything else is written (on PostgreSQL all these
+            # writes go in one statement, one round trip; a count that differs rolls the whole chunk back all the same)
+            writes = _Writes(cur, pg)
             changed = [(k[0], k[1], k[2], b, read, row.remaining) for k, b, row, read in counters if read is not None]
-            if changed and _cas(cur, mark, pg, "bundle_counters", "bundle_id", "remaining", changed) != len(changed):
-                return False
-            added = [(k[0], k[1], k[2], b, row.allowance, row.remaining, row.unit) for k, b, row, read in counters if read is None]
-            if added and _insert_new(cur, mark, "bundle_counters", ("tenant_id", "msisdn", "cycle", "bundle_id", "allowance",
-                                                                     "remaining", "unit"), added,
-                                     ("text", "text", "text", "text", "bigint", "bigint", "text")) != len(added):
-                return False
-            changed = [(k[0], k[1], k[2], c, read, value) for k, c, value, read in balances if read is not None]
-            if changed and _cas(cur, mark, pg, "usage_balances", "currency", "charged_micros", changed) != len(changed):
-                return False
-            new_balances = [(k[0], k[1], k[2], c, value) for k, c, value, read in balances if read is None]
-            if new_balances and _insert_new(cur, mark, "usage_balances", ("tenant_id", "msisdn", "cycle", "currency",
-                                                                           "charged_micros"), new_balances,
-                                            ("text", "text", "text", "text", "bigint")) != len(new_balances):
-                return False
+            writes.cas("bundle_counters", "bundle_id", "remaining", changed)
+            writes.insert_new("bundle_counters", ("tenant_id", "msisdn", "cycle", "bundle_id", "allowance", "remaining", "unit"),
+                              ("text", "text", "text", "text", "bigint", "bigint", "text"),
+                              [(k[0], k[1], k[2], b, row.allowance, row.remaining, row.unit) for k, b, row, read in counters
+                               if read is None])
+            writes.cas("usage_balances", "currency", "charged_micros",
+                       [(k[0], k[1], k[2], c, read, value) for k, c, value, read in balances if read is not None])
+            writes.insert_new("usage_balances", ("tenant_id", "msisdn", "cycle", "currency", "charged_micros"),
+                              ("text", "text", "text", "text", "bigint"),
+                              [(k[0], k[1], k[2], c, value) for k, c, value, read in balances if read is None])
             by_tenant: dict[str, builtins.list[str]] = {}
             for tenant, cdr_id in sorted(replaced):
                 by_tenant.setdefault(tenant, []).append(cdr_id)
             step = _batch(pg)
             for tenant, ids in by_tenant.items():
                 for i in range(0, len(ids), step):
-                    where, params = _in(pg, "cdr_id", ids[i:i + step])
-                    cur.execute(f"DELETE FROM usage_ledger WHERE tenant_id = {mark} AND {where}", [tenant, *params])
+                    # the rows found one key at a time (see _lookup), deleted by their physical address (SQLite: rowid)
+                    found, params = _lookup(pg, "ctid" if pg else "rowid", "usage_ledger", "tenant_id = {}", [tenant], "cdr_id",
+                                            ids[i:i + step])
+                    writes.add(f"DELETE FROM usage_ledger WHERE ctid = ANY(ARRAY({found}))" if pg else
+                               f"DELETE FROM usage_ledger WHERE rowid IN ({found})", params, None)
+            if not writes.done():
+                return False
             if entries:
                 if pg:
                     with cur.copy(f"COPY usage_ledger ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
@@ -422,12 +419,34 @@ _ANCHOR_DAY = ("SELECT b.anchor_day FROM billing_assignments a JOIN billing_acco
 
 
 def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
-    """``column`` in ``values``: one array parameter on PostgreSQL (psycopg parses each placeholder of a query in
-    Python, so a thousand of them cost more than the query), a list of ``?`` on SQLite.  Arrays go in binary
-    (``%b``): psycopg writes a text array element by element with a quoting check, about four times the cost."""
+    """``column`` in ``values``: one array parameter on PostgreSQL (see _lookup), a list of ``?`` on SQLite."""
     if pg:
         return f"{column} = ANY(%b)", [list(values)]
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+def _lookup(pg: bool, columns: str, table: str, where: str, where_params: builtins.list[Any], key: str,
+            values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
+    """A query for ``columns`` of the rows of ``table`` where ``where`` holds (``{}`` marks its parameters) and ``key``,
+    a unique key with ``where``, is one of ``values`` (the ledger's CDR ids).
+
+    On PostgreSQL the values are one array parameter (psycopg parses each placeholder of a query in Python, so a
+    thousand of them cost more than the query), sent in binary (``%b``: a text array is written element by element
+    with a quoting check, about four times the cost), and looked up one at a time through a lateral join.  The plain
+    ``key = ANY(array)`` leaves the choice to the planner's statistics: on a ledger that autovacuum has not analysed
+    yet (the first minutes after a bulk load) it estimated that every row matches and scanned the whole table for
+    each chunk (as a join it hashed every row of the tenant); one equality per key on the unique index is one index
+    probe whatever the statistics say (``LIMIT 1``, true of a unique key, keeps the planner from flattening the
+    lateral subquery back into that join).  (Not for the subscriber-keyed reads: there a lateral probe of a small table
+    that has no statistics yet was planned as a scan per key.)  On SQLite a list of
+    ``?`` (its planner probes the index for ``IN`` lists)."""
+    if pg:
+        sql = (f"SELECT r.* FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL (SELECT {columns} FROM {table} "
+               f"WHERE {where.format(*['%s'] * len(where_params))} AND {key} = k.v LIMIT 1) AS r")
+        return sql, [list(values), *where_params]
+    sql = (f"SELECT {columns} FROM {table} WHERE {where.format(*['?'] * len(where_params))} "
+           f"AND {key} IN ({', '.join('?' * len(values))})")
+    return sql, [*where_params, *values]
 
 
 def _sqlite_time(at: datetime | None) -> str | None:
@@ -456,44 +475,72 @@ def _entry(r: Any) -> LedgerEntry:
                        counted=bool(r.cycle))
 
 
-def _cas(cur: Any, mark: str, pg: bool, table: str, item: str, column: str, rows: builtins.list[tuple[Any, ...]]) -> int:
-    """Set ``column`` to the new value where the row still holds the value read; how many rows did."""
-    if pg:
-        # six array parameters (binary, as _in's), whatever the number of rows
-        cur.execute(f"UPDATE {table} SET {column} = v.new FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
-                    f"%b::bigint[], %b::bigint[]) AS v(t, m, c, k, old, new) WHERE {table}.tenant_id = v.t AND {table}.msisdn = v.m "
-                    f"AND {table}.cycle = v.c AND {table}.{item} = v.k AND {table}.{column} = v.old",
-                    [list(col) for col in zip(*rows)])
-        return int(cur.rowcount)
-    done = 0
-    for i in range(0, len(rows), 4000):
-        part = rows[i:i + 4000]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
-        # SQLite names a VALUES list's columns column1..column6 (and counts rows only for statements that start
-        # with UPDATE, so no WITH here)
-        cur.execute(f"UPDATE {table} SET {column} = v.column6 FROM (VALUES {values}) AS v WHERE {table}.tenant_id = v.column1 "
-                    f"AND {table}.msisdn = v.column2 AND {table}.cycle = v.column3 AND {table}.{item} = v.column4 "
-                    f"AND {table}.{column} = v.column5", [x for row in part for x in row])
-        done += cur.rowcount
-    return done
+class _Writes:
+    """A chunk's conditional writes, each with the number of rows it must change (None: any).
 
+    On PostgreSQL they are gathered into one statement of data-modifying ``WITH`` queries (one round trip, whatever
+    the chunk holds; arrays in binary as _lookup's) that answers each one's count; on SQLite each runs at once, in
+    parts under its parameter limit, and the first one that falls short stops the rest."""
 
-def _insert_new(cur: Any, mark: str, table: str, columns: tuple[str, ...], rows: builtins.list[tuple[Any, ...]],
-                types: tuple[str, ...] = ()) -> int:
-    """Insert rows that must not exist yet; how many were inserted (fewer: another writer created some)."""
-    if mark == "%s":
-        arrays = ", ".join(f"%b::{t}[]" for t in types)
-        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
-                    [list(col) for col in zip(*rows)])
-        return int(cur.rowcount)
-    done = 0
-    one = f"({', '.join([mark] * len(columns))})"
-    for i in range(0, len(rows), 4000):
-        part = rows[i:i + 4000]
-        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING",
-                    [x for row in part for x in row])
-        done += cur.rowcount
-    return done
+    def __init__(self, cur: Any, pg: bool) -> None:
+        self.cur, self.pg = cur, pg
+        self.queries: builtins.list[str] = []
+        self.params: builtins.list[Any] = []
+        self.expected: builtins.list[int | None] = []
+        self.ok = True
+
+    def add(self, sql: str, params: builtins.list[Any], expected: int | None) -> None:
+        if self.pg:
+            self.queries.append(sql)
+            self.params.extend(params)
+            self.expected.append(expected)
+        elif self.ok:
+            self.cur.execute(sql, params)
+            self.ok = expected is None or self.cur.rowcount == expected
+
+    def cas(self, table: str, item: str, column: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+        """Set ``column`` to the new value where the row still holds the value read (every row must)."""
+        if not rows:
+            return
+        if self.pg:
+            self.add(f"UPDATE {table} SET {column} = v.new FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], "
+                     f"%b::bigint[]) AS v(t, m, c, k, old, new) WHERE {table}.tenant_id = v.t AND {table}.msisdn = v.m "
+                     f"AND {table}.cycle = v.c AND {table}.{item} = v.k AND {table}.{column} = v.old",
+                     [list(col) for col in zip(*rows)], len(rows))
+            return
+        for i in range(0, len(rows), 4000):
+            part = rows[i:i + 4000]
+            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+            # SQLite names a VALUES list's columns column1..column6 (and counts rows only for statements that start
+            # with UPDATE, so no WITH here)
+            self.add(f"UPDATE {table} SET {column} = v.column6 FROM (VALUES {values}) AS v WHERE {table}.tenant_id = v.column1 "
+                     f"AND {table}.msisdn = v.column2 AND {table}.cycle = v.column3 AND {table}.{item} = v.column4 "
+                     f"AND {table}.{column} = v.column5", [x for row in part for x in row], len(part))
+
+    def insert_new(self, table: str, columns: tuple[str, ...], types: tuple[str, ...], rows: builtins.list[tuple[Any, ...]]) -> None:
+        """Insert rows that must not exist yet (fewer inserted: another writer created some)."""
+        if not rows:
+            return
+        if self.pg:
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
+            self.add(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+                     [list(col) for col in zip(*rows)], len(rows))
+            return
+        one = f"({', '.join('?' * len(columns))})"
+        for i in range(0, len(rows), 4000):
+            part = rows[i:i + 4000]
+            self.add(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING",
+                     [x for row in part for x in row], len(part))
+
+    def done(self) -> bool:
+        """Whether every write changed the rows it had to (on PostgreSQL: run them now)."""
+        if not self.pg or not self.queries:
+            return self.ok
+        steps = ", ".join(f"w{i} AS ({q} RETURNING 1)" for i, q in enumerate(self.queries))
+        counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(self.queries)))
+        self.cur.execute(f"WITH {steps} SELECT {counts}", self.params)
+        got = self.cur.fetchone()
+        return all(want is None or int(n) == want for n, want in zip(got, self.expected))
 
 
 class CreditAlertRepo:

@@ -3,6 +3,7 @@
  *
  * rate_block(rows, start, out, context) -> index
  * rate_columns(columns, count, start, out, context) -> index   (rows held as columns)
+ * memo_key(grid, units) -> the one-span memo key of units (for the tests)
  *
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
  * engine.rating.evaluator.Row) as long as each row is the plain case, and
@@ -11,7 +12,9 @@
  * and caches, the same Python objects the Python loop (Evaluator._rate_block)
  * reads -- the per-minute entries (built by calling back ``minute``), the
  * routes (dicts whose __missing__ builds them), the rates' one-span memos (whose
- * __missing__ runs the pricing code), the subscriber's wallet (``wallet_of``).
+ * __missing__ runs the pricing code; asked by the usage rounded up to the end of
+ * its increment on the rate's memo grid, as the Python loop asks), the
+ * subscriber's wallet (``wallet_of``).
  *
  * The plain case is narrower than the Python loop's, never wider:
  *   - the row is a list or tuple of ``ncols`` cells;
@@ -94,18 +97,25 @@ unused_cell(PyObject *cell, int one)
     return c == '0' || (one && c == '1');
 }
 
+/* The services the loop rates, by name (interned: the routes' dicts are probed with these, whose hash is known,
+ * rather than with the row's cell, a fresh string hashed anew on every row). */
+static const char *SERVICE_NAMES[] = {"voice", "data", "sms", "mms", "supplementary"};
+static const int SERVICE_KINDS[] = {SVC_VOICE, SVC_DATA, SVC_EVENTS, SVC_EVENTS, SVC_EVENTS};
+#define NSERVICES 5
+static PyObject *SERVICES[NSERVICES];
+
+/* The kind of a service cell, and its interned name in ``*name`` (borrowed; unset for SVC_OTHER). */
 static int
-service_kind(PyObject *s)
+service_kind(PyObject *s, PyObject **name)
 {
     if (!PyUnicode_Check(s))
         return SVC_OTHER;
-    if (PyUnicode_CompareWithASCIIString(s, "voice") == 0)
-        return SVC_VOICE;
-    if (PyUnicode_CompareWithASCIIString(s, "data") == 0)
-        return SVC_DATA;
-    if (PyUnicode_CompareWithASCIIString(s, "sms") == 0 || PyUnicode_CompareWithASCIIString(s, "mms") == 0
-        || PyUnicode_CompareWithASCIIString(s, "supplementary") == 0)
-        return SVC_EVENTS;
+    for (int k = 0; k < NSERVICES; k++) {
+        if (s == SERVICES[k] || PyUnicode_CompareWithASCIIString(s, SERVICE_NAMES[k]) == 0) {
+            *name = SERVICES[k];
+            return SERVICE_KINDS[k];
+        }
+    }
     return SVC_OTHER;
 }
 
@@ -296,6 +306,130 @@ prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject
     return none;
 }
 
+/* Where the last increment covering ``units`` ends on a memo grid (from, increment, from, increment, ...: the
+ * increments laid from 0, each belonging to the step it starts in; empty: ``units`` itself), as
+ * engine.rating.models.base.grid_end computes it.  -1: not a grid this loop reads (the Python loop decides). */
+static long long
+grid_end(PyObject *grid, long long units)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(grid);
+    if (n == 0 || units <= 0)
+        return units;
+    if (n % 2 != 0 || n > 64)
+        return -1;
+    long long at[64];
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *x = PyTuple_GET_ITEM(grid, k);
+        if (!PyLong_CheckExact(x))
+            return -1;
+        int overflow = 0;
+        at[k] = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (overflow || at[k] < 0 || (at[k] == -1 && PyErr_Occurred()) || (k % 2 == 1 && at[k] == 0)
+            || (k % 2 == 0 && k > 0 && at[k] < at[k - 2]) || (k == 0 && at[0] != 0))
+            return -1;
+        if (at[k] > (1LL << 50))
+            return -1;   /* far beyond any usage the limits allow: no overflow below */
+    }
+    if (n == 2)
+        return (units + at[1] - 1) / at[1] * at[1];
+    long long t = 0;
+    Py_ssize_t i = 0;
+    while (t < units) {
+        while (i + 2 < n && at[i + 2] <= t)
+            i += 2;
+        long long lim = i + 2 < n && at[i + 2] < units ? at[i + 2] : units;
+        t += (lim - t + at[i + 1] - 1) / at[i + 1] * at[i + 1];
+    }
+    return t;
+}
+
+/*
+ * The start minute's entry ("YYYY-MM-DDTHH:MM", the cell's first 16 characters) of a plan's minute cache.
+ *
+ * Probing the dict needs a string of the minute (made, hashed and compared anew on every row: the cells are
+ * fresh strings); a small table per minute cache, keyed by the 16 bytes themselves, answers most rows without
+ * it.  It keeps a strong reference to the dict (whose address cannot then be reused by another) and to each
+ * entry it holds.  An entry is what the evaluator's own cache gave for that minute (the evaluator clears its
+ * cache only when it grows too large, and then makes an equal entry again), so an answer from here is the
+ * dict's answer.  A few tables (as many as the plans a what-if rates alternately) are kept, the oldest replaced.
+ */
+#define MINUTE_TABLES 4
+#define MINUTE_SLOTS 4096   /* a power of two */
+
+typedef struct {
+    unsigned long long a, b;  /* the 16 bytes */
+    PyObject *entry;          /* strong reference; NULL: empty */
+} MinuteSlot;
+
+typedef struct {
+    PyObject *dict;           /* strong reference; NULL: unused */
+    MinuteSlot *slots;
+} MinuteTable;
+
+static MinuteTable minute_tables[MINUTE_TABLES];
+static int minute_next;
+
+static MinuteTable *
+minute_table(PyObject *minutes)
+{
+    for (int k = 0; k < MINUTE_TABLES; k++)
+        if (minute_tables[k].dict == minutes)
+            return &minute_tables[k];
+    MinuteTable *t = &minute_tables[minute_next];
+    if (t->slots == NULL) {
+        t->slots = PyMem_Calloc(MINUTE_SLOTS, sizeof(MinuteSlot));
+        if (t->slots == NULL)
+            return NULL;
+    }
+    minute_next = (minute_next + 1) % MINUTE_TABLES;
+    for (size_t i = 0; i < MINUTE_SLOTS; i++)
+        Py_CLEAR(t->slots[i].entry);
+    Py_INCREF(minutes);
+    Py_XSETREF(t->dict, minutes);
+    return t;
+}
+
+/* New reference; NULL: no entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
+static PyObject *
+minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed)
+{
+    const Py_UCS1 *t = PyUnicode_1BYTE_DATA(text);
+    unsigned long long a, b;
+    memcpy(&a, t, 8);
+    memcpy(&b, t + 8, 8);
+    MinuteTable *table = minute_table(minutes);
+    MinuteSlot *slot = NULL;
+    if (table != NULL) {
+        slot = &table->slots[prefix_hash(a ^ (b * 0x9e3779b97f4a7c15ULL)) & (MINUTE_SLOTS - 1)];
+        if (slot->entry != NULL && slot->a == a && slot->b == b)
+            return Py_NewRef(slot->entry);
+    } else {
+        PyErr_Clear();   /* no memory for the table: the dict alone answers */
+    }
+    PyObject *key = PyUnicode_Substring(text, 0, 16);
+    if (key == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(minutes, key);
+    if (entry != NULL) {
+        Py_INCREF(entry);
+    } else if (!PyErr_Occurred()) {
+        entry = PyObject_CallFunctionObjArgs(minute_fn, minutes, plan, key, NULL);
+    }
+    Py_DECREF(key);
+    if (entry == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (slot != NULL) {
+        Py_XSETREF(slot->entry, Py_NewRef(entry));
+        slot->a = a;
+        slot->b = b;
+    }
+    return entry;
+}
+
 /* The context, read once per call. */
 enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP };
 
@@ -338,29 +472,12 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
             return 0;
         }
     }
-    PyObject *key = PyUnicode_Substring(text, 0, 16);
-    if (key == NULL)
-        return -1;
-    if (!PyDict_Check(minutes)) {
-        Py_DECREF(key);
+    if (!PyDict_Check(minutes))
         return 0;
-    }
-    PyObject *entry = PyDict_GetItemWithError(minutes, key);
-    if (entry != NULL) {
-        Py_INCREF(entry);
-    } else {
-        if (PyErr_Occurred()) {
-            Py_DECREF(key);
-            PyErr_Clear();
-            return 0;
-        }
-        entry = PyObject_CallFunctionObjArgs(minute_fn, minutes, plan, key, NULL);
-    }
-    Py_DECREF(key);
-    if (entry == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
+    int failed = 0;
+    PyObject *entry = minute_entry(minutes, plan, text, minute_fn, &failed);
+    if (entry == NULL)
+        return failed ? -1 : 0;
     int result = 0;
     PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
     if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8)
@@ -377,7 +494,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     /* usage */
     PyObject *service = cells[C_SVC];
     long long units;
-    switch (service_kind(service)) {
+    PyObject *service_name = NULL;
+    switch (service_kind(service, &service_name)) {
     case SVC_VOICE:
         units = count_of(cells[C_DUR]);
         if (units < 0 || !unused_cell(cells[C_UP], 0) || !unused_cell(cells[C_DOWN], 0) || !unused_cell(cells[C_EV], 1))
@@ -448,7 +566,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         group = no_group;
 
     /* route and price (built and priced by the evaluator on first use) */
-    PyObject *by_group = PyDict_GetItemWithError(home, service);
+    PyObject *by_group = PyDict_GetItemWithError(home, service_name);
     if (by_group == NULL) {
         PyErr_Clear();
         goto done;
@@ -462,16 +580,20 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         goto done;   /* no rate (None), or a CDR discount: the Python loop */
     PyObject *rid = PyTuple_GET_ITEM(route, 0), *memo = PyTuple_GET_ITEM(route, 1);
     PyObject *plain = PyTuple_GET_ITEM(route, 2), *conditional = PyTuple_GET_ITEM(route, 3);
-    long long step = PyLong_AsLongLong(PyTuple_GET_ITEM(route, 5));
-    if (step < 0) {
+    PyObject *grid = PyTuple_GET_ITEM(route, 5);
+    long long ukey = PyTuple_Check(grid) ? grid_end(grid, units) : -1;
+    if (ukey < 0) {
         PyErr_Clear();
         goto done;
     }
     units_obj = PyLong_FromLongLong(units);
-    /* usage rounded up to whole memo steps prices alike: one memo entry per step */
-    PyObject *memo_key = PyLong_FromLongLong(step > 0 && units > 0 ? (units + step - 1) / step * step : units);
-    if (units_obj == NULL || memo_key == NULL) {
-        Py_XDECREF(memo_key);
+    if (units_obj == NULL) {
+        result = -1;
+        goto done;
+    }
+    /* usage rounded up to the end of its increment prices alike: one memo entry per increment */
+    PyObject *memo_key = ukey == units ? Py_NewRef(units_obj) : PyLong_FromLongLong(ukey);
+    if (memo_key == NULL) {
         result = -1;
         goto done;
     }
@@ -560,7 +682,9 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                         PyErr_Clear();
                         goto done;
                     }
-                    int with_condition = PySequence_Contains(conditional, bid);
+                    /* (most routes have no bundle with a condition: an empty set answers without a probe) */
+                    int with_condition = PyAnySet_Check(conditional) && PySet_GET_SIZE(conditional) == 0
+                                             ? 0 : PySequence_Contains(conditional, bid);
                     if (with_condition != 0) {
                         PyErr_Clear();
                         goto done;   /* a bundle with a condition to evaluate (or an error): the Python loop */
@@ -777,7 +901,26 @@ rate_columns(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
+/* memo_key(grid, units): grid_end, for the tests to hold it to the Python one; None when the loop would not read it. */
+static PyObject *
+memo_key(PyObject *self, PyObject *args)
+{
+    PyObject *grid;
+    long long units;
+    if (!PyArg_ParseTuple(args, "O!L", &PyTuple_Type, &grid, &units))
+        return NULL;
+    if (units < 0 || units > 999999999999999LL)
+        Py_RETURN_NONE;   /* the loop reads at most 15 digits */
+    long long key = grid_end(grid, units);
+    if (key < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(key);
+}
+
 static PyMethodDef methods[] = {
+    {"memo_key", memo_key, METH_VARARGS, "memo_key(grid, units) -> the one-span memo key of units on grid (None: not read)"},
     {"rate_block", rate_block, METH_VARARGS, "rate_block(rows, start, out, context) -> index of the first row not rated"},
     {"rate_columns", rate_columns, METH_VARARGS,
      "rate_columns(columns, count, start, out, context) -> index of the first row not rated"},
@@ -793,5 +936,10 @@ PyInit__rowkernel(void)
     ORIGINATING = PyUnicode_InternFromString("originating");
     if (HOME == NULL || ORIGINATING == NULL)
         return NULL;
+    for (int k = 0; k < NSERVICES; k++) {
+        SERVICES[k] = PyUnicode_InternFromString(SERVICE_NAMES[k]);
+        if (SERVICES[k] == NULL)
+            return NULL;
+    }
     return PyModule_Create(&module);
 }

@@ -212,6 +212,13 @@ class BandClock:
     def local_day(self, epoch: int) -> date:
         return date.fromordinal((epoch + self.offset(epoch)) // DAY + _EPOCH_ORDINAL)
 
+    def local_day_until(self, epoch: int) -> tuple[date, int]:
+        """(:meth:`local_day` at ``epoch``, the first instant after it where the local day or the UTC offset may
+        differ): every epoch in ``[epoch, until)`` has the same local day, so a run of CDRs asks once."""
+        offset = self.offset(epoch)
+        days = (epoch + offset) // DAY
+        return date.fromordinal(days + _EPOCH_ORDINAL), min((days + 1) * DAY - offset, self._next_offset_change(epoch))
+
     def local_time(self, epoch: int) -> str:
         local = epoch + self.offset(epoch)
         return datetime.fromtimestamp(local, timezone.utc).strftime("%a %Y-%m-%d %H:%M:%S")

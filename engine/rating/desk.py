@@ -36,6 +36,7 @@ from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFacto
 from engine.ports import UnitOfWorkFactory
 from engine.rating.addons import ActiveAddOn, AddOnWallets, keys_in_uses
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
+from engine.rating.bandclock import NEVER
 from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
 from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
@@ -212,14 +213,28 @@ class RatingDesk:
         chunk = _Chunk(rows)
         ats, versions, compileds, plan_ids, subscribers = chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers
         wholesale: dict[tuple[int, str], str] = {}
+        # per tenant: (since, plan set version, compiled) of the head activated last, which rates every CDR from then on
+        # (what almost every CDR of a chunk is rated by): asked of _in_force once per tenant, not per row
+        latest: dict[str, Any] = {}
+        ps: PlanSetVersion | None
+        comp: CompiledPlans | None
         for row in rows:
             tenant = row[_TENANT]
             at = _when(row[_START])
-            if version is None:
-                ps, comp = self._in_force(tenant, at, timelines)
-            else:
+            if version is not None:
                 ps, comp = version, compiled
-            sub = subs.get(row[_A]) if row[_A] else None
+            elif at is None:
+                ps = comp = None
+            else:
+                known_head = latest.get(tenant)
+                if known_head is None:
+                    known_head = latest[tenant] = self._latest_in_force(tenant, timelines)
+                if known_head and at >= known_head[0]:
+                    ps, comp = known_head[1], known_head[2]
+                else:
+                    ps, comp = self._in_force(tenant, at, timelines)
+            a_number = row[_A]
+            sub = subs.get(a_number) if a_number else None
             known = sub if sub is not None and sub.tenant_id == tenant else None
             plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
             if not plan_id and comp is not None:
@@ -235,6 +250,20 @@ class RatingDesk:
             subscribers.append(known)
         return chunk
 
+    def _latest_in_force(self, tenant: str, timelines: dict[Any, Any]) -> tuple[Any, ...]:
+        """``(since, version, compiled)``: what :meth:`_in_force` gives the tenant for any time at or after ``since`` (the
+        tenant's own head activated last); ``()`` when that takes more than one answer (no activation, a store without
+        timelines): then _in_force is asked per row."""
+        heads = self._heads(tenant, timelines)
+        if heads is False:
+            return ()
+        last = timelines.get((tenant, "latest"))
+        if last is None:
+            last = timelines[(tenant, "latest")] = _latest(heads)
+        if last[0] is None or last[1] is None:
+            return ()
+        return last[0], last[1], self._compiled_for(last[1])
+
     def _keys(self, chunk: "_Chunk") -> None:
         """The counter key (tenant, msisdn, cycle) and tariff plan version of each row whose subscriber is known."""
         cycles = self._cycles
@@ -244,14 +273,18 @@ class RatingDesk:
         keys.clear()
         tariffs.clear()
         anchor_of = self.anchor_of
+        # per (plan set, tariff plan): [lo, hi) of start epochs with one tariff plan version and one local day
+        windows: dict[tuple[int, str], tuple[int, int, CompiledVersion | None, Any]] = {}
         for row, at, comp, plan_id, sub in zip(chunk.rows, chunk.ats, chunk.compileds, chunk.plan_ids, chunk.subscribers):
             key = tariff = None
             if sub is not None and comp is not None and at is not None:
-                plan = comp.plan(plan_id)
                 epoch = int(at.timestamp())
-                tariff = plan.version_at(epoch) if plan is not None else None
+                w = windows.get((id(comp), plan_id))
+                if w is None or not w[0] <= epoch < w[1]:
+                    w = windows[(id(comp), plan_id)] = _window(comp, plan_id, epoch)
+                tariff = w[2]
                 if tariff is not None:
-                    day = tariff.clock.local_day(epoch)
+                    day = w[3]
                     anchor = anchor_of(sub)
                     cycle = cycles.get((day, anchor))
                     if cycle is None:
@@ -298,8 +331,12 @@ class RatingDesk:
             wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo, wanted)
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
+        seen: set[tuple[CounterKey, int, int]] = set()
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
             if key is not None and tariff is not None and comp is not None:
+                if (key, id(tariff), id(comp)) in seen:
+                    continue   # a subscriber's next CDR under the same version: its counters are there
+                seen.add((key, id(tariff), id(comp)))
                 cached = monthly.get((id(tariff), id(comp)))
                 if cached is None:
                     cached = monthly[(id(tariff), id(comp))] = [
@@ -383,8 +420,7 @@ class RatingDesk:
             if addons is not None:
                 wallets = addons.rows_from(n)
             elif usage is not None:
-                wallet = usage.wallet
-                wallets = [wallet(k) if k is not None else None for k in keys[n:end]]
+                wallets = usage.wallets(keys[n:end])
             out.extend(ev.rate_rows(rows[n:end], plan_ids[n:end], wallets))
             n = end
         return out
@@ -401,11 +437,7 @@ class RatingDesk:
         """plan_set_at with the tenant's (and its operator's) activation timeline read once per chunk."""
         if at is None:
             return None, None
-        heads: Any = timelines.get(tenant)
-        if heads is None:
-            with self._plan_uow(read_only=True) as uow:
-                of = getattr(uow.plan_versions, "activation_heads", None)
-                heads = timelines[tenant] = of(tenant) if of is not None else False
+        heads = self._heads(tenant, timelines)
         if heads is False:  # a store without timelines: ask per CDR
             version, compiled = self._plans.compiled_at(tenant, at)
             if version is None and self._parent(tenant):
@@ -421,6 +453,15 @@ class RatingDesk:
                 return self._in_force(parent, at, timelines)
             return None, None
         return head, self._compiled_for(head)
+
+    def _heads(self, tenant: str, timelines: dict[Any, Any]) -> Any:
+        """The tenant's activation timeline, read once per chunk (False: a store without timelines)."""
+        heads: Any = timelines.get(tenant)
+        if heads is None:
+            with self._plan_uow(read_only=True) as uow:
+                of = getattr(uow.plan_versions, "activation_heads", None)
+                heads = timelines[tenant] = of(tenant) if of is not None else False
+        return heads
 
     def _parent(self, tenant: str) -> str:
         parent = self._parents.get(tenant)
@@ -474,6 +515,21 @@ class RatingDesk:
             tenants = {principal.tenant_id}
         with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
+
+
+def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, CompiledVersion | None, Any]:
+    """``(epoch, until, version, local day)``: the tariff plan's version in force at ``epoch`` and its local day there,
+    the same for every start time up to ``until`` (the next version, a local midnight or a change of UTC offset)."""
+    plan = comp.plan(plan_id)
+    if plan is None:
+        return epoch, NEVER, None, None
+    v = plan.version_at(epoch)
+    following = plan.next_start(epoch)
+    until = following if following is not None else NEVER
+    if v is None:
+        return epoch, until, None, None
+    day, day_until = v.clock.local_day_until(epoch)
+    return epoch, min(until, day_until), v, day
 
 
 def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:

@@ -10,7 +10,8 @@ Every product path rates here: RatingService, mediation with rating, re-rating,
   :data:`Row` results, with bundle counters consumed in memory in row order.
   Per start minute it keeps the plan version, the band and how long the band
   lasts; per traffic kind the rate, the bundles and discounts that can apply;
-  per rate the one-span charge by usage (filled by the same pricing code).
+  per rate the one-span charge by usage rounded up to the end of its increment
+  (filled by the same pricing code).
   A call crossing a band or a bundle covering part of a call is priced in the
   loop by the per-CDR pricing on the values read; a row with a condition to
   evaluate or a bad value takes the per-CDR way (parsed and validated again).
@@ -54,6 +55,7 @@ from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, 
 from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
 from engine.rating.models import Part
+from engine.rating.models.base import grid_end
 from engine.rating.prefix import PrefixIndex
 from engine.rating.result import BundleState, BundleUse, DiscountLine, RatedCdr, RatedSpan, RatingStatus, UnratedReason
 
@@ -357,27 +359,41 @@ class Evaluator:
     @staticmethod
     def _settle(priced: Priced, spans: list[tuple[int, int, str, CompiledRate]], parts: list[Part]) -> None:
         """Money of the spans' parts: exact integer sums over one denominator, rounded once where the plan says."""
-        nums: list[int] = []
-        dens: list[int] = []
-        for i, (_s, _e, _b, rate) in enumerate(spans):
+        # (written for the one-span case the memos fill many thousands of times: no list per span, one pass over
+        # the parts for the billed and covered units)
+        single = len(spans) == 1
+        usage = den = 0
+        nums: list[tuple[int, int]] = []
+        uncovered = billed_any = False
+        for i, (start, end, band, rate) in enumerate(spans):
             model = rate.model
-            mine = [p for p in parts if p.span == i] if len(spans) > 1 else parts
-            num, den = model.amount_num(mine), model.den
+            mine = parts if single else [p for p in parts if p.span == i]
+            num, d = model.amount_num(mine), model.den
             if rate.rounding.scope == "per_span":
-                num, den = round_micros(num, den, rate.rounding.mode, rate.rounding.decimals), 1
-            nums.append(num)
-            dens.append(den)
-            billed = sum(p.units for p in mine)
-            covered = sum(p.covered for p in mine)
-            micros = num // den if num % den == 0 else divide_rounded(num, den, RoundingMode.HALF_EVEN)
-            priced.spans.append((spans[i][0], spans[i][1], spans[i][2], rate, billed, covered, micros))
-        lead = spans[0][3]
-        if all(p.units == p.covered for p in parts) and any(p.units for p in parts):
+                num, d = round_micros(num, d, rate.rounding.mode, rate.rounding.decimals), 1
+            billed = covered = 0
+            for p in mine:
+                billed += p.units
+                covered += p.covered
+            if billed != covered:
+                uncovered = True
+            if billed:
+                billed_any = True
+            micros = num // d if num % d == 0 else divide_rounded(num, d, RoundingMode.HALF_EVEN)
+            priced.spans.append((start, end, band, rate, billed, covered, micros))
+            if single:
+                usage, den = num, d
+            else:
+                nums.append((num, d))
+        if not uncovered and billed_any:
             priced.covered_all = True
             return  # wholly paid by bundles: no connect fee, no minimum charge
-        den = dens[0] if len(dens) == 1 else lcm(*dens)
+        if not single:
+            den = lcm(*(d for _n, d in nums))
+            usage = sum(n * (den // d) for n, d in nums)
+        lead = spans[0][3]
         priced.waived = lead.waive_unanswered and priced.units == 0 and lead.connect_fee > 0
-        usage = sum(n * (den // d) for n, d in zip(nums, dens)) + (0 if priced.waived else lead.connect_fee) * den
+        usage += (0 if priced.waived else lead.connect_fee) * den
         total = usage
         if total < lead.minimum_charge * den:
             priced.minimum = True
@@ -557,12 +573,12 @@ class Evaluator:
                     zone = "home"
                     route = home[service][group]
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
-                rid, memo, plain, conditional, discounts, step = route
+                rid, memo, plain, conditional, discounts, grid = route
                 if spans:
                     add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number, units, wallet_of))
                     continue
-                # usage rounded up to whole steps prices alike (one memo entry per step, see OneSpanMemo)
-                hit = memo[-(-units // step) * step if step and units > 0 else units]
+                # usage rounded up to the end of its increment prices alike (one memo entry per increment, see OneSpanMemo)
+                hit = memo[grid_end(grid, units)]
                 charge, billed = hit[0], hit[1]
                 uses = None
                 if plain is not None and wallet_of is not None and billed:
@@ -672,9 +688,9 @@ class Evaluator:
         return epoch if EARLIEST_EPOCH <= epoch < LATEST_EPOCH else None
 
     def _route(self, v: CompiledVersion, band: str, rkey: tuple[str, str, str, str]) -> tuple[Any, ...] | None:
-        """(rate, its one-span memo's get, the memo's key step, plain bundles {id: (priority, id)} or None, bundles
-        with a condition, CDR discounts or None) for one kind of traffic in one band; None when the per-CDR way
-        must answer."""
+        """(rate id, its one-span memo, plain bundles {id: (priority, id)} or None, bundles with a condition, CDR
+        discounts or None, the memo's key grid) for one kind of traffic in one band; None when the per-CDR way must
+        answer."""
         service, direction, zone, group = rkey
         rate = v.table.get((service, direction, zone, group, band)) if zone else None
         route: tuple[Any, ...] | None = None
@@ -696,7 +712,7 @@ class Evaluator:
                 if memo is None:
                     memo = self.compiled.memos[rate.id] = OneSpanMemo(rate)
                 route = (rate.id, memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None,
-                         rate.model.memo_step)
+                         rate.model.memo_grid)
         return route
 
     @classmethod
@@ -707,7 +723,8 @@ class Evaluator:
         parts = _parts(spans, units)
         priced = Priced(None, "", "", "", "", units)  # type: ignore[arg-type]
         cls._settle(priced, spans, parts)
-        return priced.gross, sum(p.units for p in parts), priced.spans[0][6]
+        span = priced.spans[0]
+        return priced.gross, span[4], span[6]   # (one span: its billed units are all the parts')
 
     def _row_slow(self, i: int, row: Sequence[Any], plan_id: str, wallet_of: WalletOf | None, header: Sequence[str]) -> Row:
         """One row the per-CDR way: full validation, then the same pricing."""
@@ -838,8 +855,9 @@ class OneSpanMemo(dict[int, tuple[int, int, int]]):
         self.rate = rate
 
     def __missing__(self, key: int) -> tuple[int, int, int]:
-        # the batch loops ask by usage rounded up to the model's memo step (whole increments, tier blocks), which
-        # prices exactly like the usage itself: many data volumes share one entry
+        # the batch loops ask by usage rounded up to the end of its increment on the model's memo grid (whole
+        # increments, tier blocks; see ChargeModel.memo_grid), which prices exactly like the usage itself: many data
+        # volumes and short calls share one entry
         if len(self) > _MEMO_SIZE:
             self.clear()
         hit = self[key] = Evaluator.one_span(self.rate, key)

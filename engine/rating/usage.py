@@ -123,14 +123,19 @@ class Usage:
         wanted = sorted(set(keys))
         self.counters: dict[CounterKey, dict[str, CounterRow]] = repo.counters_of(wanted) if wanted else {}
         self.balances: dict[CounterKey, dict[str, int]] = repo.balances_of(wanted) if wanted else {}
-        self._read_counters = {(k, b): row.remaining for k, by in self.counters.items() for b, row in by.items()}
-        self._read_balances = {(k, c): v for k, by in self.balances.items() for c, v in by.items()}
+        # what was read, to write back only what changed, conditionally: a counter row keeps the remaining units read
+        # (the wallets are consumed instead) except those ensure() adds; balances change in place, so a copy
+        self._new: set[tuple[CounterKey, str]] = set()
+        self._read_balances = {k: dict(by) for k, by in self.balances.items()}
         self._wallets: dict[CounterKey, dict[str, int]] = {}
 
     def ensure(self, key: CounterKey, bundle_id: str, allowance: int, unit: str) -> None:
-        by = self.counters.setdefault(key, {})
+        by = self.counters.get(key)
+        if by is None:
+            by = self.counters[key] = {}
         if bundle_id not in by:
             by[bundle_id] = CounterRow(allowance, allowance, unit)
+            self._new.add((key, bundle_id))
             self._wallets.pop(key, None)
 
     def wallet(self, key: CounterKey) -> dict[str, int]:
@@ -139,6 +144,11 @@ class Usage:
         if w is None:
             w = self._wallets[key] = {b: row.remaining for b, row in self.counters.get(key, {}).items()}
         return w
+
+    def wallets(self, keys: Iterable[CounterKey | None]) -> list[dict[str, int] | None]:
+        """The wallet of each key (None for None), in order: what a run of rows rates against."""
+        have, wallet = self._wallets, self.wallet
+        return [None if k is None else (have[k] if k in have else wallet(k)) for k in keys]
 
     def give_back(self, key: CounterKey, bundles: Iterable[tuple[str, int]], currency: str, charge: int) -> None:
         """What a rating took goes back (negative amounts take it again); an add-on's units (``BN_...+NNNNNN``,
@@ -166,17 +176,24 @@ class Usage:
 
     def changes(self) -> tuple[list[tuple[CounterKey, str, CounterRow, int | None]], list[tuple[CounterKey, str, int, int | None]]]:
         """What to write: (key, bundle, new row, remaining read or None) and (key, currency, new charged, read or None)."""
-        counters = []
+        counters: list[tuple[CounterKey, str, CounterRow, int | None]] = []
+        new = self._new
         for key, w in self._wallets.items():
+            if not w:
+                continue
+            rows = self.counters[key]
             for bid, remaining in w.items():
-                row = self.counters[key][bid]
-                read = self._read_counters.get((key, bid))
-                if read is None or read != remaining:
-                    counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), read))
-        balances = []
+                row = rows[bid]
+                if (key, bid) in new:
+                    counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
+                elif row.remaining != remaining:
+                    counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), row.remaining))
+        balances: list[tuple[CounterKey, str, int, int | None]] = []
+        read_balances = self._read_balances
         for key, by in self.balances.items():
+            read_by = read_balances.get(key)
             for currency, value in by.items():
-                read = self._read_balances.get((key, currency))
+                read = read_by.get(currency) if read_by is not None else None
                 if read is None or read != value:
                     balances.append((key, currency, value, read))
         return counters, balances

@@ -331,7 +331,10 @@ class _Statements:
             self.sql.append(text)
 
     def _main_checkout(self, *args: Any) -> None:
-        self.main_checkouts += 1
+        # the running server's own periodic work (the health monitor's database probe, the bill-run scheduler) may
+        # check out the main pool at any moment: a checkout of the redemption is one made by any other thread
+        if threading.current_thread().name not in ("health-monitor", "billing-scheduler"):
+            self.main_checkouts += 1
 
     def _checkout(self, dbapi_conn: Any, *args: Any) -> None:
         dbapi_conn.set_trace_callback(self._statement)

@@ -57,10 +57,35 @@ class ChargeModel(ABC):
     def amount_num(self, parts: list[Part]) -> int:
         """Exact money of the charged units of ``parts`` (one span's parts): the numerator over :attr:`den` micros."""
 
-    # the one-span charge depends only on usage rounded up to whole multiples of this (0: on the exact usage)
-    memo_step: int = 0
+    # The one-span charge depends only on the usage rounded up to the end of the increment it falls in, on this grid
+    # of increments laid from 0: (from, increment, from, increment, ...), a flat tuple the C loop reads as it is
+    # (empty: on the exact usage).  Many usages then share one memo entry: every call of 1..60 s at 60/1.
+    memo_grid: tuple[int, ...] = ()
 
     def memo_key(self, units: int) -> int:
         """A key that determines the one-span charge of ``units``."""
-        step = self.memo_step
-        return -(-units // step) * step if step and units > 0 else units
+        return grid_end(self.memo_grid, units)
+
+
+def grid_end(grid: tuple[int, ...], units: int) -> int:
+    """Where the last increment covering ``units`` ends on ``grid`` ((from, increment, ...), from 0; empty: ``units``
+    itself).  An increment belongs to the step it starts in and is billed in full even past the next step's start,
+    as the stepped model bills (see :mod:`engine.rating.models.stepped`)."""
+    if not grid or units <= 0:
+        return units
+    n = len(grid)
+    t = i = 0
+    while t < units:
+        while i + 2 < n and grid[i + 2] <= t:
+            i += 2
+        lim = min(units, grid[i + 2]) if i + 2 < n else units
+        inc = grid[i + 1]
+        t += -(-(lim - t) // inc) * inc
+    return t
+
+
+def memo_grid_of(steps: "tuple[tuple[int, int], ...]") -> tuple[int, ...]:
+    """The memo grid of (from, increment) steps; empty (the exact usage) unless they start at 0 with whole increments."""
+    if not steps or steps[0][0] != 0 or any(inc <= 0 for _f, inc in steps) or any(b[0] < a[0] for a, b in zip(steps, steps[1:])):
+        return ()
+    return tuple(x for step in steps for x in step)

@@ -17,7 +17,7 @@ from math import lcm
 from typing import Any
 
 from engine.money import round_micros
-from engine.rating.models.base import ChargeModel, Part, RoundingRule
+from engine.rating.models.base import ChargeModel, Part, RoundingRule, memo_grid_of
 
 
 class SteppedModel(ChargeModel):
@@ -32,8 +32,8 @@ class SteppedModel(ChargeModel):
         # legacy tariffs publish a rounded price per increment: each increment of a step costs that
         self.each = {(p, per, inc): round_micros(p * inc, per, rounding.mode, rounding.decimals) for _f, p, per, inc in self.steps}
         self.den = 1 if self.per_increment else lcm(*(s[2] for s in self.steps))
-        # one step: the charge depends only on the billed units (whole increments)
-        self.memo_step = self.steps[0][3] if len(self.steps) == 1 else 0
+        # the charge depends only on the billed units: where the increments laid from 0 end
+        self.memo_grid = memo_grid_of(tuple((s[0], s[3]) for s in self.steps))
 
     def parts(self, span: int, t: int, span_end: int, total: int, out: list[Part]) -> int:
         limit = min(span_end, total)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from engine.rating.models.base import ChargeModel, Part, RoundingRule
+from engine.rating.models.base import ChargeModel, Part, RoundingRule, memo_grid_of
 
 
 def tier_amount_num(units: int, levels: Sequence[Sequence[Any]], mode: str, per: int) -> int:
@@ -45,7 +45,7 @@ class TieredModel(ChargeModel):
         self.per: int = tiers["per"]
         self.den = self.per
         self.increment: int = tiers["increment"]
-        self.memo_step = self.increment
+        self.memo_grid = memo_grid_of(((0, self.increment),))
         self.levels = tuple(tuple(level) for level in tiers["levels"])
 
     def parts(self, span: int, t: int, span_end: int, total: int, out: list[Part]) -> int:

@@ -15,7 +15,7 @@ from engine.columns import ColumnRows
 from engine.rating import Evaluator
 from engine.rating import evaluator as evaluator_module
 from engine.rating.evaluator import WalletsByGroup
-from tests.unit.rating.helpers import REPO, cdr, compile_folder
+from tests.unit.rating.helpers import REPO, cdr, compile_folder, ir_plan, ir_rate
 
 pytestmark = pytest.mark.skipif(evaluator_module._kernel() is None, reason="the C extension was not built (no compiler)")
 
@@ -145,7 +145,6 @@ def test_the_c_prefix_table_finds_the_longest_prefix_of_many(seed: int, count: i
     """The C loop's prefix table (with its filter of the lengths a number has no prefix of) gives each number the group
     of its longest prefix, as the prefix index does, over thousands of nested prefixes of 1-9 digits."""
     from engine.rating.compiled import CompiledPlans
-    from tests.unit.rating.helpers import cdr, ir_plan, ir_rate
 
     rng = random.Random(seed)
     groups: dict[str, list[str]] = {f"DST_{g}": [] for g in range(7)}
@@ -169,3 +168,106 @@ def test_the_c_prefix_table_finds_the_longest_prefix_of_many(seed: int, count: i
     index = compiled.plans["TP"].versions[0].index
     assert [r[5] for r in got] == [r[5] for r in want] == [index.lookup(n)[0] for n in numbers]
     assert [r[:3] for r in got] == [r[:3] for r in want]
+
+
+# == the one-span memo's key: usage rounded up to the end of its increment ===================================
+_grids = st.lists(st.tuples(st.integers(0, 90), st.integers(1, 70)), min_size=1, max_size=4).map(
+    lambda steps: [(0, steps[0][1])] + [(sum(s[0] for s in steps[1:k + 1]), inc) for k, (_f, inc) in enumerate(steps[1:], 1)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_grids, prices=st.lists(st.integers(0, 5_000_000), min_size=4, max_size=4), per=st.sampled_from([1, 6, 60, 1000]),
+       connect=st.sampled_from([0, 50_000]), minimum=st.sampled_from([0, 100_000]), maximum=st.sampled_from([None, 250_000]),
+       mode=st.sampled_from(["half_up", "half_even", "up", "down"]), scope=st.sampled_from(["per_call", "per_span", "per_increment"]),
+       units=st.integers(0, 2_000))
+def test_usage_prices_as_the_end_of_its_increment(steps: list[tuple[int, int]], prices: list[int], per: int, connect: int,
+                                                    minimum: int, maximum: int | None, mode: str, scope: str, units: int) -> None:
+    """A stepped rate prices a usage as it prices the end of the increment the usage falls in (increments from 0, each
+    billed in full at the step it starts in, however many steps, nested or equal step starts): so the batch loops
+    ask the one-span memo by that end (ChargeModel.memo_key), and the C loop computes the same key."""
+    from engine.rating._rowkernel import memo_key
+    from engine.rating.compiled import _rate
+    from engine.rating.models import Part
+    from engine.rating.models.base import grid_end
+
+    rate = _rate("RT", ir_rate([[f, prices[k], per, inc] for k, (f, inc) in enumerate(steps)], connect=connect, minimum=minimum,
+                               maximum=maximum, mode=mode, scope=scope))
+    key = rate.model.memo_key(units)
+    assert rate.model.memo_grid == tuple(x for s in steps for x in s)
+    assert key == grid_end(rate.model.memo_grid, units) == memo_key(rate.model.memo_grid, units) >= units
+    assert (key == 0) == (units == 0)
+    at_usage: list[Part] = []
+    at_key: list[Part] = []
+    assert rate.model.parts(0, 0, units, units, at_usage) == key
+    rate.model.parts(0, 0, key, key, at_key)
+    assert at_usage == at_key
+    assert Evaluator.one_span(rate, units) == Evaluator.one_span(rate, key)
+
+
+@settings(max_examples=200, deadline=None)
+@given(grid=st.lists(st.integers(-3, 80), min_size=0, max_size=9).map(tuple), units=st.integers(0, 10**6))
+def test_the_c_memo_key_is_the_python_one_or_none(grid: tuple[int, ...], units: int) -> None:
+    """Any tuple given as a grid: the C key equals engine.rating.models.base.grid_end where it is a grid from 0 of whole
+    increments with steps in order; otherwise the C loop declines (None) and the Python loop rates the row."""
+    from engine.rating._rowkernel import memo_key
+    from engine.rating.models.base import grid_end, memo_grid_of
+
+    got = memo_key(grid, units)
+    pairs = tuple(zip(grid[::2], grid[1::2]))
+    if got is not None:
+        assert got == grid_end(grid, units)
+    if units and len(grid) % 2 == 0 and memo_grid_of(pairs) == grid:
+        assert got == grid_end(grid, units)
+    assert memo_key(grid, 0) in (0, None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_grids, price=st.integers(1, 2_000_000), connect=st.sampled_from([0, 70_000]), seed=st.integers(0, 2**32))
+def test_rows_keyed_by_the_end_of_their_increment_rate_as_the_per_cdr_way(steps: list[tuple[int, int]], price: int, connect: int,
+                                                                         seed: int) -> None:
+    """Calls of every length at a many-step rate (60/1, 30/6, ...), rated by the C loop through the memo keyed by the
+    end of the increment, charge what the per-CDR way (no memo) charges, in a midnight-split two-band plan."""
+    from engine.rating.compiled import CompiledPlans
+
+    rng = random.Random(seed)
+    rates = {"RT": ir_rate([[f, price * (k + 1), 60, inc] for k, (f, inc) in enumerate(steps)], connect=connect, maximum=900_000)}
+    week = {d: [[0, 600, "NIGHT"], [600, 1440, "DAY"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    compiled = CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", b, "RT"] for b in ("DAY", "NIGHT")],
+                                             days=week))
+    calls = [cdr(duration_seconds=rng.randint(0, 400), start=f"2026-03-0{rng.randint(2, 3)}T{rng.choice(['09:5', '23:5', '12:0'])}"
+                                                                f"{rng.randint(0, 9)}:{rng.randint(0, 59):02d}Z") for _ in range(150)]
+    rows = [to_row(c) for c in calls]
+    ev = Evaluator(compiled)
+    got = ev.rate_rows(_held(rows), "TP")
+    want = [Evaluator(compiled).rate(c, "TP") for c in calls]
+    assert [(r[0], r[1]) for r in got] == [(w.status.value, w.charge_micros) for w in want]
+    model = compiled.plans["TP"].versions[0].table[("voice", "originating", "home", "DST_ALL", "DAY")].model
+    assert compiled.memos["RT"] and set(compiled.memos["RT"]) <= {model.memo_key(c.duration_seconds) for c in calls}   # asked by the end of the increment
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_the_c_minute_table_answers_only_for_its_own_plan(seed: int) -> None:
+    """The C loop keeps the start minutes' entries of a few plans' minute caches by the minute's bytes: the same
+    minutes rated in turn under six plan sets (more than it keeps tables for) with other prices and band hours,
+    thousands of distinct minutes (slots taken over), each gives what the Python loop gives for that plan set."""
+    from engine.rating.compiled import CompiledPlans
+
+    rng = random.Random(seed)
+    sets = []
+    for k in range(6):
+        cut = rng.randrange(1, 1440)
+        week = {d: [[0, cut, "NIGHT"], [cut, 1440, "DAY"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        rates = {b: ir_rate([[0, 10_000 * (k + 1) * (2 if b == "DAY" else 1), 60, 1]]) for b in ("DAY", "NIGHT")}
+        sets.append(CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", b, b] for b in ("DAY", "NIGHT")],
+                                                  days=week)))
+    minutes = [f"2026-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}" for _ in range(6_000)]
+    rows = [to_row(cdr(duration_seconds=rng.randint(1, 90), start=f"{m}:{rng.randint(0, 59):02d}Z")) for m in minutes]
+    c_loops = [Evaluator(s) for s in sets]
+    for _round in range(2):
+        for k in rng.sample(range(6), 6):
+            py_loop = Evaluator(sets[k])
+            py_loop.use_kernel = False
+            part = rows[rng.randrange(0, 3_000):][:3_000]
+            got = c_loops[k].rate_rows(_held(part), "TP")
+            assert [r[:3] + r[5:9] for r in got] == [r[:3] + r[5:9] for r in py_loop.rate_rows(part, "TP")]
