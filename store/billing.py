@@ -23,6 +23,7 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -86,6 +87,8 @@ from store.uow import SqlUnitOfWorkFactory
 TS = DateTime(timezone=True)
 meta = SQLModel.metadata
 CHUNK = 500
+# a unique key broken: by a statement (SQLAlchemy's error) or by a raw COPY (the driver's own)
+UNIQUE_KEY_BROKEN = (IntegrityError, psycopg.IntegrityError)
 
 billing_accounts = Table(
     "billing_accounts", meta,
@@ -638,10 +641,8 @@ class SqlBillingUnitOfWork:
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
                     cp.write(payload.encode("utf-8"))
-        except Exception as exc:
-            if type(exc).__name__ == "UniqueViolation":
-                raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
-            raise
+        except UNIQUE_KEY_BROKEN:
+            raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
         self._add_lists(tenant_id, {i: "\n".join(parts) for i, parts in ids.items()})
 
     def _add_lists(self, tenant_id: str, lists: dict[str, str]) -> None:
@@ -683,12 +684,10 @@ class SqlBillingUnitOfWork:
     def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
         try:
             self._freeze_usage(tenant_id, rows)
-        except Exception as exc:
-            # a CDR on a bill already (the unique key; a raw COPY raises psycopg's own): the port's AlreadyExists,
-            # as the memory store raises it (tests/integration/test_billing_contract.py)
-            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-                raise AlreadyExists("billed CDR", rows[0][0] if len(rows) == 1 else f"one of {len(rows)} CDRs") from None
-            raise
+        except UNIQUE_KEY_BROKEN:
+            # a CDR on a bill already: the port's AlreadyExists, as the memory store raises it
+            # (tests/integration/test_billing_contract.py)
+            raise AlreadyExists("billed CDR", rows[0][0] if len(rows) == 1 else f"one of {len(rows)} CDRs") from None
 
     def _freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
         if not rows:
@@ -858,11 +857,10 @@ class SqlBillingUnitOfWork:
                     self._copy(billing_periods, rows)
                 else:
                     self.s.execute(insert(billing_periods), rows)
-        except Exception as exc:
-            # the unique key: another run (or this one, before a crash) claimed one of these periods first
-            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-                raise AlreadyExists("billing period", "claimed by another run") from None
-            raise
+        except UNIQUE_KEY_BROKEN:
+            # the unique key: another run (or this one, before a crash) claimed one of these periods first (the COPY
+            # raises the driver's error, the insert SQLAlchemy's)
+            raise AlreadyExists("billing period", "claimed by another run") from None
 
     def update_claim_status(self, tenant_id: str, account_id: str, period_start: date, status: PeriodStatus) -> None:
         t = billing_periods
