@@ -213,44 +213,63 @@ _PER_EVENT = frozenset(n for n, s in _SERVICE_VALUES.items() if s not in (Servic
 _DAYS: dict[int, str] = {}   # days since 1970 -> "YYYY-MM-DD"
 
 
+try:   # a chunk's wire CDRs read straight from the request's bytes (servers/_wire.c), when it is built
+    from servers import _wire
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _wire = None   # type: ignore[assignment]
+
+
 def cdr_rows_from_pb(msgs: Any, field: str, errors: ErrorList, limits: CdrLimits = DEFAULT_LIMITS,
-                     indexed: bool = True) -> list[tuple[Any, ...] | None]:
+                     indexed: bool = True, wire: bytes | None = None) -> list[tuple[Any, ...] | None]:
     """The wire CDRs of a chunk as rows of the normalised layout (engine.cdr.COLUMNS, what ``row_of(cdr_from_pb(...))``
     gives), without a MediatedCdr each: a CDR well inside every bound is read straight into its row; any other goes
     through :func:`cdr_from_pb`, which names its problems in ``errors`` (its entry is then None).  ``field[i]`` names
-    the i-th CDR (``field`` alone when not ``indexed``: a request's one CDR)."""
-    out: list[tuple[Any, ...] | None] = []
-    add = out.append
-    services, directions, per_event, days = _SERVICE_VALUES, _DIRECTION_VALUES, _PER_EVENT, _DAYS
-    max_seconds, max_bytes, max_events = limits.max_call_seconds, limits.max_volume_bytes, limits.max_events
-    unnamed: dict[str, list[tuple[int, str]]] = {}   # source -> (index, origin id) of CDRs without a cdr_id
-    for i, msg in enumerate(msgs):
-        service = services.get(msg.service)
-        direction = directions.get(msg.direction)
-        start = msg.start_time
-        seconds, duration, up, down = start.seconds, msg.duration_seconds, msg.volume_up_bytes, msg.volume_down_bytes
-        events = msg.event_count or (1 if msg.service in per_event else 0)
-        source, origin, cdr_id, a, b, imsi = msg.source, msg.origin_id, msg.cdr_id, msg.a_number, msg.b_number, msg.imsi
-        visited, code, tenant = msg.visited_network, msg.supplementary_code, msg.tenant_id
-        if (service is None or direction is None or not EARLIEST_EPOCH <= seconds < LATEST_EPOCH or not 0 <= start.nanos < 1_000_000_000
-                or not 0 <= duration <= max_seconds or not 0 <= up <= max_bytes or not 0 <= down <= max_bytes or up + down > max_bytes
-                or not 0 <= events <= max_events or len(cdr_id) > 64 or len(source) > 64 or len(origin) > 255 or len(a) > 64
-                or len(b) > 255 or len(imsi) > 15 or len(visited) > 16 or len(code) > 16 or len(tenant) > 40
-                or msg.HasField("charge") or len(msg.attributes) or not msg.HasField("start_time")):
-            cdr = cdr_from_pb(msg, f"{field}[{i}]" if indexed else field, errors, limits)
-            add(row_of(cdr) if cdr is not None else None)
-            continue
-        day = days.get(seconds // 86400)
-        if day is None:
-            day = days[seconds // 86400] = datetime.fromtimestamp(seconds - seconds % 86400, timezone.utc).strftime("%Y-%m-%d")
-        clock = seconds % 86400
-        if not cdr_id:
-            unnamed.setdefault(source, []).append((i, origin))
-        add((cdr_id, source, origin, service, direction, f"{day}T{clock // 3600:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}Z", a, b,
-             imsi, duration, up, down, events, visited, code, None, "", tenant, ""))
+    the i-th CDR (``field`` alone when not ``indexed``: a request's one CDR).
+
+    ``wire``: the serialized request whose field 1 holds ``msgs`` (RateCdrsRequest, RateCdrRequest): the C reader
+    (servers/_wire.c) then reads the plain CDRs from its bytes, and the loop below only those it leaves (None)."""
+    fast = None
+    if wire is not None and _wire is not None:
+        fast = _wire.cdr_rows(wire, (limits.max_call_seconds, limits.max_volume_bytes, limits.max_events, EARLIEST_EPOCH,
+                                     LATEST_EPOCH), _SERVICE_VALUES, _DIRECTION_VALUES, _PER_EVENT)
+        if fast is not None and len(fast) != len(msgs):   # pragma: no cover - bytes of another request
+            fast = None
+    out: list[tuple[Any, ...] | None] = fast if fast is not None else [None] * len(msgs)
+    for i in range(len(msgs)) if fast is None else [i for i, row in enumerate(fast) if row is None]:
+        out[i] = _row_from_pb(msgs[i], f"{field}[{i}]" if indexed else field, errors, limits)
+    unnamed: dict[str, list[int]] = {}   # source -> index of the CDRs without a cdr_id
+    for i, row in enumerate(out):
+        if row is not None and not row[0]:
+            unnamed.setdefault(row[1], []).append(i)
     for source, named in unnamed.items():
-        origins = [o for _, o in named]
+        origins = [out[i][2] for i in named]   # type: ignore[index]
         ids = _cdr_ids(identity_prefix(source), origins) if _cdr_ids is not None else [cdr_identity(source, o) for o in origins]
-        for (i, _), cdr_id in zip(named, ids):
+        for i, cdr_id in zip(named, ids):
             out[i] = (cdr_id, *out[i][1:])   # type: ignore[index]
     return out
+
+
+def _row_from_pb(msg: Any, field: str, errors: ErrorList, limits: CdrLimits) -> tuple[Any, ...] | None:
+    """One wire CDR's row (its cdr_id empty when it has none: the caller fills in its identity), or None with its problems
+    in ``errors``."""
+    service = _SERVICE_VALUES.get(msg.service)
+    direction = _DIRECTION_VALUES.get(msg.direction)
+    start = msg.start_time
+    seconds, duration, up, down = start.seconds, msg.duration_seconds, msg.volume_up_bytes, msg.volume_down_bytes
+    events = msg.event_count or (1 if msg.service in _PER_EVENT else 0)
+    source, origin, cdr_id, a, b, imsi = msg.source, msg.origin_id, msg.cdr_id, msg.a_number, msg.b_number, msg.imsi
+    visited, code, tenant = msg.visited_network, msg.supplementary_code, msg.tenant_id
+    max_bytes = limits.max_volume_bytes
+    if (service is None or direction is None or not EARLIEST_EPOCH <= seconds < LATEST_EPOCH or not 0 <= start.nanos < 1_000_000_000
+            or not 0 <= duration <= limits.max_call_seconds or not 0 <= up <= max_bytes or not 0 <= down <= max_bytes
+            or up + down > max_bytes or not 0 <= events <= limits.max_events or len(cdr_id) > 64 or len(source) > 64
+            or len(origin) > 255 or len(a) > 64 or len(b) > 255 or len(imsi) > 15 or len(visited) > 16 or len(code) > 16
+            or len(tenant) > 40 or msg.HasField("charge") or len(msg.attributes) or not msg.HasField("start_time")):
+        cdr = cdr_from_pb(msg, field, errors, limits)
+        return row_of(cdr) if cdr is not None else None
+    day = _DAYS.get(seconds // 86400)
+    if day is None:
+        day = _DAYS[seconds // 86400] = datetime.fromtimestamp(seconds - seconds % 86400, timezone.utc).strftime("%Y-%m-%d")
+    clock = seconds % 86400
+    return (cdr_id, source, origin, service, direction, f"{day}T{clock // 3600:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}Z", a, b,
+            imsi, duration, up, down, events, visited, code, None, "", tenant, "")

@@ -71,3 +71,95 @@ def test_a_chunk_without_cdr_ids_gets_the_identities_of_engine_cdr() -> None:
     assert [r[0] for r in rows] == [cdr_identity(m.source, m.origin_id) for m in msgs]   # type: ignore[index]
     assert [r[5] for r in rows] == ["2027-01-15T08:00:00Z", "2027-01-15T08:00:01Z", "2027-01-15T08:00:02Z",   # type: ignore[index]
                                     "2027-01-15T08:00:03Z"]
+
+
+# -- the C reader (servers/_wire.c) -----------------------------------------------------------------------------------
+
+def varint(n: int) -> bytes:
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def field(number: int, wire_type: int, payload: bytes) -> bytes:
+    return varint(number << 3 | wire_type) + (varint(len(payload)) + payload if wire_type == 2 else payload)
+
+
+def timestamp(seconds: int, nanos: int) -> bytes:
+    return (field(1, 0, varint(seconds)) if seconds else b"") + (field(2, 0, varint(nanos)) if nanos else b"")
+
+
+# what a client may append to a CDR's bytes: fields sent twice (the last wins, a timestamp merges), unknown fields of every
+# wire type, known fields in a wire type of another kind; protobuf reads them all, the C reader must agree or decline
+extra = st.one_of(
+    st.builds(lambda s, n: field(6, 2, timestamp(s, n)), st.integers(0, 7_300_000_000), st.integers(-1, 1_000_000_000)),
+    st.builds(lambda f, v: field(f, 0, varint(v)), st.sampled_from([4, 5, 10, 11, 12, 13]), st.integers(-2, 2**40)),
+    st.builds(lambda f, t: field(f, 2, t.encode()), st.sampled_from([1, 2, 3, 7, 8, 9, 14, 15, 17]), text(16)),
+    st.builds(lambda f, v: field(f, 0, varint(v)), st.integers(19, 5000), st.integers(0, 2**64 - 1)),
+    st.builds(lambda f, b: field(f, 1, b), st.integers(19, 300), st.binary(min_size=8, max_size=8)),
+    st.builds(lambda f, b: field(f, 5, b), st.integers(19, 300), st.binary(min_size=4, max_size=4)),
+    st.builds(lambda f, b: field(f, 2, b), st.integers(1, 300), st.binary(max_size=6)),
+    st.builds(lambda f, b: field(f, 5, b), st.sampled_from([4, 6, 10, 16]), st.binary(min_size=4, max_size=4)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(wire_cdr(), st.lists(extra, max_size=3)), min_size=1, max_size=6),
+       st.lists(extra, max_size=2))
+def test_the_c_reader_gives_what_the_python_path_gives(cdrs: list[tuple[mpb.NormalisedCdr, list[bytes]]], around: list[bytes]) -> None:
+    """Any request bytes protobuf reads, the C reader reads to the rows and violations the Python path gives."""
+    import pytest
+
+    from billing.v1 import rating_pb2 as rpb
+    from google.protobuf.message import DecodeError
+    from servers import convert
+
+    if convert._wire is None:   # pragma: no cover - a build without a C compiler
+        pytest.skip("servers._wire is not built")
+    wire = b"".join(field(1, 2, msg.SerializeToString() + b"".join(more)) for msg, more in cdrs) + b"".join(around)
+    try:
+        request = rpb.RateCdrsRequest.FromString(wire)
+    except DecodeError:
+        return   # refused as INVALID_ARGUMENT before any servicer runs (servers/interceptors.py)
+    msgs = request.cdrs
+    got_errors, want_errors = ErrorList(), ErrorList()
+    got = cdr_rows_from_pb(msgs, "cdrs", got_errors, LIMITS, wire=wire)
+    want = cdr_rows_from_pb(msgs, "cdrs", want_errors, LIMITS)
+    assert got == want
+    assert got_errors.violations == want_errors.violations
+    fast = convert._wire.cdr_rows(wire, (LIMITS.max_call_seconds, LIMITS.max_volume_bytes, LIMITS.max_events, EARLIEST_EPOCH,
+                                         LATEST_EPOCH), convert._SERVICE_VALUES, convert._DIRECTION_VALUES, convert._PER_EVENT)
+    if fast is not None:   # what it read itself is the Python path's row (cdr_id empty when the CDR has none)
+        for msg, row in zip(msgs, fast):
+            if row is not None:
+                assert row == convert._row_from_pb(msg, "cdrs", ErrorList(), LIMITS)
+
+
+def test_the_c_reader_declines_what_it_does_not_read() -> None:
+    """A charge, attributes or an out-of-bounds value leave the CDR to the Python path (None); a group (wire type 3) the
+    whole request; a plain CDR is read."""
+    import pytest
+
+    from servers import convert
+
+    if convert._wire is None:   # pragma: no cover - a build without a C compiler
+        pytest.skip("servers._wire is not built")
+    bounds = (LIMITS.max_call_seconds, LIMITS.max_volume_bytes, LIMITS.max_events, EARLIEST_EPOCH, LATEST_EPOCH)
+
+    def read(*msgs: mpb.NormalisedCdr, tail: bytes = b"") -> object:
+        wire = b"".join(field(1, 2, m.SerializeToString()) for m in msgs) + tail
+        return convert._wire.cdr_rows(wire, bounds, convert._SERVICE_VALUES, convert._DIRECTION_VALUES, convert._PER_EVENT)
+
+    base = {"source": "sw", "origin_id": "o", "service": 1, "start_time": {"seconds": 1_800_000_000}, "duration_seconds": 60}
+    plain = mpb.NormalisedCdr(**base)
+    charged = mpb.NormalisedCdr(**base, charge=common_pb2.Money(amount_micros=5, currency="EUR"))
+    tagged = mpb.NormalisedCdr(**base, attributes={"k": "v"})
+    long_call = mpb.NormalisedCdr(**{**base, "duration_seconds": LIMITS.max_call_seconds + 1})
+    rows = read(plain, charged, tagged, long_call)
+    assert isinstance(rows, list) and rows[1:] == [None, None, None]
+    assert rows[0] == ("", "sw", "o", "voice", "originating", "2027-01-15T08:00:00Z", "", "", "", 60, 0, 0, 0, "", "", None, "", "",
+                       "")
+    assert read(plain, tail=field(40, 3, b"")) is None
