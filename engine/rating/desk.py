@@ -330,6 +330,7 @@ class RatingDesk:
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo, wanted)
+        counters = usage.counters
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         seen: set[tuple[CounterKey, int, int]] = set()
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
@@ -342,19 +343,16 @@ class RatingDesk:
                     cached = monthly[(id(tariff), id(comp))] = [
                         (bid, b.allowance, b.unit) for bid in tariff.bundles
                         if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
+                have = counters.get(key)
                 for bid, allowance, unit in cached:
-                    usage.ensure(key, bid, allowance, unit)
+                    if have is None or bid not in have:
+                        usage.ensure(key, bid, allowance, unit)
+                        have = counters.get(key)
         addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
-        for prev_key, units in previous.units.items():
-            usage.give_back(prev_key, units.items(), "", 0)
-        for prev_key, charges in previous.charges.items():
-            for currency, micros in charges.items():
-                usage.give_back(prev_key, (), currency, micros)
-        for held_key, (bundles, charges) in others.items():
-            usage.give_back(held_key, bundles.items(), "", 0)
-            for currency, micros in charges.items():
-                usage.give_back(held_key, (), currency, micros)
+        usage.give_back_all((k, units, {}) for k, units in previous.units.items())
+        usage.give_back_all((k, {}, charges) for k, charges in previous.charges.items())
+        usage.give_back_all((k, bundles, charges) for k, (bundles, charges) in others.items())
         results = self._rate_items(chunk, usage, addons)
         taken: dict[int, Any] = {}
         if addons is not None:
@@ -383,10 +381,8 @@ class RatingDesk:
                  str(row[_SERVICE]), r[5], r[6], r[7], ps.version if ps is not None else 0,
                  v.plan_id if rated_ok else plan_id, v.version if rated_ok else 0,
                  status, "" if rated_ok else r[2][:500]))
-        for held_key, (bundles, charges) in others.items():  # the run's other CDRs keep what they hold until rated
-            usage.give_back(held_key, ((b, -u) for b, u in bundles.items()), "", 0)
-            for currency, micros in charges.items():
-                usage.give_back(held_key, (), currency, -micros)
+        # the run's other CDRs keep what they hold until rated
+        usage.give_back_all(((k, bundles, charges) for k, (bundles, charges) in others.items()), -1)
         counters, balances = usage.changes()
         if not repo.write_chunk(entries, previous.replaced, counters, balances):
             return None
@@ -572,6 +568,17 @@ def _bundles_text(uses: Any) -> str:
     """The bundle units a CDR took as the ledger keeps them: JSON ``[["bundle", units], ...]``."""
     if not uses:
         return "[]"
+    if type(uses) is tuple:
+        text = _TEXTS.get(uses)
+        if text is None:
+            if len(_TEXTS) >= 10_000:
+                _TEXTS.clear()
+            text = _TEXTS[uses] = _bundles_json(uses)
+        return text
+    return _bundles_json(uses)
+
+
+def _bundles_json(uses: Any) -> str:
     names = _JSON_NAMES
     parts = []
     for bid, units in uses:
@@ -583,6 +590,7 @@ def _bundles_text(uses: Any) -> str:
 
 
 _JSON_NAMES: dict[str, str] = {}   # bundle id -> its JSON string (few ids, many CDRs)
+_TEXTS: dict[tuple[Any, ...], str] = {}   # what a CDR took -> its JSON (the same units recur: whole minutes, one SMS)
 
 
 def _pick(heads: list[PlanSetVersion], at: datetime) -> PlanSetVersion | None:

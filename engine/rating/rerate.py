@@ -96,16 +96,20 @@ class RerateDesk:
             for currency, micros in charges.items():
                 summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
         yield 0, total
+        after = summary.charged_after
         for rows in self._stored.chunks(scope, start, end, self._chunk):
-            for status, charge, currency in self._rating.rerate_chunk(principal, rows, held, ps, compiled):
-                summary.cdrs += 1
+            outcomes = self._rating.rerate_chunk(principal, rows, held, ps, compiled)
+            rated = rejected = 0
+            for status, charge, currency in outcomes:
                 if status == RATED:
-                    summary.rated += 1
-                    summary.charged_after[currency] = summary.charged_after.get(currency, 0) + charge
+                    rated += 1
+                    after[currency] = after.get(currency, 0) + charge
                 elif status == REJECTED:
-                    summary.rejected += 1
-                else:
-                    summary.unrated += 1
+                    rejected += 1
+            summary.cdrs += len(outcomes)
+            summary.rated += rated
+            summary.rejected += rejected
+            summary.unrated += len(outcomes) - rated - rejected
             yield summary.cdrs, total
         yield summary
 

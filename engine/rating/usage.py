@@ -166,6 +166,28 @@ class Usage:
             by = self.balances.setdefault(key, {})
             by[currency] = by.get(currency, 0) - charge
 
+    def give_back_all(self, held: Iterable[tuple[CounterKey, dict[str, int], dict[str, int]]], sign: int = 1) -> None:
+        """:meth:`give_back` of many cycles at once: ``(key, bundle units, charges by currency)`` each, taken again
+        when ``sign`` is -1 (a chunk's re-rating gives back what the run's other CDRs hold, then takes it again)."""
+        wallets, balances, wallet = self._wallets, self.balances, self.wallet
+        for key, bundles, charges in held:
+            if bundles:
+                w = wallets.get(key)
+                if w is None:
+                    w = wallet(key)
+                for bid, units in bundles.items():
+                    if bid in w:
+                        w[bid] += sign * units
+                    elif ADD_ON_MARK in bid:
+                        self.give_back(key, ((bid, sign * units),), "", 0)
+            if charges:
+                by = balances.get(key)
+                if by is None:
+                    by = balances[key] = {}
+                for currency, micros in charges.items():
+                    if micros:
+                        by[currency] = by.get(currency, 0) - sign * micros
+
     def charged(self, key: CounterKey, currency: str) -> int:
         return self.balances.get(key, {}).get(currency, 0)
 
@@ -177,14 +199,14 @@ class Usage:
     def changes(self) -> tuple[list[tuple[CounterKey, str, CounterRow, int | None]], list[tuple[CounterKey, str, int, int | None]]]:
         """What to write: (key, bundle, new row, remaining read or None) and (key, currency, new charged, read or None)."""
         counters: list[tuple[CounterKey, str, CounterRow, int | None]] = []
-        new = self._new
+        new, all_rows = self._new, self.counters
         for key, w in self._wallets.items():
             if not w:
                 continue
-            rows = self.counters[key]
+            rows = all_rows[key]
             for bid, remaining in w.items():
                 row = rows[bid]
-                if (key, bid) in new:
+                if new and (key, bid) in new:
                     counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
                 elif row.remaining != remaining:
                     counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), row.remaining))
@@ -197,6 +219,19 @@ class Usage:
                 if read is None or read != value:
                     balances.append((key, currency, value, read))
         return counters, balances
+
+
+def bundle_units(text: str) -> list[tuple[str, int]]:
+    """The bundle units of a ledger row's ``bundles_json`` (``[["bundle", units], ...]``), parsed once per distinct text."""
+    got = _PARSED.get(text)
+    if got is None:
+        if len(_PARSED) >= 10_000:
+            _PARSED.clear()
+        got = _PARSED[text] = [(b, int(u)) for b, u in json.loads(text)]
+    return got
+
+
+_PARSED: dict[str, list[tuple[str, int]]] = {}   # bundles_json -> its units (few distinct texts, many rows)
 
 
 class Taken:
@@ -225,8 +260,8 @@ class Taken:
                 by = units.get(key)
                 if by is None:
                     by = units[key] = {}
-                for b, u in json.loads(bundles):
-                    by[b] = by.get(b, 0) + int(u)
+                for b, u in bundle_units(bundles):
+                    by[b] = by.get(b, 0) + u
             if charge:
                 byc = charges.get(key)
                 if byc is None:
@@ -250,12 +285,18 @@ class Held:
     def besides(self, taken: Taken, keys: Iterable[CounterKey]) -> dict[CounterKey, tuple[dict[str, int], dict[str, int]]]:
         """Per key: what the run's CDRs other than the chunk's (``taken``: given back by the chunk itself) hold."""
         mine_units, mine_charges = taken.units, taken.charges
+        held_units, held_charges = self.bundles, self.charges
         out: dict[CounterKey, tuple[dict[str, int], dict[str, int]]] = {}
-        for k in set(keys) | set(mine_units) | set(mine_charges):
-            units = {b: u - mine_units.get(k, {}).get(b, 0) for b, u in self.bundles.get(k, {}).items()}
-            charges = {c: m - mine_charges.get(k, {}).get(c, 0) for c, m in self.charges.get(k, {}).items()}
-            units = {b: u for b, u in units.items() if u}
-            charges = {c: m for c, m in charges.items() if m}
+        for k in set(keys).union(mine_units, mine_charges):
+            units, charges = held_units.get(k), held_charges.get(k)
+            if not units and not charges:
+                continue
+            mine = mine_units.get(k)
+            units = ({b: left for b, u in units.items() if (left := u - mine.get(b, 0))} if mine
+                     else {b: u for b, u in units.items() if u}) if units else {}
+            mine = mine_charges.get(k)
+            charges = ({c: left for c, m in charges.items() if (left := m - mine.get(c, 0))} if mine
+                       else {c: m for c, m in charges.items() if m}) if charges else {}
             if units or charges:
                 out[k] = (units, charges)
         return out

@@ -79,3 +79,26 @@ def test_a_run_holds_what_its_unrated_cdrs_took(first: list[Any], second: list[A
         {k: {b: u for b, u in v.items() if u} for k, v in rest.units.items() if any(v.values())}
     assert {k: {c: m for c, m in v.items() if m} for k, v in held.charges.items() if any(v.values())} == \
         {k: {c: m for c, m in v.items() if m} for k, v in rest.charges.items() if any(v.values())}
+
+
+holdings = st.dictionaries(
+    st.tuples(st.just("mno"), st.sampled_from(MSISDNS), st.sampled_from(("2026-11", "2026-12", "+000007"))),
+    st.tuples(st.dictionaries(st.sampled_from(BUNDLES + ("B_OTHER", "B_MIN+000007")), st.integers(-900, 900), max_size=3),
+              st.dictionaries(st.sampled_from(("EUR", "USD")), st.integers(-5_000_000, 5_000_000), max_size=2)),
+    max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(holdings, st.sampled_from([1, -1]))
+def test_giving_back_many_cycles_at_once_is_giving_each_back(held: dict[Any, Any], sign: int) -> None:
+    """Usage.give_back_all (a re-rating chunk's give-back and take-back of what the run's other CDRs hold) moves counters
+    and balances as Usage.give_back per cycle, bundle and currency does, add-on units (``B_MIN+000007``) included."""
+    keys = sorted(set(held) | {(k[0], k[1], "+000007") for k in held})
+    one_by_one, at_once = Usage(_Repo(), keys), Usage(_Repo(), keys)
+    for key, (bundles, charges) in held.items():
+        one_by_one.give_back(key, [(b, sign * u) for b, u in bundles.items()], "", 0)
+        for currency, micros in charges.items():
+            one_by_one.give_back(key, (), currency, sign * micros)
+    at_once.give_back_all(((k, bundles, charges) for k, (bundles, charges) in held.items()), sign)
+    (counters_a, balances_a), (counters_b, balances_b) = at_once.changes(), one_by_one.changes()
+    assert sorted(counters_a, key=repr) == sorted(counters_b, key=repr) and sorted(balances_a) == sorted(balances_b)
