@@ -62,12 +62,12 @@ def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, expl
     one = pb.RateCdrsResponse()
     encoded: list[bytes] = []
     for part in parts:
-        if type(part) is int:
+        if isinstance(part, bytes):
+            encoded.append(part)
+        else:
             _rated_row_pb(rated, part, rows[part], msgs, explain, limits, one.rated)
             encoded.append(one.SerializeToString())   # field 1 of RateCdrsResponse, as the C writer's entries
             del one.rated[:]
-        else:
-            encoded.append(part)
     reply.MergeFromString(b"".join(encoded))
 
 

@@ -330,7 +330,7 @@ class RatingDesk:
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo, wanted)
-        counters = usage.counters
+        in_memory = usage.counters
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         seen: set[tuple[CounterKey, int, int]] = set()
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
@@ -343,11 +343,11 @@ class RatingDesk:
                     cached = monthly[(id(tariff), id(comp))] = [
                         (bid, b.allowance, b.unit) for bid in tariff.bundles
                         if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
-                have = counters.get(key)
+                have = in_memory.get(key)
                 for bid, allowance, unit in cached:
                     if have is None or bid not in have:
                         usage.ensure(key, bid, allowance, unit)
-                        have = counters.get(key)
+                        have = in_memory.get(key)
         addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
         # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
         usage.give_back_all((k, units, {}) for k, units in previous.units.items())
