@@ -11,11 +11,12 @@ The client streams their CDRs (70 % voice, 20 % SMS, 10 % data, national,
 mobile, on-net and international numbers) in chunks of 1,000 with
 ``use_bundle_counters``: the product path, ``RatingServicer.RateCdrs``
 (servers/rating_service.py), reads each message's CDRs straight into evaluator
-rows (``servers.convert.cdr_rows_from_pb``), calls ``RatingDesk.rate_rows``,
+rows (``servers.convert.cdr_rows_from_pb``, from the message's bytes by the C
+reader ``servers/_wire.c``), calls ``RatingDesk.rate_rows``,
 which reads the chunk's subscribers, counters and balances once, rates it in
 order and writes ledger rows (COPY / packed INSERT), counters and balances back
 in one transaction, and writes the reply from the evaluator's rows
-(``rated_rows_pb``).  Each repetition sends new CDRs.
+(``rated_rows_pb``: in protobuf's wire format by the same C module).  Each repetition sends new CDRs.
 
 Floors, in the same run: the same CDRs through the in-process evaluator
 (``Evaluator.rate_rows`` with the subscribers' bundle counters in memory, no

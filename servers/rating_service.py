@@ -51,7 +51,7 @@ def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, expl
     from the evaluator's rows where the batch loop priced the CDR in one span or did not rate it; through the full
     RatedCdr otherwise (several spans, an explanation asked for).  Without explanations the C writer
     (servers/_wire.c) encodes the one-span rows in protobuf's wire format and this writes the others in their places."""
-    if explain or _wire is None:
+    if explain or _wire is None or type(rated.results) is not list or type(rows) is not list:
         for i in range(len(rows)):
             _rated_row_pb(rated, i, rows[i], msgs, explain, limits, reply.rated)
         return

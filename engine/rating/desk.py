@@ -203,7 +203,10 @@ class RatingDesk:
         with collector_paused():
             chunk = self._resolve(rows, "", True, version, compiled)
             results = self._with_counters(chunk, held)
-        return [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
+            out = [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
+            # freed while the collector is paused, so that it does not walk them once when it runs again
+            del chunk, results
+        return out
 
     def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
                  version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None) -> "_Chunk":
