@@ -33,6 +33,7 @@ PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
 _A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
 _STATUS_OF, _CHARGE_OF = itemgetter(0), itemgetter(1)   # of an evaluator Row
+_UNSEEN: Any = object()
 
 
 @dataclass
@@ -186,6 +187,7 @@ class Wallets:
         self._first: dict[int, tuple[tuple[str, int], ...]] = {}   # a group's bundles at its first minute seen
         self._mixed: set[int] = set()   # groups whose cycle holds versions with different bundles
         self._starts: dict[str, _GroupOf] = {}
+        self._cycles: dict[tuple[str, str], Any] = {}   # (plan, start minute) -> its (cycle, bundles) or None
 
     def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any]) -> list[Row]:
         """Rate the chunk through ``ev`` with every row's wallet, consumed in row order (``starts``: the rows'
@@ -236,7 +238,12 @@ class Wallets:
         """The group (plan, cycle) of a row of this plan with this start_time cell; -1: no wallet.  The cycle is that
         of the start minute (the cell's first 16 characters) in the plan's zone."""
         minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
-        found = self._cycle(plan_id, minute)
+        # by minute: a real CDR file has about as many distinct start_time cells as rows, but few minutes
+        found = self._cycles.get((plan_id, minute), _UNSEEN)
+        if found is _UNSEEN:
+            if len(self._cycles) > 200_000:   # bounded memory over a long file (found again on demand)
+                self._cycles.clear()
+            found = self._cycles[(plan_id, minute)] = self._cycle(plan_id, minute)
         if found is None:
             return -1
         cycle, bundles = found
