@@ -23,7 +23,6 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
-import psycopg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -81,14 +80,12 @@ from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
-from store.repositories import AuditRepo, aware
+from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
 TS = DateTime(timezone=True)
 meta = SQLModel.metadata
 CHUNK = 500
-# a unique key broken: by a statement (SQLAlchemy's error) or by a raw COPY (the driver's own)
-UNIQUE_KEY_BROKEN = (IntegrityError, psycopg.IntegrityError)
 
 billing_accounts = Table(
     "billing_accounts", meta,
