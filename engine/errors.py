@@ -51,10 +51,11 @@ class DomainError(Exception):
     def __reduce__(self) -> tuple[object, ...]:
         # the subclasses take other arguments than the message Exception.args holds, so the default pickling (which
         # calls cls(*args)) cannot rebuild them: an error raised in a worker process must reach its parent as itself
-        return (_rebuilt, (type(self), self.args, self.__dict__))
+        return (rebuilt_error, (type(self), self.args, self.__dict__))
 
 
-def _rebuilt(cls: type[DomainError], args: tuple[object, ...], state: dict[str, object]) -> DomainError:
+def rebuilt_error(cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]) -> BaseException:
+    """An exception made again from its class, args and attributes without calling its ``__init__`` (unpickling)."""
     error = cls.__new__(cls)
     error.args = args
     error.__dict__.update(state)

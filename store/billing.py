@@ -23,7 +23,6 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
-import psycopg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -81,14 +80,12 @@ from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
-from store.repositories import AuditRepo, aware
+from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
 TS = DateTime(timezone=True)
 meta = SQLModel.metadata
 CHUNK = 500
-# a unique key broken: by a statement (SQLAlchemy's error) or by a raw COPY (the driver's own)
-UNIQUE_KEY_BROKEN = (IntegrityError, psycopg.IntegrityError)
 
 billing_accounts = Table(
     "billing_accounts", meta,
@@ -895,32 +892,39 @@ class SqlBillingUnitOfWork:
         if not bills:
             return
         rows: list[dict[str, Any]] = []
-        lines: list[dict[str, Any]] = []
+        lines: list[tuple[Any, ...]] = []
         for b in bills:
             values = _invoice_values(b.invoice)
             values["bill"] = b.bill
             values["document"] = compress(b.document) if b.document is not None else None
             rows.append(values)
             i = b.invoice
-            lines.extend(_line_row(i, ln) for ln in i.lines)
+            lines.extend([_line_row(i, ln) for ln in i.lines])
         if self.dialect == "postgresql":
             self._copy(billing_invoices, rows)
-            self._copy(billing_invoice_lines, lines)
+            self._copy_rows(billing_invoice_lines, lines)
             return
         self.s.execute(insert(billing_invoices), rows)
         if lines:
-            self.s.execute(insert(billing_invoice_lines), lines)
+            names = [c.name for c in billing_invoice_lines.columns]
+            self.s.execute(insert(billing_invoice_lines), [dict(zip(names, line)) for line in lines])
 
     def _copy(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """PostgreSQL COPY of dict rows (a bill run batch's invoices and lines: one round trip, no per-row statement)."""
         if not rows:
             return
         names = [c.name for c in table.columns]
+        self._copy_rows(table, [[row.get(n) for n in names] for row in rows])
+
+    def _copy_rows(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL COPY of rows with the table's columns in order (an invoice's lines: no dict per line)."""
+        if not rows:
+            return
         raw = self._conn().connection.dbapi_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as cp:
+            with cur.copy(f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN") as cp:
                 for row in rows:
-                    cp.write_row([row.get(n) for n in names])
+                    cp.write_row(row)
 
     def _stored(self, r: Any) -> StoredBill:
         from dataclasses import replace
@@ -1051,10 +1055,10 @@ class SqlBillingUnitOfWork:
         return [_run(r) for r in self.s.execute(q)]
 
 
-def _line_row(i: Invoice, ln: BillLine) -> dict[str, Any]:
-    return dict(invoice_id=i.invoice_id, line_id=ln.line_id, tenant_id=i.tenant_id, account_id=i.account_id, subscriber_id=ln.subscriber_id,
-                charge_type=ln.charge_type.value, item_id=ln.item_id, advance=ln.advance, period_start=ln.period_start,
-                amount_micros=ln.amount_micros, ref_line_id=ln.ref_line_id)
+def _line_row(i: Invoice, ln: BillLine) -> tuple[Any, ...]:
+    """A billing_invoice_lines row, its values in the table's column order."""
+    return (i.invoice_id, ln.line_id, i.tenant_id, i.account_id, ln.subscriber_id, ln.charge_type.value, ln.item_id, ln.advance,
+            ln.period_start, ln.amount_micros, ln.ref_line_id)
 
 
 class SqlBillingUnitOfWorkFactory:

@@ -143,8 +143,9 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
     keep = frozen.append
     currencies: set[str] = set()
     currency = account.currency
+    owners: Mapping[str, SubscriberService] = {}
     if inputs.usage_blocks is not None:
-        _sum_blocks(inputs, tz, end_at, groups)
+        owners = _sum_blocks(inputs, tz, end_at, groups)
     for u in inputs.usage if inputs.usage_blocks is None else ():
         candidates = windows.get(u.msisdn)
         t = u.start_time
@@ -281,13 +282,14 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         due_date=issue_date + timedelta(days=account.payment_terms_days), lines=tuple(lines), adjustments=tuple(adjustments),
         taxes=taxes, totals=totals, usage=tuple([f[2] for f in frozen]), one_off_ids=tuple(billed_one_offs), payments=tuple(payments),
         bundles=inputs.bundles, plan_set_version=catalogue.version, usage_line_ids=tuple([line_of[f[3]] for f in frozen]),
-        usage_detail=(_usage_detail(inputs.usage_blocks, inputs.services, tz, currency, end_at, line_of)
-                      if inputs.usage_blocks else None),
+        usage_detail=_usage_detail(inputs.usage_blocks, owners, line_of) if inputs.usage_blocks else None,
     )
 
 
-def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime, groups: dict[tuple[str, str, str, str], _UsageSum]) -> None:
-    """The usage lines' sums from the account's block: the same keys and sums as the loop over its CDRs."""
+def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime,
+                groups: dict[tuple[str, str, str, str], _UsageSum]) -> Mapping[str, SubscriberService]:
+    """The usage lines' sums from the account's block: the same keys and sums as the loop over its CDRs; returns who
+    owns each block (by number)."""
     assert inputs.usage_blocks is not None
     fit = block_fit(inputs.usage_blocks, inputs.services, tz, inputs.account.currency, end_at)
     if not fit.fits:
@@ -297,12 +299,12 @@ def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime, groups: dict
         for g in block.groups:
             summed = groups[(owner.subscriber_id, g.tariff_plan, g.service, g.destination)] = _UsageSum(owner.msisdn)
             summed.micros, summed.count = g.micros, g.cdrs
+    return fit.owners
 
 
-def _usage_detail(blocks: Sequence[UsageBlock], services: Sequence[SubscriberService], tz: ZoneInfo, currency: str,
-                  end_at: datetime, line_of: Mapping[tuple[str, str, str, str], str]) -> UsageDetail:
+def _usage_detail(blocks: Sequence[UsageBlock], owners: Mapping[str, SubscriberService],
+                  line_of: Mapping[tuple[str, str, str, str], str]) -> UsageDetail:
     """The blocks' rows with their owners' line ids, merged across numbers in the document's order."""
-    owners = block_fit(blocks, services, tz, currency, end_at).owners
     parts = []
     for block in blocks:
         sub = owners[block.msisdn].subscriber_id

@@ -199,6 +199,11 @@ class TaxRate:
     def key(self) -> tuple[str, Fraction, str, str]:
         return (self.code, self.percent, self.exemption_code, self.exemption_reason)
 
+    def __hash__(self) -> int:
+        # equal rates have equal (normalised) fractions: hashing their integers is the dataclass's hash without
+        # Fraction.__hash__ (a modular inverse), which the VAT breakdown and the UBL tax categories paid per bill line
+        return hash((self.code, self.percent.numerator, self.percent.denominator, self.exemption_code, self.exemption_reason))
+
 
 @dataclass(frozen=True)
 class BillLine:

@@ -83,7 +83,7 @@ from engine.billing.timeline import final_bill_period, interim_period, next_due_
 from engine.billing.ubl import Document, render_ubl
 from engine.billing.usage_blocks import UsageBlock, block_fit
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, rebuilt_error
 from engine.identity import SYSTEM, Permission, Principal
 
 log = logging.getLogger("rulebill.billing")
@@ -712,19 +712,12 @@ def _worker_batch(run: BillRun, jobs: list[_Job], request: RunRequest, now: date
 
 
 class _Crossing(Exception):
-    """A worker's error on its way to the bill run's process, arriving there as itself (the engine's errors take
-    keyword-like arguments that plain exception pickling does not give back)."""
+    """A worker's error on its way to the bill run's process, arriving there as itself: an engine error pickles as
+    itself anyway; another (a driver's) may take arguments that plain exception pickling does not give back."""
 
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_arrive, (type(self.error), self.error.args, self.error.__dict__))
-
-
-def _arrive(cls: type[Exception], args: tuple[object, ...], state: dict[str, object]) -> Exception:
-    error = cls.__new__(cls)
-    error.args = args
-    error.__dict__.update(state)
-    return error
+        return (rebuilt_error, (type(self.error), self.error.args, self.error.__dict__))

@@ -61,13 +61,10 @@ def tax_amount(taxable_micros: int, percent: Fraction, minor_units: int) -> int:
 
 def tax_breakdown(lines: Iterable[BillLine], adjustments: Iterable[Adjustment], minor_units: int) -> tuple[TaxSubtotal, ...]:
     """One subtotal per VAT category and rate: taxable total, then its tax, rounded once."""
-    taxable: dict[tuple[object, ...], int] = defaultdict(int)
-    rates: dict[tuple[object, ...], TaxRate] = {}
+    taxable: dict[TaxRate, int] = defaultdict(int)   # equal rates are one category (TaxRate hashes its fields)
     for line in lines:
-        taxable[line.tax.key] += line.amount_micros
-        rates[line.tax.key] = line.tax
+        taxable[line.tax] += line.amount_micros
     for adj in adjustments:
-        taxable[adj.tax.key] += adj.amount_micros if adj.charge else -adj.amount_micros
-        rates[adj.tax.key] = adj.tax
-    order = sorted(taxable, key=lambda k: (-rates[k].percent, rates[k].code, rates[k].exemption_code))
-    return tuple(TaxSubtotal(rates[k], taxable[k], tax_amount(taxable[k], rates[k].percent, minor_units)) for k in order)
+        taxable[adj.tax] += adj.amount_micros if adj.charge else -adj.amount_micros
+    order = sorted(taxable, key=lambda r: (-r.percent, r.code, r.exemption_code))
+    return tuple(TaxSubtotal(r, taxable[r], tax_amount(taxable[r], r.percent, minor_units)) for r in order)

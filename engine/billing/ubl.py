@@ -199,13 +199,17 @@ def render_ubl(doc: Document) -> bytes:
     for number, issued in doc.references:
         out.append(f"<cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>{e(number)}</cbc:ID>"
                    f"<cbc:IssueDate>{issued.isoformat()}</cbc:IssueDate></cac:InvoiceDocumentReference></cac:BillingReference>")
+    # the attachment's base64 (most of the document's bytes) is joined as bytes at the end, never decoded to text and
+    # encoded back
+    attachment, at = b"", 0
     if doc.usage or doc.usage_rows:
         csv = (USAGE_CSV_HEADER + doc.usage_rows).encode("utf-8") if doc.usage_rows else usage_csv(doc.usage, doc.usage_line_ids)
-        data = base64.b64encode(csv).decode("ascii")
+        attachment = base64.b64encode(csv)
         out.append(f"<cac:AdditionalDocumentReference><cbc:ID>{e(doc.number)}-usage</cbc:ID>"
                    "<cbc:DocumentDescription>Rated usage: one row per CDR with its exact charge and invoice line</cbc:DocumentDescription>"
-                   f'<cac:Attachment><cbc:EmbeddedDocumentBinaryObject mimeCode="text/csv" filename="usage.csv">{data}'
-                   "</cbc:EmbeddedDocumentBinaryObject></cac:Attachment></cac:AdditionalDocumentReference>")
+                   '<cac:Attachment><cbc:EmbeddedDocumentBinaryObject mimeCode="text/csv" filename="usage.csv">')
+        at = len(out)
+        out.append("</cbc:EmbeddedDocumentBinaryObject></cac:Attachment></cac:AdditionalDocumentReference>")
     seller = doc.seller.seller
     sa = seller.address
     out.append("<cac:AccountingSupplierParty>")
@@ -253,38 +257,33 @@ def render_ubl(doc: Document) -> bytes:
     for line in doc.lines:
         out.append(_line(line, line_tag, qty_tag, amt))
     out.append(f"</{root}>")
-    return "".join(out).encode("utf-8")
+    if not at:
+        return "".join(out).encode("utf-8")
+    return b"".join(("".join(out[:at]).encode("utf-8"), attachment, "".join(out[at:]).encode("utf-8")))
 
 
 def _line(line: BillLine, tag: str, qty_tag: str, amt: _Amounts) -> str:
     cur = amt.attr
     # the quantity is 1 (or -1 for a negative line): the CDR count or days are in the description,
     # so quantity x price = line amount holds exactly and the price is never negative (BR-27)
-    quantity = "-1" if line.amount_micros < 0 else "1"
-    out = [f"<cac:{tag}><cbc:ID>{e(line.line_id)}</cbc:ID>"]
-    out.append(f'<cbc:{qty_tag} unitCode="C62">{quantity}</cbc:{qty_tag}>')
-    out.append(f"<cbc:LineExtensionAmount{cur}>{amt(line.amount_micros)}</cbc:LineExtensionAmount>")
-    if line.period_start is not None and line.period_end is not None:
-        out.append(f"<cac:InvoicePeriod><cbc:StartDate>{line.period_start.isoformat()}</cbc:StartDate>"
-                   f"<cbc:EndDate>{(line.period_end - timedelta(days=1)).isoformat()}</cbc:EndDate></cac:InvoicePeriod>")
-    name = line.description
-    detail = []
-    if line.msisdn:
-        detail.append(f"+{line.msisdn}")
-    if line.charge_type.value == "usage":
-        detail.append(f"{line.quantity} CDRs")
-    elif line.charge_type.value in ("fee", "bundle_fee"):
-        detail.append(f"{line.quantity} days")
-    out.append("<cac:Item>")
-    if detail:
-        out.append(f"<cbc:Description>{e(', '.join(detail))}</cbc:Description>")
-    out.append(f"<cbc:Name>{e(name)}</cbc:Name>")
-    if line.item_id:
-        out.append(f"<cac:SellersItemIdentification><cbc:ID>{e(line.item_id)}</cbc:ID></cac:SellersItemIdentification>")
-    out.append(_tax_category("ClassifiedTaxCategory", line.tax))
-    out.append(f"<cac:AdditionalItemProperty><cbc:Name>charge_type</cbc:Name><cbc:Value>{line.charge_type.value}</cbc:Value>"
-               "</cac:AdditionalItemProperty>")
-    out.append("</cac:Item>")
-    out.append(f"<cac:Price><cbc:PriceAmount{cur}>{amt(abs(line.amount_micros))}</cbc:PriceAmount></cac:Price></cac:{tag}>")
-    return "".join(out)
+    micros = line.amount_micros
+    quantity = "-1" if micros < 0 else "1"
+    period = (f"<cac:InvoicePeriod><cbc:StartDate>{line.period_start.isoformat()}</cbc:StartDate>"
+              f"<cbc:EndDate>{(line.period_end - _DAY).isoformat()}</cbc:EndDate></cac:InvoicePeriod>"
+              if line.period_start is not None and line.period_end is not None else "")
+    kind = line.charge_type.value
+    detail = f"+{line.msisdn}" if line.msisdn else ""
+    count = (f"{line.quantity} CDRs" if kind == "usage" else f"{line.quantity} days" if kind in ("fee", "bundle_fee") else "")
+    if count:
+        detail = f"{detail}, {count}" if detail else count
+    item_id = (f"<cac:SellersItemIdentification><cbc:ID>{e(line.item_id)}</cbc:ID></cac:SellersItemIdentification>"
+               if line.item_id else "")
+    return (f'<cac:{tag}><cbc:ID>{e(line.line_id)}</cbc:ID><cbc:{qty_tag} unitCode="C62">{quantity}</cbc:{qty_tag}>'
+            f"<cbc:LineExtensionAmount{cur}>{amt(micros)}</cbc:LineExtensionAmount>{period}<cac:Item>"
+            f"{f'<cbc:Description>{e(detail)}</cbc:Description>' if detail else ''}<cbc:Name>{e(line.description)}</cbc:Name>{item_id}"
+            f"{_tax_category('ClassifiedTaxCategory', line.tax)}<cac:AdditionalItemProperty><cbc:Name>charge_type</cbc:Name>"
+            f"<cbc:Value>{kind}</cbc:Value></cac:AdditionalItemProperty></cac:Item>"
+            f"<cac:Price><cbc:PriceAmount{cur}>{amt(-micros if micros < 0 else micros)}</cbc:PriceAmount></cac:Price></cac:{tag}>")
 
+
+_DAY = timedelta(days=1)

@@ -168,15 +168,14 @@ def merge_rows(parts: Sequence[str]) -> str:
 def fill_line_ids(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:
     """The block's rows with each line tag replaced by its invoice line's id.
 
-    One pass over the rows (a ``str.replace`` per line scanned the whole text once per line)."""
+    One split over the rows with the tags' closing marks turned into opening ones: text and tags alternate (a
+    ``str.replace`` per line scanned the whole text once per line; a ``partition`` per row cost a Python step per CDR)."""
     by_tag = {f"{plan}{TAG_SEP}{service}{TAG_SEP}{destination}": line_id for (plan, service, destination), line_id in line_ids.items()}
-    parts = rows.split(TAG_OPEN)
-    out = [parts[0]]
-    for part in parts[1:]:
-        tag, closed, rest = part.partition(TAG_CLOSE)
-        line_id = by_tag.get(tag)
-        if line_id is None or not closed:
-            raise ValueError("a usage row names no invoice line")
-        out.append(line_id)
-        out.append(rest)
-    return "".join(out)
+    pieces = rows.replace(TAG_CLOSE, TAG_OPEN).split(TAG_OPEN)
+    if len(pieces) % 2 == 0:
+        raise ValueError("a usage row's line tag is not closed")
+    try:
+        pieces[1::2] = [by_tag[tag] for tag in pieces[1::2]]
+    except KeyError:
+        raise ValueError("a usage row names no invoice line") from None
+    return "".join(pieces)

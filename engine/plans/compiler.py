@@ -84,11 +84,15 @@ def compile_plan_set(ps: PlanSet) -> Any:
     return CompiledPlans.from_ir(build_ir(ps))
 
 
+_ATOMS = (str, int, float, bool, type(None))
+
+
 def _sorted(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _sorted(value[k]) for k in sorted(value)}
     if isinstance(value, list):
-        return [_sorted(v) for v in value]
+        # (a list of plain values, such as a group's prefixes, copied without a call per item)
+        return [v if isinstance(v, _ATOMS) else _sorted(v) for v in value]
     return value
 
 

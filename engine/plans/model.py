@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from fractions import Fraction
-from typing import Any
+from typing import Any, Sequence
 
 from engine.money import RoundingMode
 from engine.plans.ir import WEEKDAYS
@@ -75,7 +75,7 @@ class DestinationGroup:
     id: str
     name: str
     prefixes: tuple[str, ...]
-    prefix_marks: tuple[Mark, ...]
+    prefix_marks: Sequence[Mark]     # one per prefix (a prefix file's: made when read, see LineMarks)
     mark: Mark
     priority: int = 0            # a prefix in several groups of one plan version: the highest priority wins
 

@@ -229,8 +229,11 @@ def version_groups(ps: PlanSet, v: PlanVersion) -> list[str]:
 
 def _prefix_conflicts(ps: PlanSet, v: PlanVersion, where: str, out: list[Problem]) -> None:
     """A prefix in two groups of one version is fine when their priorities say which wins, ambiguous otherwise."""
+    gids = version_groups(ps, v)
+    if sum(len(ps.destinations[g].prefixes) for g in gids) == len({p for g in gids for p in ps.destinations[g].prefixes}):
+        return   # no prefix in two groups (the common plan set): nothing to look at prefix by prefix
     owners: dict[str, list[str]] = {}
-    for gid in version_groups(ps, v):
+    for gid in gids:
         group = ps.destinations[gid]
         for prefix, mark in zip(group.prefixes, group.prefix_marks):
             others = owners.setdefault(prefix, [])

@@ -35,7 +35,8 @@
  *           plan_list | None, minute, wallets | None, max_bytes, max_events,
  *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
  *           2 a dict by a_number, 3 (each row's group, each group's dict by a_number
- *           or None)), the a_number column)
+ *           or None)), the a_number column); a dict by a_number that is a subclass is
+ *           subscripted on a miss (its __missing__ may open a wallet; a KeyError: none)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -634,14 +635,26 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP) {
             /* the wallets by a_number: a dict */
             wallet = PyDict_GetItemWithError(by_number, cells[C_A]);
-            if (wallet == NULL) {
-                if (PyErr_Occurred()) {
+            if (wallet != NULL) {
+                Py_INCREF(wallet);
+            } else if (PyErr_Occurred()) {
+                PyErr_Clear();
+                goto done;
+            } else if (!PyDict_CheckExact(by_number)) {
+                /* a book that opens a subscriber's wallet on first use (what-if: its bundles in full), by its own
+                 * __missing__; a KeyError (a dict subclass without one): no wallet, as for a plain dict */
+                wallet = PyObject_GetItem(by_number, cells[C_A]);
+                if (wallet == NULL) {
+                    if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                        PyErr_Clear();
+                        goto done;
+                    }
                     PyErr_Clear();
-                    goto done;
+                    wallet = Py_NewRef(Py_None);
                 }
-                wallet = Py_None;
+            } else {
+                wallet = Py_NewRef(Py_None);
             }
-            Py_INCREF(wallet);
         } else if (c->wallet_mode == WALLET_BY_ROW) {
             wallet = PySequence_GetItem(wallet_of, i);
         } else if (row != NULL) {

@@ -102,16 +102,27 @@ def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, 
         def by_group(i: int, row: Sequence[Any]) -> dict[str, int] | None:
             g = groups[i]
             book = books[g] if 0 <= g < len(books) and i_a >= 0 else None   # as the C loop: no such group, no wallet
-            return book.get(row[i_a]) if book is not None else None
+            return _wallet_in(book, row[i_a]) if book is not None else None
 
         return by_group, _BY_GROUP
     if isinstance(wallets, Mapping):
         by_number = wallets
-        return (lambda _i, row: by_number.get(row[i_a]) if i_a >= 0 else None), _BY_NUMBER
+        return (lambda _i, row: _wallet_in(by_number, row[i_a]) if i_a >= 0 else None), _BY_NUMBER
     if callable(wallets):
         return wallets, _BY_CALL
     by_row = wallets
     return (lambda i, _row: by_row[i]), _BY_ROW
+
+
+def _wallet_in(book: Mapping[str, "dict[str, int]"], a_number: str) -> "dict[str, int] | None":
+    """The wallet of ``a_number`` in wallets by a_number: a book with ``__missing__`` opens it on first use (what-if:
+    the subscriber's bundles in full), another has none for a number it does not hold."""
+    if hasattr(type(book), "__missing__"):
+        try:
+            return book[a_number]
+        except KeyError:
+            return None
+    return book.get(a_number)
 
 
 class _Unrated(Exception):
@@ -359,27 +370,16 @@ class Evaluator:
     @staticmethod
     def _settle(priced: Priced, spans: list[tuple[int, int, str, CompiledRate]], parts: list[Part]) -> None:
         """Money of the spans' parts: exact integer sums over one denominator, rounded once where the plan says."""
-        # (written for the one-span case the memos fill many thousands of times: no list per span, one pass over
-        # the parts for the billed and covered units)
         single = len(spans) == 1
         usage = den = 0
         nums: list[tuple[int, int]] = []
         uncovered = billed_any = False
         for i, (start, end, band, rate) in enumerate(spans):
-            model = rate.model
-            mine = parts if single else [p for p in parts if p.span == i]
-            num, d = model.amount_num(mine), model.den
-            if rate.rounding.scope == "per_span":
-                num, d = round_micros(num, d, rate.rounding.mode, rate.rounding.decimals), 1
-            billed = covered = 0
-            for p in mine:
-                billed += p.units
-                covered += p.covered
+            num, d, billed, covered, micros = _span_money(rate, parts if single else [p for p in parts if p.span == i])
             if billed != covered:
                 uncovered = True
             if billed:
                 billed_any = True
-            micros = num // d if num % d == 0 else divide_rounded(num, d, RoundingMode.HALF_EVEN)
             priced.spans.append((start, end, band, rate, billed, covered, micros))
             if single:
                 usage, den = num, d
@@ -391,20 +391,10 @@ class Evaluator:
         if not single:
             den = lcm(*(d for _n, d in nums))
             usage = sum(n * (den // d) for n, d in nums)
-        lead = spans[0][3]
-        priced.waived = lead.waive_unanswered and priced.units == 0 and lead.connect_fee > 0
-        usage += (0 if priced.waived else lead.connect_fee) * den
-        total = usage
-        if total < lead.minimum_charge * den:
-            priced.minimum = True
-            total = lead.minimum_charge * den
-        if lead.maximum_cost is not None and total > lead.maximum_cost * den:
-            priced.maximum = True
-            if not lead.max_charge_full:
-                total = lead.maximum_cost * den
-        priced.usage_num, priced.total_num, priced.total_den = usage, total, den
-        r = lead.rounding
-        priced.gross = priced.charge = round_micros(total, den, r.mode, r.decimals)
+        priced.usage_num, priced.total_num, priced.gross, priced.waived, priced.minimum, priced.maximum = _call_money(
+            spans[0][3], usage, den, priced.units)
+        priced.total_den = den
+        priced.charge = priced.gross
 
     @staticmethod
     def _discount(priced: Priced, v: CompiledVersion, service: str, group: str, zone: str, units: int,
@@ -719,12 +709,11 @@ class Evaluator:
     def one_span(cls, rate: CompiledRate, units: int) -> tuple[int, int, int]:
         """The charge, billed units and span micros of one span of ``units`` at ``rate`` without bundles: the pricing
         code's own answer, which the rate's memo keeps for the batch loops."""
-        spans = [(0, units, "", rate)]
-        parts = _parts(spans, units)
-        priced = Priced(None, "", "", "", "", units)  # type: ignore[arg-type]
-        cls._settle(priced, spans, parts)
-        span = priced.spans[0]
-        return priced.gross, span[4], span[6]   # (one span: its billed units are all the parts')
+        # (what _settle does for one span without bundles, without its record: the memos fill many thousands)
+        parts: list[Part] = []
+        rate.model.parts(0, 0, units, units, parts)
+        num, den, billed, _covered, micros = _span_money(rate, parts)
+        return _call_money(rate, num, den, units)[2], billed, micros
 
     def _row_slow(self, i: int, row: Sequence[Any], plan_id: str, wallet_of: WalletOf | None, header: Sequence[str]) -> Row:
         """One row the per-CDR way: full validation, then the same pricing."""
@@ -871,6 +860,38 @@ def row_of(cdr: MediatedCdr) -> tuple[Any, ...]:
             cdr.a_number, cdr.b_number, cdr.imsi, cdr.duration_seconds, cdr.volume_up_bytes, cdr.volume_down_bytes,
             cdr.event_count, cdr.visited_network, cdr.supplementary_code, cdr.charge_micros, cdr.charge_currency, cdr.tenant,
             encode_attributes(cdr.attributes) if cdr.attributes else "")
+
+
+def _span_money(rate: CompiledRate, parts: list[Part]) -> tuple[int, int, int, int, int]:
+    """One span's money: (exact numerator, its denominator, billed units, units paid by bundles, span micros)."""
+    model = rate.model
+    num, d = model.amount_num(parts), model.den
+    if rate.rounding.scope == "per_span":
+        num, d = round_micros(num, d, rate.rounding.mode, rate.rounding.decimals), 1
+    billed = covered = 0
+    for p in parts:
+        billed += p.units
+        covered += p.covered
+    return num, d, billed, covered, num // d if num % d == 0 else divide_rounded(num, d, RoundingMode.HALF_EVEN)
+
+
+def _call_money(lead: CompiledRate, usage: int, den: int, units: int) -> tuple[int, int, int, bool, bool, bool]:
+    """A call's money from its usage (``usage / den`` micros) by the first span's rate: the connect fee (waived for a
+    zero-unit call if the rate says so), then the minimum charge, then the maximum cost, then one rounding.
+    (usage with the fee, total, rounded micros, fee waived, minimum applied, maximum reached)."""
+    waived = lead.waive_unanswered and units == 0 and lead.connect_fee > 0
+    usage += (0 if waived else lead.connect_fee) * den
+    total = usage
+    minimum = maximum = False
+    if total < lead.minimum_charge * den:
+        minimum = True
+        total = lead.minimum_charge * den
+    if lead.maximum_cost is not None and total > lead.maximum_cost * den:
+        maximum = True
+        if not lead.max_charge_full:
+            total = lead.maximum_cost * den
+    r = lead.rounding
+    return usage, total, round_micros(total, den, r.mode, r.decimals), waived, minimum, maximum
 
 
 def _parts(spans: list[tuple[int, int, str, CompiledRate]], units: int) -> list[Part]:

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress, islice
 from operator import itemgetter
+from sys import intern
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from engine.cancellation import checkpoint
@@ -32,6 +33,7 @@ PlanFor = Callable[[Sequence[Any]], str]
 CHUNK = 20_000
 _A, _TENANT, _ATTRS, _SERVICE, _START = (COLUMNS.index(c) for c in ("a_number", "tenant", "attributes", "service", "start_time"))
 _STATUS_OF, _CHARGE_OF = itemgetter(0), itemgetter(1)   # of an evaluator Row
+_UNSEEN: Any = object()
 
 
 @dataclass
@@ -154,6 +156,19 @@ class _GroupOf(dict[Any, int]):
         return g
 
 
+class _Book(dict[Any, dict[str, int]]):
+    """A (plan, bill cycle) group's wallets by a_number: a subscriber's is opened, with the group's first bundles in
+    full, when a row first asks for it (by the evaluator's C loop too), so no chunk is scanned for new subscribers."""
+
+    def __init__(self, bundles: tuple[tuple[str, int], ...]) -> None:
+        super().__init__()
+        self.bundles = bundles
+
+    def __missing__(self, a_number: Any) -> dict[str, int]:
+        wallet = self[a_number] = dict(self.bundles)
+        return wallet
+
+
 class Wallets:
     """One side's bundle counters: each subscriber's plan's monthly bundles in full at the start of each bill cycle
     (anchored on the 1st, in the plan's time zone, as rating with counters counts them).
@@ -172,6 +187,7 @@ class Wallets:
         self._first: dict[int, tuple[tuple[str, int], ...]] = {}   # a group's bundles at its first minute seen
         self._mixed: set[int] = set()   # groups whose cycle holds versions with different bundles
         self._starts: dict[str, _GroupOf] = {}
+        self._cycles: dict[tuple[str, str], Any] = {}   # (plan, start minute) -> its (cycle, bundles) or None
 
     def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any]) -> list[Row]:
         """Rate the chunk through ``ev`` with every row's wallet, consumed in row order (``starts``: the rows'
@@ -187,31 +203,14 @@ class Wallets:
         if distinct & self._mixed:
             return ev.rate_rows(chunk, plans, self._by_row(chunk, plans, starts, gids))
         if len(distinct) == 1:
-            return self._rate_group(ev, chunk, plans, gids[0])
+            g = gids[0]
+            # by a_number: the evaluator's C loop looks them up itself (the book opens a wallet on first use)
+            return ev.rate_rows(chunk, plans, self._groups[g][2] if g >= 0 else None)
         # Rows of different groups never share a wallet: every row's wallet is found by its group and a_number
         # (in the C loop), so a chunk that straddles a bill cycle (the last hours of a month in the plan's zone)
         # is rated as one
-        a_numbers = column_of(chunk, _A)
-        for g in distinct:
-            if g >= 0:
-                self._open(g, compress(a_numbers, map(g.__eq__, gids)))
         books: list[dict[str, dict[str, int]] | None] = [wallets for _plan, _cycle, wallets in self._groups]
         return ev.rate_rows(chunk, plans, WalletsByGroup(gids, books))
-
-    def _rate_group(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], g: int) -> list[Row]:
-        """Rate rows of one group (no wallet: -1) through ``ev`` with the group's wallets by a_number."""
-        if g < 0:
-            return ev.rate_rows(chunk, plans, None)
-        # by a_number: the evaluator's C loop looks them up itself
-        return ev.rate_rows(chunk, plans, self._open(g, column_of(chunk, _A)))
-
-    def _open(self, g: int, a_numbers: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Group ``g``'s wallets by a_number, with one (the group's first bundles in full) for each of ``a_numbers``
-        that has none yet."""
-        wallets = self._groups[g][2]
-        for a in set(a_numbers) - wallets.keys():
-            wallets[a] = dict(self._first[g])
-        return wallets
 
     def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any],
                 gids: list[int]) -> list[dict[str, int] | None]:
@@ -239,14 +238,19 @@ class Wallets:
         """The group (plan, cycle) of a row of this plan with this start_time cell; -1: no wallet.  The cycle is that
         of the start minute (the cell's first 16 characters) in the plan's zone."""
         minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
-        found = self._cycle(plan_id, minute)
+        # by minute: a real CDR file has about as many distinct start_time cells as rows, but few minutes
+        found = self._cycles.get((plan_id, minute), _UNSEEN)
+        if found is _UNSEEN:
+            if len(self._cycles) > 200_000:   # bounded memory over a long file (found again on demand)
+                self._cycles.clear()
+            found = self._cycles[(plan_id, minute)] = self._cycle(plan_id, minute)
         if found is None:
             return -1
         cycle, bundles = found
         g = self._group_ids.get((plan_id, cycle), -1)
         if g < 0:
             g = self._group_ids[(plan_id, cycle)] = len(self._groups)
-            self._groups.append((plan_id, cycle, {}))
+            self._groups.append((plan_id, cycle, _Book(bundles)))
         self._bundles[(plan_id, start)] = bundles
         if self._first.setdefault(g, bundles) != bundles:
             self._mixed.add(g)   # a new version within the cycle: wallets made row by row, as each first comes
@@ -290,14 +294,22 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
     """Add a chunk's results to the lines by (plan, service): counts by status over the whole chunk at once, charges
     summed per line (a row not rated carries a charge of 0, so it adds nothing); a rejected CDR is in no line.
     ``plans``: the one plan of every row, or each row's."""
-    services = list(map(str, column_of(chunk, _SERVICE)))
+    cells = column_of(chunk, _SERVICE)
+    try:
+        # interned: every row of a service then holds one string, which the counts and comparisons below find by
+        # identity (the cells of a CDR file are as many strings as rows)
+        services = list(map(intern, cells))
+    except TypeError:   # a typed cell (not exactly a str)
+        services = list(map(intern, map(str, cells)))
     # by service alone when the chunk has one plan (cheaper to hash and compare), else by (plan, service)
     keys: list[Any] = services if isinstance(plans, str) else list(zip(plans, services))
     line_key: Callable[[Any], tuple[str, str]] = (lambda k: (plans, k)) if isinstance(plans, str) else (lambda k: k)
+    distinct = set(keys)
+    sizes = {k: keys.count(k) for k in distinct}   # (a few keys: a count each is cheaper than a Counter of the chunk)
     a_status, c_status = list(map(_STATUS_OF, active)), list(map(_STATUS_OF, candidate))
     counts: Mapping[tuple[Any, str, str], int]
     if a_status.count(RATED) == len(a_status) and c_status.count(RATED) == len(c_status):
-        counts = {(k, RATED, RATED): n for k, n in Counter(keys).items()}   # the common chunk: every row rated both sides
+        counts = {(k, RATED, RATED): n for k, n in sizes.items()}   # the common chunk: every row rated both sides
     else:
         counts = Counter(zip(keys, a_status, c_status))
     for (k, a_is, c_is), n in counts.items():
@@ -314,14 +326,23 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
         if c_is != RATED:
             line.candidate_unrated += n
     a_charges, c_charges = list(map(_CHARGE_OF, active)), list(map(_CHARGE_OF, candidate))
-    distinct = set(keys)
+    # every key's rows picked out but the most frequent key's, whose charges are what the others leave of the chunk's
+    a_left, c_left = sum(a_charges), sum(c_charges)
+    most = max(sizes, key=sizes.__getitem__, default=None)
     for k in distinct:
+        if k == most:
+            continue
+        mine = list(map(k.__eq__, keys))
+        a_sum, c_sum = sum(compress(a_charges, mine)), sum(compress(c_charges, mine))
+        a_left, c_left = a_left - a_sum, c_left - c_sum
         line = lines.get(line_key(k))
-        if line is None:
-            continue   # only rejected CDRs
-        mine = None if len(distinct) == 1 else list(map(k.__eq__, keys))
-        line.active_micros += sum(a_charges if mine is None else compress(a_charges, mine))
-        line.candidate_micros += sum(c_charges if mine is None else compress(c_charges, mine))
+        if line is not None:   # (None: only rejected CDRs, which carry 0)
+            line.active_micros += a_sum
+            line.candidate_micros += c_sum
+    line = lines.get(line_key(most)) if most is not None else None
+    if line is not None:
+        line.active_micros += a_left
+        line.candidate_micros += c_left
     # a line's currency: that of the first CDR of it either side priced in a plan version
     lacking = {k for k in distinct if line_key(k) in lines and not lines[line_key(k)].currency}
     if lacking:

@@ -105,6 +105,18 @@ def test_vat_is_computed_per_category_on_its_total(lines: list[tuple[int, str]])
     assert len(subtotals) == len({r for _, r in lines})
 
 
+def test_equal_rates_made_apart_are_one_vat_category() -> None:
+    """Rates are grouped by value (TaxRate hashes its fields, the percent by its integers), not by object."""
+    lines = [BillLine("1", ChargeType.USAGE, "x", 1_000_000, TaxRate("S", Fraction(1, 5)), "standard"),
+             BillLine("2", ChargeType.FEE, "y", 2_000_000, TaxRate("S", Fraction(20, 100)), "standard"),
+             BillLine("3", ChargeType.FEE, "z", 4_000_000, TaxRate("E", Fraction(0), "VATEX-EU-132", "exempt"), "exempt"),
+             BillLine("4", ChargeType.FEE, "w", 8_000_000, TaxRate("E", Fraction(0), "VATEX-EU-143", "exempt"), "exempt")]
+    assert hash(lines[0].tax) == hash(lines[1].tax) and lines[0].tax == lines[1].tax
+    subtotals = tax_breakdown(lines, (), 2)
+    assert [(s.tax.code, s.tax.exemption_code, s.taxable_micros, s.tax_micros) for s in subtotals] == [
+        ("S", "", 3_000_000, 600_000), ("E", "VATEX-EU-132", 4_000_000, 0), ("E", "VATEX-EU-143", 8_000_000, 0)]
+
+
 def test_three_lines_rounded_per_category_not_per_line(tmp_path: Path) -> None:
     b = bill(tmp_path, services=(service(plan="TP_COMMIT"),), usage=usage(3, charge=130_000, destination="DST_NATIONAL")
              + usage(1, charge=130_000, destination="DST_INTL", msisdn="33612000001", day=6) + usage(1, charge=130_000, destination="", day=7))

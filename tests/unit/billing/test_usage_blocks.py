@@ -16,7 +16,7 @@ from engine.billing.cycles import period_closing_on
 from engine.billing.model import RatedUsage, SubscriberService
 from engine.billing.runs import document_for
 from engine.billing.ubl import render_ubl, usage_from_document
-from engine.billing.usage_blocks import UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids, line_tag, merge_rows
+from engine.billing.usage_blocks import TAG_CLOSE, UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids, line_tag, merge_rows
 from tests.ubl_conformance import assert_valid, corpus
 from tests.unit.billing.factories import UTC, account, catalogue, profile, service, usage
 
@@ -159,6 +159,8 @@ def test_rows_are_in_start_time_then_id_order_and_every_tag_is_filled() -> None:
     assert fill_line_ids(block.rows, {("TP_COMMIT", "voice", "DST_INTL"): "7"}).startswith("7,A0,")
     with pytest.raises(ValueError):
         fill_line_ids(block.rows, {})
+    with pytest.raises(ValueError):                         # a tag left open is refused, not shifted into the text
+        fill_line_ids(block.rows.replace(TAG_CLOSE, ",", 1), {("TP_COMMIT", "voice", "DST_INTL"): "7"})
     assert isinstance(block, UsageBlock) and block.groups[0].cdrs == 4
 
 

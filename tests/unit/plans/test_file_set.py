@@ -60,3 +60,40 @@ def test_paths_are_normalised_and_prefix_files_found_beside_their_plan_file() ->
     group = plan_set.destinations["DST_X"]
     assert group.prefixes == ("33", "34") and [(m.file, m.line) for m in group.prefix_marks] == [("destinations/x.prefixes", 1),
                                                                                                   ("destinations/x.prefixes", 2)]
+
+
+# A prefix file of plain lines and the same prefixes written with comments, blanks and spaces load alike (the plain
+# file takes the fast path, the other the line-by-line one), with the marks of the lines they are on
+@pytest.mark.parametrize("text, lines", [
+    ("33\n34\n4420\n", [1, 2, 3]),
+    ("33\n34\n4420", [1, 2, 3]),
+    ("# EU\n33\n\n  34  \n4420 # UK\n", [2, 4, 5]),
+    ("33\r\n34\r\n4420\r\n", [1, 2, 3]),
+])
+def test_a_prefix_file_reads_the_same_whatever_its_layout(text: str, lines: list[int]) -> None:
+    files = {"destinations/DST_X.yaml": "kind: destination_group\nid: DST_X\nprefix_file: x.prefixes\n",
+             "destinations/x.prefixes": text}
+    plan_set, problems = parse_plan_texts(files)
+    assert problems == []
+    group = plan_set.destinations["DST_X"]
+    assert group.prefixes == ("33", "34", "4420")
+    assert [(m.file, m.line, m.col) for m in group.prefix_marks] == [("destinations/x.prefixes", n, 1) for n in lines]
+    assert group.prefix_marks[-1].line == lines[-1] and len(group.prefix_marks) == 3
+    assert group.prefix_marks == tuple(group.prefix_marks) and hash(group.prefix_marks) == hash(tuple(group.prefix_marks))
+
+
+@pytest.mark.parametrize("inline, file, codes", [
+    ('["33", "+34"]', "35\n", []),                                                    # "+34" is 34: the slow path
+    ('["33"]', "33\n", [("destinations/x.prefixes", 1, "destinations.duplicate-prefix")]),
+    ('[]', "33\n3 4\n", [("destinations/x.prefixes", 2, "value.prefix")]),
+    ('["33\\n34"]', "35\n", [("destinations/DST_X.yaml", 3, "value.prefix")]),        # a newline inside one prefix
+    ('["33", "33"]', "", [("destinations/DST_X.yaml", 3, "destinations.duplicate-prefix")]),
+])
+def test_a_group_with_a_bad_or_repeated_prefix_still_reports_it_where_it_is(inline: str, file: str,
+                                                                            codes: list[tuple[str, int, str]]) -> None:
+    files = {"destinations/DST_X.yaml": f"kind: destination_group\nid: DST_X\nprefixes: {inline}\nprefix_file: x.prefixes\n",
+             "destinations/x.prefixes": file}
+    plan_set, problems = parse_plan_texts(files)
+    assert [(p.file, p.line, p.code) for p in problems] == codes
+    if not codes:
+        assert plan_set.destinations["DST_X"].prefixes == ("33", "34", "35")

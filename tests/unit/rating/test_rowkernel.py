@@ -91,30 +91,55 @@ def _held(rows: list[Any]) -> ColumnRows:
     return ColumnRows([list(c) for c in zip(*rows)] if rows else [[] for _ in COLUMNS], len(rows))
 
 
+class _Opening(dict[str, dict[str, int]]):
+    """Wallets by a_number that open one (from a template) on first use, as what-if's books do."""
+
+    def __init__(self, held: dict[str, dict[str, int]], template: dict[str, int]) -> None:
+        super().__init__(held)
+        self.template = template
+
+    def __missing__(self, a_number: str) -> dict[str, int]:
+        wallet = self[a_number] = dict(self.template)
+        return wallet
+
+
+class _Subclass(dict[str, dict[str, int]]):
+    """Wallets by a_number in a dict subclass without __missing__: a number it does not hold has no wallet."""
+
+
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32), mode=st.sampled_from(["by_number", "by_group", "by_call", "none"]))
+@given(seed=st.integers(0, 2**32), mode=st.sampled_from(["by_number", "by_group", "by_call", "none", "opening_by_number",
+                                                         "opening_by_group", "subclass_by_number"]))
 def test_rows_held_as_columns_rate_as_the_python_loop_rates_rows(seed: int, mode: str) -> None:
     """The C loop reading the cells from columns (engine.columns.ColumnRows, as a CDR file is read) equals the
-    Python loop over the same rows; also for wallets found by each row's group and a_number (what-if)."""
+    Python loop over the same rows; also for wallets found by each row's group and a_number (what-if), and for books
+    that open a subscriber's wallet on first use (what-if) or are a dict subclass without that."""
     rng = random.Random(seed)
     rows = [list(r) for r in _rows(rng, 40) if len(r) == len(COLUMNS)]
     plans: Any = rng.choice(_PLANS) if rng.random() < 0.5 else [rng.choice(_PLANS) for _ in rows]
     base = _wallets(rng)
     groups = [rng.choice([-1, 0, 1]) for _ in rows]
     second = {a for a in base if rng.random() < 0.7}   # the second group's subscribers (the others: no wallet there)
+    template = {b: rng.choice([0, 30, 600, 10**6]) for b in sorted(_SAMPLE.bundles) if rng.random() < 0.6}
     results = []
     for held, kernel in ((_held(rows), True), (rows, False)):
         books: list[Any] = [{a: dict(w) for a, w in base.items()}, {a: dict(w) for a, w in base.items() if a in second}]
-        if mode == "by_number":
+        if mode.startswith("opening"):
+            books = [_Opening({}, template), _Opening(books[1], template)]   # the first opens every wallet it is asked
+        elif mode.startswith("subclass"):
+            books = [_Subclass(books[1]), books[1]]
+        if mode.endswith("by_number"):
             given_wallets: Any = books[0]
-        elif mode == "by_group":
+        elif mode.endswith("by_group"):
             given_wallets = WalletsByGroup(groups, books)
         elif mode == "by_call":
             given_wallets = lambda _i, row: books[0].get(row[COLUMNS.index("a_number")])  # noqa: E731
         else:
             given_wallets = None
-        results.append((_rate(held, plans, given_wallets, kernel), books))
+        results.append((_rate(held, plans, given_wallets, kernel), [dict(b) for b in books]))
     assert results[0] == results[1]
+    if mode.startswith("opening"):   # the wallets opened are those rows asked for: both loops opened the same
+        assert set(results[0][1][0]) <= set(_SUBSCRIBERS)
 
 
 @pytest.mark.parametrize("held", [False, True])
