@@ -419,7 +419,8 @@ class SqlRatedUsage:
         # the SQLite ledger finds CDR ids through the index on their narrow key (store.plans, migration plans_0005)
         keyed = self.conn.dialect.name == "sqlite"
         by_key = f" AND {LEDGER_KEY}(l.{c['cdr_id']}) IN :keys" if keyed else ""
-        sql = text(f"{self._select} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids{by_key}").bindparams(
+        index = " INDEXED BY ix_usage_ledger_cdr_key" if keyed else ""   # SQLite's planner would take the tenant's rows
+        sql = text(f"{self._select}{index} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids{by_key}").bindparams(
             *map(_expanding, ("ids", "keys") if keyed else ("ids",)))
         out: list[RatedUsage] = []
         for i in range(0, len(cdr_ids), CHUNK):

@@ -462,7 +462,10 @@ def _lookup(pg: bool, columns: str, tenant_id: str, cdr_ids: builtins.list[str])
                f"WHERE tenant_id = %s AND cdr_id = k.v LIMIT 1) AS r")
         return sql, [list(cdr_ids), tenant_id]
     marks = ", ".join("?" * len(cdr_ids))
-    sql = f"SELECT {columns} FROM usage_ledger WHERE {LEDGER_KEY}(cdr_id) IN ({marks}) AND tenant_id = ? AND cdr_id IN ({marks})"
+    # INDEXED BY: without statistics SQLite's planner takes ``tenant_id = ?`` on the subscriber index for the narrower
+    # search and reads every row of the tenant (200 CDRs/s at 160k rows)
+    sql = (f"SELECT {columns} FROM usage_ledger INDEXED BY ix_usage_ledger_cdr_key WHERE {LEDGER_KEY}(cdr_id) IN ({marks}) "
+           f"AND tenant_id = ? AND cdr_id IN ({marks})")
     return sql, [*map(ledger_key, cdr_ids), tenant_id, *cdr_ids]
 
 
