@@ -48,6 +48,18 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # the subclasses take other arguments than the message Exception.args holds, so the default pickling (which
+        # calls cls(*args)) cannot rebuild them: an error raised in a worker process must reach its parent as itself
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(cls: type[DomainError], args: tuple[object, ...], state: dict[str, object]) -> DomainError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidArgument(DomainError):
     """The request itself is wrong; each bad field is listed."""

@@ -30,6 +30,7 @@ from engine.errors import FailedPrecondition
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.ports import Checkpoint, MediationChunk, checkpoint_from_json, checkpoint_to_json
 from engine.mediation.rows import CdrRow
+from store.repositories import UNIQUE_KEY_BROKEN
 
 TS = DateTime(timezone=True)
 meta = SQLModel.metadata
@@ -159,15 +160,12 @@ class SqlMediationStore:
         }
         try:
             self._commit(chunk, file_row)
-        except Exception as exc:
-            # the driver's unique violation (a raw COPY raises psycopg's own): another run of the same
-            # file, or of a file sharing CDRs, committed first; nothing of this chunk was stored
-            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-                raise FailedPrecondition(
-                    "MEDIATION_CONFLICT", "another mediation run stored some of these CDRs first; retry to resume from its checkpoint",
-                    chunk.file_id,
-                ) from None
-            raise
+        except UNIQUE_KEY_BROKEN:
+            # another run of the same file, or of a file sharing CDRs, committed first; nothing of this chunk was stored
+            raise FailedPrecondition(
+                "MEDIATION_CONFLICT", "another mediation run stored some of these CDRs first; retry to resume from its checkpoint",
+                chunk.file_id,
+            ) from None
 
     def _commit(self, chunk: MediationChunk, file_row: dict[str, Any]) -> None:
         where = (mediation_files.c.tenant_id == self.tenant_id, mediation_files.c.file_id == chunk.file_id)

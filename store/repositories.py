@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any, overload
 
+import psycopg
 from sqlalchemy import select
 from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +18,10 @@ from engine.identity import ApiToken, Role
 from engine.model import AuditEntry, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.ports import AuditFilter
 from store.tables import ApiTokenRow, AuditRow, SubscriberRow, TenantRow
+
+# a unique key broken: by a statement (SQLAlchemy's error) or on a raw connection (a COPY on psycopg, packed
+# inserts on sqlite3); each driver's class also covers its more precise subclasses (psycopg's UniqueViolation)
+UNIQUE_KEY_BROKEN = (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
 
 
 @overload

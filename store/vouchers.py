@@ -28,7 +28,7 @@ from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherRow,
 from engine.vouchers.ports import RechargeGuard, Redemption, RowReplacer, VoucherRepository, VoucherSelection
 from engine.vouchers.profile import SerialFormat
 from engine.vouchers.redemption import AttemptResult, PinAttempt, Reservation, ReservationStep
-from store.repositories import AuditRepo, SubscriberRepo, TenantRepo, aware
+from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, SubscriberRepo, TenantRepo, aware
 from store.voucher_recharge import PgRecharge, SqliteRecharge, redemption_from_row, reservation_from_row
 from store.voucher_writer import RechargeWriter
 from store.voucher_tables import (  # noqa: F401 - the tables are part of this module's interface
@@ -235,12 +235,8 @@ class SqlVoucherRepository(VoucherRepository):
                     inserted += len(pending) - len(missing)
                     # a PIN another batch already holds: draw new ones for those serials
                     pending = replace_rows(missing) if missing else []
-        except IntegrityError:
+        except UNIQUE_KEY_BROKEN:  # a serial another batch holds
             raise AlreadyExists("voucher serials", f"{batch.first_serial}-{batch.last_serial}") from None
-        except Exception as exc:  # the driver's own unique violation (serial taken by another batch)
-            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-                raise AlreadyExists("voucher serials", f"{batch.first_serial}-{batch.last_serial}") from None
-            raise
         finally:
             if sqlite:
                 raw.execute(f"PRAGMA cache_size={SQLITE_DEFAULT_CACHE}")
