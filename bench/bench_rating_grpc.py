@@ -23,7 +23,9 @@ Floors, in the same run: the same CDRs through the in-process evaluator
 gRPC, no store), and the ledger's insert-only floor: as many ledger rows of the
 same shape written into a fresh database of the same kind through the same
 ``UsageRepo.write_chunk``, a transaction per chunk of 1,000, with no counters,
-balances or reads (what the database costs for storing the rated CDRs alone).
+balances or reads (what the database costs for storing the rated CDRs alone), and the physical floor: as many rows of
+nothing but a random 64-bit key, one transaction per chunk, into a fresh database opened the same way (one randomly
+keyed B-tree a row: what the disk allows; a ledger row goes into two, its key by CDR id and its subscriber index).
 Reported: medians, CDRs/s over the wall time, the client's
 and the server's CPU time, and the load average.
 """
@@ -212,6 +214,47 @@ def ledger_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
+def key_floor(kind: str, tmp: Path, count: int) -> float:
+    """Seconds of wall time to write ``count`` rows of nothing but a random 64-bit key into a fresh database of this
+    kind opened like the product's (store.db.make_engine), one transaction per chunk: the narrowest row a check by CDR
+    id can have, one randomly keyed B-tree (SQLite: the table itself; PostgreSQL: the heap and its primary key), so
+    what this machine's disk and the database's write path allow whatever the ledger's layout."""
+    from store.db import make_engine
+
+    (tmp / "keys").mkdir(exist_ok=True)
+    url, drop = database(kind, tmp / "keys")
+    try:
+        engine = make_engine(url)
+        rng = random.Random(7)
+        chunks = [[(rng.getrandbits(63),) for _ in range(min(CHUNK, count - c))] for c in range(0, count, CHUNK)]
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if kind == "sqlite":   # autocommit driver (store.db): the transactions are ours
+                cur.execute("CREATE TABLE floor_keys (k INTEGER PRIMARY KEY)")
+            else:
+                cur.execute("CREATE TABLE floor_keys (k BIGINT PRIMARY KEY)")
+                raw.commit()
+            started = time.perf_counter()
+            for keys in chunks:
+                if kind == "sqlite":
+                    cur.execute("BEGIN IMMEDIATE")
+                    cur.executemany("INSERT INTO floor_keys (k) VALUES (?)", keys)
+                    cur.execute("COMMIT")
+                else:
+                    with cur.copy("COPY floor_keys (k) FROM STDIN") as cp:
+                        for key in keys:
+                            cp.write_row(key)
+                    raw.commit()
+            wall = time.perf_counter() - started
+        finally:
+            raw.close()
+        engine.dispose()
+        return wall
+    finally:
+        drop()
+
+
 def run(kind: str, count: int, repeat: int) -> None:
     from clients.client import RulebillClient
 
@@ -234,7 +277,7 @@ def run(kind: str, count: int, repeat: int) -> None:
                 return float(server.stdout.readline())   # type: ignore[union-attr]
 
             client = RulebillClient(f"127.0.0.1:{port}", bearer)
-            walls, client_cpus, server_cpus, floors, inserts = [], [], [], [], []
+            walls, client_cpus, server_cpus, floors, inserts, keys = [], [], [], [], [], []
             try:
                 warm = make_requests(2 * CHUNK, start, "warm", rng)
                 list(client.rating.rpc.RateCdrs(iter(warm)))
@@ -242,6 +285,7 @@ def run(kind: str, count: int, repeat: int) -> None:
                     requests = make_requests(count, start, f"r{rep}", rng)
                     floors.append(floor(url, tmp, requests))
                     inserts.append(ledger_floor(kind, tmp, count))
+                    keys.append(key_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
                     s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
                     rated = 0
@@ -262,9 +306,10 @@ def run(kind: str, count: int, repeat: int) -> None:
             drop()
     wall, f = statistics.median(walls), statistics.median(floors)
     s_cpu, c_cpu = statistics.median(server_cpus), statistics.median(client_cpus)
-    ins = statistics.median(inserts)
+    ins, key = statistics.median(inserts), statistics.median(keys)
     print(f"{kind}: floor, the in-process evaluator: {f:7.3f} CPU-s {count / f:>10,.0f} CDRs/s per core")
     print(f"{kind}: floor, ledger rows insert-only:  {ins:7.3f} s wall {count / ins:>10,.0f} rows/s")
+    print(f"{kind}: floor, a random 64-bit key a row: {key:7.3f} s wall {count / key:>10,.0f} rows/s (one random B-tree: the disk)")
     print(f"{kind}: RateCdrs stored with counters:     {wall:7.3f} s wall {count / wall:>10,.0f} CDRs/s; server CPU {s_cpu:.2f} s "
           f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s; {wall / f:.1f}x the evaluator floor, "
           f"{wall / ins:.1f}x the insert-only floor")

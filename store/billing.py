@@ -80,6 +80,7 @@ from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
+from store.db import LEDGER_KEY, ledger_key
 from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -412,10 +413,19 @@ class SqlRatedUsage:
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         """The current rated rows of these CDRs (a re-bill's charges); a row re-rated to ``unrated`` is left out."""
         c = self.COLUMNS
-        sql = text(f"{self._select} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids").bindparams(_expanding("ids"))
+        # the SQLite ledger finds CDR ids through the index on their narrow key (store.plans, migration plans_0005)
+        keyed = self.conn.dialect.name == "sqlite"
+        by_key = f" AND {LEDGER_KEY}(l.{c['cdr_id']}) IN :keys" if keyed else ""
+        index = " INDEXED BY ix_usage_ledger_cdr_key" if keyed else ""   # SQLite's planner would take the tenant's rows
+        sql = text(f"{self._select}{index} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids{by_key}").bindparams(
+            *map(_expanding, ("ids", "keys") if keyed else ("ids",)))
         out: list[RatedUsage] = []
         for i in range(0, len(cdr_ids), CHUNK):
-            out.extend(self._rows(self.conn.execute(sql, {"tenant": tenant_id, "ids": list(cdr_ids[i:i + CHUNK])})))
+            part = list(cdr_ids[i:i + CHUNK])
+            params: dict[str, Any] = {"tenant": tenant_id, "ids": part}
+            if keyed:
+                params["keys"] = [ledger_key(x) for x in part]
+            out.extend(self._rows(self.conn.execute(sql, params)))
         return out
 
 
