@@ -21,7 +21,7 @@ def compile_folder(*paths: Path | str) -> CompiledPlans:
     plan_set, problems = load_plan_set(list(paths))
     assert not problems, "\n".join(map(str, problems))
     assert plan_set is not None
-    return compile_plan_set(plan_set)  # type: ignore[no-any-return]
+    return compile_plan_set(plan_set)
 
 
 def compile_texts(tmp_path: Path, files: dict[str, str]) -> CompiledPlans:
