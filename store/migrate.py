@@ -21,8 +21,42 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# The SQLite ledger's look-up by CDR id (migration plans_0005) is an index on a function every connection of
+# store.db.make_engine registers.  A shell without the function cannot build it: a database restored from the
+# `sqlite3` shell's `.dump` has the revision table but not this index.  `missing_migrations` reports it and
+# `upgrade` builds it again, so `rulebill serve` refuses such a database until `rulebill db upgrade` has mended it.
+LEDGER_KEY_INDEX = "ix_usage_ledger_cdr_key"
+
+
 def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
+    if _ledger_key_index_missing(url):
+        from store.db import LEDGER_KEY, make_engine
+
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {LEDGER_KEY_INDEX} ON usage_ledger ({LEDGER_KEY}(cdr_id))")
+        finally:
+            engine.dispose()
+
+
+def _ledger_key_index_missing(url: str) -> bool:
+    """A SQLite ledger without a primary key (plans_0005 and after) needs the key index; is it absent?"""
+    from store.db import is_sqlite, make_engine
+
+    if not is_sqlite(url):
+        return False
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            columns = conn.exec_driver_sql("PRAGMA table_info(usage_ledger)").fetchall()
+            if not columns or any(c[5] for c in columns):  # no ledger yet, or one keyed by (tenant, CDR id)
+                return False
+            return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                                        (LEDGER_KEY_INDEX,)).first() is None
+    finally:
+        engine.dispose()
 
 
 def current_heads(url: str) -> set[str]:
@@ -42,4 +76,7 @@ def missing_migrations(url: str) -> set[str]:
     from alembic.script import ScriptDirectory
 
     wanted = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-    return wanted - current_heads(url)
+    missing = wanted - current_heads(url)
+    if not missing and _ledger_key_index_missing(url):
+        missing.add(f"plans_0005 ({LEDGER_KEY_INDEX})")
+    return missing

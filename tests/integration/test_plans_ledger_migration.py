@@ -13,7 +13,7 @@ from sqlalchemy import delete, inspect, insert
 
 from engine.rating.usage import LEDGER_FIELDS
 from store.db import make_engine
-from store.migrate import alembic_config, upgrade
+from store.migrate import alembic_config, missing_migrations, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory, usage_ledger
 from store.uow import SqlUnitOfWorkFactory
 
@@ -123,5 +123,30 @@ def test_the_ledger_keeps_its_rows_through_plans_0005_and_back(db_url: str) -> N
                 ("mno", "c001", 5), ("mno", "c002", 1_002), ("mvno-alpha", "c001", 7), ("mvno-alpha", "zz", 8)}
             assert conn.exec_driver_sql("SELECT count(*) FROM usage_ledger").scalar() == 42
         upgrade(db_url)
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_ledger_restored_without_its_key_index_is_reported_and_mended(db_url: str) -> None:
+    """A `.dump` restored by a shell that lacks rulebill_cdr_key has every table and the revision table but not the
+    ledger's key index: the database counts as not migrated (so `rulebill serve` refuses it) until `upgrade`
+    (`rulebill db upgrade`) builds the index again; look-ups by CDR id then work as before."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's ledger is found by its primary key")
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    uow = SqlPlanUnitOfWorkFactory(SqlUnitOfWorkFactory(engine))
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(usage_ledger))
+            conn.execute(insert(usage_ledger), [row("mno", "r1", 11), row("mno", "r2", 12)])
+            conn.exec_driver_sql("DROP INDEX ix_usage_ledger_cdr_key")
+        assert missing_migrations(db_url) == {"plans_0005 (ix_usage_ledger_cdr_key)"}
+        upgrade(db_url)
+        assert missing_migrations(db_url) == set()
+        engine.dispose()
+        assert "ix_usage_ledger_cdr_key" in indexes(engine)
+        with uow(read_only=True) as u:
+            assert {k: e.charge_micros for k, e in u.usage.ledger_of("mno", ["r1", "r2", "r3"]).items()} == {"r1": 11, "r2": 12}
     finally:
         engine.dispose()
