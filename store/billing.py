@@ -80,7 +80,7 @@ from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
-from store.db import LEDGER_KEY, ledger_key
+from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -416,7 +416,7 @@ class SqlRatedUsage:
         # the SQLite ledger finds CDR ids through the index on their narrow key (store.plans, migration plans_0005)
         keyed = self.conn.dialect.name == "sqlite"
         by_key = f" AND {LEDGER_KEY}(l.{c['cdr_id']}) IN :keys" if keyed else ""
-        index = " INDEXED BY ix_usage_ledger_cdr_key" if keyed else ""   # SQLite's planner would take the tenant's rows
+        index = f" INDEXED BY {LEDGER_KEY_INDEX}" if keyed else ""   # SQLite's planner would take the tenant's rows
         sql = text(f"{self._select}{index} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids{by_key}").bindparams(
             *map(_expanding, ("ids", "keys") if keyed else ("ids",)))
         out: list[RatedUsage] = []

@@ -104,6 +104,7 @@ def private_database_file(path: Path) -> None:
 
 
 LEDGER_KEY = "rulebill_cdr_key"
+LEDGER_KEY_INDEX = "ix_usage_ledger_cdr_key"   # the SQLite ledger's index on LEDGER_KEY(cdr_id) (plans_0005)
 
 
 def ledger_key(cdr_id: str) -> int:

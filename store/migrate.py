@@ -11,6 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, is_sqlite, make_engine
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -25,14 +27,9 @@ def alembic_config(url: str) -> Config:
 # store.db.make_engine registers.  A shell without the function cannot build it: a database restored from the
 # `sqlite3` shell's `.dump` has the revision table but not this index.  `missing_migrations` reports it and
 # `upgrade` builds it again, so `rulebill serve` refuses such a database until `rulebill db upgrade` has mended it.
-LEDGER_KEY_INDEX = "ix_usage_ledger_cdr_key"
-
-
 def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
     if _ledger_key_index_missing(url):
-        from store.db import LEDGER_KEY, make_engine
-
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
@@ -43,8 +40,6 @@ def upgrade(url: str) -> None:
 
 def _ledger_key_index_missing(url: str) -> bool:
     """A SQLite ledger without a primary key (plans_0005 and after) needs the key index; is it absent?"""
-    from store.db import is_sqlite, make_engine
-
     if not is_sqlite(url):
         return False
     engine = make_engine(url)
@@ -61,8 +56,6 @@ def _ledger_key_index_missing(url: str) -> bool:
 
 def current_heads(url: str) -> set[str]:
     from alembic.runtime.migration import MigrationContext
-
-    from store.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
