@@ -6,14 +6,18 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
     python -m bench.bench_billing --workers 1              # batches one after the other (default 2, the billing_workers setting)
     python -m bench.bench_billing --in-process             # several batches in threads of this process, not worker processes
+    python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
-ledger (what RatingService stores with counters), written with COPY.
+ledger (what RatingService stores with counters), written with COPY.  The CDR ids are random 32 hex digits, as
+mediation's ids are (the first 128 bits of a SHA-256): frozen CDRs then land all over ``billing_usage``'s primary key,
+as they do in production; ``--cdr-ids sequential`` gives the ids of the benchmarks before the seventh session
+(account and CDR number, in key order), which understate that cost.
 
 * **floor** -- the period's rated CDRs read with the same per-batch SQL the bill run's usage adapter runs
-  (``SqlRatedUsage.blocks``: the account batch's numbers, the period, minus what is billed; summed per invoice
-  line and the usage.csv rows written by PostgreSQL), one batch after the other in this process; for reference
+  (``SqlRatedUsage.blocks``: the account batch's numbers, the period, minus what is billed; each number's CDRs as
+  binary arrays, summed per invoice line and written as usage.csv rows by engine.billing.usagecsv), one batch after the other in this process; for reference
   the same rows read one by one into ``RatedUsage`` values (``SqlRatedUsage.for_period``, what the bill run did
   before blocks and still does for accounts a block does not fit) and one ``COPY ... TO STDOUT`` of the rows.
 * **rulebill** -- ``BillRunner.start`` (what ``StartBillRun`` and ``rulebill bills run`` call) for the cycle of
@@ -34,7 +38,7 @@ from __future__ import annotations
 import argparse
 
 import os
-
+import random
 import shutil
 import sys
 import time
@@ -66,8 +70,9 @@ def fresh_database(admin_url: str) -> tuple[str, object]:
     return make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False), admin
 
 
-def seed(root: object, accounts: int, cdrs: int) -> None:
+def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> None:
     """Accounts, subscribers, assignments and ledger rows, by COPY."""
+    rng = random.Random(11)
     db = root.db  # type: ignore[attr-defined]
     raw = db.raw_connection()
     now = datetime(2026, 1, 15, tzinfo=UTC)
@@ -97,7 +102,7 @@ def seed(root: object, accounts: int, cdrs: int) -> None:
                 for i in range(first, min(first + 5000, accounts)):
                     msisdn = f"3369{i:07d}"
                     for k in range(cdrs):
-                        cp.write_row(("mno", f"{i:09d}{k:05d}", msisdn, "2026-02", "EUR", 20_000 + (i * 7 + k * 13) % 900_000, "[]",
+                        cp.write_row(("mno", f"{rng.getrandbits(128):032x}" if random_ids else f"{i:09d}{k:05d}", msisdn, "2026-02", "EUR", 20_000 + (i * 7 + k * 13) % 900_000, "[]",
                                       FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms", groups[k % 4], "TP_SMART_S", 1,
                                       60 + k % 300))
             raw.commit()
@@ -253,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true", help="parallel batches in threads of this process (no worker processes)")
     parser.add_argument("--sample", type=int, default=200, help="documents whose validation is timed")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cdr-ids", choices=("random", "sequential"), default="random",
+                        help="random 32 hex digits as mediation's (default), or in key order as before the seventh session")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
     if args.quick:
@@ -277,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, {args.workers} workers, PostgreSQL; {os.cpu_count()} cores; {load()}")
+              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, PostgreSQL; {os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
-        seed(root, args.accounts, args.cdrs)
+        seed(root, args.accounts, args.cdrs, args.cdr_ids == "random")
         print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")

@@ -76,6 +76,7 @@ from engine.billing.ports import (
     SubscriberFacts,
 )
 from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
+from engine.billing.usagecsv import block_text, pg_time
 from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
@@ -367,48 +368,34 @@ class SqlRatedUsage:
     _PG_READ_SETTINGS = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in _PG_READ.items())
     _PG_READ_DEFAULTS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _PG_READ)
 
-    # one CDR's usage.csv row as engine.billing.usage_blocks.csv_row writes it, with the line tag where the line id goes,
-    # and its frozen row in billing_usage's COPY text with "#" where the invoice id goes
-    _CSV_ROW = ("chr(2) || {plan} || chr(31) || {service} || chr(31) || {dest} || chr(3) || ',' || {cdr} || ',' || {msisdn} || ',' || "
-                "to_char({start} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {start})::bigint "
-                "%% 1000000 <> 0 THEN to_char({start} AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00,' || {service} || ',' || {dest} "
-                "|| ',' || {plan} || ',' || {units} || ',' || CASE WHEN {charge} >= 0 THEN ({charge} / 1000000) || '.' || "
-                "lpad(({charge} %% 1000000)::text, 6, '0') ELSE '-' || ((-{charge}) / 1000000) || '.' || lpad(((-{charge}) %% 1000000)::text, "
-                "6, '0') END || ',' || {currency} || chr(10)")
-
     def blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
-        """``for_period``'s CDRs as one block per number (engine.billing.usage_blocks): on PostgreSQL summed and written
-        out by the database in the same query, elsewhere built from the rows."""
+        """``for_period``'s CDRs as one block per number (engine.billing.usage_blocks): on PostgreSQL each number's CDRs
+        come as one row of columns in the database's binary array form and engine.billing.usagecsv writes the block
+        (C; the rows, the frozen rows' COPY text and the sums), elsewhere the block is built from the rows."""
         if self.conn.dialect.name != "postgresql":
             return blocks_from_usage(self.for_period(tenant_id, msisdns, since, until))
         c = self.COLUMNS
-        row = self._CSV_ROW.format(plan="u.plan", service="u.service", dest="u.dest", cdr="u.cdr", msisdn="u.msisdn", start="u.start",
-                                   units="u.units", charge="u.charge", currency="u.currency")
-        sql = (f"WITH u AS MATERIALIZED (SELECT l.tenant_id AS tenant, l.{c['cdr_id']} AS cdr, l.{c['msisdn']} AS msisdn, "
-               f"l.{c['start_time']} AS start, l.{c['service']} AS service, l.{c['destination']} AS dest, l.{c['charge_micros']} AS charge, "
-               f"l.{c['currency']} AS currency, l.{c['tariff_plan']} AS plan, l.{c['units']} AS units FROM {self.LEDGER} l "
+        arrays = ", ".join(f"array_send(array_agg(l.{c[name]}))" for name in
+                           ("cdr_id", "start_time", "service", "destination", "tariff_plan", "units", "charge_micros", "currency"))
+        sql = (f"SELECT l.{c['msisdn']}, {arrays} FROM {self.LEDGER} l "
                f"WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {self.RATED} AND NOT EXISTS "
                f"(SELECT 1 FROM billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']}) "
-               f"AND l.{c['msisdn']} = ANY(%s)) "
-               f"SELECT msisdn, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, string_agg({row}, '' ORDER BY start, cdr COLLATE \"C\"), "
-               "string_agg(tenant || chr(9) || cdr || chr(9) || '#' || chr(9) || charge || chr(10), ''), string_agg(cdr, chr(10)) "
-               "FROM u GROUP BY msisdn "
-               "UNION ALL SELECT msisdn, plan, service, dest, currency, sum(charge), count(*), min(start), max(start), NULL, NULL, NULL FROM u "
-               "GROUP BY msisdn, plan, service, dest, currency")
-        rows: dict[str, tuple[str, _PgFrozen]] = {}
-        groups: dict[str, list[UsageGroup]] = defaultdict(list)
+               f"AND l.{c['msisdn']} = ANY(%s) GROUP BY l.{c['msisdn']}")
+        out: list[UsageBlock] = []
         raw = self.conn.connection.dbapi_connection
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(self._PG_READ_SETTINGS)
+        # binary results: the arrays arrive as array_send's bytes, not as text nor as Python values per CDR
+        with raw.cursor() as settings, raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
+            settings.execute(self._PG_READ_SETTINGS)
             for i in range(0, len(msisdns), 5 * CHUNK):
                 cur.execute(sql, (tenant_id, since, until, list(msisdns[i:i + 5 * CHUNK])))
                 for r in cur.fetchall():
-                    if r[1] is None:
-                        rows[r[0]] = (r[9], _PgFrozen(r[10], r[11]))
-                    else:
-                        groups[r[0]].append(UsageGroup(r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7], r[8]))
-            cur.execute(self._PG_READ_DEFAULTS)
-        return [UsageBlock(m, tuple(sorted(groups[m])), text_, frozen) for m, (text_, frozen) in sorted(rows.items())]
+                    rows, copy, ids, sums = block_text(tenant_id, r[0], r[1:])
+                    groups = tuple(sorted(UsageGroup(p, s, d, cur_, int(m), n, pg_time(f), pg_time(last))
+                                          for p, s, d, cur_, m, n, f, last in sums))
+                    out.append(UsageBlock(r[0], groups, rows, _PgFrozen(copy, ids)))
+            settings.execute(self._PG_READ_DEFAULTS)
+        out.sort(key=lambda b: b.msisdn)
+        return out
 
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         """The current rated rows of these CDRs (a re-bill's charges); a row re-rated to ``unrated`` is left out."""
