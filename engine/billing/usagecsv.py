@@ -135,4 +135,5 @@ def block_text_py(tenant: str, msisdn: str, columns: Sequence[bytes]) -> BlockTe
         if start is not None:
             g[2] = start if g[2] is None else min(g[2], start)
             g[3] = start if g[3] is None else max(g[3], start)
-    return "".join(rows), "".join(copy), "\n".join(ids), [(*key, *sums) for key, sums in groups.items()]  # type: ignore[misc]
+    sums: list[Group] = [(k[0], k[1], k[2], k[3], g[0], g[1], g[2], g[3]) for k, g in groups.items()]
+    return "".join(rows), "".join(copy), "\n".join(ids), sums
