@@ -542,8 +542,8 @@ class Evaluator:
                         raise LookupError
                 else:
                     raise LookupError
-                if units < 0:
-                    raise LookupError
+                if units < 0 or (not spans and int(text[17:19]) >= until):
+                    raise LookupError   # (an event after a band change within its minute: the per-CDR way finds the band)
                 number = row[i_b]
                 # longest prefix first; a length beyond the number probes the whole number, which is then the
                 # longest prefix it can have, so no length check is needed
@@ -665,7 +665,7 @@ class Evaluator:
         traffic by service), ...) for each span, cut as :meth:`_spans` cuts it; None where the per-CDR pricing does
         more than cut by bands (version_change: split into the next version, a discount with a condition) or the
         call is longer than the limits allow (then the per-CDR way rejects it)."""
-        if units > self.limits.max_call_seconds or units <= 0:
+        if units > self.limits.max_call_seconds:
             return None
         plan = self.compiled.plans.get(plan_id)
         if plan is None or plan.version_at(epoch) is not v or any(d.predicate is not None for d in v.discounts if d.level == "cdr"):
@@ -674,14 +674,23 @@ class Evaluator:
             later = plan.next_start(epoch)
             if later is not None and later < epoch + units:
                 return None
+        # cut as BandClock.spans cuts it, but asked from the start of the minute and then from each band change:
+        # the clock keeps its answers by instant, and every call of a minute, every call crossing one change, asks
+        # for the same instants (a real file's calls each start on a second of their own)
+        clock, stop = v.clock, epoch + units
+        band, end = clock.run(epoch - epoch % 60, stop)
+        if end <= epoch:   # the band changed within the minute, before the call started
+            band, end = clock.run(epoch, stop)
         out = []
-        for _start, end, band in v.clock.spans(epoch, units):
+        while True:
             shared = self._routes.get((id(v), band))
             if shared is None:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
                 shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
-            out.append((end, band, shared[0]))
-        return tuple(out)
+            out.append((min(end, stop) - epoch, band, shared[0]))
+            if end >= stop:
+                return tuple(out)
+            band, end = clock.run(end, stop)
 
     def _epoch_of_minute(self, key: str) -> int | None:
         """``YYYY-MM-DDTHH:MM`` -> UTC epoch seconds; None when not a real minute within the limits."""

@@ -319,16 +319,17 @@ _step_lists = st.lists(st.tuples(st.integers(0, 120), st.sampled_from([1, 6, 10,
        scopes=st.tuples(st.sampled_from(["per_call", "per_span", "per_increment"]), st.sampled_from(["per_call", "per_span", "per_increment"])),
        decimals=st.sampled_from([0, 2, 4, 6]), zone=st.sampled_from(["UTC", "Europe/Paris"]), cut=st.integers(1, 1439),
        bundles=st.lists(st.tuples(st.sampled_from(["voice", "data"]), st.integers(0, 3)), max_size=3),
-       seed=st.integers(0, 2**32))
+       second=st.sampled_from([0, 0, 17, 59]), seed=st.integers(0, 2**32))
 def test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way(day: list[list[int]], night: list[list[int]], connect: int,
                                                                        minimum: int, maximum: int | None, mode: str,
                                                                        scopes: tuple[str, str], decimals: int, zone: str, cut: int,
-                                                                       bundles: list[tuple[str, int]], seed: int) -> None:
+                                                                       bundles: list[tuple[str, int]], second: int, seed: int) -> None:
     """Voice calls crossing band changes (at the band edges, midnight, the DST changes of Europe/Paris, calls long
     enough to cross several) and calls that bundles pay for in part (counters running out mid-call, several bundles by
     priority then id) are priced by the C loop itself -- one call of it rates every row -- and charge, name the
     rates, spend the bundles and leave the wallets as the per-CDR way (the oracle, row after row) and the Python loop
-    do, whatever the steps, prices, connect fee, minimum, maximum, rounding mode, decimals and scope of each band's rate."""
+    do, whatever the steps, prices, connect fee, minimum, maximum, rounding mode, decimals and scope of each band's rate;
+    also when the band changes on a second within a minute (band times to the second)."""
     from engine.rating.compiled import CompiledPlans
 
     rng = random.Random(seed)
@@ -341,7 +342,13 @@ def test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way(day: list[l
     kinds = {f"BN_{k}_{service}": _bundle(service, 0, priority) for k, (service, priority) in enumerate(bundles)}
     rows_ir = [["voice", "originating", "home", "DST_ALL", b, f"RT_{b}"] for b in ("DAY", "NIGHT")]
     rows_ir += [["data", "originating", "home", "DST_ALL", b, "RT_DATA"] for b in ("DAY", "NIGHT")]
-    compiled = CompiledPlans.from_ir(ir_plan(rates, rows_ir, days=week, timezone_name=zone, bundles=kinds))
+    ir = ir_plan(rates, rows_ir, days=week, timezone_name=zone, bundles=kinds)
+    if second:   # the band changes `second` seconds into the minute: the day tables in seconds
+        table = ir["time_bands"]["TB"]
+        table["resolution"] = "second"
+        table["days"] = {d: [[a * 60 + (second if a == cut else 0), b * 60 + (second if b == cut else 0), w] for a, b, w in segs]
+                         for d, segs in week.items()}
+    compiled = CompiledPlans.from_ir(ir)
     # starts near the band change, near midnight (UTC and Paris), on the days the clocks change in Paris
     edges = [(cut // 60, cut % 60), (0, 0), (23, 0), (22, 0), (1, 0), (2, 0)]
     calls = []
@@ -375,7 +382,8 @@ def test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way(day: list[l
         got = c_loop.rate_rows(_held(rows), "TP", wallets)
     finally:
         evaluator_module._kernel = original
-    assert calls_made == [0], "every row priced by the C loop itself"
+    if not second:   # (an SMS or data event after a band change within its minute goes to the Python loop)
+        assert calls_made == [0], "every row priced by the C loop itself"
 
     oracle_wallets = {a: dict(w) for a, w in base.items()}
     oracle = Evaluator(compiled)
@@ -395,3 +403,28 @@ def test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way(day: list[l
         detail = c_loop.rated_of(row, c, "TP")
         assert (detail.charge_micros, detail.spans, detail.bundle_usage, detail.gross_micros) == \
             (w.charge_micros, w.spans, w.bundle_usage, w.gross_micros)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_an_event_after_a_band_change_within_its_minute_takes_the_band_then(kernel: bool) -> None:
+    """Band times to the second: a data session or SMS starting at 10:00:30, after the band changed at 10:00:17, is
+    priced at the new band by both batch loops, as the per-CDR way prices it (the minute's entry holds the band at
+    10:00:00; the loops used to price such events at it)."""
+    from engine.rating.compiled import CompiledPlans
+
+    rates = {"RT_DAY": ir_rate([[0, 100_000, 1, 1]], unit="byte"), "RT_NIGHT": ir_rate([[0, 1_000, 1, 1]], unit="byte"),
+             "RT_SMS_DAY": ir_rate([[0, 90_000, 1, 1]], unit="event"), "RT_SMS_NIGHT": ir_rate([[0, 10_000, 1, 1]], unit="event")}
+    rows_ir = [["data", "originating", "home", "DST_ALL", b, f"RT_{b}"] for b in ("DAY", "NIGHT")]
+    rows_ir += [["sms", "originating", "home", "DST_ALL", b, f"RT_SMS_{b}"] for b in ("DAY", "NIGHT")]
+    ir = ir_plan(rates, rows_ir, days={d: [[0, 600 * 60 + 17, "NIGHT"], [600 * 60 + 17, 86400, "DAY"]]
+                                       for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+    ir["time_bands"]["TB"]["resolution"] = "second"
+    compiled = CompiledPlans.from_ir(ir)
+    calls = [cdr("data", volume_down_bytes=5, start=f"2026-03-02T10:00:{s:02d}Z") for s in (0, 16, 17, 30, 59)]
+    calls += [cdr("sms", event_count=1, start=f"2026-03-02T10:00:{s:02d}Z") for s in (0, 16, 17, 30, 59)]
+    ev = Evaluator(compiled)
+    ev.use_kernel = kernel
+    got = ev.rate_rows(_held([to_row(c) for c in calls]) if kernel else [to_row(c) for c in calls], "TP")
+    want = [Evaluator(compiled).rate(c, "TP") for c in calls]
+    assert [(r[1], r[8]) for r in got] == [(w.charge_micros, w.spans[0].band) for w in want]
+    assert [r[8] for r in got] == ["NIGHT", "NIGHT", "DAY", "DAY", "DAY"] * 2
