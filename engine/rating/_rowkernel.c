@@ -8,23 +8,29 @@
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
  * engine.rating.evaluator.Row) as long as each row is the plain case, and
  * returns the index of the first row that is not (len(rows) when all were).
- * It prices nothing itself: every answer comes from the evaluator's own tables
- * and caches, the same Python objects the Python loop (Evaluator._rate_block)
- * reads -- the per-minute entries (built by calling back ``minute``), the
- * routes (dicts whose __missing__ builds them), the rates' one-span memos (whose
- * __missing__ runs the pricing code; asked by the usage rounded up to the end of
- * its increment on the rate's memo grid, as the Python loop asks), the
- * subscriber's wallet (``wallet_of``).
+ * Its answers come from the evaluator's own tables and caches, the same Python
+ * objects the Python loop (Evaluator._rate_block) reads -- the per-minute
+ * entries (built by calling back ``minute``), the routes (dicts whose
+ * __missing__ builds them), the rates' one-span memos (whose __missing__ runs
+ * the pricing code; asked by the usage rounded up to the end of its increment
+ * on the rate's memo grid, as the Python loop asks), the subscriber's wallet
+ * (``wallet_of``).  Two kinds of call are priced here by parts, with the
+ * per-CDR pricing's arithmetic for stepped rates (see "Calls priced by parts"
+ * below): a voice call crossing a band change (its spans cut by the
+ * evaluator's band clock, called back as ``spans_of``), and a call that
+ * bundles pay for in part.
  *
  * The plain case is narrower than the Python loop's, never wider:
  *   - the row is a list or tuple of ``ncols`` cells;
- *   - start_time is ASCII "YYYY-MM-DDTHH:MM:SSZ" whose minute has an entry;
+ *   - start_time is ASCII "YYYY-MM-DDTHH:MM:SSZ" whose minute has an entry,
+ *     and the band has not changed within the minute before it (an event);
  *   - usage cells are ints or ASCII digits (at most 15), the service's unused
  *     usage cells "" / "0" (event_count also "1"), within the limits;
  *   - home (no visited network) and direction "originating";
- *   - a voice call does not cross a band change;
  *   - the route exists and has no CDR discount;
- *   - a bundle, if one applies, covers the whole call.
+ *   - a call priced by parts: stepped rates in every band it crosses, each band
+ *     with a rate, no version change within it (version_change: split), no
+ *     bundle with a condition.
  * Any other row, and any error raised by a callback (cleared), stops the loop
  * at that row with nothing consumed; the Python loop then rates it (or hands
  * it to the per-CDR way).  So this loop changes speed, never results: a build
@@ -35,8 +41,10 @@
  *           plan_list | None, minute, wallets | None, max_bytes, max_events,
  *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
  *           2 a dict by a_number, 3 (each row's group, each group's dict by a_number
- *           or None)), the a_number column); a dict by a_number that is a subclass is
- *           subscripted on a miss (its __missing__ may open a wallet; a KeyError: none)
+ *           or None)), the a_number column, spans_of | None); a dict by a_number that
+ *           is a subclass is subscripted on a miss (its __missing__ may open a wallet;
+ *           a KeyError: none).  spans_of(plan, version, start epoch, seconds) ->
+ *           ((end offset, band, routes of home traffic by service), ...) | None.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

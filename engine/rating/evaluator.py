@@ -13,8 +13,10 @@ Every product path rates here: RatingService, mediation with rating, re-rating,
   per rate the one-span charge by usage rounded up to the end of its increment
   (filled by the same pricing code).
   A call crossing a band or a bundle covering part of a call is priced in the
-  loop by the per-CDR pricing on the values read; a row with a condition to
-  evaluate or a bad value takes the per-CDR way (parsed and validated again).
+  loop by the per-CDR pricing on the values read (in the C loop, for stepped
+  rates, by the same arithmetic in C, which tests hold to it); a row with a
+  condition to evaluate or a bad value takes the per-CDR way (parsed and
+  validated again).
 
 Order of work for one CDR:
 
