@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-kernel", action="store_true", help="rate with the Python loop only (as a build without a C compiler)")
     ap.add_argument("--distinct-starts", action="store_true",
-                    help="every CDR starts at a second of its own (as a real file; default: 4,096 start times, the figures so far)")
+                    help="start times at random seconds of the month, as a real file has them (default: 4,096 start times, the "
+                         "figures so far)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     compare_count = min(count, 100_000)
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
               f"{SUBSCRIBERS:,} subscribers with bundles")
         print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB, "
-              f"{'every one at a second of its own' if args.distinct_starts else 'start times from 4,096 instants'}; "
+              f"{'start times at random seconds of the month' if args.distinct_starts else 'start times from 4,096 instants'}; "
               f"{args.repeat} repetitions, medians")
         runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "what-if": []}
         checks = set()
