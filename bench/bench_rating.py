@@ -2,6 +2,7 @@
 
     python -m bench.bench_rating            # 1,000,000 CDRs, 3 repetitions
     python -m bench.bench_rating --quick    # 20,000 CDRs (CI)
+    python -m bench.bench_rating --distinct-starts   # start times as a real file has them (not 4,096 instants)
 
 A golden-style case folder is generated on disk: ``plans/`` with 50,000 prefixes
 in 100 destination groups, five time bands (peak, evening, off-peak, weekend,
@@ -113,7 +114,7 @@ def subscriber(n: int) -> str:
     return f"3361{n:07d}"
 
 
-def write_case(folder: Path, count: int, rng: random.Random) -> list[list[str]]:
+def write_case(folder: Path, count: int, rng: random.Random, distinct_starts: bool = False) -> list[list[str]]:
     """A replay case: plans/, subscribers.yaml (every subscriber with both bundles), cdrs.cdr.csv."""
     (folder / "plans").mkdir(parents=True)
     groups = write_plan(folder / "plans", rng)
@@ -121,13 +122,18 @@ def write_case(folder: Path, count: int, rng: random.Random) -> list[list[str]]:
         f.write(f"default_plan: {PLAN}\nsubscribers:\n")
         for n in range(SUBSCRIBERS):
             f.write(f'  "{subscriber(n)}": {{bundles: {{BN_BENCH_VOICE: 60000, BN_BENCH_DATA: 1073741824}}}}\n')
-    write_cdrs(folder / "cdrs.cdr.csv", count, groups, rng)
+    write_cdrs(folder / "cdrs.cdr.csv", count, groups, rng, distinct_starts)
     return groups
 
 
-def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Random) -> None:
+def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Random, distinct_starts: bool = False) -> None:
+    """The CDRs; their start times drawn from 4,096 instants of the month (the benchmark's figures since the first
+    session), or with ``distinct_starts`` each at a random second of the month, as a real file has them (about
+    830,000 distinct cells per million rows, every minute of the month; the other columns are the same)."""
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     times = [(start + timedelta(seconds=rng.randrange(31 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ") for _ in range(4096)]
+    own = random.Random(20261206)   # a generator of its own: the other columns stay those of the 4,096-start file
+    epoch0 = int(start.timestamp())
     index = {c: i for i, c in enumerate(COLUMNS)}
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -142,7 +148,8 @@ def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Rand
             row[index["origin_id"]] = origin
             row[index["service"]] = service
             row[index["direction"]] = "originating"
-            row[index["start_time"]] = times[n & 4095]
+            row[index["start_time"]] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch0 + own.randrange(31 * 86400))) \
+                if distinct_starts else times[n & 4095]
             row[index["a_number"]] = subscriber(rng.randrange(SUBSCRIBERS))
             group = groups[rng.randrange(GROUPS)]
             row[index["b_number"]] = group[rng.randrange(len(group))] + str(rng.randrange(10**6, 10**7))
@@ -191,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-kernel", action="store_true", help="rate with the Python loop only (as a build without a C compiler)")
+    ap.add_argument("--distinct-starts", action="store_true",
+                    help="start times at random seconds of the month, as a real file has them (default: 4,096 start times, the "
+                         "figures so far)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     compare_count = min(count, 100_000)
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-rating-") as tmp:
         case = Path(tmp) / "case"
-        write_case(case, count, rng)
+        write_case(case, count, rng, args.distinct_starts)
         candidate = Path(tmp) / "candidate"
         candidate.mkdir()
         write_plan(candidate, random.Random(20261127), price_factor=2)   # the same prefixes, voice prices doubled
@@ -212,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         cdr_file = case / "cdrs.cdr.csv"
         print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
               f"{SUBSCRIBERS:,} subscribers with bundles")
-        print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB; {args.repeat} repetitions, medians")
+        print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB, "
+              f"{'start times at random seconds of the month' if args.distinct_starts else 'start times from 4,096 instants'}; "
+              f"{args.repeat} repetitions, medians")
         runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "what-if": []}
         checks = set()
         for _ in range(args.repeat):

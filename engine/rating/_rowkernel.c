@@ -8,23 +8,29 @@
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
  * engine.rating.evaluator.Row) as long as each row is the plain case, and
  * returns the index of the first row that is not (len(rows) when all were).
- * It prices nothing itself: every answer comes from the evaluator's own tables
- * and caches, the same Python objects the Python loop (Evaluator._rate_block)
- * reads -- the per-minute entries (built by calling back ``minute``), the
- * routes (dicts whose __missing__ builds them), the rates' one-span memos (whose
- * __missing__ runs the pricing code; asked by the usage rounded up to the end of
- * its increment on the rate's memo grid, as the Python loop asks), the
- * subscriber's wallet (``wallet_of``).
+ * Its answers come from the evaluator's own tables and caches, the same Python
+ * objects the Python loop (Evaluator._rate_block) reads -- the per-minute
+ * entries (built by calling back ``minute``), the routes (dicts whose
+ * __missing__ builds them), the rates' one-span memos (whose __missing__ runs
+ * the pricing code; asked by the usage rounded up to the end of its increment
+ * on the rate's memo grid, as the Python loop asks), the subscriber's wallet
+ * (``wallet_of``).  Two kinds of call are priced here by parts, with the
+ * per-CDR pricing's arithmetic for stepped rates (see "Calls priced by parts"
+ * below): a voice call crossing a band change (its spans cut by the
+ * evaluator's band clock, called back as ``spans_of``), and a call that
+ * bundles pay for in part.
  *
  * The plain case is narrower than the Python loop's, never wider:
  *   - the row is a list or tuple of ``ncols`` cells;
- *   - start_time is ASCII "YYYY-MM-DDTHH:MM:SSZ" whose minute has an entry;
+ *   - start_time is ASCII "YYYY-MM-DDTHH:MM:SSZ" whose minute has an entry,
+ *     and the band has not changed within the minute before it (an event);
  *   - usage cells are ints or ASCII digits (at most 15), the service's unused
  *     usage cells "" / "0" (event_count also "1"), within the limits;
  *   - home (no visited network) and direction "originating";
- *   - a voice call does not cross a band change;
  *   - the route exists and has no CDR discount;
- *   - a bundle, if one applies, covers the whole call.
+ *   - a call priced by parts: stepped rates in every band it crosses, each band
+ *     with a rate, no version change within it (version_change: split), no
+ *     bundle with a condition.
  * Any other row, and any error raised by a callback (cleared), stops the loop
  * at that row with nothing consumed; the Python loop then rates it (or hands
  * it to the per-CDR way).  So this loop changes speed, never results: a build
@@ -35,8 +41,10 @@
  *           plan_list | None, minute, wallets | None, max_bytes, max_events,
  *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
  *           2 a dict by a_number, 3 (each row's group, each group's dict by a_number
- *           or None)), the a_number column); a dict by a_number that is a subclass is
- *           subscripted on a miss (its __missing__ may open a wallet; a KeyError: none)
+ *           or None)), the a_number column, spans_of | None); a dict by a_number that
+ *           is a subclass is subscripted on a miss (its __missing__ may open a wallet;
+ *           a KeyError: none).  spans_of(plan, version, start epoch, seconds) ->
+ *           ((end offset, band, routes of home traffic by service), ...) | None.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -355,7 +363,7 @@ grid_end(PyObject *grid, long long units)
  * dict's answer.  A few tables (as many as the plans a what-if rates alternately) are kept, the oldest replaced.
  */
 #define MINUTE_TABLES 4
-#define MINUTE_SLOTS 4096   /* a power of two */
+#define MINUTE_SLOTS 65536   /* a power of two: 45 days of minutes, each its own slot */
 
 typedef struct {
     unsigned long long a, b;  /* the 16 bytes */
@@ -390,6 +398,25 @@ minute_table(PyObject *minutes)
     return t;
 }
 
+/* The slot of a minute "YYYY-MM-DDTHH:MM": by its count of minutes (months of 31 days), so that the minutes of
+ * 45 days in a row never share a slot, whatever order the rows come in (a hash of the bytes made distinct minutes
+ * of a month collide: 60 % of the benchmark's rows missed a table of 4,096 slots); by a hash of the bytes when they
+ * are not digits where the digits go (the dict then decides). */
+static inline size_t
+minute_slot(const Py_UCS1 *t, unsigned long long a, unsigned long long b)
+{
+    static const int digits[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15};
+    int d[12];
+    for (int k = 0; k < 12; k++) {
+        d[k] = t[digits[k]] - '0';
+        if (d[k] < 0 || d[k] > 9)
+            return prefix_hash(a ^ (b * 0x9e3779b97f4a7c15ULL)) & (MINUTE_SLOTS - 1);
+    }
+    size_t month = (size_t)(d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]) * 12 + (size_t)(d[4] * 10 + d[5]);
+    size_t minute = ((month * 31 + (size_t)(d[6] * 10 + d[7])) * 24 + (size_t)(d[8] * 10 + d[9])) * 60 + (size_t)(d[10] * 10 + d[11]);
+    return minute & (MINUTE_SLOTS - 1);
+}
+
 /* New reference; NULL: no entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
 static PyObject *
 minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed)
@@ -401,7 +428,7 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
     MinuteTable *table = minute_table(minutes);
     MinuteSlot *slot = NULL;
     if (table != NULL) {
-        slot = &table->slots[prefix_hash(a ^ (b * 0x9e3779b97f4a7c15ULL)) & (MINUTE_SLOTS - 1)];
+        slot = &table->slots[minute_slot(t, a, b)];
         if (slot->entry != NULL && slot->a == a && slot->b == b)
             return Py_NewRef(slot->entry);
     } else {
@@ -438,11 +465,409 @@ typedef struct {
     Py_ssize_t col[9];
     Py_ssize_t ncols, i_a;
     int wallet_mode;
-    PyObject *minutes_of, *single, *plan_list, *minute_fn, *wallet_of, *rated, *no_group, *minutes_fixed;
+    PyObject *minutes_of, *single, *plan_list, *minute_fn, *wallet_of, *rated, *no_group, *minutes_fixed, *spans_of;
     long long max_bytes, max_events;
 } Context;
 
 enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS, C_A, C_READ };
+
+/*
+ * Calls priced by parts: a voice call crossing a band change, and a call a bundle pays for in part.
+ *
+ * The same arithmetic as the per-CDR pricing (engine.rating.evaluator: _parts, _cover, _settle, _span_money,
+ * _call_money; engine.rating.models.stepped: parts, amount_num), for stepped rates only: a route's seventh item is
+ * the rate as this loop reads it (Evaluator's _kernel_rate; None: a model this loop does not price, the row goes
+ * to Python).  Sums are exact in 128-bit integers; anything that would not fit 63 bits, more steps, spans or parts
+ * than the arrays hold, declines the row (0), which the Python loop then prices.  Tests hold the two equal (calls
+ * crossing bands at band edges, midnight and DST changes, bundles running out mid-call, minimum, maximum, every
+ * rounding mode and scope).
+ */
+#define MAX_STEPS 16
+#define MAX_SPANS 16
+#define MAX_PARTS 64
+#define MAX_BUNDLES 16
+
+typedef __int128 wide;
+
+enum { SCOPE_CALL, SCOPE_SPAN, SCOPE_INCREMENT };
+enum { MODE_UP, MODE_DOWN, MODE_HALF_UP, MODE_HALF_EVEN };
+
+typedef struct {
+    int nsteps;
+    long long from[MAX_STEPS], price[MAX_STEPS], per[MAX_STEPS], inc[MAX_STEPS], each[MAX_STEPS];
+    long long den, decimals, fee, minimum, maximum;   /* maximum -1: none */
+    int scope, mode, full, waive;
+} RateSpec;
+
+typedef struct {
+    int span, step;
+    long long units, covered;
+} CallPart;
+
+static int
+small_int(PyObject *x, long long lo, long long hi, long long *out)
+{
+    if (!PyLong_CheckExact(x))
+        return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (v < lo || v > hi)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* The route's rate as (steps ((from, price, per, increment, each), ...), den, scope, mode, decimals, connect fee,
+ * minimum, maximum or -1, charge full at the maximum, waive the fee of a zero-unit call); 0: not one this loop prices. */
+static int
+read_spec(PyObject *spec, RateSpec *r)
+{
+    const long long BIG = 1LL << 50;
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 10)
+        return 0;
+    PyObject *steps = PyTuple_GET_ITEM(spec, 0);
+    if (!PyTuple_Check(steps) || PyTuple_GET_SIZE(steps) < 1 || PyTuple_GET_SIZE(steps) > MAX_STEPS)
+        return 0;
+    r->nsteps = (int)PyTuple_GET_SIZE(steps);
+    for (int k = 0; k < r->nsteps; k++) {
+        PyObject *s = PyTuple_GET_ITEM(steps, k);
+        if (!PyTuple_Check(s) || PyTuple_GET_SIZE(s) != 5 || !small_int(PyTuple_GET_ITEM(s, 0), 0, BIG, &r->from[k])
+            || !small_int(PyTuple_GET_ITEM(s, 1), -BIG, BIG, &r->price[k]) || !small_int(PyTuple_GET_ITEM(s, 2), 1, BIG, &r->per[k])
+            || !small_int(PyTuple_GET_ITEM(s, 3), 1, BIG, &r->inc[k]) || !small_int(PyTuple_GET_ITEM(s, 4), -BIG, BIG, &r->each[k]))
+            return 0;
+        if ((k == 0 && r->from[0] != 0) || (k > 0 && r->from[k] < r->from[k - 1]))
+            return 0;
+    }
+    long long scope, mode, full, waive;
+    if (!small_int(PyTuple_GET_ITEM(spec, 1), 1, BIG, &r->den) || !small_int(PyTuple_GET_ITEM(spec, 2), 0, 2, &scope)
+        || !small_int(PyTuple_GET_ITEM(spec, 3), 0, 3, &mode) || !small_int(PyTuple_GET_ITEM(spec, 4), 0, 6, &r->decimals)
+        || !small_int(PyTuple_GET_ITEM(spec, 5), -BIG, BIG, &r->fee) || !small_int(PyTuple_GET_ITEM(spec, 6), -BIG, BIG, &r->minimum)
+        || !small_int(PyTuple_GET_ITEM(spec, 7), -1, BIG, &r->maximum) || !small_int(PyTuple_GET_ITEM(spec, 8), 0, 1, &full)
+        || !small_int(PyTuple_GET_ITEM(spec, 9), 0, 1, &waive))
+        return 0;
+    r->scope = (int)scope;
+    r->mode = (int)mode;
+    r->full = (int)full;
+    r->waive = (int)waive;
+    return 1;
+}
+
+/* numerator / denominator rounded to an integer (engine.money.divide_rounded); denominator > 0 */
+static wide
+divide_rounded(wide num, wide den, int mode)
+{
+    int negative = num < 0;
+    wide a = negative ? -num : num;
+    wide q = a / den, r = a % den;
+    if (r) {
+        if (mode == MODE_UP)
+            q += 1;
+        else if (mode == MODE_HALF_UP && 2 * r >= den)
+            q += 1;
+        else if (mode == MODE_HALF_EVEN && (2 * r > den || (2 * r == den && q % 2 == 1)))
+            q += 1;
+    }
+    return negative ? -q : q;
+}
+
+/* engine.money.round_micros */
+static wide
+round_micros(wide num, wide den, int mode, long long decimals)
+{
+    wide quantum = 1;
+    for (long long k = decimals; k < 6; k++)
+        quantum *= 10;
+    return divide_rounded(num, den * quantum, mode) * quantum;
+}
+
+static long long
+gcd_ll(long long a, long long b)
+{
+    while (b) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static const wide WIDE_LIMIT = (wide)1 << 100;   /* beyond: decline (no overflow of the 128-bit sums) */
+
+/* The parts of span ``span`` (units [t, min(end, total))) at rate ``r``, as SteppedModel.parts lays them; the new t,
+ * or -1 when the parts do not fit. */
+static long long
+lay_parts(const RateSpec *r, int span, long long t, long long end, long long total, CallPart *parts, int *nparts)
+{
+    long long limit = end < total ? end : total;
+    while (t < limit) {
+        int i = 0;
+        while (i + 1 < r->nsteps && r->from[i + 1] <= t)
+            i++;
+        long long lim = i + 1 < r->nsteps && r->from[i + 1] < limit ? r->from[i + 1] : limit;
+        long long n = (lim - t + r->inc[i] - 1) / r->inc[i];
+        if (*nparts >= MAX_PARTS)
+            return -1;
+        parts[*nparts] = (CallPart){span, i, n * r->inc[i], 0};
+        (*nparts)++;
+        t += n * r->inc[i];
+    }
+    return t;
+}
+
+/*
+ * Price a call of ``units`` over ``nspans`` spans (span k ends at ends[k], priced by specs[k]; the last runs to the
+ * end of the call), with ``wallet`` (a dict, or NULL) paying by the plain bundles of the route; ``*charge`` and
+ * ``*uses`` (new references: an int, a tuple of (bundle, units) or None) on 1; 0: declined (nothing consumed);
+ * -1: an error (out of memory).
+ */
+static int
+price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long long units, PyObject *wallet, PyObject *plain,
+               PyObject *conditional, PyObject **charge, PyObject **uses)
+{
+    RateSpec rates[MAX_SPANS];
+    CallPart parts[MAX_PARTS];
+    int nparts = 0;
+    if (nspans < 1 || nspans > MAX_SPANS)
+        return 0;
+    long long t = 0;
+    for (int k = 0; k < nspans; k++) {
+        if (!read_spec(specs[k], &rates[k]))
+            return 0;
+        t = lay_parts(&rates[k], k, t, k + 1 < nspans ? ends[k] : units, units, parts, &nparts);
+        if (t < 0)
+            return 0;
+    }
+
+    /* bundles: the applicable ones with units left, by (priority, id), each paying the parts in order */
+    PyObject *bids[MAX_BUNDLES], *prios[MAX_BUNDLES];
+    long long lefts[MAX_BUNDLES], took[MAX_BUNDLES];
+    int nb = 0;
+    if (wallet != NULL && wallet != Py_None && nparts > 0) {
+        if (!PyDict_CheckExact(wallet) || !PyDict_Check(plain))
+            return 0;
+        PyObject *bid, *left;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(wallet, &pos, &bid, &left)) {
+            long long l;
+            if (!small_int(left, LLONG_MIN, LLONG_MAX, &l))
+                return 0;
+            if (l <= 0)
+                continue;
+            PyObject *prio = PyDict_GetItemWithError(plain, bid);
+            if (prio == NULL) {
+                if (PyErr_Occurred()) {
+                    PyErr_Clear();
+                    return 0;
+                }
+                int with_condition = PyAnySet_Check(conditional) && PySet_GET_SIZE(conditional) == 0
+                                         ? 0 : PySequence_Contains(conditional, bid);
+                if (with_condition != 0) {
+                    PyErr_Clear();
+                    return 0;
+                }
+                continue;
+            }
+            if (nb >= MAX_BUNDLES)
+                return 0;
+            /* insertion by priority (the route's (priority, id)) */
+            int at = nb;
+            while (at > 0) {
+                int lower = PyObject_RichCompareBool(prio, prios[at - 1], Py_LT);
+                if (lower < 0) {
+                    PyErr_Clear();
+                    return 0;
+                }
+                if (!lower)
+                    break;
+                bids[at] = bids[at - 1];
+                prios[at] = prios[at - 1];
+                lefts[at] = lefts[at - 1];
+                at--;
+            }
+            bids[at] = bid;
+            prios[at] = prio;
+            lefts[at] = l;
+            nb++;
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        took[b] = 0;
+        for (int p = 0; p < nparts && lefts[b] > 0; p++) {
+            long long take = parts[p].units - parts[p].covered;
+            if (take > lefts[b])
+                take = lefts[b];
+            parts[p].covered += take;
+            lefts[b] -= take;
+            took[b] += take;
+        }
+    }
+
+    /* money of each span, then of the call (Evaluator._settle) */
+    wide nums[MAX_SPANS];
+    long long dens[MAX_SPANS];
+    int uncovered = 0, billed_any = 0;
+    for (int k = 0; k < nspans; k++) {
+        const RateSpec *r = &rates[k];
+        wide num = 0;
+        long long billed = 0, covered = 0;
+        for (int p = 0; p < nparts; p++) {
+            if (parts[p].span != k)
+                continue;
+            const CallPart *q = &parts[p];
+            long long charged = q->units - q->covered;
+            billed += q->units;
+            covered += q->covered;
+            if (!charged)
+                continue;
+            int s = q->step;
+            if (r->scope == SCOPE_INCREMENT)
+                num += (wide)r->each[s] * ((charged + r->inc[s] - 1) / r->inc[s]);
+            else
+                num += (wide)r->price[s] * charged * (r->den / r->per[s]);
+            if (num > WIDE_LIMIT || num < -WIDE_LIMIT)
+                return 0;
+        }
+        long long den = r->scope == SCOPE_INCREMENT ? 1 : r->den;
+        if (r->scope == SCOPE_SPAN) {
+            num = round_micros(num, den, r->mode, r->decimals);
+            den = 1;
+        }
+        nums[k] = num;
+        dens[k] = den;
+        if (billed != covered)
+            uncovered = 1;
+        if (billed)
+            billed_any = 1;
+    }
+    long long gross;
+    if (!uncovered && billed_any) {
+        gross = 0;   /* wholly paid by bundles: no connect fee, no minimum charge */
+    } else {
+        long long den = dens[0];
+        for (int k = 1; k < nspans; k++) {
+            long long g = gcd_ll(den, dens[k]);
+            if ((wide)(den / g) * dens[k] > ((wide)1 << 62))
+                return 0;
+            den = den / g * dens[k];
+        }
+        wide usage = 0;
+        for (int k = 0; k < nspans; k++) {
+            usage += nums[k] * (den / dens[k]);
+            if (usage > WIDE_LIMIT || usage < -WIDE_LIMIT)
+                return 0;
+        }
+        const RateSpec *lead = &rates[0];
+        int waived = lead->waive && units == 0 && lead->fee > 0;
+        usage += (wide)(waived ? 0 : lead->fee) * den;
+        wide total = usage;
+        if (total < (wide)lead->minimum * den)
+            total = (wide)lead->minimum * den;
+        if (lead->maximum >= 0 && total > (wide)lead->maximum * den && !lead->full)
+            total = (wide)lead->maximum * den;
+        wide rounded = round_micros(total, den, lead->mode, lead->decimals);
+        if (rounded > ((wide)1 << 62) || rounded < -((wide)1 << 62))
+            return 0;
+        gross = (long long)rounded;
+    }
+
+    /* spend the wallet (nothing was changed before this point) */
+    int nuses = 0;
+    for (int b = 0; b < nb; b++)
+        nuses += took[b] > 0;
+    PyObject *use_tuple = nuses ? PyTuple_New(nuses) : Py_NewRef(Py_None);
+    if (use_tuple == NULL)
+        return -1;
+    for (int b = 0, u = 0; b < nb; b++) {
+        if (!took[b])
+            continue;
+        PyObject *rest = PyLong_FromLongLong(lefts[b]), *amount = PyLong_FromLongLong(took[b]);
+        PyObject *bid = Py_NewRef(bids[b]);   /* the wallet may drop its key object when the value is replaced */
+        int bad = rest == NULL || amount == NULL || PyDict_SetItem(wallet, bid, rest) < 0;
+        PyObject *use = bad ? NULL : PyTuple_Pack(2, bid, amount);
+        Py_XDECREF(rest);
+        Py_XDECREF(amount);
+        Py_DECREF(bid);
+        if (use == NULL) {
+            Py_DECREF(use_tuple);
+            return -1;
+        }
+        PyObject_GC_UnTrack(use);
+        PyTuple_SET_ITEM(use_tuple, u++, use);
+    }
+    if (nuses)
+        PyObject_GC_UnTrack(use_tuple);
+    *charge = PyLong_FromLongLong(gross);
+    if (*charge == NULL) {
+        Py_DECREF(use_tuple);
+        return -1;
+    }
+    *uses = use_tuple;
+    return 1;
+}
+
+/* The wallet of row ``i`` (a new reference in ``*wallet``, Py_None: no wallet); 1: found, 0: the Python loop
+ * decides (nothing consumed), -1: an error. */
+static int
+find_wallet(const Context *c, PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject **wallet)
+{
+    PyObject *wallet_of = c->wallet_of, *by_number = wallet_of;
+    *wallet = NULL;
+    if (c->wallet_mode == WALLET_BY_GROUP) {
+        /* (each row's group, each group's wallets by a_number): a group below 0 has none */
+        PyObject *groups = PyTuple_GET_ITEM(wallet_of, 0), *books = PyTuple_GET_ITEM(wallet_of, 1);
+        if (i >= PyList_GET_SIZE(groups))
+            return 0;
+        Py_ssize_t g = PyLong_AsSsize_t(PyList_GET_ITEM(groups, i));
+        if (g == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        by_number = g >= 0 && g < PyList_GET_SIZE(books) ? PyList_GET_ITEM(books, g) : Py_None;
+        if (by_number != Py_None && !PyDict_Check(by_number))
+            return 0;
+    }
+    if (by_number == Py_None) {
+        *wallet = Py_NewRef(Py_None);
+    } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP) {
+        /* the wallets by a_number: a dict */
+        PyObject *found = PyDict_GetItemWithError(by_number, cells[C_A]);
+        if (found != NULL) {
+            *wallet = Py_NewRef(found);
+        } else if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        } else if (!PyDict_CheckExact(by_number)) {
+            /* a book that opens a subscriber's wallet on first use (what-if: its bundles in full), by its own
+             * __missing__; a KeyError (a dict subclass without one): no wallet, as for a plain dict */
+            *wallet = PyObject_GetItem(by_number, cells[C_A]);
+            if (*wallet == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                    PyErr_Clear();
+                    return 0;
+                }
+                PyErr_Clear();
+                *wallet = Py_NewRef(Py_None);
+            }
+        } else {
+            *wallet = Py_NewRef(Py_None);
+        }
+    } else if (c->wallet_mode == WALLET_BY_ROW) {
+        *wallet = PySequence_GetItem(wallet_of, i);
+    } else if (row != NULL) {
+        *wallet = PyObject_CallFunction(wallet_of, "nO", i, row);
+    } else {
+        return 0;   /* a wallet function needs the row: the Python loop builds it */
+    }
+    if (*wallet == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
 
 /* Rate one row, given the cells the loop reads (``cells``, in the order above; ``row``: the row itself, NULL when
  * the rows are held as columns); 1: appended to out, 0: not the plain case (nothing consumed), -1: a real error
@@ -481,6 +906,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         return failed ? -1 : 0;
     int result = 0;
     PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
+    PyObject *spans = NULL, *rids = NULL, *joined = NULL;
+    int crossing = 0;
     if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8)
         goto done;
     long long until = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
@@ -502,7 +929,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         if (units < 0 || !unused_cell(cells[C_UP], 0) || !unused_cell(cells[C_DOWN], 0) || !unused_cell(cells[C_EV], 1))
             goto done;
         if (units > until - 59 && units > until - secs)
-            goto done;   /* crosses a band change (or is longer than the longest call) */
+            crossing = 1;   /* crosses a band change (or is longer than the longest call): priced by parts below */
         break;
     case SVC_DATA: {
         long long up = count_of(cells[C_UP]), down = count_of(cells[C_DOWN]);
@@ -527,6 +954,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     default:
         goto done;
     }
+    if (!crossing && secs >= until)
+        goto done;   /* the band changed within the minute, before the event: the Python loop finds the band */
 
     /* home, originating */
     PyObject *visited = cells[C_VIS], *direction = cells[C_DIR];
@@ -577,19 +1006,97 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         PyErr_Clear();
         goto done;
     }
-    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) < 6 || PyTuple_GET_ITEM(route, 4) != Py_None)
+    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) < 7 || PyTuple_GET_ITEM(route, 4) != Py_None)
         goto done;   /* no rate (None), or a CDR discount: the Python loop */
     PyObject *rid = PyTuple_GET_ITEM(route, 0), *memo = PyTuple_GET_ITEM(route, 1);
     PyObject *plain = PyTuple_GET_ITEM(route, 2), *conditional = PyTuple_GET_ITEM(route, 3);
     PyObject *grid = PyTuple_GET_ITEM(route, 5);
-    long long ukey = PyTuple_Check(grid) ? grid_end(grid, units) : -1;
-    if (ukey < 0) {
-        PyErr_Clear();
-        goto done;
-    }
     units_obj = PyLong_FromLongLong(units);
     if (units_obj == NULL) {
         result = -1;
+        goto done;
+    }
+    if (crossing) {
+        /* the spans of the call, from the evaluator's band clock: ((end, band, routes of home traffic), ...) */
+        if (c->spans_of == Py_None || PyTuple_GET_SIZE(entry) < 9)
+            goto done;
+        long long minute_epoch;
+        if (!small_int(PyTuple_GET_ITEM(entry, 8), 0, 1LL << 40, &minute_epoch))
+            goto done;
+        PyObject *epoch_obj = PyLong_FromLongLong(minute_epoch + secs);
+        if (epoch_obj == NULL) {
+            result = -1;
+            goto done;
+        }
+        spans = PyObject_CallFunctionObjArgs(c->spans_of, plan, v, epoch_obj, units_obj, NULL);
+        Py_DECREF(epoch_obj);
+        if (spans == NULL) {
+            PyErr_Clear();
+            goto done;
+        }
+        if (!PyTuple_Check(spans) || PyTuple_GET_SIZE(spans) < 1 || PyTuple_GET_SIZE(spans) > MAX_SPANS)
+            goto done;   /* None: the evaluator declines (a version change, a call too long, a discount's condition) */
+        int nspans = (int)PyTuple_GET_SIZE(spans);
+        long long ends[MAX_SPANS];
+        PyObject *specs[MAX_SPANS];
+        rids = PyTuple_New(nspans);
+        if (rids == NULL) {
+            result = -1;
+            goto done;
+        }
+        for (int k = 0; k < nspans; k++) {
+            PyObject *span = PyTuple_GET_ITEM(spans, k);
+            if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 3 || !small_int(PyTuple_GET_ITEM(span, 0), 0, units, &ends[k])
+                || !PyDict_Check(PyTuple_GET_ITEM(span, 2)))
+                goto done;
+            PyObject *kind = PyDict_GetItemWithError(PyTuple_GET_ITEM(span, 2), service_name);
+            if (kind == NULL) {
+                PyErr_Clear();
+                goto done;
+            }
+            PyObject *span_route = filled_get(kind, group);   /* the routes (and the rates) outlive this row */
+            if (span_route == NULL) {
+                PyErr_Clear();
+                goto done;
+            }
+            int usable = PyTuple_Check(span_route) && PyTuple_GET_SIZE(span_route) >= 7;
+            if (usable) {
+                specs[k] = PyTuple_GET_ITEM(span_route, 6);
+                PyTuple_SET_ITEM(rids, k, Py_NewRef(PyTuple_GET_ITEM(span_route, 0)));
+            }
+            Py_DECREF(span_route);
+            if (!usable)
+                goto done;   /* no rate in a later band (or one this loop does not read): the per-CDR way says why */
+        }
+        if (ends[nspans - 1] != units)
+            goto done;
+        if (plain != Py_None && wallet_of != Py_None) {
+            int found = find_wallet(c, cells, row, i, &wallet);
+            if (found <= 0) {
+                result = found;
+                goto done;
+            }
+        }
+        int priced = price_by_parts(nspans, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+        if (priced <= 0) {
+            result = priced;
+            goto done;
+        }
+        PyObject *sep = PyUnicode_FromString("+");
+        joined = sep == NULL ? NULL : PyUnicode_Join(sep, rids);
+        Py_XDECREF(sep);
+        if (joined == NULL) {
+            result = -1;
+            goto done;
+        }
+        rid = joined;
+        band = PyTuple_GET_ITEM(PyTuple_GET_ITEM(spans, 0), 1);
+        hit = Py_NewRef(Py_None);   /* no one-span entry: Evaluator.rated_of prices the detail again */
+        goto append;
+    }
+    long long ukey = PyTuple_Check(grid) ? grid_end(grid, units) : -1;
+    if (ukey < 0) {
+        PyErr_Clear();
         goto done;
     }
     /* usage rounded up to the end of its increment prices alike: one memo entry per increment */
@@ -614,56 +1121,9 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     Py_INCREF(uses);
 
     if (plain != Py_None && wallet_of != Py_None && billed > 0) {
-        PyObject *by_number = wallet_of;
-        if (c->wallet_mode == WALLET_BY_GROUP) {
-            /* (each row's group, each group's wallets by a_number): a group below 0 has none */
-            PyObject *groups = PyTuple_GET_ITEM(wallet_of, 0), *books = PyTuple_GET_ITEM(wallet_of, 1);
-            if (i >= PyList_GET_SIZE(groups))
-                goto done;
-            Py_ssize_t g = PyLong_AsSsize_t(PyList_GET_ITEM(groups, i));
-            if (g == -1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                goto done;
-            }
-            by_number = g >= 0 && g < PyList_GET_SIZE(books) ? PyList_GET_ITEM(books, g) : Py_None;
-            if (by_number != Py_None && !PyDict_Check(by_number))
-                goto done;
-        }
-        if (by_number == Py_None) {
-            wallet = Py_None;
-            Py_INCREF(wallet);
-        } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP) {
-            /* the wallets by a_number: a dict */
-            wallet = PyDict_GetItemWithError(by_number, cells[C_A]);
-            if (wallet != NULL) {
-                Py_INCREF(wallet);
-            } else if (PyErr_Occurred()) {
-                PyErr_Clear();
-                goto done;
-            } else if (!PyDict_CheckExact(by_number)) {
-                /* a book that opens a subscriber's wallet on first use (what-if: its bundles in full), by its own
-                 * __missing__; a KeyError (a dict subclass without one): no wallet, as for a plain dict */
-                wallet = PyObject_GetItem(by_number, cells[C_A]);
-                if (wallet == NULL) {
-                    if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
-                        PyErr_Clear();
-                        goto done;
-                    }
-                    PyErr_Clear();
-                    wallet = Py_NewRef(Py_None);
-                }
-            } else {
-                wallet = Py_NewRef(Py_None);
-            }
-        } else if (c->wallet_mode == WALLET_BY_ROW) {
-            wallet = PySequence_GetItem(wallet_of, i);
-        } else if (row != NULL) {
-            wallet = PyObject_CallFunction(wallet_of, "nO", i, row);
-        } else {
-            goto done;   /* a wallet function needs the row: the Python loop builds it */
-        }
-        if (wallet == NULL) {
-            PyErr_Clear();
+        int found = find_wallet(c, cells, row, i, &wallet);
+        if (found <= 0) {
+            result = found;
             goto done;
         }
         if (wallet != Py_None) {
@@ -704,9 +1164,19 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                     }
                 }
             }
-            if (best_bid != NULL) {
-                if (best_left < billed)
-                    goto done;   /* the bundle covers part of the call: the per-CDR way */
+            if (best_bid != NULL && best_left < billed) {
+                /* the bundles pay part of the call: priced by parts, as one span */
+                long long ends[1] = {units};
+                PyObject *specs[1] = {PyTuple_GET_ITEM(route, 6)};
+                Py_CLEAR(charge);
+                Py_CLEAR(uses);
+                int priced = price_by_parts(1, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+                if (priced <= 0) {
+                    result = priced;
+                    goto done;
+                }
+                Py_SETREF(hit, Py_NewRef(Py_None));   /* no one-span entry: Evaluator.rated_of prices the detail again */
+            } else if (best_bid != NULL) {
                 PyObject *rest = PyLong_FromLongLong(best_left - billed);
                 if (rest == NULL) {
                     result = -1;
@@ -744,6 +1214,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
             }
         }
     }
+append:
     tuple = PyTuple_Pack(10, rated, charge, rid, uses, v, group, HOME, units_obj, band, hit);
     if (tuple == NULL || PyList_Append(out, tuple) < 0) {
         result = -1;
@@ -763,6 +1234,9 @@ done:
     Py_XDECREF(hit);
     Py_XDECREF(route);
     Py_XDECREF(units_obj);
+    Py_XDECREF(spans);
+    Py_XDECREF(rids);
+    Py_XDECREF(joined);
     Py_DECREF(entry);
     return result;
 }
@@ -771,8 +1245,8 @@ done:
 static int
 read_context(PyObject *ctx, Context *c)
 {
-    if (PyTuple_GET_SIZE(ctx) != 21) {
-        PyErr_SetString(PyExc_ValueError, "rate_block: the context has 21 items");
+    if (PyTuple_GET_SIZE(ctx) != 22) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: the context has 22 items");
         return -1;
     }
     for (int k = 0; k < 9; k++) {
@@ -795,6 +1269,7 @@ read_context(PyObject *ctx, Context *c)
     c->no_group = PyTuple_GET_ITEM(ctx, 18);
     c->wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
     c->i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
+    c->spans_of = PyTuple_GET_ITEM(ctx, 21);
     if (PyErr_Occurred())
         return -1;
     if (c->i_a < 0 || c->i_a >= c->ncols || (c->wallet_of != Py_None && c->wallet_mode == WALLET_BY_NUMBER && !PyDict_Check(c->wallet_of))) {

@@ -15,7 +15,7 @@ same as a 1-second one (issue: rating cost independent of duration).
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from datetime import date, datetime, timezone
 from typing import Any, Callable, TypeVar
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ def _cached(cache: dict[int, _T], key: int, find: Callable[[int], _T]) -> _T:
 
 class BandClock:
     __slots__ = ("id", "tz", "_tables", "_week_starts", "_week_bands", "_holiday_days", "_recurring", "_holiday_cache",
-                 "_next_cache", "_years", "_has_holidays", "_pieces")
+                 "_next_cache", "_years", "_has_holidays", "_stretch_ends", "_stretches")
 
     def __init__(self, band_set_id: str, ir: dict[str, Any]) -> None:
         self.id = band_set_id
@@ -53,8 +53,11 @@ class BandClock:
         self._has_holidays = bool(self._holiday_days or self._recurring)
         self._holiday_cache: dict[int, bool] = {}
         self._next_cache: dict[int, int] = {}
-        # pieces by instant: calls crossing a band change ask again and again for the piece after each change
-        self._pieces: dict[int, tuple[str, int]] = {}
+        # the stretches found so far, by where they end: (the earliest instant asked within it, its band).  Every
+        # instant of a stretch has the same answer, so the minutes of a file (as many as 44,640 a month) and the
+        # calls crossing one change ask for a few hundred stretches, not one piece per instant
+        self._stretch_ends: list[int] = []
+        self._stretches: dict[int, tuple[int, str]] = {}
         self._years: dict[int, tuple[list[int], list[int]]] = {}
         # per kind of day: (segment starts, bands, segment ends) in seconds of day; the IR's tables are in minutes
         # unless the band set changes band on a second that is not a whole minute
@@ -158,7 +161,24 @@ class BandClock:
     def _piece(self, epoch: int) -> tuple[str, int]:
         """The band at ``epoch`` and the end (UTC) of the stretch where nothing can change it: a band change
         of the ordinary week or of a holiday's table, the start or end of a holiday, or a UTC-offset change."""
-        return _cached(self._pieces, epoch, self._find_piece)
+        ends = self._stretch_ends
+        i = bisect_right(ends, epoch)
+        if i < len(ends):
+            end = ends[i]
+            start, band = self._stretches[end]
+            if start <= epoch:
+                return band, end
+        band, end = self._find_piece(epoch)
+        known = self._stretches.get(end)
+        if known is None:
+            if len(ends) > 100_000:
+                ends.clear()
+                self._stretches.clear()
+            insort(ends, end)
+            self._stretches[end] = (epoch, band)
+        elif epoch < known[0]:
+            self._stretches[end] = (epoch, band)   # [epoch, end) is one stretch, as [known start, end) was
+        return band, end
 
     def _find_piece(self, epoch: int) -> tuple[str, int]:
         off = self.offset(epoch)

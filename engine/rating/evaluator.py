@@ -13,8 +13,10 @@ Every product path rates here: RatingService, mediation with rating, re-rating,
   per rate the one-span charge by usage rounded up to the end of its increment
   (filled by the same pricing code).
   A call crossing a band or a bundle covering part of a call is priced in the
-  loop by the per-CDR pricing on the values read; a row with a condition to
-  evaluate or a bad value takes the per-CDR way (parsed and validated again).
+  loop by the per-CDR pricing on the values read (in the C loop, for stepped
+  rates, by the same arithmetic in C, which tests hold to it); a row with a
+  condition to evaluate or a bad value takes the per-CDR way (parsed and
+  validated again).
 
 Order of work for one CDR:
 
@@ -56,6 +58,7 @@ from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
 from engine.rating.models import Part
 from engine.rating.models.base import grid_end
+from engine.rating.models.stepped import SteppedModel
 from engine.rating.prefix import PrefixIndex
 from engine.rating.result import BundleState, BundleUse, DiscountLine, RatedCdr, RatedSpan, RatingStatus, UnratedReason
 
@@ -457,7 +460,7 @@ class Evaluator:
         kernel = _kernel(rows) if self.use_kernel else None
         context = (*where, len(header), self._minutes, single, plan_list, self._minute,
                    wallet_of if wallet_mode == _BY_CALL else wallets, self.limits.max_volume_bytes, self.limits.max_events, RATED, "",
-                   wallet_mode, col.get("a_number", 0))
+                   wallet_mode, col.get("a_number", 0), self._bands_of_call)
         n = len(rows)
         i = 0
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
@@ -517,7 +520,7 @@ class Evaluator:
                 if entry is miss:
                     entry = self._minute(minutes, plan_id, key)  # type: ignore[arg-type]
                 # no plan or version (entry None): the unpacking fails and the per-CDR way says why
-                until, home, routes, groups_get, lengths, v, _groups, band = entry
+                until, home, routes, groups_get, lengths, v, _groups, band, _epoch = entry
                 service = row[i_svc]
                 spans = False
                 if service == "voice":
@@ -541,8 +544,8 @@ class Evaluator:
                         raise LookupError
                 else:
                     raise LookupError
-                if units < 0:
-                    raise LookupError
+                if units < 0 or (not spans and int(text[17:19]) >= until):
+                    raise LookupError   # (an event after a band change within its minute: the per-CDR way finds the band)
                 number = row[i_b]
                 # longest prefix first; a length beyond the number probes the whole number, which is then the
                 # longest prefix it can have, so no length check is needed
@@ -563,7 +566,7 @@ class Evaluator:
                     zone = "home"
                     route = home[service][group]
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
-                rid, memo, plain, conditional, discounts, grid = route
+                rid, memo, plain, conditional, discounts, grid, _c_rate = route
                 if spans:
                     add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number, units, wallet_of))
                     continue
@@ -653,11 +656,43 @@ class Evaluator:
             if shared is None:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
                 shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
-            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band)
+            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band, epoch)
         if len(minutes) > 500_000:
             minutes.clear()
         minutes[key] = entry
         return entry
+
+    def _bands_of_call(self, plan_id: str, v: CompiledVersion, epoch: int, units: int) -> tuple[tuple[int, str, dict[str, _Routes]], ...] | None:
+        """For the C loop, a voice call that crosses a band change: ((end offset, band, routes of home originating
+        traffic by service), ...) for each span, cut as :meth:`_spans` cuts it; None where the per-CDR pricing does
+        more than cut by bands (version_change: split into the next version, a discount with a condition) or the
+        call is longer than the limits allow (then the per-CDR way rejects it)."""
+        if units > self.limits.max_call_seconds:
+            return None
+        plan = self.compiled.plans.get(plan_id)
+        if plan is None or plan.version_at(epoch) is not v or any(d.predicate is not None for d in v.discounts if d.level == "cdr"):
+            return None
+        if plan.split:
+            later = plan.next_start(epoch)
+            if later is not None and later < epoch + units:
+                return None
+        # cut as BandClock.spans cuts it, but asked from the start of the minute and then from each band change:
+        # the clock keeps its answers by instant, and every call of a minute, every call crossing one change, asks
+        # for the same instants (a real file's calls each start on a second of their own)
+        clock, stop = v.clock, epoch + units
+        band, end = clock.run(epoch - epoch % 60, stop)
+        if end <= epoch:   # the band changed within the minute, before the call started
+            band, end = clock.run(epoch, stop)
+        out = []
+        while True:
+            shared = self._routes.get((id(v), band))
+            if shared is None:
+                home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
+                shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
+            out.append((min(end, stop) - epoch, band, shared[0]))
+            if end >= stop:
+                return tuple(out)
+            band, end = clock.run(end, stop)
 
     def _epoch_of_minute(self, key: str) -> int | None:
         """``YYYY-MM-DDTHH:MM`` -> UTC epoch seconds; None when not a real minute within the limits."""
@@ -702,7 +737,7 @@ class Evaluator:
                 if memo is None:
                     memo = self.compiled.memos[rate.id] = OneSpanMemo(rate)
                 route = (rate.id, memo, plain or (None if not conditional else {}), conditional, tuple(cdr_discounts) or None,
-                         rate.model.memo_grid)
+                         rate.model.memo_grid, _kernel_rate(rate))
         return route
 
     @classmethod
@@ -808,6 +843,26 @@ class Evaluator:
         pricing again, with a wallet holding exactly what the row took (so it covers the same units)."""
         cdr = from_row(dict(zip(header, ("" if x is None else x if isinstance(x, str) else str(x) for x in row))))
         return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
+
+
+_SCOPES = {"per_call": 0, "per_span": 1, "per_increment": 2}
+_MODES = {RoundingMode.UP: 0, RoundingMode.DOWN: 1, RoundingMode.HALF_UP: 2, RoundingMode.HALF_EVEN: 3}
+
+
+def _kernel_rate(rate: CompiledRate) -> tuple[Any, ...] | None:
+    """A stepped rate as the C loop prices a call by parts (a band crossing, bundles paying part of it): (steps
+    ((from, price, per, increment, price of one increment rounded), ...), denominator, scope, rounding mode, decimals,
+    connect fee, minimum, maximum or -1, charged in full beyond the maximum, fee waived for a zero-unit call).
+    None for another model: such calls go to the Python pricing."""
+    model = rate.model
+    if not isinstance(model, SteppedModel) or not model.steps or model.steps[0][0] != 0:
+        return None
+    r = rate.rounding
+    if r.scope not in _SCOPES or r.mode not in _MODES:
+        return None
+    steps = tuple((f, p, per, inc, model.each[(p, per, inc)]) for f, p, per, inc in model.steps)
+    return (steps, model.den, _SCOPES[r.scope], _MODES[r.mode], r.decimals, rate.connect_fee, rate.minimum_charge,
+            -1 if rate.maximum_cost is None else rate.maximum_cost, int(rate.max_charge_full), int(rate.waive_unanswered))
 
 
 def _kernel(rows: Sequence[Sequence[Any]] = ()) -> Callable[..., int] | None:

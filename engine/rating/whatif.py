@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import compress, islice
 from operator import itemgetter
 from sys import intern
@@ -145,7 +146,7 @@ def what_if(cdrs: Iterable[Any] | RowChunks, candidate: CompiledPlans, active: C
 
 
 class _GroupOf(dict[Any, int]):
-    """One plan's start_time cells -> wallet group, found on first use (looked up for every row at C speed)."""
+    """One plan's start minutes -> wallet group, found on first use (looked up for every row at C speed)."""
 
     def __init__(self, wallets: "Wallets", plan_id: str) -> None:
         super().__init__()
@@ -189,9 +190,9 @@ class Wallets:
         self._starts: dict[str, _GroupOf] = {}
         self._cycles: dict[tuple[str, str], Any] = {}   # (plan, start minute) -> its (cycle, bundles) or None
 
-    def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any]) -> list[Row]:
+    def rate(self, ev: Evaluator, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[str]) -> list[Row]:
         """Rate the chunk through ``ev`` with every row's wallet, consumed in row order (``starts``: the rows'
-        start_time cells)."""
+        start minutes, :func:`minutes_of`)."""
         if len(self._bundles) > 200_000:   # bounded memory over a long file (found again on demand)
             self._starts.clear()
             self._bundles.clear()
@@ -212,7 +213,7 @@ class Wallets:
         books: list[dict[str, dict[str, int]] | None] = [wallets for _plan, _cycle, wallets in self._groups]
         return ev.rate_rows(chunk, plans, WalletsByGroup(gids, books))
 
-    def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[Any],
+    def _by_row(self, chunk: Sequence[Sequence[Any]], plans: str | Sequence[str], starts: Sequence[str],
                 gids: list[int]) -> list[dict[str, int] | None]:
         """Every row's wallet (None: no bundles), each made at its first row with the bundles in force then."""
         out: list[dict[str, int] | None] = []
@@ -235,8 +236,8 @@ class Wallets:
         return of
 
     def group_of(self, plan_id: str, start: Any) -> int:
-        """The group (plan, cycle) of a row of this plan with this start_time cell; -1: no wallet.  The cycle is that
-        of the start minute (the cell's first 16 characters) in the plan's zone."""
+        """The group (plan, cycle) of a row of this plan with this start minute (or start_time cell); -1: no wallet.
+        The cycle is that of the start minute (the cell's first 16 characters) in the plan's zone."""
         minute = (start if isinstance(start, str) else format_time(start) if start is not None else "")[:16]
         # by minute: a real CDR file has about as many distinct start_time cells as rows, but few minutes
         found = self._cycles.get((plan_id, minute), _UNSEEN)
@@ -283,10 +284,21 @@ def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: E
         # one plan for the whole chunk (the common case): the batch loop then looks the plan up once
         plan_arg: str | list[str] = plans if isinstance(plans, str) else (
             plans[0] if plans.count(plans[0]) == len(plans) else plans)
-        starts = column_of(chunk, _START)
+        # each row's start minute, once for both sides: wallets are found by minute (a real file has about as many
+        # distinct start_time cells as rows, and one look-up per distinct cell and side cost more than the rating)
+        starts = minutes_of(column_of(chunk, _START))
         active = a_wallets.rate(a_ev, chunk, plan_arg, starts)
         candidate = c_wallets.rate(c_ev, chunk, plan_arg, starts)
         _add_up(chunk, plan_arg, active, candidate, lines, report)
+
+
+def minutes_of(cells: Sequence[Any]) -> list[str]:
+    """The start minute ("YYYY-MM-DDTHH:MM") of each start_time cell: text (a CDR file) or a datetime (the store);
+    a cell that is neither gives "" (the evaluator rejects its row and says why)."""
+    try:
+        return [c[:16] for c in cells]
+    except TypeError:   # not all text
+        return [(c if isinstance(c, str) else format_time(c) if isinstance(c, datetime) else "")[:16] for c in cells]
 
 
 def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list[Row], candidate: list[Row],

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.cdr import COLUMNS, MediatedCdr, read_cdrs, to_row, write_cdrs
 from engine.rating import CompiledPlans, Evaluator
+from engine.rating.bandclock import BandClock
 from engine.replay import find_cases, load_assignments
 from tests.oracle.rating import ReferenceRater, reason_code
 from tests.unit.rating.helpers import REPO, cdr, compile_folder, ir_plan, ir_rate
@@ -204,3 +205,26 @@ def test_typed_rows_from_the_store_rate_like_text_rows() -> None:
     typed = Evaluator(_SAMPLE).rate_rows([row_of(c) for c in cdrs], "TP_SMART_M")
     text = Evaluator(_SAMPLE).rate_rows(_csv_rows(cdrs), "TP_SMART_M")
     assert typed == text
+
+
+# the same few seconds after, then before, an hour at which a band changes (UTC, Paris in winter and summer); or anywhere
+_around_changes = st.builds(lambda day, hour, delta: (day * 86400 + hour * 3600 + delta, day * 86400 + hour * 3600 - delta),
+                            st.integers(0, 13), st.sampled_from([0, 5, 6, 7, 17, 18, 19, 20, 21, 22, 23]), st.integers(0, 300))
+_instants = st.lists(st.one_of(st.tuples(st.integers(0, 14 * 86400)), _around_changes), min_size=1, max_size=40).map(
+    lambda groups: [t for g in groups for t in g])
+
+
+@settings(max_examples=40, deadline=None)
+@given(instants=_instants, zone=st.sampled_from(["Europe/Paris", "UTC"]))
+def test_the_band_clock_answers_any_instant_as_a_fresh_clock_does(instants: list[int], zone: str) -> None:
+    """The clock keeps the stretches it found (by where they end) and answers any later instant inside one from it: asked
+    in any order, around the DST change, a holiday and a recurring holiday, its band and band end at each instant are
+    those a clock asked nothing before finds, and so are the spans of a call from there."""
+    ir = ir_plan({"RT": ir_rate([[0, 1, 60, 1]])}, [], days=_WEEK, timezone_name=zone)["time_bands"]["TB"]
+    ir["holidays"] = {"dates": ["2026-03-27"], "recurring": ["03-31"]}
+    kept = BandClock("TB", ir)
+    for offset in instants:
+        epoch = int(_START.timestamp()) + offset
+        fresh = BandClock("TB", ir)
+        assert kept.band_at(epoch, 86400) == fresh.band_at(epoch, 86400)
+        assert kept.spans(epoch, 30 * 3600) == BandClock("TB", ir).spans(epoch, 30 * 3600)

@@ -4,6 +4,7 @@ plans rated with and without it give the same rows and leave the same wallets (h
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -61,7 +62,9 @@ def _wallets(rng: random.Random) -> dict[str, dict[str, int]]:
 def _rate(rows: list[Any], plans: Any, wallets: Any, kernel: bool) -> list[Any]:
     ev = Evaluator(_SAMPLE)
     ev.use_kernel = kernel
-    return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:9] + (r[9] if isinstance(r[9], tuple) else type(r[9]).__name__,)
+    # how a row was priced: its one-span memo entry, or by parts (the C loop keeps no Priced record: None on a rated row)
+    return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:9]
+            + (r[9] if isinstance(r[9], tuple) else "by parts" if r[0] == "rated" else type(r[9]).__name__,)
             for r in ev.rate_rows(rows, plans, wallets)]
 
 
@@ -296,3 +299,132 @@ def test_the_c_minute_table_answers_only_for_its_own_plan(seed: int) -> None:
             part = rows[rng.randrange(0, 3_000):][:3_000]
             got = c_loops[k].rate_rows(_held(part), "TP")
             assert [r[:3] + r[5:9] for r in got] == [r[:3] + r[5:9] for r in py_loop.rate_rows(part, "TP")]
+
+
+# == calls priced by parts in the C loop: band crossings, bundles paying part of a call ======================
+def _bundle(service: str, allowance: int, priority: int) -> dict[str, Any]:
+    return {"name": "b", "service": service, "unit": "second" if service == "voice" else "byte", "allowance": allowance,
+            "destinations": [], "zones": [], "recurrence": "monthly", "validity_days": 0, "fee": 0, "currency": "EUR",
+            "proration": "daily", "priority": priority, "condition": None}
+
+
+_step_lists = st.lists(st.tuples(st.integers(0, 120), st.sampled_from([1, 6, 10, 30, 60]), st.integers(0, 3_000_000),
+                                 st.sampled_from([1, 60, 3600])), min_size=1, max_size=3).map(
+    lambda s: [[0 if k == 0 else sum(x[0] for x in s[1:k + 1]), price, per, inc] for k, (_f, inc, price, per) in enumerate(s)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(day=_step_lists, night=_step_lists, connect=st.sampled_from([0, 50_000]), minimum=st.sampled_from([0, 120_000]),
+       maximum=st.sampled_from([None, 400_000, 3_000_000]), mode=st.sampled_from(["half_up", "half_even", "up", "down"]),
+       scopes=st.tuples(st.sampled_from(["per_call", "per_span", "per_increment"]), st.sampled_from(["per_call", "per_span", "per_increment"])),
+       decimals=st.sampled_from([0, 2, 4, 6]), zone=st.sampled_from(["UTC", "Europe/Paris"]), cut=st.integers(1, 1439),
+       bundles=st.lists(st.tuples(st.sampled_from(["voice", "data"]), st.integers(0, 3)), max_size=3),
+       second=st.sampled_from([0, 0, 17, 59]), seed=st.integers(0, 2**32))
+def test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way(day: list[list[int]], night: list[list[int]], connect: int,
+                                                                       minimum: int, maximum: int | None, mode: str,
+                                                                       scopes: tuple[str, str], decimals: int, zone: str, cut: int,
+                                                                       bundles: list[tuple[str, int]], second: int, seed: int) -> None:
+    """Voice calls crossing band changes (at the band edges, midnight, the DST changes of Europe/Paris, calls long
+    enough to cross several) and calls that bundles pay for in part (counters running out mid-call, several bundles by
+    priority then id) are priced by the C loop itself -- one call of it rates every row -- and charge, name the
+    rates, spend the bundles and leave the wallets as the per-CDR way (the oracle, row after row) and the Python loop
+    do, whatever the steps, prices, connect fee, minimum, maximum, rounding mode, decimals and scope of each band's rate;
+    also when the band changes on a second within a minute (band times to the second)."""
+    from engine.rating.compiled import CompiledPlans
+
+    rng = random.Random(seed)
+    rates = {"RT_DAY": ir_rate(day, connect=connect, minimum=minimum, maximum=maximum, mode=mode, decimals=decimals, scope=scopes[0]),
+             "RT_NIGHT": ir_rate(night, connect=connect // 2, minimum=minimum, maximum=maximum, mode=mode, decimals=decimals,
+                                 scope=scopes[1]),
+             "RT_DATA": ir_rate([[0, 20_000, 1_000_000, 10_000]], mode=mode, decimals=decimals, scope=scopes[0], unit="byte")}
+    week = {d: [[0, cut, "NIGHT"], [cut, 1440, "DAY"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    week.update({d: [[0, 1440, "NIGHT"]] for d in ("sat", "sun")})
+    kinds = {f"BN_{k}_{service}": _bundle(service, 0, priority) for k, (service, priority) in enumerate(bundles)}
+    rows_ir = [["voice", "originating", "home", "DST_ALL", b, f"RT_{b}"] for b in ("DAY", "NIGHT")]
+    rows_ir += [["data", "originating", "home", "DST_ALL", b, "RT_DATA"] for b in ("DAY", "NIGHT")]
+    ir = ir_plan(rates, rows_ir, days=week, timezone_name=zone, bundles=kinds)
+    if second:   # the band changes `second` seconds into the minute: the day tables in seconds
+        table = ir["time_bands"]["TB"]
+        table["resolution"] = "second"
+        table["days"] = {d: [[a * 60 + (second if a == cut else 0), b * 60 + (second if b == cut else 0), w] for a, b, w in segs]
+                         for d, segs in week.items()}
+    compiled = CompiledPlans.from_ir(ir)
+    # starts near the band change, near midnight (UTC and Paris), on the days the clocks change in Paris
+    edges = [(cut // 60, cut % 60), (0, 0), (23, 0), (22, 0), (1, 0), (2, 0)]
+    calls = []
+    for _ in range(60):
+        hour, minute = rng.choice(edges)
+        moment = datetime(2026, 3, rng.choice([27, 28, 29, 30]) if rng.random() < 0.5 else 25, hour, minute, tzinfo=timezone.utc) \
+            if rng.random() < 0.7 else datetime(2026, 10, rng.choice([24, 25, 26]), hour, minute, tzinfo=timezone.utc)
+        moment += timedelta(seconds=rng.randint(-400, 400))
+        start = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        a_number = rng.choice(_SUBSCRIBERS)
+        if rng.random() < 0.8:
+            calls.append(cdr(duration_seconds=rng.choice([0, 1, 59, 61, rng.randint(1, 900), rng.randint(900, 9000)]), start=start,
+                             a_number=a_number))
+        else:
+            calls.append(cdr("data", volume_down_bytes=rng.randint(0, 5 * 10**6), start=start, a_number=a_number))
+    base = {a: {bid: rng.choice([0, 1, 30, 59, 60, 300, 10_000, 10**6]) for bid in kinds if rng.random() < 0.8} for a in _SUBSCRIBERS}
+    rows = [to_row(c) for c in calls]
+
+    wallets = {a: dict(w) for a, w in base.items()}
+    calls_made = []
+    real = evaluator_module._kernel(_held(rows))
+    original = evaluator_module._kernel
+
+    def counting(*args: Any) -> int:
+        calls_made.append(args[1])
+        return real(*args)  # type: ignore[misc]
+
+    evaluator_module._kernel = lambda *_rows: counting  # type: ignore[assignment]
+    try:
+        c_loop = Evaluator(compiled)
+        got = c_loop.rate_rows(_held(rows), "TP", wallets)
+    finally:
+        evaluator_module._kernel = original
+    if not second:   # (an SMS or data event after a band change within its minute goes to the Python loop)
+        assert calls_made == [0], "every row priced by the C loop itself"
+
+    oracle_wallets = {a: dict(w) for a, w in base.items()}
+    oracle = Evaluator(compiled)
+    want = [oracle.rate_cdr(c, "TP", oracle_wallets[c.a_number]) for c in calls]
+    assert [(r[0], r[1], r[2], tuple(r[3] or ()), r[8]) for r in got] == \
+        [(w.status.value, w.charge_micros, "+".join(s.rate_id for s in w.spans), tuple((u.bundle_id, u.units) for u in w.bundle_usage),
+          w.spans[0].band if w.spans else "") for w in want]
+    assert wallets == oracle_wallets
+
+    py_wallets = {a: dict(w) for a, w in base.items()}
+    py_loop = Evaluator(compiled)
+    py_loop.use_kernel = False
+    assert [r[:4] + r[5:9] for r in got] == [r[:4] + r[5:9] for r in py_loop.rate_rows(rows, "TP", py_wallets)]
+    assert py_wallets == wallets
+    # the detail of a row priced by parts is the per-CDR way's
+    for row, c, w in zip(got, calls, want):
+        detail = c_loop.rated_of(row, c, "TP")
+        assert (detail.charge_micros, detail.spans, detail.bundle_usage, detail.gross_micros) == \
+            (w.charge_micros, w.spans, w.bundle_usage, w.gross_micros)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_an_event_after_a_band_change_within_its_minute_takes_the_band_then(kernel: bool) -> None:
+    """Band times to the second: a data session or SMS starting at 10:00:30, after the band changed at 10:00:17, is
+    priced at the new band by both batch loops, as the per-CDR way prices it (the minute's entry holds the band at
+    10:00:00; the loops used to price such events at it)."""
+    from engine.rating.compiled import CompiledPlans
+
+    rates = {"RT_DAY": ir_rate([[0, 100_000, 1, 1]], unit="byte"), "RT_NIGHT": ir_rate([[0, 1_000, 1, 1]], unit="byte"),
+             "RT_SMS_DAY": ir_rate([[0, 90_000, 1, 1]], unit="event"), "RT_SMS_NIGHT": ir_rate([[0, 10_000, 1, 1]], unit="event")}
+    rows_ir = [["data", "originating", "home", "DST_ALL", b, f"RT_{b}"] for b in ("DAY", "NIGHT")]
+    rows_ir += [["sms", "originating", "home", "DST_ALL", b, f"RT_SMS_{b}"] for b in ("DAY", "NIGHT")]
+    ir = ir_plan(rates, rows_ir, days={d: [[0, 600 * 60 + 17, "NIGHT"], [600 * 60 + 17, 86400, "DAY"]]
+                                       for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+    ir["time_bands"]["TB"]["resolution"] = "second"
+    compiled = CompiledPlans.from_ir(ir)
+    calls = [cdr("data", volume_down_bytes=5, start=f"2026-03-02T10:00:{s:02d}Z") for s in (0, 16, 17, 30, 59)]
+    calls += [cdr("sms", event_count=1, start=f"2026-03-02T10:00:{s:02d}Z") for s in (0, 16, 17, 30, 59)]
+    ev = Evaluator(compiled)
+    ev.use_kernel = kernel
+    got = ev.rate_rows(_held([to_row(c) for c in calls]) if kernel else [to_row(c) for c in calls], "TP")
+    want = [Evaluator(compiled).rate(c, "TP") for c in calls]
+    assert [(r[1], r[8]) for r in got] == [(w.charge_micros, w.spans[0].band) for w in want]
+    assert [r[8] for r in got] == ["NIGHT", "NIGHT", "DAY", "DAY", "DAY"] * 2
