@@ -202,10 +202,7 @@ class AddOnDesk:
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
             profile = self.profiles.get(sub.tenant_id)
-            limit = profile.csr_limit_micros if profile is not None else 0
-            if bundle.fee_micros > limit and not principal.can(Permission.BILLING_ISSUE):
-                raise PermissionDenied(f"an add-on above {format_amount(limit)} {account.currency} needs an operator or MVNO admin "
-                                       f"(this one: {format_amount(bundle.fee_micros)})")
+            _within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on")
             count = store.count_for(sub.tenant_id, sub.msisdn)
             if count >= MAX_PURCHASES:
                 raise FailedPrecondition("ADD_ON_LIMIT", f"subscriber {subscriber_id} has bought {count} add-ons, the most one number "
@@ -291,11 +288,7 @@ class AddOnDesk:
             used_days = (local_day(now, plan_tz) - first_day).days + 1
             remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
             refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
-            profile = self.profiles.get(p.tenant_id)
-            limit = profile.csr_limit_micros if profile is not None else 0
-            if refund > limit and not principal.can(Permission.BILLING_ISSUE):
-                raise PermissionDenied(f"a refund above {format_amount(limit)} {p.currency} needs an operator or MVNO admin "
-                                       f"(this one: {format_amount(refund)})")
+            _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
             day = local_day(now, tz)
             done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
                            refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject)
@@ -313,6 +306,14 @@ class AddOnDesk:
                                          p.tenant_id))
             uow.commit()
         return done, True
+
+
+def _within_csr_limit(principal: Principal, profile: BillingProfile | None, amount: int, currency: str, what: str) -> None:
+    """A CSR buys and refunds up to the profile's ``csr_limit``; an operator or MVNO admin any amount."""
+    limit = profile.csr_limit_micros if profile is not None else 0
+    if amount > limit and not principal.can(Permission.BILLING_ISSUE):
+        raise PermissionDenied(f"{what} above {format_amount(limit)} {currency} needs an operator or MVNO admin "
+                               f"(this one: {format_amount(amount)})")
 
 
 def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:

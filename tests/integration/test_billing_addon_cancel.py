@@ -22,10 +22,11 @@ import grpc
 import pytest
 
 from billing.v1 import billing_pb2 as pb
-from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
+from engine.cdr import MediatedCdr
 from engine.identity import SYSTEM
 from tests.integration.billing_support import BillingStack, account_pb, serve_billing_stack
 from tests.integration.helpers import field_violations, precondition_reason, rpc_error
+from tests.integration.test_billing_addons import _data
 from tests.integration.test_plans_rating import REPO
 
 pytestmark = pytest.mark.integration
@@ -39,11 +40,6 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bil
     rules = tmp_path_factory.mktemp("checkout") / "rules"
     shutil.copytree(REPO / "rules", rules)
     yield from serve_billing_stack(db_url, tmp_path_factory.mktemp("home"), rules)
-
-
-def _data(msisdn: str, at: datetime, volume: int, origin: str) -> MediatedCdr:
-    return MediatedCdr(cdr_identity("it", origin, "mno"), "it", origin, Service.DATA, Direction.ORIGINATING, at, msisdn, "internet",
-                       volume_down_bytes=volume, tenant="mno")
 
 
 def _rate(s: BillingStack, cdr: MediatedCdr) -> tuple[dict[str, int], int]:
