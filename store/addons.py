@@ -55,6 +55,7 @@ billing_addon_purchases = Table(
     Column("refund_micros", BigInteger, nullable=False, server_default="0"),
     Column("refund_charge_id", String(40), nullable=False, server_default=""),
     Column("cancelled_by", String(128), nullable=False, server_default=""),
+    Column("last_bill_cycle", String(7), nullable=False, server_default=""),
     Index("ux_billing_addon_counter", "tenant_id", "msisdn", "cycle", unique=True),
     Index("ix_billing_addon_valid", "tenant_id", "msisdn", "valid_until"),
     Index("ix_billing_addon_subscriber", "tenant_id", "subscriber_id", "purchase_time", "purchase_id"),
@@ -66,7 +67,7 @@ def _purchase(r: Any) -> AddOnPurchase:
                          r.bill_cycle, r.tariff_plan, aware(r.purchase_time), aware(r.valid_from), aware(r.valid_until),
                          int(r.allowance), r.unit, int(r.fee_micros), r.currency, r.tax_category, r.charge_id, r.created_by, r.refund,
                          aware(r.cancel_time) if r.cancel_time is not None else None, r.cancel_request_id, int(r.refund_micros),
-                         r.refund_charge_id, r.cancelled_by)
+                         r.refund_charge_id, r.cancelled_by, r.last_bill_cycle)
 
 
 class SqlAddOns:
@@ -91,7 +92,7 @@ class SqlAddOns:
                     account_id=p.account_id, bundle_id=p.bundle_id, request_id=p.request_id, cycle=p.cycle, bill_cycle=p.bill_cycle,
                     tariff_plan=p.tariff_plan, purchase_time=p.purchase_time, valid_from=p.valid_from, valid_until=p.valid_until,
                     allowance=p.allowance, unit=p.unit, fee_micros=p.fee_micros, currency=p.currency, tax_category=p.tax_category,
-                    charge_id=p.charge_id, created_by=p.created_by, refund=p.refund))
+                    charge_id=p.charge_id, created_by=p.created_by, refund=p.refund, last_bill_cycle=p.last_bill_cycle))
         except IntegrityError:
             raise AlreadyExists("add-on purchase", p.request_id, f"a purchase for {p.msisdn} was made at the same time: send the "
                                                                  f"request again") from None
@@ -120,25 +121,31 @@ class SqlAddOns:
         t = billing_addon_purchases
         done = self.s.execute(update(t).where(and_(t.c.purchase_id == p.purchase_id, t.c.cancel_time.is_(None))).values(
             cancel_time=p.cancel_time, cancel_request_id=p.cancel_request_id, refund_micros=p.refund_micros,
-            refund_charge_id=p.refund_charge_id, cancelled_by=p.cancelled_by))
+            refund_charge_id=p.refund_charge_id, cancelled_by=p.cancelled_by, last_bill_cycle=p.last_bill_cycle))
         return bool(getattr(done, "rowcount", 0))
 
     def bundle_use(self, tenant_id: str, msisdns: list[str], bill_cycles: list[str]) -> list[tuple[Any, ...]]:
-        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons bought in these bill cycles:
-        rating's counter when it has used some, the whole allowance before."""
-        if not self._has_counters():
+        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons valid in each of these bill
+        cycles (from the cycle it was bought in to the cycle of its last valid instant): rating's counter as it is now
+        when it has used some, the whole allowance before."""
+        if not self._has_counters() or not bill_cycles:
             return []
         p = billing_addon_purchases
+        lo, hi = min(bill_cycles), max(bill_cycles)
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(msisdns), CHUNK):
-            q = (select(p.c.msisdn, p.c.bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle, p.c.cancel_time)
-                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle.in_(bill_cycles)))
+            q = (select(p.c.msisdn, p.c.bill_cycle, p.c.last_bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle,
+                        p.c.cancel_time)
+                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle <= hi,
+                             or_(p.c.bill_cycle >= lo, p.c.last_bill_cycle >= lo)))
                  .order_by(p.c.msisdn, p.c.cycle))
             rows = list(self.s.execute(q))
             remaining = self._remaining(tenant_id, [(r.msisdn, r.cycle, r.bundle_id) for r in rows])
-            out.extend((r.msisdn, r.bill_cycle, r.bundle_id,
-                        min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until), int(r.allowance),
-                        remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance)), r.unit) for r in rows)
+            for r in rows:
+                until = min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until)
+                left = remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance))
+                out.extend((r.msisdn, c, r.bundle_id, until, int(r.allowance), left, r.unit)
+                           for c in sorted(bill_cycles) if r.bill_cycle <= c <= (r.last_bill_cycle or r.bill_cycle))
         return out
 
     def _has_counters(self) -> bool:

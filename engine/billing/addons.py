@@ -59,7 +59,7 @@ class AddOnPurchase:
     bundle_id: str
     request_id: str
     cycle: str                # rating's counter cycle of this purchase, "+000001"
-    bill_cycle: str           # the account's bill cycle it was bought in (where the bill shows its use), "2026-03"
+    bill_cycle: str           # the account's bill cycle it was bought in (its use is on the bills from that cycle's), "2026-03"
     tariff_plan: str
     purchase_time: datetime
     valid_from: datetime
@@ -77,6 +77,7 @@ class AddOnPurchase:
     refund_micros: int = 0                # what the cancel gave back (>= 0; charged as a negative one-off charge)
     refund_charge_id: str = ""            # that charge ("" when nothing was refunded)
     cancelled_by: str = ""
+    last_bill_cycle: str = ""             # the account's bill cycle of its last valid instant (its use is on each cycle's bill)
 
     @property
     def ends(self) -> datetime:
@@ -130,8 +131,20 @@ def refund_of(policy: str, fee_micros: int, currency: str, allowance: int, remai
     return min(fee_micros, round_micros(fee_micros * share, whole, RoundingMode.HALF_UP, minor_units(currency)))
 
 
+def bill_cycles_of(purchase: AddOnPurchase) -> list[str]:
+    """The bill cycles (named by the month they start in) whose bills show the purchase's use: from the one it was
+    bought in to the one of its last valid instant."""
+    year, month = map(int, purchase.bill_cycle.split("-"))
+    last = purchase.last_bill_cycle or purchase.bill_cycle
+    out: list[str] = []
+    while (name := f"{year:04d}-{month:02d}") <= last and len(out) < 121:   # a validity of at most 3660 days
+        out.append(name)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
 def add_on_use_name(bundle_id: str, valid_until: datetime) -> str:
-    """How a bill names an add-on's use (its counter is on the bill of the cycle it was bought in)."""
+    """How a bill names an add-on's use (on the bill of every cycle it is valid in, as its counter is then)."""
     return f"{bundle_id} (add-on, until {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
 
 
@@ -215,7 +228,8 @@ class AddOnDesk:
             purchase = AddOnPurchase(pid, sub.tenant_id, subscriber_id, sub.msisdn, account.account_id, bundle_id, request_id,
                                      counter_cycle(count + 1), cycle_of(day, account.anchor_day), plan, now, now, until,
                                      bundle.allowance, bundle.unit.value, bundle.fee_micros, bundle.currency or account.currency,
-                                     bundle.tax_category, charge_id, principal.subject, bundle.refund.value)
+                                     bundle.tax_category, charge_id, principal.subject, bundle.refund.value,
+                                     last_bill_cycle=cycle_of(local_day(until - timedelta(microseconds=1), tz), account.anchor_day))
             store.add(purchase)
             if charge_id:
                 last = local_day(until - timedelta(microseconds=1), plan_tz)
@@ -291,7 +305,8 @@ class AddOnDesk:
             _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
             day = local_day(now, tz)
             done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
-                           refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject)
+                           refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject,
+                           last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(now - timedelta(microseconds=1), tz), account.anchor_day)))
             if not store.cancel(done):
                 raise FailedPrecondition("ADD_ON_CANCELLED", f"add-on purchase {purchase_id} was cancelled meanwhile", purchase_id)
             if refund:
@@ -322,5 +337,5 @@ def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(band_set.timezone) if band_set is not None else fallback
 
 
-__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "purchase_id_of", "refund_charge_id_of",
+__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of", "purchase_id_of", "refund_charge_id_of",
            "refund_of"]

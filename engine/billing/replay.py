@@ -60,7 +60,7 @@ from engine.identity import SYSTEM
 from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
-from engine.billing.addons import add_on_use_name
+from engine.billing.addons import add_on_use_name, bill_cycles_of
 from engine.rating import Evaluator
 from engine.rating.addons import ActiveAddOn, AddOnWallets
 from engine.rating.usage import Usage, cycle_of
@@ -285,6 +285,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
             desk.add_ons.cancel(principal, pid, f"replay-cancel-{n + 1}")
         except DomainError as exc:
             problems.append(Problem.at(mark, "replay.add-on", f"{bundle}: cannot cancel: {exc.message}"))
+    _add_on_use(store.data)
     if problems:
         return result
     default_tz = ZoneInfo("Europe/Paris")
@@ -501,10 +502,17 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
     target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance,
                                 allowance - usage.wallet((tenant, msisdn, cycle))[bundle], compiled.bundles[bundle].unit, cycle)
                       for (msisdn, cycle), allowances in sorted(allowances_of.items()) for bundle, allowance in sorted(allowances.items())]
+    _add_on_use(target)
+
+
+def _add_on_use(target: BillingData) -> None:
+    """The add-ons' use on the bills of the cycles they are valid in (after the monthly bundles' use), as the store's
+    ``bundle_use`` reads it: again after the case's cancels, which shorten them."""
+    mine = {id(b) for b in target.bundles if b.name.startswith(f"{b.bundle_id} (add-on,")}
+    target.bundles = [b for b in target.bundles if id(b) not in mine]
     target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.ends), "", p.allowance,
-                                 p.allowance - usage.wallet((p.tenant_id, p.msisdn, p.cycle)).get(p.bundle_id, p.allowance), p.unit,
-                                 p.bill_cycle)
-                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle))]
+                                 p.allowance - target.add_on_left.get(p.purchase_id, p.allowance), p.unit, cycle)
+                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle)) for cycle in bill_cycles_of(p)]
 
 
 class _NoCounters:

@@ -142,6 +142,22 @@ def test_a_prorated_refund_after_the_fee_was_billed_lands_on_the_next_bill(stack
     list(mno.run("on_demand", account_ids=["MNO-TRAVEL"]))
     may = [i for i in mno.list_invoices(account_id="MNO-TRAVEL").invoices if i.invoice_id != april.invoice_id][0]
     assert _one_offs(mno.get_invoice(may.invoice_id)) == [("BN_ADDON_WORLD_DATA_1GB", -8_570_000, "standard")]
+    # its use is on the bill of each cycle it was valid in: April's (bought then, issued before the cancel) and May's
+    # (until the cancel)
+    assert "BN_ADDON_WORLD_DATA_1GB (add-on, until 2026-05-06 22:00 UTC)" in mno.download(april.invoice_id, "html")[0].decode()
+    assert "BN_ADDON_WORLD_DATA_1GB (add-on, until 2026-05-02 15:00 UTC)" in mno.download(may.invoice_id, "html")[0].decode()
+    # one valid into July (5 GB, 30 days, bought 10 June): on June's bill and on July's, each with its use as then
+    s.at(datetime(2026, 6, 10, 9, 0, tzinfo=UTC))
+    data = mno.buy_add_on(sub, "BN_ADDON_DATA_5GB", "june").purchase
+    name = f"BN_ADDON_DATA_5GB (add-on, until {data.valid_until.ToDatetime(tzinfo=UTC).strftime('%Y-%m-%d %H:%M')} UTC)"
+    assert name == "BN_ADDON_DATA_5GB (add-on, until 2026-07-09 22:00 UTC)"
+    seen = {april.invoice_id, may.invoice_id}
+    for cycle_date in (datetime(2026, 7, 1, 8, 0, tzinfo=UTC), datetime(2026, 8, 1, 8, 0, tzinfo=UTC)):
+        s.at(cycle_date)
+        list(mno.run("on_demand", account_ids=["MNO-TRAVEL"]))
+        [bill] = [i for i in mno.list_invoices(account_id="MNO-TRAVEL").invoices if i.invoice_id not in seen]
+        seen.add(bill.invoice_id)
+        assert name in mno.download(bill.invoice_id, "html")[0].decode(), cycle_date
 
 
 def test_listing_pages_and_every_bad_request_is_refused_with_nothing_changed(stack: BillingStack) -> None:

@@ -38,6 +38,7 @@ def test_purchases_made_before_the_migration_are_listed_and_cancelled_after_it(d
         with store(read_only=True) as uow:
             [old] = uow.add_ons.list_for("mno", "sub_old", None, 10)
         assert (old.refund, old.cancel_time, old.refund_micros, old.ends) == ("none", None, 0, T0 + timedelta(days=7))
+        assert old.last_bill_cycle == ""      # unknown before it: its use stays on the bill of the cycle it was bought in
         with store() as uow:
             assert uow.add_ons.cancel(replace(old, cancel_time=T0 + timedelta(days=1), cancel_request_id="c-1", cancelled_by="bob"))
             uow.commit()

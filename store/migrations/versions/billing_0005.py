@@ -1,5 +1,6 @@
 """Billing: add-on purchases listed per subscriber and cancelled (engine.billing.addons): the refund policy a purchase
-was bought with, its cancel (instant, request id, who) and the refund it gave, and an index for a subscriber's list.
+was bought with, its cancel (instant, request id, who) and the refund it gave, the last bill cycle it is valid in
+(its use is shown on the bill of every cycle it is valid in), and an index for a subscriber's list.
 
 Revision ID: billing_0005
 Revises: billing_0004
@@ -26,11 +27,13 @@ def upgrade() -> None:
         t.add_column(sa.Column("refund_micros", sa.BigInteger(), nullable=False, server_default="0"))
         t.add_column(sa.Column("refund_charge_id", sa.String(40), nullable=False, server_default=""))
         t.add_column(sa.Column("cancelled_by", sa.String(128), nullable=False, server_default=""))
+        # the bill cycle of its last valid instant ("" before it: the cycle it was bought in)
+        t.add_column(sa.Column("last_bill_cycle", sa.String(7), nullable=False, server_default=""))
     op.create_index("ix_billing_addon_subscriber", "billing_addon_purchases", ["tenant_id", "subscriber_id", "purchase_time", "purchase_id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_billing_addon_subscriber", table_name="billing_addon_purchases")
     with op.batch_alter_table("billing_addon_purchases") as t:
-        for name in ("cancelled_by", "refund_charge_id", "refund_micros", "cancel_request_id", "cancel_time", "refund"):
+        for name in ("last_bill_cycle", "cancelled_by", "refund_charge_id", "refund_micros", "cancel_request_id", "cancel_time", "refund"):
             t.drop_column(name)
