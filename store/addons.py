@@ -101,7 +101,7 @@ class SqlAddOns:
         t = billing_addon_purchases
         q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id))
         if after is not None:
-            at = _time(after[0])
+            at = datetime.fromisoformat(after[0])   # checked by the desk (engine.billing.addons)
             q = q.where(or_(t.c.purchase_time > at, and_(t.c.purchase_time == at, t.c.purchase_id > after[1])))
         return [_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time, t.c.purchase_id).limit(limit))]
 
@@ -165,18 +165,6 @@ class SqlAddOns:
         for r in self.s.execute(sql, {"tenant": tenant_id, "m": msisdns}):
             found[(r.msisdn, r.cycle, r.bundle_id)] = int(r.remaining)
         return found
-
-
-def _time(text: str) -> datetime:
-    from engine.errors import InvalidArgument
-
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument.field("page_token", "not a token of this list") from None
-    if at.tzinfo is None:
-        raise InvalidArgument.field("page_token", "not a token of this list")
-    return at
 
 
 def _expanding(name: str) -> Any:

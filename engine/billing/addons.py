@@ -252,7 +252,8 @@ class AddOnDesk:
         if not subscriber_id:
             raise InvalidArgument.field("subscriber_id", "required")
         after = page.after
-        if after is not None and not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)):
+        if after is not None and not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)
+                                      and _instant(after[0]) is not None):
             raise InvalidArgument.field("page_token", "not a token of this list")
         now = self._clock.now()
         with self._uow(read_only=True) as uow:
@@ -321,6 +322,14 @@ class AddOnDesk:
                                          p.tenant_id))
             uow.commit()
         return done, True
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def _within_csr_limit(principal: Principal, profile: BillingProfile | None, amount: int, currency: str, what: str) -> None:
