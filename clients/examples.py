@@ -92,6 +92,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "accounts assign": ("rulebill accounts assign ACC-7 SUB_ID",),
     "accounts charge": ("rulebill accounts charge ACC-7 OC_ACTIVATION",),
     "accounts buy-add-on": ("rulebill accounts buy-add-on SUB_ID BN_ADDON_DATA_5GB --request-id shop-4711",),
+    "accounts add-ons": ("rulebill accounts add-ons SUB_ID", "rulebill accounts add-ons SUB_ID --json"),
+    "accounts cancel-add-on": ("rulebill accounts cancel-add-on ao_0123456789abcdef0123456789abcdef --request-id cancel-4711",),
     "bills run": ("rulebill bills run --cycle-date 2026-12-15", "rulebill bills run --now --account ACC-7 --dry-run",
                   "rulebill bills run --interim --account ACC-7"),
     "bills preview": ("rulebill bills preview ACC-1001", "rulebill bills preview ACC-1001 --html var/preview.html"),

@@ -12,7 +12,7 @@ import grpc
 
 from billing.v1 import billing_pb2 as pb
 from billing.v1 import billing_pb2_grpc as rpc
-from engine.billing.addons import AddOnPurchase
+from engine.billing.addons import AddOnPurchase, AddOnView
 from engine.billing.accounts import AccountSpec
 from engine.billing.desk import BillingDesk
 from engine.billing.html import render_html
@@ -119,11 +119,18 @@ def charge_pb(c: OneOffCharge) -> pb.OneOffCharge:
                            subscriber_id=c.subscriber_id, invoice_id=c.invoice_id)
 
 
-def add_on_pb(p: AddOnPurchase) -> pb.AddOnPurchase:
+ADD_ON_STATE = {"active": pb.ADD_ON_STATE_ACTIVE, "expired": pb.ADD_ON_STATE_EXPIRED, "cancelled": pb.ADD_ON_STATE_CANCELLED}
+
+
+def add_on_pb(p: AddOnPurchase, view: AddOnView | None = None) -> pb.AddOnPurchase:
     return pb.AddOnPurchase(purchase_id=p.purchase_id, subscriber_id=p.subscriber_id, msisdn=p.msisdn, account_id=p.account_id,
                             bundle_id=p.bundle_id, request_id=p.request_id, counter_cycle=p.cycle, valid_from=ts(p.valid_from),
                             valid_until=ts(p.valid_until), allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
-                            tax_category=p.tax_category, charge_id=p.charge_id)
+                            tax_category=p.tax_category, charge_id=p.charge_id, purchase_time=ts(p.purchase_time),
+                            state=ADD_ON_STATE[view.state] if view is not None else (pb.ADD_ON_STATE_CANCELLED if p.cancel_time else 0),
+                            units_used=view.used if view is not None else 0, refund_policy=p.refund,
+                            cancel_time=ts(p.cancel_time) if p.cancel_time is not None else None, cancel_request_id=p.cancel_request_id,
+                            refund=money(p.refund_micros, p.currency), refund_charge_id=p.refund_charge_id)
 
 
 def run_pb(r: BillRun) -> pb.BillRun:
@@ -212,6 +219,17 @@ class BillingServicer(rpc.BillingServiceServicer):
     def BuyAddOn(self, request: pb.BuyAddOnRequest, context: grpc.ServicerContext) -> pb.BuyAddOnResponse:
         purchase, bought = self.desk.add_ons.buy(current_principal(), request.subscriber_id, request.bundle_id, request.request_id)
         return pb.BuyAddOnResponse(purchase=add_on_pb(purchase), bought=bought)
+
+    def ListAddOns(self, request: pb.ListAddOnsRequest, context: grpc.ServicerContext) -> pb.ListAddOnsResponse:
+        page = page_request(request.page_size, request.page_token)
+        items = self.desk.add_ons.list(current_principal(), request.subscriber_id, page)
+        return pb.ListAddOnsResponse(purchases=[add_on_pb(v.purchase, v) for v in items],
+                                     next_page_token=next_token(items, page, lambda v: [v.purchase.purchase_time.isoformat(),
+                                                                                        v.purchase.purchase_id]))
+
+    def CancelAddOn(self, request: pb.CancelAddOnRequest, context: grpc.ServicerContext) -> pb.CancelAddOnResponse:
+        purchase, cancelled = self.desk.add_ons.cancel(current_principal(), request.purchase_id, request.request_id)
+        return pb.CancelAddOnResponse(purchase=add_on_pb(purchase), cancelled=cancelled)
 
     def StartBillRun(self, request: pb.StartBillRunRequest, context: grpc.ServicerContext) -> Iterator[pb.StartBillRunResponse]:
         errors = ErrorList()

@@ -3,7 +3,8 @@
 ``billing_addon_purchases`` is written by BuyAddOn in the billing unit of work; rating reads the purchases valid in a
 chunk's time span on its own unit of work (:class:`SqlAddOnReader`).  A purchase's units live in rating's
 ``bundle_counters`` under its counter cycle ``+NNNNNN``; the (tenant, msisdn, cycle) unique index makes two purchases
-of one number never share a counter.
+of one number never share a counter.  A cancelled purchase keeps its validity end and gets its ``cancel_time``
+(migration ``billing_0005``): rating reads the earlier of the two as its end.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import weakref
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, and_, func, insert, or_, select, tuple_
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -47,15 +48,26 @@ billing_addon_purchases = Table(
     Column("tax_category", String(40), nullable=False),
     Column("charge_id", String(40), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # billing_0005: the refund policy bought with it, and the cancel
+    Column("refund", String(16), nullable=False, server_default="none"),
+    Column("cancel_time", TS, nullable=True),
+    Column("cancel_request_id", String(128), nullable=False, server_default=""),
+    Column("refund_micros", BigInteger, nullable=False, server_default="0"),
+    Column("refund_charge_id", String(40), nullable=False, server_default=""),
+    Column("cancelled_by", String(128), nullable=False, server_default=""),
+    Column("last_bill_cycle", String(7), nullable=False, server_default=""),
     Index("ux_billing_addon_counter", "tenant_id", "msisdn", "cycle", unique=True),
     Index("ix_billing_addon_valid", "tenant_id", "msisdn", "valid_until"),
+    Index("ix_billing_addon_subscriber", "tenant_id", "subscriber_id", "purchase_time", "purchase_id"),
 )
 
 
 def _purchase(r: Any) -> AddOnPurchase:
     return AddOnPurchase(r.purchase_id, r.tenant_id, r.subscriber_id, r.msisdn, r.account_id, r.bundle_id, r.request_id, r.cycle,
                          r.bill_cycle, r.tariff_plan, aware(r.purchase_time), aware(r.valid_from), aware(r.valid_until),
-                         int(r.allowance), r.unit, int(r.fee_micros), r.currency, r.tax_category, r.charge_id, r.created_by)
+                         int(r.allowance), r.unit, int(r.fee_micros), r.currency, r.tax_category, r.charge_id, r.created_by, r.refund,
+                         aware(r.cancel_time) if r.cancel_time is not None else None, r.cancel_request_id, int(r.refund_micros),
+                         r.refund_charge_id, r.cancelled_by, r.last_bill_cycle)
 
 
 class SqlAddOns:
@@ -80,26 +92,60 @@ class SqlAddOns:
                     account_id=p.account_id, bundle_id=p.bundle_id, request_id=p.request_id, cycle=p.cycle, bill_cycle=p.bill_cycle,
                     tariff_plan=p.tariff_plan, purchase_time=p.purchase_time, valid_from=p.valid_from, valid_until=p.valid_until,
                     allowance=p.allowance, unit=p.unit, fee_micros=p.fee_micros, currency=p.currency, tax_category=p.tax_category,
-                    charge_id=p.charge_id, created_by=p.created_by))
+                    charge_id=p.charge_id, created_by=p.created_by, refund=p.refund, last_bill_cycle=p.last_bill_cycle))
         except IntegrityError:
             raise AlreadyExists("add-on purchase", p.request_id, f"a purchase for {p.msisdn} was made at the same time: send the "
                                                                  f"request again") from None
 
+    def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]:
+        t = billing_addon_purchases
+        q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id))
+        if after is not None:
+            at = datetime.fromisoformat(after[0])   # checked by the desk (engine.billing.addons)
+            q = q.where(or_(t.c.purchase_time > at, and_(t.c.purchase_time == at, t.c.purchase_id > after[1])))
+        return [_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time, t.c.purchase_id).limit(limit))]
+
+    def remaining(self, purchases: list[AddOnPurchase]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if not purchases or not self._has_counters():
+            return {p.purchase_id: p.allowance for p in purchases}
+        by_tenant: dict[str, list[AddOnPurchase]] = {}
+        for p in purchases:
+            by_tenant.setdefault(p.tenant_id, []).append(p)
+        for tenant, items in by_tenant.items():
+            left = self._remaining(tenant, [(p.msisdn, p.cycle, p.bundle_id) for p in items])
+            out.update({p.purchase_id: left.get((p.msisdn, p.cycle, p.bundle_id), p.allowance) for p in items})
+        return out
+
+    def cancel(self, p: AddOnPurchase) -> bool:
+        t = billing_addon_purchases
+        done = self.s.execute(update(t).where(and_(t.c.purchase_id == p.purchase_id, t.c.cancel_time.is_(None))).values(
+            cancel_time=p.cancel_time, cancel_request_id=p.cancel_request_id, refund_micros=p.refund_micros,
+            refund_charge_id=p.refund_charge_id, cancelled_by=p.cancelled_by, last_bill_cycle=p.last_bill_cycle))
+        return bool(getattr(done, "rowcount", 0))
+
     def bundle_use(self, tenant_id: str, msisdns: list[str], bill_cycles: list[str]) -> list[tuple[Any, ...]]:
-        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons bought in these bill cycles:
-        rating's counter when it has used some, the whole allowance before."""
-        if not self._has_counters():
+        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons valid in each of these bill
+        cycles (from the cycle it was bought in to the cycle of its last valid instant): rating's counter as it is now
+        when it has used some, the whole allowance before."""
+        if not self._has_counters() or not bill_cycles:
             return []
         p = billing_addon_purchases
+        lo, hi = min(bill_cycles), max(bill_cycles)
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(msisdns), CHUNK):
-            q = (select(p.c.msisdn, p.c.bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle)
-                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle.in_(bill_cycles)))
+            q = (select(p.c.msisdn, p.c.bill_cycle, p.c.last_bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle,
+                        p.c.cancel_time)
+                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle <= hi,
+                             or_(p.c.bill_cycle >= lo, p.c.last_bill_cycle >= lo)))
                  .order_by(p.c.msisdn, p.c.cycle))
             rows = list(self.s.execute(q))
             remaining = self._remaining(tenant_id, [(r.msisdn, r.cycle, r.bundle_id) for r in rows])
-            out.extend((r.msisdn, r.bill_cycle, r.bundle_id, aware(r.valid_until), int(r.allowance),
-                        remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance)), r.unit) for r in rows)
+            for r in rows:
+                until = min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until)
+                left = remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance))
+                out.extend((r.msisdn, c, r.bundle_id, until, int(r.allowance), left, r.unit)
+                           for c in sorted(bill_cycles) if r.bill_cycle <= c <= (r.last_bill_cycle or r.bill_cycle))
         return out
 
     def _has_counters(self) -> bool:
@@ -142,8 +188,9 @@ class SqlAddOnReader:
         # most chunks meet no purchase at all: one small query on the tenants says so, before the look-up by hundreds
         # of numbers (whose expanded IN list costs more to build than to run)
         owners = sorted({t for t, _ in wanted})
+        live = or_(p.c.cancel_time.is_(None), p.c.cancel_time > start)   # cancelled before the span: no grant in it
         probe = select(p.c.tenant_id).where(and_(p.c.tenant_id.in_(owners), p.c.valid_until > start,
-                                                 p.c.valid_from <= end)).limit(1)
+                                                 p.c.valid_from <= end, live)).limit(1)
         if self.s.execute(probe).first() is None:
             return []
         out: list[ActiveAddOn] = []
@@ -152,10 +199,12 @@ class SqlAddOnReader:
             tenants = {t for t, _ in part}
             who = (tuple_(p.c.tenant_id, p.c.msisdn).in_(part) if len(tenants) > 1
                    else and_(p.c.tenant_id == part[0][0], p.c.msisdn.in_([m for _, m in part])))
-            q = select(p.c.tenant_id, p.c.msisdn, p.c.cycle, p.c.bundle_id, p.c.allowance, p.c.unit, p.c.valid_from, p.c.valid_until).where(
-                and_(who, p.c.valid_until > start, p.c.valid_from <= end))
+            q = select(p.c.tenant_id, p.c.msisdn, p.c.cycle, p.c.bundle_id, p.c.allowance, p.c.unit, p.c.valid_from, p.c.valid_until,
+                       p.c.cancel_time).where(and_(who, p.c.valid_until > start, p.c.valid_from <= end, live))
+            # a cancelled purchase's grant ends at the cancel instant: a CDR starting then or later is not covered
             out.extend(ActiveAddOn(r.tenant_id, r.msisdn, r.cycle, r.bundle_id, int(r.allowance), r.unit, aware(r.valid_from),
-                                   aware(r.valid_until)) for r in self.s.execute(q))
+                                   min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until))
+                       for r in self.s.execute(q))
         return out
 
     def _table(self) -> bool:

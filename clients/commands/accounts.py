@@ -1,5 +1,5 @@
-"""``rulebill accounts create|update|show|list|assign|charge|buy-add-on``: billing accounts, their subscribers, one-off
-charges, add-on bundles."""
+"""``rulebill accounts create|update|show|list|assign|charge|buy-add-on|add-ons|cancel-add-on``: billing accounts, their
+subscribers, one-off charges, add-on bundles (bought, listed, cancelled)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 
 from billing.v1 import billing_pb2 as pb
 from clients.commandkit import client_flags, client_from, paging
-from clients.output import emit, emit_one
-from engine.money import AmountError, parse_amount
+from clients.output import emit, emit_one, print_table
+from engine.money import AmountError, format_amount, parse_amount
 
 COLUMNS = ("tenant_id", "account_id", "name", "currency", "anchor_day", "time_zone", "status")
+ADD_ON_COLUMNS = ("purchase_id", "bundle_id", "purchased", "valid_until", "state", "fee", "units", "used", "refund", "request_id")
 DELIVERY = {"email": pb.DELIVERY_EMAIL, "download": pb.DELIVERY_DOWNLOAD}
 
 
@@ -77,6 +78,18 @@ def _account(args: argparse.Namespace) -> tuple[pb.Account, list[str]]:
     return m, fields
 
 
+def _add_on_row(p: pb.AddOnPurchase) -> dict[str, str]:
+    def when(t: Any) -> str:
+        return t.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M") if t.seconds or t.nanos else ""
+
+    cancelled = f" (cancelled {when(p.cancel_time)})" if p.HasField("cancel_time") else ""
+    return {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "purchased": when(p.purchase_time),
+            "valid_until": when(p.valid_until), "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,
+            "fee": f"{format_amount(p.fee.amount_micros)} {p.fee.currency}", "units": f"{p.allowance} {p.unit}",
+            "used": str(p.units_used), "refund": f"{format_amount(p.refund.amount_micros)} ({p.refund_policy})",
+            "request_id": p.request_id}
+
+
 def run(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
         bc = rb.billing
@@ -111,6 +124,22 @@ def run(args: argparse.Namespace) -> int:
             emit_one(reply.purchase, args.json)
             if not reply.bought and not args.json:
                 print(f"request {reply.purchase.request_id} had bought it already: nothing bought again", file=sys.stderr)
+        elif args.action == "add-ons":
+            listed = bc.list_add_ons(args.subscriber_id, args.page_size, args.page_token)
+            if args.json:
+                emit(listed.purchases, ADD_ON_COLUMNS, True)
+            else:
+                print_table([_add_on_row(p) for p in listed.purchases], ADD_ON_COLUMNS)
+                if listed.next_page_token:
+                    print(f"next page: --page-token {listed.next_page_token}", file=sys.stderr)
+        elif args.action == "cancel-add-on":
+            done = bc.cancel_add_on(args.purchase_id, args.request_id or f"cli-{uuid.uuid4().hex}")
+            if args.json:
+                emit_one(done.purchase, True)
+            else:
+                print_table([_add_on_row(done.purchase)], ADD_ON_COLUMNS)
+            if not done.cancelled and not args.json:
+                print(f"request {done.purchase.cancel_request_id} had cancelled it already: nothing cancelled again", file=sys.stderr)
     return 0
 
 
@@ -132,5 +161,11 @@ def register(sub: Any) -> None:
     q = s.add_parser("buy-add-on", help="buy a one-off bundle the subscriber's plan offers (add_ons): units now, fee on the next bill")
     q.add_argument("subscriber_id"); q.add_argument("bundle_id")
     q.add_argument("--request-id", default="", help="the purchase's id: the same id again buys nothing more (default: a new one)")
+    client_flags(q)
+    q = s.add_parser("add-ons", help="a subscriber's add-on purchases: state, validity, fee, units used, refund")
+    q.add_argument("subscriber_id"); client_flags(q); paging(q)
+    q = s.add_parser("cancel-add-on", help="cancel an add-on purchase now: its units stop, the bundle's refund policy credits the account")
+    q.add_argument("purchase_id")
+    q.add_argument("--request-id", default="", help="the cancel's id: the same id again cancels nothing more (default: a new one)")
     client_flags(q)
     p.set_defaults(func=run)

@@ -56,6 +56,14 @@ class BillingClient:
         """Buy an add-on bundle for a subscriber (its plan's ``add_ons``); a retry with the same request id buys nothing more."""
         return self.rpc.BuyAddOn(pb.BuyAddOnRequest(subscriber_id=subscriber_id, bundle_id=bundle_id, request_id=request_id))
 
+    def list_add_ons(self, subscriber_id: str, page_size: int = 0, page_token: str = "") -> pb.ListAddOnsResponse:
+        """A subscriber's add-on purchases with their state and units used, oldest first."""
+        return self.rpc.ListAddOns(pb.ListAddOnsRequest(subscriber_id=subscriber_id, page_size=page_size, page_token=page_token))
+
+    def cancel_add_on(self, purchase_id: str, request_id: str) -> pb.CancelAddOnResponse:
+        """Cancel an add-on purchase now (refund per its bundle's policy); a retry with the same request id cancels nothing more."""
+        return self.rpc.CancelAddOn(pb.CancelAddOnRequest(purchase_id=purchase_id, request_id=request_id))
+
     # bill runs
     def run(self, mode: str = "manual", cycle_date: date | None = None, account_ids: Sequence[str] = (), dry_run: bool = False,
             review: bool = False, resume_run_id: str = "", tenant_id: str = "", interim: bool = False) -> Iterator[pb.BillRun]:

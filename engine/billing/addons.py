@@ -12,13 +12,19 @@ purchase, in one transaction:
 
 It is idempotent: the purchase id is derived from the tenant, the subscriber and the caller's ``request_id``, so a
 retried request returns the first purchase and never buys twice (the same request id with another bundle is refused).
+
+A purchase is **listed** (``ListAddOns``) with its state and the units rating has used of it, and **cancelled**
+(``CancelAddOn``): its grant ends at the cancel instant (rating reads the purchase's end as the earlier of its
+validity end and the cancel instant, store/addons.py ``SqlAddOnReader``), and the refund the bundle's ``refund``
+policy gives (:func:`refund_of`) is raised as a negative one-off charge of the account that paid the fee, with the
+fee's tax category, so it reconciles on the account's next bill.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 from zoneinfo import ZoneInfo
@@ -30,9 +36,12 @@ from engine.billing.model import AccountStatus, OneOffCharge
 from engine.billing.ports import BillingUnitOfWorkFactory
 from engine.billing.profile import BillingProfile
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound, PermissionDenied
+from engine.currencies import minor_units
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
-from engine.money import format_amount
+from engine.money import RoundingMode, format_amount, round_micros
+from engine.paging import Page
+from engine.plans.model import Refund
 from engine.rating.addons import counter_cycle
 from engine.rating.usage import cycle_of
 
@@ -50,7 +59,7 @@ class AddOnPurchase:
     bundle_id: str
     request_id: str
     cycle: str                # rating's counter cycle of this purchase, "+000001"
-    bill_cycle: str           # the account's bill cycle it was bought in (where the bill shows its use), "2026-03"
+    bill_cycle: str           # the account's bill cycle it was bought in (its use is on the bills from that cycle's), "2026-03"
     tariff_plan: str
     purchase_time: datetime
     valid_from: datetime
@@ -62,6 +71,33 @@ class AddOnPurchase:
     tax_category: str
     charge_id: str            # the one-off charge of its fee ("" for a free add-on)
     created_by: str
+    refund: str = Refund.NONE.value       # the bundle's refund policy when it was bought
+    cancel_time: datetime | None = None   # set by CancelAddOn: the grant ends then
+    cancel_request_id: str = ""
+    refund_micros: int = 0                # what the cancel gave back (>= 0; charged as a negative one-off charge)
+    refund_charge_id: str = ""            # that charge ("" when nothing was refunded)
+    cancelled_by: str = ""
+    last_bill_cycle: str = ""             # the account's bill cycle of its last valid instant (its use is on each cycle's bill)
+
+    @property
+    def ends(self) -> datetime:
+        """When its grant ends (exclusive): the validity end, or the cancel instant when cancelled before it."""
+        return min(self.valid_until, self.cancel_time) if self.cancel_time is not None else self.valid_until
+
+    def state(self, now: datetime) -> str:
+        """active, expired or cancelled (a purchase cancelled is cancelled, whatever its validity)."""
+        if self.cancel_time is not None:
+            return "cancelled"
+        return "active" if now < self.valid_until else "expired"
+
+
+@dataclass(frozen=True)
+class AddOnView:
+    """A purchase as ListAddOns shows it: its state now and the units rating has used of it."""
+
+    purchase: AddOnPurchase
+    state: str
+    used: int
 
 
 class AddOnStore(Protocol):
@@ -70,11 +106,50 @@ class AddOnStore(Protocol):
     def get(self, purchase_id: str) -> AddOnPurchase | None: ...
     def count_for(self, tenant_id: str, msisdn: str) -> int: ...
     def add(self, purchase: AddOnPurchase) -> None: ...   # raises AlreadyExists when its id or counter cycle is taken
+    # a subscriber's purchases by (purchase time, id) after the key ``after`` ([iso time, id]), at most ``limit``
+    def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]: ...
+    # the units left in rating's counter of each purchase (its allowance when rating never touched it)
+    def remaining(self, purchases: list[AddOnPurchase]) -> dict[str, int]: ...
+    # record the cancel (its cancel_* and refund_* fields); False when the purchase was cancelled meanwhile
+    def cancel(self, purchase: AddOnPurchase) -> bool: ...
+
+
+def refund_of(policy: str, fee_micros: int, currency: str, allowance: int, remaining: int, validity_days: int, days_used: int) -> int:
+    """What cancelling an add-on gives back of its fee, rounded half-up to the currency's minor units, never above the fee.
+
+    ``unused``: the fee times the share of the allowance left at the cancel instant; ``prorated``: the fee times the
+    share of its validity days after the cancel day (the cancel day counts as used, as the purchase day did);
+    ``none``: nothing."""
+    if fee_micros <= 0:
+        return 0
+    if policy == Refund.UNUSED.value and allowance > 0:
+        share, whole = max(0, min(remaining, allowance)), allowance
+    elif policy == Refund.PRORATED.value and validity_days > 0:
+        share, whole = max(0, min(validity_days - days_used, validity_days)), validity_days
+    else:
+        return 0
+    return min(fee_micros, round_micros(fee_micros * share, whole, RoundingMode.HALF_UP, minor_units(currency)))
+
+
+def bill_cycles_of(purchase: AddOnPurchase) -> list[str]:
+    """The bill cycles (named by the month they start in) whose bills show the purchase's use: from the one it was
+    bought in to the one of its last valid instant."""
+    year, month = map(int, purchase.bill_cycle.split("-"))
+    last = purchase.last_bill_cycle or purchase.bill_cycle
+    out: list[str] = []
+    while (name := f"{year:04d}-{month:02d}") <= last and len(out) < 121:   # a validity of at most 3660 days
+        out.append(name)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
 
 
 def add_on_use_name(bundle_id: str, valid_until: datetime) -> str:
-    """How a bill names an add-on's use (its counter is on the bill of the cycle it was bought in)."""
+    """How a bill names an add-on's use (on the bill of every cycle it is valid in, as its counter is then)."""
     return f"{bundle_id} (add-on, until {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
+
+
+def refund_charge_id_of(purchase_id: str) -> str:
+    return "rf_" + purchase_id[3:]
 
 
 def purchase_id_of(tenant_id: str, subscriber_id: str, request_id: str) -> str:
@@ -140,16 +215,12 @@ class AddOnDesk:
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
             profile = self.profiles.get(sub.tenant_id)
-            limit = profile.csr_limit_micros if profile is not None else 0
-            if bundle.fee_micros > limit and not principal.can(Permission.BILLING_ISSUE):
-                raise PermissionDenied(f"an add-on above {format_amount(limit)} {account.currency} needs an operator or MVNO admin "
-                                       f"(this one: {format_amount(bundle.fee_micros)})")
+            _within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on")
             count = store.count_for(sub.tenant_id, sub.msisdn)
             if count >= MAX_PURCHASES:
                 raise FailedPrecondition("ADD_ON_LIMIT", f"subscriber {subscriber_id} has bought {count} add-ons, the most one number "
                                                          f"may", subscriber_id)
-            band_set = catalogue.plan_set.time_bands.get(version.time_bands)
-            plan_tz = ZoneInfo(band_set.timezone) if band_set is not None else tz
+            plan_tz = _plan_zone(catalogue, version, tz)
             first_day = local_day(now, plan_tz)
             until = local_midnight(first_day + timedelta(days=bundle.validity_days), plan_tz)
             day = local_day(now, tz)
@@ -157,7 +228,8 @@ class AddOnDesk:
             purchase = AddOnPurchase(pid, sub.tenant_id, subscriber_id, sub.msisdn, account.account_id, bundle_id, request_id,
                                      counter_cycle(count + 1), cycle_of(day, account.anchor_day), plan, now, now, until,
                                      bundle.allowance, bundle.unit.value, bundle.fee_micros, bundle.currency or account.currency,
-                                     bundle.tax_category, charge_id, principal.subject)
+                                     bundle.tax_category, charge_id, principal.subject, bundle.refund.value,
+                                     last_bill_cycle=cycle_of(local_day(until - timedelta(microseconds=1), tz), account.anchor_day))
             store.add(purchase)
             if charge_id:
                 last = local_day(until - timedelta(microseconds=1), plan_tz)
@@ -174,5 +246,105 @@ class AddOnDesk:
             uow.commit()
         return purchase, True
 
+    def list(self, principal: Principal, subscriber_id: str, page: Page) -> list[AddOnView]:
+        """A subscriber's purchases, oldest first, with their state now and the units used (rating's counters)."""
+        principal.require(Permission.BILLING_READ)
+        if not subscriber_id:
+            raise InvalidArgument.field("subscriber_id", "required")
+        after = page.after
+        if after is not None and not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)
+                                      and _instant(after[0]) is not None):
+            raise InvalidArgument.field("page_token", "not a token of this list")
+        now = self._clock.now()
+        with self._uow(read_only=True) as uow:
+            sub = uow.subscriber(subscriber_id)
+            if sub is None or not principal.can_see_tenant(sub.tenant_id):
+                raise NotFound("subscriber", subscriber_id)
+            store: AddOnStore = uow.add_ons  # type: ignore[attr-defined]
+            items = store.list_for(sub.tenant_id, subscriber_id, after, page.size)
+            left = store.remaining(items)
+        return [AddOnView(p, p.state(now), p.allowance - left.get(p.purchase_id, p.allowance)) for p in items]
 
-__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "add_on_use_name", "purchase_id_of"]
+    def cancel(self, principal: Principal, purchase_id: str, request_id: str) -> tuple[AddOnPurchase, bool]:
+        """Cancel a purchase now: its units stop covering CDRs that start from now on, and the bundle's ``refund``
+        policy's refund is charged back to the account (a negative one-off charge); (the purchase, whether this call
+        cancelled it: False for a retry with the same request id)."""
+        principal.require(Permission.BILLING_WRITE)
+        errors = ErrorList()
+        if not purchase_id:
+            errors.add("purchase_id", "required: the purchase's id (ListAddOns, BuyAddOn)")
+        if not REQUEST_ID.match(request_id):
+            errors.add("request_id", "required: 1-128 letters, digits, '.', '_', ':' or '-', the same for a retried cancel")
+        errors.raise_if_any("cannot cancel add-on")
+        now = self._clock.now()
+        with self._uow() as uow:
+            store: AddOnStore = uow.add_ons  # type: ignore[attr-defined]
+            p = store.get(purchase_id)
+            if p is None or not principal.can_see_tenant(p.tenant_id):
+                raise NotFound("add-on purchase", purchase_id)
+            if p.cancel_time is not None:
+                if p.cancel_request_id == request_id:
+                    return p, False
+                raise FailedPrecondition("ADD_ON_CANCELLED", f"add-on purchase {purchase_id} was cancelled already "
+                                                             f"({p.cancel_time.isoformat()}, request {p.cancel_request_id})", purchase_id)
+            if p.valid_until <= now:
+                raise FailedPrecondition("ADD_ON_EXPIRED", f"add-on purchase {purchase_id} expired at {p.valid_until.isoformat()}: "
+                                                           f"nothing left to cancel", purchase_id)
+            account = uow.get_account(p.tenant_id, p.account_id)
+            if account is None or account.status is AccountStatus.CLOSED:
+                raise FailedPrecondition("ACCOUNT_CLOSED", f"account {p.account_id}, which paid the add-on, is closed", p.account_id)
+            catalogue = self._catalogues(p.tenant_id, now)
+            tz = ZoneInfo(account.time_zone)
+            bundle = catalogue.bundle(p.bundle_id) if catalogue is not None else None
+            version = catalogue.plan_version(p.tariff_plan, local_day(now, tz)) if catalogue is not None else None
+            plan_tz = _plan_zone(catalogue, version, tz) if version is not None else tz
+            first_day = local_day(p.valid_from, plan_tz)
+            validity = (local_day(p.valid_until - timedelta(microseconds=1), plan_tz) - first_day).days + 1
+            used_days = (local_day(now, plan_tz) - first_day).days + 1
+            remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
+            refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
+            _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
+            day = local_day(now, tz)
+            done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
+                           refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject,
+                           last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(now - timedelta(microseconds=1), tz), account.anchor_day)))
+            if not store.cancel(done):
+                raise FailedPrecondition("ADD_ON_CANCELLED", f"add-on purchase {purchase_id} was cancelled meanwhile", purchase_id)
+            if refund:
+                name = bundle.name if bundle is not None else p.bundle_id
+                uow.add_charge(OneOffCharge(done.refund_charge_id, p.tenant_id, p.account_id, p.bundle_id,
+                                            f"Refund: {name} (cancelled {day.isoformat()}, refund {p.refund})"[:200], -refund,
+                                            p.currency, p.tax_category, day, p.subscriber_id, f"add_on_refund:{principal.subject}"[:200]))
+            uow.audit.append(audit.entry(principal, now, "subscriber.cancel_add_on", "subscriber", p.subscriber_id,
+                                         {"purchase_id": p.purchase_id, "valid_until": p.valid_until},
+                                         {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "request_id": request_id,
+                                          "cancel_time": now, "refund": p.refund, "refund_micros": refund, "units_left": remaining},
+                                         p.tenant_id))
+            uow.commit()
+        return done, True
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _within_csr_limit(principal: Principal, profile: BillingProfile | None, amount: int, currency: str, what: str) -> None:
+    """A CSR buys and refunds up to the profile's ``csr_limit``; an operator or MVNO admin any amount."""
+    limit = profile.csr_limit_micros if profile is not None else 0
+    if amount > limit and not principal.can(Permission.BILLING_ISSUE):
+        raise PermissionDenied(f"{what} above {format_amount(limit)} {currency} needs an operator or MVNO admin "
+                               f"(this one: {format_amount(amount)})")
+
+
+def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:
+    """The tariff plan version's time zone (its time bands'), where an add-on's validity days are counted."""
+    band_set = catalogue.plan_set.time_bands.get(version.time_bands)
+    return ZoneInfo(band_set.timezone) if band_set is not None else fallback
+
+
+__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of", "purchase_id_of", "refund_charge_id_of",
+           "refund_of"]

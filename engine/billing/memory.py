@@ -50,6 +50,7 @@ class BillingData:
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)     # (tenant, invoice id), unsent
     mailed: dict[tuple[str, str], datetime] = field(default_factory=dict)
     add_ons: dict[str, Any] = field(default_factory=dict)   # purchase id -> engine.billing.addons.AddOnPurchase
+    add_on_left: dict[str, int] = field(default_factory=dict)   # purchase id -> units left in its counter (QA replay's rating)
 
 
 class _Audit:
@@ -66,8 +67,9 @@ class _Audit:
 class _AddOns:
     """engine.billing.addons.AddOnStore in memory."""
 
-    def __init__(self, purchases: dict[str, Any]) -> None:
+    def __init__(self, purchases: dict[str, Any], left: dict[str, int]) -> None:
         self.purchases = purchases
+        self.left = left
 
     def get(self, purchase_id: str) -> Any:
         return self.purchases.get(purchase_id)
@@ -82,6 +84,23 @@ class _AddOns:
                                                                         f"send the request again")
         self.purchases[purchase.purchase_id] = purchase
 
+    def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[Any]:
+        mine = sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)),
+                      key=lambda p: (p.purchase_time, p.purchase_id))
+        if after is not None:
+            at = datetime.fromisoformat(after[0])
+            mine = [p for p in mine if (p.purchase_time, p.purchase_id) > (at, after[1])]
+        return mine[:limit]
+
+    def remaining(self, purchases: list[Any]) -> dict[str, int]:
+        return {p.purchase_id: self.left.get(p.purchase_id, p.allowance) for p in purchases}
+
+    def cancel(self, purchase: Any) -> bool:
+        if self.purchases[purchase.purchase_id].cancel_time is not None:
+            return False
+        self.purchases[purchase.purchase_id] = purchase
+        return True
+
 
 class MemoryBillingUnitOfWork:
     def __init__(self, store: "MemoryBillingStore", read_only: bool = False) -> None:
@@ -93,7 +112,7 @@ class MemoryBillingUnitOfWork:
             self._store.writer.acquire()
         self.d: BillingData = copy.deepcopy(self._store.data)
         self.audit = _Audit(self.d.audit)
-        self.add_ons = _AddOns(self.d.add_ons)
+        self.add_ons = _AddOns(self.d.add_ons, self.d.add_on_left)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,7 +21,8 @@ A bill case is a folder with ``accounts.yaml``::
           - msisdn: "33612000001"
             activated: 2026-03-10      # deactivated: 2026-04-20
             plans: [{from: 2026-03-10, plan: TP_SMART_M}, {from: 2026-03-20, plan: TP_SMART_S}]
-            add_ons: [{bundle: BN_ADDON_DATA_5GB, at: "2026-03-15T14:00:00Z"}]   # bought then (BuyAddOn's path)
+            add_ons: [{bundle: BN_ADDON_DATA_5GB, at: "2026-03-15T14:00:00Z"}]   # bought then (BuyAddOn's path);
+                                       # cancelled: "2026-03-20T09:00:00Z" cancels it then (CancelAddOn's path)
     steps:
       - {run: 2026-04-01}                                   # the cycle date's bill run (all accounts due)
       - {charge: OC_ACTIVATION, account: ACC-1, day: 2026-03-10}
@@ -59,7 +60,7 @@ from engine.identity import SYSTEM
 from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
-from engine.billing.addons import add_on_use_name
+from engine.billing.addons import add_on_use_name, bill_cycles_of
 from engine.rating import Evaluator
 from engine.rating.addons import ActiveAddOn, AddOnWallets
 from engine.rating.usage import Usage, cycle_of
@@ -204,7 +205,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
     msisdn_tz: dict[str, ZoneInfo] = {}
     msisdn_anchor: dict[str, int] = {}   # the bill cycle's anchor day of each number's account (rating's counter cycles)
     plans_of: dict[str, list[tuple[date, str]]] = {}
-    purchases: list[tuple[str, str, datetime, Any]] = []   # (subscriber, bundle, when, where declared)
+    purchases: list[tuple[str, str, datetime, Any, datetime | None]] = []   # (subscriber, bundle, when, where declared, cancelled)
     first_day = date.max
     for i, node in enumerate(raw_accounts):
         af = Fields(node, f"accounts[{i}]", problems, fallback=raw_accounts.mark_of(i))
@@ -262,15 +263,29 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
             purchases.extend(_purchases(raw_add_ons, sf.what, sid, problems))
     if problems:
         return result
-    for n, (sid, bundle, when, mark) in enumerate(sorted(purchases, key=lambda x: x[2])):   # bought as BuyAddOn buys, before rating
+    cancels: list[tuple[datetime, str, str, Any]] = []   # (when, purchase id, bundle, where declared)
+    for n, (sid, bundle, when, mark, cancelled) in enumerate(sorted(purchases, key=lambda x: x[2])):   # bought as BuyAddOn buys, before rating
         clock._at = when  # noqa: SLF001 - the replay's own clock
         try:
-            desk.add_ons.buy(principal, sid, bundle, f"replay-{n + 1}")
+            bought, _ = desk.add_ons.buy(principal, sid, bundle, f"replay-{n + 1}")
         except DomainError as exc:
             problems.append(Problem.at(mark, "replay.add-on", f"{bundle}: {exc.message}"))
+            continue
+        if cancelled is not None:
+            cancels.append((cancelled, bought.purchase_id, bundle, mark))
     if problems:
         return result
-    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, store.data, result)
+    # rated with each cancelled add-on's grant ending at its cancel instant (as rating reads a cancelled purchase), then
+    # cancelled through the desk: its units left are then those at the cancel instant, as the product's cancel reads them
+    _rate(folder / CDR_FILE, plan_set, compiled, tenant, plans_of, msisdn_tz, msisdn_anchor, store.data, result,
+          {pid: when for when, pid, _, _ in cancels})
+    for n, (when, pid, bundle, mark) in enumerate(sorted(cancels)):
+        clock._at = when  # noqa: SLF001 - the replay's own clock
+        try:
+            desk.add_ons.cancel(principal, pid, f"replay-cancel-{n + 1}")
+        except DomainError as exc:
+            problems.append(Problem.at(mark, "replay.add-on", f"{bundle}: cannot cancel: {exc.message}"))
+    _add_on_use(store.data)
     if problems:
         return result
     default_tz = ZoneInfo("Europe/Paris")
@@ -395,28 +410,41 @@ class _ReplayError(DomainError):
     pass
 
 
-def _purchases(raw: Any, what: str, sid: str, problems: list[Problem]) -> list[tuple[str, str, datetime, Any]]:
+def _purchases(raw: Any, what: str, sid: str, problems: list[Problem]) -> list[tuple[str, str, datetime, Any, datetime | None]]:
     out = []
     for n, node in enumerate(raw):
         af = Fields(node, f"{what}.add_ons[{n}]", problems, fallback=raw.mark_of(n))
         bundle = af.required("bundle", str) or ""
-        when = af.required("at", (str, datetime))
+        when = _instant(af, "at", af.required("at", (str, datetime)), problems)
+        cancelled = _instant(af, "cancelled", af.optional("cancelled", (str, datetime)), problems) if "cancelled" in af.node else None
         af.done()
-        if isinstance(when, str):
-            try:
-                when = datetime.fromisoformat(when)
-            except ValueError:
-                when = None
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            problems.append(Problem.at(af.mark, "value.time", f"{af.what}.at: a time with its offset, e.g. \"2026-03-15T14:00:00Z\""))
+        if when is None or ("cancelled" in af.node and cancelled is None):
+            continue
+        if cancelled is not None and cancelled <= when:
+            problems.append(Problem.at(af.node.mark_of("cancelled"), "value.time", f"{af.what}.cancelled: after the purchase ({when.isoformat()})"))
             continue
         if bundle:
-            out.append((sid, bundle, when.astimezone(timezone.utc), af.mark))
+            out.append((sid, bundle, when, af.mark, cancelled))
     return out
 
 
+def _instant(af: Fields, key: str, raw: Any, problems: list[Problem]) -> datetime | None:
+    when = raw
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            when = None
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        mark = af.node.mark_of(key) if key in af.node else af.mark
+        problems.append(Problem.at(mark, "value.time", f"{af.what}.{key}: a time with its offset, e.g. \"2026-03-15T14:00:00Z\""))
+        return None
+    return when.astimezone(timezone.utc)
+
+
 def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: dict[str, list[tuple[date, str]]],
-          msisdn_tz: dict[str, ZoneInfo], msisdn_anchor: dict[str, int], target: BillingData, result: BillReplayResult) -> None:
+          msisdn_tz: dict[str, ZoneInfo], msisdn_anchor: dict[str, int], target: BillingData, result: BillReplayResult,
+          cancels: dict[str, datetime] | None = None) -> None:
     """Rate the case's CDRs into the (store's) usage ledger: the subscriber's plan of the CDR's local day, bundle
     counters per subscriber and bill cycle (the account's anchor day, the day in the plan's time zone, as
     ``RatingDesk.cycle_at`` keys them) starting at the plan's monthly allowances, as rating does; the counters
@@ -425,7 +453,9 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
         return
     rater = Evaluator(compiled)   # the one evaluator of every rating path
     usage = Usage(_NoCounters(), ())   # counters start at the plan's allowances, as rating's do
-    bought = [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from, p.valid_until)
+    cancels = cancels or {}
+    bought = [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from,
+                          min(p.ends, cancels.get(p.purchase_id, p.ends)))   # a cancelled grant ends at the cancel instant
               for p in target.add_ons.values()]
     keys: list[Any] = []
     ats: list[datetime | None] = []
@@ -467,13 +497,22 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
             target.ledger_usage[(tenant, cdr.cdr_id)] = RatedUsage(cdr.cdr_id, cdr.a_number, cdr.start_time, rated.service, rated.destination,
                                                                    rated.charge_micros, rated.currency, rated.plan_id, 1, rated.units)
     add_ons.finish()
+    target.add_on_left = {p.purchase_id: usage.wallet((p.tenant_id, p.msisdn, p.cycle)).get(p.bundle_id, p.allowance)
+                          for p in target.add_ons.values()}
     target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance,
                                 allowance - usage.wallet((tenant, msisdn, cycle))[bundle], compiled.bundles[bundle].unit, cycle)
                       for (msisdn, cycle), allowances in sorted(allowances_of.items()) for bundle, allowance in sorted(allowances.items())]
-    target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.valid_until), "", p.allowance,
-                                 p.allowance - usage.wallet((p.tenant_id, p.msisdn, p.cycle)).get(p.bundle_id, p.allowance), p.unit,
-                                 p.bill_cycle)
-                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle))]
+    _add_on_use(target)
+
+
+def _add_on_use(target: BillingData) -> None:
+    """The add-ons' use on the bills of the cycles they are valid in (after the monthly bundles' use), as the store's
+    ``bundle_use`` reads it: again after the case's cancels, which shorten them."""
+    mine = {id(b) for b in target.bundles if b.name.startswith(f"{b.bundle_id} (add-on,")}
+    target.bundles = [b for b in target.bundles if id(b) not in mine]
+    target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.ends), "", p.allowance,
+                                 p.allowance - target.add_on_left.get(p.purchase_id, p.allowance), p.unit, cycle)
+                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle)) for cycle in bill_cycles_of(p)]
 
 
 class _NoCounters:

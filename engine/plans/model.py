@@ -267,6 +267,14 @@ class Recurrence(str, Enum):
     ONE_OFF = "one_off"    # bought once, valid for validity_days
 
 
+class Refund(str, Enum):
+    """What cancelling an add-on (a one_off bundle bought with BuyAddOn) gives back of its fee (engine.billing.addons)."""
+
+    NONE = "none"            # nothing (the default)
+    UNUSED = "unused"        # the fee times the share of the allowance not used at the cancel instant
+    PRORATED = "prorated"    # the fee times the share of its validity days after the cancel day
+
+
 class Proration(str, Enum):
     DAILY = "daily"        # fee and allowance scaled by days left in the cycle
     FULL = "full"          # full fee and allowance whatever the activation day
@@ -294,6 +302,7 @@ class Bundle:
     # billing: when the bundle's fee is charged and its tax category
     fee_timing: FeeTiming = FeeTiming.ADVANCE
     tax_category: str = DEFAULT_TAX_CATEGORY
+    refund: Refund = Refund.NONE     # add-ons: what cancelling one gives back of its fee
 
 
 class DiscountKind(str, Enum):

@@ -37,7 +37,7 @@ OBJECT_ID_FIELDS = frozenset({
     "batch_id", "serial", "first_serial", "last_serial", "msisdn", "subscriber_id", "tenant_id", "reservation_id",
     "profile_id", "token_id", "account_id", "invoice_id", "file_id", "version",
     # plan set versions compared or tried, and the subscriber a CDR is charged to
-    "from_version", "to_version", "candidate_version", "a_number", "run_id",
+    "from_version", "to_version", "candidate_version", "a_number", "run_id", "purchase_id",
 })
 REFUSED = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
 

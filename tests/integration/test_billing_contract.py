@@ -150,6 +150,16 @@ def scenario(uow: Callable[..., Any]) -> list[tuple[str, Any]]:
     step("the next counter", write(lambda u: u.add_ons.add(replace(PURCHASE, purchase_id="ao_3", request_id="r-3", cycle="+000002"))))
     step("purchases", read(lambda u: (u.add_ons.get("ao_1"), u.add_ons.get("ao_9"), u.add_ons.count_for("mno", A),
                                       u.add_ons.count_for("mno", B))))
+    step("a subscriber's purchases, paged", read(lambda u: (
+        [p.purchase_id for p in u.add_ons.list_for("mno", "sub_a", None, 1)],
+        [p.purchase_id for p in u.add_ons.list_for("mno", "sub_a", [T0.isoformat(), "ao_1"], 5)],
+        u.add_ons.list_for("mvno-alpha", "sub_a", None, 5))))
+    step("units left before rating", read(lambda u: u.add_ons.remaining([PURCHASE])))
+    cancelled = replace(PURCHASE, cancel_time=T0 + timedelta(days=2), cancel_request_id="c-1", refund_micros=1_710_000,
+                        refund_charge_id="rf_1", cancelled_by="alice")
+    step("cancel", write(lambda u: u.add_ons.cancel(cancelled)))
+    step("cancel again", write(lambda u: u.add_ons.cancel(replace(cancelled, cancel_request_id="c-2"))))
+    step("the cancelled purchase", read(lambda u: (u.add_ons.get("ao_1"), u.add_ons.get("ao_1").ends)))
     return step.out
 
 

@@ -44,6 +44,7 @@ EXTRA: Mapping[str, Mapping[str, Any]] = {
     "ChangeSubscriberPlan": {"tariff_plan": "TP_ALPHA_SIMPLE"},
     "SwapSubscriberSim": {"imsi": "208150000000998", "reason": "probe"},
     "BuyAddOn": {"bundle_id": "BN_ADDON_DATA_5GB", "request_id": "probe-1"},
+    "CancelAddOn": {"request_id": "probe-cancel"},
     "SetSubscriberBarring": {"flag": "bar_premium", "barred": True},
     "SetSubscriberCreditLimit": {"credit_limit.amount_micros": 5_000_000, "credit_limit.currency": "EUR"},
     "SuspendSubscriber": {"reason": "probe"}, "DeactivateSubscriber": {"reason": "probe"}, "SuspendTenant": {"reason": "probe"},
@@ -87,6 +88,20 @@ def export_keys(billing_stack: BillingStack, tmp_path_factory: pytest.TempPathFa
         stop_agent(operator.home)
 
 
+def _alpha_add_on(s: BillingStack, sub_id: str, msisdn: str, account_id: str) -> str:
+    """An add-on purchase of alpha's subscriber, stored as BuyAddOn stores one (alpha's sample plan offers no add-on)."""
+    from engine.billing.addons import AddOnPurchase, purchase_id_of
+
+    at = datetime(2026, 2, 2, 8, tzinfo=timezone.utc)
+    pid = purchase_id_of("mvno-alpha", sub_id, "xt-add-on")
+    with s.root.billing.uow() as uow:
+        uow.add_ons.add(AddOnPurchase(pid, "mvno-alpha", sub_id, msisdn, account_id, "BN_ALPHA_DATA_5GB", "xt-add-on", "+000001", "2026-02",
+                                      "TP_ALPHA_SIMPLE", at, at, datetime(2027, 2, 2, tzinfo=timezone.utc), 1000, "byte", 0, "EUR",
+                                      "standard", "", "xt", "prorated"))
+        uow.commit()
+    return pid
+
+
 def bearer(s: BillingStack, tenant: str, role: Role, privileges: tuple[str, ...] = ()) -> str:
     """A token of a year (the stack's clock moves by months) with the given privileges."""
     return s.root.tokens.issue(None, f"xt-{tenant}-{role.value}", tenant, role, ONE_YEAR, frozenset(privileges))[1]
@@ -102,6 +117,7 @@ def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> t
     sub_id, msisdn = s.subscriber("mvno-alpha", "TP_ALPHA_SIMPLE", datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
     account = alpha.billing.create_account(account_pb("XT-ALPHA"))
     alpha.billing.assign(account.account_id, sub_id)
+    purchase_id = _alpha_add_on(s, sub_id, msisdn, account.account_id)
     prepaid = alpha.subscribers.provision("+33699000111", "208150000000111", "ACC-P", "TP_ALPHA_SIMPLE", payment_type="prepaid")
     plan_version = alpha.plans.upload(plan_files(REPO / "plans"), tenant_id="mvno-alpha")
     batch = alpha.vouchers.generate_batch("vp-alpha-eur-10", 3)
@@ -126,7 +142,7 @@ def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> t
         "last_serial": batch.last_serial, "profile_id": "vp-alpha-eur-10", "file_id": mediated[-1].summary.file_id,
         "version": plan_version.version, "from_version": plan_version.version, "to_version": plan_version.version,
         "candidate_version": plan_version.version, "reservation_id": "xt-held", "account_id": account.account_id,
-        "invoice_id": invoice.invoice_id, "run_id": run.run_id,
+        "invoice_id": invoice.invoice_id, "run_id": run.run_id, "purchase_id": purchase_id,
     }
     start = Timestamp()
     start.FromDatetime(s.clock.now())

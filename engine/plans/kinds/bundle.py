@@ -12,6 +12,7 @@
     condition: {...}             # optional, the shared condition language
     fee_timing: advance          # billing: advance (default) | arrears
     tax_category: standard       # billing: VAT category in plans/taxes/ (default standard)
+    refund: none                 # billing, one_off bundles: none (default) | unused | prorated, on cancelling an add-on
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from engine.cdr import Service
 from engine.plans.kinds.common import Ctx
-from engine.plans.model import SERVICE_UNITS, Applicability, Bundle, FeeTiming, Proration, Recurrence, Unit
+from engine.plans.model import SERVICE_UNITS, Applicability, Bundle, FeeTiming, Proration, Recurrence, Refund, Unit
 from engine.yamlio import Fields, Mark, MarkedMap
 
 SERVICES = tuple(s.value for s in Service)
@@ -55,16 +56,19 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Bundle:
     condition = parse_condition_field(f, ctx, f"{bid}.condition")
     fee_timing = ctx.enum(f, "fee_timing", FeeTiming, default=FeeTiming.ADVANCE) or FeeTiming.ADVANCE
     tax_category = ctx.tax_category(f)
+    refund = ctx.enum(f, "refund", Refund, default=Refund.NONE) or Refund.NONE
     f.done()
     if recurrence is Recurrence.ONE_OFF and not validity:
         ctx.problem(node.mark, "bundles.validity", f"{bid}: a one_off bundle needs validity_days")
     if recurrence is Recurrence.MONTHLY and validity:
         ctx.problem(node.mark_of("validity_days"), "bundles.validity", f"{bid}: validity_days is for one_off bundles; monthly ones follow the bill cycle")
+    if recurrence is Recurrence.MONTHLY and "refund" in node:
+        ctx.problem(node.mark_of("refund"), "bundles.refund", f"{bid}: refund is for one_off bundles (add-ons a subscriber can cancel)")
     refs: dict[str, Mark] = {f"destination:{d}": m for d, m in zip(destinations, dest_marks)}
     refs.update({f"zone:{z}": m for z, m in zip(zones, zone_marks)})
     refs["tax_category"] = node.mark_of("tax_category")
     return Bundle(bid, name, service, unit, amount, tuple(destinations), tuple(zones), recurrence, validity,
-                  fee, currency, proration, priority, condition, node.mark, refs, fee_timing, tax_category)
+                  fee, currency, proration, priority, condition, node.mark, refs, fee_timing, tax_category, refund)
 
 
 def parse_condition_field(f: Fields, ctx: Ctx, what: str) -> Any:

@@ -24,6 +24,13 @@ class AccountStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCOUNT_STATUS_ACTIVE: _ClassVar[AccountStatus]
     ACCOUNT_STATUS_CLOSED: _ClassVar[AccountStatus]
 
+class AddOnState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ADD_ON_STATE_UNSPECIFIED: _ClassVar[AddOnState]
+    ADD_ON_STATE_ACTIVE: _ClassVar[AddOnState]
+    ADD_ON_STATE_EXPIRED: _ClassVar[AddOnState]
+    ADD_ON_STATE_CANCELLED: _ClassVar[AddOnState]
+
 class BillRunMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BILL_RUN_MODE_UNSPECIFIED: _ClassVar[BillRunMode]
@@ -68,6 +75,10 @@ DELIVERY_DOWNLOAD: Delivery
 ACCOUNT_STATUS_UNSPECIFIED: AccountStatus
 ACCOUNT_STATUS_ACTIVE: AccountStatus
 ACCOUNT_STATUS_CLOSED: AccountStatus
+ADD_ON_STATE_UNSPECIFIED: AddOnState
+ADD_ON_STATE_ACTIVE: AddOnState
+ADD_ON_STATE_EXPIRED: AddOnState
+ADD_ON_STATE_CANCELLED: AddOnState
 BILL_RUN_MODE_UNSPECIFIED: BillRunMode
 BILL_RUN_MODE_SCHEDULED: BillRunMode
 BILL_RUN_MODE_MANUAL: BillRunMode
@@ -300,7 +311,7 @@ class BuyAddOnRequest(_message.Message):
     def __init__(self, subscriber_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddOnPurchase(_message.Message):
-    __slots__ = ("purchase_id", "subscriber_id", "msisdn", "account_id", "bundle_id", "request_id", "counter_cycle", "valid_from", "valid_until", "allowance", "unit", "fee", "tax_category", "charge_id")
+    __slots__ = ("purchase_id", "subscriber_id", "msisdn", "account_id", "bundle_id", "request_id", "counter_cycle", "valid_from", "valid_until", "allowance", "unit", "fee", "tax_category", "charge_id", "purchase_time", "state", "units_used", "refund_policy", "cancel_time", "cancel_request_id", "refund", "refund_charge_id")
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
     MSISDN_FIELD_NUMBER: _ClassVar[int]
@@ -315,6 +326,14 @@ class AddOnPurchase(_message.Message):
     FEE_FIELD_NUMBER: _ClassVar[int]
     TAX_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_USED_FIELD_NUMBER: _ClassVar[int]
+    REFUND_POLICY_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    REFUND_CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
     purchase_id: str
     subscriber_id: str
     msisdn: str
@@ -329,7 +348,49 @@ class AddOnPurchase(_message.Message):
     fee: _common_pb2.Money
     tax_category: str
     charge_id: str
-    def __init__(self, purchase_id: _Optional[str] = ..., subscriber_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., account_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ..., counter_cycle: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowance: _Optional[int] = ..., unit: _Optional[str] = ..., fee: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_category: _Optional[str] = ..., charge_id: _Optional[str] = ...) -> None: ...
+    purchase_time: _timestamp_pb2.Timestamp
+    state: AddOnState
+    units_used: int
+    refund_policy: str
+    cancel_time: _timestamp_pb2.Timestamp
+    cancel_request_id: str
+    refund: _common_pb2.Money
+    refund_charge_id: str
+    def __init__(self, purchase_id: _Optional[str] = ..., subscriber_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., account_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ..., counter_cycle: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowance: _Optional[int] = ..., unit: _Optional[str] = ..., fee: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_category: _Optional[str] = ..., charge_id: _Optional[str] = ..., purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AddOnState, str]] = ..., units_used: _Optional[int] = ..., refund_policy: _Optional[str] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_request_id: _Optional[str] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund_charge_id: _Optional[str] = ...) -> None: ...
+
+class ListAddOnsRequest(_message.Message):
+    __slots__ = ("subscriber_id", "page_size", "page_token")
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    subscriber_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, subscriber_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAddOnsResponse(_message.Message):
+    __slots__ = ("purchases", "next_page_token")
+    PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    purchases: _containers.RepeatedCompositeFieldContainer[AddOnPurchase]
+    next_page_token: str
+    def __init__(self, purchases: _Optional[_Iterable[_Union[AddOnPurchase, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelAddOnRequest(_message.Message):
+    __slots__ = ("purchase_id", "request_id")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    request_id: str
+    def __init__(self, purchase_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CancelAddOnResponse(_message.Message):
+    __slots__ = ("purchase", "cancelled")
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    purchase: AddOnPurchase
+    cancelled: bool
+    def __init__(self, purchase: _Optional[_Union[AddOnPurchase, _Mapping]] = ..., cancelled: _Optional[bool] = ...) -> None: ...
 
 class BuyAddOnResponse(_message.Message):
     __slots__ = ("purchase", "bought")

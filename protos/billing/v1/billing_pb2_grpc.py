@@ -76,6 +76,16 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.FromString,
                 _registered_method=True)
+        self.ListAddOns = channel.unary_unary(
+                '/billing.v1.BillingService/ListAddOns',
+                request_serializer=billing_dot_v1_dot_billing__pb2.ListAddOnsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.ListAddOnsResponse.FromString,
+                _registered_method=True)
+        self.CancelAddOn = channel.unary_unary(
+                '/billing.v1.BillingService/CancelAddOn',
+                request_serializer=billing_dot_v1_dot_billing__pb2.CancelAddOnRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.CancelAddOnResponse.FromString,
+                _registered_method=True)
         self.StartBillRun = channel.unary_stream(
                 '/billing.v1.BillingService/StartBillRun',
                 request_serializer=billing_dot_v1_dot_billing__pb2.StartBillRunRequest.SerializeToString,
@@ -194,6 +204,21 @@ class BillingServiceServicer:
     def BuyAddOn(self, request, context):
         """Buy a one-off (add-on) bundle that the subscriber's tariff plan lists in add_ons: its allowance from now to the end
         of its validity_days-th day, its fee on the account's next bill. Idempotent per request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAddOns(self, request, context):
+        """A subscriber's add-on purchases, oldest first: state, units used so far (rating's counter), cancel and refund.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAddOn(self, request, context):
+        """Cancel an add-on purchase now: CDRs starting from then on are not covered by it; the bundle's refund policy gives
+        back part of its fee as a negative one-off charge on the account's next bill. Idempotent per request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -322,6 +347,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.BuyAddOn,
                     request_deserializer=billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.FromString,
                     response_serializer=billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.SerializeToString,
+            ),
+            'ListAddOns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAddOns,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.ListAddOnsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.ListAddOnsResponse.SerializeToString,
+            ),
+            'CancelAddOn': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAddOn,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.CancelAddOnRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.CancelAddOnResponse.SerializeToString,
             ),
             'StartBillRun': grpc.unary_stream_rpc_method_handler(
                     servicer.StartBillRun,
@@ -585,6 +620,60 @@ class BillingService:
             '/billing.v1.BillingService/BuyAddOn',
             billing_dot_v1_dot_billing__pb2.BuyAddOnRequest.SerializeToString,
             billing_dot_v1_dot_billing__pb2.BuyAddOnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAddOns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ListAddOns',
+            billing_dot_v1_dot_billing__pb2.ListAddOnsRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.ListAddOnsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAddOn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CancelAddOn',
+            billing_dot_v1_dot_billing__pb2.CancelAddOnRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.CancelAddOnResponse.FromString,
             options,
             channel_credentials,
             insecure,
