@@ -215,6 +215,31 @@ class UsageRepo:
             cur.close()
         return out
 
+    def take_holdings(self, tenant_id: str, cdr_ids: Iterable[str]) -> builtins.list[tuple[str, str, str, str, int, str]] | None:
+        """What ``holdings_of`` reads, with the rows deleted by the same statement (``DELETE ... RETURNING``: one pass
+        over the CDR-id key where a read and a later delete took two); the chunk's transaction puts them back unless it
+        commits.  None: a lost race (a deadlock with another writer deleting the same rows, broken by PostgreSQL: the
+        unit of work rolls back and the chunk is rated again)."""
+        ids = sorted(set(cdr_ids))
+        out: builtins.list[tuple[str, str, str, str, int, str]] = []
+        if not ids:
+            return out
+        pg, cur = self._cursor()
+        step = _batch(pg)
+        try:
+            for i in range(0, len(ids), step):
+                # the rows found one key at a time (see _lookup), deleted by their physical address (SQLite: rowid)
+                found, params = _lookup(pg, "ctid" if pg else "rowid", tenant_id, ids[i:i + step])
+                where = f"ctid = ANY(ARRAY({found}))" if pg else f"rowid IN ({found})"
+                cur.execute(f"DELETE FROM usage_ledger WHERE {where} RETURNING cdr_id, msisdn, cycle, currency, charge_micros, "
+                            f"bundles_json", params)
+                out.extend(cur.fetchall())
+        except _LOST_RACE:
+            return None
+        finally:
+            cur.close()
+        return out
+
     def _cursor(self) -> tuple[bool, Any]:
         """(PostgreSQL?, a driver cursor on the unit of work's connection and transaction)."""
         raw = self.s.connection().connection.dbapi_connection
