@@ -471,10 +471,10 @@ def _json(values: Any) -> str:
 
 
 def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
-    """``column`` in ``values``: one JSON text parameter on PostgreSQL (see _json, _lookup), a list of ``?`` on
-    SQLite."""
+    """``column`` in ``values``: one array parameter on PostgreSQL, in binary (a JSON parameter as _lookup's leaves the
+    planner no array to probe the primary key with: counters read 10x slower), a list of ``?`` on SQLite."""
     if pg:
-        return f"{column} = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))", [_json(values)]
+        return f"{column} = ANY(%b)", [list(values)]
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
