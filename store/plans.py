@@ -7,9 +7,11 @@ counters, balances and credit alerts commit together.  The chunk's write is
 bulk: ``COPY`` of the ledger rows on PostgreSQL, packed multi-row ``INSERT``
 on SQLite, and an ``UPDATE ... FROM`` per table that sets each counter or
 balance only where it still holds the value read (compare-and-set; on
-PostgreSQL these, the new counters and balances and the delete of replaced
-ledger rows are one statement): replicas rating the same subscriber never
+PostgreSQL these, the new counters and balances and the delete of any replaced
+ledger rows named are one statement): replicas rating the same subscriber never
 spend the same units twice, the one that loses rolls back and rates again.
+Rating takes the rows it replaces out when it reads what they held
+(``take_holdings``: ``DELETE ... RETURNING`` in the chunk's transaction).
 """
 
 from __future__ import annotations
