@@ -29,6 +29,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "subscribers reactivate": ("rulebill subscribers reactivate SUB_ID",),
     "subscribers deactivate": ("rulebill subscribers deactivate SUB_ID --reason 'contract ended'",),
     "subscribers change-plan": ("rulebill subscribers change-plan SUB_ID --plan TP_SMART_M",),
+    "subscribers swap-sim": ("rulebill subscribers swap-sim SUB_ID --imsi 208150000000002 --reason \"lost SIM\"",),
     "subscribers bar": ("rulebill subscribers bar SUB_ID --flag bar_international",),
     "subscribers unbar": ("rulebill subscribers unbar SUB_ID --flag bar_international",),
     "subscribers credit-limit": ("rulebill subscribers credit-limit SUB_ID --amount 50.00 --currency EUR",

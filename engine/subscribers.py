@@ -22,6 +22,7 @@ from engine.tenancy import require_active_tenant
 FLAG = re.compile(r"^bar_[a-z][a-z0-9_]{0,38}$")
 PLAN_ID = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_REASON = 500
 
 # the records stay importable from here, where they were defined before engine.model
 __all__ = ["NewSubscriber", "PaymentType", "Subscriber", "SubscriberDesk", "SubscriberFilter", "SubscriberStatus", "TRANSITIONS"]
@@ -47,8 +48,9 @@ class SubscriberDesk:
         self._uow = uow
         self._clock = clock
         self._plans = plans
-        # called in the transaction of a plan change ("plan_changed") or deactivation ("subscriber_deactivated"), before
-        # it commits: billing's charge rules raise their charges there (engine.billing.chargerules.SubscriberEventCharges)
+        # called in the transaction of a plan change ("plan_changed"), a SIM swap ("sim_swapped") or deactivation
+        # ("subscriber_deactivated"), before it commits: billing's charge rules raise their charges there
+        # (engine.billing.chargerules.SubscriberEventCharges)
         self.on_event = on_event
         # the flags the barring rules know (from the rule book); None: any bar_* name
         self.barring_flags = barring_flags
@@ -177,6 +179,36 @@ class SubscriberDesk:
             uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
             if self.on_event is not None and updated.tariff_plan != sub.tariff_plan:
                 self.on_event(uow, "plan_changed", sub, updated, now)
+            uow.commit()
+        return updated
+
+    def swap_sim(self, principal: Principal, subscriber_id: str, imsi: str, reason: str = "") -> Subscriber:
+        """Move a subscriber to a new SIM card (lost, stolen or damaged SIM; eSIM transfer): the same number, plan,
+        account and history under a new IMSI.  The old IMSI is free at once (a live subscriber holds an IMSI; the
+        store's partial unique index refuses a second holder, also against a concurrent swap or provisioning).
+        Billing's ``sim_swapped`` charge rules raise their charges in the same transaction."""
+        principal.require(Permission.SUBSCRIBER_WRITE)
+        errors = ErrorList()
+        if problem := imsi_problem(imsi):
+            errors.add("imsi", problem)
+        if len(reason) > MAX_REASON:
+            errors.add("reason", f"must be at most {MAX_REASON} characters")
+        errors.raise_if_any("cannot swap SIM")
+        now = self._clock.now()
+        with self._uow() as uow:
+            sub = self._load(uow, principal, subscriber_id)
+            if sub.status is SubscriberStatus.DEACTIVATED:
+                raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            if imsi == sub.imsi:
+                raise FailedPrecondition("SAME_SIM", f"subscriber {subscriber_id} already uses IMSI {imsi}", subscriber_id)
+            if uow.subscribers.get_live_by_imsi(imsi) is not None:
+                raise AlreadyExists("subscriber", imsi, f"IMSI {imsi} is already in use")
+            updated = replace(sub, imsi=imsi, update_time=now)
+            uow.subscribers.update(updated)
+            after = updated.as_audit() | ({"reason": reason} if reason else {})
+            uow.audit.append(audit.entry(principal, now, "subscriber.swap_sim", "subscriber", subscriber_id, sub.as_audit(), after, sub.tenant_id))
+            if self.on_event is not None:
+                self.on_event(uow, "sim_swapped", sub, updated, now)
             uow.commit()
         return updated
 

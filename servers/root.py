@@ -98,6 +98,10 @@ class Root:
     health: ServerHealth | None = None
 
     def close(self) -> None:
+        # the health monitor probes the database until stopped: a closed root (a server stopped without the drain,
+        # as tests and embedders do) must not keep asking a database that may be gone
+        if self.health is not None:
+            self.health.stop()
         self.db.dispose()
         if self.uow.read_engine is not None:
             self.uow.read_engine.dispose()

@@ -80,6 +80,10 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         sub = self.desk.change_plan(current_principal(), request.subscriber_id, request.tariff_plan)
         return pb.ChangeSubscriberPlanResponse(subscriber=subscriber_pb(sub))
 
+    def SwapSubscriberSim(self, request: pb.SwapSubscriberSimRequest, context: grpc.ServicerContext) -> pb.SwapSubscriberSimResponse:
+        sub = self.desk.swap_sim(current_principal(), request.subscriber_id, request.imsi, request.reason)
+        return pb.SwapSubscriberSimResponse(subscriber=subscriber_pb(sub))
+
     def SetSubscriberBarring(self, request: pb.SetSubscriberBarringRequest,
                              context: grpc.ServicerContext) -> pb.SetSubscriberBarringResponse:
         sub = self.desk.set_barring(current_principal(), request.subscriber_id, request.flag, request.barred, request.reason)

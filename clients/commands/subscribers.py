@@ -1,4 +1,4 @@
-"""``rulebill subscribers provision|show|list|activate|...|change-plan|bar|unbar|credit-limit``."""
+"""``rulebill subscribers provision|show|list|activate|...|change-plan|swap-sim|bar|unbar|credit-limit``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
     for action in TRANSITIONS:
         q = ssub.add_parser(action, help=f"{action} a subscriber (its lifecycle move)"); q.add_argument("subscriber_id"); q.add_argument("--reason", default=""); client_flags(q)
     q = ssub.add_parser("change-plan", help="move a subscriber to another tariff plan"); q.add_argument("subscriber_id"); q.add_argument("--plan", required=True); client_flags(q)
+    q = ssub.add_parser("swap-sim", help="move a subscriber to a new SIM card (same number): --imsi of the new SIM")
+    q.add_argument("subscriber_id"); q.add_argument("--imsi", required=True); q.add_argument("--reason", default=""); client_flags(q)
     for action in ("bar", "unbar"):
         q = ssub.add_parser(action, help=f"{'set' if action == 'bar' else 'clear'} a barring flag (e.g. bar_international)")
         q.add_argument("subscriber_id"); q.add_argument("--flag", required=True); q.add_argument("--reason", default=""); client_flags(q)
@@ -54,6 +56,8 @@ def run_subscribers(args: argparse.Namespace) -> int:
             sub = s.get(msisdn=args.who) if by_number else s.get(subscriber_id=args.who)
         elif args.action == "change-plan":
             sub = s.change_plan(args.subscriber_id, args.plan)
+        elif args.action == "swap-sim":
+            sub = s.swap_sim(args.subscriber_id, args.imsi, args.reason)
         elif args.action in ("bar", "unbar"):
             sub = s.set_barring(args.subscriber_id, args.flag, args.action == "bar", args.reason)
         elif args.action == "credit-limit":

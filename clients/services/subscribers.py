@@ -50,6 +50,9 @@ class SubscriberClient:
     def change_plan(self, subscriber_id: str, tariff_plan: str) -> pb.Subscriber:
         return self.rpc.ChangeSubscriberPlan(pb.ChangeSubscriberPlanRequest(subscriber_id=subscriber_id, tariff_plan=tariff_plan)).subscriber
 
+    def swap_sim(self, subscriber_id: str, imsi: str, reason: str = "") -> pb.Subscriber:
+        return self.rpc.SwapSubscriberSim(pb.SwapSubscriberSimRequest(subscriber_id=subscriber_id, imsi=imsi, reason=reason)).subscriber
+
     def set_barring(self, subscriber_id: str, flag: str, barred: bool, reason: str = "") -> pb.Subscriber:
         return self.rpc.SetSubscriberBarring(pb.SetSubscriberBarringRequest(
             subscriber_id=subscriber_id, flag=flag, barred=barred, reason=reason)).subscriber

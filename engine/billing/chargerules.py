@@ -182,7 +182,7 @@ def _amount(rf: Fields, name: str, what: str, problems: list[Problem]) -> int | 
 
 
 class SubscriberEventCharges:
-    """The charges of ``plan_changed`` and ``subscriber_deactivated`` rules, raised by the subscriber desk in the
+    """The charges of ``plan_changed``, ``sim_swapped`` and ``subscriber_deactivated`` rules, raised by the subscriber desk in the
     transaction that changes the subscriber (``billing_of`` gives the billing store on that transaction).  Raised on
     the account the subscriber is billed to then (none: nothing), dated that day in the account's time zone; the id
     is derived from the subscriber and the instant of the change."""

@@ -66,10 +66,11 @@ CHARGE_EVENTS = {
     "subscriber_joined": "a subscriber is billed to an account of the tenant for the first time (not a move between accounts)",
     "bundle_bought": "an add-on bundle is bought for a subscriber (BuyAddOn): one charge per purchase",
     "plan_changed": "a subscriber billed to an account changes tariff plan (ChangeSubscriberPlan): one charge per change",
+    "sim_swapped": "a subscriber billed to an account moves to a new SIM card (SwapSubscriberSim): one charge per swap",
     "subscriber_deactivated": "a subscriber billed to an account is deactivated (DeactivateSubscriber)",
 }
 # the events whose charge is about one subscriber (a rule's ``plans`` condition reads its tariff plan)
-SUBSCRIBER_EVENTS = frozenset({"subscriber_joined", "bundle_bought", "plan_changed", "subscriber_deactivated"})
+SUBSCRIBER_EVENTS = frozenset({"subscriber_joined", "bundle_bought", "plan_changed", "sim_swapped", "subscriber_deactivated"})
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ EXTRA: Mapping[str, Mapping[str, Any]] = {
     "ProvisionSubscriber": {"imsi": "208150000000999", "billing_account": "ACC-X", "tariff_plan": "TP_ALPHA_SIMPLE",
                             "payment_type": spb.PAYMENT_TYPE_POSTPAID},
     "ChangeSubscriberPlan": {"tariff_plan": "TP_ALPHA_SIMPLE"},
+    "SwapSubscriberSim": {"imsi": "208150000000998", "reason": "probe"},
     "BuyAddOn": {"bundle_id": "BN_ADDON_DATA_5GB", "request_id": "probe-1"},
     "SetSubscriberBarring": {"flag": "bar_premium", "barred": True},
     "SetSubscriberCreditLimit": {"credit_limit.amount_micros": 5_000_000, "credit_limit.currency": "EUR"},

@@ -141,3 +141,18 @@ def test_an_sqlite_file_made_unreadable_under_a_running_server(tmp_path: Path, e
     finally:
         graceful_stop(server, root, 0).wait(30)
         root.close()
+
+
+def test_a_closed_root_stops_asking_its_database(tmp_path: Path) -> None:
+    """A server stopped without the drain (embedders, tests) and its root closed: the health monitor thread ends
+    instead of probing a database that may be deleted next (it logged "database check failed" for gone files)."""
+    url = f"sqlite:///{tmp_path / 'gone.db'}"
+    upgrade(url)
+    root = build_root(Settings(home=tmp_path, database_url=url, health_check_seconds=3600))
+    server, _port = create_server(root, "127.0.0.1:0")
+    monitor = root.health._monitor if root.health is not None else None  # noqa: SLF001 - the thread under test
+    assert monitor is not None and monitor.is_alive()
+    server.stop(0).wait()
+    root.close()
+    monitor.join(timeout=30)   # woken by the stop event at once; the bound only keeps a regression from hanging
+    assert not monitor.is_alive()

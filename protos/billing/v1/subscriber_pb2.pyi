@@ -195,6 +195,22 @@ class ChangeSubscriberPlanResponse(_message.Message):
     subscriber: Subscriber
     def __init__(self, subscriber: _Optional[_Union[Subscriber, _Mapping]] = ...) -> None: ...
 
+class SwapSubscriberSimRequest(_message.Message):
+    __slots__ = ("subscriber_id", "imsi", "reason")
+    SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
+    IMSI_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subscriber_id: str
+    imsi: str
+    reason: str
+    def __init__(self, subscriber_id: _Optional[str] = ..., imsi: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SwapSubscriberSimResponse(_message.Message):
+    __slots__ = ("subscriber",)
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    subscriber: Subscriber
+    def __init__(self, subscriber: _Optional[_Union[Subscriber, _Mapping]] = ...) -> None: ...
+
 class SetSubscriberBarringRequest(_message.Message):
     __slots__ = ("subscriber_id", "flag", "barred", "reason")
     SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -75,6 +75,11 @@ class SubscriberServiceStub:
                 request_serializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.FromString,
                 _registered_method=True)
+        self.SwapSubscriberSim = channel.unary_unary(
+                '/billing.v1.SubscriberService/SwapSubscriberSim',
+                request_serializer=billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimResponse.FromString,
+                _registered_method=True)
         self.SetSubscriberBarring = channel.unary_unary(
                 '/billing.v1.SubscriberService/SetSubscriberBarring',
                 request_serializer=billing_dot_v1_dot_subscriber__pb2.SetSubscriberBarringRequest.SerializeToString,
@@ -140,6 +145,14 @@ class SubscriberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwapSubscriberSim(self, request, context):
+        """Move a subscriber to a new SIM card (lost, stolen, damaged; eSIM transfer): same number, plan and account under
+        a new IMSI; the old IMSI is free at once. Billing's sim_swapped charge rules raise their charges.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetSubscriberBarring(self, request, context):
         """Set or clear one barring flag customer care puts on a subscriber (e.g. bar_international);
         the barring rules in rules/barring decide what a flag bars.
@@ -197,6 +210,11 @@ def add_SubscriberServiceServicer_to_server(servicer, server):
                     servicer.ChangeSubscriberPlan,
                     request_deserializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.FromString,
                     response_serializer=billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.SerializeToString,
+            ),
+            'SwapSubscriberSim': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwapSubscriberSim,
+                    request_deserializer=billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimResponse.SerializeToString,
             ),
             'SetSubscriberBarring': grpc.unary_unary_rpc_method_handler(
                     servicer.SetSubscriberBarring,
@@ -426,6 +444,33 @@ class SubscriberService:
             '/billing.v1.SubscriberService/ChangeSubscriberPlan',
             billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanRequest.SerializeToString,
             billing_dot_v1_dot_subscriber__pb2.ChangeSubscriberPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwapSubscriberSim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.SubscriberService/SwapSubscriberSim',
+            billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimRequest.SerializeToString,
+            billing_dot_v1_dot_subscriber__pb2.SwapSubscriberSimResponse.FromString,
             options,
             channel_credentials,
             insecure,
