@@ -16,7 +16,8 @@ reader ``servers/_wire.c``), calls ``RatingDesk.rate_rows``,
 which reads the chunk's subscribers, counters and balances once, rates it in
 order and writes ledger rows (COPY / packed INSERT), counters and balances back
 in one transaction, and writes the reply from the evaluator's rows
-(``rated_rows_pb``: in protobuf's wire format by the same C module).  Each repetition sends new CDRs.
+(``rated_rows_wire``: in protobuf's wire format by the same C module, handed to gRPC as bytes).  Each repetition sends
+new CDRs.
 
 Floors, in the same run: the same CDRs through the in-process evaluator
 (``Evaluator.rate_rows`` with the subscribers' bundle counters in memory, no

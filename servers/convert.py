@@ -72,6 +72,17 @@ def optional_duration(message: Any, field: str) -> timedelta | None:
     return value.ToTimedelta()
 
 
+class Wired:
+    """A request together with the bytes it was read from, for a method whose servicer reads those bytes again (the C
+    reader of RateCdrs, servers/_wire.c): the interceptor's NUL check (servers/interceptors.py) looks at the same bytes,
+    so the request is never serialized again."""
+
+    __slots__ = ("message", "data")
+
+    def __init__(self, message: Message, data: bytes) -> None:
+        self.message, self.data = message, data
+
+
 def text_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
     """The string fields of a request (nested messages included) that hold a NUL character: no text of ours
     may (PostgreSQL cannot store it; on SQLite it would cut C strings), so a request carrying one is refused

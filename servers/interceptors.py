@@ -26,7 +26,7 @@ from engine.errors import DomainError, InvalidArgument, Unauthenticated, Unavail
 from engine.identity import Principal
 from engine.tokens import TokenDesk
 from servers.context import reset_principal, set_principal
-from servers.convert import text_violations
+from servers.convert import Wired, text_violations
 from servers.errors import abort, abort_unexpected, database_unreachable, grpc_code
 from servers.health import ServerHealth
 
@@ -134,9 +134,16 @@ def _checked(request: Any) -> Any:
     """The request, once it is a well-formed message whose text holds no NUL (servers/convert.text_violations)."""
     if isinstance(request, _Undecodable):
         raise InvalidArgument.field("request", f"not a valid message of this method: {type(request.error).__name__}")
-    # the walk over every field only for a request whose bytes hold a zero byte at all (most hold none)
-    if isinstance(request, Message) and b"\x00" in request.SerializeToString():
-        violations = text_violations(request)
+    # the walk over every field only for a request whose bytes hold a zero byte at all (most hold none); a request read
+    # with its bytes kept (servers.convert.Wired) is looked at in those, not serialized again
+    if isinstance(request, Wired):
+        message, data = request.message, request.data
+    elif isinstance(request, Message):
+        message, data = request, request.SerializeToString()
+    else:
+        return request
+    if b"\x00" in data:
+        violations = text_violations(message)
         if violations:
             raise InvalidArgument("the request holds text no field may hold", violations)
     return request

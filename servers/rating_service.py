@@ -18,7 +18,7 @@ from engine.rating.evaluator import RATED
 from engine.rating.limits import CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus
 from servers.context import current_principal
-from servers.convert import cdr_from_pb, cdr_rows_from_pb, cdr_service, money, optional_ts, service_name, ts
+from servers.convert import Wired, cdr_from_pb, cdr_rows_from_pb, cdr_service, money, optional_ts, service_name, ts
 from servers.root import Root
 
 try:   # the reply's one-span RatedCdrs written in protobuf's wire format (servers/_wire.c), when it is built
@@ -49,16 +49,25 @@ def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, expl
                   reply: pb.RateCdrsResponse) -> None:
     """Add the reply of a rated chunk to ``reply.rated``: what ``rated_pb`` writes of each CDR's RatedCdr, read straight
     from the evaluator's rows where the batch loop priced the CDR in one span or did not rate it; through the full
-    RatedCdr otherwise (several spans, an explanation asked for).  Without explanations the C writer
-    (servers/_wire.c) encodes the one-span rows in protobuf's wire format and this writes the others in their places."""
+    RatedCdr otherwise (several spans, an explanation asked for)."""
     if explain or _wire is None or type(rated.results) is not list or type(rows) is not list:
         for i in range(len(rows)):
             _rated_row_pb(rated, i, rows[i], msgs, explain, limits, reply.rated)
         return
+    reply.MergeFromString(rated_rows_wire(rated, rows, msgs, explain, limits))
+
+
+def rated_rows_wire(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, explain: bool, limits: CdrLimits) -> bytes:
+    """The reply of a rated chunk as a serialized RateCdrsResponse (what ``rated_rows_pb`` adds to an empty reply):
+    without explanations the C writer (servers/_wire.c) encodes the one-span rows in protobuf's wire format and the
+    others are written by ``_rated_row_pb`` in their places; RateCdrs hands these bytes to gRPC as they are."""
+    if explain or _wire is None or type(rated.results) is not list or type(rows) is not list:
+        reply = pb.RateCdrsResponse()
+        rated_rows_pb(rated, rows, msgs, explain, limits, reply)
+        return reply.SerializeToString()
     parts = _wire.rated_reply(rated.results, rows, rated.versions, RATED, pb.RATING_STATUS_RATED)
     if len(parts) == 1 and type(parts[0]) is bytes:
-        reply.MergeFromString(parts[0])
-        return
+        return parts[0]
     one = pb.RateCdrsResponse()
     encoded: list[bytes] = []
     for part in parts:
@@ -68,7 +77,7 @@ def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, expl
             _rated_row_pb(rated, part, rows[part], msgs, explain, limits, one.rated)
             encoded.append(one.SerializeToString())   # field 1 of RateCdrsResponse, as the C writer's entries
             del one.rated[:]
-    reply.MergeFromString(b"".join(encoded))
+    return b"".join(encoded)
 
 
 def _rated_row_pb(rated: RatedRows, i: int, row: tuple[Any, ...], msgs: Any, explain: bool, limits: CdrLimits, into: Any) -> None:
@@ -127,9 +136,9 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
 
-    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool, reply: pb.RateCdrsResponse,
-                  wire: bytes | None = None) -> None:
-        """``wire``: the request's bytes (its field 1 holds ``cdrs``), for the C reader (servers.convert.cdr_rows_from_pb)."""
+    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool, wire: bytes | None = None) -> Any:
+        """The chunk rated: (its rows, what the desk gave). ``wire``: the request's bytes (its field 1 holds ``cdrs``),
+        for the C reader (servers.convert.cdr_rows_from_pb)."""
         errors = ErrorList()
         if len(cdrs) > MAX_CHUNK:
             errors.add(field, f"at most {MAX_CHUNK} CDRs per message")
@@ -137,21 +146,24 @@ class RatingServicer(rpc.RatingServiceServicer):
         rows = cdr_rows_from_pb(cdrs, field, errors, self.desk.limits, indexed=field != "cdr", wire=wire)
         errors.raise_if_any("invalid CDRs")
         rated = self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
-        rated_rows_pb(rated, rows, cdrs, explain, self.desk.limits, reply)  # type: ignore[arg-type]
+        return rows, rated
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
         one = pb.RateCdrsResponse()
-        self._rate_all([request.cdr], request.options, "cdr", True, one)
+        cdrs = [request.cdr]
+        rows, rated = self._rate_all(cdrs, request.options, "cdr", True)
+        rated_rows_pb(rated, rows, cdrs, True, self.desk.limits, one)
         return pb.RateCdrResponse(rated=one.rated[0])
 
-    def RateCdrs(self, request_iterator: Iterator[pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[pb.RateCdrsResponse]:
-        for request in request_iterator:
-            reply = pb.RateCdrsResponse()
+    def RateCdrs(self, request_iterator: Iterator[Wired | pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Each reply as the bytes of a RateCdrsResponse (registered with a serializer that passes them on, see
+        ``register``); each request as read with its bytes (``Wired``), which the C reader reads again."""
+        for item in request_iterator:
+            request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
             cdrs = request.cdrs
-            # the bytes the C reader reads (a chunk of 1,000 CDRs serializes in a fraction of a millisecond)
-            wire = request.SerializeToString() if len(cdrs) <= MAX_CHUNK else None
-            self._rate_all(cdrs, request.options, "cdrs", request.options.explain, reply, wire)
-            yield reply
+            options = request.options
+            rows, rated = self._rate_all(cdrs, options, "cdrs", options.explain, wire if len(cdrs) <= MAX_CHUNK else None)
+            yield rated_rows_wire(rated, rows, cdrs, options.explain, self.desk.limits)
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
@@ -195,6 +207,36 @@ def authorisation_pb(got: Authorisation) -> pb.AuthorizeCallResponse:
     return out
 
 
+class _Handlers:
+    """Takes the method handlers the generated ``add_RatingServiceServicer_to_server`` would register (a server of
+    its own kind, so that every other method keeps the generated serializers)."""
+
+    handlers: dict[str, grpc.RpcMethodHandler]
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.handlers = dict(handlers)
+
+
+def _read_rate_cdrs(data: bytes) -> Wired:
+    return Wired(pb.RateCdrsRequest.FromString(data), data)
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
+
+
 def register(server: grpc.Server, root: Root) -> str:
-    rpc.add_RatingServiceServicer_to_server(RatingServicer(root.rating, root.calls), server)
-    return service_name(pb, "RatingService")
+    servicer = RatingServicer(root.rating, root.calls)
+    taken = _Handlers()
+    rpc.add_RatingServiceServicer_to_server(servicer, taken)
+    # RateCdrs reads each request with its bytes (read again by the C reader and the interceptor's NUL check) and answers
+    # with the bytes the C writer produced: no message built from them to be serialized again
+    taken.handlers["RateCdrs"] = grpc.stream_stream_rpc_method_handler(servicer.RateCdrs, request_deserializer=_read_rate_cdrs,
+                                                                      response_serializer=_as_is)
+    name = service_name(pb, "RatingService")
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, taken.handlers),))
+    server.add_registered_method_handlers(name, taken.handlers)
+    return name

@@ -316,13 +316,17 @@ class RatingDesk:
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None) -> list[Row] | None:
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
-        # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle
+        # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
+        # rows are taken out at once (one pass where a read and a delete at the write took two), back if no commit
         previous = Taken()
         by_tenant: dict[str, list[str]] = {}
         for row in rows:
             by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
         for tenant in sorted(by_tenant):
-            previous.add(tenant, repo.holdings_of(tenant, by_tenant[tenant]))
+            held_rows = repo.take_holdings(tenant, by_tenant[tenant])
+            if held_rows is None:
+                return None   # another writer holds these rows: rated again
+            previous.add(tenant, held_rows)
         wanted = {k for k in keys if k is not None}
         wanted |= previous.keys
         others = held.besides(previous, wanted) if held is not None else {}
@@ -387,7 +391,7 @@ class RatingDesk:
         # the run's other CDRs keep what they hold until rated
         usage.give_back_all(((k, bundles, charges) for k, (bundles, charges) in others.items()), -1)
         counters, balances = usage.changes()
-        if not repo.write_chunk(entries, previous.replaced, counters, balances):
+        if not repo.write_chunk(entries, set(), counters, balances):   # the replaced rows were taken out above
             return None
         if held is not None:
             held.rated(previous)

@@ -289,6 +289,43 @@ def test_a_chunk_reply_is_the_full_rated_cdr_of_each_of_its_cdrs(stack, active) 
         assert any(len(r.spans) > 1 for r in fast) and any(len(r.spans) == 1 for r in fast)
 
 
+def test_rate_cdrs_on_its_own_handler_keeps_the_interceptors_checks(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """RateCdrs is registered with a handler of its own (requests read with their bytes, replies handed to gRPC as the
+    bytes the C writer produced): over a real port it still refuses a caller without a valid token, a request that does
+    not parse and text holding NUL, names a bad CDR's field, refuses another tenant's CDRs and never rates a CDR
+    against another tenant's subscriber; a reply parses as the RateCdrsResponse of its chunk."""
+    sub = provision(stack, "TP_SMART_M")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=4)
+    request = rpb.RateCdrsRequest(cdrs=[voice_pb(1, sub.msisdn, "33698765432", 60, start)],
+                                  options=rpb.RateOptions(use_bundle_counters=True))
+    path = "/billing.v1.RatingService/RateCdrs"
+    with grpc.insecure_channel(stack.address) as ch:
+        raw = ch.stream_stream(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        for metadata in ((), (("authorization", "Bearer rbt_nope_nope"),)):
+            err = rpc_error(lambda: list(raw(iter([request.SerializeToString()]), metadata=metadata)), C.UNAUTHENTICATED)
+            assert "bearer" in (err.details() or "").lower()
+        auth = (("authorization", f"Bearer {stack.token('mno')}"),)
+        rpc_error(lambda: list(raw(iter([b"\x0a\xff\xff"]), metadata=auth)), C.INVALID_ARGUMENT)   # a length past the end
+        replies = list(raw(iter([request.SerializeToString()]), metadata=auth))
+    reply = rpb.RateCdrsResponse.FromString(replies[0])
+    assert [(r.status, r.tariff_plan) for r in reply.rated] == [(rpb.RATING_STATUS_RATED, "TP_SMART_M")]
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    nul = voice_pb(2, sub.msisdn, "3369876\x005432", 60, start)
+    err = rpc_error(lambda: list(svc.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=[request.cdrs[0], nul])]))), C.INVALID_ARGUMENT)
+    assert "cdrs[1].b_number" in field_violations(err)
+    bad = voice_pb(3, sub.msisdn, "33698765432", 2**62, start)
+    err = rpc_error(lambda: list(svc.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=[request.cdrs[0], bad])]))), C.INVALID_ARGUMENT)
+    assert set(field_violations(err)) == {"cdrs[1].duration_seconds"}
+    beta = stack.client("mvno-beta").stub(rrpc.RatingServiceStub)
+    theirs = voice_pb(4, sub.msisdn, "33698765432", 60, start, tenant="mno")
+    rpc_error(lambda: list(beta.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=[theirs])]))), C.PERMISSION_DENIED)
+    before = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=sub.msisdn))
+    mine = voice_pb(5, sub.msisdn, "33698765432", 600, start)   # beta's own CDR naming mno's subscriber
+    got = list(beta.RateCdrs(iter([rpb.RateCdrsRequest(cdrs=[mine], options=rpb.RateOptions(use_bundle_counters=True))])))
+    assert [r.tariff_plan for r in got[0].rated] != ["TP_SMART_M"]
+    assert svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=sub.msisdn)) == before
+
+
 def _before_peak(after: datetime) -> datetime:
     """07:59 in Paris (TB_RETAIL's peak starts at 08:00) on a working day after ``after`` that is no French holiday."""
     from zoneinfo import ZoneInfo

@@ -1,0 +1,172 @@
+/* store/_copytext.c: the rows of a bulk COPY (PostgreSQL's text format) written in C.
+
+   copy_text(rows) -> bytes | None
+
+   A chunk of rated CDRs goes into the usage ledger by COPY (store/plans.py).  psycopg formats each row in C too, but
+   through a dumper looked up per value and a Python call per row: about 3.5 us a ledger row, the largest single cost
+   of the chunk's write on the server's side.  This writes the whole chunk in one call, the same bytes as psycopg's
+   text COPY of the same rows (tests/unit/store/test_copytext.py holds the two to each other): text with backslash,
+   tab, newline, carriage return, backspace, form feed and vertical tab escaped; integers in decimal; None as \N;
+   True/False as t/f; a datetime in UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00".  Anything else (another type, an
+   integer beyond 64 bits, a datetime in another zone or without one, text holding NUL, a row that is not a tuple)
+   gives None for the whole chunk, and the caller lets psycopg write it row by row.  CPython API only. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <string.h>
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_grow(Buf *b, Py_ssize_t more) {
+    if (b->len + more <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *data = PyMem_Realloc(b->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_grow(b, n) < 0)
+        return -1;
+    memcpy(b->data + b->len, s, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* 1: written; 0: not a value this writes (the caller falls back); -1: an error raised */
+static int put_text(Buf *b, PyObject *v) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (s == NULL) {   /* a lone surrogate: psycopg's error to raise, not ours */
+        PyErr_Clear();
+        return 0;
+    }
+    if (buf_grow(b, 2 * n) < 0)   /* every byte escaped at worst */
+        return -1;
+    char *out = b->data + b->len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i], e = 0;
+        switch (c) {
+        case '\\': e = '\\'; break;
+        case '\t': e = 't'; break;
+        case '\n': e = 'n'; break;
+        case '\r': e = 'r'; break;
+        case '\b': e = 'b'; break;
+        case '\f': e = 'f'; break;
+        case '\v': e = 'v'; break;
+        case '\0': return 0;   /* PostgreSQL's text holds no NUL: psycopg's error, not ours */
+        default: break;
+        }
+        if (e) {
+            *out++ = '\\';
+            *out++ = e;
+        } else {
+            *out++ = c;
+        }
+    }
+    b->len = out - b->data;
+    return 1;
+}
+
+static int put_int(Buf *b, PyObject *v) {
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow)
+        return 0;
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", x);
+    return buf_put(b, tmp, n) < 0 ? -1 : 1;
+}
+
+static int put_datetime(Buf *b, PyObject *v) {
+    if (PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC)
+        return 0;
+    char tmp[48];
+    int us = PyDateTime_DATE_GET_MICROSECOND(v), n;
+    if (us)
+        n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00:00", PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
+                     PyDateTime_GET_DAY(v), PyDateTime_DATE_GET_HOUR(v), PyDateTime_DATE_GET_MINUTE(v),
+                     PyDateTime_DATE_GET_SECOND(v), us);
+    else
+        n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d+00:00", PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
+                     PyDateTime_GET_DAY(v), PyDateTime_DATE_GET_HOUR(v), PyDateTime_DATE_GET_MINUTE(v),
+                     PyDateTime_DATE_GET_SECOND(v));
+    return buf_put(b, tmp, n) < 0 ? -1 : 1;
+}
+
+static int put_value(Buf *b, PyObject *v) {
+    if (v == Py_None)
+        return buf_put(b, "\\N", 2) < 0 ? -1 : 1;
+    if (PyUnicode_CheckExact(v))
+        return put_text(b, v);
+    if (PyBool_Check(v))
+        return buf_put(b, v == Py_True ? "t" : "f", 1) < 0 ? -1 : 1;
+    if (PyLong_CheckExact(v))
+        return put_int(b, v);
+    if (PyDateTime_CheckExact(v))
+        return put_datetime(b, v);
+    return 0;
+}
+
+static PyObject *copy_text(PyObject *self, PyObject *rows) {
+    if (!PyList_CheckExact(rows)) {
+        PyErr_SetString(PyExc_TypeError, "copy_text takes a list of tuples");
+        return NULL;
+    }
+    Buf b = {NULL, 0, 0};
+    Py_ssize_t count = PyList_GET_SIZE(rows);
+    for (Py_ssize_t r = 0; r < count; r++) {
+        PyObject *row = PyList_GET_ITEM(rows, r);
+        if (!PyTuple_CheckExact(row))
+            goto decline;
+        Py_ssize_t width = PyTuple_GET_SIZE(row);
+        for (Py_ssize_t i = 0; i < width; i++) {
+            if (i && buf_put(&b, "\t", 1) < 0)
+                goto fail;
+            int done = put_value(&b, PyTuple_GET_ITEM(row, i));
+            if (done < 0)
+                goto fail;
+            if (done == 0)
+                goto decline;
+        }
+        if (buf_put(&b, "\n", 1) < 0)
+            goto fail;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
+    PyMem_Free(b.data);
+    return out;
+decline:
+    PyMem_Free(b.data);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(b.data);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"copy_text", copy_text, METH_O, "The rows (a list of tuples) in PostgreSQL's text COPY format, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_copytext", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__copytext(void) {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}
