@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    false,
     func,
     insert,
     or_,
@@ -279,6 +280,7 @@ billing_runs = Table(
     Column("skipped", BigInteger, nullable=False),
     Column("failed", BigInteger, nullable=False),
     Column("failures_json", Text, nullable=False),
+    Column("interim", Boolean, nullable=False, server_default=false()),   # billing_0006
     Index("ix_billing_runs_tenant", "tenant_id", "start_time"),
 )
 
@@ -481,7 +483,8 @@ def _invoice_values(i: Invoice) -> dict[str, Any]:
 def _run(r: Any) -> BillRun:
     return BillRun(r.run_id, r.tenant_id, RunMode(r.mode), r.cycle_date, tuple(json.loads(r.account_ids)), bool(r.dry_run), bool(r.review),
                    RunState(r.state), r.requested_by, aware(r.start_time), aware(r.end_time), int(r.total), int(r.issued),
-                   int(r.drafts), int(r.empty), int(r.skipped), int(r.failed), tuple(tuple(x) for x in json.loads(r.failures_json)))
+                   int(r.drafts), int(r.empty), int(r.skipped), int(r.failed), tuple(tuple(x) for x in json.loads(r.failures_json)),
+                   bool(r.interim))
 
 
 def _run_values(run: BillRun) -> dict[str, Any]:
@@ -489,7 +492,7 @@ def _run_values(run: BillRun) -> dict[str, Any]:
                 account_ids=json.dumps(list(run.account_ids)), dry_run=run.dry_run, review=run.review, state=run.state.value,
                 requested_by=run.requested_by, start_time=run.start_time, end_time=run.end_time, total=run.total, issued=run.issued,
                 drafts=run.drafts, empty=run.empty, skipped=run.skipped, failed=run.failed,
-                failures_json=json.dumps([list(f) for f in run.failures[-1000:]]))
+                failures_json=json.dumps([list(f) for f in run.failures[-1000:]]), interim=run.interim)
 
 
 class SqlBillingUnitOfWork:

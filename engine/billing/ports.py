@@ -83,6 +83,7 @@ class BillRun:
     skipped: int = 0
     failed: int = 0
     failures: tuple[tuple[str, str], ...] = ()   # (account id, reason)
+    interim: bool = False     # an on-demand run that also bills the days up to yesterday: a resume bills the same
 
 
 @dataclass(frozen=True)

@@ -181,13 +181,16 @@ class BillRunner:
             errors.add("tenant_id", f"tenant {tenant} has no billing profile (plans/billing/{tenant}.yaml)")
         if len(request.account_ids) > MAX_ACCOUNTS_PER_REQUEST:
             errors.add("account_ids", f"at most {MAX_ACCOUNTS_PER_REQUEST} accounts per request; run by cycle date for more")
-        if request.mode in (RunMode.ON_DEMAND, RunMode.FINAL) and len(request.account_ids) != 1:
+        # a resumed run bills what it was started for (its mode, cycle date, accounts, review and interim flag are
+        # read from the run): the request's own need not name them again
+        fresh = not request.resume_run_id
+        if fresh and request.mode in (RunMode.ON_DEMAND, RunMode.FINAL) and len(request.account_ids) != 1:
             errors.add("account_ids", f"a {request.mode.value} bill is for exactly one account")
-        if request.interim and request.mode is not RunMode.ON_DEMAND:
+        if fresh and request.interim and request.mode is not RunMode.ON_DEMAND:
             errors.add("interim", "an interim bill is an on-demand bill of one account")
-        if request.mode is RunMode.MANUAL and request.cycle_date is None and not request.account_ids:
+        if fresh and request.mode is RunMode.MANUAL and request.cycle_date is None and not request.account_ids:
             errors.add("cycle_date", "a manual run needs a cycle date or a list of accounts")
-        if request.mode is RunMode.SCHEDULED and (request.cycle_date or request.account_ids):
+        if fresh and request.mode is RunMode.SCHEDULED and (request.cycle_date or request.account_ids):
             errors.add("mode", "a scheduled run picks its accounts itself (no cycle date or accounts)")
         if request.dry_run and request.review:
             errors.add("review", "a dry run issues nothing, drafts included")
@@ -240,7 +243,7 @@ class BillRunner:
                 uow.commit()
             return run
         run = BillRun("run_" + secrets.token_hex(8), tenant, request.mode, request.cycle_date, request.account_ids, request.dry_run,
-                      request.review, RunState.RUNNING, principal.subject, now)
+                      request.review, RunState.RUNNING, principal.subject, now, interim=request.interim)
         if not request.dry_run:
             with self._uow() as uow:
                 uow.add_run(run)
@@ -260,7 +263,8 @@ class BillRunner:
             with self._uow(read_only=True) as uow:
                 run = uow.get_run(request.resume_run_id)
             assert run is not None
-            request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review)
+            request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review,
+                              interim=run.interim)
         with self._uow(read_only=True) as uow:
             accounts = uow.active_accounts(tenant, list(request.account_ids) or None)
             found = {a.account_id for a in accounts}

@@ -69,3 +69,30 @@ def test_an_interim_bill_and_the_rest_of_the_cycle_bill_nothing_twice(billing_st
     assert sum(m for *_x, m in lines(rest[0], "usage")) == sum(r.charge_micros for r in today)   # the call of 11 March only
     err = rpc_error(lambda: list(bc.run("manual", cycle_date=date(2026, 4, 1), account_ids=["ACC-INT"])), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "PERIOD_ALREADY_BILLED"
+
+
+def test_an_interim_run_killed_after_it_opened_resumes_as_the_same_interim_bill(billing_stack: BillingStack) -> None:  # noqa: F811
+    """The run keeps its interim flag (billing_0006): resumed by its id, it bills the days up to yesterday again, not
+    the account's due period with the next month in advance."""
+    from dataclasses import replace
+
+    from engine.billing.ports import RunMode
+    from engine.billing.runs import RunRequest
+    from engine.identity import SYSTEM
+
+    s = billing_stack
+    bc = s.billing("mno")
+    bc.create_account(account_pb("ACC-INT-KILLED"))
+    sub, _msisdn = s.subscriber("mno", "TP_SMART_S", datetime(2026, 5, 1, 8, 0, tzinfo=UTC))
+    bc.assign("ACC-INT-KILLED", sub)
+    s.at(datetime(2026, 5, 13, 8, 0, tzinfo=UTC))
+    # what a process killed right after opening the run leaves behind: the run, running, nothing billed
+    principal = replace(SYSTEM, tenant_id="mno", subject="test")
+    request = RunRequest("mno", RunMode.ON_DEMAND, account_ids=("ACC-INT-KILLED",), interim=True)
+    opened = s.root.billing.runs._open_run(principal, "mno", request, s.clock.now())  # noqa: SLF001 - the crash point
+    assert bc.get_run(opened.run_id).state == pb.BILL_RUN_STATE_RUNNING
+    done = list(bc.run(resume_run_id=opened.run_id))[-1]
+    assert (done.run_id, done.issued, done.failed) == (opened.run_id, 1, 0)
+    [bill] = [bc.get_invoice(i.invoice_id) for i in bc.list_invoices(account_id="ACC-INT-KILLED").invoices]
+    assert (bill.period_start, bill.period_end) == ("2026-05-01", "2026-05-12")
+    assert [e for _s, e, _m in lines(bill, "fee")] == ["2026-05-12"]          # nothing of June in advance
