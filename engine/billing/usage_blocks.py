@@ -73,11 +73,18 @@ def charge_text(micros: int) -> str:
     return f"{micros // MICROS}.{micros % MICROS:06d}" if micros >= 0 else f"-{-micros // MICROS}.{-micros % MICROS:06d}"
 
 
+def row_text(line_id: str, cdr_id: str, msisdn: str, start: str, service: str, destination: str, tariff_plan: str, units: int,
+             charge_micros: int, currency: str) -> str:
+    """A usage.csv row from its cells (``start``: the UTC start time's ISO text); also the bill run's Python writer of
+    PostgreSQL's columns (engine.billing.usagecsv)."""
+    return f"{line_id},{cdr_id},{msisdn},{start},{service},{destination},{tariff_plan},{units},{charge_text(charge_micros)},{currency}\n"
+
+
 def csv_row(u: RatedUsage, line_id: str) -> str:
     """One CDR's usage.csv row; its start time in UTC (as PostgreSQL writes it in a block)."""
     start = u.start_time if not u.start_time.utcoffset() else u.start_time.astimezone(timezone.utc)
-    return (f"{line_id},{u.cdr_id},{u.msisdn},{start.isoformat()},{u.service},{u.destination},{u.tariff_plan},{u.units},"
-            f"{charge_text(u.charge_micros)},{u.currency}\n")
+    return row_text(line_id, u.cdr_id, u.msisdn, start.isoformat(), u.service, u.destination, u.tariff_plan, u.units, u.charge_micros,
+                    u.currency)
 
 
 def blocks_from_usage(usage: Iterable[RatedUsage]) -> list[UsageBlock]:

@@ -28,7 +28,7 @@ import struct
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from engine.billing.usage_blocks import charge_text, line_tag
+from engine.billing.usage_blocks import line_tag, row_text
 
 Group = tuple[Any, Any, Any, Any, int, int, Any, Any]
 BlockText = tuple[str, str, str, list[Group]]
@@ -126,8 +126,8 @@ def block_text_py(tenant: str, msisdn: str, columns: Sequence[bytes]) -> BlockTe
             if charge is not None:
                 copy.append(f"{tenant}\t{cdr}\t#\t{charge}\n")
         if None not in (cdr, start, service, dest, plan, unit, charge, currency):
-            rows.append(f"{line_tag(plan, service, dest)},{cdr},{msisdn},{_start_text(start)},{service},{dest},{plan},"  # type: ignore[arg-type]
-                        f"{unit},{charge_text(charge)},{currency}\n")  # type: ignore[arg-type]
+            rows.append(row_text(line_tag(plan, service, dest), cdr, msisdn, _start_text(start), service, dest, plan,  # type: ignore[arg-type]
+                                 unit, charge, currency))  # type: ignore[arg-type]
         g = groups.setdefault((plan, service, dest, currency), [0, 0, None, None])
         if charge is not None:
             g[0] += charge
