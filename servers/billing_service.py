@@ -234,7 +234,8 @@ class BillingServicer(rpc.BillingServiceServicer):
     def StartBillRun(self, request: pb.StartBillRunRequest, context: grpc.ServicerContext) -> Iterator[pb.StartBillRunResponse]:
         errors = ErrorList()
         cycle = parse_day(request.cycle_date, "cycle_date", errors)
-        mode = MODE.domain(request.mode, "mode", required=not request.resume_run_id) or RunMode.MANUAL
+        # resuming, no mode means the run's own
+        mode = MODE.domain(request.mode, "mode", required=not request.resume_run_id)
         errors.raise_if_any("cannot start bill run")
         run_request = RunRequest(request.tenant_id, mode, cycle, tuple(request.account_ids), request.dry_run, request.review,
                                  request.resume_run_id, request.interim)

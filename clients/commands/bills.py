@@ -40,7 +40,8 @@ def day_text(text: str | None) -> date | None:
 
 
 def cmd_run(args: argparse.Namespace, bc: Any) -> int:
-    mode = "final" if args.final else ("on_demand" if args.now or args.interim else ("scheduled" if args.scheduled else "manual"))
+    # resuming, only a mode flag given names a mode (the run's own is used otherwise; another is refused)
+    mode = "final" if args.final else ("on_demand" if args.now or args.interim else ("scheduled" if args.scheduled else None))
     accounts = list(args.account or [])
     if args.now or args.final or args.interim:
         if len(accounts) != 1:

@@ -104,7 +104,7 @@ PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: starting a w
 @dataclass(frozen=True)
 class RunRequest:
     tenant_id: str
-    mode: RunMode
+    mode: RunMode | None          # None only when resuming: the run's own mode
     cycle_date: date | None = None
     account_ids: tuple[str, ...] = ()
     dry_run: bool = False
@@ -238,6 +238,7 @@ class BillRunner:
                     raise NotFound("bill run", request.resume_run_id)
                 if found.dry_run:
                     raise FailedPrecondition("RUN_IS_DRY", f"bill run {found.run_id} was a dry run: nothing to resume", found.run_id)
+                _same_as_run(request, found)
                 run = replace(found, state=RunState.RUNNING, end_time=None)
                 uow.update_run(run)
                 uow.commit()
@@ -670,6 +671,26 @@ def _interim_jobs(account: Account, mine: list[Assignment], last: PeriodClaim | 
         raise FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account.account_id} is billed until {end}: nothing to bill "
                                                           f"before today", account.account_id)
     return jobs
+
+
+def _same_as_run(request: RunRequest, run: BillRun) -> None:
+    """A resume bills what its run was started for: a request that also names a mode, cycle date, accounts, review, interim
+    or dry run different from the run's own is refused, field by field, rather than silently billing the run's."""
+    errors = ErrorList()
+    if request.mode is not None and request.mode is not run.mode:
+        errors.add("mode", f"bill run {run.run_id} is a {run.mode.value} run; resume it without a mode or with its own")
+    if request.cycle_date is not None and request.cycle_date != run.cycle_date:
+        errors.add("cycle_date", f"bill run {run.run_id} bills cycle date {run.cycle_date or 'none'}, not {request.cycle_date}")
+    if request.account_ids and tuple(request.account_ids) != tuple(run.account_ids):
+        errors.add("account_ids", f"bill run {run.run_id} bills {'its own list of accounts' if run.account_ids else 'the accounts due'};"
+                                  " resume it without accounts")
+    if request.review and not run.review:
+        errors.add("review", f"bill run {run.run_id} issues its invoices; it was not started to stop at drafts")
+    if request.interim and not run.interim:
+        errors.add("interim", f"bill run {run.run_id} is not an interim bill")
+    if request.dry_run:
+        errors.add("dry_run", "a dry run is not resumed: start a new one")
+    errors.raise_if_any(f"cannot resume bill run {run.run_id}")
 
 
 def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:

@@ -91,7 +91,13 @@ def test_an_interim_run_killed_after_it_opened_resumes_as_the_same_interim_bill(
     request = RunRequest("mno", RunMode.ON_DEMAND, account_ids=("ACC-INT-KILLED",), interim=True)
     opened = s.root.billing.runs._open_run(principal, "mno", request, s.clock.now())  # noqa: SLF001 - the crash point
     assert bc.get_run(opened.run_id).state == pb.BILL_RUN_STATE_RUNNING
-    done = list(bc.run(resume_run_id=opened.run_id))[-1]
+    # a resume naming arguments other than the run's own is refused field by field, and bills nothing
+    err = rpc_error(lambda: list(bc.run("manual", cycle_date=date(2026, 5, 1), account_ids=["ACC-OTHER"], review=True,
+                                        resume_run_id=opened.run_id)), C.INVALID_ARGUMENT)
+    assert set(field_violations(err)) == {"mode", "cycle_date", "account_ids", "review"}
+    assert bc.list_invoices(account_id="ACC-INT-KILLED").invoices == []
+    # its own arguments named again are accepted (as is naming none: the CLI's `bills run --resume RUN_ID`)
+    done = list(bc.run("on_demand", account_ids=["ACC-INT-KILLED"], interim=True, resume_run_id=opened.run_id))[-1]
     assert (done.run_id, done.issued, done.failed) == (opened.run_id, 1, 0)
     [bill] = [bc.get_invoice(i.invoice_id) for i in bc.list_invoices(account_id="ACC-INT-KILLED").invoices]
     assert (bill.period_start, bill.period_end) == ("2026-05-01", "2026-05-12")
