@@ -1,9 +1,11 @@
 """Descriptor-driven cross-tenant probes, reusable by every service.
 
 An RPC "takes an object id" when its request message (or a message inside it; a repeated one through its first
-entry, such as the CDRs of a rating request) has a field named in :data:`OBJECT_ID_FIELDS`.  For each such RPC of a service the probe builds a request that names the *owner's*
+entry, such as the CDRs of a rating request) has a field named in :data:`OBJECT_ID_FIELDS` (a list of ids is
+filled with one).  For each such RPC of a service the probe builds a request that names the *owner's*
 objects -- every id field filled from ``owned`` by field name -- calls it with *another* tenant's token, and
-records the status.  The test then requires a refusal (``NOT_FOUND`` or ``PERMISSION_DENIED``) for every one,
+records the status.  The test then requires a refusal (``NOT_FOUND`` or ``PERMISSION_DENIED``) for every one (or,
+with the request's own ``tenant_id`` left empty, the very reply objects that exist nowhere get),
 and that the owner's objects and the audit log did not change.  An RPC added later is probed automatically;
 if its request names an id this module has no value for, :func:`probe_service` fails and says which.
 
@@ -37,7 +39,9 @@ OBJECT_ID_FIELDS = frozenset({
     "batch_id", "serial", "first_serial", "last_serial", "msisdn", "subscriber_id", "tenant_id", "reservation_id",
     "profile_id", "token_id", "account_id", "invoice_id", "file_id", "version",
     # plan set versions compared or tried, and the subscriber a CDR is charged to
-    "from_version", "to_version", "candidate_version", "a_number", "run_id", "purchase_id",
+    "from_version", "to_version", "candidate_version", "a_number", "run_id", "purchase_id", "resume_run_id",
+    # lists of ids (filled with one owned id)
+    "account_ids", "invoice_ids",
 })
 REFUSED = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -51,7 +55,7 @@ def id_paths(message: Descriptor, prefix: str = "", depth: int = 0) -> list[str]
         if f.type == FieldDescriptor.TYPE_MESSAGE:
             if depth < 3 and not f.message_type.full_name.startswith("google.protobuf.") and not f.message_type.GetOptions().map_entry:
                 out += id_paths(f.message_type, f"{path}{'[0]' if _repeated(f) else ''}.", depth + 1)
-        elif f.name in OBJECT_ID_FIELDS and not _repeated(f):
+        elif f.name in OBJECT_ID_FIELDS:
             out.append(path)
     return out
 
@@ -69,16 +73,24 @@ def _set(message: Any, path: str, value: Any) -> None:
         else:
             message = getattr(message, name)
     if message.DESCRIPTOR.fields_by_name[leaf].is_repeated:
-        getattr(message, leaf).extend(value)
+        getattr(message, leaf).extend(value if isinstance(value, (list, tuple)) else [value])
     else:
         setattr(message, leaf, value)
 
 
-def build_request(rpc: Rpc, owned: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
-    """The request of ``rpc`` naming the owner's objects; ``extra`` (field path -> value) fills the rest."""
+def _leaf(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def build_request(rpc: Rpc, owned: Mapping[str, Any], extra: Mapping[str, Any], tenant_cleared: bool = False) -> Any:
+    """The request of ``rpc`` naming the owner's objects; ``extra`` (field path -> value) fills the rest.
+    ``tenant_cleared``: every ``tenant_id`` left empty (the caller's own tenant), so that only the object's own
+    tenant check can refuse the call, not the request's ``tenant_id``."""
     request = rpc.request_class()
     for path in id_paths(rpc.request_class.DESCRIPTOR):
-        leaf = path.rsplit(".", 1)[-1]
+        leaf = _leaf(path)
+        if tenant_cleared and leaf == "tenant_id":
+            continue
         value = owned.get(path, owned.get(leaf))
         if value is None:
             raise KeyError(f"{rpc.service}.{rpc.name}: no owned object for id field {path!r}; add it to `owned`")
@@ -95,6 +107,9 @@ class Probe:
     code: grpc.StatusCode | None  # None: the call succeeded
     details: str = ""
     request: Any = field(default=None, repr=False)
+    # tenant_cleared probes that succeeded: whether the reply is the one the same request naming objects that
+    # exist nowhere gets (an empty list, a CDR rated as an unknown number's): nothing of the owner's disclosed
+    as_if_unknown: bool = False
 
 
 def probe_service(address: str, service: str, owned: Mapping[str, Any], bearer: str,
@@ -104,18 +119,26 @@ def probe_service(address: str, service: str, owned: Mapping[str, Any], bearer: 
 
 
 def probe_rpcs(address: str, rpcs: list[Rpc], owned: Mapping[str, Any], bearer: str,
-               extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[Probe]:
-    """Call each of ``rpcs`` that takes an object id, as ``bearer``, on the owner's objects."""
+               extra: Mapping[str, Mapping[str, Any]] | None = None, tenant_cleared: bool = False,
+               unknown: Mapping[str, Any] | None = None) -> list[Probe]:
+    """Call each of ``rpcs`` that takes an object id, as ``bearer``, on the owner's objects.  ``tenant_cleared``:
+    only the RPCs naming an object besides a tenant, each with its ``tenant_id`` fields left empty; a call that
+    succeeds is called again with ``unknown``'s ids (objects that exist nowhere) and the two replies compared."""
     probes = []
     with grpc.insecure_channel(address) as channel:
         for rpc in rpcs:
             ids = id_paths(rpc.request_class.DESCRIPTOR)
+            if tenant_cleared:
+                ids = [p for p in ids if _leaf(p) != "tenant_id"]
             if not ids:
                 continue
-            request = build_request(rpc, owned, (extra or {}).get(rpc.name, {}))
+            request = build_request(rpc, owned, (extra or {}).get(rpc.name, {}), tenant_cleared)
+            md = [("authorization", f"Bearer {bearer}")]
             try:
-                call(channel, rpc, request, metadata=[("authorization", f"Bearer {bearer}")])
-                probes.append(Probe(rpc.name, ids, None, request=request))
+                reply = call(channel, rpc, request, metadata=md)
+                same = unknown is not None and reply == call(channel, rpc, build_request(rpc, unknown, (extra or {}).get(rpc.name, {}),
+                                                                                         tenant_cleared), metadata=md)
+                probes.append(Probe(rpc.name, ids, None, request=request, as_if_unknown=same))
             except grpc.RpcError as err:
                 probes.append(Probe(rpc.name, ids, err.code(), err.details() or "", request))
     return probes
@@ -133,5 +156,6 @@ def database_rows(engine: Any) -> dict[str, list[str]]:
 
 
 def assert_all_refused(probes: list[Probe]) -> None:
-    wrong = [f"{p.rpc} {p.ids}: {p.code.name if p.code else 'OK'} {p.details}" for p in probes if p.code not in REFUSED]
+    wrong = [f"{p.rpc} {p.ids}: {p.code.name if p.code else 'OK'} {p.details}" for p in probes
+             if p.code not in REFUSED and not p.as_if_unknown]
     assert not wrong, "calls on another tenant's objects were not refused:\n" + "\n".join(wrong)
