@@ -51,3 +51,32 @@ def test_purchases_made_before_the_migration_are_listed_and_cancelled_after_it(d
     finally:
         upgrade(db_url)
         engine.dispose()
+
+
+def test_billing_0007_keeps_purchases_made_before_it_one_off_and_drops_its_columns_on_downgrade(db_url: str) -> None:
+    command.downgrade(alembic_config(db_url), "billing_0006")
+    engine = make_engine(db_url)
+    try:
+        assert "recurrence" not in {c["name"] for c in inspect(engine).get_columns("billing_addon_purchases")}
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO billing_addon_purchases (purchase_id, tenant_id, subscriber_id, msisdn, account_id, bundle_id, request_id, "
+                "cycle, bill_cycle, tariff_plan, purchase_time, valid_from, valid_until, allowance, unit, fee_micros, currency, "
+                "tax_category, charge_id, created_by) VALUES ('ao_six', 'mno', 'sub_six', '33612000010', 'ACC-9', 'BN_X', 'r-1', "
+                "'+000001', '2026-03', 'TP_X', :t0, :t0, :t1, 3600, 'second', 3000000, 'EUR', 'standard', 'oc_six', 'alice')"),
+                {"t0": T0, "t1": T0 + timedelta(days=7)})
+        upgrade(db_url)
+        engine.dispose()
+        store = SqlBillingUnitOfWorkFactory(SqlUnitOfWorkFactory(engine))
+        with store(read_only=True) as uow:
+            [old] = uow.add_ons.list_for("mno", "sub_six", None, 10)
+            assert uow.add_ons.live_monthly("mno", "sub_six", "BN_X", T0) == []
+        assert (old.recurrence, old.monthly, old.ends) == ("one_off", False, T0 + timedelta(days=7))
+        command.downgrade(alembic_config(db_url), "billing_0006")
+        engine.dispose()
+        assert "recurrence" not in {c["name"] for c in inspect(engine).get_columns("billing_addon_purchases")}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM billing_addon_purchases WHERE purchase_id = 'ao_six'"))
+        upgrade(db_url)
+        engine.dispose()
