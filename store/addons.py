@@ -134,8 +134,10 @@ class SqlAddOns:
 
     def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[AddOnPurchase]:
         t = billing_addon_purchases
-        q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id, t.c.bundle_id == bundle_id,
-                                 t.c.recurrence == "monthly", t.c.valid_until > now))
+        q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id, t.c.recurrence == "monthly",
+                                 t.c.valid_until > now))
+        if bundle_id:
+            q = q.where(t.c.bundle_id == bundle_id)
         return [_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time))]
 
     def monthly_of(self, tenant_id: str, subscriber_ids: list[str]) -> list[AddOnPurchase]:

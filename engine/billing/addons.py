@@ -159,7 +159,7 @@ class AddOnStore(Protocol):
     def remaining(self, purchases: list[AddOnPurchase]) -> dict[str, int]: ...
     # record the cancel (its cancel_* and refund_* fields, a monthly add-on's new end); False when cancelled meanwhile
     def cancel(self, purchase: AddOnPurchase) -> bool: ...
-    # the subscriber's monthly purchases of this bundle that still grant after ``now`` (a second one is refused)
+    # the subscriber's monthly purchases of this bundle ("": of any) that still grant after ``now`` (a second one is refused)
     def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[AddOnPurchase]: ...
 
 
@@ -406,6 +406,31 @@ class AddOnDesk:
         return done, True
 
 
+class StopAddOnsOnDeactivation:
+    """A subscriber event handler (engine.subscribers ``on_event``) that stops the subscriber's monthly add-ons at the
+    instant it is deactivated, in the transaction that deactivates it (``billing_of`` gives the billing store on it):
+    their grant ends then and their fee with the last day of service; ``ListAddOns`` shows them cancelled by the
+    deactivation.  Every event then goes on to ``then`` (the charge rules)."""
+
+    def __init__(self, billing_of: Callable[[Any], Any], then: Callable[[Any, str, Any, Any, datetime], None] | None = None) -> None:
+        self.billing_of = billing_of
+        self.then = then
+
+    def __call__(self, uow: Any, event: str, before: Any, after: Any, now: datetime) -> None:
+        if event == "subscriber_deactivated":
+            billing = self.billing_of(uow)
+            store: AddOnStore = billing.add_ons
+            for p in store.live_monthly(after.tenant_id, after.subscriber_id, "", now):
+                account = billing.get_account(p.tenant_id, p.account_id)
+                tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo(p.cycle_zone or "UTC")
+                anchor = account.anchor_day if account is not None else p.anchor_day
+                stop = max(now, p.valid_from)
+                store.cancel(replace(p, cancel_time=now, cancel_request_id="deactivation", cancelled_by="deactivation", valid_until=stop,
+                                     last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(stop - timedelta(microseconds=1), tz), anchor))))
+        if self.then is not None:
+            self.then(uow, event, before, after, now)
+
+
 def _instant(text: str) -> datetime | None:
     try:
         at = datetime.fromisoformat(text)
@@ -429,5 +454,5 @@ def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:
 
 
 __all__ = ["OPEN", "OPEN_CYCLE", "AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of",
-           "counter_at", "grants_of", "monthly_stop", "purchase_id_of", "refund_charge_id_of",
+           "StopAddOnsOnDeactivation", "counter_at", "grants_of", "monthly_stop", "purchase_id_of", "refund_charge_id_of",
            "refund_of"]

@@ -102,8 +102,8 @@ class _AddOns:
         return True
 
     def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[Any]:
-        return sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id, p.bundle_id) == (tenant_id, subscriber_id, bundle_id)
-                       and p.monthly and p.valid_until > now), key=lambda p: p.purchase_time)
+        return sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)
+                       and bundle_id in ("", p.bundle_id) and p.monthly and p.valid_until > now), key=lambda p: p.purchase_time)
 
 
 class MemoryBillingUnitOfWork:

@@ -128,6 +128,10 @@ def test_a_prorated_cancel_and_a_deactivation_settle_on_the_final_bill(stack: Bi
     assert _add_on_fees(may) == [("2026-05-01", "2026-05-31", 5_000_000), ("2026-06-01", "2026-06-30", 5_000_000)]
     s.at(datetime(2026, 6, 10, 15, 0, tzinfo=UTC))
     s.root.subscribers.transition(MNO, sub, "deactivate")
+    # the deactivation stops it then, in its transaction
+    [stopped] = mno.list_add_ons(sub).purchases
+    assert (stopped.state, stopped.cancel_request_id) == (pb.ADD_ON_STATE_CANCELLED, "deactivation")
+    assert stopped.valid_until.ToDatetime(tzinfo=UTC) == datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
     s.at(datetime(2026, 6, 12, 8, 0, tzinfo=UTC))
     list(mno.run("final", account_ids=["MNO-INTL-END"]))
     final = mno.get_invoice(sorted(mno.list_invoices(account_id="MNO-INTL-END").invoices, key=lambda i: i.number)[-1].invoice_id)
