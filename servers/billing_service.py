@@ -125,7 +125,8 @@ ADD_ON_STATE = {"active": pb.ADD_ON_STATE_ACTIVE, "expired": pb.ADD_ON_STATE_EXP
 def add_on_pb(p: AddOnPurchase, view: AddOnView | None = None) -> pb.AddOnPurchase:
     return pb.AddOnPurchase(purchase_id=p.purchase_id, subscriber_id=p.subscriber_id, msisdn=p.msisdn, account_id=p.account_id,
                             bundle_id=p.bundle_id, request_id=p.request_id, counter_cycle=p.cycle, valid_from=ts(p.valid_from),
-                            valid_until=ts(p.valid_until) if p.valid_until < OPEN else None, allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
+                            valid_until=ts(p.valid_until) if p.valid_until < OPEN else None,   # a monthly add-on running: none
+                            allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
                             tax_category=p.tax_category, charge_id=p.charge_id, purchase_time=ts(p.purchase_time),
                             state=ADD_ON_STATE[view.state] if view is not None else (pb.ADD_ON_STATE_CANCELLED if p.cancel_time else 0),
                             units_used=view.used if view is not None else 0, refund_policy=p.refund,

@@ -84,7 +84,8 @@ def _add_on_row(p: pb.AddOnPurchase) -> dict[str, str]:
 
     cancelled = f" (cancelled {when(p.cancel_time)})" if p.HasField("cancel_time") else ""
     return {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "purchased": when(p.purchase_time),
-            "valid_until": when(p.valid_until) or ("monthly" if p.recurrence == "monthly" else ""), "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,
+            "valid_until": when(p.valid_until) or ("monthly" if p.recurrence == "monthly" else ""),
+            "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,
             "fee": f"{format_amount(p.fee.amount_micros)} {p.fee.currency}", "units": f"{p.allowance} {p.unit}",
             "used": str(p.units_used), "refund": f"{format_amount(p.refund.amount_micros)} ({p.refund_policy})",
             "request_id": p.request_id}

@@ -379,7 +379,8 @@ class AddOnDesk:
             day = local_day(now, tz)
             if p.monthly:
                 # no refund charge: the bill run's fee of the cycle follows the days it served (engine.billing.fees)
-                stop, remaining, refund = monthly_stop(p, now), store.remaining([replace(p, cycle=counter_at(p, now))]).get(p.purchase_id, 0), 0
+                stop, refund = monthly_stop(p, now), 0
+                remaining = store.remaining([replace(p, cycle=counter_at(p, now))]).get(p.purchase_id, p.allowance)
             else:
                 stop = now
                 remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
