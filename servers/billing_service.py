@@ -12,7 +12,7 @@ import grpc
 
 from billing.v1 import billing_pb2 as pb
 from billing.v1 import billing_pb2_grpc as rpc
-from engine.billing.addons import AddOnPurchase, AddOnView
+from engine.billing.addons import OPEN, AddOnPurchase, AddOnView
 from engine.billing.accounts import AccountSpec
 from engine.billing.desk import BillingDesk
 from engine.billing.html import render_html
@@ -125,12 +125,14 @@ ADD_ON_STATE = {"active": pb.ADD_ON_STATE_ACTIVE, "expired": pb.ADD_ON_STATE_EXP
 def add_on_pb(p: AddOnPurchase, view: AddOnView | None = None) -> pb.AddOnPurchase:
     return pb.AddOnPurchase(purchase_id=p.purchase_id, subscriber_id=p.subscriber_id, msisdn=p.msisdn, account_id=p.account_id,
                             bundle_id=p.bundle_id, request_id=p.request_id, counter_cycle=p.cycle, valid_from=ts(p.valid_from),
-                            valid_until=ts(p.valid_until), allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
+                            valid_until=ts(p.valid_until) if p.valid_until < OPEN else None,   # a monthly add-on running: none
+                            allowance=p.allowance, unit=p.unit, fee=money(p.fee_micros, p.currency),
                             tax_category=p.tax_category, charge_id=p.charge_id, purchase_time=ts(p.purchase_time),
                             state=ADD_ON_STATE[view.state] if view is not None else (pb.ADD_ON_STATE_CANCELLED if p.cancel_time else 0),
                             units_used=view.used if view is not None else 0, refund_policy=p.refund,
                             cancel_time=ts(p.cancel_time) if p.cancel_time is not None else None, cancel_request_id=p.cancel_request_id,
-                            refund=money(p.refund_micros, p.currency), refund_charge_id=p.refund_charge_id)
+                            refund=money(p.refund_micros, p.currency), refund_charge_id=p.refund_charge_id,
+                            recurrence=p.recurrence)
 
 
 def run_pb(r: BillRun) -> pb.BillRun:

@@ -4,7 +4,9 @@
 chunk's time span on its own unit of work (:class:`SqlAddOnReader`).  A purchase's units live in rating's
 ``bundle_counters`` under its counter cycle ``+NNNNNN``; the (tenant, msisdn, cycle) unique index makes two purchases
 of one number never share a counter.  A cancelled purchase keeps its validity end and gets its ``cancel_time``
-(migration ``billing_0005``): rating reads the earlier of the two as its end.
+(migration ``billing_0005``): rating reads the earlier of the two as its end.  A monthly add-on (``billing_0007``:
+its recurrence, the anchor day and time zone of its bill cycles) has one counter per bill cycle
+(engine.rating.addons.monthly_counter_cycle) and its ``valid_until`` is the instant it stops at (open until cancelled).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import weakref
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import BigInteger, Column, Integer, DateTime, Index, String, Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
-from engine.billing.addons import AddOnPurchase
+from engine.billing.addons import OPEN_CYCLE, AddOnPurchase, grants_of
 from engine.errors import AlreadyExists
-from engine.rating.addons import ActiveAddOn
+from engine.rating.addons import ActiveAddOn, monthly_counter_cycle
 from store.repositories import aware
 
 TS = DateTime(timezone=True)
@@ -56,6 +58,10 @@ billing_addon_purchases = Table(
     Column("refund_charge_id", String(40), nullable=False, server_default=""),
     Column("cancelled_by", String(128), nullable=False, server_default=""),
     Column("last_bill_cycle", String(7), nullable=False, server_default=""),
+    # billing_0007: monthly add-ons
+    Column("recurrence", String(16), nullable=False, server_default="one_off"),
+    Column("anchor_day", Integer, nullable=False, server_default="1"),
+    Column("cycle_zone", String(64), nullable=False, server_default=""),
     Index("ux_billing_addon_counter", "tenant_id", "msisdn", "cycle", unique=True),
     Index("ix_billing_addon_valid", "tenant_id", "msisdn", "valid_until"),
     Index("ix_billing_addon_subscriber", "tenant_id", "subscriber_id", "purchase_time", "purchase_id"),
@@ -67,7 +73,7 @@ def _purchase(r: Any) -> AddOnPurchase:
                          r.bill_cycle, r.tariff_plan, aware(r.purchase_time), aware(r.valid_from), aware(r.valid_until),
                          int(r.allowance), r.unit, int(r.fee_micros), r.currency, r.tax_category, r.charge_id, r.created_by, r.refund,
                          aware(r.cancel_time) if r.cancel_time is not None else None, r.cancel_request_id, int(r.refund_micros),
-                         r.refund_charge_id, r.cancelled_by, r.last_bill_cycle)
+                         r.refund_charge_id, r.cancelled_by, r.last_bill_cycle, r.recurrence, int(r.anchor_day), r.cycle_zone)
 
 
 class SqlAddOns:
@@ -92,7 +98,8 @@ class SqlAddOns:
                     account_id=p.account_id, bundle_id=p.bundle_id, request_id=p.request_id, cycle=p.cycle, bill_cycle=p.bill_cycle,
                     tariff_plan=p.tariff_plan, purchase_time=p.purchase_time, valid_from=p.valid_from, valid_until=p.valid_until,
                     allowance=p.allowance, unit=p.unit, fee_micros=p.fee_micros, currency=p.currency, tax_category=p.tax_category,
-                    charge_id=p.charge_id, created_by=p.created_by, refund=p.refund, last_bill_cycle=p.last_bill_cycle))
+                    charge_id=p.charge_id, created_by=p.created_by, refund=p.refund, last_bill_cycle=p.last_bill_cycle,
+                    recurrence=p.recurrence, anchor_day=p.anchor_day, cycle_zone=p.cycle_zone))
         except IntegrityError:
             raise AlreadyExists("add-on purchase", p.request_id, f"a purchase for {p.msisdn} was made at the same time: send the "
                                                                  f"request again") from None
@@ -121,11 +128,29 @@ class SqlAddOns:
         t = billing_addon_purchases
         done = self.s.execute(update(t).where(and_(t.c.purchase_id == p.purchase_id, t.c.cancel_time.is_(None))).values(
             cancel_time=p.cancel_time, cancel_request_id=p.cancel_request_id, refund_micros=p.refund_micros,
-            refund_charge_id=p.refund_charge_id, cancelled_by=p.cancelled_by, last_bill_cycle=p.last_bill_cycle))
+            refund_charge_id=p.refund_charge_id, cancelled_by=p.cancelled_by, last_bill_cycle=p.last_bill_cycle,
+            valid_until=p.valid_until))
         return bool(getattr(done, "rowcount", 0))
 
+    def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[AddOnPurchase]:
+        t = billing_addon_purchases
+        q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id, t.c.recurrence == "monthly",
+                                 t.c.valid_until > now))
+        if bundle_id:
+            q = q.where(t.c.bundle_id == bundle_id)
+        return [_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time))]
+
+    def monthly_of(self, tenant_id: str, subscriber_ids: list[str]) -> list[AddOnPurchase]:
+        """The monthly purchases of these subscribers (billing's fees: engine.billing.ports.SubscriberFacts.add_ons)."""
+        t = billing_addon_purchases
+        out: list[AddOnPurchase] = []
+        for i in range(0, len(subscriber_ids), CHUNK):
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id.in_(subscriber_ids[i:i + CHUNK]), t.c.recurrence == "monthly"))
+            out.extend(_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time, t.c.purchase_id)))
+        return out
+
     def bundle_use(self, tenant_id: str, msisdns: list[str], bill_cycles: list[str]) -> list[tuple[Any, ...]]:
-        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit) of the add-ons valid in each of these bill
+        """(msisdn, bill cycle, bundle, valid until, allowance, remaining, unit, monthly) of the add-ons valid in each of these bill
         cycles (from the cycle it was bought in to the cycle of its last valid instant): rating's counter as it is now
         when it has used some, the whole allowance before."""
         if not self._has_counters() or not bill_cycles:
@@ -135,17 +160,21 @@ class SqlAddOns:
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(msisdns), CHUNK):
             q = (select(p.c.msisdn, p.c.bill_cycle, p.c.last_bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle,
-                        p.c.cancel_time)
+                        p.c.cancel_time, p.c.recurrence)
                  .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle <= hi,
                              or_(p.c.bill_cycle >= lo, p.c.last_bill_cycle >= lo)))
                  .order_by(p.c.msisdn, p.c.cycle))
             rows = list(self.s.execute(q))
-            remaining = self._remaining(tenant_id, [(r.msisdn, r.cycle, r.bundle_id) for r in rows])
-            for r in rows:
-                until = min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until)
-                left = remaining.get((r.msisdn, r.cycle, r.bundle_id), int(r.allowance))
-                out.extend((r.msisdn, c, r.bundle_id, until, int(r.allowance), left, r.unit)
-                           for c in sorted(bill_cycles) if r.bill_cycle <= c <= (r.last_bill_cycle or r.bill_cycle))
+            # (row, bill cycle, counter cycle): a monthly add-on has a counter per bill cycle, a one-off one for all
+            shown = [(r, c, monthly_counter_cycle(int(r.cycle[1:]), c) if r.recurrence == "monthly" else r.cycle)
+                     for r in rows for c in sorted(bill_cycles) if r.bill_cycle <= c <= (r.last_bill_cycle or r.bill_cycle)]
+            remaining = self._remaining(tenant_id, [(r.msisdn, key, r.bundle_id) for r, _c, key in shown])
+            for r, c, key in shown:
+                monthly = r.recurrence == "monthly"
+                until = (min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None and not monthly
+                         else aware(r.valid_until))
+                left = remaining.get((r.msisdn, key, r.bundle_id), int(r.allowance))
+                out.append((r.msisdn, c, r.bundle_id, until, int(r.allowance), left, r.unit, monthly))
         return out
 
     def _has_counters(self) -> bool:
@@ -188,7 +217,8 @@ class SqlAddOnReader:
         # most chunks meet no purchase at all: one small query on the tenants says so, before the look-up by hundreds
         # of numbers (whose expanded IN list costs more to build than to run)
         owners = sorted({t for t, _ in wanted})
-        live = or_(p.c.cancel_time.is_(None), p.c.cancel_time > start)   # cancelled before the span: no grant in it
+        # cancelled before the span: no grant in it (a monthly add-on's valid_until is where its cancel stops it)
+        live = or_(p.c.cancel_time.is_(None), p.c.cancel_time > start, p.c.recurrence == "monthly")
         probe = select(p.c.tenant_id).where(and_(p.c.tenant_id.in_(owners), p.c.valid_until > start,
                                                  p.c.valid_from <= end, live)).limit(1)
         if self.s.execute(probe).first() is None:
@@ -199,12 +229,11 @@ class SqlAddOnReader:
             tenants = {t for t, _ in part}
             who = (tuple_(p.c.tenant_id, p.c.msisdn).in_(part) if len(tenants) > 1
                    else and_(p.c.tenant_id == part[0][0], p.c.msisdn.in_([m for _, m in part])))
-            q = select(p.c.tenant_id, p.c.msisdn, p.c.cycle, p.c.bundle_id, p.c.allowance, p.c.unit, p.c.valid_from, p.c.valid_until,
-                       p.c.cancel_time).where(and_(who, p.c.valid_until > start, p.c.valid_from <= end, live))
-            # a cancelled purchase's grant ends at the cancel instant: a CDR starting then or later is not covered
-            out.extend(ActiveAddOn(r.tenant_id, r.msisdn, r.cycle, r.bundle_id, int(r.allowance), r.unit, aware(r.valid_from),
-                                   min(aware(r.valid_until), aware(r.cancel_time)) if r.cancel_time is not None else aware(r.valid_until))
-                       for r in self.s.execute(q))
+            q = select(p).where(and_(who, p.c.valid_until > start, p.c.valid_from <= end, live))
+            # a cancelled one-off's grant ends at the cancel instant: a CDR starting then or later is not covered; a
+            # monthly add-on grants afresh in each bill cycle (engine.billing.addons.grants_of)
+            for r in self.s.execute(q):
+                out.extend(grants_of(_purchase(r), start, end))
         return out
 
     def _table(self) -> bool:

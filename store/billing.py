@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
@@ -621,6 +622,10 @@ class SqlBillingUnitOfWork:
                 plans = [(aware(r.create_time), first_plan)] + [(when, new) for when, _old, new in history]
                 out[r.subscriber_id] = SubscriberFacts(r.subscriber_id, r.tenant_id, r.msisdn, aware(r.activate_time),
                                                        aware(r.deactivate_time), tuple(plans), r.payment_type == "postpaid")
+        if out:   # monthly add-ons: their fees are the bill run's (engine.billing.fees)
+            for p in self.add_ons.monthly_of(tenant_id, list(out)):
+                f = out[p.subscriber_id]
+                out[p.subscriber_id] = replace(f, add_ons=f.add_ons + ((p.bundle_id, p.valid_from, p.ends),))
         return out
 
     # -- usage --------------------------------------------------------------------------------
@@ -824,8 +829,9 @@ class SqlBillingUnitOfWork:
                 out.append(BundleUse("", r.msisdn, r.bundle_id, f"{r.bundle_id} ({r.cycle})", "", int(r.allowance),
                                      int(r.allowance) - int(r.remaining), r.unit, r.cycle))
         # add-ons bought in these cycles (engine.billing.addons): on the bill of the cycle they were bought in
-        for msisdn, cycle, bundle, until, allowance, remaining, unit in self.add_ons.bundle_use(tenant_id, ids, list(cycles)):
-            out.append(BundleUse("", msisdn, bundle, add_on_use_name(bundle, until), "", allowance, allowance - remaining, unit, cycle))
+        for msisdn, cycle, bundle, until, allowance, remaining, unit, monthly in self.add_ons.bundle_use(tenant_id, ids, list(cycles)):
+            out.append(BundleUse("", msisdn, bundle, add_on_use_name(bundle, until, monthly), "", allowance, allowance - remaining, unit,
+                                 cycle))
         return out
 
     # -- periods, numbers, invoices ----------------------------------------------------------------

@@ -84,7 +84,8 @@ def _add_on_row(p: pb.AddOnPurchase) -> dict[str, str]:
 
     cancelled = f" (cancelled {when(p.cancel_time)})" if p.HasField("cancel_time") else ""
     return {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "purchased": when(p.purchase_time),
-            "valid_until": when(p.valid_until), "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,
+            "valid_until": when(p.valid_until) or ("monthly" if p.recurrence == "monthly" else ""),
+            "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,
             "fee": f"{format_amount(p.fee.amount_micros)} {p.fee.currency}", "units": f"{p.allowance} {p.unit}",
             "used": str(p.units_used), "refund": f"{format_amount(p.refund.amount_micros)} ({p.refund_policy})",
             "request_id": p.request_id}
@@ -158,13 +159,15 @@ def register(sub: Any) -> None:
     q.add_argument("--currency", default="EUR"); q.add_argument("--description", default=""); q.add_argument("--subscriber", default="")
     q.add_argument("--date", help="YYYY-MM-DD, default today in the account's time zone"); q.add_argument("--tenant", default="")
     client_flags(q)
-    q = s.add_parser("buy-add-on", help="buy a one-off bundle the subscriber's plan offers (add_ons): units now, fee on the next bill")
+    q = s.add_parser("buy-add-on", help="buy a bundle the subscriber's plan offers (add_ons): a one_off one's units now, its fee on the "
+                                        "next bill; a monthly one's every bill cycle until cancelled, its fee per cycle")
     q.add_argument("subscriber_id"); q.add_argument("bundle_id")
     q.add_argument("--request-id", default="", help="the purchase's id: the same id again buys nothing more (default: a new one)")
     client_flags(q)
     q = s.add_parser("add-ons", help="a subscriber's add-on purchases: state, validity, fee, units used, refund")
     q.add_argument("subscriber_id"); client_flags(q); paging(q)
-    q = s.add_parser("cancel-add-on", help="cancel an add-on purchase now: its units stop, the bundle's refund policy credits the account")
+    q = s.add_parser("cancel-add-on", help="cancel an add-on purchase: a one-off's units stop now, the bundle's refund policy credits "
+                                           "the account; a monthly one stops at the cycle's end (refund none) or now (prorated)")
     q.add_argument("purchase_id")
     q.add_argument("--request-id", default="", help="the cancel's id: the same id again cancels nothing more (default: a new one)")
     client_flags(q)

@@ -42,7 +42,8 @@ from engine.identity import Permission, Principal
 from engine.money import RoundingMode, format_amount, round_micros
 from engine.paging import Page
 from engine.plans.model import Refund
-from engine.rating.addons import counter_cycle
+from engine.rating.addons import ActiveAddOn, counter_cycle, monthly_counter_cycle
+from engine.rating.period import cycle_bounds
 from engine.rating.usage import cycle_of
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -78,10 +79,20 @@ class AddOnPurchase:
     refund_charge_id: str = ""            # that charge ("" when nothing was refunded)
     cancelled_by: str = ""
     last_bill_cycle: str = ""             # the account's bill cycle of its last valid instant (its use is on each cycle's bill)
+    recurrence: str = "one_off"           # billing_0007: a monthly add-on recurs every bill cycle until cancelled
+    anchor_day: int = 1                   # monthly: the account's anchor day when bought (its cycles' first day)
+    cycle_zone: str = ""                  # monthly: the time zone its cycles' days are counted in (the plan's, as rating's)
+
+    @property
+    def monthly(self) -> bool:
+        return self.recurrence == "monthly"
 
     @property
     def ends(self) -> datetime:
-        """When its grant ends (exclusive): the validity end, or the cancel instant when cancelled before it."""
+        """When its grant ends (exclusive): the validity end, or the cancel instant when cancelled before it.  A monthly
+        add-on's ``valid_until`` is :data:`OPEN` until it is cancelled, then the instant the cancel stops it at."""
+        if self.monthly:
+            return self.valid_until
         return min(self.valid_until, self.cancel_time) if self.cancel_time is not None else self.valid_until
 
     def state(self, now: datetime) -> str:
@@ -89,6 +100,42 @@ class AddOnPurchase:
         if self.cancel_time is not None:
             return "cancelled"
         return "active" if now < self.valid_until else "expired"
+
+
+OPEN = datetime(9999, 12, 31, tzinfo=timezone.utc)   # a monthly add-on's end while nobody has cancelled it
+OPEN_CYCLE = "9999-12"                               # and the last bill cycle it shows on
+
+
+def _cycle_instants(p: AddOnPurchase, at: datetime) -> tuple[str, datetime, datetime]:
+    """The bill cycle of a monthly add-on at ``at``: its name and its first and next cycle's first instants (local
+    midnights in the purchase's cycle zone, under the anchor day it was bought with)."""
+    tz = ZoneInfo(p.cycle_zone or "UTC")
+    start, end = cycle_bounds(p.anchor_day, local_day(at, tz))
+    return start.strftime("%Y-%m"), local_midnight(start, tz), local_midnight(end, tz)
+
+
+def counter_at(p: AddOnPurchase, at: datetime) -> str:
+    """The counter cycle that holds the purchase's units at ``at``: a one-off's own, a monthly add-on's of that bill cycle."""
+    return monthly_counter_cycle(int(p.cycle[1:]), _cycle_instants(p, at)[0]) if p.monthly else p.cycle
+
+
+def grants_of(p: AddOnPurchase, start: datetime, end: datetime) -> list[ActiveAddOn]:
+    """What rating grants of a purchase at some time in ``[start, end]``: a one-off's allowance over its validity; a
+    monthly add-on's whole allowance afresh in each bill cycle (never prorated, as a plan bundle's: the fee is), each
+    in its own counter, from the purchase instant to the instant it stops at."""
+    until = p.ends
+    if until <= start or p.valid_from > end:
+        return []
+    if not p.monthly:
+        return [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from, until)]
+    out: list[ActiveAddOn] = []
+    at = max(p.valid_from, start)
+    while at < until and at <= end and len(out) < 1200:
+        name, first, nxt = _cycle_instants(p, at)
+        out.append(ActiveAddOn(p.tenant_id, p.msisdn, monthly_counter_cycle(int(p.cycle[1:]), name), p.bundle_id, p.allowance, p.unit,
+                               max(p.valid_from, first), min(until, nxt)))
+        at = nxt
+    return out
 
 
 @dataclass(frozen=True)
@@ -110,8 +157,10 @@ class AddOnStore(Protocol):
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]: ...
     # the units left in rating's counter of each purchase (its allowance when rating never touched it)
     def remaining(self, purchases: list[AddOnPurchase]) -> dict[str, int]: ...
-    # record the cancel (its cancel_* and refund_* fields); False when the purchase was cancelled meanwhile
+    # record the cancel (its cancel_* and refund_* fields, a monthly add-on's new end); False when cancelled meanwhile
     def cancel(self, purchase: AddOnPurchase) -> bool: ...
+    # the subscriber's monthly purchases of this bundle ("": of any) that still grant after ``now`` (a second one is refused)
+    def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[AddOnPurchase]: ...
 
 
 def refund_of(policy: str, fee_micros: int, currency: str, allowance: int, remaining: int, validity_days: int, days_used: int) -> int:
@@ -131,21 +180,33 @@ def refund_of(policy: str, fee_micros: int, currency: str, allowance: int, remai
     return min(fee_micros, round_micros(fee_micros * share, whole, RoundingMode.HALF_UP, minor_units(currency)))
 
 
-def bill_cycles_of(purchase: AddOnPurchase) -> list[str]:
+def monthly_stop(p: AddOnPurchase, now: datetime) -> datetime:
+    """When cancelling a monthly add-on at ``now`` stops it, by the bundle's ``refund`` policy: ``prorated`` at once
+    (grant and fee end then: the fee of the cycle counts the days up to the cancel day), ``none`` (the default) at the
+    end of the bill cycle it is in (its fee for that cycle is due in full, and its units stay until then)."""
+    if p.refund == Refund.PRORATED.value:
+        return now
+    return _cycle_instants(p, now)[2]
+
+
+def bill_cycles_of(purchase: AddOnPurchase, upto: str = OPEN_CYCLE) -> list[str]:
     """The bill cycles (named by the month they start in) whose bills show the purchase's use: from the one it was
-    bought in to the one of its last valid instant."""
+    bought in to the one of its last valid instant (a monthly add-on not cancelled: to ``upto``)."""
     year, month = map(int, purchase.bill_cycle.split("-"))
-    last = purchase.last_bill_cycle or purchase.bill_cycle
+    last = min(purchase.last_bill_cycle or purchase.bill_cycle, upto)
     out: list[str] = []
-    while (name := f"{year:04d}-{month:02d}") <= last and len(out) < 121:   # a validity of at most 3660 days
+    while (name := f"{year:04d}-{month:02d}") <= last and len(out) < 1200:   # a one-off's validity: at most 3660 days
         out.append(name)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
 
 
-def add_on_use_name(bundle_id: str, valid_until: datetime) -> str:
+def add_on_use_name(bundle_id: str, valid_until: datetime, monthly: bool = False) -> str:
     """How a bill names an add-on's use (on the bill of every cycle it is valid in, as its counter is then)."""
-    return f"{bundle_id} (add-on, until {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
+    if monthly and valid_until >= OPEN:
+        return f"{bundle_id} (add-on, monthly)"
+    kind = "monthly until" if monthly else "until"
+    return f"{bundle_id} (add-on, {kind} {valid_until.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC)"
 
 
 def refund_charge_id_of(purchase_id: str) -> str:
@@ -173,7 +234,7 @@ class AddOnDesk:
         if not subscriber_id:
             errors.add("subscriber_id", "required")
         if not bundle_id:
-            errors.add("bundle_id", "required: a one_off bundle id such as BN_ADDON_DATA_5GB")
+            errors.add("bundle_id", "required: an add-on bundle id such as BN_ADDON_DATA_5GB (one_off) or BN_ADDON_INTL_60MIN (monthly)")
         if not REQUEST_ID.match(request_id):
             errors.add("request_id", "required: 1-128 letters, digits, '.', '_', ':' or '-', the same for a retried purchase")
         errors.raise_if_any("cannot buy add-on")
@@ -200,8 +261,8 @@ class AddOnDesk:
             bundle = catalogue.bundle(bundle_id) if catalogue is not None else None
             if bundle is None:
                 errors.add("bundle_id", f"unknown bundle {bundle_id!r} in the plan set of tenant {sub.tenant_id}")
-            elif bundle.recurrence.value != "one_off":
-                errors.add("bundle_id", f"{bundle_id} is a {bundle.recurrence.value} bundle: only one_off bundles are bought as add-ons")
+            elif bundle.recurrence.value not in ("one_off", "monthly"):
+                errors.add("bundle_id", f"{bundle_id} is a {bundle.recurrence.value} bundle: add-ons are one_off or monthly bundles")
             elif version is None or bundle_id not in version.add_ons:
                 offered = ", ".join(version.add_ons) if version is not None and version.add_ons else "none"
                 errors.add("bundle_id", f"{bundle_id} is not an add-on of tariff plan {plan or '(none)'} (its add-ons: {offered})")
@@ -209,6 +270,14 @@ class AddOnDesk:
                 errors.add("bundle_id", f"{bundle_id} is priced in {bundle.currency}, account {account.account_id} bills in {account.currency}")
             errors.raise_if_any("cannot buy add-on")
             assert bundle is not None and catalogue is not None and version is not None
+            monthly = bundle.recurrence.value == "monthly"
+            if monthly:
+                live = store.live_monthly(sub.tenant_id, subscriber_id, bundle_id, now)
+                if live:
+                    raise AlreadyExists("add-on purchase", live[0].purchase_id,
+                                        f"{subscriber_id} has {bundle_id} already (purchase {live[0].purchase_id}, monthly until cancelled "
+                                        f"or {live[0].valid_until.isoformat()}): cancel it first, or retry with its request id "
+                                        f"{live[0].request_id}")
             if account is None:
                 raise FailedPrecondition("SUBSCRIBER_NOT_BILLED", f"subscriber {subscriber_id} is on no billing account: assign it to "
                                                                   f"one before buying add-ons", subscriber_id)
@@ -222,14 +291,17 @@ class AddOnDesk:
                                                          f"may", subscriber_id)
             plan_tz = _plan_zone(catalogue, version, tz)
             first_day = local_day(now, plan_tz)
-            until = local_midnight(first_day + timedelta(days=bundle.validity_days), plan_tz)
+            # a monthly add-on runs until cancelled, its fee charged by the bill run per cycle (engine.billing.fees)
+            until = OPEN if monthly else local_midnight(first_day + timedelta(days=bundle.validity_days), plan_tz)
             day = local_day(now, tz)
-            charge_id = "oc_" + pid[3:] if bundle.fee_micros else ""
+            charge_id = "oc_" + pid[3:] if bundle.fee_micros and not monthly else ""
             purchase = AddOnPurchase(pid, sub.tenant_id, subscriber_id, sub.msisdn, account.account_id, bundle_id, request_id,
                                      counter_cycle(count + 1), cycle_of(day, account.anchor_day), plan, now, now, until,
                                      bundle.allowance, bundle.unit.value, bundle.fee_micros, bundle.currency or account.currency,
                                      bundle.tax_category, charge_id, principal.subject, bundle.refund.value,
-                                     last_bill_cycle=cycle_of(local_day(until - timedelta(microseconds=1), tz), account.anchor_day))
+                                     last_bill_cycle=OPEN_CYCLE if monthly else cycle_of(local_day(until - timedelta(microseconds=1), tz),
+                                                                                         account.anchor_day),
+                                     recurrence=bundle.recurrence.value, anchor_day=account.anchor_day, cycle_zone=plan_tz.key)
             store.add(purchase)
             if charge_id:
                 last = local_day(until - timedelta(microseconds=1), plan_tz)
@@ -242,7 +314,8 @@ class AddOnDesk:
                                                subscriber_id))
             uow.audit.append(audit.entry(principal, now, "subscriber.buy_add_on", "subscriber", subscriber_id, {},
                                          {"purchase_id": pid, "bundle_id": bundle_id, "request_id": request_id, "cycle": purchase.cycle,
-                                          "valid_until": until, "fee_micros": bundle.fee_micros}, sub.tenant_id))
+                                          "valid_until": until, "fee_micros": bundle.fee_micros, "recurrence": bundle.recurrence.value},
+                                         sub.tenant_id))
             uow.commit()
         return purchase, True
 
@@ -262,7 +335,9 @@ class AddOnDesk:
                 raise NotFound("subscriber", subscriber_id)
             store: AddOnStore = uow.add_ons  # type: ignore[attr-defined]
             items = store.list_for(sub.tenant_id, subscriber_id, after, page.size)
-            left = store.remaining(items)
+            # a monthly add-on's units used are those of the current bill cycle's counter (its last one once it stopped)
+            left = store.remaining([replace(p, cycle=counter_at(p, min(now, p.ends - timedelta(microseconds=1)))) if p.monthly else p
+                                    for p in items])
         return [AddOnView(p, p.state(now), p.allowance - left.get(p.purchase_id, p.allowance)) for p in items]
 
     def cancel(self, principal: Principal, purchase_id: str, request_id: str) -> tuple[AddOnPurchase, bool]:
@@ -301,13 +376,20 @@ class AddOnDesk:
             first_day = local_day(p.valid_from, plan_tz)
             validity = (local_day(p.valid_until - timedelta(microseconds=1), plan_tz) - first_day).days + 1
             used_days = (local_day(now, plan_tz) - first_day).days + 1
-            remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
-            refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
-            _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
             day = local_day(now, tz)
+            if p.monthly:
+                # no refund charge: the bill run's fee of the cycle follows the days it served (engine.billing.fees)
+                stop, refund = monthly_stop(p, now), 0
+                remaining = store.remaining([replace(p, cycle=counter_at(p, now))]).get(p.purchase_id, p.allowance)
+            else:
+                stop = now
+                remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
+                refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
+            _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
             done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
                            refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject,
-                           last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(now - timedelta(microseconds=1), tz), account.anchor_day)))
+                           valid_until=stop if p.monthly else p.valid_until,
+                           last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(stop - timedelta(microseconds=1), tz), account.anchor_day)))
             if not store.cancel(done):
                 raise FailedPrecondition("ADD_ON_CANCELLED", f"add-on purchase {purchase_id} was cancelled meanwhile", purchase_id)
             if refund:
@@ -318,10 +400,36 @@ class AddOnDesk:
             uow.audit.append(audit.entry(principal, now, "subscriber.cancel_add_on", "subscriber", p.subscriber_id,
                                          {"purchase_id": p.purchase_id, "valid_until": p.valid_until},
                                          {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "request_id": request_id,
-                                          "cancel_time": now, "refund": p.refund, "refund_micros": refund, "units_left": remaining},
+                                          "cancel_time": now, "refund": p.refund, "refund_micros": refund, "units_left": remaining,
+                                          "ends": done.ends},
                                          p.tenant_id))
             uow.commit()
         return done, True
+
+
+class StopAddOnsOnDeactivation:
+    """A subscriber event handler (engine.subscribers ``on_event``) that stops the subscriber's monthly add-ons at the
+    instant it is deactivated, in the transaction that deactivates it (``billing_of`` gives the billing store on it):
+    their grant ends then and their fee with the last day of service; ``ListAddOns`` shows them cancelled by the
+    deactivation.  Every event then goes on to ``then`` (the charge rules)."""
+
+    def __init__(self, billing_of: Callable[[Any], Any], then: Callable[[Any, str, Any, Any, datetime], None] | None = None) -> None:
+        self.billing_of = billing_of
+        self.then = then
+
+    def __call__(self, uow: Any, event: str, before: Any, after: Any, now: datetime) -> None:
+        if event == "subscriber_deactivated":
+            billing = self.billing_of(uow)
+            store: AddOnStore = billing.add_ons
+            for p in store.live_monthly(after.tenant_id, after.subscriber_id, "", now):
+                account = billing.get_account(p.tenant_id, p.account_id)
+                tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo(p.cycle_zone or "UTC")
+                anchor = account.anchor_day if account is not None else p.anchor_day
+                stop = max(now, p.valid_from)
+                store.cancel(replace(p, cancel_time=now, cancel_request_id="deactivation", cancelled_by="deactivation", valid_until=stop,
+                                     last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(stop - timedelta(microseconds=1), tz), anchor))))
+        if self.then is not None:
+            self.then(uow, event, before, after, now)
 
 
 def _instant(text: str) -> datetime | None:
@@ -346,5 +454,6 @@ def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(band_set.timezone) if band_set is not None else fallback
 
 
-__all__ = ["AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of", "purchase_id_of", "refund_charge_id_of",
+__all__ = ["OPEN", "OPEN_CYCLE", "AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of",
+           "StopAddOnsOnDeactivation", "counter_at", "grants_of", "monthly_stop", "purchase_id_of", "refund_charge_id_of",
            "refund_of"]

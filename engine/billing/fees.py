@@ -23,6 +23,10 @@ the days up to yesterday and the regular bill the rest.  The later bill charges
 what the cycle's days so far cost less what the earlier bills of the cycle
 charged (so the parts add up to the fee exactly), ``full`` is charged by the
 first bill of the cycle only, and ``none`` counts the whole cycle's service.
+
+A monthly add-on a subscriber bought apart from its plan (engine.billing.addons) is charged as the plan's bundles
+are, on the days it is in force: from its purchase day to the day its cancel stops it (its bundle's ``fee_timing``
+and ``proration``).
 """
 
 from __future__ import annotations
@@ -70,14 +74,15 @@ class _Use:
     last: date | None = None
 
 
-def _items(catalogue: BillingCatalogue, plan_id: str, day: date) -> list[tuple[ChargeType, str, str, int, FeeTiming, str, Proration]]:
+def _items(catalogue: BillingCatalogue, plan_id: str, day: date,
+           add_ons: Iterable[str] = ()) -> list[tuple[ChargeType, str, str, int, FeeTiming, str, Proration]]:
     version = catalogue.plan_version(plan_id, day)
     if version is None:
         return []
     plan = catalogue.tariff_plan(plan_id)
     out = [(ChargeType.FEE, plan_id, plan.name if plan else plan_id, version.monthly_fee_micros, version.fee_timing, version.tax_category,
             Proration.DAILY)]
-    for bid in version.bundles:
+    for bid in (*version.bundles, *(b for b in add_ons if b not in version.bundles)):
         b = catalogue.bundle(bid)
         if b is not None and b.fee_micros and b.recurrence.value == "monthly":
             out.append((ChargeType.BUNDLE_FEE, bid, b.name, b.fee_micros, b.fee_timing, b.tax_category, b.proration))
@@ -108,7 +113,7 @@ def _served_days(svc: SubscriberService, catalogue: BillingCatalogue, start: dat
     day = start
     while day < end:
         if svc.serves(day):
-            for kind, item, *_rest in _items(catalogue, svc.plan_on(day), day):
+            for kind, item, *_rest in _items(catalogue, svc.plan_on(day), day, svc.add_ons_on(day)):
                 out[(kind, item)] += 1
         day += timedelta(days=1)
     return out
@@ -125,7 +130,7 @@ def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, ca
             if not svc.serves(a):
                 continue
             plan_id = svc.plan_on(a)
-            for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, a):
+            for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, a, svc.add_ons_on(a)):
                 use = uses.get((kind, item))
                 if use is None:
                     use = uses[(kind, item)] = _Use(name, fee, timing, category, proration, plan_id)
@@ -165,7 +170,7 @@ def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, ca
         if period.final or not svc.serves(period.end):
             continue
         plan_id = svc.plan_on(period.end)
-        for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, period.end):
+        for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, period.end, svc.add_ons_on(period.end)):
             if timing is FeeTiming.ADVANCE and fee:
                 out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, plan_id, category, fee, period.end,
                                      period.next_end, (period.next_end - period.end).days, True))
@@ -183,6 +188,10 @@ def _segments(svc: SubscriberService, period: BillPeriod, catalogue: BillingCata
             cuts.add(day + timedelta(days=1))
     if svc.assigned_until is not None:
         cuts.add(svc.assigned_until)
+    for _bundle, first, last in svc.add_ons:
+        cuts.add(first)
+        if last is not None:
+            cuts.add(last + timedelta(days=1))
     for start, plan_id in svc.plans:
         cuts.add(start)
         plan = catalogue.tariff_plan(plan_id)

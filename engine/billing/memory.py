@@ -50,7 +50,7 @@ class BillingData:
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)     # (tenant, invoice id), unsent
     mailed: dict[tuple[str, str], datetime] = field(default_factory=dict)
     add_ons: dict[str, Any] = field(default_factory=dict)   # purchase id -> engine.billing.addons.AddOnPurchase
-    add_on_left: dict[str, int] = field(default_factory=dict)   # purchase id -> units left in its counter (QA replay's rating)
+    add_on_left: dict[str, int] = field(default_factory=dict)   # msisdn + counter cycle -> units left in it (QA replay's rating)
 
 
 class _Audit:
@@ -93,13 +93,17 @@ class _AddOns:
         return mine[:limit]
 
     def remaining(self, purchases: list[Any]) -> dict[str, int]:
-        return {p.purchase_id: self.left.get(p.purchase_id, p.allowance) for p in purchases}
+        return {p.purchase_id: self.left.get(p.msisdn + p.cycle, p.allowance) for p in purchases}
 
     def cancel(self, purchase: Any) -> bool:
         if self.purchases[purchase.purchase_id].cancel_time is not None:
             return False
         self.purchases[purchase.purchase_id] = purchase
         return True
+
+    def live_monthly(self, tenant_id: str, subscriber_id: str, bundle_id: str, now: datetime) -> list[Any]:
+        return sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)
+                       and bundle_id in ("", p.bundle_id) and p.monthly and p.valid_until > now), key=lambda p: p.purchase_time)
 
 
 class MemoryBillingUnitOfWork:
@@ -159,7 +163,12 @@ class MemoryBillingUnitOfWork:
         self.d.assignments = [replace(a, valid_to=valid_to) if a == assignment else a for a in self.d.assignments]
 
     def subscriber_facts(self, tenant_id: str, subscriber_ids: Sequence[str]) -> dict[str, SubscriberFacts]:
-        return {s: f for s, f in self.d.subscribers.items() if s in subscriber_ids and f.tenant_id == tenant_id}
+        out = {s: f for s, f in self.d.subscribers.items() if s in subscriber_ids and f.tenant_id == tenant_id}
+        for p in sorted(self.d.add_ons.values(), key=lambda p: (p.purchase_time, p.purchase_id)):   # as store/billing.py reads them
+            if p.monthly and p.subscriber_id in out and p.tenant_id == tenant_id:
+                f = out[p.subscriber_id]
+                out[p.subscriber_id] = replace(f, add_ons=f.add_ons + ((p.bundle_id, p.valid_from, p.ends),))
+        return out
 
     def subscriber(self, subscriber_id: str) -> SubscriberFacts | None:
         return self.d.subscribers.get(subscriber_id)

@@ -96,6 +96,8 @@ class SubscriberService:
     activated: date | None                   # activation day (None: never activated: no fees)
     deactivated: date | None                 # deactivation day (last day of service)
     plans: tuple[tuple[date, str], ...]      # (from day, tariff plan), sorted
+    # monthly add-ons: (bundle, first day, last day or None while it runs), charged as the plan's bundles are
+    add_ons: tuple[tuple[str, date, date | None], ...] = ()
 
     def plan_on(self, day: date) -> str:
         current = ""
@@ -105,6 +107,10 @@ class SubscriberService:
             else:
                 break
         return current or (self.plans[0][1] if self.plans else "")
+
+    def add_ons_on(self, day: date) -> list[str]:
+        """The monthly add-ons in force on this day (bought on or before it, stopping on or after it)."""
+        return [b for b, first, last in self.add_ons if first <= day and (last is None or day <= last)]
 
     def serves(self, day: date) -> bool:
         """Whether this day of service is charged to the account."""

@@ -29,6 +29,8 @@ class SubscriberFacts:
     deactivate_time: datetime | None
     plans: tuple[tuple[datetime, str], ...]   # (from, tariff plan), oldest first; the first entry is the provisioned plan
     postpaid: bool = True
+    # monthly add-ons bought (engine.billing.addons): (bundle, purchase instant, the instant it stops at), oldest first
+    add_ons: tuple[tuple[str, datetime, datetime], ...] = ()
 
 
 class PeriodStatus(str, Enum):

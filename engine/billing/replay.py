@@ -60,9 +60,9 @@ from engine.identity import SYSTEM
 from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
-from engine.billing.addons import add_on_use_name, bill_cycles_of
+from engine.billing.addons import OPEN, add_on_use_name, bill_cycles_of, grants_of, monthly_stop
 from engine.rating import Evaluator
-from engine.rating.addons import ActiveAddOn, AddOnWallets
+from engine.rating.addons import AddOnWallets, monthly_counter_cycle
 from engine.rating.usage import Usage, cycle_of
 from engine.yamlio import Fields, MarkedList, MarkedMap, Problem, format_problems, load_file
 
@@ -454,9 +454,9 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
     rater = Evaluator(compiled)   # the one evaluator of every rating path
     usage = Usage(_NoCounters(), ())   # counters start at the plan's allowances, as rating's do
     cancels = cancels or {}
-    bought = [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from,
-                          min(p.ends, cancels.get(p.purchase_id, p.ends)))   # a cancelled grant ends at the cancel instant
-              for p in target.add_ons.values()]
+    # as rating reads them (store/addons.py): a one-off's grant, a monthly add-on's per bill cycle; a case's cancel
+    # ends the grant where CancelAddOn will stop it
+    bought = [g for p in target.add_ons.values() for g in grants_of(_cancelled(p, cancels.get(p.purchase_id)), _EARLIEST, OPEN)]
     keys: list[Any] = []
     ats: list[datetime | None] = []
     add_ons = AddOnWallets(usage, bought, keys, ats)   # the add-ons valid at each CDR's start, as RatingDesk gives them
@@ -497,8 +497,7 @@ def _rate(path: Path, plan_set: PlanSet, compiled: Any, tenant: str, plans_of: d
             target.ledger_usage[(tenant, cdr.cdr_id)] = RatedUsage(cdr.cdr_id, cdr.a_number, cdr.start_time, rated.service, rated.destination,
                                                                    rated.charge_micros, rated.currency, rated.plan_id, 1, rated.units)
     add_ons.finish()
-    target.add_on_left = {p.purchase_id: usage.wallet((p.tenant_id, p.msisdn, p.cycle)).get(p.bundle_id, p.allowance)
-                          for p in target.add_ons.values()}
+    target.add_on_left = {g.msisdn + g.cycle: usage.wallet(g.key).get(g.bundle_id, g.allowance) for g in bought}
     target.bundles = [BundleUse("", msisdn, bundle, f"{bundle} ({cycle})", "", allowance,
                                 allowance - usage.wallet((tenant, msisdn, cycle))[bundle], compiled.bundles[bundle].unit, cycle)
                       for (msisdn, cycle), allowances in sorted(allowances_of.items()) for bundle, allowance in sorted(allowances.items())]
@@ -510,9 +509,21 @@ def _add_on_use(target: BillingData) -> None:
     ``bundle_use`` reads it: again after the case's cancels, which shorten them."""
     mine = {id(b) for b in target.bundles if b.name.startswith(f"{b.bundle_id} (add-on,")}
     target.bundles = [b for b in target.bundles if id(b) not in mine]
-    target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.ends), "", p.allowance,
-                                 p.allowance - target.add_on_left.get(p.purchase_id, p.allowance), p.unit, cycle)
-                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle)) for cycle in bill_cycles_of(p)]
+    last = max((u.cycle for u in target.bundles), default="")   # an open monthly add-on: up to the last cycle rated
+    target.bundles += [BundleUse("", p.msisdn, p.bundle_id, add_on_use_name(p.bundle_id, p.ends, p.monthly), "", p.allowance,
+                                 p.allowance - target.add_on_left.get(p.msisdn + key, p.allowance), p.unit, cycle)
+                       for p in sorted(target.add_ons.values(), key=lambda p: (p.msisdn, p.cycle)) for cycle in bill_cycles_of(p, last)
+                       for key in [monthly_counter_cycle(int(p.cycle[1:]), cycle) if p.monthly else p.cycle]]
+
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _cancelled(p: Any, when: datetime | None) -> Any:
+    """The purchase as rating reads it once the case cancels it at ``when`` (CancelAddOn's rule: engine.billing.addons)."""
+    if when is None:
+        return p
+    return replace(p, cancel_time=when, valid_until=monthly_stop(p, when)) if p.monthly else replace(p, cancel_time=when)
 
 
 class _NoCounters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.billing.addons import OPEN
 from engine.billing.cycles import final_period, is_cycle_date, local_day, period_closing_on
 from engine.billing.model import Account, Assignment, BillPeriod, SubscriberService
 from engine.billing.ports import PeriodClaim, SubscriberFacts
@@ -29,6 +30,9 @@ def service_of(assignment: Assignment, facts: SubscriberFacts, tz: ZoneInfo) -> 
         activated=local_day(facts.activate_time, tz) if facts.activate_time else None,
         deactivated=local_day(facts.deactivate_time, tz) if facts.deactivate_time else None,
         plans=tuple(sorted(by_day.items())),
+        # the purchase day is charged, and so is the day it stops in (a cancel stopping it at a local midnight: not that day)
+        add_ons=tuple((bundle, local_day(since, tz), None if until >= OPEN else local_day(until - timedelta(microseconds=1), tz))
+                      for bundle, since, until in facts.add_ons if until > since),
     )
 
 

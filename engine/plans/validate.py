@@ -7,7 +7,7 @@ this module sees the whole catalogue.  Every problem is collected.
 from __future__ import annotations
 
 from engine.plans import weekgrid
-from engine.plans.model import ANY, SERVICE_UNITS, Bundle, PlanSet, PlanVersion, Recurrence, TariffPlan
+from engine.plans.model import ANY, SERVICE_UNITS, Bundle, PlanSet, PlanVersion, TariffPlan
 from engine.plans.resolve import HOME, binding_key, effective_bindings, own_band_sets, resolve_table
 from engine.yamlio import Mark, Problem
 
@@ -181,7 +181,8 @@ def _version(ps: PlanSet, plan: TariffPlan, v: PlanVersion, out: list[Problem]) 
 
 
 def _add_ons(ps: PlanSet, plan: TariffPlan, v: PlanVersion, where: str, out: list[Problem]) -> None:
-    """An add-on is a one_off bundle in the plan's currency, not one of the version's bundles, consumed after them."""
+    """An add-on is a bundle (one_off, or monthly: bought apart from the plan, recurring every bill cycle) in the plan's
+    currency, not one of the version's bundles, consumed after them."""
     seen: set[str] = set()
     for b in v.add_ons:
         mark = v.ref_marks.get(f"add_on:{b}", v.mark)
@@ -192,9 +193,6 @@ def _add_ons(ps: PlanSet, plan: TariffPlan, v: PlanVersion, where: str, out: lis
         if _dangling(out, mark, "bundle", b, ps.bundles):  # type: ignore[arg-type]
             continue
         bundle = ps.bundles[b]
-        if bundle.recurrence is not Recurrence.ONE_OFF:
-            out.append(Problem.at(mark, "plans.add-on-recurring", f"{where}: add-on {b} is a {bundle.recurrence.value} bundle; "
-                                                                  f"add-ons are one_off bundles (recurrence: one_off, validity_days)"))
         if b in v.bundles:
             out.append(Problem.at(mark, "plans.add-on-included", f"{where}: {b} is one of the version's bundles already"))
         if bundle.currency and bundle.currency != plan.currency:

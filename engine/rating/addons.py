@@ -30,6 +30,27 @@ def counter_cycle(sequence: int) -> str:
     return f"{ADD_ON_MARK}{sequence:06d}"
 
 
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_CYCLE_SPAN = 1200   # months a monthly add-on's cycles are told apart in (100 years)
+
+
+def monthly_counter_cycle(sequence: int, bill_cycle: str) -> str:
+    """The counter cycle of a monthly add-on purchase (the subscriber's ``sequence``-th purchase) in one bill cycle
+    (``2026-04``, the month the cycle starts in): ``+`` then a letter and five base-36 characters, so it fits the
+    counters' 7-character cycle and never meets a one-off purchase's ``+NNNNNN``; its allowance is counted afresh in
+    each bill cycle, as a plan bundle's is."""
+    if not 1 <= sequence <= 999_999:
+        raise ValueError("an add-on purchase number is 1..999999")
+    year, month = int(bill_cycle[:4]), int(bill_cycle[5:7])
+    value = sequence * _CYCLE_SPAN + (year * 12 + month - 1) % _CYCLE_SPAN
+    head, rest = divmod(value, 36 ** 5)
+    tail = ""
+    for _ in range(5):
+        rest, digit = divmod(rest, 36)
+        tail = _B36[digit] + tail
+    return f"{ADD_ON_MARK}{chr(ord('a') + head)}{tail}"
+
+
 def use_name(bundle_id: str, cycle: str) -> str:
     """How a ledger row names the units it took of one add-on purchase."""
     return bundle_id + cycle
@@ -180,4 +201,4 @@ class AddOnWallets:
         return tuple(out) + tuple(taken)
 
 
-__all__ = ["ADD_ON_MARK", "ActiveAddOn", "AddOnReader", "AddOnWallets", "counter_cycle", "keys_in_uses", "split_use", "use_name"]
+__all__ = ["ADD_ON_MARK", "ActiveAddOn", "AddOnReader", "AddOnWallets", "counter_cycle", "keys_in_uses", "monthly_counter_cycle", "split_use", "use_name"]

@@ -12,7 +12,8 @@
     condition: {...}             # optional, the shared condition language
     fee_timing: advance          # billing: advance (default) | arrears
     tax_category: standard       # billing: VAT category in plans/taxes/ (default standard)
-    refund: none                 # billing, one_off bundles: none (default) | unused | prorated, on cancelling an add-on
+    refund: none                 # billing, add-ons: none (default) | unused | prorated, on cancelling one; a monthly add-on:
+                                 # none stops it at the bill cycle's end, prorated at once (its fee by the days served)
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> Bundle:
         ctx.problem(node.mark, "bundles.validity", f"{bid}: a one_off bundle needs validity_days")
     if recurrence is Recurrence.MONTHLY and validity:
         ctx.problem(node.mark_of("validity_days"), "bundles.validity", f"{bid}: validity_days is for one_off bundles; monthly ones follow the bill cycle")
-    if recurrence is Recurrence.MONTHLY and "refund" in node:
-        ctx.problem(node.mark_of("refund"), "bundles.refund", f"{bid}: refund is for one_off bundles (add-ons a subscriber can cancel)")
+    if recurrence is Recurrence.MONTHLY and refund is Refund.UNUSED:
+        ctx.problem(node.mark_of("refund"), "bundles.refund", f"{bid}: refund: unused is for one_off bundles; a monthly add-on's "
+                                                              f"cancel is none (at the bill cycle's end) or prorated (at once)")
     refs: dict[str, Mark] = {f"destination:{d}": m for d, m in zip(destinations, dest_marks)}
     refs.update({f"zone:{z}": m for z, m in zip(zones, zone_marks)})
     refs["tax_category"] = node.mark_of("tax_category")

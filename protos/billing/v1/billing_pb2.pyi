@@ -311,7 +311,7 @@ class BuyAddOnRequest(_message.Message):
     def __init__(self, subscriber_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddOnPurchase(_message.Message):
-    __slots__ = ("purchase_id", "subscriber_id", "msisdn", "account_id", "bundle_id", "request_id", "counter_cycle", "valid_from", "valid_until", "allowance", "unit", "fee", "tax_category", "charge_id", "purchase_time", "state", "units_used", "refund_policy", "cancel_time", "cancel_request_id", "refund", "refund_charge_id")
+    __slots__ = ("purchase_id", "subscriber_id", "msisdn", "account_id", "bundle_id", "request_id", "counter_cycle", "valid_from", "valid_until", "allowance", "unit", "fee", "tax_category", "charge_id", "purchase_time", "state", "units_used", "refund_policy", "cancel_time", "cancel_request_id", "refund", "refund_charge_id", "recurrence")
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBER_ID_FIELD_NUMBER: _ClassVar[int]
     MSISDN_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +334,7 @@ class AddOnPurchase(_message.Message):
     CANCEL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REFUND_FIELD_NUMBER: _ClassVar[int]
     REFUND_CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECURRENCE_FIELD_NUMBER: _ClassVar[int]
     purchase_id: str
     subscriber_id: str
     msisdn: str
@@ -356,7 +357,8 @@ class AddOnPurchase(_message.Message):
     cancel_request_id: str
     refund: _common_pb2.Money
     refund_charge_id: str
-    def __init__(self, purchase_id: _Optional[str] = ..., subscriber_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., account_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ..., counter_cycle: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowance: _Optional[int] = ..., unit: _Optional[str] = ..., fee: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_category: _Optional[str] = ..., charge_id: _Optional[str] = ..., purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AddOnState, str]] = ..., units_used: _Optional[int] = ..., refund_policy: _Optional[str] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_request_id: _Optional[str] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund_charge_id: _Optional[str] = ...) -> None: ...
+    recurrence: str
+    def __init__(self, purchase_id: _Optional[str] = ..., subscriber_id: _Optional[str] = ..., msisdn: _Optional[str] = ..., account_id: _Optional[str] = ..., bundle_id: _Optional[str] = ..., request_id: _Optional[str] = ..., counter_cycle: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowance: _Optional[int] = ..., unit: _Optional[str] = ..., fee: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_category: _Optional[str] = ..., charge_id: _Optional[str] = ..., purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AddOnState, str]] = ..., units_used: _Optional[int] = ..., refund_policy: _Optional[str] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_request_id: _Optional[str] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund_charge_id: _Optional[str] = ..., recurrence: _Optional[str] = ...) -> None: ...
 
 class ListAddOnsRequest(_message.Message):
     __slots__ = ("subscriber_id", "page_size", "page_token")
