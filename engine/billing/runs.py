@@ -184,6 +184,8 @@ class BillRunner:
         # a resumed run bills what it was started for (its mode, cycle date, accounts, review and interim flag are
         # read from the run): the request's own need not name them again
         fresh = not request.resume_run_id
+        if fresh and request.mode is None:
+            errors.add("mode", "required: scheduled, manual, on_demand or final (only a resumed run takes its own)")
         if fresh and request.mode in (RunMode.ON_DEMAND, RunMode.FINAL) and len(request.account_ids) != 1:
             errors.add("account_ids", f"a {request.mode.value} bill is for exactly one account")
         if fresh and request.interim and request.mode is not RunMode.ON_DEMAND:
@@ -243,13 +245,15 @@ class BillRunner:
                 uow.update_run(run)
                 uow.commit()
             return run
-        run = BillRun("run_" + secrets.token_hex(8), tenant, request.mode, request.cycle_date, request.account_ids, request.dry_run,
+        mode = request.mode
+        assert mode is not None      # _check refused a fresh run without one
+        run = BillRun("run_" + secrets.token_hex(8), tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
                       request.review, RunState.RUNNING, principal.subject, now, interim=request.interim)
         if not request.dry_run:
             with self._uow() as uow:
                 uow.add_run(run)
                 uow.audit.append(audit.entry(principal, now, "bill_run.start", "bill_run", run.run_id, {},
-                                             {"mode": request.mode.value, "cycle_date": request.cycle_date,
+                                             {"mode": mode.value, "cycle_date": request.cycle_date,
                                               "accounts": len(request.account_ids), "review": request.review}, tenant))
                 uow.commit()
         return run
