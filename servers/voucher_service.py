@@ -31,7 +31,7 @@ VOUCHER_STATE = EnumMap(pb.VoucherState, "VOUCHER_STATE_", VoucherState)
 BATCH_STATE = EnumMap(pb.BatchState, "BATCH_STATE_", BatchState)
 _EVENTS = {pb.VOUCHER_EVENT_ACTIVATE: "activate", pb.VOUCHER_EVENT_BLOCK: "block", pb.VOUCHER_EVENT_UNBLOCK: "unblock",
            pb.VOUCHER_EVENT_MARK_DAMAGED: "mark_damaged", pb.VOUCHER_EVENT_MARK_STOLEN: "mark_stolen",
-           pb.VOUCHER_EVENT_EXPIRE: "expire", pb.VOUCHER_EVENT_PURGE: "purge"}
+           pb.VOUCHER_EVENT_RECOVER: "recover", pb.VOUCHER_EVENT_EXPIRE: "expire", pb.VOUCHER_EVENT_PURGE: "purge"}
 _BATCH_EVENTS = {pb.BATCH_EVENT_ACTIVATE: "activate", pb.BATCH_EVENT_BLOCK: "block", pb.BATCH_EVENT_UNBLOCK: "unblock",
                  pb.BATCH_EVENT_EXPIRE: "expire", pb.BATCH_EVENT_PURGE: "purge"}
 _RESERVATION_STATUS = {RESERVED: pb.RESERVATION_STATUS_RESERVED, COMMITTED: pb.RESERVATION_STATUS_COMMITTED,
@@ -182,11 +182,11 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.ReserveVoucherResponse(reservation=reservation_pb(held))
 
     def CommitReservation(self, request: pb.CommitReservationRequest, context: grpc.ServicerContext) -> pb.CommitReservationResponse:
-        done, held = self.parts.recharger.commit_reservation(current_principal(), request.reservation_id)
+        done, held = self.parts.recharger.commit_reservation(current_principal(), request.reservation_id, request.tenant_id)
         return pb.CommitReservationResponse(redemption=redemption_pb(done), reservation=reservation_pb(held))
 
     def ReleaseReservation(self, request: pb.ReleaseReservationRequest, context: grpc.ServicerContext) -> pb.ReleaseReservationResponse:
-        held = self.parts.recharger.release(current_principal(), request.reservation_id, request.reason)
+        held = self.parts.recharger.release(current_principal(), request.reservation_id, request.reason, request.tenant_id)
         return pb.ReleaseReservationResponse(reservation=reservation_pb(held))
 
     def RecoverReservations(self, request: pb.RecoverReservationsRequest,

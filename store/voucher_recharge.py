@@ -2,7 +2,7 @@
 
 * PostgreSQL: one statement, ``SELECT * FROM voucher_pin_attempt(...)`` (or
   ``voucher_reservation_step``), on an autocommit connection: one round trip,
-  one transaction.  The stored functions (migration ``vouchers_0003``) lock the
+  one transaction.  The stored functions (migrations ``vouchers_0003``, ``vouchers_0004``) lock the
   subscriber's counter row first, so a subscriber's attempts run one at a time
   while other subscribers' run in parallel.  The pool of these connections does
   not ping before use (a ping is a round trip); a connection the server dropped
@@ -44,6 +44,7 @@ from engine.vouchers.redemption import (
     Settlement,
     StepSnapshot,
     VoucherFacts,
+    reservation_named,
     settle_attempt,
     settle_step,
 )
@@ -81,6 +82,13 @@ def reservation_from_row(r: Any, prefix: str = "") -> Reservation:
     )
 
 
+def reservations_with_id(session: Session, reservation_id: str) -> list[Reservation]:
+    """The reservations with this id, one per tenant that used it (ids are per tenant)."""
+    t = voucher_reservations
+    rows = session.execute(select(t).where(t.c.reservation_id == reservation_id).order_by(t.c.tenant_id)).all()
+    return [reservation_from_row(r) for r in rows]
+
+
 # --- SQLite --------------------------------------------------------------------------------------------------------
 # The hot path speaks SQL to the driver's own cursor (no statement compilation, no result metadata, no type
 # processing), because it runs while this process holds SQLite's only write lock: every microsecond here is one
@@ -96,9 +104,9 @@ _SNAPSHOT_COLUMNS = ([f"r.{c}" for c in _LEDGER] + [f"res.{c}" for c in _HELD] +
                      + ["b.state", "b.recharge_extension_days", "bal.balance_micros", "bal.valid_until"])
 _SQLITE_SNAPSHOT = """SELECT {columns}
 FROM (SELECT 1) AS one
-LEFT JOIN voucher_redemptions AS r ON r.request_id = :rid
-LEFT JOIN voucher_reservations AS res ON res.reservation_id = :rid
 LEFT JOIN subscribers AS s ON s.msisdn = :msisdn AND s.status <> 'deactivated'
+LEFT JOIN voucher_redemptions AS r ON r.tenant_id = s.tenant_id AND r.request_id = :rid
+LEFT JOIN voucher_reservations AS res ON res.tenant_id = s.tenant_id AND res.reservation_id = :rid
 LEFT JOIN recharge_guards AS g ON g.msisdn = :msisdn
 LEFT JOIN vouchers AS v ON v.lookup_hash IN ({hashes})
 LEFT JOIN voucher_batches AS b ON b.batch_id = v.batch_id
@@ -198,8 +206,7 @@ class SqliteRecharge:
         return plan.result
 
     def step(self, step: ReservationStep) -> AttemptResult:
-        held_row = self.s.execute(select(voucher_reservations).where(voucher_reservations.c.reservation_id == step.reservation_id)).first()
-        held = reservation_from_row(held_row) if held_row else None
+        held, ambiguous = reservation_named(step.actor, step.tenant_id, reservations_with_id(self.s, step.reservation_id))
         voucher, batch_state, balance, earlier = None, "", None, None
         if held is not None:
             v, b = vouchers.alias("v"), voucher_batches.alias("b")
@@ -211,9 +218,10 @@ class SqliteRecharge:
                                         prepaid_balances.c.valid_until.label("bal_valid_until"))
                                  .where(prepaid_balances.c.msisdn == held.msisdn, prepaid_balances.c.currency == held.currency)).first()
             balance = _balance(bal._mapping) if bal else None
-            led = self.s.execute(select(voucher_redemptions).where(voucher_redemptions.c.request_id == step.reservation_id)).first()
+            t = voucher_redemptions
+            led = self.s.execute(select(t).where(t.c.tenant_id == held.tenant_id, t.c.request_id == held.reservation_id)).first()
             earlier = redemption_from_row(led) if led else None
-        plan = settle_step(step, StepSnapshot(held, earlier, voucher, batch_state, balance))
+        plan = settle_step(step, StepSnapshot(held, earlier, voucher, batch_state, balance, ambiguous))
         cursor = self.s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         self._write(cursor, plan, kind="commit")
         cursor.close()
@@ -248,7 +256,7 @@ class SqliteRecharge:
                 reservation_id=held.reservation_id, msisdn=held.msisdn, serial=held.serial, batch_id=held.batch_id,
                 tenant_id=held.tenant_id, currency=held.currency, face_value_micros=held.face_value_micros,
                 validity_extension_days=held.validity_extension_days, reserved_at=held.reserved_at, **settle)
-                .on_conflict_do_update(index_elements=["reservation_id"], set_=settle))
+                .on_conflict_do_update(index_elements=["tenant_id", "reservation_id"], set_=settle))
         if plan.audit is not None:
             values = audit_values(plan.audit)
             values["time"] = _sqlite_ts(values["time"])
@@ -266,7 +274,7 @@ _PG_ATTEMPT = (
 _PG_STEP = (
     "SELECT row_to_json(r)::text FROM voucher_reservation_step(%(event)s, %(rid)s, %(at)s, %(visible)s::text[], "
     "%(m_from)s::text[], %(m_batch)s::text[], %(m_expired)s::boolean[], %(m_to)s::text[], "
-    "%(tx)s, %(subject)s, %(actor_tenant)s, %(role)s, %(reason)s) AS r")
+    "%(tx)s, %(subject)s, %(actor_tenant)s, %(role)s, %(reason)s, %(tenant)s) AS r")
 _TIMES = ("valid_until", "done_at", "settled_at", "barred_until")
 # recharges of this process in the database at once; more wait their turn in arrival order (measured on 2 cores,
 # 32 callers: 8 gives the best rate and tail, see docs/BENCHMARKS.md)
@@ -355,12 +363,12 @@ class PgRecharge:
 
     def step(self, s: ReservationStep) -> AttemptResult:
         params = _common(s.actor, s.moves) | {"event": s.event, "rid": s.reservation_id, "at": s.at, "tx": s.transaction_id,
-                                              "reason": s.reason}
+                                              "reason": s.reason, "tenant": s.tenant_id}
         return _result(self._call(_PG_STEP, params), s.event, s.reservation_id)
 
 
 def _result(m: dict[str, Any], event: str, request_id: str) -> AttemptResult:
-    """The stored function's row (voucher_attempt_result, migration vouchers_0003) as the engine's
+    """The stored function's row (voucher_attempt_result, migrations vouchers_0003 and 0004) as the engine's
     :class:`AttemptResult` -- the same fields settle_attempt / settle_step fill."""
     outcome = Outcome(m["outcome"])
     facts = None
@@ -368,7 +376,7 @@ def _result(m: dict[str, Any], event: str, request_id: str) -> AttemptResult:
         facts = VoucherFacts(int(m["serial"]), m["voucher_state"], m["batch_state"] or "", bool(m["expired"]), m["redeemed_by"] or "")
     redemption = reservation = None
     step = event in ("commit", "release")
-    if (step and outcome is not Outcome.NOT_FOUND) or (event == "reserve" and outcome in (Outcome.DONE, Outcome.REPLAYED)):
+    if (step and outcome not in (Outcome.NOT_FOUND, Outcome.AMBIGUOUS)) or (event == "reserve" and outcome in (Outcome.DONE, Outcome.REPLAYED)):
         reservation = Reservation(request_id, m["msisdn"], int(m["serial"]), m["batch_id"], m["tenant_id"], m["currency"],
                                   int(m["amount_micros"]), int(m["extension_days"] or 0), m["done_at"], m["status"] or "reserved",
                                   m["settled_at"])

@@ -1,4 +1,4 @@
-"""The voucher tables (schema: migrations vouchers_0001..0003).
+"""The voucher tables (schema: migrations vouchers_0001..0004).
 
 Other modules of the store read and write them: ``store/vouchers.py`` (batches,
 bulk generation, state changes) and ``store/voucher_recharge.py`` (redemption
@@ -7,7 +7,7 @@ and reservations).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Table
 from sqlmodel import SQLModel
 
 TS = DateTime(timezone=True)
@@ -71,7 +71,7 @@ vouchers = Table(
 
 voucher_redemptions = Table(
     "voucher_redemptions", meta,
-    Column("request_id", String(80), primary_key=True),
+    Column("request_id", String(80), nullable=False),
     Column("msisdn", String(15), nullable=False),
     Column("serial", BigInteger, nullable=False),
     Column("batch_id", String(19), nullable=False),
@@ -86,11 +86,13 @@ voucher_redemptions = Table(
     Column("voucher_state", String(16), nullable=False, server_default="used"),
     Column("kind", String(8), nullable=False, server_default="redeem"),
     Index("ix_voucher_redemptions_msisdn", "msisdn", "redeemed_at"),
+    # vouchers_0004: request ids are the caller's, per tenant (the subscriber's): two MVNOs may both send "r-1"
+    PrimaryKeyConstraint("request_id", "tenant_id"),
 )
 
 voucher_reservations = Table(
     "voucher_reservations", meta,
-    Column("reservation_id", String(80), primary_key=True),
+    Column("reservation_id", String(80), nullable=False),
     Column("msisdn", String(15), nullable=False),
     Column("serial", BigInteger, nullable=False),
     Column("batch_id", String(19), nullable=False),
@@ -101,6 +103,8 @@ voucher_reservations = Table(
     Column("reserved_at", TS, nullable=False),
     Column("status", String(16), nullable=False),
     Column("settled_at", TS, nullable=True),
+    # vouchers_0004: per tenant, like request ids; the id first, so a commit naming only the id rides on the key
+    PrimaryKeyConstraint("reservation_id", "tenant_id"),
 )
 
 prepaid_balances = Table(

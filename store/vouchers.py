@@ -29,7 +29,7 @@ from engine.vouchers.ports import RechargeGuard, Redemption, RowReplacer, Vouche
 from engine.vouchers.profile import SerialFormat
 from engine.vouchers.redemption import AttemptResult, PinAttempt, Reservation, ReservationStep
 from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, SubscriberRepo, TenantRepo, aware
-from store.voucher_recharge import PgRecharge, SqliteRecharge, redemption_from_row, reservation_from_row
+from store.voucher_recharge import PgRecharge, SqliteRecharge, redemption_from_row, reservations_with_id
 from store.voucher_writer import RechargeWriter
 from store.voucher_tables import (  # noqa: F401 - the tables are part of this module's interface
     prepaid_balances,
@@ -347,6 +347,10 @@ class SqlVoucherRepository(VoucherRepository):
         q = select(vouchers.c.state, func.count()).where(_where(selection)).group_by(vouchers.c.state)
         return {VoucherState(state): int(n) for state, n in self.s.execute(q)}
 
+    def owners(self, selection: VoucherSelection) -> list[str]:
+        q = select(vouchers.c.tenant_id).where(_where(selection)).distinct().order_by(vouchers.c.tenant_id)
+        return [r[0] for r in self.s.execute(q)]
+
     def batch_ids(self, selection: VoucherSelection) -> list[str]:
         q = select(vouchers.c.batch_id).where(_where(selection)).distinct().order_by(vouchers.c.batch_id)
         return [r[0] for r in self.s.execute(q)]
@@ -367,13 +371,13 @@ class SqlVoucherRepository(VoucherRepository):
         return bool(self.s.execute(q).rowcount)  # type: ignore[attr-defined]
 
     # --- redemption ------------------------------------------------------
-    def get_redemption(self, request_id: str) -> Redemption | None:
-        row = self.s.execute(select(voucher_redemptions).where(voucher_redemptions.c.request_id == request_id)).first()
+    def get_redemption(self, tenant_id: str, request_id: str) -> Redemption | None:
+        t = voucher_redemptions
+        row = self.s.execute(select(t).where(t.c.tenant_id == tenant_id, t.c.request_id == request_id)).first()
         return redemption_from_row(row) if row else None
 
-    def get_reservation(self, reservation_id: str) -> Reservation | None:
-        row = self.s.execute(select(voucher_reservations).where(voucher_reservations.c.reservation_id == reservation_id)).first()
-        return reservation_from_row(row) if row else None
+    def reservations_with_id(self, reservation_id: str) -> list[Reservation]:
+        return reservations_with_id(self.s, reservation_id)
 
     def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:
         if self._hot is not None:

@@ -24,7 +24,10 @@ BATCH_COLUMNS = ("batch_id", "profile_id", "tenant_id", "count", "first_serial",
 VOUCHER_COLUMNS = ("serial_text", "state", "face_value", "expire_time", "tenant_id", "pin")
 # the command's words for the voucher events
 EVENTS = {"activate": "activate", "block": "block", "unblock": "unblock", "damaged": "mark_damaged", "stolen": "mark_stolen",
-          "expire": "expire", "purge": "purge"}
+          "recover": "recover", "expire": "expire", "purge": "purge"}
+
+# reservation ids are per tenant: the operator names the MVNO when more than one used the id
+_RESERVATION_TENANT = "the reservation's tenant (default: yours, or the only one you act for that used the id)"
 
 
 def _when(text: str) -> datetime | None:
@@ -122,13 +125,13 @@ def cmd_reserve(args: argparse.Namespace) -> int:
 
 def cmd_commit(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        emit_one(rb.vouchers.commit(args.reservation_id), args.json)
+        emit_one(rb.vouchers.commit(args.reservation_id, args.tenant), args.json)
     return 0
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     with client_from(args) as rb:
-        emit_one(rb.vouchers.release(args.reservation_id, args.reason), args.json)
+        emit_one(rb.vouchers.release(args.reservation_id, args.reason, args.tenant), args.json)
     return 0
 
 
@@ -236,11 +239,13 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("commit", help="two-step recharge, step 2: credit the subscriber with a reserved voucher")
     p.add_argument("reservation_id", help="the --request-id given to reserve")
+    p.add_argument("--tenant", default="", help=_RESERVATION_TENANT)
     client_flags(p)
     p.set_defaults(func=cmd_commit)
 
     p = sub.add_parser("release", help="two-step recharge: give a reserved voucher back (no credit)")
     p.add_argument("reservation_id", help="the --request-id given to reserve")
+    p.add_argument("--tenant", default="", help=_RESERVATION_TENANT)
     p.add_argument("--reason", default="")
     client_flags(p)
     p.set_defaults(func=cmd_release)
@@ -252,7 +257,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_recover)
 
     for name, event in (("activate", "activate"), ("block", "block"), ("unblock", "unblock"), ("mark-damaged", "damaged"),
-                        ("mark-stolen", "stolen"), ("purge", "purge")):
+                        ("mark-stolen", "stolen"), ("recover", "recover"), ("purge", "purge")):
         p = sub.add_parser(name, help=f"{name.replace('-', ' ')} one voucher, a serial range or a batch's vouchers")
         _selection_flags(p)
         p.add_argument("--reason", default="")

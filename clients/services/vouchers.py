@@ -15,7 +15,7 @@ from billing.v1 import voucher_pb2_grpc as rpc
 from clients.services.base import Page, enum_number, timestamp
 
 Progress = Callable[[int, int], None]   # (done, total)
-VOUCHER_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge")
+VOUCHER_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "recover", "expire", "purge")
 BATCH_EVENTS = ("activate", "block", "unblock", "expire", "purge")
 
 
@@ -101,13 +101,15 @@ class VoucherClient:
         """Two-step recharge, first step: hold a voucher for ``msisdn``; ``request_id`` becomes the reservation id."""
         return self.rpc.ReserveVoucher(pb.ReserveVoucherRequest(msisdn=msisdn, pin=pin, request_id=request_id)).reservation
 
-    def commit(self, reservation_id: str) -> pb.CommitReservationResponse:
-        """Book the credit of a reservation (idempotent)."""
-        return self.rpc.CommitReservation(pb.CommitReservationRequest(reservation_id=reservation_id))
+    def commit(self, reservation_id: str, tenant_id: str = "") -> pb.CommitReservationResponse:
+        """Book the credit of a reservation (idempotent).  ``tenant_id``: the reservation's tenant (ids are per tenant);
+        empty: the caller's own, or the only tenant it acts for that used the id."""
+        return self.rpc.CommitReservation(pb.CommitReservationRequest(reservation_id=reservation_id, tenant_id=tenant_id))
 
-    def release(self, reservation_id: str, reason: str = "") -> pb.Reservation:
-        """Give a reserved voucher back (idempotent)."""
-        return self.rpc.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason)).reservation
+    def release(self, reservation_id: str, reason: str = "", tenant_id: str = "") -> pb.Reservation:
+        """Give a reserved voucher back (idempotent); ``tenant_id`` as for :meth:`commit`."""
+        return self.rpc.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason,
+                                                                        tenant_id=tenant_id)).reservation
 
     def recover_reservations(self, older_than_seconds: int | None = None) -> pb.ChangeVouchersResponse:
         """The scheduled job: reservations older than the server's timeout (or ``older_than_seconds``) become pending."""

@@ -24,9 +24,11 @@ from engine.vouchers.transitions import (
     BATCH_EVENTS,
     VOUCHER_BATCH,
     BulkOutcome,
+    apply_by_owner,
     apply_in_bulk,
     decide_batch,
     decide_voucher,
+    merged,
     transition_refused,
     voucher_facts,
 )
@@ -39,7 +41,7 @@ from engine.vouchers.settings import VoucherSettings
 
 log = logging.getLogger("rulebill.vouchers")
 
-OPERATOR_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge")
+OPERATOR_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "recover", "expire", "purge")
 # events that put vouchers on sale (or take them off the books) move value: an administrator's
 VALUE_EVENTS = frozenset({"activate", "unblock", "purge"})
 KEY_ROTATION_PAGE = 100
@@ -154,7 +156,7 @@ class VoucherDesk:
                 visible_batch(principal, uow.vouchers.get_batch(selection.batch_id), selection.batch_id)
             sealers: dict[str, PinSealer] = {}
             batches: dict[str, VoucherBatch] = {}
-            revealed = 0
+            revealed: dict[str, int] = {}  # per owner: each owner's auditor sees the reveal of its own PINs
             for chunk in uow.vouchers.stream_vouchers(selection, chunk_size):
                 out = []
                 for v in chunk:
@@ -166,11 +168,14 @@ class VoucherDesk:
                         sealer = sealers.get(v.batch_id) or sealers.setdefault(v.batch_id, self.sealer_for(uow, v.batch_id))
                         pin = sealer.open(v.serial, v.nonce, v.ciphertext).decode("ascii")
                     out.append(RevealedVoucher(v, pin, batch.serial.format(v.serial)))
-                revealed += len(out) if reveal else 0
+                    if reveal:
+                        revealed[v.owner] = revealed.get(v.owner, 0) + 1
                 yield out
             if reveal:
-                uow.audit.append(audit.entry(principal, self._clock.now(), "voucher.reveal", "voucher_selection",
-                                             describe(selection), {}, {"revealed": revealed}))
+                now = self._clock.now()
+                for owner, n in sorted((revealed or {"": 0}).items()):  # nothing selected: one entry of 0, the caller's
+                    uow.audit.append(audit.entry(principal, now, "voucher.reveal", "voucher_selection", describe(selection), {},
+                                                 {"revealed": n}, owner))
                 uow.commit()
 
     def sealer_for(self, uow: VoucherUnitOfWork, batch_id: str) -> PinSealer:
@@ -198,7 +203,8 @@ class VoucherDesk:
         single = selection.first_serial is not None and selection.first_serial == selection.last_serial
         now = self._clock.now()
         with self._uow() as uow:
-            outcome = apply_in_bulk(uow.vouchers, self._lifecycle, event, selection, now, principal.privileges)
+            by_owner = apply_by_owner(uow.vouchers, self._lifecycle, event, selection, now, principal.privileges)
+            outcome = merged(event, by_owner.values())
             total = outcome.changed_count + outcome.refused_count
             if total == 0:
                 if not must_exist:
@@ -207,12 +213,15 @@ class VoucherDesk:
             if single and outcome.refused:
                 group = outcome.refused[0]
                 raise transition_refused("voucher", str(selection.first_serial), group.state.value, event, group.reason)
-            after = {"event": event, "changed": {f"{a.value}->{b.value}": n for (a, b), n in outcome.changed.items()},
-                     "refused": {g.state.value: g.count for g in outcome.refused}}
-            if reason:
-                after["reason"] = reason
-            uow.audit.append(audit.entry(principal, now, f"voucher.{event}", "voucher_selection", describe(selection), {},
-                                         after, request_id=request_id))
+            # one entry per owner, filed under it: each owner's auditor sees what was done to its vouchers
+            for owner, part in by_owner.items():
+                if part.changed_count or part.refused_count:
+                    after = {"event": event, "changed": {f"{a.value}->{b.value}": n for (a, b), n in part.changed.items()},
+                             "refused": {g.state.value: g.count for g in part.refused}}
+                    if reason:
+                        after["reason"] = reason
+                    uow.audit.append(audit.entry(principal, now, f"voucher.{event}", "voucher_selection", describe(selection), {},
+                                                 after, owner, request_id))
             uow.commit()
         log.info("voucher %s on %s: %d changed, %d refused", event, describe(selection), outcome.changed_count, outcome.refused_count)
         return outcome
@@ -232,12 +241,14 @@ class VoucherDesk:
         now = self._clock.now()
         selection = scoped(principal, VoucherSelection(states=frozenset({VoucherState.RESERVED}), changed_by=now - age))
         with self._uow() as uow:
-            outcome = apply_in_bulk(uow.vouchers, self._lifecycle, "reservation_timeout", selection, now, principal.privileges)
-            if outcome.changed_count or outcome.refused_count:
-                uow.audit.append(audit.entry(principal, now, "voucher.reservation_timeout", "voucher_selection", describe(selection),
-                                             {}, {"changed": outcome.changed_count, "refused": outcome.refused_count}))
-                uow.commit()
-        return outcome
+            by_owner = apply_by_owner(uow.vouchers, self._lifecycle, "reservation_timeout", selection, now, principal.privileges)
+            for owner, part in by_owner.items():
+                if part.changed_count or part.refused_count:
+                    uow.audit.append(audit.entry(principal, now, "voucher.reservation_timeout", "voucher_selection",
+                                                 describe(selection), {},
+                                                 {"changed": part.changed_count, "refused": part.refused_count}, owner))
+            uow.commit()
+        return merged("reservation_timeout", by_owner.values())
 
     def change_batch(self, principal: Principal, batch_id: str, event: str, reason: str = "") -> VoucherBatch:
         """Move a batch; ``activate`` and ``purge`` also move its vouchers, in the same transaction."""

@@ -117,6 +117,11 @@ class _Plan:
     count: int = 0
     totals: dict[str, int] = field(default_factory=dict)
     left_out: dict[tuple[VoucherState, str], int] = field(default_factory=dict)
+    # per owner (each owner's audit entry tells only of its own vouchers): count, batches, left out by state
+    owners: dict[str, tuple[int, set[str], dict[str, int]]] = field(default_factory=dict)
+
+    def share(self, owner: str) -> tuple[int, set[str], dict[str, int]]:
+        return self.owners.setdefault(owner, (0, set(), {}))
 
 
 class Distributor:
@@ -154,10 +159,12 @@ class Distributor:
             report = sealer.seal(self._clear_text(repo, selection, plan, now), writer)  # type: ignore[arg-type]
             receipt = ExportReceipt(writer.sha256.hexdigest(), writer.size, plan.count, plan.totals, tuple(sorted(plan.batches)), now,
                                     report.recipient_fingerprint, report.signer_fingerprint, left_out)
-            uow.audit.append(audit.entry(principal, now, "voucher.export", "voucher_selection", describe(selection), {}, {
-                "file": file_name, "sha256": receipt.sha256, "size": receipt.size, "count": plan.count,
-                "recipient_fingerprint": receipt.recipient_fingerprint, "signer_fingerprint": receipt.signer_fingerprint,
-                "batches": list(receipt.batch_ids), "left_out": {g.state.value: g.count for g in left_out}}, request_id=request_id))
+            for owner, (count, batch_ids, left) in sorted(plan.owners.items()):
+                # filed under each owner, with its own count, batches and left-out vouchers (never another owner's ids)
+                uow.audit.append(audit.entry(principal, now, "voucher.export", "voucher_selection", describe(selection), {}, {
+                    "file": file_name, "sha256": receipt.sha256, "size": receipt.size, "count": count,
+                    "recipient_fingerprint": receipt.recipient_fingerprint, "signer_fingerprint": receipt.signer_fingerprint,
+                    "batches": sorted(batch_ids), "left_out": left}, owner, request_id))
             uow.commit()
         log.info("exported %d vouchers (%s), %d left out, sha256 %s, recipient %s", plan.count, describe(selection),
                  sum(g.count for g in left_out), receipt.sha256, receipt.recipient_fingerprint)
@@ -179,8 +186,10 @@ class Distributor:
                     facts = {"batch_state": batch.state.value, "expired": group[1]}
                     to_state, refusal = decide_voucher(self._lifecycle, v.state, EXPORT_EVENT, facts, privileges)
                     why = decided[group] = "" if to_state is not None else refusal
+                count, batch_ids, left = plan.share(v.owner)
                 if why:
                     plan.left_out[(v.state, why)] = plan.left_out.get((v.state, why), 0) + 1
+                    left[v.state.value] = left.get(v.state.value, 0) + 1
                     continue
                 if v.batch_id not in plan.batches:
                     batch_sealer(self._keys, batch)  # destroyed keys fail here, before the file exists
@@ -188,6 +197,8 @@ class Distributor:
                 plan.allowed.add(group)
                 plan.totals[v.currency] = plan.totals.get(v.currency, 0) + v.face_value_micros
                 plan.count += 1
+                batch_ids.add(v.batch_id)
+                plan.owners[v.owner] = (count + 1, batch_ids, left)
         return plan
 
     @staticmethod

@@ -99,6 +99,10 @@ class VoucherRepository(ABC):
     def count_by_state(self, selection: VoucherSelection) -> dict[VoucherState, int]: ...
 
     @abstractmethod
+    def owners(self, selection: VoucherSelection) -> list[str]:
+        """The tenants owning the selected vouchers, sorted."""
+
+    @abstractmethod
     def batch_ids(self, selection: VoucherSelection) -> list[str]:
         """The batches the selected vouchers belong to (sorted)."""
 
@@ -114,10 +118,13 @@ class VoucherRepository(ABC):
 
     # --- redemption ------------------------------------------------------
     @abstractmethod
-    def get_redemption(self, request_id: str) -> Redemption | None: ...
+    def get_redemption(self, tenant_id: str, request_id: str) -> Redemption | None:
+        """The ledger row of ``request_id`` in ``tenant_id`` (request ids are per tenant)."""
 
     @abstractmethod
-    def get_reservation(self, reservation_id: str) -> Reservation | None: ...
+    def reservations_with_id(self, reservation_id: str) -> list[Reservation]:
+        """The reservations with this id, one per tenant that used it
+        (:func:`engine.vouchers.redemption.reservation_named` picks the caller's)."""
 
     @abstractmethod
     def attempt_pin(self, attempt: PinAttempt) -> AttemptResult:

@@ -42,6 +42,7 @@ from engine.vouchers.redemption import (
     Redemption,
     Reservation,
     ReservationStep,
+    reservation_named,
 )
 
 log = logging.getLogger("rulebill.vouchers.recharge")
@@ -177,32 +178,37 @@ class Recharger:
         raise RechargeRefused(r.reason, _refusal_message(event, r.reason, facts.serial, facts.state, facts.batch_state), serial)
 
     # --- reservation steps --------------------------------------------------
-    def commit(self, principal: Principal, reservation_id: str) -> Redemption:
+    def commit(self, principal: Principal, reservation_id: str, tenant_id: str = "") -> Redemption:
         """Book the credit of a reservation (reserved or pending -> used, as the rules say)."""
-        return self.commit_reservation(principal, reservation_id)[0]
+        return self.commit_reservation(principal, reservation_id, tenant_id)[0]
 
-    def commit_reservation(self, principal: Principal, reservation_id: str) -> tuple[Redemption, Reservation]:
-        """:meth:`commit`, with the reservation as it stands afterwards (what CommitReservation answers)."""
-        result = self._step("commit", principal, reservation_id, "")
-        assert result.redemption is not None
-        held = result.reservation or self.get_reservation(principal, reservation_id)
-        return result.redemption, held
+    def commit_reservation(self, principal: Principal, reservation_id: str, tenant_id: str = "") -> tuple[Redemption, Reservation]:
+        """:meth:`commit`, with the reservation as it stands afterwards (what CommitReservation answers).
 
-    def release(self, principal: Principal, reservation_id: str, reason: str = "") -> Reservation:
+        Reservation ids are per tenant: ``tenant_id`` names the reservation's; empty means the caller's own, or the
+        only tenant the caller sees that has the id (:func:`~engine.vouchers.redemption.reservation_named`)."""
+        result = self._step("commit", principal, reservation_id, "", tenant_id)
+        assert result.redemption is not None and result.reservation is not None
+        return result.redemption, result.reservation
+
+    def release(self, principal: Principal, reservation_id: str, reason: str = "", tenant_id: str = "") -> Reservation:
         """Give the voucher back (reserved or pending -> active, as the rules say)."""
-        result = self._step("release", principal, reservation_id, reason)
+        result = self._step("release", principal, reservation_id, reason, tenant_id)
         assert result.reservation is not None
         return result.reservation
 
-    def get_reservation(self, principal: Principal, reservation_id: str) -> Reservation:
+    def get_reservation(self, principal: Principal, reservation_id: str, tenant_id: str = "") -> Reservation:
         principal.require(Permission.VOUCHER_READ)
         with self._uow() as uow:
-            held = uow.vouchers.get_reservation(reservation_id)
-        if held is None or not principal.can_see_tenant(held.tenant_id):
+            candidates = uow.vouchers.reservations_with_id(reservation_id)
+        held, ambiguous = reservation_named(principal, tenant_id, candidates)
+        if ambiguous:
+            raise _ambiguous(reservation_id)
+        if held is None:
             raise NotFound("reservation", reservation_id)
         return held
 
-    def _step(self, event: str, principal: Principal, reservation_id: str, reason: str) -> AttemptResult:
+    def _step(self, event: str, principal: Principal, reservation_id: str, reason: str, tenant_id: str = "") -> AttemptResult:
         principal.require(Permission.VOUCHER_REDEEM)
         errors = ErrorList()
         _check_request_id(reservation_id, errors, "reservation_id")
@@ -210,10 +216,12 @@ class Recharger:
             errors.add("reason", f"at most {REASON_MAX} characters")
         errors.raise_if_any(f"cannot {event} reservation")
         step = ReservationStep(event, reservation_id, self._clock.now(), self.moves(event, principal.privileges),
-                               "rtx_" + secrets.token_hex(10), principal, reason)
+                               "rtx_" + secrets.token_hex(10), principal, reason, tenant_id)
         with self._uow() as uow:
             r = uow.vouchers.step_reservation(step)
             uow.commit()
+        if r.outcome is Outcome.AMBIGUOUS:
+            raise _ambiguous(reservation_id)
         if r.outcome in (Outcome.DONE, Outcome.REPLAYED):
             if r.outcome is Outcome.DONE:
                 log.info("reservation %s: %s", reservation_id, event)
@@ -261,6 +269,11 @@ class Recharger:
                                          {"failed_attempts": guard.failed_attempts, "barred_until": guard.barred_until},
                                          after, subscriber.tenant_id))
             uow.commit()
+
+
+def _ambiguous(reservation_id: str) -> InvalidArgument:
+    return InvalidArgument.field("tenant_id", f"reservation id {reservation_id} is used in more than one tenant you act for: "
+                                 "name the reservation's tenant")
 
 
 def _refusal_message(event: str, code: str, serial: int, state: str, batch_state: str) -> str:

@@ -2,7 +2,7 @@
 
 A recharge must be exactly-once under concurrency and cost one round trip on
 PostgreSQL, so the store carries it out in one unit: PostgreSQL in a stored
-function (migration ``vouchers_0003``), SQLite and the in-memory test store by
+function (migrations ``vouchers_0003``, ``vouchers_0004``), SQLite and the in-memory test store by
 reading a :class:`AttemptSnapshot` under their single writer lock, calling
 :func:`settle_attempt` and writing the :class:`Settlement` it returns.  A contract
 test runs the same scenarios against all three, so the stored function cannot
@@ -10,11 +10,14 @@ drift from this module.
 
 Order of decisions, each for a reason:
 
-1. the request id -- a retry returns the stored result (same subscriber, same
-   voucher), never a second credit; the same id with another PIN or subscriber is
-   refused, never answered with the first result;
-2. a live subscriber the caller may act for -- else not found, and not counted
-   (it is not the subscriber's guess);
+1. a live subscriber the caller may act for -- else not found, and not counted
+   (it is not the subscriber's guess).  This comes before the request id: request
+   ids belong to a tenant (the subscriber's), so another tenant's ids are neither
+   refused as taken nor replayed -- a caller who cannot see the subscriber learns
+   exactly what an unknown subscriber gives;
+2. the request id, within the subscriber's tenant -- a retry returns the stored
+   result (same subscriber, same voucher), never a second credit; the same id with
+   another PIN or subscriber is refused, never answered with the first result;
 3. the recharge bar (``rules/lifecycle/recharge_lockout.yaml``): while it holds,
    nothing is looked up and nothing is counted;
 4. the attempt is counted before the PIN is looked up, so concurrent guesses
@@ -31,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Sequence
 
 from engine import audit
 from engine.eventrules import LockoutPolicy, decide_recharge_lockout
@@ -112,7 +116,10 @@ class PinAttempt:
 
 @dataclass(frozen=True)
 class ReservationStep:
-    """``commit`` (credit the held voucher) or ``release`` (give it back) of one reservation."""
+    """``commit`` (credit the held voucher) or ``release`` (give it back) of one reservation.
+
+    Reservation ids belong to a tenant: ``tenant_id`` names it; empty means the caller's own tenant, or else the
+    only tenant the caller can see that has the id (:func:`reservation_named`)."""
 
     event: str
     reservation_id: str
@@ -121,6 +128,7 @@ class ReservationStep:
     transaction_id: str
     actor: Principal
     reason: str = ""
+    tenant_id: str = ""
 
 
 class Outcome(str, Enum):
@@ -129,6 +137,7 @@ class Outcome(str, Enum):
     REQUEST_ID_REUSED = "request_id_reused"  # the id belongs to another subscriber, voucher or kind of request
     NO_SUBSCRIBER = "no_subscriber"  # no live subscriber the caller may act for (not counted)
     NOT_FOUND = "not_found"  # no such reservation for this caller
+    AMBIGUOUS = "ambiguous"  # the reservation id is held in several tenants the caller sees: it must name one
     BARRED = "barred"  # a recharge bar holds (not counted)
     WRONG_PIN = "wrong_pin"  # counted: bad check digit, unknown PIN, another tenant's voucher
     REFUSED = "refused"  # the voucher exists but the lifecycle does not let it move (counted for PIN entries)
@@ -161,6 +170,7 @@ class AttemptResult:
 class AttemptSnapshot:
     """Everything a PIN entry reads, taken under the store's write lock (SQLite, the test store)."""
 
+    # the ledger row and the reservation with the request id in the subscriber's tenant (ids are per tenant)
     earlier_redemption: Redemption | None
     earlier_reservation: Reservation | None
     subscriber_tenant: str | None  # the live subscriber's tenant; None when there is none
@@ -174,10 +184,25 @@ class AttemptSnapshot:
 @dataclass(frozen=True)
 class StepSnapshot:
     reservation: Reservation | None
-    earlier_redemption: Redemption | None  # the ledger row of a commit already made
+    earlier_redemption: Redemption | None  # the ledger row of a commit already made (in the reservation's tenant)
     voucher: Voucher | None
     batch_state: str
     balance: tuple[int, datetime] | None
+    ambiguous: bool = False  # several tenants the caller sees hold the id and the step named none (reservation_named)
+
+
+def reservation_named(actor: Principal, tenant_id: str, candidates: Sequence[Reservation]) -> tuple[Reservation | None, bool]:
+    """The reservation a caller names by its id (``candidates``: that id in every tenant): (reservation, ambiguous).
+
+    The one in ``tenant_id`` when named, else in the caller's own tenant, else the only one the caller can see;
+    several and none named is ambiguous (an operator acting for its MVNOs names the tenant)."""
+    seen = [r for r in candidates if actor.can_see_tenant(r.tenant_id) and (not tenant_id or r.tenant_id == tenant_id)]
+    own = [r for r in seen if r.tenant_id == actor.tenant_id]
+    if own:
+        return own[0], False
+    if len(seen) == 1:
+        return seen[0], False
+    return None, len(seen) > 1
 
 
 @dataclass(frozen=True)
@@ -243,6 +268,10 @@ def _counted(a: PinAttempt, snap: AttemptSnapshot, tenant: str, outcome: Outcome
 
 def settle_attempt(a: PinAttempt, snap: AttemptSnapshot) -> Settlement:
     """The reference decision for one PIN entry (see the module doc for the order)."""
+    # the tenant first: the request ids looked up below are the subscriber's tenant's
+    tenant = snap.subscriber_tenant
+    if tenant is None or not a.can_see(tenant):
+        return Settlement(AttemptResult(Outcome.NO_SUBSCRIBER))
     earlier = snap.earlier_redemption if a.event == "redeem" else snap.earlier_reservation
     other = snap.earlier_reservation if a.event == "redeem" else snap.earlier_redemption
     if earlier is not None or other is not None:
@@ -255,9 +284,6 @@ def settle_attempt(a: PinAttempt, snap: AttemptSnapshot) -> Settlement:
         if isinstance(earlier, Redemption):
             return Settlement(AttemptResult(Outcome.REPLAYED, redemption=earlier))
         return Settlement(AttemptResult(Outcome.REPLAYED, reservation=earlier))
-    tenant = snap.subscriber_tenant
-    if tenant is None or not a.can_see(tenant):
-        return Settlement(AttemptResult(Outcome.NO_SUBSCRIBER))
     check = decide_recharge_lockout(snap.guard.failed_attempts, snap.guard.barred_until, a.at, "check", a.lockout)
     if check.barred:
         return Settlement(AttemptResult(Outcome.BARRED, failed_attempts=check.failed_count, barred_until=check.barred_until))
@@ -294,8 +320,10 @@ def settle_attempt(a: PinAttempt, snap: AttemptSnapshot) -> Settlement:
 
 def settle_step(s: ReservationStep, snap: StepSnapshot) -> Settlement:
     """The reference decision for committing or releasing a reservation."""
+    if snap.ambiguous:
+        return Settlement(AttemptResult(Outcome.AMBIGUOUS))
     held = snap.reservation
-    if held is None or not s.actor.can_see_tenant(held.tenant_id):
+    if held is None or not s.actor.can_see_tenant(held.tenant_id) or (s.tenant_id and held.tenant_id != s.tenant_id):
         return Settlement(AttemptResult(Outcome.NOT_FOUND))
     done = COMMITTED if s.event == "commit" else RELEASED
     if held.status == done:

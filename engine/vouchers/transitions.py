@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 from engine.errors import FailedPrecondition
 from engine.eventrules import Lifecycle
+from engine.eventrules.lifecycle import PRIVILEGE_REQUIRED, TransitionDecision
 from engine.vouchers.model import BatchState, VoucherState
 from engine.vouchers.moves import VOUCHER, VOUCHER_BATCH
 from engine.vouchers.ports import VoucherRepository, VoucherSelection
 
 # operator-facing operations and the lifecycle event each one posts
-VOUCHER_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "expire", "purge", "redeem")
+VOUCHER_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "recover", "expire", "purge", "redeem")
 BATCH_EVENTS = ("activate", "block", "unblock", "expire", "purge")
+S = TypeVar("S", VoucherState, BatchState)
 
 
 @dataclass(frozen=True)
@@ -62,25 +64,27 @@ def transition_refused(kind: str, subject: str, state: str, event: str, reason: 
 
 def decide_voucher(lifecycle: Lifecycle, state: VoucherState, event: str, facts: Mapping[str, Any],
                    privileges: Iterable[str] = ()) -> tuple[VoucherState | None, str]:
-    """(new state, "") when allowed, (None, reason) when refused."""
+    """(new state, "") when allowed, (None, reason) when refused; PermissionDenied when only a privilege the
+    caller lacks stands in the way (``requires_privilege``: the request is not the caller's to make)."""
     decision = lifecycle.decide(VOUCHER, state.value, event, dict(facts), tuple(privileges))
-    if not decision.allowed or not decision.to_state:
-        return None, decision.reason or f"{event} is not allowed from {state.value}"
-    try:
-        return VoucherState(decision.to_state), ""
-    except ValueError:
-        return None, f"the rules name an unknown voucher state {decision.to_state!r}"
+    return _to_state(decision, VoucherState, "voucher", event, state.value)
 
 
 def decide_batch(lifecycle: Lifecycle, state: BatchState, event: str, facts: Mapping[str, Any],
                  privileges: Iterable[str] = ()) -> tuple[BatchState | None, str]:
     decision = lifecycle.decide(VOUCHER_BATCH, state.value, event, dict(facts), tuple(privileges))
+    return _to_state(decision, BatchState, "batch", event, state.value)
+
+
+def _to_state(decision: TransitionDecision, states: type[S], kind: str, event: str, current: str) -> tuple[S | None, str]:
+    if decision.code == PRIVILEGE_REQUIRED:
+        decision.raise_if_refused()
     if not decision.allowed or not decision.to_state:
-        return None, decision.reason or f"{event} is not allowed from {state.value}"
+        return None, decision.reason or f"{event} is not allowed from {current}"
     try:
-        return BatchState(decision.to_state), ""
+        return states(decision.to_state), ""
     except ValueError:
-        return None, f"the rules name an unknown batch state {decision.to_state!r}"
+        return None, f"the rules name an unknown {kind} state {decision.to_state!r}"
 
 
 def voucher_facts(batch_state: BatchState | str, expires_at: datetime, now: datetime) -> dict[str, Any]:
@@ -111,5 +115,31 @@ def apply_in_bulk(repo: VoucherRepository, lifecycle: Lifecycle, event: str, sel
                 if moved < count:
                     key = (state, "changed by another request meanwhile")
                     refused[key] = refused.get(key, 0) + count - moved
+    return _outcome(event, changed, refused)
+
+
+def apply_by_owner(repo: VoucherRepository, lifecycle: Lifecycle, event: str, selection: VoucherSelection, now: datetime,
+                   privileges: Iterable[str] = ()) -> dict[str, BulkOutcome]:
+    """:func:`apply_in_bulk` once per tenant owning selected vouchers, so that each owner's audit entry tells
+    what happened to its own vouchers (an operator's selection may span its MVNOs)."""
+    owners = sorted(selection.owners) if selection.owners is not None else repo.owners(selection)
+    return {owner: apply_in_bulk(repo, lifecycle, event, replace(selection, owners=frozenset({owner})), now, privileges)
+            for owner in owners}
+
+
+def merged(event: str, outcomes: Iterable[BulkOutcome]) -> BulkOutcome:
+    """Several outcomes of one event as one (what the caller is answered)."""
+    changed: dict[tuple[VoucherState, VoucherState], int] = {}
+    refused: dict[tuple[VoucherState, str], int] = {}
+    for o in outcomes:
+        for key, n in o.changed.items():
+            changed[key] = changed.get(key, 0) + n
+        for g in o.refused:
+            refused[(g.state, g.reason)] = refused.get((g.state, g.reason), 0) + g.count
+    return _outcome(event, changed, refused)
+
+
+def _outcome(event: str, changed: dict[tuple[VoucherState, VoucherState], int],
+             refused: dict[tuple[VoucherState, str], int]) -> BulkOutcome:
     return BulkOutcome(event, changed, [RefusedGroup(state, n, why)
                                         for (state, why), n in sorted(refused.items(), key=lambda kv: kv[0][0].value)])

@@ -19,11 +19,13 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     engine = make_engine(url)
-    with engine.connect() as connection:
-        context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:  # a migration that refuses (vouchers_0004's downgrade) leaves no connection open
+        engine.dispose()
 
 
 if context.is_offline_mode():

@@ -49,8 +49,10 @@ def test_every_voucher_rpc_taking_an_object_id_refuses_another_tenant(stack: Any
         "GenerateBatch": {"count": 1},
         "StreamVouchers": {"reveal": True},
         "ExportVouchers": {"recipient_public_key": b"any key: the selection is checked first"},
-        "Redeem": {"pin": pins[first], "request_id": "xt-redeem"},
-        "ReserveVoucher": {"pin": pins[first], "request_id": "xt-reserve"},
+        # alpha's own request id, and for ReserveVoucher the PIN alpha reserved with it: a replay of alpha's request
+        # (request ids are per tenant: the id is neither refused as taken nor answered with alpha's reservation)
+        "Redeem": {"pin": pins[first], "request_id": "xt-held"},
+        "ReserveVoucher": {"pin": pins[first + 1], "request_id": "xt-held"},
         "ChangeVouchers": {"event": pb.VOUCHER_EVENT_BLOCK},
         "ChangeBatch": {"event": pb.BATCH_EVENT_BLOCK},
         "AmendVoucher": {"dealer": "moved", "set_dealer": True},

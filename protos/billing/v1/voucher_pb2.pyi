@@ -46,6 +46,7 @@ class VoucherEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VOUCHER_EVENT_MARK_STOLEN: _ClassVar[VoucherEvent]
     VOUCHER_EVENT_EXPIRE: _ClassVar[VoucherEvent]
     VOUCHER_EVENT_PURGE: _ClassVar[VoucherEvent]
+    VOUCHER_EVENT_RECOVER: _ClassVar[VoucherEvent]
 
 class BatchEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -88,6 +89,7 @@ VOUCHER_EVENT_MARK_DAMAGED: VoucherEvent
 VOUCHER_EVENT_MARK_STOLEN: VoucherEvent
 VOUCHER_EVENT_EXPIRE: VoucherEvent
 VOUCHER_EVENT_PURGE: VoucherEvent
+VOUCHER_EVENT_RECOVER: VoucherEvent
 BATCH_EVENT_UNSPECIFIED: BatchEvent
 BATCH_EVENT_ACTIVATE: BatchEvent
 BATCH_EVENT_BLOCK: BatchEvent
@@ -502,10 +504,12 @@ class ReserveVoucherResponse(_message.Message):
     def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
 
 class CommitReservationRequest(_message.Message):
-    __slots__ = ("reservation_id",)
+    __slots__ = ("reservation_id", "tenant_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
-    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class CommitReservationResponse(_message.Message):
     __slots__ = ("redemption", "reservation")
@@ -516,12 +520,14 @@ class CommitReservationResponse(_message.Message):
     def __init__(self, redemption: _Optional[_Union[RedeemResponse, _Mapping]] = ..., reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
 
 class ReleaseReservationRequest(_message.Message):
-    __slots__ = ("reservation_id", "reason")
+    __slots__ = ("reservation_id", "reason", "tenant_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     reason: str
-    def __init__(self, reservation_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., reason: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class ReleaseReservationResponse(_message.Message):
     __slots__ = ("reservation",)

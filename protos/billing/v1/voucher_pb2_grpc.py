@@ -177,7 +177,7 @@ class VoucherServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ChangeVouchers(self, request, context):
-        """Activate, block, unblock, mark damaged/stolen, expire or purge one voucher, a serial range or a batch's vouchers.
+        """Activate, block, unblock, mark damaged/stolen, recover, expire or purge one voucher, a serial range or a batch's vouchers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

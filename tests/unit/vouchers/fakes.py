@@ -31,6 +31,7 @@ from engine.vouchers.redemption import (
     ReservationStep,
     Settlement,
     StepSnapshot,
+    reservation_named,
     settle_attempt,
     settle_step,
 )
@@ -41,8 +42,8 @@ class StoreState:
     batches: dict[str, VoucherBatch] = field(default_factory=dict)
     vouchers: dict[int, Voucher] = field(default_factory=dict)
     by_hash: dict[bytes, int] = field(default_factory=dict)
-    redemptions: dict[str, Redemption] = field(default_factory=dict)
-    reservations: dict[str, Reservation] = field(default_factory=dict)
+    redemptions: dict[tuple[str, str], Redemption] = field(default_factory=dict)  # by (tenant, request id)
+    reservations: dict[tuple[str, str], Reservation] = field(default_factory=dict)  # by (tenant, reservation id)
     guards: dict[str, RechargeGuard] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)  # (msisdn, currency) -> micros
     valid_until: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (msisdn, currency), as the SQL store
@@ -136,6 +137,9 @@ class FakeVoucherRepository(VoucherRepository):
                 counts[v.state] = counts.get(v.state, 0) + 1
         return counts
 
+    def owners(self, selection: VoucherSelection) -> list[str]:
+        return sorted({v.owner for v in self.s.vouchers.values() if selection.matches(v)})
+
     def batch_ids(self, selection: VoucherSelection) -> list[str]:
         return sorted({v.batch_id for v in self.s.vouchers.values() if selection.matches(v)})
 
@@ -158,11 +162,11 @@ class FakeVoucherRepository(VoucherRepository):
                                                   owner=voucher.owner, dealer=voucher.dealer, updated_at=voucher.updated_at)
         return True
 
-    def get_redemption(self, request_id: str) -> Redemption | None:
-        return self.s.redemptions.get(request_id)
+    def get_redemption(self, tenant_id: str, request_id: str) -> Redemption | None:
+        return self.s.redemptions.get((tenant_id, request_id))
 
-    def get_reservation(self, reservation_id: str) -> Reservation | None:
-        return self.s.reservations.get(reservation_id)
+    def reservations_with_id(self, reservation_id: str) -> list[Reservation]:
+        return sorted((r for (_, rid), r in self.s.reservations.items() if rid == reservation_id), key=lambda r: r.tenant_id)
 
     def _balance(self, msisdn: str, currency: str) -> tuple[int, datetime] | None:
         key = (msisdn, currency)
@@ -173,8 +177,9 @@ class FakeVoucherRepository(VoucherRepository):
         voucher = self.find_by_lookup_hash(attempt.lookup_hashes) if attempt.lookup_hashes else None
         batch = self.s.batches.get(voucher.batch_id) if voucher else None
         subscriber = self.s.subscribers.get(attempt.msisdn)
-        snap = AttemptSnapshot(self.s.redemptions.get(attempt.request_id), self.s.reservations.get(attempt.request_id),
-                               subscriber.tenant_id if subscriber else None, self.get_recharge_guard(attempt.msisdn), voucher,
+        tenant = subscriber.tenant_id if subscriber else ""
+        key = (tenant, attempt.request_id)
+        snap = AttemptSnapshot(self.s.redemptions.get(key), self.s.reservations.get(key), subscriber.tenant_id if subscriber else None, self.get_recharge_guard(attempt.msisdn), voucher,
                                batch.state.value if batch else "", batch.recharge_extension_days if batch else 0,
                                self._balance(attempt.msisdn, voucher.currency) if voucher else None)
         plan = settle_attempt(attempt, snap)
@@ -182,11 +187,11 @@ class FakeVoucherRepository(VoucherRepository):
         return plan.result
 
     def step_reservation(self, step: ReservationStep) -> AttemptResult:
-        held = self.s.reservations.get(step.reservation_id)
+        held, ambiguous = reservation_named(step.actor, step.tenant_id, self.reservations_with_id(step.reservation_id))
         voucher = self.s.vouchers.get(held.serial) if held else None
         batch = self.s.batches.get(voucher.batch_id) if voucher else None
-        snap = StepSnapshot(held, self.s.redemptions.get(step.reservation_id), voucher, batch.state.value if batch else "",
-                            self._balance(held.msisdn, held.currency) if held else None)
+        snap = StepSnapshot(held, self.s.redemptions.get((held.tenant_id, held.reservation_id)) if held else None, voucher,
+                            batch.state.value if batch else "", self._balance(held.msisdn, held.currency) if held else None, ambiguous)
         plan = settle_step(step, snap)
         self._write(plan)
         return plan.result
@@ -203,11 +208,11 @@ class FakeVoucherRepository(VoucherRepository):
                                                        redeemed_at=move.at if move.holder else None, updated_at=move.at)
         if plan.ledger is not None:
             led = plan.ledger
-            self.s.redemptions[led.request_id] = led
+            self.s.redemptions[(plan.ledger_tenant, led.request_id)] = led
             self.s.balances[(led.msisdn, led.currency)] = led.balance_micros
             self.s.valid_until[(led.msisdn, led.currency)] = led.valid_until
         if plan.reservation is not None:
-            self.s.reservations[plan.reservation.reservation_id] = plan.reservation
+            self.s.reservations[(plan.reservation.tenant_id, plan.reservation.reservation_id)] = plan.reservation
         if plan.audit is not None:
             FakeAuditLog(self.s).append(plan.audit)
 

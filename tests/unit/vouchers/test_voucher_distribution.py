@@ -105,3 +105,15 @@ def test_export_needs_reveal_privilege_and_a_live_data_key(world: World) -> None
     with pytest.raises(FailedPrecondition) as err:
         world.distributor.export(REVEALER, VoucherSelection(batch_id=batch.batch_id), PlainSealer(), out)
     assert err.value.reason == "DATA_KEY_DESTROYED" and out.getvalue() == b""
+
+
+def test_an_export_over_two_owners_is_audited_under_each_with_its_own_vouchers(world: World) -> None:
+    alpha = world.batch("vp-alpha-eur-10", count=2)
+    beta = world.batch("vp-beta-eur-20", count=3)
+    world.desk.change_vouchers(ADMIN, "block", VoucherSelection(first_serial=beta.first_serial, last_serial=beta.first_serial))
+    receipt, _, _ = _export(world, VoucherSelection(first_serial=alpha.first_serial, last_serial=beta.last_serial), request_id="x-2")
+    assert receipt.count == 4  # type: ignore[attr-defined]
+    entries = {e.object_tenant_id: e.after for e in world.store.state.audit if e.action == "voucher.export"}
+    assert {t: (a["count"], a["batches"], a["left_out"]) for t, a in entries.items()} == {
+        "mvno-alpha": (2, [alpha.batch_id], {}), "mvno-beta": (2, [beta.batch_id], {"blocked": 1})}
+    assert {a["sha256"] for a in entries.values()} == {receipt.sha256}  # type: ignore[attr-defined]
