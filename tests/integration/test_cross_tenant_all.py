@@ -51,8 +51,9 @@ EXTRA: Mapping[str, Mapping[str, Any]] = {
     "IssueToken": {"subject": "intruder", "role": tpb.ROLE_CSR},
     "GenerateBatch": {"count": 1},
     "StreamVouchers": {"reveal": True},
-    "Redeem": {"request_id": "xt-redeem"},
-    "ReserveVoucher": {"request_id": "xt-reserve"},
+    # alpha's own request id (its held reservation's): another tenant neither replays it nor learns it is taken (vouchers_0004)
+    "Redeem": {"request_id": "xt-held"},
+    "ReserveVoucher": {"request_id": "xt-held"},
     "ChangeVouchers": {"event": vpb.VOUCHER_EVENT_BLOCK},
     "ChangeBatch": {"event": vpb.BATCH_EVENT_BLOCK},
     "AmendVoucher": {"dealer": "moved", "set_dealer": True},
@@ -152,7 +153,9 @@ def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> t
     start.FromDatetime(s.clock.now())
     cdr = {"service": mpb.CDR_SERVICE_KIND_VOICE, "b_number": "33612999999", "duration_seconds": 60, "start_time.seconds": start.seconds}
     extra = {name: dict(values) for name, values in EXTRA.items()}
-    extra["Redeem"]["pin"] = extra.setdefault("ReserveVoucher", {})["pin"] = pins[batch.first_serial + 1]
+    extra["Redeem"]["pin"] = pins[batch.first_serial + 1]
+    # the very reservation alpha holds: its number, PIN and request id
+    extra["ReserveVoucher"].update({"msisdn": prepaid.msisdn, "pin": pins[batch.first_serial + 2]})
     extra["ExportVouchers"] = export_keys
     extra["RateCdr"].update({f"cdr.{k}": v for k, v in cdr.items()})
     for name in ("RateCdrs", "WhatIf"):
