@@ -223,6 +223,93 @@ def test_a_version_with_other_bundles_within_a_cycle_keeps_each_wallet_as_its_fi
         assert [r[:4] for r in got] == [r[:4] for r in want]
 
 
+def _oracle_lines(rows: Sequence[Sequence[Any]], plans: Sequence[str], active: Any, candidate: Any) -> tuple[dict[Any, list[Any]], int]:
+    """The report's lines as the rows rate side by side, each side with wallets made one row at a time (the oracle),
+    added up one row at a time: (plan, service) -> [cdrs, active, candidate, active unrated, candidate unrated,
+    currency], and the rejected count."""
+    want: dict[tuple[str, str], list[Any]] = {}
+    rejected = 0
+    sides = [Evaluator(c).rate_rows(rows, list(plans), _wallets_by_row(c, rows, plans)) for c in (active, candidate)]
+    for row, plan, a, c in zip(rows, plans, *sides):
+        if a[0] == "rejected":
+            rejected += 1
+            continue
+        line = want.setdefault((plan, row[COLUMNS.index("service")]), [0, 0, 0, 0, 0, ""])
+        line[0] += 1
+        line[1] += a[1] if a[0] == "rated" else 0
+        line[2] += c[1] if c[0] == "rated" else 0
+        line[3] += a[0] != "rated"
+        line[4] += c[0] != "rated"
+        if not line[5]:
+            line[5] = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
+    return want, rejected
+
+
+def _candidate_set() -> Any:
+    """The sample plans with national peak calls and SMS dearer, and TP_SMART_S v2 from 15 March without its data
+    bundle (so that a bill cycle holds two versions with different bundles on the candidate side)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rulebill-whatif-")) / "plans"
+    shutil.copytree(REPO / "plans", folder)
+    for name, old, new in (("RT_VOICE_NATIONAL_PEAK.yaml", 'price: "0.', 'price: "1.'), ("RT_SMS_NATIONAL.yaml", '"0.10"', '"0.13"')):
+        rate = folder / "rates" / "retail" / name
+        rate.write_text(rate.read_text().replace(old, new))
+    plan = folder / "tariff_plans" / "retail" / "TP_SMART_S.yaml"
+    text = plan.read_text().replace("effective_from: 2026-07-01", "effective_from: 2026-03-15")
+    head, v2 = text.split("  - version: 2", 1)
+    plan.write_text(head + "  - version: 2" + v2.replace("bundles: [BN_S_VOICE_120MIN, BN_S_DATA_2GB]", "bundles: [BN_S_VOICE_120MIN]"))
+    compiled = compile_folder(folder)
+    shutil.rmtree(folder.parent)
+    return compiled
+
+
+_CANDIDATE = _candidate_set()
+
+
+class _ColumnChunks:
+    """Rows as a CDR file's reading gives them: chunks of columns (engine.columns.ColumnRows) of ``size`` rows."""
+
+    def __init__(self, rows: Sequence[Sequence[Any]], size: int) -> None:
+        self.rows, self.size = rows, size
+
+    def chunks(self, _size: int) -> Any:
+        from engine.columns import ColumnRows
+
+        for k in range(0, len(self.rows), self.size):
+            part = self.rows[k:k + self.size]
+            yield ColumnRows([list(c) for c in zip(*part)], len(part))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), chunk=st.sampled_from([1, 3, 7, 20_000]), per_row=st.booleans())
+def test_what_if_of_rows_read_as_columns_equals_the_row_by_row_oracle(seed: int, chunk: int, per_row: bool) -> None:
+    """A CDR file read as columns is rated side by side by the C loop with each row's wallet found by its start minute
+    (a plan with the same bundles in every version), or as rows (TP_SMART_S on the candidate side, whose March holds
+    two versions with different bundles; plans per row; an unknown plan): the same report as the oracle's, line for
+    line, with rejected rows, cycles ending within a chunk, and rows the C loop leaves to the batch loop (SMS with
+    a per-CDR discount, calls to other networks, roaming)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(rng.randint(1, 40)):
+        service = rng.choice(["voice", "voice", "sms", "data"])
+        start = rng.choice(_TIMES)
+        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
+        row[COLUMNS.index("start_time")] = start
+        if rng.random() < 0.1:
+            row[COLUMNS.index("visited_network")] = rng.choice(["CHEAD", "USAAT"])
+        row[COLUMNS.index("cdr_id")] = f"cdr-{len(rows)}"
+        rows.append([str(x) for x in row])
+    one = rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_SMART_M", "TP_NOPE"])
+    plans = [rng.choice(["TP_SMART_S", "TP_SMART_M"]) if per_row else one for _ in rows]
+    by_id = {row[0]: plan for row, plan in zip(rows, plans)}
+    want, rejected = _oracle_lines(rows, plans, _SAMPLE, _CANDIDATE)
+    report = what_if(_ColumnChunks(rows, chunk), _CANDIDATE, _SAMPLE, lambda row: by_id[row[0]] if per_row else one)
+    got = {(x.plan_id, x.service): [x.cdrs, x.active_micros, x.candidate_micros, x.active_unrated, x.candidate_unrated, x.currency]
+           for x in report.lines}
+    assert got == want and report.rejected == rejected
+
+
 def test_the_bill_cycle_of_a_start_minute_is_found_once_for_all_its_seconds() -> None:
     """A CDR file has about as many start_time cells as rows: each second of a minute gets the group the minute's bill
     cycle gives (found once), and the minute that ends March in Paris and the one that starts April differ."""
