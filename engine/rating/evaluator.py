@@ -44,7 +44,7 @@ Order of work for one CDR:
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime
 from math import lcm
@@ -54,6 +54,7 @@ from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attr
 from engine.columns import ColumnRows
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
+from engine.rating.bandclock import Stretches
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
@@ -183,9 +184,8 @@ class Evaluator:
         # per (version, band): routes of home originating traffic by service and group, and of other traffic by key
         self._routes: dict[tuple[int, str], tuple[dict[str, _Routes], _Routes]] = {}
         self._days: dict[str, int] = {}
-        # per plan: the ends of the stretches of one version and band run found so far (sorted), and each end's
-        # (first instant seen, answer) (see _stretch)
-        self._stretches: dict[str, tuple[list[int], dict[int, Any]]] = {}
+        # per plan: the stretches of one version and band run found so far (see _stretch)
+        self._stretches: defaultdict[str, Stretches] = defaultdict(Stretches)
         self._bundle_index: list[tuple[str, CompiledBundle]] = sorted(compiled.bundles.items())
         self._all_groups: PrefixIndex | None = None
         # the C loop (engine.rating._rowkernel) when it was built; the Python loop prices the same (tests hold them equal)
@@ -695,16 +695,14 @@ class Evaluator:
         every minute of the stretch, the next version's start for version_change: split or None) at ``epoch``: the
         same for every instant of a stretch of one version and one band run, so a file with a row in every minute
         asks the band clock a few times a day, not once a minute.  None: no version in force."""
-        ends, found = self._stretches.setdefault(plan.id, ([], {}))
-        k = bisect_right(ends, epoch)
-        if k < len(ends):
-            start, answer = found[ends[k]]
-            if start <= epoch:
-                return answer
+        return self._stretches[plan.id].find(epoch, lambda: self._stretch_at(plan, epoch))
+
+    def _stretch_at(self, plan: CompiledPlan, epoch: int) -> tuple[int, tuple[Any, ...] | None]:
+        """(end of the stretch, :meth:`_stretch`'s answer) from ``epoch``."""
         v = plan.version_at(epoch)
         later = plan.next_start(epoch)
         end = later if later is not None else _NEVER
-        answer: tuple[Any, ...] | None = None
+        answer = None
         if v is not None:
             horizon = self.limits.max_call_seconds
             # the band run from here, looked for up to a day beyond the longest call: a minute of the run that far
@@ -720,16 +718,7 @@ class Evaluator:
                 home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
                 shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
             answer = (v, band, shared, true_end, later if plan.split else None)
-        if len(ends) > 10_000:   # bounded memory (found again on demand)
-            ends.clear()
-            found.clear()
-        known = found.get(end)
-        if known is None:
-            insort(ends, end)
-            found[end] = (epoch, answer)
-        elif epoch < known[0]:
-            found[end] = (epoch, answer)   # [epoch, end) is one stretch, as [known start, end) was
-        return answer
+        return end, answer
 
     def _bands_of_call(self, plan_id: str, v: CompiledVersion, epoch: int, units: int) -> tuple[tuple[int, str, dict[str, _Routes]], ...] | None:
         """For the C loop, a voice call that crosses a band change: ((end offset, band, routes of home originating

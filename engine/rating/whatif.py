@@ -11,8 +11,7 @@ the CDR store) or MediatedCdr objects (sent over gRPC).
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, islice
@@ -25,6 +24,7 @@ from engine.cdr import COLUMNS, MediatedCdr, format_time, parse_time
 from engine.columns import column_of
 from engine.gcpause import collector_paused
 from engine.money import format_amount
+from engine.rating.bandclock import Stretches
 from engine.rating.compiled import CompiledPlans
 from engine.columns import ColumnRows
 from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row, WalletsByGroup, row_of
@@ -193,8 +193,8 @@ class Wallets:
         self._starts: dict[str, _GroupOf] = {}
         self._cycles: dict[tuple[str, str], Any] = {}   # (plan, start minute) -> its (cycle, bundles) or None
         self._uniform: dict[str, bool] = {}
-        # per plan: the ends of the stretches found so far (sorted), and each end's (first instant seen, answer)
-        self._stretches: dict[str, tuple[list[int], dict[int, Any]]] = {}
+        # per plan: the stretches of one version and local day found so far (see _cycle)
+        self._stretches: defaultdict[str, Stretches] = defaultdict(Stretches)
 
     def uniform(self, plan_id: str) -> bool:
         """Is the plan in the set, with the same monthly bundles in every version?  Then a cycle's wallets are never
@@ -296,12 +296,10 @@ class Wallets:
             return None   # the evaluator rejects the row and says why
         # by stretch: the answer holds from the instant that found it to the next local midnight, UTC-offset change
         # or version start (a file of a month has a few dozen stretches, and about as many minutes as rows)
-        ends, stretches = self._stretches.setdefault(plan_id, ([], {}))
-        k = bisect_right(ends, epoch)
-        if k < len(ends):
-            start, found = stretches[ends[k]]
-            if start <= epoch:
-                return found
+        return self._stretches[plan_id].find(epoch, lambda: self._cycle_at(plan, epoch))
+
+    def _cycle_at(self, plan: Any, epoch: int) -> tuple[int, tuple[str, tuple[tuple[str, int], ...]] | None]:
+        """(end of the stretch, :meth:`_cycle`'s answer) from ``epoch``."""
         v = plan.version_at(epoch)
         later = plan.next_start(epoch)
         end = later if later is not None else _NEVER
@@ -312,22 +310,13 @@ class Wallets:
             end = min(end, until)
             bundles = self._monthly(v)
             found = (cycle_of(day), bundles) if bundles else None
-        if len(ends) > 10_000:   # bounded memory (found again on demand)
-            ends.clear()
-            stretches.clear()
-        known = stretches.get(end)
-        if known is None:
-            insort(ends, end)
-            stretches[end] = (epoch, found)
-        elif epoch < known[0]:
-            stretches[end] = (epoch, found)   # [epoch, end) is one stretch, as [known start, end) was
-        return found
+        return end, found
 
 
 def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
              lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
     a_wallets, c_wallets = Wallets(a_ev.compiled), Wallets(c_ev.compiled)
-    # each side's wallets by start minute, kept in the evaluator's entry of the minute (for the shared walk below)
+    # each side's wallets by start minute, kept in the evaluator's entry of the minute (for _rate_by_minute)
     a_ev.minute_book, c_ev.minute_book = a_wallets.book_of, c_wallets.book_of
     plans_of: Callable[[Sequence[Sequence[Any]]], str | list[str]] = getattr(assign, "plans_of_rows", None) or (
         lambda chunk: list(map(assign, chunk)))

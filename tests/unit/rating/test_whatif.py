@@ -165,13 +165,7 @@ def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> 
     spans cycles: the same ratings, row for row, as wallets made one row at a time (the oracle), whatever the chunking,
     the plans (one for all or per row) and the cycles in a chunk."""
     rng = random.Random(seed)
-    rows = []
-    for _ in range(rng.randint(1, 40)):
-        service = rng.choice(["voice", "voice", "sms", "data"])
-        start = rng.choice(_TIMES)
-        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
-        row[COLUMNS.index("start_time")] = start   # (a time that is no minute: rejected either way, whatever the wallet)
-        rows.append(row)
+    rows = _random_rows(rng)
     plans: Any = rng.choice(["TP_SMART_S", "TP_SMART_M"]) if rng.random() < 0.5 else [
         rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_NOPE"]) for _ in rows]
     plan_list = [plans] * len(rows) if isinstance(plans, str) else plans
@@ -184,6 +178,22 @@ def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> 
         starts = [r[COLUMNS.index("start_time")] for r in part]
         got += wallets.rate(ev, part, plans if isinstance(plans, str) else plans[k:k + chunk], starts)
     assert [r[:4] for r in got] == [r[:4] for r in want]
+
+
+def _random_rows(rng: random.Random, roaming: float = 0.0) -> list[list[Any]]:
+    """1 to 40 CDR rows of the sample's subscribers at the times of _TIMES (a time that is no minute: rejected either
+    way, whatever the wallet), each roaming with probability ``roaming``, each with a cdr_id of its own."""
+    rows = []
+    for _ in range(rng.randint(1, 40)):
+        service = rng.choice(["voice", "voice", "sms", "data"])
+        start = rng.choice(_TIMES)
+        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
+        row[COLUMNS.index("start_time")] = start
+        if rng.random() < roaming:
+            row[COLUMNS.index("visited_network")] = rng.choice(["CHEAD", "USAAT"])
+        row[COLUMNS.index("cdr_id")] = f"cdr-{len(rows)}"
+        rows.append(row)
+    return rows
 
 
 def _cdr(service: str, rng: random.Random, start: str) -> MediatedCdr:
@@ -290,16 +300,7 @@ def test_what_if_of_rows_read_as_columns_equals_the_row_by_row_oracle(seed: int,
     line, with rejected rows, cycles ending within a chunk, and rows the C loop leaves to the batch loop (SMS with
     a per-CDR discount, calls to other networks, roaming)."""
     rng = random.Random(seed)
-    rows = []
-    for _ in range(rng.randint(1, 40)):
-        service = rng.choice(["voice", "voice", "sms", "data"])
-        start = rng.choice(_TIMES)
-        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
-        row[COLUMNS.index("start_time")] = start
-        if rng.random() < 0.1:
-            row[COLUMNS.index("visited_network")] = rng.choice(["CHEAD", "USAAT"])
-        row[COLUMNS.index("cdr_id")] = f"cdr-{len(rows)}"
-        rows.append([str(x) for x in row])
+    rows = [[str(x) for x in row] for row in _random_rows(rng, roaming=0.1)]
     one = rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_SMART_M", "TP_NOPE"])
     plans = [rng.choice(["TP_SMART_S", "TP_SMART_M"]) if per_row else one for _ in rows]
     by_id = {row[0]: plan for row, plan in zip(rows, plans)}
