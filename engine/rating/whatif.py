@@ -139,6 +139,7 @@ def what_if(cdrs: Iterable[Any] | RowChunks, candidate: CompiledPlans, active: C
             plan_for: PlanFor | Mapping[str, str] | None = None, limits: CdrLimits = DEFAULT_LIMITS) -> WhatIfReport:
     """Rate every CDR (row or MediatedCdr) with both plan sets and sum the charges per plan and service."""
     assign = plan_for if callable(plan_for) else default_plan_for(plan_for)
+    _share_indexes(candidate, active)
     a_ev, c_ev = Evaluator(active, limits), Evaluator(candidate, limits)
     lines: dict[tuple[str, str], WhatIfLine] = {}
     report = WhatIfReport()
@@ -146,6 +147,17 @@ def what_if(cdrs: Iterable[Any] | RowChunks, candidate: CompiledPlans, active: C
         _compare(_chunks(cdrs), assign, a_ev, c_ev, lines, report)
     report.lines = [lines[k] for k in sorted(lines)]
     return report
+
+
+def _share_indexes(candidate: CompiledPlans, active: CompiledPlans) -> None:
+    """A candidate version's prefix index takes the tables of an active version's index that holds the same prefixes
+    and groups (a candidate that changes prices only: all of them), so both sides' C loops read one prefix table."""
+    actives = {id(v.index): v.index for p in active.plans.values() for v in p.versions}
+    for plan in candidate.plans.values():
+        for v in plan.versions:
+            for index in actives.values():
+                if v.index.share(index):
+                    break
 
 
 class _GroupOf(dict[Any, int]):

@@ -327,3 +327,35 @@ def test_the_bill_cycle_of_a_start_minute_is_found_once_for_all_its_seconds() ->
     april = {wallets.group_of("TP_SMART_S", f"2026-03-31T22:00:{s:02d}Z") for s in range(60)}
     assert asked == ["2026-03-31T21:59", "2026-03-31T22:00"]
     assert len(march) == len(april) == 1 and march != april and min(march | april) >= 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(st.tuples(st.text("0123456789", min_size=1, max_size=5), st.sampled_from(["G1", "G2", "G3"])), max_size=30),
+       changed=st.booleans(), numbers=st.lists(st.text("0123456789", max_size=8), max_size=20))
+def test_a_candidate_index_with_the_same_prefixes_shares_the_active_ones_tables(entries: list[tuple[str, str]], changed: bool,
+                                                                             numbers: list[str]) -> None:
+    """A prefix index takes another's tables only when they hold the same prefixes and groups (shared prefixes and
+    their order included), and answers every number as before either way."""
+    from engine.rating.prefix import PrefixIndex
+
+    priority = {"G1": 3, "G2": 2, "G3": 1}
+    # a prefix of the list also in the lowest-priority group: the same plain answers, other candidates
+    other_entries = entries + [(entries[0][0], "G3")] if changed and entries else list(entries)
+    mine, other = PrefixIndex(entries, priority), PrefixIndex(other_entries, priority)
+    before = [(mine.lookup(n), mine.candidates(n)) for n in numbers]
+    same = dict(mine.groups) == dict(other.groups) and mine._shared == other._shared
+    assert mine.share(other) == same
+    assert (mine.groups is other.groups) == same
+    assert [(mine.lookup(n), mine.candidates(n)) for n in numbers] == before
+
+
+def test_what_if_of_a_price_change_reads_one_prefix_table_for_both_sides(tmp_path: Path) -> None:
+    shutil.copytree(CASE / "plans", tmp_path / "plans")
+    rate = tmp_path / "plans" / "rates" / "retail" / "RT_MMS.yaml"
+    rate.write_text(rate.read_text().replace('price: "0.40"', 'price: "0.55"'))
+    active, candidate = compile_folder(CASE / "plans"), compile_folder(tmp_path / "plans")
+    report = what_if(_cdrs(), candidate, active, load_assignments(CASE / "subscribers.yaml", []).plan_for)
+    assert report.ok and report.lines
+    for plan_id, plan in candidate.plans.items():
+        for v, a in zip(plan.versions, active.plans[plan_id].versions):
+            assert v.index.groups is a.index.groups
