@@ -192,7 +192,7 @@ class Wallets:
     A row's wallet is that of (a_number, plan, cycle), made at the first row of it with the bundles of the plan
     version in force then.  Rows of different cycles or plans never share a wallet, so the wallets are kept per
     (plan, cycle) group by a_number, and the evaluator's C loop finds a row's wallet itself from its group and
-    a_number (a group whose cycle holds plan versions with different bundles: a wallet per row, made here)."""
+    a_number (a group of a plan whose versions differ in bundles: a wallet per row, made here at its first row)."""
 
     def __init__(self, compiled: CompiledPlans) -> None:
         self.compiled = compiled
@@ -200,8 +200,7 @@ class Wallets:
         self._groups: list[tuple[str, str, dict[Any, dict[str, int]]]] = []
         self._group_ids: dict[tuple[str, str], int] = {}
         self._bundles: dict[tuple[str, Any], tuple[tuple[str, int], ...]] = {}   # (plan, start) -> bundles then
-        self._first: dict[int, tuple[tuple[str, int], ...]] = {}   # a group's bundles at its first minute seen
-        self._mixed: set[int] = set()   # groups whose cycle holds versions with different bundles
+        self._mixed: set[int] = set()   # groups of a plan whose versions differ in bundles: wallets made row by row
         self._starts: dict[str, _GroupOf] = {}
         self._cycles: dict[tuple[str, str], Any] = {}   # (plan, start minute) -> its (cycle, bundles) or None
         self._uniform: dict[str, bool] = {}
@@ -293,9 +292,12 @@ class Wallets:
         if g < 0:
             g = self._group_ids[(plan_id, cycle)] = len(self._groups)
             self._groups.append((plan_id, cycle, _Book(bundles)))
+            if not self.uniform(plan_id):
+                # versions with different bundles: a wallet is made at the subscriber's first row of the cycle with
+                # the bundles then, whether or not that row takes from it (a book opens a wallet only when a row
+                # asks, which is the same only while every row of the cycle would make it alike), so row by row
+                self._mixed.add(g)
         self._bundles[(plan_id, start)] = bundles
-        if self._first.setdefault(g, bundles) != bundles:
-            self._mixed.add(g)   # a new version within the cycle: wallets made row by row, as each first comes
         return g
 
     def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
