@@ -7,6 +7,11 @@ them in CDR order, so a candidate that changes an allowance shows its effect.
 It is a tariff comparison, not a bill: the counters the store keeps are neither
 read nor touched.  The CDRs may be rows of the normalised layout (a CDR file,
 the CDR store) or MediatedCdr objects (sent over gRPC).
+
+A CDR file's chunk of one plan whose versions all have the same bundles is rated
+by the evaluator's C loop alone on each side, each row's wallet found in its
+start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
+that hold the active set's prefixes share its tables, so both sides read one.
 """
 
 from __future__ import annotations
