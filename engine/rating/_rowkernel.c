@@ -41,7 +41,8 @@
  *           plan_list | None, minute, wallets | None, max_bytes, max_events,
  *           "rated", "", wallet mode (0 a function of (i, row), 1 a list by row,
  *           2 a dict by a_number, 3 (each row's group, each group's dict by a_number
- *           or None)), the a_number column, spans_of | None); a dict by a_number that
+ *           or None), 4 the start minute's dict by a_number, its entry's tenth item (None: no wallet;
+ *           wallets then any object but None)), the a_number column, spans_of | None); a dict by a_number that
  *           is a subclass is subscripted on a miss (its __missing__ may open a wallet;
  *           a KeyError: none).  spans_of(plan, version, start epoch, seconds) ->
  *           ((end offset, band, routes of home traffic by service), ...) | None.
@@ -459,7 +460,7 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
 }
 
 /* The context, read once per call. */
-enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP };
+enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP, WALLET_BY_MINUTE };
 
 typedef struct {
     Py_ssize_t col[9];
@@ -812,11 +813,17 @@ price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long l
 /* The wallet of row ``i`` (a new reference in ``*wallet``, Py_None: no wallet); 1: found, 0: the Python loop
  * decides (nothing consumed), -1: an error. */
 static int
-find_wallet(const Context *c, PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject **wallet)
+find_wallet(const Context *c, PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *entry, PyObject **wallet)
 {
     PyObject *wallet_of = c->wallet_of, *by_number = wallet_of;
     *wallet = NULL;
-    if (c->wallet_mode == WALLET_BY_GROUP) {
+    if (c->wallet_mode == WALLET_BY_MINUTE) {
+        /* the start minute's wallets by a_number, its entry's tenth item (None: no wallet; anything else that is
+         * not a dict: the Python loop decides) */
+        by_number = PyTuple_GET_SIZE(entry) >= 10 ? PyTuple_GET_ITEM(entry, 9) : Py_None;
+        if (by_number != Py_None && !PyDict_Check(by_number))
+            return 0;
+    } else if (c->wallet_mode == WALLET_BY_GROUP) {
         /* (each row's group, each group's wallets by a_number): a group below 0 has none */
         PyObject *groups = PyTuple_GET_ITEM(wallet_of, 0), *books = PyTuple_GET_ITEM(wallet_of, 1);
         if (i >= PyList_GET_SIZE(groups))
@@ -832,7 +839,7 @@ find_wallet(const Context *c, PyObject *const *cells, PyObject *row, Py_ssize_t 
     }
     if (by_number == Py_None) {
         *wallet = Py_NewRef(Py_None);
-    } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP) {
+    } else if (c->wallet_mode == WALLET_BY_NUMBER || c->wallet_mode == WALLET_BY_GROUP || c->wallet_mode == WALLET_BY_MINUTE) {
         /* the wallets by a_number: a dict */
         PyObject *found = PyDict_GetItemWithError(by_number, cells[C_A]);
         if (found != NULL) {
@@ -1071,7 +1078,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         if (ends[nspans - 1] != units)
             goto done;
         if (plain != Py_None && wallet_of != Py_None) {
-            int found = find_wallet(c, cells, row, i, &wallet);
+            int found = find_wallet(c, cells, row, i, entry, &wallet);
             if (found <= 0) {
                 result = found;
                 goto done;
@@ -1121,7 +1128,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     Py_INCREF(uses);
 
     if (plain != Py_None && wallet_of != Py_None && billed > 0) {
-        int found = find_wallet(c, cells, row, i, &wallet);
+        int found = find_wallet(c, cells, row, i, entry, &wallet);
         if (found <= 0) {
             result = found;
             goto done;
@@ -1272,6 +1279,10 @@ read_context(PyObject *ctx, Context *c)
     c->spans_of = PyTuple_GET_ITEM(ctx, 21);
     if (PyErr_Occurred())
         return -1;
+    if (c->wallet_mode < WALLET_BY_CALL || c->wallet_mode > WALLET_BY_MINUTE) {
+        PyErr_SetString(PyExc_ValueError, "rate_block: no such wallet mode");
+        return -1;
+    }
     if (c->i_a < 0 || c->i_a >= c->ncols || (c->wallet_of != Py_None && c->wallet_mode == WALLET_BY_NUMBER && !PyDict_Check(c->wallet_of))) {
         PyErr_SetString(PyExc_ValueError, "rate_block: wallets by number need a dict and the a_number column");
         return -1;
@@ -1349,6 +1360,30 @@ rate_block(PyObject *self, PyObject *args)
 /* rate_columns(columns, count, start, out, context): as rate_block, for rows held as columns (a list of ``ncols``
  * lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so no row
  * is built.  A wallet function (which takes the row) is not called here: such a row stops the loop. */
+/* The cells the loop reads, column by column (``read``, in the order of C_SVC..C_A); -1 with an exception when the
+ * columns are not a list of ``ncols`` lists of at least ``count`` cells each. */
+static int
+read_columns(PyObject *columns, Py_ssize_t count, const Context *c, PyObject ***read)
+{
+    if (PyList_GET_SIZE(columns) != c->ncols) {
+        PyErr_SetString(PyExc_ValueError, "rate_columns: not one column per header column");
+        return -1;
+    }
+    for (int k = 0; k < C_READ; k++) {
+        PyObject *column = PyList_GET_ITEM(columns, k < 9 ? c->col[k] : c->i_a);
+        if (!PyList_Check(column) || PyList_GET_SIZE(column) < count) {
+            PyErr_SetString(PyExc_ValueError, "rate_columns: a column is not a list of every row's cell");
+            return -1;
+        }
+        read[k] = ((PyListObject *)column)->ob_item;
+    }
+    if (c->plan_list != Py_None && PySequence_Fast_GET_SIZE(c->plan_list) < count) {
+        PyErr_SetString(PyExc_ValueError, "rate_columns: fewer plans than rows");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 rate_columns(PyObject *self, PyObject *args)
 {
@@ -1358,23 +1393,9 @@ rate_columns(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!nnO!O!", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx)
         || read_context(ctx, &c) < 0)
         return NULL;
-    if (PyList_GET_SIZE(columns) != c.ncols) {
-        PyErr_SetString(PyExc_ValueError, "rate_columns: not one column per header column");
-        return NULL;
-    }
     PyObject **read[C_READ];
-    for (int k = 0; k < C_READ; k++) {
-        PyObject *column = PyList_GET_ITEM(columns, k < 9 ? c.col[k] : c.i_a);
-        if (!PyList_Check(column) || PyList_GET_SIZE(column) < count) {
-            PyErr_SetString(PyExc_ValueError, "rate_columns: a column is not a list of every row's cell");
-            return NULL;
-        }
-        read[k] = ((PyListObject *)column)->ob_item;
-    }
-    if (c.plan_list != Py_None && PySequence_Fast_GET_SIZE(c.plan_list) < count) {
-        PyErr_SetString(PyExc_ValueError, "rate_columns: fewer plans than rows");
+    if (read_columns(columns, count, &c, read) < 0)
         return NULL;
-    }
     Py_ssize_t i = start;
     for (; i < count; i++) {
         PyObject *cells[C_READ];

@@ -242,3 +242,45 @@ class BandClock:
     def local_time(self, epoch: int) -> str:
         local = epoch + self.offset(epoch)
         return datetime.fromtimestamp(local, timezone.utc).strftime("%a %Y-%m-%d %H:%M:%S")
+
+class Stretches:
+    """Answers that each hold over a stretch of time ``[first instant asked, end)``, kept by where the stretch ends:
+    :meth:`get` answers any instant inside a stretch found before (``MISSING`` otherwise), :meth:`put` keeps one.  So
+    a file with a row in every minute computes an answer a few times a day (a band run, a local day, a plan version)
+    rather than once a minute.  Bounded: past ``limit`` stretches it starts again."""
+
+    MISSING: Any = object()
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._ends: list[int] = []
+        self._found: dict[int, tuple[int, Any]] = {}
+        self._limit = limit
+
+    def get(self, epoch: int) -> Any:
+        ends = self._ends
+        k = bisect_right(ends, epoch)
+        if k < len(ends):
+            start, answer = self._found[ends[k]]
+            if start <= epoch:
+                return answer
+        return self.MISSING
+
+    def find(self, epoch: int, compute: Callable[[], tuple[int, Any]]) -> Any:
+        """The answer at ``epoch``: a stretch's found before, else ``compute()``'s ``(end, answer)``, kept."""
+        answer = self.get(epoch)
+        if answer is self.MISSING:
+            end, answer = compute()
+            self.put(epoch, end, answer)
+        return answer
+
+    def put(self, epoch: int, end: int, answer: Any) -> None:
+        """``answer`` holds over ``[epoch, end)``."""
+        if len(self._ends) > self._limit:
+            self._ends.clear()
+            self._found.clear()
+        known = self._found.get(end)
+        if known is None:
+            insort(self._ends, end)
+            self._found[end] = (epoch, answer)
+        elif epoch < known[0]:
+            self._found[end] = (epoch, answer)   # [epoch, end) is one stretch, as [known start, end) was

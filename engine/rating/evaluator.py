@@ -44,6 +44,7 @@ Order of work for one CDR:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime
 from math import lcm
@@ -53,6 +54,7 @@ from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attr
 from engine.columns import ColumnRows
 from engine.gcpause import collector_paused
 from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
+from engine.rating.bandclock import Stretches
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
 from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, CdrLimits
@@ -69,10 +71,12 @@ _ZERO = frozenset({"", "0", 0})
 _ONE_EVENT = frozenset({"", "0", "1", 0, 1})
 _MEMO_SIZE = 200_000
 _MISS: Any = object()
+_NEVER = 1 << 62
 _SECONDS = frozenset(f":{s:02d}Z" for s in range(60))
 # the columns the batch loops read, in this order
 _NEEDED = ("service", "direction", "start_time", "b_number", "duration_seconds", "volume_up_bytes", "volume_down_bytes", "event_count",
            "visited_network")
+_COLUMNS_NEEDED, _COLUMNS_A = tuple(COLUMNS.index(n) for n in _NEEDED), COLUMNS.index("a_number")
 _VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVENT)   # a voice row's other usage cells
 
 # A rated row: (status, charge micros, rate id(s) "+"-joined or the reason, bundle uses ((bundle, units), ...) or None,
@@ -92,7 +96,8 @@ class WalletsByGroup(NamedTuple):
 
 
 Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"] | WalletsByGroup
-_BY_CALL, _BY_ROW, _BY_NUMBER, _BY_GROUP = 0, 1, 2, 3
+_BY_CALL, _BY_ROW, _BY_NUMBER, _BY_GROUP, _BY_MINUTE = 0, 1, 2, 3, 4
+MinuteBook = Callable[[str, str], "Mapping[str, dict[str, int]] | None | bool"]
 
 
 def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, int]:
@@ -179,10 +184,16 @@ class Evaluator:
         # per (version, band): routes of home originating traffic by service and group, and of other traffic by key
         self._routes: dict[tuple[int, str], tuple[dict[str, _Routes], _Routes]] = {}
         self._days: dict[str, int] = {}
+        # per plan: the stretches of one version and band run found so far (see _stretch)
+        self._stretches: defaultdict[str, Stretches] = defaultdict(Stretches)
         self._bundle_index: list[tuple[str, CompiledBundle]] = sorted(compiled.bundles.items())
         self._all_groups: PrefixIndex | None = None
         # the C loop (engine.rating._rowkernel) when it was built; the Python loop prices the same (tests hold them equal)
         self.use_kernel = True
+        # what-if's wallets by start minute: (plan, "YYYY-MM-DDTHH:MM") -> the wallets by a_number of the rows of that
+        # plan starting then (None: no wallet; False: the C loop leaves such rows to the caller), kept in the minute's
+        # entry so that the C loop finds a row's wallet with no look-up of its own (rate_by_minute, whatif.Wallets)
+        self.minute_book: MinuteBook | None = None
 
     # == one CDR ================================================================================
     def rate(self, cdr: MediatedCdr, plan_id: str, bundles: Mapping[str, int] | None = None) -> RatedCdr:
@@ -467,6 +478,25 @@ class Evaluator:
             self._rate_all(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
         return out
 
+    def rate_by_minute(self, rows: ColumnRows, plan_id: str, start: int, out: list[Row]) -> int:
+        """Rate rows of the normalised layout (:data:`COLUMNS`) held as columns, all of one plan, from ``start`` into
+        ``out`` by the C loop alone, each row's wallet the one :attr:`minute_book` gives for its start minute (found in
+        the minute's entry, with no look-up per row); the index of the first row the C loop does not take (the caller
+        rates it with :meth:`rate_rows`, and may go on from the next), ``start`` in a build without the C loop."""
+        if self.minute_book is None:
+            raise ValueError("wallets by start minute need a minute_book")
+        try:
+            from engine.rating._rowkernel import rate_columns
+        except ImportError:  # pragma: no cover - a build without a C compiler
+            return start
+        if not self.use_kernel or len(rows.columns) != len(COLUMNS):
+            return start
+        self._minutes.setdefault(plan_id, {})
+        context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
+                   self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
+        with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
+            return rate_columns(rows.columns, len(rows), start, out, context)
+
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
                   header: Sequence[str]) -> None:
@@ -520,7 +550,7 @@ class Evaluator:
                 if entry is miss:
                     entry = self._minute(minutes, plan_id, key)  # type: ignore[arg-type]
                 # no plan or version (entry None): the unpacking fails and the per-CDR way says why
-                until, home, routes, groups_get, lengths, v, _groups, band, _epoch = entry
+                until, home, routes, groups_get, lengths, v, _groups, band, _epoch, _book = entry
                 service = row[i_svc]
                 spans = False
                 if service == "voice":
@@ -639,28 +669,56 @@ class Evaluator:
         return (RATED, p.charge, p.rate_ids, tuple(p.uses) or None, p.v, p.group, p.zone, units, p.spans[0][2], p)
 
     def _minute(self, minutes: dict[str, tuple[Any, ...] | None], plan_id: str, key: str) -> tuple[Any, ...] | None:
-        """Per start minute of a plan: (version, seconds the band lasts from the minute, routes of home originating
-        traffic, routes of other traffic, prefix index, band)."""
+        """Per start minute of a plan: (seconds the band lasts from the minute, routes of home originating traffic,
+        routes of other traffic, prefix index's get, its lengths, version, its groups, band, epoch of the minute, the
+        minute's wallets by a_number from :attr:`minute_book` or None)."""
         epoch = self._epoch_of_minute(key)
         plan = self.compiled.plans.get(plan_id)
-        v = plan.version_at(epoch) if plan is not None and epoch is not None else None
         entry: tuple[Any, ...] | None = None
-        if v is not None and epoch is not None:
+        stretch = self._stretch(plan, epoch) if plan is not None and epoch is not None else None
+        if stretch is not None and epoch is not None:
+            v, band, shared, true_end, nxt = stretch
+            horizon = self.limits.max_call_seconds
             # capped at the longest call allowed, so the batch loop's crossing test also catches longer calls
-            band, until = v.clock.band_at(epoch, self.limits.max_call_seconds)
-            if plan is not None and plan.split:   # version_change: split -- a call running into the next version takes the per-CDR way
-                nxt = plan.next_start(epoch)
-                if nxt is not None:
-                    until = min(until, nxt - epoch)
-            shared = self._routes.get((id(v), band))
-            if shared is None:
-                home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
-                shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
-            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band, epoch)
+            until = horizon if true_end is None else min(true_end - epoch, horizon)
+            if nxt is not None:   # version_change: split -- a call running into the next version takes the per-CDR way
+                until = min(until, nxt - epoch)
+            book = self.minute_book(plan_id, key) if self.minute_book is not None else None
+            entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band, epoch, book)
         if len(minutes) > 500_000:
             minutes.clear()
         minutes[key] = entry
         return entry
+
+    def _stretch(self, plan: CompiledPlan, epoch: int) -> tuple[Any, ...] | None:
+        """(version, band, its routes, the instant the band ends or None when that is beyond the longest call of
+        every minute of the stretch, the next version's start for version_change: split or None) at ``epoch``: the
+        same for every instant of a stretch of one version and one band run, so a file with a row in every minute
+        asks the band clock a few times a day, not once a minute.  None: no version in force."""
+        return self._stretches[plan.id].find(epoch, lambda: self._stretch_at(plan, epoch))
+
+    def _stretch_at(self, plan: CompiledPlan, epoch: int) -> tuple[int, tuple[Any, ...] | None]:
+        """(end of the stretch, :meth:`_stretch`'s answer) from ``epoch``."""
+        v = plan.version_at(epoch)
+        later = plan.next_start(epoch)
+        end = later if later is not None else _NEVER
+        answer = None
+        if v is not None:
+            horizon = self.limits.max_call_seconds
+            # the band run from here, looked for up to a day beyond the longest call: a minute of the run that far
+            # before its end (or the search's) sees the same band, and its band lasts min(end - minute, horizon)
+            limit = epoch + horizon + 86_400
+            band, band_end = v.clock.run(epoch, limit)
+            true_end: int | None = band_end
+            if band_end >= limit:
+                true_end, band_end = None, limit - horizon   # (the band lasts at least `horizon` up to there)
+            end = min(end, band_end)
+            shared = self._routes.get((id(v), band))
+            if shared is None:
+                home = {svc: _Routes(self, v, band, svc) for svc in SERVICES}
+                shared = self._routes[(id(v), band)] = (home, _Routes(self, v, band, ""))
+            answer = (v, band, shared, true_end, later if plan.split else None)
+        return end, answer
 
     def _bands_of_call(self, plan_id: str, v: CompiledVersion, epoch: int, units: int) -> tuple[tuple[int, str, dict[str, _Routes]], ...] | None:
         """For the C loop, a voice call that crosses a band change: ((end offset, band, routes of home originating
@@ -1055,4 +1113,5 @@ def explain(p: Priced, b_number: str) -> str:
     return "; ".join(out)
 
 
-__all__ = ["Evaluator", "Priced", "RATED", "REJECTED", "Row", "UNRATED", "WalletOf", "WalletsByGroup", "explain", "row_of"]
+__all__ = ["Evaluator", "MinuteBook", "Priced", "RATED", "REJECTED", "Row", "UNRATED", "WalletOf", "WalletsByGroup", "explain",
+           "row_of"]

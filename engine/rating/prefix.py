@@ -41,6 +41,19 @@ class PrefixIndex:
         self.groups_get = self._groups.get
         self.lengths = self._lengths
 
+    def share(self, other: "PrefixIndex") -> bool:
+        """Take ``other``'s tables when they hold exactly what this index holds (the same answers then, from one set of
+        tables: what-if's candidate and active plan sets mostly share their destinations, and the C loop keeps one
+        compiled table per dict of prefixes, a few MB, which two sides walking the same file then read in turn).
+        True when shared."""
+        if other is self or (other._groups is self._groups and other._shared is self._shared):
+            return True
+        if len(other._groups) != len(self._groups) or other._groups != self._groups or other._shared != self._shared:
+            return False
+        self._groups, self._shared, self._lengths = other._groups, other._shared, other._lengths
+        self.groups, self.groups_get, self.lengths = other.groups, other.groups_get, other.lengths
+        return True
+
     def __len__(self) -> int:
         return len(self._groups)
 

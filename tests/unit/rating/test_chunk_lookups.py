@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.cdr import COLUMNS
@@ -184,3 +184,57 @@ def test_a_chunk_writes_exactly_what_changed_from_what_it_read(read: dict[Any, d
     want_balances = [(k, c, v, charged.get(k, {}).get(c)) for k, by in usage.balances.items() for c, v in by.items()
                      if charged.get(k, {}).get(c) is None or charged.get(k, {}).get(c) != v]
     assert balances == want_balances
+
+
+_WEEK_BANDS = {d: [[0, 480, "OFF"], [480, 1140, "PEAK"], [1140, 1440, "OFF"]] for d in ("mon", "tue", "wed", "thu", "fri")} | {
+    "sat": [[0, 1440, "WE"]], "sun": [[0, 600, "WE"], [600, 630, "OFF"], [630, 1440, "WE"]]}
+# a band that lasts six days (longer than the longest call and the day the evaluator looks beyond it)
+_LONG_BANDS = {d: [[0, 1440, "OFF"]] for d in ("mon", "tue", "wed", "thu", "sat", "sun")} | {"fri": [[0, 1440, "PEAK"]]}
+
+
+@settings(max_examples=150, deadline=None)
+# a minute of the six-day band asked first, then one whose band ends (Friday) within the longest call of it
+@example(zone="UTC", near="year", split=False, week=_LONG_BANDS, effective=[], change=CHANGES[0],
+         minutes=[(4 * 24 + 12) * 60, 7 * 24 * 60])
+@given(zone=st.sampled_from(ZONES), near=st.sampled_from(("year", "offset", "version")), split=st.booleans(),
+       week=st.sampled_from((_WEEK_BANDS, _LONG_BANDS)),
+       effective=st.lists(st.dates(datetime(2026, 1, 1).date(), datetime(2027, 1, 1).date()).map(str), max_size=3),
+       minutes=st.lists(st.integers(0, 400 * 24 * 60), min_size=1, max_size=80), change=st.sampled_from(CHANGES))
+def test_each_start_minutes_band_and_its_length_are_the_band_clocks_answers(zone: str, near: str, split: bool, week: Any,
+                                                                           effective: list[str], minutes: list[int],
+                                                                           change: tuple[str, int]) -> None:
+    """The evaluator's entry of a start minute, found by stretches of one version and band run (asked in any order),
+    has the version, band and length of the band (capped at the longest call, cut at the next version's start for
+    version_change: split) that the band clock and the plan give for that minute alone."""
+    from engine.rating.evaluator import Evaluator
+
+    start = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp())
+    if near == "offset":   # minutes of a few days around a change of UTC offset, where band runs and midnights move
+        zone, start = change[0], change[1] - change[1] % 60
+        minutes = [m % (8 * 24 * 60) for m in minutes]
+    elif near == "version" and effective:   # minutes of a few days before and after a version starts
+        start = int(datetime.fromisoformat(min(effective)).replace(tzinfo=timezone.utc).timestamp()) - 4 * 86400
+        minutes = [m % (8 * 24 * 60) for m in minutes]
+    ir = ir_plan({"R": ir_rate([[0, 10_000, 60, 1]])}, [["voice", "originating", "home", "DST_ALL", b, "R"] for b in ("OFF", "PEAK", "WE")],
+                 days=week, timezone_name=zone)
+    tp = ir["tariff_plans"]["TP"]
+    first = tp["versions"][0]
+    tp["versions"] = [first] + [{**copy.deepcopy(first), "version": n + 2, "effective_from": day} for n, day in enumerate(sorted(set(effective)))]
+    if split:
+        tp["version_change"] = "split"
+    compiled = CompiledPlans(ir)
+    plan = compiled.plan("TP")
+    assert plan is not None
+    ev = Evaluator(compiled)
+    cache: dict[str, Any] = {}
+    horizon = ev.limits.max_call_seconds
+    for m in minutes:
+        epoch = start + m * 60
+        key = _text(epoch)[:16]
+        entry = ev._minute(cache, "TP", key)
+        v = plan.version_at(epoch)
+        band, until = v.clock.band_at(epoch, horizon)
+        nxt = plan.next_start(epoch)
+        if split and nxt is not None:
+            until = min(until, nxt - epoch)
+        assert entry is not None and (entry[5], entry[7], entry[0], entry[8]) == (v, band, until, epoch), key

@@ -165,13 +165,7 @@ def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> 
     spans cycles: the same ratings, row for row, as wallets made one row at a time (the oracle), whatever the chunking,
     the plans (one for all or per row) and the cycles in a chunk."""
     rng = random.Random(seed)
-    rows = []
-    for _ in range(rng.randint(1, 40)):
-        service = rng.choice(["voice", "voice", "sms", "data"])
-        start = rng.choice(_TIMES)
-        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
-        row[COLUMNS.index("start_time")] = start   # (a time that is no minute: rejected either way, whatever the wallet)
-        rows.append(row)
+    rows = _random_rows(rng)
     plans: Any = rng.choice(["TP_SMART_S", "TP_SMART_M"]) if rng.random() < 0.5 else [
         rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_NOPE"]) for _ in rows]
     plan_list = [plans] * len(rows) if isinstance(plans, str) else plans
@@ -184,6 +178,22 @@ def test_chunked_counters_equal_the_row_by_row_oracle(seed: int, chunk: int) -> 
         starts = [r[COLUMNS.index("start_time")] for r in part]
         got += wallets.rate(ev, part, plans if isinstance(plans, str) else plans[k:k + chunk], starts)
     assert [r[:4] for r in got] == [r[:4] for r in want]
+
+
+def _random_rows(rng: random.Random, roaming: float = 0.0) -> list[list[Any]]:
+    """1 to 40 CDR rows of the sample's subscribers at the times of _TIMES (a time that is no minute: rejected either
+    way, whatever the wallet), each roaming with probability ``roaming``, each with a cdr_id of its own."""
+    rows = []
+    for _ in range(rng.randint(1, 40)):
+        service = rng.choice(["voice", "voice", "sms", "data"])
+        start = rng.choice(_TIMES)
+        row = to_row(_cdr(service, rng, start if not start.endswith("61:00Z") else "2026-03-15T10:00:00Z"))
+        row[COLUMNS.index("start_time")] = start
+        if rng.random() < roaming:
+            row[COLUMNS.index("visited_network")] = rng.choice(["CHEAD", "USAAT"])
+        row[COLUMNS.index("cdr_id")] = f"cdr-{len(rows)}"
+        rows.append(row)
+    return rows
 
 
 def _cdr(service: str, rng: random.Random, start: str) -> MediatedCdr:
@@ -223,6 +233,84 @@ def test_a_version_with_other_bundles_within_a_cycle_keeps_each_wallet_as_its_fi
         assert [r[:4] for r in got] == [r[:4] for r in want]
 
 
+def _oracle_lines(rows: Sequence[Sequence[Any]], plans: Sequence[str], active: Any, candidate: Any) -> tuple[dict[Any, list[Any]], int]:
+    """The report's lines as the rows rate side by side, each side with wallets made one row at a time (the oracle),
+    added up one row at a time: (plan, service) -> [cdrs, active, candidate, active unrated, candidate unrated,
+    currency], and the rejected count."""
+    want: dict[tuple[str, str], list[Any]] = {}
+    rejected = 0
+    sides = [Evaluator(c).rate_rows(rows, list(plans), _wallets_by_row(c, rows, plans)) for c in (active, candidate)]
+    for row, plan, a, c in zip(rows, plans, *sides):
+        if a[0] == "rejected":
+            rejected += 1
+            continue
+        line = want.setdefault((plan, row[COLUMNS.index("service")]), [0, 0, 0, 0, 0, ""])
+        line[0] += 1
+        line[1] += a[1] if a[0] == "rated" else 0
+        line[2] += c[1] if c[0] == "rated" else 0
+        line[3] += a[0] != "rated"
+        line[4] += c[0] != "rated"
+        if not line[5]:
+            line[5] = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
+    return want, rejected
+
+
+def _candidate_set() -> Any:
+    """The sample plans with national peak calls and SMS dearer, and TP_SMART_S v2 from 15 March without its data
+    bundle (so that a bill cycle holds two versions with different bundles on the candidate side)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rulebill-whatif-")) / "plans"
+    shutil.copytree(REPO / "plans", folder)
+    for name, old, new in (("RT_VOICE_NATIONAL_PEAK.yaml", 'price: "0.', 'price: "1.'), ("RT_SMS_NATIONAL.yaml", '"0.10"', '"0.13"')):
+        rate = folder / "rates" / "retail" / name
+        rate.write_text(rate.read_text().replace(old, new))
+    plan = folder / "tariff_plans" / "retail" / "TP_SMART_S.yaml"
+    text = plan.read_text().replace("effective_from: 2026-07-01", "effective_from: 2026-03-15")
+    head, v2 = text.split("  - version: 2", 1)
+    plan.write_text(head + "  - version: 2" + v2.replace("bundles: [BN_S_VOICE_120MIN, BN_S_DATA_2GB]", "bundles: [BN_S_VOICE_120MIN]"))
+    compiled = compile_folder(folder)
+    shutil.rmtree(folder.parent)
+    return compiled
+
+
+_CANDIDATE = _candidate_set()
+
+
+class _ColumnChunks:
+    """Rows as a CDR file's reading gives them: chunks of columns (engine.columns.ColumnRows) of ``size`` rows."""
+
+    def __init__(self, rows: Sequence[Sequence[Any]], size: int) -> None:
+        self.rows, self.size = rows, size
+
+    def chunks(self, _size: int) -> Any:
+        from engine.columns import ColumnRows
+
+        for k in range(0, len(self.rows), self.size):
+            part = self.rows[k:k + self.size]
+            yield ColumnRows([list(c) for c in zip(*part)], len(part))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), chunk=st.sampled_from([1, 3, 7, 20_000]), per_row=st.booleans())
+def test_what_if_of_rows_read_as_columns_equals_the_row_by_row_oracle(seed: int, chunk: int, per_row: bool) -> None:
+    """A CDR file read as columns is rated side by side by the C loop with each row's wallet found by its start minute
+    (a plan with the same bundles in every version), or as rows (TP_SMART_S on the candidate side, whose March holds
+    two versions with different bundles; plans per row; an unknown plan): the same report as the oracle's, line for
+    line, with rejected rows, cycles ending within a chunk, and rows the C loop leaves to the batch loop (SMS with
+    a per-CDR discount, calls to other networks, roaming)."""
+    rng = random.Random(seed)
+    rows = [[str(x) for x in row] for row in _random_rows(rng, roaming=0.1)]
+    one = rng.choice(["TP_SMART_S", "TP_SMART_M", "TP_SMART_M", "TP_NOPE"])
+    plans = [rng.choice(["TP_SMART_S", "TP_SMART_M"]) if per_row else one for _ in rows]
+    by_id = {row[0]: plan for row, plan in zip(rows, plans)}
+    want, rejected = _oracle_lines(rows, plans, _SAMPLE, _CANDIDATE)
+    report = what_if(_ColumnChunks(rows, chunk), _CANDIDATE, _SAMPLE, lambda row: by_id[row[0]] if per_row else one)
+    got = {(x.plan_id, x.service): [x.cdrs, x.active_micros, x.candidate_micros, x.active_unrated, x.candidate_unrated, x.currency]
+           for x in report.lines}
+    assert got == want and report.rejected == rejected
+
+
 def test_the_bill_cycle_of_a_start_minute_is_found_once_for_all_its_seconds() -> None:
     """A CDR file has about as many start_time cells as rows: each second of a minute gets the group the minute's bill
     cycle gives (found once), and the minute that ends March in Paris and the one that starts April differ."""
@@ -239,3 +327,35 @@ def test_the_bill_cycle_of_a_start_minute_is_found_once_for_all_its_seconds() ->
     april = {wallets.group_of("TP_SMART_S", f"2026-03-31T22:00:{s:02d}Z") for s in range(60)}
     assert asked == ["2026-03-31T21:59", "2026-03-31T22:00"]
     assert len(march) == len(april) == 1 and march != april and min(march | april) >= 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(st.tuples(st.text("0123456789", min_size=1, max_size=5), st.sampled_from(["G1", "G2", "G3"])), max_size=30),
+       changed=st.booleans(), numbers=st.lists(st.text("0123456789", max_size=8), max_size=20))
+def test_a_candidate_index_with_the_same_prefixes_shares_the_active_ones_tables(entries: list[tuple[str, str]], changed: bool,
+                                                                             numbers: list[str]) -> None:
+    """A prefix index takes another's tables only when they hold the same prefixes and groups (shared prefixes and
+    their order included), and answers every number as before either way."""
+    from engine.rating.prefix import PrefixIndex
+
+    priority = {"G1": 3, "G2": 2, "G3": 1}
+    # a prefix of the list also in the lowest-priority group: the same plain answers, other candidates
+    other_entries = entries + [(entries[0][0], "G3")] if changed and entries else list(entries)
+    mine, other = PrefixIndex(entries, priority), PrefixIndex(other_entries, priority)
+    before = [(mine.lookup(n), mine.candidates(n)) for n in numbers]
+    same = dict(mine.groups) == dict(other.groups) and mine._shared == other._shared
+    assert mine.share(other) == same
+    assert (mine.groups is other.groups) == same
+    assert [(mine.lookup(n), mine.candidates(n)) for n in numbers] == before
+
+
+def test_what_if_of_a_price_change_reads_one_prefix_table_for_both_sides(tmp_path: Path) -> None:
+    shutil.copytree(CASE / "plans", tmp_path / "plans")
+    rate = tmp_path / "plans" / "rates" / "retail" / "RT_MMS.yaml"
+    rate.write_text(rate.read_text().replace('price: "0.40"', 'price: "0.55"'))
+    active, candidate = compile_folder(CASE / "plans"), compile_folder(tmp_path / "plans")
+    report = what_if(_cdrs(), candidate, active, load_assignments(CASE / "subscribers.yaml", []).plan_for)
+    assert report.ok and report.lines
+    for plan_id, plan in candidate.plans.items():
+        for v, a in zip(plan.versions, active.plans[plan_id].versions):
+            assert v.index.groups is a.index.groups
