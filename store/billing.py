@@ -915,7 +915,11 @@ class SqlBillingUnitOfWork:
             lines.extend([_line_row(i, ln) for ln in i.lines])
         if self.dialect == "postgresql":
             self._copy(billing_invoices, rows)
-            self._copy_rows(billing_invoice_lines, lines)
+            text = _lines_copy_text([b.invoice for b in bills])
+            if text is None:
+                self._copy_rows(billing_invoice_lines, lines)
+            elif text:
+                self._copy_text(billing_invoice_lines, text)
             return
         self.s.execute(insert(billing_invoices), rows)
         if lines:
@@ -938,6 +942,13 @@ class SqlBillingUnitOfWork:
             with cur.copy(f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN") as cp:
                 for row in rows:
                     cp.write_row(row)
+
+    def _copy_text(self, table: Table, text: str) -> None:
+        """PostgreSQL COPY of rows already in COPY's text format, the table's columns in order."""
+        raw = self._conn().connection.dbapi_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN") as cp:
+                cp.write(text.encode("utf-8"))
 
     def _stored(self, r: Any) -> StoredBill:
         from dataclasses import replace
@@ -1066,6 +1077,35 @@ class SqlBillingUnitOfWork:
         if tenant_ids is not None:
             q = q.where(billing_runs.c.tenant_id.in_(sorted(tenant_ids)))
         return [_run(r) for r in self.s.execute(q)]
+
+
+_LINE_COLUMNS = 11
+_COPY_NULL = "\\N"
+
+
+def _lines_copy_text(invoices: Sequence[Invoice]) -> str | None:
+    """The invoices' lines as billing_invoice_lines' COPY text (the columns of ``_line_row``), or None when a value holds
+    a character COPY's text format escapes (tab, newline, carriage return, backslash): those go row by row.
+
+    A bill run stores ~10 lines per invoice; psycopg's per-row writer took ~7 us a row, one string per batch a
+    fraction of it.  Whether a value needed escaping is decided by counting: every row has exactly its 10 tabs, its
+    newline and, for a line with no period, the one backslash of ``\\N``."""
+    out: list[str] = []
+    nulls = 0
+    for i in invoices:
+        head = f"{i.invoice_id}\t"
+        owner = f"\t{i.tenant_id}\t{i.account_id}\t"
+        for ln in i.lines:
+            start = ln.period_start
+            if start is None:
+                nulls += 1
+            out.append(f"{head}{ln.line_id}{owner}{ln.subscriber_id}\t{ln.charge_type.value}\t{ln.item_id}\t{'t' if ln.advance else 'f'}\t"
+                       f"{_COPY_NULL if start is None else start.isoformat()}\t{int(ln.amount_micros)}\t{ln.ref_line_id}\n")
+    text = "".join(out)
+    if (text.count("\t") != (_LINE_COLUMNS - 1) * len(out) or text.count("\n") != len(out) or text.count("\\") != nulls
+            or "\r" in text):
+        return None
+    return text
 
 
 def _line_row(i: Invoice, ln: BillLine) -> tuple[Any, ...]:
