@@ -33,6 +33,7 @@ each batch's transaction.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import multiprocessing
@@ -691,6 +692,10 @@ _worker_runner: BillRunner | None = None
 def _start_worker(factory: WorkerFactory, parent_pid: int) -> None:
     global _worker_runner
     _worker_runner = factory()
+    # what the worker imported and built lives as long as the worker: out of the cyclic collector's way, so its
+    # collections go over a batch's objects only (a bill run's Python spent ~10 % of its CPU time in them, most of
+    # it walking the modules, the ORM's tables and the plan set again and again)
+    gc.freeze()
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="bill-run-orphan-watch", daemon=True).start()
 
 
