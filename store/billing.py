@@ -495,6 +495,15 @@ def _run_values(run: BillRun) -> dict[str, Any]:
                 failures_json=json.dumps([list(f) for f in run.failures[-1000:]]), interim=run.interim)
 
 
+# the rest of the transaction TOASTs long values with LZ4 where the server has it (PostgreSQL 14+ built with lz4; else
+# nothing changes).  A frozen batch's lists of CDR ids (~6.6 kB an invoice of 200 random hex ids) and the invoices'
+# documents and bills (deflated already) do not shrink: the default pglz tried the whole list before giving up, ~2.5x
+# the backend time of the lists' COPY (2,000 lists: 510-645 ms against 195-270 ms with lz4, or with no compression at
+# all).  Readers decompress either kind.
+_LZ4_IN_TRANSACTION = ("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
+                       "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
+
+
 class SqlBillingUnitOfWork:
     """One transaction over the billing tables (and read-only views of subscribers, audit, ledger, vouchers)."""
 
@@ -662,6 +671,7 @@ class SqlBillingUnitOfWork:
         if self.dialect == "postgresql":
             raw = self._conn().connection.dbapi_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
+                cur.execute(_LZ4_IN_TRANSACTION)
                 with cur.copy("COPY billing_usage_lists (tenant_id, invoice_id, cdr_ids) FROM STDIN") as cp:
                     for invoice_id, ids in lists.items():
                         cp.write_row((tenant_id, invoice_id, ids))
