@@ -377,12 +377,20 @@ class SqlRatedUsage:
         if self.conn.dialect.name != "postgresql":
             return blocks_from_usage(self.for_period(tenant_id, msisdns, since, until))
         c = self.COLUMNS
-        arrays = ", ".join(f"array_send(array_agg(l.{c[name]}))" for name in
-                           ("cdr_id", "start_time", "service", "destination", "tariff_plan", "units", "charge_micros", "currency"))
-        sql = (f"SELECT l.{c['msisdn']}, {arrays} FROM {self.LEDGER} l "
-               f"WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {self.RATED} AND NOT EXISTS "
+        names = ("cdr_id", "start_time", "service", "destination", "tariff_plan", "units", "charge_micros", "currency")
+        arrays = ", ".join(f"array_send(array_agg(l.{c[name]}))" for name in names)
+        # the batch's CDRs go to the anti-join in CDR id order (a subquery with ORDER BY is planned on its own, its
+        # order kept into the nested loop): with random ids each probe of billing_usage's primary key otherwise lands
+        # on another leaf page, read again into shared buffers as the frozen rows outgrow them; in key order a page
+        # serves its neighbours' probes.  100,000 CDRs against 3.6M frozen: 1.0 s against 1.5 s, 33,679 against 52,508
+        # pages read.  Byte order ("C") sorts fastest and is the key's order for hex ids; other ids lose only locality.
+        # block_text puts each number's rows in the document's order itself, whatever order array_agg met them in.
+        sql = (f"SELECT l.{c['msisdn']}, {arrays} FROM (SELECT l.tenant_id, l.{c['msisdn']}, "
+               f"{', '.join(f'l.{c[name]}' for name in names)} FROM {self.LEDGER} l "
+               f"WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {self.RATED} "
+               f"AND l.{c['msisdn']} = ANY(%s) ORDER BY l.{c['cdr_id']} COLLATE \"C\") l WHERE NOT EXISTS "
                f"(SELECT 1 FROM billing_usage b WHERE b.tenant_id = l.tenant_id AND b.cdr_id = l.{c['cdr_id']}) "
-               f"AND l.{c['msisdn']} = ANY(%s) GROUP BY l.{c['msisdn']}")
+               f"GROUP BY l.{c['msisdn']}")
         out: list[UsageBlock] = []
         raw = self.conn.connection.dbapi_connection
         # binary results: the arrays arrive as array_send's bytes, not as text nor as Python values per CDR
