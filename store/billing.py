@@ -77,7 +77,7 @@ from engine.billing.ports import (
     SubscriberFacts,
 )
 from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
-from engine.billing.usagecsv import block_text, pg_time
+from engine.billing.usagecsv import block_text, pg_time, sorted_lines
 from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
@@ -426,16 +426,16 @@ class SqlRatedUsage:
         return out
 
 
-def _by_cdr(copy_text: str) -> str:
-    """billing_usage's COPY lines of one tenant in CDR id order.
+def _by_cdr(copy_text: str) -> bytes:
+    """billing_usage's COPY lines of one tenant in CDR id order, encoded for COPY.
 
     CDR ids are random (mediation's are hash digits), so in the order of their invoices each frozen CDR's primary-key
     entry lands on another page of the index; in key order a batch's entries fill the pages one after the other.
     100,000 rows COPYed into a 2M-row table after a checkpoint (a server of its own, 3 pairs): 1.0-1.2 ms of the
-    backend's CPU per 200-row invoice sorted, 1.7-2.0 ms unsorted.  Sorting the text here costs Python far less."""
-    lines = copy_text.splitlines(keepends=True)
-    lines.sort()
-    return "".join(lines)
+    backend's CPU per 200-row invoice sorted, 1.7-2.0 ms unsorted.  The lines are sorted as bytes (UTF-8 keeps the
+    characters' order) by engine.billing.usagecsv.sorted_lines: in C, no str per line (a 100,000-line batch's
+    splitlines, sort and join took ~50 ms, about 0.1 ms an invoice)."""
+    return sorted_lines(copy_text.encode("utf-8"))
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -667,7 +667,7 @@ class SqlBillingUnitOfWork:
             raw = self._conn().connection.dbapi_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
-                    cp.write(payload.encode("utf-8"))
+                    cp.write(payload)
         except UNIQUE_KEY_BROKEN:
             raise AlreadyExists("billed CDR", f"one of the CDRs of {len(blocks)} bills") from None
         self._add_lists(tenant_id, {i: "\n".join(parts) for i, parts in ids.items()})
@@ -726,7 +726,7 @@ class SqlBillingUnitOfWork:
             raw = self._conn().connection.dbapi_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 with cur.copy("COPY billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) FROM STDIN") as cp:
-                    cp.write(payload.encode("utf-8"))
+                    cp.write(payload)
         else:
             self._conn().exec_driver_sql("INSERT INTO billing_usage (tenant_id, cdr_id, invoice_id, charge_micros) VALUES (?, ?, ?, ?)",
                                          [(tenant_id, c, i, m) for c, i, m in rows])
