@@ -33,6 +33,7 @@ each batch's transaction.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import multiprocessing
@@ -98,6 +99,7 @@ MAX_BATCH_RETRIES = 3
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 # builds a worker process's own runner (its own database engine); picklable: sent to each worker process
 WorkerFactory = Callable[[], "BillRunner"]
+WORKER_GC_YOUNG = 20_000      # a worker process's threshold for the cyclic collector's youngest generation (_start_worker)
 PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: starting a worker (imports, plan set) costs seconds
 
 
@@ -716,6 +718,14 @@ _worker_runner: BillRunner | None = None
 def _start_worker(factory: WorkerFactory, parent_pid: int) -> None:
     global _worker_runner
     _worker_runner = factory()
+    # what the worker imported and built lives as long as the worker: out of the cyclic collector's way, so its
+    # collections go over a batch's objects only (a bill run's Python spent ~10 % of its CPU time in them, most of
+    # it walking the modules, the ORM's tables and the plan set again and again); and the youngest generation
+    # collected every WORKER_GC_YOUNG allocations rather than 700: a batch's objects are freed by their reference
+    # counts, and each collection walked the ones still alive (2,000 invoices in one process: 0.27 s of collections,
+    # 0.09 s frozen, 0.03 s frozen and collected less often)
+    gc.freeze()
+    gc.set_threshold(WORKER_GC_YOUNG, *gc.get_threshold()[1:])
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="bill-run-orphan-watch", daemon=True).start()
 
 

@@ -36,11 +36,29 @@ BlockText = tuple[str, str, str, list[Group]]
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 try:
-    from engine.billing._usagecsv import block_text as _block_text
+    from engine.billing._usagecsv import block_text as _block_text, sorted_lines as _sorted_lines
 except ImportError:  # pragma: no cover - a build without a C compiler
     _block_text = None
+    _sorted_lines = None
 
 _c: Callable[..., BlockText] | None = _block_text
+_c_sort: Callable[[bytes], bytes] | None = _sorted_lines
+
+
+def sorted_lines(data: bytes) -> bytes:
+    """The lines of ``data`` (each ending in a newline, but perhaps the last) in byte order of the whole line: a
+    bill run batch's frozen rows in CDR id order (store.billing._by_cdr).  In C when built, else sorted_lines_py."""
+    return _c_sort(data) if _c_sort is not None else sorted_lines_py(data)
+
+
+def sorted_lines_py(data: bytes) -> bytes:
+    """sorted_lines in Python (the reference): split at newlines only, each line keeping its own."""
+    parts = data.split(b"\n")
+    lines = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    lines.sort()
+    return b"".join(lines)
 
 
 def pg_time(micros: int) -> datetime:

@@ -101,5 +101,5 @@ def test_frozen_rows_go_to_copy_in_cdr_id_order() -> None:
     from store.billing import _by_cdr
 
     lines = ["mno\tf00d\tinv_1\t5\n", "mno\tab\tinv_2\t-1\n", "mno\tabc\tinv_1\t0\n", "mno\t0a\tinv_3\t7\n"]
-    out = _by_cdr("".join(lines)).splitlines(keepends=True)
+    out = _by_cdr("".join(lines)).decode().splitlines(keepends=True)
     assert sorted(out) == sorted(lines) and [x.split("\t")[1] for x in out] == ["0a", "ab", "abc", "f00d"]

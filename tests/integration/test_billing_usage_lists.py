@@ -48,3 +48,28 @@ def test_frozen_cdrs_of_earlier_runs_are_listed_per_invoice_by_the_migration(db_
             assert uow.frozen_usage("inv_c") == [("c001", 7)]          # the other tenant's c001 is not moved
     finally:
         engine.dispose()
+
+
+def test_long_lists_are_toasted_with_lz4_on_postgresql(db_url: str) -> None:
+    # a bill run's lists (200 CDR ids an invoice) are stored with LZ4 where the server has it: the default pglz went
+    # through the whole list of random ids before giving up; the CDRs are found through the list as before
+    if not db_url.startswith("postgresql"):
+        pytest.skip("TOAST compression is PostgreSQL's")
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            if not conn.exec_driver_sql("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'").scalar():
+                pytest.skip("this PostgreSQL is built without lz4")
+        store = SqlBillingUnitOfWorkFactory(SqlUnitOfWorkFactory(engine))
+        rows = [(f"cdr-{i:06d}-long-enough-to-be-toasted", "inv_lz4", i) for i in range(400)]
+        with store() as uow:
+            uow.freeze_usage("mno", rows)
+            uow.commit()
+        with engine.connect() as conn:
+            how = conn.exec_driver_sql("SELECT pg_column_compression(cdr_ids) FROM billing_usage_lists WHERE invoice_id = 'inv_lz4'").scalar()
+            assert how == "lz4"
+            assert conn.exec_driver_sql("SHOW default_toast_compression").scalar() == "pglz"   # only that transaction's
+        with store(read_only=True) as uow:
+            assert uow.frozen_usage("inv_lz4") == [(c, m) for c, _i, m in rows]
+    finally:
+        engine.dispose()

@@ -139,3 +139,19 @@ def test_malformed_arrays_and_start_times_out_of_range_are_refused(writer) -> No
         writer("t", "m", [*good[:2], pg_array([b"\xff"]), *good[3:]])
     empty = [struct.pack(">iiI", 0, 0, 25)] * 8
     assert writer("t", "m", empty) == ("", "", "", [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), max_size=40), st.booleans())
+def test_sorted_lines_in_c_are_the_reference_sort(lines: list[bytes], last_open: bool) -> None:
+    # any bytes but newlines (NULs, bytes past ASCII, ids one the prefix of another), the last line with or without
+    # its newline; and the reference is a sort of the text's lines as str (UTF-8 keeps the characters' order)
+    data = b"".join(x + b"\n" for x in lines)
+    if last_open and lines:
+        data = data[:-1]
+    assert usagecsv._c_sort is not None
+    assert usagecsv._c_sort(data) == usagecsv.sorted_lines_py(data)
+    text = data.decode("utf-8", "replace").replace("\r", "").replace("\x0b", "").replace("\x0c", "")
+    for sep in ("\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"):
+        text = text.replace(sep, "")
+    assert usagecsv.sorted_lines(text.encode()) == "".join(sorted(text.splitlines(keepends=True))).encode()
