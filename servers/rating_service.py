@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any, Iterator
 
 import grpc
@@ -136,8 +138,8 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
 
-    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool, wire: bytes | None = None) -> Any:
-        """The chunk rated: (its rows, what the desk gave). ``wire``: the request's bytes (its field 1 holds ``cdrs``),
+    def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
+        """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
         for the C reader (servers.convert.cdr_rows_from_pb)."""
         errors = ErrorList()
         if len(cdrs) > MAX_CHUNK:
@@ -145,25 +147,63 @@ class RatingServicer(rpc.RatingServiceServicer):
             errors.raise_if_any("invalid CDRs")
         rows = cdr_rows_from_pb(cdrs, field, errors, self.desk.limits, indexed=field != "cdr", wire=wire)
         errors.raise_if_any("invalid CDRs")
-        rated = self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
-        return rows, rated
+        return rows  # type: ignore[return-value]
+
+    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str) -> Any:
+        """The chunk rated: (its rows, what the desk gave)."""
+        rows = self._rows(cdrs, field)
+        return rows, self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
         one = pb.RateCdrsResponse()
         cdrs = [request.cdr]
-        rows, rated = self._rate_all(cdrs, request.options, "cdr", True)
+        rows, rated = self._rate_all(cdrs, request.options, "cdr")
         rated_rows_pb(rated, rows, cdrs, True, self.desk.limits, one)
         return pb.RateCdrResponse(rated=one.rated[0])
 
     def RateCdrs(self, request_iterator: Iterator[Wired | pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[bytes]:
         """Each reply as the bytes of a RateCdrsResponse (registered with a serializer that passes them on, see
-        ``register``); each request as read with its bytes (``Wired``), which the C reader reads again."""
-        for item in request_iterator:
-            request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
-            cdrs = request.cdrs
-            options = request.options
-            rows, rated = self._rate_all(cdrs, options, "cdrs", options.explain, wire if len(cdrs) <= MAX_CHUNK else None)
-            yield rated_rows_wire(rated, rows, cdrs, options.explain, self.desk.limits)
+        ``register``); each request as read with its bytes (``Wired``), which the C reader reads again.
+
+        A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
+        out once its chunk is committed, in order, before any error of a later message."""
+        stream = self.desk.stream(current_principal())
+        ahead = _ReadAhead(request_iterator)
+        waiting: Any = None   # (stored, rows, cdrs, explain) of the message rated before, its reply not sent yet
+        try:
+            while True:
+                item = ahead.ready()
+                if item is _NOT_YET:
+                    if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
+                        done, waiting = waiting, None
+                        yield self._reply(*done)
+                    item = ahead.next()
+                if item is _END:
+                    break
+                try:
+                    if isinstance(item, BaseException):
+                        raise item
+                    request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
+                    cdrs = request.cdrs
+                    options = request.options
+                    rows = self._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
+                    stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
+                except BaseException:
+                    if waiting is not None:
+                        yield self._reply(*waiting)
+                    raise
+                if waiting is not None:
+                    yield self._reply(*waiting)
+                waiting = (stored, rows, cdrs, options.explain)
+            if waiting is not None:
+                done, waiting = waiting, None
+                yield self._reply(*done)
+        finally:
+            ahead.stop()
+            stream.close()
+
+    def _reply(self, stored: Any, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
+        return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
@@ -183,6 +223,53 @@ class RatingServicer(rpc.RatingServiceServicer):
         page = page_request(request.page_size, request.page_token)
         items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
+
+
+_END, _NOT_YET = object(), object()
+
+
+class _ReadAhead:
+    """A stream's requests read on a thread of their own, one message ahead: RateCdrs asks whether the next one is
+    there already (then it rates it while the chunk before is being stored) without waiting for it (a client that
+    waits for each reply before it sends the next message gets it)."""
+
+    def __init__(self, requests: Iterator[Any]) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._pump, args=(requests,), name="rating-requests", daemon=True)
+        self._thread.start()
+
+    def _pump(self, requests: Iterator[Any]) -> None:
+        try:
+            for item in requests:
+                if not self._put(item):
+                    return
+        except BaseException as e:   # the call cancelled or broken: raised where the message would have been read
+            self._put(e)
+            return
+        self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def ready(self) -> Any:
+        """The next request if it is there, else _NOT_YET."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return _NOT_YET
+
+    def next(self) -> Any:
+        return self._queue.get()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:
