@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from typing import Any, Iterator
 
 import grpc
@@ -12,6 +10,7 @@ from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
 from engine.cdr import Service
 from engine.errors import ErrorList
+from engine.readahead import END, NOT_YET, ReadAhead
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
@@ -168,21 +167,19 @@ class RatingServicer(rpc.RatingServiceServicer):
         A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
         out once its chunk is committed, in order, before any error of a later message."""
         stream = self.desk.stream(current_principal())
-        ahead = _ReadAhead(request_iterator)
+        ahead = ReadAhead(request_iterator, "rating-requests")
         waiting: Any = None   # (stored, rows, cdrs, explain) of the message rated before, its reply not sent yet
         try:
             while True:
-                item = ahead.ready()
-                if item is _NOT_YET:
-                    if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
-                        done, waiting = waiting, None
-                        yield self._reply(*done)
-                    item = ahead.next()
-                if item is _END:
-                    break
                 try:
-                    if isinstance(item, BaseException):
-                        raise item
+                    item = ahead.ready()
+                    if item is NOT_YET:
+                        if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
+                            done, waiting = waiting, None
+                            yield self._reply(*done)
+                        item = ahead.next()
+                    if item is END:
+                        break
                     request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
                     cdrs = request.cdrs
                     options = request.options
@@ -223,53 +220,6 @@ class RatingServicer(rpc.RatingServiceServicer):
         page = page_request(request.page_size, request.page_token)
         items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
-
-
-_END, _NOT_YET = object(), object()
-
-
-class _ReadAhead:
-    """A stream's requests read on a thread of their own, one message ahead: RateCdrs asks whether the next one is
-    there already (then it rates it while the chunk before is being stored) without waiting for it (a client that
-    waits for each reply before it sends the next message gets it)."""
-
-    def __init__(self, requests: Iterator[Any]) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._pump, args=(requests,), name="rating-requests", daemon=True)
-        self._thread.start()
-
-    def _pump(self, requests: Iterator[Any]) -> None:
-        try:
-            for item in requests:
-                if not self._put(item):
-                    return
-        except BaseException as e:   # the call cancelled or broken: raised where the message would have been read
-            self._put(e)
-            return
-        self._put(_END)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def ready(self) -> Any:
-        """The next request if it is there, else _NOT_YET."""
-        try:
-            return self._queue.get_nowait()
-        except queue.Empty:
-            return _NOT_YET
-
-    def next(self) -> Any:
-        return self._queue.get()
-
-    def stop(self) -> None:
-        self._stopped.set()
 
 
 def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:

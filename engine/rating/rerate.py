@@ -29,6 +29,7 @@ from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.desk import RatingDesk
 from engine.rating.evaluator import RATED, REJECTED
+from engine.readahead import ReadAhead
 
 CHUNK = 5000
 
@@ -97,7 +98,8 @@ class RerateDesk:
                 summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
         yield 0, total
         after = summary.charged_after
-        for rows in self._stored.chunks(scope, start, end, self._chunk):
+        # the next chunk of stored CDRs read while this one is rated and written (it depends on nothing they change)
+        for rows in ReadAhead(self._stored.chunks(scope, start, end, self._chunk), "rerate-reads"):
             outcomes = self._rating.rerate_chunk(principal, rows, held, ps, compiled)
             rated = rejected = 0
             for status, charge, currency in outcomes:

@@ -254,13 +254,20 @@ def test_a_client_that_waits_for_each_reply_gets_it(stack, active) -> None:
             yield item
 
     replies = svc.RateCdrs(requests())
-    with ThreadPoolExecutor(1) as pool:
+    pool = ThreadPoolExecutor(1)
+    try:
         for n in range(3):
             sent.put(rpb.RateCdrsRequest(cdrs=[voice_pb(100 + n, sub.msisdn, "33698765432", 60, start + timedelta(seconds=n))],
                                          options=rpb.RateOptions(use_bundle_counters=True)))
-            reply = pool.submit(next, replies).result(timeout=60)   # only the message sent so far: no next one to wait for
+            # only the message sent so far: a server waiting for the next one before it answers never answers (the
+            # bound only turns that hang into a failure)
+            reply = pool.submit(next, replies).result(timeout=60)
             assert [(r.status, r.units) for r in reply.rated] == [(rpb.RATING_STATUS_RATED, 60)]
         sent.put(None)
         assert list(replies) == []
+    finally:
+        replies.cancel()
+        sent.put(None)
+        pool.shutdown(wait=True)
     counters = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=sub.msisdn))
     assert sum(c.allowance - c.remaining for c in counters.counters) == 180
