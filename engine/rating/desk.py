@@ -12,7 +12,9 @@ and the credit alerts already fired are read once; what the chunk's CDRs took
 before is given back; the CDRs are rated in order against the counters in
 memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
-again.  Counters follow each subscriber's bill cycle in the time zone of its
+again.  A stream's chunks (RatingStream, RateCdrs) overlap on PostgreSQL: one is
+written and committed on its own unit of work while the next is read and rated
+against the counters it writes.  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet

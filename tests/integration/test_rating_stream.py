@@ -6,12 +6,8 @@ reply before it sends the next message."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import random
-import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -28,10 +24,10 @@ from engine.rating.evaluator import row_of
 from engine.identity import SYSTEM
 from servers.root import Root
 from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
-    _subscriber, _wipe_rating, active, consistent, provision, roots, state, voice, voice_pb)
+    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, state, voice,
+    voice_pb)
 
 pytestmark = [pytest.mark.integration]
-REPO = Path(__file__).resolve().parents[2]
 OPERATOR = replace(SYSTEM, tenant_id="mno", subject="it")
 
 
@@ -160,31 +156,7 @@ def test_a_cdr_sent_again_in_the_next_chunk_replaces_its_row(roots) -> None:
 
 
 def test_two_replicas_streaming_never_spend_one_bundle_twice(roots) -> None:
-    a, b = roots
-    sub = _subscriber(a)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
-    errors: list[BaseException] = []
-
-    def replica(root: Root, tag: int) -> None:
-        try:
-            stream_chunks(root, [[voice(tag * 10_000 + c * 100 + i, sub.msisdn, "33698765432", 100,
-                                        start + timedelta(seconds=c * 60 + i), source=f"two-{tag}") for i in range(40)]
-                                 for c in range(10)])
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=replica, args=(root, n)) for n, root in ((1, a), (2, b))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    st = state(a, {sub.msisdn})
-    assert len(st["ledger"]) == 800
-    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
-    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
-    assert used == allowance == 7200 and remaining == 0   # every unit spent once: none twice, none lost
-    consistent(st)
+    replicas_spend_one_bundle(roots, stream_chunks)
 
 
 CHILD = r"""
@@ -219,24 +191,7 @@ def test_sigkill_mid_stream_then_the_stream_again_equals_one_clean_run(roots, db
     stream_chunks(root, chunks)
     clean = state(root, set(msisdns))
     _wipe_rating(root, set(msisdns))
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    kills = 0
-    for _ in range(2):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, db_url, str(tmp_path), json.dumps(msisdns), start.isoformat()],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
-        assert child.stdout is not None
-        target = rng.randint(1, 9)
-        for line in child.stdout:
-            if line.startswith("commit") and int(line.split()[1]) + 1 >= target:
-                os.kill(child.pid, signal.SIGKILL)   # a chunk committed, the next one being written or rated
-                kills += 1
-                break
-            if line.startswith("done"):
-                break
-        child.wait(timeout=120)
-        child.stdout.close()
-    assert kills >= 1
+    assert killed_mid_stream(CHILD, db_url, tmp_path, msisdns, start, 9) >= 1   # a chunk committed, the next being written or rated
     stream_chunks(root, chunks)   # the sender's retry: the whole stream again
     assert state(root, set(msisdns)) == clean
 
