@@ -172,10 +172,12 @@ class RatingDesk:
             results = self._with_counters(chunk) if use_counters else self._rate_items(chunk, None)
         return RatedRows(self, chunk, results)
 
-    def stream(self, principal: Principal) -> "RatingStream":
-        """The chunks of one stream (RateCdrs), each rated as :meth:`rate_rows` rates it, a chunk's database write
-        overlapping the rating of the next where the store allows (RatingStream)."""
-        return RatingStream(self, principal)
+    def stream(self, principal: Principal, held: Held | None = None) -> "RatingStream":
+        """The chunks of one stream (RateCdrs; a re-rating run with its ``held``), each rated as :meth:`rate_rows`
+        (:meth:`rerate_chunk`) rates it, a chunk's database write overlapping the rating of the next where the store
+        allows (RatingStream)."""
+        principal.require(Permission.RATING)
+        return RatingStream(self, principal, held)
 
     def rate_stored(self, principal: Principal, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None = None,
                     compiled: CompiledPlans | None = None) -> list[tuple[str, int]]:
@@ -207,7 +209,7 @@ class RatingDesk:
         with collector_paused():
             chunk = self._resolve(rows, "", True, version, compiled)
             results = self._with_counters(chunk, held)
-            out = [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
+            out = _compact(results)
             # freed while the collector is paused, so that it does not walk them once when it runs again
             del chunk, results
         return out
@@ -402,7 +404,7 @@ class RatingDesk:
         usage.give_back_all(((k, bundles, charges) for k, (bundles, charges) in others.items()), -1)
         counters, balances = usage.changes()
         if defer:
-            return results, (entries, counters, balances)
+            return results, (entries, counters, balances), previous
         if not repo.write_chunk(entries, set(), counters, balances):   # the replaced rows were taken out above
             return None
         if held is not None:
@@ -564,8 +566,8 @@ class RatingStream:
     gives a function that waits for it.  A chunk that may fire credit alerts, and every chunk on SQLite (one writer at
     a time), is rated after the one in flight landed, as rate_rows rates it."""
 
-    def __init__(self, desk: RatingDesk, principal: Principal) -> None:
-        self._desk, self._principal = desk, principal
+    def __init__(self, desk: RatingDesk, principal: Principal, held: Held | None = None) -> None:
+        self._desk, self._principal, self._held = desk, principal, held
         self._overlap = bool(getattr(desk._plan_uow, "concurrent_writers", False))
         self._flight: _InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -581,21 +583,40 @@ class RatingStream:
                 return _ready(RatedRows(desk, chunk, desk._rate_items(chunk, None)))
             if not self._overlap or desk._alerted(chunk):
                 self._land()
-                return _ready(RatedRows(desk, chunk, desk._with_counters(chunk)))
+                return _ready(RatedRows(desk, chunk, desk._with_counters(chunk, self._held)))
             flight = self._start(chunk)
         return lambda: flight.rated(desk)
+
+    def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
+                    compiled: CompiledPlans | None) -> Callable[[], list[Compact]]:
+        """A chunk of a re-rating run (as RatingDesk.rerate_chunk, the stream made with the run's Held); the function
+        given waits until it is stored, then gives ``(status, charge, currency)`` per row."""
+        desk = self._desk
+        for tenant in sorted({r[_TENANT] for r in rows}):
+            self._principal.require_tenant(tenant)
+        if not rows:
+            return lambda: []
+        with collector_paused():
+            chunk = desk._resolve(rows, "", True, version, compiled)
+            if not self._overlap or desk._alerted(chunk):
+                self._land()
+                done = _compact(desk._with_counters(chunk, self._held))
+                return lambda: done
+            flight = self._start(chunk)
+        return lambda: _compact(flight.rated(desk, self._held).results)
 
     def _start(self, chunk: _Chunk) -> "_InFlight":
         """The chunk read and rated on a unit of work of its own after the one in flight, and handed to the writer."""
         desk = self._desk
         desk._keys(chunk)
+        held = self._held
         before, self._flight = self._flight, None
         if before is not None and before.future is not None:
             self.overlapped += 1
         uow = desk._plan_uow()
         uow.__enter__()
         try:
-            got = desk._chunk(uow, chunk, None, before.written if before is not None else None, defer=True)
+            got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True)
             lost = before is not None and not before.landed()
         except BaseException:
             uow.__exit__(None, None, None)
@@ -603,22 +624,24 @@ class RatingStream:
         if got is None or lost:
             uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
             if lost:
-                before.settle(desk)   # type: ignore[union-attr]
+                before.settle(desk, held)   # type: ignore[union-attr]
             else:
                 desk.races += 1
-            return _InFlight(chunk, desk._with_counters(chunk), None, None)
-        results, (entries, counters, balances) = got
+            return _InFlight(chunk, desk._with_counters(chunk, held), None, None)
+        results, (entries, counters, balances), taken = got
+        if held is not None:
+            held.rated(taken)   # as if written: the next chunk rates with what this one's CDRs hold no more
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="rating-writer")
         flight = self._flight = _InFlight(chunk, results, self._writer.submit(_write, uow, entries, counters, balances),
-                                          _Written(counters, balances))
+                                          _Written(counters, balances), taken if held is not None else None)
         return flight
 
     def _land(self) -> None:
         """The chunk in flight stored (rated again if it lost a race)."""
         if self._flight is not None:
             with collector_paused():
-                self._flight.settle(self._desk)
+                self._flight.settle(self._desk, self._held)
             self._flight = None
 
     def close(self) -> None:
@@ -635,10 +658,12 @@ class RatingStream:
 class _InFlight:
     """A rated chunk whose write and commit run on the stream's writer (``future``: True once committed)."""
 
-    __slots__ = ("chunk", "results", "future", "written", "ok")
+    __slots__ = ("chunk", "results", "future", "written", "taken", "ok")
 
-    def __init__(self, chunk: _Chunk, results: list[Row], future: Future[bool] | None, written: "_Written | None") -> None:
+    def __init__(self, chunk: _Chunk, results: list[Row], future: Future[bool] | None, written: "_Written | None",
+                 taken: Taken | None = None) -> None:
         self.chunk, self.results, self.future, self.written = chunk, results, future, written
+        self.taken = taken   # a re-rating chunk's old rows, taken out of the run's Held when it was handed to the writer
         self.ok = future is None
 
     def landed(self) -> bool:
@@ -648,16 +673,19 @@ class _InFlight:
             self.future = None
         return self.ok
 
-    def settle(self, desk: RatingDesk) -> None:
+    def settle(self, desk: RatingDesk, held: Held | None = None) -> None:
+        """Stored: rated again, as rate_rows rates it, if it lost a race."""
         if not self.landed():
             desk.races += 1
-            self.results = desk._with_counters(self.chunk)
+            if held is not None and self.taken is not None:
+                held.rated(self.taken, -1)   # its old rows are back: the run's CDRs hold them again
+            self.results = desk._with_counters(self.chunk, held)
             self.ok = True
 
-    def rated(self, desk: RatingDesk) -> RatedRows:
+    def rated(self, desk: RatingDesk, held: Held | None = None) -> RatedRows:
         if not self.ok:
             with collector_paused():
-                self.settle(desk)
+                self.settle(desk, held)
         return RatedRows(desk, self.chunk, self.results)
 
 
@@ -713,6 +741,10 @@ def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: An
         return True
     finally:
         uow.__exit__(None, None, None)
+
+
+def _compact(results: list[Row]) -> list[Compact]:
+    return [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
 
 
 def _ready(rated: RatedRows) -> Callable[[], RatedRows]:

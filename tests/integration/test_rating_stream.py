@@ -5,6 +5,7 @@ reply before it sends the next message."""
 
 from __future__ import annotations
 
+import copy
 import json
 import queue
 import random
@@ -24,8 +25,8 @@ from engine.rating.evaluator import row_of
 from engine.identity import SYSTEM
 from servers.root import Root
 from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
-    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, state, voice,
-    voice_pb)
+    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, state, store_cdrs,
+    voice, voice_pb)
 
 pytestmark = [pytest.mark.integration]
 OPERATOR = replace(SYSTEM, tenant_id="mno", subject="it")
@@ -157,6 +158,57 @@ def test_a_cdr_sent_again_in_the_next_chunk_replaces_its_row(roots) -> None:
 
 def test_two_replicas_streaming_never_spend_one_bundle_twice(roots) -> None:
     replicas_spend_one_bundle(roots, stream_chunks)
+
+
+def rerating_in_chunks_of_40(root: Root, msisdns: list[str], start: datetime, seed: int) -> dict[str, Any]:
+    """300 stored CDRs of these subscribers rated from scratch in start order (the state left), then re-rated by a run
+    in chunks of 40 (its summary checked)."""
+    cdrs = [c for chunk in calls(msisdns, start, 6, 50, seed=seed, tag=f"rerate-{seed}") for c in chunk]
+    store_cdrs(root, cdrs)
+    for i in range(0, len(cdrs), 40):
+        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+    clean = state(root, set(msisdns))
+    run = copy.copy(root.rerate)
+    run._chunk = 40
+    summary = run.rerate(OPERATOR, "mno", start, start + timedelta(hours=1))
+    assert (summary.cdrs, summary.rated) == (300, 300)
+    assert summary.charged_after == summary.charged_before
+    return clean
+
+
+def test_a_rerating_run_written_while_rated_equals_rating_from_scratch(roots, held_writes) -> None:
+    root, _ = roots
+    msisdns = [_subscriber(root).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
+    races = root.rating.races
+    clean = rerating_in_chunks_of_40(root, msisdns, start, seed=21)
+    assert state(root, set(msisdns)) == clean
+    assert root.rating.races == races
+    assert held_writes.writes == (8 if root.db.dialect.name == "postgresql" else 0)   # every chunk written on the writer
+
+
+def test_a_rerating_chunk_that_loses_its_race_is_rated_again_from_what_the_run_holds(roots, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first chunk handed to the writer loses (as to a live rating of the same subscribers): the run's CDRs hold
+    its old rows again, it is rated again after them, and the run ends as one rated from scratch."""
+    from engine.rating import desk as module
+
+    write, lost = module._write, []
+
+    def first_loses(uow: Any, *args: Any) -> bool:
+        if not lost:
+            lost.append(True)
+            uow.__exit__(None, None, None)   # rolled back, nothing written
+            return False
+        return write(uow, *args)
+
+    monkeypatch.setattr(module, "_write", first_loses)
+    root, _ = roots
+    msisdns = [_subscriber(root).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    races = root.rating.races
+    clean = rerating_in_chunks_of_40(root, msisdns, start, seed=22)
+    assert state(root, set(msisdns)) == clean
+    assert root.rating.races == races + (1 if root.db.dialect.name == "postgresql" else 0)
 
 
 CHILD = r"""
