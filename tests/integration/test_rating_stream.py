@@ -160,9 +160,11 @@ def test_two_replicas_streaming_never_spend_one_bundle_twice(roots) -> None:
     replicas_spend_one_bundle(roots, stream_chunks)
 
 
-def rerating_in_chunks_of_40(root: Root, msisdns: list[str], start: datetime, seed: int) -> dict[str, Any]:
-    """300 stored CDRs of these subscribers rated from scratch in start order (the state left), then re-rated by a run
-    in chunks of 40 (its summary checked)."""
+def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
+    """300 stored CDRs of three new subscribers, ``days`` from now, rated from scratch in start order, then re-rated by
+    a run in chunks of 40: the run leaves what rating from scratch left (checked); the chunks it rated again."""
+    msisdns = [_subscriber(root).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
     cdrs = [c for chunk in calls(msisdns, start, 6, 50, seed=seed, tag=f"rerate-{seed}") for c in chunk]
     store_cdrs(root, cdrs)
     for i in range(0, len(cdrs), 40):
@@ -170,20 +172,17 @@ def rerating_in_chunks_of_40(root: Root, msisdns: list[str], start: datetime, se
     clean = state(root, set(msisdns))
     run = copy.copy(root.rerate)
     run._chunk = 40
+    races = root.rating.races
     summary = run.rerate(OPERATOR, "mno", start, start + timedelta(hours=1))
     assert (summary.cdrs, summary.rated) == (300, 300)
     assert summary.charged_after == summary.charged_before
-    return clean
+    assert state(root, set(msisdns)) == clean
+    return root.rating.races - races
 
 
 def test_a_rerating_run_written_while_rated_equals_rating_from_scratch(roots, held_writes) -> None:
     root, _ = roots
-    msisdns = [_subscriber(root).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
-    races = root.rating.races
-    clean = rerating_in_chunks_of_40(root, msisdns, start, seed=21)
-    assert state(root, set(msisdns)) == clean
-    assert root.rating.races == races
+    assert rerating_in_chunks_of_40(root, 2, seed=21) == 0
     assert held_writes.writes == (8 if root.db.dialect.name == "postgresql" else 0)   # every chunk written on the writer
 
 
@@ -203,12 +202,7 @@ def test_a_rerating_chunk_that_loses_its_race_is_rated_again_from_what_the_run_h
 
     monkeypatch.setattr(module, "_write", first_loses)
     root, _ = roots
-    msisdns = [_subscriber(root).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
-    races = root.rating.races
-    clean = rerating_in_chunks_of_40(root, msisdns, start, seed=22)
-    assert state(root, set(msisdns)) == clean
-    assert root.rating.races == races + (1 if root.db.dialect.name == "postgresql" else 0)
+    assert rerating_in_chunks_of_40(root, 3, seed=22) == (1 if root.db.dialect.name == "postgresql" else 0)
 
 
 CHILD = r"""
