@@ -173,8 +173,8 @@ class RatingDesk:
         return RatedRows(self, chunk, results)
 
     def stream(self, principal: Principal, held: Held | None = None) -> "RatingStream":
-        """The chunks of one stream (RateCdrs; a re-rating run with its ``held``), each rated as :meth:`rate_rows`
-        (:meth:`rerate_chunk`) rates it, a chunk's database write overlapping the rating of the next where the store
+        """The chunks of one stream (RateCdrs; a re-rating run, engine.rating.rerate, with its ``held``), each rated
+        as :meth:`rate_rows` rates it, a chunk's database write overlapping the rating of the next where the store
         allows (RatingStream)."""
         principal.require(Permission.RATING)
         return RatingStream(self, principal, held)
@@ -195,23 +195,6 @@ class RatingDesk:
             results = self._with_counters(chunk)
         for (i, _), r in zip(mine, results):
             out[i] = (r[0], r[1])
-        return out
-
-    def rerate_chunk(self, principal: Principal, rows: Sequence[tuple[Any, ...]], held: Held, version: PlanSetVersion | None,
-                     compiled: CompiledPlans | None) -> list[Compact]:
-        """One chunk of a re-rating run (engine.rating.rerate): stored rows, in start order, with counters;
-        ``(status, charge, currency)`` per row."""
-        principal.require(Permission.RATING)
-        for tenant in sorted({r[_TENANT] for r in rows}):
-            principal.require_tenant(tenant)
-        if not rows:
-            return []
-        with collector_paused():
-            chunk = self._resolve(rows, "", True, version, compiled)
-            results = self._with_counters(chunk, held)
-            out = _compact(results)
-            # freed while the collector is paused, so that it does not walk them once when it runs again
-            del chunk, results
         return out
 
     def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
@@ -325,7 +308,8 @@ class RatingDesk:
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
         chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
-        given back with the rows, ``(rows, (ledger rows, counters, balances))`` (see RatingStream)."""
+        given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
+        RatingStream)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -589,8 +573,9 @@ class RatingStream:
 
     def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
                     compiled: CompiledPlans | None) -> Callable[[], list[Compact]]:
-        """A chunk of a re-rating run (as RatingDesk.rerate_chunk, the stream made with the run's Held); the function
-        given waits until it is stored, then gives ``(status, charge, currency)`` per row."""
+        """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
+        ``version``/``compiled`` when given); the function given waits until it is stored, then gives
+        ``(status, charge, currency)`` per row."""
         desk = self._desk
         for tenant in sorted({r[_TENANT] for r in rows}):
             self._principal.require_tenant(tenant)
