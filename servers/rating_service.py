@@ -14,7 +14,7 @@ from engine.readahead import END, NOT_YET, ReadAhead
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
-from engine.rating.desk import RatedRows, RatingDesk
+from engine.rating.desk import RatedRows, RatingDesk, RatingStream
 from engine.rating.evaluator import RATED
 from engine.rating.limits import CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus
@@ -166,38 +166,7 @@ class RatingServicer(rpc.RatingServiceServicer):
 
         A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
         out once its chunk is committed, in order, before any error of a later message."""
-        stream = self.desk.stream(current_principal())
-        ahead = ReadAhead(request_iterator, "rating-requests")
-        waiting: Any = None   # (stored, rows, cdrs, explain) of the message rated before, its reply not sent yet
-        try:
-            while True:
-                try:
-                    item = ahead.ready()
-                    if item is NOT_YET:
-                        if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
-                            done, waiting = waiting, None
-                            yield self._reply(*done)
-                        item = ahead.next()
-                    if item is END:
-                        break
-                    request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
-                    cdrs = request.cdrs
-                    options = request.options
-                    rows = self._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
-                    stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
-                except BaseException:
-                    if waiting is not None:
-                        yield self._reply(*waiting)
-                    raise
-                if waiting is not None:
-                    yield self._reply(*waiting)
-                waiting = (stored, rows, cdrs, options.explain)
-            if waiting is not None:
-                done, waiting = waiting, None
-                yield self._reply(*done)
-        finally:
-            ahead.stop()
-            stream.close()
+        return _replies(self, self.desk.stream(current_principal()), request_iterator)
 
     def _reply(self, stored: Any, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
         return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
@@ -220,6 +189,42 @@ class RatingServicer(rpc.RatingServiceServicer):
         page = page_request(request.page_size, request.page_token)
         items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
+
+
+def _replies(servicer: RatingServicer, stream: RatingStream, request_iterator: Iterator[Any]) -> Iterator[bytes]:
+    """RateCdrs' replies in order: each message rated while the chunk before it is stored, each reply sent once its
+    chunk is committed, and before the next message is waited for when none is there yet."""
+    ahead = ReadAhead(request_iterator, "rating-requests")
+    waiting: Any = None   # (stored, rows, cdrs, explain) of the message rated before, its reply not sent yet
+    try:
+        while True:
+            try:
+                item = ahead.ready()
+                if item is NOT_YET:
+                    if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
+                        done, waiting = waiting, None
+                        yield servicer._reply(*done)
+                    item = ahead.next()
+                if item is END:
+                    break
+                request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
+                cdrs = request.cdrs
+                options = request.options
+                rows = servicer._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
+                stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
+            except BaseException:
+                if waiting is not None:
+                    yield servicer._reply(*waiting)
+                raise
+            if waiting is not None:
+                yield servicer._reply(*waiting)
+            waiting = (stored, rows, cdrs, options.explain)
+        if waiting is not None:
+            done, waiting = waiting, None
+            yield servicer._reply(*done)
+    finally:
+        ahead.stop()
+        stream.close()
 
 
 def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:
