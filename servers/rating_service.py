@@ -10,10 +10,11 @@ from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
 from engine.cdr import Service
 from engine.errors import ErrorList
+from engine.readahead import END, NOT_YET, ReadAhead
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
-from engine.rating.desk import RatedRows, RatingDesk
+from engine.rating.desk import RatedRows, RatingDesk, RatingStream
 from engine.rating.evaluator import RATED
 from engine.rating.limits import CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus
@@ -136,8 +137,8 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
 
-    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str, explain: bool, wire: bytes | None = None) -> Any:
-        """The chunk rated: (its rows, what the desk gave). ``wire``: the request's bytes (its field 1 holds ``cdrs``),
+    def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
+        """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
         for the C reader (servers.convert.cdr_rows_from_pb)."""
         errors = ErrorList()
         if len(cdrs) > MAX_CHUNK:
@@ -145,25 +146,30 @@ class RatingServicer(rpc.RatingServiceServicer):
             errors.raise_if_any("invalid CDRs")
         rows = cdr_rows_from_pb(cdrs, field, errors, self.desk.limits, indexed=field != "cdr", wire=wire)
         errors.raise_if_any("invalid CDRs")
-        rated = self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)  # type: ignore[arg-type]
-        return rows, rated
+        return rows  # type: ignore[return-value]
+
+    def _rate_all(self, cdrs: Any, options: pb.RateOptions, field: str) -> Any:
+        """The chunk rated: (its rows, what the desk gave)."""
+        rows = self._rows(cdrs, field)
+        return rows, self.desk.rate_rows(current_principal(), rows, options.tariff_plan, options.use_bundle_counters)
 
     def RateCdr(self, request: pb.RateCdrRequest, context: grpc.ServicerContext) -> pb.RateCdrResponse:
         one = pb.RateCdrsResponse()
         cdrs = [request.cdr]
-        rows, rated = self._rate_all(cdrs, request.options, "cdr", True)
+        rows, rated = self._rate_all(cdrs, request.options, "cdr")
         rated_rows_pb(rated, rows, cdrs, True, self.desk.limits, one)
         return pb.RateCdrResponse(rated=one.rated[0])
 
     def RateCdrs(self, request_iterator: Iterator[Wired | pb.RateCdrsRequest], context: grpc.ServicerContext) -> Iterator[bytes]:
         """Each reply as the bytes of a RateCdrsResponse (registered with a serializer that passes them on, see
-        ``register``); each request as read with its bytes (``Wired``), which the C reader reads again."""
-        for item in request_iterator:
-            request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
-            cdrs = request.cdrs
-            options = request.options
-            rows, rated = self._rate_all(cdrs, options, "cdrs", options.explain, wire if len(cdrs) <= MAX_CHUNK else None)
-            yield rated_rows_wire(rated, rows, cdrs, options.explain, self.desk.limits)
+        ``register``); each request as read with its bytes (``Wired``), which the C reader reads again.
+
+        A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
+        out once its chunk is committed, in order, before any error of a later message."""
+        return _replies(self, self.desk.stream(current_principal()), request_iterator)
+
+    def _reply(self, stored: Any, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
+        return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
@@ -183,6 +189,42 @@ class RatingServicer(rpc.RatingServiceServicer):
         page = page_request(request.page_size, request.page_token)
         items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
+
+
+def _replies(servicer: RatingServicer, stream: RatingStream, request_iterator: Iterator[Any]) -> Iterator[bytes]:
+    """RateCdrs' replies in order: each message rated while the chunk before it is stored, each reply sent once its
+    chunk is committed, and before the next message is waited for when none is there yet."""
+    ahead = ReadAhead(request_iterator, "rating-requests")
+    waiting: Any = None   # (stored, rows, cdrs, explain) of the message rated before, its reply not sent yet
+    try:
+        while True:
+            try:
+                item = ahead.ready()
+                if item is NOT_YET:
+                    if waiting is not None:   # no message waits: this reply goes out first (a client may wait for it)
+                        done, waiting = waiting, None
+                        yield servicer._reply(*done)
+                    item = ahead.next()
+                if item is END:
+                    break
+                request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
+                cdrs = request.cdrs
+                options = request.options
+                rows = servicer._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
+                stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
+            except BaseException:
+                if waiting is not None:
+                    yield servicer._reply(*waiting)
+                raise
+            if waiting is not None:
+                yield servicer._reply(*waiting)
+            waiting = (stored, rows, cdrs, options.explain)
+        if waiting is not None:
+            done, waiting = waiting, None
+            yield servicer._reply(*done)
+    finally:
+        ahead.stop()
+        stream.close()
 
 
 def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:

@@ -12,7 +12,9 @@ and the credit alerts already fired are read once; what the chunk's CDRs took
 before is given back; the CDRs are rated in order against the counters in
 memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
-again.  Counters follow each subscriber's bill cycle in the time zone of its
+again.  A stream's chunks (RatingStream, RateCdrs) overlap on PostgreSQL: one is
+written and committed on its own unit of work while the next is read and rated
+against the counters it writes.  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -42,7 +45,7 @@ from engine.gcpause import collector_paused
 from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
-from engine.rating.usage import CounterKey, Held, Taken, Usage, cycle_of
+from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -163,15 +166,18 @@ class RatingDesk:
         """Rate a chunk of CDR rows of the normalised layout (RatingService): plan sets, subscribers and counters
         are read once per chunk; one evaluator row per CDR, the full RatedCdr only when asked for (RatedRows.detail).
         A row without a tenant is the caller's."""
-        principal.require(Permission.RATING)
-        own = principal.tenant_id
-        rows = [row if row[_TENANT] else _with_tenant(row, own) for row in rows]
-        for tenant in sorted({row[_TENANT] for row in rows}):
-            principal.require_tenant(tenant)
+        rows = _own_rows(principal, rows)
         with collector_paused():   # a chunk builds many small acyclic objects (see engine.gcpause)
             chunk = self._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
             results = self._with_counters(chunk) if use_counters else self._rate_items(chunk, None)
         return RatedRows(self, chunk, results)
+
+    def stream(self, principal: Principal, held: Held | None = None) -> "RatingStream":
+        """The chunks of one stream (RateCdrs; a re-rating run, engine.rating.rerate, with its ``held``), each rated
+        as :meth:`rate_rows` rates it, a chunk's database write overlapping the rating of the next where the store
+        allows (RatingStream)."""
+        principal.require(Permission.RATING)
+        return RatingStream(self, principal, held)
 
     def rate_stored(self, principal: Principal, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None = None,
                     compiled: CompiledPlans | None = None) -> list[tuple[str, int]]:
@@ -189,23 +195,6 @@ class RatingDesk:
             results = self._with_counters(chunk)
         for (i, _), r in zip(mine, results):
             out[i] = (r[0], r[1])
-        return out
-
-    def rerate_chunk(self, principal: Principal, rows: Sequence[tuple[Any, ...]], held: Held, version: PlanSetVersion | None,
-                     compiled: CompiledPlans | None) -> list[Compact]:
-        """One chunk of a re-rating run (engine.rating.rerate): stored rows, in start order, with counters;
-        ``(status, charge, currency)`` per row."""
-        principal.require(Permission.RATING)
-        for tenant in sorted({r[_TENANT] for r in rows}):
-            principal.require_tenant(tenant)
-        if not rows:
-            return []
-        with collector_paused():
-            chunk = self._resolve(rows, "", True, version, compiled)
-            results = self._with_counters(chunk, held)
-            out = [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
-            # freed while the collector is paused, so that it does not walk them once when it runs again
-            del chunk, results
         return out
 
     def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
@@ -313,7 +302,14 @@ class RatingDesk:
         raise FailedPrecondition("RATING_CONTENTION", f"the counters of this chunk kept changing under {MAX_RETRIES} attempts; "
                                                       f"send it again", "")
 
-    def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None) -> list[Row] | None:
+    def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
+               defer: bool = False) -> Any:
+        """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
+
+        ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
+        chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
+        given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
+        RatingStream)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -336,7 +332,7 @@ class RatingDesk:
             wanted |= keys_in_uses(prev_key, units)
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
-        usage = Usage(repo, wanted)
+        usage = Usage(repo if after is None else _AfterWrite(repo, after), wanted)
         in_memory = usage.counters
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         seen: set[tuple[CounterKey, int, int]] = set()
@@ -391,11 +387,18 @@ class RatingDesk:
         # the run's other CDRs keep what they hold until rated
         usage.give_back_all(((k, bundles, charges) for k, (bundles, charges) in others.items()), -1)
         counters, balances = usage.changes()
+        if defer:
+            return results, (entries, counters, balances), previous
         if not repo.write_chunk(entries, set(), counters, balances):   # the replaced rows were taken out above
             return None
         if held is not None:
             held.rated(previous)
         return results
+
+    def _alerted(self, chunk: "_Chunk") -> bool:
+        """Whether rating the chunk may fire credit alerts (their log and barring flags are read and written in the
+        chunk's transaction: such a chunk is not rated while another of its stream is being written)."""
+        return self.credit_alerts is not None and any(s is not None and s.credit_limit_micros is not None for s in chunk.subscribers)
 
     def _rate_items(self, chunk: "_Chunk", usage: Usage | None, addons: AddOnWallets | None = None) -> list[Row]:
         """Each row rated in order (against the chunk's counters when ``usage``, with the add-ons valid at each row
@@ -535,6 +538,214 @@ def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, Co
     return epoch, min(until, day_until), v, day
 
 
+class RatingStream:
+    """The chunks of one RateCdrs stream, rated in order, each as RatingDesk.rate_rows rates it.
+
+    With counters, on a store whose writers run concurrently (PostgreSQL: the plan unit of work factory's
+    ``concurrent_writers``), a chunk's write and commit run on a thread of their own while the next chunk is read and
+    rated on a second unit of work: the database's side of one chunk overlaps the rating of the next.  That next chunk
+    reads the counters and balances the chunk in flight sets (in memory, _AfterWrite), so its compare-and-set expects
+    them, and goes to the writer only once that one committed; if it lost a race instead, both are rated again one after
+    the other, as rate_rows rates them.  Every chunk is still one transaction, committed before its reply: ``rate_rows``
+    gives a function that waits for it.  A chunk that may fire credit alerts, and every chunk on SQLite (one writer at
+    a time), is rated after the one in flight landed, as rate_rows rates it."""
+
+    def __init__(self, desk: RatingDesk, principal: Principal, held: Held | None = None) -> None:
+        self._desk, self._principal, self._held = desk, principal, held
+        self._overlap = bool(getattr(desk._plan_uow, "concurrent_writers", False))
+        self._flight: _InFlight | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self.overlapped = 0   # chunks read and rated while the one before was being written
+
+    def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
+        """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""
+        desk = self._desk
+        rows = _own_rows(self._principal, rows)
+        with collector_paused():
+            chunk = desk._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
+            if not use_counters:
+                return _ready(RatedRows(desk, chunk, desk._rate_items(chunk, None)))
+            if not self._overlap or desk._alerted(chunk):
+                self._land()
+                return _ready(RatedRows(desk, chunk, desk._with_counters(chunk, self._held)))
+            flight = self._start(chunk)
+        return lambda: flight.rated(desk)
+
+    def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
+                    compiled: CompiledPlans | None) -> Callable[[], list[Compact]]:
+        """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
+        ``version``/``compiled`` when given); the function given waits until it is stored, then gives
+        ``(status, charge, currency)`` per row."""
+        desk = self._desk
+        for tenant in sorted({r[_TENANT] for r in rows}):
+            self._principal.require_tenant(tenant)
+        if not rows:
+            return lambda: []
+        with collector_paused():
+            chunk = desk._resolve(rows, "", True, version, compiled)
+            if not self._overlap or desk._alerted(chunk):
+                self._land()
+                done = _compact(desk._with_counters(chunk, self._held))
+                return lambda: done
+            flight = self._start(chunk)
+        return lambda: _compact(flight.rated(desk, self._held).results)
+
+    def _start(self, chunk: _Chunk) -> "_InFlight":
+        """The chunk read and rated on a unit of work of its own after the one in flight, and handed to the writer."""
+        desk = self._desk
+        desk._keys(chunk)
+        held = self._held
+        before, self._flight = self._flight, None
+        if before is not None and before.future is not None:
+            self.overlapped += 1
+        uow = desk._plan_uow()
+        uow.__enter__()
+        try:
+            got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True)
+            lost = before is not None and not before.landed()
+        except BaseException:
+            uow.__exit__(None, None, None)
+            raise
+        if got is None or lost:
+            uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
+            if lost:
+                before.settle(desk, held)   # type: ignore[union-attr]
+            else:
+                desk.races += 1
+            return _InFlight(chunk, desk._with_counters(chunk, held), None, None)
+        results, (entries, counters, balances), taken = got
+        if held is not None:
+            held.rated(taken)   # as if written: the next chunk rates with what this one's CDRs hold no more
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="rating-writer")
+        flight = self._flight = _InFlight(chunk, results, self._writer.submit(_write, uow, entries, counters, balances),
+                                          _Written(counters, balances), taken if held is not None else None)
+        return flight
+
+    def _land(self) -> None:
+        """The chunk in flight stored (rated again if it lost a race)."""
+        if self._flight is not None:
+            with collector_paused():
+                self._flight.settle(self._desk, self._held)
+            self._flight = None
+
+    def close(self) -> None:
+        """Wait for the chunk in flight (committed or rolled back: a stream ended early leaves no write running)."""
+        try:
+            if self._flight is not None and self._flight.future is not None:
+                self._flight.future.exception()
+        finally:
+            self._flight = None
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+
+
+class _InFlight:
+    """A rated chunk whose write and commit run on the stream's writer (``future``: True once committed)."""
+
+    __slots__ = ("chunk", "results", "future", "written", "taken", "ok")
+
+    def __init__(self, chunk: _Chunk, results: list[Row], future: Future[bool] | None, written: "_Written | None",
+                 taken: Taken | None = None) -> None:
+        self.chunk, self.results, self.future, self.written = chunk, results, future, written
+        self.taken = taken   # a re-rating chunk's old rows, taken out of the run's Held when it was handed to the writer
+        self.ok = future is None
+
+    def landed(self) -> bool:
+        """Whether it is stored (waits for the writer); False: another writer changed its counters first."""
+        if self.future is not None:
+            self.ok = self.future.result()
+            self.future = None
+        return self.ok
+
+    def settle(self, desk: RatingDesk, held: Held | None = None) -> None:
+        """Stored: rated again, as rate_rows rates it, if it lost a race."""
+        if not self.landed():
+            desk.races += 1
+            if held is not None and self.taken is not None:
+                held.rated(self.taken, -1)   # its old rows are back: the run's CDRs hold them again
+            self.results = desk._with_counters(self.chunk, held)
+            self.ok = True
+
+    def rated(self, desk: RatingDesk, held: Held | None = None) -> RatedRows:
+        if not self.ok:
+            with collector_paused():
+                self.settle(desk, held)
+        return RatedRows(desk, self.chunk, self.results)
+
+
+class _Written:
+    """What a chunk in flight sets counters (key -> bundle -> row) and balances (key -> currency -> micros) to."""
+
+    __slots__ = ("counters", "balances")
+
+    def __init__(self, counters: list[tuple[CounterKey, str, CounterRow, int | None]],
+                 balances: list[tuple[CounterKey, str, int, int | None]]) -> None:
+        self.counters: dict[CounterKey, dict[str, CounterRow]] = {}
+        for key, bundle, row, _ in counters:
+            self.counters.setdefault(key, {})[bundle] = row
+        self.balances: dict[CounterKey, dict[str, int]] = {}
+        for key, currency, value, _ in balances:
+            self.balances.setdefault(key, {})[currency] = value
+
+
+class _AfterWrite:
+    """A usage repository's counters and balances as they are once a chunk in flight is written: what it read,
+    with what that chunk sets laid over (its rows not visible to this unit of work until it commits)."""
+
+    def __init__(self, repo: Any, written: _Written) -> None:
+        self._repo, self._written = repo, written
+
+    def counters_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
+        out = self._repo.counters_of(keys)
+        written = self._written.counters
+        for key in keys:
+            new = written.get(key)
+            if new is not None:
+                by = out.setdefault(key, {})
+                for bundle, row in new.items():
+                    by[bundle] = CounterRow(row.allowance, row.remaining, row.unit)
+        return out
+
+    def balances_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, int]]:
+        out = self._repo.balances_of(keys)
+        written = self._written.balances
+        for key in keys:
+            new = written.get(key)
+            if new is not None:
+                out.setdefault(key, {}).update(new)
+        return out
+
+
+def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: Any) -> bool:
+    """A chunk's write and commit on its unit of work (the stream's writer thread); False: a lost race, rolled back."""
+    try:
+        if not uow.usage.write_chunk(entries, set(), counters, balances):
+            return False
+        uow.commit()
+        return True
+    finally:
+        uow.__exit__(None, None, None)
+
+
+def _compact(results: list[Row]) -> list[Compact]:
+    return [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
+
+
+def _ready(rated: RatedRows) -> Callable[[], RatedRows]:
+    return lambda: rated
+
+
+def _own_rows(principal: Principal, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows with the caller's tenant where they name none, after the caller is checked for rating each tenant."""
+    principal.require(Permission.RATING)
+    own = principal.tenant_id
+    rows = [row if row[_TENANT] else _with_tenant(row, own) for row in rows]
+    for tenant in sorted({row[_TENANT] for row in rows}):
+        principal.require_tenant(tenant)
+    return rows
+
+
 def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:
     """The add-on purchases of the chunk's subscribers valid at some time of its CDRs (none without a reader)."""
     reader = getattr(uow, "add_ons", None)
@@ -619,4 +830,4 @@ def _latest(heads: list[PlanSetVersion]) -> tuple[datetime | None, PlanSetVersio
     return last, _pick(heads, last)
 
 
-__all__ = ["RatedRows", "RatingDesk", "RatingOutcome"]
+__all__ = ["RatedRows", "RatingDesk", "RatingOutcome", "RatingStream"]

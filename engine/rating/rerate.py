@@ -29,6 +29,7 @@ from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.desk import RatingDesk
 from engine.rating.evaluator import RATED, REJECTED
+from engine.readahead import ReadAhead
 
 CHUNK = 5000
 
@@ -96,21 +97,20 @@ class RerateDesk:
             for currency, micros in charges.items():
                 summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
         yield 0, total
-        after = summary.charged_after
-        for rows in self._stored.chunks(scope, start, end, self._chunk):
-            outcomes = self._rating.rerate_chunk(principal, rows, held, ps, compiled)
-            rated = rejected = 0
-            for status, charge, currency in outcomes:
-                if status == RATED:
-                    rated += 1
-                    after[currency] = after.get(currency, 0) + charge
-                elif status == REJECTED:
-                    rejected += 1
-            summary.cdrs += len(outcomes)
-            summary.rated += rated
-            summary.rejected += rejected
-            summary.unrated += len(outcomes) - rated - rejected
-            yield summary.cdrs, total
+        # the next chunk of stored CDRs read while this one is rated and written (it depends on nothing they change);
+        # on PostgreSQL a chunk is rated while the one before is written (engine.rating.desk.RatingStream)
+        stream = self._rating.stream(principal, held)
+        waiting: Callable[[], list[Any]] | None = None
+        try:
+            for rows in ReadAhead(self._stored.chunks(scope, start, end, self._chunk), "rerate-reads"):
+                stored = stream.rerate_rows(rows, ps, compiled)
+                if waiting is not None:
+                    yield _count(summary, waiting()), total
+                waiting = stored
+            if waiting is not None:
+                yield _count(summary, waiting()), total
+        finally:
+            stream.close()
         yield summary
 
     def _scope(self, tenant: str) -> set[str]:
@@ -121,6 +121,23 @@ class RerateDesk:
         with self._plan_uow(read_only=True) as uow:
             scope.update(c for c in children if not uow.plan_versions.activation_heads(c))  # type: ignore[attr-defined]
         return scope
+
+
+def _count(summary: RerateSummary, outcomes: list[Any]) -> int:
+    """A committed chunk's outcomes added to the summary; the CDRs done so far."""
+    after = summary.charged_after
+    rated = rejected = 0
+    for status, charge, currency in outcomes:
+        if status == RATED:
+            rated += 1
+            after[currency] = after.get(currency, 0) + charge
+        elif status == REJECTED:
+            rejected += 1
+    summary.cdrs += len(outcomes)
+    summary.rated += rated
+    summary.rejected += rejected
+    summary.unrated += len(outcomes) - rated - rejected
+    return summary.cdrs
 
 
 __all__ = ["RerateDesk", "RerateSummary", "StoredCdrRows"]

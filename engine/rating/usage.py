@@ -305,16 +305,17 @@ class Held:
                 out[k] = (units, charges)
         return out
 
-    def rated(self, taken: Taken) -> None:
-        """The chunk's old rows were replaced: its CDRs hold nothing of the old rating any more."""
+    def rated(self, taken: Taken, sign: int = 1) -> None:
+        """The chunk's old rows were replaced: its CDRs hold nothing of the old rating any more (``sign`` -1: they
+        were not after all, a chunk written ahead lost its race; engine.rating.desk.RatingStream)."""
         for k, units in taken.units.items():
             by = self.bundles.setdefault(k, {})
             for b, u in units.items():
-                by[b] = by.get(b, 0) - u
+                by[b] = by.get(b, 0) - sign * u
         for k, charges in taken.charges.items():
             byc = self.charges.setdefault(k, {})
             for c, m in charges.items():
-                byc[c] = byc.get(c, 0) - m
+                byc[c] = byc.get(c, 0) - sign * m
 
 
 __all__ = ["CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Taken", "Usage", "UsageRepository",

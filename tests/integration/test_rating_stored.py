@@ -14,7 +14,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
@@ -399,19 +399,32 @@ def _subscriber(root: Root, plan: str = "TP_SMART_S", limit: int | None = None) 
 
 
 def test_two_replicas_never_spend_one_bundle_twice(roots) -> None:  # type: ignore[no-untyped-def]
+    operator = replace(SYSTEM, tenant_id="mno", subject="it")
+
+    def each_chunk(root: Root, chunks: list[list[MediatedCdr]]) -> None:
+        for cdrs in chunks:
+            root.rating.rate_many(operator, cdrs, use_counters=True)
+
+    st = replicas_spend_one_bundle(roots, each_chunk)
+    covered_calls = sum(1 for row in st["ledger"] if row[5] != "[]")
+    assert 72 <= covered_calls <= 73
+    a, b = roots
+    races = a.rating.races + b.rating.races
+    print(f"chunks rated again after losing a race: {races}")
+
+
+def replicas_spend_one_bundle(roots: tuple[Root, Root], rate: Callable[[Root, list[list[MediatedCdr]]], None]) -> dict[str, Any]:
+    """Two replicas at once, each rating (``rate(root, chunks)``) 10 chunks of 40 calls of one subscriber whose bundle
+    covers 72 of the 800: every unit spent once, none twice, none lost (the state left, checked)."""
     a, b = roots
     sub = _subscriber(a)
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
-    operator = replace(SYSTEM, tenant_id="mno", subject="it")
     errors: list[BaseException] = []
 
     def replica(root: Root, tag: int) -> None:
-        desk = root.rating
         try:
-            for chunk in range(10):
-                cdrs = [voice(tag * 10_000 + chunk * 100 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=chunk * 60 + i))
-                        for i in range(40)]
-                desk.rate_many(operator, cdrs, use_counters=True)
+            rate(root, [[voice(tag * 10_000 + chunk * 100 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=chunk * 60 + i))
+                         for i in range(40)] for chunk in range(10)])
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
 
@@ -427,10 +440,7 @@ def test_two_replicas_never_spend_one_bundle_twice(roots) -> None:  # type: igno
     [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
     assert used == allowance == 7200 and remaining == 0   # every unit spent once: none twice, none lost
     consistent(st)
-    covered_calls = sum(1 for row in st["ledger"] if row[5] != "[]")
-    assert 72 <= covered_calls <= 73
-    races = a.rating.races + b.rating.races
-    print(f"chunks rated again after losing a race: {races}")
+    return st
 
 
 CHILD = r"""
@@ -466,6 +476,29 @@ def crash_stream(msisdns: list[str], start: datetime) -> Iterator[list[MediatedC
         yield out
 
 
+def killed_mid_stream(child_code: str, db_url: str, tmp_path: Path, msisdns: list[str], start: datetime, chunks: int) -> int:
+    """Twice: a child process rates the stream (``child_code``, printing ``commit N`` after each stored chunk) and is
+    killed by SIGKILL after a random committed chunk; the number of kills."""
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    kills = 0
+    for _ in range(2):
+        child = subprocess.Popen([sys.executable, "-c", child_code, db_url, str(tmp_path), json.dumps(msisdns), start.isoformat()],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
+        assert child.stdout is not None
+        target = rng.randint(1, chunks)
+        for line in child.stdout:
+            if line.startswith("commit") and int(line.split()[1]) + 1 >= target:
+                os.kill(child.pid, signal.SIGKILL)   # between chunks, or inside the next chunk's transaction
+                kills += 1
+                break
+            if line.startswith("done"):
+                break
+        child.wait(timeout=120)
+        child.stdout.close()
+    return kills
+
+
 def _wipe_rating(root: Root, msisdns: set[str]) -> None:
     with root.db.begin() as conn:
         for table in (usage_ledger, bundle_counters, usage_balances, credit_alert_log):
@@ -493,24 +526,7 @@ def test_sigkill_mid_stream_then_the_whole_stream_again_equals_one_clean_run(roo
     assert clean["alerts"], "the stream should cross credit alert thresholds"
     _wipe_rating(root, set(msisdns))
 
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    kills = 0
-    for _ in range(2):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, db_url, str(tmp_path), json.dumps(msisdns), start.isoformat()],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
-        assert child.stdout is not None
-        target = rng.randint(1, 10)
-        for line in child.stdout:
-            if line.startswith("commit") and int(line.split()[1]) + 1 >= target:
-                os.kill(child.pid, signal.SIGKILL)   # between chunks, or inside the next chunk's transaction
-                kills += 1
-                break
-            if line.startswith("done"):
-                break
-        child.wait(timeout=120)
-        child.stdout.close()
-    assert kills >= 1
+    assert killed_mid_stream(CHILD, db_url, tmp_path, msisdns, start, 10) >= 1
     for chunk in crash_stream(msisdns, start):   # the sender's retry: the whole stream again
         desk.rate_many(operator, chunk, use_counters=True)
     assert state(root, set(msisdns)) == clean

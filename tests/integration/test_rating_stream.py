@@ -1,0 +1,274 @@
+"""A RateCdrs stream's chunks rated while the chunk before is being stored (engine.rating.desk.RatingStream), on SQLite
+and PostgreSQL: the same ledger, counters and balances as rating each chunk alone, a CDR sent again in the next chunk,
+two replicas streaming against one bundle, SIGKILL mid-stream then the stream again, and a client that waits for each
+reply before it sends the next message."""
+
+from __future__ import annotations
+
+import copy
+import json
+import queue
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from billing.v1 import rating_pb2 as rpb
+from billing.v1 import rating_pb2_grpc as rrpc
+from engine.cdr import MediatedCdr
+from engine.rating.evaluator import row_of
+from engine.identity import SYSTEM
+from servers.root import Root
+from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
+    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, state, store_cdrs,
+    voice, voice_pb)
+
+pytestmark = [pytest.mark.integration]
+OPERATOR = replace(SYSTEM, tenant_id="mno", subject="it")
+
+
+OVERLAPPED: list[int] = []   # per stream_chunks call: the chunks rated while the one before was being written
+
+
+def stream_chunks(root: Root, chunks: list[list[MediatedCdr]], held: HeldWrites | None = None) -> list[Any]:
+    """The chunks through one RatingStream as RateCdrs drives it: each chunk's result asked for after the next one was
+    handed in (the results, in order)."""
+    stream = root.rating.stream(OPERATOR)
+    OVERLAPPED.append(0)
+    stored: list[Callable[[], Any]] = []
+    out = []
+    try:
+        for chunk in chunks:
+            stored.append(stream.rate_rows([row_of(c) for c in chunk], "", True))
+            if len(stored) > 1:
+                out.append(stored[-2]())
+        if held is not None:
+            held.release()
+        out.append(stored[-1]())
+    finally:
+        stream.close()
+        OVERLAPPED[-1] = stream.overlapped
+    return [[(r[0], r[1]) for r in rated.results] for rated in out]
+
+
+def calls(msisdns: list[str], start: datetime, chunks: int, size: int, seed: int, tag: str = "s") -> list[list[MediatedCdr]]:
+    """Chunks of national (bundle) and international (charged) calls of these subscribers, every chunk holding each."""
+    rng = random.Random(seed)
+    out = []
+    for c in range(chunks):
+        out.append([voice(c * 1000 + i, msisdns[(c + i) % len(msisdns)], "33698765432" if rng.random() < 0.7 else "442071234567",
+                          rng.randint(30, 900), start + timedelta(seconds=c * 60 + i), source=tag) for i in range(size)])
+    return out
+
+
+class HeldWrites:
+    """Each chunk's write held until the next chunk of the stream has read its counters (or ``release``): those reads
+    always see the counters as they were before the chunk in flight commits."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.reads = self.writes = 0
+        self.released = False
+
+    def write_after_next_read(self) -> None:
+        with self.cond:
+            n = self.writes
+            self.writes += 1
+            self.cond.wait_for(lambda: self.released or self.reads >= n + 2, timeout=60)
+
+    def read(self) -> None:
+        with self.cond:
+            self.reads += 1
+            self.cond.notify_all()
+
+    def release(self) -> None:
+        with self.cond:
+            self.released = True
+            self.cond.notify_all()
+
+
+@pytest.fixture
+def held_writes(monkeypatch: pytest.MonkeyPatch) -> HeldWrites:
+    from engine.rating import desk as module
+
+    held = HeldWrites()
+    write, read = module._write, module.RatingDesk._chunk
+
+    def held_write(*args: Any) -> bool:
+        held.write_after_next_read()
+        return write(*args)
+
+    def read_then_release(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = read(self, *args, **kwargs)
+        held.read()
+        return got
+
+    monkeypatch.setattr(module, "_write", held_write)
+    monkeypatch.setattr(module.RatingDesk, "_chunk", read_then_release)
+    return held
+
+
+def test_a_stream_stores_what_rating_each_chunk_alone_stores(roots, held_writes) -> None:
+    root, _ = roots
+    msisdns = [_subscriber(root).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    chunks = calls(msisdns, start, 8, 50, seed=3)
+    desk = root.rating
+    for chunk in chunks:
+        desk.rate_many(OPERATOR, chunk, use_counters=True)
+    alone = state(root, set(msisdns))
+    _wipe_rating(root, set(msisdns))
+    races = desk.races
+    streamed = stream_chunks(root, chunks, held_writes)
+    assert state(root, set(msisdns)) == alone
+    consistent(alone)
+    assert any(units for row in alone["ledger"] for _b, units in json.loads(row[5]))   # bundles were spent
+    assert sum(len(c) for c in streamed) == 400
+    # each chunk read the counters the one before it was still writing (on PostgreSQL): none was rated twice
+    assert desk.races == races
+    # on PostgreSQL every chunk after the first is read and rated while the one before is written; SQLite has one writer
+    assert OVERLAPPED[-1] == (7 if root.db.dialect.name == "postgresql" else 0)
+
+
+def test_a_cdr_sent_again_in_the_next_chunk_replaces_its_row(roots) -> None:
+    """The next chunk cannot see the row of a CDR the chunk in flight is inserting: its write loses, and it is rated
+    again once that one committed (its row replaced, what it took given back first)."""
+    root, _ = roots
+    msisdns = [_subscriber(root).msisdn for _ in range(2)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    chunks = calls(msisdns, start, 6, 30, seed=5, tag="again")
+    chunks[3] = chunks[2][:10] + chunks[3]   # the first 10 CDRs of chunk 2 once more in chunk 3
+    chunks[5] = chunks[4][-3:] + chunks[5]   # the last 3 of chunk 4 in chunk 5
+    desk = root.rating
+    for chunk in chunks:
+        desk.rate_many(OPERATOR, chunk, use_counters=True)
+    alone = state(root, set(msisdns))
+    _wipe_rating(root, set(msisdns))
+    stream_chunks(root, chunks)
+    got = state(root, set(msisdns))
+    assert got == alone
+    assert len(got["ledger"]) == 6 * 30
+    consistent(got)
+
+
+def test_two_replicas_streaming_never_spend_one_bundle_twice(roots) -> None:
+    replicas_spend_one_bundle(roots, stream_chunks)
+
+
+def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
+    """300 stored CDRs of three new subscribers, ``days`` from now, rated from scratch in start order, then re-rated by
+    a run in chunks of 40: the run leaves what rating from scratch left (checked); the chunks it rated again."""
+    msisdns = [_subscriber(root).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
+    cdrs = [c for chunk in calls(msisdns, start, 6, 50, seed=seed, tag=f"rerate-{seed}") for c in chunk]
+    store_cdrs(root, cdrs)
+    for i in range(0, len(cdrs), 40):
+        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+    clean = state(root, set(msisdns))
+    run = copy.copy(root.rerate)
+    run._chunk = 40
+    races = root.rating.races
+    summary = run.rerate(OPERATOR, "mno", start, start + timedelta(hours=1))
+    assert (summary.cdrs, summary.rated) == (300, 300)
+    assert summary.charged_after == summary.charged_before
+    assert state(root, set(msisdns)) == clean
+    return root.rating.races - races
+
+
+def test_a_rerating_run_written_while_rated_equals_rating_from_scratch(roots, held_writes) -> None:
+    root, _ = roots
+    assert rerating_in_chunks_of_40(root, 2, seed=21) == 0
+    assert held_writes.writes == (8 if root.db.dialect.name == "postgresql" else 0)   # every chunk written on the writer
+
+
+def test_a_rerating_chunk_that_loses_its_race_is_rated_again_from_what_the_run_holds(roots, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first chunk handed to the writer loses (as to a live rating of the same subscribers): the run's CDRs hold
+    its old rows again, it is rated again after them, and the run ends as one rated from scratch."""
+    from engine.rating import desk as module
+
+    write, lost = module._write, []
+
+    def first_loses(uow: Any, *args: Any) -> bool:
+        if not lost:
+            lost.append(True)
+            uow.__exit__(None, None, None)   # rolled back, nothing written
+            return False
+        return write(uow, *args)
+
+    monkeypatch.setattr(module, "_write", first_loses)
+    root, _ = roots
+    assert rerating_in_chunks_of_40(root, 3, seed=22) == (1 if root.db.dialect.name == "postgresql" else 0)
+
+
+CHILD = r"""
+import sys, json
+from datetime import datetime
+from pathlib import Path
+from engine.rating.evaluator import row_of
+from engine.settings import Settings
+from servers.root import build_root
+from tests.integration.test_rating_stream import OPERATOR, calls
+
+url, home, msisdns, start = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
+root = build_root(Settings(home=Path(home), database_url=url))
+stream = root.rating.stream(OPERATOR)
+before = None
+for n, chunk in enumerate(calls(msisdns, start, 12, 60, seed=9, tag="crash-stream")):
+    stored = stream.rate_rows([row_of(c) for c in chunk], "", True)
+    if before is not None:
+        before()
+        print("commit", n - 1, flush=True)
+    before = stored
+before()
+print("done", flush=True)
+"""
+
+
+def test_sigkill_mid_stream_then_the_stream_again_equals_one_clean_run(roots, db_url: str, tmp_path: Path) -> None:
+    root, _ = roots
+    msisdns = [_subscriber(root).msisdn for _ in range(4)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    chunks = calls(msisdns, start, 12, 60, seed=9, tag="crash-stream")
+    stream_chunks(root, chunks)
+    clean = state(root, set(msisdns))
+    _wipe_rating(root, set(msisdns))
+    assert killed_mid_stream(CHILD, db_url, tmp_path, msisdns, start, 9) >= 1   # a chunk committed, the next being written or rated
+    stream_chunks(root, chunks)   # the sender's retry: the whole stream again
+    assert state(root, set(msisdns)) == clean
+
+
+def test_a_client_that_waits_for_each_reply_gets_it(stack, active) -> None:
+    """RateCdrs answers a message without waiting for the next one when none is there (the next chunk is rated while
+    the one before is stored only when it has arrived already)."""
+    sub = provision(stack, "TP_SMART_M")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=4)
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    sent: queue.Queue[Any] = queue.Queue()
+
+    def requests() -> Iterator[rpb.RateCdrsRequest]:
+        while (item := sent.get()) is not None:
+            yield item
+
+    replies = svc.RateCdrs(requests())
+    pool = ThreadPoolExecutor(1)
+    try:
+        for n in range(3):
+            sent.put(rpb.RateCdrsRequest(cdrs=[voice_pb(100 + n, sub.msisdn, "33698765432", 60, start + timedelta(seconds=n))],
+                                         options=rpb.RateOptions(use_bundle_counters=True)))
+            # only the message sent so far: a server waiting for the next one before it answers never answers (the
+            # bound only turns that hang into a failure)
+            reply = pool.submit(next, replies).result(timeout=60)
+            assert [(r.status, r.units) for r in reply.rated] == [(rpb.RATING_STATUS_RATED, 60)]
+        sent.put(None)
+        assert list(replies) == []
+    finally:
+        replies.cancel()
+        sent.put(None)
+        pool.shutdown(wait=True)
+    counters = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=sub.msisdn))
+    assert sum(c.allowance - c.remaining for c in counters.counters) == 180

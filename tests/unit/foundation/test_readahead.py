@@ -1,0 +1,54 @@
+"""engine.readahead: one item read ahead on a thread, errors raised in their place, a reader that asks without waiting."""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+import pytest
+
+from engine.readahead import END, NOT_YET, ReadAhead
+
+
+def test_items_come_in_order_then_the_end() -> None:
+    assert list(ReadAhead(iter(range(50)))) == list(range(50))
+    ahead = ReadAhead(iter(["a"]))
+    assert ahead.next() == "a"
+    assert ahead.next() is END
+
+
+def test_an_error_of_the_reading_is_raised_where_its_item_would_have_come() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("broken stream")
+
+    got = []
+    with pytest.raises(ValueError, match="broken stream"):
+        for item in ReadAhead(items()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_ready_does_not_wait_for_an_item_not_read_yet() -> None:
+    go = threading.Event()
+
+    def items() -> Iterator[str]:
+        yield "first"
+        go.wait()
+        yield "second"
+
+    ahead = ReadAhead(items())
+    assert ahead.next() == "first"
+    assert ahead.ready() is NOT_YET   # the reading waits for `go`: nothing there, and no waiting for it
+    go.set()
+    assert ahead.next() == "second"
+    assert ahead.next() is END
+
+
+def test_stop_lets_the_reading_thread_go() -> None:
+    ahead = ReadAhead(iter(range(10)))
+    assert ahead.next() == 0
+    ahead.stop()
+    ahead._thread.join(timeout=30)
+    assert not ahead._thread.is_alive()
