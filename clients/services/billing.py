@@ -67,7 +67,9 @@ class BillingClient:
     # bill runs
     def run(self, mode: str | None = None, cycle_date: date | None = None, account_ids: Sequence[str] = (), dry_run: bool = False,
             review: bool = False, resume_run_id: str = "", tenant_id: str = "", interim: bool = False) -> Iterator[pb.BillRun]:
-        request = pb.StartBillRunRequest(tenant_id=tenant_id, mode=MODES[mode or "manual"] if not resume_run_id else MODES.get(mode or "", 0), cycle_date=_day(cycle_date),
+        # a resume names no mode unless asked to (the run's own is used; another is refused); a new run is manual by default
+        number = MODES[mode] if mode else (0 if resume_run_id else MODES["manual"])
+        request = pb.StartBillRunRequest(tenant_id=tenant_id, mode=number, cycle_date=_day(cycle_date),
                                          account_ids=list(account_ids), dry_run=dry_run, review=review, resume_run_id=resume_run_id,
                                          interim=interim)
         for reply in self.rpc.StartBillRun(request):
