@@ -28,7 +28,7 @@ class AuditServicer(rpc.AuditServiceServicer):
         self.desk = desk
 
     def ListAuditEntries(self, request: pb.ListAuditEntriesRequest, context: grpc.ServicerContext) -> pb.ListAuditEntriesResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "audit", int)
         items = self.desk.list(current_principal(), request.tenant_id, request.object_type, request.object_id, page)
         return pb.ListAuditEntriesResponse(entries=[entry_pb(e) for e in items],
                                            next_page_token=next_token(items, page, lambda e: e.sequence))

@@ -199,7 +199,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         return pb.GetAccountResponse(account=account_pb(account), assignments=[assignment_pb(a) for a in assigned])
 
     def ListAccounts(self, request: pb.ListAccountsRequest, context: grpc.ServicerContext) -> pb.ListAccountsResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "accounts", (str, str))
         items = self.desk.accounts.list(current_principal(), request.tenant_id, page)
         return pb.ListAccountsResponse(accounts=[account_pb(a) for a in items],
                                        next_page_token=next_token(items, page, lambda a: [a.tenant_id, a.account_id]))
@@ -223,7 +223,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         return pb.BuyAddOnResponse(purchase=add_on_pb(purchase), bought=bought)
 
     def ListAddOns(self, request: pb.ListAddOnsRequest, context: grpc.ServicerContext) -> pb.ListAddOnsResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "add_ons", (str, str))
         items = self.desk.add_ons.list(current_principal(), request.subscriber_id, page)
         return pb.ListAddOnsResponse(purchases=[add_on_pb(v.purchase, v) for v in items],
                                      next_page_token=next_token(items, page, lambda v: [v.purchase.purchase_time.isoformat(),
@@ -256,7 +256,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         return pb.PreviewBillResponse(invoice=invoice_pb(preview_invoice(bill)), ubl_xml=xml, html=html)
 
     def ListInvoices(self, request: pb.ListInvoicesRequest, context: grpc.ServicerContext) -> pb.ListInvoicesResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "invoices", (str, str))
         flt = InvoiceFilter(tenant_ids={request.tenant_id} if request.tenant_id else None, account_id=request.account_id,
                             state=STATE.domain(request.state, "state", required=False),
                             kind=(KIND.domain(request.kind, "kind", required=False) or DocumentKind.INVOICE).value if request.kind else "",

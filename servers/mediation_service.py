@@ -83,7 +83,7 @@ class MediationServicer(rpc.MediationServiceServicer):
 
     def ListRejects(self, request: pb.ListRejectsRequest, context: grpc.ServicerContext) -> pb.ListRejectsResponse:
         principal = current_principal()
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "rejects", int)
         after = page.after if isinstance(page.after, int) else 0
         items = self.desk.rejects(principal, request.file_id, after, page.size, request.tenant_id)
         return pb.ListRejectsResponse(rejects=[reject_pb(r) for r in items], next_page_token=next_token(items, page, lambda r: r.record_no))

@@ -56,7 +56,7 @@ class PlanServicer(rpc.PlanServiceServicer):
         return pb.GetPlanSetVersionResponse(version=version_pb(v), ir_json=v.ir_json if request.include_ir else "")
 
     def ListPlanSetVersions(self, request: pb.ListPlanSetVersionsRequest, context: grpc.ServicerContext) -> pb.ListPlanSetVersionsResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "plan_versions", int)
         items = self.desk.list_versions(current_principal(), request.tenant_id, page)
         return pb.ListPlanSetVersionsResponse(versions=[version_pb(v) for v in items],
                                               next_page_token=next_token(items, page, lambda v: v.version))

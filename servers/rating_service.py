@@ -186,7 +186,7 @@ class RatingServicer(rpc.RatingServiceServicer):
         return authorisation_pb(self.authoriser.authorise(current_principal(), call_request_from(request)))
 
     def ListCreditAlerts(self, request: pb.ListCreditAlertsRequest, context: grpc.ServicerContext) -> pb.ListCreditAlertsResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "credit_alerts", int)
         items = self.desk.credit_alert_log(current_principal(), request.tenant_id, request.msisdn.lstrip("+"), request.period, page)
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
 

@@ -44,7 +44,7 @@ class SubscriberServicer(rpc.SubscriberServiceServicer):
         return pb.GetSubscriberResponse(subscriber=subscriber_pb(sub))
 
     def ListSubscribers(self, request: pb.ListSubscribersRequest, context: grpc.ServicerContext) -> pb.ListSubscribersResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "subscribers", str)
         flt = SubscriberFilter(
             tenant_ids={request.tenant_id} if request.tenant_id else None,
             status=STATUS.domain(request.status, "status", required=False),

@@ -36,7 +36,7 @@ class TenantServicer(rpc.TenantServiceServicer):
         return pb.GetTenantResponse(tenant=tenant_pb(self.admin.get(current_principal(), request.tenant_id)))
 
     def ListTenants(self, request: pb.ListTenantsRequest, context: grpc.ServicerContext) -> pb.ListTenantsResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "tenants", str)
         status = STATUSES.domain(request.status, "status", required=False)
         items = self.admin.list(current_principal(), page, status)
         return pb.ListTenantsResponse(

@@ -37,7 +37,7 @@ class TokenServicer(rpc.TokenServiceServicer):
         return pb.RevokeTokenResponse(token=token_pb(self.desk.revoke(current_principal(), request.token_id)))
 
     def ListTokens(self, request: pb.ListTokensRequest, context: grpc.ServicerContext) -> pb.ListTokensResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "tokens", str)
         items = self.desk.list(current_principal(), request.tenant_id, request.include_revoked, page)
         return pb.ListTokensResponse(tokens=[token_pb(t) for t in items], next_page_token=next_token(items, page, lambda t: t.token_id))
 

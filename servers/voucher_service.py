@@ -138,7 +138,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         return pb.GetBatchResponse(batch=batch_pb(self.desk.get_batch(current_principal(), request.batch_id)))
 
     def ListBatches(self, request: pb.ListBatchesRequest, context: grpc.ServicerContext) -> pb.ListBatchesResponse:
-        page = page_request(request.page_size, request.page_token)
+        page = page_request(request.page_size, request.page_token, "voucher_batches", str)
         items = self.desk.list_batches(current_principal(), page.after, page.size)
         return pb.ListBatchesResponse(batches=[batch_pb(b) for b in items],
                                       next_page_token=next_token(items, page, lambda b: b.batch_id))

@@ -90,16 +90,16 @@ def test_token_format_round_trip() -> None:
 
 @given(st.integers(min_value=0, max_value=5000))
 def test_page_size_is_bounded(size: int) -> None:
-    assert 1 <= page_request(size, "").size <= MAX_PAGE_SIZE
+    assert 1 <= page_request(size, "", "subscribers", str).size <= MAX_PAGE_SIZE
 
 
 def test_page_tokens_round_trip_and_reject_garbage() -> None:
-    page = page_request(2, "")
+    page = page_request(2, "", "subscribers", str)
     token = next_token(["a", "b"], page, lambda x: x)
-    assert page_request(2, token).after == "b"
+    assert page_request(2, token, "subscribers", str).after == "b"
     assert next_token(["a"], page, lambda x: x) == ""
     with pytest.raises(InvalidArgument):
-        page_request(2, "%%%")
+        page_request(2, "%%%", "subscribers", str)
 
 
 @given(st.from_regex(r"\+?[1-9][0-9]{7,14}", fullmatch=True))

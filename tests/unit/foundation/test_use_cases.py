@@ -64,7 +64,7 @@ def test_subscriber_state_machine_and_isolation(world) -> None:  # type: ignore[
         desk.transition(a, s.subscriber_id, "suspend")
     assert err.value.reason == "SUBSCRIBER_STATE"
     assert desk.transition(a, s.subscriber_id, "activate").status is SubscriberStatus.ACTIVE
-    listed = desk.list(b, SubscriberFilter(), page_request(0, ""))
+    listed = desk.list(b, SubscriberFilter(), page_request(0, "", "subscribers", str))
     assert listed == []
 
 
@@ -99,7 +99,7 @@ def test_the_audit_log_is_read_within_the_callers_scope(world) -> None:  # type:
     desk.provision(a, _new())
     desk.provision(b, _new(msisdn="4917012345679", imsi="262011234567891"))
     log = AuditDesk(store)
-    page = page_request(0, "")
+    page = page_request(0, "", "audit", int)
     assert {e.object_tenant_id for e in log.list(a, "", "subscriber", "", page)} == {"mvno-a"}
     assert {e.object_tenant_id for e in log.list(op, "", "subscriber", "", page)} == {"mvno-a", "mvno-b"}
     assert {e.object_tenant_id for e in log.list(op, "mvno-b", "", "", page)} == {"mvno-b"}
