@@ -206,6 +206,10 @@ class BillRunner:
         tenant = self._check(principal, request)
         now = self._clock.now()
         run = self._open_run(principal, tenant, request, now)
+        # from here on the run's own flags rule every step (plan, batches, tallies): a resume that names none of them
+        # must still stop a review run at drafts
+        request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review,
+                          interim=run.interim, dry_run=run.dry_run)
         jobs, skipped, failures = self._plan(tenant, request, run.run_id)
         run = replace(run, total=len(jobs) + skipped + len(failures), skipped=skipped,
                       failed=run.failed if request.resume_run_id else 0, failures=tuple(failures))
@@ -266,12 +270,6 @@ class BillRunner:
         failures: list[tuple[str, str]] = []
         skipped = 0
         named = bool(request.account_ids) and not request.resume_run_id
-        if request.resume_run_id:
-            with self._uow(read_only=True) as uow:
-                run = uow.get_run(request.resume_run_id)
-            assert run is not None
-            request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review,
-                              interim=run.interim)
         with self._uow(read_only=True) as uow:
             accounts = uow.active_accounts(tenant, list(request.account_ids) or None)
             found = {a.account_id for a in accounts}
