@@ -44,6 +44,7 @@ FORMATS = ("xml", "html", "pdf")
 MAX_REASON = 500
 MAX_REBILL_DAYS = 186        # one re-bill request covers at most about six months of periods
 MAX_REBILLS = 1000           # and re-bills at most this many invoices (bounded work per request)
+MAX_ISSUE_DRAFTS = 1000      # drafts issued by one IssueDrafts request (one transaction holding the series' row lock)
 Printer = Callable[[str], bytes]   # HTML -> PDF (servers/billing_pdf.py: weasyprint)
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 
@@ -113,6 +114,7 @@ class InvoiceDesk:
     def issue_drafts(self, principal: Principal, tenant_id: str, invoice_ids: Sequence[str]) -> builtins.list[Invoice]:
         """Number, render and issue drafts (a review run's output) in one transaction."""
         principal.require(Permission.BILLING_ISSUE)
+        _distinct_drafts(invoice_ids)
         now = self._clock.now()
         out: builtins.list[Invoice] = []
         with self._uow() as uow:
@@ -399,3 +401,17 @@ class Rebilled:
 def _reason(reason: str) -> None:
     if not reason.strip() or len(reason) > MAX_REASON:
         raise InvalidArgument.field("reason", f"say why (1-{MAX_REASON} characters): it is printed on the document and audited")
+
+
+def _distinct_drafts(invoice_ids: Sequence[str]) -> None:
+    """Each draft named once (a repeat took a number per mention: a gap in the series), at most MAX_ISSUE_DRAFTS."""
+    errors = ErrorList()
+    if len(invoice_ids) > MAX_ISSUE_DRAFTS:
+        errors.add("invoice_ids", f"at most {MAX_ISSUE_DRAFTS} drafts per request, not {len(invoice_ids)}: issue them in parts")
+    seen: dict[str, int] = {}
+    for i, invoice_id in enumerate(invoice_ids[:MAX_ISSUE_DRAFTS]):
+        if invoice_id in seen:
+            errors.add(f"invoice_ids[{i}]", f"{invoice_id} is already named at invoice_ids[{seen[invoice_id]}]: name each draft once")
+        else:
+            seen[invoice_id] = i
+    errors.raise_if_any("cannot issue drafts")
