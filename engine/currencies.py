@@ -34,3 +34,11 @@ def is_currency(code: object) -> bool:
 
 def minor_units(code: str) -> int:
     return MINOR_UNITS[code]
+
+
+def currency_mismatch(given: str, expected: str) -> str:
+    """Why an amount sent in ``given`` cannot be booked in ``expected`` ("" when it can: no currency given means the
+    expected one).  Amounts are never converted: a payment in GBP on a EUR invoice is refused, not read as EUR."""
+    if not given or given.upper() == expected:
+        return ""
+    return f"{given} is not {expected}, the currency this amount is booked in (send {expected}, or no currency)"

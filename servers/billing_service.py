@@ -215,7 +215,7 @@ class BillingServicer(rpc.BillingServiceServicer):
         errors.raise_if_any("cannot add one-off charge")
         amount = request.amount.amount_micros if request.HasField("amount") else None
         charge = self.desk.accounts.add_charge(current_principal(), request.tenant_id, request.account_id, request.code, amount,
-                                               request.description, request.subscriber_id, when)
+                                               request.description, request.subscriber_id, when, request.amount.currency)
         return pb.AddOneOffChargeResponse(charge=charge_pb(charge))
 
     def BuyAddOn(self, request: pb.BuyAddOnRequest, context: grpc.ServicerContext) -> pb.BuyAddOnResponse:
@@ -294,7 +294,8 @@ class BillingServicer(rpc.BillingServiceServicer):
 
     def CreateCreditNote(self, request: pb.CreateCreditNoteRequest, context: grpc.ServicerContext) -> pb.CreateCreditNoteResponse:
         lines = [(ln.line_id, ln.amount.amount_micros) for ln in request.lines] or None
-        note = self.desk.invoices.credit_note(current_principal(), request.tenant_id, request.invoice_id, request.reason, lines)
+        note = self.desk.invoices.credit_note(current_principal(), request.tenant_id, request.invoice_id, request.reason, lines,
+                                              [ln.amount.currency for ln in request.lines])
         return pb.CreateCreditNoteResponse(credit_note=invoice_pb(note))
 
     def RebillInvoice(self, request: pb.RebillInvoiceRequest, context: grpc.ServicerContext) -> pb.RebillInvoiceResponse:
@@ -320,7 +321,7 @@ class BillingServicer(rpc.BillingServiceServicer):
 
     def RecordPayment(self, request: pb.RecordPaymentRequest, context: grpc.ServicerContext) -> pb.RecordPaymentResponse:
         inv = self.desk.invoices.record_payment(current_principal(), request.tenant_id, request.invoice_id, request.amount.amount_micros,
-                                                request.reference)
+                                                request.reference, request.amount.currency)
         return pb.RecordPaymentResponse(invoice=invoice_pb(inv))
 
     def WriteOffInvoice(self, request: pb.WriteOffInvoiceRequest, context: grpc.ServicerContext) -> pb.WriteOffInvoiceResponse:

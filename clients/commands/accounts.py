@@ -156,7 +156,8 @@ def register(sub: Any) -> None:
     q.add_argument("--tenant", default=""); client_flags(q)
     q = s.add_parser("charge", help="a one-off charge of the tenant's catalogue (OC_ACTIVATION ...)")
     q.add_argument("account_id"); q.add_argument("code"); q.add_argument("--amount", help="default: the catalogue's amount")
-    q.add_argument("--currency", default="EUR"); q.add_argument("--description", default=""); q.add_argument("--subscriber", default="")
+    q.add_argument("--currency", default="", help="the amount's currency, default the account's (another is refused)")
+    q.add_argument("--description", default=""); q.add_argument("--subscriber", default="")
     q.add_argument("--date", help="YYYY-MM-DD, default today in the account's time zone"); q.add_argument("--tenant", default="")
     client_flags(q)
     q = s.add_parser("buy-add-on", help="buy a bundle the subscriber's plan offers (add_ons): a one_off one's units now, its fee on the "

@@ -24,7 +24,7 @@ from engine.billing.ports import BillingUnitOfWorkFactory
 from engine.billing.profile import VAT_ID, BillingProfile
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS as _CURRENCIES
-from engine.currencies import minor_units
+from engine.currencies import currency_mismatch, minor_units
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
 from engine.money import format_amount
@@ -229,7 +229,7 @@ class AccountDesk:
         return new
 
     def add_charge(self, principal: Principal, tenant_id: str, account_id: str, code: str, amount_micros: int | None,
-                   description: str, subscriber_id: str = "", charge_date: date | None = None) -> OneOffCharge:
+                   description: str, subscriber_id: str = "", charge_date: date | None = None, currency: str = "") -> OneOffCharge:
         """A one-off charge of the profile's catalogue (``OC_...``); CSRs only up to the profile's ``csr_limit``."""
         principal.require(Permission.BILLING_WRITE)
         now = self._clock.now()
@@ -245,6 +245,8 @@ class AccountDesk:
             quantum = 10 ** (6 - minor_units(account.currency)) if account.currency in _CURRENCIES else 1
             if amount <= 0 or amount % quantum:
                 errors.add("amount", f"a positive amount in {account.currency}'s minor units")
+            if problem := currency_mismatch(currency, account.currency):
+                errors.add("amount.currency", problem)
             if len(description) > MAX_TEXT:
                 errors.add("description", f"at most {MAX_TEXT} characters")
             if subscriber_id:

@@ -34,7 +34,7 @@ from engine.billing.runs import document_for, invoice_number
 from engine.billing.timeline import service_of
 from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
-from engine.currencies import minor_units
+from engine.currencies import currency_mismatch, minor_units
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
 from engine.money import format_amount
@@ -161,13 +161,19 @@ class InvoiceDesk:
 
     # -- credit notes and re-bills ----------------------------------------------------------
     def credit_note(self, principal: Principal, tenant_id: str, invoice_id: str, reason: str,
-                    lines: Sequence[tuple[str, int]] | None) -> Invoice:
-        """Credit all of ``invoice_id`` (``lines`` None) or amounts of some of its lines; CSRs up to the profile's limit."""
+                    lines: Sequence[tuple[str, int]] | None, currencies: Sequence[str] = ()) -> Invoice:
+        """Credit all of ``invoice_id`` (``lines`` None) or amounts of some of its lines; CSRs up to the profile's limit.
+        ``currencies``: the currency each line's amount was sent in ("" for none), refused unless the invoice's."""
         principal.require(Permission.BILLING_WRITE)
         _reason(reason)
         now = self._clock.now()
         with self._uow() as uow:
             stored = self._load(uow, principal, tenant_id, invoice_id)
+            errors = ErrorList()
+            for i, currency in enumerate(currencies):
+                if problem := currency_mismatch(currency, stored.invoice.currency):
+                    errors.add(f"lines[{i}].amount.currency", problem)
+            errors.raise_if_any("cannot credit invoice")
             note = self._credit(uow, principal, stored, reason, lines, now)
             uow.commit()
         return note
@@ -326,7 +332,8 @@ class InvoiceDesk:
         return out
 
     # -- payments and write-offs -----------------------------------------------------------
-    def record_payment(self, principal: Principal, tenant_id: str, invoice_id: str, amount_micros: int, reference: str) -> Invoice:
+    def record_payment(self, principal: Principal, tenant_id: str, invoice_id: str, amount_micros: int, reference: str,
+                       currency: str = "") -> Invoice:
         """A payment received for an invoice; anything above what is owed goes to the account as credit."""
         principal.require(Permission.BILLING_ISSUE)
         now = self._clock.now()
@@ -338,6 +345,8 @@ class InvoiceDesk:
             quantum = 10 ** (6 - minor_units(inv.currency))
             if amount_micros <= 0 or amount_micros % quantum:
                 errors.add("amount", f"a positive amount in {inv.currency}'s minor units")
+            if problem := currency_mismatch(currency, inv.currency):
+                errors.add("amount.currency", problem)
             errors.raise_if_any("cannot record payment")
             if inv.kind is not DocumentKind.INVOICE or inv.state not in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID, InvoiceState.OVERDUE):
                 raise FailedPrecondition("INVOICE_STATE", f"invoice {inv.number or inv.invoice_id} is {inv.state.value}: payments go to "
