@@ -146,6 +146,12 @@ class AccountDesk:
     def _check(self, account: Account, errors: ErrorList) -> None:
         known = self._discount_known
         check_account(account, errors, (lambda d: known(account.tenant_id, d)) if known is not None else None)
+        profile = self.profiles.get(account.tenant_id)
+        # a tenant has one billing profile and bills in its currency: an account in another could never be billed
+        # (compute_bill refuses it at every run)
+        if profile is not None and account.currency in _CURRENCIES and account.currency != profile.currency:
+            errors.add("currency", f"{account.tenant_id} bills in {profile.currency} (plans/billing/{account.tenant_id}.yaml): "
+                                   f"an account in {account.currency} could not be billed")
 
     def update(self, principal: Principal, spec: AccountSpec) -> Account:
         principal.require(Permission.BILLING_WRITE)

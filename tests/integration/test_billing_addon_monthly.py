@@ -19,9 +19,11 @@ from typing import Iterator
 
 import grpc
 import pytest
+from sqlalchemy import update
 
 from billing.v1 import billing_pb2 as pb
 from engine.identity import SYSTEM
+from store.billing import billing_accounts
 from tests.integration.billing_support import BillingStack, account_pb, serve_billing_stack
 from tests.integration.helpers import field_violations, rpc_error
 from tests.integration.test_plans_rating import REPO
@@ -142,7 +144,10 @@ def test_a_prorated_cancel_and_a_deactivation_settle_on_the_final_bill(stack: Bi
 def test_monthly_add_on_refusals(stack: BillingStack) -> None:
     s = stack
     mno = s.billing("mno")
-    mno.create_account(account_pb("MNO-INTL-USD", currency="USD"))
+    # an account in USD (from before accounts were held to the profile's currency: CreateAccount refuses one now)
+    mno.create_account(account_pb("MNO-INTL-USD"))
+    with s.root.db.begin() as conn:
+        conn.execute(update(billing_accounts).where(billing_accounts.c.account_id == "MNO-INTL-USD").values(currency="USD"))
     sub, _ = s.subscriber("mno", "TP_SMART_M", datetime(2026, 7, 1, 8, 0, tzinfo=UTC))
     mno.assign("MNO-INTL-USD", sub)
     s.at(datetime(2026, 7, 2, 8, 0, tzinfo=UTC))

@@ -73,3 +73,16 @@ def test_the_cli_sends_a_currency_only_when_given(billing_stack: BillingStack, i
     for argv in (["invoices", "pay", "INV", "--amount", "1", "--reference", "r"], ["invoices", "credit-note", "INV", "--reason", "r"],
                  ["accounts", "charge", "ACC", "OC_X", "--amount", "1"]):
         assert parser.parse_args(argv).currency == "", f"{' '.join(argv[:2])} names a currency of its own"
+
+
+def test_an_account_is_in_its_tenants_billing_currency(billing_stack: BillingStack) -> None:  # noqa: F811
+    """A tenant bills in its profile's currency (plans/billing/<tenant>.yaml, EUR for the samples): an account in another
+    could never be billed, so it is refused when created or changed."""
+    bc = billing_stack.billing("mno")
+    err = rpc_error(lambda: bc.create_account(account_pb("ACC-USD", currency="USD")), C.INVALID_ARGUMENT)
+    assert list(field_violations(err)) == ["currency"] and "EUR" in field_violations(err)["currency"]
+    assert bc.create_account(account_pb("ACC-EUR-ONLY", currency="eur")).currency == "EUR"
+    err = rpc_error(lambda: bc.update_account(pb.Account(account_id="ACC-EUR-ONLY", currency="GBP"), ["currency"]), C.INVALID_ARGUMENT)
+    assert list(field_violations(err)) == ["currency"]
+    alpha = billing_stack.billing("mvno-alpha")
+    rpc_error(lambda: alpha.create_account(account_pb("ALPHA-CHF", currency="CHF")), C.INVALID_ARGUMENT)
