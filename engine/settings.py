@@ -79,6 +79,9 @@ class Settings:
     max_problems_per_file: int = 100
     max_problems: int = 1000
     max_validation_seconds: float = 30.0
+    # Largest CDR file one MediateFile call uploads (the data messages together); it is spooled to a temporary file
+    # before it is mediated, so this bounds the disk one call can take.
+    max_mediation_upload_bytes: int = 2 * 1024**3
     # How often the server checks that its database answers (health turns NOT_SERVING when it does not).
     health_check_seconds: float = 5.0
     # Two-step recharge: a reservation neither committed nor released this long is moved on by RecoverReservations.

@@ -18,6 +18,7 @@ from engine.mediation.desk import MediatedFile, MediationDesk
 from engine.mediation.outcome import ReconciliationSummary, RejectedRecord
 from engine.mediation.rows import CdrRow
 from engine.paging import next_token, page_request
+from engine.settings import Settings
 from servers.context import current_principal
 from servers.progress import progress_stream
 from servers.convert import CDR_DIRECTIONS, CDR_SERVICES, money, service_name, ts
@@ -63,13 +64,14 @@ def reject_pb(r: RejectedRecord) -> pb.RejectedCdrRecord:
 
 
 class MediationServicer(rpc.MediationServiceServicer):
-    def __init__(self, desk: MediationDesk) -> None:
+    def __init__(self, desk: MediationDesk, max_upload_bytes: int = Settings.max_mediation_upload_bytes) -> None:
         self.desk = desk
+        self.max_upload_bytes = max_upload_bytes
 
     def MediateFile(self, request_iterator: Iterator[pb.MediateFileRequest], context: grpc.ServicerContext) -> Iterator[pb.MediateFileResponse]:
         principal = current_principal()
         header = _header(request_iterator)
-        with _spooled(request_iterator) as (spool, file_id):
+        with _spooled(request_iterator, self.max_upload_bytes) as (spool, file_id):
             # the file is mediated on a worker thread; each committed block becomes a progress message meanwhile
             for reply in progress_stream(context, lambda progress: self.desk.mediate_file(
                     principal, header.layout, spool, file_id, header.file_name or "upload", rate=header.rate, source=header.source,
@@ -111,14 +113,19 @@ def _header(request_iterator: Iterator[pb.MediateFileRequest]) -> pb.MediateFile
 
 
 @contextmanager
-def _spooled(request_iterator: Iterator[pb.MediateFileRequest]) -> Iterator[tuple[BinaryIO, str]]:
+def _spooled(request_iterator: Iterator[pb.MediateFileRequest], max_bytes: int) -> Iterator[tuple[BinaryIO, str]]:
     """The uploaded bytes (the data messages after the header) in a seekable spool, and their SHA-256 (with the
-    layout and the source, the file's identity)."""
+    layout and the source, the file's identity); more than ``max_bytes`` in all is refused and the spool dropped."""
     digest = hashlib.sha256()
+    total = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         for message in request_iterator:
             if message.WhichOneof("part") != "data":
                 raise InvalidArgument.field("header", "only the first message may carry a header")
+            total += len(message.data)
+            if total > max_bytes:
+                raise InvalidArgument.field("data", f"the file is larger than {max_bytes:,} bytes (setting max_mediation_upload_bytes): "
+                                                    "split it and mediate the parts")
             digest.update(message.data)
             spool.write(message.data)
         spool.seek(0)
@@ -126,5 +133,5 @@ def _spooled(request_iterator: Iterator[pb.MediateFileRequest]) -> Iterator[tupl
 
 
 def register(server: grpc.Server, root: Root) -> str:
-    rpc.add_MediationServiceServicer_to_server(MediationServicer(root.mediation), server)
+    rpc.add_MediationServiceServicer_to_server(MediationServicer(root.mediation, root.settings.max_mediation_upload_bytes), server)
     return service_name(pb, "MediationService")

@@ -262,13 +262,11 @@ class SqlMediationStore:
             yield [_row_from_db(r[:-1]) for r in rows]
             after = rows[-1][-1]
 
-    def rejects_of_file(self, file_id: str) -> list[RejectedRecord]:
+    def rejects_of_file(self, file_id: str, after: int = 0, limit: int | None = None) -> list[RejectedRecord]:
+        t = mediation_rejects
+        q = select(t).where(t.c.tenant_id == self.tenant_id, t.c.file_id == file_id, t.c.record_no > after).order_by(t.c.record_no)
         with self.db.connect() as conn:
-            rows = conn.execute(
-                select(mediation_rejects)
-                .where(mediation_rejects.c.tenant_id == self.tenant_id, mediation_rejects.c.file_id == file_id)
-                .order_by(mediation_rejects.c.record_no)
-            ).all()
+            rows = conn.execute(q if limit is None else q.limit(limit)).all()
         return [
             RejectedRecord(file_id, r.record_no, r.line, r.byte_offset, r.code, r.field, r.reason, bytes(r.raw), r.raw_truncated)
             for r in rows

@@ -41,7 +41,8 @@ class MediationStore(Protocol):
 
     def cdrs_of_file(self, file_id: str, page: int = 500) -> Iterator[list[CdrRow]]: ...
 
-    def rejects_of_file(self, file_id: str) -> list[RejectedRecord]: ...
+    # the file's rejects by record number, those after ``after``, at most ``limit`` (None: all)
+    def rejects_of_file(self, file_id: str, after: int = 0, limit: int | None = None) -> list[RejectedRecord]: ...
 
     def record_rating(self, file_id: str, rated: int, unrated: int) -> None: ...
 
@@ -186,4 +187,4 @@ class MediationDesk:
 
     def rejects(self, principal: Principal, file_id: str, after: int, limit: int, tenant_id: str = "") -> list[RejectedRecord]:
         store, _ = self._known(principal, file_id, tenant_id)
-        return [r for r in store.rejects_of_file(file_id) if r.record_no > after][:limit]
+        return store.rejects_of_file(file_id, after, limit)   # one page read, not the whole file's

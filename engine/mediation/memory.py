@@ -84,5 +84,6 @@ class MemoryMediationStore:
         for i in range(0, len(ids), page):
             yield [self.cdrs[cdr_id] for cdr_id in ids[i : i + page]]
 
-    def rejects_of_file(self, file_id: str) -> list[RejectedRecord]:
-        return sorted((r for r in self.rejects if r.file_id == file_id), key=lambda r: r.record_no)
+    def rejects_of_file(self, file_id: str, after: int = 0, limit: int | None = None) -> list[RejectedRecord]:
+        found = sorted((r for r in self.rejects if r.file_id == file_id and r.record_no > after), key=lambda r: r.record_no)
+        return found if limit is None else found[:limit]

@@ -50,6 +50,7 @@ def scenario(store_for: Any) -> list[tuple[str, Any]]:
         step(f"{case}: summary", lambda: store.summary(file_id))
         step(f"{case}: cdrs in pages of 4", lambda: list(store.cdrs_of_file(file_id, 4)))
         step(f"{case}: rejects", lambda: store.rejects_of_file(file_id))
+        step(f"{case}: rejects after the first, two at most", lambda: store.rejects_of_file(file_id, after=1, limit=2))
         cdr_ids = [row[0] for page in store.cdrs_of_file(file_id) for row in page]
         step(f"{case}: seen", lambda: sorted(store.seen(cdr_ids + ["not-a-cdr"])))
     first = file_ids[0]
