@@ -39,10 +39,10 @@ from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFou
 from engine.identity import Permission, Principal
 from engine.money import format_amount
 from engine.paging import Page
+from engine.periods import check_period
 
 FORMATS = ("xml", "html", "pdf")
 MAX_REASON = 500
-MAX_REBILL_DAYS = 186        # one re-bill request covers at most about six months of periods
 MAX_REBILLS = 1000           # and re-bills at most this many invoices (bounded work per request)
 MAX_ISSUE_DRAFTS = 1000      # drafts issued by one IssueDrafts request (one transaction holding the series' row lock)
 Printer = Callable[[str], bytes]   # HTML -> PDF (servers/billing_pdf.py: weasyprint)
@@ -281,10 +281,7 @@ class InvoiceDesk:
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         errors = ErrorList()
-        if end <= start:
-            errors.add("period_end", "must be after period_start")
-        elif (end - start).days > MAX_REBILL_DAYS:
-            errors.add("period_end", f"re-bill at most {MAX_REBILL_DAYS} days at a time")
+        check_period(start, end, errors, "re-bill")
         if not dry_run and (not reason.strip() or len(reason) > MAX_REASON):
             errors.add("reason", f"say why (1-{MAX_REASON} characters): it is printed on the credit notes and new invoices")
         errors.raise_if_any("cannot re-bill re-rated invoices")

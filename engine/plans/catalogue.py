@@ -23,6 +23,7 @@ from engine.cdr import COLUMNS, returned_by_rap
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.paging import Page
+from engine.periods import check_period
 from engine.plans.compiler import build_ir, dump_ir, ir_digest
 from engine.cancellation import time_limit
 from engine.plans.limits import PlanSetLimits
@@ -277,8 +278,9 @@ class PlanDesk:
                        plan_for: Callable[[Any], str]) -> tuple[int, int, Any]:
         """What-if over the stored CDRs of a period: the tenant's own, and for the operator all its MVNOs' too
         (the operator's plan set prices their wholesale traffic)."""
-        if start >= end:
-            raise InvalidArgument.field("period_end", "must be after period_start")
+        errors = ErrorList()
+        check_period(start, end, errors, "compare")
+        errors.raise_if_any("cannot compare plan sets")
         if self._stored_cdrs is None:
             raise FailedPrecondition("NO_CDR_STORE", "this server keeps no stored CDRs to replay")
         tenant = self._tenant(principal, tenant_id)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol
 
-from engine.errors import InvalidArgument
+from engine.errors import ErrorList
+from engine.periods import check_period
 from engine.identity import Permission, Principal
 from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
@@ -82,8 +83,9 @@ class RerateDesk:
         principal.require(Permission.PLAN_READ)
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
-        if start >= end:
-            raise InvalidArgument.field("period_end", "must be after period_start")
+        errors = ErrorList()
+        check_period(start, end, errors, "re-rate")
+        errors.raise_if_any("cannot re-rate")
         ps = compiled = None
         if version:
             ps = self._plans.get(principal, tenant, version)       # NOT_FOUND when the tenant has no such version
