@@ -156,3 +156,47 @@ def test_long_lists_are_toasted_with_lz4_on_postgresql(db_url: str) -> None:
             assert uow.frozen_usage("inv_lz4") == [(c, m) for c, _i, m, _n, _s in rows]
     finally:
         engine.dispose()
+
+
+def test_two_freezes_of_the_same_cdr_at_once_leave_it_on_one_bill_on_postgresql(db_url: str) -> None:
+    # the second freeze waits for the first one's lock on the number, then finds the CDR frozen: without the lock both
+    # would pass the check before either commits (SQLite has one writer: the second waits for the first's commit)
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the per-number lock is PostgreSQL's")
+    import threading
+
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            _ledger(conn, "mno", "race-1", "33600000300", T0, 10)
+        store = _store(engine)
+        outcome: list[str] = []
+
+        def second() -> None:
+            with store() as uow:
+                try:
+                    uow.freeze_usage("mno", [("race-1", "inv_race_b", 10, "33600000300", T0)])
+                    uow.commit()
+                    outcome.append("frozen twice")
+                except AlreadyExists:
+                    outcome.append("refused")
+
+        with store() as uow:
+            uow.freeze_usage("mno", [("race-1", "inv_race_a", 10, "33600000300", T0)])
+            thread = threading.Thread(target=second)
+            thread.start()
+            waited = False
+            for _ in range(400):               # until the second freeze waits for this transaction's lock on the number
+                with engine.connect() as conn:
+                    waited = bool(conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").scalar())
+                if waited or not thread.is_alive():
+                    break
+                thread.join(0.05)
+            assert waited and not outcome
+            uow.commit()
+        thread.join(10)
+        assert outcome == ["refused"]
+        with store(read_only=True) as uow:
+            assert uow.frozen_usage("inv_race_a") == [("race-1", 10)] and uow.frozen_usage("inv_race_b") == []
+    finally:
+        engine.dispose()
