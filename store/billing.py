@@ -370,6 +370,7 @@ class SqlRatedUsage:
         of theirs started in it and billed is among them (a superset: a row's other CDRs may have started outside)."""
         t = billing_frozen_usage
         out: list[str] = []
+        since, until = _utc(since), _utc(until)
         for i in range(0, len(msisdns), 5 * CHUNK):
             q = select(t.c.cdr_ids).where(and_(t.c.tenant_id == tenant_id, _among(t.c.msisdn, msisdns[i:i + 5 * CHUNK], self.conn.dialect.name),
                                                t.c.last_start >= since, t.c.first_start < until))
@@ -448,6 +449,11 @@ def _with_frozen_row(block: UsageBlock) -> UsageBlock:
     first = min((g.first for g in block.groups), default=NO_START)
     last = max((g.last for g in block.groups), default=NO_START)
     return replace(block, frozen=_Frozen(block.msisdn, first, last, "\n".join(c for c, _m in pairs), "\n".join(str(m) for _c, m in pairs)))
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware time in UTC: SQLite keeps a time's wall clock without its zone, so every time compared there is UTC's."""
+    return value.astimezone(timezone.utc)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -732,6 +738,7 @@ class SqlBillingUnitOfWork:
         if not packs:
             return
         numbers = sorted({f.msisdn for _i, f in packs})
+        packs = [(i, f._replace(first_start=_utc(f.first_start), last_start=_utc(f.last_start))) for i, f in packs]
         low, high = min(f.first_start for _i, f in packs), max(f.last_start for _i, f in packs)
         conn = self._conn()
         raw = conn.connection.dbapi_connection

@@ -200,3 +200,24 @@ def test_two_freezes_of_the_same_cdr_at_once_leave_it_on_one_bill_on_postgresql(
             assert uow.frozen_usage("inv_race_a") == [("race-1", 10)] and uow.frozen_usage("inv_race_b") == []
     finally:
         engine.dispose()
+
+
+def test_frozen_cdrs_are_found_whatever_the_zone_of_the_period(db_url: str) -> None:
+    # a bill run reads from the account's local midnight: SQLite keeps a time's wall clock without its zone, so a
+    # period starting in Paris half an hour before a frozen CDR must still find the row that froze it
+    from zoneinfo import ZoneInfo
+
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            _ledger(conn, "mno", "zone-1", "33600000400", T0, 10)
+        store = _store(engine)
+        with store() as uow:
+            uow.freeze_usage("mno", [("zone-1", "inv_zone", 10)])
+            uow.commit()
+        since = (T0 - timedelta(minutes=30)).astimezone(ZoneInfo("Europe/Paris"))
+        with store(read_only=True) as uow:
+            assert uow.unbilled_usage("mno", ["33600000400"], since, since + timedelta(days=1)) == []
+            assert uow.usage_blocks("mno", ["33600000400"], since, since + timedelta(days=1)) == []
+    finally:
+        engine.dispose()
