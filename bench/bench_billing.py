@@ -11,9 +11,9 @@ reading the period's rated CDRs.
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
 ledger (what RatingService stores with counters), written with COPY.  The CDR ids are random 32 hex digits, as
-mediation's ids are (the first 128 bits of a SHA-256): frozen CDRs then land all over ``billing_usage``'s primary key,
-as they do in production; ``--cdr-ids sequential`` gives the ids of the benchmarks before the seventh session
-(account and CDR number, in key order), which understate that cost.
+mediation's ids are (the first 128 bits of a SHA-256), as they are in production; ``--cdr-ids sequential`` gives the
+ids of the benchmarks before the seventh session (account and CDR number, in key order), which understated what a
+per-CDR key of frozen CDRs cost (before billing_0008).
 
 * **floor** -- the period's rated CDRs read with the same per-batch SQL the bill run's usage adapter runs
   (``SqlRatedUsage.blocks``: the account batch's numbers, the period, minus what is billed; each number's CDRs as
@@ -23,7 +23,8 @@ as they do in production; ``--cdr-ids sequential`` gives the ids of the benchmar
 * **rulebill** -- ``BillRunner.start`` (what ``StartBillRun`` and ``rulebill bills run`` call) for the cycle of
   1 March 2026: plan, per batch read accounts / assignments / subscribers / usage blocks / charges / advance fees /
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
-  take the invoice numbers, store invoices + lines + documents, freeze every CDR, in one transaction per batch; the
+  take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
+  transaction per batch; the
   batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL).
 * **validation** (reported apart) -- per invoice, of a sample of the issued documents: lxml against the OASIS
   UBL 2.1 XSD, and saxonche running the EN 16931 validation XSLT (needs ../shared/conformance).

@@ -2,13 +2,13 @@
  * engine.billing._usagecsv: a number's rated CDRs, fetched as columns, written out as its usage block.
  *
  * block_text(tenant, msisdn, cdr, start, service, dest, plan, units, charge, currency)
- *     -> (rows, copy, ids, groups)
+ *     -> (rows, charges, ids, groups)
  *
  * Each column is a one-dimensional array in PostgreSQL's binary form (array_send): text as UTF-8, bigint and
  * timestamptz as 8-byte big-endian integers (microseconds since 2000-01-01 UTC).  The result is exactly
  * engine.billing.usagecsv.block_text_py's (the Python reference; see that module for what each part holds): the
  * usage.csv rows as engine.billing.usage_blocks.csv_row writes them, in start time then CDR id (byte) order, each
- * with its line tag; billing_usage's COPY text with "#" for the invoice id; the CDR ids one a line; the sums per
+ * with its line tag; the charges of the CDRs to freeze one a line and their ids one a line (billing_frozen_usage); the sums per
  * (tariff plan, service, destination group, currency) in the order first met.  A malformed array raises
  * ValueError, text that is not UTF-8 UnicodeDecodeError, a sum past 64 bits OverflowError (the Python module then
  * sums in Python), a start time outside the years 1-9999 ValueError.
@@ -301,7 +301,7 @@ block_text(PyObject *Py_UNUSED(self), PyObject *args)
     Py_ssize_t tenant_len, msisdn_len;
     Py_buffer bufs[NCOLS];
     Cell *cols[NCOLS] = {0};
-    Buf rows = {0}, copy = {0}, ids = {0};
+    Buf rows = {0}, charges = {0}, ids = {0};
     Key *order = NULL;
     GroupSum *groups = NULL;
     Py_ssize_t ngroups = 0, capgroups = 0, listed = 0;
@@ -349,16 +349,11 @@ block_text(PyObject *Py_UNUSED(self), PyObject *args)
         Py_ssize_t i = order[j].idx;
         Cell cdr = cols[CDR][i], start = cols[START][i], service = cols[SERVICE][i], dest = cols[DEST][i];
         Cell plan = cols[PLAN][i], units = cols[UNITS][i], charge = cols[CHARGE][i], currency = cols[CURRENCY][i];
-        if (cdr.len >= 0) {
-            if (listed++ && putc_(&ids, '\n') < 0)
+        if (cdr.len >= 0 && charge.len >= 0) {
+            if (listed++ && (putc_(&ids, '\n') < 0 || putc_(&charges, '\n') < 0))
                 goto done;
-            if (put_cell(&ids, cdr) < 0)
+            if (put_cell(&ids, cdr) < 0 || put_i64(&charges, be64(charge.p)) < 0)
                 goto done;
-            if (charge.len >= 0) {
-                if (put(&copy, tenant, (size_t)tenant_len) < 0 || putc_(&copy, '\t') < 0 || put_cell(&copy, cdr) < 0 ||
-                    put(&copy, "\t#\t", 3) < 0 || put_i64(&copy, be64(charge.p)) < 0 || putc_(&copy, '\n') < 0)
-                    goto done;
-            }
         }
         if (cdr.len >= 0 && start.len >= 0 && service.len >= 0 && dest.len >= 0 && plan.len >= 0 && units.len >= 0 &&
             charge.len >= 0 && currency.len >= 0) {
@@ -433,7 +428,7 @@ block_text(PyObject *Py_UNUSED(self), PyObject *args)
         PyList_SET_ITEM(list, k, t);
     }
     PyObject *texts[3] = {NULL, NULL, NULL};
-    const Buf *parts[3] = {&rows, &copy, &ids};
+    const Buf *parts[3] = {&rows, &charges, &ids};
     for (int i = 0; i < 3; i++) {
         texts[i] = PyUnicode_DecodeUTF8(parts[i]->p ? parts[i]->p : "", (Py_ssize_t)parts[i]->len, "strict");
         if (texts[i] == NULL) {
@@ -456,71 +451,14 @@ done:
     PyMem_Free(order);
     PyMem_Free(groups);
     PyMem_Free(rows.p);
-    PyMem_Free(copy.p);
+    PyMem_Free(charges.p);
     PyMem_Free(ids.p);
     return result;
 }
 
-/* sorted_lines: a batch's frozen rows (COPY text, lines ending in "\n") in byte order of the whole line, as
- * store.billing._by_cdr sorts them in Python: qsort over the lines in place of a str object per line. */
-typedef struct {
-    const char *p;
-    Py_ssize_t len;             /* with its "\n" (the last line may have none) */
-} Line;
-
-static int
-line_cmp(const void *a, const void *b)
-{
-    const Line *x = a, *y = b;
-    int c = memcmp(x->p, y->p, (size_t)(x->len < y->len ? x->len : y->len));
-    if (c != 0)
-        return c;
-    return (x->len > y->len) - (x->len < y->len);
-}
-
-static PyObject *
-sorted_lines(PyObject *self, PyObject *arg)
-{
-    Py_buffer buf;
-    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const char *s = buf.buf, *end = s + buf.len;
-    Py_ssize_t count = 0;
-    for (const char *q = s; q < end && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
-        count++;
-    if (buf.len > 0 && s[buf.len - 1] != '\n')
-        count++;
-    Line *lines = PyMem_Malloc(sizeof(Line) * (size_t)(count ? count : 1));
-    if (lines == NULL) {
-        PyBuffer_Release(&buf);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t n = 0;
-    for (const char *q = s; q < end; n++) {
-        const char *nl = memchr(q, '\n', (size_t)(end - q));
-        const char *stop = nl != NULL ? nl + 1 : end;
-        lines[n].p = q;
-        lines[n].len = stop - q;
-        q = stop;
-    }
-    qsort(lines, (size_t)n, sizeof(Line), line_cmp);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, buf.len);
-    if (out != NULL) {
-        char *d = PyBytes_AS_STRING(out);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            memcpy(d, lines[i].p, (size_t)lines[i].len);
-            d += lines[i].len;
-        }
-    }
-    PyMem_Free(lines);
-    PyBuffer_Release(&buf);
-    return out;
-}
-
 static PyMethodDef methods[] = {
     {"block_text", block_text, METH_VARARGS,
-     "block_text(tenant, msisdn, cdr, start, service, dest, plan, units, charge, currency) -> (rows, copy, ids, groups)"},
-    {"sorted_lines", sorted_lines, METH_O, "sorted_lines(text: bytes) -> bytes: the lines (ending in \\n) in byte order"},
+     "block_text(tenant, msisdn, cdr, start, service, dest, plan, units, charge, currency) -> (rows, charges, ids, groups)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -192,8 +192,8 @@ class MemoryBillingUnitOfWork:
     def frozen_usage(self, invoice_id: str) -> list[tuple[str, int]]:
         return [(c, m) for (_t, c), (i, m) in self.d.frozen.items() if i == invoice_id]
 
-    def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[str, str, int]]) -> None:
-        for cdr_id, invoice_id, charge in rows:
+    def freeze_usage(self, tenant_id: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        for cdr_id, invoice_id, charge, *_where in rows:
             if (tenant_id, cdr_id) in self.d.frozen:
                 raise AlreadyExists("billed CDR", cdr_id)
             self.d.frozen[(tenant_id, cdr_id)] = (invoice_id, charge)

@@ -537,7 +537,7 @@ class BillRunner:
         with self._uow() as uow:
             claims: list[PeriodClaim] = []
             billed: list[tuple[_Job, str, bytes]] = []
-            frozen: list[tuple[str, str, int]] = []
+            frozen: list[tuple[str, str, int, str, datetime]] = []
             frozen_blocks: list[tuple[str, object]] = []
             ledger: list[LedgerEntry] = []
             for job in jobs:
@@ -555,7 +555,7 @@ class BillRunner:
                 if bill.usage_detail is not None:
                     frozen_blocks.extend([(invoice_id, f) for f in bill.usage_detail.frozen])
                 else:
-                    frozen.extend([(u.cdr_id, invoice_id, u.charge_micros) for u in bill.usage])
+                    frozen.extend([(u.cdr_id, invoice_id, u.charge_micros, u.msisdn, u.start_time) for u in bill.usage])
                 if bill.one_off_ids:
                     uow.mark_charges(tenant, bill.one_off_ids, invoice_id)
                 available = dict(job.credits)

@@ -1,5 +1,5 @@
-"""A number's rated CDRs, fetched as columns, written out as its usage block: ``usage.csv`` rows, the frozen rows'
-``COPY`` text, the CDR ids and the sums per line.
+"""A number's rated CDRs, fetched as columns, written out as its usage block: ``usage.csv`` rows, the charges and ids
+of the CDRs to freeze and the sums per line.
 
 PostgreSQL hands the bill run one row per number holding each column of its CDRs as an array in the database's
 binary form (``array_send(array_agg(...))``: a 20-byte header, then per element a 4-byte big-endian length, -1 for
@@ -15,9 +15,8 @@ What they write, in the rows' order (start time, then CDR id byte by byte; NULL 
 - each ``usage.csv`` row as ``csv_row`` writes it, beginning with the line tag of its (tariff plan, service,
   destination group) where the invoice line's id goes; a CDR with a NULL value has no row (as SQL's ``||`` and
   ``string_agg`` had it);
-- ``billing_usage``'s ``COPY`` text of each CDR, ``tenant<TAB>CDR id<TAB>#<TAB>charge``, ``#`` where the invoice id
-  goes;
-- the CDR ids, one a line;
+- the charges of the CDRs to freeze (those with an id and a charge), one a line, and their ids, one a line, in the
+  same order (``billing_frozen_usage``'s two lists, store.billing);
 - per (tariff plan, service, destination group, currency), the charges' sum, the CDRs' count and the first and last
   start time in microseconds since 2000-01-01 UTC, in the order the groups are first met.
 """
@@ -36,29 +35,11 @@ BlockText = tuple[str, str, str, list[Group]]
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 try:
-    from engine.billing._usagecsv import block_text as _block_text, sorted_lines as _sorted_lines
+    from engine.billing._usagecsv import block_text as _block_text
 except ImportError:  # pragma: no cover - a build without a C compiler
     _block_text = None
-    _sorted_lines = None
 
 _c: Callable[..., BlockText] | None = _block_text
-_c_sort: Callable[[bytes], bytes] | None = _sorted_lines
-
-
-def sorted_lines(data: bytes) -> bytes:
-    """The lines of ``data`` (each ending in a newline, but perhaps the last) in byte order of the whole line: a
-    bill run batch's frozen rows in CDR id order (store.billing._by_cdr).  In C when built, else sorted_lines_py."""
-    return _c_sort(data) if _c_sort is not None else sorted_lines_py(data)
-
-
-def sorted_lines_py(data: bytes) -> bytes:
-    """sorted_lines in Python (the reference): split at newlines only, each line keeping its own."""
-    parts = data.split(b"\n")
-    lines = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    lines.sort()
-    return b"".join(lines)
 
 
 def pg_time(micros: int) -> datetime:
@@ -133,16 +114,16 @@ def block_text_py(tenant: str, msisdn: str, columns: Sequence[bytes]) -> BlockTe
     cdrs, starts, services, dests, plans, units, charges, currencies = cols
     order = sorted(range(len(cdrs)), key=lambda i: (starts[i] is None, _int(starts[i]) or 0, cdrs[i] or b"", i))
     rows: list[str] = []
-    copy: list[str] = []
+    charged: list[str] = []
     ids: list[str] = []
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for i in order:
-        cdr, start, service, dest = _text(cdrs[i]), _int(starts[i]), _text(services[i]), _text(dests[i])
+        start, service, dest = _int(starts[i]), _text(services[i]), _text(dests[i])
         plan, unit, charge, currency = _text(plans[i]), _int(units[i]), _int(charges[i]), _text(currencies[i])
-        if cdr is not None:
+        cdr = _text(cdrs[i]) if charge is not None else None     # an id without a charge is written nowhere
+        if cdr is not None and charge is not None:
             ids.append(cdr)
-            if charge is not None:
-                copy.append(f"{tenant}\t{cdr}\t#\t{charge}\n")
+            charged.append(str(charge))
         if None not in (cdr, start, service, dest, plan, unit, charge, currency):
             rows.append(row_text(line_tag(plan, service, dest), cdr, msisdn, _start_text(start), service, dest, plan,  # type: ignore[arg-type]
                                  unit, charge, currency))  # type: ignore[arg-type]
@@ -154,4 +135,4 @@ def block_text_py(tenant: str, msisdn: str, columns: Sequence[bytes]) -> BlockTe
             g[2] = start if g[2] is None else min(g[2], start)
             g[3] = start if g[3] is None else max(g[3], start)
     sums: list[Group] = [(k[0], k[1], k[2], k[3], g[0], g[1], g[2], g[3]) for k, g in groups.items()]
-    return "".join(rows), "".join(copy), "\n".join(ids), sums
+    return "".join(rows), "\n".join(charged), "\n".join(ids), sums

@@ -171,11 +171,12 @@ def test_rebill_after_rerating(billing_stack: BillingStack, billed: dict) -> Non
     inv = bc.get_invoice(billed["invoice"].invoice_id)
     rpc_error(lambda: bc.rebill(inv.invoice_id, "nothing changed"), C.FAILED_PRECONDITION)
     # re-rating changes a stored CDR's charge in the usage ledger (what rating's re-rate does): 1.00 less
-    from store.billing import billing_usage
+    from store.billing import billing_frozen_usage
     from store.plans import usage_ledger
 
     with s.root.db.begin() as conn:
-        cdr_id = conn.execute(billing_usage.select().where(billing_usage.c.invoice_id == inv.invoice_id)).first().cdr_id
+        frozen = billing_frozen_usage.c
+        cdr_id = conn.execute(select(frozen.cdr_ids).where(frozen.invoice_id == inv.invoice_id)).scalar_one().split("\n")[0]
         conn.execute(update(usage_ledger).where(usage_ledger.c.cdr_id == cdr_id).values(charge_micros=usage_ledger.c.charge_micros - 1_000_000))
     reply = bc.rebill(inv.invoice_id, "national rate corrected")
     assert reply.credit_note.reference_id == inv.invoice_id and reply.invoice.reference_id == inv.invoice_id

@@ -94,12 +94,3 @@ def test_the_reads_planner_settings_end_with_the_read(store: SqlBillingUnitOfWor
         after = {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one() for name in ("enable_hashjoin", "jit", "work_mem")}
     assert after == before and before["enable_hashjoin"] == "on"
 
-
-def test_frozen_rows_go_to_copy_in_cdr_id_order() -> None:
-    """A batch's billing_usage rows are COPYed in CDR id order (the primary key's pages filled one after the other),
-    whatever the invoices' order; an id that begins another sorts first, as the key compares them."""
-    from store.billing import _by_cdr
-
-    lines = ["mno\tf00d\tinv_1\t5\n", "mno\tab\tinv_2\t-1\n", "mno\tabc\tinv_1\t0\n", "mno\t0a\tinv_3\t7\n"]
-    out = _by_cdr("".join(lines)).decode().splitlines(keepends=True)
-    assert sorted(out) == sorted(lines) and [x.split("\t")[1] for x in out] == ["0a", "ab", "abc", "f00d"]
