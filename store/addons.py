@@ -231,9 +231,9 @@ class SqlAddOnReader:
                    else and_(p.c.tenant_id == part[0][0], p.c.msisdn.in_([m for _, m in part])))
             q = select(p).where(and_(who, p.c.valid_until > start, p.c.valid_from <= end, live))
             # a cancelled one-off's grant ends at the cancel instant: a CDR starting then or later is not covered; a
-            # monthly add-on grants afresh in each bill cycle (engine.billing.addons.grants_of)
+            # monthly add-on grants afresh in each bill cycle of the rows that use it (engine.rating.addons.in_row_cycles)
             for r in self.s.execute(q):
-                out.extend(grants_of(_purchase(r), start, end))
+                out.extend(grants_of(_purchase(r), start, end, cycles=False))
         return out
 
     def _table(self) -> bool:
