@@ -18,6 +18,10 @@ A purchase is **listed** (``ListAddOns``) with its state and the units rating ha
 validity end and the cancel instant, store/addons.py ``SqlAddOnReader``), and the refund the bundle's ``refund``
 policy gives (:func:`refund_of`) is raised as a negative one-off charge of the account that paid the fee, with the
 fee's tax category, so it reconciles on the account's next bill.
+
+A monthly add-on is stopped without a cancel by the subscriber's deactivation and by a change to a tariff plan whose
+version does not offer it (:class:`StopAddOns`, in the transaction of the event); its cycles are the account's as
+rating reads them at each CDR (:func:`anchor_now`, engine.rating.addons.in_row_cycles).
 """
 
 from __future__ import annotations
@@ -257,8 +261,7 @@ class AddOnDesk:
                 if done.bundle_id != bundle_id:
                     raise AlreadyExists("add-on purchase", request_id, f"request {request_id} bought {done.bundle_id} already")
                 return done, False
-            assignment = uow.open_assignment(sub.tenant_id, subscriber_id)
-            account = uow.get_account(sub.tenant_id, assignment.account_id) if assignment is not None else None
+            account = _billed_to(uow, sub.tenant_id, subscriber_id)
             plan = next((p for since, p in reversed(sub.plans) if since <= now), sub.plans[0][1] if sub.plans else "")   # the plan now
             if sub.deactivate_time is not None and sub.deactivate_time <= now:
                 errors.add("subscriber_id", f"subscriber {subscriber_id} is deactivated")
@@ -443,9 +446,10 @@ class StopAddOns:
         if event == "subscriber_deactivated":
             stop_add_ons(self.billing_of(uow), after.tenant_id, after.subscriber_id, now, DEACTIVATION)
         elif event == "plan_changed" and self.catalogues is not None:
-            stop_add_ons(self.billing_of(uow), after.tenant_id, after.subscriber_id, now, PLAN_CHANGE,
-                         offered=offered_add_ons(self.catalogues(after.tenant_id, now), after.tariff_plan, now,
-                                                 _account_zone(self.billing_of(uow), after.tenant_id, after.subscriber_id)))
+            billing = self.billing_of(uow)
+            offered = offered_add_ons(self.catalogues(after.tenant_id, now), after.tariff_plan, now,
+                                      _account_zone(billing, after.tenant_id, after.subscriber_id))
+            stop_add_ons(billing, after.tenant_id, after.subscriber_id, now, PLAN_CHANGE, offered)
         if self.then is not None:
             self.then(uow, event, before, after, now)
 
@@ -480,15 +484,19 @@ def stop_add_ons(billing: Any, tenant_id: str, subscriber_id: str, now: datetime
 def anchor_now(uow: Any, tenant_id: str, subscriber_id: str) -> int | None:
     """The anchor day of the account the subscriber is billed to now, by which rating keys its counters (store/plans.py
     ``_ANCHOR_DAY``, a monthly add-on's cycles: engine.rating.addons.in_row_cycles); None on no account."""
-    assignment = uow.open_assignment(tenant_id, subscriber_id)
-    account = uow.get_account(tenant_id, assignment.account_id) if assignment is not None else None
+    account = _billed_to(uow, tenant_id, subscriber_id)
     return account.anchor_day if account is not None else None
 
 
-def _account_zone(billing: Any, tenant_id: str, subscriber_id: str) -> ZoneInfo:
-    assignment = billing.open_assignment(tenant_id, subscriber_id)
-    account = billing.get_account(tenant_id, assignment.account_id) if assignment is not None else None
+def _account_zone(uow: Any, tenant_id: str, subscriber_id: str) -> ZoneInfo:
+    account = _billed_to(uow, tenant_id, subscriber_id)
     return ZoneInfo(account.time_zone) if account is not None else ZoneInfo("UTC")
+
+
+def _billed_to(uow: Any, tenant_id: str, subscriber_id: str) -> Any:
+    """The account the subscriber is billed to now (None on no account)."""
+    assignment = uow.open_assignment(tenant_id, subscriber_id)
+    return uow.get_account(tenant_id, assignment.account_id) if assignment is not None else None
 
 
 def _instant(text: str) -> datetime | None:

@@ -11,10 +11,9 @@ gives back the April days after the change day: 15 of 30 days of 5.00 kept, -2.5
 from __future__ import annotations
 
 import secrets
-import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -25,41 +24,14 @@ from clients.client import RulebillClient
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.identity import SYSTEM
 from servers.root import build_root
-from tests.integration.billing_support import BillingStack, account_pb, serve_billing_stack
+from tests.integration.billing_support import BillingStack, account_pb
 from tests.integration.helpers import rpc_error
-from tests.integration.test_plans_rating import REPO
+# the stack (module-scoped: one per module) and the helpers of the monthly add-on's own tests
+from tests.integration.test_billing_addon_monthly import ADD_ON, NEW_YORK, _add_on_fees, _bill, _took, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
 MNO = replace(SYSTEM, tenant_id="mno", subject="test", is_operator=True)
-ADD_ON = "BN_ADDON_INTL_60MIN"
-NEW_YORK = "12125550100"
-
-
-@pytest.fixture(scope="module")
-def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingStack]:
-    rules = tmp_path_factory.mktemp("checkout") / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    yield from serve_billing_stack(db_url, tmp_path_factory.mktemp("home"), rules)
-
-
-def _took(s: BillingStack, msisdn: str, at: datetime, minutes: int) -> tuple[int, int]:
-    """(seconds the add-on covered, the charge) of one call to New York."""
-    [rated] = s.rate("mno", msisdn, [(at, minutes * 60, NEW_YORK)])
-    return {u.bundle_id: u.units for u in rated.bundle_usage}.get(ADD_ON, 0), rated.charge_micros
-
-
-def _add_on_fees(bill: pb.Invoice) -> list[tuple[str, str, int]]:
-    return sorted((ln.period_start, ln.period_end, ln.amount.amount_micros) for ln in bill.lines
-                  if ln.charge_type == "bundle_fee" and ln.item_id == ADD_ON)
-
-
-def _bill(s: BillingStack, account: str, at: datetime, seen: set[str]) -> pb.Invoice:
-    s.at(at)
-    list(s.billing("mno").run("on_demand", account_ids=[account]))
-    [new] = [i for i in s.billing("mno").list_invoices(account_id=account).invoices if i.invoice_id not in seen]
-    seen.add(new.invoice_id)
-    return s.billing("mno").get_invoice(new.invoice_id)
 
 
 def test_a_plan_change_to_a_plan_without_the_add_on_stops_it_at_the_change(stack: BillingStack) -> None:
