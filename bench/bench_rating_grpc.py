@@ -133,8 +133,10 @@ def database(kind: str, tmp: Path) -> tuple[str, Any]:
     return make_url(admin).set(database=name).render_as_string(hide_password=False), drop
 
 
-def prepare(url: str, home: Path) -> str:
-    """Migrate, bootstrap the sample operator and its plans, provision the subscribers; the operator's bearer token."""
+def prepare(url: str, home: Path, add_on_holders: int = 0) -> str:
+    """Migrate, bootstrap the sample operator and its plans, provision the subscribers; the operator's bearer token.
+    ``add_on_holders``: that many of them (the first) billed to an account, each with a running monthly add-on
+    (BN_ADDON_INTL_60MIN), so rating looks add-on purchases up."""
     from engine.identity import SYSTEM, Role
     from engine.settings import Settings
     from engine.subscribers import NewSubscriber, PaymentType
@@ -152,6 +154,13 @@ def prepare(url: str, home: Path) -> str:
             sub = root.subscribers.provision(operator, NewSubscriber("mno", msisdn(n), f"208019{n:09d}", "ACC-B", PaymentType.POSTPAID,
                                                                       "TP_SMART_M"))
             root.subscribers.transition(operator, sub.subscriber_id, "activate")
+            if n < add_on_holders:
+                from engine.billing.accounts import AccountSpec
+
+                if n == 0:
+                    root.billing.accounts.create(operator, AccountSpec("ACC-ADDONS", "mno", name="Add-on holders"))
+                root.billing.accounts.assign(operator, "mno", "ACC-ADDONS", sub.subscriber_id, None)
+                root.billing.add_ons.buy(operator, sub.subscriber_id, "BN_ADDON_INTL_60MIN", f"bench-{n}")
         _, bearer = root.tokens.issue(None, "bench", "mno", Role.OPERATOR_ADMIN, 0)
         return bearer
     finally:
@@ -256,7 +265,7 @@ def key_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
-def run(kind: str, count: int, repeat: int) -> None:
+def run(kind: str, count: int, repeat: int, add_on_holders: int = 0) -> None:
     from clients.client import RulebillClient
 
     rng = random.Random(11)
@@ -264,7 +273,7 @@ def run(kind: str, count: int, repeat: int) -> None:
         tmp = Path(tmp_name)
         url, drop = database(kind, tmp)
         try:
-            bearer = prepare(url, tmp)
+            bearer = prepare(url, tmp, add_on_holders)
             start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -322,14 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--only", choices=("sqlite", "postgres"))
+    ap.add_argument("--add-on-holders", type=int, default=0, help="subscribers with a running monthly add-on (default none)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
     kinds = [args.only] if args.only else ["sqlite"] + (["postgres"] if os.environ.get("RULEBILL_TEST_POSTGRES_URL") else [])
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
-          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians")
+          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M ({args.add_on_holders} with a running monthly add-on), {repeat} repetition(s), medians")
     for kind in kinds:
-        run(kind, count, repeat)
+        run(kind, count, repeat, args.add_on_holders)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Engine
 
 from engine.audit import AuditDesk
-from engine.billing.addons import StopAddOnsOnDeactivation
+from engine.billing.addons import StopAddOns
 from engine.billing.catalogue import PlanSetCatalogues
 from engine.billing.chargerules import SubscriberEventCharges, load_charge_rules
 from engine.billing.desk import BillingDesk
@@ -138,8 +138,8 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         # subscribers may only be put on tariff plans their tenant offers in the active plan set, and staff may set
         # only the barring flags the barring rules (or credit alerts) know
         subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book),
-                                   on_event=StopAddOnsOnDeactivation(SqlBillingUnitOfWork.joined,
-                                                                     SubscriberEventCharges(profiles, SqlBillingUnitOfWork.joined))),
+                                   on_event=StopAddOns(SqlBillingUnitOfWork.joined, SubscriberEventCharges(profiles, SqlBillingUnitOfWork.joined),
+                                                       PlanSetCatalogues(plans.compiled_at, parent_of))),
         tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache),
         audit=AuditDesk(uow),
         plans=plans,

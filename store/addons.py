@@ -6,7 +6,10 @@ chunk's time span on its own unit of work (:class:`SqlAddOnReader`).  A purchase
 of one number never share a counter.  A cancelled purchase keeps its validity end and gets its ``cancel_time``
 (migration ``billing_0005``): rating reads the earlier of the two as its end.  A monthly add-on (``billing_0007``:
 its recurrence, the anchor day and time zone of its bill cycles) has one counter per bill cycle
-(engine.rating.addons.monthly_counter_cycle) and its ``valid_until`` is the instant it stops at (open until cancelled).
+(engine.rating.addons.monthly_counter_cycle) and its ``valid_until`` is the instant it stops at (open until cancelled,
+stopped by a plan change or a deactivation); rating reads it as one grant that the chunk's rows cut into their bill
+cycles (engine.rating.addons.in_row_cycles).  Rating asks for the purchases of only the numbers whose last purchase
+ends after a CDR of the chunk: the chunk's subscriber read says when (store/plans.py ``_ADD_ONS_UNTIL``).
 """
 
 from __future__ import annotations
@@ -231,9 +234,9 @@ class SqlAddOnReader:
                    else and_(p.c.tenant_id == part[0][0], p.c.msisdn.in_([m for _, m in part])))
             q = select(p).where(and_(who, p.c.valid_until > start, p.c.valid_from <= end, live))
             # a cancelled one-off's grant ends at the cancel instant: a CDR starting then or later is not covered; a
-            # monthly add-on grants afresh in each bill cycle (engine.billing.addons.grants_of)
+            # monthly add-on grants afresh in each bill cycle of the rows that use it (engine.rating.addons.in_row_cycles)
             for r in self.s.execute(q):
-                out.extend(grants_of(_purchase(r), start, end))
+                out.extend(grants_of(_purchase(r), start, end, cycles=False))
         return out
 
     def _table(self) -> bool:

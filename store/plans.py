@@ -29,7 +29,7 @@ from sqlmodel import SQLModel
 
 from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
-from engine.rating.usage import LEDGER_FIELDS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber
+from engine.rating.usage import LEDGER_FIELDS, NO_ADD_ONS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber
 from store.addons import SqlAddOnReader
 from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import aware
@@ -306,11 +306,12 @@ class UsageRepo:
             for i in range(0, len(ordered), step):
                 where, params = _in(pg, "msisdn", ordered[i:i + step])
                 cur.execute(f"SELECT subscriber_id, tenant_id, msisdn, tariff_plan, billing_account, status, credit_limit_micros, "
-                            f"credit_currency, ({_ANCHOR_DAY}) FROM subscribers WHERE {where} AND status <> {mark}",
+                            f"credit_currency, ({_ANCHOR_DAY}), ({_ADD_ONS_UNTIL}) FROM subscribers WHERE {where} AND status <> {mark}",
                             [*params, "deactivated"])
-                for sid, tenant, msisdn, plan, account, status, limit, currency, anchor in cur.fetchall():
+                for sid, tenant, msisdn, plan, account, status, limit, currency, anchor, add_ons in cur.fetchall():
                     out[msisdn] = RatedSubscriber(sid, tenant, msisdn, plan, account, status,
-                                                  None if limit is None else int(limit), currency or "", int(anchor or 1))
+                                                  None if limit is None else int(limit), currency or "", int(anchor or 1),
+                                                  _instant(add_ons) if add_ons is not None else NO_ADD_ONS)
         finally:
             cur.close()
         return out
@@ -467,6 +468,17 @@ def _batch(pg: bool) -> int:
 _ANCHOR_DAY = ("SELECT b.anchor_day FROM billing_assignments a JOIN billing_accounts b ON b.tenant_id = a.tenant_id "
                "AND b.account_id = a.account_id WHERE a.tenant_id = subscribers.tenant_id AND a.subscriber_id = "
                "subscribers.subscriber_id AND a.valid_to IS NULL ORDER BY a.valid_from DESC LIMIT 1")
+
+# when the last add-on purchase of the subscriber's number ends (store/addons.py, its (tenant, msisdn, valid_until)
+# index): read with the subscriber on every chunk, so rating asks for the purchases of only the numbers whose purchases
+# reach the chunk's CDRs (engine.rating.desk._add_ons_of) and sees a purchase or a stop made by any replica at once
+_ADD_ONS_UNTIL = ("SELECT MAX(p.valid_until) FROM billing_addon_purchases p WHERE p.tenant_id = subscribers.tenant_id "
+                  "AND p.msisdn = subscribers.msisdn")
+
+
+def _instant(value: Any) -> datetime:
+    """A timestamp as the driver gives it (SQLite: the text SQLAlchemy wrote, UTC), aware."""
+    return aware(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 def _json(values: Any) -> str:

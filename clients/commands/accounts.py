@@ -82,7 +82,9 @@ def _add_on_row(p: pb.AddOnPurchase) -> dict[str, str]:
     def when(t: Any) -> str:
         return t.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M") if t.seconds or t.nanos else ""
 
-    cancelled = f" (cancelled {when(p.cancel_time)})" if p.HasField("cancel_time") else ""
+    # a monthly add-on a plan change or a deactivation stopped says so (its cancel request id: engine.billing.addons.StopAddOns)
+    why = p.cancel_request_id.replace("_", " ") if p.cancel_request_id in ("plan_change", "deactivation") else "cancelled"
+    cancelled = f" ({why} {when(p.cancel_time)})" if p.HasField("cancel_time") else ""
     return {"purchase_id": p.purchase_id, "bundle_id": p.bundle_id, "purchased": when(p.purchase_time),
             "valid_until": when(p.valid_until) or ("monthly" if p.recurrence == "monthly" else ""),
             "state": pb.AddOnState.Name(p.state).removeprefix("ADD_ON_STATE_") + cancelled,

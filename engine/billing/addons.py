@@ -18,6 +18,10 @@ A purchase is **listed** (``ListAddOns``) with its state and the units rating ha
 validity end and the cancel instant, store/addons.py ``SqlAddOnReader``), and the refund the bundle's ``refund``
 policy gives (:func:`refund_of`) is raised as a negative one-off charge of the account that paid the fee, with the
 fee's tax category, so it reconciles on the account's next bill.
+
+A monthly add-on is stopped without a cancel by the subscriber's deactivation and by a change to a tariff plan whose
+version does not offer it (:class:`StopAddOns`, in the transaction of the event); its cycles are the account's as
+rating reads them at each CDR (:func:`anchor_now`, engine.rating.addons.in_row_cycles).
 """
 
 from __future__ import annotations
@@ -106,34 +110,40 @@ OPEN = datetime(9999, 12, 31, tzinfo=timezone.utc)   # a monthly add-on's end wh
 OPEN_CYCLE = "9999-12"                               # and the last bill cycle it shows on
 
 
-def _cycle_instants(p: AddOnPurchase, at: datetime) -> tuple[str, datetime, datetime]:
+def _cycle_instants(p: AddOnPurchase, at: datetime, anchor_day: int | None = None) -> tuple[str, datetime, datetime]:
     """The bill cycle of a monthly add-on at ``at``: its name and its first and next cycle's first instants (local
-    midnights in the purchase's cycle zone, under the anchor day it was bought with)."""
+    midnights in the purchase's cycle zone) under ``anchor_day``, the anchor of the subscriber's account now (as rating
+    reads it: :func:`anchor_now`); the anchor it was bought with when not given."""
     tz = ZoneInfo(p.cycle_zone or "UTC")
-    start, end = cycle_bounds(p.anchor_day, local_day(at, tz))
+    start, end = cycle_bounds(anchor_day or p.anchor_day, local_day(at, tz))
     return start.strftime("%Y-%m"), local_midnight(start, tz), local_midnight(end, tz)
 
 
-def counter_at(p: AddOnPurchase, at: datetime) -> str:
-    """The counter cycle that holds the purchase's units at ``at``: a one-off's own, a monthly add-on's of that bill cycle."""
-    return monthly_counter_cycle(int(p.cycle[1:]), _cycle_instants(p, at)[0]) if p.monthly else p.cycle
+def counter_at(p: AddOnPurchase, at: datetime, anchor_day: int | None = None) -> str:
+    """The counter cycle that holds the purchase's units at ``at``: a one-off's own, a monthly add-on's of that bill
+    cycle (under ``anchor_day``, see :func:`_cycle_instants`)."""
+    return monthly_counter_cycle(int(p.cycle[1:]), _cycle_instants(p, at, anchor_day)[0]) if p.monthly else p.cycle
 
 
-def grants_of(p: AddOnPurchase, start: datetime, end: datetime) -> list[ActiveAddOn]:
+def grants_of(p: AddOnPurchase, start: datetime, end: datetime, cycles: bool = True) -> list[ActiveAddOn]:
     """What rating grants of a purchase at some time in ``[start, end]``: a one-off's allowance over its validity; a
     monthly add-on's whole allowance afresh in each bill cycle (never prorated, as a plan bundle's: the fee is), each
-    in its own counter, from the purchase instant to the instant it stops at."""
+    in its own counter, from the purchase instant to the instant it stops at.  ``cycles=False`` (rating's reader): a
+    monthly add-on as one grant over its span, cut into the bill cycles of the rows that use it
+    (engine.rating.addons.in_row_cycles: the account's anchor as rating reads it with each chunk)."""
     until = p.ends
     if until <= start or p.valid_from > end:
         return []
     if not p.monthly:
         return [ActiveAddOn(p.tenant_id, p.msisdn, p.cycle, p.bundle_id, p.allowance, p.unit, p.valid_from, until)]
+    if not cycles:
+        return [ActiveAddOn(p.tenant_id, p.msisdn, "", p.bundle_id, p.allowance, p.unit, p.valid_from, until, int(p.cycle[1:]))]
     out: list[ActiveAddOn] = []
     at = max(p.valid_from, start)
     while at < until and at <= end and len(out) < 1200:
         name, first, nxt = _cycle_instants(p, at)
         out.append(ActiveAddOn(p.tenant_id, p.msisdn, monthly_counter_cycle(int(p.cycle[1:]), name), p.bundle_id, p.allowance, p.unit,
-                               max(p.valid_from, first), min(until, nxt)))
+                               max(p.valid_from, first), min(until, nxt), int(p.cycle[1:]), name))
         at = nxt
     return out
 
@@ -180,13 +190,14 @@ def refund_of(policy: str, fee_micros: int, currency: str, allowance: int, remai
     return min(fee_micros, round_micros(fee_micros * share, whole, RoundingMode.HALF_UP, minor_units(currency)))
 
 
-def monthly_stop(p: AddOnPurchase, now: datetime) -> datetime:
+def monthly_stop(p: AddOnPurchase, now: datetime, anchor_day: int | None = None) -> datetime:
     """When cancelling a monthly add-on at ``now`` stops it, by the bundle's ``refund`` policy: ``prorated`` at once
     (grant and fee end then: the fee of the cycle counts the days up to the cancel day), ``none`` (the default) at the
-    end of the bill cycle it is in (its fee for that cycle is due in full, and its units stay until then)."""
+    end of the bill cycle it is in (its fee for that cycle is due in full, and its units stay until then), the cycle
+    under ``anchor_day``, the account's anchor now (see :func:`_cycle_instants`)."""
     if p.refund == Refund.PRORATED.value:
         return now
-    return _cycle_instants(p, now)[2]
+    return _cycle_instants(p, now, anchor_day)[2]
 
 
 def bill_cycles_of(purchase: AddOnPurchase, upto: str = OPEN_CYCLE) -> list[str]:
@@ -250,8 +261,7 @@ class AddOnDesk:
                 if done.bundle_id != bundle_id:
                     raise AlreadyExists("add-on purchase", request_id, f"request {request_id} bought {done.bundle_id} already")
                 return done, False
-            assignment = uow.open_assignment(sub.tenant_id, subscriber_id)
-            account = uow.get_account(sub.tenant_id, assignment.account_id) if assignment is not None else None
+            account = _billed_to(uow, sub.tenant_id, subscriber_id)
             plan = next((p for since, p in reversed(sub.plans) if since <= now), sub.plans[0][1] if sub.plans else "")   # the plan now
             if sub.deactivate_time is not None and sub.deactivate_time <= now:
                 errors.add("subscriber_id", f"subscriber {subscriber_id} is deactivated")
@@ -335,9 +345,10 @@ class AddOnDesk:
                 raise NotFound("subscriber", subscriber_id)
             store: AddOnStore = uow.add_ons  # type: ignore[attr-defined]
             items = store.list_for(sub.tenant_id, subscriber_id, after, page.size)
+            anchor = anchor_now(uow, sub.tenant_id, subscriber_id)
             # a monthly add-on's units used are those of the current bill cycle's counter (its last one once it stopped)
-            left = store.remaining([replace(p, cycle=counter_at(p, min(now, p.ends - timedelta(microseconds=1)))) if p.monthly else p
-                                    for p in items])
+            left = store.remaining([replace(p, cycle=counter_at(p, min(now, p.ends - timedelta(microseconds=1)), anchor)) if p.monthly
+                                    else p for p in items])
         return [AddOnView(p, p.state(now), p.allowance - left.get(p.purchase_id, p.allowance)) for p in items]
 
     def cancel(self, principal: Principal, purchase_id: str, request_id: str) -> tuple[AddOnPurchase, bool]:
@@ -379,8 +390,9 @@ class AddOnDesk:
             day = local_day(now, tz)
             if p.monthly:
                 # no refund charge: the bill run's fee of the cycle follows the days it served (engine.billing.fees)
-                stop, refund = monthly_stop(p, now), 0
-                remaining = store.remaining([replace(p, cycle=counter_at(p, now))]).get(p.purchase_id, p.allowance)
+                anchor = anchor_now(uow, p.tenant_id, p.subscriber_id)
+                stop, refund = monthly_stop(p, now, anchor), 0
+                remaining = store.remaining([replace(p, cycle=counter_at(p, now, anchor))]).get(p.purchase_id, p.allowance)
             else:
                 stop = now
                 remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
@@ -407,29 +419,84 @@ class AddOnDesk:
         return done, True
 
 
-class StopAddOnsOnDeactivation:
-    """A subscriber event handler (engine.subscribers ``on_event``) that stops the subscriber's monthly add-ons at the
-    instant it is deactivated, in the transaction that deactivates it (``billing_of`` gives the billing store on it):
-    their grant ends then and their fee with the last day of service; ``ListAddOns`` shows them cancelled by the
-    deactivation.  Every event then goes on to ``then`` (the charge rules)."""
+PLAN_CHANGE = "plan_change"     # the cancel request id (and canceller) of a monthly add-on a plan change stopped
+DEACTIVATION = "deactivation"   # ... and of one a deactivation stopped
 
-    def __init__(self, billing_of: Callable[[Any], Any], then: Callable[[Any, str, Any, Any, datetime], None] | None = None) -> None:
+
+class StopAddOns:
+    """A subscriber event handler (engine.subscribers ``on_event``) that stops the subscriber's monthly add-ons in the
+    transaction of the event (``billing_of`` gives the billing store on it), then passes every event on to ``then``
+    (the charge rules):
+
+    - ``subscriber_deactivated``: every monthly add-on stops at the deactivation instant;
+    - ``plan_changed``: each monthly add-on the new tariff plan's version in force that day (``catalogues``: the plan
+      set in force) does not list in ``add_ons`` stops at the change instant; one the new plan offers too runs on.
+
+    A stopped add-on's grant ends then and its fee with the last day it served (engine.billing.fees counts its days:
+    the bill after trues up a fee charged in advance); ``ListAddOns`` shows it cancelled, cancel request id
+    ``deactivation`` or ``plan_change``.  One-off add-ons run out their validity: they were paid in full."""
+
+    def __init__(self, billing_of: Callable[[Any], Any], then: Callable[[Any, str, Any, Any, datetime], None] | None = None,
+                 catalogues: Callable[[str, datetime], Any] | None = None) -> None:
         self.billing_of = billing_of
         self.then = then
+        self.catalogues = catalogues
 
     def __call__(self, uow: Any, event: str, before: Any, after: Any, now: datetime) -> None:
         if event == "subscriber_deactivated":
+            stop_add_ons(self.billing_of(uow), after.tenant_id, after.subscriber_id, now, DEACTIVATION)
+        elif event == "plan_changed" and self.catalogues is not None:
             billing = self.billing_of(uow)
-            store: AddOnStore = billing.add_ons
-            for p in store.live_monthly(after.tenant_id, after.subscriber_id, "", now):
-                account = billing.get_account(p.tenant_id, p.account_id)
-                tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo(p.cycle_zone or "UTC")
-                anchor = account.anchor_day if account is not None else p.anchor_day
-                stop = max(now, p.valid_from)
-                store.cancel(replace(p, cancel_time=now, cancel_request_id="deactivation", cancelled_by="deactivation", valid_until=stop,
-                                     last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(stop - timedelta(microseconds=1), tz), anchor))))
+            offered = offered_add_ons(self.catalogues(after.tenant_id, now), after.tariff_plan, now,
+                                      _account_zone(billing, after.tenant_id, after.subscriber_id))
+            stop_add_ons(billing, after.tenant_id, after.subscriber_id, now, PLAN_CHANGE, offered)
         if self.then is not None:
             self.then(uow, event, before, after, now)
+
+
+def offered_add_ons(catalogue: Any, plan: str, now: datetime, tz: ZoneInfo) -> frozenset[str]:
+    """The add-ons the tariff plan's version in force on ``now``'s local day lists (none without a catalogue or version)."""
+    version = catalogue.plan_version(plan, local_day(now, tz)) if catalogue is not None and plan else None
+    return frozenset(version.add_ons) if version is not None else frozenset()
+
+
+def stop_add_ons(billing: Any, tenant_id: str, subscriber_id: str, now: datetime, why: str,
+                 offered: frozenset[str] | None = None) -> list[AddOnPurchase]:
+    """Stop the subscriber's monthly add-ons running at ``now`` (all, or those not in ``offered``) at ``now``, on the
+    billing unit of work ``billing``; the purchases stopped.  An add-on cancelled already (stopping at the end of its
+    cycle) is left to stop then."""
+    store: AddOnStore = billing.add_ons
+    done: list[AddOnPurchase] = []
+    for p in store.live_monthly(tenant_id, subscriber_id, "", now):
+        if offered is not None and (p.valid_from > now or p.bundle_id in offered):
+            continue
+        account = billing.get_account(p.tenant_id, p.account_id)
+        tz = ZoneInfo(account.time_zone) if account is not None else ZoneInfo(p.cycle_zone or "UTC")
+        anchor = account.anchor_day if account is not None else p.anchor_day
+        stop = max(now, p.valid_from)
+        stopped = replace(p, cancel_time=now, cancel_request_id=why, cancelled_by=why, valid_until=stop,
+                          last_bill_cycle=max(p.bill_cycle, cycle_of(local_day(stop - timedelta(microseconds=1), tz), anchor)))
+        if store.cancel(stopped):
+            done.append(stopped)
+    return done
+
+
+def anchor_now(uow: Any, tenant_id: str, subscriber_id: str) -> int | None:
+    """The anchor day of the account the subscriber is billed to now, by which rating keys its counters (store/plans.py
+    ``_ANCHOR_DAY``, a monthly add-on's cycles: engine.rating.addons.in_row_cycles); None on no account."""
+    account = _billed_to(uow, tenant_id, subscriber_id)
+    return account.anchor_day if account is not None else None
+
+
+def _account_zone(uow: Any, tenant_id: str, subscriber_id: str) -> ZoneInfo:
+    account = _billed_to(uow, tenant_id, subscriber_id)
+    return ZoneInfo(account.time_zone) if account is not None else ZoneInfo("UTC")
+
+
+def _billed_to(uow: Any, tenant_id: str, subscriber_id: str) -> Any:
+    """The account the subscriber is billed to now (None on no account)."""
+    assignment = uow.open_assignment(tenant_id, subscriber_id)
+    return uow.get_account(tenant_id, assignment.account_id) if assignment is not None else None
 
 
 def _instant(text: str) -> datetime | None:
@@ -455,5 +522,6 @@ def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:
 
 
 __all__ = ["OPEN", "OPEN_CYCLE", "AddOnDesk", "AddOnPurchase", "AddOnStore", "AddOnView", "add_on_use_name", "bill_cycles_of",
-           "StopAddOnsOnDeactivation", "counter_at", "grants_of", "monthly_stop", "purchase_id_of", "refund_charge_id_of",
+           "DEACTIVATION", "PLAN_CHANGE", "StopAddOns", "anchor_now", "counter_at", "grants_of", "monthly_stop",
+           "offered_add_ons", "stop_add_ons", "purchase_id_of", "refund_charge_id_of",
            "refund_of"]

@@ -25,8 +25,8 @@ charged (so the parts add up to the fee exactly), ``full`` is charged by the
 first bill of the cycle only, and ``none`` counts the whole cycle's service.
 
 A monthly add-on a subscriber bought apart from its plan (engine.billing.addons) is charged as the plan's bundles
-are, on the days it is in force: from its purchase day to the day its cancel stops it (its bundle's ``fee_timing``
-and ``proration``).
+are, on the days it is in force: from its purchase day to the day its cancel, a plan change to a plan that does not
+offer it or a deactivation stops it (engine.billing.addons.StopAddOns; its bundle's ``fee_timing`` and ``proration``).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ from engine.identity import SYSTEM
 from engine.money import AmountError, format_micros, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
 from engine.plans.model import PlanSet
-from engine.billing.addons import OPEN, add_on_use_name, bill_cycles_of, grants_of, monthly_stop
+from engine.billing.addons import OPEN, PLAN_CHANGE, add_on_use_name, bill_cycles_of, grants_of, monthly_stop, offered_add_ons, stop_add_ons
 from engine.rating import Evaluator
 from engine.rating.addons import AddOnWallets, monthly_counter_cycle
 from engine.rating.usage import Usage, cycle_of
@@ -264,7 +264,12 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
     if problems:
         return result
     cancels: list[tuple[datetime, str, str, Any]] = []   # (when, purchase id, bundle, where declared)
+    # a plan change stops the monthly add-ons the new plan does not offer (StopAddOns, in the change's transaction):
+    # in time order with the purchases
+    changes = sorted((when, sid, plan) for sid, f in data.subscribers.items() for when, plan in f.plans[1:])
     for n, (sid, bundle, when, mark, cancelled) in enumerate(sorted(purchases, key=lambda x: x[2])):   # bought as BuyAddOn buys, before rating
+        while changes and changes[0][0] <= when:
+            _change_plan(store, tenant, catalogue, msisdn_tz, data, *changes.pop(0))
         clock._at = when  # noqa: SLF001 - the replay's own clock
         try:
             bought, _ = desk.add_ons.buy(principal, sid, bundle, f"replay-{n + 1}")
@@ -273,6 +278,8 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
             continue
         if cancelled is not None:
             cancels.append((cancelled, bought.purchase_id, bundle, mark))
+    for change in changes:
+        _change_plan(store, tenant, catalogue, msisdn_tz, data, *change)
     if problems:
         return result
     # rated with each cancelled add-on's grant ending at its cancel instant (as rating reads a cancelled purchase), then
@@ -404,6 +411,14 @@ def _step(sf: Fields, desk: BillingDesk, principal: Any, tenant: str, clock: Fix
     for key in ("run", "final", "on_demand", "interim", "charge", "credit_note", "rerate", "rebill", "rebill_rerated", "to", "accounts", "reason",
                 "lines", "account", "amount", "msisdn", "description"):
         sf.seen.add(key)
+
+
+def _change_plan(store: MemoryBillingStore, tenant: str, catalogue: BillingCatalogue, msisdn_tz: dict[str, ZoneInfo], data: BillingData,
+                 when: datetime, sid: str, plan: str) -> None:
+    """A case's plan change stops the subscriber's monthly add-ons the new plan does not offer (StopAddOns' rule)."""
+    with store() as uow:
+        stop_add_ons(uow, tenant, sid, when, PLAN_CHANGE, offered_add_ons(catalogue, plan, when, msisdn_tz[data.subscribers[sid].msisdn]))
+        uow.commit()
 
 
 class _ReplayError(DomainError):

@@ -12,11 +12,17 @@ valid at the CDR's start time, under the bundle's id: the one evaluator consumes
 bought twice and valid at once is one wallet entry: its units are taken from the purchase that expires first.  What a
 CDR took of a purchase is written to its ledger row as ``BN_...+NNNNNN`` (bundle and counter cycle), so rating it
 again gives the units back to that purchase (:func:`split_use`).
+
+A monthly add-on comes from the store as one grant over its whole span (``sequence`` set, no counter cycle yet) and is
+cut into bill cycles by the rows that use it (:func:`in_row_cycles`): each row's counter key already names its bill
+cycle, from the anchor day of the subscriber's billing account as rating reads it with the chunk (the plan bundles'
+cycle, ``RatingDesk._keys``), so an account whose anchor day changes after the purchase moves the add-on's cycles
+exactly as it moves the plan's bundles: from the next CDR rated on, counters already kept are not moved.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
@@ -74,6 +80,13 @@ class ActiveAddOn:
     unit: str
     valid_from: datetime       # the purchase instant (UTC)
     valid_until: datetime      # exclusive: local midnight after the last valid day
+    sequence: int = 0          # a monthly add-on: the subscriber's purchase number (its counters: monthly_counter_cycle)
+    bill_cycle: str = ""       # a monthly add-on's grant in one bill cycle: that cycle ("" while it is the whole span)
+
+    @property
+    def spans_cycles(self) -> bool:
+        """A monthly add-on's whole span, not yet cut into the bill cycles of the rows that use it."""
+        return bool(self.sequence) and not self.bill_cycle
 
     @property
     def key(self) -> CounterKey:
@@ -84,6 +97,31 @@ class AddOnReader(Protocol):
     """The purchases of these subscribers valid at some time in ``[start, end]`` (store/addons.py)."""
 
     def active_add_ons(self, numbers: Iterable[tuple[str, str]], start: datetime, end: datetime) -> list[ActiveAddOn]: ...
+
+
+def in_row_cycles(add_ons: Sequence[ActiveAddOn], keys: Sequence[CounterKey | None],
+                  ats: Sequence[datetime | None]) -> list[ActiveAddOn]:
+    """The grants the rows need: a monthly add-on's whole span becomes one grant per bill cycle of the rows of its
+    number that start in it, keyed by that cycle (the row's counter key names it: the account's anchor as rating reads
+    it); other grants as they are."""
+    spans: dict[tuple[str, str], list[ActiveAddOn]] = {}
+    out: list[ActiveAddOn] = []
+    for a in add_ons:
+        if a.spans_cycles:
+            spans.setdefault((a.tenant_id, a.msisdn), []).append(a)
+        else:
+            out.append(a)
+    if not spans:
+        return out
+    made: set[tuple[int, str]] = set()
+    for key, at in zip(keys, ats):
+        if key is None or at is None:
+            continue
+        for a in spans.get((key[0], key[1]), ()):
+            if a.valid_from <= at < a.valid_until and (id(a), key[2]) not in made:
+                made.add((id(a), key[2]))
+                out.append(replace(a, cycle=monthly_counter_cycle(a.sequence, key[2]), bill_cycle=key[2]))
+    return out
 
 
 def keys_in_uses(key: CounterKey, names: Iterable[str]) -> set[CounterKey]:
@@ -109,6 +147,7 @@ class AddOnWallets:
         self.usage = usage
         self.keys = keys
         self.ats = ats
+        add_ons = in_row_cycles(add_ons, keys, ats)
         self.by_number: dict[tuple[str, str], list[ActiveAddOn]] = {}
         for a in sorted(add_ons, key=lambda a: (a.valid_until, a.cycle)):   # earliest expiry first
             usage.ensure(a.key, a.bundle_id, a.allowance, a.unit)
@@ -133,7 +172,9 @@ class AddOnWallets:
         self._book(key, base)
         mine = self.by_number.get((key[0], key[1]))
         at = self.ats[j]
-        active = tuple(a for a in mine if a.valid_from <= at < a.valid_until) if mine and at is not None else ()
+        # a monthly add-on's grant of another bill cycle than the row's is not this row's (its cycle is the row's key's)
+        active = (tuple(a for a in mine if a.valid_from <= at < a.valid_until and (not a.bill_cycle or a.bill_cycle == key[2]))
+                  if mine and at is not None else ())
         loaded = self._loaded.get(key)
         if (loaded[0] if loaded is not None else ()) != active:
             self._unload(key, base)
@@ -201,4 +242,4 @@ class AddOnWallets:
         return tuple(out) + tuple(taken)
 
 
-__all__ = ["ADD_ON_MARK", "ActiveAddOn", "AddOnReader", "AddOnWallets", "counter_cycle", "keys_in_uses", "monthly_counter_cycle", "split_use", "use_name"]
+__all__ = ["ADD_ON_MARK", "ActiveAddOn", "AddOnReader", "AddOnWallets", "counter_cycle", "in_row_cycles", "keys_in_uses", "monthly_counter_cycle", "split_use", "use_name"]

@@ -37,7 +37,7 @@ from engine.identity import Permission, Principal
 from engine.paging import Page
 from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
-from engine.rating.addons import ActiveAddOn, AddOnWallets, keys_in_uses
+from engine.rating.addons import ActiveAddOn, AddOnWallets, in_row_cycles, keys_in_uses
 from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.bandclock import NEVER
 from engine.rating.compiled import CompiledPlans, CompiledVersion
@@ -747,13 +747,24 @@ def _own_rows(principal: Principal, rows: Sequence[tuple[Any, ...]]) -> list[tup
 
 
 def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:
-    """The add-on purchases of the chunk's subscribers valid at some time of its CDRs (none without a reader)."""
+    """The add-on grants of the chunk's subscribers valid at some time of its CDRs, a monthly add-on's per bill cycle
+    of its rows (none without a reader).  The subscriber read of the chunk says when each number's last purchase ends
+    (RatedSubscriber.add_ons_until): the purchases are asked for only for the numbers with a CDR before that, so a
+    chunk of numbers without a running add-on asks nothing."""
     reader = getattr(uow, "add_ons", None)
-    numbers = {(k[0], k[1]) for k in chunk.keys if k is not None}
-    if reader is None or not numbers:
+    if reader is None:
         return []
-    times = [at for k, at in zip(chunk.keys, chunk.ats) if k is not None and at is not None]
-    return reader.active_add_ons(numbers, min(times), max(times)) if times else []
+    numbers: set[tuple[str, str]] = set()
+    times: list[datetime] = []
+    for k, at, sub in zip(chunk.keys, chunk.ats, chunk.subscribers):
+        if k is not None and at is not None:
+            until = getattr(sub, "add_ons_until", None)
+            if until is None or at < until:
+                numbers.add((k[0], k[1]))
+                times.append(at)
+    if not numbers:
+        return []
+    return in_row_cycles(reader.active_add_ons(numbers, min(times), max(times)), chunk.keys, chunk.ats)
 
 
 def _with_tenant(row: tuple[Any, ...], tenant: str) -> tuple[Any, ...]:

@@ -26,8 +26,8 @@ cycle ``+NNNNNN`` instead (engine.rating.addons), and a ledger row names the uni
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import Any, Iterable, Protocol
 
 from engine.rating.period import cycle_bounds
@@ -85,6 +85,12 @@ class RatedSubscriber:
     credit_limit_micros: int | None
     credit_currency: str
     anchor_day: int = 1   # the day its billing account's cycle starts (1 when it is on no account)
+    # when the last add-on purchase of its number ends (store/plans.py, in the chunk's subscriber read): rating asks
+    # for its purchases only for CDRs that start before; NO_ADD_ONS: it never bought one; None: not known (asked)
+    add_ons_until: datetime | None = field(default=None, compare=False)
+
+
+NO_ADD_ONS = datetime(1, 1, 2, tzinfo=timezone.utc)   # RatedSubscriber.add_ons_until of a number that never bought an add-on
 
 
 @dataclass(slots=True)

@@ -60,3 +60,49 @@ def test_monthly_counter_cycles_never_meet(a: int, b: int, m: int, n: int) -> No
 
     assert (monthly_counter_cycle(a, name(m)) == monthly_counter_cycle(b, name(n))) == (a == b and m == n)
     assert monthly_counter_cycle(a, name(m)) != counter_cycle(b)
+
+
+class _NoCounters:
+    def counters_of(self, keys: object) -> dict:
+        return {}
+
+    def balances_of(self, keys: object) -> dict:
+        return {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(bought=st.integers(0, 200 * 24), length=st.integers(1, 300 * 24), before=st.integers(1, 31), after=st.integers(1, 31),
+       change=st.integers(0, 400 * 24), calls=st.lists(st.integers(0, 500 * 24 * 60), min_size=1, max_size=40))
+def test_rows_take_a_monthly_add_on_in_their_own_cycle_whatever_the_anchor_did(bought: int, length: int, before: int, after: int,
+                                                                                change: int, calls: list[int]) -> None:
+    """The account's anchor day moves from ``before`` to ``after`` at some instant: each row's counter key names its
+    bill cycle under the anchor rating reads then (as the plan's bundles), and the add-on's units of a row come from
+    the counter of exactly that cycle, only while the purchase is in force; the store's whole-span grant is cut by the
+    rows (engine.rating.addons.in_row_cycles), never by the anchor the purchase was bought with."""
+    from engine.rating.addons import AddOnWallets, in_row_cycles
+    from engine.rating.usage import Usage, cycle_of
+
+    start = T0 + timedelta(hours=bought, minutes=17)
+    stop = start + timedelta(hours=length)
+    p = _purchase(start, stop, before)
+    moved = T0 + timedelta(hours=change)
+    ats = [T0 + timedelta(minutes=m) for m in sorted(calls)]
+    keys = [("mno", "33612000007", cycle_of(local_day(at, PARIS), before if at < moved else after)) for at in ats]
+    span = grants_of(p, ats[0], ats[-1], cycles=False)
+    grants = in_row_cycles(span, keys, ats)
+    assert len({g.cycle for g in grants}) == len(grants)                     # one grant (counter) per cycle
+    usage = Usage(_NoCounters(), ())
+    wallets = AddOnWallets(usage, span, keys, ats)
+    wallet_of = wallets.rows_from(0)
+    took: dict[str, int] = {}
+    for j, (key, at) in enumerate(zip(keys, ats)):
+        w = wallet_of(j, None)
+        assert w is not None
+        assert ("BN_INTL" in w) == (start <= at < stop)
+        if "BN_INTL" in w:
+            assert w["BN_INTL"] == 3600 - took.get(key[2], 0)                 # this cycle's counter, nothing of another's
+            w["BN_INTL"] -= 1
+            took[key[2]] = took.get(key[2], 0) + 1
+    wallets.finish()
+    for cycle, n in took.items():
+        assert usage.wallet(("mno", "33612000007", monthly_counter_cycle(7, cycle)))["BN_INTL"] == 3600 - n
