@@ -106,6 +106,9 @@ def test_a_monthly_add_on_recurs_per_cycle_until_cancelled_and_is_billed_per_cyc
     assert done.state == pb.ADD_ON_STATE_CANCELLED and done.refund.amount_micros == 0 and not done.refund_charge_id
     assert done.valid_until.ToDatetime(tzinfo=UTC) == datetime(2026, 4, 30, 22, 0, tzinfo=UTC)
     assert _took(s, msisdn, datetime(2026, 4, 20, 10, 0, tzinfo=UTC), 20)[0] == 600
+    # while it runs out its cycle it is not bought again: refused as stopping, naming when it can be
+    err = rpc_error(lambda: mno.buy_add_on(sub, ADD_ON, "intl-2b"), grpc.StatusCode.FAILED_PRECONDITION)
+    assert "was cancelled and runs until 2026-04-30T22:00:00+00:00" in (err.details() or "")
     assert _took(s, msisdn, datetime(2026, 5, 3, 10, 0, tzinfo=UTC), 5)[0] == 0      # stopped
 
     april = _bill(s, "MNO-INTL", datetime(2026, 5, 1, 8, 0, tzinfo=UTC), seen)
