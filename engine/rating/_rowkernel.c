@@ -2,7 +2,7 @@
  * engine.rating._rowkernel: the rating batch loop's plain rows, in C.
  *
  * rate_block(rows, start, out, context) -> index
- * rate_columns(columns, count, start, out, context) -> index   (rows held as columns)
+ * rate_columns(columns, count, start, out, context[, sums]) -> index   (rows held as columns)
  * memo_key(grid, units) -> the one-span memo key of units (for the tests)
  *
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
@@ -462,12 +462,23 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
 /* The context, read once per call. */
 enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP, WALLET_BY_MINUTE };
 
+/* Sums by service (rate_columns given ``sums``): the rated rows of a settled service counted and their charges
+ * added up here instead of appended as results (what-if adds up only these). */
+#define SUM_CHARGE_LIMIT (1LL << 40)   /* a charge beyond (in absolute value) is appended as a result instead */
+
+typedef struct {
+    int settled[NSERVICES];
+    long long count[NSERVICES], charge[NSERVICES];
+    PyObject *where;          /* the indices of the rows appended to out (a list) */
+} Sums;
+
 typedef struct {
     Py_ssize_t col[9];
     Py_ssize_t ncols, i_a;
     int wallet_mode;
     PyObject *minutes_of, *single, *plan_list, *minute_fn, *wallet_of, *rated, *no_group, *minutes_fixed, *spans_of;
     long long max_bytes, max_events;
+    Sums *sums;               /* NULL: every rated row appended to out */
 } Context;
 
 enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS, C_A, C_READ };
@@ -1222,6 +1233,36 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         }
     }
 append:
+    if (c->sums != NULL) {
+        Sums *sums = c->sums;
+        int k = 0;
+        while (k < NSERVICES && SERVICES[k] != service_name)
+            k++;
+        long long ch = 0;
+        int overflow = 0;
+        if (k < NSERVICES && sums->settled[k] && PyLong_CheckExact(charge)) {
+            ch = PyLong_AsLongLongAndOverflow(charge, &overflow);
+            if (ch == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                overflow = 1;
+            }
+        }
+        if (k < NSERVICES && sums->settled[k] && PyLong_CheckExact(charge) && !overflow && ch < SUM_CHARGE_LIMIT
+            && ch > -SUM_CHARGE_LIMIT && sums->count[k] < (1LL << 22)) {
+            /* at most 2^22 rows of 2^40 each: the sum fits 63 bits */
+            sums->count[k]++;
+            sums->charge[k] += ch;
+            result = 1;
+            goto done;
+        }
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL || PyList_Append(sums->where, index) < 0) {
+            Py_XDECREF(index);
+            result = -1;
+            goto done;
+        }
+        Py_DECREF(index);
+    }
     tuple = PyTuple_Pack(10, rated, charge, rid, uses, v, group, HOME, units_obj, band, hit);
     if (tuple == NULL || PyList_Append(out, tuple) < 0) {
         result = -1;
@@ -1277,6 +1318,7 @@ read_context(PyObject *ctx, Context *c)
     c->wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
     c->i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
     c->spans_of = PyTuple_GET_ITEM(ctx, 21);
+    c->sums = NULL;
     if (PyErr_Occurred())
         return -1;
     if (c->wallet_mode < WALLET_BY_CALL || c->wallet_mode > WALLET_BY_MINUTE) {
@@ -1357,9 +1399,13 @@ rate_block(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
-/* rate_columns(columns, count, start, out, context): as rate_block, for rows held as columns (a list of ``ncols``
- * lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so no row
- * is built.  A wallet function (which takes the row) is not called here: such a row stops the loop. */
+/* rate_columns(columns, count, start, out, context[, sums]): as rate_block, for rows held as columns (a list of
+ * ``ncols`` lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so
+ * no row is built.  A wallet function (which takes the row) is not called here: such a row stops the loop.
+ * sums: (settled, totals, where) -- a rated row of a service in the set ``settled`` is not appended but counted and
+ * its charge added to totals[service] = (rows, charge) (added to what is there; the interned service name); every
+ * row appended to out then has its index appended to ``where``.  A charge of 2^40 micro-units or more (in absolute
+ * value) is appended as a result instead. */
 /* The cells the loop reads, column by column (``read``, in the order of C_SVC..C_A); -1 with an exception when the
  * columns are not a list of ``ncols`` lists of at least ``count`` cells each. */
 static int
@@ -1387,26 +1433,78 @@ read_columns(PyObject *columns, Py_ssize_t count, const Context *c, PyObject ***
 static PyObject *
 rate_columns(PyObject *self, PyObject *args)
 {
-    PyObject *columns, *out, *ctx;
+    PyObject *columns, *out, *ctx, *sums_arg = Py_None;
     Py_ssize_t count, start;
     Context c;
-    if (!PyArg_ParseTuple(args, "O!nnO!O!", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx)
+    if (!PyArg_ParseTuple(args, "O!nnO!O!|O", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx,
+                          &sums_arg)
         || read_context(ctx, &c) < 0)
         return NULL;
     PyObject **read[C_READ];
     if (read_columns(columns, count, &c, read) < 0)
         return NULL;
+    Sums sums;
+    PyObject *totals = NULL;
+    if (sums_arg != Py_None) {
+        /* (settled services (a set), totals {service: (rows, charge)} added to, indices of the rows appended) */
+        PyObject *settled;
+        if (!PyTuple_Check(sums_arg) || PyTuple_GET_SIZE(sums_arg) != 3 || !PyAnySet_Check(settled = PyTuple_GET_ITEM(sums_arg, 0))
+            || !PyDict_Check(totals = PyTuple_GET_ITEM(sums_arg, 1)) || !PyList_Check(PyTuple_GET_ITEM(sums_arg, 2))) {
+            PyErr_SetString(PyExc_TypeError, "rate_columns: sums must be (a set of services, a dict, a list)");
+            return NULL;
+        }
+        memset(&sums, 0, sizeof sums);
+        sums.where = PyTuple_GET_ITEM(sums_arg, 2);
+        for (int k = 0; k < NSERVICES; k++) {
+            int in = PySet_Contains(settled, SERVICES[k]);
+            if (in < 0)
+                return NULL;
+            sums.settled[k] = in;
+        }
+        c.sums = &sums;
+    }
     Py_ssize_t i = start;
+    int failed = 0;
     for (; i < count; i++) {
         PyObject *cells[C_READ];
         for (int k = 0; k < C_READ; k++)
             cells[k] = read[k][i];
         int r = rate_row(cells, NULL, i, out, &c);
-        if (r < 0)
-            return NULL;
+        if (r < 0) {
+            failed = 1;
+            break;
+        }
         if (r == 0)
             break;
     }
+    if (c.sums != NULL && !failed) {
+        /* (an error, out of memory, ends the caller's whole comparison: nothing is added then) */
+        for (int k = 0; k < NSERVICES && !failed; k++) {
+            if (sums.count[k] == 0)
+                continue;
+            long long rows = sums.count[k], charge = sums.charge[k];
+            PyObject *was = PyDict_GetItemWithError(totals, SERVICES[k]), *sum = NULL;
+            if (was == NULL && !PyErr_Occurred()) {
+                sum = Py_BuildValue("(LL)", rows, charge);
+            } else if (was != NULL && PyTuple_Check(was) && PyTuple_GET_SIZE(was) == 2) {
+                PyObject *add_rows = PyLong_FromLongLong(rows), *add_charge = PyLong_FromLongLong(charge);
+                PyObject *r2 = add_rows ? PyNumber_Add(PyTuple_GET_ITEM(was, 0), add_rows) : NULL;
+                PyObject *c2 = add_charge ? PyNumber_Add(PyTuple_GET_ITEM(was, 1), add_charge) : NULL;
+                sum = r2 && c2 ? PyTuple_Pack(2, r2, c2) : NULL;
+                Py_XDECREF(add_rows);
+                Py_XDECREF(add_charge);
+                Py_XDECREF(r2);
+                Py_XDECREF(c2);
+            } else if (was != NULL) {
+                PyErr_SetString(PyExc_TypeError, "rate_columns: a total is not (rows, charge)");
+            }
+            if (sum == NULL || PyDict_SetItem(totals, SERVICES[k], sum) < 0)
+                failed = 1;
+            Py_XDECREF(sum);
+        }
+    }
+    if (failed)
+        return NULL;
     return PyLong_FromSsize_t(i);
 }
 

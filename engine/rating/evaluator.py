@@ -478,11 +478,16 @@ class Evaluator:
             self._rate_all(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
         return out
 
-    def rate_by_minute(self, rows: ColumnRows, plan_id: str, start: int, out: list[Row]) -> int:
+    def rate_by_minute(self, rows: ColumnRows, plan_id: str, start: int, out: list[Row],
+                       sums: tuple[set[str], dict[str, tuple[int, int]], list[int]] | None = None) -> int:
         """Rate rows of the normalised layout (:data:`COLUMNS`) held as columns, all of one plan, from ``start`` into
         ``out`` by the C loop alone, each row's wallet the one :attr:`minute_book` gives for its start minute (found in
         the minute's entry, with no look-up per row); the index of the first row the C loop does not take (the caller
-        rates it with :meth:`rate_rows`, and may go on from the next), ``start`` in a build without the C loop."""
+        rates it with :meth:`rate_rows`, and may go on from the next), ``start`` in a build without the C loop.
+
+        ``sums`` (settled, totals, where): a rated row whose service is in ``settled`` is not appended to ``out``
+        but counted in ``totals[service]`` = (rows, charge), added to what is there; the index of every row that is
+        appended goes to ``where`` (a charge of 2^40 micro-units or more is appended).  What-if adds up no more."""
         if self.minute_book is None:
             raise ValueError("wallets by start minute need a minute_book")
         try:
@@ -495,7 +500,7 @@ class Evaluator:
         context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
                    self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
-            return rate_columns(rows.columns, len(rows), start, out, context)
+            return rate_columns(rows.columns, len(rows), start, out, context, sums)
 
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
