@@ -362,18 +362,29 @@ grid_end(PyObject *grid, long long units)
  * entry it holds.  An entry is what the evaluator's own cache gave for that minute (the evaluator clears its
  * cache only when it grows too large, and then makes an equal entry again), so an answer from here is the
  * dict's answer.  A few tables (as many as the plans a what-if rates alternately) are kept, the oldest replaced.
+ *
+ * The two items that differ from minute to minute (the seconds the band lasts from the minute, the minute's epoch)
+ * are kept in the slot as numbers; the slot holds, for the rest, the first entry seen with the same other items
+ * the loop reads (routes, prefix lengths, version, groups, band, wallets): a file with a row in most minutes of a
+ * month then reads a few hundred entries, which stay in the CPU caches, instead of one entry (and its two ints)
+ * per minute, each a cache miss.
  */
 #define MINUTE_TABLES 4
 #define MINUTE_SLOTS 65536   /* a power of two: 45 days of minutes, each its own slot */
+#define SHARED_SLOTS 1024    /* a power of two: the entries shared by minutes, at most half of them used */
+#define NO_UNTIL LLONG_MIN   /* an entry this loop does not read (None: no version in force; not the tuple) */
 
 typedef struct {
     unsigned long long a, b;  /* the 16 bytes */
     PyObject *entry;          /* strong reference; NULL: empty */
+    long long until, epoch;   /* the minute's own entry's first and ninth items (epoch -1: none) */
 } MinuteSlot;
 
 typedef struct {
     PyObject *dict;           /* strong reference; NULL: unused */
     MinuteSlot *slots;
+    PyObject **shared;        /* strong references; NULL: empty */
+    int nshared;
 } MinuteTable;
 
 static MinuteTable minute_tables[MINUTE_TABLES];
@@ -391,12 +402,71 @@ minute_table(PyObject *minutes)
         if (t->slots == NULL)
             return NULL;
     }
+    if (t->shared == NULL) {
+        t->shared = PyMem_Calloc(SHARED_SLOTS, sizeof(PyObject *));
+        if (t->shared == NULL)
+            return NULL;
+    }
     minute_next = (minute_next + 1) % MINUTE_TABLES;
     for (size_t i = 0; i < MINUTE_SLOTS; i++)
         Py_CLEAR(t->slots[i].entry);
+    for (size_t i = 0; i < SHARED_SLOTS; i++)
+        Py_CLEAR(t->shared[i]);
+    t->nshared = 0;
     Py_INCREF(minutes);
     Py_XSETREF(t->dict, minutes);
     return t;
+}
+
+static int small_int(PyObject *x, long long lo, long long hi, long long *out);
+
+/* The items of an entry the loop reads besides its first and ninth: 1 (routes), 4 (lengths), 5 (version),
+ * 6 (groups), 7 (band), 9 (wallets; NULL when the entry has no tenth). */
+static const int SHARED_ITEMS[] = {1, 4, 5, 6, 7, 9};
+#define NSHARED_ITEMS 6
+
+static inline PyObject *
+shared_item(PyObject *entry, int k)
+{
+    return SHARED_ITEMS[k] < PyTuple_GET_SIZE(entry) ? PyTuple_GET_ITEM(entry, SHARED_ITEMS[k]) : NULL;
+}
+
+/* The entry of the table's shared ones with the same items as ``entry`` (by identity), ``entry`` itself made one
+ * when there is none and room; borrowed.  ``entry``: a tuple of at least 9 items. */
+static PyObject *
+shared_entry(MinuteTable *t, PyObject *entry)
+{
+    unsigned long long h = 0;
+    for (int k = 0; k < NSHARED_ITEMS; k++)
+        h = (h ^ (unsigned long long)(uintptr_t)shared_item(entry, k)) * 0x9e3779b97f4a7c15ULL;
+    size_t i = (size_t)(h >> 40) & (SHARED_SLOTS - 1);
+    while (t->shared[i] != NULL) {
+        PyObject *other = t->shared[i];
+        int same = PyTuple_GET_SIZE(other) >= 9;
+        for (int k = 0; same && k < NSHARED_ITEMS; k++)
+            same = shared_item(other, k) == shared_item(entry, k);
+        if (same)
+            return other;
+        i = (i + 1) & (SHARED_SLOTS - 1);
+    }
+    if (t->nshared >= SHARED_SLOTS / 2)
+        return entry;   /* full: the minute keeps its own */
+    t->shared[i] = Py_NewRef(entry);
+    t->nshared++;
+    return entry;
+}
+
+/* An entry's first item (the seconds the band lasts from the minute) and ninth (the minute's epoch, -1 when it is
+ * not one this loop reads); *until NO_UNTIL when the entry is not one this loop reads. */
+static void
+entry_numbers(PyObject *entry, long long *until, long long *epoch)
+{
+    *until = NO_UNTIL;
+    *epoch = -1;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8 || !small_int(PyTuple_GET_ITEM(entry, 0), LLONG_MIN + 1, LLONG_MAX, until))
+        return;
+    if (PyTuple_GET_SIZE(entry) < 9 || !small_int(PyTuple_GET_ITEM(entry, 8), 0, 1LL << 40, epoch))
+        *epoch = -1;
 }
 
 /* The slot of a minute "YYYY-MM-DDTHH:MM": by its count of minutes (months of 31 days), so that the minutes of
@@ -418,9 +488,11 @@ minute_slot(const Py_UCS1 *t, unsigned long long a, unsigned long long b)
     return minute & (MINUTE_SLOTS - 1);
 }
 
-/* New reference; NULL: no entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
+/* New reference, and the minute's own first and ninth items in *until and *epoch (see entry_numbers); NULL: no
+ * entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
 static PyObject *
-minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed)
+minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed, long long *until,
+             long long *epoch)
 {
     const Py_UCS1 *t = PyUnicode_1BYTE_DATA(text);
     unsigned long long a, b;
@@ -430,8 +502,11 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
     MinuteSlot *slot = NULL;
     if (table != NULL) {
         slot = &table->slots[minute_slot(t, a, b)];
-        if (slot->entry != NULL && slot->a == a && slot->b == b)
+        if (slot->entry != NULL && slot->a == a && slot->b == b) {
+            *until = slot->until;
+            *epoch = slot->epoch;
             return Py_NewRef(slot->entry);
+        }
     } else {
         PyErr_Clear();   /* no memory for the table: the dict alone answers */
     }
@@ -451,10 +526,14 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
         PyErr_Clear();
         return NULL;
     }
+    entry_numbers(entry, until, epoch);
     if (slot != NULL) {
-        Py_XSETREF(slot->entry, Py_NewRef(entry));
+        PyObject *kept = *until != NO_UNTIL && PyTuple_GET_SIZE(entry) >= 9 ? shared_entry(table, entry) : entry;
+        Py_XSETREF(slot->entry, Py_NewRef(kept));
         slot->a = a;
         slot->b = b;
+        slot->until = *until;
+        slot->epoch = *epoch;
     }
     return entry;
 }
@@ -919,16 +998,16 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     if (!PyDict_Check(minutes))
         return 0;
     int failed = 0;
-    PyObject *entry = minute_entry(minutes, plan, text, minute_fn, &failed);
+    long long until, minute_epoch;
+    PyObject *entry = minute_entry(minutes, plan, text, minute_fn, &failed, &until, &minute_epoch);
     if (entry == NULL)
         return failed ? -1 : 0;
     int result = 0;
     PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
     PyObject *spans = NULL, *rids = NULL, *joined = NULL;
     int crossing = 0;
-    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8)
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8 || until == NO_UNTIL)
         goto done;
-    long long until = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
     PyObject *home = PyTuple_GET_ITEM(entry, 1);
     PyObject *lengths = PyTuple_GET_ITEM(entry, 4);
     PyObject *v = PyTuple_GET_ITEM(entry, 5);
@@ -1036,10 +1115,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     }
     if (crossing) {
         /* the spans of the call, from the evaluator's band clock: ((end, band, routes of home traffic), ...) */
-        if (c->spans_of == Py_None || PyTuple_GET_SIZE(entry) < 9)
-            goto done;
-        long long minute_epoch;
-        if (!small_int(PyTuple_GET_ITEM(entry, 8), 0, 1LL << 40, &minute_epoch))
+        if (c->spans_of == Py_None || minute_epoch < 0)
             goto done;
         PyObject *epoch_obj = PyLong_FromLongLong(minute_epoch + secs);
         if (epoch_obj == NULL) {
