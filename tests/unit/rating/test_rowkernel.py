@@ -305,7 +305,7 @@ def test_the_c_minute_table_answers_only_for_its_own_plan(seed: int) -> None:
 @given(seed=st.integers(0, 2**32), cut=st.integers(1, 1439))
 def test_minutes_sharing_an_entry_keep_their_own_band_end(seed: int, cut: int) -> None:
     """The C loop shares one entry among the minutes of a band run (same routes, version, band) and keeps each minute's
-    band end and epoch apart: calls started in every minute of the two hours before a band change, in any order, some
+    band end and epoch apart: calls started in every minute of the two hours before a band change, three a minute, in any order, some
     crossing it, each priced as the Python loop prices it (a band end read from another minute's entry would price a
     crossing call as one span, or a plain call as a crossing one)."""
     from engine.rating.compiled import CompiledPlans
@@ -316,7 +316,7 @@ def test_minutes_sharing_an_entry_keep_their_own_band_end(seed: int, cut: int) -
     compiled = CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", b, b] for b in ("DAY", "NIGHT")],
                                              days=week))
     change = datetime(2026, 3, 10, tzinfo=timezone.utc) + timedelta(minutes=cut)   # (the plan's zone is UTC)
-    starts = [change - timedelta(minutes=m) for m in range(1, 121)]
+    starts = [change - timedelta(minutes=m) for m in range(1, 121)] * 3   # (a minute seen again: the slot answers)
     rng.shuffle(starts)
     rows = [to_row(cdr(duration_seconds=rng.choice([30, 90, 900, 3600, 7000]),
                        start=f"{s:%Y-%m-%dT%H:%M}:{rng.randint(0, 59):02d}Z")) for s in starts]
