@@ -97,7 +97,7 @@ class WalletsByGroup(NamedTuple):
 
 Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"] | WalletsByGroup
 _BY_CALL, _BY_ROW, _BY_NUMBER, _BY_GROUP, _BY_MINUTE = 0, 1, 2, 3, 4
-MinuteBook = Callable[[str, str], "Mapping[str, dict[str, int]] | None | bool"]
+MinuteBook = Callable[[str, str, int], "Mapping[str, dict[str, int]] | None | bool"]   # (plan, minute, its epoch)
 
 
 def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, int]:
@@ -688,7 +688,7 @@ class Evaluator:
             until = horizon if true_end is None else min(true_end - epoch, horizon)
             if nxt is not None:   # version_change: split -- a call running into the next version takes the per-CDR way
                 until = min(until, nxt - epoch)
-            book = self.minute_book(plan_id, key) if self.minute_book is not None else None
+            book = self.minute_book(plan_id, key, epoch) if self.minute_book is not None else None
             entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band, epoch, book)
         if len(minutes) > 500_000:
             minutes.clear()
@@ -759,9 +759,10 @@ class Evaluator:
 
     def _epoch_of_minute(self, key: str) -> int | None:
         """``YYYY-MM-DDTHH:MM`` -> UTC epoch seconds; None when not a real minute within the limits."""
-        hh, mm = key[11:13], key[14:16]
-        if not (len(key) == 16 and key[10] == "T" and key[13] == ":" and (hh + mm).isascii() and (hh + mm).isdigit()
-                and hh < "24" and mm < "60"):
+        hhmm = key[11:13] + key[14:16]
+        # (four ASCII digits: hours below 24 and minutes below 60 by their text)
+        if not (len(key) == 16 and key[10] == "T" and key[13] == ":" and hhmm.isascii() and hhmm.isdigit()
+                and hhmm < "24" and hhmm[2] < "6"):
             return None
         day = self._days.get(key[:10])
         if day is None:
@@ -772,7 +773,8 @@ class Evaluator:
             if len(self._days) > 100_000:
                 self._days.clear()
             self._days[key[:10]] = day
-        epoch = day + int(hh) * 3600 + int(mm) * 60
+        hm = int(hhmm)
+        epoch = day + hm // 100 * 3600 + hm % 100 * 60
         return epoch if EARLIEST_EPOCH <= epoch < LATEST_EPOCH else None
 
     def _route(self, v: CompiledVersion, band: str, rkey: tuple[str, str, str, str]) -> tuple[Any, ...] | None:

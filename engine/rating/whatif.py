@@ -221,13 +221,20 @@ class Wallets:
             found = self._uniform[plan_id] = plan is not None and len({self._monthly(v) for v in plan.versions}) <= 1
         return found
 
-    def book_of(self, plan_id: str, minute: str) -> dict[Any, dict[str, int]] | None | bool:
-        """The wallets by a_number of the rows of a plan starting in this minute ("YYYY-MM-DDTHH:MM"): its group's
-        (None: no bundles then); False when the plan is not :meth:`uniform` (the caller finds wallets row by row).
-        The evaluator keeps it in the minute's entry (Evaluator.minute_book), where the C loop takes it."""
+    def book_of(self, plan_id: str, minute: str, epoch: int | None = None) -> dict[Any, dict[str, int]] | None | bool:
+        """The wallets by a_number of the rows of a plan starting in this minute ("YYYY-MM-DDTHH:MM"; ``epoch``: its
+        UTC epoch when the caller has it): its group's (None: no bundles then); False when the plan is not
+        :meth:`uniform` (the caller finds wallets row by row).  The evaluator keeps it in the minute's entry
+        (Evaluator.minute_book), where the C loop takes it."""
         if not self.uniform(plan_id):
             return False
-        g = self.group_of(plan_id, minute)
+        if epoch is None:
+            g = self.group_of(plan_id, minute)
+        else:
+            # the minute's (cycle, bundles) by stretch, as _cycle finds it (a uniform plan is in the set); a uniform
+            # plan's wallets are never made row by row, so the bundles by start (for _by_row) are not kept
+            found = self._stretches[plan_id].find(epoch, lambda: self._cycle_at(self.compiled.plan(plan_id), epoch))
+            g = -1 if found is None else self._group(plan_id, *found)
         return self._groups[g][2] if g >= 0 else None
 
     def _monthly(self, v: Any) -> tuple[tuple[str, int], ...]:
@@ -293,6 +300,12 @@ class Wallets:
         if found is None:
             return -1
         cycle, bundles = found
+        g = self._group(plan_id, cycle, bundles)
+        self._bundles[(plan_id, start)] = bundles
+        return g
+
+    def _group(self, plan_id: str, cycle: str, bundles: tuple[tuple[str, int], ...]) -> int:
+        """The group of (plan, cycle), made with these bundles at its first row."""
         g = self._group_ids.get((plan_id, cycle), -1)
         if g < 0:
             g = self._group_ids[(plan_id, cycle)] = len(self._groups)
@@ -302,7 +315,6 @@ class Wallets:
                 # the bundles then, whether or not that row takes from it (a book opens a wallet only when a row
                 # asks, which is the same only while every row of the cycle would make it alike), so row by row
                 self._mixed.add(g)
-        self._bundles[(plan_id, start)] = bundles
         return g
 
     def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
