@@ -447,19 +447,7 @@ def _add_up_sums(chunk: ColumnRows, plan_id: str, active: Sums, candidate: Sums,
     for k, n in rows.items():
         if n > kept.get(k, 0):
             counts[(k, RATED, RATED)] += n - kept.get(k, 0)
-    for (k, a_is, c_is), n in counts.items():
-        key = (plan_id, k)
-        if a_is == REJECTED:
-            report.rejected += n
-            continue
-        line = lines.get(key)
-        if line is None:
-            line = lines[key] = WhatIfLine(*key)
-        line.cdrs += n
-        if a_is != RATED:
-            line.active_unrated += n
-        if c_is != RATED:
-            line.candidate_unrated += n
+    _count(counts, lambda k: (plan_id, k), lines, report)
     for k in a_charges.keys() | c_charges.keys():
         line = lines.get((plan_id, k))
         if line is not None:   # (None: only rejected CDRs, which carry 0)
@@ -480,6 +468,25 @@ def _add_up_sums(chunk: ColumnRows, plan_id: str, active: Sums, candidate: Sums,
             if currency:
                 lines[(plan_id, k)].currency = currency
                 lacking.discard(k)
+
+
+def _count(counts: Mapping[tuple[Any, str, str], int], line_key: Callable[[Any], tuple[str, str]],
+           lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
+    """Add the rows counted by (key, active status, candidate status) to their lines (made on first use); a row the
+    active side rejected is in no line."""
+    for (k, a_is, c_is), n in counts.items():
+        if a_is == REJECTED:
+            report.rejected += n
+            continue
+        key = line_key(k)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = WhatIfLine(*key)
+        line.cdrs += n
+        if a_is != RATED:
+            line.active_unrated += n
+        if c_is != RATED:
+            line.candidate_unrated += n
 
 
 def minutes_of(cells: Sequence[Any]) -> list[str]:
@@ -514,19 +521,7 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
         counts = {(k, RATED, RATED): n for k, n in sizes.items()}   # the common chunk: every row rated both sides
     else:
         counts = Counter(zip(keys, a_status, c_status))
-    for (k, a_is, c_is), n in counts.items():
-        key = line_key(k)
-        if a_is == REJECTED:
-            report.rejected += n
-            continue
-        line = lines.get(key)
-        if line is None:
-            line = lines[key] = WhatIfLine(*key)
-        line.cdrs += n
-        if a_is != RATED:
-            line.active_unrated += n
-        if c_is != RATED:
-            line.candidate_unrated += n
+    _count(counts, line_key, lines, report)
     a_charges, c_charges = list(map(_CHARGE_OF, active)), list(map(_CHARGE_OF, candidate))
     # every key's rows picked out but the most frequent key's, whose charges are what the others leave of the chunk's
     a_left, c_left = sum(a_charges), sum(c_charges)
