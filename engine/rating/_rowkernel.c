@@ -2,7 +2,7 @@
  * engine.rating._rowkernel: the rating batch loop's plain rows, in C.
  *
  * rate_block(rows, start, out, context) -> index
- * rate_columns(columns, count, start, out, context) -> index   (rows held as columns)
+ * rate_columns(columns, count, start, out, context[, sums]) -> index   (rows held as columns)
  * memo_key(grid, units) -> the one-span memo key of units (for the tests)
  *
  * Rates rows[start:] into ``out`` (one tuple per row, the shape of
@@ -362,18 +362,29 @@ grid_end(PyObject *grid, long long units)
  * entry it holds.  An entry is what the evaluator's own cache gave for that minute (the evaluator clears its
  * cache only when it grows too large, and then makes an equal entry again), so an answer from here is the
  * dict's answer.  A few tables (as many as the plans a what-if rates alternately) are kept, the oldest replaced.
+ *
+ * The two items that differ from minute to minute (the seconds the band lasts from the minute, the minute's epoch)
+ * are kept in the slot as numbers; the slot holds, for the rest, the first entry seen with the same other items
+ * the loop reads (routes, prefix lengths, version, groups, band, wallets): a file with a row in most minutes of a
+ * month then reads a few hundred entries, which stay in the CPU caches, instead of one entry (and its two ints)
+ * per minute, each a cache miss.
  */
 #define MINUTE_TABLES 4
 #define MINUTE_SLOTS 65536   /* a power of two: 45 days of minutes, each its own slot */
+#define SHARED_SLOTS 1024    /* a power of two: the entries shared by minutes, at most half of them used */
+#define NO_UNTIL LLONG_MIN   /* an entry this loop does not read (None: no version in force; not the tuple) */
 
 typedef struct {
     unsigned long long a, b;  /* the 16 bytes */
     PyObject *entry;          /* strong reference; NULL: empty */
+    long long until, epoch;   /* the minute's own entry's first and ninth items (epoch -1: none) */
 } MinuteSlot;
 
 typedef struct {
     PyObject *dict;           /* strong reference; NULL: unused */
     MinuteSlot *slots;
+    PyObject **shared;        /* strong references; NULL: empty */
+    int nshared;
 } MinuteTable;
 
 static MinuteTable minute_tables[MINUTE_TABLES];
@@ -391,12 +402,71 @@ minute_table(PyObject *minutes)
         if (t->slots == NULL)
             return NULL;
     }
+    if (t->shared == NULL) {
+        t->shared = PyMem_Calloc(SHARED_SLOTS, sizeof(PyObject *));
+        if (t->shared == NULL)
+            return NULL;
+    }
     minute_next = (minute_next + 1) % MINUTE_TABLES;
     for (size_t i = 0; i < MINUTE_SLOTS; i++)
         Py_CLEAR(t->slots[i].entry);
+    for (size_t i = 0; i < SHARED_SLOTS; i++)
+        Py_CLEAR(t->shared[i]);
+    t->nshared = 0;
     Py_INCREF(minutes);
     Py_XSETREF(t->dict, minutes);
     return t;
+}
+
+static int small_int(PyObject *x, long long lo, long long hi, long long *out);
+
+/* The items of an entry the loop reads besides its first and ninth: 1 (routes), 4 (lengths), 5 (version),
+ * 6 (groups), 7 (band), 9 (wallets; NULL when the entry has no tenth). */
+static const int SHARED_ITEMS[] = {1, 4, 5, 6, 7, 9};
+#define NSHARED_ITEMS 6
+
+static inline PyObject *
+shared_item(PyObject *entry, int k)
+{
+    return SHARED_ITEMS[k] < PyTuple_GET_SIZE(entry) ? PyTuple_GET_ITEM(entry, SHARED_ITEMS[k]) : NULL;
+}
+
+/* The entry of the table's shared ones with the same items as ``entry`` (by identity), ``entry`` itself made one
+ * when there is none and room; borrowed.  ``entry``: a tuple of at least 9 items. */
+static PyObject *
+shared_entry(MinuteTable *t, PyObject *entry)
+{
+    unsigned long long h = 0;
+    for (int k = 0; k < NSHARED_ITEMS; k++)
+        h = (h ^ (unsigned long long)(uintptr_t)shared_item(entry, k)) * 0x9e3779b97f4a7c15ULL;
+    size_t i = (size_t)(h >> 40) & (SHARED_SLOTS - 1);
+    while (t->shared[i] != NULL) {
+        PyObject *other = t->shared[i];
+        int same = PyTuple_GET_SIZE(other) >= 9;
+        for (int k = 0; same && k < NSHARED_ITEMS; k++)
+            same = shared_item(other, k) == shared_item(entry, k);
+        if (same)
+            return other;
+        i = (i + 1) & (SHARED_SLOTS - 1);
+    }
+    if (t->nshared >= SHARED_SLOTS / 2)
+        return entry;   /* full: the minute keeps its own */
+    t->shared[i] = Py_NewRef(entry);
+    t->nshared++;
+    return entry;
+}
+
+/* An entry's first item (the seconds the band lasts from the minute) and ninth (the minute's epoch, -1 when it is
+ * not one this loop reads); *until NO_UNTIL when the entry is not one this loop reads. */
+static void
+entry_numbers(PyObject *entry, long long *until, long long *epoch)
+{
+    *until = NO_UNTIL;
+    *epoch = -1;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8 || !small_int(PyTuple_GET_ITEM(entry, 0), LLONG_MIN + 1, LLONG_MAX, until))
+        return;
+    if (PyTuple_GET_SIZE(entry) < 9 || !small_int(PyTuple_GET_ITEM(entry, 8), 0, 1LL << 40, epoch))
+        *epoch = -1;
 }
 
 /* The slot of a minute "YYYY-MM-DDTHH:MM": by its count of minutes (months of 31 days), so that the minutes of
@@ -418,9 +488,11 @@ minute_slot(const Py_UCS1 *t, unsigned long long a, unsigned long long b)
     return minute & (MINUTE_SLOTS - 1);
 }
 
-/* New reference; NULL: no entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
+/* New reference, and the minute's own first and ninth items in *until and *epoch (see entry_numbers); NULL: no
+ * entry, the Python loop decides (``*failed`` set: out of memory, an exception set). */
 static PyObject *
-minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed)
+minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute_fn, int *failed, long long *until,
+             long long *epoch)
 {
     const Py_UCS1 *t = PyUnicode_1BYTE_DATA(text);
     unsigned long long a, b;
@@ -430,8 +502,11 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
     MinuteSlot *slot = NULL;
     if (table != NULL) {
         slot = &table->slots[minute_slot(t, a, b)];
-        if (slot->entry != NULL && slot->a == a && slot->b == b)
+        if (slot->entry != NULL && slot->a == a && slot->b == b) {
+            *until = slot->until;
+            *epoch = slot->epoch;
             return Py_NewRef(slot->entry);
+        }
     } else {
         PyErr_Clear();   /* no memory for the table: the dict alone answers */
     }
@@ -451,10 +526,14 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
         PyErr_Clear();
         return NULL;
     }
+    entry_numbers(entry, until, epoch);
     if (slot != NULL) {
-        Py_XSETREF(slot->entry, Py_NewRef(entry));
+        PyObject *kept = *until != NO_UNTIL && PyTuple_GET_SIZE(entry) >= 9 ? shared_entry(table, entry) : entry;
+        Py_XSETREF(slot->entry, Py_NewRef(kept));
         slot->a = a;
         slot->b = b;
+        slot->until = *until;
+        slot->epoch = *epoch;
     }
     return entry;
 }
@@ -462,12 +541,23 @@ minute_entry(PyObject *minutes, PyObject *plan, PyObject *text, PyObject *minute
 /* The context, read once per call. */
 enum { WALLET_BY_CALL, WALLET_BY_ROW, WALLET_BY_NUMBER, WALLET_BY_GROUP, WALLET_BY_MINUTE };
 
+/* Sums by service (rate_columns given ``sums``): the rated rows of a settled service counted and their charges
+ * added up here instead of appended as results (what-if adds up only these). */
+#define SUM_CHARGE_LIMIT (1LL << 40)   /* a charge beyond (in absolute value) is appended as a result instead */
+
+typedef struct {
+    int settled[NSERVICES];
+    long long count[NSERVICES], charge[NSERVICES];
+    PyObject *where;          /* the indices of the rows appended to out (a list) */
+} Sums;
+
 typedef struct {
     Py_ssize_t col[9];
     Py_ssize_t ncols, i_a;
     int wallet_mode;
     PyObject *minutes_of, *single, *plan_list, *minute_fn, *wallet_of, *rated, *no_group, *minutes_fixed, *spans_of;
     long long max_bytes, max_events;
+    Sums *sums;               /* NULL: every rated row appended to out */
 } Context;
 
 enum { C_SVC, C_DIR, C_START, C_B, C_DUR, C_UP, C_DOWN, C_EV, C_VIS, C_A, C_READ };
@@ -908,16 +998,16 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     if (!PyDict_Check(minutes))
         return 0;
     int failed = 0;
-    PyObject *entry = minute_entry(minutes, plan, text, minute_fn, &failed);
+    long long until, minute_epoch;
+    PyObject *entry = minute_entry(minutes, plan, text, minute_fn, &failed, &until, &minute_epoch);
     if (entry == NULL)
         return failed ? -1 : 0;
     int result = 0;
     PyObject *units_obj = NULL, *route = NULL, *hit = NULL, *wallet = NULL, *uses = NULL, *charge = NULL, *tuple = NULL;
     PyObject *spans = NULL, *rids = NULL, *joined = NULL;
     int crossing = 0;
-    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8)
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 8 || until == NO_UNTIL)
         goto done;
-    long long until = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
     PyObject *home = PyTuple_GET_ITEM(entry, 1);
     PyObject *lengths = PyTuple_GET_ITEM(entry, 4);
     PyObject *v = PyTuple_GET_ITEM(entry, 5);
@@ -1025,10 +1115,7 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
     }
     if (crossing) {
         /* the spans of the call, from the evaluator's band clock: ((end, band, routes of home traffic), ...) */
-        if (c->spans_of == Py_None || PyTuple_GET_SIZE(entry) < 9)
-            goto done;
-        long long minute_epoch;
-        if (!small_int(PyTuple_GET_ITEM(entry, 8), 0, 1LL << 40, &minute_epoch))
+        if (c->spans_of == Py_None || minute_epoch < 0)
             goto done;
         PyObject *epoch_obj = PyLong_FromLongLong(minute_epoch + secs);
         if (epoch_obj == NULL) {
@@ -1222,6 +1309,36 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         }
     }
 append:
+    if (c->sums != NULL) {
+        Sums *sums = c->sums;
+        int k = 0;
+        while (k < NSERVICES && SERVICES[k] != service_name)
+            k++;
+        long long ch = 0;
+        int overflow = 0;
+        if (k < NSERVICES && sums->settled[k] && PyLong_CheckExact(charge)) {
+            ch = PyLong_AsLongLongAndOverflow(charge, &overflow);
+            if (ch == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                overflow = 1;
+            }
+        }
+        if (k < NSERVICES && sums->settled[k] && PyLong_CheckExact(charge) && !overflow && ch < SUM_CHARGE_LIMIT
+            && ch > -SUM_CHARGE_LIMIT && sums->count[k] < (1LL << 22)) {
+            /* at most 2^22 rows of 2^40 each: the sum fits 63 bits */
+            sums->count[k]++;
+            sums->charge[k] += ch;
+            result = 1;
+            goto done;
+        }
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL || PyList_Append(sums->where, index) < 0) {
+            Py_XDECREF(index);
+            result = -1;
+            goto done;
+        }
+        Py_DECREF(index);
+    }
     tuple = PyTuple_Pack(10, rated, charge, rid, uses, v, group, HOME, units_obj, band, hit);
     if (tuple == NULL || PyList_Append(out, tuple) < 0) {
         result = -1;
@@ -1277,6 +1394,7 @@ read_context(PyObject *ctx, Context *c)
     c->wallet_mode = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 19));
     c->i_a = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 20));
     c->spans_of = PyTuple_GET_ITEM(ctx, 21);
+    c->sums = NULL;
     if (PyErr_Occurred())
         return -1;
     if (c->wallet_mode < WALLET_BY_CALL || c->wallet_mode > WALLET_BY_MINUTE) {
@@ -1357,9 +1475,13 @@ rate_block(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
-/* rate_columns(columns, count, start, out, context): as rate_block, for rows held as columns (a list of ``ncols``
- * lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so no row
- * is built.  A wallet function (which takes the row) is not called here: such a row stops the loop. */
+/* rate_columns(columns, count, start, out, context[, sums]): as rate_block, for rows held as columns (a list of
+ * ``ncols`` lists of at least ``count`` cells each: engine.csvrows.ColumnRows); the cells are read where they are, so
+ * no row is built.  A wallet function (which takes the row) is not called here: such a row stops the loop.
+ * sums: (settled, totals, where) -- a rated row of a service in the set ``settled`` is not appended but counted and
+ * its charge added to totals[service] = (rows, charge) (added to what is there; the interned service name); every
+ * row appended to out then has its index appended to ``where``.  A charge of 2^40 micro-units or more (in absolute
+ * value) is appended as a result instead. */
 /* The cells the loop reads, column by column (``read``, in the order of C_SVC..C_A); -1 with an exception when the
  * columns are not a list of ``ncols`` lists of at least ``count`` cells each. */
 static int
@@ -1387,26 +1509,78 @@ read_columns(PyObject *columns, Py_ssize_t count, const Context *c, PyObject ***
 static PyObject *
 rate_columns(PyObject *self, PyObject *args)
 {
-    PyObject *columns, *out, *ctx;
+    PyObject *columns, *out, *ctx, *sums_arg = Py_None;
     Py_ssize_t count, start;
     Context c;
-    if (!PyArg_ParseTuple(args, "O!nnO!O!", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx)
+    if (!PyArg_ParseTuple(args, "O!nnO!O!|O", &PyList_Type, &columns, &count, &start, &PyList_Type, &out, &PyTuple_Type, &ctx,
+                          &sums_arg)
         || read_context(ctx, &c) < 0)
         return NULL;
     PyObject **read[C_READ];
     if (read_columns(columns, count, &c, read) < 0)
         return NULL;
+    Sums sums;
+    PyObject *totals = NULL;
+    if (sums_arg != Py_None) {
+        /* (settled services (a set), totals {service: (rows, charge)} added to, indices of the rows appended) */
+        PyObject *settled;
+        if (!PyTuple_Check(sums_arg) || PyTuple_GET_SIZE(sums_arg) != 3 || !PyAnySet_Check(settled = PyTuple_GET_ITEM(sums_arg, 0))
+            || !PyDict_Check(totals = PyTuple_GET_ITEM(sums_arg, 1)) || !PyList_Check(PyTuple_GET_ITEM(sums_arg, 2))) {
+            PyErr_SetString(PyExc_TypeError, "rate_columns: sums must be (a set of services, a dict, a list)");
+            return NULL;
+        }
+        memset(&sums, 0, sizeof sums);
+        sums.where = PyTuple_GET_ITEM(sums_arg, 2);
+        for (int k = 0; k < NSERVICES; k++) {
+            int in = PySet_Contains(settled, SERVICES[k]);
+            if (in < 0)
+                return NULL;
+            sums.settled[k] = in;
+        }
+        c.sums = &sums;
+    }
     Py_ssize_t i = start;
+    int failed = 0;
     for (; i < count; i++) {
         PyObject *cells[C_READ];
         for (int k = 0; k < C_READ; k++)
             cells[k] = read[k][i];
         int r = rate_row(cells, NULL, i, out, &c);
-        if (r < 0)
-            return NULL;
+        if (r < 0) {
+            failed = 1;
+            break;
+        }
         if (r == 0)
             break;
     }
+    if (c.sums != NULL && !failed) {
+        /* (an error, out of memory, ends the caller's whole comparison: nothing is added then) */
+        for (int k = 0; k < NSERVICES && !failed; k++) {
+            if (sums.count[k] == 0)
+                continue;
+            long long rows = sums.count[k], charge = sums.charge[k];
+            PyObject *was = PyDict_GetItemWithError(totals, SERVICES[k]), *sum = NULL;
+            if (was == NULL && !PyErr_Occurred()) {
+                sum = Py_BuildValue("(LL)", rows, charge);
+            } else if (was != NULL && PyTuple_Check(was) && PyTuple_GET_SIZE(was) == 2) {
+                PyObject *add_rows = PyLong_FromLongLong(rows), *add_charge = PyLong_FromLongLong(charge);
+                PyObject *r2 = add_rows ? PyNumber_Add(PyTuple_GET_ITEM(was, 0), add_rows) : NULL;
+                PyObject *c2 = add_charge ? PyNumber_Add(PyTuple_GET_ITEM(was, 1), add_charge) : NULL;
+                sum = r2 && c2 ? PyTuple_Pack(2, r2, c2) : NULL;
+                Py_XDECREF(add_rows);
+                Py_XDECREF(add_charge);
+                Py_XDECREF(r2);
+                Py_XDECREF(c2);
+            } else if (was != NULL) {
+                PyErr_SetString(PyExc_TypeError, "rate_columns: a total is not (rows, charge)");
+            }
+            if (sum == NULL || PyDict_SetItem(totals, SERVICES[k], sum) < 0)
+                failed = 1;
+            Py_XDECREF(sum);
+        }
+    }
+    if (failed)
+        return NULL;
     return PyLong_FromSsize_t(i);
 }
 

@@ -97,7 +97,7 @@ class WalletsByGroup(NamedTuple):
 
 Wallets = WalletOf | Mapping[str, "dict[str, int]"] | Sequence["dict[str, int] | None"] | WalletsByGroup
 _BY_CALL, _BY_ROW, _BY_NUMBER, _BY_GROUP, _BY_MINUTE = 0, 1, 2, 3, 4
-MinuteBook = Callable[[str, str], "Mapping[str, dict[str, int]] | None | bool"]
+MinuteBook = Callable[[str, str, int], "Mapping[str, dict[str, int]] | None | bool"]   # (plan, minute, its epoch)
 
 
 def _wallet_access(wallets: Wallets | None, i_a: int) -> tuple[WalletOf | None, int]:
@@ -478,11 +478,16 @@ class Evaluator:
             self._rate_all(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
         return out
 
-    def rate_by_minute(self, rows: ColumnRows, plan_id: str, start: int, out: list[Row]) -> int:
+    def rate_by_minute(self, rows: ColumnRows, plan_id: str, start: int, out: list[Row],
+                       sums: tuple[set[str], dict[str, tuple[int, int]], list[int]] | None = None) -> int:
         """Rate rows of the normalised layout (:data:`COLUMNS`) held as columns, all of one plan, from ``start`` into
         ``out`` by the C loop alone, each row's wallet the one :attr:`minute_book` gives for its start minute (found in
         the minute's entry, with no look-up per row); the index of the first row the C loop does not take (the caller
-        rates it with :meth:`rate_rows`, and may go on from the next), ``start`` in a build without the C loop."""
+        rates it with :meth:`rate_rows`, and may go on from the next), ``start`` in a build without the C loop.
+
+        ``sums`` (settled, totals, where): a rated row whose service is in ``settled`` is not appended to ``out``
+        but counted in ``totals[service]`` = (rows, charge), added to what is there; the index of every row that is
+        appended goes to ``where`` (a charge of 2^40 micro-units or more is appended).  What-if adds up no more."""
         if self.minute_book is None:
             raise ValueError("wallets by start minute need a minute_book")
         try:
@@ -495,7 +500,7 @@ class Evaluator:
         context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
                    self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
-            return rate_columns(rows.columns, len(rows), start, out, context)
+            return rate_columns(rows.columns, len(rows), start, out, context, sums)
 
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
@@ -683,7 +688,7 @@ class Evaluator:
             until = horizon if true_end is None else min(true_end - epoch, horizon)
             if nxt is not None:   # version_change: split -- a call running into the next version takes the per-CDR way
                 until = min(until, nxt - epoch)
-            book = self.minute_book(plan_id, key) if self.minute_book is not None else None
+            book = self.minute_book(plan_id, key, epoch) if self.minute_book is not None else None
             entry = (until, shared[0], shared[1], v.index.groups_get, v.index.lengths, v, v.index.groups, band, epoch, book)
         if len(minutes) > 500_000:
             minutes.clear()
@@ -754,9 +759,10 @@ class Evaluator:
 
     def _epoch_of_minute(self, key: str) -> int | None:
         """``YYYY-MM-DDTHH:MM`` -> UTC epoch seconds; None when not a real minute within the limits."""
-        hh, mm = key[11:13], key[14:16]
-        if not (len(key) == 16 and key[10] == "T" and key[13] == ":" and (hh + mm).isascii() and (hh + mm).isdigit()
-                and hh < "24" and mm < "60"):
+        hhmm = key[11:13] + key[14:16]
+        # (four ASCII digits: hours below 24 and minutes below 60 by their text)
+        if not (len(key) == 16 and key[10] == "T" and key[13] == ":" and hhmm.isascii() and hhmm.isdigit()
+                and hhmm < "24" and hhmm[2] < "6"):
             return None
         day = self._days.get(key[:10])
         if day is None:
@@ -767,7 +773,8 @@ class Evaluator:
             if len(self._days) > 100_000:
                 self._days.clear()
             self._days[key[:10]] = day
-        epoch = day + int(hh) * 3600 + int(mm) * 60
+        hm = int(hhmm)
+        epoch = day + hm // 100 * 3600 + hm % 100 * 60
         return epoch if EARLIEST_EPOCH <= epoch < LATEST_EPOCH else None
 
     def _route(self, v: CompiledVersion, band: str, rkey: tuple[str, str, str, str]) -> tuple[Any, ...] | None:

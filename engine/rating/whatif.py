@@ -12,6 +12,10 @@ A CDR file's chunk of one plan whose versions all have the same bundles is rated
 by the evaluator's C loop alone on each side, each row's wallet found in its
 start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
 that hold the active set's prefixes share its tables, so both sides read one.
+There the C loop also adds up, per service, the rows it rates of a service
+whose line already has its currency (no result is made for them); the rows it
+leaves, and every row of a service seen for the first time, are kept and
+counted by their statuses in Python.
 """
 
 from __future__ import annotations
@@ -221,13 +225,20 @@ class Wallets:
             found = self._uniform[plan_id] = plan is not None and len({self._monthly(v) for v in plan.versions}) <= 1
         return found
 
-    def book_of(self, plan_id: str, minute: str) -> dict[Any, dict[str, int]] | None | bool:
-        """The wallets by a_number of the rows of a plan starting in this minute ("YYYY-MM-DDTHH:MM"): its group's
-        (None: no bundles then); False when the plan is not :meth:`uniform` (the caller finds wallets row by row).
-        The evaluator keeps it in the minute's entry (Evaluator.minute_book), where the C loop takes it."""
+    def book_of(self, plan_id: str, minute: str, epoch: int | None = None) -> dict[Any, dict[str, int]] | None | bool:
+        """The wallets by a_number of the rows of a plan starting in this minute ("YYYY-MM-DDTHH:MM"; ``epoch``: its
+        UTC epoch when the caller has it): its group's (None: no bundles then); False when the plan is not
+        :meth:`uniform` (the caller finds wallets row by row).  The evaluator keeps it in the minute's entry
+        (Evaluator.minute_book), where the C loop takes it."""
         if not self.uniform(plan_id):
             return False
-        g = self.group_of(plan_id, minute)
+        if epoch is None:
+            g = self.group_of(plan_id, minute)
+        else:
+            # the minute's (cycle, bundles) by stretch, as _cycle finds it (a uniform plan is in the set); a uniform
+            # plan's wallets are never made row by row, so the bundles by start (for _by_row) are not kept
+            found = self._stretches[plan_id].find(epoch, lambda: self._cycle_at(self.compiled.plan(plan_id), epoch))
+            g = -1 if found is None else self._group(plan_id, *found)
         return self._groups[g][2] if g >= 0 else None
 
     def _monthly(self, v: Any) -> tuple[tuple[str, int], ...]:
@@ -293,6 +304,12 @@ class Wallets:
         if found is None:
             return -1
         cycle, bundles = found
+        g = self._group(plan_id, cycle, bundles)
+        self._bundles[(plan_id, start)] = bundles
+        return g
+
+    def _group(self, plan_id: str, cycle: str, bundles: tuple[tuple[str, int], ...]) -> int:
+        """The group of (plan, cycle), made with these bundles at its first row."""
         g = self._group_ids.get((plan_id, cycle), -1)
         if g < 0:
             g = self._group_ids[(plan_id, cycle)] = len(self._groups)
@@ -302,7 +319,6 @@ class Wallets:
                 # the bundles then, whether or not that row takes from it (a book opens a wallet only when a row
                 # asks, which is the same only while every row of the cycle would make it alike), so row by row
                 self._mixed.add(g)
-        self._bundles[(plan_id, start)] = bundles
         return g
 
     def _cycle(self, plan_id: str, minute: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
@@ -335,7 +351,7 @@ class Wallets:
 def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: Evaluator, c_ev: Evaluator,
              lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
     a_wallets, c_wallets = Wallets(a_ev.compiled), Wallets(c_ev.compiled)
-    # each side's wallets by start minute, kept in the evaluator's entry of the minute (for _rate_by_minute)
+    # each side's wallets by start minute, kept in the evaluator's entry of the minute (for _sum_by_minute)
     a_ev.minute_book, c_ev.minute_book = a_wallets.book_of, c_wallets.book_of
     plans_of: Callable[[Sequence[Sequence[Any]]], str | list[str]] = getattr(assign, "plans_of_rows", None) or (
         lambda chunk: list(map(assign, chunk)))
@@ -347,10 +363,14 @@ def _compare(chunks: Iterator[Sequence[Sequence[Any]]], assign: PlanFor, a_ev: E
             plans[0] if plans.count(plans[0]) == len(plans) else plans)
         if (isinstance(plan_arg, str) and isinstance(chunk, ColumnRows) and len(chunk.columns) == len(COLUMNS)
                 and a_wallets.uniform(plan_arg) and c_wallets.uniform(plan_arg)):
-            active, candidate = _rate_by_minute(chunk, plan_arg, (a_ev, a_wallets), (c_ev, c_wallets))
+            # the services whose line has its currency: their rows the C loop adds up itself (the others' rows are
+            # kept, for the first of them either side priced gives the line its currency)
+            settled = {service for (plan, service), line in lines.items() if plan == plan_arg and line.currency}
+            a_sums, c_sums = _sum_by_minute(chunk, plan_arg, settled, (a_ev, a_wallets), (c_ev, c_wallets))
+            _add_up_sums(chunk, plan_arg, a_sums, c_sums, lines, report)
         else:
             active, candidate = _rate_apart(chunk, plan_arg, (a_ev, a_wallets), (c_ev, c_wallets))
-        _add_up(chunk, plan_arg, active, candidate, lines, report)
+            _add_up(chunk, plan_arg, active, candidate, lines, report)
 
 
 Side = tuple[Evaluator, Wallets]
@@ -366,28 +386,107 @@ def _rate_apart(chunk: Sequence[Sequence[Any]], plans: str | list[str], *sides: 
     return [wallets.rate(ev, chunk, plans, starts) for ev, wallets in sides]
 
 
-def _rate_by_minute(chunk: ColumnRows, plan_id: str, *sides: Side) -> list[list[Row]]:
+# One side's results of a chunk: {service: (rows, charge)} of the rows the C loop added up (every one rated), and
+# the rows it did not, by index
+Sums = tuple[dict[str, tuple[int, int]], dict[int, Row]]
+
+
+def _sum_by_minute(chunk: ColumnRows, plan_id: str, settled: set[str], *sides: Side) -> list[Sums]:
     """Each side in its own walk of the columns by the C loop, each row's wallet found in its start minute's entry
-    (Wallets.book_of), so no row is looked at in Python; a row the C loop leaves is rated by the side's batch loop, in
-    order, and the walk goes on from the next (a chunk with many such rows is finished by the batch loop).  (One
-    walk rating each row under both plan sets in turn was measured slower: the two sides' tables, each a few MB,
-    then share the CPU caches row by row instead of chunk by chunk.)"""
+    (Wallets.book_of), so no row is looked at in Python; the rated rows of the ``settled`` services are only added up
+    per service by the C loop (no result is made for them), every other row's result is kept with its index.  A row
+    the C loop leaves is rated by the side's batch loop, in order, and the walk goes on from the next (a chunk with many
+    such rows is finished by the batch loop).  (One walk rating each row under both plan sets in turn was measured
+    slower: the two sides' tables, each a few MB, then share the CPU caches row by row instead of chunk by chunk.)"""
     n = len(chunk)
-    outs: list[list[Row]] = []
+    outs: list[Sums] = []
     for ev, wallets in sides:
         out: list[Row] = []
+        where: list[int] = []
+        totals: dict[str, tuple[int, int]] = {}
+        sums = (settled, totals, where)
         i = left = 0
         while True:
-            i = ev.rate_by_minute(chunk, plan_id, i, out)
+            i = ev.rate_by_minute(chunk, plan_id, i, out, sums)
             if i >= n:
                 break
             left += 1
             end = n if left > _LEFT_AT_MOST else i + 1
             rest = chunk[i:end]
             out.extend(wallets.rate(ev, rest, plan_id, minutes_of(column_of(rest, _START))))
+            where.extend(range(i, end))
             i = end
-        outs.append(out)
+        outs.append((totals, dict(zip(where, out))))
     return outs
+
+
+def _add_up_sums(chunk: ColumnRows, plan_id: str, active: Sums, candidate: Sums, lines: dict[tuple[str, str], WhatIfLine],
+                 report: WhatIfReport) -> None:
+    """:func:`_add_up` for a chunk of one plan rated by :func:`_sum_by_minute`: a row neither side kept was rated by
+    both; the rows kept (by either side) are counted by their statuses.  The same lines as :func:`_add_up` gives."""
+    (a_totals, a_rows), (c_totals, c_rows) = active, candidate
+    rows = {k: n for k, (n, _charge) in a_totals.items()}   # each service's rows (every row is summed or kept by a side)
+    a_charges = {k: charge for k, (_n, charge) in a_totals.items()}
+    c_charges = {k: charge for k, (_n, charge) in c_totals.items()}
+    kept: dict[str, int] = {}   # each service's rows kept by either side
+    counts: Counter[tuple[str, str, str]] = Counter()
+    cells = column_of(chunk, _SERVICE)
+    explicit = sorted(a_rows.keys() | c_rows.keys())
+    keys: dict[int, str] = {}
+    for i in explicit:
+        cell = cells[i]
+        k = keys[i] = intern(cell if type(cell) is str else str(cell))
+        a, c = a_rows.get(i), c_rows.get(i)
+        counts[(k, a[0] if a is not None else RATED, c[0] if c is not None else RATED)] += 1
+        kept[k] = kept.get(k, 0) + 1
+        if a is not None:
+            rows[k] = rows.get(k, 0) + 1
+            a_charges[k] = a_charges.get(k, 0) + a[1]
+        if c is not None:
+            c_charges[k] = c_charges.get(k, 0) + c[1]
+    for k, n in rows.items():
+        if n > kept.get(k, 0):
+            counts[(k, RATED, RATED)] += n - kept.get(k, 0)
+    _count(counts, lambda k: (plan_id, k), lines, report)
+    for k in a_charges.keys() | c_charges.keys():
+        line = lines.get((plan_id, k))
+        if line is not None:   # (None: only rejected CDRs, which carry 0)
+            line.active_micros += a_charges.get(k, 0)
+            line.candidate_micros += c_charges.get(k, 0)
+    # a line's currency: that of the first CDR of it either side priced in a plan version (a service without one is
+    # not settled: both sides kept all its rows)
+    lacking = {k for k in keys.values() if (plan_id, k) in lines and not lines[(plan_id, k)].currency}
+    for i in explicit:
+        if not lacking:
+            break
+        k = keys[i]
+        if k not in lacking:
+            continue
+        a, c = a_rows[i], c_rows[i]   # (an unsettled service's row: kept by both sides)
+        if a[0] != REJECTED:
+            currency = (a[4].currency if a[4] is not None else "") or (c[4].currency if c[4] is not None else "")
+            if currency:
+                lines[(plan_id, k)].currency = currency
+                lacking.discard(k)
+
+
+def _count(counts: Mapping[tuple[Any, str, str], int], line_key: Callable[[Any], tuple[str, str]],
+           lines: dict[tuple[str, str], WhatIfLine], report: WhatIfReport) -> None:
+    """Add the rows counted by (key, active status, candidate status) to their lines (made on first use); a row the
+    active side rejected is in no line."""
+    for (k, a_is, c_is), n in counts.items():
+        if a_is == REJECTED:
+            report.rejected += n
+            continue
+        key = line_key(k)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = WhatIfLine(*key)
+        line.cdrs += n
+        if a_is != RATED:
+            line.active_unrated += n
+        if c_is != RATED:
+            line.candidate_unrated += n
 
 
 def minutes_of(cells: Sequence[Any]) -> list[str]:
@@ -422,19 +521,7 @@ def _add_up(chunk: Sequence[Sequence[Any]], plans: str | list[str], active: list
         counts = {(k, RATED, RATED): n for k, n in sizes.items()}   # the common chunk: every row rated both sides
     else:
         counts = Counter(zip(keys, a_status, c_status))
-    for (k, a_is, c_is), n in counts.items():
-        key = line_key(k)
-        if a_is == REJECTED:
-            report.rejected += n
-            continue
-        line = lines.get(key)
-        if line is None:
-            line = lines[key] = WhatIfLine(*key)
-        line.cdrs += n
-        if a_is != RATED:
-            line.active_unrated += n
-        if c_is != RATED:
-            line.candidate_unrated += n
+    _count(counts, line_key, lines, report)
     a_charges, c_charges = list(map(_CHARGE_OF, active)), list(map(_CHARGE_OF, candidate))
     # every key's rows picked out but the most frequent key's, whose charges are what the others leave of the chunk's
     a_left, c_left = sum(a_charges), sum(c_charges)

@@ -301,6 +301,32 @@ def test_the_c_minute_table_answers_only_for_its_own_plan(seed: int) -> None:
             assert [r[:3] + r[5:9] for r in got] == [r[:3] + r[5:9] for r in py_loop.rate_rows(part, "TP")]
 
 
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32), cut=st.integers(1, 1439))
+def test_minutes_sharing_an_entry_keep_their_own_band_end(seed: int, cut: int) -> None:
+    """The C loop shares one entry among the minutes of a band run (same routes, version, band) and keeps each minute's
+    band end and epoch apart: calls started in every minute of the two hours before a band change, three a minute, in any order, some
+    crossing it, each priced as the Python loop prices it (a band end read from another minute's entry would price a
+    crossing call as one span, or a plain call as a crossing one)."""
+    from engine.rating.compiled import CompiledPlans
+
+    rng = random.Random(seed)
+    week = {d: [[0, cut, "NIGHT"], [cut, 1440, "DAY"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    rates = {b: ir_rate([[0, 10_000 * (3 if b == "DAY" else 1), 60, 1]]) for b in ("DAY", "NIGHT")}
+    compiled = CompiledPlans.from_ir(ir_plan(rates, [["voice", "originating", "home", "DST_ALL", b, b] for b in ("DAY", "NIGHT")],
+                                             days=week))
+    change = datetime(2026, 3, 10, tzinfo=timezone.utc) + timedelta(minutes=cut)   # (the plan's zone is UTC)
+    starts = [change - timedelta(minutes=m) for m in range(1, 121)] * 3   # (a minute seen again: the slot answers)
+    rng.shuffle(starts)
+    rows = [to_row(cdr(duration_seconds=rng.choice([30, 90, 900, 3600, 7000]),
+                       start=f"{s:%Y-%m-%dT%H:%M}:{rng.randint(0, 59):02d}Z")) for s in starts]
+    py_loop = Evaluator(compiled)
+    py_loop.use_kernel = False
+    want = py_loop.rate_rows(rows, "TP")
+    assert len({r[2] for r in want}) > 1   # some calls cross the change (priced by both bands' rates), some do not
+    assert [r[:3] + r[5:9] for r in Evaluator(compiled).rate_rows(_held(rows), "TP")] == [r[:3] + r[5:9] for r in want]
+
+
 # == calls priced by parts in the C loop: band crossings, bundles paying part of a call ======================
 def _bundle(service: str, allowance: int, priority: int) -> dict[str, Any]:
     return {"name": "b", "service": service, "unit": "second" if service == "voice" else "byte", "allowance": allowance,

@@ -359,3 +359,37 @@ def test_what_if_of_a_price_change_reads_one_prefix_table_for_both_sides(tmp_pat
     for plan_id, plan in candidate.plans.items():
         for v, a in zip(plan.versions, active.plans[plan_id].versions):
             assert v.index.groups is a.index.groups
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), settled=st.sets(st.sampled_from(["voice", "sms", "data", "mms"])))
+def test_rows_the_c_loop_adds_up_are_what_rating_them_one_by_one_gives(seed: int, settled: set[str]) -> None:
+    """The C loop adds up per service the rated rows of the settled services (no result for them) and keeps every other
+    row's result with its index: the kept results are the rows' results, the sums those of the rows not kept, and the
+    wallets are spent alike (against the same rows rated into results alone)."""
+    from engine.columns import ColumnRows
+    from engine.rating.evaluator import RATED
+
+    rng = random.Random(seed)
+    rows = [[str(x) for x in row] for row in _random_rows(rng, roaming=0.1)]
+    plan = "TP_SMART_M"   # the same bundles in every version: wallets by start minute
+    sides = []
+    for _ in range(2):
+        ev, wallets = Evaluator(_SAMPLE), whatif.Wallets(_SAMPLE)
+        ev.minute_book = wallets.book_of
+        sides.append((ev, wallets))
+    (ev, wallets), (ref_ev, ref_wallets) = sides
+    want = ref_wallets.rate(ref_ev, rows, plan, whatif.minutes_of([r[COLUMNS.index("start_time")] for r in rows]))
+    totals, kept = whatif._sum_by_minute(ColumnRows([list(c) for c in zip(*rows)], len(rows)), plan, settled, (ev, wallets))[0]
+    service = COLUMNS.index("service")
+    assert {i: r[:4] for i, r in kept.items()} == {i: want[i][:4] for i in kept}
+    summed: dict[str, tuple[int, int]] = {}
+    for i, (row, r) in enumerate(zip(rows, want)):
+        if i not in kept:
+            assert r[0] == RATED and row[service] in settled
+            n, charge = summed.get(row[service], (0, 0))
+            summed[row[service]] = (n + 1, charge + r[1])
+    assert totals == summed
+    assert [(p, c, dict(b)) for p, c, b in wallets._groups] == [(p, c, dict(b)) for p, c, b in ref_wallets._groups]
+    if not settled:
+        assert len(kept) == len(rows)
