@@ -602,8 +602,9 @@ class Evaluator:
                     route = home[service][group]
                 # no rate (or no zone): route None, the unpacking fails and the per-CDR way says why
                 rid, memo, plain, conditional, discounts, grid, _c_rate = route
-                if spans:
-                    add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number, units, wallet_of))
+                if spans:   # a route without bundles asks for no wallet (as the C loop: a what-if book opens none for it)
+                    add(self._priced_row(i, row, v, plan_id, text, service, direction, zone, group, number, units,
+                                         wallet_of if plain is not None else None))
                     continue
                 # usage rounded up to the end of its increment prices alike (one memo entry per increment, see OneSpanMemo)
                 hit = memo[grid_end(grid, units)]
