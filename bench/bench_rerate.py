@@ -15,15 +15,16 @@ Floor, in the same run: the stored-CDR read alone (the same chunks of the same
 rows, through the same reader, nothing done with them: ``StoredCdrReader.chunks``,
 on PostgreSQL one query through a server-side cursor fetched a chunk at a time).
 Reported: medians, CDRs/s on CPU (this process: reading, rating, writing;
-PostgreSQL runs beside it) and wall, and the load average; with ``PG_PID`` set
-(``tests/with-postgres.sh`` sets it) PostgreSQL's own CPU-s too (its processes'
-user and system time from /proc, autovacuum included), so a run's wall time can
-be split into this process's CPU, the server's and waiting.
+PostgreSQL runs beside it) and wall, and the load average; PostgreSQL's own
+CPU-s too when its data directory is readable here (``bench.bench_billing.pg_cpu``:
+its processes' user and system time from /proc, autovacuum included), so a run's
+wall time can be split into this process's CPU, the server's and waiting.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -62,31 +63,6 @@ def store_cdrs(url: str, count: int, start: datetime, subscribers: int) -> None:
                               "bench-file", None, None))
 
 
-def server_cpu() -> float | None:
-    """CPU-s of the PostgreSQL server ``PG_PID`` names and its children so far (None: not known here)."""
-    pid = os.environ.get("PG_PID", "")
-    if not pid or not Path(f"/proc/{pid}").exists():
-        return None
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if entry.name == pid:      # the postmaster, with the backends it has reaped
-            ticks += sum(int(f) for f in fields[11:15])
-        elif fields[1] == pid:     # a backend or worker still running
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _server_since(before: float | None) -> float | None:
-    now = server_cpu()
-    return None if now is None or before is None else now - before
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
@@ -99,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     count = args.count or (20_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
 
+    from bench.bench_billing import pg_cpu
     from bench.bench_rating_grpc import SUBSCRIBERS, database, prepare
     from engine.identity import SYSTEM
     from engine.settings import Settings
@@ -125,16 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stored {count:,} CDRs in {time.perf_counter() - t0:.1f} s; first rating ...", flush=True)
             first = root.rerate.rerate(operator, "mno", start, end, 0)
             print(f"first rating: {first.rated:,} rated, {first.unrated:,} unrated", flush=True)
-            floors, cpus, walls, servers = [], [], [], []
+            floors: list[tuple[float, float, float]] = []
+            cpus: list[float] = []
+            walls: list[float] = []
+            servers: list[float] = []
             for rep in range(repeat):
-                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), server_cpu()
+                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
                 n = sum(len(rows) for rows in root.rerate._stored.chunks({"mno"}, start, end, root.rerate._chunk))
-                floors.append((time.process_time() - cpu0, time.perf_counter() - wall0, _server_since(server0)))
+                floors.append((time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0))
                 assert n == count
                 load = os.getloadavg()[0]
-                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), server_cpu()
+                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
                 summary = root.rerate.rerate(operator, "mno", start, end, v2 if rep % 2 == 0 else 1)
-                cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, _server_since(server0)
+                cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0
                 cpus.append(cpu)
                 walls.append(wall)
                 servers.append(server)
@@ -158,13 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _median(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known and len(known) == len(values) else None
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values and not any(math.isnan(v) for v in values) else math.nan
 
 
-def _server_text(cpu_s: float | None) -> str:
-    return "" if cpu_s is None else f", PostgreSQL {cpu_s:.2f} CPU-s"
+def _server_text(cpu_s: float) -> str:
+    return "" if math.isnan(cpu_s) else f", PostgreSQL {cpu_s:.2f} CPU-s"
 
 
 if __name__ == "__main__":

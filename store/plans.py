@@ -776,10 +776,12 @@ class StoredCdrReader:
 
     def _streamed(self, sql: str, args: builtins.list[Any], size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
         """PostgreSQL: the rows of one query through a server-side cursor, ``size`` a fetch, in one read-only
-        transaction (one snapshot).  A query per chunk from the last row's key read the period's rows from its start
-        for every chunk (``start_time > x OR (start_time = x AND cdr_id > y)`` is no index range; the planner sorted
-        them all to keep the first 5,000): 3.9 CPU-s of PostgreSQL for 200k CDRs, growing with the square of the count.
-        The cursor is closed and the connection handed back when the caller stops early."""
+        transaction (one snapshot): the index in start order, sorted by CDR id within a start time, read once.  A query
+        per chunk from the last row's key depended on the planner's statistics: on CDRs loaded since the last
+        ``ANALYZE`` (mediation's bulk load, then a re-rating) it read every row of the period for each chunk and sorted
+        them to keep the first 5,000 (``start_time > x OR (start_time = x AND cdr_id > y)`` is no index range): 3.9
+        CPU-s of PostgreSQL for 200k CDRs, growing with the square of the count (0.76 CPU-s once analysed).  The one
+        query is one pass whatever the statistics say (0.43 CPU-s at 200k).  The cursor is closed and the connection handed back when the caller stops early."""
         raw = self.db.raw_connection()
         try:
             conn = raw.driver_connection
