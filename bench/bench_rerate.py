@@ -12,14 +12,19 @@ every ledger row is replaced and counters and balances move with them:
 :meth:`engine.rating.rerate.RerateDesk.steps`, what RerateService runs.
 
 Floor, in the same run: the stored-CDR read alone (the same chunks of the same
-rows, through the same reader, nothing done with them).  Reported: medians, CDRs/s
-on CPU (this process: reading, rating, writing; PostgreSQL runs beside it) and
-wall, and the load average.
+rows, through the same reader, nothing done with them: ``StoredCdrReader.chunks``,
+on PostgreSQL one query through a server-side cursor fetched a chunk at a time).
+Reported: medians, CDRs/s on CPU (this process: reading, rating, writing;
+PostgreSQL runs beside it) and wall, and the load average; PostgreSQL's own
+CPU-s too when its data directory is readable here (``bench.bench_billing.pg_cpu``:
+its processes' user and system time from /proc, autovacuum included), so a run's
+wall time can be split into this process's CPU, the server's and waiting.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     count = args.count or (20_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
 
+    from bench.bench_billing import pg_cpu
     from bench.bench_rating_grpc import SUBSCRIBERS, database, prepare
     from engine.identity import SYSTEM
     from engine.settings import Settings
@@ -96,33 +102,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stored {count:,} CDRs in {time.perf_counter() - t0:.1f} s; first rating ...", flush=True)
             first = root.rerate.rerate(operator, "mno", start, end, 0)
             print(f"first rating: {first.rated:,} rated, {first.unrated:,} unrated", flush=True)
-            floors, cpus, walls = [], [], []
+            floors: list[tuple[float, float, float]] = []
+            cpus: list[float] = []
+            walls: list[float] = []
+            servers: list[float] = []
             for rep in range(repeat):
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                n = sum(len(rows) for rows in root.rerate._stored.chunks({"mno"}, start, end, 5000))
-                floors.append((time.process_time() - cpu0, time.perf_counter() - wall0))
+                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
+                n = sum(len(rows) for rows in root.rerate._stored.chunks({"mno"}, start, end, root.rerate._chunk))
+                floors.append((time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0))
                 assert n == count
                 load = os.getloadavg()[0]
-                cpu0, wall0 = time.process_time(), time.perf_counter()
+                cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
                 summary = root.rerate.rerate(operator, "mno", start, end, v2 if rep % 2 == 0 else 1)
-                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0
                 cpus.append(cpu)
                 walls.append(wall)
+                servers.append(server)
                 print(f"  run {rep + 1}: version {summary.plan_set_version}: {summary.cdrs:,} CDRs, {count / wall:,.0f}/s wall, "
-                      f"{count / cpu:,.0f}/s per core, charged {sum(summary.charged_before.values()) / 1e6:,.2f} -> "
-                      f"{sum(summary.charged_after.values()) / 1e6:,.2f}, load {load:.2f}", flush=True)
+                      f"{count / cpu:,.0f}/s per core{_server_text(server)}, read floor {floors[-1][0]:.3f} CPU-s "
+                      f"{floors[-1][1]:.3f} s wall{_server_text(floors[-1][2])}, charged "
+                      f"{sum(summary.charged_before.values()) / 1e6:,.2f} -> {sum(summary.charged_after.values()) / 1e6:,.2f}, "
+                      f"load {load:.2f}", flush=True)
                 assert summary.cdrs == count
             root.close()
         finally:
             drop()
-    f_cpu, f_wall = statistics.median(c for c, _ in floors), statistics.median(w for _, w in floors)
+    f_cpu, f_wall = statistics.median(f[0] for f in floors), statistics.median(f[1] for f in floors)
     cpu, wall = statistics.median(cpus), statistics.median(walls)
+    f_server = _median([f[2] for f in floors])
     print(f"floor, the stored-CDR read: {f_cpu:7.3f} CPU-s {count / f_cpu:>10,.0f} CDRs/s per core (wall {f_wall:.3f} s, "
-          f"{count / f_wall:,.0f}/s)")
+          f"{count / f_wall:,.0f}/s){_server_text(f_server)}")
     print(f"re-rating:                  {cpu:7.3f} CPU-s {count / cpu:>10,.0f} CDRs/s per core (wall {wall:.3f} s, "
-          f"{count / wall:,.0f}/s); {wall / f_wall:.1f}x the floor's wall time")
+          f"{count / wall:,.0f}/s){_server_text(_median(servers))}; {wall / f_wall:.1f}x the floor's wall time")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values and not any(math.isnan(v) for v in values) else math.nan
+
+
+def _server_text(cpu_s: float) -> str:
+    return "" if math.isnan(cpu_s) else f", PostgreSQL {cpu_s:.2f} CPU-s"
 
 
 if __name__ == "__main__":

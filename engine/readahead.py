@@ -28,6 +28,12 @@ class ReadAhead:
         except BaseException as e:   # raised by the reader of the queue, in its place
             self._put(_Failed(e))
             return
+        finally:
+            # a reader stopped early lets go of what it holds now, on this thread (a generator's open cursor and
+            # connection: engine.rating.rerate's stored CDRs), not whenever the generator is collected
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
         self._put(END)
 
     def _put(self, item: Any) -> bool:

@@ -22,14 +22,14 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, func, or_, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, or_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
-from engine.rating.usage import LEDGER_FIELDS, NO_ADD_ONS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber
+from engine.rating.usage import LEDGER_FIELDS, NO_ADD_ONS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber, bundle_units
 from store.addons import SqlAddOnReader
 from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import aware
@@ -319,23 +319,35 @@ class UsageRepo:
     def held_by_stored(self, tenant_ids: set[str], start: datetime, end: datetime) -> Held:
         """What the ledger rows of the stored CDRs of ``tenant_ids`` in [start, end) hold, per subscriber cycle
         (the start of a re-rating run, engine.rating.rerate)."""
-        from store.mediation import mediated_cdrs
-
-        t, m = usage_ledger, mediated_cdrs
-        joined = t.join(m, and_(m.c.cdr_id == t.c.cdr_id, m.c.tenant_id == t.c.tenant_id))
-        scope = and_(m.c.tenant_id.in_(sorted(tenant_ids)), m.c.start_time >= start, m.c.start_time < end, t.c.cycle != "")
         charges: dict[CounterKey, dict[str, int]] = {}
-        total = func.sum(t.c.charge_micros)
-        for c in self.s.execute(select(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.currency, total).select_from(joined).where(scope)
-                                .group_by(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.currency)):
-            if c[4]:
-                charges.setdefault((c[0], c[1], c[2]), {})[c[3]] = int(c[4])
         bundles: dict[CounterKey, dict[str, int]] = {}
-        for r in self.s.execute(select(t.c.tenant_id, t.c.msisdn, t.c.cycle, t.c.bundles_json).select_from(joined)
-                                .where(scope, t.c.bundles_json != "[]")):
-            by = bundles.setdefault((r[0], r[1], r[2]), {})
-            for b, u in json.loads(r[3]):
-                by[b] = by.get(b, 0) + int(u)
+        pg, cur = self._cursor()
+        tenants = sorted(tenant_ids)
+        try:
+            if pg:
+                # one pass over the period's rows, summed by PostgreSQL (its JSON read too): a row per cycle and currency
+                # or bundle comes back instead of a row per CDR, each probed once where a query for charges and one for
+                # bundles probed them twice
+                cur.execute(_HELD_SQL.format(where=_HELD_WHERE.format(tenants=", ".join(["%s"] * len(tenants)), mark="%s")),
+                            [*tenants, start, end])
+                for tenant, msisdn, cycle, kind, name, amount in cur.fetchall():
+                    if amount:
+                        (bundles if kind else charges).setdefault((tenant, msisdn, cycle), {})[name] = int(amount)
+                return Held(bundles, charges)
+            where = _HELD_WHERE.format(tenants=", ".join(["?"] * len(tenants)), mark="?")
+            args = [*tenants, _sqlite_time(start), _sqlite_time(end)]
+            cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, SUM(t.charge_micros) FROM {where} "
+                        f"GROUP BY t.tenant_id, t.msisdn, t.cycle, t.currency", args)
+            for tenant, msisdn, cycle, currency, total in cur.fetchall():
+                if total:
+                    charges.setdefault((tenant, msisdn, cycle), {})[currency] = int(total)
+            cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.bundles_json FROM {where} AND t.bundles_json <> '[]'", args)
+            for tenant, msisdn, cycle, text in cur.fetchall():
+                by = bundles.setdefault((tenant, msisdn, cycle), {})
+                for b, u in bundle_units(text):
+                    by[b] = by.get(b, 0) + u
+        finally:
+            cur.close()
         return Held(bundles, charges)
 
     def rated_usage(self, tenant_id: str, start: datetime, end: datetime, msisdn: str = "") -> builtins.list[LedgerEntry]:
@@ -415,6 +427,17 @@ class UsageRepo:
             return True
         finally:
             cur.close()
+
+
+# the ledger rows of a re-rating run's stored CDRs (counted rows only: those with a cycle)
+_HELD_WHERE = ("mediated_cdrs m JOIN usage_ledger t ON t.tenant_id = m.tenant_id AND t.cdr_id = m.cdr_id WHERE m.tenant_id IN "
+               "({tenants}) AND m.start_time >= {mark} AND m.start_time < {mark} AND t.cycle <> ''")
+# kind 0: charges by currency, 1: bundle units by bundle
+_HELD_SQL = ("WITH h AS MATERIALIZED (SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, t.charge_micros, t.bundles_json FROM {where}) "
+             "SELECT tenant_id, msisdn, cycle, 0, currency, SUM(charge_micros) FROM h GROUP BY tenant_id, msisdn, cycle, currency "
+             "UNION ALL SELECT tenant_id, msisdn, cycle, 1, b->>0, SUM((b->>1)::bigint) FROM h "
+             "CROSS JOIN LATERAL json_array_elements(CASE WHEN bundles_json = '[]' THEN NULL ELSE bundles_json::json END) AS b "
+             "GROUP BY tenant_id, msisdn, cycle, b->>0")
 
 
 def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]]) -> bool:
@@ -705,7 +728,8 @@ class StoredCdrReader:
 
     Rows come in start order (then cdr_id), as typed tuples of the normalised layout with ``start_time`` as
     ``YYYY-MM-DDTHH:MM:SSZ`` text written by the database itself, through the driver's own cursor (the
-    ORM's row objects would cost more than the rating)."""
+    ORM's row objects would cost more than the rating): on PostgreSQL one query read through a server-side cursor,
+    on SQLite a query per chunk."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -732,23 +756,25 @@ class StoredCdrReader:
     def chunks(self, tenant_ids: set[str], start: datetime, end: datetime, size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
         from engine.cdr import COLUMNS
 
-        mark = "%s" if self.pg else "?"
         where, params = self._where(tenant_ids)
         text_time = ("to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" if self.pg
                      else "substr(start_time, 1, 10) || 'T' || substr(start_time, 12, 8) || 'Z'")
         cols = ", ".join(text_time if c == "start_time" else ("tenant_id" if c == "tenant" else c) for c in COLUMNS)
+        args = [*params, self._time(start), self._time(end)]
+        if self.pg:
+            yield from self._streamed(f"SELECT {cols} FROM mediated_cdrs WHERE {where} ORDER BY start_time, cdr_id", args, size)
+            return
+        # SQLite: a query per chunk from the last row's key (one read open for the whole run would keep the WAL from
+        # being checkpointed meanwhile)
         after: tuple[Any, str] | None = None
         while True:
-            keyset = f" AND (start_time > {mark} OR (start_time = {mark} AND cdr_id > {mark}))" if after else ""
+            keyset = " AND (start_time > ? OR (start_time = ? AND cdr_id > ?))" if after else ""
             sql = (f"SELECT {cols}, start_time FROM mediated_cdrs WHERE {where}{keyset} ORDER BY start_time, cdr_id "
                    f"LIMIT {int(size)}")
-            args = [*params, self._time(start), self._time(end)]
-            if after is not None:
-                args += [after[0], after[0], after[1]]
             raw = self.db.raw_connection()
             try:
                 cur = raw.cursor()
-                cur.execute(sql, args)
+                cur.execute(sql, args if after is None else [*args, after[0], after[0], after[1]])
                 rows = cur.fetchall()
             finally:
                 raw.close()
@@ -759,3 +785,27 @@ class StoredCdrReader:
             yield [r[:-1] for r in rows]
             if len(rows) < size:
                 return
+
+    def _streamed(self, sql: str, args: builtins.list[Any], size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
+        """PostgreSQL: the rows of one query through a server-side cursor, ``size`` a fetch, in one read-only
+        transaction (one snapshot): the index in start order, sorted by CDR id within a start time, read once.  A query
+        per chunk from the last row's key depended on the planner's statistics: on CDRs loaded since the last
+        ``ANALYZE`` (mediation's bulk load, then a re-rating) it read every row of the period for each chunk and sorted
+        them to keep the first 5,000 (``start_time > x OR (start_time = x AND cdr_id > y)`` is no index range): 3.9
+        CPU-s of PostgreSQL for 200k CDRs, growing with the square of the count (0.76 CPU-s once analysed).  The one
+        query is one pass whatever the statistics say (0.43 CPU-s at 200k).  The cursor is closed and the connection handed back when the caller stops early."""
+        raw = self.db.raw_connection()
+        try:
+            conn = raw.driver_connection
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="stored_cdrs") as cur:
+                cur.execute(sql, args)
+                while True:
+                    rows = cur.fetchmany(size)
+                    if not rows:
+                        return
+                    yield rows
+                    if len(rows) < size:
+                        return
+        finally:
+            raw.close()

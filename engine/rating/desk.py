@@ -588,7 +588,12 @@ class RatingStream:
                 done = _compact(desk._with_counters(chunk, self._held))
                 return lambda: done
             flight = self._start(chunk)
-        return lambda: _compact(flight.rated(desk, self._held).results)
+
+        def outcomes() -> list[Compact]:
+            rated = flight.rated(desk, self._held)
+            with collector_paused():   # 20,000 tuples built beside a run's Held: no collector walks over it for them
+                return _compact(rated.results)
+        return outcomes
 
     def _start(self, chunk: _Chunk) -> "_InFlight":
         """The chunk read and rated on a unit of work of its own after the one in flight, and handed to the writer."""

@@ -32,7 +32,7 @@ from engine.rating.desk import RatingDesk
 from engine.rating.evaluator import RATED, REJECTED
 from engine.readahead import ReadAhead
 
-CHUNK = 5000
+CHUNK = 20_000
 
 
 class StoredCdrRows(Protocol):
@@ -93,26 +93,31 @@ class RerateDesk:
         scope = self._scope(tenant)
         summary = RerateSummary(plan_set_version=version)
         total = self._stored.count(scope, start, end)
-        with self._plan_uow(read_only=True) as uow:
-            held = uow.usage.held_by_stored(scope, start, end)
-        for charges in held.charges.values():
-            for currency, micros in charges.items():
-                summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
-        yield 0, total
-        # the next chunk of stored CDRs read while this one is rated and written (it depends on nothing they change);
-        # on PostgreSQL a chunk is rated while the one before is written (engine.rating.desk.RatingStream)
-        stream = self._rating.stream(principal, held)
-        waiting: Callable[[], list[Any]] | None = None
+        # the stored CDRs read on a thread, a chunk ahead of the rating (they depend on nothing it changes): the first
+        # one while what the run's CDRs hold is summed
+        reads = ReadAhead(self._stored.chunks(scope, start, end, self._chunk), "rerate-reads")
         try:
-            for rows in ReadAhead(self._stored.chunks(scope, start, end, self._chunk), "rerate-reads"):
-                stored = stream.rerate_rows(rows, ps, compiled)
+            with self._plan_uow(read_only=True) as uow:
+                held = uow.usage.held_by_stored(scope, start, end)
+            for charges in held.charges.values():
+                for currency, micros in charges.items():
+                    summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
+            yield 0, total
+            # on PostgreSQL a chunk is rated while the one before is written (engine.rating.desk.RatingStream)
+            stream = self._rating.stream(principal, held)
+            waiting: Callable[[], list[Any]] | None = None
+            try:
+                for rows in reads:
+                    stored = stream.rerate_rows(rows, ps, compiled)
+                    if waiting is not None:
+                        yield _count(summary, waiting()), total
+                    waiting = stored
                 if waiting is not None:
                     yield _count(summary, waiting()), total
-                waiting = stored
-            if waiting is not None:
-                yield _count(summary, waiting()), total
+            finally:
+                stream.close()
         finally:
-            stream.close()
+            reads.stop()
         yield summary
 
     def _scope(self, tenant: str) -> set[str]:
