@@ -284,9 +284,9 @@ class AddOnDesk:
             if monthly:
                 live = store.live_monthly(sub.tenant_id, subscriber_id, bundle_id, now)
                 if live and live[0].cancel_time is not None:
-                    until = live[0].valid_until.isoformat()
                     raise FailedPrecondition("ADD_ON_STOPPING", f"{subscriber_id}'s {bundle_id} (purchase {live[0].purchase_id}) was "
-                                                                f"cancelled and runs until {until}: it can be bought again from then",
+                                                                f"cancelled and runs until {live[0].valid_until.isoformat()}: it can be "
+                                                                f"bought again from then",
                                              live[0].purchase_id)
                 if live:
                     raise AlreadyExists("add-on purchase", live[0].purchase_id,
