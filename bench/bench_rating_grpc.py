@@ -56,6 +56,19 @@ NUMBERS = ("33698765", "33612345", "33123456", "33198765", "4420712", "1415555",
 SERVER = r"""
 import resource, sys
 from pathlib import Path
+if len(sys.argv) > 3:   # --profile: each thread of the server under a profiler of its own, merged at the end
+    import cProfile, threading, time
+    profiles = []
+    run_thread = threading.Thread.run
+    def profiled(self):
+        p = cProfile.Profile(time.thread_time)
+        profiles.append(p)
+        p.enable()
+        try:
+            run_thread(self)
+        finally:
+            p.disable()
+    threading.Thread.run = profiled
 from engine.settings import Settings
 from servers.app import create_server, graceful_stop
 from servers.root import build_root
@@ -70,6 +83,15 @@ for line in sys.stdin:
         break
 graceful_stop(server, root, 1.0).wait()
 root.close()
+if len(sys.argv) > 3:
+    import pstats
+    class Snap:
+        def __init__(self, p):
+            p.snapshot_stats()
+            self.stats = p.stats
+        def create_stats(self):
+            pass
+    pstats.Stats(*[Snap(p) for p in profiles]).dump_stats(sys.argv[3])
 """
 
 
@@ -256,7 +278,7 @@ def key_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
-def run(kind: str, count: int, repeat: int) -> None:
+def run(kind: str, count: int, repeat: int, profile: str = "") -> None:
     from clients.client import RulebillClient
 
     rng = random.Random(11)
@@ -267,7 +289,7 @@ def run(kind: str, count: int, repeat: int) -> None:
             bearer = prepare(url, tmp)
             start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
-            server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url, *([f"{profile}.{kind}"] if profile else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, cwd=REPO, env=env)
             assert server.stdin is not None and server.stdout is not None
             port = int(server.stdout.readline())
@@ -284,9 +306,12 @@ def run(kind: str, count: int, repeat: int) -> None:
                 list(client.rating.rpc.RateCdrs(iter(warm)))
                 for rep in range(repeat):
                     requests = make_requests(count, start, f"r{rep}", rng)
-                    floors.append(floor(url, tmp, requests))
-                    inserts.append(ledger_floor(kind, tmp, count))
-                    keys.append(key_floor(kind, tmp, count))
+                    if profile:   # the server's profile only: no floors
+                        floors.append(1.0), inserts.append(1.0), keys.append(1.0)
+                    else:
+                        floors.append(floor(url, tmp, requests))
+                        inserts.append(ledger_floor(kind, tmp, count))
+                        keys.append(key_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
                     s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
                     rated = 0
@@ -322,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--only", choices=("sqlite", "postgres"))
+    ap.add_argument("--profile", default="", help="write the server's cProfile (every thread) to PROFILE.<database>; no floors")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -329,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
           f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians")
     for kind in kinds:
-        run(kind, count, repeat)
+        run(kind, count, repeat, args.profile)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -157,8 +157,64 @@ fail:
     return NULL;
 }
 
+/* text_array(values) -> str | None: a list of str as one PostgreSQL array literal of text ('{"a","b\\"c"}': each element
+   double-quoted, backslash and double quote escaped by a backslash), or None when an element is not a str or holds NUL
+   (the caller lets psycopg dump the list).  One parameter for ``= ANY(%s::text[])``: psycopg dumps a list parameter
+   element by element in Python (about 0.7 us an element, three lists of hundreds of MSISDNs a chunk). */
+static PyObject *text_array(PyObject *self, PyObject *values) {
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "text_array takes a list of str");
+        return NULL;
+    }
+    Buf b = {NULL, 0, 0};
+    Py_ssize_t count = PyList_GET_SIZE(values);
+    if (buf_put(&b, "{", 1) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_CheckExact(v))
+            goto decline;
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s == NULL) {
+            PyErr_Clear();
+            goto decline;
+        }
+        if (buf_grow(&b, 2 * n + 3) < 0)
+            goto fail;
+        char *out = b.data + b.len;
+        if (i)
+            *out++ = ',';
+        *out++ = '"';
+        for (Py_ssize_t j = 0; j < n; j++) {
+            char c = s[j];
+            if (c == '\0') {
+                b.len = out - b.data;
+                goto decline;
+            }
+            if (c == '\\' || c == '"')
+                *out++ = '\\';
+            *out++ = c;
+        }
+        *out++ = '"';
+        b.len = out - b.data;
+    }
+    if (buf_put(&b, "}", 1) < 0)
+        goto fail;
+    PyObject *out = PyUnicode_DecodeUTF8(b.data, b.len, NULL);
+    PyMem_Free(b.data);
+    return out;
+decline:
+    PyMem_Free(b.data);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(b.data);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"copy_text", copy_text, METH_O, "The rows (a list of tuples) in PostgreSQL's text COPY format, or None."},
+    {"text_array", text_array, METH_O, "A list of str as one PostgreSQL text array literal, or None."},
     {NULL, NULL, 0, NULL},
 };
 
