@@ -122,6 +122,19 @@ static int put_value(Buf *b, PyObject *v) {
     return 0;
 }
 
+/* The end of a writer: its buffer as bytes (or as str, ``text``) when ``state`` is 1, None when it declined (0), NULL
+   with the error raised (-1); the buffer freed in every case. */
+static PyObject *buf_finish(Buf *b, int state, int text) {
+    PyObject *out = NULL;
+    if (state > 0)
+        out = text ? PyUnicode_DecodeUTF8(b->data ? b->data : "", b->len, NULL)
+                   : PyBytes_FromStringAndSize(b->data ? b->data : "", b->len);
+    else if (state == 0)
+        out = Py_NewRef(Py_None);
+    PyMem_Free(b->data);
+    return out;
+}
+
 static PyObject *copy_text(PyObject *self, PyObject *rows) {
     if (!PyList_CheckExact(rows)) {
         PyErr_SetString(PyExc_TypeError, "copy_text takes a list of tuples");
@@ -146,15 +159,11 @@ static PyObject *copy_text(PyObject *self, PyObject *rows) {
         if (buf_put(&b, "\n", 1) < 0)
             goto fail;
     }
-    PyObject *out = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
-    PyMem_Free(b.data);
-    return out;
+    return buf_finish(&b, 1, 0);
 decline:
-    PyMem_Free(b.data);
-    Py_RETURN_NONE;
+    return buf_finish(&b, 0, 0);
 fail:
-    PyMem_Free(b.data);
-    return NULL;
+    return buf_finish(&b, -1, 0);
 }
 
 /* text_array(values) -> str | None: a list of str as one PostgreSQL array literal of text ('{"a","b\\"c"}': each element
@@ -201,15 +210,11 @@ static PyObject *text_array(PyObject *self, PyObject *values) {
     }
     if (buf_put(&b, "}", 1) < 0)
         goto fail;
-    PyObject *out = PyUnicode_DecodeUTF8(b.data, b.len, NULL);
-    PyMem_Free(b.data);
-    return out;
+    return buf_finish(&b, 1, 1);
 decline:
-    PyMem_Free(b.data);
-    Py_RETURN_NONE;
+    return buf_finish(&b, 0, 1);
 fail:
-    PyMem_Free(b.data);
-    return NULL;
+    return buf_finish(&b, -1, 1);
 }
 
 static PyMethodDef methods[] = {

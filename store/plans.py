@@ -484,8 +484,9 @@ def _json(values: Any) -> str:
 
 
 def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
-    """``column`` in ``values``: one array parameter on PostgreSQL, in binary (a JSON parameter as _lookup's leaves the
-    planner no array to probe the primary key with: counters read 10x slower), a list of ``?`` on SQLite."""
+    """``column`` in ``values``: one array parameter on PostgreSQL, a ``text[]`` literal (binary when the C writer is not
+    built; a JSON parameter as _lookup's leaves the planner no array to probe the primary key with: counters read 10x
+    slower), a list of ``?`` on SQLite."""
     if pg:
         # the values as one text array literal written in C (store/_copytext.c) where it is built: psycopg dumps a list
         # element by element in Python
