@@ -210,17 +210,17 @@ class RatingDesk:
         latest: dict[str, Any] = {}
         ps: PlanSetVersion | None
         comp: CompiledPlans | None
+        at: datetime | None
         parse, utc = datetime.fromisoformat, timezone.utc
         for row in rows:
             tenant = row[_TENANT]
             text = row[_START]   # _when, inline (once a row)
             try:
-                at = parse(text if type(text) is str else str(text))   # "...Z" reads as UTC
+                parsed = parse(text if type(text) is str else str(text))   # "...Z" reads as UTC
             except ValueError:
                 at = None
             else:
-                if at.tzinfo is not utc:
-                    at = at.astimezone(utc)
+                at = parsed if parsed.tzinfo is utc else parsed.astimezone(utc)
             if version is not None:
                 ps, comp = version, compiled
             elif at is None:
@@ -377,7 +377,7 @@ class RatingDesk:
         entries: list[tuple[Any, ...]] = []
         add = entries.append
         alerts = self.credit_alerts
-        charged, add_charge, balances = usage.charged, usage.add_charge, usage.balances
+        charged, add_charge, charges = usage.charged, usage.add_charge, usage.balances
         texts = _TEXTS
         for j, (row, r, key, at, ps, plan_id, sub) in enumerate(zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
                                                                     chunk.subscribers)):
@@ -392,9 +392,9 @@ class RatingDesk:
                     add_charge(key, currency, charge)
                     fire_credit_alerts(uow, alerts, sub, plan_id, key[2], currency, before, before + charge, now)
                 else:   # Usage.add_charge, inline (once a CDR)
-                    by = balances.get(key)
+                    by = charges.get(key)
                     if by is None:
-                        by = balances[key] = {}
+                        by = charges[key] = {}
                     by[currency] = by.get(currency, 0) + charge
             # a ledger row in store column order (engine.rating.usage.LEDGER_FIELDS)
             uses = r[3] if j not in taken else addons.uses_of(j, r[3])   # type: ignore[union-attr]

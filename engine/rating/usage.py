@@ -211,11 +211,11 @@ class Usage:
             rows = all_rows[key]
             for bid, remaining in w.items():
                 row = rows[bid]
-                read = row.remaining
+                was = row.remaining
                 if new and (key, bid) in new:
                     add((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
-                elif read != remaining:
-                    add((key, bid, CounterRow(row.allowance, remaining, row.unit), read))
+                elif was != remaining:
+                    add((key, bid, CounterRow(row.allowance, remaining, row.unit), was))
         balances: list[tuple[CounterKey, str, int, int | None]] = []
         read_balances = self._read_balances
         for key, by in self.balances.items():
