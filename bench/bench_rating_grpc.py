@@ -3,6 +3,9 @@
     python -m bench.bench_rating_grpc                 # 1,000,000 CDRs, 3 repetitions, SQLite (+ PostgreSQL when
                                                       # RULEBILL_TEST_POSTGRES_URL names a server where it may create a database)
     python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition (CI)
+    python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
+                                                      # the server's every thread under cProfile (CPU time of each
+                                                      # thread), written to /tmp/prof.postgres for pstats; no floors
 
 A real server runs in its own process (the composition root of ``servers.app``)
 over a migrated database bootstrapped with the sample operator's plans
@@ -56,6 +59,19 @@ NUMBERS = ("33698765", "33612345", "33123456", "33198765", "4420712", "1415555",
 SERVER = r"""
 import resource, sys
 from pathlib import Path
+if len(sys.argv) > 3:   # --profile: each thread of the server under a profiler of its own, merged at the end
+    import cProfile, threading, time
+    profiles = []
+    run_thread = threading.Thread.run
+    def profiled(self):
+        p = cProfile.Profile(time.thread_time)
+        profiles.append(p)
+        p.enable()
+        try:
+            run_thread(self)
+        finally:
+            p.disable()
+    threading.Thread.run = profiled
 from engine.settings import Settings
 from servers.app import create_server, graceful_stop
 from servers.root import build_root
@@ -70,6 +86,15 @@ for line in sys.stdin:
         break
 graceful_stop(server, root, 1.0).wait()
 root.close()
+if len(sys.argv) > 3:
+    import pstats
+    class Snap:
+        def __init__(self, p):
+            p.snapshot_stats()
+            self.stats = p.stats
+        def create_stats(self):
+            pass
+    pstats.Stats(*[Snap(p) for p in profiles]).dump_stats(sys.argv[3])
 """
 
 
@@ -265,7 +290,7 @@ def key_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
-def run(kind: str, count: int, repeat: int, add_on_holders: int = 0) -> None:
+def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0) -> None:
     from clients.client import RulebillClient
 
     rng = random.Random(11)
@@ -276,7 +301,7 @@ def run(kind: str, count: int, repeat: int, add_on_holders: int = 0) -> None:
             bearer = prepare(url, tmp, add_on_holders)
             start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
-            server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp), url, *([f"{profile}.{kind}"] if profile else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, cwd=REPO, env=env)
             assert server.stdin is not None and server.stdout is not None
             port = int(server.stdout.readline())
@@ -293,9 +318,12 @@ def run(kind: str, count: int, repeat: int, add_on_holders: int = 0) -> None:
                 list(client.rating.rpc.RateCdrs(iter(warm)))
                 for rep in range(repeat):
                     requests = make_requests(count, start, f"r{rep}", rng)
-                    floors.append(floor(url, tmp, requests))
-                    inserts.append(ledger_floor(kind, tmp, count))
-                    keys.append(key_floor(kind, tmp, count))
+                    if profile:   # the server's profile only: no floors
+                        floors.append(1.0), inserts.append(1.0), keys.append(1.0)
+                    else:
+                        floors.append(floor(url, tmp, requests))
+                        inserts.append(ledger_floor(kind, tmp, count))
+                        keys.append(key_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
                     s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
                     rated = 0
@@ -331,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--only", choices=("sqlite", "postgres"))
+    ap.add_argument("--profile", default="", help="write the server's cProfile (every thread) to PROFILE.<database>; no floors")
     ap.add_argument("--add-on-holders", type=int, default=0, help="subscribers with a running monthly add-on (default none)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
@@ -339,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
           f"{SUBSCRIBERS:,} subscribers on TP_SMART_M ({args.add_on_holders} with a running monthly add-on), {repeat} repetition(s), medians")
     for kind in kinds:
-        run(kind, count, repeat, args.add_on_holders)
+        run(kind, count, repeat, args.profile, args.add_on_holders)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -10,20 +10,30 @@ the collector is restored afterwards, whatever happens.
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+_lock = threading.Lock()
+_held = [0, False]   # pauses in force (any thread), and whether the collector was on when the first began
 
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
+    """Counted across threads: the collector is back on (if it was on) only when the last pause in force ends, so a
+    thread ending its pause does not turn it on under another's (a stream's writer thread, engine.rating.desk)."""
+    with _lock:
+        if _held[0] == 0:
+            _held[1] = gc.isenabled()
+            gc.disable()
+        _held[0] += 1
     try:
         yield
     finally:
-        if paused:
-            gc.enable()
+        with _lock:
+            _held[0] -= 1
+            if _held[0] == 0 and _held[1]:
+                gc.enable()
 
 
 __all__ = ["collector_paused"]

@@ -10,6 +10,7 @@ from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
 from engine.cdr import Service
 from engine.errors import ErrorList
+from engine.gcpause import collector_paused
 from engine.readahead import END, NOT_YET, ReadAhead
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
@@ -169,7 +170,8 @@ class RatingServicer(rpc.RatingServiceServicer):
         return _replies(self, self.desk.stream(current_principal()), request_iterator)
 
     def _reply(self, stored: Any, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
-        return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
+        with collector_paused():
+            return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
         counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
@@ -210,8 +212,9 @@ def _replies(servicer: RatingServicer, stream: RatingStream, request_iterator: I
                 request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
                 cdrs = request.cdrs
                 options = request.options
-                rows = servicer._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
-                stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
+                with collector_paused():   # a thousand rows of tuples, nothing cyclic (see engine.gcpause)
+                    rows = servicer._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
+                    stored = stream.rate_rows(rows, options.tariff_plan, options.use_bundle_counters)
             except BaseException:
                 if waiting is not None:
                     yield servicer._reply(*waiting)

@@ -122,6 +122,19 @@ static int put_value(Buf *b, PyObject *v) {
     return 0;
 }
 
+/* The end of a writer: its buffer as bytes (or as str, ``text``) when ``state`` is 1, None when it declined (0), NULL
+   with the error raised (-1); the buffer freed in every case. */
+static PyObject *buf_finish(Buf *b, int state, int text) {
+    PyObject *out = NULL;
+    if (state > 0)
+        out = text ? PyUnicode_DecodeUTF8(b->data ? b->data : "", b->len, NULL)
+                   : PyBytes_FromStringAndSize(b->data ? b->data : "", b->len);
+    else if (state == 0)
+        out = Py_NewRef(Py_None);
+    PyMem_Free(b->data);
+    return out;
+}
+
 static PyObject *copy_text(PyObject *self, PyObject *rows) {
     if (!PyList_CheckExact(rows)) {
         PyErr_SetString(PyExc_TypeError, "copy_text takes a list of tuples");
@@ -146,19 +159,67 @@ static PyObject *copy_text(PyObject *self, PyObject *rows) {
         if (buf_put(&b, "\n", 1) < 0)
             goto fail;
     }
-    PyObject *out = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
-    PyMem_Free(b.data);
-    return out;
+    return buf_finish(&b, 1, 0);
 decline:
-    PyMem_Free(b.data);
-    Py_RETURN_NONE;
+    return buf_finish(&b, 0, 0);
 fail:
-    PyMem_Free(b.data);
-    return NULL;
+    return buf_finish(&b, -1, 0);
+}
+
+/* text_array(values) -> str | None: a list of str as one PostgreSQL array literal of text ('{"a","b\\"c"}': each element
+   double-quoted, backslash and double quote escaped by a backslash), or None when an element is not a str or holds NUL
+   (the caller lets psycopg dump the list).  One parameter for ``= ANY(%s::text[])``: psycopg dumps a list parameter
+   element by element in Python (about 0.7 us an element, three lists of hundreds of MSISDNs a chunk). */
+static PyObject *text_array(PyObject *self, PyObject *values) {
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "text_array takes a list of str");
+        return NULL;
+    }
+    Buf b = {NULL, 0, 0};
+    Py_ssize_t count = PyList_GET_SIZE(values);
+    if (buf_put(&b, "{", 1) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_CheckExact(v))
+            goto decline;
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s == NULL) {
+            PyErr_Clear();
+            goto decline;
+        }
+        if (buf_grow(&b, 2 * n + 3) < 0)
+            goto fail;
+        char *out = b.data + b.len;
+        if (i)
+            *out++ = ',';
+        *out++ = '"';
+        for (Py_ssize_t j = 0; j < n; j++) {
+            char c = s[j];
+            if (c == '\0') {
+                b.len = out - b.data;
+                goto decline;
+            }
+            if (c == '\\' || c == '"')
+                *out++ = '\\';
+            *out++ = c;
+        }
+        *out++ = '"';
+        b.len = out - b.data;
+    }
+    if (buf_put(&b, "}", 1) < 0)
+        goto fail;
+    return buf_finish(&b, 1, 1);
+decline:
+    return buf_finish(&b, 0, 1);
+fail:
+    return buf_finish(&b, -1, 1);
 }
 
 static PyMethodDef methods[] = {
     {"copy_text", copy_text, METH_O, "The rows (a list of tuples) in PostgreSQL's text COPY format, or None."},
+    {"text_array", text_array, METH_O, "A list of str as one PostgreSQL text array literal, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 
 import json
+import operator
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -250,32 +251,36 @@ class UsageRepo:
 
     def counters_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
         out: dict[CounterKey, dict[str, CounterRow]] = {}
-        for rows in self._by_subscriber("bundle_counters", "bundle_id, allowance, remaining, unit", keys):
-            for tenant, msisdn, cycle, bundle, allowance, remaining, unit in rows:
-                key = (tenant, msisdn, cycle)
-                by = out.get(key)
+        for tenant, cycle, rows in self._by_subscriber("bundle_counters", "bundle_id, allowance, remaining, unit", keys):
+            mine: dict[str, dict[str, CounterRow]] = {}   # this batch's (one tenant and cycle) by MSISDN: no key built a row
+            for msisdn, bundle, allowance, remaining, unit in rows:
+                by = mine.get(msisdn)
                 if by is None:
-                    by = out[key] = {}
+                    by = mine[msisdn] = out[(tenant, msisdn, cycle)] = {}
                 by[bundle] = CounterRow(int(allowance), int(remaining), unit)
         return out
 
     def balances_of(self, keys: Iterable[CounterKey]) -> dict[CounterKey, dict[str, int]]:
         out: dict[CounterKey, dict[str, int]] = {}
-        for rows in self._by_subscriber("usage_balances", "currency, charged_micros", keys):
-            for tenant, msisdn, cycle, currency, charged in rows:
-                key = (tenant, msisdn, cycle)
-                by = out.get(key)
+        for tenant, cycle, rows in self._by_subscriber("usage_balances", "currency, charged_micros", keys):
+            mine: dict[str, dict[str, int]] = {}
+            for msisdn, currency, charged in rows:
+                by = mine.get(msisdn)
                 if by is None:
-                    by = out[key] = {}
+                    by = mine[msisdn] = out[(tenant, msisdn, cycle)] = {}
                 by[currency] = int(charged)
         return out
 
-    def _by_subscriber(self, table: str, columns: str, keys: Iterable[CounterKey]) -> Iterator[builtins.list[tuple[Any, ...]]]:
-        """The rows of these (tenant, msisdn, cycle) keys, a batch at a time: one query per tenant, cycle and 500
-        subscribers on the primary key, through the driver's cursor (a chunk of a rating stream asks for hundreds)."""
+    def _by_subscriber(self, table: str, columns: str, keys: Iterable[CounterKey]) -> Iterator[tuple[str, str, builtins.list[tuple[Any, ...]]]]:
+        """``(tenant, cycle, rows of (msisdn, *columns))`` of these (tenant, msisdn, cycle) keys, a batch at a time: one
+        query per tenant, cycle and 5,000 (SQLite: 500) subscribers on the primary key, through the driver's cursor (a
+        chunk of a rating stream asks for hundreds)."""
         by_group: dict[tuple[str, str], set[str]] = {}
         for tenant, msisdn, cycle in keys:
-            by_group.setdefault((tenant, cycle), set()).add(msisdn)
+            group = by_group.get((tenant, cycle))
+            if group is None:
+                group = by_group[(tenant, cycle)] = set()
+            group.add(msisdn)
         if not by_group:
             return
         pg, cur = self._cursor()
@@ -286,9 +291,9 @@ class UsageRepo:
                 ordered = sorted(msisdns)
                 for i in range(0, len(ordered), step):
                     where, params = _in(pg, "msisdn", ordered[i:i + step])
-                    cur.execute(f"SELECT tenant_id, msisdn, cycle, {columns} FROM {table} WHERE tenant_id = {mark} AND {where} "
-                                f"AND cycle = {mark}", [tenant, *params, cycle])
-                    yield cur.fetchall()
+                    cur.execute(f"SELECT msisdn, {columns} FROM {table} WHERE tenant_id = {mark} AND {where} AND cycle = {mark}",
+                                [tenant, *params, cycle])
+                    yield tenant, cycle, cur.fetchall()
         finally:
             cur.close()
 
@@ -458,8 +463,8 @@ def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]]) ->
     return False
 
 
-def _by_key(change: tuple[Any, ...]) -> tuple[Any, ...]:
-    return change[0], change[1]   # one order for every writer: rows are locked in the same order
+# one order for every writer (its key, then bundle or currency): rows are locked in the same order
+_by_key = operator.itemgetter(0, 1)
 
 
 def _lost_race_errors() -> tuple[type[BaseException], ...]:
@@ -514,9 +519,15 @@ def _json(values: Any) -> str:
 
 
 def _in(pg: bool, column: str, values: builtins.list[Any]) -> tuple[str, builtins.list[Any]]:
-    """``column`` in ``values``: one array parameter on PostgreSQL, in binary (a JSON parameter as _lookup's leaves the
-    planner no array to probe the primary key with: counters read 10x slower), a list of ``?`` on SQLite."""
+    """``column`` in ``values``: one array parameter on PostgreSQL, a ``text[]`` literal (binary when the C writer is not
+    built; a JSON parameter as _lookup's leaves the planner no array to probe the primary key with: counters read 10x
+    slower), a list of ``?`` on SQLite."""
     if pg:
+        # the values as one text array literal written in C (store/_copytext.c) where it is built: psycopg dumps a list
+        # element by element in Python
+        literal = _copytext.text_array(values) if _copytext is not None else None
+        if literal is not None:
+            return f"{column} = ANY(%s::text[])", [literal]
         return f"{column} = ANY(%b)", [list(values)]
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 

@@ -118,7 +118,7 @@ class RatingDesk:
         self.credit_alerts = credit_alerts
         self.limits = limits
         # the day of month a subscriber's bill cycle starts (its billing account's anchor); 1 when unknown
-        self.anchor_of = anchor_of or (lambda subscriber: getattr(subscriber, "anchor_day", 1))
+        self.anchor_of = anchor_of or _anchor_day
         self._parents: dict[str, str] = {}
         self._compiled: dict[str, CompiledPlans] = {}
         self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()
@@ -210,9 +210,17 @@ class RatingDesk:
         latest: dict[str, Any] = {}
         ps: PlanSetVersion | None
         comp: CompiledPlans | None
+        at: datetime | None
+        parse, utc = datetime.fromisoformat, timezone.utc
         for row in rows:
             tenant = row[_TENANT]
-            at = _when(row[_START])
+            text = row[_START]   # _when, inline (once a row)
+            try:
+                parsed = parse(text if type(text) is str else str(text))   # "...Z" reads as UTC
+            except ValueError:
+                at = None
+            else:
+                at = parsed if parsed.tzinfo is utc else parsed.astimezone(utc)
             if version is not None:
                 ps, comp = version, compiled
             elif at is None:
@@ -265,6 +273,7 @@ class RatingDesk:
         keys.clear()
         tariffs.clear()
         anchor_of = self.anchor_of
+        default_anchor = anchor_of is _anchor_day   # read inline, not called per row
         # per (plan set, tariff plan): [lo, hi) of start epochs with one tariff plan version and one local day
         windows: dict[tuple[int, str], tuple[int, int, CompiledVersion | None, Any]] = {}
         for row, at, comp, plan_id, sub in zip(chunk.rows, chunk.ats, chunk.compileds, chunk.plan_ids, chunk.subscribers):
@@ -277,7 +286,7 @@ class RatingDesk:
                 tariff = w[2]
                 if tariff is not None:
                     day = w[3]
-                    anchor = anchor_of(sub)
+                    anchor = getattr(sub, "anchor_day", 1) if default_anchor else anchor_of(sub)
                     cycle = cycles.get((day, anchor))
                     if cycle is None:
                         cycle = cycles[(day, anchor)] = cycle_of(day, anchor)
@@ -335,12 +344,15 @@ class RatingDesk:
         usage = Usage(repo if after is None else _AfterWrite(repo, after), wanted)
         in_memory = usage.counters
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
-        seen: set[tuple[CounterKey, int, int]] = set()
+        # per key, the (tariff, plan set) its counters were last made sure of: a subscriber's next CDR under the same
+        # version finds its counters there (an identity check, no tuple of ids hashed per row)
+        seen: dict[CounterKey, tuple[Any, Any]] = {}
         for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
             if key is not None and tariff is not None and comp is not None:
-                if (key, id(tariff), id(comp)) in seen:
-                    continue   # a subscriber's next CDR under the same version: its counters are there
-                seen.add((key, id(tariff), id(comp)))
+                was = seen.get(key)
+                if was is not None and was[0] is tariff and was[1] is comp:
+                    continue
+                seen[key] = (tariff, comp)
                 cached = monthly.get((id(tariff), id(comp)))
                 if cached is None:
                     cached = monthly[(id(tariff), id(comp))] = [
@@ -365,25 +377,31 @@ class RatingDesk:
         entries: list[tuple[Any, ...]] = []
         add = entries.append
         alerts = self.credit_alerts
-        charged, add_charge = usage.charged, usage.add_charge
+        charged, add_charge, charges = usage.charged, usage.add_charge, usage.balances
+        texts = _TEXTS
         for j, (row, r, key, at, ps, plan_id, sub) in enumerate(zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
                                                                     chunk.subscribers)):
             status, charge, v = r[0], r[1], r[4]
-            rated_ok = status == RATED and v is not None
-            currency = v.currency if rated_ok else ""
+            if status == RATED and v is not None:
+                currency, psv, shown, shown_version, reason = v.currency, ps.version if ps is not None else 0, v.plan_id, v.version, ""
+            else:
+                currency, psv, shown, shown_version, reason = "", ps.version if ps is not None else 0, plan_id, 0, r[2][:500]
             if key is not None and charge:
                 if alerts is not None and sub.credit_limit_micros is not None and currency == sub.credit_currency:
                     before = charged(key, currency)
                     add_charge(key, currency, charge)
                     fire_credit_alerts(uow, alerts, sub, plan_id, key[2], currency, before, before + charge, now)
-                else:
-                    add_charge(key, currency, charge)
+                else:   # Usage.add_charge, inline (once a CDR)
+                    by = charges.get(key)
+                    if by is None:
+                        by = charges[key] = {}
+                    by[currency] = by.get(currency, 0) + charge
             # a ledger row in store column order (engine.rating.usage.LEDGER_FIELDS)
             uses = r[3] if j not in taken else addons.uses_of(j, r[3])   # type: ignore[union-attr]
-            add((row[_TENANT], row[_ID], row[_A], key[2] if key is not None else "", currency, charge, _bundles_text(uses), at,
-                 str(row[_SERVICE]), r[5], r[6], r[7], ps.version if ps is not None else 0,
-                 v.plan_id if rated_ok else plan_id, v.version if rated_ok else 0,
-                 status, "" if rated_ok else r[2][:500]))
+            text = "[]" if not uses else (texts.get(uses) if type(uses) is tuple else None) or _bundles_text(uses)
+            service = row[_SERVICE]
+            add((row[_TENANT], row[_ID], row[_A], key[2] if key is not None else "", currency, charge, text, at,
+                 service if type(service) is str else str(service), r[5], r[6], r[7], psv, shown, shown_version, status, reason))
         # the run's other CDRs keep what they hold until rated
         usage.give_back_all(((k, bundles, charges) for k, (bundles, charges) in others.items()), -1)
         counters, balances = usage.changes()
@@ -706,10 +724,12 @@ class _AfterWrite:
         written = self._written.counters
         for key in keys:
             new = written.get(key)
-            if new is not None:
-                by = out.setdefault(key, {})
-                for bundle, row in new.items():
-                    by[bundle] = CounterRow(row.allowance, row.remaining, row.unit)
+            if new is not None:   # its rows as they are: a counter row is never changed, only replaced (Usage.changes)
+                by = out.get(key)
+                if by is None:
+                    out[key] = dict(new)
+                else:
+                    by.update(new)
         return out
 
     def balances_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, int]]:
@@ -725,10 +745,11 @@ class _AfterWrite:
 def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: Any) -> bool:
     """A chunk's write and commit on its unit of work (the stream's writer thread); False: a lost race, rolled back."""
     try:
-        if not uow.usage.write_chunk(entries, set(), counters, balances):
-            return False
-        uow.commit()
-        return True
+        with collector_paused():
+            if not uow.usage.write_chunk(entries, set(), counters, balances):
+                return False
+            uow.commit()
+            return True
     finally:
         uow.__exit__(None, None, None)
 
@@ -772,16 +793,12 @@ def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:
     return in_row_cycles(reader.active_add_ons(numbers, min(times), max(times)), chunk.keys, chunk.ats)
 
 
+def _anchor_day(subscriber: Any) -> int:
+    return getattr(subscriber, "anchor_day", 1)
+
+
 def _with_tenant(row: tuple[Any, ...], tenant: str) -> tuple[Any, ...]:
     return row[:_TENANT] + (tenant,) + row[_TENANT + 1:]
-
-
-def _when(text: Any) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(text if type(text) is str else str(text))   # "...Z" reads as UTC
-    except ValueError:
-        return None
-    return at if at.tzinfo is timezone.utc else at.astimezone(timezone.utc)
 
 
 def _no_plan_set(row: tuple[Any, ...], at: datetime | None) -> Row:

@@ -209,6 +209,7 @@ class Usage:
     def changes(self) -> tuple[list[tuple[CounterKey, str, CounterRow, int | None]], list[tuple[CounterKey, str, int, int | None]]]:
         """What to write: (key, bundle, new row, remaining read or None) and (key, currency, new charged, read or None)."""
         counters: list[tuple[CounterKey, str, CounterRow, int | None]] = []
+        add = counters.append
         new, all_rows = self._new, self.counters
         for key, w in self._wallets.items():
             if not w:
@@ -216,10 +217,11 @@ class Usage:
             rows = all_rows[key]
             for bid, remaining in w.items():
                 row = rows[bid]
+                was = row.remaining
                 if new and (key, bid) in new:
-                    counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
-                elif row.remaining != remaining:
-                    counters.append((key, bid, CounterRow(row.allowance, remaining, row.unit), row.remaining))
+                    add((key, bid, CounterRow(row.allowance, remaining, row.unit), None))
+                elif was != remaining:
+                    add((key, bid, CounterRow(row.allowance, remaining, row.unit), was))
         balances: list[tuple[CounterKey, str, int, int | None]] = []
         read_balances = self._read_balances
         for key, by in self.balances.items():

@@ -3,6 +3,7 @@ value the C writer does not write declines the whole chunk (None), and psycopg w
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -62,3 +63,29 @@ def test_a_ledger_row_as_the_chunk_writes_it() -> None:
     assert _copytext.copy_text([row]) == (b"mno\tc0ffee\t33610012345\t2026-12\tEUR\t12000\t[[\"BN_VOICE\", 60]]\t"
                                           b"2026-12-01 07:59:03+00:00\tvoice\tDG_NATIONAL\t\t60\t1\tTP_SMART_M\t1\trated\t\n")
     assert _copytext.copy_text([]) == b""
+
+
+ARRAY_TEXT = st.one_of(st.text().filter(lambda s: "\x00" not in s), st.sampled_from(['"', "\\", '\\"', "{a,b}", "NULL", " ", ",", "é€😀"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ARRAY_TEXT, max_size=12))
+def test_a_text_array_literal_is_read_back_by_postgresql_as_the_same_list(values: list[str]) -> None:
+    """What the counter reads pass as ``msisdn = ANY(%s::text[])`` (store.plans._in): PostgreSQL reads the literal back
+    into the same strings, in order (quotes, backslashes, braces, commas, the word NULL and blanks kept as text)."""
+    url = os.environ.get("RULEBILL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL (RULEBILL_TEST_POSTGRES_URL)")
+    literal = _copytext.text_array(values)
+    assert literal is not None
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("SELECT %s::text[]", [literal]).fetchone()[0] == values
+
+
+def test_a_text_array_of_a_value_it_does_not_write_is_declined() -> None:
+    assert _copytext.text_array(["33610000001", "a\x00b"]) is None   # NUL: PostgreSQL's text cannot hold it
+    assert _copytext.text_array(["33610000001", 7]) is None
+    assert _copytext.text_array(["\ud800"]) is None
+    assert _copytext.text_array([]) == "{}"
+    with pytest.raises(TypeError):
+        _copytext.text_array(("a",))
