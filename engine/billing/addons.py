@@ -339,9 +339,8 @@ class AddOnDesk:
         principal.require(Permission.BILLING_READ)
         if not subscriber_id:
             raise InvalidArgument.field("subscriber_id", "required")
-        after = page.after
-        if after is not None and not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)
-                                      and _instant(after[0]) is not None):
+        after = page.after   # its shape, [str, str], page_request checked; the first must be an instant
+        if after is not None and _instant(after[0]) is None:
             raise InvalidArgument.field("page_token", "not a token of this list")
         now = self._clock.now()
         with self._uow(read_only=True) as uow:
