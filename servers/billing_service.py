@@ -36,7 +36,7 @@ from engine.billing.ubl import percent_text
 from engine.errors import ErrorList, InvalidArgument
 from engine.paging import next_token, page_request
 from servers.context import current_principal
-from servers.convert import EnumMap, money, optional_ts, service_name, ts
+from servers.convert import EnumMap, day_problem, money, optional_ts, service_name, ts
 from servers.root import Root
 
 log = logging.getLogger("rulebill.billing.server")
@@ -62,10 +62,14 @@ def parse_day(text: str, field: str, errors: ErrorList) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         errors.add(field, f"{text!r} is not a date (YYYY-MM-DD)")
         return None
+    if problem := day_problem(value):
+        errors.add(field, problem)
+        return None
+    return value
 
 
 def account_pb(a: Account) -> pb.Account:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -34,6 +34,7 @@ def ts(value: datetime | None) -> Timestamp | None:
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 _EARLIEST_S, _LATEST_S = int(EARLIEST.timestamp()), int(LATEST.timestamp())
+_OUT_OF_RANGE = f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)"
 
 
 def ts_problem(value: Timestamp) -> str | None:
@@ -41,8 +42,14 @@ def ts_problem(value: Timestamp) -> str | None:
     if not 0 <= value.nanos <= 999_999_999:
         return f"nanos must be 0..999999999, not {value.nanos}"
     if not _EARLIEST_S <= value.seconds < _LATEST_S:
-        return f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)"
+        return _OUT_OF_RANGE
     return None
+
+
+def day_problem(value: date) -> str | None:
+    """What is wrong with a calendar day a request names (a cycle date, a charge date), or None: the days of
+    :func:`ts_problem`'s range, so a bill period or a month added to it stays within the calendar."""
+    return None if EARLIEST.date() <= value < LATEST.date() else _OUT_OF_RANGE
 
 
 def from_ts(value: Timestamp, field: str) -> datetime:

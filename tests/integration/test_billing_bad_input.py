@@ -102,3 +102,26 @@ def test_the_server_does_not_start_with_a_bad_charge_rule(tmp_path: Path) -> Non
     text = str(err.value)
     assert "more.yaml:3:64: ref.dangling" in text and "OC_SIM_CARD" in text          # every problem, each where it is
     assert "more.yaml:4:46: value.enum" in text and "invoice_paid" in text and "more.yaml:4:68: ref.dangling" in text
+
+
+def test_a_day_outside_the_calendar_the_server_works_in_is_refused_on_its_field(billing_stack: BillingStack) -> None:  # noqa: F811
+    """Year 1 or 9999 parses as an ISO date, but a bill period or a month added to it leaves the calendar: every day a
+    billing request names is refused on its field, as a timestamp outside 1970..2200 is, and nothing is issued."""
+    s = billing_stack
+    bc = s.billing("mno")
+    bc.create_account(account_pb("ACC-FAR"))
+    before = numbers(bc)
+    for text in ("9999-12-01", "0001-01-01", "2200-01-01", "1969-12-31"):
+        calls = {
+            "cycle_date": [lambda: bc.rpc.PreviewBill(pb.PreviewBillRequest(account_id="ACC-FAR", cycle_date=text)),
+                           lambda: list(bc.rpc.StartBillRun(pb.StartBillRunRequest(mode=pb.BILL_RUN_MODE_MANUAL, cycle_date=text,
+                                                                                    account_ids=["ACC-FAR"])))],
+            "period_end": [lambda: bc.rpc.RebillRerated(pb.RebillReratedRequest(period_start="2026-02-01", period_end=text, reason="x"))],
+            "charge_date": [lambda: bc.rpc.AddOneOffCharge(pb.AddOneOffChargeRequest(account_id="ACC-FAR", code="OC_ACTIVATION",
+                                                                                      charge_date=text))],
+        }
+        for field, probes in calls.items():
+            for probe in probes:
+                err = rpc_error(probe, C.INVALID_ARGUMENT)
+                assert "1970-01-01 to before 2200-01-01" in field_violations(err)[field], (text, field)
+    assert numbers(bc) == before
