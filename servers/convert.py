@@ -16,7 +16,8 @@ from billing.v1 import mediation_pb2 as mpb
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity, identity_prefix
 from engine.errors import ErrorList, FieldViolation, InvalidArgument
 from engine.rating.evaluator import row_of
-from engine.rating.limits import DEFAULT_LIMITS, EARLIEST, EARLIEST_EPOCH, LATEST, LATEST_EPOCH, CdrLimits
+from engine.rating.limits import EARLIEST as CDR_EARLIEST, LATEST as CDR_LATEST
+from engine.rating.limits import DEFAULT_LIMITS, EARLIEST_EPOCH, LATEST_EPOCH, CdrLimits
 
 E = TypeVar("E", bound=Enum)
 
@@ -203,7 +204,7 @@ def cdr_from_pb(msg: mpb.NormalisedCdr, field: str, errors: ErrorList, limits: C
         return None
     start = msg.start_time
     if not EARLIEST_EPOCH <= start.seconds < LATEST_EPOCH or not 0 <= start.nanos < 1_000_000_000:
-        errors.add(f"{field}.start_time", f"must be between {EARLIEST.date()} and {LATEST.date()}")
+        errors.add(f"{field}.start_time", f"must be between {CDR_EARLIEST.date()} and {CDR_LATEST.date()}")
         return None
     cdr = MediatedCdr(
         cdr_id=msg.cdr_id or cdr_identity(msg.source, msg.origin_id), source=msg.source, origin_id=msg.origin_id, service=service,

@@ -154,6 +154,11 @@ def test_out_of_range_values_are_invalid_arguments_naming_their_field(stack: Any
     assert "cdr.start_time" in field_violations(err)
     err = rpc_error(lambda: mno.plans.rpc.WhatIf(ppb.WhatIfRequest(candidate_version=1, cdrs=[cdr, cdr])), C.INVALID_ARGUMENT)
     assert {"cdrs[0].start_time", "cdrs[1].start_time"} <= set(field_violations(err))
+    # a timestamp of a request may be from 1970, a CDR only from 1990 (engine.rating.limits): the refusal says so
+    cdr = mpb.NormalisedCdr(service=mpb.CDR_SERVICE_KIND_VOICE, start_time=_stamp(int(datetime(1980, 6, 1, tzinfo=timezone.utc).timestamp())),
+                            a_number="33612345678", b_number="33698765432", duration_seconds=60)
+    err = rpc_error(lambda: mno.rating.rpc.RateCdr(rpb.RateCdrRequest(cdr=cdr)), C.INVALID_ARGUMENT)
+    assert field_violations(err)["cdr.start_time"] == "must be between 1990-01-01 and 2100-01-01"
     header = mpb.MediateFileRequest(header=mpb.MediateFileHeader(layout="L" * 100_000, file_name="x.csv"))
     data = mpb.MediateFileRequest(data=b"a,b\n")
     err = rpc_error(lambda: list(mno.mediation.rpc.MediateFile(iter([header, data]))), C.INVALID_ARGUMENT)
