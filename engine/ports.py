@@ -76,3 +76,4 @@ class PlanCatalogue(Protocol):
     """Which tariff plans exist (filled by the plan engine)."""
 
     def has_tariff_plan(self, plan_id: str, tenant_id: str) -> bool: ...
+    def plan_currency(self, plan_id: str, tenant_id: str) -> str: ...   # "" when not known

@@ -14,6 +14,7 @@ from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
+from engine.money import format_amount, has_finer_decimals
 from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
@@ -236,6 +237,14 @@ class SubscriberDesk:
             uow.commit()
         return updated
 
+    def _charged_in(self, uow: UnitOfWork, sub: Subscriber) -> str:
+        """The currency the subscriber's charges are in: its tariff plan's, else (no plan set active yet) its tenant's."""
+        currency = self._plans.plan_currency(sub.tariff_plan, sub.tenant_id) if self._plans is not None else ""
+        if currency:
+            return currency
+        tenant = uow.tenants.get(sub.tenant_id)
+        return tenant.currency if tenant is not None else ""
+
     def set_credit_limit(self, principal: Principal, subscriber_id: str, amount_micros: int | None, currency: str) -> Subscriber:
         """Set (``amount_micros`` >= 0 in ``currency``) or clear (``None``) the credit limit per bill cycle."""
         principal.require(Permission.SUBSCRIBER_WRITE)
@@ -248,6 +257,15 @@ class SubscriberDesk:
                     errors.add("credit_limit.amount_micros", "must not be negative")
                 if currency not in MINOR_UNITS:
                     errors.add("credit_limit.currency", "must be an ISO 4217 currency code such as EUR")
+                else:
+                    if has_finer_decimals(amount_micros, currency):
+                        errors.add("credit_limit.amount_micros", f"must be whole minor units of {currency} "
+                                                                 f"({MINOR_UNITS[currency]} decimals), not {format_amount(amount_micros, currency)}")
+                    # the limit is compared with the charges in their own currency (never converted): another one never fires
+                    charged = self._charged_in(uow, sub)
+                    if charged and currency != charged:
+                        errors.add("credit_limit.currency", f"{currency} is not {charged}, the currency tariff plan {sub.tariff_plan} "
+                                                            f"charges subscriber {subscriber_id} in")
             errors.raise_if_any("cannot set credit limit")
             if sub.status is SubscriberStatus.DEACTIVATED:
                 raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)

@@ -24,10 +24,10 @@ from engine.billing.ports import BillingUnitOfWorkFactory
 from engine.billing.profile import VAT_ID, BillingProfile
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS as _CURRENCIES
-from engine.currencies import currency_mismatch, minor_units
+from engine.currencies import currency_mismatch
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
-from engine.money import format_amount
+from engine.money import format_amount, has_finer_decimals
 from engine.paging import Page
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -248,8 +248,7 @@ class AccountDesk:
                 known = ", ".join(sorted(profile.charges)) if profile else "none"
                 errors.add("code", f"unknown one-off charge {code!r} (this tenant's: {known})")
             amount = amount_micros if amount_micros is not None else (kind.amount_micros if kind else 0)
-            quantum = 10 ** (6 - minor_units(account.currency)) if account.currency in _CURRENCIES else 1
-            if amount <= 0 or amount % quantum:
+            if amount <= 0 or has_finer_decimals(amount, account.currency):
                 errors.add("amount", f"a positive amount in {account.currency}'s minor units")
             if problem := currency_mismatch(currency, account.currency):
                 errors.add("amount.currency", problem)

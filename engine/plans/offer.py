@@ -18,7 +18,8 @@ class OfferedPlans:
         self._parent_of = parent_of
         self._clock = clock
 
-    def has_tariff_plan(self, plan_id: str, tenant_id: str) -> bool:
+    def _offered(self, plan_id: str, tenant_id: str) -> tuple[bool, Any]:
+        """(whether a plan set is active for the tenant, the tariff plan it offers the tenant under that id or None)."""
         now = self._clock.now()
         for owner in (tenant_id, self._parent_of(tenant_id)):
             if not owner:
@@ -26,5 +27,14 @@ class OfferedPlans:
             version, compiled = self._compiled_at(owner, now)
             if version is not None:
                 plan = compiled.plans.get(plan_id)
-                return plan is not None and plan.tenant == tenant_id
-        return True
+                return True, plan if plan is not None and plan.tenant == tenant_id else None
+        return False, None
+
+    def has_tariff_plan(self, plan_id: str, tenant_id: str) -> bool:
+        active, plan = self._offered(plan_id, tenant_id)
+        return plan is not None or not active
+
+    def plan_currency(self, plan_id: str, tenant_id: str) -> str:
+        """The currency the tariff plan charges in; "" when no plan set is active or it does not offer the plan."""
+        _, plan = self._offered(plan_id, tenant_id)
+        return plan.currency if plan is not None else ""

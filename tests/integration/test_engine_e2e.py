@@ -148,6 +148,28 @@ def test_set_and_clear_barring_flags_and_credit_limit(stack, booted) -> None:  #
     assert precondition_reason(err) == "SUBSCRIBER_STATE"
 
 
+def test_a_credit_limit_is_in_whole_minor_units_of_the_currency_the_subscriber_is_charged_in(stack, booted) -> None:  # type: ignore[no-untyped-def]
+    """A limit in another currency than the plan's, or finer than its minor unit, would never be compared with the charges
+    (alerts and barring compare currencies by equality, amounts in minor units): both are refused on their field."""
+    subs = stack.client("mvno-alpha").subscribers.rpc
+    sub = provision(stack, "mvno-alpha", "TP_ALPHA_SIMPLE")            # an EUR plan
+    before = audit_count(stack)
+
+    def limit(micros: int, currency: str):  # type: ignore[no-untyped-def]
+        return subs.SetSubscriberCreditLimit(spb.SetSubscriberCreditLimitRequest(
+            subscriber_id=sub.subscriber_id, credit_limit=common_pb2.Money(amount_micros=micros, currency=currency)))
+
+    err = rpc_error(lambda: limit(50 * EUR, "USD"), C.INVALID_ARGUMENT)
+    assert list(field_violations(err)) == ["credit_limit.currency"] and "EUR" in field_violations(err)["credit_limit.currency"]
+    err = rpc_error(lambda: limit(1, "EUR"), C.INVALID_ARGUMENT)          # 0.000001 EUR: below the cent
+    assert list(field_violations(err)) == ["credit_limit.amount_micros"]
+    err = rpc_error(lambda: limit(1, "JPY"), C.INVALID_ARGUMENT)          # 1 micro-yen, and not the plan's currency
+    assert set(field_violations(err)) == {"credit_limit.amount_micros", "credit_limit.currency"}
+    assert audit_count(stack) == before
+    got = limit(50 * EUR + 10_000, "EUR").subscriber                      # 50.01 EUR
+    assert (got.credit_limit.amount_micros, got.credit_limit.currency) == (50 * EUR + 10_000, "EUR")
+
+
 # -- 2. AuthorizeCall ---------------------------------------------------------------------------------------
 
 def test_authorize_call_applies_plan_emergency_staff_and_roaming_rules(stack, booted) -> None:  # type: ignore[no-untyped-def]

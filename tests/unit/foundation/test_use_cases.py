@@ -107,3 +107,15 @@ def test_the_audit_log_is_read_within_the_callers_scope(world) -> None:  # type:
         log.list(a, "mvno-b", "", "", page)
     with pytest.raises(PermissionDenied, match="audit.read"):
         log.list(principal("mvno-a", Role.CSR), "", "", "", page)
+
+
+def test_before_any_plan_set_a_credit_limit_is_in_the_tenants_currency(world) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, _, desk, principal = world
+    a = principal("mvno-a")
+    s = desk.provision(a, _new())
+    commits = store.commits
+    with pytest.raises(InvalidArgument) as err:
+        desk.set_credit_limit(a, s.subscriber_id, 20_000_000, "GBP")
+    assert [(v.field, "EUR" in v.description) for v in err.value.violations] == [("credit_limit.currency", True)]
+    assert store.commits == commits
+    assert desk.set_credit_limit(a, s.subscriber_id, 20_000_000, "EUR").credit_currency == "EUR"
