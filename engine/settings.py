@@ -82,6 +82,9 @@ class Settings:
     # Largest CDR file one MediateFile call uploads (the data messages together); it is spooled to a temporary file
     # before it is mediated, so this bounds the disk one call can take.
     max_mediation_upload_bytes: int = 2 * 1024**3
+    # Largest TAP 3.12 file one call mediates: a TAP file is decoded whole in memory (about 15 times its size at the
+    # peak), unlike a CSV file, which is read in blocks; a larger one is refused before it is read.
+    max_tap3_bytes: int = 32 * 1024**2
     # How often the server checks that its database answers (health turns NOT_SERVING when it does not).
     health_check_seconds: float = 5.0
     # Two-step recharge: a reservation neither committed nor released this long is moved on by RecoverReservations.

@@ -149,7 +149,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         calls=CallAuthoriser(rating, rule_book.barring(backend), uow, clock),
         rerate=RerateDesk(rating, plans, plan_uow, uow, StoredCdrReader(db)),
         mediation=MediationDesk(Path(settings.rules_dir) / "mediation", lambda tenant_id: SqlMediationStore(db, tenant_id),
-                                rating=lambda: rating, subscribers=SqlSubscriberTenants(db)),
+                                rating=lambda: rating, subscribers=SqlSubscriberTenants(db), max_tap3_bytes=settings.max_tap3_bytes),
         vouchers=_vouchers(settings, uow, clock),
         billing=_billing(settings, uow, clock, plans, parent_of, profiles),
     )

@@ -26,6 +26,7 @@ from engine.mediation.rows import CdrRow
 from engine.mediation.sources import find_source
 from engine.mediation.tap3 import mediate_tap3
 from engine.mediation.tenants import DEFAULT_DIRECTORY, SubscriberTenants, TenantDirectory, load_tenants
+from engine.settings import Settings
 from engine.yamlio import Problem
 from engine.rating.result import RatingStatus
 
@@ -67,8 +68,10 @@ class MediatedFile:
 
 class MediationDesk:
     def __init__(self, rules_dir: Path, store_for: Callable[[str], MediationStore], chunk_size: int = 20_000,
-                 rating: Callable[[], Rating] | None = None, subscribers: SubscriberTenants | None = None) -> None:
+                 rating: Callable[[], Rating] | None = None, subscribers: SubscriberTenants | None = None,
+                 max_tap3_bytes: int = Settings.max_tap3_bytes) -> None:
         self.rules_dir = Path(rules_dir)
+        self.max_tap3_bytes = max_tap3_bytes   # a TAP file is read whole: its bound, far below the upload's
         self.store_for = store_for
         self.chunk_size = chunk_size
         self.rating = rating   # built on first use: the composition root's rating desk
@@ -106,6 +109,10 @@ class MediationDesk:
         total = stream.seek(0, 2)
         stream.seek(0)
         if layout_name == TAP3:
+            if total > self.max_tap3_bytes:
+                raise InvalidArgument.field("data", f"this TAP3 file is {total:,} bytes, more than the {self.max_tap3_bytes:,} of the "
+                                                    "setting max_tap3_bytes (a TAP file is decoded whole in memory, about 15 times "
+                                                    "its size); nothing was stored")
             summary = mediate_tap3(store, stream.read(), content_sha256, file_name, namespace=principal.tenant_id,
                                    tenants=self._tenants(), only_tenant=only_tenant, subscribers=self.subscribers)
             if progress is not None:

@@ -1,9 +1,11 @@
 """The work of one mediation call is bounded, over a real port on SQLite and PostgreSQL: an upload past
 ``max_mediation_upload_bytes`` is refused on ``data`` while it is spooled (the spool, past its in-memory part a
-temporary file, deleted); ListRejects reads one page of rejects from the database, not the whole file's."""
+temporary file, deleted); a TAP file, decoded whole in memory, past the far smaller ``max_tap3_bytes`` is refused
+before it is read, nothing stored; ListRejects reads one page of rejects from the database, not the whole file's."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -14,20 +16,23 @@ import pytest
 
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
+from engine.mediation.tap3 import tap3_file_id
 from engine.settings import Settings
 from servers.mediation_service import SPOOL_IN_MEMORY
 from tests.integration.conftest import Stack, running_stack
 from tests.integration.helpers import field_violations, rpc_error
+from tests import tap3_writer as writer
 from tests.integration.test_mediation_service import ROW, _mediate, _upload
 
 pytestmark = pytest.mark.integration
 CAP = SPOOL_IN_MEMORY + (1 << 20)   # past the in-memory part: the spool is a file on disk when the cap is reached
+TAP_CAP = 4096
 
 
 @pytest.fixture(scope="module")
 def small_stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = Settings(home=Path(tmp_path_factory.mktemp("home")), database_url=db_url, shutdown_grace_seconds=2.0,
-                        max_mediation_upload_bytes=CAP)
+                        max_mediation_upload_bytes=CAP, max_tap3_bytes=TAP_CAP)
     with running_stack(settings) as s:
         yield s
 
@@ -76,3 +81,23 @@ def test_rejects_are_read_a_page_at_a_time_in_record_order(small_stack: Stack) -
             break
         token = page.next_page_token
     assert seen == want
+
+
+def _tap_file(events: int) -> bytes:
+    return writer.transfer_batch([writer.mo_call("234990100000001", "447700900001", f"4930{i:07d}", "20240102100000", 60, 1500)
+                                  for i in range(events)])
+
+
+def test_a_tap_file_past_its_own_cap_is_refused_before_it_is_read_and_nothing_is_stored(small_stack: Stack) -> None:
+    stub = small_stack.client("mno").stub(rpc.MediationServiceStub)
+    big, small = _tap_file(60), _tap_file(3)
+    assert len(small) <= TAP_CAP < len(big) < CAP                     # within the upload's cap, past the TAP file's
+    err = rpc_error(lambda: list(stub.MediateFile(_upload(big, "tap3", name="CDBIG"))), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "max_tap3_bytes" in field_violations(err)["data"] and f"{TAP_CAP:,}" in field_violations(err)["data"]
+    rpc_error(lambda: stub.GetFileSummary(pb.GetFileSummaryRequest(file_id=tap3_file_id(hashlib.sha256(big).hexdigest()))),
+              grpc.StatusCode.NOT_FOUND)
+    # a file within it is mediated and stored under the same kind of id
+    _, summary = _mediate(stub, small, "tap3", return_cdrs=False, name="CDSMALL")
+    assert summary.complete and summary.normalised == 3
+    assert summary.file_id == tap3_file_id(hashlib.sha256(small).hexdigest())
+    assert stub.GetFileSummary(pb.GetFileSummaryRequest(file_id=summary.file_id)).summary.normalised == 3

@@ -15,7 +15,8 @@ DOC = REPO / "docs" / "SECURITY.md"
 BEGIN, END = "<!-- roles table: generated from engine/identity.py -->", "<!-- end of roles table -->"
 LIMIT_SETTINGS = ("max_message_bytes", "max_workers", "max_voucher_batch", "max_plan_set_bytes", "max_plan_set_files",
                   "max_plan_set_values", "max_problems_per_file", "max_problems", "max_validation_seconds", "health_check_seconds",
-                  "shutdown_grace_seconds", "default_token_ttl_seconds", "max_mediation_upload_bytes")
+                  "shutdown_grace_seconds", "default_token_ttl_seconds", "max_mediation_upload_bytes",
+                  "max_tap3_bytes")
 
 
 def roles_table() -> str:
@@ -45,7 +46,7 @@ def test_every_limit_setting_is_in_the_limits_table_with_its_default() -> None:
         row = next((line for line in text.splitlines() if line.startswith(f"| `{name}`")), None)
         assert row is not None, f"docs/SECURITY.md: no row for the setting {name}"
         value = defaults[name]
-        shown = {8 * 2**20: "8 MiB", 16 * 2**20: "16 MiB", 2 * 2**30: "2 GiB", 30 * 24 * 3600: "30 days"}.get(value, f"{value:,}" if isinstance(value, int) else f"{value:g}")   # type: ignore[arg-type]
+        shown = {8 * 2**20: "8 MiB", 16 * 2**20: "16 MiB", 32 * 2**20: "32 MiB", 2 * 2**30: "2 GiB", 30 * 24 * 3600: "30 days"}.get(value, f"{value:,}" if isinstance(value, int) else f"{value:g}")   # type: ignore[arg-type]
         assert f"| {shown} |" in row, f"docs/SECURITY.md: {name}'s default is {shown}: {row}"
 
 
