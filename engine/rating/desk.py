@@ -46,6 +46,7 @@ from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
+from engine.subscriber_numbers import normalise_msisdn
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -515,6 +516,7 @@ class RatingDesk:
         principal.require(Permission.RATING)
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
+        msisdn = normalise_msisdn(msisdn)   # as AuthorizeCall and GetSubscriber take it: +33 6 12...
         if not cycle:
             now = self._clock.now()
             sub = self._subscribers({msisdn}).get(msisdn)

@@ -166,6 +166,12 @@ def test_bundle_counters_are_consumed_and_persisted(stack, active) -> None:  # t
     svc.RateCdr(rpb.RateCdrRequest(cdr=cdr(12, b="33698765432", seconds=600, a=msisdn, tenant="mno")))
     again = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=msisdn, cycle=cycle))
     assert {c.bundle_id: c.remaining for c in again.counters}["BN_S_VOICE_120MIN"] == 6600
+    # the number as people write it (+, spaces) is the subscriber's, with or without a cycle: not an empty answer
+    current = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=msisdn))      # the subscriber's cycle now
+    assert {c.bundle_id: c.remaining for c in current.counters}["BN_S_VOICE_120MIN"] == 6600
+    for written in ("+" + msisdn, f"+{msisdn[:2]} {msisdn[2:]}"):
+        assert svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=written, cycle=cycle)) == again
+        assert svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=written)) == current
 
 
 def test_rate_cdrs_streams_chunks_in_order(stack, active) -> None:  # type: ignore[no-untyped-def]
