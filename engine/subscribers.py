@@ -41,6 +41,12 @@ TRANSITIONS: dict[str, tuple[frozenset[SubscriberStatus], SubscriberStatus]] = {
 }
 
 
+def _check_reason(reason: str, errors: ErrorList) -> None:
+    """A staff reason (suspension, deactivation, barring, SIM swap) is kept in the audit log: bounded."""
+    if len(reason) > MAX_REASON:
+        errors.add("reason", f"must be at most {MAX_REASON} characters")
+
+
 class SubscriberDesk:
     """Use cases of SubscriberService."""
 
@@ -139,6 +145,9 @@ class SubscriberDesk:
     def transition(self, principal: Principal, subscriber_id: str, event: str, reason: str = "") -> Subscriber:
         principal.require(Permission.SUBSCRIBER_WRITE)
         allowed_from, to_state = TRANSITIONS[event]
+        errors = ErrorList()
+        _check_reason(reason, errors)
+        errors.raise_if_any(f"cannot {event} subscriber")
         now = self._clock.now()
         with self._uow() as uow:
             sub = self._load(uow, principal, subscriber_id)
@@ -192,8 +201,7 @@ class SubscriberDesk:
         errors = ErrorList()
         if problem := imsi_problem(imsi):
             errors.add("imsi", problem)
-        if len(reason) > MAX_REASON:
-            errors.add("reason", f"must be at most {MAX_REASON} characters")
+        _check_reason(reason, errors)
         errors.raise_if_any("cannot swap SIM")
         now = self._clock.now()
         with self._uow() as uow:
@@ -224,6 +232,7 @@ class SubscriberDesk:
                 errors.add("flag", "must be a barring flag name such as bar_international (bar_ then lower case, digits, '_')")
             elif barred and self.barring_flags is not None and flag not in self.barring_flags:
                 errors.add("flag", f"unknown barring flag {flag}: the barring rules know {', '.join(sorted(self.barring_flags))}")
+            _check_reason(reason, errors)
             errors.raise_if_any("cannot change barring")
             if sub.status is SubscriberStatus.DEACTIVATED:
                 raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)

@@ -157,3 +157,24 @@ def test_concurrent_provisioning_of_one_msisdn_creates_exactly_one(stack) -> Non
         results = list(pool.map(attempt, range(8)))
     assert results.count("ok") == 1, results
     assert set(results) <= {"ok", "ALREADY_EXISTS"}
+
+
+def test_a_reason_longer_than_500_characters_is_refused_on_reason_and_changes_nothing(stack) -> None:  # type: ignore[no-untyped-def]
+    csr = stack.client("mvno-alpha", "csr")
+    sid = provision(stack, csr).subscriber_id
+    csr.subscribers.rpc.ActivateSubscriber(pb.ActivateSubscriberRequest(subscriber_id=sid))
+    before = audit_count(stack)
+    long = "x" * 501
+    for call in (lambda: csr.subscribers.rpc.SuspendSubscriber(pb.SuspendSubscriberRequest(subscriber_id=sid, reason=long)),
+                 lambda: csr.subscribers.rpc.DeactivateSubscriber(pb.DeactivateSubscriberRequest(subscriber_id=sid, reason=long)),
+                 lambda: csr.subscribers.rpc.SetSubscriberBarring(pb.SetSubscriberBarringRequest(subscriber_id=sid, flag="bar_premium",
+                                                                                               barred=True, reason=long)),
+                 lambda: csr.subscribers.rpc.SwapSubscriberSim(pb.SwapSubscriberSimRequest(subscriber_id=sid, imsi=stack.unique_imsi(), reason=long))):
+        err = rpc_error(call, C.INVALID_ARGUMENT)
+        assert "500" in field_violations(err)["reason"]
+    assert audit_count(stack) == before
+    got = csr.subscribers.rpc.GetSubscriber(pb.GetSubscriberRequest(subscriber_id=sid)).subscriber
+    assert got.status == pb.SUBSCRIBER_STATUS_ACTIVE and not got.barring_flags
+    # 500 is enough
+    s = csr.subscribers.rpc.SuspendSubscriber(pb.SuspendSubscriberRequest(subscriber_id=sid, reason="y" * 500)).subscriber
+    assert s.status == pb.SUBSCRIBER_STATUS_SUSPENDED
