@@ -1106,6 +1106,10 @@ class SqlBillingUnitOfWork:
             q = q.where(t.c.kind == flt.kind)
         if flt.run_id:
             q = q.where(t.c.run_id == flt.run_id)
+        if flt.states is not None:
+            q = q.where(t.c.state.in_(sorted(s.value for s in flt.states)))
+        if flt.touching is not None:
+            q = q.where(t.c.period_end >= flt.touching[0], t.c.period_start <= flt.touching[1])
         if after is not None:
             tenant, invoice = after
             q = q.where(or_(t.c.tenant_id > tenant, and_(t.c.tenant_id == tenant, t.c.invoice_id > invoice)))

@@ -304,16 +304,16 @@ class InvoiceDesk:
     def _changed(self, tenant: str, start: date, end: date) -> builtins.list[tuple[Invoice, int, int]]:
         """Issued invoices touching ``[start, end)`` (a day of margin either side: periods are local days) whose frozen
         CDR charges differ from the ledger's: (invoice, frozen total, current total)."""
-        live = (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID, InvoiceState.PAID, InvoiceState.OVERDUE)
-        flt = InvoiceFilter(tenant_ids={tenant}, kind=DocumentKind.INVOICE.value)
+        live = frozenset((InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID, InvoiceState.PAID, InvoiceState.OVERDUE))
+        # the store reads only these: not every invoice the tenant ever had
+        flt = InvoiceFilter(tenant_ids={tenant}, kind=DocumentKind.INVOICE.value, states=live,
+                            touching=(start - timedelta(days=1), end + timedelta(days=1)))
         out: builtins.list[tuple[Invoice, int, int]] = []
         after: Any = None   # the store's keyset: (tenant, invoice id) of the last row read
         with self._uow(read_only=True) as uow:
             while True:
                 page = uow.list_invoices(flt, after, 500)
                 for inv in page:
-                    if inv.state not in live or inv.period_end < start - timedelta(days=1) or inv.period_start > end + timedelta(days=1):
-                        continue
                     frozen = dict(uow.frozen_usage(inv.invoice_id))
                     if not frozen:
                         continue

@@ -326,6 +326,8 @@ class MemoryBillingUnitOfWork:
         items = [i for i in items if (flt.tenant_ids is None or i.tenant_id in flt.tenant_ids)
                  and (not flt.account_id or i.account_id == flt.account_id) and (flt.state is None or i.state is flt.state)
                  and (not flt.kind or i.kind.value == flt.kind) and (not flt.run_id or i.run_id == flt.run_id)
+                 and (flt.states is None or i.state in flt.states)
+                 and (flt.touching is None or i.period_end >= flt.touching[0] and i.period_start <= flt.touching[1])
                  and (after is None or [i.tenant_id, i.invoice_id] > list(after))]
         return items[:limit]
 

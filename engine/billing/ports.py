@@ -109,6 +109,8 @@ class InvoiceFilter:
     state: InvoiceState | None = None
     kind: str = ""
     run_id: str = ""
+    states: frozenset[InvoiceState] | None = None   # in one of these states
+    touching: tuple[date, date] | None = None        # a period sharing a day with [first, last]
 
 
 @dataclass

@@ -129,6 +129,12 @@ def scenario(uow: Callable[..., Any]) -> list[tuple[str, Any]]:
     step("list invoices", read(lambda u: [i.invoice_id for i in u.list_invoices(InvoiceFilter(tenant_ids={"mno"}), None, 10)]))
     step("list drafts of a run", read(lambda u: [i.invoice_id for i in u.list_invoices(InvoiceFilter(state=InvoiceState.DRAFT,
                                                                                                        run_id="run_1"), None, 10)]))
+    # what RebillRerated reads: the live invoices whose period shares a day with the re-rated days, chosen by the store
+    live = frozenset({InvoiceState.ISSUED, InvoiceState.PAID})
+    spans = ((date(2026, 12, 14), date(2026, 12, 20)), (date(2026, 12, 15), date(2026, 12, 20)), (date(2026, 11, 1), date(2026, 11, 15)),
+             (date(2026, 11, 1), date(2026, 11, 14)))
+    step("live invoices touching days", read(lambda u: [[i.invoice_id for i in u.list_invoices(
+        InvoiceFilter(tenant_ids={"mno"}, states=live, touching=span), None, 10)] for span in spans]))
     step("overdue", write(lambda u: u.mark_overdue(date(2026, 12, 5))))
     step("states", read(lambda u: [(i.invoice_id, i.state) for i in u.list_invoices(InvoiceFilter(), None, 10)]))
     step("delete the draft", write(lambda u: u.delete_draft(u.find_invoice("inv_1").invoice)))
@@ -202,6 +208,7 @@ def test_memory_and_sql_billing_stores_agree(db_url: str) -> None:
     assert answers["freeze again"] == ("AlreadyExists", "", "billed CDR")   # the SQL store raised a bare IntegrityError before
     assert answers["ledger twice"] == ("AlreadyExists", "", "ledger entry")
     assert answers["claim again"] == ("AlreadyExists", "", "billing period")
+    assert answers["live invoices touching days"] == [["inv_2", "inv_3"], [], ["inv_2", "inv_3"], []]   # periods 11-15..12-14
     assert answers["frozen"] == ([("c2", 90)], [("c1", 1_100)]) and answers["numbers"] == (1, 4, 1, 1)
     assert answers["credits"] == ({"ACC-1": [("balance", 15_000_000)]}, {"ACC-2": [("balance", 1_000)]})
     assert answers["overdue"] == 1 and answers["after the delete"] == (None, [], ["oc_1", "oc_2"])

@@ -123,6 +123,31 @@ def test_re_rating_a_billed_period_re_bills_it_with_a_credit_note_and_a_new_invo
     err = rpc_error(lambda: bc.rebill_rerated(date(2026, 2, 1), date(2026, 2, 1) + timedelta(days=400), "x"), C.INVALID_ARGUMENT)
     assert "186 days" in field_violations(err)["period_end"]                  # bounded work per request
 
+    # the store hands over only the live invoices whose period touches the re-rated days (a day of margin), not every
+    # invoice the tenant ever had: credited ones and other months are not read at all
+    read: list[str] = []
+    desk, real = s.root.billing.invoices, s.root.billing.invoices._uow
+
+    def watched(*args, **kw):  # type: ignore[no-untyped-def]
+        unit = real(*args, **kw)
+        listed = unit.list_invoices
+        unit.list_invoices = lambda flt, after, limit: [read.append(i.invoice_id) or i for i in listed(flt, after, limit)]
+        return unit
+
+    live = {pb.INVOICE_STATE_ISSUED, pb.INVOICE_STATE_PARTIALLY_PAID, pb.INVOICE_STATE_PAID, pb.INVOICE_STATE_OVERDUE}
+    every = bc.list_invoices(page_size=1000).invoices
+    touching = sorted(i.invoice_id for i in every if i.tenant_id == "mno" and i.kind == pb.INVOICE_KIND_INVOICE and i.state in live
+                      and i.period_end >= "2026-01-31" and i.period_start <= "2026-03-02")
+    assert touching and len(touching) < len(every)
+    desk._uow = watched
+    try:
+        assert bc.rebill_rerated(date(2026, 2, 1), date(2026, 3, 1), "x", dry_run=True) == []
+        assert sorted(read) == touching
+        read.clear()
+        assert bc.rebill_rerated(date(2025, 6, 1), date(2025, 7, 1), "x", dry_run=True) == [] and read == []
+    finally:
+        desk._uow = real
+
 
 def test_a_re_bill_is_tenant_scoped(billing_stack: BillingStack) -> None:  # noqa: F811
     alpha = billing_stack.billing("mvno-alpha")
