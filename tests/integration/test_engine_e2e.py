@@ -252,7 +252,7 @@ def test_credit_alerts_fire_once_each_and_bar_at_100_percent(stack, booted) -> N
         ("WS_ALPHA_100", rpb.CREDIT_ALERT_KIND_NOTIFY_MVNO), ("WS_ALPHA_100", rpb.CREDIT_ALERT_KIND_BAR_SERVICE)]
     assert logged[3].channel == "webhook" and "credit_exhausted" in logged[3].text and "used=10.50" in logged[3].text
     assert logged[4].barring_flag == "bar_all_outgoing" and logged[4].service == "all"
-    assert logged[1].recipient == "billing@alpha-mobile.example" and "80% of your wholesale credit" in logged[1].text
+    assert logged[1].recipient == "billing@alpha-mobile.example" and "80% of a subscriber's credit limit" in logged[1].text
     assert (logged[0].credit_limit.amount_micros, logged[0].credit_used.amount_micros) == (10 * EUR, 6 * EUR)
     assert len({a.sequence for a in logged}) == 5
     rate(6, 500)                       # further usage fires nothing again in this period

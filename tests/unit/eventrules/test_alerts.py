@@ -27,7 +27,7 @@ def test_crossing_fires_once(book: RuleBook, backend: str) -> None:
     assert ids(crossed) == [("WS_ALPHA_50", "message")]
     a = crossed[0]
     assert a.channel == "email" and a.recipient == "billing@alpha-mobile.example"
-    assert a.text == "mvno-alpha: 50% of your wholesale credit used in 2026-11 (500.00 of 1000.00 EUR)."
+    assert a.text == "mvno-alpha: 50% of a subscriber's credit limit used in 2026-11 (500.00 of 1000.00 EUR)."
     # already above 50 %: usage growing further does not fire it again
     assert alerts.evaluate_credit(fact("mvno-alpha", 500 * EUR, 600 * EUR)) == []
 
