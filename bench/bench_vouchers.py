@@ -413,6 +413,7 @@ def run_redemptions_apart(server: _Server, count: int, clients: int = 32, channe
     one asyncio client process (``grpc.aio``, ``channels`` connections), each call with its bearer token.  The rate
     and latencies are the client's; the CPU per item is the SERVER process's (this one: gRPC, interceptor, servicer,
     Recharger.redeem; PostgreSQL's backends not included), and the client process's CPU is printed beside it."""
+    import gc
     import json
     import subprocess
 
@@ -426,12 +427,25 @@ def run_redemptions_apart(server: _Server, count: int, clients: int = 32, channe
                                   "calls": calls}) + "\n")
     child.stdin.flush()
     assert child.stdout.readline().strip() == "ready"   # connected: the clock starts now
+    pauses: list[float] = []   # the server process's full collections meanwhile: each stops every call
+
+    def collector(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            pauses.append(time.perf_counter())
+        else:
+            pauses.append(time.perf_counter() - pauses.pop())
+
+    gc.callbacks.append(collector)
     cpu = time.process_time()
     child.stdin.write("go\n")
     child.stdin.flush()
     answer = json.loads(child.stdout.readline())
     cpu = time.process_time() - cpu
+    gc.callbacks.remove(collector)
     child.wait()
+    _PAUSES.append(pauses)
     latencies, elapsed, n = sorted(answer["latencies"]), answer["elapsed"], len(answer["latencies"])
     assert answer["failed"] == 0, answer["first_error"]
     _CLIENT_CPU.append(answer["cpu"] / n * 1e6)
@@ -440,6 +454,7 @@ def run_redemptions_apart(server: _Server, count: int, clients: int = 32, channe
 
 
 _CLIENT_CPU: list[float] = []   # µs of the client process's CPU per call, one per run of run_redemptions_apart
+_PAUSES: list[list[float]] = []   # the server's full collections (seconds each), one list per run of run_redemptions_apart
 
 
 def client_process() -> int:
@@ -602,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         if args.only and key not in args.only.split(","):
                             continue
                         _CLIENT_CPU.clear()
+                        _PAUSES.clear()
                         results = [fn(server, redeem_count) for _ in range(runs)]
                         rate, p50, p95, p99, cpu, busy = (statistics.median(r[k] for r in results) for k in range(6))
                         print(f"{backend:9}   {what:33} {rate:8,.0f}/s  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms  "
@@ -609,7 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"{'':9}   {'':33} runs: " + "; ".join(f"{r[0]:,.0f}/s p99 {r[3]:.1f} ms" for r in results))
                         if _CLIENT_CPU:
                             print(f"{'':9}   {'':33} cpu above is the server process's; the client process's: "
-                                  f"{statistics.median(_CLIENT_CPU):.0f} µs/call")
+                                  f"{statistics.median(_CLIENT_CPU):.0f} µs/call; the server's full collections per run: "
+                                  + "; ".join(f"{len(p)}, longest {max(p, default=0) * 1000:.1f} ms" for p in _PAUSES))
             finally:
                 server.close()
                 drop()
