@@ -420,31 +420,31 @@ def run_redemptions_apart(server: _Server, count: int, clients: int = 32, channe
     batch = _Redemptions(server, count, clients)
     tag = f"apart{len(server.numbers)}"
     calls = [[[batch.numbers[i], batch.pin(i, n), f"{tag}-{i}-{n}"] for n in range(batch.per_client)] for i in range(clients)]
-    child = subprocess.Popen([sys.executable, "-m", "bench.bench_vouchers", "--client-process"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, cwd=REPO)
-    assert child.stdin is not None and child.stdout is not None
-    child.stdin.write(json.dumps({"address": server.address, "token": server.token("csr"), "channels": channels,
-                                  "calls": calls}) + "\n")
-    child.stdin.flush()
-    assert child.stdout.readline().strip() == "ready"   # connected: the clock starts now
-    pauses: list[float] = []   # the server process's full collections meanwhile: each stops every call
+    with subprocess.Popen([sys.executable, "-m", "bench.bench_vouchers", "--client-process"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd=REPO) as child:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps({"address": server.address, "token": server.token("csr"), "channels": channels,
+                                      "calls": calls}) + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ready"   # connected: the clock starts now
+        pauses: list[float] = []   # the server process's full collections meanwhile: each stops every call
 
-    def collector(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            pauses.append(time.perf_counter())
-        else:
-            pauses.append(time.perf_counter() - pauses.pop())
+        def collector(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                pauses.append(time.perf_counter())
+            else:
+                pauses.append(time.perf_counter() - pauses.pop())
 
-    gc.callbacks.append(collector)
-    cpu = time.process_time()
-    child.stdin.write("go\n")
-    child.stdin.flush()
-    answer = json.loads(child.stdout.readline())
-    cpu = time.process_time() - cpu
-    gc.callbacks.remove(collector)
-    child.wait()
+        gc.callbacks.append(collector)
+        cpu = time.process_time()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        answer = json.loads(child.stdout.readline())
+        cpu = time.process_time() - cpu
+        gc.callbacks.remove(collector)
+        child.wait()
     _PAUSES.append(pauses)
     latencies, elapsed, n = sorted(answer["latencies"]), answer["elapsed"], len(answer["latencies"])
     assert answer["failed"] == 0, answer["first_error"]
@@ -608,12 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     redeem_count = args.redeem or (2_048 if args.quick else 6_400)
                     print(f"{backend:9} redemption, 32 concurrent clients, {redeem_count:,} per run, median of {runs} runs "
                           f"({_load()}):")
-                    lines = [("floor", "floor: 1 trivial unit", run_round_trip_floor),
+                    parts: list[tuple[str, str, Callable[[_Server, int], Rates]]] = [
+                             ("floor", "floor: 1 trivial unit", run_round_trip_floor),
                              ("redeem", "Recharger.redeem (product path)", run_redemptions),
                              ("token", "token check per RPC", run_token_checks),
                              ("apart", "Redeem over gRPC, client process", lambda s, c: run_redemptions_apart(s, c, channels=args.channels)),
                              ("grpc", "Redeem over gRPC, in-process", run_redemptions_grpc)]
-                    for key, what, fn in lines:
+                    for key, what, fn in parts:
                         if args.only and key not in args.only.split(","):
                             continue
                         _CLIENT_CPU.clear()
