@@ -38,7 +38,15 @@ medians of the runs (each run's rate and p99 printed too):
 * **Recharger.redeem** -- the product path: the function ``VoucherService.Redeem`` calls
   (one round trip on PostgreSQL; on SQLite three statements in the writer thread's batch transaction);
 * **token check** -- what each RPC adds first (``TokenDesk.authenticate``);
-* **Redeem over gRPC** -- end to end, clients in this process (they share its CPU and GIL).
+* **Redeem over gRPC, client process** -- end to end with the clients in a separate process (``--client-process``:
+  one ``grpc.aio`` process, 32 calls in flight over ``--channels`` connections, each client redeeming its own
+  vouchers for its own subscriber): the rate and latencies are what the clients saw, the CPU per item is the server
+  process's alone (gRPC, interceptor, servicer, recharge; PostgreSQL's backends not included), and the client
+  process's CPU per call is printed below it.  Both processes share the machine's 2 cores;
+* **Redeem over gRPC, in-process** -- the same with 32 client threads in the server's process (they share its CPU
+  and GIL: a figure of the Python process, not of the server; kept to compare with earlier runs).
+
+``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).
 """
 
 from __future__ import annotations
@@ -275,7 +283,7 @@ class _Server:
     def __init__(self, url: str, home: Path) -> None:
         from engine.identity import Role
         from engine.settings import Settings
-        from servers.app import create_server
+        from servers.app import create_server, freeze_startup_heap
         from servers.bootstrap import bootstrap
         from servers.root import build_root
         from store.migrate import upgrade
@@ -284,6 +292,7 @@ class _Server:
         self.root = build_root(Settings(home=home, database_url=url, max_workers=48))
         bootstrap(self.root.settings, self.root)
         self.server, port = create_server(self.root, "127.0.0.1:0")
+        freeze_startup_heap()   # as `rulebill serve` does (unfrozen again in close(): this may run inside a test process)
         self.server.start()
         self.address = f"127.0.0.1:{port}"
         self.token = lambda role="operator_admin", privileges=(): self.root.tokens.issue(  # noqa: E731
@@ -296,8 +305,11 @@ class _Server:
         return RulebillClient(self.address, self.token(role, privileges)).vouchers.rpc
 
     def close(self) -> None:
+        import gc
+
         self.server.stop(1).wait()
         self.root.close()
+        gc.unfreeze()
 
 
 Rates = tuple[float, float, float, float, float, float]  # per second, p50, p95, p99 ms, CPU µs per item (this process, all
@@ -396,6 +408,105 @@ def run_redemptions_grpc(server: _Server, count: int, clients: int = 32) -> Rate
     return _concurrently(redeem, batch.per_client, clients)
 
 
+def run_redemptions_apart(server: _Server, count: int, clients: int = 32, channels: int = 4) -> Rates:
+    """End to end with the clients in a separate process: ``Redeem`` over gRPC from ``clients`` concurrent calls of
+    one asyncio client process (``grpc.aio``, ``channels`` connections), each call with its bearer token.  The rate
+    and latencies are the client's; the CPU per item is the SERVER process's (this one: gRPC, interceptor, servicer,
+    Recharger.redeem; PostgreSQL's backends not included), and the client process's CPU is printed beside it."""
+    import gc
+    import json
+    import subprocess
+
+    batch = _Redemptions(server, count, clients)
+    tag = f"apart{len(server.numbers)}"
+    calls = [[[batch.numbers[i], batch.pin(i, n), f"{tag}-{i}-{n}"] for n in range(batch.per_client)] for i in range(clients)]
+    with subprocess.Popen([sys.executable, "-m", "bench.bench_vouchers", "--client-process"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd=REPO) as child:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps({"address": server.address, "token": server.token("csr"), "channels": channels,
+                                      "calls": calls}) + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ready"   # connected: the clock starts now
+        pauses: list[float] = []   # the server process's full collections meanwhile: each stops every call
+
+        def collector(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                pauses.append(time.perf_counter())
+            else:
+                pauses.append(time.perf_counter() - pauses.pop())
+
+        gc.callbacks.append(collector)
+        cpu = time.process_time()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        answer = json.loads(child.stdout.readline())
+        cpu = time.process_time() - cpu
+        gc.callbacks.remove(collector)
+        child.wait()
+    _PAUSES.append(pauses)
+    latencies, elapsed, n = sorted(answer["latencies"]), answer["elapsed"], len(answer["latencies"])
+    assert answer["failed"] == 0, answer["first_error"]
+    _CLIENT_CPU.append(answer["cpu"] / n * 1e6)
+    return (n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.95)] * 1000, latencies[int(n * 0.99)] * 1000,
+            cpu / n * 1e6, cpu / elapsed)
+
+
+_CLIENT_CPU: list[float] = []   # µs of the client process's CPU per call, one per run of run_redemptions_apart
+_PAUSES: list[list[float]] = []   # the server's full collections (seconds each), one list per run of run_redemptions_apart
+
+
+def client_process() -> int:
+    """The client side of :func:`run_redemptions_apart` (``--client-process``): the calls from standard input, one list
+    per client (its own subscriber, as the in-process clients do), the clients' lists run concurrently over
+    ``channels`` channels; latencies, wall time and this process's CPU to standard output as JSON.  Imports grpc and
+    the generated messages only."""
+    import asyncio
+    import json
+
+    import grpc
+
+    from billing.v1 import voucher_pb2 as pb
+    from billing.v1 import voucher_pb2_grpc as rpc
+
+    job = json.loads(sys.stdin.readline())
+    metadata = (("authorization", f"Bearer {job['token']}"),)
+    requests = [[pb.RedeemRequest(msisdn=m, pin=p, request_id=r) for m, p, r in own] for own in job["calls"]]
+
+    async def run() -> dict[str, object]:
+        chans = [grpc.aio.insecure_channel(job["address"], options=[("grpc.use_local_subchannel_pool", 1)])
+                 for _ in range(job["channels"])]
+        for c in chans:
+            await c.channel_ready()
+        stubs = [rpc.VoucherServiceStub(c) for c in chans]
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        latencies: list[float] = []
+        failed: list[str] = []
+
+        async def worker(k: int) -> None:
+            redeem = stubs[k % len(stubs)].Redeem
+            for request in requests[k]:
+                t = time.perf_counter()
+                try:
+                    await redeem(request, metadata=metadata)
+                except grpc.aio.AioRpcError as exc:
+                    failed.append(f"{exc.code().name}: {exc.details()}")
+                latencies.append(time.perf_counter() - t)
+
+        start, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker(k) for k in range(len(requests))))
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        for c in chans:
+            await c.close()
+        return {"latencies": latencies, "elapsed": elapsed, "cpu": cpu, "failed": len(failed),
+                "first_error": failed[0] if failed else ""}
+
+    print(json.dumps(asyncio.run(run())), flush=True)
+    return 0
+
+
 def run_round_trip_floor(server: _Server, count: int, clients: int = 32) -> Rates:
     """The same-run floor: one trivial unit of database work per item, through the same connections and queue the
     recharge uses (PostgreSQL: ``SELECT 1`` on the recharge pool behind its admission gate; SQLite: ``SELECT 1`` as a
@@ -451,7 +562,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""),
                         help="admin URL of a PostgreSQL server (may CREATE DATABASE); default RULEBILL_TEST_POSTGRES_URL")
+    parser.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)   # run_redemptions_apart's client
+    parser.add_argument("--only", default="", help="redemption lines to run, comma-separated: floor, redeem, token, grpc, apart "
+                        "(default all)")
+    parser.add_argument("--channels", type=int, default=4, help="connections of the separate client process (default 4)")
     args = parser.parse_args(argv)
+    if args.client_process:
+        return client_process()
     count = 20_000 if args.quick else args.count
     runs = max(3, args.runs)
     sizes = [count] if args.quick else sorted({100_000, count})
@@ -491,15 +608,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     redeem_count = args.redeem or (2_048 if args.quick else 6_400)
                     print(f"{backend:9} redemption, 32 concurrent clients, {redeem_count:,} per run, median of {runs} runs "
                           f"({_load()}):")
-                    for what, fn in (("floor: 1 trivial unit", run_round_trip_floor),
-                                     ("Recharger.redeem (product path)", run_redemptions),
-                                     ("token check per RPC", run_token_checks),
-                                     ("Redeem over gRPC", run_redemptions_grpc)):
+                    parts: list[tuple[str, str, Callable[[_Server, int], Rates]]] = [
+                             ("floor", "floor: 1 trivial unit", run_round_trip_floor),
+                             ("redeem", "Recharger.redeem (product path)", run_redemptions),
+                             ("token", "token check per RPC", run_token_checks),
+                             ("apart", "Redeem over gRPC, client process", lambda s, c: run_redemptions_apart(s, c, channels=args.channels)),
+                             ("grpc", "Redeem over gRPC, in-process", run_redemptions_grpc)]
+                    for key, what, fn in parts:
+                        if args.only and key not in args.only.split(","):
+                            continue
+                        _CLIENT_CPU.clear()
+                        _PAUSES.clear()
                         results = [fn(server, redeem_count) for _ in range(runs)]
                         rate, p50, p95, p99, cpu, busy = (statistics.median(r[k] for r in results) for k in range(6))
                         print(f"{backend:9}   {what:33} {rate:8,.0f}/s  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms  "
                               f"cpu {cpu:6.0f} µs/item, {busy:4.2f} cpu-s/wall-s  ({_load()})")
                         print(f"{'':9}   {'':33} runs: " + "; ".join(f"{r[0]:,.0f}/s p99 {r[3]:.1f} ms" for r in results))
+                        if _CLIENT_CPU:
+                            print(f"{'':9}   {'':33} cpu above is the server process's; the client process's: "
+                                  f"{statistics.median(_CLIENT_CPU):.0f} µs/call; the server's full collections per run: "
+                                  + "; ".join(f"{len(p)}, longest {max(p, default=0) * 1000:.1f} ms" for p in _PAUSES))
             finally:
                 server.close()
                 drop()

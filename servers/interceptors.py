@@ -109,43 +109,41 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
         return _wrap(handler, method, self._tokens, self._health)
 
 
-class _Undecodable:
-    """A request whose bytes are not a valid message: refused as INVALID_ARGUMENT by the guard, where grpc would
-    answer INTERNAL ("Exception deserializing request")."""
+class _Refused:
+    """A request refused as it was read, as INVALID_ARGUMENT by the guard once the caller is authenticated: bytes that
+    are not a valid message of the method (grpc would answer INTERNAL, "Exception deserializing request"), or text
+    that no field may hold."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: InvalidArgument) -> None:
         self.error = error
 
 
 def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer``, refusing instead of raising; the NUL check (servers/convert.text_violations) looks at the
+    bytes just read: only a request whose bytes hold a zero byte at all (most hold none) has its fields walked, and no
+    request is serialized again for it."""
     if deserializer is None:
         return None
 
     def deserialize(data: bytes) -> Any:
         try:
-            return deserializer(data)
+            request = deserializer(data)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the client's malformed request
-            return _Undecodable(exc)
+            return _Refused(InvalidArgument.field("request", f"not a valid message of this method: {type(exc).__name__}"))
+        if b"\x00" in data:
+            message = request.message if isinstance(request, Wired) else request
+            violations = text_violations(message) if isinstance(message, Message) else []
+            if violations:
+                return _Refused(InvalidArgument("the request holds text no field may hold", violations))
+        return request
 
     return deserialize
 
 
 def _checked(request: Any) -> Any:
-    """The request, once it is a well-formed message whose text holds no NUL (servers/convert.text_violations)."""
-    if isinstance(request, _Undecodable):
-        raise InvalidArgument.field("request", f"not a valid message of this method: {type(request.error).__name__}")
-    # the walk over every field only for a request whose bytes hold a zero byte at all (most hold none); a request read
-    # with its bytes kept (servers.convert.Wired) is looked at in those, not serialized again
-    if isinstance(request, Wired):
-        message, data = request.message, request.data
-    elif isinstance(request, Message):
-        message, data = request, request.SerializeToString()
-    else:
-        return request
-    if b"\x00" in data:
-        violations = text_violations(message)
-        if violations:
-            raise InvalidArgument("the request holds text no field may hold", violations)
+    """The request, unless it was refused as it was read (:func:`_lenient`)."""
+    if isinstance(request, _Refused):
+        raise request.error
     return request
 
 
