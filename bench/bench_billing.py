@@ -8,6 +8,7 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --in-process             # several batches in threads of this process, not worker processes
     python -m bench.bench_billing --profile /tmp/prof      # cProfile each worker process (its stats in /tmp/prof/worker-<pid>.prof)
     python -m bench.bench_billing --digest                 # and a SHA-256 over what was stored (old and new code compared)
+    python -m bench.bench_billing --no-references          # the floor without its two reference reads (quicker pairs)
     python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
@@ -122,16 +123,17 @@ def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> Non
         raw.close()
 
 
-def floor(root: object, accounts: int, batch: int) -> tuple[tuple[float, float, float, int], tuple[float, float, float, int], float]:
-    """The period's rated CDRs read batch by batch with the bill run's own usage SQL (blocks), then one by one as
-    values; then one COPY TO STDOUT.  Each: (wall, client CPU, PostgreSQL CPU, CDRs)."""
+def floor(root: object, accounts: int, batch: int,
+          references: bool = True) -> tuple[tuple[float, float, float, int], tuple[float, float, float, int] | None, float | None]:
+    """The period's rated CDRs read batch by batch with the bill run's own usage SQL (blocks), then (``references``)
+    one by one as values and by one COPY TO STDOUT.  Each: (wall, client CPU, PostgreSQL CPU, CDRs)."""
     from store.billing import SqlRatedUsage
 
     db = root.db  # type: ignore[attr-defined]
     since = FEB - timedelta(days=62)
     until = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
     out = []
-    for how in ("blocks", "for_period"):
+    for how in ("blocks", "for_period") if references else ("blocks",):
         w0, c0, p0 = time.perf_counter(), time.process_time(), pg_cpu(root)
         rows = 0
         with db.connect() as conn:
@@ -143,6 +145,8 @@ def floor(root: object, accounts: int, batch: int) -> tuple[tuple[float, float, 
                 else:
                     rows += len(usage.for_period("mno", numbers, since, until))
         out.append((time.perf_counter() - w0, time.process_time() - c0, pg_cpu(root) - p0, rows))
+    if not references:
+        return out[0], None, None
     raw = db.raw_connection()
     w1 = time.perf_counter()
     try:
@@ -311,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdr-ids", choices=("random", "sequential"), default="random",
                         help="random 32 hex digits as mediation's (default), or in key order as before the seventh session")
     parser.add_argument("--profile", default="", metavar="DIR", help="cProfile each worker process; its stats to DIR/worker-<pid>.prof")
+    parser.add_argument("--no-references", action="store_true",
+                        help="the floor's blocks read only (not the CDR-by-CDR read nor the COPY TO STDOUT: before/after pairs)")
     parser.add_argument("--digest", action="store_true", help="print a SHA-256 over every stored document, bill and line (see digest)")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
@@ -342,15 +348,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")
-        (fw, fc, fp, rows), (vw, vc, vp, vrows), copy_wall = floor(root, args.accounts, args.batch)
-        assert rows == vrows == args.accounts * args.cdrs, (rows, vrows)
+        (fw, fc, fp, rows), values, copy_wall = floor(root, args.accounts, args.batch, not args.no_references)
+        assert rows == args.accounts * args.cdrs, rows
         n = args.accounts
         print(f"  floor: read the period's rated CDRs with the bill run's usage SQL (SqlRatedUsage.blocks, {args.batch} accounts a "
               f"query, one after the other): {fw:.2f} s wall = {n / fw:,.0f} accounts/s; CPU {fc:.2f} s here + {fp:.2f} s PostgreSQL "
               f"= {(fc + fp) / n * 1000:.2f} ms per account")
-        print(f"  reference: the same CDRs one by one into RatedUsage (SqlRatedUsage.for_period): {vw:.2f} s wall = {n / vw:,.0f} "
-              f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
-        print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
+        if values is not None and copy_wall is not None:
+            vw, vc, vp, vrows = values
+            assert vrows == rows, (rows, vrows)
+            print(f"  reference: the same CDRs one by one into RatedUsage (SqlRatedUsage.for_period): {vw:.2f} s wall = {n / vw:,.0f} "
+                  f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
+            print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
         k0, p0 = children_cpu(), pg_cpu(root)
         wall, cpu, run = bill_run(root, args.batch, args.workers, args.in_process, args.profile)
