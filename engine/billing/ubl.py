@@ -286,7 +286,7 @@ def _line(line: BillLine, tag: str, qty_tag: str, amt: _Amounts) -> str:
     # the quantity is 1 (or -1 for a negative line): the CDR count or days are in the description,
     # so quantity x price = line amount holds exactly and the price is never negative (BR-27)
     micros = line.amount_micros
-    kind = line.charge_type._value_
+    kind = line.charge_type._value_   # the member's value as stored (Enum.value is a Python-level descriptor, read per line)
     detail = f"+{line.msisdn}" if line.msisdn else ""
     count = (f"{line.quantity} CDRs" if kind == "usage" else f"{line.quantity} days" if kind in ("fee", "bundle_fee") else "")
     if count:
