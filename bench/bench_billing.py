@@ -6,6 +6,9 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --quick                  # 300 accounts x 50 CDRs (smoke)
     python -m bench.bench_billing --workers 1              # batches one after the other (default 2, the billing_workers setting)
     python -m bench.bench_billing --in-process             # several batches in threads of this process, not worker processes
+    python -m bench.bench_billing --profile /tmp/prof      # cProfile each worker process (its stats in /tmp/prof/worker-<pid>.prof)
+    python -m bench.bench_billing --digest                 # and a SHA-256 over what was stored (old and new code compared)
+    python -m bench.bench_billing --no-references          # the floor without its two reference reads (quicker pairs)
     python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
@@ -120,16 +123,17 @@ def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> Non
         raw.close()
 
 
-def floor(root: object, accounts: int, batch: int) -> tuple[tuple[float, float, float, int], tuple[float, float, float, int], float]:
-    """The period's rated CDRs read batch by batch with the bill run's own usage SQL (blocks), then one by one as
-    values; then one COPY TO STDOUT.  Each: (wall, client CPU, PostgreSQL CPU, CDRs)."""
+def floor(root: object, accounts: int, batch: int,
+          references: bool = True) -> tuple[tuple[float, float, float, int], tuple[float, float, float, int] | None, float | None]:
+    """The period's rated CDRs read batch by batch with the bill run's own usage SQL (blocks), then (``references``)
+    one by one as values and by one COPY TO STDOUT.  Each: (wall, client CPU, PostgreSQL CPU, CDRs)."""
     from store.billing import SqlRatedUsage
 
     db = root.db  # type: ignore[attr-defined]
     since = FEB - timedelta(days=62)
     until = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
     out = []
-    for how in ("blocks", "for_period"):
+    for how in ("blocks", "for_period") if references else ("blocks",):
         w0, c0, p0 = time.perf_counter(), time.process_time(), pg_cpu(root)
         rows = 0
         with db.connect() as conn:
@@ -141,6 +145,8 @@ def floor(root: object, accounts: int, batch: int) -> tuple[tuple[float, float, 
                 else:
                     rows += len(usage.for_period("mno", numbers, since, until))
         out.append((time.perf_counter() - w0, time.process_time() - c0, pg_cpu(root) - p0, rows))
+    if not references:
+        return out[0], None, None
     raw = db.raw_connection()
     w1 = time.perf_counter()
     try:
@@ -201,7 +207,24 @@ def wait_for_workers(timeout: float = 30.0) -> None:
     time.sleep(0.5)
 
 
-def bill_run(root: object, batch: int, workers: int, in_process: bool) -> tuple[float, float, object]:
+def _profiled_worker(factory: object, folder: str) -> object:
+    """A bill-run worker's runner built by ``factory``, with cProfile (CPU time) on from here to the worker's exit (its stats
+    written to ``folder``/worker-<pid>.prof then)."""
+    import atexit
+    import cProfile
+
+    profile = cProfile.Profile(time.process_time)   # CPU time: the figures hold on a loaded machine
+
+    def write() -> None:
+        profile.disable()
+        profile.dump_stats(f"{folder}/worker-{os.getpid()}.prof")
+
+    atexit.register(write)
+    profile.enable()
+    return factory()  # type: ignore[operator]
+
+
+def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: str = "") -> tuple[float, float, object]:
     from engine.billing.ports import RunMode
     from engine.billing.runs import RunRequest
     from engine.identity import SYSTEM
@@ -211,6 +234,11 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool) -> tuple[
     desk.runs.workers = workers
     if in_process:
         desk.runs.worker = None
+    elif profile:
+        from functools import partial
+
+        Path(profile).mkdir(parents=True, exist_ok=True)
+        desk.runs.worker = partial(_profiled_worker, desk.runs.worker, profile)
     desk.runs.process_min_accounts = 0   # worker processes whatever the size (the server starts them from PROCESS_MIN_ACCOUNTS)
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
@@ -220,6 +248,31 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool) -> tuple[
     for last in desk.runs.start(principal, RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1))):
         pass
     return time.perf_counter() - w0, time.process_time() - c0, last
+
+
+def digest(root: object) -> tuple[str, int]:
+    """SHA-256 over what the run stored for each account, in account order: its document (the invoice number, which
+    depends on the order the batches committed in, written as N), its bill's JSON and its invoice lines (without the
+    random invoice id); with how many invoices.  Equal digests from two versions of the code: the same bytes."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from store.billing import billing_invoice_lines, billing_invoices
+
+    t, ln = billing_invoices, billing_invoice_lines
+    per_account: dict[str, str] = {}
+    with root.db.connect() as conn:  # type: ignore[attr-defined]
+        lines: dict[str, list[str]] = {}
+        for r in conn.execute(select(ln).order_by(ln.c.invoice_id, ln.c.line_id)):
+            lines.setdefault(r.invoice_id, []).append(repr(tuple(r)[1:]))
+        for r in conn.execute(select(t.c.invoice_id, t.c.account_id, t.c.number, t.c.document, t.c.bill)):
+            h = hashlib.sha256(zlib.decompress(r.document).replace(r.number.encode(), b"N"))
+            h.update(zlib.decompress(r.bill))
+            h.update("\n".join(lines.get(r.invoice_id, [])).encode())
+            per_account[r.account_id] = h.hexdigest()
+    total = hashlib.sha256("".join(per_account[a] for a in sorted(per_account)).encode())
+    return total.hexdigest(), len(per_account)
 
 
 def validation_cost(root: object, sample: int) -> tuple[float, float, int, list[str]] | None:
@@ -261,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--cdr-ids", choices=("random", "sequential"), default="random",
                         help="random 32 hex digits as mediation's (default), or in key order as before the seventh session")
+    parser.add_argument("--profile", default="", metavar="DIR", help="cProfile each worker process; its stats to DIR/worker-<pid>.prof")
+    parser.add_argument("--no-references", action="store_true",
+                        help="the floor's blocks read only (not the CDR-by-CDR read nor the COPY TO STDOUT: before/after pairs)")
+    parser.add_argument("--digest", action="store_true", help="print a SHA-256 over every stored document, bill and line (see digest)")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
     if args.quick:
@@ -291,18 +348,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")
-        (fw, fc, fp, rows), (vw, vc, vp, vrows), copy_wall = floor(root, args.accounts, args.batch)
-        assert rows == vrows == args.accounts * args.cdrs, (rows, vrows)
+        (fw, fc, fp, rows), values, copy_wall = floor(root, args.accounts, args.batch, not args.no_references)
+        assert rows == args.accounts * args.cdrs, rows
         n = args.accounts
         print(f"  floor: read the period's rated CDRs with the bill run's usage SQL (SqlRatedUsage.blocks, {args.batch} accounts a "
               f"query, one after the other): {fw:.2f} s wall = {n / fw:,.0f} accounts/s; CPU {fc:.2f} s here + {fp:.2f} s PostgreSQL "
               f"= {(fc + fp) / n * 1000:.2f} ms per account")
-        print(f"  reference: the same CDRs one by one into RatedUsage (SqlRatedUsage.for_period): {vw:.2f} s wall = {n / vw:,.0f} "
-              f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
-        print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
+        if values is not None and copy_wall is not None:
+            vw, vc, vp, vrows = values
+            assert vrows == rows, (rows, vrows)
+            print(f"  reference: the same CDRs one by one into RatedUsage (SqlRatedUsage.for_period): {vw:.2f} s wall = {n / vw:,.0f} "
+                  f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
+            print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
         k0, p0 = children_cpu(), pg_cpu(root)
-        wall, cpu, run = bill_run(root, args.batch, args.workers, args.in_process)
+        wall, cpu, run = bill_run(root, args.batch, args.workers, args.in_process, args.profile)
         p1 = pg_cpu(root)
         wait_for_workers()
         kids = children_cpu() - k0
@@ -314,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({total / wall:.2f} of {os.cpu_count()} cores over the run's wall time); per invoice {(cpu + kids) / n * 1000:.2f} ms "
               f"Python + {(p1 - p0) / n * 1000:.2f} ms PostgreSQL")
         print(f"  [{load()}]")
+        if args.digest:
+            sha, count = digest(root)
+            print(f"  SHA-256 of the {count:,} invoices' documents, bills and lines: {sha}")
         cost = validation_cost(root, args.sample)
         if cost is None:
             print("  validation: ../shared/conformance absent, not measured")

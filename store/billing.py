@@ -987,26 +987,28 @@ class SqlBillingUnitOfWork:
         if not bills:
             return
         rows: list[dict[str, Any]] = []
-        lines: list[tuple[Any, ...]] = []
         for b in bills:
             values = _invoice_values(b.invoice)
             values["bill"] = b.bill
             values["document"] = compress(b.document) if b.document is not None else None
             rows.append(values)
-            i = b.invoice
-            lines.extend([_line_row(i, ln) for ln in i.lines])
+
+        def lines() -> list[tuple[Any, ...]]:
+            # the lines as row tuples only where they go so (SQLite; a value COPY's text format would escape)
+            return [_line_row(b.invoice, ln) for b in bills for ln in b.invoice.lines]
+
         if self.dialect == "postgresql":
             self._copy(billing_invoices, rows, binary=True)
             text = _lines_copy_text([b.invoice for b in bills])
             if text is None:
-                self._copy_rows(billing_invoice_lines, lines)
+                self._copy_rows(billing_invoice_lines, lines())
             elif text:
                 self._copy_text(billing_invoice_lines, text)
             return
         self.s.execute(insert(billing_invoices), rows)
-        if lines:
+        if rows_of_lines := lines():
             names = [c.name for c in billing_invoice_lines.columns]
-            self.s.execute(insert(billing_invoice_lines), [dict(zip(names, line)) for line in lines])
+            self.s.execute(insert(billing_invoice_lines), [dict(zip(names, line)) for line in rows_of_lines])
 
     def _copy(self, table: Table, rows: Sequence[dict[str, Any]], binary: bool = False) -> None:
         """PostgreSQL COPY of dict rows (a bill run batch's invoices and lines: one round trip, no per-row statement)."""
@@ -1188,7 +1190,7 @@ def _lines_copy_text(invoices: Sequence[Invoice]) -> str | None:
             start = ln.period_start
             if start is None:
                 nulls += 1
-            out.append(f"{head}{ln.line_id}{owner}{ln.subscriber_id}\t{ln.charge_type.value}\t{ln.item_id}\t{'t' if ln.advance else 'f'}\t"
+            out.append(f"{head}{ln.line_id}{owner}{ln.subscriber_id}\t{ln.charge_type._value_}\t{ln.item_id}\t{'t' if ln.advance else 'f'}\t"
                        f"{_COPY_NULL if start is None else start.isoformat()}\t{int(ln.amount_micros)}\t{ln.ref_line_id}\n")
     text = "".join(out)
     if (text.count("\t") != (_LINE_COLUMNS - 1) * len(out) or text.count("\n") != len(out) or text.count("\\") != nulls

@@ -24,6 +24,8 @@ class BillingCatalogue:
     discount_models: dict[str, DiscountModel]
     version: int = 0
     taxes: TaxBook = field(init=False)
+    # a usage line's name by (service, destination group, language): compute_bill's, the same on every bill of a run
+    usage_names: dict[tuple[str, str, str], str] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.taxes = TaxBook(self.plan_set.tax_tables)

@@ -28,6 +28,7 @@ from engine.billing.model import (
     Totals,
 )
 from engine.billing.ports import StoredBill
+from engine.billing.taxes import RateMemo
 from engine.billing.ubl import usage_from_document
 
 
@@ -40,6 +41,15 @@ def tax_dict(t: TaxRate) -> dict[str, Any]:
             "exemption_reason": t.exemption_reason}
 
 
+# the bills of a run share a few rates: each one's dict built once and shared by the lines' dicts, which the JSON
+# encoder only reads (line_dict, adjustment_dict)
+_shared_tax_dict: RateMemo[tuple[()], dict[str, Any]] = RateMemo(lambda t, _key: tax_dict(t), 256)
+
+
+def _tax_dict(t: TaxRate) -> dict[str, Any]:
+    return _shared_tax_dict(t, ())
+
+
 def tax_from(d: dict[str, Any]) -> TaxRate:
     return TaxRate(d["code"], Fraction(*d["percent"]), d["exemption_code"], d["exemption_reason"])
 
@@ -47,8 +57,8 @@ def tax_from(d: dict[str, Any]) -> TaxRate:
 def line_dict(ln: BillLine) -> dict[str, Any]:
     exact = ln.exact_micros
     return {
-        "line_id": ln.line_id, "charge_type": ln.charge_type.value, "description": ln.description, "amount": ln.amount_micros,
-        "tax": tax_dict(ln.tax), "tax_category": ln.tax_category, "subscriber_id": ln.subscriber_id, "msisdn": ln.msisdn,
+        "line_id": ln.line_id, "charge_type": ln.charge_type._value_, "description": ln.description, "amount": ln.amount_micros,
+        "tax": _tax_dict(ln.tax), "tax_category": ln.tax_category, "subscriber_id": ln.subscriber_id, "msisdn": ln.msisdn,
         "item_id": ln.item_id, "service": ln.service, "destination": ln.destination, "tariff_plan": ln.tariff_plan,
         "period_start": ln.period_start.isoformat() if ln.period_start else None,
         "period_end": ln.period_end.isoformat() if ln.period_end else None, "quantity": ln.quantity,
@@ -66,7 +76,7 @@ def line_from(d: dict[str, Any]) -> BillLine:
 
 def adjustment_dict(a: Adjustment) -> dict[str, Any]:
     return {"id": a.adjustment_id, "charge": a.charge, "reason": a.reason, "discount_plan": a.discount_plan, "amount": a.amount_micros,
-            "tax": tax_dict(a.tax), "tax_category": a.tax_category, "subscriber_id": a.subscriber_id}
+            "tax": _tax_dict(a.tax), "tax_category": a.tax_category, "subscriber_id": a.subscriber_id}
 
 
 def adjustment_from(d: dict[str, Any]) -> Adjustment:

@@ -42,7 +42,7 @@ from engine.billing.taxes import TaxProblem, tax_breakdown
 from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids, merge_rows
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
-from engine.money import RoundingMode, round_fraction
+from engine.money import RoundingMode, round_micros
 from engine.plans.model import TaxExemption
 
 
@@ -104,6 +104,15 @@ def account_problems(account: Account, profile: BillingProfile, catalogue: Billi
 
 
 def _usage_name(catalogue: BillingCatalogue, service: str, destination: str, language: str) -> str:
+    # the same few names on every bill of a run: kept with the plan set's catalogue
+    key = (service, destination, language)
+    found = catalogue.usage_names.get(key)
+    if found is None:
+        found = catalogue.usage_names[key] = _new_usage_name(catalogue, service, destination, language)
+    return found
+
+
+def _new_usage_name(catalogue: BillingCatalogue, service: str, destination: str, language: str) -> str:
     what = word(service, language) if service in ("voice", "sms", "mms", "data", "supplementary") else service
     where = catalogue.destination_name(destination) if destination else word("other", language)
     return f"{what} - {where}"
@@ -204,7 +213,7 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             version = catalogue.plan_version(plan, last_day) or catalogue.plan_version(plan, period.start)
             category = version.tax_category if version is not None else "standard"
             add_line(charge_type=ChargeType.USAGE, description=_usage_name(catalogue, service, destination, language),
-                     amount_micros=round_fraction(Fraction(exact), RoundingMode.HALF_UP, minor), tax_category=category,
+                     amount_micros=round_micros(exact, 1, RoundingMode.HALF_UP, minor), tax_category=category,
                      subscriber_id=subscriber_id, msisdn=msisdn, item_id=destination or service, service=service,
                      destination=destination, tariff_plan=plan, period_start=period.start, period_end=period.end, quantity=count,
                      exact_micros=exact)

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Callable, Sequence
 
 from engine.billing.catalogue import BillingCatalogue
@@ -102,9 +103,13 @@ class DiscountRun:
         self.catalogue = catalogue
         self.minor = minor_units
         self.tax_for = tax_for
-        self.net: list[Fraction] = [Fraction(line.amount_micros) for line in lines]
         self.applied: list[AppliedDiscount] = []
         self.problems: list[str] = []
+
+    @cached_property
+    def net(self) -> list[Fraction]:
+        """Each line's net of the discounts applied so far (built when a discount first applies: most bills have none)."""
+        return [Fraction(line.amount_micros) for line in self.lines]
 
     def run(self, scope: Scope) -> None:
         found = [(did, self.catalogue.discount(did)) for did in scope.discounts]

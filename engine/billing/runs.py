@@ -473,6 +473,7 @@ class BillRunner:
         with self._uow(read_only=True) as uow:
             subscriber_ids = sorted({a.subscriber_id for j in jobs for a in j.assignments})
             facts = uow.subscriber_facts(tenant, subscriber_ids)
+            services_of = {id(j): self._services(j, facts) for j in jobs}   # once per job: the fit and the inputs
             msisdns = sorted({a.msisdn for j in jobs for a in j.assignments})
             starts, ends = [], []
             for j in jobs:
@@ -486,7 +487,7 @@ class BillRunner:
             if msisdns and blocks:
                 block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends))}
                 for j, end in zip(jobs, ends):
-                    if self._fits(j, self._services(j, facts), block_of, end):
+                    if self._fits(j, services_of[id(j)], block_of, end):
                         fits.add(id(j))
                 one_by_one = sorted({a.msisdn for j in jobs if id(j) not in fits for a in j.assignments})
             if one_by_one:
@@ -508,7 +509,7 @@ class BillRunner:
             if catalogue is None:
                 out[id(j)] = f"tenant {tenant} has no plan set in force on {j.period.end}"
                 continue
-            services = self._services(j, facts)
+            services = services_of[id(j)]
             numbers = dict.fromkeys(s.msisdn for s in services)
             mine = [u for n in numbers for u in usage.get(n, ())]
             subs = set(numbers)

@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 
 from engine.billing.model import Account, Adjustment, BillLine, DocumentKind, RatedUsage, TaxRate, TaxSubtotal, Totals
 from engine.billing.profile import BillingProfile
+from engine.billing.taxes import RateMemo
 from engine.billing.usage_blocks import csv_row
 from engine.currencies import minor_units
 from engine.money import MAX_DECIMALS, MICROS, RoundingMode, format_amount, format_micros, parse_amount, round_fraction
@@ -112,6 +113,10 @@ class _Amounts:
         self.attr = f' currencyID="{currency}"'
 
     def __call__(self, micros: int) -> str:
+        if self.decimals == 2 and micros >= 0 and micros % 10_000 == 0:
+            # an amount rounded to cents (every amount a bill shows): format_micros's text without its general steps
+            cents = micros // 10_000
+            return f"{cents // 100}.{cents % 100:02d}"
         return format_micros(micros, self.decimals)
 
 
@@ -174,6 +179,24 @@ def _party(name: str, address: str, vat_id: str, company_id: str, email: str, pa
     return "".join(out)
 
 
+_SELLERS: dict[int, tuple[BillingProfile, str]] = {}
+
+
+def _seller_party(profile: BillingProfile) -> str:
+    """The seller's party, the same on every document of a billing profile (kept by the profile's identity)."""
+    hit = _SELLERS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    seller = profile.seller
+    sa = seller.address
+    text = (f"<cac:AccountingSupplierParty>{_party(seller.name, _address(sa.lines, sa.city, sa.postal_code, sa.region, sa.country), seller.vat_id, seller.company_id, seller.email)}"
+            "</cac:AccountingSupplierParty>")
+    if len(_SELLERS) >= 64:
+        _SELLERS.clear()
+    _SELLERS[id(profile)] = (profile, text)
+    return text
+
+
 def render_ubl(doc: Document) -> bytes:
     """The UBL 2.1 XML of ``doc`` (UTF-8)."""
     root, ns, type_code, line_tag, qty_tag = ROOTS[doc.kind]
@@ -210,12 +233,8 @@ def render_ubl(doc: Document) -> bytes:
                    '<cac:Attachment><cbc:EmbeddedDocumentBinaryObject mimeCode="text/csv" filename="usage.csv">')
         at = len(out)
         out.append("</cbc:EmbeddedDocumentBinaryObject></cac:Attachment></cac:AdditionalDocumentReference>")
-    seller = doc.seller.seller
-    sa = seller.address
-    out.append("<cac:AccountingSupplierParty>")
-    out.append(_party(seller.name, _address(sa.lines, sa.city, sa.postal_code, sa.region, sa.country), seller.vat_id, seller.company_id,
-                      seller.email))
-    out.append("</cac:AccountingSupplierParty><cac:AccountingCustomerParty>")
+    out.append(_seller_party(doc.seller))
+    out.append("<cac:AccountingCustomerParty>")
     ba = account.address
     assert ba is not None
     out.append(_party(account.name, _address(ba.lines, ba.city, ba.postal_code, ba.region, ba.country), account.vat_id,
@@ -267,23 +286,35 @@ def _line(line: BillLine, tag: str, qty_tag: str, amt: _Amounts) -> str:
     # the quantity is 1 (or -1 for a negative line): the CDR count or days are in the description,
     # so quantity x price = line amount holds exactly and the price is never negative (BR-27)
     micros = line.amount_micros
-    quantity = "-1" if micros < 0 else "1"
-    period = (f"<cac:InvoicePeriod><cbc:StartDate>{line.period_start.isoformat()}</cbc:StartDate>"
-              f"<cbc:EndDate>{(line.period_end - _DAY).isoformat()}</cbc:EndDate></cac:InvoicePeriod>"
-              if line.period_start is not None and line.period_end is not None else "")
-    kind = line.charge_type.value
+    kind = line.charge_type._value_   # the member's value as stored (Enum.value is a Python-level descriptor, read per line)
     detail = f"+{line.msisdn}" if line.msisdn else ""
     count = (f"{line.quantity} CDRs" if kind == "usage" else f"{line.quantity} days" if kind in ("fee", "bundle_fee") else "")
     if count:
         detail = f"{detail}, {count}" if detail else count
-    item_id = (f"<cac:SellersItemIdentification><cbc:ID>{e(line.item_id)}</cbc:ID></cac:SellersItemIdentification>"
-               if line.item_id else "")
-    return (f'<cac:{tag}><cbc:ID>{e(line.line_id)}</cbc:ID><cbc:{qty_tag} unitCode="C62">{quantity}</cbc:{qty_tag}>'
-            f"<cbc:LineExtensionAmount{cur}>{amt(micros)}</cbc:LineExtensionAmount>{period}<cac:Item>"
-            f"{f'<cbc:Description>{e(detail)}</cbc:Description>' if detail else ''}<cbc:Name>{e(line.description)}</cbc:Name>{item_id}"
-            f"{_tax_category('ClassifiedTaxCategory', line.tax)}<cac:AdditionalItemProperty><cbc:Name>charge_type</cbc:Name>"
-            f"<cbc:Value>{kind}</cbc:Value></cac:AdditionalItemProperty></cac:Item>"
+    return (f'<cac:{tag}><cbc:ID>{e(line.line_id)}</cbc:ID><cbc:{qty_tag} unitCode="C62">{"-1" if micros < 0 else "1"}</cbc:{qty_tag}>'
+            f"<cbc:LineExtensionAmount{cur}>{amt(micros)}</cbc:LineExtensionAmount>{_line_period(line.period_start, line.period_end)}"
+            f"<cac:Item>{f'<cbc:Description>{e(detail)}</cbc:Description>' if detail else ''}"
+            f"{_line_item(line.tax, (line.description, line.item_id, kind))}"
             f"<cac:Price><cbc:PriceAmount{cur}>{amt(-micros if micros < 0 else micros)}</cbc:PriceAmount></cac:Price></cac:{tag}>")
 
 
+@lru_cache(maxsize=256)
+def _line_period(start: date | None, end: date | None) -> str:
+    """A line's period (the same few on every bill of a run)."""
+    if start is None or end is None:
+        return ""
+    return (f"<cac:InvoicePeriod><cbc:StartDate>{start.isoformat()}</cbc:StartDate>"
+            f"<cbc:EndDate>{(end - _DAY).isoformat()}</cbc:EndDate></cac:InvoicePeriod>")
+
+
+def _new_line_item(tax: TaxRate, key: tuple[str, str, str]) -> str:
+    """The item of a line from its name on: the same for a plan's fee or a destination's usage on every bill of a run."""
+    description, item_id, kind = key
+    item = (f"<cac:SellersItemIdentification><cbc:ID>{e(item_id)}</cbc:ID></cac:SellersItemIdentification>" if item_id else "")
+    return (f"<cbc:Name>{e(description)}</cbc:Name>{item}{_tax_category('ClassifiedTaxCategory', tax)}"
+            f"<cac:AdditionalItemProperty><cbc:Name>charge_type</cbc:Name><cbc:Value>{kind}</cbc:Value></cac:AdditionalItemProperty>"
+            "</cac:Item>")
+
+
 _DAY = timedelta(days=1)
+_line_item: RateMemo[tuple[str, str, str], str] = RateMemo(_new_line_item)
