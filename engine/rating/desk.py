@@ -19,6 +19,12 @@ tariff plan, from the anchor day of the billing account the subscriber is assign
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
 holds those valid at its start time.
+
+A chunk's per-row and per-subscriber loops (each row's plan set, tariff plan and subscriber, its counter key, the
+monthly counters of its cycle, its wallet, its ledger row and charge) run in C (engine/rating/_chunkrows.c) when it is
+built; the Python loops beside each call are the oracle tests/unit/rating/test_chunk_rows_c.py holds it to
+(``RatingDesk.use_c`` False), and the way a build without a C compiler rates.  A chunk whose rows may fire credit
+alerts writes its ledger rows in Python (the alerts are fired row by row in its transaction).
 """
 
 from __future__ import annotations
