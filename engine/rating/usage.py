@@ -33,9 +33,9 @@ from typing import Any, Iterable, Protocol
 from engine.rating.period import cycle_bounds
 
 try:   # the wallets' loops in C (engine/rating/_chunkrows.c); the Python loops of Usage are its oracle
-    from engine.rating import _chunkrows
+    from engine.rating._chunkrows import counter_changes as _counter_changes, wallets as _wallets_of
 except ImportError:  # pragma: no cover - a build without a C compiler
-    _chunkrows = None   # type: ignore[assignment]
+    _counter_changes = _wallets_of = None   # type: ignore[assignment]
 
 CounterKey = tuple[str, str, str]            # (tenant, msisdn, cycle)
 ADD_ON_MARK = "+"   # the counter cycle of an add-on purchase is "+NNNNNN" (engine.rating.addons)
@@ -134,7 +134,7 @@ class UsageRepository(Protocol):
 class Usage:
     """The counters and balances of a chunk in memory: read once, consumed in CDR order, written back once."""
 
-    use_c = _chunkrows is not None   # False: the Python loops (the oracle the differential tests compare with)
+    use_c = _wallets_of is not None   # False: the Python loops (the oracle the differential tests compare with)
 
     def __init__(self, repo: Any, keys: Iterable[CounterKey]) -> None:
         wanted = sorted(set(keys))
@@ -166,7 +166,7 @@ class Usage:
         """The wallet of each key (None for None), in order: what a run of rows rates against."""
         have, wallet = self._wallets, self.wallet
         if self.use_c and type(keys) is list and type(self.counters) is dict:
-            return _chunkrows.wallets(keys, have, self.counters)
+            return _wallets_of(keys, have, self.counters)
         return [None if k is None else (have[k] if k in have else wallet(k)) for k in keys]
 
     def give_back(self, key: CounterKey, bundles: Iterable[tuple[str, int]], currency: str, charge: int) -> None:
@@ -221,7 +221,7 @@ class Usage:
         add = counters.append
         new, all_rows = self._new, self.counters
         if self.use_c:
-            counters = _chunkrows.counter_changes(self._wallets, all_rows, new, CounterRow)
+            counters = _counter_changes(self._wallets, all_rows, new, CounterRow)
         for key, w in self._wallets.items() if not self.use_c else ():
             if not w:
                 continue
