@@ -27,7 +27,8 @@
  *   - usage cells are ints or ASCII digits (at most 15), the service's unused
  *     usage cells "" / "0" (event_count also "1"), within the limits;
  *   - home (no visited network) and direction "originating";
- *   - the route exists and has no CDR discount;
+ *   - the route exists; a CDR discount (each line asked of the discount's ``on_cdr``, as the Python loop asks) only on a
+ *     call priced in one span from the memo (a call priced by parts, or what-if's sums: the Python loop);
  *   - a call priced by parts: stepped rates in every band it crosses, each band
  *     with a rate, no version change within it (version_change: split), no
  *     bundle with a condition.
@@ -969,6 +970,82 @@ find_wallet(const Context *c, PyObject *const *cells, PyObject *row, Py_ssize_t 
 /* Rate one row, given the cells the loop reads (``cells``, in the order above; ``row``: the row itself, NULL when
  * the rows are held as columns); 1: appended to out, 0: not the plain case (nothing consumed), -1: a real error
  * (out of memory). */
+static PyObject *DISCOUNT_LINE;   /* engine.rating.result.DiscountLine, imported on first use */
+
+/* The route's CDR discounts taken off a charge, as Evaluator._rate_block takes them: ``*charge`` becomes the net and
+ * ``*hit`` the memo entry with the discount lines added.  1: done; 0: declined (an error, cleared: the Python loop
+ * asks again and meets it there); -1 never (nothing here is an error of the loop's own). */
+static int
+discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject **hit)
+{
+    if (DISCOUNT_LINE == NULL) {
+        PyObject *result_module = PyImport_ImportModule("engine.rating.result");
+        DISCOUNT_LINE = result_module == NULL ? NULL : PyObject_GetAttrString(result_module, "DiscountLine");
+        Py_XDECREF(result_module);
+        if (DISCOUNT_LINE == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    if (!PyTuple_Check(*hit))
+        return 0;
+    PyObject *each = PySequence_Tuple(discounts), *lines = PyList_New(0), *net = Py_NewRef(*charge);
+    if (each == NULL || lines == NULL)
+        goto declined;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(each); k++) {
+        PyObject *d = PyTuple_GET_ITEM(each, k);
+        PyObject *off = PyObject_CallMethod(d, "on_cdr", "O", net);
+        if (off == NULL)
+            goto declined;
+        PyObject *floor = PyNumber_Negative(net);
+        int below = floor == NULL ? -1 : PyObject_RichCompareBool(off, floor, Py_LT);
+        if (below > 0)
+            Py_SETREF(off, Py_NewRef(floor));
+        Py_XDECREF(floor);
+        int some = below < 0 ? -1 : PyObject_IsTrue(off);
+        if (some < 0) {
+            Py_DECREF(off);
+            goto declined;
+        }
+        if (some) {
+            PyObject *id = PyObject_GetAttrString(d, "id"), *name = id ? PyObject_GetAttrString(d, "name") : NULL;
+            PyObject *line = name ? PyObject_CallFunctionObjArgs(DISCOUNT_LINE, id, off, name, service, NULL) : NULL;
+            Py_XDECREF(id);
+            Py_XDECREF(name);
+            int bad = line == NULL || PyList_Append(lines, line) < 0;
+            Py_XDECREF(line);
+            PyObject *sum = bad ? NULL : PyNumber_Add(net, off);
+            Py_DECREF(off);
+            if (sum == NULL)
+                goto declined;
+            Py_SETREF(net, sum);
+        }
+        else
+            Py_DECREF(off);
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(*hit);
+    PyObject *more = PyTuple_New(n + 1), *all = PyList_AsTuple(lines);
+    if (more == NULL || all == NULL) {
+        Py_XDECREF(more);
+        Py_XDECREF(all);
+        goto declined;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        PyTuple_SET_ITEM(more, k, Py_NewRef(PyTuple_GET_ITEM(*hit, k)));
+    PyTuple_SET_ITEM(more, n, all);
+    Py_SETREF(*hit, more);
+    Py_SETREF(*charge, net);
+    Py_DECREF(each);
+    Py_DECREF(lines);
+    return 1;
+declined:
+    PyErr_Clear();
+    Py_XDECREF(each);
+    Py_XDECREF(lines);
+    Py_XDECREF(net);
+    return 0;
+}
+
 static int
 rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
 {
@@ -1103,8 +1180,11 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         PyErr_Clear();
         goto done;
     }
-    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) < 7 || PyTuple_GET_ITEM(route, 4) != Py_None)
-        goto done;   /* no rate (None), or a CDR discount: the Python loop */
+    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) < 7)
+        goto done;   /* no rate (None): the Python loop */
+    PyObject *discounts = PyTuple_GET_ITEM(route, 4);
+    if (discounts != Py_None && c->sums != NULL)
+        goto done;   /* what-if's sums take rows without CDR discounts */
     PyObject *rid = PyTuple_GET_ITEM(route, 0), *memo = PyTuple_GET_ITEM(route, 1);
     PyObject *plain = PyTuple_GET_ITEM(route, 2), *conditional = PyTuple_GET_ITEM(route, 3);
     PyObject *grid = PyTuple_GET_ITEM(route, 5);
@@ -1114,6 +1194,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         goto done;
     }
     if (crossing) {
+        if (discounts != Py_None)
+            goto done;   /* a CDR discount on a call priced by parts: the Python loop */
         /* the spans of the call, from the evaluator's band clock: ((end, band, routes of home traffic), ...) */
         if (c->spans_of == Py_None || minute_epoch < 0)
             goto done;
@@ -1259,6 +1341,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 }
             }
             if (best_bid != NULL && best_left < billed) {
+                if (discounts != Py_None)
+                    goto done;   /* a CDR discount on a call priced by parts: the Python loop (nothing taken yet) */
                 /* the bundles pay part of the call: priced by parts, as one span */
                 long long ends[1] = {units};
                 PyObject *specs[1] = {PyTuple_GET_ITEM(route, 6)};
@@ -1307,6 +1391,15 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 }
             }
         }
+    }
+    if (discounts != Py_None) {
+        int nonzero = PyObject_IsTrue(charge);   /* a bundle paid for it: no discount, as the Python loop */
+        if (nonzero < 0) {
+            PyErr_Clear();
+            goto done;
+        }
+        if (nonzero && discounted(discounts, service_name, &charge, &hit) == 0)
+            goto done;   /* (nothing taken: a charge left means no bundle paid) */
     }
 append:
     if (c->sums != NULL) {

@@ -19,6 +19,12 @@ tariff plan, from the anchor day of the billing account the subscriber is assign
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
 holds those valid at its start time.
+
+A chunk's per-row and per-subscriber loops (each row's plan set, tariff plan and subscriber, its counter key, the
+monthly counters of its cycle, its wallet, its ledger row and charge) run in C (engine/rating/_chunkrows.c) when it is
+built; the Python loops beside each call are the oracle tests/unit/rating/test_chunk_rows_c.py holds it to
+(``RatingDesk.use_c`` False), and the way a build without a C compiler rates.  A chunk whose rows may fire credit
+alerts writes its ledger rows in Python (the alerts are fired row by row in its transaction).
 """
 
 from __future__ import annotations
@@ -52,6 +58,12 @@ MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
 _ATTRS = COLUMNS.index("attributes")
 _SERVICE = COLUMNS.index("service")
+_COLS = (_TENANT, _A, _START, _ID, _SERVICE)   # the columns engine.rating._chunkrows reads
+
+try:   # the per-row loops of a chunk in C (engine/rating/_chunkrows.c); the Python loops below are its oracle
+    from engine.rating import _chunkrows
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _chunkrows = None   # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,8 @@ class RatingDesk:
         self._evaluators: weakref.WeakKeyDictionary[CompiledPlans, Evaluator] = weakref.WeakKeyDictionary()
         self.races = 0   # chunks rated again because another writer changed their counters first
         self._cycles: dict[tuple[Any, int], str] = {}   # (local day, anchor day) -> cycle
+        # the per-row loops of a chunk in C (engine.rating._chunkrows) when built; False: the Python loops (the oracle)
+        self.use_c = _chunkrows is not None
 
     # -- the evaluator ------------------------------------------------------------------------------------
     def evaluator(self, compiled: CompiledPlans) -> Evaluator:
@@ -204,52 +218,62 @@ class RatingDesk:
         subs = self._subscribers({r[_A] for r in rows if r[_A]}) if need_subscribers else {}
         timelines: dict[Any, Any] = {}
         chunk = _Chunk(rows)
-        ats, versions, compileds, plan_ids, subscribers = chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers
         wholesale: dict[tuple[int, str], str] = {}
         # per tenant: (since, plan set version, compiled) of the head activated last, which rates every CDR from then on
         # (what almost every CDR of a chunk is rated by): asked of _in_force once per tenant, not per row
         latest: dict[str, Any] = {}
-        ps: PlanSetVersion | None
-        comp: CompiledPlans | None
-        at: datetime | None
-        parse, utc = datetime.fromisoformat, timezone.utc
+        if self.use_c and _chunkrows is not None and type(rows) is list and type(subs) is dict:
+            fixed = (version, compiled) if version is not None else None
+            got = _chunkrows.resolve(rows, _COLS, subs, lambda t: self._latest_in_force(t, timelines), latest, tariff_plan,
+                                     fixed, _at_of)
+            chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers, slow = got
+            for i in slow:   # a CDR before its tenant's last activation, a wholesale customer's: as the loop below
+                ps, comp, plan_id = self._resolve_one(rows[i], chunk.ats[i], chunk.subscribers[i], tariff_plan, version, compiled,
+                                                      latest, timelines, wholesale)
+                chunk.versions[i], chunk.compileds[i], chunk.plan_ids[i] = ps, comp, plan_id
+            return chunk
+        ats, versions, compileds, plan_ids, subscribers = chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers
         for row in rows:
             tenant = row[_TENANT]
-            text = row[_START]   # _when, inline (once a row)
-            try:
-                parsed = parse(text if type(text) is str else str(text))   # "...Z" reads as UTC
-            except ValueError:
-                at = None
-            else:
-                at = parsed if parsed.tzinfo is utc else parsed.astimezone(utc)
-            if version is not None:
-                ps, comp = version, compiled
-            elif at is None:
-                ps = comp = None
-            else:
-                known_head = latest.get(tenant)
-                if known_head is None:
-                    known_head = latest[tenant] = self._latest_in_force(tenant, timelines)
-                if known_head and at >= known_head[0]:
-                    ps, comp = known_head[1], known_head[2]
-                else:
-                    ps, comp = self._in_force(tenant, at, timelines)
+            at = _at_of(row[_START])
             a_number = row[_A]
             sub = subs.get(a_number) if a_number else None
             known = sub if sub is not None and sub.tenant_id == tenant else None
-            plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
-            if not plan_id and comp is not None:
-                found = wholesale.get((id(comp), tenant))
-                if found is None:
-                    found = wholesale[(id(comp), tenant)] = next(
-                        (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-                plan_id = found
+            ps, comp, plan_id = self._resolve_one(row, at, known, tariff_plan, version, compiled, latest, timelines, wholesale)
             ats.append(at)
             versions.append(ps)
             compileds.append(comp)
             plan_ids.append(plan_id)
             subscribers.append(known)
         return chunk
+
+    def _resolve_one(self, row: tuple[Any, ...], at: datetime | None, known: Any, tariff_plan: str, version: PlanSetVersion | None,
+                     compiled: CompiledPlans | None, latest: dict[str, Any], timelines: dict[Any, Any],
+                     wholesale: dict[tuple[int, str], str]) -> tuple[PlanSetVersion | None, CompiledPlans | None, str]:
+        """The plan set version, compiled plans and tariff plan of one row (``known``: its subscriber, or None)."""
+        tenant = row[_TENANT]
+        ps: PlanSetVersion | None
+        comp: CompiledPlans | None
+        if version is not None:
+            ps, comp = version, compiled
+        elif at is None:
+            ps = comp = None
+        else:
+            known_head = latest.get(tenant)
+            if known_head is None:
+                known_head = latest[tenant] = self._latest_in_force(tenant, timelines)
+            if known_head and at >= known_head[0]:
+                ps, comp = known_head[1], known_head[2]
+            else:
+                ps, comp = self._in_force(tenant, at, timelines)
+        plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
+        if not plan_id and comp is not None:
+            found = wholesale.get((id(comp), tenant))
+            if found is None:
+                found = wholesale[(id(comp), tenant)] = next(
+                    (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
+            plan_id = found
+        return ps, comp, plan_id
 
     def _latest_in_force(self, tenant: str, timelines: dict[Any, Any]) -> tuple[Any, ...]:
         """``(since, version, compiled)``: what :meth:`_in_force` gives the tenant for any time at or after ``since`` (the
@@ -275,6 +299,11 @@ class RatingDesk:
         tariffs.clear()
         anchor_of = self.anchor_of
         default_anchor = anchor_of is _anchor_day   # read inline, not called per row
+        if self.use_c and _chunkrows is not None and type(chunk.rows) is list:
+            chunk.keys, chunk.tariffs = _chunkrows.counter_keys(chunk.rows, _COLS, chunk.ats, chunk.compileds, chunk.plan_ids,
+                                                                chunk.subscribers, _window, cycles, cycle_of,
+                                                                None if default_anchor else anchor_of)
+            return
         # per (plan set, tariff plan): [lo, hi) of start epochs with one tariff plan version and one local day
         windows: dict[tuple[int, str], tuple[int, int, CompiledVersion | None, Any]] = {}
         for row, at, comp, plan_id, sub in zip(chunk.rows, chunk.ats, chunk.compileds, chunk.plan_ids, chunk.subscribers):
@@ -325,9 +354,14 @@ class RatingDesk:
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
         # rows are taken out at once (one pass where a read and a delete at the write took two), back if no commit
         previous = Taken()
-        by_tenant: dict[str, list[str]] = {}
-        for row in rows:
-            by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
+        use_c = self.use_c and _chunkrows is not None and type(rows) is list
+        by_tenant: dict[str, list[str]]
+        if use_c:
+            by_tenant = _chunkrows.ids_by_tenant(rows, _COLS)
+        else:
+            by_tenant = {}
+            for row in rows:
+                by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
         for tenant in sorted(by_tenant):
             held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
@@ -343,12 +377,15 @@ class RatingDesk:
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
         usage = Usage(repo if after is None else _AfterWrite(repo, after), wanted)
+        usage.use_c = use_c
         in_memory = usage.counters
+        if use_c and type(keys) is list and type(chunk.tariffs) is list:
+            _chunkrows.ensure_monthly(keys, chunk.tariffs, chunk.compileds, in_memory, _monthly_bundles, usage.ensure)
         monthly: dict[tuple[int, int], list[tuple[str, int, str]]] = {}
         # per key, the (tariff, plan set) its counters were last made sure of: a subscriber's next CDR under the same
         # version finds its counters there (an identity check, no tuple of ids hashed per row)
         seen: dict[CounterKey, tuple[Any, Any]] = {}
-        for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds):
+        for key, tariff, comp in zip(keys, chunk.tariffs, chunk.compileds) if not use_c else ():
             if key is not None and tariff is not None and comp is not None:
                 was = seen.get(key)
                 if was is not None and was[0] is tariff and was[1] is comp:
@@ -356,9 +393,7 @@ class RatingDesk:
                 seen[key] = (tariff, comp)
                 cached = monthly.get((id(tariff), id(comp)))
                 if cached is None:
-                    cached = monthly[(id(tariff), id(comp))] = [
-                        (bid, b.allowance, b.unit) for bid in tariff.bundles
-                        if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
+                    cached = monthly[(id(tariff), id(comp))] = _monthly_bundles(tariff, comp)
                 have = in_memory.get(key)
                 for bid, allowance, unit in cached:
                     if have is None or bid not in have:
@@ -380,8 +415,14 @@ class RatingDesk:
         alerts = self.credit_alerts
         charged, add_charge, charges = usage.charged, usage.add_charge, usage.balances
         texts = _TEXTS
-        for j, (row, r, key, at, ps, plan_id, sub) in enumerate(zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids,
-                                                                    chunk.subscribers)):
+        each: Any = zip(rows, results, keys, chunk.ats, chunk.versions, chunk.plan_ids, chunk.subscribers)
+        if use_c and (alerts is None or not any(s is not None and s.credit_limit_micros is not None for s in chunk.subscribers)):
+            # no credit alert can fire: each row's ledger row and charge in C, as the loop below writes them
+            uses_of = {j: addons.uses_of(j, results[j][3]) for j in taken} if taken else {}   # type: ignore[union-attr]
+            entries = _chunkrows.ledger_rows(rows, _COLS, results, keys, chunk.ats, chunk.versions, chunk.plan_ids, uses_of, texts,
+                                             _bundles_text, charges, RATED)
+            each = ()
+        for j, (row, r, key, at, ps, plan_id, sub) in enumerate(each):
             status, charge, v = r[0], r[1], r[4]
             if status == RATED and v is not None:
                 currency, psv, shown, shown_version, reason = v.currency, ps.version if ps is not None else 0, v.plan_id, v.version, ""
@@ -438,7 +479,7 @@ class RatingDesk:
                 continue
             # a run of rows under one plan set version goes through the batch loop, in order
             end = n + 1
-            while end < count and versions[end] is ps and compileds[end] is comp and not _is_rap_return(rows[end]):
+            while end < count and versions[end] is ps and compileds[end] is comp and not (rows[end][_ATTRS] and _is_rap_return(rows[end])):
                 end += 1
             ev = self.evaluator(comp)
             wallets: Any = None
@@ -793,6 +834,21 @@ def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:
     if not numbers:
         return []
     return in_row_cycles(reader.active_add_ons(numbers, min(times), max(times)), chunk.keys, chunk.ats)
+
+
+def _at_of(text: Any) -> datetime | None:
+    """A row's start time as an aware UTC datetime ("...Z" reads as UTC), None when it is not a time."""
+    try:
+        parsed = datetime.fromisoformat(text if type(text) is str else str(text))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is timezone.utc else parsed.astimezone(timezone.utc)
+
+
+def _monthly_bundles(tariff: CompiledVersion, comp: CompiledPlans) -> list[tuple[str, int, str]]:
+    """(bundle, allowance, unit) of each monthly bundle of a tariff plan version: the counters its cycles need."""
+    return [(bid, b.allowance, b.unit) for bid in tariff.bundles
+            if (b := comp.bundles.get(bid)) is not None and b.recurrence == "monthly"]
 
 
 def _anchor_day(subscriber: Any) -> int:

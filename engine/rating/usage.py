@@ -32,6 +32,11 @@ from typing import Any, Iterable, Protocol
 
 from engine.rating.period import cycle_bounds
 
+try:   # the wallets' loops in C (engine/rating/_chunkrows.c); the Python loops of Usage are its oracle
+    from engine.rating._chunkrows import counter_changes as _counter_changes, wallets as _wallets_of
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _counter_changes = _wallets_of = None   # type: ignore[assignment]
+
 CounterKey = tuple[str, str, str]            # (tenant, msisdn, cycle)
 ADD_ON_MARK = "+"   # the counter cycle of an add-on purchase is "+NNNNNN" (engine.rating.addons)
 
@@ -129,6 +134,8 @@ class UsageRepository(Protocol):
 class Usage:
     """The counters and balances of a chunk in memory: read once, consumed in CDR order, written back once."""
 
+    use_c = _wallets_of is not None   # False: the Python loops (the oracle the differential tests compare with)
+
     def __init__(self, repo: Any, keys: Iterable[CounterKey]) -> None:
         wanted = sorted(set(keys))
         self.counters: dict[CounterKey, dict[str, CounterRow]] = repo.counters_of(wanted) if wanted else {}
@@ -158,6 +165,8 @@ class Usage:
     def wallets(self, keys: Iterable[CounterKey | None]) -> list[dict[str, int] | None]:
         """The wallet of each key (None for None), in order: what a run of rows rates against."""
         have, wallet = self._wallets, self.wallet
+        if self.use_c and type(keys) is list and type(self.counters) is dict:
+            return _wallets_of(keys, have, self.counters)
         return [None if k is None else (have[k] if k in have else wallet(k)) for k in keys]
 
     def give_back(self, key: CounterKey, bundles: Iterable[tuple[str, int]], currency: str, charge: int) -> None:
@@ -211,7 +220,9 @@ class Usage:
         counters: list[tuple[CounterKey, str, CounterRow, int | None]] = []
         add = counters.append
         new, all_rows = self._new, self.counters
-        for key, w in self._wallets.items():
+        if self.use_c:
+            counters = _counter_changes(self._wallets, all_rows, new, CounterRow)
+        for key, w in self._wallets.items() if not self.use_c else ():
             if not w:
                 continue
             rows = all_rows[key]
