@@ -174,8 +174,7 @@ class RatingServicer(rpc.RatingServiceServicer):
             return rated_rows_wire(stored(), rows, cdrs, explain, self.desk.limits)
 
     def GetBundleCounters(self, request: pb.GetBundleCountersRequest, context: grpc.ServicerContext) -> pb.GetBundleCountersResponse:
-        counters, usage = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
-        cycle = request.cycle
+        counters, usage, cycle = self.desk.counters(current_principal(), request.tenant_id, request.msisdn, request.cycle)
         out = pb.GetBundleCountersResponse(counters=[
             pb.BundleCounter(bundle_id=bid, cycle=cycle, allowance=a, remaining=r, unit=u) for bid, (a, r, u) in sorted(counters.items())])
         if usage:

@@ -553,7 +553,10 @@ class RatingDesk:
         return compiled
 
     # -- reads ----------------------------------------------------------------------------------------------
-    def counters(self, principal: Principal, tenant_id: str, msisdn: str, cycle: str) -> tuple[dict[str, tuple[int, int, str]], dict[str, int]]:
+    def counters(self, principal: Principal, tenant_id: str, msisdn: str,
+                 cycle: str) -> tuple[dict[str, tuple[int, int, str]], dict[str, int], str]:
+        """A subscriber's bundle counters and usage balances of a bill cycle (the one running now when none is named),
+        and that cycle."""
         principal.require(Permission.RATING)
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
@@ -567,7 +570,7 @@ class RatingDesk:
         with self._plan_uow(read_only=True) as uow:
             counters = uow.usage.counters_of([key]).get(key, {})
             balances = uow.usage.balances_of([key]).get(key, {})
-        return {b: (r.allowance, r.remaining, r.unit) for b, r in counters.items()}, balances
+        return {b: (r.allowance, r.remaining, r.unit) for b, r in counters.items()}, balances, cycle
 
     def credit_alert_log(self, principal: Principal, tenant_id: str, msisdn: str, period: str, page: Page) -> list[CreditAlertRecord]:
         """The credit alert log, tenant-scoped: a tenant sees its own; the operator sees all (or the tenant asked for)."""

@@ -49,7 +49,7 @@ def _rate(s: BillingStack, cdr: MediatedCdr) -> tuple[dict[str, int], int]:
 
 def _spend_plan_bundle(s: BillingStack, msisdn: str, at: datetime) -> None:
     _rate(s, _data(msisdn, at, 1, f"warm-{msisdn}"))
-    counters, _ = s.root.rating.counters(MNO, "mno", msisdn, at.strftime("%Y-%m"))
+    counters, _, _ = s.root.rating.counters(MNO, "mno", msisdn, at.strftime("%Y-%m"))
     _rate(s, _data(msisdn, at.replace(hour=at.hour + 1), counters["BN_S_DATA_2GB"][1], f"spend-{msisdn}"))
 
 
@@ -99,7 +99,7 @@ def test_a_cancelled_add_on_stops_covering_later_cdrs_and_refunds_its_unused_sha
     # a CDR that starts after the cancel is not covered: charged, its counter untouched
     after, charged = _rate(s, _data(msisdn, datetime(2026, 2, 12, 12, 30, tzinfo=UTC), 10 * INC, "after-cancel"))
     assert after == {} and charged > 0
-    counters, _ = s.root.rating.counters(MNO, "mno", msisdn, "+000001")
+    counters, _, _ = s.root.rating.counters(MNO, "mno", msisdn, "+000001")
     assert counters["BN_ADDON_DATA_5GB"][1] == allowance - used
     # one that started before it (rated late) still is
     before, _ = _rate(s, _data(msisdn, datetime(2026, 2, 12, 11, 0, tzinfo=UTC), 10 * INC, "before-cancel"))

@@ -60,7 +60,7 @@ def _rate(s: BillingStack, cdrs: list[MediatedCdr]) -> list[dict[str, int]]:
 
 
 def _counter(s: BillingStack, msisdn: str, cycle: str, bundle: str) -> tuple[int, int]:
-    counters, _ = s.root.rating.counters(MNO, "mno", msisdn, cycle)
+    counters, _, _ = s.root.rating.counters(MNO, "mno", msisdn, cycle)
     allowance, remaining, _unit = counters[bundle]
     return allowance, remaining
 

@@ -169,6 +169,7 @@ def test_bundle_counters_are_consumed_and_persisted(stack, active) -> None:  # t
     # the number as people write it (+, spaces) is the subscriber's, with or without a cycle: not an empty answer
     current = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=msisdn))      # the subscriber's cycle now
     assert {c.bundle_id: c.remaining for c in current.counters}["BN_S_VOICE_120MIN"] == 6600
+    assert {c.cycle for c in current.counters} == {c.cycle for c in again.counters} == {cycle}  # the cycle it found, named
     for written in ("+" + msisdn, f"+{msisdn[:2]} {msisdn[2:]}"):
         assert svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=written, cycle=cycle)) == again
         assert svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=written)) == current
