@@ -778,7 +778,7 @@ class StoredCdrReader:
         names = ["tenant_id" if c == "tenant" else c for c in COLUMNS]
         cols = ", ".join(f"{text_time} AS start_time" if c == "start_time" else c for c in names)
         first = (f"SELECT * FROM (SELECT {cols}, start_time AS at_key FROM mediated_cdrs WHERE tenant_id = {mark} AND start_time >= "
-                 f"{mark} AND start_time < {mark} ORDER BY start_time, cdr_id LIMIT {size}) AS t")
+                 f"{mark} AND start_time < {mark} ORDER BY mediated_cdrs.start_time, cdr_id LIMIT {size}) AS t")   # the column, not the text
         following = first.replace(" ORDER BY", f" AND (start_time > {mark} OR cdr_id > {mark}) ORDER BY")
         after: tuple[Any, str] | None = None   # (exact start time, cdr_id) of the last row read
         while True:
@@ -793,7 +793,7 @@ class StoredCdrReader:
                 cur = raw.cursor()
                 if pg:
                     cur.execute("SELECT set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true), "
-                                "set_config('enable_bitmapscan', 'off', true)")
+                                "set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)")
                 cur.execute(sql, args)
                 rows = cur.fetchall()
                 if len(rows) == size:
