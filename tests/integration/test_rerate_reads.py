@@ -1,7 +1,7 @@
 """What a re-rating run reads, on SQLite and PostgreSQL (store/plans.py): the stored CDRs of its period, each once and in
-start order whatever the chunk size (PostgreSQL: one server-side cursor; SQLite: a query per chunk from the last row's
-key), the read given up early handing its connection back, and what the period's CDRs hold in the ledger summed per
-subscriber cycle as the ledger's own rows add up."""
+exact start order whatever the chunk size and however many tenants (a query per chunk from the last row's key), no
+transaction left open between chunks, the read given up early handing its connection back, and what the period's CDRs
+hold in the ledger summed per subscriber cycle as the ledger's own rows add up."""
 
 from __future__ import annotations
 
