@@ -13,7 +13,7 @@ every ledger row is replaced and counters and balances move with them:
 
 Floor, in the same run: the stored-CDR read alone (the same chunks of the same
 rows, through the same reader, nothing done with them: ``StoredCdrReader.chunks``,
-on PostgreSQL one query through a server-side cursor fetched a chunk at a time).
+a query per chunk from the last row's key, each in a transaction of its own).
 Reported: medians, CDRs/s on CPU (this process: reading, rating, writing;
 PostgreSQL runs beside it) and wall, and the load average; PostgreSQL's own
 CPU-s too when its data directory is readable here (``bench.bench_billing.pg_cpu``:

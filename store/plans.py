@@ -328,29 +328,29 @@ class UsageRepo:
         bundles: dict[CounterKey, dict[str, int]] = {}
         pg, cur = self._cursor()
         tenants = sorted(tenant_ids)
+        mark = "%s" if pg else "?"
         try:
-            if pg:
-                # one pass over the period's rows, summed by PostgreSQL (its JSON read too): a row per cycle and currency
-                # or bundle comes back instead of a row per CDR, each probed once where a query for charges and one for
-                # bundles probed them twice
-                cur.execute(_HELD_SQL.format(where=_HELD_WHERE.format(tenants=", ".join(["%s"] * len(tenants)), mark="%s")),
-                            [*tenants, start, end])
-                for tenant, msisdn, cycle, kind, name, amount in cur.fetchall():
-                    if amount:
-                        (bundles if kind else charges).setdefault((tenant, msisdn, cycle), {})[name] = int(amount)
-                return Held(bundles, charges)
-            where = _HELD_WHERE.format(tenants=", ".join(["?"] * len(tenants)), mark="?")
-            args = [*tenants, _sqlite_time(start), _sqlite_time(end)]
-            cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, SUM(t.charge_micros) FROM {where} "
-                        f"GROUP BY t.tenant_id, t.msisdn, t.cycle, t.currency", args)
-            for tenant, msisdn, cycle, currency, total in cur.fetchall():
-                if total:
-                    charges.setdefault((tenant, msisdn, cycle), {})[currency] = int(total)
-            cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.bundles_json FROM {where} AND t.bundles_json <> '[]'", args)
-            for tenant, msisdn, cycle, text in cur.fetchall():
-                by = bundles.setdefault((tenant, msisdn, cycle), {})
-                for b, u in bundle_units(text):
-                    by[b] = by.get(b, 0) + u
+            if pg:   # no JIT: the estimate of a join of two large tables had it compile code for seconds
+                cur.execute("SELECT set_config('jit', 'off', true)")
+            # one pass over the period's rows, added up by the database per cycle, currency and what a row took; each
+            # distinct text's JSON read here once (PostgreSQL reading every row's JSON took about half the query's time)
+            cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, t.bundles_json, SUM(t.charge_micros), COUNT(*) FROM "
+                        f"{_HELD_WHERE.format(tenants=', '.join([mark] * len(tenants)), mark=mark)} "
+                        f"GROUP BY t.tenant_id, t.msisdn, t.cycle, t.currency, t.bundles_json",
+                        [*tenants, start, end] if pg else [*tenants, _sqlite_time(start), _sqlite_time(end)])
+            for tenant, msisdn, cycle, currency, text, charged, n in cur.fetchall():
+                key = (tenant, msisdn, cycle)
+                if charged:
+                    by = charges.get(key)
+                    if by is None:
+                        by = charges[key] = {}
+                    by[currency] = by.get(currency, 0) + int(charged)
+                if text != "[]":
+                    by = bundles.get(key)
+                    if by is None:
+                        by = bundles[key] = {}
+                    for b, u in bundle_units(text):
+                        by[b] = by.get(b, 0) + u * n
         finally:
             cur.close()
         return Held(bundles, charges)
@@ -437,12 +437,6 @@ class UsageRepo:
 # the ledger rows of a re-rating run's stored CDRs (counted rows only: those with a cycle)
 _HELD_WHERE = ("mediated_cdrs m JOIN usage_ledger t ON t.tenant_id = m.tenant_id AND t.cdr_id = m.cdr_id WHERE m.tenant_id IN "
                "({tenants}) AND m.start_time >= {mark} AND m.start_time < {mark} AND t.cycle <> ''")
-# kind 0: charges by currency, 1: bundle units by bundle
-_HELD_SQL = ("WITH h AS MATERIALIZED (SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, t.charge_micros, t.bundles_json FROM {where}) "
-             "SELECT tenant_id, msisdn, cycle, 0, currency, SUM(charge_micros) FROM h GROUP BY tenant_id, msisdn, cycle, currency "
-             "UNION ALL SELECT tenant_id, msisdn, cycle, 1, b->>0, SUM((b->>1)::bigint) FROM h "
-             "CROSS JOIN LATERAL json_array_elements(CASE WHEN bundles_json = '[]' THEN NULL ELSE bundles_json::json END) AS b "
-             "GROUP BY tenant_id, msisdn, cycle, b->>0")
 
 
 def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]]) -> bool:
@@ -738,9 +732,10 @@ class StoredCdrReader:
     """The CDR store (mediation's ``mediated_cdrs``) as re-rating reads it: engine.rating.rerate.StoredCdrRows.
 
     Rows come in start order (then cdr_id), as typed tuples of the normalised layout with ``start_time`` as
-    ``YYYY-MM-DDTHH:MM:SSZ`` text written by the database itself, through the driver's own cursor (the
-    ORM's row objects would cost more than the rating): on PostgreSQL one query read through a server-side cursor,
-    on SQLite a query per chunk."""
+    ``YYYY-MM-DDTHH:MM:SSZ`` text written by the database itself, through the driver's own cursor (the ORM's row
+    objects would cost more than the rating).  A chunk is one query from the last row's key in a transaction of its
+    own: a run holds no transaction open between chunks (a server's ``idle_in_transaction_session_timeout`` would end
+    it; on SQLite an open read keeps the WAL from being checkpointed)."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -765,58 +760,49 @@ class StoredCdrReader:
             raw.close()
 
     def chunks(self, tenant_ids: set[str], start: datetime, end: datetime, size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
+        """The period's CDRs, ``size`` a chunk.  A chunk is one query: per tenant, the (tenant, start time) index read in
+        order from the last row's key (start time, CDR id) on, ``LIMIT size``, the tenants' rows merged in that order.
+        That is one range read in order whatever the planner's statistics say: on PostgreSQL sorts, sequential and
+        bitmap scans are off for it (on CDRs loaded since the last ``ANALYZE`` a query per chunk was once planned as a
+        read and sort of the whole period for every chunk; one query for the run, through a server-side cursor, sorted
+        the whole period up front when the operator's MVNOs were in it).  The last row's exact start time (the text one
+        is to the second) is looked up by its CDR id, the primary key: stored CDRs are never changed nor deleted."""
         from engine.cdr import COLUMNS
 
-        where, params = self._where(tenant_ids)
-        text_time = ("to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" if self.pg
-                     else "substr(start_time, 1, 10) || 'T' || substr(start_time, 12, 8) || 'Z'")
-        cols = ", ".join(text_time if c == "start_time" else ("tenant_id" if c == "tenant" else c) for c in COLUMNS)
-        args = [*params, self._time(start), self._time(end)]
-        if self.pg:
-            yield from self._streamed(f"SELECT {cols} FROM mediated_cdrs WHERE {where} ORDER BY start_time, cdr_id", args, size)
+        tenants = sorted(tenant_ids)
+        if not tenants:
             return
-        # SQLite: a query per chunk from the last row's key (one read open for the whole run would keep the WAL from
-        # being checkpointed meanwhile)
-        after: tuple[Any, str] | None = None
+        pg, mark, size = self.pg, "%s" if self.pg else "?", int(size)
+        text_time = ("to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" if pg
+                     else "substr(start_time, 1, 10) || 'T' || substr(start_time, 12, 8) || 'Z'")
+        names = ["tenant_id" if c == "tenant" else c for c in COLUMNS]
+        cols = ", ".join(f"{text_time} AS start_time" if c == "start_time" else c for c in names)
+        first = (f"SELECT * FROM (SELECT {cols}, start_time AS at_key FROM mediated_cdrs WHERE tenant_id = {mark} AND start_time >= "
+                 f"{mark} AND start_time < {mark} ORDER BY mediated_cdrs.start_time, cdr_id LIMIT {size}) AS t")   # the column, not the text
+        following = first.replace(" ORDER BY", f" AND (start_time > {mark} OR cdr_id > {mark}) ORDER BY")
+        after: tuple[Any, str] | None = None   # (exact start time, cdr_id) of the last row read
         while True:
-            keyset = " AND (start_time > ? OR (start_time = ? AND cdr_id > ?))" if after else ""
-            sql = (f"SELECT {cols}, start_time FROM mediated_cdrs WHERE {where}{keyset} ORDER BY start_time, cdr_id "
-                   f"LIMIT {int(size)}")
+            branch = following if after else first
+            sql = (f"SELECT {', '.join(f'u.{c}' for c in names)} FROM ({' UNION ALL '.join([branch] * len(tenants))}) AS u "
+                   f"ORDER BY u.at_key, u.cdr_id LIMIT {size}")
+            args: builtins.list[Any] = []
+            for tenant in tenants:
+                args += [tenant, after[0], self._time(end), after[0], after[1]] if after else [tenant, self._time(start), self._time(end)]
             raw = self.db.raw_connection()
             try:
                 cur = raw.cursor()
-                cur.execute(sql, args if after is None else [*args, after[0], after[0], after[1]])
+                if pg:
+                    cur.execute("SELECT set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true), "
+                                "set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)")
+                cur.execute(sql, args)
                 rows = cur.fetchall()
+                if len(rows) == size:
+                    cur.execute(f"SELECT start_time FROM mediated_cdrs WHERE cdr_id = {mark}", [rows[-1][0]])
+                    after = (cur.fetchone()[0], rows[-1][0])
+                raw.rollback()   # only read: the chunk's transaction ends here, before the chunk is rated
             finally:
                 raw.close()
-            if not rows:
-                return
-            last = rows[-1]
-            after = (last[-1], last[0])
-            yield [r[:-1] for r in rows]
+            if rows:
+                yield rows
             if len(rows) < size:
                 return
-
-    def _streamed(self, sql: str, args: builtins.list[Any], size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
-        """PostgreSQL: the rows of one query through a server-side cursor, ``size`` a fetch, in one read-only
-        transaction (one snapshot): the index in start order, sorted by CDR id within a start time, read once.  A query
-        per chunk from the last row's key depended on the planner's statistics: on CDRs loaded since the last
-        ``ANALYZE`` (mediation's bulk load, then a re-rating) it read every row of the period for each chunk and sorted
-        them to keep the first 5,000 (``start_time > x OR (start_time = x AND cdr_id > y)`` is no index range): 3.9
-        CPU-s of PostgreSQL for 200k CDRs, growing with the square of the count (0.76 CPU-s once analysed).  The one
-        query is one pass whatever the statistics say (0.43 CPU-s at 200k).  The cursor is closed and the connection handed back when the caller stops early."""
-        raw = self.db.raw_connection()
-        try:
-            conn = raw.driver_connection
-            conn.execute("SET TRANSACTION READ ONLY")
-            with conn.cursor(name="stored_cdrs") as cur:
-                cur.execute(sql, args)
-                while True:
-                    rows = cur.fetchmany(size)
-                    if not rows:
-                        return
-                    yield rows
-                    if len(rows) < size:
-                        return
-        finally:
-            raw.close()

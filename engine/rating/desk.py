@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import json
 import weakref
+from itertools import compress
+from operator import itemgetter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -48,7 +50,7 @@ from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.bandclock import NEVER
 from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
-from engine.rating.evaluator import RATED, UNRATED, Evaluator, Row, row_of
+from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
@@ -113,8 +115,15 @@ class RatedRows:
         return self._desk.evaluator(compiled).rated_of(r, cdr, self.plan_ids[i])
 
 
-# A compact outcome of rating with counters (mediation, re-rating): (status, charge micros, currency)
-Compact = tuple[str, int, str]
+@dataclass
+class ChunkOutcomes:
+    """What the rows of a re-rating chunk came to: how many, rated and rejected, and the rated ones' charges by
+    currency (micros)."""
+
+    cdrs: int
+    rated: int
+    rejected: int
+    charged: dict[str, int]
 
 
 class RatingDesk:
@@ -636,27 +645,25 @@ class RatingStream:
         return lambda: flight.rated(desk)
 
     def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
-                    compiled: CompiledPlans | None) -> Callable[[], list[Compact]]:
+                    compiled: CompiledPlans | None) -> Callable[[], ChunkOutcomes]:
         """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
-        ``version``/``compiled`` when given); the function given waits until it is stored, then gives
-        ``(status, charge, currency)`` per row."""
+        ``version``/``compiled`` when given); the function given waits until it is stored, then gives what its rows
+        came to."""
         desk = self._desk
-        for tenant in sorted({r[_TENANT] for r in rows}):
+        for tenant in sorted(set(map(_tenant_of, rows))):
             self._principal.require_tenant(tenant)
         if not rows:
-            return lambda: []
+            return lambda: ChunkOutcomes(0, 0, 0, {})
         with collector_paused():
             chunk = desk._resolve(rows, "", True, version, compiled)
             if not self._overlap or desk._alerted(chunk):
                 self._land()
-                done = _compact(desk._with_counters(chunk, self._held))
+                done = _outcomes(desk._with_counters(chunk, self._held))
                 return lambda: done
             flight = self._start(chunk)
 
-        def outcomes() -> list[Compact]:
-            rated = flight.rated(desk, self._held)
-            with collector_paused():   # 20,000 tuples built beside a run's Held: no collector walks over it for them
-                return _compact(rated.results)
+        def outcomes() -> ChunkOutcomes:
+            return _outcomes(flight.rated(desk, self._held).results)
         return outcomes
 
     def _start(self, chunk: _Chunk) -> "_InFlight":
@@ -800,8 +807,27 @@ def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: An
         uow.__exit__(None, None, None)
 
 
-def _compact(results: list[Row]) -> list[Compact]:
-    return [(r[0], r[1], r[4].currency if r[0] == RATED and r[4] is not None else "") for r in results]
+def _outcomes(results: list[Row]) -> ChunkOutcomes:
+    """The chunk's rows counted and their charges added up, a pass of C loops over the rows (map, count, compress)
+    where the rated rows share one currency; row by row otherwise."""
+    statuses = list(map(_status_of, results))
+    rated = statuses.count(RATED)
+    charged: dict[str, int] = {}
+    if rated:
+        versions = list(map(_version_of, results))
+        currencies = {"" if v is None else v.currency for v in dict(zip(map(id, versions), versions)).values()}
+        if len(currencies) == 1:   # the rated rows' currency (a rated row without a tariff version counts as "")
+            charged[currencies.pop()] = sum(compress(map(_charge_of, results), map(RATED.__eq__, statuses)))
+        else:
+            for r in results:
+                if r[0] == RATED:
+                    currency = r[4].currency if r[4] is not None else ""
+                    charged[currency] = charged.get(currency, 0) + r[1]
+    return ChunkOutcomes(len(results), rated, statuses.count(REJECTED), charged)
+
+
+_status_of, _charge_of, _version_of = itemgetter(0), itemgetter(1), itemgetter(4)
+_tenant_of = itemgetter(_TENANT)
 
 
 def _ready(rated: RatedRows) -> Callable[[], RatedRows]:
@@ -924,4 +950,4 @@ def _latest(heads: list[PlanSetVersion]) -> tuple[datetime | None, PlanSetVersio
     return last, _pick(heads, last)
 
 
-__all__ = ["RatedRows", "RatingDesk", "RatingOutcome", "RatingStream"]
+__all__ = ["ChunkOutcomes", "RatedRows", "RatingDesk", "RatingOutcome", "RatingStream"]

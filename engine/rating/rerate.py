@@ -28,8 +28,7 @@ from engine.periods import check_period
 from engine.identity import Permission, Principal
 from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
-from engine.rating.desk import RatingDesk
-from engine.rating.evaluator import RATED, REJECTED
+from engine.rating.desk import ChunkOutcomes, RatingDesk
 from engine.readahead import ReadAhead
 
 CHUNK = 20_000
@@ -105,7 +104,7 @@ class RerateDesk:
             yield 0, total
             # on PostgreSQL a chunk is rated while the one before is written (engine.rating.desk.RatingStream)
             stream = self._rating.stream(principal, held)
-            waiting: Callable[[], list[Any]] | None = None
+            waiting: Callable[[], ChunkOutcomes] | None = None
             try:
                 for rows in reads:
                     stored = stream.rerate_rows(rows, ps, compiled)
@@ -130,20 +129,15 @@ class RerateDesk:
         return scope
 
 
-def _count(summary: RerateSummary, outcomes: list[Any]) -> int:
+def _count(summary: RerateSummary, outcomes: ChunkOutcomes) -> int:
     """A committed chunk's outcomes added to the summary; the CDRs done so far."""
     after = summary.charged_after
-    rated = rejected = 0
-    for status, charge, currency in outcomes:
-        if status == RATED:
-            rated += 1
-            after[currency] = after.get(currency, 0) + charge
-        elif status == REJECTED:
-            rejected += 1
-    summary.cdrs += len(outcomes)
-    summary.rated += rated
-    summary.rejected += rejected
-    summary.unrated += len(outcomes) - rated - rejected
+    for currency, micros in outcomes.charged.items():
+        after[currency] = after.get(currency, 0) + micros
+    summary.cdrs += outcomes.cdrs
+    summary.rated += outcomes.rated
+    summary.rejected += outcomes.rejected
+    summary.unrated += outcomes.cdrs - outcomes.rated - outcomes.rejected
     return summary.cdrs
 
 

@@ -1,7 +1,7 @@
 """What a re-rating run reads, on SQLite and PostgreSQL (store/plans.py): the stored CDRs of its period, each once and in
-start order whatever the chunk size (PostgreSQL: one server-side cursor; SQLite: a query per chunk from the last row's
-key), the read given up early handing its connection back, and what the period's CDRs hold in the ledger summed per
-subscriber cycle as the ledger's own rows add up."""
+exact start order whatever the chunk size and however many tenants (a query per chunk from the last row's key), no
+transaction left open between chunks, the read given up early handing its connection back, and what the period's CDRs
+hold in the ledger summed per subscriber cycle as the ledger's own rows add up."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.readahead import ReadAhead
 from store.plans import StoredCdrReader, usage_ledger
@@ -42,6 +42,40 @@ def test_the_stored_cdrs_of_a_period_come_once_each_in_start_order_in_chunks(roo
     assert reader.count({"mno"}, start, start + timedelta(hours=1)) == 37
     both = [row[0] for chunk in reader.chunks({"mno", "mvno-beta"}, start, start + timedelta(hours=1), 10) for row in chunk]
     assert len(both) == 38 and other[0].cdr_id in both
+
+
+def test_cdrs_within_one_second_come_in_start_order_across_chunks_and_tenants(roots) -> None:  # type: ignore[no-untyped-def]
+    """The order is the exact start time's, not the text's (to the second): within one second the later CDR has the
+    smaller CDR id here, and with chunks of one row each chunk starts from the exact key of the last one."""
+    root, _ = roots
+    start = _period(43)
+    first, second = voice(1, "33612000004", "33698765432", 60, start), voice(2, "33612000004", "33698765432", 60, start)
+    early, late = sorted([first, second], key=lambda c: c.cdr_id, reverse=True)   # the larger id starts first
+    other = voice(3, "33612000005", "33698765432", 60, start + timedelta(milliseconds=500), tenant="mvno-beta")
+    cdrs = [early.with_changes(start_time=start + timedelta(milliseconds=100)), late.with_changes(start_time=start + timedelta(milliseconds=900)),
+            other, voice(4, "33612000004", "33698765432", 60, start + timedelta(seconds=1))]
+    store_cdrs(root, cdrs)
+    reader = StoredCdrReader(root.db)
+    for size in (1, 2, 10):
+        got = [row[0] for chunk in reader.chunks({"mno", "mvno-beta"}, start, start + timedelta(hours=1), size) for row in chunk]
+        assert got == [early.cdr_id, other.cdr_id, late.cdr_id, cdrs[3].cdr_id], size
+
+
+def test_no_transaction_stays_open_between_chunks(roots) -> None:  # type: ignore[no-untyped-def]
+    """A run rates a chunk while the next is read: no read holds a transaction open meanwhile (a server's
+    idle_in_transaction_session_timeout would end it mid-run)."""
+    root, _ = roots
+    if root.db.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's view of its sessions")
+    start = _period(44)
+    store_cdrs(root, [voice(i, "33612000006", "33698765432", 60, start + timedelta(seconds=i)) for i in range(12)])
+    chunks = StoredCdrReader(root.db).chunks({"mno"}, start, start + timedelta(hours=1), 5)
+    assert len(next(chunks)) == 5   # the read stands between two chunks
+    with root.db.connect() as conn:
+        open_ = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                                  "state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")).scalar_one()
+    assert open_ == 0
+    assert [len(c) for c in chunks] == [5, 2]
 
 
 def test_a_read_given_up_early_hands_its_connection_back(roots) -> None:  # type: ignore[no-untyped-def]
