@@ -447,6 +447,10 @@ class UsageRepo:
                         params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
                         cur.execute(f"INSERT INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
+                    for e in entries:   # these have rows now: a later write in this transaction looks them up again
+                        gone = self._taken.get(e[0])
+                        if gone:
+                            gone.discard(e[1])
             return True
         finally:
             cur.close()
