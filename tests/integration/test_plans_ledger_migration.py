@@ -183,7 +183,8 @@ def test_the_ledger_keeps_its_rows_through_plans_0006_and_back(db_url: str) -> N
         upgrade(db_url)
         engine.dispose()
         with engine.connect() as conn:
-            keys = dict(conn.exec_driver_sql("SELECT tenant_id || '/' || cdr_id, cdr_key FROM usage_ledger").fetchall())
+            keys: dict[str, int | None] = dict(
+                conn.exec_driver_sql("SELECT tenant_id || '/' || cdr_id, cdr_key FROM usage_ledger").fetchall())
         assert keys["mno/c007"] == (ledger_key("c007") if sqlite else None)
         assert keys["mvno-alpha/c001"] == (ledger_key("c001") if sqlite else None)
         if sqlite:
