@@ -205,7 +205,8 @@ def test_the_ledger_keeps_its_rows_through_plans_0006_and_back(db_url: str) -> N
         with uow() as u:   # taken and written again in one transaction: found by the key written with it
             assert sorted(r[0] for r in u.usage.take_holdings("mno", ["c001", "n1"]) or []) == ["c001", "n1"]
             assert u.usage.write_chunk([new], set(), [], [])
-            assert not u.usage.write_chunk([new], set(), [], [])   # written again in the same transaction: refused
+            if sqlite:   # written again in the same transaction: refused (on PostgreSQL the key's refusal aborts it)
+                assert not u.usage.write_chunk([new], set(), [], [])
             u.commit()
         with uow() as u:   # a second row of a CDR that has one: refused
             assert not u.usage.write_chunk([new], set(), [], [])
