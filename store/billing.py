@@ -88,7 +88,7 @@ from engine.errors import AlreadyExists
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
-from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, ledger_key
+from store.db import LEDGER_KEY_COLUMN, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -427,9 +427,9 @@ class SqlRatedUsage:
     def by_ids(self, tenant_id: str, cdr_ids: Sequence[str]) -> list[RatedUsage]:
         """The current rated rows of these CDRs (a re-bill's charges); a row re-rated to ``unrated`` is left out."""
         c = self.COLUMNS
-        # the SQLite ledger finds CDR ids through the index on their narrow key (store.plans, migration plans_0005)
+        # the SQLite ledger finds CDR ids through the index on their narrow key (store.plans, migrations plans_0005-6)
         keyed = self.conn.dialect.name == "sqlite"
-        by_key = f" AND {LEDGER_KEY}(l.{c['cdr_id']}) IN :keys" if keyed else ""
+        by_key = f" AND l.{LEDGER_KEY_COLUMN} IN :keys" if keyed else ""
         index = f" INDEXED BY {LEDGER_KEY_INDEX}" if keyed else ""   # SQLite's planner would take the tenant's rows
         sql = text(f"{self._select}{index} WHERE l.tenant_id = :tenant AND {self.RATED} AND l.{c['cdr_id']} IN :ids{by_key}").bindparams(
             *map(_expanding, ("ids", "keys") if keyed else ("ids",)))

@@ -104,16 +104,19 @@ def private_database_file(path: Path) -> None:
 
 
 LEDGER_KEY = "rulebill_cdr_key"
-LEDGER_KEY_INDEX = "ix_usage_ledger_cdr_key"   # the SQLite ledger's index on LEDGER_KEY(cdr_id) (plans_0005)
+LEDGER_KEY_COLUMN = "cdr_key"                  # the SQLite ledger's column of ledger_key(cdr_id) (plans_0006)
+LEDGER_KEY_INDEX = "ix_usage_ledger_cdr_key"   # the SQLite ledger's index on it (plans_0005: on LEDGER_KEY(cdr_id))
 
 
 def ledger_key(cdr_id: str) -> int:
     """The usage ledger's narrow look-up key of a CDR id on SQLite: its first 64 bits of BLAKE2b as a signed integer.
 
-    The SQLite ledger finds rows by CDR id through an index on this key (migration plans_0005), not on the id's text:
-    an index entry of 8 bytes instead of about 45 keeps the index a rated chunk writes into at random small enough to
-    stay in the page cache.  Every connection registers it (make_engine) under ``LEDGER_KEY``; two ids may share a key,
-    so every look-up compares the id itself too."""
+    The SQLite ledger finds rows by CDR id through an index on this key, not on the id's text: an index entry of 8
+    bytes instead of about 45 keeps the index a rated chunk writes into at random small enough to stay in the page
+    cache.  Since migration plans_0006 the key is the column ``LEDGER_KEY_COLUMN``, written with each row (plans_0005
+    indexed this function, which SQLite called back for every row inserted); every connection still registers it
+    (make_engine) under ``LEDGER_KEY`` for those two migrations.  Two ids may share a key, so every look-up compares
+    the id itself too."""
     return int.from_bytes(hashlib.blake2b(cdr_id.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, is_sqlite, make_engine
+from store.db import LEDGER_KEY, LEDGER_KEY_COLUMN, LEDGER_KEY_INDEX, is_sqlite, make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -23,17 +23,20 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-# The SQLite ledger's look-up by CDR id (migration plans_0005) is an index on a function every connection of
-# store.db.make_engine registers.  A shell without the function cannot build it: a database restored from the
-# `sqlite3` shell's `.dump` has the revision table but not this index.  `missing_migrations` reports it and
-# `upgrade` builds it again, so `rulebill serve` refuses such a database until `rulebill db upgrade` has mended it.
+# The SQLite ledger's look-up by CDR id was an index on a function every connection of store.db.make_engine
+# registers (migration plans_0005; on the column cdr_key since plans_0006).  A shell without the function cannot build
+# it: a database restored from the `sqlite3` shell's `.dump` has the revision table but not this index.
+# `missing_migrations` reports a missing key index and `upgrade` builds it again (on the column where there is one),
+# so `rulebill serve` refuses such a database until `rulebill db upgrade` has mended it.
 def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
     if _ledger_key_index_missing(url):
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
-                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {LEDGER_KEY_INDEX} ON usage_ledger ({LEDGER_KEY}(cdr_id))")
+                columns = {c[1] for c in conn.exec_driver_sql("PRAGMA table_info(usage_ledger)")}
+                key = LEDGER_KEY_COLUMN if LEDGER_KEY_COLUMN in columns else f"{LEDGER_KEY}(cdr_id)"
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {LEDGER_KEY_INDEX} ON usage_ledger ({key})")
         finally:
             engine.dispose()
 

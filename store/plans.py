@@ -32,7 +32,7 @@ from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.usage import LEDGER_FIELDS, NO_ADD_ONS, CounterKey, CounterRow, Held, LedgerEntry, RatedSubscriber, bundle_units
 from store.addons import SqlAddOnReader
-from store.db import LEDGER_KEY, LEDGER_KEY_INDEX, ledger_key
+from store.db import LEDGER_KEY_COLUMN, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import aware
 from store.uow import SqlUnitOfWorkFactory
 
@@ -68,6 +68,13 @@ bundle_counters = Table(
     Column("unit", String(8), nullable=False),
 )
 
+def _key_of_row(context: Any) -> int | None:
+    """The SQLite ledger key of a row inserted through SQLAlchemy (write_chunk writes its own)."""
+    if context.dialect.name != "sqlite":
+        return None
+    return ledger_key(context.get_current_parameters()["cdr_id"])
+
+
 # the usage ledger: one row per CDR rated with counters (engine.rating.usage); columns after bundles_json
 # came with migration plans_0002
 usage_ledger = Table(
@@ -91,6 +98,9 @@ usage_ledger = Table(
     Column("plan_version", Integer, nullable=True),
     Column("status", String(10), nullable=True),
     Column("reason", Text, nullable=True),
+    # migration plans_0006: on SQLite the key the ledger is found by CDR id through (store.db.ledger_key, indexed by
+    # ix_usage_ledger_cdr_key); NULL on PostgreSQL, where the primary key finds the rows
+    Column(LEDGER_KEY_COLUMN, BigInteger, nullable=True, default=_key_of_row),
     # the bill run's read (store/billing.py); lookups by CDR go through the primary key (no index by tenant and start
     # time since plans_0004: nothing read by it, and each index is one more B-tree write per rated CDR)
     Index("ix_usage_ledger_msisdn_start", "tenant_id", "msisdn", "start_time"),
@@ -188,6 +198,10 @@ class UsageRepo:
 
     def __init__(self, session: Session) -> None:
         self.s = session
+        # the CDR ids whose ledger rows take_holdings deleted in this unit of work, by tenant: on SQLite (one writer,
+        # the write lock held from BEGIN IMMEDIATE to the commit) none of them can have a row again before this
+        # transaction writes one, so the chunk's write need not look them up a second time
+        self._taken: dict[str, set[str]] = {}
 
     # -- reads ---------------------------------------------------------------------------------------------
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
@@ -229,6 +243,8 @@ class UsageRepo:
         pg, cur = self._cursor()
         step = _batch(pg)
         columns = "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json"
+        if take and not pg:
+            self._taken.setdefault(tenant_id, set()).update(ids)
         try:
             for i in range(0, len(ids), step):
                 if take:
@@ -408,7 +424,7 @@ class UsageRepo:
                                f"DELETE FROM usage_ledger WHERE rowid IN ({found})", params, None)
             if not writes.done():
                 return False
-            if entries and not pg and _sqlite_stored_already(cur, entries):
+            if entries and not pg and _sqlite_stored_already(cur, entries, self._taken):
                 return False
             if entries:
                 if pg:
@@ -422,13 +438,19 @@ class UsageRepo:
                             for e in entries:
                                 cp.write_row(e)
                 else:
-                    per = 32000 // len(LEDGER_COLUMNS)
-                    one = f"({', '.join('?' * len(LEDGER_COLUMNS))})"
+                    # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back)
+                    columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
+                    per = 32000 // len(columns)
+                    one = f"({', '.join('?' * len(columns))})"
                     for i in range(0, len(entries), per):
                         rows = entries[i:i + per]
-                        params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:])]
-                        cur.execute(f"INSERT INTO usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join([one] * len(rows))}",
+                        params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
+                        cur.execute(f"INSERT INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
+                    for e in entries:   # these have rows now: a later write in this transaction looks them up again
+                        gone = self._taken.get(e[0])
+                        if gone:
+                            gone.discard(e[1])
             return True
         finally:
             cur.close()
@@ -439,16 +461,19 @@ _HELD_WHERE = ("mediated_cdrs m JOIN usage_ledger t ON t.tenant_id = m.tenant_id
                "({tenants}) AND m.start_time >= {mark} AND m.start_time < {mark} AND t.cycle <> ''")
 
 
-def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]]) -> bool:
+def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]], taken: dict[str, set[str]]) -> bool:
     """Whether one of these ledger rows' CDRs has a row already (one not replaced) or twice among them: what the
-    primary key refused before plans_0005, and PostgreSQL's still does (a broken key there is a lost race too)."""
+    primary key refused before plans_0005, and PostgreSQL's still does (a broken key there is a lost race too).
+    ``taken``: ids whose rows this transaction deleted (UsageRepo.take_holdings), known to have none: not looked up
+    (a rated chunk takes every one of its CDRs' rows first, so a stream's chunk looks up none twice)."""
     by_tenant: dict[str, set[str]] = {}
     for e in entries:
         by_tenant.setdefault(e[0], set()).add(e[1])
     if sum(map(len, by_tenant.values())) != len(entries):
         return True
     for tenant, ids in sorted(by_tenant.items()):
-        ordered = sorted(ids)
+        gone = taken.get(tenant)
+        ordered = sorted(ids - gone if gone else ids)
         for i in range(0, len(ordered), _IN_BATCH):
             sql, params = _lookup(False, "1", tenant, ordered[i:i + _IN_BATCH])
             cur.execute(f"{sql} LIMIT 1", params)
@@ -538,8 +563,8 @@ def _lookup(pg: bool, columns: str, tenant_id: str, cdr_ids: builtins.list[str])
     unique index is one index probe whatever the statistics say (``LIMIT 1``, true of a unique key, keeps the planner
     from flattening the lateral subquery back into that join).  (Not for the subscriber-keyed reads: there a lateral
     probe of a small table that has no statistics yet was planned as a scan per key.)  On SQLite the ids' narrow keys
-    (store.db.ledger_key) as a list of ``?`` probe ``ix_usage_ledger_cdr_key`` (migration plans_0005), and the ids
-    themselves pick the rows (two ids may share a key)."""
+    (store.db.ledger_key) as a list of ``?`` probe ``ix_usage_ledger_cdr_key`` on the ``cdr_key`` column (migrations
+    plans_0005, plans_0006), and the ids themselves pick the rows (two ids may share a key)."""
     if pg:
         sql = (f"SELECT r.* FROM json_array_elements_text(%s::json) AS k(v) CROSS JOIN LATERAL (SELECT {columns} "
                f"FROM usage_ledger WHERE tenant_id = %s AND cdr_id = k.v LIMIT 1) AS r")
@@ -547,7 +572,7 @@ def _lookup(pg: bool, columns: str, tenant_id: str, cdr_ids: builtins.list[str])
     marks = ", ".join("?" * len(cdr_ids))
     # INDEXED BY: without statistics SQLite's planner takes ``tenant_id = ?`` on the subscriber index for the narrower
     # search and reads every row of the tenant (200 CDRs/s at 160k rows)
-    sql = (f"SELECT {columns} FROM usage_ledger INDEXED BY {LEDGER_KEY_INDEX} WHERE {LEDGER_KEY}(cdr_id) IN ({marks}) "
+    sql = (f"SELECT {columns} FROM usage_ledger INDEXED BY {LEDGER_KEY_INDEX} WHERE {LEDGER_KEY_COLUMN} IN ({marks}) "
            f"AND tenant_id = ? AND cdr_id IN ({marks})")
     return sql, [*map(ledger_key, cdr_ids), tenant_id, *cdr_ids]
 

@@ -9,16 +9,18 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, inspect, insert
+from sqlalchemy import column, delete, inspect, insert, table
 
 from engine.rating.usage import LEDGER_FIELDS
-from store.db import make_engine
+from store.db import ledger_key, make_engine
 from store.migrate import alembic_config, missing_migrations, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory, usage_ledger
 from store.uow import SqlUnitOfWorkFactory
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+# the ledger's columns before plans_0006 (its look-up key column): rows written at an earlier revision
+ledger_before_0006 = table("usage_ledger", *(column(name, usage_ledger.c[name].type) for name in LEDGER_FIELDS))
 
 
 def row(tenant: str, cdr: str, charge: int, minute: int = 0) -> dict[str, Any]:
@@ -42,8 +44,8 @@ def test_the_ledger_keeps_its_rows_through_plans_0004_and_back(db_url: str) -> N
     try:
         assert "ix_usage_ledger_tenant_start" in indexes(engine)
         with engine.begin() as conn:
-            conn.execute(insert(usage_ledger), [*(row("mno", f"c{i:03d}", 1_000 + i, i) for i in range(40)),
-                                                row("mvno-alpha", "c001", 7)])
+            conn.execute(insert(ledger_before_0006), [*(row("mno", f"c{i:03d}", 1_000 + i, i) for i in range(40)),
+                                                      row("mvno-alpha", "c001", 7)])
         upgrade(db_url)
         engine.dispose()
         assert "ix_usage_ledger_tenant_start" not in indexes(engine)
@@ -88,9 +90,9 @@ def test_the_ledger_keeps_its_rows_through_plans_0005_and_back(db_url: str) -> N
     try:
         assert keyed_by_cdr(engine)
         with engine.begin() as conn:
-            conn.execute(delete(usage_ledger))   # the module's database: what the test before left
-            conn.execute(insert(usage_ledger), [*(row("mno", f"c{i:03d}", 1_000 + i, i) for i in range(40)),
-                                                row("mvno-alpha", "c001", 7), row("mvno-alpha", "zz", 8)])
+            conn.execute(delete(ledger_before_0006))   # the module's database: what the test before left
+            conn.execute(insert(ledger_before_0006), [*(row("mno", f"c{i:03d}", 1_000 + i, i) for i in range(40)),
+                                                      row("mvno-alpha", "c001", 7), row("mvno-alpha", "zz", 8)])
         upgrade(db_url)
         engine.dispose()
         assert keyed_by_cdr(engine) is not sqlite
@@ -148,5 +150,83 @@ def test_a_sqlite_ledger_restored_without_its_key_index_is_reported_and_mended(d
         assert "ix_usage_ledger_cdr_key" in indexes(engine)
         with uow(read_only=True) as u:
             assert {k: e.charge_micros for k, e in u.usage.ledger_of("mno", ["r1", "r2", "r3"]).items()} == {"r1": 11, "r2": 12}
+    finally:
+        engine.dispose()
+
+
+def key_index_sql(engine: Any) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_usage_ledger_cdr_key'").scalar())
+
+
+def key_collations(engine: Any) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.exec_driver_sql("SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = "
+                                         "'usage_ledger' AND column_name IN ('tenant_id', 'cdr_id', 'msisdn')").fetchall())
+
+
+def test_the_ledger_keeps_its_rows_through_plans_0006_and_back(db_url: str) -> None:
+    """plans_0006 makes the SQLite ledger's look-up key a column (filled for the rows there are) indexed in place of the
+    function; PostgreSQL gains the column, NULL.  Rows of two tenants (one CDR id in both) are found by id after it,
+    rows written after it by the chunk's write and by SQLAlchemy alike, and again after the way back."""
+    sqlite = db_url.startswith("sqlite")
+    command.downgrade(alembic_config(db_url), "plans_0005")
+    engine = make_engine(db_url)
+    uow = SqlPlanUnitOfWorkFactory(SqlUnitOfWorkFactory(engine))
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(ledger_before_0006))
+            conn.execute(insert(ledger_before_0006), [*(row("mno", f"c{i:03d}", 1_000 + i, i) for i in range(40)),
+                                                      row("mvno-alpha", "c001", 7)])
+        if sqlite:
+            assert "rulebill_cdr_key(cdr_id)" in key_index_sql(engine)
+        upgrade(db_url)
+        engine.dispose()
+        with engine.connect() as conn:
+            keys: dict[str, int | None] = dict(
+                conn.exec_driver_sql("SELECT tenant_id || '/' || cdr_id, cdr_key FROM usage_ledger").fetchall())
+        assert keys["mno/c007"] == (ledger_key("c007") if sqlite else None)
+        assert keys["mvno-alpha/c001"] == (ledger_key("c001") if sqlite else None)
+        if sqlite:
+            assert key_index_sql(engine).endswith("(cdr_key)")
+        else:   # the keys compare bytewise
+            assert key_collations(engine) == {"tenant_id": "C", "cdr_id": "C", "msisdn": "C"}
+        new = tuple({**row("mno", "n1", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)
+        with uow() as u:
+            assert u.usage.write_chunk([new], set(), [], [])
+            u.commit()
+        with engine.begin() as conn:   # through SQLAlchemy: the column's default writes the key
+            conn.execute(insert(usage_ledger), [row("mvno-alpha", "n2", 9)])
+        with uow(read_only=True) as u:
+            assert {k: e.charge_micros for k, e in u.usage.ledger_of("mno", ["c001", "c039", "n1", "n2"]).items()} == {
+                "c001": 1_001, "c039": 1_039, "n1": 5}
+            assert {k: e.charge_micros for k, e in u.usage.ledger_of("mvno-alpha", ["c001", "n1", "n2"]).items()} == {
+                "c001": 7, "n2": 9}
+        with uow() as u:   # taken and written again in one transaction: found by the key written with it
+            assert sorted(r[0] for r in u.usage.take_holdings("mno", ["c001", "n1"]) or []) == ["c001", "n1"]
+            assert u.usage.write_chunk([new], set(), [], [])
+            if sqlite:   # written again in the same transaction: refused (on PostgreSQL the key's refusal aborts it)
+                assert not u.usage.write_chunk([new], set(), [], [])
+            u.commit()
+        with uow() as u:   # a second row of a CDR that has one: refused
+            assert not u.usage.write_chunk([new], set(), [], [])
+        with uow() as u:   # ... also beside CDRs whose rows the same transaction took out (those need no second look)
+            assert sorted(r[0] for r in u.usage.take_holdings("mno", ["n1"]) or []) == ["n1"]
+            assert not u.usage.write_chunk([new, tuple({**row("mno", "c002", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)],
+                                           set(), [], [])
+        command.downgrade(alembic_config(db_url), "plans_0005")
+        engine.dispose()
+        with engine.connect() as conn:
+            assert "cdr_key" not in {c["name"] for c in inspect(conn).get_columns("usage_ledger")}
+            assert conn.exec_driver_sql("SELECT count(*) FROM usage_ledger").scalar() == 42
+        if not sqlite:
+            assert key_collations(engine) == {"tenant_id": None, "cdr_id": None, "msisdn": None}
+        if sqlite:
+            assert "rulebill_cdr_key(cdr_id)" in key_index_sql(engine)
+            with engine.connect() as conn:   # the function's index finds the rows written while the column was there
+                found = conn.exec_driver_sql("SELECT cdr_id FROM usage_ledger INDEXED BY ix_usage_ledger_cdr_key "
+                                             "WHERE rulebill_cdr_key(cdr_id) IN (?, ?)", (ledger_key("n1"), ledger_key("n2"))).fetchall()
+            assert sorted(r[0] for r in found) == ["n1", "n2"]
+        upgrade(db_url)
     finally:
         engine.dispose()
