@@ -16,7 +16,7 @@ from engine.billing.model import Adjustment, Bill, BillLine, TaxSubtotal, Totals
 from engine.billing.taxes import tax_breakdown
 from engine.currencies import minor_units
 from engine.errors import ErrorList, FailedPrecondition
-from engine.money import format_amount
+from engine.money import format_amount, has_finer_decimals
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,7 @@ def credit_parts(invoice: Bill, invoice_number: str, credited_total: int, credit
         if line.amount_micros <= 0:
             errors.add(f"{field}.line_id", f"line {line_id} is not a charge ({format_amount(line.amount_micros)}): nothing to credit")
             continue
-        quantum = 10 ** (6 - minor_units(invoice.currency))
-        if amount <= 0 or amount % quantum:
+        if amount <= 0 or has_finer_decimals(amount, invoice.currency):
             errors.add(f"{field}.amount", f"must be a positive amount in {invoice.currency}'s minor units")
             continue
         if amount > left:

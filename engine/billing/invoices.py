@@ -34,10 +34,10 @@ from engine.billing.runs import document_for, invoice_number
 from engine.billing.timeline import service_of
 from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
-from engine.currencies import currency_mismatch, minor_units
+from engine.currencies import currency_mismatch
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
-from engine.money import format_amount
+from engine.money import format_amount, has_finer_decimals
 from engine.paging import Page
 from engine.periods import check_period
 
@@ -339,8 +339,7 @@ class InvoiceDesk:
             errors.add("reference", "the payment's reference (1-80 characters): a payment is recorded once per reference")
         with self._uow() as uow:
             inv = self._load(uow, principal, tenant_id, invoice_id).invoice
-            quantum = 10 ** (6 - minor_units(inv.currency))
-            if amount_micros <= 0 or amount_micros % quantum:
+            if amount_micros <= 0 or has_finer_decimals(amount_micros, inv.currency):
                 errors.add("amount", f"a positive amount in {inv.currency}'s minor units")
             if problem := currency_mismatch(currency, inv.currency):
                 errors.add("amount.currency", problem)

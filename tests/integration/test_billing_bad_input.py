@@ -71,6 +71,11 @@ def test_each_bad_input_is_named_and_issues_nothing(billing_stack: BillingStack)
     inv = ok[0]
     err = rpc_error(lambda: bc.credit_note(inv.invoice_id, "too much", [("1", 10_000_000_000, "EUR")]), C.INVALID_ARGUMENT)
     assert "lines[0].amount" in field_violations(err)
+    # amounts finer than the currency's minor units (EUR 0.005) on a credit note line or a payment
+    err = rpc_error(lambda: bc.credit_note(inv.invoice_id, "half a cent", [("1", 5_000, "EUR")]), C.INVALID_ARGUMENT)
+    assert "minor units" in field_violations(err)["lines[0].amount"]
+    err = rpc_error(lambda: bc.record_payment(inv.invoice_id, 1_005_000, "EUR", "pay-fine"), C.INVALID_ARGUMENT)
+    assert "minor units" in field_violations(err)["amount"]
     # a bill run for a period already billed names the account and the period
     err = rpc_error(lambda: list(bc.run("manual", cycle_date=date(2026, 3, 1), account_ids=["ACC-OK"])), C.FAILED_PRECONDITION)
     assert precondition_reason(err) == "PERIOD_ALREADY_BILLED" and "ACC-OK" in err.details() and "2026-02-01" in err.details()
