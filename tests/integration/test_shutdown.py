@@ -9,9 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import grpc
 import pytest
@@ -38,13 +37,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _health(address: str) -> int | None:
-    """The server's overall health, None when it does not answer."""
-    try:
-        with grpc.insecure_channel(address) as channel:
-            return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
-    except grpc.RpcError:
-        return None
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def _until(statuses: Iterator[health_pb2.HealthCheckResponse], done: Callable[[int], bool]) -> list[int]:
+    """The statuses the server's health Watch stream sends, up to and including the first ``done`` accepts: each
+    change is pushed by the server, so nothing here polls or sleeps."""
+    seen: list[int] = []
+    for reply in statuses:
+        seen.append(int(reply.status))
+        if done(seen[-1]):
+            break
+    return seen
 
 
 def test_sigterm_drains_then_cancels_what_still_runs_and_exits(tmp_path: Path) -> None:
@@ -61,11 +65,12 @@ def test_sigterm_drains_then_cancels_what_still_runs_and_exits(tmp_path: Path) -
                             stderr=subprocess.STDOUT, text=True)
     outcome: dict[str, object] = {}
     upload_open = threading.Event()
+    health_channel = grpc.insecure_channel(address)
+    # the server's overall health as it changes; wait_for_ready: the call waits while the server is still starting
+    watch = health_pb2_grpc.HealthStub(health_channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=120,
+                                                             wait_for_ready=True)
     try:
-        for _ in range(300):
-            if _health(address) == health_pb2.HealthCheckResponse.SERVING:
-                break
-            time.sleep(0.1)
+        assert _until(watch, lambda status: status == SERVING)[-1] == SERVING
         client = RulebillClient(address, bearer)
 
         def upload() -> Iterator[mpb.MediateFileRequest]:
@@ -85,12 +90,8 @@ def test_sigterm_drains_then_cancels_what_still_runs_and_exits(tmp_path: Path) -
         assert upload_open.wait(30)
         assert client.tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest(), timeout=10).token.tenant_id == "mno"
         proc.send_signal(signal.SIGTERM)
-        statuses = []
-        for _ in range(200):   # until the signal is handled; the server keeps answering health meanwhile
-            statuses.append(_health(address))
-            if statuses[-1] != health_pb2.HealthCheckResponse.SERVING:
-                break
-            time.sleep(0.02)
+        statuses = _until(watch, lambda status: status != SERVING)   # the drain's first step, pushed by the server
+        watch.cancel()   # not a call the drain should wait for
         assert statuses[-1] == health_pb2.HealthCheckResponse.NOT_SERVING, statuses
         with pytest.raises(grpc.RpcError) as refused:
             client.tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest(), timeout=10)
@@ -99,6 +100,8 @@ def test_sigterm_drains_then_cancels_what_still_runs_and_exits(tmp_path: Path) -
         caller.join(30)
         client.close()
     finally:
+        watch.cancel()
+        health_channel.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
