@@ -44,7 +44,7 @@ from engine.tokens import AuthCache, TokenDesk
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
 from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
-from engine.vouchers.keyring import KeyringError, ReloadableKeyProvider, generate_keyring, keys_from_environment, load_keyring
+from engine.vouchers.keyring import KeyringError, ReloadableKeyProvider, keys_from_environment
 from engine.vouchers.profile import ProfileCatalogue, load_profiles
 from engine.vouchers.recharge import Recharger
 from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
@@ -52,6 +52,7 @@ from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
 from store.billing import SqlBillingUnitOfWork, SqlBillingUnitOfWorkFactory
 from servers.adapters.gpg import SigningKeyError, create_signing_key
+from servers.adapters.keyring_file import generate_keyring, key_file_provider
 from servers.health import ServerHealth
 from store.db import make_engine
 from store.mediation import SqlMediationStore, SqlSubscriberTenants, stored_cdrs_between
@@ -225,7 +226,7 @@ def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> Vo
              rules.lockout.bar_seconds)
     return VoucherParts(
         desk=VoucherDesk(voucher_uow, profiles, keys, rules.lifecycle, clock, _voucher_settings(settings),  # type: ignore[arg-type]
-                         key_file=keys if keys.path is not None else None),
+                         key_file=keys if keys.from_key_file else None),
         recharger=Recharger(voucher_uow, keys, rules.lifecycle, clock, rules.lockout),  # type: ignore[arg-type]
         distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock),  # type: ignore[arg-type]
         keys=keys, profiles=profiles, signing_key_file=signing,
@@ -282,7 +283,7 @@ def _keys(settings: Settings) -> ReloadableKeyProvider:
         return ReloadableKeyProvider(lambda: keys_from_environment(given))
     provision_voucher_keys(settings, signing_key=False)  # the first start of an installation without bootstrap
     path = Path(settings.effective_keyring_file)
-    return ReloadableKeyProvider(lambda: load_keyring(path), path)
+    return key_file_provider(path)
 
 
 def _profiles(settings: Settings) -> ProfileCatalogue:

@@ -67,7 +67,8 @@ def _rules_dir(args: argparse.Namespace) -> Path:
 
 
 def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from engine.mediation import LayoutError, Mediator, OfflineSink, find_layout
+    from clients.mediation_files import OfflineSink
+    from engine.mediation import LayoutError, Mediator, find_layout
     from engine.mediation.sources import find_source
 
     out = out or sys.stdout

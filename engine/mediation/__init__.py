@@ -14,7 +14,6 @@ from engine.mediation.desk import MediationDesk, MediationStore
 from engine.mediation.layout import Layout, find_layout, layout_names, load_layout, load_layout_text, validate_directory
 from engine.mediation.mapper import CompiledLayout, compile_layout
 from engine.mediation.memory import MemoryMediationStore
-from engine.mediation.offline import OfflineSink
 from engine.mediation.outcome import FileProblem, ReconciliationSummary, RejectedRecord
 from engine.mediation.pipeline import Mediator, file_id_of
 from engine.mediation.ports import Checkpoint, MediationChunk, MediationSink, PendingRecord, SeenCdrIds
@@ -37,7 +36,6 @@ __all__ = [
     "MediationSink",
     "Mediator",
     "MemoryMediationStore",
-    "OfflineSink",
     "PendingRecord",
     "ReconciliationError",
     "ReconciliationSummary",

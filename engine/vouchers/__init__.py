@@ -9,11 +9,10 @@ from engine.vouchers.distribution import DistributionSealer, Distributor, Export
 from engine.vouchers.generation import BatchProducer, BatchRequest, plan_batch
 from engine.vouchers.keyring import (
     KeyringError,
+    ReloadableKeyProvider,
     StaticKeyProvider,
-    add_master_key,
-    generate_keyring,
+    keyring_from_document,
     keys_from_environment,
-    load_keyring,
 )
 from engine.vouchers.model import ROW_COLUMNS, BatchState, Voucher, VoucherBatch, VoucherRow, VoucherState
 from engine.vouchers.moves import Move, MoveTable, compile_moves
@@ -31,9 +30,9 @@ __all__ = [
     "BatchProducer", "BatchRequest", "BatchState", "BulkOutcome", "CryptoSettings", "DistributionSealer",
     "Distributor", "ExportReceipt", "KeyProvider", "KeyringError", "LookupHasher", "Move", "MoveTable",
     "PinSealer", "ProfileCatalogue", "RechargeGuard", "RechargeRefused", "Recharger", "Redemption",
-    "RefusedGroup", "Reservation", "RevealedVoucher", "SealReport", "SerialFormat", "StaticKeyProvider",
+    "RefusedGroup", "ReloadableKeyProvider", "Reservation", "RevealedVoucher", "SealReport", "SerialFormat", "StaticKeyProvider",
     "Voucher", "VoucherAmendment", "VoucherBatch", "VoucherDesk", "VoucherProfile", "VoucherRepository", "VoucherRow", "VoucherRules",
     "VoucherRulesMissing", "VoucherSelection", "VoucherSettings", "VoucherState", "VoucherUnitOfWork", "VoucherUnitOfWorkFactory",
-    "add_master_key", "generate_keyring", "generate_pins", "keys_from_environment", "load_keyring", "load_profiles",
+    "generate_pins", "keyring_from_document", "keys_from_environment", "load_profiles",
     "load_voucher_rules", "luhn_check_digit", "luhn_valid", "plan_batch", "compile_moves",
 ]

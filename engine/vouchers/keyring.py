@@ -1,5 +1,7 @@
 """Key sources for voucher crypto: a 0600 key file or the environment, never the repository.
 
+This module parses and builds them; reading and writing the key file is ``servers/adapters/keyring_file.py``'s.
+
 Key file (JSON)::
 
     {"format": "rulebill-voucher-keyring/1",
@@ -20,8 +22,6 @@ import base64
 import binascii
 import json
 import os
-import stat
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from engine.vouchers.crypto import KeyUnavailable
@@ -104,77 +104,35 @@ def _section(doc: Mapping[str, Any], name: str, where: str) -> tuple[dict[int, b
     return keys, part["current"]
 
 
-def load_keyring(path: Path | str, require_private: bool = True) -> StaticKeyProvider:
-    """Read a key file; refuse one that group or others may read."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise KeyringError(f"{path}: cannot read key file ({exc.strerror})") from None
-    if require_private and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyringError(f"{path}: key file must not be accessible by group or others (chmod 600 {path})")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KeyringError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON") from None
+def keyring_from_document(doc: Any, where: str) -> StaticKeyProvider:
+    """The keys of a parsed key file (``where`` names it in errors; never a key)."""
     if not isinstance(doc, dict) or doc.get("format") != KEYRING_FORMAT:
-        raise KeyringError(f"{path}: not a voucher keyring (expected format {KEYRING_FORMAT!r})")
-    master, master_current = _section(doc, "master", str(path))
-    lookup, lookup_current = _section(doc, "lookup", str(path))
-    return StaticKeyProvider(master, master_current, lookup, lookup_current, source=str(path))
+        raise KeyringError(f"{where}: not a voucher keyring (expected format {KEYRING_FORMAT!r})")
+    master, master_current = _section(doc, "master", where)
+    lookup, lookup_current = _section(doc, "lookup", where)
+    return StaticKeyProvider(master, master_current, lookup, lookup_current, source=where)
 
 
-def _write_private(path: Path, doc: Mapping[str, Any], exclusive: bool) -> None:
-    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    if exclusive:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return
-    # replace atomically: write a private sibling, then rename over the old file
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def generate_keyring(path: Path | str) -> Path:
-    """Create a new key file with one random master and one random lookup key, mode 0600.
-
-    Refuses to overwrite an existing file (that would shred every batch).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
+def new_keyring_document() -> dict[str, Any]:
+    """A key file's content with one random master and one random lookup key."""
+    return {
         "format": KEYRING_FORMAT,
         "master": {"current": 1, "keys": {"1": _b64(os.urandom(KEY_BYTES))}},
         "lookup": {"current": 1, "keys": {"1": _b64(os.urandom(KEY_BYTES))}},
     }
-    try:
-        _write_private(path, doc, exclusive=True)
-    except FileExistsError:
-        raise KeyringError(f"{path}: key file already exists; refusing to overwrite it") from None
-    return path
 
 
-def add_master_key(path: Path | str) -> int:
-    """Add a new master key version and make it current (step 1 of a rotation); returns the version."""
-    path = Path(path)
-    load_keyring(path)  # validates and checks permissions
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    version = max(int(v) for v in doc["master"]["keys"]) + 1
-    doc["master"]["keys"][str(version)] = _b64(os.urandom(KEY_BYTES))
-    doc["master"]["current"] = version
-    _write_private(path, doc, exclusive=False)
-    return version
+def with_new_master_key(doc: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """The key file's content with a new master key version made current (step 1 of a rotation), and that version."""
+    out = json.loads(json.dumps(doc))
+    version = max(int(v) for v in out["master"]["keys"]) + 1
+    out["master"]["keys"][str(version)] = _b64(os.urandom(KEY_BYTES))
+    out["master"]["current"] = version
+    return out, version
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _parse_env_keys(value: str, var: str) -> dict[int, bytes]:
@@ -189,8 +147,8 @@ def _parse_env_keys(value: str, var: str) -> dict[int, bytes]:
     return keys
 
 
-def keys_from_environment(env: Mapping[str, str] | None = None) -> StaticKeyProvider:
-    env = os.environ if env is None else env
+def keys_from_environment(env: Mapping[str, str]) -> StaticKeyProvider:
+    """The keys given as ``RULEBILL_VOUCHER_*`` variables in ``env`` (the caller reads the process environment)."""
     found: dict[str, tuple[dict[int, bytes], int]] = {}
     for kind in ("MASTER", "LOOKUP"):
         var = f"RULEBILL_VOUCHER_{kind}_KEYS"
@@ -209,19 +167,23 @@ def keys_from_environment(env: Mapping[str, str] | None = None) -> StaticKeyProv
 class ReloadableKeyProvider:
     """Delegates to a provider that can be re-read (after ``add_master_key`` or a changed environment)."""
 
-    def __init__(self, load: Callable[[], StaticKeyProvider], path: Path | None = None) -> None:
+    def __init__(self, load: Callable[[], StaticKeyProvider], add_master: Callable[[], int] | None = None) -> None:
         self._load = load
-        self.path = path  # the key file, when keys come from one
+        self._add_master = add_master  # adds a master key to the key file, when keys come from one
         self._current = load()
+
+    @property
+    def from_key_file(self) -> bool:
+        return self._add_master is not None
 
     def reload(self) -> None:
         self._current = self._load()
 
     def add_master_key(self) -> int:
         """Add a new master key version to the key file and make it current (only when keys come from a file)."""
-        if self.path is None:
+        if self._add_master is None:
             raise KeyringError("keys do not come from a key file: a new master key cannot be added here")
-        version = add_master_key(self.path)
+        version = self._add_master()
         self.reload()
         return version
 

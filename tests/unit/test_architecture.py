@@ -3,7 +3,8 @@
 * no import cycle among the modules of ``engine/`` and ``servers/``;
 * every RPC method of a servicer is a thin translation (a line budget);
 * the client package imports neither ``servers`` nor ``store``, and the command line reaches the server only
-  through the typed service clients, which cover every RPC of every service the server registers.
+  through the typed service clients, which cover every RPC of every service the server registers;
+* the engine writes no file and reads no environment variable, but for the exceptions listed in ``ENGINE_SIDE_EFFECTS``.
 """
 
 from __future__ import annotations
@@ -230,3 +231,47 @@ def test_the_rulebill_command_adds_the_admin_commands_to_the_client_ones() -> No
     client_only = _commands(build_parser())
     assert {"tenants", "subscribers", "tokens", "audit", "vouchers", "rating", "plans", "mediate", "health"} <= client_only
     assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap", "security-officer"}
+
+
+# The engine's file writes and environment reads still allowed, each with its reason.  Key files, the offline
+# mediation outputs and their duplicate index are adapters' (servers/adapters/keyring_file.py, clients/mediation_*.py).
+ENGINE_SIDE_EFFECTS = {
+    ("engine/settings.py", "environment"),      # the one settings object reads RULEBILL_* (STYLE point 15)
+    ("engine/replay.py", "write"),              # `rulebill replay --update` rewrites a golden folder's expected output
+    ("engine/billing/replay.py", "write"),      # the same for the golden bill folders
+}
+_WRITING_CALLS = {"write_text", "write_bytes", "mkdir", "unlink", "rmdir", "rmtree", "touch", "fdopen", "makedirs"}
+_WRITING_OS_CALLS = {"open", "replace", "rename", "remove"}   # as os.<name>/shutil.<name> (str.replace is no write)
+
+
+def _side_effects(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}:
+            found.add("environment")
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+        if name in _WRITING_CALLS or (name in _WRITING_OS_CALLS and owner in {"os", "shutil"}):
+            found.add("write")
+        if name == "open":
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+"):
+                found.add("write")
+    return found
+
+
+def test_the_engine_writes_no_file_and_reads_no_environment() -> None:
+    found = {(str(path.relative_to(REPO)), kind)
+             for path in sorted((REPO / "engine").rglob("*.py"))
+             for kind in _side_effects(ast.parse(path.read_text(encoding="utf-8")))}
+    assert found - ENGINE_SIDE_EFFECTS == set(), "I/O in the engine: move it behind a port, into an adapter"
+    assert ENGINE_SIDE_EFFECTS - found == set(), "an allowed exception is gone: remove it from ENGINE_SIDE_EFFECTS"
+
+
+def test_the_side_effect_scan_sees_writes_and_the_environment() -> None:
+    seen = _side_effects(ast.parse("import os\nos.environ.get('X')\nopen(p, 'wb')\np.write_text('x')\nos.replace(a, b)"))
+    assert seen == {"environment", "write"}
+    assert _side_effects(ast.parse("open(p)\nopen(p, 'rb')\ntext.replace('a', 'b')\np.read_text()")) == set()

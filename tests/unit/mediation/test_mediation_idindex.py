@@ -9,8 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.mediation import Mediator, OfflineSink
-from engine.mediation.idindex import IdIndex
+from clients.mediation_files import OfflineSink
+from clients.mediation_ids import IdIndex
+from engine.mediation import Mediator
 
 from .conftest import layout
 

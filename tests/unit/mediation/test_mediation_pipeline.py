@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from clients.mediation_files import OfflineSink
 from engine.cdr import read_cdrs
 from engine.mediation import (
     Mediator,
     MemoryMediationStore,
-    OfflineSink,
     ReconciliationError,
     ReconciliationSummary,
     load_layout,

@@ -9,13 +9,14 @@ import pytest
 
 from engine.errors import FailedPrecondition
 from engine.vouchers.desk import VoucherDesk
-from engine.vouchers.keyring import ReloadableKeyProvider, generate_keyring, load_keyring
+from engine.vouchers.keyring import ReloadableKeyProvider
+from servers.adapters.keyring_file import generate_keyring, key_file_provider
 from tests.unit.vouchers.factories import ADMIN, World
 
 
 def _desk_on_key_file(world: World, path: Path) -> tuple[VoucherDesk, ReloadableKeyProvider]:
     generate_keyring(path)
-    keys = ReloadableKeyProvider(lambda: load_keyring(path), path)
+    keys = key_file_provider(path)
     desk = VoucherDesk(world.store, world.desk._profiles, keys, world.lifecycle, world.clock, world.desk.settings, key_file=keys)
     return desk, keys
 

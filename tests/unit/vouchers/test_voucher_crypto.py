@@ -29,14 +29,8 @@ from engine.vouchers.crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
-from engine.vouchers.keyring import (
-    KeyringError,
-    StaticKeyProvider,
-    add_master_key,
-    generate_keyring,
-    keys_from_environment,
-    load_keyring,
-)
+from engine.vouchers.keyring import KeyringError, StaticKeyProvider, keys_from_environment
+from servers.adapters.keyring_file import add_master_key, generate_keyring, load_keyring
 
 
 @pytest.mark.parametrize("key", [b"k", os.urandom(32), os.urandom(64), os.urandom(100)])

@@ -1,4 +1,5 @@
-"""File-based sink for offline mediation (``rulebill mediate``), implementing both ports.
+"""File-based sink for offline mediation (``rulebill mediate`` without ``--remote``), implementing both of the
+mediation engine's ports (the engine does no I/O: this is the command line's own adapter).
 
 Writes the normalised CDR file (``*.cdr.csv``, the :mod:`engine.cdr` format), the
 rejects as JSON lines and a checkpoint file beside the output.  A commit appends
@@ -10,7 +11,7 @@ A refused file still writes its rejects file: one JSON line per reason the whole
 file was refused (``"level": "file"``), so a pipeline never has to read stderr.
 
 Duplicate ids are checked exactly in bounded memory: the ids written so far are
-kept on disk next to the checkpoint (:class:`engine.mediation.idindex.IdIndex`), and
+kept on disk next to the checkpoint (:class:`clients.mediation_ids.IdIndex`), and
 removed when the file is finished.
 
 The checkpoint never outlives its outputs: when a finished run's outputs were deleted
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from engine.cdr import COLUMNS
-from engine.mediation.idindex import IdIndex
+from clients.mediation_ids import IdIndex
 from engine.mediation.ports import Checkpoint, MediationChunk, checkpoint_from_json, checkpoint_to_json
 
 
