@@ -55,7 +55,9 @@ def register(subparsers: Any) -> None:
                                                           "and each unrated CDR); prices the CDRs again, stores nothing")
     p.add_argument("--server", help="with --remote: host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
     p.add_argument("--token", help="with --remote: bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
-    p.set_defaults(func=run_mediate)
+    p.set_defaults(func=run_mediate, exit_codes={EXIT_OK: "mediated (record rejects are listed, not fatal)",
+                                                 EXIT_REFUSED: "the file was refused (wrong layout, delimiter, header ...)",
+                                                 EXIT_UNUSABLE: "the input or layout cannot be used"})
 
 
 def _rules_dir(args: argparse.Namespace) -> Path:
