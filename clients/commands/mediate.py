@@ -121,9 +121,16 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
             out.write(f"wrote {rejects} (why the file was refused)\n")
     if summary.file_error is not None:
         e = summary.file_error
-        print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
+        print(f"mediate: {_where(source, e)}: {e.code}: {e.message}", file=err)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _where(source: Path, e: Any) -> str:
+    """FILE:LINE in a text file, FILE: byte N in a binary one (a refused TAP file has no lines)."""
+    from engine.mediation.outcome import refused_at
+
+    return f"{source}:{e.line}" if e.line else f"{source}: {refused_at(e.line, e.byte_offset)}"
 
 
 class _Bar:
@@ -202,7 +209,7 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
             _print_unrated(unrated, out)
     if summary.HasField("file_error"):
         e = summary.file_error
-        print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
+        print(f"mediate: {_where(source, e)}: {e.code}: {e.message}", file=err)
         return EXIT_REFUSED
     return EXIT_OK
 
