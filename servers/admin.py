@@ -106,18 +106,10 @@ def cmd_security_officer(args: argparse.Namespace) -> int:
     """On the server host (the database and settings, not the API): a security officer's token.  No API caller can
     make one without already being a security officer, so this is the second, separate step the reveal privilege
     needs (the issue is audited like any other)."""
-    from engine.clock import SystemClock
-    from engine.tokens import TokenDesk
-    from store.db import make_engine
-    from store.uow import SqlUnitOfWorkFactory
+    from servers.root import token_administration
 
-    settings = load_settings()
-    db = make_engine(settings.effective_database_url)
-    try:
-        token, bearer = TokenDesk(SqlUnitOfWorkFactory(db), SystemClock(), settings.default_token_ttl_seconds) \
-            .issue_security_officer(args.subject, args.ttl)
-    finally:
-        db.dispose()
+    with token_administration(load_settings()) as tokens:
+        token, bearer = tokens.issue_security_officer(args.subject, args.ttl)
     print(f"security officer {token.subject} (token {token.token_id}, tenant {token.tenant_id}, until {token.expire_time:%Y-%m-%d})")
     print(f"secret (shown once, hand it to the security officer): {bearer}")
     return 0
