@@ -95,6 +95,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         samples = result["billing_samples"]
         print("sample billing accounts: " + (", ".join(samples) + " (try: rulebill bills preview ACC-1001)" if isinstance(samples, list)
                                              else "already there"))
+    if "billing_sample_usage" in result:
+        u = result["billing_sample_usage"]
+        print(f"sample usage of {u['month']}: {u['cdrs']} CDRs stored, {u['rated']} rated, {u['unrated']} unrated "
+              f"(try: rulebill rerate --from {u['month']}-01 ...)")
     if "signing_key" in result:  # the operator's OpenPGP key that signs voucher distribution files
         print(f"voucher signing key: {result['signing_key']}" + (" (new)" if "signing_key_created" in result else " (kept)"))
     elif "signing_key_error" in result:

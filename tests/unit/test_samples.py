@@ -83,3 +83,13 @@ def test_mediate_reports_a_refused_tap_file_at_its_byte_offset(tmp_path: Path) -
     assert f"REFUSED   byte {offset}: audit-mismatch: " in out.getvalue()
     assert err.getvalue().startswith(f"mediate: {SAMPLES / 'tap3' / 'refused.ber'}: byte {offset}: audit-mismatch: ")
     assert json.loads((tmp_path / "rejects.jsonl").read_text().splitlines()[0])["byte_offset"] == offset
+
+
+def test_the_sample_files_are_of_bootstraps_sample_month() -> None:
+    """bootstrap puts the sample plan set in force from SAMPLE_MONTH: the files' calls must fall in it to be rated."""
+    from servers.billing_samples import SAMPLE_MONTH
+
+    assert {(when.year, when.month) for _, _, when, _ in MAKER.CALLS} == {(SAMPLE_MONTH.year, SAMPLE_MONTH.month)}
+    events = decode_file((SAMPLES / "tap3" / "roaming.ber").read_bytes()).transfer_batch
+    assert events is not None and events.audit is not None
+    assert {t.local[:6] for t in (events.audit.earliest_call, events.audit.latest_call)} == {f"{SAMPLE_MONTH:%Y%m}"}
