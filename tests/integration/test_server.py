@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -160,6 +159,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_serving(address: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """The served process answers: its port accepts a channel, then the standard health check says SERVING
+    (gRPC waits for the port and the reply, nothing polls)."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise AssertionError(f"the server did not come up on {address} (exit code {proc.poll()})") from None
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db_url: str) -> None:
     """`rulebill db upgrade`, `bootstrap`, `serve` as a real process; client commands find address and token
     without flags; SIGTERM stops it cleanly."""
@@ -175,10 +186,7 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
     proc = subprocess.Popen([sys.executable, "-m", "servers.admin", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(100):
-            if _rulebill(env, "health").returncode == 0:
-                break
-            time.sleep(0.1)
+        _wait_serving(f"127.0.0.1:{port}", proc)
         health = _rulebill(env, "health", "--json")
         assert health.returncode == 0 and '"SERVING"' in health.stdout
         listed = _rulebill(env, "tenants", "list")
