@@ -41,7 +41,7 @@ from engine.rating.rerate import RerateDesk
 from engine.settings import Settings
 from engine.subscribers import SubscriberDesk
 from engine.tenancy import TenantAdmin
-from engine.tokens import AuthCache, TokenDesk
+from engine.tokens import NO_AUTH_CACHE, AuthCache, TokenDesk
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
 from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
@@ -156,7 +156,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
     )
 
 
-def _tokens(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, auth_cache: AuthCache | None = None) -> TokenDesk:
+def _tokens(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, auth_cache: AuthCache = NO_AUTH_CACHE) -> TokenDesk:
     return TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache)
 
 
