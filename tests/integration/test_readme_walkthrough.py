@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import grpc
 import pytest
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.integration.helpers import wait_serving
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -135,7 +135,7 @@ def walkthrough_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     log = (work / "server.log").open("w")
     server = subprocess.Popen(rulebill + ["serve"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_serving(address, server)
+        wait_serving(address, server, STARTUP_SECONDS)
         yield env
     finally:
         server.send_signal(signal.SIGTERM)
@@ -149,16 +149,6 @@ def walkthrough_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         shutil.rmtree(scratch, ignore_errors=True)
     server_log = (work / "server.log").read_text(errors="replace")
     assert "Traceback" not in server_log, server_log[-4000:]
-
-
-def _wait_serving(address: str, server: subprocess.Popen[bytes]) -> None:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=STARTUP_SECONDS)
-        except grpc.FutureTimeoutError:
-            raise AssertionError(f"the server did not come up on {address} (exit code {server.poll()})") from None
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=STARTUP_SECONDS, wait_for_ready=True)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _stop_gpg_agents(tmp: Path) -> None:

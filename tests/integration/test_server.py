@@ -21,7 +21,7 @@ from servers import app
 from servers.app import create_server, graceful_stop
 from servers.bootstrap import bootstrap
 from servers.root import build_root
-from tests.integration.helpers import rpc_error
+from tests.integration.helpers import rpc_error, wait_serving
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -159,18 +159,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_serving(address: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    """The served process answers: its port accepts a channel, then the standard health check says SERVING
-    (gRPC waits for the port and the reply, nothing polls)."""
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            raise AssertionError(f"the server did not come up on {address} (exit code {proc.poll()})") from None
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
 def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db_url: str) -> None:
     """`rulebill db upgrade`, `bootstrap`, `serve` as a real process; client commands find address and token
     without flags; SIGTERM stops it cleanly."""
@@ -186,7 +174,7 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
     proc = subprocess.Popen([sys.executable, "-m", "servers.admin", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_serving(f"127.0.0.1:{port}", proc)
+        wait_serving(f"127.0.0.1:{port}", proc, 60)
         health = _rulebill(env, "health", "--json")
         assert health.returncode == 0 and '"SERVING"' in health.stdout
         listed = _rulebill(env, "tenants", "list")
