@@ -5,6 +5,9 @@ Each benchmark measures its own raw floor in the same run and prints medians and
 ratios; this runner records the machine (cores, CPU, load average) before and after,
 so docs/BENCHMARKS.md can quote figures with the conditions they were taken under.
 Reports go to bench/out/<name>.txt.
+
+A benchmark that needs PostgreSQL (``NEEDS_POSTGRES``: the bill run measures PostgreSQL only) is skipped, with a
+line saying so, when ``RULEBILL_TEST_POSTGRES_URL`` is not set; the others then run their SQLite parts only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_vouchers": [],
     "bench_billing": [],
 }
+# these cannot run at all without a PostgreSQL URL (the others add PostgreSQL parts when one is given)
+NEEDS_POSTGRES = frozenset({"bench_billing"})
+POSTGRES_URL = "RULEBILL_TEST_POSTGRES_URL"
 
 
 def machine() -> str:
@@ -48,12 +54,16 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (what CI runs)")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run (minutes, not hours)")
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
     args = ap.parse_args(argv)
     OUT.mkdir(exist_ok=True)
-    failed = []
+    failed, skipped = [], []
     for name in args.only or BENCHMARKS:
+        if name in NEEDS_POSTGRES and not os.environ.get(POSTGRES_URL):
+            print(f"# {name}: skipped, it needs PostgreSQL: set {POSTGRES_URL} (tests/with-postgres.sh starts one)\n", flush=True)
+            skipped.append(name)
+            continue
         cmd = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if args.quick else BENCHMARKS[name])]
         started = time.perf_counter()
         header = f"# {name} ({' '.join(cmd[2:])})\n# before: {machine()}\n"
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report, flush=True)
         if proc.returncode:
             failed.append(name)
+    if skipped:
+        print(f"skipped (no PostgreSQL): {', '.join(skipped)}", file=sys.stderr)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -9,7 +9,9 @@ is what the installed `rulebill` command runs; this package imports neither
 ``servers`` nor ``store``.
 
 Every command's ``--help`` starts with its one-line description and ends with examples
-(``clients/examples.py``).  Every error is one line on stderr and a non-zero exit: a gRPC error or
+(``clients/examples.py``); a command whose exit code says an outcome (1 for a barred call, a refused file, an invalid
+plan ...) declares them with ``set_defaults(exit_codes={code: meaning})`` and its ``--help`` lists them under
+"exit codes:".  Every error is one line on stderr and a non-zero exit: a gRPC error or
 an unusable input exits 2; a closed output pipe (``rulebill ... | head``) ends the command quietly
 with 141, as a Unix tool killed by SIGPIPE does.
 """
@@ -77,7 +79,7 @@ def build_parser(extra_commands: Iterable[Registrar] = ()) -> argparse.ArgumentP
     p.add_argument("--service", default="")
     p.add_argument("--timeout", type=float, default=5.0)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_health)
+    p.set_defaults(func=cmd_health, exit_codes={0: "the server is SERVING", 1: "it answered with another status"})
 
     for name in AREA_COMMANDS:
         importlib.import_module(f"clients.commands.{name}").register(sub)
@@ -104,8 +106,12 @@ def describe(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Non
             child.description = help_text[0].upper() + help_text[1:] + ("" if help_text.endswith(".") else ".")
         examples = EXAMPLES.get(" ".join(here)) or tuple(
             line for key, lines in EXAMPLES.items() if key.startswith(" ".join(here) + " ") for line in lines[:1])
+        codes = child.get_default("exit_codes")
+        epilog = ["exit codes:\n" + "\n".join(f"  {code}  {what}" for code, what in sorted(codes.items()))] if codes else []
         if examples:
-            child.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+            epilog.append("examples:\n" + "\n".join(f"  {line}" for line in examples))
+        if epilog:
+            child.epilog = "\n\n".join(epilog)
         describe(child, here)
 
 

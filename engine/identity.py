@@ -54,8 +54,12 @@ class Permission(str, Enum):
 _READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_READ, Permission.VOUCHER_READ, Permission.AUDIT_READ,
          Permission.BILLING_READ}
 
-# separation of duties: nobody holds both the administration of tokens and the grant of the reveal
-# privilege, so an administrator cannot issue itself a token that reveals PINs
+# separation of duties: no administrator role holds the reveal privilege or its grant, so an administrator cannot
+# issue itself (or anyone) a token that reveals PINs.  The security officer is the one role holding both token
+# administration and privilege.grant; it holds no voucher permission, and engine/tokens.py (_check_separation) lets
+# it issue only security officer tokens and CSR or auditor tokens carrying the reveal privilege.  A security officer
+# token may carry the privilege too, and ExportVouchers needs only voucher.reveal_pin: one security officer can
+# issue itself a token that exports PINs (no second person is needed)
 _NOT_FOR_ADMINS = {Permission.VOUCHER_REVEAL_PIN, Permission.PRIVILEGE_GRANT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -95,6 +95,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         samples = result["billing_samples"]
         print("sample billing accounts: " + (", ".join(samples) + " (try: rulebill bills preview ACC-1001)" if isinstance(samples, list)
                                              else "already there"))
+    if "billing_sample_usage" in result:
+        u = result["billing_sample_usage"]
+        print(f"sample usage of {u['month']}: {u['cdrs']} CDRs stored, {u['rated']} rated, {u['unrated']} unrated "
+              f"(try: rulebill rerate --from {u['month']}-01 ...)")
     if "signing_key" in result:  # the operator's OpenPGP key that signs voucher distribution files
         print(f"voucher signing key: {result['signing_key']}" + (" (new)" if "signing_key_created" in result else " (kept)"))
     elif "signing_key_error" in result:
@@ -106,18 +110,10 @@ def cmd_security_officer(args: argparse.Namespace) -> int:
     """On the server host (the database and settings, not the API): a security officer's token.  No API caller can
     make one without already being a security officer, so this is the second, separate step the reveal privilege
     needs (the issue is audited like any other)."""
-    from engine.clock import SystemClock
-    from engine.tokens import TokenDesk
-    from store.db import make_engine
-    from store.uow import SqlUnitOfWorkFactory
+    from servers.root import token_administration
 
-    settings = load_settings()
-    db = make_engine(settings.effective_database_url)
-    try:
-        token, bearer = TokenDesk(SqlUnitOfWorkFactory(db), SystemClock(), settings.default_token_ttl_seconds) \
-            .issue_security_officer(args.subject, args.ttl)
-    finally:
-        db.dispose()
+    with token_administration(load_settings()) as tokens:
+        token, bearer = tokens.issue_security_officer(args.subject, args.ttl)
     print(f"security officer {token.subject} (token {token.token_id}, tenant {token.tenant_id}, until {token.expire_time:%Y-%m-%d})")
     print(f"secret (shown once, hand it to the security officer): {bearer}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ from engine.rating.rerate import RerateDesk
 from engine.settings import Settings
 from engine.subscribers import SubscriberDesk
 from engine.tenancy import TenantAdmin
-from engine.tokens import AuthCache, TokenDesk
+from engine.tokens import NO_AUTH_CACHE, AuthCache, TokenDesk
 from engine.vouchers.desk import VoucherDesk
 from engine.vouchers.distribution import Distributor
 from engine.vouchers.face_value import FaceValueError, parse_face_value_limits
@@ -141,7 +142,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         subscribers=SubscriberDesk(uow, clock, OfferedPlans(plans.compiled_at, parent_of, clock), settable_barring_flags(rule_book),
                                    on_event=StopAddOns(SqlBillingUnitOfWork.joined, SubscriberEventCharges(profiles, SqlBillingUnitOfWork.joined),
                                                        PlanSetCatalogues(plans.compiled_at, parent_of))),
-        tokens=TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache),
+        tokens=_tokens(settings, uow, clock, auth_cache),
         audit=AuditDesk(uow),
         plans=plans,
         plan_uow=plan_uow,
@@ -154,6 +155,21 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
         vouchers=_vouchers(settings, uow, clock),
         billing=_billing(settings, uow, clock, plans, parent_of, profiles),
     )
+
+
+def _tokens(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, auth_cache: AuthCache = NO_AUTH_CACHE) -> TokenDesk:
+    return TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache)
+
+
+@contextmanager
+def token_administration(settings: Settings, clock: Clock | None = None) -> Iterator[TokenDesk]:
+    """The token desk as the server has it, on a database engine of its own (disposed on exit), without the rest of
+    the server's parts: ``rulebill security-officer`` issues the first security officer with it on the server host."""
+    db = make_engine(settings.effective_database_url)
+    try:
+        yield _tokens(settings, SqlUnitOfWorkFactory(db), clock or SystemClock())
+    finally:
+        db.dispose()
 
 
 def _parent_of(uow: SqlUnitOfWorkFactory) -> Callable[[str], str]:

@@ -141,6 +141,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bills", help="bill runs, previews and invoices")
     s = p.add_subparsers(dest="action", required=True)
     q = s.add_parser("run", help="a bill run (progress bar on a terminal); exit 1 when an account failed")
+    q.set_defaults(exit_codes={0: "every account billed (or nothing to bill)", 1: "an account failed (each on stderr with its reason)"})
     q.add_argument("--cycle-date", help="YYYY-MM-DD: bill every account whose cycle closes on this day")
     q.add_argument("--account", action="append", help="bill these accounts (their next due period), repeatable")
     g = q.add_mutually_exclusive_group()

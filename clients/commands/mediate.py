@@ -55,7 +55,9 @@ def register(subparsers: Any) -> None:
                                                           "and each unrated CDR); prices the CDRs again, stores nothing")
     p.add_argument("--server", help="with --remote: host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
     p.add_argument("--token", help="with --remote: bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
-    p.set_defaults(func=run_mediate)
+    p.set_defaults(func=run_mediate, exit_codes={EXIT_OK: "mediated (record rejects are listed, not fatal)",
+                                                 EXIT_REFUSED: "the file was refused (wrong layout, delimiter, header ...)",
+                                                 EXIT_UNUSABLE: "the input or layout cannot be used"})
 
 
 def _rules_dir(args: argparse.Namespace) -> Path:
@@ -120,9 +122,16 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
             out.write(f"wrote {rejects} (why the file was refused)\n")
     if summary.file_error is not None:
         e = summary.file_error
-        print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
+        print(f"mediate: {_where(source, e)}: {e.code}: {e.message}", file=err)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _where(source: Path, e: Any) -> str:
+    """FILE:LINE in a text file, FILE: byte N in a binary one (a refused TAP file has no lines)."""
+    from engine.mediation.outcome import refused_at
+
+    return f"{source}:{e.line}" if e.line else f"{source}: {refused_at(e.line, e.byte_offset)}"
 
 
 class _Bar:
@@ -201,7 +210,7 @@ def _remote(source: Path, args: argparse.Namespace, out: TextIO, err: TextIO) ->
             _print_unrated(unrated, out)
     if summary.HasField("file_error"):
         e = summary.file_error
-        print(f"mediate: {source}:{e.line}: {e.code}: {e.message}", file=err)
+        print(f"mediate: {_where(source, e)}: {e.code}: {e.message}", file=err)
         return EXIT_REFUSED
     return EXIT_OK
 

@@ -40,11 +40,11 @@ def register(subparsers: Any) -> None:
     v = commands.add_parser("validate", help="check plan files; exit 0 only when everything is valid")
     v.add_argument("paths", nargs="+", metavar="PATH", help="plan files or folders, rules/ folders or files, plans/vouchers")
     v.add_argument("--format", choices=("text", "json"), default="text")
-    v.set_defaults(func=run_validate)
+    v.set_defaults(func=run_validate, exit_codes={0: "everything is valid", 1: "a plan file is invalid (each problem on stderr as file:line:col)"})
     c = commands.add_parser("compile", help="print the compiled intermediate form (JSON)")
     c.add_argument("paths", nargs="+", metavar="PATH")
     c.add_argument("--out", help="write to this file instead of standard output")
-    c.set_defaults(func=run_compile)
+    c.set_defaults(func=run_compile, exit_codes={0: "compiled", 1: "the plan files are invalid (each problem on stderr)"})
     w = commands.add_parser("what-if", help="rate CDRs with a candidate and the active plan set; show the difference")
     w.add_argument("--active", nargs="+", metavar="PATH",
                    help="offline: the active plan set's files (default: the version active on the server)")
@@ -55,13 +55,14 @@ def register(subparsers: Any) -> None:
     w.add_argument("--format", choices=("text", "json"), default="text")
     w.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
     w.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
-    w.set_defaults(func=run_what_if)
+    w.set_defaults(func=run_what_if, exit_codes={0: "compared", 1: "a plan set or the subscribers file is invalid (problems on stderr)"})
     i = commands.add_parser("import-cgrates", help="import a CGRateS tariff-plan folder (CSV) as plan files")
     i.add_argument("folder", metavar="DIR", help="a CGRateS tariff-plan folder (Destinations.csv, Rates.csv, ...)")
     i.add_argument("--out", required=True, metavar="DIR", help="where to write the plan files (e.g. plans/imported/)")
     i.add_argument("--tenant", default="mno", help="the tenant that owns the imported tariff plans (default mno)")
     i.add_argument("--currency", default="EUR", help="ISO 4217 currency of the prices (CGRateS CSVs do not say; default EUR)")
-    i.set_defaults(func=run_import_cgrates)
+    i.set_defaults(func=run_import_cgrates, exit_codes={0: "imported", 1: "a CSV problem, an unknown currency or imported files that "
+                                                                           "do not validate (nothing or all written, problems on stderr)"})
 
 
 RULE_PARTS = ("barring", "alerts", "lifecycle")

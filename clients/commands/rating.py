@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("rating", help="authorise call attempts and read credit alerts (server)")
     commands = p.add_subparsers(dest="rating_command", required=True)
     a = commands.add_parser("authorize", help="may this MSISDN make this call now? exit 0 allowed, 1 barred")
+    a.set_defaults(exit_codes={EXIT_ALLOWED: "the call is allowed", EXIT_BARRED: "the call is barred (the reason is printed)"})
     a.add_argument("--msisdn", required=True)
     a.add_argument("--to", default="", help="dialled number")
     a.add_argument("--service", choices=SERVICES, default="voice")

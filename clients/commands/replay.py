@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="a case folder or a folder of cases (files are skipped)")
     p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
     p.add_argument("--update", action="store_true", help="rewrite expected.jsonl from the current engine")
-    p.set_defaults(func=run_replay)
+    p.set_defaults(func=run_replay, exit_codes={0: "every case matches (with --update: every case was rewritten)",
+                                                1: "a case differs or cannot run, or no case was found"})
 
 
 def run_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

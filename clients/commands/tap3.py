@@ -29,7 +29,10 @@ def register(subparsers: Any) -> None:
     decode.add_argument("--json", action="store_true", help="print JSON instead of text")
     decode.add_argument("--structure-only", action="store_true",
                         help="decode only: skip clearing validation (audit totals etc.)")
-    decode.set_defaults(func=run_decode)
+    decode.set_defaults(func=run_decode, exit_codes={
+        EXIT_ACCEPTED: "the file is accepted (record-level rejects are listed, not fatal)",
+        EXIT_REFUSED: "the file is refused: undecodable or a fatal validation issue (one line on stderr, with its byte offset)",
+        EXIT_UNREADABLE: "the file cannot be read"})
 
 
 def run_decode(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

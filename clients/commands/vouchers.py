@@ -25,6 +25,8 @@ VOUCHER_COLUMNS = ("serial_text", "state", "face_value", "expire_time", "tenant_
 # the command's words for the voucher events
 EVENTS = {"activate": "activate", "block": "block", "unblock": "unblock", "damaged": "mark_damaged", "stolen": "mark_stolen",
           "recover": "recover", "expire": "expire", "purge": "purge"}
+# a change of several vouchers applies to those it may and counts the others (cmd_change)
+CHANGE_EXIT_CODES = {0: "every selected voucher changed", 1: "some were refused (counted in the reply)"}
 
 # reservation ids are per tenant: the operator names the MVNO when more than one used the id
 _RESERVATION_TENANT = "the reservation's tenant (default: yours, or the only one you act for that used the id)"
@@ -263,7 +265,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("--reason", default="")
         p.add_argument("--request-id", default="")
         client_flags(p)
-        p.set_defaults(func=cmd_change, event=event)
+        p.set_defaults(func=cmd_change, event=event, exit_codes=CHANGE_EXIT_CODES)
 
     p = sub.add_parser("batch", help="move a whole batch (activate and purge move its vouchers too)")
     p.add_argument("event", choices=("activate", "block", "unblock", "expire", "purge"))
@@ -286,7 +288,7 @@ def register(subparsers: Any) -> None:
     _selection_flags(p)
     p.add_argument("--reason", default="")
     client_flags(p)
-    p.set_defaults(func=cmd_expire)
+    p.set_defaults(func=cmd_expire, exit_codes=CHANGE_EXIT_CODES)
 
     p = sub.add_parser("rotate-keys", help="re-wrap batch data keys under the current master key")
     p.add_argument("--new-master-key", action="store_true", help="first add a new master key version to the server's key file")

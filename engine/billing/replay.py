@@ -40,10 +40,11 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from engine.billing.catalogue import BillingCatalogue
+from engine.billing.codec import unpack
 from engine.billing.cycles import local_midnight
 from engine.billing.desk import BillingDesk
 from engine.billing.memory import BillingData, MemoryBillingStore
@@ -109,8 +110,9 @@ def _money(micros: int, currency: str) -> str:
     return format_micros(micros, minor_units(currency))
 
 
-def document_dict(inv: Invoice) -> dict[str, Any]:
-    """The stable, readable form expected.yaml keeps: one text per line, totals as amounts."""
+def document_dict(inv: Invoice, bundles: Sequence[BundleUse] = ()) -> dict[str, Any]:
+    """The stable, readable form expected.yaml keeps: one text per line (with the line's description), totals as
+    amounts, the due date, and the bill's bundle use (allowance and used) when it has any."""
     cur = inv.currency
     lines = []
     for ln in inv.lines:
@@ -118,16 +120,20 @@ def document_dict(inv: Invoice) -> dict[str, Any]:
         who = f" +{ln.msisdn}" if ln.msisdn else ""
         ref = f" (credits line {ln.ref_line_id})" if ln.ref_line_id else ""
         lines.append(f"{ln.line_id} {ln.charge_type.value} {ln.item_id}{who}{when} x{ln.quantity} = {_money(ln.amount_micros, cur)} "
-                     f"[{ln.tax.code} {percent_text(ln.tax.percent)}]{ref}")
+                     f"[{ln.tax.code} {percent_text(ln.tax.percent)}]{ref} {json.dumps(ln.description, ensure_ascii=False)}")
     t = inv.totals
     out: dict[str, Any] = {
         "number": inv.number, "kind": inv.kind.value, "account": inv.account_id,
         "period": f"{inv.period_start}..{inv.period_end - timedelta(days=1)}", "issue_date": str(inv.issue_date),
+        "due_date": inv.due_date.isoformat() if inv.due_date else None,   # a credit note has none
         "lines": lines,
         "totals": {"lines": _money(t.line_extension, cur), "allowances": _money(t.allowances, cur), "charges": _money(t.charges, cur),
                    "net": _money(t.tax_exclusive, cur), "tax": _money(t.tax, cur), "gross": _money(t.tax_inclusive, cur),
                    "prepaid": _money(t.prepaid, cur), "payable": _money(t.payable, cur)},
     }
+    if bundles:
+        out["bundles"] = [f"+{u.msisdn} {u.bundle_id}{f' {u.cycle}' if u.cycle else ''}: {u.used} of {u.allowance} {u.unit} used"
+                          f" {json.dumps(u.name, ensure_ascii=False)}" for u in bundles]
     if inv.reference_id:
         out["reference"] = inv.reference_id
     return out
@@ -309,7 +315,7 @@ def run_bill_case(folder: Path | str) -> BillReplayResult:
                                                                b.invoice.kind is DocumentKind.INVOICE, b.invoice.number))
     numbers = {b.invoice.invoice_id: b.invoice.number for b in docs}
     for b in docs:
-        d = document_dict(b.invoice)
+        d = document_dict(b.invoice, [BundleUse(**x) for x in unpack(b.bill).get("bundles") or []])
         if "reference" in d:
             d["reference"] = numbers.get(d["reference"], d["reference"])
         result.documents.append(d)

@@ -51,6 +51,12 @@ class FileProblem:
                 "byte_offset": self.byte_offset}
 
 
+def refused_at(line: int, byte_offset: int) -> str:
+    """Where a refused file's problem is: its line in a text file; in a binary one (TAP), which has no lines (0), the
+    byte offset ``rulebill tap3 decode`` names too."""
+    return f"line {line}" if line else f"byte {byte_offset}"
+
+
 @dataclass
 class ReconciliationSummary:
     """Counts for one file.  ``records_in`` always equals the sum of the outcomes (see :meth:`check`).
@@ -145,7 +151,7 @@ class ReconciliationSummary:
             out.append("          already ingested: nothing new stored")
         if self.file_error is not None:
             e = self.file_error
-            out.append(f"REFUSED   line {e.line}: {e.code}: {e.message}")
+            out.append(f"REFUSED   {refused_at(e.line, e.byte_offset)}: {e.code}: {e.message}")
         out.append(f"records   {self.records_in}")
         out.append(f"  normalised  {self.normalised}")
         out.append(f"  filtered    {self.filtered_total}" + "".join(f"\n    {k:<20} {v}" for k, v in sorted(self.filtered.items())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any, Callable, TypeVar
 
 import grpc
@@ -57,3 +58,17 @@ def audit_count(stack: Any) -> int:
 
     with stack.root.uow() as uow:
         return len(uow.audit.list(AuditFilter(), None, 100000))
+
+
+def wait_serving(address: str, proc: "subprocess.Popen[Any]", timeout: float) -> None:
+    """A served process answers: its port accepts a channel, then the standard health check says SERVING (gRPC waits
+    for the port and for the reply; nothing polls)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise AssertionError(f"the server did not come up on {address} (exit code {proc.poll()})") from None
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -157,8 +157,8 @@ def test_every_call_is_in_the_access_log_with_its_code_and_never_a_secret(stack:
     alpha = stack.client(token=bearer)
     seen = len(access.lines)
     alpha.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mvno-alpha"))
-    assert _refused(lambda: alpha.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mvno-beta"))) in (
-        grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
+    # another MVNO's tenant is answered as a missing one (README, Errors: its existence is never disclosed)
+    assert _refused(lambda: alpha.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mvno-beta"))) == grpc.StatusCode.NOT_FOUND
     assert _refused(lambda: stack.client(token="rbt_nope_nope").tenants.rpc.ListTenants(tenant_pb2.ListTenantsRequest())) == \
         grpc.StatusCode.UNAUTHENTICATED
     batch = alpha.vouchers.generate_batch("vp-alpha-eur-10", 5)   # a streaming call
@@ -168,9 +168,8 @@ def test_every_call_is_in_the_access_log_with_its_code_and_never_a_secret(stack:
     lines = [m for m in (LINE.match(x) for x in access.lines[seen:]) if m]
     assert [(m["method"], m["who"], m["code"]) for m in lines[:3]] == [
         ("/billing.v1.TenantService/GetTenant", "mvno-alpha/test-mvno-alpha-mvno_admin", "OK"),
-        ("/billing.v1.TenantService/GetTenant", "mvno-alpha/test-mvno-alpha-mvno_admin", lines[1]["code"]),
+        ("/billing.v1.TenantService/GetTenant", "mvno-alpha/test-mvno-alpha-mvno_admin", "NOT_FOUND"),
         ("/billing.v1.TenantService/ListTenants", "-", "UNAUTHENTICATED")]
-    assert lines[1]["code"] in ("NOT_FOUND", "PERMISSION_DENIED")
     assert ends["GenerateBatch"]["code"] == "OK" and ends["Redeem"]["code"] != "OK" and batch.count == 5
     assert all(float(m["ms"]) >= 0 for m in lines)
     everything = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in access.records)

@@ -10,20 +10,26 @@ line where they are missing.  Every process started here is stopped by its PID.
 from __future__ import annotations
 
 import math
+import os
+import pty
 import re
 import shutil
 import socket
 import subprocess
-import time
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import pytest
 
 from billing.v1 import mediation_pb2 as pb
 from billing.v1 import mediation_pb2_grpc as rpc
 from billing.v1 import subscriber_pb2 as spb
+from engine.clock import FixedClock
+from engine.settings import Settings
 from servers.bootstrap import bootstrap
+from tests.integration.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -147,22 +153,40 @@ def _free_udp_ports(n: int) -> list[int]:
             s.close()
 
 
-def _bound(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
+class _Output:
+    """A process's output, copied to a file by a reader thread as it comes; :meth:`wait_for` waits on what it says
+    (woken by each read and by the end of the output: no polling; the limit only stops a hung run)."""
 
+    def __init__(self, proc: subprocess.Popen, stream: IO[bytes], path: Path) -> None:  # type: ignore[type-arg]
+        self.proc, self.path, self.text, self.ended = proc, path, "", False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
 
-def _wait(condition, what: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll a process's readiness (not a timing assertion: the limit only stops a hung run)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    def _read(self, stream: IO[bytes]) -> None:
+        with stream, open(self.path, "wb") as copy:
+            while True:
+                try:
+                    chunk = os.read(stream.fileno(), 65536)
+                except OSError:   # a terminal whose process has gone (EIO)
+                    chunk = b""
+                if not chunk:
+                    break
+                copy.write(chunk)
+                copy.flush()
+                with self._changed:
+                    self.text += chunk.decode(errors="replace")
+                    self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, what: str, times: int = 1, limit: float = 30.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.text.count(text) >= times or self.ended, limit):
+                raise AssertionError(f"gave up waiting for {what}")
+            if self.text.count(text) < times:
+                raise AssertionError(f"{self.proc.args[0]} stopped before {what}: {self.text[-1500:]}")
 
 
 def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
@@ -176,34 +200,45 @@ def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def booted(stack) -> float:  # type: ignore[no-untyped-def]
-    """The sample plan set active, as `make run` leaves a server: when it was activated (at the latest)."""
+def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The conftest's server on a clock an hour behind the switch's: the plan set bootstrap activates and the
+    subscribers the test activates are in force before any call Kamailio records (no waiting for the wall clock)."""
+    settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=db_url, shutdown_grace_seconds=2.0)
+    with running_stack(settings, FixedClock(datetime.now(timezone.utc) - timedelta(hours=1))) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def booted(stack: Stack) -> datetime:
+    """The sample plan set active, as `make run` leaves a server: when it was activated (on the server's clock)."""
     bootstrap(stack.root.settings, stack.root, load_plans=True)
-    return time.time()
+    return stack.root.clock.now()
 
 
 @pytest.fixture
-def switch(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def switch(tmp_path: Path) -> Iterator[tuple[int, _Output]]:
     """Kamailio (proxy) and a sipp answering side on free loopback ports: (proxy port, Kamailio's log)."""
     proxy, callee = _free_udp_ports(2)
     config = tmp_path / "kamailio.cfg"
     config.write_text(CONFIG.format(proxy=proxy, callee_port=callee, modules=MODULES), encoding="utf-8")
-    log = tmp_path / "kamailio.log"
     started: list[subprocess.Popen] = []  # type: ignore[type-arg]
     try:
-        with open(log, "wb") as out, open(tmp_path / "uas.out", "wb") as uas_out:
-            started.append(subprocess.Popen([SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(callee), "-nostdin"],  # type: ignore[list-item]
-                                            stdout=uas_out, stderr=subprocess.STDOUT, cwd=tmp_path))
-            started.append(subprocess.Popen([KAMAILIO, "-f", str(config), "-DD", "-E", "-Y", str(tmp_path), "-w", str(tmp_path)],  # type: ignore[list-item]
-                                            stdout=subprocess.DEVNULL, stderr=out, cwd=tmp_path))
-            def listening() -> bool:
-                for proc in started:
-                    if proc.poll() is not None:
-                        raise AssertionError(f"{proc.args[0]} stopped: {log.read_text(errors='replace')[-1500:]}")
-                return _bound(proxy) and _bound(callee)
-
-            _wait(listening, "kamailio and the sipp answering side to listen")
-            yield proxy, log
+        # on a terminal sipp draws its screen at once (to a pipe it holds its output back until it exits)
+        screen, terminal = pty.openpty()
+        uas = subprocess.Popen([SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(callee), "-nostdin"],  # type: ignore[list-item]
+                               stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=tmp_path)
+        os.close(terminal)
+        started.append(uas)
+        kamailio = subprocess.Popen([KAMAILIO, "-f", str(config), "-DD", "-E", "-Y", str(tmp_path), "-w", str(tmp_path)],  # type: ignore[list-item]
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        started.append(kamailio)
+        assert kamailio.stderr is not None
+        answering = _Output(uas, os.fdopen(screen, "rb", buffering=0), tmp_path / "uas.out")
+        log = _Output(kamailio, kamailio.stderr, tmp_path / "kamailio.log")
+        # sipp draws its screen once its sockets are open; Kamailio sizes its UDP socket's buffer once it is bound
+        answering.wait_for("Scenario Screen", "the sipp answering side to listen")
+        log.wait_for("SO_RCVBUF is finally", "kamailio to listen")
+        yield proxy, log
     finally:
         for proc in reversed(started):
             _stop(proc)
@@ -222,7 +257,8 @@ def _place_calls(tmp_path: Path, proxy: int, callers: list[str]) -> None:
     assert done.returncode == 0, done.stdout.decode(errors="replace")[-2000:]
 
 
-def test_kamailio_acc_cdrs_are_mediated_and_each_call_rated_once(stack, booted, switch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_kamailio_acc_cdrs_are_mediated_and_each_call_rated_once(stack: Stack, booted: datetime, switch: tuple[int, _Output],
+                                                                  tmp_path: Path) -> None:
     proxy, log = switch
     subs = stack.client("mno").subscribers.rpc
     callers = []
@@ -232,14 +268,14 @@ def test_kamailio_acc_cdrs_are_mediated_and_each_call_rated_once(stack, booted, 
             payment_type=spb.PAYMENT_TYPE_POSTPAID, tariff_plan="TP_SMART_S")).subscriber
         subs.ActivateSubscriber(spb.ActivateSubscriberRequest(subscriber_id=sub.subscriber_id))
         callers.append(sub.msisdn)
-    # the calls start after the plan set's activation (CDR times are whole seconds)
-    _wait(lambda: time.time() > booted + 1.0, "the second after the activation")
+    # the calls start after the plan set's activation (CDR times are whole seconds): the server's clock is behind
+    assert booted < datetime.now(timezone.utc) - timedelta(minutes=30)
 
     _place_calls(tmp_path, proxy, callers)
-    _wait(lambda: log.read_text(errors="replace").count("log_write_cdr()") >= len(callers), "acc to write every call's CDR")
+    log.wait_for("log_write_cdr()", "acc to write every call's CDR", times=len(callers))
     # as a syslog rule routing the acc facility to its own file would keep them (prefix and all)
     cdr_file = tmp_path / "kamailio-cdr.log"
-    cdr_file.write_text("".join(line for line in log.read_text(errors="replace").splitlines(True) if "log_write_cdr()" in line))
+    cdr_file.write_text("".join(line for line in log.text.splitlines(True) if "log_write_cdr()" in line))
     acc = {m["callid"]: m for m in map(lambda line: dict(re.findall(r"(\w+)=([^;\s]+)", line)), cdr_file.read_text().splitlines())}
     assert len(acc) == len(callers)
 

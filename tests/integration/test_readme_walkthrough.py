@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+import yaml
+
+from tests.integration.helpers import wait_serving
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -134,7 +135,7 @@ def walkthrough_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     log = (work / "server.log").open("w")
     server = subprocess.Popen(rulebill + ["serve"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_serving(address, server)
+        wait_serving(address, server, STARTUP_SECONDS)
         yield env
     finally:
         server.send_signal(signal.SIGTERM)
@@ -148,16 +149,6 @@ def walkthrough_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         shutil.rmtree(scratch, ignore_errors=True)
     server_log = (work / "server.log").read_text(errors="replace")
     assert "Traceback" not in server_log, server_log[-4000:]
-
-
-def _wait_serving(address: str, server: subprocess.Popen[bytes]) -> None:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=STARTUP_SECONDS)
-        except grpc.FutureTimeoutError:
-            raise AssertionError(f"the server did not come up on {address} (exit code {server.poll()})") from None
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=STARTUP_SECONDS, wait_for_ready=True)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _stop_gpg_agents(tmp: Path) -> None:
@@ -184,9 +175,18 @@ def test_readme_walkthrough_runs_verbatim(walkthrough_env: dict[str, str]) -> No
     assert "already mediated, outputs at var/asterisk.cdr.csv" in done.stdout
     assert "audit-mismatch" in done.stderr                             # the refused TAP file, with its reason
     assert "replay: skipping tests/golden/README.md" in done.stderr
-    # --remote --rate --details (the samples are dated November 2026: whether a fresh server's plan set was in force
-    # then depends on today's date, so the counts are not pinned here; tests/integration/test_mediation_details.py)
-    assert re.search(r"rating    \d+ rated, \d+ unrated\nunrated   \S", done.stdout)
+    # the re-rate step re-rates bootstrap's stored sample month (November 2026, whatever today is): every sample CDR,
+    # all rated but Alpha Simple's three calls to the US (a national-only plan), the charges unchanged
+    expected = sum(int(a["usage"].get("calls", 0)) + int(a["usage"].get("sms", 0)) + int(a["usage"].get("data_mb", 0)) // 150
+                   for a in yaml.safe_load((REPO / "plans" / "billing" / "samples.yaml").read_text())["accounts"] for _ in a["subscribers"])
+    assert expected == 260
+    rerated = re.search(r"^cdrs +(\d+)\nrated +(\d+)\nunrated +(\d+)\ncharged_before +(.*)\ncharged_after +(.*)\n", done.stdout, re.M)
+    assert rerated is not None, done.stdout[-6000:]
+    assert [int(n) for n in rerated.groups()[:3]] == [expected, expected - 3, 3] and rerated.group(4) == rerated.group(5)
+    # the sample files' calls (November 2026) are rated with the subscribers' plans: none left unrated
+    rating = re.findall(r"^rating    (\d+) rated, (\d+) unrated$", done.stdout, re.M)
+    assert len(rating) >= 4 and all(int(rated) > 0 and unrated == "0" for rated, unrated in rating), rating
+    assert re.search(r"rating    3 rated, 0 unrated\nunrated   none\n", done.stdout)   # --details: nothing to explain
     assert re.search(r"active version 1, candidate version \d+\n", done.stdout)     # what-if against the server
     assert re.search(r"^TP_SMART_M +voice +1 ", done.stdout, re.M)                   # priced with the subscriber's plan
     assert "subscriber is provisioned" not in done.stdout                              # activated before it calls

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -22,7 +21,7 @@ from servers import app
 from servers.app import create_server, graceful_stop
 from servers.bootstrap import bootstrap
 from servers.root import build_root
-from tests.integration.helpers import rpc_error
+from tests.integration.helpers import rpc_error, wait_serving
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -175,10 +174,7 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
     proc = subprocess.Popen([sys.executable, "-m", "servers.admin", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(100):
-            if _rulebill(env, "health").returncode == 0:
-                break
-            time.sleep(0.1)
+        wait_serving(f"127.0.0.1:{port}", proc, 60)
         health = _rulebill(env, "health", "--json")
         assert health.returncode == 0 and '"SERVING"' in health.stdout
         listed = _rulebill(env, "tenants", "list")

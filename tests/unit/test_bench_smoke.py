@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import bench_mediation
@@ -30,3 +32,17 @@ def test_voucher_bench_redemption_part_runs(capsys: pytest.CaptureFixture[str]) 
     for label in ("floor: 1 trivial unit", "Recharger.redeem (product path)", "token check per RPC", "Redeem over gRPC, in-process",
                   "Redeem over gRPC, client process", "the client process's:"):
         assert label in out
+
+
+def test_run_all_skips_the_postgresql_only_bench_without_a_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`make bench` without PostgreSQL: bench_billing (PostgreSQL only) is skipped with a line saying so, not a failure."""
+    from bench import run_all
+
+    monkeypatch.delenv(run_all.POSTGRES_URL, raising=False)
+    monkeypatch.setattr(run_all, "OUT", tmp_path)   # reports of a run that would go wrong stay out of the checkout
+    assert run_all.NEEDS_POSTGRES == {"bench_billing"}
+    assert run_all.main(["--only", "bench_billing"]) == 0
+    captured = capsys.readouterr()
+    assert "bench_billing: skipped, it needs PostgreSQL" in captured.out
+    assert "skipped (no PostgreSQL): bench_billing" in captured.err and "failed" not in captured.err

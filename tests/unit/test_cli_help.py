@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import io
 import sys
+import textwrap
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -45,6 +48,69 @@ def test_every_leaf_command_has_examples_that_name_it() -> None:
         assert "examples:" in help_text and child.description, name
         for example in EXAMPLES[name]:
             assert f"rulebill {name}" in example, (name, example)
+
+
+# every command whose exit code says an outcome (README, Errors: "the outcome codes of a command, such as 1 for a barred
+# call or a refused file, are in its --help"), with the codes its --help must list
+OUTCOME_CODES = {
+    "health": {0, 1}, "replay": {0, 1}, "mediate": {0, 1, 2}, "tap3 decode": {0, 1, 2}, "rating authorize": {0, 1}, "bills run": {0, 1},
+    "plans validate": {0, 1}, "plans compile": {0, 1}, "plans what-if": {0, 1}, "plans import-cgrates": {0, 1},
+    **{f"vouchers {name}": {0, 1} for name in ("activate", "block", "unblock", "mark-damaged", "mark-stolen", "recover", "purge", "expire")},
+}
+
+
+def _returned_codes(fn: object, seen: set[object] | None = None) -> set[int]:
+    """The integer codes a command function returns: constants, module constants (EXIT_REFUSED), both sides of
+    ``a if c else b`` and what a function of its module that it returns the result of returns."""
+    seen = set() if seen is None else seen
+    if fn in seen or not inspect.isfunction(fn):
+        return set()
+    seen.add(fn)
+    names = fn.__globals__
+    out: set[int] = set()
+
+    def add(node: ast.expr) -> None:
+        value = node.value if isinstance(node, ast.Constant) else names.get(node.id) if isinstance(node, ast.Name) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            out.add(value)
+        elif isinstance(node, ast.IfExp):
+            add(node.body)
+            add(node.orelse)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            out.update(_returned_codes(names.get(node.func.id), seen))
+
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn)))):
+        if isinstance(node, ast.Return) and node.value is not None:
+            add(node.value)
+    return out
+
+
+def _exit_codes_listed(help_text: str) -> set[int]:
+    assert "exit codes:\n" in help_text
+    section = help_text.split("exit codes:\n", 1)[1].split("\n\n", 1)[0]
+    return {int(line.split()[0]) for line in section.splitlines()}
+
+
+def test_every_command_with_outcome_codes_lists_them_in_its_help() -> None:
+    leaves = {" ".join(path): child for path, _, child in _tree(cli.build_parser([admin_commands])) if not cli.subcommands(child)}
+    assert not sorted(set(OUTCOME_CODES) - set(leaves))
+    for name, codes in OUTCOME_CODES.items():
+        assert _exit_codes_listed(leaves[name].format_help()) == codes, name
+
+
+def test_a_command_that_returns_an_outcome_code_says_so() -> None:
+    """The guard for the table above: a command function that can return a code other than 0 and the error exit (2)
+    is in it, and returns no code its --help does not list."""
+    leaves = [(" ".join(path), child) for path, _, child in _tree(cli.build_parser([admin_commands])) if not cli.subcommands(child)]
+    read = 0
+    for name, child in leaves:
+        codes = _returned_codes(child.get_default("func"))
+        read += bool(codes)
+        if codes - {0, cli.EXIT_ERROR}:
+            assert name in OUTCOME_CODES, f"{name} returns {sorted(codes)}: declare set_defaults(exit_codes=...) and add it here"
+            assert codes <= OUTCOME_CODES[name] | {0, cli.EXIT_ERROR}, name
+    assert read > 30   # the reader sees the command functions (mediate's, replay's, the vouchers' ...)
+    assert _returned_codes(leaves[[n for n, _ in leaves].index("mediate")][1].get_default("func")) == {0, 1, 2}
 
 
 def test_help_shows_description_and_examples() -> None:

@@ -68,3 +68,28 @@ def test_the_tap_samples_are_accepted_and_refused_by_their_audit_totals() -> Non
     refused = decode_file((SAMPLES / "tap3" / "refused.ber").read_bytes())
     fatal = [i for i in validate(refused) if i.severity == FATAL]
     assert [i.code for i in fatal] == ["audit-mismatch"] and "totalCharge" in fatal[0].field
+
+
+def test_mediate_reports_a_refused_tap_file_at_its_byte_offset(tmp_path: Path) -> None:
+    """A binary file has no lines: `rulebill mediate` names the byte `rulebill tap3 decode` names, not "line 0"."""
+    refused = decode_file((SAMPLES / "tap3" / "refused.ber").read_bytes())
+    offset = next(i.offset for i in validate(refused) if i.severity == FATAL)
+    assert offset > 0
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(file=str(SAMPLES / "tap3" / "refused.ber"), format="tap3", source="", out=str(tmp_path / "out.cdr.csv"),
+                              rejects=str(tmp_path / "rejects.jsonl"), rules=str(REPO / "rules" / "mediation"), chunk_size=1000,
+                              json=False, remote=False)
+    assert run_mediate(args, out, err) == 1
+    assert f"REFUSED   byte {offset}: audit-mismatch: " in out.getvalue()
+    assert err.getvalue().startswith(f"mediate: {SAMPLES / 'tap3' / 'refused.ber'}: byte {offset}: audit-mismatch: ")
+    assert json.loads((tmp_path / "rejects.jsonl").read_text().splitlines()[0])["byte_offset"] == offset
+
+
+def test_the_sample_files_are_of_bootstraps_sample_month() -> None:
+    """bootstrap puts the sample plan set in force from SAMPLE_MONTH: the files' calls must fall in it to be rated."""
+    from servers.billing_samples import SAMPLE_MONTH
+
+    assert {(when.year, when.month) for _, _, when, _ in MAKER.CALLS} == {(SAMPLE_MONTH.year, SAMPLE_MONTH.month)}
+    events = decode_file((SAMPLES / "tap3" / "roaming.ber").read_bytes()).transfer_batch
+    assert events is not None and events.audit is not None
+    assert {t.local[:6] for t in (events.audit.earliest_call, events.audit.latest_call)} == {f"{SAMPLE_MONTH:%Y%m}"}
