@@ -60,6 +60,7 @@ import struct
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -278,9 +279,12 @@ def _pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
 
 
 class _Server:
-    """A real Rulebill server on 127.0.0.1:0 over a fresh, migrated database."""
+    """A real Rulebill server on 127.0.0.1:0 over a fresh, migrated database, with the settings ``rulebill serve``
+    starts with (``workers``: another ``max_workers``)."""
 
-    def __init__(self, url: str, home: Path) -> None:
+    def __init__(self, url: str, home: Path, workers: int = 0) -> None:
+        import gc
+
         from engine.identity import Role
         from engine.settings import Settings
         from servers.app import create_server, freeze_startup_heap
@@ -289,10 +293,12 @@ class _Server:
         from store.migrate import upgrade
 
         upgrade(url)
-        self.root = build_root(Settings(home=home, database_url=url, max_workers=48))
+        settings = Settings(home=home, database_url=url)
+        self.root = build_root(replace(settings, max_workers=workers) if workers else settings)
         bootstrap(self.root.settings, self.root)
         self.server, port = create_server(self.root, "127.0.0.1:0")
-        freeze_startup_heap()   # as `rulebill serve` does (unfrozen again in close(): this may run inside a test process)
+        self._collector = gc.get_threshold()
+        freeze_startup_heap()   # as `rulebill serve` does (undone in close(): this may run inside a test process)
         self.server.start()
         self.address = f"127.0.0.1:{port}"
         self.token = lambda role="operator_admin", privileges=(): self.root.tokens.issue(  # noqa: E731
@@ -310,6 +316,7 @@ class _Server:
         self.server.stop(1).wait()
         self.root.close()
         gc.unfreeze()
+        gc.set_threshold(*self._collector)
 
 
 Rates = tuple[float, float, float, float, float, float]  # per second, p50, p95, p99 ms, CPU µs per item (this process, all
@@ -566,6 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="redemption lines to run, comma-separated: floor, redeem, token, grpc, apart "
                         "(default all)")
     parser.add_argument("--channels", type=int, default=4, help="connections of the separate client process (default 4)")
+    parser.add_argument("--workers", type=int, default=0, help="the server's max_workers (default: the setting's default, "
+                        "as `rulebill serve` starts)")
     args = parser.parse_args(argv)
     if args.client_process:
         return client_process()
@@ -589,7 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 url = f"sqlite:///{Path(tmp) / 'rulebill.db'}"
             else:
                 url, drop = _pg_database(args.postgres)
-            server = _Server(url, Path(tmp))
+            server = _Server(url, Path(tmp), args.workers)
+            print(f"{backend}: the server's thread pool: {server.root.settings.max_workers} workers")
             try:
                 for size in sizes:
                     print(f"{'':9} {'':>10} ({_load()})")
