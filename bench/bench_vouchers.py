@@ -46,7 +46,9 @@ medians of the runs (each run's rate and p99 printed too):
 * **Redeem over gRPC, in-process** -- the same with 32 client threads in the server's process (they share its CPU
   and GIL: a figure of the Python process, not of the server; kept to compare with earlier runs).
 
-``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).
+``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).  The server starts as ``rulebill serve`` does: the
+settings' defaults (``max_workers`` 16; ``--workers`` sets another; before 2026-12-07 this benchmark ran 48) and its start-up heap
+frozen as ``servers.app.freeze_startup_heap`` does.
 """
 
 from __future__ import annotations
@@ -283,8 +285,6 @@ class _Server:
     starts with (``workers``: another ``max_workers``)."""
 
     def __init__(self, url: str, home: Path, workers: int = 0) -> None:
-        import gc
-
         from engine.identity import Role
         from engine.settings import Settings
         from servers.app import create_server, freeze_startup_heap
@@ -297,8 +297,7 @@ class _Server:
         self.root = build_root(replace(settings, max_workers=workers) if workers else settings)
         bootstrap(self.root.settings, self.root)
         self.server, port = create_server(self.root, "127.0.0.1:0")
-        self._collector = gc.get_threshold()
-        freeze_startup_heap()   # as `rulebill serve` does (undone in close(): this may run inside a test process)
+        freeze_startup_heap()   # as `rulebill serve` does (unfrozen again in close(): this may run inside a test process)
         self.server.start()
         self.address = f"127.0.0.1:{port}"
         self.token = lambda role="operator_admin", privileges=(): self.root.tokens.issue(  # noqa: E731
@@ -316,7 +315,6 @@ class _Server:
         self.server.stop(1).wait()
         self.root.close()
         gc.unfreeze()
-        gc.set_threshold(*self._collector)
 
 
 Rates = tuple[float, float, float, float, float, float]  # per second, p50, p95, p99 ms, CPU µs per item (this process, all

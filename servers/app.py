@@ -132,22 +132,14 @@ def graceful_stop(server: grpc.Server, root: Root, grace: float) -> threading.Ev
     return stopped
 
 
-# the collector's youngest generation is walked after this many more tracked objects made than freed (Python's default:
-# 700): with 32 calls in flight that was a collection every 20-30 calls, each walking every call's live objects with
-# the GIL held, and a middle-generation one every ten (docs/BENCHMARKS.md, redemption over gRPC)
-YOUNG_COLLECTION_THRESHOLD = 20_000
-
-
 def freeze_startup_heap() -> int:
     """Take what start-up built (plans, rules, keys, descriptors, the ORM's tables: long-lived, hundreds of thousands of
     objects) out of the cyclic collector's reach, so that its full collections walk only what the calls leave behind:
     each one walked them all, about 80 ms of CPU with the GIL held, and every call waited meanwhile (docs/BENCHMARKS.md,
-    redemption over gRPC); and let the young generation grow to ``YOUNG_COLLECTION_THRESHOLD`` objects before it is
-    walked.  Returns how many objects were set aside; those that die later are still freed by their reference counts
-    (a cycle among them that dies is not)."""
+    redemption over gRPC).  Returns how many objects were set aside; those that die later are still freed by their
+    reference counts (a cycle among them that dies is not)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     return gc.get_freeze_count()
 
 
