@@ -46,9 +46,9 @@ medians of the runs (each run's rate and p99 printed too):
 * **Redeem over gRPC, in-process** -- the same with 32 client threads in the server's process (they share its CPU
   and GIL: a figure of the Python process, not of the server; kept to compare with earlier runs).
 
-``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).  The server starts as ``rulebill serve`` does: the
-settings' defaults (``max_workers`` 16; ``--workers`` sets another; before 2026-12-07 this benchmark ran 48) and its start-up heap
-frozen as ``servers.app.freeze_startup_heap`` does.
+``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).  The server starts as ``rulebill serve`` does:
+the settings' defaults (``max_workers`` 16; ``--workers`` sets another; before 2026-12-07 this benchmark ran 48) and
+its start-up heap frozen as ``servers.app.freeze_startup_heap`` does.
 """
 
 from __future__ import annotations
