@@ -46,7 +46,9 @@ medians of the runs (each run's rate and p99 printed too):
 * **Redeem over gRPC, in-process** -- the same with 32 client threads in the server's process (they share its CPU
   and GIL: a figure of the Python process, not of the server; kept to compare with earlier runs).
 
-``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).
+``--only`` picks redemption lines (``floor,redeem,token,apart,grpc``).  The server starts as ``rulebill serve`` does:
+the settings' defaults (``max_workers`` 16; ``--workers`` sets another; before 2026-12-07 this benchmark ran 48) and
+its start-up heap frozen as ``servers.app.freeze_startup_heap`` does.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import struct
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -278,9 +281,10 @@ def _pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
 
 
 class _Server:
-    """A real Rulebill server on 127.0.0.1:0 over a fresh, migrated database."""
+    """A real Rulebill server on 127.0.0.1:0 over a fresh, migrated database, with the settings ``rulebill serve``
+    starts with (``workers``: another ``max_workers``)."""
 
-    def __init__(self, url: str, home: Path) -> None:
+    def __init__(self, url: str, home: Path, workers: int = 0) -> None:
         from engine.identity import Role
         from engine.settings import Settings
         from servers.app import create_server, freeze_startup_heap
@@ -289,7 +293,8 @@ class _Server:
         from store.migrate import upgrade
 
         upgrade(url)
-        self.root = build_root(Settings(home=home, database_url=url, max_workers=48))
+        settings = Settings(home=home, database_url=url)
+        self.root = build_root(replace(settings, max_workers=workers) if workers else settings)
         bootstrap(self.root.settings, self.root)
         self.server, port = create_server(self.root, "127.0.0.1:0")
         freeze_startup_heap()   # as `rulebill serve` does (unfrozen again in close(): this may run inside a test process)
@@ -566,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="redemption lines to run, comma-separated: floor, redeem, token, grpc, apart "
                         "(default all)")
     parser.add_argument("--channels", type=int, default=4, help="connections of the separate client process (default 4)")
+    parser.add_argument("--workers", type=int, default=0, help="the server's max_workers (default: the setting's default, "
+                        "as `rulebill serve` starts)")
     args = parser.parse_args(argv)
     if args.client_process:
         return client_process()
@@ -589,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 url = f"sqlite:///{Path(tmp) / 'rulebill.db'}"
             else:
                 url, drop = _pg_database(args.postgres)
-            server = _Server(url, Path(tmp))
+            server = _Server(url, Path(tmp), args.workers)
+            print(f"{backend}: the server's thread pool: {server.root.settings.max_workers} workers")
             try:
                 for size in sizes:
                     print(f"{'':9} {'':>10} ({_load()})")

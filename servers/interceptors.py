@@ -100,13 +100,19 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
     def __init__(self, tokens: TokenDesk, health: ServerHealth | None = None) -> None:
         self._tokens = tokens
         self._health = health
+        # method -> (the server's handler, its guarded copy): a guard holds nothing of one call, so each method's is
+        # built once instead of on every call (closures and a method handler each time, with the GIL held)
+        self._guarded: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         method = details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
-        return _wrap(handler, method, self._tokens, self._health)
+        known = self._guarded.get(method)
+        if known is None or known[0] is not handler:
+            known = self._guarded[method] = (handler, _wrap(handler, method, self._tokens, self._health))
+        return known[1]
 
 
 class _Refused:

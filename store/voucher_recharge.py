@@ -297,6 +297,11 @@ def _array(values: Sequence[str]) -> str:
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
+def _bytea_array(values: Sequence[bytes]) -> str:
+    """The lookup hashes as one bytea[] literal in hex (psycopg would work out and dump a list's element type per call)."""
+    return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
+
+
 _MOVE_ARRAYS: dict[int, tuple[MoveTable, dict[str, str]]] = {}
 
 
@@ -355,7 +360,7 @@ class PgRecharge:
 
     def attempt(self, a: PinAttempt) -> AttemptResult:
         params = _common(a.actor, a.moves) | {
-            "event": a.event, "rid": a.request_id, "msisdn": a.msisdn, "hashes": list(a.lookup_hashes), "at": a.at,
+            "event": a.event, "rid": a.request_id, "msisdn": a.msisdn, "hashes": _bytea_array(a.lookup_hashes), "at": a.at,
             "max_failures": a.lockout.max_failures, "bar_seconds": a.lockout.bar_seconds,
             "bar_until_text": (a.at + timedelta(seconds=a.lockout.bar_seconds)).isoformat(), "tx": a.transaction_id,
         }

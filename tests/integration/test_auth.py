@@ -91,3 +91,32 @@ def test_whoami_reports_the_callers_identity(stack) -> None:  # type: ignore[no-
 
     me = stack.client("mvno-alpha", "csr").tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest()).token
     assert (me.tenant_id, me.role, me.subject) == ("mvno-alpha", token_pb2.ROLE_CSR, "test-mvno-alpha-csr")
+
+
+def test_each_call_is_judged_on_its_own_token_though_a_method_is_guarded_once(stack) -> None:  # type: ignore[no-untyped-def]
+    """The interceptor builds one guard per method (servers/interceptors.py) instead of one per call: callers of the
+    same method, interleaved, still each get their own identity, and a bad token between two good ones is refused."""
+    from billing.v1 import token_pb2
+
+    forged = f"{stack.token('mno').rsplit('_', 1)[0]}_{'A' * 43}"
+    callers = [stack.client("mno"), stack.client("mvno-alpha", "csr"), stack.client(token=forged), stack.client("mno")]
+    for _ in range(3):
+        seen = []
+        for c in callers:
+            try:
+                me = c.tokens.rpc.WhoAmI(token_pb2.WhoAmIRequest()).token
+                seen.append((me.tenant_id, me.role))
+            except grpc.RpcError as exc:
+                seen.append(exc.code())
+        assert seen == [("mno", token_pb2.ROLE_OPERATOR_ADMIN), ("mvno-alpha", token_pb2.ROLE_CSR),
+                        grpc.StatusCode.UNAUTHENTICATED, ("mno", token_pb2.ROLE_OPERATOR_ADMIN)]
+    # and the guard really is the method's: the interceptor hands out the same one while the server's handler is the same
+    from servers.interceptors import AuthAndErrorsInterceptor
+
+    interceptor = AuthAndErrorsInterceptor(stack.root.tokens)
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    other = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    details = type("Details", (), {"method": "/billing.v1.TokenService/WhoAmI", "invocation_metadata": ()})()
+    first = interceptor.intercept_service(lambda _d: handler, details)
+    assert first is not handler and interceptor.intercept_service(lambda _d: handler, details) is first
+    assert interceptor.intercept_service(lambda _d: other, details) is not first   # a handler registered anew: its own guard
