@@ -198,10 +198,13 @@ class UsageRepo:
 
     def __init__(self, session: Session) -> None:
         self.s = session
-        # the CDR ids whose ledger rows take_holdings deleted in this unit of work, by tenant: on SQLite (one writer,
-        # the write lock held from BEGIN IMMEDIATE to the commit) none of them can have a row again before this
-        # transaction writes one, so the chunk's write need not look them up a second time
+        # the CDR ids take_holdings looked up in this unit of work, by tenant: on SQLite (one writer, the write lock
+        # held from BEGIN IMMEDIATE to the commit) those without a row cannot have one before this transaction writes
+        # it, and those with one are in _stored, so the chunk's write need not look any of them up a second time
         self._taken: dict[str, set[str]] = {}
+        # the ledger rows take_holdings read, by (tenant, CDR id): (their physical address, ctid or rowid; the row in
+        # LEDGER_COLUMNS order as the database gives it back): the chunk's write replaces those its rows differ from
+        self._stored: dict[tuple[str, str], tuple[Any, tuple[Any, ...]]] = {}
 
     # -- reads ---------------------------------------------------------------------------------------------
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
@@ -226,10 +229,11 @@ class UsageRepo:
         return self._holdings(tenant_id, cdr_ids, take=False)
 
     def take_holdings(self, tenant_id: str, cdr_ids: Iterable[str]) -> builtins.list[tuple[str, str, str, str, int, str]] | None:
-        """What ``holdings_of`` reads, with the rows deleted by the same statement (``DELETE ... RETURNING``: one pass
-        over the CDR-id key where a read and a later delete took two); the chunk's transaction puts them back unless it
-        commits.  None: a lost race (a deadlock with another writer deleting the same rows, broken by PostgreSQL: the
-        unit of work rolls back and the chunk is rated again)."""
+        """What ``holdings_of`` reads, for rows the chunk's write (``write_chunk`` on this unit of work) replaces: the
+        whole rows are read with their physical address (PostgreSQL's ctid, SQLite's rowid) in the same pass, and
+        the write leaves a row whose new value is the same as the stored one alone and rewrites the others in place
+        (see _write_chunk), so re-rating a row to the same result writes nothing.  None: a lost race (kept for the
+        port's sake: a read takes no lock here; a row another writer changed meanwhile is found at the write)."""
         try:
             return self._holdings(tenant_id, cdr_ids, take=True)
         except _LOST_RACE:
@@ -242,19 +246,21 @@ class UsageRepo:
             return out
         pg, cur = self._cursor()
         step = _batch(pg)
-        columns = "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json"
         if take and not pg:
             self._taken.setdefault(tenant_id, set()).update(ids)
         try:
+            if not take:
+                for i in range(0, len(ids), step):
+                    cur.execute(*_lookup(pg, "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json", tenant_id, ids[i:i + step]))
+                    out.extend(cur.fetchall())
+                return out
+            stored = self._stored
             for i in range(0, len(ids), step):
-                if take:
-                    # the rows found one key at a time (see _lookup), deleted by their physical address (SQLite: rowid)
-                    found, params = _lookup(pg, "ctid" if pg else "rowid", tenant_id, ids[i:i + step])
-                    where = f"ctid = ANY(ARRAY({found}))" if pg else f"rowid IN ({found})"
-                    cur.execute(f"DELETE FROM usage_ledger WHERE {where} RETURNING {columns}", params)
-                else:
-                    cur.execute(*_lookup(pg, columns, tenant_id, ids[i:i + step]))
-                out.extend(cur.fetchall())
+                # the rows found one key at a time (see _lookup), with their physical address last
+                cur.execute(*_lookup(pg, f"{', '.join(LEDGER_COLUMNS)}, {'ctid' if pg else 'rowid'}", tenant_id, ids[i:i + step]))
+                for row in cur.fetchall():
+                    stored[(tenant_id, row[1])] = (row[-1], row[:-1])
+                    out.append(row[1:7])   # cdr_id, msisdn, cycle, currency, charge_micros, bundles_json
         finally:
             cur.close()
         return out
@@ -424,8 +430,18 @@ class UsageRepo:
                                f"DELETE FROM usage_ledger WHERE rowid IN ({found})", params, None)
             if not writes.done():
                 return False
-            if entries and not pg and _sqlite_stored_already(cur, entries, self._taken):
+            if not pg and len({(e[0], e[1]) for e in entries}) != len(entries):
+                return False   # a CDR twice in the chunk: what the primary key refuses on PostgreSQL
+            fresh, changed = self._changed(entries, pg, replaced)
+            if changed:
+                rewritten = self._rewrite(cur, pg, changed)
+                if rewritten is None:
+                    return False
+                fresh += rewritten
+            if fresh and not pg and _sqlite_stored_already(cur, fresh, self._taken):
                 return False
+            self._wrote(entries, pg)
+            entries = fresh
             if entries:
                 if pg:
                     # the chunk's rows in COPY's text format in one C call (store/_copytext.c: psycopg's bytes, a tenth of
@@ -447,13 +463,82 @@ class UsageRepo:
                         params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
                         cur.execute(f"INSERT INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
-                    for e in entries:   # these have rows now: a later write in this transaction looks them up again
-                        gone = self._taken.get(e[0])
-                        if gone:
-                            gone.discard(e[1])
             return True
         finally:
             cur.close()
+
+    def _changed(self, entries: builtins.list[tuple[Any, ...]], pg: bool, replaced: set[tuple[str, str]]
+                 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, tuple[Any, ...]]]]:
+        """``(rows to insert, (address, row) of rows to rewrite)``: a row whose CDR's stored row take_holdings read is
+        rewritten where it differs from it in any column and left out where it does not (re-rating it came to the
+        same: nothing to write, and what it takes of counters and balances is the same too)."""
+        stored = self._stored
+        if not stored:
+            return list(entries), []
+        for key in replaced:   # deleted by key above: written anew
+            stored.pop(key, None)
+        fresh: builtins.list[tuple[Any, ...]] = []
+        changed: builtins.list[tuple[Any, tuple[Any, ...]]] = []
+        pop = stored.pop
+        for e in entries:
+            old = pop((e[0], e[1]), None)
+            if old is None:
+                fresh.append(e)
+            elif old[1] != (e if pg else _sqlite_row(e)):
+                changed.append((old[0], e))
+        return fresh, changed
+
+    def _rewrite(self, cur: Any, pg: bool, changed: builtins.list[tuple[Any, tuple[Any, ...]]]) -> builtins.list[tuple[Any, ...]] | None:
+        """The stored rows of ``changed`` given their new values; None when one of them is no longer there as it was
+        read (another writer replaced or removed it meanwhile: a lost race).  On PostgreSQL each row is updated in place
+        by its ctid from the new values COPY put in a temporary table (no index entry is written when no indexed
+        column changes and the page has room, see migration plans_0007; a DELETE and a COPY of the same rows wrote
+        the heap and both indexes again): nothing left to insert.  On SQLite the rows are deleted by rowid and given
+        back to be inserted with the new ones."""
+        if not pg:
+            addresses = [a for a, _ in changed]
+            for i in range(0, len(addresses), _IN_BATCH):
+                part = addresses[i:i + _IN_BATCH]
+                cur.execute(f"DELETE FROM usage_ledger WHERE rowid IN ({', '.join('?' * len(part))})", part)
+                if cur.rowcount != len(part):
+                    return None
+            return [e for _, e in changed]
+        cur.execute(_REWRITE_TABLE)
+        rows = [(a, *e) for a, e in changed]
+        text = _copytext.copy_text(rows) if _copytext is not None else None
+        with cur.copy(f"COPY {_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
+            if text is not None:
+                cp.write(text)
+            else:
+                for row in rows:
+                    cp.write_row(row)
+        # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values taken out of
+        # the temporary table by the same statement (it is empty again for the next chunk of this transaction)
+        cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+        cur.execute(f"WITH n AS (DELETE FROM {_REWRITE} RETURNING *) UPDATE usage_ledger AS u SET {_REWRITE_SET} "
+                    f"FROM n WHERE u.ctid = n.old_tid")
+        return [] if cur.rowcount == len(changed) else None
+
+    def _wrote(self, entries: builtins.list[tuple[Any, ...]], pg: bool) -> None:
+        """These CDRs have rows now: a later write in this transaction looks them up again (SQLite)."""
+        if pg:
+            return
+        for e in entries:
+            gone = self._taken.get(e[0])
+            if gone:
+                gone.discard(e[1])
+
+
+# the new values of a chunk's changed ledger rows, by the ctid of the row each replaces (PostgreSQL: a temporary table
+# of the connection, emptied by the statement that reads it)
+_REWRITE = "rulebill_ledger_rewrite"
+_REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
+_REWRITE_SET = ", ".join(f"{c} = n.{c}" for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id"))
+
+
+def _sqlite_row(e: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A ledger row as SQLite stores it (its start time as SQLAlchemy's text), to compare with one read back."""
+    return (*e[:7], _sqlite_time(e[7]), *e[8:])
 
 
 # the ledger rows of a re-rating run's stored CDRs (counted rows only: those with a cycle)
