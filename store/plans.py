@@ -10,8 +10,12 @@ balance only where it still holds the value read (compare-and-set; on
 PostgreSQL these, the new counters and balances and the delete of any replaced
 ledger rows named are one statement): replicas rating the same subscriber never
 spend the same units twice, the one that loses rolls back and rates again.
-Rating takes the rows it replaces out when it reads what they held
-(``take_holdings``: ``DELETE ... RETURNING`` in the chunk's transaction).
+Rating reads the whole rows it replaces, with their physical address, when it
+reads what they held (``take_holdings``); the chunk's write leaves a row whose
+new value is the stored one unwritten and rewrites a changed one in place (an
+``UPDATE`` by ctid on PostgreSQL, heap-only on the ledger's half-filled pages of
+migration plans_0007; a delete by rowid and an insert on SQLite), so re-rating a
+period to the same result writes no ledger row.
 """
 
 from __future__ import annotations
@@ -549,8 +553,9 @@ _HELD_WHERE = ("mediated_cdrs m JOIN usage_ledger t ON t.tenant_id = m.tenant_id
 def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]], taken: dict[str, set[str]]) -> bool:
     """Whether one of these ledger rows' CDRs has a row already (one not replaced) or twice among them: what the
     primary key refused before plans_0005, and PostgreSQL's still does (a broken key there is a lost race too).
-    ``taken``: ids whose rows this transaction deleted (UsageRepo.take_holdings), known to have none: not looked up
-    (a rated chunk takes every one of its CDRs' rows first, so a stream's chunk looks up none twice)."""
+    ``taken``: ids this transaction looked up (UsageRepo.take_holdings) and has not written since, known to have no row
+    here (none was found, or the one found was deleted by its rowid to be written anew): not looked up again (a rated
+    chunk takes every one of its CDRs' rows first, so a stream's chunk looks up none twice)."""
     by_tenant: dict[str, set[str]] = {}
     for e in entries:
         by_tenant.setdefault(e[0], set()).add(e[1])
