@@ -33,12 +33,14 @@ def entry(tenant: str, i: int, **changes: Any) -> tuple[Any, ...]:
     return tuple(values[f] for f in LEDGER_FIELDS)
 
 
-# what re-rating may change of a row (every column the ledger keeps beside the CDR's own)
+# what re-rating may change of a row (every column the ledger keeps beside the CDR's own), and more
 CHANGES: dict[str, Any] = {
     "charge": dict(charge_micros=7), "bundles": dict(bundles_json="[]"), "version": dict(plan_set_version=2),
     "unrated": dict(status="unrated", reason="no_tariff: none", charge_micros=0, currency=""), "zone": dict(zone=None),
     "plan": dict(tariff_plan="TP_B", plan_version=1), "cycle": dict(cycle="2026-10"), "units": dict(units=61),
     "group": dict(destination_group="DST_WORLD"),
+    # not what re-rating changes (the CDR's own), but a row sent again may: an indexed column changed, not heap-only
+    "number": dict(msisdn="4917099999999"), "start": dict(start_time=T0 - timedelta(days=1)),
 }
 
 
