@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 floors.append((time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0))
                 assert n == count
                 load = os.getloadavg()[0]
+                races = root.rating.races
                 cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
                 summary = root.rerate.rerate(operator, "mno", start, end, versions[rep % 2])
                 cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{count / cpu:,.0f}/s per core{_server_text(server)}, read floor {floors[-1][0]:.3f} CPU-s "
                       f"{floors[-1][1]:.3f} s wall{_server_text(floors[-1][2])}, charged "
                       f"{sum(summary.charged_before.values()) / 1e6:,.2f} -> {sum(summary.charged_after.values()) / 1e6:,.2f}, "
-                      f"load {load:.2f}", flush=True)
+                      f"load {load:.2f}, chunks rated again {root.rating.races - races}", flush=True)
                 assert summary.cdrs == count
             root.close()
         finally:

@@ -206,9 +206,9 @@ class UsageRepo:
         # held from BEGIN IMMEDIATE to the commit) those without a row cannot have one before this transaction writes
         # it, and those with one are in _stored, so the chunk's write need not look any of them up a second time
         self._taken: dict[str, set[str]] = {}
-        # the ledger rows take_holdings read, by (tenant, CDR id): (their physical address, ctid or rowid; the row in
+        # the ledger rows take_holdings read, by (tenant, CDR id): PostgreSQL their ctid, SQLite (their rowid, the row in
         # LEDGER_COLUMNS order as the database gives it back): the chunk's write replaces those its rows differ from
-        self._stored: dict[tuple[str, str], tuple[Any, tuple[Any, ...]]] = {}
+        self._stored: dict[tuple[str, str], Any] = {}
 
     # -- reads ---------------------------------------------------------------------------------------------
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
@@ -259,9 +259,17 @@ class UsageRepo:
                     out.extend(cur.fetchall())
                 return out
             stored = self._stored
+            # the rows found one key at a time (see _lookup) with their physical address; on SQLite whole, for the write
+            # to compare with the new ones (PostgreSQL compares them itself, see _rewrite)
+            columns = ("cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, ctid" if pg else
+                       f"{', '.join(LEDGER_COLUMNS)}, rowid")
             for i in range(0, len(ids), step):
-                # the rows found one key at a time (see _lookup), with their physical address last
-                cur.execute(*_lookup(pg, f"{', '.join(LEDGER_COLUMNS)}, {'ctid' if pg else 'rowid'}", tenant_id, ids[i:i + step]))
+                cur.execute(*_lookup(pg, columns, tenant_id, ids[i:i + step]))
+                if pg:
+                    for row in cur.fetchall():
+                        stored[(tenant_id, row[0])] = row[6]
+                        out.append(row[:6])
+                    continue
                 for row in cur.fetchall():
                     stored[(tenant_id, row[1])] = (row[-1], row[:-1])
                     out.append(row[1:7])   # cdr_id, msisdn, cycle, currency, charge_micros, bundles_json
@@ -473,9 +481,11 @@ class UsageRepo:
 
     def _changed(self, entries: builtins.list[tuple[Any, ...]], pg: bool, replaced: set[tuple[str, str]]
                  ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, tuple[Any, ...]]]]:
-        """``(rows to insert, (address, row) of rows to rewrite)``: a row whose CDR's stored row take_holdings read is
-        rewritten where it differs from it in any column and left out where it does not (re-rating it came to the
-        same: nothing to write, and what it takes of counters and balances is the same too)."""
+        """``(rows to insert, (address, row) of rows that replace a stored one)``: those of CDRs whose stored row
+        take_holdings read.  A row equal to the stored one in every column is not written (re-rating it came to the
+        same: what it takes of counters and balances is the same too): on SQLite it is left out here; PostgreSQL
+        compares each row with the stored one itself, in the statement that rewrites the others (_rewrite: the rows
+        read here would cost this process more than the server's comparison)."""
         stored = self._stored
         if not stored:
             return list(entries), []
@@ -484,21 +494,30 @@ class UsageRepo:
         fresh: builtins.list[tuple[Any, ...]] = []
         changed: builtins.list[tuple[Any, tuple[Any, ...]]] = []
         pop = stored.pop
+        if pg:
+            for e in entries:
+                at = pop((e[0], e[1]), None)
+                if at is None:
+                    fresh.append(e)
+                else:
+                    changed.append((at, e))
+            return fresh, changed
         for e in entries:
             old = pop((e[0], e[1]), None)
             if old is None:
                 fresh.append(e)
-            elif old[1] != (e if pg else _sqlite_row(e)):
+            elif old[1] != _sqlite_row(e):
                 changed.append((old[0], e))
         return fresh, changed
 
     def _rewrite(self, cur: Any, pg: bool, changed: builtins.list[tuple[Any, tuple[Any, ...]]]) -> builtins.list[tuple[Any, ...]] | None:
         """The stored rows of ``changed`` given their new values; None when one of them is no longer there as it was
-        read (another writer replaced or removed it meanwhile: a lost race).  On PostgreSQL each row is updated in place
-        by its ctid from the new values COPY put in a temporary table (no index entry is written when no indexed
-        column changes and the page has room, see migration plans_0007; a DELETE and a COPY of the same rows wrote
-        the heap and both indexes again): nothing left to insert.  On SQLite the rows are deleted by rowid and given
-        back to be inserted with the new ones."""
+        read (another writer replaced or removed it meanwhile: a lost race).  On PostgreSQL the new values go into a
+        temporary table by COPY, and one statement finds each stored row by its ctid (and its key: a slot freed and
+        reused since the read holds another row), and updates in place those that differ from their new values in
+        any column (no index entry is written when no indexed column changes and the page has room, see migration
+        plans_0007; a DELETE and a COPY of the same rows wrote the heap and both indexes again): nothing left to
+        insert.  On SQLite the rows are deleted by rowid and given back to be inserted with the new ones."""
         if not pg:
             addresses = [a for a, _ in changed]
             for i in range(0, len(addresses), _IN_BATCH):
@@ -517,11 +536,12 @@ class UsageRepo:
                 for row in rows:
                     cp.write_row(row)
         # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values taken out of
-        # the temporary table by the same statement (it is empty again for the next chunk of this transaction)
+        # the temporary table by the same statement (it is empty again for the next chunk of this transaction); the
+        # answer: rows found, of them different, of those updated (fewer: another writer updated one meanwhile)
         cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
-        cur.execute(f"WITH n AS (DELETE FROM {_REWRITE} RETURNING *) UPDATE usage_ledger AS u SET {_REWRITE_SET} "
-                    f"FROM n WHERE u.ctid = n.old_tid")
-        return [] if cur.rowcount == len(changed) else None
+        cur.execute(_REWRITE_SQL)
+        found, different, updated = cur.fetchone()
+        return [] if found == len(changed) and updated == different else None
 
     def _wrote(self, entries: builtins.list[tuple[Any, ...]], pg: bool) -> None:
         """These CDRs have rows now: a later write in this transaction looks them up again (SQLite)."""
@@ -534,10 +554,20 @@ class UsageRepo:
 
 
 # the new values of a chunk's changed ledger rows, by the ctid of the row each replaces (PostgreSQL: a temporary table
-# of the connection, emptied by the statement that reads it)
+# of the connection, emptied by the statement that reads it).  The stored row is read by its ctid alone in a lateral
+# subquery (``LIMIT 1`` keeps the planner from flattening it): as a join on ctid and key, on a ledger without
+# statistics yet the planner probed the subscriber index by tenant and filtered every row of the tenant, per row.
 _REWRITE = "rulebill_ledger_rewrite"
 _REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
-_REWRITE_SET = ", ".join(f"{c} = n.{c}" for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id"))
+_REWRITTEN = [c for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id")]
+_REWRITE_SQL = (
+    f"WITH n AS (DELETE FROM {_REWRITE} RETURNING *), "
+    f"f AS (SELECT n.*, ({', '.join(f'u.{c}' for c in _REWRITTEN)}) IS DISTINCT FROM ({', '.join(f'n.{c}' for c in _REWRITTEN)}) "
+    f"AS differs FROM n CROSS JOIN LATERAL (SELECT * FROM usage_ledger WHERE ctid = n.old_tid LIMIT 1) AS u "
+    f"WHERE u.tenant_id = n.tenant_id AND u.cdr_id = n.cdr_id), "
+    f"w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = f.{c}' for c in _REWRITTEN)} FROM f WHERE f.differs "
+    f"AND u.ctid = f.old_tid RETURNING 1) "
+    f"SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE differs), (SELECT count(*) FROM w)")
 
 
 def _sqlite_row(e: tuple[Any, ...]) -> tuple[Any, ...]:
