@@ -456,15 +456,7 @@ class UsageRepo:
             entries = fresh
             if entries:
                 if pg:
-                    # the chunk's rows in COPY's text format in one C call (store/_copytext.c: psycopg's bytes, a tenth of
-                    # its cost), or row by row by psycopg when a value is one the C writer leaves to it
-                    text = _copytext.copy_text(entries) if _copytext is not None else None
-                    with cur.copy(f"COPY usage_ledger ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
-                        if text is not None:
-                            cp.write(text)
-                        else:
-                            for e in entries:
-                                cp.write_row(e)
+                    _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", entries)
                 else:
                     # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
@@ -527,14 +519,7 @@ class UsageRepo:
                     return None
             return [e for _, e in changed]
         cur.execute(_REWRITE_TABLE)
-        rows = [(a, *e) for a, e in changed]
-        text = _copytext.copy_text(rows) if _copytext is not None else None
-        with cur.copy(f"COPY {_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
-            if text is not None:
-                cp.write(text)
-            else:
-                for row in rows:
-                    cp.write_row(row)
+        _copy(cur, f"{_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)})", [(a, *e) for a, e in changed])
         # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values taken out of
         # the temporary table by the same statement (it is empty again for the next chunk of this transaction); the
         # answer: rows found, of them different, of those updated (fewer: another writer updated one meanwhile)
@@ -568,6 +553,19 @@ _REWRITE_SQL = (
     f"w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = f.{c}' for c in _REWRITTEN)} FROM f WHERE f.differs "
     f"AND u.ctid = f.old_tid RETURNING 1) "
     f"SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE differs), (SELECT count(*) FROM w)")
+
+
+def _copy(cur: Any, into: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+    """``rows`` into ``into`` (a table and its columns) by COPY: in COPY's text format written in one C call
+    (store/_copytext.c: psycopg's bytes, a tenth of its cost), or row by row by psycopg when a value is one the C writer
+    leaves to it."""
+    text = _copytext.copy_text(rows) if _copytext is not None else None
+    with cur.copy(f"COPY {into} FROM STDIN") as cp:
+        if text is not None:
+            cp.write(text)
+        else:
+            for row in rows:
+                cp.write_row(row)
 
 
 def _sqlite_row(e: tuple[Any, ...]) -> tuple[Any, ...]:
