@@ -10,12 +10,13 @@ balance only where it still holds the value read (compare-and-set; on
 PostgreSQL these, the new counters and balances and the delete of any replaced
 ledger rows named are one statement): replicas rating the same subscriber never
 spend the same units twice, the one that loses rolls back and rates again.
-Rating reads the whole rows it replaces, with their physical address, when it
-reads what they held (``take_holdings``); the chunk's write leaves a row whose
-new value is the stored one unwritten and rewrites a changed one in place (an
-``UPDATE`` by ctid on PostgreSQL, heap-only on the ledger's half-filled pages of
-migration plans_0007; a delete by rowid and an insert on SQLite), so re-rating a
-period to the same result writes no ledger row.
+Rating reads the physical address (ctid, rowid) of the rows it replaces when it
+reads what they held (``take_holdings``, no lock, no delete); the chunk's write
+leaves a row whose new value is the stored one unwritten and rewrites a changed
+one in place (PostgreSQL: compared and updated by ctid in one statement,
+heap-only on the ledger's half-filled pages of migration plans_0007; SQLite:
+compared here, deleted by rowid and inserted), so re-rating a period to the
+same result writes no ledger row.
 """
 
 from __future__ import annotations
@@ -233,11 +234,11 @@ class UsageRepo:
         return self._holdings(tenant_id, cdr_ids, take=False)
 
     def take_holdings(self, tenant_id: str, cdr_ids: Iterable[str]) -> builtins.list[tuple[str, str, str, str, int, str]] | None:
-        """What ``holdings_of`` reads, for rows the chunk's write (``write_chunk`` on this unit of work) replaces: the
-        whole rows are read with their physical address (PostgreSQL's ctid, SQLite's rowid) in the same pass, and
-        the write leaves a row whose new value is the same as the stored one alone and rewrites the others in place
-        (see _write_chunk), so re-rating a row to the same result writes nothing.  None: a lost race (kept for the
-        port's sake: a read takes no lock here; a row another writer changed meanwhile is found at the write)."""
+        """What ``holdings_of`` reads, for rows the chunk's write (``write_chunk`` on this unit of work) replaces: their
+        physical address (PostgreSQL's ctid; SQLite's rowid and the whole row) is read in the same pass, and the write
+        leaves a row whose new value is the same as the stored one alone and rewrites the others in place (see
+        _changed, _rewrite), so re-rating a row to the same result writes nothing.  None: a lost race (kept for the
+        port's sake: the read takes no lock; a row another writer changed meanwhile is found at the write)."""
         try:
             return self._holdings(tenant_id, cdr_ids, take=True)
         except _LOST_RACE:
