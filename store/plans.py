@@ -445,9 +445,9 @@ class UsageRepo:
                 return False
             if not pg and len({(e[0], e[1]) for e in entries}) != len(entries):
                 return False   # a CDR twice in the chunk: what the primary key refuses on PostgreSQL
-            fresh, changed = self._changed(entries, pg, replaced)
-            if changed:
-                rewritten = self._rewrite(cur, pg, changed)
+            fresh, replacing = self._changed(entries, pg, replaced)
+            if replacing:
+                rewritten = self._rewrite(cur, pg, replacing)
                 if rewritten is None:
                     return False
                 fresh += rewritten
