@@ -6,10 +6,21 @@
 A fresh database with the sample operator's plans (``plans/``) as version 1, a
 version 2 with other international and national prices, 2,000 subscribers on
 TP_SMART_M and the CDRs of a day stored as mediation stores them (COPY into
-``mediated_cdrs``).  A first run rates them all (the ledger then holds every
-CDR); each timed repetition re-rates the period under the other version, so
-every ledger row is replaced and counters and balances move with them:
-:meth:`engine.rating.rerate.RerateDesk.steps`, what RerateService runs.
+``mediated_cdrs``).  A first run rates them all under version 1 (the ledger then
+holds every CDR); each timed repetition re-rates the period:
+:meth:`engine.rating.rerate.RerateDesk.steps`, what RerateService runs.  A ledger
+row is written only where its new value differs from the stored one (counters and
+balances follow every row), so the figure depends on the share of rows that
+change (``--change``):
+
+- ``all`` (the default): each repetition re-rates under the other version, so
+  every row changes (its plan set version; the charge of a national peak or an
+  international call too);
+- ``half``: version 2 is activated at noon of the day, and the repetitions re-rate
+  under the version in force at each CDR (0), then under version 1 again: the
+  afternoon's rows change each time, the morning's are rated to what they hold;
+- ``none``: each repetition re-rates under version 1 again (a run repeated, or
+  started again after a crash): no row changes.
 
 Floor, in the same run: the stored-CDR read alone (the same chunks of the same
 rows, through the same reader, nothing done with them: ``StoredCdrReader.chunks``,
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
+    ap.add_argument("--change", choices=("all", "half", "none"), default="all",
+                    help="which rows a repetition changes (see the module's text)")
     args = ap.parse_args(argv)
     if not os.environ.get("RULEBILL_TEST_POSTGRES_URL"):
         print("RULEBILL_TEST_POSTGRES_URL is not set: re-rating is measured on PostgreSQL only (skipped)")
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.integration.test_plans_rating import sample_files
 
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} stored CDRs of one day, "
-          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians")
+          f"{SUBSCRIBERS:,} subscribers on TP_SMART_M, {repeat} repetition(s), medians; rows changed: {args.change}")
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-rerate-") as tmp_name:
         tmp = Path(tmp_name)
         url, drop = database("postgres", tmp)
@@ -100,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             store_cdrs(url, count, start, SUBSCRIBERS)
             print(f"stored {count:,} CDRs in {time.perf_counter() - t0:.1f} s; first rating ...", flush=True)
-            first = root.rerate.rerate(operator, "mno", start, end, 0)
+            first = root.rerate.rerate(operator, "mno", start, end, 1)
             print(f"first rating: {first.rated:,} rated, {first.unrated:,} unrated", flush=True)
+            if args.change == "half":
+                root.plans.activate(operator, "mno", v2, start + timedelta(hours=12))
+            versions = {"all": (v2, 1), "half": (0, 1), "none": (1, 1)}[args.change]
             floors: list[tuple[float, float, float]] = []
             cpus: list[float] = []
             walls: list[float] = []
@@ -112,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                 floors.append((time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0))
                 assert n == count
                 load = os.getloadavg()[0]
+                races = root.rating.races
                 cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
-                summary = root.rerate.rerate(operator, "mno", start, end, v2 if rep % 2 == 0 else 1)
+                summary = root.rerate.rerate(operator, "mno", start, end, versions[rep % 2])
                 cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0
                 cpus.append(cpu)
                 walls.append(wall)
@@ -122,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{count / cpu:,.0f}/s per core{_server_text(server)}, read floor {floors[-1][0]:.3f} CPU-s "
                       f"{floors[-1][1]:.3f} s wall{_server_text(floors[-1][2])}, charged "
                       f"{sum(summary.charged_before.values()) / 1e6:,.2f} -> {sum(summary.charged_after.values()) / 1e6:,.2f}, "
-                      f"load {load:.2f}", flush=True)
+                      f"load {load:.2f}, chunks rated again {root.rating.races - races}", flush=True)
                 assert summary.cdrs == count
             root.close()
         finally:

@@ -10,8 +10,13 @@ balance only where it still holds the value read (compare-and-set; on
 PostgreSQL these, the new counters and balances and the delete of any replaced
 ledger rows named are one statement): replicas rating the same subscriber never
 spend the same units twice, the one that loses rolls back and rates again.
-Rating takes the rows it replaces out when it reads what they held
-(``take_holdings``: ``DELETE ... RETURNING`` in the chunk's transaction).
+Rating reads the physical address (ctid, rowid) of the rows it replaces when it
+reads what they held (``take_holdings``, no lock, no delete); the chunk's write
+leaves a row whose new value is the stored one unwritten and rewrites a changed
+one in place (PostgreSQL: compared and updated by ctid in one statement,
+heap-only on the ledger's half-filled pages of migration plans_0007; SQLite:
+compared here, deleted by rowid and inserted), so re-rating a period to the
+same result writes no ledger row.
 """
 
 from __future__ import annotations
@@ -198,10 +203,13 @@ class UsageRepo:
 
     def __init__(self, session: Session) -> None:
         self.s = session
-        # the CDR ids whose ledger rows take_holdings deleted in this unit of work, by tenant: on SQLite (one writer,
-        # the write lock held from BEGIN IMMEDIATE to the commit) none of them can have a row again before this
-        # transaction writes one, so the chunk's write need not look them up a second time
+        # the CDR ids take_holdings looked up in this unit of work, by tenant: on SQLite (one writer, the write lock
+        # held from BEGIN IMMEDIATE to the commit) those without a row cannot have one before this transaction writes
+        # it, and those with one are in _stored, so the chunk's write need not look any of them up a second time
         self._taken: dict[str, set[str]] = {}
+        # the ledger rows take_holdings read, by (tenant, CDR id): PostgreSQL their ctid, SQLite (their rowid, the row in
+        # LEDGER_COLUMNS order as the database gives it back): the chunk's write replaces those its rows differ from
+        self._stored: dict[tuple[str, str], Any] = {}
 
     # -- reads ---------------------------------------------------------------------------------------------
     def ledger_of(self, tenant_id: str, cdr_ids: Iterable[str]) -> dict[str, LedgerEntry]:
@@ -226,10 +234,11 @@ class UsageRepo:
         return self._holdings(tenant_id, cdr_ids, take=False)
 
     def take_holdings(self, tenant_id: str, cdr_ids: Iterable[str]) -> builtins.list[tuple[str, str, str, str, int, str]] | None:
-        """What ``holdings_of`` reads, with the rows deleted by the same statement (``DELETE ... RETURNING``: one pass
-        over the CDR-id key where a read and a later delete took two); the chunk's transaction puts them back unless it
-        commits.  None: a lost race (a deadlock with another writer deleting the same rows, broken by PostgreSQL: the
-        unit of work rolls back and the chunk is rated again)."""
+        """What ``holdings_of`` reads, for rows the chunk's write (``write_chunk`` on this unit of work) replaces: their
+        physical address (PostgreSQL's ctid; SQLite's rowid and the whole row) is read in the same pass, and the write
+        leaves a row whose new value is the same as the stored one alone and rewrites the others in place (see
+        _changed, _rewrite), so re-rating a row to the same result writes nothing.  None: a lost race (kept for the
+        port's sake: the read takes no lock; a row another writer changed meanwhile is found at the write)."""
         try:
             return self._holdings(tenant_id, cdr_ids, take=True)
         except _LOST_RACE:
@@ -242,19 +251,29 @@ class UsageRepo:
             return out
         pg, cur = self._cursor()
         step = _batch(pg)
-        columns = "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json"
         if take and not pg:
             self._taken.setdefault(tenant_id, set()).update(ids)
         try:
+            if not take:
+                for i in range(0, len(ids), step):
+                    cur.execute(*_lookup(pg, "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json", tenant_id, ids[i:i + step]))
+                    out.extend(cur.fetchall())
+                return out
+            stored = self._stored
+            # the rows found one key at a time (see _lookup) with their physical address; on SQLite whole, for the write
+            # to compare with the new ones (PostgreSQL compares them itself, see _rewrite)
+            columns = ("cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, ctid" if pg else
+                       f"{', '.join(LEDGER_COLUMNS)}, rowid")
             for i in range(0, len(ids), step):
-                if take:
-                    # the rows found one key at a time (see _lookup), deleted by their physical address (SQLite: rowid)
-                    found, params = _lookup(pg, "ctid" if pg else "rowid", tenant_id, ids[i:i + step])
-                    where = f"ctid = ANY(ARRAY({found}))" if pg else f"rowid IN ({found})"
-                    cur.execute(f"DELETE FROM usage_ledger WHERE {where} RETURNING {columns}", params)
-                else:
-                    cur.execute(*_lookup(pg, columns, tenant_id, ids[i:i + step]))
-                out.extend(cur.fetchall())
+                cur.execute(*_lookup(pg, columns, tenant_id, ids[i:i + step]))
+                if pg:
+                    for row in cur.fetchall():
+                        stored[(tenant_id, row[0])] = row[6]
+                        out.append(row[:6])
+                    continue
+                for row in cur.fetchall():
+                    stored[(tenant_id, row[1])] = (row[-1], row[:-1])
+                    out.append(row[1:7])   # cdr_id, msisdn, cycle, currency, charge_micros, bundles_json
         finally:
             cur.close()
         return out
@@ -424,19 +443,21 @@ class UsageRepo:
                                f"DELETE FROM usage_ledger WHERE rowid IN ({found})", params, None)
             if not writes.done():
                 return False
-            if entries and not pg and _sqlite_stored_already(cur, entries, self._taken):
+            if not pg and len({(e[0], e[1]) for e in entries}) != len(entries):
+                return False   # a CDR twice in the chunk: what the primary key refuses on PostgreSQL
+            fresh, replacing = self._changed(entries, pg, replaced)
+            if replacing:
+                rewritten = self._rewrite(cur, pg, replacing)
+                if rewritten is None:
+                    return False
+                fresh += rewritten
+            if fresh and not pg and _sqlite_stored_already(cur, fresh, self._taken):
                 return False
+            self._wrote(entries, pg)
+            entries = fresh
             if entries:
                 if pg:
-                    # the chunk's rows in COPY's text format in one C call (store/_copytext.c: psycopg's bytes, a tenth of
-                    # its cost), or row by row by psycopg when a value is one the C writer leaves to it
-                    text = _copytext.copy_text(entries) if _copytext is not None else None
-                    with cur.copy(f"COPY usage_ledger ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as cp:
-                        if text is not None:
-                            cp.write(text)
-                        else:
-                            for e in entries:
-                                cp.write_row(e)
+                    _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", entries)
                 else:
                     # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
@@ -447,13 +468,110 @@ class UsageRepo:
                         params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
                         cur.execute(f"INSERT INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
-                    for e in entries:   # these have rows now: a later write in this transaction looks them up again
-                        gone = self._taken.get(e[0])
-                        if gone:
-                            gone.discard(e[1])
             return True
         finally:
             cur.close()
+
+    def _changed(self, entries: builtins.list[tuple[Any, ...]], pg: bool, replaced: set[tuple[str, str]]
+                 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, tuple[Any, ...]]]]:
+        """``(rows to insert, (address, row) of rows that replace a stored one)``: those of CDRs whose stored row
+        take_holdings read.  A row equal to the stored one in every column is not written (re-rating it came to the
+        same: what it takes of counters and balances is the same too): on SQLite it is left out here; PostgreSQL
+        compares each row with the stored one itself, in the statement that rewrites the others (_rewrite: the rows
+        read here would cost this process more than the server's comparison)."""
+        stored = self._stored
+        if not stored:
+            return list(entries), []
+        for key in replaced:   # deleted by key above: written anew
+            stored.pop(key, None)
+        fresh: builtins.list[tuple[Any, ...]] = []
+        changed: builtins.list[tuple[Any, tuple[Any, ...]]] = []
+        pop = stored.pop
+        if pg:
+            for e in entries:
+                at = pop((e[0], e[1]), None)
+                if at is None:
+                    fresh.append(e)
+                else:
+                    changed.append((at, e))
+            return fresh, changed
+        for e in entries:
+            old = pop((e[0], e[1]), None)
+            if old is None:
+                fresh.append(e)
+            elif old[1] != _sqlite_row(e):
+                changed.append((old[0], e))
+        return fresh, changed
+
+    def _rewrite(self, cur: Any, pg: bool, changed: builtins.list[tuple[Any, tuple[Any, ...]]]) -> builtins.list[tuple[Any, ...]] | None:
+        """The stored rows of ``changed`` given their new values; None when one of them is no longer there as it was
+        read (another writer replaced or removed it meanwhile: a lost race).  On PostgreSQL the new values go into a
+        temporary table by COPY, and one statement finds each stored row by its ctid (and its key: a slot freed and
+        reused since the read holds another row), and updates in place those that differ from their new values in
+        any column (no index entry is written when no indexed column changes and the page has room, see migration
+        plans_0007; a DELETE and a COPY of the same rows wrote the heap and both indexes again): nothing left to
+        insert.  On SQLite the rows are deleted by rowid and given back to be inserted with the new ones."""
+        if not pg:
+            addresses = [a for a, _ in changed]
+            for i in range(0, len(addresses), _IN_BATCH):
+                part = addresses[i:i + _IN_BATCH]
+                cur.execute(f"DELETE FROM usage_ledger WHERE rowid IN ({', '.join('?' * len(part))})", part)
+                if cur.rowcount != len(part):
+                    return None
+            return [e for _, e in changed]
+        cur.execute(_REWRITE_TABLE)
+        _copy(cur, f"{_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)})", [(a, *e) for a, e in changed])
+        # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values taken out of
+        # the temporary table by the same statement (it is empty again for the next chunk of this transaction); the
+        # answer: rows found, of them different, of those updated (fewer: another writer updated one meanwhile)
+        cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+        cur.execute(_REWRITE_SQL)
+        found, different, updated = cur.fetchone()
+        return [] if found == len(changed) and updated == different else None
+
+    def _wrote(self, entries: builtins.list[tuple[Any, ...]], pg: bool) -> None:
+        """These CDRs have rows now: a later write in this transaction looks them up again (SQLite)."""
+        if pg:
+            return
+        for e in entries:
+            gone = self._taken.get(e[0])
+            if gone:
+                gone.discard(e[1])
+
+
+# the new values of a chunk's changed ledger rows, by the ctid of the row each replaces (PostgreSQL: a temporary table
+# of the connection, emptied by the statement that reads it).  The stored row is read by its ctid alone in a lateral
+# subquery (``LIMIT 1`` keeps the planner from flattening it): as a join on ctid and key, on a ledger without
+# statistics yet the planner probed the subscriber index by tenant and filtered every row of the tenant, per row.
+_REWRITE = "rulebill_ledger_rewrite"
+_REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
+_REWRITTEN = [c for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id")]
+_REWRITE_SQL = (
+    f"WITH n AS (DELETE FROM {_REWRITE} RETURNING *), "
+    f"f AS (SELECT n.*, ({', '.join(f'u.{c}' for c in _REWRITTEN)}) IS DISTINCT FROM ({', '.join(f'n.{c}' for c in _REWRITTEN)}) "
+    f"AS differs FROM n CROSS JOIN LATERAL (SELECT * FROM usage_ledger WHERE ctid = n.old_tid LIMIT 1) AS u "
+    f"WHERE u.tenant_id = n.tenant_id AND u.cdr_id = n.cdr_id), "
+    f"w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = f.{c}' for c in _REWRITTEN)} FROM f WHERE f.differs "
+    f"AND u.ctid = f.old_tid RETURNING 1) "
+    f"SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE differs), (SELECT count(*) FROM w)")
+
+
+def _copy(cur: Any, into: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+    """``rows`` into ``into`` (a table and its columns) by COPY: in COPY's text format written in one C call
+    (store/_copytext.c: psycopg's bytes, a tenth of its cost), or row by row by psycopg when a value is one the C writer
+    leaves to it."""
+    text = _copytext.copy_text(rows) if _copytext is not None else None
+    with cur.copy(f"COPY {into} FROM STDIN") as cp:
+        if text is not None:
+            cp.write(text)
+        else:
+            for row in rows:
+                cp.write_row(row)
+
+
+def _sqlite_row(e: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A ledger row as SQLite stores it (its start time as SQLAlchemy's text), to compare with one read back."""
+    return (*e[:7], _sqlite_time(e[7]), *e[8:])
 
 
 # the ledger rows of a re-rating run's stored CDRs (counted rows only: those with a cycle)
@@ -464,8 +582,9 @@ _HELD_WHERE = ("mediated_cdrs m JOIN usage_ledger t ON t.tenant_id = m.tenant_id
 def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]], taken: dict[str, set[str]]) -> bool:
     """Whether one of these ledger rows' CDRs has a row already (one not replaced) or twice among them: what the
     primary key refused before plans_0005, and PostgreSQL's still does (a broken key there is a lost race too).
-    ``taken``: ids whose rows this transaction deleted (UsageRepo.take_holdings), known to have none: not looked up
-    (a rated chunk takes every one of its CDRs' rows first, so a stream's chunk looks up none twice)."""
+    ``taken``: ids this transaction looked up (UsageRepo.take_holdings) and has not written since, known to have no row
+    here (none was found, or the one found was deleted by its rowid to be written anew): not looked up again (a rated
+    chunk takes every one of its CDRs' rows first, so a stream's chunk looks up none twice)."""
     by_tenant: dict[str, set[str]] = {}
     for e in entries:
         by_tenant.setdefault(e[0], set()).add(e[1])

@@ -106,7 +106,7 @@ def scenario(db_url: str) -> list[tuple[str, Any]]:
         step("holdings of", read(lambda u: sorted(tuple(r) for r in u.usage.holdings_of("mno", ["c9", "c5", "c1", "c2", "c4"]))))
         step("holdings of another tenant", read(lambda u: u.usage.holdings_of("mvno-alpha", ["c1"])))
 
-        def take_not_committed() -> Any:   # the rows go in the taking unit of work, and come back when it does not commit
+        def take_not_committed() -> Any:   # read for the write that replaces them; the rows stay until it does
             with uow() as u:
                 return (sorted(tuple(r) for r in u.usage.take_holdings("mno", ["c2", "c9", "c5"]) or ()),
                         u.usage.take_holdings("mvno-alpha", ["c1"]), sorted(u.usage.ledger_of("mno", ["c1", "c2", "c5"])))
@@ -169,7 +169,7 @@ def test_plan_and_usage_stores_agree(db_url: str, tmp_path: Path) -> None:
                                       ("c4", A, "2026-11", "EUR", 0, "[]"), ("c5", A, "", "EUR", 700, "[]")]
     assert answers["holdings of another tenant"] == []
     assert answers["take holdings, not committed"] == ([("c2", A, "2026-11", "EUR", 1_500, "[]"), ("c5", A, "", "EUR", 700, "[]")], [],
-                                                      ["c1"])
+                                                      ["c1", "c2", "c5"])
     assert answers["ledger after the take"] == ["c1", "c2", "c5"]
     assert answers["after the re-rate"][0]["c2"].charge_micros == 900
     assert answers["after the re-rate"][1:] == ({KA: {"B_MIN": CounterRow(600, 510, "seconds")}}, {KA: {"EUR": 900}})

@@ -1,0 +1,57 @@
+"""Re-rating writes only the ledger rows whose result changed (engine.rating.rerate through store/plans.py's chunk
+write): a run that comes to what the ledger holds writes no ledger row, and a run that changes every row leaves what
+it left when it deleted and inserted them all (counters and balances equal to the ledger).  SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tests.integration.test_plans_rating import sample_files
+from tests.integration.test_rating_stored import _subscriber, consistent, roots, state, store_cdrs  # noqa: F401 - fixtures
+from tests.integration.test_rating_stream import OPERATOR, calls
+
+pytestmark = [pytest.mark.integration]
+
+
+def addresses(root: Any, msisdns: set[str]) -> dict[str, Any]:
+    """Each ledger row's physical address (ctid, rowid) by CDR id: a row written again is elsewhere."""
+    address = "ctid::text" if root.db.dialect.name == "postgresql" else "rowid"
+    marks = ", ".join(f"'{m}'" for m in sorted(msisdns))
+    with root.db.connect() as conn:
+        return dict(conn.exec_driver_sql(f"SELECT cdr_id, {address} FROM usage_ledger WHERE msisdn IN ({marks})").fetchall())
+
+
+def test_a_run_that_changes_nothing_writes_no_ledger_row(roots) -> None:  # type: ignore[no-untyped-def]
+    root, _ = roots
+    msisdns = {_subscriber(root).msisdn for _ in range(3)}
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=9)
+    cdrs = [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=47, tag="rerate-rewrite") for c in chunk]
+    store_cdrs(root, cdrs)
+    for i in range(0, len(cdrs), 40):   # rated from scratch under the plan set in force
+        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+    from_scratch, where = state(root, msisdns), addresses(root, msisdns)
+    assert len(where) == len(cdrs)
+    run = copy.copy(root.rerate)
+    run._chunk = 30
+    end = start + timedelta(hours=1)
+    same = run.rerate(OPERATOR, "mno", start, end)   # under the version in force: every row comes to what it holds
+    assert (same.cdrs, same.charged_after) == (len(cdrs), same.charged_before)
+    assert state(root, msisdns) == from_scratch and addresses(root, msisdns) == where
+
+    dearer = root.plans.upload(OPERATOR, "mno", {f.path: f.content for f in sample_files(
+        {"rates/retail/RT_VOICE_INTERNATIONAL.yaml": ('price: "1.00"', 'price: "1.25"')})}).version
+    changed = run.rerate(OPERATOR, "mno", start, end, dearer)   # every row names the new version: every row rewritten
+    once, moved = state(root, msisdns), addresses(root, msisdns)
+    consistent(once)
+    assert {r[7] for r in once["ledger"]} == {dearer}
+    assert changed.charged_after != changed.charged_before
+    assert all(moved[cdr] != where[cdr] for cdr in where)
+    again = run.rerate(OPERATOR, "mno", start, end, dearer)   # twice is once, and the second run writes none of them
+    assert state(root, msisdns) == once and addresses(root, msisdns) == moved
+    assert (again.cdrs, again.rated, again.charged_after) == (changed.cdrs, changed.rated, changed.charged_after)
+    run.rerate(OPERATOR, "mno", start, end)   # back under the version in force: as rated from scratch
+    assert state(root, msisdns) == from_scratch
