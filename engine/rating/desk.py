@@ -351,13 +351,14 @@ class RatingDesk:
                                                       f"send it again", "")
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
-               defer: bool = False) -> Any:
+               defer: bool = False, replaced: "dict[str, list[tuple[Any, ...]]] | None" = None) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
         chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
         given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
-        RatingStream)."""
+        RatingStream); ``replaced`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are
+        read, not taken out, and put there by tenant (the write takes them out and compares, _write_read)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -372,7 +373,12 @@ class RatingDesk:
             for row in rows:
                 by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
         for tenant in sorted(by_tenant):
-            held_rows = repo.take_holdings(tenant, by_tenant[tenant])
+            if replaced is not None:
+                held_rows = repo.holdings_of(tenant, by_tenant[tenant])
+                if held_rows:
+                    replaced[tenant] = held_rows
+            else:
+                held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
                 return None   # another writer holds these rows: rated again
             previous.add(tenant, held_rows)
@@ -614,18 +620,28 @@ def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, Co
 class RatingStream:
     """The chunks of one RateCdrs stream, rated in order, each as RatingDesk.rate_rows rates it.
 
-    With counters, on a store whose writers run concurrently (PostgreSQL: the plan unit of work factory's
-    ``concurrent_writers``), a chunk's write and commit run on a thread of their own while the next chunk is read and
-    rated on a second unit of work: the database's side of one chunk overlaps the rating of the next.  That next chunk
-    reads the counters and balances the chunk in flight sets (in memory, _AfterWrite), so its compare-and-set expects
-    them, and goes to the writer only once that one committed; if it lost a race instead, both are rated again one after
-    the other, as rate_rows rates them.  Every chunk is still one transaction, committed before its reply: ``rate_rows``
-    gives a function that waits for it.  A chunk that may fire credit alerts, and every chunk on SQLite (one writer at
-    a time), is rated after the one in flight landed, as rate_rows rates it."""
+    With counters, a chunk's write and commit run on a thread of their own while the next chunk is read and rated:
+    the database's side of one chunk overlaps the rating of the next.  That next chunk reads the counters and balances
+    the chunk in flight sets (in memory, _AfterWrite), so its compare-and-set expects them, and goes to the writer only
+    once that one committed; if it lost a race instead, both are rated again one after the other, as rate_rows rates
+    them.  Every chunk is still one transaction, committed before its reply: ``rate_rows`` gives a function that waits
+    for it.
+
+    Where writers run concurrently (PostgreSQL: the plan unit of work factory's ``concurrent_writers``) the next chunk
+    is read on a unit of work of its own that takes its CDRs' stored rows out at once and is then handed to the writer.
+    Where one writer at a time holds the store from its BEGIN to its commit (SQLite: ``snapshot_reads``, a read-only
+    unit reads a snapshot and never waits for that writer) the next chunk is read on a read-only unit, and its write,
+    on the writer's own unit, first takes out the stored rows it read and finds them unchanged (else a lost race), as
+    the compare-and-set finds the counters and balances (_write_read).  A chunk that may fire credit alerts is rated
+    after the one in flight landed, as rate_rows rates it."""
 
     def __init__(self, desk: RatingDesk, principal: Principal, held: Held | None = None) -> None:
         self._desk, self._principal, self._held = desk, principal, held
-        self._overlap = bool(getattr(desk._plan_uow, "concurrent_writers", False))
+        factory = desk._plan_uow
+        concurrent = bool(getattr(factory, "concurrent_writers", False))
+        # the next chunk read on a read-only unit (a snapshot), its write compared with what it read: one writer at a time
+        self._snapshot = not concurrent and bool(getattr(factory, "snapshot_reads", False))
+        self._overlap = concurrent or self._snapshot
         self._flight: _InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None
         self.overlapped = 0   # chunks read and rated while the one before was being written
@@ -674,16 +690,23 @@ class RatingStream:
         before, self._flight = self._flight, None
         if before is not None and before.future is not None:
             self.overlapped += 1
-        uow = desk._plan_uow()
+        replaced: dict[str, list[tuple[Any, ...]]] | None = {} if self._snapshot else None
+        uow = desk._plan_uow(read_only=True) if replaced is not None else desk._plan_uow()
         uow.__enter__()
         try:
-            got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True)
+            try:
+                got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, replaced=replaced)
+            finally:
+                if replaced is not None:
+                    uow.__exit__(None, None, None)   # the snapshot let go before the wait: the writer's checkpoints pass it
             lost = before is not None and not before.landed()
         except BaseException:
-            uow.__exit__(None, None, None)
+            if replaced is None:
+                uow.__exit__(None, None, None)
             raise
         if got is None or lost:
-            uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
+            if replaced is None:
+                uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
             if lost:
                 before.settle(desk, held)   # type: ignore[union-attr]
             else:
@@ -694,8 +717,9 @@ class RatingStream:
             held.rated(taken)   # as if written: the next chunk rates with what this one's CDRs hold no more
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="rating-writer")
-        flight = self._flight = _InFlight(chunk, results, self._writer.submit(_write, uow, entries, counters, balances),
-                                          _Written(counters, balances), taken if held is not None else None)
+        future = (self._writer.submit(_write_read, desk._plan_uow, replaced, entries, counters, balances) if replaced is not None
+                  else self._writer.submit(_write, uow, entries, counters, balances))
+        flight = self._flight = _InFlight(chunk, results, future, _Written(counters, balances), taken if held is not None else None)
         return flight
 
     def _land(self) -> None:
@@ -805,6 +829,28 @@ def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: An
             return True
     finally:
         uow.__exit__(None, None, None)
+
+
+def _write_read(plan_uow: Any, replaced: dict[str, list[tuple[Any, ...]]], entries: list[tuple[Any, ...]], counters: Any,
+                balances: Any) -> bool:
+    """A chunk read on a read-only unit (RatingStream on SQLite), written and committed on a unit of work of its own
+    (the stream's writer thread): the stored rows of its CDRs that it read (``replaced``, by tenant) are taken out and
+    must be the same rows, as the compare-and-set finds its counters and balances; a CDR it found no row of must still
+    have none (UsageRepo.write_chunk looks them up).  False: a lost race, rolled back."""
+    uow = plan_uow()
+    uow.__enter__()
+    try:
+        with collector_paused():
+            for tenant in sorted(replaced):
+                read = replaced[tenant]
+                taken = uow.usage.take_holdings(tenant, [r[0] for r in read])
+                if taken is None or sorted(map(tuple, taken)) != sorted(map(tuple, read)):
+                    uow.__exit__(None, None, None)
+                    return False
+    except BaseException:
+        uow.__exit__(None, None, None)
+        raise
+    return _write(uow, entries, counters, balances)
 
 
 def _outcomes(results: list[Row]) -> ChunkOutcomes:
