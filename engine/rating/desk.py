@@ -351,14 +351,15 @@ class RatingDesk:
                                                       f"send it again", "")
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
-               defer: bool = False, replaced: "dict[str, list[tuple[Any, ...]]] | None" = None) -> Any:
+               defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
         chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
         given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
-        RatingStream); ``replaced`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are
-        read, not taken out, and put there by tenant (the write takes them out and compares, _write_read)."""
+        RatingStream); ``snapshot`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are read,
+        not taken out (or not read at all), and the snapshot let go once read (see _SnapshotRead); ``known``: the
+        counters and balances the stream knows, not read again (see _Known)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -372,11 +373,11 @@ class RatingDesk:
             by_tenant = {}
             for row in rows:
                 by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
-        for tenant in sorted(by_tenant):
-            if replaced is not None:
+        for tenant in sorted(by_tenant) if snapshot is None or snapshot.stored else ():
+            if snapshot is not None:
                 held_rows = repo.holdings_of(tenant, by_tenant[tenant])
                 if held_rows:
-                    replaced[tenant] = held_rows
+                    snapshot.replaced[tenant] = held_rows
             else:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
@@ -391,7 +392,9 @@ class RatingDesk:
             wanted |= keys_in_uses(prev_key, units)
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
-        usage = Usage(repo if after is None else _AfterWrite(repo, after), wanted)
+        usage = Usage(repo if after is None and known is None else _AfterWrite(repo, after, known), wanted)
+        if snapshot is not None:
+            snapshot.done()   # read: the snapshot let go before the chunk is rated (a reader holds back the writer's checkpoints)
         usage.use_c = use_c
         in_memory = usage.counters
         if use_c and type(keys) is list and type(chunk.tariffs) is list:
@@ -645,6 +648,8 @@ class RatingStream:
         self._flight: _InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None
         self.overlapped = 0   # chunks read and rated while the one before was being written
+        self._stored_seen = False   # a chunk lost a race: the next ones read their CDRs' stored rows (_SnapshotRead)
+        self._known = _Known()      # the counters and balances its chunks read and set
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""
@@ -690,40 +695,53 @@ class RatingStream:
         before, self._flight = self._flight, None
         if before is not None and before.future is not None:
             self.overlapped += 1
-        replaced: dict[str, list[tuple[Any, ...]]] | None = {} if self._snapshot else None
-        uow = desk._plan_uow(read_only=True) if replaced is not None else desk._plan_uow()
+        snapshot = None
+        if self._snapshot:
+            uow = desk._plan_uow(read_only=True)
+            snapshot = _SnapshotRead(uow, held is not None or self._stored_seen)
+        else:
+            uow = desk._plan_uow()
         uow.__enter__()
         try:
             try:
-                got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, replaced=replaced)
+                got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, snapshot=snapshot,
+                                  known=self._known)
             finally:
-                if replaced is not None:
-                    uow.__exit__(None, None, None)   # the snapshot let go before the wait: the writer's checkpoints pass it
+                if snapshot is not None:
+                    snapshot.done()
             lost = before is not None and not before.landed()
+            if lost or (before is not None and before.lost):
+                self._stored_seen = True   # perhaps a CDR rated before: the next chunks read their stored rows
+                self._known.forget()       # perhaps another writer: the next chunks read their counters and balances
+            elif before is not None and before.written is not None:
+                self._known.landed(before.written)
         except BaseException:
-            if replaced is None:
+            if snapshot is None:
                 uow.__exit__(None, None, None)
             raise
         if got is None or lost:
-            if replaced is None:
+            if snapshot is None:
                 uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
             if lost:
                 before.settle(desk, held)   # type: ignore[union-attr]
             else:
                 desk.races += 1
+                self._known.forget()
             return _InFlight(chunk, desk._with_counters(chunk, held), None, None)
         results, (entries, counters, balances), taken = got
         if held is not None:
             held.rated(taken)   # as if written: the next chunk rates with what this one's CDRs hold no more
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="rating-writer")
-        future = (self._writer.submit(_write_read, desk._plan_uow, replaced, entries, counters, balances) if replaced is not None
-                  else self._writer.submit(_write, uow, entries, counters, balances))
+        future = (self._writer.submit(_write_read, desk._plan_uow, snapshot.replaced, entries, counters, balances)
+                  if snapshot is not None else self._writer.submit(_write, uow, entries, counters, balances))
         flight = self._flight = _InFlight(chunk, results, future, _Written(counters, balances), taken if held is not None else None)
         return flight
 
     def _land(self) -> None:
-        """The chunk in flight stored (rated again if it lost a race)."""
+        """The chunk in flight stored (rated again if it lost a race), before a chunk is rated on its own: the
+        counters and balances that one sets are not known to the stream (_Known)."""
+        self._known.forget()
         if self._flight is not None:
             with collector_paused():
                 self._flight.settle(self._desk, self._held)
@@ -740,16 +758,40 @@ class RatingStream:
                 self._writer.shutdown(wait=True)
 
 
+class _SnapshotRead:
+    """A chunk read on a read-only unit of work (RatingStream where one writer at a time holds the store: SQLite).
+
+    ``stored``: whether the stored rows of its CDRs are read (``replaced``: those found, by tenant; the write takes
+    them out and finds them unchanged, _write_read).  A stream of new CDRs does not read them: in WAL mode a reader's
+    page cache is dropped whenever the writer committed, and a look-up per CDR in the ledger's key index then reads its
+    pages from the file again, where the writer finds them cached; the write looks each CDR up there (UsageRepo.
+    write_chunk) and loses when one has a row after all.  A stream reads them from its first lost race on, and a
+    re-rating run (all its CDRs have rows) always.  ``done``: the reads are made, the unit let go (once)."""
+
+    __slots__ = ("uow", "stored", "replaced")
+
+    def __init__(self, uow: Any, stored: bool) -> None:
+        self.uow: Any = uow
+        self.stored = stored
+        self.replaced: dict[str, list[tuple[Any, ...]]] = {}
+
+    def done(self) -> None:
+        uow, self.uow = self.uow, None
+        if uow is not None:
+            uow.__exit__(None, None, None)
+
+
 class _InFlight:
     """A rated chunk whose write and commit run on the stream's writer (``future``: True once committed)."""
 
-    __slots__ = ("chunk", "results", "future", "written", "taken", "ok")
+    __slots__ = ("chunk", "results", "future", "written", "taken", "ok", "lost")
 
     def __init__(self, chunk: _Chunk, results: list[Row], future: Future[bool] | None, written: "_Written | None",
                  taken: Taken | None = None) -> None:
         self.chunk, self.results, self.future, self.written = chunk, results, future, written
         self.taken = taken   # a re-rating chunk's old rows, taken out of the run's Held when it was handed to the writer
         self.ok = future is None
+        self.lost = False   # its write lost a race (it was rated again)
 
     def landed(self) -> bool:
         """Whether it is stored (waits for the writer); False: another writer changed its counters first."""
@@ -762,6 +804,7 @@ class _InFlight:
         """Stored: rated again, as rate_rows rates it, if it lost a race."""
         if not self.landed():
             desk.races += 1
+            self.lost = True
             if held is not None and self.taken is not None:
                 held.rated(self.taken, -1)   # its old rows are back: the run's CDRs hold them again
             self.results = desk._with_counters(self.chunk, held)
@@ -789,33 +832,88 @@ class _Written:
             self.balances.setdefault(key, {})[currency] = value
 
 
-class _AfterWrite:
-    """A usage repository's counters and balances as they are once a chunk in flight is written: what it read,
-    with what that chunk sets laid over (its rows not visible to this unit of work until it commits)."""
+class _Known:
+    """The counters and balances of the subscriber cycles a stream's chunks read or set, as they stand once its last
+    stored chunk committed (key -> bundle -> row; key -> currency -> micros; an empty dict: no row was there): a chunk
+    of the stream reads from the store only the cycles it does not know yet.  Another writer may change one meanwhile
+    (another replica, a credit alert's chunk): the compare-and-set of the chunk that used the value finds it, the chunk
+    is rated again as rate_rows rates it, and the stream forgets all it knew."""
 
-    def __init__(self, repo: Any, written: _Written) -> None:
-        self._repo, self._written = repo, written
+    LIMIT = 100_000   # cycles kept; past that the stream starts knowing afresh
+
+    __slots__ = ("counters", "balances")
+
+    def __init__(self) -> None:
+        self.counters: dict[CounterKey, dict[str, CounterRow]] = {}
+        self.balances: dict[CounterKey, dict[str, int]] = {}
+
+    def landed(self, written: "_Written") -> None:
+        """A chunk of the stream committed these values (only of cycles it read: all of them)."""
+        if len(self.counters) > self.LIMIT or len(self.balances) > self.LIMIT:
+            self.forget()
+            return
+        for table, changed in ((self.counters, written.counters), (self.balances, written.balances)):
+            for key, by in changed.items():
+                have = table.get(key)
+                if have is not None:
+                    have.update(by)   # a counter row is never changed, only replaced (Usage.changes): shared, not copied
+
+    def forget(self) -> None:
+        self.counters.clear()
+        self.balances.clear()
+
+
+class _AfterWrite:
+    """A usage repository's counters and balances as a stream's next chunk reads them: those the stream knows
+    (``known``) and the others read, with what the chunk in flight sets (``written``) laid over (its rows not visible to
+    this unit of work until it commits).  Each chunk gets dicts of its own (Usage changes them in place)."""
+
+    def __init__(self, repo: Any, written: "_Written | None", known: _Known | None) -> None:
+        self._repo, self._written, self._known = repo, written, known
 
     def counters_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
-        out = self._repo.counters_of(keys)
-        written = self._written.counters
-        for key in keys:
-            new = written.get(key)
-            if new is not None:   # its rows as they are: a counter row is never changed, only replaced (Usage.changes)
-                by = out.get(key)
-                if by is None:
-                    out[key] = dict(new)
-                else:
-                    by.update(new)
+        out = self._read(keys, self._repo.counters_of, self._known.counters if self._known is not None else None)
+        if self._written is not None:
+            written = self._written.counters
+            for key in keys:
+                new = written.get(key)
+                if new is not None:   # its rows as they are: a counter row is never changed, only replaced (Usage.changes)
+                    by = out.get(key)
+                    if by is None:
+                        out[key] = dict(new)
+                    else:
+                        by.update(new)
         return out
 
     def balances_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, int]]:
-        out = self._repo.balances_of(keys)
-        written = self._written.balances
-        for key in keys:
-            new = written.get(key)
-            if new is not None:
-                out.setdefault(key, {}).update(new)
+        out = self._read(keys, self._repo.balances_of, self._known.balances if self._known is not None else None)
+        if self._written is not None:
+            written = self._written.balances
+            for key in keys:
+                new = written.get(key)
+                if new is not None:
+                    by = out.get(key)
+                    if by is None:
+                        out[key] = dict(new)
+                    else:
+                        by.update(new)
+        return out
+
+    @staticmethod
+    def _read(keys: Sequence[CounterKey], read: Callable[[Sequence[CounterKey]], dict[CounterKey, Any]],
+              known: dict[CounterKey, dict[str, Any]] | None) -> dict[CounterKey, Any]:
+        if known is None:
+            return read(keys)
+        missing = [k for k in keys if k not in known]
+        out = read(missing) if missing else {}
+        for k in missing:   # known from now on, as read (a copy: the chunk changes its own)
+            by = out.get(k)
+            known[k] = dict(by) if by is not None else {}
+        for k in keys:
+            if k not in out:
+                by = known[k]
+                if by:
+                    out[k] = dict(by)
         return out
 
 

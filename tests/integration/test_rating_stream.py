@@ -215,6 +215,38 @@ def test_two_replicas_streaming_never_spend_one_bundle_twice(roots) -> None:
     replicas_spend_one_bundle(roots, stream_chunks)
 
 
+def test_a_counter_another_replica_spent_between_two_chunks_is_read_again(roots) -> None:
+    """A stream reads a subscriber's counters once and goes on from the values its own chunks set; another replica
+    spends from the same bundle between two chunks: the next chunk's compare-and-set finds the change, the chunk is
+    rated again from the counters as they are, and every unit of the bundle is spent once."""
+    a, b = roots
+    sub = _subscriber(a)   # TP_SMART_S: 7,200 s of national calls a cycle
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    chunks = [[voice(c * 100 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=c * 60 + i), source="known")
+               for i in range(20)] for c in range(4)]
+    stream = a.rating.stream(OPERATOR)
+    races = a.rating.races
+    try:
+        first = stream.rate_rows([row_of(c) for c in chunks[0]], "", True)
+        second = stream.rate_rows([row_of(c) for c in chunks[1]], "", True)
+        first()
+        second()
+        b.rating.rate_many(OPERATOR, [voice(900 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=90 + i), source="known")
+                                      for i in range(10)], use_counters=True)
+        rest = [stream.rate_rows([row_of(c) for c in chunk], "", True) for chunk in chunks[2:]]
+        for stored in rest:
+            stored()
+    finally:
+        stream.close()
+    assert a.rating.races - races >= 1   # the stream's known counter was stale once
+    st = state(a, {sub.msisdn})
+    assert len(st["ledger"]) == 90
+    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
+    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
+    assert used == allowance == 7200 and remaining == 0   # every unit spent once: none twice, none lost
+    consistent(st)
+
+
 def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
     """300 stored CDRs of three new subscribers, ``days`` from now, rated from scratch in start order, then re-rated by
     a run in chunks of 40: the run leaves what rating from scratch left (checked); the chunks it rated again."""
