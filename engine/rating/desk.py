@@ -12,9 +12,12 @@ and the credit alerts already fired are read once; what the chunk's CDRs took
 before is given back; the CDRs are rated in order against the counters in
 memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
-again.  A stream's chunks (RatingStream, RateCdrs) overlap on PostgreSQL: one is
-written and committed on its own unit of work while the next is read and rated
-against the counters it writes.  Counters follow each subscriber's bill cycle in the time zone of its
+again.  A stream's chunks (RatingStream, RateCdrs) overlap: one is written and
+committed on its own unit of work while the next is read and rated against the
+counters it writes (on SQLite, one writer at a time, the next is read on a
+read-only snapshot); a stream reads each subscriber cycle's counters and balances
+once and goes on from what its chunks wrote (a stale value fails the
+compare-and-set and the chunk is rated again).  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
@@ -351,15 +354,17 @@ class RatingDesk:
                                                       f"send it again", "")
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
-               defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None) -> Any:
+               defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None,
+               stored: bool = True) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
         chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
         given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
         RatingStream); ``snapshot`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are read,
-        not taken out (or not read at all), and the snapshot let go once read (see _SnapshotRead); ``known``: the
-        counters and balances the stream knows, not read again (see _Known)."""
+        not taken out, and the snapshot let go once read (see _SnapshotRead); ``known``: the counters and balances the
+        stream knows, not read again (see _Known); ``stored`` False (with ``defer``): the CDRs are taken to have no
+        stored rows, none is looked up (the write finds one as a lost race: RatingStream)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -373,7 +378,7 @@ class RatingDesk:
             by_tenant = {}
             for row in rows:
                 by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
-        for tenant in sorted(by_tenant) if snapshot is None or snapshot.stored else ():
+        for tenant in sorted(by_tenant) if stored else ():
             if snapshot is not None:
                 held_rows = repo.holdings_of(tenant, by_tenant[tenant])
                 if held_rows:
@@ -648,7 +653,7 @@ class RatingStream:
         self._flight: _InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None
         self.overlapped = 0   # chunks read and rated while the one before was being written
-        self._stored_seen = False   # a chunk lost a race: the next ones read their CDRs' stored rows (_SnapshotRead)
+        self._stored_seen = False   # a chunk lost a race: the next ones look their CDRs' stored rows up (_start)
         self._known = _Known()      # the counters and balances its chunks read and set
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
@@ -695,17 +700,21 @@ class RatingStream:
         before, self._flight = self._flight, None
         if before is not None and before.future is not None:
             self.overlapped += 1
+        # a stream of new CDRs does not look their stored rows up ahead: the write finds one as a lost race (on
+        # PostgreSQL the ledger's primary key, on SQLite UsageRepo.write_chunk's look-up), and from then on the stream's
+        # chunks look them up; a re-rating run's CDRs all have rows
+        stored = held is not None or self._stored_seen
         snapshot = None
         if self._snapshot:
             uow = desk._plan_uow(read_only=True)
-            snapshot = _SnapshotRead(uow, held is not None or self._stored_seen)
+            snapshot = _SnapshotRead(uow)
         else:
             uow = desk._plan_uow()
         uow.__enter__()
         try:
             try:
                 got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, snapshot=snapshot,
-                                  known=self._known)
+                                  known=self._known, stored=stored)
             finally:
                 if snapshot is not None:
                     snapshot.done()
@@ -761,18 +770,16 @@ class RatingStream:
 class _SnapshotRead:
     """A chunk read on a read-only unit of work (RatingStream where one writer at a time holds the store: SQLite).
 
-    ``stored``: whether the stored rows of its CDRs are read (``replaced``: those found, by tenant; the write takes
-    them out and finds them unchanged, _write_read).  A stream of new CDRs does not read them: in WAL mode a reader's
-    page cache is dropped whenever the writer committed, and a look-up per CDR in the ledger's key index then reads its
-    pages from the file again, where the writer finds them cached; the write looks each CDR up there (UsageRepo.
-    write_chunk) and loses when one has a row after all.  A stream reads them from its first lost race on, and a
-    re-rating run (all its CDRs have rows) always.  ``done``: the reads are made, the unit let go (once)."""
+    ``replaced``: the stored rows of its CDRs found, by tenant (the write takes them out and finds them unchanged,
+    _write_read).  A stream of new CDRs does not look them up ahead (RatingStream._start): in WAL mode a reader's page
+    cache is dropped whenever the writer committed, and a look-up per CDR in the ledger's key index would read its
+    pages from the file again, where the writer finds them cached (UsageRepo.write_chunk looks each CDR up).  ``done``:
+    the reads are made, the unit let go (once)."""
 
-    __slots__ = ("uow", "stored", "replaced")
+    __slots__ = ("uow", "replaced")
 
-    def __init__(self, uow: Any, stored: bool) -> None:
+    def __init__(self, uow: Any) -> None:
         self.uow: Any = uow
-        self.stored = stored
         self.replaced: dict[str, list[tuple[Any, ...]]] = {}
 
     def done(self) -> None:
