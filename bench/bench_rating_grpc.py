@@ -3,6 +3,8 @@
     python -m bench.bench_rating_grpc                 # 1,000,000 CDRs, 3 repetitions, SQLite (+ PostgreSQL when
                                                       # RULEBILL_TEST_POSTGRES_URL names a server where it may create a database)
     python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition (CI)
+    python -m bench.bench_rating_grpc --count 300000 --repeat 1 --only sqlite --no-floors
+                                                      # RateCdrs alone (old and new code back to back)
     python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
                                                       # the server's every thread under cProfile (CPU time of each
                                                       # thread), written to /tmp/prof.postgres for pstats; no floors

@@ -859,7 +859,9 @@ class _Known:
         if len(self.counters) > self.LIMIT or len(self.balances) > self.LIMIT:
             self.forget()
             return
-        for table, changed in ((self.counters, written.counters), (self.balances, written.balances)):
+        pairs: tuple[tuple[dict[CounterKey, Any], dict[CounterKey, Any]], ...] = (
+            (self.counters, written.counters), (self.balances, written.balances))
+        for table, changed in pairs:
             for key, by in changed.items():
                 have = table.get(key)
                 if have is not None:
@@ -879,23 +881,18 @@ class _AfterWrite:
         self._repo, self._written, self._known = repo, written, known
 
     def counters_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
-        out = self._read(keys, self._repo.counters_of, self._known.counters if self._known is not None else None)
-        if self._written is not None:
-            written = self._written.counters
-            for key in keys:
-                new = written.get(key)
-                if new is not None:   # its rows as they are: a counter row is never changed, only replaced (Usage.changes)
-                    by = out.get(key)
-                    if by is None:
-                        out[key] = dict(new)
-                    else:
-                        by.update(new)
-        return out
+        # a counter row is never changed, only replaced (Usage.changes): the written rows are laid over as they are
+        return self._laid_over(keys, self._read(keys, self._repo.counters_of, self._known.counters if self._known is not None else None),
+                               self._written.counters if self._written is not None else None)
 
     def balances_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, int]]:
-        out = self._read(keys, self._repo.balances_of, self._known.balances if self._known is not None else None)
-        if self._written is not None:
-            written = self._written.balances
+        return self._laid_over(keys, self._read(keys, self._repo.balances_of, self._known.balances if self._known is not None else None),
+                               self._written.balances if self._written is not None else None)
+
+    @staticmethod
+    def _laid_over(keys: Sequence[CounterKey], out: dict[CounterKey, Any], written: dict[CounterKey, dict[str, Any]] | None) -> dict[CounterKey, Any]:
+        """What the chunk in flight sets, laid over what was read or known."""
+        if written is not None:
             for key in keys:
                 new = written.get(key)
                 if new is not None:
