@@ -636,12 +636,14 @@ class RatingStream:
     for it.
 
     Where writers run concurrently (PostgreSQL: the plan unit of work factory's ``concurrent_writers``) the next chunk
-    is read on a unit of work of its own that takes its CDRs' stored rows out at once and is then handed to the writer.
+    is read on a unit of work of its own (taking out its CDRs' stored rows, once the stream has met one) and is then
+    handed to the writer.
     Where one writer at a time holds the store from its BEGIN to its commit (SQLite: ``snapshot_reads``, a read-only
     unit reads a snapshot and never waits for that writer) the next chunk is read on a read-only unit, and its write,
     on the writer's own unit, first takes out the stored rows it read and finds them unchanged (else a lost race), as
     the compare-and-set finds the counters and balances (_write_read).  A chunk that may fire credit alerts is rated
-    after the one in flight landed, as rate_rows rates it."""
+    after the one in flight landed, as rate_rows rates it.  The stream keeps the counters and balances its chunks read
+    and wrote (_Known), and does not look the stored rows of new CDRs up ahead (see _start)."""
 
     def __init__(self, desk: RatingDesk, principal: Principal, held: Held | None = None) -> None:
         self._desk, self._principal, self._held = desk, principal, held
