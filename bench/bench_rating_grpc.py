@@ -3,6 +3,8 @@
     python -m bench.bench_rating_grpc                 # 1,000,000 CDRs, 3 repetitions, SQLite (+ PostgreSQL when
                                                       # RULEBILL_TEST_POSTGRES_URL names a server where it may create a database)
     python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition (CI)
+    python -m bench.bench_rating_grpc --count 300000 --repeat 1 --only sqlite --no-floors
+                                                      # RateCdrs alone (old and new code back to back)
     python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
                                                       # the server's every thread under cProfile (CPU time of each
                                                       # thread), written to /tmp/prof.postgres for pstats; no floors
@@ -290,7 +292,7 @@ def key_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
-def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0) -> None:
+def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0, floors_too: bool = True) -> None:
     from clients.client import RulebillClient
 
     rng = random.Random(11)
@@ -318,7 +320,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                 list(client.rating.rpc.RateCdrs(iter(warm)))
                 for rep in range(repeat):
                     requests = make_requests(count, start, f"r{rep}", rng)
-                    if profile:   # the server's profile only: no floors
+                    if profile or not floors_too:   # the server's profile or RateCdrs only: no floors
                         floors.append(1.0), inserts.append(1.0), keys.append(1.0)
                     else:
                         floors.append(floor(url, tmp, requests))
@@ -360,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--only", choices=("sqlite", "postgres"))
     ap.add_argument("--profile", default="", help="write the server's cProfile (every thread) to PROFILE.<database>; no floors")
+    ap.add_argument("--no-floors", action="store_true", help="RateCdrs alone (old and new code back to back); the floor lines "
+                                                           "then read 1 s")
     ap.add_argument("--add-on-holders", type=int, default=0, help="subscribers with a running monthly add-on (default none)")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
@@ -368,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
           f"{SUBSCRIBERS:,} subscribers on TP_SMART_M ({args.add_on_holders} with a running monthly add-on), {repeat} repetition(s), medians")
     for kind in kinds:
-        run(kind, count, repeat, args.profile, args.add_on_holders)
+        run(kind, count, repeat, args.profile, args.add_on_holders, not args.no_floors)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

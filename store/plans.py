@@ -866,6 +866,10 @@ class SqlPlanUnitOfWorkFactory:
         # whether two units of work write at once (a rating stream's chunk is written while the next is read, see
         # engine.rating.desk.RatingStream); SQLite has one writer at a time
         self.concurrent_writers = factory.engine.dialect.name == "postgresql"
+        # whether a read-only unit reads a snapshot without waiting for the one writer (SQLite in WAL mode on its
+        # read engine, deferred BEGIN): the stream's next chunk is read there while the chunk before is written
+        self.snapshot_reads = (factory.engine.dialect.name == "sqlite" and factory.read_engine is not None
+                               and factory.engine.url.database not in (None, "", ":memory:"))
 
     def __call__(self, read_only: bool = False) -> SqlPlanUnitOfWork:
         return SqlPlanUnitOfWork(self._factory, read_only)

@@ -12,9 +12,12 @@ and the credit alerts already fired are read once; what the chunk's CDRs took
 before is given back; the CDRs are rated in order against the counters in
 memory; ledger rows, counters and balances are written back in bulk with
 compare-and-set, and a chunk that lost a race to another replica is rated
-again.  A stream's chunks (RatingStream, RateCdrs) overlap on PostgreSQL: one is
-written and committed on its own unit of work while the next is read and rated
-against the counters it writes.  Counters follow each subscriber's bill cycle in the time zone of its
+again.  A stream's chunks (RatingStream, RateCdrs) overlap: one is written and
+committed on its own unit of work while the next is read and rated against the
+counters it writes (on SQLite, one writer at a time, the next is read on a
+read-only snapshot); a stream reads each subscriber cycle's counters and balances
+once and goes on from what its chunks wrote (a stale value fails the
+compare-and-set and the chunk is rated again).  Counters follow each subscriber's bill cycle in the time zone of its
 tariff plan, from the anchor day of the billing account the subscriber is assigned to (read with the
 subscriber, store/plans.py; 1 when it is on no account; ``anchor_of`` may say otherwise).  Add-ons a subscriber
 bought (engine.rating.addons) have counters of their own, read and written with the chunk's; each CDR's wallet
@@ -351,13 +354,17 @@ class RatingDesk:
                                                       f"send it again", "")
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
-               defer: bool = False) -> Any:
+               defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None,
+               stored: bool = True) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
         chunk reads those values instead, and its compare-and-set expects them); ``defer``: the write is not made but
         given back with the rows, ``(rows, (ledger rows, counters, balances), the Taken of the rows replaced)`` (see
-        RatingStream)."""
+        RatingStream); ``snapshot`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are read,
+        not taken out, and the snapshot let go once read (see _SnapshotRead); ``known``: the counters and balances the
+        stream knows, not read again (see _Known); ``stored`` False (with ``defer``): the CDRs are taken to have no
+        stored rows, none is looked up (the write finds one as a lost race: RatingStream)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -371,8 +378,13 @@ class RatingDesk:
             by_tenant = {}
             for row in rows:
                 by_tenant.setdefault(row[_TENANT], []).append(row[_ID])
-        for tenant in sorted(by_tenant):
-            held_rows = repo.take_holdings(tenant, by_tenant[tenant])
+        for tenant in sorted(by_tenant) if stored else ():
+            if snapshot is not None:
+                held_rows = repo.holdings_of(tenant, by_tenant[tenant])
+                if held_rows:
+                    snapshot.replaced[tenant] = held_rows
+            else:
+                held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
                 return None   # another writer holds these rows: rated again
             previous.add(tenant, held_rows)
@@ -385,7 +397,9 @@ class RatingDesk:
             wanted |= keys_in_uses(prev_key, units)
         for held_key, (bundles, _) in others.items():
             wanted |= keys_in_uses(held_key, bundles)
-        usage = Usage(repo if after is None else _AfterWrite(repo, after), wanted)
+        usage = Usage(repo if after is None and known is None else _AfterWrite(repo, after, known), wanted)
+        if snapshot is not None:
+            snapshot.done()   # read: the snapshot let go before the chunk is rated (a reader holds back the writer's checkpoints)
         usage.use_c = use_c
         in_memory = usage.counters
         if use_c and type(keys) is list and type(chunk.tariffs) is list:
@@ -614,21 +628,35 @@ def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, Co
 class RatingStream:
     """The chunks of one RateCdrs stream, rated in order, each as RatingDesk.rate_rows rates it.
 
-    With counters, on a store whose writers run concurrently (PostgreSQL: the plan unit of work factory's
-    ``concurrent_writers``), a chunk's write and commit run on a thread of their own while the next chunk is read and
-    rated on a second unit of work: the database's side of one chunk overlaps the rating of the next.  That next chunk
-    reads the counters and balances the chunk in flight sets (in memory, _AfterWrite), so its compare-and-set expects
-    them, and goes to the writer only once that one committed; if it lost a race instead, both are rated again one after
-    the other, as rate_rows rates them.  Every chunk is still one transaction, committed before its reply: ``rate_rows``
-    gives a function that waits for it.  A chunk that may fire credit alerts, and every chunk on SQLite (one writer at
-    a time), is rated after the one in flight landed, as rate_rows rates it."""
+    With counters, a chunk's write and commit run on a thread of their own while the next chunk is read and rated:
+    the database's side of one chunk overlaps the rating of the next.  That next chunk reads the counters and balances
+    the chunk in flight sets (in memory, _AfterWrite), so its compare-and-set expects them, and goes to the writer only
+    once that one committed; if it lost a race instead, both are rated again one after the other, as rate_rows rates
+    them.  Every chunk is still one transaction, committed before its reply: ``rate_rows`` gives a function that waits
+    for it.
+
+    Where writers run concurrently (PostgreSQL: the plan unit of work factory's ``concurrent_writers``) the next chunk
+    is read on a unit of work of its own (taking out its CDRs' stored rows, once the stream has met one) and is then
+    handed to the writer.
+    Where one writer at a time holds the store from its BEGIN to its commit (SQLite: ``snapshot_reads``, a read-only
+    unit reads a snapshot and never waits for that writer) the next chunk is read on a read-only unit, and its write,
+    on the writer's own unit, first takes out the stored rows it read and finds them unchanged (else a lost race), as
+    the compare-and-set finds the counters and balances (_write_read).  A chunk that may fire credit alerts is rated
+    after the one in flight landed, as rate_rows rates it.  The stream keeps the counters and balances its chunks read
+    and wrote (_Known), and does not look the stored rows of new CDRs up ahead (see _start)."""
 
     def __init__(self, desk: RatingDesk, principal: Principal, held: Held | None = None) -> None:
         self._desk, self._principal, self._held = desk, principal, held
-        self._overlap = bool(getattr(desk._plan_uow, "concurrent_writers", False))
+        factory = desk._plan_uow
+        concurrent = bool(getattr(factory, "concurrent_writers", False))
+        # the next chunk read on a read-only unit (a snapshot), its write compared with what it read: one writer at a time
+        self._snapshot = not concurrent and bool(getattr(factory, "snapshot_reads", False))
+        self._overlap = concurrent or self._snapshot
         self._flight: _InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None
         self.overlapped = 0   # chunks read and rated while the one before was being written
+        self._stored_seen = False   # a chunk lost a race: the next ones look their CDRs' stored rows up (_start)
+        self._known = _Known()      # the counters and balances its chunks read and set
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""
@@ -674,32 +702,57 @@ class RatingStream:
         before, self._flight = self._flight, None
         if before is not None and before.future is not None:
             self.overlapped += 1
-        uow = desk._plan_uow()
+        # a stream of new CDRs does not look their stored rows up ahead: the write finds one as a lost race (on
+        # PostgreSQL the ledger's primary key, on SQLite UsageRepo.write_chunk's look-up), and from then on the stream's
+        # chunks look them up; a re-rating run's CDRs all have rows
+        stored = held is not None or self._stored_seen
+        snapshot = None
+        if self._snapshot:
+            uow = desk._plan_uow(read_only=True)
+            snapshot = _SnapshotRead(uow)
+        else:
+            uow = desk._plan_uow()
         uow.__enter__()
         try:
-            got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True)
+            try:
+                got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, snapshot=snapshot,
+                                  known=self._known, stored=stored)
+            finally:
+                if snapshot is not None:
+                    snapshot.done()
             lost = before is not None and not before.landed()
+            if lost or (before is not None and before.lost):
+                self._stored_seen = True   # perhaps a CDR rated before: the next chunks read their stored rows
+                self._known.forget()       # perhaps another writer: the next chunks read their counters and balances
+            elif before is not None and before.written is not None:
+                self._known.landed(before.written)
         except BaseException:
-            uow.__exit__(None, None, None)
+            if snapshot is None:
+                uow.__exit__(None, None, None)
             raise
         if got is None or lost:
-            uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
+            if snapshot is None:
+                uow.__exit__(None, None, None)   # its locks released before the chunk before is rated again
             if lost:
                 before.settle(desk, held)   # type: ignore[union-attr]
             else:
                 desk.races += 1
+                self._known.forget()
             return _InFlight(chunk, desk._with_counters(chunk, held), None, None)
         results, (entries, counters, balances), taken = got
         if held is not None:
             held.rated(taken)   # as if written: the next chunk rates with what this one's CDRs hold no more
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="rating-writer")
-        flight = self._flight = _InFlight(chunk, results, self._writer.submit(_write, uow, entries, counters, balances),
-                                          _Written(counters, balances), taken if held is not None else None)
+        future = (self._writer.submit(_write_read, desk._plan_uow, snapshot.replaced, entries, counters, balances)
+                  if snapshot is not None else self._writer.submit(_write, uow, entries, counters, balances))
+        flight = self._flight = _InFlight(chunk, results, future, _Written(counters, balances), taken if held is not None else None)
         return flight
 
     def _land(self) -> None:
-        """The chunk in flight stored (rated again if it lost a race)."""
+        """The chunk in flight stored (rated again if it lost a race), before a chunk is rated on its own: the
+        counters and balances that one sets are not known to the stream (_Known)."""
+        self._known.forget()
         if self._flight is not None:
             with collector_paused():
                 self._flight.settle(self._desk, self._held)
@@ -716,16 +769,38 @@ class RatingStream:
                 self._writer.shutdown(wait=True)
 
 
+class _SnapshotRead:
+    """A chunk read on a read-only unit of work (RatingStream where one writer at a time holds the store: SQLite).
+
+    ``replaced``: the stored rows of its CDRs found, by tenant (the write takes them out and finds them unchanged,
+    _write_read).  A stream of new CDRs does not look them up ahead (RatingStream._start): in WAL mode a reader's page
+    cache is dropped whenever the writer committed, and a look-up per CDR in the ledger's key index would read its
+    pages from the file again, where the writer finds them cached (UsageRepo.write_chunk looks each CDR up).  ``done``:
+    the reads are made, the unit let go (once)."""
+
+    __slots__ = ("uow", "replaced")
+
+    def __init__(self, uow: Any) -> None:
+        self.uow: Any = uow
+        self.replaced: dict[str, list[tuple[Any, ...]]] = {}
+
+    def done(self) -> None:
+        uow, self.uow = self.uow, None
+        if uow is not None:
+            uow.__exit__(None, None, None)
+
+
 class _InFlight:
     """A rated chunk whose write and commit run on the stream's writer (``future``: True once committed)."""
 
-    __slots__ = ("chunk", "results", "future", "written", "taken", "ok")
+    __slots__ = ("chunk", "results", "future", "written", "taken", "ok", "lost")
 
     def __init__(self, chunk: _Chunk, results: list[Row], future: Future[bool] | None, written: "_Written | None",
                  taken: Taken | None = None) -> None:
         self.chunk, self.results, self.future, self.written = chunk, results, future, written
         self.taken = taken   # a re-rating chunk's old rows, taken out of the run's Held when it was handed to the writer
         self.ok = future is None
+        self.lost = False   # its write lost a race (it was rated again)
 
     def landed(self) -> bool:
         """Whether it is stored (waits for the writer); False: another writer changed its counters first."""
@@ -738,6 +813,7 @@ class _InFlight:
         """Stored: rated again, as rate_rows rates it, if it lost a race."""
         if not self.landed():
             desk.races += 1
+            self.lost = True
             if held is not None and self.taken is not None:
                 held.rated(self.taken, -1)   # its old rows are back: the run's CDRs hold them again
             self.results = desk._with_counters(self.chunk, held)
@@ -765,33 +841,85 @@ class _Written:
             self.balances.setdefault(key, {})[currency] = value
 
 
-class _AfterWrite:
-    """A usage repository's counters and balances as they are once a chunk in flight is written: what it read,
-    with what that chunk sets laid over (its rows not visible to this unit of work until it commits)."""
+class _Known:
+    """The counters and balances of the subscriber cycles a stream's chunks read or set, as they stand once its last
+    stored chunk committed (key -> bundle -> row; key -> currency -> micros; an empty dict: no row was there): a chunk
+    of the stream reads from the store only the cycles it does not know yet.  Another writer may change one meanwhile
+    (another replica, a credit alert's chunk): the compare-and-set of the chunk that used the value finds it, the chunk
+    is rated again as rate_rows rates it, and the stream forgets all it knew."""
 
-    def __init__(self, repo: Any, written: _Written) -> None:
-        self._repo, self._written = repo, written
+    LIMIT = 100_000   # cycles kept; past that the stream starts knowing afresh
+
+    __slots__ = ("counters", "balances")
+
+    def __init__(self) -> None:
+        self.counters: dict[CounterKey, dict[str, CounterRow]] = {}
+        self.balances: dict[CounterKey, dict[str, int]] = {}
+
+    def landed(self, written: "_Written") -> None:
+        """A chunk of the stream committed these values (only of cycles it read: all of them)."""
+        if len(self.counters) > self.LIMIT or len(self.balances) > self.LIMIT:
+            self.forget()
+            return
+        pairs: tuple[tuple[dict[CounterKey, Any], dict[CounterKey, Any]], ...] = (
+            (self.counters, written.counters), (self.balances, written.balances))
+        for table, changed in pairs:
+            for key, by in changed.items():
+                have = table.get(key)
+                if have is not None:
+                    have.update(by)   # a counter row is never changed, only replaced (Usage.changes): shared, not copied
+
+    def forget(self) -> None:
+        self.counters.clear()
+        self.balances.clear()
+
+
+class _AfterWrite:
+    """A usage repository's counters and balances as a stream's next chunk reads them: those the stream knows
+    (``known``) and the others read, with what the chunk in flight sets (``written``) laid over (its rows not visible to
+    this unit of work until it commits).  Each chunk gets dicts of its own (Usage changes them in place)."""
+
+    def __init__(self, repo: Any, written: "_Written | None", known: _Known | None) -> None:
+        self._repo, self._written, self._known = repo, written, known
 
     def counters_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, CounterRow]]:
-        out = self._repo.counters_of(keys)
-        written = self._written.counters
-        for key in keys:
-            new = written.get(key)
-            if new is not None:   # its rows as they are: a counter row is never changed, only replaced (Usage.changes)
-                by = out.get(key)
-                if by is None:
-                    out[key] = dict(new)
-                else:
-                    by.update(new)
-        return out
+        # a counter row is never changed, only replaced (Usage.changes): the written rows are laid over as they are
+        return self._laid_over(keys, self._read(keys, self._repo.counters_of, self._known.counters if self._known is not None else None),
+                               self._written.counters if self._written is not None else None)
 
     def balances_of(self, keys: Sequence[CounterKey]) -> dict[CounterKey, dict[str, int]]:
-        out = self._repo.balances_of(keys)
-        written = self._written.balances
-        for key in keys:
-            new = written.get(key)
-            if new is not None:
-                out.setdefault(key, {}).update(new)
+        return self._laid_over(keys, self._read(keys, self._repo.balances_of, self._known.balances if self._known is not None else None),
+                               self._written.balances if self._written is not None else None)
+
+    @staticmethod
+    def _laid_over(keys: Sequence[CounterKey], out: dict[CounterKey, Any], written: dict[CounterKey, dict[str, Any]] | None) -> dict[CounterKey, Any]:
+        """What the chunk in flight sets, laid over what was read or known."""
+        if written is not None:
+            for key in keys:
+                new = written.get(key)
+                if new is not None:
+                    by = out.get(key)
+                    if by is None:
+                        out[key] = dict(new)
+                    else:
+                        by.update(new)
+        return out
+
+    @staticmethod
+    def _read(keys: Sequence[CounterKey], read: Callable[[Sequence[CounterKey]], dict[CounterKey, Any]],
+              known: dict[CounterKey, dict[str, Any]] | None) -> dict[CounterKey, Any]:
+        if known is None:
+            return read(keys)
+        missing = [k for k in keys if k not in known]
+        out = read(missing) if missing else {}
+        for k in missing:   # known from now on, as read (a copy: the chunk changes its own)
+            by = out.get(k)
+            known[k] = dict(by) if by is not None else {}
+        for k in keys:
+            if k not in out:
+                by = known[k]
+                if by:
+                    out[k] = dict(by)
         return out
 
 
@@ -805,6 +933,28 @@ def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: An
             return True
     finally:
         uow.__exit__(None, None, None)
+
+
+def _write_read(plan_uow: Any, replaced: dict[str, list[tuple[Any, ...]]], entries: list[tuple[Any, ...]], counters: Any,
+                balances: Any) -> bool:
+    """A chunk read on a read-only unit (RatingStream on SQLite), written and committed on a unit of work of its own
+    (the stream's writer thread): the stored rows of its CDRs that it read (``replaced``, by tenant) are taken out and
+    must be the same rows, as the compare-and-set finds its counters and balances; a CDR it found no row of must still
+    have none (UsageRepo.write_chunk looks them up).  False: a lost race, rolled back."""
+    uow = plan_uow()
+    uow.__enter__()
+    try:
+        with collector_paused():
+            for tenant in sorted(replaced):
+                read = replaced[tenant]
+                taken = uow.usage.take_holdings(tenant, [r[0] for r in read])
+                if taken is None or sorted(map(tuple, taken)) != sorted(map(tuple, read)):
+                    uow.__exit__(None, None, None)
+                    return False
+    except BaseException:
+        uow.__exit__(None, None, None)
+        raise
+    return _write(uow, entries, counters, balances)
 
 
 def _outcomes(results: list[Row]) -> ChunkOutcomes:
