@@ -368,7 +368,7 @@ class RatingDesk:
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
-        # rows are taken out at once (one pass where a read and a delete at the write took two), back if no commit
+        # rows are read with their addresses (take_holdings), and the write rewrites those whose new value differs
         previous = Taken()
         use_c = self.use_c and _chunkrows is not None and type(rows) is list
         by_tenant: dict[str, list[str]]
@@ -472,7 +472,7 @@ class RatingDesk:
         counters, balances = usage.changes()
         if defer:
             return results, (entries, counters, balances), previous
-        if not repo.write_chunk(entries, set(), counters, balances):   # the replaced rows were taken out above
+        if not repo.write_chunk(entries, set(), counters, balances):   # the replaced rows were read above: rewritten where changed
             return None
         if held is not None:
             held.rated(previous)
@@ -640,7 +640,7 @@ class RatingStream:
     handed to the writer.
     Where one writer at a time holds the store from its BEGIN to its commit (SQLite: ``snapshot_reads``, a read-only
     unit reads a snapshot and never waits for that writer) the next chunk is read on a read-only unit, and its write,
-    on the writer's own unit, first takes out the stored rows it read and finds them unchanged (else a lost race), as
+    on the writer's own unit, first reads again the stored rows it read and finds them unchanged (else a lost race), as
     the compare-and-set finds the counters and balances (_write_read).  A chunk that may fire credit alerts is rated
     after the one in flight landed, as rate_rows rates it.  The stream keeps the counters and balances its chunks read
     and wrote (_Known), and does not look the stored rows of new CDRs up ahead (see _start)."""
@@ -938,8 +938,8 @@ def _write(uow: Any, entries: list[tuple[Any, ...]], counters: Any, balances: An
 def _write_read(plan_uow: Any, replaced: dict[str, list[tuple[Any, ...]]], entries: list[tuple[Any, ...]], counters: Any,
                 balances: Any) -> bool:
     """A chunk read on a read-only unit (RatingStream on SQLite), written and committed on a unit of work of its own
-    (the stream's writer thread): the stored rows of its CDRs that it read (``replaced``, by tenant) are taken out and
-    must be the same rows, as the compare-and-set finds its counters and balances; a CDR it found no row of must still
+    (the stream's writer thread): the stored rows of its CDRs that it read (``replaced``, by tenant) are read again here
+    (take_holdings: the write rewrites those that changed) and must be the same rows, as the compare-and-set finds its counters and balances; a CDR it found no row of must still
     have none (UsageRepo.write_chunk looks them up).  False: a lost race, rolled back."""
     uow = plan_uow()
     uow.__enter__()
