@@ -4,7 +4,7 @@ and (optionally) consume bundle counters, add to usage balances, fire credit ale
 The plan set is the CDR tenant's version active at the CDR's start time, or
 its operator's when the tenant has none.  The tariff plan is the one asked
 for, else the subscriber's (by a_number), else the wholesale plan whose
-customer is the CDR's tenant.
+customer is the CDR's tenant, from the operator's plan set in force (never one the tenant uploaded).
 
 With counters a chunk of CDRs is one transaction (engine.rating.usage): the
 ledger rows of its CDRs, the counters and balances of its subscribers' cycles
@@ -277,11 +277,17 @@ class RatingDesk:
                 ps, comp = self._in_force(tenant, at, timelines)
         plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
         if not plan_id and comp is not None:
-            found = wholesale.get((id(comp), tenant))
-            if found is None:
-                found = wholesale[(id(comp), tenant)] = next(
-                    (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-            plan_id = found
+            # the wholesale plan is what the operator charges the tenant: taken from the operator's plan set (in force
+            # at the CDR, or the one asked for when it is the operator's), never from one the tenant uploaded itself
+            operator = self._parent(tenant) or tenant
+            if version is None or version.tenant_id != operator:
+                ps, comp = self._in_force(operator, at, timelines)
+            if comp is not None:
+                found = wholesale.get((id(comp), tenant))
+                if found is None:
+                    found = wholesale[(id(comp), tenant)] = next(
+                        (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
+                plan_id = found
         return ps, comp, plan_id
 
     def _latest_in_force(self, tenant: str, timelines: dict[Any, Any]) -> tuple[Any, ...]:
