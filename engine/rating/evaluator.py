@@ -48,12 +48,14 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime
 from math import lcm
+from itertools import islice
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attributes, format_time, from_row, validate
 from engine.columns import ColumnRows
 from engine.gcpause import collector_paused
-from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
+from engine.money import (MAX_AMOUNT_MICROS, MICROS, RoundingMode, beyond_bound, divide_rounded, format_amount, format_micros,
+                          fraction_text, round_micros)
 from engine.rating.bandclock import Stretches
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
@@ -219,6 +221,9 @@ class Evaluator:
                                 wallet, lambda v, zone, group, units: _facts_of_cdr(cdr, v, service, direction, zone, group, units))
         except _Unrated as u:
             return _unrated(cdr.cdr_id, u)
+        if beyond_bound(priced.charge):
+            _give_back(wallet, priced.uses)
+            return RatedCdr(cdr.cdr_id, RatingStatus.REJECTED, reason=_beyond_reason(priced.charge, priced.v.currency))
         return self._rated(cdr.cdr_id, cdr.b_number, priced)
 
     def price(self, plan_id: str, service: str, direction: str, visited: str, b_number: str, epoch: int, units: int,
@@ -508,11 +513,13 @@ class Evaluator:
         n = len(rows)
         i = 0
         while i < n:
+            done = len(out)
             if kernel is not None:
                 # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
                 i = kernel(rows, i, out, context)
                 if i >= n:
-                    break
+                    i = _reject_beyond_bound(out, done, rows, wallet_of, i)
+                    continue
                 j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
             else:
                 j = self._rate_block(rows, i, n, out, where, single, plan_list, wallet_of)
@@ -520,7 +527,7 @@ class Evaluator:
                 # a row neither loop prices: the per-CDR way, with full validation
                 out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
                 j += 1
-            i = j
+            i = _reject_beyond_bound(out, done, rows, wallet_of, j)
 
     def _rate_block(self, rows: Sequence[Sequence[Any]], start: int, stop: int, out: list[Row], where: tuple[int, ...],
                     single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None) -> int:
@@ -972,6 +979,44 @@ class OneSpanMemo(dict[int, tuple[int, int, int]]):
             self.clear()
         hit = self[key] = Evaluator.one_span(self.rate, key)
         return hit
+
+
+def _beyond_reason(charge: int, currency: str) -> str:
+    return (f"rejected: charge: {format_micros(charge)} {currency} (the plan's prices times this usage) is beyond what one CDR "
+            f"is charged: at most {MAX_AMOUNT_MICROS // MICROS} currency units")
+
+
+def _reject_beyond_bound(out: list[Row], done: int, rows: Sequence[Any], wallet_of: WalletOf | None, upto: int) -> int:
+    """The rows rated last (``out[done:]``, ``out[k]`` being row ``k``) checked against MAX_AMOUNT_MICROS: the first
+    whose charge is beyond (a huge price times a long call or session) is rejected with its reason, and what it and
+    the rows after it took of their bundles goes back, those rows to be rated again: no charge that large is stored,
+    summed on a bill or sent as an int64, and no bundle unit is spent on it.  Where to go on from (``upto`` when
+    every row is within the bound)."""
+    bound = MAX_AMOUNT_MICROS
+    if len(out) <= done:
+        return upto
+    charges = [r[1] for r in islice(out, done, None)]
+    if max(charges) <= bound and min(charges) >= -bound:
+        return upto
+    for k in range(done, len(out)):
+        charge = out[k][1]
+        if -bound <= charge <= bound:
+            continue
+        if wallet_of is not None:
+            for j in range(k, len(out)):
+                if out[j][3]:
+                    _give_back(wallet_of(j, rows[j]), out[j][3])
+        v = out[k][4]
+        del out[k:]
+        out.append((REJECTED, 0, _beyond_reason(charge, getattr(v, "currency", "")), None, None, "", "", 0, "", None))
+        return k + 1
+    return upto
+
+
+def _give_back(wallet: dict[str, int] | None, uses: Iterable[tuple[str, int]]) -> None:
+    if wallet is not None:
+        for bid, units in uses:
+            wallet[bid] = wallet.get(bid, 0) + units
 
 
 def row_of(cdr: MediatedCdr) -> tuple[Any, ...]:
