@@ -124,6 +124,16 @@ def has_finer_decimals(micros: int, currency: str) -> bool:
     return micros % 10 ** (MAX_DECIMALS - minor_units(currency)) != 0
 
 
+def positive_amount_problem(micros: int, currency: str) -> str | None:
+    """Why an amount given for a charge, a payment or a credit is not taken (None: it is): it must be positive, in the
+    currency's minor units and within :data:`MAX_AMOUNT_MICROS`."""
+    if micros <= 0 or has_finer_decimals(micros, currency):
+        return f"a positive amount in {currency}'s minor units"
+    if beyond_bound(micros):
+        return bound_message(micros)
+    return None
+
+
 def divide_rounded(numerator: int, denominator: int, mode: RoundingMode) -> int:
     """``numerator / denominator`` rounded to an integer with ``mode``; exact integer arithmetic."""
     if denominator <= 0:

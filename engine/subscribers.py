@@ -14,7 +14,7 @@ from engine.currencies import MINOR_UNITS
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
 from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
-from engine.money import format_amount, has_finer_decimals
+from engine.money import beyond_bound, bound_message, format_amount, has_finer_decimals
 from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
@@ -264,6 +264,8 @@ class SubscriberDesk:
             if amount_micros is not None:
                 if amount_micros < 0:
                     errors.add("credit_limit.amount_micros", "must not be negative")
+                elif beyond_bound(amount_micros):
+                    errors.add("credit_limit.amount_micros", bound_message(amount_micros))
                 if currency not in MINOR_UNITS:
                     errors.add("credit_limit.currency", "must be an ISO 4217 currency code such as EUR")
                 else:
