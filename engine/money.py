@@ -44,6 +44,10 @@ class AmountError(ValueError):
     pass
 
 
+class AmountBeyondBound(AmountError):
+    """An amount beyond :data:`MAX_AMOUNT_MICROS`."""
+
+
 def parse_amount(value: object) -> int:
     """``"0.10"`` / ``"-3"`` / ``7`` -> micros.  More than 6 decimals is an error, floats are refused."""
     if isinstance(value, bool) or isinstance(value, float):
@@ -59,7 +63,7 @@ def parse_amount(value: object) -> int:
         raise AmountError(f"not an amount: {value!r} (expected digits with an optional '.' and up to 6 decimals)")
     sign, whole, frac = m.groups()
     if len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
-        raise AmountError(f"{shown(value)} has more than {MAX_WHOLE_DIGITS} digits before the decimal point: it {_BEYOND}")
+        raise AmountBeyondBound(f"{shown(value)} has more than {MAX_WHOLE_DIGITS} digits before the decimal point: it {_BEYOND}")
     frac = frac or ""
     if len(frac) > MAX_DECIMALS:
         if frac[MAX_DECIMALS:].strip("0"):
@@ -81,7 +85,7 @@ def bound_message(micros: int) -> str:
 
 def within_bound(micros: int, value: object) -> int:
     if beyond_bound(micros):
-        raise AmountError(f"{shown(value)} {_BEYOND}")
+        raise AmountBeyondBound(f"{shown(value)} {_BEYOND}")
     return micros
 
 
