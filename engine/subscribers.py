@@ -11,11 +11,11 @@ from typing import Any, Callable
 from engine import audit
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
 from engine.money import beyond_bound, bound_message, format_amount, has_finer_decimals
-from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.subscriber_numbers import imsi_problem, msisdn_prefix_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant
@@ -134,6 +134,8 @@ class SubscriberDesk:
 
     def list(self, principal: Principal, flt: SubscriberFilter, page: Page) -> list[Subscriber]:
         principal.require(Permission.SUBSCRIBER_READ)
+        if problem := msisdn_prefix_problem(flt.msisdn_prefix):
+            raise InvalidArgument.field("msisdn_prefix", problem)
         if flt.tenant_ids:
             for tenant_id in flt.tenant_ids:
                 principal.require_tenant(tenant_id)

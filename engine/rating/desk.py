@@ -40,9 +40,10 @@ from typing import Any, Callable, Sequence
 
 from engine.cdr import COLUMNS, MediatedCdr, returned_by_rap
 from engine.clock import Clock
-from engine.errors import FailedPrecondition
+from engine.errors import ErrorList, FailedPrecondition
 from engine.identity import Permission, Principal
 from engine.paging import Page
+from engine.periods import month_problem
 from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.addons import ActiveAddOn, AddOnWallets, in_row_cycles, keys_in_uses
@@ -54,7 +55,7 @@ from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, ro
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
-from engine.subscriber_numbers import normalise_msisdn
+from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -576,6 +577,7 @@ class RatingDesk:
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         msisdn = normalise_msisdn(msisdn)   # as AuthorizeCall and GetSubscriber take it: +33 6 12...
+        _check_reads(msisdn, True, ("cycle", cycle), "cannot read bundle counters")
         if not cycle:
             now = self._clock.now()
             sub = self._subscribers({msisdn}).get(msisdn)
@@ -590,6 +592,7 @@ class RatingDesk:
     def credit_alert_log(self, principal: Principal, tenant_id: str, msisdn: str, period: str, page: Page) -> list[CreditAlertRecord]:
         """The credit alert log, tenant-scoped: a tenant sees its own; the operator sees all (or the tenant asked for)."""
         principal.require(Permission.RATING)
+        _check_reads(msisdn, False, ("period", period), "cannot list credit alerts")
         tenants: set[str] | None
         if tenant_id:
             principal.require_tenant(tenant_id)
@@ -600,6 +603,17 @@ class RatingDesk:
             tenants = {principal.tenant_id}
         with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
+
+
+def _check_reads(msisdn: str, required: bool, month: tuple[str, str], what: str) -> None:
+    """A read naming a subscriber number and a month: INVALID_ARGUMENT naming each malformed one (empty ones are
+    "any" where allowed: the month always, the number when not ``required``)."""
+    errors = ErrorList()
+    if (msisdn or required) and (problem := msisdn_problem(msisdn)):
+        errors.add("msisdn", problem)
+    if month[1] and (problem := month_problem(month[1])):
+        errors.add(month[0], problem)
+    errors.raise_if_any(what)
 
 
 def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, CompiledVersion | None, Any]:
