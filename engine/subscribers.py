@@ -186,6 +186,7 @@ class SubscriberDesk:
             errors.raise_if_any("cannot change plan")
             if sub.status is SubscriberStatus.DEACTIVATED:
                 raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            self._check_limit_currency(sub, tariff_plan)
             updated = replace(sub, tariff_plan=tariff_plan, update_time=now)
             uow.subscribers.update(updated)
             uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
@@ -247,6 +248,22 @@ class SubscriberDesk:
             uow.audit.append(audit.entry(principal, now, action, "subscriber", subscriber_id, sub.as_audit(), after, sub.tenant_id))
             uow.commit()
         return updated
+
+    def _check_limit_currency(self, sub: Subscriber, tariff_plan: str) -> None:
+        """A plan change may not leave a credit limit in another currency than the new plan charges in: the limit is
+        compared with the charges in their own currency (never converted), so it would silently stop protecting the
+        subscriber.  Rulebill holds no exchange rates to convert it, and dropping a spending cap the customer or the
+        operator set is not a side effect a plan change should have: the operator clears the limit, changes the plan,
+        and sets a limit in the new currency (each step audited)."""
+        if sub.credit_limit_micros is None or not sub.credit_currency or self._plans is None:
+            return
+        currency = self._plans.plan_currency(tariff_plan, sub.tenant_id)
+        if currency and currency != sub.credit_currency:
+            raise FailedPrecondition(
+                "CREDIT_LIMIT_CURRENCY",
+                f"subscriber {sub.subscriber_id} has a credit limit of {format_amount(sub.credit_limit_micros, sub.credit_currency)} "
+                f"{sub.credit_currency}, and tariff plan {tariff_plan} charges in {currency}: clear the limit "
+                f"(SetSubscriberCreditLimit with clear), change the plan, then set a limit in {currency}", sub.subscriber_id)
 
     def _charged_in(self, uow: UnitOfWork, sub: Subscriber) -> str:
         """The currency the subscriber's charges are in: its tariff plan's, else (no plan set active yet) its tenant's."""
