@@ -1004,8 +1004,9 @@ def _reject_beyond_bound(out: list[Row], done: int, rows: Sequence[Any], wallet_
             continue
         if wallet_of is not None:
             for j in range(k, len(out)):
-                if out[j][3]:
-                    _give_back(wallet_of(j, rows[j]), out[j][3])
+                uses = out[j][3]
+                if uses:
+                    _give_back(wallet_of(j, rows[j]), uses)
         v = out[k][4]
         del out[k:]
         out.append((REJECTED, 0, _beyond_reason(charge, getattr(v, "currency", "")), None, None, "", "", 0, "", None))
