@@ -504,8 +504,15 @@ class Evaluator:
         self._minutes.setdefault(plan_id, {})
         context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
                    self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
+        before = len(out)
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
-            return rate_columns(rows.columns, len(rows), start, out, context, sums)
+            stop = rate_columns(rows.columns, len(rows), start, out, context, sums)
+        # a charge beyond the bound is appended (not summed): rejected in place; what-if's estimate keeps the bundle
+        # units it took (the walk has rated the rows after it already)
+        for k in range(before, len(out)):
+            if beyond_bound(out[k][1]):
+                out[k] = _beyond_row(out[k])
+        return stop
 
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
@@ -1007,11 +1014,15 @@ def _reject_beyond_bound(out: list[Row], done: int, rows: Sequence[Any], wallet_
                 uses = out[j][3]
                 if uses:
                     _give_back(wallet_of(j, rows[j]), uses)
-        v = out[k][4]
+        rejected = _beyond_row(out[k])
         del out[k:]
-        out.append((REJECTED, 0, _beyond_reason(charge, getattr(v, "currency", "")), None, None, "", "", 0, "", None))
+        out.append(rejected)
         return k + 1
     return upto
+
+
+def _beyond_row(row: Row) -> Row:
+    return (REJECTED, 0, _beyond_reason(row[1], getattr(row[4], "currency", "")), None, None, "", "", 0, "", None)
 
 
 def _give_back(wallet: dict[str, int] | None, uses: Iterable[tuple[str, int]]) -> None:

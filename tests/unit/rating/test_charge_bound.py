@@ -58,3 +58,31 @@ def test_one_cdr_beyond_the_bound(compiled: CompiledPlans) -> None:
     rated = Evaluator(compiled).rate_cdr(_data(1, 10**12), "TP_SMART_S", wallet)
     assert rated.status is RatingStatus.REJECTED and rated.charge_micros == 0 and "beyond" in rated.reason
     assert wallet == {"BN_S_DATA_2GB": GB2}
+
+
+def test_what_if_over_columns_counts_a_charge_beyond_the_bound_unrated() -> None:
+    """The what-if walk of the C loop by start minute (engine.rating.whatif over a CDR file's columns): 47-hour calls at
+    999999999 a minute came to 8.3 * 10**18 micros (next to int64's end) as a candidate's charge; now each is rejected."""
+    import re
+
+    from engine.columns import ColumnRows
+    from engine.rating.whatif import what_if
+
+    def priced(price: str) -> CompiledPlans:
+        files = plan_files(REPO / "plans")
+        for name in [n for n in files if n.startswith("rates/retail/RT_VOICE_NATIONAL")]:
+            files[name] = re.sub(r'price: "[0-9.]+"', f'price: "{price}"', files[name])
+        plan_set, problems = load_plan_texts(files)
+        assert problems == []
+        return CompiledPlans.from_ir(build_ir(plan_set))
+
+    calls = [row_of(MediatedCdr(f"v{i}", "t", f"v{i}", Service.VOICE, Direction.ORIGINATING, datetime(2026, 2, 3, 3, i, tzinfo=timezone.utc),
+                                "33611111111", "33140000000", duration_seconds=47 * 3600, tenant="mno")) for i in range(3)]
+    columns = ColumnRows([list(col) for col in zip(*calls)], len(calls))
+
+    class File:
+        def chunks(self, size: int):  # type: ignore[no-untyped-def]
+            yield columns
+
+    [line] = what_if(File(), priced("999999999"), priced("0"), {"mno": "TP_SMART_S"}).lines
+    assert (line.cdrs, line.candidate_micros, line.candidate_unrated, line.active_unrated) == (3, 0, 3, 0)
