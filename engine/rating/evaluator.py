@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime
+from fractions import Fraction
 from math import lcm
 from itertools import islice
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -63,6 +64,7 @@ from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, C
 from engine.rating.models import Part
 from engine.rating.models.base import grid_end
 from engine.rating.models.stepped import SteppedModel
+from engine.rating.models.tiered import TieredModel
 from engine.rating.prefix import PrefixIndex
 from engine.rating.result import BundleState, BundleUse, DiscountLine, RatedCdr, RatedSpan, RatingStatus, UnratedReason
 
@@ -192,6 +194,9 @@ class Evaluator:
         self._all_groups: PrefixIndex | None = None
         # the C loop (engine.rating._rowkernel) when it was built; the Python loop prices the same (tests hold them equal)
         self.use_kernel = True
+        # whether a charge beyond MAX_AMOUNT_MICROS can happen at all under these rates and limits (rarely: the rows
+        # are then checked as they are rated)
+        self.may_exceed = not _charges_within_bound(compiled, limits)
         # what-if's wallets by start minute: (plan, "YYYY-MM-DDTHH:MM") -> the wallets by a_number of the rows of that
         # plan starting then (None: no wallet; False: the C loop leaves such rows to the caller), kept in the minute's
         # entry so that the C loop finds a row's wallet with no look-up of its own (rate_by_minute, whatif.Wallets)
@@ -509,14 +514,38 @@ class Evaluator:
             stop = rate_columns(rows.columns, len(rows), start, out, context, sums)
         # a charge beyond the bound is appended (not summed): rejected in place; what-if's estimate keeps the bundle
         # units it took (the walk has rated the rows after it already)
-        for k in range(before, len(out)):
+        for k in range(before, len(out) if self.may_exceed else before):
             if beyond_bound(out[k][1]):
                 out[k] = _beyond_row(out[k])
         return stop
 
+    def _rate_run(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
+                  where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
+                  header: Sequence[str]) -> None:
+        """:meth:`_rate_all` where no charge can pass the bound: the loops alone."""
+        n = len(rows)
+        i = 0
+        while i < n:
+            if kernel is not None:
+                # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
+                i = kernel(rows, i, out, context)
+                if i >= n:
+                    break
+                j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
+            else:
+                j = self._rate_block(rows, i, n, out, where, single, plan_list, wallet_of)
+            if j < n and (kernel is None or j == i):
+                # a row neither loop prices: the per-CDR way, with full validation
+                out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
+                j += 1
+            i = j
+
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
                   header: Sequence[str]) -> None:
+        if not self.may_exceed:
+            self._rate_run(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
+            return
         n = len(rows)
         i = 0
         while i < n:
@@ -986,6 +1015,30 @@ class OneSpanMemo(dict[int, tuple[int, int, int]]):
             self.clear()
         hit = self[key] = Evaluator.one_span(self.rate, key)
         return hit
+
+
+def _charges_within_bound(compiled: CompiledPlans, limits: CdrLimits) -> bool:
+    """Whether every rate of a plan set charges any CDR ``limits`` allow at most MAX_AMOUNT_MICROS: the dearest price
+    per unit of each rate times the most units its unit may come to (plus an increment), plus its fees; a rate of a
+    model this does not know may exceed.  (Money-off discounts only lower a charge.)"""
+    most = {"second": limits.max_call_seconds, "byte": limits.max_volume_bytes, "event": limits.max_events}
+    anything = max(most.values())
+    for rate in compiled.rates.values():
+        model = rate.model
+        if isinstance(model, SteppedModel) and model.steps:
+            per_unit = max(Fraction(p, per) for _f, p, per, _inc in model.steps)
+            extra = max(inc for _f, _p, _per, inc in model.steps)
+            flat = 0
+        elif isinstance(model, TieredModel) and model.levels:
+            per_unit = Fraction(max(level[1] for level in model.levels), model.per)
+            extra = model.increment
+            flat = sum(level[2] for level in model.levels)
+        else:
+            return False
+        worst = per_unit * (most.get(rate.unit, anything) + extra) + flat + rate.connect_fee + rate.minimum_charge
+        if worst > MAX_AMOUNT_MICROS:
+            return False
+    return True
 
 
 def _beyond_reason(charge: int, currency: str) -> str:

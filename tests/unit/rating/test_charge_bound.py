@@ -53,6 +53,13 @@ def test_rows_beyond_the_bound_are_rejected_and_take_no_bundle_units(compiled: C
     assert 0 < out[1][1] <= MAX_AMOUNT_MICROS
 
 
+def test_only_a_plan_set_that_can_charge_beyond_the_bound_has_its_rows_checked(compiled: CompiledPlans) -> None:
+    """The check costs nothing where no rate can reach the bound within the CDR limits (the shipped plans)."""
+    plan_set, problems = load_plan_texts(plan_files(REPO / "plans"))
+    assert problems == [] and not Evaluator(CompiledPlans.from_ir(build_ir(plan_set))).may_exceed
+    assert Evaluator(compiled).may_exceed
+
+
 def test_one_cdr_beyond_the_bound(compiled: CompiledPlans) -> None:
     wallet = {"BN_S_DATA_2GB": GB2}
     rated = Evaluator(compiled).rate_cdr(_data(1, 10**12), "TP_SMART_S", wallet)
