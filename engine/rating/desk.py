@@ -30,6 +30,7 @@ alerts writes its ledger rows in Python (the alerts are fired row by row in its 
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from itertools import compress
 from operator import itemgetter
@@ -577,7 +578,8 @@ class RatingDesk:
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         msisdn = normalise_msisdn(msisdn)   # as AuthorizeCall and GetSubscriber take it: +33 6 12...
-        _check_reads(msisdn, True, ("cycle", cycle), "cannot read bundle counters")
+        # a bill cycle, or an add-on purchase's counter cycle (+000001: engine.rating.addons)
+        _check_reads(msisdn, True, ("cycle", "" if _ADD_ON_CYCLE.match(cycle) else cycle), "cannot read bundle counters")
         if not cycle:
             now = self._clock.now()
             sub = self._subscribers({msisdn}).get(msisdn)
@@ -603,6 +605,9 @@ class RatingDesk:
             tenants = {principal.tenant_id}
         with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
+
+
+_ADD_ON_CYCLE = re.compile(r"^\+[0-9a-z]{6}$")
 
 
 def _check_reads(msisdn: str, required: bool, month: tuple[str, str], what: str) -> None:

@@ -25,7 +25,7 @@ def test_malformed_numbers_months_and_prefixes_are_refused_on_their_field(billin
     _, msisdn = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
     rating = s.client("mno").stub(rrpc.RatingServiceStub)
     subs = s.client("mno").stub(srpc.SubscriberServiceStub)
-    for number, cycle, bad in (("", "", {"msisdn"}), (msisdn, "2026-13", {"cycle"}), (msisdn, "DROP TABLE", {"cycle"}),
+    for number, cycle, bad in (("", "", {"msisdn"}), (msisdn, "2026-13", {"cycle"}), (msisdn, "DROP TABLE", {"cycle"}), (msisdn, "+00001", {"cycle"}),
                                ("33 6x", "2026-00", {"msisdn", "cycle"})):
         err = rpc_error(lambda: rating.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=number, cycle=cycle)), C.INVALID_ARGUMENT)
         assert set(field_violations(err)) == bad, (number, cycle)
@@ -38,6 +38,8 @@ def test_malformed_numbers_months_and_prefixes_are_refused_on_their_field(billin
     # well-formed ones answer
     got = rating.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn="+" + msisdn, cycle="2026-02"))
     assert {c.bundle_id for c in got.counters} <= {"BN_S_VOICE_120MIN", "BN_S_DATA_2GB"}
+    # an add-on purchase's counters are named by their counter cycle (engine.rating.addons)
+    assert list(rating.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=msisdn, cycle="+000001")).counters) == []
     assert list(rating.ListCreditAlerts(rpb.ListCreditAlertsRequest(msisdn=msisdn, period="2026-02")).alerts) == []
     listed = subs.ListSubscribers(spb.ListSubscribersRequest(msisdn_prefix="+" + msisdn[:15])).subscribers
     assert [x.msisdn for x in listed] == [msisdn]
