@@ -519,33 +519,10 @@ class Evaluator:
                 out[k] = _beyond_row(out[k])
         return stop
 
-    def _rate_run(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
-                  where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
-                  header: Sequence[str]) -> None:
-        """:meth:`_rate_all` where no charge can pass the bound: the loops alone."""
-        n = len(rows)
-        i = 0
-        while i < n:
-            if kernel is not None:
-                # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
-                i = kernel(rows, i, out, context)
-                if i >= n:
-                    break
-                j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
-            else:
-                j = self._rate_block(rows, i, n, out, where, single, plan_list, wallet_of)
-            if j < n and (kernel is None or j == i):
-                # a row neither loop prices: the per-CDR way, with full validation
-                out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
-                j += 1
-            i = j
-
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
                   header: Sequence[str]) -> None:
-        if not self.may_exceed:
-            self._rate_run(rows, out, kernel, context, where, single, plan_list, wallet_of, header)
-            return
+        check = self.may_exceed   # whether a charge may pass the bound (then each step's rows are checked)
         n = len(rows)
         i = 0
         while i < n:
@@ -554,7 +531,8 @@ class Evaluator:
                 # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
                 i = kernel(rows, i, out, context)
                 if i >= n:
-                    i = _reject_beyond_bound(out, done, rows, wallet_of, i)
+                    if check:
+                        i = _reject_beyond_bound(out, done, rows, wallet_of, i)
                     continue
                 j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
             else:
@@ -563,7 +541,7 @@ class Evaluator:
                 # a row neither loop prices: the per-CDR way, with full validation
                 out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
                 j += 1
-            i = _reject_beyond_bound(out, done, rows, wallet_of, j)
+            i = _reject_beyond_bound(out, done, rows, wallet_of, j) if check else j
 
     def _rate_block(self, rows: Sequence[Sequence[Any]], start: int, stop: int, out: list[Row], where: tuple[int, ...],
                     single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None) -> int:
