@@ -22,7 +22,13 @@ from engine.errors import shown
 
 MICROS = 1_000_000
 MAX_DECIMALS = 6  # a micro is the smallest amount we keep
-MAX_WHOLE_DIGITS = 18  # far beyond any amount (int64 micros end at 13 digits); a longer number is a mistake or a probe
+# The largest amount, in absolute value, of any one money value Rulebill takes in or charges: a price, fee, cap or discount
+# of a plan, a one-off charge, a payment, a credit limit, a credit-note line, the charge of one CDR, an account's bill
+# total.  A billion currency units: int64 micro-units end at 9.2 * 10**18, so thousands of such amounts still add up
+# without overflow, and anything larger is a mistake or a probe.
+MAX_AMOUNT_MICROS = 10**15
+_BEYOND = f"is beyond the largest amount Rulebill takes (at most {MAX_AMOUNT_MICROS // MICROS} currency units either way)"
+MAX_WHOLE_DIGITS = 10  # digits before the decimal point MAX_AMOUNT_MICROS allows; a longer number is refused unread
 
 _AMOUNT = re.compile(r"^([+-])?(\d+)(?:\.(\d+))?$")
 
@@ -38,12 +44,16 @@ class AmountError(ValueError):
     pass
 
 
+class AmountBeyondBound(AmountError):
+    """An amount beyond :data:`MAX_AMOUNT_MICROS`."""
+
+
 def parse_amount(value: object) -> int:
     """``"0.10"`` / ``"-3"`` / ``7`` -> micros.  More than 6 decimals is an error, floats are refused."""
     if isinstance(value, bool) or isinstance(value, float):
         raise AmountError("write amounts as quoted text (\"0.10\") or integers, not floating point numbers")
     if isinstance(value, int):
-        return value * MICROS
+        return within_bound(value * MICROS, value)
     if isinstance(value, Decimal):
         value = format(value, "f")
     if not isinstance(value, str):
@@ -53,14 +63,30 @@ def parse_amount(value: object) -> int:
         raise AmountError(f"not an amount: {value!r} (expected digits with an optional '.' and up to 6 decimals)")
     sign, whole, frac = m.groups()
     if len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
-        raise AmountError(f"{shown(value)} has more than {MAX_WHOLE_DIGITS} digits before the decimal point")
+        raise AmountBeyondBound(f"{shown(value)} has more than {MAX_WHOLE_DIGITS} digits before the decimal point: it {_BEYOND}")
     frac = frac or ""
     if len(frac) > MAX_DECIMALS:
         if frac[MAX_DECIMALS:].strip("0"):
             raise AmountError(f"{value!r} has more than {MAX_DECIMALS} decimals")
         frac = frac[:MAX_DECIMALS]
     micros = int(whole) * MICROS + int((frac + "000000")[:MAX_DECIMALS])
-    return -micros if sign == "-" else micros
+    return within_bound(-micros if sign == "-" else micros, value)
+
+
+def beyond_bound(micros: int) -> bool:
+    """Whether an amount is beyond :data:`MAX_AMOUNT_MICROS` (either sign)."""
+    return not -MAX_AMOUNT_MICROS <= micros <= MAX_AMOUNT_MICROS
+
+
+def bound_message(micros: int) -> str:
+    """Why an amount beyond :data:`MAX_AMOUNT_MICROS` is refused (for an error on its field or a reject reason)."""
+    return f"{format_micros(micros)} {_BEYOND}"
+
+
+def within_bound(micros: int, value: object) -> int:
+    if beyond_bound(micros):
+        raise AmountBeyondBound(f"{shown(value)} {_BEYOND}")
+    return micros
 
 
 def parse_percent(value: object) -> Fraction:
@@ -100,6 +126,16 @@ def format_amount(micros: int, currency: str = "") -> str:
 def has_finer_decimals(micros: int, currency: str) -> bool:
     """True when ``micros`` cannot be written in the currency's minor units (e.g. JPY 0.5, EUR 0.001)."""
     return micros % 10 ** (MAX_DECIMALS - minor_units(currency)) != 0
+
+
+def positive_amount_problem(micros: int, currency: str) -> str | None:
+    """Why an amount given for a charge, a payment or a credit is not taken (None: it is): it must be positive, in the
+    currency's minor units and within :data:`MAX_AMOUNT_MICROS`."""
+    if micros <= 0 or has_finer_decimals(micros, currency):
+        return f"a positive amount in {currency}'s minor units"
+    if beyond_bound(micros):
+        return bound_message(micros)
+    return None
 
 
 def divide_rounded(numerator: int, denominator: int, mode: RoundingMode) -> int:

@@ -6,6 +6,7 @@ import re
 
 _MSISDN = re.compile(r"^[1-9][0-9]{7,14}$")
 _IMSI = re.compile(r"^[0-9]{15}$")
+_MSISDN_PREFIX = re.compile(r"^[0-9]{0,15}$")
 
 
 def normalise_msisdn(text: str) -> str:
@@ -17,6 +18,13 @@ def normalise_msisdn(text: str) -> str:
 def msisdn_problem(msisdn: str) -> str | None:
     if not _MSISDN.match(msisdn):
         return "must be an E.164 number: 8 to 15 digits, country code first, no leading 0"
+    return None
+
+
+def msisdn_prefix_problem(prefix: str) -> str | None:
+    """A prefix of MSISDNs to list by: digits, at most as many as an E.164 number has ("" lists every number)."""
+    if not _MSISDN_PREFIX.match(prefix):
+        return "digits only, at most 15 (an E.164 number's length)"
     return None
 
 

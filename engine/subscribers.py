@@ -11,11 +11,11 @@ from typing import Any, Callable
 from engine import audit
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, NotFound
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
 from engine.model import NewSubscriber, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus
-from engine.money import format_amount, has_finer_decimals
-from engine.subscriber_numbers import imsi_problem, msisdn_problem, normalise_msisdn
+from engine.money import beyond_bound, bound_message, format_amount, has_finer_decimals
+from engine.subscriber_numbers import imsi_problem, msisdn_prefix_problem, msisdn_problem, normalise_msisdn
 from engine.paging import Page
 from engine.ports import PlanCatalogue, UnitOfWork, UnitOfWorkFactory
 from engine.tenancy import require_active_tenant
@@ -134,6 +134,8 @@ class SubscriberDesk:
 
     def list(self, principal: Principal, flt: SubscriberFilter, page: Page) -> list[Subscriber]:
         principal.require(Permission.SUBSCRIBER_READ)
+        if problem := msisdn_prefix_problem(flt.msisdn_prefix):
+            raise InvalidArgument.field("msisdn_prefix", problem)
         if flt.tenant_ids:
             for tenant_id in flt.tenant_ids:
                 principal.require_tenant(tenant_id)
@@ -184,6 +186,7 @@ class SubscriberDesk:
             errors.raise_if_any("cannot change plan")
             if sub.status is SubscriberStatus.DEACTIVATED:
                 raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
+            self._check_limit_currency(sub, tariff_plan)
             updated = replace(sub, tariff_plan=tariff_plan, update_time=now)
             uow.subscribers.update(updated)
             uow.audit.append(audit.entry(principal, now, "subscriber.change_plan", "subscriber", subscriber_id, sub.as_audit(), updated.as_audit(), sub.tenant_id))
@@ -246,6 +249,22 @@ class SubscriberDesk:
             uow.commit()
         return updated
 
+    def _check_limit_currency(self, sub: Subscriber, tariff_plan: str) -> None:
+        """A plan change may not leave a credit limit in another currency than the new plan charges in: the limit is
+        compared with the charges in their own currency (never converted), so it would silently stop protecting the
+        subscriber.  Rulebill holds no exchange rates to convert it, and dropping a spending cap the customer or the
+        operator set is not a side effect a plan change should have: the operator clears the limit, changes the plan,
+        and sets a limit in the new currency (each step audited)."""
+        if sub.credit_limit_micros is None or not sub.credit_currency or self._plans is None:
+            return
+        currency = self._plans.plan_currency(tariff_plan, sub.tenant_id)
+        if currency and currency != sub.credit_currency:
+            raise FailedPrecondition(
+                "CREDIT_LIMIT_CURRENCY",
+                f"subscriber {sub.subscriber_id} has a credit limit of {format_amount(sub.credit_limit_micros, sub.credit_currency)} "
+                f"{sub.credit_currency}, and tariff plan {tariff_plan} charges in {currency}: clear the limit "
+                f"(SetSubscriberCreditLimit with clear), change the plan, then set a limit in {currency}", sub.subscriber_id)
+
     def _charged_in(self, uow: UnitOfWork, sub: Subscriber) -> str:
         """The currency the subscriber's charges are in: its tariff plan's, else (no plan set active yet) its tenant's."""
         currency = self._plans.plan_currency(sub.tariff_plan, sub.tenant_id) if self._plans is not None else ""
@@ -264,6 +283,8 @@ class SubscriberDesk:
             if amount_micros is not None:
                 if amount_micros < 0:
                     errors.add("credit_limit.amount_micros", "must not be negative")
+                elif beyond_bound(amount_micros):
+                    errors.add("credit_limit.amount_micros", bound_message(amount_micros))
                 if currency not in MINOR_UNITS:
                     errors.add("credit_limit.currency", "must be an ISO 4217 currency code such as EUR")
                 else:

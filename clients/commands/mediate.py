@@ -68,6 +68,13 @@ def _rules_dir(args: argparse.Namespace) -> Path:
     return Path(load_settings().rules_dir) / "mediation"
 
 
+def _max_tap3_bytes() -> int:
+    """The largest TAP file mediated here: the server's bound (setting max_tap3_bytes, RULEBILL_MAX_TAP3_BYTES)."""
+    from engine.settings import load_settings
+
+    return load_settings().max_tap3_bytes
+
+
 def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from clients.mediation_files import OfflineSink
     from engine.mediation import LayoutError, Mediator, find_layout
@@ -81,6 +88,12 @@ def run_mediate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         return EXIT_UNUSABLE
     if getattr(args, "remote", False):
         return _remote(source, args, out, err)
+    if args.format == "tap3":
+        from engine.mediation.tap3 import tap3_too_large
+
+        if problem := tap3_too_large(source.stat().st_size, _max_tap3_bytes()):
+            print(f"mediate: {source}: {problem}; nothing was written", file=err)
+            return EXIT_REFUSED
     target = Path(args.out) if args.out else source.with_name(source.name + ".cdr.csv")
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.name + ".rejects.jsonl")
     rules = _rules_dir(args)

@@ -27,7 +27,7 @@ from engine.currencies import MINOR_UNITS as _CURRENCIES
 from engine.currencies import currency_mismatch
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
-from engine.money import format_amount, has_finer_decimals
+from engine.money import format_amount, positive_amount_problem
 from engine.paging import Page
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -248,8 +248,8 @@ class AccountDesk:
                 known = ", ".join(sorted(profile.charges)) if profile else "none"
                 errors.add("code", f"unknown one-off charge {code!r} (this tenant's: {known})")
             amount = amount_micros if amount_micros is not None else (kind.amount_micros if kind else 0)
-            if amount <= 0 or has_finer_decimals(amount, account.currency):
-                errors.add("amount", f"a positive amount in {account.currency}'s minor units")
+            if problem := positive_amount_problem(amount, account.currency):
+                errors.add("amount", problem)
             if problem := currency_mismatch(currency, account.currency):
                 errors.add("amount.currency", problem)
             if len(description) > MAX_TEXT:

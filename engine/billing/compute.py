@@ -42,7 +42,7 @@ from engine.billing.taxes import TaxProblem, tax_breakdown
 from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids, merge_rows
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
-from engine.money import RoundingMode, round_micros
+from engine.money import MAX_AMOUNT_MICROS, RoundingMode, beyond_bound, format_amount, round_micros
 from engine.plans.model import TaxExemption
 
 
@@ -283,6 +283,12 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             room -= used
     prepaid = sum(p for _, p in payments)
     totals = Totals(line_total, allowances, charges, tax_exclusive, tax, tax_inclusive, prepaid, tax_inclusive - prepaid)
+    if any(map(beyond_bound, (line_total, allowances, charges, tax_exclusive, tax, tax_inclusive))) or \
+            any(beyond_bound(ln.amount_micros) for ln in lines):
+        # each charge is within the bound, but enough of them add up beyond what one bill holds (and int64 micros)
+        raise BillInputError(account.account_id, [FieldViolation("totals", (
+            f"the bill would come to {format_amount(tax_inclusive)} {account.currency} ({len(lines)} lines): beyond the largest "
+            f"amount one bill holds, {format_amount(MAX_AMOUNT_MICROS)}; split the charges over accounts or credit some"))])
     frozen.sort()
     line_of = {(ln.subscriber_id, ln.tariff_plan, ln.service, ln.destination): ln.line_id
                for ln in lines if ln.charge_type is ChargeType.USAGE}

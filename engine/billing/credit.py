@@ -16,7 +16,7 @@ from engine.billing.model import Adjustment, Bill, BillLine, TaxSubtotal, Totals
 from engine.billing.taxes import tax_breakdown
 from engine.currencies import minor_units
 from engine.errors import ErrorList, FailedPrecondition
-from engine.money import format_amount, has_finer_decimals
+from engine.money import format_amount, positive_amount_problem
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def credit_parts(invoice: Bill, invoice_number: str, credited_total: int, credit
         if line.amount_micros <= 0:
             errors.add(f"{field}.line_id", f"line {line_id} is not a charge ({format_amount(line.amount_micros)}): nothing to credit")
             continue
-        if amount <= 0 or has_finer_decimals(amount, invoice.currency):
-            errors.add(f"{field}.amount", f"must be a positive amount in {invoice.currency}'s minor units")
+        if problem := positive_amount_problem(amount, invoice.currency):
+            errors.add(f"{field}.amount", f"must be {problem}" if problem.startswith("a ") else problem)
             continue
         if amount > left:
             errors.add(f"{field}.amount", f"line {line_id} has {format_amount(left)} {invoice.currency} left to credit, not {format_amount(amount)}")

@@ -37,7 +37,7 @@ from engine.clock import Clock
 from engine.currencies import currency_mismatch
 from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from engine.identity import Permission, Principal
-from engine.money import format_amount, has_finer_decimals
+from engine.money import format_amount, positive_amount_problem
 from engine.paging import Page
 from engine.periods import check_period
 
@@ -339,8 +339,8 @@ class InvoiceDesk:
             errors.add("reference", "the payment's reference (1-80 characters): a payment is recorded once per reference")
         with self._uow() as uow:
             inv = self._load(uow, principal, tenant_id, invoice_id).invoice
-            if amount_micros <= 0 or has_finer_decimals(amount_micros, inv.currency):
-                errors.add("amount", f"a positive amount in {inv.currency}'s minor units")
+            if problem := positive_amount_problem(amount_micros, inv.currency):
+                errors.add("amount", problem)
             if problem := currency_mismatch(currency, inv.currency):
                 errors.add("amount.currency", problem)
             errors.raise_if_any("cannot record payment")

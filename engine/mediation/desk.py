@@ -24,7 +24,7 @@ from engine.mediation.ports import Checkpoint, MediationChunk
 from engine.mediation.problems import LayoutError
 from engine.mediation.rows import CdrRow
 from engine.mediation.sources import find_source
-from engine.mediation.tap3 import mediate_tap3
+from engine.mediation.tap3 import mediate_tap3, tap3_too_large
 from engine.mediation.tenants import DEFAULT_DIRECTORY, SubscriberTenants, TenantDirectory, load_tenants
 from engine.settings import Settings
 from engine.yamlio import Problem
@@ -109,10 +109,8 @@ class MediationDesk:
         total = stream.seek(0, 2)
         stream.seek(0)
         if layout_name == TAP3:
-            if total > self.max_tap3_bytes:
-                raise InvalidArgument.field("data", f"this TAP3 file is {total:,} bytes, more than the {self.max_tap3_bytes:,} of the "
-                                                    "setting max_tap3_bytes (a TAP file is decoded whole in memory, about 15 times "
-                                                    "its size); nothing was stored")
+            if problem := tap3_too_large(total, self.max_tap3_bytes):
+                raise InvalidArgument.field("data", f"{problem}; nothing was stored")
             summary = mediate_tap3(store, stream.read(), content_sha256, file_name, namespace=principal.tenant_id,
                                    tenants=self._tenants(), only_tenant=only_tenant, subscribers=self.subscribers)
             if progress is not None:

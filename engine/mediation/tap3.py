@@ -46,6 +46,15 @@ class _Store(MediationSink, SeenCdrIds, Protocol):
     pass
 
 
+def tap3_too_large(size: int, limit: int) -> str | None:
+    """Why a TAP file of ``size`` bytes is refused before it is read (None: it is not), the server's bound and the
+    local CLI's: a TAP file is decoded whole in memory, unlike a CSV file read in blocks."""
+    if size <= limit:
+        return None
+    return (f"this TAP3 file is {size:,} bytes, more than the {limit:,} of the setting max_tap3_bytes (a TAP file is decoded "
+            f"whole in memory, about 15 times its size)")
+
+
 def tap3_file_id(content_sha256: str) -> str:
     return mediation_id(content_sha256, LAYOUT, VERSION)
 

@@ -28,6 +28,7 @@ from engine.plans.compiler import build_ir, dump_ir, ir_digest
 from engine.cancellation import time_limit
 from engine.plans.limits import PlanSetLimits
 from engine.plans.loader import load_plan_texts
+from engine.plans.model import Segment
 from engine.ports import AuditLog
 from engine.yamlio import Problem, cap_problems
 
@@ -96,18 +97,47 @@ class PlanChange:
     change: str   # added | removed | changed
 
 
-def validate_files(files: Mapping[str, str], limits: PlanSetLimits = PlanSetLimits()) -> tuple[Any, list[Problem]]:
-    """Load an uploaded plan set from memory (as its folder would load); bad paths and sizes are problems too.
+@dataclass(frozen=True)
+class Owner:
+    """Whose plan set an upload is: the operator's holds its retail and wholesale plans and the retail plans it hosts
+    for its MVNOs (plans/ does); an MVNO's holds only its own retail plans.  A wholesale plan is the price the
+    operator charges an MVNO: in an MVNO's set it would let the MVNO set what it pays."""
+
+    tenant: str
+    is_operator: bool
+
+    @classmethod
+    def of(cls, principal: Principal, tenant: str) -> "Owner":
+        return cls(tenant, principal.is_operator and tenant == principal.tenant_id)
+
+    def problems(self, plan_set: Any) -> list[Problem]:
+        out: list[Problem] = []
+        for plan in plan_set.tariff_plans.values():
+            tenant_at, segment_at = plan.ref_marks.get("tenant", plan.mark), plan.ref_marks.get("segment", plan.mark)
+            wholesale = plan.segment is Segment.WHOLESALE
+            if plan.tenant != self.tenant and (wholesale or not self.is_operator):
+                whose = "a wholesale plan is the operator's" if self.is_operator else "this plan set is"
+                out.append(Problem.at(tenant_at, "plans.foreign-tenant", f"{plan.id}: tenant {plan.tenant}: {whose} {self.tenant}'s"))
+            if wholesale and not self.is_operator:
+                out.append(Problem.at(segment_at, "plans.wholesale-not-operator",
+                                      f"{plan.id}: only the operator's plan set holds wholesale plans (this is {self.tenant}'s)"))
+        return out
+
+
+def validate_files(files: Mapping[str, str], limits: PlanSetLimits = PlanSetLimits(),
+                   owner: Owner | None = None) -> tuple[Any, list[Problem]]:
+    """Load an uploaded plan set from memory (as its folder would load); bad paths and sizes are problems too;
+    with ``owner``, plans that tenant may not hold (:class:`Owner`) too.
 
     Every bound of ``limits`` holds: a set too large is refused before it is parsed, parsing stops at the
     set's value budget, at most so many problems are listed, and the work stops when the current call ends
     or after ``limits.max_seconds`` (:class:`~engine.errors.ResourceExhausted`)."""
     with time_limit(limits.max_seconds, limits.too_slow):
-        plan_set, problems = _validate_files(files, limits)
+        plan_set, problems = _validate_files(files, limits, owner)
     return plan_set, cap_problems(problems, limits.max_problems_per_file, limits.max_problems)
 
 
-def _validate_files(files: Mapping[str, str], limits: PlanSetLimits) -> tuple[Any, list[Problem]]:
+def _validate_files(files: Mapping[str, str], limits: PlanSetLimits, owner: Owner | None) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     total = 0
     for path, content in files.items():
@@ -125,7 +155,7 @@ def _validate_files(files: Mapping[str, str], limits: PlanSetLimits) -> tuple[An
         problems.append(Problem("", 1, 1, "file.missing", "a plan set needs at least one file"))
     if problems:
         return None, problems
-    return load_plan_texts(files, limits.budget())
+    return load_plan_texts(files, limits.budget(), owner.problems if owner is not None else None)
 
 
 def diff_ir(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[PlanChange]:
@@ -188,15 +218,15 @@ class PlanDesk:
         return tenant
 
     def validate(self, principal: Principal, files: Mapping[str, str]) -> tuple[bool, list[Problem]]:
-        """What an upload of ``files`` would report, storing nothing."""
+        """What an upload of ``files`` to the caller's own tenant would report, storing nothing."""
         principal.require(Permission.PLAN_READ)
-        plan_set, problems = validate_files(files, self.limits)
+        plan_set, problems = validate_files(files, self.limits, Owner.of(principal, principal.tenant_id))
         return plan_set is not None, problems
 
     def upload(self, principal: Principal, tenant_id: str, files: Mapping[str, str]) -> PlanSetVersion:
         principal.require(Permission.PLAN_WRITE)
         tenant = self._tenant(principal, tenant_id)
-        plan_set, problems = validate_files(files, self.limits)
+        plan_set, problems = validate_files(files, self.limits, Owner.of(principal, tenant))
         if plan_set is None:
             errors = ErrorList()
             for p in problems:
@@ -290,4 +320,4 @@ class PlanDesk:
         return self.what_if(principal, tenant, candidate, stored, plan_for)
 
 
-__all__ = ["PlanChange", "PlanDesk", "PlanSetVersion", "PlanUnitOfWork", "diff_ir", "validate_files"]
+__all__ = ["Owner", "PlanChange", "PlanDesk", "PlanSetVersion", "PlanUnitOfWork", "diff_ir", "validate_files"]

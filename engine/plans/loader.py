@@ -16,7 +16,7 @@ import errno
 import os
 import posixpath
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.plans.kinds import PARSERS
 from engine.plans.kinds.common import Ctx
@@ -93,10 +93,14 @@ def parse_plan_texts(files: Mapping[str, str], budget: NodeBudget | None = None)
     return plan_set, problems
 
 
-def load_plan_texts(files: Mapping[str, str], budget: NodeBudget | None = None) -> tuple[PlanSet | None, list[Problem]]:
-    """:func:`load_plan_set` for a plan set given as ``{relative path: text}``."""
+def load_plan_texts(files: Mapping[str, str], budget: NodeBudget | None = None,
+                    also: Callable[[PlanSet], list[Problem]] | None = None) -> tuple[PlanSet | None, list[Problem]]:
+    """:func:`load_plan_set` for a plan set given as ``{relative path: text}``; ``also``: more checks of the parsed
+    set, whose problems are listed with the others (who may own its plans: engine.plans.catalogue)."""
     plan_set, problems = parse_plan_texts(files, budget)
     problems.extend(validate_plan_set(plan_set))
+    if also is not None:
+        problems.extend(also(plan_set))
     problems = dedupe(problems)
     return (None if problems else plan_set), problems
 

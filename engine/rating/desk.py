@@ -4,7 +4,7 @@ and (optionally) consume bundle counters, add to usage balances, fire credit ale
 The plan set is the CDR tenant's version active at the CDR's start time, or
 its operator's when the tenant has none.  The tariff plan is the one asked
 for, else the subscriber's (by a_number), else the wholesale plan whose
-customer is the CDR's tenant.
+customer is the CDR's tenant, from the operator's plan set in force (never one the tenant uploaded).
 
 With counters a chunk of CDRs is one transaction (engine.rating.usage): the
 ledger rows of its CDRs, the counters and balances of its subscribers' cycles
@@ -33,6 +33,7 @@ alerts writes its ledger rows in Python (the alerts are fired row by row in its 
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from itertools import compress
 from operator import itemgetter
@@ -43,9 +44,10 @@ from typing import Any, Callable, Sequence
 
 from engine.cdr import COLUMNS, MediatedCdr, returned_by_rap
 from engine.clock import Clock
-from engine.errors import FailedPrecondition
+from engine.errors import ErrorList, FailedPrecondition
 from engine.identity import Permission, Principal
 from engine.paging import Page
+from engine.periods import month_problem
 from engine.plans.catalogue import PlanDesk, PlanSetVersion, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.addons import ActiveAddOn, AddOnWallets, in_row_cycles, keys_in_uses
@@ -57,7 +59,7 @@ from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, ro
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
-from engine.subscriber_numbers import normalise_msisdn
+from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
@@ -280,11 +282,17 @@ class RatingDesk:
                 ps, comp = self._in_force(tenant, at, timelines)
         plan_id = tariff_plan or (known.tariff_plan if known is not None else "")
         if not plan_id and comp is not None:
-            found = wholesale.get((id(comp), tenant))
-            if found is None:
-                found = wholesale[(id(comp), tenant)] = next(
-                    (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
-            plan_id = found
+            # the wholesale plan is what the operator charges the tenant: taken from the operator's plan set (in force
+            # at the CDR, or the one asked for when it is the operator's), never from one the tenant uploaded itself
+            operator = self._parent(tenant) or tenant
+            if version is None or version.tenant_id != operator:
+                ps, comp = self._in_force(operator, at, timelines)
+            if comp is not None:
+                found = wholesale.get((id(comp), tenant))
+                if found is None:
+                    found = wholesale[(id(comp), tenant)] = next(
+                        (p.id for p in comp.plans.values() if p.segment == "wholesale" and p.customer == tenant), "")
+                plan_id = found
         return ps, comp, plan_id
 
     def _latest_in_force(self, tenant: str, timelines: dict[Any, Any]) -> tuple[Any, ...]:
@@ -584,6 +592,8 @@ class RatingDesk:
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         msisdn = normalise_msisdn(msisdn)   # as AuthorizeCall and GetSubscriber take it: +33 6 12...
+        # a bill cycle, or an add-on purchase's counter cycle (+000001: engine.rating.addons)
+        _check_reads(msisdn, True, ("cycle", "" if _ADD_ON_CYCLE.match(cycle) else cycle), "cannot read bundle counters")
         if not cycle:
             now = self._clock.now()
             sub = self._subscribers({msisdn}).get(msisdn)
@@ -598,6 +608,7 @@ class RatingDesk:
     def credit_alert_log(self, principal: Principal, tenant_id: str, msisdn: str, period: str, page: Page) -> list[CreditAlertRecord]:
         """The credit alert log, tenant-scoped: a tenant sees its own; the operator sees all (or the tenant asked for)."""
         principal.require(Permission.RATING)
+        _check_reads(msisdn, False, ("period", period), "cannot list credit alerts")
         tenants: set[str] | None
         if tenant_id:
             principal.require_tenant(tenant_id)
@@ -608,6 +619,20 @@ class RatingDesk:
             tenants = {principal.tenant_id}
         with self._plan_uow(read_only=True) as uow:
             return uow.alerts.list(tenants, msisdn, period, page.after, page.size)  # type: ignore[attr-defined]
+
+
+_ADD_ON_CYCLE = re.compile(r"^\+[0-9a-z]{6}$")
+
+
+def _check_reads(msisdn: str, required: bool, month: tuple[str, str], what: str) -> None:
+    """A read naming a subscriber number and a month: INVALID_ARGUMENT naming each malformed one (empty ones are
+    "any" where allowed: the month always, the number when not ``required``)."""
+    errors = ErrorList()
+    if (msisdn or required) and (problem := msisdn_problem(msisdn)):
+        errors.add("msisdn", problem)
+    if month[1] and (problem := month_problem(month[1])):
+        errors.add(month[0], problem)
+    errors.raise_if_any(what)
 
 
 def _window(comp: CompiledPlans, plan_id: str, epoch: int) -> tuple[int, int, CompiledVersion | None, Any]:

@@ -47,13 +47,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime
+from fractions import Fraction
 from math import lcm
+from itertools import islice
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, Service, encode_attributes, format_time, from_row, validate
 from engine.columns import ColumnRows
 from engine.gcpause import collector_paused
-from engine.money import RoundingMode, divide_rounded, format_amount, fraction_text, round_micros
+from engine.money import (MAX_AMOUNT_MICROS, MICROS, RoundingMode, beyond_bound, divide_rounded, format_amount, format_micros,
+                          fraction_text, round_micros)
 from engine.rating.bandclock import Stretches
 from engine.rating.compiled import CompiledBundle, CompiledPlan, CompiledPlans, CompiledRate, CompiledVersion, prefix_index
 from engine.rating.discounts import ChargeLine, DiscountModel
@@ -61,6 +64,7 @@ from engine.rating.limits import DEFAULT_LIMITS, LATEST_EPOCH, EARLIEST_EPOCH, C
 from engine.rating.models import Part
 from engine.rating.models.base import grid_end
 from engine.rating.models.stepped import SteppedModel
+from engine.rating.models.tiered import TieredModel
 from engine.rating.prefix import PrefixIndex
 from engine.rating.result import BundleState, BundleUse, DiscountLine, RatedCdr, RatedSpan, RatingStatus, UnratedReason
 
@@ -190,6 +194,9 @@ class Evaluator:
         self._all_groups: PrefixIndex | None = None
         # the C loop (engine.rating._rowkernel) when it was built; the Python loop prices the same (tests hold them equal)
         self.use_kernel = True
+        # whether a charge beyond MAX_AMOUNT_MICROS can happen at all under these rates and limits (rarely: the rows
+        # are then checked as they are rated)
+        self.may_exceed = not _charges_within_bound(compiled, limits)
         # what-if's wallets by start minute: (plan, "YYYY-MM-DDTHH:MM") -> the wallets by a_number of the rows of that
         # plan starting then (None: no wallet; False: the C loop leaves such rows to the caller), kept in the minute's
         # entry so that the C loop finds a row's wallet with no look-up of its own (rate_by_minute, whatif.Wallets)
@@ -219,6 +226,9 @@ class Evaluator:
                                 wallet, lambda v, zone, group, units: _facts_of_cdr(cdr, v, service, direction, zone, group, units))
         except _Unrated as u:
             return _unrated(cdr.cdr_id, u)
+        if beyond_bound(priced.charge):
+            _give_back(wallet, priced.uses)
+            return RatedCdr(cdr.cdr_id, RatingStatus.REJECTED, reason=_beyond_reason(priced.charge, priced.v.currency))
         return self._rated(cdr.cdr_id, cdr.b_number, priced)
 
     def price(self, plan_id: str, service: str, direction: str, visited: str, b_number: str, epoch: int, units: int,
@@ -499,20 +509,31 @@ class Evaluator:
         self._minutes.setdefault(plan_id, {})
         context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
                    self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
+        before = len(out)
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
-            return rate_columns(rows.columns, len(rows), start, out, context, sums)
+            stop = rate_columns(rows.columns, len(rows), start, out, context, sums)
+        # a charge beyond the bound is appended (not summed): rejected in place; what-if's estimate keeps the bundle
+        # units it took (the walk has rated the rows after it already)
+        for k in range(before, len(out) if self.may_exceed else before):
+            if beyond_bound(out[k][1]):
+                out[k] = _beyond_row(out[k])
+        return stop
 
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,
                   header: Sequence[str]) -> None:
+        check = self.may_exceed   # whether a charge may pass the bound (then each step's rows are checked)
         n = len(rows)
         i = 0
         while i < n:
+            done = len(out)
             if kernel is not None:
                 # the C loop takes every plain row it can; the Python loop then takes the one it stopped at
                 i = kernel(rows, i, out, context)
                 if i >= n:
-                    break
+                    if check:
+                        i = _reject_beyond_bound(out, done, rows, wallet_of, i)
+                    continue
                 j = self._rate_block(rows, i, i + 1, out, where, single, plan_list, wallet_of)
             else:
                 j = self._rate_block(rows, i, n, out, where, single, plan_list, wallet_of)
@@ -520,7 +541,7 @@ class Evaluator:
                 # a row neither loop prices: the per-CDR way, with full validation
                 out.append(self._row_slow(j, rows[j], single if plan_list is None else plan_list[j], wallet_of, header))  # type: ignore[arg-type]
                 j += 1
-            i = j
+            i = _reject_beyond_bound(out, done, rows, wallet_of, j) if check else j
 
     def _rate_block(self, rows: Sequence[Sequence[Any]], start: int, stop: int, out: list[Row], where: tuple[int, ...],
                     single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None) -> int:
@@ -972,6 +993,73 @@ class OneSpanMemo(dict[int, tuple[int, int, int]]):
             self.clear()
         hit = self[key] = Evaluator.one_span(self.rate, key)
         return hit
+
+
+def _charges_within_bound(compiled: CompiledPlans, limits: CdrLimits) -> bool:
+    """Whether every rate of a plan set charges any CDR ``limits`` allow at most MAX_AMOUNT_MICROS: the dearest price
+    per unit of each rate times the most units its unit may come to (plus an increment), plus its fees; a rate of a
+    model this does not know may exceed.  (Money-off discounts only lower a charge.)"""
+    most = {"second": limits.max_call_seconds, "byte": limits.max_volume_bytes, "event": limits.max_events}
+    anything = max(most.values())
+    for rate in compiled.rates.values():
+        model = rate.model
+        if isinstance(model, SteppedModel) and model.steps:
+            per_unit = max(Fraction(p, per) for _f, p, per, _inc in model.steps)
+            extra = max(inc for _f, _p, _per, inc in model.steps)
+            flat = 0
+        elif isinstance(model, TieredModel) and model.levels:
+            per_unit = Fraction(max(level[1] for level in model.levels), model.per)
+            extra = model.increment
+            flat = sum(level[2] for level in model.levels)
+        else:
+            return False
+        worst = per_unit * (most.get(rate.unit, anything) + extra) + flat + rate.connect_fee + rate.minimum_charge
+        if worst > MAX_AMOUNT_MICROS:
+            return False
+    return True
+
+
+def _beyond_reason(charge: int, currency: str) -> str:
+    return (f"rejected: charge: {format_micros(charge)} {currency} (the plan's prices times this usage) is beyond what one CDR "
+            f"is charged: at most {MAX_AMOUNT_MICROS // MICROS} currency units")
+
+
+def _reject_beyond_bound(out: list[Row], done: int, rows: Sequence[Any], wallet_of: WalletOf | None, upto: int) -> int:
+    """The rows rated last (``out[done:]``, ``out[k]`` being row ``k``) checked against MAX_AMOUNT_MICROS: the first
+    whose charge is beyond (a huge price times a long call or session) is rejected with its reason, and what it and
+    the rows after it took of their bundles goes back, those rows to be rated again: no charge that large is stored,
+    summed on a bill or sent as an int64, and no bundle unit is spent on it.  Where to go on from (``upto`` when
+    every row is within the bound)."""
+    bound = MAX_AMOUNT_MICROS
+    if len(out) <= done:
+        return upto
+    charges = [r[1] for r in islice(out, done, None)]
+    if max(charges) <= bound and min(charges) >= -bound:
+        return upto
+    for k in range(done, len(out)):
+        charge = out[k][1]
+        if -bound <= charge <= bound:
+            continue
+        if wallet_of is not None:
+            for j in range(k, len(out)):
+                uses = out[j][3]
+                if uses:
+                    _give_back(wallet_of(j, rows[j]), uses)
+        rejected = _beyond_row(out[k])
+        del out[k:]
+        out.append(rejected)
+        return k + 1
+    return upto
+
+
+def _beyond_row(row: Row) -> Row:
+    return (REJECTED, 0, _beyond_reason(row[1], getattr(row[4], "currency", "")), None, None, "", "", 0, "", None)
+
+
+def _give_back(wallet: dict[str, int] | None, uses: Iterable[tuple[str, int]]) -> None:
+    if wallet is not None:
+        for bid, units in uses:
+            wallet[bid] = wallet.get(bid, 0) + units
 
 
 def row_of(cdr: MediatedCdr) -> tuple[Any, ...]:

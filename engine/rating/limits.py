@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+from engine.money import MAX_AMOUNT_MICROS
+
 # earliest and latest start times rating accepts (a typo'd year is refused, not priced)
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
@@ -28,7 +30,7 @@ TEXT_LIMITS = {
 MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 256
-MAX_CHARGE_MICROS = 10**15   # a charge already on the record (TAP): a billion currency units
+MAX_CHARGE_MICROS = MAX_AMOUNT_MICROS   # a charge already on the record (TAP): the bound of every amount
 
 
 @dataclass(frozen=True)

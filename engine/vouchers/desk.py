@@ -100,7 +100,7 @@ class VoucherDesk:
         if TENANT_ID.match(owner):  # a malformed id is reported with the request's other problems by plan_batch
             with self._uow() as uow:
                 if uow.tenants.get(owner) is None:
-                    raise InvalidArgument.field("owner", f"there is no tenant {owner}")
+                    raise InvalidArgument.field("tenant_id", f"there is no tenant {owner}")
         for attempt in range(self.settings.serial_retries):
             now = self._clock.now()
             with self._uow() as uow:
@@ -294,7 +294,7 @@ class VoucherDesk:
             changes: dict[str, object] = {}
             if amendment.expires_at is not None:
                 if amendment.expires_at.tzinfo is None or amendment.expires_at <= now:
-                    errors.add("expires_at", "must be a time-zone-aware time in the future")
+                    errors.add("expire_time", "must be a time-zone-aware time in the future")
                 changes["expires_at"] = amendment.expires_at
             if amendment.face_value is not None:
                 try:
@@ -305,11 +305,11 @@ class VoucherDesk:
                     errors.add("face_value", str(exc))
             if amendment.owner is not None:
                 if not TENANT_ID.match(amendment.owner):
-                    errors.add("owner", f"{amendment.owner!r} is not a tenant id")
+                    errors.add("tenant_id", f"{amendment.owner!r} is not a tenant id")
                 else:
                     principal.require_tenant(amendment.owner)
                     if uow.tenants.get(amendment.owner) is None:
-                        errors.add("owner", f"there is no tenant {amendment.owner}")
+                        errors.add("tenant_id", f"there is no tenant {amendment.owner}")
                 changes["owner"] = amendment.owner
             if amendment.dealer is not None:
                 changes["dealer"] = amendment.dealer

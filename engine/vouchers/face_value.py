@@ -6,7 +6,8 @@ Built on :mod:`engine.money` (exact parsing) and :mod:`engine.currencies` (the I
 from __future__ import annotations
 
 from engine.currencies import MICROS_PER_UNIT, is_currency, minor_units
-from engine.money import AmountError, format_micros, parse_amount
+from engine.errors import shown
+from engine.money import AmountBeyondBound, AmountError, format_micros, parse_amount
 
 MAX_FACE_VALUE_MICROS = 10**15  # a billion units: far above any voucher, far below int64
 
@@ -30,6 +31,8 @@ def parse_face_value(value: object, currency: str) -> int:
     check_currency(currency)
     try:
         micros = parse_amount(value)
+    except AmountBeyondBound:
+        raise FaceValueError("money.range", f"face value {shown(value)} is too large") from None
     except AmountError as exc:
         raise FaceValueError("money.syntax", str(exc)) from None
     if micros <= 0:

@@ -85,12 +85,12 @@ def plan_batch(
         errors.add("currency" if exc.code == "currency.unknown" else "face_value", str(exc))
     expires_at = request.expires_at or now + timedelta(days=profile.validity_days)
     if expires_at.tzinfo is None:
-        errors.add("expires_at", "must carry a time zone (UTC)")
+        errors.add("expire_time", "must carry a time zone (UTC)")
     elif expires_at <= now:
-        errors.add("expires_at", "must be in the future")
+        errors.add("expire_time", "must be in the future")
     owner = request.owner or profile.owner
     if not TENANT_ID.match(owner):
-        errors.add("owner", f"{owner!r} is not a tenant id")
+        errors.add("tenant_id", f"{owner!r} is not a tenant id")
     if len(request.dealer) > DEALER_ID_MAX or (request.dealer and not request.dealer.isprintable()):
         errors.add("dealer", f"at most {DEALER_ID_MAX} printable characters")
     if first_serial < 1:

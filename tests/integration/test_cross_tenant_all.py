@@ -18,6 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -31,7 +32,9 @@ from engine.identity import Role
 from engine.plans.loader import plan_files
 from tests.integration.billing_support import ONE_YEAR, BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
 from tests.integration.cross_tenant import REFUSED, assert_all_refused, database_rows, probe_rpcs
+from tests.integration.helpers import field_violations, rpc_error
 from tests.integration.rpc_catalogue import every_registered_rpc
+from tests.integration.test_plans_rating import sample_files
 from tests.unit.vouchers.gpgkeys import GPG, make_key, stop_agent
 
 pytestmark = pytest.mark.integration
@@ -123,7 +126,7 @@ def alpha_objects(billing_stack: BillingStack, export_keys: dict[str, Any]) -> t
     alpha.billing.assign(account.account_id, sub_id)
     purchase_id = _alpha_add_on(s, sub_id, msisdn, account.account_id)
     prepaid = alpha.subscribers.provision("+33699000111", "208150000000111", "ACC-P", "TP_ALPHA_SIMPLE", payment_type="prepaid")
-    plan_version = alpha.plans.upload(plan_files(REPO / "plans"), tenant_id="mvno-alpha")
+    plan_version = alpha.plans.upload({f.path: f.content for f in sample_files(tenant="mvno-alpha")}, tenant_id="mvno-alpha")
     batch = alpha.vouchers.generate_batch("vp-alpha-eur-10", 3)
     alpha.vouchers.change_batch(batch.batch_id, "activate")
     revealer = RulebillClient(s.address, bearer(s, "mvno-alpha", Role.MVNO_ADMIN, ("voucher.reveal_pin",)))
@@ -222,3 +225,28 @@ def test_the_operator_reads_the_same_objects(billing_stack: BillingStack, alpha_
         "DiffPlanSetVersions", "GetAccount", "GetBatch", "GetBillRun", "GetBundleCounters", "GetFileSummary", "GetInvoice",
         "GetPlanSetVersion", "GetSubscriber", "GetTenant", "GetVoucher", "ListAccounts", "ListAddOns", "ListAuditEntries",
         "ListCreditAlerts", "ListInvoices", "ListPlanSetVersions", "ListRejects", "ListSubscribers", "ListTokens", "StreamVouchers"]
+
+
+def test_an_mvno_cannot_upload_the_operator_s_wholesale_price_of_its_own_traffic(billing_stack: BillingStack) -> None:
+    """A wholesale plan is what the operator charges an MVNO: an MVNO's plan set holding one (here the operator's own
+    TP_WS_ALPHA at price 0) is refused, with every plan it may not hold named at its file, line and column."""
+    s = billing_stack
+    files = {path: text.replace('price: "', 'price: "0') if path.startswith("rates/wholesale/") else text
+             for path, text in plan_files(REPO / "plans").items()}
+    clients = {who: s.client(*who) for who in (("mvno-alpha", "product_manager"), ("mvno-alpha", "mvno_admin"), ("mno", ""))}
+    before = database_rows(s.root.db)
+    for role in ("product_manager", "mvno_admin"):
+        err = rpc_error(lambda: clients[("mvno-alpha", role)].plans.upload(files), grpc.StatusCode.INVALID_ARGUMENT)
+        fields = field_violations(err)
+        assert "plans.wholesale-not-operator" in fields["files[tariff_plans/wholesale/TP_WS_ALPHA.yaml]:6:10"]
+        assert "plans.foreign-tenant" in fields["files[tariff_plans/wholesale/TP_WS_ALPHA.yaml]:5:9"]
+        assert "plans.foreign-tenant" in fields["files[tariff_plans/retail/TP_SMART_M.yaml]:5:9"]
+        assert "plans.wholesale-not-operator" in fields["files[tariff_plans/wholesale/TP_WS_BETA.yaml]:6:10"]
+        assert not any("TP_ALPHA_SIMPLE" in key for key in fields)
+    # nor may the operator upload them as alpha's set; ValidatePlanSet says the same to alpha
+    err = rpc_error(lambda: clients[("mno", "")].plans.upload(files, tenant_id="mvno-alpha"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "files[tariff_plans/wholesale/TP_WS_ALPHA.yaml]:6:10" in field_violations(err)
+    report = clients[("mvno-alpha", "product_manager")].plans.validate(files)
+    assert not report.valid and {(p.file, p.code) for p in report.problems} >= {
+        ("tariff_plans/wholesale/TP_WS_ALPHA.yaml", "plans.wholesale-not-operator"), ("tariff_plans/retail/TP_SMART_M.yaml", "plans.foreign-tenant")}
+    assert database_rows(s.root.db) == before

@@ -23,7 +23,9 @@ C = grpc.StatusCode
 REPO = Path(__file__).resolve().parents[2]
 
 
-def sample_files(change: dict[str, tuple[str, str]] | None = None) -> list[ppb.PlanFile]:
+def sample_files(change: dict[str, tuple[str, str]] | None = None, tenant: str = "") -> list[ppb.PlanFile]:
+    """The files of plans/ as an upload carries them (``change``: a replacement in some); ``tenant``: an MVNO's own
+    plan set, without the tariff plans of other tenants (an MVNO may hold only its own retail plans)."""
     root = REPO / "plans"
     out = []
     for p in sorted(root.rglob("*")):
@@ -31,6 +33,8 @@ def sample_files(change: dict[str, tuple[str, str]] | None = None) -> list[ppb.P
         if not p.is_file() or rel.startswith("vouchers/") or rel == "operator.yaml" or p.suffix not in (".yaml", ".prefixes"):
             continue
         text = p.read_text()
+        if tenant and rel.startswith("tariff_plans/") and f"\ntenant: {tenant}\n" not in text:
+            continue
         if change and rel in change:
             text = text.replace(*change[rel])
         out.append(ppb.PlanFile(path=rel, content=text))

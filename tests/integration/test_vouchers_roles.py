@@ -53,13 +53,30 @@ def test_a_csr_cannot_create_or_move_value(stack: Any) -> None:
     assert r.changed_count == 3
 
 
+def test_bad_times_and_tenants_are_named_by_the_request_s_fields(stack: Any) -> None:
+    """AmendVoucher and GenerateBatch name expire_time and tenant_id, as their requests do (not the engine's names)."""
+    op = vs(stack)
+    batch = generate(op, count=1)
+    past = Timestamp()
+    past.FromDatetime(stack.root.clock.now().replace(year=2001))
+    err = rpc_error(lambda: op.AmendVoucher(pb.AmendVoucherRequest(serial=batch.first_serial, expire_time=past, tenant_id="Not An Id")),
+                    C.INVALID_ARGUMENT)
+    assert set(field_violations(err)) == {"expire_time", "tenant_id"}
+    err = rpc_error(lambda: list(op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=1, expire_time=past))),
+                    C.INVALID_ARGUMENT)
+    assert set(field_violations(err)) == {"expire_time"}
+    err = rpc_error(lambda: list(op.GenerateBatch(pb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=1, tenant_id="mvno-nowhere"))),
+                    C.INVALID_ARGUMENT)
+    assert field_violations(err) == {"tenant_id": "there is no tenant mvno-nowhere"}
+
+
 def test_amend_refuses_an_owner_that_does_not_exist(stack: Any) -> None:
     op = vs(stack)
     batch = generate(op, count=1)
     before = audit_count(stack)
     err = rpc_error(lambda: op.AmendVoucher(pb.AmendVoucherRequest(serial=batch.first_serial, tenant_id="mvno-nowhere")),
                     C.INVALID_ARGUMENT)
-    assert field_violations(err) == {"owner": "there is no tenant mvno-nowhere"}
+    assert field_violations(err) == {"tenant_id": "there is no tenant mvno-nowhere"}
     assert audit_count(stack) == before and op.GetVoucher(pb.GetVoucherRequest(serial=batch.first_serial)).voucher.tenant_id == "mno"
     assert op.AmendVoucher(pb.AmendVoucherRequest(serial=batch.first_serial, tenant_id="mvno-beta")).voucher.tenant_id == "mvno-beta"
 

@@ -46,11 +46,11 @@ def test_what_if_on_a_period_replays_the_stored_cdrs(stack) -> None:  # type: ig
 
     # an MVNO replays only its own stored traffic
     alpha = plans(stack, "mvno-alpha")
-    a1 = alpha.UploadPlanSet(ppb.UploadPlanSetRequest(files=sample_files())).version
+    a1 = alpha.UploadPlanSet(ppb.UploadPlanSetRequest(files=sample_files(tenant="mvno-alpha"))).version
     alpha.ActivatePlanSetVersion(ppb.ActivatePlanSetVersionRequest(version=a1.version))
-    a2 = alpha.UploadPlanSet(ppb.UploadPlanSetRequest(files=sample_files())).version
+    a2 = alpha.UploadPlanSet(ppb.UploadPlanSetRequest(files=sample_files(tenant="mvno-alpha"))).version
     mine = alpha.WhatIf(ppb.WhatIfRequest(candidate_version=a2.version, period_start=stamp(DAY[0]), period_end=stamp(DAY[1]),
-                                          default_tariff_plan="TP_SMART_M"))
+                                          default_tariff_plan="TP_ALPHA_SIMPLE"))
     alpha_cdrs = [c for c in cdrs if c.tenant_id == "mvno-alpha"]
     assert 0 < sum(x.cdrs for x in mine.lines) == len(alpha_cdrs) < 6
 

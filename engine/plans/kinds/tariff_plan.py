@@ -87,7 +87,7 @@ def parse(node: MarkedMap, ctx: Ctx, path: Path) -> TariffPlan:
     elif not raw_versions and "versions" in node:
         ctx.problem(node.mark_of("versions"), "plans.no-versions", f"{pid}: a tariff plan needs at least one version")
     return TariffPlan(pid, name, tenant, segment, customer or "", currency, tuple(versions), node.mark, version_change, extends,
-                      {"extends": node.mark_of("extends")})
+                      {"extends": node.mark_of("extends"), "tenant": node.mark_of("tenant"), "segment": node.mark_of("segment")})
 
 
 def _version(item: object, ctx: Ctx, pid: str, fallback: Mark, currency: str) -> PlanVersion | None:

@@ -134,3 +134,20 @@ def test_a_tap_file_refused_by_clearing_validation_still_writes_its_rejects_file
     lines = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert lines and all(line["level"] == "file" for line in lines)
     assert json.loads(out)["summary"]["file_error"]["code"] == lines[0]["code"] == "audit-mismatch"
+
+
+def test_a_local_tap3_file_beyond_max_tap3_bytes_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local CLI holds a TAP file to the server's bound (setting max_tap3_bytes): a TAP file is decoded whole in
+    memory, so a larger one is refused unread, nothing written."""
+    monkeypatch.setenv("RULEBILL_MAX_TAP3_BYTES", "1000")
+    outputs = ("--out", str(tmp_path / "t.cdr.csv"), "--rejects", str(tmp_path / "t.jsonl"))
+    big = tmp_path / "big.ber"
+    big.write_bytes(b"\x61" + b"\x00" * 1000)
+    code, out, err = _run(str(big), "--format", "tap3", *outputs)
+    assert code == 1 and out == ""
+    assert "1,001 bytes, more than the 1,000 of the setting max_tap3_bytes" in err and "nothing was written" in err
+    assert not (tmp_path / "t.cdr.csv").exists() and not (tmp_path / "t.jsonl").exists()
+    at_bound = tmp_path / "at.ber"
+    at_bound.write_bytes(b"\x61" + b"\x00" * 999)
+    code, _, err = _run(str(at_bound), "--format", "tap3", *outputs)
+    assert "max_tap3_bytes" not in err   # read and decoded (and refused by the decoder: it is no TAP file)

@@ -191,7 +191,7 @@ def test_amend_is_refused_when_the_state_forbids_it(world: World) -> None:
     assert err.value.reason == "VOUCHER_TRANSITION_REFUSED" and "damaged" in err.value.message
     with pytest.raises(InvalidArgument) as bad:
         world.desk.amend(ADMIN, 1, VoucherAmendment(face_value="1.001", expires_at=T0 - timedelta(days=1)))
-    assert sorted(v.field for v in bad.value.violations) == ["expires_at", "face_value"]
+    assert sorted(v.field for v in bad.value.violations) == ["expire_time", "face_value"]
 
 
 def test_key_rotation_rewraps_without_touching_vouchers(world: World, keys: StaticKeyProvider) -> None:
@@ -294,7 +294,7 @@ def test_amend_refuses_an_owner_that_does_not_exist(world: World) -> None:
     world.batch(count=1)
     with pytest.raises(InvalidArgument) as err:
         world.desk.amend(ADMIN, 1, VoucherAmendment(owner="mvno-gamma"))
-    assert [(v.field, v.description) for v in err.value.violations] == [("owner", "there is no tenant mvno-gamma")]
+    assert [(v.field, v.description) for v in err.value.violations] == [("tenant_id", "there is no tenant mvno-gamma")]
     assert world.store.state.vouchers[1].owner == "mno"
 
 

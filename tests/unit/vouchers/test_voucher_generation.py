@@ -57,7 +57,7 @@ def test_every_bad_field_is_reported_at_once(profiles: ProfileCatalogue, keys: S
     request = BatchRequest("vp-mno-eur-10", 0, face_value="1.234", expires_at=T0 - timedelta(days=1), owner="Not A Tenant")
     with pytest.raises(InvalidArgument) as err:
         _plan(profiles, keys, request)
-    assert sorted(v.field for v in err.value.violations) == ["count", "expires_at", "face_value", "owner"]
+    assert sorted(v.field for v in err.value.violations) == ["count", "expire_time", "face_value", "tenant_id"]
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_every_bad_field_is_reported_at_once(profiles: ProfileCatalogue, keys: S
         (BatchRequest("vp-mno-eur-10", 1, face_value="0"), "face_value"),
         (BatchRequest("vp-mno-eur-10", 1, face_value="-1.00"), "face_value"),
         (BatchRequest("vp-mno-eur-10", 1, currency="JPY"), "face_value"),  # 10.00 fits; check a fraction instead below
-        (BatchRequest("vp-mno-eur-10", 1, expires_at=T0.replace(tzinfo=None)), "expires_at"),
+        (BatchRequest("vp-mno-eur-10", 1, expires_at=T0.replace(tzinfo=None)), "expire_time"),
         (BatchRequest("vp-mno-eur-10", 1, dealer="x" * 65), "dealer"),
     ],
 )
