@@ -9,10 +9,14 @@ the CDRs of a usage line and round once to find the line's amount.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from engine.billing.lineforms import LineForms
 
 
 class Delivery(str, Enum):
@@ -233,6 +237,14 @@ class BillLine:
     exact_micros: Fraction | int = 0  # usage: the unrounded sum of the CDR charges
     advance: bool = False     # a fee for the coming cycle, billed in advance
     ref_line_id: str = ""     # credit note: the invoice line it credits
+
+    @cached_property
+    def forms(self) -> LineForms:
+        """The parts of this line's texts (UBL, the stored bill's JSON) that its kind, name, rate, item and period fix,
+        shared by every line of that shape (engine.billing.lineforms); found once per line, whichever text asks first."""
+        from engine.billing.lineforms import forms_of
+
+        return forms_of(self)
 
 
 @dataclass(frozen=True)
