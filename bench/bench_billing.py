@@ -28,11 +28,13 @@ per-CDR key of frozen CDRs cost (before billing_0008).
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
   take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
   transaction per batch; the
-  batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL).
+  batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL), started
+  before the run and kept (``BillRunner.warm_workers``, what the server does as it starts): their start-up (imports,
+  runner, plan set compiled) is reported apart, not in the run's time.
 * **validation** (reported apart) -- per invoice, of a sample of the issued documents: lxml against the OASIS
   UBL 2.1 XSD, and saxonche running the EN 16931 validation XSLT (needs ../shared/conformance).
 
-Reported: wall time; CPU time of this process, of its worker processes, and of the PostgreSQL server (its
+Reported: wall time; CPU time of this process, of its worker processes (read from /proc while they live), and of the PostgreSQL server (its
 postmaster and backends, read from /proc when the data directory's postmaster.pid is readable); invoices/s,
 CDRs/s; load average before each part.
 """

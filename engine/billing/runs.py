@@ -77,7 +77,7 @@ from engine.billing.ports import (
 from engine.billing.profile import BillingProfile
 from engine.billing.timeline import final_bill_period, interim_period, next_due_period, period_for_cycle_date, service_of
 from engine.billing.ubl import Document, render_ubl, render_ubl_parts
-from engine.billing.usage_blocks import UsageBlock, block_fit
+from engine.billing.usage_blocks import Fit, UsageBlock, block_fit
 from engine.clock import Clock
 from engine.billing.workers import WorkerFactory, WorkerPool, worker_batch
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
@@ -521,13 +521,14 @@ class BillRunner:
                 ends.append(local_midnight(j.period.end, tz))
             usage: dict[str, list[RatedUsage]] = {}
             since = min(starts) - timedelta(days=profile.late_usage_days) if starts else datetime.min
-            fits: set[int] = set()
+            fits: dict[int, Fit] = {}
             one_by_one = msisdns
             if msisdns and blocks:
                 block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends))}
                 for j, end in zip(jobs, ends):
-                    if self._fits(j, services_of[id(j)], block_of, end):
-                        fits.add(id(j))
+                    fit = self._fit(j, services_of[id(j)], block_of, end)
+                    if fit.fits:
+                        fits[id(j)] = fit
                 one_by_one = sorted({a.msisdn for j in jobs if id(j) not in fits for a in j.assignments})
             if one_by_one:
                 for u in uow.unbilled_usage(tenant, one_by_one, since, max(ends)):
@@ -558,7 +559,8 @@ class BillRunner:
                 tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks))
+                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks,
+                fits[id(j)] if mine_blocks is not None else None))
         return out
 
     @staticmethod
@@ -567,9 +569,9 @@ class BillRunner:
         return [service_of(a, f, tz) for a in job.assignments if (f := facts.get(a.subscriber_id)) is not None]
 
     @staticmethod
-    def _fits(job: _Job, services: Sequence[SubscriberService], block_of: Mapping[str, UsageBlock], end_at: datetime) -> bool:
+    def _fit(job: _Job, services: Sequence[SubscriberService], block_of: Mapping[str, UsageBlock], end_at: datetime) -> Fit:
         mine = tuple(block_of[n] for n in dict.fromkeys(s.msisdn for s in services) if n in block_of)
-        return block_fit(mine, services, ZoneInfo(job.account.time_zone), job.account.currency, end_at).fits
+        return block_fit(mine, services, ZoneInfo(job.account.time_zone), job.account.currency, end_at)
 
     def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest, skipped: int, now: datetime) -> _Tally:
         tenant = run.tenant_id
