@@ -53,6 +53,11 @@ class WorkerPool:
     def serves(self, factory: WorkerFactory, size: int) -> bool:
         return self.factory is factory and self.size == size
 
+    @property
+    def started(self) -> bool:
+        """Whether its processes were started (by ``warm`` or a run) and not closed since."""
+        return self._pool is not None
+
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:

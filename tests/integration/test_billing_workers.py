@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from engine.billing.ports import RunMode
 from engine.billing.runs import RunRequest
 from engine.identity import SYSTEM
+from servers.billing_service import start_scheduler
 from servers.root import Root
 from store.billing import billing_invoices, billing_frozen_usage
 from tests.integration.billing_support import validate_all_documents
@@ -58,7 +59,11 @@ def test_the_worker_processes_start_before_the_run_and_serve_the_runs_after(work
     # as the server does at its start (servers.billing_service.start_scheduler): the workers' start-up (imports, runner,
     # plan set compiled) is not paid in a run, and every run after finds them ready
     runs = worker_root.billing.runs
-    runs.batch_size, runs.workers, runs.process_min_accounts = 6, 2, 0
+    runs.batch_size, runs.process_min_accounts = 6, 0
+    assert runs.workers == 2
+    assert start_scheduler(worker_root) is None, "no scheduler configured: the workers are started all the same"
+    pool = runs.worker_pool()
+    assert pool is not None and pool.started, "the server's start started the bill runs' worker processes"
     assert runs.warm_workers(wait=True)
     started = sorted(_children())
     assert len(started) == 2, started
