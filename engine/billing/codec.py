@@ -27,9 +27,8 @@ from engine.billing.model import (
     TaxSubtotal,
     Totals,
 )
-from engine.billing.lineforms import line_json
+from engine.billing.lineforms import line_dict, line_json, shared_tax_dict as _tax_dict, tax_dict
 from engine.billing.ports import StoredBill
-from engine.billing.taxes import RateMemo
 from engine.billing.ubl import usage_from_document
 
 
@@ -37,35 +36,8 @@ def _d(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def tax_dict(t: TaxRate) -> dict[str, Any]:
-    return {"code": t.code, "percent": [t.percent.numerator, t.percent.denominator], "exemption_code": t.exemption_code,
-            "exemption_reason": t.exemption_reason}
-
-
-# the bills of a run share a few rates: each one's dict built once and shared by the lines' dicts, which the JSON
-# encoder only reads (line_dict, adjustment_dict)
-_shared_tax_dict: RateMemo[tuple[()], dict[str, Any]] = RateMemo(lambda t, _key: tax_dict(t), 256)
-
-
-def _tax_dict(t: TaxRate) -> dict[str, Any]:
-    return _shared_tax_dict(t, ())
-
-
 def tax_from(d: dict[str, Any]) -> TaxRate:
     return TaxRate(d["code"], Fraction(*d["percent"]), d["exemption_code"], d["exemption_reason"])
-
-
-def line_dict(ln: BillLine) -> dict[str, Any]:
-    exact = ln.exact_micros
-    return {
-        "line_id": ln.line_id, "charge_type": ln.charge_type._value_, "description": ln.description, "amount": ln.amount_micros,
-        "tax": _tax_dict(ln.tax), "tax_category": ln.tax_category, "subscriber_id": ln.subscriber_id, "msisdn": ln.msisdn,
-        "item_id": ln.item_id, "service": ln.service, "destination": ln.destination, "tariff_plan": ln.tariff_plan,
-        "period_start": ln.period_start.isoformat() if ln.period_start else None,
-        "period_end": ln.period_end.isoformat() if ln.period_end else None, "quantity": ln.quantity,
-        "exact": [exact.numerator, exact.denominator] if isinstance(exact, Fraction) else [int(exact), 1], "advance": ln.advance,
-        "ref_line_id": ln.ref_line_id,
-    }
 
 
 def line_from(d: dict[str, Any]) -> BillLine:

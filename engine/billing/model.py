@@ -12,10 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from engine.billing.lineforms import LineForms
+from typing import Any, NamedTuple
 
 
 class Delivery(str, Enum):
@@ -236,27 +233,6 @@ class BillLine:
     exact_micros: Fraction | int = 0  # usage: the unrounded sum of the CDR charges
     advance: bool = False     # a fee for the coming cycle, billed in advance
     ref_line_id: str = ""     # credit note: the invoice line it credits
-
-    if TYPE_CHECKING:
-        forms: LineForms     # (_FormsOf below: not a field)
-
-
-class _FormsOf:
-    """``BillLine.forms``: the parts of a line's texts (UBL, the stored bill's JSON) that its kind, name, rate, item and
-    period fix, shared by every line of that shape (engine.billing.lineforms).  Found once per line, whichever text
-    asks first, and kept in the line's own dict, which attribute look-ups read before this (no method call, no lock
-    as functools.cached_property takes); not a field: equality, replace() and asdict() ignore it."""
-
-    def __get__(self, line: BillLine | None, owner: type | None = None) -> Any:
-        if line is None:
-            return self
-        from engine.billing.lineforms import forms_of
-
-        found = line.__dict__["forms"] = forms_of(line)
-        return found
-
-
-BillLine.forms = _FormsOf()  # type: ignore[misc,assignment]
 
 
 @dataclass(frozen=True)

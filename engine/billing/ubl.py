@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 
 from engine.billing.model import Account, Adjustment, BillLine, DocumentKind, RatedUsage, TaxRate, TaxSubtotal, Totals
 from engine.billing.profile import BillingProfile
+from engine.billing.taxes import RateMemo
 from engine.billing.usage_blocks import csv_row
 from engine.currencies import minor_units
 from engine.money import MAX_DECIMALS, MICROS, RoundingMode, format_amount, format_micros, parse_amount, round_fraction
@@ -293,28 +294,29 @@ def _line(line: BillLine, tag: str, qty_tag: str, amt: _Amounts) -> str:
     # the quantity is 1 (or -1 for a negative line): the CDR count or days are in the description,
     # so quantity x price = line amount holds exactly and the price is never negative (BR-27)
     micros = line.amount_micros
-    forms = line.forms        # the parts its kind, name, rate, item and period fix (engine.billing.lineforms)
-    kind = forms.kind
+    kind = line.charge_type._value_   # the member's value as stored (Enum.value is a Python-level descriptor, read per line)
     detail = f"+{line.msisdn}" if line.msisdn else ""
     count = (f"{line.quantity} CDRs" if kind == "usage" else f"{line.quantity} days" if kind in ("fee", "bundle_fee") else "")
     if count:
         detail = f"{detail}, {count}" if detail else count
     return (f'<cac:{tag}><cbc:ID>{e(line.line_id)}</cbc:ID><cbc:{qty_tag} unitCode="C62">{"-1" if micros < 0 else "1"}</cbc:{qty_tag}>'
-            f"<cbc:LineExtensionAmount{cur}>{amt(micros)}</cbc:LineExtensionAmount>{forms.ubl_period}"
-            f"<cac:Item>{f'<cbc:Description>{e(detail)}</cbc:Description>' if detail else ''}{forms.ubl_item}"
+            f"<cbc:LineExtensionAmount{cur}>{amt(micros)}</cbc:LineExtensionAmount>{_line_period(line.period_start, line.period_end)}"
+            f"<cac:Item>{f'<cbc:Description>{e(detail)}</cbc:Description>' if detail else ''}"
+            f"{_line_item(line.tax, (line.description, line.item_id, kind))}"
             f"<cac:Price><cbc:PriceAmount{cur}>{amt(-micros if micros < 0 else micros)}</cbc:PriceAmount></cac:Price></cac:{tag}>")
 
 
-def line_period(start: date | None, end: date | None) -> str:
-    """A line's period (the same few on every bill of a run; engine.billing.lineforms keeps it per line shape)."""
+@lru_cache(maxsize=256)
+def _line_period(start: date | None, end: date | None) -> str:
+    """A line's period (the same few on every bill of a run)."""
     if start is None or end is None:
         return ""
     return (f"<cac:InvoicePeriod><cbc:StartDate>{start.isoformat()}</cbc:StartDate>"
             f"<cbc:EndDate>{(end - _DAY).isoformat()}</cbc:EndDate></cac:InvoicePeriod>")
 
 
-def line_item(tax: TaxRate, key: tuple[str, str, str]) -> str:
-    """The item of a line from its name on (engine.billing.lineforms keeps it per line shape)."""
+def _new_line_item(tax: TaxRate, key: tuple[str, str, str]) -> str:
+    """The item of a line from its name on: the same for a plan's fee or a destination's usage on every bill of a run."""
     description, item_id, kind = key
     item = (f"<cac:SellersItemIdentification><cbc:ID>{e(item_id)}</cbc:ID></cac:SellersItemIdentification>" if item_id else "")
     return (f"<cbc:Name>{e(description)}</cbc:Name>{item}{_tax_category('ClassifiedTaxCategory', tax)}"
@@ -323,3 +325,4 @@ def line_item(tax: TaxRate, key: tuple[str, str, str]) -> str:
 
 
 _DAY = timedelta(days=1)
+_line_item: RateMemo[tuple[str, str, str], str] = RateMemo(_new_line_item)

@@ -24,18 +24,15 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from engine.errors import rebuilt_error
 
-if TYPE_CHECKING:
-    from engine.billing.ports import BillRun
-    from engine.billing.runs import BillRunner, RunRequest, _Job, _Tally
-
 log = logging.getLogger("rulebill.billing")
 
-# builds a worker process's own runner (its own database engine); picklable: sent to each worker process
-WorkerFactory = Callable[[], "BillRunner"]
+# builds a worker process's own runner (an engine.billing.runs.BillRunner on its own database engine); picklable: sent
+# to each worker process (this module does not import runs, which imports it)
+WorkerFactory = Callable[[], Any]
 WORKER_GC_YOUNG = 20_000      # a worker process's threshold for the cyclic collector's youngest generation (_start_worker)
 
 
@@ -104,7 +101,7 @@ class WorkerPool:
 
 
 # -- in the worker process --------------------------------------------------------------------
-_worker_runner: BillRunner | None = None
+_worker_runner: Any = None      # the worker's BillRunner
 
 
 def _start_worker(factory: WorkerFactory, parent_pid: int, ready: Any = None) -> None:
@@ -138,7 +135,8 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def worker_batch(run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
+def worker_batch(run: Any, jobs: list[Any], request: Any, now: datetime) -> Any:
+    """BillRunner._batch(run, jobs, request, now) in this worker process: its tally, or its error as itself."""
     assert _worker_runner is not None
     try:
         return _worker_runner._batch(run, jobs, request, now)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
