@@ -344,8 +344,11 @@ def _scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
 
 
 def start_scheduler(root: Root) -> threading.Event | None:
-    """When ``billing_scheduler_seconds`` is set: a daemon thread running the billing scheduler's rounds until the
+    """Billing's background work as the server starts: the bill runs' worker processes started (PostgreSQL: each
+    imports, builds its runner and compiles the plan sets now, not in the first large run; engine.billing.workers),
+    and, when ``billing_scheduler_seconds`` is set, a daemon thread running the billing scheduler's rounds until the
     returned event is set (``serve`` sets it on shutdown)."""
+    root.billing.runs.warm_workers()
     every = float(root.settings.billing_scheduler_seconds or 0)
     if every <= 0:
         return None

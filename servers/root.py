@@ -105,6 +105,7 @@ class Root:
         # as tests and embedders do) must not keep asking a database that may be gone
         if self.health is not None:
             self.health.stop()
+        self.billing.runs.close()   # the bill runs' worker processes, kept from their first run
         self.db.dispose()
         if self.uow.read_engine is not None:
             self.uow.read_engine.dispose()

@@ -27,8 +27,8 @@ from engine.billing.model import (
     TaxSubtotal,
     Totals,
 )
+from engine.billing.lineforms import line_dict, line_json, shared_tax_dict as _tax_dict, tax_dict
 from engine.billing.ports import StoredBill
-from engine.billing.taxes import RateMemo
 from engine.billing.ubl import usage_from_document
 
 
@@ -36,35 +36,8 @@ def _d(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def tax_dict(t: TaxRate) -> dict[str, Any]:
-    return {"code": t.code, "percent": [t.percent.numerator, t.percent.denominator], "exemption_code": t.exemption_code,
-            "exemption_reason": t.exemption_reason}
-
-
-# the bills of a run share a few rates: each one's dict built once and shared by the lines' dicts, which the JSON
-# encoder only reads (line_dict, adjustment_dict)
-_shared_tax_dict: RateMemo[tuple[()], dict[str, Any]] = RateMemo(lambda t, _key: tax_dict(t), 256)
-
-
-def _tax_dict(t: TaxRate) -> dict[str, Any]:
-    return _shared_tax_dict(t, ())
-
-
 def tax_from(d: dict[str, Any]) -> TaxRate:
     return TaxRate(d["code"], Fraction(*d["percent"]), d["exemption_code"], d["exemption_reason"])
-
-
-def line_dict(ln: BillLine) -> dict[str, Any]:
-    exact = ln.exact_micros
-    return {
-        "line_id": ln.line_id, "charge_type": ln.charge_type._value_, "description": ln.description, "amount": ln.amount_micros,
-        "tax": _tax_dict(ln.tax), "tax_category": ln.tax_category, "subscriber_id": ln.subscriber_id, "msisdn": ln.msisdn,
-        "item_id": ln.item_id, "service": ln.service, "destination": ln.destination, "tariff_plan": ln.tariff_plan,
-        "period_start": ln.period_start.isoformat() if ln.period_start else None,
-        "period_end": ln.period_end.isoformat() if ln.period_end else None, "quantity": ln.quantity,
-        "exact": [exact.numerator, exact.denominator] if isinstance(exact, Fraction) else [int(exact), 1], "advance": ln.advance,
-        "ref_line_id": ln.ref_line_id,
-    }
 
 
 def line_from(d: dict[str, Any]) -> BillLine:
@@ -121,13 +94,24 @@ def usage_from(r: list[Any]) -> RatedUsage:
 
 
 def bill_dict(b: Bill, with_usage: bool = True) -> dict[str, Any]:
+    return {**_bill_head(b), "lines": [line_dict(ln) for ln in b.lines], **_bill_tail(b, with_usage)}
+
+
+def _bill_head(b: Bill) -> dict[str, Any]:
+    """A bill's keys before its lines."""
     p = b.period
     return {
         "tenant_id": b.tenant_id, "account": account_dict(b.account),
         "period": {"start": p.start.isoformat(), "end": p.end.isoformat(), "cycle_start": p.cycle_start.isoformat(),
                    "cycle_end": p.cycle_end.isoformat(), "next_end": p.next_end.isoformat(), "final": p.final},
         "currency": b.currency, "issue_date": b.issue_date.isoformat(), "due_date": b.due_date.isoformat(),
-        "lines": [line_dict(ln) for ln in b.lines], "adjustments": [adjustment_dict(a) for a in b.adjustments],
+    }
+
+
+def _bill_tail(b: Bill, with_usage: bool) -> dict[str, Any]:
+    """A bill's keys after its lines."""
+    return {
+        "adjustments": [adjustment_dict(a) for a in b.adjustments],
         "taxes": [{"tax": tax_dict(t.tax), "taxable": t.taxable_micros, "amount": t.tax_micros} for t in b.taxes],
         "totals": {"line_extension": b.totals.line_extension, "allowances": b.totals.allowances, "charges": b.totals.charges,
                    "tax_exclusive": b.totals.tax_exclusive, "tax": b.totals.tax, "tax_inclusive": b.totals.tax_inclusive,
@@ -136,6 +120,14 @@ def bill_dict(b: Bill, with_usage: bool = True) -> dict[str, Any]:
         "usage": [usage_dict(u) for u in b.usage] if with_usage else None,
         "usage_line_ids": list(b.usage_line_ids) if with_usage else None,
     }
+
+
+def bill_json(b: Bill, with_usage: bool = True) -> str:
+    """``json.dumps(bill_dict(b, with_usage), separators=(",", ":"))``, the same text, its lines written from their
+    shapes (engine.billing.lineforms) rather than a dict each encoded again."""
+    head = json.dumps(_bill_head(b), separators=(",", ":"))
+    tail = json.dumps(_bill_tail(b, with_usage), separators=(",", ":"))
+    return f'{head[:-1]},"lines":[{",".join(map(line_json, b.lines))}],{tail[1:]}'
 
 
 def bill_from(d: dict[str, Any], usage: tuple[RatedUsage, ...] | None = None, usage_line_ids: tuple[str, ...] | None = None) -> Bill:
@@ -167,6 +159,11 @@ def pack(data: dict[str, Any]) -> bytes:
     # keys in the order the dicts above build them (fixed, so the text is as stable as sorted): sorting every dict's
     # keys doubled the encoder's time, paid once per issued invoice
     return compress(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+
+
+def pack_bill(b: Bill, with_usage: bool = True) -> bytes:
+    """``pack(bill_dict(b, with_usage))``: the same bytes (a bill run stores one per invoice)."""
+    return compress(bill_json(b, with_usage).encode("utf-8"))
 
 
 def unpack(blob: bytes) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from engine.billing.model import (
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.taxes import TaxProblem, tax_breakdown
-from engine.billing.usage_blocks import UsageBlock, block_fit, fill_line_ids, merge_rows
+from engine.billing.usage_blocks import Fit, UsageBlock, block_fit, fill_line_ids, merge_rows
 from engine.currencies import minor_units
 from engine.errors import FailedPrecondition, FieldViolation
 from engine.money import MAX_AMOUNT_MICROS, RoundingMode, beyond_bound, format_amount, round_micros
@@ -79,6 +79,8 @@ class BillInputs:
     bundles: tuple[BundleUse, ...] = ()
     # the usage as summed blocks instead of CDRs (a bill run, when block_fit says the bill comes out the same)
     usage_blocks: tuple[UsageBlock, ...] | None = None
+    # their fit (block_fit), when the bill run found it already, deciding to read the blocks: not looked for twice
+    usage_fit: Fit | None = None
 
 
 def account_problems(account: Account, profile: BillingProfile, catalogue: BillingCatalogue) -> tuple[list[FieldViolation], TaxExemption | None]:
@@ -306,7 +308,9 @@ def _sum_blocks(inputs: BillInputs, tz: ZoneInfo, end_at: datetime,
     """The usage lines' sums from the account's block: the same keys and sums as the loop over its CDRs; returns who
     owns each block (by number)."""
     assert inputs.usage_blocks is not None
-    fit = block_fit(inputs.usage_blocks, inputs.services, tz, inputs.account.currency, end_at)
+    fit = inputs.usage_fit
+    if fit is None:
+        fit = block_fit(inputs.usage_blocks, inputs.services, tz, inputs.account.currency, end_at)
     if not fit.fits:
         raise ValueError(f"account {inputs.account.account_id}: its usage blocks do not fit the bill (compute it CDR by CDR)")
     for block in inputs.usage_blocks:

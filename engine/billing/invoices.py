@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from engine import audit
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.chargerules import rule_charge
-from engine.billing.codec import bill_dict, bill_of, pack
+from engine.billing.codec import bill_of, pack_bill
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
 from engine.billing.cycles import local_day
@@ -134,7 +134,7 @@ class InvoiceDesk:
                     bill = self.bill_of(d)
                     xml = render_ubl(document_for(bill, number, profile))
                     issued = replace(d.invoice, state=InvoiceState.ISSUED, number=number, issue_time=now)
-                    uow.update_invoice(issued, xml, pack(bill_dict(bill, with_usage=False)))
+                    uow.update_invoice(issued, xml, pack_bill(bill, with_usage=False))
                     uow.update_claim_status(tenant, issued.account_id, issued.period_start, PeriodStatus.INVOICED)
                     account = uow.get_account(tenant, issued.account_id)
                     if account is not None:
@@ -204,7 +204,7 @@ class InvoiceDesk:
         note = Invoice("cn_" + secrets.token_hex(8), inv.tenant_id, inv.account_id, DocumentKind.CREDIT_NOTE, InvoiceState.ISSUED, number,
                        profile.credit_note_series, inv.period_start, inv.period_end, inv.currency, today, None, parts.totals,
                        reference_id=inv.invoice_id, reason=reason, create_time=now, issue_time=now, lines=parts.lines)
-        uow.add_invoices([StoredBill(note, pack(bill_dict(note_bill, with_usage=False)), xml)])
+        uow.add_invoices([StoredBill(note, pack_bill(note_bill, with_usage=False), xml)])
         owed_before = max(inv.totals.payable - inv.paid_micros - inv.credited_micros, 0)
         to_account = amount - min(amount, owed_before)
         credited = inv.credited_micros + amount
@@ -258,7 +258,7 @@ class InvoiceDesk:
                           profile.invoice_series, inv.period_start, inv.period_end, inv.currency, bill.issue_date, bill.due_date,
                           bill.totals, run_id=inv.run_id, reference_id=inv.invoice_id, reason=reason, create_time=now, issue_time=now,
                           lines=bill.lines)
-            uow.add_invoices([StoredBill(new, pack(bill_dict(bill, with_usage=False)), xml)])
+            uow.add_invoices([StoredBill(new, pack_bill(bill, with_usage=False), xml)])
             uow.move_frozen_usage(inv.invoice_id, new.invoice_id, [(u.cdr_id, u.charge_micros) for u in bill.usage])
             if bill.one_off_ids:
                 uow.mark_charges(inv.tenant_id, bill.one_off_ids, new.invoice_id)

@@ -33,14 +33,9 @@ each batch's transaction.
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
-import multiprocessing
-import os
-import pickle
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -50,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from engine import audit
 from engine.billing.catalogue import BillingCatalogue
-from engine.billing.codec import bill_dict, pack
+from engine.billing.codec import pack_bill
 from engine.billing.compute import BillInputError, BillInputs, compute_bill
 from engine.billing.cycles import counter_cycles, local_day, local_midnight
 from engine.billing.delivery import outbox_entries
@@ -81,10 +76,11 @@ from engine.billing.ports import (
 )
 from engine.billing.profile import BillingProfile
 from engine.billing.timeline import final_bill_period, interim_period, next_due_period, period_for_cycle_date, service_of
-from engine.billing.ubl import Document, render_ubl
-from engine.billing.usage_blocks import UsageBlock, block_fit
+from engine.billing.ubl import Document, render_ubl, render_ubl_parts
+from engine.billing.usage_blocks import Fit, UsageBlock, block_fit
 from engine.clock import Clock
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, rebuilt_error
+from engine.billing.workers import WorkerFactory, WorkerPool, worker_batch
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import SYSTEM, Permission, Principal
 
 log = logging.getLogger("rulebill.billing")
@@ -97,10 +93,7 @@ DEFAULT_WORKERS = 2
 MAX_BATCH_RETRIES = 3
 
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
-# builds a worker process's own runner (its own database engine); picklable: sent to each worker process
-WorkerFactory = Callable[[], "BillRunner"]
-WORKER_GC_YOUNG = 20_000      # a worker process's threshold for the cyclic collector's youngest generation (_start_worker)
-PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: starting a worker (imports, plan set) costs seconds
+PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: a worker not started yet (imports, plan set) costs seconds
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ class _Job:
     period: BillPeriod
     bill: Bill | None = None
     error: str = ""
-    xml: bytes = b""
+    xml: tuple[str, bytes, str] = ("", b"", "")   # the document around its usage attachment (render_ubl_parts)
     close: bool = False
     credits: tuple[tuple[str, int], ...] = ()
 
@@ -167,6 +160,45 @@ class BillRunner:
         self.workers = max(1, workers)   # batches of one run in parallel, each on its own connection
         self.worker = worker             # set: the batches of large runs go to worker processes
         self.process_min_accounts = PROCESS_MIN_ACCOUNTS
+        self._pool: WorkerPool | None = None   # the worker processes, kept from their first run (engine.billing.workers)
+        self._pool_lock = threading.Lock()
+
+    # -- worker processes ------------------------------------------------------------------
+    def worker_pool(self) -> WorkerPool | None:
+        """The worker processes (``workers`` of them, built by ``worker``), kept from one run to the next; a new pool
+        when either was changed since."""
+        worker = self.worker
+        if worker is None:
+            return None
+        with self._pool_lock:
+            old = self._pool
+            if old is None or not old.serves(worker, self.workers):
+                self._pool = WorkerPool(worker, self.workers)
+            pool = self._pool
+        if old is not None and old is not pool:
+            old.close()
+        return pool
+
+    def warm_workers(self, wait: bool = False) -> bool:
+        """Start the worker processes ahead of the first large run (the server does as it starts); ``wait``: until
+        each has built its runner and compiled the plan sets in force.  False when there are none to start."""
+        pool = self.worker_pool()
+        return pool is not None and pool.warm(wait)
+
+    def compile_plan_sets(self) -> None:
+        """Compile each billed tenant's plan set in force now (a worker process as it starts: not in its first batch)."""
+        for tenant in sorted(self.profiles):
+            try:
+                self._catalogues(tenant, self._clock.now())
+            except Exception:  # noqa: BLE001 - a worker that cannot compile now still bills: its batch compiles, or says why
+                log.exception("bill run worker: the plan set of tenant %s did not compile at start", tenant)
+
+    def close(self) -> None:
+        """Stop the worker processes (the server's end)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     # -- requests ----------------------------------------------------------------------------
     def _check(self, principal: Principal, request: RunRequest) -> str:
@@ -366,7 +398,7 @@ class BillRunner:
                 yield self._batch(run, batch, request, self._clock.now())
             return
         if self.worker is not None and sum(map(len, batches)) >= self.process_min_accounts:
-            yield from self._in_processes(run, batches, request, self.worker)
+            yield from self._in_processes(run, batches, request)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:
             todo = iter(batches)
@@ -384,24 +416,27 @@ class BillRunner:
                 for future in running:
                     future.cancel()
 
-    def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest, worker: WorkerFactory) -> Iterator[_Tally]:
-        """Batches in ``workers`` processes, each with its own runner and database connection (``worker`` builds them).
+    def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
+        """Batches in the worker processes (``worker_pool``), each with its own runner and database connection.
 
-        A worker that dies (killed, out of memory) takes down the pool: a new one is started and every batch not
+        A worker that dies (killed, out of memory) takes down its pool: a new one is started and every batch not
         reported done is sent again.  A batch whose transaction died with its worker redoes its accounts; one that
         had committed finds its periods claimed by this run and does nothing: one invoice per account and period
         either way, and the run's counters, added in each batch's transaction, stay exact."""
+        workers = self.worker_pool()
+        assert workers is not None
         todo = list(range(len(batches)))
         for attempt in range(MAX_BATCH_RETRIES + 1):
-            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                       initargs=(worker, os.getpid()))
             running: dict[Future[_Tally], int] = {}
+            pools: set[ProcessPoolExecutor] = set()
             try:
                 pending = iter(list(todo))
                 while True:
                     # two batches queued per worker: the next one starts while this process takes the last one's tally
-                    while len(running) < 2 * self.workers and (i := next(pending, -1)) >= 0:
-                        running[pool.submit(_worker_batch, run, batches[i], request, self._clock.now())] = i
+                    while len(running) < 2 * workers.size and (i := next(pending, -1)) >= 0:
+                        pool, future = workers.submit(worker_batch, run, batches[i], request, self._clock.now())
+                        pools.add(pool)
+                        running[future] = i
                     if not running:
                         return
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -411,12 +446,16 @@ class BillRunner:
                         todo.remove(i)
                         yield tally
             except BrokenProcessPool:
+                for pool in pools:
+                    workers.broken(pool)
                 if attempt == MAX_BATCH_RETRIES:
                     raise FailedPrecondition("BILL_RUN_WORKERS_DIED", f"bill run {run.run_id}: its worker processes died "
                                                                       f"{attempt + 1} times; resume it", run.run_id) from None
                 log.warning("bill run %s: a worker process died; %d batches sent again", run.run_id, len(todo))
             finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+                # a run that stops early (a batch failed, its caller went away) takes back what it queued; the pool stays
+                for future in running:
+                    future.cancel()
 
     def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
         skipped = 0
@@ -444,7 +483,7 @@ class BillRunner:
         inputs = self.load_inputs(tenant, jobs, blocks=not request.review)
         profile = self.profiles[tenant]
         for job in jobs:
-            job.bill, job.error, job.xml = None, "", b""
+            job.bill, job.error, job.xml = None, "", ("", b"", "")
             got = inputs.get(id(job))
             if isinstance(got, str):
                 job.error = got
@@ -460,7 +499,7 @@ class BillRunner:
                 continue
             if not job.bill.empty and not request.review:
                 number = PREVIEW_NUMBER if request.dry_run else NUMBER_PLACEHOLDER
-                job.xml = render_ubl(document_for(job.bill, number, profile))
+                job.xml = render_ubl_parts(document_for(job.bill, number, profile))
 
     def load_inputs(self, tenant: str, jobs: Sequence[_Job], blocks: bool = False) -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
         """Everything the batch's bills depend on, in one read-only unit (a few queries for the whole batch).
@@ -482,13 +521,14 @@ class BillRunner:
                 ends.append(local_midnight(j.period.end, tz))
             usage: dict[str, list[RatedUsage]] = {}
             since = min(starts) - timedelta(days=profile.late_usage_days) if starts else datetime.min
-            fits: set[int] = set()
+            fits: dict[int, Fit] = {}
             one_by_one = msisdns
             if msisdns and blocks:
                 block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends))}
                 for j, end in zip(jobs, ends):
-                    if self._fits(j, services_of[id(j)], block_of, end):
-                        fits.add(id(j))
+                    fit = self._fit(j, services_of[id(j)], block_of, end)
+                    if fit.fits:
+                        fits[id(j)] = fit
                 one_by_one = sorted({a.msisdn for j in jobs if id(j) not in fits for a in j.assignments})
             if one_by_one:
                 for u in uow.unbilled_usage(tenant, one_by_one, since, max(ends)):
@@ -519,7 +559,8 @@ class BillRunner:
                 tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks))
+                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks,
+                fits[id(j)] if mine_blocks is not None else None))
         return out
 
     @staticmethod
@@ -528,9 +569,9 @@ class BillRunner:
         return [service_of(a, f, tz) for a in job.assignments if (f := facts.get(a.subscriber_id)) is not None]
 
     @staticmethod
-    def _fits(job: _Job, services: Sequence[SubscriberService], block_of: Mapping[str, UsageBlock], end_at: datetime) -> bool:
+    def _fit(job: _Job, services: Sequence[SubscriberService], block_of: Mapping[str, UsageBlock], end_at: datetime) -> Fit:
         mine = tuple(block_of[n] for n in dict.fromkeys(s.msisdn for s in services) if n in block_of)
-        return block_fit(mine, services, ZoneInfo(job.account.time_zone), job.account.currency, end_at).fits
+        return block_fit(mine, services, ZoneInfo(job.account.time_zone), job.account.currency, end_at)
 
     def _write(self, run: BillRun, jobs: list[_Job], request: RunRequest, skipped: int, now: datetime) -> _Tally:
         tenant = run.tenant_id
@@ -550,7 +591,7 @@ class BillRunner:
                     continue
                 invoice_id = "inv_" + secrets.token_hex(8)
                 bill = job.bill
-                billed.append((job, invoice_id, pack(bill_dict(bill, with_usage=request.review))))
+                billed.append((job, invoice_id, pack_bill(bill, with_usage=request.review)))
                 claims.append(PeriodClaim(tenant, job.account.account_id, p.start, p.end,
                                           PeriodStatus.DRAFT if request.review else PeriodStatus.INVOICED, invoice_id, run.run_id))
                 if bill.usage_detail is not None:
@@ -583,7 +624,10 @@ class BillRunner:
                 assert job.bill is not None
                 bill = job.bill
                 number = "" if request.review else invoice_number(profile.invoice_series, first + n)
-                document = None if request.review else job.xml.replace(NUMBER_PLACEHOLDER.encode(), number.encode())
+                # the number goes into the text around the usage attachment (most of a document's bytes, never searched)
+                head, attachment, tail = job.xml
+                document = None if request.review else b"".join((head.replace(NUMBER_PLACEHOLDER, number).encode("utf-8"), attachment,
+                                                                  tail.replace(NUMBER_PLACEHOLDER, number).encode("utf-8")))
                 invoice = Invoice(invoice_id, tenant, job.account.account_id, DocumentKind.INVOICE,
                                   InvoiceState.DRAFT if request.review else InvoiceState.ISSUED, number, profile.invoice_series,
                                   bill.period.start, bill.period.end, bill.currency, bill.issue_date, bill.due_date, bill.totals,
@@ -708,54 +752,3 @@ def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:
 def _already_billed(account_id: str, start: date, end: date) -> FailedPrecondition:
     return FailedPrecondition("PERIOD_ALREADY_BILLED", f"account {account_id}: the period {start} to {end - timedelta(days=1)} is "
                                                        f"already billed (credit and re-bill it to change it)", account_id)
-
-
-# -- worker processes -------------------------------------------------------------------------
-_worker_runner: BillRunner | None = None
-
-
-def _start_worker(factory: WorkerFactory, parent_pid: int) -> None:
-    global _worker_runner
-    _worker_runner = factory()
-    # what the worker imported and built lives as long as the worker: out of the cyclic collector's way, so its
-    # collections go over a batch's objects only (a bill run's Python spent ~10 % of its CPU time in them, most of
-    # it walking the modules, the ORM's tables and the plan set again and again); and the youngest generation
-    # collected every WORKER_GC_YOUNG allocations rather than 700: a batch's objects are freed by their reference
-    # counts, and each collection walked the ones still alive (2,000 invoices in one process: 0.27 s of collections,
-    # 0.09 s frozen, 0.03 s frozen and collected less often)
-    gc.freeze()
-    gc.set_threshold(WORKER_GC_YOUNG, *gc.get_threshold()[1:])
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="bill-run-orphan-watch", daemon=True).start()
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    # a worker whose bill run process was killed has nobody to report to: it stops (its open transaction, if
-    # any, rolls back with its connection; the resumed run redoes that batch)
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _worker_batch(run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
-    assert _worker_runner is not None
-    try:
-        return _worker_runner._batch(run, jobs, request, now)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
-    except Exception as exc:
-        crossing = _Crossing(exc)
-        try:
-            pickle.loads(pickle.dumps(crossing))
-        except Exception:  # noqa: BLE001 - an error whose state cannot cross to the parent goes as its text
-            raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
-        raise crossing from None
-
-
-class _Crossing(Exception):
-    """A worker's error on its way to the bill run's process, arriving there as itself: an engine error pickles as
-    itself anyway; another (a driver's) may take arguments that plain exception pickling does not give back."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (rebuilt_error, (type(self.error), self.error.args, self.error.__dict__))

@@ -199,6 +199,14 @@ def _seller_party(profile: BillingProfile) -> str:
 
 def render_ubl(doc: Document) -> bytes:
     """The UBL 2.1 XML of ``doc`` (UTF-8)."""
+    head, attachment, tail = render_ubl_parts(doc)
+    return b"".join((head.encode("utf-8"), attachment, tail.encode("utf-8")))
+
+
+def render_ubl_parts(doc: Document) -> tuple[str, bytes, str]:
+    """The UBL 2.1 XML of ``doc`` as the text before its usage attachment, the attachment's base64, and the text after
+    (the attachment, most of a document's bytes, is never decoded to text nor searched: a bill run puts each invoice's
+    number into the text around it)."""
     root, ns, type_code, line_tag, qty_tag = ROOTS[doc.kind]
     amt = _Amounts(doc.currency)
     cur = amt.attr
@@ -277,8 +285,8 @@ def render_ubl(doc: Document) -> bytes:
         out.append(_line(line, line_tag, qty_tag, amt))
     out.append(f"</{root}>")
     if not at:
-        return "".join(out).encode("utf-8")
-    return b"".join(("".join(out[:at]).encode("utf-8"), attachment, "".join(out[at:]).encode("utf-8")))
+        return "".join(out), b"", ""
+    return "".join(out[:at]), attachment, "".join(out[at:])
 
 
 def _line(line: BillLine, tag: str, qty_tag: str, amt: _Amounts) -> str:

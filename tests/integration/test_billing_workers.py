@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from engine.billing.ports import RunMode
 from engine.billing.runs import RunRequest
 from engine.identity import SYSTEM
+from servers.billing_service import start_scheduler
 from servers.root import Root
 from store.billing import billing_invoices, billing_frozen_usage
 from tests.integration.billing_support import validate_all_documents
@@ -35,6 +36,7 @@ def worker_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert validate_all_documents(root) == ACCOUNTS
     finally:
         root.close()
+    assert _children() == [], "the worker processes end with the root"
 
 
 def _children() -> list[int]:
@@ -51,6 +53,25 @@ def _children() -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == me and b"spawn_main" in (entry / "cmdline").read_bytes():
                 out.append(int(entry.name))
     return out
+
+
+def test_the_worker_processes_start_before_the_run_and_serve_the_runs_after(worker_root: Root) -> None:
+    # as the server does at its start (servers.billing_service.start_scheduler): the workers' start-up (imports, runner,
+    # plan set compiled) is not paid in a run, and every run after finds them ready
+    runs = worker_root.billing.runs
+    runs.batch_size, runs.process_min_accounts = 6, 0
+    assert runs.workers == 2
+    assert start_scheduler(worker_root) is None, "no scheduler configured: the workers are started all the same"
+    pool = runs.worker_pool()
+    assert pool is not None and pool.started, "the server's start started the bill runs' worker processes"
+    assert runs.warm_workers(wait=True)
+    started = sorted(_children())
+    assert len(started) == 2, started
+    principal = replace(SYSTEM, tenant_id="mno", subject="test")
+    for _ in range(2):
+        *_, run = runs.start(principal, RunRequest("mno", RunMode.MANUAL, CYCLE, dry_run=True))
+        assert run.state.value == "done" and run.failed == 0 and run.total == ACCOUNTS, run
+        assert sorted(_children()) == started, "the same worker processes, kept from run to run"
 
 
 def test_a_worker_process_killed_mid_run_has_its_batch_redone(worker_root: Root) -> None:
