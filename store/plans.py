@@ -13,8 +13,9 @@ spend the same units twice, the one that loses rolls back and rates again.
 Rating reads the physical address (ctid, rowid) of the rows it replaces when it
 reads what they held (``take_holdings``, no lock, no delete); the chunk's write
 leaves a row whose new value is the stored one unwritten and rewrites a changed
-one in place (PostgreSQL: compared and updated by ctid in one statement;
-SQLite: compared here, deleted by rowid and inserted), so re-rating a period to the
+one in place (PostgreSQL: compared and updated by ctid in one statement,
+heap-only on the ledger's half-filled pages of migration plans_0007; SQLite:
+compared here, deleted by rowid and inserted), so re-rating a period to the
 same result writes no ledger row.
 """
 
@@ -507,9 +508,9 @@ class UsageRepo:
         read (another writer replaced or removed it meanwhile: a lost race).  On PostgreSQL the new values go into a
         temporary table by COPY, and one statement finds each stored row by its ctid (and its key: a slot freed and
         reused since the read holds another row), and updates in place those that differ from their new values in
-        any column (heap-only, no index entry written, where the page has room: the ledger's pages are packed, so
-        the first rewrite of a page writes index entries as a DELETE and a COPY did, and later ones reuse the room
-        vacuum leaves): nothing left to insert.  On SQLite the rows are deleted by rowid and given back to be inserted with the new ones."""
+        any column (no index entry is written when no indexed column changes and the page has room, see migration
+        plans_0007; a DELETE and a COPY of the same rows wrote the heap and both indexes again): nothing left to
+        insert.  On SQLite the rows are deleted by rowid and given back to be inserted with the new ones."""
         if not pg:
             addresses = [a for a, _ in changed]
             for i in range(0, len(addresses), _IN_BATCH):

@@ -1,6 +1,6 @@
 """A chunk's ledger write replaces only the rows that changed (store/plans.py, UsageRepo.take_holdings and write_chunk):
 a row whose new value is the one stored is not written at all, a changed row is rewritten in place (PostgreSQL: an
-update by ctid, heap-only where a ledger page has room), and the ledger comes out as a delete of
+update by ctid, heap-only on a ledger page with room, migration plans_0007), and the ledger comes out as a delete of
 the old rows and an insert of the new ones leaves it.  On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from alembic import command
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.rating.usage import LEDGER_FIELDS
 from store.db import make_engine
+from store.migrate import alembic_config, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
 
@@ -110,10 +112,10 @@ def postgres_with(store: Any, rows: int, why: str) -> tuple[Any, Any]:
     return engine, uow
 
 
-def test_a_changed_row_is_rewritten_in_place(store: Any) -> None:
-    """PostgreSQL: of a chunk's rows replacing stored ones, those that differ are updated in place (the transaction's
-    own counts: no delete), those equal to the stored one not at all, and rows of CDRs that had none are inserted
-    beside them."""
+def test_a_changed_row_is_rewritten_in_place_without_new_index_entries(store: Any) -> None:
+    """PostgreSQL: of a chunk's rows replacing stored ones, those that differ are updated heap-only on pages filled to
+    plans_0007's fillfactor (the transaction's own count of HOT updates), those equal to the stored one not at all, and
+    rows of CDRs that had none are inserted beside them."""
     engine, uow = postgres_with(store, 200, "PostgreSQL's heap-only updates")
     with uow() as u:
         cur = u.usage._cursor()[1]
@@ -128,8 +130,7 @@ def test_a_changed_row_is_rewritten_in_place(store: Any) -> None:
         u.usage.take_holdings("a", [f"c{i:03d}" for i in range(210)])
         before = counts()
         assert u.usage.write_chunk([entry("a", i, plan_set_version=2 if i % 4 else 1) for i in range(210)], set(), [], [])
-        updated, _hot, inserted, deleted = [n - b for n, b in zip(counts(), before)]
-        assert (updated, inserted, deleted) == (150, 10, 0)
+        assert [n - b for n, b in zip(counts(), before)] == [150, 150, 10, 0]   # updated, of them HOT, inserted, deleted
         u.commit()
     assert sorted(v[1][11] for v in ledger(engine, "a").values()) == [1] * 53 + [2] * 157   # plan_set_version
 
@@ -148,3 +149,41 @@ def test_a_row_another_writer_changed_after_the_read_is_a_lost_race(store: Any) 
             fast.commit()
         assert not slow.usage.write_chunk([entry("a", i, charge_micros=9) for i in range(3)], set(), [], [])
     assert [v[1][4] for _, v in sorted(ledger(engine, "a").items())] == [1_000, 5, 1_002]   # charge_micros
+
+
+def test_plans_0007_down_and_up_with_rows(db_url: str) -> None:
+    """plans_0007 sets the PostgreSQL ledger's fillfactor and resets it on the way down, the rows staying; SQLite's
+    ledger is the same table before and after."""
+    engine = make_engine(db_url)
+    uow = SqlPlanUnitOfWorkFactory(SqlUnitOfWorkFactory(engine))
+    pg = engine.dialect.name == "postgresql"
+
+    def options() -> Any:
+        with engine.connect() as conn:
+            if pg:
+                return conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'usage_ledger'").scalar()
+            return conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'usage_ledger'").scalar()
+
+    try:
+        clear(engine)
+        with uow() as u:
+            assert u.usage.write_chunk([entry("a", i) for i in range(50)], set(), [], [])
+            u.commit()
+        head = options()
+        assert head == ["fillfactor=50"] if pg else "CREATE TABLE" in head
+        rows = ledger(engine, "a")
+        command.downgrade(alembic_config(db_url), "plans_0006")
+        engine.dispose()
+        assert options() is None if pg else options() == head
+        assert {k: v[1] for k, v in ledger(engine, "a").items()} == {k: v[1] for k, v in rows.items()}
+        upgrade(db_url)
+        engine.dispose()
+        assert options() == head
+        with uow() as u:   # the chunk's write after the way back up
+            u.usage.take_holdings("a", ["c001", "c077"])
+            assert u.usage.write_chunk([entry("a", 1, charge_micros=3), entry("a", 77)], set(), [], [])
+            u.commit()
+        after = ledger(engine, "a")
+        assert len(after) == 51 and after["c001"][1][4] == 3
+    finally:
+        engine.dispose()
