@@ -90,6 +90,18 @@ def state(root: Root, msisdns: set[str]) -> dict[str, Any]:
     return {"ledger": ledger, "counters": counters, "balances": balances, "alerts": alerts}
 
 
+def spent_once(root: Root, msisdn: str, rows: int) -> dict[str, Any]:
+    """The subscriber's ``rows`` ledger rows spent its 120-minute bundle exactly: every unit once, none twice, none
+    lost; counters and balances consistent with the ledger.  The state read is given back."""
+    st = state(root, {msisdn})
+    assert len(st["ledger"]) == rows
+    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
+    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
+    assert used == allowance == 7200 and remaining == 0
+    consistent(st)
+    return st
+
+
 def consistent(st: dict[str, Any]) -> None:
     """Counters and balances equal what the ledger's rows took."""
     used: dict[tuple[str, str, str], int] = {}
@@ -434,13 +446,7 @@ def replicas_spend_one_bundle(roots: tuple[Root, Root], rate: Callable[[Root, li
     for t in threads:
         t.join()
     assert not errors, errors
-    st = state(a, {sub.msisdn})
-    assert len(st["ledger"]) == 800
-    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
-    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
-    assert used == allowance == 7200 and remaining == 0   # every unit spent once: none twice, none lost
-    consistent(st)
-    return st
+    return spent_once(a, sub.msisdn, 800)
 
 
 CHILD = r"""

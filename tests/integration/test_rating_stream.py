@@ -25,7 +25,7 @@ from engine.rating.evaluator import row_of
 from engine.identity import SYSTEM
 from servers.root import Root
 from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
-    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, state, store_cdrs,
+    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, spent_once, state, store_cdrs,
     voice, voice_pb)
 
 pytestmark = [pytest.mark.integration]
@@ -239,12 +239,7 @@ def test_a_counter_another_replica_spent_between_two_chunks_is_read_again(roots)
     finally:
         stream.close()
     assert a.rating.races - races >= 1   # the stream's known counter was stale once
-    st = state(a, {sub.msisdn})
-    assert len(st["ledger"]) == 90
-    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
-    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
-    assert used == allowance == 7200 and remaining == 0   # every unit spent once: none twice, none lost
-    consistent(st)
+    spent_once(a, sub.msisdn, 90)
 
 
 def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
