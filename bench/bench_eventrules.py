@@ -1,7 +1,7 @@
 """Event rules: the durable_rules backend vs the compiled backend on the same events (the event_rules_backend setting).
 
     python -m bench.bench_eventrules           # 50,000 events x 3 runs, memory over 200,000 subscribers
-    python -m bench.bench_eventrules --quick   # CI size
+    python -m bench.bench_eventrules --quick   # small sizes, a smoke run
 
 Measured in one run:
   floor          building the rule fact from a CallAttempt (no rule evaluation)
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="small sizes for CI")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--subscribers", type=int, default=None, help="distinct subscribers for the memory check")

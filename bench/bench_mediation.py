@@ -1,7 +1,7 @@
 """Mediation throughput: Rulebill's Asterisk layout against a parse-only csv.reader floor.
 
     python -m bench.bench_mediation            # 1,000,000 rows, 3 repetitions
-    python -m bench.bench_mediation --quick    # 20,000 rows (CI)
+    python -m bench.bench_mediation --quick    # 20,000 rows, a smoke run
     python -m bench.bench_mediation --stored [--postgres URL]   # also end to end into the store
     python -m bench.bench_mediation --offline --rss 1000000,10000000   # `rulebill mediate` to files: time and peak RSS
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="20,000 rows (for CI)")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows: a smoke run")
     parser.add_argument("--stored", action="store_true", help="also measure ingestion into the SQL store (SQLite, PostgreSQL)")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""), help="admin URL of a PostgreSQL server")
     parser.add_argument("--offline", action="store_true", help="also measure `rulebill mediate` to files (the CLI's path)")

@@ -1,7 +1,7 @@
 """Rating throughput of `rulebill replay` and what-if: 1,000,000 CDRs, 50,000 prefixes, 5 bands, bundles on.
 
     python -m bench.bench_rating            # 1,000,000 CDRs, 3 repetitions
-    python -m bench.bench_rating --quick    # 20,000 CDRs (CI)
+    python -m bench.bench_rating --quick    # 20,000 CDRs, a smoke run
     python -m bench.bench_rating --distinct-starts   # start times as a real file has them (not 4,096 instants)
 
 A golden-style case folder is generated on disk: ``plans/`` with 50,000 prefixes
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.replay import load_assignments, rate_folder, replay_folder, update_folder
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20,000 CDRs (CI)")
+    ap.add_argument("--quick", action="store_true", help="20,000 CDRs: a smoke run")
     ap.add_argument("--count", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-kernel", action="store_true", help="rate with the Python loop only (as a build without a C compiler)")

@@ -2,7 +2,7 @@
 
     python -m bench.bench_rating_grpc                 # 1,000,000 CDRs, 3 repetitions, SQLite (+ PostgreSQL when
                                                       # RULEBILL_TEST_POSTGRES_URL names a server where it may create a database)
-    python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition (CI)
+    python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition: a smoke run
     python -m bench.bench_rating_grpc --count 300000 --repeat 1 --only sqlite --no-floors
                                                       # RateCdrs alone (old and new code back to back)
     python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
@@ -357,7 +357,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
+    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition: a smoke run")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--only", choices=("sqlite", "postgres"))

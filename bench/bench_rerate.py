@@ -76,7 +76,7 @@ def store_cdrs(url: str, count: int, start: datetime, subscribers: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition (CI)")
+    ap.add_argument("--quick", action="store_true", help="20,000 CDRs, one repetition: a smoke run")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--change", choices=("all", "half", "none"), default="all",

@@ -1,7 +1,7 @@
 """TAP 3.12 decoding speed: Rulebill's decoder against asn1tools on the same file.
 
     python -m bench.bench_tap3            # 100,000 events, 5 interleaved repetitions
-    python -m bench.bench_tap3 --quick    # 5,000 events, 3 repetitions (CI)
+    python -m bench.bench_tap3 --quick    # 5,000 events, 3 repetitions: a smoke run
 
 The file is a synthetic TransferBatch written by tests.tap3_writer (MO/MT/GPRS
 calls and supplementary service events in rotation, varying values).  asn1tools

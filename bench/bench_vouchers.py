@@ -1,7 +1,7 @@
 """Voucher batch generation: Rulebill's GenerateBatch over gRPC against a hand-written raw floor.
 
     python -m bench.bench_vouchers            # 100,000 and 1,000,000 vouchers, 3 repetitions
-    python -m bench.bench_vouchers --quick    # 20,000 vouchers (CI)
+    python -m bench.bench_vouchers --quick    # 20,000 vouchers, a smoke run
     python -m bench.bench_vouchers --postgres postgresql://...   # also PostgreSQL (default RULEBILL_TEST_POSTGRES_URL)
 
 Per voucher both sides do the same work: draw 15 random digits from ``os.urandom``
@@ -560,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="20,000 vouchers (CI)")
+    parser.add_argument("--quick", action="store_true", help="20,000 vouchers: a smoke run")
     parser.add_argument("--no-redeem", action="store_true", help="skip the redemption part")
     parser.add_argument("--no-generate", action="store_true", help="skip the generation part (redemption only)")
     parser.add_argument("--redeem", type=int, default=0, help="redemptions per run (default 6,400; --quick 2,048)")
