@@ -52,7 +52,7 @@ from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
 from store.billing import SqlBillingUnitOfWork, SqlBillingUnitOfWorkFactory
-from servers.adapters.gpg import SigningKeyError, create_signing_key
+from servers.adapters.gpg import DistributionSealing, SigningKeyError, create_signing_key
 from servers.adapters.keyring_file import generate_keyring, key_file_provider
 from servers.health import ServerHealth
 from store.db import make_engine
@@ -73,7 +73,7 @@ class VoucherParts:
     distributor: Distributor
     keys: ReloadableKeyProvider
     profiles: ProfileCatalogue
-    signing_key_file: Path
+    sealing: DistributionSealing   # distribution files' sealers, signed with the operator's key
 
 
 @dataclass
@@ -246,7 +246,7 @@ def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> Vo
                          key_file=keys if keys.from_key_file else None),
         recharger=Recharger(voucher_uow, keys, rules.lifecycle, clock, rules.lockout),  # type: ignore[arg-type]
         distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock),  # type: ignore[arg-type]
-        keys=keys, profiles=profiles, signing_key_file=signing,
+        keys=keys, profiles=profiles, sealing=DistributionSealing(signing),
     )
 
 

@@ -12,7 +12,7 @@ import grpc
 
 from billing.v1 import voucher_pb2 as pb
 from billing.v1 import voucher_pb2_grpc as rpc
-from engine.errors import ErrorList, FailedPrecondition, InvalidArgument
+from engine.errors import ErrorList, InvalidArgument
 from engine.paging import next_token, page_request
 from engine.vouchers.desk import VoucherAmendment
 from engine.vouchers.distribution import ExportReceipt
@@ -21,7 +21,6 @@ from engine.vouchers.model import BatchState, Voucher, VoucherBatch, VoucherStat
 from engine.vouchers.ports import VoucherSelection
 from engine.vouchers.redemption import COMMITTED, RELEASED, RESERVED, Redemption, Reservation
 from engine.vouchers.transitions import BulkOutcome
-from servers.adapters.gpg import GpgSealer
 from servers.context import current_principal
 from servers.convert import EnumMap, money, optional_duration, optional_ts, service_name, ts
 from servers.progress import progress_stream
@@ -108,14 +107,6 @@ def receipt_pb(receipt: ExportReceipt) -> pb.ExportReceipt:
         left_out=[pb.RefusedGroup(state=VOUCHER_STATE.proto(g.state), count=g.count, reason=g.reason) for g in receipt.left_out])
 
 
-def _signing_key(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is missing ({path}); `rulebill bootstrap` "
-                                 "creates it, or set voucher_signing_key_file", "voucher-signing-key") from None
-
-
 def _file_blocks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while block := fh.read(EXPORT_BLOCK):
@@ -163,7 +154,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         selection = selection_from(request.selection)
         if not request.recipient_public_key:
             raise InvalidArgument.field("recipient_public_key", "required: the recipient's OpenPGP public key")
-        sealer = GpgSealer(request.recipient_public_key, _signing_key(self.parts.signing_key_file), armor=request.armor)
+        sealer = self.parts.sealing.sealer(request.recipient_public_key, armor=request.armor)
         folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
         try:
             with open(folder / "vouchers.gpg", "wb") as out:  # ciphertext only: what gpg wrote

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from engine.errors import InvalidArgument
+from engine.errors import FailedPrecondition, InvalidArgument
 from engine.vouchers.distribution import ExportError, SealReport
 
 GPG_BINARY = shutil.which("gpg") or "/usr/bin/gpg"
@@ -206,3 +206,20 @@ def create_signing_key(path: Path | str, uid: str, gpg: str = GPG_BINARY) -> str
     with os.fdopen(fd, "wb") as fh:
         fh.write(secret)
     return fingerprint
+
+
+class DistributionSealing:
+    """Sealers of distribution files, each signed with the operator's key as its file holds it at the export (a key
+    replaced on the host is used from the next export on); the composition root builds one."""
+
+    def __init__(self, signing_key_file: Path, gpg: str = GPG_BINARY) -> None:
+        self.signing_key_file = signing_key_file
+        self._gpg = gpg
+
+    def sealer(self, recipient_public_key: bytes, armor: bool = False) -> GpgSealer:
+        try:
+            operator = self.signing_key_file.read_bytes()
+        except OSError:
+            raise FailedPrecondition("SIGNING_KEY_MISSING", f"the operator's OpenPGP signing key is missing ({self.signing_key_file}); "
+                                     "`rulebill bootstrap` creates it, or set voucher_signing_key_file", "voucher-signing-key") from None
+        return GpgSealer(recipient_public_key, operator, gpg=self._gpg, armor=armor)

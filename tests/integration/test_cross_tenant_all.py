@@ -87,7 +87,7 @@ def export_keys(billing_stack: BillingStack, tmp_path_factory: pytest.TempPathFa
         return
     base = tmp_path_factory.mktemp("gpg")
     recipient, operator = make_key(base / "r", "Printer <p@example.test>"), make_key(base / "o", "Operator <o@example.test>")
-    Path(billing_stack.root.vouchers.signing_key_file).write_bytes(operator.secret_key)
+    Path(billing_stack.root.vouchers.sealing.signing_key_file).write_bytes(operator.secret_key)
     try:
         yield {"recipient_public_key": recipient.public_key}
     finally:

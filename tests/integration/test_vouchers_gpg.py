@@ -21,7 +21,7 @@ from engine.vouchers.ports import VoucherSelection
 from engine.vouchers.profile import load_profiles
 from engine.vouchers.rules import load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
-from servers.adapters.gpg import GpgSealer, SigningKeyError, create_signing_key
+from servers.adapters.gpg import DistributionSealing, GpgSealer, SigningKeyError, create_signing_key
 from tests.unit.vouchers.factories import REPO, REVEALER, T0, World, build_world
 from tests.unit.vouchers.fakes import FakeVoucherStore, RecordingLifecycle
 from tests.unit.vouchers.gpgkeys import GPG, KeyHome, gpg, make_key, stop_agent
@@ -138,3 +138,24 @@ def test_bootstraps_signing_key_is_private_signs_and_is_never_overwritten(gpg_ke
     with pytest.raises(SigningKeyError):
         create_signing_key(path, "Another <x@example.test>")
     assert path.read_bytes() == before
+
+
+def test_distribution_sealing_signs_with_the_key_its_file_holds_at_each_export(
+        world: World, gpg_keys: tuple[KeyHome, KeyHome], tmp_path: Path) -> None:
+    """The composition root's sealing reads the operator's key file at each export: missing, a clear
+    FAILED_PRECONDITION naming it; replaced on the host, the next export is signed with the new key."""
+    recipient, operator = gpg_keys
+    key_file = tmp_path / "voucher-signing-key.asc"
+    sealing = DistributionSealing(key_file)
+    with pytest.raises(FailedPrecondition) as missing:
+        sealing.sealer(recipient.public_key)
+    assert missing.value.reason == "SIGNING_KEY_MISSING" and str(key_file) in str(missing.value)
+    batch = world.batch("vp-mno-eur-10", count=3)
+    key_file.write_bytes(operator.secret_key)
+    receipt = world.distributor.export(REVEALER, VoucherSelection(batch_id=batch.batch_id),
+                                       sealing.sealer(recipient.public_key, armor=True), io.BytesIO())
+    assert receipt.signer_fingerprint == operator.fingerprint
+    key_file.write_bytes(recipient.secret_key)   # another key put in its place
+    again = world.distributor.export(REVEALER, VoucherSelection(batch_id=batch.batch_id),
+                                     sealing.sealer(recipient.public_key), io.BytesIO())
+    assert again.signer_fingerprint == recipient.fingerprint
