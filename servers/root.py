@@ -239,14 +239,15 @@ def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> Vo
         _private_file(signing, "the voucher signing key")
     profiles = _profiles(settings)
     voucher_uow = SqlVoucherUnitOfWorkFactory(uow)
+    sealing = DistributionSealing(signing)
     log.info("voucher rules from %s; recharge lockout: %d wrong PINs bar for %d s", rules.folder, rules.lockout.max_failures,
              rules.lockout.bar_seconds)
     return VoucherParts(
         desk=VoucherDesk(voucher_uow, profiles, keys, rules.lifecycle, clock, _voucher_settings(settings),  # type: ignore[arg-type]
                          key_file=keys if keys.from_key_file else None),
         recharger=Recharger(voucher_uow, keys, rules.lifecycle, clock, rules.lockout),  # type: ignore[arg-type]
-        distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock),  # type: ignore[arg-type]
-        keys=keys, profiles=profiles, sealing=DistributionSealing(signing),
+        distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock, sealers=sealing.sealer),  # type: ignore[arg-type]
+        keys=keys, profiles=profiles, sealing=sealing,
     )
 
 

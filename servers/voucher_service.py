@@ -154,11 +154,11 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         selection = selection_from(request.selection)
         if not request.recipient_public_key:
             raise InvalidArgument.field("recipient_public_key", "required: the recipient's OpenPGP public key")
-        sealer = self.parts.sealing.sealer(request.recipient_public_key, armor=request.armor)
         folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
         try:
             with open(folder / "vouchers.gpg", "wb") as out:  # ciphertext only: what gpg wrote
-                receipt = self.parts.distributor.export(principal, selection, sealer, out, request.request_id)
+                receipt = self.parts.distributor.export_to(principal, selection, request.recipient_public_key, request.armor, out,
+                                                           request.request_id)
             yield pb.ExportVouchersResponse(receipt=receipt_pb(receipt))
             for block in _file_blocks(folder / "vouchers.gpg"):
                 yield pb.ExportVouchersResponse(data=block)

@@ -29,7 +29,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Iterable, Iterator, Protocol
+from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
 
 from engine import audit
 from engine.cancellation import checkpoint
@@ -128,12 +128,21 @@ class Distributor:
     """Use case: export a batch or serial range as a sealed distribution file."""
 
     def __init__(self, uow: VoucherUnitOfWorkFactory, keys: KeyProvider, lifecycle: Lifecycle, clock: Clock,
-                 chunk_size: int = 5000) -> None:
+                 chunk_size: int = 5000, sealers: Callable[[bytes, bool], DistributionSealer] | None = None) -> None:
+        self._sealers = sealers   # (recipient's public key, armour) -> the sealer signing with the operator's key
         self._uow = uow
         self._keys = keys
         self._lifecycle = lifecycle
         self._clock = clock
         self._chunk = chunk_size
+
+    def export_to(self, principal: Principal, selection: VoucherSelection, recipient_public_key: bytes, armor: bool,
+                  out: BinaryIO, request_id: str = "") -> ExportReceipt:
+        """:meth:`export` sealed for ``recipient_public_key`` by the sealer the distributor was built with."""
+        principal.require(Permission.VOUCHER_REVEAL_PIN)
+        if self._sealers is None:
+            raise FailedPrecondition("NO_SEALER", "this distributor was built without a sealer for distribution files")
+        return self.export(principal, selection, self._sealers(recipient_public_key, armor), out, request_id)
 
     def export(self, principal: Principal, selection: VoucherSelection, sealer: DistributionSealer, out: BinaryIO,
                request_id: str = "", file_name: str = "") -> ExportReceipt:

@@ -64,7 +64,7 @@ def test_export_through_the_cli_decrypts_with_gpg(stack: Any, capsys: pytest.Cap
     recipient = make_key(tmp_path / "r", "Printer <p@example.test>")
     operator = make_key(tmp_path / "o", "Operator <o@example.test>")
     try:
-        signing = Path(stack.root.vouchers.signing_key_file)
+        signing = Path(stack.root.vouchers.sealing.signing_key_file)
         signing.write_bytes(operator.secret_key)
         os.chmod(signing, 0o600)
         (tmp_path / "recipient.asc").write_bytes(recipient.public_key)

@@ -25,7 +25,7 @@ def test_server_side_cycle_never_logs_a_pin(stack: Any, caplog: pytest.LogCaptur
     operator = make_key(tmp_path / "o", "Operator <o@example.test>")
     errors: list[str] = []
     try:
-        signing = Path(stack.root.vouchers.signing_key_file)
+        signing = Path(stack.root.vouchers.sealing.signing_key_file)
         signing.write_bytes(operator.secret_key)
         op, csr = vs(stack), vs(stack, "mno", "csr")
         batch = activate(op, generate(op, count=30).batch_id)

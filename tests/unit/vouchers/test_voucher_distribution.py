@@ -117,3 +117,29 @@ def test_an_export_over_two_owners_is_audited_under_each_with_its_own_vouchers(w
     assert {t: (a["count"], a["batches"], a["left_out"]) for t, a in entries.items()} == {
         "mvno-alpha": (2, [alpha.batch_id], {}), "mvno-beta": (2, [beta.batch_id], {"blocked": 1})}
     assert {a["sha256"] for a in entries.values()} == {receipt.sha256}  # type: ignore[attr-defined]
+
+
+def test_export_to_seals_with_the_sealer_the_distributor_was_built_with(world: World) -> None:
+    """ExportVouchers' path: the distributor makes the sealer for the request's recipient key and armour from the
+    factory the composition root gave it, after the caller's reveal permission is checked (a caller without it learns
+    nothing about the sealer); built without one, a clear FAILED_PRECONDITION."""
+    from engine.vouchers.distribution import Distributor
+
+    asked: list[tuple[bytes, bool]] = []
+
+    def sealers(recipient: bytes, armor: bool) -> PlainSealer:
+        asked.append((recipient, armor))
+        return PlainSealer()
+
+    batch = world.batch("vp-mno-eur-10", count=3)
+    built = Distributor(world.store, world.keys, world.lifecycle, world.clock, sealers=sealers)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied):
+        built.export_to(CSR, VoucherSelection(batch_id=batch.batch_id), b"KEY", True, io.BytesIO())
+    assert asked == []
+    out = io.BytesIO()
+    receipt = built.export_to(REVEALER, VoucherSelection(batch_id=batch.batch_id), b"KEY", True, out, "exp-2")
+    assert asked == [(b"KEY", True)] and receipt.count == 3
+    assert {line.split(",")[1] for line in PlainSealer.opened(out.getvalue()).splitlines()[6:]} == set(world.pins(batch).values())
+    with pytest.raises(FailedPrecondition) as none:
+        world.distributor.export_to(REVEALER, VoucherSelection(batch_id=batch.batch_id), b"KEY", False, io.BytesIO())
+    assert none.value.reason == "NO_SEALER"
