@@ -12,7 +12,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "serve": ("rulebill serve", "rulebill serve --listen 127.0.0.1:50052", "rulebill serve --migrate   # apply migrations first"),
     "db upgrade": ("rulebill db upgrade",),
     "bootstrap": ("rulebill bootstrap", "rulebill bootstrap --no-samples"),
-    "security-officer": ("rulebill security-officer --subject carol@example.com",),
+    "security-officer issue": ("rulebill security-officer issue --subject carol@example.com",),
+    "security-officer approve": ("RULEBILL_TOKEN=$SECOND_SO_TOKEN rulebill security-officer approve 0123456789abcdef",),
+    "security-officer reject": ("RULEBILL_TOKEN=$SECOND_SO_TOKEN rulebill security-officer reject 0123456789abcdef "
+                                "--reason 'no ticket for this print run'",),
     "health": ("rulebill health", "rulebill health --server 127.0.0.1:50052 --json"),
     # tenants, subscribers, tokens, audit
     "tenants list": ("rulebill tenants list", "rulebill tenants list --json"),

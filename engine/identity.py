@@ -3,6 +3,11 @@
 Tokens are random secrets of the form ``rbt_<token_id>_<secret>``; only a
 SHA-256 of the secret is stored (the secret has 256 bits of entropy, so a
 fast hash is the right tool, unlike passwords).
+
+A token a security officer issues through the API is under dual control: its secret has two halves,
+``rbt_<token_id>_<issuer's half>.<approver's half>``.  The issuing officer gets the first half, a second security
+officer who approves the request gets the second (engine/tokens.py); only a SHA-256 of each half is stored, and
+until the approval the token authenticates nothing.
 """
 
 from __future__ import annotations
@@ -57,9 +62,12 @@ _READ = {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.PLAN_REA
 # separation of duties: no administrator role holds the reveal privilege or its grant, so an administrator cannot
 # issue itself (or anyone) a token that reveals PINs.  The security officer is the one role holding both token
 # administration and privilege.grant; it holds no voucher permission, and engine/tokens.py (_check_separation) lets
-# it issue only security officer tokens and CSR or auditor tokens carrying the reveal privilege.  A security officer
-# token may carry the privilege too, and ExportVouchers needs only voucher.reveal_pin: one security officer can
-# issue itself a token that exports PINs (no second person is needed)
+# it issue only security officer tokens and CSR or auditor tokens carrying the reveal privilege.  Every token a
+# security officer issues is pending until a second security officer approves it (engine/tokens.py, TokenDesk.approve):
+# not the issuer (by subject or token), not the grantee, not the token itself; the issuer holds only the first half of
+# its secret and the approver only the second, so no one officer alone holds a token that reveals or exports PINs, nor
+# a second security officer token to approve its own requests with.  Tokens issued before migration 0003_token_approval
+# keep working: they were issued under the one-officer rule (TokenApproval.NOT_REQUIRED)
 _NOT_FOR_ADMINS = {Permission.VOUCHER_REVEAL_PIN, Permission.PRIVILEGE_GRANT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -89,6 +97,18 @@ GUARDED_PRIVILEGES = frozenset({Permission.VOUCHER_REVEAL_PIN.value})
 SECURITY_OFFICER_ISSUES = frozenset({Role.SECURITY_OFFICER, Role.CSR, Role.AUDITOR})
 
 TOKEN_PREFIX = "rbt"
+# joins the issuer's and the approver's halves of a dual-control token's secret (token_urlsafe never writes a dot)
+HALF_SEPARATOR = "."
+
+
+class TokenApproval(str, Enum):
+    """Where a token stands under dual control; EXPIRED is never stored: a PENDING request past its approval time."""
+
+    NOT_REQUIRED = "not_required"   # issued on the server host, by an administrator, or before dual control
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -141,12 +161,38 @@ class ApiToken:
     expire_time: datetime
     revoke_time: datetime | None = None
     privileges: frozenset[str] = field(default_factory=frozenset)
+    # dual control (0003_token_approval): who issued it, the approval state, its deadline, who decided and when, and
+    # the hash of the approver's half of the secret (empty until approved)
+    approval: TokenApproval = TokenApproval.NOT_REQUIRED
+    issued_by: str = ""
+    issued_by_token: str = ""
+    approval_expire_time: datetime | None = None
+    decided_by: str = ""
+    decided_by_token: str = ""
+    decide_time: datetime | None = None
+    approval_hash: str = ""
+
+    def approval_at(self, now: datetime) -> TokenApproval:
+        if self.approval is TokenApproval.PENDING and self.approval_expire_time is not None and now >= self.approval_expire_time:
+            return TokenApproval.EXPIRED
+        return self.approval
+
+    def secret_matches(self, secret: str) -> bool:
+        """The whole secret: one part, or the issuer's and the approver's halves of an approved dual-control token."""
+        return bearer_secret_matches(secret, self.secret_hash, self.approval_hash)
 
     def check(self, now: datetime) -> None:
         if self.revoke_time is not None:
             raise Unauthenticated("token has been revoked")
         if now >= self.expire_time:
             raise Unauthenticated("token has expired")
+        state = self.approval_at(now)
+        if state is TokenApproval.PENDING:
+            raise Unauthenticated(f"token {self.token_id} awaits approval by a second security officer (two-person rule)")
+        if state is TokenApproval.EXPIRED:
+            raise Unauthenticated(f"token {self.token_id} was never approved: its approval request expired")
+        if state is TokenApproval.REJECTED:
+            raise Unauthenticated(f"token {self.token_id} was rejected by a security officer")
 
 
 def hash_secret(secret: str) -> str:
@@ -156,8 +202,14 @@ def hash_secret(secret: str) -> str:
 def new_token_secret() -> tuple[str, str, str]:
     """Returns (token_id, bearer string, secret hash)."""
     token_id = secrets.token_hex(8)
+    secret, secret_hash = new_secret_half()
+    return token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", secret_hash
+
+
+def new_secret_half() -> tuple[str, str]:
+    """A random secret of 256 bits and its hash: a whole token's, or the approver's half of a dual-control one."""
     secret = secrets.token_urlsafe(32)
-    return token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", hash_secret(secret)
+    return secret, hash_secret(secret)
 
 
 def split_bearer(bearer: str) -> tuple[str, str]:
@@ -170,3 +222,13 @@ def split_bearer(bearer: str) -> tuple[str, str]:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def bearer_secret_matches(secret: str, secret_hash: str, approval_hash: str) -> bool:
+    """``secret`` against a token's hashes: the whole secret, or with ``approval_hash`` set, ``<first>.<second>``
+    where each half matches its own hash (a first half alone never matches an approved token)."""
+    if not approval_hash:
+        return secret_matches(secret, secret_hash)
+    first, dot, second = secret.partition(HALF_SEPARATOR)
+    # both compared whatever the first gives, so the time taken says nothing about which half was wrong
+    return bool(dot) & secret_matches(first, secret_hash) & secret_matches(second, approval_hash)

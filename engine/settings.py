@@ -64,6 +64,9 @@ class Settings:
     # How long a checked token's principal is reused without reading the store again (0: every call reads it).  A
     # revocation or tenant suspension through this server applies at once; through another replica, within this.
     auth_cache_seconds: float = 5.0
+    # Dual control: how long a token a security officer issued waits for a second officer's approval before the request
+    # expires (the token then never works; its issuer issues a new one).
+    token_approval_seconds: int = 24 * 3600
     max_workers: int = 16
     # Largest voucher batch a single GenerateBatch may create.
     max_voucher_batch: int = 1_000_000

@@ -16,8 +16,10 @@ from engine.identity import (
     Permission,
     Principal,
     Role,
+    TokenApproval,
+    bearer_secret_matches,
+    new_secret_half,
     new_token_secret,
-    secret_matches,
     split_bearer,
 )
 from engine.paging import Page
@@ -25,12 +27,14 @@ from engine.ports import UnitOfWorkFactory
 from engine.model import TenantKind, TenantStatus
 
 MAX_TTL_SECONDS = 366 * 24 * 3600
+DEFAULT_APPROVAL_SECONDS = 24 * 3600
 MVNO_ROLES = frozenset({Role.MVNO_ADMIN, Role.CSR, Role.PRODUCT_MANAGER, Role.AUDITOR})
 
 
 @dataclass(frozen=True, slots=True)
 class _Known:
     secret_hash: str
+    approval_hash: str         # the approver's half of a dual-control token's secret ("" for a token of one part)
     principal: Principal
     expire_time: datetime      # the token's own expiry
     fresh_until: datetime      # when the entry must be read from the store again
@@ -42,7 +46,8 @@ class AuthCache:
     An entry is used for ``ttl`` at most, and only with the right secret and before the token expires.  A token
     revoked or a tenant suspended through this process is forgotten at once (:meth:`forget_token`,
     :meth:`forget_tenant`); through another replica sharing the database, it is refused here within ``ttl``.
-    ``ttl`` zero turns the cache off."""
+    ``ttl`` zero turns the cache off.  Only accepted tokens are kept: a refusal (a token pending approval, rejected
+    or expired) is never remembered, so an approval takes effect at the token's next call on every replica."""
 
     def __init__(self, ttl: timedelta, max_entries: int = 10_000) -> None:
         self.ttl = ttl
@@ -53,16 +58,16 @@ class AuthCache:
         known = self._known.get(token_id)
         if known is None or now >= known.fresh_until or now >= known.expire_time:
             return None
-        if not secret_matches(secret, known.secret_hash):
+        if not bearer_secret_matches(secret, known.secret_hash, known.approval_hash):
             return None   # a wrong secret goes the long way and is refused there
         return known.principal
 
-    def put(self, token_id: str, secret_hash: str, principal: Principal, expire_time: datetime, now: datetime) -> None:
+    def put(self, token: ApiToken, principal: Principal, now: datetime) -> None:
         if self.ttl <= timedelta(0):
             return
         if len(self._known) >= self.max_entries:
             self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
-        self._known[token_id] = _Known(secret_hash, principal, expire_time, now + self.ttl)
+        self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, token.expire_time, now + self.ttl)
 
     def forget_token(self, token_id: str) -> None:
         self._known.pop(token_id, None)
@@ -76,11 +81,21 @@ NO_AUTH_CACHE = AuthCache(timedelta(0))
 
 
 class TokenDesk:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, default_ttl_seconds: int, cache: AuthCache = NO_AUTH_CACHE) -> None:
+    """Issue, approve, reject, revoke and list tokens, and authenticate bearers.
+
+    Dual control: a token a security officer issues (a security officer token, or one carrying voucher.reveal_pin)
+    is PENDING and authenticates nothing until a second security officer approves it within ``approval_seconds``.
+    The issuer receives the first half of its secret, the approver the second; the holder joins them with a dot."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, default_ttl_seconds: int, cache: AuthCache = NO_AUTH_CACHE,
+                 approval_seconds: int = DEFAULT_APPROVAL_SECONDS) -> None:
         self._uow = uow
         self._clock = clock
         self._default_ttl = default_ttl_seconds
         self.cache = cache
+        if not 0 < approval_seconds <= MAX_TTL_SECONDS:
+            raise ValueError(f"token_approval_seconds must be between 1 and {MAX_TTL_SECONDS}, not {approval_seconds}")
+        self.approval_seconds = approval_seconds
 
     def authenticate(self, bearer: str) -> Principal:
         """Bearer string -> principal; any failure is Unauthenticated and says nothing about the secret."""
@@ -91,7 +106,7 @@ class TokenDesk:
             return cached
         with self._uow(read_only=True) as uow:
             token = uow.tokens.get(token_id)
-            if token is None or not secret_matches(secret, token.secret_hash):
+            if token is None or not token.secret_matches(secret):
                 raise Unauthenticated("unknown bearer token")
             token.check(now)
             tenant = uow.tenants.get(token.tenant_id)
@@ -107,7 +122,7 @@ class TokenDesk:
             is_operator=tenant.kind is TenantKind.MNO,
             privileges=token.privileges,
         )
-        self.cache.put(token_id, token.secret_hash, principal, token.expire_time, now)
+        self.cache.put(token, principal, now)
         return principal
 
     def issue(
@@ -119,7 +134,8 @@ class TokenDesk:
         ttl_seconds: int = 0,
         privileges: frozenset[str] = frozenset(),
     ) -> tuple[ApiToken, str]:
-        """Returns the stored token and the bearer string (shown once). ``principal`` None = bootstrap."""
+        """Returns the stored token and the bearer string (shown once). ``principal`` None = bootstrap (the server
+        host).  A token a security officer issues is PENDING and the bearer string is the first half of its secret."""
         if principal is not None:
             principal.require(Permission.TOKEN_ADMIN)
         errors = ErrorList()
@@ -141,6 +157,7 @@ class TokenDesk:
             if not principal.is_operator and privileges:
                 raise PermissionDenied("only the operator grants extra privileges")
             _check_separation(principal, role, guarded)
+        dual = principal is not None and principal.role is Role.SECURITY_OFFICER
         now = self._clock.now()
         with self._uow() as uow:
             tenant = uow.tenants.get(tenant_id)
@@ -163,6 +180,10 @@ class TokenDesk:
                 expire_time=now + timedelta(seconds=ttl_seconds or self._default_ttl),
                 privileges=frozenset(privileges),
             )
+            if dual:
+                assert principal is not None
+                token = replace(token, approval=TokenApproval.PENDING, issued_by=principal.subject, issued_by_token=principal.token_id,
+                                approval_expire_time=now + timedelta(seconds=self.approval_seconds))
             uow.tokens.add(token)
             actor = principal or Principal(subject="bootstrap", tenant_id=tenant_id, role=Role.OPERATOR_ADMIN, is_operator=True)
             uow.audit.append(audit.entry(actor, now, "token.issue", "token", token_id, {}, _token_audit(token), tenant_id))
@@ -183,6 +204,55 @@ class TokenDesk:
             raise FailedPrecondition("NO_OPERATOR", "there is no operator tenant yet: run `rulebill bootstrap` first", "tenants")
         return self.issue(None, subject, operators[0].tenant_id, Role.SECURITY_OFFICER, ttl_seconds)
 
+    def approve(self, principal: Principal, token_id: str) -> tuple[ApiToken, str]:
+        """The second security officer's approval of a pending token: returns the token and the second half of its
+        secret (shown once, to this officer only; the holder joins it to the issuer's half with a dot)."""
+        second, second_hash = new_secret_half()
+        token = self._decide(principal, token_id, TokenApproval.APPROVED, "", second_hash)
+        return token, second
+
+    def reject(self, principal: Principal, token_id: str, reason: str = "") -> ApiToken:
+        """A second security officer's refusal of a pending token: it never works.  (Its issuer withdraws a request
+        of its own with RevokeToken.)"""
+        return self._decide(principal, token_id, TokenApproval.REJECTED, reason)
+
+    def _decide(self, principal: Principal, token_id: str, decision: TokenApproval, reason: str, approval_hash: str = "") -> ApiToken:
+        verb = "approve" if decision is TokenApproval.APPROVED else "reject"
+        if principal.role is not Role.SECURITY_OFFICER or not principal.is_operator:
+            raise PermissionDenied(f"only a security officer of the operator may {verb} a token (role {principal.role.value})")
+        principal.require(Permission.PRIVILEGE_GRANT)
+        if len(reason) > 500:
+            errors = ErrorList()
+            errors.add("reason", "must be at most 500 characters")
+            errors.raise_if_any(f"cannot {verb} token")
+        now = self._clock.now()
+        with self._uow() as uow:
+            token = uow.tokens.get(token_id)
+            if token is None or not principal.can_see_tenant(token.tenant_id):
+                raise NotFound("token", token_id)
+            if token.revoke_time is not None:
+                raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is revoked", token_id)
+            state = token.approval_at(now)
+            if state is TokenApproval.EXPIRED:
+                raise FailedPrecondition("APPROVAL_EXPIRED", f"the approval request of token {token_id} expired at "
+                                         f"{token.approval_expire_time:%Y-%m-%d %H:%M:%S} UTC: its issuer issues a new one", token_id)
+            if state is not TokenApproval.PENDING:
+                raise FailedPrecondition("TOKEN_NOT_PENDING", f"token {token_id} is not awaiting approval ({state.value})", token_id)
+            _check_second_officer(principal, token, verb)
+            decided = replace(token, approval=decision, decided_by=principal.subject, decided_by_token=principal.token_id,
+                              decide_time=now, approval_hash=approval_hash)
+            uow.tokens.update(decided)
+            document = {**_token_audit(decided), "issued_by": token.issued_by, "issued_by_token": token.issued_by_token,
+                        "decided_by": principal.subject, "decided_by_token": principal.token_id}
+            if reason:
+                document["reason"] = reason
+            # the whole request in the entry (grantee, role, privileges, issuer), not only what changed
+            uow.audit.append(audit.entry(principal, now, f"token.{verb}", "token", token_id, {"approval": token.approval.value},
+                                         document, token.tenant_id))
+            uow.commit()
+        self.cache.forget_token(token_id)
+        return decided
+
     def revoke(self, principal: Principal, token_id: str) -> ApiToken:
         principal.require(Permission.TOKEN_ADMIN)
         now = self._clock.now()
@@ -202,8 +272,10 @@ class TokenDesk:
     def list(self, principal: Principal, tenant_id: str, include_revoked: bool, page: Page) -> list[ApiToken]:
         principal.require(Permission.TOKEN_ADMIN)
         tenants = principal.tenants_listed(tenant_id)
+        now = self._clock.now()
         with self._uow() as uow:
-            return uow.tokens.list(tenants, include_revoked, page.after, page.size)
+            # a pending request past its approval time is listed as EXPIRED (never stored: it is a matter of time)
+            return [replace(t, approval=t.approval_at(now)) for t in uow.tokens.list(tenants, include_revoked, page.after, page.size)]
 
     def whoami(self, principal: Principal) -> ApiToken:
         with self._uow() as uow:
@@ -225,6 +297,19 @@ def _check_separation(principal: Principal, role: Role, guarded: list[str]) -> N
                                "carrying voucher.reveal_pin")
 
 
+def _check_second_officer(principal: Principal, token: ApiToken, verb: str) -> None:
+    """The two-person rule: the decision is a second person's, not the issuer's (by subject or by token), not the
+    grantee's, and not the pending token's own.  Subjects are compared without case or surrounding spaces."""
+    me = principal.subject.strip().casefold()
+    if principal.token_id and principal.token_id == token.token_id:
+        raise PermissionDenied(f"two-person rule: token {token.token_id} cannot {verb} itself")
+    if (principal.token_id and principal.token_id == token.issued_by_token) or me == token.issued_by.strip().casefold():
+        raise PermissionDenied(f"two-person rule: {principal.subject} issued token {token.token_id} and cannot {verb} it; "
+                               "a second security officer must")
+    if me == token.subject.strip().casefold():
+        raise PermissionDenied(f"two-person rule: {principal.subject} cannot {verb} a token issued to themselves")
+
+
 def _token_audit(token: ApiToken) -> dict[str, object]:
     return {
         "subject": token.subject,
@@ -233,4 +318,5 @@ def _token_audit(token: ApiToken) -> dict[str, object]:
         "expire_time": token.expire_time,
         "revoke_time": token.revoke_time,
         "privileges": sorted(token.privileges),
+        "approval": token.approval.value,
     }

@@ -4,7 +4,9 @@
   lacks migrations is refused (one line: run `rulebill db upgrade`) unless ``--migrate`` applies them first.
 * ``rulebill db upgrade`` — apply every migration branch (alembic ``heads``).
 * ``rulebill bootstrap`` — seed the operator, its MVNOs and plan set, and write the admin credential.
-* ``rulebill security-officer --subject NAME`` — the first security officer's token (grants voucher.reveal_pin).
+* ``rulebill security-officer issue --subject NAME`` (or ``security-officer --subject NAME``) — on the server host, the
+  first security officers' tokens (they grant voucher.reveal_pin); ``security-officer approve|reject TOKEN_ID`` are
+  client commands of a second security officer (``clients/commands/tokens.py``).
 
 Every other command comes from ``clients/cli.py`` and speaks to a server through the typed client.
 """
@@ -17,6 +19,7 @@ import sys
 from typing import Any
 
 from clients import cli
+from clients.commands import tokens as tokens_commands
 from engine.settings import load_settings
 
 
@@ -109,7 +112,13 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 def cmd_security_officer(args: argparse.Namespace) -> int:
     """On the server host (the database and settings, not the API): a security officer's token.  No API caller can
     make one without already being a security officer, so this is the second, separate step the reveal privilege
-    needs (the issue is audited like any other)."""
+    needs (the issue is audited like any other).  ``approve`` and ``reject`` speak to a server with a second security
+    officer's token instead."""
+    if args.decision in ("approve", "reject"):
+        return tokens_commands.run_decision(args)
+    if not args.subject:
+        print("security-officer: --subject is required (the person, e.g. carol@operator.example)", file=sys.stderr)
+        return 2
     from servers.root import token_administration
 
     with token_administration(load_settings()) as tokens:
@@ -117,6 +126,11 @@ def cmd_security_officer(args: argparse.Namespace) -> int:
     print(f"security officer {token.subject} (token {token.token_id}, tenant {token.tenant_id}, until {token.expire_time:%Y-%m-%d})")
     print(f"secret (shown once, hand it to the security officer): {bearer}")
     return 0
+
+
+def _host_issue_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--subject", help="the person, e.g. carol@operator.example")
+    p.add_argument("--ttl", type=int, default=0, help="seconds (default: the settings' token lifetime)")
 
 
 def register(subparsers: Any) -> None:
@@ -136,10 +150,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-samples", action="store_true", help="skip the sample billing accounts of plans/billing/samples.yaml")
     p.set_defaults(func=cmd_bootstrap)
 
-    p = subparsers.add_parser("security-officer", help="on the server host: issue a security officer token (grants voucher.reveal_pin)")
-    p.add_argument("--subject", required=True, help="the person, e.g. carol@operator.example")
-    p.add_argument("--ttl", type=int, default=0, help="seconds (default: the settings' token lifetime)")
-    p.set_defaults(func=cmd_security_officer)
+    p = subparsers.add_parser("security-officer", help="security officers: issue one on the server host; approve or reject "
+                                                       "a pending token as a second officer")
+    _host_issue_flags(p)   # `rulebill security-officer --subject NAME`, as before `issue` existed
+    p.set_defaults(func=cmd_security_officer, decision=None)
+    osub = p.add_subparsers(dest="decision", metavar="ACTION")
+    _host_issue_flags(osub.add_parser("issue", help="on the server host: a security officer token, active at once (grants "
+                                                    "voucher.reveal_pin)"))
+    tokens_commands.register_decisions(osub)
 
 
 def main(argv: list[str] | None = None) -> int:

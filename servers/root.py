@@ -159,7 +159,7 @@ def build_root(settings: Settings, clock: Clock | None = None) -> Root:
 
 
 def _tokens(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, auth_cache: AuthCache = NO_AUTH_CACHE) -> TokenDesk:
-    return TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache)
+    return TokenDesk(uow, clock, settings.default_token_ttl_seconds, auth_cache, settings.token_approval_seconds)
 
 
 @contextmanager

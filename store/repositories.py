@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.errors import AlreadyExists
-from engine.identity import ApiToken, Role
+from engine.identity import ApiToken, Role, TokenApproval
 from engine.model import AuditEntry, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.ports import AuditFilter
 from store.tables import ApiTokenRow, AuditRow, SubscriberRow, TenantRow
@@ -103,6 +103,14 @@ class TokenRepo:
             expire_time=aware(row.expire_time),
             revoke_time=aware(row.revoke_time),
             privileges=frozenset(p for p in row.privileges.split(",") if p),
+            approval=TokenApproval(row.approval),
+            issued_by=row.issued_by,
+            issued_by_token=row.issued_by_token,
+            approval_expire_time=aware(row.approval_expire_time),
+            decided_by=row.decided_by,
+            decided_by_token=row.decided_by_token,
+            decide_time=aware(row.decide_time),
+            approval_hash=row.approval_hash,
         )
 
     def get(self, token_id: str) -> ApiToken | None:
@@ -114,7 +122,10 @@ class TokenRepo:
             ApiTokenRow(
                 token_id=token.token_id, subject=token.subject, tenant_id=token.tenant_id, role=token.role.value,
                 secret_hash=token.secret_hash, privileges=",".join(sorted(token.privileges)), create_time=token.create_time,
-                expire_time=token.expire_time, revoke_time=token.revoke_time,
+                expire_time=token.expire_time, revoke_time=token.revoke_time, approval=token.approval.value,
+                issued_by=token.issued_by, issued_by_token=token.issued_by_token, approval_expire_time=token.approval_expire_time,
+                decided_by=token.decided_by, decided_by_token=token.decided_by_token, decide_time=token.decide_time,
+                approval_hash=token.approval_hash,
             )
         )
         _flush(self.s, "token", token.token_id)
@@ -124,6 +135,11 @@ class TokenRepo:
         assert row is not None
         row.revoke_time = token.revoke_time
         row.expire_time = token.expire_time
+        row.approval = token.approval.value
+        row.decided_by = token.decided_by
+        row.decided_by_token = token.decided_by_token
+        row.decide_time = token.decide_time
+        row.approval_hash = token.approval_hash
         self.s.flush()
 
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:

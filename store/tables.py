@@ -40,6 +40,16 @@ class ApiTokenRow(SQLModel, table=True):
     create_time: datetime = Field(sa_column=utc_column())
     expire_time: datetime = Field(sa_column=utc_column())
     revoke_time: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    # migration 0003_token_approval: dual control of the tokens a security officer issues (engine.identity.TokenApproval);
+    # rows from before it read as not_required and keep working
+    approval: str = Field(default="not_required", sa_column=Column(String(16), nullable=False, server_default="not_required"))
+    issued_by: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
+    issued_by_token: str = Field(default="", sa_column=Column(String(32), nullable=False, server_default=""))
+    approval_expire_time: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    decided_by: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
+    decided_by_token: str = Field(default="", sa_column=Column(String(32), nullable=False, server_default=""))
+    decide_time: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    approval_hash: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
 
 
 LIVE = text("status <> 'deactivated'")

@@ -55,9 +55,11 @@ class _Tokens:
         self.d.tokens[t.token_id] = t
 
     def update(self, t: ApiToken) -> None:
-        # like store.repositories.TokenRepo: only the expiry and the revocation of a token ever change
+        # like store.repositories.TokenRepo: only the expiry, the revocation and the approval decision of a token change
         old = self.d.tokens[t.token_id]
-        self.d.tokens[t.token_id] = replace(old, expire_time=t.expire_time, revoke_time=t.revoke_time)
+        self.d.tokens[t.token_id] = replace(old, expire_time=t.expire_time, revoke_time=t.revoke_time, approval=t.approval,
+                                            decided_by=t.decided_by, decided_by_token=t.decided_by_token,
+                                            decide_time=t.decide_time, approval_hash=t.approval_hash)
 
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
         items = sorted(self.d.tokens.values(), key=lambda t: t.token_id)

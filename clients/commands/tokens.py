@@ -7,10 +7,11 @@ import json
 import sys
 from typing import Any
 
+from billing.v1 import token_pb2 as pb
 from clients.commandkit import client_flags, client_from, paging
 from clients.output import as_dict, emit, emit_one, print_table
 
-TOKEN_COLUMNS = ("token_id", "subject", "tenant_id", "role", "expire_time", "revoke_time")
+TOKEN_COLUMNS = ("token_id", "subject", "tenant_id", "role", "approval", "expire_time", "revoke_time")
 AUDIT_COLUMNS = ("sequence", "time", "subject", "tenant_id", "action", "object_id", "summary")
 SUMMARY_WIDTH = 60
 ROLES = ("operator_admin", "mvno_admin", "csr", "product_manager", "auditor", "security_officer")
@@ -43,13 +44,43 @@ def run_tokens(args: argparse.Namespace) -> int:
                 emit_one(issued, True)
             else:
                 emit_one(issued.token, False)
-                print(f"secret (shown once, store it safely): {issued.secret}")
+                if issued.token.approval == pb.TOKEN_APPROVAL_PENDING:
+                    print(f"pending: works once a second security officer runs `rulebill security-officer approve "
+                          f"{issued.token.token_id}`, and only with both halves joined by a dot", file=sys.stderr)
+                    print(f"secret (first half, shown once, hand it to {issued.token.subject}): {issued.secret}")
+                else:
+                    print(f"secret (shown once, store it safely): {issued.secret}")
         elif args.action == "revoke":
             emit_one(rb.tokens.revoke(args.token_id), args.json)
         elif args.action == "whoami":
             emit_one(rb.tokens.whoami(), args.json)
         else:
             emit(rb.tokens.list(args.tenant, args.all, page_size=args.page_size).items, TOKEN_COLUMNS, args.json)
+    return 0
+
+
+def register_decisions(subparsers: Any) -> None:
+    """``rulebill security-officer approve|reject TOKEN_ID``: a second security officer's decision on a pending token,
+    over the API with that officer's own token (added under ``security-officer`` by servers/admin.py)."""
+    q = subparsers.add_parser("approve", help="as a second security officer: approve a pending token and receive the second half "
+                                              "of its secret (shown once)")
+    q.add_argument("token_id"); client_flags(q)
+    q = subparsers.add_parser("reject", help="as a second security officer: refuse a pending token (it never works)")
+    q.add_argument("token_id"); q.add_argument("--reason", default="", help="why, for the audit log"); client_flags(q)
+
+
+def run_decision(args: argparse.Namespace) -> int:
+    with client_from(args) as rb:
+        if args.decision == "reject":
+            emit_one(rb.tokens.reject(args.token_id, args.reason), args.json)
+            return 0
+        approved = rb.tokens.approve(args.token_id)
+    if args.json:
+        emit_one(approved, True)
+        return 0
+    emit_one(approved.token, False)
+    print(f"second secret (shown once, hand it to {approved.token.subject}; their bearer is the issuer's half, a dot, "
+          f"then this): {approved.second_secret}")
     return 0
 
 

@@ -24,6 +24,13 @@ class TokenClient:
     def revoke(self, token_id: str) -> pb.TokenInfo:
         return self.rpc.RevokeToken(pb.RevokeTokenRequest(token_id=token_id)).token
 
+    def approve(self, token_id: str) -> pb.ApproveTokenResponse:
+        """A second security officer's approval: the token and the second half of its bearer (shown once)."""
+        return self.rpc.ApproveToken(pb.ApproveTokenRequest(token_id=token_id))
+
+    def reject(self, token_id: str, reason: str = "") -> pb.TokenInfo:
+        return self.rpc.RejectToken(pb.RejectTokenRequest(token_id=token_id, reason=reason)).token
+
     def list(self, tenant_id: str = "", include_revoked: bool = False, page_size: int = 0, page_token: str = "") -> Page[pb.TokenInfo]:
         reply = self.rpc.ListTokens(pb.ListTokensRequest(tenant_id=tenant_id, include_revoked=include_revoked, page_size=page_size,
                                                          page_token=page_token))

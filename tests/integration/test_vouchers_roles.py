@@ -102,8 +102,12 @@ def test_no_administrator_can_grant_itself_the_reveal_privilege(stack: Any, caps
     rpc_error(lambda: generate(vs(stack, token=bearer), count=1), C.PERMISSION_DENIED)
     printer = officer.tokens.rpc.IssueToken(tpb.IssueTokenRequest(subject="print-desk", tenant_id="mno", role=tpb.ROLE_CSR,
                                                               privileges=["voucher.reveal_pin"]))
+    # dual control: a second security officer approves it (tests/integration/test_token_approval.py)
+    assert main(["security-officer", "issue", "--subject", "dave@operator.test"]) == 0
+    second = stack.client(token=capsys.readouterr().out.strip().splitlines()[-1].rsplit(" ", 1)[-1])
+    half = second.tokens.rpc.ApproveToken(tpb.ApproveTokenRequest(token_id=printer.token.token_id)).second_secret
     batch = generate(vs(stack), count=2)
-    pins = [v.pin for m in vs(stack, token=printer.secret).StreamVouchers(pb.StreamVouchersRequest(
+    pins = [v.pin for m in vs(stack, token=f"{printer.secret}.{half}").StreamVouchers(pb.StreamVouchersRequest(
         selection=pb.VoucherSelection(batch_id=batch.batch_id), reveal=True)) for v in m.vouchers]
     assert len(pins) == 2 and all(len(p) == 16 for p in pins)
     grants = admin.audit.rpc.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(object_type="token",

@@ -25,33 +25,43 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62illing/v1/token.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n\tTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x1e\n\x04role\x18\x04 \x01(\x0e\x32\x10.billing.v1.Role\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nprivileges\x18\x08 \x03(\t\"\x80\x01\n\x11IssueTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.billing.v1.Role\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x03\x12\x12\n\nprivileges\x18\x05 \x03(\t\"J\n\x12IssueTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\";\n\x13RevokeTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\"f\n\x11ListTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x04 \x01(\x08\"T\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.billing.v1.TokenInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x0f\n\rWhoAmIRequest\"6\n\x0eWhoAmIResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo*\x9f\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLE_OPERATOR_ADMIN\x10\x01\x12\x13\n\x0fROLE_MVNO_ADMIN\x10\x02\x12\x0c\n\x08ROLE_CSR\x10\x03\x12\x18\n\x14ROLE_PRODUCT_MANAGER\x10\x04\x12\x10\n\x0cROLE_AUDITOR\x10\x05\x12\x19\n\x15ROLE_SECURITY_OFFICER\x10\x06\x32\xb9\x02\n\x0cTokenService\x12K\n\nIssueToken\x12\x1d.billing.v1.IssueTokenRequest\x1a\x1e.billing.v1.IssueTokenResponse\x12N\n\x0bRevokeToken\x12\x1e.billing.v1.RevokeTokenRequest\x1a\x1f.billing.v1.RevokeTokenResponse\x12K\n\nListTokens\x12\x1d.billing.v1.ListTokensRequest\x1a\x1e.billing.v1.ListTokensResponse\x12?\n\x06WhoAmI\x12\x19.billing.v1.WhoAmIRequest\x1a\x1a.billing.v1.WhoAmIResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62illing/v1/token.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n\tTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x1e\n\x04role\x18\x04 \x01(\x0e\x32\x10.billing.v1.Role\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nprivileges\x18\x08 \x03(\t\x12+\n\x08\x61pproval\x18\t \x01(\x0e\x32\x19.billing.v1.TokenApproval\x12\x11\n\tissued_by\x18\n \x01(\t\x12\x1a\n\x12issued_by_token_id\x18\x0b \x01(\t\x12\x38\n\x14\x61pproval_expire_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ndecided_by\x18\r \x01(\t\x12\x1b\n\x13\x64\x65\x63ided_by_token_id\x18\x0e \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\x11IssueTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.billing.v1.Role\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x03\x12\x12\n\nprivileges\x18\x05 \x03(\t\"J\n\x12IssueTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\'\n\x13\x41pproveTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"S\n\x14\x41pproveTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\x12\x15\n\rsecond_secret\x18\x02 \x01(\t\"6\n\x12RejectTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\";\n\x13RejectTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\";\n\x13RevokeTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo\"f\n\x11ListTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x04 \x01(\x08\"T\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.billing.v1.TokenInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x0f\n\rWhoAmIRequest\"6\n\x0eWhoAmIResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.billing.v1.TokenInfo*\x9f\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLE_OPERATOR_ADMIN\x10\x01\x12\x13\n\x0fROLE_MVNO_ADMIN\x10\x02\x12\x0c\n\x08ROLE_CSR\x10\x03\x12\x18\n\x14ROLE_PRODUCT_MANAGER\x10\x04\x12\x10\n\x0cROLE_AUDITOR\x10\x05\x12\x19\n\x15ROLE_SECURITY_OFFICER\x10\x06*\xc2\x01\n\rTokenApproval\x12\x1e\n\x1aTOKEN_APPROVAL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTOKEN_APPROVAL_NOT_REQUIRED\x10\x01\x12\x1a\n\x16TOKEN_APPROVAL_PENDING\x10\x02\x12\x1b\n\x17TOKEN_APPROVAL_APPROVED\x10\x03\x12\x1b\n\x17TOKEN_APPROVAL_REJECTED\x10\x04\x12\x1a\n\x16TOKEN_APPROVAL_EXPIRED\x10\x05\x32\xdc\x03\n\x0cTokenService\x12K\n\nIssueToken\x12\x1d.billing.v1.IssueTokenRequest\x1a\x1e.billing.v1.IssueTokenResponse\x12N\n\x0bRevokeToken\x12\x1e.billing.v1.RevokeTokenRequest\x1a\x1f.billing.v1.RevokeTokenResponse\x12Q\n\x0c\x41pproveToken\x12\x1f.billing.v1.ApproveTokenRequest\x1a .billing.v1.ApproveTokenResponse\x12N\n\x0bRejectToken\x12\x1e.billing.v1.RejectTokenRequest\x1a\x1f.billing.v1.RejectTokenResponse\x12K\n\nListTokens\x12\x1d.billing.v1.ListTokensRequest\x1a\x1e.billing.v1.ListTokensResponse\x12?\n\x06WhoAmI\x12\x19.billing.v1.WhoAmIRequest\x1a\x1a.billing.v1.WhoAmIResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.v1.token_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=910
-  _globals['_ROLE']._serialized_end=1069
+  _globals['_ROLE']._serialized_start=1401
+  _globals['_ROLE']._serialized_end=1560
+  _globals['_TOKENAPPROVAL']._serialized_start=1563
+  _globals['_TOKENAPPROVAL']._serialized_end=1757
   _globals['_TOKENINFO']._serialized_start=72
-  _globals['_TOKENINFO']._serialized_end=336
-  _globals['_ISSUETOKENREQUEST']._serialized_start=339
-  _globals['_ISSUETOKENREQUEST']._serialized_end=467
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=469
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=543
-  _globals['_REVOKETOKENREQUEST']._serialized_start=545
-  _globals['_REVOKETOKENREQUEST']._serialized_end=583
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=585
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=644
-  _globals['_LISTTOKENSREQUEST']._serialized_start=646
-  _globals['_LISTTOKENSREQUEST']._serialized_end=748
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=750
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=834
-  _globals['_WHOAMIREQUEST']._serialized_start=836
-  _globals['_WHOAMIREQUEST']._serialized_end=851
-  _globals['_WHOAMIRESPONSE']._serialized_start=853
-  _globals['_WHOAMIRESPONSE']._serialized_end=907
-  _globals['_TOKENSERVICE']._serialized_start=1072
-  _globals['_TOKENSERVICE']._serialized_end=1385
+  _globals['_TOKENINFO']._serialized_end=584
+  _globals['_ISSUETOKENREQUEST']._serialized_start=587
+  _globals['_ISSUETOKENREQUEST']._serialized_end=715
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=717
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=791
+  _globals['_APPROVETOKENREQUEST']._serialized_start=793
+  _globals['_APPROVETOKENREQUEST']._serialized_end=832
+  _globals['_APPROVETOKENRESPONSE']._serialized_start=834
+  _globals['_APPROVETOKENRESPONSE']._serialized_end=917
+  _globals['_REJECTTOKENREQUEST']._serialized_start=919
+  _globals['_REJECTTOKENREQUEST']._serialized_end=973
+  _globals['_REJECTTOKENRESPONSE']._serialized_start=975
+  _globals['_REJECTTOKENRESPONSE']._serialized_end=1034
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1036
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1074
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1076
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1135
+  _globals['_LISTTOKENSREQUEST']._serialized_start=1137
+  _globals['_LISTTOKENSREQUEST']._serialized_end=1239
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1241
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1325
+  _globals['_WHOAMIREQUEST']._serialized_start=1327
+  _globals['_WHOAMIREQUEST']._serialized_end=1342
+  _globals['_WHOAMIRESPONSE']._serialized_start=1344
+  _globals['_WHOAMIRESPONSE']._serialized_end=1398
+  _globals['_TOKENSERVICE']._serialized_start=1760
+  _globals['_TOKENSERVICE']._serialized_end=2236
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,15 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_PRODUCT_MANAGER: _ClassVar[Role]
     ROLE_AUDITOR: _ClassVar[Role]
     ROLE_SECURITY_OFFICER: _ClassVar[Role]
+
+class TokenApproval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOKEN_APPROVAL_UNSPECIFIED: _ClassVar[TokenApproval]
+    TOKEN_APPROVAL_NOT_REQUIRED: _ClassVar[TokenApproval]
+    TOKEN_APPROVAL_PENDING: _ClassVar[TokenApproval]
+    TOKEN_APPROVAL_APPROVED: _ClassVar[TokenApproval]
+    TOKEN_APPROVAL_REJECTED: _ClassVar[TokenApproval]
+    TOKEN_APPROVAL_EXPIRED: _ClassVar[TokenApproval]
 ROLE_UNSPECIFIED: Role
 ROLE_OPERATOR_ADMIN: Role
 ROLE_MVNO_ADMIN: Role
@@ -26,9 +35,15 @@ ROLE_CSR: Role
 ROLE_PRODUCT_MANAGER: Role
 ROLE_AUDITOR: Role
 ROLE_SECURITY_OFFICER: Role
+TOKEN_APPROVAL_UNSPECIFIED: TokenApproval
+TOKEN_APPROVAL_NOT_REQUIRED: TokenApproval
+TOKEN_APPROVAL_PENDING: TokenApproval
+TOKEN_APPROVAL_APPROVED: TokenApproval
+TOKEN_APPROVAL_REJECTED: TokenApproval
+TOKEN_APPROVAL_EXPIRED: TokenApproval
 
 class TokenInfo(_message.Message):
-    __slots__ = ("token_id", "subject", "tenant_id", "role", "create_time", "expire_time", "revoke_time", "privileges")
+    __slots__ = ("token_id", "subject", "tenant_id", "role", "create_time", "expire_time", "revoke_time", "privileges", "approval", "issued_by", "issued_by_token_id", "approval_expire_time", "decided_by", "decided_by_token_id", "decide_time")
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +52,13 @@ class TokenInfo(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     PRIVILEGES_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_BY_TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     token_id: str
     subject: str
     tenant_id: str
@@ -45,7 +67,14 @@ class TokenInfo(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
     privileges: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, token_id: _Optional[str] = ..., subject: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., privileges: _Optional[_Iterable[str]] = ...) -> None: ...
+    approval: TokenApproval
+    issued_by: str
+    issued_by_token_id: str
+    approval_expire_time: _timestamp_pb2.Timestamp
+    decided_by: str
+    decided_by_token_id: str
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, token_id: _Optional[str] = ..., subject: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., privileges: _Optional[_Iterable[str]] = ..., approval: _Optional[_Union[TokenApproval, str]] = ..., issued_by: _Optional[str] = ..., issued_by_token_id: _Optional[str] = ..., approval_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decided_by: _Optional[str] = ..., decided_by_token_id: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
     __slots__ = ("subject", "tenant_id", "role", "ttl_seconds", "privileges")
@@ -68,6 +97,34 @@ class IssueTokenResponse(_message.Message):
     token: TokenInfo
     secret: str
     def __init__(self, token: _Optional[_Union[TokenInfo, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ApproveTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class ApproveTokenResponse(_message.Message):
+    __slots__ = ("token", "second_secret")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECOND_SECRET_FIELD_NUMBER: _ClassVar[int]
+    token: TokenInfo
+    second_secret: str
+    def __init__(self, token: _Optional[_Union[TokenInfo, _Mapping]] = ..., second_secret: _Optional[str] = ...) -> None: ...
+
+class RejectTokenRequest(_message.Message):
+    __slots__ = ("token_id", "reason")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    reason: str
+    def __init__(self, token_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RejectTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: TokenInfo
+    def __init__(self, token: _Optional[_Union[TokenInfo, _Mapping]] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("token_id",)

@@ -28,6 +28,12 @@ if _version_not_supported:
 class TokenServiceStub:
     """API tokens: bearer credentials issued per tenant and role. Only a hash is stored;
     the secret is shown once, in IssueTokenResponse.
+
+    Dual control: a token a security officer issues (a security officer token, or one carrying
+    voucher.reveal_pin) is TOKEN_APPROVAL_PENDING and every call with it is UNAUTHENTICATED until a
+    second security officer approves it (ApproveToken) before its approval_expire_time. The issuer's
+    IssueTokenResponse.secret is then the first half of the bearer, ApproveTokenResponse.second_secret
+    the second; the holder's bearer is "<secret>.<second_secret>".
     """
 
     def __init__(self, channel):
@@ -46,6 +52,16 @@ class TokenServiceStub:
                 request_serializer=billing_dot_v1_dot_token__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_token__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.ApproveToken = channel.unary_unary(
+                '/billing.v1.TokenService/ApproveToken',
+                request_serializer=billing_dot_v1_dot_token__pb2.ApproveTokenRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_token__pb2.ApproveTokenResponse.FromString,
+                _registered_method=True)
+        self.RejectToken = channel.unary_unary(
+                '/billing.v1.TokenService/RejectToken',
+                request_serializer=billing_dot_v1_dot_token__pb2.RejectTokenRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_token__pb2.RejectTokenResponse.FromString,
+                _registered_method=True)
         self.ListTokens = channel.unary_unary(
                 '/billing.v1.TokenService/ListTokens',
                 request_serializer=billing_dot_v1_dot_token__pb2.ListTokensRequest.SerializeToString,
@@ -61,6 +77,12 @@ class TokenServiceStub:
 class TokenServiceServicer:
     """API tokens: bearer credentials issued per tenant and role. Only a hash is stored;
     the secret is shown once, in IssueTokenResponse.
+
+    Dual control: a token a security officer issues (a security officer token, or one carrying
+    voucher.reveal_pin) is TOKEN_APPROVAL_PENDING and every call with it is UNAUTHENTICATED until a
+    second security officer approves it (ApproveToken) before its approval_expire_time. The issuer's
+    IssueTokenResponse.secret is then the first half of the bearer, ApproveTokenResponse.second_secret
+    the second; the holder's bearer is "<secret>.<second_secret>".
     """
 
     def IssueToken(self, request, context):
@@ -71,6 +93,23 @@ class TokenServiceServicer:
 
     def RevokeToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveToken(self, request, context):
+        """A second security officer of the operator approves a pending token: not its issuer (by subject or
+        token), not its holder. PERMISSION_DENIED names the two-person rule; FAILED_PRECONDITION
+        TOKEN_NOT_PENDING, APPROVAL_EXPIRED or TOKEN_REVOKED when there is nothing to approve.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectToken(self, request, context):
+        """A second security officer refuses a pending token: it never works. Same rules as ApproveToken
+        (the issuer withdraws its own request with RevokeToken).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -101,6 +140,16 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     request_deserializer=billing_dot_v1_dot_token__pb2.RevokeTokenRequest.FromString,
                     response_serializer=billing_dot_v1_dot_token__pb2.RevokeTokenResponse.SerializeToString,
             ),
+            'ApproveToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveToken,
+                    request_deserializer=billing_dot_v1_dot_token__pb2.ApproveTokenRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_token__pb2.ApproveTokenResponse.SerializeToString,
+            ),
+            'RejectToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectToken,
+                    request_deserializer=billing_dot_v1_dot_token__pb2.RejectTokenRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_token__pb2.RejectTokenResponse.SerializeToString,
+            ),
             'ListTokens': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTokens,
                     request_deserializer=billing_dot_v1_dot_token__pb2.ListTokensRequest.FromString,
@@ -122,6 +171,12 @@ def add_TokenServiceServicer_to_server(servicer, server):
 class TokenService:
     """API tokens: bearer credentials issued per tenant and role. Only a hash is stored;
     the secret is shown once, in IssueTokenResponse.
+
+    Dual control: a token a security officer issues (a security officer token, or one carrying
+    voucher.reveal_pin) is TOKEN_APPROVAL_PENDING and every call with it is UNAUTHENTICATED until a
+    second security officer approves it (ApproveToken) before its approval_expire_time. The issuer's
+    IssueTokenResponse.secret is then the first half of the bearer, ApproveTokenResponse.second_secret
+    the second; the holder's bearer is "<secret>.<second_secret>".
     """
 
     @staticmethod
@@ -168,6 +223,60 @@ class TokenService:
             '/billing.v1.TokenService/RevokeToken',
             billing_dot_v1_dot_token__pb2.RevokeTokenRequest.SerializeToString,
             billing_dot_v1_dot_token__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.TokenService/ApproveToken',
+            billing_dot_v1_dot_token__pb2.ApproveTokenRequest.SerializeToString,
+            billing_dot_v1_dot_token__pb2.ApproveTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.TokenService/RejectToken',
+            billing_dot_v1_dot_token__pb2.RejectTokenRequest.SerializeToString,
+            billing_dot_v1_dot_token__pb2.RejectTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

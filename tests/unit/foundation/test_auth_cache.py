@@ -106,7 +106,7 @@ def test_zero_seconds_turns_the_cache_off_and_the_cache_is_bounded() -> None:
     store, clock = CountingStore(), FixedClock(T0)
     TenantAdmin(store, clock).create_mno("mno", "Op", "EUR")
     tokens = TokenDesk(store, clock, 3600, AuthCache(timedelta(0)))
-    _, bearer = tokens.issue(None, "op", "mno", Role.OPERATOR_ADMIN)
+    token, bearer = tokens.issue(None, "op", "mno", Role.OPERATOR_ADMIN)
     reads = store.opened
     tokens.authenticate(bearer)
     tokens.authenticate(bearer)
@@ -114,5 +114,5 @@ def test_zero_seconds_turns_the_cache_off_and_the_cache_is_bounded() -> None:
     small = AuthCache(timedelta(seconds=5), max_entries=3)
     principal = tokens.authenticate(bearer)
     for i in range(10):
-        small.put(f"t{i}", "h", principal, T0 + timedelta(days=1), T0)
+        small.put(replace(token, token_id=f"t{i}"), principal, T0)
     assert len(small._known) <= 3
