@@ -28,7 +28,7 @@ class Role(str, Enum):
     CSR = "csr"
     PRODUCT_MANAGER = "product_manager"
     AUDITOR = "auditor"
-    # grants the privileges no administrator may give itself (voucher.reveal_pin); operator tenant only
+    # grants the privileges no administrator may give itself (voucher.reveal_pin), two officers per grant; operator tenant only
     SECURITY_OFFICER = "security_officer"
 
 
@@ -49,7 +49,7 @@ class Permission(str, Enum):
     VOUCHER_KEYS = "voucher.keys"
     MEDIATION = "mediation.run"
     AUDIT_READ = "audit.read"
-    PRIVILEGE_GRANT = "privilege.grant"  # issue tokens carrying voucher.reveal_pin (security officers only)
+    PRIVILEGE_GRANT = "privilege.grant"  # issue, approve or reject tokens carrying voucher.reveal_pin (security officers only)
     BILLING_READ = "billing.read"          # accounts, invoices, bill runs
     BILLING_WRITE = "billing.write"        # accounts, one-off charges and credit notes (up to the profile's csr_limit), drafts
     BILLING_PREVIEW = "billing.preview"    # dry-run bills
