@@ -23,7 +23,7 @@ from engine.identity import (
     split_bearer,
 )
 from engine.paging import Page
-from engine.ports import UnitOfWorkFactory
+from engine.ports import UnitOfWork, UnitOfWorkFactory
 from engine.model import TenantKind, TenantStatus
 
 MAX_TTL_SECONDS = 366 * 24 * 3600
@@ -227,11 +227,7 @@ class TokenDesk:
             errors.raise_if_any(f"cannot {verb} token")
         now = self._clock.now()
         with self._uow() as uow:
-            token = uow.tokens.get(token_id)
-            if token is None or not principal.can_see_tenant(token.tenant_id):
-                raise NotFound("token", token_id)
-            if token.revoke_time is not None:
-                raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is revoked", token_id)
+            token = _unrevoked_token(uow, principal, token_id)
             state = token.approval_at(now)
             if state is TokenApproval.EXPIRED:
                 raise FailedPrecondition("APPROVAL_EXPIRED", f"the approval request of token {token_id} expired at "
@@ -257,11 +253,7 @@ class TokenDesk:
         principal.require(Permission.TOKEN_ADMIN)
         now = self._clock.now()
         with self._uow() as uow:
-            token = uow.tokens.get(token_id)
-            if token is None or not principal.can_see_tenant(token.tenant_id):
-                raise NotFound("token", token_id)
-            if token.revoke_time is not None:
-                raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is already revoked", token_id)
+            token = _unrevoked_token(uow, principal, token_id)
             revoked = replace(token, revoke_time=now)
             uow.tokens.update(revoked)
             uow.audit.append(audit.entry(principal, now, "token.revoke", "token", token_id, _token_audit(token), _token_audit(revoked), token.tenant_id))
@@ -295,6 +287,16 @@ def _check_separation(principal: Principal, role: Role, guarded: list[str]) -> N
     if principal.role is Role.SECURITY_OFFICER and (role not in SECURITY_OFFICER_ISSUES or not grants):
         raise PermissionDenied("a security officer issues only security_officer tokens and CSR or auditor tokens "
                                "carrying voucher.reveal_pin")
+
+
+def _unrevoked_token(uow: UnitOfWork, principal: Principal, token_id: str) -> ApiToken:
+    """The token ``principal`` acts on: NOT_FOUND when it does not exist or is another tenant's, refused when revoked."""
+    token = uow.tokens.get(token_id)
+    if token is None or not principal.can_see_tenant(token.tenant_id):
+        raise NotFound("token", token_id)
+    if token.revoke_time is not None:
+        raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is already revoked", token_id)
+    return token
 
 
 def _check_second_officer(principal: Principal, token: ApiToken, verb: str) -> None:
