@@ -157,7 +157,8 @@ class TokenDesk:
             if not principal.is_operator and privileges:
                 raise PermissionDenied("only the operator grants extra privileges")
             _check_separation(principal, role, guarded)
-        dual = principal is not None and principal.role is Role.SECURITY_OFFICER
+        # what only a security officer may issue is under dual control when issued through the API (not on the host)
+        dual = principal is not None and (bool(guarded) or role is Role.SECURITY_OFFICER)
         now = self._clock.now()
         with self._uow() as uow:
             tenant = uow.tenants.get(tenant_id)

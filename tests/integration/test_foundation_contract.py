@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.identity import ApiToken, Role
+from engine.identity import ApiToken, Role, TokenApproval
 from engine.model import AuditEntry, PaymentType, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.ports import AuditFilter, UnitOfWorkFactory
 from store.db import make_engine
@@ -67,6 +67,13 @@ def scenario(uow: UnitOfWorkFactory) -> list[tuple[str, Any]]:
     step("revoke t3", write(lambda u: u.tokens.update(replace(token("tok_3", "mvno-beta"), revoke_time=T0 + timedelta(hours=2)))))
     step("shorten t1", write(lambda u: u.tokens.update(replace(token("tok_1", "mno", role=Role.OPERATOR_ADMIN),
                                                                expire_time=T0 + timedelta(days=1)))))
+    # dual control (0003_token_approval): a pending token stored with its issuer, then decided; the issuer never changes
+    step("add t4 pending", write(lambda u: u.tokens.add(token("tok_4", "mno", approval=TokenApproval.PENDING, issued_by="alice",
+                                                              issued_by_token="tok_1", approval_expire_time=T0 + timedelta(days=1)))))
+    step("approve t4", write(lambda u: u.tokens.update(replace(
+        token("tok_4", "mno", issued_by="mallory"), approval=TokenApproval.APPROVED, decided_by="bob", decided_by_token="tok_9",
+        decide_time=T0 + timedelta(hours=3), approval_hash="b" * 64))))
+    step("get t4", read(lambda u: u.tokens.get("tok_4")))
     step("get t2", read(lambda u: u.tokens.get("tok_2")))
     step("get none", read(lambda u: u.tokens.get("tok_9")))
     step("list live", read(lambda u: u.tokens.list(None, False, None, 10)))
