@@ -233,3 +233,26 @@ def test_only_operator_security_officers_decide_and_other_tenants_learn_nothing(
     assert database_rows(stack.root.db) == before, "a refused decision changed the database"
     rpc_error(lambda: bob.tokens.approve("no-such-token"), C.NOT_FOUND)
     assert bob.tokens.approve(token_id).token.tenant_id == "mvno-alpha"
+
+
+def test_the_security_officer_commands_approve_and_reject(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rulebill security-officer approve|reject TOKEN_ID` over the API with the second officer's own token."""
+    from servers.admin import main
+
+    _, alice_bearer = stack.root.tokens.issue_security_officer("alice@operator.test")
+    alice = stack.client(token=alice_bearer)
+    _, bob_bearer = stack.root.tokens.issue_security_officer("bob@operator.test")
+    issued = ask(stack, alice, "cli-desk")
+    capsys.readouterr()
+    assert main(["security-officer", "approve", issued.token.token_id, "--server", stack.address, "--token", bob_bearer]) == 0
+    out = capsys.readouterr().out
+    second = next(line for line in out.splitlines() if line.startswith("second secret")).rsplit(" ", 1)[-1]
+    assert "APPROVED" in out and whoami(stack, f"{issued.secret}.{second}").subject == "cli-desk"
+    refused = ask(stack, alice, "cli-desk-2")
+    assert main(["security-officer", "reject", refused.token.token_id, "--reason", "no ticket", "--json", "--server", stack.address,
+                 "--token", bob_bearer]) == 0
+    assert json.loads(capsys.readouterr().out)["approval"] == "TOKEN_APPROVAL_REJECTED"
+    # the issuer's own approval is one line on stderr and exit 2
+    again = ask(stack, alice, "cli-desk-3")
+    assert main(["security-officer", "approve", again.token.token_id, "--server", stack.address, "--token", alice_bearer]) == 2
+    assert "two-person rule" in capsys.readouterr().err
