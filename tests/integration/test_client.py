@@ -4,7 +4,7 @@ and returns pages, chunks and typed messages (the CLI is built on it)."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

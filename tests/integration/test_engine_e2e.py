@@ -4,7 +4,7 @@ limits, AuthorizeCall against rules/barring, credit alerts fired while rating, a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
