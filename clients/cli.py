@@ -1,8 +1,8 @@
 """The `rulebill` command line: client commands.
 
-Client commands reach the server found by --server / RULEBILL_SERVER / settings
-(default 127.0.0.1:50051) with the token from --token / RULEBILL_TOKEN / the
-bootstrap credential file, through the typed client (``clients/client.py``).
+Client commands reach the server found by --server / RULEBILL_SERVER / the server_address setting
+(default listen_address, 127.0.0.1:50051; over TLS with the tls_ca_file setting) with the token from
+--token / RULEBILL_TOKEN / the bootstrap credential file, through the typed client (``clients/client.py``).
 Each area's commands live in clients/commands/<area>.py.  The server-side
 commands (serve, db upgrade, bootstrap, security-officer) are added by ``servers/admin.py``, which
 is what the installed `rulebill` command runs; this package imports neither
@@ -27,15 +27,19 @@ from typing import Any, Callable, Iterable
 
 import grpc
 
-from clients.client import describe_error, find_server
+from clients.client import client_tls, describe_error, find_server, open_channel
+from clients.commandkit import SERVER_HELP
 from clients.examples import EXAMPLES
-from engine.settings import SettingsInvalid
+from engine.settings import SettingsInvalid, load_settings
 
 # each module has register(subparsers); a new area adds its module name here
 AREA_COMMANDS = ("tenants", "subscribers", "tokens", "plans", "replay", "mediate", "tap3", "vouchers", "rating", "rerate", "accounts", "bills", "invoices")
 
 Registrar = Callable[[Any], None]
 EXIT_ERROR = 2
+# no connection: the usual causes, among them a TLS server reached without the client TLS settings (one line still)
+UNAVAILABLE_HINT = ("is a server listening at that address? One that serves TLS needs the tls_ca_file setting, and "
+                    "tls_client_cert_file with tls_client_key_file when it asks for a client certificate")
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 
 
@@ -58,7 +62,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     address = find_server(args.server)
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, *client_tls(load_settings())) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(json.dumps({"server": address, "status": status}) if args.json else f"{address}: {status}")
@@ -75,7 +79,7 @@ def build_parser(extra_commands: Iterable[Registrar] = ()) -> argparse.ArgumentP
         register(sub)
 
     p = sub.add_parser("health", help="ask the server's standard health service")
-    p.add_argument("--server")
+    p.add_argument("--server", help=SERVER_HELP)
     p.add_argument("--service", default="")
     p.add_argument("--timeout", type=float, default=5.0)
     p.add_argument("--json", action="store_true")
@@ -124,7 +128,8 @@ def main(argv: list[str] | None = None, extra_commands: Iterable[Registrar] = ()
         sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
         return code
     except grpc.RpcError as err:
-        print(f"error: {describe_error(err)}", file=sys.stderr)
+        hint = f" ({UNAVAILABLE_HINT})" if err.code() == grpc.StatusCode.UNAVAILABLE else ""
+        print(f"error: {describe_error(err)}{hint}", file=sys.stderr)
         return EXIT_ERROR
     except SettingsInvalid as err:
         print(f"error: {err}", file=sys.stderr)  # one line per problem: file:line:col: code: message

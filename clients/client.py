@@ -32,7 +32,9 @@ from clients.services.subscribers import SubscriberClient
 from clients.services.tenants import TenantClient
 from clients.services.tokens import TokenClient
 from clients.services.vouchers import VoucherClient
-from engine.settings import load_settings
+from engine.settings import Settings, SettingsInvalid, load_settings
+from engine.yamlio import Problem
+
 
 class _BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
                          grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
@@ -82,19 +84,51 @@ def find_token(explicit: str | None = None) -> str:
         raise SystemExit(f"no credential: pass --token, set RULEBILL_TOKEN, or run `make run` to create {path}") from None
 
 
+def client_tls(settings: Settings) -> tuple[bytes | None, tuple[bytes, bytes] | None]:
+    """The CA of the server's certificate and this client's (key, certificate), read from the files the settings
+    ``tls_ca_file``, ``tls_client_key_file`` and ``tls_client_cert_file`` name; (None, None) without ``tls_ca_file``
+    (a plaintext channel).  A file that cannot be read, or a certificate without its key, raises
+    :class:`SettingsInvalid` naming every such setting."""
+    problems: list[Problem] = []
+
+    def read(name: str) -> bytes:
+        path = getattr(settings, name)
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            problems.append(Problem(name, 0, 0, "settings.file", f"cannot read {path}: {exc.strerror or exc}"))
+            return b""
+
+    cert_file, key_file = settings.tls_client_cert_file, settings.tls_client_key_file
+    if bool(cert_file) != bool(key_file):
+        missing = "tls_client_key_file" if cert_file else "tls_client_cert_file"
+        problems.append(Problem(missing, 0, 0, "settings.missing", "tls_client_cert_file and tls_client_key_file go together (mTLS)"))
+    if cert_file and not settings.tls_ca_file:
+        problems.append(Problem("tls_ca_file", 0, 0, "settings.missing", "a client certificate is sent over TLS: set the CA of the server's certificate"))
+    ca = read("tls_ca_file") if settings.tls_ca_file else None
+    pair = (read("tls_client_key_file"), read("tls_client_cert_file")) if cert_file and key_file else None
+    if problems:
+        raise SettingsInvalid(problems)
+    return ca, pair
+
+
+def open_channel(address: str, root_certificates: bytes | None = None, client_cert: tuple[bytes, bytes] | None = None,
+                 options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    """A TLS channel when ``root_certificates`` are given (with ``client_cert`` = (key, certificate) for mTLS),
+    else a plaintext one."""
+    if root_certificates is None:
+        return grpc.insecure_channel(address, options=options)
+    key, cert = client_cert if client_cert else (None, None)
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates, key, cert), options=options)
+
+
 class RulebillClient:
     """Every service's client over one channel; use as a context manager."""
 
     def __init__(self, address: str, token: str, root_certificates: bytes | None = None,
                  client_cert: tuple[bytes, bytes] | None = None, max_message_bytes: int = 16 * 1024 * 1024) -> None:
         options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
-        if root_certificates is not None:
-            key, cert = client_cert if client_cert else (None, None)
-            creds = grpc.ssl_channel_credentials(root_certificates, key, cert)
-            base = grpc.secure_channel(address, creds, options=options)
-        else:
-            base = grpc.insecure_channel(address, options=options)
-        self._base = base
+        self._base = base = open_channel(address, root_certificates, client_cert, options)
         self.channel = grpc.intercept_channel(base, _BearerInterceptor(token))
         self.tenants = TenantClient(self.channel)
         self.subscribers = SubscriberClient(self.channel)
@@ -118,7 +152,9 @@ class RulebillClient:
 
 
 def connect(server: str | None = None, token: str | None = None) -> RulebillClient:
-    return RulebillClient(find_server(server), find_token(token))
+    """A client of the server found like the CLI finds it, over TLS when the ``tls_ca_file`` setting is set."""
+    root_certificates, client_cert = client_tls(load_settings())
+    return RulebillClient(find_server(server), find_token(token), root_certificates, client_cert)
 
 
 def describe_error(err: grpc.RpcError) -> str:

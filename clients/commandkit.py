@@ -9,9 +9,15 @@ from typing import TextIO
 from clients.client import RulebillClient, connect
 
 
+# where a client command connects and with what token, as clients.client.find_server / find_token look them up
+SERVER_HELP = ("host:port (default: RULEBILL_SERVER, else the server_address setting, which defaults to listen_address, "
+               "127.0.0.1:50051); over TLS when the tls_ca_file setting is set")
+TOKEN_HELP = "bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)"
+
+
 def client_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
-    p.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
+    p.add_argument("--server", help=SERVER_HELP)
+    p.add_argument("--token", help=TOKEN_HELP)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

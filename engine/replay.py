@@ -369,15 +369,17 @@ def update_folder(folder: Path | str) -> ReplayResult:
 
 def find_cases(paths: list[Path | str]) -> list[Path]:
     """Folders that are cases (have plans/), or whose direct subfolders are."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if (p / "plans").is_dir():
-            out.append(p)
-        elif p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if (c / "plans").is_dir()))
-        else:
-            out.append(p)  # reported as a problem by replay_folder
-    return out
+    return [case for p in paths for case in cases_in(Path(p))]
+
+
+def cases_in(path: Path) -> list[Path]:
+    """The case ``path`` is (it has plans/), else the cases among its direct subfolders ([] for a folder that holds
+    none); a path that is not a folder is kept, as a case replay_folder reports as a problem."""
+    if (path / "plans").is_dir():
+        return [path]
+    if path.is_dir():
+        return sorted(c for c in path.iterdir() if (c / "plans").is_dir())
+    return [path]
 
 
 def junit_xml(results: list[ReplayResult], suite: str = "rulebill.replay") -> str:

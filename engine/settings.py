@@ -58,6 +58,12 @@ class Settings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_client_ca_file: str = ""
+    # TLS of the client (the `rulebill` client commands, clients.client.connect): the CA that signed the server's
+    # certificate (unset: plaintext), and for a server with tls_client_ca_file this client's certificate and key (mTLS).
+    # A file named here that cannot be read stops the command with one line naming the setting.
+    tls_ca_file: str = ""
+    tls_client_cert_file: str = ""
+    tls_client_key_file: str = ""
     max_message_bytes: int = 16 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     default_token_ttl_seconds: int = 30 * 24 * 3600

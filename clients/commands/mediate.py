@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from clients.commandkit import SERVER_HELP, TOKEN_HELP
+
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_UNUSABLE = 2
@@ -53,8 +55,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rate", action="store_true", help="with --remote: also rate the normalised CDRs on the server")
     p.add_argument("--details", action="store_true", help="with --remote --rate: why CDRs are unrated (counts by reason, "
                                                           "and each unrated CDR); prices the CDRs again, stores nothing")
-    p.add_argument("--server", help="with --remote: host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
-    p.add_argument("--token", help="with --remote: bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
+    p.add_argument("--server", help=f"with --remote: {SERVER_HELP}")
+    p.add_argument("--token", help=f"with --remote: {TOKEN_HELP}")
     p.set_defaults(func=run_mediate, exit_codes={EXIT_OK: "mediated (record rejects are listed, not fatal)",
                                                  EXIT_REFUSED: "the file was refused (wrong layout, delimiter, header ...)",
                                                  EXIT_UNUSABLE: "the input or layout cannot be used"})

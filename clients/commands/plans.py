@@ -1,4 +1,5 @@
-"""``rulebill plans ...``: offline work on plan files (no server needed).
+"""``rulebill plans ...``: work on plan files.  ``validate``, ``compile`` and ``import-cgrates`` run offline (no
+server needed); ``what-if`` uploads the candidate to the server unless ``--active`` names the active plan set's files.
 
 * ``plans validate PATH... [--format text|json]`` — every problem as
   ``file:line:col: code: message``; exit 0 only when everything is valid,
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from clients.commandkit import SERVER_HELP, TOKEN_HELP
 from engine.yamlio import format_problems
 
 EXIT_VALID = 0
@@ -35,7 +37,8 @@ EXIT_INVALID = 1
 
 
 def register(subparsers: Any) -> None:
-    plans = subparsers.add_parser("plans", help="validate, compile and compare plan files (offline)")
+    plans = subparsers.add_parser("plans", help="validate, compile and import plan files (offline); compare plan sets "
+                                                 "(what-if: against the server, offline with --active)")
     commands = plans.add_subparsers(dest="plans_command", required=True)
     v = commands.add_parser("validate", help="check plan files; exit 0 only when everything is valid")
     v.add_argument("paths", nargs="+", metavar="PATH", help="plan files or folders, rules/ folders or files, plans/vouchers")
@@ -53,8 +56,8 @@ def register(subparsers: Any) -> None:
     w.add_argument("--cdrs", required=True, help="normalised CDR file (*.cdr.csv)")
     w.add_argument("--subscribers", help="offline: plan assignments (the replay subscribers.yaml format)")
     w.add_argument("--format", choices=("text", "json"), default="text")
-    w.add_argument("--server", help="host:port (default: RULEBILL_SERVER or 127.0.0.1:50051)")
-    w.add_argument("--token", help="bearer token (default: RULEBILL_TOKEN or the bootstrap credential file)")
+    w.add_argument("--server", help=f"without --active: {SERVER_HELP}")
+    w.add_argument("--token", help=f"without --active: {TOKEN_HELP}")
     w.set_defaults(func=run_what_if, exit_codes={0: "compared", 1: "a plan set or the subscribers file is invalid (problems on stderr)"})
     i = commands.add_parser("import-cgrates", help="import a CGRateS tariff-plan folder (CSV) as plan files")
     i.add_argument("folder", metavar="DIR", help="a CGRateS tariff-plan folder (Destinations.csv, Rates.csv, ...)")

@@ -25,6 +25,7 @@ Problems are reported as ``file:line:col`` like plan files.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,14 +228,18 @@ def _parse(node: MarkedMap, problems: list[Problem]) -> BillingProfile | None:
 
 def load_profiles(folder: Path | str) -> tuple[dict[str, BillingProfile], list[Problem]]:
     """Every ``*.yaml`` of ``folder`` (README files ignored); one profile per tenant."""
-    problems: list[Problem] = []
-    out: dict[str, BillingProfile] = {}
     base = Path(folder)
     if not base.is_dir():
-        return out, problems
-    for path in yaml_files([base]):
-        if path.name.lower().startswith("readme") or path.name.startswith("_"):
-            continue
+        return {}, []
+    return load_profile_files(path for path in yaml_files([base])
+                              if not path.name.lower().startswith("readme") and not path.name.startswith("_"))
+
+
+def load_profile_files(paths: Iterable[Path]) -> tuple[dict[str, BillingProfile], list[Problem]]:
+    """The billing profiles of these files (a bill case's one ``profile.yaml``, or a folder's files); one per tenant."""
+    problems: list[Problem] = []
+    out: dict[str, BillingProfile] = {}
+    for path in paths:
         doc = load_file(path, problems, display=str(path))
         if doc is None:
             continue

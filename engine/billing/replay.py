@@ -50,7 +50,7 @@ from engine.billing.desk import BillingDesk
 from engine.billing.memory import BillingData, MemoryBillingStore
 from engine.billing.model import Account, AccountStatus, Assignment, BundleUse, DocumentKind, Invoice, RatedUsage
 from engine.billing.ports import RunMode, SubscriberFacts
-from engine.billing.profile import BillingProfile, load_profiles, parse_address
+from engine.billing.profile import BillingProfile, load_profile_files, parse_address
 from engine.billing.runs import RunRequest
 from engine.billing.ubl import percent_text
 from engine.cdr import CdrReject, MediatedCdr, read_cdrs
@@ -159,15 +159,8 @@ class _Case:
 
 
 def load_profiles_file(path: Path) -> tuple[dict[str, BillingProfile], list[Problem]]:
-    if not path.is_file():
-        return {}, []
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="rulebill-profile-") as tmp:
-        target = Path(tmp) / path.name
-        target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-        profiles, problems = load_profiles(tmp)
-    return profiles, [replace(p, file=str(path)) for p in problems]
+    """The profile of a bill case's ``profile.yaml`` (none when the file is missing)."""
+    return load_profile_files([path]) if path.is_file() else ({}, [])
 
 
 def _date(f: Fields, key: str, problems: list[Problem], required: bool = False) -> date | None:

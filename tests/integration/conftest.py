@@ -17,6 +17,7 @@ import secrets
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -168,8 +169,20 @@ def running_stack(settings: Settings, clock: Clock | None = None) -> Iterator[St
         root.close()
 
 
+# A time in the middle of a month and of a day in every zone the sample plans use: a module whose server runs on
+# FixedClock(MID_MONTH) rates CDRs a few minutes after it and reads their cycle's counters without a day or month
+# boundary falling in between, whenever the suite runs.
+MID_MONTH = datetime(2026, 6, 16, 10, 0, tzinfo=timezone.utc)
+
+
 @pytest.fixture(scope="module")
-def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def server_clock() -> Clock | None:
+    """The clock of the module's server: the system's; a module overrides this fixture to run its server on a fixed one."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory, server_clock: Clock | None) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("home")
-    with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0)) as s:
+    with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0), server_clock) as s:
         yield s

@@ -4,7 +4,7 @@ and returns pages, chunks and typed messages (the CLI is built on it)."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,21 @@ from billing.v1 import mediation_pb2 as mpb
 from billing.v1 import plan_pb2, rating_pb2, subscriber_pb2, tenant_pb2, voucher_pb2
 from clients.services.base import Page
 from clients.services.vouchers import selection
+from engine.clock import FixedClock
 from engine.plans.loader import plan_files
+from tests.integration.conftest import MID_MONTH
 from tests.integration.helpers import field_violations, rpc_error
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "unit" / "mediation" / "fixtures"
 EUR = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def server_clock() -> FixedClock:
+    """The server on a fixed clock in the middle of a month: the CDRs' cycle is the server's cycle now, on any day."""
+    return FixedClock(MID_MONTH)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +43,7 @@ def plans(stack: Any) -> plan_pb2.PlanSetVersion:
 
 def _voice(a: str, b: str, seconds: int, n: int = 0) -> mpb.NormalisedCdr:
     start = Timestamp()
-    start.FromDatetime(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=2))   # after the activation
+    start.FromDatetime(MID_MONTH + timedelta(minutes=2))   # after the activation, on the server's clock
     return mpb.NormalisedCdr(source="client", origin_id=f"{a}-{n}", service=mpb.CDR_SERVICE_KIND_VOICE, start_time=start,
                              a_number=a, b_number=b, duration_seconds=seconds)
 
@@ -99,7 +107,7 @@ def test_plans_and_rating(stack: Any, plans: plan_pb2.PlanSetVersion) -> None:
     assert [r.cdr_id for r in many] == [r.cdr_id for r in rb.rating.rate_many([_voice(sub.msisdn, "33198765432", s, n)
                                                                                  for n, s in enumerate((30, 60, 90))])]
     assert len(many) == 3 and all(r.status == rating_pb2.RATING_STATUS_RATED for r in many)
-    cycle = (datetime.now(timezone.utc) + timedelta(minutes=2)).strftime("%Y-%m")
+    cycle = MID_MONTH.strftime("%Y-%m")
     counters = {c.bundle_id: c for c in rb.rating.counters(sub.msisdn, cycle).counters}
     voice = counters["BN_S_VOICE_120MIN"]
     assert voice.remaining == voice.allowance - sum(u.units for r in many for u in r.bundles)
@@ -109,8 +117,7 @@ def test_plans_and_rating(stack: Any, plans: plan_pb2.PlanSetVersion) -> None:
     report = rb.plans.what_if(plans.version, [_voice(sub.msisdn, "33198765432", 60)], assignments={sub.msisdn: "TP_SMART_S"})
     assert report.active_version == report.candidate_version == plans.version
     assert [(x.tariff_plan, x.difference.amount_micros) for x in report.lines] == [("TP_SMART_S", 0)]
-    now = datetime.now(timezone.utc)
-    err = rpc_error(lambda: rb.plans.what_if(plans.version, period=(now, now)), grpc.StatusCode.INVALID_ARGUMENT)
+    err = rpc_error(lambda: rb.plans.what_if(plans.version, period=(MID_MONTH, MID_MONTH)), grpc.StatusCode.INVALID_ARGUMENT)
     assert field_violations(err) == {"period_end": "must be after period_start"}
 
 
@@ -145,7 +152,7 @@ def test_vouchers(stack: Any, plans: plan_pb2.PlanSetVersion) -> None:
     assert redeemed.credited.amount_micros == 10 * EUR
     blocked = rb.vouchers.change_vouchers(selection(first_serial=batch.first_serial + 1), "block", "lost box")
     assert blocked.changed_count == 1
-    later = datetime.now(timezone.utc) + timedelta(days=400)
+    later = MID_MONTH + timedelta(days=400)
     assert rb.vouchers.amend(batch.first_serial + 2, expire_time=later, dealer="shop-1").dealer == "shop-1"
     assert rb.vouchers.expire_due().changed_count == 0   # nothing is due: a count of 0 (issue #13 item 18)
     assert rb.vouchers.rotate_keys().master_key_version >= 1

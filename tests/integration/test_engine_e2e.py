@@ -4,7 +4,7 @@ limits, AuthorizeCall against rules/barring, credit alerts fired while rating, a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -19,14 +19,22 @@ from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import subscriber_pb2 as spb
 from clients import cli
+from engine.clock import FixedClock
 from engine.settings import Settings
 from servers.bootstrap import bootstrap
 from store.migrate import upgrade
+from tests.integration.conftest import MID_MONTH
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
 EUR = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def server_clock() -> FixedClock:
+    """The server on a fixed clock in the middle of a month: every CDR here falls in one credit period, on any day."""
+    return FixedClock(MID_MONTH)
 
 
 def stamp(when: datetime) -> Timestamp:
@@ -36,8 +44,8 @@ def stamp(when: datetime) -> Timestamp:
 
 
 def voice(n: int, a: str, b: str, seconds: int) -> mpb.NormalisedCdr:
-    # after the bootstrap's activation (a CDR before it has no plan set in force)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=2)
+    # after the bootstrap's activation (a CDR before it has no plan set in force), on the server's clock
+    start = MID_MONTH + timedelta(minutes=2)
     return mpb.NormalisedCdr(source="e2e", origin_id=f"{a}-{n}", service=mpb.CDR_SERVICE_KIND_VOICE,
                              direction=mpb.CDR_DIRECTION_ORIGINATING, start_time=stamp(start), a_number=a, b_number=b,
                              duration_seconds=seconds)

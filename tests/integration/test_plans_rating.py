@@ -16,11 +16,19 @@ from billing.v1 import plan_pb2_grpc as prpc
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import subscriber_pb2 as spb
+from engine.clock import FixedClock
+from tests.integration.conftest import MID_MONTH
 from tests.integration.helpers import audit_count, field_violations, precondition_reason, rpc_error
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server_clock() -> FixedClock:
+    """The server on a fixed clock in the middle of a month: the CDRs' cycle is the server's cycle now, on any day."""
+    return FixedClock(MID_MONTH)
 
 
 def sample_files(change: dict[str, tuple[str, str]] | None = None, tenant: str = "") -> list[ppb.PlanFile]:
@@ -56,7 +64,7 @@ def rating(stack, tenant: str = "mno", role: str = ""):  # type: ignore[no-untyp
 
 
 def cdr(n: int, b: str = "33612999999", seconds: int = 120, tenant: str = "", a: str = "33614000001", **kw):  # type: ignore[no-untyped-def]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=2)
+    start = MID_MONTH + timedelta(minutes=2)   # after the activation, on the server's clock
     return mpb.NormalisedCdr(source="it", origin_id=f"{n}", service=kw.pop("service", mpb.CDR_SERVICE_KIND_VOICE),
                              direction=mpb.CDR_DIRECTION_ORIGINATING, start_time=stamp(start), a_number=a, b_number=b,
                              duration_seconds=seconds, tenant_id=tenant, **kw)
@@ -106,11 +114,11 @@ def test_future_activation_diff_and_what_if(stack, active) -> None:  # type: ign
     changes = svc.DiffPlanSetVersions(ppb.DiffPlanSetVersionsRequest(from_version=1, to_version=2)).changes
     assert [(c.kind, c.id, c.change) for c in changes] == [("rates", "RT_MMS", ppb.PLAN_CHANGE_KIND_CHANGED)]
 
-    later = datetime.now(timezone.utc) + timedelta(days=30)
+    later = MID_MONTH + timedelta(days=30)
     got = svc.ActivatePlanSetVersion(ppb.ActivatePlanSetVersionRequest(version=2, activate_time=stamp(later))).version
     assert abs(got.activate_time.ToDatetime(tzinfo=timezone.utc) - later) < timedelta(seconds=1)
     assert svc.GetPlanSetVersion(ppb.GetPlanSetVersionRequest()).version.version == 1  # still v1 today
-    past = datetime.now(timezone.utc) - timedelta(days=1)
+    past = MID_MONTH - timedelta(days=1)
     err = rpc_error(lambda: svc.ActivatePlanSetVersion(ppb.ActivatePlanSetVersionRequest(version=2, activate_time=stamp(past))),
                     C.INVALID_ARGUMENT)
     assert "activate_time" in field_violations(err)
@@ -153,7 +161,7 @@ def test_bundle_counters_are_consumed_and_persisted(stack, active) -> None:  # t
     assert [(b.bundle_id, b.units) for b in first.bundles] == [("BN_S_VOICE_120MIN", 600)] and first.charge.amount_micros == 0
     intl = svc.RateCdr(rpb.RateCdrRequest(cdr=cdr(11, b="442071234567", seconds=60, a=msisdn, tenant="mno"), options=options)).rated
     assert intl.charge.amount_micros == 1_200_000  # connect 0.20 + first minute 1.00, not in the bundle
-    cycle = (datetime.now(timezone.utc) + timedelta(minutes=2)).strftime("%Y-%m")  # the CDRs' month
+    cycle = MID_MONTH.strftime("%Y-%m")  # the CDRs' month, in the plan's time zone too
     counters = svc.GetBundleCounters(rpb.GetBundleCountersRequest(msisdn=msisdn, cycle=cycle))
     by_id = {c.bundle_id: (c.allowance, c.remaining) for c in counters.counters}
     assert by_id["BN_S_VOICE_120MIN"] == (7200, 6600)

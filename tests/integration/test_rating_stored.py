@@ -30,12 +30,14 @@ from billing.v1 import rating_pb2_grpc as rrpc
 from billing.v1 import rerate_pb2 as xpb
 from billing.v1 import rerate_pb2_grpc as xrpc
 from engine.cdr import COLUMNS, Direction, MediatedCdr, Service, cdr_identity, encode_attributes
+from engine.clock import FixedClock
 from engine.identity import SYSTEM
 from engine.settings import Settings
 from servers.bootstrap import bootstrap
 from servers.root import Root, build_root
 from store.mediation import mediated_cdrs
 from store.plans import bundle_counters, credit_alert_log, usage_balances, usage_ledger
+from tests.integration.conftest import MID_MONTH
 from tests.integration.helpers import field_violations, rpc_error
 from tests.integration.test_plans_rating import sample_files
 
@@ -117,6 +119,13 @@ def consistent(st: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
+def server_clock() -> FixedClock:
+    """The server (and the replicas of ``roots``) on a fixed clock in the middle of a month: the CDRs here, minutes
+    after it, fall in one bill cycle whenever the suite runs (spent_once reads one counter row per bundle)."""
+    return FixedClock(MID_MONTH)
+
+
+@pytest.fixture(scope="module")
 def active(stack):  # type: ignore[no-untyped-def]
     svc = stack.client("mno").stub(prpc.PlanServiceStub)
     v = svc.UploadPlanSet(ppb.UploadPlanSetRequest(files=sample_files())).version
@@ -163,7 +172,7 @@ def test_every_rating_path_goes_through_the_one_evaluator(stack, active, monkeyp
             with pytest.raises(ModuleNotFoundError):
                 importlib.import_module(module)   # no second pricing implementation
     sub = provision(stack)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     seen: list[tuple[str, dict[str, int]]] = []
 
     def step(label: str, fn: Any) -> None:
@@ -202,7 +211,7 @@ def test_every_rating_path_goes_through_the_one_evaluator(stack, active, monkeyp
 
 def test_rerate_replaces_never_adds_and_a_second_run_changes_nothing(stack, active) -> None:  # type: ignore[no-untyped-def]
     sub = provision(stack)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
+    start = MID_MONTH + timedelta(minutes=10)
     # 10 national calls of 1000 s against the 7200 s bundle (7 covered, 1 partly, 2 charged) and 3 international ones
     cdrs = [voice(i, sub.msisdn, "33698765432", 1000, start + timedelta(seconds=20 * i)) for i in range(10)]
     cdrs += [voice(10 + i, sub.msisdn, "442071234567", 125, start + timedelta(seconds=300 + 20 * i)) for i in range(3)]
@@ -238,7 +247,7 @@ def test_a_rap_return_is_kept_on_record_and_never_charged(stack, active) -> None
     """A call event returned in a RAP file is stored by mediation (with its tenant) but disputes the TAP event
     that was rated: re-rating and what-if over the period leave it uncharged, with the reason."""
     sub = provision(stack)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=5)   # a period no other test stores CDRs in
+    start = MID_MONTH + timedelta(hours=5)   # a period no other test stores CDRs in
     charged = voice(1, sub.msisdn, "442071234567", 120, start)
     returned = replace(voice(2, sub.msisdn, "442071234567", 120, start + timedelta(seconds=30), source="rap:GBRXX"),
                        attributes={"rap_return": "severeReturn", "rap_file_sequence_number": "00007"})
@@ -257,7 +266,7 @@ def test_a_rap_return_is_kept_on_record_and_never_charged(stack, active) -> None
 
 
 def test_rerate_is_tenant_scoped_and_checks_its_arguments(stack, active) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = MID_MONTH
     beta = stack.client("mvno-beta").stub(xrpc.RerateServiceStub)
     rpc_error(lambda: list(beta.Rerate(xpb.RerateRequest(tenant_id="mno", period_start=stamp(now), period_end=stamp(now + timedelta(1))))),
               C.PERMISSION_DENIED)
@@ -278,7 +287,7 @@ def test_a_chunk_reply_is_the_full_rated_cdr_of_each_of_its_cdrs(stack, active) 
     messages (explanation aside, which RateCdr always writes and RateCdrs only when asked), CDR by CDR."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
     sub = provision(stack, "TP_SMART_M")
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=3)
+    start = MID_MONTH + timedelta(minutes=3)
     data = mpb.NormalisedCdr(source="it-reply", origin_id="d1", service=mpb.CDR_SERVICE_KIND_DATA, start_time=stamp(start),
                              a_number=sub.msisdn, b_number="internet", volume_down_bytes=7_340_033)
     sms = mpb.NormalisedCdr(source="it-reply", origin_id="s1", service=mpb.CDR_SERVICE_KIND_SMS, start_time=stamp(start),
@@ -307,7 +316,7 @@ def test_rate_cdrs_on_its_own_handler_keeps_the_interceptors_checks(stack, activ
     not parse and text holding NUL, names a bad CDR's field, refuses another tenant's CDRs and never rates a CDR
     against another tenant's subscriber; a reply parses as the RateCdrsResponse of its chunk."""
     sub = provision(stack, "TP_SMART_M")
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=4)
+    start = MID_MONTH + timedelta(minutes=4)
     request = rpb.RateCdrsRequest(cdrs=[voice_pb(1, sub.msisdn, "33698765432", 60, start)],
                                   options=rpb.RateOptions(use_bundle_counters=True))
     path = "/billing.v1.RatingService/RateCdrs"
@@ -353,7 +362,7 @@ def _before_peak(after: datetime) -> datetime:
 
 def test_cdrs_beyond_the_limits_are_invalid_arguments_naming_the_field(stack, active) -> None:  # type: ignore[no-untyped-def]
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=2)
+    start = MID_MONTH + timedelta(minutes=2)
     huge = voice_pb(1, "33612000001", "33612345678", 2**62, start)
     err = rpc_error(lambda: svc.RateCdr(rpb.RateCdrRequest(cdr=huge)), C.INVALID_ARGUMENT)
     assert "cdr.duration_seconds" in field_violations(err)
@@ -386,9 +395,9 @@ def roots(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     """Two roots over the database of this module (two replicas), the sample plans active."""
     home = tmp_path_factory.mktemp("replicas")
     settings = Settings(home=home, database_url=db_url)
-    first = build_root(settings)
+    first = build_root(settings, FixedClock(MID_MONTH))
     bootstrap(settings, first, load_plans=True)
-    second = build_root(settings)
+    second = build_root(settings, FixedClock(MID_MONTH))
     yield first, second
     first.close()
     second.close()
@@ -430,7 +439,7 @@ def replicas_spend_one_bundle(roots: tuple[Root, Root], rate: Callable[[Root, li
     covers 72 of the 800: every unit spent once, none twice, none lost (the state left, checked)."""
     a, b = roots
     sub = _subscriber(a)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     errors: list[BaseException] = []
 
     def replica(root: Root, tag: int) -> None:
@@ -522,7 +531,7 @@ def test_sigkill_mid_stream_then_the_whole_stream_again_equals_one_clean_run(roo
     root, _ = roots
     subs = [_subscriber(root, limit=30 * EUR) for _ in range(3)] + [_subscriber(root) for _ in range(2)]
     msisdns = [s.msisdn for s in subs]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     operator = replace(SYSTEM, tenant_id="mno", subject="it")
     
     desk = root.rating

@@ -12,7 +12,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,9 +24,10 @@ from engine.cdr import COLUMNS, MediatedCdr
 from engine.rating.evaluator import row_of
 from engine.identity import SYSTEM
 from servers.root import Root
+from tests.integration.conftest import MID_MONTH
 from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
-    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, spent_once, state, store_cdrs,
-    voice, voice_pb)
+    _subscriber, _wipe_rating, active, consistent, killed_mid_stream, provision, replicas_spend_one_bundle, roots, server_clock, spent_once,
+    state, store_cdrs, voice, voice_pb)
 
 pytestmark = [pytest.mark.integration]
 _ID = COLUMNS.index("cdr_id")
@@ -117,7 +118,7 @@ def held_writes(monkeypatch: pytest.MonkeyPatch) -> HeldWrites:
 def test_a_stream_stores_what_rating_each_chunk_alone_stores(roots, held_writes) -> None:
     root, _ = roots
     msisdns = [_subscriber(root).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     chunks = calls(msisdns, start, 8, 50, seed=3)
     desk = root.rating
     for chunk in chunks:
@@ -141,7 +142,7 @@ def test_a_cdr_sent_again_in_the_next_chunk_replaces_its_row(roots) -> None:
     again once that one committed (its row replaced, what it took given back first)."""
     root, _ = roots
     msisdns = [_subscriber(root).msisdn for _ in range(2)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     chunks = calls(msisdns, start, 6, 30, seed=5, tag="again")
     chunks[3] = chunks[2][:10] + chunks[3]   # the first 10 CDRs of chunk 2 once more in chunk 3
     chunks[5] = chunks[4][-3:] + chunks[5]   # the last 3 of chunk 4 in chunk 5
@@ -166,7 +167,7 @@ def test_a_stored_cdr_sent_in_two_chunks_in_a_row_gives_its_old_row_back_once(ro
 
     root, _ = roots
     msisdns = [_subscriber(root).msisdn for _ in range(2)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     chunks = calls(msisdns, start, 6, 30, seed=13, tag="twice")
     chunks[2] = chunks[1][:10] + chunks[2]
     chunks[5] = chunks[4][-5:] + chunks[5]
@@ -221,7 +222,7 @@ def test_a_counter_another_replica_spent_between_two_chunks_is_read_again(roots)
     rated again from the counters as they are, and every unit of the bundle is spent once."""
     a, b = roots
     sub = _subscriber(a)   # TP_SMART_S: 7,200 s of national calls a cycle
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     chunks = [[voice(c * 100 + i, sub.msisdn, "33698765432", 100, start + timedelta(seconds=c * 60 + i), source="known")
                for i in range(20)] for c in range(4)]
     stream = a.rating.stream(OPERATOR)
@@ -246,7 +247,7 @@ def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
     """300 stored CDRs of three new subscribers, ``days`` from now, rated from scratch in start order, then re-rated by
     a run in chunks of 40: the run leaves what rating from scratch left (checked); the chunks it rated again."""
     msisdns = [_subscriber(root).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
+    start = MID_MONTH + timedelta(days=days)
     cdrs = [c for chunk in calls(msisdns, start, 6, 50, seed=seed, tag=f"rerate-{seed}") for c in chunk]
     store_cdrs(root, cdrs)
     for i in range(0, len(cdrs), 40):
@@ -314,7 +315,7 @@ print("done", flush=True)
 def test_sigkill_mid_stream_then_the_stream_again_equals_one_clean_run(roots, db_url: str, tmp_path: Path) -> None:
     root, _ = roots
     msisdns = [_subscriber(root).msisdn for _ in range(4)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    start = MID_MONTH + timedelta(minutes=5)
     chunks = calls(msisdns, start, 12, 60, seed=9, tag="crash-stream")
     stream_chunks(root, chunks)
     clean = state(root, set(msisdns))
@@ -328,7 +329,7 @@ def test_a_client_that_waits_for_each_reply_gets_it(stack, active) -> None:
     """RateCdrs answers a message without waiting for the next one when none is there (the next chunk is rated while
     the one before is stored only when it has arrived already)."""
     sub = provision(stack, "TP_SMART_M")
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=4)
+    start = MID_MONTH + timedelta(minutes=4)
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
     sent: queue.Queue[Any] = queue.Queue()
 

@@ -5,11 +5,12 @@ re-rated by the second run from what the run's CDRs still hold (engine.rating.re
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import MID_MONTH
 from tests.integration.test_plans_rating import sample_files
 from tests.integration.test_rating_stored import (  # noqa: F401 - fixtures
     _subscriber, consistent, killed_mid_stream, roots, state, store_cdrs)
@@ -39,7 +40,7 @@ print("done", flush=True)
 def test_sigkill_mid_run_then_the_run_again_equals_one_clean_run(roots, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root, _ = roots
     msisdns = [_subscriber(root).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=5)
+    start = MID_MONTH + timedelta(days=5)
     cdrs = [c for chunk in calls(msisdns, start, 6, 50, seed=31, tag="rerate-crash") for c in chunk]
     store_cdrs(root, cdrs)
     for i in range(0, len(cdrs), 40):   # rated from scratch under the plan set in force

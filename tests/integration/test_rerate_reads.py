@@ -6,7 +6,7 @@ hold in the ledger summed per subscriber cycle as the ledger's own rows add up."
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 from engine.readahead import ReadAhead
 from store.plans import StoredCdrReader, usage_ledger
+from tests.integration.conftest import MID_MONTH
 from tests.integration.test_rating_stored import _subscriber, roots, store_cdrs, voice  # noqa: F401 - fixtures
 from tests.integration.test_rating_stream import OPERATOR
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def _period(days: int) -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) + timedelta(days=days)
+    return MID_MONTH + timedelta(days=days)
 
 
 def test_the_stored_cdrs_of_a_period_come_once_each_in_start_order_in_chunks(roots) -> None:  # type: ignore[no-untyped-def]

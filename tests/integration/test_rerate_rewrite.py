@@ -5,11 +5,12 @@ it left when it deleted and inserted them all (counters and balances equal to th
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from tests.integration.conftest import MID_MONTH
 from tests.integration.test_plans_rating import sample_files
 from tests.integration.test_rating_stored import _subscriber, consistent, roots, state, store_cdrs  # noqa: F401 - fixtures
 from tests.integration.test_rating_stream import OPERATOR, calls
@@ -28,7 +29,7 @@ def addresses(root: Any, msisdns: set[str]) -> dict[str, Any]:
 def test_a_run_that_changes_nothing_writes_no_ledger_row(roots) -> None:  # type: ignore[no-untyped-def]
     root, _ = roots
     msisdns = {_subscriber(root).msisdn for _ in range(3)}
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=9)
+    start = MID_MONTH + timedelta(days=9)
     cdrs = [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=47, tag="rerate-rewrite") for c in chunk]
     store_cdrs(root, cdrs)
     for i in range(0, len(cdrs), 40):   # rated from scratch under the plan set in force

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import grpc
 import pytest
@@ -117,10 +120,11 @@ def _make_pki(tmp: Path) -> dict[str, Path]:
     return out
 
 
-def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
+@contextmanager
+def _mtls_server(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[int, str]]:
+    """A bootstrapped server on localhost that serves TLS and asks for a client certificate: (port, admin token)."""
     from store.migrate import upgrade
 
-    pki = _make_pki(tmp_path)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
     settings = Settings(home=tmp_path, database_url=url, tls_cert_file=str(pki["server.crt"]), tls_key_file=str(pki["server.key"]),
@@ -129,9 +133,17 @@ def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
     bootstrap(settings, root, load_plans=False)
     server, port = create_server(root, "localhost:0")
     server.start()
-    token = settings.effective_bootstrap_token_file.read_text().strip()
-    ca = pki["ca.crt"].read_bytes()
     try:
+        yield port, settings.effective_bootstrap_token_file.read_text().strip()
+    finally:
+        server.stop(0).wait()
+        root.close()
+
+
+def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
+    pki = _make_pki(tmp_path)
+    ca = pki["ca.crt"].read_bytes()
+    with _mtls_server(tmp_path, pki) as (port, token):
         with RulebillClient(f"localhost:{port}", token, root_certificates=ca,
                             client_cert=(pki["client.key"].read_bytes(), pki["client.crt"].read_bytes())) as ok:
             assert ok.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno")).tenant.tenant_id == "mno"
@@ -142,9 +154,50 @@ def test_mutual_tls_by_configuration(tmp_path: Path) -> None:
         with RulebillClient(f"localhost:{port}", token) as plaintext:
             with pytest.raises(grpc.RpcError):
                 plaintext.tenants.rpc.GetTenant(tenant_pb2.GetTenantRequest(tenant_id="mno"), timeout=5)
-    finally:
-        server.stop(0).wait()
-        root.close()
+
+
+def test_the_cli_reaches_a_tls_server_through_the_client_tls_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`rulebill health` and a client command over TLS with a client certificate, from the tls_ca_file,
+    tls_client_cert_file and tls_client_key_file settings; without them, or with a file missing, a clear error."""
+    from clients import cli
+
+    pki = _make_pki(tmp_path)
+    monkeypatch.setenv("RULEBILL_HOME", str(tmp_path / "client-home"))
+    for name in ("RULEBILL_CONFIG", "RULEBILL_SERVER", "RULEBILL_TOKEN", "RULEBILL_TLS_CA_FILE", "RULEBILL_TLS_CLIENT_CERT_FILE",
+                 "RULEBILL_TLS_CLIENT_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with _mtls_server(tmp_path, pki) as (port, token):
+        server = ["--server", f"localhost:{port}"]
+        show = ["tenants", "show", "mno", *server, "--token", token, "--json"]
+
+        def run(*argv: str) -> tuple[int, str, str]:
+            code = cli.main([*argv])
+            out, err = capsys.readouterr()
+            return code, out, err
+
+        # no TLS settings: a plaintext channel the server refuses; the one error line says which settings to set
+        for argv in (["health", *server, "--timeout", "5"], show):
+            code, _, err = run(*argv)
+            assert code == cli.EXIT_ERROR and err.startswith("error: UNAVAILABLE") and "tls_ca_file" in err and err.count("\n") == 1, err
+
+        monkeypatch.setenv("RULEBILL_TLS_CA_FILE", str(pki["ca.crt"]))
+        code, _, err = run("health", *server, "--timeout", "5")   # TLS, but no client certificate for an mTLS server
+        assert code == cli.EXIT_ERROR and "UNAVAILABLE" in err and "tls_client_cert_file" in err, err
+
+        monkeypatch.setenv("RULEBILL_TLS_CLIENT_CERT_FILE", str(pki["client.crt"]))
+        code, _, err = run("health", *server)                     # a certificate without its key
+        assert code == cli.EXIT_ERROR and "tls_client_key_file: settings.missing" in err, err
+
+        monkeypatch.setenv("RULEBILL_TLS_CLIENT_KEY_FILE", str(pki["client.key"]))
+        assert run("health", *server, "--json")[:2] == (0, f'{{"server": "localhost:{port}", "status": "SERVING"}}\n')
+        code, out, err = run(*show)
+        assert code == 0 and json.loads(out)["tenant_id"] == "mno", err
+
+        monkeypatch.setenv("RULEBILL_TLS_CA_FILE", str(tmp_path / "gone.crt"))
+        for argv in (["health", *server], show):                   # a file that is not there: named, nothing sent
+            code, _, err = run(*argv)
+            assert code == cli.EXIT_ERROR and f"tls_ca_file: settings.file: cannot read {tmp_path / 'gone.crt'}" in err, err
 
 
 def _rulebill(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

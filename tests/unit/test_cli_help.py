@@ -38,6 +38,24 @@ def test_every_command_and_subcommand_has_a_one_line_help() -> None:
     assert not multiline
 
 
+def test_every_server_flag_names_the_lookup_connect_does() -> None:
+    """--server falls back to RULEBILL_SERVER, then the server_address setting (clients.client.find_server): every
+    command that takes it says so in the one shared wording, the health probe too."""
+    tree = _tree(cli.build_parser([admin_commands]))
+    flags = {" ".join(path): action.help for path, _, child in tree for action in child._actions if "--server" in action.option_strings}
+    assert {"health", "tenants list", "plans what-if", "mediate"} <= set(flags)
+    assert not [name for name, text in flags.items() if "RULEBILL_SERVER, else the server_address setting" not in (text or "")]
+
+
+def test_plans_and_replay_help_say_what_they_do() -> None:
+    """`plans what-if` talks to the server unless --active is given; `replay --update` rewrites both kinds of case."""
+    tree = {" ".join(path): (help_text, child) for path, help_text, child in _tree(cli.build_parser())}
+    plans_help, plans = tree["plans"]
+    assert "what-if: against the server" in (plans_help or "") and "what-if: against the server" in plans.format_help()
+    update = next(a.help for a in tree["replay"][1]._actions if "--update" in a.option_strings)
+    assert "expected.jsonl" in (update or "") and "expected.yaml" in (update or "")
+
+
 def test_every_leaf_command_has_examples_that_name_it() -> None:
     tree = _tree(cli.build_parser([admin_commands]))
     leaves = {" ".join(path): child for path, _, child in tree if not cli.subcommands(child)}

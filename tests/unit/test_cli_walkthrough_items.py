@@ -23,6 +23,17 @@ def test_replay_skips_a_file_among_its_folders_with_a_note() -> None:
     assert out.getvalue().endswith("1 of 1 case(s) passed\n")
 
 
+def test_replay_names_a_folder_without_a_case_and_fails() -> None:
+    """`rulebill replay tests/golden/mediation tests/golden/bundles`: the bundles case passes, the mediation folder
+    (mediation cases, run through pytest) holds no replay case: named on stderr and in the summary, exit 1."""
+    out, err = io.StringIO(), io.StringIO()
+    mediation = str(GOLDEN / "mediation")
+    args = argparse.Namespace(folders=[mediation, str(GOLDEN / "bundles")], junit=None, update=False)
+    assert run_replay(args, out, err) == 1
+    assert err.getvalue().startswith(f"replay: {mediation}: no replay case in it")
+    assert out.getvalue().endswith(f"1 of 1 case(s) passed\n1 folder(s) without a case: {mediation}\n")
+
+
 def test_replay_of_a_missing_folder_still_fails() -> None:
     args = argparse.Namespace(folders=[str(GOLDEN / "no-such-case")], junit=None, update=False)
     assert run_replay(args, io.StringIO(), io.StringIO()) == 1

@@ -25,6 +25,14 @@ def test_at_least_ten_golden_folders() -> None:
         assert (case / "README.md").exists() and (case / "cdrs.cdr.csv").exists() and (case / "expected.jsonl").exists()
 
 
+def test_the_golden_readme_lists_every_rating_case_and_names_the_other_folders() -> None:
+    text = (GOLDEN / "README.md").read_text(encoding="utf-8")
+    listed = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and not line.startswith("| case ")}
+    assert listed == {c.name for c in CASES}
+    others = {p.name for p in GOLDEN.iterdir() if p.is_dir()} - listed
+    assert others == {"bills", "mediation"} and all(f"`{name}/`" in text for name in others)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_folder_matches(case: Path) -> None:
     result = replay_folder(case)
