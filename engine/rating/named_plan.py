@@ -22,10 +22,11 @@ WITHOUT_PLANS: CompiledPlans = no_plans()
 
 def may_name(version: Any, compiled: CompiledPlans, plan_id: str, tenant: str) -> bool:
     """Whether a CDR of ``tenant`` rated in ``compiled`` (plan set ``version``) may be rated with ``plan_id``."""
+    if version is not None and version.tenant_id == tenant:
+        return True   # the tenant's own plan set is all its own
     plan = compiled.plan(plan_id)
-    if plan is None or (version is not None and version.tenant_id == tenant):
-        return True   # a plan the set does not hold is unknown anyway; the tenant's own set is all its own
-    return plan.tenant == tenant or (plan.segment == "wholesale" and plan.customer == tenant)
+    # a plan the set does not hold is unknown anyway
+    return plan is None or plan.tenant == tenant or (plan.segment == "wholesale" and plan.customer == tenant)
 
 
 def hide_plans_of_others(chunk: Any, tariff_plan: str) -> None:

@@ -5,6 +5,7 @@ until a bill takes them.  Over a real port, on both databases."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from typing import Any
 
 import grpc
 import pytest
@@ -19,12 +20,18 @@ UTC = timezone.utc
 LIMIT = 50_000_000
 
 
+def _account(s: BillingStack, account_id: str, since: datetime) -> tuple[Any, Any]:
+    """An operator's account with one Smart S subscriber since ``since``: (the admin's client, a CSR's)."""
+    admin, csr = s.billing("mno"), s.billing("mno", "csr")
+    admin.create_account(account_pb(account_id))
+    sub, _ = s.subscriber("mno", "TP_SMART_S", since)
+    admin.assign(account_id, sub)
+    return admin, csr
+
+
 def test_a_csr_cannot_split_a_credit_above_its_limit_into_notes_below_it(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
-    admin, csr = s.billing("mno"), s.billing("mno", "csr")
-    admin.create_account(account_pb("ACC-SPLIT-CN"))
-    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
-    admin.assign("ACC-SPLIT-CN", sub)
+    admin, csr = _account(s, "ACC-SPLIT-CN", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
     admin.add_charge("ACC-SPLIT-CN", "OC_PENALTY", 200_000_000, "EUR", "Contract breach", charge_date=date(2026, 2, 20))
     s.at(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     list(admin.run("manual", cycle_date=date(2026, 3, 1), account_ids=["ACC-SPLIT-CN"]))
@@ -45,10 +52,7 @@ def test_a_csr_cannot_split_a_credit_above_its_limit_into_notes_below_it(billing
 
 def test_a_csr_cannot_split_a_charge_above_its_limit_into_charges_below_it(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
-    admin, csr = s.billing("mno"), s.billing("mno", "csr")
-    admin.create_account(account_pb("ACC-SPLIT-OC"))
-    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
-    admin.assign("ACC-SPLIT-OC", sub)
+    admin, csr = _account(s, "ACC-SPLIT-OC", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     admin.add_charge("ACC-SPLIT-OC", "OC_PENALTY", 200_000_000, "EUR", charge_date=date(2026, 4, 2))   # an admin's: not counted
     csr.add_charge("ACC-SPLIT-OC", "OC_PENALTY", 30_000_000, "EUR", charge_date=date(2026, 4, 3))
     csr.add_charge("ACC-SPLIT-OC", "OC_PENALTY", 20_000_000, "EUR", charge_date=date(2026, 4, 4))   # 50.00 in all: at the limit
