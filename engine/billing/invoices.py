@@ -404,11 +404,11 @@ class Rebilled:
     note: str = ""                    # why it was not re-billed
 
 
-
 def _credited(uow: BillingUnitOfWork, inv: Invoice) -> int:
     """What the credit notes of ``inv`` credited, as stored now."""
     fresh = uow.get_invoice(inv.tenant_id, inv.invoice_id)
     return max(fresh.invoice.credited_micros if fresh is not None else 0, inv.credited_micros)
+
 
 def _reason(reason: str) -> None:
     if not reason.strip() or len(reason) > MAX_REASON:

@@ -141,8 +141,8 @@ class VoucherDesk:
         with self._uow() as uow:
             # visible by the voucher's owner: the operator may have given it to another tenant than its batch's
             voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
-            batch = uow.vouchers.get_batch(voucher.batch_id)
-        return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial) if batch else str(serial))
+            batch = _batch_of(uow, voucher)
+        return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial))
 
     def stream_vouchers(self, principal: Principal, selection: VoucherSelection, chunk_size: int = 1000,
                         reveal: bool = False) -> Iterator[list[RevealedVoucher]]:
