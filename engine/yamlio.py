@@ -96,6 +96,15 @@ MAX_DEPTH = 64
 CHECK_EVERY = 1024   # events between two checkpoints of the current call (its deadline, its cancellation)
 # libyaml's parser when PyYAML has it (4x faster, the same events and marks), else PyYAML's own
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The longest number a file may write (digits, sign, point, exponent, underscores); longer is refused before it is
+# built.  A price, a count or a size has at most a few dozen characters.
+MAX_NUMBER_CHARS = 100
+_INT, _FLOAT, _STR = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:str"
+_NUMBER_TAGS = frozenset({_INT, _FLOAT})
+# the scalars a file may hold; their constructors cost time in proportion to the scalar's length (numbers
+# within MAX_NUMBER_CHARS)
+_SCALAR_TAGS = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _INT, _FLOAT, "tag:yaml.org,2002:binary",
+                          "tag:yaml.org,2002:timestamp", _STR})
 
 
 class NodeBudget:
@@ -233,21 +242,40 @@ class _Builder:
 
     def _scalar(self, event: Any) -> Any:
         loader = self.loader
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        # scalars: resolved with the safe loader's constructors (ints, bools, dates, null)
-        constructor = loader.yaml_constructors.get(tag)
+        tag, text = event.tag, event.value
         mark = _at(self.file, event.start_mark)
-        if constructor is None:
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+            if tag in _NUMBER_TAGS and ":" in text:
+                # YAML 1.1's base-60 forms (18:00 = 1080) are text here, as YAML 1.2 reads them: a clock time
+                # such as 18:00 is meant as written, and PyYAML builds a base-60 integer in time growing with
+                # the square of its length
+                tag = _STR
+        elif tag in _NUMBER_TAGS and ":" in text:
+            self.problems.append(Problem.at(mark, "yaml.bad-value", f"base-60 numbers ({shown(text, 20)}) are not "
+                                            "accepted: write the number in decimal"))
+            return None
+        if tag not in _SCALAR_TAGS:
+            # a mapping's or a list's tag on a scalar (!!set, !!omap) or a tag of YAML's own (<<, =)
             self.problems.append(Problem.at(mark, "yaml.bad-tag", f"unsupported tag {tag}"))
             return None
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-        try:
-            return constructor(loader, node)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. an impossible date such as 2026-13-01
-            self.problems.append(Problem.at(mark, "yaml.bad-value", clip(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+        if tag in _NUMBER_TAGS and len(text) > MAX_NUMBER_CHARS:
+            # checked before the number is built: a long one costs time growing faster than its length, to
+            # build or to print, and no plan, rule or setting holds one
+            self.problems.append(Problem.at(mark, "yaml.bad-value", f"a number of {len(text)} characters (at most "
+                                            f"{MAX_NUMBER_CHARS}); quote it if it is text"))
             return None
+        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+        try:
+            # the safe loader's constructors (ints, floats, bools, dates, null, text, binary)
+            return loader.yaml_constructors[tag](loader, node)
+        except yaml.YAMLError as exc:
+            self.problems.append(Problem.at(mark, "yaml.bad-value", clip(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+        except (ValueError, OverflowError, LookupError, AttributeError):
+            # ValueError: e.g. an impossible date such as 2026-13-01; the others: an explicit tag on a value it
+            # does not fit (!!bool maybe, !!int "", !!timestamp soon), which PyYAML's constructors do not check
+            self.problems.append(Problem.at(mark, "yaml.bad-value", f"{shown(text, 40)} is not a valid {tag.rsplit(':', 1)[-1]}"))
+        return None
 
 
 def load_text(text: str, file: str, problems: list[Problem], budget: NodeBudget | None = None) -> Any:

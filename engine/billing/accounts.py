@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from engine import audit
 from engine.billing.chargerules import rule_charge
 from engine.billing.countries import is_country
+from engine.billing.csr_limit import within_csr_limit
 from engine.billing.cycles import local_day, valid_anchor, valid_time_zone
 from engine.billing.model import LANGUAGES, Account, AccountStatus, Address, Assignment, Delivery, OneOffCharge
 from engine.billing.ports import BillingUnitOfWorkFactory
@@ -25,9 +26,9 @@ from engine.billing.profile import VAT_ID, BillingProfile
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS as _CURRENCIES
 from engine.currencies import currency_mismatch
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
-from engine.money import format_amount, positive_amount_problem
+from engine.money import positive_amount_problem
 from engine.paging import Page
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -260,9 +261,11 @@ class AccountDesk:
                     errors.add("subscriber_id", f"subscriber {subscriber_id} is not billed to account {account_id}")
             errors.raise_if_any("cannot add one-off charge")
             assert kind is not None and profile is not None
-            if not principal.can(Permission.BILLING_ISSUE) and amount > profile.csr_limit_micros:
-                raise PermissionDenied(f"a one-off charge above {format_amount(profile.csr_limit_micros)} {account.currency} needs an "
-                                       f"operator or MVNO admin (this one: {format_amount(amount)})")
+            # a CSR's limit holds for the charges it raised on the account that no bill has taken yet, together
+            within_csr_limit(principal, profile, amount, account.currency, "a one-off charge",
+                             lambda: sum(c.amount_micros for c in uow.pending_charges(account.tenant_id, [account.account_id], date.max)
+                                         if c.raised_by == principal.subject),
+                             "you raised on the account not billed yet")
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
             charge = OneOffCharge("oc_" + secrets.token_hex(8), account.tenant_id, account.account_id, code, description or kind.name,

@@ -35,15 +35,16 @@ from zoneinfo import ZoneInfo
 
 from engine import audit
 from engine.billing.chargerules import rule_charge
+from engine.billing.csr_limit import within_csr_limit
 from engine.billing.cycles import local_day, local_midnight
 from engine.billing.model import AccountStatus, OneOffCharge
 from engine.billing.ports import BillingUnitOfWorkFactory
 from engine.billing.profile import BillingProfile
 from engine.clock import Clock
 from engine.currencies import minor_units
-from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
-from engine.money import RoundingMode, format_amount, round_micros
+from engine.money import RoundingMode, round_micros
 from engine.paging import Page
 from engine.plans.model import Refund
 from engine.rating.addons import ActiveAddOn, counter_cycle, monthly_counter_cycle
@@ -299,7 +300,7 @@ class AddOnDesk:
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
             profile = self.profiles.get(sub.tenant_id)
-            _within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on")
+            within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on")
             count = store.count_for(sub.tenant_id, sub.msisdn)
             if count >= MAX_PURCHASES:
                 raise FailedPrecondition("ADD_ON_LIMIT", f"subscriber {subscriber_id} has bought {count} add-ons, the most one number "
@@ -401,7 +402,7 @@ class AddOnDesk:
                 stop = now
                 remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
                 refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
-            _within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
+            within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
             done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
                            refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject,
                            valid_until=stop if p.monthly else p.valid_until,
@@ -509,14 +510,6 @@ def _instant(text: str) -> datetime | None:
     except ValueError:
         return None
     return at if at.tzinfo is not None else None
-
-
-def _within_csr_limit(principal: Principal, profile: BillingProfile | None, amount: int, currency: str, what: str) -> None:
-    """A CSR buys and refunds up to the profile's ``csr_limit``; an operator or MVNO admin any amount."""
-    limit = profile.csr_limit_micros if profile is not None else 0
-    if amount > limit and not principal.can(Permission.BILLING_ISSUE):
-        raise PermissionDenied(f"{what} above {format_amount(limit)} {currency} needs an operator or MVNO admin "
-                               f"(this one: {format_amount(amount)})")
 
 
 def _plan_zone(catalogue: Any, version: Any, fallback: ZoneInfo) -> ZoneInfo:

@@ -23,6 +23,7 @@ from engine.billing.chargerules import rule_charge
 from engine.billing.codec import bill_of, pack_bill
 from engine.billing.compute import BillInputs, compute_bill
 from engine.billing.credit import credit_parts
+from engine.billing.csr_limit import within_csr_limit
 from engine.billing.cycles import local_day
 from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
@@ -35,9 +36,9 @@ from engine.billing.timeline import service_of
 from engine.billing.ubl import Document, render_ubl
 from engine.clock import Clock
 from engine.currencies import currency_mismatch
-from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from engine.errors import ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import Permission, Principal
-from engine.money import format_amount, positive_amount_problem
+from engine.money import positive_amount_problem
 from engine.paging import Page
 from engine.periods import check_period
 
@@ -190,10 +191,10 @@ class InvoiceDesk:
         parts = credit_parts(bill, inv.number, inv.credited_micros, uow.credited_lines(inv.invoice_id), lines)
         profile = self.profiles[inv.tenant_id]
         amount = parts.totals.tax_inclusive
-        if not principal.can(Permission.BILLING_ISSUE) and amount > profile.csr_limit_micros:
-            raise PermissionDenied(f"a credit note above {format_amount(profile.csr_limit_micros)} {inv.currency} needs an operator or MVNO "
-                                   f"admin (this one: {format_amount(amount)})")
         number = invoice_number(profile.credit_note_series, uow.take_numbers(inv.tenant_id, profile.credit_note_series, 1))
+        # a CSR's limit holds for the invoice's credit notes together, read once the series is held (a note committed
+        # meanwhile counts); a refusal rolls the number back
+        within_csr_limit(principal, profile, amount, inv.currency, "a credit note", lambda: _credited(uow, inv), "credited on the invoice")
         today = local_day(now, ZoneInfo(bill.account.time_zone))
         doc = Document(DocumentKind.CREDIT_NOTE, number, today, None, inv.currency, inv.period_start, inv.period_end, bill.account, profile,
                        parts.lines, parts.adjustments, parts.taxes, parts.totals, references=((inv.number, inv.issue_date or today),),
@@ -401,6 +402,12 @@ class Rebilled:
     credit_note: Invoice | None = None
     invoice: Invoice | None = None
     note: str = ""                    # why it was not re-billed
+
+
+def _credited(uow: BillingUnitOfWork, inv: Invoice) -> int:
+    """What the credit notes of ``inv`` credited, as stored now."""
+    fresh = uow.get_invoice(inv.tenant_id, inv.invoice_id)
+    return max(fresh.invoice.credited_micros if fresh is not None else 0, inv.credited_micros)
 
 
 def _reason(reason: str) -> None:

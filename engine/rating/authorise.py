@@ -18,9 +18,8 @@ from engine.eventrules import Barring, BarringDecision, RuleBook
 from engine.identity import Permission, Principal
 from engine.subscriber_numbers import normalise_msisdn
 from engine.ports import UnitOfWorkFactory
-from engine.plans.ir import IR_FORMAT
 from engine.rating.alerts import flag_for_service
-from engine.rating.compiled import CompiledPlans
+from engine.rating.compiled import no_plans
 from engine.rating.desk import RatingDesk
 from engine.rating.evaluator import Evaluator
 
@@ -90,11 +89,6 @@ class CallAuthoriser:
                              tuple(sub.barring_flags))
 
 
-def _empty() -> CompiledPlans:
-    return CompiledPlans({"format": IR_FORMAT, "destinations": {}, "zones": {}, "time_bands": {}, "rates": {}, "bundles": {},
-                          "discount_plans": {}, "tariff_plans": {}})
-
-
-_EMPTY = _empty()
+_EMPTY = no_plans()
 
 __all__ = ["Authorisation", "CallAuthoriser", "CallRequest"]

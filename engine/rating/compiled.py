@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.money import RoundingMode
-from engine.plans.ir import check_format
+from engine.plans.ir import IR_FORMAT, check_format
 from engine.rating.bandclock import BandClock
 from engine.rating.discounts import DISCOUNTS, DiscountModel
 from engine.rating.models import MODELS, ChargeModel, RoundingRule
@@ -183,6 +183,12 @@ class CompiledPlans:
 
     def plan(self, plan_id: str) -> CompiledPlan | None:
         return self.plans.get(plan_id)
+
+
+def no_plans() -> CompiledPlans:
+    """A plan set holding nothing: every plan named in it is unknown."""
+    return CompiledPlans({"format": IR_FORMAT, "destinations": {}, "zones": {}, "time_bands": {}, "rates": {}, "bundles": {},
+                          "discount_plans": {}, "tariff_plans": {}})
 
 
 def prefix_index(destinations: dict[str, Any], groups: Any) -> PrefixIndex:

@@ -57,6 +57,7 @@ from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
 from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
+from engine.rating.named_plan import hide_plans_of_others
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
 from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
 from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
@@ -245,6 +246,7 @@ class RatingDesk:
                 ps, comp, plan_id = self._resolve_one(rows[i], chunk.ats[i], chunk.subscribers[i], tariff_plan, version, compiled,
                                                       latest, timelines, wholesale)
                 chunk.versions[i], chunk.compileds[i], chunk.plan_ids[i] = ps, comp, plan_id
+            hide_plans_of_others(chunk, tariff_plan)
             return chunk
         ats, versions, compileds, plan_ids, subscribers = chunk.ats, chunk.versions, chunk.compileds, chunk.plan_ids, chunk.subscribers
         for row in rows:
@@ -259,6 +261,7 @@ class RatingDesk:
             compileds.append(comp)
             plan_ids.append(plan_id)
             subscribers.append(known)
+        hide_plans_of_others(chunk, tariff_plan)
         return chunk
 
     def _resolve_one(self, row: tuple[Any, ...], at: datetime | None, known: Any, tariff_plan: str, version: PlanSetVersion | None,

@@ -25,7 +25,6 @@ from engine.vouchers.transitions import (
     VOUCHER_BATCH,
     BulkOutcome,
     apply_by_owner,
-    apply_in_bulk,
     decide_batch,
     decide_voucher,
     merged,
@@ -140,8 +139,9 @@ class VoucherDesk:
         """One voucher with its printed serial (never its PIN)."""
         principal.require(Permission.VOUCHER_READ)
         with self._uow() as uow:
+            # visible by the voucher's owner: the operator may have given it to another tenant than its batch's
             voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
-            batch = visible_batch(principal, uow.vouchers.get_batch(voucher.batch_id), voucher.batch_id)
+            batch = _batch_of(uow, voucher)
         return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial))
 
     def stream_vouchers(self, principal: Principal, selection: VoucherSelection, chunk_size: int = 1000,
@@ -161,8 +161,8 @@ class VoucherDesk:
                 out = []
                 for v in chunk:
                     batch = batches.get(v.batch_id)
-                    if batch is None:
-                        batch = batches[v.batch_id] = visible_batch(principal, uow.vouchers.get_batch(v.batch_id), v.batch_id)
+                    if batch is None:  # the selection holds the caller's vouchers, whoever owns their batch
+                        batch = batches[v.batch_id] = _batch_of(uow, v)
                     pin = None
                     if reveal:
                         sealer = sealers.get(v.batch_id) or sealers.setdefault(v.batch_id, self.sealer_for(uow, v.batch_id))
@@ -213,15 +213,7 @@ class VoucherDesk:
             if single and outcome.refused:
                 group = outcome.refused[0]
                 raise transition_refused("voucher", str(selection.first_serial), group.state.value, event, group.reason)
-            # one entry per owner, filed under it: each owner's auditor sees what was done to its vouchers
-            for owner, part in by_owner.items():
-                if part.changed_count or part.refused_count:
-                    after = {"event": event, "changed": {f"{a.value}->{b.value}": n for (a, b), n in part.changed.items()},
-                             "refused": {g.state.value: g.count for g in part.refused}}
-                    if reason:
-                        after["reason"] = reason
-                    uow.audit.append(audit.entry(principal, now, f"voucher.{event}", "voucher_selection", describe(selection), {},
-                                                 after, owner, request_id))
+            _audit_by_owner(uow, principal, now, event, selection, by_owner, reason, request_id)
             uow.commit()
         log.info("voucher %s on %s: %d changed, %d refused", event, describe(selection), outcome.changed_count, outcome.refused_count)
         return outcome
@@ -265,14 +257,20 @@ class VoucherDesk:
             if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state):
                 raise FailedPrecondition("BATCH_CHANGED", f"batch {batch_id} was changed by another request; try again", batch_id)
             after = {"state": to_state.value}
+            by_owner: dict[str, BulkOutcome] = {}
             if event in ("activate", "purge"):
-                outcome = apply_in_bulk(uow.vouchers, self._lifecycle, event, VoucherSelection(batch_id=batch_id), now,
-                                        principal.privileges)
-                after["vouchers_changed"] = outcome.changed_count  # type: ignore[assignment]
+                # the caller's vouchers of the batch move (the operator's: all, by owner); one the operator gave
+                # to another tenant (amend owner) is that tenant's to move (ChangeVouchers by serial)
+                selection = scoped(principal, VoucherSelection(batch_id=batch_id))
+                by_owner = apply_by_owner(uow.vouchers, self._lifecycle, event, selection, now, principal.privileges)
+                own = by_owner.pop(batch.owner, None)
+                after["vouchers_changed"] = own.changed_count if own else 0  # type: ignore[assignment]
             if reason:
                 after["reason"] = reason
             uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
                                          {"state": batch.state.value}, after, batch.owner))
+            # the vouchers of other owners that moved (an operator's call): one entry per owner, filed under it
+            _audit_by_owner(uow, principal, now, event, VoucherSelection(batch_id=batch_id), by_owner, reason)
             uow.commit()
         return replace(batch, state=to_state)
 
@@ -386,6 +384,27 @@ class VoucherDesk:
                                          {"shredded": False}, {"shredded": True, "reason": reason}, batch.owner))
             uow.commit()
         return replace(batch, wrapped_data_key=None)
+
+
+def _batch_of(uow: VoucherUnitOfWork, voucher: Voucher) -> VoucherBatch:
+    batch = uow.vouchers.get_batch(voucher.batch_id)
+    if batch is None:  # pragma: no cover - a voucher's batch is never deleted
+        raise NotFound("voucher batch", voucher.batch_id)
+    return batch
+
+
+def _audit_by_owner(uow: VoucherUnitOfWork, principal: Principal, now: datetime, event: str, selection: VoucherSelection,
+                    by_owner: dict[str, BulkOutcome], reason: str = "", request_id: str = "") -> None:
+    """One entry per owner whose vouchers moved or were refused, filed under it: each owner's auditor sees what
+    was done to its vouchers."""
+    for owner, part in by_owner.items():
+        if part.changed_count or part.refused_count:
+            after: dict[str, object] = {"event": event, "changed": {f"{a.value}->{b.value}": n for (a, b), n in part.changed.items()},
+                                        "refused": {g.state.value: g.count for g in part.refused}}
+            if reason:
+                after["reason"] = reason
+            uow.audit.append(audit.entry(principal, now, f"voucher.{event}", "voucher_selection", describe(selection), {},
+                                         after, owner, request_id))
 
 
 def voucher_state(text: str) -> VoucherState:

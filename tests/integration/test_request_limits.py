@@ -56,6 +56,25 @@ def test_validate_and_upload_refuse_a_yaml_bomb_and_deep_nesting_with_file_line_
     assert audit_count(stack) == before
 
 
+def test_numbers_that_cost_more_than_their_length_and_ill_fitting_tags_are_located_problems(stack: Any) -> None:
+    """A base-60 integer of 400 KB took PyYAML 14 s to build (the square of its length), a plan set of 8 MiB would
+    have taken about 50 minutes, and the validation deadline is only checked between values; an explicit tag that
+    does not fit its value broke PyYAML's constructor (INTERNAL).  ValidatePlanSet needs only plan.read."""
+    rate = "kind: rate\nid: RT_X\nunit: second\ncurrency: EUR\nper: 60\n"
+    files = {"rates/RT_SIXTY.yaml": rate + "price: !!int 1" + ":1" * 200_000 + "\n",
+             "rates/RT_LONG.yaml": rate + "price: 1" + "0" * 1_000_000 + "\n",
+             "rates/RT_TEXT.yaml": rate + "price: 1" + ":1" * 200_000 + "\n",   # text, as YAML 1.2 reads it
+             "rates/RT_TAGS.yaml": rate + "price: !!timestamp soon\nincrements: !!bool maybe\n"}
+    reply = stack.client("mno", "auditor").plans.rpc.ValidatePlanSet(ppb.ValidatePlanSetRequest(files=_files(files)), timeout=60)
+    assert not reply.valid
+    found = {(p.file, p.line, p.col, p.code) for p in reply.problems}
+    assert {("rates/RT_SIXTY.yaml", 6, 8, "yaml.bad-value"), ("rates/RT_LONG.yaml", 6, 8, "yaml.bad-value"),
+            ("rates/RT_TAGS.yaml", 6, 8, "yaml.bad-value"), ("rates/RT_TAGS.yaml", 7, 13, "yaml.bad-value")} <= found
+    assert not any(p.file == "rates/RT_TEXT.yaml" and p.code.startswith("yaml.") for p in reply.problems)
+    assert any(p.file == "rates/RT_TEXT.yaml" and p.line == 6 for p in reply.problems)   # not a price, said where
+    assert reply.ByteSize() < 20_000
+
+
 def test_a_10_mib_plan_set_with_700k_keys_is_refused_before_it_is_parsed_with_a_small_reply(stack: Any) -> None:
     huge = "kind: rate\n" + "".join(f"k{i:06d}: 1234\n" for i in range(700_000))
     assert len(huge) > 10 * 2**20 - 2**20   # about 10 MiB

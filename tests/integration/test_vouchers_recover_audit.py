@@ -103,3 +103,45 @@ def test_the_owner_s_auditor_sees_what_the_operator_did_to_its_vouchers(stack: A
     assert operator.RecoverReservations(request).result.changed_count >= 1
     assert _seen_by(stack, "mvno-alpha", "voucher.reservation_timeout")[-1]["changed"] >= 1
     assert _seen_by(stack, "mvno-beta", "voucher.reservation_timeout") == beta_before
+
+
+def _batch_entries(stack: Any, tenant: str, batch_id: str) -> list[dict[str, Any]]:
+    auditor = stack.client(tenant, "auditor").audit.rpc
+    entries = auditor.ListAuditEntries(audit_pb2.ListAuditEntriesRequest(page_size=1000, object_type="voucher_batch",
+                                                                         object_id=batch_id)).entries
+    return [json.loads(e.after_json) for e in entries if e.action == "voucher_batch.activate"]
+
+
+def test_a_batch_move_moves_only_the_caller_s_vouchers_and_a_given_voucher_is_seen_by_its_owner(stack: Any) -> None:
+    """The operator gives one voucher of alpha's batch to beta (AmendVoucher tenant_id): alpha activating its batch
+    leaves beta's voucher as it was (it is beta's to move), beta sees its voucher; the operator moves them all, each
+    owner's auditor seeing its own."""
+    alpha, beta, operator = vs(stack, "mvno-alpha"), vs(stack, "mvno-beta"), vs(stack, "mno")
+    batch = generate(alpha, "vp-alpha-eur-10", 3)
+    given = batch.first_serial + 1
+    operator.AmendVoucher(pb.AmendVoucherRequest(serial=given, tenant_id="mvno-beta"))
+    # beta sees its voucher (it used to be NOT_FOUND: visibility went by the batch's owner), alpha no longer does
+    seen = beta.GetVoucher(pb.GetVoucherRequest(serial=given)).voucher
+    assert (seen.tenant_id, seen.state) == ("mvno-beta", pb.VOUCHER_STATE_GENERATED)
+    span = pb.VoucherSelection(first_serial=batch.first_serial, last_serial=batch.last_serial)
+    assert [v.serial for m in beta.StreamVouchers(pb.StreamVouchersRequest(selection=span)) for v in m.vouchers] == [given]
+    assert rpc_error(lambda: alpha.GetVoucher(pb.GetVoucherRequest(serial=given)), C.NOT_FOUND)
+    # alpha activates its batch: its own two vouchers move, beta's stays generated
+    beta_moves = _seen_by(stack, "mvno-beta", "voucher.activate")
+    activate(alpha, batch.batch_id)
+    assert _state(alpha, batch.first_serial) == _state(alpha, batch.last_serial) == pb.VOUCHER_STATE_ACTIVE
+    assert _state(beta, given) == pb.VOUCHER_STATE_GENERATED
+    assert _batch_entries(stack, "mvno-alpha", batch.batch_id)[-1]["vouchers_changed"] == 2
+    assert _seen_by(stack, "mvno-beta", "voucher.activate") == beta_moves
+    # beta moves its own voucher, by serial
+    out = beta.ChangeVouchers(pb.ChangeVouchersRequest(selection=_one(given), event=pb.VOUCHER_EVENT_ACTIVATE, reason="mine"))
+    assert out.changed_count == 1 and _state(beta, given) == pb.VOUCHER_STATE_ACTIVE
+
+    # the operator activates a batch of alpha's holding a voucher of beta's: all move, one audit entry per owner
+    other = generate(alpha, "vp-alpha-eur-10", 3)
+    operator.AmendVoucher(pb.AmendVoucherRequest(serial=other.last_serial, tenant_id="mvno-beta"))
+    activate(operator, other.batch_id)
+    assert _state(beta, other.last_serial) == _state(alpha, other.first_serial) == pb.VOUCHER_STATE_ACTIVE
+    assert _batch_entries(stack, "mvno-alpha", other.batch_id)[-1]["vouchers_changed"] == 2
+    assert _seen_by(stack, "mvno-beta", "voucher.activate")[-1]["changed"] == {"generated->active": 1}
+    assert _batch_entries(stack, "mvno-beta", other.batch_id) == []   # the batch's own entry is alpha's

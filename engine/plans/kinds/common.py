@@ -211,12 +211,8 @@ def parse_units(raw: Any) -> int | None:
 
 
 def parse_clock(raw: Any) -> int | None:
-    """``"08:30"`` -> 30600 seconds of day, ``"08:30:15"`` -> 30615.  YAML 1.1 reads unquoted ``18:00`` as the
-    base-60 integer 1080, the number of minutes, so that spelling is accepted too (as minutes)."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw * 60 if 0 <= raw <= 1440 else None
+    """``"08:30"`` -> 30600 seconds of day, ``"08:30:15"`` -> 30615.  Unquoted ``18:00`` is text too (the
+    loader reads no base-60 numbers, :mod:`engine.yamlio`); a number is not a clock time."""
     if not isinstance(raw, str):
         return None
     m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", raw.strip())

@@ -69,21 +69,34 @@ def test_amount_units_and_increment_shorthands(tmp_path: Path) -> None:
         (0, 20_000, 1_048_576, 102_400), (102_400, 20_000, 1_048_576, 10_240)]
 
 
-def test_unquoted_clock_times_are_read_as_minutes(tmp_path: Path) -> None:
-    # YAML 1.1 reads 18:00 as the base-60 integer 1080 = 18 * 60: same minutes
+def test_unquoted_clock_times_are_read_as_text(tmp_path: Path) -> None:
+    # YAML 1.1 would read 18:00 as the base-60 integer 1080 and 18:00:30 as 64830: the loader reads both as text
     write(tmp_path, {"bands.yaml": """
         kind: time_bands
         id: TB_X
         timezone: UTC
         bands:
-          - {id: DAY, days: all, from: 08:00, to: 18:00, weight: 1}
+          - {id: DAY, days: all, from: 08:00, to: 18:00:30, weight: 1}
           - {id: REST, days: all}
     """})
     plan_set, problems = load_plan_set([tmp_path])
     assert problems == []
     assert plan_set is not None
     window = plan_set.time_bands["TB_X"].bands[0].windows[0]
-    assert (window.start_second, window.end_second) == (480 * 60, 1080 * 60)
+    assert (window.start_second, window.end_second) == (8 * 3600, 18 * 3600 + 30)
+
+
+def test_a_number_is_not_a_clock_time(tmp_path: Path) -> None:
+    write(tmp_path, {"bands.yaml": """
+        kind: time_bands
+        id: TB_X
+        timezone: UTC
+        bands:
+          - {id: DAY, days: all, from: 480, to: "18:00", weight: 1}
+          - {id: REST, days: all}
+    """})
+    _, problems = load_plan_set([tmp_path])
+    assert (5, 32, "value.time") in [(p.line, p.col, p.code) for p in problems]
 
 
 def test_a_prefix_file_of_fifty_thousand_lines_loads_whole(tmp_path: Path) -> None:
