@@ -10,6 +10,11 @@ only once the client's whole stream has been read, so every message after it is 
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,11 +30,12 @@ from engine.settings import Settings
 from servers import rating_service
 from engine.readahead import END, ReadAhead
 from tests.integration.conftest import running_stack
-from tests.integration.helpers import field_violations, rpc_error
+from tests.integration.helpers import WireClient, field_violations, rpc_error
 from tests.integration.test_rating_stored import _wipe_rating, active, consistent, provision, state, voice_pb  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration]
 C = grpc.StatusCode
+REPO = Path(__file__).resolve().parents[2]
 BOUND = 12
 
 
@@ -197,3 +203,54 @@ def test_a_refused_message_inside_a_group_comes_after_the_replies_of_the_message
             assert state(stack.root, set(msisdns)) == stored_alone
         else:
             assert len(state(stack.root, set(msisdns))["ledger"]) == 6
+
+
+SERVER = r"""
+import sys
+from pathlib import Path
+from engine.settings import Settings
+from servers.app import create_server
+from servers.root import build_root
+root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], rating_group_max_cdrs=int(sys.argv[3])))
+server, port = create_server(root, "127.0.0.1:0")
+server.start()
+print(port, flush=True)
+server.wait_for_termination()
+"""
+
+
+def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(stack, active, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A server of its own (groups up to 200 CDRs, no seam: the client sends every message at once, so they wait while
+    a group is written) is killed by SIGKILL after a random reply; the whole stream sent again to another server leaves
+    what one clean run leaves, and every reply it gets is the clean run's."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    msisdns = [provision(stack).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=8)
+    drawn = [([(n % 2, 30 * m + n, n % 3 != 0, 300 + 7 * n) for n in range(30)], ("", True, False)) for m in range(20)]
+    messages = requests(msisdns, start, drawn)
+    clean, _ = streamed(svc, messages)
+    stored_clean = state(stack.root, set(msisdns))
+    _wipe_rating(stack.root, set(msisdns))
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        killed = WireClient(f"127.0.0.1:{port}", stack.token("mno"))
+        target, got = rng.randint(1, 15), []
+        with pytest.raises(grpc.RpcError):
+            for reply in killed.stub(rrpc.RatingServiceStub).RateCdrs(iter(messages)):
+                got.append(reply)
+                if len(got) == target:
+                    os.kill(child.pid, signal.SIGKILL)   # the groups after it being rated or written
+        killed.close()
+        assert got == clean[:len(got)] and len(got) >= target
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+        child.stdout.close()   # type: ignore[union-attr]
+    assert len(state(stack.root, set(msisdns))["ledger"]) >= 30 * target   # every reply's CDRs stored
+    again, _ = streamed(svc, messages)   # the sender's retry: the whole stream again
+    assert again == clean
+    assert state(stack.root, set(msisdns)) == stored_clean
