@@ -2,7 +2,8 @@
 when one is rated, with the same options, are rated and stored as one chunk (servers.rating_service._replies), up to
 the ``rating_group_max_cdrs`` setting (12 here).  A stream whose messages are grouped gives the same replies, ledger
 rows, counters and balances as the same messages sent one at a time; a refused message in the middle of a group is
-refused after the replies of the messages before it, which are stored.
+refused after the replies of the messages before it, which are stored; a server killed mid-stream, then the stream
+again, leaves what one clean run leaves.
 
 Grouping is made certain by a seam in the read-ahead (``EveryMessageFirst``): the server is handed its first message
 only once the client's whole stream has been read, so every message after it is waiting."""
