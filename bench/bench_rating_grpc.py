@@ -5,6 +5,9 @@
     python -m bench.bench_rating_grpc --quick         # 20,000 CDRs, 1 repetition: a smoke run
     python -m bench.bench_rating_grpc --count 300000 --repeat 1 --only sqlite --no-floors
                                                       # RateCdrs alone (old and new code back to back)
+    BENCH_GROUP=1 python -m bench.bench_rating_grpc --count 300000 --repeat 1 --no-floors
+                                                      # the server's rating_group_max_cdrs set to 1 (each message
+                                                      # its own transaction; default: the setting's default)
     python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
                                                       # the server's every thread under cProfile (CPU time of each
                                                       # thread), written to /tmp/prof.postgres for pstats; no floors
@@ -29,11 +32,15 @@ Floors, in the same run: the same CDRs through the in-process evaluator
 gRPC, no store), and the ledger's insert-only floor: as many ledger rows of the
 same shape written into a fresh database of the same kind through the same
 ``UsageRepo.write_chunk``, a transaction per chunk of 1,000, with no counters,
-balances or reads (what the database costs for storing the rated CDRs alone), and the physical floor: as many rows of
+balances or reads (what the database costs for storing the rated CDRs alone), the same again in transactions of the
+server's group bound (``rating_group_max_cdrs``: RateCdrs stores the messages waiting together up to that many CDRs,
+so this is the insert-only floor at the transaction size the server reaches when it is slower than the client), and
+the physical floor: as many rows of
 nothing but a random 64-bit key, one transaction per chunk, into a fresh database opened the same way (one randomly
 keyed B-tree a row: what the disk allows; a ledger row goes into two, its key by CDR id and its subscriber index).
 Reported: medians, CDRs/s over the wall time, the client's
-and the server's CPU time, and the load average.
+and the server's CPU time (on PostgreSQL also the database server's, from /proc: bench_billing.pg_cpu), and the load
+average; the server logs how many messages it rated in how many groups.
 """
 
 from __future__ import annotations
@@ -77,7 +84,11 @@ if len(sys.argv) > 3:   # --profile: each thread of the server under a profiler 
 from engine.settings import Settings
 from servers.app import create_server, graceful_stop
 from servers.root import build_root
-root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2]))
+import logging, os
+logging.basicConfig(stream=sys.stderr, format="  server: %(message)s")
+logging.getLogger("rulebill.rating.server").setLevel(logging.DEBUG)
+group = {"rating_group_max_cdrs": int(os.environ["BENCH_GROUP"])} if os.environ.get("BENCH_GROUP") else {}
+root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], **group))
 server, port = create_server(root, "127.0.0.1:0")
 server.start()
 print(port, flush=True)
@@ -219,9 +230,9 @@ def floor(url: str, home: Path, requests: list[Any]) -> float:
         root.close()
 
 
-def ledger_floor(kind: str, tmp: Path, count: int) -> float:
+def ledger_floor(kind: str, tmp: Path, count: int, chunk: int = CHUNK) -> float:
     """Seconds of wall time to write ``count`` ledger rows like the run's (a subscriber of 2,000, start times in
-    order, 32-hex CDR ids) into a fresh database through UsageRepo.write_chunk, one transaction per chunk."""
+    order, 32-hex CDR ids) into a fresh database through UsageRepo.write_chunk, one transaction per ``chunk`` rows."""
     import hashlib
 
     from sqlalchemy.orm import Session
@@ -230,8 +241,9 @@ def ledger_floor(kind: str, tmp: Path, count: int) -> float:
     from store.migrate import upgrade
     from store.plans import UsageRepo
 
-    (tmp / "floor").mkdir(exist_ok=True)
-    url, drop = database(kind, tmp / "floor")
+    where = tmp / f"floor-{chunk}"
+    where.mkdir(exist_ok=True)
+    url, drop = database(kind, where)
     try:
         upgrade(url)
         engine = make_engine(url)
@@ -239,7 +251,7 @@ def ledger_floor(kind: str, tmp: Path, count: int) -> float:
         at = datetime(2026, 12, 1, tzinfo=timezone.utc)
         chunks = [[("mno", hashlib.sha256(f"floor-{i}".encode()).hexdigest()[:32], msisdn(rng.randrange(SUBSCRIBERS)), "2026-12",
                     "EUR", 12_000, '[["BN_VOICE", 60]]', at + timedelta(seconds=7 * (i % 3086)), "voice", "DG_NATIONAL", "", 60, 1,
-                    "TP_SMART_M", 1, "rated", "") for i in range(c, min(c + CHUNK, count))] for c in range(0, count, CHUNK)]
+                    "TP_SMART_M", 1, "rated", "") for i in range(c, min(c + chunk, count))] for c in range(0, count, chunk)]
         started = time.perf_counter()
         for entries in chunks:
             with Session(engine) as s, s.begin():
@@ -292,6 +304,29 @@ def key_floor(kind: str, tmp: Path, count: int) -> float:
         drop()
 
 
+def postgres_cpu_of(url: str) -> Any:
+    """A function giving the CPU seconds the PostgreSQL server at ``url`` has used (bench_billing.pg_cpu)."""
+    from types import SimpleNamespace
+
+    from bench.bench_billing import pg_cpu
+    from store.db import make_engine
+
+    root = SimpleNamespace(db=make_engine(url))
+    return lambda: pg_cpu(root)
+
+
+def _pg(cpu_s: float) -> str:
+    return "" if cpu_s != cpu_s else f", PostgreSQL {cpu_s:.2f} CPU-s"
+
+
+def group_size() -> int:
+    """The server's rating_group_max_cdrs: BENCH_GROUP when set, else the setting's default."""
+    from engine.settings import Settings
+
+    # (getattr: this script also drives a checkout from before the setting, for before/after pairs)
+    return int(os.environ.get("BENCH_GROUP") or getattr(Settings(), "rating_group_max_cdrs", 1))
+
+
 def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0, floors_too: bool = True) -> None:
     from clients.client import RulebillClient
 
@@ -314,20 +349,23 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                 return float(server.stdout.readline())   # type: ignore[union-attr]
 
             client = RulebillClient(f"127.0.0.1:{port}", bearer)
-            walls, client_cpus, server_cpus, floors, inserts, keys = [], [], [], [], [], []
+            walls, client_cpus, server_cpus, floors, inserts, keys, grouped, postgres_cpus = [], [], [], [], [], [], [], []
+            postgres_cpu = postgres_cpu_of(url) if kind == "postgres" else lambda: float("nan")
+            group = group_size()
             try:
                 warm = make_requests(2 * CHUNK, start, "warm", rng)
                 list(client.rating.rpc.RateCdrs(iter(warm)))
                 for rep in range(repeat):
                     requests = make_requests(count, start, f"r{rep}", rng)
                     if profile or not floors_too:   # the server's profile or RateCdrs only: no floors
-                        floors.append(1.0), inserts.append(1.0), keys.append(1.0)
+                        floors.append(1.0), inserts.append(1.0), keys.append(1.0), grouped.append(1.0)
                     else:
                         floors.append(floor(url, tmp, requests))
                         inserts.append(ledger_floor(kind, tmp, count))
+                        grouped.append(ledger_floor(kind, tmp, count, group))
                         keys.append(key_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
-                    s0, c0, w0 = server_cpu(), cpu_self(), time.perf_counter()
+                    p0, s0, c0, w0 = postgres_cpu(), server_cpu(), cpu_self(), time.perf_counter()
                     rated = 0
                     for reply in client.rating.rpc.RateCdrs(iter(requests)):
                         rated += sum(1 for r in reply.rated if r.status == 1)
@@ -335,6 +373,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                     walls.append(wall)
                     client_cpus.append(cpu_self() - c0)
                     server_cpus.append(server_cpu() - s0)
+                    postgres_cpus.append(postgres_cpu() - p0)
                     print(f"  {kind} run {rep + 1}: {count / wall:,.0f} CDRs/s wall ({wall:.2f} s), rated {rated:,}, "
                           f"load {load:.2f}", flush=True)
             finally:
@@ -346,13 +385,15 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
             drop()
     wall, f = statistics.median(walls), statistics.median(floors)
     s_cpu, c_cpu = statistics.median(server_cpus), statistics.median(client_cpus)
-    ins, key = statistics.median(inserts), statistics.median(keys)
+    ins, key, ins_group = statistics.median(inserts), statistics.median(keys), statistics.median(grouped)
     print(f"{kind}: floor, the in-process evaluator: {f:7.3f} CPU-s {count / f:>10,.0f} CDRs/s per core")
     print(f"{kind}: floor, ledger rows insert-only:  {ins:7.3f} s wall {count / ins:>10,.0f} rows/s")
+    print(f"{kind}: floor, the same at {group:,}-row transactions (the server's group bound): {ins_group:7.3f} s wall "
+          f"{count / ins_group:>10,.0f} rows/s")
     print(f"{kind}: floor, a random 64-bit key a row: {key:7.3f} s wall {count / key:>10,.0f} rows/s (one random B-tree: the disk)")
     print(f"{kind}: RateCdrs stored with counters:     {wall:7.3f} s wall {count / wall:>10,.0f} CDRs/s; server CPU {s_cpu:.2f} s "
-          f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s; {wall / f:.1f}x the evaluator floor, "
-          f"{wall / ins:.1f}x the insert-only floor")
+          f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s{_pg(statistics.median(postgres_cpus))}; {wall / f:.1f}x the evaluator floor, "
+          f"{wall / ins:.1f}x the insert-only floor, {wall / ins_group:.1f}x at {group:,}-row transactions")
 
 
 def main(argv: list[str] | None = None) -> int:

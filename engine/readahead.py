@@ -1,32 +1,41 @@
-"""An iterator read one item ahead on a thread of its own: the next request of a stream (RateCdrs) or the next chunk
-of stored CDRs (re-rating) is read while the one before is rated and stored."""
+"""An iterator read ahead on a thread of its own: the next requests of a stream (RateCdrs) or the next chunk of
+stored CDRs (re-rating) are read while the one before is rated and stored."""
 
 from __future__ import annotations
 
-import queue
 import threading
-from typing import Any, Iterable, Iterator
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
 
 END, NOT_YET = object(), object()
 
 
 class ReadAhead:
-    """``items`` read on a thread, at most one item waiting; an error of the reading is raised where its item would
-    have come.  ``stop`` lets the thread go (it ends at its next item)."""
+    """``items`` read on a thread; an error of the reading is raised where its item would have come.  ``stop`` lets
+    the thread go (it ends at its next item).
 
-    def __init__(self, items: Iterable[Any], name: str = "read-ahead") -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._stopped = threading.Event()
+    What waits is bounded by ``limit``: with no ``weight``, at most that many items (one by default); with ``weight``
+    (an item's size, such as a message's CDRs), items are read on while the ones waiting weigh at most ``limit``
+    together (one item is always let in, however heavy)."""
+
+    def __init__(self, items: Iterable[Any], name: str = "read-ahead", limit: int = 1,
+                 weight: Callable[[Any], int] | None = None) -> None:
+        self._waiting: deque[tuple[Any, int]] = deque()
+        self._weighs = 0   # what the waiting items weigh together
+        self._limit, self._weight = max(1, limit), weight
+        self._cond = threading.Condition()
+        self._stopped = False
         self._thread = threading.Thread(target=self._pump, args=(items,), name=name, daemon=True)
         self._thread.start()
 
     def _pump(self, items: Iterable[Any]) -> None:
+        weight = self._weight
         try:
             for item in items:
-                if not self._put(item):
+                if not self._put(item, 1 if weight is None else weight(item)):
                     return
         except BaseException as e:   # raised by the reader of the queue, in its place
-            self._put(_Failed(e))
+            self._put(_Failed(e), 0)
             return
         finally:
             # a reader stopped early lets go of what it holds now, on this thread (a generator's open cursor and
@@ -34,27 +43,40 @@ class ReadAhead:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
-        self._put(END)
+        self._put(END, 0)
 
-    def _put(self, item: Any) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _put(self, item: Any, weight: int) -> bool:
+        with self._cond:
+            while not self._stopped and self._waiting and self._weighs + weight > self._limit:
+                self._cond.wait()
+            if self._stopped:
+                return False
+            self._waiting.append((item, weight))
+            self._weighs += weight
+            self._cond.notify_all()
+            return True
+
+    def _take(self) -> Any:
+        item, weight = self._waiting.popleft()
+        self._weighs -= weight
+        self._cond.notify_all()
+        return item
 
     def ready(self) -> Any:
         """The next item if it is there already (END after the last one), else NOT_YET."""
-        try:
-            return _raised(self._queue.get_nowait())
-        except queue.Empty:
-            return NOT_YET
+        with self._cond:
+            if not self._waiting:
+                return NOT_YET
+            item = self._take()
+        return _raised(item)
 
     def next(self) -> Any:
         """The next item, waiting for it (END after the last one)."""
-        return _raised(self._queue.get())
+        with self._cond:
+            while not self._waiting:
+                self._cond.wait()
+            item = self._take()
+        return _raised(item)
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -64,7 +86,9 @@ class ReadAhead:
             self.stop()
 
     def stop(self) -> None:
-        self._stopped.set()
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
 
 class _Failed:

@@ -111,6 +111,10 @@ class Settings:
     # Where bill e-mails go (servers/billing_mail.py): smtp://[user:password@]host[:port], smtp+starttls://,
     # smtps://, or file:///folder; empty: issued bills of e-mail accounts wait in the outbox.
     billing_mail_url: str = ""
+    # RateCdrs: the most CDRs of one stream rated and stored as one transaction.  Messages of the stream that are
+    # already received when one is rated, with the same options, are rated together up to this many CDRs (a message is
+    # never split); each reply still goes out only once its CDRs are committed.  1 rates each message on its own.
+    rating_group_max_cdrs: int = 20_000
 
     @property
     def effective_database_url(self) -> str:
@@ -188,11 +192,24 @@ def _coerce(kind: type, raw: Any) -> Any:
 _CHOICES: dict[str, tuple[str, ...]] = {"event_rules_backend": tuple(EVENT_RULE_BACKENDS)}
 
 
+# settings that take a whole number within bounds (both included)
+_RANGES: dict[str, tuple[int, int]] = {"rating_group_max_cdrs": (1, 200_000)}
+
+
 def _value(name: str, kind: type, raw: Any) -> Any:
     value = _coerce(kind, raw)
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ValueError(f"expected one of {', '.join(_CHOICES[name])}, got {value!r}")
+    if name in _RANGES:
+        check_range(name, value)
     return value
+
+
+def check_range(name: str, value: int) -> None:
+    """ValueError unless ``value`` is within the bounds of setting ``name`` (``_RANGES``)."""
+    low, high = _RANGES[name]
+    if not low <= value <= high:
+        raise ValueError(f"expected a whole number from {low:,} to {high:,}, got {value!r}")
 
 
 def _from_file(path: Path, kinds: Mapping[str, type], problems: list[Problem]) -> dict[str, Any]:

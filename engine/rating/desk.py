@@ -109,6 +109,16 @@ class RatedRows:
         self._desk = desk
         self._compileds = chunk.compileds
 
+    def part(self, start: int, end: int) -> "RatedRows":
+        """Rows ``start`` to ``end`` (not included) alone: one message's share of a chunk that several were rated in
+        (RateCdrs' group of messages, servers.rating_service)."""
+        if start == 0 and end == len(self.results):
+            return self
+        out = RatedRows.__new__(RatedRows)
+        out.results, out.versions, out.plan_ids = self.results[start:end], self.versions[start:end], self.plan_ids[start:end]
+        out._desk, out._compileds = self._desk, self._compileds[start:end]
+        return out
+
     def plan_shown(self, i: int) -> str:
         """The tariff plan an unrated or rejected row names (as its RatedCdr does): the one tried when it was unrated."""
         return self.plan_ids[i] if self.results[i][0] == UNRATED and self._compileds[i] is not None else ""
@@ -685,6 +695,12 @@ class RatingStream:
         self.overlapped = 0   # chunks read and rated while the one before was being written
         self._stored_seen = False   # a chunk lost a race: the next ones look their CDRs' stored rows up (_start)
         self._known = _Known()      # the counters and balances its chunks read and set
+
+    def own(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows with the caller's tenant where they name none, once the caller is checked for rating each tenant
+        they name (PERMISSION_DENIED otherwise): what ``rate_rows`` checks, asked of each message before several are
+        rated as one chunk, so that a message's refusal is its own."""
+        return _own_rows(self._principal, rows)
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""

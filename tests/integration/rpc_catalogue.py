@@ -74,9 +74,14 @@ def registered_service_names(server_root: Any) -> list[str]:
 
 class RootStub:
     """Registering needs desks only to hand them to servicers, which keep them without calling them: a stand-in
-    for the composition root that lets tests list the registered services without a database."""
+    for the composition root that lets tests list the registered services without a database.  The settings are
+    the defaults (a servicer reads its bounds from them: RatingService's rating_group_max_cdrs)."""
 
     def __getattr__(self, name: str) -> object:
+        if name == "settings":
+            from engine.settings import Settings
+
+            return Settings()
         return RootStub()
 
 

@@ -16,7 +16,7 @@ BEGIN, END = "<!-- roles table: generated from engine/identity.py -->", "<!-- en
 LIMIT_SETTINGS = ("max_message_bytes", "max_workers", "max_voucher_batch", "max_plan_set_bytes", "max_plan_set_files",
                   "max_plan_set_values", "max_problems_per_file", "max_problems", "max_validation_seconds", "health_check_seconds",
                   "shutdown_grace_seconds", "default_token_ttl_seconds", "max_mediation_upload_bytes",
-                  "max_tap3_bytes")
+                  "max_tap3_bytes", "rating_group_max_cdrs")
 
 
 def roles_table() -> str:

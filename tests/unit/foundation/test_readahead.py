@@ -52,3 +52,24 @@ def test_stop_lets_the_reading_thread_go() -> None:
     ahead.stop()
     ahead._thread.join(timeout=30)
     assert not ahead._thread.is_alive()
+
+
+def test_with_a_weight_items_are_read_on_while_those_waiting_weigh_at_most_the_limit() -> None:
+    read: list[int] = []
+    cond = threading.Condition()
+
+    def items() -> Iterator[list[int]]:
+        for size in (4, 3, 2, 5, 1):
+            with cond:
+                read.append(size)
+                cond.notify_all()
+            yield [0] * size
+
+    ahead = ReadAhead(items(), limit=9, weight=len)
+    with cond:   # 4 + 3 + 2 wait; 5 more would weigh 14: its reading waits
+        assert cond.wait_for(lambda: len(read) == 4, timeout=30)
+    assert [len(ahead.ready()) for _ in range(3)] == [4, 3, 2]   # all there, none waited for
+    assert len(ahead.next()) == 5 and len(ahead.next()) == 1
+    assert ahead.next() is END
+    one = ReadAhead(iter([[0] * 20, [0]]), limit=9, weight=len)   # one item is let in however heavy
+    assert len(one.next()) == 20 and len(one.next()) == 1

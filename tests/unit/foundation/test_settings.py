@@ -83,3 +83,16 @@ def test_the_event_rules_backend_is_one_of_two_words(tmp_path: Path, monkeypatch
     # a Settings built in code (the tests' servers) takes the variable too, as load_settings does
     monkeypatch.setenv("RULEBILL_EVENT_RULES_BACKEND", "durable_rules")
     assert Settings(home=tmp_path).event_rules_backend == "durable_rules"
+
+
+def test_the_rating_group_bound_is_a_whole_number_within_its_range(tmp_path: Path) -> None:
+    from servers.rating_service import RatingServicer
+
+    assert Settings().rating_group_max_cdrs == 20_000
+    assert load_settings({"RULEBILL_HOME": str(tmp_path), "RULEBILL_RATING_GROUP_MAX_CDRS": "1"}).rating_group_max_cdrs == 1
+    assert sorted(_problems(tmp_path, "rating_group_max_cdrs: 0\n", RULEBILL_RATING_GROUP_MAX_CDRS="200001")) == [
+        ("RULEBILL_RATING_GROUP_MAX_CDRS", 0, 0, "settings.type"), ("rulebill.yaml", 1, 24, "settings.type")]
+    with pytest.raises(SettingsInvalid, match=r"expected a whole number from 1 to 200,000, got 0"):
+        load_settings({"RULEBILL_HOME": str(tmp_path), "RULEBILL_RATING_GROUP_MAX_CDRS": "0"})
+    with pytest.raises(ValueError, match="from 1 to 200,000"):   # a Settings built in code reaches the servicer unchecked
+        RatingServicer(None, None, 0)  # type: ignore[arg-type]

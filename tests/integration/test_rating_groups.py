@@ -1,0 +1,257 @@
+"""RateCdrs' group commit, on SQLite and PostgreSQL over a real port: messages of a stream that are already received
+when one is rated, with the same options, are rated and stored as one chunk (servers.rating_service._replies), up to
+the ``rating_group_max_cdrs`` setting (12 here).  A stream whose messages are grouped gives the same replies, ledger
+rows, counters and balances as the same messages sent one at a time; a refused message in the middle of a group is
+refused after the replies of the messages before it, which are stored; a server killed mid-stream, then the stream
+again, leaves what one clean run leaves.
+
+Grouping is made certain by a seam in the read-ahead (``EveryMessageFirst``): the server is handed its first message
+only once the client's whole stream has been read, so every message after it is waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing.v1 import rating_pb2 as rpb
+from billing.v1 import rating_pb2_grpc as rrpc
+from engine.settings import Settings
+from servers import rating_service
+from engine.readahead import END, ReadAhead
+from tests.integration.conftest import running_stack
+from tests.integration.helpers import WireClient, field_violations, rpc_error
+from tests.integration.test_rating_stored import _wipe_rating, active, consistent, provision, state, voice_pb  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.integration]
+C = grpc.StatusCode
+REPO = Path(__file__).resolve().parents[2]
+BOUND = 12
+
+
+class EveryMessageFirst(ReadAhead):
+    """The read-ahead of RateCdrs, its first message given only once the stream is read to its end (or to an error of
+    the reading), with no bound on what waits: every later message is there when the first is rated."""
+
+    def __init__(self, items: Any, name: str = "read-ahead", limit: int = 1, weight: Any = None) -> None:
+        super().__init__(items, name, 10**9, weight)
+        self._first = True
+
+    def _whole(self) -> bool:
+        last = self._waiting[-1][0] if self._waiting else None
+        return last is END or type(last).__name__ == "_Failed"
+
+    def _wait(self) -> None:
+        if self._first:
+            self._first = False
+            with self._cond:
+                self._cond.wait_for(self._whole)
+
+    def ready(self) -> Any:
+        self._wait()
+        return super().ready()
+
+    def next(self) -> Any:
+        self._wait()
+        return super().next()
+
+
+CHUNKS: list[int] = []   # the CDRs of each chunk RateCdrs handed to its RatingStream
+
+
+@pytest.fixture(scope="module")
+def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server whose RateCdrs groups up to 12 CDRs, reading with EveryMessageFirst, counting its chunks (CHUNKS)."""
+    home = tmp_path_factory.mktemp("groups")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rating_service, "ReadAhead", EveryMessageFirst)
+        rate_rows = rating_service.RatingStream.rate_rows
+
+        def counted(self: Any, rows: Any, *args: Any) -> Any:
+            CHUNKS.append(len(rows))
+            return rate_rows(self, rows, *args)
+
+        mp.setattr(rating_service.RatingStream, "rate_rows", counted)
+        with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
+                                    rating_group_max_cdrs=BOUND)) as s:
+            yield s
+
+
+def streamed(svc: Any, messages: list[rpb.RateCdrsRequest]) -> tuple[list[rpb.RateCdrsResponse], list[int]]:
+    """The messages as one stream: its replies and the chunks they were rated in."""
+    CHUNKS.clear()
+    replies = list(svc.RateCdrs(iter(messages)))
+    return replies, list(CHUNKS)
+
+
+def one_at_a_time(svc: Any, messages: list[rpb.RateCdrsRequest]) -> list[rpb.RateCdrsResponse]:
+    """Each message as a stream of its own (each reply received before the next message is sent)."""
+    CHUNKS.clear()
+    out = [reply for m in messages for reply in svc.RateCdrs(iter([m]))]
+    assert CHUNKS == [len(m.cdrs) for m in messages]
+    return out
+
+
+NATIONAL, ABROAD = "33698765432", "442071234567"
+# a message: (CDRs, options); a CDR: (subscriber 0/1, number n, national, seconds) - the same n again is the CDR sent again
+CDR = st.tuples(st.integers(0, 1), st.integers(0, 14), st.booleans(), st.integers(1, 3000))
+OPTIONS = st.tuples(st.sampled_from(["", "TP_SMART_M"]), st.booleans(), st.booleans())   # tariff plan, counters, explain
+# (a CDR twice in one message is refused as RATING_CONTENTION, grouped or not: its write finds the CDR stored by itself)
+MESSAGES = st.lists(st.tuples(st.lists(CDR, max_size=6, unique_by=lambda c: c[:2]), OPTIONS), min_size=1, max_size=7)
+
+
+def requests(msisdns: list[str], start: datetime, drawn: list[Any]) -> list[rpb.RateCdrsRequest]:
+    out = []
+    for cdrs, (plan, counters, explain) in drawn:
+        out.append(rpb.RateCdrsRequest(
+            cdrs=[voice_pb(n, msisdns[who], NATIONAL if national else ABROAD, seconds, start + timedelta(seconds=n))
+                  for who, n, national, seconds in cdrs],
+            options=rpb.RateOptions(tariff_plan=plan, use_bundle_counters=counters, explain=explain)))
+    return out
+
+
+def test_grouped_messages_give_what_the_same_messages_one_at_a_time_give(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """Any messages (CDRs of two subscribers on a 7,200 s bundle, a CDR sent again in a later message, options that
+    differ from message to message): the same replies, ledger, counters and balances either way."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(drawn=MESSAGES)
+    def check(drawn: list[Any]) -> None:
+        msisdns = [provision(stack).msisdn for _ in range(2)]
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+        messages = requests(msisdns, start, drawn)
+        alone = one_at_a_time(svc, messages)
+        stored_alone = state(stack.root, set(msisdns))
+        _wipe_rating(stack.root, set(msisdns))
+        grouped, chunks = streamed(svc, messages)
+        assert grouped == alone
+        assert state(stack.root, set(msisdns)) == stored_alone
+        consistent(stored_alone)
+        assert sum(chunks) == sum(len(m.cdrs) for m in messages)
+        assert max(chunks) <= BOUND   # no message holds more than 6
+
+    check()
+
+
+def test_messages_waiting_are_one_chunk_up_to_the_bound_and_answer_each_its_own(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """Ten messages of 1 to 5 CDRs, all with the same options, each CDR once: chunks of whole messages up to 12 CDRs,
+    each reply its own message's CDRs in order (an explanation where its message asked for one), and the state of the
+    same messages sent one at a time."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    msisdns = [provision(stack).msisdn for _ in range(2)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=6)
+    sizes = [3, 5, 4, 1, 2, 5, 5, 2, 1, 4]
+    drawn, n = [], 0
+    for size in sizes:
+        drawn.append(([(n % 2, n + i, i % 3 != 0, 600 + 60 * i) for i in range(size)], ("", True, n % 2 == 0)))
+        n += size
+    messages = requests(msisdns, start, drawn)
+    alone = one_at_a_time(svc, messages)
+    stored_alone = state(stack.root, set(msisdns))
+    _wipe_rating(stack.root, set(msisdns))
+    grouped, chunks = streamed(svc, messages)
+    assert chunks == [12, 8, 12]   # whole messages while they fit: 3+5+4, 1+2+5, 5+2+1+4
+    assert [len(reply.rated) for reply in grouped] == sizes
+    assert grouped == alone
+    assert [any(r.explanation for r in reply.rated) for reply in grouped] == [m.options.explain for m in messages]
+    assert state(stack.root, set(msisdns)) == stored_alone
+    assert any(units for row in stored_alone["ledger"] for _b, units in json.loads(row[5]))   # bundles were spent
+
+
+def test_a_refused_message_inside_a_group_comes_after_the_replies_of_the_messages_before_it(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """A bad CDR (INVALID_ARGUMENT naming its field) or another tenant's CDRs (PERMISSION_DENIED) in the third of
+    five messages all waiting: the first two are answered and stored, the error follows, nothing after it is stored."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    beta = stack.client("mvno-beta").stub(rrpc.RatingServiceStub)
+    for refused, code, client in (("bad", C.INVALID_ARGUMENT, svc), ("theirs", C.PERMISSION_DENIED, beta)):
+        msisdns = [provision(stack).msisdn]
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=7)
+        options = rpb.RateOptions(use_bundle_counters=True)
+        tenant = "mno" if refused == "theirs" else ""
+        messages = [rpb.RateCdrsRequest(cdrs=[voice_pb(10 * m + i, msisdns[0], NATIONAL, 700, start + timedelta(seconds=10 * m + i),
+                                                       tenant=tenant if m == 2 else "")
+                                              for i in range(3)], options=options) for m in range(5)]
+        if refused == "bad":
+            messages[2].cdrs[1].duration_seconds = 2**62
+        alone = one_at_a_time(client, messages[:2]) if client is svc else None
+        stored_alone = state(stack.root, set(msisdns))
+        _wipe_rating(stack.root, set(msisdns))
+        CHUNKS.clear()
+        got: list[rpb.RateCdrsResponse] = []
+
+        def stream() -> None:
+            for reply in client.RateCdrs(iter(messages)):
+                got.append(reply)
+
+        err = rpc_error(stream, code)
+        assert CHUNKS == [6]   # the first two messages one chunk, closed at the refused one
+        assert len(got) == 2 and [len(r.rated) for r in got] == [3, 3]
+        if refused == "bad":
+            assert set(field_violations(err)) == {"cdrs[1].duration_seconds"}
+            assert got == alone
+            assert state(stack.root, set(msisdns)) == stored_alone
+        else:
+            assert len(state(stack.root, set(msisdns))["ledger"]) == 6
+
+
+SERVER = r"""
+import sys
+from pathlib import Path
+from engine.settings import Settings
+from servers.app import create_server
+from servers.root import build_root
+root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], rating_group_max_cdrs=int(sys.argv[3])))
+server, port = create_server(root, "127.0.0.1:0")
+server.start()
+print(port, flush=True)
+server.wait_for_termination()
+"""
+
+
+def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(stack, active, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A server of its own (groups up to 200 CDRs, no seam: the client sends every message at once, so they wait while
+    a group is written) is killed by SIGKILL after a random reply; the whole stream sent again to another server leaves
+    what one clean run leaves, and every reply it gets is the clean run's."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    msisdns = [provision(stack).msisdn for _ in range(3)]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=8)
+    drawn = [([(n % 2, 30 * m + n, n % 3 != 0, 300 + 7 * n) for n in range(30)], ("", True, False)) for m in range(20)]
+    messages = requests(msisdns, start, drawn)
+    clean, _ = streamed(svc, messages)
+    stored_clean = state(stack.root, set(msisdns))
+    _wipe_rating(stack.root, set(msisdns))
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        killed = WireClient(f"127.0.0.1:{port}", stack.token("mno"))
+        target, got = rng.randint(1, 15), []
+        with pytest.raises(grpc.RpcError):
+            for reply in killed.stub(rrpc.RatingServiceStub).RateCdrs(iter(messages)):
+                got.append(reply)
+                if len(got) == target:
+                    os.kill(child.pid, signal.SIGKILL)   # the groups after it being rated or written
+        killed.close()
+        assert got == clean[:len(got)] and len(got) >= target
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+        child.stdout.close()   # type: ignore[union-attr]
+    assert len(state(stack.root, set(msisdns))["ledger"]) >= 30 * target   # every reply's CDRs stored
+    again, _ = streamed(svc, messages)   # the sender's retry: the whole stream again
+    assert again == clean
+    assert state(stack.root, set(msisdns)) == stored_clean
