@@ -11,6 +11,7 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --no-references          # the floor without its two reference reads (quicker pairs)
     python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
     python -m bench.bench_billing --database NAME          # seed database NAME once and keep it; later runs bill it again
+    python -m bench.bench_billing --ledger-order arrival   # the ledger's rows in start-time order, as rating stores them
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
@@ -105,8 +106,9 @@ def seeded(root: object, accounts: int, cdrs: int) -> bool:
     return True
 
 
-def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> None:
-    """Accounts, subscribers, assignments and ledger rows, by COPY."""
+def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True, arrival: bool = False) -> None:
+    """Accounts, subscribers, assignments and ledger rows, by COPY: the rows account by account (each account's CDRs
+    together on a few heap pages), or (``arrival``) in the order of their start times, as rating writes them."""
     rng = random.Random(11)
     db = root.db  # type: ignore[attr-defined]
     raw = db.raw_connection()
@@ -131,16 +133,30 @@ def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> Non
         raw.commit()
         step = 27 * 86400 // max(cdrs, 1)
         groups = ("DST_NATIONAL_MOBILE", "DST_NATIONAL_FIXED", "DST_EU", "DST_ONNET")
-        for first in range(0, accounts, 5000):
-            with cur.copy("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, "
-                          "service, destination_group, tariff_plan, plan_set_version, units) FROM STDIN") as cp:
-                for i in range(first, min(first + 5000, accounts)):
-                    msisdn = f"3369{i:07d}"
-                    for k in range(cdrs):
-                        cp.write_row(("mno", f"{rng.getrandbits(128):032x}" if random_ids else f"{i:09d}{k:05d}", msisdn, "2026-02", "EUR", 20_000 + (i * 7 + k * 13) % 900_000, "[]",
-                                      FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms", groups[k % 4], "TP_SMART_S", 1,
-                                      60 + k % 300))
-            raw.commit()
+
+        def row(i: int, k: int) -> tuple[object, ...]:
+            return ("mno", f"{rng.getrandbits(128):032x}" if random_ids else f"{i:09d}{k:05d}", f"3369{i:07d}", "2026-02", "EUR",
+                    20_000 + (i * 7 + k * 13) % 900_000, "[]", FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms",
+                    groups[k % 4], "TP_SMART_S", 1, 60 + k % 300)
+
+        copy = ("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, service, "
+                "destination_group, tariff_plan, plan_set_version, units) FROM STDIN")
+        if arrival:
+            # as rating stores them: in the order the calls were made, every account's k-th CDR before any (k+1)-th, so one
+            # account's CDRs lie on as many heap pages as it has CDRs
+            for first in range(0, cdrs, max(1, cdrs * 5000 // max(accounts, 1))):
+                with cur.copy(copy) as cp:
+                    for k in range(first, min(first + max(1, cdrs * 5000 // max(accounts, 1)), cdrs)):
+                        for i in range(accounts):
+                            cp.write_row(row(i, k))
+                raw.commit()
+        else:
+            for first in range(0, accounts, 5000):
+                with cur.copy(copy) as cp:
+                    for i in range(first, min(first + 5000, accounts)):
+                        for k in range(cdrs):
+                            cp.write_row(row(i, k))
+                raw.commit()
         raw.commit()
         # the state of a ledger written long before its bill run: vacuumed and analysed (not autovacuum's work
         # landing in the middle of the measured run)
@@ -289,7 +305,7 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: 
 
         Path(profile).mkdir(parents=True, exist_ok=True)
         desk.runs.worker = partial(_profiled_worker, desk.runs.worker, profile)
-    desk.runs.process_min_accounts = 0   # worker processes whatever the size (the server starts them from PROCESS_MIN_ACCOUNTS)
+    desk.runs.process_min_accounts = 0   # worker processes whatever the size (started below, as the server starts them)
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -377,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-references", action="store_true",
                         help="the floor's blocks read only (not the CDR-by-CDR read nor the COPY TO STDOUT: before/after pairs)")
     parser.add_argument("--digest", action="store_true", help="print a SHA-256 over every stored document, bill and line (see digest)")
+    parser.add_argument("--ledger-order", choices=("account", "arrival"), default="account",
+                        help="the ledger's rows written account by account (default, as every session measured) or in the order of "
+                             "their start times, as rating stores them (one account's CDRs on as many heap pages as CDRs)")
     parser.add_argument("--database", default="", metavar="NAME",
                         help="seed database NAME once and keep it: a later run with the same size bills it again (its bill run's "
                              "tables emptied first), so old and new code are measured on the same rows")
@@ -404,13 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, PostgreSQL; {os.cpu_count()} cores; {load()}")
+              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, PostgreSQL; {os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
         if existed and seeded(root, args.accounts, args.cdrs):
             print(f"  setup: database {args.database} kept from an earlier run, its bill run's tables emptied")
         else:
             assert not existed, f"database {args.database} holds another size: drop it or name another"
-            seed(root, args.accounts, args.cdrs, args.cdr_ids == "random")
+            seed(root, args.accounts, args.cdrs, args.cdr_ids == "random", args.ledger_order == "arrival")
             print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")
