@@ -99,8 +99,11 @@ def seeded(root: object, accounts: int, cdrs: int) -> bool:
     try:
         driver = raw.dbapi_connection
         driver.autocommit = True  # type: ignore[union-attr]
-        driver.execute(f"TRUNCATE {', '.join(BILL_RUN_TABLES)}")  # type: ignore[union-attr]
-        driver.execute("CHECKPOINT")  # type: ignore[union-attr]
+        try:
+            driver.execute(f"TRUNCATE {', '.join(BILL_RUN_TABLES)}")  # type: ignore[union-attr]
+            driver.execute("CHECKPOINT")  # type: ignore[union-attr]
+        finally:
+            driver.autocommit = False  # type: ignore[union-attr]   # back to the pool as it came
     finally:
         raw.close()
     return True
