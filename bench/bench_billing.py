@@ -145,12 +145,16 @@ def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True, arriva
         copy = ("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, service, "
                 "destination_group, tariff_plan, plan_set_version, units) FROM STDIN")
         if arrival:
-            # as rating stores them: in the order the calls were made, every account's k-th CDR before any (k+1)-th, so one
-            # account's CDRs lie on as many heap pages as it has CDRs
-            for first in range(0, cdrs, max(1, cdrs * 5000 // max(accounts, 1))):
+            # as rating stores them: in the order the calls were made, every account's k-th CDR before any (k+1)-th, the
+            # accounts in another random order at each step (calls do not come in account order), so one account's CDRs
+            # lie on as many heap pages as it has CDRs, and the accounts of a bill run's batch share none of them
+            order = list(range(accounts))
+            steps = max(1, cdrs * 5000 // max(accounts, 1))
+            for first in range(0, cdrs, steps):
                 with cur.copy(copy) as cp:
-                    for k in range(first, min(first + max(1, cdrs * 5000 // max(accounts, 1)), cdrs)):
-                        for i in range(accounts):
+                    for k in range(first, min(first + steps, cdrs)):
+                        rng.shuffle(order)
+                        for i in order:
                             cp.write_row(row(i, k))
                 raw.commit()
         else:
