@@ -430,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, PostgreSQL; {os.cpu_count()} cores; {load()}")
+              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, PostgreSQL; "
+              f"{os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
         if existed and seeded(root, args.accounts, args.cdrs):
             print(f"  setup: database {args.database} kept from an earlier run, its bill run's tables emptied")

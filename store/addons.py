@@ -152,7 +152,8 @@ class SqlAddOns:
         t = billing_addon_purchases
         out: list[AddOnPurchase] = []
         for i in range(0, len(subscriber_ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.subscriber_id, subscriber_ids[i:i + CHUNK], self._dialect), t.c.recurrence == "monthly"))
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.subscriber_id, subscriber_ids[i:i + CHUNK], self._dialect),
+                                     t.c.recurrence == "monthly"))
             out.extend(_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time, t.c.purchase_id)))
         return out
 
@@ -215,10 +216,6 @@ class SqlAddOnReader:
 
     def __init__(self, session: Session) -> None:
         self.s = session
-
-    @property
-    def _dialect(self) -> str:
-        return self.s.get_bind().dialect.name
 
     def active_add_ons(self, numbers: Iterable[tuple[str, str]], start: datetime, end: datetime) -> list[ActiveAddOn]:
         wanted = sorted(set(numbers))

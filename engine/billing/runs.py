@@ -401,8 +401,8 @@ class BillRunner:
     # -- batches ---------------------------------------------------------------------------
     def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
         """Each batch's tally as it finishes: in order in this process with one worker; with several, in worker
-        processes (``worker`` set, and they are started or the run is large enough) or else threads, as they complete (at most ``workers``
-        batches in flight; the first failure stops the run, the batches committed stay)."""
+        processes (``worker`` set, and they are started or the run is large enough) or else threads, as they complete
+        (at most ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
         if self.workers == 1 or len(batches) < 2:
             for batch in batches:
                 yield self._batch(run, batch, request, self._clock.now())
