@@ -10,6 +10,8 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --digest                 # and a SHA-256 over what was stored (old and new code compared)
     python -m bench.bench_billing --no-references          # the floor without its two reference reads (quicker pairs)
     python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
+    python -m bench.bench_billing --database NAME          # seed database NAME once and keep it; later runs bill it again
+    python -m bench.bench_billing --ledger-order arrival   # the ledger's rows in start-time order, as rating stores them
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
@@ -63,21 +65,53 @@ def load() -> str:
     return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
-def fresh_database(admin_url: str) -> tuple[str, object]:
+def fresh_database(admin_url: str, name: str = "") -> tuple[str, object, bool]:
+    """A database for the run: a new one, or ``name`` (created when missing, else reused: True)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     from store.db import normalise_url
 
-    name = f"rb_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False), admin
+        existed = bool(name) and conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is not None
+        name = name or f"rb_bench_{uuid.uuid4().hex[:10]}"
+        if not existed:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False), admin, existed
 
 
-def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> None:
-    """Accounts, subscribers, assignments and ledger rows, by COPY."""
+# what a bill run writes: emptied before a kept database is billed again (its accounts, subscribers and ledger stay)
+BILL_RUN_TABLES = ("billing_periods", "billing_invoices", "billing_invoice_lines", "billing_frozen_usage", "billing_ledger",
+                   "billing_outbox", "billing_runs", "billing_series")
+
+
+def seeded(root: object, accounts: int, cdrs: int) -> bool:
+    """Whether a kept database holds this size's seed (then its bill run's tables are emptied for the next run)."""
+    from sqlalchemy import text
+
+    with root.db.connect() as conn:  # type: ignore[attr-defined]
+        have = conn.execute(text("SELECT count(*) FROM billing_accounts WHERE tenant_id = 'mno'")).scalar_one()
+        rows = conn.execute(text("SELECT count(*) FROM usage_ledger WHERE tenant_id = 'mno'")).scalar_one() if have == accounts else -1
+    if rows != accounts * cdrs:
+        return False
+    raw = root.db.raw_connection()  # type: ignore[attr-defined]
+    try:
+        driver = raw.dbapi_connection
+        driver.autocommit = True  # type: ignore[union-attr]
+        try:
+            driver.execute(f"TRUNCATE {', '.join(BILL_RUN_TABLES)}")  # type: ignore[union-attr]
+            driver.execute("CHECKPOINT")  # type: ignore[union-attr]
+        finally:
+            driver.autocommit = False  # type: ignore[union-attr]   # back to the pool as it came
+    finally:
+        raw.close()
+    return True
+
+
+def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True, arrival: bool = False) -> None:
+    """Accounts, subscribers, assignments and ledger rows, by COPY: the rows account by account (each account's CDRs
+    together on a few heap pages), or (``arrival``) in the order of their start times, as rating writes them."""
     rng = random.Random(11)
     db = root.db  # type: ignore[attr-defined]
     raw = db.raw_connection()
@@ -102,16 +136,34 @@ def seed(root: object, accounts: int, cdrs: int, random_ids: bool = True) -> Non
         raw.commit()
         step = 27 * 86400 // max(cdrs, 1)
         groups = ("DST_NATIONAL_MOBILE", "DST_NATIONAL_FIXED", "DST_EU", "DST_ONNET")
-        for first in range(0, accounts, 5000):
-            with cur.copy("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, "
-                          "service, destination_group, tariff_plan, plan_set_version, units) FROM STDIN") as cp:
-                for i in range(first, min(first + 5000, accounts)):
-                    msisdn = f"3369{i:07d}"
-                    for k in range(cdrs):
-                        cp.write_row(("mno", f"{rng.getrandbits(128):032x}" if random_ids else f"{i:09d}{k:05d}", msisdn, "2026-02", "EUR", 20_000 + (i * 7 + k * 13) % 900_000, "[]",
-                                      FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms", groups[k % 4], "TP_SMART_S", 1,
-                                      60 + k % 300))
-            raw.commit()
+
+        def row(i: int, k: int) -> tuple[object, ...]:
+            return ("mno", f"{rng.getrandbits(128):032x}" if random_ids else f"{i:09d}{k:05d}", f"3369{i:07d}", "2026-02", "EUR",
+                    20_000 + (i * 7 + k * 13) % 900_000, "[]", FEB + timedelta(seconds=3600 + k * step), "voice" if k % 5 else "sms",
+                    groups[k % 4], "TP_SMART_S", 1, 60 + k % 300)
+
+        copy = ("COPY usage_ledger (tenant_id, cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, start_time, service, "
+                "destination_group, tariff_plan, plan_set_version, units) FROM STDIN")
+        if arrival:
+            # as rating stores them: in the order the calls were made, every account's k-th CDR before any (k+1)-th, the
+            # accounts in another random order at each step (calls do not come in account order), so one account's CDRs
+            # lie on as many heap pages as it has CDRs, and the accounts of a bill run's batch share none of them
+            order = list(range(accounts))
+            steps = max(1, cdrs * 5000 // max(accounts, 1))
+            for first in range(0, cdrs, steps):
+                with cur.copy(copy) as cp:
+                    for k in range(first, min(first + steps, cdrs)):
+                        rng.shuffle(order)
+                        for i in order:
+                            cp.write_row(row(i, k))
+                raw.commit()
+        else:
+            for first in range(0, accounts, 5000):
+                with cur.copy(copy) as cp:
+                    for i in range(first, min(first + 5000, accounts)):
+                        for k in range(cdrs):
+                            cp.write_row(row(i, k))
+                raw.commit()
         raw.commit()
         # the state of a ledger written long before its bill run: vacuumed and analysed (not autovacuum's work
         # landing in the middle of the measured run)
@@ -166,6 +218,11 @@ def floor(root: object, accounts: int, batch: int,
 def pg_cpu(root: object) -> float:
     """CPU seconds the PostgreSQL server has used (postmaster, its exited children and its live backends); nan when
     its data directory cannot be read (another machine, another user)."""
+    return sum(pg_cpu_split(root))
+
+
+def pg_cpu_split(root: object) -> tuple[float, float]:
+    """``pg_cpu`` as user and system (kernel: page copies from the OS cache, disk reads, writes) CPU seconds."""
     from sqlalchemy import text
 
     try:
@@ -173,7 +230,7 @@ def pg_cpu(root: object) -> float:
             data = conn.execute(text("SHOW data_directory")).scalar_one()
         postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0
+        user = system = 0
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -183,12 +240,14 @@ def pg_cpu(root: object) -> float:
                 continue
             pid, ppid = int(entry.name), int(fields[1])
             if pid == postmaster:
-                total += sum(int(f) for f in fields[11:15])       # utime, stime, cutime, cstime
+                user += int(fields[11]) + int(fields[13])          # utime, cutime
+                system += int(fields[12]) + int(fields[14])        # stime, cstime
             elif ppid == postmaster:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+                user += int(fields[11])
+                system += int(fields[12])
+        return user / tick, system / tick
     except (OSError, ValueError, IndexError):
-        return float("nan")
+        return float("nan"), float("nan")
 
 
 def children_cpu() -> float:
@@ -253,7 +312,7 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: 
 
         Path(profile).mkdir(parents=True, exist_ok=True)
         desk.runs.worker = partial(_profiled_worker, desk.runs.worker, profile)
-    desk.runs.process_min_accounts = 0   # worker processes whatever the size (the server starts them from PROCESS_MIN_ACCOUNTS)
+    desk.runs.process_min_accounts = 0   # worker processes whatever the size (started below, as the server starts them)
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -341,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-references", action="store_true",
                         help="the floor's blocks read only (not the CDR-by-CDR read nor the COPY TO STDOUT: before/after pairs)")
     parser.add_argument("--digest", action="store_true", help="print a SHA-256 over every stored document, bill and line (see digest)")
+    parser.add_argument("--ledger-order", choices=("account", "arrival"), default="account",
+                        help="the ledger's rows written account by account (default, as every session measured) or in the order of "
+                             "their start times, as rating stores them (one account's CDRs on as many heap pages as CDRs)")
+    parser.add_argument("--database", default="", metavar="NAME",
+                        help="seed database NAME once and keep it: a later run with the same size bills it again (its bill run's "
+                             "tables emptied first), so old and new code are measured on the same rows")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
     if args.quick:
@@ -355,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     from servers.root import build_root
     from store.migrate import upgrade
 
-    url, admin = fresh_database(args.postgres)
+    url, admin, existed = fresh_database(args.postgres, args.database)
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="rb-bench-billing-"))
@@ -365,10 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, PostgreSQL; {os.cpu_count()} cores; {load()}")
+              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, PostgreSQL; "
+              f"{os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
-        seed(root, args.accounts, args.cdrs, args.cdr_ids == "random")
-        print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
+        if existed and seeded(root, args.accounts, args.cdrs):
+            print(f"  setup: database {args.database} kept from an earlier run, its bill run's tables emptied")
+        else:
+            assert not existed, f"database {args.database} holds another size: drop it or name another"
+            seed(root, args.accounts, args.cdrs, args.cdr_ids == "random", args.ledger_order == "arrival")
+            print(f"  setup (COPY of accounts, subscribers, ledger; not timed): {time.perf_counter() - t0:.1f} s")
         root.clock._at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # type: ignore[attr-defined]  # noqa: SLF001
         print(f"  [{load()}]")
         (fw, fc, fp, rows), values, copy_wall = floor(root, args.accounts, args.batch, not args.no_references)
@@ -384,9 +454,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"accounts/s; CPU {vc:.2f} s here + {vp:.2f} s PostgreSQL = {(vc + vp) / n * 1000:.2f} ms per account")
             print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
-        k0, p0 = workers_cpu(), pg_cpu(root)
+        k0, (pu0, ps0) = workers_cpu(), pg_cpu_split(root)
         wall, cpu, run, started = bill_run(root, args.batch, args.workers, args.in_process, args.profile)
-        p1 = pg_cpu(root)
+        pu1, ps1 = pg_cpu_split(root)
+        p0, p1 = pu0 + ps0, pu1 + ps1
         kids = workers_cpu() - k0 - started
         assert run is not None and run.issued == args.accounts and run.failed == 0, run  # type: ignore[attr-defined]
         total = cpu + kids + (p1 - p0)
@@ -394,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{rows / wall:,.0f} CDRs/s; ratio run/floor {wall / fw:.1f}x")
         print(f"    CPU: {cpu:.2f} s this process + {kids:.2f} s worker processes + {p1 - p0:.2f} s PostgreSQL = {total:.2f} s "
               f"({total / wall:.2f} of {os.cpu_count()} cores over the run's wall time); per invoice {(cpu + kids) / n * 1000:.2f} ms "
-              f"Python + {(p1 - p0) / n * 1000:.2f} ms PostgreSQL")
+              f"Python + {(p1 - p0) / n * 1000:.2f} ms PostgreSQL ({(pu1 - pu0) / n * 1000:.2f} user + {(ps1 - ps0) / n * 1000:.2f} "
+              f"system)")
         print(f"  [{load()}]")
         if args.digest:
             sha, count = digest(root)
@@ -411,8 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         from sqlalchemy import text
         from sqlalchemy.engine import make_url
 
-        with admin.connect() as conn:  # type: ignore[attr-defined]
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        if not args.database:
+            with admin.connect() as conn:  # type: ignore[attr-defined]
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
         admin.dispose()  # type: ignore[attr-defined]
         shutil.rmtree(home, ignore_errors=True)   # the run's keyring and signing key: nothing to keep
     return 0

@@ -26,7 +26,7 @@ from sqlmodel import SQLModel
 from engine.billing.addons import OPEN_CYCLE, AddOnPurchase, grants_of
 from engine.errors import AlreadyExists
 from engine.rating.addons import ActiveAddOn, monthly_counter_cycle
-from store.repositories import aware
+from store.repositories import among, aware
 
 TS = DateTime(timezone=True)
 CHUNK = 500
@@ -84,6 +84,10 @@ class SqlAddOns:
 
     def __init__(self, session: Session) -> None:
         self.s = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.s.get_bind().dialect.name
 
     def get(self, purchase_id: str) -> AddOnPurchase | None:
         r = self.s.execute(select(billing_addon_purchases).where(billing_addon_purchases.c.purchase_id == purchase_id)).first()
@@ -148,7 +152,8 @@ class SqlAddOns:
         t = billing_addon_purchases
         out: list[AddOnPurchase] = []
         for i in range(0, len(subscriber_ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id.in_(subscriber_ids[i:i + CHUNK]), t.c.recurrence == "monthly"))
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.subscriber_id, subscriber_ids[i:i + CHUNK], self._dialect),
+                                     t.c.recurrence == "monthly"))
             out.extend(_purchase(r) for r in self.s.execute(q.order_by(t.c.purchase_time, t.c.purchase_id)))
         return out
 
@@ -164,7 +169,7 @@ class SqlAddOns:
         for i in range(0, len(msisdns), CHUNK):
             q = (select(p.c.msisdn, p.c.bill_cycle, p.c.last_bill_cycle, p.c.bundle_id, p.c.valid_until, p.c.allowance, p.c.unit, p.c.cycle,
                         p.c.cancel_time, p.c.recurrence)
-                 .where(and_(p.c.tenant_id == tenant_id, p.c.msisdn.in_(msisdns[i:i + CHUNK]), p.c.bill_cycle <= hi,
+                 .where(and_(p.c.tenant_id == tenant_id, among(p.c.msisdn, msisdns[i:i + CHUNK], self._dialect), p.c.bill_cycle <= hi,
                              or_(p.c.bill_cycle >= lo, p.c.last_bill_cycle >= lo)))
                  .order_by(p.c.msisdn, p.c.cycle))
             rows = list(self.s.execute(q))

@@ -89,7 +89,7 @@ from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
 from store.db import LEDGER_KEY_COLUMN, LEDGER_KEY_INDEX, ledger_key
-from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, aware
+from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, among, aware
 from store.uow import SqlUnitOfWorkFactory
 
 TS = DateTime(timezone=True)
@@ -372,7 +372,7 @@ class SqlRatedUsage:
         out: list[str] = []
         since, until = _utc(since), _utc(until)
         for i in range(0, len(msisdns), 5 * CHUNK):
-            q = select(t.c.cdr_ids).where(and_(t.c.tenant_id == tenant_id, _among(t.c.msisdn, msisdns[i:i + 5 * CHUNK], self.conn.dialect.name),
+            q = select(t.c.cdr_ids).where(and_(t.c.tenant_id == tenant_id, among(t.c.msisdn, msisdns[i:i + 5 * CHUNK], self.conn.dialect.name),
                                                t.c.last_start >= since, t.c.first_start < until))
             for (ids,) in self.conn.execute(q):
                 out.extend(ids.split("\n"))
@@ -471,17 +471,8 @@ def _pg_type(sql_type: Any) -> str:
     return "timestamp" if name == "timestamptz" and not sql_type.timezone else name
 
 
-def _among(column: Any, values: Sequence[Any], dialect: str) -> Any:
-    """``column IN values``; on PostgreSQL as one array parameter (``= ANY``): a query of 500 placeholders is too long for
-    psycopg's cache of converted queries, and converting it again each time cost ~3 ms (a bill run's batch makes a
-    dozen of them)."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(list(values))
-
-
 def _among_sql(name: str, dialect: str) -> str:
-    """:func:`_among` in SQL text, for the parameter ``name`` (expanding on SQLite: ``_expanding``)."""
+    """:func:`store.repositories.among` in SQL text, for the parameter ``name`` (expanding on SQLite: ``_expanding``)."""
     return f"= ANY(:{name})" if dialect == "postgresql" else f"IN :{name}"
 
 
@@ -621,7 +612,7 @@ class SqlBillingUnitOfWork:
         out: list[Account] = []
         ids = list(account_ids)
         for i in range(0, len(ids), CHUNK):
-            out.extend(_account(r) for r in self.s.execute(base.where(_among(t.c.account_id, ids[i:i + CHUNK], self.dialect))))
+            out.extend(_account(r) for r in self.s.execute(base.where(among(t.c.account_id, ids[i:i + CHUNK], self.dialect))))
         return out
 
     def assignments(self, tenant_id: str, account_ids: Sequence[str]) -> dict[str, list[Assignment]]:
@@ -629,7 +620,7 @@ class SqlBillingUnitOfWork:
         out: dict[str, list[Assignment]] = defaultdict(list)
         ids = list(account_ids)
         for i in range(0, len(ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, _among(t.c.account_id, ids[i:i + CHUNK], self.dialect))).order_by(t.c.valid_from)
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect))).order_by(t.c.valid_from)
             for r in self.s.execute(q):
                 out[r.account_id].append(Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from),
                                                     aware(r.valid_to)))
@@ -668,10 +659,10 @@ class SqlBillingUnitOfWork:
         aud = AuditRow.__table__  # type: ignore[attr-defined]
         for i in range(0, len(ids), CHUNK):
             part = ids[i:i + CHUNK]
-            rows = list(self.s.execute(select(sub).where(and_(sub.c.tenant_id == tenant_id, _among(sub.c.subscriber_id, part, self.dialect)))))
+            rows = list(self.s.execute(select(sub).where(and_(sub.c.tenant_id == tenant_id, among(sub.c.subscriber_id, part, self.dialect)))))
             changes: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
             q = select(aud.c.object_id, aud.c.time, aud.c.before_json, aud.c.after_json).where(and_(
-                aud.c.object_type == "subscriber", _among(aud.c.object_id, part, self.dialect), aud.c.action == "subscriber.change_plan")).order_by(aud.c.sequence)
+                aud.c.object_type == "subscriber", among(aud.c.object_id, part, self.dialect), aud.c.action == "subscriber.change_plan")).order_by(aud.c.sequence)
             for r in self.s.execute(q):
                 before, after = json.loads(r.before_json), json.loads(r.after_json)
                 if "tariff_plan" in after:
@@ -749,7 +740,7 @@ class SqlBillingUnitOfWork:
         t = billing_frozen_usage
         billed: set[str] = set()
         for i in range(0, len(numbers), 5 * CHUNK):
-            q = select(t.c.cdr_ids).where(and_(t.c.tenant_id == tenant_id, _among(t.c.msisdn, numbers[i:i + 5 * CHUNK], self.dialect),
+            q = select(t.c.cdr_ids).where(and_(t.c.tenant_id == tenant_id, among(t.c.msisdn, numbers[i:i + 5 * CHUNK], self.dialect),
                                                t.c.last_start >= low, t.c.first_start <= high))
             for (ids,) in conn.execute(q):
                 billed.update(ids.split("\n"))
@@ -815,7 +806,7 @@ class SqlBillingUnitOfWork:
         out: list[OneOffCharge] = []
         ids = list(account_ids)
         for i in range(0, len(ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, _among(t.c.account_id, ids[i:i + CHUNK], self.dialect), t.c.invoice_id == "",
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect), t.c.invoice_id == "",
                                      t.c.charge_date < before))
             out.extend(self._charge(r) for r in self.s.execute(q))
         return out
@@ -842,7 +833,7 @@ class SqlBillingUnitOfWork:
         for i in range(0, len(ids), CHUNK):
             q = (select(ln.c.account_id, ln.c.subscriber_id, ln.c.charge_type, ln.c.item_id, ln.c.amount_micros)
                  .select_from(ln.join(inv, inv.c.invoice_id == ln.c.invoice_id))
-                 .where(and_(ln.c.tenant_id == tenant_id, _among(ln.c.account_id, ids[i:i + CHUNK], self.dialect), ln.c.period_start == period_start,
+                 .where(and_(ln.c.tenant_id == tenant_id, among(ln.c.account_id, ids[i:i + CHUNK], self.dialect), ln.c.period_start == period_start,
                              ln.c.advance.is_(True), inv.c.kind == DocumentKind.INVOICE.value,
                              inv.c.state != InvoiceState.CREDITED.value, inv.c.invoice_id != exclude_invoice)))
             out.extend((r[0], r[1], r[2], r[3], int(r[4])) for r in self.s.execute(q))
@@ -856,7 +847,7 @@ class SqlBillingUnitOfWork:
         ids = list(account_ids)
         for i in range(0, len(ids), CHUNK):
             part = ids[i:i + CHUNK]
-            q = (select(t.c.account_id, func.sum(t.c.amount_micros)).where(and_(t.c.tenant_id == tenant_id, _among(t.c.account_id, part, self.dialect),
+            q = (select(t.c.account_id, func.sum(t.c.amount_micros)).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, part, self.dialect),
                                                                                t.c.currency == currency)).group_by(t.c.account_id))
             for account_id, total in self.s.execute(q):
                 if total and int(total) > 0:
@@ -921,7 +912,7 @@ class SqlBillingUnitOfWork:
         if not period_starts:
             return out
         for i in range(0, len(ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, _among(t.c.account_id, ids[i:i + CHUNK], self.dialect),
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect),
                                      t.c.period_start.in_(list(period_starts))))
             for r in self.s.execute(q):
                 out[(r.account_id, r.period_start)] = self._claim(r)
@@ -932,7 +923,7 @@ class SqlBillingUnitOfWork:
         out: dict[str, PeriodClaim] = {}
         ids = list(account_ids)
         for i in range(0, len(ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, _among(t.c.account_id, ids[i:i + CHUNK], self.dialect))).order_by(t.c.period_start)
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect))).order_by(t.c.period_start)
             for r in self.s.execute(q):
                 out[r.account_id] = self._claim(r)  # the latest start wins
         return out

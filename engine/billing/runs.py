@@ -93,7 +93,10 @@ DEFAULT_WORKERS = 2
 MAX_BATCH_RETRIES = 3
 
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
-PROCESS_MIN_ACCOUNTS = 5_000   # smaller runs stay in this process: a worker not started yet (imports, plan set) costs seconds
+# a run this large goes to worker processes even when none is started yet (each costs ~1.2 s of CPU to start: imports,
+# runner, plan set); once started (the server starts them as it starts: servers.billing_service.start_scheduler) they
+# take every run of two batches or more, which threads of this process would share one core for
+PROCESS_MIN_ACCOUNTS = 5_000
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,13 @@ class BillRunner:
         if old is not None and old is not pool:
             old.close()
         return pool
+
+    def _workers_started(self) -> bool:
+        """Whether this runner's worker processes are started (and still serve its ``worker`` and ``workers``)."""
+        worker = self.worker
+        with self._pool_lock:
+            pool = self._pool
+        return worker is not None and pool is not None and pool.started and pool.serves(worker, self.workers)
 
     def warm_workers(self, wait: bool = False) -> bool:
         """Start the worker processes ahead of the first large run (the server does as it starts); ``wait``: until
@@ -391,13 +401,13 @@ class BillRunner:
     # -- batches ---------------------------------------------------------------------------
     def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
         """Each batch's tally as it finishes: in order in this process with one worker; with several, in worker
-        processes (``worker`` set and the run large enough) or else threads, as they complete (at most ``workers``
-        batches in flight; the first failure stops the run, the batches committed stay)."""
+        processes (``worker`` set, and they are started or the run is large enough) or else threads, as they complete
+        (at most ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
         if self.workers == 1 or len(batches) < 2:
             for batch in batches:
                 yield self._batch(run, batch, request, self._clock.now())
             return
-        if self.worker is not None and sum(map(len, batches)) >= self.process_min_accounts:
+        if self.worker is not None and (self._workers_started() or sum(map(len, batches)) >= self.process_min_accounts):
             yield from self._in_processes(run, batches, request)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:

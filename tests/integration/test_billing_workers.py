@@ -105,3 +105,21 @@ def test_a_worker_process_killed_mid_run_has_its_batch_redone(worker_root: Root)
 def _frozen_ids(conn: object) -> list[str]:
     """Every frozen CDR id, once per time it is frozen."""
     return [c for (ids,) in conn.execute(select(billing_frozen_usage.c.cdr_ids)) for c in ids.split("\n")]  # type: ignore[attr-defined]
+
+
+def test_a_small_run_goes_to_the_started_worker_processes(worker_root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a run below PROCESS_MIN_ACCOUNTS stays in threads only while no worker is started: started ones (the server starts
+    # them as it starts) take every run of two batches or more
+    runs = worker_root.billing.runs
+    runs.batch_size, runs.workers = 6, 2
+    monkeypatch.setattr(runs, "process_min_accounts", ACCOUNTS + 1)    # the run is smaller than the minimum
+    assert runs.warm_workers(wait=True)
+
+    def in_this_process(*_args: object) -> None:
+        raise AssertionError("a batch ran in this process, not in a worker process")
+
+    # each worker process has a runner of its own (built by the factory): only this process's batches would fail
+    monkeypatch.setattr(runs, "_batch", in_this_process)
+    principal = replace(SYSTEM, tenant_id="mno", subject="test")
+    *_, run = runs.start(principal, RunRequest("mno", RunMode.MANUAL, CYCLE, dry_run=True))
+    assert run.state.value == "done" and run.failed == 0 and run.total == ACCOUNTS, run
