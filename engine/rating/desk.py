@@ -119,6 +119,22 @@ class RatedRows:
         out._desk, out._compileds = self._desk, self._compileds[start:end]
         return out
 
+    @staticmethod
+    def joined(parts: "list[RatedRows]") -> "RatedRows":
+        """The rows of several parts one after the other: one message's chunk rated as consecutive pieces
+        (a CDR that comes twice in it, see _without_repeats)."""
+        if len(parts) == 1:
+            return parts[0]
+        out = RatedRows.__new__(RatedRows)
+        out.results, out.versions, out.plan_ids, out._compileds = [], [], [], []
+        out._desk = parts[0]._desk
+        for p in parts:
+            out.results += p.results
+            out.versions += p.versions
+            out.plan_ids += p.plan_ids
+            out._compileds += p._compileds
+        return out
+
     def plan_shown(self, i: int) -> str:
         """The tariff plan an unrated or rejected row names (as its RatedCdr does): the one tried when it was unrated."""
         return self.plan_ids[i] if self.results[i][0] == UNRATED and self._compileds[i] is not None else ""
@@ -207,6 +223,13 @@ class RatingDesk:
         are read once per chunk; one evaluator row per CDR, the full RatedCdr only when asked for (RatedRows.detail).
         A row without a tenant is the caller's."""
         rows = _own_rows(principal, rows)
+        pieces = _without_repeats(rows) if use_counters else None
+        if pieces is not None:   # a CDR twice in the chunk: rated again after the rows before it, as if sent again
+            return RatedRows.joined([self._rate_own(piece, tariff_plan, use_counters) for piece in pieces])
+        return self._rate_own(rows, tariff_plan, use_counters)
+
+    def _rate_own(self, rows: list[tuple[Any, ...]], tariff_plan: str, use_counters: bool) -> "RatedRows":
+        """rate_rows of rows checked for the caller, no CDR twice among them when counters are used."""
         with collector_paused():   # a chunk builds many small acyclic objects (see engine.gcpause)
             chunk = self._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
             results = self._with_counters(chunk) if use_counters else self._rate_items(chunk, None)
@@ -704,8 +727,16 @@ class RatingStream:
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""
-        desk = self._desk
         rows = _own_rows(self._principal, rows)
+        pieces = _without_repeats(rows) if use_counters else None
+        if pieces is not None:   # a CDR twice in the chunk: rated again after the rows before it, as if sent again
+            waits = [self._rate_own(piece, tariff_plan, use_counters) for piece in pieces]
+            return lambda: RatedRows.joined([wait() for wait in waits])
+        return self._rate_own(rows, tariff_plan, use_counters)
+
+    def _rate_own(self, rows: list[tuple[Any, ...]], tariff_plan: str, use_counters: bool) -> Callable[[], RatedRows]:
+        """rate_rows of rows checked for the caller, no CDR twice among them."""
+        desk = self._desk
         with collector_paused():
             chunk = desk._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
             if not use_counters:
@@ -1036,6 +1067,25 @@ def _own_rows(principal: Principal, rows: Sequence[tuple[Any, ...]]) -> list[tup
     for tenant in sorted({row[_TENANT] for row in rows}):
         principal.require_tenant(tenant)
     return rows
+
+
+def _without_repeats(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]] | None:
+    """None when no CDR comes twice in ``rows`` (tenant and id); else the rows cut into consecutive pieces in which
+    none does, each piece starting at a CDR met before.  A chunk stores one ledger row per CDR, so a CDR sent twice
+    in one message is rated and stored again after the rows before it, exactly as if it came in the next message
+    (the later rating replaces the earlier one, and the reply gives both in place)."""
+    if len({row[_ID] for row in rows}) == len(rows):   # no id twice (the common case, checked once cheaply)
+        return None
+    pieces: list[list[tuple[Any, ...]]] = [[]]
+    seen: set[tuple[Any, Any]] = set()
+    for row in rows:
+        key = (row[_TENANT], row[_ID])
+        if key in seen:
+            pieces.append([])
+            seen = set()
+        seen.add(key)
+        pieces[-1].append(row)
+    return pieces if len(pieces) > 1 else None   # one id in several tenants' CDRs: no CDR twice
 
 
 def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:

@@ -107,8 +107,8 @@ NATIONAL, ABROAD = "33698765432", "442071234567"
 # a message: (CDRs, options); a CDR: (subscriber 0/1, number n, national, seconds) - the same n again is the CDR sent again
 CDR = st.tuples(st.integers(0, 1), st.integers(0, 14), st.booleans(), st.integers(1, 3000))
 OPTIONS = st.tuples(st.sampled_from(["", "TP_SMART_M"]), st.booleans(), st.booleans())   # tariff plan, counters, explain
-# (a CDR twice in one message is refused as RATING_CONTENTION, grouped or not: its write finds the CDR stored by itself)
-MESSAGES = st.lists(st.tuples(st.lists(CDR, max_size=6, unique_by=lambda c: c[:2]), OPTIONS), min_size=1, max_size=7)
+# a CDR twice in one message is rated again after the CDRs before it, as if sent again (engine.rating.desk._without_repeats)
+MESSAGES = st.lists(st.tuples(st.lists(CDR, max_size=6), OPTIONS), min_size=1, max_size=7)
 
 
 def requests(msisdns: list[str], start: datetime, drawn: list[Any]) -> list[rpb.RateCdrsRequest]:
@@ -204,6 +204,29 @@ def test_a_refused_message_inside_a_group_comes_after_the_replies_of_the_message
             assert state(stack.root, set(msisdns)) == stored_alone
         else:
             assert len(state(stack.root, set(msisdns))["ledger"]) == 6
+
+
+def test_a_cdr_twice_in_one_message_is_rated_again_after_the_cdrs_before_it(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """One message holding a CDR twice (the second time longer), with counters: each gets its reply in place, and the
+    ledger, counters and balances are those of the CDRs before the repeat sent first and the rest in the next message
+    (the later rating replaces the earlier; the CDR holds its bundle units once).  It was refused as
+    RATING_CONTENTION: the chunk's write found the CDR stored by itself, every attempt."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    msisdns = [provision(stack).msisdn]
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=8)
+    options = rpb.RateOptions(use_bundle_counters=True)
+    cdrs = [voice_pb(1, msisdns[0], NATIONAL, 600, start), voice_pb(2, msisdns[0], ABROAD, 60, start + timedelta(seconds=1)),
+            voice_pb(1, msisdns[0], NATIONAL, 1800, start), voice_pb(3, msisdns[0], NATIONAL, 120, start + timedelta(seconds=2))]
+    apart = one_at_a_time(svc, [rpb.RateCdrsRequest(cdrs=cdrs[:2], options=options), rpb.RateCdrsRequest(cdrs=cdrs[2:], options=options)])
+    stored_apart = state(stack.root, set(msisdns))
+    _wipe_rating(stack.root, set(msisdns))
+    together, chunks = streamed(svc, [rpb.RateCdrsRequest(cdrs=cdrs, options=options)])
+    assert chunks == [4]
+    assert len(together) == 1 and list(together[0].rated) == [r for reply in apart for r in reply.rated]
+    assert [r.status for r in together[0].rated] == [rpb.RATING_STATUS_RATED] * 4
+    assert state(stack.root, set(msisdns)) == stored_apart
+    assert len(stored_apart["ledger"]) == 3   # one row per CDR: the repeat replaced the first rating
+    consistent(stored_apart)
 
 
 SERVER = r"""
