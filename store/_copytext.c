@@ -174,20 +174,12 @@ static PyObject *copy_text(PyObject *self, PyObject *args) {
         PyObject *row = PyList_GET_ITEM(rows, r);
         if (!PyTuple_CheckExact(row))
             goto decline;
-        if (first != Py_None) {   /* the row's first column, then the tuple's */
-            int done = put_value(&b, PyList_GET_ITEM(first, r));
-            if (done < 0)
+        /* the row's value in ``first``, then the tuple's: column -1 is the one in ``first`` */
+        Py_ssize_t width = PyTuple_GET_SIZE(row), from = first != Py_None ? -1 : 0;
+        for (Py_ssize_t i = from; i < width; i++) {
+            if (i > from && buf_put(&b, "\t", 1) < 0)
                 goto fail;
-            if (done == 0)
-                goto decline;
-            if (buf_put(&b, "\t", 1) < 0)
-                goto fail;
-        }
-        Py_ssize_t width = PyTuple_GET_SIZE(row);
-        for (Py_ssize_t i = 0; i < width; i++) {
-            if (i && buf_put(&b, "\t", 1) < 0)
-                goto fail;
-            int done = put_value(&b, PyTuple_GET_ITEM(row, i));
+            int done = put_value(&b, i < 0 ? PyList_GET_ITEM(first, r) : PyTuple_GET_ITEM(row, i));
             if (done < 0)
                 goto fail;
             if (done == 0)
