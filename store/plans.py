@@ -529,7 +529,8 @@ class UsageRepo:
         _copy(cur, f"{_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)})", [e for _, e in changed], [a for a, _ in changed])
         # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values read from the
         # temporary table (emptied by the commit: taking them out by ``DELETE ... RETURNING`` cost PostgreSQL about 2 us
-        # a row more); the answer: rows found, of them different, of those updated (fewer: another writer updated one meanwhile)
+        # a row more); the answer: rows found, of them different, of those updated (fewer: another writer updated one
+        # meanwhile)
         cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
         cur.execute(_REWRITE_SQL)
         found, different, updated = cur.fetchone()
@@ -546,9 +547,10 @@ class UsageRepo:
 
 
 # the new values of a chunk's changed ledger rows, by the ctid of the row each replaces (PostgreSQL: a temporary table
-# of the connection, emptied when the transaction ends: ``ON COMMIT DELETE ROWS`` truncates it, a rollback leaves none).  The stored row is read by its ctid alone in a lateral
-# subquery (``LIMIT 1`` keeps the planner from flattening it): as a join on ctid and key, on a ledger without
-# statistics yet the planner probed the subscriber index by tenant and filtered every row of the tenant, per row.
+# of the connection, emptied when the transaction ends: ``ON COMMIT DELETE ROWS`` truncates it, a rollback leaves
+# none).  The stored row is read by its ctid alone in a lateral subquery (``LIMIT 1`` keeps the planner from
+# flattening it): as a join on ctid and key, on a ledger without statistics yet the planner probed the subscriber
+# index by tenant and filtered every row of the tenant, per row.
 _REWRITE = "rulebill_ledger_rewrite"
 _REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
 _REWRITTEN = [c for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id")]
