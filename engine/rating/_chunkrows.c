@@ -20,6 +20,8 @@
  *     -> [ledger row]
  * counter_changes(wallets, counters, new, counter_row) -> [(key, bundle, row, remaining read | None)]
  * ids_by_tenant(rows, cols) -> {tenant: [cdr_id, ...]}
+ * taken_add(tenant, rows, replaced, keys, units, charges, bundle_units) -> None
+ *     (engine.rating.usage.Taken.add: the stored rows a chunk replaces added up per subscriber cycle)
  *
  * cols: (tenant, a_number, start_time, cdr_id, service) column indexes (engine.cdr.COLUMNS).
  */
@@ -831,6 +833,109 @@ fail:
     return NULL;
 }
 
+/* Add to one per-key dict of counts: by[name] += amount (both created when missing). */
+static int
+add_into(PyObject *per_key, PyObject *key, PyObject *name, PyObject *amount)
+{
+    PyObject *by = PyDict_GetItemWithError(per_key, key);
+    if (by == NULL) {
+        if (PyErr_Occurred() || (by = PyDict_New()) == NULL)
+            return -1;
+        int r = PyDict_SetItem(per_key, key, by);
+        Py_DECREF(by);
+        if (r < 0)
+            return -1;
+    }
+    PyObject *was = PyDict_GetItemWithError(by, name);
+    if (was == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *sum = was == NULL ? Py_NewRef(amount) : PyNumber_Add(was, amount);
+    if (sum == NULL)
+        return -1;
+    int r = PyDict_SetItem(by, name, sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+/* Taken.add in C: each stored row (cdr_id, msisdn, cycle, currency, charge, bundles_json) of ``tenant`` a chunk replaces:
+   (tenant, cdr_id) into ``replaced``; a row with a cycle its key (tenant, msisdn, cycle) into ``keys``, its bundle units
+   (``bundle_units(text)``, unless "[]") into ``units[key]`` and its charge (when not 0) into ``charges[key][currency]``. */
+static PyObject *
+taken_add(PyObject *self, PyObject *args)
+{
+    PyObject *tenant, *rows, *replaced, *keys, *units, *charges, *bundle_units;
+    if (!PyArg_ParseTuple(args, "UO!O!O!O!O!O", &tenant, &PyList_Type, &rows, &PySet_Type, &replaced, &PySet_Type, &keys,
+                          &PyDict_Type, &units, &PyDict_Type, &charges, &bundle_units))
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 6) {
+            PyErr_SetString(PyExc_TypeError, "taken_add takes rows of six columns");
+            return NULL;
+        }
+        PyObject *id = PyTuple_GET_ITEM(row, 0), *msisdn = PyTuple_GET_ITEM(row, 1), *cycle = PyTuple_GET_ITEM(row, 2),
+                 *currency = PyTuple_GET_ITEM(row, 3), *charge = PyTuple_GET_ITEM(row, 4), *text = PyTuple_GET_ITEM(row, 5);
+        PyObject *pair = PyTuple_Pack(2, tenant, id);
+        if (pair == NULL)
+            return NULL;
+        int r = PySet_Add(replaced, pair);
+        Py_DECREF(pair);
+        if (r < 0)
+            return NULL;
+        int has = PyObject_IsTrue(cycle);
+        if (has < 0)
+            return NULL;
+        if (!has)
+            continue;
+        PyObject *key = PyTuple_Pack(3, tenant, msisdn, cycle);
+        if (key == NULL || PySet_Add(keys, key) < 0)
+            goto fail_key;
+        has = PyObject_IsTrue(text);
+        if (has < 0)
+            goto fail_key;
+        if (has && !(PyUnicode_Check(text) && PyUnicode_CompareWithASCIIString(text, "[]") == 0)) {
+            PyObject *parsed = PyObject_CallOneArg(bundle_units, text);
+            if (parsed == NULL)
+                goto fail_key;
+            PyObject *fast = PySequence_Fast(parsed, "bundle_units gives a list");
+            Py_DECREF(parsed);
+            if (fast == NULL)
+                goto fail_key;
+            for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(fast); j++) {
+                PyObject *pair_bu = PySequence_Fast_GET_ITEM(fast, j);
+                if (!PyTuple_Check(pair_bu) || PyTuple_GET_SIZE(pair_bu) != 2) {
+                    PyErr_SetString(PyExc_TypeError, "bundle_units gives (bundle, units) pairs");
+                    Py_DECREF(fast);
+                    goto fail_key;
+                }
+                if (add_into(units, key, PyTuple_GET_ITEM(pair_bu, 0), PyTuple_GET_ITEM(pair_bu, 1)) < 0) {
+                    Py_DECREF(fast);
+                    goto fail_key;
+                }
+            }
+            Py_DECREF(fast);
+        }
+        has = PyObject_IsTrue(charge);
+        if (has < 0)
+            goto fail_key;
+        if (has) {
+            PyObject *micros = PyLong_CheckExact(charge) ? Py_NewRef(charge) : PyNumber_Long(charge);
+            if (micros == NULL)
+                goto fail_key;
+            r = add_into(charges, key, currency, micros);
+            Py_DECREF(micros);
+            if (r < 0)
+                goto fail_key;
+        }
+        Py_DECREF(key);
+        continue;
+    fail_key:
+        Py_XDECREF(key);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"resolve", resolve, METH_VARARGS, "Each row's start time, plan set version, compiled plans, tariff plan and subscriber; "
                                        "the rows left to the Python code"},
@@ -840,6 +945,7 @@ static PyMethodDef methods[] = {
     {"ledger_rows", ledger_rows, METH_VARARGS, "The ledger row of each rated row; the charges added to the balances"},
     {"counter_changes", counter_changes, METH_VARARGS, "What the wallets changed of the counters read"},
     {"ids_by_tenant", ids_by_tenant, METH_VARARGS, "The CDR ids of the rows by tenant"},
+    {"taken_add", taken_add, METH_VARARGS, "Taken.add: the stored rows a chunk replaces added up per subscriber cycle"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -59,7 +59,7 @@ from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, ro
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.named_plan import hide_plans_of_others
 from engine.rating.result import RatedCdr, RatingStatus, UnratedReason
-from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, cycle_of
+from engine.rating.usage import CounterKey, CounterRow, Held, Taken, Usage, bundle_units, cycle_of
 from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 
 MAX_RETRIES = 8
@@ -431,7 +431,11 @@ class RatingDesk:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
                 return None   # another writer holds these rows: rated again
-            previous.add(tenant, held_rows)
+            if use_c and type(held_rows) is list:   # Taken.add's loop in C
+                _chunkrows.taken_add(tenant, held_rows, previous.replaced, previous.keys, previous.units, previous.charges,
+                                     bundle_units)
+            else:
+                previous.add(tenant, held_rows)
         wanted = {k for k in keys if k is not None}
         wanted |= previous.keys
         others = held.besides(previous, wanted) if held is not None else {}

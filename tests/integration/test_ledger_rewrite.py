@@ -135,6 +135,25 @@ def test_a_changed_row_is_rewritten_in_place_without_new_index_entries(store: An
     assert sorted(v[1][11] for v in ledger(engine, "a").values()) == [1] * 53 + [2] * 157   # plan_set_version
 
 
+def test_two_rewrites_in_one_transaction_each_find_their_own_rows(store: Any) -> None:
+    """PostgreSQL: the rewrite's temporary table is emptied when the transaction ends, not by the statement that reads
+    it; a second chunk written in the same transaction must not find the first one's rows there (its unchanged rows are
+    still at their address: counted as rows of the second chunk, a lost race), and both rewrites land."""
+    engine, uow = postgres_with(store, 10, "the rewrite's temporary table")
+    with uow() as u:
+        for part in (range(0, 5), range(5, 10)):
+            u.usage.take_holdings("a", [f"c{i:03d}" for i in part])
+            # the first three of each part unchanged, the others changed
+            assert u.usage.write_chunk([entry("a", i, **({} if i % 5 < 3 else dict(charge_micros=7))) for i in part], set(), [], [])
+        u.commit()
+    assert [v[1][4] for _, v in sorted(ledger(engine, "a").items())] == [1_000, 1_001, 1_002, 7, 7, 1_005, 1_006, 1_007, 7, 7]
+    with uow() as u:   # the next transaction on the pool's connection finds the table empty again
+        u.usage.take_holdings("a", ["c003"])
+        assert u.usage.write_chunk([entry("a", 3, charge_micros=1)], set(), [], [])
+        u.commit()
+    assert ledger(engine, "a")["c003"][1][4] == 1
+
+
 def test_a_row_another_writer_changed_after_the_read_is_a_lost_race(store: Any) -> None:
     """PostgreSQL (SQLite has one writer at a time): the read takes no lock, so a row replaced by another unit of work
     between a chunk's read and its write is not where it was read; the write answers False (the chunk is rated again)

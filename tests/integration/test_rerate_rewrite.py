@@ -56,3 +56,33 @@ def test_a_run_that_changes_nothing_writes_no_ledger_row(roots) -> None:  # type
     assert (again.cdrs, again.rated, again.charged_after) == (changed.cdrs, changed.rated, changed.charged_after)
     run.rerate(OPERATOR, "mno", start, end)   # back under the version in force: as rated from scratch
     assert state(root, msisdns) == from_scratch
+
+
+def test_the_collector_is_paused_across_chunks_and_on_again_after_the_run_ended_or_was_stopped(roots) -> None:  # type: ignore[no-untyped-def]
+    """A run keeps the cyclic collector paused from one chunk to the next (engine.rating.rerate.GC_EVERY at a time), and
+    gives it back when it ends, and when its caller stops it early (the client went away: RerateService)."""
+    import gc
+
+    from engine.rating import rerate
+
+    root, _ = roots
+    msisdns = {_subscriber(root).msisdn for _ in range(2)}
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=12)
+    store_cdrs(root, [c for chunk in calls(sorted(msisdns), start, 3, 40, seed=48, tag="rerate-gc") for c in chunk])
+    run = copy.copy(root.rerate)
+    run._chunk = 10
+    end = start + timedelta(hours=1)
+    assert gc.isenabled()
+    seen = []
+    for step in run.steps(OPERATOR, "mno", start, end):
+        seen.append(gc.isenabled())
+    assert len(seen) == 2 + 12 and seen[0] and not any(seen[1:-1]) and gc.isenabled()   # (0, total), 12 chunks, summary
+    every, rerate.GC_EVERY = rerate.GC_EVERY, 5
+    try:
+        steps = run.steps(OPERATOR, "mno", start, end)
+        on = [gc.isenabled() for _, step in zip(range(9), steps)]
+        assert not any(on[1:]) and not gc.isenabled()
+        steps.close()   # stopped after 8 chunks
+        assert gc.isenabled()
+    finally:
+        rerate.GC_EVERY = every

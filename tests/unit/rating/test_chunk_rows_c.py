@@ -165,3 +165,21 @@ def test_the_c_loops_rate_a_chunk_as_the_python_loops_do(activations: list[int |
     for name in want:
         assert got[name] == want[name], name
 
+
+
+STORED_ROW = st.tuples(st.sampled_from(["c1", "c2", "c3", "c4"]), st.sampled_from(NUMBERS[:3]), st.sampled_from(["", "2026-03", "2026-04"]),
+                       st.sampled_from(["EUR", "GBP", ""]), st.integers(-5, 10**13) | st.sampled_from([0, 0]),
+                       st.sampled_from(["[]", "", '[["BN_M_VOICE_1000MIN", 60]]', '[["BN_A", 1], ["BN_B", 2], ["BN_A", 3]]']))
+
+
+@given(st.lists(st.tuples(st.sampled_from(TENANTS), st.lists(STORED_ROW, max_size=8)), max_size=4))
+def test_the_c_loop_adds_up_the_replaced_rows_as_taken_add_does(parts: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """_chunkrows.taken_add (what RatingDesk._chunk calls for each tenant's stored rows) gives Taken.add's sums: rows
+    without a cycle count in no key, "[]" and "" take no units, a zero charge no balance, a bundle twice in one row adds."""
+    from engine.rating.usage import Taken, bundle_units
+
+    python, c = Taken(), Taken()
+    for tenant, rows in parts:
+        python.add(tenant, rows)
+        _chunkrows.taken_add(tenant, list(rows), c.replaced, c.keys, c.units, c.charges, bundle_units)
+    assert (c.replaced, c.keys, c.units, c.charges) == (python.replaced, python.keys, python.units, python.charges)

@@ -47,6 +47,20 @@ def test_rows_of_written_values_are_psycopgs_bytes(rows: list[tuple[Any, ...]]) 
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(WRITTEN, st.lists(WRITTEN, min_size=1, max_size=17).map(tuple)), max_size=20))
+def test_rows_after_a_first_value_each_are_the_rows_with_it_in_front(pairs: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    """``copy_text(rows, first)``: what the re-rating rewrite sends (each row after the address of the row it replaces)."""
+    rows, first = [row for _, row in pairs], [value for value, _ in pairs]
+    assert _copytext.copy_text(rows, first) == psycopg_rows([(value, *row) for value, row in pairs])
+
+
+def test_a_first_value_it_does_not_write_declines_and_a_list_of_another_length_is_refused() -> None:
+    assert _copytext.copy_text([("a",), ("b",)], ["(0,1)", 1.5]) is None
+    with pytest.raises(TypeError):
+        _copytext.copy_text([("a",), ("b",)], ["(0,1)"])
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(WRITTEN, min_size=1, max_size=6).map(tuple), min_size=1, max_size=5), DECLINED, st.data())
 def test_one_value_it_does_not_write_declines_the_chunk(rows: list[tuple[Any, ...]], odd: Any, data: st.DataObject) -> None:
     r = data.draw(st.integers(0, len(rows) - 1))
