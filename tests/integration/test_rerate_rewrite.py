@@ -67,7 +67,7 @@ def test_the_collector_is_paused_across_chunks_and_on_again_after_the_run_ended_
 
     root, _ = roots
     msisdns = {_subscriber(root).msisdn for _ in range(2)}
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=12)
+    start = MID_MONTH + timedelta(days=12)
     store_cdrs(root, [c for chunk in calls(sorted(msisdns), start, 3, 40, seed=48, tag="rerate-gc") for c in chunk])
     run = copy.copy(root.rerate)
     run._chunk = 10
