@@ -16,7 +16,7 @@ import random
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,7 +30,8 @@ from billing.v1 import rating_pb2_grpc as rrpc
 from engine.settings import Settings
 from servers import rating_service
 from engine.readahead import END, ReadAhead
-from tests.integration.conftest import running_stack
+from engine.clock import FixedClock
+from tests.integration.conftest import MID_MONTH, running_stack
 from tests.integration.helpers import WireClient, field_violations, rpc_error
 from tests.integration.test_rating_stored import _wipe_rating, active, consistent, provision, state, voice_pb  # noqa: F401 - fixtures
 
@@ -84,7 +85,7 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
 
         mp.setattr(rating_service.RatingStream, "rate_rows", counted)
         with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
-                                    rating_group_max_cdrs=BOUND)) as s:
+                                    rating_group_max_cdrs=BOUND), FixedClock(MID_MONTH)) as s:
             yield s
 
 
@@ -104,11 +105,37 @@ def one_at_a_time(svc: Any, messages: list[rpb.RateCdrsRequest]) -> list[rpb.Rat
 
 
 NATIONAL, ABROAD = "33698765432", "442071234567"
-# a message: (CDRs, options); a CDR: (subscriber 0/1, number n, national, seconds) - the same n again is the CDR sent again
-CDR = st.tuples(st.integers(0, 1), st.integers(0, 14), st.booleans(), st.integers(1, 3000))
+# a message: (CDRs, options); a CDR: (subscriber 0/1, number n, national, seconds) - the same (subscriber, n) again is the
+# CDR sent again
 OPTIONS = st.tuples(st.sampled_from(["", "TP_SMART_M"]), st.booleans(), st.booleans())   # tariff plan, counters, explain
-# a CDR twice in one message is rated again after the CDRs before it, as if sent again (engine.rating.desk._without_repeats)
-MESSAGES = st.lists(st.tuples(st.lists(CDR, max_size=6), OPTIONS), min_size=1, max_size=7)
+# drawn: (subscriber, n, national, seconds, sent again from the message before)
+DRAWN = st.tuples(st.integers(0, 1), st.integers(0, 14), st.booleans(), st.integers(1, 3000), st.booleans())
+
+
+def _numbered(messages: list[Any]) -> list[Any]:
+    """Each message's CDRs its own numbers, but a CDR drawn as sent again is one of the message before it (the same
+    subscriber and number), and a number drawn twice in one message is that CDR twice in the message (rated again after
+    the CDRs before it, engine.rating.desk._without_repeats).  A CDR is sent again only in the message right after
+    its own: that message starts a group of its own (it holds a CDR of the group, or the group before ended with its
+    own), where what the CDR held is given back, as when it comes alone.  A CDR re-sent later, in a message that is
+    not the first of its group, gives back what it held at the start of its group (see the README's RatingService
+    paragraph): test_a_cdr_sent_again_further_on_keeps_every_unit_once."""
+    out: list[Any] = []
+    before: list[tuple[int, int]] = []
+    for i, (cdrs, options) in enumerate(messages):
+        mine = []
+        for who, n, national, seconds, again in cdrs:
+            if again and before:
+                who, number = before[n % len(before)]
+            else:
+                number = 100 * i + n
+            mine.append((who, number, national, seconds))
+        out.append((mine, options))
+        before = [(who, number) for who, number, _, _ in mine]
+    return out
+
+
+MESSAGES = st.lists(st.tuples(st.lists(DRAWN, max_size=6), OPTIONS), min_size=1, max_size=7).map(_numbered)
 
 
 def requests(msisdns: list[str], start: datetime, drawn: list[Any]) -> list[rpb.RateCdrsRequest]:
@@ -122,15 +149,15 @@ def requests(msisdns: list[str], start: datetime, drawn: list[Any]) -> list[rpb.
 
 
 def test_grouped_messages_give_what_the_same_messages_one_at_a_time_give(stack, active) -> None:  # type: ignore[no-untyped-def]
-    """Any messages (CDRs of two subscribers on a 7,200 s bundle, a CDR sent again in a later message, options that
-    differ from message to message): the same replies, ledger, counters and balances either way."""
+    """Any messages (CDRs of two subscribers on a 7,200 s bundle, a CDR sent again in the next message or twice in
+    one, options that differ from message to message): the same replies, ledger, counters and balances either way."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(drawn=MESSAGES)
     def check(drawn: list[Any]) -> None:
         msisdns = [provision(stack).msisdn for _ in range(2)]
-        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+        start = MID_MONTH + timedelta(minutes=5)
         messages = requests(msisdns, start, drawn)
         alone = one_at_a_time(svc, messages)
         stored_alone = state(stack.root, set(msisdns))
@@ -151,7 +178,7 @@ def test_messages_waiting_are_one_chunk_up_to_the_bound_and_answer_each_its_own(
     same messages sent one at a time."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
     msisdns = [provision(stack).msisdn for _ in range(2)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=6)
+    start = MID_MONTH + timedelta(minutes=6)
     sizes = [3, 5, 4, 1, 2, 5, 5, 2, 1, 4]
     drawn, n = [], 0
     for size in sizes:
@@ -177,7 +204,7 @@ def test_a_refused_message_inside_a_group_comes_after_the_replies_of_the_message
     beta = stack.client("mvno-beta").stub(rrpc.RatingServiceStub)
     for refused, code, client in (("bad", C.INVALID_ARGUMENT, svc), ("theirs", C.PERMISSION_DENIED, beta)):
         msisdns = [provision(stack).msisdn]
-        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=7)
+        start = MID_MONTH + timedelta(minutes=7)
         options = rpb.RateOptions(use_bundle_counters=True)
         tenant = "mno" if refused == "theirs" else ""
         messages = [rpb.RateCdrsRequest(cdrs=[voice_pb(10 * m + i, msisdns[0], NATIONAL, 700, start + timedelta(seconds=10 * m + i),
@@ -213,7 +240,7 @@ def test_a_cdr_twice_in_one_message_is_rated_again_after_the_cdrs_before_it(stac
     RATING_CONTENTION: the chunk's write found the CDR stored by itself, every attempt."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
     msisdns = [provision(stack).msisdn]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=8)
+    start = MID_MONTH + timedelta(minutes=8)
     options = rpb.RateOptions(use_bundle_counters=True)
     cdrs = [voice_pb(1, msisdns[0], NATIONAL, 600, start), voice_pb(2, msisdns[0], ABROAD, 60, start + timedelta(seconds=1)),
             voice_pb(1, msisdns[0], NATIONAL, 1800, start), voice_pb(3, msisdns[0], NATIONAL, 120, start + timedelta(seconds=2))]
@@ -229,13 +256,39 @@ def test_a_cdr_twice_in_one_message_is_rated_again_after_the_cdrs_before_it(stac
     consistent(stored_apart)
 
 
+def test_a_cdr_sent_again_further_on_keeps_every_unit_once(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """A CDR stored by an earlier group and sent again in a message that is not the first of its group (found by
+    hypothesis): what it held goes back at the start of the group, so a CDR of the group before it may take those
+    units, where one message at a time it would not. Every unit is still spent once: the subscriber's ledger, counters
+    and balances agree, each CDR has one row, and the bundle's units in the ledger are what its counter lost."""
+    svc = stack.client("mno").stub(rrpc.RatingServiceStub)
+    msisdns = [provision(stack).msisdn for _ in range(2)]
+    start = MID_MONTH + timedelta(minutes=10)
+    options = ("", True, False)
+    messages = requests(msisdns, start, [([(0, 0, False, 1), (0, 1, True, 3000)], options),
+                                         ([(0, 0, True, 1589), (0, 2, True, 2612)], options),
+                                         ([(0, 1, False, 1)], options)])
+    replies, chunks = streamed(svc, messages)
+    assert chunks == [2, 3]   # the second message holds a CDR of the first: a group of its own, with the third
+    assert [len(r.rated) for r in replies] == [2, 2, 1]
+    st = state(stack.root, set(msisdns))
+    assert len(st["ledger"]) == 3
+    consistent(st)
+    used = sum(u for row in st["ledger"] for _b, u in json.loads(row[5]))
+    [(_m, _c, _bid, allowance, remaining)] = [c for c in st["counters"] if c[2] == "BN_S_VOICE_120MIN"]
+    assert used == allowance - remaining
+
+
 SERVER = r"""
 import sys
 from pathlib import Path
 from engine.settings import Settings
 from servers.app import create_server
 from servers.root import build_root
-root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], rating_group_max_cdrs=int(sys.argv[3])))
+from datetime import datetime
+from engine.clock import FixedClock
+root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], rating_group_max_cdrs=int(sys.argv[3])),
+                  FixedClock(datetime.fromisoformat(sys.argv[4])))
 server, port = create_server(root, "127.0.0.1:0")
 server.start()
 print(port, flush=True)
@@ -249,14 +302,14 @@ def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(s
     what one clean run leaves, and every reply it gets is the clean run's."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
     msisdns = [provision(stack).msisdn for _ in range(3)]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=8)
+    start = MID_MONTH + timedelta(minutes=9)
     drawn = [([(n % 2, 30 * m + n, n % 3 != 0, 300 + 7 * n) for n in range(30)], ("", True, False)) for m in range(20)]
     messages = requests(msisdns, start, drawn)
     clean, _ = streamed(svc, messages)
     stored_clean = state(stack.root, set(msisdns))
     _wipe_rating(stack.root, set(msisdns))
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200"], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200", MID_MONTH.isoformat()], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert child.stdout is not None
