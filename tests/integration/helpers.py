@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 import grpc
 import pytest
@@ -72,3 +73,16 @@ def wait_serving(address: str, proc: "subprocess.Popen[Any]", timeout: float) ->
             raise AssertionError(f"the server did not come up on {address} (exit code {proc.poll()})") from None
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@contextmanager
+def rating_resolver(desk: Any, use_c: bool) -> Iterator[None]:
+    """The rating desk on its C resolver (``use_c``) or its Python one for the block, as it was afterwards; skipped
+    when the C resolver asked for is not built."""
+    if use_c and not desk.use_c:
+        pytest.skip("built without the C resolver")
+    was, desk.use_c = desk.use_c, use_c
+    try:
+        yield
+    finally:
+        desk.use_c = was

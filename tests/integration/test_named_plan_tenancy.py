@@ -17,6 +17,7 @@ from billing.v1 import mediation_pb2 as mpb
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from tests.integration.billing_support import BillingStack, billing_stack  # noqa: F401 - fixture
+from tests.integration.helpers import rating_resolver
 
 pytestmark = pytest.mark.integration
 CALL = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -56,12 +57,8 @@ def _parsed(text: str) -> rpb.RatedCdr:
 @pytest.mark.parametrize("use_c", [True, False], ids=["c", "python"])
 def test_a_plan_named_in_a_rating_request_must_be_the_cdr_tenant_s(billing_stack: BillingStack, use_c: bool) -> None:
     s = billing_stack
-    desk = s.root.rating
-    if use_c and not desk.use_c:
-        pytest.skip("built without the C resolver")
-    was, desk.use_c = desk.use_c, use_c
     n = 1000 if use_c else 2000
-    try:
+    with rating_resolver(s.root.rating, use_c):
         assert s.root.plans.compiled_at("mvno-alpha", CALL)[0] is None   # alpha rates in the operator's plan set
         unknown = _rated(s, "mvno-alpha", NOWHERE, n)
         assert _parsed(unknown[0]).status == rpb.RATING_STATUS_UNRATED and "no-plan" in _parsed(unknown[0]).reason
@@ -78,5 +75,3 @@ def test_a_plan_named_in_a_rating_request_must_be_the_cdr_tenant_s(billing_stack
         assert (status, shown) == (rpb.RATING_STATUS_RATED, "TP_WS_BETA") and charge > 0
         assert _rated(s, "mno", "TP_WS_BETA", n + 210, "mvno-alpha") == _rated(s, "mno", NOWHERE, n + 220, "mvno-alpha")
         assert _status(s, "mno", "TP_WS_ALPHA", n + 230, "mvno-alpha")[0] == rpb.RATING_STATUS_RATED
-    finally:
-        desk.use_c = was

@@ -17,6 +17,7 @@ from billing.v1 import rating_pb2_grpc as rrpc
 from engine.plans.catalogue import PlanSetVersion, validate_files
 from engine.plans.compiler import build_ir, dump_ir, ir_digest
 from tests.integration.billing_support import BillingStack, billing_stack  # noqa: F401 - fixture
+from tests.integration.helpers import rating_resolver
 from tests.integration.test_plans_rating import sample_files
 
 pytestmark = pytest.mark.integration
@@ -42,14 +43,8 @@ def _rated(s: BillingStack, n: int) -> list[tuple[str, str, int, int, str]]:
 @pytest.mark.parametrize("use_c", [True, False], ids=["c", "python"])
 def test_an_mvno_s_wholesale_traffic_is_priced_by_the_operator_s_plan_set(billing_stack: BillingStack, use_c: bool) -> None:
     s = billing_stack
-    desk = s.root.rating
-    if use_c and not desk.use_c:
-        pytest.skip("built without the C resolver")
-    was, desk.use_c = desk.use_c, use_c
-    try:
+    with rating_resolver(s.root.rating, use_c):
         _check(s, 100 if use_c else 200)
-    finally:
-        desk.use_c = was
 
 
 def _check(s: BillingStack, n: int) -> None:
