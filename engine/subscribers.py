@@ -62,6 +62,11 @@ class SubscriberDesk:
         # the flags the barring rules know (from the rule book); None: any bar_* name
         self.barring_flags = barring_flags
 
+    def as_of(self, clock: Clock) -> "SubscriberDesk":
+        """This desk (its plan catalogue, barring flags and event charges) on another clock: the sample operator's
+        subscribers are provisioned and activated at their sample dates (servers/billing_samples.py)."""
+        return SubscriberDesk(self._uow, clock, self._plans, self.barring_flags, self.on_event)
+
     def _check_plan(self, plan: str, tenant_id: str, field: str, errors: ErrorList) -> None:
         if not PLAN_ID.match(plan or ""):
             errors.add(field, "must be a tariff plan id such as TP_POSTPAID_SMART (capitals, digits, '_')")

@@ -28,7 +28,7 @@ from engine.billing.model import Address
 from engine.cdr import Direction, MediatedCdr, Service, cdr_identity
 from engine.clock import FixedClock
 from engine.identity import SYSTEM
-from engine.subscribers import NewSubscriber, PaymentType, SubscriberDesk
+from engine.subscribers import NewSubscriber, PaymentType
 from engine.yamlio import Fields, MarkedList, MarkedMap, Problem, format_problems, load_file
 
 TZ = ZoneInfo("Europe/Paris")
@@ -85,7 +85,7 @@ def bootstrap_samples(root: Any, path: Path | None = None, month: date = SAMPLE_
         rng = random.Random(account_id)
         for k, sub in enumerate(subscribers):
             activated = datetime.combine(start + timedelta(days=9), time(9, 0), TZ) + timedelta(minutes=k)
-            people = SubscriberDesk(root.uow, FixedClock(activated))
+            people = root.subscribers.as_of(FixedClock(activated))
             new = people.provision(principal, NewSubscriber(tenant, str(sub["msisdn"]), str(sub["imsi"]), account_id,
                                                             PaymentType.POSTPAID, sub["plan"]))
             people.transition(principal, new.subscriber_id, "activate")
