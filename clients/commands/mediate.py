@@ -1,4 +1,5 @@
-"""``rulebill mediate FILE --format NAME``: raw CDR file -> normalised CDRs + rejects, offline.
+"""``rulebill mediate FILE --format NAME``: raw CDR file -> normalised CDRs + rejects, offline (``--remote``: on the
+server's MediationService).
 
 Writes ``--out`` (the normalised ``*.cdr.csv`` format of :mod:`engine.cdr`) and
 ``--rejects`` (JSON lines: record number, line, byte offset, code, field, reason and
@@ -42,7 +43,7 @@ _PROGRESS_MIN_BYTES = 8 << 20
 
 def register(subparsers: Any) -> None:
     """Add ``mediate`` to the ``rulebill`` parser."""
-    p = subparsers.add_parser("mediate", help="mediate a raw CDR file into normalised CDRs (offline)")
+    p = subparsers.add_parser("mediate", help="mediate a raw CDR file into normalised CDRs (offline; on the server with --remote)")
     p.add_argument("file", help="the CDR file (Asterisk Master.csv, FreeSWITCH cdr-csv, CUCM flat file, MSC CSV ...)")
     p.add_argument("--format", required=True, help="layout name: a rules/mediation/<name>.yaml file, or tap3")
     p.add_argument("--source", default="", help="where the file comes from: a source of rules/mediation/sources.yaml")

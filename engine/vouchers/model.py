@@ -11,7 +11,7 @@ from engine.vouchers.profile import SerialFormat
 
 
 class VoucherState(str, Enum):
-    """Names follow DOMAIN.md; which moves are allowed lives in ``rules/lifecycle/voucher.yaml``."""
+    """A voucher's states in the operator's words (rules/lifecycle/README.md); which moves are allowed lives in ``rules/lifecycle/voucher.yaml``."""
 
     GENERATED = "generated"  # created, not yet on sale
     ACTIVE = "active"  # on sale / distributed: redeemable

@@ -148,9 +148,11 @@ def requests(msisdns: list[str], start: datetime, drawn: list[Any]) -> list[rpb.
     return out
 
 
-def test_grouped_messages_give_what_the_same_messages_one_at_a_time_give(stack, active) -> None:  # type: ignore[no-untyped-def]
-    """Any messages (CDRs of two subscribers on a 7,200 s bundle, a CDR sent again in the next message or twice in
-    one, options that differ from message to message): the same replies, ledger, counters and balances either way."""
+def test_grouped_messages_give_what_one_at_a_time_gives_where_resends_follow_their_message(stack, active) -> None:  # type: ignore[no-untyped-def]
+    """Drawn messages (CDRs of two subscribers on a 7,200 s bundle, a CDR sent again only in the message right after
+    its own, where grouping is exact, or twice in one; options that differ from message to message): the same replies,
+    ledger, counters and balances either way. A CDR sent again further on is not exact (the README):
+    test_a_cdr_sent_again_further_on_keeps_every_unit_once pins what holds there."""
     svc = stack.client("mno").stub(rrpc.RatingServiceStub)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 CHECKOUT_PARTS = ("plans", "rules", "samples", "tests")
 MARK = re.compile(r"<!--\s*walkthrough:\s*(?P<mark>[^>]*?)\s*-->\s*$")  # right before a block
+HEAD_READER = re.compile(r"\|\s*head(\s+-[-\w]+)*\s*$")   # a pipeline's last command is ``head``, options only
 FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```\s*$", re.S | re.M)
 STARTUP_SECONDS = 60
 RUN_SECONDS = 300
@@ -70,11 +71,11 @@ def readme_blocks(text: str) -> list[Block]:
 
 def script(blocks: list[Block]) -> str:
     """One bash script: each block announces itself, fails the run on an unexpected exit code."""
-    lines = ["set -e"]
+    lines = ["set -e -o pipefail"]
     for n, b in enumerate(blocks, 1):
         if b.skip:
             continue
-        body = b.body if b.lang == "sh" else f'"$WALKTHROUGH_PYTHON" - <<\'WALKTHROUGH_PY\'\n{b.body}WALKTHROUGH_PY\n'
+        body = _sigpipe_tolerated(b.body) if b.lang == "sh" else f'"$WALKTHROUGH_PYTHON" - <<\'WALKTHROUGH_PY\'\n{b.body}WALKTHROUGH_PY\n'
         lines.append(f"echo \"@@ block {n} (README.md:{b.line}) at $(date +%s.%N)\" >&2")
         if b.exit_code == 0:
             lines.append(body)
@@ -83,6 +84,27 @@ def script(blocks: list[Block]) -> str:
                       f"if [ $rc -ne {b.exit_code} ]; then echo \"@@ block {n} exited $rc, expected {b.exit_code}\" >&2; exit 97; fi"]
     lines.append("echo '@@ walkthrough complete' >&2")
     return "\n".join(lines) + "\n"
+
+
+def _sigpipe_tolerated(body: str) -> str:
+    """Every command of a pipeline counts (pipefail); a pipeline read by ``head`` may end its writer with 141 (SIGPIPE,
+    as the README says a closed reader does), and only that code is forgiven."""
+    out = []
+    for line in body.splitlines():
+        command = line.split(" #", 1)[0].rstrip()
+        if HEAD_READER.search(command):
+            line = f"{command} || [ $? -eq 141 ]"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_a_failing_writer_on_the_left_of_a_pipe_fails_the_walkthrough() -> None:
+    blocks = [Block(1, "sh", "false | head -5\n", False, 0)]
+    assert subprocess.run(["bash", "-c", script(blocks)], capture_output=True).returncode != 0
+    blocks = [Block(1, "sh", "(kill -PIPE $BASHPID) | head -5\n", False, 0),
+              Block(2, "sh", "true | sed -n 1p\n", False, 0)]
+    done = subprocess.run(["bash", "-c", script(blocks)], capture_output=True, text=True)
+    assert done.returncode == 0 and "walkthrough complete" in done.stderr
 
 
 def test_readme_marks_are_known_and_blocks_run() -> None:

@@ -135,7 +135,10 @@ def test_one_mvno_never_sees_or_changes_anothers_subscribers(stack) -> None:  # 
 def test_roles_limit_what_a_caller_may_do(stack) -> None:  # type: ignore[no-untyped-def]
     auditor = stack.client("mvno-alpha", "auditor")
     rpc_error(lambda: provision(stack, auditor), C.PERMISSION_DENIED)
-    assert auditor.subscribers.rpc.ListSubscribers(pb.ListSubscribersRequest()).subscribers is not None
+    own = provision(stack, stack.client("mvno-alpha", "csr"), account="ACC-AUDITED")
+    listed = auditor.subscribers.rpc.ListSubscribers(pb.ListSubscribersRequest(billing_account="ACC-AUDITED")).subscribers
+    # the auditor reads: its tenant's subscribers, the one just provisioned among them
+    assert own.subscriber_id in {s.subscriber_id for s in listed} and {s.tenant_id for s in listed} == {"mvno-alpha"}
     pm = stack.client("mvno-alpha", "product_manager")
     rpc_error(lambda: provision(stack, pm), C.PERMISSION_DENIED)
 

@@ -1,4 +1,5 @@
-"""The reference cases of DOMAIN.md, reproduced exactly (micros, no floats)."""
+"""The rating reference cases of the domain brief (listed in tests/golden/reference-cases/README.md), reproduced exactly
+(micros, no floats)."""
 
 from __future__ import annotations
 
