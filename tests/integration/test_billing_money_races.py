@@ -93,6 +93,10 @@ def test_two_csr_charges_at_once_cannot_both_pass_the_limit(billing_stack: Billi
     calls = [lambda c=c: c.add_charge("ACC-RACE-OC", "OC_PENALTY", 30_000_000, "EUR", charge_date=date(2026, 4, 2)) for c in csrs]
     _, refused = _one_refused(at_once(s, calls, "LOCK TABLE billing_charges IN SHARE MODE"), C.PERMISSION_DENIED)
     assert "before: 30.00" in refused.details() and "50.00" in refused.details()
+    # another tenant's CSR and admin name the account as a missing one, and add nothing
+    for other in (s.billing("mvno-alpha", "csr"), s.billing("mvno-alpha")):
+        rpc_error(lambda: other.add_charge("ACC-RACE-OC", "OC_PENALTY", 1_000_000, "EUR", tenant_id="mno"), C.NOT_FOUND)
+        rpc_error(lambda: other.add_charge("ACC-RACE-OC", "OC_PENALTY", 1_000_000, "EUR"), C.NOT_FOUND)
     pending = [ln for ln in admin.preview("ACC-RACE-OC", cycle_date=date(2026, 5, 1)).invoice.lines if ln.charge_type == "one_off"]
     assert [ln.amount.amount_micros for ln in pending] == [30_000_000]
 
@@ -118,6 +122,9 @@ def test_two_csr_add_ons_at_once_cannot_both_pass_the_limit_nor_can_many_small_o
     for i, sub in enumerate(subs):
         err = rpc_error(lambda: csr.buy_add_on(sub, "BN_ADDON_DATA_5GB", f"race-ao-more-{i}"), C.PERMISSION_DENIED)
         assert "before: 50.00" in err.details()
+    # another tenant's CSR names the subscribers as missing ones
+    alpha_csr = s.billing("mvno-alpha", "csr")
+    rpc_error(lambda: alpha_csr.buy_add_on(subs[0], "BN_ADDON_DATA_5GB", "race-ao-alpha"), C.NOT_FOUND)
     bought = sum(len(admin.list_add_ons(sub).purchases) for sub in subs)
     assert bought == 6   # four, the admin's, one of the two at once
     # the next bill cycle is a new window
@@ -147,5 +154,10 @@ def test_two_credit_notes_at_once_cannot_credit_more_than_the_invoice(billing_st
     after = admin.get_invoice(inv.invoice_id)
     assert after.credited.amount_micros == first.totals.tax_inclusive.amount_micros + note.totals.tax_inclusive.amount_micros
     assert after.credited.amount_micros <= after.totals.tax_inclusive.amount_micros
+    # another tenant's admin credits nothing of it, by id or by number
+    alpha = s.billing("mvno-alpha")
+    for name in (inv.invoice_id, inv.number):
+        rpc_error(lambda: alpha.credit_note(name, "probe", [(penalty.line_id, 1_000_000, "EUR")], tenant_id="mno"), C.NOT_FOUND)
+        rpc_error(lambda: alpha.credit_note(name, "probe", [(penalty.line_id, 1_000_000, "EUR")]), C.NOT_FOUND)
     notes = [i for i in admin.list_invoices(account_id="ACC-RACE-CN").invoices if i.reference_id == inv.invoice_id]
-    assert len(notes) == 2
+    assert len(notes) == 2 and admin.get_invoice(inv.invoice_id).credited == after.credited
