@@ -281,9 +281,9 @@ class VoucherDesk:
                 # the batch state other owners' vouchers see changed with it: their auditors see the entry too
                 for owner in uow.vouchers.owners(VoucherSelection(batch_id=batch_id)):
                     if owner != batch.owner and owner not in by_owner and batch.state_for(owner) != to_state.value:
+                        seen = {"state": to_state.value, **({"reason": reason} if reason else {})}
                         uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
-                                                     {"state": batch.state_for(owner)}, {"state": to_state.value, "owner_of": "vouchers"},
-                                                     owner))
+                                                     {"state": batch.state_for(owner)}, seen, owner))
             uow.commit()
         return replace(batch, state=to_state)
 

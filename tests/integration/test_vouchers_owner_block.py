@@ -73,7 +73,7 @@ def test_an_owner_s_block_and_purge_stop_only_its_own_vouchers_the_operator_s_bl
     _change(operator, batch.batch_id, pb.BATCH_EVENT_BLOCK)
     assert at_beta.refused(pins[given[1]]) == "BATCH_NOT_ACTIVE"
     assert at_alpha.refused(pins[first + 1]) == "BATCH_NOT_ACTIVE"
-    assert _batch_entries(stack, "mvno-beta", batch.batch_id, "voucher_batch.block")[-1]["state"] == "blocked"
+    assert _batch_entries(stack, "mvno-beta", batch.batch_id, "voucher_batch.block")[-1] == {"state": "blocked", "reason": "test"}
     _change(operator, batch.batch_id, pb.BATCH_EVENT_UNBLOCK)
     assert _batch_entries(stack, "mvno-beta", batch.batch_id, "voucher_batch.unblock")[-1]["state"] == "active"
     assert at_beta(pins[given[1]]).serial == given[1]
