@@ -111,6 +111,17 @@ class SqlAddOns:
             raise AlreadyExists("add-on purchase", p.request_id, f"a purchase for {p.msisdn} was made at the same time: send the "
                                                                  f"request again") from None
 
+    def fees_bought(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], created_by: str, bill_cycle: str) -> int:
+        t = billing_addon_purchases
+        ids = sorted(set(subscriber_ids))
+        total = 0
+        for i in range(0, len(ids), CHUNK):   # by subscriber: ix_billing_addon_subscriber
+            q = select(func.coalesce(func.sum(t.c.fee_micros), 0)).where(and_(
+                t.c.tenant_id == tenant_id, among(t.c.subscriber_id, ids[i:i + CHUNK], self._dialect), t.c.account_id == account_id,
+                t.c.created_by == created_by, t.c.bill_cycle == bill_cycle))
+            total += int(self.s.execute(q).scalar_one())
+        return total
+
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]:
         t = billing_addon_purchases
         q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id))

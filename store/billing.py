@@ -581,9 +581,11 @@ class SqlBillingUnitOfWork:
         return self.s.connection()
 
     # -- accounts ---------------------------------------------------------------------------
-    def get_account(self, tenant_id: str, account_id: str) -> Account | None:
-        r = self.s.execute(select(billing_accounts).where(and_(billing_accounts.c.tenant_id == tenant_id,
-                                                               billing_accounts.c.account_id == account_id))).first()
+    def get_account(self, tenant_id: str, account_id: str, lock: bool = False) -> Account | None:
+        q = select(billing_accounts).where(and_(billing_accounts.c.tenant_id == tenant_id, billing_accounts.c.account_id == account_id))
+        if lock and self.dialect == "postgresql":
+            q = q.with_for_update()   # held to the commit (SQLite: the transaction holds the write lock from BEGIN IMMEDIATE)
+        r = self.s.execute(q).first()
         return _account(r) if r else None
 
     def add_account(self, account: Account) -> None:
@@ -1040,11 +1042,17 @@ class SqlBillingUnitOfWork:
         lines = tuple(line_from(x) for x in unpack(bill)["lines"])
         return StoredBill(replace(_invoice(r), lines=lines), bill, zlib.decompress(r.document) if r.document is not None else None)
 
-    def get_invoice(self, tenant_id: str, invoice_id: str) -> StoredBill | None:
+    def get_invoice(self, tenant_id: str, invoice_id: str, lock: bool = False) -> StoredBill | None:
         t = billing_invoices
-        r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.invoice_id == invoice_id))).first()
+        by_id = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.invoice_id == invoice_id))
+        by_number = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.number == invoice_id, t.c.number != ""))
+        if lock and self.dialect == "postgresql":
+            # the row as it is once locked: a credit note or payment committed meanwhile is in it (READ COMMITTED
+            # reads again after the wait); SQLite's writer holds the database from BEGIN IMMEDIATE
+            by_id, by_number = by_id.with_for_update(), by_number.with_for_update()
+        r = self.s.execute(by_id).first()
         if r is None:
-            r = self.s.execute(select(t).where(and_(t.c.tenant_id == tenant_id, t.c.number == invoice_id, t.c.number != ""))).first()
+            r = self.s.execute(by_number).first()
         return self._stored(r) if r else None
 
     def find_invoice(self, invoice_id: str) -> StoredBill | None:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 import psycopg
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import and_, case, create_engine, event, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -99,9 +99,13 @@ _HELD = ("reservation_id", "msisdn", "serial", "batch_id", "tenant_id", "currenc
          "reserved_at", "status", "settled_at")
 _VOUCHER = ("serial", "batch_id", "state", "currency", "face_value_micros", "expires_at", "tenant_id", "dealer", "redeemed_by",
             "redeemed_at", "redemption_request_id", "updated_at")
+# the batch state a voucher is redeemed under: its batch's, or what the batch's owner left the vouchers the operator
+# gave to other tenants when it blocked or purged only its own (VoucherBatch.state_for; the PostgreSQL functions of
+# vouchers_0005 read the same)
+BATCH_STATE_FOR_VOUCHER = "CASE WHEN b.others_state <> '' AND v.tenant_id <> b.tenant_id THEN b.others_state ELSE b.state END"
 _SNAPSHOT_COLUMNS = ([f"r.{c}" for c in _LEDGER] + [f"res.{c}" for c in _HELD] + ["s.tenant_id"]
                      + ["g.msisdn", "g.failed_attempts", "g.barred_until", "g.last_failure_at"] + [f"v.{c}" for c in _VOUCHER]
-                     + ["b.state", "b.recharge_extension_days", "bal.balance_micros", "bal.valid_until"])
+                     + [BATCH_STATE_FOR_VOUCHER, "b.recharge_extension_days", "bal.balance_micros", "bal.valid_until"])
 _SQLITE_SNAPSHOT = """SELECT {columns}
 FROM (SELECT 1) AS one
 LEFT JOIN subscribers AS s ON s.msisdn = :msisdn AND s.status <> 'deactivated'
@@ -164,7 +168,7 @@ def _sqlite_snapshot(row: Sequence[Any], a: PinAttempt) -> AttemptSnapshot:
                           redeemed_by=r["v.redeemed_by"], redeemed_at=_ts(r["v.redeemed_at"]),
                           redemption_request_id=r["v.redemption_request_id"], updated_at=_ts(r["v.updated_at"]))
     balance = (int(r["bal.balance_micros"]), _ts(r["bal.valid_until"])) if r["bal.balance_micros"] is not None else None
-    return AttemptSnapshot(earlier, held, r["s.tenant_id"], guard, voucher, r["b.state"] or "",
+    return AttemptSnapshot(earlier, held, r["s.tenant_id"], guard, voucher, r[BATCH_STATE_FOR_VOUCHER] or "",
                            int(r["b.recharge_extension_days"] or 0), balance)  # type: ignore[arg-type]
 
 
@@ -210,7 +214,8 @@ class SqliteRecharge:
         voucher, batch_state, balance, earlier = None, "", None, None
         if held is not None:
             v, b = vouchers.alias("v"), voucher_batches.alias("b")
-            row = self.s.execute(select(*_prefixed(v, "v_"), b.c.state.label("b_state"))
+            state_for = case((and_(b.c.others_state != "", v.c.tenant_id != b.c.tenant_id), b.c.others_state), else_=b.c.state)
+            row = self.s.execute(select(*_prefixed(v, "v_"), state_for.label("b_state"))
                                  .select_from(v.outerjoin(b, b.c.batch_id == v.c.batch_id)).where(v.c.serial == held.serial)).first()
             if row is not None:
                 voucher, batch_state = _voucher(row._mapping), row._mapping["b_state"] or ""

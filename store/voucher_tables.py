@@ -36,6 +36,8 @@ voucher_batches = Table(
     Column("master_key_version", Integer, nullable=False),
     Column("lookup_key_version", Integer, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # vouchers_0005: the batch state the vouchers of other owners than the batch's see ("": the batch's state)
+    Column("others_state", String(16), nullable=False, server_default=""),
     Index("ix_voucher_batches_tenant", "tenant_id", "batch_id"),
     Index("ix_voucher_batches_master_version", "master_key_version"),
 )

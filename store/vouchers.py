@@ -305,9 +305,10 @@ class SqlVoucherRepository(VoucherRepository):
             q = q.where(voucher_batches.c.batch_id > after)
         return [_batch(r) for r in self.s.execute(q)]
 
-    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState) -> bool:
+    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "") -> bool:
         result = self.s.execute(update(voucher_batches).where(voucher_batches.c.batch_id == batch_id,
-                                                              voucher_batches.c.state == expected.value).values(state=new.value))
+                                                              voucher_batches.c.state == expected.value)
+                                .values(state=new.value, others_state=others_state))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def set_data_key(self, batch_id: str, wrapped: WrappedDataKey | None) -> None:
@@ -438,7 +439,7 @@ def _batch_values(b: VoucherBatch) -> dict[str, Any]:
         serial_digits=b.serial.digits, pin_length=b.pin_length, created_at=b.created_at, expires_at=b.expires_at,
         recharge_extension_days=b.recharge_extension_days, state=b.state.value, pin_cipher=b.pin_cipher, key_wrap=b.key_wrap,
         wrapped_data_key=b.wrapped_data_key, master_key_version=b.master_key_version, lookup_key_version=b.lookup_key_version,
-        created_by=b.created_by,
+        created_by=b.created_by, others_state=b.others_state,
     )
 
 
@@ -452,6 +453,7 @@ def _batch(r: Row[Any]) -> VoucherBatch:
         recharge_extension_days=int(r.recharge_extension_days), state=BatchState(r.state), pin_cipher=r.pin_cipher,
         key_wrap=r.key_wrap, wrapped_data_key=bytes(r.wrapped_data_key) if r.wrapped_data_key is not None else None,
         master_key_version=int(r.master_key_version), lookup_key_version=int(r.lookup_key_version), created_by=r.created_by,
+        others_state=r.others_state or "",
     )
 
 

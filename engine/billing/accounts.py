@@ -21,7 +21,7 @@ from engine.billing.countries import is_country
 from engine.billing.csr_limit import within_csr_limit
 from engine.billing.cycles import local_day, valid_anchor, valid_time_zone
 from engine.billing.model import LANGUAGES, Account, AccountStatus, Address, Assignment, Delivery, OneOffCharge
-from engine.billing.ports import BillingUnitOfWorkFactory
+from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from engine.billing.profile import VAT_ID, BillingProfile
 from engine.clock import Clock
 from engine.currencies import MINOR_UNITS as _CURRENCIES
@@ -261,11 +261,10 @@ class AccountDesk:
                     errors.add("subscriber_id", f"subscriber {subscriber_id} is not billed to account {account_id}")
             errors.raise_if_any("cannot add one-off charge")
             assert kind is not None and profile is not None
-            # a CSR's limit holds for the charges it raised on the account that no bill has taken yet, together
+            # a CSR's limit holds for the charges it raised on the account that no bill has taken yet, together, summed
+            # under the account's row lock (held to the commit): two charges at once count each other
             within_csr_limit(principal, profile, amount, account.currency, "a one-off charge",
-                             lambda: sum(c.amount_micros for c in uow.pending_charges(account.tenant_id, [account.account_id], date.max)
-                                         if c.raised_by == principal.subject),
-                             "you raised on the account not billed yet")
+                             lambda: _raised_unbilled(uow, account, principal.subject), "you raised on the account not billed yet")
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
             charge = OneOffCharge("oc_" + secrets.token_hex(8), account.tenant_id, account.account_id, code, description or kind.name,
@@ -277,3 +276,9 @@ class AccountDesk:
                                          account.tenant_id))
             uow.commit()
         return charge
+
+
+def _raised_unbilled(uow: BillingUnitOfWork, account: Account, subject: str) -> int:
+    """The one-off charges ``subject`` raised on ``account`` that no bill has taken yet, read under the account's row lock."""
+    uow.get_account(account.tenant_id, account.account_id, lock=True)
+    return sum(c.amount_micros for c in uow.pending_charges(account.tenant_id, [account.account_id], date.max) if c.raised_by == subject)

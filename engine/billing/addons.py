@@ -30,7 +30,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
 from engine import audit
@@ -164,6 +164,8 @@ class AddOnStore(Protocol):
     def get(self, purchase_id: str) -> AddOnPurchase | None: ...
     def count_for(self, tenant_id: str, msisdn: str) -> int: ...
     def add(self, purchase: AddOnPurchase) -> None: ...   # raises AlreadyExists when its id or counter cycle is taken
+    # the fees of the purchases ``created_by`` made for these subscribers, paid by the account, in its bill cycle ``bill_cycle``
+    def fees_bought(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], created_by: str, bill_cycle: str) -> int: ...
     # a subscriber's purchases by (purchase time, id) after the key ``after`` ([iso time, id]), at most ``limit``
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]: ...
     # the units left in rating's counter of each purchase (its allowance when rating never touched it)
@@ -300,7 +302,13 @@ class AddOnDesk:
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
             profile = self.profiles.get(sub.tenant_id)
-            within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on")
+            day = local_day(now, tz)
+            bill_cycle = cycle_of(day, account.anchor_day)
+            # a CSR's limit holds for the fees of the add-ons it bought on the account in its bill cycle, together, summed
+            # under the account's row lock (held to the commit): two purchases at once count each other
+            within_csr_limit(principal, profile, bundle.fee_micros, account.currency, "an add-on",
+                             lambda: _bought_in_cycle(uow, store, account, principal.subject, bill_cycle),
+                             "you bought on the account in this bill cycle")
             count = store.count_for(sub.tenant_id, sub.msisdn)
             if count >= MAX_PURCHASES:
                 raise FailedPrecondition("ADD_ON_LIMIT", f"subscriber {subscriber_id} has bought {count} add-ons, the most one number "
@@ -309,10 +317,9 @@ class AddOnDesk:
             first_day = local_day(now, plan_tz)
             # a monthly add-on runs until cancelled, its fee charged by the bill run per cycle (engine.billing.fees)
             until = OPEN if monthly else local_midnight(first_day + timedelta(days=bundle.validity_days), plan_tz)
-            day = local_day(now, tz)
             charge_id = "oc_" + pid[3:] if bundle.fee_micros and not monthly else ""
             purchase = AddOnPurchase(pid, sub.tenant_id, subscriber_id, sub.msisdn, account.account_id, bundle_id, request_id,
-                                     counter_cycle(count + 1), cycle_of(day, account.anchor_day), plan, now, now, until,
+                                     counter_cycle(count + 1), bill_cycle, plan, now, now, until,
                                      bundle.allowance, bundle.unit.value, bundle.fee_micros, bundle.currency or account.currency,
                                      bundle.tax_category, charge_id, principal.subject, bundle.refund.value,
                                      last_bill_cycle=OPEN_CYCLE if monthly else cycle_of(local_day(until - timedelta(microseconds=1), tz),
@@ -496,6 +503,14 @@ def anchor_now(uow: Any, tenant_id: str, subscriber_id: str) -> int | None:
 def _account_zone(uow: Any, tenant_id: str, subscriber_id: str) -> ZoneInfo:
     account = _billed_to(uow, tenant_id, subscriber_id)
     return ZoneInfo(account.time_zone) if account is not None else ZoneInfo("UTC")
+
+
+def _bought_in_cycle(uow: Any, store: AddOnStore, account: Any, subject: str, bill_cycle: str) -> int:
+    """The fees of the add-ons ``subject`` bought on ``account`` in its bill cycle ``bill_cycle`` (cancelled or not: the
+    refund is held to the limit on its own), read under the account's row lock."""
+    uow.get_account(account.tenant_id, account.account_id, lock=True)
+    subscribers = [a.subscriber_id for a in uow.assignments(account.tenant_id, [account.account_id]).get(account.account_id, [])]
+    return store.fees_bought(account.tenant_id, account.account_id, subscribers, subject, bill_cycle)
 
 
 def _billed_to(uow: Any, tenant_id: str, subscriber_id: str) -> Any:

@@ -1,8 +1,10 @@
 """What a caller without ``billing.issue`` (a CSR) may move in money at once: the billing profile's ``csr_limit``.
 
 A limit that one request could be split under would bound nothing: where amounts add up on one object (the credit
-notes of one invoice, a CSR's one-off charges on one account until they are billed), the sum is held to the limit,
-not each part (docs/BILLING.md, "Roles, limits, tenants")."""
+notes of one invoice, a CSR's one-off charges on one account until they are billed, the fees of the add-ons a CSR
+bought on one account in its bill cycle), the sum is held to the limit, not each part (docs/BILLING.md, "Roles,
+limits, tenants").  ``before`` reads that sum under the object's row lock, so that two requests at once count each
+other."""
 
 from __future__ import annotations
 

@@ -60,13 +60,17 @@ class InvoiceDesk:
         self.printer = printer
 
     # -- reading ----------------------------------------------------------------------------
-    def _load(self, uow: BillingUnitOfWork, principal: Principal, tenant_id: str, invoice_id: str) -> StoredBill:
+    def _load(self, uow: BillingUnitOfWork, principal: Principal, tenant_id: str, invoice_id: str, lock: bool = False) -> StoredBill:
+        """``lock``: the invoice read again under its row lock, held to the commit: what a credit note, a payment or a
+        write-off computes from it (credited and paid so far, its state) is what it writes back over."""
         tenant = tenant_id or principal.tenant_id
         found = uow.get_invoice(tenant, invoice_id) if principal.can_see_tenant(tenant) else None
         if found is None and not tenant_id and principal.is_operator:
             found = uow.find_invoice(invoice_id)  # the operator may name an MVNO's invoice without its tenant
         if found is None or not principal.can_see_tenant(found.invoice.tenant_id):
             raise NotFound("invoice", invoice_id)
+        if lock:
+            found = uow.get_invoice(found.invoice.tenant_id, found.invoice.invoice_id, lock=True) or found
         return found
 
     def list(self, principal: Principal, flt: InvoiceFilter, page: Page) -> builtins.list[Invoice]:
@@ -169,7 +173,7 @@ class InvoiceDesk:
         _reason(reason)
         now = self._clock.now()
         with self._uow() as uow:
-            stored = self._load(uow, principal, tenant_id, invoice_id)
+            stored = self._load(uow, principal, tenant_id, invoice_id, lock=True)
             errors = ErrorList()
             for i, currency in enumerate(currencies):
                 if problem := currency_mismatch(currency, stored.invoice.currency):
@@ -192,9 +196,9 @@ class InvoiceDesk:
         profile = self.profiles[inv.tenant_id]
         amount = parts.totals.tax_inclusive
         number = invoice_number(profile.credit_note_series, uow.take_numbers(inv.tenant_id, profile.credit_note_series, 1))
-        # a CSR's limit holds for the invoice's credit notes together, read once the series is held (a note committed
-        # meanwhile counts); a refusal rolls the number back
-        within_csr_limit(principal, profile, amount, inv.currency, "a credit note", lambda: _credited(uow, inv), "credited on the invoice")
+        # a CSR's limit holds for the invoice's credit notes together: ``stored`` was read under the invoice's row lock
+        # (``_load(lock=True)``), so a note committed meanwhile counts; a refusal rolls the number back
+        within_csr_limit(principal, profile, amount, inv.currency, "a credit note", lambda: inv.credited_micros, "credited on the invoice")
         today = local_day(now, ZoneInfo(bill.account.time_zone))
         doc = Document(DocumentKind.CREDIT_NOTE, number, today, None, inv.currency, inv.period_start, inv.period_end, bill.account, profile,
                        parts.lines, parts.adjustments, parts.taxes, parts.totals, references=((inv.number, inv.issue_date or today),),
@@ -228,7 +232,7 @@ class InvoiceDesk:
         _reason(reason)
         now = self._clock.now()
         with self._uow() as uow:
-            stored = self._load(uow, principal, tenant_id, invoice_id)
+            stored = self._load(uow, principal, tenant_id, invoice_id, lock=True)
             inv = stored.invoice
             old = self.bill_of(stored)
             profile = self.profiles[inv.tenant_id]
@@ -339,7 +343,7 @@ class InvoiceDesk:
         if not reference or len(reference) > 80:
             errors.add("reference", "the payment's reference (1-80 characters): a payment is recorded once per reference")
         with self._uow() as uow:
-            inv = self._load(uow, principal, tenant_id, invoice_id).invoice
+            inv = self._load(uow, principal, tenant_id, invoice_id, lock=True).invoice
             if problem := positive_amount_problem(amount_micros, inv.currency):
                 errors.add("amount", problem)
             if problem := currency_mismatch(currency, inv.currency):
@@ -366,7 +370,7 @@ class InvoiceDesk:
         _reason(reason)
         now = self._clock.now()
         with self._uow() as uow:
-            inv = self._load(uow, principal, tenant_id, invoice_id).invoice
+            inv = self._load(uow, principal, tenant_id, invoice_id, lock=True).invoice
             if inv.kind is not DocumentKind.INVOICE or inv.state not in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID, InvoiceState.OVERDUE):
                 raise FailedPrecondition("INVOICE_STATE", f"invoice {inv.number or inv.invoice_id} is {inv.state.value}: only an unpaid "
                                                           "issued invoice is written off", inv.invoice_id)
@@ -402,12 +406,6 @@ class Rebilled:
     credit_note: Invoice | None = None
     invoice: Invoice | None = None
     note: str = ""                    # why it was not re-billed
-
-
-def _credited(uow: BillingUnitOfWork, inv: Invoice) -> int:
-    """What the credit notes of ``inv`` credited, as stored now."""
-    fresh = uow.get_invoice(inv.tenant_id, inv.invoice_id)
-    return max(fresh.invoice.credited_micros if fresh is not None else 0, inv.credited_micros)
 
 
 def _reason(reason: str) -> None:

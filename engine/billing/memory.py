@@ -84,6 +84,11 @@ class _AddOns:
                                                                         f"send the request again")
         self.purchases[purchase.purchase_id] = purchase
 
+    def fees_bought(self, tenant_id: str, account_id: str, subscriber_ids: Any, created_by: str, bill_cycle: str) -> int:
+        ids = set(subscriber_ids)
+        return sum(p.fee_micros for p in self.purchases.values() if p.tenant_id == tenant_id and p.subscriber_id in ids
+                   and (p.account_id, p.created_by, p.bill_cycle) == (account_id, created_by, bill_cycle))
+
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[Any]:
         mine = sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)),
                       key=lambda p: (p.purchase_time, p.purchase_id))
@@ -127,7 +132,7 @@ class MemoryBillingUnitOfWork:
         self._store.data = self.d
 
     # accounts and subscribers
-    def get_account(self, tenant_id: str, account_id: str) -> Account | None:
+    def get_account(self, tenant_id: str, account_id: str, lock: bool = False) -> Account | None:   # writers are serialised
         return self.d.accounts.get((tenant_id, account_id))
 
     def add_account(self, account: Account) -> None:
@@ -284,7 +289,7 @@ class MemoryBillingUnitOfWork:
         for b in bills:
             self.d.invoices[b.invoice.invoice_id] = b
 
-    def get_invoice(self, tenant_id: str, invoice_id: str) -> StoredBill | None:
+    def get_invoice(self, tenant_id: str, invoice_id: str, lock: bool = False) -> StoredBill | None:
         found = self.d.invoices.get(invoice_id)
         if found is None:
             found = next((b for b in self.d.invoices.values() if b.invoice.number == invoice_id and invoice_id), None)

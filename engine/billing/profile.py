@@ -14,7 +14,7 @@ customers)::
     series: {invoice: "MNO-", credit_note: "MNO-CN-"}   # number prefixes; numbers are gapless per tenant and series
     payment: {terms_days: 14, means: credit_transfer, iban: FR7630006000011234567890189, bic: AGRIFRPP}
     currency: EUR                             # what its invoices are in (default EUR); accounts bill in it
-    csr_limit: "50.00"                        # largest one-off charge or credit note a CSR may raise
+    csr_limit: "50.00"                        # what a CSR may raise, summed per account (charges, add-ons) or invoice (credit notes)
     late_usage_days: 62                       # CDRs of earlier periods rated late still go on the next bill within this many days
     one_off_charges:
       OC_ACTIVATION: {name: Activation fee, amount: "10.00", tax_category: standard}

@@ -43,6 +43,9 @@ log = logging.getLogger("rulebill.vouchers")
 OPERATOR_EVENTS = ("activate", "block", "unblock", "mark_damaged", "mark_stolen", "recover", "expire", "purge")
 # events that put vouchers on sale (or take them off the books) move value: an administrator's
 VALUE_EVENTS = frozenset({"activate", "unblock", "purge"})
+# a tenant's batch events that stop (or start) only its own vouchers: vouchers of the batch the operator gave to other
+# tenants keep the batch state they saw (VoucherBatch.others_state); the operator's cover every voucher of the batch
+OWNER_EVENTS = frozenset({"block", "unblock", "purge"})
 KEY_ROTATION_PAGE = 100
 
 
@@ -254,9 +257,12 @@ class VoucherDesk:
                                          principal.privileges)
             if to_state is None:
                 raise transition_refused(VOUCHER_BATCH, batch_id, batch.state.value, event, why)
-            if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state):
+            others = _others_state(principal, event, batch, to_state)
+            if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state, others):
                 raise FailedPrecondition("BATCH_CHANGED", f"batch {batch_id} was changed by another request; try again", batch_id)
             after = {"state": to_state.value}
+            if others:
+                after["others_state"] = others
             by_owner: dict[str, BulkOutcome] = {}
             if event in ("activate", "purge"):
                 # the caller's vouchers of the batch move (the operator's: all, by owner); one the operator gave
@@ -271,6 +277,13 @@ class VoucherDesk:
                                          {"state": batch.state.value}, after, batch.owner))
             # the vouchers of other owners that moved (an operator's call): one entry per owner, filed under it
             _audit_by_owner(uow, principal, now, event, VoucherSelection(batch_id=batch_id), by_owner, reason)
+            if not others:
+                # the batch state other owners' vouchers see changed with it: their auditors see the entry too
+                for owner in uow.vouchers.owners(VoucherSelection(batch_id=batch_id)):
+                    if owner != batch.owner and owner not in by_owner and batch.state_for(owner) != to_state.value:
+                        seen = {"state": to_state.value, **({"reason": reason} if reason else {})}
+                        uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
+                                                     {"state": batch.state_for(owner)}, seen, owner))
             uow.commit()
         return replace(batch, state=to_state)
 
@@ -315,7 +328,7 @@ class VoucherDesk:
                 errors.add("amendment", "nothing to change")
             errors.raise_if_any("cannot amend voucher")
             batch = uow.vouchers.get_batch(voucher.batch_id)
-            facts = voucher_facts(batch.state if batch else BatchState.ACTIVE, voucher.expires_at, now)
+            facts = voucher_facts(batch.state_for(voucher.owner) if batch else BatchState.ACTIVE, voucher.expires_at, now)
             to_state, why = decide_voucher(self._lifecycle, voucher.state, "amend", facts, principal.privileges)
             if to_state is None:
                 raise transition_refused("voucher", str(serial), voucher.state.value, "amend", why)
@@ -384,6 +397,15 @@ class VoucherDesk:
                                          {"shredded": False}, {"shredded": True, "reason": reason}, batch.owner))
             uow.commit()
         return replace(batch, wrapped_data_key=None)
+
+
+def _others_state(principal: Principal, event: str, batch: VoucherBatch, to_state: BatchState) -> str:
+    """What the vouchers of other owners than the batch's see after ``event``: a tenant's block, unblock or purge leaves
+    them the state they saw (cleared once the batch is back in it); any other change, and every operator's, is theirs."""
+    if principal.is_operator or event not in OWNER_EVENTS:
+        return ""
+    seen = batch.others_state or batch.state.value
+    return "" if seen == to_state.value else seen
 
 
 def _batch_of(uow: VoucherUnitOfWork, voucher: Voucher) -> VoucherBatch:

@@ -68,10 +68,17 @@ class VoucherBatch:
     master_key_version: int
     lookup_key_version: int
     created_by: str = ""
+    # the batch's state as the vouchers the operator gave to other tenants than its owner see it, "" when as ``state``:
+    # the owner's block, unblock or purge moves only its own vouchers' batch (vouchers_0005, engine.vouchers.desk)
+    others_state: str = ""
 
     @property
     def last_serial(self) -> int:
         return self.first_serial + self.count - 1
+
+    def state_for(self, owner: str) -> str:
+        """The batch state a voucher owned by ``owner`` is redeemed (or moved) under."""
+        return self.others_state if self.others_state and owner != self.owner else self.state.value
 
     def as_audit(self) -> dict[str, object]:
         # names avoid the audit log's secret markers ("pin", "key"): these values are not secrets and must be kept

@@ -100,11 +100,13 @@ def apply_in_bulk(repo: VoucherRepository, lifecycle: Lifecycle, event: str, sel
     refused: dict[tuple[VoucherState, str], int] = {}
     for batch_id in repo.batch_ids(selection):
         batch = repo.get_batch(batch_id)
-        batch_state = batch.state if batch else BatchState.PURGED
+        # the selection holds one owner's vouchers (apply_by_owner) or the batch's own: the state they see
+        owner = next(iter(selection.owners)) if selection.owners is not None and len(selection.owners) == 1 else ""
+        batch_state = (batch.state_for(owner) if owner else batch.state.value) if batch else BatchState.PURGED.value
         for expired in (False, True):
             group = replace(selection, batch_id=batch_id, expired_by=now if expired else selection.expired_by,
                             valid_at=None if expired else now)
-            facts = {"batch_state": batch_state.value, "expired": expired}
+            facts = {"batch_state": batch_state, "expired": expired}
             for state, count in sorted(repo.count_by_state(group).items(), key=lambda kv: kv[0].value):
                 to_state, why = decide_voucher(lifecycle, state, event, facts, privileges)
                 if to_state is None:

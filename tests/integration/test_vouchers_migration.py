@@ -99,3 +99,28 @@ def test_ids_become_per_tenant_with_the_rows_kept_and_the_old_keys_come_back_on_
     finally:
         upgrade(db_url)
         engine.dispose()
+
+
+def _others_state(engine: Engine) -> tuple[bool, int]:
+    """(voucher_batches has others_state, how many of the redemption functions read it)."""
+    has = "others_state" in {c["name"] for c in inspect(engine).get_columns("voucher_batches")}
+    if engine.dialect.name != "postgresql":
+        return has, 0
+    with engine.connect() as conn:
+        return has, int(conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname IN ('voucher_pin_attempt', "
+                                          "'voucher_reservation_step') AND prosrc LIKE '%others_state%'")).scalar_one())
+
+
+def test_vouchers_0005_adds_the_others_state_and_the_functions_read_it_and_downgrading_takes_both_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert _others_state(engine) == (True, 2 if engine.dialect.name == "postgresql" else 0)
+        command.downgrade(alembic_config(db_url), "vouchers_0004")
+        engine.dispose()
+        assert _others_state(engine) == (False, 0)
+        upgrade(db_url)
+        engine.dispose()
+        assert _others_state(engine) == (True, 2 if engine.dialect.name == "postgresql" else 0)
+    finally:
+        upgrade(db_url)
+        engine.dispose()

@@ -97,11 +97,11 @@ class FakeVoucherRepository(VoucherRepository):
         items = sorted((b for b in self.s.batches.values() if owners is None or b.owner in owners), key=lambda b: b.batch_id)
         return [b for b in items if after is None or b.batch_id > after][:limit]
 
-    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState) -> bool:
+    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "") -> bool:
         batch = self.s.batches.get(batch_id)
         if batch is None or batch.state is not expected:
             return False
-        self.s.batches[batch_id] = replace(batch, state=new)
+        self.s.batches[batch_id] = replace(batch, state=new, others_state=others_state)
         return True
 
     def set_data_key(self, batch_id: str, wrapped: WrappedDataKey | None) -> None:
