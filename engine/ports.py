@@ -8,6 +8,7 @@ audit entries included, commits together or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from engine.identity import ApiToken
@@ -24,12 +25,16 @@ class TenantRepository(Protocol):
 class TokenRepository(Protocol):
     def get(self, token_id: str) -> ApiToken | None: ...
     def add(self, token: ApiToken) -> None: ...
-    def update(self, token: ApiToken) -> None: ...
+    def decide(self, token: ApiToken) -> bool:
+        """Store ``token``'s approval decision if the stored token is still pending and unrevoked; False otherwise."""
+    def revoke(self, token_id: str, when: datetime) -> bool:
+        """Set the revoke time if the token is not revoked yet; False when it already is."""
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]: ...
 
 
 class SubscriberRepository(Protocol):
-    def get(self, subscriber_id: str) -> Subscriber | None: ...
+    def get(self, subscriber_id: str, for_update: bool = False) -> Subscriber | None:
+        """``for_update``: the subscriber is read to be written back; a concurrent writer waits until this unit ends."""
     def get_live_by_msisdn(self, msisdn: str) -> Subscriber | None: ...
     def get_live_by_imsi(self, imsi: str) -> Subscriber | None: ...
     def add(self, subscriber: Subscriber) -> None: ...

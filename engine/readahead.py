@@ -16,23 +16,29 @@ class ReadAhead:
 
     What waits is bounded by ``limit``: with no ``weight``, at most that many items (one by default); with ``weight``
     (an item's size, such as a message's CDRs), items are read on while the ones waiting weigh at most ``limit``
-    together (one item is always let in, however heavy)."""
+    together.  ``size`` and ``size_limit`` are a second bound of the same kind (a message's bytes: a few messages of
+    few CDRs may each be large), and reading waits as soon as either would be passed.  One item is always let in,
+    however heavy or large."""
 
     def __init__(self, items: Iterable[Any], name: str = "read-ahead", limit: int = 1,
-                 weight: Callable[[Any], int] | None = None) -> None:
-        self._waiting: deque[tuple[Any, int]] = deque()
-        self._weighs = 0   # what the waiting items weigh together
+                 weight: Callable[[Any], int] | None = None, *, size: Callable[[Any], int] | None = None,
+                 size_limit: int = 0) -> None:
+        if (size is None) != (size_limit <= 0):
+            raise ValueError("ReadAhead: size and a positive size_limit go together")
+        self._waiting: deque[tuple[Any, int, int]] = deque()
+        self._weighs = self._sizes = 0   # what the waiting items weigh together, and their sizes
         self._limit, self._weight = max(1, limit), weight
+        self._size_limit, self._size = size_limit, size
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._pump, args=(items,), name=name, daemon=True)
         self._thread.start()
 
     def _pump(self, items: Iterable[Any]) -> None:
-        weight = self._weight
+        weight, size = self._weight, self._size
         try:
             for item in items:
-                if not self._put(item, 1 if weight is None else weight(item)):
+                if not self._put(item, 1 if weight is None else weight(item), 0 if size is None else size(item)):
                     return
         except BaseException as e:   # raised by the reader of the queue, in its place
             self._put(_Failed(e), 0)
@@ -45,20 +51,26 @@ class ReadAhead:
                 close()
         self._put(END, 0)
 
-    def _put(self, item: Any, weight: int) -> bool:
+    def _put(self, item: Any, weight: int, size: int = 0) -> bool:
         with self._cond:
-            while not self._stopped and self._waiting and self._weighs + weight > self._limit:
+            while not self._stopped and self._waiting and self._full(weight, size):
                 self._cond.wait()
             if self._stopped:
                 return False
-            self._waiting.append((item, weight))
+            self._waiting.append((item, weight, size))
             self._weighs += weight
+            self._sizes += size
             self._cond.notify_all()
             return True
 
+    def _full(self, weight: int, size: int) -> bool:
+        """Whether an item of ``weight`` and ``size`` must wait for room (called with the condition held)."""
+        return self._weighs + weight > self._limit or (size > 0 and self._sizes + size > self._size_limit)
+
     def _take(self) -> Any:
-        item, weight = self._waiting.popleft()
+        item, weight, size = self._waiting.popleft()
         self._weighs -= weight
+        self._sizes -= size
         self._cond.notify_all()
         return item
 

@@ -116,9 +116,11 @@ class SubscriberDesk:
             uow.commit()
         return sub
 
-    def _load(self, uow: UnitOfWork, principal: Principal, subscriber_id: str = "", msisdn: str = "") -> Subscriber:
+    def _load(self, uow: UnitOfWork, principal: Principal, subscriber_id: str = "", msisdn: str = "",
+              for_update: bool = False) -> Subscriber:
+        """``for_update``: read to be written back whole, locked until the unit ends (see SubscriberRepository.get)."""
         if subscriber_id:
-            sub = uow.subscribers.get(subscriber_id)
+            sub = uow.subscribers.get(subscriber_id, for_update=for_update)
             name = subscriber_id
         else:
             name = normalise_msisdn(msisdn)
@@ -157,7 +159,7 @@ class SubscriberDesk:
         errors.raise_if_any(f"cannot {event} subscriber")
         now = self._clock.now()
         with self._uow() as uow:
-            sub = self._load(uow, principal, subscriber_id)
+            sub = self._load(uow, principal, subscriber_id, for_update=True)
             if sub.status not in allowed_from:
                 allowed = ", ".join(sorted(s.value for s in allowed_from))
                 raise FailedPrecondition(
@@ -185,7 +187,7 @@ class SubscriberDesk:
         principal.require(Permission.SUBSCRIBER_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            sub = self._load(uow, principal, subscriber_id)
+            sub = self._load(uow, principal, subscriber_id, for_update=True)
             errors = ErrorList()
             self._check_plan(tariff_plan, sub.tenant_id, "tariff_plan", errors)
             errors.raise_if_any("cannot change plan")
@@ -213,7 +215,7 @@ class SubscriberDesk:
         errors.raise_if_any("cannot swap SIM")
         now = self._clock.now()
         with self._uow() as uow:
-            sub = self._load(uow, principal, subscriber_id)
+            sub = self._load(uow, principal, subscriber_id, for_update=True)
             if sub.status is SubscriberStatus.DEACTIVATED:
                 raise FailedPrecondition("SUBSCRIBER_STATE", f"subscriber {subscriber_id} is deactivated", subscriber_id)
             if imsi == sub.imsi:
@@ -234,7 +236,7 @@ class SubscriberDesk:
         principal.require(Permission.SUBSCRIBER_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            sub = self._load(uow, principal, subscriber_id)
+            sub = self._load(uow, principal, subscriber_id, for_update=True)
             errors = ErrorList()
             if not FLAG.match(flag or ""):
                 errors.add("flag", "must be a barring flag name such as bar_international (bar_ then lower case, digits, '_')")
@@ -283,7 +285,7 @@ class SubscriberDesk:
         principal.require(Permission.SUBSCRIBER_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            sub = self._load(uow, principal, subscriber_id)
+            sub = self._load(uow, principal, subscriber_id, for_update=True)
             errors = ErrorList()
             if amount_micros is not None:
                 if amount_micros < 0:

@@ -23,6 +23,7 @@ from engine.identity import (
     split_bearer,
 )
 from engine.paging import Page
+from engine.text import NO_CONTROLS, has_controls
 from engine.ports import UnitOfWork, UnitOfWorkFactory
 from engine.model import TenantKind, TenantStatus
 
@@ -141,6 +142,9 @@ class TokenDesk:
         errors = ErrorList()
         if not subject.strip() or len(subject) > 200:
             errors.add("subject", "must be 1-200 characters naming the person or service")
+        elif has_controls(subject):
+            # the subject is written into every access-log line of the token's calls: a newline would forge lines
+            errors.add("subject", NO_CONTROLS)
         if role is None:
             errors.add("role", "must be one of OPERATOR_ADMIN, MVNO_ADMIN, CSR, PRODUCT_MANAGER, AUDITOR, SECURITY_OFFICER")
         if ttl_seconds < 0 or ttl_seconds > MAX_TTL_SECONDS:
@@ -238,7 +242,11 @@ class TokenDesk:
             _check_second_officer(principal, token, verb)
             decided = replace(token, approval=decision, decided_by=principal.subject, decided_by_token=principal.token_id,
                               decide_time=now, approval_hash=approval_hash)
-            uow.tokens.update(decided)
+            if not uow.tokens.decide(decided):
+                # another officer decided, or the issuer withdrew (revoked) the request, since it was read: their call
+                # stands and this one changes nothing (nor is it audited)
+                raise FailedPrecondition("TOKEN_NOT_PENDING", f"token {token_id} was decided or revoked by a concurrent call; "
+                                         "read it again", token_id)
             document = {**_token_audit(decided), "issued_by": token.issued_by, "issued_by_token": token.issued_by_token,
                         "decided_by": principal.subject, "decided_by_token": principal.token_id}
             if reason:
@@ -256,7 +264,8 @@ class TokenDesk:
         with self._uow() as uow:
             token = _unrevoked_token(uow, principal, token_id)
             revoked = replace(token, revoke_time=now)
-            uow.tokens.update(revoked)
+            if not uow.tokens.revoke(token_id, now):
+                raise FailedPrecondition("TOKEN_REVOKED", f"token {token_id} is already revoked", token_id)
             uow.audit.append(audit.entry(principal, now, "token.revoke", "token", token_id, _token_audit(token), _token_audit(revoked), token.tenant_id))
             uow.commit()
         self.cache.forget_token(token_id)

@@ -21,6 +21,7 @@ from typing import Any
 from clients import cli
 from clients.commands import tokens as tokens_commands
 from engine.settings import load_settings
+from engine.text import one_line
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -44,13 +45,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem:
         print(busy.format(problem), file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     try:
         serve(settings)
     except OSError as exc:  # taken between the check and the start
         print(busy.format(exc), file=sys.stderr)
         return 2
     return 0
+
+
+class OneLineFormatter(logging.Formatter):
+    """Each message on one line: control characters and line separators a caller's text carries (an id, a subject) are
+    escaped, so no request can write a line of its own into the server log.  A traceback still follows on its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
 
 
 def _cannot_bind(address: str) -> str:

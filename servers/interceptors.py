@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from engine.cancellation import CallScope, scope
 from engine.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from engine.identity import Principal
+from engine.text import one_line
 from engine.tokens import TokenDesk
 from servers.context import reset_principal, set_principal
 from servers.convert import Wired, text_violations
@@ -85,7 +86,8 @@ class _Call:
     def done(self) -> None:
         # the status the call ended with here: OK means the work ran to its end, even for a client that left meanwhile
         gone = " (the client had gone)" if self.code == "OK" and self.scope.cancelled else ""
-        who = f"{self.principal.tenant_id}/{self.principal.subject}" if self.principal is not None else "-"
+        # the subject escaped: a token's subject stored before control characters were refused stays on one line
+        who = one_line(f"{self.principal.tenant_id}/{self.principal.subject}") if self.principal is not None else "-"
         log.info("%s by %s: %s%s in %.1f ms", self.method, who, self.code, gone, (time.perf_counter() - self.started) * 1e3)
         if self.health is not None:   # last: a drain waiting for this call may end the process right after
             self.health.calls.remove(self.scope)

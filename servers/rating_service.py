@@ -138,11 +138,13 @@ def alert_pb(a: CreditAlertRecord) -> pb.CreditAlert:
 
 
 class RatingServicer(rpc.RatingServiceServicer):
-    def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser, group_max: int = 20_000) -> None:
+    def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser, group_max: int = 20_000,
+                 ahead_bytes: int = 2 * 16 * 1024 * 1024) -> None:
         self.desk = desk
         self.authoriser = authoriser
         check_range("rating_group_max_cdrs", group_max)
         self.group_max = group_max   # RateCdrs: the most CDRs of messages rated and stored as one chunk (_replies)
+        self.ahead_bytes = ahead_bytes   # RateCdrs: the most bytes of messages read ahead of the one rated (_replies)
 
     def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
         """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
@@ -210,8 +212,9 @@ def _replies(servicer: RatingServicer, stream: RatingStream, request_iterator: I
     of the reading) closes the group before it: that group is stored and answered first, then the error is raised."""
     bound = servicer.group_max
     # read ahead: up to two groups' CDRs (the one being rated and the next), so that a writer slower than the client
-    # finds a group's messages waiting when it is done
-    ahead = ReadAhead(request_iterator, "rating-requests", 2 * bound, _cdr_count)
+    # finds a group's messages waiting when it is done, and no more than ahead_bytes of messages (CDRs with large
+    # attributes would otherwise hold gigabytes for one stream)
+    ahead = ReadAhead(request_iterator, "rating-requests", 2 * bound, _cdr_count, size=_wire_bytes, size_limit=servicer.ahead_bytes)
     waiting: _Group | None = None   # the group rated before, its replies not sent yet
     groups = messages = 0
     pending: Any = NOT_YET          # read and not in a group yet: a _Message, END, or a _Refused to raise in its turn
@@ -354,6 +357,11 @@ def _cdr_count(item: Any) -> int:
     return max(1, len((item.message if isinstance(item, Wired) else item).cdrs))
 
 
+def _wire_bytes(item: Any) -> int:
+    """How large a message read ahead is: the bytes it came in (ReadAhead's second bound)."""
+    return max(1, len(item.data) if isinstance(item, Wired) else item.ByteSize())
+
+
 def call_request_from(request: pb.AuthorizeCallRequest) -> CallRequest:
     errors = ErrorList()
     service = cdr_service(request.service, "service", errors) if request.service else Service.VOICE
@@ -398,7 +406,7 @@ def _as_is(data: bytes) -> bytes:
 
 
 def register(server: grpc.Server, root: Root) -> str:
-    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs)
+    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs, 2 * root.settings.max_message_bytes)
     taken = _Handlers()
     rpc.add_RatingServiceServicer_to_server(servicer, taken)
     # RateCdrs reads each request with its bytes (read again by the C reader and the interceptor's NUL check) and answers

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence, overload
 
 import psycopg
-from sqlalchemy import any_, bindparam, select
+from sqlalchemy import any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
@@ -140,17 +140,21 @@ class TokenRepo:
         )
         _flush(self.s, "token", token.token_id)
 
-    def update(self, token: ApiToken) -> None:
-        row = self.s.get(ApiTokenRow, token.token_id)
-        assert row is not None
-        row.revoke_time = token.revoke_time
-        row.expire_time = token.expire_time
-        row.approval = token.approval.value
-        row.decided_by = token.decided_by
-        row.decided_by_token = token.decided_by_token
-        row.decide_time = token.decide_time
-        row.approval_hash = token.approval_hash
-        self.s.flush()
+    def decide(self, token: ApiToken) -> bool:
+        """One conditional statement, so two concurrent calls cannot both take effect: of an approval and a rejection
+        (or a revocation) racing, one changes the row and the other finds it no longer pending and changes nothing."""
+        q = (update(ApiTokenRow)
+             .where(col(ApiTokenRow.token_id) == token.token_id, col(ApiTokenRow.approval) == TokenApproval.PENDING.value,
+                    col(ApiTokenRow.revoke_time).is_(None))
+             .values(approval=token.approval.value, decided_by=token.decided_by, decided_by_token=token.decided_by_token,
+                     decide_time=token.decide_time, approval_hash=token.approval_hash)
+             .execution_options(synchronize_session=False))
+        return _changed(self.s.execute(q))
+
+    def revoke(self, token_id: str, when: datetime) -> bool:
+        q = (update(ApiTokenRow).where(col(ApiTokenRow.token_id) == token_id, col(ApiTokenRow.revoke_time).is_(None))
+             .values(revoke_time=when).execution_options(synchronize_session=False))
+        return _changed(self.s.execute(q))
 
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
         q = select(ApiTokenRow).order_by(ApiTokenRow.token_id).limit(limit)
@@ -192,8 +196,11 @@ class SubscriberRepo:
             credit_currency=s.credit_currency,
         )
 
-    def get(self, subscriber_id: str) -> Subscriber | None:
-        row = self.s.get(SubscriberRow, subscriber_id)
+    def get(self, subscriber_id: str, for_update: bool = False) -> Subscriber | None:
+        # for_update: the row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's writer holds the whole database
+        # from BEGIN IMMEDIATE) until the unit ends, so the whole-row write of update() cannot undo a concurrent
+        # change read before it (a bar lost, a deactivation undone); a second writer waits and reads the row it left
+        row = self.s.get(SubscriberRow, subscriber_id, with_for_update=for_update or None, populate_existing=for_update)
         return self._to_domain(row) if row else None
 
     def _live_by(self, column: Any, value: str) -> Subscriber | None:
@@ -286,6 +293,11 @@ class AuditRepo:
             )
             for r in self.s.scalars(q)
         ]
+
+
+def _changed(result: Any) -> bool:
+    """Whether a conditional UPDATE of one row found its row in the expected state."""
+    return bool(result.rowcount)
 
 
 def _flush(session: Session, kind: str, name: str, message: str | None = None) -> None:

@@ -324,8 +324,11 @@ class SqlVoucherRepository(VoucherRepository):
         return [_batch(r) for r in self.s.execute(q)]
 
     # --- vouchers --------------------------------------------------------
-    def get_voucher(self, serial: int) -> Voucher | None:
-        row = self.s.execute(select(vouchers).where(vouchers.c.serial == serial)).first()
+    def get_voucher(self, serial: int, for_update: bool = False) -> Voucher | None:
+        q = select(vouchers).where(vouchers.c.serial == serial)
+        # for_update (an amendment): two concurrent amendments each write the fields they read, so the second waits for
+        # the first and reads what it left instead of writing back the fields the first changed
+        row = self.s.execute(q.with_for_update() if for_update else q).first()
         return _voucher(row) if row else None
 
     def find_by_lookup_hash(self, hashes: Sequence[bytes]) -> Voucher | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from engine.errors import AlreadyExists
-from engine.identity import ApiToken
+from engine.identity import ApiToken, TokenApproval
 from engine.model import AuditEntry, Subscriber, SubscriberFilter, SubscriberStatus, Tenant, TenantStatus
 from engine.ports import AuditFilter
 
@@ -54,12 +55,21 @@ class _Tokens:
             raise AlreadyExists("token", t.token_id)
         self.d.tokens[t.token_id] = t
 
-    def update(self, t: ApiToken) -> None:
-        # like store.repositories.TokenRepo: only the expiry, the revocation and the approval decision of a token change
+    def decide(self, t: ApiToken) -> bool:
+        # like store.repositories.TokenRepo: only a pending, unrevoked token takes a decision
         old = self.d.tokens[t.token_id]
-        self.d.tokens[t.token_id] = replace(old, expire_time=t.expire_time, revoke_time=t.revoke_time, approval=t.approval,
-                                            decided_by=t.decided_by, decided_by_token=t.decided_by_token,
+        if old.approval is not TokenApproval.PENDING or old.revoke_time is not None:
+            return False
+        self.d.tokens[t.token_id] = replace(old, approval=t.approval, decided_by=t.decided_by, decided_by_token=t.decided_by_token,
                                             decide_time=t.decide_time, approval_hash=t.approval_hash)
+        return True
+
+    def revoke(self, token_id: str, when: datetime) -> bool:
+        old = self.d.tokens[token_id]
+        if old.revoke_time is not None:
+            return False
+        self.d.tokens[token_id] = replace(old, revoke_time=when)
+        return True
 
     def list(self, tenant_ids: set[str] | None, include_revoked: bool, after: str | None, limit: int) -> list[ApiToken]:
         items = sorted(self.d.tokens.values(), key=lambda t: t.token_id)
@@ -71,7 +81,7 @@ class _Subscribers:
     def __init__(self, d: _Data) -> None:
         self.d = d
 
-    def get(self, subscriber_id: str) -> Subscriber | None:
+    def get(self, subscriber_id: str, for_update: bool = False) -> Subscriber | None:
         return self.d.subscribers.get(subscriber_id)
 
     def _live(self, attr: str, value: str) -> Subscriber | None:

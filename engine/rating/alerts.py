@@ -86,7 +86,7 @@ def fire_credit_alerts(uow: Any, alerts: CreditAlerts, subscriber: Any, plan_id:
             if flag:
                 flags.add(flag)
     if flags:
-        current = uow.subscribers.get(subscriber.subscriber_id)
+        current = uow.subscribers.get(subscriber.subscriber_id, for_update=True)
         if current is not None and not flags <= set(current.barring_flags):
             updated = replace(current, barring_flags=tuple(sorted(set(current.barring_flags) | flags)), update_time=now)
             uow.subscribers.update(updated)

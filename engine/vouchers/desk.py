@@ -300,7 +300,7 @@ class VoucherDesk:
                                    f"not its owner or dealer: that needs {Permission.VOUCHER_ADMIN.value}")
         now = self._clock.now()
         with self._uow() as uow:
-            voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
+            voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial, for_update=True), serial)
             errors = ErrorList()
             changes: dict[str, object] = {}
             if amendment.expires_at is not None:

@@ -86,7 +86,8 @@ class VoucherRepository(ABC):
 
     # --- vouchers --------------------------------------------------------
     @abstractmethod
-    def get_voucher(self, serial: int) -> Voucher | None: ...
+    def get_voucher(self, serial: int, for_update: bool = False) -> Voucher | None:
+        """``for_update``: read to be written back (an amendment), locked until the unit ends."""
 
     @abstractmethod
     def find_by_lookup_hash(self, hashes: Sequence[bytes]) -> Voucher | None:

@@ -64,15 +64,23 @@ def scenario(uow: UnitOfWorkFactory) -> list[tuple[str, Any]]:
     step("add t2", write(lambda u: u.tokens.add(token("tok_2", "mvno-alpha", privileges=frozenset({"voucher.reveal_pin", "a.b"})))))
     step("add t3", write(lambda u: u.tokens.add(token("tok_3", "mvno-beta"))))
     step("add t2 again", write(lambda u: u.tokens.add(token("tok_2", "mvno-alpha"))))
-    step("revoke t3", write(lambda u: u.tokens.update(replace(token("tok_3", "mvno-beta"), revoke_time=T0 + timedelta(hours=2)))))
-    step("shorten t1", write(lambda u: u.tokens.update(replace(token("tok_1", "mno", role=Role.OPERATOR_ADMIN),
-                                                               expire_time=T0 + timedelta(days=1)))))
+    step("revoke t3", write(lambda u: u.tokens.revoke("tok_3", T0 + timedelta(hours=2))))
+    step("revoke t3 again", write(lambda u: u.tokens.revoke("tok_3", T0 + timedelta(hours=4))))   # False: the first time stays
     # dual control (0003_token_approval): a pending token stored with its issuer, then decided; the issuer never changes
     step("add t4 pending", write(lambda u: u.tokens.add(token("tok_4", "mno", approval=TokenApproval.PENDING, issued_by="alice",
                                                               issued_by_token="tok_1", approval_expire_time=T0 + timedelta(days=1)))))
-    step("approve t4", write(lambda u: u.tokens.update(replace(
+    step("approve t4", write(lambda u: u.tokens.decide(replace(
         token("tok_4", "mno", issued_by="mallory"), approval=TokenApproval.APPROVED, decided_by="bob", decided_by_token="tok_9",
         decide_time=T0 + timedelta(hours=3), approval_hash="b" * 64))))
+    # decided once: a second decision (a concurrent rejection) changes nothing and says so
+    step("reject t4 after", write(lambda u: u.tokens.decide(replace(token("tok_4", "mno"), approval=TokenApproval.REJECTED,
+                                                                    decided_by="carol", decide_time=T0 + timedelta(hours=4)))))
+    step("add t5 pending", write(lambda u: u.tokens.add(token("tok_5", "mno", approval=TokenApproval.PENDING, issued_by="alice",
+                                                              approval_expire_time=T0 + timedelta(days=1)))))
+    step("revoke t5", write(lambda u: u.tokens.revoke("tok_5", T0 + timedelta(hours=1))))
+    step("approve t5 after", write(lambda u: u.tokens.decide(replace(token("tok_5", "mno"), approval=TokenApproval.APPROVED,
+                                                                     decided_by="bob", decide_time=T0 + timedelta(hours=3)))))
+    step("get t5", read(lambda u: u.tokens.get("tok_5")))
     step("get t4", read(lambda u: u.tokens.get("tok_4")))
     step("get t2", read(lambda u: u.tokens.get("tok_2")))
     step("get none", read(lambda u: u.tokens.get("tok_9")))

@@ -45,7 +45,7 @@ class EveryMessageFirst(ReadAhead):
     """The read-ahead of RateCdrs, its first message given only once the stream is read to its end (or to an error of
     the reading), with no bound on what waits: every later message is there when the first is rated."""
 
-    def __init__(self, items: Any, name: str = "read-ahead", limit: int = 1, weight: Any = None) -> None:
+    def __init__(self, items: Any, name: str = "read-ahead", limit: int = 1, weight: Any = None, **_: Any) -> None:
         super().__init__(items, name, 10**9, weight)
         self._first = True
 

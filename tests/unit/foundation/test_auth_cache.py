@@ -76,7 +76,7 @@ def test_revocation_here_applies_at_once_and_elsewhere_within_the_freshness(worl
     other, bearer2 = tokens.issue(None, "csr2", "mvno-a", Role.CSR)
     tokens.authenticate(bearer2)
     with store() as uow:
-        uow.tokens.update(replace(other, revoke_time=clock.now()))
+        uow.tokens.revoke(other.token_id, clock.now())
         uow.commit()
     tokens.authenticate(bearer2)   # still fresh here
     clock.advance(seconds=5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -73,3 +73,49 @@ def test_with_a_weight_items_are_read_on_while_those_waiting_weigh_at_most_the_l
     assert ahead.next() is END
     one = ReadAhead(iter([[0] * 20, [0]]), limit=9, weight=len)   # one item is let in however heavy
     assert len(one.next()) == 20 and len(one.next()) == 1
+
+
+class Watched(ReadAhead):
+    """A seam: ``blocked`` is set when the reading thread waits for room (what it has pulled is in ``pulled``)."""
+
+    def __init__(self, sizes: list[int], **kw: Any) -> None:
+        self.pulled: list[int] = []
+        self.blocked = threading.Event()
+
+        def items() -> Iterator[bytes]:
+            for size in sizes:
+                self.pulled.append(size)
+                yield b"x" * size
+
+        super().__init__(items(), **kw)
+
+    def _full(self, weight: int, size: int) -> bool:
+        full = super()._full(weight, size)
+        if full:
+            self.blocked.set()
+        return full
+
+
+def test_with_a_size_bound_reading_stops_once_the_sizes_waiting_would_pass_it() -> None:
+    # a count bound far away (100 items), a size bound of 10 bytes: 4 + 3 + 2 wait, the item of 5 is pulled and waits
+    ahead = Watched([4, 3, 2, 5, 1, 9], limit=100, weight=lambda _: 1, size=len, size_limit=10)
+    assert ahead.blocked.wait(30)
+    assert ahead.pulled == [4, 3, 2, 5]   # read no further than the one that waits for room
+    assert [len(ahead.ready()) for _ in range(3)] == [4, 3, 2]
+    assert [len(ahead.next()) for _ in range(3)] == [5, 1, 9]   # one item is always let in, however large
+    assert ahead.next() is END
+
+
+def test_the_count_bound_still_applies_with_a_size_bound() -> None:
+    # whichever bound is reached first stops the reading: here the count (2 items), the sizes far below their bound
+    ahead = Watched([1, 1, 1, 1], limit=2, weight=lambda _: 1, size=len, size_limit=1000)
+    assert ahead.blocked.wait(30)
+    assert ahead.pulled == [1, 1, 1]
+    assert [len(i) for i in ahead] == [1, 1, 1, 1]
+
+
+def test_a_size_needs_its_bound() -> None:
+    with pytest.raises(ValueError):
+        ReadAhead(iter([b""]), size=len)
+    with pytest.raises(ValueError):
+        ReadAhead(iter([b""]), size_limit=10)

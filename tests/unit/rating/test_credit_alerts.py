@@ -33,7 +33,7 @@ class _Subs:
     def __init__(self, sub: Subscriber) -> None:
         self.by_id = {sub.subscriber_id: sub}
 
-    def get(self, subscriber_id: str) -> Subscriber | None:
+    def get(self, subscriber_id: str, for_update: bool = False) -> Subscriber | None:
         return self.by_id.get(subscriber_id)
 
     def update(self, s: Subscriber) -> None:

@@ -116,7 +116,7 @@ class FakeVoucherRepository(VoucherRepository):
         return sorted((b for b in self.s.batches.values() if b.master_key_version < version and b.wrapped_data_key is not None),
                       key=lambda b: b.batch_id)[:limit]
 
-    def get_voucher(self, serial: int) -> Voucher | None:
+    def get_voucher(self, serial: int, for_update: bool = False) -> Voucher | None:
         return self.s.vouchers.get(serial)
 
     def find_by_lookup_hash(self, hashes: Sequence[bytes]) -> Voucher | None:
