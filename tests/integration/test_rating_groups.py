@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -311,6 +312,7 @@ def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(s
     stored_clean = state(stack.root, set(msisdns))
     _wipe_rating(stack.root, set(msisdns))
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    dead = threading.Event()
     child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200", MID_MONTH.isoformat()], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -318,14 +320,22 @@ def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(s
         port = int(child.stdout.readline())
         killed = WireClient(f"127.0.0.1:{port}", stack.token("mno"))
         target, got = rng.randint(1, 15), []
+
+        def sent_then_held() -> Iterator[Any]:
+            # the stream stays open until the kill: the call cannot end well even when every reply came before it
+            yield from messages
+            dead.wait(120)
+
         with pytest.raises(grpc.RpcError):
-            for reply in killed.stub(rrpc.RatingServiceStub).RateCdrs(iter(messages)):
+            for reply in killed.stub(rrpc.RatingServiceStub).RateCdrs(sent_then_held()):
                 got.append(reply)
                 if len(got) == target:
                     os.kill(child.pid, signal.SIGKILL)   # the groups after it being rated or written
+                    dead.set()
         killed.close()
         assert got == clean[:len(got)] and len(got) >= target
     finally:
+        dead.set()
         child.kill()
         child.wait(timeout=60)
         child.stdout.close()   # type: ignore[union-attr]
