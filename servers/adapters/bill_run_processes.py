@@ -47,7 +47,9 @@ class BillRunProcesses:
         self.factory = factory
         self.size = max(1, size)
         self._context = multiprocessing.get_context("spawn")
-        self._ready = self._context.Semaphore(0)    # released once by each worker when it has built its runner
+        # released once by each worker when it has built its runner; made with the first pool (a semaphore of a spawn
+        # context starts multiprocessing's resource tracker process: not for a root that never runs bills in processes)
+        self._ready: Any = None
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -59,6 +61,8 @@ class BillRunProcesses:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                if self._ready is None:
+                    self._ready = self._context.Semaphore(0)
                 self._pool = ProcessPoolExecutor(self.size, mp_context=self._context, initializer=_start_worker,
                                                  initargs=(self.factory, os.getpid(), self._ready))
             return self._pool
