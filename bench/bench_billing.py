@@ -30,7 +30,7 @@ per-CDR key of frozen CDRs cost (before billing_0008).
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
   take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
   transaction per batch; the
-  batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL), started
+  batches in ``--workers`` worker processes (``BillRunner.batch_workers``, as the server runs them on PostgreSQL), started
   before the run and kept (``BillRunner.warm_workers``, what the server does as it starts): their start-up (imports,
   runner, plan set compiled) is reported apart, not in the run's time.
 * **validation** (reported apart) -- per invoice, of a sample of the issued documents: lxml against the OASIS
@@ -306,19 +306,21 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: 
     desk.runs.batch_size = batch
     desk.runs.workers = workers
     if in_process:
-        desk.runs.worker = None
+        desk.runs.batch_workers = None
     elif profile:
         from functools import partial
 
+        from servers.adapters.bill_run_processes import BillRunProcesses
+
         Path(profile).mkdir(parents=True, exist_ok=True)
-        desk.runs.worker = partial(_profiled_worker, desk.runs.worker, profile)
+        desk.runs.batch_workers = BillRunProcesses(partial(_profiled_worker, desk.runs.batch_workers.factory, profile), workers)
     desk.runs.process_min_accounts = 0   # worker processes whatever the size (started below, as the server starts them)
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
     started = 0.0
     if not in_process:
-        # the worker processes start as the server starts (servers.billing_service.start_scheduler), not in a run:
+        # the worker processes start as the server starts (servers.app.start_scheduler), not in a run:
         # started here, before the run, and their start-up reported apart
         k0, s0 = workers_cpu(), time.perf_counter()
         assert desk.runs.warm_workers(wait=True), "the worker processes did not start"
@@ -426,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="rb-bench-billing-"))
     try:
         upgrade(url)
-        settings = Settings(home=home, database_url=url)
+        settings = Settings(home=home, database_url=url, billing_workers=args.workers)   # as many worker processes
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "

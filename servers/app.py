@@ -2,8 +2,9 @@
 
 ``create_server`` is the server factory (returns ``(server, port)``); ``serve``
 runs it until SIGTERM/SIGINT, then drains (``graceful_stop``: health NOT_SERVING, the
-grace period, then whatever still runs is cancelled) and exits.  What the servicers are
-given is built in ``servers/root.py``.
+grace period, then whatever still runs is cancelled) and exits; ``start_scheduler`` starts
+billing's background work beside it (the bill runs' worker processes, the scheduler's
+rounds).  What the servicers are given is built in ``servers/root.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from engine.billing.desk import BillingDesk
 from engine.settings import Settings
 from servers import (
     audit_service,
@@ -40,6 +42,7 @@ from servers.interceptors import AuthAndErrorsInterceptor
 from servers.root import Root, build_root
 
 log = logging.getLogger("rulebill.server")
+billing_log = logging.getLogger("rulebill.billing.server")
 CANCEL_WAIT_SECONDS = 2.0   # after the grace period: how long cancelled calls get to unwind before the process goes
 
 # Each registrar adds one service (its servicer, given the desks it needs from the root) and returns its full name.
@@ -143,12 +146,36 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
+def start_scheduler(root: Root) -> threading.Event | None:
+    """Billing's background work as the server starts: the bill runs' worker processes started (PostgreSQL: each
+    imports, builds its runner and compiles the plan sets now, not in the first large run;
+    servers/adapters/bill_run_processes.py), and, when ``billing_scheduler_seconds`` is set, a daemon thread running
+    the billing scheduler's rounds until the returned event is set (``serve`` sets it on shutdown)."""
+    root.billing.runs.warm_workers()
+    every = float(root.settings.billing_scheduler_seconds or 0)
+    if every <= 0:
+        return None
+    stop = threading.Event()
+    threading.Thread(target=_billing_scheduler, args=(root.billing, every, stop), name="billing-scheduler", daemon=True).start()
+    return stop
+
+
+def _billing_scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            for run in desk.scheduler_tick():
+                billing_log.info("scheduled bill run %s for %s: %d issued, %d empty, %d failed", run.run_id, run.tenant_id, run.issued,
+                                 run.empty, run.failed)
+        except Exception:  # noqa: BLE001 - the scheduler must outlive one bad round; the next round retries
+            billing_log.exception("scheduled bill run failed")
+
+
 def serve(settings: Settings) -> None:
     root = build_root(settings)
     server, port = create_server(root)
     log.info("start-up heap: %d objects set aside from the collector's full collections", freeze_startup_heap())
     server.start()
-    scheduler = billing_service.start_scheduler(root)
+    scheduler = start_scheduler(root)
     log.info("Rulebill serving gRPC on %s (port %d)", settings.listen_address, port)
     signalled = threading.Event()
 

@@ -1,10 +1,9 @@
 """BillingService: proto <-> domain only; the use cases live in engine.billing (``BillingDesk``, built in
-``servers/root.py``).  ``start_scheduler`` runs the billing scheduler beside a serving server."""
+``servers/root.py``).  Billing's background work (the scheduler, the bill runs' worker processes) is started by
+``servers.app.start_scheduler``."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import date
 from typing import Any, Iterator
 
@@ -39,7 +38,6 @@ from servers.context import current_principal
 from servers.convert import EnumMap, day_problem, money, optional_ts, service_name, ts
 from servers.root import Root
 
-log = logging.getLogger("rulebill.billing.server")
 
 DELIVERY = EnumMap(pb.Delivery, "DELIVERY_", Delivery)
 ACCOUNT_STATUS = EnumMap(pb.AccountStatus, "ACCOUNT_STATUS_", AccountStatus)
@@ -333,33 +331,9 @@ class BillingServicer(rpc.BillingServiceServicer):
         return pb.WriteOffInvoiceResponse(invoice=invoice_pb(inv))
 
 
-def _scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
-    while not stop.wait(every):
-        try:
-            for run in desk.scheduler_tick():
-                log.info("scheduled bill run %s for %s: %d issued, %d empty, %d failed", run.run_id, run.tenant_id, run.issued, run.empty,
-                         run.failed)
-        except Exception:  # noqa: BLE001 - the scheduler must outlive one bad round; the next round retries
-            log.exception("scheduled bill run failed")
-
-
-def start_scheduler(root: Root) -> threading.Event | None:
-    """Billing's background work as the server starts: the bill runs' worker processes started (PostgreSQL: each
-    imports, builds its runner and compiles the plan sets now, not in the first large run; engine.billing.workers),
-    and, when ``billing_scheduler_seconds`` is set, a daemon thread running the billing scheduler's rounds until the
-    returned event is set (``serve`` sets it on shutdown)."""
-    root.billing.runs.warm_workers()
-    every = float(root.settings.billing_scheduler_seconds or 0)
-    if every <= 0:
-        return None
-    stop = threading.Event()
-    threading.Thread(target=_scheduler, args=(root.billing, every, stop), name="billing-scheduler", daemon=True).start()
-    return stop
-
-
 def register(server: grpc.Server, root: Root) -> str:
     rpc.add_BillingServiceServicer_to_server(BillingServicer(root.billing), server)
     return service_name(pb, "BillingService")
 
 
-__all__ = ["BillingServicer", "register", "start_scheduler"]
+__all__ = ["BillingServicer", "register"]

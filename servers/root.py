@@ -52,6 +52,7 @@ from engine.vouchers.rules import VoucherRulesMissing, load_voucher_rules
 from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
 from store.billing import SqlBillingUnitOfWork, SqlBillingUnitOfWorkFactory
+from servers.adapters.bill_run_processes import BillRunProcesses
 from servers.adapters.gpg import DistributionSealing, SigningKeyError, create_signing_key
 from servers.adapters.keyring_file import generate_keyring, key_file_provider
 from servers.health import ServerHealth
@@ -105,7 +106,7 @@ class Root:
         # as tests and embedders do) must not keep asking a database that may be gone
         if self.health is not None:
             self.health.stop()
-        self.billing.runs.close()   # the bill runs' worker processes, kept from their first run
+        self.billing.runs.close()   # the bill runs' worker processes (built in _billing), kept from their first run
         self.db.dispose()
         if self.uow.read_engine is not None:
             self.uow.read_engine.dispose()
@@ -183,7 +184,7 @@ def _parent_of(uow: SqlUnitOfWorkFactory) -> Callable[[str], str]:
 
 
 def bill_run_worker(settings: Settings) -> BillRunner:
-    """What a bill run's worker process runs batches with (``BillRunner.worker``): a runner on its own database
+    """What a bill run's worker process runs batches with (``servers.adapters.bill_run_processes``): a runner on its own database
     engine, plan sets and billing profiles read as the server reads them; the time of each batch comes with it."""
     db = make_engine(settings.effective_database_url)
     uow = SqlUnitOfWorkFactory(db, None)
@@ -211,12 +212,13 @@ def _billing(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, plans:
     from servers.billing_mail import mailer_from
     from servers.billing_pdf import printer
 
-    desk = BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
-                             printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url))
-    if uow.engine.dialect.name == "postgresql":
-        # large runs' batches in worker processes, each on its own connection (SQLite has one writer at a time)
-        desk.runs.worker = partial(bill_run_worker, settings)
-    return desk
+    # on PostgreSQL large runs' batches go to worker processes, each on its own connection (SQLite has one writer at a
+    # time); they start with the first such run or as the server starts (servers.app.start_scheduler)
+    processes = (BillRunProcesses(partial(bill_run_worker, settings), settings.billing_workers)
+                 if uow.engine.dialect.name == "postgresql" else None)
+    return BillingDesk.build(SqlBillingUnitOfWorkFactory(uow), clock, profiles, PlanSetCatalogues(plans.compiled_at, parent_of),
+                             printer(), workers=settings.billing_workers, mailer=mailer_from(settings.billing_mail_url),
+                             batch_workers=processes)
 
 
 def _stored_cdrs(db: Engine) -> StoredCdrs:

@@ -11,7 +11,7 @@ from engine.billing.addons import AddOnDesk
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.delivery import BillMailer, Mailer
 from engine.billing.invoices import InvoiceDesk, Printer
-from engine.billing.ports import BillingUnitOfWorkFactory, BillRun
+from engine.billing.ports import BatchWorkers, BillingUnitOfWorkFactory, BillRun
 from engine.billing.profile import BillingProfile
 from engine.billing.runs import DEFAULT_WORKERS, BillRunner, CatalogueSource
 from engine.clock import Clock
@@ -33,12 +33,13 @@ class BillingDesk:
     @classmethod
     def build(cls, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile], catalogues: CatalogueSource,
               printer: Printer | None = None, batch_size: int = 200, workers: int = DEFAULT_WORKERS,
-              mailer: Mailer | None = None) -> "BillingDesk":
+              mailer: Mailer | None = None, batch_workers: BatchWorkers | None = None) -> "BillingDesk":
         def discount_known(tenant: str, discount_id: str) -> bool:
             catalogue: BillingCatalogue | None = catalogues(tenant, clock.now())
             return catalogue is not None and catalogue.discount(discount_id) is not None
 
-        return cls(AccountDesk(uow, clock, profiles, discount_known), BillRunner(uow, clock, profiles, catalogues, batch_size, workers),
+        return cls(AccountDesk(uow, clock, profiles, discount_known),
+                   BillRunner(uow, clock, profiles, catalogues, batch_size, workers, batch_workers),
                    InvoiceDesk(uow, clock, profiles, catalogues, printer), uow, clock, BillMailer(uow, clock, profiles, printer),
                    AddOnDesk(uow, clock, profiles, catalogues), mailer)
 

@@ -4,10 +4,14 @@ One unit of work is one transaction.  The bill run reads a batch of accounts
 in a read-only unit, computes their bills without I/O, and writes them in
 one unit that also claims the accounts' periods and takes the invoice
 numbers: a crash leaves all of the batch or none of it.
+
+And what a bill run needs from workers outside its process (``BatchWorkers``;
+``servers/adapters/bill_run_processes.py`` implements it with worker processes).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -212,3 +216,22 @@ class OutboxEntry:
 
 class BillingUnitOfWorkFactory(Protocol):
     def __call__(self, read_only: bool = False) -> BillingUnitOfWork: ...
+
+
+class BatchWorkers(Protocol):
+    """Workers outside the bill run's own process that do its batches, each with a runner of its own on its own database
+    connection, kept from one run to the next (``servers/adapters/bill_run_processes.py``: worker processes, given by
+    the composition root on PostgreSQL).
+
+    ``submit`` does ``BillRunner._batch(run, jobs, request, now)`` in a worker; its future gives the batch's tally or
+    its error as itself.  A batch whose worker died (killed, out of memory) fails with
+    ``concurrent.futures.BrokenExecutor``, and so do the others in flight then; sent again, they go to new workers."""
+
+    @property
+    def size(self) -> int: ...       # how many workers (BillRunner keeps two batches in flight for each)
+    @property
+    def started(self) -> bool: ...   # whether they are started (by ``warm`` or a batch), not closed since
+
+    def submit(self, run: BillRun, jobs: list[Any], request: Any, now: datetime) -> Future[Any]: ...
+    def warm(self, wait: bool = False) -> bool: ...   # start them all now; ``wait``: until each is ready (False: not in time)
+    def close(self) -> None: ...

@@ -20,8 +20,8 @@ is that of one clean run.  A batch that loses a claim to a concurrent run is
 read again and redone without the accounts already billed.
 
 Batches of one run go in parallel (``workers``, each on its own database
-connection): in worker processes for large runs when the composition root
-gives a ``worker`` factory (PostgreSQL), else in threads.  A batch reads each
+connection): in workers outside this process for large runs when the composition
+root gives ``batch_workers`` (PostgreSQL: worker processes), else in threads.  A batch reads each
 number's CDRs as one usage block (``engine.billing.usage_blocks``) where that
 gives the same bill, so nothing in Python runs once per CDR (but merging the
 rows of an account with several numbers).  Each batch
@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, BrokenExecutor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterator, Mapping, Sequence
@@ -63,6 +61,7 @@ from engine.billing.model import (
     SubscriberService,
 )
 from engine.billing.ports import (
+    BatchWorkers,
     BillingUnitOfWork,
     BillingUnitOfWorkFactory,
     BillRun,
@@ -79,7 +78,6 @@ from engine.billing.timeline import final_bill_period, interim_period, next_due_
 from engine.billing.ubl import Document, render_ubl, render_ubl_parts
 from engine.billing.usage_blocks import Fit, UsageBlock, block_fit
 from engine.clock import Clock
-from engine.billing.workers import WorkerFactory, WorkerPool, worker_batch
 from engine.errors import AlreadyExists, ErrorList, FailedPrecondition, InvalidArgument, NotFound
 from engine.identity import SYSTEM, Permission, Principal
 
@@ -94,7 +92,7 @@ MAX_BATCH_RETRIES = 3
 
 CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 # a run this large goes to worker processes even when none is started yet (each costs ~1.2 s of CPU to start: imports,
-# runner, plan set); once started (the server starts them as it starts: servers.billing_service.start_scheduler) they
+# runner, plan set); once started (the server starts them as it starts: servers.app.start_scheduler) they
 # take every run of two batches or more, which threads of this process would share one core for
 PROCESS_MIN_ACCOUNTS = 5_000
 
@@ -154,46 +152,22 @@ class BillRunner:
 
     def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, profiles: Mapping[str, BillingProfile],
                  catalogues: CatalogueSource, batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS,
-                 worker: WorkerFactory | None = None) -> None:
+                 batch_workers: BatchWorkers | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self.profiles = profiles
         self._catalogues = catalogues
         self.batch_size = batch_size
         self.workers = max(1, workers)   # batches of one run in parallel, each on its own connection
-        self.worker = worker             # set: the batches of large runs go to worker processes
+        # set: the batches of large runs go to these workers outside this process, kept from one run to the next
+        self.batch_workers = batch_workers
         self.process_min_accounts = PROCESS_MIN_ACCOUNTS
-        self._pool: WorkerPool | None = None   # the worker processes, kept from their first run (engine.billing.workers)
-        self._pool_lock = threading.Lock()
 
-    # -- worker processes ------------------------------------------------------------------
-    def worker_pool(self) -> WorkerPool | None:
-        """The worker processes (``workers`` of them, built by ``worker``), kept from one run to the next; a new pool
-        when either was changed since."""
-        worker = self.worker
-        if worker is None:
-            return None
-        with self._pool_lock:
-            old = self._pool
-            if old is None or not old.serves(worker, self.workers):
-                self._pool = WorkerPool(worker, self.workers)
-            pool = self._pool
-        if old is not None and old is not pool:
-            old.close()
-        return pool
-
-    def _workers_started(self) -> bool:
-        """Whether this runner's worker processes are started (and still serve its ``worker`` and ``workers``)."""
-        worker = self.worker
-        with self._pool_lock:
-            pool = self._pool
-        return worker is not None and pool is not None and pool.started and pool.serves(worker, self.workers)
-
+    # -- workers outside this process ---------------------------------------------------------
     def warm_workers(self, wait: bool = False) -> bool:
-        """Start the worker processes ahead of the first large run (the server does as it starts); ``wait``: until
+        """Start the batch workers ahead of the first large run (the server does as it starts); ``wait``: until
         each has built its runner and compiled the plan sets in force.  False when there are none to start."""
-        pool = self.worker_pool()
-        return pool is not None and pool.warm(wait)
+        return self.batch_workers is not None and self.batch_workers.warm(wait)
 
     def compile_plan_sets(self) -> None:
         """Compile each billed tenant's plan set in force now (a worker process as it starts: not in its first batch)."""
@@ -204,11 +178,9 @@ class BillRunner:
                 log.exception("bill run worker: the plan set of tenant %s did not compile at start", tenant)
 
     def close(self) -> None:
-        """Stop the worker processes (the server's end)."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        """Stop the batch workers (the server's end)."""
+        if self.batch_workers is not None:
+            self.batch_workers.close()
 
     # -- requests ----------------------------------------------------------------------------
     def _check(self, principal: Principal, request: RunRequest) -> str:
@@ -401,13 +373,14 @@ class BillRunner:
     # -- batches ---------------------------------------------------------------------------
     def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
         """Each batch's tally as it finishes: in order in this process with one worker; with several, in worker
-        processes (``worker`` set, and they are started or the run is large enough) or else threads, as they complete
+        processes (``batch_workers`` set, and they are started or the run is large enough) or else threads, as they complete
         (at most ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
         if self.workers == 1 or len(batches) < 2:
             for batch in batches:
                 yield self._batch(run, batch, request, self._clock.now())
             return
-        if self.worker is not None and (self._workers_started() or sum(map(len, batches)) >= self.process_min_accounts):
+        workers = self.batch_workers
+        if workers is not None and (workers.started or sum(map(len, batches)) >= self.process_min_accounts):
             yield from self._in_processes(run, batches, request)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:
@@ -427,26 +400,23 @@ class BillRunner:
                     future.cancel()
 
     def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
-        """Batches in the worker processes (``worker_pool``), each with its own runner and database connection.
+        """Batches in the worker processes (``batch_workers``), each with its own runner and database connection.
 
-        A worker that dies (killed, out of memory) takes down its pool: a new one is started and every batch not
+        A worker that dies (killed, out of memory) takes down its pool: new workers start and every batch not
         reported done is sent again.  A batch whose transaction died with its worker redoes its accounts; one that
         had committed finds its periods claimed by this run and does nothing: one invoice per account and period
         either way, and the run's counters, added in each batch's transaction, stay exact."""
-        workers = self.worker_pool()
+        workers = self.batch_workers
         assert workers is not None
         todo = list(range(len(batches)))
         for attempt in range(MAX_BATCH_RETRIES + 1):
             running: dict[Future[_Tally], int] = {}
-            pools: set[ProcessPoolExecutor] = set()
             try:
                 pending = iter(list(todo))
                 while True:
                     # two batches queued per worker: the next one starts while this process takes the last one's tally
                     while len(running) < 2 * workers.size and (i := next(pending, -1)) >= 0:
-                        pool, future = workers.submit(worker_batch, run, batches[i], request, self._clock.now())
-                        pools.add(pool)
-                        running[future] = i
+                        running[workers.submit(run, batches[i], request, self._clock.now())] = i
                     if not running:
                         return
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -455,9 +425,7 @@ class BillRunner:
                         tally = future.result()
                         todo.remove(i)
                         yield tally
-            except BrokenProcessPool:
-                for pool in pools:
-                    workers.broken(pool)
+            except BrokenExecutor:
                 if attempt == MAX_BATCH_RETRIES:
                     raise FailedPrecondition("BILL_RUN_WORKERS_DIED", f"bill run {run.run_id}: its worker processes died "
                                                                       f"{attempt + 1} times; resume it", run.run_id) from None

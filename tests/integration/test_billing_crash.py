@@ -50,10 +50,10 @@ from pathlib import Path
 from servers.root import build_root
 
 url, home, run_id, when, batch = sys.argv[1:6]
-root = build_root(Settings(home=Path(home), database_url=url), FixedClock(datetime.fromisoformat(when)))
+# billing_workers: batches in parallel, each on its own connection (on PostgreSQL in as many worker processes)
+root = build_root(Settings(home=Path(home), database_url=url, billing_workers=3), FixedClock(datetime.fromisoformat(when)))
 desk = root.billing
 desk.runs.batch_size = int(batch)
-desk.runs.workers = 3   # batches in parallel, each on its own connection: killed mid-batch in any of them
 desk.runs.process_min_accounts = 0   # on PostgreSQL in worker processes (they stop when this process is killed)
 principal = replace(SYSTEM, tenant_id="mno", subject="worker")
 request = RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1), resume_run_id=run_id)

@@ -41,10 +41,10 @@ from engine.settings import Settings
 from servers.root import build_root
 
 url, home, when, first, last = sys.argv[1:6]
-root = build_root(Settings(home=Path(home), database_url=url), FixedClock(datetime.fromisoformat(when)))
+# billing_workers: batches in parallel, each on its own connection (on PostgreSQL in as many worker processes)
+root = build_root(Settings(home=Path(home), database_url=url, billing_workers=3), FixedClock(datetime.fromisoformat(when)))
 desk = root.billing
 desk.runs.batch_size = 5
-desk.runs.workers = 3
 desk.runs.process_min_accounts = 0
 accounts = tuple(f"ACC-{i:05d}" for i in range(int(first), int(last)))
 request = RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1), accounts, review=True)

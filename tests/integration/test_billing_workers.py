@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from engine.billing.ports import RunMode
 from engine.billing.runs import RunRequest
 from engine.identity import SYSTEM
-from servers.billing_service import start_scheduler
+from servers.app import start_scheduler
 from servers.root import Root
 from store.billing import billing_invoices, billing_frozen_usage
 from tests.integration.billing_support import validate_all_documents
@@ -56,13 +56,13 @@ def _children() -> list[int]:
 
 
 def test_the_worker_processes_start_before_the_run_and_serve_the_runs_after(worker_root: Root) -> None:
-    # as the server does at its start (servers.billing_service.start_scheduler): the workers' start-up (imports, runner,
+    # as the server does at its start (servers.app.start_scheduler): the workers' start-up (imports, runner,
     # plan set compiled) is not paid in a run, and every run after finds them ready
     runs = worker_root.billing.runs
     runs.batch_size, runs.process_min_accounts = 6, 0
     assert runs.workers == 2
     assert start_scheduler(worker_root) is None, "no scheduler configured: the workers are started all the same"
-    pool = runs.worker_pool()
+    pool = runs.batch_workers
     assert pool is not None and pool.started, "the server's start started the bill runs' worker processes"
     assert runs.warm_workers(wait=True)
     started = sorted(_children())
@@ -77,7 +77,7 @@ def test_the_worker_processes_start_before_the_run_and_serve_the_runs_after(work
 def test_a_worker_process_killed_mid_run_has_its_batch_redone(worker_root: Root) -> None:
     root = worker_root
     runs = root.billing.runs
-    assert runs.worker is not None, "the composition root gives PostgreSQL bill runs worker processes"
+    assert runs.batch_workers is not None, "the composition root gives PostgreSQL bill runs worker processes"
     runs.batch_size, runs.workers, runs.process_min_accounts = 6, 2, 0
     principal = replace(SYSTEM, tenant_id="mno", subject="test")
     previews = {f"ACC-{i:05d}": runs.preview(principal, "mno", f"ACC-{i:05d}", CYCLE)[0].totals.tax_inclusive for i in range(ACCOUNTS)}

@@ -4,7 +4,11 @@
 * every RPC method of a servicer is a thin translation (a line budget);
 * the client package imports neither ``servers`` nor ``store``, and the command line reaches the server only
   through the typed service clients, which cover every RPC of every service the server registers;
-* the engine writes no file and reads no environment variable, but for the exceptions listed in ``ENGINE_SIDE_EFFECTS``.
+* the engine writes no file and reads no environment variable, starts and manages no OS process (``multiprocessing``,
+  process pools, ``subprocess``, ``os.getpid``/``fork``/``kill``...) and reads no clock but through its ``Clock`` port
+  (no ``time.time``/``monotonic``, ``datetime.now``, no sleep), but for the exceptions listed in ``ENGINE_SIDE_EFFECTS``.
+  Threads are allowed: they start no process and do no I/O of their own; the engine uses them to overlap its work with
+  the I/O its ports do (a bill run's batches, rating's writer, read-ahead), each started and ended by its desk.
 """
 
 from __future__ import annotations
@@ -233,9 +237,10 @@ def test_the_rulebill_command_adds_the_admin_commands_to_the_client_ones() -> No
     assert _commands(build_parser([admin.register])) - client_only == {"serve", "db", "bootstrap", "security-officer"}
 
 
-# The engine's file writes and environment reads still allowed, each in the one function that needs it and with its
-# reason; the same write anywhere else in the file fails the test.  Key files, the offline mediation outputs and their
-# duplicate index are adapters' (servers/adapters/keyring_file.py, clients/mediation_*.py).
+# The engine's file writes, environment reads and clock readings still allowed, each in the one function that needs it
+# and with its reason; the same effect anywhere else in the file fails the test.  Key files, the offline mediation
+# outputs and their duplicate index are adapters' (servers/adapters/keyring_file.py, clients/mediation_*.py), and so
+# are a bill run's worker processes (servers/adapters/bill_run_processes.py).
 ENGINE_SIDE_EFFECTS = {
     # the one settings object reads RULEBILL_* (STYLE point 15)
     ("engine/settings.py", "_default_home", "environment"),
@@ -243,15 +248,58 @@ ENGINE_SIDE_EFFECTS = {
     ("engine/settings.py", "load_settings", "environment"),
     ("engine/replay.py", "update_folder", "write"),              # `rulebill replay --update` rewrites a rating case's expected.jsonl
     ("engine/billing/replay.py", "update_bill_case", "write"),   # and a bill case's expected.yaml
+    ("engine/clock.py", "SystemClock.now", "clock"),             # the Clock port's own reading of the time
+    # a call's deadline is a reading of the monotonic clock by default (tests give their own ``now``); the interceptor
+    # opens the scope, the engine's loops only check it
+    ("engine/cancellation.py", "CallScope.__init__", "clock"),
+    ("engine/cancellation.py", "time_limit", "clock"),
 }
 _WRITING_CALLS = {"write_text", "write_bytes", "mkdir", "unlink", "rmdir", "rmtree", "touch", "fdopen", "makedirs"}
 _WRITING_OS_CALLS = {"open", "replace", "rename", "remove"}   # as os.<name>/shutil.<name> (str.replace is no write)
+# modules that start or manage OS processes, and names that do wherever they are imported from
+_PROCESS_MODULES = {"multiprocessing", "subprocess", "signal", "concurrent.futures.process"}
+_PROCESS_NAMES = {"ProcessPoolExecutor", "BrokenProcessPool"}
+_PROCESS_OS = {"getpid", "getppid", "fork", "forkpty", "register_at_fork", "kill", "killpg", "_exit", "abort", "system",
+               "popen", "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid", "setsid", "nice"}
+_CLOCK_TIME = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "process_time",
+               "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime", "clock_gettime_ns", "sleep"}
+_CLOCK_DATETIME = {"now", "utcnow", "today"}   # as datetime.<name>, date.<name>
+
+
+def _is_process_os(name: str) -> bool:
+    return name in _PROCESS_OS or name.startswith(("spawn", "exec"))
+
+
+def _is_process_module(module: str) -> bool:
+    return module in _PROCESS_MODULES or module.split(".")[0] in _PROCESS_MODULES
+
+
+def _imported_effect(node: ast.Import | ast.ImportFrom) -> str:
+    """``process`` or ``clock`` for an import of what starts processes or reads the time, "" for another."""
+    if isinstance(node, ast.Import):
+        return "process" if any(_is_process_module(a.name) for a in node.names) else ""
+    module, names = node.module or "", {a.name for a in node.names}
+    if _is_process_module(module) or names & _PROCESS_NAMES or (module == "os" and any(map(_is_process_os, names))):
+        return "process"
+    if module == "time" and names & _CLOCK_TIME:
+        return "clock"
+    return ""
 
 
 def _effect_of(node: ast.AST) -> str:
-    """``environment``, ``write`` or "" for one node."""
+    """``environment``, ``write``, ``process``, ``clock`` or "" for one node."""
     if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}:
         return "environment"
+    if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and not node.level):
+        return _imported_effect(node)
+    if isinstance(node, ast.Name) and node.id in _PROCESS_NAMES:
+        return "process"
+    if isinstance(node, ast.Attribute):   # os.getpid, time.monotonic, datetime.now: called or passed on (a default)
+        owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr if isinstance(node.value, ast.Attribute) else ""
+        if node.attr in _PROCESS_NAMES or (owner == "os" and _is_process_os(node.attr)) or owner == "multiprocessing":
+            return "process"
+        if (owner == "time" and node.attr in _CLOCK_TIME) or (owner in {"datetime", "date"} and node.attr in _CLOCK_DATETIME):
+            return "clock"
     if not isinstance(node, ast.Call):
         return ""
     func = node.func
@@ -280,11 +328,16 @@ def _side_effects(tree: ast.AST, where: str = "<module>") -> set[tuple[str, str]
     return found
 
 
-def test_the_engine_writes_no_file_and_reads_no_environment() -> None:
-    found = {(str(path.relative_to(REPO)), function, kind)
-             for path in sorted((REPO / "engine").rglob("*.py"))
-             for function, kind in _side_effects(ast.parse(path.read_text(encoding="utf-8")))}
-    assert found - ENGINE_SIDE_EFFECTS == set(), "I/O in the engine: move it behind a port, into an adapter"
+def engine_side_effects(root: Path = REPO) -> set[tuple[str, str, str]]:
+    """(file, function, kind) of every side effect in ``root``/engine."""
+    return {(str(path.relative_to(root)), function, kind)
+            for path in sorted((root / "engine").rglob("*.py"))
+            for function, kind in _side_effects(ast.parse(path.read_text(encoding="utf-8")))}
+
+
+def test_the_engine_writes_no_file_reads_no_environment_starts_no_process_and_reads_no_clock_but_its_port() -> None:
+    found = engine_side_effects()
+    assert found - ENGINE_SIDE_EFFECTS == set(), "I/O, processes or a clock in the engine: move it behind a port, into an adapter"
     assert ENGINE_SIDE_EFFECTS - found == set(), "an allowed exception is gone: remove it from ENGINE_SIDE_EFFECTS"
 
 
@@ -294,3 +347,34 @@ def test_the_side_effect_scan_sees_writes_and_the_environment_in_their_function(
     assert _side_effects(ast.parse("open(p)\nopen(p, 'rb')\ntext.replace('a', 'b')\np.read_text()")) == set()
     nested = "def update(p):\n    p.write_text('x')\nclass Case:\n    def load(self):\n        def copy():\n            t.write_text('x')\n"
     assert _side_effects(ast.parse(nested)) == {("update", "write"), ("Case.load.copy", "write")}
+
+
+def test_the_scan_sees_processes_and_clocks_imported_called_or_passed_on() -> None:
+    processes = ("import multiprocessing\n", "import subprocess\n", "import multiprocessing.pool\n",
+                 "from concurrent.futures import Future, ProcessPoolExecutor\n", "from concurrent.futures.process import BrokenProcessPool\n",
+                 "from os import getpid\n", "from os import execv\n", "x = os.getpid()\n", "os._exit(1)\n", "os.kill(pid, 9)\n",
+                 "ctx = multiprocessing.get_context('spawn')\n", "pool: ProcessPoolExecutor | None = None\n")
+    for source in processes:
+        assert _side_effects(ast.parse(source)) == {("<module>", "process")}, source
+    clocks = ("from time import monotonic\n", "t = time.monotonic()\n", "t = time.time()\n", "time.sleep(0.5)\n",
+              "def f(now=time.monotonic):\n    pass\n", "d = datetime.now(timezone.utc)\n", "d = datetime.datetime.utcnow()\n",
+              "d = date.today()\n")
+    for source in clocks:
+        assert {kind for _, kind in _side_effects(ast.parse(source))} == {"clock"}, source
+    allowed = ("import os\nimport time\nimport threading\n", "from concurrent.futures import Future, ThreadPoolExecutor, wait\n",
+               "b = os.urandom(16)\n", "y = time.gmtime(e).tm_year\n", "n = self._clock.now()\n", "t = threading.Thread(target=f)\n",
+               "from engine.billing.ports import BatchWorkers\n", "from . import time\n")
+    for source in allowed:
+        assert _side_effects(ast.parse(source)) == set(), source
+
+
+def test_a_process_pool_or_a_clock_in_the_engine_fails_the_check(tmp_path: Path) -> None:
+    # what engine/billing/workers.py held before its pool moved to servers/adapters/bill_run_processes.py
+    (tmp_path / "engine" / "billing").mkdir(parents=True)
+    (tmp_path / "engine" / "billing" / "workers.py").write_text(
+        "import multiprocessing\nimport os\nimport time\nfrom concurrent.futures import ProcessPoolExecutor\n\n"
+        "class WorkerPool:\n    def _executor(self):\n        return ProcessPoolExecutor(2, initargs=(os.getpid(),))\n\n"
+        "    def warm(self):\n        return time.monotonic()\n")
+    assert engine_side_effects(tmp_path) == {("engine/billing/workers.py", "<module>", "process"),
+                                             ("engine/billing/workers.py", "WorkerPool._executor", "process"),
+                                             ("engine/billing/workers.py", "WorkerPool.warm", "clock")}

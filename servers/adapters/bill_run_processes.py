@@ -1,16 +1,18 @@
-"""A bill run's worker processes: started once, then kept for the life of the process that runs bills.
+"""A bill run's worker processes: the adapter of the engine's ``BatchWorkers`` port (``engine.billing.ports``), started
+once, then kept for the life of the process that runs bills.
 
-Large runs on PostgreSQL send their batches to worker processes (``BillRunner.worker`` builds each worker's own
-runner, on its own database engine).  Starting a worker costs about 1.2 s of CPU: the imports, the runner, the plan
-set compiled.  A pool started for each run paid that in every run, before its first batch could start.  The pool
-here starts on first use, or ahead of any run (``BillRunner.warm_workers``: the server does it as it starts,
-``servers.billing_service.start_scheduler``), and stays: each worker builds its runner and compiles the plan sets in
-force as it starts, and its cache of compiled plan sets serves the runs after (a plan set activated later is
-compiled by each worker at its first batch that bills with it).
+The composition root gives them to PostgreSQL bill runs (``servers.root._billing``): each worker builds its own
+runner on its own database engine with ``servers.root.bill_run_worker``.  Starting a worker costs about 1.2 s of
+CPU: the imports, the runner, the plan set compiled.  A pool started for each run paid that in every run, before its
+first batch could start.  The pool here starts on first use, or ahead of any run (``BillRunner.warm_workers``: the
+server does it as it starts, ``servers.app.start_scheduler``), and stays: each worker builds its runner and compiles
+the plan sets in force as it starts, and its cache of compiled plan sets serves the runs after (a plan set
+activated later is compiled by each worker at its first batch that bills with it).
 
 Workers are started with ``spawn``: a fresh interpreter, forked and exec'd at once.  Forking the server itself
 would copy a process whose gRPC threads may hold locks.  A worker that dies (killed, out of memory) breaks its
-pool: ``broken`` drops it and the next batch starts a new one.
+pool: the batches in flight fail with ``BrokenProcessPool`` (a ``concurrent.futures.BrokenExecutor``, as the port
+says), and the next batch or ``warm`` drops the broken pool and starts a new one.
 """
 
 from __future__ import annotations
@@ -23,57 +25,67 @@ import pickle
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any, Callable
 
+from engine.billing.ports import BillRun
 from engine.errors import rebuilt_error
 
 log = logging.getLogger("rulebill.billing")
 
-# builds a worker process's own runner (an engine.billing.runs.BillRunner on its own database engine); picklable: sent
-# to each worker process (this module does not import runs, which imports it)
+# builds a worker process's own runner (an engine.billing.runs.BillRunner on its own database engine: the root's
+# bill_run_worker); picklable: sent to each worker process
 WorkerFactory = Callable[[], Any]
 WORKER_GC_YOUNG = 20_000      # a worker process's threshold for the cyclic collector's youngest generation (_start_worker)
 
 
-class WorkerPool:
-    """``size`` worker processes, each with the runner ``factory`` builds, kept until ``close``."""
+class BillRunProcesses:
+    """``size`` worker processes, each with the runner ``factory`` builds, kept until ``close`` (a ``BatchWorkers``)."""
 
     def __init__(self, factory: WorkerFactory, size: int) -> None:
         self.factory = factory
-        self.size = size
+        self.size = max(1, size)
         self._context = multiprocessing.get_context("spawn")
-        self._ready = self._context.Semaphore(0)    # released once by each worker when it has built its runner
+        # released once by each worker when it has built its runner; made with the first pool (a semaphore of a spawn
+        # context starts multiprocessing's resource tracker process: not for a root that never runs bills in processes)
+        self._ready: Any = None
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
-    def serves(self, factory: WorkerFactory, size: int) -> bool:
-        return self.factory is factory and self.size == size
-
     @property
     def started(self) -> bool:
-        """Whether its processes were started (by ``warm`` or a run) and not closed since."""
+        """Whether its processes were started (by ``warm`` or a batch) and not closed since."""
         return self._pool is not None
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                if self._ready is None:
+                    self._ready = self._context.Semaphore(0)
                 self._pool = ProcessPoolExecutor(self.size, mp_context=self._context, initializer=_start_worker,
                                                  initargs=(self.factory, os.getpid(), self._ready))
             return self._pool
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
-        """``fn(*args)`` in a worker; with the pool it went to (``broken`` takes it when a worker died)."""
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``fn(*args)`` in a worker.  A pool whose worker died refuses new work: it is dropped and a new one takes it."""
         pool = self._executor()
-        return pool, pool.submit(fn, *args)
+        try:
+            return pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self._broken(pool)
+        return self._executor().submit(fn, *args)
+
+    def submit(self, run: BillRun, jobs: list[Any], request: Any, now: datetime) -> Future[Any]:
+        """``BillRunner._batch(run, jobs, request, now)`` in a worker: its tally, or its error as itself."""
+        return self._submit(worker_batch, run, jobs, request, now)
 
     def warm(self, wait: bool = False, timeout: float = 300.0) -> bool:
         """Start every worker now (each builds its runner and compiles the plan sets in force); ``wait``: until all of
         them have (False when ``timeout`` ran out first).  A pool already warm starts nothing."""
-        pool = self._executor()
         # with spawn, a pool starts a process for each task sent while none of its workers is idle, up to its size
         for _ in range(self.size):
-            pool.submit(_started)
+            self._submit(_started)
         if not wait:
             return True
         deadline = time.monotonic() + timeout
@@ -84,8 +96,8 @@ class WorkerPool:
             self._ready.release()
         return True
 
-    def broken(self, pool: ProcessPoolExecutor) -> None:
-        """A worker of ``pool`` died: the pool is dropped (once, whichever run noticed first)."""
+    def _broken(self, pool: ProcessPoolExecutor) -> None:
+        """A worker of ``pool`` died: the pool is dropped (once, whichever batch noticed first)."""
         with self._lock:
             if self._pool is pool:
                 self._pool = None
@@ -124,7 +136,7 @@ def _start_worker(factory: WorkerFactory, parent_pid: int, ready: Any = None) ->
 
 
 def _started() -> None:
-    """The task that makes a pool start a worker (WorkerPool.warm)."""
+    """The task that makes a pool start a worker (BillRunProcesses.warm)."""
 
 
 def _exit_with_parent(parent_pid: int) -> None:
