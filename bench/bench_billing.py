@@ -30,7 +30,8 @@ per-CDR key of frozen CDRs cost (before billing_0008).
   1 March 2026: plan, per batch read accounts / assignments / subscribers / usage blocks / charges / advance fees /
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
   take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
-  transaction per batch; the
+  transaction per batch (a run of ``STAGE_MIN_ACCOUNTS`` or more first copies the period's usage once, ``store.usage_stage``,
+  and its batches read the copy: in the run's time; ``--stage on|off`` forces it); the
   batches in ``--workers`` worker processes (``BillRunner.worker``, as the server runs them on PostgreSQL), started
   before the run and kept (``BillRunner.warm_workers``, what the server does as it starts): their start-up (imports,
   runner, plan set compiled) is reported apart, not in the run's time.

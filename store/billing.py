@@ -389,12 +389,6 @@ class SqlRatedUsage:
     _PG_READ_SETTINGS = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in _PG_READ.items())
     _PG_READ_DEFAULTS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _PG_READ)
 
-    def stage(self, tenant_id: str, run_id: str, since: datetime, until: datetime, shares: int) -> str:
-        """A large run's usage staged once (store.usage_stage) for ``blocks(stage=...)``; "" where nothing is staged."""
-        if self.conn.dialect.name != "postgresql":
-            return ""
-        return create_stage(self.conn.engine, self.COLUMNS, self.LEDGER, self.RATED, tenant_id, run_id, since, until, shares)
-
     def blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime, stage: str = "") -> list[UsageBlock]:
         """``for_period``'s CDRs as one block per number (engine.billing.usage_blocks): on PostgreSQL each number's CDRs
         come as one row of columns in the database's binary array form and engine.billing.usagecsv writes the block
@@ -697,10 +691,15 @@ class SqlBillingUnitOfWork:
         return SqlRatedUsage(self._conn()).blocks(tenant_id, msisdns, since, until, stage)
 
     def stage_usage(self, tenant_id: str, run_id: str, since: datetime, until: datetime, shares: int) -> str:
-        return SqlRatedUsage(self._conn()).stage(tenant_id, run_id, since, until, shares)
+        """A large run's usage staged once (store.usage_stage) for ``usage_blocks(stage=...)``; "" where nothing is staged.
+        On connections of their own (the engine's, not this unit's: its work is committed as it goes)."""
+        if self.dialect != "postgresql":
+            return ""
+        u = SqlRatedUsage
+        return create_stage(self.s.get_bind(), u.COLUMNS, u.LEDGER, u.RATED, tenant_id, run_id, since, until, shares)
 
     def drop_usage_stage(self, stage: str) -> None:
-        drop_stage(self._conn().engine, stage)
+        drop_stage(self.s.get_bind(), stage)
 
     def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
         """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen); an invoice may have

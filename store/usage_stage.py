@@ -30,6 +30,7 @@ from typing import Any, Mapping
 from engine.errors import FailedPrecondition
 
 PREFIX = "billing_stage_"
+MAX_SHARES = 8      # connections filling the stage at once (the engine's pool holds 30)
 _RUN_ID = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 
@@ -48,7 +49,7 @@ def create_stage(engine: Any, columns: Mapping[str, str], ledger: str, rated: st
     c = columns
     keep = ", ".join(f"l.{c[k]}" for k in ("msisdn", "start_time", "cdr_id", "service", "destination", "tariff_plan", "units",
                                              "charge_micros", "currency"))
-    shares = max(1, shares)
+    shares = min(max(1, shares), MAX_SHARES)
     _execute(engine, [f"DROP TABLE IF EXISTS {name}",
                       # the columns as the ledger names them: the batches' read runs the same text on either
                       f"CREATE UNLOGGED TABLE {name} AS SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WITH NO DATA",
