@@ -44,9 +44,12 @@ def stage_name(run_id: str) -> str:
 def create_stage(engine: Any, columns: Mapping[str, str], ledger: str, rated: str, tenant_id: str, run_id: str,
                  since: datetime, until: datetime, shares: int) -> str:
     """The run's stage, filled from ``ledger`` (``columns``: the usage port's names for them; ``rated``: its condition
-    on a rated row) with the tenant's rows started in ``[since, until)``; its name."""
+    on a rated row) with the tenant's rows started in ``[since, until)``; its name ("" when the ledger's rows of a
+    number lie together already: ``scattered``)."""
     name = stage_name(run_id)
     c = columns
+    if not scattered(engine, c, ledger, tenant_id, since, until):
+        return ""
     keep = ", ".join(f"l.{c[k]}" for k in ("msisdn", "start_time", "cdr_id", "service", "destination", "tariff_plan", "units",
                                              "charge_micros", "currency"))
     shares = min(max(1, shares), MAX_SHARES)
@@ -64,6 +67,31 @@ def create_stage(engine: Any, columns: Mapping[str, str], ledger: str, rated: st
     _execute(engine, [f"CREATE INDEX ON {name} (msisdn)", f"ANALYZE {name}",
                       (f"INSERT INTO {name} (tenant_id, msisdn) VALUES ('', '')", None)])
     return name
+
+
+# heap pages per CDR above which the ledger is read from a stage: in the order calls are rated ~1 (one page per CDR);
+# laid out by number (written account by account, or clustered) ~0.05 (200 CDRs on 10 pages), where the ledger's own
+# read costs less than the copy (20,000 x 200: 0.52 against 1.01 ms of PostgreSQL's CPU per invoice)
+SCATTERED_PAGES_PER_CDR = 0.25
+SAMPLE_NUMBERS = 20
+
+
+def scattered(engine: Any, c: Mapping[str, str], ledger: str, tenant_id: str, since: datetime, until: datetime) -> bool:
+    """Whether the period's rows of a number lie on many heap pages: the pages per CDR of the numbers of the first
+    rows found (a few thousand rows read, by the ledger's index on the number)."""
+    period = f"l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s"
+    raw = engine.raw_connection()
+    try:
+        with raw.dbapi_connection.cursor() as cur:
+            cur.execute(f"SELECT count(DISTINCT (l.ctid::text::point)[0]), count(*) FROM {ledger} l WHERE {period} AND "
+                        f"l.{c['msisdn']} = ANY(ARRAY(SELECT DISTINCT s.{c['msisdn']} FROM (SELECT l.{c['msisdn']} FROM {ledger} l "
+                        f"WHERE {period} LIMIT {SAMPLE_NUMBERS * 10}) s LIMIT {SAMPLE_NUMBERS}))",
+                        (tenant_id, since, until, tenant_id, since, until))
+            pages, rows = cur.fetchone()
+        raw.rollback()
+    finally:
+        raw.close()
+    return bool(rows) and pages / rows > SCATTERED_PAGES_PER_CDR
 
 
 def drop_stage(engine: Any, name: str) -> None:

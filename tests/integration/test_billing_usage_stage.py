@@ -20,6 +20,7 @@ from engine.identity import SYSTEM
 from servers.root import Root
 from store.billing import billing_frozen_usage, billing_invoices
 from store.plans import usage_ledger
+from store import usage_stage
 from store.usage_stage import PREFIX
 from tests.integration.test_billing_crash import ACCOUNTS, CDRS_PER_ACCOUNT, CYCLE, seeded_root
 
@@ -33,11 +34,14 @@ def stage_root(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if not db_url.startswith("postgresql"):
         pytest.skip("usage is staged on PostgreSQL only (elsewhere a run reads the ledger)")
     root = seeded_root(db_url, tmp_path_factory.mktemp("stage"))
+    # the seed writes the ledger account by account (a number's CDRs together): staged all the same here
+    saved, usage_stage.SCATTERED_PAGES_PER_CDR = usage_stage.SCATTERED_PAGES_PER_CDR, -1.0
     root.billing.runs.stage_min_accounts = 1          # every run stages (the product's minimum is for large runs)
     root.billing.runs.batch_size = 25
     try:
         yield root
     finally:
+        usage_stage.SCATTERED_PAGES_PER_CDR = saved
         root.close()
 
 
@@ -137,3 +141,13 @@ def test_the_stage_holds_what_the_ledger_gives_a_batch(stage_root: Root) -> None
         with units() as uow:   # its own unit: a read of the stage holds it until its transaction ends
             uow.drop_usage_stage(name)
     assert _stages(root) == []
+
+
+def test_a_ledger_laid_out_by_number_is_read_as_it_is(stage_root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the seed's ledger lies account by account (a number's CDRs on one page or two): the copy would cost more than
+    # it saves, so nothing is staged (in the order calls are rated each CDR is on a page of its own: staged)
+    monkeypatch.setattr(usage_stage, "SCATTERED_PAGES_PER_CDR", 0.25)
+    since, until = datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    with stage_root.billing.runs._uow() as uow:  # noqa: SLF001
+        assert uow.stage_usage("mno", "run_laidout", since, until, 2) == ""
+    assert _stages(stage_root) == []
