@@ -12,6 +12,7 @@ reading the period's rated CDRs.
     python -m bench.bench_billing --cdr-ids sequential     # the CDR ids of the sessions before the seventh (see below)
     python -m bench.bench_billing --database NAME          # seed database NAME once and keep it; later runs bill it again
     python -m bench.bench_billing --ledger-order arrival   # the ledger's rows in start-time order, as rating stores them
+    python -m bench.bench_billing --stage off              # the batches read the ledger even in a large run (no staged usage)
 
 Setup (not timed): a fresh database, migrated; the sample plan set of plans/ active from 1 January 2026; N accounts
 (FR, anchor 1) with one Smart S subscriber each, active all February; M rated CDRs per subscriber in the usage
@@ -29,7 +30,8 @@ per-CDR key of frozen CDRs cost (before billing_0008).
   1 March 2026: plan, per batch read accounts / assignments / subscribers / usage blocks / charges / advance fees /
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
   take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
-  transaction per batch; the
+  transaction per batch (a run of ``STAGE_MIN_ACCOUNTS`` or more first copies the period's usage once, ``store.usage_stage``,
+  and its batches read the copy: in the run's time; ``--stage on|off`` forces it); the
   batches in ``--workers`` worker processes (``BillRunner.batch_workers``, as the server runs them on PostgreSQL), started
   before the run and kept (``BillRunner.warm_workers``, what the server does as it starts): their start-up (imports,
   runner, plan set compiled) is reported apart, not in the run's time.
@@ -295,7 +297,8 @@ def _profiled_worker(factory: object, folder: str) -> object:
     return factory()  # type: ignore[operator]
 
 
-def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: str = "") -> tuple[float, float, object, float]:
+def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: str = "",
+             stage: str = "auto") -> tuple[float, float, object, float]:
     """The run's wall and CPU time (this process), its last state, and the CPU time its worker processes took to start
     (before the run)."""
     from engine.billing.ports import RunMode
@@ -315,6 +318,8 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: 
         Path(profile).mkdir(parents=True, exist_ok=True)
         desk.runs.batch_workers = BillRunProcesses(partial(_profiled_worker, desk.runs.batch_workers.factory, profile), workers)
     desk.runs.process_min_accounts = 0   # worker processes whatever the size (started below, as the server starts them)
+    if stage != "auto":   # the usage staged once at the run's start (store.usage_stage) whatever the size, or never
+        desk.runs.stage_min_accounts = 1 if stage == "on" else 1 << 62
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -408,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="", metavar="NAME",
                         help="seed database NAME once and keep it: a later run with the same size bills it again (its bill run's "
                              "tables emptied first), so old and new code are measured on the same rows")
+    parser.add_argument("--stage", choices=("auto", "on", "off"), default="auto",
+                        help="the run's usage staged once at its start (store.usage_stage): as the product decides (runs of "
+                             "STAGE_MIN_ACCOUNTS or more), always, or never")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
     if args.quick:
@@ -432,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         root = build_root(settings, FixedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC)))
         bootstrap(settings, root, load_plans=True)
         print(f"bill run bench: {args.accounts:,} accounts x {args.cdrs} CDRs = {args.accounts * args.cdrs:,} rated CDRs, "
-              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, PostgreSQL; "
+              f"batch {args.batch}, {args.workers} workers, {args.cdr_ids} CDR ids, ledger in {args.ledger_order} order, "
+              f"usage staged: {args.stage}, PostgreSQL; "
               f"{os.cpu_count()} cores; {load()}")
         t0 = time.perf_counter()
         if existed and seeded(root, args.accounts, args.cdrs):
@@ -457,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reference: the same rows by one COPY TO STDOUT: {copy_wall:.2f} s, {rows / copy_wall:,.0f} rows/s")
         print(f"  [{load()}]")
         k0, (pu0, ps0) = workers_cpu(), pg_cpu_split(root)
-        wall, cpu, run, started = bill_run(root, args.batch, args.workers, args.in_process, args.profile)
+        wall, cpu, run, started = bill_run(root, args.batch, args.workers, args.in_process, args.profile, args.stage)
         pu1, ps1 = pg_cpu_split(root)
         p0, p1 = pu0 + ps0, pu1 + ps1
         kids = workers_cpu() - k0 - started

@@ -91,6 +91,7 @@ from store.addons import SqlAddOns
 from store.db import LEDGER_KEY_COLUMN, LEDGER_KEY_INDEX, ledger_key
 from store.repositories import UNIQUE_KEY_BROKEN, AuditRepo, among, aware
 from store.uow import SqlUnitOfWorkFactory
+from store.usage_stage import PREFIX as STAGE_PREFIX, check_stage, create_stage, drop_stage, stage_name
 
 TS = DateTime(timezone=True)
 meta = SQLModel.metadata
@@ -388,16 +389,17 @@ class SqlRatedUsage:
     _PG_READ_SETTINGS = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in _PG_READ.items())
     _PG_READ_DEFAULTS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _PG_READ)
 
-    def blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
+    def blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime, stage: str = "") -> list[UsageBlock]:
         """``for_period``'s CDRs as one block per number (engine.billing.usage_blocks): on PostgreSQL each number's CDRs
         come as one row of columns in the database's binary array form and engine.billing.usagecsv writes the block
-        (C; the rows, the frozen rows' COPY text and the sums), elsewhere the block is built from the rows."""
+        (C; the rows, the frozen rows' COPY text and the sums), elsewhere the block is built from the rows.
+        ``stage``: read from the run's staged copy of the ledger (``stage``) instead, the same rows."""
         if self.conn.dialect.name != "postgresql":
             return [_with_frozen_row(b) for b in blocks_from_usage(self.for_period(tenant_id, msisdns, since, until))]
         c = self.COLUMNS
         arrays = ", ".join(f"array_send(array_agg(l.{c[name]}))" for name in
                            ("cdr_id", "start_time", "service", "destination", "tariff_plan", "units", "charge_micros", "currency"))
-        batch = (f"FROM {self.LEDGER} l WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s "
+        batch = (f"FROM {stage_name(stage[len(STAGE_PREFIX):]) if stage else self.LEDGER} l WHERE l.tenant_id = %s AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s "
                  f"AND {self.RATED} AND l.{c['msisdn']} = ANY(%s)")
         # what is billed already comes from the frozen rows of the batch's numbers whose span meets the period (a row
         # per number and bill, not a probe per CDR read), as one array parameter: PostgreSQL hashes a constant array of
@@ -410,6 +412,8 @@ class SqlRatedUsage:
         # binary results: the arrays arrive as array_send's bytes, not as text nor as Python values per CDR
         with raw.cursor() as settings, raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
             settings.execute(self._PG_READ_SETTINGS)
+            if stage:
+                check_stage(settings, stage)
             for i in range(0, len(msisdns), 5 * CHUNK):
                 part = list(msisdns[i:i + 5 * CHUNK])
                 cur.execute(sql, (tenant_id, since, until, part, self.billed(tenant_id, part, since, until)))
@@ -685,8 +689,19 @@ class SqlBillingUnitOfWork:
     def unbilled_usage(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[RatedUsage]:
         return SqlRatedUsage(self._conn()).for_period(tenant_id, msisdns, since, until)
 
-    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
-        return SqlRatedUsage(self._conn()).blocks(tenant_id, msisdns, since, until)
+    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime, stage: str = "") -> list[UsageBlock]:
+        return SqlRatedUsage(self._conn()).blocks(tenant_id, msisdns, since, until, stage)
+
+    def stage_usage(self, tenant_id: str, run_id: str, since: datetime, until: datetime, shares: int) -> str:
+        """A large run's usage staged once (store.usage_stage) for ``usage_blocks(stage=...)``; "" where nothing is staged.
+        On connections of their own (the engine's, not this unit's: its work is committed as it goes)."""
+        if self.dialect != "postgresql":
+            return ""
+        u = SqlRatedUsage
+        return create_stage(self.s.get_bind(), u.COLUMNS, u.LEDGER, u.RATED, tenant_id, run_id, since, until, shares)
+
+    def drop_usage_stage(self, stage: str) -> None:
+        drop_stage(self.s.get_bind(), stage)
 
     def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
         """Freeze the CDRs of blocks read by ``usage_blocks``: (invoice id, UsageBlock.frozen); an invoice may have

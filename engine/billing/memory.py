@@ -184,8 +184,14 @@ class MemoryBillingUnitOfWork:
         return [u for (t, c), u in self.d.ledger_usage.items() if t == tenant_id and u.msisdn in wanted and since <= u.start_time < until
                 and (t, c) not in self.d.frozen]
 
-    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime) -> list[UsageBlock]:
+    def usage_blocks(self, tenant_id: str, msisdns: Sequence[str], since: datetime, until: datetime, stage: str = "") -> list[UsageBlock]:
         return blocks_from_usage(self.unbilled_usage(tenant_id, msisdns, since, until))
+
+    def stage_usage(self, tenant_id: str, run_id: str, since: datetime, until: datetime, shares: int) -> str:
+        return ""   # nothing to stage: the memory ledger is read as it is
+
+    def drop_usage_stage(self, stage: str) -> None:
+        pass
 
     def freeze_blocks(self, tenant_id: str, blocks: Sequence[tuple[str, object]]) -> None:
         self.freeze_usage(tenant_id, [(cdr_id, invoice_id, charge) for invoice_id, frozen in blocks

@@ -95,6 +95,10 @@ CatalogueSource = Callable[[str, datetime], "BillingCatalogue | None"]
 # runner, plan set); once started (the server starts them as it starts: servers.app.start_scheduler) they
 # take every run of two batches or more, which threads of this process would share one core for
 PROCESS_MIN_ACCOUNTS = 5_000
+# a run of at least this many accounts reads its usage from a copy of the period's ledger made once at its start
+# (BillingUnitOfWork.stage_usage, store.usage_stage on PostgreSQL): the ledger in the order calls were rated holds an
+# account's CDRs on a page each, and a batch's read visited every one of them
+STAGE_MIN_ACCOUNTS = 5_000
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class BillRunner:
         # set: the batches of large runs go to these workers outside this process, kept from one run to the next
         self.batch_workers = batch_workers
         self.process_min_accounts = PROCESS_MIN_ACCOUNTS
+        self.stage_min_accounts = STAGE_MIN_ACCOUNTS
 
     # -- workers outside this process ---------------------------------------------------------
     def warm_workers(self, wait: bool = False) -> bool:
@@ -233,9 +238,15 @@ class BillRunner:
                 uow.commit()
         yield run
         batches = [jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)]
-        for tally in self._batches(run, batches, request):
-            run = tally.onto(run)
-            yield run
+        stage = self._stage(run, jobs, request)
+        try:
+            for tally in self._batches(run, batches, request, stage):
+                run = tally.onto(run)
+                yield run
+        finally:
+            if stage:
+                with self._uow() as uow:
+                    uow.drop_usage_stage(stage)
         run = replace(run, state=RunState.DONE, end_time=self._clock.now())
         if not request.dry_run:
             with self._uow() as uow:
@@ -370,18 +381,32 @@ class BillRunner:
         jobs.append(_Job(account, mine, period, close=True))
         return jobs
 
+    def _stage(self, run: BillRun, jobs: Sequence[_Job], request: RunRequest) -> str:
+        """A large run's usage staged once for its batches (``STAGE_MIN_ACCOUNTS``): the period of every job, from the
+        earliest start less ``late_usage_days`` (as each batch reads) to the latest end; "" when not staged (a small run,
+        a dry run, drafts for review, which read CDR by CDR, or a store that does not stage)."""
+        if request.dry_run or request.review or len(jobs) < max(1, self.stage_min_accounts):
+            return ""
+        starts = [local_midnight(j.period.start, ZoneInfo(j.account.time_zone)) for j in jobs]
+        ends = [local_midnight(j.period.end, ZoneInfo(j.account.time_zone)) for j in jobs]
+        since = min(starts) - timedelta(days=self.profiles[run.tenant_id].late_usage_days)
+        with self._uow() as uow:
+            stage = uow.stage_usage(run.tenant_id, run.run_id, since, max(ends), self.workers)
+            uow.commit()
+        return stage
+
     # -- batches ---------------------------------------------------------------------------
-    def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
+    def _batches(self, run: BillRun, batches: list[list[_Job]], request: RunRequest, stage: str = "") -> Iterator[_Tally]:
         """Each batch's tally as it finishes: in order in this process with one worker; with several, in worker
         processes (``batch_workers`` set, and they are started or the run is large enough) or else threads, as they complete
         (at most ``workers`` batches in flight; the first failure stops the run, the batches committed stay)."""
         if self.workers == 1 or len(batches) < 2:
             for batch in batches:
-                yield self._batch(run, batch, request, self._clock.now())
+                yield self._batch(run, batch, request, self._clock.now(), stage)
             return
         workers = self.batch_workers
         if workers is not None and (workers.started or sum(map(len, batches)) >= self.process_min_accounts):
-            yield from self._in_processes(run, batches, request)
+            yield from self._in_processes(run, batches, request, stage)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bill-run") as pool:
             todo = iter(batches)
@@ -389,7 +414,7 @@ class BillRunner:
             try:
                 while True:
                     while len(running) < self.workers and (batch := next(todo, [])):
-                        running.add(pool.submit(self._batch, run, batch, request, self._clock.now()))
+                        running.add(pool.submit(self._batch, run, batch, request, self._clock.now(), stage))
                     if not running:
                         return
                     done, running = wait(running, return_when=FIRST_EXCEPTION)
@@ -399,7 +424,7 @@ class BillRunner:
                 for future in running:
                     future.cancel()
 
-    def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest) -> Iterator[_Tally]:
+    def _in_processes(self, run: BillRun, batches: list[list[_Job]], request: RunRequest, stage: str = "") -> Iterator[_Tally]:
         """Batches in the worker processes (``batch_workers``), each with its own runner and database connection.
 
         A worker that dies (killed, out of memory) takes down its pool: new workers start and every batch not
@@ -416,7 +441,7 @@ class BillRunner:
                 while True:
                     # two batches queued per worker: the next one starts while this process takes the last one's tally
                     while len(running) < 2 * workers.size and (i := next(pending, -1)) >= 0:
-                        running[workers.submit(run, batches[i], request, self._clock.now())] = i
+                        running[workers.submit(run, batches[i], request, self._clock.now(), stage)] = i
                     if not running:
                         return
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -435,10 +460,10 @@ class BillRunner:
                 for future in running:
                     future.cancel()
 
-    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime) -> _Tally:
+    def _batch(self, run: BillRun, jobs: list[_Job], request: RunRequest, now: datetime, stage: str = "") -> _Tally:
         skipped = 0
         for attempt in range(MAX_BATCH_RETRIES):
-            self._compute(run.tenant_id, jobs, request, now)
+            self._compute(run.tenant_id, jobs, request, now, stage)
             if request.dry_run:
                 break
             try:
@@ -456,9 +481,9 @@ class BillRunner:
                                      run.run_id)
         return _tally(jobs, request, skipped)
 
-    def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest, now: datetime) -> None:
+    def _compute(self, tenant: str, jobs: list[_Job], request: RunRequest, now: datetime, stage: str = "") -> None:
         # review drafts keep their CDRs in the stored bill (bill_dict with usage): those read CDR by CDR
-        inputs = self.load_inputs(tenant, jobs, blocks=not request.review)
+        inputs = self.load_inputs(tenant, jobs, blocks=not request.review, stage=stage)
         profile = self.profiles[tenant]
         for job in jobs:
             job.bill, job.error, job.xml = None, "", ("", b"", "")
@@ -479,11 +504,12 @@ class BillRunner:
                 number = PREVIEW_NUMBER if request.dry_run else NUMBER_PLACEHOLDER
                 job.xml = render_ubl_parts(document_for(job.bill, number, profile))
 
-    def load_inputs(self, tenant: str, jobs: Sequence[_Job], blocks: bool = False) -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
+    def load_inputs(self, tenant: str, jobs: Sequence[_Job], blocks: bool = False,
+                    stage: str = "") -> dict[int, tuple[BillingCatalogue, BillInputs] | str]:
         """Everything the batch's bills depend on, in one read-only unit (a few queries for the whole batch).
 
         ``blocks``: the usage as one summed block per number (``engine.billing.usage_blocks``), read CDR by CDR
-        only for the accounts whose bill a block would change."""
+        only for the accounts whose bill a block would change; ``stage``: the blocks from the run's staged usage."""
         out: dict[int, tuple[BillingCatalogue, BillInputs] | str] = {}
         profile = self.profiles[tenant]
         block_of: dict[str, UsageBlock] = {}
@@ -502,7 +528,7 @@ class BillRunner:
             fits: dict[int, Fit] = {}
             one_by_one = msisdns
             if msisdns and blocks:
-                block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends))}
+                block_of = {b.msisdn: b for b in uow.usage_blocks(tenant, msisdns, since, max(ends), stage)}
                 for j, end in zip(jobs, ends):
                     fit = self._fit(j, services_of[id(j)], block_of, end)
                     if fit.fits:

@@ -76,9 +76,9 @@ class BillRunProcesses:
             self._broken(pool)
         return self._executor().submit(fn, *args)
 
-    def submit(self, run: BillRun, jobs: list[Any], request: Any, now: datetime) -> Future[Any]:
-        """``BillRunner._batch(run, jobs, request, now)`` in a worker: its tally, or its error as itself."""
-        return self._submit(worker_batch, run, jobs, request, now)
+    def submit(self, run: BillRun, jobs: list[Any], request: Any, now: datetime, stage: str = "") -> Future[Any]:
+        """``BillRunner._batch(run, jobs, request, now, stage)`` in a worker: its tally, or its error as itself."""
+        return self._submit(worker_batch, run, jobs, request, now, stage)
 
     def warm(self, wait: bool = False, timeout: float = 300.0) -> bool:
         """Start every worker now (each builds its runner and compiles the plan sets in force); ``wait``: until all of
@@ -147,11 +147,11 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def worker_batch(run: Any, jobs: list[Any], request: Any, now: datetime) -> Any:
-    """BillRunner._batch(run, jobs, request, now) in this worker process: its tally, or its error as itself."""
+def worker_batch(run: Any, jobs: list[Any], request: Any, now: datetime, stage: str = "") -> Any:
+    """BillRunner._batch(run, jobs, request, now, stage) in this worker process: its tally, or its error as itself."""
     assert _worker_runner is not None
     try:
-        return _worker_runner._batch(run, jobs, request, now)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
+        return _worker_runner._batch(run, jobs, request, now, stage)  # noqa: SLF001 - the worker's half of BillRunner._in_processes
     except Exception as exc:
         crossing = _Crossing(exc)
         try:

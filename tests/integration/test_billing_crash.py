@@ -55,6 +55,9 @@ root = build_root(Settings(home=Path(home), database_url=url, billing_workers=3)
 desk = root.billing
 desk.runs.batch_size = int(batch)
 desk.runs.process_min_accounts = 0   # on PostgreSQL in worker processes (they stop when this process is killed)
+desk.runs.stage_min_accounts = 1     # on PostgreSQL the usage staged at each start (store.usage_stage), read by the batches
+import store.usage_stage
+store.usage_stage.SCATTERED_PAGES_PER_CDR = -1.0   # though the seed's ledger lies account by account
 principal = replace(SYSTEM, tenant_id="mno", subject="worker")
 request = RunRequest("mno", RunMode.MANUAL, date(2026, 3, 1), resume_run_id=run_id)
 for run in desk.runs.start(principal, request):
