@@ -81,7 +81,8 @@ def _key_of_row(context: Any) -> int | None:
 
 
 # the usage ledger: one row per CDR rated with counters (engine.rating.usage); columns after bundles_json
-# came with migration plans_0002
+# came with migration plans_0002.  On PostgreSQL the primary key's columns are (cdr_id, tenant_id) since plans_0009 (the
+# CDR id decides its comparisons); SQLite's ledger has no primary key since plans_0005 (ix_usage_ledger_cdr_key)
 usage_ledger = Table(
     "usage_ledger", meta,
     Column("tenant_id", String(40), primary_key=True),
