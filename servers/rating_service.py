@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-from operator import itemgetter
 from typing import Any, Iterator
 
 import grpc
 
 from billing.v1 import rating_pb2 as pb
 from billing.v1 import rating_pb2_grpc as rpc
-from engine.cdr import COLUMNS, Service
+from engine.cdr import Service
 from engine.errors import ErrorList
 from engine.gcpause import collector_paused
-from engine.readahead import END, NOT_YET, ReadAhead
 from engine.paging import next_token, page_request
 from engine.rating.alerts import CreditAlertRecord
 from engine.rating.authorise import Authorisation, CallAuthoriser, CallRequest
@@ -31,7 +28,6 @@ try:   # the reply's one-span RatedCdrs written in protobuf's wire format (serve
 except ImportError:  # pragma: no cover - a build without a C compiler
     _wire = None   # type: ignore[assignment]
 
-log = logging.getLogger("rulebill.rating.server")
 MAX_CHUNK = 1000
 _STATUS = {RatingStatus.RATED: pb.RATING_STATUS_RATED, RatingStatus.UNRATED: pb.RATING_STATUS_UNRATED,
            RatingStatus.REJECTED: pb.RATING_STATUS_REJECTED}
@@ -143,8 +139,8 @@ class RatingServicer(rpc.RatingServiceServicer):
         self.desk = desk
         self.authoriser = authoriser
         check_range("rating_group_max_cdrs", group_max)
-        self.group_max = group_max   # RateCdrs: the most CDRs of messages rated and stored as one chunk (_replies)
-        self.ahead_bytes = ahead_bytes   # RateCdrs: the most bytes of messages read ahead of the one rated (_replies)
+        self.group_max = group_max   # RateCdrs: the most CDRs of messages rated and stored as one chunk (engine.rating.groups)
+        self.ahead_bytes = ahead_bytes   # RateCdrs: the most bytes of messages read ahead of the one rated (engine.rating.groups)
 
     def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
         """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
@@ -175,8 +171,10 @@ class RatingServicer(rpc.RatingServiceServicer):
 
         A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
         out once its chunk is committed, in order, before any error of a later message; messages already received are
-        rated and stored together, up to the ``rating_group_max_cdrs`` setting (``_replies``)."""
-        return _replies(self, self.desk.stream(current_principal()), request_iterator)
+        rated and stored together, up to the ``rating_group_max_cdrs`` setting (engine.rating.groups)."""
+        stream = self.desk.stream(current_principal())
+        return _replies(self, stream.grouped(request_iterator, lambda item: _message(self, stream, item), _cdr_count,
+                                             self.group_max, _wire_bytes, self.ahead_bytes))
 
     def _reply(self, rated: RatedRows, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
         with collector_paused():
@@ -201,75 +199,19 @@ class RatingServicer(rpc.RatingServiceServicer):
         return pb.ListCreditAlertsResponse(alerts=[alert_pb(a) for a in items], next_page_token=next_token(items, page, lambda a: a.sequence))
 
 
-def _replies(servicer: RatingServicer, stream: RatingStream, request_iterator: Iterator[Any]) -> Iterator[bytes]:
-    """RateCdrs' replies in order: each group of messages rated while the group before it is stored, each message's
-    reply sent once its group is committed, and before the next message is waited for when none is there yet.
-
-    A group is the message read next and those behind it that are already received (never waited for) with the same
-    options (``explain`` aside), up to ``servicer.group_max`` CDRs and none of whose CDRs is in another message of the
-    group: one chunk, rated and stored as one transaction (so more rows land on each page a commit writes), each
-    message answered from its own rows.  A message that is refused (INVALID_ARGUMENT, another tenant's CDRs, an error
-    of the reading) closes the group before it: that group is stored and answered first, then the error is raised."""
-    bound = servicer.group_max
-    # read ahead: up to two groups' CDRs (the one being rated and the next), so that a writer slower than the client
-    # finds a group's messages waiting when it is done, and no more than ahead_bytes of messages (CDRs with large
-    # attributes would otherwise hold gigabytes for one stream)
-    ahead = ReadAhead(request_iterator, "rating-requests", 2 * bound, _cdr_count, size=_wire_bytes, size_limit=servicer.ahead_bytes)
-    waiting: _Group | None = None   # the group rated before, its replies not sent yet
-    groups = messages = 0
-    pending: Any = NOT_YET          # read and not in a group yet: a _Message, END, or a _Refused to raise in its turn
+def _replies(servicer: RatingServicer, answers: Iterator[tuple["_Message", RatedRows]]) -> Iterator[bytes]:
+    """Each message's reply from its rated rows, as the stream's group commit gives them (engine.rating.groups); the
+    stream let go however the call ends."""
     try:
-        while True:
-            try:
-                item = pending if pending is not NOT_YET else ahead.ready()
-                pending = NOT_YET
-                if item is NOT_YET:
-                    if waiting is not None:   # no message waits: these replies go out first (a client may wait for them)
-                        done, waiting = waiting, None
-                        yield from _group_replies(servicer, done)
-                    item = ahead.next()
-                if item is END:
-                    break
-                group = _Group(item if type(item) is _Message else _message(servicer, stream, item))
-                while group.count < bound:   # the messages received already join it, while they can
-                    try:
-                        item = ahead.ready()
-                        if item is NOT_YET:
-                            break
-                        if item is END:
-                            pending = END
-                            break
-                        message = _message(servicer, stream, item)
-                    except Exception as e:   # its refusal comes after the replies of the messages before it
-                        pending = _Refused(e)
-                        break
-                    if not group.join(message, bound):
-                        pending = message
-                        break
-                with collector_paused():   # thousands of rows of tuples, nothing cyclic (see engine.gcpause)
-                    group.stored = stream.rate_rows(group.rows, group.tariff_plan, group.use_counters)
-                groups, messages = groups + 1, messages + len(group.messages)
-            except BaseException:
-                if waiting is not None:
-                    done, waiting = waiting, None
-                    yield from _group_replies(servicer, done)
-                raise
-            if waiting is not None:
-                yield from _group_replies(servicer, waiting)
-            waiting = group
-        if waiting is not None:
-            done, waiting = waiting, None
-            yield from _group_replies(servicer, done)
+        for message, rated in answers:
+            yield servicer._reply(rated, message.rows, message.cdrs, message.explain)
     finally:
-        ahead.stop()
-        stream.close()
-        log.debug("RateCdrs: %d messages rated in %d groups, %d of them while the one before was stored", messages, groups,
-                  stream.overlapped)
+        answers.close()   # type: ignore[attr-defined]
 
 
 class _Message:
-    """A RateCdrs message read: its rows (``rows`` as read, ``own`` with the caller's tenant and checked), its CDRs and
-    options."""
+    """A RateCdrs message read (engine.rating.groups.Message): its rows (``rows`` as read, ``own`` with the caller's
+    tenant and checked), its CDRs and options."""
 
     __slots__ = ("rows", "own", "cdrs", "tariff_plan", "use_counters", "explain")
 
@@ -278,78 +220,14 @@ class _Message:
         self.tariff_plan, self.use_counters, self.explain = options.tariff_plan, options.use_bundle_counters, options.explain
 
 
-class _Refused:
-    """The error a message read ahead gave, raised once the group before it is answered."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-
 def _message(servicer: RatingServicer, stream: RatingStream, item: Any) -> _Message:
     """A message read (``Wired``: with its bytes) as rows: INVALID_ARGUMENT for a bad one, PERMISSION_DENIED for another
-    tenant's CDRs; a ``_Refused`` raises its error."""
-    if type(item) is _Refused:
-        raise item.error
+    tenant's CDRs."""
     request, wire = (item.message, item.data) if isinstance(item, Wired) else (item, item.SerializeToString())
     cdrs = request.cdrs
     with collector_paused():
         rows = servicer._rows(cdrs, "cdrs", wire if len(cdrs) <= MAX_CHUNK else None)
         return _Message(rows, stream.own(rows), cdrs, request.options)
-
-
-class _Group:
-    """Messages of a stream rated and stored as one chunk: their rows one after the other (``rows``), ``stored`` the
-    stream's function that waits for the commit and gives the chunk's rated rows."""
-
-    __slots__ = ("messages", "rows", "count", "tariff_plan", "use_counters", "ids", "stored")
-
-    def __init__(self, first: _Message) -> None:
-        self.messages = [first]
-        self.rows: list[tuple[Any, ...]] = first.own
-        self.count = len(first.own)
-        self.tariff_plan, self.use_counters = first.tariff_plan, first.use_counters
-        self.ids: set[tuple[str, str]] | None = None   # (tenant, CDR id) of the rows, once a second message asks to join
-        self.stored: Any = None
-
-    def join(self, message: _Message, bound: int) -> bool:
-        """Whether ``message`` joins the group (then its rows follow): the same options, within ``bound`` CDRs, and
-        none of its CDRs in the group already (a CDR sent again is rated again after the group is stored, as it is
-        when the messages come one at a time)."""
-        if (message.tariff_plan != self.tariff_plan or message.use_counters != self.use_counters
-                or self.count + len(message.own) > bound):
-            return False
-        if self.ids is None:
-            self.ids = _ids(self.rows)
-        ids = _ids(message.own)
-        if len(self.ids) < self.count or len(ids) < len(message.own) or not self.ids.isdisjoint(ids):
-            return False
-        self.ids |= ids
-        if len(self.messages) == 1:
-            self.rows = list(self.rows)
-        self.rows.extend(message.own)
-        self.messages.append(message)
-        self.count += len(message.own)
-        return True
-
-
-_ID_KEY = itemgetter(COLUMNS.index("tenant"), COLUMNS.index("cdr_id"))
-
-
-def _ids(rows: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
-    return set(map(_ID_KEY, rows))
-
-
-def _group_replies(servicer: RatingServicer, group: _Group) -> Iterator[bytes]:
-    """Each message's reply from its share of the group's rated rows, in order, once the group is committed."""
-    with collector_paused():
-        rated = group.stored()
-    start = 0
-    for m in group.messages:
-        end = start + len(m.rows)
-        yield servicer._reply(rated.part(start, end), m.rows, m.cdrs, m.explain)
-        start = end
 
 
 def _cdr_count(item: Any) -> int:

@@ -81,7 +81,8 @@ def _key_of_row(context: Any) -> int | None:
 
 
 # the usage ledger: one row per CDR rated with counters (engine.rating.usage); columns after bundles_json
-# came with migration plans_0002
+# came with migration plans_0002.  On PostgreSQL the primary key's columns are (cdr_id, tenant_id) since plans_0009 (the
+# CDR id decides its comparisons); SQLite's ledger has no primary key since plans_0005 (ix_usage_ledger_cdr_key)
 usage_ledger = Table(
     "usage_ledger", meta,
     Column("tenant_id", String(40), primary_key=True),
@@ -460,7 +461,10 @@ class UsageRepo:
             entries = fresh
             if entries:
                 if pg:
-                    _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", entries)
+                    # in subscriber order (stable: a subscriber's rows keep theirs, start order in a stream), so the
+                    # subscriber index takes the rows leaf after leaf and its path stays in the CPU's cache (see
+                    # _COPY_ORDER)
+                    _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", sorted(entries, key=_COPY_ORDER))
                 else:
                     # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
@@ -611,6 +615,15 @@ def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]], ta
 
 # one order for every writer (its key, then bundle or currency): rows are locked in the same order
 _by_key = operator.itemgetter(0, 1)
+
+# the order a chunk's new ledger rows are copied in on PostgreSQL: by MSISDN (the subscriber index's second column;
+# each tenant's rows still come in MSISDN order, the tenants interleaved).  A rating group of 20,000 CDRs of 2,000
+# subscribers puts about ten rows on each subscriber's leaf of ix_usage_ledger_msisdn_start: in arrival order each
+# row descends the index to a leaf the previous rows left cold in the CPU's caches, in this order the next row finds
+# the same path.  The backend's CPU for 400k rows in 20,000-row transactions fell about 15 % (docs/BENCHMARKS.md), for
+# about 0.25 us a row of sorting here; a subscriber's rows of a group land on the same heap pages too, which the bill
+# run's read of a subscriber's period (through that index) finds together.
+_COPY_ORDER = operator.itemgetter(2)
 
 
 def _lost_race_errors() -> tuple[type[BaseException], ...]:

@@ -40,7 +40,7 @@ from operator import itemgetter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from engine.cdr import COLUMNS, MediatedCdr, returned_by_rap
 from engine.clock import Clock
@@ -55,6 +55,7 @@ from engine.rating.alerts import CreditAlertRecord, fire_credit_alerts
 from engine.rating.bandclock import NEVER
 from engine.rating.compiled import CompiledPlans, CompiledVersion
 from engine.gcpause import collector_paused
+from engine.rating.groups import grouped
 from engine.rating.evaluator import RATED, REJECTED, UNRATED, Evaluator, Row, row_of
 from engine.rating.limits import DEFAULT_LIMITS, CdrLimits
 from engine.rating.named_plan import hide_plans_of_others
@@ -728,6 +729,14 @@ class RatingStream:
         they name (PERMISSION_DENIED otherwise): what ``rate_rows`` checks, asked of each message before several are
         rated as one chunk, so that a message's refusal is its own."""
         return _own_rows(self._principal, rows)
+
+    def grouped(self, items: Iterable[Any], read: Callable[[Any], Any], weigh: Callable[[Any], int],
+                bound: int, size: Callable[[Any], int] | None = None, size_limit: int = 0) -> Iterator[tuple[Any, RatedRows]]:
+        """``(message, its rated rows)`` of each of ``items`` (messages of a RateCdrs stream) in order, the messages
+        already received rated and stored together up to ``bound`` CDRs (engine.rating.groups: ``read`` gives an item's
+        message or raises its refusal, ``weigh`` its CDRs, ``size`` its bytes, read ahead up to ``size_limit``); the
+        stream is closed when it ends."""
+        return grouped(self, items, read, weigh, bound, size, size_limit)
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""

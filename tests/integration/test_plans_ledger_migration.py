@@ -75,8 +75,9 @@ def test_the_ledger_keeps_its_rows_through_plans_0004_and_back(db_url: str) -> N
 
 
 def keyed_by_cdr(engine: Any) -> bool:
-    """Whether the ledger has its primary key on (tenant_id, cdr_id) (PostgreSQL always; SQLite before plans_0005)."""
-    return inspect(engine).get_pk_constraint("usage_ledger")["constrained_columns"] == ["tenant_id", "cdr_id"]
+    """Whether the ledger has its primary key on the tenant and CDR id (PostgreSQL always, as (cdr_id, tenant_id) since
+    plans_0009; SQLite before plans_0005)."""
+    return sorted(inspect(engine).get_pk_constraint("usage_ledger")["constrained_columns"]) == ["cdr_id", "tenant_id"]
 
 
 def test_the_ledger_keeps_its_rows_through_plans_0005_and_back(db_url: str) -> None:

@@ -1,6 +1,6 @@
 """RateCdrs' group commit, on SQLite and PostgreSQL over a real port: messages of a stream that are already received
-when one is rated, with the same options, are rated and stored as one chunk (servers.rating_service._replies), up to
-the ``rating_group_max_cdrs`` setting (12 here).  A stream whose messages are grouped gives the same replies, ledger
+when one is rated, with the same options, are rated and stored as one chunk (engine.rating.groups,
+RatingStream.grouped), up to the ``rating_group_max_cdrs`` setting (12 here).  A stream whose messages are grouped gives the same replies, ledger
 rows, counters and balances as the same messages sent one at a time; a refused message in the middle of a group is
 refused after the replies of the messages before it, which are stored; a server killed mid-stream, then the stream
 again, leaves what one clean run leaves.
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from engine.settings import Settings
-from servers import rating_service
+from engine.rating import desk, groups
 from engine.readahead import END, ReadAhead
 from engine.clock import FixedClock
 from tests.integration.conftest import MID_MONTH, running_stack
@@ -77,14 +77,14 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
     """A server whose RateCdrs groups up to 12 CDRs, reading with EveryMessageFirst, counting its chunks (CHUNKS)."""
     home = tmp_path_factory.mktemp("groups")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rating_service, "ReadAhead", EveryMessageFirst)
-        rate_rows = rating_service.RatingStream.rate_rows
+        mp.setattr(groups, "ReadAhead", EveryMessageFirst)
+        rate_rows = desk.RatingStream.rate_rows
 
         def counted(self: Any, rows: Any, *args: Any) -> Any:
             CHUNKS.append(len(rows))
             return rate_rows(self, rows, *args)
 
-        mp.setattr(rating_service.RatingStream, "rate_rows", counted)
+        mp.setattr(desk.RatingStream, "rate_rows", counted)
         with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
                                     rating_group_max_cdrs=BOUND), FixedClock(MID_MONTH)) as s:
             yield s

@@ -18,9 +18,9 @@ import pytest
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from engine.clock import FixedClock
+from engine.rating import groups
 from engine.readahead import END, ReadAhead
 from engine.settings import Settings
-from servers import rating_service
 from tests.integration.conftest import MID_MONTH, running_stack
 from tests.integration.test_rating_stored import active, provision, voice_pb  # noqa: F401 - fixtures
 
@@ -74,7 +74,7 @@ class Held(ReadAhead):
 def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     home = tmp_path_factory.mktemp("readahead")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rating_service, "ReadAhead", Held)
+        mp.setattr(groups, "ReadAhead", Held)
         with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
                                     max_message_bytes=MAX_MESSAGE), FixedClock(MID_MONTH)) as s:
             yield s
