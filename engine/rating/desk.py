@@ -399,7 +399,7 @@ class RatingDesk:
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
                defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None,
-               stored: bool = True) -> Any:
+               stored: bool = True, ahead: Any = None) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
@@ -408,7 +408,9 @@ class RatingDesk:
         RatingStream); ``snapshot`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are read,
         not taken out, and the snapshot let go once read (see _SnapshotRead); ``known``: the counters and balances the
         stream knows, not read again (see _Known); ``stored`` False (with ``defer``): the CDRs are taken to have no
-        stored rows, none is looked up (the write finds one as a lost race: RatingStream)."""
+        stored rows, none is looked up (the write finds one as a lost race: RatingStream); ``ahead``: the chunk's
+        stored rows as read with its CDRs (a re-rating run on PostgreSQL: store.plans.StoredCdrReader.chunks_held), not
+        looked up here (UsageRepo.held_ahead)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -427,6 +429,8 @@ class RatingDesk:
                 held_rows = repo.holdings_of(tenant, by_tenant[tenant])
                 if held_rows:
                     snapshot.replaced[tenant] = held_rows
+            elif ahead is not None:
+                held_rows = repo.held_ahead(tenant, ahead)
             else:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
@@ -752,10 +756,11 @@ class RatingStream:
         return lambda: flight.rated(desk)
 
     def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
-                    compiled: CompiledPlans | None) -> Callable[[], ChunkOutcomes]:
+                    compiled: CompiledPlans | None, ahead: Any = None) -> Callable[[], ChunkOutcomes]:
         """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
         ``version``/``compiled`` when given); the function given waits until it is stored, then gives what its rows
-        came to."""
+        came to.  ``ahead``: their stored ledger rows read with them (see _chunk), used on the first attempt only (a
+        chunk rated again after a lost race looks them up afresh)."""
         desk = self._desk
         for tenant in sorted(set(map(_tenant_of, rows))):
             self._principal.require_tenant(tenant)
@@ -767,13 +772,13 @@ class RatingStream:
                 self._land()
                 done = _outcomes(desk._with_counters(chunk, self._held))
                 return lambda: done
-            flight = self._start(chunk)
+            flight = self._start(chunk, ahead)
 
         def outcomes() -> ChunkOutcomes:
             return _outcomes(flight.rated(desk, self._held).results)
         return outcomes
 
-    def _start(self, chunk: _Chunk) -> "_InFlight":
+    def _start(self, chunk: _Chunk, ahead: Any = None) -> "_InFlight":
         """The chunk read and rated on a unit of work of its own after the one in flight, and handed to the writer."""
         desk = self._desk
         desk._keys(chunk)
@@ -795,7 +800,7 @@ class RatingStream:
         try:
             try:
                 got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, snapshot=snapshot,
-                                  known=self._known, stored=stored)
+                                  known=self._known, stored=stored, ahead=ahead if snapshot is None else None)
             finally:
                 if snapshot is not None:
                     snapshot.done()
