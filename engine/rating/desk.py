@@ -260,10 +260,18 @@ class RatingDesk:
             out[i] = (r[0], r[1])
         return out
 
+    def subscribers_of_rows(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+        """The live subscribers of the rows' A numbers, as _resolve reads them (a re-rating run reads them with each
+        chunk, a chunk ahead of its rating)."""
+        return self._subscribers({r[_A] for r in rows if r[_A]})
+
     def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
-                 version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None) -> "_Chunk":
-        """Who, which plan set and which tariff plan, for each row of a chunk (in columns, one list per fact)."""
-        subs = self._subscribers({r[_A] for r in rows if r[_A]}) if need_subscribers else {}
+                 version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None,
+                 subs: dict[str, Any] | None = None) -> "_Chunk":
+        """Who, which plan set and which tariff plan, for each row of a chunk (in columns, one list per fact); ``subs``:
+        the rows' subscribers as subscribers_of_rows gave them (else read here)."""
+        if subs is None:
+            subs = self.subscribers_of_rows(rows) if need_subscribers else {}
         timelines: dict[Any, Any] = {}
         chunk = _Chunk(rows)
         wholesale: dict[tuple[int, str], str] = {}
@@ -756,18 +764,20 @@ class RatingStream:
         return lambda: flight.rated(desk)
 
     def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
-                    compiled: CompiledPlans | None, ahead: Any = None) -> Callable[[], ChunkOutcomes]:
+                    compiled: CompiledPlans | None, ahead: Any = None,
+                    subs: dict[str, Any] | None = None) -> Callable[[], ChunkOutcomes]:
         """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
         ``version``/``compiled`` when given); the function given waits until it is stored, then gives what its rows
         came to.  ``ahead``: their stored ledger rows read with them (see _chunk), used on the first attempt only (a
-        chunk rated again after a lost race looks them up afresh)."""
+        chunk rated again after a lost race looks them up afresh); ``subs``: their subscribers as
+        RatingDesk.subscribers_of_rows read them (else read here)."""
         desk = self._desk
         for tenant in sorted(set(map(_tenant_of, rows))):
             self._principal.require_tenant(tenant)
         if not rows:
             return lambda: ChunkOutcomes(0, 0, 0, {})
         with collector_paused():
-            chunk = desk._resolve(rows, "", True, version, compiled)
+            chunk = desk._resolve(rows, "", True, version, compiled, subs)
             if not self._overlap or desk._alerted(chunk):
                 self._land()
                 done = _outcomes(desk._with_counters(chunk, self._held))
