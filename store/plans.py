@@ -264,23 +264,28 @@ class UsageRepo:
                     out.extend(cur.fetchall())
                 return out
             stored = self._stored
+            if pg:
+                return _pg_holdings(cur, tenant_id, ids, stored)
             # the rows found one key at a time (see _lookup) with their physical address; on SQLite whole, for the write
             # to compare with the new ones (PostgreSQL compares them itself, see _rewrite)
-            columns = ("cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, ctid" if pg else
-                       f"{', '.join(LEDGER_COLUMNS)}, rowid")
+            columns = f"{', '.join(LEDGER_COLUMNS)}, rowid"
             for i in range(0, len(ids), step):
                 cur.execute(*_lookup(pg, columns, tenant_id, ids[i:i + step]))
-                if pg:
-                    for row in cur.fetchall():
-                        stored[(tenant_id, row[0])] = row[6]
-                        out.append(row[:6])
-                    continue
                 for row in cur.fetchall():
                     stored[(tenant_id, row[1])] = (row[-1], row[:-1])
                     out.append(row[1:7])   # cdr_id, msisdn, cycle, currency, charge_micros, bundles_json
         finally:
             cur.close()
         return out
+
+    def held_ahead(self, tenant_id: str, ahead: "HeldAhead") -> builtins.list[tuple[str, str, str, str, int, str]]:
+        """``take_holdings`` of a chunk's CDRs of ``tenant_id`` (all of them), from what StoredCdrReader.chunks_held read
+        with the chunk (PostgreSQL): the rows' addresses were read in an earlier transaction, and the write finds each
+        row still there as read or loses the race (_rewrite: a row changed since lies elsewhere; a row added since
+        breaks the primary key), as it does for rows read by take_holdings without a lock."""
+        held, where = ahead.get(tenant_id, _NONE_HELD)
+        self._stored.update(where)
+        return held
 
     def _cursor(self) -> tuple[bool, Any]:
         """(PostgreSQL?, a driver cursor on the unit of work's connection and transaction)."""
@@ -566,6 +571,41 @@ _REWRITE_SQL = (
     f"w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = f.{c}' for c in _REWRITTEN)} FROM f WHERE f.differs "
     f"AND u.ctid = f.old_tid RETURNING 1) "
     f"SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE differs), (SELECT count(*) FROM w)")
+
+
+# what StoredCdrReader.chunks_held reads with a chunk (PostgreSQL): by tenant, the ledger rows of the chunk's CDRs as
+# take_holdings gives them (cdr_id, msisdn, cycle, currency, charge_micros, bundles_json) and their ctids by (tenant, CDR id)
+HeldAhead = dict[str, tuple[builtins.list[tuple[str, str, str, str, int, str]], dict[tuple[str, str], str]]]
+_NONE_HELD: tuple[builtins.list[Any], dict[Any, Any]] = ([], {})
+
+
+def _pg_holdings(cur: Any, tenant_id: str, ids: builtins.list[str],
+                 stored: dict[tuple[str, str], Any]) -> builtins.list[tuple[str, str, str, str, int, str]]:
+    """The holding columns of the ledger rows of a tenant's CDRs ``ids`` (sorted), found one key at a time (see
+    _lookup); each row's ctid put in ``stored`` by (tenant, CDR id)."""
+    out: builtins.list[tuple[str, str, str, str, int, str]] = []
+    step = _batch(True)
+    for i in range(0, len(ids), step):
+        cur.execute(*_lookup(True, "cdr_id, msisdn, cycle, currency, charge_micros, bundles_json, ctid", tenant_id, ids[i:i + step]))
+        for row in cur.fetchall():
+            stored[(tenant_id, row[0])] = row[6]
+            out.append(row[:6])
+    return out
+
+
+def _held_ahead(cur: Any, rows: builtins.list[tuple[Any, ...]]) -> HeldAhead:
+    """HeldAhead of a chunk of stored CDRs (StoredCdrReader rows), read on ``cur``."""
+    from engine.cdr import COLUMNS
+
+    tenant_at = COLUMNS.index("tenant")
+    by_tenant: dict[str, builtins.list[str]] = {}
+    for row in rows:
+        by_tenant.setdefault(row[tenant_at], []).append(row[0])
+    out: HeldAhead = {}
+    for tenant, ids in by_tenant.items():
+        where: dict[tuple[str, str], str] = {}
+        out[tenant] = (_pg_holdings(cur, tenant, sorted(set(ids)), where), where)
+    return out
 
 
 def _copy(cur: Any, into: str, rows: builtins.list[tuple[Any, ...]], first: builtins.list[Any] | None = None) -> None:
@@ -929,6 +969,19 @@ class StoredCdrReader:
             raw.close()
 
     def chunks(self, tenant_ids: set[str], start: datetime, end: datetime, size: int) -> Iterator[builtins.list[tuple[Any, ...]]]:
+        """The period's CDRs, ``size`` a chunk (see _pages)."""
+        for rows, _ in self._pages(tenant_ids, start, end, size, False):
+            yield rows
+
+    def chunks_held(self, tenant_ids: set[str], start: datetime, end: datetime,
+                    size: int) -> Iterator[tuple[builtins.list[tuple[Any, ...]], "HeldAhead | None"]]:
+        """``chunks``, each with what its CDRs' ledger rows hold and where they lie (HeldAhead), read in the chunk's
+        read transaction on PostgreSQL (None on SQLite): a re-rating run reads them on its read-ahead thread, a chunk
+        ahead of the rating, instead of the rating thread waiting for the look-up (UsageRepo.held_ahead)."""
+        return self._pages(tenant_ids, start, end, size, self.pg)
+
+    def _pages(self, tenant_ids: set[str], start: datetime, end: datetime, size: int,
+               holdings: bool) -> Iterator[tuple[builtins.list[tuple[Any, ...]], "HeldAhead | None"]]:
         """The period's CDRs, ``size`` a chunk.  A chunk is one query: per tenant, the (tenant, start time) index read in
         order from the last row's key (start time, CDR id) on, ``LIMIT size``, the tenants' rows merged in that order.
         That is one range read in order whatever the planner's statistics say: on PostgreSQL sorts, sequential and
@@ -968,10 +1021,11 @@ class StoredCdrReader:
                 if len(rows) == size:
                     cur.execute(f"SELECT start_time FROM mediated_cdrs WHERE cdr_id = {mark}", [rows[-1][0]])
                     after = (cur.fetchone()[0], rows[-1][0])
+                ahead = _held_ahead(cur, rows) if holdings and rows else None
                 raw.rollback()   # only read: the chunk's transaction ends here, before the chunk is rated
             finally:
                 raw.close()
             if rows:
-                yield rows
+                yield rows, ahead
             if len(rows) < size:
                 return

@@ -261,10 +261,18 @@ class RatingDesk:
             out[i] = (r[0], r[1])
         return out
 
+    def subscribers_of_rows(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+        """The live subscribers of the rows' A numbers, as _resolve reads them (a re-rating run reads them with each
+        chunk, a chunk ahead of its rating)."""
+        return self._subscribers({r[_A] for r in rows if r[_A]})
+
     def _resolve(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str, need_subscribers: bool,
-                 version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None) -> "_Chunk":
-        """Who, which plan set and which tariff plan, for each row of a chunk (in columns, one list per fact)."""
-        subs = self._subscribers({r[_A] for r in rows if r[_A]}) if need_subscribers else {}
+                 version: PlanSetVersion | None = None, compiled: CompiledPlans | None = None,
+                 subs: dict[str, Any] | None = None) -> "_Chunk":
+        """Who, which plan set and which tariff plan, for each row of a chunk (in columns, one list per fact); ``subs``:
+        the rows' subscribers as subscribers_of_rows gave them (else read here)."""
+        if subs is None:
+            subs = self.subscribers_of_rows(rows) if need_subscribers else {}
         timelines: dict[Any, Any] = {}
         chunk = _Chunk(rows)
         wholesale: dict[tuple[int, str], str] = {}
@@ -400,7 +408,7 @@ class RatingDesk:
 
     def _chunk(self, uow: Any, chunk: "_Chunk", held: Held | None = None, after: "_Written | None" = None,
                defer: bool = False, snapshot: "_SnapshotRead | None" = None, known: "_Known | None" = None,
-               stored: bool = True) -> Any:
+               stored: bool = True, ahead: Any = None) -> Any:
         """The chunk read, rated and written on ``uow`` (not committed): its rows, or None after a lost race.
 
         ``after``: what a chunk still being written on another unit of work sets its counters and balances to (this
@@ -409,7 +417,9 @@ class RatingDesk:
         RatingStream); ``snapshot`` (with ``defer``, on a read-only ``uow``): the stored rows of the chunk's CDRs are read,
         not taken out, and the snapshot let go once read (see _SnapshotRead); ``known``: the counters and balances the
         stream knows, not read again (see _Known); ``stored`` False (with ``defer``): the CDRs are taken to have no
-        stored rows, none is looked up (the write finds one as a lost race: RatingStream)."""
+        stored rows, none is looked up (the write finds one as a lost race: RatingStream); ``ahead``: the chunk's
+        stored rows as read with its CDRs (a re-rating run on PostgreSQL: store.plans.StoredCdrReader.chunks_held), not
+        looked up here (UsageRepo.held_ahead)."""
         repo = uow.usage
         rows, keys = chunk.rows, chunk.keys
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
@@ -428,6 +438,8 @@ class RatingDesk:
                 held_rows = repo.holdings_of(tenant, by_tenant[tenant])
                 if held_rows:
                     snapshot.replaced[tenant] = held_rows
+            elif ahead is not None:
+                held_rows = repo.held_ahead(tenant, ahead)
             else:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
@@ -761,28 +773,31 @@ class RatingStream:
         return lambda: flight.rated(desk)
 
     def rerate_rows(self, rows: Sequence[tuple[Any, ...]], version: PlanSetVersion | None,
-                    compiled: CompiledPlans | None) -> Callable[[], ChunkOutcomes]:
+                    compiled: CompiledPlans | None, ahead: Any = None,
+                    subs: dict[str, Any] | None = None) -> Callable[[], ChunkOutcomes]:
         """A chunk of a re-rating run (stored rows in start order, rated with counters and the stream's Held, under
         ``version``/``compiled`` when given); the function given waits until it is stored, then gives what its rows
-        came to."""
+        came to.  ``ahead``: their stored ledger rows read with them (see _chunk), used on the first attempt only (a
+        chunk rated again after a lost race looks them up afresh); ``subs``: their subscribers as
+        RatingDesk.subscribers_of_rows read them (else read here)."""
         desk = self._desk
         for tenant in sorted(set(map(_tenant_of, rows))):
             self._principal.require_tenant(tenant)
         if not rows:
             return lambda: ChunkOutcomes(0, 0, 0, {})
         with collector_paused():
-            chunk = desk._resolve(rows, "", True, version, compiled)
+            chunk = desk._resolve(rows, "", True, version, compiled, subs)
             if not self._overlap or desk._alerted(chunk):
                 self._land()
                 done = _outcomes(desk._with_counters(chunk, self._held))
                 return lambda: done
-            flight = self._start(chunk)
+            flight = self._start(chunk, ahead)
 
         def outcomes() -> ChunkOutcomes:
             return _outcomes(flight.rated(desk, self._held).results)
         return outcomes
 
-    def _start(self, chunk: _Chunk) -> "_InFlight":
+    def _start(self, chunk: _Chunk, ahead: Any = None) -> "_InFlight":
         """The chunk read and rated on a unit of work of its own after the one in flight, and handed to the writer."""
         desk = self._desk
         desk._keys(chunk)
@@ -804,7 +819,7 @@ class RatingStream:
         try:
             try:
                 got = desk._chunk(uow, chunk, held, before.written if before is not None else None, defer=True, snapshot=snapshot,
-                                  known=self._known, stored=stored)
+                                  known=self._known, stored=stored, ahead=ahead if snapshot is None else None)
             finally:
                 if snapshot is not None:
                     snapshot.done()

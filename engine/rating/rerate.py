@@ -47,6 +47,8 @@ class StoredCdrRows(Protocol):
 
     def count(self, tenant_ids: set[str], start: datetime, end: datetime) -> int: ...
     def chunks(self, tenant_ids: set[str], start: datetime, end: datetime, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
+    def chunks_held(self, tenant_ids: set[str], start: datetime, end: datetime,
+                    size: int) -> Iterator[tuple[list[tuple[Any, ...]], Any]]: ...
 
 
 @dataclass
@@ -101,8 +103,11 @@ class RerateDesk:
         summary = RerateSummary(plan_set_version=version)
         total = self._stored.count(scope, start, end)
         # the stored CDRs read on a thread, a chunk ahead of the rating (they depend on nothing it changes): the first
-        # one while what the run's CDRs hold is summed
-        reads = ReadAhead(self._stored.chunks(scope, start, end, self._chunk), "rerate-reads")
+        # one while what the run's CDRs hold is summed.  On PostgreSQL with each chunk the ledger rows of its CDRs (what
+        # they hold, where they lie), so the rating thread does not wait for that look-up: a row changed between that
+        # read and the chunk's write is a lost race there, and the chunk is rated again with its rows looked up afresh
+        # (and the subscribers of its CDRs)
+        reads = ReadAhead(self._reads(scope, start, end), "rerate-reads")
         try:
             with self._plan_uow(read_only=True) as uow:
                 held = uow.usage.held_by_stored(scope, start, end)
@@ -117,11 +122,11 @@ class RerateDesk:
             # when the run ends or its caller stops it (closes this generator)
             pause = ExitStack()
             try:
-                for n, rows in enumerate(reads):
+                for n, (rows, ahead, subs) in enumerate(reads):
                     if n % GC_EVERY == 0:
                         pause.close()
                         pause.enter_context(collector_paused())
-                    stored = stream.rerate_rows(rows, ps, compiled)
+                    stored = stream.rerate_rows(rows, ps, compiled, ahead, subs)
                     if waiting is not None:
                         yield _count(summary, waiting()), total
                     waiting = stored
@@ -133,6 +138,18 @@ class RerateDesk:
         finally:
             reads.stop()
         yield summary
+
+    def _reads(self, scope: set[str], start: datetime, end: datetime) -> Iterator[tuple[list[tuple[Any, ...]], Any, dict[str, Any]]]:
+        """The run's chunks as read ahead: the stored CDRs, their ledger rows (StoredCdrRows.chunks_held) and their
+        subscribers (RatingDesk.subscribers_of_rows)."""
+        chunks = self._stored.chunks_held(scope, start, end, self._chunk)
+        try:
+            for rows, ahead in chunks:
+                yield rows, ahead, self._rating.subscribers_of_rows(rows)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()   # its connection handed back on the reading thread when the run stops early
 
     def _scope(self, tenant: str) -> set[str]:
         """The tenant, and for an operator its MVNOs that have no plan set version of their own."""

@@ -86,3 +86,59 @@ def test_the_collector_is_paused_across_chunks_and_on_again_after_the_run_ended_
         assert gc.isenabled()
     finally:
         rerate.GC_EVERY = every
+
+
+class _MovedAfterRead:
+    """The run's stored-CDR reader, with the ledger row of one CDR of the third chunk written again by another writer
+    (the same values: the row moves to a new address, as any update moves it) right after that chunk and its ledger
+    rows were read."""
+
+    def __init__(self, reader: Any, root: Any) -> None:
+        self.reader, self.root, self.moved = reader, root, ""
+
+    def count(self, *args: Any) -> int:
+        return int(self.reader.count(*args))
+
+    def chunks_held(self, *args: Any) -> Any:
+        for n, (rows, ahead) in enumerate(self.reader.chunks_held(*args)):
+            if n == 2:
+                self.moved = rows[0][0]
+                with self.root.db.begin() as conn:
+                    conn.exec_driver_sql("UPDATE usage_ledger SET charge_micros = charge_micros WHERE cdr_id = %(id)s",
+                                         {"id": self.moved})
+            yield rows, ahead
+
+
+def test_a_ledger_row_written_after_its_chunk_was_read_ahead_loses_the_race_and_the_run_ends_as_one_clean_run(roots) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a run reads each chunk's ledger rows (what they hold, where they lie) with the chunk, a chunk ahead
+    of the rating (StoredCdrReader.chunks_held).  A row another writer writes between that read and the chunk's write
+    makes the write a lost race: the chunk is rated again with its rows looked up afresh (that chunk alone: the other
+    chunks' rows are used as read ahead), and the run ends as one clean run ends."""
+    root, other = roots
+    if root.db.dialect.name != "postgresql":
+        pytest.skip("the ledger rows are read with the chunk on PostgreSQL only")
+    msisdns = {_subscriber(root).msisdn for _ in range(3)}
+    start = MID_MONTH + timedelta(days=14)
+    cdrs = [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=49, tag="rerate-ahead") for c in chunk]
+    store_cdrs(root, cdrs)
+    for i in range(0, len(cdrs), 40):
+        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+    from_scratch, where = state(root, msisdns), addresses(root, msisdns)
+    dearer = root.plans.upload(OPERATOR, "mno", {f.path: f.content for f in sample_files(
+        {"rates/retail/RT_VOICE_INTERNATIONAL.yaml": ('price: "1.00"', 'price: "1.25"')})}).version
+    run = copy.copy(root.rerate)
+    run._chunk = 30
+    run._stored = moving = _MovedAfterRead(root.rerate._stored, other)
+    races = root.rating.races
+    end = start + timedelta(hours=1)
+    summary = run.rerate(OPERATOR, "mno", start, end, dearer)   # every row rewritten
+    assert moving.moved and summary.cdrs == len(cdrs)
+    assert root.rating.races - races == 1   # that chunk alone was rated again
+    after = state(root, msisdns)
+    consistent(after)
+    assert {r[7] for r in after["ledger"]} == {dearer} and len(after["ledger"]) == len(cdrs)
+    run._stored = root.rerate._stored
+    run.rerate(OPERATOR, "mno", start, end, dearer)   # a clean run from there changes nothing: it was one clean run's result
+    assert state(root, msisdns) == after
+    run.rerate(OPERATOR, "mno", start, end)   # back under the version in force: as rated from scratch
+    assert state(root, msisdns) == from_scratch and len(addresses(root, msisdns)) == len(where)
