@@ -39,7 +39,9 @@ the physical floor: as many rows of
 nothing but a random 64-bit key, one transaction per chunk, into a fresh database opened the same way (one randomly
 keyed B-tree a row: what the disk allows; a ledger row goes into two, its key by CDR id and its subscriber index).
 Reported: medians, CDRs/s over the wall time, the client's
-and the server's CPU time (on PostgreSQL also the database server's, from /proc: bench_billing.pg_cpu), and the load
+and the server's CPU time (on PostgreSQL also the database server's, from /proc: bench_billing.pg_cpu), the bytes the
+server process wrote a CDR and, on SQLite, the insert-only floors' bytes written a row (``wchar`` of /proc/PID/io: on
+SQLite the database's writes are the process's own, WAL, checkpoints and temporary files), and the load
 average; the server logs how many messages it rated in how many groups.
 """
 
@@ -252,15 +254,33 @@ def ledger_floor(kind: str, tmp: Path, count: int, chunk: int = CHUNK) -> float:
         chunks = [[("mno", hashlib.sha256(f"floor-{i}".encode()).hexdigest()[:32], msisdn(rng.randrange(SUBSCRIBERS)), "2026-12",
                     "EUR", 12_000, '[["BN_VOICE", 60]]', at + timedelta(seconds=7 * (i % 3086)), "voice", "DG_NATIONAL", "", 60, 1,
                     "TP_SMART_M", 1, "rated", "") for i in range(c, min(c + chunk, count))] for c in range(0, count, chunk)]
-        started = time.perf_counter()
+        started, wrote = time.perf_counter(), written(os.getpid())
         for entries in chunks:
             with Session(engine) as s, s.begin():
                 assert UsageRepo(s).write_chunk(entries, set(), [], [])
         wall = time.perf_counter() - started
+        if kind == "sqlite":   # SQLite writes in this process: its WAL, checkpoints and temporary files
+            FLOOR_BYTES.setdefault(chunk, []).append((written(os.getpid()) - wrote) / count)
         engine.dispose()
         return wall
     finally:
         drop()
+
+
+FLOOR_BYTES: dict[int, list[float]] = {}   # SQLite: bytes ledger_floor wrote a row, by rows a transaction
+
+
+def written(pid: int) -> int:
+    """Bytes process ``pid`` has written (``wchar`` of /proc/PID/io: files, the WAL, temporary files); 0 where unread."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("wchar:"))
+    except OSError:
+        return 0
+
+
+def _kib(values: list[float]) -> str:
+    return f", {statistics.median(values) / 1024:.2f} KiB written a row" if values else ""
 
 
 def key_floor(kind: str, tmp: Path, count: int) -> float:
@@ -350,6 +370,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
 
             client = RulebillClient(f"127.0.0.1:{port}", bearer)
             walls, client_cpus, server_cpus, floors, inserts, keys, grouped, postgres_cpus = [], [], [], [], [], [], [], []
+            server_bytes: list[float] = []
             postgres_cpu = postgres_cpu_of(url) if kind == "postgres" else lambda: float("nan")
             group = group_size()
             try:
@@ -365,7 +386,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                         grouped.append(ledger_floor(kind, tmp, count, group))
                         keys.append(key_floor(kind, tmp, count))
                     load = os.getloadavg()[0]
-                    p0, s0, c0, w0 = postgres_cpu(), server_cpu(), cpu_self(), time.perf_counter()
+                    p0, s0, c0, w0, b0 = postgres_cpu(), server_cpu(), cpu_self(), time.perf_counter(), written(server.pid)
                     rated = 0
                     for reply in client.rating.rpc.RateCdrs(iter(requests)):
                         rated += sum(1 for r in reply.rated if r.status == 1)
@@ -374,6 +395,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                     client_cpus.append(cpu_self() - c0)
                     server_cpus.append(server_cpu() - s0)
                     postgres_cpus.append(postgres_cpu() - p0)
+                    server_bytes.append((written(server.pid) - b0) / count)
                     print(f"  {kind} run {rep + 1}: {count / wall:,.0f} CDRs/s wall ({wall:.2f} s), rated {rated:,}, "
                           f"load {load:.2f}", flush=True)
             finally:
@@ -387,13 +409,14 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
     s_cpu, c_cpu = statistics.median(server_cpus), statistics.median(client_cpus)
     ins, key, ins_group = statistics.median(inserts), statistics.median(keys), statistics.median(grouped)
     print(f"{kind}: floor, the in-process evaluator: {f:7.3f} CPU-s {count / f:>10,.0f} CDRs/s per core")
-    print(f"{kind}: floor, ledger rows insert-only:  {ins:7.3f} s wall {count / ins:>10,.0f} rows/s")
+    print(f"{kind}: floor, ledger rows insert-only:  {ins:7.3f} s wall {count / ins:>10,.0f} rows/s{_kib(FLOOR_BYTES.get(CHUNK, []))}")
     print(f"{kind}: floor, the same at {group:,}-row transactions (the server's group bound): {ins_group:7.3f} s wall "
-          f"{count / ins_group:>10,.0f} rows/s")
+          f"{count / ins_group:>10,.0f} rows/s{_kib(FLOOR_BYTES.get(group, []))}")
     print(f"{kind}: floor, a random 64-bit key a row: {key:7.3f} s wall {count / key:>10,.0f} rows/s (one random B-tree: the disk)")
     print(f"{kind}: RateCdrs stored with counters:     {wall:7.3f} s wall {count / wall:>10,.0f} CDRs/s; server CPU {s_cpu:.2f} s "
           f"({count / s_cpu:,.0f} CDRs/s per core), client CPU {c_cpu:.2f} s{_pg(statistics.median(postgres_cpus))}; {wall / f:.1f}x the evaluator floor, "
-          f"{wall / ins:.1f}x the insert-only floor, {wall / ins_group:.1f}x at {group:,}-row transactions")
+          f"{wall / ins:.1f}x the insert-only floor, {wall / ins_group:.1f}x at {group:,}-row transactions; the server wrote "
+          f"{statistics.median(server_bytes) / 1024:.2f} KiB a CDR")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -471,14 +471,15 @@ class UsageRepo:
                     # _COPY_ORDER)
                     _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", sorted(entries, key=_COPY_ORDER))
                 else:
-                    # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back)
+                    # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back);
+                    # OR FAIL: no statement journal (see _NO_STATEMENT_JOURNAL)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
                     per = 32000 // len(columns)
                     one = f"({', '.join('?' * len(columns))})"
                     for i in range(0, len(entries), per):
                         rows = entries[i:i + per]
                         params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
-                        cur.execute(f"INSERT INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
+                        cur.execute(f"INSERT {_NO_STATEMENT_JOURNAL} INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
                                     params)
             return True
         finally:
@@ -653,6 +654,17 @@ def _sqlite_stored_already(cur: Any, entries: builtins.list[tuple[Any, ...]], ta
     return False
 
 
+# SQLite's conflict resolution for the chunk's multi-row writes (the ledger's packed INSERT, the counters' and balances'
+# compare-and-set and new rows): FAIL, not the default ABORT.  A statement that writes several rows and may ABORT keeps a
+# statement journal, a temporary file holding the original of every page the statement changes that was in the database
+# when it began, so that it can undo itself alone: for the ledger's packed INSERT nearly every page of its two
+# random-keyed indexes the statement reaches, written to a file and thrown away at the statement's end (measured on
+# write_chunk's rows in 20,000-row transactions: 4.07 KiB written a row with it, 0.84 without, from an empty ledger;
+# docs/BENCHMARKS.md).  The chunk never needs that: a write that fails (a constraint,
+# a count that falls short) makes write_chunk give False or raise, and its unit of work is rolled back whole, so the
+# rows a failing statement wrote before the failure never commit.
+_NO_STATEMENT_JOURNAL = "OR FAIL"
+
 # one order for every writer (its key, then bundle or currency): rows are locked in the same order
 _by_key = operator.itemgetter(0, 1)
 
@@ -822,7 +834,7 @@ class _Writes:
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
             # SQLite names a VALUES list's columns column1..column6 (and counts rows only for statements that start
             # with UPDATE, so no WITH here)
-            self.add(f"UPDATE {table} SET {column} = v.column6 FROM (VALUES {values}) AS v WHERE {table}.tenant_id = v.column1 "
+            self.add(f"UPDATE {_NO_STATEMENT_JOURNAL} {table} SET {column} = v.column6 FROM (VALUES {values}) AS v WHERE {table}.tenant_id = v.column1 "
                      f"AND {table}.msisdn = v.column2 AND {table}.cycle = v.column3 AND {table}.{item} = v.column4 "
                      f"AND {table}.{column} = v.column5", [x for row in part for x in row], len(part))
 
@@ -838,7 +850,8 @@ class _Writes:
         one = f"({', '.join('?' * len(columns))})"
         for i in range(0, len(rows), 4000):
             part = rows[i:i + 4000]
-            self.add(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING",
+            self.add(f"INSERT {_NO_STATEMENT_JOURNAL} INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(part))} "
+                     f"ON CONFLICT DO NOTHING",
                      [x for row in part for x in row], len(part))
 
     def done(self) -> bool:
