@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from clients.client import RulebillClient
+from engine.rating.usage import LEDGER_FIELDS
 
 S = TypeVar("S")
 
@@ -86,3 +87,13 @@ def rating_resolver(desk: Any, use_c: bool) -> Iterator[None]:
         yield
     finally:
         desk.use_c = was
+
+
+def ledger_entry(**values: Any) -> tuple[Any, ...]:
+    """A usage-ledger row in LEDGER_FIELDS order: by default a rated voice CDR of 60 units that took 60 of bundle BN_V,
+    ``values`` laid over (the ledger tests' rows, written through UsageRepo.write_chunk)."""
+    row = dict(tenant_id="mno", cdr_id="c1", msisdn="4917000000001", cycle="2026-11", currency="EUR", charge_micros=1_000,
+               bundles_json='[["BN_V", 60]]', start_time=None, service="voice", destination_group="DST_EU", zone="Z1", units=60,
+               plan_set_version=1, tariff_plan="TP_A", plan_version=2, status="rated", reason="")
+    row.update(values)
+    return tuple(row[f] for f in LEDGER_FIELDS)

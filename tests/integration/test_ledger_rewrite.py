@@ -17,6 +17,7 @@ from store.db import make_engine
 from store.migrate import alembic_config, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
+from tests.integration.helpers import ledger_entry
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -25,12 +26,8 @@ COLUMNS = ", ".join(LEDGER_FIELDS)
 
 def entry(tenant: str, i: int, **changes: Any) -> tuple[Any, ...]:
     """A ledger row (LEDGER_FIELDS order) of CDR ``c<i>``."""
-    values = dict(tenant_id=tenant, cdr_id=f"c{i:03d}", msisdn=f"49170000{i % 3:05d}", cycle="2026-11", currency="EUR",
-                  charge_micros=1_000 + i, bundles_json='[["BN_V", 60]]', start_time=T0 + timedelta(minutes=i), service="voice",
-                  destination_group="DST_EU", zone="Z1", units=60, plan_set_version=1, tariff_plan="TP_A", plan_version=2,
-                  status="rated", reason="")
-    values.update(changes)
-    return tuple(values[f] for f in LEDGER_FIELDS)
+    return ledger_entry(**{"tenant_id": tenant, "cdr_id": f"c{i:03d}", "msisdn": f"49170000{i % 3:05d}", "start_time": T0 + timedelta(minutes=i),
+                            "charge_micros": 1_000 + i, **changes})
 
 
 # what re-rating may change of a row (every column the ledger keeps beside the CDR's own), and more

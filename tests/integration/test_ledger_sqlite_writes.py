@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 import store.plans
-from engine.rating.usage import LEDGER_FIELDS, CounterRow
+from engine.rating.usage import CounterRow
 from store.db import make_engine
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
+from tests.integration.helpers import ledger_entry
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -22,12 +23,8 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 def entry(i: int, tenant: str = "mno", **changes: Any) -> tuple[Any, ...]:
     """A ledger row (LEDGER_FIELDS order) of CDR ``k<i>``, one of 500 numbers, a start time a second apart."""
-    values = dict(tenant_id=tenant, cdr_id=f"k{i:07d}", msisdn=f"49170{i * 7919 % 500:06d}", cycle="2026-11", currency="EUR",
-                  charge_micros=1_000 + i, bundles_json='[["BN_V", 60]]', start_time=T0 + timedelta(seconds=i), service="voice",
-                  destination_group="DST_EU", zone="Z1", units=60, plan_set_version=1, tariff_plan="TP_A", plan_version=2,
-                  status="rated", reason="")
-    values.update(changes)
-    return tuple(values[f] for f in LEDGER_FIELDS)
+    return ledger_entry(**{"tenant_id": tenant, "cdr_id": f"k{i:07d}", "msisdn": f"49170{i * 7919 % 500:06d}", "start_time": T0 + timedelta(seconds=i),
+                            "charge_micros": 1_000 + i, **changes})
 
 
 @pytest.fixture
