@@ -40,7 +40,7 @@ from operator import itemgetter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 from engine.cdr import COLUMNS, MediatedCdr, returned_by_rap
 from engine.clock import Clock
@@ -748,7 +748,8 @@ class RatingStream:
         already received rated and stored together up to ``bound`` CDRs (engine.rating.groups: ``read`` gives an item's
         message or raises its refusal, ``weigh`` its CDRs, ``size`` its bytes, read ahead up to ``size_limit``); the
         stream is closed when it ends."""
-        return grouped(self, items, read, weigh, bound, size, size_limit)
+        # the groups give back the rows this stream's rate_rows gave them: this desk's RatedRows
+        return cast(Iterator[tuple[Any, RatedRows]], grouped(self, items, read, weigh, bound, size, size_limit))
 
     def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""

@@ -14,16 +14,31 @@ from __future__ import annotations
 
 import logging
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from engine.cdr import COLUMNS
 from engine.gcpause import collector_paused
 from engine.readahead import END, NOT_YET, ReadAhead
 
-if TYPE_CHECKING:   # pragma: no cover
-    from engine.rating.desk import RatedRows, RatingStream
 
 log = logging.getLogger("rulebill.rating.server")
+
+
+class RatedRows(Protocol):
+    """What a group's chunk gives once stored (engine.rating.desk.RatedRows): a message's slice of it."""
+
+    def part(self, start: int, end: int) -> "RatedRows": ...
+
+
+class RatingStream(Protocol):
+    """The stream the groups are rated on (engine.rating.desk.RatingStream; named here, not imported: the desk imports
+    this module)."""
+
+    overlapped: int
+
+    def rate_rows(self, rows: Any, tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]: ...
+
+    def close(self) -> None: ...
 
 
 class Message(Protocol):

@@ -58,7 +58,7 @@ class _Prepared:
     def compile_plan_sets(self) -> None:
         _Prepared.compiled = True
 
-    def _batch(self, run: object, jobs: list[str], request: object, now: datetime) -> tuple[int, bool]:
+    def _batch(self, run: object, jobs: list[str], request: object, now: datetime, stage: str = "") -> tuple[int, bool]:
         if jobs == ["die"]:
             os.kill(os.getpid(), signal.SIGKILL)
         return os.getpid(), _Prepared.compiled
