@@ -97,3 +97,17 @@ def ledger_entry(**values: Any) -> tuple[Any, ...]:
                plan_set_version=1, tariff_plan="TP_A", plan_version=2, status="rated", reason="")
     row.update(values)
     return tuple(row[f] for f in LEDGER_FIELDS)
+
+
+def until_lock_waits(db: Any, requests: int, ended: Callable[[], int]) -> int:
+    """How many backends of the test database wait for a lock, once every one of ``requests`` either waits for a lock
+    or has ended (``ended()`` counts those): each look a fresh snapshot of PostgreSQL's activity, no clock and no
+    sleep, so the race tests are ordered by the database's state, not by time."""
+    from sqlalchemy import text
+
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while True:
+            waiting = int(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                            "AND wait_event_type = 'Lock'")).scalar_one())
+            if waiting + ended() >= requests:
+                return waiting

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
-from tests.integration.helpers import field_violations, rpc_error
+from tests.integration.helpers import field_violations, rpc_error, until_lock_waits
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
@@ -37,14 +37,7 @@ def held(s: BillingStack, lock_sql: str) -> Iterator[Callable[[list[threading.Th
         conn.exec_driver_sql(lock_sql)
 
         def wait_for(threads: list[threading.Thread]) -> None:
-            waiting = 0
-            for _ in range(600):
-                with s.root.db.connect() as probe:
-                    waiting = int(probe.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                                        "AND wait_event_type = 'Lock'").scalar_one())
-                if waiting >= len(threads) or not any(t.is_alive() for t in threads):
-                    break
-                threads[0].join(0.05)
+            waiting = until_lock_waits(s.root.db, len(threads), lambda: sum(not t.is_alive() for t in threads))
             assert waiting >= len(threads), f"{waiting} of {len(threads)} requests wait on a lock"
 
         yield wait_for

@@ -16,14 +16,13 @@ from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
-from sqlalchemy import text
 
 import engine.tokens
 from billing.v1 import audit_pb2, subscriber_pb2 as spb, token_pb2 as tpb, voucher_pb2 as vpb, voucher_pb2_grpc as vrpc
 from engine.subscribers import SubscriberDesk
 from store.vouchers import SqlVoucherRepository
 from tests.integration.conftest import Stack
-from tests.integration.helpers import precondition_reason, rpc_error
+from tests.integration.helpers import precondition_reason, rpc_error, until_lock_waits
 
 pytestmark = pytest.mark.integration
 C = grpc.StatusCode
@@ -70,12 +69,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 def until_waiting(stack: Stack, call: Future[Any]) -> None:
     """Return once ``call`` has ended or a backend of the test database waits for another's lock (each look a fresh
     snapshot of the server's activity: one statement per transaction)."""
-    with stack.root.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        while not call.done():
-            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND cardinality(pg_blocking_pids(pid)) > 0")).scalar()
-            if waiting:
-                return
+    until_lock_waits(stack.root.db, 1, lambda: int(call.done()))
 
 
 def audit_actions(stack: Stack, object_type: str, object_id: str) -> list[tuple[str, dict[str, Any]]]:
