@@ -122,6 +122,18 @@ class SqlAddOns:
             total += int(self.s.execute(q).scalar_one())
         return total
 
+    def refunds_given(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], cancelled_by: str, since: datetime,
+                      until: datetime) -> int:
+        t = billing_addon_purchases
+        ids = sorted(set(subscriber_ids))
+        total = 0
+        for i in range(0, len(ids), CHUNK):   # by subscriber: ix_billing_addon_subscriber
+            q = select(func.coalesce(func.sum(t.c.refund_micros), 0)).where(and_(
+                t.c.tenant_id == tenant_id, among(t.c.subscriber_id, ids[i:i + CHUNK], self._dialect), t.c.account_id == account_id,
+                t.c.cancelled_by == cancelled_by, t.c.cancel_time >= since, t.c.cancel_time < until))
+            total += int(self.s.execute(q).scalar_one())
+        return total
+
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]:
         t = billing_addon_purchases
         q = select(t).where(and_(t.c.tenant_id == tenant_id, t.c.subscriber_id == subscriber_id))

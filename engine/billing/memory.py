@@ -89,6 +89,12 @@ class _AddOns:
         return sum(p.fee_micros for p in self.purchases.values() if p.tenant_id == tenant_id and p.subscriber_id in ids
                    and (p.account_id, p.created_by, p.bill_cycle) == (account_id, created_by, bill_cycle))
 
+    def refunds_given(self, tenant_id: str, account_id: str, subscriber_ids: Any, cancelled_by: str, since: Any, until: Any) -> int:
+        ids = set(subscriber_ids)
+        return sum(p.refund_micros for p in self.purchases.values() if p.tenant_id == tenant_id and p.subscriber_id in ids
+                   and (p.account_id, p.cancelled_by) == (account_id, cancelled_by) and p.cancel_time is not None
+                   and since <= p.cancel_time < until)
+
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[Any]:
         mine = sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)),
                       key=lambda p: (p.purchase_time, p.purchase_id))
