@@ -108,6 +108,10 @@ class Settings:
     billing_scheduler_seconds: int = 0
     # Batches of one bill run worked on in parallel, each on its own database connection (1: one after the other).
     billing_workers: int = 2
+    # A large bill run's staged usage (PostgreSQL, store/usage_stage.py) of a run still marked running is dropped once it
+    # is this old (a run killed and never resumed; a resumed run stages again); a finished run's at once.  Checked as
+    # the server starts, on each billing scheduler round and by `rulebill db drop-stale-stages`.
+    billing_stage_max_age_hours: int = 24
     # Where bill e-mails go (servers/billing_mail.py): smtp://[user:password@]host[:port], smtp+starttls://,
     # smtps://, or file:///folder; empty: issued bills of e-mail accounts wait in the outbox.
     billing_mail_url: str = ""
