@@ -1097,13 +1097,14 @@ class SqlBillingUnitOfWork:
     def due_unpaid(self, today: date) -> list[Invoice]:
         t = billing_invoices
         cols = [c for c in t.c if c.name not in ("bill", "document")]
-        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+        # an invoice of zero or less asks nothing of the customer (a final bill that gives back fees paid in advance)
+        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today, t.c.payable > 0,
                                      t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
         return [_invoice(r) for r in self.s.execute(q)]
 
     def mark_overdue(self, today: date) -> int:
         t = billing_invoices
-        result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+        result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today, t.c.payable > 0,
                                                      t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
                                 .values(state=InvoiceState.OVERDUE.value))
         return int(getattr(result, "rowcount", 0))

@@ -326,14 +326,15 @@ class MemoryBillingUnitOfWork:
 
     def due_unpaid(self, today: date) -> list[Invoice]:
         return [b.invoice for b in self.d.invoices.values() if b.invoice.kind is DocumentKind.INVOICE and b.invoice.due_date
-                and b.invoice.due_date < today and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
+                and b.invoice.due_date < today and b.invoice.totals.payable > 0
+                and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
 
     def mark_overdue(self, today: date) -> int:
         n = 0
         for key, b in list(self.d.invoices.items()):
             inv = b.invoice
-            if inv.kind is DocumentKind.INVOICE and inv.due_date and inv.due_date < today and inv.state in (InvoiceState.ISSUED,
-                                                                                                             InvoiceState.PARTIALLY_PAID):
+            if inv.kind is DocumentKind.INVOICE and inv.due_date and inv.due_date < today and inv.totals.payable > 0 \
+                    and inv.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID):
                 self.d.invoices[key] = StoredBill(replace(inv, state=InvoiceState.OVERDUE), b.bill, b.document)
                 n += 1
         return n
