@@ -18,13 +18,12 @@ from billing.v1 import voucher_pb2 as pb
 from engine.settings import Settings
 from tests.integration.conftest import Stack, running_stack
 from tests.integration.helpers import precondition_reason, rpc_error
-from tests.integration.test_vouchers import activate, generate, pins_of, vs
+from tests.integration.test_vouchers import activate, generate, lifecycle_changed, pins_of, vs
 from tests.integration.test_vouchers_owner_block import _batch_entries, _change, _Redeemer
 from tests.unit.vouchers.gpgkeys import GPG, make_key, stop_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
 C = grpc.StatusCode
-REPO = Path(__file__).resolve().parents[2]
 BLOCKED, ACTIVE, NONE = pb.BATCH_STATE_BLOCKED, pb.BATCH_STATE_ACTIVE, pb.BATCH_STATE_UNSPECIFIED
 
 
@@ -121,14 +120,9 @@ def test_the_operator_s_block_stops_the_others_vouchers_after_the_owner_blocked_
 def strict_export(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A server whose rules/lifecycle exports only the vouchers of a generated or active batch: a data change only."""
     home = tmp_path_factory.mktemp("strict-export")
-    rules = home / "rules"
-    shutil.copytree(REPO / "rules" / "lifecycle", rules / "lifecycle")
-    path = rules / "lifecycle" / "voucher.yaml"
-    text = path.read_text()
     old = "  - event: export              # into a distribution file for printers and distributors; the state stays\n" \
           "    from: [generated, active]\n    to: same\n    when: {expired: false}\n"
-    assert old in text
-    path.write_text(text.replace(old, old.replace("when: {expired: false}", "when: {expired: false, batch_state: [generated, active]}")))
+    rules = lifecycle_changed(home, old, old.replace("when: {expired: false}", "when: {expired: false, batch_state: [generated, active]}"))
     with running_stack(Settings(home=home, database_url=db_url, rules_dir=rules)) as s:
         yield s
 
