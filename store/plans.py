@@ -601,8 +601,9 @@ def _held_ahead(cur: Any, rows: builtins.list[tuple[Any, ...]], since: datetime,
 
     The ledger rows are found by subscriber, not by CDR id: per tenant, each of the chunk's subscribers' rows that start
     in the chunk's window (the subscriber index, ``(tenant_id, msisdn, start_time)``: one descent per subscriber and its
-    rows side by side on the leaf, where a look-up by CDR id descends the primary key once per CDR: about a third of
-    PostgreSQL's CPU per row, docs/BENCHMARKS.md), those of the chunk's CDRs kept.  A CDR whose row is not found there
+    rows side by side on the leaf, where a look-up by CDR id descends the primary key once per CDR: with ten CDRs a
+    subscriber in a chunk, about a third of the backend's CPU, docs/BENCHMARKS.md; with about one CDR a subscriber, as
+    many descents as by id), those of the chunk's CDRs kept.  A CDR whose row is not found there
     (never rated, or its row names another subscriber or start time: a corrected CDR sent again, a row from before the
     ledger kept start times) is looked up by its id (_pg_holdings), so the rows found are the same as by id."""
     from engine.cdr import COLUMNS
