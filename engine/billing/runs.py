@@ -50,7 +50,6 @@ from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.model import (
     Account,
-    AccountStatus,
     Assignment,
     Bill,
     BillPeriod,
@@ -619,7 +618,8 @@ class BillRunner:
                 uow.add_ledger(ledger)
             for job in jobs:
                 if job.close and job.bill is not None:
-                    uow.update_account(replace(job.account, status=AccountStatus.CLOSED, close_time=now, update_time=now))
+                    # status and times only: the rest of the row may have changed since the run read it
+                    uow.close_account(tenant, job.account.account_id, now)
             # numbers last: the series' row lock is held from here to the commit, so parallel batches queue only for
             # the invoices' insert, and numbers taken are used in the same transaction (a crash gives them back)
             first = uow.take_numbers(tenant, profile.invoice_series, len(billed)) if billed and not request.review else 0
