@@ -22,8 +22,9 @@ branch_labels = None
 depends_on = None
 
 OPEN = sa.text("valid_to IS NULL")
+# the times untyped: each start is written back as the database gave it (SQLite keeps them as text)
 assignments = sa.table("billing_assignments", sa.column("tenant_id", sa.String), sa.column("subscriber_id", sa.String),
-                       sa.column("valid_from", sa.DateTime(timezone=True)), sa.column("valid_to", sa.DateTime(timezone=True)))
+                       sa.column("valid_from"), sa.column("valid_to"))
 
 
 def _close_doubles(bind: sa.engine.Connection) -> None:
