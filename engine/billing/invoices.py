@@ -243,7 +243,9 @@ class InvoiceDesk:
             inv = stored.invoice
             old = self.bill_of(stored)
             profile = self.profiles[inv.tenant_id]
-            account = uow.get_account(inv.tenant_id, inv.account_id)
+            # the account's row lock before its credit is read (below): a bill run's batch takes it too before it writes
+            # the credit its bills use, so one overpayment is not used by both
+            account = uow.get_account(inv.tenant_id, inv.account_id, lock=True)
             assert account is not None
             frozen = uow.frozen_usage(inv.invoice_id)
             current = uow.usage_by_ids(inv.tenant_id, [cdr for cdr, _ in frozen])

@@ -140,6 +140,22 @@ class _Tally:
                        skipped=run.skipped + self.skipped, failed=run.failed + self.failed, failures=run.failures + self.failures)
 
 
+def _same_credits(uow: BillingUnitOfWork, tenant: str, jobs: Sequence[_Job], currency: str) -> None:
+    """The credit on account the bills were computed with is still there: read again under the accounts' row locks
+    (held to the commit; a re-bill takes the same lock before it reads the credit), so that one overpayment is not
+    used by two bills.  A change sends the batch back to compute (AlreadyExists, as a lost claim does)."""
+    using = sorted({j.account.account_id for j in jobs if j.bill is not None and j.bill.payments})
+    if not using:
+        return
+    for account_id in using:
+        uow.get_account(tenant, account_id, lock=True)
+    now = uow.credits(tenant, using, currency)
+    for j in jobs:
+        if j.bill is not None and j.bill.payments and tuple(now.get(j.account.account_id, ())) != tuple(j.credits):
+            raise AlreadyExists("credit on account", j.account.account_id,
+                                f"the credit of account {j.account.account_id} changed while its bill was computed")
+
+
 def invoice_number(series: str, number: int) -> str:
     return f"{series}{number:06d}"
 
@@ -580,6 +596,7 @@ class BillRunner:
         tenant = run.tenant_id
         profile = self.profiles[tenant]
         with self._uow() as uow:
+            _same_credits(uow, tenant, jobs, profile.currency)
             claims: list[PeriodClaim] = []
             billed: list[tuple[_Job, str, bytes]] = []
             frozen: list[tuple[str, str, int, str, datetime]] = []
