@@ -20,11 +20,13 @@ knows its columns.
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -1260,3 +1262,35 @@ class SqlBillingUnitOfWorkFactory:
 
     def __call__(self, read_only: bool = False) -> SqlBillingUnitOfWork:
         return SqlBillingUnitOfWork(self._factory, read_only)
+
+    @contextmanager
+    def run_lock(self, run_id: str) -> Iterator[bool]:
+        """On PostgreSQL a session advisory lock on a connection of its own (no transaction left open on it), so that
+        every server on the database sees it and a server that dies lets go of it; on SQLite (one server process) a
+        set of the runs this process runs."""
+        engine = self._factory.engine
+        if engine.dialect.name != "postgresql":
+            with _RUNNING_HERE_LOCK:
+                taken = run_id not in _RUNNING_HERE
+                _RUNNING_HERE.add(run_id)
+            try:
+                yield taken
+            finally:
+                if taken:
+                    with _RUNNING_HERE_LOCK:
+                        _RUNNING_HERE.discard(run_id)
+            return
+        key = {"kind": _RUN_LOCKS, "run": run_id}
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            taken = bool(conn.execute(text("SELECT pg_try_advisory_lock(:kind, hashtext(:run))"), key).scalar_one())
+            try:
+                yield taken
+            finally:
+                if taken:
+                    conn.execute(text("SELECT pg_advisory_unlock(:kind, hashtext(:run))"), key)
+
+
+# the class of the bill runs' advisory locks (pg_try_advisory_lock(class, hash of the run id)), and SQLite's runs in progress
+_RUN_LOCKS = 0x72756E73   # "runs"
+_RUNNING_HERE: set[str] = set()
+_RUNNING_HERE_LOCK = threading.Lock()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from contextlib import contextmanager
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from engine.audit import AuditEntry
 from engine.billing.model import (
@@ -410,6 +411,19 @@ class MemoryBillingStore:
     def __init__(self, data: BillingData | None = None) -> None:
         self.data = data or BillingData()
         self.writer = threading.RLock()
+        self.running: set[str] = set()
 
     def __call__(self, read_only: bool = False) -> MemoryBillingUnitOfWork:
         return MemoryBillingUnitOfWork(self, read_only)
+
+    @contextmanager
+    def run_lock(self, run_id: str) -> Iterator[bool]:
+        with self.writer:
+            taken = run_id not in self.running
+            self.running.add(run_id)
+        try:
+            yield taken
+        finally:
+            if taken:
+                with self.writer:
+                    self.running.discard(run_id)

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Protocol, Sequence
+from typing import Any, ContextManager, Protocol, Sequence
 
 from engine.billing.model import Account, Assignment, BundleUse, Invoice, InvoiceState, OneOffCharge, RatedUsage
 from engine.billing.usage_blocks import UsageBlock
@@ -227,6 +227,9 @@ class OutboxEntry:
 
 class BillingUnitOfWorkFactory(Protocol):
     def __call__(self, read_only: bool = False) -> BillingUnitOfWork: ...
+    # a bill run's own lock while a request runs it: True when taken, False when another request (or replica) holds it;
+    # let go when the context ends or when the process holding it dies
+    def run_lock(self, run_id: str) -> ContextManager[bool]: ...
 
 
 class BatchWorkers(Protocol):

@@ -236,10 +236,16 @@ class BillRunner:
         return tenant
 
     def start(self, principal: Principal, request: RunRequest) -> Iterator[BillRun]:
-        """Run (or resume) a bill run; yields its progress after each batch, then its final state."""
+        """Run (or resume) a bill run; yields its progress after each batch, then its final state.  One request runs a
+        run at a time (the run's lock, held to its end): resuming a run that runs now is FAILED_PRECONDITION."""
         tenant = self._check(principal, request)
+        run_id = request.resume_run_id or "run_" + secrets.token_hex(8)
+        with self._uow.run_lock(run_id) as mine:
+            yield from self._start(principal, request, tenant, run_id, mine)
+
+    def _start(self, principal: Principal, request: RunRequest, tenant: str, run_id: str, mine: bool) -> Iterator[BillRun]:
         now = self._clock.now()
-        run = self._open_run(principal, tenant, request, now)
+        run = self._open_run(principal, tenant, request, now, run_id, mine)
         # from here on the run's own flags rule every step (plan, batches, tallies): a resume that names none of them
         # must still stop a review run at drafts
         request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review,
@@ -278,7 +284,7 @@ class BillRunner:
                 uow.commit()
         yield run
 
-    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime) -> BillRun:
+    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime, run_id: str, mine: bool) -> BillRun:
         if request.resume_run_id:
             with self._uow() as uow:
                 found = uow.get_run(request.resume_run_id)
@@ -286,6 +292,10 @@ class BillRunner:
                     raise NotFound("bill run", request.resume_run_id)
                 if found.dry_run:
                     raise FailedPrecondition("RUN_IS_DRY", f"bill run {found.run_id} was a dry run: nothing to resume", found.run_id)
+                if not mine:
+                    raise FailedPrecondition("RUN_IN_PROGRESS", f"bill run {found.run_id} is running now (another request resumed or "
+                                                                "started it): wait for it to end, then resume it if it did not finish",
+                                             found.run_id)
                 _same_as_run(request, found)
                 run = replace(found, state=RunState.RUNNING, end_time=None)
                 uow.update_run(run)
@@ -293,7 +303,8 @@ class BillRunner:
             return run
         mode = request.mode
         assert mode is not None      # _check refused a fresh run without one
-        run = BillRun("run_" + secrets.token_hex(8), tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
+        assert mine   # a new run's id: no one else has it
+        run = BillRun(run_id, tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
                       request.review, RunState.RUNNING, principal.subject, now, interim=request.interim)
         if not request.dry_run:
             with self._uow() as uow:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from billing.v1 import billing_pb2 as pb
 from clients.client import RulebillClient
 from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
-from tests.integration.helpers import precondition_reason, rpc_error
+from tests.integration.helpers import precondition_reason, rpc_error, until_lock_waits
 from tests.integration.test_billing_money_races import _one_refused, at_once, held
 from tests.integration.test_plans_rating import sample_files
 
@@ -269,3 +269,64 @@ def test_two_uploads_at_once_are_both_stored_as_the_next_two_versions(billing_st
     results = at_once(s, [lambda c=c: c.plans.upload(files) for c in clients], "LOCK TABLE plan_set_versions IN SHARE MODE")
     assert not any(isinstance(r, grpc.RpcError) for r in results), results
     assert sorted(r.version for r in results) == [latest + 1, latest + 2]
+
+
+# -- bill runs -------------------------------------------------------------------------------------------------------
+
+def _finished_run(s: BillingStack, account: str) -> str:
+    bc = s.billing("mno")
+    bc.create_account(account_pb(account))
+    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
+    bc.assign(account, sub)
+    s.at(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    runs = list(bc.run("manual", account_ids=[account]))
+    assert runs[-1].issued == 1
+    return str(runs[-1].run_id)
+
+
+def test_a_run_that_runs_now_is_not_resumed(billing_stack: BillingStack) -> None:  # noqa: F811
+    from store.billing import SqlBillingUnitOfWorkFactory
+
+    s = billing_stack
+    bc = s.billing("mno")
+    run_id = _finished_run(s, "ACC-RACE-RUNNING")
+    # the run's lock held as the request running it holds it (on PostgreSQL a session of its own, as another server's)
+    with SqlBillingUnitOfWorkFactory(s.root.uow).run_lock(run_id) as taken:
+        assert taken
+        err = rpc_error(lambda: list(bc.run(resume_run_id=run_id)), C.FAILED_PRECONDITION)
+        assert precondition_reason(err) == "RUN_IN_PROGRESS" and run_id in err.details()
+        # another tenant learns nothing of it
+        rpc_error(lambda: list(s.billing("mvno-alpha").run(resume_run_id=run_id)), C.NOT_FOUND)
+    runs = list(bc.run(resume_run_id=run_id))   # let go: resumed (nothing left to bill)
+    assert runs[-1].state == pb.BILL_RUN_STATE_DONE and runs[-1].issued == 1
+
+
+def test_two_resumes_of_one_run_at_once_run_it_once(billing_stack: BillingStack) -> None:  # noqa: F811
+    s = billing_stack
+    if s.backend != "postgres":
+        pytest.skip("SQLite: one server process runs the run (its lock is tested above); the race needs two sessions")
+    run_id = _finished_run(s, "ACC-RACE-RESUME")
+    clients = [s.billing("mno") for _ in range(2)]
+    # the run's row held: the resume that took the run's lock waits on it to mark the run running again, the other one
+    # has read the run by then
+    results: list[Any] = [None, None]
+
+    def resume(i: int) -> None:
+        try:
+            results[i] = list(clients[i].run(resume_run_id=run_id))
+        except grpc.RpcError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=resume, args=(i,)) for i in range(2)]
+    with s.root.db.connect() as conn:
+        conn.exec_driver_sql(f"SELECT 1 FROM billing_runs WHERE run_id = '{run_id}' FOR UPDATE")
+        for t in threads:
+            t.start()
+        # one waits on the row, the other has ended (refused, or, without the run's lock, waits on the row too)
+        until_lock_waits(s.root.db, 2, lambda: sum(not t.is_alive() for t in threads))
+        conn.commit()
+    for t in threads:
+        t.join(120)
+    done, refused = _one_refused(results, C.FAILED_PRECONDITION)
+    assert precondition_reason(refused) == "RUN_IN_PROGRESS"
+    assert done[-1].state == pb.BILL_RUN_STATE_DONE
