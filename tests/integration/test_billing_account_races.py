@@ -32,31 +32,6 @@ C = grpc.StatusCode
 UTC = timezone.utc
 
 
-def in_order(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str) -> list[Any]:
-    """``calls`` on threads started one after the other, each once the ones before wait on the lock ``lock_sql`` holds
-    (PostgreSQL), so that they go on in this order once it is let go; on SQLite one after the other.  Each call's result
-    or its grpc.RpcError."""
-    out: list[Any] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        try:
-            out[i] = calls[i]()
-        except grpc.RpcError as exc:
-            out[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    with held(s, lock_sql) as wait_for:
-        for k, t in enumerate(threads):
-            t.start()
-            if s.backend != "postgres":
-                t.join()
-            wait_for(threads[:k + 1])
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
-    return out
-
-
 def _count(s: BillingStack, sql: str, **kw: Any) -> Any:
     with s.root.db.connect() as c:
         return c.execute(text(sql), kw).scalar()
@@ -69,16 +44,21 @@ def _open_on(s: BillingStack, sub: str, accounts: tuple[str, ...]) -> list[str]:
 
 # -- assignments -----------------------------------------------------------------------------------------------------
 
+def _two_accounts(s: BillingStack, prefix: str) -> tuple[tuple[str, str], str]:
+    """Accounts ``<prefix>-A`` and ``-B``, and a postpaid subscriber on none."""
+    accounts = (f"{prefix}-A", f"{prefix}-B")
+    for a in accounts:
+        s.billing("mno").create_account(account_pb(a))
+    return accounts, s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))[0]
+
+
 def test_two_assignments_of_one_subscriber_at_once_leave_it_on_one_account(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
-    accounts = ("ACC-RACE-AS-A", "ACC-RACE-AS-B")
-    for a in accounts:
-        bc.create_account(account_pb(a))
-    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
+    accounts, sub = _two_accounts(s, "ACC-RACE-AS")
     first, second = datetime(2026, 2, 2, 8, 0, tzinfo=UTC), datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
-    results = in_order(s, [lambda: bc.assign(accounts[0], sub, valid_from=first), lambda: bc.assign(accounts[1], sub, valid_from=second)],
-                       "LOCK TABLE billing_assignments IN SHARE MODE")
+    results = at_once(s, [lambda: bc.assign(accounts[0], sub, valid_from=first), lambda: bc.assign(accounts[1], sub, valid_from=second)],
+                      "LOCK TABLE billing_assignments IN SHARE MODE", in_order=True)
     assert not any(isinstance(r, grpc.RpcError) for r in results), results
     # as one after the other: the subscriber moved from A to B at 9:00, billed to B alone from then on
     assert _open_on(s, sub, accounts) == [accounts[1]]
@@ -89,12 +69,10 @@ def test_two_assignments_of_one_subscriber_at_once_leave_it_on_one_account(billi
 def test_two_assignments_from_the_same_instant_refuse_the_second_not_internal(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     bc = s.billing("mno")
-    accounts = ("ACC-RACE-SAME-A", "ACC-RACE-SAME-B")
-    for a in accounts:
-        bc.create_account(account_pb(a))
-    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
+    accounts, sub = _two_accounts(s, "ACC-RACE-SAME")
     when = datetime(2026, 2, 3, 8, 0, tzinfo=UTC)
-    ok, refused = in_order(s, [lambda a=a: bc.assign(a, sub, valid_from=when) for a in accounts], "LOCK TABLE billing_assignments IN SHARE MODE")
+    ok, refused = at_once(s, [lambda a=a: bc.assign(a, sub, valid_from=when) for a in accounts], "LOCK TABLE billing_assignments IN SHARE MODE",
+                          in_order=True)
     assert not isinstance(ok, grpc.RpcError), ok
     assert isinstance(refused, grpc.RpcError) and refused.code() == C.INVALID_ARGUMENT, refused
     assert f"joined account {accounts[0]}" in refused.details()
@@ -238,8 +216,8 @@ def test_an_issue_and_a_discard_of_one_draft_at_once(billing_stack: BillingStack
     issuer, discarder = s.billing("mno"), s.billing("mno")
     calls = [lambda: issuer.issue_drafts([draft]), lambda: discarder.discard_draft(draft, "not wanted")]
     # the draft's row held: the first request waits on it, then the second
-    results = in_order(s, calls if issue_first else calls[::-1],
-                       f"SELECT 1 FROM billing_invoices WHERE invoice_id = '{draft}' FOR UPDATE")
+    results = at_once(s, calls if issue_first else calls[::-1], f"SELECT 1 FROM billing_invoices WHERE invoice_id = '{draft}' FOR UPDATE",
+                      in_order=True)
     issued, discarded = results if issue_first else results[::-1]
     if issue_first:
         assert not isinstance(issued, grpc.RpcError), issued
