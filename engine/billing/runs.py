@@ -284,7 +284,9 @@ class BillRunner:
                 uow.commit()
         yield run
 
-    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime, run_id: str, mine: bool) -> BillRun:
+    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime, run_id: str = "",
+                  mine: bool = True) -> BillRun:
+        """``mine``: whether this request holds the run's lock (``start``); a resume without it is refused."""
         if request.resume_run_id:
             with self._uow() as uow:
                 found = uow.get_run(request.resume_run_id)
@@ -303,8 +305,7 @@ class BillRunner:
             return run
         mode = request.mode
         assert mode is not None      # _check refused a fresh run without one
-        assert mine   # a new run's id: no one else has it
-        run = BillRun(run_id, tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
+        run = BillRun(run_id or "run_" + secrets.token_hex(8), tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
                       request.review, RunState.RUNNING, principal.subject, now, interim=request.interim)
         if not request.dry_run:
             with self._uow() as uow:
