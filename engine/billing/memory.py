@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from contextlib import contextmanager
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Iterator, Sequence
