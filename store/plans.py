@@ -28,7 +28,7 @@ import operator
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, or_, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, or_, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -152,11 +152,19 @@ def _version(row: Any) -> PlanSetVersion:
                           aware(row.create_time), row.created_by, aware(row.activate_time))
 
 
+# the class of the per-tenant advisory locks that number plan set versions (pg_advisory_xact_lock(class, hash of tenant))
+_NUMBERING_LOCKS = 0x706C616E   # "plan"
+
+
 class PlanVersionRepo:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def latest_number(self, tenant_id: str) -> int:
+    def latest_number(self, tenant_id: str, lock: bool = False) -> int:
+        """``lock``: the tenant's version numbering, held to the commit, so that two uploads at once number N+1 and N+2
+        (on PostgreSQL an advisory lock of the tenant; SQLite's writer holds the database from BEGIN IMMEDIATE)."""
+        if lock and self.s.get_bind().dialect.name == "postgresql":
+            self.s.execute(text("SELECT pg_advisory_xact_lock(:kind, hashtext(:tenant))"), {"kind": _NUMBERING_LOCKS, "tenant": tenant_id})
         rows = self.s.execute(select(plan_set_versions.c.version).where(plan_set_versions.c.tenant_id == tenant_id)
                               .order_by(plan_set_versions.c.version.desc()).limit(1)).first()
         return int(rows[0]) if rows else 0

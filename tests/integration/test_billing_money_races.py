@@ -44,11 +44,13 @@ def held(s: BillingStack, lock_sql: str) -> Iterator[Callable[[list[threading.Th
         conn.commit()
 
 
-def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str) -> list[Any]:
+def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str, in_order: bool = False) -> list[Any]:
     """Run ``calls`` on threads released together by a barrier, with ``lock_sql`` held (PostgreSQL) until all of them
-    wait; each call's result or its grpc.RpcError."""
+    wait; each call's result or its grpc.RpcError.  ``in_order``: started one after the other instead, each once the
+    ones before wait on the lock, so that they go on in this order once it is let go (PostgreSQL queues a row's
+    waiters in order); on SQLite run one after the other."""
     out: list[Any] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
+    start = threading.Barrier(1 if in_order else len(calls))
 
     def run(i: int) -> None:
         start.wait()
@@ -59,8 +61,12 @@ def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str) -> l
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     with held(s, lock_sql) as wait_for:
-        for t in threads:
+        for k, t in enumerate(threads):
             t.start()
+            if in_order:
+                if s.backend != "postgres":
+                    t.join()
+                wait_for(threads[:k + 1])
         wait_for(threads)
     for t in threads:
         t.join(60)
