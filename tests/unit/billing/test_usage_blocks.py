@@ -166,19 +166,26 @@ def test_rows_are_in_start_time_then_id_order_and_every_tag_is_filled() -> None:
     assert isinstance(block, UsageBlock) and block.groups[0].cdrs == 4
 
 
-_TAGS = [("TP_COMMIT", "voice", "DST_INTL"), ("TP_COMMIT", "sms", ""), ("TPé", "data", "DST_NATIONAL"), ("", "", "")]
+# tags of the same length among them (a lookup by length alone must fail), one not ASCII, one empty
+_TAGS = [("TP_COMMIT", "voice", "DST_INTL"), ("TP_COMMIT", "voice", "DST_INTX"), ("TP_COMMIT", "sms", ""), ("TPé", "data", "DST_NATIONAL"),
+         ("", "", "")]
+
+
+_TEXT = st.text(st.characters(blacklist_characters=TAG_OPEN + TAG_CLOSE), max_size=30)   # between tags: any UTF-8 but the marks
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(
-    st.sampled_from(_TAGS).map(lambda t: line_tag(*t)),                            # a row's line tag
-    st.text(st.characters(blacklist_characters=TAG_OPEN + TAG_CLOSE), max_size=30),   # text between tags (any UTF-8)
-    st.sampled_from([TAG_OPEN, TAG_CLOSE, TAG_SEP, f"{TAG_OPEN}TP_X{TAG_SEP}voice{TAG_SEP}{TAG_CLOSE}"]),   # malformed or unknown
-), max_size=40), st.dictionaries(st.sampled_from(_TAGS), st.sampled_from(["1", "12", "é3"]), min_size=0, max_size=4))
-def test_the_c_fill_of_line_ids_gives_the_python_text_or_its_error(parts: list[str], ids: dict[tuple[str, str, str], str]) -> None:
+@given(st.lists(st.tuples(st.sampled_from([*_TAGS, ("TP_X", "voice", "")]), _TEXT), max_size=20),   # rows: a tag (one unknown), text
+       st.dictionaries(st.sampled_from(_TAGS), st.sampled_from(["1", "12", "é3"]), max_size=5),
+       st.one_of(st.none(), st.tuples(st.integers(0, 10_000), st.sampled_from([TAG_OPEN, TAG_CLOSE]))))   # a stray mark, or none
+def test_the_c_fill_of_line_ids_gives_the_python_text_or_its_error(rows_of: list[tuple[tuple[str, str, str], str]],
+                                                                    ids: dict[tuple[str, str, str], str], stray: tuple[int, str] | None) -> None:
     """_usagecsv.fill_tags (one pass in C) against the split in Python it replaced: the same text, or the same error."""
     assert usage_blocks._fill_tags is not None, "engine/billing/_usagecsv.c was not built: run `make test` (pip install -e .)"
-    rows = "".join(parts)
+    rows = "".join(line_tag(*tag) + text for tag, text in rows_of)
+    if stray is not None:
+        at = stray[0] % (len(rows) + 1)
+        rows = rows[:at] + stray[1] + rows[at:]
     try:
         expected: object = fill_line_ids_py(rows, ids)
     except ValueError as exc:
