@@ -425,10 +425,12 @@ class SqlRatedUsage:
                 cur.execute(sql, (tenant_id, since, until, part, self.billed(tenant_id, part, since, until)))
                 for r in cur.fetchall():
                     rows, charges, ids, sums = block_text(tenant_id, r[0], r[1:])
-                    groups = tuple(sorted(UsageGroup(p, s, d, cur_, int(m), n, pg_time(f), pg_time(last))
-                                          for p, s, d, cur_, m, n, f, last in sums))
-                    first = min((g.first for g in groups if g.first is not None), default=NO_START)
-                    last_ = max((g.last for g in groups if g.last is not None), default=NO_START)
+                    # sorted as the C sums (their keys are unique, and its start times in microseconds order as the
+                    # datetimes do); the block's span from those integers, each time converted once
+                    sums.sort()
+                    groups = tuple([UsageGroup(p, s, d, cur_, m, n, pg_time(f), pg_time(last)) for p, s, d, cur_, m, n, f, last in sums])
+                    first = pg_time(min([g[6] for g in sums])) if sums else NO_START
+                    last_ = pg_time(max([g[7] for g in sums])) if sums else NO_START
                     out.append(UsageBlock(r[0], groups, rows, _Frozen(r[0], first, last_, ids, charges)))
             settings.execute(self._PG_READ_DEFAULTS)
         out.sort(key=lambda b: b.msisdn)

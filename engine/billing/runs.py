@@ -53,9 +53,11 @@ from engine.billing.model import (
     Assignment,
     Bill,
     BillPeriod,
+    BundleUse,
     DocumentKind,
     Invoice,
     InvoiceState,
+    OneOffCharge,
     RatedUsage,
     SubscriberService,
 )
@@ -573,6 +575,13 @@ class BillRunner:
             credits = uow.credits(tenant, ids, profile.currency)
             cycles_of = {id(j): counter_cycles(j.account, j.period) for j in jobs}
             bundles = uow.bundle_use(tenant, msisdns, sorted(set().union(*cycles_of.values()))) if msisdns else []
+        # each account's one-off charges and each number's bundles found by key, not by a pass over the batch's per account
+        pending_of: dict[str, list[OneOffCharge]] = {}
+        for c in pending:
+            pending_of.setdefault(c.account_id, []).append(c)
+        bundles_of: dict[str, list[tuple[int, BundleUse]]] = {}
+        for i, b in enumerate(bundles):
+            bundles_of.setdefault(b.msisdn, []).append((i, b))
         catalogues: dict[date, BillingCatalogue | None] = {}
         for j, end in zip(jobs, ends):
             tz = ZoneInfo(j.account.time_zone)
@@ -583,14 +592,14 @@ class BillRunner:
             services = services_of[id(j)]
             numbers = dict.fromkeys(s.msisdn for s in services)
             mine = [u for n in numbers for u in usage.get(n, ())]
-            subs = set(numbers)
             mine_blocks = tuple(block_of[n] for n in numbers if n in block_of) if id(j) in fits and not mine else None
             out[id(j)] = (catalogue, BillInputs(
                 j.account, j.period, tuple(services), mine,
-                tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
+                tuple(c for c in pending_of.get(j.account.account_id, ()) if c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks,
+                tuple(b for _i, b in sorted(x for n in numbers for x in bundles_of.get(n, ()))   # in the read's order
+                      if not b.cycle or b.cycle in cycles_of[id(j)]), mine_blocks,
                 fits[id(j)] if mine_blocks is not None else None))
         return out
 
