@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from engine.cdr import COLUMNS
 from engine.gcpause import collector_paused
@@ -40,7 +40,7 @@ class RatingStream(Protocol):
     overlapped: int
 
     def rate_rows(self, rows: Any, tariff_plan: str = "", use_counters: bool = False,
-                  starts: list[int] | None = None) -> Callable[[], RatedRows]: ...
+                  starts: Sequence[int] = ()) -> Callable[[], RatedRows]: ...
 
     def close(self) -> None: ...
 
