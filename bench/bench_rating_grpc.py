@@ -116,6 +116,13 @@ if len(sys.argv) > 3:
 """
 
 
+def stop(server: Any) -> None:
+    """The server process of SERVER stopped gracefully, waited for."""
+    server.stdin.write("stop\n")
+    server.stdin.flush()
+    server.wait(timeout=120)
+
+
 def cpu_self() -> float:
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
@@ -410,9 +417,7 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                               f"server {server_cpu() - s0:.2f} CPU-s, load {os.getloadavg()[0]:.2f}", flush=True)
             finally:
                 client.close()
-                server.stdin.write("stop\n")
-                server.stdin.flush()
-                server.wait(timeout=60)
+                stop(server)
         finally:
             drop()
     wall, f = statistics.median(walls), statistics.median(floors)

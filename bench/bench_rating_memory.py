@@ -29,7 +29,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.bench_rating_grpc import CHUNK, REPO, SERVER, database, make_requests, prepare
+from bench.bench_rating_grpc import CHUNK, REPO, SERVER, database, make_requests, prepare, stop
 
 ATTRIBUTES = {f"k{i:02d}".ljust(64, "x"): "v" * 256 for i in range(32)}   # 32 as large as a CDR may carry
 
@@ -74,9 +74,7 @@ def one_run(messages: int, hold: float, run: int) -> tuple[int, int, float, floa
                 peak = vm(server.pid, "VmHWM")
             finally:
                 client.close()
-                server.stdin.write("stop\n")
-                server.stdin.flush()
-                server.wait(timeout=120)
+                stop(server)
         finally:
             drop()
     return peak, before, wall, max(load, os.getloadavg()[0])
