@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billing.v1 import rating_pb2 as rpb
@@ -135,7 +135,7 @@ OPTIONS = st.tuples(st.sampled_from([("", True)] * 6 + [("TP_SMART_M", True), ("
 # drawn: (subscriber, n, national, seconds, sent again from a message before, seconds its start is moved by)
 # (long calls and one subscriber more often: the bundle's last units are where grouping could move them)
 DRAWN = st.tuples(st.sampled_from([0, 0, 0, 1, 2]), st.integers(0, 14), st.booleans(),
-                  st.integers(1, 3000) | st.sampled_from([2500, 4000, 6000]), st.sampled_from([False, False, False, True]),
+                  st.sampled_from([1, 60, 2500, 4000, 6000]) | st.integers(1, 3000), st.sampled_from([False, False, False, True]),
                   st.sampled_from([0, 0, 0, 90, 3600]))
 
 
@@ -184,6 +184,10 @@ def test_grouped_messages_give_what_one_at_a_time_gives_however_they_are_grouped
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(drawn=MESSAGES, cuts=st.sets(st.integers(1, 7), max_size=4))
+    # what main gave differently (the units of the CDR sent again in the third message went back at its group's start,
+    # so the second message's call took them): generated examples meet such a case only now and then
+    @example(drawn=[([(0, 0, True, 3000, 0), (0, 1, True, 4000, 0)], ("", True, False)), ([(0, 100, True, 2600, 0)], ("", True, False)),
+                    ([(0, 1, True, 60, 30)], ("", True, False))], cuts={1})
     def check(drawn: list[Any], cuts: set[int]) -> None:
         msisdns = [provision(stack).msisdn for _ in range(3)]
         start = MID_MONTH + timedelta(minutes=5)
