@@ -450,10 +450,15 @@ class RatingDesk:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
                 return None   # another writer holds these rows: rated again
-            if starts and held_rows:
-                held_rows = list(held_rows)
-                read.append((tenant, held_rows))
-            _take(previous, tenant, held_rows, use_c)
+            if starts and held_rows:   # split by message below
+                read.append((tenant, list(held_rows)))
+            else:
+                _take(previous, tenant, held_rows, use_c)
+        # in a chunk of several messages, what a later message's CDRs took goes back where that message starts (``later``)
+        first, later = _taken_by_message(rows, starts, read, use_c) if read else (previous, {})
+        if read:
+            for part in (first, *later.values()):
+                previous.update(part)
         wanted = {k for k in keys if k is not None}
         wanted |= previous.keys
         others = held.besides(previous, wanted) if held is not None else {}
@@ -489,9 +494,7 @@ class RatingDesk:
                         usage.ensure(key, bid, allowance, unit)
                         have = in_memory.get(key)
         addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
-        # what the chunk's CDRs took when rated before goes back first (rating them again replaces, never adds); in a
-        # chunk of several messages, what a later message's CDRs took goes back where that message starts (``later``)
-        first, later = _taken_by_message(rows, starts, read, use_c) if read else (previous, {})
+        # what the chunk's CDRs took when rated before goes back first (rating them again replaces, never adds)
         usage.give_back_all((k, units, {}) for k, units in first.units.items())
         usage.give_back_all((k, {}, charges) for k, charges in first.charges.items())
         usage.give_back_all((k, bundles, charges) for k, (bundles, charges) in others.items())

@@ -71,3 +71,9 @@ def test_a_chunks_stored_rows_split_by_message_add_up_to_the_chunks(cuts: set[in
             assert sum(p.units.get(k, {}).get("B_MIN", 0) for p in parts) == whole.units[k].get("B_MIN", 0)
         for k in whole.charges:
             assert sum(p.charges.get(k, {}).get("EUR", 0) for p in parts) == whole.charges[k]["EUR"]
+        merged = Taken()   # what the chunk's write replaces: the parts added up (Taken.update)
+        for p in parts:
+            merged.update(p)
+        assert (merged.replaced, merged.keys, merged.units) == (whole.replaced, whole.keys, whole.units)
+        assert {k: {c: v for c, v in by.items() if v} for k, by in merged.charges.items()} == \
+            {k: {c: v for c, v in by.items() if v} for k, by in whole.charges.items()}
