@@ -117,9 +117,8 @@ class Settings:
     billing_mail_url: str = ""
     # RateCdrs: the most CDRs of one stream rated and stored as one transaction.  Messages of the stream that are
     # already received when one is rated, with the same options, are rated together up to this many CDRs (a message is
-    # never split); each reply still goes out only once its CDRs are committed.  1 rates each message on its own.
-    # Above 1 a CDR stored before and sent again in a message that is not the first of its group gives back its bundle
-    # units at the group's start (the README, RatingService): the arrival timing can then move units between CDRs.
+    # never split) and max_message_bytes of messages; each reply still goes out only once its CDRs are committed.
+    # 1 rates each message on its own, with the same results (a CDR sent again gives back where its message starts).
     rating_group_max_cdrs: int = 20_000
 
     @property

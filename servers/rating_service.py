@@ -135,12 +135,13 @@ def alert_pb(a: CreditAlertRecord) -> pb.CreditAlert:
 
 class RatingServicer(rpc.RatingServiceServicer):
     def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser, group_max: int = 20_000,
-                 ahead_bytes: int = 2 * 16 * 1024 * 1024) -> None:
+                 ahead_bytes: int = 2 * 16 * 1024 * 1024, group_bytes: int = 16 * 1024 * 1024) -> None:
         self.desk = desk
         self.authoriser = authoriser
         check_range("rating_group_max_cdrs", group_max)
         self.group_max = group_max   # RateCdrs: the most CDRs of messages rated and stored as one chunk (engine.rating.groups)
         self.ahead_bytes = ahead_bytes   # RateCdrs: the most bytes of messages read ahead of the one rated (engine.rating.groups)
+        self.group_bytes = group_bytes   # RateCdrs: the most bytes of messages rated and stored as one chunk (one larger alone)
 
     def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
         """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
@@ -171,10 +172,11 @@ class RatingServicer(rpc.RatingServiceServicer):
 
         A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
         out once its chunk is committed, in order, before any error of a later message; messages already received are
-        rated and stored together, up to the ``rating_group_max_cdrs`` setting (engine.rating.groups)."""
+        rated and stored together, up to the ``rating_group_max_cdrs`` setting and ``max_message_bytes`` of messages
+        (engine.rating.groups)."""
         stream = self.desk.stream(current_principal())
         return _replies(self, stream.grouped(request_iterator, lambda item: _message(self, stream, item), _cdr_count,
-                                             self.group_max, _wire_bytes, self.ahead_bytes))
+                                             self.group_max, _wire_bytes, self.ahead_bytes, self.group_bytes))
 
     def _reply(self, rated: RatedRows, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
         with collector_paused():
@@ -236,7 +238,7 @@ def _cdr_count(item: Any) -> int:
 
 
 def _wire_bytes(item: Any) -> int:
-    """How large a message read ahead is: the bytes it came in (ReadAhead's second bound)."""
+    """How large a message read ahead is: the bytes it came in (ReadAhead's second bound, and a group's)."""
     return max(1, len(item.data) if isinstance(item, Wired) else item.ByteSize())
 
 
@@ -284,7 +286,8 @@ def _as_is(data: bytes) -> bytes:
 
 
 def register(server: grpc.Server, root: Root) -> str:
-    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs, 2 * root.settings.max_message_bytes)
+    limit = root.settings.max_message_bytes
+    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs, 2 * limit, limit)
     taken = _Handlers()
     rpc.add_RatingServiceServicer_to_server(servicer, taken)
     # RateCdrs reads each request with its bytes (read again by the C reader and the interceptor's NUL check) and answers
