@@ -710,15 +710,20 @@ lay_parts(const RateSpec *r, int span, long long t, long long end, long long tot
     return t;
 }
 
+/* What price_by_parts found for each span (Evaluator._span_money): billed units, units paid by bundles, micros. */
+typedef struct {
+    long long billed, covered, micros;
+} SpanMoney;
+
 /*
  * Price a call of ``units`` over ``nspans`` spans (span k ends at ends[k], priced by specs[k]; the last runs to the
  * end of the call), with ``wallet`` (a dict, or NULL) paying by the plain bundles of the route; ``*charge`` and
- * ``*uses`` (new references: an int, a tuple of (bundle, units) or None) on 1; 0: declined (nothing consumed);
- * -1: an error (out of memory).
+ * ``*uses`` (new references: an int, a tuple of (bundle, units) or None) and each span's figures in ``each`` on 1;
+ * 0: declined (nothing consumed); -1: an error (out of memory).
  */
 static int
 price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long long units, PyObject *wallet, PyObject *plain,
-               PyObject *conditional, PyObject **charge, PyObject **uses)
+               PyObject *conditional, PyObject **charge, PyObject **uses, SpanMoney *each)
 {
     RateSpec rates[MAX_SPANS];
     CallPart parts[MAX_PARTS];
@@ -830,6 +835,11 @@ price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long l
         }
         nums[k] = num;
         dens[k] = den;
+        /* the span's micros as the RatedSpan shows them (_span_money: half-even where not whole) */
+        wide micros = divide_rounded(num, den, MODE_HALF_EVEN);
+        if (micros > ((wide)1 << 62) || micros < -((wide)1 << 62))
+            return 0;
+        each[k] = (SpanMoney){billed, covered, (long long)micros};
         if (billed != covered)
             uncovered = 1;
         if (billed)
@@ -1046,6 +1056,37 @@ declined:
     return 0;
 }
 
+/*
+ * What a call priced by parts shows, kept as the row's last item so that its RatedCdr (Evaluator.rated_of, the
+ * RateCdrs reply) is written without pricing it again: ``(gross, ((start, end, band, rate id, billed units, bundle
+ * units, micros), ...))``, the spans as Evaluator._settle lays them (span k from the end of the one before).  NULL: an
+ * error (out of memory).
+ */
+static PyObject *
+parts_detail(int nspans, const long long *ends, PyObject *const *bands, PyObject *const *rids, const SpanMoney *each,
+             PyObject *gross)
+{
+    PyObject *spans = PyTuple_New(nspans);
+    if (spans == NULL)
+        return NULL;
+    for (int k = 0; k < nspans; k++) {
+        PyObject *span = Py_BuildValue("(LLOOLLL)", k ? ends[k - 1] : 0LL, ends[k], bands[k], rids[k], each[k].billed,
+                                       each[k].covered, each[k].micros);
+        if (span == NULL) {
+            Py_DECREF(spans);
+            return NULL;
+        }
+        PyObject_GC_UnTrack(span);   /* ints and strs only: never part of a cycle */
+        PyTuple_SET_ITEM(spans, k, span);
+    }
+    PyObject_GC_UnTrack(spans);
+    PyObject *out = PyTuple_Pack(2, gross, spans);
+    Py_DECREF(spans);
+    if (out != NULL)
+        PyObject_GC_UnTrack(out);
+    return out;
+}
+
 static int
 rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, const Context *c)
 {
@@ -1253,7 +1294,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 goto done;
             }
         }
-        int priced = price_by_parts(nspans, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+        SpanMoney each[MAX_SPANS];
+        int priced = price_by_parts(nspans, ends, specs, units, wallet, plain, conditional, &charge, &uses, each);
         if (priced <= 0) {
             result = priced;
             goto done;
@@ -1267,7 +1309,14 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         }
         rid = joined;
         band = PyTuple_GET_ITEM(PyTuple_GET_ITEM(spans, 0), 1);
-        hit = Py_NewRef(Py_None);   /* no one-span entry: Evaluator.rated_of prices the detail again */
+        PyObject *bands[MAX_SPANS];
+        for (int k = 0; k < nspans; k++)
+            bands[k] = PyTuple_GET_ITEM(PyTuple_GET_ITEM(spans, k), 1);
+        hit = parts_detail(nspans, ends, bands, ((PyTupleObject *)rids)->ob_item, each, charge);   /* its spans, kept */
+        if (hit == NULL) {
+            result = -1;
+            goto done;
+        }
         goto append;
     }
     long long ukey = PyTuple_Check(grid) ? grid_end(grid, units) : -1;
@@ -1348,12 +1397,18 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 PyObject *specs[1] = {PyTuple_GET_ITEM(route, 6)};
                 Py_CLEAR(charge);
                 Py_CLEAR(uses);
-                int priced = price_by_parts(1, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+                SpanMoney each[1];
+                int priced = price_by_parts(1, ends, specs, units, wallet, plain, conditional, &charge, &uses, each);
                 if (priced <= 0) {
                     result = priced;
                     goto done;
                 }
-                Py_SETREF(hit, Py_NewRef(Py_None));   /* no one-span entry: Evaluator.rated_of prices the detail again */
+                PyObject *detail = parts_detail(1, ends, &band, &rid, each, charge);   /* its one span, kept */
+                if (detail == NULL) {
+                    result = -1;
+                    goto done;
+                }
+                Py_SETREF(hit, detail);
             } else if (best_bid != NULL) {
                 PyObject *rest = PyLong_FromLongLong(best_left - billed);
                 if (rest == NULL) {

@@ -62,9 +62,11 @@ def _wallets(rng: random.Random) -> dict[str, dict[str, int]]:
 def _rate(rows: list[Any], plans: Any, wallets: Any, kernel: bool) -> list[Any]:
     ev = Evaluator(_SAMPLE)
     ev.use_kernel = kernel
-    # how a row was priced: its one-span memo entry, or by parts (the C loop keeps no Priced record: None on a rated row)
+    # how a row was priced: its one-span memo entry, or by parts (the C loop keeps the spans it priced, (gross, spans),
+    # which test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way holds to the per-CDR way; the Python loop
+    # keeps none: None on a rated row)
     return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:9]
-            + (r[9] if isinstance(r[9], tuple) else "by parts" if r[0] == "rated" else type(r[9]).__name__,)
+            + (r[9] if isinstance(r[9], tuple) and len(r[9]) != 2 else "by parts" if r[0] == "rated" else type(r[9]).__name__,)
             for r in ev.rate_rows(rows, plans, wallets)]
 
 
