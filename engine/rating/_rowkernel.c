@@ -985,6 +985,8 @@ static PyObject *DISCOUNT_LINE;   /* engine.rating.result.DiscountLine, imported
 /* The route's CDR discounts taken off a charge, as Evaluator._rate_block takes them: ``*charge`` becomes the net and
  * ``*hit`` the memo entry with the discount lines added.  1: done; 0: declined (an error, cleared: the Python loop
  * asks again and meets it there); -1 never (nothing here is an error of the loop's own). */
+static PyObject *DISCOUNTED = NULL;   /* (memo entry, discounts, service, charge) -> (net charge, entry with its lines) */
+
 static int
 discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject **hit)
 {
@@ -999,6 +1001,28 @@ discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject *
     }
     if (!PyTuple_Check(*hit))
         return 0;
+    /* a discount's money off a CDR depends on its charge alone (DiscountModel.on_cdr): what the discounts make of one
+     * memo entry, service and charge is kept, (net charge, the entry with its lines), bounded */
+    if (DISCOUNTED == NULL && (DISCOUNTED = PyDict_New()) == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *key = PyTuple_Pack(4, *hit, discounts, service, *charge);
+    if (key == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *known = PyDict_GetItemWithError(DISCOUNTED, key);   /* (borrowed) */
+    if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2) {
+        Py_DECREF(key);
+        Py_SETREF(*charge, Py_NewRef(PyTuple_GET_ITEM(known, 0)));
+        Py_SETREF(*hit, Py_NewRef(PyTuple_GET_ITEM(known, 1)));
+        return 1;
+    }
+    if (known == NULL && PyErr_Occurred()) {   /* an unhashable entry: worked out each time */
+        PyErr_Clear();
+        Py_CLEAR(key);
+    }
     PyObject *each = PySequence_Tuple(discounts), *lines = PyList_New(0), *net = Py_NewRef(*charge);
     if (each == NULL || lines == NULL)
         goto declined;
@@ -1047,9 +1071,19 @@ discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject *
     Py_SETREF(*charge, net);
     Py_DECREF(each);
     Py_DECREF(lines);
+    if (key != NULL) {
+        if (PyDict_GET_SIZE(DISCOUNTED) >= 10000)
+            PyDict_Clear(DISCOUNTED);
+        PyObject *value = PyTuple_Pack(2, *charge, *hit);
+        if (value == NULL || PyDict_SetItem(DISCOUNTED, key, value) < 0)
+            PyErr_Clear();   /* not kept: worked out again next time */
+        Py_XDECREF(value);
+        Py_DECREF(key);
+    }
     return 1;
 declined:
     PyErr_Clear();
+    Py_XDECREF(key);
     Py_XDECREF(each);
     Py_XDECREF(lines);
     Py_XDECREF(net);
