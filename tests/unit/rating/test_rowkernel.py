@@ -457,3 +457,20 @@ def test_an_event_after_a_band_change_within_its_minute_takes_the_band_then(kern
     want = [Evaluator(compiled).rate(c, "TP") for c in calls]
     assert [(r[1], r[8]) for r in got] == [(w.charge_micros, w.spans[0].band) for w in want]
     assert [r[8] for r in got] == ["NIGHT", "NIGHT", "DAY", "DAY", "DAY"] * 2
+
+
+def test_the_lines_of_discounted_rows_are_kept_and_the_same_again() -> None:
+    """What a route's CDR discounts make of a one-span memo entry and charge is kept by the C loop (DiscountModel.on_cdr
+    is a function of the charge alone): the same CDRs rated again, in the same call and in a later one, come out with
+    the charges and discount lines the Python loop gives them."""
+    many = _rows(random.Random(3), 4000)
+    plans = [_PLANS[i % len(_PLANS)] for i in range(len(many))]
+    found = _rate(many, plans, None, False)
+    picked = [i for i, r in enumerate(found) if isinstance(r[9], tuple) and len(r[9]) == 4 and r[9][3]]   # discounted
+    assert len(picked) >= 10
+    picked += list(range(50))   # and others between them
+    rows, plans = [many[i] for i in picked], [plans[i] for i in picked]
+    twice = rows + rows
+    first = _rate(twice, plans + plans, None, True)
+    assert first == _rate(twice, plans + plans, None, False)
+    assert _rate(rows, plans, None, True) == first[:len(rows)]
