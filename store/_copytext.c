@@ -109,10 +109,8 @@ static char *digits(char *out, int value, int width) {
     return out + width;
 }
 
-static int put_datetime(Buf *b, PyObject *v) {
-    if (PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC)
-        return 0;
-    char tmp[48], *p = tmp;   /* YYYY-MM-DD HH:MM:SS[.ffffff]+00:00 */
+/* a datetime's "YYYY-MM-DD HH:MM:SS", then ".ffffff" when ``fraction`` is 2, or 1 and it has microseconds */
+static char *date_time(char *p, PyObject *v, int fraction) {
     int us = PyDateTime_DATE_GET_MICROSECOND(v);
     p = digits(p, PyDateTime_GET_YEAR(v), 4);
     *p++ = '-';
@@ -125,10 +123,18 @@ static int put_datetime(Buf *b, PyObject *v) {
     p = digits(p, PyDateTime_DATE_GET_MINUTE(v), 2);
     *p++ = ':';
     p = digits(p, PyDateTime_DATE_GET_SECOND(v), 2);
-    if (us) {
+    if (fraction == 2 || (fraction == 1 && us)) {
         *p++ = '.';
         p = digits(p, us, 6);
     }
+    return p;
+}
+
+static int put_datetime(Buf *b, PyObject *v) {
+    if (PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC)
+        return 0;
+    char tmp[48], *p = tmp;   /* YYYY-MM-DD HH:MM:SS[.ffffff]+00:00 */
+    p = date_time(p, v, 1);
     memcpy(p, "+00:00", 6);
     p += 6;
     return buf_put(b, tmp, p - tmp) < 0 ? -1 : 1;
@@ -397,21 +403,8 @@ static PyObject *sqlite_time(PyObject *at, PyObject *time_of) {
     if (at == Py_None)
         return Py_NewRef(Py_None);
     if (PyDateTime_Check(at) && PyDateTime_DATE_GET_TZINFO(at) == PyDateTime_TimeZone_UTC && PyDateTime_GET_YEAR(at) >= 1000) {
-        char tmp[32], *p = tmp;   /* YYYY-MM-DD HH:MM:SS.ffffff */
-        p = digits(p, PyDateTime_GET_YEAR(at), 4);
-        *p++ = '-';
-        p = digits(p, PyDateTime_GET_MONTH(at), 2);
-        *p++ = '-';
-        p = digits(p, PyDateTime_GET_DAY(at), 2);
-        *p++ = ' ';
-        p = digits(p, PyDateTime_DATE_GET_HOUR(at), 2);
-        *p++ = ':';
-        p = digits(p, PyDateTime_DATE_GET_MINUTE(at), 2);
-        *p++ = ':';
-        p = digits(p, PyDateTime_DATE_GET_SECOND(at), 2);
-        *p++ = '.';
-        p = digits(p, PyDateTime_DATE_GET_MICROSECOND(at), 6);
-        return PyUnicode_FromStringAndSize(tmp, p - tmp);
+        char tmp[32];   /* YYYY-MM-DD HH:MM:SS.ffffff */
+        return PyUnicode_FromStringAndSize(tmp, date_time(tmp, at, 2) - tmp);
     }
     return PyObject_CallOneArg(time_of, at);
 }
