@@ -50,8 +50,9 @@ def rated_pb(r: RatedCdr, plan_set_version: int, explain: bool = True) -> pb.Rat
 def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, explain: bool, limits: CdrLimits,
                   reply: pb.RateCdrsResponse) -> None:
     """Add the reply of a rated chunk to ``reply.rated``: what ``rated_pb`` writes of each CDR's RatedCdr, read straight
-    from the evaluator's rows where the batch loop priced the CDR in one span or did not rate it; through the full
-    RatedCdr otherwise (several spans, an explanation asked for)."""
+    from the evaluator's rows where the batch loop priced the CDR in one span, priced it by parts and kept its spans
+    (the C loop), or did not rate it; through the full RatedCdr otherwise (the per-CDR way's rows, an explanation asked
+    for)."""
     if explain or _wire is None or type(rated.results) is not list or type(rows) is not list:
         for i in range(len(rows)):
             _rated_row_pb(rated, i, rows[i], msgs, explain, limits, reply.rated)
@@ -92,7 +93,8 @@ def _rated_row_pb(rated: RatedRows, i: int, row: tuple[Any, ...], msgs: Any, exp
         out.charge.SetInParent()
         out.gross.SetInParent()
     elif not explain and type(how) is tuple and v is not None:
-        covered = how[1] if uses else 0
+        by_parts = len(how) == 2   # (gross, spans) of a call the C loop priced by parts, else a one-span memo entry
+        covered = how[1] if uses and not by_parts else 0
         currency = v.currency
         out = into.add(cdr_id=row[0], status=pb.RATING_STATUS_RATED, tariff_plan=v.plan_id, plan_version=v.version,
                        plan_set_version=version, destination=group, zone=zone, units=units)
@@ -100,8 +102,13 @@ def _rated_row_pb(rated: RatedRows, i: int, row: tuple[Any, ...], msgs: Any, exp
         money.amount_micros, money.currency = charge, currency
         money = out.gross
         money.amount_micros, money.currency = 0 if covered else how[0], currency
-        money = out.spans.add(start=0, end=units, band=band, rate_id=what, billed_units=how[1], bundle_units=covered).charge
-        money.amount_micros, money.currency = 0 if covered else how[2], currency
+        if by_parts:
+            for start, end, in_band, rate_id, billed, paid, micros in how[1]:
+                money = out.spans.add(start=start, end=end, band=in_band, rate_id=rate_id, billed_units=billed, bundle_units=paid).charge
+                money.amount_micros, money.currency = micros, currency
+        else:
+            money = out.spans.add(start=0, end=units, band=band, rate_id=what, billed_units=how[1], bundle_units=covered).charge
+            money.amount_micros, money.currency = 0 if covered else how[2], currency
         if uses:
             more = out.bundles.add
             for bundle, used in uses:
