@@ -348,7 +348,9 @@ def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(s
     clean, _ = streamed(svc, messages)
     stored_clean = state(stack.root, set(msisdns))
     _wipe_rating(stack.root, set(msisdns))
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    seed = int(os.environ.get("RULEBILL_TEST_KILL_SEED") or int.from_bytes(os.urandom(4), "big"))
+    print(f"kill point drawn with seed {seed}: RULEBILL_TEST_KILL_SEED={seed} replays it")   # in a failure's report
+    rng = random.Random(seed)
     dead = threading.Event()
     child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200", MID_MONTH.isoformat()], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
