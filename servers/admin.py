@@ -4,7 +4,7 @@
   lacks migrations is refused (one line: run `rulebill db upgrade`) unless ``--migrate`` applies them first.
 * ``rulebill db upgrade`` — apply every migration branch (alembic ``heads``).
 * ``rulebill db drop-stale-stages [--older-than-hours H]`` — drop the staged usage of bill runs no run reads any more
-  (``store.usage_stage.drop_abandoned_stages``; the server does it as it starts and on each scheduler round).
+  (``servers.root.drop_stale_stages`` → ``store.usage_stage.drop_abandoned_stages``; the server does it as it starts and on each scheduler round).
 * ``rulebill bootstrap`` — seed the operator, its MVNOs and plan set, and write the admin credential.
 * ``rulebill security-officer issue --subject NAME`` (or ``security-officer --subject NAME``) — on the server host, the
   first security officers' tokens (they grant voucher.reveal_pin); ``security-officer approve|reject TOKEN_ID`` are
@@ -99,21 +99,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_db_drop_stale_stages(args: argparse.Namespace) -> int:
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
-    from store.db import make_engine
-    from store.usage_stage import drop_abandoned_stages
+    from servers.root import drop_stale_stages
 
     settings = load_settings()
     hours = settings.billing_stage_max_age_hours if args.older_than_hours is None else args.older_than_hours
     if hours < 0:
         print("db drop-stale-stages: --older-than-hours must not be negative", file=sys.stderr)
         return 2
-    engine = make_engine(settings.effective_database_url)
-    try:
-        dropped = drop_abandoned_stages(engine, datetime.now(timezone.utc), timedelta(hours=hours))
-    finally:
-        engine.dispose()
+    dropped = drop_stale_stages(settings, timedelta(hours=hours))
     for name in dropped:
         print(f"dropped {name}")
     print(f"{len(dropped)} abandoned bill run usage stage(s) dropped")

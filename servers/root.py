@@ -180,6 +180,16 @@ def token_administration(settings: Settings, clock: Clock | None = None) -> Iter
         db.dispose()
 
 
+def drop_stale_stages(settings: Settings, older_than: timedelta, clock: Clock | None = None) -> list[str]:
+    """``rulebill db drop-stale-stages``: the bill runs' usage stages no run reads any more (those of runs still marked
+    running once older than ``older_than``) dropped now, on a database engine of its own (disposed on return)."""
+    db = make_engine(settings.effective_database_url)
+    try:
+        return drop_abandoned_stages(db, (clock or SystemClock()).now(), older_than)
+    finally:
+        db.dispose()
+
+
 def _parent_of(uow: SqlUnitOfWorkFactory) -> Callable[[str], str]:
     def parent_of(tenant_id: str) -> str:
         with uow(read_only=True) as unit:
