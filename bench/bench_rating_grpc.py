@@ -91,7 +91,7 @@ from servers.app import create_server, graceful_stop
 from servers.root import build_root
 import logging, os
 logging.basicConfig(stream=sys.stderr, format="  server: %(message)s")
-logging.getLogger("rulebill.rating.server").setLevel(logging.DEBUG)
+logging.getLogger("rulebill.rating.groups").setLevel(logging.DEBUG)
 group = {"rating_group_max_cdrs": int(os.environ["BENCH_GROUP"])} if os.environ.get("BENCH_GROUP") else {}
 root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], **group))
 server, port = create_server(root, "127.0.0.1:0")

@@ -24,30 +24,30 @@ from engine.gcpause import collector_paused
 from engine.readahead import END, NOT_YET, ReadAhead
 
 
-log = logging.getLogger("rulebill.rating.server")
+log = logging.getLogger("rulebill.rating.groups")
 
 
-class RatedRows(Protocol):
+class RatedSlice(Protocol):
     """What a group's chunk gives once stored (engine.rating.desk.RatedRows): a message's slice of it."""
 
-    def part(self, start: int, end: int) -> "RatedRows": ...
+    def part(self, start: int, end: int) -> "RatedSlice": ...
 
 
-class RatingStream(Protocol):
+class GroupRater(Protocol):
     """The stream the groups are rated on (engine.rating.desk.RatingStream; named here, not imported: the desk imports
     this module)."""
 
     overlapped: int
 
     def rate_rows(self, rows: Any, tariff_plan: str = "", use_counters: bool = False,
-                  starts: Sequence[int] = ()) -> Callable[[], RatedRows]: ...
+                  starts: Sequence[int] = ()) -> Callable[[], RatedSlice]: ...
 
     def close(self) -> None: ...
 
 
 class Message(Protocol):
     """A message of a stream as ``read`` gives it: its rows as read (``rows``), the same with the caller's tenant and
-    checked (``own``: RatingStream.own), and its options."""
+    checked (``own``: engine.rating.desk.RatingStream.own), and its options."""
 
     rows: list[tuple[Any, ...]]
     own: list[tuple[Any, ...]]
@@ -55,9 +55,9 @@ class Message(Protocol):
     use_counters: bool
 
 
-def grouped(stream: "RatingStream", items: Iterable[Any], read: Callable[[Any], Any], weigh: Callable[[Any], int],
+def grouped(stream: "GroupRater", items: Iterable[Any], read: Callable[[Any], Any], weigh: Callable[[Any], int],
             bound: int, size: Callable[[Any], int] | None = None, size_limit: int = 0,
-            group_bytes: int = 0) -> Iterator[tuple[Any, "RatedRows"]]:
+            group_bytes: int = 0) -> Iterator[tuple[Any, "RatedSlice"]]:
     """``(message, its rated rows)`` of each of ``items`` in order (``read``: an item as a Message, raising when it is
     refused; ``weigh``: an item's CDRs, what the read-ahead is bounded by; ``size``: its bytes, the read-ahead's second
     bound ``size_limit``, and a group's, at most ``group_bytes`` when it is set); see the module's description."""
@@ -191,7 +191,7 @@ def _ids(rows: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
     return set(map(_ID_KEY, rows))
 
 
-def _answers(group: _Group) -> Iterator[tuple[Any, "RatedRows"]]:
+def _answers(group: _Group) -> Iterator[tuple[Any, "RatedSlice"]]:
     """Each message with its share of the group's rated rows, in order, once the group is committed."""
     with collector_paused():
         rated = group.stored()
