@@ -187,6 +187,8 @@ def fill_line_ids(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:
         return _fill_py(rows, by_tag)
     try:
         return _fill_tags(rows, by_tag)
+    except UnicodeError:   # text the C cannot take as UTF-8 (a lone surrogate): the Python split gives its text or error
+        return _fill_py(rows, by_tag)
     except ValueError:
         raise ValueError("a usage row's line tag is not closed") from None
     except KeyError:
