@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import grpc
 import pytest
 
-from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
+from tests.integration.billing_support import BillingStack, account_pb, account_with_subscribers, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, rpc_error, until_lock_waits
 
 pytestmark = pytest.mark.integration
@@ -103,10 +103,7 @@ def test_two_csr_charges_at_once_cannot_both_pass_the_limit(billing_stack: Billi
 def test_two_csr_add_ons_at_once_cannot_both_pass_the_limit_nor_can_many_small_ones(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     admin, csr = s.billing("mno"), s.billing("mno", "csr")
-    admin.create_account(account_pb("ACC-RACE-AO"))
-    subs = [s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))[0] for _ in range(2)]
-    for sub in subs:
-        admin.assign("ACC-RACE-AO", sub)
+    subs = account_with_subscribers(s, "ACC-RACE-AO", 2, datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     s.at(datetime(2026, 4, 3, 8, 0, tzinfo=UTC))
     # BN_ADDON_DATA_5GB costs 10.00: a CSR buys four on the account's two subscribers (40.00), an admin any number
     for i in range(4):

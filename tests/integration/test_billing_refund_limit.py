@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import grpc
 import pytest
 
-from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
+from tests.integration.billing_support import BillingStack, account_with_subscribers, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import rpc_error
 from tests.integration.test_billing_money_races import _one_refused, at_once
 
@@ -24,10 +24,7 @@ def test_a_csr_cannot_split_refunds_above_its_limit_into_cancels_below_it_nor_pa
         billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     admin, csr = s.billing("mno"), s.billing("mno", "csr")
-    admin.create_account(account_pb("ACC-REFUND-LIM"))
-    subs = [s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))[0] for _ in range(2)]
-    for sub in subs:
-        admin.assign("ACC-REFUND-LIM", sub)
+    subs = account_with_subscribers(s, "ACC-REFUND-LIM", 2, datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     s.at(datetime(2026, 4, 3, 8, 0, tzinfo=UTC))
     # the admin buys (no limit); add-ons on the account's two subscribers
     bought = [admin.buy_add_on(subs[i % 2], ADD_ON, f"rl-buy-{i}").purchase.purchase_id for i in range(9)]
