@@ -3,37 +3,46 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 import pytest
 
 from store.db import FifoGate
 
 
+class _Queue(deque[threading.Lock]):
+    """The gate's queue of waiters, telling the test each time a thread joins it (no polling)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joined = threading.Semaphore(0)
+
+    def append(self, turn: threading.Lock) -> None:
+        super().append(turn)
+        self.joined.release()
+
+
 def test_waiters_are_admitted_in_arrival_order() -> None:
     gate = FifoGate(1)
+    gate._waiters = waiters = _Queue()
     gate.acquire()
     order: list[int] = []
-    queued = []
     threads = []
     for i in range(6):
-        ready = threading.Event()
-
-        def wait(i: int = i, ready: threading.Event = ready) -> None:
-            ready.set()
+        def wait(i: int = i) -> None:
             with gate:
                 order.append(i)
 
         t = threading.Thread(target=wait)
         t.start()
-        ready.wait()
-        while len(gate._waiters) < i + 1:  # the thread is queued before the next one starts
-            threading.Event().wait(0.001)
-        queued.append(i)
+        assert waiters.joined.acquire(timeout=10), f"thread {i} never queued at the gate"  # queued before the next starts
         threads.append(t)
+    assert len(waiters) == 6 and order == []
     gate.release()
     for t in threads:
         t.join(timeout=10)
-    assert order == queued == list(range(6))
+        assert not t.is_alive()
+    assert order == list(range(6))
 
 
 def test_slots_and_timeouts() -> None:
