@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import subprocess
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
@@ -111,3 +113,11 @@ def until_lock_waits(db: Any, requests: int, ended: Callable[[], int]) -> int:
                                             "AND wait_event_type = 'Lock'")).scalar_one())
             if waiting + ended() >= requests:
                 return waiting
+
+
+def kill_points() -> random.Random:
+    """The random source a SIGKILL test draws its kill points from, its seed printed (shown in a failure's report) and
+    replayable: ``RULEBILL_TEST_KILL_SEED=<seed>`` draws the same points again."""
+    seed = int(os.environ.get("RULEBILL_TEST_KILL_SEED") or int.from_bytes(os.urandom(4), "big"))
+    print(f"kill points drawn with seed {seed}: RULEBILL_TEST_KILL_SEED={seed} replays them")
+    return random.Random(seed)

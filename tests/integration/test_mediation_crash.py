@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from engine.mediation import Mediator, MemoryMediationStore, find_layout
 from engine.mediation.sources import find_source
 from store.db import make_engine
 from store.mediation import SqlMediationStore, mediated_cdrs, mediation_files, mediation_rejects
+from tests.integration.helpers import kill_points
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def test_kill_minus_nine_at_random_points_then_rerun_equals_one_clean_run(db_url
     _asterisk_file(path, 6000)
     clean, clean_summary = _clean_run(path)
     assert clean_summary["rejected_total"] > 0 and clean_summary["duplicates"] > 0 and clean_summary["filtered_total"] > 0
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    rng = kill_points()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     kills = 0
     for _ in range(4):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from engine.rating import desk, groups
 from engine.readahead import END, NOT_YET, ReadAhead
 from engine.clock import FixedClock
 from tests.integration.conftest import MID_MONTH, running_stack
-from tests.integration.helpers import WireClient, field_violations, rpc_error
+from tests.integration.helpers import WireClient, field_violations, kill_points, rpc_error
 from tests.integration.test_rating_stored import _wipe_rating, active, consistent, provision, state, voice_pb  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration]
@@ -348,9 +347,7 @@ def test_a_server_killed_mid_stream_then_the_stream_again_equals_one_clean_run(s
     clean, _ = streamed(svc, messages)
     stored_clean = state(stack.root, set(msisdns))
     _wipe_rating(stack.root, set(msisdns))
-    seed = int(os.environ.get("RULEBILL_TEST_KILL_SEED") or int.from_bytes(os.urandom(4), "big"))
-    print(f"kill point drawn with seed {seed}: RULEBILL_TEST_KILL_SEED={seed} replays it")   # in a failure's report
-    rng = random.Random(seed)
+    rng = kill_points()
     dead = threading.Event()
     child = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path), db_url, "200", MID_MONTH.isoformat()], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -38,7 +38,7 @@ from servers.root import Root, build_root
 from store.mediation import mediated_cdrs
 from store.plans import bundle_counters, credit_alert_log, usage_balances, usage_ledger
 from tests.integration.conftest import MID_MONTH
-from tests.integration.helpers import field_violations, rpc_error
+from tests.integration.helpers import field_violations, kill_points, rpc_error
 from tests.integration.test_plans_rating import sample_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
@@ -502,7 +502,7 @@ def crash_stream(msisdns: list[str], start: datetime) -> Iterator[list[MediatedC
 def killed_mid_stream(child_code: str, db_url: str, tmp_path: Path, msisdns: list[str], start: datetime, chunks: int) -> int:
     """Twice: a child process rates the stream (``child_code``, printing ``commit N`` after each stored chunk) and is
     killed by SIGKILL after a random committed chunk; the number of kills."""
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    rng = kill_points()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     kills = 0
     for _ in range(2):
