@@ -101,18 +101,22 @@ def ledger_entry(**values: Any) -> tuple[Any, ...]:
     return tuple(row[f] for f in LEDGER_FIELDS)
 
 
-def until_lock_waits(db: Any, requests: int, ended: Callable[[], int]) -> int:
+def until_lock_waits(db: Any, requests: int, ended: Callable[[], int], looks: int = 100_000) -> int:
     """How many backends of the test database wait for a lock, once every one of ``requests`` either waits for a lock
     or has ended (``ended()`` counts those): each look a fresh snapshot of PostgreSQL's activity, no clock and no
-    sleep, so the race tests are ordered by the database's state, not by time."""
+    sleep, so the race tests are ordered by the database's state, not by time. A request that neither waits nor ends
+    within ``looks`` snapshots (tens of seconds) fails the test instead of hanging the suite."""
     from sqlalchemy import text
 
+    waiting = 0
     with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        while True:
+        for _ in range(looks):
             waiting = int(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                             "AND wait_event_type = 'Lock'")).scalar_one())
             if waiting + ended() >= requests:
                 return waiting
+    raise AssertionError(f"after {looks} looks at the database, {waiting} of {requests} requests wait for a lock and "
+                         f"{ended()} have ended: the rest neither wait nor end")
 
 
 def kill_points() -> random.Random:
