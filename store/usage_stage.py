@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
@@ -197,29 +197,41 @@ _SETTINGS = "SET work_mem = '64MB'; SET max_parallel_workers_per_gather = 0; SET
 def _execute(engine: Any, statements: list[Any], snapshot: bool = False) -> None:
     """``statements`` one after the other, each committed as it runs; ``snapshot``: in one repeatable-read
     transaction instead (its first statements may adopt an exported snapshot), committed at the end."""
+    with _cursor(engine) as cur, (_repeatable_read(cur, commit=True) if snapshot else nullcontext()):
+        for s in statements:
+            sql, params = s if isinstance(s, tuple) else (s, None)
+            cur.execute(sql, params)
+
+
+@contextmanager
+def _cursor(engine: Any) -> Iterator[Any]:
+    """A cursor of one of the engine's connections in autocommit (statements committed as they run, unless in
+    :func:`_repeatable_read`); the connection's settings reset before it goes back to the pool."""
     raw = engine.raw_connection()
     try:
         driver = raw.dbapi_connection
         driver.autocommit = True
         try:
             with driver.cursor() as cur:
-                if snapshot:
-                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                try:
-                    for s in statements:
-                        sql, params = s if isinstance(s, tuple) else (s, None)
-                        cur.execute(sql, params)
-                except BaseException:
-                    if snapshot:
-                        cur.execute("ROLLBACK")
-                    raise
-                if snapshot:
-                    cur.execute("COMMIT")
+                yield cur
         finally:
             driver.execute("RESET ALL")
             driver.autocommit = False
     finally:
         raw.close()
+
+
+@contextmanager
+def _repeatable_read(cur: Any, commit: bool) -> Iterator[None]:
+    """A repeatable-read transaction on ``cur``'s autocommit connection: committed (``commit``) or rolled back at the
+    end, rolled back on an error."""
+    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    try:
+        yield
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT" if commit else "ROLLBACK")
 
 
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
@@ -236,20 +248,7 @@ def _adopt(snapshot: str) -> str:
 @contextmanager
 def _snapshot(engine: Any, ledger: str) -> Iterator[tuple[str, int]]:
     """An exported snapshot (kept while the block runs, for the shares to adopt) and the ledger's size in pages then."""
-    raw = engine.raw_connection()
-    try:
-        driver = raw.dbapi_connection
-        driver.autocommit = True
-        try:
-            with driver.cursor() as cur:
-                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                try:
-                    cur.execute(f"SELECT pg_export_snapshot(), pg_relation_size('{ledger}') / current_setting('block_size')::int")
-                    snapshot, pages = cur.fetchone()
-                    yield snapshot, int(pages)
-                finally:
-                    cur.execute("ROLLBACK")
-        finally:
-            driver.autocommit = False
-    finally:
-        raw.close()
+    with _cursor(engine) as cur, _repeatable_read(cur, commit=False):
+        cur.execute(f"SELECT pg_export_snapshot(), pg_relation_size('{ledger}') / current_setting('block_size')::int")
+        snapshot, pages = cur.fetchone()
+        yield snapshot, int(pages)
