@@ -7,11 +7,14 @@ the period's rows once instead, in the heap's order (a sequential scan: ~0.04 ms
 writes them to an unlogged table ordered by a hash of the number, so each number's rows lie together on a few
 pages; its batches read that table (``SqlRatedUsage.blocks(stage=...)``) with the same query as the ledger.
 
-- The copy is the run's snapshot of its usage: a CDR rated after it goes to the next bill, as any CDR rated after
+- The copy is the run's snapshot of its usage: a CDR rated after it (after the snapshot its shares read in) goes to the next bill, as any CDR rated after
   its batch's read did before (the next bill reads ``late_usage_days`` back).  What is billed already is left out
   at each batch's read, as from the ledger.
-- It is filled in ``shares`` statements on their own connections at once (each scans the period, sorts its share
-  of the numbers), so a run's start uses the cores its batches will.
+- It is filled in ``shares`` statements on their own connections at once, so a run's start uses the cores its
+  batches will: each reads its range of the ledger's pages (a TID range scan, the last range open to the end) and
+  sorts its rows by the number's hash, all in one snapshot (exported by a transaction held while they start), so
+  together they copy every row once.  A number's rows then lie in one run of pages per share (2 with 2 workers);
+  when each share scanned the whole period for the numbers of its hash, every row was read and hashed ``shares`` times.
 - Unlogged (no WAL for a copy the ledger can give again): PostgreSQL empties such a table after a crash, so the
   stage's last row, written once it is complete, is a mark (tenant and number empty) that each batch's read checks:
   a stage found without it (a crash, a stage dropped under a run) stops the batch; a resumed run stages again.
@@ -30,8 +33,9 @@ from __future__ import annotations
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from sqlalchemy import text
 
@@ -67,12 +71,17 @@ def create_stage(engine: Any, columns: Mapping[str, str], ledger: str, rated: st
                       # the columns as the ledger names them: the batches' read runs the same text on either
                       f"CREATE UNLOGGED TABLE {name} AS SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WITH NO DATA; "
                       f"ALTER TABLE {name} SET (autovacuum_enabled = off); {_STAMP_SQL.format(name=name)}"])
-    fill = (f"INSERT INTO {name} SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WHERE l.tenant_id = %s "
-            f"AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {rated} "
-            f"AND abs(hashtext(l.{c['msisdn']}) %% {shares}) = %s ORDER BY hashtext(l.{c['msisdn']})")
-    with ThreadPoolExecutor(shares, thread_name_prefix="bill-run-stage") as pool:
-        # each share on its own connection: the statements run in parallel in their backends
-        for done in [pool.submit(_execute, engine, [(_SETTINGS, None), (fill, (tenant_id, since, until, k))]) for k in range(shares)]:
+    fill = (f"INSERT INTO {name} SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WHERE {{pages}} AND l.tenant_id = %s "
+            f"AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {rated} ORDER BY hashtext(l.{c['msisdn']})")
+    with _snapshot(engine, ledger) as (snapshot, pages), ThreadPoolExecutor(shares, thread_name_prefix="bill-run-stage") as pool:
+        # each share on its own connection, in the exported snapshot: the statements run in parallel in their backends
+        # and together copy every row the snapshot sees once (the last share's range is open: the pages added since)
+        firsts = [pages * k // shares for k in range(shares)]
+        ranges = [f"l.ctid >= '({first},0)'::tid" + (f" AND l.ctid < '({firsts[k + 1]},0)'::tid" if k + 1 < shares else "")
+                  for k, first in enumerate(firsts)]
+        for done in [pool.submit(_execute, engine, [(_SETTINGS, None), _adopt(snapshot),
+                                                    (fill.format(pages=r), (tenant_id, since, until))], snapshot=True)
+                     for r in ranges]:
             done.result()
     _execute(engine, [f"CREATE INDEX ON {name} (msisdn)", f"ANALYZE {name}",
                       (f"INSERT INTO {name} (tenant_id, msisdn) VALUES ('', '')", None)])
@@ -185,18 +194,61 @@ def check_stage(cur: Any, name: str) -> None:
 _SETTINGS = "SET work_mem = '64MB'; SET max_parallel_workers_per_gather = 0; SET jit = off"
 
 
-def _execute(engine: Any, statements: list[Any]) -> None:
+def _execute(engine: Any, statements: list[Any], snapshot: bool = False) -> None:
+    """``statements`` one after the other, each committed as it runs; ``snapshot``: in one repeatable-read
+    transaction instead (its first statements may adopt an exported snapshot), committed at the end."""
+    with _cursor(engine) as cur, (_repeatable_read(cur, commit=True) if snapshot else nullcontext()):
+        for s in statements:
+            sql, params = s if isinstance(s, tuple) else (s, None)
+            cur.execute(sql, params)
+
+
+@contextmanager
+def _cursor(engine: Any) -> Iterator[Any]:
+    """A cursor of one of the engine's connections in autocommit (statements committed as they run, unless in
+    :func:`_repeatable_read`); the connection's settings reset before it goes back to the pool."""
     raw = engine.raw_connection()
     try:
         driver = raw.dbapi_connection
         driver.autocommit = True
         try:
             with driver.cursor() as cur:
-                for s in statements:
-                    sql, params = s if isinstance(s, tuple) else (s, None)
-                    cur.execute(sql, params)
+                yield cur
         finally:
             driver.execute("RESET ALL")
             driver.autocommit = False
     finally:
         raw.close()
+
+
+@contextmanager
+def _repeatable_read(cur: Any, commit: bool) -> Iterator[None]:
+    """A repeatable-read transaction on ``cur``'s autocommit connection: committed (``commit``) or rolled back at the
+    end, rolled back on an error."""
+    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    try:
+        yield
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT" if commit else "ROLLBACK")
+
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
+
+
+def _adopt(snapshot: str) -> str:
+    """The statement that makes a transaction read in an exported snapshot (a utility statement: its id written in,
+    checked to be one)."""
+    if not _SNAPSHOT_ID.match(snapshot):
+        raise ValueError(f"not an exported snapshot id: {snapshot!r}")
+    return f"SET TRANSACTION SNAPSHOT '{snapshot}'"
+
+
+@contextmanager
+def _snapshot(engine: Any, ledger: str) -> Iterator[tuple[str, int]]:
+    """An exported snapshot (kept while the block runs, for the shares to adopt) and the ledger's size in pages then."""
+    with _cursor(engine) as cur, _repeatable_read(cur, commit=False):
+        cur.execute(f"SELECT pg_export_snapshot(), pg_relation_size('{ledger}') / current_setting('block_size')::int")
+        snapshot, pages = cur.fetchone()
+        yield snapshot, int(pages)

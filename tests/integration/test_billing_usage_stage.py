@@ -121,8 +121,10 @@ def test_a_cdr_rated_after_the_stage_goes_to_the_next_bill(stage_root: Root, mon
     assert _stages(root) == []
 
 
-def test_the_stage_holds_what_the_ledger_gives_a_batch(stage_root: Root) -> None:
-    # the same blocks from the stage as from the ledger, number by number (the read's text is the same on both)
+@pytest.mark.parametrize("shares", [1, 2, 3, 8])
+def test_the_stage_holds_what_the_ledger_gives_a_batch(stage_root: Root, shares: int) -> None:
+    # the same blocks from the stage as from the ledger, number by number (the read's text is the same on both),
+    # whatever the number of shares that fill it (each copies its range of the ledger's pages: every row once)
     root = stage_root
     numbers = [f"336{20000000 + i:08d}" for i in range(ACCOUNTS)]
     since, until = datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
@@ -130,7 +132,7 @@ def test_the_stage_holds_what_the_ledger_gives_a_batch(stage_root: Root) -> None
     with root.db.begin() as conn:   # unbilled again: the stage leaves out what is frozen, as the ledger's read does
         conn.execute(text("DELETE FROM billing_frozen_usage WHERE first_start < '2026-03-01'"))
     with units() as uow:
-        name = uow.stage_usage("mno", "run_stagetest", since, until, 2)
+        name = uow.stage_usage("mno", "run_stagetest", since, until, shares)
         uow.commit()
     try:
         with units(read_only=True) as uow:
@@ -141,6 +143,44 @@ def test_the_stage_holds_what_the_ledger_gives_a_batch(stage_root: Root) -> None
         with units() as uow:   # its own unit: a read of the stage holds it until its transaction ends
             uow.drop_usage_stage(name)
     assert _stages(root) == []
+
+
+def test_the_stage_is_the_ledger_at_one_moment(stage_root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shares that fill the stage read in one snapshot, taken before the first starts: a CDR rated while they start
+    # (here: committed right before each share's statement, of every number) is in none of them, whichever share its
+    # rows fall to (it goes to the next bill, as test_a_cdr_rated_after_the_stage_goes_to_the_next_bill shows)
+    root = stage_root
+    since, until = datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    original, rated = usage_stage._execute, []  # noqa: SLF001
+
+    def rated_meanwhile(engine: Any, statements: list[Any], *args: Any, **kwargs: Any) -> None:
+        if any("ORDER BY hashtext" in (s[0] if isinstance(s, tuple) else s) for s in statements):   # a share's fill
+            ids = [f"mid{len(rated):04d}{i:05d}" + "0" * 20 for i in range(ACCOUNTS)]
+            rated.extend(ids)
+            with root.db.begin() as conn:
+                conn.execute(insert(usage_ledger), [dict(
+                    tenant_id="mno", cdr_id=cdr_id, msisdn=f"336{20000000 + i:08d}", cycle="2026-02", currency="EUR",
+                    charge_micros=1_000, bundles_json="[]", start_time=datetime(2026, 2, 10, 12, 0, tzinfo=UTC), service="voice",
+                    destination_group="DST_NATIONAL_MOBILE", tariff_plan="TP_SMART_S", plan_set_version=1, units=60)
+                    for i, cdr_id in enumerate(ids)])
+        original(engine, statements, *args, **kwargs)
+
+    monkeypatch.setattr(usage_stage, "_execute", rated_meanwhile)
+    units = root.billing.runs._uow  # noqa: SLF001
+    try:
+        with units() as uow:
+            name = uow.stage_usage("mno", "run_snapshot", since, until, 2)
+            uow.commit()
+        try:
+            with root.db.connect() as conn:
+                found = conn.execute(text(f"SELECT count(*) FROM {name} WHERE cdr_id = ANY(:ids)"), {"ids": rated}).scalar_one()
+            assert len(rated) == 2 * ACCOUNTS and found == 0, "no CDR rated after the stage's snapshot is in it"
+        finally:
+            with units() as uow:
+                uow.drop_usage_stage(name)
+    finally:
+        with root.db.begin() as conn:
+            conn.execute(usage_ledger.delete().where(usage_ledger.c.cdr_id.in_(rated)))
 
 
 def test_a_ledger_laid_out_by_number_is_read_as_it_is(stage_root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
