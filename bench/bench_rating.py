@@ -3,6 +3,8 @@
     python -m bench.bench_rating            # 1,000,000 CDRs, 3 repetitions
     python -m bench.bench_rating --quick    # 20,000 CDRs, a smoke run
     python -m bench.bench_rating --distinct-starts   # start times as a real file has them (not 4,096 instants)
+    python -m bench.bench_rating --against-kernel OLD/engine/rating/_rowkernel.cpython-311-x86_64-linux-gnu.so
+                                            # replay and what-if also with another build of the C row kernel
 
 A golden-style case folder is generated on disk: ``plans/`` with 50,000 prefixes
 in 100 destination groups, five time bands (peak, evening, off-peak, weekend,
@@ -25,6 +27,14 @@ subscribers both bundles; ``cdrs.cdr.csv`` with the CDRs (70 % voice, 20 % SMS,
 
 Reported: medians of the repetitions, CDRs/s per core (CPU time of this
 single-threaded process) and wall, and the ratio to the floor.
+
+``--against-kernel PATH``: replay and what-if are also run with another build
+of :mod:`engine.rating._rowkernel` (an older commit's, built in place), in the
+same process, the two builds taking turns in each repetition (the order
+swapped every repetition).  On a shared machine whose load moves by the minute,
+a pair measured so is fairer than two processes run one after the other.  The
+Python code is this checkout's for both (the kernel's interface must be the
+same), and both must give the same results.
 """
 
 from __future__ import annotations
@@ -187,6 +197,19 @@ def read_floor(path: Path) -> int:
     return n
 
 
+def kernel_build(path: str) -> Any:
+    """Another build of engine.rating._rowkernel (its shared object), loaded beside this checkout's own."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.ExtensionFileLoader("rulebill_bench_other._rowkernel", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.csvrows import CdrFile
     from engine.plans import compile_plan_set, load_plan_set
@@ -201,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--distinct-starts", action="store_true",
                     help="start times at random seconds of the month, as a real file has them (default: 4,096 start times, the "
                          "figures so far)")
+    ap.add_argument("--against-kernel", metavar="PATH", default=None,
+                    help="another build of engine.rating._rowkernel (its .so): replay and what-if also run with it, taking turns "
+                         "with this checkout's in the same process")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     compare_count = min(count, 100_000)
@@ -227,26 +253,42 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.repeat} repetitions, medians")
         runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "what-if": []}
         checks = set()
-        for _ in range(args.repeat):
+        kernels: list[tuple[str, Any]] = [("", sys.modules.get("engine.rating._rowkernel"))]
+        if args.against_kernel:
+            import engine.rating._rowkernel as own
+
+            kernels = [("", own), (" [other kernel]", kernel_build(args.against_kernel))]
+            runs.update({"replay [other kernel]": [], "what-if [other kernel]": []})
+        for repetition in range(args.repeat):
             cpu, wall, n = timed(lambda: floor(cdr_file))
             runs["floor"].append((cpu, wall))
             cpu, wall, _n = timed(lambda: read_floor(cdr_file))
             runs["read"].append((cpu, wall))
-            cpu, wall, result = timed(lambda: rate_folder(case, details=False))
-            runs["replay"].append((cpu, wall))
-            statuses: dict[str, int] = {}
-            for r in result.rows:
-                statuses[r[0]] = statuses.get(r[0], 0) + 1
-            covered = sum(1 for r in result.rows if r[3])
-            cpu, wall, report = timed(lambda: what_if_paths(CdrFile(cdr_file), [str(candidate)], active, assignments))
-            runs["what-if"].append((cpu, wall))
-            checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered, report.difference_micros))
+            for tag, kernel in kernels if repetition % 2 == 0 else kernels[::-1]:
+                if kernel is not None:   # (the evaluator imports the kernel's functions when it rates)
+                    sys.modules["engine.rating._rowkernel"] = kernel
+                cpu, wall, result = timed(lambda: rate_folder(case, details=False))
+                runs["replay" + tag].append((cpu, wall))
+                statuses: dict[str, int] = {}
+                for r in result.rows:
+                    statuses[r[0]] = statuses.get(r[0], 0) + 1
+                covered = sum(1 for r in result.rows if r[3])
+                cpu, wall, report = timed(lambda: what_if_paths(CdrFile(cdr_file), [str(candidate)], active, assignments))
+                runs["what-if" + tag].append((cpu, wall))
+                checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered,
+                            report.difference_micros, tuple(tuple(line.as_dict().items()) for line in report.lines)))
+            if kernels[0][1] is not None:
+                sys.modules["engine.rating._rowkernel"] = kernels[0][1]
         assert len(checks) == 1, f"rating must be deterministic: {checks}"
-        n, rated_count, charged, statuses_t, covered, difference = checks.pop()
+        n, rated_count, charged, statuses_t, covered, difference, _lines = checks.pop()
         f_cpu = statistics.median(c for c, _ in runs["floor"])
         for name, label in (("floor", "floor (csv.reader only)     "), ("read", "read only (engine.csvrows)  "),
                             ("replay", "replay (rate_folder)        "),
-                            ("what-if", "what-if (two plan sets)     ")):
+                            ("what-if", "what-if (two plan sets)     "),
+                            ("replay [other kernel]", "replay, other kernel        "),
+                            ("what-if [other kernel]", "what-if, other kernel       ")):
+            if name not in runs:
+                continue
             cpu = statistics.median(c for c, _ in runs[name])
             wall = statistics.median(w for _, w in runs[name])
             ratio = "" if name == "floor" else f"  {cpu / f_cpu:.2f}x floor"

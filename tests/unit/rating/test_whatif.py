@@ -393,3 +393,20 @@ def test_rows_the_c_loop_adds_up_are_what_rating_them_one_by_one_gives(seed: int
     assert [(p, c, dict(b)) for p, c, b in wallets._groups] == [(p, c, dict(b)) for p, c, b in ref_wallets._groups]
     if not settled:
         assert len(kept) == len(rows)
+
+
+def test_the_rating_benchmark_runs_what_if_with_another_kernel_build_in_turn(capsys: Any) -> None:
+    """bench_rating --against-kernel: replay and what-if also run with another build of the C row kernel, loaded
+    beside the package's own, in the same process; the two give the same results (the benchmark asserts it) and the
+    package's own is in place again afterwards."""
+    import sys
+
+    import engine.rating._rowkernel as own
+    from bench import bench_rating
+
+    other = bench_rating.kernel_build(own.__file__)
+    assert other is not own and other.rate_columns is not own.rate_columns
+    assert bench_rating.main(["--count", "300", "--repeat", "2", "--against-kernel", own.__file__]) == 0
+    printed = capsys.readouterr().out
+    assert "what-if, other kernel" in printed and "replay, other kernel" in printed
+    assert sys.modules["engine.rating._rowkernel"] is own
