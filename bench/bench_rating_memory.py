@@ -80,6 +80,8 @@ def one_run(messages: int, hold: float, run: int) -> tuple[int, int, float, floa
             finally:
                 client.close()
                 stop(server)
+                server.stdin.close()
+                server.stdout.close()
         finally:
             drop()
     return peak, before, wall, max(load, os.getloadavg()[0])
