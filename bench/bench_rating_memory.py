@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         floors.append(before)
         print(f"  run {run + 1}: peak RSS {peak / 2**20:,.0f} MiB (VmHWM), floor {before / 2**20:,.0f} MiB (VmHWM before the "
               f"stream), the stream added {(peak - before) / 2**20:,.0f} MiB; {wall:.1f} s wall, load {load:.2f}", flush=True)
-    peak, floor = statistics.median(peaks), statistics.median(floors)
+    top, floor = statistics.median(peaks), statistics.median(floors)
     print(f"RateCdrs, {messages} messages of {CHUNK:,} CDRs with {len(ATTRIBUTES)} attributes of 256 characters: "
-          f"peak RSS median {peak / 2**20:,.0f} MiB, floor median {floor / 2**20:,.0f} MiB, ratio peak/floor {peak / floor:.2f}")
+          f"peak RSS median {top / 2**20:,.0f} MiB, floor median {floor / 2**20:,.0f} MiB, ratio peak/floor {top / floor:.2f}")
     return 0
 
 
