@@ -23,7 +23,7 @@ mobile, on-net and international numbers) in chunks of 1,000 with
 ``use_bundle_counters``: the product path, ``RatingServicer.RateCdrs``
 (servers/rating_service.py), reads each message's CDRs straight into evaluator
 rows (``servers.convert.cdr_rows_from_pb``, from the message's bytes by the C
-reader ``servers/_wire.c``), calls ``RatingDesk.rate_rows``,
+reader ``servers/_wire.c``), passes them through ``RatingDesk.stream(...).grouped`` to ``RatingStream.rate_rows``,
 which reads the chunk's subscribers, counters and balances once, rates it in
 order and writes ledger rows (COPY / packed INSERT), counters and balances back
 in one transaction, and writes the reply from the evaluator's rows

@@ -3,6 +3,7 @@
     python -m bench.bench_rating_memory                   # 50 messages of 1,000 CDRs, each with 32 attributes of 256
                                                           # characters (~10.6 MB a message), SQLite, 1 run
     python -m bench.bench_rating_memory --runs 3 --messages 50 --hold 15
+    python -m bench.bench_rating_memory --quick           # 3 messages, 1 s held: a smoke run (bench/run_all.py --quick)
     BENCH_GROUP=1 python -m bench.bench_rating_memory     # the server's rating_group_max_cdrs set to 1
 
 A real server runs in its own process (bench.bench_rating_grpc's, over a database prepared the same way: the sample
@@ -10,7 +11,10 @@ operator's plans and 2,000 subscribers on TP_SMART_M) with the default settings 
 ``rating_group_max_cdrs`` 20,000).  The client sends the whole stream at once with ``use_bundle_counters`` and reads no
 reply for ``--hold`` seconds (so the server reads ahead, groups and waits with its replies unread), then reads them
 all.  Reported per run: the server's peak resident set (``VmHWM`` of /proc/PID/status, the process's high-water mark
-since it started, its start-up included), its RSS at the start, the wall time and the load average.  The product path
+since it started, its start-up included), the floor, the wall time and the load average.  The floor is the same
+server process's high-water mark before the stream (``VmHWM`` once it has started and answered nothing: the
+interpreter, the plans and the gRPC server); the peak less the floor is what the stream added.  It is not the peak of
+a server that reads the same stream without rating it: none is measured.  The product path
 is ``RatingServicer.RateCdrs`` → ``RatingStream.grouped`` (engine.rating.groups) → ``RatingStream.rate_rows``: what it
 holds is what the read-ahead holds (twice ``max_message_bytes`` of messages at most) and the two groups (the one rated,
 the one waiting for its commit and its replies), each bounded in CDRs and in bytes.
@@ -44,7 +48,8 @@ def vm(pid: int, field: str) -> int:
 
 
 def one_run(messages: int, hold: float, run: int) -> tuple[int, int, float, float]:
-    """(peak RSS, RSS before the stream, wall seconds, load average) of a fresh server rating one stream."""
+    """(peak RSS, the floor: the peak before the stream, wall seconds, load average) of a fresh server rating one
+    stream."""
     from clients.client import RulebillClient
 
     with tempfile.TemporaryDirectory(prefix="rulebill-bench-memory-") as tmp_name:
@@ -63,7 +68,7 @@ def one_run(messages: int, hold: float, run: int) -> tuple[int, int, float, floa
             port = int(server.stdout.readline())
             client = RulebillClient(f"127.0.0.1:{port}", bearer)
             try:
-                before = vm(server.pid, "VmRSS")
+                before = vm(server.pid, "VmHWM")
                 load = os.getloadavg()[0]
                 started = time.perf_counter()
                 replies = client.rating.rpc.RateCdrs(iter(requests))
@@ -75,26 +80,34 @@ def one_run(messages: int, hold: float, run: int) -> tuple[int, int, float, floa
             finally:
                 client.close()
                 stop(server)
+                server.stdin.close()
+                server.stdout.close()
         finally:
             drop()
     return peak, before, wall, max(load, os.getloadavg()[0])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 messages, 1 s held: a smoke run")
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--messages", type=int, default=50, help="messages of 1,000 CDRs in the stream")
-    ap.add_argument("--hold", type=float, default=15.0, help="seconds before the client reads its first reply")
-    args = ap.parse_args()
-    peaks = []
+    ap.add_argument("--messages", type=int, default=0, help="messages of 1,000 CDRs in the stream (default 50)")
+    ap.add_argument("--hold", type=float, default=-1.0, help="seconds before the client reads its first reply (default 15)")
+    args = ap.parse_args(argv)
+    messages = args.messages or (3 if args.quick else 50)
+    hold = args.hold if args.hold >= 0 else (1.0 if args.quick else 15.0)
+    peaks, floors = [], []
     for run in range(args.runs):
-        peak, before, wall, load = one_run(args.messages, args.hold, run)
+        peak, before, wall, load = one_run(messages, hold, run)
         peaks.append(peak)
-        print(f"  run {run + 1}: peak RSS {peak / 2**20:,.0f} MiB (VmHWM; {before / 2**20:,.0f} MiB before the stream), "
-              f"{wall:.1f} s wall, load {load:.2f}", flush=True)
-    print(f"RateCdrs, {args.messages} messages of {CHUNK:,} CDRs with {len(ATTRIBUTES)} attributes of 256 characters: "
-          f"peak RSS median {statistics.median(peaks) / 2**20:,.0f} MiB")
+        floors.append(before)
+        print(f"  run {run + 1}: peak RSS {peak / 2**20:,.0f} MiB (VmHWM), floor {before / 2**20:,.0f} MiB (VmHWM before the "
+              f"stream), the stream added {(peak - before) / 2**20:,.0f} MiB; {wall:.1f} s wall, load {load:.2f}", flush=True)
+    top, floor = statistics.median(peaks), statistics.median(floors)
+    print(f"RateCdrs, {messages} messages of {CHUNK:,} CDRs with {len(ATTRIBUTES)} attributes of 256 characters: "
+          f"peak RSS median {top / 2**20:,.0f} MiB, floor median {floor / 2**20:,.0f} MiB, ratio peak/floor {top / floor:.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,8 +6,9 @@ ratios; this runner records the machine (cores, CPU, load average) before and af
 so docs/BENCHMARKS.md can quote figures with the conditions they were taken under.
 Reports go to bench/out/<name>.txt.
 
-A benchmark that needs PostgreSQL (``NEEDS_POSTGRES``: the bill run measures PostgreSQL only) is skipped, with a
-line saying so, when ``RULEBILL_TEST_POSTGRES_URL`` is not set; the others then run their SQLite parts only.
+A benchmark that needs PostgreSQL (``NEEDS_POSTGRES``: the bill run and re-rating are measured on PostgreSQL only) is
+skipped, with a line saying so, when ``RULEBILL_TEST_POSTGRES_URL`` is not set; the others then run their SQLite parts
+only.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_eventrules": [],
     "bench_vouchers": [],
     "bench_billing": [],
+    "bench_rating_memory": [],
 }
 # these cannot run at all without a PostgreSQL URL (the others add PostgreSQL parts when one is given)
-NEEDS_POSTGRES = frozenset({"bench_billing"})
+NEEDS_POSTGRES = frozenset({"bench_billing", "bench_rerate"})
 POSTGRES_URL = "RULEBILL_TEST_POSTGRES_URL"
 
 

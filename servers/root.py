@@ -53,6 +53,7 @@ from engine.vouchers.settings import VoucherSettings
 from engine.yamlio import format_problems
 from store.billing import SqlBillingUnitOfWork, SqlBillingUnitOfWorkFactory
 from servers.adapters.bill_run_processes import BillRunProcesses
+from servers.adapters.export_spool import SpooledExports
 from servers.adapters.gpg import DistributionSealing, SigningKeyError, create_signing_key
 from servers.adapters.keyring_file import generate_keyring, key_file_provider
 from servers.health import ServerHealth
@@ -73,6 +74,7 @@ class VoucherParts:
     desk: VoucherDesk
     recharger: Recharger
     distributor: Distributor
+    exports: SpooledExports        # ExportVouchers: the distributor's sealed file spooled, then streamed
     keys: ReloadableKeyProvider
     profiles: ProfileCatalogue
     sealing: DistributionSealing   # distribution files' sealers, signed with the operator's key
@@ -260,12 +262,12 @@ def _vouchers(settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock) -> Vo
     sealing = DistributionSealing(signing)
     log.info("voucher rules from %s; recharge lockout: %d wrong PINs bar for %d s", rules.folder, rules.lockout.max_failures,
              rules.lockout.bar_seconds)
+    distributor = Distributor(voucher_uow, keys, rules.lifecycle, clock, sealers=sealing.sealer)  # type: ignore[arg-type]
     return VoucherParts(
         desk=VoucherDesk(voucher_uow, profiles, keys, rules.lifecycle, clock, _voucher_settings(settings),  # type: ignore[arg-type]
                          key_file=keys if keys.from_key_file else None),
         recharger=Recharger(voucher_uow, keys, rules.lifecycle, clock, rules.lockout),  # type: ignore[arg-type]
-        distributor=Distributor(voucher_uow, keys, rules.lifecycle, clock, sealers=sealing.sealer),  # type: ignore[arg-type]
-        keys=keys, profiles=profiles, sealing=sealing,
+        distributor=distributor, exports=SpooledExports(distributor), keys=keys, profiles=profiles, sealing=sealing,
     )
 
 

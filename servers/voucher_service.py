@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import Iterator
 
 import grpc
@@ -36,7 +33,6 @@ _BATCH_EVENTS = {pb.BATCH_EVENT_ACTIVATE: "activate", pb.BATCH_EVENT_BLOCK: "blo
 _RESERVATION_STATUS = {RESERVED: pb.RESERVATION_STATUS_RESERVED, COMMITTED: pb.RESERVATION_STATUS_COMMITTED,
                        RELEASED: pb.RESERVATION_STATUS_RELEASED}
 DEFAULT_CHUNK, MAX_CHUNK = 500, 1000
-EXPORT_BLOCK = 256 * 1024
 
 
 def batch_pb(b: VoucherBatch) -> pb.VoucherBatch:
@@ -110,12 +106,6 @@ def receipt_pb(receipt: ExportReceipt) -> pb.ExportReceipt:
         left_out=[pb.RefusedGroup(state=VOUCHER_STATE.proto(g.state), count=g.count, reason=g.reason) for g in receipt.left_out])
 
 
-def _file_blocks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while block := fh.read(EXPORT_BLOCK):
-            yield block
-
-
 class VoucherServicer(rpc.VoucherServiceServicer):
     def __init__(self, parts: VoucherParts) -> None:
         self.parts = parts
@@ -157,16 +147,11 @@ class VoucherServicer(rpc.VoucherServiceServicer):
         selection = selection_from(request.selection)
         if not request.recipient_public_key:
             raise InvalidArgument.field("recipient_public_key", "required: the recipient's OpenPGP public key")
-        folder = Path(tempfile.mkdtemp(prefix="rb-export-"))
-        try:
-            with open(folder / "vouchers.gpg", "wb") as out:  # ciphertext only: what gpg wrote
-                receipt = self.parts.distributor.export_to(principal, selection, request.recipient_public_key, request.armor, out,
-                                                           request.request_id)
+        with self.parts.exports.export(principal, selection, request.recipient_public_key, request.armor,
+                                       request.request_id) as (receipt, blocks):
             yield pb.ExportVouchersResponse(receipt=receipt_pb(receipt))
-            for block in _file_blocks(folder / "vouchers.gpg"):
+            for block in blocks:
                 yield pb.ExportVouchersResponse(data=block)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     def Redeem(self, request: pb.RedeemRequest, context: grpc.ServicerContext) -> pb.RedeemResponse:
         return redemption_pb(self.parts.recharger.redeem(current_principal(), request.msisdn, request.pin, request.request_id))

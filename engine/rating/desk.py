@@ -838,7 +838,7 @@ class RatingStream:
         desk._keys(chunk)
         held = self._held
         before, self._flight = self._flight, None
-        if before is not None and before.future is not None:
+        if before is not None and before.future is not None and not before.future.done():   # still being written
             self.overlapped += 1
         # a stream of new CDRs does not look their stored rows up ahead: the write finds one as a lost race (on
         # PostgreSQL the ledger's primary key, on SQLite UsageRepo.write_chunk's look-up), and from then on the stream's

@@ -79,6 +79,32 @@ def wait_serving(address: str, proc: "subprocess.Popen[Any]", timeout: float) ->
 
 
 @contextmanager
+def rating_stack_counting_chunks(db_url: str, home: Any, read_ahead: type, chunks: list[int], **settings: Any) -> Iterator[Any]:
+    """A running server (tests.integration.conftest.running_stack, its clock fixed at MID_MONTH) whose RateCdrs reads
+    its messages with ``read_ahead`` (a engine.readahead.ReadAhead) and appends the CDRs of each chunk it hands its
+    RatingStream to ``chunks``; ``settings``: the Settings that differ (a group's bound, the message size)."""
+    from pathlib import Path
+
+    from engine.clock import FixedClock
+    from engine.rating import desk, groups
+    from engine.settings import Settings
+    from tests.integration.conftest import MID_MONTH, running_stack
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(groups, "ReadAhead", read_ahead)
+        rate_rows = desk.RatingStream.rate_rows
+
+        def counted(self: Any, rows: Any, *args: Any) -> Any:
+            chunks.append(len(rows))
+            return rate_rows(self, rows, *args)
+
+        mp.setattr(desk.RatingStream, "rate_rows", counted)
+        with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0, **settings),
+                           FixedClock(MID_MONTH)) as stack:
+            yield stack
+
+
+@contextmanager
 def rating_resolver(desk: Any, use_c: bool) -> Iterator[None]:
     """The rating desk on its C resolver (``use_c``) or its Python one for the block, as it was afterwards; skipped
     when the C resolver asked for is not built."""

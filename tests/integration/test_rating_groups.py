@@ -29,12 +29,9 @@ from hypothesis import strategies as st
 
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
-from engine.settings import Settings
-from engine.rating import desk, groups
 from engine.readahead import END, NOT_YET, ReadAhead
-from engine.clock import FixedClock
-from tests.integration.conftest import MID_MONTH, running_stack
-from tests.integration.helpers import WireClient, field_violations, kill_points, rpc_error
+from tests.integration.conftest import MID_MONTH
+from tests.integration.helpers import WireClient, field_violations, kill_points, rating_stack_counting_chunks, rpc_error
 from tests.integration.test_rating_stored import _wipe_rating, active, consistent, provision, state, voice_pb  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration]
@@ -89,19 +86,9 @@ CHUNKS: list[int] = []   # the CDRs of each chunk RateCdrs handed to its RatingS
 @pytest.fixture(scope="module")
 def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A server whose RateCdrs groups up to 12 CDRs, reading with EveryMessageFirst, counting its chunks (CHUNKS)."""
-    home = tmp_path_factory.mktemp("groups")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(groups, "ReadAhead", EveryMessageFirst)
-        rate_rows = desk.RatingStream.rate_rows
-
-        def counted(self: Any, rows: Any, *args: Any) -> Any:
-            CHUNKS.append(len(rows))
-            return rate_rows(self, rows, *args)
-
-        mp.setattr(desk.RatingStream, "rate_rows", counted)
-        with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
-                                    rating_group_max_cdrs=BOUND), FixedClock(MID_MONTH)) as s:
-            yield s
+    with rating_stack_counting_chunks(db_url, tmp_path_factory.mktemp("groups"), EveryMessageFirst, CHUNKS,
+                                      rating_group_max_cdrs=BOUND) as s:
+        yield s
 
 
 def streamed(svc: Any, messages: list[rpb.RateCdrsRequest], cuts: set[int] = set()) -> tuple[list[rpb.RateCdrsResponse], list[int]]:

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
-from engine.clock import FixedClock
-from engine.rating import desk, groups
 from engine.readahead import END, ReadAhead
-from engine.settings import Settings
-from tests.integration.conftest import MID_MONTH, running_stack
+from tests.integration.conftest import MID_MONTH
+from tests.integration.helpers import rating_stack_counting_chunks
 from tests.integration.test_rating_stored import active, provision, voice_pb  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration]
@@ -74,19 +71,10 @@ class Held(ReadAhead):
 
 @pytest.fixture(scope="module")
 def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    home = tmp_path_factory.mktemp("readahead")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(groups, "ReadAhead", Held)
-        rate_rows = desk.RatingStream.rate_rows
-
-        def counted(self: Any, rows: Any, *args: Any) -> Any:
-            CHUNKS.append(len(rows))
-            return rate_rows(self, rows, *args)
-
-        mp.setattr(desk.RatingStream, "rate_rows", counted)
-        with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
-                                    max_message_bytes=MAX_MESSAGE), FixedClock(MID_MONTH)) as s:
-            yield s
+    """A server whose RateCdrs reads with Held, messages of at most MAX_MESSAGE bytes, counting its chunks (CHUNKS)."""
+    with rating_stack_counting_chunks(db_url, tmp_path_factory.mktemp("readahead"), Held, CHUNKS,
+                                      max_message_bytes=MAX_MESSAGE) as s:
+        yield s
 
 
 def test_a_stream_of_large_messages_is_read_ahead_no_further_than_the_byte_bound(stack, active) -> None:  # type: ignore[no-untyped-def]

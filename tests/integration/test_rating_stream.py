@@ -37,7 +37,7 @@ OPERATOR = replace(SYSTEM, tenant_id="mno", subject="it")
 OVERLAPPED: list[int] = []   # per stream_chunks call: the chunks rated while the one before was being written
 
 
-def stream_chunks(root: Root, chunks: list[list[MediatedCdr]], held: HeldWrites | None = None) -> list[Any]:
+def stream_chunks(root: Root, chunks: list[list[MediatedCdr]]) -> list[Any]:
     """The chunks through one RatingStream as RateCdrs drives it: each chunk's result asked for after the next one was
     handed in (the results, in order)."""
     stream = root.rating.stream(OPERATOR)
@@ -49,8 +49,6 @@ def stream_chunks(root: Root, chunks: list[list[MediatedCdr]], held: HeldWrites 
             stored.append(stream.rate_rows([row_of(c) for c in chunk], "", True))
             if len(stored) > 1:
                 out.append(stored[-2]())
-        if held is not None:
-            held.release()
         out.append(stored[-1]())
     finally:
         stream.close()
@@ -69,49 +67,109 @@ def calls(msisdns: list[str], start: datetime, chunks: int, size: int, seed: int
 
 
 class HeldWrites:
-    """Each chunk's write held until the next chunk of the stream has read its counters (or ``release``): those reads
-    always see the counters as they were before the chunk in flight commits."""
+    """Each chunk's write (on the stream's writer thread) held until the next chunk of the stream has been read, or
+    until the stream itself waits for that chunk's write (its outcome asked for, the stream closed): a chunk read while
+    the one before is held always sees the counters as they were before that one commits.  Counted from the stream's
+    start (``start``: a stream created); ``by_read`` says which writes a read of the next chunk let go."""
+
+    TIMEOUT = 30   # seconds: a write never let go fails its chunk (a deadlock guard, not a timing assert)
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.reads = self.writes = 0
-        self.released = False
+        self.lock = threading.Lock()
+        self.start()
 
-    def write_after_next_read(self) -> None:
-        with self.cond:
+    def start(self) -> None:
+        with self.lock:
+            self.writes = self.reads = 0
+            self.flights: dict[Any, int] = {}        # a chunk's write future -> its number in the stream
+            self.go: dict[int, threading.Event] = {}
+            self.by_read: set[int] = set()
+            self.by_demand: set[int] = set()
+
+    def _event(self, n: int) -> threading.Event:
+        return self.go.setdefault(n, threading.Event())
+
+    def submitted(self, future: Any) -> None:
+        with self.lock:
+            self.flights[future] = len(self.flights)
+
+    def read(self, before: int) -> None:
+        """A chunk read: the writes handed in before its read began may go."""
+        with self.lock:
+            self.reads += 1
+            for n in range(before):
+                if not self._event(n).is_set():
+                    self.by_read.add(n)
+                    self._event(n).set()
+
+    def demand(self, future: Any) -> None:
+        """The stream waits for this write: it may go."""
+        with self.lock:
+            n = self.flights.get(future)
+            if n is not None and not self._event(n).is_set():
+                self.by_demand.add(n)
+                self._event(n).set()
+
+    def let_go(self) -> None:
+        """The stream closed: every write it handed in may go."""
+        with self.lock:
+            for n in self.flights.values():
+                if not self._event(n).is_set():
+                    self.by_demand.add(n)
+                    self._event(n).set()
+
+    def write(self) -> None:
+        with self.lock:
             n = self.writes
             self.writes += 1
-            self.cond.wait_for(lambda: self.released or self.reads >= n + 2, timeout=60)
-
-    def read(self) -> None:
-        with self.cond:
-            self.reads += 1
-            self.cond.notify_all()
-
-    def release(self) -> None:
-        with self.cond:
-            self.released = True
-            self.cond.notify_all()
+            go = self._event(n)
+        assert go.wait(self.TIMEOUT), f"write {n}: neither the next chunk was read nor its outcome asked for"
 
 
 @pytest.fixture
 def held_writes(monkeypatch: pytest.MonkeyPatch) -> HeldWrites:
+    """Every stream's writes held (HeldWrites), counted from the stream's start."""
     from engine.rating import desk as module
 
     held = HeldWrites()
-    write, read = module._write, module.RatingDesk._chunk
+    write, read, stream, flight, landed, close = (module._write, module.RatingDesk._chunk, module.RatingDesk.stream,
+                                                  module._InFlight.__init__, module._InFlight.landed, module.RatingStream.close)
 
     def held_write(*args: Any) -> bool:
-        held.write_after_next_read()
+        if threading.current_thread().name.startswith("rating-writer"):
+            held.write()
         return write(*args)
 
     def read_then_release(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = len(held.flights)
         got = read(self, *args, **kwargs)
-        held.read()
+        held.read(before)
         return got
+
+    def started(self: Any, *args: Any, **kwargs: Any) -> Any:
+        held.start()
+        return stream(self, *args, **kwargs)
+
+    def submitted(self: Any, chunk: Any, results: Any, future: Any, *args: Any) -> None:
+        flight(self, chunk, results, future, *args)
+        if future is not None:
+            held.submitted(future)
+
+    def demanded(self: Any) -> bool:
+        if self.future is not None:
+            held.demand(self.future)
+        return landed(self)
+
+    def closed(self: Any) -> None:
+        held.let_go()
+        close(self)
 
     monkeypatch.setattr(module, "_write", held_write)
     monkeypatch.setattr(module.RatingDesk, "_chunk", read_then_release)
+    monkeypatch.setattr(module.RatingDesk, "stream", started)
+    monkeypatch.setattr(module._InFlight, "__init__", submitted)
+    monkeypatch.setattr(module._InFlight, "landed", demanded)
+    monkeypatch.setattr(module.RatingStream, "close", closed)
     return held
 
 
@@ -126,14 +184,16 @@ def test_a_stream_stores_what_rating_each_chunk_alone_stores(roots, held_writes)
     alone = state(root, set(msisdns))
     _wipe_rating(root, set(msisdns))
     races = desk.races
-    streamed = stream_chunks(root, chunks, held_writes)
+    streamed = stream_chunks(root, chunks)
     assert state(root, set(msisdns)) == alone
     consistent(alone)
     assert any(units for row in alone["ledger"] for _b, units in json.loads(row[5]))   # bundles were spent
     assert sum(len(c) for c in streamed) == 400
     # each chunk read the counters the one before it was still writing: none was rated twice
     assert desk.races == races
-    # every chunk after the first is read and rated while the one before is written (SQLite: read on a snapshot)
+    # every chunk after the first is read and rated while the one before is written (SQLite: read on a snapshot): the
+    # writes of chunks 0-6 were let go by the read of the next chunk, the last one's when its outcome was asked for
+    assert (held_writes.writes, held_writes.by_read, held_writes.by_demand) == (8, set(range(7)), {7})
     assert OVERLAPPED[-1] == 7
 
 
@@ -266,7 +326,8 @@ def rerating_in_chunks_of_40(root: Root, days: int, seed: int) -> int:
 def test_a_rerating_run_written_while_rated_equals_rating_from_scratch(roots, held_writes) -> None:
     root, _ = roots
     assert rerating_in_chunks_of_40(root, 2, seed=21) == 0
-    assert held_writes.writes == 8   # every chunk written on the writer
+    # every chunk written on the writer, each but the last let go by the read of the next chunk (rated meanwhile)
+    assert (held_writes.writes, held_writes.by_read, held_writes.by_demand) == (8, set(range(7)), {7})
 
 
 def test_a_rerating_chunk_that_loses_its_race_is_rated_again_from_what_the_run_holds(roots, monkeypatch: pytest.MonkeyPatch) -> None:

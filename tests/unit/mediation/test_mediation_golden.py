@@ -1,14 +1,18 @@
 """The golden mediation folders: every shipped layout variant gives exactly its expected CDRs,
-rejects and summary, with the C block splitter and without it (the pure-Python fallback a build
-without a compiler runs), whole and in small blocks and chunks.  See tests/golden/mediation/README.md."""
+rejects and summary, with the C extensions and without any of them (the pure-Python fallback a build
+without a compiler runs: every C hook of the mediation package switched off), whole and in small blocks
+and chunks.  See tests/golden/mediation/README.md."""
 
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 
-from engine.mediation import csvblock
+from engine.mediation import batch, csvblock, numbering_plan
+from engine.mediation.conversions import timestamp
 
 from .golden import Case, cases, cdrs_text, expected, mediate_offline, rejects_text, summary_text, write_expected
 
@@ -26,14 +30,33 @@ def test_every_shipped_layout_has_a_golden_case() -> None:
         assert (case.path / "README.md").is_file(), f"{case.name}: a golden folder says what it shows"
 
 
-@pytest.fixture(params=["c-splitter", "pure-python"])
+# every name the mediation package binds to a function of its C extensions (_csvblock.c, _cdrid.c): the
+# pure-python run sets each to None, as a build without a compiler has them
+C_HOOKS = [(csvblock, "_split"), (csvblock, "_count_lines"), (batch, "_cdr_ids"), (numbering_plan, "_c_column"),
+           (timestamp, "_c_column")]
+_C_IMPORT = re.compile(r"^\s*from engine\.mediation\._\w+ import (\w+)(?: as (\w+))?", re.M)
+
+
+def test_the_pure_python_run_switches_off_every_c_hook_of_the_mediation_package() -> None:
+    """A C function imported anywhere in engine/mediation is in C_HOOKS (else the pure-python golden run would still
+    run it); csvblock's splitter is bound twice (_split_block, then _split, the one its reader calls)."""
+    package = Path(csvblock.__file__).parent
+    imported = {(str(path.relative_to(package)), m.group(2) or m.group(1))
+                for path in sorted(package.rglob("*.py")) for m in _C_IMPORT.finditer(path.read_text(encoding="utf-8"))}
+    hooked = {(str(Path(m.__file__).relative_to(package)), name) for m, name in C_HOOKS}
+    assert imported - {("csvblock.py", "_split_block")} == hooked - {("csvblock.py", "_split")}
+    assert all(getattr(m, name) is not None for m, name in C_HOOKS) or not csvblock.available()
+
+
+@pytest.fixture(params=["c-extensions", "pure-python"])
 def splitter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs a test with the C block splitter and with the fallback of a build without it."""
-    if request.param == "c-splitter":
+    """Runs a test with the C extensions and with the fallback of a build without them."""
+    if request.param == "c-extensions":
         if not csvblock.available():
             pytest.skip("the C extension is not built: the pure-python run covers this build")
     else:
-        monkeypatch.setattr(csvblock, "_split", None)
+        for module, name in C_HOOKS:
+            monkeypatch.setattr(module, name, None)
     return str(request.param)
 
 
