@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from engine import audit
 from engine.clock import Clock
@@ -38,8 +39,7 @@ class _Known:
     secret_hash: str
     approval_hash: str         # the approver's half of a dual-control token's secret ("" for a token of one part)
     principal: Principal
-    expire_time: datetime      # the token's own expiry
-    fresh_until: datetime      # when the entry must be read from the store again
+    until: datetime            # when the entry must be read from the store again: its freshness or the token's expiry
 
 
 class AuthCache:
@@ -67,17 +67,17 @@ class AuthCache:
         self._tenant_stamps: dict[str, int] = {}
 
     def get(self, token_id: str, secret: str, now: datetime) -> Principal | None:
+        known = self.lookup(token_id, secret, now)
+        return None if known is None else known.principal
+
+    def lookup(self, token_id: str, secret: str, now: datetime) -> _Known | None:
+        """:meth:`get`, with when the entry is to be read again."""
         known = self._known.get(token_id)
-        if known is None or now >= known.fresh_until or now >= known.expire_time:
+        if known is None or now >= known.until:
             return None
         if not bearer_secret_matches(secret, known.secret_hash, known.approval_hash):
             return None   # a wrong secret goes the long way and is refused there
-        return known.principal
-
-    def expiry(self, token_id: str) -> datetime | None:
-        """The expiry of a kept token (None when it is not kept)."""
-        known = self._known.get(token_id)
-        return None if known is None else known.expire_time
+        return known
 
     def mark(self) -> int:
         """The forget counter now: noted before a read of the store, given back to :meth:`put` and :meth:`forgotten_since`."""
@@ -97,7 +97,7 @@ class AuthCache:
                 return
             if len(self._known) >= self.max_entries:
                 self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
-            self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, token.expire_time, now + self.ttl)
+            self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, min(now + self.ttl, token.expire_time))
 
     def forget_token(self, token_id: str) -> None:
         with self._lock:
@@ -120,8 +120,7 @@ class AuthCache:
         stamps[key] = self._count
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(NamedTuple):
     """A bearer checked by :meth:`TokenDesk.check`: its principal, the cache's mark taken before the check, and when it
     must be checked again (the cache's freshness or the token's expiry, whichever comes first)."""
 
@@ -159,9 +158,9 @@ class TokenDesk:
         token_id, secret = split_bearer(bearer)
         now = self._clock.now()
         mark = self.cache.mark()   # before any read: a forget from here on keeps this read out of the cache
-        known = self.cache.get(token_id, secret, now)
+        known = self.cache.lookup(token_id, secret, now)
         if known is not None:
-            return Checked(known, mark, self._recheck_at(now, self.cache.expiry(token_id)))
+            return Checked(known.principal, mark, known.until)
         with self._uow(read_only=True) as uow:
             token = uow.tokens.get(token_id)
             if token is None or not token.secret_matches(secret):
@@ -181,7 +180,7 @@ class TokenDesk:
             privileges=token.privileges,
         )
         self.cache.put(token, principal, now, mark)
-        return Checked(principal, mark, self._recheck_at(now, token.expire_time))
+        return Checked(principal, mark, min(now + self.cache.ttl, token.expire_time))
 
     def recheck(self, bearer: str, checked: Checked) -> Checked:
         """An open call's bearer, checked again through :meth:`check` once the cache's freshness has passed, the token
@@ -191,10 +190,6 @@ class TokenDesk:
         if self._clock.now() < checked.recheck_at and not self.cache.forgotten_since(p.token_id, p.tenant_id, checked.mark):
             return checked
         return self.check(bearer)
-
-    def _recheck_at(self, now: datetime, expire_time: datetime | None) -> datetime:
-        fresh = now + self.cache.ttl
-        return fresh if expire_time is None else min(fresh, expire_time)
 
     def issue(
         self,

@@ -137,32 +137,33 @@ def _open_stream(s: BillingStack, tenant: str, plan: str, role: Role, ttl: int =
     return token, _Stream(s, bearer, tenant, msisdn)
 
 
-def test_an_open_stream_ends_when_its_token_is_revoked(billing_stack: BillingStack) -> None:  # noqa: F811
-    s = billing_stack
-    token, stream = _open_stream(s, "mno", "TP_SMART_S", Role.OPERATOR_ADMIN)
+def _refused_after(s: BillingStack, stream: _Stream, change: Callable[[], None], code: grpc.StatusCode) -> None:
+    """A message stored, then ``change``, then the next message refused with ``code`` and not stored; the stream closed."""
     try:
-        first, code = stream.send()
-        assert code == grpc.StatusCode.OK and _stored(s, first)
-        s.root.tokens.revoke(OPERATOR, token.token_id)   # through this very server
-        second, code = stream.send()
-        assert code == grpc.StatusCode.UNAUTHENTICATED
+        first, answer = stream.send()
+        assert answer == grpc.StatusCode.OK and _stored(s, first)
+        change()
+        second, answer = stream.send()
+        assert answer == code
         assert not _stored(s, second)
     finally:
         stream.close()
+
+
+def test_an_open_stream_ends_when_its_token_is_revoked(billing_stack: BillingStack) -> None:  # noqa: F811
+    s = billing_stack
+    token, stream = _open_stream(s, "mno", "TP_SMART_S", Role.OPERATOR_ADMIN)
+    # revoked through this very server
+    _refused_after(s, stream, lambda: s.root.tokens.revoke(OPERATOR, token.token_id), grpc.StatusCode.UNAUTHENTICATED)
 
 
 def test_an_open_stream_ends_when_its_tenant_is_suspended(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     _, stream = _open_stream(s, "mvno-alpha", "TP_ALPHA_SIMPLE", Role.MVNO_ADMIN)
     try:
-        first, code = stream.send()
-        assert code == grpc.StatusCode.OK and _stored(s, first)
-        s.root.tenants.set_status(OPERATOR, "mvno-alpha", TenantStatus.SUSPENDED, "stream")
-        second, code = stream.send()
-        assert code == grpc.StatusCode.PERMISSION_DENIED
-        assert not _stored(s, second)
+        _refused_after(s, stream, lambda: s.root.tenants.set_status(OPERATOR, "mvno-alpha", TenantStatus.SUSPENDED, "stream"),
+                       grpc.StatusCode.PERMISSION_DENIED)
     finally:
-        stream.close()
         s.root.tenants.set_status(OPERATOR, "mvno-alpha", TenantStatus.ACTIVE, "stream over")
 
 

@@ -18,14 +18,20 @@ pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-def _deactivated(s: BillingStack, account_id: str) -> None:
-    """An account billed once (May), whose only subscriber is deactivated on 3 May; the clock on 4 May."""
+def _assigned(s: BillingStack, account_id: str) -> str:
+    """An account with one subscriber since 1 April; the clock on 2 May (April has ended): the subscriber's id."""
     admin = s.billing("mno")
     admin.create_account(account_pb(account_id))
     sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     admin.assign(account_id, sub)
     s.at(datetime(2026, 5, 2, 8, 0, tzinfo=UTC))
-    list(admin.run("on_demand", account_ids=[account_id]))
+    return sub
+
+
+def _deactivated(s: BillingStack, account_id: str) -> None:
+    """An account billed once (April), whose only subscriber is deactivated on 3 May; the clock on 4 May."""
+    sub = _assigned(s, account_id)
+    list(s.billing("mno").run("on_demand", account_ids=[account_id]))
     s.at(datetime(2026, 5, 3, 15, 0, tzinfo=UTC))
     s.root.subscribers.transition(replace(SYSTEM, tenant_id="mno"), sub, "deactivate")
     s.at(datetime(2026, 5, 4, 8, 0, tzinfo=UTC))
@@ -72,10 +78,7 @@ def test_issuing_a_regular_draft_leaves_the_account_open(billing_stack: BillingS
     """Only a final run's final draft closes: a draft of an on-demand run of the same account does not."""
     s = billing_stack
     admin = s.billing("mno")
-    admin.create_account(account_pb("ACC-REGULAR-ISSUE"))
-    sub, _ = s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
-    admin.assign("ACC-REGULAR-ISSUE", sub)
-    s.at(datetime(2026, 5, 2, 8, 0, tzinfo=UTC))
+    _assigned(s, "ACC-REGULAR-ISSUE")
     list(admin.run("on_demand", account_ids=["ACC-REGULAR-ISSUE"], review=True))
     admin.issue_drafts([d.invoice_id for d in _drafts(admin, "ACC-REGULAR-ISSUE")])
     assert admin.get_account("ACC-REGULAR-ISSUE").account.status == pb.ACCOUNT_STATUS_ACTIVE
