@@ -66,7 +66,10 @@ def test_issuing_the_final_draft_closes_the_account(billing_stack: BillingStack)
     s = billing_stack
     admin = s.billing("mno")
     _deactivated(s, "ACC-FINAL-ISSUE")
-    list(admin.run("final", account_ids=["ACC-FINAL-ISSUE"], review=True))
+    run_id = list(admin.run("final", account_ids=["ACC-FINAL-ISSUE"], review=True))[-1].run_id
+    # nor does a CSR resume an admin's final run at drafts
+    csr = s.billing("mno", "csr")
+    rpc_error(lambda: list(csr.run(resume_run_id=run_id, review=True)), grpc.StatusCode.PERMISSION_DENIED)
     drafts = _drafts(admin, "ACC-FINAL-ISSUE")
     assert len(drafts) == 1 and admin.get_account("ACC-FINAL-ISSUE").account.status == pb.ACCOUNT_STATUS_ACTIVE
     issued = admin.issue_drafts([drafts[0].invoice_id])
