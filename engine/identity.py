@@ -40,7 +40,8 @@ class Permission(str, Enum):
     SUBSCRIBER_WRITE = "subscriber.write"
     PLAN_READ = "plan.read"
     PLAN_WRITE = "plan.write"
-    RATING = "rating.use"
+    RATING = "rating.use"            # price CDRs and calls: what-if, RateCdr(s) without counters, AuthorizeCall, counters
+    RATING_STORE = "rating.store"    # what stores usage or rewrites the ledger: RateCdr(s) with counters, Rerate, mediation --rate
     VOUCHER_READ = "voucher.read"
     VOUCHER_WRITE = "voucher.write"  # block, mark damaged / stolen, expire, amend expiry, lift recharge bars
     VOUCHER_ADMIN = "voucher.admin"  # what creates or moves value: generate, activate, unblock, purge, amend value / owner
@@ -74,6 +75,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # the reveal privilege is never implied by a role: it is granted per token, by a security officer
     Role.OPERATOR_ADMIN: frozenset(set(Permission) - _NOT_FOR_ADMINS),
     Role.MVNO_ADMIN: frozenset(set(Permission) - _NOT_FOR_ADMINS - {Permission.TENANT_WRITE, Permission.VOUCHER_KEYS}),
+    # rating.store is not the CSR's (usage it stored would go on a bill past its csr_limit) nor the product manager's
+    # (what-if, previews and dry runs: prices, never the customers' ledger)
     Role.CSR: frozenset(
         {Permission.TENANT_READ, Permission.SUBSCRIBER_READ, Permission.SUBSCRIBER_WRITE, Permission.PLAN_READ, Permission.RATING,
          Permission.VOUCHER_READ, Permission.VOUCHER_REDEEM, Permission.VOUCHER_WRITE,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from engine import audit
 from engine.clock import Clock
@@ -37,8 +39,7 @@ class _Known:
     secret_hash: str
     approval_hash: str         # the approver's half of a dual-control token's secret ("" for a token of one part)
     principal: Principal
-    expire_time: datetime      # the token's own expiry
-    fresh_until: datetime      # when the entry must be read from the store again
+    until: datetime            # when the entry must be read from the store again: its freshness or the token's expiry
 
 
 class AuthCache:
@@ -48,34 +49,84 @@ class AuthCache:
     revoked or a tenant suspended through this process is forgotten at once (:meth:`forget_token`,
     :meth:`forget_tenant`); through another replica sharing the database, it is refused here within ``ttl``.
     ``ttl`` zero turns the cache off.  Only accepted tokens are kept: a refusal (a token pending approval, rejected
-    or expired) is never remembered, so an approval takes effect at the token's next call on every replica."""
+    or expired) is never remembered, so an approval takes effect at the token's next call on every replica.
+
+    Forgetting is counted: every forget takes the next number of a counter and stamps the token (or tenant) with it.
+    An authentication notes the counter (:meth:`mark`) before it reads the store, and :meth:`put` drops what it read
+    when its token or tenant was forgotten since: a read that began before a revocation committed cannot put the
+    revoked principal back.  An open call compares its mark the same way (:meth:`forgotten_since`)."""
 
     def __init__(self, ttl: timedelta, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._known: dict[str, _Known] = {}
+        self._lock = threading.Lock()
+        self._count = 0                       # forgets so far
+        self._floor = 0                       # every mark below it counts as forgotten (the stamps were let go)
+        self._token_stamps: dict[str, int] = {}
+        self._tenant_stamps: dict[str, int] = {}
 
     def get(self, token_id: str, secret: str, now: datetime) -> Principal | None:
+        known = self.lookup(token_id, secret, now)
+        return None if known is None else known.principal
+
+    def lookup(self, token_id: str, secret: str, now: datetime) -> _Known | None:
+        """:meth:`get`, with when the entry is to be read again."""
         known = self._known.get(token_id)
-        if known is None or now >= known.fresh_until or now >= known.expire_time:
+        if known is None or now >= known.until:
             return None
         if not bearer_secret_matches(secret, known.secret_hash, known.approval_hash):
             return None   # a wrong secret goes the long way and is refused there
-        return known.principal
+        return known
 
-    def put(self, token: ApiToken, principal: Principal, now: datetime) -> None:
+    def mark(self) -> int:
+        """The forget counter now: noted before a read of the store, given back to :meth:`put` and :meth:`forgotten_since`."""
+        return self._count
+
+    def forgotten_since(self, token_id: str, tenant_id: str, mark: int) -> bool:
+        """Whether the token or its tenant was forgotten after ``mark`` was taken."""
+        return (mark < self._floor or self._token_stamps.get(token_id, 0) > mark
+                or self._tenant_stamps.get(tenant_id, 0) > mark)
+
+    def put(self, token: ApiToken, principal: Principal, now: datetime, mark: int | None = None) -> None:
+        """Keep what a read that began at ``mark`` found, unless the token or tenant was forgotten since."""
         if self.ttl <= timedelta(0):
             return
-        if len(self._known) >= self.max_entries:
-            self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
-        self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, token.expire_time, now + self.ttl)
+        with self._lock:
+            if mark is not None and self.forgotten_since(token.token_id, principal.tenant_id, mark):
+                return
+            if len(self._known) >= self.max_entries:
+                self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
+            self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, min(now + self.ttl, token.expire_time))
 
     def forget_token(self, token_id: str) -> None:
-        self._known.pop(token_id, None)
+        with self._lock:
+            self._stamp(self._token_stamps, token_id)
+            self._known.pop(token_id, None)
 
     def forget_tenant(self, tenant_id: str) -> None:
-        for token_id in [k for k, v in list(self._known.items()) if v.principal.tenant_id == tenant_id]:
-            self._known.pop(token_id, None)
+        with self._lock:
+            self._stamp(self._tenant_stamps, tenant_id)
+            for token_id in [k for k, v in list(self._known.items()) if v.principal.tenant_id == tenant_id]:
+                self._known.pop(token_id, None)
+
+    def _stamp(self, stamps: dict[str, int], key: str) -> None:
+        self._count += 1
+        if len(self._token_stamps) + len(self._tenant_stamps) >= self.max_entries:
+            # bounded too: the stamps are let go and every read begun before now counts as forgotten (re-read once)
+            self._token_stamps.clear()
+            self._tenant_stamps.clear()
+            self._floor = self._count
+        stamps[key] = self._count
+
+
+class Checked(NamedTuple):
+    """A bearer checked by :meth:`TokenDesk.check`: its principal, the cache's mark taken before the check, and when it
+    must be checked again (the cache's freshness or the token's expiry, whichever comes first)."""
+
+    principal: Principal
+    mark: int
+    recheck_at: datetime
 
 
 NO_AUTH_CACHE = AuthCache(timedelta(0))
@@ -100,11 +151,16 @@ class TokenDesk:
 
     def authenticate(self, bearer: str) -> Principal:
         """Bearer string -> principal; any failure is Unauthenticated and says nothing about the secret."""
+        return self.check(bearer).principal
+
+    def check(self, bearer: str) -> Checked:
+        """:meth:`authenticate`, with what an open call needs to check the bearer again (:meth:`recheck`)."""
         token_id, secret = split_bearer(bearer)
         now = self._clock.now()
-        cached = self.cache.get(token_id, secret, now)
-        if cached is not None:
-            return cached
+        mark = self.cache.mark()   # before any read: a forget from here on keeps this read out of the cache
+        known = self.cache.lookup(token_id, secret, now)
+        if known is not None:
+            return Checked(known.principal, mark, known.until)
         with self._uow(read_only=True) as uow:
             token = uow.tokens.get(token_id)
             if token is None or not token.secret_matches(secret):
@@ -123,8 +179,17 @@ class TokenDesk:
             is_operator=tenant.kind is TenantKind.MNO,
             privileges=token.privileges,
         )
-        self.cache.put(token, principal, now)
-        return principal
+        self.cache.put(token, principal, now, mark)
+        return Checked(principal, mark, min(now + self.cache.ttl, token.expire_time))
+
+    def recheck(self, bearer: str, checked: Checked) -> Checked:
+        """An open call's bearer, checked again through :meth:`check` once the cache's freshness has passed, the token
+        has expired, or the token or its tenant was forgotten (revoked, suspended through this process) since the last
+        check; otherwise ``checked`` as it is.  Raises as :meth:`authenticate` does."""
+        p = checked.principal
+        if self._clock.now() < checked.recheck_at and not self.cache.forgotten_since(p.token_id, p.tenant_id, checked.mark):
+            return checked
+        return self.check(bearer)
 
     def issue(
         self,

@@ -7,6 +7,8 @@ Health checking and reflection are the only unauthenticated services.  Every oth
 * maps domain errors in one place (``servers/errors.py``); any other exception, including one raised
   while authenticating (the token lookup is a database query), reaches the caller as ``UNAVAILABLE`` or
   ``INTERNAL`` with a correlation id, never with its text;
+* checks a client stream's bearer again between its messages (every ``auth_cache_seconds``, and at once after a
+  revocation or suspension through this process), so an open call does not outlive its token or its tenant;
 * writes one access-log line when it ends, streaming calls included: method, tenant and subject of the
   caller (never the token), status code and duration.  Requests and their fields are never logged, so
   neither are PINs or other secrets in them.
@@ -25,7 +27,7 @@ from engine.cancellation import CallScope, scope
 from engine.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from engine.identity import Principal
 from engine.text import one_line
-from engine.tokens import TokenDesk
+from engine.tokens import Checked, TokenDesk
 from servers.context import reset_principal, set_principal
 from servers.convert import Wired, text_violations
 from servers.errors import abort, abort_unexpected, database_unreachable, grpc_code
@@ -55,6 +57,8 @@ class _Call:
         remaining = context.time_remaining()
         self.scope = CallScope(None if remaining is None else time.monotonic() + remaining)
         self.principal: Principal | None = None
+        self._bearer = ""
+        self._checked: Checked | None = None
         self.code = "OK"
         context.add_callback(self.scope.cancel)   # the RPC ended: a client gone, a deadline passed, or done
         if health is not None:
@@ -63,8 +67,17 @@ class _Call:
     def enter(self, tokens: TokenDesk) -> Principal:
         if self.health is not None and self.health.draining:
             raise Unavailable("the server is shutting down; retry (another replica will answer)")
-        self.principal = tokens.authenticate(_bearer(self.context))
+        self._bearer = _bearer(self.context)
+        self._checked = tokens.check(self._bearer)
+        self.principal = self._checked.principal
         return self.principal
+
+    def recheck(self, tokens: TokenDesk) -> None:
+        """Between two messages of a client stream: the bearer checked again when the cache's freshness has passed or
+        the token or its tenant was forgotten (engine.tokens.TokenDesk.recheck); a revoked or expired token ends the
+        call UNAUTHENTICATED, a suspended tenant PERMISSION_DENIED."""
+        assert self._checked is not None
+        self._checked = tokens.recheck(self._bearer, self._checked)
 
     def failed(self, exc: BaseException) -> None:
         """Map ``exc`` onto the call's status (this raises: the call is aborted)."""
@@ -155,15 +168,18 @@ def _checked(request: Any) -> Any:
     return request
 
 
-def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+def _checked_stream(requests: Iterator[Any], recheck: Callable[[], None]) -> Iterator[Any]:
+    """A client stream's messages, each let through only while the caller's bearer still holds (``recheck``): a call
+    open for hours does not outlive its token's revocation or expiry, nor its tenant's suspension."""
     for request in requests:
+        recheck()
         yield _checked(request)
 
 
 def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health: ServerHealth | None) -> grpc.RpcMethodHandler:
     def guard(behaviour: Callable[..., Any], streaming_response: bool, streaming_request: bool) -> Callable[..., Any]:
-        def checked(request: Any) -> Any:
-            return _checked_stream(request) if streaming_request else _checked(request)
+        def checked(request: Any, call: _Call) -> Any:
+            return _checked_stream(request, lambda: call.recheck(tokens)) if streaming_request else _checked(request)
 
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
             call = _Call(method, context, health)
@@ -171,7 +187,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health
                 with scope(call.scope):
                     token = set_principal(call.enter(tokens))
                     try:
-                        return behaviour(checked(request), context)
+                        return behaviour(checked(request, call), context)
                     finally:
                         reset_principal(token)
             except Exception as exc:  # noqa: BLE001 - mapped in one place; the last line of defence
@@ -185,7 +201,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health
                 with scope(call.scope):
                     token = set_principal(call.enter(tokens))
                     try:
-                        yield from behaviour(checked(request), context)
+                        yield from behaviour(checked(request, call), context)
                     finally:
                         reset_principal(token)
             except GeneratorExit:   # the client went away between two messages

@@ -846,12 +846,15 @@ class SqlBillingUnitOfWork:
         return OneOffCharge(r.charge_id, r.tenant_id, r.account_id, r.code, r.description, int(r.amount_micros), r.currency, r.tax_category,
                             r.charge_date, r.subscriber_id, r.raised_by, r.invoice_id)
 
-    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date) -> list[OneOffCharge]:
-        t = billing_charges
+    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date, drafts: bool = False) -> list[OneOffCharge]:
+        t, inv = billing_charges, billing_invoices
         out: list[OneOffCharge] = []
         ids = list(account_ids)
+        # ``drafts``: one statement, so a draft issued or discarded meanwhile neither hides its charges nor counts them twice
+        free = or_(t.c.invoice_id == "", t.c.invoice_id.in_(select(inv.c.invoice_id).where(and_(
+            inv.c.tenant_id == tenant_id, inv.c.state == InvoiceState.DRAFT.value)))) if drafts else t.c.invoice_id == ""
         for i in range(0, len(ids), CHUNK):
-            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect), t.c.invoice_id == "",
+            q = select(t).where(and_(t.c.tenant_id == tenant_id, among(t.c.account_id, ids[i:i + CHUNK], self.dialect), free,
                                      t.c.charge_date < before))
             out.extend(self._charge(r) for r in self.s.execute(q))
         return out

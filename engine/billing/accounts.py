@@ -268,7 +268,7 @@ class AccountDesk:
             # a CSR's limit holds for the charges it raised on the account that no bill has taken yet, together, summed
             # under the account's row lock (held to the commit): two charges at once count each other
             within_csr_limit(principal, profile, amount, account.currency, "a one-off charge",
-                             lambda: _raised_unbilled(uow, account, principal.subject), "you raised on the account not billed yet")
+                             lambda: _raised_unbilled(uow, account, principal.subject), "you raised on the account no issued bill has taken yet")
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
             charge = OneOffCharge("oc_" + secrets.token_hex(8), account.tenant_id, account.account_id, code, description or kind.name,
@@ -283,6 +283,8 @@ class AccountDesk:
 
 
 def _raised_unbilled(uow: BillingUnitOfWork, account: Account, subject: str) -> int:
-    """The one-off charges ``subject`` raised on ``account`` that no bill has taken yet, read under the account's row lock."""
+    """The one-off charges ``subject`` raised on ``account`` that no issued bill has taken yet (un-billed, or held by a
+    draft that a discard would free), read under the account's row lock."""
     uow.get_account(account.tenant_id, account.account_id, lock=True)
-    return sum(c.amount_micros for c in uow.pending_charges(account.tenant_id, [account.account_id], date.max) if c.raised_by == subject)
+    return sum(c.amount_micros for c in uow.pending_charges(account.tenant_id, [account.account_id], date.max, drafts=True)
+               if c.raised_by == subject)

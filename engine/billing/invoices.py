@@ -29,7 +29,7 @@ from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.html import render_html
 from engine.billing.model import Bill, DocumentKind, Invoice, InvoiceState
-from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory, InvoiceFilter, LedgerEntry, PeriodStatus, StoredBill
+from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory, InvoiceFilter, LedgerEntry, PeriodStatus, RunMode, StoredBill
 from engine.billing.profile import BillingProfile
 from engine.billing.runs import document_for, invoice_number
 from engine.billing.timeline import service_of
@@ -147,6 +147,8 @@ class InvoiceDesk:
                     if not uow.update_invoice(issued, xml, pack_bill(bill, with_usage=False), was=InvoiceState.DRAFT):
                         raise _no_longer_draft(d.invoice.invoice_id)
                     uow.update_claim_status(tenant, issued.account_id, issued.period_start, PeriodStatus.INVOICED)
+                    if bill.period.final and _of_final_run(uow, issued):
+                        uow.close_account(tenant, issued.account_id, now)   # the final bill's draft: closed once issued
                     account = uow.get_account(tenant, issued.account_id)
                     if account is not None:
                         uow.queue_mail(outbox_entries(account, [issued], now))
@@ -439,3 +441,9 @@ def _distinct_drafts(invoice_ids: Sequence[str]) -> None:
         else:
             seen[invoice_id] = i
     errors.raise_if_any("cannot issue drafts")
+
+
+def _of_final_run(uow: BillingUnitOfWork, invoice: Invoice) -> bool:
+    """Whether ``invoice`` was made by a final bill run (its final period's draft closes the account when issued)."""
+    run = uow.get_run(invoice.run_id) if invoice.run_id else None
+    return run is not None and run.mode is RunMode.FINAL

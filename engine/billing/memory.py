@@ -236,8 +236,11 @@ class MemoryBillingUnitOfWork:
                 self.d.frozen[key] = (to_invoice, charges[key[1]])
 
     # charges, advance fees, credits
-    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date) -> list[OneOffCharge]:
-        return [c for c in self.d.charges.values() if c.tenant_id == tenant_id and c.account_id in account_ids and not c.invoice_id
+    def pending_charges(self, tenant_id: str, account_ids: Sequence[str], before: date, drafts: bool = False) -> list[OneOffCharge]:
+        def free(invoice_id: str) -> bool:
+            held = self.d.invoices.get(invoice_id)
+            return not invoice_id or (drafts and held is not None and held.invoice.state is InvoiceState.DRAFT)
+        return [c for c in self.d.charges.values() if c.tenant_id == tenant_id and c.account_id in account_ids and free(c.invoice_id)
                 and c.charge_date < before]
 
     def charges_of(self, invoice_id: str) -> list[OneOffCharge]:

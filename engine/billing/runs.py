@@ -208,10 +208,10 @@ class BillRunner:
     def _check(self, principal: Principal, request: RunRequest) -> str:
         if request.dry_run:
             principal.require(Permission.BILLING_PREVIEW)
-        elif request.review:
+        elif request.review and request.mode is not RunMode.FINAL:
             principal.require(Permission.BILLING_WRITE)
         else:
-            principal.require(Permission.BILLING_ISSUE)
+            principal.require(Permission.BILLING_ISSUE)   # a final bill is an admin's, drafts for review included
         tenant = request.tenant_id or principal.tenant_id
         principal.require_tenant(tenant)
         errors = ErrorList()
@@ -301,6 +301,8 @@ class BillRunner:
                                                                 "started it): wait for it to end, then resume it if it did not finish",
                                              found.run_id)
                 _same_as_run(request, found)
+                if found.mode is RunMode.FINAL:
+                    principal.require(Permission.BILLING_ISSUE)   # as _check for a fresh final run
                 run = replace(found, state=RunState.RUNNING, end_time=None)
                 uow.update_run(run)
                 uow.commit()
@@ -655,8 +657,10 @@ class BillRunner:
             if ledger:
                 uow.add_ledger(ledger)
             for job in jobs:
-                if job.close and job.bill is not None:
-                    # status and times only: the rest of the row may have changed since the run read it
+                if job.close and job.bill is not None and (not request.review or job.bill.empty):
+                    # status and times only: the rest of the row may have changed since the run read it; a final bill
+                    # stopped at a draft closes the account when it is issued (engine.billing.invoices.issue_drafts), not
+                    # before: a discarded draft leaves it open, its final period to be billed again
                     uow.close_account(tenant, job.account.account_id, now)
             # numbers last: the series' row lock is held from here to the commit, so parallel batches queue only for
             # the invoices' insert, and numbers taken are used in the same transaction (a crash gives them back)

@@ -99,7 +99,7 @@ class MediationDesk:
         """
         principal.require(Permission.MEDIATION)
         if rate:
-            principal.require(Permission.RATING)
+            principal.require(Permission.RATING_STORE)
             if self.rating is None:
                 raise InvalidArgument.field("header.rate", "this server has no rating")
         if not layout_name:

@@ -227,7 +227,7 @@ class RatingDesk:
         """Rate a chunk of CDR rows of the normalised layout (RatingService): plan sets, subscribers and counters
         are read once per chunk; one evaluator row per CDR, the full RatedCdr only when asked for (RatedRows.detail).
         A row without a tenant is the caller's."""
-        rows = _own_rows(principal, rows)
+        rows = _own_rows(principal, rows, use_counters)
         pieces = _without_repeats(rows) if use_counters else None
         if pieces is not None:   # a CDR twice in the chunk: rated again after the rows before it, as if sent again
             return RatedRows.joined([self._rate_own(piece, tariff_plan, use_counters) for piece in pieces])
@@ -252,7 +252,7 @@ class RatingDesk:
         """Rate stored CDR rows with counters (mediation with rating, re-rating): ``(status, charge)`` per row.
 
         ``version``/``compiled``: rate with this plan set version instead of the one in force at each CDR."""
-        principal.require(Permission.RATING)
+        principal.require(Permission.RATING_STORE)
         allowed = [row if principal.can_see_tenant(row[_TENANT] or principal.tenant_id) else None for row in rows]
         mine = [(i, row if row[_TENANT] else _with_tenant(row, principal.tenant_id)) for i, row in enumerate(allowed) if row is not None]
         out: list[tuple[str, int]] = [(RatingStatus.UNRATED.value, 0)] * len(rows)
@@ -781,7 +781,7 @@ class RatingStream:
         """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows.
         ``starts``: where each message of the chunk starts, when it holds several (RateCdrs' groups): a CDR stored
         before gives back what it held where its message starts, as if each message were a chunk of its own."""
-        rows = _own_rows(self._principal, rows)
+        rows = _own_rows(self._principal, rows, use_counters)
         pieces = _without_repeats(rows) if use_counters else None
         if pieces is not None:   # a CDR twice in the chunk: rated again after the rows before it, as if sent again
             waits, at = [], 0
@@ -1122,9 +1122,10 @@ def _ready(rated: RatedRows) -> Callable[[], RatedRows]:
     return lambda: rated
 
 
-def _own_rows(principal: Principal, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The rows with the caller's tenant where they name none, after the caller is checked for rating each tenant."""
-    principal.require(Permission.RATING)
+def _own_rows(principal: Principal, rows: Sequence[tuple[Any, ...]], store: bool = False) -> list[tuple[Any, ...]]:
+    """The rows with the caller's tenant where they name none, after the caller is checked for rating each tenant
+    (``store``: for storing them, with counters)."""
+    principal.require(Permission.RATING_STORE if store else Permission.RATING)
     own = principal.tenant_id
     rows = [row if row[_TENANT] else _with_tenant(row, own) for row in rows]
     for tenant in sorted({row[_TENANT] for row in rows}):

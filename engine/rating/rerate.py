@@ -88,7 +88,7 @@ class RerateDesk:
               version: int = 0) -> Iterator[tuple[int, int] | RerateSummary]:
         """The run as it goes: ``(done, total)`` after each committed chunk, then the summary.  Stopping early
         leaves the committed chunks re-rated; starting again finishes the run as one clean run would."""
-        principal.require(Permission.RATING)
+        principal.require(Permission.RATING_STORE)   # it rewrites the usage ledger
         principal.require(Permission.PLAN_READ)
         tenant = tenant_id or principal.tenant_id
         principal.require_tenant(tenant)

@@ -66,3 +66,28 @@ def test_a_csr_cannot_split_a_charge_above_its_limit_into_charges_below_it(billi
     s.at(datetime(2026, 5, 2, 8, 0, tzinfo=UTC))
     list(admin.run("manual", cycle_date=date(2026, 5, 1), account_ids=["ACC-SPLIT-OC"]))
     csr.add_charge("ACC-SPLIT-OC", "OC_PENALTY", 30_000_000, "EUR", charge_date=date(2026, 5, 2))
+
+
+def test_a_csr_cannot_park_its_charges_on_a_draft_to_raise_more(billing_stack: BillingStack) -> None:  # noqa: F811
+    """A review draft holds the CSR's charges until it is issued: they still count (a discard would give them back
+    un-billed), so parking them on a draft the CSR makes and discarding it raises nothing past the limit."""
+    s = billing_stack
+    admin, csr = _account(s, "ACC-PARK-OC", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
+    s.at(datetime(2026, 5, 2, 8, 0, tzinfo=UTC))
+    csr.add_charge("ACC-PARK-OC", "OC_PENALTY", LIMIT, "EUR", charge_date=date(2026, 4, 10))            # at the limit
+    list(csr.run("manual", cycle_date=date(2026, 5, 1), account_ids=["ACC-PARK-OC"], review=True))     # the CSR's own draft
+    drafts = [d for d in admin.list_invoices(account_id="ACC-PARK-OC").invoices if d.state == pb.INVOICE_STATE_DRAFT]
+    assert len(drafts) == 1
+    err = rpc_error(lambda: csr.add_charge("ACC-PARK-OC", "OC_PENALTY", 10_000, "EUR", charge_date=date(2026, 4, 11)),
+                    C.PERMISSION_DENIED)
+    assert "before: 50.00" in err.details()
+    csr.discard_draft(drafts[0].invoice_id, "park")
+    rpc_error(lambda: csr.add_charge("ACC-PARK-OC", "OC_PENALTY", 10_000, "EUR", charge_date=date(2026, 4, 11)), C.PERMISSION_DENIED)
+    charges = [ln.amount.amount_micros for ln in admin.preview("ACC-PARK-OC", cycle_date=date(2026, 5, 1)).invoice.lines
+               if ln.charge_type == "one_off"]
+    assert charges == [LIMIT]
+    # once an admin issues the draft that holds them, the CSR raises again
+    list(csr.run("manual", cycle_date=date(2026, 5, 1), account_ids=["ACC-PARK-OC"], review=True))
+    draft = next(d for d in admin.list_invoices(account_id="ACC-PARK-OC").invoices if d.state == pb.INVOICE_STATE_DRAFT)
+    admin.issue_drafts([draft.invoice_id])
+    csr.add_charge("ACC-PARK-OC", "OC_PENALTY", LIMIT, "EUR", charge_date=date(2026, 5, 2))
