@@ -32,7 +32,7 @@ from engine.identity import Permission, Principal
 from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.desk import ChunkOutcomes, RatingDesk
-from engine.rating.usage import Held
+from engine.rating.usage import Held, add_sums
 from engine.readahead import ReadAhead
 
 CHUNK = 20_000
@@ -191,14 +191,8 @@ def _summed(slices: list[Held]) -> Held:
     bundles: dict[Any, dict[str, int]] = {}
     charges: dict[Any, dict[str, int]] = {}
     for one in slices:
-        for into, got in ((bundles, one.bundles), (charges, one.charges)):
-            for key, by in got.items():
-                mine = into.get(key)
-                if mine is None:
-                    into[key] = dict(by)
-                    continue
-                for name, value in by.items():
-                    mine[name] = mine.get(name, 0) + value
+        add_sums(bundles, one.bundles)
+        add_sums(charges, one.charges)
     return Held(bundles, charges)
 
 
