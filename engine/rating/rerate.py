@@ -19,6 +19,7 @@ be started again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,7 @@ from engine.identity import Permission, Principal
 from engine.plans.catalogue import PlanDesk, PlanUnitOfWorkFactory
 from engine.ports import UnitOfWorkFactory
 from engine.rating.desk import ChunkOutcomes, RatingDesk
+from engine.rating.usage import Held, add_sums
 from engine.readahead import ReadAhead
 
 CHUNK = 20_000
@@ -40,6 +42,11 @@ CHUNK = 20_000
 # collections for 200k CDRs, measured with gc.callbacks).  Nothing a chunk builds refers back to itself (reference
 # counting frees it); the collector runs between every GC_EVERY chunks, for any cycle other work made meanwhile.
 GC_EVERY = 10
+# what the run's CDRs hold is summed in this many slices of the period at once, each on a connection of its own: the
+# sum is one join of the period's stored CDRs with their ledger rows (an index probe per CDR) that the database runs on
+# one core, while nothing else of the run can start (the read-ahead waits after its first chunk); two slices keep both
+# cores of a two-core server busy (docs/BENCHMARKS.md)
+HELD_PARTS = 2
 
 
 class StoredCdrRows(Protocol):
@@ -66,13 +73,14 @@ class RerateDesk:
     """Use case of RerateService and ``rulebill rerate``."""
 
     def __init__(self, rating: RatingDesk, plans: PlanDesk, plan_uow: PlanUnitOfWorkFactory, uow: UnitOfWorkFactory,
-                 stored: StoredCdrRows, chunk: int = CHUNK) -> None:
+                 stored: StoredCdrRows, chunk: int = CHUNK, held_parts: int = HELD_PARTS) -> None:
         self._rating = rating
         self._plans = plans
         self._plan_uow = plan_uow
         self._uow = uow
         self._stored = stored
         self._chunk = chunk
+        self._held_parts = max(1, held_parts)
 
     def rerate(self, principal: Principal, tenant_id: str, start: datetime, end: datetime, version: int = 0,
                progress: Callable[[int, int], None] | None = None) -> RerateSummary:
@@ -109,8 +117,7 @@ class RerateDesk:
         # (and the subscribers of its CDRs)
         reads = ReadAhead(self._reads(scope, start, end), "rerate-reads")
         try:
-            with self._plan_uow(read_only=True) as uow:
-                held = uow.usage.held_by_stored(scope, start, end)
+            held = self.held(scope, start, end)
             for charges in held.charges.values():
                 for currency, micros in charges.items():
                     summary.charged_before[currency] = summary.charged_before.get(currency, 0) + micros
@@ -139,6 +146,24 @@ class RerateDesk:
             reads.stop()
         yield summary
 
+    def held(self, scope: set[str], start: datetime, end: datetime) -> Held:
+        """What the ledger rows of the stored CDRs of ``scope`` in [start, end) hold: the sums of HELD_PARTS slices of the
+        period (each CDR in one: ``[start + i * span / parts, start + (i + 1) * span / parts)``), read at once, each
+        in a read transaction of its own."""
+        parts = self._held_parts
+        bounds = [start + (end - start) * i / parts for i in range(parts)] + [end]
+
+        def part(i: int) -> Held:
+            with self._plan_uow(read_only=True) as uow:
+                return uow.usage.held_by_stored(scope, bounds[i], bounds[i + 1])
+
+        if parts == 1:
+            return part(0)
+        with ThreadPoolExecutor(parts - 1, thread_name_prefix="rerate-held") as pool:
+            later = [pool.submit(part, i) for i in range(1, parts)]
+            slices = [part(0)] + [f.result() for f in later]
+        return _summed(slices)
+
     def _reads(self, scope: set[str], start: datetime, end: datetime) -> Iterator[tuple[list[tuple[Any, ...]], Any, dict[str, Any]]]:
         """The run's chunks as read ahead: the stored CDRs, their ledger rows (StoredCdrRows.chunks_held) and their
         subscribers (RatingDesk.subscribers_of_rows)."""
@@ -159,6 +184,16 @@ class RerateDesk:
         with self._plan_uow(read_only=True) as uow:
             scope.update(c for c in children if not uow.plan_versions.activation_heads(c))  # type: ignore[attr-defined]
         return scope
+
+
+def _summed(slices: list[Held]) -> Held:
+    """The Held of disjoint sets of CDRs added up: per subscriber cycle, units per bundle and micros per currency."""
+    bundles: dict[Any, dict[str, int]] = {}
+    charges: dict[Any, dict[str, int]] = {}
+    for one in slices:
+        add_sums(bundles, one.bundles)
+        add_sums(charges, one.charges)
+    return Held(bundles, charges)
 
 
 def _count(summary: RerateSummary, outcomes: ChunkOutcomes) -> int:

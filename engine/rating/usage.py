@@ -296,14 +296,19 @@ class Taken:
         """``other``'s rows added to these (what a chunk's messages took, each added up on its own)."""
         self.replaced |= other.replaced
         self.keys |= other.keys
-        for mine, theirs in ((self.units, other.units), (self.charges, other.charges)):
-            for key, by in theirs.items():
-                have = mine.get(key)
-                if have is None:
-                    mine[key] = dict(by)
-                    continue
-                for name, amount in by.items():
-                    have[name] = have.get(name, 0) + amount
+        add_sums(self.units, other.units)
+        add_sums(self.charges, other.charges)
+
+
+def add_sums(into: dict[CounterKey, dict[str, int]], more: dict[CounterKey, dict[str, int]]) -> None:
+    """``more``'s amounts (per subscriber cycle, per bundle or currency) added to ``into``'s."""
+    for key, by in more.items():
+        have = into.get(key)
+        if have is None:
+            into[key] = dict(by)
+            continue
+        for name, amount in by.items():
+            have[name] = have.get(name, 0) + amount
 
 
 class Held:
@@ -351,5 +356,5 @@ class Held:
                 byc[c] = byc.get(c, 0) - sign * m
 
 
-__all__ = ["CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Taken", "Usage", "UsageRepository",
+__all__ = ["add_sums", "CounterKey", "CounterRow", "Held", "LEDGER_FIELDS", "LedgerEntry", "RatedSubscriber", "Taken", "Usage", "UsageRepository",
            "cycle_of"]

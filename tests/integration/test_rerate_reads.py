@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from engine.rating.rerate import RerateDesk
 from engine.readahead import ReadAhead
 from store.plans import StoredCdrReader, usage_ledger
 from tests.integration.conftest import MID_MONTH
@@ -128,3 +129,28 @@ def test_what_a_run_holds_is_what_its_stored_cdrs_ledger_rows_add_up_to(roots) -
     assert {k: {b: u for b, u in by.items() if u} for k, by in held.bundles.items() if any(by.values())} == units
     assert {k: {c: m for c, m in by.items() if m} for k, by in held.charges.items() if any(by.values())} == charges
 
+
+def _nonzero(by_key: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
+    return {k: {n: v for n, v in by.items() if v} for k, by in by_key.items() if any(by.values())}
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_what_a_run_holds_summed_slice_by_slice_counts_each_cdr_once_on_the_slices_bounds(roots, parts: int) -> None:  # type: ignore[no-untyped-def]
+    """RerateDesk.held sums the period in ``held_parts`` slices read at once: a CDR on a slice's first instant, and
+    one a microsecond before it, are each held once, as the one query over the whole period holds them."""
+    root, _ = roots
+    start = _period(60 + parts)   # a period of its own: the parameters share a database
+    end = start + timedelta(hours=1)
+    subs = [_subscriber(root) for _ in range(3)]
+    bounds = [start + (end - start) * i / parts for i in range(1, parts)]
+    at = [start, end - timedelta(microseconds=1)] + [b + timedelta(microseconds=d) for b in bounds for d in (-1, 0, 1)]
+    cdrs = [voice(i, subs[i % 3].msisdn, "33698765432" if i % 4 else "442071234567", 700, t) for i, t in enumerate(at)]
+    store_cdrs(root, cdrs)
+    root.rerate.rerate(OPERATOR, "mno", start, end)
+    with root.plan_uow(read_only=True) as uow:
+        whole = uow.usage.held_by_stored({"mno"}, start, end)
+    units, charges = _held_from_the_ledger(root, {c.cdr_id for c in cdrs})
+    assert units and charges and _nonzero(whole.bundles) == units and _nonzero(whole.charges) == charges
+    desk = RerateDesk(root.rating, root.plans, root.plan_uow, root.uow, root.rerate._stored, held_parts=parts)
+    held = desk.held({"mno"}, start, end)
+    assert (_nonzero(held.bundles), _nonzero(held.charges)) == (units, charges)
