@@ -124,22 +124,3 @@ def test_cdr_ids_whose_keys_collide_are_each_stored_found_by_their_own_id_and_a_
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT cdr_id, charge_micros FROM usage_ledger ORDER BY cdr_id").fetchall() == [
             ("k0000001", 5), ("k0000002", 1_002), ("k0000003", 1_003)]
-
-
-
-def test_a_chunks_new_rows_go_in_subscriber_order_each_subscribers_in_arrival_order(ledger_db: Any) -> None:
-    """The chunk's new rows are inserted by MSISDN (the subscriber index's column after the tenant), as PostgreSQL's COPY
-    takes them (store.plans._COPY_ORDER), a subscriber's rows in the order the chunk gave them: the rowids say the order
-    SQLite took them in.  Every row is there and found by its id."""
-    engine, uow = ledger_db
-    chunk = [entry(i) for i in range(3_000)]
-    with uow() as u:
-        assert u.usage.write_chunk(chunk, set(), [], [])
-        u.commit()
-    with engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT msisdn, cdr_id FROM usage_ledger ORDER BY rowid").fetchall()
-    assert [tuple(r) for r in stored] == sorted(((e[2], e[1]) for e in chunk), key=lambda r: r[0])
-    probe = chunk[::97]
-    with uow() as u:
-        found = u.usage.ledger_of("mno", [e[1] for e in probe])
-    assert {cdr_id: row.msisdn for cdr_id, row in found.items()} == {e[1]: e[2] for e in probe}
