@@ -95,6 +95,22 @@ logging.getLogger("rulebill.rating.groups").setLevel(logging.DEBUG)
 group = {"rating_group_max_cdrs": int(os.environ["BENCH_GROUP"])} if os.environ.get("BENCH_GROUP") else {}
 root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], **group))
 server, port = create_server(root, "127.0.0.1:0")
+if os.environ.get("BENCH_FREEZE"):   # the start-up heap set aside from the collector, as `rulebill serve` does
+    from servers.app import freeze_startup_heap
+    freeze_startup_heap()
+gc_time = {0: 0.0, 1: 0.0, 2: 0.0}
+gc_count = {0: 0, 1: 0, 2: 0}
+if os.environ.get("BENCH_GC"):   # the cyclic collector's CPU in the server, by generation (printed at the end)
+    import gc, time as _t
+    _began = {}
+    def _gc_cb(phase, info):
+        if phase == "start":
+            _began[info["generation"]] = _t.thread_time()
+        else:
+            g = info["generation"]
+            gc_time[g] += _t.thread_time() - _began.pop(g, _t.thread_time())
+            gc_count[g] += 1
+    gc.callbacks.append(_gc_cb)
 server.start()
 print(port, flush=True)
 for line in sys.stdin:
@@ -104,6 +120,9 @@ for line in sys.stdin:
         break
 graceful_stop(server, root, 1.0).wait()
 root.close()
+if os.environ.get("BENCH_GC"):
+    print("  server: the cyclic collector: " + ", ".join(f"generation {g} {gc_count[g]} collections {gc_time[g]:.2f} CPU-s" for g in gc_time),
+          file=sys.stderr, flush=True)
 if len(sys.argv) > 3:
     import pstats
     class Snap:

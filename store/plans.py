@@ -480,12 +480,13 @@ class UsageRepo:
                     _copy(cur, f"usage_ledger ({', '.join(LEDGER_COLUMNS)})", sorted(entries, key=_COPY_ORDER))
                 else:
                     # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back);
-                    # OR FAIL: no statement journal (see _NO_STATEMENT_JOURNAL)
+                    # OR FAIL: no statement journal (see _NO_STATEMENT_JOURNAL); in subscriber order, as on PostgreSQL
+                    # (_COPY_ORDER: the subscriber index's descents stay on the path the row before took)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
                     width = len(columns)
                     per = 32000 // width
                     one = f"({', '.join('?' * width)})"
-                    values = _sqlite_ledger_params(entries)
+                    values = _sqlite_ledger_params(_in_copy_order(entries))
                     for i in range(0, len(entries), per):
                         count = min(per, len(entries) - i)
                         cur.execute(f"INSERT {_NO_STATEMENT_JOURNAL} INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * count)}",
@@ -712,7 +713,7 @@ _NO_STATEMENT_JOURNAL = "OR FAIL"
 # one order for every writer (its key, then bundle or currency): rows are locked in the same order
 _by_key = operator.itemgetter(0, 1)
 
-# the order a chunk's new ledger rows are copied in on PostgreSQL: by MSISDN (the subscriber index's second column;
+# the order a chunk's new ledger rows are copied in on PostgreSQL (and inserted in on SQLite): by MSISDN (the subscriber index's second column;
 # each tenant's rows still come in MSISDN order, the tenants interleaved).  A rating group of 20,000 CDRs of 2,000
 # subscribers puts about ten rows on each subscriber's leaf of ix_usage_ledger_msisdn_start: in arrival order each
 # row descends the index to a leaf the previous rows left cold in the CPU's caches, in this order the next row finds
@@ -720,6 +721,14 @@ _by_key = operator.itemgetter(0, 1)
 # about 0.25 us a row of sorting here; a subscriber's rows of a group land on the same heap pages too, which the bill
 # run's read of a subscriber's period (through that index) finds together.
 _COPY_ORDER = operator.itemgetter(2)
+
+
+def _in_copy_order(entries: builtins.list[tuple[Any, ...]]) -> builtins.list[tuple[Any, ...]]:
+    """The rows in _COPY_ORDER; as given when their numbers do not compare (a row without one: the table refuses it)."""
+    try:
+        return sorted(entries, key=_COPY_ORDER)
+    except TypeError:
+        return entries
 
 
 def _lost_race_errors() -> tuple[type[BaseException], ...]:

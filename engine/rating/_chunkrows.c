@@ -29,6 +29,21 @@
 #include <Python.h>
 #include <datetime.h>
 
+/* A tuple none of whose items the cyclic collector tracks (strs, ints, None, datetimes, untracked tuples) can never be
+   part of a cycle: taken out of the collector's reach at once, as its next young collection would find after walking
+   it and every item in it (_PyTuple_MaybeUntrack).  A chunk's rows stay alive across the stream's collections (the
+   group rated while the one before is stored): each walk of them cost the server about a tenth of its CPU. */
+static void
+untrack_atoms(PyObject *t)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *item = PyTuple_GET_ITEM(t, i);
+        if (item == NULL || PyObject_GC_IsTracked(item))
+            return;
+    }
+    PyObject_GC_UnTrack(t);
+}
+
 typedef struct { Py_ssize_t tenant, a, start, id, service; } Cols;
 
 static PyObject *S_TENANT_ID, *S_TARIFF_PLAN, *S_ANCHOR_DAY, *S_TIMESTAMP, *S_VERSION, *S_CURRENCY, *S_PLAN_ID,
@@ -364,6 +379,7 @@ counter_keys(PyObject *self, PyObject *args)
         Py_DECREF(cycle);
         if (key == NULL)
             goto fail;
+        untrack_atoms(key);
         PyList_SetItem(keys, i, key);
     }
     Py_DECREF(windows);
@@ -711,6 +727,7 @@ ledger_rows(PyObject *self, PyObject *args)
                 Py_INCREF(items[k]);
             PyTuple_SET_ITEM(entry, k, items[k]);
         }
+        untrack_atoms(entry);
         PyList_SET_ITEM(entries, j, entry);
     }
     Py_XDECREF(last_psv);

@@ -1,5 +1,5 @@
-"""The PostgreSQL ledger's write path for new rows (store/plans.py, UsageRepo.write_chunk): a chunk's rows are copied in
-subscriber order, and migration plans_0009 orders the primary key (cdr_id, tenant_id); rows of two tenants that
+"""The ledger's write path for new rows (store/plans.py, UsageRepo.write_chunk): a chunk's rows are copied (PostgreSQL) or
+inserted (SQLite) in subscriber order, and migration plans_0009 orders the primary key (cdr_id, tenant_id); rows of two tenants that
 share a CDR id are kept apart and found by id before, after and on the way back.  SQLite's ledger is the same
 before and after (it has no primary key since plans_0005)."""
 
@@ -58,10 +58,8 @@ def test_a_chunks_new_rows_are_stored_in_subscriber_order_keeping_each_ones_arri
     with engine.connect() as conn:
         stored = conn.exec_driver_sql(f"SELECT msisdn, cdr_id FROM usage_ledger ORDER BY {address}").fetchall()
     assert sorted(stored) == sorted((r[2], r[1]) for r in rows)
-    if engine.dialect.name == "postgresql":   # the heap in the order the rows were copied: by number, then as they came
-        assert [tuple(r) for r in stored] == sorted(((r[2], r[1]) for r in rows), key=lambda x: x[0])
-    else:   # SQLite inserts in arrival order
-        assert [r[1] for r in stored] == [r[1] for r in rows]
+    # the heap (PostgreSQL) or the rowids (SQLite) in the order the rows were written: by number, then as they came
+    assert [tuple(r) for r in stored] == sorted(((r[2], r[1]) for r in rows), key=lambda x: x[0])
 
 
 def test_plans_0009_orders_the_key_by_cdr_id_and_keeps_the_rows_down_and_up(store: Any, db_url: str) -> None:

@@ -124,4 +124,3 @@ def test_cdr_ids_whose_keys_collide_are_each_stored_found_by_their_own_id_and_a_
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT cdr_id, charge_micros FROM usage_ledger ORDER BY cdr_id").fetchall() == [
             ("k0000001", 5), ("k0000002", 1_002), ("k0000003", 1_003)]
-
