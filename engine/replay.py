@@ -500,8 +500,8 @@ def update_folder(folder: Path | str) -> ReplayResult:
     folder = Path(folder)
     result, texts = rated_forms(folder)
     if not result.problems:
-        with (folder / EXPECTED_FILE).open("w", encoding="utf-8") as stream:
-            stream.writelines(text + "\n" for text in texts)
+        texts.append("")   # (the last line ends too)
+        (folder / EXPECTED_FILE).write_text("\n".join(texts), encoding="utf-8")
     return result
 
 
