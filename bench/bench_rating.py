@@ -9,21 +9,25 @@
 A golden-style case folder is generated on disk: ``plans/`` with 50,000 prefixes
 in 100 destination groups, five time bands (peak, evening, off-peak, weekend,
 holiday) in Europe/Paris, stepped rates with connect fees, minimums and caps,
-a voice and a data bundle on the plan; ``subscribers.yaml`` giving 10,000
-subscribers both bundles; ``cdrs.cdr.csv`` with the CDRs (70 % voice, 20 % SMS,
+a voice and a data bundle on the plan; ``subscribers.yaml`` giving 1,000
+subscribers both bundles (fewer in a smaller file, one per 1,000 CDRs, so that
+a quick run's calls too go beyond the voice bundles); ``cdrs.cdr.csv`` with the CDRs (70 % voice, 20 % SMS,
 10 % data) of those subscribers.  Timed, CPU and wall, in one process:
 
 * floor: ``csv.reader`` over the CDR file doing nothing with the rows;
 * read only: the reading replay and what-if do (:mod:`engine.csvrows`), doing
   nothing with the rows, as a second reference;
-* replay: :func:`engine.replay.rate_folder` -- what ``rulebill replay`` runs
-  before it compares (loads the plans and subscribers, reads the file, rates
-  every CDR through the evaluator with bundle counters carried in order);
-* what-if: :func:`engine.rating.whatif.what_if_paths` as ``rulebill plans
-  what-if`` calls it: the file rated under a candidate plan set (one price
-  changed) and the active one, both through the evaluator;
-* the comparison ``rulebill replay`` adds (details of every CDR, expected.jsonl
-  read and compared) on the first 100,000 CDRs, reported apart.
+* replay: :func:`engine.replay.replay_folder` -- what ``rulebill replay`` runs
+  (loads the plans and subscribers, reads the file, rates every CDR through the
+  evaluator with bundle counters carried in order, writes each CDR's expected
+  line and compares it with expected.jsonl, which ``update_folder`` wrote once
+  before the timer);
+* rate only: :func:`engine.replay.rate_folder` -- the same without the
+  comparison, as a second reference;
+* what-if: :func:`clients.commands.plans.run_what_if` -- ``rulebill plans
+  what-if --active ... --subscribers ... --format json`` as the command runs it
+  (the active plan set loaded and compiled, the file rated under a candidate plan
+  set (voice prices doubled) and the active one, both through the evaluator).
 
 Reported: medians of the repetitions, CDRs/s per core (CPU time of this
 single-threaded process) and wall, and the ratio to the floor.
@@ -124,13 +128,18 @@ def subscriber(n: int) -> str:
     return f"3361{n:07d}"
 
 
+def subscribers_of(count: int) -> int:
+    """SUBSCRIBERS for a million CDRs, one per 1,000 CDRs in a smaller file (at least 10)."""
+    return max(10, min(SUBSCRIBERS, count // 1_000))
+
+
 def write_case(folder: Path, count: int, rng: random.Random, distinct_starts: bool = False) -> list[list[str]]:
     """A replay case: plans/, subscribers.yaml (every subscriber with both bundles), cdrs.cdr.csv."""
     (folder / "plans").mkdir(parents=True)
     groups = write_plan(folder / "plans", rng)
     with (folder / "subscribers.yaml").open("w") as f:
         f.write(f"default_plan: {PLAN}\nsubscribers:\n")
-        for n in range(SUBSCRIBERS):
+        for n in range(subscribers_of(count)):
             f.write(f'  "{subscriber(n)}": {{bundles: {{BN_BENCH_VOICE: 60000, BN_BENCH_DATA: 1073741824}}}}\n')
     write_cdrs(folder / "cdrs.cdr.csv", count, groups, rng, distinct_starts)
     return groups
@@ -160,7 +169,7 @@ def write_cdrs(path: Path, count: int, groups: list[list[str]], rng: random.Rand
             row[index["direction"]] = "originating"
             row[index["start_time"]] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch0 + own.randrange(31 * 86400))) \
                 if distinct_starts else times[n & 4095]
-            row[index["a_number"]] = subscriber(rng.randrange(SUBSCRIBERS))
+            row[index["a_number"]] = subscriber(rng.randrange(subscribers_of(count)))
             group = groups[rng.randrange(GROUPS)]
             row[index["b_number"]] = group[rng.randrange(len(group))] + str(rng.randrange(10**6, 10**7))
             row[index["duration_seconds"]] = str(rng.randint(1, 600)) if service == "voice" else "0"
@@ -211,10 +220,13 @@ def kernel_build(path: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.csvrows import CdrFile
-    from engine.plans import compile_plan_set, load_plan_set
-    from engine.rating.whatif import what_if_paths
-    from engine.replay import load_assignments, rate_folder, replay_folder, update_folder
+    import io
+    import json
+    from decimal import Decimal
+
+    from clients.commands.plans import run_what_if
+    from engine.plans import load_plan_set
+    from engine.replay import rate_folder, replay_folder, update_folder
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20,000 CDRs: a smoke run")
@@ -229,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
                          "with this checkout's in the same process")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
-    compare_count = min(count, 100_000)
     if args.no_kernel:
         from engine.rating import evaluator
 
@@ -243,22 +254,29 @@ def main(argv: list[str] | None = None) -> int:
         candidate.mkdir()
         write_plan(candidate, random.Random(20261127), price_factor=2)   # the same prefixes, voice prices doubled
         cpu, _wall, plan_set = timed(lambda: load_plan_set([case / "plans"])[0])
-        active = compile_plan_set(plan_set)
-        assignments = load_assignments(case / "subscribers.yaml", [])   # as `rulebill plans what-if --subscribers` loads them
         cdr_file = case / "cdrs.cdr.csv"
+        what_if_args = argparse.Namespace(active=[str(case / "plans")], candidate=[str(candidate)], cdrs=str(cdr_file),
+                                          subscribers=str(case / "subscribers.yaml"), format="json")
+
+        def what_if() -> int:   # `rulebill plans what-if --active ... --format json`: the difference in micro-units
+            out = io.StringIO()
+            assert run_what_if(what_if_args, out) == 0
+            return sum(int(Decimal(x) * 1_000_000) for x in json.loads(out.getvalue())["difference"].values())
+
+        update_folder(case)   # expected.jsonl, once, before the timer
         print(f"plan: {PREFIXES:,} prefixes in {GROUPS} groups, 5 bands, 2 bundles (load+validate {cpu:.2f} CPU-s); "
-              f"{SUBSCRIBERS:,} subscribers with bundles")
+              f"{subscribers_of(count):,} subscribers with bundles")
         print(f"CDRs: {count:,} in {cdr_file.stat().st_size / 1e6:.0f} MB, "
               f"{'start times at random seconds of the month' if args.distinct_starts else 'start times from 4,096 instants'}; "
               f"{args.repeat} repetitions, medians")
-        runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "what-if": []}
+        runs: dict[str, list[tuple[float, float]]] = {"floor": [], "read": [], "replay": [], "rate": [], "what-if": []}
         checks = set()
         kernels: list[tuple[str, Any]] = [("", sys.modules.get("engine.rating._rowkernel"))]
         if args.against_kernel:
             import engine.rating._rowkernel as own
 
             kernels = [("", own), (" [other kernel]", kernel_build(args.against_kernel))]
-            runs.update({"replay [other kernel]": [], "what-if [other kernel]": []})
+            runs.update({"replay [other kernel]": [], "rate [other kernel]": [], "what-if [other kernel]": []})
         for repetition in range(args.repeat):
             cpu, wall, n = timed(lambda: floor(cdr_file))
             runs["floor"].append((cpu, wall))
@@ -267,25 +285,29 @@ def main(argv: list[str] | None = None) -> int:
             for tag, kernel in kernels if repetition % 2 == 0 else kernels[::-1]:
                 if kernel is not None:   # (the evaluator imports the kernel's functions when it rates)
                     sys.modules["engine.rating._rowkernel"] = kernel
-                cpu, wall, result = timed(lambda: rate_folder(case, details=False))
+                cpu, wall, compared = timed(lambda: replay_folder(case))
                 runs["replay" + tag].append((cpu, wall))
+                assert compared.ok, compared.render()[:2000]
+                cpu, wall, result = timed(lambda: rate_folder(case))
+                runs["rate" + tag].append((cpu, wall))
                 statuses: dict[str, int] = {}
                 for r in result.rows:
                     statuses[r[0]] = statuses.get(r[0], 0) + 1
                 covered = sum(1 for r in result.rows if r[3])
-                cpu, wall, report = timed(lambda: what_if_paths(CdrFile(cdr_file), [str(candidate)], active, assignments))
+                cpu, wall, difference = timed(what_if)
                 runs["what-if" + tag].append((cpu, wall))
-                checks.add((n, result.count, result.charged_micros, tuple(sorted(statuses.items())), covered,
-                            report.difference_micros, tuple(tuple(line.as_dict().items()) for line in report.lines)))
+                checks.add((n, result.count, result.charged_micros, compared.charged_micros, tuple(sorted(statuses.items())),
+                            covered, difference))
             if kernels[0][1] is not None:
                 sys.modules["engine.rating._rowkernel"] = kernels[0][1]
         assert len(checks) == 1, f"rating must be deterministic: {checks}"
-        n, rated_count, charged, statuses_t, covered, difference, _lines = checks.pop()
+        n, rated_count, charged, _charged_again, statuses_t, covered, difference = checks.pop()
         f_cpu = statistics.median(c for c, _ in runs["floor"])
         for name, label in (("floor", "floor (csv.reader only)     "), ("read", "read only (engine.csvrows)  "),
-                            ("replay", "replay (rate_folder)        "),
-                            ("what-if", "what-if (two plan sets)     "),
+                            ("replay", "replay (replay_folder)      "), ("rate", "rate only (rate_folder)     "),
+                            ("what-if", "what-if (run_what_if)       "),
                             ("replay [other kernel]", "replay, other kernel        "),
+                            ("rate [other kernel]", "rate only, other kernel     "),
                             ("what-if [other kernel]", "what-if, other kernel       ")):
             if name not in runs:
                 continue
@@ -295,20 +317,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: {cpu:7.3f} CPU-s {count / cpu:>12,.0f} CDRs/s per core  (wall {wall:7.3f} s, {count / wall:>10,.0f}/s){ratio}")
         print(f"replay: {dict(statuses_t)}, {covered:,} CDRs paid (partly) by bundles, charged {charged / 1e6:,.2f} EUR; "
               f"what-if difference {difference / 1e6:,.2f} EUR")
-        # the comparison `rulebill replay` adds: every CDR's details against expected.jsonl, on the first 100,000
-        small = Path(tmp) / "compare"
-        shutil.copytree(case / "plans", small / "plans")
-        shutil.copy(case / "subscribers.yaml", small / "subscribers.yaml")
-        with cdr_file.open() as src, (small / "cdrs.cdr.csv").open("w") as dst:
-            for i, line in enumerate(src):
-                if i > compare_count:
-                    break
-                dst.write(line)
-        update_folder(small)
-        cpu, wall, compared = timed(lambda: replay_folder(small))
-        assert compared.ok, compared.render()[:2000]
-        print(f"replay with the comparison, {compare_count:,} CDRs: {cpu:.3f} CPU-s {compare_count / cpu:,.0f} CDRs/s per core "
-              f"(wall {wall:.3f} s)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -31,15 +31,16 @@ the case charged the subscriber so far); a barred one is expected as
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
-from engine.columns import column_of
+from engine.columns import ColumnRows, column_of
 from engine.csvrows import CsvRows
 from engine.gcpause import collector_paused
 from engine.money import AmountError, format_amount, parse_amount
@@ -103,8 +104,6 @@ class ReplayResult:
     folder: Path
     problems: list[Problem] = field(default_factory=list)
     diffs: list[CdrDiff] = field(default_factory=list)
-    actual: list[dict[str, Any]] = field(default_factory=list)
-    rated: list[RatedCdr | None] = field(default_factory=list)   # per CDR when details were built (None: rejected, barred)
     rows: list[Row] = field(default_factory=list)                # per CDR: what the evaluator's batch loop answered
     count: int = 0
     charged_micros: int = 0
@@ -215,10 +214,17 @@ def _barring(folder: Path, problems: list[Problem]) -> Any:
     return book.barring() if book.barring_table.rules else None
 
 
-def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
-    """Rate a case's CDRs in file order, bundle counters carried from CDR to CDR, through the one evaluator.
+# what one chunk of rated CDRs is handed to (replay's comparison, --update's writer, a test's per-CDR oracle): the
+# evaluator, the chunk's line numbers, rows, plans (one for all or one per row), what the evaluator answered, and
+# the barred CDRs' output by position in the chunk
+EachChunk = Callable[[Evaluator, list[str], list[int], Sequence[Sequence[str]], "str | list[str]", list[Row],
+                      dict[int, dict[str, Any]]], None]
 
-    With ``details`` every CDR also gets its full form (spans, bundles, discounts) for the comparison.
+
+def rate_folder(folder: Path, each_chunk: EachChunk | None = None) -> ReplayResult:
+    """Rate a case's CDRs in file order, bundle counters carried from CDR to CDR, through the one evaluator;
+    ``each_chunk`` is handed each chunk rated (see :data:`EachChunk`).
+
     With barring rules in the case, each CDR of a listed subscriber is first authorised, as AuthorizeCall
     does; a barred one is not rated.
     """
@@ -237,7 +243,7 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
     if result.problems or plan_set is None:
         return result
     with collector_paused():   # a large case is many small acyclic rows and results (see engine.gcpause)
-        _rate_case(result, plan_set, assignments, barring, cdr_path, details)
+        _rate_case(result, plan_set, assignments, barring, cdr_path, each_chunk)
     return result
 
 
@@ -246,7 +252,8 @@ def rate_folder(folder: Path, details: bool = True) -> ReplayResult:
 CHUNK_ROWS = 50_000
 
 
-def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, barring: Any, cdr_path: Path, details: bool) -> None:
+def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, barring: Any, cdr_path: Path,
+               each_chunk: EachChunk | None) -> None:
     evaluator = Evaluator(compile_plan_set(plan_set))
     states: dict[str, dict[str, int]] = {k: dict(v) for k, v in assignments.bundles.items()}
     used: dict[str, int] = {}   # credit used per subscriber so far, for barring on credit
@@ -266,24 +273,98 @@ def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, ba
             result.rows.extend(out)
             result.count += len(rows)
             result.charged_micros += sum(map(_CHARGE, out))   # a row not rated carries a charge of 0
-            if details:
-                _details(result, evaluator, header, list(zip(lines, rows)), plans, out, barred)
+            if each_chunk is not None:
+                each_chunk(evaluator, header, lines, rows, plans, out, barred)
 
 
-def _details(result: ReplayResult, evaluator: Evaluator, header: list[str], lines: list[tuple[int, Sequence[str]]],
-             plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> None:
-    """Every CDR's full form (spans, bundles, discounts), for the comparison with expected.jsonl."""
-    for n, ((line, row), plan, r) in enumerate(zip(lines, [plans] * len(lines) if isinstance(plans, str) else plans, out)):
-        if n in barred:
-            result.actual.append(barred[n])
-            result.rated.append(None)
-        elif r[0] == REJECTED:
-            result.actual.append({"cdr_id": f"line-{line}", "status": "rejected", "reason": r[2]})
-            result.rated.append(None)
-        else:
-            rated = evaluator.detail(row, plan, r[3], header)
-            result.actual.append(rated.as_dict())
-            result.rated.append(rated)
+def full_form(evaluator: Evaluator, header: Sequence[str], line: int, row: Sequence[str], plan: str, r: Row,
+              barred: dict[str, Any] | None) -> tuple[dict[str, Any], RatedCdr | None]:
+    """One CDR's expected-output form as a dict, and its RatedCdr (None: rejected, barred) -- priced again by
+    :meth:`Evaluator.detail`, for the explanation of a CDR that differs (and the rows :func:`rated_lines` leaves)."""
+    if barred is not None:
+        return barred, None
+    if r[0] == REJECTED:
+        return {"cdr_id": f"line-{line}", "status": "rejected", "reason": r[2]}, None
+    rated = evaluator.detail(row, plan, r[3], header)
+    return rated.as_dict(), rated
+
+
+def canonical(form: dict[str, Any]) -> str:
+    """The text of one expected.jsonl line (what ``--update`` writes)."""
+    return json.dumps(form, sort_keys=True, ensure_ascii=False)
+
+
+def _plans_per_row(plans: str | list[str], n: int) -> list[str]:
+    return [plans] * n if isinstance(plans, str) else plans
+
+
+def _column(rows: Sequence[Sequence[str]], k: int) -> list[str]:
+    """Column ``k`` of the rows; "" for a row too short to hold it (a rejected row), every row's without the column."""
+    if k < 0:
+        return [""] * len(rows)
+    if isinstance(rows, ColumnRows):
+        return rows.columns[k]
+    return [row[k] if len(row) > k else "" for row in rows]
+
+
+def rated_lines(evaluator: Evaluator, header: Sequence[str], lines: list[int], rows: Sequence[Sequence[str]],
+                plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> list[str]:
+    """Every CDR's expected.jsonl line (:func:`canonical` of its :func:`full_form`), written from what the batch
+    loops answered: charge, units, the one span of a memoised price or the spans of a call priced by parts, bundle
+    use and discount lines are in the evaluator's row (as RateCdrs' reply writer reads them), so nothing is priced
+    again.  Rows priced the per-CDR way (no memoised form kept), unrated ones and a CDR without an id of its own go
+    through :func:`full_form`."""
+    ids, services, numbers = (_column(rows, header.index(c) if c in header else -1) for c in ("cdr_id", "service", "b_number"))
+    text: list[str] = []
+    add = text.append
+    enc, tuple_ = encode_basestring, tuple
+    versions: dict[int, tuple[str, str, str, Callable[[str], tuple[str, str]], _Amounts]] = {}
+    for n, r in enumerate(out):
+        status, charge, what, uses, v, group, zone, units, band, how = r
+        cdr_id = ids[n]
+        if status != RATED or type(how) is not tuple_ or v is None or not cdr_id:   # (a barred row is not RATED)
+            form, _rated = full_form(evaluator, header, lines[n], rows[n], plans if isinstance(plans, str) else plans[n], r,
+                                     barred.get(n))
+            add(canonical(form))
+            continue
+        per_version = versions.get(id(v))
+        if per_version is None:
+            per_version = versions[id(v)] = (enc(v.currency), f', "plan": {enc(v.plan_id)}, "prefix": ',
+                                             f', "version": {v.version}, "zone": ', v.index.lookup, _Amounts(v.currency))
+        currency, plan_key, version_key, lookup, amount = per_version
+        if len(how) == 2:   # priced by parts in the C loop: (gross, its spans), no discount lines
+            spans = ", ".join([_SPAN % (enc(b), billed, paid, amount[micros], end, enc(rate), start)
+                               for start, end, b, rate, billed, paid, micros in how[1]])
+            discounts = ""
+        else:               # one memoised span: (gross, billed units, span micros[, discount lines])
+            covered = how[1] if uses else 0
+            spans = _SPAN % (enc(band), how[1], covered, amount[0 if covered else how[2]], units, enc(what), 0)
+            lines_ = how[3] if len(how) > 3 else ()
+            discounts = "" if not lines_ else (
+                ', "discounts": [' + ", ".join([f'{{"amount": "{amount[d.amount_micros]}", "discount": {enc(d.discount_id)}}}'
+                                                for d in lines_]) + f'], "gross": "{amount[0 if covered else how[0]]}"')
+        bundles = "" if not uses else (
+            '"bundles": [' + ", ".join([f'{{"bundle": {enc(b)}, "units": {u}}}' for b, u in uses]) + "], ")
+        add(f'{{{bundles}"cdr_id": {enc(cdr_id)}, "charge": "{amount[charge]}", "charge_micros": {charge}, '
+            f'"currency": {currency}, "destination": {enc(group)}{discounts}{plan_key}{enc(lookup(numbers[n])[1])}, '
+            f'"service": {enc(services[n])}, "spans": [{spans}], "status": "rated", "units": {units}{version_key}{enc(zone)}}}')
+    return text
+
+
+_SPAN = '{"band": %s, "billed_units": %d, "bundle_units": %d, "charge": "%s", "end": %d, "rate": %s, "start": %d}'
+
+
+class _Amounts(dict[int, str]):
+    """Amount texts in one currency by micro-units, written once each (format_amount)."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def __missing__(self, micros: int) -> str:
+        text = self[micros] = format_amount(micros, self.currency)
+        return text
+
 
 
 def _any_plan_attribute(rows: Sequence[Sequence[str]], i_attrs: int) -> bool:
@@ -330,40 +411,97 @@ def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignme
 
 
 def replay_folder(folder: Path | str) -> ReplayResult:
-    """Rate the folder's CDRs and compare with expected.jsonl."""
+    """Rate the folder's CDRs and compare with expected.jsonl: each CDR's line as :func:`rated_lines` writes it,
+    compared with the expected line as text; a line that differs as text is compared as JSON (a re-formatted but
+    equal file passes), and a CDR that differs gets its full form and explanation (:func:`full_form`)."""
     folder = Path(folder)
-    result = rate_folder(folder)
-    if result.problems:
-        return result
     expected_path = folder / EXPECTED_FILE
-    expected: list[dict[str, Any]] = []
     if not expected_path.exists():
-        result.problems.append(Problem(str(expected_path), 1, 1, "file.missing", "no expected output; run with --update to create it"))
+        result = rate_folder(folder)
+        if not result.problems:
+            result.problems.append(Problem(str(expected_path), 1, 1, "file.missing", "no expected output; run with --update to create it"))
         return result
-    for n, line in enumerate(expected_path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                expected.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                result.problems.append(Problem(str(expected_path), n, exc.colno, "replay.bad-json", exc.msg))
-    if result.problems:
-        return result
-    for i in range(max(len(expected), len(result.actual))):
-        e = expected[i] if i < len(expected) else None
-        a = result.actual[i] if i < len(result.actual) else None
-        if e != a:
-            rated = result.rated[i] if i < len(result.rated) else None
-            result.diffs.append(CdrDiff(i, (a or e or {}).get("cdr_id", "?"), e, a, rated.explanation if rated is not None else ""))
+    comparison = _Comparison(expected_path)
+    result = rate_folder(folder, comparison.chunk)
+    if not result.problems:
+        comparison.finish(result)
     return result
+
+
+class _Comparison:
+    """expected.jsonl against the CDRs rated, a chunk at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.expected: list[tuple[int, str]] | None = None   # (line number, text) of each line that is not blank
+        self.done = 0
+        self.diffs: list[CdrDiff] = []
+        self.problems: list[Problem] = []
+
+    def _lines(self) -> list[tuple[int, str]]:
+        if self.expected is None:
+            self.expected = [(n, line) for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1)
+                             if line.strip()]
+        return self.expected
+
+    def _parsed(self, number: int, line: str) -> Any:
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError as exc:
+            self.problems.append(Problem(str(self.path), number, exc.colno, "replay.bad-json", exc.msg))
+            return _BAD
+
+    def chunk(self, evaluator: Evaluator, header: list[str], lines: list[int], rows: Sequence[Sequence[str]],
+              plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> None:
+        expected = self._lines()
+        base, have = self.done, len(expected)
+        self.done += len(out)
+        for k, text in enumerate(rated_lines(evaluator, header, lines, rows, plans, out, barred)):
+            e = None
+            if base + k < have:
+                number, line = expected[base + k]
+                if line == text:
+                    continue
+                e = self._parsed(number, line)
+                if e is _BAD or e == json.loads(text):
+                    continue
+            form, rated = full_form(evaluator, header, lines[k], rows[k], plans if isinstance(plans, str) else plans[k], out[k],
+                                    barred.get(k))
+            if e != form:
+                self.diffs.append(CdrDiff(base + k, (form or e or {}).get("cdr_id", "?"), e, form,
+                                          rated.explanation if rated is not None else ""))
+
+    def finish(self, result: ReplayResult) -> None:
+        expected = self._lines()
+        for i in range(self.done, len(expected)):   # expected lines beyond the CDRs
+            e = self._parsed(*expected[i])
+            if e is not _BAD and e is not None:
+                self.diffs.append(CdrDiff(i, (e or {}).get("cdr_id", "?"), e, None, ""))
+        result.problems.extend(self.problems)
+        if not self.problems:   # a file that is not JSON is reported, not compared
+            result.diffs.extend(self.diffs)
+
+
+_BAD: Any = object()
+
+
+def rated_forms(folder: Path | str) -> tuple[ReplayResult, list[str]]:
+    """The case rated and every CDR's expected.jsonl line, as ``--update`` writes them."""
+    texts: list[str] = []
+
+    def collect(*chunk: Any) -> None:
+        texts.extend(rated_lines(*chunk))
+
+    return rate_folder(Path(folder), collect), texts
 
 
 def update_folder(folder: Path | str) -> ReplayResult:
     """Rewrite expected.jsonl from the current engine (on purpose: review the diff before committing)."""
     folder = Path(folder)
-    result = rate_folder(folder)
+    result, texts = rated_forms(folder)
     if not result.problems:
-        text = "".join(json.dumps(a, sort_keys=True, ensure_ascii=False) + "\n" for a in result.actual)
-        (folder / EXPECTED_FILE).write_text(text, encoding="utf-8")
+        texts.append("")   # (the last line ends too)
+        (folder / EXPECTED_FILE).write_text("\n".join(texts), encoding="utf-8")
     return result
 
 
