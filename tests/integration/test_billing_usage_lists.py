@@ -188,7 +188,8 @@ def test_two_freezes_of_the_same_cdr_at_once_leave_it_on_one_bill_on_postgresql(
             waited = False
             for _ in range(400):               # until the second freeze waits for this transaction's lock on the number
                 with engine.connect() as conn:
-                    waited = bool(conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").scalar())
+                    waited = bool(conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                                         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").scalar())
                 if waited or not thread.is_alive():
                     break
                 thread.join(0.05)
