@@ -30,8 +30,8 @@ per-CDR key of frozen CDRs cost (before billing_0008).
   1 March 2026: plan, per batch read accounts / assignments / subscribers / usage blocks / charges / advance fees /
   credits, compute every bill, render its UBL 2.1 document (with the per-CDR usage attachment), claim the periods,
   take the invoice numbers, store invoices + lines + documents, freeze every CDR (one row per invoice and number), in one
-  transaction per batch (a run of ``STAGE_MIN_ACCOUNTS`` or more first copies the period's usage once, ``store.usage_stage``,
-  and its batches read the copy: in the run's time; ``--stage on|off`` forces it); the
+  transaction per batch (a run of ``STAGE_MIN_ACCOUNTS`` or more whose ledger sample shows an account's rows scattered first copies the period's usage once, ``store.usage_stage``,
+  and its batches read the copy: in the run's time; ``--stage on|off`` forces it either way); the
   batches in ``--workers`` worker processes (``BillRunner.batch_workers``, as the server runs them on PostgreSQL), started
   before the run and kept (``BillRunner.warm_workers``, what the server does as it starts): their start-up (imports,
   runner, plan set compiled) is reported apart, not in the run's time.
@@ -318,8 +318,12 @@ def bill_run(root: object, batch: int, workers: int, in_process: bool, profile: 
         Path(profile).mkdir(parents=True, exist_ok=True)
         desk.runs.batch_workers = BillRunProcesses(partial(_profiled_worker, desk.runs.batch_workers.factory, profile), workers)
     desk.runs.process_min_accounts = 0   # worker processes whatever the size (started below, as the server starts them)
-    if stage != "auto":   # the usage staged once at the run's start (store.usage_stage) whatever the size, or never
+    if stage != "auto":   # the usage staged once at the run's start (store.usage_stage) whatever the size and layout, or never
         desk.runs.stage_min_accounts = 1 if stage == "on" else 1 << 62
+        if stage == "on":   # also on a ledger laid out by number, which the product's sample would leave unstaged
+            import store.usage_stage
+
+            store.usage_stage.SCATTERED_PAGES_PER_CDR = -1.0
     principal = replace(SYSTEM, tenant_id="mno", subject="bench")
     # the catalogue (parse + compile of the stored plan set) is built once per process: not part of the run's rate
     desk.runs._catalogues("mno", datetime(2026, 3, 1, tzinfo=UTC))  # noqa: SLF001
@@ -415,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                              "tables emptied first), so old and new code are measured on the same rows")
     parser.add_argument("--stage", choices=("auto", "on", "off"), default="auto",
                         help="the run's usage staged once at its start (store.usage_stage): as the product decides (runs of "
-                             "STAGE_MIN_ACCOUNTS or more), always, or never")
+                             "STAGE_MIN_ACCOUNTS or more whose ledger sample shows an account's rows scattered), always (whatever the "
+                             "size and layout), or never")
     parser.add_argument("--postgres", default=os.environ.get("RULEBILL_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
     if args.quick:

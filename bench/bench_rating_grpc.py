@@ -8,6 +8,9 @@
     BENCH_GROUP=1 python -m bench.bench_rating_grpc --count 300000 --repeat 1 --no-floors
                                                       # the server's rating_group_max_cdrs set to 1 (each message
                                                       # its own transaction; default: the setting's default)
+    python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only sqlite --no-floors --resend
+                                                      # each repetition's CDRs sent again right after it, timed on
+                                                      # their own (every CDR stored: each gives back what it held)
     python -m bench.bench_rating_grpc --count 200000 --repeat 1 --only postgres --profile /tmp/prof
                                                       # the server's every thread under cProfile (CPU time of each
                                                       # thread), written to /tmp/prof.postgres for pstats; no floors
@@ -88,7 +91,7 @@ from servers.app import create_server, graceful_stop
 from servers.root import build_root
 import logging, os
 logging.basicConfig(stream=sys.stderr, format="  server: %(message)s")
-logging.getLogger("rulebill.rating.server").setLevel(logging.DEBUG)
+logging.getLogger("rulebill.rating.groups").setLevel(logging.DEBUG)
 group = {"rating_group_max_cdrs": int(os.environ["BENCH_GROUP"])} if os.environ.get("BENCH_GROUP") else {}
 root = build_root(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2], **group))
 server, port = create_server(root, "127.0.0.1:0")
@@ -111,6 +114,13 @@ if len(sys.argv) > 3:
             pass
     pstats.Stats(*[Snap(p) for p in profiles]).dump_stats(sys.argv[3])
 """
+
+
+def stop(server: Any) -> None:
+    """The server process of SERVER stopped gracefully, waited for."""
+    server.stdin.write("stop\n")
+    server.stdin.flush()
+    server.wait(timeout=120)
 
 
 def cpu_self() -> float:
@@ -347,7 +357,8 @@ def group_size() -> int:
     return int(os.environ.get("BENCH_GROUP") or getattr(Settings(), "rating_group_max_cdrs", 1))
 
 
-def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0, floors_too: bool = True) -> None:
+def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: int = 0, floors_too: bool = True,
+        resend: bool = False) -> None:
     from clients.client import RulebillClient
 
     rng = random.Random(11)
@@ -398,11 +409,15 @@ def run(kind: str, count: int, repeat: int, profile: str = "", add_on_holders: i
                     server_bytes.append((written(server.pid) - b0) / count)
                     print(f"  {kind} run {rep + 1}: {count / wall:,.0f} CDRs/s wall ({wall:.2f} s), rated {rated:,}, "
                           f"load {load:.2f}", flush=True)
+                    if resend:   # the same CDRs again: the ledger replaces, each gives back what it held
+                        s0, w0 = server_cpu(), time.perf_counter()
+                        again = sum(1 for reply in client.rating.rpc.RateCdrs(iter(requests)) for r in reply.rated if r.status == 1)
+                        wall = time.perf_counter() - w0
+                        print(f"  {kind} run {rep + 1} sent again: {count / wall:,.0f} CDRs/s wall ({wall:.2f} s), rated {again:,}, "
+                              f"server {server_cpu() - s0:.2f} CPU-s, load {os.getloadavg()[0]:.2f}", flush=True)
             finally:
                 client.close()
-                server.stdin.write("stop\n")
-                server.stdin.flush()
-                server.wait(timeout=60)
+                stop(server)
         finally:
             drop()
     wall, f = statistics.median(walls), statistics.median(floors)
@@ -429,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-floors", action="store_true", help="RateCdrs alone (old and new code back to back); the floor lines "
                                                            "then read 1 s")
     ap.add_argument("--add-on-holders", type=int, default=0, help="subscribers with a running monthly add-on (default none)")
+    ap.add_argument("--resend", action="store_true", help="each repetition's CDRs sent again right after it, timed on their own")
     args = ap.parse_args(argv)
     count = args.count or (20_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -436,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {count:,} CDRs in chunks of {CHUNK}, "
           f"{SUBSCRIBERS:,} subscribers on TP_SMART_M ({args.add_on_holders} with a running monthly add-on), {repeat} repetition(s), medians")
     for kind in kinds:
-        run(kind, count, repeat, args.profile, args.add_on_holders, not args.no_floors)
+        run(kind, count, repeat, args.profile, args.add_on_holders, not args.no_floors, args.resend)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

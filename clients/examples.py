@@ -11,6 +11,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     # server host (servers/admin.py)
     "serve": ("rulebill serve", "rulebill serve --listen 127.0.0.1:50052", "rulebill serve --migrate   # apply migrations first"),
     "db upgrade": ("rulebill db upgrade",),
+    "db drop-stale-stages": ("rulebill db drop-stale-stages", "rulebill db drop-stale-stages --older-than-hours 6"),
     "bootstrap": ("rulebill bootstrap", "rulebill bootstrap --no-samples"),
     "security-officer issue": ("rulebill security-officer issue --subject carol@example.com",),
     "security-officer approve": ("RULEBILL_TOKEN=$SECOND_SO_TOKEN rulebill security-officer approve 0123456789abcdef",),

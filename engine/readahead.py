@@ -18,7 +18,8 @@ class ReadAhead:
     (an item's size, such as a message's CDRs), items are read on while the ones waiting weigh at most ``limit``
     together.  ``size`` and ``size_limit`` are a second bound of the same kind (a message's bytes: a few messages of
     few CDRs may each be large), and reading waits as soon as either would be passed.  One item is always let in,
-    however heavy or large."""
+    however heavy or large.  ``last_size``: the size of the item ``ready`` or ``next`` gave last (read on the thread
+    that takes the items: engine.rating.groups bounds a group's bytes with it, not sizing the item again)."""
 
     def __init__(self, items: Iterable[Any], name: str = "read-ahead", limit: int = 1,
                  weight: Callable[[Any], int] | None = None, *, size: Callable[[Any], int] | None = None,
@@ -31,6 +32,7 @@ class ReadAhead:
         self._size_limit, self._size = size_limit, size
         self._cond = threading.Condition()
         self._stopped = False
+        self.last_size = 0
         self._thread = threading.Thread(target=self._pump, args=(items,), name=name, daemon=True)
         self._thread.start()
 
@@ -71,6 +73,7 @@ class ReadAhead:
         item, weight, size = self._waiting.popleft()
         self._weighs -= weight
         self._sizes -= size
+        self.last_size = size
         self._cond.notify_all()
         return item
 

@@ -108,14 +108,17 @@ class Settings:
     billing_scheduler_seconds: int = 0
     # Batches of one bill run worked on in parallel, each on its own database connection (1: one after the other).
     billing_workers: int = 2
+    # A large bill run's staged usage (PostgreSQL, store/usage_stage.py) of a run still marked running is dropped once it
+    # is this old (a run killed and never resumed; a resumed run stages again); a finished run's at once.  Checked as
+    # the server starts, on each billing scheduler round and by `rulebill db drop-stale-stages`.
+    billing_stage_max_age_hours: int = 24
     # Where bill e-mails go (servers/billing_mail.py): smtp://[user:password@]host[:port], smtp+starttls://,
     # smtps://, or file:///folder; empty: issued bills of e-mail accounts wait in the outbox.
     billing_mail_url: str = ""
     # RateCdrs: the most CDRs of one stream rated and stored as one transaction.  Messages of the stream that are
     # already received when one is rated, with the same options, are rated together up to this many CDRs (a message is
-    # never split); each reply still goes out only once its CDRs are committed.  1 rates each message on its own.
-    # Above 1 a CDR stored before and sent again in a message that is not the first of its group gives back its bundle
-    # units at the group's start (the README, RatingService): the arrival timing can then move units between CDRs.
+    # never split) and max_message_bytes of messages; each reply still goes out only once its CDRs are committed.
+    # 1 rates each message on its own, with the same results (a CDR sent again gives back where its message starts).
     rating_group_max_cdrs: int = 20_000
 
     @property

@@ -16,7 +16,8 @@
  *
  *     The reply of a rated chunk as servers.rating_service.rated_rows_pb writes it without explanations, in
  *     protobuf's wire format: each row the evaluator rated in one span (status ``rated``, its ``how`` a tuple, with
- *     its bundle units and discount lines) is encoded as a RatedCdr entry (field 1 of RateCdrsResponse); runs of them come back as bytes
+ *     its bundle units and discount lines), and each call the C loop priced by parts with the spans it kept (``how``
+ *     ``(gross, spans)``), is encoded as a RatedCdr entry (field 1 of RateCdrsResponse); runs of them come back as bytes
  *     and every other row as its index, for the caller to write through the Python path in its place.
  *
  * Both decline rather than guess: what they give is held equal to the Python path by tests/unit/servers/test_wire_rows.py.
@@ -536,6 +537,41 @@ lines_of(PyObject *lines, lines_t *out)
     return 1;
 }
 
+#define MAX_RATED_SPANS 16
+
+/* one RatedSpan of a reply */
+typedef struct {
+    long long start, end, billed, covered, charge;
+    utf8_t band, rate_id;
+} rated_span_t;
+
+static size_t
+rated_span_size(const rated_span_t *s, utf8_t currency)
+{
+    return int_field(s->start) + int_field(s->end) + text_field(s->band) + text_field(s->rate_id) + int_field(s->billed)
+           + int_field(s->covered) + sub_field(money_size(s->charge, currency));
+}
+
+/* the spans a call priced by parts kept (``how[1]``: ((start, end, band, rate id, billed, bundle units, micros), ...));
+ * 0 (no exception) when they are not as the C loop writes them */
+static int
+parts_spans(PyObject *spans, rated_span_t *out, Py_ssize_t *n)
+{
+    if (!PyTuple_CheckExact(spans) || PyTuple_GET_SIZE(spans) < 1 || PyTuple_GET_SIZE(spans) > MAX_RATED_SPANS)
+        return 0;
+    *n = PyTuple_GET_SIZE(spans);
+    for (Py_ssize_t k = 0; k < *n; k++) {
+        PyObject *s = PyTuple_GET_ITEM(spans, k);
+        rated_span_t *o = &out[k];
+        if (!PyTuple_CheckExact(s) || PyTuple_GET_SIZE(s) != 7 || !int64(PyTuple_GET_ITEM(s, 0), &o->start)
+            || !int64(PyTuple_GET_ITEM(s, 1), &o->end) || !utf8(PyTuple_GET_ITEM(s, 2), &o->band)
+            || !utf8(PyTuple_GET_ITEM(s, 3), &o->rate_id) || !int64(PyTuple_GET_ITEM(s, 4), &o->billed)
+            || !int64(PyTuple_GET_ITEM(s, 5), &o->covered) || !int64(PyTuple_GET_ITEM(s, 6), &o->charge))
+            return 0;
+    }
+    return 1;
+}
+
 /* 1: row i encoded into o; 0: the Python path writes it; -1: an error */
 static int
 rated_entry(out_t *o, PyObject *r, PyObject *row, PyObject *set_version, PyObject *rated, long long rated_number, version_t *cache,
@@ -550,8 +586,10 @@ rated_entry(out_t *o, PyObject *r, PyObject *row, PyObject *set_version, PyObjec
             PyErr_Clear();
         return 0;
     }
-    if (v == Py_None || !PyTuple_CheckExact(how) || PyTuple_GET_SIZE(how) < 3)
+    /* how: (gross, billed, span micros[, discount lines]) of a one-span row, (gross, spans) of a call priced by parts */
+    if (v == Py_None || !PyTuple_CheckExact(how) || PyTuple_GET_SIZE(how) < 2)
         return 0;
+    int by_parts = PyTuple_GET_SIZE(how) == 2;
     if (v != cache->v) {
         PyObject *plan_id = PyObject_GetAttrString(v, "plan_id"), *currency = PyObject_GetAttrString(v, "currency");
         PyObject *version = PyObject_GetAttrString(v, "version");
@@ -568,14 +606,21 @@ rated_entry(out_t *o, PyObject *r, PyObject *row, PyObject *set_version, PyObjec
         cache->v = v;
     }
     utf8_t cdr_id, group, zone, band, rate_id, bundle[MAX_USES];
-    long long charge, units, gross, billed, span_charge, set, used[MAX_USES];
+    long long charge, units, gross, set, used[MAX_USES];
+    rated_span_t spans[MAX_RATED_SPANS];
+    Py_ssize_t n_spans = 1;
     if (!utf8(PyTuple_GET_ITEM(row, 0), &cdr_id) || !int64(PyTuple_GET_ITEM(r, 1), &charge)
         || !utf8(PyTuple_GET_ITEM(r, 2), &rate_id) || !utf8(PyTuple_GET_ITEM(r, 5), &group)
         || !utf8(PyTuple_GET_ITEM(r, 6), &zone) || !int64(PyTuple_GET_ITEM(r, 7), &units)
         || !utf8(PyTuple_GET_ITEM(r, 8), &band) || !int64(PyTuple_GET_ITEM(how, 0), &gross)
-        || !int64(PyTuple_GET_ITEM(how, 1), &billed) || !int64(PyTuple_GET_ITEM(how, 2), &span_charge)
         || !int64(set_version, &set))
         return 0;
+    if (by_parts) {
+        if (!parts_spans(PyTuple_GET_ITEM(how, 1), spans, &n_spans))
+            return 0;
+    } else if (!int64(PyTuple_GET_ITEM(how, 1), &spans[0].billed) || !int64(PyTuple_GET_ITEM(how, 2), &spans[0].charge)) {
+        return 0;
+    }
     Py_ssize_t n_uses = 0;
     if (uses != Py_None) {
         if (!PyTuple_CheckExact(uses) && !PyList_CheckExact(uses))
@@ -590,19 +635,29 @@ rated_entry(out_t *o, PyObject *r, PyObject *row, PyObject *set_version, PyObjec
                 return 0;
         }
     }
-    if (PyTuple_GET_SIZE(how) > 3 && PyTuple_GET_ITEM(how, 3) != Py_None && !lines_of(PyTuple_GET_ITEM(how, 3), lines))
-        return 0;
-    long long covered = n_uses ? billed : 0;
-    if (covered) {
-        gross = 0;
-        span_charge = 0;
+    if (!by_parts) {
+        if (PyTuple_GET_SIZE(how) > 3 && PyTuple_GET_ITEM(how, 3) != Py_None && !lines_of(PyTuple_GET_ITEM(how, 3), lines))
+            return 0;
+        /* one span over the call: a bundle that paid pays all of it (a part paid is priced by parts) */
+        spans[0].start = 0;
+        spans[0].end = units;
+        spans[0].band = band;
+        spans[0].rate_id = rate_id;
+        spans[0].covered = n_uses ? spans[0].billed : 0;
+        if (spans[0].covered) {
+            gross = 0;
+            spans[0].charge = 0;
+        }
     }
     utf8_t currency = cache->currency;
-    size_t span = int_field(units) + text_field(band) + text_field(rate_id) + int_field(billed) + int_field(covered)
-                  + sub_field(money_size(span_charge, currency));
+    size_t span_size[MAX_RATED_SPANS];
     size_t body = text_field(cdr_id) + int_field(rated_number) + sub_field(money_size(charge, currency))
                   + sub_field(money_size(gross, currency)) + text_field(cache->plan_id) + int_field(cache->version)
-                  + int_field(set) + text_field(group) + text_field(zone) + int_field(units) + sub_field(span);
+                  + int_field(set) + text_field(group) + text_field(zone) + int_field(units);
+    for (Py_ssize_t k = 0; k < n_spans; k++) {
+        span_size[k] = rated_span_size(&spans[k], currency);
+        body += sub_field(span_size[k]);
+    }
     size_t use_size[MAX_USES], line_size[MAX_LINES];
     for (Py_ssize_t k = 0; k < n_uses; k++) {
         use_size[k] = text_field(bundle[k]) + int_field(used[k]);
@@ -627,13 +682,17 @@ rated_entry(out_t *o, PyObject *r, PyObject *row, PyObject *set_version, PyObjec
     put_text(o, 9, group);
     put_text(o, 10, zone);
     put_int(o, 11, units);
-    put_head(o, 12, span);
-    put_int(o, 2, units);          /* start 0, end units */
-    put_text(o, 3, band);
-    put_text(o, 4, rate_id);
-    put_int(o, 5, billed);
-    put_int(o, 6, covered);
-    put_money(o, 7, span_charge, currency);
+    for (Py_ssize_t k = 0; k < n_spans; k++) {
+        const rated_span_t *sp = &spans[k];
+        put_head(o, 12, span_size[k]);
+        put_int(o, 1, sp->start);
+        put_int(o, 2, sp->end);
+        put_text(o, 3, sp->band);
+        put_text(o, 4, sp->rate_id);
+        put_int(o, 5, sp->billed);
+        put_int(o, 6, sp->covered);
+        put_money(o, 7, sp->charge, currency);
+    }
     for (Py_ssize_t k = 0; k < n_uses; k++) {
         put_head(o, 13, use_size[k]);
         put_text(o, 1, bundle[k]);

@@ -3,6 +3,8 @@
 * ``rulebill serve [--listen ADDRESS] [--migrate]`` — run the gRPC server until SIGTERM/SIGINT; a database that
   lacks migrations is refused (one line: run `rulebill db upgrade`) unless ``--migrate`` applies them first.
 * ``rulebill db upgrade`` — apply every migration branch (alembic ``heads``).
+* ``rulebill db drop-stale-stages [--older-than-hours H]`` — drop the staged usage of bill runs no run reads any more
+  (``servers.root.drop_stale_stages`` → ``store.usage_stage.drop_abandoned_stages``; the server does it as it starts and on each scheduler round).
 * ``rulebill bootstrap`` — seed the operator, its MVNOs and plan set, and write the admin credential.
 * ``rulebill security-officer issue --subject NAME`` (or ``security-officer --subject NAME``) — on the server host, the
   first security officers' tokens (they grant voucher.reveal_pin); ``security-officer approve|reject TOKEN_ID`` are
@@ -96,6 +98,23 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_drop_stale_stages(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from servers.root import drop_stale_stages
+
+    settings = load_settings()
+    hours = settings.billing_stage_max_age_hours if args.older_than_hours is None else args.older_than_hours
+    if hours < 0:
+        print("db drop-stale-stages: --older-than-hours must not be negative", file=sys.stderr)
+        return 2
+    dropped = drop_stale_stages(settings, timedelta(hours=hours))
+    for name in dropped:
+        print(f"dropped {name}")
+    print(f"{len(dropped)} abandoned bill run usage stage(s) dropped")
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from servers.bootstrap import bootstrap
 
@@ -156,6 +175,12 @@ def register(subparsers: Any) -> None:
     dbsub = p.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply every migration branch (alembic heads) to the settings' database") \
         .set_defaults(func=cmd_db_upgrade)
+    p = dbsub.add_parser("drop-stale-stages", help="drop the bill runs' staged usage (PostgreSQL) no run reads: of finished runs, "
+                                                   "and of runs still marked running staged longer ago than "
+                                                   "billing_stage_max_age_hours (a resumed run stages again)")
+    p.add_argument("--older-than-hours", type=int, default=None,
+                   help="the age for runs still marked running (default: the billing_stage_max_age_hours setting)")
+    p.set_defaults(func=cmd_db_drop_stale_stages)
 
     p = subparsers.add_parser("bootstrap", help="seed the operator and MVNOs from plans/, sample billing accounts, and write the "
                                                 "admin credential")

@@ -152,16 +152,27 @@ def start_scheduler(root: Root) -> threading.Event | None:
     servers/adapters/bill_run_processes.py), and, when ``billing_scheduler_seconds`` is set, a daemon thread running
     the billing scheduler's rounds until the returned event is set (``serve`` sets it on shutdown)."""
     root.billing.runs.warm_workers()
+    _drop_abandoned_stages(root.drop_abandoned_stages)   # a run killed before this start left its staged usage
     every = float(root.settings.billing_scheduler_seconds or 0)
     if every <= 0:
         return None
     stop = threading.Event()
-    threading.Thread(target=_billing_scheduler, args=(root.billing, every, stop), name="billing-scheduler", daemon=True).start()
+    threading.Thread(target=_billing_scheduler, args=(root.billing, every, stop, root.drop_abandoned_stages), name="billing-scheduler",
+                     daemon=True).start()
     return stop
 
 
-def _billing_scheduler(desk: BillingDesk, every: float, stop: threading.Event) -> None:
+def _drop_abandoned_stages(drop: Callable[[], list[str]]) -> None:
+    try:
+        drop()
+    except Exception:  # noqa: BLE001 - housekeeping must neither stop the start nor the scheduler; the next round retries
+        billing_log.exception("dropping abandoned bill run usage stages failed")
+
+
+def _billing_scheduler(desk: BillingDesk, every: float, stop: threading.Event,
+                       drop_stages: Callable[[], list[str]] = lambda: []) -> None:
     while not stop.wait(every):
+        _drop_abandoned_stages(drop_stages)
         try:
             for run in desk.scheduler_tick():
                 billing_log.info("scheduled bill run %s for %s: %d issued, %d empty, %d failed", run.run_id, run.tenant_id, run.issued,

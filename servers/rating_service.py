@@ -50,8 +50,9 @@ def rated_pb(r: RatedCdr, plan_set_version: int, explain: bool = True) -> pb.Rat
 def rated_rows_pb(rated: RatedRows, rows: list[tuple[Any, ...]], msgs: Any, explain: bool, limits: CdrLimits,
                   reply: pb.RateCdrsResponse) -> None:
     """Add the reply of a rated chunk to ``reply.rated``: what ``rated_pb`` writes of each CDR's RatedCdr, read straight
-    from the evaluator's rows where the batch loop priced the CDR in one span or did not rate it; through the full
-    RatedCdr otherwise (several spans, an explanation asked for)."""
+    from the evaluator's rows where the batch loop priced the CDR in one span, priced it by parts and kept its spans
+    (the C loop), or did not rate it; through the full RatedCdr otherwise (the per-CDR way's rows, an explanation asked
+    for)."""
     if explain or _wire is None or type(rated.results) is not list or type(rows) is not list:
         for i in range(len(rows)):
             _rated_row_pb(rated, i, rows[i], msgs, explain, limits, reply.rated)
@@ -92,7 +93,8 @@ def _rated_row_pb(rated: RatedRows, i: int, row: tuple[Any, ...], msgs: Any, exp
         out.charge.SetInParent()
         out.gross.SetInParent()
     elif not explain and type(how) is tuple and v is not None:
-        covered = how[1] if uses else 0
+        by_parts = len(how) == 2   # (gross, spans) of a call the C loop priced by parts, else a one-span memo entry
+        covered = how[1] if uses and not by_parts else 0
         currency = v.currency
         out = into.add(cdr_id=row[0], status=pb.RATING_STATUS_RATED, tariff_plan=v.plan_id, plan_version=v.version,
                        plan_set_version=version, destination=group, zone=zone, units=units)
@@ -100,8 +102,13 @@ def _rated_row_pb(rated: RatedRows, i: int, row: tuple[Any, ...], msgs: Any, exp
         money.amount_micros, money.currency = charge, currency
         money = out.gross
         money.amount_micros, money.currency = 0 if covered else how[0], currency
-        money = out.spans.add(start=0, end=units, band=band, rate_id=what, billed_units=how[1], bundle_units=covered).charge
-        money.amount_micros, money.currency = 0 if covered else how[2], currency
+        if by_parts:
+            for start, end, in_band, rate_id, billed, paid, micros in how[1]:
+                money = out.spans.add(start=start, end=end, band=in_band, rate_id=rate_id, billed_units=billed, bundle_units=paid).charge
+                money.amount_micros, money.currency = micros, currency
+        else:
+            money = out.spans.add(start=0, end=units, band=band, rate_id=what, billed_units=how[1], bundle_units=covered).charge
+            money.amount_micros, money.currency = 0 if covered else how[2], currency
         if uses:
             more = out.bundles.add
             for bundle, used in uses:
@@ -135,12 +142,13 @@ def alert_pb(a: CreditAlertRecord) -> pb.CreditAlert:
 
 class RatingServicer(rpc.RatingServiceServicer):
     def __init__(self, desk: RatingDesk, authoriser: CallAuthoriser, group_max: int = 20_000,
-                 ahead_bytes: int = 2 * 16 * 1024 * 1024) -> None:
+                 ahead_bytes: int = 2 * 16 * 1024 * 1024, group_bytes: int = 16 * 1024 * 1024) -> None:
         self.desk = desk
         self.authoriser = authoriser
         check_range("rating_group_max_cdrs", group_max)
         self.group_max = group_max   # RateCdrs: the most CDRs of messages rated and stored as one chunk (engine.rating.groups)
         self.ahead_bytes = ahead_bytes   # RateCdrs: the most bytes of messages read ahead of the one rated (engine.rating.groups)
+        self.group_bytes = group_bytes   # RateCdrs: the most bytes of messages rated and stored as one chunk (one larger alone)
 
     def _rows(self, cdrs: Any, field: str, wire: bytes | None = None) -> list[tuple[Any, ...]]:
         """A message's CDRs as rows, or INVALID_ARGUMENT. ``wire``: the request's bytes (its field 1 holds ``cdrs``),
@@ -171,10 +179,11 @@ class RatingServicer(rpc.RatingServiceServicer):
 
         A message is rated while the one before is being stored (engine.rating.desk.RatingStream); each reply goes
         out once its chunk is committed, in order, before any error of a later message; messages already received are
-        rated and stored together, up to the ``rating_group_max_cdrs`` setting (engine.rating.groups)."""
+        rated and stored together, up to the ``rating_group_max_cdrs`` setting and ``max_message_bytes`` of messages
+        (engine.rating.groups)."""
         stream = self.desk.stream(current_principal())
         return _replies(self, stream.grouped(request_iterator, lambda item: _message(self, stream, item), _cdr_count,
-                                             self.group_max, _wire_bytes, self.ahead_bytes))
+                                             self.group_max, _wire_bytes, self.ahead_bytes, self.group_bytes))
 
     def _reply(self, rated: RatedRows, rows: list[tuple[Any, ...]], cdrs: Any, explain: bool) -> bytes:
         with collector_paused():
@@ -236,7 +245,7 @@ def _cdr_count(item: Any) -> int:
 
 
 def _wire_bytes(item: Any) -> int:
-    """How large a message read ahead is: the bytes it came in (ReadAhead's second bound)."""
+    """How large a message read ahead is: the bytes it came in (ReadAhead's second bound, and a group's)."""
     return max(1, len(item.data) if isinstance(item, Wired) else item.ByteSize())
 
 
@@ -284,7 +293,8 @@ def _as_is(data: bytes) -> bytes:
 
 
 def register(server: grpc.Server, root: Root) -> str:
-    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs, 2 * root.settings.max_message_bytes)
+    limit = root.settings.max_message_bytes
+    servicer = RatingServicer(root.rating, root.calls, root.settings.rating_group_max_cdrs, 2 * limit, limit)
     taken = _Handlers()
     rpc.add_RatingServiceServicer_to_server(servicer, taken)
     # RateCdrs reads each request with its bytes (read again by the C reader and the interceptor's NUL check) and answers

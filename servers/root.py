@@ -60,6 +60,7 @@ from store.db import make_engine
 from store.mediation import SqlMediationStore, SqlSubscriberTenants, stored_cdrs_between
 from store.plans import SqlPlanUnitOfWorkFactory, StoredCdrReader
 from store.uow import SqlUnitOfWorkFactory
+from store.usage_stage import drop_abandoned_stages
 from store.vouchers import SqlVoucherUnitOfWorkFactory
 
 log = logging.getLogger("rulebill.server")
@@ -100,6 +101,11 @@ class Root:
     billing: BillingDesk
     # set by servers.app.create_server: the health statuses, the calls in flight, the drain at shutdown
     health: ServerHealth | None = None
+
+    def drop_abandoned_stages(self) -> list[str]:
+        """The bill runs' usage stages no run reads any more, dropped now (store.usage_stage.drop_abandoned_stages, aged
+        by this root's clock); run as the server starts and on each billing scheduler round."""
+        return drop_abandoned_stages(self.db, self.clock.now(), timedelta(hours=self.settings.billing_stage_max_age_hours))
 
     def close(self) -> None:
         # the health monitor probes the database until stopped: a closed root (a server stopped without the drain,
@@ -170,6 +176,16 @@ def token_administration(settings: Settings, clock: Clock | None = None) -> Iter
     db = make_engine(settings.effective_database_url)
     try:
         yield _tokens(settings, SqlUnitOfWorkFactory(db), clock or SystemClock())
+    finally:
+        db.dispose()
+
+
+def drop_stale_stages(settings: Settings, older_than: timedelta, clock: Clock | None = None) -> list[str]:
+    """``rulebill db drop-stale-stages``: the bill runs' usage stages no run reads any more (those of runs still marked
+    running once older than ``older_than``) dropped now, on a database engine of its own (disposed on return)."""
+    db = make_engine(settings.effective_database_url)
+    try:
+        return drop_abandoned_stages(db, (clock or SystemClock()).now(), older_than)
     finally:
         db.dispose()
 

@@ -47,14 +47,17 @@ def batch_pb(b: VoucherBatch) -> pb.VoucherBatch:
         expire_time=ts(b.expires_at), recharge_extension_days=b.recharge_extension_days, state=BATCH_STATE.proto(b.state),
         pin_cipher=b.pin_cipher, key_wrap=b.key_wrap, master_key_version=b.master_key_version,
         lookup_key_version=b.lookup_key_version, pins_shredded=b.wrapped_data_key is None,
+        # the desk shows it to the operator only (engine.vouchers.desk.as_seen_by)
+        other_owners_state=BATCH_STATE.proto(BatchState(b.others_state)) if b.others_state else pb.BATCH_STATE_UNSPECIFIED,
     )
 
 
-def voucher_pb(v: Voucher, serial_text: str = "", pin: str | None = None) -> pb.Voucher:
+def voucher_pb(v: Voucher, serial_text: str = "", pin: str | None = None, batch_state: str = "") -> pb.Voucher:
     return pb.Voucher(
         serial=v.serial, serial_text=serial_text, batch_id=v.batch_id, tenant_id=v.owner, dealer=v.dealer,
         state=VOUCHER_STATE.proto(v.state), face_value=money(v.face_value_micros, v.currency), expire_time=ts(v.expires_at),
         pin=pin or "", redeemed_by=v.redeemed_by, redeem_time=ts(v.redeemed_at),
+        batch_state=BATCH_STATE.proto(BatchState(batch_state)) if batch_state else pb.BATCH_STATE_UNSPECIFIED,
     )
 
 
@@ -136,7 +139,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
 
     def GetVoucher(self, request: pb.GetVoucherRequest, context: grpc.ServicerContext) -> pb.GetVoucherResponse:
         shown = self.desk.get_voucher(current_principal(), request.serial)
-        return pb.GetVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text))
+        return pb.GetVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text, batch_state=shown.batch_state))
 
     def StreamVouchers(self, request: pb.StreamVouchersRequest, context: grpc.ServicerContext) -> Iterator[pb.StreamVouchersResponse]:
         principal = current_principal()
@@ -147,7 +150,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
             raise InvalidArgument.field("chunk_size", f"must be 1..{MAX_CHUNK} (0 = {DEFAULT_CHUNK})")
         # the desk holds one transaction for the whole stream: everything it needs comes from there
         for chunk in self.desk.stream_vouchers(principal, selection, request.chunk_size or DEFAULT_CHUNK, reveal=request.reveal):
-            yield pb.StreamVouchersResponse(vouchers=[voucher_pb(r.voucher, r.serial_text, r.pin) for r in chunk])
+            yield pb.StreamVouchersResponse(vouchers=[voucher_pb(r.voucher, r.serial_text, r.pin, r.batch_state) for r in chunk])
 
     def ExportVouchers(self, request: pb.ExportVouchersRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportVouchersResponse]:
         principal = current_principal()
@@ -211,7 +214,7 @@ class VoucherServicer(rpc.VoucherServiceServicer):
             dealer=request.dealer if request.set_dealer else None,
         )
         shown = self.desk.amend(current_principal(), request.serial, amendment, request.request_id)
-        return pb.AmendVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text))
+        return pb.AmendVoucherResponse(voucher=voucher_pb(shown.voucher, shown.serial_text, batch_state=shown.batch_state))
 
     def ExpireDueVouchers(self, request: pb.ExpireDueVouchersRequest, context: grpc.ServicerContext) -> pb.ExpireDueVouchersResponse:
         return pb.ExpireDueVouchersResponse(result=outcome_pb(self.desk.expire_due(current_principal())))

@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -108,10 +109,8 @@ static char *digits(char *out, int value, int width) {
     return out + width;
 }
 
-static int put_datetime(Buf *b, PyObject *v) {
-    if (PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC)
-        return 0;
-    char tmp[48], *p = tmp;   /* YYYY-MM-DD HH:MM:SS[.ffffff]+00:00 */
+/* a datetime's "YYYY-MM-DD HH:MM:SS", then ".ffffff" when ``fraction`` is 2, or 1 and it has microseconds */
+static char *date_time(char *p, PyObject *v, int fraction) {
     int us = PyDateTime_DATE_GET_MICROSECOND(v);
     p = digits(p, PyDateTime_GET_YEAR(v), 4);
     *p++ = '-';
@@ -124,10 +123,18 @@ static int put_datetime(Buf *b, PyObject *v) {
     p = digits(p, PyDateTime_DATE_GET_MINUTE(v), 2);
     *p++ = ':';
     p = digits(p, PyDateTime_DATE_GET_SECOND(v), 2);
-    if (us) {
+    if (fraction == 2 || (fraction == 1 && us)) {
         *p++ = '.';
         p = digits(p, us, 6);
     }
+    return p;
+}
+
+static int put_datetime(Buf *b, PyObject *v) {
+    if (PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC)
+        return 0;
+    char tmp[48], *p = tmp;   /* YYYY-MM-DD HH:MM:SS[.ffffff]+00:00 */
+    p = date_time(p, v, 1);
     memcpy(p, "+00:00", 6);
     p += 6;
     return buf_put(b, tmp, p - tmp) < 0 ? -1 : 1;
@@ -246,10 +253,205 @@ fail:
     return buf_finish(&b, -1, 1);
 }
 
+/* ---- the SQLite ledger's rows (store/plans.py UsageRepo.write_chunk on SQLite) ----------------------------------
+
+   ledger_keys(ids) -> [int, ...]
+   sqlite_ledger_params(entries, time_of, key_of) -> [value, ...] | None (a row that is not a tuple of 17)
+
+   store.db.ledger_key, the SQLite ledger's look-up key of a CDR id, is the first 8 bytes of the id's BLAKE2b-64 digest
+   (RFC 7693; digest length 8, no key) read as a big-endian signed integer: computed here for a chunk's ids (the
+   duplicate check's probes, the packed INSERT's key column) instead of a hashlib call in Python per id, twice per CDR.
+   sqlite_ledger_params gives the packed INSERT's parameters of a chunk's ledger rows (tuples in LEDGER_FIELDS order)
+   one after the other: each row's 17 values with its start time as SQLAlchemy's SQLite text (store.plans._sqlite_time:
+   "YYYY-MM-DD HH:MM:SS.ffffff" in UTC), then its key.  A start time that is not a datetime in UTC (datetime.timezone.utc)
+   from year 1000 on is given to ``time_of``, an id that is not a str to ``key_of`` (the Python functions);
+   tests/unit/store/test_copytext.py holds both to them. */
+
+static const uint64_t B2B_IV[8] = {
+    0x6A09E667F3BCC908ULL, 0xBB67AE8584CAA73BULL, 0x3C6EF372FE94F82BULL, 0xA54FF53A5F1D36F1ULL,
+    0x510E527FADE682D1ULL, 0x9B05688C2B3E6C1FULL, 0x1F83D9ABFB41BD6BULL, 0x5BE0CD19137E2179ULL,
+};
+
+static const unsigned char B2B_SIGMA[10][16] = {   /* round r takes row r mod 10 */
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+};
+
+static inline uint64_t rotr64(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
+
+#define B2B_G(a, b, c, d, x, y)              \
+    do {                                     \
+        v[a] = v[a] + v[b] + (x);            \
+        v[d] = rotr64(v[d] ^ v[a], 32);      \
+        v[c] = v[c] + v[d];                  \
+        v[b] = rotr64(v[b] ^ v[c], 24);      \
+        v[a] = v[a] + v[b] + (y);            \
+        v[d] = rotr64(v[d] ^ v[a], 16);      \
+        v[c] = v[c] + v[d];                  \
+        v[b] = rotr64(v[b] ^ v[c], 63);      \
+    } while (0)
+
+/* the compression function F of RFC 7693 on one 128-byte block; ``t``: bytes hashed so far (this block's included) */
+static void b2b_compress(uint64_t h[8], const unsigned char *block, uint64_t t, int last) {
+    uint64_t m[16], v[16];
+    for (int i = 0; i < 16; i++) {
+        uint64_t w = 0;
+        for (int k = 7; k >= 0; k--)
+            w = (w << 8) | block[8 * i + k];   /* little-endian words */
+        m[i] = w;
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = B2B_IV[i];
+    }
+    v[12] ^= t;   /* the counter's high word stays 0: ids are far shorter than 2^64 bytes */
+    if (last)
+        v[14] = ~v[14];
+    for (int r = 0; r < 12; r++) {
+        const unsigned char *s = B2B_SIGMA[r % 10];
+        B2B_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        B2B_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        B2B_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        B2B_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        B2B_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        B2B_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        B2B_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        B2B_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++)
+        h[i] ^= v[i] ^ v[i + 8];
+}
+
+/* store.db.ledger_key of these UTF-8 bytes: BLAKE2b with an 8-byte digest, read big-endian as a signed integer */
+static long long ledger_key_of(const unsigned char *p, Py_ssize_t n) {
+    uint64_t h[8];
+    memcpy(h, B2B_IV, sizeof h);
+    h[0] ^= 0x01010000ULL ^ 8;   /* parameter block: digest length 8, no key, fanout and depth 1 */
+    uint64_t t = 0;
+    while (n > 128) {
+        t += 128;
+        b2b_compress(h, p, t, 0);
+        p += 128;
+        n -= 128;
+    }
+    unsigned char last[128];
+    memset(last, 0, sizeof last);
+    memcpy(last, p, (size_t)n);
+    t += (uint64_t)n;
+    b2b_compress(h, last, t, 1);
+    /* the digest is h[0]'s bytes little-endian first; read big-endian: those bytes reversed */
+    uint64_t key = 0;
+    for (int k = 0; k < 8; k++)
+        key = (key << 8) | ((h[0] >> (8 * k)) & 0xff);
+    return (long long)key;
+}
+
+/* the key of one id (a str) as a new int; through ``key_of`` when it is not a str */
+static PyObject *key_object(PyObject *id, PyObject *key_of) {
+    if (PyUnicode_CheckExact(id)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(id, &n);
+        if (s != NULL)
+            return PyLong_FromLongLong(ledger_key_of((const unsigned char *)s, n));
+        PyErr_Clear();   /* a lone surrogate: the Python function raises what it raises */
+    }
+    if (key_of == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a CDR id must be a str");
+        return NULL;
+    }
+    return PyObject_CallOneArg(key_of, id);
+}
+
+static PyObject *ledger_keys(PyObject *self, PyObject *args) {
+    PyObject *ids, *key_of;
+    if (!PyArg_ParseTuple(args, "OO", &ids, &key_of))
+        return NULL;
+    PyObject *seq = PySequence_Fast(ids, "ids must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = key_object(PySequence_Fast_GET_ITEM(seq, i), key_of);
+        if (key == NULL) {
+            Py_DECREF(seq);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, key);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+/* a ledger row's start time as SQLAlchemy's SQLite text (a new str), through ``time_of`` where this does not write it */
+static PyObject *sqlite_time(PyObject *at, PyObject *time_of) {
+    if (at == Py_None)
+        return Py_NewRef(Py_None);
+    if (PyDateTime_Check(at) && PyDateTime_DATE_GET_TZINFO(at) == PyDateTime_TimeZone_UTC && PyDateTime_GET_YEAR(at) >= 1000) {
+        char tmp[32];   /* YYYY-MM-DD HH:MM:SS.ffffff */
+        return PyUnicode_FromStringAndSize(tmp, date_time(tmp, at, 2) - tmp);
+    }
+    return PyObject_CallOneArg(time_of, at);
+}
+
+#define LEDGER_WIDTH 17   /* store.plans.LEDGER_COLUMNS; the start time is the eighth, the CDR id the second */
+
+static PyObject *sqlite_ledger_params(PyObject *self, PyObject *args) {
+    PyObject *entries, *time_of, *key_of;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyList_Type, &entries, &time_of, &key_of))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(entries);
+    PyObject *out = PyList_New(n * (LEDGER_WIDTH + 1));
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(entries, i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != LEDGER_WIDTH) {
+            Py_DECREF(out);   /* not a row this writes: the caller's Python loop */
+            Py_RETURN_NONE;
+        }
+        for (Py_ssize_t k = 0; k < LEDGER_WIDTH; k++) {
+            PyObject *v = PyTuple_GET_ITEM(e, k);
+            PyObject *value = k == 7 ? sqlite_time(v, time_of) : Py_NewRef(v);
+            if (value == NULL)
+                goto fail;
+            PyList_SET_ITEM(out, at++, value);
+        }
+        PyObject *key = key_object(PyTuple_GET_ITEM(e, 1), key_of);
+        if (key == NULL)
+            goto fail;
+        PyList_SET_ITEM(out, at++, key);
+    }
+    return out;
+fail:
+    /* the slots not set yet are NULL, which a list's deallocation skips */
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"copy_text", copy_text, METH_VARARGS, "The rows (a list of tuples, each after its value in ``first`` when given) in "
                                            "PostgreSQL's text COPY format, or None."},
     {"text_array", text_array, METH_O, "A list of str as one PostgreSQL text array literal, or None."},
+    {"ledger_keys", ledger_keys, METH_VARARGS, "ledger_keys(ids, key_of): store.db.ledger_key of each CDR id (key_of: for "
+                                               "an id that is not a str)."},
+    {"sqlite_ledger_params", sqlite_ledger_params, METH_VARARGS,
+     "sqlite_ledger_params(entries, time_of, key_of): the packed INSERT's parameters of the SQLite ledger's rows, each row's "
+     "columns with its start time as SQLite text, then its key."},
     {NULL, NULL, 0, NULL},
 };
 

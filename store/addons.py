@@ -113,12 +113,24 @@ class SqlAddOns:
 
     def fees_bought(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], created_by: str, bill_cycle: str) -> int:
         t = billing_addon_purchases
+        return self._account_sum(t.c.fee_micros, tenant_id, account_id, subscriber_ids, t.c.created_by == created_by,
+                                 t.c.bill_cycle == bill_cycle)
+
+    def refunds_given(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], cancelled_by: str, since: datetime,
+                      until: datetime) -> int:
+        t = billing_addon_purchases
+        return self._account_sum(t.c.refund_micros, tenant_id, account_id, subscriber_ids, t.c.cancelled_by == cancelled_by,
+                                 t.c.cancel_time >= since, t.c.cancel_time < until)
+
+    def _account_sum(self, column: Any, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], *conditions: Any) -> int:
+        """The sum of ``column`` over the purchases the account paid for these subscribers that meet ``conditions``."""
+        t = billing_addon_purchases
         ids = sorted(set(subscriber_ids))
         total = 0
         for i in range(0, len(ids), CHUNK):   # by subscriber: ix_billing_addon_subscriber
-            q = select(func.coalesce(func.sum(t.c.fee_micros), 0)).where(and_(
+            q = select(func.coalesce(func.sum(column), 0)).where(and_(
                 t.c.tenant_id == tenant_id, among(t.c.subscriber_id, ids[i:i + CHUNK], self._dialect), t.c.account_id == account_id,
-                t.c.created_by == created_by, t.c.bill_cycle == bill_cycle))
+                *conditions))
             total += int(self.s.execute(q).scalar_one())
         return total
 

@@ -20,11 +20,13 @@ knows its columns.
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -84,7 +86,7 @@ from engine.billing.ports import (
 )
 from engine.billing.usage_blocks import UsageBlock, UsageGroup, blocks_from_usage
 from engine.billing.usagecsv import block_text, pg_time
-from engine.errors import AlreadyExists
+from engine.errors import AlreadyExists, FailedPrecondition
 from engine.billing.addons import add_on_use_name
 from engine.billing.codec import compress
 from store.addons import SqlAddOns
@@ -121,6 +123,8 @@ billing_accounts = Table(
     Column("close_time", TS, nullable=True),
 )
 
+OPEN = text("valid_to IS NULL")
+
 billing_assignments = Table(
     "billing_assignments", meta,
     Column("tenant_id", String(40), primary_key=True),
@@ -130,6 +134,8 @@ billing_assignments = Table(
     Column("msisdn", String(32), nullable=False),
     Column("valid_to", TS, nullable=True),
     Index("ix_billing_assignments_account", "tenant_id", "account_id"),
+    # a subscriber is billed to one account at a time: one open assignment each (billing_0011)
+    Index("uq_billing_assignments_open", "tenant_id", "subscriber_id", unique=True, sqlite_where=OPEN, postgresql_where=OPEN),
 )
 
 billing_charges = Table(
@@ -419,10 +425,12 @@ class SqlRatedUsage:
                 cur.execute(sql, (tenant_id, since, until, part, self.billed(tenant_id, part, since, until)))
                 for r in cur.fetchall():
                     rows, charges, ids, sums = block_text(tenant_id, r[0], r[1:])
-                    groups = tuple(sorted(UsageGroup(p, s, d, cur_, int(m), n, pg_time(f), pg_time(last))
-                                          for p, s, d, cur_, m, n, f, last in sums))
-                    first = min((g.first for g in groups if g.first is not None), default=NO_START)
-                    last_ = max((g.last for g in groups if g.last is not None), default=NO_START)
+                    # sorted as the C sums (their keys are unique, and its start times in microseconds order as the
+                    # datetimes do); the block's span from those integers, each time converted once
+                    sums.sort()
+                    groups = tuple([UsageGroup(p, s, d, cur_, m, n, pg_time(f), pg_time(last)) for p, s, d, cur_, m, n, f, last in sums])
+                    first = pg_time(min([g[6] for g in sums])) if sums else NO_START
+                    last_ = pg_time(max([g[7] for g in sums])) if sums else NO_START
                     out.append(UsageBlock(r[0], groups, rows, _Frozen(r[0], first, last_, ids, charges)))
             settings.execute(self._PG_READ_DEFAULTS)
         out.sort(key=lambda b: b.msisdn)
@@ -593,12 +601,24 @@ class SqlBillingUnitOfWork:
         return _account(r) if r else None
 
     def add_account(self, account: Account) -> None:
-        self.s.execute(insert(billing_accounts).values(**_account_values(account)))
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(billing_accounts).values(**_account_values(account)))
+        except UNIQUE_KEY_BROKEN:
+            # created by a request that checked the id at the same time as this one
+            raise AlreadyExists("account", account.account_id) from None
 
     def update_account(self, account: Account) -> None:
         self.s.execute(update(billing_accounts).where(and_(billing_accounts.c.tenant_id == account.tenant_id,
                                                            billing_accounts.c.account_id == account.account_id))
                        .values(**_account_values(account)))
+
+    def close_account(self, tenant_id: str, account_id: str, when: datetime) -> bool:
+        t = billing_accounts
+        result = self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id == account_id,
+                                                     t.c.status == AccountStatus.ACTIVE.value))
+                                .values(status=AccountStatus.CLOSED.value, close_time=when, update_time=when))
+        return int(getattr(result, "rowcount", 0)) == 1
 
     def list_accounts(self, tenant_ids: set[str] | None, after: Any, limit: int) -> list[Account]:
         t = billing_accounts
@@ -638,18 +658,26 @@ class SqlBillingUnitOfWork:
         return None if r is None else Assignment(r.tenant_id, r.account_id, r.subscriber_id, r.msisdn, aware(r.valid_from))
 
     def add_assignment(self, a: Assignment) -> None:
-        self.s.execute(insert(billing_assignments).values(tenant_id=a.tenant_id, subscriber_id=a.subscriber_id, valid_from=a.valid_from,
-                                                          account_id=a.account_id, msisdn=a.msisdn, valid_to=a.valid_to))
+        try:
+            with self.s.begin_nested():
+                self.s.execute(insert(billing_assignments).values(tenant_id=a.tenant_id, subscriber_id=a.subscriber_id,
+                                                                  valid_from=a.valid_from, account_id=a.account_id, msisdn=a.msisdn,
+                                                                  valid_to=a.valid_to))
+        except UNIQUE_KEY_BROKEN:
+            # uq_billing_assignments_open or the key: another assignment of the subscriber was written meanwhile
+            raise FailedPrecondition("ASSIGNMENT_CHANGED", f"subscriber {a.subscriber_id} was assigned by another request at the same "
+                                                           "time: read its accounts and try again", a.subscriber_id) from None
 
     def end_assignment(self, a: Assignment, valid_to: datetime) -> None:
         t = billing_assignments
         self.s.execute(update(t).where(and_(t.c.tenant_id == a.tenant_id, t.c.subscriber_id == a.subscriber_id,
                                             t.c.valid_from == a.valid_from)).values(valid_to=valid_to))
 
-    def subscriber(self, subscriber_id: str) -> SubscriberFacts | None:
+    def subscriber(self, subscriber_id: str, lock: bool = False) -> SubscriberFacts | None:
         from store.tables import SubscriberRow
 
-        row = self.s.get(SubscriberRow, subscriber_id)
+        # lock: FOR NO KEY UPDATE (rows that only reference the subscriber go on being written)
+        row = self.s.get(SubscriberRow, subscriber_id, with_for_update={"key_share": True} if lock and self.dialect == "postgresql" else None)
         if row is None:
             return None
         return self.subscriber_facts(row.tenant_id, [subscriber_id]).get(subscriber_id)
@@ -1074,36 +1102,48 @@ class SqlBillingUnitOfWork:
         r = self.s.execute(select(billing_invoices).where(billing_invoices.c.invoice_id == invoice_id)).first()
         return self._stored(r) if r else None
 
-    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None) -> None:
+    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None,
+                       was: InvoiceState | None = None) -> bool:
         values = _invoice_values(invoice)
         if document is not None:
             values["document"] = compress(document)
         if bill is not None:
             values["bill"] = bill
-        self.s.execute(update(billing_invoices).where(billing_invoices.c.invoice_id == invoice.invoice_id).values(**values))
+        t = billing_invoices
+        q = update(t).where(t.c.invoice_id == invoice.invoice_id)
+        if was is not None:
+            q = q.where(t.c.state == was.value)
+        return int(getattr(self.s.execute(q.values(**values)), "rowcount", 0)) == 1
 
-    def delete_draft(self, invoice: Invoice) -> None:
+    def delete_draft(self, invoice: Invoice) -> bool:
         i = invoice.invoice_id
+        gone = self.s.execute(delete(billing_invoices).where(and_(billing_invoices.c.invoice_id == i,
+                                                                  billing_invoices.c.state == InvoiceState.DRAFT.value)))
+        if int(getattr(gone, "rowcount", 0)) != 1:
+            return False   # issued (or discarded) meanwhile: nothing of it is touched
+        # its own claim only: the period may be claimed again by a later run's draft once this one is gone
         self.s.execute(delete(billing_periods).where(and_(billing_periods.c.tenant_id == invoice.tenant_id,
                                                           billing_periods.c.account_id == invoice.account_id,
-                                                          billing_periods.c.period_start == invoice.period_start)))
+                                                          billing_periods.c.period_start == invoice.period_start,
+                                                          billing_periods.c.invoice_id == i)))
         self.s.execute(delete(billing_frozen_usage).where(and_(billing_frozen_usage.c.invoice_id == i,
                                                                billing_frozen_usage.c.tenant_id == invoice.tenant_id)))
         self.s.execute(update(billing_charges).where(billing_charges.c.invoice_id == i).values(invoice_id=""))
         self.s.execute(delete(billing_ledger).where(billing_ledger.c.invoice_id == i))
         self.s.execute(delete(billing_invoice_lines).where(billing_invoice_lines.c.invoice_id == i))
-        self.s.execute(delete(billing_invoices).where(and_(billing_invoices.c.invoice_id == i, billing_invoices.c.state == InvoiceState.DRAFT.value)))
+        return True
 
     def due_unpaid(self, today: date) -> list[Invoice]:
         t = billing_invoices
         cols = [c for c in t.c if c.name not in ("bill", "document")]
-        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+        # an invoice of zero or less asks nothing of the customer (a final bill that gives back fees paid in advance)
+        q = select(*cols).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today, t.c.payable > 0,
                                      t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
         return [_invoice(r) for r in self.s.execute(q)]
 
     def mark_overdue(self, today: date) -> int:
         t = billing_invoices
-        result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today,
+        result = self.s.execute(update(t).where(and_(t.c.kind == DocumentKind.INVOICE.value, t.c.due_date < today, t.c.payable > 0,
                                                      t.c.state.in_([InvoiceState.ISSUED.value, InvoiceState.PARTIALLY_PAID.value])))
                                 .values(state=InvoiceState.OVERDUE.value))
         return int(getattr(result, "rowcount", 0))
@@ -1225,3 +1265,35 @@ class SqlBillingUnitOfWorkFactory:
 
     def __call__(self, read_only: bool = False) -> SqlBillingUnitOfWork:
         return SqlBillingUnitOfWork(self._factory, read_only)
+
+    @contextmanager
+    def run_lock(self, run_id: str) -> Iterator[bool]:
+        """On PostgreSQL a session advisory lock on a connection of its own (no transaction left open on it), so that
+        every server on the database sees it and a server that dies lets go of it; on SQLite (one server process) a
+        set of the runs this process runs."""
+        engine = self._factory.engine
+        if engine.dialect.name != "postgresql":
+            with _RUNNING_HERE_LOCK:
+                taken = run_id not in _RUNNING_HERE
+                _RUNNING_HERE.add(run_id)
+            try:
+                yield taken
+            finally:
+                if taken:
+                    with _RUNNING_HERE_LOCK:
+                        _RUNNING_HERE.discard(run_id)
+            return
+        key = {"kind": _RUN_LOCKS, "run": run_id}
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            taken = bool(conn.execute(text("SELECT pg_try_advisory_lock(:kind, hashtext(:run))"), key).scalar_one())
+            try:
+                yield taken
+            finally:
+                if taken:
+                    conn.execute(text("SELECT pg_advisory_unlock(:kind, hashtext(:run))"), key)
+
+
+# the class of the bill runs' advisory locks (pg_try_advisory_lock(class, hash of the run id)), and SQLite's runs in progress
+_RUN_LOCKS = 0x72756E73   # "runs"
+_RUNNING_HERE: set[str] = set()
+_RUNNING_HERE_LOCK = threading.Lock()

@@ -28,7 +28,7 @@ import operator
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, or_, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, and_, or_, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -152,11 +152,19 @@ def _version(row: Any) -> PlanSetVersion:
                           aware(row.create_time), row.created_by, aware(row.activate_time))
 
 
+# the class of the per-tenant advisory locks that number plan set versions (pg_advisory_xact_lock(class, hash of tenant))
+_NUMBERING_LOCKS = 0x706C616E   # "plan"
+
+
 class PlanVersionRepo:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def latest_number(self, tenant_id: str) -> int:
+    def latest_number(self, tenant_id: str, lock: bool = False) -> int:
+        """``lock``: the tenant's version numbering, held to the commit, so that two uploads at once number N+1 and N+2
+        (on PostgreSQL an advisory lock of the tenant; SQLite's writer holds the database from BEGIN IMMEDIATE)."""
+        if lock and self.s.get_bind().dialect.name == "postgresql":
+            self.s.execute(text("SELECT pg_advisory_xact_lock(:kind, hashtext(:tenant))"), {"kind": _NUMBERING_LOCKS, "tenant": tenant_id})
         rows = self.s.execute(select(plan_set_versions.c.version).where(plan_set_versions.c.tenant_id == tenant_id)
                               .order_by(plan_set_versions.c.version.desc()).limit(1)).first()
         return int(rows[0]) if rows else 0
@@ -474,13 +482,14 @@ class UsageRepo:
                     # each row with its look-up key (plans_0006: a column, not an index on a function SQLite calls back);
                     # OR FAIL: no statement journal (see _NO_STATEMENT_JOURNAL)
                     columns = (*LEDGER_COLUMNS, LEDGER_KEY_COLUMN)
-                    per = 32000 // len(columns)
-                    one = f"({', '.join('?' * len(columns))})"
+                    width = len(columns)
+                    per = 32000 // width
+                    one = f"({', '.join('?' * width)})"
+                    values = _sqlite_ledger_params(entries)
                     for i in range(0, len(entries), per):
-                        rows = entries[i:i + per]
-                        params = [v for e in rows for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
-                        cur.execute(f"INSERT {_NO_STATEMENT_JOURNAL} INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
-                                    params)
+                        count = min(per, len(entries) - i)
+                        cur.execute(f"INSERT {_NO_STATEMENT_JOURNAL} INTO usage_ledger ({', '.join(columns)}) VALUES {', '.join([one] * count)}",
+                                    values[i * width:(i + count) * width])
             return True
         finally:
             cur.close()
@@ -537,14 +546,13 @@ class UsageRepo:
             cur.execute(f"DELETE FROM {_REWRITE}")
         self._rewrote = True
         _copy(cur, f"{_REWRITE} (old_tid, {', '.join(LEDGER_COLUMNS)})", [e for _, e in changed], [a for a, _ in changed])
-        # each row found by its ctid (a TID scan per row: no join that reads the ledger), the new values read from the
-        # temporary table (emptied by the commit: taking them out by ``DELETE ... RETURNING`` cost PostgreSQL about 2 us
-        # a row more); the answer: rows found, of them different, of those updated (fewer: another writer updated one
-        # meanwhile)
+        # the new values read from the temporary table (emptied by the commit: taking them out by ``DELETE ... RETURNING``
+        # cost PostgreSQL about 2 us a row more); the answer: rows updated, and of the others those found as read and
+        # equal to their new values (see _REWRITE_SQL)
         cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
         cur.execute(_REWRITE_SQL)
-        found, different, updated = cur.fetchone()
-        return [] if found == len(changed) and updated == different else None
+        updated, same = cur.fetchone()
+        return [] if updated + same == len(changed) else None
 
     def _wrote(self, entries: builtins.list[tuple[Any, ...]], pg: bool) -> None:
         """These CDRs have rows now: a later write in this transaction looks them up again (SQLite)."""
@@ -558,20 +566,23 @@ class UsageRepo:
 
 # the new values of a chunk's changed ledger rows, by the ctid of the row each replaces (PostgreSQL: a temporary table
 # of the connection, emptied when the transaction ends: ``ON COMMIT DELETE ROWS`` truncates it, a rollback leaves
-# none).  The stored row is read by its ctid alone in a lateral subquery (``LIMIT 1`` keeps the planner from
-# flattening it): as a join on ctid and key, on a ledger without statistics yet the planner probed the subscriber
-# index by tenant and filtered every row of the tenant, per row.
+# none).  One UPDATE finds each stored row by its ctid (a TID scan per row: no join that reads the ledger; hash and
+# merge joins are off for it), checks its key (a slot freed and reused since the read holds another row) and writes it
+# where a column differs; it answers the rows it updated.  Only the rows it left are read again (in the statement's
+# snapshot, before the update): each must be there as read and equal to its new value.  The first form compared every
+# row in a CTE and joined that CTE to the UPDATE, a second TID fetch per changed row: a third more of the statement's
+# CPU (docs/BENCHMARKS.md).  A row another writer updated meanwhile lies elsewhere: it is neither updated nor found
+# equal, a lost race.
 _REWRITE = "rulebill_ledger_rewrite"
 _REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
 _REWRITTEN = [c for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id")]
+_OLD, _NEW = (f"({', '.join(f'{t}.{c}' for c in _REWRITTEN)})" for t in ("u", "n"))
+_AT_ITS_ADDRESS = "u.ctid = n.old_tid AND u.cdr_id = n.cdr_id AND u.tenant_id = n.tenant_id"
 _REWRITE_SQL = (
-    f"WITH n AS (SELECT * FROM {_REWRITE}), "
-    f"f AS (SELECT n.*, ({', '.join(f'u.{c}' for c in _REWRITTEN)}) IS DISTINCT FROM ({', '.join(f'n.{c}' for c in _REWRITTEN)}) "
-    f"AS differs FROM n CROSS JOIN LATERAL (SELECT * FROM usage_ledger WHERE ctid = n.old_tid LIMIT 1) AS u "
-    f"WHERE u.tenant_id = n.tenant_id AND u.cdr_id = n.cdr_id), "
-    f"w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = f.{c}' for c in _REWRITTEN)} FROM f WHERE f.differs "
-    f"AND u.ctid = f.old_tid RETURNING 1) "
-    f"SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE differs), (SELECT count(*) FROM w)")
+    f"WITH w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = n.{c}' for c in _REWRITTEN)} FROM {_REWRITE} AS n "
+    f"WHERE {_AT_ITS_ADDRESS} AND {_OLD} IS DISTINCT FROM {_NEW} RETURNING n.old_tid) "
+    f"SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM {_REWRITE} AS n WHERE n.old_tid NOT IN (SELECT old_tid FROM w) "
+    f"AND EXISTS (SELECT 1 FROM usage_ledger AS u WHERE {_AT_ITS_ADDRESS} AND {_OLD} IS NOT DISTINCT FROM {_NEW}))")
 
 
 # what StoredCdrReader.chunks_held reads with a chunk (PostgreSQL): by tenant, the ledger rows of the chunk's CDRs as
@@ -594,19 +605,52 @@ def _pg_holdings(cur: Any, tenant_id: str, ids: builtins.list[str],
     return out
 
 
-def _held_ahead(cur: Any, rows: builtins.list[tuple[Any, ...]]) -> HeldAhead:
-    """HeldAhead of a chunk of stored CDRs (StoredCdrReader rows), read on ``cur``."""
+def _held_ahead(cur: Any, rows: builtins.list[tuple[Any, ...]], since: datetime, until: datetime) -> HeldAhead:
+    """HeldAhead of a chunk of stored CDRs (StoredCdrReader rows, their start times in [since, until]), read on ``cur``.
+
+    The ledger rows are found by subscriber, not by CDR id: per tenant, each of the chunk's subscribers' rows that start
+    in the chunk's window (the subscriber index, ``(tenant_id, msisdn, start_time)``: one descent per subscriber and its
+    rows side by side on the leaf, where a look-up by CDR id descends the primary key once per CDR: with ten CDRs a
+    subscriber in a chunk, about a third of the backend's CPU, docs/BENCHMARKS.md; with about one CDR a subscriber, as
+    many descents as by id), those of the chunk's CDRs kept.  A CDR whose row is not found there
+    (never rated, or its row names another subscriber or start time: a corrected CDR sent again, a row from before the
+    ledger kept start times) is looked up by its id (_pg_holdings), so the rows found are the same as by id."""
     from engine.cdr import COLUMNS
 
-    tenant_at = COLUMNS.index("tenant")
-    by_tenant: dict[str, builtins.list[str]] = {}
+    tenant_at, a_at = COLUMNS.index("tenant"), COLUMNS.index("a_number")
+    by_tenant: dict[str, tuple[set[str], set[str]]] = {}
     for row in rows:
-        by_tenant.setdefault(row[tenant_at], []).append(row[0])
+        mine = by_tenant.get(row[tenant_at])
+        if mine is None:
+            mine = by_tenant[row[tenant_at]] = (set(), set())
+        mine[0].add(row[0])
+        mine[1].add(row[a_at])
+    # the ledger's start times are the CDRs' to the second (engine.rating.desk: the rows' text times)
+    since = since.replace(microsecond=0)
+    step = _batch(True)
     out: HeldAhead = {}
-    for tenant, ids in by_tenant.items():
+    for tenant, (ids, msisdns) in by_tenant.items():
         where: dict[tuple[str, str], str] = {}
-        out[tenant] = (_pg_holdings(cur, tenant, sorted(set(ids)), where), where)
+        held: builtins.list[tuple[str, str, str, str, int, str]] = []
+        add = held.append
+        subscribers = sorted(msisdns)
+        for i in range(0, len(subscribers), step):
+            cur.execute(_BY_SUBSCRIBER, [_json(subscribers[i:i + step]), tenant, since, until])
+            for found in cur.fetchall():
+                if found[0] in ids:
+                    where[(tenant, found[0])] = found[6]
+                    add(found[:6])
+        if len(where) < len(ids):
+            held += _pg_holdings(cur, tenant, sorted(i for i in ids if (tenant, i) not in where), where)
+        out[tenant] = (held, where)
     return out
+
+
+# a chunk's subscribers' ledger rows in its window (_held_ahead): per subscriber a range of the subscriber index, in a
+# lateral subquery (``OFFSET 0`` keeps the planner from flattening it into a join it could plan as a scan of the ledger)
+_BY_SUBSCRIBER = ("SELECT r.* FROM json_array_elements_text(%s::json) AS k(v) CROSS JOIN LATERAL (SELECT cdr_id, msisdn, cycle, "
+                  "currency, charge_micros, bundles_json, ctid FROM usage_ledger WHERE tenant_id = %s AND msisdn = k.v AND "
+                  "start_time >= %s AND start_time <= %s OFFSET 0) AS r")
 
 
 def _copy(cur: Any, into: str, rows: builtins.list[tuple[Any, ...]], first: builtins.list[Any] | None = None) -> None:
@@ -766,7 +810,24 @@ def _lookup(pg: bool, columns: str, tenant_id: str, cdr_ids: builtins.list[str])
     # search and reads every row of the tenant (200 CDRs/s at 160k rows)
     sql = (f"SELECT {columns} FROM usage_ledger INDEXED BY {LEDGER_KEY_INDEX} WHERE {LEDGER_KEY_COLUMN} IN ({marks}) "
            f"AND tenant_id = ? AND cdr_id IN ({marks})")
-    return sql, [*map(ledger_key, cdr_ids), tenant_id, *cdr_ids]
+    return sql, [*_ledger_keys(cdr_ids), tenant_id, *cdr_ids]
+
+
+def _ledger_keys(cdr_ids: builtins.list[str]) -> builtins.list[int]:
+    """store.db.ledger_key of each id: in one C call (store/_copytext.c) where it is built."""
+    if _copytext is not None:
+        return _copytext.ledger_keys(cdr_ids, ledger_key)
+    return builtins.list(map(ledger_key, cdr_ids))
+
+
+def _sqlite_ledger_params(entries: builtins.list[tuple[Any, ...]]) -> builtins.list[Any]:
+    """The SQLite ledger's packed INSERT parameters of these rows, one after the other: each row's columns with its start
+    time as SQLite text (_sqlite_time), then its key (ledger_key); in one C call (store/_copytext.c) where it is built
+    (in Python about 10 us a row: two thirds of the chunk's Python on SQLite)."""
+    values = _copytext.sqlite_ledger_params(entries, _sqlite_time, ledger_key) if _copytext is not None else None
+    if values is None:
+        values = [v for e in entries for v in (*e[:7], _sqlite_time(e[7]), *e[8:], ledger_key(e[1]))]
+    return values
 
 
 def _sqlite_time(at: datetime | None) -> str | None:
@@ -1031,10 +1092,14 @@ class StoredCdrReader:
                                 "set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)")
                 cur.execute(sql, args)
                 rows = cur.fetchall()
+                # the chunk's start times lie in [since, until]: from the last row read before to this chunk's last row (the
+                # period's end for the last chunk)
+                since, until = (after[0] if after else start), end
                 if len(rows) == size:
                     cur.execute(f"SELECT start_time FROM mediated_cdrs WHERE cdr_id = {mark}", [rows[-1][0]])
                     after = (cur.fetchone()[0], rows[-1][0])
-                ahead = _held_ahead(cur, rows) if holdings and rows else None
+                    until = after[0]
+                ahead = _held_ahead(cur, rows, since, until) if holdings and rows else None
                 raw.rollback()   # only read: the chunk's transaction ends here, before the chunk is rated
             finally:
                 raw.close()

@@ -16,16 +16,24 @@ pages; its batches read that table (``SqlRatedUsage.blocks(stage=...)``) with th
   stage's last row, written once it is complete, is a mark (tenant and number empty) that each batch's read checks:
   a stage found without it (a crash, a stage dropped under a run) stops the batch; a resumed run stages again.
 - Dropped at the run's end (whatever its outcome); a run started again with the same id replaces its stage.
+- A run killed and never resumed leaves its stage (~3 GB at 100k accounts): :func:`drop_abandoned_stages` drops every
+  stage no run reads any more -- its run finished, failed or unknown, or still marked running but staged longer ago
+  than ``billing_stage_max_age_hours`` (a resumed run stages again: its old copy is never read).  The server runs it as
+  it starts and on each billing scheduler round, ``rulebill db drop-stale-stages`` on demand.  Each stage is decided
+  and dropped holding its run's row, so a resume (which writes that row before it stages) waits, and stages afresh.
 
 PostgreSQL only: elsewhere a run reads the ledger (``stage_usage`` returns no name).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
+
+from sqlalchemy import text
 
 from engine.errors import FailedPrecondition
 
@@ -53,10 +61,12 @@ def create_stage(engine: Any, columns: Mapping[str, str], ledger: str, rated: st
     keep = ", ".join(f"l.{c[k]}" for k in ("msisdn", "start_time", "cdr_id", "service", "destination", "tariff_plan", "units",
                                              "charge_micros", "currency"))
     shares = min(max(1, shares), MAX_SHARES)
-    _execute(engine, [f"DROP TABLE IF EXISTS {name}",
+    # one statement text, so one transaction: the table is never seen without its creation stamp (the comment that
+    # drop_abandoned_stages reads its age from)
+    _execute(engine, [f"DROP TABLE IF EXISTS {name}; "
                       # the columns as the ledger names them: the batches' read runs the same text on either
-                      f"CREATE UNLOGGED TABLE {name} AS SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WITH NO DATA",
-                      f"ALTER TABLE {name} SET (autovacuum_enabled = off)"])
+                      f"CREATE UNLOGGED TABLE {name} AS SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WITH NO DATA; "
+                      f"ALTER TABLE {name} SET (autovacuum_enabled = off); {_STAMP_SQL.format(name=name)}"])
     fill = (f"INSERT INTO {name} SELECT l.tenant_id, {keep}, l.status FROM {ledger} l WHERE l.tenant_id = %s "
             f"AND l.{c['start_time']} >= %s AND l.{c['start_time']} < %s AND {rated} "
             f"AND abs(hashtext(l.{c['msisdn']}) %% {shares}) = %s ORDER BY hashtext(l.{c['msisdn']})")
@@ -97,6 +107,68 @@ def scattered(engine: Any, c: Mapping[str, str], ledger: str, tenant_id: str, si
 def drop_stage(engine: Any, name: str) -> None:
     if name:
         _execute(engine, [f"DROP TABLE IF EXISTS {stage_name(name[len(PREFIX):])}"])
+
+
+# the stage's creation time as its table comment, the database's clock (transaction_timestamp, UTC)
+_STAMP = "rulebill bill run usage stage, created "
+_STAMP_SQL = ("DO $stamp$ BEGIN EXECUTE format('COMMENT ON TABLE {name} IS %L', '" + _STAMP + "' || "
+              "to_char(transaction_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')); END $stamp$")
+FINISHED = ("done", "failed")   # engine.billing.ports.RunState: a run in these reads no stage (a resume stages again)
+log = logging.getLogger("rulebill.billing")
+
+
+def abandoned(run_state: str | None, staged_at: datetime | None, now: datetime, max_age: timedelta) -> bool:
+    """Whether a stage is read by no run: its run is unknown (``None``) or finished, or it is still marked running but
+    was staged more than ``max_age`` before ``now`` (killed and never resumed: a resume stages again).  A stage of a
+    running run of unknown age is kept."""
+    if run_state is None or run_state in FINISHED:
+        return True
+    return staged_at is not None and now - staged_at > max_age
+
+
+def drop_abandoned_stages(engine: Any, now: datetime, max_age: timedelta, runs_table: str = "billing_runs") -> list[str]:
+    """Drop the stages :func:`abandoned` says no run reads; their names.  Each one is decided and dropped in one
+    transaction that holds its run's row (``FOR UPDATE``): a resume of that run, which marks it running before it
+    stages, waits for it, then stages afresh.  A stage a batch is reading right now (a drop that cannot have its table
+    within a few seconds) is left for the next time.  PostgreSQL only (elsewhere nothing is staged): []."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema() AND starts_with(c.relname, :prefix) ORDER BY 1"),
+            {"prefix": PREFIX})]
+    dropped = []
+    for name in names:
+        run_id = name[len(PREFIX):]
+        if not _RUN_ID.match(run_id):
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                run = conn.execute(text(f"SELECT state, start_time FROM {runs_table} WHERE lower(run_id) = :run FOR UPDATE"),
+                                   {"run": run_id}).first()
+                # read under the run's row: a resume that staged afresh before it is seen with its new stamp
+                comment = conn.execute(text("SELECT obj_description(to_regclass(:name), 'pg_class')"), {"name": name}).scalar()
+                staged_at = _stamped(comment) or (run.start_time if run is not None else None)
+                if not abandoned(run.state if run is not None else None, staged_at, now, max_age):
+                    continue
+                conn.execute(text(f"DROP TABLE IF EXISTS {stage_name(run_id)}"))
+        except Exception as exc:  # noqa: BLE001 - a table in use (lock timeout) or gone meanwhile: the next sweep
+            log.warning("bill run usage stage %s not dropped now (%s); the next sweep tries again", name, type(exc).__name__)
+            continue
+        log.info("dropped the abandoned bill run usage stage %s (run %s)", name, run_id)
+        dropped.append(name)
+    return dropped
+
+
+def _stamped(comment: str | None) -> datetime | None:
+    if not comment or not comment.startswith(_STAMP):
+        return None
+    try:
+        return datetime.fromisoformat(comment[len(_STAMP):]).astimezone(timezone.utc)
+    except ValueError:
+        return None
 
 
 def check_stage(cur: Any, name: str) -> None:

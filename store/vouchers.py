@@ -305,10 +305,13 @@ class SqlVoucherRepository(VoucherRepository):
             q = q.where(voucher_batches.c.batch_id > after)
         return [_batch(r) for r in self.s.execute(q)]
 
-    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "") -> bool:
-        result = self.s.execute(update(voucher_batches).where(voucher_batches.c.batch_id == batch_id,
-                                                              voucher_batches.c.state == expected.value)
-                                .values(state=new.value, others_state=others_state))
+    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "",
+                        expected_others: str | None = None) -> bool:
+        b = voucher_batches.c
+        q = update(voucher_batches).where(b.batch_id == batch_id, b.state == expected.value)
+        if expected_others is not None:
+            q = q.where(b.others_state == expected_others)
+        result = self.s.execute(q.values(state=new.value, others_state=others_state))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def set_data_key(self, batch_id: str, wrapped: WrappedDataKey | None) -> None:

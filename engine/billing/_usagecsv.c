@@ -12,6 +12,14 @@
  * (tariff plan, service, destination group, currency) in the order first met.  A malformed array raises
  * ValueError, text that is not UTF-8 UnicodeDecodeError, a sum past 64 bits OverflowError (the Python module then
  * sums in Python), a start time outside the years 1-9999 ValueError.
+ *
+ * fill_tags(rows, by_tag) -> str
+ *
+ * A block's rows with each line tag replaced by its invoice line's id: exactly
+ * engine.billing.usage_blocks.fill_line_ids_py's text (its Python reference), in one pass over the rows' UTF-8 instead
+ * of a replace, a split into ~2 strings per CDR and a join.  Either tag mark (\x02, \x03) ends a piece and text and
+ * tags alternate, as that split has it; ``by_tag`` maps a tag's text (plan \x1f service \x1f destination) to the
+ * line id.  A last tag left open raises ValueError("open"), a tag ``by_tag`` lacks KeyError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -456,9 +464,117 @@ done:
     return result;
 }
 
+/* a tag's text and its line id's UTF-8, kept while the call runs (the few distinct tags of a block) */
+typedef struct {
+    const char *tag;
+    Py_ssize_t tag_len;
+    const char *id;
+    Py_ssize_t id_len;
+} Seen;
+
+static PyObject *
+fill_tags(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *rows_obj, *by_tag;
+    if (!PyArg_ParseTuple(args, "UO!", &rows_obj, &PyDict_Type, &by_tag))
+        return NULL;
+    Py_ssize_t size;
+    const char *s = PyUnicode_AsUTF8AndSize(rows_obj, &size);
+    if (s == NULL)
+        return NULL;
+    Buf out = {0};
+    Seen *seen = NULL;
+    Py_ssize_t nseen = 0, capseen = 0;
+    PyObject *missing = NULL;          /* the first tag by_tag lacks: raised once the marks are known to pair up */
+    PyObject *result = NULL;
+    if (size && grow(&out, (size_t)size) < 0)
+        goto done;
+    const char *p = s, *end = s + size;
+    int in_tag = 0;
+    while (1) {
+        /* the next mark of either kind: memchr for an opening one, then for a closing one before it */
+        const char *q = memchr(p, '\x02', (size_t)(end - p));
+        if (q == NULL)
+            q = end;
+        const char *close = memchr(p, '\x03', (size_t)(q - p));
+        if (close != NULL)
+            q = close;
+        if (!in_tag) {
+            if (missing == NULL && put(&out, p, (size_t)(q - p)) < 0)
+                goto done;
+            if (q == end)
+                break;
+        } else if (q == end) {
+            PyErr_SetString(PyExc_ValueError, "open");    /* before a missing tag, as the Python reference checks */
+            goto done;
+        } else if (missing == NULL) {
+            Py_ssize_t len = q - p;
+            Seen *hit = NULL;
+            for (Py_ssize_t k = 0; k < nseen; k++)
+                if (seen[k].tag_len == len && memcmp(seen[k].tag, p, (size_t)len) == 0) {
+                    hit = &seen[k];
+                    break;
+                }
+            if (hit == NULL) {
+                PyObject *key = PyUnicode_DecodeUTF8(p, len, "strict");
+                if (key == NULL)
+                    goto done;
+                PyObject *id = PyDict_GetItemWithError(by_tag, key);      /* borrowed: the dict holds it */
+                if (id == NULL) {
+                    if (PyErr_Occurred()) {
+                        Py_DECREF(key);
+                        goto done;
+                    }
+                    missing = key;
+                } else {
+                    Py_DECREF(key);
+                    if (!PyUnicode_Check(id)) {
+                        PyErr_SetString(PyExc_TypeError, "a line id is not a str");
+                        goto done;
+                    }
+                    Py_ssize_t id_len;
+                    const char *id_s = PyUnicode_AsUTF8AndSize(id, &id_len);   /* kept with the str */
+                    if (id_s == NULL)
+                        goto done;
+                    if (nseen == capseen) {
+                        Py_ssize_t cap = capseen ? capseen * 2 : 16;
+                        Seen *grown = PyMem_Realloc(seen, sizeof(Seen) * (size_t)cap);
+                        if (grown == NULL) {
+                            PyErr_NoMemory();
+                            goto done;
+                        }
+                        seen = grown;
+                        capseen = cap;
+                    }
+                    hit = &seen[nseen++];
+                    hit->tag = p;                   /* points into rows, alive for the call */
+                    hit->tag_len = len;
+                    hit->id = id_s;
+                    hit->id_len = id_len;
+                }
+            }
+            if (hit != NULL && put(&out, hit->id, (size_t)hit->id_len) < 0)
+                goto done;
+        }
+        in_tag = !in_tag;
+        p = q + 1;
+    }
+    if (missing != NULL) {
+        PyErr_SetObject(PyExc_KeyError, missing);
+        goto done;
+    }
+    result = PyUnicode_DecodeUTF8(out.p ? out.p : "", (Py_ssize_t)out.len, "strict");
+done:
+    Py_XDECREF(missing);
+    PyMem_Free(seen);
+    PyMem_Free(out.p);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"block_text", block_text, METH_VARARGS,
      "block_text(tenant, msisdn, cdr, start, service, dest, plan, units, charge, currency) -> (rows, charges, ids, groups)"},
+    {"fill_tags", fill_tags, METH_VARARGS, "fill_tags(rows, by_tag) -> rows with each line tag replaced by its line id"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -110,9 +110,10 @@ class AccountDesk:
         principal.require_tenant(tenant)
         return tenant
 
-    def _load(self, uow, principal: Principal, tenant_id: str, account_id: str) -> Account:
+    def _load(self, uow, principal: Principal, tenant_id: str, account_id: str, lock: bool = False) -> Account:
+        """``lock``: the account's row lock, held to the commit (what is read is what the write replaces)."""
         tenant = tenant_id or principal.tenant_id
-        found = uow.get_account(tenant, account_id) if principal.can_see_tenant(tenant) else None
+        found = uow.get_account(tenant, account_id, lock=lock) if principal.can_see_tenant(tenant) else None
         if found is None:
             raise NotFound("account", account_id)
         return found
@@ -138,7 +139,7 @@ class AccountDesk:
         with self._uow() as uow:
             if uow.get_account(tenant, account.account_id) is not None:
                 raise AlreadyExists("account", account.account_id)
-            uow.add_account(account)
+            uow.add_account(account)   # AlreadyExists too when a request at the same time created it first
             uow.audit.append(audit.entry(principal, now, "account.create", "account", f"{tenant}/{account.account_id}", {},
                                          account.as_audit(), tenant))
             uow.commit()
@@ -158,7 +159,8 @@ class AccountDesk:
         principal.require(Permission.BILLING_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            old = self._load(uow, principal, spec.tenant_id, spec.account_id)
+            # under the row lock: two updates of different fields at once both keep their change (the row is written whole)
+            old = self._load(uow, principal, spec.tenant_id, spec.account_id, lock=True)
             if old.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {old.account_id} is closed", old.account_id)
             changes = {k: getattr(spec, k) for k in ("name", "address", "currency", "anchor_day", "time_zone", "language", "delivery",
@@ -203,7 +205,9 @@ class AccountDesk:
             account = self._load(uow, principal, tenant_id, account_id)
             if account.status is AccountStatus.CLOSED:
                 raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
-            sub = uow.subscriber(subscriber_id)
+            # the subscriber's row lock, held to the commit: two assignments of one subscriber at once (to two accounts)
+            # queue here, and the second reads the first's as the open one (uq_billing_assignments_open backs this up)
+            sub = uow.subscriber(subscriber_id, lock=True)
             if sub is None or sub.tenant_id != account.tenant_id:
                 raise NotFound("subscriber", subscriber_id)
             if not sub.postpaid:

@@ -166,6 +166,9 @@ class AddOnStore(Protocol):
     def add(self, purchase: AddOnPurchase) -> None: ...   # raises AlreadyExists when its id or counter cycle is taken
     # the fees of the purchases ``created_by`` made for these subscribers, paid by the account, in its bill cycle ``bill_cycle``
     def fees_bought(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], created_by: str, bill_cycle: str) -> int: ...
+    # the refunds of the purchases ``cancelled_by`` cancelled for these subscribers, paid by the account, in [since, until)
+    def refunds_given(self, tenant_id: str, account_id: str, subscriber_ids: Iterable[str], cancelled_by: str, since: datetime,
+                      until: datetime) -> int: ...
     # a subscriber's purchases by (purchase time, id) after the key ``after`` ([iso time, id]), at most ``limit``
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[AddOnPurchase]: ...
     # the units left in rating's counter of each purchase (its allowance when rating never touched it)
@@ -409,7 +412,11 @@ class AddOnDesk:
                 stop = now
                 remaining = store.remaining([p]).get(p.purchase_id, p.allowance)
                 refund = refund_of(p.refund, p.fee_micros, p.currency, p.allowance, remaining, validity, used_days)
-            within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund")
+            # a CSR's limit holds for the refunds it gave on the account in its bill cycle, together, summed under the
+            # account's row lock (held to the commit): two cancels at once count each other
+            within_csr_limit(principal, self.profiles.get(p.tenant_id), refund, p.currency, "a refund",
+                             (lambda: _refunded_in_cycle(uow, store, account, principal.subject, day)) if refund else None,
+                             "you refunded on the account in this bill cycle")
             done = replace(p, cancel_time=now, cancel_request_id=request_id, refund_micros=refund,
                            refund_charge_id=refund_charge_id_of(p.purchase_id) if refund else "", cancelled_by=principal.subject,
                            valid_until=stop if p.monthly else p.valid_until,
@@ -511,6 +518,17 @@ def _bought_in_cycle(uow: Any, store: AddOnStore, account: Any, subject: str, bi
     uow.get_account(account.tenant_id, account.account_id, lock=True)
     subscribers = [a.subscriber_id for a in uow.assignments(account.tenant_id, [account.account_id]).get(account.account_id, [])]
     return store.fees_bought(account.tenant_id, account.account_id, subscribers, subject, bill_cycle)
+
+
+def _refunded_in_cycle(uow: Any, store: AddOnStore, account: Any, subject: str, day: Any) -> int:
+    """The refunds ``subject`` gave on ``account`` by cancelling add-ons in the bill cycle of the local ``day``, read
+    under the account's row lock."""
+    uow.get_account(account.tenant_id, account.account_id, lock=True)
+    subscribers = [a.subscriber_id for a in uow.assignments(account.tenant_id, [account.account_id]).get(account.account_id, [])]
+    start, end = cycle_bounds(account.anchor_day, day)
+    tz = ZoneInfo(account.time_zone)
+    return store.refunds_given(account.tenant_id, account.account_id, subscribers, subject, local_midnight(start, tz),
+                               local_midnight(end, tz))
 
 
 def _billed_to(uow: Any, tenant_id: str, subscriber_id: str) -> Any:

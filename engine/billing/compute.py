@@ -185,15 +185,18 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
 
     lines: list[BillLine] = []
 
-    def add_line(**kw: object) -> None:
-        category = str(kw.pop("tax_category"))
-        tax = tax_for(category)
+    def add_line(charge_type: ChargeType, description: str, amount_micros: int, category: str, subscriber_id: str, msisdn: str,
+                 item_id: str, tariff_plan: str, period_start: date, period_end: date, quantity: int = 1, service: str = "",
+                 destination: str = "", exact_micros: int = 0, advance: bool = False) -> None:
+        # positional: ~10 lines a bill, each a keyword dict built, unpacked and matched again by the dataclass cost more
+        tax = rates.get(category)
         if tax is None:
-            problem = rates[category]
-            assert isinstance(problem, TaxProblem)
-            violations.append(FieldViolation(problem.field, problem.description))
+            tax = rates[category] = catalogue.taxes.rate(country, category, exemption)
+        if not isinstance(tax, TaxRate):
+            violations.append(FieldViolation(tax.field, tax.description))
             return
-        lines.append(BillLine(line_id=str(len(lines) + 1), tax=tax, tax_category=category, **kw))  # type: ignore[arg-type]
+        lines.append(BillLine(str(len(lines) + 1), charge_type, description, amount_micros, tax, category, subscriber_id, msisdn, item_id,
+                              service, destination, tariff_plan, period_start, period_end, quantity, exact_micros, advance))
 
     fees = recurring_fees(inputs.services, period, catalogue, minor, inputs.advance_billed)
     fee_by_sub: dict[str, list[FeeCharge]] = defaultdict(list)
@@ -207,18 +210,15 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
         for fee in sorted(fee_by_sub.get(subscriber_id, ()), key=lambda f: (f.advance, f.start, f.charge_type.value, f.item_id)):
             label = word("monthly_fee", language) if fee.charge_type is ChargeType.FEE else word("bundle_fee", language)
             suffix = f" ({word('in_advance', language)})" if fee.advance else (f" ({word('true_up', language)})" if fee.true_up else "")
-            add_line(charge_type=fee.charge_type, description=f"{label} {fee.name}{suffix}", amount_micros=fee.amount_micros,
-                     tax_category=fee.tax_category, subscriber_id=subscriber_id, msisdn=msisdn, item_id=fee.item_id,
-                     tariff_plan=fee.tariff_plan, period_start=fee.start, period_end=fee.end, quantity=fee.days, advance=fee.advance)
+            add_line(fee.charge_type, f"{label} {fee.name}{suffix}", fee.amount_micros, fee.tax_category, subscriber_id, msisdn,
+                     fee.item_id, fee.tariff_plan, fee.start, fee.end, fee.days, advance=fee.advance)
         for (sub, plan, service, destination), summed in usage_by_sub.get(subscriber_id, ()):
             exact, count = summed.micros, summed.count
             version = catalogue.plan_version(plan, last_day) or catalogue.plan_version(plan, period.start)
             category = version.tax_category if version is not None else "standard"
-            add_line(charge_type=ChargeType.USAGE, description=_usage_name(catalogue, service, destination, language),
-                     amount_micros=round_micros(exact, 1, RoundingMode.HALF_UP, minor), tax_category=category,
-                     subscriber_id=subscriber_id, msisdn=msisdn, item_id=destination or service, service=service,
-                     destination=destination, tariff_plan=plan, period_start=period.start, period_end=period.end, quantity=count,
-                     exact_micros=exact)
+            add_line(ChargeType.USAGE, _usage_name(catalogue, service, destination, language),
+                     round_micros(exact, 1, RoundingMode.HALF_UP, minor), category, subscriber_id, msisdn, destination or service, plan,
+                     period.start, period.end, count, service, destination, exact)
     msisdn_of = {s.subscriber_id: s.msisdn for s in inputs.services}
     billed_one_offs: list[str] = []
     for charge in sorted(inputs.one_offs, key=lambda c: (c.charge_date, c.charge_id)):
@@ -229,9 +229,8 @@ def compute_bill(inputs: BillInputs, catalogue: BillingCatalogue, profile: Billi
             continue
         svc_list = [s for s in inputs.services if s.subscriber_id == charge.subscriber_id]
         plan = svc_list[0].plan_on(charge.charge_date) if svc_list else ""
-        add_line(charge_type=ChargeType.ONE_OFF, description=charge.description, amount_micros=charge.amount_micros,
-                 tax_category=charge.tax_category, subscriber_id=charge.subscriber_id, msisdn=msisdn_of.get(charge.subscriber_id, ""),
-                 item_id=charge.code, tariff_plan=plan, period_start=charge.charge_date, period_end=charge.charge_date + timedelta(days=1))
+        add_line(ChargeType.ONE_OFF, charge.description, charge.amount_micros, charge.tax_category, charge.subscriber_id,
+                 msisdn_of.get(charge.subscriber_id, ""), charge.code, plan, charge.charge_date, charge.charge_date + timedelta(days=1))
         billed_one_offs.append(charge.charge_id)
 
     # period discounts: each subscriber's plans, then the account's own

@@ -11,6 +11,7 @@ and "was this period billed already" are asked in its time zone, never in UTC.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.billing.model import Account, BillPeriod
@@ -32,6 +33,8 @@ def valid_time_zone(name: str) -> bool:
     return True
 
 
+# a run plans every account's period with the same few (anchor, day) pairs: the month arithmetic once per pair
+@lru_cache(maxsize=4096)
 def is_cycle_date(anchor_day: int, day: date) -> bool:
     """Whether an account anchored on ``anchor_day`` closes a cycle on ``day``."""
     return day.day == min(anchor_day, days_in_month(day.year, day.month))
@@ -42,6 +45,7 @@ def last_cycle_date(anchor_day: int, on: date) -> date:
     return cycle_bounds(anchor_day, on)[0]
 
 
+@lru_cache(maxsize=4096)   # BillPeriod is frozen: one value shared by the accounts of an anchor
 def period_closing_on(anchor_day: int, cycle_date: date) -> BillPeriod:
     """The regular period a cycle date closes: ``[previous cycle date, cycle_date)``."""
     if not is_cycle_date(anchor_day, cycle_date):

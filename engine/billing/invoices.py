@@ -70,7 +70,9 @@ class InvoiceDesk:
         if found is None or not principal.can_see_tenant(found.invoice.tenant_id):
             raise NotFound("invoice", invoice_id)
         if lock:
-            found = uow.get_invoice(found.invoice.tenant_id, found.invoice.invoice_id, lock=True) or found
+            found = uow.get_invoice(found.invoice.tenant_id, found.invoice.invoice_id, lock=True)
+            if found is None:   # a draft discarded while this request waited for it
+                raise NotFound("invoice", invoice_id)
         return found
 
     def list(self, principal: Principal, flt: InvoiceFilter, page: Page) -> builtins.list[Invoice]:
@@ -123,7 +125,10 @@ class InvoiceDesk:
         now = self._clock.now()
         out: builtins.list[Invoice] = []
         with self._uow() as uow:
-            drafts = [self._load(uow, principal, tenant_id, i) for i in invoice_ids]
+            # each draft under its row lock, taken in id order (two requests with drafts in common cannot deadlock), and its
+            # state checked under it: a second IssueDrafts or a DiscardDraft of the same draft waits here, then finds it issued
+            locked = {i: self._load(uow, principal, tenant_id, i, lock=True) for i in sorted(invoice_ids)}
+            drafts = [locked[i] for i in invoice_ids]
             for d in drafts:
                 if d.invoice.state is not InvoiceState.DRAFT:
                     raise FailedPrecondition("INVOICE_STATE", f"invoice {d.invoice.invoice_id} is {d.invoice.state.value}, not a draft",
@@ -139,7 +144,8 @@ class InvoiceDesk:
                     bill = self.bill_of(d)
                     xml = render_ubl(document_for(bill, number, profile))
                     issued = replace(d.invoice, state=InvoiceState.ISSUED, number=number, issue_time=now)
-                    uow.update_invoice(issued, xml, pack_bill(bill, with_usage=False))
+                    if not uow.update_invoice(issued, xml, pack_bill(bill, with_usage=False), was=InvoiceState.DRAFT):
+                        raise _no_longer_draft(d.invoice.invoice_id)
                     uow.update_claim_status(tenant, issued.account_id, issued.period_start, PeriodStatus.INVOICED)
                     account = uow.get_account(tenant, issued.account_id)
                     if account is not None:
@@ -155,11 +161,12 @@ class InvoiceDesk:
         principal.require(Permission.BILLING_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            d = self._load(uow, principal, tenant_id, invoice_id)
+            d = self._load(uow, principal, tenant_id, invoice_id, lock=True)   # an IssueDrafts of it at once: one waits for the other
             if d.invoice.state is not InvoiceState.DRAFT:
                 raise FailedPrecondition("INVOICE_STATE", f"invoice {invoice_id} is {d.invoice.state.value}: only drafts are discarded; "
                                                           "credit an issued invoice", invoice_id)
-            uow.delete_draft(d.invoice)
+            if not uow.delete_draft(d.invoice):
+                raise _no_longer_draft(invoice_id)
             uow.audit.append(audit.entry(principal, now, "invoice.discard", "invoice", invoice_id, {"state": "draft"},
                                          {"state": "discarded", "reason": reason}, d.invoice.tenant_id))
             uow.commit()
@@ -236,7 +243,9 @@ class InvoiceDesk:
             inv = stored.invoice
             old = self.bill_of(stored)
             profile = self.profiles[inv.tenant_id]
-            account = uow.get_account(inv.tenant_id, inv.account_id)
+            # the account's row lock before its credit is read (below): a bill run's batch takes it too before it writes
+            # the credit its bills use, so one overpayment is not used by both
+            account = uow.get_account(inv.tenant_id, inv.account_id, lock=True)
             assert account is not None
             frozen = uow.frozen_usage(inv.invoice_id)
             current = uow.usage_by_ids(inv.tenant_id, [cdr for cdr, _ in frozen])
@@ -411,6 +420,11 @@ class Rebilled:
 def _reason(reason: str) -> None:
     if not reason.strip() or len(reason) > MAX_REASON:
         raise InvalidArgument.field("reason", f"say why (1-{MAX_REASON} characters): it is printed on the document and audited")
+
+
+def _no_longer_draft(invoice_id: str) -> FailedPrecondition:
+    return FailedPrecondition("INVOICE_STATE", f"invoice {invoice_id} is no longer a draft: another request issued or discarded it",
+                              invoice_id)
 
 
 def _distinct_drafts(invoice_ids: Sequence[str]) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from engine.audit import AuditEntry
 from engine.billing.model import (
@@ -29,7 +30,7 @@ from engine.billing.model import (
 )
 from engine.billing.ports import BillRun, InvoiceFilter, LedgerEntry, OutboxEntry, PeriodClaim, PeriodStatus, StoredBill, SubscriberFacts
 from engine.billing.usage_blocks import UsageBlock, blocks_from_usage
-from engine.errors import AlreadyExists
+from engine.errors import AlreadyExists, FailedPrecondition
 
 
 @dataclass
@@ -89,6 +90,12 @@ class _AddOns:
         return sum(p.fee_micros for p in self.purchases.values() if p.tenant_id == tenant_id and p.subscriber_id in ids
                    and (p.account_id, p.created_by, p.bill_cycle) == (account_id, created_by, bill_cycle))
 
+    def refunds_given(self, tenant_id: str, account_id: str, subscriber_ids: Any, cancelled_by: str, since: Any, until: Any) -> int:
+        ids = set(subscriber_ids)
+        return sum(p.refund_micros for p in self.purchases.values() if p.tenant_id == tenant_id and p.subscriber_id in ids
+                   and (p.account_id, p.cancelled_by) == (account_id, cancelled_by) and p.cancel_time is not None
+                   and since <= p.cancel_time < until)
+
     def list_for(self, tenant_id: str, subscriber_id: str, after: list[str] | None, limit: int) -> list[Any]:
         mine = sorted((p for p in self.purchases.values() if (p.tenant_id, p.subscriber_id) == (tenant_id, subscriber_id)),
                       key=lambda p: (p.purchase_time, p.purchase_id))
@@ -136,9 +143,19 @@ class MemoryBillingUnitOfWork:
         return self.d.accounts.get((tenant_id, account_id))
 
     def add_account(self, account: Account) -> None:
+        if (account.tenant_id, account.account_id) in self.d.accounts:
+            raise AlreadyExists("account", account.account_id)
         self.d.accounts[(account.tenant_id, account.account_id)] = account
 
-    update_account = add_account
+    def update_account(self, account: Account) -> None:
+        self.d.accounts[(account.tenant_id, account.account_id)] = account
+
+    def close_account(self, tenant_id: str, account_id: str, when: datetime) -> bool:
+        a = self.d.accounts.get((tenant_id, account_id))
+        if a is None or a.status is not AccountStatus.ACTIVE:
+            return False
+        self.d.accounts[(tenant_id, account_id)] = replace(a, status=AccountStatus.CLOSED, close_time=when, update_time=when)
+        return True
 
     def list_accounts(self, tenant_ids: set[str] | None, after: Any, limit: int) -> list[Account]:
         items = sorted(self.d.accounts.values(), key=lambda a: (a.tenant_id, a.account_id))
@@ -162,6 +179,9 @@ class MemoryBillingUnitOfWork:
                     None)
 
     def add_assignment(self, assignment: Assignment) -> None:
+        if assignment.valid_to is None and self.open_assignment(assignment.tenant_id, assignment.subscriber_id) is not None:
+            raise FailedPrecondition("ASSIGNMENT_CHANGED", f"subscriber {assignment.subscriber_id} has an open assignment",
+                                     assignment.subscriber_id)
         self.d.assignments.append(assignment)
 
     def end_assignment(self, assignment: Assignment, valid_to: datetime) -> None:
@@ -175,7 +195,7 @@ class MemoryBillingUnitOfWork:
                 out[p.subscriber_id] = replace(f, add_ons=f.add_ons + ((p.bundle_id, p.valid_from, p.ends),))
         return out
 
-    def subscriber(self, subscriber_id: str) -> SubscriberFacts | None:
+    def subscriber(self, subscriber_id: str, lock: bool = False) -> SubscriberFacts | None:   # writers are serialised
         return self.d.subscribers.get(subscriber_id)
 
     # usage
@@ -304,30 +324,41 @@ class MemoryBillingUnitOfWork:
     def find_invoice(self, invoice_id: str) -> StoredBill | None:
         return self.d.invoices.get(invoice_id)
 
-    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None) -> None:
-        old = self.d.invoices[invoice.invoice_id]
+    def update_invoice(self, invoice: Invoice, document: bytes | None = None, bill: bytes | None = None,
+                       was: InvoiceState | None = None) -> bool:
+        old = self.d.invoices.get(invoice.invoice_id)
+        if old is None or (was is not None and old.invoice.state is not was):
+            return False
         self.d.invoices[invoice.invoice_id] = StoredBill(replace(invoice, lines=invoice.lines or old.invoice.lines), bill or old.bill,
                                                          document if document is not None else old.document)
+        return True
 
-    def delete_draft(self, invoice: Invoice) -> None:
+    def delete_draft(self, invoice: Invoice) -> bool:
         i = invoice.invoice_id
-        self.d.claims.pop((invoice.tenant_id, invoice.account_id, invoice.period_start), None)
+        stored = self.d.invoices.get(i)
+        if stored is None or stored.invoice.state is not InvoiceState.DRAFT:
+            return False
+        key = (invoice.tenant_id, invoice.account_id, invoice.period_start)
+        if key in self.d.claims and self.d.claims[key].invoice_id == i:
+            del self.d.claims[key]
         self.d.frozen = {k: v for k, v in self.d.frozen.items() if v[0] != i}
         for c in self.charges_of(i):
             self.d.charges[c.charge_id] = replace(c, invoice_id="")
         self.d.ledger = {k: e for k, e in self.d.ledger.items() if e.invoice_id != i}
         self.d.invoices.pop(i, None)
+        return True
 
     def due_unpaid(self, today: date) -> list[Invoice]:
         return [b.invoice for b in self.d.invoices.values() if b.invoice.kind is DocumentKind.INVOICE and b.invoice.due_date
-                and b.invoice.due_date < today and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
+                and b.invoice.due_date < today and b.invoice.totals.payable > 0
+                and b.invoice.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID)]
 
     def mark_overdue(self, today: date) -> int:
         n = 0
         for key, b in list(self.d.invoices.items()):
             inv = b.invoice
-            if inv.kind is DocumentKind.INVOICE and inv.due_date and inv.due_date < today and inv.state in (InvoiceState.ISSUED,
-                                                                                                             InvoiceState.PARTIALLY_PAID):
+            if inv.kind is DocumentKind.INVOICE and inv.due_date and inv.due_date < today and inv.totals.payable > 0 \
+                    and inv.state in (InvoiceState.ISSUED, InvoiceState.PARTIALLY_PAID):
                 self.d.invoices[key] = StoredBill(replace(inv, state=InvoiceState.OVERDUE), b.bill, b.document)
                 n += 1
         return n
@@ -387,6 +418,19 @@ class MemoryBillingStore:
     def __init__(self, data: BillingData | None = None) -> None:
         self.data = data or BillingData()
         self.writer = threading.RLock()
+        self.running: set[str] = set()
 
     def __call__(self, read_only: bool = False) -> MemoryBillingUnitOfWork:
         return MemoryBillingUnitOfWork(self, read_only)
+
+    @contextmanager
+    def run_lock(self, run_id: str) -> Iterator[bool]:
+        with self.writer:
+            taken = run_id not in self.running
+            self.running.add(run_id)
+        try:
+            yield taken
+        finally:
+            if taken:
+                with self.writer:
+                    self.running.discard(run_id)

@@ -50,13 +50,14 @@ from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.model import (
     Account,
-    AccountStatus,
     Assignment,
     Bill,
     BillPeriod,
+    BundleUse,
     DocumentKind,
     Invoice,
     InvoiceState,
+    OneOffCharge,
     RatedUsage,
     SubscriberService,
 )
@@ -141,6 +142,22 @@ class _Tally:
                        skipped=run.skipped + self.skipped, failed=run.failed + self.failed, failures=run.failures + self.failures)
 
 
+def _same_credits(uow: BillingUnitOfWork, tenant: str, jobs: Sequence[_Job], currency: str) -> None:
+    """The credit on account the bills were computed with is still there: read again under the accounts' row locks
+    (held to the commit; a re-bill takes the same lock before it reads the credit), so that one overpayment is not
+    used by two bills.  A change sends the batch back to compute (AlreadyExists, as a lost claim does)."""
+    using = sorted({j.account.account_id for j in jobs if j.bill is not None and j.bill.payments})
+    if not using:
+        return
+    for account_id in using:
+        uow.get_account(tenant, account_id, lock=True)
+    now = uow.credits(tenant, using, currency)
+    for j in jobs:
+        if j.bill is not None and j.bill.payments and tuple(now.get(j.account.account_id, ())) != tuple(j.credits):
+            raise AlreadyExists("credit on account", j.account.account_id,
+                                f"the credit of account {j.account.account_id} changed while its bill was computed")
+
+
 def invoice_number(series: str, number: int) -> str:
     return f"{series}{number:06d}"
 
@@ -221,10 +238,16 @@ class BillRunner:
         return tenant
 
     def start(self, principal: Principal, request: RunRequest) -> Iterator[BillRun]:
-        """Run (or resume) a bill run; yields its progress after each batch, then its final state."""
+        """Run (or resume) a bill run; yields its progress after each batch, then its final state.  One request runs a
+        run at a time (the run's lock, held to its end): resuming a run that runs now is FAILED_PRECONDITION."""
         tenant = self._check(principal, request)
+        run_id = request.resume_run_id or "run_" + secrets.token_hex(8)
+        with self._uow.run_lock(run_id) as mine:
+            yield from self._start(principal, request, tenant, run_id, mine)
+
+    def _start(self, principal: Principal, request: RunRequest, tenant: str, run_id: str, mine: bool) -> Iterator[BillRun]:
         now = self._clock.now()
-        run = self._open_run(principal, tenant, request, now)
+        run = self._open_run(principal, tenant, request, now, run_id, mine)
         # from here on the run's own flags rule every step (plan, batches, tallies): a resume that names none of them
         # must still stop a review run at drafts
         request = replace(request, mode=run.mode, cycle_date=run.cycle_date, account_ids=run.account_ids, review=run.review,
@@ -263,7 +286,9 @@ class BillRunner:
                 uow.commit()
         yield run
 
-    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime) -> BillRun:
+    def _open_run(self, principal: Principal, tenant: str, request: RunRequest, now: datetime, run_id: str = "",
+                  mine: bool = True) -> BillRun:
+        """``mine``: whether this request holds the run's lock (``start``); a resume without it is refused."""
         if request.resume_run_id:
             with self._uow() as uow:
                 found = uow.get_run(request.resume_run_id)
@@ -271,6 +296,10 @@ class BillRunner:
                     raise NotFound("bill run", request.resume_run_id)
                 if found.dry_run:
                     raise FailedPrecondition("RUN_IS_DRY", f"bill run {found.run_id} was a dry run: nothing to resume", found.run_id)
+                if not mine:
+                    raise FailedPrecondition("RUN_IN_PROGRESS", f"bill run {found.run_id} is running now (another request resumed or "
+                                                                "started it): wait for it to end, then resume it if it did not finish",
+                                             found.run_id)
                 _same_as_run(request, found)
                 run = replace(found, state=RunState.RUNNING, end_time=None)
                 uow.update_run(run)
@@ -278,7 +307,7 @@ class BillRunner:
             return run
         mode = request.mode
         assert mode is not None      # _check refused a fresh run without one
-        run = BillRun("run_" + secrets.token_hex(8), tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
+        run = BillRun(run_id or "run_" + secrets.token_hex(8), tenant, mode, request.cycle_date, request.account_ids, request.dry_run,
                       request.review, RunState.RUNNING, principal.subject, now, interim=request.interim)
         if not request.dry_run:
             with self._uow() as uow:
@@ -546,6 +575,13 @@ class BillRunner:
             credits = uow.credits(tenant, ids, profile.currency)
             cycles_of = {id(j): counter_cycles(j.account, j.period) for j in jobs}
             bundles = uow.bundle_use(tenant, msisdns, sorted(set().union(*cycles_of.values()))) if msisdns else []
+        # each account's one-off charges and each number's bundles found by key, not by a pass over the batch's per account
+        pending_of: dict[str, list[OneOffCharge]] = {}
+        for c in pending:
+            pending_of.setdefault(c.account_id, []).append(c)
+        bundles_of: dict[str, list[tuple[int, BundleUse]]] = {}
+        for i, b in enumerate(bundles):
+            bundles_of.setdefault(b.msisdn, []).append((i, b))
         catalogues: dict[date, BillingCatalogue | None] = {}
         for j, end in zip(jobs, ends):
             tz = ZoneInfo(j.account.time_zone)
@@ -556,14 +592,14 @@ class BillRunner:
             services = services_of[id(j)]
             numbers = dict.fromkeys(s.msisdn for s in services)
             mine = [u for n in numbers for u in usage.get(n, ())]
-            subs = set(numbers)
             mine_blocks = tuple(block_of[n] for n in numbers if n in block_of) if id(j) in fits and not mine else None
             out[id(j)] = (catalogue, BillInputs(
                 j.account, j.period, tuple(services), mine,
-                tuple(c for c in pending if c.account_id == j.account.account_id and c.charge_date < j.period.end),
+                tuple(c for c in pending_of.get(j.account.account_id, ()) if c.charge_date < j.period.end),
                 sum_advance(advance.get((j.account.account_id, j.period.start), ())),
                 tuple(credits.get(j.account.account_id, ())),
-                tuple(b for b in bundles if b.msisdn in subs and (not b.cycle or b.cycle in cycles_of[id(j)])), mine_blocks,
+                tuple(b for _i, b in sorted(x for n in numbers for x in bundles_of.get(n, ()))   # in the read's order
+                      if not b.cycle or b.cycle in cycles_of[id(j)]), mine_blocks,
                 fits[id(j)] if mine_blocks is not None else None))
         return out
 
@@ -581,6 +617,7 @@ class BillRunner:
         tenant = run.tenant_id
         profile = self.profiles[tenant]
         with self._uow() as uow:
+            _same_credits(uow, tenant, jobs, profile.currency)
             claims: list[PeriodClaim] = []
             billed: list[tuple[_Job, str, bytes]] = []
             frozen: list[tuple[str, str, int, str, datetime]] = []
@@ -619,7 +656,8 @@ class BillRunner:
                 uow.add_ledger(ledger)
             for job in jobs:
                 if job.close and job.bill is not None:
-                    uow.update_account(replace(job.account, status=AccountStatus.CLOSED, close_time=now, update_time=now))
+                    # status and times only: the rest of the row may have changed since the run read it
+                    uow.close_account(tenant, job.account.account_id, now)
             # numbers last: the series' row lock is held from here to the commit, so parallel batches queue only for
             # the invoices' insert, and numbers taken are used in the same transaction (a crash gives them back)
             first = uow.take_numbers(tenant, profile.invoice_series, len(billed)) if billed and not request.review else 0

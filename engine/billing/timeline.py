@@ -9,6 +9,7 @@ several changes on one day the last counts).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from engine.billing.addons import OPEN
@@ -50,13 +51,19 @@ def next_due_period(account: Account, last: PeriodClaim | None, assignments: lis
     """The oldest unbilled regular period that has ended by ``today`` (the account's local day), or None."""
     start = last.period_end if last is not None else first_period_start(account, assignments)
     # a period is anchored on the account's cycle day; an anchor changed since the last bill re-aligns here
-    cycle_start = cycle_bounds(account.anchor_day, start)[0]
-    end = add_months(cycle_start, 1, account.anchor_day)
+    cycle_start, end = _cycle_from(account.anchor_day, start)
     if end > today:
         return None
     if cycle_start != start:  # the anchor moved: this one period runs from the last bill's end to the new cycle date
         return BillPeriod(start, end, cycle_start, end, add_months(end, 1, account.anchor_day))
     return period_closing_on(account.anchor_day, end)
+
+
+@lru_cache(maxsize=4096)
+def _cycle_from(anchor_day: int, start: date) -> tuple[date, date]:
+    """The start of the cycle holding ``start`` and the cycle date that closes it (the same few for a run's accounts)."""
+    cycle_start = cycle_bounds(anchor_day, start)[0]
+    return cycle_start, add_months(cycle_start, 1, anchor_day)
 
 
 def period_for_cycle_date(account: Account, cycle_date: date) -> BillPeriod | None:

@@ -32,6 +32,11 @@ from engine.billing.cycles import local_midnight
 from engine.billing.model import RatedUsage, SubscriberService
 from engine.money import MICROS
 
+try:
+    from engine.billing._usagecsv import fill_tags as _fill_tags
+except ImportError:  # pragma: no cover - a build without a C compiler (engine.billing.usagecsv says the same)
+    _fill_tags = None
+
 TAG_OPEN, TAG_SEP, TAG_CLOSE = "\x02", "\x1f", "\x03"   # never in ids, codes or the CSV's values
 
 
@@ -175,9 +180,30 @@ def merge_rows(parts: Sequence[str]) -> str:
 def fill_line_ids(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:
     """The block's rows with each line tag replaced by its invoice line's id.
 
-    One split over the rows with the tags' closing marks turned into opening ones: text and tags alternate (a
-    ``str.replace`` per line scanned the whole text once per line; a ``partition`` per row cost a Python step per CDR)."""
+    In C (``_usagecsv.fill_tags``: one pass over the rows, the few distinct tags looked up once each), else
+    :func:`fill_line_ids_py`; the same text or the same ValueError (tests/unit/billing/test_usage_blocks.py)."""
     by_tag = {f"{plan}{TAG_SEP}{service}{TAG_SEP}{destination}": line_id for (plan, service, destination), line_id in line_ids.items()}
+    if _fill_tags is None:
+        return _fill_py(rows, by_tag)
+    try:
+        return _fill_tags(rows, by_tag)
+    except UnicodeError:   # text the C cannot take as UTF-8 (a lone surrogate): the Python split gives its text or error
+        return _fill_py(rows, by_tag)
+    except ValueError:
+        raise ValueError("a usage row's line tag is not closed") from None
+    except KeyError:
+        raise ValueError("a usage row names no invoice line") from None
+
+
+def fill_line_ids_py(rows: str, line_ids: dict[tuple[str, str, str], str]) -> str:
+    """:func:`fill_line_ids` in Python (the reference the C function is held to)."""
+    return _fill_py(rows, {f"{plan}{TAG_SEP}{service}{TAG_SEP}{destination}": line_id
+                           for (plan, service, destination), line_id in line_ids.items()})
+
+
+def _fill_py(rows: str, by_tag: dict[str, str]) -> str:
+    # one split over the rows with the tags' closing marks turned into opening ones: text and tags alternate (a
+    # ``str.replace`` per line scanned the whole text once per line; a ``partition`` per row cost a Python step per CDR)
     pieces = rows.replace(TAG_CLOSE, TAG_OPEN).split(TAG_OPEN)
     if len(pieces) % 2 == 0:
         raise ValueError("a usage row's line tag is not closed")

@@ -62,7 +62,7 @@ class PlanSetVersion:
 
 
 class PlanVersionRepository(Protocol):
-    def latest_number(self, tenant_id: str) -> int: ...
+    def latest_number(self, tenant_id: str, lock: bool = False) -> int: ...   # lock: the tenant's numbering, to the commit
     def add(self, version: PlanSetVersion) -> None: ...
     def get(self, tenant_id: str, version: int) -> PlanSetVersion | None: ...
     def list(self, tenant_id: str, after: int | None, limit: int) -> builtins.list[PlanSetVersion]: ...
@@ -235,7 +235,8 @@ class PlanDesk:
         ir = build_ir(plan_set)
         now = self._clock.now()
         with self._uow() as uow:
-            number = uow.plan_versions.latest_number(tenant) + 1
+            # numbered under the tenant's numbering lock: two uploads at once both succeed, as versions N+1 and N+2
+            number = uow.plan_versions.latest_number(tenant, lock=True) + 1
             version = PlanSetVersion(tenant, number, ir_digest(ir), dump_ir(ir), dict(files), now, principal.subject)
             uow.plan_versions.add(version)
             uow.audit.append(audit.entry(principal, now, "plan_set.upload", "plan_set_version", f"{tenant}/{number}",

@@ -710,15 +710,20 @@ lay_parts(const RateSpec *r, int span, long long t, long long end, long long tot
     return t;
 }
 
+/* What price_by_parts found for each span (Evaluator._span_money): billed units, units paid by bundles, micros. */
+typedef struct {
+    long long billed, covered, micros;
+} SpanMoney;
+
 /*
  * Price a call of ``units`` over ``nspans`` spans (span k ends at ends[k], priced by specs[k]; the last runs to the
  * end of the call), with ``wallet`` (a dict, or NULL) paying by the plain bundles of the route; ``*charge`` and
- * ``*uses`` (new references: an int, a tuple of (bundle, units) or None) on 1; 0: declined (nothing consumed);
- * -1: an error (out of memory).
+ * ``*uses`` (new references: an int, a tuple of (bundle, units) or None) and each span's figures in ``each`` on 1;
+ * 0: declined (nothing consumed); -1: an error (out of memory).
  */
 static int
 price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long long units, PyObject *wallet, PyObject *plain,
-               PyObject *conditional, PyObject **charge, PyObject **uses)
+               PyObject *conditional, PyObject **charge, PyObject **uses, SpanMoney *each)
 {
     RateSpec rates[MAX_SPANS];
     CallPart parts[MAX_PARTS];
@@ -830,6 +835,11 @@ price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long l
         }
         nums[k] = num;
         dens[k] = den;
+        /* the span's micros as the RatedSpan shows them (_span_money: half-even where not whole) */
+        wide micros = divide_rounded(num, den, MODE_HALF_EVEN);
+        if (micros > ((wide)1 << 62) || micros < -((wide)1 << 62))
+            return 0;
+        each[k] = (SpanMoney){billed, covered, (long long)micros};
         if (billed != covered)
             uncovered = 1;
         if (billed)
@@ -975,6 +985,8 @@ static PyObject *DISCOUNT_LINE;   /* engine.rating.result.DiscountLine, imported
 /* The route's CDR discounts taken off a charge, as Evaluator._rate_block takes them: ``*charge`` becomes the net and
  * ``*hit`` the memo entry with the discount lines added.  1: done; 0: declined (an error, cleared: the Python loop
  * asks again and meets it there); -1 never (nothing here is an error of the loop's own). */
+static PyObject *DISCOUNTED = NULL;   /* (memo entry, discounts, service, charge) -> (net charge, entry with its lines) */
+
 static int
 discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject **hit)
 {
@@ -989,6 +1001,28 @@ discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject *
     }
     if (!PyTuple_Check(*hit))
         return 0;
+    /* a discount's money off a CDR depends on its charge alone (DiscountModel.on_cdr): what the discounts make of one
+     * memo entry, service and charge is kept, (net charge, the entry with its lines), bounded */
+    if (DISCOUNTED == NULL && (DISCOUNTED = PyDict_New()) == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *key = PyTuple_Pack(4, *hit, discounts, service, *charge);
+    if (key == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *known = PyDict_GetItemWithError(DISCOUNTED, key);   /* (borrowed) */
+    if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2) {
+        Py_DECREF(key);
+        Py_SETREF(*charge, Py_NewRef(PyTuple_GET_ITEM(known, 0)));
+        Py_SETREF(*hit, Py_NewRef(PyTuple_GET_ITEM(known, 1)));
+        return 1;
+    }
+    if (known == NULL && PyErr_Occurred()) {   /* an unhashable entry: worked out each time */
+        PyErr_Clear();
+        Py_CLEAR(key);
+    }
     PyObject *each = PySequence_Tuple(discounts), *lines = PyList_New(0), *net = Py_NewRef(*charge);
     if (each == NULL || lines == NULL)
         goto declined;
@@ -1037,13 +1071,54 @@ discounted(PyObject *discounts, PyObject *service, PyObject **charge, PyObject *
     Py_SETREF(*charge, net);
     Py_DECREF(each);
     Py_DECREF(lines);
+    if (key != NULL) {
+        if (PyDict_GET_SIZE(DISCOUNTED) >= 10000)
+            PyDict_Clear(DISCOUNTED);
+        PyObject *value = PyTuple_Pack(2, *charge, *hit);
+        if (value == NULL || PyDict_SetItem(DISCOUNTED, key, value) < 0)
+            PyErr_Clear();   /* not kept: worked out again next time */
+        Py_XDECREF(value);
+        Py_DECREF(key);
+    }
     return 1;
 declined:
     PyErr_Clear();
+    Py_XDECREF(key);
     Py_XDECREF(each);
     Py_XDECREF(lines);
     Py_XDECREF(net);
     return 0;
+}
+
+/*
+ * What a call priced by parts shows, kept as the row's last item so that its RatedCdr (Evaluator.rated_of, the
+ * RateCdrs reply) is written without pricing it again: ``(gross, ((start, end, band, rate id, billed units, bundle
+ * units, micros), ...))``, the spans as Evaluator._settle lays them (span k from the end of the one before).  NULL: an
+ * error (out of memory).
+ */
+static PyObject *
+parts_detail(int nspans, const long long *ends, PyObject *const *bands, PyObject *const *rids, const SpanMoney *each,
+             PyObject *gross)
+{
+    PyObject *spans = PyTuple_New(nspans);
+    if (spans == NULL)
+        return NULL;
+    for (int k = 0; k < nspans; k++) {
+        PyObject *span = Py_BuildValue("(LLOOLLL)", k ? ends[k - 1] : 0LL, ends[k], bands[k], rids[k], each[k].billed,
+                                       each[k].covered, each[k].micros);
+        if (span == NULL) {
+            Py_DECREF(spans);
+            return NULL;
+        }
+        PyObject_GC_UnTrack(span);   /* ints and strs only: never part of a cycle */
+        PyTuple_SET_ITEM(spans, k, span);
+    }
+    PyObject_GC_UnTrack(spans);
+    PyObject *out = PyTuple_Pack(2, gross, spans);
+    Py_DECREF(spans);
+    if (out != NULL)
+        PyObject_GC_UnTrack(out);
+    return out;
 }
 
 static int
@@ -1253,7 +1328,8 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 goto done;
             }
         }
-        int priced = price_by_parts(nspans, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+        SpanMoney each[MAX_SPANS];
+        int priced = price_by_parts(nspans, ends, specs, units, wallet, plain, conditional, &charge, &uses, each);
         if (priced <= 0) {
             result = priced;
             goto done;
@@ -1267,7 +1343,14 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
         }
         rid = joined;
         band = PyTuple_GET_ITEM(PyTuple_GET_ITEM(spans, 0), 1);
-        hit = Py_NewRef(Py_None);   /* no one-span entry: Evaluator.rated_of prices the detail again */
+        PyObject *bands[MAX_SPANS];
+        for (int k = 0; k < nspans; k++)
+            bands[k] = PyTuple_GET_ITEM(PyTuple_GET_ITEM(spans, k), 1);
+        hit = parts_detail(nspans, ends, bands, ((PyTupleObject *)rids)->ob_item, each, charge);   /* its spans, kept */
+        if (hit == NULL) {
+            result = -1;
+            goto done;
+        }
         goto append;
     }
     long long ukey = PyTuple_Check(grid) ? grid_end(grid, units) : -1;
@@ -1348,12 +1431,18 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                 PyObject *specs[1] = {PyTuple_GET_ITEM(route, 6)};
                 Py_CLEAR(charge);
                 Py_CLEAR(uses);
-                int priced = price_by_parts(1, ends, specs, units, wallet, plain, conditional, &charge, &uses);
+                SpanMoney each[1];
+                int priced = price_by_parts(1, ends, specs, units, wallet, plain, conditional, &charge, &uses, each);
                 if (priced <= 0) {
                     result = priced;
                     goto done;
                 }
-                Py_SETREF(hit, Py_NewRef(Py_None));   /* no one-span entry: Evaluator.rated_of prices the detail again */
+                PyObject *detail = parts_detail(1, ends, &band, &rid, each, charge);   /* its one span, kept */
+                if (detail == NULL) {
+                    result = -1;
+                    goto done;
+                }
+                Py_SETREF(hit, detail);
             } else if (best_bid != NULL) {
                 PyObject *rest = PyLong_FromLongLong(best_left - billed);
                 if (rest == NULL) {

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 import weakref
-from itertools import compress
+from itertools import chain, compress, repeat
 from operator import itemgetter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,6 +65,7 @@ from engine.subscriber_numbers import msisdn_problem, normalise_msisdn
 
 MAX_RETRIES = 8
 _TENANT, _A, _START, _ID = COLUMNS.index("tenant"), COLUMNS.index("a_number"), COLUMNS.index("start_time"), COLUMNS.index("cdr_id")
+_TENANT_ID = itemgetter(_TENANT, _ID)   # a row's (tenant, CDR id)
 _ATTRS = COLUMNS.index("attributes")
 _SERVICE = COLUMNS.index("service")
 _COLS = (_TENANT, _A, _START, _ID, _SERVICE)   # the columns engine.rating._chunkrows reads
@@ -84,10 +85,13 @@ class RatingOutcome:
 class _Chunk:
     """The rows of a chunk and what rating them needs, one list per fact (index i is row i)."""
 
-    __slots__ = ("rows", "ats", "versions", "compileds", "plan_ids", "subscribers", "keys", "tariffs")
+    __slots__ = ("rows", "ats", "versions", "compileds", "plan_ids", "subscribers", "keys", "tariffs", "starts")
 
     def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.rows = rows
+        # where each message but the first starts, when several are rated as one chunk (RateCdrs' groups): a CDR stored
+        # before gives back what it held where its own message starts, as when each message is a chunk of its own
+        self.starts: list[int] = []
         self.ats: list[datetime | None] = []               # the start time, parsed once
         self.versions: list[PlanSetVersion | None] = []
         self.compileds: list[CompiledPlans | None] = []
@@ -425,6 +429,8 @@ class RatingDesk:
         # what the chunk's CDRs took when rated before (a CDR sent again, a re-rating run), added up per cycle; their
         # rows are read with their addresses (take_holdings), and the write rewrites those whose new value differs
         previous = Taken()
+        starts = chunk.starts
+        read: list[tuple[str, list[tuple[Any, ...]]]] = []   # the stored rows by tenant, when the chunk has several messages
         use_c = self.use_c and _chunkrows is not None and type(rows) is list
         by_tenant: dict[str, list[str]]
         if use_c:
@@ -444,11 +450,15 @@ class RatingDesk:
                 held_rows = repo.take_holdings(tenant, by_tenant[tenant])
             if held_rows is None:
                 return None   # another writer holds these rows: rated again
-            if use_c and type(held_rows) is list:   # Taken.add's loop in C
-                _chunkrows.taken_add(tenant, held_rows, previous.replaced, previous.keys, previous.units, previous.charges,
-                                     bundle_units)
+            if starts and held_rows:   # split by message below
+                read.append((tenant, list(held_rows)))
             else:
-                previous.add(tenant, held_rows)
+                _take(previous, tenant, held_rows, use_c)
+        # in a chunk of several messages, what a later message's CDRs took goes back where that message starts (``later``)
+        first, later = _taken_by_message(rows, starts, read, use_c) if read else (previous, {})
+        if read:
+            for part in (first, *later.values()):
+                previous.update(part)
         wanted = {k for k in keys if k is not None}
         wanted |= previous.keys
         others = held.besides(previous, wanted) if held is not None else {}
@@ -484,11 +494,11 @@ class RatingDesk:
                         usage.ensure(key, bid, allowance, unit)
                         have = in_memory.get(key)
         addons = AddOnWallets(usage, add_ons, keys, chunk.ats) if add_ons else None
-        # what the chunk's CDRs took when rated before goes back first: rating them again replaces, never adds
-        usage.give_back_all((k, units, {}) for k, units in previous.units.items())
-        usage.give_back_all((k, {}, charges) for k, charges in previous.charges.items())
+        # what the chunk's CDRs took when rated before goes back first (rating them again replaces, never adds)
+        usage.give_back_all((k, units, {}) for k, units in first.units.items())
+        usage.give_back_all((k, {}, charges) for k, charges in first.charges.items())
         usage.give_back_all((k, bundles, charges) for k, (bundles, charges) in others.items())
-        results = self._rate_items(chunk, usage, addons)
+        results = self._rate_items(chunk, usage, addons, later)
         taken: dict[int, Any] = {}
         if addons is not None:
             addons.finish()
@@ -503,10 +513,14 @@ class RatingDesk:
         if use_c and (alerts is None or not any(s is not None and s.credit_limit_micros is not None for s in chunk.subscribers)):
             # no credit alert can fire: each row's ledger row and charge in C, as the loop below writes them
             uses_of = {j: addons.uses_of(j, results[j][3]) for j in taken} if taken else {}   # type: ignore[union-attr]
+            for t in later.values():   # no alert reads a balance on the way: the charges add up in any order
+                usage.give_back_all((k, {}, charges) for k, charges in t.charges.items())
             entries = _chunkrows.ledger_rows(rows, _COLS, results, keys, chunk.ats, chunk.versions, chunk.plan_ids, uses_of, texts,
                                              _bundles_text, charges, RATED)
             each = ()
         for j, (row, r, key, at, ps, plan_id, sub) in enumerate(each):
+            if later and j in later:   # a later message's stored CDRs: their charges go back where it starts
+                usage.give_back_all((k, {}, charges) for k, charges in later[j].charges.items())
             status, charge, v = r[0], r[1], r[4]
             if status == RATED and v is not None:
                 currency, psv, shown, shown_version, reason = v.currency, ps.version if ps is not None else 0, v.plan_id, v.version, ""
@@ -544,14 +558,24 @@ class RatingDesk:
         chunk's transaction: such a chunk is not rated while another of its stream is being written)."""
         return self.credit_alerts is not None and any(s is not None and s.credit_limit_micros is not None for s in chunk.subscribers)
 
-    def _rate_items(self, chunk: "_Chunk", usage: Usage | None, addons: AddOnWallets | None = None) -> list[Row]:
+    def _rate_items(self, chunk: "_Chunk", usage: Usage | None, addons: AddOnWallets | None = None,
+                    later: "dict[int, Taken] | None" = None) -> list[Row]:
         """Each row rated in order (against the chunk's counters when ``usage``, with the add-ons valid at each row
-        when ``addons``), through the evaluator's batch loop."""
+        when ``addons``), through the evaluator's batch loop; ``later``: the bundle units given back before the row
+        at each of its offsets (what a later message's stored CDRs took, see _chunk)."""
         rows, versions, compileds, plan_ids = chunk.rows, chunk.versions, chunk.compileds, chunk.plan_ids
         keys = chunk.keys
         out: list[Row] = []
         n, count = 0, len(rows)
+        backs = sorted(later) if later else []   # the offsets where units go back, in order
+        upto = count if not backs else backs[0]
         while n < count:
+            if n == upto:
+                if addons is not None:
+                    addons.finish()   # its add-on entries booked and taken out, as at the end of a chunk
+                usage.give_back_all((k, units, {}) for k, units in later[n].units.items())   # type: ignore[index, union-attr]
+                backs.pop(0)
+                upto = count if not backs else backs[0]
             ps, comp = versions[n], compileds[n]
             if comp is None or ps is None:
                 out.append(_no_plan_set(rows[n], chunk.ats[n]))
@@ -563,7 +587,7 @@ class RatingDesk:
                 continue
             # a run of rows under one plan set version goes through the batch loop, in order
             end = n + 1
-            while end < count and versions[end] is ps and compileds[end] is comp and not (rows[end][_ATTRS] and _is_rap_return(rows[end])):
+            while end < upto and versions[end] is ps and compileds[end] is comp and not (rows[end][_ATTRS] and _is_rap_return(rows[end])):
                 end += 1
             ev = self.evaluator(comp)
             wallets: Any = None
@@ -743,28 +767,38 @@ class RatingStream:
         return _own_rows(self._principal, rows)
 
     def grouped(self, items: Iterable[Any], read: Callable[[Any], Any], weigh: Callable[[Any], int],
-                bound: int, size: Callable[[Any], int] | None = None, size_limit: int = 0) -> Iterator[tuple[Any, RatedRows]]:
+                bound: int, size: Callable[[Any], int] | None = None, size_limit: int = 0,
+                group_bytes: int = 0) -> Iterator[tuple[Any, RatedRows]]:
         """``(message, its rated rows)`` of each of ``items`` (messages of a RateCdrs stream) in order, the messages
-        already received rated and stored together up to ``bound`` CDRs (engine.rating.groups: ``read`` gives an item's
-        message or raises its refusal, ``weigh`` its CDRs, ``size`` its bytes, read ahead up to ``size_limit``); the
-        stream is closed when it ends."""
+        already received rated and stored together up to ``bound`` CDRs and ``group_bytes`` bytes (engine.rating.groups:
+        ``read`` gives an item's message or raises its refusal, ``weigh`` its CDRs, ``size`` its bytes, read ahead up
+        to ``size_limit``); the stream is closed when it ends."""
         # the groups give back the rows this stream's rate_rows gave them: this desk's RatedRows
-        return cast(Iterator[tuple[Any, RatedRows]], grouped(self, items, read, weigh, bound, size, size_limit))
+        return cast(Iterator[tuple[Any, RatedRows]], grouped(self, items, read, weigh, bound, size, size_limit, group_bytes))
 
-    def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False) -> Callable[[], RatedRows]:
-        """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows."""
+    def rate_rows(self, rows: Sequence[tuple[Any, ...]], tariff_plan: str = "", use_counters: bool = False,
+                  starts: Sequence[int] = ()) -> Callable[[], RatedRows]:
+        """Rate a chunk (as RatingDesk.rate_rows); the function given waits until it is stored, then gives its rows.
+        ``starts``: where each message of the chunk starts, when it holds several (RateCdrs' groups): a CDR stored
+        before gives back what it held where its message starts, as if each message were a chunk of its own."""
         rows = _own_rows(self._principal, rows)
         pieces = _without_repeats(rows) if use_counters else None
         if pieces is not None:   # a CDR twice in the chunk: rated again after the rows before it, as if sent again
-            waits = [self._rate_own(piece, tariff_plan, use_counters) for piece in pieces]
+            waits, at = [], 0
+            for piece in pieces:
+                waits.append(self._rate_own(piece, tariff_plan, use_counters, [s - at for s in starts if at < s < at + len(piece)]))
+                at += len(piece)
             return lambda: RatedRows.joined([wait() for wait in waits])
-        return self._rate_own(rows, tariff_plan, use_counters)
+        return self._rate_own(rows, tariff_plan, use_counters, [s for s in starts if s > 0])
 
-    def _rate_own(self, rows: list[tuple[Any, ...]], tariff_plan: str, use_counters: bool) -> Callable[[], RatedRows]:
-        """rate_rows of rows checked for the caller, no CDR twice among them."""
+    def _rate_own(self, rows: list[tuple[Any, ...]], tariff_plan: str, use_counters: bool,
+                  starts: list[int]) -> Callable[[], RatedRows]:
+        """rate_rows of rows checked for the caller, no CDR twice among them; ``starts``: where each message but the
+        first starts."""
         desk = self._desk
         with collector_paused():
             chunk = desk._resolve(rows, tariff_plan, need_subscribers=not tariff_plan or use_counters)
+            chunk.starts = starts
             if not use_counters:
                 return _ready(RatedRows(desk, chunk, desk._rate_items(chunk, None)))
             if not self._overlap or desk._alerted(chunk):
@@ -1115,6 +1149,33 @@ def _without_repeats(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]
         seen.add(key)
         pieces[-1].append(row)
     return pieces if len(pieces) > 1 else None   # one id in several tenants' CDRs: no CDR twice
+
+
+def _take(taken: Taken, tenant: str, held: Any, use_c: bool) -> None:
+    """Taken.add of a tenant's stored rows (UsageRepository.holdings_of), its loop in C when it is built."""
+    if use_c and type(held) is list:
+        _chunkrows.taken_add(tenant, held, taken.replaced, taken.keys, taken.units, taken.charges, bundle_units)
+    else:
+        taken.add(tenant, held)
+
+
+def _taken_by_message(rows: Sequence[tuple[Any, ...]], starts: list[int],
+                      read: list[tuple[str, list[tuple[Any, ...]]]], use_c: bool) -> "tuple[Taken, dict[int, Taken]]":
+    """What the stored rows ``read`` (by tenant) of a chunk's CDRs took, as a Taken for its first message and one for
+    each later message holding such a CDR, by where that message starts (``starts``: each message's but the first's)."""
+    bounds = [0, *starts, len(rows)]
+    # each CDR's message, by where it starts (a dict built in C: a chunk of 20,000 rows)
+    message_of = dict(zip(map(_TENANT_ID, rows), chain.from_iterable(repeat(b, e - b) for b, e in zip(bounds, bounds[1:]))))
+    parts: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+    for tenant, held in read:
+        for h in held:
+            parts.setdefault(message_of.get((tenant, h[0]), 0), {}).setdefault(tenant, []).append(h)
+    out: dict[int, Taken] = {}
+    for start, by_tenant in parts.items():
+        taken = out[start] = Taken()
+        for tenant, held in by_tenant.items():
+            _take(taken, tenant, held, use_c)
+    return out.pop(0, Taken()), out
 
 
 def _add_ons_of(uow: Any, chunk: "_Chunk") -> list[ActiveAddOn]:

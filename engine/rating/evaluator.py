@@ -86,7 +86,9 @@ _VOICE_OK = frozenset((u, d, e) for u in _ZERO for d in _ZERO for e in _ONE_EVEN
 # A rated row: (status, charge micros, rate id(s) "+"-joined or the reason, bundle uses ((bundle, units), ...) or None,
 #               plan version or None, destination group, zone, units, band, how it was priced): the last two let
 # Evaluator.rated_of write the full RatedCdr without pricing again -- the band and the one-span memo entry (gross,
-# billed units, span micros) of a plain row, the Priced of a row the per-CDR way rated, or None (rate again)
+# billed units, span micros) of a plain row, ``(gross, ((start, end, band, rate id, billed, bundle units, micros), ...))``
+# of a call the C loop priced by parts (band crossings, bundles paying part of it), the Priced of a row the per-CDR way
+# rated, or None (rate again)
 Row = tuple[str, int, str, "tuple[tuple[str, int], ...] | None", "CompiledVersion | None", str, str, int, str, Any]
 WalletOf = Callable[[int, Sequence[Any]], "dict[str, int] | None"]
 
@@ -912,10 +914,17 @@ class Evaluator:
             return self._rated(cdr.cdr_id, cdr.b_number, how)
         if how is None:
             return self.rate_cdr(cdr, plan_id, dict(uses) if uses else None)
+        assert v is not None
+        if len(how) == 2:   # priced by parts in the C loop (band crossings, bundles paying part): its spans kept
+            return RatedCdr(
+                cdr.cdr_id, RatingStatus.RATED, charge_micros=charge, currency=v.currency, plan_id=v.plan_id, plan_version=v.version,
+                service=cdr.service.value, destination=group, prefix=v.index.lookup(cdr.b_number)[1], zone=zone, units=units,
+                gross_micros=how[0], spans=tuple(RatedSpan(*s) for s in how[1]),
+                bundle_usage=tuple(BundleUse(b, u) for b, u in uses or ()),
+                why=lambda: self.rate_cdr(cdr, plan_id, dict(uses) if uses else None).explanation)
         gross, billed, span_micros = how[0], how[1], how[2]
         lines = how[3] if len(how) > 3 else ()   # CDR discounts the batch loop applied
         covered = billed if uses else 0
-        assert v is not None
         return RatedCdr(
             cdr.cdr_id, RatingStatus.RATED, charge_micros=charge, currency=v.currency, plan_id=v.plan_id, plan_version=v.version,
             service=cdr.service.value, destination=group, prefix=v.index.lookup(cdr.b_number)[1], zone=zone, units=units,

@@ -292,6 +292,20 @@ class Taken:
                 byc[currency] = byc.get(currency, 0) + int(charge)
 
 
+    def update(self, other: "Taken") -> None:
+        """``other``'s rows added to these (what a chunk's messages took, each added up on its own)."""
+        self.replaced |= other.replaced
+        self.keys |= other.keys
+        for mine, theirs in ((self.units, other.units), (self.charges, other.charges)):
+            for key, by in theirs.items():
+                have = mine.get(key)
+                if have is None:
+                    mine[key] = dict(by)
+                    continue
+                for name, amount in by.items():
+                    have[name] = have.get(name, 0) + amount
+
+
 class Held:
     """What the CDRs of a re-rating run still hold in the ledger, per subscriber cycle: bundle units and charges.
 

@@ -64,6 +64,7 @@ class RevealedVoucher:
     voucher: Voucher
     pin: str | None  # only for callers holding voucher.reveal_pin
     serial_text: str = ""  # the printed serial (prefix + zero-padded number)
+    batch_state: str = ""  # the batch state this voucher is redeemed and exported under (VoucherBatch.state_for)
 
 
 class MasterKeyFile(Protocol):
@@ -128,15 +129,16 @@ class VoucherDesk:
 
     # --- reading ----------------------------------------------------------
     def get_batch(self, principal: Principal, batch_id: str) -> VoucherBatch:
+        """The batch as the caller sees it (:func:`as_seen_by`)."""
         principal.require(Permission.VOUCHER_READ)
         with self._uow() as uow:
-            return visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
+            return as_seen_by(principal, visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id))
 
     def list_batches(self, principal: Principal, after: str | None = None, limit: int = 50) -> list[VoucherBatch]:
         principal.require(Permission.VOUCHER_READ)
         owners = None if principal.is_operator else frozenset({principal.tenant_id})
         with self._uow() as uow:
-            return uow.vouchers.list_batches(owners, after, limit)
+            return [as_seen_by(principal, b) for b in uow.vouchers.list_batches(owners, after, limit)]
 
     def get_voucher(self, principal: Principal, serial: int) -> RevealedVoucher:
         """One voucher with its printed serial (never its PIN)."""
@@ -145,7 +147,7 @@ class VoucherDesk:
             # visible by the voucher's owner: the operator may have given it to another tenant than its batch's
             voucher = visible_voucher(principal, uow.vouchers.get_voucher(serial), serial)
             batch = _batch_of(uow, voucher)
-        return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial))
+        return RevealedVoucher(voucher, None, batch.serial.format(voucher.serial), batch.state_for(voucher.owner))
 
     def stream_vouchers(self, principal: Principal, selection: VoucherSelection, chunk_size: int = 1000,
                         reveal: bool = False) -> Iterator[list[RevealedVoucher]]:
@@ -170,7 +172,7 @@ class VoucherDesk:
                     if reveal:
                         sealer = sealers.get(v.batch_id) or sealers.setdefault(v.batch_id, self.sealer_for(uow, v.batch_id))
                         pin = sealer.open(v.serial, v.nonce, v.ciphertext).decode("ascii")
-                    out.append(RevealedVoucher(v, pin, batch.serial.format(v.serial)))
+                    out.append(RevealedVoucher(v, pin, batch.serial.format(v.serial), batch.state_for(v.owner)))
                     if reveal:
                         revealed[v.owner] = revealed.get(v.owner, 0) + 1
                 yield out
@@ -253,15 +255,12 @@ class VoucherDesk:
         now = self._clock.now()
         with self._uow() as uow:
             batch = visible_batch(principal, uow.vouchers.get_batch(batch_id), batch_id)
-            to_state, why = decide_batch(self._lifecycle, batch.state, event, {"expired": batch.expires_at <= now},
-                                         principal.privileges)
-            if to_state is None:
-                raise transition_refused(VOUCHER_BATCH, batch_id, batch.state.value, event, why)
-            others = _others_state(principal, event, batch, to_state)
-            if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state, others):
+            to_state, others = _batch_move(self._lifecycle, principal, event, batch, now)
+            if not uow.vouchers.set_batch_state(batch_id, batch.state, to_state, others, batch.others_state):
                 raise FailedPrecondition("BATCH_CHANGED", f"batch {batch_id} was changed by another request; try again", batch_id)
+            moved = replace(batch, state=to_state, others_state=others)
             after = {"state": to_state.value}
-            if others:
+            if others or batch.others_state:   # "": the other owners' vouchers see the batch's state again
                 after["others_state"] = others
             by_owner: dict[str, BulkOutcome] = {}
             if event in ("activate", "purge"):
@@ -274,18 +273,17 @@ class VoucherDesk:
             if reason:
                 after["reason"] = reason
             uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
-                                         {"state": batch.state.value}, after, batch.owner))
+                                         _seen_before(batch), after, batch.owner))
             # the vouchers of other owners that moved (an operator's call): one entry per owner, filed under it
             _audit_by_owner(uow, principal, now, event, VoucherSelection(batch_id=batch_id), by_owner, reason)
-            if not others:
-                # the batch state other owners' vouchers see changed with it: their auditors see the entry too
-                for owner in uow.vouchers.owners(VoucherSelection(batch_id=batch_id)):
-                    if owner != batch.owner and owner not in by_owner and batch.state_for(owner) != to_state.value:
-                        seen = {"state": to_state.value, **({"reason": reason} if reason else {})}
-                        uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
-                                                     {"state": batch.state_for(owner)}, seen, owner))
+            # the batch state other owners' vouchers see changed with it (an operator's call): their auditors see it too
+            for owner in uow.vouchers.owners(VoucherSelection(batch_id=batch_id)):
+                if owner != batch.owner and owner not in by_owner and batch.state_for(owner) != moved.state_for(owner):
+                    seen = {"state": moved.state_for(owner), **({"reason": reason} if reason else {})}
+                    uow.audit.append(audit.entry(principal, now, f"voucher_batch.{event}", VOUCHER_BATCH, batch_id,
+                                                 {"state": batch.state_for(owner)}, seen, owner))
             uow.commit()
-        return replace(batch, state=to_state)
+        return as_seen_by(principal, moved)
 
     def amend(self, principal: Principal, serial: int, amendment: VoucherAmendment, request_id: str = "") -> RevealedVoucher:
         """Change expiry, value, owner or dealer of one voucher while its state allows it (rule event ``amend``).
@@ -338,7 +336,8 @@ class VoucherDesk:
             uow.audit.append(audit.entry(principal, now, "voucher.amend", "voucher", str(serial), voucher.as_audit(),
                                          amended.as_audit(), voucher.owner, request_id))
             uow.commit()
-        return RevealedVoucher(amended, None, batch.serial.format(serial) if batch else str(serial))
+        return RevealedVoucher(amended, None, batch.serial.format(serial) if batch else str(serial),
+                               batch.state_for(amended.owner) if batch else "")
 
     def _check_csr_value(self, principal: Principal, currency: str, micros: int) -> None:
         limit = self.settings.csr_face_value_limits.get(currency)
@@ -399,13 +398,42 @@ class VoucherDesk:
         return replace(batch, wrapped_data_key=None)
 
 
-def _others_state(principal: Principal, event: str, batch: VoucherBatch, to_state: BatchState) -> str:
-    """What the vouchers of other owners than the batch's see after ``event``: a tenant's block, unblock or purge leaves
-    them the state they saw (cleared once the batch is back in it); any other change, and every operator's, is theirs."""
+def as_seen_by(principal: Principal, batch: VoucherBatch) -> VoucherBatch:
+    """A batch as ``principal`` sees it: ``state`` is the batch state of the caller's own vouchers of it (a tenant reads
+    only its batches, whose owner it is); the operator also sees ``others_state``, the state of the vouchers it gave to
+    other tenants, which a tenant does not (it neither sees nor moves those vouchers)."""
+    return batch if principal.is_operator else replace(batch, others_state="")
+
+
+def _batch_move(lifecycle: Lifecycle, principal: Principal, event: str, batch: VoucherBatch,
+                now: datetime) -> tuple[BatchState, str]:
+    """(the batch's new state, its new ``others_state``) after ``event``, or the refusal.
+
+    A tenant's block, unblock or purge moves only its own vouchers' batch state: the vouchers of other owners keep the
+    state they saw (cleared once the batch is back in it); its other events move both.  The operator's event is
+    asked of each state the batch's vouchers see (the owner's, the others'): each one the rules allow moves, so that
+    its unblock lifts the block it laid on every voucher after the owner lifted its own, and its block stops the
+    others' vouchers after the owner blocked its own.  Refused only when no state the batch shows allows it."""
+    facts = {"expired": batch.expires_at <= now}
+    to_state, why = decide_batch(lifecycle, batch.state, event, facts, principal.privileges)
+    if principal.is_operator and batch.others_state:
+        seen = BatchState(batch.others_state)
+        others_to, others_why = decide_batch(lifecycle, seen, event, facts, principal.privileges)
+        if to_state is None and others_to is None:
+            raise transition_refused(VOUCHER_BATCH, batch.batch_id, f"{batch.state.value} (its other owners' vouchers: "
+                                     f"{seen.value})", event, why or others_why)
+        owner_state, others_state = to_state or batch.state, others_to or seen
+        return owner_state, "" if others_state is owner_state else others_state.value
+    if to_state is None:
+        raise transition_refused(VOUCHER_BATCH, batch.batch_id, batch.state.value, event, why)
     if principal.is_operator or event not in OWNER_EVENTS:
-        return ""
-    seen = batch.others_state or batch.state.value
-    return "" if seen == to_state.value else seen
+        return to_state, ""
+    seen_state = batch.others_state or batch.state.value
+    return to_state, "" if seen_state == to_state.value else seen_state
+
+
+def _seen_before(batch: VoucherBatch) -> dict[str, object]:
+    return {"state": batch.state.value, **({"others_state": batch.others_state} if batch.others_state else {})}
 
 
 def _batch_of(uow: VoucherUnitOfWork, voucher: Voucher) -> VoucherBatch:

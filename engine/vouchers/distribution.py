@@ -112,7 +112,8 @@ def batch_sealer(keys: KeyProvider, batch: VoucherBatch) -> PinSealer:
 class _Plan:
     """What goes into the file: the allowed (batch, expired, state) groups, their batches, count and totals."""
 
-    allowed: set[tuple[str, bool, VoucherState]] = field(default_factory=set)
+    # a group: (batch, expired, voucher state, the batch state the voucher sees: VoucherBatch.state_for its owner)
+    allowed: set[tuple[str, bool, VoucherState, str]] = field(default_factory=set)
     batches: dict[str, VoucherBatch] = field(default_factory=dict)
     count: int = 0
     totals: dict[str, int] = field(default_factory=dict)
@@ -181,7 +182,7 @@ class Distributor:
 
     def _plan(self, repo: VoucherRepository, selection: VoucherSelection, now: datetime, privileges: Iterable[str]) -> _Plan:
         plan = _Plan()
-        decided: dict[tuple[str, bool, VoucherState], str] = {}  # group -> "" (allowed) or the rule's reason
+        decided: dict[tuple[str, bool, VoucherState, str], str] = {}  # group -> "" (allowed) or the rule's reason
         for chunk in repo.stream_vouchers(selection, self._chunk):
             for v in chunk:
                 batch = plan.batches.get(v.batch_id)
@@ -189,10 +190,12 @@ class Distributor:
                     batch = repo.get_batch(v.batch_id)
                     if batch is None:
                         raise NotFound("voucher batch", v.batch_id)
-                group = (v.batch_id, v.expires_at <= now, v.state)
+                # the batch state redemption honours for this voucher: its owner's block of the batch stops the
+                # owner's vouchers, not those the operator gave to other tenants (VoucherBatch.others_state)
+                group = (v.batch_id, v.expires_at <= now, v.state, batch.state_for(v.owner))
                 why = decided.get(group)
                 if why is None:
-                    facts = {"batch_state": batch.state.value, "expired": group[1]}
+                    facts = {"batch_state": group[3], "expired": group[1]}
                     to_state, refusal = decide_voucher(self._lifecycle, v.state, EXPORT_EVENT, facts, privileges)
                     why = decided[group] = "" if to_state is not None else refusal
                 count, batch_ids, left = plan.share(v.owner)
@@ -224,7 +227,8 @@ class Distributor:
             checkpoint()   # a caller gone away stops the export (the sealer is killed, the file removed)
             # the same transaction as the plan: the vouchers are the ones counted in the header
             yield "".join(self._row(v, plan.batches[v.batch_id], sealers[v.batch_id]) for v in chunk
-                          if (v.batch_id, v.expires_at <= now, v.state) in plan.allowed).encode("utf-8")
+                          if (v.batch_id, v.expires_at <= now, v.state, plan.batches[v.batch_id].state_for(v.owner))
+                          in plan.allowed).encode("utf-8")
 
     @staticmethod
     def _row(v: Voucher, batch: VoucherBatch, sealer: PinSealer) -> str:

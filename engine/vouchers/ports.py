@@ -73,9 +73,11 @@ class VoucherRepository(ABC):
     def list_batches(self, owners: frozenset[str] | None, after: str | None, limit: int) -> list[VoucherBatch]: ...
 
     @abstractmethod
-    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "") -> bool:
-        """Conditional update; False when the batch is no longer in ``expected``.  ``others_state``: the state the
-        vouchers of other owners than the batch's see from now on ("": ``new``), VoucherBatch.others_state."""
+    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "",
+                        expected_others: str | None = None) -> bool:
+        """Conditional update; False when the batch is no longer in ``expected`` (nor, given, its ``others_state`` in
+        ``expected_others``).  ``others_state``: the state the vouchers of other owners than the batch's see from now on
+        ("": ``new``), VoucherBatch.others_state."""
 
     @abstractmethod
     def set_data_key(self, batch_id: str, wrapped: WrappedDataKey | None) -> None:

@@ -147,5 +147,16 @@ def account_pb(account_id: str, **kw: object) -> Any:
     return pb.Account(**fields)
 
 
+def account_with_subscribers(s: BillingStack, account_id: str, count: int, since: datetime, plan: str = "TP_SMART_S") -> list[str]:
+    """Account ``account_id`` of mno, created by its admin, with ``count`` new subscribers on ``plan`` from ``since``
+    assigned to it: their ids."""
+    admin = s.billing("mno")
+    admin.create_account(account_pb(account_id))
+    subs = [s.subscriber("mno", plan, since)[0] for _ in range(count)]
+    for sub in subs:
+        admin.assign(account_id, sub)
+    return subs
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import grpc
 import pytest
 
-from tests.integration.billing_support import BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
+from tests.integration.billing_support import BillingStack, account_pb, account_with_subscribers, billing_stack  # noqa: F401 - fixture
 from tests.integration.helpers import field_violations, rpc_error, until_lock_waits
 
 pytestmark = pytest.mark.integration
@@ -44,11 +44,13 @@ def held(s: BillingStack, lock_sql: str) -> Iterator[Callable[[list[threading.Th
         conn.commit()
 
 
-def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str) -> list[Any]:
+def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str, in_order: bool = False) -> list[Any]:
     """Run ``calls`` on threads released together by a barrier, with ``lock_sql`` held (PostgreSQL) until all of them
-    wait; each call's result or its grpc.RpcError."""
+    wait; each call's result or its grpc.RpcError.  ``in_order``: started one after the other instead, each once the
+    ones before wait on the lock, so that they go on in this order once it is let go (PostgreSQL queues a row's
+    waiters in order); on SQLite run one after the other."""
     out: list[Any] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
+    start = threading.Barrier(1 if in_order else len(calls))
 
     def run(i: int) -> None:
         start.wait()
@@ -59,8 +61,12 @@ def at_once(s: BillingStack, calls: list[Callable[[], Any]], lock_sql: str) -> l
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     with held(s, lock_sql) as wait_for:
-        for t in threads:
+        for k, t in enumerate(threads):
             t.start()
+            if in_order:
+                if s.backend != "postgres":
+                    t.join()
+                wait_for(threads[:k + 1])
         wait_for(threads)
     for t in threads:
         t.join(60)
@@ -97,10 +103,7 @@ def test_two_csr_charges_at_once_cannot_both_pass_the_limit(billing_stack: Billi
 def test_two_csr_add_ons_at_once_cannot_both_pass_the_limit_nor_can_many_small_ones(billing_stack: BillingStack) -> None:  # noqa: F811
     s = billing_stack
     admin, csr = s.billing("mno"), s.billing("mno", "csr")
-    admin.create_account(account_pb("ACC-RACE-AO"))
-    subs = [s.subscriber("mno", "TP_SMART_S", datetime(2026, 4, 1, 8, 0, tzinfo=UTC))[0] for _ in range(2)]
-    for sub in subs:
-        admin.assign("ACC-RACE-AO", sub)
+    subs = account_with_subscribers(s, "ACC-RACE-AO", 2, datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
     s.at(datetime(2026, 4, 3, 8, 0, tzinfo=UTC))
     # BN_ADDON_DATA_5GB costs 10.00: a CSR buys four on the account's two subscribers (40.00), an admin any number
     for i in range(4):

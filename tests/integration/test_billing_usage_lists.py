@@ -16,6 +16,7 @@ from store.db import make_engine
 from store.migrate import alembic_config, upgrade
 from store.plans import usage_ledger
 from store.uow import SqlUnitOfWorkFactory
+from tests.integration.helpers import until_lock_waits
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -185,15 +186,9 @@ def test_two_freezes_of_the_same_cdr_at_once_leave_it_on_one_bill_on_postgresql(
             uow.freeze_usage("mno", [("race-1", "inv_race_a", 10, "33600000300", T0)])
             thread = threading.Thread(target=second)
             thread.start()
-            waited = False
-            for _ in range(400):               # until the second freeze waits for this transaction's lock on the number
-                with engine.connect() as conn:
-                    waited = bool(conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                                         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").scalar())
-                if waited or not thread.is_alive():
-                    break
-                thread.join(0.05)
-            assert waited and not outcome
+            # until the second freeze waits for this transaction's lock on the number (or has ended: then it did not wait)
+            waiting = until_lock_waits(engine, 1, lambda: int(not thread.is_alive()))
+            assert waiting == 1 and not outcome, f"the second freeze waits for the lock on the number: {waiting} waiting, {outcome}"
             uow.commit()
         thread.join(10)
         assert outcome == ["refused"]

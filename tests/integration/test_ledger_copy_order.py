@@ -11,21 +11,19 @@ from typing import Any
 import pytest
 from alembic import command
 
-from engine.rating.usage import LEDGER_FIELDS
 from store.db import make_engine
 from store.migrate import alembic_config, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
+from tests.integration.helpers import ledger_entry
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 
 def entry(tenant: str, cdr: str, msisdn: str, minute: int, charge: int = 1_000) -> tuple[Any, ...]:
-    values = dict(tenant_id=tenant, cdr_id=cdr, msisdn=msisdn, cycle="2026-11", currency="EUR", charge_micros=charge,
-                  bundles_json="[]", start_time=T0 + timedelta(minutes=minute), service="voice", destination_group="DST_EU",
-                  zone="Z1", units=60, plan_set_version=1, tariff_plan="TP_A", plan_version=2, status="rated", reason="")
-    return tuple(values[f] for f in LEDGER_FIELDS)
+    return ledger_entry(tenant_id=tenant, cdr_id=cdr, msisdn=msisdn, charge_micros=charge, bundles_json="[]",
+                        start_time=T0 + timedelta(minutes=minute))
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@ ledger's keyed reads and replace after it (store/plans.py)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +15,7 @@ from store.db import ledger_key, make_engine
 from store.migrate import alembic_config, missing_migrations, upgrade
 from store.plans import SqlPlanUnitOfWorkFactory, usage_ledger
 from store.uow import SqlUnitOfWorkFactory
+from tests.integration.helpers import ledger_entry
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -24,10 +24,8 @@ ledger_before_0006 = table("usage_ledger", *(column(name, usage_ledger.c[name].t
 
 
 def row(tenant: str, cdr: str, charge: int, minute: int = 0) -> dict[str, Any]:
-    return dict(tenant_id=tenant, cdr_id=cdr, msisdn="4917000000001", cycle="2026-11", currency="EUR", charge_micros=charge,
-                bundles_json=json.dumps([["BN_V", 60]]), start_time=T0 + timedelta(minutes=minute), service="voice",
-                destination_group="DST_EU", zone="Z1", units=60, plan_set_version=1, tariff_plan="TP_A", plan_version=2,
-                status="rated", reason="")
+    return dict(zip(LEDGER_FIELDS, ledger_entry(tenant_id=tenant, cdr_id=cdr, charge_micros=charge,
+                                                start_time=T0 + timedelta(minutes=minute))))
 
 
 def indexes(engine: Any) -> set[str]:
@@ -59,7 +57,7 @@ def test_the_ledger_keeps_its_rows_through_plans_0004_and_back(db_url: str) -> N
             assert [e.cdr_id for e in u.usage.rated_usage("mno", T0 + timedelta(minutes=10), T0 + timedelta(minutes=13))] == [
                 "c010", "c011", "c012"]
         with uow() as u:   # a replace deletes the tenant's old rows by key, never the other tenant's row of the same id
-            new = tuple({**row("mno", "c001", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)
+            new = ledger_entry(cdr_id="c001", charge_micros=5, start_time=T0)
             assert u.usage.write_chunk([new], {("mno", "c001"), ("mno", "c002")}, [], [])
             u.commit()
         with uow(read_only=True) as u:
@@ -106,7 +104,7 @@ def test_the_ledger_keeps_its_rows_through_plans_0005_and_back(db_url: str) -> N
                 "c001": 7, "zz": 8}
             assert [e.cdr_id for e in u.usage.rated_usage("mno", T0 + timedelta(minutes=10), T0 + timedelta(minutes=12))] == [
                 "c010", "c011"]
-        new = tuple({**row("mno", "c001", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)
+        new = ledger_entry(cdr_id="c001", charge_micros=5, start_time=T0)
         with uow() as u:   # a CDR with a row already, not replaced: refused (a lost race), nothing written
             assert not u.usage.write_chunk([new], set(), [], [])
         with uow() as u:   # one CDR twice in a chunk: refused as well
@@ -192,7 +190,7 @@ def test_the_ledger_keeps_its_rows_through_plans_0006_and_back(db_url: str) -> N
             assert key_index_sql(engine).endswith("(cdr_key)")
         else:   # the keys compare bytewise
             assert key_collations(engine) == {"tenant_id": "C", "cdr_id": "C", "msisdn": "C"}
-        new = tuple({**row("mno", "n1", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)
+        new = ledger_entry(cdr_id="n1", charge_micros=5, start_time=T0)
         with uow() as u:
             assert u.usage.write_chunk([new], set(), [], [])
             u.commit()
@@ -213,7 +211,7 @@ def test_the_ledger_keeps_its_rows_through_plans_0006_and_back(db_url: str) -> N
             assert not u.usage.write_chunk([new], set(), [], [])
         with uow() as u:   # ... also beside CDRs whose rows the same transaction took out (those need no second look)
             assert sorted(r[0] for r in u.usage.take_holdings("mno", ["n1"]) or []) == ["n1"]
-            assert not u.usage.write_chunk([new, tuple({**row("mno", "c002", 5), "start_time": T0}[f] for f in LEDGER_FIELDS)],
+            assert not u.usage.write_chunk([new, ledger_entry(cdr_id="c002", charge_micros=5, start_time=T0)],
                                            set(), [], [])
         command.downgrade(alembic_config(db_url), "plans_0005")
         engine.dispose()

@@ -18,11 +18,12 @@ import pytest
 from engine.model import PaymentType, Subscriber, SubscriberStatus, Tenant, TenantKind, TenantStatus
 from engine.plans.catalogue import PlanSetVersion
 from engine.rating.alerts import CreditAlertRecord
-from engine.rating.usage import LEDGER_FIELDS, CounterRow, LedgerEntry, RatedSubscriber
+from engine.rating.usage import CounterRow, LedgerEntry, RatedSubscriber
 from store.db import make_engine
 from store.plans import SqlPlanUnitOfWorkFactory
 from store.uow import SqlUnitOfWorkFactory
 from tests.integration.contract import Steps, Units, assert_same, reference_sqlite
+from tests.integration.helpers import ledger_entry
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -37,11 +38,9 @@ def version(n: int, tenant: str = "mno", activate: datetime | None = None) -> Pl
 
 def ledger_row(cdr: str, msisdn: str = A, charge: int = 1_000, bundles: list[Any] | None = None, status: str = "rated",
                start: datetime = T0, cycle: str = "2026-11", tenant: str = "mno") -> tuple[Any, ...]:
-    values = dict(tenant_id=tenant, cdr_id=cdr, msisdn=msisdn, cycle=cycle, currency="EUR", charge_micros=charge,
-                  bundles_json=json.dumps(bundles or []), start_time=start, service="voice", destination_group="DST_EU",
-                  zone="Z1", units=60, plan_set_version=1, tariff_plan="TP_A", plan_version=2, status=status,
-                  reason="" if status == "rated" else "no rate")
-    return tuple(values[f] for f in LEDGER_FIELDS)
+    return ledger_entry(tenant_id=tenant, cdr_id=cdr, msisdn=msisdn, cycle=cycle, charge_micros=charge,
+                        bundles_json=json.dumps(bundles or []), start_time=start, status=status,
+                        reason="" if status == "rated" else "no rate")
 
 
 def alert(threshold: str, index: int = 0, msisdn: str = A, period: str = "2026-11", tenant: str = "mno") -> CreditAlertRecord:

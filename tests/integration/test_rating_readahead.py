@@ -1,7 +1,8 @@
-"""RateCdrs' read-ahead is bounded in bytes as well as in CDRs, on SQLite and PostgreSQL over a real port: a stream of
-messages of few CDRs with large attributes is not read beyond twice ``max_message_bytes`` (1 MiB here) while the
-server has not taken its first message, far below the CDR bound (twice ``rating_group_max_cdrs``, 40,000 CDRs);
-without it one stream could make the server hold gigabytes.
+"""RateCdrs' read-ahead and its groups are bounded in bytes as well as in CDRs, on SQLite and PostgreSQL over a real
+port: a stream of messages of few CDRs with large attributes is not read beyond twice ``max_message_bytes`` (1 MiB
+here) while the server has not taken its first message, far below the CDR bound (twice ``rating_group_max_cdrs``,
+40,000 CDRs), and the messages waiting are rated and stored in groups of at most ``max_message_bytes`` of messages;
+without these one stream could make the server hold gigabytes.
 
 A seam in the read-ahead (``Held``) hands the server its first message only when the test says so, counts the bytes
 pulled from the request stream, and says when the reading thread waits for room (or has read the whole stream)."""
@@ -18,7 +19,7 @@ import pytest
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import rating_pb2_grpc as rrpc
 from engine.clock import FixedClock
-from engine.rating import groups
+from engine.rating import desk, groups
 from engine.readahead import END, ReadAhead
 from engine.settings import Settings
 from tests.integration.conftest import MID_MONTH, running_stack
@@ -27,6 +28,7 @@ from tests.integration.test_rating_stored import active, provision, voice_pb  # 
 pytestmark = [pytest.mark.integration]
 MAX_MESSAGE = 1024 * 1024
 HELD: list["Held"] = []
+CHUNKS: list[int] = []   # the CDRs of each chunk RateCdrs handed to its RatingStream
 CREATED = threading.Event()
 
 
@@ -75,6 +77,13 @@ def stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
     home = tmp_path_factory.mktemp("readahead")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(groups, "ReadAhead", Held)
+        rate_rows = desk.RatingStream.rate_rows
+
+        def counted(self: Any, rows: Any, *args: Any) -> Any:
+            CHUNKS.append(len(rows))
+            return rate_rows(self, rows, *args)
+
+        mp.setattr(desk.RatingStream, "rate_rows", counted)
         with running_stack(Settings(home=Path(home), database_url=db_url, shutdown_grace_seconds=2.0,
                                     max_message_bytes=MAX_MESSAGE), FixedClock(MID_MONTH)) as s:
             yield s
@@ -95,6 +104,7 @@ def test_a_stream_of_large_messages_is_read_ahead_no_further_than_the_byte_bound
     size = messages[0].ByteSize()
     assert size < MAX_MESSAGE and 40 * size > 4 * MAX_MESSAGE
     HELD.clear()
+    CHUNKS.clear()
     CREATED.clear()
     replies = svc.RateCdrs(iter(messages))   # sent by grpc's own thread; no reply can come before ``go``
     assert CREATED.wait(120)   # the server runs the call: its read-ahead exists
@@ -107,4 +117,11 @@ def test_a_stream_of_large_messages_is_read_ahead_no_further_than_the_byte_bound
     got = list(replies)
     assert len(got) == 40
     assert sum(len(r.rated) for r in got) == 800   # every CDR answered (rated, or its reason given)
+    # groups of whole messages up to 1 MiB: four of ~210 KB (a fifth would pass it), never more, though about nine
+    # were waiting when the first was rated (main without the byte bound: 620 CDRs in its first chunk, the group
+    # taking each message the reading brought in while it was formed)
+    per_group = MAX_MESSAGE // size
+    assert per_group == 4
+    assert CHUNKS[0] == 20 * per_group
+    assert max(CHUNKS) <= 20 * per_group and sum(CHUNKS) == 800
 

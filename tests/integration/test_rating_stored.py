@@ -133,9 +133,17 @@ def active(stack):  # type: ignore[no-untyped-def]
     return v
 
 
+_DRAWN: set[str] = set()   # the numbers provision drew in this process: six random digits meet again (hypothesis tests)
+
+
 def provision(stack, plan: str = "TP_SMART_S", tenant: str = "mno", msisdn: str = ""):  # type: ignore[no-untyped-def]
     subs = stack.client(tenant).subscribers
-    sub = subs.provision(msisdn or "336120" + stack.unique_msisdn()[-6:], stack.unique_imsi(), "ACC-ST", plan)
+    drawn = msisdn   # a number the caller names is used as it is; a drawn one is new in this process
+    while not drawn or drawn in _DRAWN and not msisdn:
+        drawn = "336120" + stack.unique_msisdn()[-6:]
+    _DRAWN.add(drawn)
+    msisdn = drawn
+    sub = subs.provision(msisdn, stack.unique_imsi(), "ACC-ST", plan)
     return subs.transition(sub.subscriber_id, "activate")
 
 

@@ -39,7 +39,11 @@ MARK = re.compile(r"<!--\s*walkthrough:\s*(?P<mark>[^>]*?)\s*-->\s*$")  # right 
 HEAD_READER = re.compile(r"\|\s*head(\s+-[-\w]+)*\s*$")   # a pipeline's last command is ``head``, options only
 FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```\s*$", re.S | re.M)
 STARTUP_SECONDS = 60
-RUN_SECONDS = 300
+# the run has no bound on its whole time (a loaded machine takes what it takes), but a command that neither writes a
+# byte nor lets the next one start (bash's trace, to a file of its own) for this long is taken as hung: the run is
+# stopped and the test fails naming it
+STALL_SECONDS = 240
+TICK_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,10 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 def script(blocks: list[Block]) -> str:
-    """One bash script: each block announces itself, fails the run on an unexpected exit code."""
-    lines = ["set -e -o pipefail"]
+    """One bash script: each block announces itself, fails the run on an unexpected exit code; with
+    ``$WALKTHROUGH_TRACE`` set, each command is traced to that file as it starts (``run_watched`` reads it)."""
+    lines = ["set -e -o pipefail",
+             'if [ -n "${WALKTHROUGH_TRACE:-}" ]; then exec 3>>"$WALKTHROUGH_TRACE"; BASH_XTRACEFD=3; set -x; fi']
     for n, b in enumerate(blocks, 1):
         if b.skip:
             continue
@@ -96,6 +102,40 @@ def _sigpipe_tolerated(body: str) -> str:
             line = f"{command} || [ $? -eq 141 ]"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def run_watched(command: str, cwd: Path, env: dict[str, str], stall: float = STALL_SECONDS,
+                tick: float = TICK_SECONDS) -> tuple[int, str, str]:
+    """Run the bash ``command`` to its end: (exit code, stdout, stderr).  Its output goes to files (a daemon it starts,
+    gpg's agent, may keep them open), its commands are traced to a third; once ``stall`` seconds pass with none of the
+    three growing, the command's process group is killed and an AssertionError names the command it hung in."""
+    files = {name: cwd / f"walkthrough.{name}" for name in ("out", "err", "trace")}
+    with files["out"].open("wb") as out, files["err"].open("wb") as err:
+        proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env={**env, "WALKTHROUGH_TRACE": str(files["trace"])},
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        size, idle = -1, 0.0
+        while True:
+            try:
+                proc.wait(timeout=tick)
+                break
+            except subprocess.TimeoutExpired:
+                now = sum(f.stat().st_size for f in files.values() if f.exists())
+                idle, size = (idle + tick if now == size else 0.0), now
+                if idle >= stall:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    trace = files["trace"].read_text(errors="replace").splitlines() if files["trace"].exists() else []
+                    raise AssertionError(f"hung: no output and no next command for {stall:g} s after "
+                                         f"{trace[-1] if trace else 'the start'!r}\n"
+                                         + files["err"].read_text(errors="replace")[-3000:])
+    return proc.returncode, files["out"].read_text(errors="replace"), files["err"].read_text(errors="replace")
+
+
+def test_a_hung_command_fails_the_walkthrough_by_name(tmp_path: Path) -> None:
+    blocks = [Block(1, "sh", "echo started\nsleep 600   # hangs\necho never\n", False, 0)]
+    with pytest.raises(AssertionError, match=r"hung: no output and no next command for 1 s after '\+ sleep 600'"):
+        run_watched(script(blocks), tmp_path, dict(os.environ), stall=1, tick=0.5)
+    assert "never" not in (tmp_path / "walkthrough.out").read_text()
 
 
 def test_a_failing_writer_on_the_left_of_a_pipe_fails_the_walkthrough() -> None:
@@ -182,8 +222,8 @@ def _stop_gpg_agents(tmp: Path) -> None:
 def test_readme_walkthrough_runs_verbatim(walkthrough_env: dict[str, str]) -> None:
     blocks = readme_blocks(README.read_text(encoding="utf-8"))
     work = Path(walkthrough_env["WALKTHROUGH_DIR"])
-    done = subprocess.run(["bash", "-c", script(blocks)], cwd=work, env=walkthrough_env, capture_output=True, text=True,
-                          timeout=RUN_SECONDS)
+    code, stdout, stderr = run_watched(script(blocks), work, walkthrough_env)
+    done = subprocess.CompletedProcess(["bash"], code, stdout, stderr)
     output = done.stdout + done.stderr
     where = [line for line in done.stderr.splitlines() if line.startswith("@@")]
     print("\n".join(where))  # shown with a failure: which block, when

@@ -88,6 +88,25 @@ def test_the_collector_is_paused_across_chunks_and_on_again_after_the_run_ended_
         rerate.GC_EVERY = every
 
 
+def rated_on_postgres(root: Any, day: int, seed: int, tag: str, beside: list[Any] | None = None) -> tuple[set[str], Any, list[Any]]:
+    """(MSISDNs, start, CDRs): three new subscribers' calls from ``day`` days after mid-month, stored and rated from
+    scratch in chunks of 40 (PostgreSQL only: a chunk's ledger rows are read with it there, else the test is skipped).
+    ``beside``, when given, is filled with as many calls at the same seconds, rated with them and never stored."""
+    if root.db.dialect.name != "postgresql":
+        pytest.skip("the ledger rows are read with the chunk on PostgreSQL only")
+    msisdns = {_subscriber(root).msisdn for _ in range(3)}
+    start = MID_MONTH + timedelta(days=day)
+    cdrs = [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=seed, tag=tag) for c in chunk]
+    if beside is not None:
+        beside += [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=seed + 1, tag=f"{tag}-beside") for c in chunk]
+    store_cdrs(root, cdrs)
+    for i in range(0, len(cdrs), 40):
+        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+        if beside:
+            root.rating.rate_many(OPERATOR, beside[i:i + 40], use_counters=True)
+    return msisdns, start, cdrs
+
+
 class _MovedAfterRead:
     """The run's stored-CDR reader, with the ledger row of one CDR of the third chunk written again by another writer
     (the same values: the row moves to a new address, as any update moves it) right after that chunk and its ledger
@@ -115,14 +134,7 @@ def test_a_ledger_row_written_after_its_chunk_was_read_ahead_loses_the_race_and_
     makes the write a lost race: the chunk is rated again with its rows looked up afresh (that chunk alone: the other
     chunks' rows are used as read ahead), and the run ends as one clean run ends."""
     root, other = roots
-    if root.db.dialect.name != "postgresql":
-        pytest.skip("the ledger rows are read with the chunk on PostgreSQL only")
-    msisdns = {_subscriber(root).msisdn for _ in range(3)}
-    start = MID_MONTH + timedelta(days=14)
-    cdrs = [c for chunk in calls(sorted(msisdns), start, 5, 40, seed=49, tag="rerate-ahead") for c in chunk]
-    store_cdrs(root, cdrs)
-    for i in range(0, len(cdrs), 40):
-        root.rating.rate_many(OPERATOR, cdrs[i:i + 40], use_counters=True)
+    msisdns, start, cdrs = rated_on_postgres(root, 14, 49, "rerate-ahead")
     from_scratch, where = state(root, msisdns), addresses(root, msisdns)
     dearer = root.plans.upload(OPERATOR, "mno", {f.path: f.content for f in sample_files(
         {"rates/retail/RT_VOICE_INTERNATIONAL.yaml": ('price: "1.00"', 'price: "1.25"')})}).version
@@ -142,3 +154,38 @@ def test_a_ledger_row_written_after_its_chunk_was_read_ahead_loses_the_race_and_
     assert state(root, msisdns) == after
     run.rerate(OPERATOR, "mno", start, end)   # back under the version in force: as rated from scratch
     assert state(root, msisdns) == from_scratch and len(addresses(root, msisdns)) == len(where)
+
+
+def test_ledger_rows_read_ahead_by_subscriber_are_the_chunks_own_and_a_row_out_of_its_window_is_found_by_its_id(roots) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a chunk's ledger rows are read ahead by subscriber and time window (store.plans._held_ahead): the
+    rows of its subscribers in that window that are not its CDRs' (CDRs rated and not stored, at the same seconds) are
+    left alone, and a row of its CDRs that lies outside the window (its start time moved: a corrected CDR sent again)
+    is found by its CDR id and replaced, not added: no chunk loses a race over it, and the run ends as one clean run.
+    Fails when the rows found by window are not filtered to the chunk's CDRs (counters then give back what another CDR
+    holds) or when the rows not found there are not looked up by id (the chunk's write meets the primary key)."""
+    root, _ = roots
+    unstored: list[Any] = []   # at the same seconds as the stored CDRs, others rated and never stored
+    msisdns, start, cdrs = rated_on_postgres(root, 16, 50, "rerate-window", unstored)
+    from_scratch = state(root, msisdns)
+    beside = {c.cdr_id for c in unstored}
+    moved = cdrs[70].cdr_id   # in the third chunk of 30
+    with root.db.begin() as conn:
+        conn.exec_driver_sql("UPDATE usage_ledger SET start_time = start_time - interval '1 day' WHERE cdr_id = %(id)s", {"id": moved})
+    left = {k: v for k, v in addresses(root, msisdns).items() if k in beside}
+    dearer = root.plans.upload(OPERATOR, "mno", {f.path: f.content for f in sample_files(
+        {"rates/retail/RT_VOICE_INTERNATIONAL.yaml": ('price: "1.00"', 'price: "1.25"')})}).version
+    run = copy.copy(root.rerate)
+    run._chunk = 30
+    races = root.rating.races
+    end = start + timedelta(hours=1)
+    summary = run.rerate(OPERATOR, "mno", start, end, dearer)
+    assert summary.cdrs == len(cdrs) and root.rating.races == races   # no chunk rated again
+    after = state(root, msisdns)
+    consistent(after)
+    assert {r[0]: r[7] for r in after["ledger"] if r[0] not in beside} == {c.cdr_id: dearer for c in cdrs}
+    assert {k: v for k, v in addresses(root, msisdns).items() if k in beside} == left   # not written
+    with root.db.connect() as conn:
+        at = conn.exec_driver_sql("SELECT start_time FROM usage_ledger WHERE cdr_id = %(id)s", {"id": moved}).scalar_one()
+    assert at == cdrs[70].start_time   # replaced by its CDR's row
+    run.rerate(OPERATOR, "mno", start, end)   # back under the version in force: as rated from scratch
+    assert state(root, msisdns) == from_scratch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -214,10 +215,14 @@ def _free_port() -> int:
 
 def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db_url: str) -> None:
     """`rulebill db upgrade`, `bootstrap`, `serve` as a real process; client commands find address and token
-    without flags; SIGTERM stops it cleanly."""
+    without flags; SIGTERM stops it cleanly; its log writes each message on one line (servers/admin.py's
+    OneLineFormatter), a newline in a logged value escaped."""
     port = _free_port()
+    # the rules folder's path, logged as the server starts, carries a newline and what would be a forged line
+    rules = tmp_path / "rules\nINFO rulebill.access: forged"
+    shutil.copytree(REPO / "rules", rules)
     env = {**os.environ, "RULEBILL_HOME": str(tmp_path), "RULEBILL_DATABASE_URL": db_url,
-           "RULEBILL_LISTEN_ADDRESS": f"127.0.0.1:{port}", "RULEBILL_TOKEN": ""}
+           "RULEBILL_LISTEN_ADDRESS": f"127.0.0.1:{port}", "RULEBILL_TOKEN": "", "RULEBILL_RULES_DIR": str(rules)}
     env.pop("RULEBILL_TOKEN")
     assert _rulebill(env, "db", "upgrade").returncode == 0
     boot = _rulebill(env, "bootstrap")
@@ -255,6 +260,9 @@ def test_the_cli_end_to_end_with_a_served_process_and_sigterm(tmp_path: Path, db
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "shutting down" in out and "stopped" in out
+    [logged] = [line for line in out.splitlines() if " voucher rules from " in line]
+    assert f"{tmp_path}/rules\\nINFO rulebill.access: forged" in logged, logged
+    assert not [line for line in out.splitlines() if line.startswith("INFO rulebill.access: forged")], out
     # the bootstrap is idempotent: a second run keeps the credential
     again = _rulebill(env, "bootstrap")
     assert again.returncode == 0 and "(kept)" in again.stdout

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -44,6 +46,18 @@ def pins_of(stack: Any, batch: pb.VoucherBatch, tenant: str = "mno") -> dict[int
     for msg in revealer(stack, tenant).StreamVouchers(pb.StreamVouchersRequest(selection=pb.VoucherSelection(batch_id=batch.batch_id), reveal=True)):
         out.update({v.serial: v.pin for v in msg.vouchers})
     return out
+
+
+def lifecycle_changed(home: Path, old: str, new: str) -> Path:
+    """A rules folder under ``home`` holding the checkout's rules/lifecycle with ``old`` (it must be in voucher.yaml)
+    replaced by ``new``: a server started on it runs other voucher rules, a data change only."""
+    rules = home / "rules"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "rules" / "lifecycle", rules / "lifecycle")
+    path = rules / "lifecycle" / "voucher.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return rules
 
 
 def subscriber(stack: Any, tenant: str = "mno") -> str:

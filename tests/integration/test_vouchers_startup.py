@@ -25,7 +25,7 @@ from store.db import make_engine
 from store.migrate import upgrade
 from tests.integration.conftest import Stack
 from tests.integration.helpers import precondition_reason, rpc_error
-from tests.integration.test_vouchers import activate, generate, pins_of, vs
+from tests.integration.test_vouchers import activate, generate, lifecycle_changed, pins_of, vs
 from tests.integration.conftest import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.event_rules]
@@ -108,13 +108,8 @@ def test_database_and_key_files_are_private_and_checked_at_start(tmp_path: Path)
 def relaxed(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A server whose rules/lifecycle lets blocked vouchers be redeemed: a data change only."""
     home = tmp_path_factory.mktemp("relaxed")
-    rules = home / "rules"
-    shutil.copytree(REPO / "rules" / "lifecycle", rules / "lifecycle")
-    path = rules / "lifecycle" / "voucher.yaml"
-    text = path.read_text()
     old = "  - event: redeem              # one atomic recharge: active -> used\n    from: [active]\n"
-    assert old in text
-    path.write_text(text.replace(old, old.replace("from: [active]", "from: [active, blocked]")))
+    rules = lifecycle_changed(home, old, old.replace("from: [active]", "from: [active, blocked]"))
     with running_stack(Settings(home=home, database_url=db_url, rules_dir=rules)) as s:
         yield s
 

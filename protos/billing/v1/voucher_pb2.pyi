@@ -102,7 +102,7 @@ RESERVATION_STATUS_COMMITTED: ReservationStatus
 RESERVATION_STATUS_RELEASED: ReservationStatus
 
 class VoucherBatch(_message.Message):
-    __slots__ = ("batch_id", "profile_id", "tenant_id", "dealer", "face_value", "count", "first_serial", "last_serial", "serial_prefix", "serial_digits", "pin_length", "create_time", "expire_time", "recharge_extension_days", "state", "pin_cipher", "key_wrap", "master_key_version", "lookup_key_version", "pins_shredded")
+    __slots__ = ("batch_id", "profile_id", "tenant_id", "dealer", "face_value", "count", "first_serial", "last_serial", "serial_prefix", "serial_digits", "pin_length", "create_time", "expire_time", "recharge_extension_days", "state", "pin_cipher", "key_wrap", "master_key_version", "lookup_key_version", "pins_shredded", "other_owners_state")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class VoucherBatch(_message.Message):
     MASTER_KEY_VERSION_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_VERSION_FIELD_NUMBER: _ClassVar[int]
     PINS_SHREDDED_FIELD_NUMBER: _ClassVar[int]
+    OTHER_OWNERS_STATE_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     profile_id: str
     tenant_id: str
@@ -143,10 +144,11 @@ class VoucherBatch(_message.Message):
     master_key_version: int
     lookup_key_version: int
     pins_shredded: bool
-    def __init__(self, batch_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., dealer: _Optional[str] = ..., face_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., count: _Optional[int] = ..., first_serial: _Optional[int] = ..., last_serial: _Optional[int] = ..., serial_prefix: _Optional[str] = ..., serial_digits: _Optional[int] = ..., pin_length: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recharge_extension_days: _Optional[int] = ..., state: _Optional[_Union[BatchState, str]] = ..., pin_cipher: _Optional[str] = ..., key_wrap: _Optional[str] = ..., master_key_version: _Optional[int] = ..., lookup_key_version: _Optional[int] = ..., pins_shredded: _Optional[bool] = ...) -> None: ...
+    other_owners_state: BatchState
+    def __init__(self, batch_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., dealer: _Optional[str] = ..., face_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., count: _Optional[int] = ..., first_serial: _Optional[int] = ..., last_serial: _Optional[int] = ..., serial_prefix: _Optional[str] = ..., serial_digits: _Optional[int] = ..., pin_length: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recharge_extension_days: _Optional[int] = ..., state: _Optional[_Union[BatchState, str]] = ..., pin_cipher: _Optional[str] = ..., key_wrap: _Optional[str] = ..., master_key_version: _Optional[int] = ..., lookup_key_version: _Optional[int] = ..., pins_shredded: _Optional[bool] = ..., other_owners_state: _Optional[_Union[BatchState, str]] = ...) -> None: ...
 
 class Voucher(_message.Message):
-    __slots__ = ("serial", "serial_text", "batch_id", "tenant_id", "dealer", "state", "face_value", "expire_time", "pin", "redeemed_by", "redeem_time")
+    __slots__ = ("serial", "serial_text", "batch_id", "tenant_id", "dealer", "state", "face_value", "expire_time", "pin", "redeemed_by", "redeem_time", "batch_state")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     SERIAL_TEXT_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +160,7 @@ class Voucher(_message.Message):
     PIN_FIELD_NUMBER: _ClassVar[int]
     REDEEMED_BY_FIELD_NUMBER: _ClassVar[int]
     REDEEM_TIME_FIELD_NUMBER: _ClassVar[int]
+    BATCH_STATE_FIELD_NUMBER: _ClassVar[int]
     serial: int
     serial_text: str
     batch_id: str
@@ -169,7 +172,8 @@ class Voucher(_message.Message):
     pin: str
     redeemed_by: str
     redeem_time: _timestamp_pb2.Timestamp
-    def __init__(self, serial: _Optional[int] = ..., serial_text: _Optional[str] = ..., batch_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., dealer: _Optional[str] = ..., state: _Optional[_Union[VoucherState, str]] = ..., face_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pin: _Optional[str] = ..., redeemed_by: _Optional[str] = ..., redeem_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    batch_state: BatchState
+    def __init__(self, serial: _Optional[int] = ..., serial_text: _Optional[str] = ..., batch_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., dealer: _Optional[str] = ..., state: _Optional[_Union[VoucherState, str]] = ..., face_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pin: _Optional[str] = ..., redeemed_by: _Optional[str] = ..., redeem_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_state: _Optional[_Union[BatchState, str]] = ...) -> None: ...
 
 class GenerateBatchRequest(_message.Message):
     __slots__ = ("profile_id", "count", "face_value", "currency", "expire_time", "tenant_id", "dealer")

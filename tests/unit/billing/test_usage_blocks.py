@@ -16,7 +16,9 @@ from engine.billing.cycles import period_closing_on
 from engine.billing.model import RatedUsage, SubscriberService
 from engine.billing.runs import document_for
 from engine.billing.ubl import render_ubl, usage_from_document
-from engine.billing.usage_blocks import TAG_CLOSE, UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids, line_tag, merge_rows
+from engine.billing import usage_blocks
+from engine.billing.usage_blocks import (TAG_CLOSE, TAG_OPEN, TAG_SEP, UsageBlock, block_fit, blocks_from_usage, csv_row, fill_line_ids,
+                                          fill_line_ids_py, line_tag, merge_rows)
 from tests.ubl_conformance import assert_valid, corpus
 from tests.unit.billing.factories import UTC, account, catalogue, profile, service, usage
 
@@ -162,6 +164,37 @@ def test_rows_are_in_start_time_then_id_order_and_every_tag_is_filled() -> None:
     with pytest.raises(ValueError):                         # a tag left open is refused, not shifted into the text
         fill_line_ids(block.rows.replace(TAG_CLOSE, ",", 1), {("TP_COMMIT", "voice", "DST_INTL"): "7"})
     assert isinstance(block, UsageBlock) and block.groups[0].cdrs == 4
+
+
+# tags of the same length among them (a lookup by length alone must fail), one not ASCII, one empty
+_TAGS = [("TP_COMMIT", "voice", "DST_INTL"), ("TP_COMMIT", "voice", "DST_INTX"), ("TP_COMMIT", "sms", ""), ("TPé", "data", "DST_NATIONAL"),
+         ("", "", "")]
+
+
+_TEXT = st.text(st.characters(blacklist_characters=TAG_OPEN + TAG_CLOSE), max_size=30)   # between tags: any UTF-8 but the marks
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*_TAGS, ("TP_X", "voice", "")]), _TEXT), max_size=20),   # rows: a tag (one unknown), text
+       st.dictionaries(st.sampled_from(_TAGS), st.sampled_from(["1", "12", "é3"]), max_size=5),
+       st.one_of(st.none(), st.tuples(st.integers(0, 10_000), st.sampled_from([TAG_OPEN, TAG_CLOSE]))))   # a stray mark, or none
+def test_the_c_fill_of_line_ids_gives_the_python_text_or_its_error(rows_of: list[tuple[tuple[str, str, str], str]],
+                                                                    ids: dict[tuple[str, str, str], str], stray: tuple[int, str] | None) -> None:
+    """_usagecsv.fill_tags (one pass in C) against the split in Python it replaced: the same text, or the same error."""
+    assert usage_blocks._fill_tags is not None, "engine/billing/_usagecsv.c was not built: run `make test` (pip install -e .)"
+    rows = "".join(line_tag(*tag) + text for tag, text in rows_of)
+    if stray is not None:
+        at = stray[0] % (len(rows) + 1)
+        rows = rows[:at] + stray[1] + rows[at:]
+    try:
+        expected: object = fill_line_ids_py(rows, ids)
+    except ValueError as exc:
+        expected = ValueError(str(exc))
+    try:
+        got: object = fill_line_ids(rows, ids)
+    except ValueError as exc:
+        got = ValueError(str(exc))
+    assert type(got) is type(expected) and str(got) == str(expected)
 
 
 def test_a_start_time_in_another_zone_is_written_in_utc() -> None:

@@ -62,9 +62,11 @@ def _wallets(rng: random.Random) -> dict[str, dict[str, int]]:
 def _rate(rows: list[Any], plans: Any, wallets: Any, kernel: bool) -> list[Any]:
     ev = Evaluator(_SAMPLE)
     ev.use_kernel = kernel
-    # how a row was priced: its one-span memo entry, or by parts (the C loop keeps no Priced record: None on a rated row)
+    # how a row was priced: its one-span memo entry, or by parts (the C loop keeps the spans it priced, (gross, spans),
+    # which test_calls_priced_by_parts_in_the_c_loop_rate_as_the_per_cdr_way holds to the per-CDR way; the Python loop
+    # keeps none: None on a rated row)
     return [r[:4] + (r[4].plan_id if r[4] is not None else None,) + r[5:9]
-            + (r[9] if isinstance(r[9], tuple) else "by parts" if r[0] == "rated" else type(r[9]).__name__,)
+            + (r[9] if isinstance(r[9], tuple) and len(r[9]) != 2 else "by parts" if r[0] == "rated" else type(r[9]).__name__,)
             for r in ev.rate_rows(rows, plans, wallets)]
 
 
@@ -455,3 +457,20 @@ def test_an_event_after_a_band_change_within_its_minute_takes_the_band_then(kern
     want = [Evaluator(compiled).rate(c, "TP") for c in calls]
     assert [(r[1], r[8]) for r in got] == [(w.charge_micros, w.spans[0].band) for w in want]
     assert [r[8] for r in got] == ["NIGHT", "NIGHT", "DAY", "DAY", "DAY"] * 2
+
+
+def test_the_lines_of_discounted_rows_are_kept_and_the_same_again() -> None:
+    """What a route's CDR discounts make of a one-span memo entry and charge is kept by the C loop (DiscountModel.on_cdr
+    is a function of the charge alone): the same CDRs rated again, in the same call and in a later one, come out with
+    the charges and discount lines the Python loop gives them."""
+    many = _rows(random.Random(3), 4000)
+    plans = [_PLANS[i % len(_PLANS)] for i in range(len(many))]
+    found = _rate(many, plans, None, False)
+    picked = [i for i, r in enumerate(found) if isinstance(r[9], tuple) and len(r[9]) == 4 and r[9][3]]   # discounted
+    assert len(picked) >= 10
+    picked += list(range(50))   # and others between them
+    rows, plans = [many[i] for i in picked], [plans[i] for i in picked]
+    twice = rows + rows
+    first = _rate(twice, plans + plans, None, True)
+    assert first == _rate(twice, plans + plans, None, False)
+    assert _rate(rows, plans, None, True) == first[:len(rows)]

@@ -34,12 +34,15 @@ versions = st.builds(version, texts, st.integers(-2, 2**40), st.sampled_from(["E
 uses = st.one_of(st.none(), st.just(()), st.lists(st.tuples(texts, amounts), max_size=3).map(tuple),
                  st.lists(st.tuples(texts, amounts), max_size=2))
 lines = st.lists(st.builds(DiscountLine, texts, amounts), max_size=3)
-hows = st.one_of(st.tuples(amounts, amounts, amounts), st.tuples(amounts, amounts, amounts, st.one_of(st.none(), lines.map(tuple), lines)))
+# a call the C loop priced by parts: (gross, ((start, end, band, rate id, billed, bundle units, micros), ...))
+parts = st.tuples(amounts, st.lists(st.tuples(amounts, amounts, texts, texts, amounts, amounts, amounts), min_size=1, max_size=4).map(tuple))
+hows = st.one_of(st.tuples(amounts, amounts, amounts), st.tuples(amounts, amounts, amounts, st.one_of(st.none(), lines.map(tuple), lines)),
+                 parts)
 
 
 @st.composite
 def evaluator_row(draw: st.DrawFn) -> tuple[Any, ...]:
-    """A row of the evaluator that rated a CDR in one span, or did not rate it (engine.rating.evaluator.Row)."""
+    """A row of the evaluator that rated a CDR in one span or by parts, or did not rate it (engine.rating.evaluator.Row)."""
     if draw(st.integers(0, 4)) == 0:
         return (draw(st.sampled_from([UNRATED, REJECTED])), 0, draw(texts), None, None, "", "", 0, "", None)
     return (RATED, draw(amounts), draw(texts), draw(uses), draw(versions), draw(texts), draw(texts), draw(amounts), draw(texts),

@@ -97,9 +97,10 @@ class FakeVoucherRepository(VoucherRepository):
         items = sorted((b for b in self.s.batches.values() if owners is None or b.owner in owners), key=lambda b: b.batch_id)
         return [b for b in items if after is None or b.batch_id > after][:limit]
 
-    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "") -> bool:
+    def set_batch_state(self, batch_id: str, expected: BatchState, new: BatchState, others_state: str = "",
+                        expected_others: str | None = None) -> bool:
         batch = self.s.batches.get(batch_id)
-        if batch is None or batch.state is not expected:
+        if batch is None or batch.state is not expected or expected_others not in (None, batch.others_state):
             return False
         self.s.batches[batch_id] = replace(batch, state=new, others_state=others_state)
         return True
