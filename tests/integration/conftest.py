@@ -89,13 +89,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     before = os.environ.get(SETTING_ENV)
     os.environ[SETTING_ENV] = rule_backend
     try:
-        template = request.getfixturevalue("migrated_sqlite" if database == "sqlite" else "migrated_postgres")
-        yield from _database(database, tmp_path_factory, template)
+        yield from fresh_database(database, request, tmp_path_factory)
     finally:
         if before is None:
             os.environ.pop(SETTING_ENV, None)
         else:
             os.environ[SETTING_ENV] = before
+
+
+def fresh_database(database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database (``sqlite`` or ``postgres``) migrated to the heads: a copy of this test process's template."""
+    template = request.getfixturevalue("migrated_sqlite" if database == "sqlite" else "migrated_postgres")
+    yield from _database(database, tmp_path_factory, template)
 
 
 def _database(database: str, tmp_path_factory: pytest.TempPathFactory, template: Path | str | None = None) -> Iterator[str]:
