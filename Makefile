@@ -49,9 +49,11 @@ run: $(STAMP_RUN) system-deps
 
 ## make test: install the test lock, start a throw-away PostgreSQL (when its binaries are here), run the whole suite
 ## on SQLite and PostgreSQL and the integration tests on both event-rule backends (tests/integration/conftest.py),
-## stop PostgreSQL by its PID
+## stop PostgreSQL by its PID.  The suite runs on PYTEST_WORKERS pytest-xdist workers: `auto` is one per CPU this
+## process may use (at most 8, tests/conftest.py), 0 runs it in one process; PYTEST_ARGS go to pytest after it
+PYTEST_WORKERS ?= auto
 test: $(STAMP_TEST)
-	tests/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	tests/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## make lock: resolve pyproject.toml's ranges again into requirements/*.lock (commit the result)
 lock: | $(BIN)/python

@@ -2,7 +2,10 @@
 and a real gRPC server on a free 127.0.0.1 port.
 
 PostgreSQL runs when RULEBILL_TEST_POSTGRES_URL points at a server where the user may
-CREATE DATABASE (``.ci/run`` starts one); each test module gets a fresh database.
+CREATE DATABASE (``.ci/run`` starts one); each test module gets a fresh database.  The migrations run once per test
+process (each xdist worker is one), into a template database on PostgreSQL and a template file on SQLite, and each
+module's database is a copy of it (``CREATE DATABASE ... TEMPLATE``, a copied file): the same migrated schema, without
+running the migrations again for every module.  The tests of the migrations themselves go down and up from such a copy.
 
 Both event-rule backends (the ``event_rules_backend`` setting): every module that takes ``db_url`` runs on SQLite
 with ``compiled`` and with ``durable_rules``; over PostgreSQL, ``durable_rules`` runs only the modules marked
@@ -14,8 +17,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import sqlite3
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,7 +89,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     before = os.environ.get(SETTING_ENV)
     os.environ[SETTING_ENV] = rule_backend
     try:
-        yield from _database(database, tmp_path_factory)
+        yield from fresh_database(database, request, tmp_path_factory)
     finally:
         if before is None:
             os.environ.pop(SETTING_ENV, None)
@@ -92,11 +97,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             os.environ[SETTING_ENV] = before
 
 
-def _database(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fresh_database(database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database (``sqlite`` or ``postgres``) migrated to the heads: a copy of this test process's template."""
+    template = request.getfixturevalue("migrated_sqlite" if database == "sqlite" else "migrated_postgres")
+    yield from _database(database, tmp_path_factory, template)
+
+
+def _database(database: str, tmp_path_factory: pytest.TempPathFactory, template: Path | str | None = None) -> Iterator[str]:
+    """A fresh database migrated to the heads: a copy of ``template`` (this process's migrated_sqlite file or
+    migrated_postgres database) or, without one, migrated here; a PostgreSQL one is dropped afterwards."""
     if database == "sqlite":
         path = tmp_path_factory.mktemp("db") / "rulebill.db"
         url = f"sqlite:///{path}"
-        upgrade(url)
+        if template is None:
+            upgrade(url)
+        else:
+            shutil.copyfile(template, path)
+            path.chmod(0o600)   # as store.db creates it: the server refuses a database file others may read
         yield url
         return
     admin = _pg_admin_url()
@@ -105,15 +122,37 @@ def _database(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     name = f"rb_test_{uuid.uuid4().hex[:12]}"
     admin_engine = create_engine(normalise_url(admin), isolation_level="AUTOCOMMIT")
     with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     url = make_url(normalise_url(admin)).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        if template is None:
+            upgrade(url)
         yield url
     finally:
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the heads once per test process (each xdist worker is one): every module's SQLite
+    database is a copy of it."""
+    url = next(_database("sqlite", tmp_path_factory))
+    path = Path(make_url(url).database or "")
+    with closing(sqlite3.connect(path)) as conn:   # everything in the file itself, nothing left in its WAL
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0, f"{path}: the template's WAL could not be checkpointed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database migrated to the heads once per test process (each xdist worker is one): every module's
+    PostgreSQL database is created from it as a template (CREATE DATABASE ... TEMPLATE), which needs nothing to stay
+    connected to it -- the migrations' engine is disposed."""
+    for url in _database("postgres", tmp_path_factory):
+        yield make_url(url).database or ""
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_a_kept_database_is_billed_again_and_the_ledger_in_arrival_order(capsys:
 
     from store.db import normalise_url
 
-    name = "rb_bench_kept_smoke"
+    name = f"rb_bench_kept_smoke_{uuid.uuid4().hex[:10]}"   # its own: the server is shared with other tests and workers
     try:
         for seeded in (False, True):
             assert bench_billing.main(["--quick", "--no-references", "--digest", "--ledger-order", "arrival", "--database", name,

@@ -18,7 +18,7 @@ from engine.settings import Settings
 from servers.billing_samples import SAMPLE_MONTH
 from servers.bootstrap import bootstrap
 from servers.root import build_root
-from tests.integration.conftest import _database
+from tests.integration.conftest import fresh_database
 from tests.ubl_conformance import check
 
 pytestmark = pytest.mark.integration
@@ -35,9 +35,9 @@ def today(request: pytest.FixtureRequest) -> datetime:
 
 
 @pytest.fixture()
-def fresh_db_url(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fresh_db_url(db_url: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of its own for each date, on the module's database kind (bootstrap runs once per database)."""
-    yield from _database("postgres" if db_url.startswith("postgresql") else "sqlite", tmp_path_factory)
+    yield from fresh_database("postgres" if db_url.startswith("postgresql") else "sqlite", request, tmp_path_factory)
 
 
 def test_bootstrap_samples_make_a_real_bill_at_once(fresh_db_url: str, tmp_path: Path, today: datetime) -> None:

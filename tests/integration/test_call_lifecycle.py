@@ -25,7 +25,9 @@ from billing.v1 import plan_pb2 as ppb
 from billing.v1 import rating_pb2 as rpb
 from billing.v1 import tenant_pb2
 from billing.v1 import voucher_pb2 as vpb
+from engine.cancellation import CallScope, current
 from engine.plans.loader import plan_files
+from engine.vouchers.desk import VoucherDesk
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -98,37 +100,107 @@ def _refused(fn: Callable[[], Any]) -> grpc.StatusCode:
     return err.value.code()
 
 
-def test_validation_stops_when_the_deadline_passes(stack: Any, access: AccessLog) -> None:
-    many = "kind: rate\n" + "".join(f"k{i}: {i}\n" for i in range(99_000))   # under the value budget: parsed in full
+class Deadlines:
+    """When a server call's deadline passes, decided by the test instead of by the machine's speed.
+
+    The server carries a client's deadline into the call's scope (servers/interceptors.py), and each checkpoint of the
+    work compares it with the scope's clock.  Here, at the first checkpoint of a call that has one, that deadline is
+    moved to a moment already past: the work stops at that checkpoint however fast or slow the machine is (a 50 ms
+    deadline on a loaded machine could pass before the server even started the call, or a fast machine finish the
+    work first), and the client's own deadline (``FAR``) never fires.  ``left`` keeps the seconds each such call
+    still had when its deadline was moved: the client's deadline had reached the call."""
+
+    def __init__(self, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.left: list[float] = []
+        self._calls: set[CallScope] = set()   # the scopes of the server's calls (not the limits opened inside them)
+        calls, add, check = stack.root.health.calls, stack.root.health.calls.add, CallScope.check
+
+        def added(scope: CallScope) -> None:
+            self._calls.add(scope)
+            add(scope)
+
+        def checked(scope: CallScope) -> None:
+            left = scope.remaining() if scope in self._calls else None
+            if left is not None and left < 2 * FAR:   # grpc gives a call without a deadline one 292 billion years away
+                self._calls.discard(scope)
+                self.left.append(left)
+                scope.deadline = (scope.deadline or 0.0) - left - 1.0   # a second ago
+            check(scope)
+
+        monkeypatch.setattr(calls, "add", added)
+        monkeypatch.setattr(CallScope, "check", checked)
+
+
+# a client deadline that never passes while a test runs: the call's end is the moved deadline (Deadlines); the server
+# may see a little more than it (grpc rounds the deadline up as it carries it)
+FAR = 600.0
+
+
+@pytest.fixture
+def deadlines(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Deadlines:
+    return Deadlines(stack, monkeypatch)
+
+
+def test_validation_stops_when_the_deadline_passes(stack: Any, access: AccessLog, deadlines: Deadlines) -> None:
+    many = "kind: rate\n" + "".join(f"k{i}: {i}\n" for i in range(9_000))   # under the value budget: parsed in full
     plans = stack.client("mno").plans
-    full = plans.rpc.ValidatePlanSet(ppb.ValidatePlanSetRequest(files=[ppb.PlanFile(path="rates/many.yaml", content=many)]))
-    assert not full.valid and access.wait_for("ValidatePlanSet")["code"] == "OK"
+    request = ppb.ValidatePlanSetRequest(files=[ppb.PlanFile(path="rates/many.yaml", content=many)])
+    full = plans.rpc.ValidatePlanSet(request)   # no deadline: the work runs to its end
+    assert not full.valid and access.wait_for("ValidatePlanSet")["code"] == "OK" and deadlines.left == []
     seen = len(access.lines)
-    code = _refused(lambda: plans.rpc.ValidatePlanSet(
-        ppb.ValidatePlanSetRequest(files=[ppb.PlanFile(path="rates/many.yaml", content=many)]), timeout=0.05))
+    code = _refused(lambda: plans.rpc.ValidatePlanSet(request, timeout=FAR))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert access.wait_for("ValidatePlanSet", seen)["code"] in ("DEADLINE_EXCEEDED", "CANCELLED")
+    assert access.wait_for("ValidatePlanSet", seen)["code"] == "DEADLINE_EXCEEDED"
+    assert len(deadlines.left) == 1 and 0 < deadlines.left[0] < 2 * FAR, deadlines.left
 
 
-def test_what_if_stops_when_the_deadline_passes(stack: Any, active: int, access: AccessLog) -> None:
+def test_what_if_stops_when_the_deadline_passes(stack: Any, active: int, access: AccessLog, deadlines: Deadlines) -> None:
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
     cdrs = [mpb.NormalisedCdr(source="it", origin_id=str(i), service=mpb.CDR_SERVICE_KIND_VOICE, start_time=_stamp(start),
-                              a_number="33614000001", b_number="33612999999", duration_seconds=60) for i in range(40_000)]
+                              a_number="33614000001", b_number="33612999999", duration_seconds=60) for i in range(2_000)]
     request = ppb.WhatIfRequest(candidate_version=active, cdrs=cdrs, default_tariff_plan="TP_SMART_M")
     seen = len(access.lines)
-    assert _refused(lambda: stack.client("mno").plans.rpc.WhatIf(request, timeout=0.2)) == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert access.wait_for("WhatIf", seen)["code"] in ("DEADLINE_EXCEEDED", "CANCELLED")
+    assert _refused(lambda: stack.client("mno").plans.rpc.WhatIf(request, timeout=FAR)) == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert access.wait_for("WhatIf", seen)["code"] == "DEADLINE_EXCEEDED"
+    assert len(deadlines.left) == 1 and 0 < deadlines.left[0] < 2 * FAR, deadlines.left
 
 
-def test_a_generation_stops_and_leaves_no_batch_when_the_deadline_passes(stack: Any, access: AccessLog) -> None:
+def test_a_generation_stops_and_leaves_no_batch_when_its_call_ends_early(stack: Any, access: AccessLog,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client goes away once the first chunk is made.  A passing deadline ends the call the same way on the server
+    (grpc runs the call's callbacks: the scope's cancel, then the progress stream's), but its moment cannot be set by the
+    test (GenerateBatch has no checkpoint of the scope's deadline, only the stream's callback); so the generation is
+    held after its first chunk until the server has learned that the call ended, and cannot finish first however fast
+    the machine is."""
     vouchers = stack.client("mno").vouchers
     before = len(vouchers.list_batches(page_size=1000).items)
+    generation: list[CallScope] = []
+    ended = threading.Event()
+    cancel, generate = CallScope.cancel, VoucherDesk.generate_batch
+
+    def cancelled(scope: CallScope) -> None:
+        cancel(scope)
+        if scope in generation:
+            ended.set()
+
+    def held(desk: VoucherDesk, principal: Any, request: Any, progress: Any = None) -> Any:
+        generation.append(current())   # the call's scope: the worker runs in the call's context
+
+        def first_then_held(done: int, total: int) -> None:
+            progress(done, total)
+            assert ended.wait(120), "the server learned that the call ended"
+
+        return generate(desk, principal, request, first_then_held)
+
+    monkeypatch.setattr(CallScope, "cancel", cancelled)
+    monkeypatch.setattr(VoucherDesk, "generate_batch", held)
     seen = len(access.lines)
-    code = _refused(lambda: list(vouchers.rpc.GenerateBatch(vpb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=300_000),
-                                                            timeout=0.5)))
-    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert access.wait_for("GenerateBatch", seen)["code"] in ("DEADLINE_EXCEEDED", "CANCELLED")
-    assert len(vouchers.list_batches(page_size=1000).items) == before
+    replies = vouchers.rpc.GenerateBatch(vpb.GenerateBatchRequest(profile_id="vp-mno-eur-10", count=300_000), timeout=FAR)
+    first = next(replies)
+    assert first.WhichOneof("event") == "progress" and first.progress.total == 300_000, first
+    replies.cancel()
+    assert access.wait_for("GenerateBatch", seen)["code"] == "CANCELLED"
+    assert ended.is_set() and len(vouchers.list_batches(page_size=1000).items) == before
 
 
 def test_a_rating_stream_stops_when_the_client_cancels(stack: Any, active: int, access: AccessLog) -> None:

@@ -33,7 +33,7 @@ from engine.vouchers.keyring import KeyringError, StaticKeyProvider, keys_from_e
 from servers.adapters.keyring_file import add_master_key, generate_keyring, load_keyring
 
 
-@pytest.mark.parametrize("key", [b"k", os.urandom(32), os.urandom(64), os.urandom(100)])
+@pytest.mark.parametrize("key", [b"k", os.urandom(32), os.urandom(64), os.urandom(100)], ids=lambda key: f"{len(key)}-bytes")
 def test_lookup_hash_is_truncated_hmac_sha256(key: bytes) -> None:
     hasher = LookupHasher(key, 1)
     pins = [b"1234567890123452", b"", os.urandom(40)]
