@@ -15,8 +15,9 @@ setup(ext_modules=[
     Extension("engine.mediation._csvblock", ["engine/mediation/_csvblock.c"], optional=True),
     Extension("engine.mediation._cdrid", ["engine/mediation/_cdrid.c"], optional=True),
     Extension("engine.rating._rowkernel", ["engine/rating/_rowkernel.c"], optional=True),
-    Extension("engine.rating._chunkrows", ["engine/rating/_chunkrows.c"], optional=True),
+    Extension("engine.rating._chunkrows", ["engine/rating/_chunkrows.c"], include_dirs=["engine"], depends=["engine/_untrack.h"],
+              optional=True),
     Extension("engine.billing._usagecsv", ["engine/billing/_usagecsv.c"], optional=True),
-    Extension("servers._wire", ["servers/_wire.c"], optional=True),
+    Extension("servers._wire", ["servers/_wire.c"], include_dirs=["engine"], depends=["engine/_untrack.h"], optional=True),
     Extension("store._copytext", ["store/_copytext.c"], optional=True),
 ])

@@ -27,20 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* A tuple none of whose items the cyclic collector tracks (strs, ints, None, datetimes, untracked tuples) can never be
-   part of a cycle: taken out of the collector's reach at once, as its next young collection would find after walking
-   it and every item in it (_PyTuple_MaybeUntrack).  A chunk's rows stay alive across the stream's collections (the
-   group rated while the one before is stored): each walk of them cost the server about a tenth of its CPU. */
-static void
-untrack_atoms(PyObject *t)
-{
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
-        PyObject *item = PyTuple_GET_ITEM(t, i);
-        if (item == NULL || PyObject_GC_IsTracked(item))
-            return;
-    }
-    PyObject_GC_UnTrack(t);
-}
+#include "_untrack.h"   /* untrack_atoms: rows of atoms kept from the cyclic collector */
 
 /* ------------------------------------------------------------------------------------------------------------ reading */
 
