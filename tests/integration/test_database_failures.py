@@ -167,7 +167,7 @@ def test_stopping_a_server_is_waited_on_whatever_its_descriptor_number(tmp_path:
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
         pytest.skip("fewer than 1,200 open files allowed here")
     held = []
-    proc = subprocess.Popen(["sleep", "600"])
+    proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE)   # waits on its input until stopped
     try:
         while not held or held[-1] < 1100:   # the next descriptor opened (the pidfd) is numbered past 1024
             held.append(os.open(os.devnull, os.O_RDONLY))
@@ -177,4 +177,4 @@ def test_stopping_a_server_is_waited_on_whatever_its_descriptor_number(tmp_path:
         for fd in held:
             os.close(fd)
         proc.kill()
-        proc.wait()
+        proc.communicate()

@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -104,37 +104,61 @@ def _sigpipe_tolerated(body: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def ended_within(tick: float) -> Callable[["subprocess.Popen[bytes]"], bool]:
+    """One tick of the watcher's clock: True when the process ended within ``tick`` seconds of wall time."""
+    def ended(proc: "subprocess.Popen[bytes]") -> bool:
+        try:
+            proc.wait(timeout=tick)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    return ended
+
+
 def run_watched(command: str, cwd: Path, env: dict[str, str], stall: float = STALL_SECONDS,
-                tick: float = TICK_SECONDS) -> tuple[int, str, str]:
+                tick: float = TICK_SECONDS, ended: Callable[["subprocess.Popen[bytes]"], bool] | None = None
+                ) -> tuple[int, str, str]:
     """Run the bash ``command`` to its end: (exit code, stdout, stderr).  Its output goes to files (a daemon it starts,
     gpg's agent, may keep them open), its commands are traced to a third; once ``stall`` seconds pass with none of the
-    three growing, the command's process group is killed and an AssertionError names the command it hung in."""
+    three growing, the command's process group is killed and an AssertionError names the command it hung in.
+    ``ended`` is the watcher's clock (one call, one tick: did the process end?); by default ``tick`` seconds of wall time."""
+    ended = ended or ended_within(tick)
     files = {name: cwd / f"walkthrough.{name}" for name in ("out", "err", "trace")}
     with files["out"].open("wb") as out, files["err"].open("wb") as err:
         proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env={**env, "WALKTHROUGH_TRACE": str(files["trace"])},
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         size, idle = -1, 0.0
-        while True:
-            try:
-                proc.wait(timeout=tick)
-                break
-            except subprocess.TimeoutExpired:
-                now = sum(f.stat().st_size for f in files.values() if f.exists())
-                idle, size = (idle + tick if now == size else 0.0), now
-                if idle >= stall:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    trace = files["trace"].read_text(errors="replace").splitlines() if files["trace"].exists() else []
-                    raise AssertionError(f"hung: no output and no next command for {stall:g} s after "
-                                         f"{trace[-1] if trace else 'the start'!r}\n"
-                                         + files["err"].read_text(errors="replace")[-3000:])
+        while not ended(proc):
+            now = sum(f.stat().st_size for f in files.values() if f.exists())
+            idle, size = (idle + tick if now == size else 0.0), now
+            if idle >= stall:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                trace = files["trace"].read_text(errors="replace").splitlines() if files["trace"].exists() else []
+                raise AssertionError(f"hung: no output and no next command for {stall:g} s after "
+                                     f"{trace[-1] if trace else 'the start'!r}\n"
+                                     + files["err"].read_text(errors="replace")[-3000:])
     return proc.returncode, files["out"].read_text(errors="replace"), files["err"].read_text(errors="replace")
 
 
 def test_a_hung_command_fails_the_walkthrough_by_name(tmp_path: Path) -> None:
-    blocks = [Block(1, "sh", "echo started\nsleep 600   # hangs\necho never\n", False, 0)]
-    with pytest.raises(AssertionError, match=r"hung: no output and no next command for 1 s after '\+ sleep 600'"):
-        run_watched(script(blocks), tmp_path, dict(os.environ), stall=1, tick=0.5)
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    blocks = [Block(1, "sh", f"echo started\nread line < {gate}   # hangs\necho never\n", False, 0)]
+    held: list[Any] = []
+
+    def ended(proc: "subprocess.Popen[bytes]") -> bool:   # the injected clock: each call one tick, no time passes
+        if not held:   # opens once the hung command opens the gate (bash traced it before its redirection); never written
+            held.append(open(gate, "wb"))
+        held.append(None)
+        assert len(held) < 100, "the watcher never gave up on a command that makes no progress"
+        return proc.poll() is not None
+
+    try:
+        with pytest.raises(AssertionError, match=r"hung: no output and no next command for 1 s after '\+ read line'"):
+            run_watched(script(blocks), tmp_path, dict(os.environ), stall=1, tick=0.5, ended=ended)
+    finally:
+        held[0].close()
     assert "never" not in (tmp_path / "walkthrough.out").read_text()
 
 
