@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
-from engine.columns import ColumnRows, column_of
+from engine.columns import column_of
 from engine.csvrows import CsvRows
 from engine.gcpause import collector_paused
 from engine.money import AmountError, format_amount, parse_amount
@@ -294,17 +294,14 @@ def canonical(form: dict[str, Any]) -> str:
     return json.dumps(form, sort_keys=True, ensure_ascii=False)
 
 
-def _plans_per_row(plans: str | list[str], n: int) -> list[str]:
-    return [plans] * n if isinstance(plans, str) else plans
-
-
 def _column(rows: Sequence[Sequence[str]], k: int) -> list[str]:
     """Column ``k`` of the rows; "" for a row too short to hold it (a rejected row), every row's without the column."""
     if k < 0:
         return [""] * len(rows)
-    if isinstance(rows, ColumnRows):
-        return rows.columns[k]
-    return [row[k] if len(row) > k else "" for row in rows]
+    try:
+        return column_of(rows, k)
+    except IndexError:   # a row too short to hold the column
+        return [row[k] if len(row) > k else "" for row in rows]
 
 
 def rated_lines(evaluator: Evaluator, header: Sequence[str], lines: list[int], rows: Sequence[Sequence[str]],
