@@ -85,8 +85,8 @@ class AuthCache:
 
     def forgotten_since(self, token_id: str, tenant_id: str, mark: int) -> bool:
         """Whether the token or its tenant was forgotten after ``mark`` was taken."""
-        return (mark < self._floor or self._token_stamps.get(token_id, 0) > mark
-                or self._tenant_stamps.get(tenant_id, 0) > mark)
+        return (self._token_stamps.get(token_id, 0) > mark or self._tenant_stamps.get(tenant_id, 0) > mark
+                or mark < self._floor)
 
     def put(self, token: ApiToken, principal: Principal, now: datetime, mark: int | None = None) -> None:
         """Keep what a read that began at ``mark`` found, unless the token or tenant was forgotten since."""
@@ -99,25 +99,31 @@ class AuthCache:
                 self._known.clear()   # bounded: a burst of distinct tokens costs re-reads, never memory
             self._known[token.token_id] = _Known(token.secret_hash, token.approval_hash, principal, min(now + self.ttl, token.expire_time))
 
+    # Readers (mark, lookup, forgotten_since) take no lock, so the order of each step below is what keeps them right:
+    # the entry goes before the counter moves (a check that still finds the entry took its mark before the stamp, so
+    # its open call is refused at its next recheck), and the floor rises before the stamps are let go (a recheck that
+    # no longer finds a stamp finds the floor; forgotten_since reads the stamps first, the floor last).
+
     def forget_token(self, token_id: str) -> None:
         with self._lock:
-            self._stamp(self._token_stamps, token_id)
             self._known.pop(token_id, None)
+            self._stamp(self._token_stamps, token_id)
 
     def forget_tenant(self, tenant_id: str) -> None:
         with self._lock:
-            self._stamp(self._tenant_stamps, tenant_id)
             for token_id in [k for k, v in list(self._known.items()) if v.principal.tenant_id == tenant_id]:
                 self._known.pop(token_id, None)
+            self._stamp(self._tenant_stamps, tenant_id)
 
     def _stamp(self, stamps: dict[str, int], key: str) -> None:
-        self._count += 1
+        count = self._count + 1
         if len(self._token_stamps) + len(self._tenant_stamps) >= self.max_entries:
             # bounded too: the stamps are let go and every read begun before now counts as forgotten (re-read once)
+            self._floor = count
             self._token_stamps.clear()
             self._tenant_stamps.clear()
-            self._floor = self._count
-        stamps[key] = self._count
+        stamps[key] = count
+        self._count = count
 
 
 class Checked(NamedTuple):
