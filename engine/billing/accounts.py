@@ -216,7 +216,9 @@ class AccountDesk:
             if current is not None:
                 if current.account_id == account.account_id:
                     raise AlreadyExists("assignment", subscriber_id, f"subscriber {subscriber_id} is already billed to {account_id}")
-                leaving = uow.get_account(account.tenant_id, current.account_id, lock=True)
+                # not under the leaving account's lock (two moves crossing between two accounts would deadlock): a final
+                # run writing its draft at this very moment is the one window left
+                leaving = uow.get_account(account.tenant_id, current.account_id)
                 if leaving is not None and leaving.status is AccountStatus.CLOSING:
                     raise closing_refused(leaving)   # its final bill was computed with this subscriber's days
                 if when <= current.valid_from:
@@ -247,7 +249,8 @@ class AccountDesk:
         principal.require(Permission.BILLING_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            account = self._load(uow, principal, tenant_id, account_id)
+            # the account's row lock, held to the commit: a final run writing its final bill meanwhile waits, or is waited for
+            account = self._load(uow, principal, tenant_id, account_id, lock=True)
             profile = self.profiles.get(account.tenant_id)
             errors = ErrorList()
             kind = profile.charges.get(code) if profile else None
