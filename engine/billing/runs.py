@@ -350,6 +350,12 @@ class BillRunner:
                 last = lasts.get(account.account_id)
                 due = next_due_period(account, last, mine, today)
                 if request.mode is RunMode.FINAL:
+                    if last is not None and last.status is PeriodStatus.DRAFT and not request.review:
+                        # the final bill is issued last: an issued one closes the account behind an open draft (a review
+                        # run's final draft waits instead; IssueDrafts issues it after the earlier ones)
+                        raise FailedPrecondition("EARLIER_DRAFT_OPEN", f"account {account.account_id}: draft {last.invoice_id} of "
+                                                                       f"the period from {last.period_start} is open: issue or discard "
+                                                                       "it before the final bill", account.account_id)
                     jobs.extend(self._final_jobs(uow, account, mine, last, today, named))
                     continue
                 if request.interim:

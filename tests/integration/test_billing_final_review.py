@@ -177,3 +177,22 @@ def test_a_charge_added_while_the_final_bill_is_computed_is_on_it(billing_stack:
     final = [i for i in admin.list_invoices(account_id=acc).invoices if i.period_start.startswith("2026-05")]
     assert len(final) == 1
     assert any("SIM" in line.description for line in admin.get_invoice(final[0].invoice_id).lines)
+
+
+def test_a_final_bill_is_not_issued_behind_an_open_draft(billing_stack: BillingStack) -> None:  # noqa: F811
+    """A final run that issues at once is refused while a draft of an earlier period of the account is open (it would
+    close the account behind it); once the draft is issued the final bill follows."""
+    s = billing_stack
+    admin = s.billing("mno")
+    acc = "ACC-FINAL-BEHIND-DRAFT"
+    sub = _assigned(s, acc)
+    list(admin.run("on_demand", account_ids=[acc], review=True))       # April, as a draft
+    [april] = _drafts(admin, acc)
+    s.at(datetime(2026, 5, 3, 15, 0, tzinfo=UTC))
+    s.root.subscribers.transition(replace(SYSTEM, tenant_id="mno"), sub, "deactivate")
+    s.at(datetime(2026, 5, 4, 8, 0, tzinfo=UTC))
+    _refused_closing(lambda: list(admin.run("final", account_ids=[acc])), acc, "EARLIER_DRAFT_OPEN")
+    assert admin.get_account(acc).account.status == pb.ACCOUNT_STATUS_ACTIVE and _drafts(admin, acc) == [april]
+    admin.issue_drafts([april.invoice_id])
+    done = list(admin.run("final", account_ids=[acc]))[-1]
+    assert done.issued == 1 and admin.get_account(acc).account.status == pb.ACCOUNT_STATUS_CLOSED
