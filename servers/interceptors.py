@@ -7,8 +7,9 @@ Health checking and reflection are the only unauthenticated services.  Every oth
 * maps domain errors in one place (``servers/errors.py``); any other exception, including one raised
   while authenticating (the token lookup is a database query), reaches the caller as ``UNAVAILABLE`` or
   ``INTERNAL`` with a correlation id, never with its text;
-* checks a client stream's bearer again between its messages (every ``auth_cache_seconds``, and at once after a
-  revocation or suspension through this process), so an open call does not outlive its token or its tenant;
+* checks a stream's bearer again between its messages, the client's and the server's (every ``auth_cache_seconds``,
+  on the token's expiry, and at once after a revocation or suspension through this process), so an open call does
+  not outlive its token or its tenant;
 * writes one access-log line when it ends, streaming calls included: method, tenant and subject of the
   caller (never the token), status code and duration.  Requests and their fields are never logged, so
   neither are PINs or other secrets in them.
@@ -176,6 +177,22 @@ def _checked_stream(requests: Iterator[Any], recheck: Callable[[], None]) -> Ite
         yield _checked(request)
 
 
+def _checked_replies(replies: Iterator[Any], recheck: Callable[[], None]) -> Iterator[Any]:
+    """A server stream's messages, each sent only while the caller's bearer still holds (``recheck``,
+    the client streams' rule): a bill run's progress or an export open for hours stops at its token's revocation or
+    expiry, or its tenant's suspension, with nothing sent after it.  The servicer's generator is closed then, so its
+    work stops at the message it was about to send (a bill run's batches committed before stay, as when a client
+    leaves)."""
+    try:
+        for reply in replies:
+            recheck()
+            yield reply
+    finally:
+        close = getattr(replies, "close", None)
+        if close is not None:
+            close()
+
+
 def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health: ServerHealth | None) -> grpc.RpcMethodHandler:
     def guard(behaviour: Callable[..., Any], streaming_response: bool, streaming_request: bool) -> Callable[..., Any]:
         def checked(request: Any, call: _Call) -> Any:
@@ -201,7 +218,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, tokens: TokenDesk, health
                 with scope(call.scope):
                     token = set_principal(call.enter(tokens))
                     try:
-                        yield from behaviour(checked(request, call), context)
+                        yield from _checked_replies(behaviour(checked(request, call), context), lambda: call.recheck(tokens))
                     finally:
                         reset_principal(token)
             except GeneratorExit:   # the client went away between two messages

@@ -616,7 +616,7 @@ class SqlBillingUnitOfWork:
     def close_account(self, tenant_id: str, account_id: str, when: datetime) -> bool:
         t = billing_accounts
         result = self.s.execute(update(t).where(and_(t.c.tenant_id == tenant_id, t.c.account_id == account_id,
-                                                     t.c.status == AccountStatus.ACTIVE.value))
+                                                     t.c.status.in_((AccountStatus.ACTIVE.value, AccountStatus.CLOSING.value))))
                                 .values(status=AccountStatus.CLOSED.value, close_time=when, update_time=when))
         return int(getattr(result, "rowcount", 0)) == 1
 

@@ -161,8 +161,7 @@ class AccountDesk:
         with self._uow() as uow:
             # under the row lock: two updates of different fields at once both keep their change (the row is written whole)
             old = self._load(uow, principal, spec.tenant_id, spec.account_id, lock=True)
-            if old.status is AccountStatus.CLOSED:
-                raise FailedPrecondition("ACCOUNT_CLOSED", f"account {old.account_id} is closed", old.account_id)
+            refuse_unless_open(old)
             changes = {k: getattr(spec, k) for k in ("name", "address", "currency", "anchor_day", "time_zone", "language", "delivery",
                                                      "email", "vat_id", "company_id", "payment_terms_days", "tax_exemption",
                                                      "discount_plans", "buyer_reference") if getattr(spec, k) is not None}
@@ -202,9 +201,9 @@ class AccountDesk:
         now = self._clock.now()
         when = valid_from or now
         with self._uow() as uow:
-            account = self._load(uow, principal, tenant_id, account_id)
-            if account.status is AccountStatus.CLOSED:
-                raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
+            # the account's row lock, held to the commit: a final run that makes it closing meanwhile waits for this
+            account = self._load(uow, principal, tenant_id, account_id, lock=True)
+            refuse_unless_open(account)
             # the subscriber's row lock, held to the commit: two assignments of one subscriber at once (to two accounts)
             # queue here, and the second reads the first's as the open one (uq_billing_assignments_open backs this up)
             sub = uow.subscriber(subscriber_id, lock=True)
@@ -217,6 +216,11 @@ class AccountDesk:
             if current is not None:
                 if current.account_id == account.account_id:
                     raise AlreadyExists("assignment", subscriber_id, f"subscriber {subscriber_id} is already billed to {account_id}")
+                # not under the leaving account's lock (two moves crossing between two accounts would deadlock): a final
+                # run writing its draft at this very moment is the one window left
+                leaving = uow.get_account(account.tenant_id, current.account_id)
+                if leaving is not None and leaving.status is AccountStatus.CLOSING:
+                    raise closing_refused(leaving)   # its final bill was computed with this subscriber's days
                 if when <= current.valid_from:
                     raise InvalidArgument.field("valid_from", f"must be after {current.valid_from.isoformat()}, when the subscriber "
                                                              f"joined account {current.account_id}")
@@ -245,7 +249,8 @@ class AccountDesk:
         principal.require(Permission.BILLING_WRITE)
         now = self._clock.now()
         with self._uow() as uow:
-            account = self._load(uow, principal, tenant_id, account_id)
+            # the account's row lock, held to the commit: a final run writing its final bill meanwhile waits, or is waited for
+            account = self._load(uow, principal, tenant_id, account_id, lock=True)
             profile = self.profiles.get(account.tenant_id)
             errors = ErrorList()
             kind = profile.charges.get(code) if profile else None
@@ -269,8 +274,7 @@ class AccountDesk:
             # under the account's row lock (held to the commit): two charges at once count each other
             within_csr_limit(principal, profile, amount, account.currency, "a one-off charge",
                              lambda: _raised_unbilled(uow, account, principal.subject), "you raised on the account no issued bill has taken yet")
-            if account.status is AccountStatus.CLOSED:
-                raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account_id} is closed", account_id)
+            refuse_unless_open(account)
             charge = OneOffCharge("oc_" + secrets.token_hex(8), account.tenant_id, account.account_id, code, description or kind.name,
                                   amount, account.currency, kind.tax_category, charge_date or local_day(now, ZoneInfo(account.time_zone)),
                                   subscriber_id, principal.subject)
@@ -280,6 +284,36 @@ class AccountDesk:
                                          account.tenant_id))
             uow.commit()
         return charge
+
+
+def closing_refused(account: Account) -> FailedPrecondition:
+    """What a change that would alter a waiting final bill answers (the account named)."""
+    return FailedPrecondition("ACCOUNT_CLOSING", f"account {account.account_id} is closing: its final bill waits as a draft; "
+                                                 "issue the draft (the account closes) or discard it (the account is active "
+                                                 "again) first", account.account_id)
+
+
+def refuse_unless_open(account: Account) -> None:
+    """A change to ``account`` (its fields, its subscribers, its charges) is accepted only while it is active."""
+    if account.status is AccountStatus.CLOSED:
+        raise FailedPrecondition("ACCOUNT_CLOSED", f"account {account.account_id} is closed", account.account_id)
+    if account.status is AccountStatus.CLOSING:
+        raise closing_refused(account)
+
+
+def mark_closing(uow: BillingUnitOfWork, tenant_id: str, account_id: str, now: datetime) -> None:
+    """A final run wrote its final draft (review): the account is closing until the draft is issued or discarded.
+    Status and time only, under the account's row lock (held to the commit)."""
+    account = uow.get_account(tenant_id, account_id, lock=True)
+    if account is not None and account.status is AccountStatus.ACTIVE:
+        uow.update_account(replace(account, status=AccountStatus.CLOSING, update_time=now))
+
+
+def reopen(uow: BillingUnitOfWork, tenant_id: str, account_id: str, now: datetime) -> None:
+    """The final draft was discarded: a closing account is active again (its final period to be billed again)."""
+    account = uow.get_account(tenant_id, account_id, lock=True)
+    if account is not None and account.status is AccountStatus.CLOSING:
+        uow.update_account(replace(account, status=AccountStatus.ACTIVE, update_time=now))
 
 
 def _raised_unbilled(uow: BillingUnitOfWork, account: Account, subject: str) -> int:

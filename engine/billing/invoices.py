@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from engine import audit
+from engine.billing.accounts import closing_refused, reopen
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.chargerules import rule_charge
 from engine.billing.codec import bill_of, pack_bill
@@ -28,7 +29,7 @@ from engine.billing.cycles import local_day
 from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.html import render_html
-from engine.billing.model import Bill, DocumentKind, Invoice, InvoiceState
+from engine.billing.model import AccountStatus, Bill, DocumentKind, Invoice, InvoiceState
 from engine.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory, InvoiceFilter, LedgerEntry, PeriodStatus, RunMode, StoredBill
 from engine.billing.profile import BillingProfile
 from engine.billing.runs import document_for, invoice_number
@@ -133,6 +134,9 @@ class InvoiceDesk:
                 if d.invoice.state is not InvoiceState.DRAFT:
                     raise FailedPrecondition("INVOICE_STATE", f"invoice {d.invoice.invoice_id} is {d.invoice.state.value}, not a draft",
                                              d.invoice.invoice_id)
+            for k, d in enumerate(drafts):
+                if _is_final_draft(uow, d):
+                    _earlier_drafts_issued(uow, d.invoice, invoice_ids[:k])
             by_tenant: dict[str, builtins.list[StoredBill]] = {}
             for d in drafts:
                 by_tenant.setdefault(d.invoice.tenant_id, []).append(d)
@@ -167,8 +171,16 @@ class InvoiceDesk:
             if d.invoice.state is not InvoiceState.DRAFT:
                 raise FailedPrecondition("INVOICE_STATE", f"invoice {invoice_id} is {d.invoice.state.value}: only drafts are discarded; "
                                                           "credit an issued invoice", invoice_id)
+            final = _is_final_draft(uow, d)
+            if not final:
+                account = uow.get_account(d.invoice.tenant_id, d.invoice.account_id, lock=True)
+                if account is not None and account.status is AccountStatus.CLOSING:
+                    # the final draft, of a later period, waits: discarding this one would leave a period unbilled forever
+                    raise closing_refused(account)
             if not uow.delete_draft(d.invoice):
                 raise _no_longer_draft(invoice_id)
+            if final:
+                reopen(uow, d.invoice.tenant_id, d.invoice.account_id, now)   # closing no more: its final period is billed again
             uow.audit.append(audit.entry(principal, now, "invoice.discard", "invoice", invoice_id, {"state": "draft"},
                                          {"state": "discarded", "reason": reason}, d.invoice.tenant_id))
             uow.commit()
@@ -441,6 +453,24 @@ def _distinct_drafts(invoice_ids: Sequence[str]) -> None:
         else:
             seen[invoice_id] = i
     errors.raise_if_any("cannot issue drafts")
+
+
+def _is_final_draft(uow: BillingUnitOfWork, stored: StoredBill) -> bool:
+    """Whether ``stored`` is a final run's final draft (issuing it closes the account, discarding it reopens it)."""
+    return _of_final_run(uow, stored.invoice) and bill_of(stored).period.final
+
+
+def _earlier_drafts_issued(uow: BillingUnitOfWork, final: Invoice, before: Sequence[str]) -> None:
+    """A final bill is issued last: no draft of an earlier period of its account may still be open, unless it is issued
+    by the same request before it (``before``: the drafts named ahead of it)."""
+    flt = InvoiceFilter(tenant_ids={final.tenant_id}, account_id=final.account_id, state=InvoiceState.DRAFT)
+    waiting = sorted((i.period_start, i.invoice_id) for i in uow.list_invoices(flt, None, MAX_ISSUE_DRAFTS)
+                     if i.period_start < final.period_start and i.invoice_id not in before)
+    if waiting:
+        start, invoice_id = waiting[0]
+        raise FailedPrecondition("EARLIER_DRAFT_OPEN", f"account {final.account_id}: its final bill {final.invoice_id} cannot be "
+                                                       f"issued while draft {invoice_id} of an earlier period (from {start}) is open: "
+                                                       "issue that draft first, or name it before the final one", final.account_id)
 
 
 def _of_final_run(uow: BillingUnitOfWork, invoice: Invoice) -> bool:

@@ -152,7 +152,7 @@ class MemoryBillingUnitOfWork:
 
     def close_account(self, tenant_id: str, account_id: str, when: datetime) -> bool:
         a = self.d.accounts.get((tenant_id, account_id))
-        if a is None or a.status is not AccountStatus.ACTIVE:
+        if a is None or a.status not in (AccountStatus.ACTIVE, AccountStatus.CLOSING):
             return False
         self.d.accounts[(tenant_id, account_id)] = replace(a, status=AccountStatus.CLOSED, close_time=when, update_time=when)
         return True

@@ -23,6 +23,9 @@ class Delivery(str, Enum):
 class AccountStatus(str, Enum):
     ACTIVE = "active"
     CLOSED = "closed"        # billed one last time (final bill), never again
+    # a final run's final bill waits as a draft (review): nothing that would change it is accepted; issuing the draft
+    # closes the account, discarding it makes the account active again
+    CLOSING = "closing"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from engine import audit
+from engine.billing.accounts import closing_refused, mark_closing
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.codec import pack_bill
 from engine.billing.compute import BillInputError, BillInputs, compute_bill
@@ -50,6 +51,7 @@ from engine.billing.delivery import outbox_entries
 from engine.billing.fees import sum_advance
 from engine.billing.model import (
     Account,
+    AccountStatus,
     Assignment,
     Bill,
     BillPeriod,
@@ -331,6 +333,9 @@ class BillRunner:
             found = {a.account_id for a in accounts}
             for missing in [a for a in request.account_ids if a not in found]:
                 if named:
+                    gone = uow.get_account(tenant, missing)
+                    if gone is not None and gone.status is AccountStatus.CLOSING:
+                        raise closing_refused(gone)   # its final bill waits as a draft: not billed again meanwhile
                     raise NotFound("account", missing)
                 failures.append((missing, "not found or closed"))
             ids = sorted(found)
@@ -345,6 +350,12 @@ class BillRunner:
                 last = lasts.get(account.account_id)
                 due = next_due_period(account, last, mine, today)
                 if request.mode is RunMode.FINAL:
+                    if last is not None and last.status is PeriodStatus.DRAFT and not request.review:
+                        # the final bill is issued last: an issued one closes the account behind an open draft (a review
+                        # run's final draft waits instead; IssueDrafts issues it after the earlier ones)
+                        raise FailedPrecondition("EARLIER_DRAFT_OPEN", f"account {account.account_id}: draft {last.invoice_id} of "
+                                                                       f"the period from {last.period_start} is open: issue or discard "
+                                                                       "it before the final bill", account.account_id)
                     jobs.extend(self._final_jobs(uow, account, mine, last, today, named))
                     continue
                 if request.interim:
@@ -657,11 +668,16 @@ class BillRunner:
             if ledger:
                 uow.add_ledger(ledger)
             for job in jobs:
-                if job.close and job.bill is not None and (not request.review or job.bill.empty):
-                    # status and times only: the rest of the row may have changed since the run read it; a final bill
-                    # stopped at a draft closes the account when it is issued (engine.billing.invoices.issue_drafts), not
-                    # before: a discarded draft leaves it open, its final period to be billed again
-                    uow.close_account(tenant, job.account.account_id, now)
+                if job.close and job.bill is not None:
+                    _final_bill_current(uow, job)
+                    if not request.review or job.bill.empty:
+                        # status and times only: the rest of the row may have changed since the run read it
+                        uow.close_account(tenant, job.account.account_id, now)
+                    else:
+                        # a final bill stopped at a draft closes the account when it is issued (engine.billing.invoices.
+                        # issue_drafts); until then the account is closing (nothing that would change the bill is taken),
+                        # and a discarded draft makes it active again, its final period to be billed again
+                        mark_closing(uow, tenant, job.account.account_id, now)
             # numbers last: the series' row lock is held from here to the commit, so parallel batches queue only for
             # the invoices' insert, and numbers taken are used in the same transaction (a crash gives them back)
             first = uow.take_numbers(tenant, profile.invoice_series, len(billed)) if billed and not request.review else 0
@@ -786,6 +802,23 @@ def _same_as_run(request: RunRequest, run: BillRun) -> None:
     if request.dry_run:
         errors.add("dry_run", "a dry run is not resumed: start a new one")
     errors.raise_if_any(f"cannot resume bill run {run.run_id}")
+
+
+def _final_bill_current(uow: BillingUnitOfWork, job: _Job) -> None:
+    """A final bill is written only as it was computed: under the account's row lock (which AccountDesk's changes take
+    too), no one-off charge of its period is left un-billed and its subscribers are those it was computed with.  A
+    charge added meanwhile sends the batch back to compute (AlreadyExists, as a lost claim does); a subscriber assigned
+    meanwhile stops the run (the final run refuses an account with active subscribers)."""
+    account_id, tenant = job.account.account_id, job.account.tenant_id
+    uow.get_account(tenant, account_id, lock=True)
+    assert job.bill is not None
+    if uow.pending_charges(tenant, [account_id], job.bill.period.end):   # its own were marked above, in this transaction
+        raise AlreadyExists("one-off charge", account_id, f"a one-off charge was added to account {account_id} while its final "
+                                                          "bill was computed")
+    now = sorted((a.subscriber_id, a.valid_from, str(a.valid_to)) for a in uow.assignments(tenant, [account_id]).get(account_id, []))
+    if now != sorted((a.subscriber_id, a.valid_from, str(a.valid_to)) for a in job.assignments):
+        raise FailedPrecondition("ACCOUNT_CHANGED", f"account {account_id}: its subscribers changed while its final bill was "
+                                                    "computed; run the final bill again", account_id)
 
 
 def _tally(jobs: Sequence[_Job], request: RunRequest, skipped: int) -> _Tally:

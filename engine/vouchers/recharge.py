@@ -155,6 +155,8 @@ class Recharger:
         if o is Outcome.NO_SUBSCRIBER:
             raise NotFound("subscriber", msisdn)
         if o is Outcome.REQUEST_ID_REUSED:
+            if r.barred_until is not None:   # another PIN under a used id is a counted guess (settle_attempt)
+                log.warning("recharge barred for %s until %s after repeated wrong PINs", msisdn, r.barred_until.isoformat())
             what = {"subscriber": "another subscriber", "voucher": "another voucher (PIN)"}.get(r.reason, "another kind of request")
             raise RechargeRefused(RechargeRefused.REQUEST_ID_REUSED, f"request id {request_id} was already used for {what}; "
                                   "send a new request id", request_id)

@@ -17,7 +17,9 @@ Order of decisions, each for a reason:
    exactly what an unknown subscriber gives;
 2. the request id, within the subscriber's tenant -- a retry returns the stored
    result (same subscriber, same voucher), never a second credit; the same id with
-   another PIN or subscriber is refused, never answered with the first result;
+   another PIN or subscriber is refused, never answered with the first result.
+   Another PIN with the same id and subscriber is a guess (its answer says whether
+   the PIN is the earlier voucher's): barred while the bar holds, counted otherwise;
 3. the recharge bar (``rules/lifecycle/recharge_lockout.yaml``): while it holds,
    nothing is looked up and nothing is counted;
 4. the attempt is counted before the PIN is looked up, so concurrent guesses
@@ -44,6 +46,7 @@ from engine.vouchers.moves import MoveTable
 
 PIN_CHECK_DIGIT = "PIN_CHECK_DIGIT"
 PIN_UNKNOWN = "PIN_UNKNOWN"
+REPLAY_OTHER_PIN = "voucher"   # REQUEST_ID_REUSED's reason: the id's earlier request was for another voucher (PIN)
 
 # RESERVED / COMMITTED / RELEASED: Reservation.status
 RESERVED = "reserved"
@@ -280,7 +283,13 @@ def settle_attempt(a: PinAttempt, snap: AttemptSnapshot) -> Settlement:
         if earlier.msisdn != a.msisdn:
             return Settlement(AttemptResult(Outcome.REQUEST_ID_REUSED, "subscriber"))
         if snap.voucher is None or snap.voucher.serial != earlier.serial:
-            return Settlement(AttemptResult(Outcome.REQUEST_ID_REUSED, "voucher"))
+            # the same id and subscriber with another PIN: the answer tells whether the PIN is the earlier voucher's, so
+            # it is a guess like any other -- barred while the bar holds, counted otherwise (else replaying one id would
+            # probe PINs without ever reaching the lockout)
+            check = decide_recharge_lockout(snap.guard.failed_attempts, snap.guard.barred_until, a.at, "check", a.lockout)
+            if check.barred:
+                return Settlement(AttemptResult(Outcome.BARRED, failed_attempts=check.failed_count, barred_until=check.barred_until))
+            return _counted(a, snap, tenant, Outcome.REQUEST_ID_REUSED, REPLAY_OTHER_PIN, None)
         if isinstance(earlier, Redemption):
             return Settlement(AttemptResult(Outcome.REPLAYED, redemption=earlier))
         return Settlement(AttemptResult(Outcome.REPLAYED, reservation=earlier))

@@ -17,6 +17,9 @@ Using it for another service::
     assert_all_refused(probes)
 
 Give the attacker every permission and privilege its tenant may hold, so that only tenancy can refuse.
+:func:`probe_mixed` is the mixed mode: each RPC whose request can name several objects (a list of ids, a repeated
+message, a serial range) is called with the caller's own objects and a victim's beside them; the test then requires
+that nothing of the victim's is in any reply nor changed, whether the call is refused or answers for the caller's.
 :func:`probe_services` probes several services (every registered one: ``every_registered_rpc``), and
 :func:`database_rows` snapshots the whole database for the "changes nothing" half of the check.
 """
@@ -159,3 +162,101 @@ def assert_all_refused(probes: list[Probe]) -> None:
     wrong = [f"{p.rpc} {p.ids}: {p.code.name if p.code else 'OK'} {p.details}" for p in probes
              if p.code not in REFUSED and not p.as_if_unknown]
     assert not wrong, "calls on another tenant's objects were not refused:\n" + "\n".join(wrong)
+
+
+# -- mixed probes: the caller's own object and a victim's in one request ------------------------------------------
+
+SERIAL_RANGE = ("first_serial", "last_serial")
+
+
+def mixed_paths(message: Descriptor) -> list[str]:
+    """The id paths of a request that can name several objects at once: a repeated id field (``account_ids``), an id
+    inside a repeated message (``cdrs[0].a_number``) or a serial range (``selection.first_serial``)."""
+    out = []
+    for path in id_paths(message):
+        *parents, leaf = path.split(".")
+        f = _field(message, path)
+        if leaf == "tenant_id":
+            continue
+        if f.is_repeated or any(p.endswith("[0]") for p in parents) or leaf in SERIAL_RANGE:
+            out.append(path)
+    return out
+
+
+def _field(message: Descriptor, path: str) -> FieldDescriptor:
+    for name in path.split(".")[:-1]:
+        message = message.fields_by_name[name.removesuffix("[0]")].message_type
+    return message.fields_by_name[_leaf(path)]
+
+
+def build_mixed_request(rpc: Rpc, own: Mapping[str, Any], victim: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    """The request of ``rpc`` naming the caller's ``own`` objects and, in each of its lists, a ``victim``'s beside them:
+    a list of ids gets [own, victim]; a repeated message a second entry, a copy of the first naming the victim's; a
+    serial range spans both tenants' serials.  ``extra`` (field path -> value) fills the rest, in every entry."""
+    request = build_request(rpc, own, extra)
+    for path in mixed_paths(rpc.request_class.DESCRIPTOR):
+        leaf = _leaf(path)
+        own_value, victim_value = own.get(path, own.get(leaf)), victim.get(path, victim.get(leaf))
+        if victim_value is None:
+            raise KeyError(f"{rpc.service}.{rpc.name}: no victim's object for id field {path!r}; add it to `victim`")
+        if leaf in SERIAL_RANGE:
+            both = (own_value, victim_value, own.get("first_serial"), own.get("last_serial"), victim.get("first_serial"),
+                    victim.get("last_serial"))
+            _replace(request, path, (min if leaf == "first_serial" else max)(v for v in both if v is not None))
+        elif "[0]" in path:
+            head, _, rest = path.partition("[0].")
+            items = getattr(_walk(request, head), _leaf(head))
+            if len(items) < 2:
+                items.add().CopyFrom(items[0])
+            _replace(items[1], rest, victim_value)
+        else:
+            values = list(own_value) if isinstance(own_value, (list, tuple)) else [own_value]
+            values += list(victim_value) if isinstance(victim_value, (list, tuple)) else [victim_value]
+            _replace(request, path, values)
+    return request
+
+
+def _walk(message: Any, path: str) -> Any:
+    """The message holding the last field of ``path`` (entries ``[0]`` through their first)."""
+    for name in path.split(".")[:-1]:
+        message = getattr(message, name.removesuffix("[0]"))
+        if name.endswith("[0]"):
+            message = message[0]
+    return message
+
+
+def _replace(message: Any, path: str, value: Any) -> None:
+    holder, leaf = _walk(message, path), _leaf(path)
+    if holder.DESCRIPTOR.fields_by_name[leaf].is_repeated:
+        del getattr(holder, leaf)[:]
+        getattr(holder, leaf).extend(value)
+    else:
+        setattr(holder, leaf, value)
+
+
+@dataclass
+class MixedProbe:
+    rpc: str
+    paths: list[str]
+    code: grpc.StatusCode | None    # None: the call succeeded
+    details: str
+    reply: str                       # the reply as text ("" when refused), every message of a stream
+
+
+def probe_mixed(address: str, rpcs: list[Rpc], own: Mapping[str, Any], victim: Mapping[str, Any], bearer: str,
+                extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[MixedProbe]:
+    """Call each of ``rpcs`` whose request can name several objects, as ``bearer``, on its own objects with a victim's
+    beside them (:func:`build_mixed_request`)."""
+    probes = []
+    with grpc.insecure_channel(address) as channel:
+        for rpc in rpcs:
+            paths = mixed_paths(rpc.request_class.DESCRIPTOR)
+            if not paths:
+                continue
+            request = build_mixed_request(rpc, own, victim, (extra or {}).get(rpc.name, {}))
+            try:
+                reply = call(channel, rpc, request, metadata=[("authorization", f"Bearer {bearer}")])
+                probes.append(MixedProbe(rpc.name, paths, None, "", str(reply)))
+            except grpc.RpcError as err:
+                probes.append(MixedProbe(rpc.name, paths, err.code(), err.details() or "", ""))
+    return probes

@@ -8,7 +8,8 @@ called with an
 own validation, so that only tenancy can refuse it).  Each call must be refused with NOT_FOUND or
 PERMISSION_DENIED, and the whole database must be unchanged afterwards, the audit log included.  The same
 requests from the operator get through for every read.  A service added later is probed without editing this
-file; a request naming an id this file has no value for fails the test and says which.
+file; a request naming an id this file has no value for fails the test and says which.  The mixed probe sends
+beta's own objects with one of alpha's beside them in every list of ids, repeated message or serial range.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from clients.client import RulebillClient
 from engine.identity import Role
 from engine.plans.loader import plan_files
 from tests.integration.billing_support import ONE_YEAR, BillingStack, account_pb, billing_stack  # noqa: F401 - fixture
-from tests.integration.cross_tenant import REFUSED, assert_all_refused, database_rows, probe_rpcs
+from tests.integration.cross_tenant import REFUSED, assert_all_refused, database_rows, probe_mixed, probe_rpcs
 from tests.integration.helpers import field_violations, rpc_error
 from tests.integration.rpc_catalogue import every_registered_rpc
 from tests.integration.test_plans_rating import sample_files
@@ -250,3 +251,43 @@ def test_an_mvno_cannot_upload_the_operator_s_wholesale_price_of_its_own_traffic
     assert not report.valid and {(p.file, p.code) for p in report.problems} >= {
         ("tariff_plans/wholesale/TP_WS_ALPHA.yaml", "plans.wholesale-not-operator"), ("tariff_plans/retail/TP_SMART_M.yaml", "plans.foreign-tenant")}
     assert database_rows(s.root.db) == before
+
+
+def test_a_request_naming_its_own_objects_and_another_tenant_s_reads_and_changes_nothing_of_the_other_s(
+        billing_stack: BillingStack, alpha_objects: Any) -> None:
+    """The mixed probe (tests/integration/cross_tenant.py ``probe_mixed``): every RPC whose request can name several
+    objects (a list of ids, a repeated message, a serial range) is called by beta with its own objects and one of
+    alpha's beside them.  Each is refused as a whole, or answers about beta's alone: nothing of alpha's is in the reply,
+    and nothing of alpha's (nor anyone's but beta's) is changed, the audit log included."""
+    victim, extra = alpha_objects
+    s = billing_stack
+    beta = s.client("mvno-beta")
+    sub_id, msisdn = s.subscriber("mvno-beta", "TP_BETA_DATA", datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
+    account = beta.billing.create_account(account_pb("XT-BETA"))
+    beta.billing.assign(account.account_id, sub_id)
+    s.at(datetime(2026, 3, 2, 8, tzinfo=timezone.utc))
+    list(beta.billing.run("on_demand", account_ids=[account.account_id], review=True))
+    draft = beta.billing.list_invoices(account_id=account.account_id).invoices[0]
+    batch = beta.vouchers.generate_batch("vp-beta-eur-20", 2)
+    beta.vouchers.change_batch(batch.batch_id, "activate")
+    own = {"tenant_id": "mvno-beta", "a_number": msisdn, "account_ids": [account.account_id], "invoice_ids": [draft.invoice_id],
+           "first_serial": batch.first_serial, "last_serial": batch.last_serial, "batch_id": "", "resume_run_id": "",
+           "candidate_version": beta.plans.upload({f.path: f.content for f in sample_files(tenant="mvno-beta")},
+                                                  tenant_id="mvno-beta").version}
+    beta.plans.activate(own["candidate_version"])   # what-if compares a candidate with the version in force
+    attacker = bearer(s, "mvno-beta", Role.MVNO_ADMIN, EVERY_PRIVILEGE)
+    before = database_rows(s.root.db)
+    probes = probe_mixed(s.address, every_registered_rpc(), own, victim, attacker, extra)
+    assert {"StartBillRun", "IssueDrafts", "RateCdrs", "WhatIf", "StreamVouchers", "ChangeVouchers"} <= {p.rpc for p in probes}
+    markers = ("mvno-alpha", victim["account_id"], victim["invoice_id"], victim["subscriber_id"], victim["batch_id"])
+    leaked = {p.rpc: [m for m in markers if m in p.reply] for p in probes if any(m in p.reply for m in markers)}
+    assert leaked == {}, "a reply held the other tenant's objects"
+    assert {p.rpc: f"{p.code.name} {p.details}" for p in probes if p.code is not None and p.code not in REFUSED} == {}
+    after = database_rows(s.root.db)
+    gone = {name: sorted(set(before[name]) - set(after[name])) for name in before}
+    added = {name: sorted(set(after[name]) - set(before[name])) for name in after}
+    # what changed is beta's own (its vouchers blocked, its CDR rated, its own audit entries)
+    assert [row for rows in gone.values() for row in rows if "'mvno-beta'" not in row] == []
+    assert [row for rows in added.values() for row in rows if "'mvno-beta'" not in row] == []
+    # a refused list refuses all of it: beta's own draft is not issued, nor is its account billed by a run naming alpha's
+    assert beta.billing.get_invoice(draft.invoice_id).state == bpb.INVOICE_STATE_DRAFT

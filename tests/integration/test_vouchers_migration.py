@@ -124,3 +124,28 @@ def test_vouchers_0005_adds_the_others_state_and_the_functions_read_it_and_downg
     finally:
         upgrade(db_url)
         engine.dispose()
+
+
+def _counting_replays(engine: Engine) -> int:
+    """PostgreSQL: whether voucher_pin_attempt counts a replay with another PIN (vouchers_0006); 0 elsewhere."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'voucher_pin_attempt' "
+                                     "AND prosrc LIKE '%other_pin%'")).scalar_one())
+
+
+def test_vouchers_0006_counts_replays_with_another_pin_and_downgrading_takes_it_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    pg = 1 if engine.dialect.name == "postgresql" else 0
+    try:
+        assert _counting_replays(engine) == pg
+        command.downgrade(alembic_config(db_url), "vouchers_0005")
+        engine.dispose()
+        assert _counting_replays(engine) == 0
+        upgrade(db_url)
+        engine.dispose()
+        assert _counting_replays(engine) == pg
+    finally:
+        upgrade(db_url)
+        engine.dispose()

@@ -23,6 +23,7 @@ class AccountStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCOUNT_STATUS_UNSPECIFIED: _ClassVar[AccountStatus]
     ACCOUNT_STATUS_ACTIVE: _ClassVar[AccountStatus]
     ACCOUNT_STATUS_CLOSED: _ClassVar[AccountStatus]
+    ACCOUNT_STATUS_CLOSING: _ClassVar[AccountStatus]
 
 class AddOnState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -75,6 +76,7 @@ DELIVERY_DOWNLOAD: Delivery
 ACCOUNT_STATUS_UNSPECIFIED: AccountStatus
 ACCOUNT_STATUS_ACTIVE: AccountStatus
 ACCOUNT_STATUS_CLOSED: AccountStatus
+ACCOUNT_STATUS_CLOSING: AccountStatus
 ADD_ON_STATE_UNSPECIFIED: AddOnState
 ADD_ON_STATE_ACTIVE: AddOnState
 ADD_ON_STATE_EXPIRED: AddOnState

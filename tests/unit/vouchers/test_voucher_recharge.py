@@ -286,7 +286,9 @@ def test_same_request_id_with_another_pin_is_refused_and_the_other_voucher_stays
     assert err.value.reason == "REQUEST_ID_REUSED" and "another voucher" in err.value.message
     assert world.store.state.vouchers[2].state.value == "active"
     assert world.store.state.balances[(MSISDN, "EUR")] == 10_000_000
-    assert MSISDN not in world.store.state.guards or world.store.state.guards[MSISDN].failed_attempts == 0
+    # another PIN under a used id is a guess (its answer tells whether the PIN is the earlier voucher's): counted
+    assert world.store.state.guards[MSISDN].failed_attempts == 1
+    assert [e.after["reason"] for e in world.store.state.audit if e.action == "voucher.redeem_failed"] == ["voucher"]
 
 
 def test_concurrent_double_submissions_by_the_owner_are_not_guesses(world: World) -> None:
