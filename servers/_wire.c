@@ -1,7 +1,7 @@
 /*
  * servers._wire: RatingService's wire side of a chunk in C, read from and written to protobuf's wire format directly.
  *
- * cdr_rows(data, bounds, services, directions, per_event) -> [row or None, ...] or None
+ * cdr_rows(data, bounds, services, directions, per_event[, ids_of]) -> [row or None, ...] or None
  *
  *     ``data``: a serialized RateCdrsRequest (or RateCdrRequest: its CDR is field 1 too).  Each CDR (field 1) gives the
  *     row of the normalised layout that servers.convert.cdr_rows_from_pb's Python loop gives it, when the CDR is well
@@ -9,8 +9,10 @@
  *     durations, volumes and events within ``bounds`` = (max seconds, max bytes, max events, earliest, latest), text no
  *     longer in bytes than its column holds characters, no charge and no attributes.  Any other CDR is None: the
  *     caller reads it through the Python path, which names its problems.  A CDR without a cdr_id has "" there (the
- *     caller fills in its identity).  None for the whole request when its bytes are not what this reader expects
- *     (a wire type it does not know): then the Python path reads every CDR.
+ *     caller fills in its identity), or, given ``ids_of(source, origin ids) -> [cdr id, ...]``, the identity that
+ *     function gives it: called once per source among the request's CDRs without one, its ids put in the rows this call
+ *     made (no row rebuilt, no Python loop over the rows).  None for the whole request when its bytes are not what
+ *     this reader expects (a wire type it does not know): then the Python path reads every CDR.
  *
  * rated_reply(results, rows, versions, rated, rated_number) -> [bytes or int, ...]
  *
@@ -301,15 +303,122 @@ none:
     return DECLINE_CDR;
 }
 
+/* The rows of ``rows`` (made by cdr_rows, each held by the list alone) with an empty cdr_id given their identity:
+ * ``ids_of(source, [origin id, ...])`` once per source (in the order each source first appears), its ids set in place
+ * of the empty text.  -1 with an exception set when ids_of fails or gives other than one str per origin id. */
+static int
+fill_identities(PyObject *rows, PyObject *ids_of)
+{
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *sources = NULL;   /* source -> [row index, ...], made once a second source shows */
+    PyObject *source = NULL, *at = NULL;   /* the first source and its row indices */
+    int result = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (row == Py_None || PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(row, 0)) != 0)
+            continue;
+        PyObject *src = PyTuple_GET_ITEM(row, 1), *list;
+        if (source == NULL) {
+            source = src;
+            Py_INCREF(source);
+            if ((at = PyList_New(0)) == NULL)
+                goto done;
+            list = at;
+        } else if (src == source || PyUnicode_Compare(src, source) == 0) {
+            list = at;
+        } else {
+            if (PyErr_Occurred())
+                goto done;
+            if (sources == NULL) {
+                if ((sources = PyDict_New()) == NULL || PyDict_SetItem(sources, source, at) < 0)
+                    goto done;
+            }
+            list = PyDict_GetItemWithError(sources, src);
+            if (list == NULL) {
+                if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
+                    goto done;
+                int set = PyDict_SetItem(sources, src, list);
+                Py_DECREF(list);   /* the dict holds it */
+                if (set < 0)
+                    goto done;
+            }
+        }
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL)
+            goto done;
+        int appended = PyList_Append(list, index);
+        Py_DECREF(index);
+        if (appended < 0)
+            goto done;
+    }
+    if (source == NULL) {
+        result = 0;
+        goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *src = source, *list = at;
+    for (;;) {
+        Py_ssize_t m = PyList_GET_SIZE(list);
+        PyObject *origins = PyList_New(m);
+        if (origins == NULL)
+            goto done;
+        for (Py_ssize_t k = 0; k < m; k++) {
+            PyObject *origin = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, PyLong_AsSsize_t(PyList_GET_ITEM(list, k))), 2);
+            Py_INCREF(origin);
+            PyList_SET_ITEM(origins, k, origin);
+        }
+        PyObject *ids = PyObject_CallFunctionObjArgs(ids_of, src, origins, NULL);
+        Py_DECREF(origins);
+        if (ids == NULL)
+            goto done;
+        if (!PyList_CheckExact(ids) || PyList_GET_SIZE(ids) != m) {
+            Py_DECREF(ids);
+            PyErr_SetString(PyExc_ValueError, "cdr_rows: ids_of must give a list of one id per origin id");
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            PyObject *id = PyList_GET_ITEM(ids, k);
+            if (!PyUnicode_CheckExact(id)) {
+                Py_DECREF(ids);
+                PyErr_SetString(PyExc_TypeError, "cdr_rows: ids_of must give str ids");
+                goto done;
+            }
+            PyObject *row = PyList_GET_ITEM(rows, PyLong_AsSsize_t(PyList_GET_ITEM(list, k)));
+            PyObject *old = PyTuple_GET_ITEM(row, 0);
+            Py_INCREF(id);
+            PyTuple_SET_ITEM(row, 0, id);   /* the row is this call's own: nobody has seen it yet */
+            Py_DECREF(old);
+        }
+        Py_DECREF(ids);
+        if (sources == NULL)
+            break;
+        do {   /* the next source after the first (the first's list is in the dict too) */
+            if (!PyDict_Next(sources, &pos, &src, &list)) {
+                result = 0;
+                goto done;
+            }
+        } while (list == at);
+    }
+    result = 0;
+done:
+    Py_XDECREF(source);
+    Py_XDECREF(at);
+    Py_XDECREF(sources);
+    return result;
+}
+
 static PyObject *
 cdr_rows(PyObject *self, PyObject *args)
 {
     Py_buffer data;
     reader_t r;
+    PyObject *ids_of = NULL;
     memset(&r, 0, sizeof r);
-    if (!PyArg_ParseTuple(args, "y*(LLLLL)O!O!O", &data, &r.max_seconds, &r.max_bytes, &r.max_events, &r.earliest, &r.latest,
-                          &PyDict_Type, &r.services, &PyDict_Type, &r.directions, &r.per_event))
+    if (!PyArg_ParseTuple(args, "y*(LLLLL)O!O!O|O", &data, &r.max_seconds, &r.max_bytes, &r.max_events, &r.earliest, &r.latest,
+                          &PyDict_Type, &r.services, &PyDict_Type, &r.directions, &r.per_event, &ids_of))
         return NULL;
+    if (ids_of == Py_None)
+        ids_of = NULL;
     if (!PyAnySet_Check(r.per_event)) {
         PyBuffer_Release(&data);
         PyErr_SetString(PyExc_TypeError, "per_event must be a set");
@@ -347,6 +456,8 @@ cdr_rows(PyObject *self, PyObject *args)
             goto error;
         p += n;
     }
+    if (ids_of != NULL && fill_identities(out, ids_of) < 0)
+        goto error;
     for (int k = 0; k < 4; k++)
         Py_XDECREF(r.last[k]);
     PyBuffer_Release(&data);
@@ -775,7 +886,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"cdr_rows", cdr_rows, METH_VARARGS,
-     "cdr_rows(data, bounds, services, directions, per_event) -> [row or None, ...], or None: the Python path reads it all"},
+     "cdr_rows(data, bounds, services, directions, per_event[, ids_of]) -> [row or None, ...], or None: the Python path reads it all"},
     {"rated_reply", rated_reply, METH_VARARGS,
      "rated_reply(results, rows, versions, rated, rated_number) -> [bytes or index, ...]: the reply's RatedCdr entries"},
     {NULL, NULL, 0, NULL},

@@ -169,3 +169,43 @@ def test_the_c_reader_declines_what_it_does_not_read() -> None:
     assert rows[0] == ("", "sw", "o", "voice", "originating", "2027-01-15T08:00:00Z", "", "", "", 60, 0, 0, 0, "", "", None, "", "",
                        "")
     assert read(plain, tail=field(40, 3, b"")) is None
+
+
+def test_the_c_reader_fills_in_identities_once_per_source() -> None:
+    """CDRs without a cdr_id, of sources interleaved, some read by the C reader and one left to the Python path (a
+    charge), get engine.cdr's identities; a CDR with one keeps it; ``ids_of`` is asked once per source, and an answer
+    that does not fit is an error, not a row without its identity."""
+    import pytest
+
+    from billing.v1 import rating_pb2 as rpb
+    from engine.cdr import cdr_identity
+    from servers import convert
+
+    if convert._wire is None:   # pragma: no cover - a build without a C compiler
+        pytest.skip("servers._wire is not built")
+    base = {"service": 1, "start_time": {"seconds": 1_800_000_000}, "duration_seconds": 60}
+    msgs = [mpb.NormalisedCdr(source=s, origin_id=f"o-{i}", **base) for i, s in enumerate(["sw1", "sw2", "sw1", "sw3", "sw2", "sw1"])]
+    msgs.append(mpb.NormalisedCdr(source="sw2", origin_id="o-6", charge=common_pb2.Money(amount_micros=5, currency="EUR"), **base))
+    msgs.append(mpb.NormalisedCdr(source="sw3", origin_id="o-7", cdr_id="given", **base))
+    wire = rpb.RateCdrsRequest(cdrs=msgs).SerializeToString()
+    rows = cdr_rows_from_pb(rpb.RateCdrsRequest.FromString(wire).cdrs, "cdrs", ErrorList(), LIMITS, wire=wire)
+    assert [r[0] for r in rows] == [cdr_identity(m.source, m.origin_id) for m in msgs[:-1]] + ["given"]   # type: ignore[index]
+
+    bounds = (LIMITS.max_call_seconds, LIMITS.max_volume_bytes, LIMITS.max_events, EARLIEST_EPOCH, LATEST_EPOCH)
+    asked: list[tuple[str, list[str]]] = []
+
+    def ids_of(source: str, origins: list[str]) -> list[str]:
+        asked.append((source, origins))
+        return [f"{source}/{o}" for o in origins]
+
+    read = convert._wire.cdr_rows(wire, bounds, convert._SERVICE_VALUES, convert._DIRECTION_VALUES, convert._PER_EVENT, ids_of)
+    assert read is not None
+    assert asked == [("sw1", ["o-0", "o-2", "o-5"]), ("sw2", ["o-1", "o-4"]), ("sw3", ["o-3"])]
+    assert [r[0] if r is not None else None for r in read] == ["sw1/o-0", "sw2/o-1", "sw1/o-2", "sw3/o-3", "sw2/o-4", "sw1/o-5", None,
+                                                               "given"]
+    with pytest.raises(ValueError):
+        convert._wire.cdr_rows(wire, bounds, convert._SERVICE_VALUES, convert._DIRECTION_VALUES, convert._PER_EVENT,
+                               lambda source, origins: origins[1:])
+    with pytest.raises(TypeError):
+        convert._wire.cdr_rows(wire, bounds, convert._SERVICE_VALUES, convert._DIRECTION_VALUES, convert._PER_EVENT,
+                               lambda source, origins: [1] * len(origins))
