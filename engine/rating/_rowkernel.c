@@ -280,6 +280,7 @@ static struct {
     int on;
     PyObject *dict, *number, *lengths, *none, *group;
     Py_ssize_t size;
+    const PrefixTable *table;   /* the table it probed (for prefix_ahead) */
 } last_group;
 
 static PyObject *prefix_probe(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject *none);
@@ -301,7 +302,46 @@ prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject
     last_group.lengths = lengths;
     last_group.none = none;
     last_group.group = group;
+    last_group.table = t;
     return group;
+}
+
+/* A hint for the next row's probes (rate_columns_both): the filter bits and the first slots ``number``'s prefixes of
+ * the lengths probed last would read, asked for ahead.  Nothing is read from them here, and no answer changes. */
+static void
+prefix_ahead(PyObject *number)
+{
+    const PrefixTable *t = last_group.table;
+    PyObject *lengths = last_group.lengths;
+    if (t == NULL || !t->usable || t->slots == NULL || lengths == NULL || !PyTuple_Check(lengths) || !PyUnicode_Check(number)
+        || PyUnicode_KIND(number) != PyUnicode_1BYTE_KIND)
+        return;
+    const Py_UCS1 *d = PyUnicode_1BYTE_DATA(number);
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
+    unsigned long long values[PREFIX_MAX + 1];
+    Py_ssize_t digits = 0;
+    values[0] = 0;
+    while (digits < nlen && digits < PREFIX_MAX && d[digits] >= '0' && d[digits] <= '9') {
+        values[digits + 1] = values[digits] * 10 + (d[digits] - '0');
+        digits++;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(lengths); k++) {
+        PyObject *x = PyTuple_GET_ITEM(lengths, k);
+        if (!PyLong_CheckExact(x))
+            return;
+        Py_ssize_t len = PyLong_AsSsize_t(x);
+        if (len < 0) {
+            PyErr_Clear();
+            return;
+        }
+        Py_ssize_t m = len < nlen ? len : nlen;
+        if (m == 0 || m > digits)
+            continue;
+        unsigned long long key = values[m] * 20 + (unsigned long long)m;
+        size_t h = prefix_hash(key), bit = filter_bit(t, h);
+        __builtin_prefetch(&t->filter[bit >> 6]);
+        __builtin_prefetch(&t->slots[h & t->mask]);
+    }
 }
 
 static PyObject *
@@ -447,6 +487,16 @@ minute_table(PyObject *minutes)
     Py_INCREF(minutes);
     Py_XSETREF(t->dict, minutes);
     return t;
+}
+
+/* The table of a minute cache the loop has made already, NULL when none (nothing made or replaced). */
+static MinuteTable *
+known_minute_table(PyObject *minutes)
+{
+    for (int k = 0; k < MINUTE_TABLES; k++)
+        if (minute_tables[k].dict == minutes && minute_tables[k].slots != NULL)
+            return &minute_tables[k];
+    return NULL;
 }
 
 static int small_int(PyObject *x, long long lo, long long hi, long long *out);
@@ -1864,9 +1914,33 @@ rate_columns_both(PyObject *self, PyObject *args)
     PyObject *out_a = PyTuple_GET_ITEM(outs, 0), *out_b = PyTuple_GET_ITEM(outs, 1);
     last_group.on = 1;
     last_group.number = NULL;
+    last_group.table = NULL;
     Py_ssize_t i = start;
     int failed = 0, first = 0;
+    MinuteTable *tables[2] = {NULL, NULL};
     for (; i < count; i++) {
+        /* The loop waits mostly on memory (the cells, a minute's slot in each side's table, both a few MB away): the
+         * cells of the row after next, and the next row's slots, are asked for ahead (a hint: no answer changes). */
+        if (i + 2 < count)
+            for (int k = 0; k < C_READ; k++)
+                __builtin_prefetch(read[k][i + 2]);
+        if (i + 1 < count) {
+            PyObject *next = read[C_START][i + 1];
+            if (PyUnicode_Check(next) && PyUnicode_KIND(next) == PyUnicode_1BYTE_KIND && PyUnicode_GET_LENGTH(next) == 20) {
+                const Py_UCS1 *t = PyUnicode_1BYTE_DATA(next);
+                unsigned long long a, b;
+                memcpy(&a, t, 8);
+                memcpy(&b, t + 8, 8);
+                size_t slot = minute_slot(t, a, b);
+                for (int s = 0; s < 2; s++) {
+                    if (tables[s] == NULL || tables[s]->dict != c[s].minutes_fixed)
+                        tables[s] = c[s].minutes_fixed != NULL ? known_minute_table(c[s].minutes_fixed) : NULL;
+                    if (tables[s] != NULL)
+                        __builtin_prefetch(&tables[s]->slots[slot]);
+                }
+            }
+            prefix_ahead(read[C_B][i + 1]);
+        }
         PyObject *cells[C_READ];
         for (int k = 0; k < C_READ; k++)
             cells[k] = read[k][i];
@@ -1888,6 +1962,7 @@ rate_columns_both(PyObject *self, PyObject *args)
             failed = 1;
     last_group.on = 0;   /* (the number it remembers may be freed with the columns) */
     last_group.number = NULL;
+    last_group.table = NULL;
     if (failed)
         return NULL;
     return Py_BuildValue("(ni)", i, first);
