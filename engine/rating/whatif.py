@@ -9,13 +9,14 @@ read nor touched.  The CDRs may be rows of the normalised layout (a CDR file,
 the CDR store) or MediatedCdr objects (sent over gRPC).
 
 A CDR file's chunk of one plan whose versions all have the same bundles is rated
-by the evaluator's C loop alone on each side, each row's wallet found in its
-start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
-that hold the active set's prefixes share its tables, so both sides read one.
-There the C loop also adds up, per service, the rows it rates of a service
-whose line already has its currency (no result is made for them); the rows it
-leaves, and every row of a service seen for the first time, are kept and
-counted by their statuses in Python.
+by the evaluator's C loop alone, both sides in one walk of the columns (each
+row under the active plan set, then the candidate), each row's wallet found in
+its start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
+that hold the active set's prefixes share its tables, so both sides read one and
+the walk finds a row's destination group once.  There the C loop also adds up,
+per service, the rows it rates of a service whose line already has its currency
+(no result is made for them); the rows it leaves, and every row of a service
+seen for the first time, are kept and counted by their statuses in Python.
 """
 
 from __future__ import annotations
