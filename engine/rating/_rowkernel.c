@@ -991,6 +991,19 @@ price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long l
     return 1;
 }
 
+/* Whether a rated row of this service (interned name) with a charge of 0 is only added up in the sums (no result
+ * appended: see ``append`` in rate_row). */
+static int
+summed(const Context *c, PyObject *service_name)
+{
+    if (c->sums == NULL)
+        return 0;
+    for (int k = 0; k < NSERVICES; k++)
+        if (SERVICES[k] == service_name)
+            return c->sums->settled[k] && c->sums->count[k] < (1LL << 22);
+    return 0;
+}
+
 /* The wallet of row ``i`` (a new reference in ``*wallet``, Py_None: no wallet); 1: found, 0: the Python loop
  * decides (nothing consumed), -1: an error. */
 static int
@@ -1537,21 +1550,25 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                     result = -1;
                     goto done;
                 }
-                PyObject *use = PyTuple_Pack(2, best_bid, billed_obj);
-                Py_DECREF(best_bid);
-                if (use == NULL) {
-                    result = -1;
-                    goto done;
+                if (summed(c, service_name)) {
+                    Py_DECREF(best_bid);   /* the row is only added up (a charge of 0): no result, so no uses */
+                } else {
+                    PyObject *use = PyTuple_Pack(2, best_bid, billed_obj);
+                    Py_DECREF(best_bid);
+                    if (use == NULL) {
+                        result = -1;
+                        goto done;
+                    }
+                    Py_DECREF(uses);
+                    uses = PyTuple_Pack(1, use);
+                    PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
+                    Py_DECREF(use);
+                    if (uses == NULL) {
+                        result = -1;
+                        goto done;
+                    }
+                    PyObject_GC_UnTrack(uses);
                 }
-                Py_DECREF(uses);
-                uses = PyTuple_Pack(1, use);
-                PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
-                Py_DECREF(use);
-                if (uses == NULL) {
-                    result = -1;
-                    goto done;
-                }
-                PyObject_GC_UnTrack(uses);
                 Py_DECREF(charge);
                 charge = PyLong_FromLong(0);
                 if (charge == NULL) {
