@@ -272,10 +272,80 @@ prefix_table(PyObject *groups)
     return t;
 }
 
+/* The last answer of prefix_group while rate_columns_both walks (``on``): the second side of a row whose prefix index
+ * shares the first side's tables asks the same of the same number, and is answered without a probe.  Kept by
+ * identity of the table's dict (held by the table), the number (a cell of the columns being walked, alive until the
+ * walk ends, when ``on`` is cleared), the lengths and ``none``. */
+static struct {
+    int on;
+    PyObject *dict, *number, *lengths, *none, *group;
+    Py_ssize_t size;
+    const PrefixTable *table;   /* the table it probed (for prefix_ahead) */
+} last_group;
+
+static PyObject *prefix_probe(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject *none);
+
 /* The group of the longest prefix of ``number`` (lengths longest first; a length beyond the number probes the whole
  * number), or ``none``; borrowed.  NULL: the table cannot answer (the caller probes the dict). */
 static PyObject *
 prefix_group(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject *none)
+{
+    if (!last_group.on)
+        return prefix_probe(t, number, lengths, none);
+    if (last_group.number == number && last_group.dict == t->dict && last_group.size == t->size
+        && last_group.lengths == lengths && last_group.none == none)
+        return last_group.group;
+    PyObject *group = prefix_probe(t, number, lengths, none);
+    last_group.dict = t->dict;
+    last_group.size = t->size;
+    last_group.number = number;
+    last_group.lengths = lengths;
+    last_group.none = none;
+    last_group.group = group;
+    last_group.table = t;
+    return group;
+}
+
+/* A hint for the next row's probes (rate_columns_both): the filter bits and the first slots ``number``'s prefixes of
+ * the lengths probed last would read, asked for ahead.  Nothing is read from them here, and no answer changes. */
+static void
+prefix_ahead(PyObject *number)
+{
+    const PrefixTable *t = last_group.table;
+    PyObject *lengths = last_group.lengths;
+    if (t == NULL || !t->usable || t->slots == NULL || lengths == NULL || !PyTuple_Check(lengths) || !PyUnicode_Check(number)
+        || PyUnicode_KIND(number) != PyUnicode_1BYTE_KIND)
+        return;
+    const Py_UCS1 *d = PyUnicode_1BYTE_DATA(number);
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(number);
+    unsigned long long values[PREFIX_MAX + 1];
+    Py_ssize_t digits = 0;
+    values[0] = 0;
+    while (digits < nlen && digits < PREFIX_MAX && d[digits] >= '0' && d[digits] <= '9') {
+        values[digits + 1] = values[digits] * 10 + (d[digits] - '0');
+        digits++;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(lengths); k++) {
+        PyObject *x = PyTuple_GET_ITEM(lengths, k);
+        if (!PyLong_CheckExact(x))
+            return;
+        Py_ssize_t len = PyLong_AsSsize_t(x);
+        if (len < 0) {
+            PyErr_Clear();
+            return;
+        }
+        Py_ssize_t m = len < nlen ? len : nlen;
+        if (m == 0 || m > digits)
+            continue;
+        unsigned long long key = values[m] * 20 + (unsigned long long)m;
+        size_t h = prefix_hash(key), bit = filter_bit(t, h);
+        __builtin_prefetch(&t->filter[bit >> 6]);
+        __builtin_prefetch(&t->slots[h & t->mask]);
+    }
+}
+
+static PyObject *
+prefix_probe(const PrefixTable *t, PyObject *number, PyObject *lengths, PyObject *none)
 {
     if (!t->usable || PyUnicode_KIND(number) != PyUnicode_1BYTE_KIND)
         return NULL;
@@ -417,6 +487,16 @@ minute_table(PyObject *minutes)
     Py_INCREF(minutes);
     Py_XSETREF(t->dict, minutes);
     return t;
+}
+
+/* The table of a minute cache the loop has made already, NULL when none (nothing made or replaced). */
+static MinuteTable *
+known_minute_table(PyObject *minutes)
+{
+    for (int k = 0; k < MINUTE_TABLES; k++)
+        if (minute_tables[k].dict == minutes && minute_tables[k].slots != NULL)
+            return &minute_tables[k];
+    return NULL;
 }
 
 static int small_int(PyObject *x, long long lo, long long hi, long long *out);
@@ -909,6 +989,19 @@ price_by_parts(int nspans, const long long *ends, PyObject *const *specs, long l
     }
     *uses = use_tuple;
     return 1;
+}
+
+/* Whether a rated row of this service (interned name) with a charge of 0 is only added up in the sums (no result
+ * appended: see ``append`` in rate_row). */
+static int
+summed(const Context *c, PyObject *service_name)
+{
+    if (c->sums == NULL)
+        return 0;
+    for (int k = 0; k < NSERVICES; k++)
+        if (SERVICES[k] == service_name)
+            return c->sums->settled[k] && c->sums->count[k] < (1LL << 22);
+    return 0;
 }
 
 /* The wallet of row ``i`` (a new reference in ``*wallet``, Py_None: no wallet); 1: found, 0: the Python loop
@@ -1457,21 +1550,25 @@ rate_row(PyObject *const *cells, PyObject *row, Py_ssize_t i, PyObject *out, con
                     result = -1;
                     goto done;
                 }
-                PyObject *use = PyTuple_Pack(2, best_bid, billed_obj);
-                Py_DECREF(best_bid);
-                if (use == NULL) {
-                    result = -1;
-                    goto done;
+                if (summed(c, service_name)) {
+                    Py_DECREF(best_bid);   /* the row is only added up (a charge of 0): no result, so no uses */
+                } else {
+                    PyObject *use = PyTuple_Pack(2, best_bid, billed_obj);
+                    Py_DECREF(best_bid);
+                    if (use == NULL) {
+                        result = -1;
+                        goto done;
+                    }
+                    Py_DECREF(uses);
+                    uses = PyTuple_Pack(1, use);
+                    PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
+                    Py_DECREF(use);
+                    if (uses == NULL) {
+                        result = -1;
+                        goto done;
+                    }
+                    PyObject_GC_UnTrack(uses);
                 }
-                Py_DECREF(uses);
-                uses = PyTuple_Pack(1, use);
-                PyObject_GC_UnTrack(use);   /* (bundle id, units): atoms only, as the collector would find */
-                Py_DECREF(use);
-                if (uses == NULL) {
-                    result = -1;
-                    goto done;
-                }
-                PyObject_GC_UnTrack(uses);
                 Py_DECREF(charge);
                 charge = PyLong_FromLong(0);
                 if (charge == NULL) {
@@ -1688,6 +1785,63 @@ read_columns(PyObject *columns, Py_ssize_t count, const Context *c, PyObject ***
     return 0;
 }
 
+/* A sums argument (settled services (a set), totals {service: (rows, charge)} added to, indices of the rows appended)
+ * read into ``sums``; ``*totals`` NULL when it is None.  -1 with an exception when it is not one. */
+static int
+read_sums(PyObject *arg, Sums *sums, PyObject **totals)
+{
+    PyObject *settled;
+    *totals = NULL;
+    memset(sums, 0, sizeof *sums);
+    if (arg == Py_None)
+        return 0;
+    if (!PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) != 3 || !PyAnySet_Check(settled = PyTuple_GET_ITEM(arg, 0))
+        || !PyDict_Check(PyTuple_GET_ITEM(arg, 1)) || !PyList_Check(PyTuple_GET_ITEM(arg, 2))) {
+        PyErr_SetString(PyExc_TypeError, "rate_columns: sums must be (a set of services, a dict, a list)");
+        return -1;
+    }
+    sums->where = PyTuple_GET_ITEM(arg, 2);
+    for (int k = 0; k < NSERVICES; k++) {
+        int in = PySet_Contains(settled, SERVICES[k]);
+        if (in < 0)
+            return -1;
+        sums->settled[k] = in;
+    }
+    *totals = PyTuple_GET_ITEM(arg, 1);
+    return 0;
+}
+
+/* The rows and charges counted in ``sums`` added to ``totals`` {service: (rows, charge)}; -1 with an exception. */
+static int
+add_sums(const Sums *sums, PyObject *totals)
+{
+    for (int k = 0; k < NSERVICES; k++) {
+        if (sums->count[k] == 0)
+            continue;
+        long long rows = sums->count[k], charge = sums->charge[k];
+        PyObject *was = PyDict_GetItemWithError(totals, SERVICES[k]), *sum = NULL;
+        if (was == NULL && !PyErr_Occurred()) {
+            sum = Py_BuildValue("(LL)", rows, charge);
+        } else if (was != NULL && PyTuple_Check(was) && PyTuple_GET_SIZE(was) == 2) {
+            PyObject *add_rows = PyLong_FromLongLong(rows), *add_charge = PyLong_FromLongLong(charge);
+            PyObject *r2 = add_rows ? PyNumber_Add(PyTuple_GET_ITEM(was, 0), add_rows) : NULL;
+            PyObject *c2 = add_charge ? PyNumber_Add(PyTuple_GET_ITEM(was, 1), add_charge) : NULL;
+            sum = r2 && c2 ? PyTuple_Pack(2, r2, c2) : NULL;
+            Py_XDECREF(add_rows);
+            Py_XDECREF(add_charge);
+            Py_XDECREF(r2);
+            Py_XDECREF(c2);
+        } else if (was != NULL) {
+            PyErr_SetString(PyExc_TypeError, "rate_columns: a total is not (rows, charge)");
+        }
+        int bad = sum == NULL || PyDict_SetItem(totals, SERVICES[k], sum) < 0;
+        Py_XDECREF(sum);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 rate_columns(PyObject *self, PyObject *args)
 {
@@ -1703,24 +1857,10 @@ rate_columns(PyObject *self, PyObject *args)
         return NULL;
     Sums sums;
     PyObject *totals = NULL;
-    if (sums_arg != Py_None) {
-        /* (settled services (a set), totals {service: (rows, charge)} added to, indices of the rows appended) */
-        PyObject *settled;
-        if (!PyTuple_Check(sums_arg) || PyTuple_GET_SIZE(sums_arg) != 3 || !PyAnySet_Check(settled = PyTuple_GET_ITEM(sums_arg, 0))
-            || !PyDict_Check(totals = PyTuple_GET_ITEM(sums_arg, 1)) || !PyList_Check(PyTuple_GET_ITEM(sums_arg, 2))) {
-            PyErr_SetString(PyExc_TypeError, "rate_columns: sums must be (a set of services, a dict, a list)");
-            return NULL;
-        }
-        memset(&sums, 0, sizeof sums);
-        sums.where = PyTuple_GET_ITEM(sums_arg, 2);
-        for (int k = 0; k < NSERVICES; k++) {
-            int in = PySet_Contains(settled, SERVICES[k]);
-            if (in < 0)
-                return NULL;
-            sums.settled[k] = in;
-        }
+    if (read_sums(sums_arg, &sums, &totals) < 0)
+        return NULL;
+    if (totals != NULL)
         c.sums = &sums;
-    }
     Py_ssize_t i = start;
     int failed = 0;
     for (; i < count; i++) {
@@ -1735,35 +1875,114 @@ rate_columns(PyObject *self, PyObject *args)
         if (r == 0)
             break;
     }
-    if (c.sums != NULL && !failed) {
-        /* (an error, out of memory, ends the caller's whole comparison: nothing is added then) */
-        for (int k = 0; k < NSERVICES && !failed; k++) {
-            if (sums.count[k] == 0)
-                continue;
-            long long rows = sums.count[k], charge = sums.charge[k];
-            PyObject *was = PyDict_GetItemWithError(totals, SERVICES[k]), *sum = NULL;
-            if (was == NULL && !PyErr_Occurred()) {
-                sum = Py_BuildValue("(LL)", rows, charge);
-            } else if (was != NULL && PyTuple_Check(was) && PyTuple_GET_SIZE(was) == 2) {
-                PyObject *add_rows = PyLong_FromLongLong(rows), *add_charge = PyLong_FromLongLong(charge);
-                PyObject *r2 = add_rows ? PyNumber_Add(PyTuple_GET_ITEM(was, 0), add_rows) : NULL;
-                PyObject *c2 = add_charge ? PyNumber_Add(PyTuple_GET_ITEM(was, 1), add_charge) : NULL;
-                sum = r2 && c2 ? PyTuple_Pack(2, r2, c2) : NULL;
-                Py_XDECREF(add_rows);
-                Py_XDECREF(add_charge);
-                Py_XDECREF(r2);
-                Py_XDECREF(c2);
-            } else if (was != NULL) {
-                PyErr_SetString(PyExc_TypeError, "rate_columns: a total is not (rows, charge)");
-            }
-            if (sum == NULL || PyDict_SetItem(totals, SERVICES[k], sum) < 0)
-                failed = 1;
-            Py_XDECREF(sum);
-        }
-    }
+    /* (an error, out of memory, ends the caller's whole comparison: nothing is added then) */
+    if (c.sums != NULL && !failed && add_sums(&sums, totals) < 0)
+        failed = 1;
     if (failed)
         return NULL;
     return PyLong_FromSsize_t(i);
+}
+
+/* rate_columns_both(columns, count, start, (out, out), (context, context), (sums, sums)) -> (index, first side's)
+ *
+ * What-if's one walk of the columns: each row rated by the first side's context, then by the second's, as two
+ * rate_columns calls would rate them (each side's wallets consumed in row order), with the row's cells read once and,
+ * when both sides' prefix indexes share their tables (whatif._share_indexes), the number's destination group found
+ * once.  It stops at the first row a side does not take: ``index`` is that row (``count`` when every row was rated
+ * by both), and ``first side's`` is 1 when the first side rated it all the same (the caller then rates it for the
+ * second side only), else 0 (neither did).  sums: each side's, as rate_columns takes them (or None). */
+static PyObject *
+rate_columns_both(PyObject *self, PyObject *args)
+{
+    PyObject *columns, *outs, *ctxs, *sums_args;
+    Py_ssize_t count, start;
+    if (!PyArg_ParseTuple(args, "O!nnO!O!O!", &PyList_Type, &columns, &count, &start, &PyTuple_Type, &outs, &PyTuple_Type,
+                          &ctxs, &PyTuple_Type, &sums_args))
+        return NULL;
+    if (PyTuple_GET_SIZE(outs) != 2 || PyTuple_GET_SIZE(ctxs) != 2 || PyTuple_GET_SIZE(sums_args) != 2
+        || !PyList_Check(PyTuple_GET_ITEM(outs, 0)) || !PyList_Check(PyTuple_GET_ITEM(outs, 1))) {
+        PyErr_SetString(PyExc_TypeError, "rate_columns_both: two lists, two contexts and two sums");
+        return NULL;
+    }
+    Context c[2];
+    Sums sums[2];
+    PyObject *totals[2] = {NULL, NULL};
+    PyObject **read[C_READ];
+    for (int s = 0; s < 2; s++) {
+        PyObject *ctx = PyTuple_GET_ITEM(ctxs, s);
+        if (!PyTuple_Check(ctx)) {
+            PyErr_SetString(PyExc_TypeError, "rate_columns_both: a context is a tuple");
+            return NULL;
+        }
+        if (read_context(ctx, &c[s]) < 0 || read_sums(PyTuple_GET_ITEM(sums_args, s), &sums[s], &totals[s]) < 0)
+            return NULL;
+        if (totals[s] != NULL)
+            c[s].sums = &sums[s];
+        PyObject **mine[C_READ];
+        if (read_columns(columns, count, &c[s], s == 0 ? read : mine) < 0)
+            return NULL;
+        for (int k = 0; s == 1 && k < C_READ; k++) {
+            if (mine[k] != read[k]) {
+                PyErr_SetString(PyExc_ValueError, "rate_columns_both: the two contexts read different columns");
+                return NULL;
+            }
+        }
+    }
+    PyObject *out_a = PyTuple_GET_ITEM(outs, 0), *out_b = PyTuple_GET_ITEM(outs, 1);
+    last_group.on = 1;
+    last_group.number = NULL;
+    last_group.table = NULL;
+    Py_ssize_t i = start;
+    int failed = 0, first = 0;
+    MinuteTable *tables[2] = {NULL, NULL};
+    for (; i < count; i++) {
+        /* The loop waits mostly on memory (the cells, a minute's slot in each side's table, both a few MB away): the
+         * cells of the row after next, and the next row's slots, are asked for ahead (a hint: no answer changes). */
+        if (i + 2 < count)
+            for (int k = 0; k < C_READ; k++)
+                __builtin_prefetch(read[k][i + 2]);
+        if (i + 1 < count) {
+            PyObject *next = read[C_START][i + 1];
+            if (PyUnicode_Check(next) && PyUnicode_KIND(next) == PyUnicode_1BYTE_KIND && PyUnicode_GET_LENGTH(next) == 20) {
+                const Py_UCS1 *t = PyUnicode_1BYTE_DATA(next);
+                unsigned long long a, b;
+                memcpy(&a, t, 8);
+                memcpy(&b, t + 8, 8);
+                size_t slot = minute_slot(t, a, b);
+                for (int s = 0; s < 2; s++) {
+                    if (tables[s] == NULL || tables[s]->dict != c[s].minutes_fixed)
+                        tables[s] = c[s].minutes_fixed != NULL ? known_minute_table(c[s].minutes_fixed) : NULL;
+                    if (tables[s] != NULL)
+                        __builtin_prefetch(&tables[s]->slots[slot]);
+                }
+            }
+            prefix_ahead(read[C_B][i + 1]);
+        }
+        PyObject *cells[C_READ];
+        for (int k = 0; k < C_READ; k++)
+            cells[k] = read[k][i];
+        int r = rate_row(cells, NULL, i, out_a, &c[0]);
+        if (r == 1) {
+            r = rate_row(cells, NULL, i, out_b, &c[1]);
+            if (r == 0)
+                first = 1;
+        }
+        if (r < 0) {
+            failed = 1;
+            break;
+        }
+        if (r == 0)
+            break;
+    }
+    for (int s = 0; s < 2 && !failed; s++)
+        if (totals[s] != NULL && add_sums(&sums[s], totals[s]) < 0)
+            failed = 1;
+    last_group.on = 0;   /* (the number it remembers may be freed with the columns) */
+    last_group.number = NULL;
+    last_group.table = NULL;
+    if (failed)
+        return NULL;
+    return Py_BuildValue("(ni)", i, first);
 }
 
 /* memo_key(grid, units): grid_end, for the tests to hold it to the Python one; None when the loop would not read it. */
@@ -1789,6 +2008,9 @@ static PyMethodDef methods[] = {
     {"rate_block", rate_block, METH_VARARGS, "rate_block(rows, start, out, context) -> index of the first row not rated"},
     {"rate_columns", rate_columns, METH_VARARGS,
      "rate_columns(columns, count, start, out, context) -> index of the first row not rated"},
+    {"rate_columns_both", rate_columns_both, METH_VARARGS,
+     "rate_columns_both(columns, count, start, outs, contexts, sums) -> (index of the first row not rated by both, "
+     "whether the first side rated it)"},
     {NULL, NULL, 0, NULL},
 };
 

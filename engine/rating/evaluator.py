@@ -508,9 +508,7 @@ class Evaluator:
             return start
         if not self.use_kernel or len(rows.columns) != len(COLUMNS):
             return start
-        self._minutes.setdefault(plan_id, {})
-        context = (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
-                   self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
+        context = self._minute_context(plan_id)
         before = len(out)
         with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
             stop = rate_columns(rows.columns, len(rows), start, out, context, sums)
@@ -520,6 +518,38 @@ class Evaluator:
             if beyond_bound(out[k][1]):
                 out[k] = _beyond_row(out[k])
         return stop
+
+    def rate_by_minute_with(self, other: "Evaluator", rows: ColumnRows, plan_id: str, start: int, outs: tuple[list[Row], list[Row]],
+                            sums: tuple[Any, Any]) -> tuple[int, bool]:
+        """:meth:`rate_by_minute` for two evaluators (what-if's active and candidate sides) in one walk of the columns:
+        each row rated by this one, then by ``other``, into ``outs`` with ``sums`` (each side's, in that order), as a
+        :meth:`rate_by_minute` of each would rate it.  (the index of the first row the C loop does not take for both,
+        whether this side took it: the caller then rates it for ``other`` only); ``(start, False)`` in a build without
+        the C loop."""
+        if self.minute_book is None or other.minute_book is None:
+            raise ValueError("wallets by start minute need a minute_book")
+        try:
+            from engine.rating._rowkernel import rate_columns_both
+        except ImportError:  # pragma: no cover - a build without a C compiler
+            return start, False
+        if not (self.use_kernel and other.use_kernel) or len(rows.columns) != len(COLUMNS):
+            return start, False
+        contexts = tuple(ev._minute_context(plan_id) for ev in (self, other))
+        befores = [len(out) for out in outs]
+        with collector_paused():   # many small acyclic result tuples (see engine.gcpause)
+            stop, first = rate_columns_both(rows.columns, len(rows), start, outs, contexts, sums)
+        # a charge beyond the bound is appended (not summed): rejected in place, as rate_by_minute does
+        for ev, out, before in zip((self, other), outs, befores):
+            for k in range(before, len(out) if ev.may_exceed else before):
+                if beyond_bound(out[k][1]):
+                    out[k] = _beyond_row(out[k])
+        return stop, bool(first)
+
+    def _minute_context(self, plan_id: str) -> tuple[Any, ...]:
+        """The C loop's context for rows of one plan held as columns, wallets by start minute (:attr:`minute_book`)."""
+        self._minutes.setdefault(plan_id, {})
+        return (*_COLUMNS_NEEDED, len(COLUMNS), self._minutes, plan_id, None, self._minute, self.minute_book,
+                self.limits.max_volume_bytes, self.limits.max_events, RATED, "", _BY_MINUTE, _COLUMNS_A, self._bands_of_call)
 
     def _rate_all(self, rows: Sequence[Sequence[Any]], out: list[Row], kernel: Callable[..., int] | None, context: tuple[Any, ...],
                   where: tuple[int, ...], single: str | None, plan_list: Sequence[str] | None, wallet_of: WalletOf | None,

@@ -9,13 +9,14 @@ read nor touched.  The CDRs may be rows of the normalised layout (a CDR file,
 the CDR store) or MediatedCdr objects (sent over gRPC).
 
 A CDR file's chunk of one plan whose versions all have the same bundles is rated
-by the evaluator's C loop alone on each side, each row's wallet found in its
-start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
-that hold the active set's prefixes share its tables, so both sides read one.
-There the C loop also adds up, per service, the rows it rates of a service
-whose line already has its currency (no result is made for them); the rows it
-leaves, and every row of a service seen for the first time, are kept and
-counted by their statuses in Python.
+by the evaluator's C loop alone, both sides in one walk of the columns (each
+row under the active plan set, then the candidate), each row's wallet found in
+its start minute's entry (:meth:`Wallets.book_of`); a candidate's prefix indexes
+that hold the active set's prefixes share its tables, so both sides read one and
+the walk finds a row's destination group once.  There the C loop also adds up,
+per service, the rows it rates of a service whose line already has its currency
+(no result is made for them); the rows it leaves, and every row of a service
+seen for the first time, are kept and counted by their statuses in Python.
 """
 
 from __future__ import annotations
@@ -392,32 +393,35 @@ Sums = tuple[dict[str, tuple[int, int]], dict[int, Row]]
 
 
 def _sum_by_minute(chunk: ColumnRows, plan_id: str, settled: set[str], *sides: Side) -> list[Sums]:
-    """Each side in its own walk of the columns by the C loop, each row's wallet found in its start minute's entry
-    (Wallets.book_of), so no row is looked at in Python; the rated rows of the ``settled`` services are only added up
+    """Both sides in one walk of the columns by the C loop (Evaluator.rate_by_minute_with): each row rated under the
+    active plan set, then the candidate, its cells read once and its destination group found once when the two prefix
+    indexes share their tables (:func:`_share_indexes`); each side's wallet found in its start minute's entry
+    (Wallets.book_of), so no row is looked at in Python.  The rated rows of the ``settled`` services are only added up
     per service by the C loop (no result is made for them), every other row's result is kept with its index.  A row
-    the C loop leaves is rated by the side's batch loop, in order, and the walk goes on from the next (a chunk with many
-    such rows is finished by the batch loop).  (One walk rating each row under both plan sets in turn was measured
-    slower: the two sides' tables, each a few MB, then share the CPU caches row by row instead of chunk by chunk.)"""
+    the C loop leaves (for one side or both) is rated by the side's batch loop, in order, and the walk goes on from the
+    next (a chunk with many such rows is finished by the batch loops).  Each side's wallets are consumed in row order,
+    so the sums are those of a walk per side (the tests hold the two equal)."""
+    (a_ev, _a_wallets), (c_ev, _c_wallets) = sides
     n = len(chunk)
-    outs: list[Sums] = []
-    for ev, wallets in sides:
-        out: list[Row] = []
-        where: list[int] = []
-        totals: dict[str, tuple[int, int]] = {}
-        sums = (settled, totals, where)
-        i = left = 0
-        while True:
-            i = ev.rate_by_minute(chunk, plan_id, i, out, sums)
-            if i >= n:
-                break
-            left += 1
-            end = n if left > _LEFT_AT_MOST else i + 1
-            rest = chunk[i:end]
-            out.extend(wallets.rate(ev, rest, plan_id, minutes_of(column_of(rest, _START))))
-            where.extend(range(i, end))
-            i = end
-        outs.append((totals, dict(zip(where, out))))
-    return outs
+    outs: tuple[list[Row], list[Row]] = ([], [])
+    wheres: tuple[list[int], list[int]] = ([], [])
+    totals: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {})
+    sums = ((settled, totals[0], wheres[0]), (settled, totals[1], wheres[1]))
+    i = left = 0
+    while True:
+        i, first_took = a_ev.rate_by_minute_with(c_ev, chunk, plan_id, i, outs, sums)
+        if i >= n:
+            break
+        left += 1
+        end = n if left > _LEFT_AT_MOST else i + 1
+        for k, (ev, wallets) in enumerate(sides):
+            begin = i + 1 if k == 0 and first_took else i   # (the active side rated row i in the walk)
+            if begin < end:
+                rest = chunk[begin:end]
+                outs[k].extend(wallets.rate(ev, rest, plan_id, minutes_of(column_of(rest, _START))))
+                wheres[k].extend(range(begin, end))
+        i = end
+    return [(totals[k], dict(zip(wheres[k], outs[k]))) for k in (0, 1)]
 
 
 def _add_up_sums(chunk: ColumnRows, plan_id: str, active: Sums, candidate: Sums, lines: dict[tuple[str, str], WhatIfLine],

@@ -380,7 +380,11 @@ def test_rows_the_c_loop_adds_up_are_what_rating_them_one_by_one_gives(seed: int
         sides.append((ev, wallets))
     (ev, wallets), (ref_ev, ref_wallets) = sides
     want = ref_wallets.rate(ref_ev, rows, plan, whatif.minutes_of([r[COLUMNS.index("start_time")] for r in rows]))
-    totals, kept = whatif._sum_by_minute(ColumnRows([list(c) for c in zip(*rows)], len(rows)), plan, settled, (ev, wallets))[0]
+    # (the candidate side: another evaluator of the same plans, its own wallets)
+    other_ev, other_wallets = Evaluator(_SAMPLE), whatif.Wallets(_SAMPLE)
+    other_ev.minute_book = other_wallets.book_of
+    totals, kept = whatif._sum_by_minute(ColumnRows([list(c) for c in zip(*rows)], len(rows)), plan, settled, (ev, wallets),
+                                         (other_ev, other_wallets))[0]
     service = COLUMNS.index("service")
     assert {i: r[:4] for i, r in kept.items()} == {i: want[i][:4] for i in kept}
     summed: dict[str, tuple[int, int]] = {}
@@ -393,6 +397,118 @@ def test_rows_the_c_loop_adds_up_are_what_rating_them_one_by_one_gives(seed: int
     assert [(p, c, dict(b)) for p, c, b in wallets._groups] == [(p, c, dict(b)) for p, c, b in ref_wallets._groups]
     if not settled:
         assert len(kept) == len(rows)
+
+
+def _variant(edit: str) -> Any:
+    """The sample plans with TP_SMART_M edited: "no_discount" (without its per-CDR discount on international calls,
+    which the C loop's sums leave to the batch loop: a side without it takes rows the other leaves), "no_bundles"
+    (without its monthly bundles: no wallet on that side)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rulebill-whatif-")) / "plans"
+    shutil.copytree(REPO / "plans", folder)
+    plan = folder / "tariff_plans" / "retail" / "TP_SMART_M.yaml"
+    text = plan.read_text()
+    if edit == "no_discount":
+        text = text.replace("discounts: [DP_INTL_CALLS_10PCT, DP_LOYALTY_2EUR]", "discounts: [DP_LOYALTY_2EUR]")
+    else:
+        text = text.replace("bundles: [BN_M_VOICE_1000MIN, BN_M_SMS_500, BN_M_DATA_10GB]", "bundles: []")
+    assert text != plan.read_text()
+    plan.write_text(text)
+    compiled = compile_folder(folder)
+    shutil.rmtree(folder.parent)
+    return compiled
+
+
+_SETS = {"sample": _SAMPLE, "candidate": _CANDIDATE, "no_discount": _variant("no_discount"), "no_bundles": _variant("no_bundles")}
+
+
+def _walk_per_side(chunk: Any, plan_id: str, settled: set[str], *sides: Any) -> list[Any]:
+    """The oracle of whatif._sum_by_minute: what-if's former walk of the columns per side (Evaluator.rate_by_minute,
+    each side's C loop over the whole chunk in turn, a row it leaves rated by that side's batch loop)."""
+    n = len(chunk)
+    outs = []
+    for ev, wallets in sides:
+        out: list[Any] = []
+        where: list[int] = []
+        totals: dict[str, tuple[int, int]] = {}
+        i = left = 0
+        while True:
+            i = ev.rate_by_minute(chunk, plan_id, i, out, (settled, totals, where))
+            if i >= n:
+                break
+            left += 1
+            end = n if left > whatif._LEFT_AT_MOST else i + 1
+            rest = chunk[i:end]
+            out.extend(wallets.rate(ev, rest, plan_id, whatif.minutes_of([r[COLUMNS.index("start_time")] for r in rest])))
+            where.extend(range(i, end))
+            i = end
+        outs.append((totals, dict(zip(where, out))))
+    return outs
+
+
+def _added_up(rows: Sequence[Sequence[Any]], settled: set[str], totals: dict[str, tuple[int, int]], kept: dict[int, Any]) -> Any:
+    """One side's results with the rated rows of the settled services added up ({service: (rows, charge)}), the
+    others' by index (status, charge, rate id, bundle uses, version)."""
+    from engine.rating.evaluator import RATED
+
+    sums = dict(totals)
+    others = {}
+    for i, r in kept.items():
+        service = rows[i][COLUMNS.index("service")]
+        if r[0] == RATED and service in settled:
+            n, charge = sums.get(service, (0, 0))
+            sums[service] = (n + 1, charge + r[1])
+        else:
+            others[i] = r[:5]
+    return sums, others
+
+
+def _both_sides(active: Any, candidate: Any) -> list[Any]:
+    sides = []
+    for compiled in (active, candidate):
+        ev, wallets = Evaluator(compiled), whatif.Wallets(compiled)
+        ev.minute_book = wallets.book_of
+        sides.append((ev, wallets))
+    return sides
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32), active=st.sampled_from(sorted(_SETS)), candidate=st.sampled_from(sorted(_SETS)),
+       chunk=st.sampled_from([1, 3, 7, 20_000]), settled=st.sets(st.sampled_from(["voice", "sms", "data", "mms"])),
+       share=st.booleans())
+def test_one_walk_of_both_sides_equals_a_walk_per_side(seed: int, active: str, candidate: str, chunk: int, settled: set[str],
+                                                       share: bool) -> None:
+    """_sum_by_minute rates each row under both plan sets in one walk of the columns (its cells read once, its
+    destination group found once when the sides share their prefix tables): the same sums, kept results and wallets
+    left, side by side and chunk by chunk, as a walk per side (the oracle), with the golden sample plans and variants
+    of them (a side whose C loop leaves rows the other takes: a per-CDR discount on one side only; a side without
+    bundles: wallets on one side, both or neither), every chunk size, any settled services."""
+    from engine.columns import ColumnRows
+
+    rng = random.Random(seed)
+    rows = [[str(x) for x in row] for row in _random_rows(rng, roaming=0.1)]
+    if share:
+        whatif._share_indexes(_SETS[candidate], _SETS[active])
+    plan = "TP_SMART_M"   # the same bundles in every version on every set: wallets by start minute
+    one, per_side = _both_sides(_SETS[active], _SETS[candidate]), _both_sides(_SETS[active], _SETS[candidate])
+    for k in range(0, len(rows), chunk):
+        part = rows[k:k + chunk]
+        columns = ColumnRows([list(c) for c in zip(*part)], len(part))
+        got = whatif._sum_by_minute(columns, plan, settled, *one)
+        want = _walk_per_side(columns, plan, settled, *per_side)
+        # (a row one side's C loop leaves is rated by the other side's batch loop too: kept by both in one walk, where a
+        # walk per side may add it up; the same either way once the rated rows of settled services are added up)
+        assert [_added_up(part, settled, *side) for side in got] == [_added_up(part, settled, *side) for side in want]
+        # (as what-if settles a service: once its line has its currency)
+        got_lines: dict[Any, Any] = {(plan, k): whatif.WhatIfLine(plan, k, "EUR") for k in settled}
+        want_lines: dict[Any, Any] = {(plan, k): whatif.WhatIfLine(plan, k, "EUR") for k in settled}
+        got_report, want_report = whatif.WhatIfReport(), whatif.WhatIfReport()
+        whatif._add_up_sums(columns, plan, *got, got_lines, got_report)
+        whatif._add_up_sums(columns, plan, *want, want_lines, want_report)
+        assert got_lines == want_lines and got_report == want_report
+    for (_ev, got_wallets), (_ev2, want_wallets) in zip(one, per_side):
+        assert [(p, c, dict(b)) for p, c, b in got_wallets._groups] == [(p, c, dict(b)) for p, c, b in want_wallets._groups]
 
 
 def test_the_rating_benchmark_runs_what_if_with_another_kernel_build_in_turn(capsys: Any) -> None:
