@@ -37,12 +37,11 @@ from datetime import date, timedelta
 from typing import Iterable, Mapping
 
 from engine.billing.catalogue import BillingCatalogue
-from engine.billing.model import BillPeriod, ChargeType, SubscriberService, direct_init
+from engine.billing.model import BillPeriod, ChargeType, SubscriberService
 from engine.money import RoundingMode, round_micros
 from engine.plans.model import FeeTiming, Proration
 
 
-@direct_init
 @dataclass(frozen=True)
 class FeeCharge:
     """One fee amount before taxes: the caller turns it into a bill line."""

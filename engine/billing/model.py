@@ -8,35 +8,11 @@ the CDRs of a usage line and round once to find the line's amount.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
-from typing import Any, NamedTuple, TypeVar
-
-_T = TypeVar("_T")
-
-
-def direct_init(cls: type[_T]) -> type[_T]:
-    """A frozen dataclass whose ``__init__`` stores its fields in the instance's dict at once.
-
-    The dataclass's own ``__init__`` of a frozen class sets each field through ``object.__setattr__``, a call per
-    field: a bill line's 18 fields took ~3x as long as storing them, and a bill run builds ~15 such values per
-    invoice.  Same signature, defaults and result (equality, hash, ``repr``, ``replace``, pickling and the frozen
-    ``__setattr__`` are the dataclass's); only for classes whose fields are all plain ``__init__`` arguments (no
-    factory, no keyword-only field, no ``__post_init__``), checked here."""
-    fs = fields(cls)  # type: ignore[arg-type]
-    if hasattr(cls, "__post_init__") or any(not f.init or f.kw_only or f.default_factory is not MISSING for f in fs):
-        raise TypeError(f"{cls.__name__}: direct_init takes plain fields only")
-    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_default_{f.name}" for f in fs)
-    body = "".join(f"    d[{f.name!r}] = {f.name}\n" for f in fs)
-    space: dict[str, Any] = {f"_default_{f.name}": f.default for f in fs if f.default is not MISSING}
-    exec(f"def __init__(self, {params}):\n    d = self.__dict__\n{body}", space)  # noqa: S102 - text made from the field names above
-    init = space["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    setattr(cls, "__init__", init)
-    return cls
+from typing import Any, NamedTuple
 
 
 class Delivery(str, Enum):
@@ -49,7 +25,6 @@ class AccountStatus(str, Enum):
     CLOSED = "closed"        # billed one last time (final bill), never again
 
 
-@direct_init
 @dataclass(frozen=True)
 class Address:
     lines: tuple[str, ...]   # street, building ... (1-3 lines)
@@ -65,7 +40,6 @@ class Address:
 LANGUAGES = ("en", "fr", "de")
 
 
-@direct_init
 @dataclass(frozen=True)
 class Account:
     """Who pays: the payer's details and how and when they are billed."""
@@ -95,7 +69,6 @@ class Account:
         return asdict(self)
 
 
-@direct_init
 @dataclass(frozen=True)
 class Assignment:
     """A subscriber billed to an account from ``valid_from`` until ``valid_to`` (exclusive; None = still)."""
@@ -108,7 +81,6 @@ class Assignment:
     valid_to: datetime | None = None
 
 
-@direct_init
 @dataclass(frozen=True)
 class SubscriberService:
     """One subscriber's service on one account, in the account's local days (the bill's input).
@@ -239,7 +211,6 @@ class TaxRate:
         return hash((self.code, self.percent.numerator, self.percent.denominator, self.exemption_code, self.exemption_reason))
 
 
-@direct_init
 @dataclass(frozen=True)
 class BillLine:
     """An invoice line: its net amount is rounded to the currency's minor units (EN 16931 BT-131)."""
@@ -264,7 +235,6 @@ class BillLine:
     ref_line_id: str = ""     # credit note: the invoice line it credits
 
 
-@direct_init
 @dataclass(frozen=True)
 class Adjustment:
     """A document-level allowance (money off, ``charge=False``) or charge (commitment shortfall)."""
@@ -279,7 +249,6 @@ class Adjustment:
     subscriber_id: str = ""
 
 
-@direct_init
 @dataclass(frozen=True)
 class TaxSubtotal:
     tax: TaxRate
@@ -287,7 +256,6 @@ class TaxSubtotal:
     tax_micros: int
 
 
-@direct_init
 @dataclass(frozen=True)
 class Totals:
     line_extension: int
@@ -313,7 +281,6 @@ class BundleUse:
     cycle: str = ""           # the bill cycle of rating's counter: the month it started in ("2026-02")
 
 
-@direct_init
 @dataclass(frozen=True)
 class UsageDetail:
     """A bill's per-CDR detail when it was computed from a usage block (engine.billing.usage_blocks): its usage.csv
@@ -324,7 +291,6 @@ class UsageDetail:
     frozen: tuple[object, ...]   # UsageBlock.frozen of each block (one per number)
 
 
-@direct_init
 @dataclass(frozen=True)
 class Bill:
     """A computed bill: what an invoice says, before it has a number."""
@@ -368,7 +334,6 @@ class DocumentKind(str, Enum):
     CREDIT_NOTE = "credit_note"
 
 
-@direct_init
 @dataclass(frozen=True)
 class Invoice:
     """A stored invoice or credit note (the document is kept beside it)."""

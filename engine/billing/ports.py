@@ -17,12 +17,11 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, ContextManager, Protocol, Sequence
 
-from engine.billing.model import Account, Assignment, BundleUse, Invoice, InvoiceState, OneOffCharge, RatedUsage, direct_init
+from engine.billing.model import Account, Assignment, BundleUse, Invoice, InvoiceState, OneOffCharge, RatedUsage
 from engine.billing.usage_blocks import UsageBlock
 from engine.ports import AuditLog
 
 
-@direct_init
 @dataclass(frozen=True)
 class SubscriberFacts:
     """What billing needs of a subscriber: identity, activation, deactivation and the plan history."""
@@ -44,7 +43,6 @@ class PeriodStatus(str, Enum):
     EMPTY = "empty"           # nothing to bill: no invoice, and none will be made for it
 
 
-@direct_init
 @dataclass(frozen=True)
 class PeriodClaim:
     """"Account X's period starting on D is billed": the key that makes bill runs idempotent."""
@@ -215,7 +213,6 @@ class BillingUnitOfWork(Protocol):
     def count_run(self, run_id: str, issued: int, drafts: int, empty: int, skipped: int, failed: int) -> None: ...
 
 
-@direct_init
 @dataclass(frozen=True)
 class OutboxEntry:
     """An issued invoice waiting to be e-mailed (engine.billing.delivery)."""

@@ -29,7 +29,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 from engine.billing.cycles import local_midnight
-from engine.billing.model import RatedUsage, SubscriberService, direct_init
+from engine.billing.model import RatedUsage, SubscriberService
 from engine.money import MICROS
 
 try:
@@ -53,7 +53,6 @@ class UsageGroup(NamedTuple):
     last: datetime
 
 
-@direct_init
 @dataclass(frozen=True)
 class UsageBlock:
     msisdn: str

@@ -3,14 +3,11 @@
 - engine.billing.fees.recurring_fees keeps each subscriber's fees by the shape of its service (days, plans, add-ons,
   the period, what was billed in advance): subscribers of any ids and numbers, sharing shapes or not, in any order and
   asked again, get exactly the charges ``service_fees`` works out for each alone.
-- engine.billing.model.direct_init: a value built through it is the dataclass's (defaults, keywords, equality, hash,
-  ``replace``, frozen), and a class it cannot build plainly is refused at once.
 """
 
 from __future__ import annotations
 
-import pickle
-from dataclasses import FrozenInstanceError, dataclass, field, fields, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,8 +17,8 @@ from hypothesis import strategies as st
 
 from engine.billing.catalogue import BillingCatalogue
 from engine.billing.cycles import final_period, period_closing_on
-from engine.billing.fees import FeeCharge, recurring_fees, service_fees
-from engine.billing.model import Bill, BillLine, ChargeType, SubscriberService, TaxRate, Totals, direct_init
+from engine.billing.fees import recurring_fees, service_fees
+from engine.billing.model import SubscriberService
 
 from tests.unit.billing.factories import GOLDEN, catalogue
 
@@ -98,42 +95,3 @@ def test_fee_shapes_are_shared_and_kept_apart(tmp_path: Path) -> None:
     assert recurring_fees([base], period, cat, 2, advance) == service_fees(base, period, cat, 2, advance)
     assert len(cat.fee_shapes) == 3
     assert any(f.true_up for f in recurring_fees([twin], period, cat, 2, advance))
-
-
-TAX = TaxRate("S", 20)  # type: ignore[arg-type]
-
-
-def test_direct_init_builds_the_dataclasss_value() -> None:
-    line = BillLine("1", ChargeType.FEE, "Monthly fee", 1_000, TAX, "standard", msisdn="3361", quantity=31)
-    assert (line.subscriber_id, line.period_start, line.exact_micros, line.advance, line.ref_line_id) == ("", None, 0, False, "")
-    assert [getattr(line, f.name) for f in fields(BillLine)][:6] == ["1", ChargeType.FEE, "Monthly fee", 1_000, TAX, "standard"]
-    assert list(vars(line)) == [f.name for f in fields(BillLine)]
-    same = BillLine(line_id="1", charge_type=ChargeType.FEE, description="Monthly fee", amount_micros=1_000, tax=TAX,
-                    tax_category="standard", msisdn="3361", quantity=31)
-    assert same == line and hash(same) == hash(line) and pickle.loads(pickle.dumps(line)) == line
-    assert replace(line, line_id="2").line_id == "2" and replace(line, line_id="2") != line
-    with pytest.raises(FrozenInstanceError):
-        line.amount_micros = 5  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        BillLine("1", ChargeType.FEE)  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        BillLine("1", ChargeType.FEE, "x", 1, TAX, "standard", bogus=1)  # type: ignore[call-arg]
-    assert Totals(1, 2, 3, 4, 5, 6, 7, 8).payable == 8
-    assert fields(Bill) and FeeCharge("s", "m", ChargeType.FEE, "P", "n", "P", "standard", 1, DAY0, DAY0, 1, False).true_up is False
-
-
-def test_direct_init_refuses_what_it_cannot_build_plainly() -> None:
-    with pytest.raises(TypeError):
-        @direct_init
-        @dataclass(frozen=True)
-        class WithFactory:
-            items: list[int] = field(default_factory=list)
-
-    with pytest.raises(TypeError):
-        @direct_init
-        @dataclass(frozen=True)
-        class WithPostInit:
-            x: int
-
-            def __post_init__(self) -> None:
-                pass
