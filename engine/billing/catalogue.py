@@ -26,6 +26,8 @@ class BillingCatalogue:
     taxes: TaxBook = field(init=False)
     # a usage line's name by (service, destination group, language): compute_bill's, the same on every bill of a run
     usage_names: dict[tuple[str, str, str], str] = field(init=False, default_factory=dict, repr=False, compare=False)
+    # a subscriber's fee charges by the shape of its service (engine.billing.fees.recurring_fees): the same few on every bill of a run
+    fee_shapes: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.taxes = TaxBook(self.plan_set.tax_tables)

@@ -66,6 +66,7 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
+@lru_cache(maxsize=4096)   # a bill run asks for the same few days in the same zone for every account (~5 times a bill)
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """00:00 of ``day`` in ``tz`` as a UTC instant (a day that starts in a DST gap starts at the first valid time)."""
     local = datetime.combine(day, time(0), tzinfo=tz)
@@ -76,9 +77,14 @@ def days(start: date, end: date) -> int:
     return max((end - start).days, 0)
 
 
-def counter_cycles(account: Account, period: BillPeriod) -> set[str]:
+def counter_cycles(account: Account, period: BillPeriod) -> frozenset[str]:
     """The keys of rating's bundle counters a bill shows: the bill cycles (under the account's anchor) its period's
     days fall in, each named by the month it started in (``engine.rating.usage.cycle_of``).  A regular period is
     one cycle; a period after a missed one or a final bill may touch two."""
+    return _counter_cycles(account.anchor_day, period)
+
+
+@lru_cache(maxsize=4096)   # the accounts of an anchor share their period: worked out once per run, not per account
+def _counter_cycles(anchor_day: int, period: BillPeriod) -> frozenset[str]:
     last = max(period.end - timedelta(days=1), period.start)
-    return {cycle_of(period.start, account.anchor_day), cycle_of(last, account.anchor_day)}
+    return frozenset((cycle_of(period.start, anchor_day), cycle_of(last, anchor_day)))

@@ -119,61 +119,92 @@ def _served_days(svc: SubscriberService, catalogue: BillingCatalogue, start: dat
     return out
 
 
+# a subscriber's fees of a period depend on its service's days, plans and add-ons, the period, the plan set and what
+# was billed for it in advance, never on its id or number: the subscribers of a run share a few such shapes, so each
+# shape's fees are worked out once per plan set (BillingCatalogue.fee_shapes) and each subscriber's are made from them
+_FEE_SHAPES = 4096
+
+
 def recurring_fees(services: Iterable[SubscriberService], period: BillPeriod, catalogue: BillingCatalogue, decimals: int,
                    advance_billed: Mapping[tuple[str, str, str], int]) -> list[FeeCharge]:
     """Every fee charge of the period for these subscribers (see the module doc)."""
     out: list[FeeCharge] = []
-    cycle_days = (period.cycle_end - period.cycle_start).days
+    shapes = catalogue.fee_shapes
     for svc in services:
-        uses: dict[tuple[ChargeType, str], _Use] = {}
-        for a, b in _segments(svc, period, catalogue):
-            if not svc.serves(a):
-                continue
-            plan_id = svc.plan_on(a)
-            for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, a, svc.add_ons_on(a)):
-                use = uses.get((kind, item))
-                if use is None:
-                    use = uses[(kind, item)] = _Use(name, fee, timing, category, proration, plan_id)
-                use.days += (b - a).days
-                use.first = use.first or a
-                use.last = b - timedelta(days=1)
-        billed_keys = {(k, i) for (s, k, i) in advance_billed if s == svc.subscriber_id}
-        split = period.start != period.cycle_start or period.end != period.cycle_end
-        before = _served_days(svc, catalogue, period.cycle_start, period.start) if period.start > period.cycle_start else {}
-        whole: dict[tuple[ChargeType, str], int] | None = None
-        for (kind, item), use in uses.items():
-            if split and use.proration is Proration.NONE and whole is None:
-                whole = _served_days(svc, catalogue, period.cycle_start, period.cycle_end)
-            actual = _prorated(use, cycle_days, decimals, before.get((kind, item), 0),
-                               whole is not None and whole.get((kind, item), 0) >= cycle_days)
-            assert use.first is not None and use.last is not None
-            end = use.last + timedelta(days=1)
-            if use.timing is FeeTiming.ARREARS:
-                if actual:
-                    out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
-                                         actual, use.first, end, use.days, False))
-                continue
-            billed = advance_billed.get((svc.subscriber_id, kind.value, item), 0)
-            if actual != billed:
-                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
-                                     actual - billed, use.first, end, use.days, False, true_up=bool(billed)))
-            billed_keys.discard((kind.value, item))
-        # charged in advance for this period but not in service under it at all (plan changed on day one, or deactivated)
-        for kind_value, item in sorted(billed_keys):
-            billed = advance_billed[(svc.subscriber_id, kind_value, item)]
-            if billed:
-                kind = ChargeType(kind_value)
-                name = _name(catalogue, kind, item)
-                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, item if kind is ChargeType.FEE else "",
-                                     _category(catalogue, kind, item, period.start), -billed, period.start, period.end, 0, False,
-                                     true_up=True))
-        if period.final or not svc.serves(period.end):
+        sub = svc.subscriber_id
+        billed = tuple(sorted((k, i, m) for (s, k, i), m in advance_billed.items() if s == sub)) if advance_billed else ()
+        key = (period, decimals, svc.assigned_from, svc.assigned_until, svc.activated, svc.deactivated, svc.plans, svc.add_ons, billed)
+        found = shapes.get(key)
+        if found is None:
+            found = tuple(_fields(f) for f in service_fees(svc, period, catalogue, decimals, advance_billed))
+            if len(shapes) >= _FEE_SHAPES:
+                shapes.clear()
+            shapes[key] = found
+        msisdn = svc.msisdn
+        out.extend([FeeCharge(sub, msisdn, *rest) for rest in found])
+    return out
+
+
+def _fields(f: FeeCharge) -> tuple[object, ...]:
+    """A fee charge's fields after its subscriber and number."""
+    return (f.charge_type, f.item_id, f.name, f.tariff_plan, f.tax_category, f.amount_micros, f.start, f.end, f.days, f.advance,
+            f.true_up)
+
+
+def service_fees(svc: SubscriberService, period: BillPeriod, catalogue: BillingCatalogue, decimals: int,
+                 advance_billed: Mapping[tuple[str, str, str], int]) -> list[FeeCharge]:
+    """One subscriber's fee charges of the period, worked out (``recurring_fees`` keeps them by shape)."""
+    out: list[FeeCharge] = []
+    cycle_days = (period.cycle_end - period.cycle_start).days
+    uses: dict[tuple[ChargeType, str], _Use] = {}
+    for a, b in _segments(svc, period, catalogue):
+        if not svc.serves(a):
             continue
-        plan_id = svc.plan_on(period.end)
-        for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, period.end, svc.add_ons_on(period.end)):
-            if timing is FeeTiming.ADVANCE and fee:
-                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, plan_id, category, fee, period.end,
-                                     period.next_end, (period.next_end - period.end).days, True))
+        plan_id = svc.plan_on(a)
+        for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, a, svc.add_ons_on(a)):
+            use = uses.get((kind, item))
+            if use is None:
+                use = uses[(kind, item)] = _Use(name, fee, timing, category, proration, plan_id)
+            use.days += (b - a).days
+            use.first = use.first or a
+            use.last = b - timedelta(days=1)
+    billed_keys = {(k, i) for (s, k, i) in advance_billed if s == svc.subscriber_id}
+    split = period.start != period.cycle_start or period.end != period.cycle_end
+    before = _served_days(svc, catalogue, period.cycle_start, period.start) if period.start > period.cycle_start else {}
+    whole: dict[tuple[ChargeType, str], int] | None = None
+    for (kind, item), use in uses.items():
+        if split and use.proration is Proration.NONE and whole is None:
+            whole = _served_days(svc, catalogue, period.cycle_start, period.cycle_end)
+        actual = _prorated(use, cycle_days, decimals, before.get((kind, item), 0),
+                           whole is not None and whole.get((kind, item), 0) >= cycle_days)
+        assert use.first is not None and use.last is not None
+        end = use.last + timedelta(days=1)
+        if use.timing is FeeTiming.ARREARS:
+            if actual:
+                out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
+                                     actual, use.first, end, use.days, False))
+            continue
+        billed = advance_billed.get((svc.subscriber_id, kind.value, item), 0)
+        if actual != billed:
+            out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, use.name, use.tariff_plan, use.tax_category,
+                                 actual - billed, use.first, end, use.days, False, true_up=bool(billed)))
+        billed_keys.discard((kind.value, item))
+    # charged in advance for this period but not in service under it at all (plan changed on day one, or deactivated)
+    for kind_value, item in sorted(billed_keys):
+        billed = advance_billed[(svc.subscriber_id, kind_value, item)]
+        if billed:
+            kind = ChargeType(kind_value)
+            name = _name(catalogue, kind, item)
+            out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, item if kind is ChargeType.FEE else "",
+                                 _category(catalogue, kind, item, period.start), -billed, period.start, period.end, 0, False,
+                                 true_up=True))
+    if period.final or not svc.serves(period.end):
+        return out
+    plan_id = svc.plan_on(period.end)
+    for kind, item, name, fee, timing, category, proration in _items(catalogue, plan_id, period.end, svc.add_ons_on(period.end)):
+        if timing is FeeTiming.ADVANCE and fee:
+            out.append(FeeCharge(svc.subscriber_id, svc.msisdn, kind, item, name, plan_id, category, fee, period.end,
+                                 period.next_end, (period.next_end - period.end).days, True))
     return out
 
 
