@@ -50,10 +50,12 @@ from engine.rating.result import RatedCdr
 from engine.rating.whatif import plan_attribute
 from engine.yamlio import Fields, MarkedMap, Problem, format_problems, load_file
 
-try:   # each rated CDR's expected line written and compared in C
-    from engine._replaylines import LineWriter as _CLineWriter
+try:   # each rated CDR's expected line written and compared in C (engine/_replaylines.c), when it is built
+    from engine import _replaylines
 except ImportError:  # pragma: no cover - a build without a C compiler: every CDR's line is full_form's
-    _CLineWriter = None
+    _replaylines = None   # type: ignore[assignment]
+
+_CLineWriter = _replaylines.LineWriter if _replaylines is not None else None
 
 BARRED = "barred"
 _A, _TENANT, _ATTRS = COLUMNS.index("a_number"), COLUMNS.index("tenant"), COLUMNS.index("attributes")

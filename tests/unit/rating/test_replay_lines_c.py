@@ -73,6 +73,20 @@ def test_every_golden_case_is_written_byte_for_byte_and_only_the_others_go_throu
     assert written > 100   # (the golden rows the batch loops rate: most of them)
 
 
+def _c_mismatches(case: Path) -> int:
+    """The CDRs whose line the C writer wrote and found different, as bytes, from the expected line."""
+    comparison = replay._Comparison(case / EXPECTED_FILE)
+    count = 0
+
+    def each(_evaluator: Any, header: Any, _at: Any, rows: Any, _plans: Any, out: Any, _barred: Any) -> None:
+        nonlocal count
+        count += sum(1 for m in comparison.writer.mismatches(out, rows, header, comparison.expected) if m[3] is not None)
+
+    rate_folder(case, each)
+    comparison.expected.close()
+    return count
+
+
 def _escape_rows(rows: list[list[str]], draw: st.DrawFn) -> list[list[str]]:
     header = rows[0]
     col = {c: i for i, c in enumerate(header)}
@@ -112,6 +126,7 @@ def test_c_lines_are_the_full_forms_text_on_generated_cases(data: st.DataObject)
             (case / EXPECTED_FILE).write_bytes(text.encode("utf-8"))
             result = replay_folder(case)
             assert result.ok, result.render()
+            assert _c_mismatches(case) == 0   # (equal as text: not one line left to the JSON comparison)
             _same(result, _old_replay(case))
             if lines:
                 k = data.draw(st.integers(0, len(lines) - 1))
