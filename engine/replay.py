@@ -503,7 +503,8 @@ class _Comparison:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.problems.append(Problem(str(self.path), number, exc.start + 1, "replay.bad-json", f"not UTF-8 text: {exc.reason}"))
+            self.problems.append(Problem(str(self.path), number, exc.start + 1, "replay.bad-json",
+                                         f"not UTF-8 text: {exc.reason}"))
             return _BAD
 
     def _parsed(self, number: int, line: str) -> Any:

@@ -28,11 +28,12 @@ from engine import replay
 from engine.rating.evaluator import RATED, Evaluator
 from engine.rating.prefix import PrefixIndex
 from engine.rating.result import DiscountLine
-from engine.replay import EXPECTED_FILE, LineWriter, canonical, full_form, rate_folder, rated_forms, replay_folder, update_folder
+from engine.replay import (EXPECTED_FILE, LineWriter, canonical, full_form, rate_folder, rated_forms, replay_folder,
+                           update_folder)
 from tests.unit.rating.helpers import compile_folder
 from tests.unit.rating.test_replay_fast import CASES, SOURCES, _old_lines, _old_replay, _same, _write_case, cdr_rows
 
-pytestmark = pytest.mark.skipif(replay._CLineWriter is None, reason="engine/_replaylines.c is not built (test_c_extensions fails)")
+pytestmark = pytest.mark.skipif(replay._CLineWriter is None, reason="engine/_replaylines.c not built (test_c_extensions fails)")
 
 # characters json.dumps escapes (and one it does not: DEL), non-ASCII of 2, 3 and 4 bytes, a line separator
 ODD = ['"', "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x01", "\x1f", "\x7f", "é", "€", "😀", "\u2028", "\x85"]
@@ -48,8 +49,8 @@ def _chunks(case: Path) -> list[tuple[Any, ...]]:
 
 def _full_lines(chunk: tuple[Any, ...]) -> list[str]:
     evaluator, header, at, rows, plans, out, barred = chunk
-    return [canonical(full_form(evaluator, header, at[k], rows[k], plans if isinstance(plans, str) else plans[k], r, barred.get(k))[0])
-            for k, r in enumerate(out)]
+    return [canonical(full_form(evaluator, header, at[k], rows[k], plans if isinstance(plans, str) else plans[k], r,
+                                barred.get(k))[0]) for k, r in enumerate(out)]
 
 
 def _left_to_full_form(chunk: tuple[Any, ...]) -> list[int]:
