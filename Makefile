@@ -19,12 +19,12 @@ $(BIN)/python:
 lock-check:
 	@$(PY) requirements/lock.py --check
 
-$(STAMP_RUN): $(LOCK_RUN) pyproject.toml setup.py engine/mediation/_csvblock.c engine/mediation/_cdrid.c engine/rating/_rowkernel.c engine/rating/_chunkrows.c engine/billing/_usagecsv.c servers/_wire.c store/_copytext.c engine/_untrack.h | $(BIN)/python lock-check
+$(STAMP_RUN): $(LOCK_RUN) pyproject.toml setup.py engine/mediation/_csvblock.c engine/mediation/_cdrid.c engine/rating/_rowkernel.c engine/rating/_chunkrows.c engine/_replaylines.c engine/billing/_usagecsv.c servers/_wire.c store/_copytext.c engine/_untrack.h | $(BIN)/python lock-check
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_RUN)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(STAMP_TEST): $(LOCK_TEST) pyproject.toml setup.py engine/mediation/_csvblock.c engine/mediation/_cdrid.c engine/rating/_rowkernel.c engine/rating/_chunkrows.c engine/billing/_usagecsv.c servers/_wire.c store/_copytext.c engine/_untrack.h | $(BIN)/python lock-check
+$(STAMP_TEST): $(LOCK_TEST) pyproject.toml setup.py engine/mediation/_csvblock.c engine/mediation/_cdrid.c engine/rating/_rowkernel.c engine/rating/_chunkrows.c engine/_replaylines.c engine/billing/_usagecsv.c servers/_wire.c store/_copytext.c engine/_untrack.h | $(BIN)/python lock-check
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_TEST)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(STAMP_RUN)

@@ -31,24 +31,31 @@ the case charged the subscriber so far); a barred one is expected as
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from engine.cdr import COLUMNS, CdrValueError, MediatedCdr, from_row
 from engine.columns import column_of
 from engine.csvrows import CsvRows
 from engine.gcpause import collector_paused
-from engine.money import AmountError, format_amount, parse_amount
+from engine.money import AmountError, format_amount, minor_units, parse_amount
 from engine.plans import compile_plan_set, load_plan_set
+from engine.rating.compiled import CompiledVersion
 from engine.rating.evaluator import RATED, REJECTED, Evaluator, Row
 from engine.rating.result import RatedCdr
 from engine.rating.whatif import plan_attribute
 from engine.yamlio import Fields, MarkedMap, Problem, format_problems, load_file
+
+try:   # each rated CDR's expected line written and compared in C (engine/_replaylines.c), when it is built
+    from engine import _replaylines
+except ImportError:  # pragma: no cover - a build without a C compiler: every CDR's line is full_form's
+    _replaylines = None   # type: ignore[assignment]
+
+_CLineWriter = _replaylines.LineWriter if _replaylines is not None else None
 
 BARRED = "barred"
 _A, _TENANT, _ATTRS = COLUMNS.index("a_number"), COLUMNS.index("tenant"), COLUMNS.index("attributes")
@@ -280,7 +287,7 @@ def _rate_case(result: ReplayResult, plan_set: Any, assignments: Assignments, ba
 def full_form(evaluator: Evaluator, header: Sequence[str], line: int, row: Sequence[str], plan: str, r: Row,
               barred: dict[str, Any] | None) -> tuple[dict[str, Any], RatedCdr | None]:
     """One CDR's expected-output form as a dict, and its RatedCdr (None: rejected, barred) -- priced again by
-    :meth:`Evaluator.detail`, for the explanation of a CDR that differs (and the rows :func:`rated_lines` leaves)."""
+    :meth:`Evaluator.detail`, for the explanation of a CDR that differs (and the rows :class:`LineWriter` leaves)."""
     if barred is not None:
         return barred, None
     if r[0] == REJECTED:
@@ -304,64 +311,117 @@ def _column(rows: Sequence[Sequence[str]], k: int) -> list[str]:
         return [row[k] if len(row) > k else "" for row in rows]
 
 
-def rated_lines(evaluator: Evaluator, header: Sequence[str], lines: list[int], rows: Sequence[Sequence[str]],
-                plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> list[str]:
-    """Every CDR's expected.jsonl line (:func:`canonical` of its :func:`full_form`), written from what the batch
-    loops answered: charge, units, the one span of a memoised price or the spans of a call priced by parts, bundle
-    use and discount lines are in the evaluator's row (as RateCdrs' reply writer reads them), so nothing is priced
-    again.  Rows priced the per-CDR way (no memoised form kept), unrated ones and a CDR without an id of its own go
-    through :func:`full_form`."""
+def _version_facts(v: CompiledVersion) -> tuple[str, int, str, int, dict[str, str], Callable[[str], tuple[str, str]]]:
+    """What the C line writer reads of a plan version, once per version: (currency, its minor-unit digits, plan id,
+    version, the prefix index's groups, its lookup)."""
+    return v.currency, minor_units(v.currency), v.plan_id, v.version, v.index.groups, v.index.lookup
+
+
+def _columns(rows: Sequence[Sequence[str]], header: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The cdr_id, service and b_number columns a CDR's line reads."""
     ids, services, numbers = (_column(rows, header.index(c) if c in header else -1) for c in ("cdr_id", "service", "b_number"))
-    text: list[str] = []
-    add = text.append
-    enc, tuple_ = encode_basestring, tuple
-    versions: dict[int, tuple[str, str, str, Callable[[str], tuple[str, str]], _Amounts]] = {}
-    for n, r in enumerate(out):
-        status, charge, what, uses, v, group, zone, units, band, how = r
-        cdr_id = ids[n]
-        if status != RATED or type(how) is not tuple_ or v is None or not cdr_id:   # (a barred row is not RATED)
-            form, _rated = full_form(evaluator, header, lines[n], rows[n], plans if isinstance(plans, str) else plans[n], r,
-                                     barred.get(n))
-            add(canonical(form))
-            continue
-        per_version = versions.get(id(v))
-        if per_version is None:
-            per_version = versions[id(v)] = (enc(v.currency), f', "plan": {enc(v.plan_id)}, "prefix": ',
-                                             f', "version": {v.version}, "zone": ', v.index.lookup, _Amounts(v.currency))
-        currency, plan_key, version_key, lookup, amount = per_version
-        if len(how) == 2:   # priced by parts in the C loop: (gross, its spans), no discount lines
-            spans = ", ".join([_SPAN % (enc(b), billed, paid, amount[micros], end, enc(rate), start)
-                               for start, end, b, rate, billed, paid, micros in how[1]])
-            discounts = ""
-        else:               # one memoised span: (gross, billed units, span micros[, discount lines])
-            covered = how[1] if uses else 0
-            spans = _SPAN % (enc(band), how[1], covered, amount[0 if covered else how[2]], units, enc(what), 0)
-            lines_ = how[3] if len(how) > 3 else ()
-            discounts = "" if not lines_ else (
-                ', "discounts": [' + ", ".join([f'{{"amount": "{amount[d.amount_micros]}", "discount": {enc(d.discount_id)}}}'
-                                                for d in lines_]) + f'], "gross": "{amount[0 if covered else how[0]]}"')
-        bundles = "" if not uses else (
-            '"bundles": [' + ", ".join([f'{{"bundle": {enc(b)}, "units": {u}}}' for b, u in uses]) + "], ")
-        add(f'{{{bundles}"cdr_id": {enc(cdr_id)}, "charge": "{amount[charge]}", "charge_micros": {charge}, '
-            f'"currency": {currency}, "destination": {enc(group)}{discounts}{plan_key}{enc(lookup(numbers[n])[1])}, '
-            f'"service": {enc(services[n])}, "spans": [{spans}], "status": "rated", "units": {units}{version_key}{enc(zone)}}}')
-    return text
+    return ids, services, numbers
 
 
-_SPAN = '{"band": %s, "billed_units": %d, "bundle_units": %d, "charge": "%s", "end": %d, "rate": %s, "start": %d}'
+# a CDR whose line differs from its expected line as text: (position in the chunk, the expected line's number (0:
+# none), the expected line's bytes (None: beyond the end of the file), the CDR's line (None: full_form's, not written))
+Mismatch = tuple[int, int, "bytes | None", "str | None"]
 
 
-class _Amounts(dict[int, str]):
-    """Amount texts in one currency by micro-units, written once each (format_amount)."""
+class LineWriter:
+    """Every CDR's expected.jsonl line, :func:`canonical` of its :func:`full_form`, a chunk at a time.
 
-    def __init__(self, currency: str) -> None:
-        super().__init__()
-        self.currency = currency
+    A row the batch loops rated (charge, units, the one span of a memoised price or the spans of a call priced by
+    parts, bundle use and discount lines are in the evaluator's row, as RateCdrs' reply writer reads them) is written
+    in C (engine/_replaylines.c) without pricing again, and compared there with its expected line, so only the lines
+    that differ come back.  Rows priced the per-CDR way (no memoised form kept), unrated ones and a CDR without an id
+    of its own go through :func:`full_form`, as every row does in a build without the C module."""
 
-    def __missing__(self, micros: int) -> str:
-        text = self[micros] = format_amount(micros, self.currency)
-        return text
+    def __init__(self) -> None:
+        self._c = _CLineWriter(RATED, _version_facts) if _CLineWriter is not None else None
 
+    def lines(self, evaluator: Evaluator, header: Sequence[str], lines: list[int], rows: Sequence[Sequence[str]],
+              plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> list[str]:
+        """The chunk's lines (what ``--update`` writes)."""
+        text: list[str | None] = self._c.lines(out, *_columns(rows, header)) if self._c is not None else [None] * len(out)
+        return [t if t is not None else canonical(full_form(evaluator, header, lines[n], rows[n], plans if isinstance(plans, str)
+                                                            else plans[n], out[n], barred.get(n))[0])
+                for n, t in enumerate(text)]
+
+    def mismatches(self, out: list[Row], rows: Sequence[Sequence[str]], header: Sequence[str],
+                   expected: "_ExpectedLines") -> Iterator[Mismatch]:
+        """The chunk's CDRs against the next lines of ``expected``: each that may differ (without the C module, every
+        CDR, its line not written)."""
+        if self._c is None:
+            for k in range(len(out)):
+                got = expected.next_line()
+                yield (k, 0, None, None) if got is None else (k, got[0], got[1], None)
+            return
+        columns = _columns(rows, header)
+        k = 0
+        while True:
+            with expected.held() as data:
+                k, expected.pos, expected.line, found = self._c.compare(out, *columns, k, data, expected.pos, expected.line,
+                                                                        expected.eof)
+            yield from found
+            if k >= len(out):
+                return
+            expected.read_more()   # the next line is not wholly read yet
+
+
+class _ExpectedLines:
+    """expected.jsonl read a block at a time into one buffer (the C writer compares the lines in ``data[pos:size]``):
+    lines split at "\\n" (a "\\r" before it dropped), a line that is blank once stripped skipped."""
+
+    BLOCK = 1 << 22
+
+    def __init__(self, path: Path) -> None:
+        self.stream = path.open("rb", buffering=0)   # read straight into the buffer
+        self.data = bytearray(self.BLOCK)
+        self.size = 0      # bytes of data read
+        self.pos = 0       # where the next line starts in data
+        self.line = 0      # lines read so far
+        self.eof = False   # data holds the end of the file
+
+    def read_more(self) -> None:
+        """The unread rest moved to the front of the buffer, the buffer filled after it (made larger for a line
+        longer than the buffer)."""
+        rest = self.size - self.pos
+        if self.pos:
+            self.data[:rest] = self.data[self.pos:self.size]
+        if rest == len(self.data):
+            self.data.extend(bytes(len(self.data)))
+        read = self.stream.readinto(memoryview(self.data)[rest:])
+        self.size, self.pos = rest + (read or 0), 0
+        if not read:
+            self.eof = True
+            self.stream.close()
+
+    def held(self) -> memoryview:
+        """The bytes read, as the C writer reads them (release it before the next :meth:`read_more`)."""
+        return memoryview(self.data)[:self.size]
+
+    def next_line(self) -> tuple[int, bytes] | None:
+        """(number, bytes) of the next line that is not blank; None at the end of the file."""
+        while True:
+            end = self.data.find(b"\n", self.pos, self.size)
+            if end < 0:
+                if not self.eof:
+                    self.read_more()
+                    continue
+                if self.pos >= self.size:
+                    return None
+                end = self.size
+            raw = bytes(self.data[self.pos:end])
+            self.pos = min(end + 1, self.size)
+            self.line += 1
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if raw.decode("utf-8", "surrogateescape").strip():   # (bytes that are not UTF-8: not blank, reported)
+                return self.line, raw
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _any_plan_attribute(rows: Sequence[Sequence[str]], i_attrs: int) -> bool:
@@ -408,7 +468,7 @@ def _rate_with_barring(evaluator: Evaluator, barring: Any, assignments: Assignme
 
 
 def replay_folder(folder: Path | str) -> ReplayResult:
-    """Rate the folder's CDRs and compare with expected.jsonl: each CDR's line as :func:`rated_lines` writes it,
+    """Rate the folder's CDRs and compare with expected.jsonl: each CDR's line as :class:`LineWriter` writes it,
     compared with the expected line as text; a line that differs as text is compared as JSON (a re-formatted but
     equal file passes), and a CDR that differs gets its full form and explanation (:func:`full_form`)."""
     folder = Path(folder)
@@ -419,9 +479,12 @@ def replay_folder(folder: Path | str) -> ReplayResult:
             result.problems.append(Problem(str(expected_path), 1, 1, "file.missing", "no expected output; run with --update to create it"))
         return result
     comparison = _Comparison(expected_path)
-    result = rate_folder(folder, comparison.chunk)
-    if not result.problems:
-        comparison.finish(result)
+    try:
+        result = rate_folder(folder, comparison.chunk)
+        if not result.problems:
+            comparison.finish(result)
+    finally:
+        comparison.expected.close()
     return result
 
 
@@ -430,16 +493,19 @@ class _Comparison:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.expected: list[tuple[int, str]] | None = None   # (line number, text) of each line that is not blank
+        self.expected = _ExpectedLines(path)
+        self.writer = LineWriter()
         self.done = 0
         self.diffs: list[CdrDiff] = []
         self.problems: list[Problem] = []
 
-    def _lines(self) -> list[tuple[int, str]]:
-        if self.expected is None:
-            self.expected = [(n, line) for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1)
-                             if line.strip()]
-        return self.expected
+    def _decoded(self, number: int, raw: bytes) -> Any:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.problems.append(Problem(str(self.path), number, exc.start + 1, "replay.bad-json",
+                                         f"not UTF-8 text: {exc.reason}"))
+            return _BAD
 
     def _parsed(self, number: int, line: str) -> Any:
         try:
@@ -450,30 +516,36 @@ class _Comparison:
 
     def chunk(self, evaluator: Evaluator, header: list[str], lines: list[int], rows: Sequence[Sequence[str]],
               plans: str | list[str], out: list[Row], barred: dict[int, dict[str, Any]]) -> None:
-        expected = self._lines()
-        base, have = self.done, len(expected)
+        base = self.done
         self.done += len(out)
-        for k, text in enumerate(rated_lines(evaluator, header, lines, rows, plans, out, barred)):
+        for k, number, raw, text in self.writer.mismatches(out, rows, header, self.expected):
+            full = None
+            if text is None:   # a line full_form writes
+                full = full_form(evaluator, header, lines[k], rows[k], plans if isinstance(plans, str) else plans[k], out[k],
+                                 barred.get(k))
+                text = canonical(full[0])
             e = None
-            if base + k < have:
-                number, line = expected[base + k]
-                if line == text:
+            if raw is not None:
+                line = self._decoded(number, raw)
+                if line is _BAD or line == text:
                     continue
                 e = self._parsed(number, line)
                 if e is _BAD or e == json.loads(text):
                     continue
-            form, rated = full_form(evaluator, header, lines[k], rows[k], plans if isinstance(plans, str) else plans[k], out[k],
-                                    barred.get(k))
+            form, rated = full or full_form(evaluator, header, lines[k], rows[k], plans if isinstance(plans, str) else plans[k],
+                                            out[k], barred.get(k))
             if e != form:
                 self.diffs.append(CdrDiff(base + k, (form or e or {}).get("cdr_id", "?"), e, form,
                                           rated.explanation if rated is not None else ""))
 
     def finish(self, result: ReplayResult) -> None:
-        expected = self._lines()
-        for i in range(self.done, len(expected)):   # expected lines beyond the CDRs
-            e = self._parsed(*expected[i])
+        i = self.done
+        while (got := self.expected.next_line()) is not None:   # expected lines beyond the CDRs
+            line = self._decoded(*got)
+            e = self._parsed(got[0], line) if line is not _BAD else _BAD
             if e is not _BAD and e is not None:
                 self.diffs.append(CdrDiff(i, (e or {}).get("cdr_id", "?"), e, None, ""))
+            i += 1
         result.problems.extend(self.problems)
         if not self.problems:   # a file that is not JSON is reported, not compared
             result.diffs.extend(self.diffs)
@@ -485,9 +557,10 @@ _BAD: Any = object()
 def rated_forms(folder: Path | str) -> tuple[ReplayResult, list[str]]:
     """The case rated and every CDR's expected.jsonl line, as ``--update`` writes them."""
     texts: list[str] = []
+    writer = LineWriter()
 
     def collect(*chunk: Any) -> None:
-        texts.extend(rated_lines(*chunk))
+        texts.extend(writer.lines(*chunk))
 
     return rate_folder(Path(folder), collect), texts
 

@@ -28,10 +28,10 @@ def extensions() -> list[tuple[str, str]]:
     return found
 
 
-def test_setup_lists_the_seven_extensions() -> None:
+def test_setup_lists_the_eight_extensions() -> None:
     assert {name for name, _ in extensions()} == {
         "engine.mediation._csvblock", "engine.mediation._cdrid", "engine.rating._rowkernel", "engine.rating._chunkrows",
-        "engine.billing._usagecsv", "servers._wire", "store._copytext"}
+        "engine._replaylines", "engine.billing._usagecsv", "servers._wire", "store._copytext"}
 
 
 @pytest.mark.parametrize(("module", "source"), extensions(), ids=[name for name, _ in extensions()])

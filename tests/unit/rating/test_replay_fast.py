@@ -1,4 +1,4 @@
-"""`rulebill replay` writes each CDR's expected line from what the batch loops answered (engine.replay.rated_lines)
+"""`rulebill replay` writes each CDR's expected line from what the batch loops answered (engine.replay.LineWriter, in C)
 and prices again only the CDRs that differ: the same ReplayResult as pricing every CDR again (Evaluator.detail, the
 way replay compared before), on generated cases built from the golden folders' plan sets, subscribers and barring
 rules -- calls across band changes, bundles paying all or part, discounts, rejected and barred rows -- with

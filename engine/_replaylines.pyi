@@ -1,0 +1,9 @@
+# engine/_replaylines.c: `rulebill replay`'s expected line of each rated CDR, written and compared in C (see there)
+from typing import Any, Callable
+
+class LineWriter:
+    def __init__(self, rated: str, version_of: Callable[[Any], tuple[str, int, str, int, dict[str, str],
+                                                                      Callable[[str], tuple[str, str]]]]) -> None: ...
+    def lines(self, out: list[Any], ids: list[str], services: list[str], numbers: list[str]) -> list[str | None]: ...
+    def compare(self, out: list[Any], ids: list[str], services: list[str], numbers: list[str], start: int, data: bytes | bytearray | memoryview, pos: int,
+                line: int, eof: bool) -> tuple[int, int, int, list[tuple[int, int, bytes | None, str | None]]]: ...
