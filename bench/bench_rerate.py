@@ -130,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                 assert n == count
                 load = os.getloadavg()[0]
                 races = root.rating.races
+                summed: list[float] = []   # when the run's first step came: what its CDRs hold summed (RerateDesk.held)
                 cpu0, wall0, server0 = time.process_time(), time.perf_counter(), pg_cpu(root)
-                summary = root.rerate.rerate(operator, "mno", start, end, versions[rep % 2])
+                summary = root.rerate.rerate(operator, "mno", start, end, versions[rep % 2],
+                                             lambda done, _: summed.append(time.perf_counter() - wall0) if not done else None)
                 cpu, wall, server = time.process_time() - cpu0, time.perf_counter() - wall0, pg_cpu(root) - server0
                 cpus.append(cpu)
                 walls.append(wall)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{count / cpu:,.0f}/s per core{_server_text(server)}, read floor {floors[-1][0]:.3f} CPU-s "
                       f"{floors[-1][1]:.3f} s wall{_server_text(floors[-1][2])}, charged "
                       f"{sum(summary.charged_before.values()) / 1e6:,.2f} -> {sum(summary.charged_after.values()) / 1e6:,.2f}, "
-                      f"load {load:.2f}, chunks rated again {root.rating.races - races}", flush=True)
+                      f"load {load:.2f}, chunks rated again {root.rating.races - races}, held summed in {summed[0]:.2f} s", flush=True)
                 assert summary.cdrs == count
             root.close()
         finally:

@@ -382,8 +382,12 @@ class UsageRepo:
         tenants = sorted(tenant_ids)
         mark = "%s" if pg else "?"
         try:
-            if pg:   # no JIT: the estimate of a join of two large tables had it compile code for seconds
-                cur.execute("SELECT set_config('jit', 'off', true)")
+            if pg:
+                # no JIT: the estimate of a join of two large tables had it compile code for seconds.  No parallel workers:
+                # a run sums its period in slices at once, each on a connection of its own (engine.rating.rerate,
+                # HELD_PARTS); on analysed tables each slice's plan also took two workers (a parallel hash join and
+                # partial aggregates), a quarter more of the server's CPU for the same sums and no sooner on two cores
+                cur.execute("SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)")
             # one pass over the period's rows, added up by the database per cycle, currency and what a row took; each
             # distinct text's JSON read here once (PostgreSQL reading every row's JSON took about half the query's time)
             cur.execute(f"SELECT t.tenant_id, t.msisdn, t.cycle, t.currency, t.bundles_json, SUM(t.charge_micros), COUNT(*) FROM "
@@ -551,7 +555,7 @@ class UsageRepo:
         # cost PostgreSQL about 2 us a row more); the answer: rows updated, and of the others those found as read and
         # equal to their new values (see _REWRITE_SQL)
         cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
-        cur.execute(_REWRITE_SQL)
+        cur.execute(_REWRITE_SQL, [len(changed)])
         updated, same = cur.fetchone()
         return [] if updated + same == len(changed) else None
 
@@ -570,10 +574,12 @@ class UsageRepo:
 # none).  One UPDATE finds each stored row by its ctid (a TID scan per row: no join that reads the ledger; hash and
 # merge joins are off for it), checks its key (a slot freed and reused since the read holds another row) and writes it
 # where a column differs; it answers the rows it updated.  Only the rows it left are read again (in the statement's
-# snapshot, before the update): each must be there as read and equal to its new value.  The first form compared every
-# row in a CTE and joined that CTE to the UPDATE, a second TID fetch per changed row: a third more of the statement's
-# CPU (docs/BENCHMARKS.md).  A row another writer updated meanwhile lies elsewhere: it is neither updated nor found
-# equal, a lost race.
+# snapshot, before the update): each must be there as read and equal to its new value.  When the UPDATE wrote every row
+# of the table (the parameter: how many it holds; a re-rating to a new version, each row names it) there are none, and
+# that second part is not run (a scan of the table and a hash of the rows updated, 7 % of the statement's CPU).  The
+# first form compared every row in a CTE and joined that CTE to the UPDATE, a second TID fetch per changed row: a third
+# more of the statement's CPU (docs/BENCHMARKS.md).  A row another writer updated meanwhile lies elsewhere: it is
+# neither updated nor found equal, a lost race.
 _REWRITE = "rulebill_ledger_rewrite"
 _REWRITE_TABLE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_REWRITE} (old_tid tid, LIKE usage_ledger) ON COMMIT DELETE ROWS"
 _REWRITTEN = [c for c in LEDGER_FIELDS if c not in ("tenant_id", "cdr_id")]
@@ -582,8 +588,9 @@ _AT_ITS_ADDRESS = "u.ctid = n.old_tid AND u.cdr_id = n.cdr_id AND u.tenant_id = 
 _REWRITE_SQL = (
     f"WITH w AS (UPDATE usage_ledger AS u SET {', '.join(f'{c} = n.{c}' for c in _REWRITTEN)} FROM {_REWRITE} AS n "
     f"WHERE {_AT_ITS_ADDRESS} AND {_OLD} IS DISTINCT FROM {_NEW} RETURNING n.old_tid) "
-    f"SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM {_REWRITE} AS n WHERE n.old_tid NOT IN (SELECT old_tid FROM w) "
-    f"AND EXISTS (SELECT 1 FROM usage_ledger AS u WHERE {_AT_ITS_ADDRESS} AND {_OLD} IS NOT DISTINCT FROM {_NEW}))")
+    f"SELECT (SELECT count(*) FROM w), CASE WHEN (SELECT count(*) FROM w) = %s THEN 0 ELSE (SELECT count(*) FROM {_REWRITE} AS n "
+    f"WHERE n.old_tid NOT IN (SELECT old_tid FROM w) "
+    f"AND EXISTS (SELECT 1 FROM usage_ledger AS u WHERE {_AT_ITS_ADDRESS} AND {_OLD} IS NOT DISTINCT FROM {_NEW})) END")
 
 
 # what StoredCdrReader.chunks_held reads with a chunk (PostgreSQL): by tenant, the ledger rows of the chunk's CDRs as

@@ -77,6 +77,12 @@ def test_the_collector_is_paused_across_chunks_and_on_again_after_the_run_ended_
     for step in run.steps(OPERATOR, "mno", start, end):
         seen.append(gc.isenabled())
     assert len(seen) == 2 + 12 and seen[0] and not any(seen[1:-1]) and gc.isenabled()   # (0, total), 12 chunks, summary
+    # paused too while what the run's CDRs hold is summed (the run's first step), and on again for the run's caller
+    summing: list[bool] = []
+    run.held = lambda *a: (summing.append(gc.isenabled()), rerate.RerateDesk.held(run, *a))[1]  # type: ignore[method-assign]
+    first = run.steps(OPERATOR, "mno", start, end)
+    assert next(first)[1] > 0 and summing == [False] and gc.isenabled()   # type: ignore[index]
+    first.close()
     every, rerate.GC_EVERY = rerate.GC_EVERY, 5
     try:
         steps = run.steps(OPERATOR, "mno", start, end)
