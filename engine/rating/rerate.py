@@ -153,7 +153,10 @@ class RerateDesk:
     def held(self, scope: set[str], start: datetime, end: datetime) -> Held:
         """What the ledger rows of the stored CDRs of ``scope`` in [start, end) hold: the sums of HELD_PARTS slices of the
         period (each CDR in one: ``[start + i * span / parts, start + (i + 1) * span / parts)``), read at once, each
-        in a read transaction of its own."""
+        in a read transaction of its own.  Every CDR is counted once, but the slices are not one snapshot: a CDR stored
+        in the period while they are read is in them or not by its slice's moment, as it is in the run's reads ahead
+        by theirs: the run as a whole was never one moment of the ledger, and re-rating a period while CDRs are still
+        being rated into it is not made safe here."""
         parts = self._held_parts
         bounds = [start + (end - start) * i / parts for i in range(parts)] + [end]
 
